@@ -1,0 +1,12 @@
+/**
+ * `@netdicom/wire`: the pure codecs of DICOM networking, with no I/O.
+ *
+ * @since 0.1.0
+ */
+export * as Identifiers from "./Identifiers.ts"
+export * as Pdu from "./Pdu.ts"
+export * as PduCodec from "./PduCodec.ts"
+export * as PduError from "./PduError.ts"
+export * as PduParser from "./PduParser.ts"
+export * as PduSummary from "./PduSummary.ts"
+export * as Pdv from "./Pdv.ts"

@@ -1,0 +1,7 @@
+/** The Vitest projects of the repository; `vitest.config.ts` reads this list as `test.projects`. */
+export const projects = [
+  { test: { name: "wire", include: ["packages/wire/test/**/*.test.ts"] } },
+  { test: { name: "net", include: ["packages/net/test/**/*.test.ts"], testTimeout: 30_000 } },
+  { test: { name: "archive", include: ["packages/archive/test/**/*.test.ts"] } },
+  { test: { name: "interop", include: ["tests/**/*.test.ts"], testTimeout: 120_000, hookTimeout: 120_000 } }
+]
