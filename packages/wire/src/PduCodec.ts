@@ -104,7 +104,12 @@ const readPresentationContextRq = (r: Reader, h: ItemHeader): P.PresentationCont
   }
   if (abstractSyntax === undefined) throw new Broken(name, h.start, "no Abstract Syntax sub-item", 6)
   if (transferSyntaxes.length === 0) throw new Broken(name, h.start, "no Transfer Syntax sub-item", 6)
-  return { _tag: "PresentationContextRq", id, abstractSyntax, transferSyntaxes }
+  return {
+    _tag: "PresentationContextRq",
+    id,
+    abstractSyntax,
+    transferSyntaxes: transferSyntaxes as [string, ...Array<string>]
+  }
 }
 
 const readPresentationContextAc = (r: Reader, h: ItemHeader): P.PresentationContextAc => {
@@ -303,7 +308,7 @@ const readPDataTf = (r: Reader): P.PDataTf => {
     })
   }
   if (pdvs.length === 0) throw new Broken(undefined, r.offset, "no PDV item")
-  return { _tag: "PDataTf", pdvs }
+  return { _tag: "PDataTf", pdvs: pdvs as [Pdv, ...Array<Pdv>] }
 }
 
 const fixedBody = (r: Reader, type: number): void => {

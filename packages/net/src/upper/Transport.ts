@@ -1,0 +1,182 @@
+/**
+ * The transport service under the upper layer (PS3.8 section 9.1.1): a byte pipe to one peer.
+ *
+ * A `Transport` reads chunks, writes chunks with a deadline, half-closes and destroys. TCP comes
+ * from `@effect/platform-node` (no-delay and keep-alive always on); `memoryPair` gives two
+ * connected transports for tests. A write the peer does not take within the deadline destroys
+ * the connection, so a peer that stops reading cannot hang us.
+ *
+ * @since 0.1.0
+ */
+import { NodeSocket, NodeSocketServer } from "@effect/platform-node"
+import { Cause, Data, Duration, Effect, Exit, Option, Queue, Scope } from "effect"
+import { Socket } from "effect/socket"
+
+/** The peer closed the connection (EOF), or we did. */
+export class TransportClosed extends Data.TaggedError("TransportClosed")<{ readonly abrupt: boolean }> {}
+
+/** A write was not taken by the peer within the deadline; the connection was destroyed. */
+export class WriteTimeout extends Data.TaggedError("WriteTimeout")<{ readonly after: Duration.Duration }> {}
+
+/** The connection failed (reset, I/O error). */
+export class TransportFailed extends Data.TaggedError("TransportFailed")<{ readonly detail: string }> {}
+
+/** A TCP connection could not be opened (refused, unreachable, timed out). */
+export class ConnectFailed extends Data.TaggedError("ConnectFailed")<{
+  readonly host: string
+  readonly port: number
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `cannot connect to ${this.host}:${this.port}: ${this.detail}`
+  }
+}
+
+/** A server could not listen. */
+export class ListenFailed extends Data.TaggedError("ListenFailed")<{ readonly detail: string }> {}
+
+/** Errors of an open transport. */
+export type TransportError = TransportClosed | WriteTimeout | TransportFailed
+
+/** A byte pipe to one peer. */
+export interface Transport {
+  readonly peer: string
+  /** The next chunks received; fails with `TransportClosed` at EOF. */
+  readonly read: Effect.Effect<ReadonlyArray<Uint8Array>, TransportError>
+  /** Writes chunks in order, waiting for the socket to drain; destroys the connection past the deadline. */
+  readonly write: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, TransportError>
+  /** Half-closes: no more writes, the peer sees EOF. */
+  readonly end: Effect.Effect<void>
+  /** Closes the connection at once. */
+  readonly destroy: Effect.Effect<void>
+}
+
+/** Options shared by client and server connections. */
+export interface TransportOptions {
+  readonly writeTimeout: Duration.Duration
+}
+
+const classify = (e: Socket.SocketError): TransportError => {
+  const reason = e.reason
+  if (reason._tag === "SocketCloseError") return new TransportClosed({ abrupt: reason.code !== 1000 })
+  return new TransportFailed({ detail: String(reason.cause ?? reason._tag) })
+}
+
+// Builds a Transport over an effect Socket, inside the caller's scope: the reader (which opens a
+// client connection) and the writer each live in a child scope so they can be closed on their own.
+const fromSocket = (socket: Socket.Socket, peer: string, options: TransportOptions) =>
+  Effect.gen(function* () {
+    const scope = yield* Effect.scope
+    const readerScope = yield* Scope.fork(scope)
+    const writerScope = yield* Scope.fork(scope)
+    const pull = yield* Scope.provide(Socket.readerBytes(socket), readerScope)
+    const writer = yield* Scope.provide(socket.writer, writerScope)
+    const destroy = Scope.close(readerScope, Exit.void).pipe(Effect.andThen(Scope.close(writerScope, Exit.void)))
+    const transport: Transport = {
+      peer,
+      read: Effect.mapError(pull, classify),
+      write: (chunks) =>
+        chunks.length === 0
+          ? Effect.void
+          : writer.writeAll(chunks as [Uint8Array, ...Array<Uint8Array>]).pipe(
+              Effect.mapError(classify),
+              Effect.timeoutOrElse({
+                duration: options.writeTimeout,
+                orElse: () => Effect.andThen(destroy, Effect.fail(new WriteTimeout({ after: options.writeTimeout })))
+              })
+            ),
+      end: Scope.close(writerScope, Exit.void),
+      destroy
+    }
+    return transport
+  })
+
+/** Opens a TCP connection (no-delay, keep-alive) within the current scope. */
+export const connectTcp = (
+  host: string,
+  port: number,
+  options: TransportOptions & { readonly connectTimeout: Duration.Duration }
+): Effect.Effect<Transport, ConnectFailed, Scope.Scope> =>
+  Effect.gen(function* () {
+    const socket = yield* NodeSocket.makeNet({
+      host,
+      port,
+      noDelay: true,
+      keepAlive: true,
+      keepAliveInitialDelay: 30_000,
+      openTimeout: options.connectTimeout
+    })
+    return yield* fromSocket(socket, `${host}:${port}`, options)
+  }).pipe(
+    Effect.mapError((e) => new ConnectFailed({ host, port, detail: String(e.reason.cause ?? e.reason._tag) })),
+    Effect.timeoutOrElse({
+      duration: options.connectTimeout,
+      orElse: () => Effect.fail(new ConnectFailed({ host, port, detail: "connect timed out" }))
+    })
+  )
+
+/** A listening TCP server: its bound port, and a run loop handing each connection to `handler`. */
+export interface TcpServer {
+  readonly port: number
+  readonly run: (handler: (transport: Transport) => Effect.Effect<void>) => Effect.Effect<never>
+}
+
+/** Listens on host:port (port 0 picks a free port) within the current scope. */
+export const listenTcp = (
+  host: string,
+  port: number,
+  options: TransportOptions
+): Effect.Effect<TcpServer, ListenFailed, Scope.Scope> =>
+  Effect.gen(function* () {
+    const server = yield* NodeSocketServer.make({ host, port }).pipe(
+      Effect.mapError((e) => new ListenFailed({ detail: String(e.reason) }))
+    )
+    const address = server.address
+    const bound = address._tag === "UnixPathAddress" ? port : address.port
+    return {
+      port: bound,
+      run: (handler) =>
+        server
+          .run((socket) =>
+            Effect.scoped(
+              Effect.gen(function* () {
+                const raw = yield* Effect.serviceOption(NodeSocket.NetSocket)
+                let peer = "unknown"
+                if (Option.isSome(raw)) {
+                  raw.value.setNoDelay(true).setKeepAlive(true, 30_000)
+                  peer = `${raw.value.remoteAddress}:${raw.value.remotePort}`
+                }
+                const transport = yield* fromSocket(socket, peer, options)
+                yield* handler(transport)
+              })
+            )
+          )
+          .pipe(Effect.orDie)
+    }
+  })
+
+/** Two transports connected to each other in memory, for tests. */
+export const memoryPair = (): Effect.Effect<readonly [Transport, Transport]> =>
+  Effect.gen(function* () {
+    const aToB = yield* Queue.unbounded<Uint8Array, TransportClosed | Cause.Done>()
+    const bToA = yield* Queue.unbounded<Uint8Array, TransportClosed | Cause.Done>()
+    const side = (inbox: typeof aToB, outbox: typeof aToB, peer: string): Transport => ({
+      peer,
+      read: Effect.map(Queue.takeBetween(inbox, 1, 1024), (chunks) => [...chunks]).pipe(
+        Effect.catchIf(
+          (e): e is Cause.Done => Cause.isDone(e),
+          () => Effect.fail(new TransportClosed({ abrupt: false }))
+        )
+      ),
+      write: (chunks) =>
+        Effect.asVoid(
+          Queue.offerAll(
+            outbox,
+            chunks.map((c) => c.slice())
+          )
+        ),
+      end: Effect.asVoid(Queue.end(outbox)),
+      destroy: Effect.asVoid(Effect.all([Queue.end(outbox), Queue.fail(inbox, new TransportClosed({ abrupt: true }))]))
+    })
+    return [side(bToA, aToB, "memory-a"), side(aToB, bToA, "memory-b")] as const
+  })

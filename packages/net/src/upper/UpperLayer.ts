@@ -1,0 +1,447 @@
+/**
+ * The DICOM upper layer protocol machine (PS3.8 section 9.2) running as one Effect fiber.
+ *
+ * Events from the transport (PDUs, close), the ARTIM timer and the local user go into one queue;
+ * the fiber takes each, looks it up in `StateTable`, runs the action and logs one debug line per
+ * transition. Indications for the user come out of `indications`. No polling anywhere.
+ *
+ * One deliberate shortcut: a P-DATA request (Evt9) in Sta6 or Sta8 is a self-loop (DT-1/AR-7), so
+ * `sendPData` writes on the caller's fiber under the machine's write lock instead of queueing.
+ * A slow reader of indications then cannot block a writer, and data is written without a hop.
+ * Received P-DATA is bounded: the transport is not read further while `pdataWindow` P-DATA
+ * indications wait to be taken, so a slow consumer applies TCP backpressure to the peer.
+ *
+ * Not here: negotiation (what to accept) and DIMSE; this layer only moves PDUs and keeps state.
+ *
+ * @since 0.1.0
+ */
+import { Data, Deferred, Duration, Effect, Exit, Fiber, Queue, References, Result, Scope, Semaphore } from "effect"
+import { type Pdu, PduCodec, PduParser, PduSummary } from "@netdicom/wire"
+import * as Table from "./StateTable.ts"
+import type { ConnectFailed, Transport } from "./Transport.ts"
+
+/** Primitives the local user issues (PS3.8 section 9.2.1 events from the user). */
+export type UserPrimitive =
+  | { readonly _tag: "AssociateRequest"; readonly rq: Pdu.AAssociateRq }
+  | { readonly _tag: "AssociateAccept"; readonly ac: Pdu.AAssociateAc }
+  | { readonly _tag: "AssociateReject"; readonly rj: Pdu.AAssociateRj }
+  | { readonly _tag: "ReleaseRequest" }
+  | { readonly _tag: "ReleaseResponse" }
+  | { readonly _tag: "AbortRequest" }
+
+/** What the machine tells its user. */
+export type Indication =
+  | { readonly _tag: "AssociateIndication"; readonly rq: Pdu.AAssociateRq }
+  | { readonly _tag: "AssociateAccepted"; readonly ac: Pdu.AAssociateAc }
+  | { readonly _tag: "AssociateRejected"; readonly rj: Pdu.AAssociateRj }
+  | { readonly _tag: "PData"; readonly pdu: Pdu.PDataTf }
+  | { readonly _tag: "ReleaseIndication"; readonly collision: boolean }
+  | { readonly _tag: "ReleaseConfirm" }
+  | { readonly _tag: "Aborted"; readonly abort: AbortInfo }
+  | { readonly _tag: "Closed" }
+
+/** Why an association ended abnormally: an A-ABORT from the peer, or a provider abort (A-P-ABORT). */
+export interface AbortInfo {
+  /** "peer" for a received A-ABORT, "provider" for our own protocol or transport failure. */
+  readonly by: "peer" | "provider"
+  readonly source: number
+  readonly reason: number
+  readonly detail: string
+  readonly connectFailed?: ConnectFailed
+}
+
+/** A P-DATA request outside Sta6/Sta8, or after the connection is gone. */
+export class NotEstablished extends Data.TaggedError("NotEstablished")<{ readonly state: Table.State }> {
+  override get message(): string {
+    return `no established association (state ${this.state})`
+  }
+}
+
+type Input =
+  | { readonly evt: "Evt1"; readonly rq: Pdu.AAssociateRq }
+  | { readonly evt: "Evt2"; readonly transport: Transport }
+  | { readonly evt: "Evt3"; readonly ac: Pdu.AAssociateAc }
+  | { readonly evt: "Evt4"; readonly rj: Pdu.AAssociateRj }
+  | { readonly evt: "Evt5" }
+  | { readonly evt: "Evt6"; readonly rq: Pdu.AAssociateRq }
+  | { readonly evt: "Evt7"; readonly ac: Pdu.AAssociateAc }
+  | { readonly evt: "Evt8"; readonly rj: Pdu.AAssociateRj }
+  | { readonly evt: "Evt10"; readonly pdu: Pdu.PDataTf }
+  | { readonly evt: "Evt11" }
+  | { readonly evt: "Evt12" }
+  | { readonly evt: "Evt13" }
+  | { readonly evt: "Evt14" }
+  | { readonly evt: "Evt15" }
+  | { readonly evt: "Evt16"; readonly abort: Pdu.AAbort }
+  | { readonly evt: "Evt17"; readonly detail: string; readonly connectFailed?: ConnectFailed }
+  | { readonly evt: "Evt18" }
+  | { readonly evt: "Evt19"; readonly reason: number; readonly detail: string }
+
+/** How to build a machine. */
+export interface UpperLayerOptions {
+  readonly role: "requestor" | "acceptor"
+  /** Our Maximum Length: the largest P-DATA-TF we accept (0 = no limit). */
+  readonly maxPduLength: number
+  /** The ARTIM timeout (PS3.8 9.1.5). */
+  readonly artim: Duration.Duration
+  /** Requestor: opens the transport (AE-1). */
+  readonly connect?: Effect.Effect<Transport, ConnectFailed, Scope.Scope>
+  /** Acceptor: the connection that arrived (Evt5). */
+  readonly transport?: Transport
+  /** P-DATA indications that may wait untaken before the transport is no longer read (default 16). */
+  readonly pdataWindow?: number
+}
+
+/** A running upper-layer machine. */
+export interface UpperLayer {
+  readonly state: Effect.Effect<Table.State>
+  /** Issues a user primitive. */
+  readonly submit: (primitive: UserPrimitive) => Effect.Effect<void>
+  /** Sends encoded P-DATA-TF PDUs (DT-1 / AR-7), in order, with backpressure. */
+  readonly sendPData: (pdus: ReadonlyArray<Uint8Array>) => Effect.Effect<void, NotEstablished>
+  /** The next indication; after the machine reaches Sta1 it answers `Closed` for ever. */
+  readonly indications: Effect.Effect<Indication>
+  /** Completes when the machine has returned to Sta1 and the connection is closed. */
+  readonly closed: Effect.Effect<void>
+}
+
+const CLOSED: Indication = { _tag: "Closed" }
+
+const toEvent = (pdu: Pdu.Pdu): Input => {
+  switch (pdu._tag) {
+    case "AAssociateRq":
+      return { evt: "Evt6", rq: pdu }
+    case "AAssociateAc":
+      return { evt: "Evt3", ac: pdu }
+    case "AAssociateRj":
+      return { evt: "Evt4", rj: pdu }
+    case "PDataTf":
+      return { evt: "Evt10", pdu }
+    case "AReleaseRq":
+      return { evt: "Evt12" }
+    case "AReleaseRp":
+      return { evt: "Evt13" }
+    case "AAbort":
+      return { evt: "Evt16", abort: pdu }
+  }
+}
+
+const encodeOrDie = (pdu: Pdu.Pdu): Uint8Array => {
+  const r = PduCodec.encodePdu(pdu)
+  // The PDUs built here are valid by construction; an invalid AC/RQ was rejected before submit.
+  return Result.isSuccess(r) ? r.success : new Uint8Array(0)
+}
+
+/** Starts a machine in the current scope; closing the scope stops it and destroys the connection. */
+export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const scope = yield* Effect.scope
+    const connScope = yield* Scope.fork(scope)
+    const inbox = yield* Queue.unbounded<Input>()
+    const out = yield* Queue.unbounded<Indication>()
+    const pdataPermits = yield* Semaphore.make(options.pdataWindow ?? 16)
+    const writeLock = yield* Semaphore.make(1)
+    const done = yield* Deferred.make<void>()
+    const level = yield* References.MinimumLogLevel
+    const debug = level === "Debug" || level === "Trace" || level === "All"
+
+    let state: Table.State = "Sta1"
+    let transport: Transport | undefined
+    let reader: Fiber.Fiber<void> | undefined
+    let artim: Fiber.Fiber<void> | undefined
+    let finished = false
+
+    const logPdu = (dir: "sent" | "received", pdu: Pdu.Pdu) =>
+      debug ? Effect.logDebug(`${dir} ${PduSummary.summarize(pdu)}`) : Effect.void
+
+    // ---- effectful edges ----
+    const write = (bytes: ReadonlyArray<Uint8Array>) =>
+      transport === undefined
+        ? Effect.void
+        : writeLock.withPermits(1)(
+            transport
+              .write(bytes)
+              .pipe(Effect.catch((e) => Queue.offer(inbox, { evt: "Evt17", detail: `write failed: ${e._tag}` })))
+          )
+    const sendPdu = (pdu: Pdu.Pdu) => Effect.andThen(logPdu("sent", pdu), write([encodeOrDie(pdu)]))
+    const indicate = (i: Indication) => Effect.asVoid(Queue.offer(out, i))
+    const startArtim = Effect.gen(function* () {
+      if (artim) yield* Fiber.interrupt(artim)
+      artim = yield* Effect.forkIn(
+        Effect.asVoid(Effect.andThen(Effect.sleep(options.artim), Queue.offer(inbox, { evt: "Evt18" }))),
+        scope
+      )
+    })
+    const stopArtim = Effect.gen(function* () {
+      if (artim) yield* Fiber.interrupt(artim)
+      artim = undefined
+    })
+    const closeTransport = Effect.gen(function* () {
+      if (reader) yield* Fiber.interrupt(reader)
+      reader = undefined
+      if (transport) {
+        yield* transport.end
+        yield* transport.destroy
+      }
+    })
+
+    const readLoop = (t: Transport) =>
+      Effect.gen(function* () {
+        const parser = PduParser.make({ maxPduLength: options.maxPduLength })
+        while (true) {
+          const chunks = yield* t.read
+          for (const chunk of chunks) {
+            const { pdus, error } = parser.push(chunk)
+            for (const pdu of pdus) {
+              if (pdu._tag === "PDataTf") yield* pdataPermits.take(1)
+              yield* logPdu("received", pdu)
+              yield* Queue.offer(inbox, toEvent(pdu))
+            }
+            if (error) {
+              const reason = error._tag === "PduTooLarge" ? 6 : error.abortReason
+              yield* Queue.offer(inbox, { evt: "Evt19", reason, detail: error.message })
+              return
+            }
+          }
+        }
+      }).pipe(
+        Effect.catch((e) => Queue.offer(inbox, { evt: "Evt17", detail: `connection closed (${e._tag})` })),
+        Effect.asVoid
+      )
+
+    const attach = (t: Transport) =>
+      Effect.gen(function* () {
+        transport = t
+        reader = yield* Effect.forkIn(readLoop(t), connScope)
+      })
+
+    const providerAbort = (reason: number, detail: string): Indication => ({
+      _tag: "Aborted",
+      abort: { by: "provider", source: 2, reason, detail }
+    })
+
+    // ---- actions (PS3.8 Tables 9-6 to 9-9); each returns the next state ----
+    const run = (name: Table.ActionName, input: Input): Effect.Effect<Table.State> =>
+      Effect.gen(function* () {
+        switch (name) {
+          case "AE-1": {
+            if (input.evt !== "Evt1" || !options.connect) return "Sta1"
+            const rq = input.rq
+            const connect = options.connect
+            yield* Effect.forkIn(
+              Scope.provide(connect, connScope).pipe(
+                Effect.matchEffect({
+                  onSuccess: (t) => Effect.andThen(attach(t), Queue.offer(inbox, { evt: "Evt2", transport: t })),
+                  onFailure: (e) => Queue.offer(inbox, { evt: "Evt17", detail: e.message, connectFailed: e })
+                })
+              ),
+              scope
+            )
+            pendingRq = rq
+            return "Sta4"
+          }
+          case "AE-2":
+            if (pendingRq) yield* sendPdu(pendingRq)
+            return "Sta5"
+          case "AE-3":
+            if (input.evt === "Evt3") yield* indicate({ _tag: "AssociateAccepted", ac: input.ac })
+            return "Sta6"
+          case "AE-4":
+            if (input.evt === "Evt4") yield* indicate({ _tag: "AssociateRejected", rj: input.rj })
+            yield* closeTransport
+            return "Sta1"
+          case "AE-5":
+            yield* startArtim
+            return "Sta2"
+          case "AE-6":
+            yield* stopArtim
+            if (input.evt !== "Evt6") return "Sta13"
+            if ((input.rq.protocolVersion & 1) === 0) {
+              yield* sendPdu({ _tag: "AAssociateRj", result: 1, source: 2, reason: 2 })
+              yield* startArtim
+              return "Sta13"
+            }
+            yield* indicate({ _tag: "AssociateIndication", rq: input.rq })
+            return "Sta3"
+          case "AE-7":
+            if (input.evt === "Evt7") yield* sendPdu(input.ac)
+            return "Sta6"
+          case "AE-8":
+            if (input.evt === "Evt8") yield* sendPdu(input.rj)
+            yield* startArtim
+            return "Sta13"
+          case "DT-1":
+            return state
+          case "DT-2":
+          case "AR-6":
+            if (input.evt === "Evt10") yield* indicate({ _tag: "PData", pdu: input.pdu })
+            return state
+          case "AR-1":
+            yield* sendPdu({ _tag: "AReleaseRq" })
+            return "Sta7"
+          case "AR-2":
+            yield* indicate({ _tag: "ReleaseIndication", collision: false })
+            return "Sta8"
+          case "AR-3":
+            yield* indicate({ _tag: "ReleaseConfirm" })
+            yield* closeTransport
+            return "Sta1"
+          case "AR-4":
+            yield* sendPdu({ _tag: "AReleaseRp" })
+            yield* startArtim
+            return "Sta13"
+          case "AR-5":
+            yield* stopArtim
+            return "Sta1"
+          case "AR-7":
+            return state
+          case "AR-8":
+            yield* indicate({ _tag: "ReleaseIndication", collision: true })
+            return options.role === "requestor" ? "Sta9" : "Sta10"
+          case "AR-9":
+            yield* sendPdu({ _tag: "AReleaseRp" })
+            return "Sta11"
+          case "AR-10":
+            yield* indicate({ _tag: "ReleaseConfirm" })
+            return "Sta12"
+          case "AA-1":
+            yield* sendPdu({ _tag: "AAbort", source: 0, reason: 0 })
+            yield* startArtim
+            return "Sta13"
+          case "AA-2":
+            yield* stopArtim
+            yield* closeTransport
+            if (input.evt === "Evt18") yield* indicate(providerAbort(0, "ARTIM timer expired"))
+            if (input.evt === "Evt15") yield* indicate(providerAbort(0, "aborted before the connection opened"))
+            return "Sta1"
+          case "AA-3":
+            if (input.evt === "Evt16") {
+              const { source, reason } = input.abort
+              yield* indicate({ _tag: "Aborted", abort: { by: "peer", source, reason, detail: "A-ABORT received" } })
+            }
+            yield* closeTransport
+            return "Sta1"
+          case "AA-4": {
+            const detail = input.evt === "Evt17" ? input.detail : "connection closed"
+            const connectFailed = input.evt === "Evt17" ? input.connectFailed : undefined
+            yield* indicate({
+              _tag: "Aborted",
+              abort: { by: "provider", source: 2, reason: 0, detail, ...(connectFailed ? { connectFailed } : {}) }
+            })
+            return "Sta1"
+          }
+          case "AA-5":
+            yield* stopArtim
+            return "Sta1"
+          case "AA-6":
+            return "Sta13"
+          case "AA-7":
+            yield* sendPdu({ _tag: "AAbort", source: 2, reason: 2 })
+            return "Sta13"
+          case "AA-8": {
+            const reason = input.evt === "Evt19" ? input.reason : 2
+            const detail = input.evt === "Evt19" ? input.detail : `unexpected ${input.evt} in ${state}`
+            yield* sendPdu({ _tag: "AAbort", source: 2, reason })
+            yield* indicate(providerAbort(reason, detail))
+            yield* startArtim
+            return "Sta13"
+          }
+        }
+      })
+
+    let pendingRq: Pdu.AAssociateRq | undefined
+
+    const finish = Effect.gen(function* () {
+      finished = true
+      yield* stopArtim
+      yield* closeTransport
+      yield* Scope.close(connScope, Exit.void)
+      yield* indicate(CLOSED)
+      yield* Deferred.succeed(done, undefined)
+    })
+
+    const step = (input: Input) =>
+      Effect.gen(function* () {
+        const from = state
+        const defined = Table.lookup(from, input.evt)
+        let action: Table.ActionName | undefined = defined?.name
+        if (action === undefined) {
+          const h = Table.onUndefined(from, input.evt)
+          action = h._tag === "Ignore" ? undefined : h.action.name
+        }
+        const next = action === undefined ? from : yield* run(action, input)
+        // A P-DATA PDU that produced no indication gives its permit back now.
+        if (input.evt === "Evt10" && action !== "DT-2" && action !== "AR-6") yield* pdataPermits.release(1)
+        state = next
+        if (debug) yield* Effect.logDebug(Table.describeTransition(from, input.evt, action, next))
+        if (next === "Sta1" && from !== "Sta1") yield* finish
+      })
+
+    yield* Effect.forkIn(
+      Effect.gen(function* () {
+        if (options.role === "acceptor" && options.transport) {
+          yield* attach(options.transport)
+          yield* step({ evt: "Evt5" })
+        }
+        while (!finished) yield* step(yield* Queue.take(inbox))
+      }),
+      scope
+    )
+
+    const primitiveEvent = (p: UserPrimitive): Input => {
+      switch (p._tag) {
+        case "AssociateRequest":
+          return { evt: "Evt1", rq: p.rq }
+        case "AssociateAccept":
+          return { evt: "Evt7", ac: p.ac }
+        case "AssociateReject":
+          return { evt: "Evt8", rj: p.rj }
+        case "ReleaseRequest":
+          return { evt: "Evt11" }
+        case "ReleaseResponse":
+          return { evt: "Evt14" }
+        case "AbortRequest":
+          return { evt: "Evt15" }
+      }
+    }
+
+    return {
+      state: Effect.sync(() => state),
+      submit: (p) => Effect.asVoid(Queue.offer(inbox, primitiveEvent(p))),
+      sendPData: (pdus) =>
+        Effect.suspend(() => {
+          if ((state !== "Sta6" && state !== "Sta8") || transport === undefined) {
+            return Effect.fail(new NotEstablished({ state }))
+          }
+          const t = transport
+          return writeLock
+            .withPermits(1)(
+              Effect.gen(function* () {
+                if (debug) {
+                  for (const bytes of pdus) {
+                    const pdu = PduCodec.decodePdu(bytes)
+                    if (Result.isSuccess(pdu)) yield* logPdu("sent", pdu.success)
+                  }
+                }
+                yield* t.write(pdus)
+              })
+            )
+            .pipe(
+              Effect.catch((e) =>
+                Effect.andThen(
+                  Queue.offer(inbox, { evt: "Evt17", detail: `write failed: ${e._tag}` }),
+                  Effect.fail(new NotEstablished({ state }))
+                )
+              )
+            )
+        }),
+      indications: Effect.gen(function* () {
+        if (finished && (yield* Queue.size(out)) === 0) return CLOSED
+        const i = yield* Queue.take(out)
+        if (i._tag === "PData") yield* pdataPermits.release(1)
+        if (i._tag === "Closed") yield* Queue.offer(out, CLOSED)
+        return i
+      }),
+      closed: Deferred.await(done)
+    }
+  })

@@ -1,0 +1,478 @@
+/**
+ * DIMSE-C messages (PS3.7 sections 9.1 and 9.3) as Schemas, and their mapping to command sets.
+ *
+ * One `Schema.TaggedStruct` per message: C-ECHO, C-STORE, C-FIND, C-GET and C-MOVE requests and
+ * responses, and C-CANCEL-RQ. Fields carry the PS3.7 Annex E keywords in camelCase, as in
+ * `CommandSet`. The CommandField and CommandDataSetType elements are not fields: the first is the
+ * tag, the second follows from the message (requests with an identifier or data set always have
+ * one; C-FIND/C-GET/C-MOVE responses say so in `hasIdentifier`; the others never have one).
+ *
+ * `fromCommandSet` checks what PS3.7 tables 9.3-1 to 9.3-12 require: a missing mandatory element
+ * or an element the message does not allow is a `DimseError` naming it, as is a data set where
+ * none may follow (a C-ECHO with a data set, a Success C-FIND-RSP with an identifier). Retired and
+ * unknown elements are ignored here (they stay in the `CommandSet`). Status detail elements
+ * (OffendingElement, ErrorComment, ErrorID; PS3.7 Annex C) are allowed on every response.
+ *
+ * Not covered: DIMSE-N messages (PS3.7 section 10), and what a status means (see `Status`).
+ *
+ * @since 0.1.0
+ */
+import { Data, Result, Schema } from "effect"
+import * as CS from "./CommandSet.ts"
+import * as Status from "./Status.ts"
+
+/** CommandField (0000,0100) values of the DIMSE-C messages (PS3.7 section 9.3). */
+export const CommandField = {
+  C_STORE_RQ: 0x0001,
+  C_STORE_RSP: 0x8001,
+  C_GET_RQ: 0x0010,
+  C_GET_RSP: 0x8010,
+  C_FIND_RQ: 0x0020,
+  C_FIND_RSP: 0x8020,
+  C_MOVE_RQ: 0x0021,
+  C_MOVE_RSP: 0x8021,
+  C_ECHO_RQ: 0x0030,
+  C_ECHO_RSP: 0x8030,
+  C_CANCEL_RQ: 0x0fff
+} as const
+
+/** Priority (0000,0700): 0 MEDIUM, 1 HIGH, 2 LOW. */
+export const Priority = Schema.Literals([0, 1, 2])
+/** Priority (0000,0700): 0 MEDIUM, 1 HIGH, 2 LOW. */
+export type Priority = typeof Priority.Type
+
+/** Priority MEDIUM (0000). */
+export const PRIORITY_MEDIUM: Priority = 0
+/** Priority HIGH (0001). */
+export const PRIORITY_HIGH: Priority = 1
+/** Priority LOW (0002). */
+export const PRIORITY_LOW: Priority = 2
+
+const PRIORITY_NAMES = ["MEDIUM", "HIGH", "LOW"] as const
+
+const US = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 0xffff }))
+const Tag = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 0xffffffff }))
+const Uid = Schema.String.check(Schema.isBetweenLength(1, 64))
+const Ae = Schema.String.check(Schema.isBetweenLength(1, 16))
+const Lo = Schema.String.check(Schema.isBetweenLength(1, 64))
+
+const statusDetail = {
+  offendingElement: Schema.optionalKey(Schema.Array(Tag)),
+  errorComment: Schema.optionalKey(Lo),
+  errorId: Schema.optionalKey(US)
+}
+
+const suboperations = {
+  numberOfRemainingSuboperations: Schema.optionalKey(US),
+  numberOfCompletedSuboperations: Schema.optionalKey(US),
+  numberOfFailedSuboperations: Schema.optionalKey(US),
+  numberOfWarningSuboperations: Schema.optionalKey(US)
+}
+
+const response = {
+  messageIdBeingRespondedTo: US,
+  status: US,
+  affectedSopClassUid: Schema.optionalKey(Uid),
+  ...statusDetail
+}
+
+/** C-ECHO-RQ (PS3.7 Table 9.3-12). */
+export const CEchoRq = Schema.TaggedStruct("CEchoRq", { messageId: US, affectedSopClassUid: Uid })
+/** C-ECHO-RQ (PS3.7 Table 9.3-12). */
+export type CEchoRq = typeof CEchoRq.Type
+
+/** C-ECHO-RSP (PS3.7 Table 9.3-13). */
+export const CEchoRsp = Schema.TaggedStruct("CEchoRsp", response)
+/** C-ECHO-RSP (PS3.7 Table 9.3-13). */
+export type CEchoRsp = typeof CEchoRsp.Type
+
+/** C-STORE-RQ (PS3.7 Table 9.3-1); a data set always follows. */
+export const CStoreRq = Schema.TaggedStruct("CStoreRq", {
+  messageId: US,
+  affectedSopClassUid: Uid,
+  affectedSopInstanceUid: Uid,
+  priority: Priority,
+  moveOriginatorApplicationEntityTitle: Schema.optionalKey(Ae),
+  moveOriginatorMessageId: Schema.optionalKey(US)
+})
+/** C-STORE-RQ (PS3.7 Table 9.3-1); a data set always follows. */
+export type CStoreRq = typeof CStoreRq.Type
+
+/** C-STORE-RSP (PS3.7 Table 9.3-2). */
+export const CStoreRsp = Schema.TaggedStruct("CStoreRsp", {
+  ...response,
+  affectedSopInstanceUid: Schema.optionalKey(Uid)
+})
+/** C-STORE-RSP (PS3.7 Table 9.3-2). */
+export type CStoreRsp = typeof CStoreRsp.Type
+
+/** C-FIND-RQ (PS3.7 Table 9.3-3); an identifier always follows. */
+export const CFindRq = Schema.TaggedStruct("CFindRq", { messageId: US, affectedSopClassUid: Uid, priority: Priority })
+/** C-FIND-RQ (PS3.7 Table 9.3-3); an identifier always follows. */
+export type CFindRq = typeof CFindRq.Type
+
+/** C-FIND-RSP (PS3.7 Table 9.3-4); an identifier follows pending responses, never a Success one. */
+export const CFindRsp = Schema.TaggedStruct("CFindRsp", { ...response, hasIdentifier: Schema.Boolean })
+/** C-FIND-RSP (PS3.7 Table 9.3-4); an identifier follows pending responses, never a Success one. */
+export type CFindRsp = typeof CFindRsp.Type
+
+/** C-GET-RQ (PS3.7 Table 9.3-5); an identifier always follows. */
+export const CGetRq = Schema.TaggedStruct("CGetRq", { messageId: US, affectedSopClassUid: Uid, priority: Priority })
+/** C-GET-RQ (PS3.7 Table 9.3-5); an identifier always follows. */
+export type CGetRq = typeof CGetRq.Type
+
+/** C-GET-RSP (PS3.7 Table 9.3-6); an identifier (Failed SOP Instance UID List) may follow. */
+export const CGetRsp = Schema.TaggedStruct("CGetRsp", { ...response, ...suboperations, hasIdentifier: Schema.Boolean })
+/** C-GET-RSP (PS3.7 Table 9.3-6); an identifier (Failed SOP Instance UID List) may follow. */
+export type CGetRsp = typeof CGetRsp.Type
+
+/** C-MOVE-RQ (PS3.7 Table 9.3-7); an identifier always follows. */
+export const CMoveRq = Schema.TaggedStruct("CMoveRq", {
+  messageId: US,
+  affectedSopClassUid: Uid,
+  priority: Priority,
+  moveDestination: Ae
+})
+/** C-MOVE-RQ (PS3.7 Table 9.3-7); an identifier always follows. */
+export type CMoveRq = typeof CMoveRq.Type
+
+/** C-MOVE-RSP (PS3.7 Table 9.3-8); an identifier (Failed SOP Instance UID List) may follow. */
+export const CMoveRsp = Schema.TaggedStruct("CMoveRsp", {
+  ...response,
+  ...suboperations,
+  hasIdentifier: Schema.Boolean
+})
+/** C-MOVE-RSP (PS3.7 Table 9.3-8); an identifier (Failed SOP Instance UID List) may follow. */
+export type CMoveRsp = typeof CMoveRsp.Type
+
+/** C-CANCEL-RQ (PS3.7 Tables 9.3-9 to 9.3-11), for a C-FIND, C-GET or C-MOVE in progress. */
+export const CCancelRq = Schema.TaggedStruct("CCancelRq", { messageIdBeingRespondedTo: US })
+/** C-CANCEL-RQ (PS3.7 Tables 9.3-9 to 9.3-11), for a C-FIND, C-GET or C-MOVE in progress. */
+export type CCancelRq = typeof CCancelRq.Type
+
+/** Any DIMSE-C message. */
+export const Message = Schema.Union([
+  CEchoRq,
+  CEchoRsp,
+  CStoreRq,
+  CStoreRsp,
+  CFindRq,
+  CFindRsp,
+  CGetRq,
+  CGetRsp,
+  CMoveRq,
+  CMoveRsp,
+  CCancelRq
+])
+/** Any DIMSE-C message. */
+export type Message = typeof Message.Type
+
+/** The tag of a message type. */
+export type MessageTag = Message["_tag"]
+
+/** A command set that is not a valid DIMSE-C message. */
+export class DimseError extends Data.TaggedError("DimseError")<{
+  readonly reason: "UnknownCommand" | "MissingField" | "ForbiddenField" | "InvalidValue"
+  /** The message name (`C-STORE-RQ`), or the command field in hex when unknown. */
+  readonly command: string
+  /** The PS3.7 keyword of the element at fault, when there is one. */
+  readonly field: string | undefined
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `${this.command}: ${this.detail}`
+  }
+}
+
+interface Spec {
+  readonly name: string
+  readonly commandField: number
+  readonly required: ReadonlyArray<CS.Field>
+  readonly optional: ReadonlyArray<CS.Field>
+  readonly dataSet: "always" | "never" | "optional"
+  readonly service: Status.Service
+}
+
+const DETAIL: ReadonlyArray<CS.Field> = ["offendingElement", "errorComment", "errorId"]
+const SUBOPS: ReadonlyArray<CS.Field> = [
+  "numberOfRemainingSuboperations",
+  "numberOfCompletedSuboperations",
+  "numberOfFailedSuboperations",
+  "numberOfWarningSuboperations"
+]
+const RSP_REQUIRED: ReadonlyArray<CS.Field> = ["messageIdBeingRespondedTo", "status"]
+const RSP_OPTIONAL: ReadonlyArray<CS.Field> = ["affectedSopClassUid", ...DETAIL]
+const QUERY_REQUIRED: ReadonlyArray<CS.Field> = ["messageId", "affectedSopClassUid", "priority"]
+
+const SPECS: { readonly [K in MessageTag]: Spec } = {
+  CEchoRq: {
+    name: "C-ECHO-RQ",
+    commandField: CommandField.C_ECHO_RQ,
+    required: ["messageId", "affectedSopClassUid"],
+    optional: [],
+    dataSet: "never",
+    service: "C-ECHO"
+  },
+  CEchoRsp: {
+    name: "C-ECHO-RSP",
+    commandField: CommandField.C_ECHO_RSP,
+    required: RSP_REQUIRED,
+    optional: RSP_OPTIONAL,
+    dataSet: "never",
+    service: "C-ECHO"
+  },
+  CStoreRq: {
+    name: "C-STORE-RQ",
+    commandField: CommandField.C_STORE_RQ,
+    required: ["messageId", "affectedSopClassUid", "affectedSopInstanceUid", "priority"],
+    optional: ["moveOriginatorApplicationEntityTitle", "moveOriginatorMessageId"],
+    dataSet: "always",
+    service: "C-STORE"
+  },
+  CStoreRsp: {
+    name: "C-STORE-RSP",
+    commandField: CommandField.C_STORE_RSP,
+    required: RSP_REQUIRED,
+    optional: [...RSP_OPTIONAL, "affectedSopInstanceUid"],
+    dataSet: "never",
+    service: "C-STORE"
+  },
+  CFindRq: {
+    name: "C-FIND-RQ",
+    commandField: CommandField.C_FIND_RQ,
+    required: QUERY_REQUIRED,
+    optional: [],
+    dataSet: "always",
+    service: "C-FIND"
+  },
+  CFindRsp: {
+    name: "C-FIND-RSP",
+    commandField: CommandField.C_FIND_RSP,
+    required: RSP_REQUIRED,
+    optional: RSP_OPTIONAL,
+    dataSet: "optional",
+    service: "C-FIND"
+  },
+  CGetRq: {
+    name: "C-GET-RQ",
+    commandField: CommandField.C_GET_RQ,
+    required: QUERY_REQUIRED,
+    optional: [],
+    dataSet: "always",
+    service: "C-GET"
+  },
+  CGetRsp: {
+    name: "C-GET-RSP",
+    commandField: CommandField.C_GET_RSP,
+    required: RSP_REQUIRED,
+    optional: [...RSP_OPTIONAL, ...SUBOPS],
+    dataSet: "optional",
+    service: "C-GET"
+  },
+  CMoveRq: {
+    name: "C-MOVE-RQ",
+    commandField: CommandField.C_MOVE_RQ,
+    required: [...QUERY_REQUIRED, "moveDestination"],
+    optional: [],
+    dataSet: "always",
+    service: "C-MOVE"
+  },
+  CMoveRsp: {
+    name: "C-MOVE-RSP",
+    commandField: CommandField.C_MOVE_RSP,
+    required: RSP_REQUIRED,
+    optional: [...RSP_OPTIONAL, ...SUBOPS],
+    dataSet: "optional",
+    service: "C-MOVE"
+  },
+  CCancelRq: {
+    name: "C-CANCEL-RQ",
+    commandField: CommandField.C_CANCEL_RQ,
+    required: ["messageIdBeingRespondedTo"],
+    optional: [],
+    dataSet: "never",
+    service: "C-FIND"
+  }
+}
+
+const BY_COMMAND_FIELD: ReadonlyMap<number, MessageTag> = new Map(
+  (Object.keys(SPECS) as Array<MessageTag>).map((tag) => [SPECS[tag].commandField, tag])
+)
+
+/** The standard's name of a message (`C-STORE-RQ`). */
+export const commandName = (msg: Pick<Message, "_tag">): string => SPECS[msg._tag].name
+
+/** The standard's name for a CommandField value, or `0xNNNN` when it is not a DIMSE-C message. */
+export const commandFieldName = (commandField: number): string => {
+  const tag = BY_COMMAND_FIELD.get(commandField)
+  return tag === undefined ? Status.format(commandField) : SPECS[tag].name
+}
+
+/** The service of a message, for `Status.describe` (C-CANCEL-RQ counts as C-FIND). */
+export const serviceOf = (msg: Pick<Message, "_tag">): Status.Service => SPECS[msg._tag].service
+
+/** True when a data set (or identifier) follows the message's command set. */
+export const hasDataSet = (msg: Message): boolean => {
+  const { dataSet } = SPECS[msg._tag]
+  return dataSet === "always" || (dataSet === "optional" && "hasIdentifier" in msg && msg.hasIdentifier)
+}
+
+/** The command set of a message, with CommandField and CommandDataSetType filled in. */
+export const toCommandSet = (msg: Message): CS.CommandSet => {
+  const spec = SPECS[msg._tag]
+  const fields = msg as unknown as Readonly<Record<string, unknown>>
+  const out: Record<string, unknown> = {
+    commandField: spec.commandField,
+    commandDataSetType: hasDataSet(msg) ? CS.DATA_SET_PRESENT : CS.NO_DATA_SET
+  }
+  for (const field of [...spec.required, ...spec.optional]) {
+    if (fields[field] !== undefined) out[field] = fields[field]
+  }
+  return out as CS.CommandSet
+}
+
+/** Encodes a message's command set (Implicit VR Little Endian). */
+export const encode = (msg: Message): Result.Result<Uint8Array, CS.CommandSetError> => CS.encode(toCommandSet(msg))
+
+/** The message a command set carries, checked against PS3.7 section 9.3. */
+export const fromCommandSet = (cs: CS.CommandSet): Result.Result<Message, DimseError> => {
+  if (cs.commandField === undefined) {
+    return Result.fail(
+      new DimseError({ reason: "MissingField", command: "?", field: "CommandField", detail: "no CommandField" })
+    )
+  }
+  const tag = BY_COMMAND_FIELD.get(cs.commandField)
+  if (tag === undefined) {
+    const command = Status.format(cs.commandField)
+    const detail = `CommandField ${command} is not a DIMSE-C message`
+    return Result.fail(new DimseError({ reason: "UnknownCommand", command, field: "CommandField", detail }))
+  }
+  const spec = SPECS[tag]
+  const fail = (reason: DimseError["reason"], field: CS.Field, detail: string) =>
+    Result.fail(new DimseError({ reason, command: spec.name, field: CS.elementOf(field).keyword, detail }))
+  const fields = cs as Readonly<Record<string, unknown>>
+  const out: Record<string, unknown> = { _tag: tag }
+
+  for (const field of spec.required) {
+    if (fields[field] === undefined) return fail("MissingField", field, `${CS.elementOf(field).keyword} is required`)
+    out[field] = fields[field]
+  }
+  for (const def of CS.ELEMENTS) {
+    const field = def.field
+    if (fields[field] === undefined || spec.required.includes(field)) continue
+    if (spec.optional.includes(field)) out[field] = fields[field]
+    else if (field !== "commandField" && field !== "commandDataSetType") {
+      return fail("ForbiddenField", field, `${def.keyword} is not allowed`)
+    }
+  }
+
+  if (cs.commandDataSetType === undefined) {
+    return fail("MissingField", "commandDataSetType", "CommandDataSetType is required")
+  }
+  const withData = CS.announcesDataSet(cs)
+  if (spec.dataSet === "always" && !withData) {
+    return fail("MissingField", "commandDataSetType", "CommandDataSetType is 0x0101 but a data set must follow")
+  }
+  if (spec.dataSet === "never" && withData) {
+    return fail("ForbiddenField", "commandDataSetType", "CommandDataSetType announces a data set, none may follow")
+  }
+  if (tag === "CFindRsp" && withData && cs.status === Status.SUCCESS) {
+    return fail("ForbiddenField", "commandDataSetType", "a Success C-FIND-RSP carries no identifier")
+  }
+  if (spec.dataSet === "optional") out["hasIdentifier"] = withData
+
+  const decoded = Schema.decodeUnknownResult(Message)(out)
+  if (Result.isFailure(decoded)) {
+    const detail = `invalid value: ${decoded.failure.message}`
+    return Result.fail(new DimseError({ reason: "InvalidValue", command: spec.name, field: undefined, detail }))
+  }
+  return Result.succeed(decoded.success)
+}
+
+/** Decodes a command set's bytes to the message it carries. */
+export const decode = (bytes: Uint8Array): Result.Result<Message, CS.CommandSetError | DimseError> =>
+  Result.flatMap(CS.decode(bytes), fromCommandSet)
+
+const SOP_CLASS_NAMES: ReadonlyMap<string, string> = new Map([
+  ["1.2.840.10008.1.1", "Verification"],
+  ["1.2.840.10008.1.20.1", "Storage Commitment Push Model"],
+  ["1.2.840.10008.5.1.4.1.1.1", "CR Image Storage"],
+  ["1.2.840.10008.5.1.4.1.1.1.1", "Digital X-Ray Image Storage - For Presentation"],
+  ["1.2.840.10008.5.1.4.1.1.1.1.1", "Digital X-Ray Image Storage - For Processing"],
+  ["1.2.840.10008.5.1.4.1.1.1.2", "Digital Mammography X-Ray Image Storage - For Presentation"],
+  ["1.2.840.10008.5.1.4.1.1.2", "CT Image Storage"],
+  ["1.2.840.10008.5.1.4.1.1.2.1", "Enhanced CT Image Storage"],
+  ["1.2.840.10008.5.1.4.1.1.3.1", "Ultrasound Multi-frame Image Storage"],
+  ["1.2.840.10008.5.1.4.1.1.4", "MR Image Storage"],
+  ["1.2.840.10008.5.1.4.1.1.4.1", "Enhanced MR Image Storage"],
+  ["1.2.840.10008.5.1.4.1.1.6.1", "Ultrasound Image Storage"],
+  ["1.2.840.10008.5.1.4.1.1.7", "Secondary Capture Image Storage"],
+  ["1.2.840.10008.5.1.4.1.1.11.1", "Grayscale Softcopy Presentation State Storage"],
+  ["1.2.840.10008.5.1.4.1.1.12.1", "X-Ray Angiographic Image Storage"],
+  ["1.2.840.10008.5.1.4.1.1.20", "Nuclear Medicine Image Storage"],
+  ["1.2.840.10008.5.1.4.1.1.66", "Raw Data Storage"],
+  ["1.2.840.10008.5.1.4.1.1.77.1.4", "VL Photographic Image Storage"],
+  ["1.2.840.10008.5.1.4.1.1.88.11", "Basic Text SR Storage"],
+  ["1.2.840.10008.5.1.4.1.1.88.22", "Enhanced SR Storage"],
+  ["1.2.840.10008.5.1.4.1.1.88.33", "Comprehensive SR Storage"],
+  ["1.2.840.10008.5.1.4.1.1.104.1", "Encapsulated PDF Storage"],
+  ["1.2.840.10008.5.1.4.1.1.128", "PET Image Storage"],
+  ["1.2.840.10008.5.1.4.1.1.481.1", "RT Image Storage"],
+  ["1.2.840.10008.5.1.4.1.1.481.2", "RT Dose Storage"],
+  ["1.2.840.10008.5.1.4.1.1.481.3", "RT Structure Set Storage"],
+  ["1.2.840.10008.5.1.4.1.1.481.5", "RT Plan Storage"],
+  ["1.2.840.10008.5.1.4.1.2.1.1", "Patient Root Q/R FIND"],
+  ["1.2.840.10008.5.1.4.1.2.1.2", "Patient Root Q/R MOVE"],
+  ["1.2.840.10008.5.1.4.1.2.1.3", "Patient Root Q/R GET"],
+  ["1.2.840.10008.5.1.4.1.2.2.1", "Study Root Q/R FIND"],
+  ["1.2.840.10008.5.1.4.1.2.2.2", "Study Root Q/R MOVE"],
+  ["1.2.840.10008.5.1.4.1.2.2.3", "Study Root Q/R GET"],
+  ["1.2.840.10008.5.1.4.1.2.3.1", "Patient/Study Only Q/R FIND"],
+  ["1.2.840.10008.5.1.4.1.2.3.2", "Patient/Study Only Q/R MOVE"],
+  ["1.2.840.10008.5.1.4.1.2.3.3", "Patient/Study Only Q/R GET"],
+  ["1.2.840.10008.5.1.4.1.2.4.2", "Composite Instance Root Retrieve MOVE"],
+  ["1.2.840.10008.5.1.4.1.2.4.3", "Composite Instance Root Retrieve GET"],
+  ["1.2.840.10008.5.1.4.1.2.5.3", "Composite Instance Retrieve Without Bulk Data GET"],
+  ["1.2.840.10008.5.1.4.31", "Modality Worklist FIND"]
+])
+
+/** A short name for a common SOP Class UID (PS3.6 Annex A), or undefined. */
+export const sopClassName = (uid: string): string | undefined => SOP_CLASS_NAMES.get(uid)
+
+const sopClass = (uid: string | undefined): string | undefined =>
+  uid === undefined ? undefined : (SOP_CLASS_NAMES.get(uid) ?? uid)
+
+/** A one-line summary for logs, e.g. `C-STORE-RQ id=3 CT Image Storage 1.2.3.4 prio=MEDIUM dataset`. */
+export const summarize = (msg: Message): string => {
+  const parts: Array<string | undefined> = [commandName(msg)]
+  const fields = msg as unknown as Readonly<Record<string, unknown>>
+  const field = <A>(name: CS.Field) => fields[name] as A | undefined
+
+  parts.push(`id=${field<number>("messageId") ?? field<number>("messageIdBeingRespondedTo")}`)
+  const status = field<number>("status")
+  if (status !== undefined) parts.push(`status=${Status.format(status)} ${Status.describe(status, serviceOf(msg))}`)
+  parts.push(sopClass(field<string>("affectedSopClassUid")), field<string>("affectedSopInstanceUid"))
+
+  const destination = field<string>("moveDestination")
+  if (destination !== undefined) parts.push(`dest=${destination}`)
+  const priority = field<Priority>("priority")
+  if (priority !== undefined) parts.push(`prio=${PRIORITY_NAMES[priority]}`)
+  const originator = field<string>("moveOriginatorApplicationEntityTitle")
+  if (originator !== undefined) parts.push(`move-originator=${originator}/${field<number>("moveOriginatorMessageId")}`)
+
+  const counts = (["Remaining", "Completed", "Failed", "Warning"] as const).flatMap((k) => {
+    const n = field<number>(`numberOf${k}Suboperations`)
+    return n === undefined ? [] : [`${k.toLowerCase()}=${n}`]
+  })
+  parts.push(...counts)
+
+  const offending = field<ReadonlyArray<number>>("offendingElement")
+  if (offending !== undefined) parts.push(`offending=${offending.map(CS.formatTag).join(",")}`)
+  const errorId = field<number>("errorId")
+  if (errorId !== undefined) parts.push(`error-id=${errorId}`)
+  const comment = field<string>("errorComment")
+  if (comment !== undefined) parts.push(`comment=${JSON.stringify(comment)}`)
+
+  if (hasDataSet(msg)) parts.push(msg._tag === "CStoreRq" ? "dataset" : "identifier")
+  return parts.filter((p) => p !== undefined).join(" ")
+}

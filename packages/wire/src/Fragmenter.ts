@@ -1,0 +1,208 @@
+/**
+ * DIMSE messages to P-DATA-TF PDUs (PS3.8 sections 9.3.5 and 9.3.5.1, Annex E; PS3.7 section 6.3.1).
+ *
+ * A message's command set and its data set travel as separate sequences of presentation data
+ * values, each sequence ending with a PDV whose control header has the "last" bit set. Every PDU
+ * this module makes holds exactly one PDV and is one allocation of the exact size:
+ *
+ * | offset | bytes | field                                                      |
+ * |--------|-------|------------------------------------------------------------|
+ * | 0      | 1     | PDU type 0x04                                              |
+ * | 1      | 1     | reserved (0)                                               |
+ * | 2      | 4     | PDU length (big endian) = 6 + fragment length              |
+ * | 6      | 4     | PDV item length (big endian) = 2 + fragment length         |
+ * | 10     | 1     | presentation context id                                    |
+ * | 11     | 1     | message control header: bit 0 command, bit 1 last fragment |
+ * | 12     | n     | the fragment                                               |
+ *
+ * A PDU never exceeds the peer's Maximum Length Received (PS3.8 D.1; 0 means no limit, and then
+ * `DEFAULT_MAX_PDU_LENGTH` is used); we also never send PDUs above `MAX_SEND_PDU_LENGTH`, whatever
+ * the peer allows. Fragments are kept to an even length, as some peers expect. `makeDataFragmenter`
+ * fragments a data set delivered as chunks (a file read in pieces) without ever holding it whole.
+ *
+ * Not covered: writing the PDUs out (the association layer does that) and PDUs packing several PDVs.
+ *
+ * @since 0.1.0
+ */
+import * as Pdv from "./Pdv.ts"
+
+/** The PDU length used when the peer announces 0 (no limit). */
+export const DEFAULT_MAX_PDU_LENGTH = 65536
+
+/** The largest PDU length we send, whatever the peer accepts (bounds the memory per PDU). */
+export const MAX_SEND_PDU_LENGTH = 1 << 20
+
+const HEADER = Pdv.PDU_HEADER_LENGTH + Pdv.PDV_HEADER_LENGTH
+
+/** The PDU length to fragment for, given the peer's Maximum Length Received (0 = unlimited). */
+export const effectiveMaxPduLength = (maxPduLength: number): number =>
+  maxPduLength > 0 ? Math.min(Math.floor(maxPduLength), MAX_SEND_PDU_LENGTH) : DEFAULT_MAX_PDU_LENGTH
+
+/** The most fragment bytes one PDU carries for this maximum PDU length: even, and at least 1. */
+export const fragmentCapacity = (maxPduLength: number): number => {
+  const n = Pdv.maxFragmentLength(effectiveMaxPduLength(maxPduLength))
+  return n >= 2 ? n & ~1 : n
+}
+
+// A PDU of `size` bytes whose header announces `dataLength` fragment bytes.
+const allocate = (
+  size: number,
+  dataLength: number,
+  presentationContextId: number,
+  isCommand: boolean,
+  isLast: boolean
+): Uint8Array => {
+  const out = new Uint8Array(size)
+  const view = new DataView(out.buffer)
+  out[0] = 0x04
+  view.setUint32(2, Pdv.PDV_HEADER_LENGTH + dataLength, false)
+  view.setUint32(6, 2 + dataLength, false)
+  out[10] = presentationContextId
+  out[11] = Pdv.controlHeader({ isCommand, isLast })
+  return out
+}
+
+/** One P-DATA-TF PDU holding one PDV, in one allocation of the exact size. */
+export const encodePdv = (pdv: Pdv.Pdv): Uint8Array => {
+  const out = allocate(HEADER + pdv.data.length, pdv.data.length, pdv.presentationContextId, pdv.isCommand, pdv.isLast)
+  out.set(pdv.data, HEADER)
+  return out
+}
+
+const fragmentBytes = (
+  presentationContextId: number,
+  maxPduLength: number,
+  isCommand: boolean,
+  bytes: Uint8Array
+): Array<Uint8Array> => {
+  const capacity = fragmentCapacity(maxPduLength)
+  if (bytes.length === 0) return [encodePdv(Pdv.make(presentationContextId, isCommand, true, bytes))]
+  const out: Array<Uint8Array> = []
+  for (let at = 0; at < bytes.length; at += capacity) {
+    const end = Math.min(at + capacity, bytes.length)
+    out.push(encodePdv(Pdv.make(presentationContextId, isCommand, end === bytes.length, bytes.subarray(at, end))))
+  }
+  return out
+}
+
+/** The PDUs carrying an encoded command set; the last one has the "last" bit. */
+export const fragmentCommand = (
+  presentationContextId: number,
+  maxPduLength: number,
+  command: Uint8Array
+): Array<Uint8Array> => fragmentBytes(presentationContextId, maxPduLength, true, command)
+
+/** The PDUs carrying a whole data set held in memory; the last one has the "last" bit. */
+export const fragmentDataSet = (
+  presentationContextId: number,
+  maxPduLength: number,
+  dataSet: Uint8Array
+): Array<Uint8Array> => fragmentBytes(presentationContextId, maxPduLength, false, dataSet)
+
+/** The PDUs of a whole message: the command set's, then the data set's when there is one. */
+export const fragmentMessage = (
+  presentationContextId: number,
+  maxPduLength: number,
+  command: Uint8Array,
+  dataSet?: Uint8Array
+): Array<Uint8Array> => {
+  const out = fragmentCommand(presentationContextId, maxPduLength, command)
+  if (dataSet !== undefined) out.push(...fragmentDataSet(presentationContextId, maxPduLength, dataSet))
+  return out
+}
+
+/** Fragments one data set fed in chunks; `end` emits the last PDU and makes the fragmenter ready for another. */
+export interface DataFragmenter {
+  /** Copies a chunk into PDUs; returns the PDUs now complete (never the last one, which `end` gives). */
+  readonly push: (chunk: Uint8Array) => Array<Uint8Array>
+  /** Ends the data set: returns its last PDU (an empty one if no byte was pushed). */
+  readonly end: () => Array<Uint8Array>
+  /** Data bytes pushed since the data set began. */
+  readonly bytesPushed: () => number
+}
+
+/**
+ * A data set fragmenter that copies each byte once, into the PDU that sends it. It holds at most
+ * one PDU's worth of data: a full PDU is only released once more data shows it is not the last.
+ */
+export const makeDataFragmenter = (presentationContextId: number, maxPduLength: number): DataFragmenter => {
+  const capacity = fragmentCapacity(maxPduLength)
+  let current: Uint8Array | undefined
+  let fill = 0
+  let pushed = 0
+
+  // Makes room for `wanted` fragment bytes, growing geometrically up to one full PDU.
+  const reserve = (wanted: number): Uint8Array => {
+    if (current !== undefined && current.length - HEADER >= wanted) return current
+    const previous = current === undefined ? 0 : current.length - HEADER
+    const size = Math.min(capacity, Math.max(wanted, previous * 2, 4096))
+    const next = allocate(HEADER + size, size, presentationContextId, false, false)
+    if (current !== undefined) next.set(current.subarray(HEADER, HEADER + fill), HEADER)
+    current = next
+    return next
+  }
+
+  const push = (chunk: Uint8Array): Array<Uint8Array> => {
+    const out: Array<Uint8Array> = []
+    let at = 0
+    pushed += chunk.length
+    while (at < chunk.length) {
+      if (current !== undefined && fill === capacity) {
+        out.push(current)
+        current = undefined
+        fill = 0
+      }
+      const n = Math.min(capacity - fill, chunk.length - at)
+      const target = reserve(fill + n)
+      target.set(chunk.subarray(at, at + n), HEADER + fill)
+      fill += n
+      at += n
+    }
+    return out
+  }
+
+  const end = (): Array<Uint8Array> => {
+    let last: Uint8Array
+    if (current === undefined) {
+      last = allocate(HEADER, 0, presentationContextId, false, true)
+    } else if (fill === current.length - HEADER) {
+      last = current
+      last[11] = Pdv.controlHeader({ isCommand: false, isLast: true })
+    } else {
+      last = allocate(HEADER + fill, fill, presentationContextId, false, true)
+      last.set(current.subarray(HEADER, HEADER + fill), HEADER)
+    }
+    current = undefined
+    fill = 0
+    pushed = 0
+    return [last]
+  }
+
+  return { push, end, bytesPushed: () => pushed }
+}
+
+/** The PDUs of a message whose data set comes as chunks, produced lazily as the chunks are read. */
+export function* fragmentStream(
+  presentationContextId: number,
+  maxPduLength: number,
+  command: Uint8Array,
+  dataSet: Iterable<Uint8Array>
+): Generator<Uint8Array, void, undefined> {
+  yield* fragmentCommand(presentationContextId, maxPduLength, command)
+  const fragmenter = makeDataFragmenter(presentationContextId, maxPduLength)
+  for (const chunk of dataSet) yield* fragmenter.push(chunk)
+  yield* fragmenter.end()
+}
+
+/** As `fragmentStream`, for a data set read asynchronously (a file stream). */
+export async function* fragmentAsyncStream(
+  presentationContextId: number,
+  maxPduLength: number,
+  command: Uint8Array,
+  dataSet: AsyncIterable<Uint8Array>
+): AsyncGenerator<Uint8Array, void, undefined> {
+  yield* fragmentCommand(presentationContextId, maxPduLength, command)
+  const fragmenter = makeDataFragmenter(presentationContextId, maxPduLength)
+  for await (const chunk of dataSet) yield* fragmenter.push(chunk)
+  yield* fragmenter.end()
+}
