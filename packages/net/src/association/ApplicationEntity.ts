@@ -76,6 +76,14 @@ export const defaultTimeouts: Timeouts = {
   write: Duration.seconds(30)
 }
 
+const timeouts = (given: { readonly [K in keyof Timeouts]?: Duration.Input }): Timeouts => {
+  const pick = (k: keyof Timeouts): Duration.Duration => {
+    const v = given[k]
+    return v === undefined ? defaultTimeouts[k] : Duration.fromInputUnsafe(v)
+  }
+  return { connect: pick("connect"), acse: pick("acse"), dimse: pick("dimse"), idle: pick("idle"), write: pick("write") }
+}
+
 /** A configuration the standard forbids. */
 export class InvalidApplicationEntity extends Data.TaggedError("InvalidApplicationEntity")<{ readonly rule: string }> {
   override get message(): string {
@@ -90,7 +98,7 @@ export interface ApplicationEntityOptions {
   readonly maxPduLength?: number
   readonly implementationClassUid?: string
   readonly implementationVersionName?: string
-  readonly timeouts?: Partial<Timeouts>
+  readonly timeouts?: { readonly [K in keyof Timeouts]?: Duration.Input }
   readonly maxOperationsInvoked?: number
   readonly maxOperationsPerformed?: number
 }
@@ -121,7 +129,7 @@ export const make = (options: ApplicationEntityOptions): Result.Result<Applicati
     maxPduLength,
     implementationClassUid: options.implementationClassUid ?? IMPLEMENTATION_CLASS_UID,
     implementationVersionName: options.implementationVersionName ?? IMPLEMENTATION_VERSION_NAME,
-    timeouts: { ...defaultTimeouts, ...options.timeouts },
+    timeouts: timeouts(options.timeouts ?? {}),
     maxOperationsInvoked: options.maxOperationsInvoked ?? 1,
     maxOperationsPerformed: options.maxOperationsPerformed ?? 1
   })

@@ -1,0 +1,242 @@
+/**
+ * An association as a scoped resource (PS3.8 sections 7.1-7.3, 9.2).
+ *
+ * `connect` opens the connection, negotiates and returns an `Association`; closing its scope
+ * releases it (A-RELEASE-RQ, waiting for A-RELEASE-RP) when the scope succeeded and aborts it
+ * when the scope failed or was interrupted. `accept` is the acceptor side used by `Server`.
+ * Each association runs one fiber that takes the upper layer's indications: P-DATA goes to the
+ * receiver the DIMSE layer installs, release and abort settle `ended`.
+ *
+ * @since 0.1.0
+ */
+import { Deferred, Duration, Effect, Exit, Result, Scope } from "effect"
+import type { Pdu } from "@netdicom/wire"
+import { connectTcp } from "../upper/Transport.ts"
+import type { Transport } from "../upper/Transport.ts"
+import * as UpperLayer from "../upper/UpperLayer.ts"
+import type { ApplicationEntity } from "./ApplicationEntity.ts"
+import { AcseTimeout, AssociationAborted, AssociationRejected, type AssociationError } from "./AssociationError.ts"
+import type { Negotiated } from "./Negotiated.ts"
+import * as Negotiation from "./Negotiation.ts"
+import type { AcceptorPolicy } from "./AcceptorPolicy.ts"
+
+/** How an association ended. */
+export type Ending = { readonly _tag: "Released" } | { readonly _tag: "Aborted"; readonly error: AssociationAborted }
+
+/** An established association. */
+export interface Association {
+  readonly role: "requestor" | "acceptor"
+  readonly ae: ApplicationEntity
+  readonly negotiated: Negotiated
+  /** Sends encoded P-DATA-TF PDUs in order; fails at once once the association is gone. */
+  readonly sendPData: (pdus: ReadonlyArray<Uint8Array>) => Effect.Effect<void, AssociationAborted>
+  /** Installs the receiver of P-DATA (the DIMSE layer); PDUs wait until one is installed. */
+  readonly receive: (handler: (pdu: Pdu.PDataTf) => Effect.Effect<void>) => Effect.Effect<void>
+  /** Installs what runs before we answer a peer's A-RELEASE-RQ (e.g. finishing operations). */
+  readonly beforeRelease: (hook: Effect.Effect<void>) => Effect.Effect<void>
+  /** Requests release and waits for the A-RELEASE-RP (requestor). */
+  readonly release: Effect.Effect<void, AcseTimeout | AssociationAborted>
+  /** Aborts (A-ABORT, service-user source) and waits for the connection to close. */
+  readonly abort: Effect.Effect<void>
+  /** Completes when the association has ended, released or aborted. */
+  readonly ended: Effect.Effect<Ending>
+}
+
+const goneError = (ending: Ending | undefined): AssociationAborted =>
+  ending?._tag === "Aborted"
+    ? ending.error
+    : new AssociationAborted({ by: "provider", source: 2, reason: 0, detail: "association already ended" })
+
+// Runs the indication loop of an established association and builds the value users see.
+const establish = (
+  ul: UpperLayer.UpperLayer,
+  ae: ApplicationEntity,
+  role: "requestor" | "acceptor",
+  negotiated: Negotiated
+): Effect.Effect<Association, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const ended = yield* Deferred.make<Ending>()
+    const receiver = yield* Deferred.make<(pdu: Pdu.PDataTf) => Effect.Effect<void>>()
+    let hook: Effect.Effect<void> = Effect.void
+    let endingSeen: Ending | undefined
+    let lastAbort: AssociationAborted | undefined
+    let releasing = false
+
+    const loop = Effect.gen(function* () {
+      while (true) {
+        const i = yield* ul.indications
+        switch (i._tag) {
+          case "PData": {
+            const handler = yield* Deferred.await(receiver)
+            yield* handler(i.pdu)
+            break
+          }
+          case "ReleaseIndication":
+            // A release collision (both sides asked) or the peer's request: answer it.
+            if (!i.collision) yield* hook
+            if (!i.collision || role === "requestor") yield* ul.submit({ _tag: "ReleaseResponse" })
+            break
+          case "ReleaseConfirm":
+            if (role === "acceptor" && releasing) yield* ul.submit({ _tag: "ReleaseResponse" })
+            break
+          case "Aborted":
+            lastAbort = new AssociationAborted(i.abort)
+            break
+          case "Closed": {
+            endingSeen = lastAbort ? { _tag: "Aborted", error: lastAbort } : { _tag: "Released" }
+            yield* Deferred.succeed(ended, endingSeen)
+            return
+          }
+          default:
+            break
+        }
+      }
+    })
+    yield* Effect.forkScoped(loop)
+
+    const association: Association = {
+      role,
+      ae,
+      negotiated,
+      sendPData: (pdus) => Effect.mapError(ul.sendPData(pdus), () => goneError(endingSeen)),
+      receive: (handler) => Effect.asVoid(Deferred.succeed(receiver, handler)),
+      beforeRelease: (h) =>
+        Effect.sync(() => {
+          hook = h
+        }),
+      release: Effect.gen(function* () {
+        if (endingSeen) return endingSeen._tag === "Released" ? undefined : yield* Effect.fail(endingSeen.error)
+        releasing = true
+        yield* ul.submit({ _tag: "ReleaseRequest" })
+        const ending = yield* Deferred.await(ended).pipe(
+          Effect.timeoutOrElse({
+            duration: ae.timeouts.acse,
+            orElse: () =>
+              Effect.andThen(ul.submit({ _tag: "AbortRequest" }), Effect.fail(new AcseTimeout({ waitingFor: "A-RELEASE-RP" })))
+          })
+        )
+        if (ending._tag === "Aborted") return yield* Effect.fail(ending.error)
+      }),
+      abort: Effect.gen(function* () {
+        if (endingSeen) return
+        yield* ul.submit({ _tag: "AbortRequest" })
+        yield* Deferred.await(ended).pipe(Effect.timeout(ae.timeouts.acse), Effect.ignore)
+      }),
+      ended: Deferred.await(ended)
+    }
+    return association
+  })
+
+/** What a requestor proposes: the peer's address and the association request. */
+export interface ConnectOptions extends Negotiation.AssociateRequest {
+  readonly host: string
+  readonly port: number
+}
+
+const waitAcse = <A, E>(ul: UpperLayer.UpperLayer, ae: ApplicationEntity, what: string, eff: Effect.Effect<A, E>) =>
+  eff.pipe(
+    Effect.timeoutOrElse({
+      duration: ae.timeouts.acse,
+      orElse: () => Effect.andThen(ul.submit({ _tag: "AbortRequest" }), Effect.fail(new AcseTimeout({ waitingFor: what })))
+    })
+  )
+
+const open = (
+  ae: ApplicationEntity,
+  options: ConnectOptions
+): Effect.Effect<Association, AssociationError | Negotiation.NegotiationError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const rq = Negotiation.buildRequest(ae, options)
+    if (Result.isFailure(rq)) return yield* Effect.fail(rq.failure)
+    const ul = yield* UpperLayer.make({
+      role: "requestor",
+      maxPduLength: ae.maxPduLength,
+      artim: ae.timeouts.acse,
+      connect: connectTcp(options.host, options.port, {
+        writeTimeout: ae.timeouts.write,
+        connectTimeout: ae.timeouts.connect
+      })
+    })
+    yield* ul.submit({ _tag: "AssociateRequest", rq: rq.success })
+    const answer = yield* waitAcse(ul, ae, "A-ASSOCIATE-AC", ul.indications)
+    switch (answer._tag) {
+      case "AssociateAccepted": {
+        const negotiated = Negotiation.evaluateAccept(ae, rq.success, answer.ac)
+        if (Result.isFailure(negotiated)) {
+          yield* ul.submit({ _tag: "AbortRequest" })
+          return yield* Effect.fail(negotiated.failure)
+        }
+        return yield* establish(ul, ae, "requestor", negotiated.success)
+      }
+      case "AssociateRejected":
+        return yield* Effect.fail(new AssociationRejected(answer.rj))
+      case "Aborted":
+        if (answer.abort.connectFailed) return yield* Effect.fail(answer.abort.connectFailed)
+        return yield* Effect.fail(new AssociationAborted(answer.abort))
+      default:
+        return yield* Effect.fail(
+          new AssociationAborted({ by: "provider", source: 2, reason: 2, detail: `unexpected ${answer._tag}` })
+        )
+    }
+  })
+
+/**
+ * Opens an association as requestor, in the current scope: released when the scope closes
+ * successfully, aborted when it fails or is interrupted.
+ */
+export const connect = (
+  ae: ApplicationEntity,
+  options: ConnectOptions
+): Effect.Effect<Association, AssociationError | Negotiation.NegotiationError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const scope = yield* Effect.scope
+    const inner = yield* Scope.fork(scope)
+    return yield* Effect.acquireRelease(Scope.provide(open(ae, options), inner), (assoc, exit) =>
+      (Exit.isSuccess(exit) ? Effect.catch(assoc.release, () => assoc.abort) : assoc.abort).pipe(
+        Effect.andThen(Scope.close(inner, Exit.void))
+      )
+    ).pipe(Effect.onError(() => Scope.close(inner, Exit.void)))
+  }).pipe(
+    Effect.withLogSpan("association"),
+    Effect.annotateLogs({ peer: `${options.host}:${options.port}`, called: options.calledAeTitle })
+  )
+
+/** What `accept` decided for an incoming association. */
+export type Accepted =
+  | { readonly _tag: "Established"; readonly association: Association }
+  | { readonly _tag: "Rejected"; readonly why: string }
+  | { readonly _tag: "Failed"; readonly why: string }
+
+/**
+ * Runs the acceptor side on a connection that arrived: waits for the A-ASSOCIATE-RQ (ARTIM
+ * bounds the wait), negotiates with `policy`, and accepts or rejects. `tooBusy` rejects
+ * transiently with "local limit exceeded".
+ */
+export const accept = (
+  ae: ApplicationEntity,
+  transport: Transport,
+  policy: AcceptorPolicy,
+  tooBusy: boolean
+): Effect.Effect<Accepted, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const ul = yield* UpperLayer.make({ role: "acceptor", maxPduLength: ae.maxPduLength, artim: ae.timeouts.acse, transport })
+    const first = yield* ul.indications
+    if (first._tag !== "AssociateIndication") {
+      yield* ul.closed
+      return { _tag: "Failed", why: first._tag === "Aborted" ? first.abort.detail : first._tag } as const
+    }
+    if (tooBusy) {
+      yield* ul.submit({ _tag: "AssociateReject", rj: { _tag: "AAssociateRj", result: 2, source: 3, reason: 2 } })
+      yield* ul.closed.pipe(Effect.timeout(Duration.sum(ae.timeouts.acse, Duration.seconds(1))), Effect.ignore)
+      return { _tag: "Rejected", why: "too many associations" } as const
+    }
+    const decision = Negotiation.evaluateRequest(ae, first.rq, policy)
+    if (decision._tag === "Reject") {
+      yield* ul.submit({ _tag: "AssociateReject", rj: decision.rj })
+      yield* ul.closed.pipe(Effect.timeout(Duration.sum(ae.timeouts.acse, Duration.seconds(1))), Effect.ignore)
+      return { _tag: "Rejected", why: decision.why } as const
+    }
+    yield* ul.submit({ _tag: "AssociateAccept", ac: decision.ac })
+    const association = yield* establish(ul, ae, "acceptor", decision.negotiated)
+    return { _tag: "Established", association } as const
+  })

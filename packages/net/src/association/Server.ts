@@ -1,0 +1,80 @@
+/**
+ * An acceptor: listens, runs each association in its own fiber under the server's scope, up to a
+ * limit (PS3.8 section 7.1; the limit answers A-ASSOCIATE-RJ transient, "local limit exceeded").
+ *
+ * The handler gets each established association and runs for as long as it likes; the association
+ * ends when the peer releases or aborts, or when the handler's scope closes (then it is aborted).
+ * Closing the server's scope stops listening and aborts the associations still open.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Scope } from "effect"
+import { listenTcp, type ListenFailed } from "../upper/Transport.ts"
+import type { AcceptorPolicy } from "./AcceptorPolicy.ts"
+import { defaultPolicy } from "./AcceptorPolicy.ts"
+import { accept, type Association } from "./Association.ts"
+import type { ApplicationEntity } from "./ApplicationEntity.ts"
+
+/** How to serve. */
+export interface ServeOptions {
+  /** Defaults to 127.0.0.1; "0.0.0.0" listens on every interface. */
+  readonly host?: string
+  /** 0 picks a free port. */
+  readonly port: number
+  /** Associations open at once; more are rejected transiently (default 64). */
+  readonly maxAssociations?: number
+  readonly policy?: AcceptorPolicy
+  /** Runs for each established association; when it returns, the association is waited on until it ends. */
+  readonly handler: (association: Association) => Effect.Effect<void>
+}
+
+/** A running server. */
+export interface Server {
+  readonly port: number
+  /** Associations open now. */
+  readonly active: Effect.Effect<number>
+}
+
+/** Starts a server in the current scope. */
+export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effect<Server, ListenFailed, Scope.Scope> =>
+  Effect.gen(function* () {
+    const tcp = yield* listenTcp(options.host ?? "127.0.0.1", options.port, { writeTimeout: ae.timeouts.write })
+    const policy = options.policy ?? defaultPolicy(ae)
+    const limit = options.maxAssociations ?? 64
+    let active = 0
+    let serial = 0
+
+    const onConnection = (transport: Parameters<Parameters<typeof tcp.run>[0]>[0]) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const tooBusy = active >= limit
+          active++
+          yield* Effect.addFinalizer(() =>
+            Effect.sync(() => {
+              active--
+            })
+          )
+          const outcome = yield* accept(ae, transport, policy, tooBusy)
+          if (outcome._tag !== "Established") {
+            yield* Effect.logDebug(`association not established: ${outcome.why}`)
+            return
+          }
+          const assoc = outcome.association
+          yield* Effect.logInfo(
+            `association accepted from ${assoc.negotiated.peerAeTitle}: ${assoc.negotiated.accepted.length} context(s)`
+          )
+          yield* options.handler(assoc).pipe(
+            Effect.catchCause((cause) => Effect.andThen(Effect.logError("association handler failed", cause), assoc.abort))
+          )
+          const ending = yield* assoc.ended
+          yield* Effect.logInfo(ending._tag === "Released" ? "association released" : ending.error.message)
+        }).pipe(
+          Effect.onInterrupt(() => Effect.logDebug("association interrupted by server shutdown")),
+          Effect.withLogSpan("association"),
+          Effect.annotateLogs({ peer: transport.peer, association: ++serial })
+        )
+      )
+
+    yield* Effect.forkScoped(tcp.run(onConnection))
+    return { port: tcp.port, active: Effect.sync(() => active) }
+  })

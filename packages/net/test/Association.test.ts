@@ -1,0 +1,107 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Duration, Effect, Exit, Scope } from "effect"
+import * as Association from "../src/association/Association.ts"
+import * as Server from "../src/association/Server.ts"
+import { IMPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
+import { CT, VERIFICATION, testAe } from "./support.ts"
+
+const scp = testAe({
+  aeTitle: "NETDICOM-SCP",
+  contexts: [{ abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] }]
+})
+const scu = testAe({ aeTitle: "NETDICOM-SCU" })
+
+describe("Association over TCP", () => {
+  it.live("connects, negotiates and releases when the scope succeeds", () =>
+    Effect.gen(function* () {
+      const ae = yield* scp
+      const ended = yield* Deferred.make<Association.Ending>()
+      const server = yield* Server.serve(ae, {
+        port: 0,
+        handler: (a) => Effect.flatMap(a.ended, (e) => Deferred.succeed(ended, e))
+      })
+      const client = yield* scu
+      const negotiated = yield* Effect.scoped(
+        Effect.map(
+          Association.connect(client, {
+            host: "127.0.0.1",
+            port: server.port,
+            calledAeTitle: "NETDICOM-SCP",
+            contexts: [
+              { abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] },
+              { abstractSyntax: CT, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] }
+            ]
+          }),
+          (a) => a.negotiated
+        )
+      )
+      assert.strictEqual(negotiated.accepted.length, 1)
+      assert.strictEqual(negotiated.accepted[0]!.abstractSyntax, VERIFICATION)
+      assert.deepStrictEqual(negotiated.rejected, [{ id: 3, abstractSyntax: CT, result: 3 }])
+      assert.strictEqual(negotiated.peerMaxPduLength, ae.maxPduLength)
+      assert.deepStrictEqual(yield* Deferred.await(ended), { _tag: "Released" })
+    })
+  )
+
+  it.live("aborts when the scope fails", () =>
+    Effect.gen(function* () {
+      const ae = yield* scp
+      const ended = yield* Deferred.make<Association.Ending>()
+      const server = yield* Server.serve(ae, {
+        port: 0,
+        handler: (a) => Effect.flatMap(a.ended, (e) => Deferred.succeed(ended, e))
+      })
+      const client = yield* scu
+      const scope = yield* Scope.make()
+      yield* Scope.provide(
+        Association.connect(client, {
+          host: "127.0.0.1",
+          port: server.port,
+          calledAeTitle: "NETDICOM-SCP",
+          contexts: [{ abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] }]
+        }),
+        scope
+      )
+      yield* Scope.close(scope, Exit.fail("boom"))
+      const e = yield* Deferred.await(ended)
+      assert.strictEqual(e._tag, "Aborted")
+      if (e._tag === "Aborted") assert.deepStrictEqual([e.error.by, e.error.source], ["peer", 0])
+    })
+  )
+
+  it.live("a wrong called AE title is rejected with source 1 reason 7", () =>
+    Effect.gen(function* () {
+      const server = yield* Server.serve(yield* scp, { port: 0, handler: () => Effect.void })
+      const exit = yield* Effect.exit(
+        Effect.scoped(
+          Association.connect(yield* scu, {
+            host: "127.0.0.1",
+            port: server.port,
+            calledAeTitle: "SOMEONE-ELSE",
+            contexts: [{ abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] }]
+          })
+        )
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      const text = String(exit)
+      assert.match(text, /AssociationRejected/)
+      assert.match(text, /called AE title not recognized|reason: 7/)
+    })
+  )
+
+  it.live("connection refused is a typed ConnectFailed", () =>
+    Effect.gen(function* () {
+      const exit = yield* Effect.exit(
+        Effect.scoped(
+          Association.connect(yield* scu, {
+            host: "127.0.0.1",
+            port: 1,
+            calledAeTitle: "ANY",
+            contexts: [{ abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] }]
+          })
+        )
+      )
+      assert.match(String(exit), /ConnectFailed/)
+    }).pipe(Effect.timeout(Duration.seconds(10)))
+  )
+})
