@@ -78,7 +78,8 @@ export class NoAcceptableContext extends Data.TaggedError("NoAcceptableContext")
 }
 
 /** Any failure of negotiation. */
-export type NegotiationError = TooManyPresentationContexts | InvalidAssociateRequest | InvalidAssociateAc | NoAcceptableContext
+export type NegotiationError =
+  TooManyPresentationContexts | InvalidAssociateRequest | InvalidAssociateAc | NoAcceptableContext
 
 // ---- shared helpers ----
 
@@ -224,7 +225,13 @@ export const buildRequest = (
     implementation.classUid,
     ...(invoked === 1 && performed === 1
       ? []
-      : [{ _tag: "AsynchronousOperationsWindow" as const, maxOperationsInvoked: invoked, maxOperationsPerformed: performed }]),
+      : [
+          {
+            _tag: "AsynchronousOperationsWindow" as const,
+            maxOperationsInvoked: invoked,
+            maxOperationsPerformed: performed
+          }
+        ]),
     ...roles,
     ...implementation.versionName,
     ...(request.extendedNegotiation ?? []),
@@ -458,7 +465,8 @@ export const evaluateRequest = (
           maxOperationsInvoked: minWindow(window.maxOperationsInvoked, ae.maxOperationsPerformed),
           maxOperationsPerformed: minWindow(window.maxOperationsPerformed, ae.maxOperationsInvoked)
         }
-  const extendedNegotiation = policy.extendedNegotiation?.(filterItems(rq.userInformation, "SopClassExtendedNegotiation")) ?? []
+  const extendedNegotiation =
+    policy.extendedNegotiation?.(filterItems(rq.userInformation, "SopClassExtendedNegotiation")) ?? []
 
   const implementation = implementationItems(ae)
   const userInformation: Array<UserItem> = [

@@ -1,0 +1,353 @@
+/**
+ * DIMSE over one association (PS3.7 sections 7-9, PS3.8 Annex E): sending messages as P-DATA,
+ * reassembling what arrives, matching responses to requests, and handing requests to a handler.
+ *
+ * One message is sent at a time per association (command and data set together, under a lock),
+ * so PDVs of two messages never interleave. Data sets go out from bytes or from a stream without
+ * being gathered. Incoming C-STORE data sets reach the handler as a stream of fragments (views of
+ * the received PDUs); responses' identifiers are gathered, bounded. When the association ends,
+ * every outstanding request fails at once with the reason.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Deferred, Duration, Effect, Fiber, FiberSet, Queue, Result, Scope, Semaphore, Stream } from "effect"
+import { Dimse, Fragmenter, Reassembler, Status, type Pdu } from "@netdicom/wire"
+import type { Association } from "../association/Association.ts"
+import { AssociationAborted } from "../association/AssociationError.ts"
+import type { AcceptedContext } from "../association/Negotiated.ts"
+import { DataSourceFailed, DimseProtocolError, DimseTimeout, NoAcceptedContext, type DimseFailure } from "./DimseError.ts"
+
+/** A data set to send: bytes in memory, or a stream of chunks (read from a file, say). */
+export type DataSource = Uint8Array | Stream.Stream<Uint8Array, DataSourceFailed>
+
+/** A response to one of our requests, with its data set (identifier) when it carries one. */
+export interface Response {
+  readonly message: Dimse.Message
+  readonly status: number
+  readonly dataSet: Uint8Array | undefined
+}
+
+/** A request that arrived, for an SCP handler. */
+export interface IncomingRequest {
+  readonly context: AcceptedContext
+  readonly message: Dimse.Message
+  /** The data set as it arrives, in fragments; empty when the request has none. Must be consumed. */
+  readonly dataSet: Stream.Stream<Uint8Array, AssociationAborted>
+  /** Completes when the peer sends C-CANCEL-RQ for this request. */
+  readonly cancelled: Effect.Effect<void>
+  readonly isCancelled: () => boolean
+}
+
+/** What a request handler does with each request; it answers through the channel. */
+export type RequestHandler = (request: IncomingRequest, channel: DimseChannel) => Effect.Effect<void>
+
+/** DIMSE on an association. */
+export interface DimseChannel {
+  readonly association: Association
+  readonly nextMessageId: Effect.Effect<number>
+  /** Sends one message and its data set, if any. */
+  readonly send: (
+    context: AcceptedContext,
+    message: Dimse.Message,
+    dataSet?: DataSource
+  ) => Effect.Effect<void, DimseFailure>
+  /**
+   * Sends a request and streams its responses, ending with the final one. When the stream is
+   * stopped before the final response and `cancel` is set, a C-CANCEL-RQ is sent and the final
+   * response still awaited.
+   */
+  readonly request: (
+    context: AcceptedContext,
+    message: Dimse.Message,
+    options?: { readonly dataSet?: DataSource; readonly cancel?: boolean }
+  ) => Stream.Stream<Response, DimseFailure>
+  /** The accepted context for a SOP class in a role, optionally with one of the given transfer syntaxes. */
+  readonly findContext: (
+    sopClassUid: string,
+    role: "SCU" | "SCP",
+    transferSyntaxes?: ReadonlyArray<string>
+  ) => Result.Result<AcceptedContext, NoAcceptedContext>
+}
+
+const MAX_IDENTIFIER_BYTES = 16 << 20
+
+type Target =
+  | { readonly _tag: "None" }
+  | { readonly _tag: "Request"; readonly queue: Queue.Queue<Uint8Array, AssociationAborted | Cause.Done> }
+  | { readonly _tag: "Response"; readonly id: number; readonly message: Dimse.Message; chunks: Array<Uint8Array>; size: number }
+  | { readonly _tag: "Drain" }
+
+const statusOf = (m: Dimse.Message): number => ("status" in m ? m.status : Status.SUCCESS)
+
+const messageIdOf = (m: Dimse.Message): number | undefined => ("messageId" in m ? m.messageId : undefined)
+
+const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => {
+  if (chunks.length === 1) return chunks[0]!.slice()
+  const out = new Uint8Array(size)
+  let at = 0
+  for (const c of chunks) {
+    out.set(c, at)
+    at += c.length
+  }
+  return out
+}
+
+/** Starts DIMSE on an association in the current scope; `handler` receives the requests that arrive. */
+export const make = (
+  association: Association,
+  handler?: RequestHandler
+): Effect.Effect<DimseChannel, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const negotiated = association.negotiated
+    const maxPdu = Fragmenter.effectiveMaxPduLength(negotiated.peerMaxPduLength)
+    const sendLock = yield* Semaphore.make(1)
+    const handlers = yield* FiberSet.make<void, never>()
+    const pending = new Map<number, Queue.Queue<Response, DimseFailure | Cause.Done>>()
+    const cancels = new Map<number, Deferred.Deferred<void>>()
+    const reassembler = Reassembler.make()
+    let target: Target = { _tag: "None" }
+    let messageId = 0
+    let gone: AssociationAborted | undefined
+
+    const contextById = new Map(negotiated.accepted.map((c) => [c.id, c]))
+
+    const goneError = () =>
+      gone ?? new AssociationAborted({ by: "provider", source: 2, reason: 0, detail: "association ended" })
+
+    const protocolAbort = (detail: string) =>
+      Effect.gen(function* () {
+        yield* Effect.logWarning(`DIMSE protocol error, aborting: ${detail}`)
+        gone = new AssociationAborted({ by: "provider", source: 0, reason: 0, detail })
+        yield* association.abort.pipe(Effect.forkDetach)
+      })
+
+    // ---- sending ----
+    const send: DimseChannel["send"] = (context, message, dataSet) =>
+      Effect.gen(function* () {
+        const command = Dimse.encode(message)
+        if (Result.isFailure(command)) {
+          return yield* Effect.fail(new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` }))
+        }
+        yield* Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`)
+        const fail = Effect.mapError(() => goneError())
+        yield* sendLock.withPermits(1)(
+          Effect.gen(function* () {
+            if (dataSet === undefined || dataSet instanceof Uint8Array) {
+              const pdus = Fragmenter.fragmentMessage(context.id, maxPdu, command.success, dataSet)
+              yield* fail(association.sendPData(pdus))
+              return
+            }
+            yield* fail(association.sendPData(Fragmenter.fragmentCommand(context.id, maxPdu, command.success)))
+            const fragmenter = Fragmenter.makeDataFragmenter(context.id, maxPdu)
+            yield* Stream.runForEach(dataSet, (chunk) => {
+              const pdus = fragmenter.push(chunk)
+              return pdus.length === 0 ? Effect.void : fail(association.sendPData(pdus))
+            }).pipe(
+              Effect.catchTag("DataSourceFailed", (e) =>
+                // A half-sent data set cannot be taken back: the association must go.
+                Effect.andThen(protocolAbort(`data set source failed: ${e.detail}`), Effect.fail(e))
+              )
+            )
+            yield* fail(association.sendPData(fragmenter.end()))
+          })
+        )
+      })
+
+    const request: DimseChannel["request"] = (context, message, options) =>
+      Stream.callback<Response, DimseFailure>((out) =>
+        Effect.gen(function* () {
+          const id = messageIdOf(message) ?? 0
+          const inbox = yield* Queue.unbounded<Response, DimseFailure | Cause.Done>()
+          pending.set(id, inbox)
+          let finished = false
+          yield* Effect.addFinalizer(() =>
+            Effect.gen(function* () {
+              if (!finished && options?.cancel && gone === undefined) {
+                yield* send(context, { _tag: "CCancelRq", messageIdBeingRespondedTo: id }).pipe(Effect.ignore)
+                // Still wait for the final response, so the association stays in step.
+                yield* Effect.gen(function* () {
+                  while (true) {
+                    const r = yield* Queue.take(inbox)
+                    if (Status.isFinal(r.status)) return
+                  }
+                }).pipe(Effect.timeout(association.ae.timeouts.dimse), Effect.ignore)
+              }
+              pending.delete(id)
+            })
+          )
+          if (gone) return yield* Effect.fail(gone)
+          yield* send(context, message, options?.dataSet)
+          const timeout = association.ae.timeouts.dimse
+          while (true) {
+            const r = yield* Queue.take(inbox).pipe(
+              Effect.timeoutOrElse({
+                duration: timeout,
+                orElse: () =>
+                  Effect.andThen(
+                    protocolAbort(`no response to message ${id} within ${Duration.format(timeout)}`),
+                    Effect.fail(new DimseTimeout({ waitingFor: `response to ${Dimse.commandName(message)} ${id}` }))
+                  )
+              }),
+              Effect.catchIf(Cause.isDone, () => Effect.fail(goneError()))
+            )
+            if (Status.isFinal(r.status)) {
+              finished = true
+              yield* Queue.offer(out, r)
+              yield* Queue.end(out)
+              return
+            }
+            yield* Queue.offer(out, r)
+          }
+        }).pipe(Effect.catch((e: DimseFailure) => Queue.fail(out, e)))
+      , { bufferSize: 64 })
+
+    // ---- receiving ----
+    const onCommand = (event: Reassembler.Command) =>
+      Effect.gen(function* () {
+        if (Result.isFailure(event.message)) {
+          return yield* protocolAbort(`invalid command: ${event.message.failure.detail}`)
+        }
+        const message = event.message.success
+        yield* Effect.logDebug(`received ${Dimse.summarize(message)} on pc ${event.presentationContextId}`)
+        const context = contextById.get(event.presentationContextId)
+        if (context === undefined) {
+          return yield* protocolAbort(`message on presentation context ${event.presentationContextId}, not accepted`)
+        }
+        if (message._tag === "CCancelRq") {
+          const d = cancels.get(message.messageIdBeingRespondedTo)
+          if (d) yield* Deferred.succeed(d, undefined)
+          target = { _tag: "None" }
+          return
+        }
+        if ("messageIdBeingRespondedTo" in message) {
+          const id = message.messageIdBeingRespondedTo
+          if (!pending.has(id)) {
+            yield* Effect.logWarning(`response to unknown message ${id} dropped`)
+            target = event.hasDataSet ? { _tag: "Drain" } : { _tag: "None" }
+            return
+          }
+          if (event.hasDataSet) {
+            target = { _tag: "Response", id, message, chunks: [], size: 0 }
+            return
+          }
+          target = { _tag: "None" }
+          yield* Queue.offer(pending.get(id)!, { message, status: statusOf(message), dataSet: undefined })
+          return
+        }
+        // A request.
+        const queue = yield* Queue.bounded<Uint8Array, AssociationAborted | Cause.Done>(8)
+        if (event.hasDataSet) target = { _tag: "Request", queue }
+        else {
+          target = { _tag: "None" }
+          yield* Queue.end(queue)
+        }
+        const cancelled = yield* Deferred.make<void>()
+        const id = messageIdOf(message)
+        if (id !== undefined) cancels.set(id, cancelled)
+        let isCancelled = false
+        yield* Effect.forkDetach(
+          Effect.andThen(Deferred.await(cancelled), Effect.sync(() => void (isCancelled = true)))
+        ).pipe(Effect.asVoid)
+        const incoming: IncomingRequest = {
+          context,
+          message,
+          dataSet: Stream.fromQueue(queue),
+          cancelled: Deferred.await(cancelled),
+          isCancelled: () => isCancelled
+        }
+        const channel = self
+        const run = handler
+          ? handler(incoming, channel).pipe(
+              Effect.catchCause((cause) => Effect.logError(`handler for ${message._tag} failed`, cause))
+            )
+          : Effect.andThen(
+              Stream.runDrain(incoming.dataSet).pipe(Effect.ignore),
+              Effect.logWarning(`no handler for ${message._tag}`)
+            )
+        yield* FiberSet.run(
+          handlers,
+          run.pipe(
+            Effect.ensuring(
+              Effect.sync(() => {
+                if (id !== undefined) cancels.delete(id)
+              })
+            ),
+            Effect.withLogSpan("dimse"),
+            Effect.annotateLogs({ message: Dimse.commandName(message), messageId: id ?? -1 })
+          )
+        )
+      })
+
+    const onData = (event: Reassembler.DataFragment) =>
+      Effect.gen(function* () {
+        const t = target
+        switch (t._tag) {
+          case "Request":
+            if (event.data.length > 0) yield* Queue.offer(t.queue, event.data)
+            if (event.isLast) {
+              yield* Queue.end(t.queue)
+              target = { _tag: "None" }
+            }
+            return
+          case "Response": {
+            t.chunks.push(event.data)
+            t.size += event.data.length
+            if (t.size > MAX_IDENTIFIER_BYTES) return yield* protocolAbort(`response data set over ${MAX_IDENTIFIER_BYTES} bytes`)
+            if (event.isLast) {
+              target = { _tag: "None" }
+              const q = pending.get(t.id)
+              if (q) yield* Queue.offer(q, { message: t.message, status: statusOf(t.message), dataSet: concat(t.chunks, t.size) })
+            }
+            return
+          }
+          default:
+            if (event.isLast) target = { _tag: "None" }
+            return
+        }
+      })
+
+    const onPData = (pdu: Pdu.PDataTf) =>
+      Effect.gen(function* () {
+        if (gone) return
+        for (const pdv of pdu.pdvs) {
+          const r = reassembler.push(pdv)
+          if (Result.isFailure(r)) return yield* protocolAbort(`${r.failure.reason}: ${r.failure.detail}`)
+          for (const event of r.success) {
+            if (event._tag === "Command") yield* onCommand(event)
+            else yield* onData(event)
+          }
+        }
+      })
+
+    const self: DimseChannel = {
+      association,
+      nextMessageId: Effect.sync(() => (messageId = (messageId % 0xffff) + 1)),
+      send,
+      request,
+      findContext: (sopClassUid, role, transferSyntaxes) => {
+        const found = negotiated.accepted.find(
+          (c) =>
+            c.abstractSyntax === sopClassUid &&
+            (role === "SCU" ? c.weAreScu : c.weAreScp) &&
+            (transferSyntaxes === undefined || transferSyntaxes.includes(c.transferSyntax))
+        )
+        return found
+          ? Result.succeed(found)
+          : Result.fail(new NoAcceptedContext({ sopClassUid, role, transferSyntax: transferSyntaxes?.join(", ") }))
+      }
+    }
+
+    yield* association.receive(onPData)
+    yield* association.beforeRelease(FiberSet.awaitEmpty(handlers))
+    // When the association ends, everything outstanding fails at once.
+    const watcher = yield* Effect.forkScoped(
+      Effect.gen(function* () {
+        const ending = yield* association.ended
+        gone = ending._tag === "Aborted" ? ending.error : goneError()
+        for (const q of pending.values()) yield* Queue.fail(q, gone)
+        if (target._tag === "Request") yield* Queue.fail(target.queue, gone)
+      })
+    )
+    yield* Effect.addFinalizer(() => Fiber.interrupt(watcher))
+    return self
+  })

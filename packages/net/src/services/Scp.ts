@@ -1,0 +1,346 @@
+/**
+ * The SCP side of the DIMSE-C services, with the services the user provides as Layers
+ * (PS3.4 Annexes A, B, C; PS3.7 section 9.1).
+ *
+ * Verification is built in. `StorageService` takes instances; `QueryService` answers C-FIND with
+ * a Stream of identifiers (a C-CANCEL stops it and answers FE00); `RetrieveService` lists the
+ * instances for C-GET and C-MOVE, and this module runs the sub-operations: on the same association
+ * for C-GET, to the destination from `MoveDestinations` for C-MOVE, with pending counts and the
+ * final status (0000; B000 with the failed UIDs; A702 when all failed; A801 for an unknown
+ * destination, with no association opened). A service that is not provided is answered 0x0122.
+ *
+ * @since 0.1.0
+ */
+import { Context, Data, Effect, Option, Result, Scope, Stream } from "effect"
+import { Dimse, Status } from "@netdicom/wire"
+import type { AcceptorPolicy } from "../association/AcceptorPolicy.ts"
+import type { ApplicationEntity } from "../association/ApplicationEntity.ts"
+import * as Server from "../association/Server.ts"
+import type { ListenFailed } from "../upper/Transport.ts"
+import * as DataSet from "../dimse/DataSet.ts"
+import * as DimseChannel from "../dimse/DimseChannel.ts"
+import type { DataSourceFailed } from "../dimse/DimseError.ts"
+import { modelOf, type Model } from "./QueryRetrieve.ts"
+import * as Scu from "./Scu.ts"
+import { storeRequestHandler, type StorageHandler } from "./StoreHandler.ts"
+
+/** Takes the instances C-STORE brings. */
+export class StorageService extends Context.Service<StorageService, { readonly store: StorageHandler }>()(
+  "@netdicom/net/StorageService"
+) {}
+
+/** A query or retrieve refused with a status (e.g. 0xA900 identifier does not match, 0xC000 unable to process). */
+export class QueryFailed extends Data.TaggedError("QueryFailed")<{ readonly status: number; readonly comment: string }> {}
+
+/** A C-FIND, C-GET or C-MOVE request as a service sees it. */
+export interface QueryRequest {
+  readonly model: Model
+  readonly identifier: DataSet.DataSetValue
+  readonly callingAeTitle: string
+}
+
+/** Answers C-FIND: a Stream of matching identifiers (only the requested keys). */
+export class QueryService extends Context.Service<
+  QueryService,
+  { readonly find: (request: QueryRequest) => Stream.Stream<DataSet.DataSetValue, QueryFailed> }
+>()("@netdicom/net/QueryService") {}
+
+/** An instance a retrieve sends: identifiers, its transfer syntax, and its bare data set bytes on demand. */
+export interface RetrievableInstance {
+  readonly sopClassUid: string
+  readonly sopInstanceUid: string
+  readonly transferSyntax: string
+  readonly dataSet: () => Stream.Stream<Uint8Array, DataSourceFailed>
+}
+
+/** Lists what a C-GET or C-MOVE retrieves. */
+export class RetrieveService extends Context.Service<
+  RetrieveService,
+  { readonly retrieve: (request: QueryRequest) => Effect.Effect<ReadonlyArray<RetrievableInstance>, QueryFailed> }
+>()("@netdicom/net/RetrieveService") {}
+
+/** Where C-MOVE destinations are: AE title to host and port. */
+export class MoveDestinations extends Context.Service<
+  MoveDestinations,
+  { readonly lookup: (aeTitle: string) => Option.Option<{ readonly host: string; readonly port: number }> }
+>()("@netdicom/net/MoveDestinations") {}
+
+interface Services {
+  readonly storage: Option.Option<StorageService["Service"]>
+  readonly query: Option.Option<QueryService["Service"]>
+  readonly retrieve: Option.Option<RetrieveService["Service"]>
+  readonly destinations: Option.Option<MoveDestinations["Service"]>
+}
+
+const clampCount = (n: number): number | undefined => (n > 0xffff ? undefined : n)
+
+const counts = (remaining: number, completed: number, failed: number, warning: number) => {
+  const out: Record<string, number> = {}
+  const put = (k: string, v: number) => {
+    const c = clampCount(v)
+    if (c !== undefined) out[k] = c
+  }
+  put("numberOfRemainingSuboperations", remaining)
+  put("numberOfCompletedSuboperations", completed)
+  put("numberOfFailedSuboperations", failed)
+  put("numberOfWarningSuboperations", warning)
+  return out
+}
+
+const decodeIdentifier = (request: DimseChannel.IncomingRequest) =>
+  Effect.gen(function* () {
+    const chunks = yield* Stream.runCollect(request.dataSet).pipe(Effect.orElseSucceed(() => [] as Array<Uint8Array>))
+    const size = chunks.reduce((n, c) => n + c.length, 0)
+    const bytes = new Uint8Array(size)
+    let at = 0
+    for (const c of chunks) {
+      bytes.set(c, at)
+      at += c.length
+    }
+    return DataSet.decode(bytes, request.context.transferSyntax)
+  })
+
+const handleFind = (services: Services, request: DimseChannel.IncomingRequest, channel: DimseChannel.DimseChannel) =>
+  Effect.gen(function* () {
+    const m = request.message as Dimse.CFindRq
+    const respond = (status: number, identifier?: DataSet.DataSetValue, errorComment?: string) =>
+      Effect.gen(function* () {
+        let bytes: Uint8Array | undefined
+        if (identifier) {
+          const encoded = DataSet.encode(identifier, request.context.transferSyntax)
+          if (Result.isFailure(encoded)) return yield* Effect.logWarning(`identifier not encodable: ${encoded.failure.message}`)
+          bytes = encoded.success
+        }
+        yield* channel.send(
+          request.context,
+          {
+            _tag: "CFindRsp",
+            messageIdBeingRespondedTo: m.messageId,
+            affectedSopClassUid: m.affectedSopClassUid,
+            status,
+            hasIdentifier: bytes !== undefined,
+            ...(errorComment ? { errorComment: errorComment.slice(0, 64) } : {})
+          },
+          bytes
+        )
+      }).pipe(Effect.ignore)
+    const identifier = yield* decodeIdentifier(request)
+    const model = modelOf(m.affectedSopClassUid)
+    if (Result.isFailure(identifier) || model === undefined) {
+      return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, undefined, "identifier cannot be decoded")
+    }
+    if (Option.isNone(services.query)) return yield* respond(Status.SOP_CLASS_NOT_SUPPORTED)
+    let cancelled = false
+    const matches = services.query.value.find({
+      model: model.model,
+      identifier: identifier.success,
+      callingAeTitle: channel.association.negotiated.peerAeTitle
+    })
+    const outcome = yield* Stream.runForEachWhile(matches, (match) =>
+      Effect.gen(function* () {
+        if (request.isCancelled()) {
+          cancelled = true
+          return false
+        }
+        yield* respond(Status.PENDING, match)
+        return true
+      })
+    ).pipe(Effect.result)
+    if (cancelled || request.isCancelled()) return yield* respond(Status.CANCEL)
+    if (Result.isFailure(outcome)) return yield* respond(outcome.failure.status, undefined, outcome.failure.comment)
+    yield* respond(Status.SUCCESS)
+  })
+
+const handleRetrieve = (
+  ae: ApplicationEntity,
+  services: Services,
+  request: DimseChannel.IncomingRequest,
+  channel: DimseChannel.DimseChannel
+) =>
+  Effect.gen(function* () {
+    const m = request.message as Dimse.CGetRq | Dimse.CMoveRq
+    const isMove = m._tag === "CMoveRq"
+    const respond = (status: number, extra: Record<string, number>, failedUids?: ReadonlyArray<string>, comment?: string) =>
+      Effect.gen(function* () {
+        let bytes: Uint8Array | undefined
+        if (failedUids && failedUids.length > 0) {
+          const encoded = DataSet.encode({ FailedSOPInstanceUIDList: failedUids.join("\\") }, request.context.transferSyntax)
+          if (Result.isSuccess(encoded)) bytes = encoded.success
+        }
+        const base = {
+          messageIdBeingRespondedTo: m.messageId,
+          affectedSopClassUid: m.affectedSopClassUid,
+          status,
+          hasIdentifier: bytes !== undefined,
+          ...extra,
+          ...(comment ? { errorComment: comment.slice(0, 64) } : {})
+        }
+        yield* channel.send(request.context, isMove ? { _tag: "CMoveRsp", ...base } : { _tag: "CGetRsp", ...base }, bytes)
+      }).pipe(Effect.ignore)
+
+    const identifier = yield* decodeIdentifier(request)
+    const model = modelOf(m.affectedSopClassUid)
+    if (Result.isFailure(identifier) || model === undefined) {
+      return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, {}, undefined, "identifier cannot be decoded")
+    }
+    if (Option.isNone(services.retrieve)) return yield* respond(Status.SOP_CLASS_NOT_SUPPORTED, {})
+    let destination: { readonly host: string; readonly port: number } | undefined
+    if (isMove) {
+      const found = Option.flatMap(services.destinations, (d) => d.lookup(m.moveDestination))
+      if (Option.isNone(found)) {
+        return yield* respond(Status.MOVE_DESTINATION_UNKNOWN, {}, undefined, `unknown destination ${m.moveDestination}`)
+      }
+      destination = found.value
+    }
+    const listed = yield* services.retrieve.value
+      .retrieve({ model: model.model, identifier: identifier.success, callingAeTitle: channel.association.negotiated.peerAeTitle })
+      .pipe(Effect.result)
+    if (Result.isFailure(listed)) return yield* respond(listed.failure.status, {}, undefined, listed.failure.comment)
+    const instances = listed.success
+
+    let completed = 0
+    let failed = 0
+    let warning = 0
+    const failedUids: Array<string> = []
+    const tally = (status: number | undefined, uid: string) => {
+      const c = status === undefined ? "Failure" : Status.classify(status)
+      if (c === "Success") completed++
+      else if (c === "Warning") warning++
+      else {
+        failed++
+        failedUids.push(uid)
+      }
+    }
+
+    const runSubOps = (target: DimseChannel.DimseChannel) =>
+      Effect.gen(function* () {
+        for (let i = 0; i < instances.length; i++) {
+          if (request.isCancelled()) {
+            const remaining = instances.length - i
+            return yield* respond(Status.CANCEL, counts(remaining, completed, failed, warning), [
+              ...failedUids,
+              ...instances.slice(i).map((x) => x.sopInstanceUid)
+            ])
+          }
+          const inst = instances[i]!
+          const r = yield* Scu.store(target, {
+            sopClassUid: inst.sopClassUid,
+            sopInstanceUid: inst.sopInstanceUid,
+            transferSyntax: inst.transferSyntax,
+            dataSet: inst.dataSet(),
+            moveOriginator: { aeTitle: channel.association.negotiated.peerAeTitle, messageId: m.messageId }
+          }).pipe(Effect.result)
+          if (Result.isFailure(r)) yield* Effect.logWarning(`sub-operation for ${inst.sopInstanceUid}: ${r.failure.message}`)
+          tally(Result.isSuccess(r) ? r.success.status : undefined, inst.sopInstanceUid)
+          if (i < instances.length - 1) {
+            yield* respond(Status.PENDING, counts(instances.length - i - 1, completed, failed, warning))
+          }
+        }
+        const final =
+          failed === 0 && warning === 0
+            ? Status.SUCCESS
+            : failed === instances.length && instances.length > 0
+              ? Status.OUT_OF_RESOURCES_SUBOPERATIONS
+              : Status.WARNING
+        yield* respond(final, counts(0, completed, failed, warning), failedUids)
+      })
+
+    if (!isMove) return yield* runSubOps(channel)
+    const contexts = new Map<string, Set<string>>()
+    for (const inst of instances) {
+      const set = contexts.get(inst.sopClassUid) ?? new Set<string>()
+      set.add(inst.transferSyntax)
+      contexts.set(inst.sopClassUid, set)
+    }
+    if (instances.length === 0) return yield* respond(Status.SUCCESS, counts(0, 0, 0, 0))
+    yield* Effect.scoped(
+      Effect.gen(function* () {
+        const target = yield* Scu.connect(ae, {
+          host: destination!.host,
+          port: destination!.port,
+          calledAeTitle: (m as Dimse.CMoveRq).moveDestination,
+          contexts: [...contexts].map(([abstractSyntax, ts]) => ({ abstractSyntax, transferSyntaxes: [...ts] }))
+        })
+        yield* runSubOps(target)
+      })
+    ).pipe(
+      Effect.catch((e) =>
+        respond(
+          Status.OUT_OF_RESOURCES_SUBOPERATIONS,
+          counts(0, 0, instances.length, 0),
+          instances.map((x) => x.sopInstanceUid),
+          `cannot reach ${(m as Dimse.CMoveRq).moveDestination}: ${e.message}`
+        )
+      )
+    )
+  })
+
+/** The request handler of an SCP offering the given services. */
+export const requestHandler = (ae: ApplicationEntity, services: Services): DimseChannel.RequestHandler => {
+  const storage = Option.map(services.storage, (s) => storeRequestHandler(s.store))
+  return (request, channel) =>
+    Effect.gen(function* () {
+      const m = request.message
+      switch (m._tag) {
+        case "CEchoRq":
+          return yield* channel
+            .send(request.context, {
+              _tag: "CEchoRsp",
+              messageIdBeingRespondedTo: m.messageId,
+              affectedSopClassUid: m.affectedSopClassUid,
+              status: Status.SUCCESS
+            })
+            .pipe(Effect.ignore)
+        case "CStoreRq":
+          if (Option.isSome(storage)) return yield* storage.value(request, channel)
+          return yield* storeRequestHandler(() => Effect.succeed({ status: Status.SOP_CLASS_NOT_SUPPORTED }))(
+            request,
+            channel
+          )
+        case "CFindRq":
+          return yield* handleFind(services, request, channel)
+        case "CGetRq":
+        case "CMoveRq":
+          return yield* handleRetrieve(ae, services, request, channel)
+        default:
+          yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
+          yield* Effect.logWarning(`${Dimse.commandName(m)} is not handled by this SCP`)
+      }
+    })
+}
+
+/** Serving options: where to listen and the acceptor policy. */
+export interface ScpOptions {
+  readonly host?: string
+  readonly port: number
+  readonly maxAssociations?: number
+  readonly policy?: AcceptorPolicy
+}
+
+/**
+ * Serves Verification and whichever of Storage, Query and Retrieve services are in context, in
+ * the current scope. Each association gets its own DIMSE channel.
+ */
+export const serve = (ae: ApplicationEntity, options: ScpOptions): Effect.Effect<Server.Server, ListenFailed, Scope.Scope> =>
+  Effect.gen(function* () {
+    const services: Services = {
+      storage: yield* Effect.serviceOption(StorageService),
+      query: yield* Effect.serviceOption(QueryService),
+      retrieve: yield* Effect.serviceOption(RetrieveService),
+      destinations: yield* Effect.serviceOption(MoveDestinations)
+    }
+    const handler = requestHandler(ae, services)
+    return yield* Server.serve(ae, {
+      port: options.port,
+      ...(options.host !== undefined ? { host: options.host } : {}),
+      ...(options.maxAssociations !== undefined ? { maxAssociations: options.maxAssociations } : {}),
+      ...(options.policy !== undefined ? { policy: options.policy } : {}),
+      handler: (association) =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            yield* DimseChannel.make(association, handler)
+            yield* association.ended
+          })
+        )
+    })
+  })

@@ -1,0 +1,258 @@
+/**
+ * The SCU side of the DIMSE-C services (PS3.7 section 9.1; PS3.4 Annexes A, B, C):
+ * C-ECHO, C-STORE, C-FIND, C-GET and C-MOVE over a `DimseChannel`.
+ *
+ * Each call picks the accepted presentation context for its SOP class (a typed
+ * `NoAcceptedContext` when there is none), returns statuses as data, and fails only when the
+ * exchange itself fails. C-FIND, C-GET and C-MOVE return Streams of pending responses ending
+ * with the final one; stopping the Stream early sends C-CANCEL and waits for the final response.
+ *
+ * @since 0.1.0
+ */
+import { Data, Effect, Result, Scope, Stream } from "effect"
+import { Dimse, Status } from "@netdicom/wire"
+import * as Association from "../association/Association.ts"
+import type { ApplicationEntity } from "../association/ApplicationEntity.ts"
+import type { AssociationError } from "../association/AssociationError.ts"
+import type { NegotiationError } from "../association/Negotiation.ts"
+import * as DataSet from "../dimse/DataSet.ts"
+import * as DimseChannel from "../dimse/DimseChannel.ts"
+import { DataSourceFailed, DimseProtocolError, type DimseFailure } from "../dimse/DimseError.ts"
+import * as Part10 from "../dimse/Part10.ts"
+import { SOP_CLASSES, VERIFICATION, type Model } from "./QueryRetrieve.ts"
+import { storeRequestHandler, type StorageHandler } from "./StoreHandler.ts"
+
+/** A final or intermediate status, with what the standard says it means. */
+export interface StatusInfo {
+  readonly status: number
+  readonly category: Status.Category
+  readonly meaning: string
+  readonly errorComment: string | undefined
+}
+
+const info = (message: Dimse.Message, service: Status.Service): StatusInfo => {
+  const status = "status" in message ? message.status : Status.SUCCESS
+  return {
+    status,
+    category: Status.classify(status),
+    meaning: Status.describe(status, service),
+    errorComment: "errorComment" in message ? message.errorComment : undefined
+  }
+}
+
+const finalOf = (responses: Stream.Stream<DimseChannel.Response, DimseFailure>) =>
+  Effect.flatMap(Stream.runLast(responses), (last) =>
+    last._tag === "Some"
+      ? Effect.succeed(last.value)
+      : Effect.fail(new DimseProtocolError({ detail: "no response" }))
+  )
+
+/** C-ECHO: verifies the peer answers (PS3.4 Annex A). */
+export const echo = (channel: DimseChannel.DimseChannel): Effect.Effect<StatusInfo, DimseFailure> =>
+  Effect.gen(function* () {
+    const context = yield* Effect.fromResult(channel.findContext(VERIFICATION, "SCU"))
+    const messageId = yield* channel.nextMessageId
+    const rsp = yield* finalOf(channel.request(context, { _tag: "CEchoRq", messageId, affectedSopClassUid: VERIFICATION }))
+    return info(rsp.message, "C-ECHO")
+  }).pipe(Effect.withLogSpan("C-ECHO"))
+
+/** What to store: the SOP identifiers, the data set's transfer syntax, and its bytes or a stream of them. */
+export interface StoreInput {
+  readonly sopClassUid: string
+  readonly sopInstanceUid: string
+  readonly transferSyntax: string
+  readonly dataSet: DimseChannel.DataSource
+  readonly priority?: Dimse.Priority
+  readonly moveOriginator?: { readonly aeTitle: string; readonly messageId: number }
+}
+
+/** C-STORE: sends a data set as it is, in its own transfer syntax (PS3.4 Annex B). */
+export const store = (
+  channel: DimseChannel.DimseChannel,
+  input: StoreInput
+): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> =>
+  Effect.gen(function* () {
+    const context = yield* Effect.fromResult(channel.findContext(input.sopClassUid, "SCU", [input.transferSyntax]))
+    const messageId = yield* channel.nextMessageId
+    const rq: Dimse.CStoreRq = {
+      _tag: "CStoreRq",
+      messageId,
+      affectedSopClassUid: input.sopClassUid,
+      affectedSopInstanceUid: input.sopInstanceUid,
+      priority: input.priority ?? Dimse.PRIORITY_MEDIUM,
+      ...(input.moveOriginator
+        ? {
+            moveOriginatorApplicationEntityTitle: input.moveOriginator.aeTitle,
+            moveOriginatorMessageId: input.moveOriginator.messageId
+          }
+        : {})
+    }
+    const rsp = yield* finalOf(channel.request(context, rq, { dataSet: input.dataSet }))
+    return { ...info(rsp.message, "C-STORE"), sopInstanceUid: input.sopInstanceUid }
+  }).pipe(Effect.withLogSpan("C-STORE"))
+
+/** A file that cannot be sent: unreadable, not DICOM, or without the identifiers a C-STORE needs. */
+export class FileNotSendable extends Data.TaggedError("FileNotSendable")<{ readonly path: string; readonly reason: string }> {
+  override get message(): string {
+    return `${this.path}: ${this.reason}`
+  }
+}
+
+/** What a file holds, read from its meta header: enough to propose a context and send it. */
+export const describeFile = (path: string): Effect.Effect<Part10.FileMeta, FileNotSendable> =>
+  Part10.readFileMeta(path).pipe(Effect.mapError((e) => new FileNotSendable({ path, reason: e.message })))
+
+/** C-STORE of a Part 10 file, streamed from disk without decoding: the meta header stripped, the data set sent as is. */
+export const storeFile = (
+  channel: DimseChannel.DimseChannel,
+  path: string
+): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure | FileNotSendable> =>
+  Effect.gen(function* () {
+    const meta = yield* describeFile(path)
+    return yield* store(channel, {
+      sopClassUid: meta.sopClassUid,
+      sopInstanceUid: meta.sopInstanceUid,
+      transferSyntax: meta.transferSyntaxUid,
+      dataSet: Part10.streamDataSet(path, meta).pipe(Stream.mapError((e) => new DataSourceFailed({ detail: e.message })))
+    })
+  })
+
+/** One C-FIND response: pending ones carry a matching identifier. */
+export interface FindResponse extends StatusInfo {
+  readonly identifier: DataSet.DataSetValue | undefined
+}
+
+const identifierBytes = (channel: DimseChannel.DimseChannel, sopClassUid: string, identifier: DataSet.DataSetValue) =>
+  Effect.gen(function* () {
+    const context = yield* Effect.fromResult(channel.findContext(sopClassUid, "SCU"))
+    const bytes = DataSet.encode(identifier, context.transferSyntax)
+    if (Result.isFailure(bytes)) return yield* Effect.fail(new DimseProtocolError({ detail: bytes.failure.message }))
+    return { context, bytes: bytes.success }
+  })
+
+/** C-FIND: the matches as a Stream, ending with the final status (PS3.4 C.4.1). */
+export const find = (
+  channel: DimseChannel.DimseChannel,
+  query: { readonly model: Model; readonly identifier: DataSet.DataSetValue; readonly priority?: Dimse.Priority }
+): Stream.Stream<FindResponse, DimseFailure> =>
+  Stream.unwrap(
+    Effect.gen(function* () {
+      const sopClassUid = SOP_CLASSES[query.model].find
+      const { context, bytes } = yield* identifierBytes(channel, sopClassUid, query.identifier)
+      const messageId = yield* channel.nextMessageId
+      const rq: Dimse.CFindRq = {
+        _tag: "CFindRq",
+        messageId,
+        affectedSopClassUid: sopClassUid,
+        priority: query.priority ?? Dimse.PRIORITY_MEDIUM
+      }
+      return channel.request(context, rq, { dataSet: bytes, cancel: true }).pipe(
+        Stream.mapEffect((r) => {
+          if (r.dataSet === undefined) return Effect.succeed({ ...info(r.message, "C-FIND"), identifier: undefined })
+          const decoded = DataSet.decode(r.dataSet, context.transferSyntax)
+          return Result.isSuccess(decoded)
+            ? Effect.succeed({ ...info(r.message, "C-FIND"), identifier: decoded.success })
+            : Effect.fail(new DimseProtocolError({ detail: `C-FIND-RSP identifier: ${decoded.failure.message}` }))
+        })
+      )
+    })
+  )
+
+/** Progress of a C-GET or C-MOVE: sub-operation counts, and on the final response the failed UIDs. */
+export interface RetrieveProgress extends StatusInfo {
+  readonly remaining: number | undefined
+  readonly completed: number | undefined
+  readonly failed: number | undefined
+  readonly warning: number | undefined
+  readonly failedSopInstanceUids: ReadonlyArray<string>
+}
+
+const progressOf = (r: DimseChannel.Response, ts: string, service: Status.Service): RetrieveProgress => {
+  const m = r.message as Dimse.CGetRsp | Dimse.CMoveRsp
+  let failedSopInstanceUids: ReadonlyArray<string> = []
+  if (r.dataSet) {
+    const ds = DataSet.decode(r.dataSet, ts)
+    const list = Result.isSuccess(ds) ? ds.success["FailedSOPInstanceUIDList"] : undefined
+    if (typeof list === "string") failedSopInstanceUids = list.split("\\").filter((s) => s.length > 0)
+    else if (Array.isArray(list)) failedSopInstanceUids = list.map(String)
+  }
+  return {
+    ...info(r.message, service),
+    remaining: m.numberOfRemainingSuboperations,
+    completed: m.numberOfCompletedSuboperations,
+    failed: m.numberOfFailedSuboperations,
+    warning: m.numberOfWarningSuboperations,
+    failedSopInstanceUids
+  }
+}
+
+/** C-MOVE: asks the peer to send matches to `destination` (an AE title it knows) (PS3.4 C.4.2). */
+export const move = (
+  channel: DimseChannel.DimseChannel,
+  query: {
+    readonly model: Exclude<Model, "worklist">
+    readonly destination: string
+    readonly identifier: DataSet.DataSetValue
+    readonly priority?: Dimse.Priority
+  }
+): Stream.Stream<RetrieveProgress, DimseFailure> =>
+  Stream.unwrap(
+    Effect.gen(function* () {
+      const sopClassUid = SOP_CLASSES[query.model].move!
+      const { context, bytes } = yield* identifierBytes(channel, sopClassUid, query.identifier)
+      const messageId = yield* channel.nextMessageId
+      const rq: Dimse.CMoveRq = {
+        _tag: "CMoveRq",
+        messageId,
+        affectedSopClassUid: sopClassUid,
+        priority: query.priority ?? Dimse.PRIORITY_MEDIUM,
+        moveDestination: query.destination
+      }
+      return channel
+        .request(context, rq, { dataSet: bytes, cancel: true })
+        .pipe(Stream.map((r) => progressOf(r, context.transferSyntax, "C-MOVE")))
+    })
+  )
+
+/**
+ * C-GET: the peer sends matches back over this association as C-STORE sub-operations, which the
+ * storage handler given to `connect` receives (PS3.4 C.4.3). Propose the storage SOP classes with
+ * an SCP role (`roles`) when connecting.
+ */
+export const get = (
+  channel: DimseChannel.DimseChannel,
+  query: {
+    readonly model: Exclude<Model, "worklist">
+    readonly identifier: DataSet.DataSetValue
+    readonly priority?: Dimse.Priority
+  }
+): Stream.Stream<RetrieveProgress, DimseFailure> =>
+  Stream.unwrap(
+    Effect.gen(function* () {
+      const sopClassUid = SOP_CLASSES[query.model].get!
+      const { context, bytes } = yield* identifierBytes(channel, sopClassUid, query.identifier)
+      const messageId = yield* channel.nextMessageId
+      const rq: Dimse.CGetRq = {
+        _tag: "CGetRq",
+        messageId,
+        affectedSopClassUid: sopClassUid,
+        priority: query.priority ?? Dimse.PRIORITY_MEDIUM
+      }
+      return channel
+        .request(context, rq, { dataSet: bytes, cancel: true })
+        .pipe(Stream.map((r) => progressOf(r, context.transferSyntax, "C-GET")))
+    })
+  )
+
+/**
+ * Opens an association and DIMSE on it, in the current scope (released when the scope
+ * succeeds, aborted otherwise). `onStore` receives C-STORE sub-operations of a C-GET.
+ */
+export const connect = (
+  ae: ApplicationEntity,
+  options: Association.ConnectOptions & { readonly onStore?: StorageHandler }
+): Effect.Effect<DimseChannel.DimseChannel, AssociationError | NegotiationError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const association = yield* Association.connect(ae, options)
+    return yield* DimseChannel.make(association, options.onStore ? storeRequestHandler(options.onStore) : undefined)
+  })

@@ -1,0 +1,74 @@
+/**
+ * Answering C-STORE-RQ (PS3.4 Annex B.2.3): shared by the Storage SCP and by a C-GET SCU, which
+ * receives its sub-operations as C-STOREs on its own association.
+ *
+ * The handler gets the data set as a stream of fragments in the negotiated transfer syntax,
+ * with the SOP identifiers from the command, and returns the status to answer with. A C-STORE on
+ * a context where we did not negotiate the SCP role is answered 0x0124 with a comment saying so.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Stream } from "effect"
+import { Status, type Dimse } from "@netdicom/wire"
+import type { AssociationAborted } from "../association/AssociationError.ts"
+import type * as DimseChannel from "../dimse/DimseChannel.ts"
+
+/** One instance arriving. */
+export interface StoreRequest {
+  readonly sopClassUid: string
+  readonly sopInstanceUid: string
+  readonly transferSyntax: string
+  readonly callingAeTitle: string
+  readonly moveOriginator: { readonly aeTitle: string; readonly messageId: number } | undefined
+  /** The bare data set as it arrives; consume it fully. */
+  readonly dataSet: Stream.Stream<Uint8Array, AssociationAborted>
+}
+
+/** The status to answer with, and an optional comment (PS3.7 C.4.1). */
+export interface StoreOutcome {
+  readonly status: number
+  readonly errorComment?: string
+}
+
+/** What the user provides to take instances. */
+export type StorageHandler = (request: StoreRequest) => Effect.Effect<StoreOutcome>
+
+/** A request handler answering C-STORE-RQ with `handler`, and anything else with "not supported". */
+export const storeRequestHandler =
+  (handler: StorageHandler): DimseChannel.RequestHandler =>
+  (request, channel) =>
+    Effect.gen(function* () {
+      const m = request.message
+      if (m._tag !== "CStoreRq") {
+        yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
+        return
+      }
+      const respond = (status: number, errorComment?: string) =>
+        channel
+          .send(request.context, {
+            _tag: "CStoreRsp",
+            messageIdBeingRespondedTo: m.messageId,
+            status,
+            affectedSopClassUid: m.affectedSopClassUid,
+            affectedSopInstanceUid: m.affectedSopInstanceUid,
+            ...(errorComment ? { errorComment: errorComment.slice(0, 64) } : {})
+          } satisfies Dimse.CStoreRsp)
+          .pipe(Effect.ignore)
+      if (!request.context.weAreScp) {
+        yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
+        yield* Effect.logWarning(`C-STORE on context ${request.context.id} without the SCP role refused`)
+        return yield* respond(Status.NOT_AUTHORIZED, "no SCP role negotiated for this SOP class")
+      }
+      const outcome = yield* handler({
+        sopClassUid: m.affectedSopClassUid,
+        sopInstanceUid: m.affectedSopInstanceUid,
+        transferSyntax: request.context.transferSyntax,
+        callingAeTitle: channel.association.negotiated.peerAeTitle,
+        moveOriginator:
+          m.moveOriginatorApplicationEntityTitle !== undefined
+            ? { aeTitle: m.moveOriginatorApplicationEntityTitle, messageId: m.moveOriginatorMessageId ?? 0 }
+            : undefined,
+        dataSet: request.dataSet
+      })
+      yield* respond(outcome.status, outcome.errorComment)
+    })
