@@ -305,7 +305,13 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             yield* indicate({ _tag: "ReleaseConfirm" })
             return "Sta12"
           case "AA-1":
-            yield* sendPdu({ _tag: "AAbort", source: 0, reason: 0 })
+            // Our user's abort (Evt15) is service-user source; a bad or unexpected PDU in Sta2 is
+            // reported with the provider source and the reason, which tells the peer more.
+            yield* sendPdu(
+              input.evt === "Evt15"
+                ? { _tag: "AAbort", source: 0, reason: 0 }
+                : { _tag: "AAbort", source: 2, reason: input.evt === "Evt19" ? input.reason : 2 }
+            )
             yield* startArtim
             return "Sta13"
           case "AA-2":

@@ -1,0 +1,81 @@
+/** A scripted peer for tests: a raw TCP client on 127.0.0.1 that sends bytes and reads whole PDUs. */
+import * as Net from "node:net"
+import { Result } from "effect"
+import { PduCodec, PduParser, type Pdu } from "@netdicom/wire"
+
+export interface RawPeer {
+  readonly send: (bytes: Uint8Array) => void
+  readonly sendPdu: (pdu: Pdu.Pdu) => void
+  /** The next PDU, or "closed" when the connection ends first; rejects after `ms`. */
+  readonly next: (ms?: number) => Promise<Pdu.Pdu | "closed">
+  readonly closed: Promise<void>
+  readonly end: () => void
+  readonly destroy: () => void
+}
+
+export const rawPeer = (port: number): Promise<RawPeer> =>
+  new Promise((resolve, reject) => {
+    const socket = Net.createConnection({ host: "127.0.0.1", port, noDelay: true })
+    const parser = PduParser.make({ maxPduLength: 0 })
+    const queue: Array<Pdu.Pdu | "closed"> = []
+    const waiters: Array<(p: Pdu.Pdu | "closed") => void> = []
+    const push = (p: Pdu.Pdu | "closed") => {
+      const w = waiters.shift()
+      if (w) w(p)
+      else queue.push(p)
+    }
+    let closedResolve: () => void = () => {}
+    const closed = new Promise<void>((r) => (closedResolve = r))
+    socket.on("data", (chunk) => {
+      const { pdus } = parser.push(new Uint8Array(chunk))
+      for (const p of pdus) push(p)
+    })
+    socket.on("close", () => {
+      push("closed")
+      closedResolve()
+    })
+    socket.on("error", () => {})
+    socket.once("connect", () =>
+      resolve({
+        send: (bytes) => void socket.write(bytes),
+        sendPdu: (pdu) => void socket.write(Result.getOrThrow(PduCodec.encodePdu(pdu))),
+        next: (ms = 5000) =>
+          new Promise((res, rej) => {
+            const q = queue.shift()
+            if (q !== undefined) return res(q)
+            const timer = setTimeout(() => rej(new Error(`no PDU within ${ms} ms`)), ms)
+            waiters.push((p) => {
+              clearTimeout(timer)
+              res(p)
+            })
+          }),
+        closed,
+        end: () => void socket.end(),
+        destroy: () => void socket.destroy()
+      })
+    )
+    socket.once("error", reject)
+  })
+
+/** An A-ASSOCIATE-RQ proposing Verification, with overridable fields. */
+export const associateRq = (overrides: Partial<Pdu.AAssociateRq> = {}): Pdu.AAssociateRq => ({
+  _tag: "AAssociateRq",
+  protocolVersion: 1,
+  calledAeTitle: "NETDICOM-SCP",
+  callingAeTitle: "SCRIPTED",
+  applicationContextName: "1.2.840.10008.3.1.1.1",
+  presentationContexts: [
+    {
+      _tag: "PresentationContextRq",
+      id: 1,
+      abstractSyntax: "1.2.840.10008.1.1",
+      transferSyntaxes: ["1.2.840.10008.1.2"]
+    }
+  ],
+  userInformation: [
+    { _tag: "MaximumLength", maximumLength: 16384 },
+    { _tag: "ImplementationClassUid", uid: "1.2.3.4" }
+  ],
+  unknownItems: [],
+  ...overrides
+})
