@@ -1,6 +1,6 @@
 /** The acceptor against a scripted peer sending raw PDUs over TCP on 127.0.0.1 (PS3.8 9.2 cases). */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import * as Net from "node:net"
 import { PduCodec } from "@netdicom/wire"
 import { Result } from "effect"
@@ -9,14 +9,14 @@ import { IMPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.
 import { associateRq, rawPeer } from "./rawPeer.ts"
 import { VERIFICATION, testAe } from "./support.ts"
 
-const startServer = (artim = "1 second") =>
+const startServer = (artim: Duration.Input = "1 second") =>
   Effect.gen(function* () {
     const ae = yield* testAe({
       aeTitle: "NETDICOM-SCP",
       contexts: [{ abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] }],
       timeouts: { acse: artim }
     })
-    return yield* Server.serve(ae, { port: 0, policy: { calledAeTitles: undefined }, handler: () => Effect.void })
+    return yield* Server.serve(ae, { port: 0, policy: { calledAeTitles: () => true }, handler: () => Effect.void })
   })
 
 // The server counts an association until its fiber has finished; give it a moment, bounded.

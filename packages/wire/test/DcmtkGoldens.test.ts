@@ -15,7 +15,7 @@ const golden = (name: string): Uint8Array => {
 const decode = (bytes: Uint8Array): Pdu.Pdu => Result.getOrThrow(PduCodec.decodePdu(bytes))
 const reencode = (pdu: Pdu.Pdu): Uint8Array => Result.getOrThrow(PduCodec.encodePdu(pdu))
 
-const DCMTK_USER = [
+const DCMTK_USER: ReadonlyArray<Pdu.UserItem> = [
   { _tag: "MaximumLength", maximumLength: 16384 },
   { _tag: "ImplementationClassUid", uid: "1.2.276.0.7230010.3.0.3.6.7" },
   { _tag: "ImplementationVersionName", name: "OFFIS_DCMTK_367" }

@@ -81,7 +81,13 @@ const timeouts = (given: { readonly [K in keyof Timeouts]?: Duration.Input }): T
     const v = given[k]
     return v === undefined ? defaultTimeouts[k] : Duration.fromInputUnsafe(v)
   }
-  return { connect: pick("connect"), acse: pick("acse"), dimse: pick("dimse"), idle: pick("idle"), write: pick("write") }
+  return {
+    connect: pick("connect"),
+    acse: pick("acse"),
+    dimse: pick("dimse"),
+    idle: pick("idle"),
+    write: pick("write")
+  }
 }
 
 /** A configuration the standard forbids. */

@@ -112,7 +112,10 @@ const establish = (
           Effect.timeoutOrElse({
             duration: ae.timeouts.acse,
             orElse: () =>
-              Effect.andThen(ul.submit({ _tag: "AbortRequest" }), Effect.fail(new AcseTimeout({ waitingFor: "A-RELEASE-RP" })))
+              Effect.andThen(
+                ul.submit({ _tag: "AbortRequest" }),
+                Effect.fail(new AcseTimeout({ waitingFor: "A-RELEASE-RP" }))
+              )
           })
         )
         if (ending._tag === "Aborted") return yield* Effect.fail(ending.error)
@@ -137,7 +140,8 @@ const waitAcse = <A, E>(ul: UpperLayer.UpperLayer, ae: ApplicationEntity, what: 
   eff.pipe(
     Effect.timeoutOrElse({
       duration: ae.timeouts.acse,
-      orElse: () => Effect.andThen(ul.submit({ _tag: "AbortRequest" }), Effect.fail(new AcseTimeout({ waitingFor: what })))
+      orElse: () =>
+        Effect.andThen(ul.submit({ _tag: "AbortRequest" }), Effect.fail(new AcseTimeout({ waitingFor: what })))
     })
   )
 
@@ -219,7 +223,12 @@ export const accept = (
   tooBusy: boolean
 ): Effect.Effect<Accepted, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const ul = yield* UpperLayer.make({ role: "acceptor", maxPduLength: ae.maxPduLength, artim: ae.timeouts.acse, transport })
+    const ul = yield* UpperLayer.make({
+      role: "acceptor",
+      maxPduLength: ae.maxPduLength,
+      artim: ae.timeouts.acse,
+      transport
+    })
     const first = yield* ul.indications
     if (first._tag !== "AssociateIndication") {
       yield* ul.closed

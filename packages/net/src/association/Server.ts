@@ -63,9 +63,13 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
           yield* Effect.logInfo(
             `association accepted from ${assoc.negotiated.peerAeTitle}: ${assoc.negotiated.accepted.length} context(s)`
           )
-          yield* options.handler(assoc).pipe(
-            Effect.catchCause((cause) => Effect.andThen(Effect.logError("association handler failed", cause), assoc.abort))
-          )
+          yield* options
+            .handler(assoc)
+            .pipe(
+              Effect.catchCause((cause) =>
+                Effect.andThen(Effect.logError("association handler failed", cause), assoc.abort)
+              )
+            )
           const ending = yield* assoc.ended
           yield* Effect.logInfo(ending._tag === "Released" ? "association released" : ending.error.message)
         }).pipe(

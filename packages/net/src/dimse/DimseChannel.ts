@@ -15,7 +15,13 @@ import { Dimse, Fragmenter, Reassembler, Status, type Pdu } from "@netdicom/wire
 import type { Association } from "../association/Association.ts"
 import { AssociationAborted } from "../association/AssociationError.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
-import { DataSourceFailed, DimseProtocolError, DimseTimeout, NoAcceptedContext, type DimseFailure } from "./DimseError.ts"
+import {
+  DataSourceFailed,
+  DimseProtocolError,
+  DimseTimeout,
+  NoAcceptedContext,
+  type DimseFailure
+} from "./DimseError.ts"
 
 /** A data set to send: bytes in memory, or a stream of chunks (read from a file, say). */
 export type DataSource = Uint8Array | Stream.Stream<Uint8Array, DataSourceFailed>
@@ -74,7 +80,13 @@ const MAX_IDENTIFIER_BYTES = 16 << 20
 type Target =
   | { readonly _tag: "None" }
   | { readonly _tag: "Request"; readonly queue: Queue.Queue<Uint8Array, AssociationAborted | Cause.Done> }
-  | { readonly _tag: "Response"; readonly id: number; readonly message: Dimse.Message; chunks: Array<Uint8Array>; size: number }
+  | {
+      readonly _tag: "Response"
+      readonly id: number
+      readonly message: Dimse.Message
+      chunks: Array<Uint8Array>
+      size: number
+    }
   | { readonly _tag: "Drain" }
 
 const statusOf = (m: Dimse.Message): number => ("status" in m ? m.status : Status.SUCCESS)
@@ -126,7 +138,9 @@ export const make = (
       Effect.gen(function* () {
         const command = Dimse.encode(message)
         if (Result.isFailure(command)) {
-          return yield* Effect.fail(new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` }))
+          return yield* Effect.fail(
+            new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` })
+          )
         }
         yield* Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`)
         const fail = Effect.mapError(() => goneError())
@@ -154,52 +168,54 @@ export const make = (
       })
 
     const request: DimseChannel["request"] = (context, message, options) =>
-      Stream.callback<Response, DimseFailure>((out) =>
-        Effect.gen(function* () {
-          const id = messageIdOf(message) ?? 0
-          const inbox = yield* Queue.unbounded<Response, DimseFailure | Cause.Done>()
-          pending.set(id, inbox)
-          let finished = false
-          yield* Effect.addFinalizer(() =>
-            Effect.gen(function* () {
-              if (!finished && options?.cancel && gone === undefined) {
-                yield* send(context, { _tag: "CCancelRq", messageIdBeingRespondedTo: id }).pipe(Effect.ignore)
-                // Still wait for the final response, so the association stays in step.
-                yield* Effect.gen(function* () {
-                  while (true) {
-                    const r = yield* Queue.take(inbox)
-                    if (Status.isFinal(r.status)) return
-                  }
-                }).pipe(Effect.timeout(association.ae.timeouts.dimse), Effect.ignore)
-              }
-              pending.delete(id)
-            })
-          )
-          if (gone) return yield* Effect.fail(gone)
-          yield* send(context, message, options?.dataSet)
-          const timeout = association.ae.timeouts.dimse
-          while (true) {
-            const r = yield* Queue.take(inbox).pipe(
-              Effect.timeoutOrElse({
-                duration: timeout,
-                orElse: () =>
-                  Effect.andThen(
-                    protocolAbort(`no response to message ${id} within ${Duration.format(timeout)}`),
-                    Effect.fail(new DimseTimeout({ waitingFor: `response to ${Dimse.commandName(message)} ${id}` }))
-                  )
-              }),
-              Effect.catchIf(Cause.isDone, () => Effect.fail(goneError()))
+      Stream.callback<Response, DimseFailure>(
+        (out) =>
+          Effect.gen(function* () {
+            const id = messageIdOf(message) ?? 0
+            const inbox = yield* Queue.unbounded<Response, DimseFailure | Cause.Done>()
+            pending.set(id, inbox)
+            let finished = false
+            yield* Effect.addFinalizer(() =>
+              Effect.gen(function* () {
+                if (!finished && options?.cancel && gone === undefined) {
+                  yield* send(context, { _tag: "CCancelRq", messageIdBeingRespondedTo: id }).pipe(Effect.ignore)
+                  // Still wait for the final response, so the association stays in step.
+                  yield* Effect.gen(function* () {
+                    while (true) {
+                      const r = yield* Queue.take(inbox)
+                      if (Status.isFinal(r.status)) return
+                    }
+                  }).pipe(Effect.timeout(association.ae.timeouts.dimse), Effect.ignore)
+                }
+                pending.delete(id)
+              })
             )
-            if (Status.isFinal(r.status)) {
-              finished = true
+            if (gone) return yield* Effect.fail(gone)
+            yield* send(context, message, options?.dataSet)
+            const timeout = association.ae.timeouts.dimse
+            while (true) {
+              const r = yield* Queue.take(inbox).pipe(
+                Effect.timeoutOrElse({
+                  duration: timeout,
+                  orElse: () =>
+                    Effect.andThen(
+                      protocolAbort(`no response to message ${id} within ${Duration.format(timeout)}`),
+                      Effect.fail(new DimseTimeout({ waitingFor: `response to ${Dimse.commandName(message)} ${id}` }))
+                    )
+                }),
+                Effect.catchIf(Cause.isDone, () => Effect.fail(goneError()))
+              )
+              if (Status.isFinal(r.status)) {
+                finished = true
+                yield* Queue.offer(out, r)
+                yield* Queue.end(out)
+                return
+              }
               yield* Queue.offer(out, r)
-              yield* Queue.end(out)
-              return
             }
-            yield* Queue.offer(out, r)
-          }
-        }).pipe(Effect.catch((e: DimseFailure) => Queue.fail(out, e)))
-      , { bufferSize: 64 })
+          }).pipe(Effect.catch((e: DimseFailure) => Queue.fail(out, e))),
+        { bufferSize: 64 }
+      )
 
     // ---- receiving ----
     const onCommand = (event: Reassembler.Command) =>
@@ -246,7 +262,10 @@ export const make = (
         if (id !== undefined) cancels.set(id, cancelled)
         let isCancelled = false
         yield* Effect.forkDetach(
-          Effect.andThen(Deferred.await(cancelled), Effect.sync(() => void (isCancelled = true)))
+          Effect.andThen(
+            Deferred.await(cancelled),
+            Effect.sync(() => void (isCancelled = true))
+          )
         ).pipe(Effect.asVoid)
         const incoming: IncomingRequest = {
           context,
@@ -292,11 +311,17 @@ export const make = (
           case "Response": {
             t.chunks.push(event.data)
             t.size += event.data.length
-            if (t.size > MAX_IDENTIFIER_BYTES) return yield* protocolAbort(`response data set over ${MAX_IDENTIFIER_BYTES} bytes`)
+            if (t.size > MAX_IDENTIFIER_BYTES)
+              return yield* protocolAbort(`response data set over ${MAX_IDENTIFIER_BYTES} bytes`)
             if (event.isLast) {
               target = { _tag: "None" }
               const q = pending.get(t.id)
-              if (q) yield* Queue.offer(q, { message: t.message, status: statusOf(t.message), dataSet: concat(t.chunks, t.size) })
+              if (q)
+                yield* Queue.offer(q, {
+                  message: t.message,
+                  status: statusOf(t.message),
+                  dataSet: concat(t.chunks, t.size)
+                })
             }
             return
           }

@@ -8,15 +8,26 @@
 export type Model = "patient" | "study" | "worklist"
 
 /** SOP Class UIDs per model and operation. */
-export const SOP_CLASSES: Readonly<Record<Model, { readonly find: string; readonly move?: string; readonly get?: string }>> =
-  {
-    patient: { find: "1.2.840.10008.5.1.4.1.2.1.1", move: "1.2.840.10008.5.1.4.1.2.1.2", get: "1.2.840.10008.5.1.4.1.2.1.3" },
-    study: { find: "1.2.840.10008.5.1.4.1.2.2.1", move: "1.2.840.10008.5.1.4.1.2.2.2", get: "1.2.840.10008.5.1.4.1.2.2.3" },
-    worklist: { find: "1.2.840.10008.5.1.4.31" }
-  }
+export const SOP_CLASSES: Readonly<
+  Record<Model, { readonly find: string; readonly move?: string; readonly get?: string }>
+> = {
+  patient: {
+    find: "1.2.840.10008.5.1.4.1.2.1.1",
+    move: "1.2.840.10008.5.1.4.1.2.1.2",
+    get: "1.2.840.10008.5.1.4.1.2.1.3"
+  },
+  study: {
+    find: "1.2.840.10008.5.1.4.1.2.2.1",
+    move: "1.2.840.10008.5.1.4.1.2.2.2",
+    get: "1.2.840.10008.5.1.4.1.2.2.3"
+  },
+  worklist: { find: "1.2.840.10008.5.1.4.31" }
+}
 
 /** The model a FIND, MOVE or GET SOP class belongs to, if any. */
-export const modelOf = (sopClassUid: string): { readonly model: Model; readonly op: "find" | "move" | "get" } | undefined => {
+export const modelOf = (
+  sopClassUid: string
+): { readonly model: Model; readonly op: "find" | "move" | "get" } | undefined => {
   for (const [model, ops] of Object.entries(SOP_CLASSES) as Array<[Model, (typeof SOP_CLASSES)[Model]]>) {
     for (const op of ["find", "move", "get"] as const) if (ops[op] === sopClassUid) return { model, op }
   }

@@ -30,7 +30,10 @@ export class StorageService extends Context.Service<StorageService, { readonly s
 ) {}
 
 /** A query or retrieve refused with a status (e.g. 0xA900 identifier does not match, 0xC000 unable to process). */
-export class QueryFailed extends Data.TaggedError("QueryFailed")<{ readonly status: number; readonly comment: string }> {}
+export class QueryFailed extends Data.TaggedError("QueryFailed")<{
+  readonly status: number
+  readonly comment: string
+}> {}
 
 /** A C-FIND, C-GET or C-MOVE request as a service sees it. */
 export interface QueryRequest {
@@ -108,7 +111,8 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
         let bytes: Uint8Array | undefined
         if (identifier) {
           const encoded = DataSet.encode(identifier, request.context.transferSyntax)
-          if (Result.isFailure(encoded)) return yield* Effect.logWarning(`identifier not encodable: ${encoded.failure.message}`)
+          if (Result.isFailure(encoded))
+            return yield* Effect.logWarning(`identifier not encodable: ${encoded.failure.message}`)
           bytes = encoded.success
         }
         yield* channel.send(
@@ -160,11 +164,19 @@ const handleRetrieve = (
   Effect.gen(function* () {
     const m = request.message as Dimse.CGetRq | Dimse.CMoveRq
     const isMove = m._tag === "CMoveRq"
-    const respond = (status: number, extra: Record<string, number>, failedUids?: ReadonlyArray<string>, comment?: string) =>
+    const respond = (
+      status: number,
+      extra: Record<string, number>,
+      failedUids?: ReadonlyArray<string>,
+      comment?: string
+    ) =>
       Effect.gen(function* () {
         let bytes: Uint8Array | undefined
         if (failedUids && failedUids.length > 0) {
-          const encoded = DataSet.encode({ FailedSOPInstanceUIDList: failedUids.join("\\") }, request.context.transferSyntax)
+          const encoded = DataSet.encode(
+            { FailedSOPInstanceUIDList: failedUids.join("\\") },
+            request.context.transferSyntax
+          )
           if (Result.isSuccess(encoded)) bytes = encoded.success
         }
         const base = {
@@ -175,7 +187,11 @@ const handleRetrieve = (
           ...extra,
           ...(comment ? { errorComment: comment.slice(0, 64) } : {})
         }
-        yield* channel.send(request.context, isMove ? { _tag: "CMoveRsp", ...base } : { _tag: "CGetRsp", ...base }, bytes)
+        yield* channel.send(
+          request.context,
+          isMove ? { _tag: "CMoveRsp", ...base } : { _tag: "CGetRsp", ...base },
+          bytes
+        )
       }).pipe(Effect.ignore)
 
     const identifier = yield* decodeIdentifier(request)
@@ -188,12 +204,21 @@ const handleRetrieve = (
     if (isMove) {
       const found = Option.flatMap(services.destinations, (d) => d.lookup(m.moveDestination))
       if (Option.isNone(found)) {
-        return yield* respond(Status.MOVE_DESTINATION_UNKNOWN, {}, undefined, `unknown destination ${m.moveDestination}`)
+        return yield* respond(
+          Status.MOVE_DESTINATION_UNKNOWN,
+          {},
+          undefined,
+          `unknown destination ${m.moveDestination}`
+        )
       }
       destination = found.value
     }
     const listed = yield* services.retrieve.value
-      .retrieve({ model: model.model, identifier: identifier.success, callingAeTitle: channel.association.negotiated.peerAeTitle })
+      .retrieve({
+        model: model.model,
+        identifier: identifier.success,
+        callingAeTitle: channel.association.negotiated.peerAeTitle
+      })
       .pipe(Effect.result)
     if (Result.isFailure(listed)) return yield* respond(listed.failure.status, {}, undefined, listed.failure.comment)
     const instances = listed.success
@@ -230,7 +255,8 @@ const handleRetrieve = (
             dataSet: inst.dataSet(),
             moveOriginator: { aeTitle: channel.association.negotiated.peerAeTitle, messageId: m.messageId }
           }).pipe(Effect.result)
-          if (Result.isFailure(r)) yield* Effect.logWarning(`sub-operation for ${inst.sopInstanceUid}: ${r.failure.message}`)
+          if (Result.isFailure(r))
+            yield* Effect.logWarning(`sub-operation for ${inst.sopInstanceUid}: ${r.failure.message}`)
           tally(Result.isSuccess(r) ? r.success.status : undefined, inst.sopInstanceUid)
           if (i < instances.length - 1) {
             yield* respond(Status.PENDING, counts(instances.length - i - 1, completed, failed, warning))
@@ -321,7 +347,10 @@ export interface ScpOptions {
  * Serves Verification and whichever of Storage, Query and Retrieve services are in context, in
  * the current scope. Each association gets its own DIMSE channel.
  */
-export const serve = (ae: ApplicationEntity, options: ScpOptions): Effect.Effect<Server.Server, ListenFailed, Scope.Scope> =>
+export const serve = (
+  ae: ApplicationEntity,
+  options: ScpOptions
+): Effect.Effect<Server.Server, ListenFailed, Scope.Scope> =>
   Effect.gen(function* () {
     const services: Services = {
       storage: yield* Effect.serviceOption(StorageService),

@@ -42,9 +42,7 @@ const info = (message: Dimse.Message, service: Status.Service): StatusInfo => {
 
 const finalOf = (responses: Stream.Stream<DimseChannel.Response, DimseFailure>) =>
   Effect.flatMap(Stream.runLast(responses), (last) =>
-    last._tag === "Some"
-      ? Effect.succeed(last.value)
-      : Effect.fail(new DimseProtocolError({ detail: "no response" }))
+    last._tag === "Some" ? Effect.succeed(last.value) : Effect.fail(new DimseProtocolError({ detail: "no response" }))
   )
 
 /** C-ECHO: verifies the peer answers (PS3.4 Annex A). */
@@ -52,7 +50,9 @@ export const echo = (channel: DimseChannel.DimseChannel): Effect.Effect<StatusIn
   Effect.gen(function* () {
     const context = yield* Effect.fromResult(channel.findContext(VERIFICATION, "SCU"))
     const messageId = yield* channel.nextMessageId
-    const rsp = yield* finalOf(channel.request(context, { _tag: "CEchoRq", messageId, affectedSopClassUid: VERIFICATION }))
+    const rsp = yield* finalOf(
+      channel.request(context, { _tag: "CEchoRq", messageId, affectedSopClassUid: VERIFICATION })
+    )
     return info(rsp.message, "C-ECHO")
   }).pipe(Effect.withLogSpan("C-ECHO"))
 
@@ -92,7 +92,10 @@ export const store = (
   }).pipe(Effect.withLogSpan("C-STORE"))
 
 /** A file that cannot be sent: unreadable, not DICOM, or without the identifiers a C-STORE needs. */
-export class FileNotSendable extends Data.TaggedError("FileNotSendable")<{ readonly path: string; readonly reason: string }> {
+export class FileNotSendable extends Data.TaggedError("FileNotSendable")<{
+  readonly path: string
+  readonly reason: string
+}> {
   override get message(): string {
     return `${this.path}: ${this.reason}`
   }
@@ -113,7 +116,9 @@ export const storeFile = (
       sopClassUid: meta.sopClassUid,
       sopInstanceUid: meta.sopInstanceUid,
       transferSyntax: meta.transferSyntaxUid,
-      dataSet: Part10.streamDataSet(path, meta).pipe(Stream.mapError((e) => new DataSourceFailed({ detail: e.message })))
+      dataSet: Part10.streamDataSet(path, meta).pipe(
+        Stream.mapError((e) => new DataSourceFailed({ detail: e.message }))
+      )
     })
   })
 

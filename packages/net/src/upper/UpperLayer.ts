@@ -83,7 +83,7 @@ export interface UpperLayerOptions {
   /** Our Maximum Length: the largest P-DATA-TF we accept (0 = no limit). */
   readonly maxPduLength: number
   /** The ARTIM timeout (PS3.8 9.1.5). */
-  readonly artim: Duration.Duration
+  readonly artim: Duration.Input
   /** Requestor: opens the transport (AE-1). */
   readonly connect?: Effect.Effect<Transport, ConnectFailed, Scope.Scope>
   /** Acceptor: the connection that arrived (Evt5). */

@@ -1,0 +1,318 @@
+/** DIMSE-C end to end on loopback: our SCU against our SCP, with services given as Layers. */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Layer, Option, Ref, Stream } from "effect"
+import { Status } from "@netdicom/wire"
+import { EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
+import * as DataSet from "../src/dimse/DataSet.ts"
+import { SOP_CLASSES, VERIFICATION } from "../src/services/QueryRetrieve.ts"
+import * as Scp from "../src/services/Scp.ts"
+import * as Scu from "../src/services/Scu.ts"
+import { CT, testAe } from "./support.ts"
+import { Result } from "effect"
+
+const TS = [EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN]
+const scpAe = testAe({
+  aeTitle: "NETDICOM-SCP",
+  contexts: [
+    { abstractSyntax: VERIFICATION, transferSyntaxes: TS },
+    { abstractSyntax: CT, transferSyntaxes: TS },
+    ...Object.values(SOP_CLASSES).flatMap((ops) =>
+      [ops.find, ops.get, ops.move]
+        .filter((u): u is string => !!u)
+        .map((abstractSyntax) => ({ abstractSyntax, transferSyntaxes: TS }))
+    )
+  ]
+})
+
+const ctBytes = (uid: string) =>
+  Result.getOrThrow(
+    DataSet.encode(
+      { SOPClassUID: CT, SOPInstanceUID: uid, PatientName: "DOE^JOHN", StudyInstanceUID: "1.2.3", Modality: "CT" },
+      EXPLICIT_VR_LITTLE_ENDIAN
+    )
+  )
+
+const connectTo = (port: number, extra: Partial<Parameters<typeof Scu.connect>[1]> = {}) =>
+  Effect.gen(function* () {
+    const ae = yield* testAe({ aeTitle: "NETDICOM-SCU" })
+    return yield* Scu.connect(ae, {
+      host: "127.0.0.1",
+      port,
+      calledAeTitle: "NETDICOM-SCP",
+      contexts: [
+        { abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] },
+        { abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] },
+        { abstractSyntax: SOP_CLASSES.study.find, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] },
+        { abstractSyntax: SOP_CLASSES.study.get!, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] },
+        { abstractSyntax: SOP_CLASSES.study.move!, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] }
+      ],
+      ...extra
+    })
+  })
+
+describe("DIMSE-C, SCU against SCP", () => {
+  it.live("C-ECHO answers Success", () =>
+    Effect.gen(function* () {
+      const server = yield* Scp.serve(yield* scpAe, { port: 0 })
+      const channel = yield* connectTo(server.port)
+      const r = yield* Scu.echo(channel)
+      assert.deepStrictEqual([r.status, r.category], [0, "Success"])
+    })
+  )
+
+  it.live("C-STORE delivers the data set bytes unchanged to the Storage service", () =>
+    Effect.gen(function* () {
+      const received = yield* Ref.make<Array<{ uid: string; ts: string; bytes: Uint8Array }>>([])
+      const storage = Layer.succeed(Scp.StorageService)({
+        store: (request) =>
+          Effect.gen(function* () {
+            const chunks = yield* Stream.runCollect(request.dataSet).pipe(Effect.orDie)
+            yield* Ref.update(received, (a) => [
+              ...a,
+              { uid: request.sopInstanceUid, ts: request.transferSyntax, bytes: Buffer.concat(chunks) }
+            ])
+            return { status: Status.SUCCESS }
+          })
+      })
+      const server = yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(Effect.provide(storage))
+      const channel = yield* connectTo(server.port, {})
+      const bytes = ctBytes("1.2.3.4.5")
+      const r = yield* Scu.store(channel, {
+        sopClassUid: CT,
+        sopInstanceUid: "1.2.3.4.5",
+        transferSyntax: EXPLICIT_VR_LITTLE_ENDIAN,
+        dataSet: bytes
+      })
+      assert.strictEqual(r.status, 0)
+      const got = yield* Ref.get(received)
+      assert.strictEqual(got.length, 1)
+      assert.deepStrictEqual(new Uint8Array(got[0]!.bytes), bytes)
+      assert.strictEqual(got[0]!.ts, EXPLICIT_VR_LITTLE_ENDIAN)
+    })
+  )
+
+  it.live("C-STORE streams a large data set in chunks through a small maximum PDU", () =>
+    Effect.gen(function* () {
+      let total = 0
+      const storage = Layer.succeed(Scp.StorageService)({
+        store: (request) =>
+          Stream.runForEach(request.dataSet, (c) => Effect.sync(() => void (total += c.length))).pipe(
+            Effect.orDie,
+            Effect.as({ status: Status.SUCCESS })
+          )
+      })
+      const ae = yield* testAe({
+        aeTitle: "NETDICOM-SCP",
+        maxPduLength: 16384,
+        contexts: [{ abstractSyntax: CT, transferSyntaxes: TS }]
+      })
+      const server = yield* Scp.serve(ae, { port: 0 }).pipe(Effect.provide(storage))
+      const channel = yield* connectTo(server.port)
+      const chunk = new Uint8Array(100_000).fill(7)
+      const r = yield* Scu.store(channel, {
+        sopClassUid: CT,
+        sopInstanceUid: "1.2.3",
+        transferSyntax: EXPLICIT_VR_LITTLE_ENDIAN,
+        dataSet: Stream.make(...Array.from({ length: 50 }, () => chunk))
+      })
+      assert.strictEqual(r.status, 0)
+      assert.strictEqual(total, 5_000_000)
+    })
+  )
+
+  it.live("C-STORE with no accepted context for the SOP class is a typed NoAcceptedContext", () =>
+    Effect.gen(function* () {
+      const server = yield* Scp.serve(yield* scpAe, { port: 0 })
+      const channel = yield* connectTo(server.port)
+      const r = yield* Effect.flip(
+        Scu.store(channel, {
+          sopClassUid: "1.2.840.10008.5.1.4.1.1.4",
+          sopInstanceUid: "1.2",
+          transferSyntax: EXPLICIT_VR_LITTLE_ENDIAN,
+          dataSet: new Uint8Array(2)
+        })
+      )
+      assert.strictEqual(r._tag, "NoAcceptedContext")
+    })
+  )
+
+  it.live(
+    "C-FIND with 10,000 matches cancelled after 3 pending responses ends FE00; the association stays usable",
+    () =>
+      Effect.gen(function* () {
+        const query = Layer.succeed(Scp.QueryService)({
+          find: () =>
+            Stream.range(1, 10_000).pipe(
+              Stream.map((i) => ({
+                PatientName: `PATIENT^${i}`,
+                StudyInstanceUID: `1.2.3.${i}`,
+                QueryRetrieveLevel: "STUDY"
+              }))
+            )
+        })
+        const server = yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(Effect.provide(query))
+        const channel = yield* connectTo(server.port)
+        const first3 = yield* Stream.runCollect(
+          Stream.take(
+            Scu.find(channel, {
+              model: "study",
+              identifier: { QueryRetrieveLevel: "STUDY", PatientName: "", StudyInstanceUID: "" }
+            }),
+            3
+          )
+        )
+        assert.strictEqual(first3.length, 3)
+        assert.strictEqual(first3[0]!.identifier?.["PatientName"] !== undefined, true)
+        const again = yield* Scu.echo(channel)
+        assert.strictEqual(again.status, 0)
+      })
+  )
+
+  it.live("C-FIND all matches then Success, identifiers decoded", () =>
+    Effect.gen(function* () {
+      const query = Layer.succeed(Scp.QueryService)({
+        find: (req) =>
+          Stream.make(
+            { QueryRetrieveLevel: "STUDY", PatientName: "DOE^JANE", StudyInstanceUID: "1.2.3.1" },
+            { QueryRetrieveLevel: "STUDY", PatientName: "DOE^JOHN", StudyInstanceUID: "1.2.3.2" }
+          ).pipe(Stream.filter(() => req.model === "study"))
+      })
+      const server = yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(Effect.provide(query))
+      const channel = yield* connectTo(server.port)
+      const all = yield* Stream.runCollect(
+        Scu.find(channel, {
+          model: "study",
+          identifier: { QueryRetrieveLevel: "STUDY", PatientName: "DOE*", StudyInstanceUID: "" }
+        })
+      )
+      assert.deepStrictEqual(
+        all.map((r) => r.status),
+        [0xff00, 0xff00, 0]
+      )
+      assert.deepStrictEqual(
+        all.map((r) => r.identifier?.["StudyInstanceUID"]),
+        ["1.2.3.1", "1.2.3.2", undefined]
+      )
+    })
+  )
+
+  it.live("C-MOVE to an unknown destination gets A801 and no association is opened", () =>
+    Effect.gen(function* () {
+      const retrieve = Layer.succeed(Scp.RetrieveService)({ retrieve: () => Effect.succeed([]) })
+      const destinations = Layer.succeed(Scp.MoveDestinations)({ lookup: () => Option.none() })
+      const server = yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(
+        Effect.provide(Layer.merge(retrieve, destinations))
+      )
+      const channel = yield* connectTo(server.port)
+      const all = yield* Stream.runCollect(
+        Scu.move(channel, {
+          model: "study",
+          destination: "NOWHERE",
+          identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.3" }
+        })
+      )
+      assert.strictEqual(all.at(-1)!.status, Status.MOVE_DESTINATION_UNKNOWN)
+    })
+  )
+
+  it.live(
+    "C-GET whose storage context came back without the SCP role: each C-STORE is refused, the GET reports failures",
+    () =>
+      Effect.gen(function* () {
+        const retrieve = Layer.succeed(Scp.RetrieveService)({
+          retrieve: () =>
+            Effect.succeed([
+              {
+                sopClassUid: CT,
+                sopInstanceUid: "1.2.3.4",
+                transferSyntax: EXPLICIT_VR_LITTLE_ENDIAN,
+                dataSet: () => Stream.make(ctBytes("1.2.3.4"))
+              }
+            ])
+        })
+        const server = yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(Effect.provide(retrieve))
+        // No role item proposed: we are SCU only for CT, so the GET's C-STORE sub-operation must not be taken.
+        const stored: Array<string> = []
+        const channel = yield* connectTo(server.port, {
+          onStore: (req) =>
+            Stream.runDrain(req.dataSet).pipe(
+              Effect.orDie,
+              Effect.andThen(Effect.sync(() => stored.push(req.sopInstanceUid))),
+              Effect.as({ status: 0 })
+            )
+        })
+        const all = yield* Stream.runCollect(
+          Scu.get(channel, { model: "study", identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.3" } })
+        )
+        const last = all.at(-1)!
+        assert.strictEqual(last.failed, 1)
+        assert.notStrictEqual(last.status, 0)
+        assert.deepStrictEqual(stored, [])
+      })
+  )
+
+  it.live("C-GET with the SCP role negotiated receives the instance on the same association", () =>
+    Effect.gen(function* () {
+      const bytes = ctBytes("1.2.3.4")
+      const retrieve = Layer.succeed(Scp.RetrieveService)({
+        retrieve: () =>
+          Effect.succeed([
+            {
+              sopClassUid: CT,
+              sopInstanceUid: "1.2.3.4",
+              transferSyntax: EXPLICIT_VR_LITTLE_ENDIAN,
+              dataSet: () => Stream.make(bytes)
+            }
+          ])
+      })
+      const server = yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(Effect.provide(retrieve))
+      const stored: Array<Uint8Array> = []
+      const ae = yield* testAe({
+        aeTitle: "NETDICOM-SCU",
+        contexts: [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN], scu: true, scp: true }]
+      })
+      const channel = yield* Scu.connect(ae, {
+        host: "127.0.0.1",
+        port: server.port,
+        calledAeTitle: "NETDICOM-SCP",
+        contexts: [
+          { abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] },
+          { abstractSyntax: SOP_CLASSES.study.get!, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] }
+        ],
+        roles: [{ sopClassUid: CT, scu: true, scp: true }],
+        onStore: (req) =>
+          Stream.runCollect(req.dataSet).pipe(
+            Effect.orDie,
+            Effect.andThen((c) => Effect.sync(() => stored.push(Buffer.concat(c)))),
+            Effect.as({ status: 0 })
+          )
+      })
+      const all = yield* Stream.runCollect(
+        Scu.get(channel, { model: "study", identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.3" } })
+      )
+      assert.strictEqual(all.at(-1)!.status, 0)
+      assert.strictEqual(all.at(-1)!.completed, 1)
+      assert.deepStrictEqual(new Uint8Array(stored[0]!), bytes)
+    })
+  )
+
+  it.live("an association aborted by the peer while a request is outstanding fails the request at once", () =>
+    Effect.gen(function* () {
+      const storage = Layer.succeed(Scp.StorageService)({ store: () => Effect.never })
+      const server = yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(Effect.provide(storage))
+      const channel = yield* connectTo(server.port)
+      const fiber = yield* Effect.forkChild(
+        Scu.store(channel, {
+          sopClassUid: CT,
+          sopInstanceUid: "1.2",
+          transferSyntax: EXPLICIT_VR_LITTLE_ENDIAN,
+          dataSet: ctBytes("1.2")
+        })
+      )
+      yield* Effect.sleep("100 millis")
+      yield* channel.association.abort
+      const e = yield* Effect.flip(Fiber.join(fiber))
+      assert.strictEqual(e._tag, "AssociationAborted")
+    })
+  )
+})
