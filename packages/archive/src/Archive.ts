@@ -1,0 +1,162 @@
+/**
+ * The archive as a C-STORE / C-FIND / C-GET / C-MOVE SCP uses it: store an instance (file + index), query,
+ * list instances to send, remove. It joins `InstanceStore` and `ArchiveIndex` and holds no network code.
+ *
+ * Storing reads the header from the first bytes of the instance (PS3.10 file meta and data set up to Pixel
+ * Data), writes the bytes unchanged and atomically, then indexes them (PS3.4 B.4.1, Level 2 storage: every
+ * attribute is kept). If indexing fails after the write, the file stays and `rebuild` picks it up later.
+ *
+ * @since 0.1.0
+ */
+import * as Fs from "node:fs/promises"
+import * as Path from "node:path"
+import { Context, Effect, Layer, Option, Result } from "effect"
+import type { Stream } from "effect"
+import { InvalidInstance, StoreFailed } from "./ArchiveError.ts"
+import type { IndexFailed, QueryError } from "./ArchiveError.ts"
+import { ArchiveIndex } from "./ArchiveIndex.ts"
+import type { ArchiveIndexOptions, QueryOptions, RetrieveItem } from "./ArchiveIndex.ts"
+import * as Header from "./Header.ts"
+import type { Dataset, InstanceRecord } from "./Header.ts"
+import { InstanceStore } from "./InstanceStore.ts"
+import type { InstanceBytes } from "./InstanceStore.ts"
+
+/** Options of one store operation. */
+export interface StoreOptions {
+  /** Refuse the instance unless its SOP Instance UID is this (the C-STORE request's Affected SOP Instance UID). */
+  readonly sopInstanceUid?: string
+  /** Refuse the instance unless its SOP Class UID is this (the request's Affected SOP Class UID). */
+  readonly sopClassUid?: string
+  /** Largest header read from a chunked source before giving up (default 64 MiB). */
+  readonly maxHeaderBytes?: number
+}
+
+/** What a store operation did. */
+export interface StoredInstance {
+  /** The indexed record of the new file. */
+  readonly record: InstanceRecord
+  /** The entry the new file replaced (same SOP Instance UID), if any. */
+  readonly replaced: Option.Option<RetrieveItem>
+}
+
+/** What `rebuild` did. */
+export interface RebuildReport {
+  readonly indexed: number
+  readonly failed: ReadonlyArray<{ readonly path: string; readonly reason: string }>
+}
+
+/** The archive service. */
+export class Archive extends Context.Service<
+  Archive,
+  {
+    /** Stores Part 10 bytes (whole, or chunked) and indexes them; same SOP Instance UID replaces. */
+    readonly store: (
+      bytes: InstanceBytes,
+      options?: StoreOptions
+    ) => Effect.Effect<StoredInstance, StoreFailed | InvalidInstance | IndexFailed>
+    /** C-FIND (see `ArchiveIndex.find`). */
+    readonly find: (query: Dataset, options?: QueryOptions) => Stream.Stream<Dataset, QueryError | IndexFailed>
+    /** C-GET/C-MOVE instance list (see `ArchiveIndex.retrieve`). */
+    readonly retrieve: (
+      query: Dataset,
+      options?: QueryOptions
+    ) => Effect.Effect<ReadonlyArray<RetrieveItem>, QueryError | IndexFailed>
+    /** Removes an instance from the index and, when it lives under the store root, its file. */
+    readonly remove: (sopInstanceUid: string) => Effect.Effect<Option.Option<RetrieveItem>, StoreFailed | IndexFailed>
+    /** Indexes every `.dcm` file under the store root (after a crash, or to adopt files copied in). */
+    readonly rebuild: Effect.Effect<RebuildReport, StoreFailed | IndexFailed>
+  }
+>()("@netdicom/archive/Archive") {
+  /** The archive on the store and index in context. */
+  static readonly layer: Layer.Layer<Archive, never, InstanceStore | ArchiveIndex> = Layer.effect(
+    Archive,
+    Effect.gen(function* () {
+      return make(yield* InstanceStore, yield* ArchiveIndex)
+    })
+  )
+
+  /** An archive with files under `root` and the index in `index.filename`. */
+  static readonly layerFrom = (options: {
+    readonly root: string
+    readonly index: ArchiveIndexOptions
+  }): Layer.Layer<Archive | InstanceStore | ArchiveIndex, StoreFailed | IndexFailed> =>
+    Layer.provideMerge(
+      Archive.layer,
+      Layer.merge(InstanceStore.layer({ root: options.root }), ArchiveIndex.layer(options.index))
+    )
+}
+
+const isUnder = (root: string, path: string): boolean => path.startsWith(root + Path.sep)
+
+const expectations = (
+  header: Header.Header,
+  options: StoreOptions | undefined
+): Result.Result<void, InvalidInstance> => {
+  const want = options?.sopInstanceUid
+  if (want !== undefined && want !== header.sopInstanceUid) {
+    return Result.fail(
+      new InvalidInstance({ reason: `SOP Instance UID is ${header.sopInstanceUid}, the request said ${want}` })
+    )
+  }
+  const cls = options?.sopClassUid
+  if (cls !== undefined && cls !== header.sopClassUid) {
+    return Result.fail(
+      new InvalidInstance({ reason: `SOP Class UID is ${header.sopClassUid}, the request said ${cls}` })
+    )
+  }
+  return Result.void
+}
+
+/** The archive on a given store and index. */
+export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Service"]): Archive["Service"] => {
+  const storeInstance = (bytes: InstanceBytes, options?: StoreOptions) =>
+    Effect.gen(function* () {
+      const peeked =
+        bytes instanceof Uint8Array
+          ? { header: yield* Effect.fromResult(Header.fromBytes(bytes)), bytes }
+          : yield* Header.peek(bytes, options?.maxHeaderBytes)
+      yield* Effect.fromResult(expectations(peeked.header, options))
+      const file = yield* store.write(peeked.header, peeked.bytes)
+      const record: InstanceRecord = { ...peeked.header, filePath: file.path, fileSize: file.size }
+      const replaced = yield* index.upsert(record)
+      if (
+        Option.isSome(replaced) &&
+        replaced.value.filePath !== file.path &&
+        isUnder(store.root, replaced.value.filePath)
+      ) {
+        yield* store.remove(replaced.value.filePath)
+      }
+      return { record, replaced }
+    })
+
+  const remove = (sopInstanceUid: string) =>
+    Effect.gen(function* () {
+      const removed = yield* index.remove(sopInstanceUid)
+      if (Option.isSome(removed) && isUnder(store.root, removed.value.filePath)) {
+        yield* store.remove(removed.value.filePath)
+      }
+      return removed
+    })
+
+  const rebuild = Effect.gen(function* () {
+    const entries = yield* Effect.tryPromise({
+      try: () => Fs.readdir(store.root, { recursive: true, withFileTypes: true }),
+      catch: (cause) => new StoreFailed({ operation: "readdir", path: store.root, cause })
+    })
+    const files = entries
+      .filter((e) => e.isFile() && e.name.endsWith(".dcm") && !e.name.startsWith("."))
+      .map((e) => Path.join(e.parentPath, e.name))
+      .sort()
+    let indexed = 0
+    const failed: Array<{ readonly path: string; readonly reason: string }> = []
+    for (const path of files) {
+      const outcome = yield* Effect.result(index.indexFile(path))
+      if (Result.isSuccess(outcome)) indexed++
+      else if (outcome.failure._tag === "IndexFailed") return yield* Effect.fail(outcome.failure)
+      else failed.push({ path, reason: outcome.failure.message })
+    }
+    return { indexed, failed }
+  })
+
+  return Archive.of({ store: storeInstance, find: index.find, retrieve: index.retrieve, remove, rebuild })
+}

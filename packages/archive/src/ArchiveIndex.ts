@@ -1,0 +1,496 @@
+/**
+ * The archive index: patient / study / series / instance tables in SQLite (node:sqlite), the C-FIND query engine
+ * on them (PS3.4 C.4.1.3.1 hierarchical search, matching per C.2.2.2 in `Matching`) and the instance lists a
+ * C-GET or C-MOVE SCP sends (C.4.2.3, C.4.3.3).
+ *
+ * Each level's table keeps the usual attributes of the level in columns (see `Levels.COLUMNS`); the counts,
+ * ModalitiesInStudy and SOPClassesInStudy are computed when asked for; any other attribute (sequences too) is
+ * read from a JSON copy of the entity's headers (each new instance's values win, but an empty value never
+ * replaces a stored one; values of removed instances are not taken back out). SQL narrows the candidates on the
+ * unique keys and on date columns; every key is then matched in JavaScript, so SQL never decides a match.
+ *
+ * Re-storing a SOP Instance UID replaces its row. Patient, study and series attributes are updated from each new
+ * instance, keeping old values where the new instance has none; a patient is identified by Patient ID alone.
+ *
+ * @since 0.1.0
+ */
+import * as Path from "node:path"
+import { Clock, Context, Effect, Layer, Option, Stream } from "effect"
+import type { Scope } from "effect"
+import { IndexFailed } from "./ArchiveError.ts"
+import type { InvalidInstance, QueryError, StoreFailed } from "./ArchiveError.ts"
+import * as Header from "./Header.ts"
+import type { Dataset, InstanceRecord } from "./Header.ts"
+import * as Levels from "./Levels.ts"
+import type { Column, FindPlan, InformationModel, Level, PlannedKey } from "./Levels.ts"
+import * as Matching from "./Matching.ts"
+import * as Sqlite from "./Sqlite.ts"
+import type { Database, Row, SqlValue } from "./Sqlite.ts"
+
+/** A stored instance as C-GET/C-MOVE needs it. */
+export interface RetrieveItem {
+  readonly filePath: string
+  readonly fileSize: number
+  /** Where the bare data set starts in the file (after the File Meta Information). */
+  readonly dataSetOffset: number
+  readonly sopClassUid: string
+  readonly sopInstanceUid: string
+  readonly transferSyntaxUid: string
+  readonly seriesInstanceUid: string
+  readonly studyInstanceUid: string
+  readonly patientId: string
+}
+
+/** Options of `find` and `retrieve`. */
+export interface QueryOptions {
+  /** The information model of the SOP class the query came on (default "StudyRoot"). */
+  readonly model?: InformationModel
+  /** Overrides the index's Person Name case sensitivity for this query. */
+  readonly caseInsensitivePersonName?: boolean
+  /** Returned for RetrieveAETitle when an identifier asks for it. */
+  readonly retrieveAETitle?: string
+}
+
+/** Entity counts. */
+export interface IndexStats {
+  readonly patients: number
+  readonly studies: number
+  readonly series: number
+  readonly instances: number
+}
+
+/** Options of the index. */
+export interface ArchiveIndexOptions {
+  /** SQLite file name, or ":memory:". */
+  readonly filename: string
+  /** Person Name matching ignores case (default true). */
+  readonly caseInsensitivePersonName?: boolean
+  /** Rows fetched per step of a C-FIND stream (default 256). */
+  readonly pageSize?: number
+}
+
+/** The archive index service. */
+export class ArchiveIndex extends Context.Service<
+  ArchiveIndex,
+  {
+    /** Adds or replaces an instance; gives the entry it replaced, if any. */
+    readonly upsert: (record: InstanceRecord) => Effect.Effect<Option.Option<RetrieveItem>, IndexFailed>
+    /** Reads a Part 10 file's header and indexes it under its own path. */
+    readonly indexFile: (path: string) => Effect.Effect<InstanceRecord, InvalidInstance | StoreFailed | IndexFailed>
+    /** C-FIND: the matching identifiers, each with only the requested keys plus QueryRetrieveLevel. */
+    readonly find: (query: Dataset, options?: QueryOptions) => Stream.Stream<Dataset, QueryError | IndexFailed>
+    /** C-GET/C-MOVE: the stored instances under the unique keys of the identifier. */
+    readonly retrieve: (
+      query: Dataset,
+      options?: QueryOptions
+    ) => Effect.Effect<ReadonlyArray<RetrieveItem>, QueryError | IndexFailed>
+    /** One instance by SOP Instance UID. */
+    readonly get: (sopInstanceUid: string) => Effect.Effect<Option.Option<RetrieveItem>, IndexFailed>
+    /** Removes an instance (and parents left empty); gives what was removed. */
+    readonly remove: (sopInstanceUid: string) => Effect.Effect<Option.Option<RetrieveItem>, IndexFailed>
+    /** Entity counts. */
+    readonly stats: Effect.Effect<IndexStats, IndexFailed>
+  }
+>()("@netdicom/archive/ArchiveIndex") {
+  /** An index in `options.filename`, open for the lifetime of the layer. */
+  static readonly layer = (options: ArchiveIndexOptions): Layer.Layer<ArchiveIndex, IndexFailed> =>
+    Layer.effect(ArchiveIndex, make(options))
+}
+
+const SCHEMA_VERSION = 1
+
+const TABLE: Readonly<Record<Level, { readonly table: string; readonly alias: string; readonly parent?: string }>> = {
+  PATIENT: { table: "patient", alias: "p" },
+  STUDY: { table: "study", alias: "st", parent: "patient_pk" },
+  SERIES: { table: "series", alias: "se", parent: "study_pk" },
+  IMAGE: { table: "instance", alias: "i", parent: "series_pk" }
+}
+
+const columnsOf = (level: Level): ReadonlyArray<Column> => Levels.COLUMNS.filter((c) => c.level === level)
+const uniqueColumn = (level: Level): Column => columnsOf(level).find((c) => c.keyword === Levels.UNIQUE_KEY[level])!
+
+const schema = (): string => {
+  const parents: Readonly<Record<Level, string>> = {
+    PATIENT: "",
+    STUDY: "patient_pk INTEGER NOT NULL REFERENCES patient(pk),",
+    SERIES: "study_pk INTEGER NOT NULL REFERENCES study(pk),",
+    IMAGE: "series_pk INTEGER NOT NULL REFERENCES series(pk),"
+  }
+  const extra = `, specific_character_set TEXT NOT NULL, file_path TEXT NOT NULL, file_size INTEGER NOT NULL,
+    data_set_offset INTEGER NOT NULL, stored_at TEXT NOT NULL`
+  const tables = Levels.LEVELS.map((level) => {
+    const cols = columnsOf(level).map((c) =>
+      c.keyword === Levels.UNIQUE_KEY[level] ? `${c.name} TEXT NOT NULL UNIQUE` : `${c.name} TEXT`
+    )
+    return `CREATE TABLE IF NOT EXISTS ${TABLE[level].table} (pk INTEGER PRIMARY KEY, ${parents[level]}
+      ${cols.join(", ")}${level === "IMAGE" ? extra : ""}, attrs TEXT NOT NULL);`
+  })
+  return `${tables.join("\n")}
+    CREATE INDEX IF NOT EXISTS study_patient ON study(patient_pk);
+    CREATE INDEX IF NOT EXISTS study_date ON study(study_date);
+    CREATE INDEX IF NOT EXISTS series_study ON series(study_pk);
+    CREATE INDEX IF NOT EXISTS instance_series ON instance(series_pk);
+    PRAGMA user_version = ${SCHEMA_VERSION};`
+}
+
+/** A naturalized value as a column text: values joined by backslash, dates normalized; null when empty. */
+const columnText = (vr: string, value: unknown): string | null => {
+  const values = Matching.strings(vr, value).map((v) => (vr === "DA" ? Matching.normalizeDate(v) : v))
+  return values.length === 0 ? null : values.join("\\")
+}
+
+/** A column text back in dcmjs's naturalized form. */
+const fromColumn = (vr: string, text: unknown): unknown => {
+  if (typeof text !== "string" || text === "") return undefined
+  const parts = text.split("\\")
+  if (vr === "PN") return parts.map(Matching.personNameValue)
+  const values = vr === "IS" || vr === "DS" ? parts.map(Number) : parts
+  return values.length === 1 ? values[0] : values
+}
+
+const DERIVED_SQL: Readonly<Record<string, string>> = {
+  NumberOfPatientRelatedStudies: "(SELECT COUNT(*) FROM study x WHERE x.patient_pk = p.pk)",
+  NumberOfPatientRelatedSeries:
+    "(SELECT COUNT(*) FROM series x JOIN study y ON x.study_pk = y.pk WHERE y.patient_pk = p.pk)",
+  NumberOfPatientRelatedInstances:
+    "(SELECT COUNT(*) FROM instance x JOIN series y ON x.series_pk = y.pk JOIN study z ON y.study_pk = z.pk WHERE z.patient_pk = p.pk)",
+  ModalitiesInStudy: "(SELECT group_concat(DISTINCT x.modality) FROM series x WHERE x.study_pk = st.pk)",
+  SOPClassesInStudy:
+    "(SELECT group_concat(DISTINCT x.sop_class_uid) FROM instance x JOIN series y ON x.series_pk = y.pk WHERE y.study_pk = st.pk)",
+  NumberOfStudyRelatedSeries: "(SELECT COUNT(*) FROM series x WHERE x.study_pk = st.pk)",
+  NumberOfStudyRelatedInstances:
+    "(SELECT COUNT(*) FROM instance x JOIN series y ON x.series_pk = y.pk WHERE y.study_pk = st.pk)",
+  NumberOfSeriesRelatedInstances: "(SELECT COUNT(*) FROM instance x WHERE x.series_pk = se.pk)"
+}
+
+const fromDerived = (text: unknown): unknown => {
+  if (typeof text === "number" || typeof text === "bigint") return Number(text)
+  if (typeof text !== "string" || text === "") return undefined
+  const values = [...new Set(text.split(/[,\\]/))].sort()
+  return values.length === 1 ? values[0] : values
+}
+
+const FROM: Readonly<Record<Level, string>> = {
+  PATIENT: "patient p",
+  STUDY: "study st JOIN patient p ON st.patient_pk = p.pk",
+  SERIES: "series se JOIN study st ON se.study_pk = st.pk JOIN patient p ON st.patient_pk = p.pk",
+  IMAGE:
+    "instance i JOIN series se ON i.series_pk = se.pk JOIN study st ON se.study_pk = st.pk JOIN patient p ON st.patient_pk = p.pk"
+}
+
+const RETRIEVE_SELECT = `SELECT i.file_path, i.file_size, i.data_set_offset, i.sop_class_uid, i.sop_instance_uid, i.transfer_syntax_uid,
+  se.series_instance_uid, st.study_instance_uid, p.patient_id FROM ${FROM.IMAGE}`
+
+const toRetrieveItem = (row: Row): RetrieveItem => ({
+  filePath: String(row["file_path"]),
+  fileSize: Number(row["file_size"]),
+  dataSetOffset: Number(row["data_set_offset"]),
+  sopClassUid: String(row["sop_class_uid"] ?? ""),
+  sopInstanceUid: String(row["sop_instance_uid"]),
+  transferSyntaxUid: String(row["transfer_syntax_uid"] ?? ""),
+  seriesInstanceUid: String(row["series_instance_uid"]),
+  studyInstanceUid: String(row["study_instance_uid"]),
+  patientId: String(row["patient_id"])
+})
+
+const MAX_IN_LIST = 500
+
+/** The SQL of one page of a C-FIND and how to read a row back into key values. */
+const compileFind = (plan: FindPlan, pageSize: number) => {
+  const { alias } = TABLE[plan.level]
+  const select: Array<string> = [`${alias}.pk AS __pk`]
+  const where: Array<string> = [`${alias}.pk > ?`]
+  const params: Array<SqlValue> = []
+  const readers: Array<(row: Row, attrs: () => Dataset) => unknown> = []
+  for (const ancestor of plan.ancestors) {
+    where.push(`${TABLE[ancestor.level].alias}.${uniqueColumn(ancestor.level).name} = ?`)
+    params.push(ancestor.value)
+  }
+  plan.keys.forEach(({ key, source }: PlannedKey, i) => {
+    switch (source._tag) {
+      case "Column": {
+        const expr = `${TABLE[source.column.level].alias}.${source.column.name}`
+        select.push(`${expr} AS c${i}`)
+        readers.push((row) => fromColumn(source.column.vr, row[`c${i}`]))
+        const singles = Matching.singleValues(key)
+        if (key.vr === "UI" && singles !== undefined && singles.length <= MAX_IN_LIST) {
+          where.push(`${expr} IN (${singles.map(() => "?").join(", ")})`)
+          params.push(...singles)
+        } else if (key.vr === "DA" && key.match._tag === "Values" && key.match.values.length === 1) {
+          const only = key.match.values[0]!
+          if (only._tag === "Single") {
+            where.push(`${expr} = ?`)
+            params.push(Matching.normalizeDate(only.value))
+          } else if (only._tag === "Range") {
+            if (only.lower !== undefined) {
+              where.push(`${expr} >= ?`)
+              params.push(only.lower)
+            }
+            if (only.upper !== undefined) {
+              where.push(`${expr} <= ?`)
+              params.push(only.upper)
+            }
+          }
+        }
+        return
+      }
+      case "Derived":
+        select.push(`${DERIVED_SQL[source.keyword]} AS c${i}`)
+        readers.push((row) => fromDerived(row[`c${i}`]))
+        return
+      case "Attributes":
+        readers.push((_, attrs) => attrs()[key.keyword])
+        return
+      case "Constant":
+        readers.push(() => source.value)
+        return
+      case "Empty":
+        readers.push(() => undefined)
+        return
+    }
+  })
+  const needsAttrs = plan.keys.some((k) => k.source._tag === "Attributes")
+  if (needsAttrs) select.push(`${alias}.attrs AS __attrs`)
+  const sql = `SELECT ${select.join(", ")} FROM ${FROM[plan.level]} WHERE ${where.join(" AND ")}
+    ORDER BY ${alias}.pk LIMIT ${pageSize}`
+  return { sql, params, readers }
+}
+
+const isAscii = (value: unknown): boolean => {
+  if (typeof value === "string") return [...value].every((c) => c.charCodeAt(0) < 0x80)
+  if (Array.isArray(value)) return value.every(isAscii)
+  if (typeof value === "object" && value !== null) return Object.values(value).every(isAscii)
+  return true
+}
+
+/** One row of a C-FIND page as a response identifier, or undefined when a key does not match. */
+const respond = (
+  plan: FindPlan,
+  readers: ReadonlyArray<(row: Row, attrs: () => Dataset) => unknown>,
+  row: Row
+): Dataset | undefined => {
+  let parsed: Dataset | undefined
+  const attrs = (): Dataset => {
+    if (parsed === undefined) {
+      const text = row["__attrs"]
+      parsed = typeof text === "string" ? (JSON.parse(text) as Dataset) : {}
+    }
+    return parsed
+  }
+  const out: Record<string, unknown> = {}
+  for (let i = 0; i < plan.keys.length; i++) {
+    const { key } = plan.keys[i]!
+    const stored = readers[i]!(row, attrs)
+    if (!key.test(stored)) return undefined
+    out[key.keyword] = key.respond(stored)
+  }
+  const head: Record<string, unknown> = isAscii(out) ? {} : { SpecificCharacterSet: "ISO_IR 192" }
+  return { ...head, QueryRetrieveLevel: plan.level, ...out }
+}
+
+/** Builds the index on an open database (creating the schema when missing). */
+export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["Service"], IndexFailed, Scope.Scope> =>
+  Effect.gen(function* () {
+    const db = yield* Sqlite.open({ filename: options.filename })
+    const version = yield* Sqlite.use("read schema version", () =>
+      Number(db.get("PRAGMA user_version")?.["user_version"])
+    )
+    if (version !== 0 && version !== SCHEMA_VERSION) {
+      return yield* new IndexFailed({ operation: "open", cause: `unknown schema version ${version}` })
+    }
+    yield* Sqlite.use("create schema", () => db.exec(schema()))
+    const caseInsensitive = options.caseInsensitivePersonName ?? true
+    const pageSize = Math.max(1, options.pageSize ?? 256)
+    const matchOptions = (o: QueryOptions | undefined) => ({
+      caseInsensitivePersonName: o?.caseInsensitivePersonName ?? caseInsensitive,
+      ...(o?.retrieveAETitle === undefined ? {} : { retrieveAETitle: o.retrieveAETitle })
+    })
+
+    const upsert = (record: InstanceRecord) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Sqlite.use("index instance", () => db.transaction(() => upsertSync(db, record, new Date(now).toISOString())))
+      )
+
+    const find = (query: Dataset, o?: QueryOptions): Stream.Stream<Dataset, QueryError | IndexFailed> =>
+      Stream.unwrap(
+        Effect.gen(function* () {
+          const plan = yield* Effect.fromResult(Levels.planFind(query, o?.model ?? "StudyRoot", matchOptions(o)))
+          const { sql, params, readers } = compileFind(plan, pageSize)
+          return Stream.paginate(0, (after: number) =>
+            Sqlite.use("find", () => {
+              const rows = db.all(sql, [after, ...params])
+              const matches = rows.flatMap((row): ReadonlyArray<Dataset> => {
+                const identifier = respond(plan, readers, row)
+                return identifier === undefined ? [] : [identifier]
+              })
+              const last = rows.at(-1)
+              const next =
+                rows.length < pageSize || last === undefined ? Option.none() : Option.some(Number(last["__pk"]))
+              return [matches, next] as const
+            })
+          )
+        })
+      )
+
+    const retrieve = (query: Dataset, o?: QueryOptions) =>
+      Effect.gen(function* () {
+        const plan = yield* Effect.fromResult(Levels.planRetrieve(query, o?.model ?? "StudyRoot", matchOptions(o)))
+        const where = plan.uids.map(
+          ({ level, values }) =>
+            `${TABLE[level].alias}.${uniqueColumn(level).name} IN (${values.map(() => "?").join(", ")})`
+        )
+        const params = plan.uids.flatMap(({ values }) => values)
+        return yield* Sqlite.use("retrieve", () =>
+          db
+            .all(`${RETRIEVE_SELECT} WHERE ${where.join(" AND ")} ORDER BY st.pk, se.pk, i.pk`, params)
+            .map(toRetrieveItem)
+        )
+      })
+
+    const get = (sopInstanceUid: string) =>
+      Sqlite.use("get instance", () => Option.fromNullishOr(getSync(db, sopInstanceUid)))
+
+    return ArchiveIndex.of({
+      upsert,
+      indexFile: (path) =>
+        Effect.flatMap(Header.fromFile(Path.resolve(path)), (record) => Effect.as(upsert(record), record)),
+      find,
+      retrieve,
+      get,
+      remove: (sopInstanceUid) =>
+        Sqlite.use("remove instance", () =>
+          db.transaction(() => {
+            const old = db.get("SELECT pk, series_pk FROM instance WHERE sop_instance_uid = ?", [sopInstanceUid])
+            if (old === undefined) return Option.none()
+            const item = getSync(db, sopInstanceUid)
+            db.run("DELETE FROM instance WHERE pk = ?", [Number(old["pk"])])
+            pruneSeries(db, Number(old["series_pk"]))
+            return Option.fromNullishOr(item)
+          })
+        ),
+      stats: Sqlite.use("stats", () => {
+        const row = db.get(`SELECT (SELECT COUNT(*) FROM patient) AS patients, (SELECT COUNT(*) FROM study) AS studies,
+          (SELECT COUNT(*) FROM series) AS series, (SELECT COUNT(*) FROM instance) AS instances`)
+        return {
+          patients: Number(row?.["patients"]),
+          studies: Number(row?.["studies"]),
+          series: Number(row?.["series"]),
+          instances: Number(row?.["instances"])
+        }
+      })
+    })
+  })
+
+const getSync = (db: Database, sopInstanceUid: string): RetrieveItem | undefined => {
+  const row = db.get(`${RETRIEVE_SELECT} WHERE i.sop_instance_uid = ?`, [sopInstanceUid])
+  return row === undefined ? undefined : toRetrieveItem(row)
+}
+
+const pruneSeries = (db: Database, pk: number): void => {
+  const row = db.get("SELECT study_pk FROM series WHERE pk = ?", [pk])
+  if (row === undefined || db.get("SELECT 1 AS x FROM instance WHERE series_pk = ? LIMIT 1", [pk]) !== undefined) return
+  db.run("DELETE FROM series WHERE pk = ?", [pk])
+  pruneStudy(db, Number(row["study_pk"]))
+}
+
+const pruneStudy = (db: Database, pk: number): void => {
+  const row = db.get("SELECT patient_pk FROM study WHERE pk = ?", [pk])
+  if (row === undefined || db.get("SELECT 1 AS x FROM series WHERE study_pk = ? LIMIT 1", [pk]) !== undefined) return
+  db.run("DELETE FROM study WHERE pk = ?", [pk])
+  prunePatient(db, Number(row["patient_pk"]))
+}
+
+const prunePatient = (db: Database, pk: number): void => {
+  if (db.get("SELECT 1 AS x FROM study WHERE patient_pk = ? LIMIT 1", [pk]) !== undefined) return
+  db.run("DELETE FROM patient WHERE pk = ?", [pk])
+}
+
+const isEmpty = (value: unknown): boolean =>
+  value === undefined || value === null || value === "" || (Array.isArray(value) && value.length === 0)
+
+/** A level's attributes: the new instance's, and the old ones it leaves empty. */
+const mergeAttributes = (old: unknown, dataset: Dataset): Dataset => {
+  const merged: Record<string, unknown> = typeof old === "string" ? (JSON.parse(old) as Record<string, unknown>) : {}
+  for (const [keyword, value] of Object.entries(dataset)) {
+    if (!isEmpty(value) || !(keyword in merged)) merged[keyword] = value
+  }
+  return merged
+}
+
+/** Inserts or updates one level's row (values kept where the new instance has none); returns its pk. */
+const upsertLevel = (db: Database, level: Level, record: InstanceRecord, parentPk: number | undefined): number => {
+  const cols = columnsOf(level)
+  const unique = uniqueColumn(level)
+  const names = cols.map((c) => c.name)
+  const values: Array<SqlValue> = cols.map((c) =>
+    c === unique ? (columnText(c.vr, record.dataset[c.keyword]) ?? "") : columnText(c.vr, record.dataset[c.keyword])
+  )
+  const parent = TABLE[level].parent
+  if (parent !== undefined) {
+    names.unshift(parent)
+    values.unshift(parentPk ?? null)
+  }
+  const old = db.get(`SELECT attrs FROM ${TABLE[level].table} WHERE ${unique.name} = ?`, [
+    values[names.indexOf(unique.name)] ?? ""
+  ])
+  names.push("attrs")
+  values.push(JSON.stringify(mergeAttributes(old?.["attrs"], record.dataset)))
+  const updates = names
+    .filter((n) => n !== unique.name)
+    .map((n) => (n === parent || n === "attrs" ? `${n} = excluded.${n}` : `${n} = COALESCE(excluded.${n}, ${n})`))
+  const row = db.get(
+    `INSERT INTO ${TABLE[level].table} (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})
+     ON CONFLICT(${unique.name}) DO UPDATE SET ${updates.join(", ")} RETURNING pk`,
+    values
+  )
+  return Number(row?.["pk"])
+}
+
+const upsertSync = (db: Database, record: InstanceRecord, storedAt: string): Option.Option<RetrieveItem> => {
+  const previous = getSync(db, record.sopInstanceUid)
+  const oldInstance = db.get("SELECT pk, series_pk FROM instance WHERE sop_instance_uid = ?", [record.sopInstanceUid])
+  const oldSeries = db.get("SELECT study_pk FROM series WHERE series_instance_uid = ?", [record.seriesInstanceUid])
+  const oldStudy = db.get("SELECT patient_pk FROM study WHERE study_instance_uid = ?", [record.studyInstanceUid])
+
+  const patientPk = upsertLevel(db, "PATIENT", record, undefined)
+  const studyPk = upsertLevel(db, "STUDY", record, patientPk)
+  const seriesPk = upsertLevel(db, "SERIES", record, studyPk)
+
+  if (oldInstance !== undefined) db.run("DELETE FROM instance WHERE pk = ?", [Number(oldInstance["pk"])])
+  const cols = columnsOf("IMAGE")
+  const values: Array<SqlValue> = cols.map((c) =>
+    c.keyword === "AvailableTransferSyntaxUID" ? record.transferSyntaxUid : columnText(c.vr, record.dataset[c.keyword])
+  )
+  const names = [
+    "series_pk",
+    ...cols.map((c) => c.name),
+    "specific_character_set",
+    "file_path",
+    "file_size",
+    "data_set_offset"
+  ]
+  db.run(
+    `INSERT INTO instance (${names.join(", ")}, stored_at, attrs) VALUES (${[...names, 0, 0].map(() => "?").join(", ")})`,
+    [
+      seriesPk,
+      ...values,
+      record.specificCharacterSet,
+      record.filePath,
+      record.fileSize,
+      record.dataSetOffset,
+      storedAt,
+      JSON.stringify(record.dataset)
+    ]
+  )
+
+  // entities the instance, its series or its study left behind
+  if (oldInstance !== undefined && Number(oldInstance["series_pk"]) !== seriesPk) {
+    pruneSeries(db, Number(oldInstance["series_pk"]))
+  }
+  if (oldSeries !== undefined && Number(oldSeries["study_pk"]) !== studyPk)
+    pruneStudy(db, Number(oldSeries["study_pk"]))
+  if (oldStudy !== undefined && Number(oldStudy["patient_pk"]) !== patientPk) {
+    prunePatient(db, Number(oldStudy["patient_pk"]))
+  }
+  return Option.fromNullishOr(previous)
+}

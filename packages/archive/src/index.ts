@@ -1,0 +1,36 @@
+/**
+ * @netdicom/archive: the storage and query engine behind a DICOM C-STORE / C-FIND / C-GET / C-MOVE SCP
+ * (PS3.4 Annex B storage, Annex C query/retrieve). No network code: the SCP layer calls it.
+ *
+ * @since 0.1.0
+ */
+
+/** The archive service joining the file store and the index. */
+export * as Archive from "./Archive.ts"
+
+/** Errors of the archive layer. */
+export * as ArchiveError from "./ArchiveError.ts"
+
+/** The SQLite index and C-FIND engine. */
+export * as ArchiveIndex from "./ArchiveIndex.ts"
+
+/** Header reading (file meta + data set up to Pixel Data) with dcmjs. */
+export * as Header from "./Header.ts"
+
+/** The atomic instance file store. */
+export * as InstanceStore from "./InstanceStore.ts"
+
+/** Information models, levels, identifier checks. */
+export * as Levels from "./Levels.ts"
+
+/** C-FIND attribute matching. */
+export * as Matching from "./Matching.ts"
+
+/** The Part 10 file wrapper: File Meta Information for received data sets, where a stored data set starts. */
+export * as Part10 from "./Part10.ts"
+
+/** ISO 2022 code extension decoding of what dcmjs leaves undecoded. */
+export * as Charset from "./Charset.ts"
+
+/** The node:sqlite wrapper. */
+export * as Sqlite from "./Sqlite.ts"

@@ -1,0 +1,200 @@
+import * as Fs from "node:fs/promises"
+import * as Path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Option } from "effect"
+import { Archive } from "../src/Archive.ts"
+import { InstanceStore, safeName } from "../src/InstanceStore.ts"
+import { instance, listFiles, patch, tempDir, withArchive } from "./fixtures.ts"
+
+const withStore = <A, E>(root: string, effect: Effect.Effect<A, E, InstanceStore>) =>
+  Effect.provide(effect, InstanceStore.layer({ root }))
+
+const chunks = (bytes: Uint8Array, size: number): Array<Uint8Array> => {
+  const out: Array<Uint8Array> = []
+  for (let i = 0; i < bytes.length; i += size) out.push(bytes.subarray(i, i + size))
+  return out
+}
+
+async function* failingAfter(parts: ReadonlyArray<Uint8Array>, n: number): AsyncGenerator<Uint8Array> {
+  let i = 0
+  for (const part of parts) {
+    if (i++ === n) throw new Error("peer aborted")
+    yield part
+  }
+}
+
+describe("InstanceStore", () => {
+  it("keeps well-formed UIDs and hashes anything else", () => {
+    assert.strictEqual(safeName("1.2.840.10008.1"), "1.2.840.10008.1")
+    assert.strictEqual(safeName("1.2.3\0"), "1.2.3")
+    for (const bad of ["../../etc/passwd", "..", ".", "", "1..2", "1.2.", "a/b", "1".repeat(65), "1.2\\3", "......"]) {
+      const name = safeName(bad)
+      assert.match(name, /^x[0-9a-f]{40}$/, bad)
+    }
+    assert.notStrictEqual(safeName("../a"), safeName("../b"))
+  })
+
+  it.effect("writes the bytes unchanged under <root>/<study>/<sop>.dcm and leaves no temporary file", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const root = Path.join(dir, "files")
+      const bytes = new Uint8Array(100_000).map((_, i) => i % 251)
+      const file = yield* withStore(
+        root,
+        InstanceStore.use((s) => s.write({ studyInstanceUid: "1.2.3", sopInstanceUid: "1.2.3.4" }, bytes))
+      )
+      assert.strictEqual(file.path, Path.join(root, "1.2.3", "1.2.3.4.dcm"))
+      assert.strictEqual(file.size, bytes.length)
+      assert.deepStrictEqual(new Uint8Array(yield* Effect.promise(() => Fs.readFile(file.path))), bytes)
+      assert.deepStrictEqual(yield* Effect.promise(() => listFiles(root)), [Path.join("1.2.3", "1.2.3.4.dcm")])
+    })
+  )
+
+  it.effect("streams chunks from an async iterable", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const bytes = new Uint8Array(300_000).map((_, i) => (i * 7) % 256)
+      async function* source() {
+        yield* chunks(bytes, 4096)
+      }
+      const file = yield* withStore(
+        dir,
+        InstanceStore.use((s) => s.write({ studyInstanceUid: "9", sopInstanceUid: "9.1" }, source()))
+      )
+      assert.deepStrictEqual(new Uint8Array(yield* Effect.promise(() => Fs.readFile(file.path))), bytes)
+    })
+  )
+
+  it.effect("a failing source leaves nothing under the final name, and no temporary file", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const bytes = new Uint8Array(50_000).fill(1)
+      const exit = yield* Effect.exit(
+        withStore(
+          dir,
+          InstanceStore.use((s) =>
+            s.write({ studyInstanceUid: "1.2", sopInstanceUid: "1.2.9" }, failingAfter(chunks(bytes, 1000), 10))
+          )
+        )
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) assert.include(String(exit.cause), "StoreFailed")
+      assert.deepStrictEqual(yield* Effect.promise(() => listFiles(dir)), [])
+    })
+  )
+
+  it.effect("a failed replacement keeps the previous file intact", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const key = { studyInstanceUid: "1.2", sopInstanceUid: "1.2.9" }
+      const first = new Uint8Array(5000).fill(3)
+      const path = yield* withStore(
+        dir,
+        Effect.gen(function* () {
+          const store = yield* InstanceStore
+          const file = yield* store.write(key, first)
+          const again = yield* Effect.exit(store.write(key, failingAfter(chunks(new Uint8Array(5000).fill(4), 100), 5)))
+          assert.isTrue(Exit.isFailure(again))
+          return file.path
+        })
+      )
+      assert.deepStrictEqual(new Uint8Array(yield* Effect.promise(() => Fs.readFile(path))), first)
+      assert.deepStrictEqual(yield* Effect.promise(() => listFiles(dir)), [Path.join("1.2", "1.2.9.dcm")])
+    })
+  )
+
+  it.effect("a SOP Instance UID like ../../etc/passwd stays inside the root", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const root = Path.join(dir, "files")
+      // dcmjs cleans UI values when writing, so the hostile UIDs are patched into the bytes
+      const clean = instance({
+        patientId: "P1",
+        patientName: "Evil^Mallory",
+        study: "2222222222222222",
+        series: "1.2.3.1",
+        sop: "3333333333333333"
+      })
+      const bytes = patch(patch(clean, "2222222222222222", "../../../outside"), "3333333333333333", "../../etc/passwd")
+      const stored = yield* withArchive(
+        dir,
+        Archive.use((a) => a.store(bytes))
+      )
+      // dcmjs drops the characters a UID may not have when reading, which leaves dots only: hashed too
+      assert.strictEqual(stored.record.sopInstanceUid, "....")
+      const relative = Path.relative(root, stored.record.filePath)
+      assert.isFalse(relative.startsWith(".."), relative)
+      assert.match(relative, /^x[0-9a-f]{40}[/\\]x[0-9a-f]{40}\.dcm$/)
+      assert.deepStrictEqual(yield* Effect.promise(() => listFiles(root)), [relative])
+      assert.deepStrictEqual(
+        (yield* Effect.promise(() => listFiles(dir))).filter((f) => !f.startsWith("index.sqlite")),
+        [Path.join("files", relative)]
+      )
+      const found = yield* withArchive(
+        dir,
+        Archive.use((a) =>
+          a.retrieve({
+            QueryRetrieveLevel: "IMAGE",
+            StudyInstanceUID: stored.record.studyInstanceUid,
+            SeriesInstanceUID: "1.2.3.1",
+            SOPInstanceUID: stored.record.sopInstanceUid
+          })
+        )
+      )
+      assert.strictEqual(found.length, 1)
+      assert.strictEqual(found[0]?.filePath, stored.record.filePath)
+    })
+  )
+
+  it.effect("a hostile key given to the store directly stays inside the root", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const root = Path.join(dir, "files")
+      const file = yield* withStore(
+        root,
+        InstanceStore.use((s) =>
+          s.write({ studyInstanceUid: "../../..", sopInstanceUid: "../../etc/passwd" }, new Uint8Array([1, 2, 3]))
+        )
+      )
+      assert.strictEqual(Path.dirname(Path.dirname(file.path)), root)
+      assert.deepStrictEqual(yield* Effect.promise(() => listFiles(dir)), [
+        Path.join("files", Path.relative(root, file.path))
+      ])
+    })
+  )
+
+  it.effect("stores chunked Part 10 input without holding it whole, and the bytes round-trip", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const bytes = instance({ patientId: "P2", patientName: "Big^Bob", study: "1.5", series: "1.5.1", sop: "1.5.1.1" })
+      const big = new Uint8Array(bytes.length)
+      big.set(bytes)
+      async function* source() {
+        yield* chunks(big, 7)
+      }
+      const stored = yield* withArchive(
+        dir,
+        Archive.use((a) => a.store(source()))
+      )
+      assert.strictEqual(stored.record.sopInstanceUid, "1.5.1.1")
+      assert.isTrue(Option.isNone(stored.replaced))
+      assert.deepStrictEqual(new Uint8Array(yield* Effect.promise(() => Fs.readFile(stored.record.filePath))), bytes)
+    })
+  )
+
+  it.effect("an unreadable instance is refused before anything is written", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const exit = yield* Effect.exit(
+        withArchive(
+          dir,
+          Archive.use((a) => a.store(new Uint8Array(500).fill(9)))
+        )
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) assert.include(String(exit.cause), "InvalidInstance")
+      const files = yield* Effect.promise(() => listFiles(Path.join(dir, "files")))
+      assert.deepStrictEqual(files, [])
+    })
+  )
+})
