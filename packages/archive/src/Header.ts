@@ -84,7 +84,7 @@ const stripBinary = (value: unknown): unknown => {
 }
 
 const readDict = (bytes: Uint8Array, ignoreErrors: boolean): Dcmjs.DicomDictInstance =>
-  Dcmjs.readFile(bytes.slice().buffer, { ignoreErrors, untilTag: PIXEL_DATA, includeUntilTagValue: false })
+  Dcmjs.readFile(new Uint8Array(bytes).buffer, { ignoreErrors, untilTag: PIXEL_DATA, includeUntilTagValue: false })
 
 /** Parses a prefix of Part 10 bytes; `complete` says the prefix is the whole file. Never throws. */
 export const parse = (bytes: Uint8Array, complete: boolean): ParseStep => {

@@ -140,9 +140,11 @@ describe("DIMSE-C, SCU against SCP", () => {
     "C-FIND with 10,000 matches cancelled after 3 pending responses ends FE00; the association stays usable",
     () =>
       Effect.gen(function* () {
+        let pulled = 0
         const query = Layer.succeed(Scp.QueryService)({
           find: () =>
             Stream.range(1, 10_000).pipe(
+              Stream.tap(() => Effect.sync(() => void pulled++)),
               Stream.map((i) => ({
                 PatientName: `PATIENT^${i}`,
                 StudyInstanceUID: `1.2.3.${i}`,
@@ -165,6 +167,28 @@ describe("DIMSE-C, SCU against SCP", () => {
         assert.strictEqual(first3[0]!.identifier?.["PatientName"] !== undefined, true)
         const again = yield* Scu.echo(channel)
         assert.strictEqual(again.status, 0)
+        assert.isBelow(pulled, 10_000, "the C-CANCEL stopped the query")
+
+        // The same, watching the wire: C-CANCEL after 3 pending responses, then the final is FE00.
+        const context = Result.getOrThrow(channel.findContext(SOP_CLASSES.study.find, "SCU"))
+        const messageId = yield* channel.nextMessageId
+        const identifier = Result.getOrThrow(
+          DataSet.encode({ QueryRetrieveLevel: "STUDY", StudyInstanceUID: "" }, context.transferSyntax)
+        )
+        let seen = 0
+        const rq = { _tag: "CFindRq", messageId, affectedSopClassUid: SOP_CLASSES.study.find, priority: 0 } as const
+        const statuses = yield* Stream.runCollect(
+          channel.request(context, rq, { dataSet: identifier }).pipe(
+            Stream.tap(() =>
+              ++seen === 3
+                ? Effect.ignore(channel.send(context, { _tag: "CCancelRq", messageIdBeingRespondedTo: messageId }))
+                : Effect.void
+            ),
+            Stream.map((r) => r.status)
+          )
+        )
+        assert.strictEqual(statuses.at(-1), Status.CANCEL)
+        assert.isBelow(statuses.length, 10_000)
       })
   )
 

@@ -94,7 +94,7 @@ const statusOf = (m: Dimse.Message): number => ("status" in m ? m.status : Statu
 const messageIdOf = (m: Dimse.Message): number | undefined => ("messageId" in m ? m.messageId : undefined)
 
 const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => {
-  if (chunks.length === 1) return chunks[0]!.slice()
+  if (chunks.length === 1) return new Uint8Array(chunks[0]!)
   const out = new Uint8Array(size)
   let at = 0
   for (const c of chunks) {

@@ -38,14 +38,14 @@ export class QueryFailed extends Data.TaggedError("QueryFailed")<{
 /** A C-FIND, C-GET or C-MOVE request as a service sees it. */
 export interface QueryRequest {
   readonly model: Model
-  readonly identifier: DataSet.DataSetValue
+  readonly identifier: DataSet.Naturalized
   readonly callingAeTitle: string
 }
 
 /** Answers C-FIND: a Stream of matching identifiers (only the requested keys). */
 export class QueryService extends Context.Service<
   QueryService,
-  { readonly find: (request: QueryRequest) => Stream.Stream<DataSet.DataSetValue, QueryFailed> }
+  { readonly find: (request: QueryRequest) => Stream.Stream<DataSet.Naturalized, QueryFailed> }
 >()("@netdicom/net/QueryService") {}
 
 /** An instance a retrieve sends: identifiers, its transfer syntax, and its bare data set bytes on demand. */
@@ -106,7 +106,7 @@ const decodeIdentifier = (request: DimseChannel.IncomingRequest) =>
 const handleFind = (services: Services, request: DimseChannel.IncomingRequest, channel: DimseChannel.DimseChannel) =>
   Effect.gen(function* () {
     const m = request.message as Dimse.CFindRq
-    const respond = (status: number, identifier?: DataSet.DataSetValue, errorComment?: string) =>
+    const respond = (status: number, identifier?: DataSet.Naturalized, errorComment?: string) =>
       Effect.gen(function* () {
         let bytes: Uint8Array | undefined
         if (identifier) {

@@ -124,10 +124,10 @@ export const storeFile = (
 
 /** One C-FIND response: pending ones carry a matching identifier. */
 export interface FindResponse extends StatusInfo {
-  readonly identifier: DataSet.DataSetValue | undefined
+  readonly identifier: DataSet.Naturalized | undefined
 }
 
-const identifierBytes = (channel: DimseChannel.DimseChannel, sopClassUid: string, identifier: DataSet.DataSetValue) =>
+const identifierBytes = (channel: DimseChannel.DimseChannel, sopClassUid: string, identifier: DataSet.Naturalized) =>
   Effect.gen(function* () {
     const context = yield* Effect.fromResult(channel.findContext(sopClassUid, "SCU"))
     const bytes = DataSet.encode(identifier, context.transferSyntax)
@@ -138,7 +138,7 @@ const identifierBytes = (channel: DimseChannel.DimseChannel, sopClassUid: string
 /** C-FIND: the matches as a Stream, ending with the final status (PS3.4 C.4.1). */
 export const find = (
   channel: DimseChannel.DimseChannel,
-  query: { readonly model: Model; readonly identifier: DataSet.DataSetValue; readonly priority?: Dimse.Priority }
+  query: { readonly model: Model; readonly identifier: DataSet.Naturalized; readonly priority?: Dimse.Priority }
 ): Stream.Stream<FindResponse, DimseFailure> =>
   Stream.unwrap(
     Effect.gen(function* () {
@@ -152,7 +152,7 @@ export const find = (
         priority: query.priority ?? Dimse.PRIORITY_MEDIUM
       }
       return channel.request(context, rq, { dataSet: bytes, cancel: true }).pipe(
-        Stream.mapEffect((r) => {
+        Stream.mapEffect((r): Effect.Effect<FindResponse, DimseProtocolError> => {
           if (r.dataSet === undefined) return Effect.succeed({ ...info(r.message, "C-FIND"), identifier: undefined })
           const decoded = DataSet.decode(r.dataSet, context.transferSyntax)
           return Result.isSuccess(decoded)
@@ -197,7 +197,7 @@ export const move = (
   query: {
     readonly model: Exclude<Model, "worklist">
     readonly destination: string
-    readonly identifier: DataSet.DataSetValue
+    readonly identifier: DataSet.Naturalized
     readonly priority?: Dimse.Priority
   }
 ): Stream.Stream<RetrieveProgress, DimseFailure> =>
@@ -228,7 +228,7 @@ export const get = (
   channel: DimseChannel.DimseChannel,
   query: {
     readonly model: Exclude<Model, "worklist">
-    readonly identifier: DataSet.DataSetValue
+    readonly identifier: DataSet.Naturalized
     readonly priority?: Dimse.Priority
   }
 ): Stream.Stream<RetrieveProgress, DimseFailure> =>

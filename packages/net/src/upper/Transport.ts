@@ -74,7 +74,11 @@ const fromSocket = (socket: Socket.Socket, peer: string, options: TransportOptio
     const destroy = Scope.close(readerScope, Exit.void).pipe(Effect.andThen(Scope.close(writerScope, Exit.void)))
     const transport: Transport = {
       peer,
-      read: Effect.mapError(pull, classify),
+      // Node hands out Buffers; give plain Uint8Array views so `.slice()` downstream copies as it should.
+      read: Effect.mapBoth(pull, {
+        onFailure: classify,
+        onSuccess: (chunks) => chunks.map((c) => (c instanceof Buffer ? new Uint8Array(c.buffer, c.byteOffset, c.byteLength) : c))
+      }),
       write: (chunks) =>
         chunks.length === 0
           ? Effect.void
@@ -172,7 +176,7 @@ export const memoryPair = (): Effect.Effect<readonly [Transport, Transport]> =>
         Effect.asVoid(
           Queue.offerAll(
             outbox,
-            chunks.map((c) => c.slice())
+            chunks.map((c) => new Uint8Array(c))
           )
         ),
       end: Effect.asVoid(Queue.end(outbox)),

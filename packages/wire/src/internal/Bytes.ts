@@ -76,7 +76,8 @@ export class Reader {
 
   /** A copy of the next `n` bytes, for values kept beyond the life of the receive buffer. */
   copy(n: number): Uint8Array {
-    return this.view_(n).slice()
+    // Not `.slice()`: on a Node Buffer that returns a view, not a copy.
+    return new Uint8Array(this.view_(n))
   }
 
   /** The next `n` bytes as ISO 646 / Latin-1 text, one character per byte. */

@@ -1,0 +1,798 @@
+/**
+ * Data sets as DIMSE messages carry them: a bare data set (no preamble, no File Meta Information) encoded and
+ * decoded in the four transfer syntaxes that are not encapsulated, on top of dcmjs, plus a bounds-checked scan of
+ * the element structure that reads no values.
+ *
+ * Covers PS3.5 section 7 (data elements, 7.1 VR and length encoding, 7.5 sequences and items with defined and
+ * undefined lengths), section 10 and Annex A (A.1 Implicit VR Little Endian, A.2 Explicit VR Little Endian, A.3
+ * Explicit VR Big Endian, A.5 Deflated Explicit VR Little Endian), and the character repertoires of section 6.1 as
+ * far as `TextDecoder` carries them: every single-valued Specific Character Set dcmjs maps (ISO_IR 100 ... 166,
+ * ISO_IR 192, GB18030, GBK) and the ISO 2022 code extensions for Japanese (IR 87) and Korean (IR 149).
+ *
+ * The value form is dcmjs's naturalized data set, with these choices:
+ * - keys are dcmjs keywords (`PatientName`); an element the dictionary lacks (private, repeating groups) is keyed by
+ *   its 8 hex digit tag (`"00091001"`); `_vrMap` maps a key to its VR when that differs from the dictionary's (always
+ *   present for hex keys after decoding). `_meta` is ignored.
+ * - one value is unwrapped, several are an array; numbers for IS, DS and the binary numeric VRs; a sequence is an
+ *   array of data sets; OB/OW/UN... values are `ArrayBuffer`s.
+ * - Person Name is a string `Alphabetic=Ideographic=Phonetic` (trailing empty groups dropped), as it is written in
+ *   the element. Encoding also accepts dcmjs's `{ Alphabetic, Ideographic, Phonetic }` objects.
+ * - a zero-length element decodes as `""` (a sequence as `[]`), whatever its VR; encoding writes `""`, `null`, `[]`
+ *   and `[""]` as zero-length elements (C-FIND return keys). `undefined` means absent.
+ * - text: decoding gives Unicode strings. Without (0008,0005) the standard says ISO 646, but peers send Latin-1
+ *   undeclared, so non-ASCII bytes are read as windows-1252. After decoding, a declared (0008,0005) reads
+ *   `"ISO_IR 192"` (dcmjs's convention: the strings are Unicode now, and that is how they would be re-encoded).
+ *   Encoding always writes text as UTF-8: a data set with non-ASCII text and no (0008,0005) gets `"ISO_IR 192"`
+ *   added; one that declares another character set is refused rather than mislabelled.
+ *
+ * Leaves out: encapsulated (compressed) transfer syntaxes for encode/decode, which only pixel data needs; writing
+ * any character set but UTF-8; other ISO 2022 code extensions (e.g. `ISO 2022 IR 13\ISO 2022 IR 87`), which fail
+ * with a `CharacterSet` error; a zero-length (0008,0005) inside an item keeps the enclosing character set.
+ *
+ * @since 0.1.0
+ */
+import { createRequire } from "node:module"
+import { deflateRawSync, inflateRawSync } from "node:zlib"
+import { Uids } from "@netdicom/wire"
+import { Data, Result } from "effect"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Public types
+
+/** A dcmjs naturalized data set: keywords (or 8 hex digit tags) to values; see the module header for the form. */
+export type Naturalized = { readonly [keyword: string]: unknown }
+
+/** What went wrong with a data set. */
+export type DataSetErrorKind = "UnsupportedTransferSyntax" | "Truncated" | "Malformed" | "CharacterSet" | "InvalidValue"
+
+/** A data set that could not be encoded or decoded in a transfer syntax. */
+export class DataSetError extends Data.TaggedError("DataSetError")<{
+  readonly transferSyntaxUid: string
+  readonly kind: DataSetErrorKind
+  readonly reason: string
+  /** Byte offset in the data set where the problem is (scan and decode). */
+  readonly offset?: number
+  /** For `Truncated`: how many bytes from the start of the data set the element in question needs. */
+  readonly needed?: number
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    const at = this.offset === undefined ? "" : ` at offset ${this.offset}`
+    return `data set (${Uids.describeUid(this.transferSyntaxUid)}): ${this.kind}${at}: ${this.reason}`
+  }
+}
+
+/** A data element's header as found by scanning (PS3.5 7.1). */
+export interface ElementHeader {
+  /** (gggg,eeee) as one number: `group * 0x10000 + element`. */
+  readonly tag: number
+  /** The VR as written; undefined in Implicit VR (and for item tags). */
+  readonly vr: string | undefined
+  /** Where the element starts. */
+  readonly offset: number
+  /** Where its value starts. */
+  readonly valueOffset: number
+  /** The value length; undefined for an undefined length (0xFFFFFFFF). */
+  readonly length: number | undefined
+  /** Where the next element starts (after the delimiter of an undefined-length value). */
+  readonly end: number
+}
+
+/** Options of `decode`. */
+export interface DecodeOptions {
+  /** Largest inflated size accepted for Deflated Explicit VR Little Endian; default 64 MiB. */
+  readonly maxInflatedLength?: number
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Transfer syntaxes
+
+const TS = Uids.TransferSyntax
+
+/** The transfer syntaxes `encode` and `decode` handle. */
+export const SUPPORTED_TRANSFER_SYNTAXES: ReadonlyArray<string> = [
+  TS.ImplicitVRLittleEndian,
+  TS.ExplicitVRLittleEndian,
+  TS.ExplicitVRBigEndian,
+  TS.DeflatedExplicitVRLittleEndian
+]
+
+/** Whether `encode` and `decode` handle a transfer syntax. */
+export const isSupported = (transferSyntaxUid: string): boolean =>
+  SUPPORTED_TRANSFER_SYNTAXES.includes(unpad(transferSyntaxUid))
+
+interface Layout {
+  readonly explicitVr: boolean
+  readonly littleEndian: boolean
+}
+
+const IMPLICIT_LE: Layout = { explicitVr: false, littleEndian: true }
+const EXPLICIT_LE: Layout = { explicitVr: true, littleEndian: true }
+
+const unpad = (uid: string): string => uid.replace(/[\0 ]+$/, "")
+
+/** The element layout of a transfer syntax's bytes as given (deflated ones must be inflated first). */
+const layoutOf = (transferSyntaxUid: string): Layout | undefined => {
+  const info = Uids.transferSyntaxInfo(transferSyntaxUid)
+  if (info === undefined || info.deflated) return undefined
+  return { explicitVr: info.explicitVr, littleEndian: info.littleEndian }
+}
+
+const DEFAULT_MAX_INFLATED = 64 * 1024 * 1024
+
+// ---------------------------------------------------------------------------------------------------------------
+// Scanning the element structure (PS3.5 7.1, 7.5)
+
+const UNDEFINED_LENGTH = 0xffffffff
+const ITEM = 0xfffee000
+const ITEM_DELIMITATION = 0xfffee00d
+const SEQUENCE_DELIMITATION = 0xfffee0dd
+const PIXEL_DATA = 0x7fe00010
+const SPECIFIC_CHARACTER_SET = 0x00080005
+const MAX_DEPTH = 32
+
+// prettier-ignore
+const VRS = new Set([
+  "AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "OB", "OD", "OF", "OL", "OV", "OW", "PN",
+  "SH", "SL", "SQ", "SS", "ST", "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US", "UT", "UV"
+])
+
+/** Whether two characters are one of the VRs of PS3.5 Table 6.2-1. */
+export const isKnownVr = (vr: string): boolean => VRS.has(vr)
+
+/** VRs with a reserved 2 bytes and a 32-bit length in explicit VR (PS3.5 Table 7.1-1). */
+const LONG_VRS = new Set(["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"])
+
+/** A scanned element with the items of a sequence (each item a list of elements). */
+interface Node extends ElementHeader {
+  readonly items: ReadonlyArray<ReadonlyArray<Node>> | undefined
+}
+
+/** Thrown inside the scanner only, turned into a `DataSetError` at the API boundary. */
+class ScanStop {
+  readonly kind: "Truncated" | "Malformed"
+  readonly reason: string
+  readonly offset: number
+  readonly needed: number | undefined
+  constructor(kind: "Truncated" | "Malformed", reason: string, offset: number, needed?: number) {
+    this.kind = kind
+    this.reason = reason
+    this.offset = offset
+    this.needed = needed
+  }
+}
+
+/** Formats a tag as (gggg,eeee). */
+export const tagString = (tag: number): string => {
+  const hex = tag.toString(16).toUpperCase().padStart(8, "0")
+  return `(${hex.slice(0, 4)},${hex.slice(4)})`
+}
+
+const hex8 = (tag: number): string => tag.toString(16).toUpperCase().padStart(8, "0")
+
+const u16 = (b: Uint8Array, at: number, le: boolean): number =>
+  le ? b[at]! | (b[at + 1]! << 8) : (b[at]! << 8) | b[at + 1]!
+
+const u32 = (b: Uint8Array, at: number, le: boolean): number =>
+  (le
+    ? b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)
+    : (b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0
+
+interface Header {
+  readonly tag: number
+  readonly vr: string | undefined
+  readonly length: number
+  readonly valueOffset: number
+}
+
+/** Reads one element header at `at`; `limit` is where the enclosing value ends. */
+const readHeader = (b: Uint8Array, at: number, limit: number, layout: Layout): Header => {
+  const short = (needed: number, what: string): ScanStop =>
+    limit === b.length
+      ? new ScanStop("Truncated", `the bytes end inside ${what}`, at, needed)
+      : new ScanStop("Malformed", `${what} overruns the enclosing item`, at)
+  if (at + 8 > limit) throw short(at + 8, "an element header")
+  const le = layout.littleEndian
+  const tag = ((u16(b, at, le) << 16) | u16(b, at + 2, le)) >>> 0
+  if (tag >>> 16 === 0xfffe || !layout.explicitVr) {
+    return { tag, vr: undefined, length: u32(b, at + 4, le), valueOffset: at + 8 }
+  }
+  const vr = String.fromCharCode(b[at + 4]!, b[at + 5]!)
+  if (!VRS.has(vr)) {
+    const bytes = `${b[at + 4]!.toString(16).padStart(2, "0")} ${b[at + 5]!.toString(16).padStart(2, "0")}`
+    throw new ScanStop("Malformed", `${tagString(tag)} has no valid VR (bytes ${bytes})`, at)
+  }
+  if (!LONG_VRS.has(vr)) return { tag, vr, length: u16(b, at + 6, le), valueOffset: at + 8 }
+  if (at + 12 > limit) throw short(at + 12, "an element header")
+  return { tag, vr, length: u32(b, at + 8, le), valueOffset: at + 12 }
+}
+
+interface ScanContext {
+  readonly bytes: Uint8Array
+  /** Stop after this top-level tag (or before the first greater one). */
+  readonly until: number | undefined
+  /** Walk into defined-length sequences too (decode); a scan only needs to cross undefined lengths. */
+  readonly deep: boolean
+  /** The dictionary VR of a tag, to find defined-length sequences in Implicit VR. */
+  readonly dictionaryVr: (tag: number) => string | undefined
+  /** (0008,0005) elements with a value, in document order (decode). */
+  readonly charsets: Array<Header>
+}
+
+/** Whether a defined-length element holds items: SQ, or in Implicit VR a tag the dictionary says is SQ. */
+const isSequence = (ctx: ScanContext, h: Header, layout: Layout): boolean =>
+  layout.explicitVr ? h.vr === "SQ" : ctx.dictionaryVr(h.tag) === "SQ"
+
+/** Reads the elements of a data set or item from `start` to `limit`, or up to an item delimiter when `delimited`. */
+const readElements = (
+  ctx: ScanContext,
+  start: number,
+  limit: number,
+  layout: Layout,
+  depth: number,
+  delimited: boolean
+): { readonly nodes: ReadonlyArray<Node>; readonly next: number } => {
+  const b = ctx.bytes
+  const nodes: Array<Node> = []
+  let at = start
+  while (true) {
+    if (at === limit && !delimited) return { nodes, next: at }
+    const h = readHeader(b, at, limit, layout)
+    if (h.tag === ITEM_DELIMITATION) {
+      if (!delimited) throw new ScanStop("Malformed", "an item delimiter outside an undefined-length item", at)
+      return { nodes, next: h.valueOffset }
+    }
+    if (h.tag === ITEM || h.tag === SEQUENCE_DELIMITATION) {
+      throw new ScanStop("Malformed", `${tagString(h.tag)} where a data element was expected`, at)
+    }
+    if (depth === 0 && ctx.until !== undefined && h.tag > ctx.until) return { nodes, next: at }
+    let items: ReadonlyArray<ReadonlyArray<Node>> | undefined
+    let end: number
+    if (h.length === UNDEFINED_LENGTH) {
+      if (h.tag === PIXEL_DATA && (h.vr === undefined || h.vr === "OB" || h.vr === "OW")) {
+        end = skipFragments(b, h.valueOffset, limit, layout)
+      } else if (h.vr === undefined || h.vr === "SQ" || h.vr === "UN") {
+        // an undefined-length UN holds a sequence in Implicit VR Little Endian (PS3.5 6.2.2)
+        const inner = h.vr === "UN" ? IMPLICIT_LE : layout
+        const seq = readItems(ctx, h.valueOffset, limit, undefined, inner, depth + 1)
+        items = seq.items
+        end = seq.next
+      } else {
+        throw new ScanStop("Malformed", `${tagString(h.tag)} ${h.vr} has an undefined length`, at)
+      }
+    } else {
+      end = h.valueOffset + h.length
+      if (end > limit) {
+        throw limit === b.length
+          ? new ScanStop("Truncated", `the value of ${tagString(h.tag)} goes past the end`, at, end)
+          : new ScanStop("Malformed", `the value of ${tagString(h.tag)} overruns the enclosing item`, at)
+      }
+      if (ctx.deep && h.length > 0 && isSequence(ctx, h, layout)) {
+        items = readItems(ctx, h.valueOffset, end, end, layout, depth + 1).items
+      }
+      if (h.tag === SPECIFIC_CHARACTER_SET && h.length > 0) ctx.charsets.push(h)
+    }
+    nodes.push({ tag: h.tag, vr: h.vr, offset: at, valueOffset: h.valueOffset, length: nullable(h.length), end, items })
+    at = end
+    if (depth === 0 && ctx.until !== undefined && h.tag === ctx.until) return { nodes, next: at }
+  }
+}
+
+const nullable = (length: number): number | undefined => (length === UNDEFINED_LENGTH ? undefined : length)
+
+/** Reads the items of a sequence: up to `definedEnd`, or up to a sequence delimiter when it is undefined. */
+const readItems = (
+  ctx: ScanContext,
+  start: number,
+  limit: number,
+  definedEnd: number | undefined,
+  layout: Layout,
+  depth: number
+): { readonly items: ReadonlyArray<ReadonlyArray<Node>>; readonly next: number } => {
+  if (depth > MAX_DEPTH) throw new ScanStop("Malformed", `sequences nested deeper than ${MAX_DEPTH}`, start)
+  const b = ctx.bytes
+  const items: Array<ReadonlyArray<Node>> = []
+  let at = start
+  while (true) {
+    if (definedEnd !== undefined && at === definedEnd) return { items, next: at }
+    const h = readHeader(b, at, limit, layout)
+    if (h.tag === SEQUENCE_DELIMITATION) {
+      if (definedEnd !== undefined)
+        throw new ScanStop("Malformed", "a sequence delimiter in a defined-length sequence", at)
+      return { items, next: h.valueOffset }
+    }
+    if (h.tag !== ITEM) throw new ScanStop("Malformed", `${tagString(h.tag)} where an item was expected`, at)
+    if (h.length === UNDEFINED_LENGTH) {
+      const item = readElements(ctx, h.valueOffset, limit, layout, depth, true)
+      items.push(item.nodes)
+      at = item.next
+    } else {
+      const itemEnd = h.valueOffset + h.length
+      if (itemEnd > limit) {
+        throw limit === b.length
+          ? new ScanStop("Truncated", "an item goes past the end", at, itemEnd)
+          : new ScanStop("Malformed", "an item overruns its sequence", at)
+      }
+      items.push(readElements(ctx, h.valueOffset, itemEnd, layout, depth, false).nodes)
+      at = itemEnd
+    }
+  }
+}
+
+/** Skips the fragments of encapsulated pixel data (PS3.5 A.4) up to the sequence delimiter. */
+const skipFragments = (b: Uint8Array, start: number, limit: number, layout: Layout): number => {
+  let at = start
+  while (true) {
+    const h = readHeader(b, at, limit, layout)
+    if (h.tag === SEQUENCE_DELIMITATION) return h.valueOffset
+    if (h.tag !== ITEM || h.length === UNDEFINED_LENGTH) {
+      throw new ScanStop("Malformed", `${tagString(h.tag)} in encapsulated pixel data`, at)
+    }
+    at = h.valueOffset + h.length
+    if (at > limit) {
+      throw limit === b.length
+        ? new ScanStop("Truncated", "a pixel data fragment goes past the end", h.valueOffset, at)
+        : new ScanStop("Malformed", "a pixel data fragment overruns its item", h.valueOffset)
+    }
+  }
+}
+
+const stopToError = (transferSyntaxUid: string, stop: ScanStop): DataSetError =>
+  new DataSetError({
+    transferSyntaxUid,
+    kind: stop.kind,
+    reason: stop.reason,
+    offset: stop.offset,
+    ...(stop.needed === undefined ? {} : { needed: stop.needed })
+  })
+
+const dictionaryVr = (tag: number): string | undefined => dictionary()[tagString(tag)]?.vr
+
+/**
+ * Scans the top-level elements of a bare data set without decoding values, crossing sequences and encapsulated
+ * pixel data, with every length checked against the bytes. With `until`, stops after that tag (or before the first
+ * greater one), so a prefix of the data set is enough. Any known transfer syntax but a deflated one (inflate first).
+ */
+export const scan = (
+  bytes: Uint8Array,
+  transferSyntaxUid: string,
+  options?: { readonly until?: number }
+): Result.Result<ReadonlyArray<ElementHeader>, DataSetError> => {
+  const layout = layoutOf(transferSyntaxUid)
+  if (layout === undefined) {
+    return Result.fail(
+      new DataSetError({
+        transferSyntaxUid,
+        kind: "UnsupportedTransferSyntax",
+        reason: Uids.transferSyntaxInfo(transferSyntaxUid)?.deflated
+          ? "a deflated data set must be inflated before scanning"
+          : "unknown transfer syntax"
+      })
+    )
+  }
+  const ctx: ScanContext = { bytes, until: options?.until, deep: false, dictionaryVr, charsets: [] }
+  try {
+    return Result.succeed(readElements(ctx, 0, bytes.length, layout, 0, false).nodes.map(headerOnly))
+  } catch (cause) {
+    if (cause instanceof ScanStop) return Result.fail(stopToError(transferSyntaxUid, cause))
+    throw cause
+  }
+}
+
+const headerOnly = (n: Node): ElementHeader => ({
+  tag: n.tag,
+  vr: n.vr,
+  offset: n.offset,
+  valueOffset: n.valueOffset,
+  length: n.length,
+  end: n.end
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// dcmjs, typed (it ships no declarations; loaded with createRequire so no ambient module is declared)
+
+interface DictElement {
+  vr: string
+  Value?: Array<unknown> | null
+  _rawValue?: unknown
+}
+
+type Dict = Record<string, DictElement>
+
+interface DictionaryEntry {
+  readonly tag: string
+  readonly vr: string
+  readonly name: string
+}
+
+interface TextDecoderLike {
+  decode(input: DataView): string
+}
+
+interface DcmjsReadStream {
+  decoder: TextDecoderLike
+  offset: number
+  more(length: number): DcmjsReadStream
+  setDecoder(decoder: TextDecoderLike): void
+}
+
+interface DcmjsWriteStream {
+  getBuffer(): ArrayBuffer
+}
+
+interface DcmjsVr {
+  readonly maxLength?: number | null
+  readonly rangeMatchingMaxLength?: number
+  isBinary(): boolean
+}
+
+interface Dcmjs {
+  readonly data: {
+    readonly DicomMessage: {
+      _read(stream: DcmjsReadStream, syntax: string, options: { readonly ignoreErrors: boolean }): Dict
+      write(
+        dict: Dict,
+        stream: DcmjsWriteStream,
+        syntax: string,
+        options: { readonly allowInvalidVRLength: boolean }
+      ): number
+    }
+    readonly DicomMetaDictionary: {
+      denaturalizeDataset(dataset: object, nameMap: Readonly<Record<string, DictionaryEntry | undefined>>): Dict
+      readonly nameMap: Readonly<Record<string, DictionaryEntry | undefined>>
+      readonly dictionary: Readonly<Record<string, DictionaryEntry | undefined>>
+    }
+    readonly ReadBufferStream: new (buffer: ArrayBuffer) => DcmjsReadStream
+    readonly WriteBufferStream: new (defaultSize: number, littleEndian: boolean) => DcmjsWriteStream
+    readonly ValueRepresentation: { createByTypeString(vr: string): DcmjsVr }
+  }
+  readonly constants: { readonly encodingMapping: Readonly<Record<string, string | undefined>> }
+}
+
+let loaded: Dcmjs | undefined
+const dcmjs = (): Dcmjs => (loaded ??= createRequire(import.meta.url)("dcmjs") as Dcmjs)
+const dictionary = () => dcmjs().data.DicomMetaDictionary.dictionary
+
+// ---------------------------------------------------------------------------------------------------------------
+// Character sets (PS3.5 6.1, PS3.3 C.12.1.1.2)
+
+const ESC_KS_X_1001 = [0x1b, 0x24, 0x29, 0x43] // ESC $ ) C: KS X 1001 into G1 (ISO 2022 IR 149)
+
+/** EUC-KR after removing the G1 designations: how `\ISO 2022 IR 149` text is laid out. */
+const koreanDecoder = (): TextDecoderLike => {
+  const euc = new TextDecoder("euc-kr")
+  return {
+    decode: (view) => {
+      const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
+      const kept: Array<number> = []
+      for (let i = 0; i < bytes.length; i++) {
+        if (ESC_KS_X_1001.every((c, k) => bytes[i + k] === c)) i += ESC_KS_X_1001.length - 1
+        else kept.push(bytes[i]!)
+      }
+      return euc.decode(Uint8Array.from(kept))
+    }
+  }
+}
+
+const BASIC_G0 = new Set(["", "ISO 2022 IR 6"])
+
+/** The decoder for the (trimmed) values of a Specific Character Set, or why there is none. */
+const decoderFor = (values: ReadonlyArray<string>): TextDecoderLike | string => {
+  const [first = "", ...rest] = values
+  const extensions = rest.filter((v) => !BASIC_G0.has(v))
+  if (extensions.length === 0) {
+    const label = dcmjs().constants.encodingMapping[first.replace(/[_ ]/g, "-").toLowerCase()]
+    if (label === undefined) return `unsupported Specific Character Set "${values.join("\\")}"`
+    try {
+      return new TextDecoder(label)
+    } catch {
+      return `no decoder for Specific Character Set "${values.join("\\")}" (${label})`
+    }
+  }
+  if (BASIC_G0.has(first) && extensions.every((v) => v === "ISO 2022 IR 87")) return new TextDecoder("iso-2022-jp")
+  if (BASIC_G0.has(first) && extensions.every((v) => v === "ISO 2022 IR 149")) return koreanDecoder()
+  return `unsupported code extensions in Specific Character Set "${values.join("\\")}"`
+}
+
+const LATIN1 = new TextDecoder("latin1")
+
+const charsetValues = (bytes: Uint8Array, h: Header): ReadonlyArray<string> =>
+  LATIN1.decode(bytes.subarray(h.valueOffset, h.valueOffset + h.length))
+    .replace(/\0+$/, "")
+    .split("\\")
+    .map((v) => v.trim())
+
+/**
+ * A dcmjs read stream whose sub-streams (sequence items) inherit the current decoder, and whose character set
+ * switches come from `decoders` in document order instead of dcmjs's own mapping (dcmjs gives every item a fresh
+ * Latin-1 decoder and refuses multi-valued character sets).
+ */
+const readStream = (buffer: ArrayBuffer, decoders: Array<TextDecoderLike>): DcmjsReadStream => {
+  const { ReadBufferStream } = dcmjs().data
+  const wire = (stream: DcmjsReadStream, decoder: TextDecoderLike): DcmjsReadStream => {
+    const more = stream.more.bind(stream)
+    stream.setDecoder(decoder)
+    stream.setDecoder = (fallback) => {
+      stream.decoder = decoders.shift() ?? fallback
+    }
+    stream.more = (length) => wire(more(length), stream.decoder)
+    return stream
+  }
+  return wire(new ReadBufferStream(buffer), LATIN1)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Decoding
+
+const fail = (transferSyntaxUid: string, kind: DataSetErrorKind, reason: string, cause?: unknown) =>
+  Result.fail(new DataSetError({ transferSyntaxUid, kind, reason, ...(cause === undefined ? {} : { cause }) }))
+
+const unsupported = (transferSyntaxUid: string) =>
+  fail(
+    transferSyntaxUid,
+    "UnsupportedTransferSyntax",
+    Uids.transferSyntaxInfo(transferSyntaxUid)?.encapsulated
+      ? "encapsulated transfer syntaxes are for pixel data; these data sets use an uncompressed one"
+      : "not one of Implicit VR LE, Explicit VR LE, Explicit VR BE, Deflated Explicit VR LE"
+  )
+
+/** The dcmjs syntax string and the layout of the (inflated) bytes. */
+const syntaxOf = (transferSyntaxUid: string): { readonly syntax: string; readonly layout: Layout } | undefined => {
+  switch (unpad(transferSyntaxUid)) {
+    case TS.ImplicitVRLittleEndian:
+      return { syntax: TS.ImplicitVRLittleEndian, layout: IMPLICIT_LE }
+    case TS.ExplicitVRLittleEndian:
+    case TS.DeflatedExplicitVRLittleEndian:
+      return { syntax: TS.ExplicitVRLittleEndian, layout: EXPLICIT_LE }
+    case TS.ExplicitVRBigEndian:
+      return { syntax: TS.ExplicitVRBigEndian, layout: { explicitVr: true, littleEndian: false } }
+    default:
+      return undefined
+  }
+}
+
+/** A dcmjs Person Name value as `Alphabetic=Ideographic=Phonetic`. */
+const personName = (value: unknown): unknown => {
+  if (typeof value !== "object" || value === null) return value
+  const pn = value as { readonly Alphabetic?: unknown; readonly Ideographic?: unknown; readonly Phonetic?: unknown }
+  return [pn.Alphabetic, pn.Ideographic, pn.Phonetic]
+    .map((g) => (typeof g === "string" ? g : ""))
+    .join("=")
+    .replace(/=+$/, "")
+}
+
+/** VRs whose trailing padding dcmjs leaves on some values (DA, DT and TM ranges) and which never mean it. */
+const ASCII_PADDED_VRS = new Set(["AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"])
+
+const unpadded = (vr: string, value: unknown): unknown =>
+  typeof value === "string" && ASCII_PADDED_VRS.has(vr) ? value.replace(/[ \0]+$/, "") : value
+
+/** dcmjs's naturalizing, without its proxies, with our PN and zero-length choices, guided by the scanned nodes. */
+const naturalize = (dict: Dict, nodes: ReadonlyArray<Node> | undefined): Record<string, unknown> => {
+  const byTag = new Map<string, Node>()
+  for (const node of nodes ?? []) byTag.set(hex8(node.tag), node)
+  const out: Record<string, unknown> = {}
+  const vrMap: Record<string, string> = {}
+  for (const [tag, element] of Object.entries(dict)) {
+    const node = byTag.get(tag)
+    const entry = dictionary()[`(${tag.slice(0, 4)},${tag.slice(4)})`]
+    const name = entry?.name ?? tag
+    if (entry === undefined || entry.vr !== element.vr) vrMap[name] = element.vr
+    const values = element.Value ?? []
+    if (element.vr === "SQ") {
+      out[name] = values.map((item, i) => naturalize(item as Dict, node?.items?.[i]))
+    } else if (node?.length === 0 || values.length === 0) {
+      out[name] = ""
+    } else {
+      const plain = element.vr === "PN" ? values.map(personName) : values.map((v) => unpadded(element.vr, v))
+      out[name] = plain.length === 1 ? plain[0] : plain
+    }
+  }
+  if (Object.keys(vrMap).length > 0) out["_vrMap"] = vrMap
+  return out
+}
+
+/** Decodes a bare data set (no preamble, no File Meta) in one of the supported transfer syntaxes. */
+export const decode = (
+  bytes: Uint8Array,
+  transferSyntaxUid: string,
+  options?: DecodeOptions
+): Result.Result<Naturalized, DataSetError> => {
+  const how = syntaxOf(transferSyntaxUid)
+  if (how === undefined) return unsupported(transferSyntaxUid)
+  let plain = bytes
+  if (unpad(transferSyntaxUid) === TS.DeflatedExplicitVRLittleEndian) {
+    const maxOutputLength = options?.maxInflatedLength ?? DEFAULT_MAX_INFLATED
+    try {
+      plain = new Uint8Array(inflateRawSync(bytes, { maxOutputLength }))
+    } catch (cause) {
+      return fail(transferSyntaxUid, "Malformed", `cannot inflate the data set: ${String(cause)}`, cause)
+    }
+  }
+  const ctx: ScanContext = { bytes: plain, until: undefined, deep: true, dictionaryVr, charsets: [] }
+  let nodes: ReadonlyArray<Node>
+  try {
+    nodes = readElements(ctx, 0, plain.length, how.layout, 0, false).nodes
+  } catch (cause) {
+    if (cause instanceof ScanStop) return Result.fail(stopToError(transferSyntaxUid, cause))
+    throw cause
+  }
+  // every (0008,0005) value is blanked so dcmjs switches decoders without judging it; ours come in its place
+  const copy = new Uint8Array(plain) // a real copy, also when `plain` is a Node Buffer
+  const decoders: Array<TextDecoderLike> = []
+  for (const h of ctx.charsets) {
+    const decoder = decoderFor(charsetValues(plain, h))
+    if (typeof decoder === "string") return fail(transferSyntaxUid, "CharacterSet", decoder)
+    decoders.push(decoder)
+    copy.fill(0x20, h.valueOffset, h.valueOffset + h.length)
+  }
+  try {
+    const stream = readStream(copy.buffer, decoders)
+    const dict = dcmjs().data.DicomMessage._read(stream, how.syntax, { ignoreErrors: false })
+    return Result.succeed(naturalize(dict, nodes))
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause)
+    return fail(transferSyntaxUid, "Malformed", `dcmjs cannot read the data set: ${reason}`, cause)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Encoding
+
+/** VRs whose text may use a Specific Character Set (PS3.5 6.1.2.3); other strings must be ASCII. */
+const EXTENDED_TEXT_VRS = new Set(["SH", "LO", "UC", "ST", "LT", "UT", "PN"])
+const HEX_TAG = /^[0-9A-Fa-f]{8}$/
+const NON_ASCII = /[^\x00-\x7f]/
+
+class Refused {
+  readonly kind: DataSetErrorKind
+  readonly reason: string
+  constructor(kind: DataSetErrorKind, reason: string) {
+    this.kind = kind
+    this.reason = reason
+  }
+}
+
+const isEmpty = (v: unknown): boolean =>
+  v === null ||
+  v === "" ||
+  (Array.isArray(v) && (v.length === 0 || (v.length === 1 && (v[0] === "" || v[0] === null || v[0] === undefined))))
+
+const isItem = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof ArrayBuffer) && !ArrayBuffer.isView(v)
+
+const toArrayBuffer = (v: unknown): unknown =>
+  ArrayBuffer.isView(v) ? v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) : v
+
+/** The strings in a value, PN groups included. */
+const textsOf = (v: unknown): ReadonlyArray<string> => {
+  const items: ReadonlyArray<unknown> = Array.isArray(v) ? v : [v]
+  const out: Array<string> = []
+  for (const item of items) {
+    if (typeof item === "string") out.push(item)
+    else if (isItem(item)) for (const g of Object.values(item)) if (typeof g === "string") out.push(g)
+  }
+  return out
+}
+
+interface Prepared {
+  readonly dataset: Record<string, unknown>
+  /** Non-ASCII text in this scope not covered by an item's own character set. */
+  readonly needsUtf8: boolean
+}
+
+const charsetOf = (v: unknown): string | undefined => {
+  if (v === undefined) return undefined
+  return textsOf(v)
+    .map((s) => s.trim())
+    .join("\\")
+}
+
+/**
+ * Checks and normalizes a naturalized data set for dcmjs: known keys, VRs for hex keys, empties as null, views as
+ * ArrayBuffers, ASCII where the VR demands it, lengths dcmjs would otherwise truncate.
+ */
+const prepare = (dataset: Naturalized, hexEntries: Map<string, DictionaryEntry>, path: string): Prepared => {
+  const { nameMap } = dcmjs().data.DicomMetaDictionary
+  const vrMap: Record<string, unknown> = isItem(dataset["_vrMap"]) ? dataset["_vrMap"] : {}
+  const out: Record<string, unknown> = {}
+  let needsUtf8 = false
+  for (const [key, value] of Object.entries(dataset)) {
+    if (key === "_vrMap" || key === "_meta" || value === undefined) continue
+    let entry = nameMap[key]
+    if (entry === undefined && HEX_TAG.test(key)) {
+      const tag = key.toUpperCase()
+      const known = dictionary()[`(${tag.slice(0, 4)},${tag.slice(4)})`]
+      const vr =
+        typeof vrMap[key] === "string"
+          ? vrMap[key]
+          : (known?.vr ?? (Array.isArray(value) && value.length > 0 && value.every(isItem) ? "SQ" : "UN"))
+      entry = known ?? { tag: `(${tag.slice(0, 4)},${tag.slice(4)})`, vr, name: key }
+      hexEntries.set(key, entry)
+    }
+    if (entry === undefined) throw new Refused("InvalidValue", `unknown attribute keyword "${path}${key}"`)
+    const vr = typeof vrMap[key] === "string" ? vrMap[key] : entry.vr
+    if (vr === "SQ") {
+      if (isEmpty(value)) {
+        out[key] = []
+        continue
+      }
+      const items: ReadonlyArray<unknown> = Array.isArray(value) ? value : [value]
+      out[key] = items.map((item, i) => {
+        if (!isItem(item)) throw new Refused("InvalidValue", `${path}${key}[${i}] is not a data set`)
+        const inner = prepare(item as Naturalized, hexEntries, `${path}${key}[${i}].`)
+        needsUtf8 ||= inner.needsUtf8
+        return inner.dataset
+      })
+      continue
+    }
+    if (isEmpty(value)) {
+      out[key] = null
+      continue
+    }
+    const texts = textsOf(value)
+    if (EXTENDED_TEXT_VRS.has(vr)) {
+      needsUtf8 ||= texts.some((t) => NON_ASCII.test(t))
+    } else if (texts.some((t) => NON_ASCII.test(t))) {
+      throw new Refused("InvalidValue", `${path}${key} (${vr}) must be ASCII`)
+    }
+    const rep = dcmjs().data.ValueRepresentation.createByTypeString(vr)
+    const max = rep.rangeMatchingMaxLength ?? rep.maxLength
+    if (!rep.isBinary() && typeof max === "number" && max > 0) {
+      const long = texts.flatMap((t) => t.split("\\")).find((t) => t.length > max)
+      if (long !== undefined) throw new Refused("InvalidValue", `${path}${key} (${vr}) "${long}" is longer than ${max}`)
+    }
+    out[key] = Array.isArray(value) ? value.map(toArrayBuffer) : toArrayBuffer(value)
+  }
+  if (Object.keys(vrMap).length > 0) out["_vrMap"] = vrMap
+  const own = charsetOf(out["SpecificCharacterSet"])
+  if (own === undefined || !needsUtf8) return { dataset: out, needsUtf8 }
+  if (own === "") out["SpecificCharacterSet"] = "ISO_IR 192"
+  else if (own !== "ISO_IR 192") {
+    throw new Refused(
+      "CharacterSet",
+      `${path}SpecificCharacterSet is "${own}" but text is written as UTF-8: use "ISO_IR 192" or omit it`
+    )
+  }
+  return { dataset: out, needsUtf8: false }
+}
+
+/**
+ * Encodes a naturalized data set as a bare data set (no preamble, no File Meta) in one of the supported transfer
+ * syntaxes: elements in ascending tag order, even lengths with the VR's padding, sequences and items of undefined
+ * length, empty values as zero-length elements; deflated as raw deflate of the Explicit VR Little Endian bytes,
+ * padded to an even length.
+ */
+export const encode = (dataset: Naturalized, transferSyntaxUid: string): Result.Result<Uint8Array, DataSetError> => {
+  const how = syntaxOf(transferSyntaxUid)
+  if (how === undefined) return unsupported(transferSyntaxUid)
+  const hexEntries = new Map<string, DictionaryEntry>()
+  let prepared: Record<string, unknown>
+  try {
+    const top = prepare(dataset, hexEntries, "")
+    prepared = top.dataset
+    if (top.needsUtf8) prepared = { SpecificCharacterSet: "ISO_IR 192", ...prepared }
+  } catch (cause) {
+    if (cause instanceof Refused) return fail(transferSyntaxUid, cause.kind, cause.reason)
+    throw cause
+  }
+  let bytes: Uint8Array
+  try {
+    const { DicomMessage, DicomMetaDictionary, WriteBufferStream } = dcmjs().data
+    const nameMap = new Proxy(DicomMetaDictionary.nameMap, {
+      get: (target, key) => (typeof key === "string" ? (target[key] ?? hexEntries.get(key)) : undefined)
+    })
+    const dict = DicomMetaDictionary.denaturalizeDataset(prepared, nameMap)
+    const stream = new WriteBufferStream(4096, how.layout.littleEndian)
+    DicomMessage.write(dict, stream, how.syntax, { allowInvalidVRLength: false })
+    bytes = new Uint8Array(stream.getBuffer())
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause)
+    return fail(transferSyntaxUid, "InvalidValue", `dcmjs cannot write the data set: ${reason}`, cause)
+  }
+  if (unpad(transferSyntaxUid) !== TS.DeflatedExplicitVRLittleEndian) return Result.succeed(bytes)
+  const deflated = deflateRawSync(bytes)
+  const out = new Uint8Array(deflated.length + (deflated.length % 2))
+  out.set(deflated)
+  return Result.succeed(out)
+}
