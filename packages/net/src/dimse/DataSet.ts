@@ -12,13 +12,15 @@
  * The value form is dcmjs's naturalized data set, with these choices:
  * - keys are dcmjs keywords (`PatientName`); an element the dictionary lacks (private, repeating groups) is keyed by
  *   its 8 hex digit tag (`"00091001"`); `_vrMap` maps a key to its VR when that differs from the dictionary's (always
- *   present for hex keys after decoding). `_meta` is ignored.
+ *   present for hex keys after decoding). `_meta` is ignored. Implicit VR carries no VRs: an element the dictionary
+ *   lacks decodes there as UN (an `ArrayBuffer`), a private creator as LO.
  * - one value is unwrapped, several are an array; numbers for IS, DS and the binary numeric VRs; a sequence is an
  *   array of data sets; OB/OW/UN... values are `ArrayBuffer`s.
  * - Person Name is a string `Alphabetic=Ideographic=Phonetic` (trailing empty groups dropped), as it is written in
  *   the element. Encoding also accepts dcmjs's `{ Alphabetic, Ideographic, Phonetic }` objects.
  * - a zero-length element decodes as `""` (a sequence as `[]`), whatever its VR; encoding writes `""`, `null`, `[]`
- *   and `[""]` as zero-length elements (C-FIND return keys). `undefined` means absent.
+ *   and `[""]` as zero-length elements (C-FIND return keys). `undefined` means absent. Padding is removed on
+ *   decoding (DA/TM/DT range values included) and added on encoding.
  * - text: decoding gives Unicode strings. Without (0008,0005) the standard says ISO 646, but peers send Latin-1
  *   undeclared, so non-ASCII bytes are read as windows-1252. After decoding, a declared (0008,0005) reads
  *   `"ISO_IR 192"` (dcmjs's convention: the strings are Unicode now, and that is how they would be re-encoded).
@@ -346,6 +348,12 @@ const stopToError = (transferSyntaxUid: string, stop: ScanStop): DataSetError =>
     ...(stop.needed === undefined ? {} : { needed: stop.needed })
   })
 
+/** A scanner stop as a `DataSetError`; anything else the scanner threw (a bug) as `Malformed`, never rethrown. */
+const unexpected = (transferSyntaxUid: string, cause: unknown): DataSetError =>
+  cause instanceof ScanStop
+    ? stopToError(transferSyntaxUid, cause)
+    : new DataSetError({ transferSyntaxUid, kind: "Malformed", reason: String(cause), cause })
+
 const dictionaryVr = (tag: number): string | undefined => dictionary()[tagString(tag)]?.vr
 
 /**
@@ -374,8 +382,7 @@ export const scan = (
   try {
     return Result.succeed(readElements(ctx, 0, bytes.length, layout, 0, false).nodes.map(headerOnly))
   } catch (cause) {
-    if (cause instanceof ScanStop) return Result.fail(stopToError(transferSyntaxUid, cause))
-    throw cause
+    return Result.fail(unexpected(transferSyntaxUid, cause))
   }
 }
 
@@ -614,8 +621,7 @@ export const decode = (
   try {
     nodes = readElements(ctx, 0, plain.length, how.layout, 0, false).nodes
   } catch (cause) {
-    if (cause instanceof ScanStop) return Result.fail(stopToError(transferSyntaxUid, cause))
-    throw cause
+    return Result.fail(unexpected(transferSyntaxUid, cause))
   }
   // every (0008,0005) value is blanked so dcmjs switches decoders without judging it; ours come in its place
   const copy = new Uint8Array(plain) // a real copy, also when `plain` is a Node Buffer
@@ -642,7 +648,7 @@ export const decode = (
 /** VRs whose text may use a Specific Character Set (PS3.5 6.1.2.3); other strings must be ASCII. */
 const EXTENDED_TEXT_VRS = new Set(["SH", "LO", "UC", "ST", "LT", "UT", "PN"])
 const HEX_TAG = /^[0-9A-Fa-f]{8}$/
-const NON_ASCII = /[^\x00-\x7f]/
+const NON_ASCII = /[\u0080-\uffff]/
 
 class Refused {
   readonly kind: DataSetErrorKind
@@ -774,7 +780,7 @@ export const encode = (dataset: Naturalized, transferSyntaxUid: string): Result.
     if (top.needsUtf8) prepared = { SpecificCharacterSet: "ISO_IR 192", ...prepared }
   } catch (cause) {
     if (cause instanceof Refused) return fail(transferSyntaxUid, cause.kind, cause.reason)
-    throw cause
+    return fail(transferSyntaxUid, "InvalidValue", `cannot read the data set given: ${String(cause)}`, cause)
   }
   let bytes: Uint8Array
   try {

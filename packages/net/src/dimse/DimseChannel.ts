@@ -89,6 +89,16 @@ type Target =
     }
   | { readonly _tag: "Drain" }
 
+const PAD = Uint8Array.of(0)
+
+// Data set fragments must have even lengths (PS3.5 7.1, A.5): an odd data set gets a trailing NUL.
+const padEven = (bytes: Uint8Array | undefined): Uint8Array | undefined => {
+  if (bytes === undefined || bytes.length % 2 === 0) return bytes
+  const out = new Uint8Array(bytes.length + 1)
+  out.set(bytes)
+  return out
+}
+
 const statusOf = (m: Dimse.Message): number => ("status" in m ? m.status : Status.SUCCESS)
 
 const messageIdOf = (m: Dimse.Message): number | undefined => ("messageId" in m ? m.messageId : undefined)
@@ -147,7 +157,7 @@ export const make = (
         yield* sendLock.withPermits(1)(
           Effect.gen(function* () {
             if (dataSet === undefined || dataSet instanceof Uint8Array) {
-              const pdus = Fragmenter.fragmentMessage(context.id, maxPdu, command.success, dataSet)
+              const pdus = Fragmenter.fragmentMessage(context.id, maxPdu, command.success, padEven(dataSet))
               yield* fail(association.sendPData(pdus))
               return
             }
@@ -162,6 +172,9 @@ export const make = (
                 Effect.andThen(protocolAbort(`data set source failed: ${e.detail}`), Effect.fail(e))
               )
             )
+            // An odd-length data set (a deflated bit stream, PS3.5 A.5) goes out with one trailing NUL.
+            const tail = fragmenter.bytesPushed() % 2 === 1 ? fragmenter.push(PAD) : []
+            if (tail.length > 0) yield* fail(association.sendPData(tail))
             yield* fail(association.sendPData(fragmenter.end()))
           })
         )

@@ -127,9 +127,12 @@ export interface FileMeta {
   readonly mediaStorageSopClassUid: string
   /** (0002,0003); from (0008,0018) of the data set when the meta has none. */
   readonly mediaStorageSopInstanceUid: string
-  /** The SOP Class UID to send the data set under: the same as `mediaStorageSopClassUid`. */
+  /**
+   * (0008,0016) of the data set, the SOP Class UID a C-STORE of it must name; the meta's when the data set's first
+   * bytes lack it or do not parse. Real files exist where it differs from `mediaStorageSopClassUid`.
+   */
   readonly sopClassUid: string
-  /** The SOP Instance UID to send the data set under: the same as `mediaStorageSopInstanceUid`. */
+  /** (0008,0018) of the data set, likewise; falls back to `mediaStorageSopInstanceUid`. */
   readonly sopInstanceUid: string
   /** (0002,0012), when present and not empty. */
   readonly implementationClassUid?: string
@@ -323,6 +326,11 @@ const metaGroup = (
     elements.set(element.success.tag, element.success)
     at = element.success.end
   }
+  if (at >= b.length) {
+    // without a group length, only the next element's group tells where the meta ends
+    const reason = "the bytes end in a meta group without group length"
+    return Result.fail(new Truncated({ part: "file meta", reason, needed: at + 8 }))
+  }
   return Result.succeed({ elements, end: at })
 }
 
@@ -334,7 +342,8 @@ const fromMetaGroup = (
   b: Uint8Array,
   start: number,
   options: ReadMetaOptions | undefined,
-  sniffed: boolean
+  sniffed: boolean,
+  growable: boolean
 ): Result.Result<FileMeta, Part10Error> => {
   const group = metaGroup(b, start, options?.maxMetaLength ?? DEFAULT_MAX_META)
   if (Result.isFailure(group)) return Result.fail(group.failure)
@@ -348,33 +357,27 @@ const fromMetaGroup = (
     const reason = transferSyntaxUid === undefined ? "(0002,0010) is absent" : "(0002,0010) is empty"
     return Result.fail(new MissingTransferSyntax({ reason }))
   }
-  let sopClassUid = value(MEDIA_STORAGE_SOP_CLASS_UID) ?? ""
-  let sopInstanceUid = value(MEDIA_STORAGE_SOP_INSTANCE_UID) ?? ""
-  if (sopClassUid === "" || sopInstanceUid === "") {
-    const found = sopIdentifiers(b.subarray(end), transferSyntaxUid)
-    if (Result.isFailure(found)) {
-      const e = found.failure
-      if (e._tag === "Truncated") {
-        return Result.fail(
-          new Truncated({
-            part: e.part,
-            reason: e.reason,
-            ...(e.needed === undefined ? {} : { needed: end + e.needed })
-          })
-        )
-      }
-      const reason = `(0002,0002) or (0002,0003) is empty, and the data set does not help: ${e.message}`
-      return Result.fail(new MissingSopIdentifiers({ reason }))
-    }
-    sopClassUid ||= found.success.sopClassUid
-    sopInstanceUid ||= found.success.sopInstanceUid
-  }
+  const mediaClass = value(MEDIA_STORAGE_SOP_CLASS_UID) ?? ""
+  const mediaInstance = value(MEDIA_STORAGE_SOP_INSTANCE_UID) ?? ""
+  const metaComplete = mediaClass !== "" && mediaInstance !== ""
+  // the data set's own UIDs are what a C-STORE must name; the meta's stand in when the data set lacks them
+  const found = sopIdentifiers(b.subarray(end), transferSyntaxUid)
+  let sop: SopIdentifiers
+  if (Result.isSuccess(found)) sop = found.success
+  else if (found.failure._tag === "Truncated" && (growable || !metaComplete)) {
+    const e = found.failure
+    return Result.fail(
+      new Truncated({ part: e.part, reason: e.reason, ...(e.needed === undefined ? {} : { needed: end + e.needed }) })
+    )
+  } else if (!metaComplete) {
+    const reason = `(0002,0002) or (0002,0003) is empty, and the data set does not help: ${found.failure.message}`
+    return Result.fail(new MissingSopIdentifiers({ reason }))
+  } else sop = { sopClassUid: mediaClass, sopInstanceUid: mediaInstance }
   return Result.succeed({
     transferSyntaxUid,
-    mediaStorageSopClassUid: sopClassUid,
-    mediaStorageSopInstanceUid: sopInstanceUid,
-    sopClassUid,
-    sopInstanceUid,
+    mediaStorageSopClassUid: mediaClass || sop.sopClassUid,
+    mediaStorageSopInstanceUid: mediaInstance || sop.sopInstanceUid,
+    ...sop,
     ...optional("implementationClassUid", value(IMPLEMENTATION_CLASS_UID)),
     ...optional("implementationVersionName", value(IMPLEMENTATION_VERSION_NAME)),
     ...optional("sourceAeTitle", value(SOURCE_AE_TITLE)),
@@ -433,13 +436,21 @@ const hex4 = (n: number): string => n.toString(16).toUpperCase().padStart(4, "0"
 
 /**
  * Reads the File Meta Information at the start of Part 10 bytes (a prefix is enough): the preamble, "DICM" and
- * the group 0002 elements, by its group length when (0002,0000) comes first. When (0002,0002)/(0002,0003) are
- * empty, the SOP UIDs come from the data set. Without a meta: `NoFileMeta`, or with `sniff` a guess from the
- * first element (also accepting a meta group at offset 0 without preamble).
+ * the group 0002 elements, by its group length when (0002,0000) comes first; then the data set's SOP UIDs, by a
+ * scan up to (0008,0018) (each side stands in for the other when empty). Without a meta: `NoFileMeta`, or with
+ * `sniff` a guess from the first element (also accepting a meta group at offset 0 without preamble).
  */
-export const readMeta = (bytes: Uint8Array, options?: ReadMetaOptions): Result.Result<FileMeta, Part10Error> => {
+export const readMeta = (bytes: Uint8Array, options?: ReadMetaOptions): Result.Result<FileMeta, Part10Error> =>
+  parse(bytes, options, false)
+
+/** `readMeta`; `growable` says more bytes can be had, so a data set cut before (0008,0018) is `Truncated`. */
+const parse = (
+  bytes: Uint8Array,
+  options: ReadMetaOptions | undefined,
+  growable: boolean
+): Result.Result<FileMeta, Part10Error> => {
   if (hasMagic(bytes, PREAMBLE_LENGTH)) {
-    const meta = fromMetaGroup(bytes, META_START, options, false)
+    const meta = fromMetaGroup(bytes, META_START, options, false, growable)
     if (Result.isFailure(meta) && meta.failure._tag === "NoFileMeta" && options?.sniff === true) {
       return sniffDataSet(bytes, META_START)
     }
@@ -451,7 +462,7 @@ export const readMeta = (bytes: Uint8Array, options?: ReadMetaOptions): Result.R
     return Result.fail(new NoFileMeta({ reason }))
   }
   if (bytes.length >= 8 && u16le(bytes, 0) === 0x0002 && looksExplicit(bytes, 0)) {
-    return fromMetaGroup(bytes, 0, options, true)
+    return fromMetaGroup(bytes, 0, options, true, growable)
   }
   return sniffDataSet(bytes, 0)
 }
@@ -564,10 +575,16 @@ export const readFileMeta = (path: string, options?: ReadFileMetaOptions): Effec
         const limit = Math.min(size, options?.maxReadLength ?? DEFAULT_MAX_READ)
         let bytes = yield* io(() => readAt(handle, 0, Math.min(INITIAL_READ, limit)))
         while (true) {
-          const meta = readMeta(bytes, options)
+          const meta = parse(bytes, options, bytes.length < limit && bytes.length < size)
           if (Result.isSuccess(meta)) return { ...meta.success, fileSize: size }
           const e = meta.failure
-          if (e._tag !== "Truncated" || bytes.length >= limit || bytes.length >= size) return yield* Effect.fail(e)
+          if (e._tag !== "Truncated" || bytes.length >= size) return yield* Effect.fail(e)
+          if (bytes.length >= limit) {
+            const reason = `${e.reason}, and the first ${limit} bytes read (maxReadLength) do not hold it`
+            return yield* Effect.fail(
+              new Truncated({ part: e.part, reason, ...(e.needed === undefined ? {} : { needed: e.needed }) })
+            )
+          }
           const wanted = Math.min(limit, Math.max(e.needed ?? 0, bytes.length * 2))
           const more = yield* io(() => readAt(handle, bytes.length, wanted - bytes.length))
           if (more.length === 0) return yield* Effect.fail(e)

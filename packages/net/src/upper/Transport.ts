@@ -77,7 +77,8 @@ const fromSocket = (socket: Socket.Socket, peer: string, options: TransportOptio
       // Node hands out Buffers; give plain Uint8Array views so `.slice()` downstream copies as it should.
       read: Effect.mapBoth(pull, {
         onFailure: classify,
-        onSuccess: (chunks) => chunks.map((c) => (c instanceof Buffer ? new Uint8Array(c.buffer, c.byteOffset, c.byteLength) : c))
+        onSuccess: (chunks) =>
+          chunks.map((c) => (c instanceof Buffer ? new Uint8Array(c.buffer, c.byteOffset, c.byteLength) : c))
       }),
       write: (chunks) =>
         chunks.length === 0
