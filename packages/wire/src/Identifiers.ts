@@ -24,11 +24,20 @@ export class InvalidIdentifier extends Data.TaggedError("InvalidIdentifier")<{
 /** An AE title as received, with leading/trailing spaces and NUL padding removed. */
 export const trimAeTitle = (raw: string): string => raw.replace(/^[ \0]+|[ \0]+$/g, "")
 
+// ISO 646 printable characters but backslash (PS3.5 Table 6.2-1, AE).
+const isPlainAe = (value: string): boolean => {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i)
+    if (c < 0x20 || c > 0x7e || c === 0x5c) return false
+  }
+  return true
+}
+
 /** Validates an AE title given by a user: 1-16 characters, no backslash or control characters, not all spaces. */
 export const aeTitle = (value: string): Result.Result<string, InvalidIdentifier> => {
   const fail = (rule: string) => Result.fail(new InvalidIdentifier({ kind: "AE title", value, rule }))
   if (value.length === 0 || value.length > 16) return fail("must be 1-16 characters")
-  if (/[\\\x00-\x1f\x7f-\uffff]/.test(value)) return fail("has a backslash, a control or a non-ASCII character")
+  if (!isPlainAe(value)) return fail("has a backslash, a control or a non-ASCII character")
   if (trimAeTitle(value).length === 0) return fail("is only spaces")
   return Result.succeed(trimAeTitle(value))
 }
