@@ -328,6 +328,19 @@ describe("character sets", () => {
     )
   })
 
+  it("decoding a Node Buffer view leaves the caller's bytes alone", () => {
+    const bytes = concat(
+      explicitElement(0x0008, 0x0005, "CS", latin1("ISO_IR 100")),
+      explicitElement(0x0010, 0x0010, "PN", latin1("Müller"))
+    )
+    const pool = Buffer.alloc(bytes.length + 64, 0x55)
+    pool.set(bytes, 32)
+    const view = pool.subarray(32, 32 + bytes.length)
+    const before = Buffer.from(pool)
+    assert.strictEqual(name(ok(DataSet.decode(view, EXPLICIT))), "Müller")
+    assert.isTrue(before.equals(pool))
+  })
+
   it("unsupported character sets are a typed error", () => {
     for (const charset of ["ISO 2022 IR 13\\ISO 2022 IR 87", "ISO_IR 999"]) {
       const bytes = concat(

@@ -1,6 +1,6 @@
 /** The acceptor against a scripted peer sending raw PDUs over TCP on 127.0.0.1 (PS3.8 9.2 cases). */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Exit, Scope } from "effect"
 import * as Net from "node:net"
 import { PduCodec } from "@netdicom/wire"
 import { Result } from "effect"
@@ -208,6 +208,23 @@ describe("acceptor against a scripted peer", () => {
       yield* promise(() => new Promise<void>((r) => socket.on("close", () => r())))
       const all = Buffer.concat(data)
       if (all.length > 0) assert.strictEqual(all[0], 0x07)
+    })
+  )
+})
+
+describe("server shutdown", () => {
+  it.live("closing the server's scope aborts the open associations with an A-ABORT", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const server = yield* Scope.provide(startServer(), scope)
+      const peer = yield* promise(() => rawPeer(server.port))
+      peer.sendPdu(associateRq())
+      const ac = yield* promise(() => peer.next())
+      assert.strictEqual(ac !== "closed" && ac._tag, "AAssociateAc")
+      yield* Scope.close(scope, Exit.void)
+      const next = yield* promise(() => peer.next())
+      assert.deepStrictEqual(next, { _tag: "AAbort", source: 0, reason: 0 })
+      yield* promise(() => peer.closed)
     })
   )
 })

@@ -63,15 +63,20 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
           yield* Effect.logInfo(
             `association accepted from ${assoc.negotiated.peerAeTitle}: ${assoc.negotiated.accepted.length} context(s)`
           )
-          yield* options
-            .handler(assoc)
-            .pipe(
-              Effect.catchCause((cause) =>
-                Effect.andThen(Effect.logError("association handler failed", cause), assoc.abort)
+          yield* Effect.gen(function* () {
+            yield* options
+              .handler(assoc)
+              .pipe(
+                Effect.catchCause((cause) =>
+                  Effect.andThen(Effect.logError("association handler failed", cause), assoc.abort)
+                )
               )
-            )
-          const ending = yield* assoc.ended
-          yield* Effect.logInfo(ending._tag === "Released" ? "association released" : ending.error.message)
+            const ending = yield* assoc.ended
+            yield* Effect.logInfo(ending._tag === "Released" ? "association released" : ending.error.message)
+          }).pipe(
+            // Server shutdown: tell the peer with an A-ABORT rather than just dropping the connection.
+            Effect.onInterrupt(() => assoc.abort.pipe(Effect.timeout("1 second"), Effect.ignore))
+          )
         }).pipe(
           Effect.onInterrupt(() => Effect.logDebug("association interrupted by server shutdown")),
           Effect.withLogSpan("association"),

@@ -174,7 +174,8 @@ const handleRetrieve = (
         let bytes: Uint8Array | undefined
         if (failedUids && failedUids.length > 0) {
           const encoded = DataSet.encode(
-            { FailedSOPInstanceUIDList: failedUids.join("\\") },
+            // an array: one joined string would be cut to the 64 characters of one UI value
+            { FailedSOPInstanceUIDList: [...failedUids] },
             request.context.transferSyntax
           )
           if (Result.isSuccess(encoded)) bytes = encoded.success
@@ -285,7 +286,11 @@ const handleRetrieve = (
           host: destination!.host,
           port: destination!.port,
           calledAeTitle: (m as Dimse.CMoveRq).moveDestination,
-          contexts: [...contexts].map(([abstractSyntax, ts]) => ({ abstractSyntax, transferSyntaxes: [...ts] }))
+          // one context per SOP class and transfer syntax: the acceptor picks one transfer syntax per context
+          // and instances are sent as stored, so each stored transfer syntax needs a context of its own
+          contexts: [...contexts].flatMap(([abstractSyntax, ts]) =>
+            [...ts].map((transferSyntax) => ({ abstractSyntax, transferSyntaxes: [transferSyntax] }))
+          )
         })
         yield* runSubOps(target)
       })
