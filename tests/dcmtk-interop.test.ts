@@ -8,7 +8,7 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Result, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { ApplicationEntity, Part10, Scp, Scu } from "@netdicom/net"
+import { ApplicationEntity, Part10, QueryRetrieve, Scp, Scu } from "@netdicom/net"
 import { Uids } from "@netdicom/wire"
 import {
   corpusDir,
@@ -19,6 +19,7 @@ import {
   part10Dataset,
   removeDir,
   run,
+  startDcmqrscp,
   startOrthanc,
   startStorescp,
   stopAll
@@ -275,6 +276,86 @@ describe.skipIf(!orthanc || !haveCorpus)("our SCU against Orthanc", () => {
       )
       const stats = (yield* Effect.promise(() => o.rest("/statistics"))) as { CountInstances: number }
       assert.strictEqual(stats.CountInstances, 2)
+    })
+  )
+})
+
+describe.skipIf(!dcmtk || !haveCorpus)("our SCU against DCMTK dcmqrscp", () => {
+  it.live("C-FIND finds the study, C-MOVE sends it to our SCP, C-GET brings it back on the same association", () =>
+    Effect.gen(function* () {
+      const { port: ourPort, received } = yield* collectingScp
+      const ct = path.join(corpus, "CT_small.dcm")
+      const meta = Result.getOrThrow(Part10.readMeta(new Uint8Array(fs.readFileSync(ct))))
+      const qr = yield* Effect.promise(() =>
+        startDcmqrscp({ peers: [{ aet: "NETDICOM", port: ourPort }], preload: [ct] })
+      )
+      const study = "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322"
+      const contexts = [
+        { abstractSyntax: QueryRetrieve.SOP_CLASSES.study.find, transferSyntaxes: ["1.2.840.10008.1.2"] },
+        { abstractSyntax: QueryRetrieve.SOP_CLASSES.study.move!, transferSyntaxes: ["1.2.840.10008.1.2"] },
+        { abstractSyntax: QueryRetrieve.SOP_CLASSES.study.get!, transferSyntaxes: ["1.2.840.10008.1.2"] },
+        { abstractSyntax: meta.mediaStorageSopClassUid, transferSyntaxes: [meta.transferSyntaxUid] }
+      ]
+      const getAe = Result.getOrThrow(
+        ApplicationEntity.make({
+          aeTitle: "NETDICOM",
+          contexts: [
+            {
+              abstractSyntax: meta.mediaStorageSopClassUid,
+              transferSyntaxes: [meta.transferSyntaxUid],
+              scu: true,
+              scp: true
+            }
+          ],
+          timeouts: { dimse: "30 seconds" }
+        })
+      )
+      const fetched: Array<Uint8Array> = []
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const channel = yield* Scu.connect(getAe, {
+            host: "127.0.0.1",
+            port: qr.port,
+            calledAeTitle: qr.aet,
+            contexts,
+            roles: [{ sopClassUid: meta.mediaStorageSopClassUid, scu: true, scp: true }],
+            onStore: (request) =>
+              Stream.runCollect(request.dataSet).pipe(
+                Effect.map((chunks) => {
+                  fetched.push(new Uint8Array(Buffer.concat(chunks)))
+                  return { status: 0 }
+                }),
+                Effect.orElseSucceed(() => ({ status: 0xa700 }))
+              )
+          })
+          const matches = yield* Stream.runCollect(
+            Scu.find(channel, {
+              model: "study",
+              identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "", PatientName: "" }
+            })
+          )
+          assert.strictEqual(matches.at(-1)!.status, 0)
+          const studies = matches.flatMap((m) => (m.identifier ? [String(m.identifier["StudyInstanceUID"])] : []))
+          assert.include(studies, study)
+
+          const moved = yield* Stream.runCollect(
+            Scu.move(channel, {
+              model: "study",
+              destination: "NETDICOM",
+              identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: study }
+            })
+          )
+          assert.strictEqual(moved.at(-1)!.status, 0)
+          assert.strictEqual(moved.at(-1)!.completed, 1)
+          assert.isTrue(received.has(meta.mediaStorageSopInstanceUid), "C-MOVE delivered the instance to our SCP")
+
+          const got = yield* Stream.runCollect(
+            Scu.get(channel, { model: "study", identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: study } })
+          )
+          assert.strictEqual(got.at(-1)!.status, 0)
+          assert.strictEqual(fetched.length, 1)
+        })
+      )
     })
   )
 })

@@ -65,6 +65,8 @@ export interface DataFragment {
   readonly presentationContextId: number
   readonly data: Uint8Array
   readonly isLast: boolean
+  /** The command before it announced no data set (PS3.7 says none belongs); the receiver drains it. */
+  readonly unannounced?: boolean
 }
 
 /** What the reassembler emits. */
@@ -89,6 +91,8 @@ export interface InDataSet {
   readonly _tag: "InDataSet"
   readonly presentationContextId: number
   readonly started: boolean
+  /** Draining a data set the command did not announce. */
+  readonly unannounced?: boolean
 }
 
 /** The state of the reassembler. */
@@ -176,9 +180,21 @@ const stepData = (state: State, pdv: Pdv): Result.Result<Step, ReassemblyError> 
   const pc = pdv.presentationContextId
   switch (state._tag) {
     case "Idle":
-      return state.after === "no-data-set"
-        ? fail("UnexpectedDataSet", pc, "a data PDV arrived but the last command announced no data set")
-        : fail("DataBeforeCommand", pc, "a data PDV arrived with no command before it")
+      if (state.after === "no-data-set") {
+        // A data set where none belongs: pass it on marked, so the receiver drains it and stays in step.
+        const event: DataFragment = {
+          _tag: "DataFragment",
+          presentationContextId: pc,
+          data: pdv.data,
+          isLast: pdv.isLast,
+          unannounced: true
+        }
+        const next: State = pdv.isLast
+          ? { _tag: "Idle", after: "no-data-set" }
+          : { _tag: "InDataSet", presentationContextId: pc, started: true, unannounced: true }
+        return Result.succeed({ state: next, events: [event] })
+      }
+      return fail("DataBeforeCommand", pc, "a data PDV arrived with no command before it")
     case "InCommand":
       return fail("DataBeforeCommand", pc, "a data PDV arrived before the command set was complete")
     case "InDataSet": {
@@ -189,13 +205,29 @@ const stepData = (state: State, pdv: Pdv): Result.Result<Step, ReassemblyError> 
           `the data set in progress is on presentation context ${state.presentationContextId}`
         )
       }
+      const flag = state.unannounced ? { unannounced: true } : {}
       if (pdv.isLast) {
-        const event: DataFragment = { _tag: "DataFragment", presentationContextId: pc, data: pdv.data, isLast: true }
-        return Result.succeed({ state: IDLE_AFTER_DATA, events: [event] })
+        const event: DataFragment = {
+          _tag: "DataFragment",
+          presentationContextId: pc,
+          data: pdv.data,
+          isLast: true,
+          ...flag
+        }
+        return Result.succeed({
+          state: state.unannounced ? { _tag: "Idle", after: "no-data-set" } : IDLE_AFTER_DATA,
+          events: [event]
+        })
       }
       const next: InDataSet = state.started ? state : { ...state, started: true }
       if (pdv.data.length === 0) return Result.succeed({ state: next, events: [] })
-      const event: DataFragment = { _tag: "DataFragment", presentationContextId: pc, data: pdv.data, isLast: false }
+      const event: DataFragment = {
+        _tag: "DataFragment",
+        presentationContextId: pc,
+        data: pdv.data,
+        isLast: false,
+        ...flag
+      }
       return Result.succeed({ state: next, events: [event] })
     }
   }

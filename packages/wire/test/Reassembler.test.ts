@@ -175,8 +175,18 @@ describe("Reassembler errors", () => {
     assert.strictEqual(reason([cmd(STORE_BYTES), dat(data(4)), dat(data(4))]), "DataBeforeCommand")
   })
 
-  it("a data PDV after a command that announces no data set", () => {
-    assert.strictEqual(reason([cmd(ECHO_BYTES), dat(data(4))]), "UnexpectedDataSet")
+  it("a data set after a command that announces none is passed on marked, to be drained, and sync is kept", () => {
+    const r = R.make()
+    const events = Result.getOrThrow(
+      r.pushAll([cmd(ECHO_BYTES), dat(data(4), false), dat(data(2), true), cmd(ECHO_BYTES)])
+    )
+    assert.deepStrictEqual(
+      events.map((e) =>
+        e._tag === "Command" ? "command" : `data${e.unannounced ? " unannounced" : ""}${e.isLast ? " last" : ""}`
+      ),
+      ["command", "data unannounced", "data unannounced last", "command"]
+    )
+    assert.isTrue(R.isIdle(r.state()))
   })
 
   it("a PDV on another presentation context than the message in progress", () => {

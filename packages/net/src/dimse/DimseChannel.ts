@@ -312,6 +312,10 @@ export const make = (
 
     const onData = (event: Reassembler.DataFragment) =>
       Effect.gen(function* () {
+        if (event.unannounced) {
+          if (event.isLast) yield* Effect.logWarning("drained a data set the command did not announce")
+          return
+        }
         const t = target
         switch (t._tag) {
           case "Request":
