@@ -149,3 +149,51 @@ describe("ARTIM on the Effect clock", () => {
     })
   )
 })
+
+describe("idle timeout on the Effect clock", () => {
+  it.effect(
+    "an established association with no PDU for the idle time is aborted (A-ABORT, ended as aborted by us)",
+    () =>
+      Effect.gen(function* () {
+        const [ours, theirs] = yield* Transport.memoryPair()
+        const ul = yield* UpperLayer.make({
+          role: "acceptor",
+          maxPduLength: 16384,
+          artim: "10 seconds",
+          idle: "60 seconds",
+          transport: ours
+        })
+        yield* theirs.write([encode(associateRq())])
+        const rq = yield* ul.indications
+        assert.strictEqual(rq._tag, "AssociateIndication")
+        if (rq._tag !== "AssociateIndication") return
+        yield* ul.submit({
+          _tag: "AssociateAccept",
+          ac: {
+            _tag: "AAssociateAc",
+            protocolVersion: 1,
+            calledAeTitle: rq.rq.calledAeTitle,
+            callingAeTitle: rq.rq.callingAeTitle,
+            applicationContextName: rq.rq.applicationContextName,
+            presentationContexts: [
+              { _tag: "PresentationContextAc", id: 1, result: 0, transferSyntax: "1.2.840.10008.1.2" }
+            ],
+            userInformation: [{ _tag: "MaximumLength", maximumLength: 16384 }],
+            unknownItems: []
+          }
+        })
+        yield* theirs.read
+        for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+        assert.strictEqual(yield* ul.state, "Sta6")
+        yield* TestClock.adjust("59 seconds")
+        for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+        assert.strictEqual(yield* ul.state, "Sta6")
+        yield* TestClock.adjust("2 seconds")
+        const aborted = yield* ul.indications
+        assert.strictEqual(aborted._tag, "Aborted")
+        if (aborted._tag === "Aborted") assert.match(aborted.abort.detail, /idle/)
+        const sent = yield* theirs.read
+        assert.deepStrictEqual(PduCodec.decodePdu(sent[0]!), Result.succeed({ _tag: "AAbort", source: 0, reason: 0 }))
+      })
+  )
+})

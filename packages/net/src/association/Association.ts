@@ -156,6 +156,7 @@ const open = (
       role: "requestor",
       maxPduLength: ae.maxPduLength,
       artim: ae.timeouts.acse,
+      idle: ae.timeouts.idle,
       connect: connectTcp(options.host, options.port, {
         writeTimeout: ae.timeouts.write,
         connectTimeout: ae.timeouts.connect
@@ -227,6 +228,7 @@ export const accept = (
       role: "acceptor",
       maxPduLength: ae.maxPduLength,
       artim: ae.timeouts.acse,
+      idle: ae.timeouts.idle,
       transport
     })
     const first = yield* ul.indications

@@ -48,13 +48,14 @@ const ABORT_REASONS: Record<number, string> = {
 
 /** The association was aborted: by the peer (A-ABORT) or by the provider (A-P-ABORT). */
 export class AssociationAborted extends Data.TaggedError("AssociationAborted")<{
-  readonly by: "peer" | "provider"
+  /** "user" when we aborted it ourselves (our A-ABORT, an idle or DIMSE timeout). */
+  readonly by: "peer" | "provider" | "user"
   readonly source: number
   readonly reason: number
   readonly detail: string
 }> {
   override get message(): string {
-    const who = this.by === "peer" ? `peer (source ${this.source})` : "provider"
+    const who = this.by === "peer" ? `peer (source ${this.source})` : this.by === "user" ? "us" : "provider"
     return `association aborted by ${who}: ${ABORT_REASONS[this.reason] ?? `reason ${this.reason}`} — ${this.detail}`
   }
 }

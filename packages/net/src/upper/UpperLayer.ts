@@ -15,7 +15,20 @@
  *
  * @since 0.1.0
  */
-import { Data, Deferred, Duration, Effect, Exit, Fiber, Queue, References, Result, Scope, Semaphore } from "effect"
+import {
+  Clock,
+  Data,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Queue,
+  References,
+  Result,
+  Scope,
+  Semaphore
+} from "effect"
 import { type Pdu, PduCodec, PduParser, PduSummary } from "@netdicom/wire"
 import * as Table from "./StateTable.ts"
 import type { ConnectFailed, Transport } from "./Transport.ts"
@@ -42,8 +55,8 @@ export type Indication =
 
 /** Why an association ended abnormally: an A-ABORT from the peer, or a provider abort (A-P-ABORT). */
 export interface AbortInfo {
-  /** "peer" for a received A-ABORT, "provider" for our own protocol or transport failure. */
-  readonly by: "peer" | "provider"
+  /** "peer" for a received A-ABORT, "provider" for a protocol or transport failure, "user" for our own A-ABORT. */
+  readonly by: "peer" | "provider" | "user"
   readonly source: number
   readonly reason: number
   readonly detail: string
@@ -71,7 +84,7 @@ type Input =
   | { readonly evt: "Evt12" }
   | { readonly evt: "Evt13" }
   | { readonly evt: "Evt14" }
-  | { readonly evt: "Evt15" }
+  | { readonly evt: "Evt15"; readonly detail?: string }
   | { readonly evt: "Evt16"; readonly abort: Pdu.AAbort }
   | { readonly evt: "Evt17"; readonly detail: string; readonly connectFailed?: ConnectFailed }
   | { readonly evt: "Evt18" }
@@ -88,6 +101,8 @@ export interface UpperLayerOptions {
   readonly connect?: Effect.Effect<Transport, ConnectFailed, Scope.Scope>
   /** Acceptor: the connection that arrived (Evt5). */
   readonly transport?: Transport
+  /** With no PDU in either direction for this long in Sta6, the association is aborted (default: never). */
+  readonly idle?: Duration.Input
   /** P-DATA indications that may wait untaken before the transport is no longer read (default 16). */
   readonly pdataWindow?: number
 }
@@ -150,6 +165,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     let reader: Fiber.Fiber<void> | undefined
     let artim: Fiber.Fiber<void> | undefined
     let finished = false
+    let lastActivity = 0
+    const touch = Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => void (lastActivity = now)))
 
     const logPdu = (dir: "sent" | "received", pdu: Pdu.Pdu) =>
       debug ? Effect.logDebug(`${dir} ${PduSummary.summarize(pdu)}`) : Effect.void
@@ -185,6 +202,23 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       }
     })
 
+    const idleMillis = options.idle === undefined ? undefined : Duration.toMillis(options.idle)
+    // The idle watch: sleeps until the idle time since the last PDU would be up, then checks again.
+    const idleWatch = (limit: number) =>
+      Effect.gen(function* () {
+        yield* touch
+        while (!finished) {
+          const now = yield* Clock.currentTimeMillis
+          const left = lastActivity + limit - now
+          if (left <= 0 && state === "Sta6") {
+            const detail = `no PDU for ${Duration.format(Duration.millis(limit))} (idle timeout)`
+            yield* Queue.offer(inbox, { evt: "Evt15", detail })
+            return
+          }
+          yield* Effect.sleep(Duration.millis(Math.max(left, 1)))
+        }
+      })
+
     const readLoop = (t: Transport) =>
       Effect.gen(function* () {
         const parser = PduParser.make({ maxPduLength: options.maxPduLength })
@@ -194,6 +228,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             const { pdus, error } = parser.push(chunk)
             for (const pdu of pdus) {
               if (pdu._tag === "PDataTf") yield* pdataPermits.take(1)
+              if (idleMillis !== undefined) yield* touch
               yield* logPdu("received", pdu)
               yield* Queue.offer(inbox, toEvent(pdu))
             }
@@ -244,6 +279,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             if (pendingRq) yield* sendPdu(pendingRq)
             return "Sta5"
           case "AE-3":
+            if (idleMillis !== undefined) yield* Effect.forkIn(idleWatch(idleMillis), scope)
             if (input.evt === "Evt3") yield* indicate({ _tag: "AssociateAccepted", ac: input.ac })
             return "Sta6"
           case "AE-4":
@@ -264,6 +300,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             yield* indicate({ _tag: "AssociateIndication", rq: input.rq })
             return "Sta3"
           case "AE-7":
+            if (idleMillis !== undefined) yield* Effect.forkIn(idleWatch(idleMillis), scope)
             if (input.evt === "Evt7") yield* sendPdu(input.ac)
             return "Sta6"
           case "AE-8":
@@ -305,6 +342,10 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             yield* indicate({ _tag: "ReleaseConfirm" })
             return "Sta12"
           case "AA-1":
+            if (input.evt === "Evt15") {
+              const detail = input.detail ?? "aborted by the local user"
+              yield* indicate({ _tag: "Aborted", abort: { by: "user", source: 0, reason: 0, detail } })
+            }
             // Our user's abort (Evt15) is service-user source; a bad or unexpected PDU in Sta2 is
             // reported with the provider source and the reason, which tells the peer more.
             yield* sendPdu(
@@ -430,6 +471,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
                   }
                 }
                 yield* t.write(pdus)
+                if (idleMillis !== undefined) yield* touch
               })
             )
             .pipe(
