@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Data, Duration, Result } from "effect"
+import { Data, Duration, Option, Result } from "effect"
 import { Identifiers } from "@netdicom/wire"
 
 /** Our implementation class UID (under a UID root for test and open-source use) and version name. */
@@ -76,18 +76,19 @@ export const defaultTimeouts: Timeouts = {
   write: Duration.seconds(30)
 }
 
-const timeouts = (given: { readonly [K in keyof Timeouts]?: Duration.Input }): Timeouts => {
-  const pick = (k: keyof Timeouts): Duration.Duration => {
+const timeouts = (given: { readonly [K in keyof Timeouts]?: Duration.Input }): Timeouts | string => {
+  const out: Record<string, Duration.Duration> = {}
+  for (const k of Object.keys(defaultTimeouts) as Array<keyof Timeouts>) {
     const v = given[k]
-    return v === undefined ? defaultTimeouts[k] : Duration.fromInputUnsafe(v)
+    if (v === undefined) {
+      out[k] = defaultTimeouts[k]
+      continue
+    }
+    const d = Duration.fromInput(v)
+    if (Option.isNone(d)) return `${k} timeout ${String(v)} is not a duration`
+    out[k] = d.value
   }
-  return {
-    connect: pick("connect"),
-    acse: pick("acse"),
-    dimse: pick("dimse"),
-    idle: pick("idle"),
-    write: pick("write")
-  }
+  return out as unknown as Timeouts
 }
 
 /** A configuration the standard forbids. */
@@ -129,13 +130,15 @@ export const make = (options: ApplicationEntityOptions): Result.Result<Applicati
       return Result.fail(new InvalidApplicationEntity({ rule: `${c.abstractSyntax} has no transfer syntax` }))
     }
   }
+  const t = timeouts(options.timeouts ?? {})
+  if (typeof t === "string") return Result.fail(new InvalidApplicationEntity({ rule: t }))
   return Result.succeed({
     aeTitle: title.success,
     contexts: options.contexts ?? [],
     maxPduLength,
     implementationClassUid: options.implementationClassUid ?? IMPLEMENTATION_CLASS_UID,
     implementationVersionName: options.implementationVersionName ?? IMPLEMENTATION_VERSION_NAME,
-    timeouts: timeouts(options.timeouts ?? {}),
+    timeouts: t,
     maxOperationsInvoked: options.maxOperationsInvoked ?? 1,
     maxOperationsPerformed: options.maxOperationsPerformed ?? 1
   })
