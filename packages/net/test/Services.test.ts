@@ -340,3 +340,55 @@ describe("DIMSE-C, SCU against SCP", () => {
     })
   )
 })
+
+describe("Asynchronous Operations Window", () => {
+  it.live("with a window of 4 negotiated, four C-STOREs are outstanding at once and all answered", () =>
+    Effect.gen(function* () {
+      let inFlight = 0
+      let most = 0
+      const storage = Layer.succeed(Scp.StorageService)({
+        store: (request) =>
+          Effect.gen(function* () {
+            inFlight++
+            most = Math.max(most, inFlight)
+            yield* Stream.runDrain(request.dataSet).pipe(Effect.orDie)
+            yield* Effect.sleep("50 millis")
+            inFlight--
+            return { status: Status.SUCCESS }
+          })
+      })
+      const ae = yield* testAe({
+        aeTitle: "NETDICOM-SCP",
+        contexts: [{ abstractSyntax: CT, transferSyntaxes: TS }],
+        maxOperationsInvoked: 4,
+        maxOperationsPerformed: 4
+      })
+      const server = yield* Scp.serve(ae, { port: 0 }).pipe(Effect.provide(storage))
+      const client = yield* testAe({ aeTitle: "NETDICOM-SCU", maxOperationsInvoked: 4, maxOperationsPerformed: 4 })
+      const channel = yield* Scu.connect(client, {
+        host: "127.0.0.1",
+        port: server.port,
+        calledAeTitle: "NETDICOM-SCP",
+        contexts: [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }]
+      })
+      assert.strictEqual(channel.association.negotiated.maxOperationsInvoked, 4)
+      const results = yield* Effect.forEach(
+        Array.from({ length: 12 }, (_, i) => `1.2.3.${i + 1}`),
+        (uid) =>
+          Scu.store(channel, {
+            sopClassUid: CT,
+            sopInstanceUid: uid,
+            transferSyntax: EXPLICIT_VR_LITTLE_ENDIAN,
+            dataSet: ctBytes(uid)
+          }),
+        { concurrency: 8 }
+      )
+      assert.deepStrictEqual(new Set(results.map((r) => r.status)), new Set([0]))
+      assert.deepStrictEqual(
+        results.map((r) => r.sopInstanceUid),
+        Array.from({ length: 12 }, (_, i) => `1.2.3.${i + 1}`)
+      )
+      assert.strictEqual(most, 4, "the window bounds what is outstanding")
+    })
+  )
+})

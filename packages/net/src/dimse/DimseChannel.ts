@@ -123,6 +123,9 @@ export const make = (
     const negotiated = association.negotiated
     const maxPdu = Fragmenter.effectiveMaxPduLength(negotiated.peerMaxPduLength)
     const sendLock = yield* Semaphore.make(1)
+    // The Asynchronous Operations Window we may use: outstanding requests at once (0 = unlimited).
+    const invoked = negotiated.maxOperationsInvoked
+    const window = yield* Semaphore.make(invoked === 0 ? 0xffff : invoked)
     const handlers = yield* FiberSet.make<void, never>()
     const pending = new Map<number, Queue.Queue<Response, DimseFailure | Cause.Done>>()
     const cancels = new Map<number, Deferred.Deferred<void>>()
@@ -188,6 +191,8 @@ export const make = (
             const inbox = yield* Queue.unbounded<Response, DimseFailure | Cause.Done>()
             pending.set(id, inbox)
             let finished = false
+            yield* window.take(1)
+            yield* Effect.addFinalizer(() => window.release(1))
             yield* Effect.addFinalizer(() =>
               Effect.gen(function* () {
                 if (!finished && options?.cancel && gone === undefined) {

@@ -122,6 +122,25 @@ export const storeFile = (
     })
   })
 
+/**
+ * C-STORE of many files on one association, as many outstanding at once as the negotiated
+ * Asynchronous Operations Window allows (one at a time without one). Each file gets its own
+ * result: a failure of one file never stops the others, unless the association itself is gone.
+ */
+export const storeFiles = (
+  channel: DimseChannel.DimseChannel,
+  paths: ReadonlyArray<string>
+): Effect.Effect<
+  ReadonlyArray<{ readonly path: string; readonly result: Result.Result<StatusInfo, DimseFailure | FileNotSendable> }>
+> => {
+  const window = channel.association.negotiated.maxOperationsInvoked
+  return Effect.forEach(
+    paths,
+    (path) => Effect.map(Effect.result(storeFile(channel, path)), (result) => ({ path, result })),
+    { concurrency: window === 0 ? 16 : Math.max(1, window) }
+  )
+}
+
 /** One C-FIND response: pending ones carry a matching identifier. */
 export interface FindResponse extends StatusInfo {
   readonly identifier: DataSet.Naturalized | undefined
