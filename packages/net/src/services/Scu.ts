@@ -210,33 +210,41 @@ const progressOf = (r: DimseChannel.Response, ts: string, service: Status.Servic
   }
 }
 
-/** C-MOVE: asks the peer to send matches to `destination` (an AE title it knows) (PS3.4 C.4.2). */
-export const move = (
+interface RetrieveQuery {
+  readonly model: Exclude<Model, "worklist">
+  readonly identifier: DataSet.Naturalized
+  readonly priority?: Dimse.Priority
+}
+
+// C-GET and C-MOVE differ only in their SOP class and command; the exchange is the same.
+const retrieve = (
   channel: DimseChannel.DimseChannel,
-  query: {
-    readonly model: Exclude<Model, "worklist">
-    readonly destination: string
-    readonly identifier: DataSet.Naturalized
-    readonly priority?: Dimse.Priority
-  }
+  op: "get" | "move",
+  query: RetrieveQuery,
+  destination: string
 ): Stream.Stream<RetrieveProgress, DimseFailure> =>
   Stream.unwrap(
     Effect.gen(function* () {
-      const sopClassUid = SOP_CLASSES[query.model].move!
+      const sopClassUid = SOP_CLASSES[query.model][op]!
       const { context, bytes } = yield* identifierBytes(channel, sopClassUid, query.identifier)
       const messageId = yield* channel.nextMessageId
-      const rq: Dimse.CMoveRq = {
-        _tag: "CMoveRq",
-        messageId,
-        affectedSopClassUid: sopClassUid,
-        priority: query.priority ?? Dimse.PRIORITY_MEDIUM,
-        moveDestination: query.destination
-      }
+      const priority = query.priority ?? Dimse.PRIORITY_MEDIUM
+      const rq: Dimse.CGetRq | Dimse.CMoveRq =
+        op === "get"
+          ? { _tag: "CGetRq", messageId, affectedSopClassUid: sopClassUid, priority }
+          : { _tag: "CMoveRq", messageId, affectedSopClassUid: sopClassUid, priority, moveDestination: destination }
+      const service = op === "get" ? "C-GET" : "C-MOVE"
       return channel
         .request(context, rq, { dataSet: bytes, cancel: true })
-        .pipe(Stream.map((r) => progressOf(r, context.transferSyntax, "C-MOVE")))
+        .pipe(Stream.map((r) => progressOf(r, context.transferSyntax, service)))
     })
   )
+
+/** C-MOVE: asks the peer to send matches to `destination` (an AE title it knows) (PS3.4 C.4.2). */
+export const move = (
+  channel: DimseChannel.DimseChannel,
+  query: RetrieveQuery & { readonly destination: string }
+): Stream.Stream<RetrieveProgress, DimseFailure> => retrieve(channel, "move", query, query.destination)
 
 /**
  * C-GET: the peer sends matches back over this association as C-STORE sub-operations, which the
@@ -245,28 +253,8 @@ export const move = (
  */
 export const get = (
   channel: DimseChannel.DimseChannel,
-  query: {
-    readonly model: Exclude<Model, "worklist">
-    readonly identifier: DataSet.Naturalized
-    readonly priority?: Dimse.Priority
-  }
-): Stream.Stream<RetrieveProgress, DimseFailure> =>
-  Stream.unwrap(
-    Effect.gen(function* () {
-      const sopClassUid = SOP_CLASSES[query.model].get!
-      const { context, bytes } = yield* identifierBytes(channel, sopClassUid, query.identifier)
-      const messageId = yield* channel.nextMessageId
-      const rq: Dimse.CGetRq = {
-        _tag: "CGetRq",
-        messageId,
-        affectedSopClassUid: sopClassUid,
-        priority: query.priority ?? Dimse.PRIORITY_MEDIUM
-      }
-      return channel
-        .request(context, rq, { dataSet: bytes, cancel: true })
-        .pipe(Stream.map((r) => progressOf(r, context.transferSyntax, "C-GET")))
-    })
-  )
+  query: RetrieveQuery
+): Stream.Stream<RetrieveProgress, DimseFailure> => retrieve(channel, "get", query, "")
 
 /**
  * Opens an association and DIMSE on it, in the current scope (released when the scope
