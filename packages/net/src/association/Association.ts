@@ -73,8 +73,11 @@ const establish = (
           }
           case "ReleaseIndication":
             // A release collision (both sides asked) or the peer's request: answer it.
-            if (!i.collision) yield* hook
-            if (!i.collision || role === "requestor") yield* ul.submit({ _tag: "ReleaseResponse" })
+            // The hook (finishing operations) runs on its own fiber, so this loop keeps taking
+            // indications: a peer that aborts or closes meanwhile still ends the association.
+            if (!i.collision) {
+              yield* Effect.forkScoped(Effect.andThen(hook, ul.submit({ _tag: "ReleaseResponse" })))
+            } else if (role === "requestor") yield* ul.submit({ _tag: "ReleaseResponse" })
             break
           case "ReleaseConfirm":
             if (role === "acceptor" && releasing) yield* ul.submit({ _tag: "ReleaseResponse" })

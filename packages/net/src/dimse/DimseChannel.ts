@@ -385,7 +385,20 @@ export const make = (
     }
 
     yield* association.receive(onPData)
-    yield* association.beforeRelease(FiberSet.awaitEmpty(handlers))
+    // Before answering the peer's A-RELEASE-RQ: a data set still arriving never will, so its request
+    // fails; the running handlers get the DIMSE timeout to finish, then are stopped.
+    yield* association.beforeRelease(
+      Effect.gen(function* () {
+        if (target._tag === "Request") {
+          const detail = "the peer asked to release while a data set was still arriving"
+          yield* Queue.fail(target.queue, new AssociationAborted({ by: "peer", source: 0, reason: 0, detail }))
+          target = { _tag: "None" }
+        }
+        yield* FiberSet.awaitEmpty(handlers).pipe(
+          Effect.timeoutOrElse({ duration: association.ae.timeouts.dimse, orElse: () => FiberSet.clear(handlers) })
+        )
+      })
+    )
     // When the association ends, everything outstanding fails at once.
     const watcher = yield* Effect.forkScoped(
       Effect.gen(function* () {
