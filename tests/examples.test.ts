@@ -1,0 +1,88 @@
+/**
+ * Runs every program in examples/ as a user would, each as its own process on 127.0.0.1: two
+ * SCPs (a Verification SCP and the custom SCP with Storage/Query/Retrieve Layers), and the
+ * C-ECHO, C-STORE, C-FIND and C-MOVE examples against them.
+ */
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { spawn, type ChildProcess } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { corpusFile, repoRoot } from "./support/peers.ts"
+
+const node = process.execPath
+const example = (name: string) => path.join(repoRoot, "examples", name)
+const children: Array<ChildProcess> = []
+afterAll(() => {
+  for (const c of children) c.kill("SIGKILL")
+})
+
+/** Starts a server example and resolves with the port it prints. */
+const startServer = (name: string, args: ReadonlyArray<string>): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(node, [example(name), ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] })
+    children.push(child)
+    let out = ""
+    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${out}`)), 20_000)
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString()
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out)
+      if (m) {
+        clearTimeout(timer)
+        resolve(Number(m[1]))
+      }
+    })
+    child.stderr!.on("data", (d: Buffer) => (out += d.toString()))
+    child.on("exit", (code) => reject(new Error(`${name} exited ${code}: ${out}`)))
+  })
+
+/** Runs a client example to its end. */
+const runExample = (name: string, args: ReadonlyArray<string>): Promise<{ code: number | null; out: string }> =>
+  new Promise((resolve) => {
+    const child = spawn(node, [example(name), ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] })
+    children.push(child)
+    let out = ""
+    child.stdout!.on("data", (d: Buffer) => (out += d.toString()))
+    child.stderr!.on("data", (d: Buffer) => (out += d.toString()))
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
+    child.on("exit", (code) => {
+      clearTimeout(timer)
+      resolve({ code, out })
+    })
+  })
+
+const ct = corpusFile("CT_small.dcm")
+if (!ct) console.warn("examples.test.ts: CT_small.dcm not in the corpus (set NETDICOM_CORPUS): skipping the store case")
+
+describe("examples", () => {
+  it("pdu-roundtrip prints the decoded A-ASSOCIATE-RQ", async () => {
+    const r = await runExample("pdu-roundtrip.ts", [])
+    assert.strictEqual(r.code, 0, r.out)
+    assert.match(r.out, /A-ASSOCIATE-RQ NETDICOM -> STORESCP/)
+  })
+
+  it("echo against the Verification SCP", async () => {
+    const port = await startServer("verification-scp.ts", ["0", "VERIFY-SCP"])
+    const r = await runExample("echo.ts", ["127.0.0.1", String(port), "VERIFY-SCP"])
+    assert.strictEqual(r.code, 0, r.out)
+    assert.match(r.out, /C-ECHO: status 0x0000 \(Success\)/)
+  })
+
+  it.skipIf(!ct)("store a CT, find it, move it to a second SCP, find it there", async () => {
+    const destination = await startServer("custom-scp.ts", ["0", "DEST-SCP"])
+    const port = await startServer("custom-scp.ts", ["0", "CUSTOM-SCP", `DEST-SCP=127.0.0.1:${destination}`])
+    const stored = await runExample("store-file.ts", ["127.0.0.1", String(port), "CUSTOM-SCP", ct!])
+    assert.strictEqual(stored.code, 0, stored.out)
+    assert.match(stored.out, /status 0x0000/)
+    const found = await runExample("find.ts", ["127.0.0.1", String(port), "CUSTOM-SCP", "*"])
+    assert.strictEqual(found.code, 0, found.out)
+    const m = /"StudyInstanceUID":"([0-9.]+)"/.exec(found.out)
+    assert.isNotNull(m, found.out)
+    assert.match(found.out, /final: 0x0000 \(Success\)/)
+    const moved = await runExample("move.ts", ["127.0.0.1", String(port), "CUSTOM-SCP", "DEST-SCP", m![1]!])
+    assert.strictEqual(moved.code, 0, moved.out)
+    assert.match(moved.out, /0x0000 Success: remaining 0, completed 1, failed 0/)
+    const there = await runExample("find.ts", ["127.0.0.1", String(destination), "DEST-SCP", "*"])
+    assert.include(there.out, m![1]!)
+    assert.isTrue(fs.existsSync(ct!))
+  })
+})
