@@ -1,0 +1,157 @@
+/**
+ * The archive behind `@netdicom/net`'s SCP: Layers providing `Scp.StorageService` (PS3.4 Annex B, Storage SCP
+ * at Level 2: every attribute kept), `Scp.QueryService` (C.4.1 C-FIND) and `Scp.RetrieveService` (C.4.2 C-MOVE,
+ * C.4.3 C-GET) on the `Archive` in context.
+ *
+ * Storage writes a File Meta Information (PS3.10 7.1, with our Implementation Class UID and the calling AE as
+ * Source AE Title) followed by the data set exactly as it arrives, streamed through `Archive.store`, which writes
+ * it atomically and fsyncs before indexing. The C-STORE is answered 0000 only once that is done; a failure is
+ * answered with the error's status (A700 out of resources for I/O and index failures, C000 cannot understand for
+ * bytes that do not parse or whose UIDs contradict the request) and its reason as the Error Comment. Queries map
+ * archive errors to A900 and C000. Retrieve streams each file from disk after its meta header, never decoded.
+ *
+ * Leaves out: the Modality Worklist model (answered C000), and transcoding: an instance is sent in the transfer
+ * syntax it was stored in.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Layer, Stream } from "effect"
+import { ApplicationEntity, DimseError, Part10, Scp } from "@netdicom/net"
+import type { QueryRetrieve, StoreHandler } from "@netdicom/net"
+import { Archive } from "./Archive.ts"
+import { STATUS_OUT_OF_RESOURCES, STATUS_UNABLE_TO_PROCESS } from "./ArchiveError.ts"
+import type { ArchiveError } from "./ArchiveError.ts"
+import type { InformationModel } from "./Levels.ts"
+
+/** C-STORE success (PS3.4 B.2.3). */
+const SUCCESS = 0x0000
+
+/** Options of the SCP services. */
+export interface ScpServicesOptions {
+  /** Written as (0002,0012) of stored files (default netdicom's). */
+  readonly implementationClassUid?: string
+  /** Written as (0002,0013) of stored files (default netdicom's). */
+  readonly implementationVersionName?: string
+  /** Returned for RetrieveAETitle (0008,0054) when a C-FIND asks for it. */
+  readonly retrieveAeTitle?: string
+}
+
+const unpad = (uid: string): string => uid.replace(/[\0 ]+$/, "")
+
+const statusOf = (e: ArchiveError): number =>
+  e._tag === "InvalidInstance"
+    ? STATUS_UNABLE_TO_PROCESS
+    : e._tag === "StoreFailed"
+      ? STATUS_OUT_OF_RESOURCES
+      : e.status
+
+/** A storage handler writing each instance into the archive; exported for SCUs receiving C-GET sub-operations. */
+export const storageHandler = (
+  archive: Archive["Service"],
+  options?: ScpServicesOptions
+): StoreHandler.StorageHandler => {
+  const implementationClassUid = options?.implementationClassUid ?? ApplicationEntity.IMPLEMENTATION_CLASS_UID
+  const implementationVersionName = options?.implementationVersionName ?? ApplicationEntity.IMPLEMENTATION_VERSION_NAME
+  return (request) =>
+    Effect.gen(function* () {
+      const sopClassUid = unpad(request.sopClassUid)
+      const sopInstanceUid = unpad(request.sopInstanceUid)
+      const meta = Part10.writeMeta({
+        transferSyntaxUid: unpad(request.transferSyntax),
+        sopClassUid,
+        sopInstanceUid,
+        implementationClassUid,
+        implementationVersionName,
+        ...(request.callingAeTitle.trim() !== "" ? { sourceAeTitle: request.callingAeTitle.trim() } : {})
+      })
+      const bytes = yield* Stream.toAsyncIterableEffect(Stream.concat(Stream.make(meta), request.dataSet))
+      const stored = yield* archive.store(bytes, { sopInstanceUid, sopClassUid }).pipe(Effect.result)
+      if (stored._tag === "Success") {
+        yield* Effect.logDebug(`stored ${sopInstanceUid} as ${stored.success.record.filePath}`)
+        return { status: SUCCESS }
+      }
+      // whatever the store did not read must still be taken off the association
+      yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
+      const e = stored.failure
+      yield* Effect.logWarning(`C-STORE of ${sopInstanceUid} refused: ${e.message}`)
+      return { status: statusOf(e), errorComment: e.message }
+    })
+}
+
+/** `Scp.StorageService` on the archive in context. */
+export const storageLayer = (options?: ScpServicesOptions): Layer.Layer<Scp.StorageService, never, Archive> =>
+  Layer.effect(
+    Scp.StorageService,
+    Effect.gen(function* () {
+      return Scp.StorageService.of({ store: storageHandler(yield* Archive, options) })
+    })
+  )
+
+const informationModel = (model: QueryRetrieve.Model): InformationModel | undefined =>
+  model === "patient" ? "PatientRoot" : model === "study" ? "StudyRoot" : undefined
+
+const queryFailed = (e: ArchiveError): Scp.QueryFailed =>
+  new Scp.QueryFailed({ status: statusOf(e), comment: e.message })
+
+const noWorklist = new Scp.QueryFailed({
+  status: STATUS_UNABLE_TO_PROCESS,
+  comment: "this archive keeps no Modality Worklist"
+})
+
+/** `Scp.QueryService` (C-FIND, patient and study root) on the archive in context. */
+export const queryLayer = (options?: ScpServicesOptions): Layer.Layer<Scp.QueryService, never, Archive> =>
+  Layer.effect(
+    Scp.QueryService,
+    Effect.gen(function* () {
+      const archive = yield* Archive
+      return Scp.QueryService.of({
+        find: (request) => {
+          const model = informationModel(request.model)
+          if (model === undefined) return Stream.fail(noWorklist)
+          return archive
+            .find(request.identifier, {
+              model,
+              ...(options?.retrieveAeTitle !== undefined ? { retrieveAETitle: options.retrieveAeTitle } : {})
+            })
+            .pipe(Stream.mapError(queryFailed))
+        }
+      })
+    })
+  )
+
+/** The bare data set of a stored file: read its meta, stream the rest. */
+const dataSetOf = (path: string): Stream.Stream<Uint8Array, DimseError.DataSourceFailed> =>
+  Stream.unwrap(Effect.map(Part10.readFileMeta(path), (meta) => Part10.streamDataSet(path, meta))).pipe(
+    Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message }))
+  )
+
+/** `Scp.RetrieveService` (C-GET and C-MOVE, patient and study root) on the archive in context. */
+export const retrieveLayer: Layer.Layer<Scp.RetrieveService, never, Archive> = Layer.effect(
+  Scp.RetrieveService,
+  Effect.gen(function* () {
+    const archive = yield* Archive
+    return Scp.RetrieveService.of({
+      retrieve: (request) => {
+        const model = informationModel(request.model)
+        if (model === undefined) return Effect.fail(noWorklist)
+        return archive.retrieve(request.identifier, { model }).pipe(
+          Effect.mapError(queryFailed),
+          Effect.map((items) =>
+            items.map((item): Scp.RetrievableInstance => ({
+              sopClassUid: item.sopClassUid,
+              sopInstanceUid: item.sopInstanceUid,
+              transferSyntax: item.transferSyntaxUid,
+              dataSet: () => dataSetOf(item.filePath)
+            }))
+          )
+        )
+      }
+    })
+  })
+)
+
+/** Storage, Query and Retrieve on the archive in context. */
+export const layer = (
+  options?: ScpServicesOptions
+): Layer.Layer<Scp.StorageService | Scp.QueryService | Scp.RetrieveService, never, Archive> =>
+  Layer.mergeAll(storageLayer(options), queryLayer(options), retrieveLayer)

@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+// The `netdicom` command: runs ../src/main.ts with Node's type stripping (on by default from Node 22.18).
+// Under an older Node it re-runs itself with the workspace's own Node 22 (node_modules/.bin/node) if there is one.
+import { spawn } from "node:child_process"
+import { existsSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
+
+const here = dirname(fileURLToPath(import.meta.url))
+const main = join(here, "..", "src", "main.ts")
+
+if (process.features.typescript) {
+  // node:sqlite's ExperimentalWarning is noise for a command-line user; every other warning still prints.
+  const emitWarning = process.emitWarning
+  process.emitWarning = function (warning, ...rest) {
+    const type = typeof rest[0] === "string" ? rest[0] : rest[0]?.type
+    if (type === "ExperimentalWarning" || (warning instanceof Error && warning.name === "ExperimentalWarning")) return
+    return emitWarning.call(process, warning, ...rest)
+  }
+  await import(pathToFileURL(main).href)
+} else {
+  let node
+  for (let dir = here; ; dir = dirname(dir)) {
+    const candidate = join(dir, "node_modules", ".bin", "node")
+    if (existsSync(candidate)) {
+      node = candidate
+      break
+    }
+    if (dirname(dir) === dir) break
+  }
+  if (node === undefined || process.env["NETDICOM_REEXEC"] === "1") {
+    process.stderr.write(`netdicom: Node ${process.version} cannot run TypeScript; Node >= 22.18 is needed\n`)
+    process.exit(1)
+  }
+  const child = spawn(node, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: "inherit",
+    env: { ...process.env, NETDICOM_REEXEC: "1" }
+  })
+  for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal))
+  child.on("exit", (code, signal) => process.exit(code ?? (signal === "SIGINT" ? 130 : 1)))
+}

@@ -1,0 +1,488 @@
+/**
+ * The SCU subcommands of `netdicom`: `echo` (C-ECHO, PS3.4 Annex A), `store` (C-STORE, Annex B), `find`
+ * (C-FIND, C.4.1), `get` (C-GET, C.4.3) and `move` (C-MOVE, C.4.2), each over one association.
+ *
+ * Statuses are reported as the standard names them; a command exits 0 only when every operation succeeded.
+ * Matches of `find` are printed one per line in the DICOM JSON Model (PS3.18 F.2); everything else a command
+ * says goes to stderr, except the summary lines of `store`, `get` and `move`.
+ *
+ * @since 0.1.0
+ */
+import * as Fs from "node:fs/promises"
+import * as Path from "node:path"
+import { randomBytes } from "node:crypto"
+import { Console, Effect, Exit, Option, Result, Scope, Stream } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import { ApplicationEntity, DimseError, Negotiation, Part10, QueryRetrieve, Scu } from "@netdicom/net"
+import type { DimseChannel, RejectedContext, StoreHandler } from "@netdicom/net"
+import { InstanceStore } from "@netdicom/archive"
+import { Status, Uids } from "@netdicom/wire"
+import * as Contexts from "./Contexts.ts"
+import * as DicomJson from "./DicomJson.ts"
+import * as Files from "./Files.ts"
+import * as Keys from "./Keys.ts"
+import { applicationEntity, common, fail, peerTitle, withLogging, type CommandFailed, type Common } from "./Options.ts"
+
+const host = Argument.String("host").pipe(Argument.withDescription("the peer's host name or address"))
+const port = Argument.Int("port").pipe(Argument.withDescription("the peer's TCP port"))
+const keys = Flag.String("key").pipe(
+  Flag.withAlias("k"),
+  Flag.withDescription("a key, Keyword=Value or gggg,eeee=Value (no value: return it); repeat for more"),
+  Flag.atLeast(0)
+)
+const level = Flag.String("level").pipe(
+  Flag.withDescription("Query/Retrieve Level: PATIENT, STUDY, SERIES or IMAGE (default: the model's top level)"),
+  Flag.optional
+)
+
+/** Checks a TCP port number. */
+export const checkPort = (n: number): Effect.Effect<number, CommandFailed> =>
+  Number.isInteger(n) && n >= 1 && n <= 65535 ? Effect.succeed(n) : fail(`port ${n} is not a TCP port (1-65535)`)
+
+const describeStatus = (r: Scu.StatusInfo): string =>
+  `${r.meaning} (${Status.format(r.status)})${r.errorComment ? `: ${r.errorComment.trim()}` : ""}`
+
+const isTty = (): boolean => process.stdout.isTTY === true
+
+/** A progress line on a terminal only, overwritten in place. */
+const progress = (text: string): Effect.Effect<void> =>
+  Effect.sync(() => {
+    if (isTty()) process.stdout.write(`\r\x1b[K${text.slice(0, Math.max(20, (process.stdout.columns ?? 80) - 1))}`)
+  })
+
+const clearProgress: Effect.Effect<void> = Effect.sync(() => {
+  if (isTty()) process.stdout.write("\r\x1b[K")
+})
+
+interface Peer {
+  readonly host: string
+  readonly port: number
+  readonly calledAeTitle: string
+}
+
+const peerOf = (c: Common & { readonly host: string; readonly port: number }) =>
+  Effect.gen(function* () {
+    return { host: c.host, port: yield* checkPort(c.port), calledAeTitle: yield* peerTitle(c.aec) } satisfies Peer
+  })
+
+// ---------------------------------------------------------------------------------------------------------------
+// echo
+
+const echo = Command.make(
+  "echo",
+  {
+    host,
+    port,
+    repeat: Flag.Int("repeat").pipe(Flag.withDescription("how many C-ECHO requests to send"), Flag.withDefault(1)),
+    ...common
+  },
+  (c) =>
+    Effect.gen(function* () {
+      if (c.repeat < 1) return yield* fail(`--repeat must be at least 1, not ${c.repeat}`)
+      const peer = yield* peerOf(c)
+      const ae = yield* applicationEntity(c)
+      // a status is no failure of the exchange: the association is released either way, then the command fails
+      const failed = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const channel = yield* Scu.connect(ae, {
+            ...peer,
+            contexts: [
+              { abstractSyntax: QueryRetrieve.VERIFICATION, transferSyntaxes: Contexts.QUERY_TRANSFER_SYNTAXES }
+            ]
+          })
+          let failed = 0
+          for (let i = 1; i <= c.repeat; i++) {
+            const started = Date.now()
+            const r = yield* Scu.echo(channel)
+            if (r.category !== "Success") failed++
+            const n = c.repeat > 1 ? ` ${i}/${c.repeat}` : ""
+            yield* Console.log(
+              `C-ECHO${n} ${peer.calledAeTitle}@${peer.host}:${peer.port}: ${describeStatus(r)} in ${Date.now() - started} ms`
+            )
+          }
+          return failed
+        })
+      )
+      if (failed > 0) return yield* fail(`${failed} of ${c.repeat} C-ECHO did not succeed`)
+    }).pipe(withLogging(c, "client"))
+).pipe(Command.withDescription("C-ECHO: check that a peer answers (exit 0 when every C-ECHO succeeds)"))
+
+// ---------------------------------------------------------------------------------------------------------------
+// store
+
+const REJECTION: Readonly<Record<number, string>> = {
+  1: "rejected by the user",
+  2: "rejected, no reason given",
+  3: "abstract syntax not supported",
+  4: "transfer syntax not supported"
+}
+
+const rejectionReason = (file: Files.Sendable, result: number | undefined): string => {
+  const why = result === undefined ? "not accepted" : (REJECTION[result] ?? `result ${result}`)
+  return `the peer did not accept ${Uids.describeUid(file.sopClassUid)} in ${Uids.describeUid(file.transferSyntaxUid)}: ${why}`
+}
+
+/** The result the peer gave each refused context, by `Files.contextKey` (ids 1, 3, 5... follow the proposal order). */
+const rejectedByKey = (
+  contexts: ReadonlyArray<Negotiation.ProposedContext>,
+  rejected: ReadonlyArray<RejectedContext>
+): ReadonlyMap<string, number> => {
+  const out = new Map<string, number>()
+  for (const r of rejected) {
+    const proposed = contexts[(r.id - 1) / 2]
+    const ts = proposed?.transferSyntaxes[0]
+    if (proposed !== undefined && ts !== undefined) {
+      out.set(Files.contextKey({ sopClassUid: proposed.abstractSyntax, transferSyntaxUid: ts }), r.result)
+    }
+  }
+  return out
+}
+
+const store = Command.make(
+  "store",
+  {
+    host,
+    port,
+    paths: Argument.String("path").pipe(
+      Argument.withDescription("files and folders (walked recursively)"),
+      Argument.variadic({ min: 1 })
+    ),
+    ...common
+  },
+  (c) =>
+    Effect.gen(function* () {
+      const peer = yield* peerOf(c)
+      const ae = yield* applicationEntity(c)
+      const { files, missing } = yield* Files.collect(c.paths)
+      let sent = 0
+      let warnings = 0
+      let failed = 0
+      const reportFailure = (path: string, reason: string) =>
+        Effect.andThen(clearProgress, Console.error(`FAILED ${path}: ${reason}`)).pipe(
+          Effect.andThen(Effect.sync(() => void failed++))
+        )
+      for (const m of missing) yield* reportFailure(m.path, m.reason)
+      const sendable: Array<Files.Sendable> = []
+      for (const [i, path] of files.entries()) {
+        yield* progress(`reading ${i + 1}/${files.length} ${Path.basename(path)}`)
+        const r = yield* Effect.result(Files.inspect(path))
+        if (Result.isSuccess(r)) sendable.push(r.success)
+        else yield* reportFailure(path, r.failure.reason)
+      }
+      const contexts = Files.contextsFor(sendable)
+      if (contexts.length > Negotiation.MAX_PRESENTATION_CONTEXTS) {
+        yield* clearProgress
+        return yield* fail(
+          `the files need ${contexts.length} presentation contexts (one per SOP class and transfer syntax), ` +
+            `more than the ${Negotiation.MAX_PRESENTATION_CONTEXTS} an association holds: store them in smaller batches`
+        )
+      }
+
+      // the association, reopened after an abort so that one bad exchange does not stop the batch
+      let session: { readonly scope: Scope.Closeable; readonly channel: DimseChannel.DimseChannel } | undefined
+      let rejected: ReadonlyMap<string, number> = new Map()
+      const open = Effect.gen(function* () {
+        const scope = yield* Scope.make()
+        const channel = yield* Scope.provide(Scu.connect(ae, { ...peer, contexts }), scope).pipe(
+          Effect.onError(() => Scope.close(scope, Exit.void))
+        )
+        rejected = rejectedByKey(contexts, channel.association.negotiated.rejected)
+        session = { scope, channel }
+        return channel
+      })
+      const close = (exit: Exit.Exit<unknown, unknown>) =>
+        Effect.suspend(() => {
+          const s = session
+          session = undefined
+          return s === undefined ? Effect.void : Scope.close(s.scope, exit)
+        })
+
+      const sendAll = Effect.gen(function* () {
+        for (const [i, file] of sendable.entries()) {
+          yield* progress(`sending ${i + 1}/${sendable.length} ${Path.basename(file.path)}`)
+          let channel = session?.channel
+          if (channel === undefined) {
+            const opened = yield* Effect.result(open)
+            if (Result.isFailure(opened)) {
+              const e = opened.failure
+              if (e._tag === "NoAcceptableContext") {
+                // the peer refused every context: each file fails with what the peer said about its own
+                const results = rejectedByKey(contexts, e.rejected)
+                for (const rest of sendable.slice(i)) {
+                  yield* reportFailure(rest.path, rejectionReason(rest, results.get(Files.contextKey(rest))))
+                }
+                return
+              }
+              // the first connection failing is the command failing; a reconnection failing fails what is left
+              if (i === 0) {
+                yield* clearProgress
+                return yield* fail(opened.failure.message)
+              }
+              for (const rest of sendable.slice(i))
+                yield* reportFailure(rest.path, `not sent: ${opened.failure.message}`)
+              return
+            }
+            channel = opened.success
+          }
+          const r = yield* Effect.result(
+            Scu.store(channel, {
+              sopClassUid: file.sopClassUid,
+              sopInstanceUid: file.sopInstanceUid,
+              transferSyntax: file.transferSyntaxUid,
+              dataSet: Part10.streamDataSet(file.path, file).pipe(
+                Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message }))
+              )
+            })
+          )
+          if (Result.isSuccess(r)) {
+            const s = r.success
+            if (s.category === "Success") sent++
+            else if (s.category === "Warning") {
+              sent++
+              warnings++
+              yield* clearProgress
+              yield* Console.error(`WARNING ${file.path}: ${describeStatus(s)}`)
+            } else yield* reportFailure(file.path, `C-STORE: ${describeStatus(s)}`)
+            continue
+          }
+          const e = r.failure
+          if (e._tag === "NoAcceptedContext") {
+            yield* reportFailure(file.path, rejectionReason(file, rejected.get(Files.contextKey(file))))
+            continue
+          }
+          yield* reportFailure(file.path, e.message)
+          yield* close(Exit.fail(e))
+        }
+      })
+      if (sendable.length > 0) yield* Effect.onExit(sendAll, (exit) => close(exit))
+      yield* clearProgress
+      yield* Console.log(`${sent} sent, ${warnings} warnings, ${failed} failed`)
+      if (failed > 0) return yield* fail("")
+    }).pipe(withLogging(c, "client"))
+).pipe(
+  Command.withDescription(
+    "C-STORE: send files and folders over one association, contexts proposed from what the files hold"
+  )
+)
+
+// ---------------------------------------------------------------------------------------------------------------
+// find
+
+const identifierOf = (
+  model: QueryRetrieve.Model,
+  c: { readonly keys: ReadonlyArray<string>; readonly level: Option.Option<string> },
+  find: boolean
+) =>
+  Effect.gen(function* () {
+    let lvl: Keys.Level | undefined
+    if (Option.isSome(c.level)) {
+      const parsed = Keys.parseLevel(model, c.level.value)
+      if (Result.isFailure(parsed)) return yield* fail(parsed.failure.message)
+      lvl = parsed.success
+    }
+    const id = Keys.identifier({ model, level: lvl, keys: c.keys, find })
+    return Result.isSuccess(id) ? id.success : yield* fail(id.failure.message)
+  })
+
+const find = Command.make(
+  "find",
+  {
+    host,
+    port,
+    model: Flag.Literals("model", ["patient", "study", "worklist"]).pipe(
+      Flag.withDescription("information model: patient root, study root or modality worklist"),
+      Flag.withDefault("study")
+    ),
+    keys,
+    level,
+    ...common
+  },
+  (c) =>
+    Effect.gen(function* () {
+      const peer = yield* peerOf(c)
+      const identifier = yield* identifierOf(c.model, c, true)
+      const ae = yield* applicationEntity(c)
+      const done = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const channel = yield* Scu.connect(ae, {
+            ...peer,
+            contexts: [
+              {
+                abstractSyntax: QueryRetrieve.SOP_CLASSES[c.model].find,
+                transferSyntaxes: Contexts.QUERY_TRANSFER_SYNTAXES
+              }
+            ]
+          })
+          let matches = 0
+          let final: Scu.FindResponse | undefined
+          yield* Stream.runForEach(Scu.find(channel, { model: c.model, identifier }), (r) =>
+            Effect.gen(function* () {
+              if (r.category === "Pending") {
+                if (r.identifier !== undefined) {
+                  matches++
+                  yield* Console.log(JSON.stringify(DicomJson.fromNaturalized(r.identifier)))
+                }
+              } else final = r
+            })
+          )
+          const done = final as Scu.FindResponse | undefined
+          if (done === undefined) return yield* fail("C-FIND ended without a final response")
+          yield* Console.error(`C-FIND: ${matches} match${matches === 1 ? "" : "es"}, ${describeStatus(done)}`)
+          return done
+        })
+      )
+      if (done.category !== "Success") return yield* fail("")
+    }).pipe(withLogging(c, "client"))
+).pipe(Command.withDescription("C-FIND: print each match as one line of DICOM JSON (PS3.18 F.2)"))
+
+// ---------------------------------------------------------------------------------------------------------------
+// get and move
+
+const progressLine = (what: string, r: Scu.RetrieveProgress): string => {
+  const n = (x: number | undefined) => (x === undefined ? "?" : String(x))
+  return `${what}: ${n(r.remaining)} remaining, ${n(r.completed)} completed, ${n(r.failed)} failed, ${n(r.warning)} warnings`
+}
+
+const runRetrieve = (
+  what: "C-GET" | "C-MOVE",
+  responses: Stream.Stream<Scu.RetrieveProgress, DimseError.DimseFailure>
+) =>
+  Effect.gen(function* () {
+    let final: Scu.RetrieveProgress | undefined
+    yield* Stream.runForEach(responses, (r) =>
+      r.category === "Pending" ? Console.error(progressLine(what, r)) : Effect.sync(() => void (final = r))
+    )
+    const done = final as Scu.RetrieveProgress | undefined
+    if (done === undefined) return yield* fail(`${what} ended without a final response`)
+    for (const uid of done.failedSopInstanceUids) yield* Console.error(`FAILED ${uid}`)
+    const n = (x: number | undefined) => x ?? 0
+    yield* Console.log(
+      `${what} ${describeStatus(done)}: ${n(done.completed)} completed, ${n(done.warning)} warnings, ${n(done.failed)} failed`
+    )
+    return done.category === "Success"
+  })
+
+const retrieveModel = Flag.Literals("model", ["patient", "study"]).pipe(
+  Flag.withDescription("information model: patient root or study root"),
+  Flag.withDefault("study")
+)
+
+/** Writes each instance a C-GET brings as `<dir>/<SOPInstanceUID>.dcm` with a File Meta Information. */
+const fileWriter =
+  (dir: string, written: { count: number }): StoreHandler.StorageHandler =>
+  (request) =>
+    Effect.gen(function* () {
+      const uid = request.sopInstanceUid.replace(/[\0 ]+$/, "")
+      const target = Path.join(dir, `${InstanceStore.safeName(uid)}.dcm`)
+      const tmp = Path.join(dir, `.${InstanceStore.safeName(uid)}.${randomBytes(4).toString("hex")}.tmp`)
+      const meta = Part10.writeMeta({
+        transferSyntaxUid: request.transferSyntax.replace(/[\0 ]+$/, ""),
+        sopClassUid: request.sopClassUid.replace(/[\0 ]+$/, ""),
+        sopInstanceUid: uid,
+        implementationClassUid: ApplicationEntity.IMPLEMENTATION_CLASS_UID,
+        implementationVersionName: ApplicationEntity.IMPLEMENTATION_VERSION_NAME,
+        ...(request.callingAeTitle.trim() !== "" ? { sourceAeTitle: request.callingAeTitle.trim() } : {})
+      })
+      const outcome = yield* Effect.acquireUseRelease(
+        Effect.tryPromise(() => Fs.open(tmp, "wx")),
+        (handle) =>
+          Effect.gen(function* () {
+            yield* Effect.tryPromise(() => handle.write(meta))
+            yield* Stream.runForEach(request.dataSet, (chunk) => Effect.tryPromise(() => handle.write(chunk)))
+            yield* Effect.tryPromise(() => handle.sync())
+          }),
+        (handle) => Effect.promise(() => handle.close().catch(() => undefined))
+      ).pipe(Effect.andThen(Effect.tryPromise(() => Fs.rename(tmp, target))), Effect.result)
+      if (Result.isSuccess(outcome)) {
+        written.count++
+        yield* Effect.logDebug(`received ${target}`)
+        return { status: Status.SUCCESS }
+      }
+      yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
+      yield* Effect.promise(() => Fs.unlink(tmp).catch(() => undefined))
+      const reason = String(outcome.failure.cause ?? outcome.failure)
+      yield* Effect.logWarning(`cannot write ${target}: ${reason}`)
+      return { status: Status.OUT_OF_RESOURCES, errorComment: `cannot write the file: ${reason}` }
+    })
+
+const get = Command.make(
+  "get",
+  {
+    host,
+    port,
+    model: retrieveModel,
+    keys,
+    level,
+    out: Flag.String("out").pipe(Flag.withDescription("folder the instances are written to, as <SOPInstanceUID>.dcm")),
+    sopClass: Flag.String("sop-class").pipe(
+      Flag.withDescription("propose only this storage SOP class (in every transfer syntax); repeat for more"),
+      Flag.atLeast(0)
+    ),
+    ...common
+  },
+  (c) =>
+    Effect.gen(function* () {
+      const peer = yield* peerOf(c)
+      const identifier = yield* identifierOf(c.model, c, false)
+      const ae = yield* applicationEntity(c)
+      const written = { count: 0 }
+      const ok = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const made = yield* Effect.result(Effect.tryPromise(() => Fs.mkdir(c.out, { recursive: true })))
+          if (Result.isFailure(made)) return yield* fail(`--out ${c.out}: ${String(made.failure.cause)}`)
+          const getClass = QueryRetrieve.SOP_CLASSES[c.model].get!
+          const proposal = Contexts.getProposal(Negotiation.MAX_PRESENTATION_CONTEXTS - 1, c.sopClass)
+          const channel = yield* Scu.connect(ae, {
+            ...peer,
+            contexts: [
+              { abstractSyntax: getClass, transferSyntaxes: Contexts.QUERY_TRANSFER_SYNTAXES },
+              ...proposal.contexts
+            ],
+            roles: proposal.roles,
+            onStore: fileWriter(c.out, written)
+          })
+          return yield* runRetrieve("C-GET", Scu.get(channel, { model: c.model, identifier }))
+        })
+      )
+      yield* Console.log(`${written.count} file${written.count === 1 ? "" : "s"} written to ${c.out}`)
+      if (!ok) return yield* fail("")
+    }).pipe(withLogging(c, "client"))
+).pipe(Command.withDescription("C-GET: fetch matching instances over this association into a folder"))
+
+const move = Command.make(
+  "move",
+  {
+    host,
+    port,
+    model: retrieveModel,
+    keys,
+    level,
+    dest: Flag.String("dest").pipe(Flag.withDescription("the AE title the peer sends the instances to")),
+    ...common
+  },
+  (c) =>
+    Effect.gen(function* () {
+      const peer = yield* peerOf(c)
+      const destination = yield* peerTitle(c.dest, "--dest")
+      const identifier = yield* identifierOf(c.model, c, false)
+      const ae = yield* applicationEntity(c)
+      const ok = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const channel = yield* Scu.connect(ae, {
+            ...peer,
+            contexts: [
+              {
+                abstractSyntax: QueryRetrieve.SOP_CLASSES[c.model].move!,
+                transferSyntaxes: Contexts.QUERY_TRANSFER_SYNTAXES
+              }
+            ]
+          })
+          return yield* runRetrieve("C-MOVE", Scu.move(channel, { model: c.model, destination, identifier }))
+        })
+      )
+      if (!ok) return yield* fail("")
+    }).pipe(withLogging(c, "client"))
+).pipe(Command.withDescription("C-MOVE: have the peer send matching instances to another AE (--dest)"))
+
+/** The SCU subcommands. */
+export const commands = [echo, store, find, get, move] as const

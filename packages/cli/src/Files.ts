@@ -1,0 +1,122 @@
+/**
+ * The files `netdicom store` sends: paths given on the command line, folders walked recursively, each file's
+ * File Meta Information read (PS3.10 7.1) and its data set checked to be whole, and the presentation contexts
+ * they need, one per SOP class and transfer syntax (PS3.8 7.1.1.13: an association holds at most 128).
+ *
+ * @since 0.1.0
+ */
+import * as Fs from "node:fs/promises"
+import * as Path from "node:path"
+import { Effect } from "effect"
+import { Part10 } from "@netdicom/net"
+import type { Negotiation } from "@netdicom/net"
+import { Uids } from "@netdicom/wire"
+import * as DataSetCheck from "./DataSetCheck.ts"
+
+/** A file that can be sent, with what its meta says. */
+export interface Sendable {
+  readonly path: string
+  readonly sopClassUid: string
+  readonly sopInstanceUid: string
+  readonly transferSyntaxUid: string
+  readonly dataSetOffset: number
+}
+
+/** A file that cannot be sent, and why. */
+export interface Unsendable {
+  readonly path: string
+  readonly reason: string
+}
+
+/** Every regular file under the given paths (folders recursively, sorted, hidden entries skipped). */
+export const collect = (
+  paths: ReadonlyArray<string>
+): Effect.Effect<{ readonly files: ReadonlyArray<string>; readonly missing: ReadonlyArray<Unsendable> }> =>
+  Effect.promise(async () => {
+    const files: Array<string> = []
+    const missing: Array<Unsendable> = []
+    const seen = new Set<string>()
+    const walk = async (path: string, top: boolean): Promise<void> => {
+      let stat
+      try {
+        stat = await Fs.stat(path)
+      } catch (cause) {
+        const code = (cause as NodeJS.ErrnoException).code
+        missing.push({ path, reason: code === "ENOENT" ? "no such file or folder" : String(cause) })
+        return
+      }
+      if (stat.isFile()) {
+        files.push(path)
+        return
+      }
+      if (!stat.isDirectory()) {
+        if (top) missing.push({ path, reason: "not a file or a folder" })
+        return
+      }
+      const real = await Fs.realpath(path)
+      if (seen.has(real)) return
+      seen.add(real)
+      let entries: Array<string>
+      try {
+        entries = (await Fs.readdir(path)).filter((name) => !name.startsWith(".")).sort()
+      } catch (cause) {
+        missing.push({ path, reason: `cannot list the folder: ${String(cause)}` })
+        return
+      }
+      for (const name of entries) await walk(Path.join(path, name), false)
+    }
+    for (const path of paths) await walk(path, true)
+    return { files, missing }
+  })
+
+const DEFLATED_PREFIX = 1024 * 1024
+
+/** The SOP identifiers at the start of a deflated data set (inflated as far as needed), if they can be found. */
+const deflatedIdentifiers = (path: string, offset: number, transferSyntaxUid: string) =>
+  Effect.promise(async () => {
+    const handle = await Fs.open(path, "r")
+    try {
+      const buffer = new Uint8Array(DEFLATED_PREFIX)
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset)
+      const found = Part10.sopIdentifiers(buffer.subarray(0, bytesRead), transferSyntaxUid)
+      return found._tag === "Success" ? found.success : undefined
+    } catch {
+      return undefined
+    } finally {
+      await handle.close()
+    }
+  })
+
+/**
+ * Reads a file's meta and checks its data set; the failure is the reason it cannot be sent. The SOP Class and
+ * Instance UIDs are the data set's (0008,0016) and (0008,0018), which the C-STORE must carry, falling back to the
+ * meta's Media Storage UIDs when the data set has none.
+ */
+export const inspect = (path: string): Effect.Effect<Sendable, Unsendable> =>
+  Effect.gen(function* () {
+    const meta = yield* Part10.readFileMeta(path)
+    const found = Uids.transferSyntaxInfo(meta.transferSyntaxUid)?.deflated
+      ? ((yield* deflatedIdentifiers(path, meta.dataSetOffset, meta.transferSyntaxUid)) ?? {})
+      : yield* DataSetCheck.check(path, meta.dataSetOffset, meta.transferSyntaxUid)
+    return {
+      path,
+      sopClassUid: found.sopClassUid || meta.mediaStorageSopClassUid,
+      sopInstanceUid: found.sopInstanceUid || meta.mediaStorageSopInstanceUid,
+      transferSyntaxUid: meta.transferSyntaxUid,
+      dataSetOffset: meta.dataSetOffset
+    }
+  }).pipe(Effect.mapError((e) => ({ path, reason: e.message })))
+
+/** The key of the context a file needs. */
+export const contextKey = (file: { readonly sopClassUid: string; readonly transferSyntaxUid: string }): string =>
+  `${file.sopClassUid}|${file.transferSyntaxUid}`
+
+/** One presentation context per SOP class and transfer syntax the files hold, in the order first met. */
+export const contextsFor = (files: ReadonlyArray<Sendable>): ReadonlyArray<Negotiation.ProposedContext> => {
+  const seen = new Map<string, Negotiation.ProposedContext>()
+  for (const f of files) {
+    const key = contextKey(f)
+    if (!seen.has(key)) seen.set(key, { abstractSyntax: f.sopClassUid, transferSyntaxes: [f.transferSyntaxUid] })
+  }
+  return [...seen.values()]
+}

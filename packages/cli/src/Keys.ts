@@ -1,0 +1,167 @@
+/**
+ * Query keys from the command line (`-k Keyword=Value`, `-k gggg,eeee=Value`) as the identifier of
+ * a C-FIND, C-GET or C-MOVE (PS3.4 C.2.2 attribute matching, C.4.1.2.1 the Query/Retrieve Level,
+ * K.6.1.2 worklist keys inside Scheduled Procedure Step Sequence).
+ *
+ * A key names an attribute by keyword or tag (`PatientName`, `0010,0010`, `(0010,0010)`,
+ * `00100010`); a dotted path reaches into a sequence item (`ScheduledProcedureStepSequence.Modality=MR`).
+ * No `=` or an empty value asks for the attribute back (universal matching). Values are passed as
+ * written, with numbers for numeric VRs; a backslash separates several values.
+ *
+ * @since 0.1.0
+ */
+import { Data, Result } from "effect"
+import type { DataSet, QueryRetrieve } from "@netdicom/net"
+import * as Dictionary from "./internal/Dictionary.ts"
+
+/** A key that cannot be understood. */
+export class BadKey extends Data.TaggedError("BadKey")<{ readonly key: string; readonly reason: string }> {
+  override get message(): string {
+    return `bad key "${this.key}": ${this.reason}`
+  }
+}
+
+/** The Query/Retrieve levels (PS3.4 C.3). */
+export const LEVELS = ["PATIENT", "STUDY", "SERIES", "IMAGE"] as const
+
+/** A Query/Retrieve level. */
+export type Level = (typeof LEVELS)[number]
+
+/** The unique key of each level (PS3.4 C.3). */
+export const UNIQUE_KEY: Readonly<Record<Level, string>> = {
+  PATIENT: "PatientID",
+  STUDY: "StudyInstanceUID",
+  SERIES: "SeriesInstanceUID",
+  IMAGE: "SOPInstanceUID"
+}
+
+// Return keys asked for when the command line gives none.
+const DEFAULT_RETURN_KEYS: Readonly<Record<Level | "WORKLIST", ReadonlyArray<string>>> = {
+  PATIENT: ["PatientName", "PatientID", "PatientBirthDate", "PatientSex"],
+  STUDY: [
+    "PatientName",
+    "PatientID",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "StudyDescription",
+    "ModalitiesInStudy"
+  ],
+  SERIES: ["SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription"],
+  IMAGE: ["SOPInstanceUID", "SOPClassUID", "InstanceNumber"],
+  WORKLIST: ["PatientName", "PatientID", "AccessionNumber", "StudyInstanceUID", "ScheduledProcedureStepSequence"]
+}
+
+const HEX8 = /^[0-9A-Fa-f]{8}$/
+const NUMERIC_VRS = new Set(["FL", "FD", "SL", "SS", "UL", "US", "SV", "UV", "IS", "DS"])
+
+/** The dictionary keyword of a key name, or its 8 hex digit tag when the dictionary does not know it. */
+export const resolveName = (name: string): Result.Result<{ readonly key: string; readonly vr: string }, string> => {
+  const trimmed = name.trim()
+  const keyword = Dictionary.byKeyword(trimmed)
+  if (keyword !== undefined) return Result.succeed({ key: keyword.name, vr: keyword.vr })
+  const hex = trimmed.replace(/^\(|\)$/g, "").replace(",", "")
+  if (!HEX8.test(hex)) return Result.fail(`"${trimmed}" is neither a keyword nor a tag gggg,eeee`)
+  const entry = Dictionary.byTag(hex)
+  return Result.succeed(entry !== undefined ? { key: entry.name, vr: entry.vr } : { key: hex.toUpperCase(), vr: "UN" })
+}
+
+const valueFor = (vr: string, text: string | undefined): unknown => {
+  if (vr === "SQ") return []
+  if (text === undefined || text === "") return ""
+  if (!NUMERIC_VRS.has(vr)) return text
+  const parts = text.split("\\")
+  // a range or wildcard is no number: pass it as written
+  if (!parts.every((p) => p.trim() !== "" && Number.isFinite(Number(p)))) return text
+  const numbers = parts.map(Number)
+  return numbers.length === 1 ? numbers[0] : numbers
+}
+
+type Mutable = { [key: string]: unknown }
+
+/** Adds one `-k` key to an identifier under construction. */
+const addKey = (target: Mutable, spec: string): Result.Result<void, BadKey> => {
+  const eq = spec.indexOf("=")
+  const path = (eq < 0 ? spec : spec.slice(0, eq)).split(".")
+  const text = eq < 0 ? undefined : spec.slice(eq + 1)
+  let scope = target
+  for (const [i, segment] of path.entries()) {
+    const resolved = resolveName(segment)
+    if (Result.isFailure(resolved)) return Result.fail(new BadKey({ key: spec, reason: resolved.failure }))
+    const { key, vr } = resolved.success
+    const last = i === path.length - 1
+    if (last) {
+      if (vr === "SQ" && text !== undefined && text !== "") {
+        return Result.fail(
+          new BadKey({ key: spec, reason: `${key} is a sequence: give a key inside it (${key}.Keyword=...)` })
+        )
+      }
+      if (vr === "SQ" && Array.isArray(scope[key]) && (scope[key] as Array<unknown>).length > 0) return Result.void
+      scope[key] = valueFor(vr, text)
+      return Result.void
+    }
+    if (vr !== "SQ") return Result.fail(new BadKey({ key: spec, reason: `${key} is not a sequence` }))
+    const existing = scope[key]
+    let item: Mutable
+    if (Array.isArray(existing) && existing.length > 0) item = existing[0] as Mutable
+    else {
+      item = {}
+      scope[key] = [item]
+    }
+    scope = item
+  }
+  return Result.void
+}
+
+/** What a query asks: the model, the level and the keys. */
+export interface QuerySpec {
+  readonly model: QueryRetrieve.Model
+  readonly level: Level | undefined
+  readonly keys: ReadonlyArray<string>
+  /** A C-FIND: add the level's usual return keys when no key is given, and the level's unique key. */
+  readonly find: boolean
+}
+
+/** The levels a model has. */
+export const levelsOf = (model: QueryRetrieve.Model): ReadonlyArray<Level> =>
+  model === "patient" ? LEVELS : model === "study" ? LEVELS.slice(1) : []
+
+/** Parses a level given on the command line (any case). */
+export const parseLevel = (model: QueryRetrieve.Model, text: string): Result.Result<Level, BadKey> => {
+  const level = text.trim().toUpperCase()
+  const allowed = levelsOf(model)
+  return (allowed as ReadonlyArray<string>).includes(level)
+    ? Result.succeed(level as Level)
+    : Result.fail(
+        new BadKey({
+          key: `--level ${text}`,
+          reason:
+            allowed.length === 0
+              ? "the worklist model has no levels"
+              : `the ${model} root model has the levels ${allowed.join(", ")}`
+        })
+      )
+}
+
+/**
+ * The identifier for a query: Query/Retrieve Level (the model's top level unless given; none for the
+ * worklist), the keys, and for a C-FIND the level's unique key as a return key when it is missing.
+ */
+export const identifier = (spec: QuerySpec): Result.Result<DataSet.Naturalized, BadKey> => {
+  const out: Mutable = {}
+  const level = spec.model === "worklist" ? spec.level : (spec.level ?? levelsOf(spec.model)[0])
+  if (level !== undefined) out["QueryRetrieveLevel"] = level
+  const keys =
+    spec.keys.length === 0 && spec.find
+      ? DEFAULT_RETURN_KEYS[spec.model === "worklist" ? "WORKLIST" : level!]
+      : spec.keys
+  for (const key of keys) {
+    const added = addKey(out, key)
+    if (Result.isFailure(added)) return Result.fail(added.failure)
+  }
+  if (spec.find && level !== undefined && spec.model !== "worklist" && !(UNIQUE_KEY[level] in out)) {
+    out[UNIQUE_KEY[level]] = ""
+  }
+  return Result.succeed(out)
+}

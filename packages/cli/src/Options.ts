@@ -1,0 +1,107 @@
+/**
+ * What every `netdicom` subcommand shares: the flags `--aet`, `--aec`, `--max-pdu`, `--timeout` and
+ * `--debug`, the Application Entity they make (PS3.7 Annex D, PS3.8 section 7.1), the log lines on
+ * stderr, and the failure that ends a command with one line and an exit code.
+ *
+ * @since 0.1.0
+ */
+import { Data, Effect, Layer, Logger, Option, References, Result } from "effect"
+import * as Runtime from "effect/Runtime"
+import { Flag } from "effect/cli"
+import { ApplicationEntity } from "@netdicom/net"
+import { Identifiers } from "@netdicom/wire"
+
+/** Ends a command: `message` (one line, unless empty) goes to stderr and the process exits with `code`. */
+export class CommandFailed extends Data.TaggedError("CommandFailed")<{
+  readonly message: string
+  readonly code: number
+}> {
+  override get [Runtime.errorExitCode](): number {
+    return this.code
+  }
+}
+
+/** Fails the command with one line and exit code 1. */
+export const fail = (message: string, code = 1): Effect.Effect<never, CommandFailed> =>
+  Effect.fail(new CommandFailed({ message, code }))
+
+/** The flags every subcommand takes. */
+export const common = {
+  aet: Flag.String("aet").pipe(Flag.withDescription("our AE title"), Flag.withDefault("NETDICOM")),
+  aec: Flag.String("aec").pipe(Flag.withDescription("the peer's AE title"), Flag.withDefault("ANY-SCP")),
+  maxPdu: Flag.Int("max-pdu").pipe(
+    Flag.withDescription("largest PDU we receive, in bytes (0: no limit)"),
+    Flag.withDefault(262144)
+  ),
+  timeout: Flag.Int("timeout").pipe(
+    Flag.withDescription("seconds to wait for the connection, the association and each response"),
+    Flag.optional
+  ),
+  debug: Flag.Boolean("debug").pipe(Flag.withDescription("log PDU and DIMSE summaries"), Flag.withDefault(false))
+}
+
+/** The values of the common flags. */
+export interface Common {
+  readonly aet: string
+  readonly aec: string
+  readonly maxPdu: number
+  readonly timeout: Option.Option<number>
+  readonly debug: boolean
+}
+
+/** Our Application Entity from the common flags, with the contexts we support (for an SCP). */
+export const applicationEntity = (
+  options: Common,
+  contexts: ReadonlyArray<ApplicationEntity.SupportedContext> = []
+): Effect.Effect<ApplicationEntity.ApplicationEntity, CommandFailed> => {
+  if (Option.isSome(options.timeout) && options.timeout.value <= 0) {
+    return fail(`--timeout must be a positive number of seconds, not ${options.timeout.value}`)
+  }
+  const seconds = Option.map(options.timeout, (s) => `${s} seconds` as const)
+  const made = ApplicationEntity.make({
+    aeTitle: options.aet,
+    contexts,
+    maxPduLength: options.maxPdu,
+    ...(Option.isSome(seconds)
+      ? { timeouts: { connect: seconds.value, acse: seconds.value, dimse: seconds.value } }
+      : {})
+  })
+  return Result.isSuccess(made) ? Effect.succeed(made.success) : fail(`--aet/--max-pdu: ${made.failure.message}`)
+}
+
+/** Checks an AE title given for the peer. */
+export const peerTitle = (title: string, flag = "--aec"): Effect.Effect<string, CommandFailed> => {
+  const checked = Identifiers.aeTitle(title.trim())
+  return Result.isSuccess(checked)
+    ? Effect.succeed(checked.success)
+    : fail(`${flag} "${title}" is not an AE title: it ${checked.failure.rule}`)
+}
+
+const pad = (n: number, width = 2) => String(n).padStart(width, "0")
+
+/** Log lines on stderr: `HH:MM:SS.mmm LEVEL [spans] message key=value`. */
+const stderrLogger = Logger.make(({ date, logLevel, message, fiber }) => {
+  const spans = fiber.getRef(References.CurrentLogSpans).map(([label]) => label)
+  const annotations = Object.entries(fiber.getRef(References.CurrentLogAnnotations))
+    .map(([k, v]) => ` ${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+    .join("")
+  const time = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`
+  const text = (Array.isArray(message) ? message : [message])
+    .map((m) => (typeof m === "string" ? m : m instanceof Error ? m.message : String(m)))
+    .join(" ")
+  const where = spans.length > 0 ? ` [${spans.join(">")}]` : ""
+  process.stderr.write(`${time} ${logLevel.toUpperCase()}${where} ${text}${annotations}\n`)
+})
+
+/** The logger layer: stderr lines, at Debug with `--debug`, else Info for servers and Warn for clients. */
+export const logging = (debug: boolean, role: "client" | "server"): Layer.Layer<never> =>
+  Layer.mergeAll(
+    Logger.layer([stderrLogger]),
+    Layer.succeed(References.MinimumLogLevel, debug ? "Debug" : role === "server" ? "Info" : "Warn")
+  )
+
+/** Runs a command's effect with the logging its `--debug` flag asks for. */
+export const withLogging =
+  (options: { readonly debug: boolean }, role: "client" | "server") =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.provide(effect, logging(options.debug, role))

@@ -1,0 +1,139 @@
+/**
+ * The SCP subcommands of `netdicom`: `storescp` (Verification and Storage SCP, PS3.4 Annexes A and B) and
+ * `qrscp` (Verification, Storage and Query/Retrieve SCP for the patient and study root models, Annex C) on the
+ * archive of `@netdicom/archive`.
+ *
+ * Both accept every storage SOP class, current and retired, in the uncompressed and the common compressed
+ * transfer syntaxes, store each instance as it arrives (`<dir>/<StudyInstanceUID>/<SOPInstanceUID>.dcm`, written
+ * atomically), answer to any called AE title, and print one line once listening. Interrupting the process
+ * (Ctrl-C) closes the listener and aborts the associations still open.
+ *
+ * @since 0.1.0
+ */
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { Console, Effect, Layer, Option } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import { Scp } from "@netdicom/net"
+import { Archive, ScpServices } from "@netdicom/archive"
+import * as Contexts from "./Contexts.ts"
+import { applicationEntity, common, fail, peerTitle, withLogging, type CommandFailed, type Common } from "./Options.ts"
+
+const listenPort = Argument.Int("port").pipe(Argument.withDescription("the TCP port to listen on (0: any free port)"))
+const listenHost = Flag.String("host").pipe(
+  Flag.withDescription("the address to listen on (0.0.0.0: every interface)"),
+  Flag.withDefault("127.0.0.1")
+)
+
+const checkListenPort = (n: number): Effect.Effect<number, CommandFailed> =>
+  Number.isInteger(n) && n >= 0 && n <= 65535 ? Effect.succeed(n) : fail(`port ${n} is not a TCP port (0-65535)`)
+
+/** Serves until interrupted, after printing the listening line. */
+const serveForever = (
+  c: Common & { readonly host: string; readonly port: number },
+  contexts: typeof Contexts.storageScp
+) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const port = yield* checkListenPort(c.port)
+      const ae = yield* applicationEntity(c, [Contexts.verification, ...contexts])
+      const server = yield* Scp.serve(ae, { host: c.host, port, policy: {} }).pipe(
+        Effect.catchTag("ListenFailed", (e) => fail(`cannot listen on ${c.host}:${port}: ${e.detail}`))
+      )
+      yield* Console.log(`listening on ${c.host}:${server.port} as ${ae.aeTitle}`)
+      return yield* Effect.never
+    })
+  )
+
+const storescp = Command.make(
+  "storescp",
+  {
+    port: listenPort,
+    out: Flag.String("out").pipe(Flag.withDescription("folder the instances go to, as <study>/<instance>.dcm")),
+    host: listenHost,
+    ...common
+  },
+  (c) =>
+    serveForever(c, Contexts.storageScp).pipe(
+      Effect.provide(
+        ScpServices.storageLayer().pipe(
+          Layer.provide(Archive.Archive.layerFrom({ root: c.out, index: { filename: ":memory:" } }))
+        )
+      ),
+      Effect.catchTags({
+        StoreFailed: (e) => fail(`--out ${c.out}: ${e.message}`),
+        IndexFailed: (e) => fail(`index: ${e.message}`)
+      }),
+      withLogging(c, "server")
+    )
+).pipe(Command.withDescription("Verification and Storage SCP: every storage SOP class, streamed to --out"))
+
+/** Parses `AET=HOST:PORT`. */
+const parsePeer = (spec: string) =>
+  Effect.gen(function* () {
+    const m = /^([^=]+)=(.+):(\d+)$/.exec(spec.trim())
+    if (m === null) return yield* fail(`--peer "${spec}" is not AET=HOST:PORT`)
+    const aeTitle = yield* peerTitle(m[1]!, "--peer")
+    const port = Number(m[3])
+    if (port < 1 || port > 65535) return yield* fail(`--peer "${spec}": port ${port} is not a TCP port`)
+    return [aeTitle, { host: m[2]!.replace(/^\[|\]$/g, ""), port }] as const
+  })
+
+const qrscp = Command.make(
+  "qrscp",
+  {
+    port: listenPort,
+    store: Flag.String("store").pipe(Flag.withDescription("the archive's folder")),
+    db: Flag.String("db").pipe(
+      Flag.withDescription("the SQLite index (default <store>/index.sqlite; :memory: to rebuild at each start)"),
+      Flag.optional
+    ),
+    peer: Flag.String("peer").pipe(
+      Flag.withDescription("a C-MOVE destination, AET=HOST:PORT; repeat for more"),
+      Flag.atLeast(0)
+    ),
+    host: listenHost,
+    ...common
+  },
+  (c) =>
+    Effect.gen(function* () {
+      const peers = new Map<string, { readonly host: string; readonly port: number }>()
+      for (const spec of c.peer) {
+        const [aeTitle, address] = yield* parsePeer(spec)
+        peers.set(aeTitle, address)
+      }
+      const filename = Option.getOrElse(c.db, () => Path.join(c.store, "index.sqlite"))
+      const fresh = filename === ":memory:" || !Fs.existsSync(filename)
+      // the index may live in the store: both folders must exist before it is opened
+      for (const dir of [c.store, ...(filename === ":memory:" ? [] : [Path.dirname(filename)])]) {
+        const made = yield* Effect.result(Effect.try(() => Fs.mkdirSync(dir, { recursive: true })))
+        if (made._tag === "Failure") return yield* fail(`cannot create ${dir}: ${String(made.failure.cause)}`)
+      }
+      const archive = Archive.Archive.layerFrom({ root: c.store, index: { filename } })
+      const destinations = Layer.succeed(Scp.MoveDestinations)({
+        lookup: (aeTitle) => Option.fromNullishOr(peers.get(aeTitle.trim()))
+      })
+      const services = Layer.mergeAll(
+        ScpServices.layer({ retrieveAeTitle: c.aet }).pipe(Layer.provideMerge(archive)),
+        destinations
+      )
+      yield* Effect.gen(function* () {
+        if (fresh) {
+          // a new index adopts the files already in the store
+          const report = yield* Archive.Archive.use((a) => a.rebuild)
+          if (report.indexed > 0) yield* Effect.logInfo(`indexed ${report.indexed} file(s) found in ${c.store}`)
+          for (const f of report.failed) yield* Effect.logWarning(`not indexed: ${f.path}: ${f.reason}`)
+        }
+        return yield* serveForever(c, [...Contexts.storageScp, ...Contexts.queryRetrieveScp])
+      }).pipe(Effect.provide(services))
+    }).pipe(
+      Effect.catchTags({
+        StoreFailed: (e) => fail(`--store ${c.store}: ${e.message}`),
+        IndexFailed: (e) => fail(`--db: ${e.message}`)
+      }),
+      withLogging(c, "server")
+    )
+).pipe(Command.withDescription("Verification, Storage and Query/Retrieve SCP (patient and study root FIND, GET, MOVE)"))
+
+/** The SCP subcommands. */
+export const commands = [storescp, qrscp] as const

@@ -1,0 +1,51 @@
+/**
+ * The data dictionary (PS3.6 section 6) through dcmjs: keyword and tag look-ups for query keys and
+ * for DICOM JSON, and dcmjs's log level. dcmjs ships no type declarations; it is loaded with `createRequire`.
+ *
+ * @internal
+ */
+import { createRequire } from "node:module"
+
+/** One dictionary entry: tag as "(GGGG,EEEE)", VR, keyword. */
+export interface Entry {
+  readonly tag: string
+  readonly vr: string
+  readonly name: string
+}
+
+interface Logger {
+  setLevel(level: "trace" | "debug" | "info" | "warn" | "error" | "silent"): void
+}
+
+interface DcmjsDictionary {
+  readonly log: Logger & { getLogger(name: string): Logger }
+  readonly data: {
+    readonly DicomMetaDictionary: {
+      readonly nameMap: Readonly<Record<string, Entry | undefined>>
+      readonly dictionary: Readonly<Record<string, Entry | undefined>>
+    }
+  }
+}
+
+let loaded: DcmjsDictionary | undefined
+const dcmjs = (): DcmjsDictionary => (loaded ??= createRequire(import.meta.url)("dcmjs") as DcmjsDictionary)
+
+/** The entry of a keyword (`PatientName`), if it is one. */
+export const byKeyword = (keyword: string): Entry | undefined => dcmjs().data.DicomMetaDictionary.nameMap[keyword]
+
+/** The entry of an 8 hex digit tag (`00100010`), if the dictionary has it. */
+export const byTag = (hex8: string): Entry | undefined => {
+  const t = hex8.toUpperCase()
+  return dcmjs().data.DicomMetaDictionary.dictionary[`(${t.slice(0, 4)},${t.slice(4)})`]
+}
+
+/** The 8 hex digit tag of an entry (`(0010,0010)` → `00100010`). */
+export const hexOf = (entry: Entry): string => entry.tag.replace(/[(),]/g, "").toUpperCase()
+
+/** dcmjs's own console messages (value warnings while parsing): only errors, unless debugging. */
+export const setDcmjsLogLevel = (debug: boolean): void => {
+  const { log } = dcmjs()
+  log.setLevel(debug ? "warn" : "error")
+  // "Invalid vr type ... - using UN" and the like: the archive and the scan report what matters
+  log.getLogger("validation.dcmjs").setLevel(debug ? "warn" : "silent")
+}

@@ -1,0 +1,14 @@
+/**
+ * The entry point of the `netdicom` command (see `bin/netdicom.js`): runs `Cli.main` on the process arguments
+ * with Node's platform services; the exit code comes from the failure, 130 after Ctrl-C.
+ *
+ * @since 0.1.0
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Effect } from "effect"
+import * as Cli from "./Cli.ts"
+
+Cli.main(process.argv.slice(2)).pipe(
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain({ disableErrorReporting: true })
+)

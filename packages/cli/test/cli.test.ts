@@ -1,0 +1,401 @@
+/**
+ * The `netdicom` command end to end, run as a child process against its own servers on 127.0.0.1 (ports the OS
+ * picked): C-ECHO, C-STORE of a folder with unreadable files among the good ones, bit-exact storage under
+ * <study>/<instance>.dcm, C-FIND as DICOM JSON, C-GET and C-MOVE over the Q/R SCP, bad invocations, an
+ * unreachable peer, Ctrl-C, and the demo.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as path from "node:path"
+import {
+  corpusFile,
+  freePort,
+  makeTempDir,
+  part10Dataset,
+  removeDir,
+  repoRoot,
+  run
+} from "../../../tests/support/peers.ts"
+import { IMPLICIT_LE, MR, filesUnder, lines, netdicom, part10, startServer, writeFile, type Server } from "./support.ts"
+
+const temps: Array<string> = []
+const temp = (prefix: string): string => {
+  const dir = makeTempDir(`netdicom-cli-${prefix}-`)
+  temps.push(dir)
+  return dir
+}
+const servers: Array<Server> = []
+const serve = async (args: ReadonlyArray<string>): Promise<Server> => {
+  const server = await startServer(args)
+  servers.push(server)
+  return server
+}
+
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.interrupt()))
+  for (const dir of temps) removeDir(dir)
+})
+
+const STUDY_A = "1.2.826.0.1.3680043.10.1478.99.1"
+const STUDY_B = "1.2.826.0.1.3680043.10.1478.99.2"
+
+/** Three good files (two studies, two transfer syntaxes), one not DICOM, one truncated. */
+const sampleFolder = (): { dir: string; good: Record<string, Uint8Array> } => {
+  const dir = temp("src")
+  const a1 = part10({
+    patientId: "P1",
+    patientName: "DOE^JOHN",
+    study: STUDY_A,
+    series: `${STUDY_A}.1`,
+    sop: `${STUDY_A}.1.1`
+  })
+  const a2 = part10({
+    patientId: "P1",
+    patientName: "DOE^JOHN",
+    study: STUDY_A,
+    series: `${STUDY_A}.1`,
+    sop: `${STUDY_A}.1.2`,
+    transferSyntax: IMPLICIT_LE
+  })
+  const b1 = part10({
+    patientId: "P2",
+    patientName: "ROE^JANE",
+    study: STUDY_B,
+    series: `${STUDY_B}.1`,
+    sop: `${STUDY_B}.1.1`,
+    sopClass: MR
+  })
+  writeFile(dir, "a1.dcm", a1)
+  writeFile(path.join(dir, "nested"), "a2.dcm", a2)
+  writeFile(path.join(dir, "nested", "deeper"), "b1.dcm", b1)
+  writeFile(dir, "notes.txt", "this is not a DICOM file\n")
+  writeFile(dir, "cut.dcm", b1.subarray(0, b1.length - 20))
+  return { dir, good: { [`${STUDY_A}.1.1`]: a1, [`${STUDY_A}.1.2`]: a2, [`${STUDY_B}.1.1`]: b1 } }
+}
+
+describe("netdicom echo and store against netdicom storescp", () => {
+  let scp: Server
+  let out: string
+  beforeAll(async () => {
+    out = temp("storescp")
+    scp = await serve(["storescp", "0", "--out", out, "--aet", "STORE-SCP"])
+  })
+
+  it("C-ECHO succeeds, repeated, and exits 0", async () => {
+    const r = await netdicom(["echo", "127.0.0.1", String(scp.port), "--aec", "STORE-SCP", "--repeat", "3"])
+    assert.strictEqual(r.code, 0, r.stderr)
+    const echoes = lines(r.stdout).filter((l) => l.includes("Success (0x0000)"))
+    assert.strictEqual(echoes.length, 3, r.stdout)
+  })
+
+  it("stores a folder: unreadable files fail with a reason and do not stop the batch; exit 1", async () => {
+    const { dir, good } = sampleFolder()
+    const r = await netdicom(["store", "127.0.0.1", String(scp.port), dir])
+    assert.strictEqual(r.code, 1, r.stdout + r.stderr)
+    assert.include(r.stdout, "3 sent, 0 warnings, 2 failed")
+    const failures = lines(r.stderr).filter((l) => l.startsWith("FAILED "))
+    assert.strictEqual(failures.length, 2, r.stderr)
+    assert.match(r.stderr, /FAILED .*notes\.txt: no File Meta Information/)
+    assert.match(r.stderr, /FAILED .*cut\.dcm: truncated/)
+    // stored as <study>/<sop>.dcm, the data set bytes exactly as in the sent file
+    for (const [sop, bytes] of Object.entries(good)) {
+      const study = sop.startsWith(STUDY_A) ? STUDY_A : STUDY_B
+      const stored = path.join(out, study, `${sop}.dcm`)
+      assert.isTrue(fs.existsSync(stored), `${stored} missing; have ${filesUnder(out).join(", ")}`)
+      const storedBytes = new Uint8Array(fs.readFileSync(stored))
+      assert.deepStrictEqual(part10Dataset(storedBytes), part10Dataset(bytes))
+    }
+  })
+
+  it("a folder of good files only: N sent, exit 0", async () => {
+    const dir = temp("good")
+    writeFile(
+      dir,
+      "x.dcm",
+      part10({ patientId: "P9", patientName: "X^Y", study: "1.2.3.9", series: "1.2.3.9.1", sop: "1.2.3.9.1.1" })
+    )
+    const r = await netdicom(["store", "127.0.0.1", String(scp.port), dir, "--aec", "STORE-SCP"])
+    assert.strictEqual(r.code, 0, r.stdout + r.stderr)
+    assert.include(r.stdout, "1 sent, 0 warnings, 0 failed")
+  })
+
+  it("more than 128 presentation contexts needed: one clear line, nothing sent", async () => {
+    const dir = temp("many")
+    for (let i = 1; i <= 129; i++) {
+      const sop = `1.2.826.0.1.3680043.10.1478.97.${i}`
+      writeFile(
+        dir,
+        `${i}.dcm`,
+        part10({
+          patientId: "M",
+          patientName: "M^M",
+          study: "1.2.3.97",
+          series: "1.2.3.97.1",
+          sop,
+          sopClass: `1.2.826.0.1.3680043.10.1478.96.${i}`
+        })
+      )
+    }
+    const r = await netdicom(["store", "127.0.0.1", String(scp.port), dir])
+    assert.strictEqual(r.code, 1)
+    assert.strictEqual(lines(r.stderr).length, 1, r.stderr)
+    assert.include(r.stderr, "129 presentation contexts")
+    assert.include(r.stderr, "more than the 128 an association holds")
+  })
+
+  it("real files from the corpus arrive bit-exact (data set after the meta header)", async (ctx) => {
+    const files = ["CT_small.dcm", "MR_small_jpeg_ls_lossless.dcm", "SC_rgb_rle.dcm", "image_dfl.dcm"]
+      .map(corpusFile)
+      .filter((f): f is string => f !== undefined)
+    if (files.length === 0) {
+      console.warn("cli.test.ts: corpus not found: skipping the corpus store test")
+      return ctx.skip()
+    }
+    const r = await netdicom(["store", "127.0.0.1", String(scp.port), ...files])
+    assert.strictEqual(r.code, 0, r.stdout + r.stderr)
+    assert.include(r.stdout, `${files.length} sent, 0 warnings, 0 failed`)
+    const stored = filesUnder(out).map((f) => new Uint8Array(fs.readFileSync(path.join(out, f))))
+    for (const file of files) {
+      const sent = Buffer.from(part10Dataset(new Uint8Array(fs.readFileSync(file)))!)
+      // an odd-length (deflated) data set travels with one trailing NUL (PS3.5 A.5, 7.1: values are even)
+      const expected = sent.length % 2 === 1 ? Buffer.concat([sent, Buffer.from([0])]) : sent
+      assert.isTrue(
+        stored.some((s) => Buffer.from(part10Dataset(s) ?? []).equals(expected)),
+        `${file}: no stored file has its data set bytes`
+      )
+    }
+  })
+
+  it("the corpus's truncated files fail with a reason", async (ctx) => {
+    const truncated = corpusFile("MR_truncated.dcm")
+    if (truncated === undefined) return ctx.skip()
+    const r = await netdicom(["store", "127.0.0.1", String(scp.port), truncated])
+    assert.strictEqual(r.code, 1)
+    assert.match(r.stderr, /FAILED .*MR_truncated\.dcm: truncated/)
+    assert.include(r.stdout, "0 sent, 0 warnings, 1 failed")
+  })
+})
+
+describe("netdicom find, get and move against netdicom qrscp", () => {
+  let qr: Server
+  let dest: Server
+  let destOut: string
+  let store: string
+  beforeAll(async () => {
+    destOut = temp("dest")
+    dest = await serve(["storescp", "0", "--out", destOut, "--aet", "DEST"])
+    store = temp("archive")
+    qr = await serve(["qrscp", "0", "--store", store, "--aet", "QRSCP", "--peer", `DEST=127.0.0.1:${dest.port}`])
+    const { dir } = sampleFolder()
+    const r = await netdicom(["store", "127.0.0.1", String(qr.port), dir, "--aec", "QRSCP"])
+    assert.include(r.stdout, "3 sent, 0 warnings, 2 failed")
+  })
+
+  it("C-FIND study root prints one DICOM JSON line per match", async () => {
+    const r = await netdicom([
+      "find",
+      "127.0.0.1",
+      String(qr.port),
+      "--aec",
+      "QRSCP",
+      "-k",
+      "PatientName=DOE*",
+      "-k",
+      "0010,0020",
+      "-k",
+      "StudyDescription"
+    ])
+    assert.strictEqual(r.code, 0, r.stderr)
+    const matches = lines(r.stdout).map((l) => JSON.parse(l) as Record<string, { vr: string; Value?: Array<unknown> }>)
+    assert.strictEqual(matches.length, 1, r.stdout)
+    const m = matches[0]!
+    assert.deepStrictEqual(m["00100010"], { vr: "PN", Value: [{ Alphabetic: "DOE^JOHN" }] })
+    assert.deepStrictEqual(m["00100020"], { vr: "LO", Value: ["P1"] })
+    assert.deepStrictEqual(m["0020000D"], { vr: "UI", Value: [STUDY_A] })
+    assert.deepStrictEqual(m["00080052"], { vr: "CS", Value: ["STUDY"] })
+    assert.include(r.stderr, "1 match")
+  })
+
+  it("C-FIND patient root and a lower level", async () => {
+    const patients = await netdicom([
+      "find",
+      "127.0.0.1",
+      String(qr.port),
+      "--model",
+      "patient",
+      "-k",
+      "PatientID",
+      "-k",
+      "PatientName"
+    ])
+    assert.strictEqual(patients.code, 0, patients.stderr)
+    const ids = lines(patients.stdout).map(
+      (l) => (JSON.parse(l) as Record<string, { Value: Array<string> }>)["00100020"]!.Value[0]
+    )
+    assert.sameMembers(ids, ["P1", "P2"])
+    const images = await netdicom([
+      "find",
+      "127.0.0.1",
+      String(qr.port),
+      "--level",
+      "image",
+      "-k",
+      `StudyInstanceUID=${STUDY_A}`,
+      "-k",
+      `SeriesInstanceUID=${STUDY_A}.1`
+    ])
+    assert.strictEqual(images.code, 0, images.stderr)
+    const sops = lines(images.stdout).map(
+      (l) => (JSON.parse(l) as Record<string, { Value: Array<string> }>)["00080018"]!.Value[0]
+    )
+    assert.sameMembers(sops, [`${STUDY_A}.1.1`, `${STUDY_A}.1.2`])
+  })
+
+  it("a bad key or level is one line and exit 1", async () => {
+    const r = await netdicom(["find", "127.0.0.1", String(qr.port), "-k", "NoSuchKeyword=1"])
+    assert.strictEqual(r.code, 1)
+    assert.strictEqual(lines(r.stderr).length, 1, r.stderr)
+    assert.include(r.stderr, "NoSuchKeyword")
+    const l = await netdicom(["find", "127.0.0.1", String(qr.port), "--level", "patient"])
+    assert.strictEqual(l.code, 1)
+    assert.include(l.stderr, "the study root model has the levels STUDY, SERIES, IMAGE")
+  })
+
+  it("C-GET writes <SOPInstanceUID>.dcm files with a meta header and the stored data set", async () => {
+    const out = temp("get")
+    const r = await netdicom(["get", "127.0.0.1", String(qr.port), "-k", `StudyInstanceUID=${STUDY_A}`, "--out", out])
+    assert.strictEqual(r.code, 0, r.stdout + r.stderr)
+    assert.include(r.stdout, "2 completed, 0 warnings, 0 failed")
+    assert.include(r.stdout, "2 files written")
+    assert.sameMembers([...filesUnder(out)], [`${STUDY_A}.1.1.dcm`, `${STUDY_A}.1.2.dcm`])
+    for (const name of filesUnder(out)) {
+      const got = new Uint8Array(fs.readFileSync(path.join(out, name)))
+      const archived = new Uint8Array(fs.readFileSync(path.join(store, STUDY_A, name)))
+      assert.strictEqual(Buffer.from(got.subarray(128, 132)).toString("latin1"), "DICM")
+      assert.deepStrictEqual(part10Dataset(got), part10Dataset(archived))
+    }
+  })
+
+  it("C-MOVE sends the study to the destination, with progress and final counts", async () => {
+    const r = await netdicom([
+      "move",
+      "127.0.0.1",
+      String(qr.port),
+      "--dest",
+      "DEST",
+      "-k",
+      `StudyInstanceUID=${STUDY_B}`
+    ])
+    assert.strictEqual(r.code, 0, r.stdout + r.stderr)
+    assert.include(r.stdout, "C-MOVE Success")
+    assert.include(r.stdout, "1 completed, 0 warnings, 0 failed")
+    assert.deepStrictEqual([...filesUnder(destOut)], [path.join(STUDY_B, `${STUDY_B}.1.1.dcm`)])
+  })
+
+  it("C-MOVE to an unknown destination reports A801 and exits 1", async () => {
+    const r = await netdicom([
+      "move",
+      "127.0.0.1",
+      String(qr.port),
+      "--dest",
+      "NOWHERE",
+      "-k",
+      `StudyInstanceUID=${STUDY_B}`
+    ])
+    assert.strictEqual(r.code, 1)
+    assert.include(r.stdout, "0xA801")
+  })
+})
+
+describe("failures are one line, never a stack trace", () => {
+  it("a bad flag", async () => {
+    const r = await netdicom(["echo", "127.0.0.1", "104", "--no-such-flag"])
+    assert.notStrictEqual(r.code, 0)
+    assert.strictEqual(lines(r.stderr).length, 1, r.stderr)
+    assert.include(r.stderr, "--no-such-flag")
+    assert.notMatch(r.stderr + r.stdout, /\n\s+at /)
+  })
+
+  it("a missing argument and a bad port number", async () => {
+    const missing = await netdicom(["store", "127.0.0.1"])
+    assert.notStrictEqual(missing.code, 0)
+    assert.strictEqual(lines(missing.stderr).length, 1, missing.stderr)
+    const badPort = await netdicom(["echo", "127.0.0.1", "70000"])
+    assert.strictEqual(badPort.code, 1)
+    assert.strictEqual(lines(badPort.stderr).length, 1, badPort.stderr)
+    assert.include(badPort.stderr, "not a TCP port")
+  })
+
+  it("an unreachable peer", async () => {
+    const port = await freePort()
+    const file = writeFile(
+      temp("unreachable"),
+      "x.dcm",
+      part10({ patientId: "P", patientName: "A^B", study: "1.2.3", series: "1.2.3.1", sop: "1.2.3.1.1" })
+    )
+    for (const command of ["echo", "find", "store", "get", "move"]) {
+      const extra = { echo: [], find: [], store: [file], get: ["--out", temp("g")], move: ["--dest", "X"] }[command]!
+      const r = await netdicom([command, "127.0.0.1", String(port), ...extra])
+      assert.strictEqual(r.code, 1, `${command}: ${r.stderr}`)
+      assert.strictEqual(lines(r.stderr).length, 1, `${command}: ${r.stderr}`)
+      assert.match(r.stderr, new RegExp(`^netdicom ${command}: cannot connect to 127\\.0\\.0\\.1:${port}`))
+    }
+  })
+})
+
+describe("--timeout", () => {
+  it("a peer that accepts the connection but never answers: timed out after --timeout seconds, one line", async () => {
+    const silent = net.createServer(() => {})
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve))
+    const port = (silent.address() as net.AddressInfo).port
+    try {
+      const started = Date.now()
+      const r = await netdicom(["echo", "127.0.0.1", String(port), "--timeout", "1"])
+      assert.strictEqual(r.code, 1)
+      assert.strictEqual(lines(r.stderr).length, 1, r.stderr)
+      assert.include(r.stderr, "timed out waiting for A-ASSOCIATE-AC")
+      assert.isBelow(Date.now() - started, 15_000)
+    } finally {
+      silent.close()
+    }
+  })
+})
+
+const connectable = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = net.connect({ host: "127.0.0.1", port })
+    socket.once("connect", () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once("error", () => resolve(false))
+  })
+
+describe("servers stop on Ctrl-C", () => {
+  it("storescp exits 130 and its listener is closed", async () => {
+    const server = await startServer(["storescp", "0", "--out", temp("sigint")])
+    assert.isTrue(await connectable(server.port))
+    const code = await server.interrupt()
+    assert.strictEqual(code, 130)
+    assert.isFalse(await connectable(server.port))
+  })
+})
+
+describe("the demo", () => {
+  it("runs and exits 0 by itself", async () => {
+    const r = await run(
+      path.join(repoRoot, "node_modules", ".bin", "node"),
+      ["--disable-warning=ExperimentalWarning", path.join(repoRoot, "examples", "demo.ts")],
+      {
+        cwd: repoRoot,
+        timeoutMs: 110_000
+      }
+    )
+    assert.strictEqual(r.code, 0, r.stdout + r.stderr)
+    assert.match(r.stdout, /C-ECHO/)
+    assert.match(r.stdout, /C-FIND/)
+    assert.match(r.stdout, /C-MOVE/)
+    assert.match(r.stdout, /C-GET/)
+  }, 120_000)
+})

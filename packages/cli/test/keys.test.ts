@@ -1,0 +1,126 @@
+/**
+ * The pure parts of the command: `-k` keys into identifiers (PS3.4 C.4.1.2.1, K.6.1.2), identifiers into the
+ * DICOM JSON Model (PS3.18 F.2), and the C-GET storage proposal within 128 contexts (PS3.8 7.1.1.13).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Result } from "effect"
+import * as Contexts from "../src/Contexts.ts"
+import * as DicomJson from "../src/DicomJson.ts"
+import * as Keys from "../src/Keys.ts"
+
+const id = (spec: Partial<Keys.QuerySpec> & { readonly keys: ReadonlyArray<string> }) =>
+  Keys.identifier({ model: "study", level: undefined, find: true, ...spec })
+
+describe("Keys", () => {
+  it("keywords and tags, values and return keys, the level and its unique key", () => {
+    const r = id({
+      keys: [
+        "PatientName=DOE*",
+        "0010,0020",
+        "(0008,0020)=20240101-",
+        "00080061=CT\\MR",
+        "NumberOfStudyRelatedInstances"
+      ]
+    })
+    assert.deepStrictEqual(Result.getOrThrow(r), {
+      QueryRetrieveLevel: "STUDY",
+      PatientName: "DOE*",
+      PatientID: "",
+      StudyDate: "20240101-",
+      ModalitiesInStudy: "CT\\MR",
+      NumberOfStudyRelatedInstances: "",
+      StudyInstanceUID: ""
+    })
+  })
+
+  it("numbers for numeric VRs, unless the value is a range", () => {
+    const r = Result.getOrThrow(id({ level: "IMAGE", keys: ["InstanceNumber=3", "Rows=512", "SeriesNumber=1-4"] }))
+    assert.strictEqual(r["InstanceNumber"], 3)
+    assert.strictEqual(r["Rows"], 512)
+    assert.strictEqual(r["SeriesNumber"], "1-4")
+    assert.strictEqual(r["SOPInstanceUID"], "")
+  })
+
+  it("dotted paths reach into one sequence item; a bare sequence is a return key", () => {
+    const r = Keys.identifier({
+      model: "worklist",
+      level: undefined,
+      find: true,
+      keys: [
+        "ScheduledProcedureStepSequence.Modality=MR",
+        "ScheduledProcedureStepSequence.ScheduledStationAETitle",
+        "PatientName"
+      ]
+    })
+    assert.deepStrictEqual(Result.getOrThrow(r), {
+      ScheduledProcedureStepSequence: [{ Modality: "MR", ScheduledStationAETitle: "" }],
+      PatientName: ""
+    })
+    const bare = Keys.identifier({ model: "worklist", level: undefined, find: true, keys: ["ReferencedStudySequence"] })
+    assert.deepStrictEqual(Result.getOrThrow(bare), { ReferencedStudySequence: [] })
+  })
+
+  it("the defaults when no key is given, and none of them for a retrieve", () => {
+    const find = Result.getOrThrow(id({ keys: [] }))
+    assert.includeMembers(Object.keys(find), ["PatientName", "StudyInstanceUID", "ModalitiesInStudy"])
+    const move = Result.getOrThrow(id({ keys: ["StudyInstanceUID=1.2.3"], find: false }))
+    assert.deepStrictEqual(move, { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.3" })
+  })
+
+  it("unknown keywords, values on sequences and bad levels are refused with the reason", () => {
+    const typo = id({ keys: ["PatientNmae=X"] })
+    assert.isTrue(Result.isFailure(typo) && typo.failure.message.includes("PatientNmae"))
+    const sq = id({ keys: ["ReferencedStudySequence=x"] })
+    assert.isTrue(Result.isFailure(sq))
+    assert.isTrue(Result.isFailure(Keys.parseLevel("study", "PATIENT")))
+    assert.strictEqual(Result.getOrThrow(Keys.parseLevel("patient", "series")), "SERIES")
+  })
+})
+
+describe("DicomJson", () => {
+  it("PS3.18 F.2: tags in order, vr, Value arrays, Person Name groups, empty values without Value", () => {
+    const json = DicomJson.fromNaturalized({
+      StudyInstanceUID: "1.2.3",
+      PatientName: "Yamada^Tarou=山田^太郎=やまだ^たろう",
+      QueryRetrieveLevel: "STUDY",
+      StudyDate: "",
+      NumberOfStudyRelatedInstances: 4,
+      ModalitiesInStudy: ["CT", "MR"],
+      _vrMap: {}
+    })
+    assert.deepStrictEqual(
+      Object.keys(json),
+      ["00080052", "00080061", "00080020", "00100010", "0020000D", "00201208"].sort()
+    )
+    assert.deepStrictEqual(json["00100010"], {
+      vr: "PN",
+      Value: [{ Alphabetic: "Yamada^Tarou", Ideographic: "山田^太郎", Phonetic: "やまだ^たろう" }]
+    })
+    assert.deepStrictEqual(json["00080020"], { vr: "DA" })
+    assert.deepStrictEqual(json["00201208"], { vr: "IS", Value: [4] })
+    assert.deepStrictEqual(json["00080061"], { vr: "CS", Value: ["CT", "MR"] })
+  })
+
+  it("sequences, binary values as InlineBinary, private tags with their VR", () => {
+    const json = DicomJson.fromNaturalized({
+      ReferencedSeriesSequence: [{ SeriesInstanceUID: "1.2.3.4" }],
+      "00091010": new Uint8Array([1, 2, 3]).buffer,
+      _vrMap: { "00091010": "OB" }
+    })
+    assert.deepStrictEqual(json["00081115"], { vr: "SQ", Value: [{ "0020000E": { vr: "UI", Value: ["1.2.3.4"] } }] })
+    assert.deepStrictEqual(json["00091010"], { vr: "OB", InlineBinary: "AQID" })
+  })
+})
+
+describe("Contexts", () => {
+  it("a C-GET proposal fits 128 contexts with the C-GET one, one transfer syntax each", () => {
+    const p = Contexts.getProposal(127)
+    assert.isAtMost(p.contexts.length + 1, 128)
+    assert.isTrue(p.contexts.every((c) => c.transferSyntaxes.length === 1))
+    const keys = new Set(p.contexts.map((c) => `${c.abstractSyntax}|${c.transferSyntaxes[0]}`))
+    assert.strictEqual(keys.size, p.contexts.length)
+    assert.isTrue(p.roles.every((r) => r.scp && !r.scu))
+    const only = Contexts.getProposal(127, ["1.2.840.10008.5.1.4.1.1.4"])
+    assert.strictEqual(only.contexts.length, Contexts.STORAGE_TRANSFER_SYNTAXES.length)
+  })
+})
