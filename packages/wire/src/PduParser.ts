@@ -40,39 +40,55 @@ const NO_PDUS: ReadonlyArray<Pdu> = []
 /** Makes a parser with the given limits. */
 export const make = (options: ParserOptions): PduParser => {
   const controlLimit = options.maxControlPduLength ?? DEFAULT_CONTROL_LIMIT
-  const chunks: Array<Uint8Array> = []
+  // Received chunks not yet consumed are chunks[head..]; a head index (not `shift`) keeps a PDU that
+  // arrived one byte at a time linear to take apart.
+  let chunks: Array<Uint8Array> = []
+  let head = 0
   let buffered = 0
   let failed: PduDecodeError | PduTooLarge | undefined
 
   const byteAt = (i: number): number => {
-    for (const c of chunks) {
+    for (let k = head; k < chunks.length; k++) {
+      const c = chunks[k]!
       if (i < c.length) return c[i]!
       i -= c.length
     }
     return 0
   }
 
+  const compact = () => {
+    if (head === chunks.length) {
+      chunks = []
+      head = 0
+    } else if (head > 64 && head * 2 > chunks.length) {
+      chunks = chunks.slice(head)
+      head = 0
+    }
+  }
+
   // Removes and returns the first n buffered bytes, joining chunks only when the PDU spans them.
   const take = (n: number): Uint8Array => {
-    const first = chunks[0]!
+    const first = chunks[head]!
     if (first.length >= n) {
       const out = first.subarray(0, n)
-      if (first.length === n) chunks.shift()
-      else chunks[0] = first.subarray(n)
+      if (first.length === n) head++
+      else chunks[head] = first.subarray(n)
       buffered -= n
+      compact()
       return out
     }
     const out = new Uint8Array(n)
     let at = 0
     while (at < n) {
-      const c = chunks[0]!
+      const c = chunks[head]!
       const k = Math.min(c.length, n - at)
       out.set(k === c.length ? c : c.subarray(0, k), at)
       at += k
-      if (k === c.length) chunks.shift()
-      else chunks[0] = c.subarray(k)
+      if (k === c.length) head++
+      else chunks[head] = c.subarray(k)
     }
     buffered -= n
+    compact()
     return out
   }
 

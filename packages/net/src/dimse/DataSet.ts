@@ -145,9 +145,11 @@ export const isKnownVr = (vr: string): boolean => VRS.has(vr)
 /** VRs with a reserved 2 bytes and a 32-bit length in explicit VR (PS3.5 Table 7.1-1). */
 const LONG_VRS = new Set(["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"])
 
-/** A scanned element with the items of a sequence (each item a list of elements). */
+/** A scanned element with the items of a sequence (each item a list of elements) and their layout. */
 interface Node extends ElementHeader {
   readonly items: ReadonlyArray<ReadonlyArray<Node>> | undefined
+  /** How the items are encoded: the enclosing layout, or Implicit VR LE inside UN (PS3.5 6.2.2). */
+  readonly itemLayout: Layout
 }
 
 /** Thrown inside the scanner only, turned into a `DataSetError` at the API boundary. */
@@ -215,15 +217,32 @@ interface ScanContext {
   readonly until: number | undefined
   /** Walk into defined-length sequences too (decode); a scan only needs to cross undefined lengths. */
   readonly deep: boolean
-  /** The dictionary VR of a tag, to find defined-length sequences in Implicit VR. */
+  /** The dictionary VR of a tag, to find sequences in Implicit VR and UN (PS3.5 6.2.2). */
   readonly dictionaryVr: (tag: number) => string | undefined
-  /** (0008,0005) elements with a value, in document order (decode). */
-  readonly charsets: Array<Header>
 }
 
-/** Whether a defined-length element holds items: SQ, or in Implicit VR a tag the dictionary says is SQ. */
-const isSequence = (ctx: ScanContext, h: Header, layout: Layout): boolean =>
-  layout.explicitVr ? h.vr === "SQ" : ctx.dictionaryVr(h.tag) === "SQ"
+/**
+ * The layout of the items a defined-length element holds, or undefined when it is no sequence: SQ; in Implicit VR
+ * a tag the dictionary says is SQ; UN of such a tag, whose value is Implicit VR Little Endian (PS3.5 6.2.2).
+ */
+const definedItemLayout = (ctx: ScanContext, h: Header, layout: Layout): Layout | undefined => {
+  if (!layout.explicitVr) return ctx.dictionaryVr(h.tag) === "SQ" ? layout : undefined
+  if (h.vr === "SQ") return layout
+  return h.vr === "UN" && ctx.dictionaryVr(h.tag) === "SQ" ? IMPLICIT_LE : undefined
+}
+
+/**
+ * The layout of the items an undefined-length element (not pixel data) holds, or undefined when its VR may not have
+ * an undefined length (PS3.5 7.1): SQ; UN, an Implicit VR Little Endian sequence (6.2.2); in Implicit VR a tag the
+ * dictionary says is SQ, or one it does not know (its VR is UN then).
+ */
+const undefinedItemLayout = (ctx: ScanContext, h: Header, layout: Layout): Layout | undefined => {
+  if (h.vr === "SQ") return layout
+  if (h.vr === "UN") return IMPLICIT_LE
+  if (h.vr !== undefined) return undefined
+  const known = ctx.dictionaryVr(h.tag)
+  return known === undefined || known === "SQ" || known === "UN" ? layout : undefined
+}
 
 /** Reads the elements of a data set or item from `start` to `limit`, or up to an item delimiter when `delimited`. */
 const readElements = (
@@ -249,18 +268,20 @@ const readElements = (
     }
     if (depth === 0 && ctx.until !== undefined && h.tag > ctx.until) return { nodes, next: at }
     let items: ReadonlyArray<ReadonlyArray<Node>> | undefined
+    let itemLayout = layout
     let end: number
     if (h.length === UNDEFINED_LENGTH) {
+      const inner = undefinedItemLayout(ctx, h, layout)
       if (h.tag === PIXEL_DATA && (h.vr === undefined || h.vr === "OB" || h.vr === "OW")) {
         end = skipFragments(b, h.valueOffset, limit, layout)
-      } else if (h.vr === undefined || h.vr === "SQ" || h.vr === "UN") {
-        // an undefined-length UN holds a sequence in Implicit VR Little Endian (PS3.5 6.2.2)
-        const inner = h.vr === "UN" ? IMPLICIT_LE : layout
+      } else if (inner !== undefined) {
         const seq = readItems(ctx, h.valueOffset, limit, undefined, inner, depth + 1)
         items = seq.items
+        itemLayout = inner
         end = seq.next
       } else {
-        throw new ScanStop("Malformed", `${tagString(h.tag)} ${h.vr} has an undefined length`, at)
+        const vr = h.vr ?? `(${ctx.dictionaryVr(h.tag) ?? "?"} in the dictionary)`
+        throw new ScanStop("Malformed", `${tagString(h.tag)} ${vr} may not have an undefined length`, at)
       }
     } else {
       end = h.valueOffset + h.length
@@ -269,12 +290,14 @@ const readElements = (
           ? new ScanStop("Truncated", `the value of ${tagString(h.tag)} goes past the end`, at, end)
           : new ScanStop("Malformed", `the value of ${tagString(h.tag)} overruns the enclosing item`, at)
       }
-      if (ctx.deep && h.length > 0 && isSequence(ctx, h, layout)) {
-        items = readItems(ctx, h.valueOffset, end, end, layout, depth + 1).items
+      const inner = ctx.deep && h.length > 0 ? definedItemLayout(ctx, h, layout) : undefined
+      if (inner !== undefined) {
+        items = readItems(ctx, h.valueOffset, end, end, inner, depth + 1).items
+        itemLayout = inner
       }
-      if (h.tag === SPECIFIC_CHARACTER_SET && h.length > 0) ctx.charsets.push(h)
     }
-    nodes.push({ tag: h.tag, vr: h.vr, offset: at, valueOffset: h.valueOffset, length: nullable(h.length), end, items })
+    const length = nullable(h.length)
+    nodes.push({ tag: h.tag, vr: h.vr, offset: at, valueOffset: h.valueOffset, length, end, items, itemLayout })
     at = end
     if (depth === 0 && ctx.until !== undefined && h.tag === ctx.until) return { nodes, next: at }
   }
@@ -352,7 +375,7 @@ const stopToError = (transferSyntaxUid: string, stop: ScanStop): DataSetError =>
 const unexpected = (transferSyntaxUid: string, cause: unknown): DataSetError =>
   cause instanceof ScanStop
     ? stopToError(transferSyntaxUid, cause)
-    : new DataSetError({ transferSyntaxUid, kind: "Malformed", reason: String(cause), cause })
+    : new DataSetError({ transferSyntaxUid, kind: "Malformed", reason: `unexpected error: ${String(cause)}`, cause })
 
 const dictionaryVr = (tag: number): string | undefined => dictionary()[tagString(tag)]?.vr
 
@@ -378,7 +401,7 @@ export const scan = (
       })
     )
   }
-  const ctx: ScanContext = { bytes, until: options?.until, deep: false, dictionaryVr, charsets: [] }
+  const ctx: ScanContext = { bytes, until: options?.until, deep: false, dictionaryVr }
   try {
     return Result.succeed(readElements(ctx, 0, bytes.length, layout, 0, false).nodes.map(headerOnly))
   } catch (cause) {
@@ -503,29 +526,25 @@ const decoderFor = (values: ReadonlyArray<string>): TextDecoderLike | string => 
 
 const LATIN1 = new TextDecoder("latin1")
 
-const charsetValues = (bytes: Uint8Array, h: Header): ReadonlyArray<string> =>
-  LATIN1.decode(bytes.subarray(h.valueOffset, h.valueOffset + h.length))
+const charsetValues = (bytes: Uint8Array, node: Node): ReadonlyArray<string> =>
+  LATIN1.decode(bytes.subarray(node.valueOffset, node.end))
     .replace(/\0+$/, "")
     .split("\\")
     .map((v) => v.trim())
 
 /**
- * A dcmjs read stream whose sub-streams (sequence items) inherit the current decoder, and whose character set
- * switches come from `decoders` in document order instead of dcmjs's own mapping (dcmjs gives every item a fresh
- * Latin-1 decoder and refuses multi-valued character sets).
+ * A dcmjs read stream that decodes text with `decoder` only, its sub-streams included: dcmjs's own switch on
+ * (0008,0005) (which refuses multi-valued character sets) is turned off, the character set being ours to choose.
  */
-const readStream = (buffer: ArrayBuffer, decoders: Array<TextDecoderLike>): DcmjsReadStream => {
-  const { ReadBufferStream } = dcmjs().data
-  const wire = (stream: DcmjsReadStream, decoder: TextDecoderLike): DcmjsReadStream => {
+const readStream = (buffer: ArrayBuffer, decoder: TextDecoderLike): DcmjsReadStream => {
+  const wire = (stream: DcmjsReadStream): DcmjsReadStream => {
     const more = stream.more.bind(stream)
     stream.setDecoder(decoder)
-    stream.setDecoder = (fallback) => {
-      stream.decoder = decoders.shift() ?? fallback
-    }
-    stream.more = (length) => wire(more(length), stream.decoder)
+    stream.setDecoder = () => {}
+    stream.more = (length) => wire(more(length))
     return stream
   }
-  return wire(new ReadBufferStream(buffer), LATIN1)
+  return wire(new (dcmjs().data.ReadBufferStream)(buffer))
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -574,25 +593,90 @@ const ASCII_PADDED_VRS = new Set(["AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM"
 const unpadded = (vr: string, value: unknown): unknown =>
   typeof value === "string" && ASCII_PADDED_VRS.has(vr) ? value.replace(/[ \0]+$/, "") : value
 
-/** dcmjs's naturalizing, without its proxies, with our PN and zero-length choices, guided by the scanned nodes. */
-const naturalize = (dict: Dict, nodes: ReadonlyArray<Node> | undefined): Record<string, unknown> => {
-  const byTag = new Map<string, Node>()
-  for (const node of nodes ?? []) byTag.set(hex8(node.tag), node)
+/** Why decoding a scanned data set stopped: thrown inside `decode` only, returned as a `DataSetError`. */
+class DecodeStop {
+  readonly kind: DataSetErrorKind
+  readonly reason: string
+  readonly cause: unknown
+  constructor(kind: DataSetErrorKind, reason: string, cause?: unknown) {
+    this.kind = kind
+    this.reason = reason
+    this.cause = cause
+  }
+}
+
+const isCharset = (node: Node): boolean =>
+  node.tag === SPECIFIC_CHARACTER_SET && node.items === undefined && node.length !== undefined && node.length > 0
+
+const dcmjsSyntax = (layout: Layout): string =>
+  !layout.explicitVr ? TS.ImplicitVRLittleEndian : layout.littleEndian ? TS.ExplicitVRLittleEndian : TS.ExplicitVRBigEndian
+
+/**
+ * Decodes the elements of a data set or of one item, as scanned: dcmjs reads the values of the elements that are no
+ * sequence (copied out side by side, so it never looks for item boundaries itself), and each item of a sequence is
+ * decoded the same way, in the layout the scan found for it. Empty items stay, as `{}`. The (0008,0005) of the
+ * level, if it has a value, picks the text decoder for it and the items inside; otherwise `inherited` applies.
+ */
+const decodeLevel = (
+  bytes: Uint8Array,
+  nodes: ReadonlyArray<Node>,
+  layout: Layout,
+  inherited: TextDecoderLike
+): Record<string, unknown> => {
   const out: Record<string, unknown> = {}
+  if (nodes.length === 0) return out
+  const charset = nodes.find(isCharset)
+  let decoder = inherited
+  if (charset !== undefined) {
+    const chosen = decoderFor(charsetValues(bytes, charset))
+    if (typeof chosen === "string") throw new DecodeStop("CharacterSet", chosen)
+    decoder = chosen
+  }
+
+  // the plain elements side by side; every (0008,0005) value blanked so dcmjs does not judge it
+  const plain = nodes.filter((n) => n.items === undefined)
+  const flat = new Uint8Array(plain.reduce((n, node) => n + node.end - node.offset, 0))
+  let at = 0
+  for (const node of plain) {
+    flat.set(bytes.subarray(node.offset, node.end), at)
+    if (isCharset(node)) flat.fill(0x20, at + node.valueOffset - node.offset, at + node.end - node.offset)
+    at += node.end - node.offset
+  }
+  let dict: Dict = {}
+  if (flat.length > 0) {
+    try {
+      dict = dcmjs().data.DicomMessage._read(readStream(flat.buffer, decoder), dcmjsSyntax(layout), {
+        ignoreErrors: false
+      })
+    } catch (cause) {
+      const reason = cause instanceof Error ? cause.message : String(cause)
+      throw new DecodeStop("Malformed", `dcmjs cannot read the data set: ${reason}`, cause)
+    }
+  }
+
   const vrMap: Record<string, string> = {}
-  for (const [tag, element] of Object.entries(dict)) {
-    const node = byTag.get(tag)
-    const entry = dictionary()[`(${tag.slice(0, 4)},${tag.slice(4)})`]
+  for (const node of nodes) {
+    const tag = hex8(node.tag)
+    const entry = dictionary()[tagString(node.tag)]
     const name = entry?.name ?? tag
+    if (node.items !== undefined) {
+      if (entry?.vr !== "SQ") vrMap[name] = "SQ"
+      out[name] = node.items.map((item) => decodeLevel(bytes, item, node.itemLayout, decoder))
+      continue
+    }
+    const element = dict[tag]
+    if (element === undefined) throw new DecodeStop("Malformed", `dcmjs did not read ${tagString(node.tag)}`)
     if (entry === undefined || entry.vr !== element.vr) vrMap[name] = element.vr
     const values = element.Value ?? []
     if (element.vr === "SQ") {
-      out[name] = values.map((item, i) => naturalize(item as Dict, node?.items?.[i]))
-    } else if (node?.length === 0 || values.length === 0) {
+      // the scan takes every sequence with items; dcmjs only gets empty ones
+      if (values.length > 0) throw new DecodeStop("Malformed", `dcmjs found items in ${tagString(node.tag)}`)
+      out[name] = []
+    } else if (node.length === 0 || values.length === 0) {
       out[name] = ""
     } else {
-      const plain = element.vr === "PN" ? values.map(personName) : values.map((v) => unpadded(element.vr, v))
-      out[name] = plain.length === 1 ? plain[0] : plain
+      const plainValues = element.vr === "PN" ? values.map(personName) : values.map((v) => unpadded(element.vr, v))
+      out[name] = plainValues.length === 1 ? plainValues[0] : plainValues
     }
   }
   if (Object.keys(vrMap).length > 0) out["_vrMap"] = vrMap
@@ -607,38 +691,22 @@ export const decode = (
 ): Result.Result<Naturalized, DataSetError> => {
   const how = syntaxOf(transferSyntaxUid)
   if (how === undefined) return unsupported(transferSyntaxUid)
-  let plain = bytes
-  if (unpad(transferSyntaxUid) === TS.DeflatedExplicitVRLittleEndian) {
-    const maxOutputLength = options?.maxInflatedLength ?? DEFAULT_MAX_INFLATED
-    try {
-      plain = new Uint8Array(inflateRawSync(bytes, { maxOutputLength }))
-    } catch (cause) {
-      return fail(transferSyntaxUid, "Malformed", `cannot inflate the data set: ${String(cause)}`, cause)
+  try {
+    let plain = bytes
+    if (unpad(transferSyntaxUid) === TS.DeflatedExplicitVRLittleEndian) {
+      const maxOutputLength = options?.maxInflatedLength ?? DEFAULT_MAX_INFLATED
+      try {
+        plain = new Uint8Array(inflateRawSync(bytes, { maxOutputLength }))
+      } catch (cause) {
+        return fail(transferSyntaxUid, "Malformed", `cannot inflate the data set: ${String(cause)}`, cause)
+      }
     }
-  }
-  const ctx: ScanContext = { bytes: plain, until: undefined, deep: true, dictionaryVr, charsets: [] }
-  let nodes: ReadonlyArray<Node>
-  try {
-    nodes = readElements(ctx, 0, plain.length, how.layout, 0, false).nodes
+    const ctx: ScanContext = { bytes: plain, until: undefined, deep: true, dictionaryVr }
+    const nodes = readElements(ctx, 0, plain.length, how.layout, 0, false).nodes
+    return Result.succeed(decodeLevel(plain, nodes, how.layout, LATIN1))
   } catch (cause) {
+    if (cause instanceof DecodeStop) return fail(transferSyntaxUid, cause.kind, cause.reason, cause.cause)
     return Result.fail(unexpected(transferSyntaxUid, cause))
-  }
-  // every (0008,0005) value is blanked so dcmjs switches decoders without judging it; ours come in its place
-  const copy = new Uint8Array(plain) // a real copy, also when `plain` is a Node Buffer
-  const decoders: Array<TextDecoderLike> = []
-  for (const h of ctx.charsets) {
-    const decoder = decoderFor(charsetValues(plain, h))
-    if (typeof decoder === "string") return fail(transferSyntaxUid, "CharacterSet", decoder)
-    decoders.push(decoder)
-    copy.fill(0x20, h.valueOffset, h.valueOffset + h.length)
-  }
-  try {
-    const stream = readStream(copy.buffer, decoders)
-    const dict = dcmjs().data.DicomMessage._read(stream, how.syntax, { ignoreErrors: false })
-    return Result.succeed(naturalize(dict, nodes))
-  } catch (cause) {
-    const reason = cause instanceof Error ? cause.message : String(cause)
-    return fail(transferSyntaxUid, "Malformed", `dcmjs cannot read the data set: ${reason}`, cause)
   }
 }
 

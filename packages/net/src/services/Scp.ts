@@ -90,10 +90,35 @@ const counts = (remaining: number, completed: number, failed: number, warning: n
   return out
 }
 
-const decodeIdentifier = (request: DimseChannel.IncomingRequest) =>
+/** The largest C-FIND/C-GET/C-MOVE identifier an SCP gathers; a larger one aborts the association. */
+export const MAX_IDENTIFIER_BYTES = 1 << 20
+
+// Gathers a request's identifier, bounded: past the limit the association is aborted (nothing sane is
+// that large, and the rest would have to be read and thrown away for ever).
+const decodeIdentifier = (request: DimseChannel.IncomingRequest, channel: DimseChannel.DimseChannel) =>
   Effect.gen(function* () {
-    const chunks = yield* Stream.runCollect(request.dataSet).pipe(Effect.orElseSucceed(() => [] as Array<Uint8Array>))
-    const size = chunks.reduce((n, c) => n + c.length, 0)
+    const chunks: Array<Uint8Array> = []
+    let size = 0
+    const complete = yield* Stream.runForEachWhile(request.dataSet, (chunk) =>
+      Effect.sync(() => {
+        size += chunk.length
+        if (size > MAX_IDENTIFIER_BYTES) return false
+        chunks.push(new Uint8Array(chunk))
+        return true
+      })
+    ).pipe(
+      Effect.map(() => size <= MAX_IDENTIFIER_BYTES),
+      Effect.orElseSucceed(() => false)
+    )
+    if (!complete) {
+      if (size > MAX_IDENTIFIER_BYTES) {
+        yield* Effect.logWarning(`identifier over ${MAX_IDENTIFIER_BYTES} bytes: aborting the association`)
+        yield* Effect.forkDetach(channel.association.abort)
+      }
+      return yield* Effect.fail(
+        new QueryFailed({ status: Status.UNABLE_TO_PROCESS, comment: "identifier not received" })
+      )
+    }
     const bytes = new Uint8Array(size)
     let at = 0
     for (const c of chunks) {
@@ -128,7 +153,9 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
           bytes
         )
       }).pipe(Effect.ignore)
-    const identifier = yield* decodeIdentifier(request)
+    const gathered = yield* Effect.result(decodeIdentifier(request, channel))
+    if (Result.isFailure(gathered)) return
+    const identifier = gathered.success
     const model = modelOf(m.affectedSopClassUid)
     if (Result.isFailure(identifier) || model === undefined) {
       return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, undefined, "identifier cannot be decoded")
@@ -195,7 +222,9 @@ const handleRetrieve = (
         )
       }).pipe(Effect.ignore)
 
-    const identifier = yield* decodeIdentifier(request)
+    const gathered = yield* Effect.result(decodeIdentifier(request, channel))
+    if (Result.isFailure(gathered)) return
+    const identifier = gathered.success
     const model = modelOf(m.affectedSopClassUid)
     if (Result.isFailure(identifier) || model === undefined) {
       return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, {}, undefined, "identifier cannot be decoded")

@@ -165,6 +165,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     let reader: Fiber.Fiber<void> | undefined
     let artim: Fiber.Fiber<void> | undefined
     let finished = false
+    let discarding = false
     let lastActivity = 0
     const touch = Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => void (lastActivity = now)))
 
@@ -180,7 +181,13 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
               .write(bytes)
               .pipe(Effect.catch((e) => Queue.offer(inbox, { evt: "Evt17", detail: `write failed: ${e._tag}` })))
           )
-    const sendPdu = (pdu: Pdu.Pdu) => Effect.andThen(logPdu("sent", pdu), write([encodeOrDie(pdu)]))
+    const sendPdu = (pdu: Pdu.Pdu) =>
+      Effect.andThen(
+        Effect.sync(() => {
+          if (pdu._tag === "AAbort") discarding = true
+        }),
+        Effect.andThen(logPdu("sent", pdu), write([encodeOrDie(pdu)]))
+      )
     const indicate = (i: Indication) => Effect.asVoid(Queue.offer(out, i))
     const startArtim = Effect.gen(function* () {
       if (artim) yield* Fiber.interrupt(artim)
@@ -224,6 +231,12 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         const parser = PduParser.make({ maxPduLength: options.maxPduLength })
         while (true) {
           const chunks = yield* t.read
+          // After our A-ABORT nothing the peer sends matters; a peer that keeps sending instead of
+          // closing (PS3.8 9.1.5: the A-ABORT's sender waits for the close) has its connection closed.
+          if (discarding) {
+            yield* t.destroy
+            continue
+          }
           for (const chunk of chunks) {
             const { pdus, error } = parser.push(chunk)
             for (const pdu of pdus) {
