@@ -469,3 +469,174 @@ describe("scan", () => {
     assert.strictEqual(err(DataSet.scan(new Uint8Array(0), "1.2.3")).kind, "UnsupportedTransferSyntax")
   })
 })
+
+/** An Implicit VR Little Endian element; the value is given as bytes. */
+const implicitElement = (group: number, element: number, value: Uint8Array): Uint8Array => {
+  const out = new Uint8Array(8 + value.length)
+  const view = new DataView(out.buffer)
+  view.setUint16(0, group, true)
+  view.setUint16(2, element, true)
+  view.setUint32(4, value.length, true)
+  out.set(value, 8)
+  return out
+}
+
+/** An item of defined length (little endian) holding the given elements. */
+const definedItem = (...elements: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const body = concat(...elements)
+  const header = bytesOf("feff 00e0 00000000")
+  new DataView(header.buffer).setUint32(4, body.length, true)
+  return concat(header, body)
+}
+
+const undefinedItem = (...elements: ReadonlyArray<Uint8Array>): Uint8Array =>
+  concat(bytesOf("feff 00e0 ffffffff"), ...elements, bytesOf("feff 0de0 00000000"))
+
+const SEQUENCE_END = bytesOf("feff dde0 00000000")
+
+describe("structure comes from the scan, values from dcmjs (PS3.5 7.1, 7.5, 6.2.2)", () => {
+  // FFFE,E00D as little-endian and as big-endian words, then more bytes: an item delimiter only to a word scanner
+  const lookalike = Uint8Array.of(0xfe, 0xff, 0x0d, 0xe0, 0, 0, 0, 0, 0xff, 0xfe, 0xe0, 0x0d, 0, 0, 0, 0, 1, 2)
+
+  for (const ts of ALL) {
+    it(`an OB value holding FFFE,E00D inside an undefined-length item loses nothing (${ts})`, () => {
+      const ds = {
+        PatientID: "ID42",
+        ContentSequence: [
+          {
+            EncapsulatedDocument: lookalike.slice().buffer,
+            PatientName: "DOEJ",
+            ReferencedStudySequence: [{ ReferencedSOPInstanceUID: "1.2" }]
+          },
+          { PatientName: "NEXT" }
+        ]
+      }
+      const decoded = ok(DataSet.decode(ok(DataSet.encode(ds, ts)), ts))
+      assert.deepStrictEqual(decoded, ds)
+    })
+
+    it(`empty items are kept in place (${ts})`, () => {
+      const ds = { ReferencedStudySequence: [{}, { ReferencedSOPInstanceUID: "1.2" }, {}] }
+      assert.deepStrictEqual(ok(DataSet.decode(ok(DataSet.encode(ds, ts)), ts)), ds)
+      assert.deepStrictEqual(ok(DataSet.decode(ok(DataSet.encode({ ReferencedStudySequence: [{}] }, ts)), ts)), {
+        ReferencedStudySequence: [{}]
+      })
+    })
+  }
+
+  it("an empty item of defined length and one of undefined length do not shift the next", () => {
+    const uid = explicitElement(0x0008, 0x1155, "UI", padEven(latin1("1.2"), 0))
+    const bytes = concat(
+      bytesOf("0800 1011 5351 0000 ffffffff"),
+      definedItem(),
+      undefinedItem(),
+      definedItem(uid),
+      SEQUENCE_END,
+      explicitElement(0x0010, 0x0020, "LO", latin1("P1"))
+    )
+    assert.deepStrictEqual(ok(DataSet.decode(bytes, EXPLICIT)), {
+      ReferencedStudySequence: [{}, {}, { ReferencedSOPInstanceUID: "1.2" }],
+      PatientID: "P1"
+    })
+  })
+
+  it("UN of undefined length holds an Implicit VR Little Endian sequence, in Explicit VR LE and BE", () => {
+    const items = concat(undefinedItem(implicitElement(0x0010, 0x0010, latin1("ABCD"))), SEQUENCE_END)
+    const little = concat(bytesOf("1100 1010 554e 0000 ffffffff"), items)
+    const big = concat(bytesOf("0011 1010 554e 0000 ffffffff"), items)
+    const expected = { "00111010": [{ PatientName: "ABCD" }], _vrMap: { "00111010": "SQ" } }
+    assert.deepStrictEqual(ok(DataSet.decode(little, EXPLICIT)), expected)
+    assert.deepStrictEqual(ok(DataSet.decode(big, BIG)), expected)
+    const scanned = ok(DataSet.scan(little, EXPLICIT))
+    assert.deepStrictEqual(
+      scanned.map((e) => [e.tag, e.vr, e.length, e.end]),
+      [[0x00111010, "UN", undefined, little.length]]
+    )
+    // a standard sequence sent as UN keeps its keyword and needs no _vrMap
+    const known = concat(bytesOf("0800 1011 554e 0000 ffffffff"), items)
+    assert.deepStrictEqual(ok(DataSet.decode(known, EXPLICIT)), { ReferencedStudySequence: [{ PatientName: "ABCD" }] })
+  })
+
+  it("UN of defined length whose tag the dictionary says is SQ is read as Implicit VR LE items (6.2.2)", () => {
+    const item = definedItem(
+      implicitElement(0x0008, 0x1150, padEven(latin1("1.2.3"), 0)),
+      implicitElement(0x0008, 0x1155, padEven(latin1("1.2"), 0))
+    )
+    const header = bytesOf("0800 1011 554e 0000 00000000")
+    new DataView(header.buffer).setUint32(8, item.length, true)
+    assert.deepStrictEqual(ok(DataSet.decode(concat(header, item), EXPLICIT)), {
+      ReferencedStudySequence: [{ ReferencedSOPClassUID: "1.2.3", ReferencedSOPInstanceUID: "1.2" }]
+    })
+  })
+
+  it("an undefined length where 7.1 does not allow one is Malformed, not the delimiter's bytes", () => {
+    const cases: ReadonlyArray<[string, string, Uint8Array]> = [
+      ["PatientName in Implicit VR", IMPLICIT, bytesOf("1000 1000 ffffffff feff dde0 00000000")],
+      ["Rows in Implicit VR", IMPLICIT, bytesOf("2800 1000 ffffffff feff dde0 00000000")],
+      ["UT in Explicit VR", EXPLICIT, bytesOf("4000 60a1 5554 0000 ffffffff feff dde0 00000000")]
+    ]
+    for (const [what, ts, bytes] of cases) {
+      const e = err(DataSet.decode(bytes, ts))
+      assert.strictEqual(e._tag, "DataSetError", what)
+      assert.strictEqual(e.kind, "Malformed", what)
+      assert.strictEqual(e.offset, 0, what)
+      assert.include(e.reason, "undefined length", what)
+      assert.strictEqual(err(DataSet.scan(bytes, ts)).kind, "Malformed", what)
+    }
+    // a tag the dictionary does not know has VR UN, so an undefined length makes it a sequence (6.2.2)
+    const priv = concat(
+      bytesOf("0900 1010 ffffffff"),
+      undefinedItem(implicitElement(0x0010, 0x0020, latin1("X1"))),
+      SEQUENCE_END
+    )
+    assert.deepStrictEqual(ok(DataSet.decode(priv, IMPLICIT)), {
+      "00091010": [{ PatientID: "X1" }],
+      _vrMap: { "00091010": "SQ" }
+    })
+  })
+
+  it("an item's own (0008,0005) holds for that item only", () => {
+    const sequence = concat(
+      bytesOf("0800 1011 5351 0000 ffffffff"),
+      undefinedItem(
+        explicitElement(0x0008, 0x0005, "CS", latin1("ISO_IR 144")),
+        explicitElement(0x0010, 0x0010, "PN", padEven(Uint8Array.of(0xbb, 0xee, 0xda)))
+      ),
+      undefinedItem(explicitElement(0x0010, 0x0010, "PN", latin1("Jérôme"))),
+      SEQUENCE_END
+    )
+    const bytes = concat(
+      explicitElement(0x0008, 0x0005, "CS", latin1("ISO_IR 100")),
+      sequence,
+      explicitElement(0x0010, 0x0010, "PN", latin1("Müller"))
+    )
+    assert.deepStrictEqual(ok(DataSet.decode(bytes, EXPLICIT)), {
+      SpecificCharacterSet: "ISO_IR 192",
+      ReferencedStudySequence: [{ SpecificCharacterSet: "ISO_IR 192", PatientName: "Люк" }, { PatientName: "Jérôme" }],
+      PatientName: "Müller"
+    })
+  })
+
+  it("an unexpected exception inside decode, scan or encode is a typed error, never thrown", () => {
+    const good = ok(DataSet.encode({ PatientID: "X" }, EXPLICIT))
+    const hostile = new Proxy(good, {
+      get: (target, key) => {
+        if (key === "4") throw new Error("boom")
+        const value: unknown = Reflect.get(target, key)
+        return typeof value === "function" ? value.bind(target) : value
+      }
+    })
+    for (const e of [err(DataSet.decode(hostile, EXPLICIT)), err(DataSet.scan(hostile, EXPLICIT))]) {
+      assert.strictEqual(e._tag, "DataSetError")
+      assert.strictEqual(e.kind, "Malformed")
+      assert.include(e.reason, "boom")
+    }
+    const throwing = Object.defineProperty({}, "PatientID", {
+      enumerable: true,
+      get: () => {
+        throw new Error("bang")
+      }
+    })
+    assert.strictEqual(err(DataSet.encode(throwing, EXPLICIT))._tag, "DataSetError")
+  })
+})

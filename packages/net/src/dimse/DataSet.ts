@@ -4,10 +4,16 @@
  * the element structure that reads no values.
  *
  * Covers PS3.5 section 7 (data elements, 7.1 VR and length encoding, 7.5 sequences and items with defined and
- * undefined lengths), section 10 and Annex A (A.1 Implicit VR Little Endian, A.2 Explicit VR Little Endian, A.3
+ * undefined lengths), 6.2.2 (UN: an undefined-length UN, or a UN whose tag the dictionary says is SQ, holds an
+ * Implicit VR Little Endian sequence), section 10 and Annex A (A.1 Implicit VR Little Endian, A.2 Explicit VR Little Endian, A.3
  * Explicit VR Big Endian, A.5 Deflated Explicit VR Little Endian), and the character repertoires of section 6.1 as
  * far as `TextDecoder` carries them: every single-valued Specific Character Set dcmjs maps (ISO_IR 100 ... 166,
  * ISO_IR 192, GB18030, GBK) and the ISO 2022 code extensions for Japanese (IR 87) and Korean (IR 149).
+ *
+ * Decoding splits the work: the bounds-checked scan finds every element, sequence and item (an undefined length is
+ * accepted only where 7.1 allows it: SQ, UN, encapsulated Pixel Data, and in Implicit VR a tag the dictionary says
+ * is SQ or does not know); dcmjs reads only the values of the elements that are no sequence, one data set or item
+ * at a time, so it never hunts for item delimiters in value bytes. Empty items are kept.
  *
  * The value form is dcmjs's naturalized data set, with these choices:
  * - keys are dcmjs keywords (`PatientName`); an element the dictionary lacks (private, repeating groups) is keyed by
@@ -609,7 +615,11 @@ const isCharset = (node: Node): boolean =>
   node.tag === SPECIFIC_CHARACTER_SET && node.items === undefined && node.length !== undefined && node.length > 0
 
 const dcmjsSyntax = (layout: Layout): string =>
-  !layout.explicitVr ? TS.ImplicitVRLittleEndian : layout.littleEndian ? TS.ExplicitVRLittleEndian : TS.ExplicitVRBigEndian
+  !layout.explicitVr
+    ? TS.ImplicitVRLittleEndian
+    : layout.littleEndian
+      ? TS.ExplicitVRLittleEndian
+      : TS.ExplicitVRBigEndian
 
 /**
  * Decodes the elements of a data set or of one item, as scanned: dcmjs reads the values of the elements that are no
@@ -689,14 +699,14 @@ export const decode = (
   transferSyntaxUid: string,
   options?: DecodeOptions
 ): Result.Result<Naturalized, DataSetError> => {
-  const how = syntaxOf(transferSyntaxUid)
-  if (how === undefined) return unsupported(transferSyntaxUid)
   try {
+    const how = syntaxOf(transferSyntaxUid)
+    if (how === undefined) return unsupported(transferSyntaxUid)
     let plain = bytes
     if (unpad(transferSyntaxUid) === TS.DeflatedExplicitVRLittleEndian) {
       const maxOutputLength = options?.maxInflatedLength ?? DEFAULT_MAX_INFLATED
       try {
-        plain = new Uint8Array(inflateRawSync(bytes, { maxOutputLength }))
+        plain = inflateRawSync(bytes, { maxOutputLength }) // a Buffer is a Uint8Array: no copy
       } catch (cause) {
         return fail(transferSyntaxUid, "Malformed", `cannot inflate the data set: ${String(cause)}`, cause)
       }
@@ -865,8 +875,12 @@ export const encode = (dataset: Naturalized, transferSyntaxUid: string): Result.
     return fail(transferSyntaxUid, "InvalidValue", `dcmjs cannot write the data set: ${reason}`, cause)
   }
   if (unpad(transferSyntaxUid) !== TS.DeflatedExplicitVRLittleEndian) return Result.succeed(bytes)
-  const deflated = deflateRawSync(bytes)
-  const out = new Uint8Array(deflated.length + (deflated.length % 2))
-  out.set(deflated)
-  return Result.succeed(out)
+  try {
+    const deflated = deflateRawSync(bytes)
+    const out = new Uint8Array(deflated.length + (deflated.length % 2))
+    out.set(deflated)
+    return Result.succeed(out)
+  } catch (cause) {
+    return fail(transferSyntaxUid, "InvalidValue", `cannot deflate the data set: ${String(cause)}`, cause)
+  }
 }
