@@ -83,11 +83,19 @@ const establish = (
             if (role === "acceptor" && releasing) yield* ul.submit({ _tag: "ReleaseResponse" })
             break
           case "Aborted":
+            // Over for the user at once, though the connection may linger in Sta13 until the peer
+            // closes it or ARTIM expires: outstanding requests must not wait for that.
             lastAbort = new AssociationAborted(i.abort)
+            if (!endingSeen) {
+              endingSeen = { _tag: "Aborted", error: lastAbort }
+              yield* Deferred.succeed(ended, endingSeen)
+            }
             break
           case "Closed": {
-            endingSeen = lastAbort ? { _tag: "Aborted", error: lastAbort } : { _tag: "Released" }
-            yield* Deferred.succeed(ended, endingSeen)
+            if (!endingSeen) {
+              endingSeen = lastAbort ? { _tag: "Aborted", error: lastAbort } : { _tag: "Released" }
+              yield* Deferred.succeed(ended, endingSeen)
+            }
             return
           }
           default:
@@ -217,14 +225,14 @@ export type Accepted =
 
 /**
  * Runs the acceptor side on a connection that arrived: waits for the A-ASSOCIATE-RQ (ARTIM
- * bounds the wait), negotiates with `policy`, and accepts or rejects. `tooBusy` rejects
+ * bounds the wait), negotiates with `policy`, and accepts or rejects. `admit` is asked once the A-ASSOCIATE-RQ has arrived; false rejects
  * transiently with "local limit exceeded".
  */
 export const accept = (
   ae: ApplicationEntity,
   transport: Transport,
   policy: AcceptorPolicy,
-  tooBusy: boolean
+  admit: () => boolean
 ): Effect.Effect<Accepted, never, Scope.Scope> =>
   Effect.gen(function* () {
     const ul = yield* UpperLayer.make({
@@ -239,7 +247,7 @@ export const accept = (
       yield* ul.closed
       return { _tag: "Failed", why: first._tag === "Aborted" ? first.abort.detail : first._tag } as const
     }
-    if (tooBusy) {
+    if (!admit()) {
       yield* ul.submit({ _tag: "AssociateReject", rj: { _tag: "AAssociateRj", result: 2, source: 3, reason: 2 } })
       yield* ul.closed.pipe(Effect.timeout(Duration.sum(ae.timeouts.acse, Duration.seconds(1))), Effect.ignore)
       return { _tag: "Rejected", why: "too many associations" } as const

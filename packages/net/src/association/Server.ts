@@ -23,6 +23,8 @@ export interface ServeOptions {
   readonly port: number
   /** Associations open at once; more are rejected transiently (default 64). */
   readonly maxAssociations?: number
+  /** Connections that have not sent their A-ASSOCIATE-RQ yet; more are closed (default 4 x maxAssociations). */
+  readonly maxPendingConnections?: number
   readonly policy?: AcceptorPolicy
   /** Runs for each established association; when it returns, the association is waited on until it ends. */
   readonly handler: (association: Association) => Effect.Effect<void>
@@ -33,6 +35,8 @@ export interface Server {
   readonly port: number
   /** Associations open now. */
   readonly active: Effect.Effect<number>
+  /** Connections that have not sent an A-ASSOCIATE-RQ yet. */
+  readonly pending: Effect.Effect<number>
 }
 
 /** Starts a server in the current scope. */
@@ -41,20 +45,38 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
     const tcp = yield* listenTcp(options.host ?? "127.0.0.1", options.port, { writeTimeout: ae.timeouts.write })
     const policy = options.policy ?? defaultPolicy(ae)
     const limit = options.maxAssociations ?? 64
+    const maxPending = options.maxPendingConnections ?? 4 * limit
+    // `active` counts associations admitted (their A-ASSOCIATE-RQ came and was not refused for load);
+    // `pending` counts connections that have sent no A-ASSOCIATE-RQ yet, bounded by ARTIM and maxPending.
     let active = 0
+    let pending = 0
     let serial = 0
 
     const onConnection = (transport: Parameters<Parameters<typeof tcp.run>[0]>[0]) =>
       Effect.scoped(
         Effect.gen(function* () {
-          const tooBusy = active >= limit
-          active++
+          if (pending >= maxPending) {
+            yield* Effect.logWarning(`more than ${maxPending} connections without an A-ASSOCIATE-RQ: closing one`)
+            return yield* transport.destroy
+          }
+          pending++
+          let waiting = true
+          let admitted = false
           yield* Effect.addFinalizer(() =>
             Effect.sync(() => {
-              active--
+              if (waiting) pending--
+              if (admitted) active--
             })
           )
-          const outcome = yield* accept(ae, transport, policy, tooBusy)
+          const admit = () => {
+            waiting = false
+            pending--
+            if (active >= limit) return false
+            active++
+            admitted = true
+            return true
+          }
+          const outcome = yield* accept(ae, transport, policy, admit)
           if (outcome._tag !== "Established") {
             yield* Effect.logDebug(`association not established: ${outcome.why}`)
             return
@@ -85,5 +107,5 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
       )
 
     yield* Effect.forkScoped(tcp.run(onConnection))
-    return { port: tcp.port, active: Effect.sync(() => active) }
+    return { port: tcp.port, active: Effect.sync(() => active), pending: Effect.sync(() => pending) }
   })

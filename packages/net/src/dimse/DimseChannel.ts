@@ -75,7 +75,14 @@ export interface DimseChannel {
   ) => Result.Result<AcceptedContext, NoAcceptedContext>
 }
 
-const MAX_IDENTIFIER_BYTES = 16 << 20
+/** The largest data set a response may carry (an identifier, a failed UID list): larger aborts. */
+export const MAX_RESPONSE_DATA_SET_BYTES = 2 << 20
+
+/** What a data set may inflate to when it is decoded (deflated identifiers): a bound on bombs. */
+export const MAX_INFLATED_IDENTIFIER_BYTES = 16 << 20
+
+// Responses waiting for their consumer, per request: past this the association is not read further.
+const RESPONSE_WINDOW = 2
 
 type Target =
   | { readonly _tag: "None" }
@@ -188,7 +195,8 @@ export const make = (
         (out) =>
           Effect.gen(function* () {
             const id = messageIdOf(message) ?? 0
-            const inbox = yield* Queue.unbounded<Response, DimseFailure | Cause.Done>()
+            // Bounded: a consumer slower than the peer holds the association back, not our memory.
+            const inbox = yield* Queue.bounded<Response, DimseFailure | Cause.Done>(RESPONSE_WINDOW)
             pending.set(id, inbox)
             let finished = false
             yield* window.take(1)
@@ -206,6 +214,8 @@ export const make = (
                   }).pipe(Effect.timeout(association.ae.timeouts.dimse), Effect.ignore)
                 }
                 pending.delete(id)
+                // Nobody takes from it any more: let a dispatcher blocked on it go on.
+                yield* Queue.shutdown(inbox)
               })
             )
             if (gone) return yield* Effect.fail(gone)
@@ -232,7 +242,7 @@ export const make = (
               yield* Queue.offer(out, r)
             }
           }).pipe(Effect.catch((e: DimseFailure) => Queue.fail(out, e))),
-        { bufferSize: 64 }
+        { bufferSize: RESPONSE_WINDOW }
       )
 
     // ---- receiving ----
@@ -333,8 +343,8 @@ export const make = (
           case "Response": {
             t.chunks.push(event.data)
             t.size += event.data.length
-            if (t.size > MAX_IDENTIFIER_BYTES)
-              return yield* protocolAbort(`response data set over ${MAX_IDENTIFIER_BYTES} bytes`)
+            if (t.size > MAX_RESPONSE_DATA_SET_BYTES)
+              return yield* protocolAbort(`response data set over ${MAX_RESPONSE_DATA_SET_BYTES} bytes`)
             if (event.isLast) {
               target = { _tag: "None" }
               const q = pending.get(t.id)

@@ -125,7 +125,9 @@ const decodeIdentifier = (request: DimseChannel.IncomingRequest, channel: DimseC
       bytes.set(c, at)
       at += c.length
     }
-    return DataSet.decode(bytes, request.context.transferSyntax)
+    return DataSet.decode(bytes, request.context.transferSyntax, {
+      maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES
+    })
   })
 
 const handleFind = (services: Services, request: DimseChannel.IncomingRequest, channel: DimseChannel.DimseChannel) =>

@@ -173,7 +173,9 @@ export const find = (
       return channel.request(context, rq, { dataSet: bytes, cancel: true }).pipe(
         Stream.mapEffect((r): Effect.Effect<FindResponse, DimseProtocolError> => {
           if (r.dataSet === undefined) return Effect.succeed({ ...info(r.message, "C-FIND"), identifier: undefined })
-          const decoded = DataSet.decode(r.dataSet, context.transferSyntax)
+          const decoded = DataSet.decode(r.dataSet, context.transferSyntax, {
+            maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES
+          })
           return Result.isSuccess(decoded)
             ? Effect.succeed({ ...info(r.message, "C-FIND"), identifier: decoded.success })
             : Effect.fail(new DimseProtocolError({ detail: `C-FIND-RSP identifier: ${decoded.failure.message}` }))
@@ -195,7 +197,7 @@ const progressOf = (r: DimseChannel.Response, ts: string, service: Status.Servic
   const m = r.message as Dimse.CGetRsp | Dimse.CMoveRsp
   let failedSopInstanceUids: ReadonlyArray<string> = []
   if (r.dataSet) {
-    const ds = DataSet.decode(r.dataSet, ts)
+    const ds = DataSet.decode(r.dataSet, ts, { maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES })
     const list = Result.isSuccess(ds) ? ds.success["FailedSOPInstanceUIDList"] : undefined
     if (typeof list === "string") failedSopInstanceUids = list.split("\\").filter((s) => s.length > 0)
     else if (Array.isArray(list)) failedSopInstanceUids = list.map(String)
