@@ -71,11 +71,35 @@ export const safeName = (uid: string): string => {
   return `x${createHash("sha256").update(uid, "utf8").digest("hex").slice(0, 40)}`
 }
 
+/**
+ * `mkdir -p`, one level at a time: Node's own recursive mkdir spins for ever on some paths (under
+ * /proc, say) instead of failing. Resolves with the first directory it created, if any.
+ */
+export const makeDirectories = async (dir: string): Promise<string | undefined> => {
+  const absolute = Path.resolve(dir)
+  const missing: Array<string> = []
+  for (let d = absolute; ; d = Path.dirname(d)) {
+    const stat = await Fs.stat(d).catch(() => undefined)
+    if (stat !== undefined) {
+      if (!stat.isDirectory()) throw new Error(`${d} is not a directory`)
+      break
+    }
+    missing.unshift(d)
+    if (Path.dirname(d) === d) break
+  }
+  for (const d of missing) {
+    await Fs.mkdir(d).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== "EEXIST") throw e
+    })
+  }
+  return missing[0]
+}
+
 /** Builds the store (creates the root directory). */
 export const make = (options: InstanceStoreOptions): Effect.Effect<InstanceStore["Service"], StoreFailed> =>
   Effect.gen(function* () {
     const root = Path.resolve(options.root)
-    yield* io("mkdir", root, () => Fs.mkdir(root, { recursive: true }))
+    yield* io("mkdir", root, () => makeDirectories(root))
     const pathFor = (key: InstanceKey): string =>
       Path.join(root, safeName(key.studyInstanceUid), `${safeName(key.sopInstanceUid)}.dcm`)
     return InstanceStore.of({
@@ -148,7 +172,7 @@ const copyInto = (handle: Fs.FileHandle, tmp: string, bytes: InstanceBytes): Eff
 const writeAtomically = (root: string, target: string, bytes: InstanceBytes): Effect.Effect<StoredFile, StoreFailed> =>
   Effect.gen(function* () {
     const dir = Path.dirname(target)
-    const created = yield* io("mkdir", dir, () => Fs.mkdir(dir, { recursive: true }))
+    const created = yield* io("mkdir", dir, () => makeDirectories(dir))
     if (created !== undefined) yield* syncDirectory(root)
     const tmp = Path.join(dir, `.${Path.basename(target)}.${randomBytes(6).toString("hex")}.tmp`)
     const size = yield* Effect.acquireUseRelease(

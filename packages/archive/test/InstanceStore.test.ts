@@ -3,7 +3,7 @@ import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Option } from "effect"
 import { Archive } from "../src/Archive.ts"
-import { InstanceStore, safeName } from "../src/InstanceStore.ts"
+import { InstanceStore, makeDirectories, safeName } from "../src/InstanceStore.ts"
 import { instance, listFiles, patch, tempDir, withArchive } from "./fixtures.ts"
 
 const withStore = <A, E>(root: string, effect: Effect.Effect<A, E, InstanceStore>) =>
@@ -197,4 +197,14 @@ describe("InstanceStore", () => {
       assert.deepStrictEqual(files, [])
     })
   )
+})
+
+describe("makeDirectories", () => {
+  it("fails at once where Node's recursive mkdir would spin (a path under /proc)", async () => {
+    const started = Date.now()
+    let failed = false
+    await makeDirectories("/proc/netdicom-no-such/dir").catch(() => (failed = true))
+    assert.isTrue(failed)
+    assert.isBelow(Date.now() - started, 1000)
+  })
 })

@@ -15,7 +15,7 @@ import * as Path from "node:path"
 import { Console, Effect, Layer, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { Scp } from "@netdicom/net"
-import { Archive, ScpServices } from "@netdicom/archive"
+import { Archive, InstanceStore, ScpServices } from "@netdicom/archive"
 import * as Contexts from "./Contexts.ts"
 import { applicationEntity, common, fail, peerTitle, withLogging, type CommandFailed, type Common } from "./Options.ts"
 
@@ -106,7 +106,7 @@ const qrscp = Command.make(
       const fresh = filename === ":memory:" || !Fs.existsSync(filename)
       // the index may live in the store: both folders must exist before it is opened
       for (const dir of [c.store, ...(filename === ":memory:" ? [] : [Path.dirname(filename)])]) {
-        const made = yield* Effect.result(Effect.try(() => Fs.mkdirSync(dir, { recursive: true })))
+        const made = yield* Effect.result(Effect.tryPromise(() => InstanceStore.makeDirectories(dir)))
         if (made._tag === "Failure") return yield* fail(`cannot create ${dir}: ${String(made.failure.cause)}`)
       }
       const archive = Archive.Archive.layerFrom({ root: c.store, index: { filename } })
