@@ -1,6 +1,6 @@
 /**
  * An SCP with user-provided Storage, Query and Retrieve Layers, keeping instances in memory:
- * `node examples/custom-scp.ts PORT AE_TITLE [DEST_AE=HOST:PORT ...]`.
+ * `npx -y pnpm@10 exec node examples/custom-scp.ts PORT AE_TITLE [DEST_AE=HOST:PORT ...]`.
  *
  * Storage keeps each data set's bytes; Query answers study-level C-FIND from what was stored
  * (PatientName and StudyInstanceUID, `*` wildcards); Retrieve sends them back for C-GET/C-MOVE.

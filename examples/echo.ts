@@ -1,5 +1,5 @@
 /**
- * C-ECHO to a peer: `node examples/echo.ts HOST PORT CALLED_AE`.
+ * C-ECHO to a peer: `npx -y pnpm@10 exec node examples/echo.ts HOST PORT CALLED_AE`.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"

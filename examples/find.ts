@@ -1,6 +1,6 @@
 /**
  * A C-FIND at study level, printing each match as it arrives:
- * `node examples/find.ts HOST PORT CALLED_AE [PatientName]`.
+ * `npx -y pnpm@10 exec node examples/find.ts HOST PORT CALLED_AE [PatientName]`.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Stream } from "effect"

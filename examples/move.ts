@@ -1,6 +1,6 @@
 /**
  * A C-MOVE of one study to another AE the peer knows:
- * `node examples/move.ts HOST PORT CALLED_AE DESTINATION_AE STUDY_INSTANCE_UID`.
+ * `npx -y pnpm@10 exec node examples/move.ts HOST PORT CALLED_AE DESTINATION_AE STUDY_INSTANCE_UID`.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Stream } from "effect"

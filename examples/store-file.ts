@@ -1,5 +1,5 @@
 /**
- * Sends a DICOM file (a CT, say) with C-STORE: `node examples/store-file.ts HOST PORT CALLED_AE FILE`.
+ * Sends a DICOM file (a CT, say) with C-STORE: `npx -y pnpm@10 exec node examples/store-file.ts HOST PORT CALLED_AE FILE`.
  * The file is streamed from disk in its own transfer syntax, its data set never decoded.
  */
 import { NodeRuntime } from "@effect/platform-node"
@@ -22,4 +22,4 @@ const program = Effect.scoped(
   })
 )
 
-NodeRuntime.runMain(program)
+NodeRuntime.runMain(program.pipe(Effect.catch((e) => Console.error(e.message))))

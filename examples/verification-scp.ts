@@ -1,5 +1,5 @@
 /**
- * A Verification SCP: `node examples/verification-scp.ts PORT AE_TITLE` (port 0 picks one);
+ * A Verification SCP: `npx -y pnpm@10 exec node examples/verification-scp.ts PORT AE_TITLE` (port 0 picks one);
  * prints the port it listens on and answers C-ECHO until interrupted (Ctrl-C).
  */
 import { NodeRuntime } from "@effect/platform-node"

@@ -67,6 +67,13 @@ describe("examples", () => {
     assert.match(r.out, /C-ECHO: status 0x0000 \(Success\)/)
   })
 
+  it.skipIf(!ct)("the README's two snippets: quick-scu stores a CT to quick-scp", async () => {
+    const port = await startServer("quick-scp.ts", ["0"])
+    const r = await runExample("quick-scu.ts", [ct!, String(port)])
+    assert.strictEqual(r.code, 0, r.out)
+    assert.match(r.out, /echo: Success; store: Success/)
+  })
+
   it.skipIf(!ct)("store a CT, find it, move it to a second SCP, find it there", async () => {
     const destination = await startServer("custom-scp.ts", ["0", "DEST-SCP"])
     const port = await startServer("custom-scp.ts", ["0", "CUSTOM-SCP", `DEST-SCP=127.0.0.1:${destination}`])

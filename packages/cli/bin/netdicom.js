@@ -10,6 +10,13 @@ const here = dirname(fileURLToPath(import.meta.url))
 const main = join(here, "..", "src", "main.ts")
 
 if (process.features.typescript) {
+  // pnpm's node_modules/.bin/node is a shell script that starts node without `exec`: a signal sent to
+  // it (by a supervisor, `timeout`, `kill`) never reaches us, and we would go on as an orphan. So when
+  // the process that started us goes away, stop as if interrupted.
+  const parent = process.ppid
+  setInterval(() => {
+    if (process.ppid !== parent) process.kill(process.pid, "SIGTERM")
+  }, 500).unref()
   // Cache compiled code between runs (Node's own cache in the OS temp dir): a command starts faster.
   const { enableCompileCache } = await import("node:module")
   enableCompileCache?.()
@@ -24,7 +31,8 @@ if (process.features.typescript) {
 } else {
   let node
   for (let dir = here; ; dir = dirname(dir)) {
-    const candidate = join(dir, "node_modules", ".bin", "node")
+    // The real binary of the `node` package, not pnpm's .bin/node shell wrapper (signals must reach it).
+    const candidate = join(dir, "node_modules", "node", "bin", "node")
     if (existsSync(candidate)) {
       node = candidate
       break
