@@ -179,7 +179,9 @@ const open = (
       case "AssociateAccepted": {
         const negotiated = Negotiation.evaluateAccept(ae, rq.success, answer.ac)
         if (Result.isFailure(negotiated)) {
+          // Tell the peer (A-ABORT) before the connection goes with this scope: wait until it is sent.
           yield* ul.submit({ _tag: "AbortRequest" })
+          yield* ul.indications.pipe(Effect.timeout("1 second"), Effect.ignore)
           return yield* Effect.fail(negotiated.failure)
         }
         return yield* establish(ul, ae, "requestor", negotiated.success)

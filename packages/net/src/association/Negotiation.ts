@@ -23,7 +23,7 @@
  * @since 0.1.0
  */
 import { Data, Result } from "effect"
-import { Identifiers, Pdu } from "@netdicom/wire"
+import { Identifiers, Pdu, Uids } from "@netdicom/wire"
 import type {
   AcceptorPolicy,
   AeTitleMatcher,
@@ -72,9 +72,18 @@ export class NoAcceptableContext extends Data.TaggedError("NoAcceptableContext")
   readonly rejected: ReadonlyArray<RejectedContext>
 }> {
   override get message(): string {
-    const results = this.rejected.map((c) => `${c.id} ${c.abstractSyntax}: ${c.result}`).join(", ")
+    const results = this.rejected
+      .map((c) => `${Uids.describeUid(c.abstractSyntax)}: ${RESULT_TEXT[c.result] ?? `result ${c.result}`}`)
+      .join("; ")
     return `no presentation context accepted (${results})`
   }
+}
+
+const RESULT_TEXT: Record<number, string> = {
+  1: "rejected by the user",
+  2: "rejected, no reason given",
+  3: "abstract syntax not supported",
+  4: "transfer syntaxes not supported"
 }
 
 /** Any failure of negotiation. */

@@ -33,7 +33,11 @@ export class ConnectFailed extends Data.TaggedError("ConnectFailed")<{
 }
 
 /** A server could not listen. */
-export class ListenFailed extends Data.TaggedError("ListenFailed")<{ readonly detail: string }> {}
+export class ListenFailed extends Data.TaggedError("ListenFailed")<{ readonly detail: string }> {
+  override get message(): string {
+    return `cannot listen: ${this.detail}`
+  }
+}
 
 /** Errors of an open transport. */
 export type TransportError = TransportClosed | WriteTimeout | TransportFailed
@@ -134,7 +138,10 @@ export const listenTcp = (
 ): Effect.Effect<TcpServer, ListenFailed, Scope.Scope> =>
   Effect.gen(function* () {
     const server = yield* NodeSocketServer.make({ host, port }).pipe(
-      Effect.mapError((e) => new ListenFailed({ detail: String(e.reason) }))
+      Effect.mapError((e) => {
+        const cause = "cause" in e.reason ? e.reason.cause : undefined
+        return new ListenFailed({ detail: cause instanceof Error ? cause.message : String(e.reason) })
+      })
     )
     const address = server.address
     const bound = address._tag === "UnixPathAddress" ? port : address.port
