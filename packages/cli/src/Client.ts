@@ -147,10 +147,15 @@ const store = Command.make(
       Argument.withDescription("files and folders (walked recursively)"),
       Argument.variadic({ min: 1 })
     ),
+    associations: Flag.Int("associations").pipe(
+      Flag.withDescription("spread the files over this many associations in parallel (default 1)"),
+      Flag.withDefault(1)
+    ),
     ...common
   },
   (c) =>
     Effect.gen(function* () {
+      if (c.associations < 1) return yield* fail(`--associations must be at least 1, not ${c.associations}`)
       const peer = yield* peerOf(c)
       const ae = yield* applicationEntity(c)
       const { files, missing } = yield* Files.collect(c.paths)
@@ -178,83 +183,92 @@ const store = Command.make(
         )
       }
 
-      // the association, reopened after an abort so that one bad exchange does not stop the batch
-      let session: { readonly scope: Scope.Closeable; readonly channel: DimseChannel.DimseChannel } | undefined
-      let rejected: ReadonlyMap<string, number> = new Map()
-      const open = Effect.gen(function* () {
-        const scope = yield* Scope.make()
-        const channel = yield* Scope.provide(Scu.connect(ae, { ...peer, contexts }), scope).pipe(
-          Effect.onError(() => Scope.close(scope, Exit.void))
-        )
-        rejected = rejectedByKey(contexts, channel.association.negotiated.rejected)
-        session = { scope, channel }
-        return channel
-      })
-      const close = (exit: Exit.Exit<unknown, unknown>) =>
-        Effect.suspend(() => {
-          const s = session
-          session = undefined
-          return s === undefined ? Effect.void : Scope.close(s.scope, exit)
-        })
-
-      const sendAll = Effect.gen(function* () {
-        for (const [i, file] of sendable.entries()) {
-          yield* progress(`sending ${i + 1}/${sendable.length} ${Path.basename(file.path)}`)
-          let channel = session?.channel
-          if (channel === undefined) {
-            const opened = yield* Effect.result(open)
-            if (Result.isFailure(opened)) {
-              const e = opened.failure
-              if (e._tag === "NoAcceptableContext") {
-                // the peer refused every context: each file fails with what the peer said about its own
-                const results = rejectedByKey(contexts, e.rejected)
-                for (const rest of sendable.slice(i)) {
-                  yield* reportFailure(rest.path, rejectionReason(rest, results.get(Files.contextKey(rest))))
-                }
-                return
-              }
-              // the first connection failing is the command failing; a reconnection failing fails what is left
-              if (i === 0) {
-                yield* clearProgress
-                return yield* fail(opened.failure.message)
-              }
-              for (const rest of sendable.slice(i))
-                yield* reportFailure(rest.path, `not sent: ${opened.failure.message}`)
-              return
-            }
-            channel = opened.success
-          }
-          const r = yield* Effect.result(
-            Scu.store(channel, {
-              sopClassUid: file.sopClassUid,
-              sopInstanceUid: file.sopInstanceUid,
-              transferSyntax: file.transferSyntaxUid,
-              dataSet: Part10.streamDataSet(file.path, file).pipe(
-                Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message }))
-              )
+      // Each batch on its own association (--associations), reopened after an abort so that one bad
+      // exchange does not stop the batch.
+      const batches = Math.max(1, Math.min(c.associations, sendable.length))
+      let started = 0
+      const sendBatch = (batch: ReadonlyArray<Files.Sendable>) =>
+        Effect.gen(function* () {
+          // the association, reopened after an abort so that one bad exchange does not stop the batch
+          let session: { readonly scope: Scope.Closeable; readonly channel: DimseChannel.DimseChannel } | undefined
+          let rejected: ReadonlyMap<string, number> = new Map()
+          const open = Effect.gen(function* () {
+            const scope = yield* Scope.make()
+            const channel = yield* Scope.provide(Scu.connect(ae, { ...peer, contexts }), scope).pipe(
+              Effect.onError(() => Scope.close(scope, Exit.void))
+            )
+            rejected = rejectedByKey(contexts, channel.association.negotiated.rejected)
+            session = { scope, channel }
+            return channel
+          })
+          const close = (exit: Exit.Exit<unknown, unknown>) =>
+            Effect.suspend(() => {
+              const s = session
+              session = undefined
+              return s === undefined ? Effect.void : Scope.close(s.scope, exit)
             })
-          )
-          if (Result.isSuccess(r)) {
-            const s = r.success
-            if (s.category === "Success") sent++
-            else if (s.category === "Warning") {
-              sent++
-              warnings++
-              yield* clearProgress
-              yield* Console.error(`WARNING ${file.path}: ${describeStatus(s)}`)
-            } else yield* reportFailure(file.path, `C-STORE: ${describeStatus(s)}`)
-            continue
-          }
-          const e = r.failure
-          if (e._tag === "NoAcceptedContext") {
-            yield* reportFailure(file.path, rejectionReason(file, rejected.get(Files.contextKey(file))))
-            continue
-          }
-          yield* reportFailure(file.path, e.message)
-          yield* close(Exit.fail(e))
-        }
-      })
-      if (sendable.length > 0) yield* Effect.onExit(sendAll, (exit) => close(exit))
+
+          const sendAll = Effect.gen(function* () {
+            for (const [i, file] of batch.entries()) {
+              yield* progress(`sending ${++started}/${sendable.length} ${Path.basename(file.path)}`)
+              let channel = session?.channel
+              if (channel === undefined) {
+                const opened = yield* Effect.result(open)
+                if (Result.isFailure(opened)) {
+                  const e = opened.failure
+                  if (e._tag === "NoAcceptableContext") {
+                    // the peer refused every context: each file fails with what the peer said about its own
+                    const results = rejectedByKey(contexts, e.rejected)
+                    for (const rest of batch.slice(i)) {
+                      yield* reportFailure(rest.path, rejectionReason(rest, results.get(Files.contextKey(rest))))
+                    }
+                    return
+                  }
+                  // the first connection failing is the command failing; a reconnection failing fails what is left
+                  if (i === 0 && batches === 1) {
+                    yield* clearProgress
+                    return yield* fail(opened.failure.message)
+                  }
+                  for (const rest of batch.slice(i))
+                    yield* reportFailure(rest.path, `not sent: ${opened.failure.message}`)
+                  return
+                }
+                channel = opened.success
+              }
+              const r = yield* Effect.result(
+                Scu.store(channel, {
+                  sopClassUid: file.sopClassUid,
+                  sopInstanceUid: file.sopInstanceUid,
+                  transferSyntax: file.transferSyntaxUid,
+                  dataSet: Part10.streamDataSet(file.path, file).pipe(
+                    Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message }))
+                  )
+                })
+              )
+              if (Result.isSuccess(r)) {
+                const s = r.success
+                if (s.category === "Success") sent++
+                else if (s.category === "Warning") {
+                  sent++
+                  warnings++
+                  yield* clearProgress
+                  yield* Console.error(`WARNING ${file.path}: ${describeStatus(s)}`)
+                } else yield* reportFailure(file.path, `C-STORE: ${describeStatus(s)}`)
+                continue
+              }
+              const e = r.failure
+              if (e._tag === "NoAcceptedContext") {
+                yield* reportFailure(file.path, rejectionReason(file, rejected.get(Files.contextKey(file))))
+                continue
+              }
+              yield* reportFailure(file.path, e.message)
+              yield* close(Exit.fail(e))
+            }
+          })
+          if (batch.length > 0) yield* Effect.onExit(sendAll, (exit) => close(exit))
+        })
+      const groups = Array.from({ length: batches }, (_, k) => sendable.filter((_, i) => i % batches === k))
+      yield* Effect.forEach(groups, sendBatch, { concurrency: batches, discard: true })
       yield* clearProgress
       yield* Console.log(`${sent} sent, ${warnings} warnings, ${failed} failed`)
       if (failed > 0) return yield* fail("")

@@ -108,6 +108,22 @@ describe("netdicom echo and store against netdicom storescp", () => {
     }
   })
 
+  it("--associations 3 spreads a batch over three associations; every file arrives", async () => {
+    const dir = temp("parallel")
+    const study = "1.2.826.0.1.3680043.10.1478.96.1"
+    for (let i = 1; i <= 7; i++) {
+      writeFile(
+        dir,
+        `p${i}.dcm`,
+        part10({ patientId: "PAR", patientName: "PAR^ALLEL", study, series: `${study}.1`, sop: `${study}.1.${i}` })
+      )
+    }
+    const r = await netdicom(["store", "127.0.0.1", String(scp.port), dir, "--associations", "3"])
+    assert.strictEqual(r.code, 0, r.stdout + r.stderr)
+    assert.include(r.stdout, "7 sent, 0 warnings, 0 failed")
+    assert.strictEqual(filesUnder(path.join(out, study)).length, 7)
+  })
+
   it("a folder of good files only: N sent, exit 0", async () => {
     const dir = temp("good")
     writeFile(
