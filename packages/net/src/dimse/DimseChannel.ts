@@ -67,6 +67,12 @@ export interface DimseChannel {
     message: Dimse.Message,
     options?: { readonly dataSet?: DataSource; readonly cancel?: boolean }
   ) => Stream.Stream<Response, DimseFailure>
+  /** Sends a request that has exactly one (final) response and waits for it. */
+  readonly requestOne: (
+    context: AcceptedContext,
+    message: Dimse.Message,
+    dataSet?: DataSource
+  ) => Effect.Effect<Response, DimseFailure>
   /** The accepted context for a SOP class in a role, optionally with one of the given transfer syntaxes. */
   readonly findContext: (
     sopClassUid: string,
@@ -190,6 +196,50 @@ export const make = (
         )
       })
 
+    // The next response from a request's inbox, within the DIMSE timeout (past it: abort, DimseTimeout).
+    const nextResponse = (
+      inbox: Queue.Queue<Response, DimseFailure | Cause.Done>,
+      id: number,
+      message: Dimse.Message
+    ) => {
+      const timeout = association.ae.timeouts.dimse
+      return Queue.take(inbox).pipe(
+        Effect.timeoutOrElse({
+          duration: timeout,
+          orElse: () =>
+            Effect.andThen(
+              protocolAbort(`no response to message ${id} within ${Duration.format(timeout)}`),
+              Effect.fail(new DimseTimeout({ waitingFor: `response to ${Dimse.commandName(message)} ${id}` }))
+            )
+        }),
+        Effect.catchIf(Cause.isDone, () => Effect.fail(goneError()))
+      )
+    }
+
+    // The fast path for services with one response (C-ECHO, C-STORE): no stream in between.
+    const requestOne: DimseChannel["requestOne"] = (context, message, dataSet) =>
+      Effect.gen(function* () {
+        if (gone) return yield* Effect.fail(gone)
+        const id = messageIdOf(message) ?? 0
+        const inbox = yield* Queue.bounded<Response, DimseFailure | Cause.Done>(RESPONSE_WINDOW)
+        yield* window.take(1)
+        pending.set(id, inbox)
+        return yield* Effect.gen(function* () {
+          yield* send(context, message, dataSet)
+          while (true) {
+            const r = yield* nextResponse(inbox, id, message)
+            if (Status.isFinal(r.status)) return r
+          }
+        }).pipe(
+          Effect.ensuring(
+            Effect.suspend(() => {
+              pending.delete(id)
+              return Effect.andThen(Queue.shutdown(inbox), window.release(1))
+            })
+          )
+        )
+      })
+
     const request: DimseChannel["request"] = (context, message, options) =>
       Stream.callback<Response, DimseFailure>(
         (out) =>
@@ -220,19 +270,8 @@ export const make = (
             )
             if (gone) return yield* Effect.fail(gone)
             yield* send(context, message, options?.dataSet)
-            const timeout = association.ae.timeouts.dimse
             while (true) {
-              const r = yield* Queue.take(inbox).pipe(
-                Effect.timeoutOrElse({
-                  duration: timeout,
-                  orElse: () =>
-                    Effect.andThen(
-                      protocolAbort(`no response to message ${id} within ${Duration.format(timeout)}`),
-                      Effect.fail(new DimseTimeout({ waitingFor: `response to ${Dimse.commandName(message)} ${id}` }))
-                    )
-                }),
-                Effect.catchIf(Cause.isDone, () => Effect.fail(goneError()))
-              )
+              const r = yield* nextResponse(inbox, id, message)
               if (Status.isFinal(r.status)) {
                 finished = true
                 yield* Queue.offer(out, r)
@@ -381,6 +420,7 @@ export const make = (
       nextMessageId: Effect.sync(() => (messageId = (messageId % 0xffff) + 1)),
       send,
       request,
+      requestOne,
       findContext: (sopClassUid, role, transferSyntaxes) => {
         const found = negotiated.accepted.find(
           (c) =>

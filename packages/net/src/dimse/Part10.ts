@@ -595,23 +595,52 @@ export const readFileMeta = (path: string, options?: ReadFileMetaOptions): Effec
   )
 
 /**
- * The data set of a file, from `dataSetOffset` to its end, as a lazily read stream of chunks (a new read stream
+ * The data set of a file, from `dataSetOffset` to its end (read whole up to `WHOLE_READ_LIMIT`
+ * unless a chunk size is asked for), as a lazily read stream of chunks (a new read stream
  * per run; stopping early closes the file). The bytes are the file's, never decoded.
  */
 export const streamDataSet = (
   path: string,
   meta: { readonly dataSetOffset: number },
   options?: { readonly chunkSize?: number }
-): Stream.Stream<Uint8Array, FileReadFailed> =>
-  Stream.suspend(() =>
+): Stream.Stream<Uint8Array, FileReadFailed> => {
+  const fail = (cause: unknown) => new FileReadFailed({ path, cause })
+  const chunked = Stream.suspend(() =>
     Stream.fromAsyncIterable(
       createReadStream(path, {
         start: meta.dataSetOffset,
         highWaterMark: options?.chunkSize ?? INITIAL_READ
       }) as AsyncIterable<Uint8Array>,
-      (cause) => new FileReadFailed({ path, cause })
+      fail
     )
   )
+  // A small data set (most instances) is one read into one buffer: far cheaper than a read stream.
+  const whole = Effect.tryPromise({
+    try: async () => {
+      const handle = await Fs.open(path, "r")
+      try {
+        const { size } = await handle.stat()
+        if (size - meta.dataSetOffset > WHOLE_READ_LIMIT) return undefined
+        const bytes = new Uint8Array(Math.max(0, size - meta.dataSetOffset))
+        let at = 0
+        while (at < bytes.length) {
+          const { bytesRead } = await handle.read(bytes, at, bytes.length - at, meta.dataSetOffset + at)
+          if (bytesRead === 0) break
+          at += bytesRead
+        }
+        return bytes.subarray(0, at)
+      } finally {
+        await handle.close()
+      }
+    },
+    catch: fail
+  })
+  if (options?.chunkSize !== undefined) return chunked
+  return Stream.unwrap(Effect.map(whole, (bytes) => (bytes === undefined ? chunked : Stream.make(bytes))))
+}
+
+/** Data sets up to this size are read in one piece by `streamDataSet`; larger ones are streamed. */
+export const WHOLE_READ_LIMIT = 1 << 20
 
 // ---------------------------------------------------------------------------------------------------------------
 // Writing

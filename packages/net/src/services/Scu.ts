@@ -40,19 +40,12 @@ const info = (message: Dimse.Message, service: Status.Service): StatusInfo => {
   }
 }
 
-const finalOf = (responses: Stream.Stream<DimseChannel.Response, DimseFailure>) =>
-  Effect.flatMap(Stream.runLast(responses), (last) =>
-    last._tag === "Some" ? Effect.succeed(last.value) : Effect.fail(new DimseProtocolError({ detail: "no response" }))
-  )
-
 /** C-ECHO: verifies the peer answers (PS3.4 Annex A). */
 export const echo = (channel: DimseChannel.DimseChannel): Effect.Effect<StatusInfo, DimseFailure> =>
   Effect.gen(function* () {
     const context = yield* Effect.fromResult(channel.findContext(VERIFICATION, "SCU"))
     const messageId = yield* channel.nextMessageId
-    const rsp = yield* finalOf(
-      channel.request(context, { _tag: "CEchoRq", messageId, affectedSopClassUid: VERIFICATION })
-    )
+    const rsp = yield* channel.requestOne(context, { _tag: "CEchoRq", messageId, affectedSopClassUid: VERIFICATION })
     return info(rsp.message, "C-ECHO")
   }).pipe(Effect.withLogSpan("C-ECHO"))
 
@@ -87,7 +80,7 @@ export const store = (
           }
         : {})
     }
-    const rsp = yield* finalOf(channel.request(context, rq, { dataSet: input.dataSet }))
+    const rsp = yield* channel.requestOne(context, rq, input.dataSet)
     return { ...info(rsp.message, "C-STORE"), sopInstanceUid: input.sopInstanceUid }
   }).pipe(Effect.withLogSpan("C-STORE"))
 
