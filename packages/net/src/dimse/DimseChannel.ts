@@ -10,7 +10,20 @@
  *
  * @since 0.1.0
  */
-import { Cause, Deferred, Duration, Effect, Fiber, FiberSet, Queue, Result, Scope, Semaphore, Stream } from "effect"
+import {
+  Cause,
+  Deferred,
+  Duration,
+  Effect,
+  Fiber,
+  FiberSet,
+  Queue,
+  References,
+  Result,
+  Scope,
+  Semaphore,
+  Stream
+} from "effect"
 import { Dimse, Fragmenter, Reassembler, Status, type Pdu } from "@netdicom/wire"
 import type { Association } from "../association/Association.ts"
 import { AssociationAborted } from "../association/AssociationError.ts"
@@ -135,6 +148,9 @@ export const make = (
   Effect.gen(function* () {
     const negotiated = association.negotiated
     const maxPdu = Fragmenter.effectiveMaxPduLength(negotiated.peerMaxPduLength)
+    const level = yield* References.MinimumLogLevel
+    // Summaries are built only when they will be printed: this is the per-message hot path.
+    const debug = level === "Debug" || level === "Trace" || level === "All"
     const sendLock = yield* Semaphore.make(1)
     // The Asynchronous Operations Window we may use: outstanding requests at once (0 = unlimited).
     const invoked = negotiated.maxOperationsInvoked
@@ -168,7 +184,7 @@ export const make = (
             new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` })
           )
         }
-        yield* Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`)
+        if (debug) yield* Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`)
         const fail = Effect.mapError(() => goneError())
         yield* sendLock.withPermits(1)(
           Effect.gen(function* () {
@@ -291,7 +307,7 @@ export const make = (
           return yield* protocolAbort(`invalid command: ${event.message.failure.detail}`)
         }
         const message = event.message.success
-        yield* Effect.logDebug(`received ${Dimse.summarize(message)} on pc ${event.presentationContextId}`)
+        if (debug) yield* Effect.logDebug(`received ${Dimse.summarize(message)} on pc ${event.presentationContextId}`)
         const context = contextById.get(event.presentationContextId)
         if (context === undefined) {
           return yield* protocolAbort(`message on presentation context ${event.presentationContextId}, not accepted`)
