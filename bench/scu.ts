@@ -1,0 +1,199 @@
+/**
+ * The netdicom SCU of the benchmark, run by `run.ts` as its own process (`node bench/scu.ts`): C-STORE of files on
+ * one association (PS3.4 Annex B), sequential associations with one C-ECHO each (Annex A), or one C-FIND at study
+ * level (C.4.1). Prints `READY` once loaded, reads one `ScuJob` line on stdin, runs it and prints `RESULT <json>`.
+ *
+ * Like `netdicom store` and DCMTK's storescu, the files' meta headers are read before connecting (to choose the
+ * presentation contexts); the clock starts just before the first connect and stops after the last release.
+ */
+import { createInterface } from "node:readline"
+import { Effect, References, Result, Stream } from "effect"
+import { ApplicationEntity, DimseError, Part10, Scu } from "@netdicom/net"
+import {
+  EXPLICIT_VR_LE,
+  IMPLICIT_VR_LE,
+  SCP_AET,
+  SCU_AET,
+  STUDY_ROOT_FIND,
+  VERIFICATION,
+  findQuery,
+  type ScuJob,
+  type ScuResult
+} from "./common.ts"
+import * as Ticks from "./ticks.ts"
+
+const counting = process.env["BENCH_COUNT_TICKS"] === "1"
+if (counting) Ticks.install()
+
+/** The system monotonic clock in us, the clock of V8's CPU profile timestamps. */
+const hrUs = (): number => Number(process.hrtime.bigint() / 1000n)
+
+/** Runs `body` between two clock readings. */
+const timed = <E>(
+  body: Effect.Effect<{ operations: number; failures: number; bytes: number; untilReleaseMs?: number }, E>
+) =>
+  Effect.gen(function* () {
+    const hrStartUs = hrUs()
+    const ticks0 = Ticks.snapshot()
+    const cpu0 = process.cpuUsage()
+    const t0 = performance.now()
+    const r = yield* body
+    const elapsedMs = performance.now() - t0
+    const cpu = process.cpuUsage(cpu0)
+    const ticks = counting ? { ticks: Ticks.since(ticks0) } : {}
+    return {
+      ...r,
+      elapsedMs,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      hrStartUs,
+      hrEndUs: hrUs(),
+      ...ticks
+    } satisfies Outcome
+  })
+
+const makeAe = (pdu: number) =>
+  Result.getOrThrow(ApplicationEntity.make({ aeTitle: SCU_AET, maxPduLength: pdu, timeouts: { dimse: "120 seconds" } }))
+
+interface Outcome {
+  readonly elapsedMs: number
+  readonly cpuMs: number
+  readonly hrStartUs: number
+  readonly hrEndUs: number
+  readonly ticks?: Ticks.Ticks
+  readonly untilReleaseMs?: number
+  readonly operations: number
+  readonly failures: number
+  readonly bytes: number
+}
+
+const store = (job: Extract<ScuJob, { kind: "store" }>) =>
+  Effect.gen(function* () {
+    const ae = makeAe(job.pdu)
+    const infos = yield* Effect.forEach(job.files, (path) => Part10.readFileMeta(path))
+    const contexts = new Map<string, { abstractSyntax: string; transferSyntaxes: Array<string> }>()
+    for (const info of infos) {
+      const key = `${info.sopClassUid} ${info.transferSyntaxUid}`
+      if (!contexts.has(key))
+        contexts.set(key, { abstractSyntax: info.sopClassUid, transferSyntaxes: [info.transferSyntaxUid] })
+    }
+    return yield* timed(
+      Effect.scoped(
+        Effect.gen(function* () {
+          let operations = 0
+          let failures = 0
+          let bytes = 0
+          const channel = yield* Scu.connect(ae, {
+            host: job.host,
+            port: job.port,
+            calledAeTitle: SCP_AET,
+            contexts: [...contexts.values()]
+          })
+          for (const [i, info] of infos.entries()) {
+            const r = yield* Scu.store(channel, {
+              sopClassUid: info.sopClassUid,
+              sopInstanceUid: info.sopInstanceUid,
+              transferSyntax: info.transferSyntaxUid,
+              dataSet: Part10.streamDataSet(job.files[i]!, info).pipe(
+                Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message }))
+              )
+            })
+            if (r.category === "Success") {
+              operations++
+              bytes += info.fileSize
+            } else failures++
+          }
+          return { operations, failures, bytes }
+        })
+      )
+    )
+  })
+
+const echo = (job: Extract<ScuJob, { kind: "echo" }>) =>
+  timed(
+    Effect.gen(function* () {
+      const ae = makeAe(job.pdu)
+      let operations = 0
+      let failures = 0
+      // connect, negotiate and C-ECHO, without the release: what DCMTK's log shows of an echoscu association
+      let untilReleaseMs = 0
+      for (let i = 0; i < job.count; i++) {
+        const t0 = performance.now()
+        const r = yield* Effect.scoped(
+          Effect.andThen(
+            Scu.connect(ae, {
+              host: job.host,
+              port: job.port,
+              calledAeTitle: SCP_AET,
+              contexts: [{ abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT_VR_LE] }]
+            }),
+            (channel) =>
+              Effect.tap(Scu.echo(channel), () => Effect.sync(() => (untilReleaseMs += performance.now() - t0)))
+          )
+        )
+        if (r.category === "Success") operations++
+        else failures++
+      }
+      return { operations, failures, bytes: 0, untilReleaseMs }
+    })
+  )
+
+const find = (job: Extract<ScuJob, { kind: "find" }>) =>
+  timed(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const ae = makeAe(job.pdu)
+        let operations = 0
+        let failures = 0
+        const channel = yield* Scu.connect(ae, {
+          host: job.host,
+          port: job.port,
+          calledAeTitle: SCP_AET,
+          contexts: [{ abstractSyntax: STUDY_ROOT_FIND, transferSyntaxes: [EXPLICIT_VR_LE, IMPLICIT_VR_LE] }]
+        })
+        yield* Stream.runForEach(Scu.find(channel, { model: "study", identifier: findQuery() }), (r) =>
+          Effect.sync(() => {
+            if (r.category === "Pending" && r.identifier !== undefined) operations++
+            else if (r.category !== "Success") failures++
+          })
+        )
+        return { operations, failures, bytes: 0 }
+      })
+    )
+  )
+
+const run = (job: ScuJob) => {
+  switch (job.kind) {
+    case "store":
+      return store(job)
+    case "echo":
+      return echo(job)
+    case "find":
+      return find(job)
+  }
+}
+
+const report = (result: ScuResult): Promise<void> =>
+  new Promise((resolve) => process.stdout.write(`RESULT ${JSON.stringify(result)}\n`, () => resolve()))
+
+const main = async (): Promise<void> => {
+  const idleRssKb = Math.round(process.memoryUsage().rss / 1024)
+  process.stdout.write("READY\n")
+  const lines = createInterface({ input: process.stdin })
+  const line = await new Promise<string>((resolve) => lines.once("line", resolve))
+  lines.close()
+  const job = JSON.parse(line) as ScuJob
+  const exit = await Effect.runPromiseExit(
+    run(job).pipe(Effect.provideService(References.MinimumLogLevel, "Warn"), Effect.result)
+  )
+  const maxRssKb = process.resourceUsage().maxRSS
+  if (exit._tag === "Success" && Result.isSuccess(exit.value)) {
+    await report({ ...exit.value.success, maxRssKb, idleRssKb })
+  } else {
+    const error = exit._tag === "Success" && Result.isFailure(exit.value) ? String(exit.value.failure) : String(exit)
+    const failed = { elapsedMs: 0, cpuMs: 0, operations: 0, failures: 1, bytes: 0, hrStartUs: 0, hrEndUs: 0 }
+    await report({ ...failed, maxRssKb, idleRssKb, error })
+  }
+  process.exit(0)
+}
+
+void main()
