@@ -164,6 +164,22 @@ export const Message = Schema.Union([
   CMoveRsp,
   CCancelRq
 ])
+
+// One decoder per message type, made once: the hot path decodes a received command with its own Schema.
+const MEMBER_DECODERS: Readonly<Record<MessageTagOf, (u: unknown) => Result.Result<Message, Schema.SchemaError>>> = {
+  CEchoRq: Schema.decodeUnknownResult(CEchoRq),
+  CEchoRsp: Schema.decodeUnknownResult(CEchoRsp),
+  CStoreRq: Schema.decodeUnknownResult(CStoreRq),
+  CStoreRsp: Schema.decodeUnknownResult(CStoreRsp),
+  CFindRq: Schema.decodeUnknownResult(CFindRq),
+  CFindRsp: Schema.decodeUnknownResult(CFindRsp),
+  CGetRq: Schema.decodeUnknownResult(CGetRq),
+  CGetRsp: Schema.decodeUnknownResult(CGetRsp),
+  CMoveRq: Schema.decodeUnknownResult(CMoveRq),
+  CMoveRsp: Schema.decodeUnknownResult(CMoveRsp),
+  CCancelRq: Schema.decodeUnknownResult(CCancelRq)
+}
+type MessageTagOf = (typeof Message.Type)["_tag"]
 /** Any DIMSE-C message. */
 export type Message = typeof Message.Type
 
@@ -381,7 +397,8 @@ export const fromCommandSet = (cs: CS.CommandSet): Result.Result<Message, DimseE
   }
   if (spec.dataSet === "optional") out["hasIdentifier"] = withData
 
-  const decoded = Schema.decodeUnknownResult(Message)(out)
+  // Values are checked by this message's own Schema (lengths of UIDs, AE titles...), not the whole union.
+  const decoded = MEMBER_DECODERS[tag](out)
   if (Result.isFailure(decoded)) {
     const detail = `invalid value: ${decoded.failure.message}`
     return Result.fail(new DimseError({ reason: "InvalidValue", command: spec.name, field: undefined, detail }))
