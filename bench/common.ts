@@ -90,6 +90,8 @@ export interface ScuResult {
   readonly idleRssKb: number
   /** User + system CPU time of the process (all threads) during the measured interval, ms. */
   readonly cpuMs: number
+  /** The same from reading the job to reporting (the files' meta read before connecting included), ms. */
+  readonly jobCpuMs: number
   /** The measured interval on the system monotonic clock (`process.hrtime`), us: the window of a CPU profile. */
   readonly hrStartUs: number
   readonly hrEndUs: number

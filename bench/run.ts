@@ -138,6 +138,8 @@ interface SideStats {
   readonly cpuMs?: number
   /** Profile runs only: event-loop hops and socket writes (see ticks.ts). */
   readonly ticks?: Ticks
+  /** netdicom SCU: CPU from taking the job to reporting, ms (for `others`, which brackets all of it). */
+  readonly jobCpuMs?: number
 }
 
 interface Sample {
@@ -269,6 +271,8 @@ const startNetdicomScu = (env: Env, profileName: string) => {
   const proc = Procs.start(node, args, { stdin: true, env: nodeEnv(env) })
   const ready = proc.line("READY")
   return {
+    /** Resolves once the process has loaded its modules (wait for it before taking CPU readings). */
+    ready,
     run: async (job: ScuJob) => {
       await ready
       proc.write(`${JSON.stringify(job)}\n`)
@@ -279,6 +283,7 @@ const startNetdicomScu = (env: Env, profileName: string) => {
         peakRssKb: result.maxRssKb,
         idleRssKb: result.idleRssKb,
         cpuMs: result.cpuMs,
+        jobCpuMs: result.jobCpuMs,
         ...(result.ticks === undefined ? {} : { ticks: result.ticks })
       }
       return { result, side, wallMs: exit.at - proc.startedAt, window: [result.hrStartUs, result.hrEndUs] as const }
@@ -301,9 +306,10 @@ const othersPct = (
   scu: SideStats,
   scp: SideStats
 ): { readonly otherCpuPct?: number } => {
-  if (from === undefined || to === undefined || scu.cpuMs === undefined || scp.cpuMs === undefined) return {}
+  const ours = (scu.jobCpuMs ?? scu.cpuMs ?? Number.NaN) + (scp.cpuMs ?? Number.NaN)
+  if (from === undefined || to === undefined || Number.isNaN(ours)) return {}
   const wall = to.at - from.at
-  return wall <= 0 ? {} : { otherCpuPct: Math.max(0, (100 * (to.busyMs - from.busyMs - scu.cpuMs - scp.cpuMs)) / wall) }
+  return wall <= 0 ? {} : { otherCpuPct: Math.max(0, (100 * (to.busyMs - from.busyMs - ours)) / wall) }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -329,6 +335,7 @@ const storeSample = async (env: Env, p: Pairing, spec: StoreSpec): Promise<Sampl
     const files = spec.files.map((f) => f.path)
     const bytes = spec.files.reduce((n, f) => n + f.size, 0)
     let measured: { elapsedMs: number; wallMs: number; side: SideStats; window?: readonly [number, number] }
+    await scu?.ready
     const load0 = Procs.machineCpu()
     if (scu !== undefined) {
       const r = await scu.run({ kind: "store", host: Procs.LOOPBACK, port: scp.port, pdu: spec.pdu, files })
@@ -385,6 +392,7 @@ const echoSample = async (env: Env, p: Pairing, count: number): Promise<Sample> 
         ? await startNetdicomScp(env, { mode: "echo", pdu: 16384 }, `echo-${label(p)}-scp`)
         : await startStorescp(["--ignore"])
     let sample: Omit<Sample, "scp">
+    await scu?.ready
     const load0 = Procs.machineCpu()
     if (scu !== undefined) {
       const r = await scu.run({ kind: "echo", host: Procs.LOOPBACK, port: scp.port, pdu: 16384, count })
@@ -437,6 +445,7 @@ const findSample = async (env: Env, scuSide: Side, matches: number): Promise<Sam
   try {
     const scp = await startNetdicomScp(env, { mode: "find", pdu: 16384, matches }, `find-${scuSide}-netdicom-scp`)
     let measured: { elapsedMs: number; wallMs: number; side: SideStats; window?: readonly [number, number] }
+    await scu?.ready
     const load0 = Procs.machineCpu()
     if (scu !== undefined) {
       const r = await scu.run({ kind: "find", host: Procs.LOOPBACK, port: scp.port, pdu: 16384 })
@@ -552,7 +561,8 @@ const render = (w: Workload): string => {
       continue
     }
     const m = summaryOf(s)
-    const ratio = baseMedian === undefined || s === base ? "1.00 (baseline)" : `${(m.median / baseMedian).toFixed(2)}x`
+    const ratio =
+      s === base ? "1.00 (baseline)" : baseMedian === undefined ? "-" : `${(m.median / baseMedian).toFixed(2)}x`
     lines.push(
       cols(
         name,
@@ -584,7 +594,7 @@ const TIMING_NOTES = [
   "echo: netdicom runs all associations in one SCU process; DCMTK runs one echoscu process per association. The figure counts connect, negotiation and the C-ECHO, summed over associations, release left out on both sides (DCMTK: from its 'Requesting Association' to its 'Releasing Association' log line; netdicom: to the C-ECHO response), so process start and exit are excluded; the figures with the release (and, for DCMTK, each process's exit, ~3.5 ms of teardown, and its start) follow in brackets. CPU per association is the whole measured interval's.",
   "find: both SCUs query the netdicom SCP (a DCMTK dcmqrscp holding 10,000 studies is slow to set up), so the ratio compares the SCUs only.",
   "peak RSS: VmHWM of each SCP process read just before it is stopped, idle RSS once it listens; for SCUs, getrusage maxRSS (netdicom; idle = RSS once loaded) or /usr/bin/time %M (DCMTK). DCMTK tools run with TCP_NODELAY=1.",
-  "CPU: user + system time of the process, all threads: netdicom SCU over its measured interval, SCPs from listening to stop (/proc/<pid>/stat, 10 ms ticks), DCMTK SCU the whole process (/usr/bin/time, so its start is included). 'others': the machine's busy CPU (/proc/stat) minus both sides' while the SCU ran, i.e. what the figure competed with on a shared machine."
+  "CPU: user + system time of the process, all threads: netdicom SCU over its measured interval, SCPs from listening to stop (/proc/<pid>/stat, 10 ms ticks), DCMTK SCU the whole process (/usr/bin/time, so its start is included). 'others': the machine's busy CPU (/proc/stat user+nice+system+steal) minus both sides' (netdicom SCU: from taking its job to reporting) while the SCU ran, i.e. what the figure competed with on a shared machine."
 ]
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -182,16 +182,19 @@ const main = async (): Promise<void> => {
   const line = await new Promise<string>((resolve) => lines.once("line", resolve))
   lines.close()
   const job = JSON.parse(line) as ScuJob
+  const jobCpu0 = process.cpuUsage()
   const exit = await Effect.runPromiseExit(
     run(job).pipe(Effect.provideService(References.MinimumLogLevel, "Warn"), Effect.result)
   )
+  const jobCpu = process.cpuUsage(jobCpu0)
+  const jobCpuMs = (jobCpu.user + jobCpu.system) / 1000
   const maxRssKb = process.resourceUsage().maxRSS
   if (exit._tag === "Success" && Result.isSuccess(exit.value)) {
-    await report({ ...exit.value.success, maxRssKb, idleRssKb })
+    await report({ ...exit.value.success, maxRssKb, idleRssKb, jobCpuMs })
   } else {
     const error = exit._tag === "Success" && Result.isFailure(exit.value) ? String(exit.value.failure) : String(exit)
     const failed = { elapsedMs: 0, cpuMs: 0, operations: 0, failures: 1, bytes: 0, hrStartUs: 0, hrEndUs: 0 }
-    await report({ ...failed, maxRssKb, idleRssKb, error })
+    await report({ ...failed, maxRssKb, idleRssKb, jobCpuMs, error })
   }
   process.exit(0)
 }
