@@ -69,6 +69,7 @@ const establish = (
           case "PData": {
             const handler = yield* Deferred.await(receiver)
             yield* handler(i.pdu)
+            yield* ul.pdataHandled
             break
           }
           case "ReleaseIndication":
@@ -110,7 +111,7 @@ const establish = (
       ae,
       negotiated,
       sendPData: (pdus) => Effect.mapError(ul.sendPData(pdus), () => goneError(endingSeen)),
-      receive: (handler) => Effect.asVoid(Deferred.succeed(receiver, handler)),
+      receive: (handler) => Effect.andThen(Deferred.succeed(receiver, handler), ul.receivePData(handler)),
       beforeRelease: (h) =>
         Effect.sync(() => {
           hook = h

@@ -118,6 +118,13 @@ export interface UpperLayer {
   readonly indications: Effect.Effect<Indication>
   /** Completes when the machine has returned to Sta1 and the connection is closed. */
   readonly closed: Effect.Effect<void>
+  /**
+   * Installs the receiver of P-DATA in Sta6: it is then called on the reader's fiber, in order,
+   * instead of P-DATA indications being queued. Indications already queued still come out first.
+   */
+  readonly receivePData: (handler: (pdu: Pdu.PDataTf) => Effect.Effect<void>) => Effect.Effect<void>
+  /** The taker of a `PData` indication says it has handled it (keeps P-DATA in order with `receivePData`). */
+  readonly pdataHandled: Effect.Effect<void>
 }
 
 const CLOSED: Indication = { _tag: "Closed" }
@@ -165,6 +172,13 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     let reader: Fiber.Fiber<void> | undefined
     let artim: Fiber.Fiber<void> | undefined
     let finished = false
+    let receiver: ((pdu: Pdu.PDataTf) => Effect.Effect<void>) | undefined
+    // P-DATA queued as events or indications and not yet taken: while any is, new P-DATA queues too (order).
+    let queuedPData = 0
+    // PDUs queued for the machine and not yet stepped: while any is (an A-ABORT, a release...), the
+    // P-DATA behind it waits its turn too.
+    let queuedFromPeer = 0
+    const PEER_EVENTS = new Set(["Evt3", "Evt4", "Evt6", "Evt10", "Evt12", "Evt13", "Evt16"])
     let discarding = false
     let lastActivity = 0
     const touch = Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => void (lastActivity = now)))
@@ -240,9 +254,26 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           for (const chunk of chunks) {
             const { pdus, error } = parser.push(chunk)
             for (const pdu of pdus) {
-              if (pdu._tag === "PDataTf") yield* pdataPermits.take(1)
               if (idleMillis !== undefined) yield* touch
               yield* logPdu("received", pdu)
+              // Sta6 + Evt10 is a self-loop (DT-2): with a receiver installed, P-DATA goes to it from
+              // here, without the hops through the machine's queue (the receiver's pace is TCP's).
+              if (
+                pdu._tag === "PDataTf" &&
+                state === "Sta6" &&
+                receiver !== undefined &&
+                queuedPData === 0 &&
+                queuedFromPeer === 0
+              ) {
+                if (debug) yield* Effect.logDebug(Table.describeTransition("Sta6", "Evt10", "DT-2", "Sta6"))
+                yield* receiver(pdu)
+                continue
+              }
+              if (pdu._tag === "PDataTf") {
+                yield* pdataPermits.take(1)
+                queuedPData++
+              }
+              queuedFromPeer++
               yield* Queue.offer(inbox, toEvent(pdu))
             }
             if (error) {
@@ -422,6 +453,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
 
     const step = (input: Input) =>
       Effect.gen(function* () {
+        if (PEER_EVENTS.has(input.evt)) queuedFromPeer--
         const from = state
         const defined = Table.lookup(from, input.evt)
         let action: Table.ActionName | undefined = defined?.name
@@ -431,7 +463,10 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         }
         const next = action === undefined ? from : yield* run(action, input)
         // A P-DATA PDU that produced no indication gives its permit back now.
-        if (input.evt === "Evt10" && action !== "DT-2" && action !== "AR-6") yield* pdataPermits.release(1)
+        if (input.evt === "Evt10" && action !== "DT-2" && action !== "AR-6") {
+          queuedPData--
+          yield* pdataPermits.release(1)
+        }
         state = next
         if (debug) yield* Effect.logDebug(Table.describeTransition(from, input.evt, action, next))
         if (next === "Sta1" && from !== "Sta1") yield* finish
@@ -503,6 +538,13 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         if (i._tag === "Closed") yield* Queue.offer(out, CLOSED)
         return i
       }),
-      closed: Deferred.await(done)
+      closed: Deferred.await(done),
+      pdataHandled: Effect.sync(() => {
+        queuedPData--
+      }),
+      receivePData: (handler) =>
+        Effect.sync(() => {
+          receiver = handler
+        })
     }
   })
