@@ -3,6 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
 import { Archive } from "../src/Archive.ts"
 import * as Header from "../src/Header.ts"
+import { Part10 as NetPart10 } from "@netdicom/net"
 import * as Part10 from "../src/Part10.ts"
 import { IMPLICIT_LE, SC, part10, tempDir, withArchive } from "./fixtures.ts"
 
@@ -18,13 +19,13 @@ const dataset = {
 
 describe("Part10 (PS3.10 7.1)", () => {
   it("builds a File Meta Information group dcmjs reads back", () => {
-    const meta = Part10.fileMetaInformation({
+    const meta = NetPart10.writeMeta({
       sopClassUid: SC,
       sopInstanceUid: "5.1.1.1",
       transferSyntaxUid: IMPLICIT_LE,
       implementationClassUid: "1.2.3.4",
       implementationVersionName: "NETDICOM_0.1",
-      sourceApplicationEntityTitle: "STORESCU "
+      sourceAeTitle: "STORESCU"
     })
     const original = part10(dataset, IMPLICIT_LE)
     const offset = Part10.dataSetOffset(original)!
@@ -51,25 +52,26 @@ describe("Part10 (PS3.10 7.1)", () => {
     assert.isUndefined(Part10.dataSetOffset(new Uint8Array(200)))
   })
 
-  it.effect("a bare data set stored with withFileMeta is sent back from dataSetOffset unchanged", () =>
+  it.effect("a bare data set stored behind writeMeta is sent back from dataSetOffset unchanged", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const original = part10(dataset, IMPLICIT_LE, 70_000)
       const bare = original.slice(Part10.dataSetOffset(original)!)
       async function* received() {
+        yield NetPart10.writeMeta(options)
         for (let i = 0; i < bare.length; i += 16_384) yield bare.subarray(i, i + 16_384)
+      }
+      const options = {
+        sopClassUid: SC,
+        sopInstanceUid: "5.1.1.1",
+        transferSyntaxUid: IMPLICIT_LE,
+        implementationClassUid: "1.2.3.4"
       }
       const [item] = yield* withArchive(
         dir,
         Effect.gen(function* () {
           const archive = yield* Archive
-          const options = {
-            sopClassUid: SC,
-            sopInstanceUid: "5.1.1.1",
-            transferSyntaxUid: IMPLICIT_LE,
-            implementationClassUid: "1.2.3.4"
-          }
-          yield* archive.store(Part10.withFileMeta(options, received()), { sopInstanceUid: "5.1.1.1" })
+          yield* archive.store(received(), { sopInstanceUid: "5.1.1.1" })
           return yield* archive.retrieve({ QueryRetrieveLevel: "STUDY", StudyInstanceUID: "5.1" })
         })
       )
