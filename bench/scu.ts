@@ -89,14 +89,7 @@ const store = (job: Extract<ScuJob, { kind: "store" }>) =>
             contexts: [...contexts.values()]
           })
           for (const [i, info] of infos.entries()) {
-            const r = yield* Scu.store(channel, {
-              sopClassUid: info.sopClassUid,
-              sopInstanceUid: info.sopInstanceUid,
-              transferSyntax: info.transferSyntaxUid,
-              dataSet: Part10.streamDataSet(job.files[i]!, info).pipe(
-                Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message }))
-              )
-            })
+            const r = yield* Scu.storeDescribedFile(channel, job.files[i]!, info)
             if (r.category === "Success") {
               operations++
               bytes += info.fileSize

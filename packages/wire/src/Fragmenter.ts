@@ -20,6 +20,9 @@
  * the peer allows. Fragments are kept to an even length, as some peers expect. `makeDataFragmenter`
  * fragments a data set delivered as chunks (a file read in pieces) without ever holding it whole.
  *
+ * `fragmentMessageParts` and `makeDataPartFragmenter` make the same PDUs without copying the data:
+ * as pieces of a vectored write (a header, then views of the data it carries).
+ *
  * Not covered: writing the PDUs out (the association layer does that) and PDUs packing several PDVs.
  *
  * @since 0.1.0
@@ -111,6 +114,45 @@ export const fragmentMessage = (
   return out
 }
 
+// The 12 header bytes of a PDU carrying one PDV of `dataLength` bytes (the bytes themselves follow it).
+const header = (dataLength: number, presentationContextId: number, isCommand: boolean, isLast: boolean): Uint8Array =>
+  allocate(HEADER, dataLength, presentationContextId, isCommand, isLast)
+
+const partsOf = (
+  out: Array<Uint8Array>,
+  presentationContextId: number,
+  maxPduLength: number,
+  isCommand: boolean,
+  bytes: Uint8Array
+): void => {
+  const capacity = fragmentCapacity(maxPduLength)
+  if (bytes.length === 0) {
+    out.push(header(0, presentationContextId, isCommand, true))
+    return
+  }
+  for (let at = 0; at < bytes.length; at += capacity) {
+    const end = Math.min(at + capacity, bytes.length)
+    out.push(header(end - at, presentationContextId, isCommand, end === bytes.length), bytes.subarray(at, end))
+  }
+}
+
+/**
+ * The PDUs of a whole message as the pieces of one vectored write, copying nothing: each PDU is a
+ * 12-byte header followed by a view of the bytes it carries. Concatenated, the pieces are exactly the
+ * PDUs `fragmentMessage` makes. The views share `command` and `dataSet`: leave them unchanged until written.
+ */
+export const fragmentMessageParts = (
+  presentationContextId: number,
+  maxPduLength: number,
+  command: Uint8Array,
+  dataSet?: Uint8Array
+): Array<Uint8Array> => {
+  const out: Array<Uint8Array> = []
+  partsOf(out, presentationContextId, maxPduLength, true, command)
+  if (dataSet !== undefined) partsOf(out, presentationContextId, maxPduLength, false, dataSet)
+  return out
+}
+
 /** Fragments one data set fed in chunks; `end` emits the last PDU and makes the fragmenter ready for another. */
 export interface DataFragmenter {
   /** Copies a chunk into PDUs; returns the PDUs now complete (never the last one, which `end` gives). */
@@ -176,6 +218,81 @@ export const makeDataFragmenter = (presentationContextId: number, maxPduLength: 
     fill = 0
     pushed = 0
     return [last]
+  }
+
+  return { push, end, bytesPushed: () => pushed }
+}
+
+// Chunk parts under this many bytes are copied (coalesced) rather than referenced, so a stream of tiny
+// chunks does not turn into a vectored write of thousands of pieces.
+const SMALL_PART = 2048
+const SCRATCH_SIZE = 16384
+
+/**
+ * As `makeDataFragmenter`, but copying only small parts: `push` and `end` return pieces for a vectored
+ * write, each PDU a 12-byte header followed by views of the pushed chunks (parts under 2 KiB are
+ * coalesced into a copy). Concatenated, the pieces are the PDUs `makeDataFragmenter` makes. It holds at
+ * most one PDU's worth of views; pushed chunks must stay unchanged until the pieces are written.
+ */
+export const makeDataPartFragmenter = (presentationContextId: number, maxPduLength: number): DataFragmenter => {
+  const capacity = fragmentCapacity(maxPduLength)
+  let pieces: Array<Uint8Array> = []
+  let fill = 0
+  let pushed = 0
+  let scratch: Uint8Array | undefined
+  let scratchUsed = 0
+  // Whether the current PDU's last piece is a view of `scratch` ending at `scratchUsed`, from `lastStart`.
+  let lastIsScratch = false
+  let lastStart = 0
+
+  const addSmall = (bytes: Uint8Array): void => {
+    if (scratch === undefined || scratch.length - scratchUsed < bytes.length) {
+      scratch = new Uint8Array(SCRATCH_SIZE)
+      scratchUsed = 0
+      lastIsScratch = false
+    }
+    if (!lastIsScratch) {
+      lastStart = scratchUsed
+      pieces.push(scratch.subarray(lastStart, lastStart))
+      lastIsScratch = true
+    }
+    scratch.set(bytes, scratchUsed)
+    scratchUsed += bytes.length
+    pieces[pieces.length - 1] = scratch.subarray(lastStart, scratchUsed)
+  }
+
+  const emit = (out: Array<Uint8Array>, isLast: boolean): void => {
+    out.push(header(fill, presentationContextId, false, isLast))
+    for (const piece of pieces) out.push(piece)
+    pieces = []
+    fill = 0
+    lastIsScratch = false
+  }
+
+  const push = (chunk: Uint8Array): Array<Uint8Array> => {
+    const out: Array<Uint8Array> = []
+    pushed += chunk.length
+    let at = 0
+    while (at < chunk.length) {
+      if (fill === capacity) emit(out, false)
+      const n = Math.min(capacity - fill, chunk.length - at)
+      const part = chunk.subarray(at, at + n)
+      if (n < SMALL_PART) addSmall(part)
+      else {
+        pieces.push(part)
+        lastIsScratch = false
+      }
+      fill += n
+      at += n
+    }
+    return out
+  }
+
+  const end = (): Array<Uint8Array> => {
+    const out: Array<Uint8Array> = []
+    emit(out, true)
+    pushed = 0
+    return out
   }
 
   return { push, end, bytesPushed: () => pushed }

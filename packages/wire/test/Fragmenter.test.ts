@@ -201,6 +201,74 @@ describe("Fragmenter properties", () => {
     )
   })
 
+  const join = (parts: ReadonlyArray<Uint8Array>): Array<number> => parts.flatMap((p) => Array.from(p))
+
+  it("fragmentMessageParts, concatenated, are fragmentMessage's PDUs, and share the data set's bytes", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 300 }),
+        fc.integer({ min: 0, max: 200 }),
+        fc.option(fc.integer({ min: 0, max: 2000 })),
+        (maxPdu, c, n) => {
+          const command = bytes(c, 7)
+          const data = n === null ? undefined : bytes(n, n)
+          const parts = F.fragmentMessageParts(3, maxPdu, command, data)
+          assert.deepStrictEqual(join(parts), join(F.fragmentMessage(3, maxPdu, command, data)))
+          for (const part of parts) {
+            const shared = part.buffer === command.buffer || (data !== undefined && part.buffer === data.buffer)
+            assert.isTrue(shared || part.length === 12, "a piece is a view of the input or a 12-byte header")
+          }
+        }
+      ),
+      { numRuns: 300 }
+    )
+  })
+
+  it("the part fragmenter, under any chunking, gives the copying fragmenter's PDUs", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5000 }),
+        fc.integer({ min: 0, max: 12000 }),
+        fc.array(fc.nat(), { maxLength: 40 }),
+        (maxPdu, n, cuts) => {
+          const data = bytes(n, n)
+          const whole = F.fragmentDataSet(1, maxPdu, data)
+          const f = F.makeDataPartFragmenter(1, maxPdu)
+          const chunks = chunked(data, cuts).map((c) => new Uint8Array(c))
+          const streamed = chunks.flatMap((c) => f.push(c))
+          assert.strictEqual(f.bytesPushed(), n)
+          streamed.push(...f.end())
+          assert.deepStrictEqual(join(streamed), join(whole))
+        }
+      ),
+      { numRuns: 300 }
+    )
+  })
+
+  it("the part fragmenter references large chunks and coalesces tiny ones", () => {
+    const f = F.makeDataPartFragmenter(1, 16384)
+    const big = bytes(40000, 1)
+    const pieces = [...f.push(big), ...f.end()]
+    // 3 PDUs: each a header and one view of `big`
+    assert.strictEqual(pieces.length, 6)
+    assert.isTrue(pieces.filter((p) => p.length > 12).every((p) => p.buffer === big.buffer))
+    const g = F.makeDataPartFragmenter(1, 16384)
+    const tiny: Array<Uint8Array> = []
+    for (let i = 0; i < 10000; i++) tiny.push(...g.push(Uint8Array.of(i & 0xff)))
+    tiny.push(...g.end())
+    assert.isBelow(tiny.length, 10, "10,000 one-byte chunks make a handful of pieces")
+    assert.deepStrictEqual(
+      join(tiny),
+      join(
+        F.fragmentDataSet(
+          1,
+          16384,
+          Uint8Array.from({ length: 10000 }, (_, i) => i & 0xff)
+        )
+      )
+    )
+  })
+
   it("a fragmenter is reusable after end", () => {
     const f = F.makeDataFragmenter(1, 20)
     const first = [...f.push(bytes(30)), ...f.end()]

@@ -103,6 +103,9 @@ export const MAX_INFLATED_IDENTIFIER_BYTES = 16 << 20
 // Responses waiting for their consumer, per request: past this the association is not read further.
 const RESPONSE_WINDOW = 2
 
+// A streamed data set is written in batches of PDUs of at least this many bytes.
+const SEND_BATCH_BYTES = 256 << 10
+
 type Target =
   | { readonly _tag: "None" }
   | { readonly _tag: "Request"; readonly queue: Queue.Queue<Uint8Array, AssociationAborted | Cause.Done> }
@@ -114,6 +117,10 @@ type Target =
       size: number
     }
   | { readonly _tag: "Drain" }
+
+type Inbox =
+  | { readonly _tag: "Stream"; readonly queue: Queue.Queue<Response, DimseFailure | Cause.Done> }
+  | { readonly _tag: "One"; readonly deferred: Deferred.Deferred<Response, DimseFailure> }
 
 const PAD = Uint8Array.of(0)
 
@@ -156,7 +163,15 @@ export const make = (
     const invoked = negotiated.maxOperationsInvoked
     const window = yield* Semaphore.make(invoked === 0 ? 0xffff : invoked)
     const handlers = yield* FiberSet.make<void, never>()
-    const pending = new Map<number, Queue.Queue<Response, DimseFailure | Cause.Done>>()
+    // Requests waiting for responses, by message id: a stream's inbox, or the final response of `requestOne`.
+    const pending = new Map<number, Inbox>()
+    const deliver = (id: number, r: Response): Effect.Effect<void> => {
+      const inbox = pending.get(id)
+      if (inbox === undefined) return Effect.void
+      if (inbox._tag === "Stream") return Effect.asVoid(Queue.offer(inbox.queue, r))
+      // requestOne is for services whose only response is the final one; a pending one is not waited for.
+      return Status.isFinal(r.status) ? Effect.asVoid(Deferred.succeed(inbox.deferred, r)) : Effect.void
+    }
     const cancels = new Map<number, Deferred.Deferred<void>>()
     const reassembler = Reassembler.make()
     let target: Target = { _tag: "None" }
@@ -189,15 +204,27 @@ export const make = (
         yield* sendLock.withPermits(1)(
           Effect.gen(function* () {
             if (dataSet === undefined || dataSet instanceof Uint8Array) {
-              const pdus = Fragmenter.fragmentMessage(context.id, maxPdu, command.success, padEven(dataSet))
+              const pdus = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success, padEven(dataSet))
               yield* fail(association.sendPData(pdus))
               return
             }
-            yield* fail(association.sendPData(Fragmenter.fragmentCommand(context.id, maxPdu, command.success)))
-            const fragmenter = Fragmenter.makeDataFragmenter(context.id, maxPdu)
+            // PDUs go out in batches of at least SEND_BATCH_BYTES, the command with the first: a small
+            // data set is one write, a large one a write per batch instead of one per chunk read.
+            let batch: Array<Uint8Array> = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success)
+            let batchBytes = 0
+            const flush = Effect.suspend(() => {
+              const pdus = batch
+              batch = []
+              batchBytes = 0
+              return fail(association.sendPData(pdus))
+            })
+            const fragmenter = Fragmenter.makeDataPartFragmenter(context.id, maxPdu)
             yield* Stream.runForEach(dataSet, (chunk) => {
-              const pdus = fragmenter.push(chunk)
-              return pdus.length === 0 ? Effect.void : fail(association.sendPData(pdus))
+              for (const pdu of fragmenter.push(chunk)) {
+                batch.push(pdu)
+                batchBytes += pdu.length
+              }
+              return batchBytes >= SEND_BATCH_BYTES ? flush : Effect.void
             }).pipe(
               Effect.catchTag("DataSourceFailed", (e) =>
                 // A half-sent data set cannot be taken back: the association must go.
@@ -205,9 +232,9 @@ export const make = (
               )
             )
             // An odd-length data set (a deflated bit stream, PS3.5 A.5) goes out with one trailing NUL.
-            const tail = fragmenter.bytesPushed() % 2 === 1 ? fragmenter.push(PAD) : []
-            if (tail.length > 0) yield* fail(association.sendPData(tail))
-            yield* fail(association.sendPData(fragmenter.end()))
+            if (fragmenter.bytesPushed() % 2 === 1) batch.push(...fragmenter.push(PAD))
+            batch.push(...fragmenter.end())
+            yield* flush
           })
         )
       })
@@ -232,27 +259,28 @@ export const make = (
       )
     }
 
-    // The fast path for services with one response (C-ECHO, C-STORE): no stream in between.
+    // The fast path for services with one response (C-ECHO, C-STORE): no stream, no queue in between.
     const requestOne: DimseChannel["requestOne"] = (context, message, dataSet) =>
-      Effect.gen(function* () {
-        if (gone) return yield* Effect.fail(gone)
+      Effect.suspend(() => {
+        if (gone) return Effect.fail(gone)
         const id = messageIdOf(message) ?? 0
-        const inbox = yield* Queue.bounded<Response, DimseFailure | Cause.Done>(RESPONSE_WINDOW)
-        yield* window.take(1)
-        pending.set(id, inbox)
-        return yield* Effect.gen(function* () {
-          yield* send(context, message, dataSet)
-          while (true) {
-            const r = yield* nextResponse(inbox, id, message)
-            if (Status.isFinal(r.status)) return r
-          }
-        }).pipe(
-          Effect.ensuring(
-            Effect.suspend(() => {
-              pending.delete(id)
-              return Effect.andThen(Queue.shutdown(inbox), window.release(1))
-            })
-          )
+        const deferred = Deferred.makeUnsafe<Response, DimseFailure>()
+        const timeout = association.ae.timeouts.dimse
+        const awaitFinal = Deferred.await(deferred).pipe(
+          Effect.timeoutOrElse({
+            duration: timeout,
+            orElse: () =>
+              Effect.andThen(
+                protocolAbort(`no response to message ${id} within ${Duration.format(timeout)}`),
+                Effect.fail(new DimseTimeout({ waitingFor: `response to ${Dimse.commandName(message)} ${id}` }))
+              )
+          })
+        )
+        return window.withPermits(1)(
+          Effect.suspend(() => {
+            pending.set(id, { _tag: "One", deferred })
+            return Effect.andThen(send(context, message, dataSet), awaitFinal)
+          }).pipe(Effect.ensuring(Effect.sync(() => pending.delete(id))))
         )
       })
 
@@ -263,7 +291,7 @@ export const make = (
             const id = messageIdOf(message) ?? 0
             // Bounded: a consumer slower than the peer holds the association back, not our memory.
             const inbox = yield* Queue.bounded<Response, DimseFailure | Cause.Done>(RESPONSE_WINDOW)
-            pending.set(id, inbox)
+            pending.set(id, { _tag: "Stream", queue: inbox })
             let finished = false
             yield* window.take(1)
             yield* Effect.addFinalizer(() => window.release(1))
@@ -330,7 +358,7 @@ export const make = (
             return
           }
           target = { _tag: "None" }
-          yield* Queue.offer(pending.get(id)!, { message, status: statusOf(message), dataSet: undefined })
+          yield* deliver(id, { message, status: statusOf(message), dataSet: undefined })
           return
         }
         // A request.
@@ -340,22 +368,17 @@ export const make = (
           target = { _tag: "None" }
           yield* Queue.end(queue)
         }
-        const cancelled = yield* Deferred.make<void>()
         const id = messageIdOf(message)
-        if (id !== undefined) cancels.set(id, cancelled)
-        let isCancelled = false
-        yield* Effect.forkDetach(
-          Effect.andThen(
-            Deferred.await(cancelled),
-            Effect.sync(() => void (isCancelled = true))
-          )
-        ).pipe(Effect.asVoid)
+        // Only C-FIND, C-GET and C-MOVE can be cancelled (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3).
+        const cancellable = message._tag === "CFindRq" || message._tag === "CGetRq" || message._tag === "CMoveRq"
+        const cancelled = cancellable ? Deferred.makeUnsafe<void>() : undefined
+        if (id !== undefined && cancelled !== undefined) cancels.set(id, cancelled)
         const incoming: IncomingRequest = {
           context,
           message,
           dataSet: Stream.fromQueue(queue),
-          cancelled: Deferred.await(cancelled),
-          isCancelled: () => isCancelled
+          cancelled: cancelled === undefined ? Effect.never : Deferred.await(cancelled),
+          isCancelled: () => cancelled !== undefined && Deferred.isDoneUnsafe(cancelled)
         }
         const channel = self
         const run = handler
@@ -402,9 +425,8 @@ export const make = (
               return yield* protocolAbort(`response data set over ${MAX_RESPONSE_DATA_SET_BYTES} bytes`)
             if (event.isLast) {
               target = { _tag: "None" }
-              const q = pending.get(t.id)
-              if (q)
-                yield* Queue.offer(q, {
+              if (pending.has(t.id))
+                yield* deliver(t.id, {
                   message: t.message,
                   status: statusOf(t.message),
                   dataSet: concat(t.chunks, t.size)
@@ -470,7 +492,10 @@ export const make = (
       Effect.gen(function* () {
         const ending = yield* association.ended
         gone = ending._tag === "Aborted" ? ending.error : goneError()
-        for (const q of pending.values()) yield* Queue.fail(q, gone)
+        for (const inbox of pending.values()) {
+          if (inbox._tag === "Stream") yield* Queue.fail(inbox.queue, gone)
+          else yield* Deferred.fail(inbox.deferred, gone)
+        }
         if (target._tag === "Request") yield* Queue.fail(target.queue, gone)
       })
     )

@@ -15,6 +15,7 @@
  *
  * @since 0.1.0
  */
+import * as FsCallback from "node:fs"
 import { createReadStream } from "node:fs"
 import * as Fs from "node:fs/promises"
 import { constants as Zlib, inflateRawSync } from "node:zlib"
@@ -594,6 +595,45 @@ export const readFileMeta = (path: string, options?: ReadFileMetaOptions): Effec
     (handle) => Effect.ignore(Effect.tryPromise(() => handle.close()))
   )
 
+// Reads a file's bytes from `offset` to its end in one piece when that is at most `limit` bytes
+// (`undefined` when larger): open, fstat, read, close chained as callbacks, one effect in all.
+const readTail = (path: string, offset: number, limit: number): Effect.Effect<Uint8Array | undefined, FileReadFailed> =>
+  Effect.callback<Uint8Array | undefined, FileReadFailed>((resume) => {
+    const fail = (cause: unknown) => resume(Effect.fail(new FileReadFailed({ path, cause })))
+    FsCallback.open(path, "r", (error, fd) => {
+      if (error) return fail(error)
+      const finish = (outcome: Effect.Effect<Uint8Array | undefined, FileReadFailed>) =>
+        FsCallback.close(fd, () => resume(outcome))
+      FsCallback.fstat(fd, (error, stat) => {
+        if (error) return finish(Effect.fail(new FileReadFailed({ path, cause: error })))
+        const size = Math.max(0, stat.size - offset)
+        if (size > limit) return finish(Effect.succeed(undefined))
+        const bytes = new Uint8Array(size)
+        const readFrom = (at: number): void => {
+          if (at >= size) return finish(Effect.succeed(bytes))
+          FsCallback.read(fd, bytes, at, size - at, offset + at, (error, n) => {
+            if (error) return finish(Effect.fail(new FileReadFailed({ path, cause: error })))
+            if (n === 0) return finish(Effect.succeed(bytes.subarray(0, at)))
+            readFrom(at + n)
+          })
+        }
+        readFrom(0)
+      })
+    })
+  })
+
+const chunkedDataSet = (
+  path: string,
+  meta: { readonly dataSetOffset: number },
+  chunkSize: number
+): Stream.Stream<Uint8Array, FileReadFailed> =>
+  Stream.suspend(() =>
+    Stream.fromAsyncIterable(
+      createReadStream(path, { start: meta.dataSetOffset, highWaterMark: chunkSize }) as AsyncIterable<Uint8Array>,
+      (cause) => new FileReadFailed({ path, cause })
+    )
+  )
+
 /**
  * The data set of a file, from `dataSetOffset` to its end (read whole up to `WHOLE_READ_LIMIT`
  * unless a chunk size is asked for), as a lazily read stream of chunks (a new read stream
@@ -604,40 +644,29 @@ export const streamDataSet = (
   meta: { readonly dataSetOffset: number },
   options?: { readonly chunkSize?: number }
 ): Stream.Stream<Uint8Array, FileReadFailed> => {
-  const fail = (cause: unknown) => new FileReadFailed({ path, cause })
-  const chunked = Stream.suspend(() =>
-    Stream.fromAsyncIterable(
-      createReadStream(path, {
-        start: meta.dataSetOffset,
-        highWaterMark: options?.chunkSize ?? INITIAL_READ
-      }) as AsyncIterable<Uint8Array>,
-      fail
+  if (options?.chunkSize !== undefined) return chunkedDataSet(path, meta, options.chunkSize)
+  return Stream.unwrap(
+    Effect.map(readTail(path, meta.dataSetOffset, WHOLE_READ_LIMIT), (bytes) =>
+      bytes === undefined ? chunkedDataSet(path, meta, STREAM_CHUNK) : Stream.make(bytes)
     )
   )
-  // A small data set (most instances) is one read into one buffer: far cheaper than a read stream.
-  const whole = Effect.tryPromise({
-    try: async () => {
-      const handle = await Fs.open(path, "r")
-      try {
-        const { size } = await handle.stat()
-        if (size - meta.dataSetOffset > WHOLE_READ_LIMIT) return undefined
-        const bytes = new Uint8Array(Math.max(0, size - meta.dataSetOffset))
-        let at = 0
-        while (at < bytes.length) {
-          const { bytesRead } = await handle.read(bytes, at, bytes.length - at, meta.dataSetOffset + at)
-          if (bytesRead === 0) break
-          at += bytesRead
-        }
-        return bytes.subarray(0, at)
-      } finally {
-        await handle.close()
-      }
-    },
-    catch: fail
-  })
-  if (options?.chunkSize !== undefined) return chunked
-  return Stream.unwrap(Effect.map(whole, (bytes) => (bytes === undefined ? chunked : Stream.make(bytes))))
 }
+
+/**
+ * The data set of a file ready to send: its bytes when it is at most `WHOLE_READ_LIMIT` (most
+ * instances: one read, no stream), else a stream of `STREAM_CHUNK`-byte reads, so a large file is
+ * never held whole. The bytes are the file's, never decoded.
+ */
+export const loadDataSet = (
+  path: string,
+  meta: { readonly dataSetOffset: number }
+): Effect.Effect<Uint8Array | Stream.Stream<Uint8Array, FileReadFailed>, FileReadFailed> =>
+  Effect.map(readTail(path, meta.dataSetOffset, WHOLE_READ_LIMIT), (bytes) =>
+    bytes === undefined ? chunkedDataSet(path, meta, STREAM_CHUNK) : bytes
+  )
+
+/** Large data sets are read from disk in pieces of this size. */
+export const STREAM_CHUNK = 256 << 10
 
 /** Data sets up to this size are read in one piece by `streamDataSet`; larger ones are streamed. */
 export const WHOLE_READ_LIMIT = 1 << 20

@@ -105,13 +105,30 @@ export const storeFile = (
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure | FileNotSendable> =>
   Effect.gen(function* () {
     const meta = yield* describeFile(path)
+    return yield* storeDescribedFile(channel, path, meta)
+  })
+
+/**
+ * C-STORE of a Part 10 file whose meta header was read already (by `describeFile`, to choose the
+ * presentation contexts): a small data set is read in one piece and sent in one write, a large one streamed.
+ */
+export const storeDescribedFile = (
+  channel: DimseChannel.DimseChannel,
+  path: string,
+  meta: Part10.FileMeta
+): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure | FileNotSendable> =>
+  Effect.gen(function* () {
+    const loaded = yield* Part10.loadDataSet(path, meta).pipe(
+      Effect.mapError((e) => new FileNotSendable({ path, reason: e.message }))
+    )
     return yield* store(channel, {
       sopClassUid: meta.sopClassUid,
       sopInstanceUid: meta.sopInstanceUid,
       transferSyntax: meta.transferSyntaxUid,
-      dataSet: Part10.streamDataSet(path, meta).pipe(
-        Stream.mapError((e) => new DataSourceFailed({ detail: e.message }))
-      )
+      dataSet:
+        loaded instanceof Uint8Array
+          ? loaded
+          : loaded.pipe(Stream.mapError((e) => new DataSourceFailed({ detail: e.message })))
     })
   })
 

@@ -8,6 +8,7 @@
  *
  * @since 0.1.0
  */
+import * as Net from "node:net"
 import { NodeSocket, NodeSocketServer } from "@effect/platform-node"
 import { Cause, Data, Duration, Effect, Exit, Option, Queue, Scope } from "effect"
 import { Socket } from "effect/socket"
@@ -66,16 +67,85 @@ const classify = (e: Socket.SocketError): TransportError => {
   return new TransportFailed({ detail: String(reason.cause ?? reason._tag) })
 }
 
-// Builds a Transport over an effect Socket, inside the caller's scope: the reader (which opens a
-// client connection) and the writer each live in a child scope so they can be closed on their own.
-const fromSocket = (socket: Socket.Socket, peer: string, options: TransportOptions) =>
+/**
+ * Bytes the socket may hold unsent before a write waits for them to drain. Below it a write
+ * completes at once: on a healthy connection the kernel takes the bytes in the write call itself.
+ */
+const WRITE_BUFFER_LIMIT = 1 << 20
+
+// Waits until the socket's buffer drains, or fails past the deadline (then the connection is destroyed).
+const awaitDrain = (raw: Net.Socket, deadline: Duration.Duration, destroy: Effect.Effect<void>) =>
+  Effect.callback<void, TransportError>((resume) => {
+    const cleanup = () => {
+      raw.off("drain", onDrain)
+      raw.off("close", onClose)
+    }
+    const onDrain = () => {
+      cleanup()
+      resume(Effect.void)
+    }
+    const onClose = () => {
+      cleanup()
+      resume(Effect.fail(new TransportClosed({ abrupt: true })))
+    }
+    raw.on("drain", onDrain)
+    raw.on("close", onClose)
+    return Effect.sync(cleanup)
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: deadline,
+      orElse: () => Effect.andThen(destroy, Effect.fail(new WriteTimeout({ after: deadline })))
+    })
+  )
+
+// Builds a Transport over an effect Socket (reading, half-close, teardown) and the Node socket under
+// it (writing), inside the caller's scope: the reader (which opens a client connection) and the
+// writer each live in a child scope so they can be closed on their own. Writes go to the Node socket
+// directly, corked per call: a write that the kernel takes costs no fiber step, no timer.
+const fromSocket = (
+  socket: Socket.Socket,
+  raw: () => Net.Socket | undefined,
+  peer: string,
+  options: TransportOptions
+) =>
   Effect.gen(function* () {
     const scope = yield* Effect.scope
     const readerScope = yield* Scope.fork(scope)
     const writerScope = yield* Scope.fork(scope)
     const pull = yield* Scope.provide(Socket.readerBytes(socket), readerScope)
     const writer = yield* Scope.provide(socket.writer, writerScope)
-    const destroy = Scope.close(readerScope, Exit.void).pipe(Effect.andThen(Scope.close(writerScope, Exit.void)))
+    const conn = raw()
+    const destroy = Scope.close(readerScope, Exit.void).pipe(
+      Effect.andThen(Scope.close(writerScope, Exit.void)),
+      Effect.andThen(Effect.sync(() => conn?.destroy()))
+    )
+    const write = (chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, TransportError> => {
+      if (chunks.length === 0) return Effect.void
+      if (conn === undefined) {
+        // No Node socket at hand (not seen with TCP): the effect writer, with the deadline on each write.
+        return writer.writeAll(chunks as [Uint8Array, ...Array<Uint8Array>]).pipe(
+          Effect.mapError(classify),
+          Effect.timeoutOrElse({
+            duration: options.writeTimeout,
+            orElse: () => Effect.andThen(destroy, Effect.fail(new WriteTimeout({ after: options.writeTimeout })))
+          })
+        )
+      }
+      if (conn.destroyed || !conn.writable) {
+        return Effect.fail(new TransportClosed({ abrupt: true }))
+      }
+      try {
+        if (chunks.length === 1) conn.write(chunks[0]!)
+        else {
+          conn.cork()
+          for (const chunk of chunks) conn.write(chunk)
+          conn.uncork()
+        }
+      } catch (cause) {
+        return Effect.fail(new TransportFailed({ detail: String(cause) }))
+      }
+      return conn.writableLength < WRITE_BUFFER_LIMIT ? Effect.void : awaitDrain(conn, options.writeTimeout, destroy)
+    }
     const transport: Transport = {
       peer,
       // Node hands out Buffers; give plain Uint8Array views so `.slice()` downstream copies as it should.
@@ -84,16 +154,7 @@ const fromSocket = (socket: Socket.Socket, peer: string, options: TransportOptio
         onSuccess: (chunks) =>
           chunks.map((c) => (c instanceof Buffer ? new Uint8Array(c.buffer, c.byteOffset, c.byteLength) : c))
       }),
-      write: (chunks) =>
-        chunks.length === 0
-          ? Effect.void
-          : writer.writeAll(chunks as [Uint8Array, ...Array<Uint8Array>]).pipe(
-              Effect.mapError(classify),
-              Effect.timeoutOrElse({
-                duration: options.writeTimeout,
-                orElse: () => Effect.andThen(destroy, Effect.fail(new WriteTimeout({ after: options.writeTimeout })))
-              })
-            ),
+      write,
       end: Scope.close(writerScope, Exit.void),
       destroy
     }
@@ -107,15 +168,28 @@ export const connectTcp = (
   options: TransportOptions & { readonly connectTimeout: Duration.Duration }
 ): Effect.Effect<Transport, ConnectFailed, Scope.Scope> =>
   Effect.gen(function* () {
-    const socket = yield* NodeSocket.makeNet({
-      host,
-      port,
-      noDelay: true,
-      keepAlive: true,
-      keepAliveInitialDelay: 30_000,
-      openTimeout: options.connectTimeout
-    })
-    return yield* fromSocket(socket, `${host}:${port}`, options)
+    let conn: Net.Socket | undefined
+    // Like NodeSocket.makeNet, keeping hold of the Node socket for writing.
+    const open = Effect.flatMap(Effect.scope, (scope) =>
+      Effect.andThen(
+        Scope.addFinalizer(
+          scope,
+          Effect.sync(() => conn?.destroy())
+        ),
+        Effect.callback<Net.Socket, Socket.SocketError>((resume) => {
+          const c = Net.createConnection({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 })
+          conn = c
+          c.once("connect", () => resume(Effect.succeed(c)))
+          c.on("error", (cause: Error) =>
+            resume(
+              Effect.fail(new Socket.SocketError({ reason: new Socket.SocketOpenError({ kind: "Unknown", cause }) }))
+            )
+          )
+        })
+      )
+    )
+    const socket = yield* NodeSocket.fromDuplex(open, { openTimeout: options.connectTimeout, disableReconnects: true })
+    return yield* fromSocket(socket, () => conn, `${host}:${port}`, options)
   }).pipe(
     Effect.mapError((e) => new ConnectFailed({ host, port, detail: String(e.reason.cause ?? e.reason._tag) })),
     Effect.timeoutOrElse({
@@ -158,7 +232,7 @@ export const listenTcp = (
                   raw.value.setNoDelay(true).setKeepAlive(true, 30_000)
                   peer = `${raw.value.remoteAddress}:${raw.value.remotePort}`
                 }
-                const transport = yield* fromSocket(socket, peer, options)
+                const transport = yield* fromSocket(socket, () => Option.getOrUndefined(raw), peer, options)
                 yield* handler(transport)
               })
             )

@@ -112,7 +112,10 @@ export interface UpperLayer {
   readonly state: Effect.Effect<Table.State>
   /** Issues a user primitive. */
   readonly submit: (primitive: UserPrimitive) => Effect.Effect<void>
-  /** Sends encoded P-DATA-TF PDUs (DT-1 / AR-7), in order, with backpressure. */
+  /**
+   * Sends encoded P-DATA-TF PDUs (DT-1 / AR-7), in order, with backpressure, in one vectored write:
+   * the pieces may split PDUs anywhere (a header, then views of the data), as long as they join into whole PDUs.
+   */
   readonly sendPData: (pdus: ReadonlyArray<Uint8Array>) => Effect.Effect<void, NotEstablished>
   /** The next indication; after the machine reaches Sta1 it answers `Closed` for ever. */
   readonly indications: Effect.Effect<Indication>
@@ -513,10 +516,9 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             .withPermits(1)(
               Effect.gen(function* () {
                 if (debug) {
-                  for (const bytes of pdus) {
-                    const pdu = PduCodec.decodePdu(bytes)
-                    if (Result.isSuccess(pdu)) yield* logPdu("sent", pdu.success)
-                  }
+                  // The pieces of a vectored write: parse them back into PDUs to summarize them.
+                  const parser = PduParser.make({ maxPduLength: 0 })
+                  for (const piece of pdus) for (const pdu of parser.push(piece).pdus) yield* logPdu("sent", pdu)
                 }
                 yield* t.write(pdus)
                 if (idleMillis !== undefined) yield* touch
