@@ -8,7 +8,7 @@
  */
 import { createInterface } from "node:readline"
 import { Effect, References, Result, Stream } from "effect"
-import { ApplicationEntity, DimseError, Part10, Scu } from "@netdicom/net"
+import { ApplicationEntity, Part10, Scu } from "@netdicom/net"
 import {
   EXPLICIT_VR_LE,
   IMPLICIT_VR_LE,
