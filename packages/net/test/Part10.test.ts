@@ -292,6 +292,57 @@ describe("readFileMeta reads only what it needs", () => {
       assert.deepStrictEqual(new Uint8Array(Buffer.concat([...chunks])), body)
     })
   )
+
+  it.effect("loadDataSet: small data sets as bytes (synchronous read), large ones as streams, both unchanged", () =>
+    Effect.gen(function* () {
+      const meta = Part10.writeMeta(metaInput(EXPLICIT))
+      const sizes = [0, 10, Part10.SYNC_READ_LIMIT, Part10.SYNC_READ_LIMIT + 2, Part10.WHOLE_READ_LIMIT + 2]
+      for (const size of sizes) {
+        const body = Uint8Array.from({ length: size }, (_, i) => (i * 7) & 0xff)
+        const where = path.join(tmp, `load-${size}.dcm`)
+        fs.writeFileSync(where, Buffer.concat([meta, body]))
+        const info = yield* Part10.readFileMeta(where).pipe(
+          Effect.orElseSucceed(() => ({ dataSetOffset: meta.length }))
+        )
+        const loaded = yield* Part10.loadDataSet(where, info)
+        if (size <= Part10.WHOLE_READ_LIMIT) {
+          assert.instanceOf(loaded, Uint8Array, `${size} bytes come whole`)
+          assert.deepStrictEqual(loaded, body)
+        } else {
+          assert.notInstanceOf(loaded, Uint8Array, `${size} bytes are streamed`)
+          const chunks = yield* Stream.runCollect(loaded as Stream.Stream<Uint8Array, Part10.FileReadFailed>)
+          assert.isAbove(chunks.length, 1)
+          assert.isTrue(chunks.every((c) => c.length <= Part10.STREAM_CHUNK))
+          assert.deepStrictEqual(new Uint8Array(Buffer.concat([...chunks])), body)
+        }
+      }
+      const missing = yield* Effect.flip(Part10.loadDataSet(path.join(tmp, "no-such.dcm"), { dataSetOffset: 0 }))
+      assert.strictEqual(missing._tag, "FileReadFailed")
+    })
+  )
+
+  it.live("readAhead gives each file's data set in order, reading the next one meanwhile", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const meta = Part10.writeMeta(metaInput(EXPLICIT))
+        const files = [0, 1, 2, 3].map((k) => {
+          const where = path.join(tmp, `ahead-${k}.dcm`)
+          fs.writeFileSync(where, Buffer.concat([meta, Buffer.alloc(100 + k, k)]))
+          return { path: where, dataSetOffset: meta.length }
+        })
+        const take = yield* Part10.readAhead(files)
+        const first = yield* take(0)
+        assert.deepStrictEqual(first, new Uint8Array(100).fill(0))
+        // take(0) started reading file 1: once read, removing the file does not stop it from being sent
+        yield* Effect.sleep("50 millis")
+        fs.rmSync(files[1]!.path)
+        assert.deepStrictEqual(yield* take(1), new Uint8Array(101).fill(1))
+        assert.deepStrictEqual(yield* take(3), new Uint8Array(103).fill(3))
+        assert.deepStrictEqual(yield* take(2), new Uint8Array(102).fill(2))
+        assert.strictEqual((yield* Effect.flip(take(9)))._tag, "FileReadFailed")
+      })
+    )
+  )
 })
 
 describe("writeMeta", () => {

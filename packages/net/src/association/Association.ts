@@ -10,7 +10,6 @@
  * @since 0.1.0
  */
 import { Deferred, Duration, Effect, Exit, Result, Scope } from "effect"
-import type { Pdu } from "@netdicom/wire"
 import { connectTcp } from "../upper/Transport.ts"
 import type { Transport } from "../upper/Transport.ts"
 import * as UpperLayer from "../upper/UpperLayer.ts"
@@ -31,7 +30,7 @@ export interface Association {
   /** Sends encoded P-DATA-TF PDUs in order; fails at once once the association is gone. */
   readonly sendPData: (pdus: ReadonlyArray<Uint8Array>) => Effect.Effect<void, AssociationAborted>
   /** Installs the receiver of P-DATA (the DIMSE layer); PDUs wait until one is installed. */
-  readonly receive: (handler: (pdu: Pdu.PDataTf) => Effect.Effect<void>) => Effect.Effect<void>
+  readonly receive: (handler: UpperLayer.PDataReceiver) => Effect.Effect<void>
   /** Installs what runs before we answer a peer's A-RELEASE-RQ (e.g. finishing operations). */
   readonly beforeRelease: (hook: Effect.Effect<void>) => Effect.Effect<void>
   /** Requests release and waits for the A-RELEASE-RP (requestor). */
@@ -56,7 +55,7 @@ const establish = (
 ): Effect.Effect<Association, never, Scope.Scope> =>
   Effect.gen(function* () {
     const ended = yield* Deferred.make<Ending>()
-    const receiver = yield* Deferred.make<(pdu: Pdu.PDataTf) => Effect.Effect<void>>()
+    const receiver = yield* Deferred.make<UpperLayer.PDataReceiver>()
     let hook: Effect.Effect<void> = Effect.void
     let endingSeen: Ending | undefined
     let lastAbort: AssociationAborted | undefined
@@ -68,7 +67,8 @@ const establish = (
         switch (i._tag) {
           case "PData": {
             const handler = yield* Deferred.await(receiver)
-            yield* handler(i.pdu)
+            const wait = handler(i.pdu)
+            if (wait !== undefined) yield* wait
             yield* ul.pdataHandled
             break
           }

@@ -15,6 +15,7 @@ import {
   Deferred,
   Duration,
   Effect,
+  Exit,
   Fiber,
   FiberSet,
   Queue,
@@ -28,6 +29,7 @@ import { Dimse, Fragmenter, Reassembler, Status, type Pdu } from "@netdicom/wire
 import type { Association } from "../association/Association.ts"
 import { AssociationAborted } from "../association/AssociationError.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
+import * as Inflow from "./Inflow.ts"
 import {
   DataSourceFailed,
   DimseProtocolError,
@@ -108,7 +110,7 @@ const SEND_BATCH_BYTES = 256 << 10
 
 type Target =
   | { readonly _tag: "None" }
-  | { readonly _tag: "Request"; readonly queue: Queue.Queue<Uint8Array, AssociationAborted | Cause.Done> }
+  | { readonly _tag: "Request"; readonly inflow: Inflow.Inflow }
   | {
       readonly _tag: "Response"
       readonly id: number
@@ -117,6 +119,12 @@ type Target =
       size: number
     }
   | { readonly _tag: "Drain" }
+
+const NONE: Target = { _tag: "None" }
+const DRAIN: Target = { _tag: "Drain" }
+
+// Bytes of an incoming data set waiting for its handler before the association is not read further.
+const INFLOW_LIMIT = 256 << 10
 
 type Inbox =
   | { readonly _tag: "Stream"; readonly queue: Queue.Queue<Response, DimseFailure | Cause.Done> }
@@ -165,16 +173,20 @@ export const make = (
     const handlers = yield* FiberSet.make<void, never>()
     // Requests waiting for responses, by message id: a stream's inbox, or the final response of `requestOne`.
     const pending = new Map<number, Inbox>()
-    const deliver = (id: number, r: Response): Effect.Effect<void> => {
+    // Hands a response to its request: synchronously, or as an effect to wait on when its inbox is full.
+    const deliver = (id: number, r: Response): Effect.Effect<void> | undefined => {
       const inbox = pending.get(id)
-      if (inbox === undefined) return Effect.void
-      if (inbox._tag === "Stream") return Effect.asVoid(Queue.offer(inbox.queue, r))
+      if (inbox === undefined) return undefined
+      if (inbox._tag === "Stream") {
+        return Queue.offerUnsafe(inbox.queue, r) ? undefined : Effect.asVoid(Queue.offer(inbox.queue, r))
+      }
       // requestOne is for services whose only response is the final one; a pending one is not waited for.
-      return Status.isFinal(r.status) ? Effect.asVoid(Deferred.succeed(inbox.deferred, r)) : Effect.void
+      if (Status.isFinal(r.status)) Deferred.doneUnsafe(inbox.deferred, Exit.succeed(r))
+      return undefined
     }
     const cancels = new Map<number, Deferred.Deferred<void>>()
     const reassembler = Reassembler.make()
-    let target: Target = { _tag: "None" }
+    let target: Target = NONE
     let messageId = 0
     let gone: AssociationAborted | undefined
 
@@ -183,12 +195,15 @@ export const make = (
     const goneError = () =>
       gone ?? new AssociationAborted({ by: "provider", source: 2, reason: 0, detail: "association ended" })
 
-    const protocolAbort = (detail: string) =>
-      Effect.gen(function* () {
-        yield* Effect.logWarning(`DIMSE protocol error, aborting: ${detail}`)
-        gone = new AssociationAborted({ by: "provider", source: 0, reason: 0, detail })
-        yield* association.abort.pipe(Effect.forkDetach)
-      })
+    // Marks the channel gone at once (nothing more is received or sent), and returns the effect that
+    // logs and aborts the association.
+    const protocolAbort = (detail: string): Effect.Effect<void> => {
+      gone = new AssociationAborted({ by: "provider", source: 0, reason: 0, detail })
+      return Effect.andThen(
+        Effect.logWarning(`DIMSE protocol error, aborting: ${detail}`),
+        Effect.asVoid(association.abort.pipe(Effect.forkDetach))
+      )
+    }
 
     // ---- sending ----
     const send: DimseChannel["send"] = (context, message, dataSet) =>
@@ -329,129 +344,145 @@ export const make = (
       )
 
     // ---- receiving ----
-    const onCommand = (event: Reassembler.Command) =>
-      Effect.gen(function* () {
-        if (Result.isFailure(event.message)) {
-          return yield* protocolAbort(`invalid command: ${event.message.failure.detail}`)
+    // Synchronous, on the reader's fiber: each step returns an effect only when it must wait
+    // (backpressure) or log, and the steps after it run once that effect has.
+    const runHandler = yield* FiberSet.runtime(handlers)<never>()
+
+    const onCommand = (event: Reassembler.Command): Effect.Effect<void> | undefined => {
+      if (Result.isFailure(event.message)) return protocolAbort(`invalid command: ${event.message.failure.detail}`)
+      const message = event.message.success
+      const logged = debug
+        ? Effect.logDebug(`received ${Dimse.summarize(message)} on pc ${event.presentationContextId}`)
+        : undefined
+      const context = contextById.get(event.presentationContextId)
+      if (context === undefined) {
+        return protocolAbort(`message on presentation context ${event.presentationContextId}, not accepted`)
+      }
+      if (message._tag === "CCancelRq") {
+        const d = cancels.get(message.messageIdBeingRespondedTo)
+        if (d) Deferred.doneUnsafe(d, Exit.void)
+        target = NONE
+        return logged
+      }
+      if ("messageIdBeingRespondedTo" in message) {
+        const id = message.messageIdBeingRespondedTo
+        if (!pending.has(id)) {
+          target = event.hasDataSet ? DRAIN : NONE
+          return Effect.logWarning(`response to unknown message ${id} dropped`)
         }
-        const message = event.message.success
-        if (debug) yield* Effect.logDebug(`received ${Dimse.summarize(message)} on pc ${event.presentationContextId}`)
-        const context = contextById.get(event.presentationContextId)
-        if (context === undefined) {
-          return yield* protocolAbort(`message on presentation context ${event.presentationContextId}, not accepted`)
+        if (event.hasDataSet) {
+          target = { _tag: "Response", id, message, chunks: [], size: 0 }
+          return logged
         }
-        if (message._tag === "CCancelRq") {
-          const d = cancels.get(message.messageIdBeingRespondedTo)
-          if (d) yield* Deferred.succeed(d, undefined)
-          target = { _tag: "None" }
-          return
-        }
-        if ("messageIdBeingRespondedTo" in message) {
-          const id = message.messageIdBeingRespondedTo
-          if (!pending.has(id)) {
-            yield* Effect.logWarning(`response to unknown message ${id} dropped`)
-            target = event.hasDataSet ? { _tag: "Drain" } : { _tag: "None" }
-            return
-          }
-          if (event.hasDataSet) {
-            target = { _tag: "Response", id, message, chunks: [], size: 0 }
-            return
-          }
-          target = { _tag: "None" }
-          yield* deliver(id, { message, status: statusOf(message), dataSet: undefined })
-          return
-        }
-        // A request.
-        const queue = yield* Queue.bounded<Uint8Array, AssociationAborted | Cause.Done>(8)
-        if (event.hasDataSet) target = { _tag: "Request", queue }
-        else {
-          target = { _tag: "None" }
-          yield* Queue.end(queue)
-        }
-        const id = messageIdOf(message)
-        // Only C-FIND, C-GET and C-MOVE can be cancelled (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3).
-        const cancellable = message._tag === "CFindRq" || message._tag === "CGetRq" || message._tag === "CMoveRq"
-        const cancelled = cancellable ? Deferred.makeUnsafe<void>() : undefined
-        if (id !== undefined && cancelled !== undefined) cancels.set(id, cancelled)
-        const incoming: IncomingRequest = {
-          context,
-          message,
-          dataSet: Stream.fromQueue(queue),
-          cancelled: cancelled === undefined ? Effect.never : Deferred.await(cancelled),
-          isCancelled: () => cancelled !== undefined && Deferred.isDoneUnsafe(cancelled)
-        }
-        const channel = self
-        const run = handler
-          ? handler(incoming, channel).pipe(
-              Effect.catchCause((cause) => Effect.logError(`handler for ${message._tag} failed`, cause))
-            )
-          : Effect.andThen(
-              Stream.runDrain(incoming.dataSet).pipe(Effect.ignore),
-              Effect.logWarning(`no handler for ${message._tag}`)
-            )
-        yield* FiberSet.run(
-          handlers,
-          run.pipe(
-            Effect.ensuring(
-              Effect.sync(() => {
-                if (id !== undefined) cancels.delete(id)
-              })
-            ),
-            Effect.withLogSpan("dimse"),
-            Effect.annotateLogs({ message: Dimse.commandName(message), messageId: id ?? -1 })
+        target = NONE
+        const delivered = deliver(id, { message, status: statusOf(message), dataSet: undefined })
+        return logged === undefined ? delivered : delivered === undefined ? logged : Effect.andThen(logged, delivered)
+      }
+      // A request.
+      const inflow = Inflow.make(INFLOW_LIMIT)
+      if (event.hasDataSet) target = { _tag: "Request", inflow }
+      else {
+        target = NONE
+        inflow.end()
+      }
+      const id = messageIdOf(message)
+      // Only C-FIND, C-GET and C-MOVE can be cancelled (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3).
+      const cancellable = message._tag === "CFindRq" || message._tag === "CGetRq" || message._tag === "CMoveRq"
+      const cancelled = cancellable ? Deferred.makeUnsafe<void>() : undefined
+      if (id !== undefined && cancelled !== undefined) cancels.set(id, cancelled)
+      const incoming: IncomingRequest = {
+        context,
+        message,
+        dataSet: inflow.stream,
+        cancelled: cancelled === undefined ? Effect.never : Deferred.await(cancelled),
+        isCancelled: () => cancelled !== undefined && Deferred.isDoneUnsafe(cancelled)
+      }
+      const run = handler
+        ? handler(incoming, self).pipe(
+            Effect.catchCause((cause) => Effect.logError(`handler for ${message._tag} failed`, cause))
           )
+        : Effect.logWarning(`no handler for ${message._tag}`)
+      runHandler(
+        run.pipe(
+          Effect.ensuring(
+            Effect.sync(() => {
+              // What the handler left unread is dropped, so it cannot hold the association back.
+              inflow.discard()
+              if (id !== undefined) cancels.delete(id)
+            })
+          ),
+          Effect.withLogSpan("dimse"),
+          Effect.annotateLogs({ message: Dimse.commandName(message), messageId: id ?? -1 })
         )
-      })
+      )
+      return logged
+    }
 
-    const onData = (event: Reassembler.DataFragment) =>
-      Effect.gen(function* () {
-        if (event.unannounced) {
-          if (event.isLast) yield* Effect.logWarning("drained a data set the command did not announce")
-          return
-        }
-        const t = target
-        switch (t._tag) {
-          case "Request":
-            if (event.data.length > 0) yield* Queue.offer(t.queue, event.data)
-            if (event.isLast) {
-              yield* Queue.end(t.queue)
-              target = { _tag: "None" }
-            }
-            return
-          case "Response": {
-            t.chunks.push(event.data)
-            t.size += event.data.length
-            if (t.size > MAX_RESPONSE_DATA_SET_BYTES)
-              return yield* protocolAbort(`response data set over ${MAX_RESPONSE_DATA_SET_BYTES} bytes`)
-            if (event.isLast) {
-              target = { _tag: "None" }
-              if (pending.has(t.id))
-                yield* deliver(t.id, {
-                  message: t.message,
-                  status: statusOf(t.message),
-                  dataSet: concat(t.chunks, t.size)
-                })
-            }
-            return
+    const onData = (event: Reassembler.DataFragment): Effect.Effect<void> | undefined => {
+      if (event.unannounced) {
+        return event.isLast ? Effect.logWarning("drained a data set the command did not announce") : undefined
+      }
+      const t = target
+      switch (t._tag) {
+        case "Request": {
+          const wait = t.inflow.push(event.data)
+          if (event.isLast) {
+            t.inflow.end()
+            target = NONE
           }
-          default:
-            if (event.isLast) target = { _tag: "None" }
-            return
+          return wait
         }
-      })
+        case "Response": {
+          t.chunks.push(event.data)
+          t.size += event.data.length
+          if (t.size > MAX_RESPONSE_DATA_SET_BYTES) {
+            return protocolAbort(`response data set over ${MAX_RESPONSE_DATA_SET_BYTES} bytes`)
+          }
+          if (!event.isLast) return undefined
+          target = NONE
+          return deliver(t.id, { message: t.message, status: statusOf(t.message), dataSet: concat(t.chunks, t.size) })
+        }
+        default:
+          if (event.isLast) target = NONE
+          return undefined
+      }
+    }
 
-    const onPData = (pdu: Pdu.PDataTf) =>
-      Effect.gen(function* () {
-        if (gone) return
-        for (const pdv of pdu.pdvs) {
-          const r = reassembler.push(pdv)
-          if (Result.isFailure(r)) return yield* protocolAbort(`${r.failure.reason}: ${r.failure.detail}`)
-          for (const event of r.success) {
-            if (event._tag === "Command") yield* onCommand(event)
-            else yield* onData(event)
-          }
+    // Runs events[i..] in order; where one returns an effect, the rest wait for it.
+    const runEvents = (
+      events: ReadonlyArray<Reassembler.Event>,
+      from: number,
+      failure: Reassembler.ReassemblyError | undefined
+    ): Effect.Effect<void> | undefined => {
+      for (let i = from; i < events.length; i++) {
+        if (gone) return undefined
+        const event = events[i]!
+        const effect = event._tag === "Command" ? onCommand(event) : onData(event)
+        if (effect !== undefined) {
+          return Effect.andThen(
+            effect,
+            Effect.suspend(() => runEvents(events, i + 1, failure) ?? Effect.void)
+          )
         }
-      })
+      }
+      return failure !== undefined && !gone ? protocolAbort(`${failure.reason}: ${failure.detail}`) : undefined
+    }
+
+    const onPData = (pdu: Pdu.PDataTf): Effect.Effect<void> | undefined => {
+      if (gone) return undefined
+      let events: Array<Reassembler.Event> | undefined
+      let failure: Reassembler.ReassemblyError | undefined
+      for (const pdv of pdu.pdvs) {
+        const r = reassembler.push(pdv)
+        if (Result.isFailure(r)) {
+          failure = r.failure
+          break
+        }
+        if (events === undefined) events = [...r.success]
+        else for (const event of r.success) events.push(event)
+      }
+      return runEvents(events ?? [], 0, failure)
+    }
 
     const self: DimseChannel = {
       association,
@@ -479,8 +510,8 @@ export const make = (
       Effect.gen(function* () {
         if (target._tag === "Request") {
           const detail = "the peer asked to release while a data set was still arriving"
-          yield* Queue.fail(target.queue, new AssociationAborted({ by: "peer", source: 0, reason: 0, detail }))
-          target = { _tag: "None" }
+          target.inflow.fail(new AssociationAborted({ by: "peer", source: 0, reason: 0, detail }))
+          target = NONE
         }
         yield* FiberSet.awaitEmpty(handlers).pipe(
           Effect.timeoutOrElse({ duration: association.ae.timeouts.dimse, orElse: () => FiberSet.clear(handlers) })
@@ -496,7 +527,7 @@ export const make = (
           if (inbox._tag === "Stream") yield* Queue.fail(inbox.queue, gone)
           else yield* Deferred.fail(inbox.deferred, gone)
         }
-        if (target._tag === "Request") yield* Queue.fail(target.queue, gone)
+        if (target._tag === "Request") target.inflow.fail(gone)
       })
     )
     yield* Effect.addFinalizer(() => Fiber.interrupt(watcher))

@@ -63,6 +63,12 @@ export interface AbortInfo {
   readonly connectFailed?: ConnectFailed
 }
 
+/**
+ * Takes received P-DATA on the reader's fiber, synchronously; returns an effect to wait on before the
+ * next PDU is taken (backpressure, logging), or `undefined` to go straight on.
+ */
+export type PDataReceiver = (pdu: Pdu.PDataTf) => Effect.Effect<void> | undefined
+
 /** A P-DATA request outside Sta6/Sta8, or after the connection is gone. */
 export class NotEstablished extends Data.TaggedError("NotEstablished")<{ readonly state: Table.State }> {
   override get message(): string {
@@ -125,7 +131,7 @@ export interface UpperLayer {
    * Installs the receiver of P-DATA in Sta6: it is then called on the reader's fiber, in order,
    * instead of P-DATA indications being queued. Indications already queued still come out first.
    */
-  readonly receivePData: (handler: (pdu: Pdu.PDataTf) => Effect.Effect<void>) => Effect.Effect<void>
+  readonly receivePData: (handler: PDataReceiver) => Effect.Effect<void>
   /** The taker of a `PData` indication says it has handled it (keeps P-DATA in order with `receivePData`). */
   readonly pdataHandled: Effect.Effect<void>
 }
@@ -175,7 +181,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     let reader: Fiber.Fiber<void> | undefined
     let artim: Fiber.Fiber<void> | undefined
     let finished = false
-    let receiver: ((pdu: Pdu.PDataTf) => Effect.Effect<void>) | undefined
+    let receiver: PDataReceiver | undefined
     // P-DATA queued as events or indications and not yet taken: while any is, new P-DATA queues too (order).
     let queuedPData = 0
     // PDUs queued for the machine and not yet stepped: while any is (an A-ABORT, a release...), the
@@ -269,7 +275,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
                 queuedFromPeer === 0
               ) {
                 if (debug) yield* Effect.logDebug(Table.describeTransition("Sta6", "Evt10", "DT-2", "Sta6"))
-                yield* receiver(pdu)
+                const wait = receiver(pdu)
+                if (wait !== undefined) yield* wait
                 continue
               }
               if (pdu._tag === "PDataTf") {

@@ -1,0 +1,99 @@
+/**
+ * An incoming data set on its way to the handler of its request: the receiver pushes fragments as
+ * they arrive (synchronously, on the reader's fiber), the handler reads them as a Stream.
+ *
+ * Bounded: once `limit` bytes wait unread, `push` returns an effect that completes when the handler
+ * has taken them, and the receiver waits on it, so the transport is not read further (TCP
+ * backpressure). A pull takes every fragment waiting at once. Once the handler is done, `discard`
+ * drops whatever is still buffered and whatever still arrives, so an unread data set never stalls
+ * the association.
+ *
+ * @since 0.2.0
+ */
+import { Cause, Deferred, Effect, Exit, Stream } from "effect"
+import type { AssociationAborted } from "../association/AssociationError.ts"
+
+/** One data set arriving. */
+export interface Inflow {
+  /** Adds a fragment; returns an effect to wait on while the buffer is over its limit, else `undefined`. */
+  readonly push: (fragment: Uint8Array) => Effect.Effect<void> | undefined
+  /** The data set is complete. */
+  readonly end: () => void
+  /** The data set will never complete: the stream fails after the fragments already buffered. */
+  readonly fail: (error: AssociationAborted) => void
+  /** The handler is done: buffered and later fragments are dropped. */
+  readonly discard: () => void
+  /** The fragments, for one reader. */
+  readonly stream: Stream.Stream<Uint8Array, AssociationAborted>
+}
+
+/** A new inflow holding at most about `limit` unread bytes before `push` asks the receiver to wait. */
+export const make = (limit: number): Inflow => {
+  let fragments: Array<Uint8Array> = []
+  let bytes = 0
+  let ended = false
+  let discarded = false
+  let failure: AssociationAborted | undefined
+  let dataWaiter: Deferred.Deferred<void> | undefined
+  let roomWaiter: Deferred.Deferred<void> | undefined
+
+  // The waiter is cleared before it is completed: completing it may resume the waiting fiber at once,
+  // and that fiber must not find the completed waiter still in place (it would wait on it again, and spin).
+  const wakeReader = () => {
+    const waiter = dataWaiter
+    dataWaiter = undefined
+    if (waiter !== undefined) Deferred.doneUnsafe(waiter, Exit.void)
+  }
+  const wakeReceiver = () => {
+    const waiter = roomWaiter
+    roomWaiter = undefined
+    if (waiter !== undefined) Deferred.doneUnsafe(waiter, Exit.void)
+  }
+
+  const push = (fragment: Uint8Array): Effect.Effect<void> | undefined => {
+    if (ended || discarded || failure !== undefined || fragment.length === 0) return undefined
+    fragments.push(fragment)
+    bytes += fragment.length
+    wakeReader()
+    if (bytes < limit) return undefined
+    roomWaiter ??= Deferred.makeUnsafe<void>()
+    return Deferred.await(roomWaiter)
+  }
+
+  const pull: Effect.Effect<readonly [Uint8Array, ...Array<Uint8Array>], AssociationAborted | Cause.Done> =
+    Effect.suspend(() => {
+      if (fragments.length > 0) {
+        const taken = fragments as unknown as readonly [Uint8Array, ...Array<Uint8Array>]
+        fragments = []
+        bytes = 0
+        wakeReceiver()
+        return Effect.succeed(taken)
+      }
+      if (failure !== undefined) return Effect.fail(failure)
+      if (ended || discarded) return Cause.done()
+      dataWaiter ??= Deferred.makeUnsafe<void>()
+      return Effect.andThen(Deferred.await(dataWaiter), pull)
+    })
+
+  return {
+    push,
+    end: () => {
+      ended = true
+      wakeReader()
+    },
+    fail: (error) => {
+      if (ended || discarded) return
+      failure = error
+      wakeReader()
+      wakeReceiver()
+    },
+    discard: () => {
+      discarded = true
+      fragments = []
+      bytes = 0
+      wakeReader()
+      wakeReceiver()
+    },
+    stream: Stream.fromPull(Effect.succeed(pull))
+  }
+}
