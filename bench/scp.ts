@@ -6,7 +6,6 @@
  *
  * Prints `READY <port>` once listening on 127.0.0.1 (a port the OS picked), and `STATS <json>` on SIGTERM, then exits.
  */
-import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { Effect, Layer, References, Result, Stream } from "effect"
 import { ApplicationEntity, Part10, Scp, StoreHandler } from "@netdicom/net"
@@ -54,37 +53,22 @@ const discard: StoreHandler.StorageHandler = (request) =>
     Effect.orElseSucceed(() => ({ status: OUT_OF_RESOURCES }))
   )
 
-const writeAll = async (handle: Fs.FileHandle, chunk: Uint8Array): Promise<void> => {
-  let at = 0
-  while (at < chunk.length) at += (await handle.write(chunk, at, chunk.length - at)).bytesWritten
-}
-
 const toDisk =
   (out: string): StoreHandler.StorageHandler =>
-  (request) => {
-    const path = Path.join(out, `${request.sopInstanceUid}.dcm`)
-    const meta = Part10.writeMeta({
-      transferSyntaxUid: request.transferSyntax,
-      sopClassUid: request.sopClassUid,
-      sopInstanceUid: request.sopInstanceUid,
-      implementationClassUid: ApplicationEntity.IMPLEMENTATION_CLASS_UID,
-      implementationVersionName: ApplicationEntity.IMPLEMENTATION_VERSION_NAME,
-      sourceAeTitle: request.callingAeTitle
-    })
-    let bytes = 0
-    return Effect.acquireUseRelease(
-      Effect.tryPromise(() => Fs.open(path, "w")),
-      (handle) =>
-        Effect.andThen(
-          Effect.tryPromise(() => writeAll(handle, meta)),
-          Stream.runForEach(request.dataSet, (chunk) => {
-            bytes += chunk.length
-            return Effect.tryPromise(() => writeAll(handle, chunk))
-          })
-        ),
-      (handle) => Effect.promise(() => handle.close())
+  (request) =>
+    Part10.writeFile(
+      Path.join(out, `${request.sopInstanceUid}.dcm`),
+      {
+        transferSyntaxUid: request.transferSyntax,
+        sopClassUid: request.sopClassUid,
+        sopInstanceUid: request.sopInstanceUid,
+        implementationClassUid: ApplicationEntity.IMPLEMENTATION_CLASS_UID,
+        implementationVersionName: ApplicationEntity.IMPLEMENTATION_VERSION_NAME,
+        sourceAeTitle: request.callingAeTitle
+      },
+      request.dataSet
     ).pipe(
-      Effect.map(() => {
+      Effect.map((bytes) => {
         stats.stored++
         stats.storedBytes += bytes
         return { status: 0x0000 }
@@ -92,7 +76,6 @@ const toDisk =
       // whatever failed, the rest of the data set must still be taken off the association
       Effect.catch(() => Stream.runDrain(request.dataSet).pipe(Effect.ignore, Effect.as({ status: OUT_OF_RESOURCES })))
     )
-  }
 
 const services = (): Layer.Layer<never> => {
   switch (config.mode) {

@@ -88,8 +88,9 @@ const store = (job: Extract<ScuJob, { kind: "store" }>) =>
             calledAeTitle: SCP_AET,
             contexts: [...contexts.values()]
           })
+          const take = yield* Part10.readAhead(infos.map((info, i) => ({ ...info, path: job.files[i]! })))
           for (const [i, info] of infos.entries()) {
-            const r = yield* Scu.storeDescribedFile(channel, job.files[i]!, info)
+            const r = yield* Scu.storeLoaded(channel, info, yield* take(i))
             if (r.category === "Success") {
               operations++
               bytes += info.fileSize

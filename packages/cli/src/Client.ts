@@ -209,6 +209,8 @@ const store = Command.make(
             })
 
           const sendAll = Effect.gen(function* () {
+            // the next file is read while this one is sent and answered
+            const take = yield* Part10.readAhead(batch)
             for (const [i, file] of batch.entries()) {
               yield* progress(`sending ${++started}/${sendable.length} ${Path.basename(file.path)}`)
               let channel = session?.channel
@@ -235,14 +237,22 @@ const store = Command.make(
                 }
                 channel = opened.success
               }
+              const loaded = yield* Effect.result(take(i))
+              if (Result.isFailure(loaded)) {
+                yield* reportFailure(file.path, loaded.failure.message)
+                continue
+              }
               const r = yield* Effect.result(
                 Scu.store(channel, {
                   sopClassUid: file.sopClassUid,
                   sopInstanceUid: file.sopInstanceUid,
                   transferSyntax: file.transferSyntaxUid,
-                  dataSet: Part10.streamDataSet(file.path, file).pipe(
-                    Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message }))
-                  )
+                  dataSet:
+                    loaded.success instanceof Uint8Array
+                      ? loaded.success
+                      : loaded.success.pipe(
+                          Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message }))
+                        )
                 })
               )
               if (Result.isSuccess(r)) {
@@ -265,7 +275,7 @@ const store = Command.make(
               yield* close(Exit.fail(e))
             }
           })
-          if (batch.length > 0) yield* Effect.onExit(sendAll, (exit) => close(exit))
+          if (batch.length > 0) yield* Effect.onExit(Effect.scoped(sendAll), (exit) => close(exit))
         })
       const groups = Array.from({ length: batches }, (_, k) => sendable.filter((_, i) => i % batches === k))
       yield* Effect.forEach(groups, sendBatch, { concurrency: batches, discard: true })

@@ -321,6 +321,49 @@ describe("readFileMeta reads only what it needs", () => {
     })
   )
 
+  it.effect("a FIFO or a directory given as a file is refused at once, never read (no blocked event loop)", () =>
+    Effect.gen(function* () {
+      const fifo = path.join(tmp, "fifo.dcm")
+      if (!fs.existsSync(fifo)) spawnSync("mkfifo", [fifo])
+      for (const where of [fifo, tmp]) {
+        if (!fs.existsSync(where)) continue
+        const meta = yield* Effect.flip(Part10.readFileMeta(where))
+        assert.strictEqual(meta._tag, "FileReadFailed", where)
+        const data = yield* Effect.flip(Part10.loadDataSet(where, { dataSetOffset: 0 }))
+        assert.strictEqual(data._tag, "FileReadFailed", where)
+      }
+    })
+  )
+
+  it.effect("writeFile writes the meta then the data set unchanged, small or large; a failed one leaves no file", () =>
+    Effect.gen(function* () {
+      const meta = metaInput(EXPLICIT)
+      for (const size of [0, 3000, Part10.SYNC_WRITE_LIMIT * 2 + 5]) {
+        const body = Uint8Array.from({ length: size }, (_, i) => (i * 13) & 0xff)
+        const chunks = Array.from({ length: Math.ceil(size / 16000) }, (_, k) =>
+          body.subarray(k * 16000, (k + 1) * 16000)
+        )
+        const where = path.join(tmp, `written-${size}.dcm`)
+        const n = yield* Part10.writeFile(where, meta, Stream.fromIterable(chunks))
+        assert.strictEqual(n, size)
+        assert.deepStrictEqual(
+          new Uint8Array(fs.readFileSync(where)),
+          new Uint8Array([...Part10.writeMeta(meta), ...body])
+        )
+      }
+      const broken = path.join(tmp, "broken.dcm")
+      const failing = Stream.concat(
+        Stream.make(new Uint8Array(Part10.SYNC_WRITE_LIMIT + 10)),
+        Stream.fail("source gone" as const)
+      )
+      const e = yield* Effect.flip(Part10.writeFile(broken, meta, failing))
+      assert.strictEqual(e, "source gone")
+      assert.isFalse(fs.existsSync(broken), "the partial file is removed")
+      const denied = yield* Effect.flip(Part10.writeFile(path.join(tmp, "no-dir", "x.dcm"), meta, Stream.empty))
+      assert.strictEqual((denied as Part10.FileWriteFailed)._tag, "FileWriteFailed")
+    })
+  )
+
   it.live("readAhead gives each file's data set in order, reading the next one meanwhile", () =>
     Effect.scoped(
       Effect.gen(function* () {

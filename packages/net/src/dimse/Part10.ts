@@ -105,6 +105,16 @@ export class FileReadFailed extends Data.TaggedError("FileReadFailed")<{
   }
 }
 
+/** Creating or writing a file failed. */
+export class FileWriteFailed extends Data.TaggedError("FileWriteFailed")<{
+  readonly path: string
+  readonly cause: unknown
+}> {
+  override get message(): string {
+    return `cannot write ${this.path}: ${this.cause instanceof Error ? this.cause.message : String(this.cause)}`
+  }
+}
+
 /** Every error of reading or writing Part 10 files. */
 export type Part10Error =
   | NoFileMeta
@@ -116,6 +126,7 @@ export type Part10Error =
   | MissingSopIdentifiers
   | UnsupportedTransferSyntax
   | FileReadFailed
+  | FileWriteFailed
 
 // ---------------------------------------------------------------------------------------------------------------
 // Types
@@ -566,6 +577,50 @@ const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
  * `createReadStream(path, { start: dataSetOffset })`.
  */
 export const readFileMeta = (path: string, options?: ReadFileMetaOptions): Effect.Effect<FileInfo, Part10Error> =>
+  Effect.suspend(() => {
+    // Most files: the first 64 KiB, read synchronously (see `loadDataSet` for why), hold the meta group.
+    let head: { readonly bytes: Uint8Array; readonly size: number }
+    try {
+      head = readHeadSync(path, Math.min(INITIAL_READ, options?.maxReadLength ?? DEFAULT_MAX_READ))
+    } catch (cause) {
+      return Effect.fail(new FileReadFailed({ path, cause }))
+    }
+    const limit = Math.min(head.size, options?.maxReadLength ?? DEFAULT_MAX_READ)
+    const meta = parse(head.bytes, options, head.bytes.length < limit && head.bytes.length < head.size)
+    if (Result.isSuccess(meta)) return Effect.succeed({ ...meta.success, fileSize: head.size })
+    if (meta.failure._tag !== "Truncated" || head.bytes.length >= head.size) return Effect.fail(meta.failure)
+    return readFileMetaAsync(path, options)
+  })
+
+// Opens a regular file for reading without blocking: a FIFO or device given as a file opens at once
+// (O_NONBLOCK) and is refused, instead of stopping the event loop in a synchronous read.
+const openRegularSync = (path: string): number => {
+  const fd = FsCallback.openSync(path, FsCallback.constants.O_RDONLY | FsCallback.constants.O_NONBLOCK)
+  if (FsCallback.fstatSync(fd).isFile()) return fd
+  FsCallback.closeSync(fd)
+  throw new Error("not a regular file")
+}
+
+// The first `length` bytes of a file (fewer if it is shorter), and its size.
+const readHeadSync = (path: string, length: number): { readonly bytes: Uint8Array; readonly size: number } => {
+  const fd = openRegularSync(path)
+  try {
+    const size = FsCallback.fstatSync(fd).size
+    const bytes = new Uint8Array(Math.min(size, length))
+    let at = 0
+    while (at < bytes.length) {
+      const n = FsCallback.readSync(fd, bytes, at, bytes.length - at, at)
+      if (n === 0) break
+      at += n
+    }
+    return { bytes: bytes.subarray(0, at), size }
+  } finally {
+    FsCallback.closeSync(fd)
+  }
+}
+
+// Reads more than the first read held, asynchronously, growing the read until the meta group fits.
+const readFileMetaAsync = (path: string, options?: ReadFileMetaOptions): Effect.Effect<FileInfo, Part10Error> =>
   Effect.acquireUseRelease(
     Effect.tryPromise({ try: () => Fs.open(path, "r"), catch: (cause) => new FileReadFailed({ path, cause }) }),
     (handle) =>
@@ -655,11 +710,10 @@ export const streamDataSet = (
 // Reads a file's bytes from `offset` to its end synchronously when that is at most `limit` bytes
 // (`undefined` when larger, or when the file is not a regular file).
 const readTailSync = (path: string, offset: number, limit: number): Uint8Array | undefined => {
-  const fd = FsCallback.openSync(path, "r")
+  const fd = openRegularSync(path)
   try {
-    const stat = FsCallback.fstatSync(fd)
-    const size = Math.max(0, stat.size - offset)
-    if (!stat.isFile() || size > limit) return undefined
+    const size = Math.max(0, FsCallback.fstatSync(fd).size - offset)
+    if (size > limit) return undefined
     const bytes = new Uint8Array(size)
     let at = 0
     while (at < size) {
@@ -793,3 +847,102 @@ export const writeMeta = (input: MetaInput): Uint8Array => {
   }
   return out
 }
+
+// Vectored writes take at most this many pieces at once (IOV_MAX on Linux).
+const MAX_PIECES = 1024
+
+// Writes every piece at the file's current position, synchronously, however the kernel splits it.
+const writeAllSync = (fd: number, pieces: ReadonlyArray<Uint8Array>): void => {
+  let queue = pieces.filter((p) => p.length > 0)
+  while (queue.length > 0) {
+    const batch = queue.slice(0, MAX_PIECES)
+    let written = FsCallback.writevSync(fd, batch)
+    let i = 0
+    while (i < batch.length && written >= batch[i]!.length) written -= batch[i++]!.length
+    queue = i < batch.length ? [batch[i]!.subarray(written), ...queue.slice(i + 1)] : queue.slice(i)
+  }
+}
+
+// As `writeAllSync`, asynchronously.
+const writeAll = async (handle: Fs.FileHandle, pieces: ReadonlyArray<Uint8Array>): Promise<void> => {
+  let queue = pieces.filter((p) => p.length > 0)
+  while (queue.length > 0) {
+    const batch = queue.slice(0, MAX_PIECES)
+    let { bytesWritten: written } = await handle.writev(batch)
+    let i = 0
+    while (i < batch.length && written >= batch[i]!.length) written -= batch[i++]!.length
+    queue = i < batch.length ? [batch[i]!.subarray(written), ...queue.slice(i + 1)] : queue.slice(i)
+  }
+}
+
+/** Received data sets up to this size are gathered and written by `writeFile` in one synchronous write. */
+export const SYNC_WRITE_LIMIT = 1 << 20
+
+/**
+ * Writes a Part 10 file: `writeMeta(meta)`, then the data set's bytes as they come, never decoded (a
+ * C-STORE SCP's data set stream, say). A data set of up to `SYNC_WRITE_LIMIT` bytes (most instances) is
+ * gathered, then written with one synchronous vectored write: an asynchronous open, write and close costs
+ * several times the CPU on Linux, in thread-pool round trips. A larger one goes to the file as it
+ * arrives, in vectored writes of at least `SYNC_WRITE_LIMIT` bytes, so it is never held whole. On
+ * failure or interruption the partial file is removed. No fsync: see the archive's store for durable writes.
+ * Returns the data set's length.
+ */
+export const writeFile = <E>(
+  path: string,
+  meta: MetaInput,
+  dataSet: Stream.Stream<Uint8Array, E>
+): Effect.Effect<number, E | FileWriteFailed> =>
+  Effect.suspend(() => {
+    let pending: Array<Uint8Array> = [writeMeta(meta)]
+    let pendingBytes = pending[0]!.length
+    let total = 0
+    let handle: Fs.FileHandle | undefined
+    const failed = (cause: unknown) => new FileWriteFailed({ path, cause })
+    const flush = Effect.suspend(() => {
+      const pieces = pending
+      pending = []
+      pendingBytes = 0
+      return Effect.tryPromise({
+        try: async () => {
+          handle ??= await Fs.open(path, "w")
+          await writeAll(handle, pieces)
+        },
+        catch: failed
+      })
+    })
+    const body = Effect.andThen(
+      Stream.runForEach(dataSet, (chunk) => {
+        pending.push(chunk)
+        pendingBytes += chunk.length
+        total += chunk.length
+        return pendingBytes < SYNC_WRITE_LIMIT ? Effect.void : flush
+      }),
+      Effect.suspend(() => {
+        if (handle !== undefined)
+          return Effect.andThen(
+            flush,
+            Effect.promise(() => handle!.close())
+          )
+        return Effect.try({
+          try: () => {
+            const fd = FsCallback.openSync(path, "w")
+            try {
+              writeAllSync(fd, pending)
+            } finally {
+              FsCallback.closeSync(fd)
+            }
+          },
+          catch: failed
+        })
+      })
+    )
+    return body.pipe(
+      Effect.map(() => total),
+      Effect.onError(() =>
+        Effect.promise(async () => {
+          await handle?.close().catch(() => undefined)
+          await Fs.unlink(path).catch(() => undefined)
+        })
+      )
+    )
+  })

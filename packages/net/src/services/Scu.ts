@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Data, Effect, Result, Scope, Stream } from "effect"
+import { Data, Effect, Fiber, Result, Scope, Stream } from "effect"
 import { Dimse, Status } from "@netdicom/wire"
 import * as Association from "../association/Association.ts"
 import type { ApplicationEntity } from "../association/ApplicationEntity.ts"
@@ -117,19 +117,28 @@ export const storeDescribedFile = (
   path: string,
   meta: Part10.FileMeta
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure | FileNotSendable> =>
-  Effect.gen(function* () {
-    const loaded = yield* Part10.loadDataSet(path, meta).pipe(
-      Effect.mapError((e) => new FileNotSendable({ path, reason: e.message }))
-    )
-    return yield* store(channel, {
-      sopClassUid: meta.sopClassUid,
-      sopInstanceUid: meta.sopInstanceUid,
-      transferSyntax: meta.transferSyntaxUid,
-      dataSet:
-        loaded instanceof Uint8Array
-          ? loaded
-          : loaded.pipe(Stream.mapError((e) => new DataSourceFailed({ detail: e.message })))
-    })
+  Effect.flatMap(
+    Effect.mapError(Part10.loadDataSet(path, meta), (e) => new FileNotSendable({ path, reason: e.message })),
+    (loaded) => storeLoaded(channel, meta, loaded)
+  )
+
+/**
+ * C-STORE of a file's data set already loaded by `Part10.loadDataSet` or `Part10.readAhead` (bytes, or
+ * a stream for a large file), with the SOP identifiers and transfer syntax from its meta header.
+ */
+export const storeLoaded = (
+  channel: DimseChannel.DimseChannel,
+  meta: Part10.FileMeta,
+  loaded: Uint8Array | Stream.Stream<Uint8Array, Part10.FileReadFailed>
+): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> =>
+  store(channel, {
+    sopClassUid: meta.sopClassUid,
+    sopInstanceUid: meta.sopInstanceUid,
+    transferSyntax: meta.transferSyntaxUid,
+    dataSet:
+      loaded instanceof Uint8Array
+        ? loaded
+        : loaded.pipe(Stream.mapError((e) => new DataSourceFailed({ detail: e.message })))
   })
 
 /**
@@ -144,10 +153,35 @@ export const storeFiles = (
   ReadonlyArray<{ readonly path: string; readonly result: Result.Result<StatusInfo, DimseFailure | FileNotSendable> }>
 > => {
   const window = channel.association.negotiated.maxOperationsInvoked
-  return Effect.forEach(
-    paths,
-    (path) => Effect.map(Effect.result(storeFile(channel, path)), (result) => ({ path, result })),
-    { concurrency: window === 0 ? 16 : Math.max(1, window) }
+  if (window !== 1) {
+    return Effect.forEach(
+      paths,
+      (path) => Effect.map(Effect.result(storeFile(channel, path)), (result) => ({ path, result })),
+      { concurrency: window === 0 ? 16 : window }
+    )
+  }
+  // One at a time: the next file is described and read while this one is sent and answered.
+  const prepare = (path: string) =>
+    Effect.flatMap(describeFile(path), (meta) =>
+      Effect.map(
+        Effect.mapError(Part10.loadDataSet(path, meta), (e) => new FileNotSendable({ path, reason: e.message })),
+        (loaded) => ({ meta, loaded })
+      )
+    )
+  return Effect.scoped(
+    Effect.gen(function* () {
+      const out: Array<{ path: string; result: Result.Result<StatusInfo, DimseFailure | FileNotSendable> }> = []
+      let next = paths.length > 0 ? yield* Effect.forkScoped(prepare(paths[0]!)) : undefined
+      for (const [i, path] of paths.entries()) {
+        const prepared = yield* Effect.result(Fiber.join(next!))
+        next = i + 1 < paths.length ? yield* Effect.forkScoped(prepare(paths[i + 1]!)) : undefined
+        const result = Result.isFailure(prepared)
+          ? Result.fail(prepared.failure)
+          : yield* Effect.result(storeLoaded(channel, prepared.success.meta, prepared.success.loaded))
+        out.push({ path, result })
+      }
+      return out
+    })
   )
 }
 
