@@ -7,7 +7,11 @@
  * Prints `READY <port>` once listening on 127.0.0.1 (a port the OS picked), and `STATS <json>` on SIGTERM, then exits.
  */
 import * as Path from "node:path"
-import { Effect, Layer, References, Result, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as References from "effect/References"
+import * as Result from "effect/Result"
+import * as Stream from "effect/Stream"
 import { ApplicationEntity, Part10, Scp, StoreHandler } from "@netdicom/net"
 import {
   CT_IMAGE_STORAGE,

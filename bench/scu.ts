@@ -7,7 +7,10 @@
  * presentation contexts); the clock starts just before the first connect and stops after the last release.
  */
 import { createInterface } from "node:readline"
-import { Effect, References, Result, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as References from "effect/References"
+import * as Result from "effect/Result"
+import * as Stream from "effect/Stream"
 import { ApplicationEntity, Part10, Scu } from "@netdicom/net"
 import {
   EXPLICIT_VR_LE,

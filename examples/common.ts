@@ -1,5 +1,5 @@
 /** What the examples share: argument reading and an Application Entity. */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import { ApplicationEntity } from "@netdicom/net"
 
 /** Positional argument `i`, or the fallback. */

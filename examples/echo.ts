@@ -2,7 +2,8 @@
  * C-ECHO to a peer: `npx -y pnpm@10 exec node examples/echo.ts HOST PORT CALLED_AE`.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
 import { Scu } from "@netdicom/net"
 import { arg, makeAe, VERIFICATION } from "./common.ts"
 

@@ -3,7 +3,9 @@
  * `npx -y pnpm@10 exec node examples/find.ts HOST PORT CALLED_AE [PatientName]`.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Stream } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import { QueryRetrieve, Scu } from "@netdicom/net"
 import { arg, makeAe } from "./common.ts"
 

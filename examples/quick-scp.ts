@@ -3,7 +3,10 @@
  *   npx -y pnpm@10 exec node examples/quick-scp.ts [PORT]
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect, Layer, Result, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import * as Stream from "effect/Stream"
 import { ApplicationEntity, Scp } from "@netdicom/net"
 import { Uids } from "@netdicom/wire"
 

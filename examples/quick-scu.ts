@@ -3,7 +3,8 @@
  *   npx -y pnpm@10 exec node examples/quick-scu.ts [FILE] [PORT]
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect, Result } from "effect"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import { ApplicationEntity, Scu } from "@netdicom/net"
 
 const file = process.argv[2] ?? "../shared/corpus/CT_small.dcm"

@@ -3,7 +3,8 @@
  * The file is streamed from disk in its own transfer syntax, its data set never decoded.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
 import { Scu } from "@netdicom/net"
 import { arg, makeAe } from "./common.ts"
 

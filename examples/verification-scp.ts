@@ -3,7 +3,8 @@
  * prints the port it listens on and answers C-ECHO until interrupted (Ctrl-C).
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
 import { Scp } from "@netdicom/net"
 import { arg, makeAe, UNCOMPRESSED, VERIFICATION } from "./common.ts"
 

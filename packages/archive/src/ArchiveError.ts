@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 /** C-FIND/C-GET/C-MOVE failure status "Identifier does not match SOP Class". */
 export const STATUS_IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS = 0xa900

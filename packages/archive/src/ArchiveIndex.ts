@@ -15,8 +15,13 @@
  * @since 0.1.0
  */
 import * as Path from "node:path"
-import { Clock, Context, Effect, Layer, Option, Stream } from "effect"
-import type { Scope } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type * as Scope from "effect/Scope"
 import { IndexFailed } from "./ArchiveError.ts"
 import type { InvalidInstance, QueryError, StoreFailed } from "./ArchiveError.ts"
 import * as Header from "./Header.ts"

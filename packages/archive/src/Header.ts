@@ -11,7 +11,9 @@
  * @since 0.1.0
  */
 import * as Fs from "node:fs/promises"
-import { Effect, Exit, Result } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Result from "effect/Result"
 import { InvalidInstance, StoreFailed } from "./ArchiveError.ts"
 import * as Charset from "./Charset.ts"
 import * as Dcmjs from "./internal/Dcmjs.ts"

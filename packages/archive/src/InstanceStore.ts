@@ -15,7 +15,10 @@
 import { createHash, randomBytes } from "node:crypto"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
-import { Context, Effect, Exit, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import { StoreFailed } from "./ArchiveError.ts"
 
 /** Where an instance goes: the two UIDs that name its directory and file. */

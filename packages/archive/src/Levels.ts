@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import { IdentifierDoesNotMatchSopClass, UnableToProcess } from "./ArchiveError.ts"
 import type { QueryError } from "./ArchiveError.ts"
 import type { Dataset } from "./internal/Dcmjs.ts"

@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import { UnableToProcess } from "./ArchiveError.ts"
 import * as Dcmjs from "./internal/Dcmjs.ts"
 import type { Dataset } from "./internal/Dcmjs.ts"

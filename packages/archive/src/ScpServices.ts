@@ -15,7 +15,9 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
 import { ApplicationEntity, DimseError, Part10, Scp } from "@netdicom/net"
 import type { QueryRetrieve, StoreHandler } from "@netdicom/net"
 import { Archive } from "./Archive.ts"

@@ -9,8 +9,8 @@
  */
 import { DatabaseSync } from "node:sqlite"
 import type { SQLInputValue, StatementSync } from "node:sqlite"
-import { Effect } from "effect"
-import type { Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import { IndexFailed } from "./ArchiveError.ts"
 
 /** A value bound to a statement parameter. */

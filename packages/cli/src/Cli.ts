@@ -5,7 +5,10 @@
  *
  * @since 0.1.0
  */
-import { Cause, Console, Effect, Layer } from "effect"
+import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { CliError, CliOutput, Command } from "effect/cli"
 import * as Client from "./Client.ts"
 import * as Dictionary from "./internal/Dictionary.ts"

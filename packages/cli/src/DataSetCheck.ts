@@ -10,7 +10,8 @@
  * @since 0.1.0
  */
 import * as Fs from "node:fs/promises"
-import { Data, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import { Uids } from "@netdicom/wire"
 
 /** The data set is not whole: an element or a sequence ends past the end of the file. */

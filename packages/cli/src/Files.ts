@@ -7,7 +7,7 @@
  */
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { Part10 } from "@netdicom/net"
 import type { Negotiation } from "@netdicom/net"
 import { Uids } from "@netdicom/wire"

@@ -10,7 +10,8 @@
  *
  * @since 0.1.0
  */
-import { Data, Result } from "effect"
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
 import type { DataSet, QueryRetrieve } from "@netdicom/net"
 import * as Dictionary from "./internal/Dictionary.ts"
 

@@ -5,7 +5,13 @@
  *
  * @since 0.1.0
  */
-import { Data, Effect, Layer, Logger, Option, References, Result } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
+import * as References from "effect/References"
+import * as Result from "effect/Result"
 import * as Runtime from "effect/Runtime"
 import { Flag } from "effect/cli"
 import { ApplicationEntity } from "@netdicom/net"

@@ -12,7 +12,10 @@
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { Console, Effect, Layer, Option } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { Argument, Command, Flag } from "effect/cli"
 import { Scp } from "@netdicom/net"
 import { Archive, InstanceStore, ScpServices } from "@netdicom/archive"

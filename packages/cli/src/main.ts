@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import * as Cli from "./Cli.ts"
 
 Cli.main(process.argv.slice(2)).pipe(

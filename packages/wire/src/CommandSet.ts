@@ -18,7 +18,8 @@
  *
  * @since 0.1.0
  */
-import { Data, Result } from "effect"
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
 
 /** A command set that cannot be decoded or encoded. `offset` is -1 for encode errors. */
 export class CommandSetError extends Data.TaggedError("CommandSetError")<{

@@ -17,7 +17,9 @@
  *
  * @since 0.1.0
  */
-import { Data, Result, Schema } from "effect"
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import * as CS from "./CommandSet.ts"
 import * as Status from "./Status.ts"
 

@@ -8,7 +8,8 @@
  *
  * @since 0.1.0
  */
-import { Data, Result } from "effect"
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
 
 /** A value outside the limits of its kind. */
 export class InvalidIdentifier extends Data.TaggedError("InvalidIdentifier")<{

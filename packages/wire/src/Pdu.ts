@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** A UID as PS3.5 section 9 writes it: digits and dots, at most 64 characters. */
 export const Uid = Schema.String.check(

@@ -13,7 +13,11 @@
  *
  * @since 0.1.0
  */
-import { Effect, Result, Schema, SchemaIssue, SchemaTransformation } from "effect"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
+import * as SchemaTransformation from "effect/SchemaTransformation"
 import { OutOfBounds, Reader, Writer } from "./internal/Bytes.ts"
 import * as P from "./Pdu.ts"
 import type { Pdv } from "./Pdv.ts"

@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 /** A-ABORT provider reasons (PS3.8 Table 9-26) a decode error maps to. */
 export type AbortReason =

@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import { decodePdu, pduTypeName } from "./PduCodec.ts"
 import type { Pdu } from "./Pdu.ts"
 import { PduDecodeError, PduTooLarge } from "./PduError.ts"

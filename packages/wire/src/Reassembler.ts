@@ -20,7 +20,8 @@
  *
  * @since 0.1.0
  */
-import { Data, Result } from "effect"
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
 import * as CS from "./CommandSet.ts"
 import * as Dimse from "./Dimse.ts"
 import type { Pdv } from "./Pdv.ts"

@@ -12,7 +12,8 @@
  *
  * @since 0.1.0
  */
-import { Context, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Layer from "effect/Layer"
 import type { Pdu } from "@netdicom/wire"
 import type { ApplicationEntity, SupportedContext } from "./ApplicationEntity.ts"
 

@@ -8,7 +8,10 @@
  *
  * @since 0.1.0
  */
-import { Data, Duration, Option, Result } from "effect"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import { Identifiers } from "@netdicom/wire"
 
 /** Our implementation class UID (under a UID root for test and open-source use) and version name. */

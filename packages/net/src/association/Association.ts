@@ -9,7 +9,12 @@
  *
  * @since 0.1.0
  */
-import { Deferred, Duration, Effect, Exit, Result, Scope } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Result from "effect/Result"
+import * as Scope from "effect/Scope"
 import { connectTcp } from "../upper/Transport.ts"
 import type { Transport } from "../upper/Transport.ts"
 import * as UpperLayer from "../upper/UpperLayer.ts"

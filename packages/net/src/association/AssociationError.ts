@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 import { ConnectFailed } from "../upper/Transport.ts"
 
 export { ConnectFailed }

@@ -22,7 +22,8 @@
  *
  * @since 0.1.0
  */
-import { Data, Result } from "effect"
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
 import { Identifiers, Pdu, Uids } from "@netdicom/wire"
 import type {
   AcceptorPolicy,

@@ -8,7 +8,8 @@
  *
  * @since 0.1.0
  */
-import { Effect, Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Scope from "effect/Scope"
 import { listenTcp, type ListenFailed } from "../upper/Transport.ts"
 import type { AcceptorPolicy } from "./AcceptorPolicy.ts"
 import { defaultPolicy } from "./AcceptorPolicy.ts"

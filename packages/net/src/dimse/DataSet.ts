@@ -42,7 +42,8 @@
 import { createRequire } from "node:module"
 import { deflateRawSync, inflateRawSync } from "node:zlib"
 import { Uids } from "@netdicom/wire"
-import { Data, Result } from "effect"
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Public types

@@ -10,21 +10,19 @@
  *
  * @since 0.1.0
  */
-import {
-  Cause,
-  Deferred,
-  Duration,
-  Effect,
-  Exit,
-  Fiber,
-  FiberSet,
-  Queue,
-  References,
-  Result,
-  Scope,
-  Semaphore,
-  Stream
-} from "effect"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
+import * as Queue from "effect/Queue"
+import * as References from "effect/References"
+import * as Result from "effect/Result"
+import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
+import * as Stream from "effect/Stream"
 import { Dimse, Fragmenter, Reassembler, Status, type Pdu } from "@netdicom/wire"
 import type { Association } from "../association/Association.ts"
 import { AssociationAborted } from "../association/AssociationError.ts"

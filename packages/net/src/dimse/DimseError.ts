@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 import type { AssociationAborted } from "../association/AssociationError.ts"
 
 /** No accepted presentation context for this SOP class, in this role (and transfer syntax, when one is needed). */

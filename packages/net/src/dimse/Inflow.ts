@@ -10,7 +10,11 @@
  *
  * @since 0.2.0
  */
-import { Cause, Deferred, Effect, Exit, Stream } from "effect"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Stream from "effect/Stream"
 import type { AssociationAborted } from "../association/AssociationError.ts"
 
 /** One data set arriving. */

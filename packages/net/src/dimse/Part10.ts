@@ -20,7 +20,12 @@ import { createReadStream } from "node:fs"
 import * as Fs from "node:fs/promises"
 import { constants as Zlib, inflateRawSync } from "node:zlib"
 import { Uids } from "@netdicom/wire"
-import { Data, Effect, Fiber, Result, Scope, Stream } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Result from "effect/Result"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as DataSet from "./DataSet.ts"
 
 // ---------------------------------------------------------------------------------------------------------------

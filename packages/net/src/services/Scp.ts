@@ -11,7 +11,13 @@
  *
  * @since 0.1.0
  */
-import { Context, Data, Effect, Option, Result, Scope, Stream } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { Dimse, Status } from "@netdicom/wire"
 import type { AcceptorPolicy } from "../association/AcceptorPolicy.ts"
 import type { ApplicationEntity } from "../association/ApplicationEntity.ts"

@@ -9,7 +9,12 @@
  *
  * @since 0.1.0
  */
-import { Data, Effect, Fiber, Result, Scope, Stream } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Result from "effect/Result"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { Dimse, Status } from "@netdicom/wire"
 import * as Association from "../association/Association.ts"
 import type { ApplicationEntity } from "../association/ApplicationEntity.ts"

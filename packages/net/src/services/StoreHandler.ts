@@ -8,7 +8,8 @@
  *
  * @since 0.1.0
  */
-import { Effect, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import { Status, type Dimse } from "@netdicom/wire"
 import type { AssociationAborted } from "../association/AssociationError.ts"
 import type * as DimseChannel from "../dimse/DimseChannel.ts"

@@ -9,8 +9,16 @@
  * @since 0.1.0
  */
 import * as Net from "node:net"
-import { NodeSocket, NodeSocketServer } from "@effect/platform-node"
-import { Cause, Data, Duration, Effect, Exit, Option, Queue, Scope } from "effect"
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
+import * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Scope from "effect/Scope"
 import { Socket } from "effect/socket"
 
 /** The peer closed the connection (EOF), or we did. */

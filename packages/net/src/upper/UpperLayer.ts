@@ -15,20 +15,18 @@
  *
  * @since 0.1.0
  */
-import {
-  Clock,
-  Data,
-  Deferred,
-  Duration,
-  Effect,
-  Exit,
-  Fiber,
-  Queue,
-  References,
-  Result,
-  Scope,
-  Semaphore
-} from "effect"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Queue from "effect/Queue"
+import * as References from "effect/References"
+import * as Result from "effect/Result"
+import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import { type Pdu, PduCodec, PduParser, PduSummary } from "@netdicom/wire"
 import * as Table from "./StateTable.ts"
 import type { ConnectFailed, Transport } from "./Transport.ts"
