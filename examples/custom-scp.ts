@@ -5,7 +5,7 @@
  * Storage keeps each data set's bytes; Query answers study-level C-FIND from what was stored
  * (PatientName and StudyInstanceUID, `*` wildcards); Retrieve sends them back for C-GET/C-MOVE.
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"

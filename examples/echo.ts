@@ -1,7 +1,7 @@
 /**
  * C-ECHO to a peer: `npx -y pnpm@10 exec node examples/echo.ts HOST PORT CALLED_AE`.
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { Scu } from "@netdicom/net"

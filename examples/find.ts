@@ -2,7 +2,7 @@
  * A C-FIND at study level, printing each match as it arrives:
  * `npx -y pnpm@10 exec node examples/find.ts HOST PORT CALLED_AE [PatientName]`.
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"

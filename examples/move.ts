@@ -2,7 +2,7 @@
  * A C-MOVE of one study to another AE the peer knows:
  * `npx -y pnpm@10 exec node examples/move.ts HOST PORT CALLED_AE DESTINATION_AE STUDY_INSTANCE_UID`.
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"

@@ -2,7 +2,7 @@
  * The README's second snippet: a Verification and Storage SCP whose Storage service is a Layer.
  *   npx -y pnpm@10 exec node examples/quick-scp.ts [PORT]
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"

@@ -2,7 +2,7 @@
  * The README's first snippet: C-ECHO and C-STORE of a file on one association.
  *   npx -y pnpm@10 exec node examples/quick-scu.ts [FILE] [PORT]
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import { ApplicationEntity, Scu } from "@netdicom/net"
