@@ -39,6 +39,13 @@ export const FIND_KEYS = [
 ] as const
 
 /** How the netdicom SCP child serves. */
+/**
+ * The Asynchronous Operations Window netdicom proposes (SCU) and accepts (SCP) in the benchmark: up to 8
+ * C-STOREs outstanding at once between two netdicom sides. DCMTK negotiates none (one at a time), so
+ * every pairing with DCMTK runs one operation at a time.
+ */
+export const ASYNC_WINDOW = 8
+
 export interface ScpConfig {
   /** discard: a StorageService draining the stream; disk: Part 10 files in `out`; find: `matches` identifiers. */
   readonly mode: "discard" | "disk" | "find" | "echo"

@@ -16,6 +16,7 @@ import { ApplicationEntity, Part10, Scp, StoreHandler } from "@netdicom/net"
 import {
   CT_IMAGE_STORAGE,
   EXPLICIT_VR_LE,
+  ASYNC_WINDOW,
   IMPLICIT_VR_LE,
   SCP_AET,
   STUDY_ROOT_FIND,
@@ -37,6 +38,7 @@ const ae = Result.getOrThrow(
   ApplicationEntity.make({
     aeTitle: SCP_AET,
     maxPduLength: config.pdu,
+    maxOperationsPerformed: ASYNC_WINDOW,
     contexts: [
       { abstractSyntax: VERIFICATION, transferSyntaxes: [EXPLICIT_VR_LE, IMPLICIT_VR_LE] },
       { abstractSyntax: CT_IMAGE_STORAGE, transferSyntaxes: [EXPLICIT_VR_LE, IMPLICIT_VR_LE] },

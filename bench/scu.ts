@@ -14,6 +14,7 @@ import * as Stream from "effect/Stream"
 import { ApplicationEntity, Part10, Scu } from "@netdicom/net"
 import {
   EXPLICIT_VR_LE,
+  ASYNC_WINDOW,
   IMPLICIT_VR_LE,
   SCP_AET,
   SCU_AET,
@@ -55,7 +56,14 @@ const timed = <E>(
   })
 
 const makeAe = (pdu: number) =>
-  Result.getOrThrow(ApplicationEntity.make({ aeTitle: SCU_AET, maxPduLength: pdu, timeouts: { dimse: "120 seconds" } }))
+  Result.getOrThrow(
+    ApplicationEntity.make({
+      aeTitle: SCU_AET,
+      maxPduLength: pdu,
+      maxOperationsInvoked: ASYNC_WINDOW,
+      timeouts: { dimse: "120 seconds" }
+    })
+  )
 
 interface Outcome {
   readonly elapsedMs: number
@@ -92,13 +100,22 @@ const store = (job: Extract<ScuJob, { kind: "store" }>) =>
             contexts: [...contexts.values()]
           })
           const take = yield* Part10.readAhead(infos.map((info, i) => ({ ...info, path: job.files[i]! })))
-          for (const [i, info] of infos.entries()) {
-            const r = yield* Scu.storeLoaded(channel, info, yield* take(i))
-            if (r.category === "Success") {
-              operations++
-              bytes += info.fileSize
-            } else failures++
-          }
+          // As many C-STOREs outstanding as the negotiated Asynchronous Operations Window allows: one
+          // with DCMTK (it negotiates none), ASYNC_WINDOW with a netdicom SCP.
+          const window = Math.max(1, channel.association.negotiated.maxOperationsInvoked)
+          yield* Effect.forEach(
+            infos.keys(),
+            (i) =>
+              Effect.gen(function* () {
+                const info = infos[i]!
+                const r = yield* Scu.storeLoaded(channel, info, yield* take(i))
+                if (r.category === "Success") {
+                  operations++
+                  bytes += info.fileSize
+                } else failures++
+              }),
+            { concurrency: window, discard: true }
+          )
           return { operations, failures, bytes }
         })
       )
