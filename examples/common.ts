@@ -1,5 +1,5 @@
 /** What the examples share: argument reading and an Application Entity. */
-import * as Result from "effect/Result"
+import { Result } from "effect"
 import { ApplicationEntity } from "@netdicom/net"
 
 /** Positional argument `i`, or the fallback. */

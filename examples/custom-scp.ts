@@ -5,13 +5,8 @@
  * Storage keeps each data set's bytes; Query answers study-level C-FIND from what was stored
  * (PatientName and StudyInstanceUID, `*` wildcards); Retrieve sends them back for C-GET/C-MOVE.
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as Console from "effect/Console"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Result from "effect/Result"
-import * as Stream from "effect/Stream"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Layer, Option, Result, Stream } from "effect"
 import { DataSet, QueryRetrieve, Scp } from "@netdicom/net"
 import { Uids } from "@netdicom/wire"
 import { arg, makeAe, UNCOMPRESSED, VERIFICATION } from "./common.ts"

@@ -1,9 +1,8 @@
 /**
  * C-ECHO to a peer: `npx -y pnpm@10 exec node examples/echo.ts HOST PORT CALLED_AE`.
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as Console from "effect/Console"
-import * as Effect from "effect/Effect"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect } from "effect"
 import { Scu } from "@netdicom/net"
 import { arg, makeAe, VERIFICATION } from "./common.ts"
 

@@ -2,10 +2,8 @@
  * A C-FIND at study level, printing each match as it arrives:
  * `npx -y pnpm@10 exec node examples/find.ts HOST PORT CALLED_AE [PatientName]`.
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as Console from "effect/Console"
-import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Stream } from "effect"
 import { QueryRetrieve, Scu } from "@netdicom/net"
 import { arg, makeAe } from "./common.ts"
 

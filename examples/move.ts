@@ -2,10 +2,8 @@
  * A C-MOVE of one study to another AE the peer knows:
  * `npx -y pnpm@10 exec node examples/move.ts HOST PORT CALLED_AE DESTINATION_AE STUDY_INSTANCE_UID`.
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as Console from "effect/Console"
-import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Stream } from "effect"
 import { QueryRetrieve, Scu } from "@netdicom/net"
 import { arg, makeAe } from "./common.ts"
 

@@ -4,7 +4,7 @@
  *
  *   npx -y pnpm@10 exec node examples/pdu-roundtrip.ts
  */
-import * as Result from "effect/Result"
+import { Result } from "effect"
 import { Pdu, PduCodec, PduParser, PduSummary, Uids } from "@netdicom/wire"
 
 const rq: Pdu.AAssociateRq = {

@@ -2,11 +2,8 @@
  * The README's second snippet: a Verification and Storage SCP whose Storage service is a Layer.
  *   npx -y pnpm@10 exec node examples/quick-scp.ts [PORT]
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Result from "effect/Result"
-import * as Stream from "effect/Stream"
+import { NodeRuntime } from "@effect/platform-node"
+import { Effect, Layer, Result, Stream } from "effect"
 import { ApplicationEntity, Scp } from "@netdicom/net"
 import { Uids } from "@netdicom/wire"
 

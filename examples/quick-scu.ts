@@ -2,9 +2,8 @@
  * The README's first snippet: C-ECHO and C-STORE of a file on one association.
  *   npx -y pnpm@10 exec node examples/quick-scu.ts [FILE] [PORT]
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as Effect from "effect/Effect"
-import * as Result from "effect/Result"
+import { NodeRuntime } from "@effect/platform-node"
+import { Effect, Result } from "effect"
 import { ApplicationEntity, Scu } from "@netdicom/net"
 
 const file = process.argv[2] ?? "../shared/corpus/CT_small.dcm"

@@ -2,9 +2,8 @@
  * Sends a DICOM file (a CT, say) with C-STORE: `npx -y pnpm@10 exec node examples/store-file.ts HOST PORT CALLED_AE FILE`.
  * The file is streamed from disk in its own transfer syntax, its data set never decoded.
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as Console from "effect/Console"
-import * as Effect from "effect/Effect"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect } from "effect"
 import { Scu } from "@netdicom/net"
 import { arg, makeAe } from "./common.ts"
 

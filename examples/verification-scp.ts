@@ -2,9 +2,8 @@
  * A Verification SCP: `npx -y pnpm@10 exec node examples/verification-scp.ts PORT AE_TITLE` (port 0 picks one);
  * prints the port it listens on and answers C-ECHO until interrupted (Ctrl-C).
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as Console from "effect/Console"
-import * as Effect from "effect/Effect"
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect } from "effect"
 import { Scp } from "@netdicom/net"
 import { arg, makeAe, UNCOMPRESSED, VERIFICATION } from "./common.ts"
 
