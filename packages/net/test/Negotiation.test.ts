@@ -463,6 +463,19 @@ describe("evaluateRequest", () => {
     assert.deepStrictEqual(rejected(decision), { result: 1, source: 1, reason: 2 })
   })
 
+  it("rejects a peer Maximum Length below 1024 (a data set would take a million PDUs); 0 and 1024 are fine", () => {
+    const withMax = (maximumLength: number) => rawRq({ userInformation: [{ _tag: "MaximumLength", maximumLength }] })
+    for (const tiny of [1, 7, 1023]) {
+      assert.deepStrictEqual(rejected(Negotiation.evaluateRequest(scp, withMax(tiny), policy)), {
+        result: 1,
+        source: 1,
+        reason: 1
+      })
+    }
+    accept(Negotiation.evaluateRequest(scp, withMax(0), policy))
+    accept(Negotiation.evaluateRequest(scp, withMax(Negotiation.MIN_PEER_MAX_PDU_LENGTH), policy))
+  })
+
   it("rejects a protocol version without bit 0: permanent, source 2, reason 2", () => {
     assert.deepStrictEqual(rejected(Negotiation.evaluateRequest(scp, rawRq({ protocolVersion: 2 }), policy)), {
       result: 1,

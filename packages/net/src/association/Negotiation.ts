@@ -91,6 +91,12 @@ const RESULT_TEXT: Record<number, string> = {
 export type NegotiationError =
   TooManyPresentationContexts | InvalidAssociateRequest | InvalidAssociateAc | NoAcceptableContext
 
+/**
+ * The smallest non-zero Maximum Length a peer may announce (our own AE refuses less too). PS3.8 sets no
+ * floor, but a peer announcing a handful of bytes would make every data set a million PDUs: refused.
+ */
+export const MIN_PEER_MAX_PDU_LENGTH = 1024
+
 // ---- shared helpers ----
 
 type UserItem = Pdu.UserItem
@@ -318,6 +324,11 @@ export const evaluateAccept = (
     }
   }
   if (accepted.length === 0) return Result.fail(new NoAcceptableContext({ rejected }))
+  const peerMax = findItem(ac.userInformation, "MaximumLength")?.maximumLength ?? 0
+  if (peerMax !== 0 && peerMax < MIN_PEER_MAX_PDU_LENGTH) {
+    const reason = `Maximum Length ${peerMax} is below ${MIN_PEER_MAX_PDU_LENGTH}: PDUs that small cannot be sent efficiently`
+    return Result.fail(new InvalidAssociateAc({ reason }))
+  }
 
   const window = findItem(ac.userInformation, "AsynchronousOperationsWindow")
   return Result.succeed({
@@ -400,6 +411,10 @@ export const evaluateRequest = (
   if (!recognised(policy.callingAeTitles, calling)) return reject(1, 3, `calling AE title "${calling}" not recognised`)
 
   if (rq.presentationContexts.length === 0) return reject(1, 1, "no presentation context proposed")
+  const peerMax = findItem(rq.userInformation, "MaximumLength")?.maximumLength ?? 0
+  if (peerMax !== 0 && peerMax < MIN_PEER_MAX_PDU_LENGTH) {
+    return reject(1, 1, `Maximum Length ${peerMax} is below ${MIN_PEER_MAX_PDU_LENGTH}`)
+  }
   const ids = new Set<number>()
   for (const pc of rq.presentationContexts) {
     if (!Identifiers.isPresentationContextId(pc.id)) {

@@ -28,6 +28,7 @@ import type { Association } from "../association/Association.ts"
 import { AssociationAborted } from "../association/AssociationError.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
 import * as Inflow from "./Inflow.ts"
+import * as OwnedBytes from "./OwnedBytes.ts"
 import {
   DataSourceFailed,
   DimseProtocolError,
@@ -102,6 +103,15 @@ export const MAX_INFLATED_IDENTIFIER_BYTES = 16 << 20
 
 // Responses waiting for their consumer, per request: past this the association is not read further.
 const RESPONSE_WINDOW = 2
+
+// How long a failed send waits for the association's reason for ending.
+const ENDING_WAIT = Duration.millis(200)
+
+// Handlers an SCP runs at once on one association, whatever smaller window it offered.
+const MIN_RUNNING_HANDLERS = 16
+
+// How long handlers get to finish with an association's failure before they are interrupted.
+const HANDLER_GRACE = Duration.seconds(1)
 
 // A streamed data set is written in batches of PDUs of at least this many bytes.
 const SEND_BATCH_BYTES = 256 << 10
@@ -213,12 +223,37 @@ export const make = (
           )
         }
         if (debug) yield* Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`)
-        const fail = Effect.mapError(() => goneError())
+        // A failed send means the association is ending: fail with its reason (a write deadline, a
+        // reset...), which the machine settles a moment later.
+        const fail = Effect.catch(() =>
+          Effect.flatMap(Effect.option(Effect.timeout(association.ended, ENDING_WAIT)), (ending) =>
+            Effect.fail(ending._tag === "Some" && ending.value._tag === "Aborted" ? ending.value.error : goneError())
+          )
+        )
         yield* sendLock.withPermits(1)(
           Effect.gen(function* () {
             if (dataSet === undefined || dataSet instanceof Uint8Array) {
-              const pdus = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success, padEven(dataSet))
-              yield* fail(association.sendPData(pdus))
+              const parts = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success, padEven(dataSet))
+              if (dataSet === undefined || dataSet.length <= SEND_BATCH_BYTES) {
+                yield* fail(association.sendPData(parts))
+                return
+              }
+              // A large data set goes in batches, so that the write deadline sees the peer's progress.
+              let at = 0
+              yield* guardHalfSent(
+                () => at > 0,
+                Effect.whileLoop({
+                  while: () => at < parts.length,
+                  body: () =>
+                    Effect.suspend(() => {
+                      const from = at
+                      let bytes = 0
+                      while (at < parts.length && bytes < SEND_BATCH_BYTES) bytes += parts[at++]!.length
+                      return fail(association.sendPData(parts.slice(from, at)))
+                    }),
+                  step: () => {}
+                })
+              )
               return
             }
             // PDUs go out in batches of at least SEND_BATCH_BYTES, the command with the first: a small
@@ -232,25 +267,43 @@ export const make = (
               return fail(association.sendPData(pdus))
             })
             const fragmenter = Fragmenter.makeDataPartFragmenter(context.id, maxPdu)
-            yield* Stream.runForEach(dataSet, (chunk) => {
-              for (const pdu of fragmenter.push(chunk)) {
-                batch.push(pdu)
-                batchBytes += pdu.length
-              }
-              return batchBytes >= SEND_BATCH_BYTES ? flush : Effect.void
-            }).pipe(
-              Effect.catchTag("DataSourceFailed", (e) =>
-                // A half-sent data set cannot be taken back: the association must go.
-                Effect.andThen(protocolAbort(`data set source failed: ${e.detail}`), Effect.fail(e))
-              )
+            let started = false
+            yield* guardHalfSent(
+              () => started,
+              Effect.gen(function* () {
+                yield* Stream.runForEach(dataSet, (chunk) => {
+                  // A borrowed chunk (the source may refill it) is copied; a handed-over one is referenced.
+                  const kept = OwnedBytes.isHandedOver(chunk) ? chunk : new Uint8Array(chunk)
+                  for (const pdu of fragmenter.push(kept)) {
+                    batch.push(pdu)
+                    batchBytes += pdu.length
+                  }
+                  if (batchBytes < SEND_BATCH_BYTES) return Effect.void
+                  started = true
+                  return flush
+                })
+                // An odd-length data set (a deflated bit stream, PS3.5 A.5) goes out with one trailing NUL.
+                if (fragmenter.bytesPushed() % 2 === 1) batch.push(...fragmenter.push(PAD))
+                batch.push(...fragmenter.end())
+                yield* flush
+              })
             )
-            // An odd-length data set (a deflated bit stream, PS3.5 A.5) goes out with one trailing NUL.
-            if (fragmenter.bytesPushed() % 2 === 1) batch.push(...fragmenter.push(PAD))
-            batch.push(...fragmenter.end())
-            yield* flush
           })
         )
       })
+
+    // A half-sent message cannot be taken back: once part of it has gone, a failure or an interruption
+    // of the rest aborts the association, so no other message lands inside it.
+    const guardHalfSent = <E>(started: () => boolean, sending: Effect.Effect<void, E>): Effect.Effect<void, E> =>
+      Effect.onExit(sending, (exit) =>
+        Exit.isSuccess(exit) || !started() || gone !== undefined
+          ? Effect.void
+          : protocolAbort(
+              Cause.hasInterruptsOnly(exit.cause)
+                ? "a message was interrupted half sent"
+                : `a message failed half sent: ${Cause.pretty(exit.cause).split("\n")[0]}`
+            )
+      )
 
     // The next response from a request's inbox, within the DIMSE timeout (past it: abort, DimseTimeout).
     const nextResponse = (
@@ -345,6 +398,22 @@ export const make = (
     // Synchronous, on the reader's fiber: each step returns an effect only when it must wait
     // (backpressure) or log, and the steps after it run once that effect has.
     const runHandler = yield* FiberSet.runtime(handlers)<never>()
+    // Handlers running at once: past the cap the reader waits for one to finish (so a peer that sends
+    // requests without reading the answers is held back by TCP, not by our memory).
+    const handlerCap = Math.max(negotiated.maxOperationsPerformed, MIN_RUNNING_HANDLERS)
+    let running = 0
+    let slotFreed: Deferred.Deferred<void> | undefined
+    const handlerDone = () => {
+      running--
+      const waiter = slotFreed
+      slotFreed = undefined
+      if (waiter !== undefined) Deferred.doneUnsafe(waiter, Exit.void)
+    }
+    const awaitSlot: Effect.Effect<void> = Effect.suspend(() => {
+      if (running < handlerCap || gone !== undefined) return Effect.void
+      slotFreed ??= Deferred.makeUnsafe<void>()
+      return Effect.andThen(Deferred.await(slotFreed), awaitSlot)
+    })
 
     const onCommand = (event: Reassembler.Command): Effect.Effect<void> | undefined => {
       if (Result.isFailure(event.message)) return protocolAbort(`invalid command: ${event.message.failure.detail}`)
@@ -400,6 +469,7 @@ export const make = (
             Effect.catchCause((cause) => Effect.logError(`handler for ${message._tag} failed`, cause))
           )
         : Effect.logWarning(`no handler for ${message._tag}`)
+      running++
       runHandler(
         run.pipe(
           Effect.ensuring(
@@ -407,16 +477,21 @@ export const make = (
               // What the handler left unread is dropped, so it cannot hold the association back.
               inflow.discard()
               if (id !== undefined) cancels.delete(id)
+              handlerDone()
             })
           ),
           Effect.withLogSpan("dimse"),
           Effect.annotateLogs({ message: Dimse.commandName(message), messageId: id ?? -1 })
         )
       )
-      return logged
+      if (running < handlerCap) return logged
+      return logged === undefined ? awaitSlot : Effect.andThen(logged, awaitSlot)
     }
 
     const onData = (event: Reassembler.DataFragment): Effect.Effect<void> | undefined => {
+      if (!contextById.has(event.presentationContextId)) {
+        return protocolAbort(`data on presentation context ${event.presentationContextId}, not accepted`)
+      }
       if (event.unannounced) {
         return event.isLast ? Effect.logWarning("drained a data set the command did not announce") : undefined
       }
@@ -428,7 +503,16 @@ export const make = (
             t.inflow.end()
             target = NONE
           }
-          return wait
+          // A handler that stops reading holds the reader; not for longer than the DIMSE timeout.
+          return wait === undefined
+            ? undefined
+            : Effect.timeoutOrElse(wait, {
+                duration: association.ae.timeouts.dimse,
+                orElse: () =>
+                  protocolAbort(
+                    `a handler left its data set unread for ${Duration.format(association.ae.timeouts.dimse)}`
+                  )
+              })
         }
         case "Response": {
           t.chunks.push(event.data)
@@ -517,17 +601,37 @@ export const make = (
       })
     )
     // When the association ends, everything outstanding fails at once.
-    const watcher = yield* Effect.forkScoped(
+    const failOutstanding = (error: AssociationAborted) =>
       Effect.gen(function* () {
-        const ending = yield* association.ended
-        gone = ending._tag === "Aborted" ? ending.error : goneError()
+        gone ??= error
         for (const inbox of pending.values()) {
           if (inbox._tag === "Stream") yield* Queue.fail(inbox.queue, gone)
           else yield* Deferred.fail(inbox.deferred, gone)
         }
-        if (target._tag === "Request") target.inflow.fail(gone)
+        if (target._tag === "Request") {
+          target.inflow.fail(gone)
+          target = NONE
+        }
+      })
+    const watcher = yield* Effect.forkScoped(
+      Effect.flatMap(association.ended, (ending) =>
+        failOutstanding(ending._tag === "Aborted" ? ending.error : goneError())
+      )
+    )
+    // Runs before the handler set is interrupted (finalizers run in reverse): when the association's
+    // scope closes first, handlers still see the failure (AssociationAborted) rather than an
+    // interruption, and get a moment to finish with it.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        yield* Fiber.interrupt(watcher)
+        const ending = yield* Effect.option(Effect.timeout(association.ended, 0))
+        const error =
+          ending._tag === "Some" && ending.value._tag === "Aborted"
+            ? ending.value.error
+            : new AssociationAborted({ by: "provider", source: 2, reason: 0, detail: "association ended" })
+        yield* failOutstanding(error)
+        yield* FiberSet.awaitEmpty(handlers).pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
       })
     )
-    yield* Effect.addFinalizer(() => Fiber.interrupt(watcher))
     return self
   })

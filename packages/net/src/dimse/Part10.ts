@@ -27,6 +27,7 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as DataSet from "./DataSet.ts"
+import * as OwnedBytes from "./OwnedBytes.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Errors
@@ -692,7 +693,7 @@ const chunkedDataSet = (
       createReadStream(path, { start: meta.dataSetOffset, highWaterMark: chunkSize }) as AsyncIterable<Uint8Array>,
       (cause) => new FileReadFailed({ path, cause })
     )
-  )
+  ).pipe(Stream.map(OwnedBytes.handOver))
 
 /**
  * The data set of a file, from `dataSetOffset` to its end (read whole up to `WHOLE_READ_LIMIT`
@@ -880,6 +881,13 @@ const writeAll = async (handle: Fs.FileHandle, pieces: ReadonlyArray<Uint8Array>
   }
 }
 
+// Create or truncate, without blocking on a FIFO (which is then refused, as for reading).
+const WRITE_FLAGS =
+  FsCallback.constants.O_WRONLY |
+  FsCallback.constants.O_CREAT |
+  FsCallback.constants.O_TRUNC |
+  FsCallback.constants.O_NONBLOCK
+
 /** Received data sets up to this size are gathered and written by `writeFile` in one synchronous write. */
 export const SYNC_WRITE_LIMIT = 1 << 20
 
@@ -902,6 +910,8 @@ export const writeFile = <E>(
     let pendingBytes = pending[0]!.length
     let total = 0
     let handle: Fs.FileHandle | undefined
+    // Only a regular file this call opened is removed on failure (never a device or a FIFO given as path).
+    let created = false
     const failed = (cause: unknown) => new FileWriteFailed({ path, cause })
     const flush = Effect.suspend(() => {
       const pieces = pending
@@ -909,7 +919,11 @@ export const writeFile = <E>(
       pendingBytes = 0
       return Effect.tryPromise({
         try: async () => {
-          handle ??= await Fs.open(path, "w")
+          if (handle === undefined) {
+            handle = await Fs.open(path, WRITE_FLAGS, 0o644)
+            if (!(await handle.stat()).isFile()) throw new Error("not a regular file")
+            created = true
+          }
           await writeAll(handle, pieces)
         },
         catch: failed
@@ -930,8 +944,10 @@ export const writeFile = <E>(
           )
         return Effect.try({
           try: () => {
-            const fd = FsCallback.openSync(path, "w")
+            const fd = FsCallback.openSync(path, WRITE_FLAGS, 0o644)
             try {
+              if (!FsCallback.fstatSync(fd).isFile()) throw new Error("not a regular file")
+              created = true
               writeAllSync(fd, pending)
             } finally {
               FsCallback.closeSync(fd)
@@ -946,7 +962,7 @@ export const writeFile = <E>(
       Effect.onError(() =>
         Effect.promise(async () => {
           await handle?.close().catch(() => undefined)
-          await Fs.unlink(path).catch(() => undefined)
+          if (created) await Fs.unlink(path).catch(() => undefined)
         })
       )
     )

@@ -81,9 +81,11 @@ const classify = (e: Socket.SocketError): TransportError => {
  */
 const WRITE_BUFFER_LIMIT = 1 << 20
 
-// Waits until the socket's buffer drains, or fails past the deadline (then the connection is destroyed).
-const awaitDrain = (raw: Net.Socket, deadline: Duration.Duration, destroy: Effect.Effect<void>) =>
-  Effect.callback<void, TransportError>((resume) => {
+// Waits until the socket's buffer drains. The deadline is on progress: while the peer keeps taking
+// bytes the wait goes on (a slow reader of a large message is not cut off); a deadline with nothing
+// taken destroys the connection.
+const awaitDrain = (raw: Net.Socket, deadline: Duration.Duration, destroy: Effect.Effect<void>) => {
+  const drained = Effect.callback<void, TransportError>((resume) => {
     const cleanup = () => {
       raw.off("drain", onDrain)
       raw.off("close", onClose)
@@ -99,12 +101,17 @@ const awaitDrain = (raw: Net.Socket, deadline: Duration.Duration, destroy: Effec
     raw.on("drain", onDrain)
     raw.on("close", onClose)
     return Effect.sync(cleanup)
-  }).pipe(
-    Effect.timeoutOrElse({
+  })
+  const wait = (unsent: number): Effect.Effect<void, TransportError> =>
+    Effect.timeoutOrElse(drained, {
       duration: deadline,
-      orElse: () => Effect.andThen(destroy, Effect.fail(new WriteTimeout({ after: deadline })))
+      orElse: () =>
+        raw.writableLength < unsent
+          ? wait(raw.writableLength)
+          : Effect.andThen(destroy, Effect.fail(new WriteTimeout({ after: deadline })))
     })
-  )
+  return Effect.suspend(() => wait(raw.writableLength))
+}
 
 // Builds a Transport over an effect Socket (reading, half-close, teardown) and the Node socket under
 // it (writing), inside the caller's scope: the reader (which opens a client connection) and the
@@ -123,6 +130,8 @@ const fromSocket = (
     const pull = yield* Scope.provide(Socket.readerBytes(socket), readerScope)
     const writer = yield* Scope.provide(socket.writer, writerScope)
     const conn = raw()
+    // Why we ended the connection ourselves (a write deadline), for the reader to report.
+    let ended: TransportError | undefined
     const destroy = Scope.close(readerScope, Exit.void).pipe(
       Effect.andThen(Scope.close(writerScope, Exit.void)),
       Effect.andThen(Effect.sync(() => conn?.destroy()))
@@ -152,13 +161,22 @@ const fromSocket = (
       } catch (cause) {
         return Effect.fail(new TransportFailed({ detail: String(cause) }))
       }
-      return conn.writableLength < WRITE_BUFFER_LIMIT ? Effect.void : awaitDrain(conn, options.writeTimeout, destroy)
+      if (conn.writableLength < WRITE_BUFFER_LIMIT) return Effect.void
+      // Past the deadline the connection is destroyed; the reader then fails with the same reason.
+      return awaitDrain(
+        conn,
+        options.writeTimeout,
+        Effect.suspend(() => {
+          ended ??= new WriteTimeout({ after: options.writeTimeout })
+          return destroy
+        })
+      )
     }
     const transport: Transport = {
       peer,
       // Node hands out Buffers; give plain Uint8Array views so `.slice()` downstream copies as it should.
       read: Effect.mapBoth(pull, {
-        onFailure: classify,
+        onFailure: (e) => ended ?? classify(e),
         onSuccess: (chunks) =>
           chunks.map((c) => (c instanceof Buffer ? new Uint8Array(c.buffer, c.byteOffset, c.byteLength) : c))
       }),

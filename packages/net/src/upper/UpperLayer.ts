@@ -292,7 +292,15 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           }
         }
       }).pipe(
-        Effect.catch((e) => Queue.offer(inbox, { evt: "Evt17", detail: `connection closed (${e._tag})` })),
+        Effect.catch((e) =>
+          Queue.offer(inbox, {
+            evt: "Evt17",
+            detail:
+              e._tag === "WriteTimeout"
+                ? `write deadline: the peer took no data for ${Duration.format(e.after)}`
+                : `connection closed (${e._tag})`
+          })
+        ),
         Effect.asVoid
       )
 
