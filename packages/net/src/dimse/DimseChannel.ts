@@ -24,7 +24,7 @@ import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
 import { Dimse, Fragmenter, Reassembler, Status, type Pdu } from "@netdicom/wire"
-import type { Association } from "../association/Association.ts"
+import type { Association, Ending } from "../association/Association.ts"
 import { AssociationAborted } from "../association/AssociationError.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
 import * as Inflow from "./Inflow.ts"
@@ -328,7 +328,7 @@ export const make = (
     // The fast path for services with one response (C-ECHO, C-STORE): no stream, no queue in between.
     const requestOne: DimseChannel["requestOne"] = (context, message, dataSet) =>
       Effect.suspend(() => {
-        if (gone) return Effect.fail(gone)
+        if (gone !== undefined || closed) return Effect.fail(goneError())
         const id = messageIdOf(message) ?? 0
         const deferred = Deferred.makeUnsafe<Response, DimseFailure>()
         const timeout = association.ae.timeouts.dimse
@@ -378,7 +378,7 @@ export const make = (
                 yield* Queue.shutdown(inbox)
               })
             )
-            if (gone) return yield* Effect.fail(gone)
+            if (gone !== undefined || closed) return yield* Effect.fail(goneError())
             yield* send(context, message, options?.dataSet)
             while (true) {
               const r = yield* nextResponse(inbox, id, message)
@@ -601,9 +601,15 @@ export const make = (
       })
     )
     // When the association ends, everything outstanding fails at once.
-    const failOutstanding = (error: AssociationAborted) =>
+    // The association's end as the watcher saw it, and whether it has ended at all.
+    let endedWith: Ending | undefined
+    let closed = false
+    // Fails whatever is outstanding; the error is only built (a stack trace each) when something is.
+    const failOutstanding = (error: () => AssociationAborted) =>
       Effect.gen(function* () {
-        gone ??= error
+        closed = true
+        if (pending.size === 0 && target._tag !== "Request") return
+        gone ??= error()
         for (const inbox of pending.values()) {
           if (inbox._tag === "Stream") yield* Queue.fail(inbox.queue, gone)
           else yield* Deferred.fail(inbox.deferred, gone)
@@ -613,10 +619,12 @@ export const make = (
           target = NONE
         }
       })
+    const endingError = () => (endedWith?._tag === "Aborted" ? endedWith.error : goneError())
     const watcher = yield* Effect.forkScoped(
-      Effect.flatMap(association.ended, (ending) =>
-        failOutstanding(ending._tag === "Aborted" ? ending.error : goneError())
-      )
+      Effect.flatMap(association.ended, (ending) => {
+        endedWith = ending
+        return failOutstanding(endingError)
+      })
     )
     // Runs before the handler set is interrupted (finalizers run in reverse): when the association's
     // scope closes first, handlers still see the failure (AssociationAborted) rather than an
@@ -624,13 +632,10 @@ export const make = (
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         yield* Fiber.interrupt(watcher)
-        const ending = yield* Effect.option(Effect.timeout(association.ended, 0))
-        const error =
-          ending._tag === "Some" && ending.value._tag === "Aborted"
-            ? ending.value.error
-            : new AssociationAborted({ by: "provider", source: 2, reason: 0, detail: "association ended" })
-        yield* failOutstanding(error)
-        yield* FiberSet.awaitEmpty(handlers).pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
+        yield* failOutstanding(endingError)
+        if ((yield* FiberSet.size(handlers)) > 0) {
+          yield* FiberSet.awaitEmpty(handlers).pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
+        }
       })
     )
     return self
