@@ -13,6 +13,7 @@ import * as Net from "node:net"
 import { ApplicationEntity, Scu } from "@netdicom/net"
 import { Dimse, PduCodec, type Pdu } from "@netdicom/wire"
 import { IMPLICIT, mb, STUDY_FIND, VERIFICATION } from "./support.ts"
+import { acFor } from "./hotpath-support.ts"
 
 interface Hostile {
   readonly port: number
@@ -22,27 +23,7 @@ interface Hostile {
 /** Accepts every context of the RQ with Implicit VR LE, then hands each later PDU to `onPdu`. */
 const hostileScp = (
   onPdu: (socket: Net.Socket, type: number, body: Buffer) => void,
-  ac: (rq: Pdu.AAssociateRq) => Uint8Array = (rq) =>
-    Result.getOrThrow(
-      PduCodec.encodePdu({
-        _tag: "AAssociateAc",
-        protocolVersion: 1,
-        calledAeTitle: rq.calledAeTitle,
-        callingAeTitle: rq.callingAeTitle,
-        applicationContextName: rq.applicationContextName,
-        presentationContexts: rq.presentationContexts.map((pc) => ({
-          _tag: "PresentationContextAc" as const,
-          id: pc.id,
-          result: 0 as const,
-          transferSyntax: IMPLICIT
-        })),
-        userInformation: [
-          { _tag: "MaximumLength", maximumLength: 0 },
-          { _tag: "ImplementationClassUid", uid: "1.2.3.999" }
-        ],
-        unknownItems: []
-      })
-    )
+  ac: (rq: Pdu.AAssociateRq) => Uint8Array = (rq) => acFor(rq, 0, IMPLICIT)
 ): Promise<Hostile> =>
   new Promise((resolve) => {
     const sockets = new Set<Net.Socket>()

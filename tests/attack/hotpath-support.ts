@@ -113,7 +113,8 @@ export const rawScp = (options: RawScpOptions = {}): Promise<RawScp> =>
     })
   })
 
-const acFor = (rq: Pdu.AAssociateRq, maxPduLength: number): Uint8Array =>
+/** An A-ASSOCIATE-AC accepting every context of `rq` (with `transferSyntax`, else each context's first proposed). */
+export const acFor = (rq: Pdu.AAssociateRq, maxPduLength: number, transferSyntax?: string): Uint8Array =>
   Result.getOrThrow(
     PduCodec.encodePdu({
       _tag: "AAssociateAc",
@@ -125,7 +126,7 @@ const acFor = (rq: Pdu.AAssociateRq, maxPduLength: number): Uint8Array =>
         _tag: "PresentationContextAc" as const,
         id: pc.id,
         result: 0 as const,
-        transferSyntax: pc.transferSyntaxes[0] ?? IMPLICIT
+        transferSyntax: transferSyntax ?? pc.transferSyntaxes[0] ?? IMPLICIT
       })),
       userInformation: [
         { _tag: "MaximumLength", maximumLength: maxPduLength },

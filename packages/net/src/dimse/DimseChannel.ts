@@ -305,25 +305,28 @@ export const make = (
             )
       )
 
-    // The next response from a request's inbox, within the DIMSE timeout (past it: abort, DimseTimeout).
+    // A response awaited within the DIMSE timeout; past it the association is aborted: DimseTimeout.
+    const withinDimseTimeout = <A, E>(waiting: Effect.Effect<A, E>, id: number, message: Dimse.Message) => {
+      const timeout = association.ae.timeouts.dimse
+      return Effect.timeoutOrElse(waiting, {
+        duration: timeout,
+        orElse: () =>
+          Effect.andThen(
+            protocolAbort(`no response to message ${id} within ${Duration.format(timeout)}`),
+            Effect.fail(new DimseTimeout({ waitingFor: `response to ${Dimse.commandName(message)} ${id}` }))
+          )
+      })
+    }
+
+    // The next response from a request's inbox.
     const nextResponse = (
       inbox: Queue.Queue<Response, DimseFailure | Cause.Done>,
       id: number,
       message: Dimse.Message
-    ) => {
-      const timeout = association.ae.timeouts.dimse
-      return Queue.take(inbox).pipe(
-        Effect.timeoutOrElse({
-          duration: timeout,
-          orElse: () =>
-            Effect.andThen(
-              protocolAbort(`no response to message ${id} within ${Duration.format(timeout)}`),
-              Effect.fail(new DimseTimeout({ waitingFor: `response to ${Dimse.commandName(message)} ${id}` }))
-            )
-        }),
+    ) =>
+      withinDimseTimeout(Queue.take(inbox), id, message).pipe(
         Effect.catchIf(Cause.isDone, () => Effect.fail(goneError()))
       )
-    }
 
     // The fast path for services with one response (C-ECHO, C-STORE): no stream, no queue in between.
     const requestOne: DimseChannel["requestOne"] = (context, message, dataSet) =>
@@ -331,17 +334,7 @@ export const make = (
         if (gone !== undefined || closed) return Effect.fail(goneError())
         const id = messageIdOf(message) ?? 0
         const deferred = Deferred.makeUnsafe<Response, DimseFailure>()
-        const timeout = association.ae.timeouts.dimse
-        const awaitFinal = Deferred.await(deferred).pipe(
-          Effect.timeoutOrElse({
-            duration: timeout,
-            orElse: () =>
-              Effect.andThen(
-                protocolAbort(`no response to message ${id} within ${Duration.format(timeout)}`),
-                Effect.fail(new DimseTimeout({ waitingFor: `response to ${Dimse.commandName(message)} ${id}` }))
-              )
-          })
-        )
+        const awaitFinal = withinDimseTimeout(Deferred.await(deferred), id, message)
         return window.withPermits(1)(
           Effect.suspend(() => {
             pending.set(id, { _tag: "One", deferred })
