@@ -188,7 +188,12 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     const PEER_EVENTS = new Set(["Evt3", "Evt4", "Evt6", "Evt10", "Evt12", "Evt13", "Evt16"])
     let discarding = false
     let lastActivity = 0
-    const touch = Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => void (lastActivity = now)))
+    // The machine's clock, read synchronously per PDU for the idle timeout (the TestClock in tests).
+    const clock = yield* Clock.Clock
+    const markActivity = () => {
+      lastActivity = clock.currentTimeMillisUnsafe()
+    }
+    const touch = Effect.sync(markActivity)
 
     const logPdu = (dir: "sent" | "received", pdu: Pdu.Pdu) =>
       debug ? Effect.logDebug(`${dir} ${PduSummary.summarize(pdu)}`) : Effect.void
@@ -261,7 +266,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           for (const chunk of chunks) {
             const { pdus, error } = parser.push(chunk)
             for (const pdu of pdus) {
-              if (idleMillis !== undefined) yield* touch
+              if (idleMillis !== undefined) markActivity()
               yield* logPdu("received", pdu)
               // Sta6 + Evt10 is a self-loop (DT-2): with a receiver installed, P-DATA goes to it from
               // here, without the hops through the machine's queue (the receiver's pace is TCP's).
@@ -534,7 +539,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
                   for (const piece of pdus) for (const pdu of parser.push(piece).pdus) yield* logPdu("sent", pdu)
                 }
                 yield* t.write(pdus)
-                if (idleMillis !== undefined) yield* touch
+                if (idleMillis !== undefined) markActivity()
               })
             )
             .pipe(
