@@ -20,6 +20,9 @@ export interface Sendable {
   readonly sopInstanceUid: string
   readonly transferSyntaxUid: string
   readonly dataSetOffset: number
+  /** The file's size and modification time when it was inspected: a file changed since is not sent. */
+  readonly fileSize: number
+  readonly modifiedMs: number
 }
 
 /** A file that cannot be sent, and why. */
@@ -103,7 +106,9 @@ export const inspect = (path: string): Effect.Effect<Sendable, Unsendable> =>
       sopClassUid: found.sopClassUid || meta.mediaStorageSopClassUid,
       sopInstanceUid: found.sopInstanceUid || meta.mediaStorageSopInstanceUid,
       transferSyntaxUid: meta.transferSyntaxUid,
-      dataSetOffset: meta.dataSetOffset
+      dataSetOffset: meta.dataSetOffset,
+      fileSize: meta.fileSize,
+      modifiedMs: meta.modifiedMs
     }
   }).pipe(Effect.mapError((e) => ({ path, reason: e.message })))
 

@@ -213,7 +213,11 @@ describe.skipIf(!haveCorpus)("readMeta on the corpus", () => {
         const fromFile = yield* Effect.result(Part10.readFileMeta(file))
         const fromBytes = Part10.readMeta(read(file))
         if (Result.isSuccess(fromBytes)) {
-          assert.deepStrictEqual(ok(fromFile), { ...fromBytes.success, fileSize: fs.statSync(file).size }, file)
+          assert.deepStrictEqual(
+            ok(fromFile),
+            { ...fromBytes.success, fileSize: fs.statSync(file).size, modifiedMs: fs.statSync(file).mtimeMs },
+            file
+          )
         } else assert.strictEqual(err(fromFile)._tag, fromBytes.failure._tag, file)
       }
       assert.strictEqual((yield* Effect.flip(Part10.readFileMeta(path.join(tmp, "absent.dcm"))))._tag, "FileReadFailed")
@@ -274,7 +278,11 @@ describe("readFileMeta reads only what it needs", () => {
       const info = yield* Part10.readFileMeta(where)
       assert.strictEqual(info.sopInstanceUid, "1.2.3.4.5.6")
       assert.strictEqual(info.mediaStorageSopInstanceUid, metaInput(EXPLICIT).sopInstanceUid)
-      assert.deepStrictEqual(info, { ...ok(Part10.readMeta(read(where))), fileSize: fs.statSync(where).size })
+      assert.deepStrictEqual(info, {
+        ...ok(Part10.readMeta(read(where))),
+        fileSize: fs.statSync(where).size,
+        modifiedMs: fs.statSync(where).mtimeMs
+      })
       // a prefix that stops short: the meta's UIDs stand in
       const prefix = ok(Part10.readMeta(read(where).subarray(0, 65536)))
       assert.strictEqual(prefix.sopInstanceUid, metaInput(EXPLICIT).sopInstanceUid)
@@ -361,6 +369,28 @@ describe("readFileMeta reads only what it needs", () => {
       assert.isFalse(fs.existsSync(broken), "the partial file is removed")
       const denied = yield* Effect.flip(Part10.writeFile(path.join(tmp, "no-dir", "x.dcm"), meta, Stream.empty))
       assert.strictEqual((denied as Part10.FileWriteFailed)._tag, "FileWriteFailed")
+    })
+  )
+
+  it.effect("loadDataSet refuses a file changed since its meta was read (truncated, grown, rewritten)", () =>
+    Effect.gen(function* () {
+      const meta = Part10.writeMeta(metaInput(EXPLICIT))
+      const where = path.join(tmp, "changing.dcm")
+      const write = (n: number, v: number) => fs.writeFileSync(where, Buffer.concat([meta, Buffer.alloc(n, v)]))
+      for (const [size, change] of [
+        [100, () => fs.truncateSync(where, meta.length + 10)],
+        [100, () => fs.appendFileSync(where, Buffer.alloc(50))],
+        [2 << 20, () => fs.truncateSync(where, meta.length + 10)],
+        [100, () => fs.utimesSync(where, new Date(), new Date(Date.now() + 5000))]
+      ] as const) {
+        write(size, 1)
+        const info = yield* Part10.readFileMeta(where)
+        yield* Part10.loadDataSet(where, info) // unchanged: it loads
+        change()
+        const e = yield* Effect.flip(Part10.loadDataSet(where, info))
+        assert.strictEqual(e._tag, "FileReadFailed")
+        assert.match(e.message, /changed since/)
+      }
     })
   )
 

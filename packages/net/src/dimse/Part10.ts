@@ -167,6 +167,27 @@ export interface FileMeta {
 /** A file's meta, with its size: the data set is the bytes from `dataSetOffset` to `fileSize`. */
 export interface FileInfo extends FileMeta {
   readonly fileSize: number
+  /** The file's modification time when its meta was read (ms since the epoch). */
+  readonly modifiedMs: number
+}
+
+/** Where a file's data set starts and, optionally, what the file looked like when its meta was read. */
+export interface DataSetLocation {
+  readonly dataSetOffset: number
+  /** When given (from `readFileMeta`), a file whose size or modification time changed since is refused. */
+  readonly fileSize?: number
+  readonly modifiedMs?: number
+}
+
+// Why a file is not the one whose meta was read, if it is not.
+const changedSince = (stat: FsCallback.Stats, seen: DataSetLocation): string | undefined => {
+  if (seen.fileSize !== undefined && stat.size !== seen.fileSize) {
+    return `changed since its meta header was read (${seen.fileSize} bytes then, ${stat.size} now)`
+  }
+  if (seen.modifiedMs !== undefined && stat.mtimeMs !== seen.modifiedMs) {
+    return "changed since its meta header was read (modified since)"
+  }
+  return undefined
 }
 
 /** Options of `readMeta` and `readFileMeta`. */
@@ -585,7 +606,7 @@ const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
 export const readFileMeta = (path: string, options?: ReadFileMetaOptions): Effect.Effect<FileInfo, Part10Error> =>
   Effect.suspend(() => {
     // Most files: the first 64 KiB, read synchronously (see `loadDataSet` for why), hold the meta group.
-    let head: { readonly bytes: Uint8Array; readonly size: number }
+    let head: { readonly bytes: Uint8Array; readonly size: number; readonly modifiedMs: number }
     try {
       head = readHeadSync(path, Math.min(INITIAL_READ, options?.maxReadLength ?? DEFAULT_MAX_READ))
     } catch (cause) {
@@ -593,7 +614,9 @@ export const readFileMeta = (path: string, options?: ReadFileMetaOptions): Effec
     }
     const limit = Math.min(head.size, options?.maxReadLength ?? DEFAULT_MAX_READ)
     const meta = parse(head.bytes, options, head.bytes.length < limit && head.bytes.length < head.size)
-    if (Result.isSuccess(meta)) return Effect.succeed({ ...meta.success, fileSize: head.size })
+    if (Result.isSuccess(meta)) {
+      return Effect.succeed({ ...meta.success, fileSize: head.size, modifiedMs: head.modifiedMs })
+    }
     if (meta.failure._tag !== "Truncated" || head.bytes.length >= head.size) return Effect.fail(meta.failure)
     return readFileMetaAsync(path, options)
   })
@@ -608,10 +631,14 @@ const openRegularSync = (path: string): number => {
 }
 
 // The first `length` bytes of a file (fewer if it is shorter), and its size.
-const readHeadSync = (path: string, length: number): { readonly bytes: Uint8Array; readonly size: number } => {
+const readHeadSync = (
+  path: string,
+  length: number
+): { readonly bytes: Uint8Array; readonly size: number; readonly modifiedMs: number } => {
   const fd = openRegularSync(path)
   try {
-    const size = FsCallback.fstatSync(fd).size
+    const stat = FsCallback.fstatSync(fd)
+    const size = stat.size
     const bytes = new Uint8Array(Math.min(size, length))
     let at = 0
     while (at < bytes.length) {
@@ -619,7 +646,7 @@ const readHeadSync = (path: string, length: number): { readonly bytes: Uint8Arra
       if (n === 0) break
       at += n
     }
-    return { bytes: bytes.subarray(0, at), size }
+    return { bytes: bytes.subarray(0, at), size, modifiedMs: stat.mtimeMs }
   } finally {
     FsCallback.closeSync(fd)
   }
@@ -633,12 +660,12 @@ const readFileMetaAsync = (path: string, options?: ReadFileMetaOptions): Effect.
       Effect.gen(function* () {
         const io = <A>(f: () => Promise<A>) =>
           Effect.tryPromise({ try: f, catch: (cause) => new FileReadFailed({ path, cause }) })
-        const { size } = yield* io(() => handle.stat())
+        const { size, mtimeMs } = yield* io(() => handle.stat())
         const limit = Math.min(size, options?.maxReadLength ?? DEFAULT_MAX_READ)
         let bytes = yield* io(() => readAt(handle, 0, Math.min(INITIAL_READ, limit)))
         while (true) {
           const meta = parse(bytes, options, bytes.length < limit && bytes.length < size)
-          if (Result.isSuccess(meta)) return { ...meta.success, fileSize: size }
+          if (Result.isSuccess(meta)) return { ...meta.success, fileSize: size, modifiedMs: mtimeMs }
           const e = meta.failure
           if (e._tag !== "Truncated" || bytes.length >= size) return yield* Effect.fail(e)
           if (bytes.length >= limit) {
@@ -658,7 +685,11 @@ const readFileMetaAsync = (path: string, options?: ReadFileMetaOptions): Effect.
 
 // Reads a file's bytes from `offset` to its end in one piece when that is at most `limit` bytes
 // (`undefined` when larger): open, fstat, read, close chained as callbacks, one effect in all.
-const readTail = (path: string, offset: number, limit: number): Effect.Effect<Uint8Array | undefined, FileReadFailed> =>
+const readTail = (
+  path: string,
+  seen: DataSetLocation,
+  limit: number
+): Effect.Effect<Uint8Array | undefined, FileReadFailed> =>
   Effect.callback<Uint8Array | undefined, FileReadFailed>((resume) => {
     const fail = (cause: unknown) => resume(Effect.fail(new FileReadFailed({ path, cause })))
     FsCallback.open(path, "r", (error, fd) => {
@@ -667,6 +698,9 @@ const readTail = (path: string, offset: number, limit: number): Effect.Effect<Ui
         FsCallback.close(fd, () => resume(outcome))
       FsCallback.fstat(fd, (error, stat) => {
         if (error) return finish(Effect.fail(new FileReadFailed({ path, cause: error })))
+        const changed = changedSince(stat, seen)
+        if (changed !== undefined) return finish(Effect.fail(new FileReadFailed({ path, cause: changed })))
+        const offset = seen.dataSetOffset
         const size = Math.max(0, stat.size - offset)
         if (size > limit) return finish(Effect.succeed(undefined))
         const bytes = new Uint8Array(size)
@@ -707,7 +741,7 @@ export const streamDataSet = (
 ): Stream.Stream<Uint8Array, FileReadFailed> => {
   if (options?.chunkSize !== undefined) return chunkedDataSet(path, meta, options.chunkSize)
   return Stream.unwrap(
-    Effect.map(readTail(path, meta.dataSetOffset, WHOLE_READ_LIMIT), (bytes) =>
+    Effect.map(readTail(path, { dataSetOffset: meta.dataSetOffset }, WHOLE_READ_LIMIT), (bytes) =>
       bytes === undefined ? chunkedDataSet(path, meta, STREAM_CHUNK) : Stream.make(bytes)
     )
   )
@@ -715,10 +749,14 @@ export const streamDataSet = (
 
 // Reads a file's bytes from `offset` to its end synchronously when that is at most `limit` bytes
 // (`undefined` when larger, or when the file is not a regular file).
-const readTailSync = (path: string, offset: number, limit: number): Uint8Array | undefined => {
+const readTailSync = (path: string, seen: DataSetLocation, limit: number): Uint8Array | undefined => {
   const fd = openRegularSync(path)
   try {
-    const size = Math.max(0, FsCallback.fstatSync(fd).size - offset)
+    const stat = FsCallback.fstatSync(fd)
+    const changed = changedSince(stat, seen)
+    if (changed !== undefined) throw new Error(changed)
+    const offset = seen.dataSetOffset
+    const size = Math.max(0, stat.size - offset)
     if (size > limit) return undefined
     const bytes = new Uint8Array(size)
     let at = 0
@@ -735,7 +773,9 @@ const readTailSync = (path: string, offset: number, limit: number): Uint8Array |
 
 /**
  * The data set of a file ready to send, never decoded: its bytes when it is small, else a stream of
- * `STREAM_CHUNK`-byte reads, so a large file is never held whole.
+ * `STREAM_CHUNK`-byte reads, so a large file is never held whole. With the `fileSize` and `modifiedMs`
+ * that `readFileMeta` gave, a file changed since (truncated, grown, rewritten) is refused rather than sent
+ * under the old meta; a change while a large file is being streamed is not seen.
  *
  * Up to `SYNC_READ_LIMIT` bytes (most instances) the file is read synchronously: on Linux an
  * asynchronous read of a 40 KB file costs about ten times the CPU of a synchronous one (four
@@ -744,17 +784,17 @@ const readTailSync = (path: string, offset: number, limit: number): Uint8Array |
  */
 export const loadDataSet = (
   path: string,
-  meta: { readonly dataSetOffset: number }
+  meta: DataSetLocation
 ): Effect.Effect<Uint8Array | Stream.Stream<Uint8Array, FileReadFailed>, FileReadFailed> =>
   Effect.suspend(() => {
     let small: Uint8Array | undefined
     try {
-      small = readTailSync(path, meta.dataSetOffset, SYNC_READ_LIMIT)
+      small = readTailSync(path, meta, SYNC_READ_LIMIT)
     } catch (cause) {
       return Effect.fail(new FileReadFailed({ path, cause }))
     }
     if (small !== undefined) return Effect.succeed(small)
-    return Effect.map(readTail(path, meta.dataSetOffset, WHOLE_READ_LIMIT), (bytes) =>
+    return Effect.map(readTail(path, meta, WHOLE_READ_LIMIT), (bytes) =>
       bytes === undefined ? chunkedDataSet(path, meta, STREAM_CHUNK) : bytes
     )
   })
@@ -769,7 +809,7 @@ export const SYNC_READ_LIMIT = 256 << 10
  * when sent. Reads still running when the scope closes are interrupted.
  */
 export const readAhead = (
-  files: ReadonlyArray<{ readonly path: string; readonly dataSetOffset: number }>
+  files: ReadonlyArray<DataSetLocation & { readonly path: string }>
 ): Effect.Effect<
   (i: number) => Effect.Effect<Uint8Array | Stream.Stream<Uint8Array, FileReadFailed>, FileReadFailed>,
   never,
