@@ -326,8 +326,9 @@ export const evaluateAccept = (
   if (accepted.length === 0) return Result.fail(new NoAcceptableContext({ rejected }))
   const peerMax = findItem(ac.userInformation, "MaximumLength")?.maximumLength ?? 0
   if (peerMax !== 0 && peerMax < MIN_PEER_MAX_PDU_LENGTH) {
-    const reason = `Maximum Length ${peerMax} is below ${MIN_PEER_MAX_PDU_LENGTH}: PDUs that small cannot be sent efficiently`
-    return Result.fail(new InvalidAssociateAc({ reason }))
+    return Result.fail(
+      new InvalidAssociateAc({ reason: `Maximum Length ${peerMax} is below ${MIN_PEER_MAX_PDU_LENGTH}` })
+    )
   }
 
   const window = findItem(ac.userInformation, "AsynchronousOperationsWindow")

@@ -27,6 +27,7 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as DataSet from "./DataSet.ts"
+import * as FileIo from "./FileIo.ts"
 import * as OwnedBytes from "./OwnedBytes.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -121,6 +122,11 @@ export class FileWriteFailed extends Data.TaggedError("FileWriteFailed")<{
   }
 }
 
+const readFailed =
+  (path: string) =>
+  (cause: unknown): FileReadFailed =>
+    new FileReadFailed({ path, cause })
+
 /** Every error of reading or writing Part 10 files. */
 export type Part10Error =
   | NoFileMeta
@@ -177,17 +183,6 @@ export interface DataSetLocation {
   /** When given (from `readFileMeta`), a file whose size or modification time changed since is refused. */
   readonly fileSize?: number
   readonly modifiedMs?: number
-}
-
-// Why a file is not the one whose meta was read, if it is not.
-const changedSince = (stat: FsCallback.Stats, seen: DataSetLocation): string | undefined => {
-  if (seen.fileSize !== undefined && stat.size !== seen.fileSize) {
-    return `changed since its meta header was read (${seen.fileSize} bytes then, ${stat.size} now)`
-  }
-  if (seen.modifiedMs !== undefined && stat.mtimeMs !== seen.modifiedMs) {
-    return "changed since its meta header was read (modified since)"
-  }
-  return undefined
 }
 
 /** Options of `readMeta` and `readFileMeta`. */
@@ -608,7 +603,7 @@ export const readFileMeta = (path: string, options?: ReadFileMetaOptions): Effec
     // Most files: the first 64 KiB, read synchronously (see `loadDataSet` for why), hold the meta group.
     let head: { readonly bytes: Uint8Array; readonly size: number; readonly modifiedMs: number }
     try {
-      head = readHeadSync(path, Math.min(INITIAL_READ, options?.maxReadLength ?? DEFAULT_MAX_READ))
+      head = FileIo.readHeadSync(path, Math.min(INITIAL_READ, options?.maxReadLength ?? DEFAULT_MAX_READ))
     } catch (cause) {
       return Effect.fail(new FileReadFailed({ path, cause }))
     }
@@ -620,37 +615,6 @@ export const readFileMeta = (path: string, options?: ReadFileMetaOptions): Effec
     if (meta.failure._tag !== "Truncated" || head.bytes.length >= head.size) return Effect.fail(meta.failure)
     return readFileMetaAsync(path, options)
   })
-
-// Opens a regular file for reading without blocking: a FIFO or device given as a file opens at once
-// (O_NONBLOCK) and is refused, instead of stopping the event loop in a synchronous read.
-const openRegularSync = (path: string): number => {
-  const fd = FsCallback.openSync(path, FsCallback.constants.O_RDONLY | FsCallback.constants.O_NONBLOCK)
-  if (FsCallback.fstatSync(fd).isFile()) return fd
-  FsCallback.closeSync(fd)
-  throw new Error("not a regular file")
-}
-
-// The first `length` bytes of a file (fewer if it is shorter), and its size.
-const readHeadSync = (
-  path: string,
-  length: number
-): { readonly bytes: Uint8Array; readonly size: number; readonly modifiedMs: number } => {
-  const fd = openRegularSync(path)
-  try {
-    const stat = FsCallback.fstatSync(fd)
-    const size = stat.size
-    const bytes = new Uint8Array(Math.min(size, length))
-    let at = 0
-    while (at < bytes.length) {
-      const n = FsCallback.readSync(fd, bytes, at, bytes.length - at, at)
-      if (n === 0) break
-      at += n
-    }
-    return { bytes: bytes.subarray(0, at), size, modifiedMs: stat.mtimeMs }
-  } finally {
-    FsCallback.closeSync(fd)
-  }
-}
 
 // Reads more than the first read held, asynchronously, growing the read until the meta group fits.
 const readFileMetaAsync = (path: string, options?: ReadFileMetaOptions): Effect.Effect<FileInfo, Part10Error> =>
@@ -683,40 +647,6 @@ const readFileMetaAsync = (path: string, options?: ReadFileMetaOptions): Effect.
     (handle) => Effect.ignore(Effect.tryPromise(() => handle.close()))
   )
 
-// Reads a file's bytes from `offset` to its end in one piece when that is at most `limit` bytes
-// (`undefined` when larger): open, fstat, read, close chained as callbacks, one effect in all.
-const readTail = (
-  path: string,
-  seen: DataSetLocation,
-  limit: number
-): Effect.Effect<Uint8Array | undefined, FileReadFailed> =>
-  Effect.callback<Uint8Array | undefined, FileReadFailed>((resume) => {
-    const fail = (cause: unknown) => resume(Effect.fail(new FileReadFailed({ path, cause })))
-    FsCallback.open(path, "r", (error, fd) => {
-      if (error) return fail(error)
-      const finish = (outcome: Effect.Effect<Uint8Array | undefined, FileReadFailed>) =>
-        FsCallback.close(fd, () => resume(outcome))
-      FsCallback.fstat(fd, (error, stat) => {
-        if (error) return finish(Effect.fail(new FileReadFailed({ path, cause: error })))
-        const changed = changedSince(stat, seen)
-        if (changed !== undefined) return finish(Effect.fail(new FileReadFailed({ path, cause: changed })))
-        const offset = seen.dataSetOffset
-        const size = Math.max(0, stat.size - offset)
-        if (size > limit) return finish(Effect.succeed(undefined))
-        const bytes = new Uint8Array(size)
-        const readFrom = (at: number): void => {
-          if (at >= size) return finish(Effect.succeed(bytes))
-          FsCallback.read(fd, bytes, at, size - at, offset + at, (error, n) => {
-            if (error) return finish(Effect.fail(new FileReadFailed({ path, cause: error })))
-            if (n === 0) return finish(Effect.succeed(bytes.subarray(0, at)))
-            readFrom(at + n)
-          })
-        }
-        readFrom(0)
-      })
-    })
-  })
-
 const chunkedDataSet = (
   path: string,
   meta: { readonly dataSetOffset: number },
@@ -741,34 +671,11 @@ export const streamDataSet = (
 ): Stream.Stream<Uint8Array, FileReadFailed> => {
   if (options?.chunkSize !== undefined) return chunkedDataSet(path, meta, options.chunkSize)
   return Stream.unwrap(
-    Effect.map(readTail(path, { dataSetOffset: meta.dataSetOffset }, WHOLE_READ_LIMIT), (bytes) =>
-      bytes === undefined ? chunkedDataSet(path, meta, STREAM_CHUNK) : Stream.make(bytes)
+    Effect.map(
+      FileIo.readTail(path, { dataSetOffset: meta.dataSetOffset }, WHOLE_READ_LIMIT, readFailed(path)),
+      (bytes) => (bytes === undefined ? chunkedDataSet(path, meta, STREAM_CHUNK) : Stream.make(bytes))
     )
   )
-}
-
-// Reads a file's bytes from `offset` to its end synchronously when that is at most `limit` bytes
-// (`undefined` when larger, or when the file is not a regular file).
-const readTailSync = (path: string, seen: DataSetLocation, limit: number): Uint8Array | undefined => {
-  const fd = openRegularSync(path)
-  try {
-    const stat = FsCallback.fstatSync(fd)
-    const changed = changedSince(stat, seen)
-    if (changed !== undefined) throw new Error(changed)
-    const offset = seen.dataSetOffset
-    const size = Math.max(0, stat.size - offset)
-    if (size > limit) return undefined
-    const bytes = new Uint8Array(size)
-    let at = 0
-    while (at < size) {
-      const n = FsCallback.readSync(fd, bytes, at, size - at, offset + at)
-      if (n === 0) return bytes.subarray(0, at)
-      at += n
-    }
-    return bytes
-  } finally {
-    FsCallback.closeSync(fd)
-  }
 }
 
 /**
@@ -789,12 +696,12 @@ export const loadDataSet = (
   Effect.suspend(() => {
     let small: Uint8Array | undefined
     try {
-      small = readTailSync(path, meta, SYNC_READ_LIMIT)
+      small = FileIo.readTailSync(path, meta, SYNC_READ_LIMIT)
     } catch (cause) {
       return Effect.fail(new FileReadFailed({ path, cause }))
     }
     if (small !== undefined) return Effect.succeed(small)
-    return Effect.map(readTail(path, meta, WHOLE_READ_LIMIT), (bytes) =>
+    return Effect.map(FileIo.readTail(path, meta, WHOLE_READ_LIMIT, readFailed(path)), (bytes) =>
       bytes === undefined ? chunkedDataSet(path, meta, STREAM_CHUNK) : bytes
     )
   })
@@ -894,40 +801,6 @@ export const writeMeta = (input: MetaInput): Uint8Array => {
   return out
 }
 
-// Vectored writes take at most this many pieces at once (IOV_MAX on Linux).
-const MAX_PIECES = 1024
-
-// Writes every piece at the file's current position, synchronously, however the kernel splits it.
-const writeAllSync = (fd: number, pieces: ReadonlyArray<Uint8Array>): void => {
-  let queue = pieces.filter((p) => p.length > 0)
-  while (queue.length > 0) {
-    const batch = queue.slice(0, MAX_PIECES)
-    let written = FsCallback.writevSync(fd, batch)
-    let i = 0
-    while (i < batch.length && written >= batch[i]!.length) written -= batch[i++]!.length
-    queue = i < batch.length ? [batch[i]!.subarray(written), ...queue.slice(i + 1)] : queue.slice(i)
-  }
-}
-
-// As `writeAllSync`, asynchronously.
-const writeAll = async (handle: Fs.FileHandle, pieces: ReadonlyArray<Uint8Array>): Promise<void> => {
-  let queue = pieces.filter((p) => p.length > 0)
-  while (queue.length > 0) {
-    const batch = queue.slice(0, MAX_PIECES)
-    let { bytesWritten: written } = await handle.writev(batch)
-    let i = 0
-    while (i < batch.length && written >= batch[i]!.length) written -= batch[i++]!.length
-    queue = i < batch.length ? [batch[i]!.subarray(written), ...queue.slice(i + 1)] : queue.slice(i)
-  }
-}
-
-// Create or truncate, without blocking on a FIFO (which is then refused, as for reading).
-const WRITE_FLAGS =
-  FsCallback.constants.O_WRONLY |
-  FsCallback.constants.O_CREAT |
-  FsCallback.constants.O_TRUNC |
-  FsCallback.constants.O_NONBLOCK
-
 /** Received data sets up to this size are gathered and written by `writeFile` in one synchronous write. */
 export const SYNC_WRITE_LIMIT = 1 << 20
 
@@ -960,11 +833,11 @@ export const writeFile = <E>(
       return Effect.tryPromise({
         try: async () => {
           if (handle === undefined) {
-            handle = await Fs.open(path, WRITE_FLAGS, 0o644)
+            handle = await Fs.open(path, FileIo.WRITE_FLAGS, 0o644)
             if (!(await handle.stat()).isFile()) throw new Error("not a regular file")
             created = true
           }
-          await writeAll(handle, pieces)
+          await FileIo.writeAll(handle, pieces)
         },
         catch: failed
       })
@@ -984,11 +857,11 @@ export const writeFile = <E>(
           )
         return Effect.try({
           try: () => {
-            const fd = FsCallback.openSync(path, WRITE_FLAGS, 0o644)
+            const fd = FsCallback.openSync(path, FileIo.WRITE_FLAGS, 0o644)
             try {
               if (!FsCallback.fstatSync(fd).isFile()) throw new Error("not a regular file")
               created = true
-              writeAllSync(fd, pending)
+              FileIo.writeAllSync(fd, pending)
             } finally {
               FsCallback.closeSync(fd)
             }

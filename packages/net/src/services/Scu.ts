@@ -103,7 +103,10 @@ export class FileNotSendable extends Data.TaggedError("FileNotSendable")<{
 export const describeFile = (path: string): Effect.Effect<Part10.FileMeta, FileNotSendable> =>
   Part10.readFileMeta(path).pipe(Effect.mapError((e) => new FileNotSendable({ path, reason: e.message })))
 
-/** C-STORE of a Part 10 file, streamed from disk without decoding: the meta header stripped, the data set sent as is. */
+/**
+ * C-STORE of a Part 10 file, read from disk without decoding (small ones whole, large ones streamed): the meta
+ * header stripped, the data set sent as is.
+ */
 export const storeFile = (
   channel: DimseChannel.DimseChannel,
   path: string

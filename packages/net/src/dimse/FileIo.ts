@@ -1,0 +1,154 @@
+/**
+ * The file reads and writes under `Part10`'s loading and writing of data sets: synchronous ones for
+ * small files, callback chains for the rest, vectored writes that survive partial writes.
+ *
+ * On Linux an asynchronous open, read and close of a 40 KB file costs about ten times the CPU of a
+ * synchronous one (four libuv thread-pool round trips), so small files are read and written
+ * synchronously. Every open refuses what is not a regular file without blocking (a FIFO given as a
+ * path opens at once with O_NONBLOCK and is refused), so no read or write can stop the event loop
+ * waiting for another process. Failures are thrown (synchronous helpers) or passed to `onError`; the
+ * callers turn them into `Part10` errors.
+ *
+ * @since 0.2.0
+ */
+import * as Fs from "node:fs"
+import type * as FsPromises from "node:fs/promises"
+import * as Effect from "effect/Effect"
+
+/** What a file looked like when its meta was read; a file that differs now has changed since. */
+export interface Seen {
+  readonly dataSetOffset: number
+  readonly fileSize?: number
+  readonly modifiedMs?: number
+}
+
+/** Why a file is not the one whose meta was read, if it is not. */
+export const changedSince = (stat: Fs.Stats, seen: Seen): string | undefined => {
+  if (seen.fileSize !== undefined && stat.size !== seen.fileSize) {
+    return `changed since its meta header was read (${seen.fileSize} bytes then, ${stat.size} now)`
+  }
+  if (seen.modifiedMs !== undefined && stat.mtimeMs !== seen.modifiedMs) {
+    return "changed since its meta header was read (modified since)"
+  }
+  return undefined
+}
+
+/** Opens a regular file for reading without blocking; anything else is refused. */
+export const openRegularSync = (path: string): number => {
+  const fd = Fs.openSync(path, Fs.constants.O_RDONLY | Fs.constants.O_NONBLOCK)
+  if (Fs.fstatSync(fd).isFile()) return fd
+  Fs.closeSync(fd)
+  throw new Error("not a regular file")
+}
+
+/** The first `length` bytes of a file (fewer if it is shorter), its size and its modification time. */
+export const readHeadSync = (
+  path: string,
+  length: number
+): { readonly bytes: Uint8Array; readonly size: number; readonly modifiedMs: number } => {
+  const fd = openRegularSync(path)
+  try {
+    const stat = Fs.fstatSync(fd)
+    const bytes = new Uint8Array(Math.min(stat.size, length))
+    let at = 0
+    while (at < bytes.length) {
+      const n = Fs.readSync(fd, bytes, at, bytes.length - at, at)
+      if (n === 0) break
+      at += n
+    }
+    return { bytes: bytes.subarray(0, at), size: stat.size, modifiedMs: stat.mtimeMs }
+  } finally {
+    Fs.closeSync(fd)
+  }
+}
+
+/** A file's bytes from the data set's offset to its end, synchronously, when at most `limit` (else `undefined`). */
+export const readTailSync = (path: string, seen: Seen, limit: number): Uint8Array | undefined => {
+  const fd = openRegularSync(path)
+  try {
+    const stat = Fs.fstatSync(fd)
+    const changed = changedSince(stat, seen)
+    if (changed !== undefined) throw new Error(changed)
+    const offset = seen.dataSetOffset
+    const size = Math.max(0, stat.size - offset)
+    if (size > limit) return undefined
+    const bytes = new Uint8Array(size)
+    let at = 0
+    while (at < size) {
+      const n = Fs.readSync(fd, bytes, at, size - at, offset + at)
+      if (n === 0) return bytes.subarray(0, at)
+      at += n
+    }
+    return bytes
+  } finally {
+    Fs.closeSync(fd)
+  }
+}
+
+/** As `readTailSync`, asynchronously: open, fstat, read and close chained as callbacks, one effect in all. */
+export const readTail = <E>(
+  path: string,
+  seen: Seen,
+  limit: number,
+  onError: (cause: unknown) => E
+): Effect.Effect<Uint8Array | undefined, E> =>
+  Effect.callback<Uint8Array | undefined, E>((resume) => {
+    Fs.open(path, Fs.constants.O_RDONLY | Fs.constants.O_NONBLOCK, (error, fd) => {
+      if (error) return resume(Effect.fail(onError(error)))
+      const finish = (outcome: Effect.Effect<Uint8Array | undefined, E>) => Fs.close(fd, () => resume(outcome))
+      Fs.fstat(fd, (error, stat) => {
+        if (error) return finish(Effect.fail(onError(error)))
+        if (!stat.isFile()) return finish(Effect.fail(onError(new Error("not a regular file"))))
+        const changed = changedSince(stat, seen)
+        if (changed !== undefined) return finish(Effect.fail(onError(changed)))
+        const offset = seen.dataSetOffset
+        const size = Math.max(0, stat.size - offset)
+        if (size > limit) return finish(Effect.succeed(undefined))
+        const bytes = new Uint8Array(size)
+        const readFrom = (at: number): void => {
+          if (at >= size) return finish(Effect.succeed(bytes))
+          Fs.read(fd, bytes, at, size - at, offset + at, (error, n) => {
+            if (error) return finish(Effect.fail(onError(error)))
+            if (n === 0) return finish(Effect.succeed(bytes.subarray(0, at)))
+            readFrom(at + n)
+          })
+        }
+        readFrom(0)
+      })
+    })
+  })
+
+/** Create or truncate for writing, without blocking on a FIFO (which `isFile` then refuses). */
+export const WRITE_FLAGS = Fs.constants.O_WRONLY | Fs.constants.O_CREAT | Fs.constants.O_TRUNC | Fs.constants.O_NONBLOCK
+
+// Vectored writes take at most this many pieces at once (IOV_MAX on Linux).
+const MAX_PIECES = 1024
+
+// The pieces still to write after `written` bytes of `batch` went, followed by `rest`.
+const unwritten = (
+  batch: ReadonlyArray<Uint8Array>,
+  written: number,
+  rest: ReadonlyArray<Uint8Array>
+): Array<Uint8Array> => {
+  let i = 0
+  while (i < batch.length && written >= batch[i]!.length) written -= batch[i++]!.length
+  return i < batch.length ? [batch[i]!.subarray(written), ...batch.slice(i + 1), ...rest] : [...rest]
+}
+
+/** Writes every piece at the file's position, synchronously, however the kernel splits the writes. */
+export const writeAllSync = (fd: number, pieces: ReadonlyArray<Uint8Array>): void => {
+  let queue = pieces.filter((p) => p.length > 0)
+  while (queue.length > 0) {
+    const batch = queue.slice(0, MAX_PIECES)
+    queue = unwritten(batch, Fs.writevSync(fd, batch), queue.slice(MAX_PIECES))
+  }
+}
+
+/** As `writeAllSync`, asynchronously. */
+export const writeAll = async (handle: FsPromises.FileHandle, pieces: ReadonlyArray<Uint8Array>): Promise<void> => {
+  let queue = pieces.filter((p) => p.length > 0)
+  while (queue.length > 0) {
+    const batch = queue.slice(0, MAX_PIECES)
+    queue = unwritten(batch, (await handle.writev(batch)).bytesWritten, queue.slice(MAX_PIECES))
+  }
+}
