@@ -14,6 +14,7 @@ import { randomBytes } from "node:crypto"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
@@ -157,13 +158,21 @@ const store = Command.make(
       Flag.withDescription("spread the files over this many associations in parallel (default 1)"),
       Flag.withDefault(1)
     ),
+    window: Flag.Int("window").pipe(
+      Flag.withDescription(
+        "propose an Asynchronous Operations Window: up to this many C-STOREs outstanding per association, " +
+          "as many as the peer accepts (default 1)"
+      ),
+      Flag.withDefault(1)
+    ),
     ...common
   },
   (c) =>
     Effect.gen(function* () {
       if (c.associations < 1) return yield* fail(`--associations must be at least 1, not ${c.associations}`)
+      if (c.window < 1 || c.window > 0xffff) return yield* fail(`--window must be 1-65535, not ${c.window}`)
       const peer = yield* peerOf(c)
-      const ae = yield* applicationEntity(c)
+      const ae = yield* applicationEntity(c, [], { maxOperationsInvoked: c.window })
       const { files, missing } = yield* Files.collect(c.paths)
       let sent = 0
       let warnings = 0
@@ -214,6 +223,40 @@ const store = Command.make(
               return s === undefined ? Effect.void : Scope.close(s.scope, exit)
             })
 
+          // C-STOREs sent and not yet answered (more than one with a negotiated window), oldest first
+          type InFlight = {
+            readonly file: Files.Sendable
+            readonly session: typeof session
+            readonly fiber: Fiber.Fiber<Result.Result<Scu.StatusInfo, DimseError.DimseFailure>>
+          }
+          const inFlight: Array<InFlight> = []
+          // Reports the oldest outstanding C-STORE's outcome; a failed exchange closes its association.
+          const settle = Effect.gen(function* () {
+            const entry = inFlight.shift()
+            if (entry === undefined) return
+            const { file } = entry
+            const r = yield* Fiber.join(entry.fiber)
+            if (Result.isSuccess(r)) {
+              const s = r.success
+              if (s.category === "Success") sent++
+              else if (s.category === "Warning") {
+                sent++
+                warnings++
+                yield* clearProgress
+                yield* Console.error(`WARNING ${file.path}: ${describeStatus(s)}`)
+              } else yield* reportFailure(file.path, `C-STORE: ${describeStatus(s)}`)
+              return
+            }
+            const e = r.failure
+            if (e._tag === "NoAcceptedContext") {
+              yield* reportFailure(file.path, rejectionReason(file, rejected.get(Files.contextKey(file))))
+              return
+            }
+            yield* reportFailure(file.path, e.message)
+            if (entry.session === session) yield* close(Exit.fail(e))
+          })
+          const settleAll = Effect.whileLoop({ while: () => inFlight.length > 0, body: () => settle, step: () => {} })
+
           const sendAll = Effect.gen(function* () {
             // the next file is read while this one is sent and answered
             const take = yield* Part10.readAhead(batch)
@@ -221,6 +264,8 @@ const store = Command.make(
               yield* progress(`sending ${++started}/${sendable.length} ${Path.basename(file.path)}`)
               let channel = session?.channel
               if (channel === undefined) {
+                // what the closed association still owed is reported before a new one opens
+                yield* settleAll
                 const opened = yield* Effect.result(open)
                 if (Result.isFailure(opened)) {
                   const e = opened.failure
@@ -248,38 +293,27 @@ const store = Command.make(
                 yield* reportFailure(file.path, loaded.failure.message)
                 continue
               }
-              const r = yield* Effect.result(
-                Scu.store(channel, {
-                  sopClassUid: file.sopClassUid,
-                  sopInstanceUid: file.sopInstanceUid,
-                  transferSyntax: file.transferSyntaxUid,
-                  dataSet:
-                    loaded.success instanceof Uint8Array
-                      ? loaded.success
-                      : loaded.success.pipe(
-                          Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message }))
-                        )
-                })
+              const fiber = yield* Effect.forkScoped(
+                Effect.result(
+                  Scu.store(channel, {
+                    sopClassUid: file.sopClassUid,
+                    sopInstanceUid: file.sopInstanceUid,
+                    transferSyntax: file.transferSyntaxUid,
+                    dataSet:
+                      loaded.success instanceof Uint8Array
+                        ? loaded.success
+                        : loaded.success.pipe(
+                            Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message }))
+                          )
+                  })
+                )
               )
-              if (Result.isSuccess(r)) {
-                const s = r.success
-                if (s.category === "Success") sent++
-                else if (s.category === "Warning") {
-                  sent++
-                  warnings++
-                  yield* clearProgress
-                  yield* Console.error(`WARNING ${file.path}: ${describeStatus(s)}`)
-                } else yield* reportFailure(file.path, `C-STORE: ${describeStatus(s)}`)
-                continue
-              }
-              const e = r.failure
-              if (e._tag === "NoAcceptedContext") {
-                yield* reportFailure(file.path, rejectionReason(file, rejected.get(Files.contextKey(file))))
-                continue
-              }
-              yield* reportFailure(file.path, e.message)
-              yield* close(Exit.fail(e))
+              inFlight.push({ file, session, fiber })
+              // as many outstanding as the association's window allows (1 without one: send, then wait)
+              const window = Math.max(1, channel.association.negotiated.maxOperationsInvoked)
+              while (inFlight.length >= window) yield* settle
             }
+            yield* settleAll
           })
           if (batch.length > 0) yield* Effect.onExit(Effect.scoped(sendAll), (exit) => close(exit))
         })

@@ -58,7 +58,8 @@ export interface Common {
 /** Our Application Entity from the common flags, with the contexts we support (for an SCP). */
 export const applicationEntity = (
   options: Common,
-  contexts: ReadonlyArray<ApplicationEntity.SupportedContext> = []
+  contexts: ReadonlyArray<ApplicationEntity.SupportedContext> = [],
+  window: { readonly maxOperationsInvoked?: number; readonly maxOperationsPerformed?: number } = {}
 ): Effect.Effect<ApplicationEntity.ApplicationEntity, CommandFailed> => {
   if (Option.isSome(options.timeout) && options.timeout.value <= 0) {
     return fail(`--timeout must be a positive number of seconds, not ${options.timeout.value}`)
@@ -68,6 +69,7 @@ export const applicationEntity = (
     aeTitle: options.aet,
     contexts,
     maxPduLength: options.maxPdu,
+    ...window,
     ...(Option.isSome(seconds)
       ? { timeouts: { connect: seconds.value, acse: seconds.value, dimse: seconds.value } }
       : {})

@@ -28,18 +28,22 @@ const listenHost = Flag.String("host").pipe(
   Flag.withDefault("127.0.0.1")
 )
 
+/** The Asynchronous Operations Window `netdicom storescp` grants: C-STOREs outstanding at once per association. */
+const STORE_WINDOW = 8
+
 const checkListenPort = (n: number): Effect.Effect<number, CommandFailed> =>
   Number.isInteger(n) && n >= 0 && n <= 65535 ? Effect.succeed(n) : fail(`port ${n} is not a TCP port (0-65535)`)
 
 /** Serves until interrupted, after printing the listening line. */
 const serveForever = (
   c: Common & { readonly host: string; readonly port: number },
-  contexts: typeof Contexts.storageScp
+  contexts: typeof Contexts.storageScp,
+  maxOperationsPerformed = 1
 ) =>
   Effect.scoped(
     Effect.gen(function* () {
       const port = yield* checkListenPort(c.port)
-      const ae = yield* applicationEntity(c, [Contexts.verification, ...contexts])
+      const ae = yield* applicationEntity(c, [Contexts.verification, ...contexts], { maxOperationsPerformed })
       const server = yield* Scp.serve(ae, { host: c.host, port, policy: {} }).pipe(
         Effect.catchTag("ListenFailed", (e) => fail(`cannot listen on ${c.host}:${port}: ${e.detail}`))
       )
@@ -57,7 +61,8 @@ const storescp = Command.make(
     ...common
   },
   (c) =>
-    serveForever(c, Contexts.storageScp).pipe(
+    // C-STOREs are independent: up to STORE_WINDOW outstanding per association for a peer that asks
+    serveForever(c, Contexts.storageScp, STORE_WINDOW).pipe(
       Effect.provide(
         ScpServices.storageLayer().pipe(
           Layer.provide(Archive.Archive.layerFrom({ root: c.out, index: { filename: ":memory:" } }))

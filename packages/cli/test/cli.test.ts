@@ -124,6 +124,35 @@ describe("netdicom echo and store against netdicom storescp", () => {
     assert.strictEqual(filesUnder(path.join(out, study)).length, 7)
   })
 
+  it("--window 4: the window is negotiated (storescp grants up to 8), C-STOREs overlap, every file arrives", async () => {
+    const dir = temp("window")
+    const study = "1.2.826.0.1.3680043.10.1478.96.2"
+    for (let i = 1; i <= 12; i++) {
+      writeFile(
+        dir,
+        `w${i}.dcm`,
+        part10({ patientId: "WIN", patientName: "WIN^DOW", study, series: `${study}.1`, sop: `${study}.1.${i}` })
+      )
+    }
+    const r = await netdicom(["store", "127.0.0.1", String(scp.port), dir, "--window", "4", "--debug"])
+    assert.strictEqual(r.code, 0, r.stdout + r.stderr)
+    assert.include(r.stdout, "12 sent, 0 warnings, 0 failed")
+    assert.strictEqual(filesUnder(path.join(out, study)).length, 12)
+    const log = r.stdout + r.stderr
+    assert.match(
+      log,
+      /received A-ASSOCIATE-AC.*async-window=4\/4|received A-ASSOCIATE-AC.*async-window=4\/\d/,
+      log.slice(0, 3000)
+    )
+    // a second C-STORE-RQ goes out before the first C-STORE-RSP comes back
+    const events = lines(log).filter((l) => /send C-STORE-RQ|received C-STORE-RSP/.test(l))
+    const firstAnswer = events.findIndex((l) => l.includes("received C-STORE-RSP"))
+    assert.isAbove(firstAnswer, 1, events.slice(0, 6).join("\n"))
+    const bad = await netdicom(["store", "127.0.0.1", String(scp.port), dir, "--window", "0"])
+    assert.strictEqual(bad.code, 1)
+    assert.match(bad.stderr, /--window must be 1-65535/)
+  })
+
   it("a folder of good files only: N sent, exit 0", async () => {
     const dir = temp("good")
     writeFile(
