@@ -3,9 +3,12 @@
  * reassembling what arrives, matching responses to requests, and handing requests to a handler.
  *
  * One message is sent at a time per association (command and data set together, under a lock),
- * so PDVs of two messages never interleave. Data sets go out from bytes or from a stream without
- * being gathered. Incoming C-STORE data sets reach the handler as a stream of fragments (views of
- * the received PDUs); responses' identifiers are gathered, bounded. When the association ends,
+ * so PDVs of two messages never interleave; a message half sent when its send fails or is
+ * interrupted aborts the association. Data sets go out from bytes or from a stream without being
+ * gathered, as vectored writes of PDU headers and views of the data. Receiving is synchronous code
+ * on the reader's fiber that returns an effect only where it must wait: incoming data sets reach
+ * their handler through a bounded `Inflow` (views of the received PDUs), responses' identifiers
+ * are gathered, bounded, and handlers running at once are capped. When the association ends,
  * every outstanding request fails at once with the reason.
  *
  * @since 0.1.0

@@ -155,8 +155,11 @@ const fromSocket = (
         if (chunks.length === 1) conn.write(chunks[0]!)
         else {
           conn.cork()
-          for (const chunk of chunks) conn.write(chunk)
-          conn.uncork()
+          try {
+            for (const chunk of chunks) conn.write(chunk)
+          } finally {
+            conn.uncork()
+          }
         }
       } catch (cause) {
         return Effect.fail(new TransportFailed({ detail: String(cause) }))
