@@ -56,10 +56,18 @@ const allocate = (
   isLast: boolean
 ): Uint8Array => {
   const out = new Uint8Array(size)
-  const view = new DataView(out.buffer)
+  const pduLength = Pdv.PDV_HEADER_LENGTH + dataLength
+  const pdvLength = 2 + dataLength
+  // big endian lengths, written byte by byte (no DataView per PDU)
   out[0] = 0x04
-  view.setUint32(2, Pdv.PDV_HEADER_LENGTH + dataLength, false)
-  view.setUint32(6, 2 + dataLength, false)
+  out[2] = pduLength >>> 24
+  out[3] = (pduLength >>> 16) & 0xff
+  out[4] = (pduLength >>> 8) & 0xff
+  out[5] = pduLength & 0xff
+  out[6] = pdvLength >>> 24
+  out[7] = (pdvLength >>> 16) & 0xff
+  out[8] = (pdvLength >>> 8) & 0xff
+  out[9] = pdvLength & 0xff
   out[10] = presentationContextId
   out[11] = Pdv.controlHeader({ isCommand, isLast })
   return out
