@@ -13,7 +13,11 @@
  * --pairings netdicom-netdicom,dcmtk-dcmtk,netdicom-dcmtk,dcmtk-netdicom, --small-count N, --large-count N,
  * --large-mb N, --pdus 16384,131072, --echo-count N, --find-matches N, --small-pdu N, --profile (CPU profiles of the
  * netdicom sides instead of the benchmark; netdicom on both sides unless --pairings), --wait-quiet S (before each
- * sample wait up to S seconds for the machine's other processes to go idle), --keep (keep the temp dir).
+ * sample wait up to S seconds for the machine's other processes to go idle), --keep (keep the temp dir), --sources (run
+ * the netdicom sides from their TypeScript sources instead of bundles; --profile does, so profiles name the modules).
+ *
+ * The netdicom sides run as bundles (`bench/dist/{scp,scu}.mjs`, built at the start of each run the way the
+ * `netdicom` command is built), since that is how the command ships.
  */
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -24,6 +28,7 @@ import { FIND_KEYS, SCP_AET, SCU_AET, type ScpConfig, type ScpStats, type ScuJob
 import { generateLarge, generateSmall, type Input } from "./inputs.ts"
 import * as Procs from "./procs.ts"
 import * as Profile from "./profile.ts"
+import { bundle } from "../packages/cli/build.ts"
 import type { Ticks } from "./ticks.ts"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
@@ -62,6 +67,8 @@ interface Options {
   readonly findMatches: number
   readonly profile: boolean
   readonly keep: boolean
+  /** Run the netdicom sides from the TypeScript sources (type stripping) instead of bundles. */
+  readonly sources: boolean
   /** Before each sample, wait up to this many seconds for other processes to leave the CPUs (0: do not wait). */
   readonly waitQuiet: number
 }
@@ -73,7 +80,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}`)
     const [k, v] = a.slice(2).split("=", 2) as [string, string | undefined]
     if (v !== undefined) flags.set(k, v)
-    else if (["quick", "profile", "keep"].includes(k)) flags.set(k, "true")
+    else if (["quick", "profile", "keep", "sources"].includes(k)) flags.set(k, "true")
     else flags.set(k, argv[++i] ?? "")
   }
   const known = [
@@ -90,6 +97,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     "find-matches",
     "profile",
     "keep",
+    "sources",
     "wait-quiet"
   ]
   for (const k of flags.keys())
@@ -121,6 +129,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     findMatches: int("find-matches", 10_000, 2_000),
     profile: flags.get("profile") === "true",
     keep: flags.get("keep") === "true",
+    sources: flags.get("sources") === "true" || flags.get("profile") === "true",
     waitQuiet: flags.has("wait-quiet") ? int("wait-quiet", 0, 0) : 0
   }
 }
@@ -188,6 +197,8 @@ interface Env {
   readonly work: string
   readonly logConfig: string
   readonly profileDir: string | undefined
+  /** The netdicom SCP and SCU programs: bundles, or the TypeScript sources. */
+  readonly sides: { readonly scp: string; readonly scu: string }
 }
 
 const node = process.execPath
@@ -229,7 +240,7 @@ const watchServer = (pid: number) => {
 }
 
 const startNetdicomScp = async (env: Env, config: ScpConfig, profileName: string): Promise<RunningScp> => {
-  const args = [...nodeArgs(env, profileName), Path.join(here, "scp.ts"), JSON.stringify(config)]
+  const args = [...nodeArgs(env, profileName), env.sides.scp, JSON.stringify(config)]
   const proc = Procs.start(node, args, { env: nodeEnv(env) })
   const port = Number(await proc.line("READY"))
   const seen = watchServer(proc.pid)
@@ -267,7 +278,7 @@ const startStorescp = async (args: ReadonlyArray<string>): Promise<RunningScp> =
 
 /** Starts the netdicom SCU process; it loads while the SCP starts, and runs its job when given it. */
 const startNetdicomScu = (env: Env, profileName: string) => {
-  const args = [...nodeArgs(env, profileName), Path.join(here, "scu.ts")]
+  const args = [...nodeArgs(env, profileName), env.sides.scu]
   const proc = Procs.start(node, args, { stdin: true, env: nodeEnv(env) })
   const ready = proc.line("READY")
   return {
@@ -588,7 +599,7 @@ const render = (w: Workload): string => {
 }
 
 const TIMING_NOTES = [
-  "netdicom sides are node processes (bench/scu.ts, bench/scp.ts) of the root's node; every side is its own process.",
+  "netdicom sides are node processes (bench/scu.ts, bench/scp.ts, bundled like the netdicom command unless --sources) of the root's node; every side is its own process.",
   "netdicom SCU time: its own clock, from just before the first connect to the end of the last release (process start and module loading excluded; the files' meta headers are read before the clock starts, as storescu checks its files before connecting).",
   "DCMTK SCU time: from its own log line 'Requesting Association' (log4cplus timestamp, microseconds, via -lc) to its process exit seen by the harness: process start, dictionary loading and storescu's input check excluded, process exit included.",
   "echo: netdicom runs all associations in one SCU process; DCMTK runs one echoscu process per association. The figure counts connect, negotiation and the C-ECHO, summed over associations, release left out on both sides (DCMTK: from its 'Requesting Association' to its 'Releasing Association' log line; netdicom: to the C-ECHO response), so process start and exit are excluded; the figures with the release (and, for DCMTK, each process's exit, ~3.5 ms of teardown, and its start) follow in brackets. CPU per association is the whole measured interval's.",
@@ -673,7 +684,14 @@ const main = async (): Promise<void> => {
   const resultsDir = Path.join(here, "results")
   Fs.mkdirSync(resultsDir, { recursive: true })
   const profileDir = options.profile ? Path.join(resultsDir, `profile-${stamp}`) : undefined
-  const env: Env = { work, logConfig, profileDir }
+  const sides = options.sources
+    ? { scp: Path.join(here, "scp.ts"), scu: Path.join(here, "scu.ts") }
+    : { scp: Path.join(here, "dist", "scp.mjs"), scu: Path.join(here, "dist", "scu.mjs") }
+  if (!options.sources) {
+    await bundle(Path.join(here, "scp.ts"), sides.scp)
+    await bundle(Path.join(here, "scu.ts"), sides.scu)
+  }
+  const env: Env = { work, logConfig, profileDir, sides }
   const t0 = performance.now()
   const workloads: Array<Workload> = []
   const run = String(startedAt.getTime())

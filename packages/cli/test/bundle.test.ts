@@ -1,0 +1,87 @@
+/**
+ * The bundled `netdicom` command (`build.ts`): the bundle stores a file end to end against a bundled storescp, the
+ * stored file is the one sent, byte for byte; and `bin/entry.js` runs the bundle only while no source is newer.
+ */
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { makeTempDir, removeDir, repoRoot, run } from "../../../tests/support/peers.ts"
+// @ts-expect-error: a plain JS module of the bin, without type declarations
+import { entryPoint } from "../bin/entry.js"
+import { bundle } from "../build.ts"
+import { filesUnder, part10, writeFile } from "./support.ts"
+
+const temps: Array<string> = []
+const temp = (prefix: string): string => {
+  const dir = makeTempDir(`netdicom-bundle-${prefix}-`)
+  temps.push(dir)
+  return dir
+}
+// Beside the real bundle, so that dcmjs (loaded at run time through createRequire) resolves as it does there.
+const bundled = path.join(repoRoot, "packages", "cli", "dist", `test-${process.pid}.mjs`)
+afterAll(() => {
+  for (const dir of temps) removeDir(dir)
+  for (const f of [bundled, `${bundled}.map`]) fs.rmSync(f, { force: true })
+})
+
+const choose = entryPoint as (binDir: string) => string
+
+describe("the bundled netdicom command", () => {
+  it("stores a file through a bundled storescp, byte for byte", { timeout: 60_000 }, async () => {
+    await bundle(path.join(repoRoot, "packages", "cli", "src", "main.ts"), bundled)
+    const out = temp("out")
+    const child = spawn(process.execPath, [bundled, "storescp", "0", "--out", out], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let text = ""
+        child.stdout.on("data", (chunk: Buffer) => {
+          text += chunk.toString("utf8")
+          const m = /listening on 127\.0\.0\.1:(\d+)/.exec(text)
+          if (m !== null) resolve(Number(m[1]))
+        })
+        child.on("exit", (code) => reject(new Error(`storescp exited (${code}): ${text}`)))
+      })
+      const bytes = part10({
+        patientId: "B1",
+        patientName: "BUNDLE^TEST",
+        study: "1.2.826.0.1.3680043.10.1478.77",
+        series: "1.2.826.0.1.3680043.10.1478.77.1",
+        sop: "1.2.826.0.1.3680043.10.1478.77.1.1"
+      })
+      const file = writeFile(temp("in"), "ct.dcm", bytes)
+      const result = await run(process.execPath, [bundled, "store", "127.0.0.1", String(port), file, "--aec", "ANY"])
+      assert.strictEqual(result.code, 0, result.stderr + result.stdout)
+      assert.match(result.stdout, /1 sent, 0 warnings, 0 failed/)
+      const stored = filesUnder(out)
+      assert.strictEqual(stored.length, 1)
+      const received = fs.readFileSync(path.join(out, stored[0]!))
+      // The data set after the meta group (its length at 140, PS3.10 7.1) is the one sent, byte for byte.
+      const dataSet = (b: Uint8Array) => Buffer.from(b.subarray(144 + Buffer.from(b).readUInt32LE(140)))
+      assert.isTrue(dataSet(received).equals(dataSet(bytes)))
+      assert.isAbove(dataSet(bytes).length, 100)
+    } finally {
+      child.kill("SIGKILL")
+    }
+  })
+
+  it("bin/entry.js: the bundle while it is the newest, the sources once one of them changed", () => {
+    const root = temp("layout")
+    const bin = path.join(root, "cli", "bin")
+    fs.mkdirSync(bin, { recursive: true })
+    const main = writeFile(path.join(root, "cli", "src"), "main.ts", "")
+    const deep = writeFile(path.join(root, "net", "src", "dimse"), "X.ts", "")
+    // No bundle: the sources.
+    assert.strictEqual(choose(bin), main)
+    const dist = writeFile(path.join(root, "cli", "dist"), "netdicom.mjs", "")
+    const t = Date.now() / 1000
+    for (const f of [main, deep]) fs.utimesSync(f, t - 60, t - 60)
+    fs.utimesSync(dist, t - 30, t - 30)
+    assert.strictEqual(choose(bin), dist)
+    // A source in a nested folder of another package changed after the build.
+    fs.utimesSync(deep, t, t)
+    assert.strictEqual(choose(bin), main)
+  })
+})
