@@ -21,20 +21,37 @@ export const OUTPUT = Path.join(here, "dist", "netdicom.mjs")
 
 /**
  * Bundles `entry` (a TypeScript module) into the ES module `outFile`, with a source map beside it. Whitespace and
- * dead code are removed, names are kept, so stack traces and CPU profiles still read.
+ * dead code are removed, names are kept, so stack traces and CPU profiles still read. The files are written in a
+ * temporary folder beside `outFile` and renamed into place, the bundle last: an interrupted build never leaves a
+ * partial bundle newer than the sources for the bin to run.
  */
 export const bundle = async (entry: string, outFile: string): Promise<void> => {
-  await build({
-    input: entry,
-    platform: "node",
-    logLevel: "warn",
-    output: {
-      file: outFile,
-      format: "esm",
-      sourcemap: true,
-      minify: { compress: true, mangle: false, codegen: { removeWhitespace: true } }
+  const dir = Path.dirname(outFile)
+  const name = Path.basename(outFile)
+  Fs.mkdirSync(dir, { recursive: true })
+  const staging = Fs.mkdtempSync(Path.join(dir, ".build-"))
+  try {
+    await build({
+      input: entry,
+      platform: "node",
+      logLevel: "warn",
+      output: {
+        dir: staging,
+        entryFileNames: name,
+        format: "esm",
+        sourcemap: true,
+        minify: { compress: true, mangle: false, codegen: { removeWhitespace: true } }
+      }
+    })
+    const made = Fs.readdirSync(staging).sort()
+    if (made.join() !== [name, `${name}.map`].join()) {
+      throw new Error(`bundling ${entry} made ${made.join(", ")}, not one file and its map (a dynamic import?)`)
     }
-  })
+    Fs.renameSync(Path.join(staging, `${name}.map`), `${outFile}.map`)
+    Fs.renameSync(Path.join(staging, name), outFile)
+  } finally {
+    Fs.rmSync(staging, { recursive: true, force: true })
+  }
 }
 
 if (process.argv[1] !== undefined && Path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

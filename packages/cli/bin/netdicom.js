@@ -29,7 +29,16 @@ if (process.features.typescript) {
     if (type === "ExperimentalWarning" || (warning instanceof Error && warning.name === "ExperimentalWarning")) return
     return emitWarning.call(process, warning, ...rest)
   }
-  await import(pathToFileURL(entryPoint(here)).href)
+  const entry = entryPoint(here)
+  try {
+    await import(pathToFileURL(entry).href)
+  } catch (error) {
+    // A bundle that does not parse (a build cut short by hand, a disk error) must not leave the command broken:
+    // say so and run the sources. Nothing of the bundle ran, since a module runs only once it has parsed.
+    if (!(error instanceof SyntaxError) || !entry.endsWith(".mjs")) throw error
+    process.stderr.write(`netdicom: ${entry} does not parse (${error.message}); running the sources instead\n`)
+    await import(pathToFileURL(join(here, "..", "src", "main.ts")).href)
+  }
 } else {
   let node
   for (let dir = here; ; dir = dirname(dir)) {

@@ -84,4 +84,32 @@ describe("the bundled netdicom command", () => {
     fs.utimesSync(deep, t, t)
     assert.strictEqual(choose(bin), main)
   })
+
+  // The real bin, copied into a layout of its own, with stand-ins for the bundle and the sources.
+  const layout = (bundleText: string) => {
+    const root = temp("bin")
+    const bin = path.join(root, "cli", "bin")
+    fs.mkdirSync(bin, { recursive: true })
+    for (const f of ["netdicom.js", "entry.js"]) {
+      fs.copyFileSync(path.join(repoRoot, "packages", "cli", "bin", f), path.join(bin, f))
+    }
+    const main = writeFile(path.join(root, "cli", "src"), "main.ts", 'console.log("from the sources")\n')
+    const t = Date.now() / 1000
+    fs.utimesSync(main, t - 60, t - 60)
+    writeFile(path.join(root, "cli", "dist"), "netdicom.mjs", bundleText)
+    return path.join(bin, "netdicom.js")
+  }
+
+  it("the bin runs a fresh bundle", async () => {
+    const result = await run(process.execPath, [layout('console.log("from the bundle")\n')])
+    assert.strictEqual(result.code, 0, result.stderr)
+    assert.strictEqual(result.stdout.trim(), "from the bundle")
+  })
+
+  it("a bundle that does not parse: the bin says so and runs the sources", async () => {
+    const result = await run(process.execPath, [layout("export const broken = (\n")])
+    assert.strictEqual(result.code, 0, result.stderr)
+    assert.strictEqual(result.stdout.trim(), "from the sources")
+    assert.match(result.stderr, /does not parse.*running the sources instead/)
+  })
 })
