@@ -1,10 +1,12 @@
 /**
  * The transport service under the upper layer (PS3.8 section 9.1.1): a byte pipe to one peer.
  *
- * A `Transport` reads chunks, writes chunks with a deadline, half-closes and destroys. TCP comes
- * from `@effect/platform-node` (no-delay and keep-alive always on); `memoryPair` gives two
- * connected transports for tests. A write the peer does not take within the deadline destroys
- * the connection, so a peer that stops reading cannot hang us.
+ * A `Transport` reads chunks, writes chunks with a deadline, half-closes and destroys. The TCP server
+ * listens through `@effect/platform-node`; each connection, and each client connection, is read and
+ * written on its Node socket directly (no-delay and keep-alive always on): a chunk received reaches the
+ * reader as the very buffer Node read into, with no copy, no queue and no error object built at EOF.
+ * `memoryPair` gives two connected transports for tests. A write the peer does not take within the
+ * deadline destroys the connection, so a peer that stops reading cannot hang us.
  *
  * @since 0.1.0
  */
@@ -15,11 +17,9 @@ import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
-import { Socket } from "effect/socket"
 
 /** The peer closed the connection (EOF), or we did. */
 export class TransportClosed extends Data.TaggedError("TransportClosed")<{ readonly abrupt: boolean }> {}
@@ -69,12 +69,6 @@ export interface TransportOptions {
   readonly writeTimeout: Duration.Duration
 }
 
-const classify = (e: Socket.SocketError): TransportError => {
-  const reason = e.reason
-  if (reason._tag === "SocketCloseError") return new TransportClosed({ abrupt: reason.code !== 1000 })
-  return new TransportFailed({ detail: String(reason.cause ?? reason._tag) })
-}
-
 /**
  * Bytes the socket may hold unsent before a write waits for them to drain. Below it a write
  * completes at once: on a healthy connection the kernel takes the bytes in the write call itself.
@@ -113,41 +107,89 @@ const awaitDrain = (raw: Net.Socket, deadline: Duration.Duration, destroy: Effec
   return Effect.suspend(() => wait(raw.writableLength))
 }
 
-// Builds a Transport over an effect Socket (reading, half-close, teardown) and the Node socket under
-// it (writing), inside the caller's scope: the reader (which opens a client connection) and the
-// writer each live in a child scope so they can be closed on their own. Writes go to the Node socket
-// directly, corked per call: a write that the kernel takes costs no fiber step, no timer.
-const fromSocket = (
-  socket: Socket.Socket,
-  raw: () => Net.Socket | undefined,
+/** Bytes received and not yet read past which the socket stops reading (TCP backpressure then holds the peer). */
+const READ_BUFFER_LIMIT = 1 << 20
+
+// The read side of a Node socket, attached at once (before the connection opens, for a client) so that no
+// event is missed: 'data' chunks are kept until read, as views of Node's own buffers; EOF, an error or a close
+// becomes the reason the next read fails, after every chunk received before it has been read.
+const attachReader = (conn: Net.Socket) => {
+  let chunks: Array<Uint8Array> = []
+  let buffered = 0
+  let ended: TransportError | undefined =
+    conn.destroyed || conn.closed
+      ? new TransportClosed({ abrupt: true })
+      : conn.readableEnded
+        ? new TransportClosed({ abrupt: false })
+        : undefined
+  let waiter: ((outcome: Effect.Effect<ReadonlyArray<Uint8Array>, TransportError>) => void) | undefined
+  const take = (): ReadonlyArray<Uint8Array> => {
+    const out = chunks
+    chunks = []
+    buffered = 0
+    if (conn.isPaused() && ended === undefined) conn.resume()
+    return out
+  }
+  const wake = () => {
+    const resume = waiter
+    if (resume === undefined) return
+    if (chunks.length > 0) {
+      waiter = undefined
+      resume(Effect.succeed(take()))
+    } else if (ended !== undefined) {
+      waiter = undefined
+      resume(Effect.fail(ended))
+    }
+  }
+  // The reason is built only if it is the first (no error object, with its stack trace, for nothing).
+  const end = (why: () => TransportError) => {
+    ended ??= why()
+    wake()
+  }
+  conn.on("data", (chunk: Buffer) => {
+    // Plain Uint8Array views, so that `.slice()` downstream copies as it should (Buffer's is a view).
+    chunks.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+    buffered += chunk.byteLength
+    if (waiter !== undefined) wake()
+    else if (buffered >= READ_BUFFER_LIMIT) conn.pause()
+  })
+  conn.on("end", () => end(() => new TransportClosed({ abrupt: false })))
+  conn.on("error", (cause: Error) => end(() => new TransportFailed({ detail: String(cause) })))
+  conn.on("close", () => end(() => new TransportClosed({ abrupt: true })))
+  if (ended === undefined) conn.resume()
+  const read: Effect.Effect<ReadonlyArray<Uint8Array>, TransportError> = Effect.suspend(() => {
+    if (chunks.length > 0) return Effect.succeed(take())
+    if (ended !== undefined) return Effect.fail(ended)
+    return Effect.callback<ReadonlyArray<Uint8Array>, TransportError>((resume) => {
+      waiter = resume
+      return Effect.sync(() => {
+        if (waiter === resume) waiter = undefined
+      })
+    })
+  })
+  return { read, end }
+}
+
+// Builds a Transport over a Node socket whose reader is attached, inside the caller's scope (closing it destroys
+// the socket). Writes go to the socket directly, corked per call: a write that the kernel takes costs no fiber
+// step, no timer.
+const fromNodeSocket = (
+  conn: Net.Socket,
+  reader: ReturnType<typeof attachReader>,
   peer: string,
   options: TransportOptions
-) =>
+): Effect.Effect<Transport, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const scope = yield* Effect.scope
-    const readerScope = yield* Scope.fork(scope)
-    const writerScope = yield* Scope.fork(scope)
-    const pull = yield* Scope.provide(Socket.readerBytes(socket), readerScope)
-    const writer = yield* Scope.provide(socket.writer, writerScope)
-    const conn = raw()
-    // Why we ended the connection ourselves (a write deadline), for the reader to report.
-    let ended: TransportError | undefined
-    const destroy = Scope.close(readerScope, Exit.void).pipe(
-      Effect.andThen(Scope.close(writerScope, Exit.void)),
-      Effect.andThen(Effect.sync(() => conn?.destroy()))
-    )
+    yield* Effect.addFinalizer(() => Effect.sync(() => conn.destroy()))
+    // Closes at once; a read waiting, or the next, fails with `why` unless the connection had ended already.
+    const destroyFor = (why: () => TransportError) =>
+      Effect.sync(() => {
+        conn.destroy()
+        reader.end(why)
+      })
+    const destroy = destroyFor(() => new TransportClosed({ abrupt: true }))
     const write = (chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, TransportError> => {
       if (chunks.length === 0) return Effect.void
-      if (conn === undefined) {
-        // No Node socket at hand (not seen with TCP): the effect writer, with the deadline on each write.
-        return writer.writeAll(chunks as [Uint8Array, ...Array<Uint8Array>]).pipe(
-          Effect.mapError(classify),
-          Effect.timeoutOrElse({
-            duration: options.writeTimeout,
-            orElse: () => Effect.andThen(destroy, Effect.fail(new WriteTimeout({ after: options.writeTimeout })))
-          })
-        )
-      }
       if (conn.destroyed || !conn.writable) {
         return Effect.fail(new TransportClosed({ abrupt: true }))
       }
@@ -169,22 +211,16 @@ const fromSocket = (
       return awaitDrain(
         conn,
         options.writeTimeout,
-        Effect.suspend(() => {
-          ended ??= new WriteTimeout({ after: options.writeTimeout })
-          return destroy
-        })
+        destroyFor(() => new WriteTimeout({ after: options.writeTimeout }))
       )
     }
     const transport: Transport = {
       peer,
-      // Node hands out Buffers; give plain Uint8Array views so `.slice()` downstream copies as it should.
-      read: Effect.mapBoth(pull, {
-        onFailure: (e) => ended ?? classify(e),
-        onSuccess: (chunks) =>
-          chunks.map((c) => (c instanceof Buffer ? new Uint8Array(c.buffer, c.byteOffset, c.byteLength) : c))
-      }),
+      read: reader.read,
       write,
-      end: Scope.close(writerScope, Exit.void),
+      end: Effect.sync(() => {
+        if (!conn.destroyed) conn.end()
+      }),
       destroy
     }
     return transport
@@ -197,30 +233,29 @@ export const connectTcp = (
   options: TransportOptions & { readonly connectTimeout: Duration.Duration }
 ): Effect.Effect<Transport, ConnectFailed, Scope.Scope> =>
   Effect.gen(function* () {
-    let conn: Net.Socket | undefined
-    // Like NodeSocket.makeNet, keeping hold of the Node socket for writing.
-    const open = Effect.flatMap(Effect.scope, (scope) =>
-      Effect.andThen(
-        Scope.addFinalizer(
-          scope,
-          Effect.sync(() => conn?.destroy())
-        ),
-        Effect.callback<Net.Socket, Socket.SocketError>((resume) => {
-          const c = Net.createConnection({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 })
-          conn = c
-          c.once("connect", () => resume(Effect.succeed(c)))
-          c.on("error", (cause: Error) =>
-            resume(
-              Effect.fail(new Socket.SocketError({ reason: new Socket.SocketOpenError({ kind: "Unknown", cause }) }))
-            )
-          )
+    const opened = yield* Effect.acquireRelease(
+      Effect.callback<{ conn: Net.Socket; reader: ReturnType<typeof attachReader> }, ConnectFailed>((resume) => {
+        let conn: Net.Socket
+        try {
+          conn = Net.createConnection({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 })
+        } catch (cause) {
+          // Node throws at once for an impossible address (a port out of range).
+          return resume(Effect.fail(new ConnectFailed({ host, port, detail: String(cause) })))
+        }
+        const reader = attachReader(conn)
+        const onError = (cause: Error) => resume(Effect.fail(new ConnectFailed({ host, port, detail: String(cause) })))
+        conn.once("error", onError)
+        conn.once("connect", () => {
+          conn.off("error", onError)
+          resume(Effect.succeed({ conn, reader }))
         })
-      )
+        // Interrupted (the connect timeout, a scope closing): the half-open socket goes.
+        return Effect.sync(() => conn.destroy())
+      }),
+      ({ conn }) => Effect.sync(() => conn.destroy())
     )
-    const socket = yield* NodeSocket.fromDuplex(open, { openTimeout: options.connectTimeout, disableReconnects: true })
-    return yield* fromSocket(socket, () => conn, `${host}:${port}`, options)
+    return yield* fromNodeSocket(opened.conn, opened.reader, `${host}:${port}`, options)
   }).pipe(
-    Effect.mapError((e) => new ConnectFailed({ host, port, detail: String(e.reason.cause ?? e.reason._tag) })),
     Effect.timeoutOrElse({
       duration: options.connectTimeout,
       orElse: () => Effect.fail(new ConnectFailed({ host, port, detail: "connect timed out" }))
@@ -252,16 +287,22 @@ export const listenTcp = (
       port: bound,
       run: (handler) =>
         server
-          .run((socket) =>
+          .run(() =>
             Effect.scoped(
               Effect.gen(function* () {
+                // The server's own Socket wrapper is left unused: the connection is read and written on the
+                // Node socket it carries (a TCP server always provides it).
                 const raw = yield* Effect.serviceOption(NodeSocket.NetSocket)
-                let peer = "unknown"
-                if (Option.isSome(raw)) {
-                  raw.value.setNoDelay(true).setKeepAlive(true, 30_000)
-                  peer = `${raw.value.remoteAddress}:${raw.value.remotePort}`
-                }
-                const transport = yield* fromSocket(socket, () => Option.getOrUndefined(raw), peer, options)
+                if (Option.isNone(raw)) return yield* Effect.die(new Error("TCP connection without a Node socket"))
+                const conn = raw.value
+                conn.setNoDelay(true).setKeepAlive(true, 30_000)
+                const reader = attachReader(conn)
+                const transport = yield* fromNodeSocket(
+                  conn,
+                  reader,
+                  `${conn.remoteAddress}:${conn.remotePort}`,
+                  options
+                )
                 yield* handler(transport)
               })
             )

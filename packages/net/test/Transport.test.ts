@@ -1,0 +1,97 @@
+/**
+ * The TCP transport on 127.0.0.1 (ports the OS picks): bytes received before a reset are read before the
+ * error, a reader that does not read holds the peer back (TCP backpressure, not an unbounded buffer), EOF and
+ * a refused connection are typed, and an impossible port is a `ConnectFailed`, not a throw.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Net from "node:net"
+import { Deferred, Duration, Effect } from "effect"
+import * as Transport from "../src/upper/Transport.ts"
+
+const FIVE_SECONDS = Duration.seconds(5)
+
+// A server whose first connection is handed over through a Deferred.
+const serveOne = Effect.gen(function* () {
+  const server = yield* Transport.listenTcp("127.0.0.1", 0, { writeTimeout: FIVE_SECONDS })
+  const got = yield* Deferred.make<Transport.Transport>()
+  const release = yield* Deferred.make<void>()
+  yield* Effect.forkScoped(server.run((t) => Effect.andThen(Deferred.succeed(got, t), Deferred.await(release))))
+  return { port: server.port, transport: Deferred.await(got), release: Deferred.succeed(release, undefined) }
+})
+
+const readAll = (t: Transport.Transport, until: number) =>
+  Effect.gen(function* () {
+    let n = 0
+    while (n < until) for (const c of yield* t.read) n += c.length
+    return n
+  })
+
+describe("Transport over TCP", () => {
+  it.live("bytes that arrived before the peer reset the connection are read before the error", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { port, transport } = yield* serveOne
+        const client = Net.createConnection({ host: "127.0.0.1", port })
+        client.on("error", () => {})
+        yield* Effect.callback<void>((resume) => void client.once("connect", () => resume(Effect.void)))
+        const t = yield* transport
+        // 10 bytes (an A-ABORT), then a reset; nothing is read on our side until both have arrived.
+        client.write(Buffer.from([0x07, 0, 0, 0, 0, 4, 0, 0, 0, 0]), () => client.resetAndDestroy())
+        yield* Effect.sleep("200 millis")
+        const chunks = yield* t.read
+        assert.deepStrictEqual(
+          Buffer.concat(chunks.map((c) => Buffer.from(c))),
+          Buffer.from([0x07, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+        )
+        const after = yield* Effect.flip(t.read)
+        assert.oneOf(after._tag, ["TransportFailed", "TransportClosed"])
+      })
+    )
+  )
+
+  it.live("a reader that does not read holds the peer back; every byte arrives once it reads", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { port, transport } = yield* serveOne
+        const client = Net.createConnection({ host: "127.0.0.1", port })
+        client.on("error", () => {})
+        yield* Effect.callback<void>((resume) => void client.once("connect", () => resume(Effect.void)))
+        const t = yield* transport
+        const total = 64 << 20
+        const block = Buffer.alloc(1 << 20, 0x5a)
+        for (let i = 0; i < total / block.length; i++) client.write(block)
+        yield* Effect.sleep("500 millis")
+        // The transport stopped reading at its limit: most of the 64 MiB is still queued at the sender.
+        assert.isAbove(client.writableLength, 32 << 20, `sender still holds ${client.writableLength} bytes`)
+        assert.strictEqual(yield* readAll(t, total), total)
+        client.end()
+        const eof = yield* Effect.flip(t.read)
+        assert.strictEqual(eof._tag, "TransportClosed")
+        if (eof._tag === "TransportClosed") assert.isFalse(eof.abrupt)
+      })
+    )
+  )
+
+  it.live("a refused connection and an impossible port fail with ConnectFailed", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        // A port that was free a moment ago: nothing listens there now.
+        const free = yield* Effect.promise(
+          () =>
+            new Promise<number>((resolve) => {
+              const s = Net.createServer().listen(0, "127.0.0.1", () => {
+                const p = (s.address() as Net.AddressInfo).port
+                s.close(() => resolve(p))
+              })
+            })
+        )
+        const opts = { writeTimeout: FIVE_SECONDS, connectTimeout: FIVE_SECONDS }
+        const refused = yield* Effect.flip(Transport.connectTcp("127.0.0.1", free, opts))
+        assert.strictEqual(refused._tag, "ConnectFailed")
+        assert.match(refused.message, /ECONNREFUSED/)
+        const impossible = yield* Effect.flip(Transport.connectTcp("127.0.0.1", 70000, opts))
+        assert.strictEqual(impossible._tag, "ConnectFailed")
+      })
+    )
+  )
+})
