@@ -16,6 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type * as Stream from "effect/Stream"
+import { ElementWalker } from "@netdicom/wire"
 import { InvalidInstance, StoreFailed } from "./ArchiveError.ts"
 import type { IndexFailed, QueryError } from "./ArchiveError.ts"
 import { ArchiveIndex } from "./ArchiveIndex.ts"
@@ -111,6 +112,23 @@ const expectations = (
   return Result.void
 }
 
+// The bytes of a Part 10 file as they are, with every byte from `offset` (the data set's first) also fed to `walker`.
+const walked = (bytes: InstanceBytes, offset: number, walker: ElementWalker.ElementWalker): InstanceBytes => {
+  if (bytes instanceof Uint8Array) {
+    walker.push(bytes.subarray(offset))
+    return bytes
+  }
+  const source = bytes
+  return (async function* () {
+    let at = 0
+    for await (const chunk of source) {
+      if (at + chunk.length > offset) walker.push(at >= offset ? chunk : chunk.subarray(offset - at))
+      at += chunk.length
+      yield chunk
+    }
+  })()
+}
+
 /** The archive on a given store and index. */
 export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Service"]): Archive["Service"] => {
   const storeInstance = (bytes: InstanceBytes, options?: StoreOptions) =>
@@ -120,7 +138,14 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
           ? { header: yield* Effect.fromResult(Header.fromBytes(bytes)), bytes }
           : yield* Header.peek(bytes, options?.maxHeaderBytes)
       yield* Effect.fromResult(expectations(peeked.header, options))
-      const file = yield* store.write(peeked.header, peeked.bytes)
+      // The data set is walked as it is written: a truncated or malformed one is refused, not archived.
+      const walker = ElementWalker.make(peeked.header.transferSyntaxUid)
+      const file = yield* store.write(peeked.header, walked(peeked.bytes, peeked.header.dataSetOffset, walker), () => {
+        const problem = walker.finish()
+        return problem === undefined
+          ? undefined
+          : new InvalidInstance({ reason: `truncated or malformed data set: ${problem.detail}` })
+      })
       const record: InstanceRecord = { ...peeked.header, filePath: file.path, fileSize: file.size }
       const replaced = yield* index.upsert(record)
       if (

@@ -19,7 +19,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import { StoreFailed } from "./ArchiveError.ts"
+import { StoreFailed, type InvalidInstance } from "./ArchiveError.ts"
 
 /** Where an instance goes: the two UIDs that name its directory and file. */
 export interface InstanceKey {
@@ -52,8 +52,16 @@ export class InstanceStore extends Context.Service<
     readonly root: string
     /** The absolute path an instance with this key is stored at. */
     readonly pathFor: (key: InstanceKey) => string
-    /** Writes an instance atomically and returns its path and size. */
-    readonly write: (key: InstanceKey, bytes: InstanceBytes) => Effect.Effect<StoredFile, StoreFailed>
+    /**
+     * Writes an instance atomically and returns its path and size. `verify`, asked once every byte is in the
+     * temporary file and before it takes the instance's name, can refuse it: the file is then removed, and a
+     * copy already stored under that name stays as it was.
+     */
+    readonly write: (
+      key: InstanceKey,
+      bytes: InstanceBytes,
+      verify?: () => InvalidInstance | undefined
+    ) => Effect.Effect<StoredFile, StoreFailed | InvalidInstance>
     /** Reads a stored file whole (for small files and tests; retrieve streams files itself). */
     readonly read: (path: string) => Effect.Effect<Uint8Array, StoreFailed>
     /** Removes a file; a missing file is not an error. Empty study directories are removed too. */
@@ -108,7 +116,7 @@ export const make = (options: InstanceStoreOptions): Effect.Effect<InstanceStore
     return InstanceStore.of({
       root,
       pathFor,
-      write: (key, bytes) => writeAtomically(root, pathFor(key), bytes),
+      write: (key, bytes, verify) => writeAtomically(root, pathFor(key), bytes, verify),
       read: (path) => io("read", path, () => Fs.readFile(path)).pipe(Effect.map((b) => new Uint8Array(b))),
       remove: (path) => removeFile(root, path)
     })
@@ -172,7 +180,12 @@ const copyInto = (handle: Fs.FileHandle, tmp: string, bytes: InstanceBytes): Eff
   )
 }
 
-const writeAtomically = (root: string, target: string, bytes: InstanceBytes): Effect.Effect<StoredFile, StoreFailed> =>
+const writeAtomically = (
+  root: string,
+  target: string,
+  bytes: InstanceBytes,
+  verify?: () => InvalidInstance | undefined
+): Effect.Effect<StoredFile, StoreFailed | InvalidInstance> =>
   Effect.gen(function* () {
     const dir = Path.dirname(target)
     const created = yield* io("mkdir", dir, () => makeDirectories(dir))
@@ -183,6 +196,8 @@ const writeAtomically = (root: string, target: string, bytes: InstanceBytes): Ef
       (handle) =>
         Effect.gen(function* () {
           const written = yield* copyInto(handle, tmp, bytes)
+          const refused = verify?.()
+          if (refused !== undefined) return yield* Effect.fail(refused)
           yield* io("fsync", tmp, () => handle.sync())
           return written
         }),

@@ -79,6 +79,32 @@ describe.skipIf(!present)(`corpus at ${CORPUS}`, () => {
     })
   )
 
+  it.effect("stored through the archive, a data set cut short is refused with its reason and the rest are kept", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      yield* withArchive(
+        dir,
+        Effect.gen(function* () {
+          const archive = yield* Archive
+          const stored: Array<string> = []
+          const reasons = new Map<string, string>()
+          for (const path of files(CORPUS)) {
+            const outcome = yield* Effect.result(archive.store(new Uint8Array(Fs.readFileSync(path))))
+            if (Result.isSuccess(outcome)) stored.push(Path.basename(path))
+            else reasons.set(Path.basename(path), outcome.failure.message)
+          }
+          // MR_truncated.dcm: its Pixel Data claims 8192 bytes, 8130 follow.
+          assert.match(
+            reasons.get("MR_truncated.dcm") ?? "stored",
+            /truncated or malformed data set: \(7fe0,0010\) needs 8192/
+          )
+          assert.include(stored, "CT_small.dcm")
+          assert.isAtLeast(stored.length, 40)
+        })
+      )
+    })
+  )
+
   it.effect("names in Latin-1, Greek, Cyrillic, Arabic, Hebrew, GB18030, UTF-8 and ISO 2022 come back as Unicode", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir

@@ -182,6 +182,37 @@ describe("InstanceStore", () => {
     })
   )
 
+  it.effect("a truncated data set is refused, whole or streamed, and the copy already stored stays", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const spec = { patientId: "P3", patientName: "Cut^Carl", study: "1.6", series: "1.6.1", sop: "1.6.1.1" }
+      const good = instance(spec)
+      const first = yield* withArchive(
+        dir,
+        Archive.use((a) => a.store(good))
+      )
+      // Pixel Data comes last: 5 bytes short of its length, as a file cut off by a crash or a peer.
+      const cut = good.subarray(0, good.length - 5)
+      for (const source of [() => cut, () => chunks(cut, 64)[Symbol.iterator]()]) {
+        const exit = yield* Effect.exit(
+          withArchive(
+            dir,
+            Archive.use((a) => a.store(source()))
+          )
+        )
+        assert.isTrue(Exit.isFailure(exit))
+        if (Exit.isFailure(exit)) {
+          assert.include(String(exit.cause), "InvalidInstance")
+          assert.match(String(exit.cause), /truncated or malformed data set: \(7fe0,0010\) needs \d+ bytes/)
+        }
+        // The good copy is untouched, and no temporary file is left beside it.
+        assert.deepStrictEqual(new Uint8Array(yield* Effect.promise(() => Fs.readFile(first.record.filePath))), good)
+        const files = yield* Effect.promise(() => listFiles(Path.join(dir, "files")))
+        assert.deepStrictEqual(files, [Path.relative(Path.join(dir, "files"), first.record.filePath)])
+      }
+    })
+  )
+
   it.effect("an unreadable instance is refused before anything is written", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir

@@ -220,6 +220,19 @@ describe("netdicom echo and store against netdicom storescp", () => {
     assert.match(r.stderr, /FAILED .*MR_truncated\.dcm: truncated/)
     assert.include(r.stdout, "0 sent, 0 warnings, 1 failed")
   })
+
+  it("a truncated data set from a client that does not check is refused by storescp (0xC000), nothing stored", async (ctx) => {
+    const truncated = corpusFile("MR_truncated.dcm")
+    if (truncated === undefined) return ctx.skip()
+    const before = filesUnder(out)
+    const example = path.join(repoRoot, "examples", "store-file.ts")
+    const r = await run(process.execPath, [example, "127.0.0.1", String(scp.port), "STORE-SCP", truncated], {
+      cwd: repoRoot,
+      timeoutMs: 30_000
+    })
+    assert.match(r.stdout, /status 0xc000/, r.stdout + r.stderr)
+    assert.deepStrictEqual(filesUnder(out), before)
+  })
 })
 
 describe("netdicom find, get and move against netdicom qrscp", () => {

@@ -5,6 +5,7 @@
  */
 export * as CommandSet from "./CommandSet.ts"
 export * as Dimse from "./Dimse.ts"
+export * as ElementWalker from "./ElementWalker.ts"
 export * as Fragmenter from "./Fragmenter.ts"
 export * as Identifiers from "./Identifiers.ts"
 export * as Pdu from "./Pdu.ts"

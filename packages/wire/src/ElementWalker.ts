@@ -1,0 +1,165 @@
+/**
+ * A structural check of a data set fed as consecutive chunks, in the order they arrive (PS3.5 section 7: data
+ * elements; 7.5 nesting of sequences and items; A.4 encapsulated pixel data; 6.2.2 UN holding an implicit VR
+ * sequence).
+ *
+ * It reads element headers only (tag, VR, length) and counts the value bytes past, so a data set of any size is
+ * checked in constant memory, with no copy of what it is fed beyond a 12-byte header that spans two chunks. At the
+ * end it says whether the data set was whole: a value, an item or a sequence that runs past the last byte, a
+ * header cut short or a delimiter out of place is a `WalkProblem`. Nothing is decoded. Items of defined length are
+ * skipped like values; items and sequences of undefined length are walked, to a depth of 64. Deflated data sets
+ * (PS3.5 A.5) are not walked.
+ *
+ * A storage SCP runs it over each data set it receives, so a truncated instance is refused instead of archived.
+ *
+ * @since 0.1.0
+ */
+import * as Uids from "./Uids.ts"
+
+/** Why a data set is not whole, with the byte offset (from the data set's first byte) where it shows. */
+export interface WalkProblem {
+  readonly detail: string
+}
+
+/** A walker over one data set: `push` its bytes in order, then ask `finish` whether it was whole. */
+export interface ElementWalker {
+  readonly push: (chunk: Uint8Array) => void
+  /** The first problem seen, once everything was pushed; `undefined` when the data set is whole. */
+  readonly finish: () => WalkProblem | undefined
+}
+
+const UNDEFINED = 0xffffffff
+const LONG_VRS = new Set(["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"])
+const MAX_DEPTH = 64
+
+const tagText = (group: number, element: number): string =>
+  `(${group.toString(16).padStart(4, "0")},${element.toString(16).padStart(4, "0")})`
+
+interface Syntax {
+  readonly explicit: boolean
+  readonly little: boolean
+}
+
+// Where the walk is: the elements of the top level or of an item of undefined length, or the items of a
+// sequence (or encapsulated pixel data) of undefined length.
+type Frame =
+  | { readonly kind: "elements"; readonly syntax: Syntax; readonly depth: number; readonly top: boolean }
+  | { readonly kind: "items"; readonly syntax: Syntax; readonly depth: number; readonly owner: string }
+
+/** A walker for a data set in `transferSyntaxUid` (an unknown syntax is walked as Explicit VR Little Endian). */
+export const make = (transferSyntaxUid: string): ElementWalker => {
+  const info = Uids.transferSyntaxInfo(transferSyntaxUid)
+  if (info?.deflated === true) return { push: () => {}, finish: () => undefined }
+  const top: Syntax = { explicit: info?.explicitVr ?? true, little: info?.littleEndian ?? true }
+
+  const stack: Array<Frame> = [{ kind: "elements", syntax: top, depth: 0, top: true }]
+  const header = new Uint8Array(12)
+  const view = new DataView(header.buffer)
+  let have = 0
+  let pos = 0
+  // Value bytes still to pass, and what they belong to (for the message when they never come).
+  let skip = 0
+  let skipping = ""
+  let skipStart = 0
+  let problem: WalkProblem | undefined
+
+  const fail = (detail: string) => {
+    problem ??= { detail }
+  }
+
+  // How many header bytes the current frame needs: 8, or 12 for an explicit VR element with a 32-bit length.
+  const wanted = (): number => {
+    const frame = stack[stack.length - 1]!
+    if (frame.kind === "items" || !frame.syntax.explicit || have < 8) return 8
+    if (view.getUint16(0, frame.syntax.little) === 0xfffe) return 8
+    const vr = String.fromCharCode(header[4]!, header[5]!)
+    return LONG_VRS.has(vr) ? 12 : 8
+  }
+
+  const passValue = (length: number, what: string) => {
+    skip = length
+    skipping = what
+    skipStart = pos
+  }
+
+  // One whole header in `header`: act on it.
+  const step = (size: number) => {
+    const frame = stack[stack.length - 1]!
+    const little = frame.syntax.little
+    const group = view.getUint16(0, little)
+    const element = view.getUint16(2, little)
+    const at = pos - size
+    if (frame.kind === "items") {
+      const length = view.getUint32(4, little)
+      if (group === 0xfffe && element === 0xe0dd) {
+        stack.pop()
+        return
+      }
+      if (group !== 0xfffe || element !== 0xe000) {
+        return fail(`${tagText(group, element)} at byte ${at} where an item of ${frame.owner} was expected`)
+      }
+      if (length === UNDEFINED) {
+        if (frame.depth + 1 > MAX_DEPTH) return fail("sequences nested too deep")
+        stack.push({ kind: "elements", syntax: frame.syntax, depth: frame.depth + 1, top: false })
+      } else passValue(length, `an item of ${frame.owner}`)
+      return
+    }
+    if (group === 0xfffe) {
+      if (element === 0xe00d && !frame.top) {
+        stack.pop()
+        return
+      }
+      return fail(`unexpected ${tagText(group, element)} at byte ${at}`)
+    }
+    const tag = tagText(group, element)
+    let vr = ""
+    let length: number
+    if (frame.syntax.explicit) {
+      vr = String.fromCharCode(header[4]!, header[5]!)
+      length = size === 12 ? view.getUint32(8, little) : view.getUint16(6, little)
+    } else length = view.getUint32(4, little)
+    if (length !== UNDEFINED) return passValue(length, tag)
+    // A sequence, encapsulated pixel data, or UN holding an implicit VR sequence (PS3.5 6.2.2).
+    if (frame.depth + 1 > MAX_DEPTH) return fail("sequences nested too deep")
+    const inner = vr === "UN" ? { explicit: false, little: true } : frame.syntax
+    stack.push({ kind: "items", syntax: inner, depth: frame.depth + 1, owner: tag })
+  }
+
+  const push = (chunk: Uint8Array) => {
+    let i = 0
+    while (i < chunk.length && problem === undefined) {
+      if (skip > 0) {
+        const n = Math.min(skip, chunk.length - i)
+        skip -= n
+        i += n
+        pos += n
+        continue
+      }
+      // Header bytes: the first 8, then 4 more if they show a long explicit VR.
+      let want = wanted()
+      while (have < want && i < chunk.length) {
+        header[have++] = chunk[i++]!
+        pos++
+        if (have === 8) want = wanted()
+      }
+      if (have < want) return
+      have = 0
+      step(want)
+    }
+  }
+
+  const finish = (): WalkProblem | undefined => {
+    if (problem !== undefined) return problem
+    if (skip > 0) {
+      const length = pos - skipStart + skip
+      return { detail: `${skipping} needs ${length} bytes at byte ${skipStart}, the data set has ${pos - skipStart}` }
+    }
+    if (have > 0) return { detail: `element header at byte ${pos - have} cut short` }
+    const frame = stack[stack.length - 1]!
+    if (frame.kind === "items") return { detail: `${frame.owner} has no sequence delimiter` }
+    if (!frame.top) return { detail: "an item has no delimiter" }
+    return undefined
+  }
+
+  return { push, finish }
+}
