@@ -1,6 +1,6 @@
 /**
- * Builds the `netdicom` command as one JavaScript file, `dist/netdicom.mjs` (run by `bin/netdicom.js` whenever it is
- * newer than every source it was built from), with rolldown: the four packages and the parts of Effect they use,
+ * Builds the `netdicom` command as one JavaScript file, `dist/netdicom.mjs` (run by `bin/netdicom.js` while the
+ * sources are those it was built from), with rolldown: the four packages and the parts of Effect they use,
  * tree-shaken, with Node's built-ins and dcmjs (loaded on demand through `createRequire`) left outside.
  *
  * A process running the bundle idles at about half the memory of one running the TypeScript sources: Node keeps the
@@ -13,6 +13,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { build } from "rolldown"
+import { manifestPath, sourceManifest } from "./bin/entry.js"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
 
@@ -21,15 +22,17 @@ export const OUTPUT = Path.join(here, "dist", "netdicom.mjs")
 
 /**
  * Bundles `entry` (a TypeScript module) into the ES module `outFile`, with a source map beside it. Whitespace and
- * dead code are removed, names are kept, so stack traces and CPU profiles still read. The files are written in a
- * temporary folder beside `outFile` and renamed into place, the bundle last: an interrupted build never leaves a
- * partial bundle newer than the sources for the bin to run.
+ * dead code are removed, names are kept, so stack traces and CPU profiles still read. With `packagesDir`, a manifest
+ * of the packages' sources as they were when the build started is written beside it (`bin/entry.js` compares it
+ * with the sources before it runs the bundle). The files are written in a temporary folder beside `outFile` and
+ * renamed into place, the bundle last: an interrupted build never leaves a partial bundle that looks current.
  */
-export const bundle = async (entry: string, outFile: string): Promise<void> => {
+export const bundle = async (entry: string, outFile: string, packagesDir?: string): Promise<void> => {
   const dir = Path.dirname(outFile)
   const name = Path.basename(outFile)
   Fs.mkdirSync(dir, { recursive: true })
   const staging = Fs.mkdtempSync(Path.join(dir, ".build-"))
+  const sources = packagesDir === undefined ? undefined : sourceManifest(packagesDir)
   try {
     await build({
       input: entry,
@@ -48,6 +51,11 @@ export const bundle = async (entry: string, outFile: string): Promise<void> => {
       throw new Error(`bundling ${entry} made ${made.join(", ")}, not one file and its map (a dynamic import?)`)
     }
     Fs.renameSync(Path.join(staging, `${name}.map`), `${outFile}.map`)
+    if (sources !== undefined) {
+      const manifest = { bundleSize: Fs.statSync(Path.join(staging, name)).size, files: sources }
+      Fs.writeFileSync(Path.join(staging, "manifest.json"), JSON.stringify(manifest))
+      Fs.renameSync(Path.join(staging, "manifest.json"), manifestPath(outFile))
+    }
     Fs.renameSync(Path.join(staging, name), outFile)
   } finally {
     Fs.rmSync(staging, { recursive: true, force: true })
@@ -56,7 +64,7 @@ export const bundle = async (entry: string, outFile: string): Promise<void> => {
 
 if (process.argv[1] !== undefined && Path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const started = performance.now()
-  await bundle(Path.join(here, "src", "main.ts"), OUTPUT)
+  await bundle(Path.join(here, "src", "main.ts"), OUTPUT, Path.join(here, ".."))
   const size = Fs.statSync(OUTPUT).size
   process.stdout.write(
     `built ${Path.relative(process.cwd(), OUTPUT)} (${(size / 1024).toFixed(0)} KiB) in ${(performance.now() - started).toFixed(0)} ms\n`

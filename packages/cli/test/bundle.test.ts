@@ -7,8 +7,7 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { makeTempDir, removeDir, repoRoot, run } from "../../../tests/support/peers.ts"
-// @ts-expect-error: a plain JS module of the bin, without type declarations
-import { entryPoint } from "../bin/entry.js"
+import { entryPoint, manifestPath, sourceManifest } from "../bin/entry.js"
 import { bundle } from "../build.ts"
 import { filesUnder, part10, writeFile } from "./support.ts"
 
@@ -25,7 +24,14 @@ afterAll(() => {
   for (const f of [bundled, `${bundled}.map`]) fs.rmSync(f, { force: true })
 })
 
-const choose = entryPoint as (binDir: string) => string
+const choose = entryPoint
+
+// What build.ts writes beside a bundle: the sources as they are now, and the bundle's size.
+const writeManifest = (packagesDir: string, bundle: string) =>
+  fs.writeFileSync(
+    manifestPath(bundle),
+    JSON.stringify({ bundleSize: fs.statSync(bundle).size, files: sourceManifest(packagesDir) })
+  )
 
 describe("the bundled netdicom command", () => {
   it("stores a file through a bundled storescp, byte for byte", { timeout: 60_000 }, async () => {
@@ -67,22 +73,43 @@ describe("the bundled netdicom command", () => {
     }
   })
 
-  it("bin/entry.js: the bundle while it is the newest, the sources once one of them changed", () => {
+  it("bin/entry.js: the bundle while the sources are those it was built from, else the sources", () => {
     const root = temp("layout")
     const bin = path.join(root, "cli", "bin")
     fs.mkdirSync(bin, { recursive: true })
-    const main = writeFile(path.join(root, "cli", "src"), "main.ts", "")
-    const deep = writeFile(path.join(root, "net", "src", "dimse"), "X.ts", "")
+    const main = writeFile(path.join(root, "cli", "src"), "main.ts", "export {}\n")
+    const deep = writeFile(path.join(root, "net", "src", "dimse"), "X.ts", "export const x = 1\n")
     // No bundle: the sources.
     assert.strictEqual(choose(bin), main)
-    const dist = writeFile(path.join(root, "cli", "dist"), "netdicom.mjs", "")
-    const t = Date.now() / 1000
-    for (const f of [main, deep]) fs.utimesSync(f, t - 60, t - 60)
-    fs.utimesSync(dist, t - 30, t - 30)
-    assert.strictEqual(choose(bin), dist)
-    // A source in a nested folder of another package changed after the build.
-    fs.utimesSync(deep, t, t)
+    const dist = writeFile(path.join(root, "cli", "dist"), "netdicom.mjs", 'console.log("bundle")\n')
+    // A bundle without a manifest is not trusted while there are sources.
     assert.strictEqual(choose(bin), main)
+    writeManifest(root, dist)
+    assert.strictEqual(choose(bin), dist)
+    // A source in a nested folder of another package edited after the build.
+    const t = Date.now() / 1000
+    fs.utimesSync(deep, t + 5, t + 5)
+    assert.strictEqual(choose(bin), main)
+    // Restored with an older time than the build's (cp -p, tar, rsync): still not what was built.
+    fs.utimesSync(deep, t - 3600, t - 3600)
+    assert.strictEqual(choose(bin), main)
+    writeManifest(root, dist)
+    assert.strictEqual(choose(bin), dist)
+    // A file added, then removed again after a rebuild.
+    const added = writeFile(path.join(root, "wire", "src"), "New.ts", "export {}\n")
+    assert.strictEqual(choose(bin), main)
+    writeManifest(root, dist)
+    assert.strictEqual(choose(bin), dist)
+    fs.rmSync(added)
+    assert.strictEqual(choose(bin), main)
+    writeManifest(root, dist)
+    // The bundle emptied or cut short.
+    fs.writeFileSync(dist, "")
+    assert.strictEqual(choose(bin), main)
+    // No sources at all (a published package): the bundle, manifest or not.
+    for (const name of ["cli", "net", "wire"]) fs.rmSync(path.join(root, name, "src"), { recursive: true, force: true })
+    fs.rmSync(manifestPath(dist))
+    assert.strictEqual(choose(bin), dist)
   })
 
   // The real bin, copied into a layout of its own, with stand-ins for the bundle and the sources.
@@ -96,7 +123,8 @@ describe("the bundled netdicom command", () => {
     const main = writeFile(path.join(root, "cli", "src"), "main.ts", 'console.log("from the sources")\n')
     const t = Date.now() / 1000
     fs.utimesSync(main, t - 60, t - 60)
-    writeFile(path.join(root, "cli", "dist"), "netdicom.mjs", bundleText)
+    const bundle = writeFile(path.join(root, "cli", "dist"), "netdicom.mjs", bundleText)
+    writeManifest(root, bundle)
     return path.join(bin, "netdicom.js")
   }
 
