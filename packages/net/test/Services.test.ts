@@ -271,6 +271,8 @@ describe("DIMSE-C, SCU against SCP", () => {
         const last = all.at(-1)!
         assert.strictEqual(last.failed, 1)
         assert.notStrictEqual(last.status, 0)
+        // Why, in the final response: the SCU has no other way to learn it.
+        assert.match(last.errorComment ?? "", /^no context accepted for transfer syntax 1\.2\.840\.10008\.1\.2\.1$/)
         assert.deepStrictEqual(stored, [])
       })
   )

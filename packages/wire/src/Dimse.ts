@@ -58,6 +58,18 @@ const Uid = Schema.String.check(Schema.isBetweenLength(1, 64))
 const Ae = Schema.String.check(Schema.isBetweenLength(1, 16))
 const Lo = Schema.String.check(Schema.isBetweenLength(1, 64))
 
+/**
+ * A text made fit for Error Comment (0000,0902), a LO (PS3.5 6.2: at most 64 characters, no backslash, no control
+ * characters): a longer text is cut at the last word that fits, and ends with "...".
+ */
+export const fitErrorComment = (text: string): string => {
+  const clean = text.replace(/[\\\x00-\x1f]/g, " ").trim()
+  if (clean.length <= 64) return clean
+  const room = clean.slice(0, 61)
+  const space = room.lastIndexOf(" ")
+  return `${(space >= 40 ? room.slice(0, space) : room).trimEnd()}...`
+}
+
 const statusDetail = {
   offendingElement: Schema.optionalKey(Schema.Array(Tag)),
   errorComment: Schema.optionalKey(Lo),

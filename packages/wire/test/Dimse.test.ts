@@ -357,3 +357,20 @@ describe("Dimse properties", () => {
     )
   })
 })
+
+describe("fitErrorComment", () => {
+  it("keeps a short text, cuts a long one at a word with '...', never past 64 characters", () => {
+    assert.strictEqual(Dimse.fitErrorComment("no accepted context"), "no accepted context")
+    const long = "PatientID must be given as one or more values for a PATIENT level query"
+    const fitted = Dimse.fitErrorComment(long)
+    assert.strictEqual(fitted, "PatientID must be given as one or more values for a PATIENT...")
+    assert.isAtMost(fitted.length, 64)
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), (text) => {
+        const out = Dimse.fitErrorComment(text)
+        assert.isAtMost(out.length, 64)
+        assert.notMatch(out, /[\\\x00-\x1f]/)
+      })
+    )
+  })
+})

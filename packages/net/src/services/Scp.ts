@@ -81,6 +81,13 @@ interface Services {
   readonly destinations: Option.Option<MoveDestinations["Service"]>
 }
 
+// A sub-operation's failure, short enough for an Error Comment: the transfer syntax the SCU did not accept is what
+// it needs to know (a UID of a SOP Class would not fit beside it).
+const subOperationFailure = (e: { readonly _tag: string; readonly message: string }): string =>
+  e._tag === "NoAcceptedContext" && "transferSyntax" in e && typeof e.transferSyntax === "string"
+    ? `no context accepted for transfer syntax ${e.transferSyntax}`
+    : e.message
+
 const clampCount = (n: number): number | undefined => (n > 0xffff ? undefined : n)
 
 const counts = (remaining: number, completed: number, failed: number, warning: number) => {
@@ -156,7 +163,7 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
             affectedSopClassUid: m.affectedSopClassUid,
             status,
             hasIdentifier: bytes !== undefined,
-            ...(errorComment ? { errorComment: errorComment.slice(0, 64) } : {})
+            ...(errorComment ? { errorComment: Dimse.fitErrorComment(errorComment) } : {})
           },
           bytes
         )
@@ -221,7 +228,7 @@ const handleRetrieve = (
           status,
           hasIdentifier: bytes !== undefined,
           ...extra,
-          ...(comment ? { errorComment: comment.slice(0, 64) } : {})
+          ...(comment ? { errorComment: Dimse.fitErrorComment(comment) } : {})
         }
         yield* channel.send(
           request.context,
@@ -265,6 +272,8 @@ const handleRetrieve = (
     let failed = 0
     let warning = 0
     const failedUids: Array<string> = []
+    // Why the first sub-operation failed, for the final response's Error Comment (the SCU sees no log of ours).
+    let firstFailure: string | undefined
     const tally = (status: number | undefined, uid: string) => {
       const c = status === undefined ? "Failure" : Status.classify(status)
       if (c === "Success") completed++
@@ -293,8 +302,12 @@ const handleRetrieve = (
             dataSet: inst.dataSet(),
             moveOriginator: { aeTitle: channel.association.negotiated.peerAeTitle, messageId: m.messageId }
           }).pipe(Effect.result)
-          if (Result.isFailure(r))
+          if (Result.isFailure(r)) {
             yield* Effect.logWarning(`sub-operation for ${inst.sopInstanceUid}: ${r.failure.message}`)
+            firstFailure ??= subOperationFailure(r.failure)
+          } else if (Status.classify(r.success.status) === "Failure") {
+            firstFailure ??= `the store SCP answered 0x${r.success.status.toString(16).padStart(4, "0")}`
+          }
           tally(Result.isSuccess(r) ? r.success.status : undefined, inst.sopInstanceUid)
           if (i < instances.length - 1) {
             yield* respond(Status.PENDING, counts(instances.length - i - 1, completed, failed, warning))
@@ -306,7 +319,12 @@ const handleRetrieve = (
             : failed === instances.length && instances.length > 0
               ? Status.OUT_OF_RESOURCES_SUBOPERATIONS
               : Status.WARNING
-        yield* respond(final, counts(0, completed, failed, warning), failedUids)
+        yield* respond(
+          final,
+          counts(0, completed, failed, warning),
+          failedUids,
+          failed > 0 && firstFailure !== undefined ? firstFailure : undefined
+        )
       })
 
     if (!isMove) return yield* runSubOps(channel)

@@ -10,7 +10,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { Status, type Dimse } from "@netdicom/wire"
+import { Dimse, Status } from "@netdicom/wire"
 import type { AssociationAborted } from "../association/AssociationError.ts"
 import type * as DimseChannel from "../dimse/DimseChannel.ts"
 
@@ -52,7 +52,7 @@ export const storeRequestHandler =
             status,
             affectedSopClassUid: m.affectedSopClassUid,
             affectedSopInstanceUid: m.affectedSopInstanceUid,
-            ...(errorComment ? { errorComment: errorComment.slice(0, 64) } : {})
+            ...(errorComment ? { errorComment: Dimse.fitErrorComment(errorComment) } : {})
           } satisfies Dimse.CStoreRsp)
           .pipe(Effect.ignore)
       if (!request.context.weAreScp) {
