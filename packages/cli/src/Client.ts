@@ -325,7 +325,7 @@ const store = Command.make(
     }).pipe(withLogging(c, "client"))
 ).pipe(
   Command.withDescription(
-    "C-STORE: send files and folders over one association, contexts proposed from what the files hold"
+    "C-STORE: send files and folders (over one association, or --associations N), contexts proposed from what the files hold"
   )
 )
 
@@ -341,7 +341,7 @@ const identifierOf = (
     let lvl: Keys.Level | undefined
     if (Option.isSome(c.level)) {
       const parsed = Keys.parseLevel(model, c.level.value)
-      if (Result.isFailure(parsed)) return yield* fail(parsed.failure.message)
+      if (Result.isFailure(parsed)) return yield* fail(`--level ${c.level.value}: ${parsed.failure.reason}`)
       lvl = parsed.success
     }
     const id = Keys.identifier({ model, level: lvl, keys: c.keys, find })

@@ -31,33 +31,45 @@ export class CommandFailed extends Data.TaggedError("CommandFailed")<{
 export const fail = (message: string, code = 1): Effect.Effect<never, CommandFailed> =>
   Effect.fail(new CommandFailed({ message, code }))
 
-/** The flags every subcommand takes. */
-export const common = {
-  aet: Flag.String("aet").pipe(Flag.withDescription("our AE title"), Flag.withDefault("NETDICOM")),
-  aec: Flag.String("aec").pipe(Flag.withDescription("the peer's AE title"), Flag.withDefault("ANY-SCP")),
+/** The flags every server subcommand takes. */
+export const serverCommon = {
+  aet: Flag.String("aet").pipe(Flag.withDescription("our AE title (default NETDICOM)"), Flag.withDefault("NETDICOM")),
   maxPdu: Flag.Int("max-pdu").pipe(
-    Flag.withDescription("largest PDU we receive, in bytes (0: no limit)"),
+    Flag.withDescription("largest PDU we receive, in bytes (default 262144; 0: no limit)"),
     Flag.withDefault(262144)
   ),
   timeout: Flag.Int("timeout").pipe(
-    Flag.withDescription("seconds to wait for the connection, the association and each response"),
+    Flag.withDescription("seconds to wait for the connection, the association and each response (default 30)"),
     Flag.optional
   ),
   debug: Flag.Boolean("debug").pipe(Flag.withDescription("log PDU and DIMSE summaries"), Flag.withDefault(false))
 }
 
-/** The values of the common flags. */
-export interface Common {
+/** The flags every client subcommand takes: the server's, and the peer's AE title. */
+export const common = {
+  ...serverCommon,
+  aec: Flag.String("aec").pipe(
+    Flag.withDescription("the peer's AE title (default ANY-SCP)"),
+    Flag.withDefault("ANY-SCP")
+  )
+}
+
+/** The values of the server flags. */
+export interface ServerCommon {
   readonly aet: string
-  readonly aec: string
   readonly maxPdu: number
   readonly timeout: Option.Option<number>
   readonly debug: boolean
 }
 
+/** The values of the client flags. */
+export interface Common extends ServerCommon {
+  readonly aec: string
+}
+
 /** Our Application Entity from the common flags, with the contexts we support (for an SCP). */
 export const applicationEntity = (
-  options: Common,
+  options: ServerCommon,
   contexts: ReadonlyArray<ApplicationEntity.SupportedContext> = [],
   window: { readonly maxOperationsInvoked?: number; readonly maxOperationsPerformed?: number } = {}
 ): Effect.Effect<ApplicationEntity.ApplicationEntity, CommandFailed> => {

@@ -20,7 +20,15 @@ import { Argument, Command, Flag } from "effect/cli"
 import { Scp } from "@netdicom/net"
 import { Archive, InstanceStore, ScpServices } from "@netdicom/archive"
 import * as Contexts from "./Contexts.ts"
-import { applicationEntity, common, fail, peerTitle, withLogging, type CommandFailed, type Common } from "./Options.ts"
+import {
+  applicationEntity,
+  fail,
+  peerTitle,
+  serverCommon,
+  withLogging,
+  type CommandFailed,
+  type ServerCommon
+} from "./Options.ts"
 
 const listenPort = Argument.Int("port").pipe(Argument.withDescription("the TCP port to listen on (0: any free port)"))
 const listenHost = Flag.String("host").pipe(
@@ -36,7 +44,7 @@ const checkListenPort = (n: number): Effect.Effect<number, CommandFailed> =>
 
 /** Serves until interrupted, after printing the listening line. */
 const serveForever = (
-  c: Common & { readonly host: string; readonly port: number },
+  c: ServerCommon & { readonly host: string; readonly port: number },
   contexts: typeof Contexts.storageScp,
   maxOperationsPerformed = 1
 ) =>
@@ -58,7 +66,7 @@ const storescp = Command.make(
     port: listenPort,
     out: Flag.String("out").pipe(Flag.withDescription("folder the instances go to, as <study>/<instance>.dcm")),
     host: listenHost,
-    ...common
+    ...serverCommon
   },
   (c) =>
     // C-STOREs are independent: up to STORE_WINDOW outstanding per association for a peer that asks
@@ -101,7 +109,7 @@ const qrscp = Command.make(
       Flag.atLeast(0)
     ),
     host: listenHost,
-    ...common
+    ...serverCommon
   },
   (c) =>
     Effect.gen(function* () {

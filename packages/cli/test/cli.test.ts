@@ -318,6 +318,8 @@ describe("netdicom find, get and move against netdicom qrscp", () => {
     const l = await netdicom(["find", "127.0.0.1", String(qr.port), "--level", "patient"])
     assert.strictEqual(l.code, 1)
     assert.include(l.stderr, "the study root model has the levels STUDY, SERIES, IMAGE")
+    assert.include(l.stderr, "--level patient: ")
+    assert.notInclude(l.stderr, "bad key")
   })
 
   it("C-GET writes <SOPInstanceUID>.dcm files with a meta header and the stored data set", async () => {

@@ -63,7 +63,9 @@ const Lo = Schema.String.check(Schema.isBetweenLength(1, 64))
  * characters): a longer text is cut at the last word that fits, and ends with "...".
  */
 export const fitErrorComment = (text: string): string => {
-  const clean = text.replace(/[\\\x00-\x1f]/g, " ").trim()
+  let clean = ""
+  for (const ch of text) clean += ch === "\\" || ch.charCodeAt(0) < 0x20 ? " " : ch
+  clean = clean.trim()
   if (clean.length <= 64) return clean
   const room = clean.slice(0, 61)
   const space = room.lastIndexOf(" ")
