@@ -8,7 +8,7 @@ import { Effect, Option, Result, Stream } from "effect"
 import { Archive } from "../src/Archive.ts"
 import { ArchiveIndex } from "../src/ArchiveIndex.ts"
 import type { Dataset } from "../src/Header.ts"
-import { find, tempDir, withArchive } from "./fixtures.ts"
+import { find, inFreshArchive, tempDir, withArchive } from "./fixtures.ts"
 
 const CORPUS = "/work/shared/corpus"
 const present = Fs.existsSync(CORPUS) && Fs.existsSync(Path.join(CORPUS, "CT_small.dcm"))
@@ -80,10 +80,8 @@ describe.skipIf(!present)(`corpus at ${CORPUS}`, () => {
   )
 
   it.effect("stored through the archive, a data set cut short is refused with its reason and the rest are kept", () =>
-    Effect.gen(function* () {
-      const dir = yield* tempDir
-      yield* withArchive(
-        dir,
+    Effect.scoped(
+      inFreshArchive(
         Effect.gen(function* () {
           const archive = yield* Archive
           const stored: Array<string> = []
@@ -102,7 +100,7 @@ describe.skipIf(!present)(`corpus at ${CORPUS}`, () => {
           assert.isAtLeast(stored.length, 40)
         })
       )
-    })
+    )
   )
 
   it.effect("names in Latin-1, Greek, Cyrillic, Arabic, Hebrew, GB18030, UTF-8 and ISO 2022 come back as Unicode", () =>

@@ -130,6 +130,11 @@ export const withArchive = <A, E, R extends Archive.Archive | InstanceStore | Ar
   options: IndexTuning = {}
 ) => Effect.provide(effect, Layer.fresh(archiveIn(dir, options)))
 
+/** Runs `effect` on an archive in a fresh temporary directory. */
+export const inFreshArchive = <A, E, R extends Archive.Archive | InstanceStore | ArchiveIndex>(
+  effect: Effect.Effect<A, E, R>
+) => Effect.flatMap(tempDir, (dir) => withArchive(dir, effect))
+
 /** Runs a C-FIND and collects the identifiers. */
 export const find = (query: Dataset, model: "PatientRoot" | "StudyRoot" = "StudyRoot") =>
   Effect.flatMap(Archive.Archive, (a) => Stream.runCollect(a.find(query, { model })))

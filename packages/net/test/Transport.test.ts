@@ -19,6 +19,15 @@ const serveOne = Effect.gen(function* () {
   return { port: server.port, transport: Deferred.await(got), release: Deferred.succeed(release, undefined) }
 })
 
+// A server's first connection, and the raw client at the other end of it.
+const connected = Effect.gen(function* () {
+  const { port, transport } = yield* serveOne
+  const client = Net.createConnection({ host: "127.0.0.1", port })
+  client.on("error", () => {})
+  yield* Effect.callback<void>((resume) => void client.once("connect", () => resume(Effect.void)))
+  return { client, t: yield* transport }
+})
+
 const readAll = (t: Transport.Transport, until: number) =>
   Effect.gen(function* () {
     let n = 0
@@ -30,11 +39,7 @@ describe("Transport over TCP", () => {
   it.live("bytes that arrived before the peer reset the connection are read before the error", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const { port, transport } = yield* serveOne
-        const client = Net.createConnection({ host: "127.0.0.1", port })
-        client.on("error", () => {})
-        yield* Effect.callback<void>((resume) => void client.once("connect", () => resume(Effect.void)))
-        const t = yield* transport
+        const { client, t } = yield* connected
         // 10 bytes (an A-ABORT), then a reset; nothing is read on our side until both have arrived.
         client.write(Buffer.from([0x07, 0, 0, 0, 0, 4, 0, 0, 0, 0]), () => client.resetAndDestroy())
         yield* Effect.sleep("200 millis")
@@ -52,11 +57,7 @@ describe("Transport over TCP", () => {
   it.live("a reader that does not read holds the peer back; every byte arrives once it reads", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const { port, transport } = yield* serveOne
-        const client = Net.createConnection({ host: "127.0.0.1", port })
-        client.on("error", () => {})
-        yield* Effect.callback<void>((resume) => void client.once("connect", () => resume(Effect.void)))
-        const t = yield* transport
+        const { client, t } = yield* connected
         const total = 64 << 20
         const block = Buffer.alloc(1 << 20, 0x5a)
         for (let i = 0; i < total / block.length; i++) client.write(block)

@@ -33,15 +33,7 @@ const u32 = (n: number, little: boolean) => {
   new DataView(b.buffer).setUint32(0, n, little)
   return b
 }
-const cat = (parts: ReadonlyArray<Uint8Array>) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
+const cat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => new Uint8Array(Buffer.concat(parts))
 const ascii = (s: string) => new Uint8Array([...s].map((c) => c.charCodeAt(0)))
 
 const tagBytes = (tag: number, little: boolean) => cat([u16(tag >>> 16, little), u16(tag & 0xffff, little)])
