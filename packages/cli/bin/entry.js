@@ -1,16 +1,32 @@
 // Which program the `netdicom` command runs: ../dist/netdicom.mjs (the bundle `node packages/cli/build.ts` makes)
 // while it matches the sources it was built from, ../src/main.ts through Node's type stripping otherwise. The build
-// writes beside the bundle a manifest of those sources (each file's size and modification time) and of the bundle's
-// own size; any difference (a file edited, added, removed or restored with an older time, a bundle emptied or cut
-// short) means the bundle may run code that is no longer there. A published package has no sources beside it: its
-// bundle always runs.
+// writes beside the bundle a manifest: a hash of the content of every source file, of the workspace's lockfile (the
+// dependencies the bundle holds) and the bundle's own size. Any difference (a file edited, added, removed, renamed
+// or restored, whatever its modification time; dependencies changed; a bundle emptied or cut short) means the bundle
+// may run code that is no longer there. A published package has no sources beside it: its bundle always runs.
+import { createHash } from "node:crypto"
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs"
 import { join } from "node:path"
 
 /** The packages whose sources the bundle holds. */
 export const PACKAGES = ["cli", "archive", "net", "wire"]
 
-/** Size and modification time of every .ts file under `<packagesDir>/<name>/src`, keyed `<name>/src/<path>`. */
+const hashOf = (bytes) => createHash("sha1").update(bytes).digest("hex")
+
+// The file's content, or undefined when it is not a regular file one can read (a dangling symlink, an editor's
+// lock file, a directory named *.ts).
+const contentOf = (path) => {
+  try {
+    return statSync(path).isFile() ? readFileSync(path) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A hash of every .ts file under `<packagesDir>/<name>/src`, keyed `<name>/src/<path>`, and of the lockfile at
+ * `<packagesDir>/../pnpm-lock.yaml` (key `pnpm-lock.yaml`) when there is one.
+ */
 export const sourceManifest = (packagesDir) => {
   const files = {}
   for (const name of PACKAGES) {
@@ -19,10 +35,12 @@ export const sourceManifest = (packagesDir) => {
     for (const file of readdirSync(src, { recursive: true })) {
       const rel = String(file)
       if (!rel.endsWith(".ts")) continue
-      const stat = statSync(join(src, rel))
-      files[`${name}/src/${rel}`] = [stat.size, stat.mtimeMs]
+      const content = contentOf(join(src, rel))
+      if (content !== undefined) files[`${name}/src/${rel}`] = hashOf(content)
     }
   }
+  const lock = contentOf(join(packagesDir, "..", "pnpm-lock.yaml"))
+  if (lock !== undefined) files["pnpm-lock.yaml"] = hashOf(lock)
   return files
 }
 
@@ -35,15 +53,14 @@ const matches = (bundle, packagesDir) => {
   let manifest
   try {
     manifest = JSON.parse(readFileSync(manifestPath(bundle), "utf8"))
+    if (!statSync(bundle).isFile() || statSync(bundle).size !== manifest.bundleSize) return false
   } catch {
     return false
   }
-  if (statSync(bundle).size !== manifest.bundleSize) return false
   const now = sourceManifest(packagesDir)
   const built = manifest.files ?? {}
   const names = Object.keys(now)
-  if (names.length !== Object.keys(built).length) return false
-  return names.every((n) => built[n] !== undefined && built[n][0] === now[n][0] && built[n][1] === now[n][1])
+  return names.length === Object.keys(built).length && names.every((n) => built[n] === now[n])
 }
 
 /** The module to import, given the directory of bin/netdicom.js. */

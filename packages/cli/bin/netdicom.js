@@ -4,21 +4,34 @@
 // stripping (on by default from Node 22.18), which loads slower and holds about twice the memory.
 // Under an older Node it re-runs itself with the workspace's own Node 22 (node_modules/.bin/node) if there is one.
 import { spawn } from "node:child_process"
-import { existsSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { entryPoint } from "./entry.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 
+// Whether our parent is pnpm's shell wrapper for node (`node_modules/.bin/node`), as far as Linux's /proc says.
+function underPnpmShim(pid) {
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")
+    return /(^|\/)(ba|da)?sh$/.test(args[0] ?? "") && args.some((a) => a.endsWith("node_modules/.bin/node"))
+  } catch {
+    return false
+  }
+}
+
 if (process.features.typescript) {
   // pnpm's node_modules/.bin/node is a shell script that starts node without `exec`: a signal sent to
   // it (by a supervisor, `timeout`, `kill`) never reaches us, and we would go on as an orphan. So when
-  // the process that started us goes away, stop as if interrupted.
+  // we run under that script and it goes away, stop as if interrupted. Under any other parent (a shell,
+  // nohup, a service manager) the parent's exit is not ours to follow.
   const parent = process.ppid
-  setInterval(() => {
-    if (process.ppid !== parent) process.kill(process.pid, "SIGTERM")
-  }, 500).unref()
+  if (underPnpmShim(parent)) {
+    setInterval(() => {
+      if (process.ppid !== parent) process.kill(process.pid, "SIGTERM")
+    }, 100).unref()
+  }
   // Cache compiled code between runs (Node's own cache in the OS temp dir): a command starts faster.
   const { enableCompileCache } = await import("node:module")
   enableCompileCache?.()
@@ -33,10 +46,12 @@ if (process.features.typescript) {
   try {
     await import(pathToFileURL(entry).href)
   } catch (error) {
-    // A bundle that does not parse (a build cut short by hand, a disk error) must not leave the command broken:
-    // say so and run the sources. Nothing of the bundle ran, since a module runs only once it has parsed.
-    if (!(error instanceof SyntaxError) || !entry.endsWith(".mjs")) throw error
-    process.stderr.write(`netdicom: ${entry} does not parse (${error.message}); running the sources instead\n`)
+    // A bundle that cannot be loaded (unreadable, not a file, does not parse) must not leave the command broken:
+    // say so and run the sources. None of the command ran: it starts only as the bundle's last statement, and
+    // what it does from there it reports itself rather than through this import.
+    if (!entry.endsWith(".mjs")) throw error
+    const why = error instanceof Error ? error.message.split("\n")[0] : String(error)
+    process.stderr.write(`netdicom: cannot load ${entry} (${why}); running the sources instead\n`)
     await import(pathToFileURL(join(here, "..", "src", "main.ts")).href)
   }
 } else {

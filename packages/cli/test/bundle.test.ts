@@ -86,23 +86,25 @@ describe("the bundled netdicom command", () => {
     assert.strictEqual(choose(bin), main)
     writeManifest(root, dist)
     assert.strictEqual(choose(bin), dist)
-    // A source in a nested folder of another package edited after the build.
-    const t = Date.now() / 1000
-    fs.utimesSync(deep, t + 5, t + 5)
+    // A file in a nested folder of another package edited after the build, to the same size, with its old time.
+    const before = fs.statSync(deep)
+    fs.writeFileSync(deep, "export const x = 2\n")
+    fs.utimesSync(deep, before.atime, before.mtime)
     assert.strictEqual(choose(bin), main)
-    // Restored with an older time than the build's (cp -p, tar, rsync): still not what was built.
-    fs.utimesSync(deep, t - 3600, t - 3600)
-    assert.strictEqual(choose(bin), main)
-    writeManifest(root, dist)
+    // Put back as it was (whatever its time): the bundle again.
+    fs.writeFileSync(deep, "export const x = 1\n")
     assert.strictEqual(choose(bin), dist)
-    // A file added, then removed again after a rebuild.
+    // A file added, then removed; renamed.
     const added = writeFile(path.join(root, "wire", "src"), "New.ts", "export {}\n")
     assert.strictEqual(choose(bin), main)
-    writeManifest(root, dist)
-    assert.strictEqual(choose(bin), dist)
     fs.rmSync(added)
+    assert.strictEqual(choose(bin), dist)
+    fs.renameSync(deep, path.join(root, "net", "src", "Y.ts"))
     assert.strictEqual(choose(bin), main)
-    writeManifest(root, dist)
+    fs.renameSync(path.join(root, "net", "src", "Y.ts"), deep)
+    // An editor's lock file (a dangling symlink named like a source) is no source, and no crash.
+    fs.symlinkSync("user@host.123:1700000000", path.join(root, "net", "src", "dimse", ".#X.ts"))
+    assert.strictEqual(choose(bin), dist)
     // The bundle emptied or cut short.
     fs.writeFileSync(dist, "")
     assert.strictEqual(choose(bin), main)
@@ -110,6 +112,20 @@ describe("the bundled netdicom command", () => {
     for (const name of ["cli", "net", "wire"]) fs.rmSync(path.join(root, name, "src"), { recursive: true, force: true })
     fs.rmSync(manifestPath(dist))
     assert.strictEqual(choose(bin), dist)
+  })
+
+  it("bin/entry.js: a changed lockfile (the dependencies the bundle holds) means the sources", () => {
+    const top = temp("lock")
+    const root = path.join(top, "packages")
+    const bin = path.join(root, "cli", "bin")
+    fs.mkdirSync(bin, { recursive: true })
+    const main = writeFile(path.join(root, "cli", "src"), "main.ts", "export {}\n")
+    const lock = writeFile(top, "pnpm-lock.yaml", "lockfileVersion: 9\n")
+    const dist = writeFile(path.join(root, "cli", "dist"), "netdicom.mjs", 'console.log("bundle")\n')
+    writeManifest(root, dist)
+    assert.strictEqual(choose(bin), dist)
+    fs.appendFileSync(lock, "packages: {}\n")
+    assert.strictEqual(choose(bin), main)
   })
 
   // The real bin, copied into a layout of its own, with stand-ins for the bundle and the sources.
