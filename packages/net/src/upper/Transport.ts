@@ -233,8 +233,10 @@ export const connectTcp = (
   options: TransportOptions & { readonly connectTimeout: Duration.Duration }
 ): Effect.Effect<Transport, ConnectFailed, Scope.Scope> =>
   Effect.gen(function* () {
-    const opened = yield* Effect.acquireRelease(
-      Effect.callback<{ conn: Net.Socket; reader: ReturnType<typeof attachReader> }, ConnectFailed>((resume) => {
+    // The connect itself stays interruptible (the connect timeout must be able to stop a handshake the peer never
+    // answers); once it succeeded, the socket is tied to the scope before anything can interrupt.
+    const connecting = Effect.callback<{ conn: Net.Socket; reader: ReturnType<typeof attachReader> }, ConnectFailed>(
+      (resume) => {
         let conn: Net.Socket
         try {
           conn = Net.createConnection({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 })
@@ -251,8 +253,10 @@ export const connectTcp = (
         })
         // Interrupted (the connect timeout, a scope closing): the half-open socket goes.
         return Effect.sync(() => conn.destroy())
-      }),
-      ({ conn }) => Effect.sync(() => conn.destroy())
+      }
+    )
+    const opened = yield* Effect.uninterruptibleMask((restore) =>
+      Effect.tap(restore(connecting), ({ conn }) => Effect.addFinalizer(() => Effect.sync(() => conn.destroy())))
     )
     return yield* fromNodeSocket(opened.conn, opened.reader, `${host}:${port}`, options)
   }).pipe(
