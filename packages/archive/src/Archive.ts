@@ -140,12 +140,16 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
       yield* Effect.fromResult(expectations(peeked.header, options))
       // The data set is walked as it is written: a truncated or malformed one is refused, not archived.
       const walker = ElementWalker.make(peeked.header.transferSyntaxUid)
-      const file = yield* store.write(peeked.header, walked(peeked.bytes, peeked.header.dataSetOffset, walker), () => {
-        const problem = walker.finish()
-        return problem === undefined
-          ? undefined
-          : new InvalidInstance({ reason: `truncated or malformed data set: ${problem.detail}` })
-      })
+      const file = yield* store.write(
+        peeked.header,
+        walked(peeked.bytes, peeked.header.dataSetOffset, walker),
+        (final) => {
+          const problem = final ? walker.finish() : walker.seen()
+          return problem === undefined
+            ? undefined
+            : new InvalidInstance({ reason: `truncated or malformed data set: ${problem.detail}` })
+        }
+      )
       const record: InstanceRecord = { ...peeked.header, filePath: file.path, fileSize: file.size }
       const replaced = yield* index.upsert(record)
       if (

@@ -53,14 +53,15 @@ export class InstanceStore extends Context.Service<
     /** The absolute path an instance with this key is stored at. */
     readonly pathFor: (key: InstanceKey) => string
     /**
-     * Writes an instance atomically and returns its path and size. `verify`, asked once every byte is in the
-     * temporary file and before it takes the instance's name, can refuse it: the file is then removed, and a
-     * copy already stored under that name stays as it was.
+     * Writes an instance atomically and returns its path and size. `verify` can refuse it: asked after each chunk
+     * (`final` false: the copy stops at the first problem) and once every byte is in the temporary file, before it
+     * takes the instance's name (`final` true). A refused instance leaves nothing behind (no temporary file, no
+     * study folder made for it), and a copy already stored under that name stays as it was.
      */
     readonly write: (
       key: InstanceKey,
       bytes: InstanceBytes,
-      verify?: () => InvalidInstance | undefined
+      verify?: Verify
     ) => Effect.Effect<StoredFile, StoreFailed | InvalidInstance>
     /** Reads a stored file whole (for small files and tests; retrieve streams files itself). */
     readonly read: (path: string) => Effect.Effect<Uint8Array, StoreFailed>
@@ -152,8 +153,16 @@ const writeAll = async (handle: Fs.FileHandle, chunk: Uint8Array): Promise<numbe
 const isAsyncIterable = (bytes: InstanceBytes): bytes is AsyncIterable<Uint8Array> =>
   typeof (bytes as Partial<AsyncIterable<Uint8Array>>)[Symbol.asyncIterator] === "function"
 
+/** Whether the bytes written so far (`final`: all of them) make an instance worth keeping. */
+export type Verify = (final: boolean) => InvalidInstance | undefined
+
 /** Copies the source into an open file, one chunk per step so that interruption is seen between chunks. */
-const copyInto = (handle: Fs.FileHandle, tmp: string, bytes: InstanceBytes): Effect.Effect<number, StoreFailed> => {
+const copyInto = (
+  handle: Fs.FileHandle,
+  tmp: string,
+  bytes: InstanceBytes,
+  verify: Verify | undefined
+): Effect.Effect<number, StoreFailed | InvalidInstance> => {
   if (bytes instanceof Uint8Array) return io("write", tmp, () => writeAll(handle, bytes))
   const iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array> = isAsyncIterable(bytes)
     ? bytes[Symbol.asyncIterator]()
@@ -164,6 +173,8 @@ const copyInto = (handle: Fs.FileHandle, tmp: string, bytes: InstanceBytes): Eff
       const next = yield* io("read source", tmp, async () => iterator.next())
       if (next.done === true) return size
       size += yield* io("write", tmp, () => writeAll(handle, next.value))
+      const refused = verify?.(false)
+      if (refused !== undefined) return yield* Effect.fail(refused)
     }
   })
   // on failure or interruption, let the source release what it holds (a generator's finally, a socket)
@@ -184,7 +195,7 @@ const writeAtomically = (
   root: string,
   target: string,
   bytes: InstanceBytes,
-  verify?: () => InvalidInstance | undefined
+  verify?: Verify
 ): Effect.Effect<StoredFile, StoreFailed | InvalidInstance> =>
   Effect.gen(function* () {
     const dir = Path.dirname(target)
@@ -195,8 +206,8 @@ const writeAtomically = (
       io("open", tmp, () => Fs.open(tmp, "wx", 0o644)),
       (handle) =>
         Effect.gen(function* () {
-          const written = yield* copyInto(handle, tmp, bytes)
-          const refused = verify?.()
+          const written = yield* copyInto(handle, tmp, bytes, verify)
+          const refused = verify?.(true)
           if (refused !== undefined) return yield* Effect.fail(refused)
           yield* io("fsync", tmp, () => handle.sync())
           return written
@@ -204,7 +215,11 @@ const writeAtomically = (
       (handle, exit) =>
         Effect.promise(async () => {
           await handle.close().catch(() => undefined)
-          if (Exit.isFailure(exit)) await Fs.unlink(tmp).catch(() => undefined)
+          if (Exit.isFailure(exit)) {
+            await Fs.unlink(tmp).catch(() => undefined)
+            // The study folder made for this instance goes too, when nothing else is in it.
+            if (created !== undefined) await Fs.rmdir(dir).catch(() => undefined)
+          }
         })
     )
     yield* io("rename", tmp, () => Fs.rename(tmp, target)).pipe(

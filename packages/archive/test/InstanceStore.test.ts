@@ -213,6 +213,42 @@ describe("InstanceStore", () => {
     })
   )
 
+  it.effect("a malformed data set stops the copy at the problem, and leaves no study folder behind", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const good = instance({ patientId: "P4", patientName: "Bad^Bea", study: "1.7", series: "1.7.1", sop: "1.7.1.1" })
+      // Pixel Data (7fe0,0010) OW made encapsulated, its first fragment of undefined length (PS3.5 A.4 forbids it),
+      // and then 1 MiB more that a store must not bother writing.
+      const at = Buffer.from(good).indexOf(Buffer.from([0xe0, 0x7f, 0x10, 0x00, 0x4f, 0x57]))
+      assert.isAbove(at, 0)
+      const head = Buffer.concat([
+        Buffer.from(good.subarray(0, at)),
+        Buffer.from([0xe0, 0x7f, 0x10, 0x00, 0x4f, 0x42, 0, 0, 0xff, 0xff, 0xff, 0xff]),
+        Buffer.from([0xfe, 0xff, 0x00, 0xe0, 0xff, 0xff, 0xff, 0xff])
+      ])
+      let pulled = 0
+      function* source() {
+        yield new Uint8Array(head)
+        for (let i = 0; i < 16; i++) {
+          pulled++
+          yield new Uint8Array(64 << 10)
+        }
+      }
+      const exit = yield* Effect.exit(
+        withArchive(
+          dir,
+          Archive.use((a) => a.store(source()))
+        )
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) assert.match(String(exit.cause), /fragment of undefined length/)
+      assert.isBelow(pulled, 3, `${pulled} chunks were read past the problem`)
+      assert.deepStrictEqual(yield* Effect.promise(() => listFiles(Path.join(dir, "files"))), [])
+      const left = yield* Effect.promise(() => Fs.readdir(Path.join(dir, "files")))
+      assert.deepStrictEqual(left, [], "the study folder made for the refused instance is gone")
+    })
+  )
+
   it.effect("an unreadable instance is refused before anything is written", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir

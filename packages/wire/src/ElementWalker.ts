@@ -24,6 +24,8 @@ export interface WalkProblem {
 /** A walker over one data set: `push` its bytes in order, then ask `finish` whether it was whole. */
 export interface ElementWalker {
   readonly push: (chunk: Uint8Array) => void
+  /** A problem seen in what was pushed so far (a delimiter out of place, nesting too deep...), without waiting. */
+  readonly seen: () => WalkProblem | undefined
   /** The first problem seen, once everything was pushed; `undefined` when the data set is whole. */
   readonly finish: () => WalkProblem | undefined
 }
@@ -44,12 +46,19 @@ interface Syntax {
 // sequence (or encapsulated pixel data) of undefined length.
 type Frame =
   | { readonly kind: "elements"; readonly syntax: Syntax; readonly depth: number; readonly top: boolean }
-  | { readonly kind: "items"; readonly syntax: Syntax; readonly depth: number; readonly owner: string }
+  | {
+      readonly kind: "items"
+      readonly syntax: Syntax
+      readonly depth: number
+      readonly owner: string
+      // Encapsulated pixel data: its items are fragments, each of defined length (PS3.5 A.4).
+      readonly fragments: boolean
+    }
 
 /** A walker for a data set in `transferSyntaxUid` (an unknown syntax is walked as Explicit VR Little Endian). */
 export const make = (transferSyntaxUid: string): ElementWalker => {
   const info = Uids.transferSyntaxInfo(transferSyntaxUid)
-  if (info?.deflated === true) return { push: () => {}, finish: () => undefined }
+  if (info?.deflated === true) return { push: () => {}, seen: () => undefined, finish: () => undefined }
   const top: Syntax = { explicit: info?.explicitVr ?? true, little: info?.littleEndian ?? true }
 
   const stack: Array<Frame> = [{ kind: "elements", syntax: top, depth: 0, top: true }]
@@ -99,6 +108,7 @@ export const make = (transferSyntaxUid: string): ElementWalker => {
         return fail(`${tagText(group, element)} at byte ${at} where an item of ${frame.owner} was expected`)
       }
       if (length === UNDEFINED) {
+        if (frame.fragments) return fail(`a fragment of undefined length in ${frame.owner} at byte ${at}`)
         if (frame.depth + 1 > MAX_DEPTH) return fail("sequences nested too deep")
         stack.push({ kind: "elements", syntax: frame.syntax, depth: frame.depth + 1, top: false })
       } else passValue(length, `an item of ${frame.owner}`)
@@ -122,7 +132,8 @@ export const make = (transferSyntaxUid: string): ElementWalker => {
     // A sequence, encapsulated pixel data, or UN holding an implicit VR sequence (PS3.5 6.2.2).
     if (frame.depth + 1 > MAX_DEPTH) return fail("sequences nested too deep")
     const inner = vr === "UN" ? { explicit: false, little: true } : frame.syntax
-    stack.push({ kind: "items", syntax: inner, depth: frame.depth + 1, owner: tag })
+    const fragments = frame.syntax.explicit ? vr !== "SQ" && vr !== "UN" : group === 0x7fe0 && element === 0x0010
+    stack.push({ kind: "items", syntax: inner, depth: frame.depth + 1, owner: tag, fragments })
   }
 
   const push = (chunk: Uint8Array) => {
@@ -161,5 +172,5 @@ export const make = (transferSyntaxUid: string): ElementWalker => {
     return undefined
   }
 
-  return { push, finish }
+  return { push, seen: () => problem, finish }
 }

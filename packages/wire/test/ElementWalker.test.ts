@@ -156,6 +156,20 @@ describe("ElementWalker", () => {
     assert.match(walk(EXPLICIT_LE, [huge])?.detail ?? "", /needs 4294967294 bytes/)
   })
 
+  it("encapsulated pixel data: fragments of defined length pass, one of undefined length does not", () => {
+    const item = (body: Uint8Array, undefinedLength = false) =>
+      cat([tagBytes(0xfffee000, true), u32(undefinedLength ? 0xffffffff : body.length, true), body])
+    const end = cat([tagBytes(0xfffee0dd, true), u32(0, true)])
+    const pixels = (...items: Array<Uint8Array>) =>
+      cat([encodeHeader(0x7fe00010, "OB", 0xffffffff, true, true), ...items, end])
+    assert.isUndefined(walk(EXPLICIT_LE, [pixels(item(new Uint8Array(0)), item(new Uint8Array(6)))]))
+    const nested = item(cat([encodeHeader(0x00100010, "PN", 2, true, true), ascii("X "), end]), true)
+    assert.match(
+      walk(EXPLICIT_LE, [pixels(item(new Uint8Array(0)), nested)])?.detail ?? "",
+      /fragment of undefined length/
+    )
+  })
+
   it("a deflated data set is not walked", () => {
     assert.isUndefined(walk(DEFLATED, [new Uint8Array([1, 2, 3])]))
   })
