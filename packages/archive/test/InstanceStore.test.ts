@@ -249,6 +249,36 @@ describe("InstanceStore", () => {
     })
   )
 
+  it.effect("20,000 nested sequences are refused from the header, before dcmjs parses them", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const good = instance({ patientId: "P5", patientName: "Deep^Dan", study: "1.8", series: "1.8.1", sop: "1.8.1.1" })
+      const at = Buffer.from(good).indexOf(Buffer.from([0xe0, 0x7f, 0x10, 0x00, 0x4f, 0x57]))
+      const open = Buffer.from([
+        0x08, 0x00, 0x15, 0x11, 0x53, 0x51, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xff, 0x00, 0xe0, 0xff, 0xff, 0xff, 0xff
+      ])
+      const close = Buffer.from([0xfe, 0xff, 0x0d, 0xe0, 0, 0, 0, 0, 0xfe, 0xff, 0xdd, 0xe0, 0, 0, 0, 0])
+      const levels = 20_000
+      const bytes = Buffer.concat([
+        Buffer.from(good.subarray(0, at)),
+        ...Array.from({ length: levels }, () => open),
+        ...Array.from({ length: levels }, () => close),
+        Buffer.from(good.subarray(at))
+      ])
+      const started = Date.now()
+      const exit = yield* Effect.exit(
+        withArchive(
+          dir,
+          Archive.use((a) => a.store(chunks(new Uint8Array(bytes), 64 << 10)[Symbol.iterator]()))
+        )
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) assert.match(String(exit.cause), /nested too deep/)
+      // A bound against hanging, not a speed target: dcmjs alone took 9-13 s over this.
+      assert.isBelow(Date.now() - started, 3000)
+    })
+  )
+
   it.effect("an unreadable instance is refused before anything is written", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
