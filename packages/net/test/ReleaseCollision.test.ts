@@ -150,6 +150,43 @@ describe("ARTIM on the Effect clock", () => {
   )
 })
 
+describe("release, then ARTIM", () => {
+  it.effect("after our A-RELEASE-RP a peer slow to close is closed by ARTIM, and the association ends released", () =>
+    Effect.gen(function* () {
+      const [ours, theirs] = yield* Transport.memoryPair()
+      const ul = yield* UpperLayer.make({ role: "acceptor", maxPduLength: 16384, artim: "10 seconds", transport: ours })
+      yield* theirs.write([encode(associateRq())])
+      const rq = yield* ul.indications
+      if (rq._tag !== "AssociateIndication") return assert.fail(rq._tag)
+      yield* ul.submit({
+        _tag: "AssociateAccept",
+        ac: {
+          _tag: "AAssociateAc",
+          protocolVersion: 1,
+          calledAeTitle: rq.rq.calledAeTitle,
+          callingAeTitle: rq.rq.callingAeTitle,
+          applicationContextName: rq.rq.applicationContextName,
+          presentationContexts: [
+            { _tag: "PresentationContextAc", id: 1, result: 0, transferSyntax: "1.2.840.10008.1.2" }
+          ],
+          userInformation: [{ _tag: "MaximumLength", maximumLength: 16384 }],
+          unknownItems: []
+        }
+      })
+      yield* theirs.read
+      yield* theirs.write([encode({ _tag: "AReleaseRq" })])
+      assert.strictEqual((yield* ul.indications)._tag, "ReleaseIndication")
+      yield* ul.submit({ _tag: "ReleaseResponse" })
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      assert.strictEqual(yield* ul.state, "Sta13")
+      yield* TestClock.adjust("10 seconds")
+      yield* ul.closed
+      // Closed, with no abort reported in between: the release had completed.
+      assert.strictEqual((yield* ul.indications)._tag, "Closed")
+    })
+  )
+})
+
 describe("idle timeout on the Effect clock", () => {
   it.effect(
     "an established association with no PDU for the idle time is aborted (A-ABORT, ended as aborted by us)",

@@ -302,7 +302,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             evt: "Evt17",
             detail:
               e._tag === "WriteTimeout"
-                ? `write deadline: the peer took no data for ${Duration.format(e.after)}`
+                ? `write deadline: no room in the socket buffer for ${Duration.format(e.after)} (the peer reads too slowly or not at all)`
                 : `connection closed (${e._tag})`
           })
         ),
@@ -390,6 +390,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             return "Sta1"
           case "AR-4":
             yield* sendPdu({ _tag: "AReleaseRp" })
+            released = true
             yield* startArtim
             return "Sta13"
           case "AR-5":
@@ -423,7 +424,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           case "AA-2":
             yield* stopArtim
             yield* closeTransport
-            if (input.evt === "Evt18") yield* indicate(providerAbort(0, "ARTIM timer expired"))
+            // After our A-RELEASE-RP the association is over and released; a peer slow to close changes nothing.
+            if (input.evt === "Evt18" && !released) yield* indicate(providerAbort(0, "ARTIM timer expired"))
             if (input.evt === "Evt15") yield* indicate(providerAbort(0, "aborted before the connection opened"))
             return "Sta1"
           case "AA-3":
@@ -462,6 +464,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       })
 
     let pendingRq: Pdu.AAssociateRq | undefined
+    // Set once we answered the peer's A-RELEASE-RQ (AR-4): what follows in Sta13 is only the wait for its close.
+    let released = false
 
     const finish = Effect.gen(function* () {
       finished = true
