@@ -20,6 +20,20 @@ const here = Path.dirname(fileURLToPath(import.meta.url))
 /** The bundle the `netdicom` command runs. */
 export const OUTPUT = Path.join(here, "dist", "netdicom.mjs")
 
+// Staging folders of builds that were killed (their process is gone): a build in progress elsewhere keeps its own.
+const removeAbandoned = (dir: string): void => {
+  for (const name of Fs.readdirSync(dir)) {
+    const pid = /^\.build-(\d+)-/.exec(name)?.[1]
+    if (pid === undefined || Number(pid) === process.pid) continue
+    try {
+      process.kill(Number(pid), 0)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ESRCH")
+        Fs.rmSync(Path.join(dir, name), { recursive: true, force: true })
+    }
+  }
+}
+
 /**
  * Bundles `entry` (a TypeScript module) into the ES module `outFile`, with a source map beside it. Whitespace and
  * dead code are removed, names are kept, so stack traces and CPU profiles still read. With `packagesDir`, a manifest
@@ -31,7 +45,8 @@ export const bundle = async (entry: string, outFile: string, packagesDir?: strin
   const dir = Path.dirname(outFile)
   const name = Path.basename(outFile)
   Fs.mkdirSync(dir, { recursive: true })
-  const staging = Fs.mkdtempSync(Path.join(dir, ".build-"))
+  removeAbandoned(dir)
+  const staging = Fs.mkdtempSync(Path.join(dir, `.build-${process.pid}-`))
   const sources = packagesDir === undefined ? undefined : sourceManifest(packagesDir)
   try {
     await build({

@@ -3,7 +3,7 @@
 // writes beside the bundle a manifest: a hash of the content of every source file, of the workspace's lockfile (the
 // dependencies the bundle holds) and the bundle's own size. Any difference (a file edited, added, removed, renamed
 // or restored, whatever its modification time; dependencies changed; a bundle emptied or cut short) means the bundle
-// may run code that is no longer there. A published package has no sources beside it: its bundle always runs.
+// may run code that is no longer there. Without sources beside it (bin and dist alone), the bundle always runs.
 import { createHash } from "node:crypto"
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs"
 import { join } from "node:path"
