@@ -150,6 +150,18 @@ describe("ARTIM on the Effect clock", () => {
   )
 })
 
+// An A-ASSOCIATE-AC for `rq`: its first context accepted in Implicit VR Little Endian.
+const acceptAll = (rq: Pdu.AAssociateRq): Pdu.AAssociateAc => ({
+  _tag: "AAssociateAc",
+  protocolVersion: 1,
+  calledAeTitle: rq.calledAeTitle,
+  callingAeTitle: rq.callingAeTitle,
+  applicationContextName: rq.applicationContextName,
+  presentationContexts: [{ _tag: "PresentationContextAc", id: 1, result: 0, transferSyntax: "1.2.840.10008.1.2" }],
+  userInformation: [{ _tag: "MaximumLength", maximumLength: 16384 }],
+  unknownItems: []
+})
+
 describe("release, then ARTIM", () => {
   it.effect("after our A-RELEASE-RP a peer slow to close is closed by ARTIM, and the association ends released", () =>
     Effect.gen(function* () {
@@ -158,21 +170,7 @@ describe("release, then ARTIM", () => {
       yield* theirs.write([encode(associateRq())])
       const rq = yield* ul.indications
       if (rq._tag !== "AssociateIndication") return assert.fail(rq._tag)
-      yield* ul.submit({
-        _tag: "AssociateAccept",
-        ac: {
-          _tag: "AAssociateAc",
-          protocolVersion: 1,
-          calledAeTitle: rq.rq.calledAeTitle,
-          callingAeTitle: rq.rq.callingAeTitle,
-          applicationContextName: rq.rq.applicationContextName,
-          presentationContexts: [
-            { _tag: "PresentationContextAc", id: 1, result: 0, transferSyntax: "1.2.840.10008.1.2" }
-          ],
-          userInformation: [{ _tag: "MaximumLength", maximumLength: 16384 }],
-          unknownItems: []
-        }
-      })
+      yield* ul.submit({ _tag: "AssociateAccept", ac: acceptAll(rq.rq) })
       yield* theirs.read
       yield* theirs.write([encode({ _tag: "AReleaseRq" })])
       assert.strictEqual((yield* ul.indications)._tag, "ReleaseIndication")
@@ -204,21 +202,7 @@ describe("idle timeout on the Effect clock", () => {
         const rq = yield* ul.indications
         assert.strictEqual(rq._tag, "AssociateIndication")
         if (rq._tag !== "AssociateIndication") return
-        yield* ul.submit({
-          _tag: "AssociateAccept",
-          ac: {
-            _tag: "AAssociateAc",
-            protocolVersion: 1,
-            calledAeTitle: rq.rq.calledAeTitle,
-            callingAeTitle: rq.rq.callingAeTitle,
-            applicationContextName: rq.rq.applicationContextName,
-            presentationContexts: [
-              { _tag: "PresentationContextAc", id: 1, result: 0, transferSyntax: "1.2.840.10008.1.2" }
-            ],
-            userInformation: [{ _tag: "MaximumLength", maximumLength: 16384 }],
-            unknownItems: []
-          }
-        })
+        yield* ul.submit({ _tag: "AssociateAccept", ac: acceptAll(rq.rq) })
         yield* theirs.read
         for (let i = 0; i < 20; i++) yield* Effect.yieldNow
         assert.strictEqual(yield* ul.state, "Sta6")
