@@ -302,7 +302,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             evt: "Evt17",
             detail:
               e._tag === "WriteTimeout"
-                ? `write deadline: no room in the socket buffer for ${Duration.format(e.after)} (the peer reads too slowly or not at all)`
+                ? `write deadline: no room in the socket buffer for ${Duration.format(e.after)} (peer too slow)`
                 : `connection closed (${e._tag})`
           })
         ),
