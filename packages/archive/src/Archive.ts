@@ -10,13 +10,14 @@
  */
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
+import * as Zlib from "node:zlib"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type * as Stream from "effect/Stream"
-import { ElementWalker } from "@netdicom/wire"
+import { ElementWalker, Uids } from "@netdicom/wire"
 import { InvalidInstance, StoreFailed } from "./ArchiveError.ts"
 import type { IndexFailed, QueryError } from "./ArchiveError.ts"
 import { ArchiveIndex } from "./ArchiveIndex.ts"
@@ -112,20 +113,65 @@ const expectations = (
   return Result.void
 }
 
-// The bytes of a Part 10 file as they are, with every byte from `offset` (the data set's first) also fed to `walker`.
-const walked = (bytes: InstanceBytes, offset: number, walker: ElementWalker.ElementWalker): InstanceBytes => {
-  if (bytes instanceof Uint8Array) {
-    walker.push(bytes.subarray(offset))
-    return bytes
+/** How far a deflated data set (PS3.5 A.5) is inflated to be walked; past it, it is refused. */
+export const INFLATED_LIMIT = 1 << 30
+
+// The structural check of one data set: its element headers walked as the bytes come, a deflated one inflated on
+// the way (node:zlib, at most INFLATED_LIMIT bytes). `problem` is what made it fail, once it has.
+interface DataSetCheck {
+  readonly push: (chunk: Uint8Array) => void | Promise<void>
+  readonly end: () => void | Promise<void>
+  readonly problem: (final: boolean) => string | undefined
+}
+
+const checkOf = (transferSyntaxUid: string): DataSetCheck => {
+  if (Uids.transferSyntaxInfo(transferSyntaxUid)?.deflated !== true) {
+    const walker = ElementWalker.make(transferSyntaxUid)
+    return { push: walker.push, end: () => {}, problem: (final) => (final ? walker.finish() : walker.seen())?.detail }
   }
-  const source = bytes
+  const walker = ElementWalker.make(Uids.TransferSyntax.ExplicitVRLittleEndian)
+  const inflater = Zlib.createInflateRaw()
+  let inflated = 0
+  let failed: string | undefined
+  const done = new Promise<void>((resolve) => {
+    inflater.once("end", resolve)
+    inflater.once("close", resolve)
+    inflater.once("error", (e) => {
+      failed ??= `the deflated data set does not inflate (${e.message})`
+      resolve()
+    })
+  })
+  inflater.on("data", (piece: Buffer) => {
+    inflated += piece.length
+    if (inflated > INFLATED_LIMIT) {
+      failed ??= `the deflated data set inflates past ${INFLATED_LIMIT} bytes`
+      inflater.destroy()
+    } else walker.push(piece)
+  })
+  return {
+    push: (chunk) =>
+      failed !== undefined || inflater.destroyed
+        ? undefined
+        : new Promise<void>((resolve) => void inflater.write(chunk, () => resolve())),
+    end: () => {
+      if (!inflater.destroyed) inflater.end()
+      return done
+    },
+    problem: (final) => failed ?? (final ? walker.finish() : walker.seen())?.detail
+  }
+}
+
+// The bytes of a Part 10 file as they are, with every byte from `offset` (the data set's first) also checked.
+const walked = (bytes: InstanceBytes, offset: number, check: DataSetCheck): InstanceBytes => {
+  const source: Iterable<Uint8Array> | AsyncIterable<Uint8Array> = bytes instanceof Uint8Array ? [bytes] : bytes
   return (async function* () {
     let at = 0
     for await (const chunk of source) {
-      if (at + chunk.length > offset) walker.push(at >= offset ? chunk : chunk.subarray(offset - at))
+      if (at + chunk.length > offset) await check.push(at >= offset ? chunk : chunk.subarray(offset - at))
       at += chunk.length
       yield chunk
     }
+    await check.end()
   })()
 }
 
@@ -139,15 +185,15 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
           : yield* Header.peek(bytes, options?.maxHeaderBytes)
       yield* Effect.fromResult(expectations(peeked.header, options))
       // The data set is walked as it is written: a truncated or malformed one is refused, not archived.
-      const walker = ElementWalker.make(peeked.header.transferSyntaxUid)
+      const check = checkOf(peeked.header.transferSyntaxUid)
       const file = yield* store.write(
         peeked.header,
-        walked(peeked.bytes, peeked.header.dataSetOffset, walker),
+        walked(peeked.bytes, peeked.header.dataSetOffset, check),
         (final) => {
-          const problem = final ? walker.finish() : walker.seen()
+          const problem = check.problem(final)
           return problem === undefined
             ? undefined
-            : new InvalidInstance({ reason: `truncated or malformed data set: ${problem.detail}` })
+            : new InvalidInstance({ reason: `truncated or malformed data set: ${problem}` })
         }
       )
       const record: InstanceRecord = { ...peeked.header, filePath: file.path, fileSize: file.size }

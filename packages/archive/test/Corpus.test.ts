@@ -3,10 +3,12 @@
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import * as Zlib from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Result, Stream } from "effect"
 import { Archive } from "../src/Archive.ts"
 import { ArchiveIndex } from "../src/ArchiveIndex.ts"
+import * as Part10 from "../src/Part10.ts"
 import type { Dataset } from "../src/Header.ts"
 import { find, inFreshArchive, tempDir, withArchive } from "./fixtures.ts"
 
@@ -97,7 +99,26 @@ describe.skipIf(!present)(`corpus at ${CORPUS}`, () => {
             /truncated or malformed data set: \(7fe0,0010\) needs 8192/
           )
           assert.include(stored, "CT_small.dcm")
+          assert.include(stored, "image_dfl.dcm")
           assert.isAtLeast(stored.length, 40)
+          // A deflated data set (PS3.5 A.5) is inflated to be walked: cut short inside, it is refused too.
+          const dfl = new Uint8Array(Fs.readFileSync(Path.join(CORPUS, "image_dfl.dcm")))
+          const offset = Part10.dataSetOffset(dfl)!
+          const inflated = Zlib.inflateRawSync(dfl.subarray(offset))
+          const cut = Buffer.concat([
+            dfl.subarray(0, offset),
+            Zlib.deflateRawSync(inflated.subarray(0, inflated.length - 1000))
+          ])
+          const refused = yield* Effect.result(archive.store(new Uint8Array(cut)))
+          assert.isTrue(Result.isFailure(refused))
+          if (Result.isFailure(refused))
+            assert.match(refused.failure.message, /truncated or malformed data set: \(7fe0,0010\)/)
+          // A deflate stream that does not inflate.
+          const garbage = Buffer.concat([dfl.subarray(0, offset), Buffer.from("not a deflate stream at all")])
+          const broken = yield* Effect.result(archive.store(new Uint8Array(garbage)))
+          assert.isTrue(Result.isFailure(broken))
+          if (Result.isFailure(broken))
+            assert.match(broken.failure.message, /does not inflate|cannot parse Part 10 file/)
         })
       )
     )

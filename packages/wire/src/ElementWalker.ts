@@ -7,8 +7,8 @@
  * checked in constant memory, with no copy of what it is fed beyond a 12-byte header that spans two chunks. At the
  * end it says whether the data set was whole: a value, an item or a sequence that runs past the last byte, a
  * header cut short or a delimiter out of place is a `WalkProblem`. Nothing is decoded. Items of defined length are
- * skipped like values; items and sequences of undefined length are walked, to a depth of 64. Deflated data sets
- * (PS3.5 A.5) are not walked.
+ * skipped like values; items and sequences of undefined length are walked, to a depth of 64. A deflated data set
+ * (PS3.5 A.5) is not walked here: inflate it and walk the result as Explicit VR Little Endian (the archive does).
  *
  * A storage SCP runs it over each data set it receives, so a truncated instance is refused instead of archived.
  *
