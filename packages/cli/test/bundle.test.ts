@@ -35,7 +35,15 @@ const writeManifest = (packagesDir: string, bundle: string) =>
 
 describe("the bundled netdicom command", () => {
   it("stores a file through a bundled storescp, byte for byte", { timeout: 60_000 }, async () => {
+    // What a killed build left behind (its process gone) is removed by the next build.
+    const abandoned = path.join(path.dirname(bundled), ".build-4194303-abandoned")
+    fs.mkdirSync(abandoned, { recursive: true })
     await bundle(path.join(repoRoot, "packages", "cli", "src", "main.ts"), bundled)
+    assert.isFalse(fs.existsSync(abandoned), "a dead build's staging folder is left")
+    assert.deepStrictEqual(
+      fs.readdirSync(path.dirname(bundled)).filter((f) => f.startsWith(`.build-${process.pid}-`)),
+      []
+    )
     const out = temp("out")
     const child = spawn(process.execPath, [bundled, "storescp", "0", "--out", out], {
       stdio: ["ignore", "pipe", "pipe"]
