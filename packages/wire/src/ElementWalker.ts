@@ -10,7 +10,8 @@
  * skipped like values; items and sequences of undefined length are walked, to a depth of 64. A deflated data set
  * (PS3.5 A.5) is not walked here: inflate it and walk the result as Explicit VR Little Endian (the archive does).
  *
- * A storage SCP runs it over each data set it receives, so a truncated instance is refused instead of archived.
+ * A storage SCP runs it over each data set it receives, so a truncated instance is refused instead of archived;
+ * `netdicom store` over each file before sending it, seeking over the values (`skippable`, `pass`).
  *
  * @since 0.1.0
  */
@@ -26,6 +27,10 @@ export interface ElementWalker {
   readonly push: (chunk: Uint8Array) => void
   /** A problem seen in what was pushed so far (a delimiter out of place, nesting too deep...), without waiting. */
   readonly seen: () => WalkProblem | undefined
+  /** Value bytes the walk passes over next without looking at them: a file reader may seek over them. */
+  readonly skippable: () => number
+  /** `n` (at most `skippable()`) value bytes were passed over without being pushed. */
+  readonly pass: (n: number) => void
   /** The first problem seen, once everything was pushed; `undefined` when the data set is whole. */
   readonly finish: () => WalkProblem | undefined
 }
@@ -58,7 +63,9 @@ type Frame =
 /** A walker for a data set in `transferSyntaxUid` (an unknown syntax is walked as Explicit VR Little Endian). */
 export const make = (transferSyntaxUid: string): ElementWalker => {
   const info = Uids.transferSyntaxInfo(transferSyntaxUid)
-  if (info?.deflated === true) return { push: () => {}, seen: () => undefined, finish: () => undefined }
+  if (info?.deflated === true) {
+    return { push: () => {}, seen: () => undefined, skippable: () => 0, pass: () => {}, finish: () => undefined }
+  }
   const top: Syntax = { explicit: info?.explicitVr ?? true, little: info?.littleEndian ?? true }
 
   const stack: Array<Frame> = [{ kind: "elements", syntax: top, depth: 0, top: true }]
@@ -172,5 +179,11 @@ export const make = (transferSyntaxUid: string): ElementWalker => {
     return undefined
   }
 
-  return { push, seen: () => problem, finish }
+  const pass = (n: number) => {
+    const passed = Math.min(Math.max(n, 0), skip)
+    skip -= passed
+    pos += passed
+  }
+
+  return { push, seen: () => problem, skippable: () => (problem === undefined ? skip : 0), pass, finish }
 }

@@ -132,6 +132,26 @@ describe("ElementWalker", () => {
     })
   }
 
+  it("passing over what it would skip (as a file reader seeking) gives the verdict pushing every byte gives", () => {
+    const { bytes } = encoded(EXPLICIT_LE)
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      const data = bytes.subarray(0, cut)
+      const w = ElementWalker.make(EXPLICIT_LE)
+      let pos = 0
+      while (pos < data.length) {
+        const skip = Math.min(w.skippable(), data.length - pos)
+        if (skip > 0) {
+          w.pass(skip)
+          pos += skip
+        } else {
+          w.push(data.subarray(pos, pos + 7))
+          pos = Math.min(pos + 7, data.length)
+        }
+      }
+      assert.deepStrictEqual(w.finish(), walk(EXPLICIT_LE, [data]), `cut at ${cut}`)
+    }
+  })
+
   it("a Pixel Data value shorter than its length is named, with the bytes missing", () => {
     const { bytes } = encoded(EXPLICIT_LE)
     const problem = walk(EXPLICIT_LE, [bytes.subarray(0, bytes.length - 62)])
