@@ -25,7 +25,7 @@ import * as Server from "../association/Server.ts"
 import type { ListenFailed } from "../upper/Transport.ts"
 import * as DataSet from "../dimse/DataSet.ts"
 import * as DimseChannel from "../dimse/DimseChannel.ts"
-import type { DataSourceFailed } from "../dimse/DimseError.ts"
+import { NoAcceptedContext, type DataSourceFailed } from "../dimse/DimseError.ts"
 import { modelOf, type Model } from "./QueryRetrieve.ts"
 import * as Scu from "./Scu.ts"
 import { storeRequestHandler, type StorageHandler } from "./StoreHandler.ts"
@@ -83,8 +83,8 @@ interface Services {
 
 // A sub-operation's failure, short enough for an Error Comment: the transfer syntax the SCU did not accept is what
 // it needs to know (a UID of a SOP Class would not fit beside it).
-const subOperationFailure = (e: { readonly _tag: string; readonly message: string }): string =>
-  e._tag === "NoAcceptedContext" && "transferSyntax" in e && typeof e.transferSyntax === "string"
+const subOperationFailure = (e: { readonly message: string }): string =>
+  e instanceof NoAcceptedContext && e.transferSyntax !== undefined
     ? `no context accepted for transfer syntax ${e.transferSyntax}`
     : e.message
 
