@@ -91,7 +91,7 @@ export interface ScuResult {
   readonly operations: number
   readonly failures: number
   readonly bytes: number
-  /** Peak resident set size of the process (`process.resourceUsage().maxRSS`), KiB. */
+  /** Peak resident set size of the process (VmHWM, else `process.resourceUsage().maxRSS`), KiB. */
   readonly maxRssKb: number
   /** Resident set size once loaded, before the job, KiB. */
   readonly idleRssKb: number

@@ -14,10 +14,11 @@
  * --large-mb N, --pdus 16384,131072, --echo-count N, --find-matches N, --small-pdu N, --profile (CPU profiles of the
  * netdicom sides instead of the benchmark; netdicom on both sides unless --pairings), --wait-quiet S (before each
  * sample wait up to S seconds for the machine's other processes to go idle), --keep (keep the temp dir), --sources (run
- * the netdicom sides from their TypeScript sources instead of bundles; --profile does, so profiles name the modules).
+ * the netdicom sides from their TypeScript sources instead of bundles; --profile does, so profiles name the modules),
+ * --node-flags "<flags>" (Node's flags for the netdicom sides; default: those of the `netdicom` command, `NODE_FLAGS`).
  *
  * The netdicom sides run as bundles (`bench/dist/{scp,scu}.mjs`, built at the start of each run the way the
- * `netdicom` command is built), since that is how the command ships.
+ * `netdicom` command is built), with the command's Node flags, since that is how the command ships.
  */
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -28,7 +29,7 @@ import { FIND_KEYS, SCP_AET, SCU_AET, type ScpConfig, type ScpStats, type ScuJob
 import { generateLarge, generateSmall, type Input } from "./inputs.ts"
 import * as Procs from "./procs.ts"
 import * as Profile from "./profile.ts"
-import { bundle } from "../packages/cli/build.ts"
+import { bundle, NODE_FLAGS } from "../packages/cli/build.ts"
 import type { Ticks } from "./ticks.ts"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
@@ -71,6 +72,8 @@ interface Options {
   readonly sources: boolean
   /** Before each sample, wait up to this many seconds for other processes to leave the CPUs (0: do not wait). */
   readonly waitQuiet: number
+  /** Node's flags for the netdicom sides (default: those the `netdicom` command runs with). */
+  readonly nodeFlags: ReadonlyArray<string>
 }
 
 const parseOptions = (argv: ReadonlyArray<string>): Options => {
@@ -98,7 +101,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     "profile",
     "keep",
     "sources",
-    "wait-quiet"
+    "wait-quiet",
+    "node-flags"
   ]
   for (const k of flags.keys())
     if (!known.includes(k)) throw new Error(`unknown flag --${k} (known: ${known.join(", ")})`)
@@ -130,7 +134,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     profile: flags.get("profile") === "true",
     keep: flags.get("keep") === "true",
     sources: flags.get("sources") === "true" || flags.get("profile") === "true",
-    waitQuiet: flags.has("wait-quiet") ? int("wait-quiet", 0, 0) : 0
+    waitQuiet: flags.has("wait-quiet") ? int("wait-quiet", 0, 0) : 0,
+    nodeFlags: flags.has("node-flags") ? (flags.get("node-flags") ?? "").split(" ").filter(Boolean) : NODE_FLAGS
   }
 }
 
@@ -199,6 +204,8 @@ interface Env {
   readonly profileDir: string | undefined
   /** The netdicom SCP and SCU programs: bundles, or the TypeScript sources. */
   readonly sides: { readonly scp: string; readonly scu: string }
+  /** Node's flags for the netdicom sides. */
+  readonly nodeFlags: ReadonlyArray<string>
 }
 
 const node = process.execPath
@@ -213,10 +220,12 @@ const nodeEnv = (env: Env): NodeJS.ProcessEnv => ({
   ...(env.profileDir === undefined ? {} : { BENCH_COUNT_TICKS: "1" })
 })
 
-const nodeArgs = (env: Env, name: string): ReadonlyArray<string> =>
-  env.profileDir === undefined
+const nodeArgs = (env: Env, name: string): ReadonlyArray<string> => [
+  ...env.nodeFlags,
+  ...(env.profileDir === undefined
     ? []
-    : ["--cpu-prof", "--cpu-prof-interval=200", `--cpu-prof-dir=${Path.join(env.profileDir, name)}`]
+    : ["--cpu-prof", "--cpu-prof-interval=200", `--cpu-prof-dir=${Path.join(env.profileDir, name)}`])
+]
 
 /** A running SCP: its port, and how to stop it, returning what was seen of it and (netdicom) its statistics. */
 interface RunningScp {
@@ -604,7 +613,7 @@ const TIMING_NOTES = [
   "DCMTK SCU time: from its own log line 'Requesting Association' (log4cplus timestamp, microseconds, via -lc) to its process exit seen by the harness: process start, dictionary loading and storescu's input check excluded, process exit included.",
   "echo: netdicom runs all associations in one SCU process; DCMTK runs one echoscu process per association. The figure counts connect, negotiation and the C-ECHO, summed over associations, release left out on both sides (DCMTK: from its 'Requesting Association' to its 'Releasing Association' log line; netdicom: to the C-ECHO response), so process start and exit are excluded; the figures with the release (and, for DCMTK, each process's exit, ~3.5 ms of teardown, and its start) follow in brackets. CPU per association is the whole measured interval's.",
   "find: both SCUs query the netdicom SCP (a DCMTK dcmqrscp holding 10,000 studies is slow to set up), so the ratio compares the SCUs only.",
-  "peak RSS: VmHWM of each SCP process read just before it is stopped, idle RSS once it listens; for SCUs, getrusage maxRSS (netdicom; idle = RSS once loaded) or /usr/bin/time %M (DCMTK). DCMTK tools run with TCP_NODELAY=1.",
+  "peak RSS: VmHWM of each SCP process read just before it is stopped, idle RSS once it listens; for SCUs, VmHWM at the end of the job (netdicom; idle = RSS once loaded) or /usr/bin/time %M (DCMTK). DCMTK tools run with TCP_NODELAY=1.",
   "CPU: user + system time of the process, all threads: netdicom SCU over its measured interval, SCPs from listening to stop (/proc/<pid>/stat, 10 ms ticks), DCMTK SCU the whole process (/usr/bin/time, so its start is included). 'others': the machine's busy CPU (/proc/stat user+nice+system+steal) minus both sides' (netdicom SCU: from taking its job to reporting) while the SCU ran, i.e. what the figure competed with on a shared machine."
 ]
 
@@ -691,7 +700,7 @@ const main = async (): Promise<void> => {
     await bundle(Path.join(here, "scp.ts"), sides.scp)
     await bundle(Path.join(here, "scu.ts"), sides.scu)
   }
-  const env: Env = { work, logConfig, profileDir, sides }
+  const env: Env = { work, logConfig, profileDir, sides, nodeFlags: options.nodeFlags }
   const t0 = performance.now()
   const workloads: Array<Workload> = []
   const run = String(startedAt.getTime())

@@ -6,6 +6,7 @@
  * Like `netdicom store` and DCMTK's storescu, the files' meta headers are read before connecting (to choose the
  * presentation contexts); the clock starts just before the first connect and stops after the last release.
  */
+import { readFileSync } from "node:fs"
 import { createInterface } from "node:readline"
 import * as Effect from "effect/Effect"
 import * as References from "effect/References"
@@ -186,6 +187,20 @@ const run = (job: ScuJob) => {
   }
 }
 
+/**
+ * This process's peak RSS, KiB: VmHWM, which starts afresh at exec. getrusage's maxRSS does not: on Linux it keeps
+ * the high-water mark of the process before its exec, i.e. of the forked copy of the harness that started it.
+ */
+const peakRssKb = (): number => {
+  try {
+    const hwm = /VmHWM:\s+(\d+)\s+kB/.exec(readFileSync("/proc/self/status", "utf8"))?.[1]
+    if (hwm !== undefined) return Number(hwm)
+  } catch {
+    // not Linux: getrusage below
+  }
+  return process.resourceUsage().maxRSS
+}
+
 const report = (result: ScuResult): Promise<void> =>
   new Promise((resolve) => process.stdout.write(`RESULT ${JSON.stringify(result)}\n`, () => resolve()))
 
@@ -202,7 +217,7 @@ const main = async (): Promise<void> => {
   )
   const jobCpu = process.cpuUsage(jobCpu0)
   const jobCpuMs = (jobCpu.user + jobCpu.system) / 1000
-  const maxRssKb = process.resourceUsage().maxRSS
+  const maxRssKb = peakRssKb()
   if (exit._tag === "Success" && Result.isSuccess(exit.value)) {
     await report({ ...exit.value.success, maxRssKb, idleRssKb, jobCpuMs })
   } else {

@@ -1,8 +1,9 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 // The `netdicom` command: runs ../dist/netdicom.mjs, the bundle `node packages/cli/build.ts` makes (`pnpm install`
 // runs it), when it is newer than every source file it was built from; otherwise ../src/main.ts with Node's type
 // stripping (on by default from Node 22.18), which loads slower and holds about twice the memory.
 // Under an older Node it re-runs itself with the workspace's own Node 22 (node_modules/.bin/node) if there is one.
+// The shebang's Node flags are `NODE_FLAGS` of ../build.ts (pnpm's shim passes them on): keep the two the same.
 import { spawn } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
@@ -69,7 +70,8 @@ if (process.features.typescript) {
     process.stderr.write(`netdicom: Node ${process.version} cannot run TypeScript; Node >= 22.18 is needed\n`)
     process.exit(1)
   }
-  const child = spawn(node, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+  // With our own Node flags (the shebang's, which pnpm's shim passes on).
+  const child = spawn(node, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: "inherit",
     env: { ...process.env, NETDICOM_REEXEC: "1" }
   })

@@ -29,6 +29,7 @@ import * as Stream from "effect/Stream"
 import { Dimse, Fragmenter, Reassembler, Status, type Pdu } from "@netdicom/wire"
 import type { Association, Ending } from "../association/Association.ts"
 import { AssociationAborted } from "../association/AssociationError.ts"
+import * as LentBytes from "../upper/LentBytes.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
 import * as Inflow from "./Inflow.ts"
 import * as OwnedBytes from "./OwnedBytes.ts"
@@ -263,11 +264,13 @@ export const make = (
             // data set is one write, a large one a write per batch instead of one per chunk read.
             let batch: Array<Uint8Array> = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success)
             let batchBytes = 0
+            // Lent chunks (pooled file reads) go back once every view of them was handed to the transport.
+            const lent = LentBytes.tracker(Fragmenter.fragmentCapacity(maxPdu))
             const flush = Effect.suspend(() => {
               const pdus = batch
               batch = []
               batchBytes = 0
-              return fail(association.sendPData(pdus))
+              return Effect.map(fail(association.sendPData(pdus)), () => lent.written())
             })
             const fragmenter = Fragmenter.makeDataPartFragmenter(context.id, maxPdu)
             let started = false
@@ -275,8 +278,8 @@ export const make = (
               () => started,
               Effect.gen(function* () {
                 yield* Stream.runForEach(dataSet, (chunk) => {
-                  // A borrowed chunk (the source may refill it) is copied; a handed-over one is referenced.
-                  const kept = OwnedBytes.isHandedOver(chunk) ? chunk : new Uint8Array(chunk)
+                  // A borrowed chunk (the source may refill it) is copied; a handed-over or lent one is referenced.
+                  const kept = lent.keep(chunk) || OwnedBytes.isHandedOver(chunk) ? chunk : new Uint8Array(chunk)
                   for (const pdu of fragmenter.push(kept)) {
                     batch.push(pdu)
                     batchBytes += pdu.length
@@ -289,7 +292,7 @@ export const make = (
                 if (fragmenter.bytesPushed() % 2 === 1) batch.push(...fragmenter.push(PAD))
                 batch.push(...fragmenter.end())
                 yield* flush
-              })
+              }).pipe(Effect.ensuring(Effect.sync(() => lent.releaseAll())))
             )
           })
         )

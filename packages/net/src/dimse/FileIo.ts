@@ -13,7 +13,10 @@
  */
 import * as Fs from "node:fs"
 import type * as FsPromises from "node:fs/promises"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as LentBytes from "../upper/LentBytes.ts"
 
 /** What a file looked like when its meta was read; a file that differs now has changed since. */
 export interface Seen {
@@ -152,3 +155,123 @@ export const writeAll = async (handle: FsPromises.FileHandle, pieces: ReadonlyAr
     queue = unwritten(batch, (await handle.writev(batch)).bytesWritten, queue.slice(MAX_PIECES))
   }
 }
+
+// Read buffers given back by the sender, kept for the next reads (of any file), up to POOL_MAX of each size.
+const POOL_MAX = 8
+const pools = new Map<number, Array<Uint8Array>>()
+
+const takeBuffer = (size: number): Uint8Array => pools.get(size)?.pop() ?? new Uint8Array(size)
+
+const giveBack = (buffer: Uint8Array) => () => {
+  let pool = pools.get(buffer.length)
+  if (pool === undefined) pools.set(buffer.length, (pool = []))
+  if (pool.length < POOL_MAX) pool.push(buffer)
+}
+
+/** Read buffers held by the pool, for tests. */
+export const pooledBuffers = (size: number): number => pools.get(size)?.length ?? 0
+
+type Step =
+  | { readonly _tag: "Read"; readonly buffer: Uint8Array; readonly n: number }
+  | { readonly _tag: "Failed"; readonly cause: unknown }
+
+interface Read {
+  step: Step | undefined
+  waiter: ((step: Step) => void) | undefined
+}
+
+/**
+ * A file's bytes from `offset` to its end, as chunks of up to `size` bytes read into pooled buffers, the
+ * next read running while a chunk is sent. Each chunk is lent (`LentBytes`): its buffer is refilled once
+ * the sender has written it, so a consumer must not keep a chunk past sending it (copy it instead). The
+ * file is closed when the stream ends or stops, once a read still running has completed.
+ */
+export const lentReads = <E>(
+  path: string,
+  offset: number,
+  size: number,
+  onError: (cause: unknown) => E
+): Stream.Stream<Uint8Array, E> =>
+  Stream.unwrap(
+    Effect.gen(function* () {
+      let position = offset
+      let ended = false
+      let closing = false
+      let inFlight: Read | undefined
+      let afterRead: (() => void) | undefined
+      const open = Effect.callback<number, E>((resume) => {
+        Fs.open(path, Fs.constants.O_RDONLY | Fs.constants.O_NONBLOCK, (error, fd) => {
+          if (error) return resume(Effect.fail(onError(error)))
+          Fs.fstat(fd, (error, stat) => {
+            if (!error && stat.isFile()) return resume(Effect.succeed(fd))
+            Fs.close(fd, () => resume(Effect.fail(onError(error ?? new Error("not a regular file")))))
+          })
+        })
+      })
+      // Closes the file, but never under a read still running (its descriptor could be reused meanwhile);
+      // a buffer read and not taken goes back to the pool.
+      const close = (fd: number) =>
+        Effect.callback<void>((resume) => {
+          closing = true
+          const done = () => Fs.close(fd, () => resume(Effect.void))
+          const read = inFlight
+          if (read !== undefined && read.step === undefined) {
+            afterRead = done
+            return
+          }
+          inFlight = undefined
+          if (read?.step?._tag === "Read") giveBack(read.step.buffer)()
+          done()
+        })
+      const fd = yield* Effect.acquireRelease(open, close)
+      const start = () => {
+        const buffer = takeBuffer(size)
+        const read: Read = { step: undefined, waiter: undefined }
+        inFlight = read
+        Fs.read(fd, buffer, 0, size, position, (error, n) => {
+          const step: Step = error ? { _tag: "Failed", cause: error } : { _tag: "Read", buffer, n }
+          if (closing) {
+            inFlight = undefined
+            giveBack(buffer)()
+            afterRead?.()
+            return
+          }
+          read.step = step
+          const waiter = read.waiter
+          read.waiter = undefined
+          waiter?.(step)
+        })
+      }
+      const next = (read: Read): Effect.Effect<Step> =>
+        read.step !== undefined
+          ? Effect.succeed(read.step)
+          : Effect.callback<Step>((resume) => {
+              read.waiter = (step) => resume(Effect.succeed(step))
+              return Effect.sync(() => {
+                read.waiter = undefined
+              })
+            })
+      const pull: Effect.Effect<readonly [Uint8Array], E | Cause.Done> = Effect.suspend(() => {
+        if (ended) return Cause.done()
+        if (inFlight === undefined) start()
+        return Effect.flatMap(next(inFlight!), (step): Effect.Effect<readonly [Uint8Array], E | Cause.Done> => {
+          inFlight = undefined
+          if (step._tag === "Failed") {
+            ended = true
+            return Effect.fail(onError(step.cause))
+          }
+          if (step.n === 0) {
+            ended = true
+            giveBack(step.buffer)()
+            return Cause.done()
+          }
+          position += step.n
+          const chunk = LentBytes.lend(step.buffer.subarray(0, step.n), giveBack(step.buffer))
+          // The next read runs while this chunk is sent.
+          start()
+          return Effect.succeed([chunk] as const)
+        })
+      })
+      return Stream.fromPull(Effect.succeed(pull))
+    })
+  )

@@ -16,7 +16,6 @@
  * @since 0.1.0
  */
 import * as FsCallback from "node:fs"
-import { createReadStream } from "node:fs"
 import * as Fs from "node:fs/promises"
 import { constants as Zlib, inflateRawSync } from "node:zlib"
 import { Uids } from "@netdicom/wire"
@@ -28,7 +27,6 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as DataSet from "./DataSet.ts"
 import * as FileIo from "./FileIo.ts"
-import * as OwnedBytes from "./OwnedBytes.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Errors
@@ -596,7 +594,7 @@ const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
 /**
  * Reads the File Meta Information of a file on disk (and the SOP UIDs, by sniffing when asked), reading only the
  * first 64 KiB, or more when the meta group says so, up to `maxReadLength`. The data set can then be streamed with
- * `createReadStream(path, { start: dataSetOffset })`.
+ * `streamDataSet` or `loadDataSet`.
  */
 export const readFileMeta = (path: string, options?: ReadFileMetaOptions): Effect.Effect<FileInfo, Part10Error> =>
   Effect.suspend(() => {
@@ -647,22 +645,19 @@ const readFileMetaAsync = (path: string, options?: ReadFileMetaOptions): Effect.
     (handle) => Effect.ignore(Effect.tryPromise(() => handle.close()))
   )
 
+// Streamed in pooled buffers, each lent to the sender (`LentBytes`) and refilled once written.
 const chunkedDataSet = (
   path: string,
   meta: { readonly dataSetOffset: number },
   chunkSize: number
-): Stream.Stream<Uint8Array, FileReadFailed> =>
-  Stream.suspend(() =>
-    Stream.fromAsyncIterable(
-      createReadStream(path, { start: meta.dataSetOffset, highWaterMark: chunkSize }) as AsyncIterable<Uint8Array>,
-      (cause) => new FileReadFailed({ path, cause })
-    )
-  ).pipe(Stream.map(OwnedBytes.handOver))
+): Stream.Stream<Uint8Array, FileReadFailed> => FileIo.lentReads(path, meta.dataSetOffset, chunkSize, readFailed(path))
 
 /**
  * The data set of a file, from `dataSetOffset` to its end (read whole up to `WHOLE_READ_LIMIT`
  * unless a chunk size is asked for), as a lazily read stream of chunks (a new read stream
- * per run; stopping early closes the file). The bytes are the file's, never decoded.
+ * per run; stopping early closes the file). The bytes are the file's, never decoded. Streamed
+ * chunks are read into pooled buffers lent to the sender (`LentBytes`): once `DimseChannel` has
+ * sent a chunk, its buffer is refilled, so copy a chunk you keep past sending it.
  */
 export const streamDataSet = (
   path: string,
@@ -680,7 +675,8 @@ export const streamDataSet = (
 
 /**
  * The data set of a file ready to send, never decoded: its bytes when it is small, else a stream of
- * `STREAM_CHUNK`-byte reads, so a large file is never held whole. With the `fileSize` and `modifiedMs`
+ * `STREAM_CHUNK`-byte reads into pooled buffers (lent to the sender, as in `streamDataSet`), so a large
+ * file is never held whole and its reads allocate nothing once the pool is warm. With the `fileSize` and `modifiedMs`
  * that `readFileMeta` gave, a file changed since (truncated, grown, rewritten) is refused rather than sent
  * under the old meta; a change while a large file is being streamed is not seen.
  *

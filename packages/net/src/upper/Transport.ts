@@ -20,6 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
+import * as LentBytes from "./LentBytes.ts"
 
 /** The peer closed the connection (EOF), or we did. */
 export class TransportClosed extends Data.TaggedError("TransportClosed")<{ readonly abrupt: boolean }> {}
@@ -193,12 +194,17 @@ const fromNodeSocket = (
       if (conn.destroyed || !conn.writable) {
         return Effect.fail(new TransportClosed({ abrupt: true }))
       }
+      // Lent buffers (pooled file reads) go back to their pool once Node calls back for this write: the
+      // socket has taken the bytes then (or the connection is gone and never will).
+      const written = LentBytes.holdForWrite(chunks)
       try {
-        if (chunks.length === 1) conn.write(chunks[0]!)
+        if (chunks.length === 1) conn.write(chunks[0]!, written)
         else {
           conn.cork()
           try {
-            for (const chunk of chunks) conn.write(chunk)
+            const last = chunks.length - 1
+            for (let i = 0; i < last; i++) conn.write(chunks[i]!)
+            conn.write(chunks[last]!, written)
           } finally {
             conn.uncork()
           }
