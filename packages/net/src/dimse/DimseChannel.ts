@@ -14,6 +14,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -137,9 +138,18 @@ const DRAIN: Target = { _tag: "Drain" }
 // Bytes of an incoming data set waiting for its handler before the association is not read further.
 const INFLOW_LIMIT = 256 << 10
 
-type Inbox =
-  | { readonly _tag: "Stream"; readonly queue: Queue.Queue<Response, DimseFailure | Cause.Done> }
-  | { readonly _tag: "One"; readonly deferred: Deferred.Deferred<Response, DimseFailure> }
+// The final response of a `requestOne`: its outcome once known, and the waiting fiber's resume once it waits.
+interface OneInbox {
+  readonly _tag: "One"
+  readonly id: number
+  readonly message: Dimse.Message
+  outcome: Exit.Exit<Response, DimseFailure> | undefined
+  resume: ((exit: Exit.Exit<Response, DimseFailure>) => void) | undefined
+  // When the response is overdue (the Clock's milliseconds), set once the request is sent.
+  deadline: number
+}
+
+type Inbox = { readonly _tag: "Stream"; readonly queue: Queue.Queue<Response, DimseFailure | Cause.Done> } | OneInbox
 
 const PAD = Uint8Array.of(0)
 
@@ -192,10 +202,23 @@ export const make = (
         return Queue.offerUnsafe(inbox.queue, r) ? undefined : Effect.asVoid(Queue.offer(inbox.queue, r))
       }
       // requestOne is for services whose only response is the final one; a pending one is not waited for.
-      if (Status.isFinal(r.status)) Deferred.doneUnsafe(inbox.deferred, Exit.succeed(r))
+      if (Status.isFinal(r.status)) settleOne(inbox, Exit.succeed(r))
       return undefined
     }
+    // requestOne's waiting requests, oldest first: all have the same DIMSE timeout, so the first is the next due.
+    const waitingOnes = new Set<OneInbox>()
+    const settleOne = (inbox: OneInbox, exit: Exit.Exit<Response, DimseFailure>) => {
+      if (inbox.outcome !== undefined) return
+      inbox.outcome = exit
+      waitingOnes.delete(inbox)
+      if (pending.get(inbox.id) === inbox) pending.delete(inbox.id)
+      const resume = inbox.resume
+      inbox.resume = undefined
+      if (resume !== undefined) resume(exit)
+    }
     const cancels = new Map<number, Deferred.Deferred<void>>()
+    const clock = yield* Clock.Clock
+    const channelScope = yield* Effect.scope
     const reassembler = Reassembler.make()
     let target: Target = NONE
     let messageId = 0
@@ -331,18 +354,65 @@ export const make = (
         Effect.catchIf(Cause.isDone, () => Effect.fail(goneError()))
       )
 
+    // One timer for all of requestOne's deadlines instead of a race per request: a fiber sleeping until the oldest
+    // waiting request is due, started when the first one waits, ending when none does.
+    let watching = false
+    const watchdog: Effect.Effect<void> = Effect.suspend(() => {
+      const first = waitingOnes.values().next()
+      if (first.done === true || gone !== undefined) {
+        watching = false
+        return Effect.void
+      }
+      const inbox = first.value
+      const left = inbox.deadline - clock.currentTimeMillisUnsafe()
+      if (left > 0) return Effect.andThen(Effect.sleep(Duration.millis(left)), watchdog)
+      const timeout = association.ae.timeouts.dimse
+      const abort = protocolAbort(`no response to message ${inbox.id} within ${Duration.format(timeout)}`)
+      settleOne(
+        inbox,
+        Exit.fail(new DimseTimeout({ waitingFor: `response to ${Dimse.commandName(inbox.message)} ${inbox.id}` }))
+      )
+      return Effect.andThen(abort, watchdog)
+    })
+    // Waits for the final response of a sent request, within the DIMSE timeout.
+    const awaitOne = (inbox: OneInbox): Effect.Effect<Response, DimseFailure> =>
+      Effect.suspend(() => {
+        if (inbox.outcome !== undefined) return inbox.outcome
+        inbox.deadline = clock.currentTimeMillisUnsafe() + Duration.toMillis(association.ae.timeouts.dimse)
+        waitingOnes.add(inbox)
+        const wait = Effect.callback<Response, DimseFailure>((resume) => {
+          if (inbox.outcome !== undefined) return resume(inbox.outcome)
+          inbox.resume = resume
+          return Effect.sync(() => {
+            // Interrupted: nobody waits any more.
+            inbox.resume = undefined
+            waitingOnes.delete(inbox)
+            if (pending.get(inbox.id) === inbox) pending.delete(inbox.id)
+          })
+        })
+        if (watching) return wait
+        watching = true
+        return Effect.andThen(Effect.forkIn(watchdog, channelScope), wait)
+      })
+
     // The fast path for services with one response (C-ECHO, C-STORE): no stream, no queue in between.
     const requestOne: DimseChannel["requestOne"] = (context, message, dataSet) =>
       Effect.suspend(() => {
         if (gone !== undefined || closed) return Effect.fail(goneError())
         const id = messageIdOf(message) ?? 0
-        const deferred = Deferred.makeUnsafe<Response, DimseFailure>()
-        const awaitFinal = withinDimseTimeout(Deferred.await(deferred), id, message)
         return window.withPermits(1)(
           Effect.suspend(() => {
-            pending.set(id, { _tag: "One", deferred })
-            return Effect.andThen(send(context, message, dataSet), awaitFinal)
-          }).pipe(Effect.ensuring(Effect.sync(() => pending.delete(id))))
+            const inbox: OneInbox = { _tag: "One", id, message, outcome: undefined, resume: undefined, deadline: 0 }
+            pending.set(id, inbox)
+            return Effect.andThen(
+              Effect.tapError(send(context, message, dataSet), () =>
+                Effect.sync(() => {
+                  if (pending.get(id) === inbox) pending.delete(id)
+                })
+              ),
+              awaitOne(inbox)
+            )
+          })
         )
       })
 
@@ -608,7 +678,7 @@ export const make = (
         gone ??= error()
         for (const inbox of pending.values()) {
           if (inbox._tag === "Stream") yield* Queue.fail(inbox.queue, gone)
-          else yield* Deferred.fail(inbox.deferred, gone)
+          else settleOne(inbox, Exit.fail(gone))
         }
         if (target._tag === "Request") {
           target.inflow.fail(gone)
