@@ -57,6 +57,11 @@ export interface IncomingRequest {
   readonly message: Dimse.Message
   /** The data set as it arrives, in fragments; empty when the request has none. Must be consumed. */
   readonly dataSet: Stream.Stream<Uint8Array, AssociationAborted>
+  /**
+   * The whole data set, when it had arrived in full before the handler was called (a small one): its fragments
+   * in order, views of the received PDUs. `dataSet` yields the same fragments; a handler may use either.
+   */
+  readonly dataSetReceived?: ReadonlyArray<Uint8Array>
   /** Completes when the peer sends C-CANCEL-RQ for this request. */
   readonly cancelled: Effect.Effect<void>
   readonly isCancelled: () => boolean
@@ -122,7 +127,12 @@ const SEND_BATCH_BYTES = 256 << 10
 
 type Target =
   | { readonly _tag: "None" }
-  | { readonly _tag: "Request"; readonly inflow: Inflow.Inflow }
+  | {
+      readonly _tag: "Request"
+      readonly inflow: Inflow.Inflow
+      // Starts the request's handler; cleared once it has run.
+      start: (() => void) | undefined
+    }
   | {
       readonly _tag: "Response"
       readonly id: number
@@ -137,6 +147,17 @@ const DRAIN: Target = { _tag: "Drain" }
 
 // Bytes of an incoming data set waiting for its handler before the association is not read further.
 const INFLOW_LIMIT = 256 << 10
+
+// A request's handler starts once its data set has arrived in full (given to it whole), or once this much of it
+// has (then it reads the rest as it arrives); below INFLOW_LIMIT, so a handler runs before the receiver waits.
+const HANDLER_START_BYTES = INFLOW_LIMIT / 2
+
+// Starts a request's handler that waited for its data set, once.
+const startHandler = (t: { start: (() => void) | undefined }): void => {
+  const start = t.start
+  t.start = undefined
+  if (start !== undefined) start()
+}
 
 // The final response of a `requestOne`: its outcome once known, and the waiting fiber's resume once it waits.
 interface OneInbox {
@@ -513,43 +534,50 @@ export const make = (
       }
       // A request.
       const inflow = Inflow.make(INFLOW_LIMIT)
-      if (event.hasDataSet) target = { _tag: "Request", inflow }
-      else {
-        target = NONE
-        inflow.end()
-      }
       const id = messageIdOf(message)
       // Only C-FIND, C-GET and C-MOVE can be cancelled (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3).
       const cancellable = message._tag === "CFindRq" || message._tag === "CGetRq" || message._tag === "CMoveRq"
       const cancelled = cancellable ? Deferred.makeUnsafe<void>() : undefined
       if (id !== undefined && cancelled !== undefined) cancels.set(id, cancelled)
-      const incoming: IncomingRequest = {
-        context,
-        message,
-        dataSet: inflow.stream,
-        cancelled: cancelled === undefined ? Effect.never : Deferred.await(cancelled),
-        isCancelled: () => cancelled !== undefined && Deferred.isDoneUnsafe(cancelled)
-      }
-      const run = handler
-        ? handler(incoming, self).pipe(
-            Effect.catchCause((cause) => Effect.logError(`handler for ${message._tag} failed`, cause))
-          )
-        : Effect.logWarning(`no handler for ${message._tag}`)
       running++
-      runHandler(
-        run.pipe(
-          Effect.ensuring(
-            Effect.sync(() => {
-              // What the handler left unread is dropped, so it cannot hold the association back.
-              inflow.discard()
-              if (id !== undefined) cancels.delete(id)
-              handlerDone()
-            })
-          ),
-          Effect.withLogSpan("dimse"),
-          Effect.annotateLogs({ message: Dimse.commandName(message), messageId: id ?? -1 })
+      const start = () => {
+        const received = inflow.complete()
+        const incoming: IncomingRequest = {
+          context,
+          message,
+          dataSet: inflow.stream,
+          ...(received !== undefined && received.length > 0 ? { dataSetReceived: received } : {}),
+          cancelled: cancelled === undefined ? Effect.never : Deferred.await(cancelled),
+          isCancelled: () => cancelled !== undefined && Deferred.isDoneUnsafe(cancelled)
+        }
+        const run = handler
+          ? handler(incoming, self).pipe(
+              Effect.catchCause((cause) => Effect.logError(`handler for ${message._tag} failed`, cause))
+            )
+          : Effect.logWarning(`no handler for ${message._tag}`)
+        runHandler(
+          run.pipe(
+            Effect.ensuring(
+              Effect.sync(() => {
+                // What the handler left unread is dropped, so it cannot hold the association back.
+                inflow.discard()
+                if (id !== undefined) cancels.delete(id)
+                handlerDone()
+              })
+            ),
+            Effect.withLogSpan("dimse"),
+            Effect.annotateLogs({ message: Dimse.commandName(message), messageId: id ?? -1 })
+          )
         )
-      )
+      }
+      if (event.hasDataSet) {
+        // The handler starts when the data set is complete (small ones: given whole) or large enough.
+        target = { _tag: "Request", inflow, start }
+      } else {
+        target = NONE
+        inflow.end()
+        start()
+      }
       if (running < handlerCap) return logged
       return logged === undefined ? awaitSlot : Effect.andThen(logged, awaitSlot)
     }
@@ -568,6 +596,9 @@ export const make = (
           if (event.isLast) {
             t.inflow.end()
             target = NONE
+            startHandler(t)
+          } else if (t.start !== undefined && (wait !== undefined || t.inflow.buffered() >= HANDLER_START_BYTES)) {
+            startHandler(t)
           }
           // A handler that stops reading holds the reader; not for longer than the DIMSE timeout.
           return wait === undefined
@@ -659,6 +690,7 @@ export const make = (
         if (target._tag === "Request") {
           const detail = "the peer asked to release while a data set was still arriving"
           target.inflow.fail(new AssociationAborted({ by: "peer", source: 0, reason: 0, detail }))
+          startHandler(target)
           target = NONE
         }
         yield* FiberSet.awaitEmpty(handlers).pipe(
@@ -682,6 +714,7 @@ export const make = (
         }
         if (target._tag === "Request") {
           target.inflow.fail(gone)
+          startHandler(target)
           target = NONE
         }
       })

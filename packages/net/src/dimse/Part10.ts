@@ -801,6 +801,23 @@ export const writeMeta = (input: MetaInput): Uint8Array => {
   return out
 }
 
+// Writes a small file in one synchronous vectored write. A path that is not a regular file is refused (and left);
+// a regular file whose write fails is removed.
+const writeWholeSync = (path: string, pieces: ReadonlyArray<Uint8Array>): void => {
+  const fd = FsCallback.openSync(path, FileIo.WRITE_FLAGS, 0o644)
+  let regular = false
+  try {
+    if (!FsCallback.fstatSync(fd).isFile()) throw new Error("not a regular file")
+    regular = true
+    FileIo.writeAllSync(fd, pieces)
+  } catch (cause) {
+    FsCallback.closeSync(fd)
+    if (regular) FsCallback.rmSync(path, { force: true })
+    throw cause
+  }
+  FsCallback.closeSync(fd)
+}
+
 /** Received data sets up to this size are gathered and written by `writeFile` in one synchronous write. */
 export const SYNC_WRITE_LIMIT = 1 << 20
 
@@ -811,17 +828,36 @@ export const SYNC_WRITE_LIMIT = 1 << 20
  * several times the CPU on Linux, in thread-pool round trips. A larger one goes to the file as it
  * arrives, in vectored writes of at least `SYNC_WRITE_LIMIT` bytes, so it is never held whole. On
  * failure or interruption the partial file is removed. No fsync: see the archive's store for durable writes.
+ * The data set may also be given whole, as its fragments in order (`StoreRequest.dataSetReceived`).
  * Returns the data set's length.
  */
 export const writeFile = <E>(
   path: string,
   meta: MetaInput,
-  dataSet: Stream.Stream<Uint8Array, E>
+  dataSet: Stream.Stream<Uint8Array, E> | ReadonlyArray<Uint8Array>
 ): Effect.Effect<number, E | FileWriteFailed> =>
   Effect.suspend(() => {
     let pending: Array<Uint8Array> = [writeMeta(meta)]
     let pendingBytes = pending[0]!.length
     let total = 0
+    if (Array.isArray(dataSet)) {
+      const fragments: ReadonlyArray<Uint8Array> = dataSet
+      for (const fragment of fragments) total += fragment.length
+      if (total <= SYNC_WRITE_LIMIT) {
+        pending.push(...fragments)
+        return Effect.try({
+          try: () => {
+            writeWholeSync(path, pending)
+            return total
+          },
+          catch: (cause) => new FileWriteFailed({ path, cause })
+        })
+      }
+      total = 0
+    }
+    const chunks: Stream.Stream<Uint8Array, E> = Array.isArray(dataSet)
+      ? Stream.fromIterable(dataSet as ReadonlyArray<Uint8Array>)
+      : (dataSet as Stream.Stream<Uint8Array, E>)
     let handle: Fs.FileHandle | undefined
     // Only a regular file this call opened is removed on failure (never a device or a FIFO given as path).
     let created = false
@@ -843,7 +879,7 @@ export const writeFile = <E>(
       })
     })
     const body = Effect.andThen(
-      Stream.runForEach(dataSet, (chunk) => {
+      Stream.runForEach(chunks, (chunk) => {
         pending.push(chunk)
         pendingBytes += chunk.length
         total += chunk.length
@@ -856,16 +892,7 @@ export const writeFile = <E>(
             Effect.promise(() => handle!.close())
           )
         return Effect.try({
-          try: () => {
-            const fd = FsCallback.openSync(path, FileIo.WRITE_FLAGS, 0o644)
-            try {
-              if (!FsCallback.fstatSync(fd).isFile()) throw new Error("not a regular file")
-              created = true
-              FileIo.writeAllSync(fd, pending)
-            } finally {
-              FsCallback.closeSync(fd)
-            }
-          },
+          try: () => writeWholeSync(path, pending),
           catch: failed
         })
       })
