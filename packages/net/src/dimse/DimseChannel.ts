@@ -261,7 +261,43 @@ export const make = (
     }
 
     // ---- sending ----
+    // A failed send means the association is ending: fail with its reason (a write deadline, a
+    // reset...), which the machine settles a moment later.
+    const fail = Effect.catch(() =>
+      Effect.flatMap(Effect.option(Effect.timeout(association.ended, ENDING_WAIT)), (ending) =>
+        Effect.fail(ending._tag === "Some" && ending.value._tag === "Aborted" ? ending.value.error : goneError())
+      )
+    )
     const send: DimseChannel["send"] = (context, message, dataSet) =>
+      dataSet === undefined || (dataSet instanceof Uint8Array && dataSet.length <= SEND_BATCH_BYTES)
+        ? sendWhole(context, message, dataSet)
+        : sendInParts(context, message, dataSet)
+
+    // The common case, a message in one write: no generator, the PDUs made before the lock is taken.
+    const sendWhole = (
+      context: AcceptedContext,
+      message: Dimse.Message,
+      dataSet: Uint8Array | undefined
+    ): Effect.Effect<void, DimseFailure> =>
+      Effect.suspend((): Effect.Effect<void, DimseFailure> => {
+        const command = Dimse.encode(message)
+        if (Result.isFailure(command)) {
+          return Effect.fail(
+            new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` })
+          )
+        }
+        const parts = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success, padEven(dataSet))
+        const sending = sendLock.withPermits(1)(fail(association.sendPData(parts)))
+        return debug
+          ? Effect.andThen(Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`), sending)
+          : sending
+      })
+
+    const sendInParts = (
+      context: AcceptedContext,
+      message: Dimse.Message,
+      dataSet: DataSource
+    ): Effect.Effect<void, DimseFailure> =>
       Effect.gen(function* () {
         const command = Dimse.encode(message)
         if (Result.isFailure(command)) {
@@ -270,21 +306,10 @@ export const make = (
           )
         }
         if (debug) yield* Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`)
-        // A failed send means the association is ending: fail with its reason (a write deadline, a
-        // reset...), which the machine settles a moment later.
-        const fail = Effect.catch(() =>
-          Effect.flatMap(Effect.option(Effect.timeout(association.ended, ENDING_WAIT)), (ending) =>
-            Effect.fail(ending._tag === "Some" && ending.value._tag === "Aborted" ? ending.value.error : goneError())
-          )
-        )
         yield* sendLock.withPermits(1)(
           Effect.gen(function* () {
-            if (dataSet === undefined || dataSet instanceof Uint8Array) {
+            if (dataSet instanceof Uint8Array) {
               const parts = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success, padEven(dataSet))
-              if (dataSet === undefined || dataSet.length <= SEND_BATCH_BYTES) {
-                yield* fail(association.sendPData(parts))
-                return
-              }
               // A large data set goes in batches, so that the write deadline sees the peer's progress.
               let at = 0
               yield* guardHalfSent(
