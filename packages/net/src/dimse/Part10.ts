@@ -22,6 +22,7 @@ import { constants as Zlib, inflateRawSync } from "node:zlib"
 import { Uids } from "@netdicom/wire"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
@@ -722,30 +723,66 @@ export const readAhead = (
   never,
   Scope.Scope
 > =>
-  Effect.map(Effect.scope, (scope) => {
-    const started = new Map<
-      number,
-      Fiber.Fiber<Uint8Array | Stream.Stream<Uint8Array, FileReadFailed>, FileReadFailed>
-    >()
+  Effect.flatMap(Effect.scope, (scope) => {
+    type Loaded = Uint8Array | Stream.Stream<Uint8Array, FileReadFailed>
+    // A file known to be small is read synchronously on a later turn of the event loop (while the one before is
+    // sent and answered), with no fiber; `outcome` stays undefined when it turned out larger (then loaded as usual).
+    interface SmallRead {
+      readonly _tag: "Small"
+      timer: ReturnType<typeof setImmediate> | undefined
+      outcome: Exit.Exit<Loaded, FileReadFailed> | undefined
+    }
+    type Started = SmallRead | { readonly _tag: "Fiber"; readonly fiber: Fiber.Fiber<Loaded, FileReadFailed> }
+    const started = new Map<number, Started>()
+    const readSmall = (file: DataSetLocation & { readonly path: string }, read: SmallRead) => {
+      read.timer = undefined
+      try {
+        const bytes = FileIo.readTailSync(file.path, file, SYNC_READ_LIMIT)
+        if (bytes !== undefined) read.outcome = Exit.succeed(bytes)
+      } catch (cause) {
+        read.outcome = Exit.fail(new FileReadFailed({ path: file.path, cause }))
+      }
+    }
     const start = (i: number) =>
       Effect.suspend(() => {
         const file = files[i]
         if (file === undefined || started.has(i)) return Effect.void
+        if (file.fileSize !== undefined && file.fileSize - file.dataSetOffset <= SYNC_READ_LIMIT) {
+          const read: SmallRead = { _tag: "Small", timer: undefined, outcome: undefined }
+          read.timer = setImmediate(() => readSmall(file, read))
+          started.set(i, read)
+          return Effect.void
+        }
         return Effect.map(Effect.forkIn(loadDataSet(file.path, file), scope), (fiber) => {
-          started.set(i, fiber)
+          started.set(i, { _tag: "Fiber", fiber })
         })
       })
-    return (i: number) =>
-      Effect.gen(function* () {
-        yield* start(i)
-        yield* start(i + 1)
-        const fiber = started.get(i)
-        started.delete(i)
-        if (fiber !== undefined) return yield* Fiber.join(fiber)
+    const take = (i: number): Effect.Effect<Loaded, FileReadFailed> =>
+      Effect.suspend(() => {
         const file = files[i]
-        if (file === undefined) return yield* Effect.fail(new FileReadFailed({ path: `#${i}`, cause: "no such file" }))
-        return yield* loadDataSet(file.path, file)
+        if (file === undefined) return Effect.fail(new FileReadFailed({ path: `#${i}`, cause: "no such file" }))
+        const ahead = started.get(i)
+        started.delete(i)
+        if (ahead?._tag === "Fiber") return Fiber.join(ahead.fiber)
+        if (ahead !== undefined) {
+          if (ahead.timer !== undefined) {
+            clearImmediate(ahead.timer)
+            readSmall(file, ahead)
+          }
+          if (ahead.outcome !== undefined) return ahead.outcome
+        }
+        return loadDataSet(file.path, file)
       })
+    // Reads not yet run when the scope closes are cancelled.
+    return Effect.as(
+      Scope.addFinalizer(
+        scope,
+        Effect.sync(() => {
+          for (const ahead of started.values()) if (ahead._tag === "Small" && ahead.timer) clearImmediate(ahead.timer)
+        })
+      ),
+      (i: number) => Effect.andThen(Effect.andThen(start(i), start(i + 1)), take(i))
+    )
   })
 
 /** Large data sets are read from disk in pieces of this size. */
