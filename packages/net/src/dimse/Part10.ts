@@ -794,14 +794,28 @@ export const WHOLE_READ_LIMIT = 1 << 20
 // ---------------------------------------------------------------------------------------------------------------
 // Writing
 
-const ascii = (s: string): Uint8Array => Uint8Array.from(s.slice(0, 0xfffe), (c) => c.charCodeAt(0) & 0xff)
+// One byte per character (code point), its low 8 bits; a plain loop, as writeMeta runs once per received instance.
+const ascii = (s: string): Uint8Array => {
+  const text = s.slice(0, 0xfffe)
+  const out = new Uint8Array(text.length)
+  let n = 0
+  for (const c of text) out[n++] = c.charCodeAt(0) & 0xff
+  return n === out.length ? out : out.slice(0, n)
+}
 
 /** One Explicit VR Little Endian element with a 16-bit length, padded to even with `pad`. */
 const shortElement = (element: number, vr: string, value: string, pad: number): Uint8Array => {
   const raw = ascii(value)
   const length = raw.length + (raw.length % 2)
-  const out = new Uint8Array(8 + length).fill(pad, 8 + raw.length)
-  out.set([0x02, 0x00, element & 0xff, element >> 8, vr.charCodeAt(0), vr.charCodeAt(1), length & 0xff, length >> 8])
+  const out = new Uint8Array(8 + length)
+  if (length > raw.length) out[8 + raw.length] = pad
+  out[0] = 0x02
+  out[2] = element & 0xff
+  out[3] = element >> 8
+  out[4] = vr.charCodeAt(0)
+  out[5] = vr.charCodeAt(1)
+  out[6] = length & 0xff
+  out[7] = length >> 8
   out.set(raw, 8)
   return out
 }
