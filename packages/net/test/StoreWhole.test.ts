@@ -7,7 +7,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Layer, Logger, References, Stream } from "effect"
 import { Status } from "@netdicom/wire"
 import { EXPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
 import * as Part10 from "../src/dimse/Part10.ts"
@@ -108,6 +108,49 @@ describe("a storage handler given a small data set whole", () => {
       ])
       assert.strictEqual(big, 1_500_000)
       assert.strictEqual(Fs.statSync(Path.join(dir, "large.dcm")).size, Part10.writeMeta(meta).length + 1_500_000)
+    })
+  )
+
+  it.live("a handler's log lines carry the dimse span and the message's annotations, and the caller's own", () =>
+    Effect.gen(function* () {
+      const lines: Array<{ message: unknown; spans: ReadonlyArray<string>; annotations: Record<string, unknown> }> = []
+      const capture = Logger.make(({ message, fiber }) => {
+        lines.push({
+          message,
+          spans: fiber.getRef(References.CurrentLogSpans).map(([label]) => label),
+          annotations: { ...fiber.getRef(References.CurrentLogAnnotations) }
+        })
+      })
+      const storage = Layer.succeed(Scp.StorageService)({
+        store: () => Effect.as(Effect.logWarning("storing"), { status: Status.SUCCESS })
+      })
+      const scpAe = yield* testAe({
+        aeTitle: "NETDICOM-SCP",
+        contexts: [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }]
+      })
+      const server = yield* Scp.serve(scpAe, { port: 0 }).pipe(
+        Effect.provide(storage),
+        Effect.annotateLogs({ server: "test" }),
+        Effect.provide(Logger.layer([capture]))
+      )
+      const scuAe = yield* testAe({ aeTitle: "NETDICOM-SCU" })
+      const channel = yield* Scu.connect(scuAe, {
+        host: "127.0.0.1",
+        port: server.port,
+        calledAeTitle: "NETDICOM-SCP",
+        contexts: [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }]
+      })
+      const r = yield* Scu.store(channel, {
+        sopClassUid: CT,
+        sopInstanceUid: "1.2.3.4",
+        transferSyntax: EXPLICIT_VR_LITTLE_ENDIAN,
+        dataSet: pattern(100)
+      })
+      assert.strictEqual(r.status, 0)
+      const line = lines.find((l) => Array.isArray(l.message) && l.message.includes("storing"))
+      assert.isDefined(line)
+      assert.strictEqual(line!.spans[0], "dimse")
+      assert.include(line!.annotations, { message: "C-STORE-RQ", messageId: 1, server: "test" })
     })
   )
 })

@@ -15,6 +15,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -509,7 +510,24 @@ export const make = (
     // ---- receiving ----
     // Synchronous, on the reader's fiber: each step returns an effect only when it must wait
     // (backpressure) or log, and the steps after it run once that effect has.
-    const runHandler = yield* FiberSet.runtime(handlers)<never>()
+    // A handler's fiber starts with the channel's context plus its log span ("dimse") and annotations (the
+    // message and its id): both set in one context, made before the fork, rather than two context updates
+    // (each a fiber-context switch and an exit observer) in the handler's own fiber.
+    const baseContext = yield* Effect.context<never>()
+    const baseSpans = Context.get(baseContext, References.CurrentLogSpans)
+    const baseAnnotations = Context.get(baseContext, References.CurrentLogAnnotations)
+    const runHandler = (run: Effect.Effect<void>, message: Dimse.Message, id: number | undefined): void => {
+      if (handlers.state._tag === "Closed") return
+      const context = Context.add(
+        Context.add(baseContext, References.CurrentLogSpans, [
+          ["dimse", clock.currentTimeMillisUnsafe()],
+          ...baseSpans
+        ]),
+        References.CurrentLogAnnotations,
+        { ...baseAnnotations, message: Dimse.commandName(message), messageId: id ?? -1 }
+      )
+      FiberSet.addUnsafe(handlers, Effect.runForkWith(context)(run))
+    }
     // Handlers running at once: past the cap the reader waits for one to finish (so a peer that sends
     // requests without reading the answers is held back by TCP, not by our memory).
     const handlerCap = Math.max(negotiated.maxOperationsPerformed, MIN_RUNNING_HANDLERS)
@@ -581,18 +599,17 @@ export const make = (
             )
           : Effect.logWarning(`no handler for ${message._tag}`)
         runHandler(
-          run.pipe(
-            Effect.ensuring(
-              Effect.sync(() => {
-                // What the handler left unread is dropped, so it cannot hold the association back.
-                inflow.discard()
-                if (id !== undefined) cancels.delete(id)
-                handlerDone()
-              })
-            ),
-            Effect.withLogSpan("dimse"),
-            Effect.annotateLogs({ message: Dimse.commandName(message), messageId: id ?? -1 })
-          )
+          Effect.ensuring(
+            run,
+            Effect.sync(() => {
+              // What the handler left unread is dropped, so it cannot hold the association back.
+              inflow.discard()
+              if (id !== undefined) cancels.delete(id)
+              handlerDone()
+            })
+          ),
+          message,
+          id
         )
       }
       if (event.hasDataSet) {
