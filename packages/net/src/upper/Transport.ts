@@ -180,10 +180,23 @@ const fromNodeSocket = (
   options: TransportOptions
 ): Effect.Effect<Transport, never, Scope.Scope> =>
   Effect.gen(function* () {
-    yield* Effect.addFinalizer(() => Effect.sync(() => conn.destroy()))
+    // Writes are corked until the end of their tick; whatever is corked still goes out before a destroy.
+    let corked = false
+    const uncork = () => {
+      if (!corked) return
+      corked = false
+      conn.uncork()
+    }
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        uncork()
+        conn.destroy()
+      })
+    )
     // Closes at once; a read waiting, or the next, fails with `why` unless the connection had ended already.
     const destroyFor = (why: () => TransportError) =>
       Effect.sync(() => {
+        uncork()
         conn.destroy()
         reader.end(why)
       })
@@ -194,15 +207,14 @@ const fromNodeSocket = (
         return Effect.fail(new TransportClosed({ abrupt: true }))
       }
       try {
-        if (chunks.length === 1) conn.write(chunks[0]!)
-        else {
+        // Corked until the end of this tick: messages written in the same tick (handlers answering several
+        // requests that came in one read) leave in one vectored write.
+        if (!corked) {
+          corked = true
           conn.cork()
-          try {
-            for (const chunk of chunks) conn.write(chunk)
-          } finally {
-            conn.uncork()
-          }
+          process.nextTick(uncork)
         }
+        for (const chunk of chunks) conn.write(chunk)
       } catch (cause) {
         return Effect.fail(new TransportFailed({ detail: String(cause) }))
       }
