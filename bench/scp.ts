@@ -50,14 +50,22 @@ const ae = Result.getOrThrow(
 
 const OUT_OF_RESOURCES = 0xa700
 
+const STORED = Effect.sync(() => {
+  stats.stored++
+  return { status: 0x0000 }
+})
+
+// A data set received whole needs no draining; a larger one is drained as it arrives.
 const discard: StoreHandler.StorageHandler = (request) =>
-  Stream.runDrain(request.dataSet).pipe(
-    Effect.map(() => {
-      stats.stored++
-      return { status: 0x0000 }
-    }),
-    Effect.orElseSucceed(() => ({ status: OUT_OF_RESOURCES }))
-  )
+  request.dataSetReceived !== undefined
+    ? STORED
+    : Stream.runDrain(request.dataSet).pipe(
+        Effect.map(() => {
+          stats.stored++
+          return { status: 0x0000 }
+        }),
+        Effect.orElseSucceed(() => ({ status: OUT_OF_RESOURCES }))
+      )
 
 const toDisk =
   (out: string): StoreHandler.StorageHandler =>
@@ -72,7 +80,7 @@ const toDisk =
         implementationVersionName: ApplicationEntity.IMPLEMENTATION_VERSION_NAME,
         sourceAeTitle: request.callingAeTitle
       },
-      request.dataSet
+      request.dataSetReceived ?? request.dataSet
     ).pipe(
       Effect.map((bytes) => {
         stats.stored++

@@ -416,6 +416,34 @@ describe("readFileMeta reads only what it needs", () => {
       })
     )
   )
+
+  it.live("readAhead of described small files reads the next one on a later turn, and still refuses changed ones", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const meta = Part10.writeMeta(metaInput(EXPLICIT))
+        const paths = [0, 1, 2, 3].map((k) => {
+          const where = path.join(tmp, `ahead-small-${k}.dcm`)
+          fs.writeFileSync(where, Buffer.concat([meta, Buffer.alloc(100 + k, k)]))
+          return where
+        })
+        const infos = yield* Effect.forEach(paths, (p) =>
+          Effect.map(Part10.readFileMeta(p), (m) => ({ ...m, path: p }))
+        )
+        const take = yield* Part10.readAhead(infos)
+        assert.deepStrictEqual(yield* take(0), new Uint8Array(100).fill(0))
+        // file 1 is read on a later turn of the event loop: once read, its removal changes nothing
+        yield* Effect.sleep("50 millis")
+        fs.rmSync(paths[1]!)
+        assert.deepStrictEqual(yield* take(1), new Uint8Array(101).fill(1))
+        // file 2's read was scheduled by take(1) but has not run yet: taken at once, it is read then
+        fs.appendFileSync(paths[2]!, Buffer.alloc(2))
+        const changed = yield* Effect.flip(take(2))
+        assert.strictEqual(changed._tag, "FileReadFailed")
+        assert.match(changed.message, /changed since/)
+        assert.deepStrictEqual(yield* take(3), new Uint8Array(103).fill(3))
+      })
+    )
+  )
 })
 
 describe("writeMeta", () => {

@@ -20,6 +20,7 @@
 import * as Data from "effect/Data"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import * as SchemaAST from "effect/SchemaAST"
 import * as CS from "./CommandSet.ts"
 import * as Status from "./Status.ts"
 
@@ -196,6 +197,85 @@ const MEMBER_DECODERS: Readonly<Record<MessageTagOf, (u: unknown) => Result.Resu
   CCancelRq: Schema.decodeUnknownResult(CCancelRq)
 }
 type MessageTagOf = (typeof Message.Type)["_tag"]
+
+// The checks of the message Schemas above, per field, made without the Schema machinery: a received command set
+// that passes them all is what its Schema would give back; one that does not is decoded by its Schema, for the
+// same error as ever.
+type Kind = "US" | "Tags" | "Uid" | "Ae" | "Lo" | "Priority" | "Boolean"
+const FIELD_KINDS: Readonly<Record<string, Kind>> = {
+  messageId: "US",
+  messageIdBeingRespondedTo: "US",
+  status: "US",
+  errorId: "US",
+  moveOriginatorMessageId: "US",
+  numberOfRemainingSuboperations: "US",
+  numberOfCompletedSuboperations: "US",
+  numberOfFailedSuboperations: "US",
+  numberOfWarningSuboperations: "US",
+  offendingElement: "Tags",
+  affectedSopClassUid: "Uid",
+  affectedSopInstanceUid: "Uid",
+  errorComment: "Lo",
+  moveOriginatorApplicationEntityTitle: "Ae",
+  moveDestination: "Ae",
+  priority: "Priority",
+  hasIdentifier: "Boolean"
+}
+const isUintUpTo = (v: unknown, max: number): boolean =>
+  Number.isInteger(v) && (v as number) >= 0 && (v as number) <= max
+const stringUpTo = (v: unknown, max: number): boolean => typeof v === "string" && v.length >= 1 && v.length <= max
+const passes = (kind: Kind, v: unknown): boolean => {
+  switch (kind) {
+    case "US":
+      return isUintUpTo(v, 0xffff)
+    case "Tags":
+      return Array.isArray(v) && v.every((t) => isUintUpTo(t, 0xffffffff))
+    case "Uid":
+    case "Lo":
+      return stringUpTo(v, 64)
+    case "Ae":
+      return stringUpTo(v, 16)
+    case "Priority":
+      return v === 0 || v === 1 || v === 2
+    case "Boolean":
+      return typeof v === "boolean"
+  }
+}
+interface MemberFields {
+  readonly all: ReadonlySet<string>
+  readonly required: ReadonlyArray<string>
+}
+const fieldsOf = (schema: { readonly fields: Readonly<Record<string, { readonly ast: SchemaAST.AST }>> }) => {
+  const keys = Object.keys(schema.fields).filter((k) => k !== "_tag")
+  return {
+    all: new Set(keys),
+    required: keys.filter((k) => !SchemaAST.isOptional(schema.fields[k]!.ast))
+  } satisfies MemberFields
+}
+const MEMBER_FIELDS: Readonly<Record<MessageTagOf, MemberFields>> = {
+  CEchoRq: fieldsOf(CEchoRq),
+  CEchoRsp: fieldsOf(CEchoRsp),
+  CStoreRq: fieldsOf(CStoreRq),
+  CStoreRsp: fieldsOf(CStoreRsp),
+  CFindRq: fieldsOf(CFindRq),
+  CFindRsp: fieldsOf(CFindRsp),
+  CGetRq: fieldsOf(CGetRq),
+  CGetRsp: fieldsOf(CGetRsp),
+  CMoveRq: fieldsOf(CMoveRq),
+  CMoveRsp: fieldsOf(CMoveRsp),
+  CCancelRq: fieldsOf(CCancelRq)
+}
+// True when every field of `out` (a message of `tag`, from a command set) is one its Schema has and passes its check.
+const passesSchemaChecks = (tag: MessageTagOf, out: Readonly<Record<string, unknown>>): boolean => {
+  const fields = MEMBER_FIELDS[tag]
+  for (const key of fields.required) if (!(key in out)) return false
+  for (const key in out) {
+    if (key === "_tag") continue
+    const kind = FIELD_KINDS[key]
+    if (kind === undefined || !fields.all.has(key) || !passes(kind, out[key])) return false
+  }
+  return true
+}
 /** Any DIMSE-C message. */
 export type Message = typeof Message.Type
 
@@ -413,7 +493,9 @@ export const fromCommandSet = (cs: CS.CommandSet): Result.Result<Message, DimseE
   }
   if (spec.dataSet === "optional") out["hasIdentifier"] = withData
 
-  // Values are checked by this message's own Schema (lengths of UIDs, AE titles...), not the whole union.
+  // Values are checked as this message's own Schema checks them (lengths of UIDs, AE titles...), by hand; only a
+  // message that fails a check goes through the Schema, which says what is wrong with it.
+  if (passesSchemaChecks(tag, out)) return Result.succeed(out as unknown as Message)
   const decoded = MEMBER_DECODERS[tag](out)
   if (Result.isFailure(decoded)) {
     const detail = `invalid value: ${decoded.failure.message}`

@@ -14,6 +14,8 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -57,6 +59,11 @@ export interface IncomingRequest {
   readonly message: Dimse.Message
   /** The data set as it arrives, in fragments; empty when the request has none. Must be consumed. */
   readonly dataSet: Stream.Stream<Uint8Array, AssociationAborted>
+  /**
+   * The whole data set, when it had arrived in full before the handler was called (a small one): its fragments
+   * in order, views of the received PDUs. `dataSet` yields the same fragments; a handler may use either.
+   */
+  readonly dataSetReceived?: ReadonlyArray<Uint8Array>
   /** Completes when the peer sends C-CANCEL-RQ for this request. */
   readonly cancelled: Effect.Effect<void>
   readonly isCancelled: () => boolean
@@ -122,7 +129,12 @@ const SEND_BATCH_BYTES = 256 << 10
 
 type Target =
   | { readonly _tag: "None" }
-  | { readonly _tag: "Request"; readonly inflow: Inflow.Inflow }
+  | {
+      readonly _tag: "Request"
+      readonly inflow: Inflow.Inflow
+      // Starts the request's handler; cleared once it has run.
+      start: (() => void) | undefined
+    }
   | {
       readonly _tag: "Response"
       readonly id: number
@@ -138,9 +150,29 @@ const DRAIN: Target = { _tag: "Drain" }
 // Bytes of an incoming data set waiting for its handler before the association is not read further.
 const INFLOW_LIMIT = 256 << 10
 
-type Inbox =
-  | { readonly _tag: "Stream"; readonly queue: Queue.Queue<Response, DimseFailure | Cause.Done> }
-  | { readonly _tag: "One"; readonly deferred: Deferred.Deferred<Response, DimseFailure> }
+// A request's handler starts once its data set has arrived in full (given to it whole), or once this much of it
+// has (then it reads the rest as it arrives); below INFLOW_LIMIT, so a handler runs before the receiver waits.
+const HANDLER_START_BYTES = INFLOW_LIMIT / 2
+
+// Starts a request's handler that waited for its data set, once.
+const startHandler = (t: { start: (() => void) | undefined }): void => {
+  const start = t.start
+  t.start = undefined
+  if (start !== undefined) start()
+}
+
+// The final response of a `requestOne`: its outcome once known, and the waiting fiber's resume once it waits.
+interface OneInbox {
+  readonly _tag: "One"
+  readonly id: number
+  readonly message: Dimse.Message
+  outcome: Exit.Exit<Response, DimseFailure> | undefined
+  resume: ((exit: Exit.Exit<Response, DimseFailure>) => void) | undefined
+  // When the response is overdue (the Clock's milliseconds), set once the request is sent.
+  deadline: number
+}
+
+type Inbox = { readonly _tag: "Stream"; readonly queue: Queue.Queue<Response, DimseFailure | Cause.Done> } | OneInbox
 
 const PAD = Uint8Array.of(0)
 
@@ -193,10 +225,23 @@ export const make = (
         return Queue.offerUnsafe(inbox.queue, r) ? undefined : Effect.asVoid(Queue.offer(inbox.queue, r))
       }
       // requestOne is for services whose only response is the final one; a pending one is not waited for.
-      if (Status.isFinal(r.status)) Deferred.doneUnsafe(inbox.deferred, Exit.succeed(r))
+      if (Status.isFinal(r.status)) settleOne(inbox, Exit.succeed(r))
       return undefined
     }
+    // requestOne's waiting requests, oldest first: all have the same DIMSE timeout, so the first is the next due.
+    const waitingOnes = new Set<OneInbox>()
+    const settleOne = (inbox: OneInbox, exit: Exit.Exit<Response, DimseFailure>) => {
+      if (inbox.outcome !== undefined) return
+      inbox.outcome = exit
+      waitingOnes.delete(inbox)
+      if (pending.get(inbox.id) === inbox) pending.delete(inbox.id)
+      const resume = inbox.resume
+      inbox.resume = undefined
+      if (resume !== undefined) resume(exit)
+    }
     const cancels = new Map<number, Deferred.Deferred<void>>()
+    const clock = yield* Clock.Clock
+    const channelScope = yield* Effect.scope
     const reassembler = Reassembler.make()
     let target: Target = NONE
     let messageId = 0
@@ -218,7 +263,43 @@ export const make = (
     }
 
     // ---- sending ----
+    // A failed send means the association is ending: fail with its reason (a write deadline, a
+    // reset...), which the machine settles a moment later.
+    const fail = Effect.catch(() =>
+      Effect.flatMap(Effect.option(Effect.timeout(association.ended, ENDING_WAIT)), (ending) =>
+        Effect.fail(ending._tag === "Some" && ending.value._tag === "Aborted" ? ending.value.error : goneError())
+      )
+    )
     const send: DimseChannel["send"] = (context, message, dataSet) =>
+      dataSet === undefined || (dataSet instanceof Uint8Array && dataSet.length <= SEND_BATCH_BYTES)
+        ? sendWhole(context, message, dataSet)
+        : sendInParts(context, message, dataSet)
+
+    // The common case, a message in one write: no generator, the PDUs made before the lock is taken.
+    const sendWhole = (
+      context: AcceptedContext,
+      message: Dimse.Message,
+      dataSet: Uint8Array | undefined
+    ): Effect.Effect<void, DimseFailure> =>
+      Effect.suspend((): Effect.Effect<void, DimseFailure> => {
+        const command = Dimse.encode(message)
+        if (Result.isFailure(command)) {
+          return Effect.fail(
+            new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` })
+          )
+        }
+        const parts = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success, padEven(dataSet))
+        const sending = sendLock.withPermits(1)(fail(association.sendPData(parts)))
+        return debug
+          ? Effect.andThen(Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`), sending)
+          : sending
+      })
+
+    const sendInParts = (
+      context: AcceptedContext,
+      message: Dimse.Message,
+      dataSet: DataSource
+    ): Effect.Effect<void, DimseFailure> =>
       Effect.gen(function* () {
         const command = Dimse.encode(message)
         if (Result.isFailure(command)) {
@@ -227,21 +308,10 @@ export const make = (
           )
         }
         if (debug) yield* Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`)
-        // A failed send means the association is ending: fail with its reason (a write deadline, a
-        // reset...), which the machine settles a moment later.
-        const fail = Effect.catch(() =>
-          Effect.flatMap(Effect.option(Effect.timeout(association.ended, ENDING_WAIT)), (ending) =>
-            Effect.fail(ending._tag === "Some" && ending.value._tag === "Aborted" ? ending.value.error : goneError())
-          )
-        )
         yield* sendLock.withPermits(1)(
           Effect.gen(function* () {
-            if (dataSet === undefined || dataSet instanceof Uint8Array) {
+            if (dataSet instanceof Uint8Array) {
               const parts = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success, padEven(dataSet))
-              if (dataSet === undefined || dataSet.length <= SEND_BATCH_BYTES) {
-                yield* fail(association.sendPData(parts))
-                return
-              }
               // A large data set goes in batches, so that the write deadline sees the peer's progress.
               let at = 0
               yield* guardHalfSent(
@@ -334,18 +404,65 @@ export const make = (
         Effect.catchIf(Cause.isDone, () => Effect.fail(goneError()))
       )
 
+    // One timer for all of requestOne's deadlines instead of a race per request: a fiber sleeping until the oldest
+    // waiting request is due, started when the first one waits, ending when none does.
+    let watching = false
+    const watchdog: Effect.Effect<void> = Effect.suspend(() => {
+      const first = waitingOnes.values().next()
+      if (first.done === true || gone !== undefined) {
+        watching = false
+        return Effect.void
+      }
+      const inbox = first.value
+      const left = inbox.deadline - clock.currentTimeMillisUnsafe()
+      if (left > 0) return Effect.andThen(Effect.sleep(Duration.millis(left)), watchdog)
+      const timeout = association.ae.timeouts.dimse
+      const abort = protocolAbort(`no response to message ${inbox.id} within ${Duration.format(timeout)}`)
+      settleOne(
+        inbox,
+        Exit.fail(new DimseTimeout({ waitingFor: `response to ${Dimse.commandName(inbox.message)} ${inbox.id}` }))
+      )
+      return Effect.andThen(abort, watchdog)
+    })
+    // Waits for the final response of a sent request, within the DIMSE timeout.
+    const awaitOne = (inbox: OneInbox): Effect.Effect<Response, DimseFailure> =>
+      Effect.suspend(() => {
+        if (inbox.outcome !== undefined) return inbox.outcome
+        inbox.deadline = clock.currentTimeMillisUnsafe() + Duration.toMillis(association.ae.timeouts.dimse)
+        waitingOnes.add(inbox)
+        const wait = Effect.callback<Response, DimseFailure>((resume) => {
+          if (inbox.outcome !== undefined) return resume(inbox.outcome)
+          inbox.resume = resume
+          return Effect.sync(() => {
+            // Interrupted: nobody waits any more.
+            inbox.resume = undefined
+            waitingOnes.delete(inbox)
+            if (pending.get(inbox.id) === inbox) pending.delete(inbox.id)
+          })
+        })
+        if (watching) return wait
+        watching = true
+        return Effect.andThen(Effect.forkIn(watchdog, channelScope), wait)
+      })
+
     // The fast path for services with one response (C-ECHO, C-STORE): no stream, no queue in between.
     const requestOne: DimseChannel["requestOne"] = (context, message, dataSet) =>
       Effect.suspend(() => {
         if (gone !== undefined || closed) return Effect.fail(goneError())
         const id = messageIdOf(message) ?? 0
-        const deferred = Deferred.makeUnsafe<Response, DimseFailure>()
-        const awaitFinal = withinDimseTimeout(Deferred.await(deferred), id, message)
         return window.withPermits(1)(
           Effect.suspend(() => {
-            pending.set(id, { _tag: "One", deferred })
-            return Effect.andThen(send(context, message, dataSet), awaitFinal)
-          }).pipe(Effect.ensuring(Effect.sync(() => pending.delete(id))))
+            const inbox: OneInbox = { _tag: "One", id, message, outcome: undefined, resume: undefined, deadline: 0 }
+            pending.set(id, inbox)
+            return Effect.andThen(
+              Effect.tapError(send(context, message, dataSet), () =>
+                Effect.sync(() => {
+                  if (pending.get(id) === inbox) pending.delete(id)
+                })
+              ),
+              awaitOne(inbox)
+            )
+          })
         )
       })
 
@@ -396,7 +513,24 @@ export const make = (
     // ---- receiving ----
     // Synchronous, on the reader's fiber: each step returns an effect only when it must wait
     // (backpressure) or log, and the steps after it run once that effect has.
-    const runHandler = yield* FiberSet.runtime(handlers)<never>()
+    // A handler's fiber starts with the channel's context plus its log span ("dimse") and annotations (the
+    // message and its id): both set in one context, made before the fork, rather than two context updates
+    // (each a fiber-context switch and an exit observer) in the handler's own fiber.
+    const baseContext = yield* Effect.context<never>()
+    const baseSpans = Context.get(baseContext, References.CurrentLogSpans)
+    const baseAnnotations = Context.get(baseContext, References.CurrentLogAnnotations)
+    const runHandler = (run: Effect.Effect<void>, message: Dimse.Message, id: number | undefined): void => {
+      if (handlers.state._tag === "Closed") return
+      const context = Context.add(
+        Context.add(baseContext, References.CurrentLogSpans, [
+          ["dimse", clock.currentTimeMillisUnsafe()],
+          ...baseSpans
+        ]),
+        References.CurrentLogAnnotations,
+        { ...baseAnnotations, message: Dimse.commandName(message), messageId: id ?? -1 }
+      )
+      FiberSet.addUnsafe(handlers, Effect.runForkWith(context)(run))
+    }
     // Handlers running at once: past the cap the reader waits for one to finish (so a peer that sends
     // requests without reading the answers is held back by TCP, not by our memory).
     const handlerCap = Math.max(negotiated.maxOperationsPerformed, MIN_RUNNING_HANDLERS)
@@ -446,32 +580,30 @@ export const make = (
       }
       // A request.
       const inflow = Inflow.make(INFLOW_LIMIT)
-      if (event.hasDataSet) target = { _tag: "Request", inflow }
-      else {
-        target = NONE
-        inflow.end()
-      }
       const id = messageIdOf(message)
       // Only C-FIND, C-GET and C-MOVE can be cancelled (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3).
       const cancellable = message._tag === "CFindRq" || message._tag === "CGetRq" || message._tag === "CMoveRq"
       const cancelled = cancellable ? Deferred.makeUnsafe<void>() : undefined
       if (id !== undefined && cancelled !== undefined) cancels.set(id, cancelled)
-      const incoming: IncomingRequest = {
-        context,
-        message,
-        dataSet: inflow.stream,
-        cancelled: cancelled === undefined ? Effect.never : Deferred.await(cancelled),
-        isCancelled: () => cancelled !== undefined && Deferred.isDoneUnsafe(cancelled)
-      }
-      const run = handler
-        ? handler(incoming, self).pipe(
-            Effect.catchCause((cause) => Effect.logError(`handler for ${message._tag} failed`, cause))
-          )
-        : Effect.logWarning(`no handler for ${message._tag}`)
       running++
-      runHandler(
-        run.pipe(
+      const start = () => {
+        const received = inflow.complete()
+        const incoming: IncomingRequest = {
+          context,
+          message,
+          dataSet: inflow.stream,
+          ...(received !== undefined && received.length > 0 ? { dataSetReceived: received } : {}),
+          cancelled: cancelled === undefined ? Effect.never : Deferred.await(cancelled),
+          isCancelled: () => cancelled !== undefined && Deferred.isDoneUnsafe(cancelled)
+        }
+        const run = handler
+          ? handler(incoming, self).pipe(
+              Effect.catchCause((cause) => Effect.logError(`handler for ${message._tag} failed`, cause))
+            )
+          : Effect.logWarning(`no handler for ${message._tag}`)
+        runHandler(
           Effect.ensuring(
+            run,
             Effect.sync(() => {
               // What the handler left unread is dropped, so it cannot hold the association back.
               inflow.discard()
@@ -479,10 +611,18 @@ export const make = (
               handlerDone()
             })
           ),
-          Effect.withLogSpan("dimse"),
-          Effect.annotateLogs({ message: Dimse.commandName(message), messageId: id ?? -1 })
+          message,
+          id
         )
-      )
+      }
+      if (event.hasDataSet) {
+        // The handler starts when the data set is complete (small ones: given whole) or large enough.
+        target = { _tag: "Request", inflow, start }
+      } else {
+        target = NONE
+        inflow.end()
+        start()
+      }
       if (running < handlerCap) return logged
       return logged === undefined ? awaitSlot : Effect.andThen(logged, awaitSlot)
     }
@@ -501,6 +641,9 @@ export const make = (
           if (event.isLast) {
             t.inflow.end()
             target = NONE
+            startHandler(t)
+          } else if (t.start !== undefined && (wait !== undefined || t.inflow.buffered() >= HANDLER_START_BYTES)) {
+            startHandler(t)
           }
           // A handler that stops reading holds the reader; not for longer than the DIMSE timeout.
           return wait === undefined
@@ -592,6 +735,7 @@ export const make = (
         if (target._tag === "Request") {
           const detail = "the peer asked to release while a data set was still arriving"
           target.inflow.fail(new AssociationAborted({ by: "peer", source: 0, reason: 0, detail }))
+          startHandler(target)
           target = NONE
         }
         yield* FiberSet.awaitEmpty(handlers).pipe(
@@ -611,10 +755,11 @@ export const make = (
         gone ??= error()
         for (const inbox of pending.values()) {
           if (inbox._tag === "Stream") yield* Queue.fail(inbox.queue, gone)
-          else yield* Deferred.fail(inbox.deferred, gone)
+          else settleOne(inbox, Exit.fail(gone))
         }
         if (target._tag === "Request") {
           target.inflow.fail(gone)
+          startHandler(target)
           target = NONE
         }
       })

@@ -27,6 +27,13 @@ export interface Inflow {
   readonly fail: (error: AssociationAborted) => void
   /** The handler is done: buffered and later fragments are dropped. */
   readonly discard: () => void
+  /** Bytes buffered, not yet read. */
+  readonly buffered: () => number
+  /**
+   * The whole data set, when it has ended and nothing of it was read yet: its fragments in order (the stream
+   * still yields them); otherwise `undefined`.
+   */
+  readonly complete: () => ReadonlyArray<Uint8Array> | undefined
   /** The fragments, for one reader. */
   readonly stream: Stream.Stream<Uint8Array, AssociationAborted>
 }
@@ -37,6 +44,7 @@ export const make = (limit: number): Inflow => {
   let bytes = 0
   let ended = false
   let discarded = false
+  let pulled = false
   let failure: AssociationAborted | undefined
   let dataWaiter: Deferred.Deferred<void> | undefined
   let roomWaiter: Deferred.Deferred<void> | undefined
@@ -68,6 +76,7 @@ export const make = (limit: number): Inflow => {
     Effect.suspend(() => {
       if (fragments.length > 0) {
         const taken = fragments as unknown as readonly [Uint8Array, ...Array<Uint8Array>]
+        pulled = true
         fragments = []
         bytes = 0
         wakeReceiver()
@@ -98,6 +107,8 @@ export const make = (limit: number): Inflow => {
       wakeReader()
       wakeReceiver()
     },
+    buffered: () => bytes,
+    complete: () => (ended && !pulled && !discarded && failure === undefined ? fragments : undefined),
     stream: Stream.fromPull(Effect.succeed(pull))
   }
 }

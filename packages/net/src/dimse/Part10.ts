@@ -21,6 +21,7 @@ import { constants as Zlib, inflateRawSync } from "node:zlib"
 import { Uids } from "@netdicom/wire"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
@@ -718,30 +719,66 @@ export const readAhead = (
   never,
   Scope.Scope
 > =>
-  Effect.map(Effect.scope, (scope) => {
-    const started = new Map<
-      number,
-      Fiber.Fiber<Uint8Array | Stream.Stream<Uint8Array, FileReadFailed>, FileReadFailed>
-    >()
+  Effect.flatMap(Effect.scope, (scope) => {
+    type Loaded = Uint8Array | Stream.Stream<Uint8Array, FileReadFailed>
+    // A file known to be small is read synchronously on a later turn of the event loop (while the one before is
+    // sent and answered), with no fiber; `outcome` stays undefined when it turned out larger (then loaded as usual).
+    interface SmallRead {
+      readonly _tag: "Small"
+      timer: ReturnType<typeof setImmediate> | undefined
+      outcome: Exit.Exit<Loaded, FileReadFailed> | undefined
+    }
+    type Started = SmallRead | { readonly _tag: "Fiber"; readonly fiber: Fiber.Fiber<Loaded, FileReadFailed> }
+    const started = new Map<number, Started>()
+    const readSmall = (file: DataSetLocation & { readonly path: string }, read: SmallRead) => {
+      read.timer = undefined
+      try {
+        const bytes = FileIo.readTailSync(file.path, file, SYNC_READ_LIMIT)
+        if (bytes !== undefined) read.outcome = Exit.succeed(bytes)
+      } catch (cause) {
+        read.outcome = Exit.fail(new FileReadFailed({ path: file.path, cause }))
+      }
+    }
     const start = (i: number) =>
       Effect.suspend(() => {
         const file = files[i]
         if (file === undefined || started.has(i)) return Effect.void
+        if (file.fileSize !== undefined && file.fileSize - file.dataSetOffset <= SYNC_READ_LIMIT) {
+          const read: SmallRead = { _tag: "Small", timer: undefined, outcome: undefined }
+          read.timer = setImmediate(() => readSmall(file, read))
+          started.set(i, read)
+          return Effect.void
+        }
         return Effect.map(Effect.forkIn(loadDataSet(file.path, file), scope), (fiber) => {
-          started.set(i, fiber)
+          started.set(i, { _tag: "Fiber", fiber })
         })
       })
-    return (i: number) =>
-      Effect.gen(function* () {
-        yield* start(i)
-        yield* start(i + 1)
-        const fiber = started.get(i)
-        started.delete(i)
-        if (fiber !== undefined) return yield* Fiber.join(fiber)
+    const take = (i: number): Effect.Effect<Loaded, FileReadFailed> =>
+      Effect.suspend(() => {
         const file = files[i]
-        if (file === undefined) return yield* Effect.fail(new FileReadFailed({ path: `#${i}`, cause: "no such file" }))
-        return yield* loadDataSet(file.path, file)
+        if (file === undefined) return Effect.fail(new FileReadFailed({ path: `#${i}`, cause: "no such file" }))
+        const ahead = started.get(i)
+        started.delete(i)
+        if (ahead?._tag === "Fiber") return Fiber.join(ahead.fiber)
+        if (ahead !== undefined) {
+          if (ahead.timer !== undefined) {
+            clearImmediate(ahead.timer)
+            readSmall(file, ahead)
+          }
+          if (ahead.outcome !== undefined) return ahead.outcome
+        }
+        return loadDataSet(file.path, file)
       })
+    // Reads not yet run when the scope closes are cancelled.
+    return Effect.as(
+      Scope.addFinalizer(
+        scope,
+        Effect.sync(() => {
+          for (const ahead of started.values()) if (ahead._tag === "Small" && ahead.timer) clearImmediate(ahead.timer)
+        })
+      ),
+      (i: number) => Effect.andThen(Effect.andThen(start(i), start(i + 1)), take(i))
+    )
   })
 
 /** Large data sets are read from disk in pieces of this size. */
@@ -753,14 +790,28 @@ export const WHOLE_READ_LIMIT = 1 << 20
 // ---------------------------------------------------------------------------------------------------------------
 // Writing
 
-const ascii = (s: string): Uint8Array => Uint8Array.from(s.slice(0, 0xfffe), (c) => c.charCodeAt(0) & 0xff)
+// One byte per character (code point), its low 8 bits; a plain loop, as writeMeta runs once per received instance.
+const ascii = (s: string): Uint8Array => {
+  const text = s.slice(0, 0xfffe)
+  const out = new Uint8Array(text.length)
+  let n = 0
+  for (const c of text) out[n++] = c.charCodeAt(0) & 0xff
+  return n === out.length ? out : out.slice(0, n)
+}
 
 /** One Explicit VR Little Endian element with a 16-bit length, padded to even with `pad`. */
 const shortElement = (element: number, vr: string, value: string, pad: number): Uint8Array => {
   const raw = ascii(value)
   const length = raw.length + (raw.length % 2)
-  const out = new Uint8Array(8 + length).fill(pad, 8 + raw.length)
-  out.set([0x02, 0x00, element & 0xff, element >> 8, vr.charCodeAt(0), vr.charCodeAt(1), length & 0xff, length >> 8])
+  const out = new Uint8Array(8 + length)
+  if (length > raw.length) out[8 + raw.length] = pad
+  out[0] = 0x02
+  out[2] = element & 0xff
+  out[3] = element >> 8
+  out[4] = vr.charCodeAt(0)
+  out[5] = vr.charCodeAt(1)
+  out[6] = length & 0xff
+  out[7] = length >> 8
   out.set(raw, 8)
   return out
 }
@@ -797,6 +848,23 @@ export const writeMeta = (input: MetaInput): Uint8Array => {
   return out
 }
 
+// Writes a small file in one synchronous vectored write. A path that is not a regular file is refused (and left);
+// a regular file whose write fails is removed.
+const writeWholeSync = (path: string, pieces: ReadonlyArray<Uint8Array>): void => {
+  const fd = FsCallback.openSync(path, FileIo.WRITE_FLAGS, 0o644)
+  let regular = false
+  try {
+    if (!FsCallback.fstatSync(fd).isFile()) throw new Error("not a regular file")
+    regular = true
+    FileIo.writeAllSync(fd, pieces)
+  } catch (cause) {
+    FsCallback.closeSync(fd)
+    if (regular) FsCallback.rmSync(path, { force: true })
+    throw cause
+  }
+  FsCallback.closeSync(fd)
+}
+
 /** Received data sets up to this size are gathered and written by `writeFile` in one synchronous write. */
 export const SYNC_WRITE_LIMIT = 1 << 20
 
@@ -807,17 +875,36 @@ export const SYNC_WRITE_LIMIT = 1 << 20
  * several times the CPU on Linux, in thread-pool round trips. A larger one goes to the file as it
  * arrives, in vectored writes of at least `SYNC_WRITE_LIMIT` bytes, so it is never held whole. On
  * failure or interruption the partial file is removed. No fsync: see the archive's store for durable writes.
+ * The data set may also be given whole, as its fragments in order (`StoreRequest.dataSetReceived`).
  * Returns the data set's length.
  */
 export const writeFile = <E>(
   path: string,
   meta: MetaInput,
-  dataSet: Stream.Stream<Uint8Array, E>
+  dataSet: Stream.Stream<Uint8Array, E> | ReadonlyArray<Uint8Array>
 ): Effect.Effect<number, E | FileWriteFailed> =>
   Effect.suspend(() => {
     let pending: Array<Uint8Array> = [writeMeta(meta)]
     let pendingBytes = pending[0]!.length
     let total = 0
+    if (Array.isArray(dataSet)) {
+      const fragments: ReadonlyArray<Uint8Array> = dataSet
+      for (const fragment of fragments) total += fragment.length
+      if (total <= SYNC_WRITE_LIMIT) {
+        pending.push(...fragments)
+        return Effect.try({
+          try: () => {
+            writeWholeSync(path, pending)
+            return total
+          },
+          catch: (cause) => new FileWriteFailed({ path, cause })
+        })
+      }
+      total = 0
+    }
+    const chunks: Stream.Stream<Uint8Array, E> = Array.isArray(dataSet)
+      ? Stream.fromIterable(dataSet as ReadonlyArray<Uint8Array>)
+      : (dataSet as Stream.Stream<Uint8Array, E>)
     let handle: Fs.FileHandle | undefined
     // Only a regular file this call opened is removed on failure (never a device or a FIFO given as path).
     let created = false
@@ -839,7 +926,7 @@ export const writeFile = <E>(
       })
     })
     const body = Effect.andThen(
-      Stream.runForEach(dataSet, (chunk) => {
+      Stream.runForEach(chunks, (chunk) => {
         pending.push(chunk)
         pendingBytes += chunk.length
         total += chunk.length
@@ -852,16 +939,7 @@ export const writeFile = <E>(
             Effect.promise(() => handle!.close())
           )
         return Effect.try({
-          try: () => {
-            const fd = FsCallback.openSync(path, FileIo.WRITE_FLAGS, 0o644)
-            try {
-              if (!FsCallback.fstatSync(fd).isFile()) throw new Error("not a regular file")
-              created = true
-              FileIo.writeAllSync(fd, pending)
-            } finally {
-              FsCallback.closeSync(fd)
-            }
-          },
+          try: () => writeWholeSync(path, pending),
           catch: failed
         })
       })

@@ -364,35 +364,33 @@ const handleRetrieve = (
 /** The request handler of an SCP offering the given services. */
 export const requestHandler = (ae: ApplicationEntity, services: Services): DimseChannel.RequestHandler => {
   const storage = Option.map(services.storage, (s) => storeRequestHandler(s.store))
-  return (request, channel) =>
-    Effect.gen(function* () {
-      const m = request.message
-      switch (m._tag) {
-        case "CEchoRq":
-          return yield* channel
-            .send(request.context, {
-              _tag: "CEchoRsp",
-              messageIdBeingRespondedTo: m.messageId,
-              affectedSopClassUid: m.affectedSopClassUid,
-              status: Status.SUCCESS
-            })
-            .pipe(Effect.ignore)
-        case "CStoreRq":
-          if (Option.isSome(storage)) return yield* storage.value(request, channel)
-          return yield* storeRequestHandler(() => Effect.succeed({ status: Status.SOP_CLASS_NOT_SUPPORTED }))(
-            request,
-            channel
-          )
-        case "CFindRq":
-          return yield* handleFind(services, request, channel)
-        case "CGetRq":
-        case "CMoveRq":
-          return yield* handleRetrieve(ae, services, request, channel)
-        default:
-          yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
-          yield* Effect.logWarning(`${Dimse.commandName(m)} is not handled by this SCP`)
-      }
-    })
+  const refuseStore = storeRequestHandler(() => Effect.succeed({ status: Status.SOP_CLASS_NOT_SUPPORTED }))
+  return (request, channel) => {
+    const m = request.message
+    switch (m._tag) {
+      case "CEchoRq":
+        return channel
+          .send(request.context, {
+            _tag: "CEchoRsp",
+            messageIdBeingRespondedTo: m.messageId,
+            affectedSopClassUid: m.affectedSopClassUid,
+            status: Status.SUCCESS
+          })
+          .pipe(Effect.ignore)
+      case "CStoreRq":
+        return Option.isSome(storage) ? storage.value(request, channel) : refuseStore(request, channel)
+      case "CFindRq":
+        return handleFind(services, request, channel)
+      case "CGetRq":
+      case "CMoveRq":
+        return handleRetrieve(ae, services, request, channel)
+      default:
+        return Effect.andThen(
+          Stream.runDrain(request.dataSet).pipe(Effect.ignore),
+          Effect.logWarning(`${Dimse.commandName(m)} is not handled by this SCP`)
+        )
+    }
+  }
 }
 
 /** Serving options: where to listen and the acceptor policy. */

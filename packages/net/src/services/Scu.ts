@@ -69,24 +69,29 @@ export const store = (
   channel: DimseChannel.DimseChannel,
   input: StoreInput
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> =>
-  Effect.gen(function* () {
-    const context = yield* Effect.fromResult(channel.findContext(input.sopClassUid, "SCU", [input.transferSyntax]))
-    const messageId = yield* channel.nextMessageId
-    const rq: Dimse.CStoreRq = {
-      _tag: "CStoreRq",
-      messageId,
-      affectedSopClassUid: input.sopClassUid,
-      affectedSopInstanceUid: input.sopInstanceUid,
-      priority: input.priority ?? Dimse.PRIORITY_MEDIUM,
-      ...(input.moveOriginator
-        ? {
-            moveOriginatorApplicationEntityTitle: input.moveOriginator.aeTitle,
-            moveOriginatorMessageId: input.moveOriginator.messageId
-          }
-        : {})
-    }
-    const rsp = yield* channel.requestOne(context, rq, input.dataSet)
-    return { ...info(rsp.message, "C-STORE"), sopInstanceUid: input.sopInstanceUid }
+  // Without a generator: this is every C-STORE's path.
+  Effect.suspend(() => {
+    const context = channel.findContext(input.sopClassUid, "SCU", [input.transferSyntax])
+    if (Result.isFailure(context)) return Effect.fail(context.failure)
+    return Effect.flatMap(channel.nextMessageId, (messageId) => {
+      const rq: Dimse.CStoreRq = {
+        _tag: "CStoreRq",
+        messageId,
+        affectedSopClassUid: input.sopClassUid,
+        affectedSopInstanceUid: input.sopInstanceUid,
+        priority: input.priority ?? Dimse.PRIORITY_MEDIUM,
+        ...(input.moveOriginator
+          ? {
+              moveOriginatorApplicationEntityTitle: input.moveOriginator.aeTitle,
+              moveOriginatorMessageId: input.moveOriginator.messageId
+            }
+          : {})
+      }
+      return Effect.map(channel.requestOne(context.success, rq, input.dataSet), (rsp) => ({
+        ...info(rsp.message, "C-STORE"),
+        sopInstanceUid: input.sopInstanceUid
+      }))
+    })
   }).pipe(Effect.withLogSpan("C-STORE"))
 
 /** A file that cannot be sent: unreadable, not DICOM, or without the identifiers a C-STORE needs. */

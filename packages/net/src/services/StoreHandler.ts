@@ -23,6 +23,12 @@ export interface StoreRequest {
   readonly moveOriginator: { readonly aeTitle: string; readonly messageId: number } | undefined
   /** The bare data set as it arrives; consume it fully. */
   readonly dataSet: Stream.Stream<Uint8Array, AssociationAborted>
+  /**
+   * The whole bare data set, when it had arrived in full before the handler was called (small instances): its
+   * fragments in order. `dataSet` then yields the same fragments; a handler may use either, and need not read
+   * `dataSet` when it uses this.
+   */
+  readonly dataSetReceived?: ReadonlyArray<Uint8Array>
 }
 
 /** The status to answer with, and an optional comment (PS3.7 C.4.1). */
@@ -34,33 +40,38 @@ export interface StoreOutcome {
 /** What the user provides to take instances. */
 export type StorageHandler = (request: StoreRequest) => Effect.Effect<StoreOutcome>
 
+const respondTo =
+  (request: DimseChannel.IncomingRequest, channel: DimseChannel.DimseChannel, m: Dimse.CStoreRq) =>
+  (status: number, errorComment?: string): Effect.Effect<void> =>
+    channel
+      .send(request.context, {
+        _tag: "CStoreRsp",
+        messageIdBeingRespondedTo: m.messageId,
+        status,
+        affectedSopClassUid: m.affectedSopClassUid,
+        affectedSopInstanceUid: m.affectedSopInstanceUid,
+        ...(errorComment ? { errorComment: Dimse.fitErrorComment(errorComment) } : {})
+      } satisfies Dimse.CStoreRsp)
+      .pipe(Effect.ignore)
+
 /** A request handler answering C-STORE-RQ with `handler`, and anything else with "not supported". */
 export const storeRequestHandler =
   (handler: StorageHandler): DimseChannel.RequestHandler =>
-  (request, channel) =>
-    Effect.gen(function* () {
-      const m = request.message
-      if (m._tag !== "CStoreRq") {
-        yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
-        return
-      }
-      const respond = (status: number, errorComment?: string) =>
-        channel
-          .send(request.context, {
-            _tag: "CStoreRsp",
-            messageIdBeingRespondedTo: m.messageId,
-            status,
-            affectedSopClassUid: m.affectedSopClassUid,
-            affectedSopInstanceUid: m.affectedSopInstanceUid,
-            ...(errorComment ? { errorComment: Dimse.fitErrorComment(errorComment) } : {})
-          } satisfies Dimse.CStoreRsp)
-          .pipe(Effect.ignore)
-      if (!request.context.weAreScp) {
+  (request, channel) => {
+    const m = request.message
+    if (m._tag !== "CStoreRq") return Stream.runDrain(request.dataSet).pipe(Effect.ignore)
+    const respond = respondTo(request, channel, m)
+    if (!request.context.weAreScp) {
+      return Effect.gen(function* () {
         yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
         yield* Effect.logWarning(`C-STORE on context ${request.context.id} without the SCP role refused`)
         return yield* respond(Status.NOT_AUTHORIZED, "no SCP role negotiated for this SOP class")
-      }
-      const outcome = yield* handler({
+      })
+    }
+    const received = request.dataSetReceived
+    // Suspended: the user's handler is called when the effect runs, so that a throw in it is a defect there.
+    const outcome = Effect.suspend(() =>
+      handler({
         sopClassUid: m.affectedSopClassUid,
         sopInstanceUid: m.affectedSopInstanceUid,
         transferSyntax: request.context.transferSyntax,
@@ -69,7 +80,9 @@ export const storeRequestHandler =
           m.moveOriginatorApplicationEntityTitle !== undefined
             ? { aeTitle: m.moveOriginatorApplicationEntityTitle, messageId: m.moveOriginatorMessageId ?? 0 }
             : undefined,
-        dataSet: request.dataSet
+        dataSet: request.dataSet,
+        ...(received !== undefined ? { dataSetReceived: received } : {})
       })
-      yield* respond(outcome.status, outcome.errorComment)
-    })
+    )
+    return Effect.flatMap(outcome, (o) => respond(o.status, o.errorComment))
+  }

@@ -172,8 +172,8 @@ const attachReader = (conn: Net.Socket) => {
 }
 
 // Builds a Transport over a Node socket whose reader is attached, inside the caller's scope (closing it destroys
-// the socket). Writes go to the socket directly, corked per call: a write that the kernel takes costs no fiber
-// step, no timer.
+// the socket). Writes go to the socket directly, corked until the end of the tick: a write that the kernel takes
+// costs no fiber step, no timer.
 const fromNodeSocket = (
   conn: Net.Socket,
   reader: ReturnType<typeof attachReader>,
@@ -181,10 +181,23 @@ const fromNodeSocket = (
   options: TransportOptions
 ): Effect.Effect<Transport, never, Scope.Scope> =>
   Effect.gen(function* () {
-    yield* Effect.addFinalizer(() => Effect.sync(() => conn.destroy()))
+    // Writes are corked until the end of their tick; whatever is corked still goes out before a destroy.
+    let corked = false
+    const uncork = () => {
+      if (!corked) return
+      corked = false
+      conn.uncork()
+    }
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        uncork()
+        conn.destroy()
+      })
+    )
     // Closes at once; a read waiting, or the next, fails with `why` unless the connection had ended already.
     const destroyFor = (why: () => TransportError) =>
       Effect.sync(() => {
+        uncork()
         conn.destroy()
         reader.end(why)
       })
@@ -198,17 +211,16 @@ const fromNodeSocket = (
       // socket has taken the bytes then (or the connection is gone and never will).
       const written = LentBytes.holdForWrite(chunks)
       try {
-        if (chunks.length === 1) conn.write(chunks[0]!, written)
-        else {
+        // Corked until the end of this tick: messages written in the same tick (handlers answering several
+        // requests that came in one read) leave in one vectored write.
+        if (!corked) {
+          corked = true
           conn.cork()
-          try {
-            const last = chunks.length - 1
-            for (let i = 0; i < last; i++) conn.write(chunks[i]!)
-            conn.write(chunks[last]!, written)
-          } finally {
-            conn.uncork()
-          }
+          process.nextTick(uncork)
         }
+        const last = chunks.length - 1
+        for (let i = 0; i < last; i++) conn.write(chunks[i]!)
+        conn.write(chunks[last]!, written)
       } catch (cause) {
         return Effect.fail(new TransportFailed({ detail: String(cause) }))
       }

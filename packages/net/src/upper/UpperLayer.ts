@@ -267,7 +267,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             const { pdus, error } = parser.push(chunk)
             for (const pdu of pdus) {
               if (idleMillis !== undefined) markActivity()
-              yield* logPdu("received", pdu)
+              if (debug) yield* logPdu("received", pdu)
               // Sta6 + Evt10 is a self-loop (DT-2): with a receiver installed, P-DATA goes to it from
               // here, without the hops through the machine's queue (the receiver's pace is TCP's).
               if (
@@ -534,18 +534,23 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             return Effect.fail(new NotEstablished({ state }))
           }
           const t = transport
-          return writeLock
-            .withPermits(1)(
-              Effect.gen(function* () {
-                if (debug) {
-                  // The pieces of a vectored write: parse them back into PDUs to summarize them.
-                  const parser = PduParser.make({ maxPduLength: 0 })
-                  for (const piece of pdus) for (const pdu of parser.push(piece).pdus) yield* logPdu("sent", pdu)
-                }
+          // Without debug logging, no generator: this is every DIMSE message's path.
+          const writing = debug
+            ? Effect.gen(function* () {
+                // The pieces of a vectored write: parse them back into PDUs to summarize them.
+                const parser = PduParser.make({ maxPduLength: 0 })
+                for (const piece of pdus) for (const pdu of parser.push(piece).pdus) yield* logPdu("sent", pdu)
                 yield* t.write(pdus)
                 if (idleMillis !== undefined) markActivity()
               })
-            )
+            : idleMillis === undefined
+              ? Effect.suspend(() => t.write(pdus))
+              : Effect.andThen(
+                  Effect.suspend(() => t.write(pdus)),
+                  touch
+                )
+          return writeLock
+            .withPermits(1)(writing)
             .pipe(
               Effect.catch((e) =>
                 Effect.andThen(
