@@ -74,6 +74,31 @@ describe("Transport over TCP", () => {
     )
   )
 
+  it.live("after a destroy or the peer's EOF a read fails with TransportClosed, built without a stack trace", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { client, t } = yield* connected
+        // The peer ends cleanly: the reason is the EOF, abrupt false, whichever read sees it first.
+        client.end()
+        const eof = yield* Effect.flip(t.read)
+        assert.strictEqual(eof._tag, "TransportClosed")
+        if (eof._tag === "TransportClosed") assert.isFalse(eof.abrupt)
+        // The end of a connection is an event, not a failure of a caller: no stack frames are captured.
+        assert.notMatch(eof.stack ?? "", /\n\s+at /)
+        // The same reason answers every later read, even after our own destroy.
+        yield* t.destroy
+        assert.strictEqual(yield* Effect.flip(t.read), eof)
+        // Destroyed first, with no read waiting: the next read fails with the abrupt close.
+        const other = yield* connected
+        yield* other.t.destroy
+        const closed = yield* Effect.flip(other.t.read)
+        assert.strictEqual(closed._tag, "TransportClosed")
+        if (closed._tag === "TransportClosed") assert.isTrue(closed.abrupt)
+        other.client.destroy()
+      })
+    )
+  )
+
   it.live("a refused connection and an impossible port fail with ConnectFailed", () =>
     Effect.scoped(
       Effect.gen(function* () {

@@ -107,6 +107,22 @@ const awaitDrain = (raw: Net.Socket, deadline: Duration.Duration, destroy: Effec
   return Effect.suspend(() => wait(raw.writableLength))
 }
 
+// Builds an error without capturing a stack trace: the end of a connection is reported from a socket event, whose
+// stack says nothing, and is the normal end of every association.
+const withoutStackTrace = <E>(build: () => E): E => {
+  const limit = Error.stackTraceLimit
+  try {
+    Error.stackTraceLimit = 0
+  } catch {
+    return build()
+  }
+  try {
+    return build()
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
 /** Bytes received and not yet read past which the socket stops reading (TCP backpressure then holds the peer). */
 const READ_BUFFER_LIMIT = 1 << 20
 
@@ -116,18 +132,21 @@ const READ_BUFFER_LIMIT = 1 << 20
 const attachReader = (conn: Net.Socket) => {
   let chunks: Array<Uint8Array> = []
   let buffered = 0
-  let ended: TransportError | undefined =
+  // Why the connection ended; the error itself is built only when a read is there to fail with it.
+  let why: (() => TransportError) | undefined =
     conn.destroyed || conn.closed
-      ? new TransportClosed({ abrupt: true })
+      ? () => new TransportClosed({ abrupt: true })
       : conn.readableEnded
-        ? new TransportClosed({ abrupt: false })
+        ? () => new TransportClosed({ abrupt: false })
         : undefined
+  let reason: TransportError | undefined
+  const ended = (build: () => TransportError): TransportError => (reason ??= withoutStackTrace(build))
   let waiter: ((outcome: Effect.Effect<ReadonlyArray<Uint8Array>, TransportError>) => void) | undefined
   const take = (): ReadonlyArray<Uint8Array> => {
     const out = chunks
     chunks = []
     buffered = 0
-    if (conn.isPaused() && ended === undefined) conn.resume()
+    if (conn.isPaused() && why === undefined) conn.resume()
     return out
   }
   const wake = () => {
@@ -136,14 +155,14 @@ const attachReader = (conn: Net.Socket) => {
     if (chunks.length > 0) {
       waiter = undefined
       resume(Effect.succeed(take()))
-    } else if (ended !== undefined) {
+    } else if (why !== undefined) {
       waiter = undefined
-      resume(Effect.fail(ended))
+      resume(Effect.fail(ended(why)))
     }
   }
-  // The reason is built only if it is the first (no error object, with its stack trace, for nothing).
-  const end = (why: () => TransportError) => {
-    ended ??= why()
+  // Only the first reason counts.
+  const end = (cause: () => TransportError) => {
+    why ??= cause
     wake()
   }
   conn.on("data", (chunk: Buffer) => {
@@ -156,10 +175,10 @@ const attachReader = (conn: Net.Socket) => {
   conn.on("end", () => end(() => new TransportClosed({ abrupt: false })))
   conn.on("error", (cause: Error) => end(() => new TransportFailed({ detail: String(cause) })))
   conn.on("close", () => end(() => new TransportClosed({ abrupt: true })))
-  if (ended === undefined) conn.resume()
+  if (why === undefined) conn.resume()
   const read: Effect.Effect<ReadonlyArray<Uint8Array>, TransportError> = Effect.suspend(() => {
     if (chunks.length > 0) return Effect.succeed(take())
-    if (ended !== undefined) return Effect.fail(ended)
+    if (why !== undefined) return Effect.fail(ended(why))
     return Effect.callback<ReadonlyArray<Uint8Array>, TransportError>((resume) => {
       waiter = resume
       return Effect.sync(() => {
