@@ -17,6 +17,7 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import { connectTcp } from "../upper/Transport.ts"
 import type { Transport } from "../upper/Transport.ts"
+import * as Timers from "../upper/Timers.ts"
 import * as UpperLayer from "../upper/UpperLayer.ts"
 import type { ApplicationEntity } from "./ApplicationEntity.ts"
 import { AcseTimeout, AssociationAborted, AssociationRejected, type AssociationError } from "./AssociationError.ts"
@@ -61,6 +62,7 @@ const establish = (
   Effect.gen(function* () {
     const ended = yield* Deferred.make<Ending>()
     const receiver = yield* Deferred.make<UpperLayer.PDataReceiver>()
+    const timers = yield* Timers.make
     let hook: Effect.Effect<void> = Effect.void
     let endingSeen: Ending | undefined
     let lastAbort: AssociationAborted | undefined
@@ -125,15 +127,12 @@ const establish = (
         if (endingSeen) return endingSeen._tag === "Released" ? undefined : yield* Effect.fail(endingSeen.error)
         releasing = true
         yield* ul.submit({ _tag: "ReleaseRequest" })
-        const ending = yield* Deferred.await(ended).pipe(
-          Effect.timeoutOrElse({
-            duration: ae.timeouts.acse,
-            orElse: () =>
-              Effect.andThen(
-                ul.submit({ _tag: "AbortRequest" }),
-                Effect.fail(new AcseTimeout({ waitingFor: "A-RELEASE-RP" }))
-              )
-          })
+        // The deadline is a timer, not a race of forked fibers.
+        const ending = yield* timers.awaitWithin(ended, ae.timeouts.acse, () =>
+          Effect.andThen(
+            ul.submit({ _tag: "AbortRequest" }),
+            Effect.fail(new AcseTimeout({ waitingFor: "A-RELEASE-RP" }))
+          )
         )
         if (ending._tag === "Aborted") return yield* Effect.fail(ending.error)
       }),

@@ -30,6 +30,7 @@ import { Dimse, Fragmenter, Reassembler, Status, type Pdu } from "@netdicom/wire
 import type { Association, Ending } from "../association/Association.ts"
 import { AssociationAborted } from "../association/AssociationError.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
+import * as Timers from "../upper/Timers.ts"
 import * as Inflow from "./Inflow.ts"
 import * as OwnedBytes from "./OwnedBytes.ts"
 import {
@@ -182,6 +183,7 @@ export const make = (
     const invoked = negotiated.maxOperationsInvoked
     const window = yield* Semaphore.make(invoked === 0 ? 0xffff : invoked)
     const handlers = yield* FiberSet.make<void, never>()
+    const timers = yield* Timers.make
     // Requests waiting for responses, by message id: a stream's inbox, or the final response of `requestOne`.
     const pending = new Map<number, Inbox>()
     // Hands a response to its request: synchronously, or as an effect to wait on when its inbox is full.
@@ -309,17 +311,15 @@ export const make = (
       )
 
     // A response awaited within the DIMSE timeout; past it the association is aborted: DimseTimeout.
-    const withinDimseTimeout = <A, E>(waiting: Effect.Effect<A, E>, id: number, message: Dimse.Message) => {
+    const dimseTimedOut = (id: number, message: Dimse.Message) => () => {
       const timeout = association.ae.timeouts.dimse
-      return Effect.timeoutOrElse(waiting, {
-        duration: timeout,
-        orElse: () =>
-          Effect.andThen(
-            protocolAbort(`no response to message ${id} within ${Duration.format(timeout)}`),
-            Effect.fail(new DimseTimeout({ waitingFor: `response to ${Dimse.commandName(message)} ${id}` }))
-          )
-      })
+      return Effect.andThen(
+        protocolAbort(`no response to message ${id} within ${Duration.format(timeout)}`),
+        Effect.fail(new DimseTimeout({ waitingFor: `response to ${Dimse.commandName(message)} ${id}` }))
+      )
     }
+    const withinDimseTimeout = <A, E>(waiting: Effect.Effect<A, E>, id: number, message: Dimse.Message) =>
+      Effect.timeoutOrElse(waiting, { duration: association.ae.timeouts.dimse, orElse: dimseTimedOut(id, message) })
 
     // The next response from a request's inbox.
     const nextResponse = (
@@ -337,7 +337,8 @@ export const make = (
         if (gone !== undefined || closed) return Effect.fail(goneError())
         const id = messageIdOf(message) ?? 0
         const deferred = Deferred.makeUnsafe<Response, DimseFailure>()
-        const awaitFinal = withinDimseTimeout(Deferred.await(deferred), id, message)
+        // The deadline is a timer, not a race of forked fibers.
+        const awaitFinal = timers.awaitWithin(deferred, association.ae.timeouts.dimse, dimseTimedOut(id, message))
         return window.withPermits(1)(
           Effect.suspend(() => {
             pending.set(id, { _tag: "One", deferred })

@@ -15,7 +15,6 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -29,6 +28,7 @@ import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import { type Pdu, PduCodec, PduParser, PduSummary } from "@netdicom/wire"
 import * as Table from "./StateTable.ts"
+import * as Timers from "./Timers.ts"
 import type { ConnectFailed, Transport } from "./Transport.ts"
 
 /** Primitives the local user issues (PS3.8 section 9.2.1 events from the user). */
@@ -177,7 +177,10 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     let state: Table.State = "Sta1"
     let transport: Transport | undefined
     let reader: Fiber.Fiber<void> | undefined
-    let artim: Fiber.Fiber<void> | undefined
+    // Cancels the running ARTIM timer, if any.
+    let artim: (() => void) | undefined
+    // Cancels the idle watch's timer, if armed.
+    let idleTimer: (() => void) | undefined
     let finished = false
     let receiver: PDataReceiver | undefined
     // P-DATA queued as events or indications and not yet taken: while any is, new P-DATA queues too (order).
@@ -188,12 +191,12 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     const PEER_EVENTS = new Set(["Evt3", "Evt4", "Evt6", "Evt10", "Evt12", "Evt13", "Evt16"])
     let discarding = false
     let lastActivity = 0
-    // The machine's clock, read synchronously per PDU for the idle timeout (the TestClock in tests).
-    const clock = yield* Clock.Clock
+    // ARTIM and the idle watch are timers on the machine's clock (the TestClock in tests), not forked sleeps.
+    const timers = yield* Timers.make
+    // Read synchronously per PDU for the idle timeout.
     const markActivity = () => {
-      lastActivity = clock.currentTimeMillisUnsafe()
+      lastActivity = timers.now()
     }
-    const touch = Effect.sync(markActivity)
 
     const logPdu = (dir: "sent" | "received", pdu: Pdu.Pdu) =>
       debug ? Effect.logDebug(`${dir} ${PduSummary.summarize(pdu)}`) : Effect.void
@@ -215,15 +218,16 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         Effect.andThen(logPdu("sent", pdu), write([encodeOrDie(pdu)]))
       )
     const indicate = (i: Indication) => Effect.asVoid(Queue.offer(out, i))
-    const startArtim = Effect.gen(function* () {
-      if (artim) yield* Fiber.interrupt(artim)
-      artim = yield* Effect.forkIn(
-        Effect.asVoid(Effect.andThen(Effect.sleep(options.artim), Queue.offer(inbox, { evt: "Evt18" }))),
-        scope
-      )
+    const artimMillis = Duration.toMillis(options.artim)
+    const startArtim = Effect.sync(() => {
+      artim?.()
+      artim = timers.after(artimMillis, () => {
+        artim = undefined
+        Queue.offerUnsafe(inbox, { evt: "Evt18" })
+      })
     })
-    const stopArtim = Effect.gen(function* () {
-      if (artim) yield* Fiber.interrupt(artim)
+    const stopArtim = Effect.sync(() => {
+      artim?.()
       artim = undefined
     })
     const closeTransport = Effect.gen(function* () {
@@ -236,20 +240,21 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     })
 
     const idleMillis = options.idle === undefined ? undefined : Duration.toMillis(options.idle)
-    // The idle watch: sleeps until the idle time since the last PDU would be up, then checks again.
+    // The idle watch: a timer until the idle time since the last PDU would be up, then checks again.
     const idleWatch = (limit: number) =>
-      Effect.gen(function* () {
-        yield* touch
-        while (!finished) {
-          const now = yield* Clock.currentTimeMillis
-          const left = lastActivity + limit - now
+      Effect.sync(() => {
+        markActivity()
+        const check = () => {
+          if (finished) return
+          const left = lastActivity + limit - timers.now()
           if (left <= 0 && state === "Sta6") {
             const detail = `no PDU for ${Duration.format(Duration.millis(limit))} (idle timeout)`
-            yield* Queue.offer(inbox, { evt: "Evt15", detail })
+            Queue.offerUnsafe(inbox, { evt: "Evt15", detail })
             return
           }
-          yield* Effect.sleep(Duration.millis(Math.max(left, 1)))
+          idleTimer = timers.after(Math.max(left, 1), check)
         }
+        check()
       })
 
     const readLoop = (t: Transport) =>
@@ -344,7 +349,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             if (pendingRq) yield* sendPdu(pendingRq)
             return "Sta5"
           case "AE-3":
-            if (idleMillis !== undefined) yield* Effect.forkIn(idleWatch(idleMillis), scope)
+            if (idleMillis !== undefined) yield* idleWatch(idleMillis)
             if (input.evt === "Evt3") yield* indicate({ _tag: "AssociateAccepted", ac: input.ac })
             return "Sta6"
           case "AE-4":
@@ -365,7 +370,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             yield* indicate({ _tag: "AssociateIndication", rq: input.rq })
             return "Sta3"
           case "AE-7":
-            if (idleMillis !== undefined) yield* Effect.forkIn(idleWatch(idleMillis), scope)
+            if (idleMillis !== undefined) yield* idleWatch(idleMillis)
             if (input.evt === "Evt7") yield* sendPdu(input.ac)
             return "Sta6"
           case "AE-8":
@@ -470,6 +475,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     const finish = Effect.gen(function* () {
       finished = true
       yield* stopArtim
+      idleTimer?.()
       yield* closeTransport
       yield* Scope.close(connScope, Exit.void)
       yield* indicate(CLOSED)
