@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { spawn, spawnSync } from "node:child_process"
 import * as Net from "node:net"
-import { Deferred, Duration, Effect } from "effect"
+import { Deferred, Duration, Effect, Fiber } from "effect"
 import * as Transport from "../src/upper/Transport.ts"
 
 const FIVE_SECONDS = Duration.seconds(5)
@@ -149,5 +149,33 @@ describe("Transport over TCP", () => {
       assert.match(failed.message, /connect timed out/)
       assert.isBelow(took, 3000, `the connect took ${took} ms`)
     }).pipe(Effect.scoped)
+  )
+
+  it.live("a connection that arrives before the server runs is served once it runs; stopping it closes them", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const server = yield* Transport.listenTcp("127.0.0.1", 0, { writeTimeout: FIVE_SECONDS })
+        const client = Net.createConnection({ host: "127.0.0.1", port: server.port })
+        client.on("error", () => {})
+        const closed = new Promise<void>((resolve) => client.once("close", () => resolve()))
+        yield* Effect.callback<void>((resume) => void client.once("connect", () => resume(Effect.void)))
+        client.write(Buffer.from([1, 2, 3]))
+        yield* Effect.sleep("100 millis")
+        const got = yield* Deferred.make<Uint8Array>()
+        const running = yield* Effect.forkScoped(
+          server.run((t) =>
+            Effect.andThen(
+              Effect.flatMap(Effect.orDie(t.read), (chunks) =>
+                Deferred.succeed(got, Buffer.concat(chunks.map((c) => Buffer.from(c))))
+              ),
+              Effect.never
+            )
+          )
+        )
+        assert.deepStrictEqual(Buffer.from(yield* Deferred.await(got)), Buffer.from([1, 2, 3]))
+        yield* Fiber.interrupt(running)
+        yield* Effect.promise(() => closed).pipe(Effect.timeout("2 seconds"))
+      })
+    )
   )
 })

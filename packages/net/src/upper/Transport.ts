@@ -1,9 +1,9 @@
 /**
  * The transport service under the upper layer (PS3.8 section 9.1.1): a byte pipe to one peer.
  *
- * A `Transport` reads chunks, writes chunks with a deadline, half-closes and destroys. The TCP server
- * listens through `@effect/platform-node`; each connection, and each client connection, is read and
- * written on its Node socket directly (no-delay and keep-alive always on): a chunk received reaches the
+ * A `Transport` reads chunks, writes chunks with a deadline, half-closes and destroys. The TCP server is a
+ * `node:net` server running each connection in a fiber of its own; each connection, and each client connection,
+ * is read and written on its Node socket directly (no-delay and keep-alive always on): a chunk received reaches the
  * reader as the very buffer Node read into, with no copy, no queue and no error object built at EOF.
  * `memoryPair` gives two connected transports for tests. A write the peer does not take within the
  * deadline destroys the connection, so a peer that stops reading cannot hang us.
@@ -11,13 +11,12 @@
  * @since 0.1.0
  */
 import * as Net from "node:net"
-import * as NodeSocket from "@effect/platform-node/NodeSocket"
-import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 
@@ -298,39 +297,80 @@ export const listenTcp = (
   options: TransportOptions
 ): Effect.Effect<TcpServer, ListenFailed, Scope.Scope> =>
   Effect.gen(function* () {
-    const server = yield* NodeSocketServer.make({ host, port }).pipe(
-      Effect.mapError((e) => {
-        const cause = "cause" in e.reason ? e.reason.cause : undefined
-        return new ListenFailed({ detail: cause instanceof Error ? cause.message : String(e.reason) })
+    // Connections that arrive before `run` (or after it stopped) wait here, read by nobody, until `run` takes them
+    // or the scope closes them.
+    const waiting = new Set<Net.Socket>()
+    const queue = (conn: Net.Socket) => {
+      waiting.add(conn)
+      conn.once("close", () => waiting.delete(conn))
+    }
+    let onConnection = queue
+    const server = Net.createServer({ pauseOnConnect: true })
+    server.on("connection", (conn: Net.Socket) => {
+      // A socket error before its reader is attached must not go unhandled; the reader records it.
+      conn.on("error", () => {})
+      onConnection(conn)
+    })
+    yield* Effect.addFinalizer(() =>
+      Effect.callback<void>((resume) => {
+        for (const conn of waiting) conn.destroy()
+        waiting.clear()
+        server.close(() => resume(Effect.void))
       })
     )
-    const address = server.address
-    const bound = address._tag === "UnixPathAddress" ? port : address.port
+    yield* Effect.callback<void, ListenFailed>((resume) => {
+      const onError = (cause: Error) => resume(Effect.fail(new ListenFailed({ detail: cause.message })))
+      server.once("error", onError)
+      server.listen({ host, port }, () => {
+        server.off("error", onError)
+        resume(Effect.void)
+      })
+    })
+    // A server error once listening (rare: the listening socket itself failing) is left to the connections.
+    server.on("error", () => {})
+    const address = server.address()
+    const bound = typeof address === "object" && address !== null ? address.port : port
     return {
       port: bound,
       run: (handler) =>
-        server
-          .run(() =>
-            Effect.scoped(
-              Effect.gen(function* () {
-                // The server's own Socket wrapper is left unused: the connection is read and written on the
-                // Node socket it carries (a TCP server always provides it).
-                const raw = yield* Effect.serviceOption(NodeSocket.NetSocket)
-                if (Option.isNone(raw)) return yield* Effect.die(new Error("TCP connection without a Node socket"))
-                const conn = raw.value
-                conn.setNoDelay(true).setKeepAlive(true, 30_000)
-                const reader = attachReader(conn)
-                const transport = yield* fromNodeSocket(
-                  conn,
-                  reader,
-                  `${conn.remoteAddress}:${conn.remotePort}`,
-                  options
+        Effect.gen(function* () {
+          // Each connection runs in its own fiber, with the services of the fiber that called `run` (its scope
+          // left out: each connection has its own); stopping `run` interrupts them and waits for them to end.
+          const context = Context.omit(Scope.Scope)(yield* Effect.context<never>())
+          const fork = Effect.runForkWith(context)
+          const fibers = new Set<Fiber.Fiber<void>>()
+          const serveOne = (conn: Net.Socket) => {
+            // The reader is attached at once, so that no event is missed while the fiber starts.
+            conn.setNoDelay(true).setKeepAlive(true, 30_000)
+            const reader = attachReader(conn)
+            const fiber = fork(
+              Effect.scoped(
+                Effect.flatMap(
+                  fromNodeSocket(conn, reader, `${conn.remoteAddress}:${conn.remotePort}`, options),
+                  handler
                 )
-                yield* handler(transport)
-              })
+              ).pipe(
+                Effect.catchCause((cause) =>
+                  Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.logError("connection failed", cause)
+                )
+              )
             )
+            if (fiber.pollUnsafe() !== undefined) return
+            fibers.add(fiber)
+            fiber.addObserver(() => fibers.delete(fiber))
+          }
+          onConnection = serveOne
+          for (const conn of waiting) {
+            waiting.delete(conn)
+            serveOne(conn)
+          }
+          return yield* Effect.callback<never>(() =>
+            Effect.suspend(() => {
+              onConnection = queue
+              return Fiber.interruptAll(fibers)
+            })
           )
-          .pipe(Effect.orDie)
+        })
     }
   })
 
