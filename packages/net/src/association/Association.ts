@@ -152,13 +152,10 @@ export interface ConnectOptions extends Negotiation.AssociateRequest {
   readonly port: number
 }
 
-const waitAcse = <A, E>(ul: UpperLayer.UpperLayer, ae: ApplicationEntity, what: string, eff: Effect.Effect<A, E>) =>
-  eff.pipe(
-    Effect.timeoutOrElse({
-      duration: ae.timeouts.acse,
-      orElse: () =>
-        Effect.andThen(ul.submit({ _tag: "AbortRequest" }), Effect.fail(new AcseTimeout({ waitingFor: what })))
-    })
+// The next indication within the ACSE timeout; past it, the association is aborted and the wait fails.
+const waitAcse = (ul: UpperLayer.UpperLayer, ae: ApplicationEntity, what: string) =>
+  ul.indicationWithin(ae.timeouts.acse, () =>
+    Effect.andThen(ul.submit({ _tag: "AbortRequest" }), Effect.fail(new AcseTimeout({ waitingFor: what })))
   )
 
 const open = (
@@ -179,7 +176,7 @@ const open = (
       })
     })
     yield* ul.submit({ _tag: "AssociateRequest", rq: rq.success })
-    const answer = yield* waitAcse(ul, ae, "A-ASSOCIATE-AC", ul.indications)
+    const answer = yield* waitAcse(ul, ae, "A-ASSOCIATE-AC")
     switch (answer._tag) {
       case "AssociateAccepted": {
         const negotiated = Negotiation.evaluateAccept(ae, rq.success, answer.ac)

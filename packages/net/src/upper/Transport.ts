@@ -19,6 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
+import * as Timers from "./Timers.ts"
 
 /** The peer closed the connection (EOF), or we did. */
 export class TransportClosed extends Data.TaggedError("TransportClosed")<{ readonly abrupt: boolean }> {}
@@ -251,7 +252,10 @@ export const connectTcp = (
   options: TransportOptions & { readonly connectTimeout: Duration.Duration }
 ): Effect.Effect<Transport, ConnectFailed, Scope.Scope> =>
   Effect.gen(function* () {
-    // The connect itself stays interruptible (the connect timeout must be able to stop a handshake the peer never
+    // The connect timeout is a timer on the Clock (no race of forked fibers).
+    const timers = yield* Timers.make
+    const connectMillis = Duration.toMillis(options.connectTimeout)
+    // The connect itself stays interruptible (a scope closing must be able to stop a handshake the peer never
     // answers); once it succeeded, the socket is tied to the scope before anything can interrupt.
     const connecting = Effect.callback<{ conn: Net.Socket; reader: ReturnType<typeof attachReader> }, ConnectFailed>(
       (resume) => {
@@ -263,26 +267,33 @@ export const connectTcp = (
           return resume(Effect.fail(new ConnectFailed({ host, port, detail: String(cause) })))
         }
         const reader = attachReader(conn)
-        const onError = (cause: Error) => resume(Effect.fail(new ConnectFailed({ host, port, detail: String(cause) })))
+        const cancel = timers.after(connectMillis, () => {
+          conn.off("error", onError)
+          conn.destroy()
+          resume(Effect.fail(new ConnectFailed({ host, port, detail: "connect timed out" })))
+        })
+        const onError = (cause: Error) => {
+          cancel()
+          resume(Effect.fail(new ConnectFailed({ host, port, detail: String(cause) })))
+        }
         conn.once("error", onError)
         conn.once("connect", () => {
+          cancel()
           conn.off("error", onError)
           resume(Effect.succeed({ conn, reader }))
         })
-        // Interrupted (the connect timeout, a scope closing): the half-open socket goes.
-        return Effect.sync(() => conn.destroy())
+        // Interrupted (a scope closing): the half-open socket goes.
+        return Effect.sync(() => {
+          cancel()
+          conn.destroy()
+        })
       }
     )
     const opened = yield* Effect.uninterruptibleMask((restore) =>
       Effect.tap(restore(connecting), ({ conn }) => Effect.addFinalizer(() => Effect.sync(() => conn.destroy())))
     )
     return yield* fromNodeSocket(opened.conn, opened.reader, `${host}:${port}`, options)
-  }).pipe(
-    Effect.timeoutOrElse({
-      duration: options.connectTimeout,
-      orElse: () => Effect.fail(new ConnectFailed({ host, port, detail: "connect timed out" }))
-    })
-  )
+  })
 
 /** A listening TCP server: its bound port, and a run loop handing each connection to `handler`. */
 export interface TcpServer {

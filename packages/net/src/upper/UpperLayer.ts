@@ -123,6 +123,14 @@ export interface UpperLayer {
   readonly sendPData: (pdus: ReadonlyArray<Uint8Array>) => Effect.Effect<void, NotEstablished>
   /** The next indication; after the machine reaches Sta1 it answers `Closed` for ever. */
   readonly indications: Effect.Effect<Indication>
+  /**
+   * The next indication if one comes within `duration` (on the machine's clock); otherwise stops waiting and runs
+   * `orElse` instead (what `Effect.timeoutOrElse` does around `indications`, with a timer and no fiber forked).
+   */
+  readonly indicationWithin: <A, E>(
+    duration: Duration.Duration,
+    orElse: () => Effect.Effect<A, E>
+  ) => Effect.Effect<Indication | A, E>
   /** Completes when the machine has returned to Sta1 and the connection is closed. */
   readonly closed: Effect.Effect<void>
   /**
@@ -135,6 +143,12 @@ export interface UpperLayer {
 }
 
 const CLOSED: Indication = { _tag: "Closed" }
+
+// Queued behind the indications by the timer of an `indicationWithin` whose time is up: the taker that armed it
+// stops waiting when it takes it; one left behind (its taker got an indication first) is skipped.
+interface Deadline {
+  readonly _tag: "Deadline"
+}
 
 const toEvent = (pdu: Pdu.Pdu): Input => {
   switch (pdu._tag) {
@@ -167,7 +181,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     const scope = yield* Effect.scope
     const connScope = yield* Scope.fork(scope)
     const inbox = yield* Queue.unbounded<Input>()
-    const out = yield* Queue.unbounded<Indication>()
+    const out = yield* Queue.unbounded<Indication | Deadline>()
     const pdataPermits = yield* Semaphore.make(options.pdataWindow ?? 16)
     const writeLock = yield* Semaphore.make(1)
     const done = yield* Deferred.make<void>()
@@ -514,6 +528,25 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       scope
     )
 
+    // The next indication, or `deadline` once taken.
+    function nextIndication(deadline: undefined): Effect.Effect<Indication>
+    function nextIndication(deadline: Deadline): Effect.Effect<Indication | Deadline>
+    function nextIndication(deadline: Deadline | undefined): Effect.Effect<Indication | Deadline> {
+      return Effect.gen(function* () {
+        while (true) {
+          if (finished && (yield* Queue.size(out)) === 0) return CLOSED
+          const i = yield* Queue.take(out)
+          if (i._tag === "Deadline") {
+            if (i === deadline) return i
+            continue
+          }
+          if (i._tag === "PData") yield* pdataPermits.release(1)
+          if (i._tag === "Closed") yield* Queue.offer(out, CLOSED)
+          return i
+        }
+      })
+    }
+
     const primitiveEvent = (p: UserPrimitive): Input => {
       switch (p._tag) {
         case "AssociateRequest":
@@ -561,13 +594,18 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
               )
             )
         }),
-      indications: Effect.gen(function* () {
-        if (finished && (yield* Queue.size(out)) === 0) return CLOSED
-        const i = yield* Queue.take(out)
-        if (i._tag === "PData") yield* pdataPermits.release(1)
-        if (i._tag === "Closed") yield* Queue.offer(out, CLOSED)
-        return i
-      }),
+      indications: nextIndication(undefined),
+      indicationWithin: <A, E>(duration: Duration.Duration, orElse: () => Effect.Effect<A, E>) =>
+        Effect.suspend(() => {
+          const deadline: Deadline = { _tag: "Deadline" }
+          const cancel = timers.after(Duration.toMillis(duration), () => Queue.offerUnsafe(out, deadline))
+          // Interrupted, the timer stays armed until it fires (its mark is skipped) or the machine's scope closes.
+          return Effect.flatMap(nextIndication(deadline), (i): Effect.Effect<Indication | A, E> => {
+            if (i._tag === "Deadline") return orElse()
+            cancel()
+            return Effect.succeed(i)
+          })
+        }),
       closed: Deferred.await(done),
       pdataHandled: Effect.sync(() => {
         queuedPData--
