@@ -592,6 +592,8 @@ export const make = (
           target.inflow.fail(new AssociationAborted({ by: "peer", source: 0, reason: 0, detail }))
           target = NONE
         }
+        // Nearly always none is running by now: then there is nothing to wait for (and no race to start).
+        if ((yield* FiberSet.size(handlers)) === 0) return
         yield* FiberSet.awaitEmpty(handlers).pipe(
           Effect.timeoutOrElse({ duration: association.ae.timeouts.dimse, orElse: () => FiberSet.clear(handlers) })
         )
