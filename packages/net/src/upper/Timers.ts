@@ -17,7 +17,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 
 /** Timers bound to one Clock. */
 export interface Timers {
@@ -51,7 +51,10 @@ export const make: Effect.Effect<Timers, never, Scope.Scope> = Effect.gen(functi
   const live = clock === liveClock
   // Timers armed and not yet fired or cancelled, cancelled with the scope.
   const armed = new Set<() => void>()
-  yield* Effect.addFinalizer(() =>
+  // A finalizer on the scope itself: Effect.addFinalizer would merge the whole context into the closing fiber's
+  // to run it, a copy of every service per finalizer per association, for a callback that reads none.
+  yield* Scope.addFinalizer(
+    yield* Effect.scope,
     Effect.sync(() => {
       for (const cancel of armed) cancel()
       armed.clear()

@@ -199,7 +199,11 @@ const fromNodeSocket = (
   options: TransportOptions
 ): Effect.Effect<Transport, never, Scope.Scope> =>
   Effect.gen(function* () {
-    yield* Effect.addFinalizer(() => Effect.sync(() => conn.destroy()))
+    // On the scope itself (no context to restore for it, unlike Effect.addFinalizer: see Timers).
+    yield* Scope.addFinalizer(
+      yield* Effect.scope,
+      Effect.sync(() => conn.destroy())
+    )
     // Closes at once; a read waiting, or the next, fails with `why` unless the connection had ended already.
     const destroyFor = (why: () => TransportError) =>
       Effect.sync(() => {
@@ -290,7 +294,14 @@ export const connectTcp = (
       }
     )
     const opened = yield* Effect.uninterruptibleMask((restore) =>
-      Effect.tap(restore(connecting), ({ conn }) => Effect.addFinalizer(() => Effect.sync(() => conn.destroy())))
+      Effect.tap(restore(connecting), ({ conn }) =>
+        Effect.flatMap(Effect.scope, (scope) =>
+          Scope.addFinalizer(
+            scope,
+            Effect.sync(() => conn.destroy())
+          )
+        )
+      )
     )
     return yield* fromNodeSocket(opened.conn, opened.reader, `${host}:${port}`, options)
   })
