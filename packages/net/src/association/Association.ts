@@ -17,7 +17,6 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import { connectTcp } from "../upper/Transport.ts"
 import type { Transport } from "../upper/Transport.ts"
-import * as Timers from "../upper/Timers.ts"
 import * as UpperLayer from "../upper/UpperLayer.ts"
 import type { ApplicationEntity } from "./ApplicationEntity.ts"
 import { AcseTimeout, AssociationAborted, AssociationRejected, type AssociationError } from "./AssociationError.ts"
@@ -62,7 +61,8 @@ const establish = (
   Effect.gen(function* () {
     const ended = yield* Deferred.make<Ending>()
     const receiver = yield* Deferred.make<UpperLayer.PDataReceiver>()
-    const timers = yield* Timers.make
+    // The machine's: made in the same scope as this association.
+    const timers = ul.timers
     let hook: Effect.Effect<void> = Effect.void
     let endingSeen: Ending | undefined
     let lastAbort: AssociationAborted | undefined

@@ -140,9 +140,14 @@ export interface UpperLayer {
   readonly receivePData: (handler: PDataReceiver) => Effect.Effect<void>
   /** The taker of a `PData` indication says it has handled it (keeps P-DATA in order with `receivePData`). */
   readonly pdataHandled: Effect.Effect<void>
+  /** The machine's timers (its Clock), cancelled with its scope: for the association's own deadlines. */
+  readonly timers: Timers.Timers
 }
 
 const CLOSED: Indication = { _tag: "Closed" }
+
+// The events that come from the peer's PDUs.
+const PEER_EVENTS: ReadonlySet<string> = new Set(["Evt3", "Evt4", "Evt6", "Evt10", "Evt12", "Evt13", "Evt16"])
 
 // Queued behind the indications by the timer of an `indicationWithin` whose time is up: the taker that armed it
 // stops waiting when it takes it; one left behind (its taker got an indication first) is skipped.
@@ -202,7 +207,6 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     // PDUs queued for the machine and not yet stepped: while any is (an A-ABORT, a release...), the
     // P-DATA behind it waits its turn too.
     let queuedFromPeer = 0
-    const PEER_EVENTS = new Set(["Evt3", "Evt4", "Evt6", "Evt10", "Evt12", "Evt13", "Evt16"])
     let discarding = false
     let lastActivity = 0
     // ARTIM and the idle watch are timers on the machine's clock (the TestClock in tests), not forked sleeps.
@@ -607,6 +611,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           })
         }),
       closed: Deferred.await(done),
+      timers,
       pdataHandled: Effect.sync(() => {
         queuedPData--
       }),
