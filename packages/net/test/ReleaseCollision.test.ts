@@ -1,6 +1,6 @@
 /** Release collisions (PS3.8 9.2, Sta9-Sta12) in both roles, and ARTIM driven by TestClock. */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Result } from "effect"
+import { Deferred, Duration, Effect, Fiber, Result } from "effect"
 import { TestClock } from "effect/testing"
 import * as Net from "node:net"
 import { PduCodec, PduParser, type Pdu } from "@netdicom/wire"
@@ -125,6 +125,27 @@ describe("ARTIM on the Effect clock", () => {
       assert.strictEqual(yield* ul.state, "Sta1")
       const eof = yield* Effect.result(theirs.read)
       assert.isTrue(Result.isFailure(eof))
+    })
+  )
+
+  it.effect("indicationWithin: nothing within the time runs orElse; a deadline left behind is skipped", () =>
+    Effect.gen(function* () {
+      const [ours, theirs] = yield* Transport.memoryPair()
+      const ul = yield* UpperLayer.make({ role: "acceptor", maxPduLength: 16384, artim: "30 seconds", transport: ours })
+      const late = yield* Effect.forkChild(ul.indicationWithin(Duration.seconds(5), () => Effect.succeed("late")))
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      yield* TestClock.adjust("4 seconds")
+      assert.isUndefined(late.pollUnsafe())
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* Fiber.join(late), "late")
+      // A waiter interrupted before its time: its deadline still comes, and the next taker skips it.
+      const gone = yield* Effect.forkChild(ul.indicationWithin(Duration.seconds(1), () => Effect.succeed("late")))
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      yield* Fiber.interrupt(gone)
+      yield* TestClock.adjust("1 second")
+      yield* theirs.write([encode(associateRq())])
+      const next = yield* ul.indicationWithin(Duration.seconds(10), () => Effect.succeed("late"))
+      assert.strictEqual(typeof next === "string" ? next : next._tag, "AssociateIndication")
     })
   )
 

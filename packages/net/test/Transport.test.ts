@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { spawn, spawnSync } from "node:child_process"
 import * as Net from "node:net"
-import { Deferred, Duration, Effect } from "effect"
+import { Deferred, Duration, Effect, Fiber } from "effect"
 import * as Transport from "../src/upper/Transport.ts"
 
 const FIVE_SECONDS = Duration.seconds(5)
@@ -74,6 +74,31 @@ describe("Transport over TCP", () => {
     )
   )
 
+  it.live("after a destroy or the peer's EOF a read fails with TransportClosed, built without a stack trace", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { client, t } = yield* connected
+        // The peer ends cleanly: the reason is the EOF, abrupt false, whichever read sees it first.
+        client.end()
+        const eof = yield* Effect.flip(t.read)
+        assert.strictEqual(eof._tag, "TransportClosed")
+        if (eof._tag === "TransportClosed") assert.isFalse(eof.abrupt)
+        // The end of a connection is an event, not a failure of a caller: no stack frames are captured.
+        assert.notMatch(eof.stack ?? "", /\n\s+at /)
+        // The same reason answers every later read, even after our own destroy.
+        yield* t.destroy
+        assert.strictEqual(yield* Effect.flip(t.read), eof)
+        // Destroyed first, with no read waiting: the next read fails with the abrupt close.
+        const other = yield* connected
+        yield* other.t.destroy
+        const closed = yield* Effect.flip(other.t.read)
+        assert.strictEqual(closed._tag, "TransportClosed")
+        if (closed._tag === "TransportClosed") assert.isTrue(closed.abrupt)
+        other.client.destroy()
+      })
+    )
+  )
+
   it.live("a refused connection and an impossible port fail with ConnectFailed", () =>
     Effect.scoped(
       Effect.gen(function* () {
@@ -124,5 +149,33 @@ describe("Transport over TCP", () => {
       assert.match(failed.message, /connect timed out/)
       assert.isBelow(took, 3000, `the connect took ${took} ms`)
     }).pipe(Effect.scoped)
+  )
+
+  it.live("a connection that arrives before the server runs is served once it runs; stopping it closes them", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const server = yield* Transport.listenTcp("127.0.0.1", 0, { writeTimeout: FIVE_SECONDS })
+        const client = Net.createConnection({ host: "127.0.0.1", port: server.port })
+        client.on("error", () => {})
+        const closed = new Promise<void>((resolve) => client.once("close", () => resolve()))
+        yield* Effect.callback<void>((resume) => void client.once("connect", () => resume(Effect.void)))
+        client.write(Buffer.from([1, 2, 3]))
+        yield* Effect.sleep("100 millis")
+        const got = yield* Deferred.make<Uint8Array>()
+        const running = yield* Effect.forkScoped(
+          server.run((t) =>
+            Effect.andThen(
+              Effect.flatMap(Effect.orDie(t.read), (chunks) =>
+                Deferred.succeed(got, Buffer.concat(chunks.map((c) => Buffer.from(c))))
+              ),
+              Effect.never
+            )
+          )
+        )
+        assert.deepStrictEqual(Buffer.from(yield* Deferred.await(got)), Buffer.from([1, 2, 3]))
+        yield* Fiber.interrupt(running)
+        yield* Effect.promise(() => closed).pipe(Effect.timeout("2 seconds"))
+      })
+    )
   )
 })

@@ -61,6 +61,8 @@ const establish = (
   Effect.gen(function* () {
     const ended = yield* Deferred.make<Ending>()
     const receiver = yield* Deferred.make<UpperLayer.PDataReceiver>()
+    // The machine's: made in the same scope as this association.
+    const timers = ul.timers
     let hook: Effect.Effect<void> = Effect.void
     let endingSeen: Ending | undefined
     let lastAbort: AssociationAborted | undefined
@@ -125,15 +127,12 @@ const establish = (
         if (endingSeen) return endingSeen._tag === "Released" ? undefined : yield* Effect.fail(endingSeen.error)
         releasing = true
         yield* ul.submit({ _tag: "ReleaseRequest" })
-        const ending = yield* Deferred.await(ended).pipe(
-          Effect.timeoutOrElse({
-            duration: ae.timeouts.acse,
-            orElse: () =>
-              Effect.andThen(
-                ul.submit({ _tag: "AbortRequest" }),
-                Effect.fail(new AcseTimeout({ waitingFor: "A-RELEASE-RP" }))
-              )
-          })
+        // The deadline is a timer, not a race of forked fibers.
+        const ending = yield* timers.awaitWithin(ended, ae.timeouts.acse, () =>
+          Effect.andThen(
+            ul.submit({ _tag: "AbortRequest" }),
+            Effect.fail(new AcseTimeout({ waitingFor: "A-RELEASE-RP" }))
+          )
         )
         if (ending._tag === "Aborted") return yield* Effect.fail(ending.error)
       }),
@@ -153,13 +152,10 @@ export interface ConnectOptions extends Negotiation.AssociateRequest {
   readonly port: number
 }
 
-const waitAcse = <A, E>(ul: UpperLayer.UpperLayer, ae: ApplicationEntity, what: string, eff: Effect.Effect<A, E>) =>
-  eff.pipe(
-    Effect.timeoutOrElse({
-      duration: ae.timeouts.acse,
-      orElse: () =>
-        Effect.andThen(ul.submit({ _tag: "AbortRequest" }), Effect.fail(new AcseTimeout({ waitingFor: what })))
-    })
+// The next indication within the ACSE timeout; past it, the association is aborted and the wait fails.
+const waitAcse = (ul: UpperLayer.UpperLayer, ae: ApplicationEntity, what: string) =>
+  ul.indicationWithin(ae.timeouts.acse, () =>
+    Effect.andThen(ul.submit({ _tag: "AbortRequest" }), Effect.fail(new AcseTimeout({ waitingFor: what })))
   )
 
 const open = (
@@ -180,7 +176,7 @@ const open = (
       })
     })
     yield* ul.submit({ _tag: "AssociateRequest", rq: rq.success })
-    const answer = yield* waitAcse(ul, ae, "A-ASSOCIATE-AC", ul.indications)
+    const answer = yield* waitAcse(ul, ae, "A-ASSOCIATE-AC")
     switch (answer._tag) {
       case "AssociateAccepted": {
         const negotiated = Negotiation.evaluateAccept(ae, rq.success, answer.ac)

@@ -63,7 +63,9 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
           pending++
           let waiting = true
           let admitted = false
-          yield* Effect.addFinalizer(() =>
+          // On the scope itself (no context to restore for it, unlike Effect.addFinalizer: see Timers).
+          yield* Scope.addFinalizer(
+            yield* Effect.scope,
             Effect.sync(() => {
               if (waiting) pending--
               if (admitted) active--

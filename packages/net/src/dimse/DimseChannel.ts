@@ -382,17 +382,15 @@ export const make = (
       )
 
     // A response awaited within the DIMSE timeout; past it the association is aborted: DimseTimeout.
-    const withinDimseTimeout = <A, E>(waiting: Effect.Effect<A, E>, id: number, message: Dimse.Message) => {
+    const dimseTimedOut = (id: number, message: Dimse.Message) => () => {
       const timeout = association.ae.timeouts.dimse
-      return Effect.timeoutOrElse(waiting, {
-        duration: timeout,
-        orElse: () =>
-          Effect.andThen(
-            protocolAbort(`no response to message ${id} within ${Duration.format(timeout)}`),
-            Effect.fail(new DimseTimeout({ waitingFor: `response to ${Dimse.commandName(message)} ${id}` }))
-          )
-      })
+      return Effect.andThen(
+        protocolAbort(`no response to message ${id} within ${Duration.format(timeout)}`),
+        Effect.fail(new DimseTimeout({ waitingFor: `response to ${Dimse.commandName(message)} ${id}` }))
+      )
     }
+    const withinDimseTimeout = <A, E>(waiting: Effect.Effect<A, E>, id: number, message: Dimse.Message) =>
+      Effect.timeoutOrElse(waiting, { duration: association.ae.timeouts.dimse, orElse: dimseTimedOut(id, message) })
 
     // The next response from a request's inbox.
     const nextResponse = (
@@ -738,6 +736,8 @@ export const make = (
           startHandler(target)
           target = NONE
         }
+        // Nearly always none is running by now: then there is nothing to wait for (and no race to start).
+        if ((yield* FiberSet.size(handlers)) === 0) return
         yield* FiberSet.awaitEmpty(handlers).pipe(
           Effect.timeoutOrElse({ duration: association.ae.timeouts.dimse, orElse: () => FiberSet.clear(handlers) })
         )

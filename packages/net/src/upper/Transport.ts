@@ -1,9 +1,9 @@
 /**
  * The transport service under the upper layer (PS3.8 section 9.1.1): a byte pipe to one peer.
  *
- * A `Transport` reads chunks, writes chunks with a deadline, half-closes and destroys. The TCP server
- * listens through `@effect/platform-node`; each connection, and each client connection, is read and
- * written on its Node socket directly (no-delay and keep-alive always on): a chunk received reaches the
+ * A `Transport` reads chunks, writes chunks with a deadline, half-closes and destroys. The TCP server is a
+ * `node:net` server running each connection in a fiber of its own; each connection, and each client connection,
+ * is read and written on its Node socket directly (no-delay and keep-alive always on): a chunk received reaches the
  * reader as the very buffer Node read into, with no copy, no queue and no error object built at EOF.
  * `memoryPair` gives two connected transports for tests. A write the peer does not take within the
  * deadline destroys the connection, so a peer that stops reading cannot hang us.
@@ -11,16 +11,16 @@
  * @since 0.1.0
  */
 import * as Net from "node:net"
-import * as NodeSocket from "@effect/platform-node/NodeSocket"
-import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as LentBytes from "./LentBytes.ts"
+import * as Timers from "./Timers.ts"
 
 /** The peer closed the connection (EOF), or we did. */
 export class TransportClosed extends Data.TaggedError("TransportClosed")<{ readonly abrupt: boolean }> {}
@@ -108,6 +108,22 @@ const awaitDrain = (raw: Net.Socket, deadline: Duration.Duration, destroy: Effec
   return Effect.suspend(() => wait(raw.writableLength))
 }
 
+// Builds an error without capturing a stack trace: the end of a connection is reported from a socket event, whose
+// stack says nothing, and is the normal end of every association.
+const withoutStackTrace = <E>(build: () => E): E => {
+  const limit = Error.stackTraceLimit
+  try {
+    Error.stackTraceLimit = 0
+  } catch {
+    return build()
+  }
+  try {
+    return build()
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
 /** Bytes received and not yet read past which the socket stops reading (TCP backpressure then holds the peer). */
 const READ_BUFFER_LIMIT = 1 << 20
 
@@ -117,18 +133,21 @@ const READ_BUFFER_LIMIT = 1 << 20
 const attachReader = (conn: Net.Socket) => {
   let chunks: Array<Uint8Array> = []
   let buffered = 0
-  let ended: TransportError | undefined =
+  // Why the connection ended; the error itself is built only when a read is there to fail with it.
+  let why: (() => TransportError) | undefined =
     conn.destroyed || conn.closed
-      ? new TransportClosed({ abrupt: true })
+      ? () => new TransportClosed({ abrupt: true })
       : conn.readableEnded
-        ? new TransportClosed({ abrupt: false })
+        ? () => new TransportClosed({ abrupt: false })
         : undefined
+  let reason: TransportError | undefined
+  const ended = (build: () => TransportError): TransportError => (reason ??= withoutStackTrace(build))
   let waiter: ((outcome: Effect.Effect<ReadonlyArray<Uint8Array>, TransportError>) => void) | undefined
   const take = (): ReadonlyArray<Uint8Array> => {
     const out = chunks
     chunks = []
     buffered = 0
-    if (conn.isPaused() && ended === undefined) conn.resume()
+    if (conn.isPaused() && why === undefined) conn.resume()
     return out
   }
   const wake = () => {
@@ -137,14 +156,14 @@ const attachReader = (conn: Net.Socket) => {
     if (chunks.length > 0) {
       waiter = undefined
       resume(Effect.succeed(take()))
-    } else if (ended !== undefined) {
+    } else if (why !== undefined) {
       waiter = undefined
-      resume(Effect.fail(ended))
+      resume(Effect.fail(ended(why)))
     }
   }
-  // The reason is built only if it is the first (no error object, with its stack trace, for nothing).
-  const end = (why: () => TransportError) => {
-    ended ??= why()
+  // Only the first reason counts.
+  const end = (cause: () => TransportError) => {
+    why ??= cause
     wake()
   }
   conn.on("data", (chunk: Buffer) => {
@@ -157,10 +176,10 @@ const attachReader = (conn: Net.Socket) => {
   conn.on("end", () => end(() => new TransportClosed({ abrupt: false })))
   conn.on("error", (cause: Error) => end(() => new TransportFailed({ detail: String(cause) })))
   conn.on("close", () => end(() => new TransportClosed({ abrupt: true })))
-  if (ended === undefined) conn.resume()
+  if (why === undefined) conn.resume()
   const read: Effect.Effect<ReadonlyArray<Uint8Array>, TransportError> = Effect.suspend(() => {
     if (chunks.length > 0) return Effect.succeed(take())
-    if (ended !== undefined) return Effect.fail(ended)
+    if (why !== undefined) return Effect.fail(ended(why))
     return Effect.callback<ReadonlyArray<Uint8Array>, TransportError>((resume) => {
       waiter = resume
       return Effect.sync(() => {
@@ -188,7 +207,9 @@ const fromNodeSocket = (
       corked = false
       conn.uncork()
     }
-    yield* Effect.addFinalizer(() =>
+    // On the scope itself (no context to restore for it, unlike Effect.addFinalizer: see Timers).
+    yield* Scope.addFinalizer(
+      yield* Effect.scope,
       Effect.sync(() => {
         uncork()
         conn.destroy()
@@ -251,7 +272,10 @@ export const connectTcp = (
   options: TransportOptions & { readonly connectTimeout: Duration.Duration }
 ): Effect.Effect<Transport, ConnectFailed, Scope.Scope> =>
   Effect.gen(function* () {
-    // The connect itself stays interruptible (the connect timeout must be able to stop a handshake the peer never
+    // The connect timeout is a timer on the Clock (no race of forked fibers).
+    const timers = yield* Timers.make
+    const connectMillis = Duration.toMillis(options.connectTimeout)
+    // The connect itself stays interruptible (a scope closing must be able to stop a handshake the peer never
     // answers); once it succeeded, the socket is tied to the scope before anything can interrupt.
     const connecting = Effect.callback<{ conn: Net.Socket; reader: ReturnType<typeof attachReader> }, ConnectFailed>(
       (resume) => {
@@ -263,26 +287,40 @@ export const connectTcp = (
           return resume(Effect.fail(new ConnectFailed({ host, port, detail: String(cause) })))
         }
         const reader = attachReader(conn)
-        const onError = (cause: Error) => resume(Effect.fail(new ConnectFailed({ host, port, detail: String(cause) })))
+        const cancel = timers.after(connectMillis, () => {
+          conn.off("error", onError)
+          conn.destroy()
+          resume(Effect.fail(new ConnectFailed({ host, port, detail: "connect timed out" })))
+        })
+        const onError = (cause: Error) => {
+          cancel()
+          resume(Effect.fail(new ConnectFailed({ host, port, detail: String(cause) })))
+        }
         conn.once("error", onError)
         conn.once("connect", () => {
+          cancel()
           conn.off("error", onError)
           resume(Effect.succeed({ conn, reader }))
         })
-        // Interrupted (the connect timeout, a scope closing): the half-open socket goes.
-        return Effect.sync(() => conn.destroy())
+        // Interrupted (a scope closing): the half-open socket goes.
+        return Effect.sync(() => {
+          cancel()
+          conn.destroy()
+        })
       }
     )
     const opened = yield* Effect.uninterruptibleMask((restore) =>
-      Effect.tap(restore(connecting), ({ conn }) => Effect.addFinalizer(() => Effect.sync(() => conn.destroy())))
+      Effect.tap(restore(connecting), ({ conn }) =>
+        Effect.flatMap(Effect.scope, (scope) =>
+          Scope.addFinalizer(
+            scope,
+            Effect.sync(() => conn.destroy())
+          )
+        )
+      )
     )
     return yield* fromNodeSocket(opened.conn, opened.reader, `${host}:${port}`, options)
-  }).pipe(
-    Effect.timeoutOrElse({
-      duration: options.connectTimeout,
-      orElse: () => Effect.fail(new ConnectFailed({ host, port, detail: "connect timed out" }))
-    })
-  )
+  })
 
 /** A listening TCP server: its bound port, and a run loop handing each connection to `handler`. */
 export interface TcpServer {
@@ -297,39 +335,80 @@ export const listenTcp = (
   options: TransportOptions
 ): Effect.Effect<TcpServer, ListenFailed, Scope.Scope> =>
   Effect.gen(function* () {
-    const server = yield* NodeSocketServer.make({ host, port }).pipe(
-      Effect.mapError((e) => {
-        const cause = "cause" in e.reason ? e.reason.cause : undefined
-        return new ListenFailed({ detail: cause instanceof Error ? cause.message : String(e.reason) })
+    // Connections that arrive before `run` (or after it stopped) wait here, read by nobody, until `run` takes them
+    // or the scope closes them.
+    const waiting = new Set<Net.Socket>()
+    const queue = (conn: Net.Socket) => {
+      waiting.add(conn)
+      conn.once("close", () => waiting.delete(conn))
+    }
+    let onConnection = queue
+    const server = Net.createServer({ pauseOnConnect: true })
+    server.on("connection", (conn: Net.Socket) => {
+      // A socket error before its reader is attached must not go unhandled; the reader records it.
+      conn.on("error", () => {})
+      onConnection(conn)
+    })
+    yield* Effect.addFinalizer(() =>
+      Effect.callback<void>((resume) => {
+        for (const conn of waiting) conn.destroy()
+        waiting.clear()
+        server.close(() => resume(Effect.void))
       })
     )
-    const address = server.address
-    const bound = address._tag === "UnixPathAddress" ? port : address.port
+    yield* Effect.callback<void, ListenFailed>((resume) => {
+      const onError = (cause: Error) => resume(Effect.fail(new ListenFailed({ detail: cause.message })))
+      server.once("error", onError)
+      server.listen({ host, port }, () => {
+        server.off("error", onError)
+        resume(Effect.void)
+      })
+    })
+    // A server error once listening (rare: the listening socket itself failing) is left to the connections.
+    server.on("error", () => {})
+    const address = server.address()
+    const bound = typeof address === "object" && address !== null ? address.port : port
     return {
       port: bound,
       run: (handler) =>
-        server
-          .run(() =>
-            Effect.scoped(
-              Effect.gen(function* () {
-                // The server's own Socket wrapper is left unused: the connection is read and written on the
-                // Node socket it carries (a TCP server always provides it).
-                const raw = yield* Effect.serviceOption(NodeSocket.NetSocket)
-                if (Option.isNone(raw)) return yield* Effect.die(new Error("TCP connection without a Node socket"))
-                const conn = raw.value
-                conn.setNoDelay(true).setKeepAlive(true, 30_000)
-                const reader = attachReader(conn)
-                const transport = yield* fromNodeSocket(
-                  conn,
-                  reader,
-                  `${conn.remoteAddress}:${conn.remotePort}`,
-                  options
+        Effect.gen(function* () {
+          // Each connection runs in its own fiber, with the services of the fiber that called `run` (its scope
+          // left out: each connection has its own); stopping `run` interrupts them and waits for them to end.
+          const context = Context.omit(Scope.Scope)(yield* Effect.context<never>())
+          const fork = Effect.runForkWith(context)
+          const fibers = new Set<Fiber.Fiber<void>>()
+          const serveOne = (conn: Net.Socket) => {
+            // The reader is attached at once, so that no event is missed while the fiber starts.
+            conn.setNoDelay(true).setKeepAlive(true, 30_000)
+            const reader = attachReader(conn)
+            const fiber = fork(
+              Effect.scoped(
+                Effect.flatMap(
+                  fromNodeSocket(conn, reader, `${conn.remoteAddress}:${conn.remotePort}`, options),
+                  handler
                 )
-                yield* handler(transport)
-              })
+              ).pipe(
+                Effect.catchCause((cause) =>
+                  Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.logError("connection failed", cause)
+                )
+              )
             )
+            if (fiber.pollUnsafe() !== undefined) return
+            fibers.add(fiber)
+            fiber.addObserver(() => fibers.delete(fiber))
+          }
+          onConnection = serveOne
+          for (const conn of waiting) {
+            waiting.delete(conn)
+            serveOne(conn)
+          }
+          return yield* Effect.callback<never>(() =>
+            Effect.suspend(() => {
+              onConnection = queue
+              return Fiber.interruptAll(fibers)
+            })
           )
-          .pipe(Effect.orDie)
+        })
     }
   })
 

@@ -15,7 +15,6 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -29,6 +28,7 @@ import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import { type Pdu, PduCodec, PduParser, PduSummary } from "@netdicom/wire"
 import * as Table from "./StateTable.ts"
+import * as Timers from "./Timers.ts"
 import type { ConnectFailed, Transport } from "./Transport.ts"
 
 /** Primitives the local user issues (PS3.8 section 9.2.1 events from the user). */
@@ -123,6 +123,14 @@ export interface UpperLayer {
   readonly sendPData: (pdus: ReadonlyArray<Uint8Array>) => Effect.Effect<void, NotEstablished>
   /** The next indication; after the machine reaches Sta1 it answers `Closed` for ever. */
   readonly indications: Effect.Effect<Indication>
+  /**
+   * The next indication if one comes within `duration` (on the machine's clock); otherwise stops waiting and runs
+   * `orElse` instead (what `Effect.timeoutOrElse` does around `indications`, with a timer and no fiber forked).
+   */
+  readonly indicationWithin: <A, E>(
+    duration: Duration.Duration,
+    orElse: () => Effect.Effect<A, E>
+  ) => Effect.Effect<Indication | A, E>
   /** Completes when the machine has returned to Sta1 and the connection is closed. */
   readonly closed: Effect.Effect<void>
   /**
@@ -132,9 +140,20 @@ export interface UpperLayer {
   readonly receivePData: (handler: PDataReceiver) => Effect.Effect<void>
   /** The taker of a `PData` indication says it has handled it (keeps P-DATA in order with `receivePData`). */
   readonly pdataHandled: Effect.Effect<void>
+  /** The machine's timers (its Clock), cancelled with its scope: for the association's own deadlines. */
+  readonly timers: Timers.Timers
 }
 
 const CLOSED: Indication = { _tag: "Closed" }
+
+// The events that come from the peer's PDUs.
+const PEER_EVENTS: ReadonlySet<string> = new Set(["Evt3", "Evt4", "Evt6", "Evt10", "Evt12", "Evt13", "Evt16"])
+
+// Queued behind the indications by the timer of an `indicationWithin` whose time is up: the taker that armed it
+// stops waiting when it takes it; one left behind (its taker got an indication first) is skipped.
+interface Deadline {
+  readonly _tag: "Deadline"
+}
 
 const toEvent = (pdu: Pdu.Pdu): Input => {
   switch (pdu._tag) {
@@ -167,7 +186,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     const scope = yield* Effect.scope
     const connScope = yield* Scope.fork(scope)
     const inbox = yield* Queue.unbounded<Input>()
-    const out = yield* Queue.unbounded<Indication>()
+    const out = yield* Queue.unbounded<Indication | Deadline>()
     const pdataPermits = yield* Semaphore.make(options.pdataWindow ?? 16)
     const writeLock = yield* Semaphore.make(1)
     const done = yield* Deferred.make<void>()
@@ -177,7 +196,10 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     let state: Table.State = "Sta1"
     let transport: Transport | undefined
     let reader: Fiber.Fiber<void> | undefined
-    let artim: Fiber.Fiber<void> | undefined
+    // Cancels the running ARTIM timer, if any.
+    let artim: (() => void) | undefined
+    // Cancels the idle watch's timer, if armed.
+    let idleTimer: (() => void) | undefined
     let finished = false
     let receiver: PDataReceiver | undefined
     // P-DATA queued as events or indications and not yet taken: while any is, new P-DATA queues too (order).
@@ -185,13 +207,13 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     // PDUs queued for the machine and not yet stepped: while any is (an A-ABORT, a release...), the
     // P-DATA behind it waits its turn too.
     let queuedFromPeer = 0
-    const PEER_EVENTS = new Set(["Evt3", "Evt4", "Evt6", "Evt10", "Evt12", "Evt13", "Evt16"])
     let discarding = false
     let lastActivity = 0
-    // The machine's clock, read synchronously per PDU for the idle timeout (the TestClock in tests).
-    const clock = yield* Clock.Clock
+    // ARTIM and the idle watch are timers on the machine's clock (the TestClock in tests), not forked sleeps.
+    const timers = yield* Timers.make
+    // Read synchronously per PDU for the idle timeout.
     const markActivity = () => {
-      lastActivity = clock.currentTimeMillisUnsafe()
+      lastActivity = timers.now()
     }
     const touch = Effect.sync(markActivity)
 
@@ -215,15 +237,16 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         Effect.andThen(logPdu("sent", pdu), write([encodeOrDie(pdu)]))
       )
     const indicate = (i: Indication) => Effect.asVoid(Queue.offer(out, i))
-    const startArtim = Effect.gen(function* () {
-      if (artim) yield* Fiber.interrupt(artim)
-      artim = yield* Effect.forkIn(
-        Effect.asVoid(Effect.andThen(Effect.sleep(options.artim), Queue.offer(inbox, { evt: "Evt18" }))),
-        scope
-      )
+    const artimMillis = Duration.toMillis(options.artim)
+    const startArtim = Effect.sync(() => {
+      artim?.()
+      artim = timers.after(artimMillis, () => {
+        artim = undefined
+        Queue.offerUnsafe(inbox, { evt: "Evt18" })
+      })
     })
-    const stopArtim = Effect.gen(function* () {
-      if (artim) yield* Fiber.interrupt(artim)
+    const stopArtim = Effect.sync(() => {
+      artim?.()
       artim = undefined
     })
     const closeTransport = Effect.gen(function* () {
@@ -236,20 +259,21 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     })
 
     const idleMillis = options.idle === undefined ? undefined : Duration.toMillis(options.idle)
-    // The idle watch: sleeps until the idle time since the last PDU would be up, then checks again.
+    // The idle watch: a timer until the idle time since the last PDU would be up, then checks again.
     const idleWatch = (limit: number) =>
-      Effect.gen(function* () {
-        yield* touch
-        while (!finished) {
-          const now = yield* Clock.currentTimeMillis
-          const left = lastActivity + limit - now
+      Effect.sync(() => {
+        markActivity()
+        const check = () => {
+          if (finished) return
+          const left = lastActivity + limit - timers.now()
           if (left <= 0 && state === "Sta6") {
             const detail = `no PDU for ${Duration.format(Duration.millis(limit))} (idle timeout)`
-            yield* Queue.offer(inbox, { evt: "Evt15", detail })
+            Queue.offerUnsafe(inbox, { evt: "Evt15", detail })
             return
           }
-          yield* Effect.sleep(Duration.millis(Math.max(left, 1)))
+          idleTimer = timers.after(Math.max(left, 1), check)
         }
+        check()
       })
 
     const readLoop = (t: Transport) =>
@@ -344,7 +368,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             if (pendingRq) yield* sendPdu(pendingRq)
             return "Sta5"
           case "AE-3":
-            if (idleMillis !== undefined) yield* Effect.forkIn(idleWatch(idleMillis), scope)
+            if (idleMillis !== undefined) yield* idleWatch(idleMillis)
             if (input.evt === "Evt3") yield* indicate({ _tag: "AssociateAccepted", ac: input.ac })
             return "Sta6"
           case "AE-4":
@@ -365,7 +389,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             yield* indicate({ _tag: "AssociateIndication", rq: input.rq })
             return "Sta3"
           case "AE-7":
-            if (idleMillis !== undefined) yield* Effect.forkIn(idleWatch(idleMillis), scope)
+            if (idleMillis !== undefined) yield* idleWatch(idleMillis)
             if (input.evt === "Evt7") yield* sendPdu(input.ac)
             return "Sta6"
           case "AE-8":
@@ -470,6 +494,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     const finish = Effect.gen(function* () {
       finished = true
       yield* stopArtim
+      idleTimer?.()
       yield* closeTransport
       yield* Scope.close(connScope, Exit.void)
       yield* indicate(CLOSED)
@@ -507,6 +532,25 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       }),
       scope
     )
+
+    // The next indication, or `deadline` once taken.
+    function nextIndication(deadline: undefined): Effect.Effect<Indication>
+    function nextIndication(deadline: Deadline): Effect.Effect<Indication | Deadline>
+    function nextIndication(deadline: Deadline | undefined): Effect.Effect<Indication | Deadline> {
+      return Effect.gen(function* () {
+        while (true) {
+          if (finished && (yield* Queue.size(out)) === 0) return CLOSED
+          const i = yield* Queue.take(out)
+          if (i._tag === "Deadline") {
+            if (i === deadline) return i
+            continue
+          }
+          if (i._tag === "PData") yield* pdataPermits.release(1)
+          if (i._tag === "Closed") yield* Queue.offer(out, CLOSED)
+          return i
+        }
+      })
+    }
 
     const primitiveEvent = (p: UserPrimitive): Input => {
       switch (p._tag) {
@@ -560,14 +604,20 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
               )
             )
         }),
-      indications: Effect.gen(function* () {
-        if (finished && (yield* Queue.size(out)) === 0) return CLOSED
-        const i = yield* Queue.take(out)
-        if (i._tag === "PData") yield* pdataPermits.release(1)
-        if (i._tag === "Closed") yield* Queue.offer(out, CLOSED)
-        return i
-      }),
+      indications: nextIndication(undefined),
+      indicationWithin: <A, E>(duration: Duration.Duration, orElse: () => Effect.Effect<A, E>) =>
+        Effect.suspend(() => {
+          const deadline: Deadline = { _tag: "Deadline" }
+          const cancel = timers.after(Duration.toMillis(duration), () => Queue.offerUnsafe(out, deadline))
+          // Interrupted, the timer stays armed until it fires (its mark is skipped) or the machine's scope closes.
+          return Effect.flatMap(nextIndication(deadline), (i): Effect.Effect<Indication | A, E> => {
+            if (i._tag === "Deadline") return orElse()
+            cancel()
+            return Effect.succeed(i)
+          })
+        }),
       closed: Deferred.await(done),
+      timers,
       pdataHandled: Effect.sync(() => {
         queuedPData--
       }),

@@ -1,0 +1,122 @@
+/**
+ * Timers on the Clock of the fiber that made them, without a fiber per timer where the Clock allows.
+ *
+ * The timers of an association (ARTIM, the idle watch, the ACSE and DIMSE response deadlines) are armed and
+ * disarmed on every association, nearly always disarmed before they fire. `Effect.sleep` in a forked fiber, or
+ * `Effect.timeoutOrElse` (a race of two forked fibers, one of them sleeping), costs fibers, scheduler turns and
+ * interruptions for each. Here, with Effect's own Clock a timer is a plain `setTimeout`; with any other Clock (the
+ * TestClock of the tests, a user's) it is a sleep on that Clock in a fiber of its own, so time still passes the way
+ * that Clock says. Either way the callback runs synchronously when the time is up; closing the scope the timers were
+ * made in cancels those still armed.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
+
+/** Timers bound to one Clock. */
+export interface Timers {
+  /** The Clock's current time, in milliseconds. */
+  readonly now: () => number
+  /** Runs `fire` once `millis` have passed on the Clock, unless the returned cancel ran first (it may run twice). */
+  readonly after: (millis: number, fire: () => void) => () => void
+  /**
+   * Waits for `deferred`; if it is not done within `duration`, stops waiting and runs `orElse` instead (what
+   * `Effect.timeoutOrElse` does with a `Deferred.await`, with no fiber forked).
+   */
+  readonly awaitWithin: <A, E, A2, E2>(
+    deferred: Deferred.Deferred<A, E>,
+    duration: Duration.Duration,
+    orElse: () => Effect.Effect<A2, E2>
+  ) => Effect.Effect<A | A2, E | E2>
+}
+
+// Effect's own Clock, the default of the reference (setTimeout underneath).
+const liveClock = Context.get(Context.empty(), Clock.Clock)
+
+// setTimeout's limit (a longer delay fires at once).
+const MAX_TIMER_MILLIS = 2 ** 31 - 1
+
+const NOOP = () => {}
+
+/** Timers on the current fiber's Clock, cancelled when the current scope closes. */
+export const make: Effect.Effect<Timers, never, Scope.Scope> = Effect.gen(function* () {
+  const clock = yield* Clock.Clock
+  const context = yield* Effect.context<never>()
+  const live = clock === liveClock
+  // Timers armed and not yet fired or cancelled, cancelled with the scope.
+  const armed = new Set<() => void>()
+  // A finalizer on the scope itself: Effect.addFinalizer would merge the whole context into the closing fiber's
+  // to run it, a copy of every service per finalizer per association, for a callback that reads none.
+  yield* Scope.addFinalizer(
+    yield* Effect.scope,
+    Effect.sync(() => {
+      for (const cancel of armed) cancel()
+      armed.clear()
+    })
+  )
+  const runFork = Effect.runForkWith(context)
+
+  const after = (millis: number, fire: () => void): (() => void) => {
+    if (!(millis < Infinity)) return NOOP
+    let cancel: () => void
+    const run = () => {
+      armed.delete(cancel)
+      fire()
+    }
+    if (live && millis <= MAX_TIMER_MILLIS) {
+      const handle = setTimeout(run, Math.max(millis, 0))
+      cancel = () => {
+        armed.delete(cancel)
+        clearTimeout(handle)
+      }
+    } else {
+      let fiber: Fiber.Fiber<void> | undefined
+      cancel = () => {
+        armed.delete(cancel)
+        fiber?.interruptUnsafe()
+        fiber = undefined
+      }
+      fiber = runFork(Effect.andThen(clock.sleep(Duration.millis(millis)), Effect.sync(run)))
+      // A sleep of nothing may already have fired.
+      if (fiber.pollUnsafe() !== undefined) return NOOP
+    }
+    armed.add(cancel)
+    return cancel
+  }
+
+  const awaitWithin = <A, E, A2, E2>(
+    deferred: Deferred.Deferred<A, E>,
+    duration: Duration.Duration,
+    orElse: () => Effect.Effect<A2, E2>
+  ): Effect.Effect<A | A2, E | E2> =>
+    Effect.callback<A | A2, E | E2>((resume) => {
+      if (deferred.effect !== undefined) return resume(deferred.effect)
+      const unregister = () => {
+        const resumes = deferred.resumes
+        if (resumes === undefined) return
+        const index = resumes.indexOf(onDone)
+        if (index >= 0) resumes.splice(index, 1)
+      }
+      const onDone = (effect: Effect.Effect<A, E>) => {
+        cancel()
+        resume(effect)
+      }
+      ;(deferred.resumes ??= []).push(onDone)
+      const cancel = after(Duration.toMillis(duration), () => {
+        unregister()
+        resume(Effect.suspend(orElse))
+      })
+      return Effect.sync(() => {
+        cancel()
+        unregister()
+      })
+    })
+
+  return { now: () => clock.currentTimeMillisUnsafe(), after, awaitWithin }
+})
