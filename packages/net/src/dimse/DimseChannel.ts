@@ -150,6 +150,11 @@ const DRAIN: Target = { _tag: "Drain" }
 // Bytes of an incoming data set waiting for its handler before the association is not read further.
 const INFLOW_LIMIT = 256 << 10
 
+// What holding one received fragment costs beyond its bytes (a Uint8Array view and its slot, about 100 bytes of
+// heap): an inflow counts it, so that a data set sent in tiny PDVs (1 byte each) starts its handler and meets the
+// inflow's limit after about a thousand fragments, not after 128 KiB of them (~13 MB of views per association).
+const FRAGMENT_COST = 128
+
 // A request's handler starts once its data set has arrived in full (given to it whole), or once this much of it
 // has (then it reads the rest as it arrives); below INFLOW_LIMIT, so a handler runs before the receiver waits.
 const HANDLER_START_BYTES = INFLOW_LIMIT / 2
@@ -579,7 +584,7 @@ export const make = (
         return logged === undefined ? delivered : delivered === undefined ? logged : Effect.andThen(logged, delivered)
       }
       // A request.
-      const inflow = Inflow.make(INFLOW_LIMIT)
+      const inflow = Inflow.make(INFLOW_LIMIT, FRAGMENT_COST)
       const id = messageIdOf(message)
       // Only C-FIND, C-GET and C-MOVE can be cancelled (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3).
       const cancellable = message._tag === "CFindRq" || message._tag === "CGetRq" || message._tag === "CMoveRq"
