@@ -865,6 +865,10 @@ const writeWholeSync = (path: string, pieces: ReadonlyArray<Uint8Array>): void =
   FsCallback.closeSync(fd)
 }
 
+// Chunks `writeFile` holds before writing them, whatever their bytes: a data set received in 1-byte PDVs would
+// otherwise be held as a million views (~100 MB of heap) before its first write.
+const MAX_PENDING_PIECES = 8192
+
 /** Received data sets up to this size are gathered and written by `writeFile` in one synchronous write. */
 export const SYNC_WRITE_LIMIT = 1 << 20
 
@@ -873,7 +877,7 @@ export const SYNC_WRITE_LIMIT = 1 << 20
  * C-STORE SCP's data set stream, say). A data set of up to `SYNC_WRITE_LIMIT` bytes (most instances) is
  * gathered, then written with one synchronous vectored write: an asynchronous open, write and close costs
  * several times the CPU on Linux, in thread-pool round trips. A larger one goes to the file as it
- * arrives, in vectored writes of at least `SYNC_WRITE_LIMIT` bytes, so it is never held whole. On
+ * arrives, in vectored writes of at least `SYNC_WRITE_LIMIT` bytes (or 8192 chunks), so it is never held whole. On
  * failure or interruption the partial file is removed. No fsync: see the archive's store for durable writes.
  * The data set may also be given whole, as its fragments in order (`StoreRequest.dataSetReceived`).
  * Returns the data set's length.
@@ -930,7 +934,7 @@ export const writeFile = <E>(
         pending.push(chunk)
         pendingBytes += chunk.length
         total += chunk.length
-        return pendingBytes < SYNC_WRITE_LIMIT ? Effect.void : flush
+        return pendingBytes < SYNC_WRITE_LIMIT && pending.length < MAX_PENDING_PIECES ? Effect.void : flush
       }),
       Effect.suspend(() => {
         if (handle !== undefined)
