@@ -646,12 +646,20 @@ const readFileMetaAsync = (path: string, options?: ReadFileMetaOptions): Effect.
     (handle) => Effect.ignore(Effect.tryPromise(() => handle.close()))
   )
 
-// Streamed in pooled buffers, each lent to the sender (`LentBytes`) and refilled once written.
+/** The largest chunk size `streamDataSet` reads in. */
+export const MAX_CHUNK_SIZE = 64 << 20
+
+// Streamed in pooled buffers, each lent to the sender (`LentBytes`) and refilled once written. A chunk size that is
+// not a whole number of bytes from 1 to MAX_CHUNK_SIZE is refused: 0 (or NaN) read nothing, so the data set came out
+// empty, and a negative one was a defect (RangeError).
 const chunkedDataSet = (
   path: string,
   meta: { readonly dataSetOffset: number },
   chunkSize: number
-): Stream.Stream<Uint8Array, FileReadFailed> => FileIo.lentReads(path, meta.dataSetOffset, chunkSize, readFailed(path))
+): Stream.Stream<Uint8Array, FileReadFailed> =>
+  Number.isInteger(chunkSize) && chunkSize >= 1 && chunkSize <= MAX_CHUNK_SIZE
+    ? FileIo.lentReads(path, meta.dataSetOffset, chunkSize, readFailed(path))
+    : Stream.fail(new FileReadFailed({ path, cause: `chunk size ${chunkSize}: not a whole number from 1 to 64 MiB` }))
 
 /**
  * The data set of a file, from `dataSetOffset` to its end (read whole up to `WHOLE_READ_LIMIT`
