@@ -173,7 +173,7 @@ interface OneInbox {
   readonly message: Dimse.Message
   outcome: Exit.Exit<Response, DimseFailure> | undefined
   resume: ((exit: Exit.Exit<Response, DimseFailure>) => void) | undefined
-  // When the response is overdue (the Clock's milliseconds), set once the request is sent.
+  // When the response is overdue (the Clock's monotonic milliseconds), set once the request is sent.
   deadline: number
 }
 
@@ -412,6 +412,9 @@ export const make = (
     // One timer for all of requestOne's deadlines instead of a race per request: a fiber sleeping until the oldest
     // waiting request is due, started when the first one waits, ending when none does.
     let watching = false
+    // Deadlines are kept on the monotonic clock: the wall clock steps when the system time is corrected, which
+    // would time a request out early (a step forward) or late (a step back).
+    const monotonicMillis = () => Number(clock.monotonicTimeNanosUnsafe() / 1_000_000n)
     const watchdog: Effect.Effect<void> = Effect.suspend(() => {
       const first = waitingOnes.values().next()
       if (first.done === true || gone !== undefined) {
@@ -419,7 +422,7 @@ export const make = (
         return Effect.void
       }
       const inbox = first.value
-      const left = inbox.deadline - clock.currentTimeMillisUnsafe()
+      const left = inbox.deadline - monotonicMillis()
       if (left > 0) return Effect.andThen(Effect.sleep(Duration.millis(left)), watchdog)
       const timeout = association.ae.timeouts.dimse
       const abort = protocolAbort(`no response to message ${inbox.id} within ${Duration.format(timeout)}`)
@@ -433,7 +436,7 @@ export const make = (
     const awaitOne = (inbox: OneInbox): Effect.Effect<Response, DimseFailure> =>
       Effect.suspend(() => {
         if (inbox.outcome !== undefined) return inbox.outcome
-        inbox.deadline = clock.currentTimeMillisUnsafe() + Duration.toMillis(association.ae.timeouts.dimse)
+        inbox.deadline = monotonicMillis() + Duration.toMillis(association.ae.timeouts.dimse)
         waitingOnes.add(inbox)
         const wait = Effect.callback<Response, DimseFailure>((resume) => {
           if (inbox.outcome !== undefined) return resume(inbox.outcome)
