@@ -190,8 +190,11 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     let lastActivity = 0
     // The machine's clock, read synchronously per PDU for the idle timeout (the TestClock in tests).
     const clock = yield* Clock.Clock
+    // On the monotonic clock: the wall clock steps when the system time is corrected, which would end an association
+    // as idle early (a step forward) or keep an idle one open (a step back).
+    const monotonicMillis = () => Number(clock.monotonicTimeNanosUnsafe() / 1_000_000n)
     const markActivity = () => {
-      lastActivity = clock.currentTimeMillisUnsafe()
+      lastActivity = monotonicMillis()
     }
     const touch = Effect.sync(markActivity)
 
@@ -241,8 +244,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       Effect.gen(function* () {
         yield* touch
         while (!finished) {
-          const now = yield* Clock.currentTimeMillis
-          const left = lastActivity + limit - now
+          const left = lastActivity + limit - monotonicMillis()
           if (left <= 0 && state === "Sta6") {
             const detail = `no PDU for ${Duration.format(Duration.millis(limit))} (idle timeout)`
             yield* Queue.offer(inbox, { evt: "Evt15", detail })
