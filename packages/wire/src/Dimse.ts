@@ -223,13 +223,18 @@ const FIELD_KINDS: Readonly<Record<string, Kind>> = {
 }
 const isUintUpTo = (v: unknown, max: number): boolean =>
   Number.isInteger(v) && (v as number) >= 0 && (v as number) <= max
+// Every index, holes included (`every` skips the holes of a sparse array, which the Schema refuses).
+const everyTag = (tags: ReadonlyArray<unknown>): boolean => {
+  for (let i = 0; i < tags.length; i++) if (!isUintUpTo(tags[i], 0xffffffff)) return false
+  return true
+}
 const stringUpTo = (v: unknown, max: number): boolean => typeof v === "string" && v.length >= 1 && v.length <= max
 const passes = (kind: Kind, v: unknown): boolean => {
   switch (kind) {
     case "US":
       return isUintUpTo(v, 0xffff)
     case "Tags":
-      return Array.isArray(v) && v.every((t) => isUintUpTo(t, 0xffffffff))
+      return Array.isArray(v) && everyTag(v)
     case "Uid":
     case "Lo":
       return stringUpTo(v, 64)

@@ -150,6 +150,11 @@ const DRAIN: Target = { _tag: "Drain" }
 // Bytes of an incoming data set waiting for its handler before the association is not read further.
 const INFLOW_LIMIT = 256 << 10
 
+// What holding one received fragment costs beyond its bytes (a Uint8Array view and its slot, about 100 bytes of
+// heap): an inflow counts it, so that a data set sent in tiny PDVs (1 byte each) starts its handler and meets the
+// inflow's limit after about a thousand fragments, not after 128 KiB of them (~13 MB of views per association).
+const FRAGMENT_COST = 128
+
 // A request's handler starts once its data set has arrived in full (given to it whole), or once this much of it
 // has (then it reads the rest as it arrives); below INFLOW_LIMIT, so a handler runs before the receiver waits.
 const HANDLER_START_BYTES = INFLOW_LIMIT / 2
@@ -168,7 +173,7 @@ interface OneInbox {
   readonly message: Dimse.Message
   outcome: Exit.Exit<Response, DimseFailure> | undefined
   resume: ((exit: Exit.Exit<Response, DimseFailure>) => void) | undefined
-  // When the response is overdue (the Clock's milliseconds), set once the request is sent.
+  // When the response is overdue (the Clock's monotonic milliseconds), set once the request is sent.
   deadline: number
 }
 
@@ -405,6 +410,9 @@ export const make = (
     // One timer for all of requestOne's deadlines instead of a race per request: a fiber sleeping until the oldest
     // waiting request is due, started when the first one waits, ending when none does.
     let watching = false
+    // Deadlines are kept on the monotonic clock: the wall clock steps when the system time is corrected, which
+    // would time a request out early (a step forward) or late (a step back).
+    const monotonicMillis = () => Number(clock.monotonicTimeNanosUnsafe() / 1_000_000n)
     const watchdog: Effect.Effect<void> = Effect.suspend(() => {
       const first = waitingOnes.values().next()
       if (first.done === true || gone !== undefined) {
@@ -412,7 +420,7 @@ export const make = (
         return Effect.void
       }
       const inbox = first.value
-      const left = inbox.deadline - clock.currentTimeMillisUnsafe()
+      const left = inbox.deadline - monotonicMillis()
       if (left > 0) return Effect.andThen(Effect.sleep(Duration.millis(left)), watchdog)
       const timeout = association.ae.timeouts.dimse
       const abort = protocolAbort(`no response to message ${inbox.id} within ${Duration.format(timeout)}`)
@@ -426,7 +434,7 @@ export const make = (
     const awaitOne = (inbox: OneInbox): Effect.Effect<Response, DimseFailure> =>
       Effect.suspend(() => {
         if (inbox.outcome !== undefined) return inbox.outcome
-        inbox.deadline = clock.currentTimeMillisUnsafe() + Duration.toMillis(association.ae.timeouts.dimse)
+        inbox.deadline = monotonicMillis() + Duration.toMillis(association.ae.timeouts.dimse)
         waitingOnes.add(inbox)
         const wait = Effect.callback<Response, DimseFailure>((resume) => {
           if (inbox.outcome !== undefined) return resume(inbox.outcome)
@@ -577,7 +585,7 @@ export const make = (
         return logged === undefined ? delivered : delivered === undefined ? logged : Effect.andThen(logged, delivered)
       }
       // A request.
-      const inflow = Inflow.make(INFLOW_LIMIT)
+      const inflow = Inflow.make(INFLOW_LIMIT, FRAGMENT_COST)
       const id = messageIdOf(message)
       // Only C-FIND, C-GET and C-MOVE can be cancelled (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3).
       const cancellable = message._tag === "CFindRq" || message._tag === "CGetRq" || message._tag === "CMoveRq"

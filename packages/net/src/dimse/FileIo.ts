@@ -156,16 +156,28 @@ export const writeAll = async (handle: FsPromises.FileHandle, pieces: ReadonlyAr
   }
 }
 
-// Read buffers given back by the sender, kept for the next reads (of any file), up to POOL_MAX of each size.
+// Read buffers given back by the sender, kept for the next reads (of any file), up to POOL_MAX of each size and
+// POOL_MAX_BYTES in all (eight of the 256 KiB the library streams in): a stream read once with a large chunk size
+// (up to 64 MiB) must not leave its buffers pinned for the life of the process.
 const POOL_MAX = 8
+const POOL_MAX_BYTES = 8 * (256 << 10)
 const pools = new Map<number, Array<Uint8Array>>()
+let pooledBytes = 0
 
-const takeBuffer = (size: number): Uint8Array => pools.get(size)?.pop() ?? new Uint8Array(size)
+const takeBuffer = (size: number): Uint8Array => {
+  const buffer = pools.get(size)?.pop()
+  if (buffer === undefined) return new Uint8Array(size)
+  pooledBytes -= buffer.length
+  return buffer
+}
 
 const giveBack = (buffer: Uint8Array) => () => {
+  if (pooledBytes + buffer.length > POOL_MAX_BYTES) return
   let pool = pools.get(buffer.length)
   if (pool === undefined) pools.set(buffer.length, (pool = []))
-  if (pool.length < POOL_MAX) pool.push(buffer)
+  if (pool.length >= POOL_MAX) return
+  pool.push(buffer)
+  pooledBytes += buffer.length
 }
 
 /** Read buffers held by the pool, for tests. */

@@ -27,7 +27,7 @@ export interface Inflow {
   readonly fail: (error: AssociationAborted) => void
   /** The handler is done: buffered and later fragments are dropped. */
   readonly discard: () => void
-  /** Bytes buffered, not yet read. */
+  /** Bytes buffered, not yet read (with each fragment's `fragmentCost`). */
   readonly buffered: () => number
   /**
    * The whole data set, when it has ended and nothing of it was read yet: its fragments in order (the stream
@@ -38,8 +38,12 @@ export interface Inflow {
   readonly stream: Stream.Stream<Uint8Array, AssociationAborted>
 }
 
-/** A new inflow holding at most about `limit` unread bytes before `push` asks the receiver to wait. */
-export const make = (limit: number): Inflow => {
+/**
+ * A new inflow holding at most about `limit` unread bytes before `push` asks the receiver to wait. Each fragment
+ * counts `fragmentCost` bytes more than its length (what holding it costs beyond its bytes: a view, a slot), so
+ * that a peer sending tiny fragments cannot make the inflow hold hundreds of thousands of them.
+ */
+export const make = (limit: number, fragmentCost = 0): Inflow => {
   let fragments: Array<Uint8Array> = []
   let bytes = 0
   let ended = false
@@ -65,7 +69,7 @@ export const make = (limit: number): Inflow => {
   const push = (fragment: Uint8Array): Effect.Effect<void> | undefined => {
     if (ended || discarded || failure !== undefined || fragment.length === 0) return undefined
     fragments.push(fragment)
-    bytes += fragment.length
+    bytes += fragment.length + fragmentCost
     wakeReader()
     if (bytes < limit) return undefined
     roomWaiter ??= Deferred.makeUnsafe<void>()

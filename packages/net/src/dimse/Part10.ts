@@ -646,12 +646,20 @@ const readFileMetaAsync = (path: string, options?: ReadFileMetaOptions): Effect.
     (handle) => Effect.ignore(Effect.tryPromise(() => handle.close()))
   )
 
-// Streamed in pooled buffers, each lent to the sender (`LentBytes`) and refilled once written.
+/** The largest chunk size `streamDataSet` reads in. */
+export const MAX_CHUNK_SIZE = 64 << 20
+
+// Streamed in pooled buffers, each lent to the sender (`LentBytes`) and refilled once written. A chunk size that is
+// not a whole number of bytes from 1 to MAX_CHUNK_SIZE is refused: 0 (or NaN) read nothing, so the data set came out
+// empty, and a negative one was a defect (RangeError).
 const chunkedDataSet = (
   path: string,
   meta: { readonly dataSetOffset: number },
   chunkSize: number
-): Stream.Stream<Uint8Array, FileReadFailed> => FileIo.lentReads(path, meta.dataSetOffset, chunkSize, readFailed(path))
+): Stream.Stream<Uint8Array, FileReadFailed> =>
+  Number.isInteger(chunkSize) && chunkSize >= 1 && chunkSize <= MAX_CHUNK_SIZE
+    ? FileIo.lentReads(path, meta.dataSetOffset, chunkSize, readFailed(path))
+    : Stream.fail(new FileReadFailed({ path, cause: `chunk size ${chunkSize}: not a whole number from 1 to 64 MiB` }))
 
 /**
  * The data set of a file, from `dataSetOffset` to its end (read whole up to `WHOLE_READ_LIMIT`
@@ -865,6 +873,10 @@ const writeWholeSync = (path: string, pieces: ReadonlyArray<Uint8Array>): void =
   FsCallback.closeSync(fd)
 }
 
+// Chunks `writeFile` holds before writing them, whatever their bytes: a data set received in 1-byte PDVs would
+// otherwise be held as a million views (~100 MB of heap) before its first write.
+const MAX_PENDING_PIECES = 8192
+
 /** Received data sets up to this size are gathered and written by `writeFile` in one synchronous write. */
 export const SYNC_WRITE_LIMIT = 1 << 20
 
@@ -873,7 +885,7 @@ export const SYNC_WRITE_LIMIT = 1 << 20
  * C-STORE SCP's data set stream, say). A data set of up to `SYNC_WRITE_LIMIT` bytes (most instances) is
  * gathered, then written with one synchronous vectored write: an asynchronous open, write and close costs
  * several times the CPU on Linux, in thread-pool round trips. A larger one goes to the file as it
- * arrives, in vectored writes of at least `SYNC_WRITE_LIMIT` bytes, so it is never held whole. On
+ * arrives, in vectored writes of at least `SYNC_WRITE_LIMIT` bytes (or 8192 chunks), so it is never held whole. On
  * failure or interruption the partial file is removed. No fsync: see the archive's store for durable writes.
  * The data set may also be given whole, as its fragments in order (`StoreRequest.dataSetReceived`).
  * Returns the data set's length.
@@ -930,7 +942,7 @@ export const writeFile = <E>(
         pending.push(chunk)
         pendingBytes += chunk.length
         total += chunk.length
-        return pendingBytes < SYNC_WRITE_LIMIT ? Effect.void : flush
+        return pendingBytes < SYNC_WRITE_LIMIT && pending.length < MAX_PENDING_PIECES ? Effect.void : flush
       }),
       Effect.suspend(() => {
         if (handle !== undefined)

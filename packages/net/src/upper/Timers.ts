@@ -21,7 +21,7 @@ import * as Scope from "effect/Scope"
 
 /** Timers bound to one Clock. */
 export interface Timers {
-  /** The Clock's current time, in milliseconds. */
+  /** The Clock's monotonic time, in milliseconds (a step of the system time changes nothing). */
   readonly now: () => number
   /** Runs `fire` once `millis` have passed on the Clock, unless the returned cancel ran first (it may run twice). */
   readonly after: (millis: number, fire: () => void) => () => void
@@ -118,5 +118,7 @@ export const make: Effect.Effect<Timers, never, Scope.Scope> = Effect.gen(functi
       })
     })
 
-  return { now: () => clock.currentTimeMillisUnsafe(), after, awaitWithin }
+  // On the monotonic clock: the wall clock steps when the system time is corrected, which would end a wait early
+  // (a step forward) or stretch it (a step back).
+  return { now: () => Number(clock.monotonicTimeNanosUnsafe() / 1_000_000n), after, awaitWithin }
 })
