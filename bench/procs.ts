@@ -166,6 +166,37 @@ export const peakRssKb = (pid: number): number | undefined => {
   }
 }
 
+/** Anonymous resident memory (RssAnon: heap, stacks, buffers; not the mapped executable and libraries) of a live process, KiB. */
+export const anonRssKb = (pid: number): number | undefined => {
+  try {
+    const m = /RssAnon:\s+(\d+)\s+kB/.exec(Fs.readFileSync(`/proc/${pid}/status`, "utf8"))
+    return m ? Number(m[1]) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Samples a live process's RssAnon every `everyMs` until stopped; `stop` returns the largest seen, KiB. The kernel
+ * keeps no peak of it (VmHWM counts the mapped executable too), so a spike shorter than `everyMs` can be missed.
+ */
+export const watchAnonRss = (pid: number, everyMs = 20): { readonly stop: () => number | undefined } => {
+  let peak: number | undefined
+  const read = () => {
+    const kb = anonRssKb(pid)
+    if (kb !== undefined && (peak === undefined || kb > peak)) peak = kb
+  }
+  read()
+  const timer = setInterval(read, everyMs)
+  return {
+    stop: () => {
+      read()
+      clearInterval(timer)
+      return peak
+    }
+  }
+}
+
 /** Current resident set size (VmRSS) of a live process, KiB. */
 export const currentRssKb = (pid: number): number | undefined => {
   try {

@@ -148,6 +148,8 @@ interface SideStats {
   readonly peakRssKb?: number
   /** Resident set size once started and idle, before the workload, KiB (netdicom sides and storescp). */
   readonly idleRssKb?: number
+  /** Peak anonymous RSS (RssAnon sampled every 20 ms: without the mapped executable), KiB (netdicom sides, storescp). */
+  readonly peakAnonKb?: number
   /** User + system CPU time: netdicom SCU in the measured interval; SCPs from listening to stop; DCMTK SCU whole process. */
   readonly cpuMs?: number
   /** Profile runs only: event-loop hops and socket writes (see ticks.ts). */
@@ -237,11 +239,14 @@ interface RunningScp {
 const watchServer = (pid: number) => {
   const idleRssKb = Procs.currentRssKb(pid)
   const cpu0 = Procs.cpuMs(pid)
+  const anon = Procs.watchAnonRss(pid)
   return (): SideStats => {
     const peakRssKb = Procs.peakRssKb(pid)
+    const peakAnonKb = anon.stop()
     const cpu1 = Procs.cpuMs(pid)
     return {
       ...(peakRssKb === undefined ? {} : { peakRssKb }),
+      ...(peakAnonKb === undefined ? {} : { peakAnonKb }),
       ...(idleRssKb === undefined ? {} : { idleRssKb }),
       ...(cpu0 === undefined || cpu1 === undefined ? {} : { cpuMs: cpu1 - cpu0 })
     }
@@ -295,13 +300,16 @@ const startNetdicomScu = (env: Env, profileName: string) => {
     ready,
     run: async (job: ScuJob) => {
       await ready
+      const anon = Procs.watchAnonRss(proc.pid)
       proc.write(`${JSON.stringify(job)}\n`)
       const result = JSON.parse(await proc.line("RESULT", 600_000)) as ScuResult
+      const peakAnonKb = anon.stop()
       const exit = await proc.exited
       if (result.error !== undefined) throw new SampleFailed(`netdicom SCU: ${result.error}`)
       const side: SideStats = {
         peakRssKb: result.maxRssKb,
         idleRssKb: result.idleRssKb,
+        ...(peakAnonKb === undefined ? {} : { peakAnonKb }),
         cpuMs: result.cpuMs,
         jobCpuMs: result.jobCpuMs,
         ...(result.ticks === undefined ? {} : { ticks: result.ticks })
@@ -520,6 +528,7 @@ const summaryOf = (series: Series) => {
   const side = (k: "scu" | "scp") => ({
     peakRssKb: maxOf(series.samples.map((s) => s[k].peakRssKb)),
     idleRssKb: medianOf(series.samples.map((s) => s[k].idleRssKb)),
+    peakAnonKb: maxOf(series.samples.map((s) => s[k].peakAnonKb)),
     /** CPU time per operation, us (median over samples). */
     cpuUsPerOp: medianOf(
       series.samples.map((s) => (s[k].cpuMs === undefined ? undefined : (1000 * s[k].cpuMs) / s.operations))
@@ -548,12 +557,16 @@ const num = (n: number | undefined): string =>
 
 const mib = (kb: number | undefined): string => (kb === undefined ? "-" : (kb / 1024).toFixed(0))
 
-const rssText = (s: { readonly peakRssKb: number | undefined; readonly idleRssKb: number | undefined }): string =>
-  s.peakRssKb === undefined
-    ? "-"
-    : s.idleRssKb === undefined
-      ? mib(s.peakRssKb)
-      : `${mib(s.peakRssKb)} (${mib(s.idleRssKb)})`
+const rssText = (s: {
+  readonly peakRssKb: number | undefined
+  readonly idleRssKb: number | undefined
+  readonly peakAnonKb: number | undefined
+}): string => {
+  if (s.peakRssKb === undefined) return "-"
+  const idle = s.idleRssKb === undefined ? "" : ` (${mib(s.idleRssKb)})`
+  const anon = s.peakAnonKb === undefined ? "" : ` [${mib(s.peakAnonKb)}]`
+  return `${mib(s.peakRssKb)}${idle}${anon}`
+}
 
 const cpuText = (s: { readonly cpuUsPerOp: number | undefined }, unit: string): string =>
   s.cpuUsPerOp === undefined ? "-" : unit === "MB/s" ? `${num(s.cpuUsPerOp / 1000)} ms` : `${num(s.cpuUsPerOp)} us`
@@ -567,12 +580,12 @@ const render = (w: Workload): string => {
   const perOp = w.unit === "MB/s" ? "instance" : w.unit.replace(/s\/s$/, "").replace(/\/s$/, "")
   const lines = [
     `${w.name}: ${w.description}`,
-    `  [${w.unit}, higher is better; CPU time per ${perOp}; RSS in MiB: peak (idle before the work); others: CPU of other processes meanwhile, % of a core]`
+    `  [${w.unit}, higher is better; CPU time per ${perOp}; RSS in MiB: peak (idle before the work) [peak anonymous]; others: CPU of other processes meanwhile, % of a core]`
   ]
   const base = baselineOf(w)
   const baseMedian = base === undefined || base.samples.length === 0 ? undefined : summaryOf(base).median
   const cols = (a: string, b: string, c: string, d: string, e: string, f: string, g: string, o: string, h: string) =>
-    `  ${a.padEnd(21)}${b.padStart(8)}${c.padStart(14)}${d.padStart(10)}${e.padStart(10)}${f.padStart(11)}${g.padStart(11)}${o.padStart(8)}  ${h}`
+    `  ${a.padEnd(21)}${b.padStart(8)}${c.padStart(14)}${d.padStart(10)}${e.padStart(10)}${f.padStart(16)}${g.padStart(16)}${o.padStart(8)}  ${h}`
   lines.push(cols("SCU -> SCP", "median", "min-max", "SCU CPU", "SCP CPU", "SCU RSS", "SCP RSS", "others", "ratio"))
   for (const s of w.series) {
     const name = `${s.scu} -> ${s.scp}`
@@ -613,7 +626,7 @@ const TIMING_NOTES = [
   "DCMTK SCU time: from its own log line 'Requesting Association' (log4cplus timestamp, microseconds, via -lc) to its process exit seen by the harness: process start, dictionary loading and storescu's input check excluded, process exit included.",
   "echo: netdicom runs all associations in one SCU process; DCMTK runs one echoscu process per association. The figure counts connect, negotiation and the C-ECHO, summed over associations, release left out on both sides (DCMTK: from its 'Requesting Association' to its 'Releasing Association' log line; netdicom: to the C-ECHO response), so process start and exit are excluded; the figures with the release (and, for DCMTK, each process's exit, ~3.5 ms of teardown, and its start) follow in brackets. CPU per association is the whole measured interval's.",
   "find: both SCUs query the netdicom SCP (a DCMTK dcmqrscp holding 10,000 studies is slow to set up), so the ratio compares the SCUs only.",
-  "peak RSS: VmHWM of each SCP process read just before it is stopped, idle RSS once it listens; for SCUs, VmHWM at the end of the job (netdicom; idle = RSS once loaded) or /usr/bin/time %M (DCMTK). DCMTK tools run with TCP_NODELAY=1.",
+  "peak RSS: VmHWM of each SCP process read just before it is stopped, idle RSS once it listens; for SCUs, VmHWM at the end of the job (netdicom; idle = RSS once loaded) or /usr/bin/time %M (DCMTK). Peak anonymous: RssAnon (heap, stacks, buffers; not the executable and libraries mapped from disk, ~37-57 MiB of a Node process's RSS here) sampled every 20 ms by the harness while the side works. DCMTK tools run with TCP_NODELAY=1.",
   "CPU: user + system time of the process, all threads: netdicom SCU over its measured interval, SCPs from listening to stop (/proc/<pid>/stat, 10 ms ticks), DCMTK SCU the whole process (/usr/bin/time, so its start is included). 'others': the machine's busy CPU (/proc/stat user+nice+system+steal) minus both sides' (netdicom SCU: from taking its job to reporting) while the SCU ran, i.e. what the figure competed with on a shared machine."
 ]
 
