@@ -305,6 +305,7 @@ describe("character sets", () => {
     "chrFrenMulti.dcm": "Buc^Jérôme",
     "chrGerm.dcm": "Äneas^Rüdiger",
     "chrGreek.dcm": "Διονυσιος",
+    "chrH32.dcm": "ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう",
     "chrHbrw.dcm": "שרון^דבורה",
     "chrI2.dcm": "Hong^Gildong=洪^吉洞=홍^길동",
     "chrRuss.dcm": "Люкceмбypг",
