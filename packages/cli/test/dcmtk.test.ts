@@ -15,6 +15,7 @@ import {
   part10Dataset,
   removeDir,
   run,
+  startDcmqrscp,
   startStorescp,
   stopAll
 } from "../../../tests/support/peers.ts"
@@ -213,5 +214,47 @@ describe.runIf(dcmtk)("netdicom against DCMTK SCPs", () => {
       assert.match(lines(r.stderr)[0] ?? "", /FAILED .*the peer did not accept .* transfer syntax not supported/)
     }
     await scp.stop()
+  })
+})
+
+const JAPANESE = corpusFile("charset/chrH32.dcm")
+if (dcmtk && JAPANESE === undefined) {
+  console.warn("dcmtk.test.ts: corpus charset/chrH32.dcm not found (set NETDICOM_CORPUS): skipping the charset find")
+}
+
+describe.runIf(dcmtk && JAPANESE !== undefined)("netdicom find against DCMTK dcmqrscp: character sets", () => {
+  it("ISO 2022 IR 13\\ISO 2022 IR 87 matches decode; an unknown character set is one warning, not an abort", async () => {
+    const src = temp("charset-src")
+    const unknown = writeFile(
+      src,
+      "unknown.dcm",
+      part10({
+        patientId: "U1",
+        patientName: "ODD^CHARSET",
+        study: "1.2.826.0.1.3680043.10.1478.98.9",
+        series: "1.2.826.0.1.3680043.10.1478.98.9.1",
+        sop: "1.2.826.0.1.3680043.10.1478.98.9.1.1",
+        specificCharacterSet: "ISO_IR 999"
+      })
+    )
+    const others = ["charset/chrFren.dcm", "charset/chrI2.dcm", "charset/chrX1.dcm"]
+      .map(corpusFile)
+      .filter((f): f is string => f !== undefined)
+    const qr = await startDcmqrscp({ aet: "CHARSETQR", preload: [unknown, JAPANESE!, ...others] })
+    try {
+      const args = ["find", "127.0.0.1", String(qr.port), "--aec", "CHARSETQR", "-k", "PatientName", "-k", "PatientID"]
+      const r = await netdicom([...args, "-k", "SpecificCharacterSet"])
+      assert.strictEqual(r.code, 0, r.stdout + r.stderr + qr.logs())
+      type Match = Record<string, { vr: string; Value?: Array<unknown> }>
+      const matches = lines(r.stdout).map((l) => JSON.parse(l) as Match)
+      assert.strictEqual(matches.length, 2 + others.length, r.stdout + r.stderr)
+      const names = matches.map((m) => m["00100010"]?.Value?.[0])
+      assert.deepInclude(names, { Alphabetic: "ﾔﾏﾀﾞ^ﾀﾛｳ", Ideographic: "山田^太郎", Phonetic: "やまだ^たろう" })
+      assert.deepInclude(names, { Alphabetic: "ODD^CHARSET" })
+      assert.notInclude(r.stderr, "DIMSE protocol error")
+      assert.include(r.stderr, "ISO_IR 999")
+    } finally {
+      await qr.stop()
+    }
   })
 })

@@ -112,6 +112,8 @@ export interface Spec {
   readonly sopClass?: string
   readonly modality?: string
   readonly transferSyntax?: string
+  /** (0008,0005) as written (no other text is re-encoded for it). */
+  readonly specificCharacterSet?: string
 }
 
 /** A small Part 10 file written by dcmjs: a 4x4 16-bit image with the given identifiers. */
@@ -126,6 +128,7 @@ export const part10 = (spec: Spec): Uint8Array => {
     ImplementationVersionName: "CLI_TEST"
   }
   const dataset = {
+    ...(spec.specificCharacterSet === undefined ? {} : { SpecificCharacterSet: spec.specificCharacterSet }),
     SOPClassUID: sopClass,
     SOPInstanceUID: spec.sop,
     PatientID: spec.patientId,

@@ -70,6 +70,8 @@ const concat = (...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
 }
 
 const padEven = (b: Uint8Array, pad = 0x20): Uint8Array => (b.length % 2 === 0 ? b : concat(b, Uint8Array.of(pad)))
+/** The Latin-1 bytes of a string, not padded. */
+const raw = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, "latin1"))
 const latin1 = (s: string): Uint8Array => padEven(Uint8Array.from(Buffer.from(s, "latin1")))
 const utf8 = (s: string): Uint8Array => padEven(new TextEncoder().encode(s))
 
@@ -303,6 +305,7 @@ describe("character sets", () => {
     "chrFrenMulti.dcm": "Buc^Jérôme",
     "chrGerm.dcm": "Äneas^Rüdiger",
     "chrGreek.dcm": "Διονυσιος",
+    "chrH32.dcm": "ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう",
     "chrHbrw.dcm": "שרון^דבורה",
     "chrI2.dcm": "Hong^Gildong=洪^吉洞=홍^길동",
     "chrRuss.dcm": "Люкceмбypг",
@@ -341,16 +344,79 @@ describe("character sets", () => {
     assert.isTrue(before.equals(pool))
   })
 
-  it("unsupported character sets are a typed error", () => {
-    for (const charset of ["ISO 2022 IR 13\\ISO 2022 IR 87", "ISO_IR 999"]) {
+  it("an unknown character set is a typed error from decode, Latin-1 with a warning from decodeWithWarnings", () => {
+    const bytes = concat(
+      explicitElement(0x0008, 0x0005, "CS", latin1("ISO_IR 999")),
+      explicitElement(0x0010, 0x0010, "PN", latin1("M\u00fcller^Hans")),
+      explicitElement(0x0010, 0x0020, "LO", latin1("ID1 "))
+    )
+    const e = err(DataSet.decode(bytes, EXPLICIT))
+    assert.strictEqual(e._tag, "DataSetError")
+    assert.strictEqual(e.kind, "CharacterSet")
+    assert.include(e.reason, "ISO_IR 999")
+    const lenient = ok(DataSet.decodeWithWarnings(bytes, EXPLICIT))
+    assert.strictEqual(name(lenient.dataset), "M\u00fcller^Hans")
+    assert.strictEqual(lenient.dataset["PatientID"], "ID1")
+    assert.strictEqual(lenient.warnings.length, 1)
+    assert.include(lenient.warnings[0], "ISO_IR 999")
+  })
+
+  it("an escape sequence to a set the character set does not name: Latin-1 with a warning, or a typed error", () => {
+    // ESC $ ( C is KS X 1001 into G0, not part of \ISO 2022 IR 87
+    const value = concat(raw("Yamada="), bytesOf("1b242843 3021"), bytesOf("1b2842 20"))
+    const bytes = concat(
+      explicitElement(0x0008, 0x0005, "CS", latin1("\\ISO 2022 IR 87")),
+      explicitElement(0x0010, 0x0010, "PN", value)
+    )
+    assert.strictEqual(err(DataSet.decode(bytes, EXPLICIT)).kind, "CharacterSet")
+    const lenient = ok(DataSet.decodeWithWarnings(bytes, EXPLICIT))
+    assert.strictEqual(name(lenient.dataset), "Yamada=\u001b$(C0!\u001b(B")
+    assert.strictEqual(lenient.warnings.length, 1)
+  })
+
+  // PS3.5 Annex H.3.2: ISO 2022 IR 13 (JIS X 0201 katakana in G1) with JIS X 0208 (IR 87) in G0 after ESC $ B
+  const H32 = concat(
+    bytesOf("d4cfc0de5ec0dbb3"), // ﾔﾏﾀﾞ^ﾀﾛｳ
+    raw("="),
+    bytesOf("1b2442 3b334544 1b284a 5e 1b2442 42404f3a 1b284a"), // 山田^太郎
+    raw("="),
+    bytesOf("1b2442 2464245e2440 1b284a 5e 1b2442 243f246d2426 1b284a") // やまだ^たろう
+  )
+
+  it("ISO 2022 IR 13\\ISO 2022 IR 87: all three person name groups (PS3.5 H.3.2)", () => {
+    for (const charset of ["ISO 2022 IR 13\\ISO 2022 IR 87", "ISO 2022 IR 13\\ISO 2022 IR 87 "]) {
       const bytes = concat(
         explicitElement(0x0008, 0x0005, "CS", latin1(charset)),
-        explicitElement(0x0010, 0x0010, "PN", latin1("X"))
+        explicitElement(0x0010, 0x0010, "PN", padEven(H32)),
+        explicitElement(0x0010, 0x0020, "LO", bytesOf("b1b2b3 5c 1b2442 3b33 1b284a")) // ｱｲｳ\山
       )
-      const e = err(DataSet.decode(bytes, EXPLICIT))
-      assert.strictEqual(e._tag, "DataSetError")
-      assert.strictEqual(e.kind, "CharacterSet")
-      assert.include(e.reason, charset)
+      const decoded = ok(DataSet.decode(bytes, EXPLICIT))
+      assert.strictEqual(name(decoded), "\uff94\uff8f\uff80\uff9e^\uff80\uff9b\uff73=山田^太郎=やまだ^たろう")
+      assert.deepStrictEqual(decoded["PatientID"], ["\uff71\uff72\uff73", "山"])
+    }
+  })
+
+  it("ISO 2022 IR 13 alone: half-width katakana in G1", () => {
+    const bytes = concat(
+      explicitElement(0x0008, 0x0005, "CS", latin1("ISO 2022 IR 13")),
+      explicitElement(0x0010, 0x0010, "PN", bytesOf("d4cfc0de5ec0dbb3"))
+    )
+    assert.strictEqual(name(ok(DataSet.decode(bytes, EXPLICIT))), "\uff94\uff8f\uff80\uff9e^\uff80\uff9b\uff73")
+  })
+
+  it("the other ISO 2022 combinations: Korean, Chinese, Latin-1 G1, JIS X 0212", () => {
+    const cases: ReadonlyArray<readonly [string, Uint8Array, string]> = [
+      ["\\ISO 2022 IR 149", concat(raw("Hong^="), bytesOf("1b242943 c8ab")), "Hong^=홍"],
+      ["\\ISO 2022 IR 58", concat(raw("Wang^="), bytesOf("1b242941 cdf5")), "Wang^=王"],
+      ["ISO 2022 IR 100", latin1("M\u00fcller"), "M\u00fcller"],
+      ["\\ISO 2022 IR 159", concat(raw("AB="), bytesOf("1b242844 2237"), bytesOf("1b2842")), "AB=\uff5e"]
+    ]
+    for (const [charset, value, expected] of cases) {
+      const bytes = concat(
+        explicitElement(0x0008, 0x0005, "CS", latin1(charset)),
+        explicitElement(0x0010, 0x0010, "PN", padEven(value))
+      )
+      assert.strictEqual(name(ok(DataSet.decode(bytes, EXPLICIT))), expected, charset)
     }
   })
 

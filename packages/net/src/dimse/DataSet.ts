@@ -7,8 +7,9 @@
  * undefined lengths), 6.2.2 (UN: an undefined-length UN, or a UN whose tag the dictionary says is SQ, holds an
  * Implicit VR Little Endian sequence), section 10 and Annex A (A.1 Implicit VR Little Endian, A.2 Explicit VR Little Endian, A.3
  * Explicit VR Big Endian, A.5 Deflated Explicit VR Little Endian), and the character repertoires of section 6.1 as
- * far as `TextDecoder` carries them: every single-valued Specific Character Set dcmjs maps (ISO_IR 100 ... 166,
- * ISO_IR 192, GB18030, GBK) and the ISO 2022 code extensions for Japanese (IR 87) and Korean (IR 149).
+ * as `CharacterSet` decodes them: every single-valued Specific Character Set dcmjs maps (ISO_IR 100 ... 166,
+ * ISO_IR 192, GB18030, GBK) and the ISO 2022 terms and code extensions (Japanese IR 13, 14, 87, 159; Korean IR 149;
+ * Chinese IR 58; the ISO 8859 G1 sets).
  *
  * Decoding splits the work: the bounds-checked scan finds every element, sequence and item (an undefined length is
  * accepted only where 7.1 allows it: SQ, UN, encapsulated Pixel Data, and in Implicit VR a tag the dictionary says
@@ -34,8 +35,9 @@
  *   added; one that declares another character set is refused rather than mislabelled.
  *
  * Leaves out: encapsulated (compressed) transfer syntaxes for encode/decode, which only pixel data needs; writing
- * any character set but UTF-8; other ISO 2022 code extensions (e.g. `ISO 2022 IR 13\ISO 2022 IR 87`), which fail
- * with a `CharacterSet` error; a zero-length (0008,0005) inside an item keeps the enclosing character set.
+ * any character set but UTF-8; a character set `CharacterSet` cannot decode (an unknown defined term, an escape
+ * sequence to a set it does not know) fails `decode` with a `CharacterSet` error, and is read as Latin-1 with a
+ * warning by `decodeWithWarnings`; a zero-length (0008,0005) inside an item keeps the enclosing character set.
  *
  * @since 0.1.0
  */
@@ -44,6 +46,7 @@ import { deflateRawSync, inflateRawSync } from "node:zlib"
 import { Uids } from "@netdicom/wire"
 import * as Data from "effect/Data"
 import * as Result from "effect/Result"
+import * as CharacterSet from "./CharacterSet.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Public types
@@ -483,7 +486,6 @@ interface Dcmjs {
     readonly WriteBufferStream: new (defaultSize: number, littleEndian: boolean) => DcmjsWriteStream
     readonly ValueRepresentation: { createByTypeString(vr: string): DcmjsVr }
   }
-  readonly constants: { readonly encodingMapping: Readonly<Record<string, string | undefined>> }
 }
 
 let loaded: Dcmjs | undefined
@@ -493,45 +495,26 @@ const dictionary = () => dcmjs().data.DicomMetaDictionary.dictionary
 // ---------------------------------------------------------------------------------------------------------------
 // Character sets (PS3.5 6.1, PS3.3 C.12.1.1.2)
 
-const ESC_KS_X_1001 = [0x1b, 0x24, 0x29, 0x43] // ESC $ ) C: KS X 1001 into G1 (ISO 2022 IR 149)
-
-/** EUC-KR after removing the G1 designations: how `\ISO 2022 IR 149` text is laid out. */
-const koreanDecoder = (): TextDecoderLike => {
-  const euc = new TextDecoder("euc-kr")
-  return {
-    decode: (view) => {
-      const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
-      const kept: Array<number> = []
-      for (let i = 0; i < bytes.length; i++) {
-        if (ESC_KS_X_1001.every((c, k) => bytes[i + k] === c)) i += ESC_KS_X_1001.length - 1
-        else kept.push(bytes[i]!)
-      }
-      return euc.decode(Uint8Array.from(kept))
-    }
-  }
-}
-
-const BASIC_G0 = new Set(["", "ISO 2022 IR 6"])
-
-/** The decoder for the (trimmed) values of a Specific Character Set, or why there is none. */
-const decoderFor = (values: ReadonlyArray<string>): TextDecoderLike | string => {
-  const [first = "", ...rest] = values
-  const extensions = rest.filter((v) => !BASIC_G0.has(v))
-  if (extensions.length === 0) {
-    const label = dcmjs().constants.encodingMapping[first.replace(/[_ ]/g, "-").toLowerCase()]
-    if (label === undefined) return `unsupported Specific Character Set "${values.join("\\")}"`
-    try {
-      return new TextDecoder(label)
-    } catch {
-      return `no decoder for Specific Character Set "${values.join("\\")}" (${label})`
-    }
-  }
-  if (BASIC_G0.has(first) && extensions.every((v) => v === "ISO 2022 IR 87")) return new TextDecoder("iso-2022-jp")
-  if (BASIC_G0.has(first) && extensions.every((v) => v === "ISO 2022 IR 149")) return koreanDecoder()
-  return `unsupported code extensions in Specific Character Set "${values.join("\\")}"`
-}
-
 const LATIN1 = new TextDecoder("latin1")
+
+/** How a level's text is decoded, and what decoding could not honour. */
+interface Charsets {
+  /** Fall back to Latin-1 where a character set cannot be decoded, instead of failing. */
+  readonly lenient: boolean
+  readonly warnings: Array<string>
+}
+
+/** A dcmjs text decoder over a `CharacterSet.Decode`: a value it cannot decode is read as Latin-1 and noted. */
+const textDecoderOf = (decode: CharacterSet.Decode, failed: Array<string>, charset: string): TextDecoderLike => ({
+  decode: (view) => {
+    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
+    const text = decode(bytes)
+    if (text !== undefined) return text
+    const latin1 = LATIN1.decode(bytes)
+    failed.push(`"${latin1.replaceAll("\u001b", "ESC")}" has an escape sequence "${charset}" does not name`)
+    return latin1
+  }
+})
 
 const charsetValues = (bytes: Uint8Array, node: Node): ReadonlyArray<string> =>
   LATIN1.decode(bytes.subarray(node.valueOffset, node.end))
@@ -632,16 +615,23 @@ const decodeLevel = (
   bytes: Uint8Array,
   nodes: ReadonlyArray<Node>,
   layout: Layout,
-  inherited: TextDecoderLike
+  inherited: TextDecoderLike,
+  charsets: Charsets
 ): Record<string, unknown> => {
   const out: Record<string, unknown> = {}
   if (nodes.length === 0) return out
   const charset = nodes.find(isCharset)
   let decoder = inherited
+  const failed: Array<string> = []
   if (charset !== undefined) {
-    const chosen = decoderFor(charsetValues(bytes, charset))
-    if (typeof chosen === "string") throw new DecodeStop("CharacterSet", chosen)
-    decoder = chosen
+    const values = charsetValues(bytes, charset)
+    const chosen = CharacterSet.decoderFor(values)
+    if (Result.isSuccess(chosen)) decoder = textDecoderOf(chosen.success, failed, values.join("\\"))
+    else if (!charsets.lenient) throw new DecodeStop("CharacterSet", chosen.failure)
+    else {
+      charsets.warnings.push(`${chosen.failure}: text read as ISO-IR 6 / Latin-1`)
+      decoder = LATIN1
+    }
   }
 
   // the plain elements side by side; every (0008,0005) value blanked so dcmjs does not judge it
@@ -664,6 +654,10 @@ const decodeLevel = (
       throw new DecodeStop("Malformed", `dcmjs cannot read the data set: ${reason}`, cause)
     }
   }
+  if (failed.length > 0) {
+    if (!charsets.lenient) throw new DecodeStop("CharacterSet", failed[0]!)
+    for (const f of failed) charsets.warnings.push(`${f}: read as Latin-1`)
+  }
 
   const vrMap: Record<string, string> = {}
   for (const node of nodes) {
@@ -672,7 +666,7 @@ const decodeLevel = (
     const name = entry?.name ?? tag
     if (node.items !== undefined) {
       if (entry?.vr !== "SQ") vrMap[name] = "SQ"
-      out[name] = node.items.map((item) => decodeLevel(bytes, item, node.itemLayout, decoder))
+      out[name] = node.items.map((item) => decodeLevel(bytes, item, node.itemLayout, decoder, charsets))
       continue
     }
     const element = dict[tag]
@@ -694,12 +688,19 @@ const decodeLevel = (
   return out
 }
 
-/** Decodes a bare data set (no preamble, no File Meta) in one of the supported transfer syntaxes. */
-export const decode = (
+/** A decoded data set and what of its character sets could not be honoured. */
+export interface Decoded {
+  readonly dataset: Naturalized
+  /** One line per character set or value read as Latin-1 instead (empty when every text was decoded). */
+  readonly warnings: ReadonlyArray<string>
+}
+
+const decodeWith = (
   bytes: Uint8Array,
   transferSyntaxUid: string,
-  options?: DecodeOptions
-): Result.Result<Naturalized, DataSetError> => {
+  options: DecodeOptions | undefined,
+  lenient: boolean
+): Result.Result<Decoded, DataSetError> => {
   try {
     const how = syntaxOf(transferSyntaxUid)
     if (how === undefined) return unsupported(transferSyntaxUid)
@@ -714,12 +715,37 @@ export const decode = (
     }
     const ctx: ScanContext = { bytes: plain, until: undefined, deep: true, dictionaryVr }
     const nodes = readElements(ctx, 0, plain.length, how.layout, 0, false).nodes
-    return Result.succeed(decodeLevel(plain, nodes, how.layout, LATIN1))
+    const charsets: Charsets = { lenient, warnings: [] }
+    const dataset = decodeLevel(plain, nodes, how.layout, LATIN1, charsets)
+    return Result.succeed({ dataset, warnings: charsets.warnings })
   } catch (cause) {
     if (cause instanceof DecodeStop) return fail(transferSyntaxUid, cause.kind, cause.reason, cause.cause)
     return Result.fail(unexpected(transferSyntaxUid, cause))
   }
 }
+
+/**
+ * Decodes a bare data set (no preamble, no File Meta) in one of the supported transfer syntaxes. A Specific
+ * Character Set that cannot be decoded (an unknown term, an escape sequence to an unknown set) is a `CharacterSet`
+ * error; `decodeWithWarnings` reads such text as Latin-1 instead.
+ */
+export const decode = (
+  bytes: Uint8Array,
+  transferSyntaxUid: string,
+  options?: DecodeOptions
+): Result.Result<Naturalized, DataSetError> =>
+  Result.map(decodeWith(bytes, transferSyntaxUid, options, false), (d) => d.dataset)
+
+/**
+ * Decodes like `decode`, but text in a character set that cannot be decoded is read as ISO-IR 6 / Latin-1 (bytes
+ * to the code points of the same value, escape sequences kept) and listed in `warnings`, as DCMTK and pynetdicom
+ * keep such a C-FIND match. Malformed and truncated data sets still fail.
+ */
+export const decodeWithWarnings = (
+  bytes: Uint8Array,
+  transferSyntaxUid: string,
+  options?: DecodeOptions
+): Result.Result<Decoded, DataSetError> => decodeWith(bytes, transferSyntaxUid, options, true)
 
 // ---------------------------------------------------------------------------------------------------------------
 // Encoding

@@ -230,12 +230,21 @@ export const find = (
       return channel.request(context, rq, { dataSet: bytes, cancel: true }).pipe(
         Stream.mapEffect((r): Effect.Effect<FindResponse, DimseProtocolError> => {
           if (r.dataSet === undefined) return Effect.succeed({ ...info(r.message, "C-FIND"), identifier: undefined })
-          const decoded = DataSet.decode(r.dataSet, context.transferSyntax, {
+          // text in a character set that cannot be decoded is read as Latin-1 with a warning, not an abort (as
+          // DCMTK and pynetdicom do): one odd match does not cut off the listing
+          const decoded = DataSet.decodeWithWarnings(r.dataSet, context.transferSyntax, {
             maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES
           })
-          return Result.isSuccess(decoded)
-            ? Effect.succeed({ ...info(r.message, "C-FIND"), identifier: decoded.success })
-            : Effect.fail(new DimseProtocolError({ detail: `C-FIND-RSP identifier: ${decoded.failure.message}` }))
+          if (Result.isFailure(decoded)) {
+            return Effect.fail(new DimseProtocolError({ detail: `C-FIND-RSP identifier: ${decoded.failure.message}` }))
+          }
+          const response = { ...info(r.message, "C-FIND"), identifier: decoded.success.dataset }
+          return decoded.success.warnings.length === 0
+            ? Effect.succeed(response)
+            : Effect.as(
+                Effect.forEach(decoded.success.warnings, (w) => Effect.logWarning(`C-FIND-RSP identifier: ${w}`)),
+                response
+              )
         })
       )
     })
@@ -254,8 +263,10 @@ const progressOf = (r: DimseChannel.Response, ts: string, service: Status.Servic
   const m = r.message as Dimse.CGetRsp | Dimse.CMoveRsp
   let failedSopInstanceUids: ReadonlyArray<string> = []
   if (r.dataSet) {
-    const ds = DataSet.decode(r.dataSet, ts, { maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES })
-    const list = Result.isSuccess(ds) ? ds.success["FailedSOPInstanceUIDList"] : undefined
+    const ds = DataSet.decodeWithWarnings(r.dataSet, ts, {
+      maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES
+    })
+    const list = Result.isSuccess(ds) ? ds.success.dataset["FailedSOPInstanceUIDList"] : undefined
     if (typeof list === "string") failedSopInstanceUids = list.split("\\").filter((s) => s.length > 0)
     else if (Array.isArray(list)) failedSopInstanceUids = list.map(String)
   }

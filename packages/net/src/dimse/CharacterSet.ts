@@ -1,0 +1,196 @@
+/**
+ * Specific Character Set (0008,0005): from its values to a decoder of text bytes (PS3.5 6.1, PS3.3 C.12.1.1.2).
+ *
+ * A single value that is no ISO 2022 term is decoded by the `TextDecoder` dcmjs names for it (its
+ * `encodingMapping`: ISO_IR 100 ... 166, ISO_IR 192, GB18030, GBK). ISO 2022 terms, and several values (code
+ * extensions, PS3.5 6.1.2.5), are decoded by switching G0/G1 on each escape sequence and going back to the initial
+ * sets at the delimiters PS3.5 6.1.2.5.3 names; every code element is decoded by a `TextDecoder`.
+ *
+ * Supported code elements: ASCII (IR 6), JIS X 0201 Romaji (IR 14, read as ASCII so that 5CH stays the value
+ * delimiter) and Katakana (IR 13), JIS X 0208 (IR 87), JIS X 0212 (IR 159), KS X 1001 (IR 149), GB 2312 (IR 58),
+ * and the ISO 8859 G1 sets (IR 100, 101, 109, 110, 126, 127, 138, 144, 148) and TIS 620 (IR 166). Shared by the
+ * DIMSE data sets (`DataSet`) and the archive.
+ *
+ * @since 0.1.0
+ */
+import { createRequire } from "node:module"
+import { TextDecoder } from "node:util"
+import * as Result from "effect/Result"
+
+/** Decodes the bytes of one text value; undefined when they hold an escape sequence to an unknown set. */
+export type Decode = (bytes: Uint8Array) => string | undefined
+
+const ESC = 0x1b
+
+/** A coded character set a G0 or G1 register can hold. */
+type CodeElement =
+  | { readonly _tag: "Ascii" }
+  | { readonly _tag: "Katakana" }
+  | { readonly _tag: "Single"; readonly label: string }
+  | { readonly _tag: "Double"; readonly label: string; readonly prefix: ReadonlyArray<number>; readonly high: boolean }
+
+const ASCII: CodeElement = { _tag: "Ascii" }
+const KATAKANA: CodeElement = { _tag: "Katakana" }
+const JIS_X_0208: CodeElement = { _tag: "Double", label: "euc-jp", prefix: [], high: false }
+const JIS_X_0212: CodeElement = { _tag: "Double", label: "euc-jp", prefix: [0x8f], high: false }
+const KS_X_1001: CodeElement = { _tag: "Double", label: "euc-kr", prefix: [], high: true }
+const GB_2312: CodeElement = { _tag: "Double", label: "gbk", prefix: [], high: true }
+
+/** ISO 8859 and TIS 620 G1 sets by the final byte of `ESC - F`, and by ISO-IR number. */
+const SINGLE_BY_FINAL: Readonly<Record<string, string>> = {
+  A: "iso-8859-1",
+  B: "iso-8859-2",
+  C: "iso-8859-3",
+  D: "iso-8859-4",
+  F: "iso-8859-7",
+  G: "iso-8859-6",
+  H: "iso-8859-8",
+  L: "iso-8859-5",
+  M: "iso-8859-9",
+  T: "tis-620"
+}
+const SINGLE_BY_IR: Readonly<Record<string, string>> = {
+  "100": "A",
+  "101": "B",
+  "109": "C",
+  "110": "D",
+  "126": "F",
+  "127": "G",
+  "138": "H",
+  "144": "L",
+  "148": "M",
+  "166": "T"
+}
+
+const irOf = (term: string): string | undefined => /^ISO 2022 IR (\d+)$/.exec(term)?.[1]
+
+interface Registers {
+  readonly g0: CodeElement
+  readonly g1: CodeElement | undefined
+}
+
+/** The initial G0 and G1 an ISO 2022 first value sets up; undefined for a term this module does not know. */
+const initialState = (term: string): Registers | undefined => {
+  if (term === "") return { g0: ASCII, g1: undefined }
+  const ir = irOf(term)
+  if (ir === "6" || ir === "14") return { g0: ASCII, g1: undefined }
+  if (ir === "13") return { g0: ASCII, g1: KATAKANA }
+  if (ir === "87") return { g0: JIS_X_0208, g1: undefined }
+  if (ir === "159") return { g0: JIS_X_0212, g1: undefined }
+  if (ir === "149") return { g0: ASCII, g1: KS_X_1001 }
+  if (ir === "58") return { g0: ASCII, g1: GB_2312 }
+  const label = SINGLE_BY_FINAL[SINGLE_BY_IR[ir ?? ""] ?? ""]
+  return label === undefined ? undefined : { g0: ASCII, g1: { _tag: "Single", label } }
+}
+
+const decoders = new Map<string, TextDecoder>()
+const textDecoder = (label: string): TextDecoder => {
+  let d = decoders.get(label)
+  if (d === undefined) {
+    d = new TextDecoder(label)
+    decoders.set(label, d)
+  }
+  return d
+}
+
+/** The set an escape sequence designates, the register, and the sequence length; undefined when unknown. */
+const escape = (bytes: Uint8Array, at: number): { set: CodeElement; g: 0 | 1; length: number } | undefined => {
+  const s = String.fromCharCode(...bytes.subarray(at + 1, at + 4))
+  if (s.startsWith("(B") || s.startsWith("(J")) return { set: ASCII, g: 0, length: 3 }
+  if (s.startsWith(")I")) return { set: KATAKANA, g: 1, length: 3 }
+  if (s.startsWith("$B") || s.startsWith("$@")) return { set: JIS_X_0208, g: 0, length: 3 }
+  if (s === "$(D") return { set: JIS_X_0212, g: 0, length: 4 }
+  if (s === "$)C") return { set: KS_X_1001, g: 1, length: 4 }
+  if (s === "$)A") return { set: GB_2312, g: 1, length: 4 }
+  const label = s[0] === "-" ? SINGLE_BY_FINAL[s[1] ?? ""] : undefined
+  if (label !== undefined) return { set: { _tag: "Single", label }, g: 1, length: 3 }
+  return undefined
+}
+
+const DELIMITERS = new Set([0x0a, 0x0c, 0x0d, 0x09, 0x5c, 0x5e, 0x3d])
+
+/** Decodes ISO 2022 bytes from the initial registers; undefined on an unknown escape sequence. */
+const decode2022 = (bytes: Uint8Array, initial: Registers): string | undefined => {
+  let { g0, g1 } = initial
+  let out = ""
+  // bytes of one decoder label, decoded together
+  let run: Array<number> = []
+  let runLabel = ""
+  const flush = () => {
+    if (run.length > 0) out += textDecoder(runLabel).decode(Uint8Array.from(run))
+    run = []
+  }
+  const push = (label: string, ...bs: ReadonlyArray<number>) => {
+    if (label !== runLabel) {
+      flush()
+      runLabel = label
+    }
+    run.push(...bs)
+  }
+  let i = 0
+  while (i < bytes.length) {
+    const b = bytes[i]!
+    if (b === ESC) {
+      const e = escape(bytes, i)
+      if (e === undefined) return undefined
+      if (e.g === 0) g0 = e.set
+      else g1 = e.set
+      i += e.length
+      continue
+    }
+    const set = b < 0x80 ? g0 : g1
+    if (set !== undefined && set._tag === "Double" && i + 1 < bytes.length) {
+      const pair = [b, bytes[i + 1]!]
+      push(set.label, ...set.prefix, ...(set.high ? pair : pair.map((x) => x | 0x80)))
+      i += 2
+      continue
+    }
+    if (set === undefined || set._tag === "Ascii" || set._tag === "Double") push("latin1", b)
+    else if (set._tag === "Katakana") push("shift_jis", b | 0x80)
+    else push(set.label, b)
+    // PS3.5 6.1.2.5.3: the initial sets are active again after these delimiters
+    if (b < 0x80 && DELIMITERS.has(b)) ({ g0, g1 } = initial)
+    i++
+  }
+  flush()
+  return out
+}
+
+interface Dcmjs {
+  readonly constants: { readonly encodingMapping: Readonly<Record<string, string | undefined>> }
+}
+let loaded: Dcmjs | undefined
+const dcmjs = (): Dcmjs => (loaded ??= createRequire(import.meta.url)("dcmjs") as Dcmjs)
+
+const BASIC_G0 = new Set(["", "ISO 2022 IR 6"])
+
+/** Whether the values use ISO 2022 (several values, or an ISO 2022 first value). */
+export const usesCodeExtensions = (values: ReadonlyArray<string>): boolean =>
+  values.length > 1 || (values[0] ?? "").trim().startsWith("ISO 2022")
+
+/**
+ * The decoder for the (trimmed) values of a Specific Character Set, or why there is none: an unknown defined term,
+ * or an ISO 2022 term this module does not handle.
+ */
+export const decoderFor = (values: ReadonlyArray<string>): Result.Result<Decode, string> => {
+  const terms = values.map((v) => v.trim())
+  const [first = "", ...rest] = terms
+  if (!usesCodeExtensions(terms) || (rest.every((v) => BASIC_G0.has(v)) && !first.startsWith("ISO 2022"))) {
+    const label = dcmjs().constants.encodingMapping[first.replace(/[_ ]/g, "-").toLowerCase()]
+    if (label === undefined) return Result.fail(`unsupported Specific Character Set "${terms.join("\\")}"`)
+    try {
+      const d = new TextDecoder(label)
+      return Result.succeed((bytes) => d.decode(bytes))
+    } catch {
+      return Result.fail(`no decoder for Specific Character Set "${terms.join("\\")}" (${label})`)
+    }
+  }
+  const initial = initialState(first)
+  const unknown = terms.filter((t, i) => (i === 0 ? initial === undefined : initialState(t) === undefined))
+  if (initial === undefined || unknown.length > 0) {
+    return Result.fail(
+      `unsupported code extensions ${unknown.join(", ")} in Specific Character Set "${terms.join("\\")}"`
+    )
+  }
+  return Result.succeed((bytes) => decode2022(bytes, initial))
+}
