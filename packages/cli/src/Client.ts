@@ -495,7 +495,9 @@ const get = Command.make(
     model: retrieveModel,
     keys,
     level,
-    out: Flag.String("out").pipe(Flag.withDescription("folder the instances are written to, as <SOPInstanceUID>.dcm")),
+    out: Flag.String("out").pipe(
+      Flag.withDescription("(required) folder the instances are written to, as <SOPInstanceUID>.dcm")
+    ),
     sopClass: Flag.String("sop-class").pipe(
       Flag.withDescription("propose only this storage SOP class (in every transfer syntax); repeat for more"),
       Flag.atLeast(0)
@@ -539,7 +541,7 @@ const move = Command.make(
     model: retrieveModel,
     keys,
     level,
-    dest: Flag.String("dest").pipe(Flag.withDescription("the AE title the peer sends the instances to")),
+    dest: Flag.String("dest").pipe(Flag.withDescription("(required) the AE title the peer sends the instances to")),
     ...common
   },
   (c) =>

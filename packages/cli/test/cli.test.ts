@@ -438,6 +438,52 @@ describe("failures are one line, never a stack trace", () => {
   })
 })
 
+describe("invocation details", () => {
+  it("--help marks the required flags", async () => {
+    for (const [command, flag] of [
+      ["storescp", "--out"],
+      ["qrscp", "--store"],
+      ["get", "--out"],
+      ["move", "--dest"]
+    ] as const) {
+      const r = await netdicom([command, "--help"])
+      const line = lines(r.stdout).find((l) => l.trim().startsWith(`${flag} `))
+      assert.match(line ?? "", /\(required\)/, `${command}: ${r.stdout}`)
+    }
+  })
+
+  it("echo HOST:PORT: the error says host and port are two arguments", async () => {
+    const r = await netdicom(["echo", "127.0.0.1:104"])
+    assert.notStrictEqual(r.code, 0)
+    assert.strictEqual(lines(r.stderr).length, 1, r.stderr)
+    assert.include(r.stderr, "host and port are two arguments")
+  })
+
+  it("a server that cannot listen leaves no --out or --store folder behind", async () => {
+    const busy = net.createServer(() => {})
+    await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve))
+    const port = (busy.address() as net.AddressInfo).port
+    try {
+      const parent = temp("cannot-listen")
+      const kept = path.join(parent, "kept")
+      fs.mkdirSync(kept)
+      for (const [command, flag, dir] of [
+        ["storescp", "--out", path.join(parent, "x", "y")],
+        ["qrscp", "--store", path.join(parent, "z")],
+        ["storescp", "--out", kept]
+      ] as const) {
+        const r = await netdicom([command, String(port), flag, dir])
+        assert.strictEqual(r.code, 1, r.stderr)
+        assert.include(r.stderr, "cannot listen")
+        if (dir === kept) assert.isTrue(fs.existsSync(kept), "a folder that was there before is kept")
+        else assert.deepStrictEqual(fs.readdirSync(parent), ["kept"], `${command} left ${fs.readdirSync(parent)}`)
+      }
+    } finally {
+      busy.close()
+    }
+  })
+})
+
 describe("--timeout", () => {
   it("a peer that accepts the connection but never answers: timed out after --timeout seconds, one line", async () => {
     const silent = net.createServer(() => {})
