@@ -1,6 +1,7 @@
 /**
  * The README's first snippet: C-ECHO and C-STORE of a file on one association.
  *   npx -y pnpm@10 exec node examples/quick-scu.ts [FILE] [PORT]
+ * with a server listening first, e.g. `npx -y pnpm@10 exec node examples/quick-scp.ts 11112` in another terminal.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Result } from "effect"
@@ -27,6 +28,6 @@ const program = Effect.scoped(
     const stored = yield* Scu.storeFile(channel, file) // streamed from disk, never decoded
     yield* Effect.log(`echo: ${echo.meaning}; store: ${stored.meaning}`)
   })
-).pipe(Effect.catch((e) => Effect.logError(e.message)))
+).pipe(Effect.tapError((e) => Effect.logError(e.message))) // logged, and still a failure: exit code 1
 
-NodeRuntime.runMain(program)
+NodeRuntime.runMain(program, { disableErrorReporting: true })

@@ -22,4 +22,4 @@ const program = Effect.scoped(
   })
 )
 
-NodeRuntime.runMain(program.pipe(Effect.catch((e) => Console.error(e.message))))
+NodeRuntime.runMain(program.pipe(Effect.tapError((e) => Console.error(e.message))), { disableErrorReporting: true })

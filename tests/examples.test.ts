@@ -6,6 +6,7 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as path from "node:path"
 import { corpusFile, repoRoot } from "./support/peers.ts"
 
@@ -50,6 +51,17 @@ const runExample = (name: string, args: ReadonlyArray<string>): Promise<{ code: 
     })
   })
 
+/** A port on 127.0.0.1 that nothing listens on (picked with port 0, then closed). */
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+
 const ct = corpusFile("CT_small.dcm")
 if (!ct) console.warn("examples.test.ts: CT_small.dcm not in the corpus (set NETDICOM_CORPUS): skipping the store case")
 
@@ -58,6 +70,12 @@ describe("examples", () => {
     const r = await runExample("pdu-roundtrip.ts", [])
     assert.strictEqual(r.code, 0, r.out)
     assert.match(r.out, /A-ASSOCIATE-RQ NETDICOM -> STORESCP/)
+  })
+
+  it("the README's SCU snippet is examples/quick-scu.ts from its imports on", () => {
+    const file = fs.readFileSync(example("quick-scu.ts"), "utf8")
+    const readme = fs.readFileSync(path.join(repoRoot, "README.md"), "utf8")
+    assert.include(readme, "```ts\n" + file.slice(file.indexOf("import ")).trimEnd() + "\n```")
   })
 
   it("echo against the Verification SCP", async () => {
@@ -72,6 +90,16 @@ describe("examples", () => {
     const r = await runExample("quick-scu.ts", [ct!, String(port)])
     assert.strictEqual(r.code, 0, r.out)
     assert.match(r.out, /echo: Success; store: Success/)
+  })
+
+  it.skipIf(!ct)("quick-scu and store-file log a refused connection and exit non-zero", async () => {
+    const refused = await freePort()
+    const quick = await runExample("quick-scu.ts", [ct!, String(refused)])
+    assert.notStrictEqual(quick.code, 0, quick.out)
+    assert.match(quick.out, /ERROR/, quick.out)
+    const stored = await runExample("store-file.ts", ["127.0.0.1", String(refused), "ANY-SCP", ct!])
+    assert.notStrictEqual(stored.code, 0, stored.out)
+    assert.isAbove(stored.out.trim().length, 0, "store-file printed nothing")
   })
 
   it.skipIf(!ct)("store a CT, find it, move it to a second SCP, find it there", async () => {

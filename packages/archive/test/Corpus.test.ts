@@ -1,5 +1,6 @@
 /**
- * Indexing real files from /work/shared/corpus (pydicom's test files). Skipped, with a message, without it.
+ * Indexing real files from the corpus (pydicom's test files): the folder in NETDICOM_CORPUS, else ../shared/corpus
+ * next to the repository (tests/support/peers.ts `corpusDir`). Skipped, with a message, without it.
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -10,11 +11,16 @@ import { Archive } from "../src/Archive.ts"
 import { ArchiveIndex } from "../src/ArchiveIndex.ts"
 import * as Part10 from "../src/Part10.ts"
 import type { Dataset } from "../src/Header.ts"
+import { corpusDir, corpusFile } from "../../../tests/support/peers.ts"
 import { find, inFreshArchive, tempDir, withArchive } from "./fixtures.ts"
 
-const CORPUS = "/work/shared/corpus"
-const present = Fs.existsSync(CORPUS) && Fs.existsSync(Path.join(CORPUS, "CT_small.dcm"))
-if (!present) console.warn(`skipping the corpus tests: ${CORPUS} (with CT_small.dcm) is not there`)
+const CORPUS = corpusDir()
+const present = corpusFile("CT_small.dcm") !== undefined
+if (!present) {
+  console.warn(
+    `Corpus.test.ts: ${CORPUS} (with CT_small.dcm) is not there (set NETDICOM_CORPUS): skipping the corpus tests`
+  )
+}
 
 const files = (dir: string): ReadonlyArray<string> =>
   Fs.existsSync(dir)

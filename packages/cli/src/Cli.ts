@@ -29,7 +29,11 @@ const firstLine = (text: string): string => text.split("\n")[0]!.trim()
 const oneLine = (error: CliError.NonShowHelpErrors): string => {
   const suggestions =
     "suggestions" in error && error.suggestions.length > 0 ? ` (did you mean ${error.suggestions.join(", ")}?)` : ""
-  return `${firstLine(error.message)}${suggestions}`
+  // `echo 127.0.0.1:104`: the port was given inside the host argument
+  const hint = /Missing required argument: port/.test(error.message)
+    ? " (host and port are two arguments: HOST PORT, e.g. 127.0.0.1 104)"
+    : ""
+  return `${firstLine(error.message)}${suggestions}${hint}`
 }
 
 /** Help and version as usual; a bad invocation as one line on stderr naming the fix. */

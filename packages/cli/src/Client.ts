@@ -174,6 +174,9 @@ const store = Command.make(
       const peer = yield* peerOf(c)
       const ae = yield* applicationEntity(c, [], { maxOperationsInvoked: c.window })
       const { files, missing } = yield* Files.collect(c.paths)
+      if (files.length === 0 && missing.length === 0) {
+        return yield* fail(`no input files: nothing to send in ${c.paths.join(", ")}`)
+      }
       let sent = 0
       let warnings = 0
       let failed = 0
@@ -277,11 +280,14 @@ const store = Command.make(
                     }
                     return
                   }
-                  // the first connection failing is the command failing; a reconnection failing fails what is left
+                  // the first connection failing: one line for it, and every file left counts as failed
                   if (i === 0 && batches === 1) {
                     yield* clearProgress
-                    return yield* fail(opened.failure.message)
+                    yield* Console.error(`netdicom store: ${opened.failure.message}`)
+                    failed += batch.length
+                    return
                   }
+                  // a reconnection failing fails what is left, file by file
                   for (const rest of batch.slice(i))
                     yield* reportFailure(rest.path, `not sent: ${opened.failure.message}`)
                   return
@@ -318,7 +324,19 @@ const store = Command.make(
           if (batch.length > 0) yield* Effect.onExit(Effect.scoped(sendAll), (exit) => close(exit))
         })
       const groups = Array.from({ length: batches }, (_, k) => sendable.filter((_, i) => i % batches === k))
-      yield* Effect.forEach(groups, sendBatch, { concurrency: batches, discard: true })
+      const total = files.length + missing.length
+      // Ctrl-C: the associations are aborted; what was not answered yet counts as failed, and the summary is
+      // still the last line before the exit (130)
+      yield* Effect.forEach(groups, sendBatch, { concurrency: batches, discard: true }).pipe(
+        Effect.onInterrupt(() =>
+          Effect.gen(function* () {
+            const notSent = Math.max(0, total - sent - failed)
+            yield* clearProgress
+            yield* Console.error(`netdicom store: interrupted: ${notSent} file(s) not sent`)
+            yield* Console.log(`${sent} sent, ${warnings} warnings, ${failed + notSent} failed`)
+          })
+        )
+      )
       yield* clearProgress
       yield* Console.log(`${sent} sent, ${warnings} warnings, ${failed} failed`)
       if (failed > 0) return yield* fail("")
@@ -477,7 +495,9 @@ const get = Command.make(
     model: retrieveModel,
     keys,
     level,
-    out: Flag.String("out").pipe(Flag.withDescription("folder the instances are written to, as <SOPInstanceUID>.dcm")),
+    out: Flag.String("out").pipe(
+      Flag.withDescription("(required) folder the instances are written to, as <SOPInstanceUID>.dcm")
+    ),
     sopClass: Flag.String("sop-class").pipe(
       Flag.withDescription("propose only this storage SOP class (in every transfer syntax); repeat for more"),
       Flag.atLeast(0)
@@ -521,7 +541,7 @@ const move = Command.make(
     model: retrieveModel,
     keys,
     level,
-    dest: Flag.String("dest").pipe(Flag.withDescription("the AE title the peer sends the instances to")),
+    dest: Flag.String("dest").pipe(Flag.withDescription("(required) the AE title the peer sends the instances to")),
     ...common
   },
   (c) =>

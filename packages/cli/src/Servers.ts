@@ -12,8 +12,10 @@
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { Argument, Command, Flag } from "effect/cli"
@@ -42,6 +44,34 @@ const STORE_WINDOW = 8
 const checkListenPort = (n: number): Effect.Effect<number, CommandFailed> =>
   Number.isInteger(n) && n >= 0 && n <= 65535 ? Effect.succeed(n) : fail(`port ${n} is not a TCP port (0-65535)`)
 
+/** The outermost of `dir` and its parents that does not exist yet: what creating `dir` would add. */
+const firstMissing = (dir: string): string | undefined => {
+  let missing: string | undefined
+  for (let d = Path.resolve(dir); !Fs.existsSync(d); d = Path.dirname(d)) {
+    missing = d
+    if (Path.dirname(d) === d) break
+  }
+  return missing
+}
+
+/**
+ * Runs a server with the folders it may create (`--out`, `--store`, the index's): when it fails before
+ * listening, the folders it created are removed again (nothing was received into them).
+ */
+const removingCreatedOnFailure =
+  (dirs: ReadonlyArray<string>) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.suspend(() => {
+      const created = dirs.flatMap((d) => (d === ":memory:" ? [] : [firstMissing(d)])).filter((d) => d !== undefined)
+      return Effect.onExit(effect, (exit) =>
+        Exit.isFailure(exit) && !Cause.hasInterrupts(exit.cause)
+          ? Effect.sync(() => {
+              for (const d of created) Fs.rmSync(d, { recursive: true, force: true })
+            })
+          : Effect.void
+      )
+    })
+
 /** Serves until interrupted, after printing the listening line. */
 const serveForever = (
   c: ServerCommon & { readonly host: string; readonly port: number },
@@ -64,7 +94,9 @@ const storescp = Command.make(
   "storescp",
   {
     port: listenPort,
-    out: Flag.String("out").pipe(Flag.withDescription("folder the instances go to, as <study>/<instance>.dcm")),
+    out: Flag.String("out").pipe(
+      Flag.withDescription("(required) folder the instances go to, as <study>/<instance>.dcm")
+    ),
     host: listenHost,
     ...serverCommon
   },
@@ -80,6 +112,7 @@ const storescp = Command.make(
         StoreFailed: (e) => fail(`--out ${c.out}: ${e.message}`),
         IndexFailed: (e) => fail(`index: ${e.message}`)
       }),
+      removingCreatedOnFailure([c.out]),
       withLogging(c, "server")
     )
 ).pipe(Command.withDescription("Verification and Storage SCP: every storage SOP class, streamed to --out"))
@@ -95,11 +128,57 @@ const parsePeer = (spec: string) =>
     return [aeTitle, { host: m[2]!.replace(/^\[|\]$/g, ""), port }] as const
   })
 
+/** `qrscp` once its flags are read: the archive at `--store` (its index at `filename`), served until interrupted. */
+const qrscpServe = (
+  c: ServerCommon & {
+    readonly host: string
+    readonly port: number
+    readonly store: string
+    readonly peer: ReadonlyArray<string>
+  },
+  filename: string
+) =>
+  Effect.gen(function* () {
+    const peers = new Map<string, { readonly host: string; readonly port: number }>()
+    for (const spec of c.peer) {
+      const [aeTitle, address] = yield* parsePeer(spec)
+      peers.set(aeTitle, address)
+    }
+    const fresh = filename === ":memory:" || !Fs.existsSync(filename)
+    // the index may live in the store: both folders must exist before it is opened
+    for (const dir of [c.store, ...(filename === ":memory:" ? [] : [Path.dirname(filename)])]) {
+      const made = yield* Effect.result(Effect.tryPromise(() => InstanceStore.makeDirectories(dir)))
+      if (made._tag === "Failure") return yield* fail(`cannot create ${dir}: ${String(made.failure.cause)}`)
+    }
+    const archive = Archive.Archive.layerFrom({ root: c.store, index: { filename } })
+    const destinations = Layer.succeed(Scp.MoveDestinations)({
+      lookup: (aeTitle) => Option.fromNullishOr(peers.get(aeTitle.trim()))
+    })
+    const services = Layer.mergeAll(
+      ScpServices.layer({ retrieveAeTitle: c.aet }).pipe(Layer.provideMerge(archive)),
+      destinations
+    )
+    yield* Effect.gen(function* () {
+      if (fresh) {
+        // a new index adopts the files already in the store
+        const report = yield* Archive.Archive.use((a) => a.rebuild)
+        if (report.indexed > 0) yield* Effect.logInfo(`indexed ${report.indexed} file(s) found in ${c.store}`)
+        for (const f of report.failed) yield* Effect.logWarning(`not indexed: ${f.path}: ${f.reason}`)
+      }
+      return yield* serveForever(c, [...Contexts.storageScp, ...Contexts.queryRetrieveScp])
+    }).pipe(Effect.provide(services))
+  }).pipe(
+    Effect.catchTags({
+      StoreFailed: (e) => fail(`--store ${c.store}: ${e.message}`),
+      IndexFailed: (e) => fail(`--db: ${e.message}`)
+    })
+  )
+
 const qrscp = Command.make(
   "qrscp",
   {
     port: listenPort,
-    store: Flag.String("store").pipe(Flag.withDescription("the archive's folder")),
+    store: Flag.String("store").pipe(Flag.withDescription("(required) the archive's folder")),
     db: Flag.String("db").pipe(
       Flag.withDescription("the SQLite index (default <store>/index.sqlite; :memory: to rebuild at each start)"),
       Flag.optional
@@ -112,43 +191,12 @@ const qrscp = Command.make(
     ...serverCommon
   },
   (c) =>
-    Effect.gen(function* () {
-      const peers = new Map<string, { readonly host: string; readonly port: number }>()
-      for (const spec of c.peer) {
-        const [aeTitle, address] = yield* parsePeer(spec)
-        peers.set(aeTitle, address)
-      }
+    Effect.suspend(() => {
       const filename = Option.getOrElse(c.db, () => Path.join(c.store, "index.sqlite"))
-      const fresh = filename === ":memory:" || !Fs.existsSync(filename)
-      // the index may live in the store: both folders must exist before it is opened
-      for (const dir of [c.store, ...(filename === ":memory:" ? [] : [Path.dirname(filename)])]) {
-        const made = yield* Effect.result(Effect.tryPromise(() => InstanceStore.makeDirectories(dir)))
-        if (made._tag === "Failure") return yield* fail(`cannot create ${dir}: ${String(made.failure.cause)}`)
-      }
-      const archive = Archive.Archive.layerFrom({ root: c.store, index: { filename } })
-      const destinations = Layer.succeed(Scp.MoveDestinations)({
-        lookup: (aeTitle) => Option.fromNullishOr(peers.get(aeTitle.trim()))
-      })
-      const services = Layer.mergeAll(
-        ScpServices.layer({ retrieveAeTitle: c.aet }).pipe(Layer.provideMerge(archive)),
-        destinations
+      return qrscpServe(c, filename).pipe(
+        removingCreatedOnFailure([c.store, filename === ":memory:" ? filename : Path.dirname(filename)])
       )
-      yield* Effect.gen(function* () {
-        if (fresh) {
-          // a new index adopts the files already in the store
-          const report = yield* Archive.Archive.use((a) => a.rebuild)
-          if (report.indexed > 0) yield* Effect.logInfo(`indexed ${report.indexed} file(s) found in ${c.store}`)
-          for (const f of report.failed) yield* Effect.logWarning(`not indexed: ${f.path}: ${f.reason}`)
-        }
-        return yield* serveForever(c, [...Contexts.storageScp, ...Contexts.queryRetrieveScp])
-      }).pipe(Effect.provide(services))
-    }).pipe(
-      Effect.catchTags({
-        StoreFailed: (e) => fail(`--store ${c.store}: ${e.message}`),
-        IndexFailed: (e) => fail(`--db: ${e.message}`)
-      }),
-      withLogging(c, "server")
-    )
+    }).pipe(withLogging(c, "server"))
 ).pipe(Command.withDescription("Verification, Storage and Query/Retrieve SCP (patient and study root FIND, GET, MOVE)"))
 
 /** The SCP subcommands. */

@@ -5,6 +5,7 @@
  * unreachable peer, Ctrl-C, and the demo.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
@@ -17,7 +18,18 @@ import {
   repoRoot,
   run
 } from "../../../tests/support/peers.ts"
-import { IMPLICIT_LE, MR, filesUnder, lines, netdicom, part10, startServer, writeFile, type Server } from "./support.ts"
+import {
+  BIN,
+  IMPLICIT_LE,
+  MR,
+  filesUnder,
+  lines,
+  netdicom,
+  part10,
+  startServer,
+  writeFile,
+  type Server
+} from "./support.ts"
 
 const temps: Array<string> = []
 const temp = (prefix: string): string => {
@@ -402,6 +414,74 @@ describe("failures are one line, never a stack trace", () => {
       assert.match(r.stderr, new RegExp(`^netdicom ${command}: cannot connect to 127\\.0\\.0\\.1:${port}`))
     }
   })
+
+  it("store to an unreachable peer still ends with the summary, its files counted as failed", async () => {
+    const port = await freePort()
+    const dir = temp("unreachable-store")
+    for (const n of [1, 2]) {
+      const sop = `1.2.3.1.${n}`
+      writeFile(dir, `${n}.dcm`, part10({ patientId: "P", patientName: "A^B", study: "1.2.3", series: "1.2.3.1", sop }))
+    }
+    const r = await netdicom(["store", "127.0.0.1", String(port), dir])
+    assert.strictEqual(r.code, 1, r.stderr)
+    assert.match(r.stderr, /^netdicom store: cannot connect/)
+    assert.deepStrictEqual(lines(r.stdout), ["0 sent, 0 warnings, 2 failed"], r.stdout)
+  })
+
+  it("store with no input files is an error, not 0 sent", async () => {
+    const empty = temp("empty")
+    const r = await netdicom(["store", "127.0.0.1", "104", empty])
+    assert.strictEqual(r.code, 1, r.stdout + r.stderr)
+    assert.strictEqual(lines(r.stderr).length, 1, r.stderr)
+    assert.match(r.stderr, /^netdicom store: no input files/)
+    assert.notInclude(r.stdout, "0 sent")
+  })
+})
+
+describe("invocation details", () => {
+  it("--help marks the required flags", async () => {
+    for (const [command, flag] of [
+      ["storescp", "--out"],
+      ["qrscp", "--store"],
+      ["get", "--out"],
+      ["move", "--dest"]
+    ] as const) {
+      const r = await netdicom([command, "--help"])
+      const line = lines(r.stdout).find((l) => l.trim().startsWith(`${flag} `))
+      assert.match(line ?? "", /\(required\)/, `${command}: ${r.stdout}`)
+    }
+  })
+
+  it("echo HOST:PORT: the error says host and port are two arguments", async () => {
+    const r = await netdicom(["echo", "127.0.0.1:104"])
+    assert.notStrictEqual(r.code, 0)
+    assert.strictEqual(lines(r.stderr).length, 1, r.stderr)
+    assert.include(r.stderr, "host and port are two arguments")
+  })
+
+  it("a server that cannot listen leaves no --out or --store folder behind", async () => {
+    const busy = net.createServer(() => {})
+    await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve))
+    const port = (busy.address() as net.AddressInfo).port
+    try {
+      const parent = temp("cannot-listen")
+      const kept = path.join(parent, "kept")
+      fs.mkdirSync(kept)
+      for (const [command, flag, dir] of [
+        ["storescp", "--out", path.join(parent, "x", "y")],
+        ["qrscp", "--store", path.join(parent, "z")],
+        ["storescp", "--out", kept]
+      ] as const) {
+        const r = await netdicom([command, String(port), flag, dir])
+        assert.strictEqual(r.code, 1, r.stderr)
+        assert.include(r.stderr, "cannot listen")
+        if (dir === kept) assert.isTrue(fs.existsSync(kept), "a folder that was there before is kept")
+        else assert.deepStrictEqual(fs.readdirSync(parent), ["kept"], `${command} left ${fs.readdirSync(parent)}`)
+      }
+    } finally {
+      busy.close()
+    }
+  })
 })
 
 describe("--timeout", () => {
@@ -439,6 +519,64 @@ describe("servers stop on Ctrl-C", () => {
     const code = await server.interrupt()
     assert.strictEqual(code, 130)
     assert.isFalse(await connectable(server.port))
+  })
+})
+
+describe("store interrupted by Ctrl-C", () => {
+  it("says it was interrupted (no protocol error), ends with the summary, exits 130", async () => {
+    const scp = await serve(["storescp", "0", "--out", temp("sigint-store-out")])
+    const dir = temp("sigint-store")
+    // first a 64 MiB file (a large private OB element after the pixel data), so that Ctrl-C lands mid-message
+    const base = part10({
+      patientId: "P",
+      patientName: "A^B",
+      study: "1.2.3.8",
+      series: "1.2.3.8.1",
+      sop: "1.2.3.8.1.0"
+    })
+    const size = 64 << 20
+    const big = new Uint8Array(base.length + 12 + size)
+    big.set(base)
+    big.set([0xe1, 0x7f, 0x10, 0x10, 0x4f, 0x42, 0, 0], base.length)
+    new DataView(big.buffer).setUint32(base.length + 8, size, true)
+    writeFile(dir, "0-big.dcm", big)
+    for (let i = 1; i <= 20; i++) {
+      const sop = `1.2.3.8.1.${i}`
+      writeFile(
+        dir,
+        `${i}.dcm`,
+        part10({ patientId: "P", patientName: "A^B", study: "1.2.3.8", series: "1.2.3.8.1", sop })
+      )
+    }
+    const child = spawn(process.execPath, [BIN, "store", "127.0.0.1", String(scp.port), dir, "--debug"], {
+      cwd: repoRoot,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()))
+    const code = await new Promise<number | null>((resolve) => {
+      const kill = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), 30_000)
+      child.stderr!.on("data", (d: Buffer) => {
+        const first = !/C-STORE/.test(stderr)
+        stderr += d.toString()
+        // a few C-STOREs in: Ctrl-C (SIGINT to the process group, as a terminal does)
+        if (first && /C-STORE/.test(stderr)) setTimeout(() => process.kill(-child.pid!, "SIGINT"), 20)
+      })
+      child.on("close", (c) => {
+        clearTimeout(kill)
+        resolve(c)
+      })
+    })
+    assert.strictEqual(code, 130, stdout + stderr)
+    assert.notInclude(stderr, "protocol error")
+    assert.include(stderr, "interrupted")
+    const summary = lines(stdout).at(-1) ?? ""
+    const m = /^(\d+) sent, \d+ warnings, (\d+) failed$/.exec(summary)
+    assert.isNotNull(m, stdout)
+    assert.strictEqual(Number(m![1]) + Number(m![2]), 21, summary)
+    assert.isAbove(Number(m![2]), 0, summary)
   })
 })
 

@@ -258,13 +258,13 @@ export const make = (
       gone ?? new AssociationAborted({ by: "provider", source: 2, reason: 0, detail: "association ended" })
 
     // Marks the channel gone at once (nothing more is received or sent), and returns the effect that
-    // logs and aborts the association.
-    const protocolAbort = (detail: string): Effect.Effect<void> => {
+    // logs and aborts the association. `logLine` replaces the protocol-error wording (an interruption is none).
+    const protocolAbort = (
+      detail: string,
+      logLine = `DIMSE protocol error, aborting: ${detail}`
+    ): Effect.Effect<void> => {
       gone = new AssociationAborted({ by: "provider", source: 0, reason: 0, detail })
-      return Effect.andThen(
-        Effect.logWarning(`DIMSE protocol error, aborting: ${detail}`),
-        Effect.asVoid(association.abort.pipe(Effect.forkDetach))
-      )
+      return Effect.andThen(Effect.logWarning(logLine), Effect.asVoid(association.abort.pipe(Effect.forkDetach)))
     }
 
     // ---- sending ----
@@ -379,11 +379,12 @@ export const make = (
       Effect.onExit(sending, (exit) =>
         Exit.isSuccess(exit) || !started() || gone !== undefined
           ? Effect.void
-          : protocolAbort(
-              Cause.hasInterruptsOnly(exit.cause)
-                ? "a message was interrupted half sent"
-                : `a message failed half sent: ${Cause.pretty(exit.cause).split("\n")[0]}`
-            )
+          : Cause.hasInterruptsOnly(exit.cause)
+            ? protocolAbort(
+                "a message was interrupted half sent",
+                "interrupted: aborting the association (a message was half sent)"
+              )
+            : protocolAbort(`a message failed half sent: ${Cause.pretty(exit.cause).split("\n")[0]}`)
       )
 
     // A response awaited within the DIMSE timeout; past it the association is aborted: DimseTimeout.
