@@ -156,25 +156,24 @@ export const stop = async (proc: Proc, graceMs = 5_000): Promise<Exit> => {
   return exit
 }
 
-/** Peak resident set size (VmHWM) of a live process, KiB. */
-export const peakRssKb = (pid: number): number | undefined => {
+// A "<field>: <n> kB" line of /proc/<pid>/status, KiB (undefined once the process is gone).
+const statusKb = (pid: number, field: string): number | undefined => {
   try {
-    const m = /VmHWM:\s+(\d+)\s+kB/.exec(Fs.readFileSync(`/proc/${pid}/status`, "utf8"))
+    const m = new RegExp(`${field}:\\s+(\\d+)\\s+kB`).exec(Fs.readFileSync(`/proc/${pid}/status`, "utf8"))
     return m ? Number(m[1]) : undefined
   } catch {
     return undefined
   }
 }
 
-/** Anonymous resident memory (RssAnon: heap, stacks, buffers; not the mapped executable and libraries) of a live process, KiB. */
-export const anonRssKb = (pid: number): number | undefined => {
-  try {
-    const m = /RssAnon:\s+(\d+)\s+kB/.exec(Fs.readFileSync(`/proc/${pid}/status`, "utf8"))
-    return m ? Number(m[1]) : undefined
-  } catch {
-    return undefined
-  }
-}
+/** Peak resident set size (VmHWM) of a live process, KiB. */
+export const peakRssKb = (pid: number): number | undefined => statusKb(pid, "VmHWM")
+
+/** Current resident set size (VmRSS) of a live process, KiB. */
+export const currentRssKb = (pid: number): number | undefined => statusKb(pid, "VmRSS")
+
+/** Anonymous resident memory (RssAnon: heap, stacks, buffers; not the mapped executable and libraries), KiB. */
+export const anonRssKb = (pid: number): number | undefined => statusKb(pid, "RssAnon")
 
 /**
  * Samples a live process's RssAnon every `everyMs` until stopped; `stop` returns the largest seen, KiB. The kernel
@@ -194,16 +193,6 @@ export const watchAnonRss = (pid: number, everyMs = 20): { readonly stop: () => 
       clearInterval(timer)
       return peak
     }
-  }
-}
-
-/** Current resident set size (VmRSS) of a live process, KiB. */
-export const currentRssKb = (pid: number): number | undefined => {
-  try {
-    const m = /VmRSS:\s+(\d+)\s+kB/.exec(Fs.readFileSync(`/proc/${pid}/status`, "utf8"))
-    return m ? Number(m[1]) : undefined
-  } catch {
-    return undefined
   }
 }
 

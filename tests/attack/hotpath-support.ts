@@ -3,7 +3,7 @@
  * every proposed context and then misbehaves, an SCU Application Entity with short timeouts, and bounded waits.
  */
 import * as Net from "node:net"
-import { Duration, Effect, Result } from "effect"
+import { type Clock, Duration, Effect, Result } from "effect"
 import { ApplicationEntity, Scu } from "@netdicom/net"
 import { Dimse, PduCodec, type Pdu } from "@netdicom/wire"
 import { CT, EXPLICIT, IMPLICIT, STUDY_FIND, VERIFICATION } from "./support.ts"
@@ -195,3 +195,23 @@ export const waitFor = <A>(read: Effect.Effect<A>, ok: (a: A) => boolean, ms: nu
     }
     return value
   })
+
+/** A C-ECHO-RSP (Success) to `m`, on presentation context 1. */
+export const echoRspFor = (m: Dimse.CEchoRq): Uint8Array =>
+  pdataOf(1, true, {
+    _tag: "CEchoRsp",
+    messageIdBeingRespondedTo: m.messageId,
+    affectedSopClassUid: m.affectedSopClassUid,
+    status: 0
+  })
+
+/** The live clock, with its wall time stepped by `offset.ms` (as after a correction of the system time). */
+export const steppedClock = (live: Clock.Clock, offset: { ms: number }): Clock.Clock => ({
+  currentTimeMillisUnsafe: () => live.currentTimeMillisUnsafe() + offset.ms,
+  currentTimeMillis: Effect.sync(() => live.currentTimeMillisUnsafe() + offset.ms),
+  currentTimeNanosUnsafe: () => live.currentTimeNanosUnsafe() + BigInt(offset.ms) * 1_000_000n,
+  currentTimeNanos: Effect.sync(() => live.currentTimeNanosUnsafe() + BigInt(offset.ms) * 1_000_000n),
+  monotonicTimeNanosUnsafe: () => live.monotonicTimeNanosUnsafe(),
+  monotonicTimeNanos: Effect.sync(() => live.monotonicTimeNanosUnsafe()),
+  sleep: (duration) => live.sleep(duration)
+})

@@ -39,7 +39,7 @@ import {
   untilAbortOrClose,
   VERIFICATION
 } from "./support.ts"
-import { commandOf, connectScu, pdataOf, scopedRawScp, scuAe, waitFor, within } from "./hotpath-support.ts"
+import { commandOf, connectScu, echoRspFor, pdataOf, scopedRawScp, scuAe, waitFor, within } from "./hotpath-support.ts"
 
 v8.setFlagsFromString("--expose-gc")
 const gc = vm.runInNewContext("gc") as () => void
@@ -59,14 +59,6 @@ const storeRq = (messageId: number) =>
 const echoRq = (messageId: number) => command({ _tag: "CEchoRq", messageId, affectedSopClassUid: VERIFICATION })
 const findRsp = (id: number, status: number, hasIdentifier: boolean) =>
   command({ _tag: "CFindRsp", messageIdBeingRespondedTo: id, affectedSopClassUid: STUDY_FIND, status, hasIdentifier })
-const echoRspFor = (m: Dimse.CEchoRq) =>
-  pdataOf(1, true, {
-    _tag: "CEchoRsp",
-    messageIdBeingRespondedTo: m.messageId,
-    affectedSopClassUid: m.affectedSopClassUid,
-    status: 0
-  })
-
 /** An Implicit VR Little Endian identifier holding (0010,0010) PatientName. */
 const identifier = (name: string): Uint8Array => {
   const value = name.length % 2 === 1 ? `${name} ` : name

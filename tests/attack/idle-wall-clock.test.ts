@@ -7,26 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Exit, Option } from "effect"
 import { Scu } from "@netdicom/net"
-import { Dimse } from "@netdicom/wire"
-import { commandOf, connectScu, pdataOf, scopedRawScp, scuAe, within } from "./hotpath-support.ts"
-
-const echoRspFor = (m: Dimse.CEchoRq) =>
-  pdataOf(1, true, {
-    _tag: "CEchoRsp",
-    messageIdBeingRespondedTo: m.messageId,
-    affectedSopClassUid: m.affectedSopClassUid,
-    status: 0
-  })
-
-const steppedClock = (live: Clock.Clock, offset: { ms: number }): Clock.Clock => ({
-  currentTimeMillisUnsafe: () => live.currentTimeMillisUnsafe() + offset.ms,
-  currentTimeMillis: Effect.sync(() => live.currentTimeMillisUnsafe() + offset.ms),
-  currentTimeNanosUnsafe: () => live.currentTimeNanosUnsafe() + BigInt(offset.ms) * 1_000_000n,
-  currentTimeNanos: Effect.sync(() => live.currentTimeNanosUnsafe() + BigInt(offset.ms) * 1_000_000n),
-  monotonicTimeNanosUnsafe: () => live.monotonicTimeNanosUnsafe(),
-  monotonicTimeNanos: Effect.sync(() => live.monotonicTimeNanosUnsafe()),
-  sleep: (duration) => live.sleep(duration)
-})
+import { commandOf, connectScu, echoRspFor, scopedRawScp, scuAe, steppedClock, within } from "./hotpath-support.ts"
 
 describe("the idle timeout and a step of the wall clock", () => {
   it.live(
