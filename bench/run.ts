@@ -585,7 +585,7 @@ const render = (w: Workload): string => {
   const base = baselineOf(w)
   const baseMedian = base === undefined || base.samples.length === 0 ? undefined : summaryOf(base).median
   const cols = (a: string, b: string, c: string, d: string, e: string, f: string, g: string, o: string, h: string) =>
-    `  ${a.padEnd(21)}${b.padStart(8)}${c.padStart(14)}${d.padStart(10)}${e.padStart(10)}${f.padStart(16)}${g.padStart(16)}${o.padStart(8)}  ${h}`
+    `  ${a.padEnd(21)}${b.padStart(8)}${c.padStart(14)}${d.padStart(10)}${e.padStart(10)}${f.padStart(17)}${g.padStart(17)}${o.padStart(8)}  ${h}`
   lines.push(cols("SCU -> SCP", "median", "min-max", "SCU CPU", "SCP CPU", "SCU RSS", "SCP RSS", "others", "ratio"))
   for (const s of w.series) {
     const name = `${s.scu} -> ${s.scp}`
