@@ -113,19 +113,19 @@ const DELIMITERS = new Set([0x0a, 0x0c, 0x0d, 0x09, 0x5c, 0x5e, 0x3d])
 const decode2022 = (bytes: Uint8Array, initial: Registers): string | undefined => {
   let { g0, g1 } = initial
   let out = ""
-  // bytes of one decoder label, decoded together
-  let run: Array<number> = []
+  // bytes of one decoder label, decoded together: a two-byte pair becomes at most three bytes (JIS X 0212's 8FH)
+  const run = new Uint8Array(Math.ceil(bytes.length * 1.5) + 1)
+  let runLength = 0
   let runLabel = ""
   const flush = () => {
-    if (run.length > 0) out += textDecoder(runLabel).decode(Uint8Array.from(run))
-    run = []
+    if (runLength > 0) out += textDecoder(runLabel).decode(run.subarray(0, runLength))
+    runLength = 0
   }
-  const push = (label: string, ...bs: ReadonlyArray<number>) => {
+  const switchTo = (label: string) => {
     if (label !== runLabel) {
       flush()
       runLabel = label
     }
-    run.push(...bs)
   }
   let i = 0
   while (i < bytes.length) {
@@ -139,15 +139,20 @@ const decode2022 = (bytes: Uint8Array, initial: Registers): string | undefined =
       continue
     }
     const set = b < 0x80 ? g0 : g1
-    if (set !== undefined && set._tag === "Double" && i + 1 < bytes.length) {
-      const pair = [b, bytes[i + 1]!]
-      push(set.label, ...set.prefix, ...(set.high ? pair : pair.map((x) => x | 0x80)))
+    // an escape sequence is never the second byte of a pair (an odd two-byte run must not swallow it)
+    if (set !== undefined && set._tag === "Double" && i + 1 < bytes.length && bytes[i + 1] !== ESC) {
+      switchTo(set.label)
+      for (const p of set.prefix) run[runLength++] = p
+      const high = set.high ? 0 : 0x80
+      run[runLength++] = b | high
+      run[runLength++] = bytes[i + 1]! | high
       i += 2
       continue
     }
-    if (set === undefined || set._tag === "Ascii" || set._tag === "Double") push("latin1", b)
-    else if (set._tag === "Katakana") push("shift_jis", b | 0x80)
-    else push(set.label, b)
+    if (set === undefined || set._tag === "Ascii" || set._tag === "Double") switchTo("latin1")
+    else if (set._tag === "Katakana") switchTo("shift_jis")
+    else switchTo(set.label)
+    run[runLength++] = set !== undefined && set._tag === "Katakana" ? b | 0x80 : b
     // PS3.5 6.1.2.5.3: the initial sets are active again after these delimiters
     if (b < 0x80 && DELIMITERS.has(b)) ({ g0, g1 } = initial)
     i++
