@@ -121,18 +121,35 @@ describe("CharacterSet: hostile values and bytes", () => {
           const bytes = inItem
             ? [
                 ...cs("ISO_IR 100"),
-                ...[0x08, 0x00, 0x15, 0x11, 0x53, 0x51, 0, 0, ...le32(0xffffffff)],
-                ...[0xfe, 0xff, 0x00, 0xe0, ...le32(level.length), ...level],
-                ...[0xfe, 0xff, 0xdd, 0xe0, ...le32(0)]
+                0x08,
+                0x00,
+                0x15,
+                0x11,
+                0x53,
+                0x51,
+                0,
+                0,
+                ...le32(0xffffffff),
+                0xfe,
+                0xff,
+                0x00,
+                0xe0,
+                ...le32(level.length),
+                ...level,
+                0xfe,
+                0xff,
+                0xdd,
+                0xe0,
+                ...le32(0)
               ]
             : level
           const input = Uint8Array.from(bytes)
           const strict = DataSet.decode(input, EXPLICIT)
           const lenient = DataSet.decodeWithWarnings(input, EXPLICIT)
-          for (const r of [strict, lenient]) {
-            if (Result.isFailure(r)) {
-              assert.strictEqual(r.failure._tag, "DataSetError")
-              assert.notInclude(r.failure.reason, "unexpected error")
+          for (const failure of [Result.getFailure(strict), Result.getFailure(lenient)]) {
+            if (Option.isSome(failure)) {
+              assert.strictEqual(failure.value._tag, "DataSetError")
+              assert.notInclude(failure.value.reason, "unexpected error")
             }
           }
           if (Result.isSuccess(strict)) {
@@ -289,7 +306,7 @@ describe("Scu.find: a match with a hostile character set from a raw SCP", () => 
           if (Exit.isSuccess(result)) {
             const matches = [...result.value]
             assert.isAtLeast(matches.length, 1)
-            assert.isString(matches[0]!.identifier["PatientName"])
+            assert.isString(matches[0]!.identifier?.["PatientName"])
           } else {
             const error = Cause.squash(result.cause)
             assert.isTrue(typeof error === "object" && error !== null && "_tag" in error, String(error))
@@ -298,4 +315,49 @@ describe("Scu.find: a match with a hostile character set from a raw SCP", () => 
       10_000
     )
   }
+})
+
+/**
+ * Fault (fixed): a warning quoted the whole undecodable value (only ESC shown as "ESC"), and `Scu.find` logs every
+ * warning: a peer made one 8 MiB log line, forged log lines with CR LF, and one warning per item of a sequence.
+ */
+describe("decodeWithWarnings: warnings stay short and few", () => {
+  const charset = [...Buffer.from("\\ISO 2022 IR 87")]
+  const element = (g: number, e: number, value: ReadonlyArray<number> | Uint8Array) => [
+    ...le16(g),
+    ...le16(e),
+    ...le32(value.length),
+    ...value
+  ]
+  const withCharset = (...els: ReadonlyArray<ReadonlyArray<number>>) => [...element(8, 5, charset), ...els.flat()]
+
+  it("an 8 MiB value with an unknown escape: a warning of under 300 characters, CR LF escaped", () => {
+    const value = new Uint8Array(8 << 20).fill(0x41)
+    value.set([0x1b, 0x24, 0x29, 0x5a, 0x0d, 0x0a, 0x46, 0x41, 0x4b, 0x45])
+    const r = Result.getOrThrow(
+      DataSet.decodeWithWarnings(Uint8Array.from(withCharset(element(0x10, 0x10, value))), IMPLICIT)
+    )
+    assert.strictEqual(r.warnings.length, 1)
+    assert.isBelow(r.warnings[0]!.length, 300)
+    assert.notMatch(r.warnings[0]!, /[\r\n]/)
+    assert.notInclude(r.warnings[0]!, "\u001b")
+  })
+
+  it("an unknown character set of 60,000 characters with CR LF: a short warning, CR LF escaped", () => {
+    const cs = pad([...Buffer.from(`ISO_IR 999\r\nFORGED ${"X".repeat(60_000)}`)], 0x20)
+    const r = Result.getOrThrow(DataSet.decodeWithWarnings(Uint8Array.from(element(8, 5, cs)), IMPLICIT))
+    assert.strictEqual(r.warnings.length, 1)
+    assert.isBelow(r.warnings[0]!.length, 300)
+    assert.notMatch(r.warnings[0]!, /[\r\n]/)
+  })
+
+  it("10,000 items each with an undecodable value: at most 101 warnings", () => {
+    const item = withCharset(element(0x10, 0x10, [0x1b, 0x24, 0x29, 0x5a]))
+    const out: Array<number> = [0x08, 0x00, 0x15, 0x11, ...le32(0xffffffff)]
+    for (let i = 0; i < 10_000; i++) out.push(0xfe, 0xff, 0x00, 0xe0, ...le32(item.length), ...item)
+    out.push(0xfe, 0xff, 0xdd, 0xe0, ...le32(0))
+    const r = Result.getOrThrow(DataSet.decodeWithWarnings(Uint8Array.from(out), IMPLICIT))
+    assert.isAtMost(r.warnings.length, 101)
+    assert.include(r.warnings.at(-1), "9900 more")
+  })
 })

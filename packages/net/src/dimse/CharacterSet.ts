@@ -169,6 +169,15 @@ const dcmjs = (): Dcmjs => (loaded ??= createRequire(import.meta.url)("dcmjs") a
 
 const BASIC_G0 = new Set(["", "ISO 2022 IR 6"])
 
+const SHOWN = 64
+
+/**
+ * Peer text for a message: JSON-quoted (control characters, CR and LF included, escaped) and cut to 64 characters
+ * with its length, so that a hostile value can neither forge log lines nor make a message as large as itself.
+ */
+export const quote = (text: string): string =>
+  text.length <= SHOWN ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, SHOWN))}... (${text.length} characters)`
+
 /** Whether the values use ISO 2022 (several values, or an ISO 2022 first value). */
 export const usesCodeExtensions = (values: ReadonlyArray<string>): boolean =>
   values.length > 1 || (values[0] ?? "").trim().startsWith("ISO 2022")
@@ -182,19 +191,19 @@ export const decoderFor = (values: ReadonlyArray<string>): Result.Result<Decode,
   const [first = "", ...rest] = terms
   if (!usesCodeExtensions(terms) || (rest.every((v) => BASIC_G0.has(v)) && !first.startsWith("ISO 2022"))) {
     const label = dcmjs().constants.encodingMapping[first.replace(/[_ ]/g, "-").toLowerCase()]
-    if (label === undefined) return Result.fail(`unsupported Specific Character Set "${terms.join("\\")}"`)
+    if (label === undefined) return Result.fail(`unsupported Specific Character Set ${quote(terms.join("\\"))}`)
     try {
       const d = new TextDecoder(label)
       return Result.succeed((bytes) => d.decode(bytes))
     } catch {
-      return Result.fail(`no decoder for Specific Character Set "${terms.join("\\")}" (${label})`)
+      return Result.fail(`no decoder for Specific Character Set ${quote(terms.join("\\"))} (${label})`)
     }
   }
   const initial = initialState(first)
   const unknown = terms.filter((t, i) => (i === 0 ? initial === undefined : initialState(t) === undefined))
   if (initial === undefined || unknown.length > 0) {
     return Result.fail(
-      `unsupported code extensions ${unknown.join(", ")} in Specific Character Set "${terms.join("\\")}"`
+      `unsupported code extensions ${quote(unknown.join(", "))} in Specific Character Set ${quote(terms.join("\\"))}`
     )
   }
   return Result.succeed((bytes) => decode2022(bytes, initial))

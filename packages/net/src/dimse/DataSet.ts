@@ -502,6 +502,16 @@ interface Charsets {
   /** Fall back to Latin-1 where a character set cannot be decoded, instead of failing. */
   readonly lenient: boolean
   readonly warnings: Array<string>
+  /** Warnings beyond `MAX_WARNINGS`, counted only. */
+  dropped: number
+}
+
+/** At most this many warnings per data set (a hostile one could have a bad value in every item), then a count. */
+const MAX_WARNINGS = 100
+
+const warn = (charsets: Charsets, warning: string): void => {
+  if (charsets.warnings.length < MAX_WARNINGS) charsets.warnings.push(warning)
+  else charsets.dropped++
 }
 
 /** A dcmjs text decoder over a `CharacterSet.Decode`: a value it cannot decode is read as Latin-1 and noted. */
@@ -511,7 +521,7 @@ const textDecoderOf = (decode: CharacterSet.Decode, failed: Array<string>, chars
     const text = decode(bytes)
     if (text !== undefined) return text
     const latin1 = LATIN1.decode(bytes)
-    failed.push(`"${latin1.replaceAll("\u001b", "ESC")}" has an escape sequence "${charset}" does not name`)
+    failed.push(`${CharacterSet.quote(latin1)} has an escape sequence ${CharacterSet.quote(charset)} does not name`)
     return latin1
   }
 })
@@ -629,7 +639,7 @@ const decodeLevel = (
     if (Result.isSuccess(chosen)) decoder = textDecoderOf(chosen.success, failed, values.join("\\"))
     else if (!charsets.lenient) throw new DecodeStop("CharacterSet", chosen.failure)
     else {
-      charsets.warnings.push(`${chosen.failure}: text read as ISO-IR 6 / Latin-1`)
+      warn(charsets, `${chosen.failure}: text read as ISO-IR 6 / Latin-1`)
       decoder = LATIN1
     }
   }
@@ -656,7 +666,7 @@ const decodeLevel = (
   }
   if (failed.length > 0) {
     if (!charsets.lenient) throw new DecodeStop("CharacterSet", failed[0]!)
-    for (const f of failed) charsets.warnings.push(`${f}: read as Latin-1`)
+    for (const f of failed) warn(charsets, `${f}: read as Latin-1`)
   }
 
   const vrMap: Record<string, string> = {}
@@ -715,8 +725,9 @@ const decodeWith = (
     }
     const ctx: ScanContext = { bytes: plain, until: undefined, deep: true, dictionaryVr }
     const nodes = readElements(ctx, 0, plain.length, how.layout, 0, false).nodes
-    const charsets: Charsets = { lenient, warnings: [] }
+    const charsets: Charsets = { lenient, warnings: [], dropped: 0 }
     const dataset = decodeLevel(plain, nodes, how.layout, LATIN1, charsets)
+    if (charsets.dropped > 0) charsets.warnings.push(`${charsets.dropped} more warnings like these`)
     return Result.succeed({ dataset, warnings: charsets.warnings })
   } catch (cause) {
     if (cause instanceof DecodeStop) return fail(transferSyntaxUid, cause.kind, cause.reason, cause.cause)
