@@ -361,3 +361,49 @@ describe("decodeWithWarnings: warnings stay short and few", () => {
     assert.include(r.warnings.at(-1), "9900 more")
   })
 })
+
+/**
+ * Fault (fixed): every change of set ended a run decoded by its own `TextDecoder.decode` call, so 16 MiB that
+ * alternate ASCII and one G1 byte (ISO 2022 IR 13 katakana, ISO 8859) held the event loop for about 4 s, over
+ * 100 times a single-byte character set. Characters are now looked up per byte (about 0.2 s).
+ */
+describe("CharacterSet: 16 MiB that change set on every byte", () => {
+  const cases: ReadonlyArray<readonly [ReadonlyArray<string>, ReadonlyArray<number>]> = [
+    [["ISO 2022 IR 13"], [0x41, 0xb1]],
+    [["ISO 2022 IR 100"], [0x41, 0xe9]],
+    [["ISO 2022 IR 149"], [0x41, 0xb0, 0xa1]],
+    [
+      ["ISO 2022 IR 6", "ISO 2022 IR 100"],
+      [0x1b, 0x2d, 0x41, 0xe9, 0x1b, 0x2d, 0x42, 0xe9]
+    ]
+  ]
+  for (const [charset, unit] of cases) {
+    it(`${charset.join("\\")}: decoded in under 1.5 s`, () => {
+      const d = Result.getOrThrow(CharacterSet.decoderFor(charset))
+      const n = (16 << 20) - ((16 << 20) % unit.length)
+      const bytes = new Uint8Array(n)
+      for (let i = 0; i < n; i++) bytes[i] = unit[i % unit.length]!
+      const started = performance.now()
+      assert.isString(d(bytes))
+      assert.isBelow(performance.now() - started, 1500)
+    }, 20_000)
+  }
+})
+
+describe("CharacterSet: the looked-up characters are those of a TextDecoder", () => {
+  const asciiArb = fc.array(fc.integer({ min: 0x20, max: 0x7e }), { maxLength: 4 })
+  it("ISO 2022 IR 149 (ASCII and KS X 1001 pairs) and ISO 2022 IR 100 equal euc-kr and latin1 decoding", () => {
+    const ks = Result.getOrThrow(CharacterSet.decoderFor(["ISO 2022 IR 149"]))
+    const latin = Result.getOrThrow(CharacterSet.decoderFor(["ISO 2022 IR 100"]))
+    const pairArb = fc.tuple(fc.integer({ min: 0xa1, max: 0xfe }), fc.integer({ min: 0xa1, max: 0xfe }))
+    fc.assert(
+      fc.property(fc.array(fc.oneof(asciiArb, pairArb), { maxLength: 30 }), fc.uint8Array(), (parts, raw) => {
+        const bytes = Uint8Array.from(parts.flat())
+        assert.strictEqual(ks(bytes), new TextDecoder("euc-kr").decode(bytes))
+        const plain = raw.filter((b) => b !== 0x1b)
+        assert.strictEqual(latin(plain), new TextDecoder("latin1").decode(plain))
+      }),
+      { numRuns: 1000 }
+    )
+  })
+})

@@ -93,40 +93,82 @@ const textDecoder = (label: string): TextDecoder => {
   return d
 }
 
+interface Designation {
+  readonly set: CodeElement
+  readonly g: 0 | 1
+  readonly length: number
+}
+const TO_ASCII: Designation = { set: ASCII, g: 0, length: 3 }
+const TO_KATAKANA: Designation = { set: KATAKANA, g: 1, length: 3 }
+const TO_JIS_X_0208: Designation = { set: JIS_X_0208, g: 0, length: 3 }
+const TO_JIS_X_0212: Designation = { set: JIS_X_0212, g: 0, length: 4 }
+const TO_KS_X_1001: Designation = { set: KS_X_1001, g: 1, length: 4 }
+const TO_GB_2312: Designation = { set: GB_2312, g: 1, length: 4 }
+const TO_SINGLE = new Map<number, Designation>(
+  Object.entries(SINGLE_BY_FINAL).map(([final, label]) => [
+    final.charCodeAt(0),
+    { set: { _tag: "Single", label }, g: 1, length: 3 }
+  ])
+)
+
 /** The set an escape sequence designates, the register, and the sequence length; undefined when unknown. */
-const escape = (bytes: Uint8Array, at: number): { set: CodeElement; g: 0 | 1; length: number } | undefined => {
-  const s = String.fromCharCode(...bytes.subarray(at + 1, at + 4))
-  if (s.startsWith("(B") || s.startsWith("(J")) return { set: ASCII, g: 0, length: 3 }
-  if (s.startsWith(")I")) return { set: KATAKANA, g: 1, length: 3 }
-  if (s.startsWith("$B") || s.startsWith("$@")) return { set: JIS_X_0208, g: 0, length: 3 }
-  if (s === "$(D") return { set: JIS_X_0212, g: 0, length: 4 }
-  if (s === "$)C") return { set: KS_X_1001, g: 1, length: 4 }
-  if (s === "$)A") return { set: GB_2312, g: 1, length: 4 }
-  const label = s[0] === "-" ? SINGLE_BY_FINAL[s[1] ?? ""] : undefined
-  if (label !== undefined) return { set: { _tag: "Single", label }, g: 1, length: 3 }
+const escape = (bytes: Uint8Array, at: number): Designation | undefined => {
+  const b1 = bytes[at + 1]
+  const b2 = bytes[at + 2]
+  if (b1 === 0x28) return b2 === 0x42 || b2 === 0x4a ? TO_ASCII : undefined // ( B, ( J
+  if (b1 === 0x29) return b2 === 0x49 ? TO_KATAKANA : undefined // ) I
+  if (b1 === 0x2d) return b2 === undefined ? undefined : TO_SINGLE.get(b2) // - F
+  if (b1 !== 0x24) return undefined
+  if (b2 === 0x42 || b2 === 0x40) return TO_JIS_X_0208 // $ B, $ @
+  const b3 = bytes[at + 3]
+  if (b2 === 0x28) return b3 === 0x44 ? TO_JIS_X_0212 : undefined // $ ( D
+  if (b2 === 0x29) return b3 === 0x43 ? TO_KS_X_1001 : b3 === 0x41 ? TO_GB_2312 : undefined // $ ) C, $ ) A
   return undefined
 }
 
 const DELIMITERS = new Set([0x0a, 0x0c, 0x0d, 0x09, 0x5c, 0x5e, 0x3d])
 
-/** Decodes ISO 2022 bytes from the initial registers; undefined on an unknown escape sequence. */
+/** The UTF-16 code unit of each byte in a single-byte decoder (a byte that decodes to more is U+FFFD). */
+const singleTables = new Map<string, Uint16Array>()
+const singleTable = (label: string): Uint16Array => {
+  let table = singleTables.get(label)
+  if (table === undefined) {
+    const d = textDecoder(label)
+    table = new Uint16Array(256)
+    for (let b = 0; b < 256; b++) {
+      const s = d.decode(Uint8Array.of(b))
+      table[b] = s.length === 1 ? s.charCodeAt(0) : 0xfffd
+    }
+    singleTables.set(label, table)
+  }
+  return table
+}
+
+/** The text of each two-byte code met so far, per set (at most 65536 each). */
+const pairTables = new Map<CodeElement, Map<number, string>>()
+const pairText = (set: CodeElement & { readonly _tag: "Double" }, b1: number, b2: number): string => {
+  let table = pairTables.get(set)
+  if (table === undefined) pairTables.set(set, (table = new Map()))
+  const key = (b1 << 8) | b2
+  let text = table.get(key)
+  if (text === undefined) {
+    const high = set.high ? 0 : 0x80
+    text = textDecoder(set.label).decode(Uint8Array.of(...set.prefix, b1 | high, b2 | high))
+    table.set(key, text)
+  }
+  return text
+}
+
+/**
+ * Decodes ISO 2022 bytes from the initial registers; undefined on an unknown escape sequence. Every character is
+ * looked up (a table per single-byte set, a cache per two-byte set), so that the time stays a small constant per
+ * byte however often the sets change.
+ */
 const decode2022 = (bytes: Uint8Array, initial: Registers): string | undefined => {
   let { g0, g1 } = initial
-  let out = ""
-  // bytes of one decoder label, decoded together: a two-byte pair becomes at most three bytes (JIS X 0212's 8FH)
-  const run = new Uint8Array(Math.ceil(bytes.length * 1.5) + 1)
-  let runLength = 0
-  let runLabel = ""
-  const flush = () => {
-    if (runLength > 0) out += textDecoder(runLabel).decode(run.subarray(0, runLength))
-    runLength = 0
-  }
-  const switchTo = (label: string) => {
-    if (label !== runLabel) {
-      flush()
-      runLabel = label
-    }
-  }
+  // a two-byte code gives at most three code units (JIS X 0212's 8FH prefix, all three refused)
+  const out = new Uint16Array(Math.ceil(bytes.length * 1.5) + 4)
+  let n = 0
   let i = 0
   while (i < bytes.length) {
     const b = bytes[i]!
@@ -141,24 +183,19 @@ const decode2022 = (bytes: Uint8Array, initial: Registers): string | undefined =
     const set = b < 0x80 ? g0 : g1
     // an escape sequence is never the second byte of a pair (an odd two-byte run must not swallow it)
     if (set !== undefined && set._tag === "Double" && i + 1 < bytes.length && bytes[i + 1] !== ESC) {
-      switchTo(set.label)
-      for (const p of set.prefix) run[runLength++] = p
-      const high = set.high ? 0 : 0x80
-      run[runLength++] = b | high
-      run[runLength++] = bytes[i + 1]! | high
+      const text = pairText(set, b, bytes[i + 1]!)
+      for (let k = 0; k < text.length; k++) out[n++] = text.charCodeAt(k)
       i += 2
       continue
     }
-    if (set === undefined || set._tag === "Ascii" || set._tag === "Double") switchTo("latin1")
-    else if (set._tag === "Katakana") switchTo("shift_jis")
-    else switchTo(set.label)
-    run[runLength++] = set !== undefined && set._tag === "Katakana" ? b | 0x80 : b
+    if (set === undefined || set._tag === "Ascii" || set._tag === "Double") out[n++] = singleTable("latin1")[b]!
+    else if (set._tag === "Katakana") out[n++] = singleTable("shift_jis")[b | 0x80]!
+    else out[n++] = singleTable(set.label)[b]!
     // PS3.5 6.1.2.5.3: the initial sets are active again after these delimiters
     if (b < 0x80 && DELIMITERS.has(b)) ({ g0, g1 } = initial)
     i++
   }
-  flush()
-  return out
+  return textDecoder("utf-16le").decode(out.subarray(0, n))
 }
 
 interface Dcmjs {
