@@ -407,3 +407,12 @@ describe("CharacterSet: the looked-up characters are those of a TextDecoder", ()
     )
   })
 })
+
+describe("CharacterSet: controls inside a two-byte run", () => {
+  it("CR LF after an odd JIS X 0208 run are controls: the initial set is back after them", () => {
+    const d = Result.getOrThrow(CharacterSet.decoderFor(["", "ISO 2022 IR 87"]))
+    // fault (fixed): 3BH took CR as its pair, LF 41H became a JIS X 0208 code, "A" was lost
+    const out = d(Uint8Array.from([0x1b, 0x24, 0x42, 0x3b, 0x0d, 0x0a, 0x41]))
+    assert.isTrue(out?.endsWith("\r\nA"), JSON.stringify(out))
+  })
+})

@@ -126,6 +126,9 @@ const escape = (bytes: Uint8Array, at: number): Designation | undefined => {
   return undefined
 }
 
+/** Whether a byte is in 21H-7EH or A1H-FEH (GL or GR, the 94 graphic positions). */
+const graphic = (b: number): boolean => (b & 0x7f) > 0x20 && (b & 0x7f) < 0x7f
+
 const DELIMITERS = new Set([0x0a, 0x0c, 0x0d, 0x09, 0x5c, 0x5e, 0x3d])
 
 /** The UTF-16 code unit of each byte in a single-byte decoder (a byte that decodes to more is U+FFFD). */
@@ -181,8 +184,9 @@ const decode2022 = (bytes: Uint8Array, initial: Registers): string | undefined =
       continue
     }
     const set = b < 0x80 ? g0 : g1
-    // an escape sequence is never the second byte of a pair (an odd two-byte run must not swallow it)
-    if (set !== undefined && set._tag === "Double" && i + 1 < bytes.length && bytes[i + 1] !== ESC) {
+    // a pair is two graphic bytes: C0 controls (ESC, CR, LF...) and SPACE are never part of a 94x94 set, so an odd
+    // two-byte run swallows neither an escape sequence nor a delimiter
+    if (set !== undefined && set._tag === "Double" && i + 1 < bytes.length && graphic(b) && graphic(bytes[i + 1]!)) {
       const text = pairText(set, b, bytes[i + 1]!)
       for (let k = 0; k < text.length; k++) out[n++] = text.charCodeAt(k)
       i += 2
