@@ -416,3 +416,27 @@ describe("CharacterSet: controls inside a two-byte run", () => {
     assert.isTrue(out?.endsWith("\r\nA"), JSON.stringify(out))
   })
 })
+
+/**
+ * Fault (fixed): the values of (0008,0005) lost their trailing NULs by `/\0+$/`, which backtracks from every start
+ * position: 80,000 NULs then one other byte took 2 s, 1 MiB (an Implicit VR identifier allows 16) minutes. Also in
+ * the unpadding of DA, CS, UI... values (`/[ \0]+$/`) and of Part 10 meta strings.
+ */
+describe("decodeWithWarnings: long padding then one more byte", () => {
+  it("a Specific Character Set of 100,000 NULs then A: decoded in under 500 ms", () => {
+    const v = [...new Uint8Array(100_000), 0x41, 0x20]
+    const bytes = Uint8Array.from([8, 0, 5, 0, ...le32(v.length), ...v])
+    const started = performance.now()
+    const r = DataSet.decodeWithWarnings(bytes, IMPLICIT)
+    assert.isBelow(performance.now() - started, 500)
+    assert.isTrue(Result.isSuccess(r))
+  }, 60_000)
+
+  it("a Modality (CS) of 100,000 NULs then A: decoded in under 500 ms", () => {
+    const v = [...new Uint8Array(100_000), 0x41, 0x20]
+    const bytes = Uint8Array.from([8, 0, 0x60, 0, ...le32(v.length), ...v])
+    const started = performance.now()
+    DataSet.decodeWithWarnings(bytes, IMPLICIT)
+    assert.isBelow(performance.now() - started, 500)
+  }, 60_000)
+})

@@ -121,7 +121,17 @@ interface Layout {
 const IMPLICIT_LE: Layout = { explicitVr: false, littleEndian: true }
 const EXPLICIT_LE: Layout = { explicitVr: true, littleEndian: true }
 
-const unpad = (uid: string): string => uid.replace(/[\0 ]+$/, "")
+/**
+ * `text` without the trailing characters in `pad`. A loop, not `/[...]+$/`: that regex backtracks from every start
+ * position, quadratic in a long run of padding followed by anything else (a peer's value).
+ */
+const trimEnd = (text: string, pad: string): string => {
+  let end = text.length
+  while (end > 0 && pad.includes(text[end - 1]!)) end--
+  return text.slice(0, end)
+}
+
+const unpad = (uid: string): string => trimEnd(uid, "\0 ")
 
 /** The element layout of a transfer syntax's bytes as given (deflated ones must be inflated first). */
 const layoutOf = (transferSyntaxUid: string): Layout | undefined => {
@@ -527,8 +537,7 @@ const textDecoderOf = (decode: CharacterSet.Decode, failed: Array<string>, chars
 })
 
 const charsetValues = (bytes: Uint8Array, node: Node): ReadonlyArray<string> =>
-  LATIN1.decode(bytes.subarray(node.valueOffset, node.end))
-    .replace(/\0+$/, "")
+  trimEnd(LATIN1.decode(bytes.subarray(node.valueOffset, node.end)), "\0")
     .split("\\")
     .map((v) => v.trim())
 
@@ -591,7 +600,7 @@ const personName = (value: unknown): unknown => {
 const ASCII_PADDED_VRS = new Set(["AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"])
 
 const unpadded = (vr: string, value: unknown): unknown =>
-  typeof value === "string" && ASCII_PADDED_VRS.has(vr) ? value.replace(/[ \0]+$/, "") : value
+  typeof value === "string" && ASCII_PADDED_VRS.has(vr) ? trimEnd(value, " \0") : value
 
 /** Why decoding a scanned data set stopped: thrown inside `decode` only, returned as a `DataSetError`. */
 class DecodeStop {
