@@ -93,40 +93,85 @@ const textDecoder = (label: string): TextDecoder => {
   return d
 }
 
+interface Designation {
+  readonly set: CodeElement
+  readonly g: 0 | 1
+  readonly length: number
+}
+const TO_ASCII: Designation = { set: ASCII, g: 0, length: 3 }
+const TO_KATAKANA: Designation = { set: KATAKANA, g: 1, length: 3 }
+const TO_JIS_X_0208: Designation = { set: JIS_X_0208, g: 0, length: 3 }
+const TO_JIS_X_0212: Designation = { set: JIS_X_0212, g: 0, length: 4 }
+const TO_KS_X_1001: Designation = { set: KS_X_1001, g: 1, length: 4 }
+const TO_GB_2312: Designation = { set: GB_2312, g: 1, length: 4 }
+const TO_SINGLE = new Map<number, Designation>(
+  Object.entries(SINGLE_BY_FINAL).map(([final, label]) => [
+    final.charCodeAt(0),
+    { set: { _tag: "Single", label }, g: 1, length: 3 }
+  ])
+)
+
 /** The set an escape sequence designates, the register, and the sequence length; undefined when unknown. */
-const escape = (bytes: Uint8Array, at: number): { set: CodeElement; g: 0 | 1; length: number } | undefined => {
-  const s = String.fromCharCode(...bytes.subarray(at + 1, at + 4))
-  if (s.startsWith("(B") || s.startsWith("(J")) return { set: ASCII, g: 0, length: 3 }
-  if (s.startsWith(")I")) return { set: KATAKANA, g: 1, length: 3 }
-  if (s.startsWith("$B") || s.startsWith("$@")) return { set: JIS_X_0208, g: 0, length: 3 }
-  if (s === "$(D") return { set: JIS_X_0212, g: 0, length: 4 }
-  if (s === "$)C") return { set: KS_X_1001, g: 1, length: 4 }
-  if (s === "$)A") return { set: GB_2312, g: 1, length: 4 }
-  const label = s[0] === "-" ? SINGLE_BY_FINAL[s[1] ?? ""] : undefined
-  if (label !== undefined) return { set: { _tag: "Single", label }, g: 1, length: 3 }
+const escape = (bytes: Uint8Array, at: number): Designation | undefined => {
+  const b1 = bytes[at + 1]
+  const b2 = bytes[at + 2]
+  if (b1 === 0x28) return b2 === 0x42 || b2 === 0x4a ? TO_ASCII : undefined // ( B, ( J
+  if (b1 === 0x29) return b2 === 0x49 ? TO_KATAKANA : undefined // ) I
+  if (b1 === 0x2d) return b2 === undefined ? undefined : TO_SINGLE.get(b2) // - F
+  if (b1 !== 0x24) return undefined
+  if (b2 === 0x42 || b2 === 0x40) return TO_JIS_X_0208 // $ B, $ @
+  const b3 = bytes[at + 3]
+  if (b2 === 0x28) return b3 === 0x44 ? TO_JIS_X_0212 : undefined // $ ( D
+  if (b2 === 0x29) return b3 === 0x43 ? TO_KS_X_1001 : b3 === 0x41 ? TO_GB_2312 : undefined // $ ) C, $ ) A
   return undefined
 }
 
+/** Whether a byte is in 21H-7EH or A1H-FEH (GL or GR, the 94 graphic positions). */
+const graphic = (b: number): boolean => (b & 0x7f) > 0x20 && (b & 0x7f) < 0x7f
+
 const DELIMITERS = new Set([0x0a, 0x0c, 0x0d, 0x09, 0x5c, 0x5e, 0x3d])
 
-/** Decodes ISO 2022 bytes from the initial registers; undefined on an unknown escape sequence. */
+/** The UTF-16 code unit of each byte in a single-byte decoder (a byte that decodes to more is U+FFFD). */
+const singleTables = new Map<string, Uint16Array>()
+const singleTable = (label: string): Uint16Array => {
+  let table = singleTables.get(label)
+  if (table === undefined) {
+    const d = textDecoder(label)
+    table = new Uint16Array(256)
+    for (let b = 0; b < 256; b++) {
+      const s = d.decode(Uint8Array.of(b))
+      table[b] = s.length === 1 ? s.charCodeAt(0) : 0xfffd
+    }
+    singleTables.set(label, table)
+  }
+  return table
+}
+
+/** The text of each two-byte code met so far, per set (at most 65536 each). */
+const pairTables = new Map<CodeElement, Map<number, string>>()
+const pairText = (set: CodeElement & { readonly _tag: "Double" }, b1: number, b2: number): string => {
+  let table = pairTables.get(set)
+  if (table === undefined) pairTables.set(set, (table = new Map()))
+  const key = (b1 << 8) | b2
+  let text = table.get(key)
+  if (text === undefined) {
+    const high = set.high ? 0 : 0x80
+    text = textDecoder(set.label).decode(Uint8Array.of(...set.prefix, b1 | high, b2 | high))
+    table.set(key, text)
+  }
+  return text
+}
+
+/**
+ * Decodes ISO 2022 bytes from the initial registers; undefined on an unknown escape sequence. Every character is
+ * looked up (a table per single-byte set, a cache per two-byte set), so that the time stays a small constant per
+ * byte however often the sets change.
+ */
 const decode2022 = (bytes: Uint8Array, initial: Registers): string | undefined => {
   let { g0, g1 } = initial
-  let out = ""
-  // bytes of one decoder label, decoded together
-  let run: Array<number> = []
-  let runLabel = ""
-  const flush = () => {
-    if (run.length > 0) out += textDecoder(runLabel).decode(Uint8Array.from(run))
-    run = []
-  }
-  const push = (label: string, ...bs: ReadonlyArray<number>) => {
-    if (label !== runLabel) {
-      flush()
-      runLabel = label
-    }
-    run.push(...bs)
-  }
+  // a two-byte code gives at most three code units (JIS X 0212's 8FH prefix, all three refused)
+  const out = new Uint16Array(Math.ceil(bytes.length * 1.5) + 4)
+  let n = 0
   let i = 0
   while (i < bytes.length) {
     const b = bytes[i]!
@@ -139,21 +184,22 @@ const decode2022 = (bytes: Uint8Array, initial: Registers): string | undefined =
       continue
     }
     const set = b < 0x80 ? g0 : g1
-    if (set !== undefined && set._tag === "Double" && i + 1 < bytes.length) {
-      const pair = [b, bytes[i + 1]!]
-      push(set.label, ...set.prefix, ...(set.high ? pair : pair.map((x) => x | 0x80)))
+    // a pair is two graphic bytes: C0 controls (ESC, CR, LF...) and SPACE are never part of a 94x94 set, so an odd
+    // two-byte run swallows neither an escape sequence nor a delimiter
+    if (set !== undefined && set._tag === "Double" && i + 1 < bytes.length && graphic(b) && graphic(bytes[i + 1]!)) {
+      const text = pairText(set, b, bytes[i + 1]!)
+      for (let k = 0; k < text.length; k++) out[n++] = text.charCodeAt(k)
       i += 2
       continue
     }
-    if (set === undefined || set._tag === "Ascii" || set._tag === "Double") push("latin1", b)
-    else if (set._tag === "Katakana") push("shift_jis", b | 0x80)
-    else push(set.label, b)
+    if (set === undefined || set._tag === "Ascii" || set._tag === "Double") out[n++] = singleTable("latin1")[b]!
+    else if (set._tag === "Katakana") out[n++] = singleTable("shift_jis")[b | 0x80]!
+    else out[n++] = singleTable(set.label)[b]!
     // PS3.5 6.1.2.5.3: the initial sets are active again after these delimiters
     if (b < 0x80 && DELIMITERS.has(b)) ({ g0, g1 } = initial)
     i++
   }
-  flush()
-  return out
+  return textDecoder("utf-16le").decode(out.subarray(0, n))
 }
 
 interface Dcmjs {
@@ -163,6 +209,15 @@ let loaded: Dcmjs | undefined
 const dcmjs = (): Dcmjs => (loaded ??= createRequire(import.meta.url)("dcmjs") as Dcmjs)
 
 const BASIC_G0 = new Set(["", "ISO 2022 IR 6"])
+
+const SHOWN = 64
+
+/**
+ * Peer text for a message: JSON-quoted (control characters, CR and LF included, escaped) and cut to 64 characters
+ * with its length, so that a hostile value can neither forge log lines nor make a message as large as itself.
+ */
+export const quote = (text: string): string =>
+  text.length <= SHOWN ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, SHOWN))}... (${text.length} characters)`
 
 /** Whether the values use ISO 2022 (several values, or an ISO 2022 first value). */
 export const usesCodeExtensions = (values: ReadonlyArray<string>): boolean =>
@@ -177,19 +232,19 @@ export const decoderFor = (values: ReadonlyArray<string>): Result.Result<Decode,
   const [first = "", ...rest] = terms
   if (!usesCodeExtensions(terms) || (rest.every((v) => BASIC_G0.has(v)) && !first.startsWith("ISO 2022"))) {
     const label = dcmjs().constants.encodingMapping[first.replace(/[_ ]/g, "-").toLowerCase()]
-    if (label === undefined) return Result.fail(`unsupported Specific Character Set "${terms.join("\\")}"`)
+    if (label === undefined) return Result.fail(`unsupported Specific Character Set ${quote(terms.join("\\"))}`)
     try {
       const d = new TextDecoder(label)
       return Result.succeed((bytes) => d.decode(bytes))
     } catch {
-      return Result.fail(`no decoder for Specific Character Set "${terms.join("\\")}" (${label})`)
+      return Result.fail(`no decoder for Specific Character Set ${quote(terms.join("\\"))} (${label})`)
     }
   }
   const initial = initialState(first)
   const unknown = terms.filter((t, i) => (i === 0 ? initial === undefined : initialState(t) === undefined))
   if (initial === undefined || unknown.length > 0) {
     return Result.fail(
-      `unsupported code extensions ${unknown.join(", ")} in Specific Character Set "${terms.join("\\")}"`
+      `unsupported code extensions ${quote(unknown.join(", "))} in Specific Character Set ${quote(terms.join("\\"))}`
     )
   }
   return Result.succeed((bytes) => decode2022(bytes, initial))

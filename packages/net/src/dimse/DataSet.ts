@@ -121,7 +121,17 @@ interface Layout {
 const IMPLICIT_LE: Layout = { explicitVr: false, littleEndian: true }
 const EXPLICIT_LE: Layout = { explicitVr: true, littleEndian: true }
 
-const unpad = (uid: string): string => uid.replace(/[\0 ]+$/, "")
+/**
+ * `text` without the trailing characters in `pad`. A loop, not `/[...]+$/`: that regex backtracks from every start
+ * position, quadratic in a long run of padding followed by anything else (a peer's value).
+ */
+const trimEnd = (text: string, pad: string): string => {
+  let end = text.length
+  while (end > 0 && pad.includes(text[end - 1]!)) end--
+  return text.slice(0, end)
+}
+
+const unpad = (uid: string): string => trimEnd(uid, "\0 ")
 
 /** The element layout of a transfer syntax's bytes as given (deflated ones must be inflated first). */
 const layoutOf = (transferSyntaxUid: string): Layout | undefined => {
@@ -502,6 +512,16 @@ interface Charsets {
   /** Fall back to Latin-1 where a character set cannot be decoded, instead of failing. */
   readonly lenient: boolean
   readonly warnings: Array<string>
+  /** Warnings beyond `MAX_WARNINGS`, counted only. */
+  dropped: number
+}
+
+/** At most this many warnings per data set (a hostile one could have a bad value in every item), then a count. */
+const MAX_WARNINGS = 100
+
+const warn = (charsets: Charsets, warning: string): void => {
+  if (charsets.warnings.length < MAX_WARNINGS) charsets.warnings.push(warning)
+  else charsets.dropped++
 }
 
 /** A dcmjs text decoder over a `CharacterSet.Decode`: a value it cannot decode is read as Latin-1 and noted. */
@@ -511,14 +531,13 @@ const textDecoderOf = (decode: CharacterSet.Decode, failed: Array<string>, chars
     const text = decode(bytes)
     if (text !== undefined) return text
     const latin1 = LATIN1.decode(bytes)
-    failed.push(`"${latin1.replaceAll("\u001b", "ESC")}" has an escape sequence "${charset}" does not name`)
+    failed.push(`${CharacterSet.quote(latin1)} has an escape sequence ${CharacterSet.quote(charset)} does not name`)
     return latin1
   }
 })
 
 const charsetValues = (bytes: Uint8Array, node: Node): ReadonlyArray<string> =>
-  LATIN1.decode(bytes.subarray(node.valueOffset, node.end))
-    .replace(/\0+$/, "")
+  trimEnd(LATIN1.decode(bytes.subarray(node.valueOffset, node.end)), "\0")
     .split("\\")
     .map((v) => v.trim())
 
@@ -581,7 +600,7 @@ const personName = (value: unknown): unknown => {
 const ASCII_PADDED_VRS = new Set(["AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"])
 
 const unpadded = (vr: string, value: unknown): unknown =>
-  typeof value === "string" && ASCII_PADDED_VRS.has(vr) ? value.replace(/[ \0]+$/, "") : value
+  typeof value === "string" && ASCII_PADDED_VRS.has(vr) ? trimEnd(value, " \0") : value
 
 /** Why decoding a scanned data set stopped: thrown inside `decode` only, returned as a `DataSetError`. */
 class DecodeStop {
@@ -629,7 +648,7 @@ const decodeLevel = (
     if (Result.isSuccess(chosen)) decoder = textDecoderOf(chosen.success, failed, values.join("\\"))
     else if (!charsets.lenient) throw new DecodeStop("CharacterSet", chosen.failure)
     else {
-      charsets.warnings.push(`${chosen.failure}: text read as ISO-IR 6 / Latin-1`)
+      warn(charsets, `${chosen.failure}: text read as ISO-IR 6 / Latin-1`)
       decoder = LATIN1
     }
   }
@@ -656,7 +675,7 @@ const decodeLevel = (
   }
   if (failed.length > 0) {
     if (!charsets.lenient) throw new DecodeStop("CharacterSet", failed[0]!)
-    for (const f of failed) charsets.warnings.push(`${f}: read as Latin-1`)
+    for (const f of failed) warn(charsets, `${f}: read as Latin-1`)
   }
 
   const vrMap: Record<string, string> = {}
@@ -715,8 +734,9 @@ const decodeWith = (
     }
     const ctx: ScanContext = { bytes: plain, until: undefined, deep: true, dictionaryVr }
     const nodes = readElements(ctx, 0, plain.length, how.layout, 0, false).nodes
-    const charsets: Charsets = { lenient, warnings: [] }
+    const charsets: Charsets = { lenient, warnings: [], dropped: 0 }
     const dataset = decodeLevel(plain, nodes, how.layout, LATIN1, charsets)
+    if (charsets.dropped > 0) charsets.warnings.push(`${charsets.dropped} more warnings like these`)
     return Result.succeed({ dataset, warnings: charsets.warnings })
   } catch (cause) {
     if (cause instanceof DecodeStop) return fail(transferSyntaxUid, cause.kind, cause.reason, cause.cause)

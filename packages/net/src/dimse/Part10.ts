@@ -249,11 +249,16 @@ const u32le = (b: Uint8Array, at: number): number =>
 
 const LATIN1 = new TextDecoder("latin1")
 
-/** A string value without its padding (trailing NUL or spaces, leading spaces). */
-const text = (bytes: Uint8Array): string =>
-  LATIN1.decode(bytes)
-    .replace(/[\0 ]+$/, "")
-    .replace(/^ +/, "")
+/**
+ * A string value without its padding (trailing NUL or spaces, leading spaces). The end is found by a loop: `/[\0 ]+$/`
+ * is quadratic in a long run of padding followed by anything else.
+ */
+const text = (bytes: Uint8Array): string => {
+  const s = LATIN1.decode(bytes)
+  let end = s.length
+  while (end > 0 && (s[end - 1] === "\0" || s[end - 1] === " ")) end--
+  return s.slice(0, end).replace(/^ +/, "")
+}
 
 const hasMagic = (b: Uint8Array, at: number): boolean => b.length >= at + 4 && MAGIC.every((c, i) => b[at + i] === c)
 
