@@ -15,7 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import { Part10 as FileMeta } from "@netdicom/net"
-import { ElementWalker } from "@netdicom/wire"
+import { ElementWalker, Text } from "@netdicom/wire"
 import { InvalidInstance, StoreFailed } from "./ArchiveError.ts"
 import * as Charset from "./Charset.ts"
 import * as Dcmjs from "./internal/Dcmjs.ts"
@@ -68,7 +68,7 @@ const SPECIFIC_CHARACTER_SET = "00080005"
 
 const firstString = (value: unknown): string => {
   const v = Array.isArray(value) ? (value as ReadonlyArray<unknown>)[0] : value
-  return typeof v === "string" ? v.replace(/[\0 ]+$/, "").trim() : ""
+  return typeof v === "string" ? Text.trimEnd(v, "\0 ").trim() : ""
 }
 
 const isBinary = (value: unknown): boolean => value instanceof ArrayBuffer || ArrayBuffer.isView(value)

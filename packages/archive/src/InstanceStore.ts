@@ -19,6 +19,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import { Text } from "@netdicom/wire"
 import { StoreFailed, type InvalidInstance } from "./ArchiveError.ts"
 
 /** Where an instance goes: the two UIDs that name its directory and file. */
@@ -78,7 +79,7 @@ const UID = /^[0-9]+(\.[0-9]+)*$/
 
 /** A file name component for a UID: the UID itself when well-formed, otherwise `x` + a SHA-256 prefix. */
 export const safeName = (uid: string): string => {
-  const trimmed = uid.replace(/[\0 ]+$/, "")
+  const trimmed = Text.trimEnd(uid, "\0 ")
   if (trimmed.length > 0 && trimmed.length <= 64 && UID.test(trimmed)) return trimmed
   return `x${createHash("sha256").update(uid, "utf8").digest("hex").slice(0, 40)}`
 }

@@ -22,6 +22,7 @@
  * @since 0.1.0
  */
 import * as Result from "effect/Result"
+import { Text } from "@netdicom/wire"
 import { UnableToProcess } from "./ArchiveError.ts"
 import * as Dcmjs from "./internal/Dcmjs.ts"
 import type { Dataset } from "./internal/Dcmjs.ts"
@@ -76,7 +77,7 @@ export const personNameString = (value: unknown): string => {
   if (typeof value !== "object" || value === null) return ""
   const pn = value as { readonly Alphabetic?: unknown; readonly Ideographic?: unknown; readonly Phonetic?: unknown }
   const groups = [pn.Alphabetic, pn.Ideographic, pn.Phonetic].map((g) => (typeof g === "string" ? g : ""))
-  return groups.join("=").replace(/=+$/, "")
+  return Text.trimEnd(groups.join("="), "=")
 }
 
 /** A Person Name string `A=I=P` as dcmjs naturalizes it. */
@@ -98,7 +99,7 @@ export const strings = (vr: string, value: unknown): ReadonlyArray<string> => {
       vr === "PN" ? personNameString(item) : typeof item === "string" || typeof item === "number" ? String(item) : ""
     const parts = SINGLE_VALUED_TEXT.has(vr) ? [text] : text.split("\\")
     for (const part of parts) {
-      const trimmed = part.replace(/\0+$/, "").trim()
+      const trimmed = Text.trimEnd(part, "\0").trim()
       if (trimmed !== "") out.push(trimmed)
     }
   }
@@ -113,11 +114,13 @@ const fold = (s: string, caseInsensitive: boolean): string => {
 /** Person Name normal form: no trailing `^` in a group, no trailing empty groups. */
 const personName = (s: string, caseInsensitive: boolean): string =>
   fold(
-    s
-      .split("=")
-      .map((g) => g.trim().replace(/\^+$/, ""))
-      .join("=")
-      .replace(/=+$/, ""),
+    Text.trimEnd(
+      s
+        .split("=")
+        .map((g) => Text.trimEnd(g.trim(), "^"))
+        .join("="),
+      "="
+    ),
     caseInsensitive
   )
 

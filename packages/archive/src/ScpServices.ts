@@ -20,6 +20,7 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { ApplicationEntity, DimseError, Part10, Scp } from "@netdicom/net"
 import type { QueryRetrieve, StoreHandler } from "@netdicom/net"
+import { Text } from "@netdicom/wire"
 import { Archive } from "./Archive.ts"
 import { STATUS_OUT_OF_RESOURCES, STATUS_UNABLE_TO_PROCESS } from "./ArchiveError.ts"
 import type { ArchiveError } from "./ArchiveError.ts"
@@ -38,7 +39,7 @@ export interface ScpServicesOptions {
   readonly retrieveAeTitle?: string
 }
 
-const unpad = (uid: string): string => uid.replace(/[\0 ]+$/, "")
+const unpad = (uid: string): string => Text.trimEnd(uid, "\0 ")
 
 const statusOf = (e: ArchiveError): number =>
   e._tag === "InvalidInstance"

@@ -23,7 +23,7 @@ import { Argument, Command, Flag } from "effect/cli"
 import { ApplicationEntity, DimseError, Negotiation, Part10, QueryRetrieve, Scu } from "@netdicom/net"
 import type { DimseChannel, RejectedContext, StoreHandler } from "@netdicom/net"
 import { InstanceStore } from "@netdicom/archive"
-import { Status, Uids } from "@netdicom/wire"
+import { Status, Text, Uids } from "@netdicom/wire"
 import * as Contexts from "./Contexts.ts"
 import * as DicomJson from "./DicomJson.ts"
 import * as Files from "./Files.ts"
@@ -454,12 +454,12 @@ const fileWriter =
   (dir: string, written: { count: number }): StoreHandler.StorageHandler =>
   (request) =>
     Effect.gen(function* () {
-      const uid = request.sopInstanceUid.replace(/[\0 ]+$/, "")
+      const uid = Text.trimEnd(request.sopInstanceUid, "\0 ")
       const target = Path.join(dir, `${InstanceStore.safeName(uid)}.dcm`)
       const tmp = Path.join(dir, `.${InstanceStore.safeName(uid)}.${randomBytes(4).toString("hex")}.tmp`)
       const meta = Part10.writeMeta({
-        transferSyntaxUid: request.transferSyntax.replace(/[\0 ]+$/, ""),
-        sopClassUid: request.sopClassUid.replace(/[\0 ]+$/, ""),
+        transferSyntaxUid: Text.trimEnd(request.transferSyntax, "\0 "),
+        sopClassUid: Text.trimEnd(request.sopClassUid, "\0 "),
         sopInstanceUid: uid,
         implementationClassUid: ApplicationEntity.IMPLEMENTATION_CLASS_UID,
         implementationVersionName: ApplicationEntity.IMPLEMENTATION_VERSION_NAME,

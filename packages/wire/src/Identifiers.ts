@@ -10,6 +10,7 @@
  */
 import * as Data from "effect/Data"
 import * as Result from "effect/Result"
+import { trimBoth } from "./Text.ts"
 
 /** A value outside the limits of its kind. */
 export class InvalidIdentifier extends Data.TaggedError("InvalidIdentifier")<{
@@ -23,7 +24,7 @@ export class InvalidIdentifier extends Data.TaggedError("InvalidIdentifier")<{
 }
 
 /** An AE title as received, with leading/trailing spaces and NUL padding removed. */
-export const trimAeTitle = (raw: string): string => raw.replace(/^[ \0]+|[ \0]+$/g, "")
+export const trimAeTitle = (raw: string): string => trimBoth(raw, " \0")
 
 // ISO 646 printable characters but backslash (PS3.5 Table 6.2-1, AE).
 const isPlainAe = (value: string): boolean => {

@@ -13,6 +13,7 @@
  *
  * @since 0.1.0
  */
+import { trimEnd } from "./Text.ts"
 
 /** One registry row: the constant's key, the UID, its PS3.6 name, then per-table extras. */
 type Entry = readonly [key: string, uid: string, name: string, ...rest: ReadonlyArray<unknown>]
@@ -315,7 +316,7 @@ const TRANSFER_SYNTAX_INFO: ReadonlyMap<string, TransferSyntaxInfo> = new Map(
 )
 
 /** A UID as found on the wire or in a file, without its trailing NUL or space padding (PS3.5 9.1). */
-const unpad = (uid: string): string => uid.replace(/[\0 ]+$/, "")
+const unpad = (uid: string): string => trimEnd(uid, "\0 ")
 
 /** The encoding flags of a known transfer syntax; undefined for an unknown (e.g. private) one. */
 export const transferSyntaxInfo = (uid: string): TransferSyntaxInfo | undefined => TRANSFER_SYNTAX_INFO.get(unpad(uid))

@@ -43,7 +43,7 @@
  */
 import { createRequire } from "node:module"
 import { deflateRawSync, inflateRawSync } from "node:zlib"
-import { Uids } from "@netdicom/wire"
+import { Text, Uids } from "@netdicom/wire"
 import * as Data from "effect/Data"
 import * as Result from "effect/Result"
 import * as CharacterSet from "./CharacterSet.ts"
@@ -121,17 +121,7 @@ interface Layout {
 const IMPLICIT_LE: Layout = { explicitVr: false, littleEndian: true }
 const EXPLICIT_LE: Layout = { explicitVr: true, littleEndian: true }
 
-/**
- * `text` without the trailing characters in `pad`. A loop, not `/[...]+$/`: that regex backtracks from every start
- * position, quadratic in a long run of padding followed by anything else (a peer's value).
- */
-const trimEnd = (text: string, pad: string): string => {
-  let end = text.length
-  while (end > 0 && pad.includes(text[end - 1]!)) end--
-  return text.slice(0, end)
-}
-
-const unpad = (uid: string): string => trimEnd(uid, "\0 ")
+const unpad = (uid: string): string => Text.trimEnd(uid, "\0 ")
 
 /** The element layout of a transfer syntax's bytes as given (deflated ones must be inflated first). */
 const layoutOf = (transferSyntaxUid: string): Layout | undefined => {
@@ -537,7 +527,7 @@ const textDecoderOf = (decode: CharacterSet.Decode, failed: Array<string>, chars
 })
 
 const charsetValues = (bytes: Uint8Array, node: Node): ReadonlyArray<string> =>
-  trimEnd(LATIN1.decode(bytes.subarray(node.valueOffset, node.end)), "\0")
+  Text.trimEnd(LATIN1.decode(bytes.subarray(node.valueOffset, node.end)), "\0")
     .split("\\")
     .map((v) => v.trim())
 
@@ -590,17 +580,17 @@ const syntaxOf = (transferSyntaxUid: string): { readonly syntax: string; readonl
 const personName = (value: unknown): unknown => {
   if (typeof value !== "object" || value === null) return value
   const pn = value as { readonly Alphabetic?: unknown; readonly Ideographic?: unknown; readonly Phonetic?: unknown }
-  return [pn.Alphabetic, pn.Ideographic, pn.Phonetic]
-    .map((g) => (typeof g === "string" ? g : ""))
-    .join("=")
-    .replace(/=+$/, "")
+  return Text.trimEnd(
+    [pn.Alphabetic, pn.Ideographic, pn.Phonetic].map((g) => (typeof g === "string" ? g : "")).join("="),
+    "="
+  )
 }
 
 /** VRs whose trailing padding dcmjs leaves on some values (DA, DT and TM ranges) and which never mean it. */
 const ASCII_PADDED_VRS = new Set(["AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"])
 
 const unpadded = (vr: string, value: unknown): unknown =>
-  typeof value === "string" && ASCII_PADDED_VRS.has(vr) ? trimEnd(value, " \0") : value
+  typeof value === "string" && ASCII_PADDED_VRS.has(vr) ? Text.trimEnd(value, " \0") : value
 
 /** Why decoding a scanned data set stopped: thrown inside `decode` only, returned as a `DataSetError`. */
 class DecodeStop {
