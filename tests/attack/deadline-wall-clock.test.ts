@@ -8,22 +8,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Exit, Option } from "effect"
 import { Scu } from "@netdicom/net"
-import { commandOf, connectScu, echoRspFor, scopedRawScp, scuAe, steppedClock, within } from "./hotpath-support.ts"
+import { connectScu, scopedEchoScp, scuAe, steppedClock, within } from "./hotpath-support.ts"
 
 describe("requestOne's deadlines and a step of the wall clock", () => {
   it.live(
     "the wall clock steps a minute forward: a C-ECHO answered 4.5 s into its 5 s timeout succeeds",
     () =>
       Effect.gen(function* () {
-        let seen = 0
-        const scp = yield* scopedRawScp({
-          onPdu: (socket, type, raw) => {
-            const m = type === 0x04 ? commandOf(raw) : undefined
-            if (m === undefined || m._tag !== "CEchoRq") return
-            seen++
-            setTimeout(() => socket.write(echoRspFor(m)), seen === 1 ? 1000 : 4500)
-          }
-        })
+        const scp = yield* scopedEchoScp((nth) => (nth === 1 ? 1000 : 4500))
         const live = yield* Clock.Clock
         const offset = { ms: 0 }
         const outcome = yield* within(

@@ -215,3 +215,21 @@ export const steppedClock = (live: Clock.Clock, offset: { ms: number }): Clock.C
   monotonicTimeNanos: Effect.sync(() => live.monotonicTimeNanosUnsafe()),
   sleep: (duration) => live.sleep(duration)
 })
+
+/**
+ * A raw SCP answering C-ECHOs: the n-th (from 1) after `delayMs(n)` milliseconds (0: at once), or never when it
+ * gives undefined.
+ */
+export const scopedEchoScp = (delayMs: (nth: number) => number | undefined) => {
+  let seen = 0
+  return scopedRawScp({
+    onPdu: (socket, type, raw) => {
+      const m = type === 0x04 ? commandOf(raw) : undefined
+      if (m === undefined || m._tag !== "CEchoRq") return
+      const delay = delayMs(++seen)
+      if (delay === undefined) return
+      if (delay === 0) socket.write(echoRspFor(m))
+      else setTimeout(() => socket.write(echoRspFor(m)), delay)
+    }
+  })
+}

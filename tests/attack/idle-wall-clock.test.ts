@@ -7,19 +7,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Exit, Option } from "effect"
 import { Scu } from "@netdicom/net"
-import { commandOf, connectScu, echoRspFor, scopedRawScp, scuAe, steppedClock, within } from "./hotpath-support.ts"
+import { connectScu, scopedEchoScp, scuAe, steppedClock, within } from "./hotpath-support.ts"
 
 describe("the idle timeout and a step of the wall clock", () => {
   it.live(
     "a C-ECHO every 2 s with a 3 s idle timeout, the time stepping a minute forward: still open",
     () =>
       Effect.gen(function* () {
-        const scp = yield* scopedRawScp({
-          onPdu: (socket, type, raw) => {
-            const m = type === 0x04 ? commandOf(raw) : undefined
-            if (m?._tag === "CEchoRq") socket.write(echoRspFor(m))
-          }
-        })
+        const scp = yield* scopedEchoScp(() => 0)
         const live = yield* Clock.Clock
         const offset = { ms: 0 }
         const outcome = yield* within(

@@ -6,31 +6,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Option } from "effect"
 import { Scu } from "@netdicom/net"
-import { Dimse } from "@netdicom/wire"
-import { commandOf, connectScu, pdataOf, scopedRawScp, scuAe, within } from "./hotpath-support.ts"
-
-const echoRspFor = (m: Dimse.CEchoRq) =>
-  pdataOf(1, true, {
-    _tag: "CEchoRsp",
-    messageIdBeingRespondedTo: m.messageId,
-    affectedSopClassUid: m.affectedSopClassUid,
-    status: 0
-  })
+import { connectScu, scopedEchoScp, scuAe, within } from "./hotpath-support.ts"
 
 describe("requestOne's DIMSE timeout", () => {
   it.live(
     "C-ECHOs answered after 0.6 s each within a 1 s timeout succeed; the third, never answered, times out on time",
     () =>
       Effect.gen(function* () {
-        let seen = 0
-        const scp = yield* scopedRawScp({
-          onPdu: (socket, type, raw) => {
-            const m = type === 0x04 ? commandOf(raw) : undefined
-            if (m === undefined || m._tag !== "CEchoRq") return
-            seen++
-            if (seen <= 2) setTimeout(() => socket.write(echoRspFor(m)), 600)
-          }
-        })
+        const scp = yield* scopedEchoScp((nth) => (nth <= 2 ? 600 : undefined))
         const outcome = yield* within(
           8000,
           Effect.scoped(
@@ -61,15 +44,7 @@ describe("requestOne's DIMSE timeout", () => {
 
   it.live("after an idle spell longer than the timeout, an unanswered C-ECHO still times out", () =>
     Effect.gen(function* () {
-      let seen = 0
-      const scp = yield* scopedRawScp({
-        onPdu: (socket, type, raw) => {
-          const m = type === 0x04 ? commandOf(raw) : undefined
-          if (m === undefined || m._tag !== "CEchoRq") return
-          seen++
-          if (seen === 1) socket.write(echoRspFor(m))
-        }
-      })
+      const scp = yield* scopedEchoScp((nth) => (nth === 1 ? 0 : undefined))
       const outcome = yield* within(
         8000,
         Effect.scoped(
