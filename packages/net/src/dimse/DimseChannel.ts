@@ -32,6 +32,7 @@ import { Dimse, Fragmenter, Reassembler, Status, type Pdu } from "@netdicom/wire
 import type { Association, Ending } from "../association/Association.ts"
 import { AssociationAborted } from "../association/AssociationError.ts"
 import * as LentBytes from "../upper/LentBytes.ts"
+import * as Timers from "../upper/Timers.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
 import * as Inflow from "./Inflow.ts"
 import * as OwnedBytes from "./OwnedBytes.ts"
@@ -246,7 +247,9 @@ export const make = (
     }
     const cancels = new Map<number, Deferred.Deferred<void>>()
     const clock = yield* Clock.Clock
-    const channelScope = yield* Effect.scope
+    // The DIMSE deadlines' timer, on this fiber's Clock, cancelled with the channel's scope.
+    const timers = yield* Timers.make
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
     const reassembler = Reassembler.make()
     let target: Target = NONE
     let messageId = 0
@@ -408,29 +411,34 @@ export const make = (
         Effect.catchIf(Cause.isDone, () => Effect.fail(goneError()))
       )
 
-    // One timer for all of requestOne's deadlines instead of a race per request: a fiber sleeping until the oldest
-    // waiting request is due, started when the first one waits, ending when none does.
+    // One timer for all of requestOne's deadlines instead of a race per request: a timer (no fiber) armed until the
+    // oldest waiting request is due, armed when the first one waits, left unarmed when none does.
     let watching = false
     // Deadlines are kept on the monotonic clock: the wall clock steps when the system time is corrected, which
     // would time a request out early (a step forward) or late (a step back).
     const monotonicMillis = () => Number(clock.monotonicTimeNanosUnsafe() / 1_000_000n)
-    const watchdog: Effect.Effect<void> = Effect.suspend(() => {
-      const first = waitingOnes.values().next()
-      if (first.done === true || gone !== undefined) {
-        watching = false
-        return Effect.void
+    const watchdog = (): void => {
+      while (true) {
+        const first = waitingOnes.values().next()
+        if (first.done === true || gone !== undefined) {
+          watching = false
+          return
+        }
+        const inbox = first.value
+        const left = inbox.deadline - monotonicMillis()
+        if (left > 0) {
+          timers.after(left, watchdog)
+          return
+        }
+        const timeout = association.ae.timeouts.dimse
+        const abort = protocolAbort(`no response to message ${inbox.id} within ${Duration.format(timeout)}`)
+        settleOne(
+          inbox,
+          Exit.fail(new DimseTimeout({ waitingFor: `response to ${Dimse.commandName(inbox.message)} ${inbox.id}` }))
+        )
+        runFork(abort)
       }
-      const inbox = first.value
-      const left = inbox.deadline - monotonicMillis()
-      if (left > 0) return Effect.andThen(Effect.sleep(Duration.millis(left)), watchdog)
-      const timeout = association.ae.timeouts.dimse
-      const abort = protocolAbort(`no response to message ${inbox.id} within ${Duration.format(timeout)}`)
-      settleOne(
-        inbox,
-        Exit.fail(new DimseTimeout({ waitingFor: `response to ${Dimse.commandName(inbox.message)} ${inbox.id}` }))
-      )
-      return Effect.andThen(abort, watchdog)
-    })
+    }
     // Waits for the final response of a sent request, within the DIMSE timeout.
     const awaitOne = (inbox: OneInbox): Effect.Effect<Response, DimseFailure> =>
       Effect.suspend(() => {
@@ -447,9 +455,11 @@ export const make = (
             if (pending.get(inbox.id) === inbox) pending.delete(inbox.id)
           })
         })
-        if (watching) return wait
-        watching = true
-        return Effect.andThen(Effect.forkIn(watchdog, channelScope), wait)
+        if (!watching) {
+          watching = true
+          watchdog()
+        }
+        return wait
       })
 
     // The fast path for services with one response (C-ECHO, C-STORE): no stream, no queue in between.
