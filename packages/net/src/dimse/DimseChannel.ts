@@ -414,9 +414,7 @@ export const make = (
     // One timer for all of requestOne's deadlines instead of a race per request: a timer (no fiber) armed until the
     // oldest waiting request is due, armed when the first one waits, left unarmed when none does.
     let watching = false
-    // Deadlines are kept on the monotonic clock: the wall clock steps when the system time is corrected, which
-    // would time a request out early (a step forward) or late (a step back).
-    const monotonicMillis = () => Number(clock.monotonicTimeNanosUnsafe() / 1_000_000n)
+    // Deadlines are on the monotonic clock (`timers.now`): a step of the system time changes none.
     const watchdog = (): void => {
       while (true) {
         const first = waitingOnes.values().next()
@@ -425,7 +423,7 @@ export const make = (
           return
         }
         const inbox = first.value
-        const left = inbox.deadline - monotonicMillis()
+        const left = inbox.deadline - timers.now()
         if (left > 0) {
           timers.after(left, watchdog)
           return
@@ -443,7 +441,7 @@ export const make = (
     const awaitOne = (inbox: OneInbox): Effect.Effect<Response, DimseFailure> =>
       Effect.suspend(() => {
         if (inbox.outcome !== undefined) return inbox.outcome
-        inbox.deadline = monotonicMillis() + Duration.toMillis(association.ae.timeouts.dimse)
+        inbox.deadline = timers.now() + Duration.toMillis(association.ae.timeouts.dimse)
         waitingOnes.add(inbox)
         const wait = Effect.callback<Response, DimseFailure>((resume) => {
           if (inbox.outcome !== undefined) return resume(inbox.outcome)
