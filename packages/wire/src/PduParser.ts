@@ -4,13 +4,18 @@
  * The size limit is checked on the 6-byte header, before any of the body is kept, and the parser
  * never allocates by a length it was sent: a PDU's bytes are joined only once they have all
  * arrived, and a PDU held whole inside one chunk is decoded in place (its PDV data are views).
+ * With `pdvViews`, a P-DATA-TF spanning a few chunks is not joined either: a PDV whose data spans
+ * chunks is handed out as several PDVs, one view per chunk, on the same presentation context and of
+ * the same kind, only the last carrying the PDV's last-fragment bit (the same message, in more
+ * fragments: PS3.8 E.2 gives fragment boundaries no meaning).
  * After an error the parser stays failed; PDUs decoded before the error are still returned.
  *
  * @since 0.1.0
  */
 import * as Result from "effect/Result"
 import { decodePdu, pduTypeName } from "./PduCodec.ts"
-import type { Pdu } from "./Pdu.ts"
+import type { PDataTf, Pdu } from "./Pdu.ts"
+import type { Pdv } from "./Pdv.ts"
 import { PduDecodeError, PduTooLarge } from "./PduError.ts"
 
 /** Limits a parser enforces. */
@@ -19,7 +24,16 @@ export interface ParserOptions {
   readonly maxPduLength: number
   /** The largest length field accepted for the other PDUs (association negotiation); default 1 MiB. */
   readonly maxControlPduLength?: number
+  /**
+   * Decode a P-DATA-TF that spans chunks in place, its PDV data as views (a PDV split at chunk boundaries into
+   * several, see the module header), rather than joining its bytes into a fresh buffer; one spanning more than
+   * `MAX_VIEW_CHUNKS` chunks (a peer dribbling bytes) is still joined. Default false: PDVs exactly as sent.
+   */
+  readonly pdvViews?: boolean
 }
+
+/** The most chunks a P-DATA-TF may span to be decoded as views with `pdvViews` (more are joined). */
+export const MAX_VIEW_CHUNKS = 32
 
 /** What one push yields: the whole PDUs found, and the error that stopped parsing, if any. */
 export interface PushResult {
@@ -92,6 +106,68 @@ export const make = (options: ParserOptions): PduParser => {
     return out
   }
 
+  // With `pdvViews`: a P-DATA-TF of `length` bytes after its header, spanning chunks, taken off as PDVs whose
+  // data are views of the chunks. `undefined` (nothing taken) when it lies in one chunk, spans too many, or breaks
+  // a rule of the PDV items: then the codec decodes the joined bytes, and says what is wrong.
+  const takePDataViews = (length: number): PDataTf | undefined => {
+    let need = 6 + length
+    if (length === 0 || chunks[head]!.length >= need) return undefined
+    for (let j = head; need > 0; j++) {
+      if (j - head >= MAX_VIEW_CHUNKS) return undefined
+      need -= chunks[j]!.length
+    }
+    // A cursor over chunks[head..]: chunk k, offset at (at may equal the chunk's length until the next read).
+    let k = head
+    let at = 6
+    while (at >= chunks[k]!.length) at -= chunks[k++]!.length
+    const u8 = (): number => {
+      while (at >= chunks[k]!.length) {
+        k++
+        at = 0
+      }
+      return chunks[k]![at++]!
+    }
+    const pdvs: Array<Pdv> = []
+    let remaining = length
+    while (remaining > 0) {
+      if (remaining < 4) return undefined
+      const itemLength = ((u8() << 24) >>> 0) + (u8() << 16) + (u8() << 8) + u8()
+      if (itemLength < 2 || itemLength > remaining - 4) return undefined
+      remaining -= 4 + itemLength
+      const presentationContextId = u8()
+      const control = u8()
+      const isCommand = (control & 0x01) !== 0
+      const isLast = (control & 0x02) !== 0
+      let left = itemLength - 2
+      if (left === 0) {
+        const c = chunks[k]!
+        pdvs.push({ presentationContextId, isCommand, isLast, data: c.subarray(at, at) })
+        continue
+      }
+      while (left > 0) {
+        while (at >= chunks[k]!.length) {
+          k++
+          at = 0
+        }
+        const c = chunks[k]!
+        const n = Math.min(c.length - at, left)
+        left -= n
+        pdvs.push({ presentationContextId, isCommand, isLast: isLast && left === 0, data: c.subarray(at, at + n) })
+        at += n
+      }
+    }
+    if (pdvs.length === 0) return undefined
+    const last = chunks[k]!
+    if (at >= last.length) head = k + 1
+    else {
+      chunks[k] = last.subarray(at)
+      head = k
+    }
+    buffered -= 6 + length
+    compact()
+    return { _tag: "PDataTf", pdvs: pdvs as [Pdv, ...Array<Pdv>] }
+  }
+
   const check = (type: number, length: number): PduDecodeError | PduTooLarge | undefined => {
     if (type < 0x01 || type > 0x07) {
       return new PduDecodeError({
@@ -127,6 +203,13 @@ export const make = (options: ParserOptions): PduParser => {
           return { pdus, error: bad }
         }
         if (buffered < 6 + length) break
+        if (type === 0x04 && options.pdvViews === true) {
+          const viewed = takePDataViews(length)
+          if (viewed !== undefined) {
+            pdus.push(viewed)
+            continue
+          }
+        }
         const decoded = decodePdu(take(6 + length))
         if (Result.isFailure(decoded)) {
           failed = decoded.failure

@@ -104,3 +104,122 @@ describe("PduParser", () => {
     )
   })
 })
+
+// The message as the Reassembler sees it: data bytes tagged by context and kind, and where each last fragment ends.
+const flatten = (pdus: ReadonlyArray<Pdu.Pdu>): Array<string> => {
+  const out: Array<string> = []
+  for (const pdu of pdus) {
+    if (pdu._tag !== "PDataTf") {
+      out.push(pdu._tag)
+      continue
+    }
+    for (const pdv of pdu.pdvs) {
+      const tag = `${pdv.presentationContextId}${pdv.isCommand ? "c" : "d"}`
+      for (const b of pdv.data) out.push(`${tag}:${b}`)
+      if (pdv.isLast) out.push(`${tag}:last`)
+    }
+  }
+  return out
+}
+
+const feedViews = (chunks: ReadonlyArray<Uint8Array>, maxPduLength = 0) => {
+  const parser = PduParser.make({ maxPduLength, pdvViews: true })
+  const pdus: Array<Pdu.Pdu> = []
+  for (const c of chunks) {
+    const r = parser.push(c)
+    pdus.push(...r.pdus)
+    if (r.error) return { pdus, error: r.error, parser }
+  }
+  return { pdus, error: undefined, parser }
+}
+
+const pdvArb = fc.record({
+  presentationContextId: fc.constantFrom(1, 3, 255),
+  isCommand: fc.boolean(),
+  isLast: fc.boolean(),
+  data: fc.uint8Array({ maxLength: 300 })
+})
+const pdataArb = fc.array(pdvArb, { minLength: 1, maxLength: 5 }).map((pdvs) => PduCodec.encodePDataTf(pdvs))
+
+describe("PduParser with pdvViews", () => {
+  it("yields the same message bytes and last-fragment bits as joining, for any chunking", () => {
+    fc.assert(
+      fc.property(
+        fc.array(pdataArb, { minLength: 1, maxLength: 4 }),
+        fc.array(fc.integer({ min: 0, max: 4000 }), { maxLength: 40 }),
+        (pdus, cuts) => {
+          const bytes = new Uint8Array(pdus.reduce((n, p) => n + p.length, 0))
+          let at = 0
+          for (const p of pdus) {
+            bytes.set(p, at)
+            at += p.length
+          }
+          const points = [0, ...cuts.map((c) => c % (bytes.length + 1)).sort((a, b) => a - b), bytes.length]
+          const chunks = points.slice(1).map((end, i) => bytes.slice(points[i]!, end))
+          const joined = feed(chunks)
+          const viewed = feedViews(chunks)
+          assert.isUndefined(viewed.error)
+          assert.strictEqual(viewed.pdus.length, joined.pdus.length)
+          assert.deepStrictEqual(flatten(viewed.pdus), flatten(joined.pdus))
+          assert.strictEqual(viewed.parser.buffered, 0)
+          // Every PDV's data is a view of a chunk pushed, never a fresh copy.
+          const buffers = new Set<ArrayBufferLike>(chunks.map((c) => c.buffer))
+          for (const pdu of viewed.pdus) {
+            if (pdu._tag !== "PDataTf") continue
+            for (const pdv of pdu.pdvs) if (pdv.data.length > 0) assert.isTrue(buffers.has(pdv.data.buffer))
+          }
+        }
+      ),
+      { numRuns: 500, seed: 11 }
+    )
+  })
+
+  it("parses the fixture stream split at every byte, as joining does", () => {
+    for (let cut = 0; cut <= stream.length; cut++) {
+      const chunks = [stream.slice(0, cut), stream.slice(cut)]
+      const { pdus, error } = feedViews(chunks)
+      assert.isUndefined(error)
+      assert.deepStrictEqual(flatten(pdus), flatten(all), `split at ${cut}`)
+    }
+  })
+
+  it("splits a PDV spanning two reads into two views, only the second marked last", () => {
+    const data = Uint8Array.from({ length: 100 }, (_, i) => i)
+    const pdu = PduCodec.encodePDataTf([{ presentationContextId: 5, isCommand: false, isLast: true, data }])
+    const { pdus } = feedViews([pdu.slice(0, 60), pdu.slice(60)])
+    assert.strictEqual(pdus.length, 1)
+    const pdvs = pdus[0]!._tag === "PDataTf" ? pdus[0]!.pdvs : []
+    assert.deepStrictEqual(
+      pdvs.map((p) => [p.presentationContextId, p.isCommand, p.isLast, p.data.length]),
+      [
+        [5, false, false, 60 - 12],
+        [5, false, true, 100 - 48]
+      ]
+    )
+  })
+
+  it("joins a P-DATA-TF that spans more than MAX_VIEW_CHUNKS chunks (PDVs exactly as sent)", () => {
+    const data = new Uint8Array(PduParser.MAX_VIEW_CHUNKS * 2)
+    const pdu = PduCodec.encodePDataTf([{ presentationContextId: 1, isCommand: false, isLast: false, data }])
+    const { pdus } = feedViews(Array.from(pdu, (b) => Uint8Array.of(b)))
+    assert.strictEqual(pdus.length, 1)
+    assert.strictEqual(pdus[0]!._tag === "PDataTf" ? pdus[0]!.pdvs.length : 0, 1)
+  })
+
+  it("fails a malformed P-DATA-TF spanning chunks exactly as joining does", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 40 }), fc.integer({ min: 1, max: 45 }), (body, cut) => {
+        const bytes = new Uint8Array(6 + body.length)
+        bytes[0] = 0x04
+        new DataView(bytes.buffer).setUint32(2, body.length)
+        bytes.set(body, 6)
+        const chunks = [bytes.slice(0, Math.min(cut, bytes.length)), bytes.slice(Math.min(cut, bytes.length))]
+        const joined = feed(chunks)
+        const viewed = feedViews(chunks)
+        assert.deepStrictEqual(flatten(viewed.pdus), flatten(joined.pdus))
+        assert.deepStrictEqual(viewed.error, joined.error)
+      }),
+      { numRuns: 3000, seed: 12 }
+    )
+  })
+})

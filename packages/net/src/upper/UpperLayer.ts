@@ -278,7 +278,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
 
     const readLoop = (t: Transport) =>
       Effect.gen(function* () {
-        const parser = PduParser.make({ maxPduLength: options.maxPduLength })
+        // P-DATA spanning socket reads as views of them, not joined into a fresh buffer (DIMSE takes any fragmenting).
+        const parser = PduParser.make({ maxPduLength: options.maxPduLength, pdvViews: true })
         while (true) {
           const chunks = yield* t.read
           // After our A-ABORT nothing the peer sends matters; a peer that keeps sending instead of
