@@ -136,6 +136,22 @@ describe("netdicom echo and store against netdicom storescp", () => {
     assert.strictEqual(filesUnder(path.join(out, study)).length, 7)
   })
 
+  it("the global --log-level sets what is logged: debug shows the PDUs, warn quiets a server", async () => {
+    const r = await netdicom(["echo", "127.0.0.1", String(scp.port), "--aec", "STORE-SCP", "--log-level", "debug"])
+    assert.strictEqual(r.code, 0, r.stderr)
+    assert.match(r.stderr, /DEBUG .*sent A-ASSOCIATE-RQ/, r.stderr)
+    const quiet = await serve(["storescp", "0", "--out", temp("quiet"), "--log-level", "warn"])
+    const echoed = await netdicom(["echo", "127.0.0.1", String(quiet.port)])
+    assert.strictEqual(echoed.code, 0, echoed.stderr)
+    const loud = await serve(["storescp", "0", "--out", temp("loud")])
+    assert.strictEqual((await netdicom(["echo", "127.0.0.1", String(loud.port)])).code, 0)
+    for (let i = 0; i < 50 && !/association released/.test(loud.output()); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    assert.match(loud.output(), /INFO .*association accepted/, loud.output())
+    assert.notMatch(quiet.output(), /INFO/, quiet.output())
+  })
+
   it("--window 4: the window is negotiated (storescp grants up to 8), C-STOREs overlap, every file arrives", async () => {
     const dir = temp("window")
     const study = "1.2.826.0.1.3680043.10.1478.96.2"
