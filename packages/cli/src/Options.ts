@@ -77,6 +77,11 @@ export const applicationEntity = (
   if (Option.isSome(options.timeout) && options.timeout.value <= 0) {
     return fail(`--timeout must be a positive number of seconds, not ${options.timeout.value}`)
   }
+  const title = Identifiers.aeTitle(options.aet.trim())
+  if (Result.isFailure(title)) return fail(`--aet "${options.aet}" is not an AE title: it ${title.failure.rule}`)
+  if (options.maxPdu !== 0 && (options.maxPdu < 1024 || options.maxPdu > 0xffffffff)) {
+    return fail(`--max-pdu must be 0 (no limit) or 1024-4294967295 bytes, not ${options.maxPdu}`)
+  }
   const seconds = Option.map(options.timeout, (s) => `${s} seconds` as const)
   const made = ApplicationEntity.make({
     aeTitle: options.aet,
@@ -87,7 +92,7 @@ export const applicationEntity = (
       ? { timeouts: { connect: seconds.value, acse: seconds.value, dimse: seconds.value } }
       : {})
   })
-  return Result.isSuccess(made) ? Effect.succeed(made.success) : fail(`--aet/--max-pdu: ${made.failure.message}`)
+  return Result.isSuccess(made) ? Effect.succeed(made.success) : fail(made.failure.message)
 }
 
 /** Checks an AE title given for the peer. */

@@ -405,6 +405,19 @@ describe("failures are one line, never a stack trace", () => {
     assert.notMatch(r.stderr + r.stdout, /\n\s+at /)
   })
 
+  it("a bad --aet or --max-pdu names the flag at fault and what it takes", async () => {
+    const aet = await netdicom(["echo", "127.0.0.1", "104", "--aet", "THIS-IS-WAY-TOO-LONG"])
+    assert.strictEqual(aet.code, 1)
+    assert.strictEqual(lines(aet.stderr).length, 1, aet.stderr)
+    assert.include(aet.stderr, '--aet "THIS-IS-WAY-TOO-LONG" is not an AE title: it must be 1-16 characters')
+    for (const value of ["-5", "100"]) {
+      const pdu = await netdicom(["echo", "127.0.0.1", "104", "--max-pdu", value])
+      assert.strictEqual(pdu.code, 1)
+      assert.strictEqual(lines(pdu.stderr).length, 1, pdu.stderr)
+      assert.include(pdu.stderr, `--max-pdu must be 0 (no limit) or 1024-4294967295 bytes, not ${value}`)
+    }
+  })
+
   it("a missing argument and a bad port number", async () => {
     const missing = await netdicom(["store", "127.0.0.1"])
     assert.notStrictEqual(missing.code, 0)
