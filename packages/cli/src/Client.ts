@@ -499,7 +499,9 @@ const get = Command.make(
       Flag.withDescription("(required) folder the instances are written to, as <SOPInstanceUID>.dcm")
     ),
     sopClass: Flag.String("sop-class").pipe(
-      Flag.withDescription("propose only this storage SOP class (in every transfer syntax); repeat for more"),
+      Flag.withDescription(
+        "propose only this storage SOP class, a UID or keyword (CTImageStorage), in every transfer syntax; repeat for more"
+      ),
       Flag.atLeast(0)
     ),
     ...common
@@ -509,13 +511,19 @@ const get = Command.make(
       const peer = yield* peerOf(c)
       const identifier = yield* identifierOf(c.model, c, false)
       const ae = yield* applicationEntity(c)
+      const classes: Array<string> = []
+      for (const value of c.sopClass) {
+        const uid = Contexts.sopClassOf(value)
+        if (Result.isFailure(uid)) return yield* fail(uid.failure)
+        classes.push(uid.success)
+      }
       const written = { count: 0 }
       const ok = yield* Effect.scoped(
         Effect.gen(function* () {
           const made = yield* Effect.result(Effect.tryPromise(() => InstanceStore.makeDirectories(c.out)))
           if (Result.isFailure(made)) return yield* fail(`--out ${c.out}: ${String(made.failure.cause)}`)
           const getClass = QueryRetrieve.SOP_CLASSES[c.model].get!
-          const proposal = Contexts.getProposal(Negotiation.MAX_PRESENTATION_CONTEXTS - 1, c.sopClass)
+          const proposal = Contexts.getProposal(Negotiation.MAX_PRESENTATION_CONTEXTS - 1, classes)
           const channel = yield* Scu.connect(ae, {
             ...peer,
             contexts: [
