@@ -449,6 +449,8 @@ const retrieveModel = Flag.Literals("model", ["patient", "study"]).pipe(
   Flag.withDefault("study")
 )
 
+const writtenLine = (count: number, dir: string): string => `${count} file${count === 1 ? "" : "s"} written to ${dir}`
+
 /** Writes each instance a C-GET brings as `<dir>/<SOPInstanceUID>.dcm` with a File Meta Information. */
 const fileWriter =
   (dir: string, written: { count: number }): StoreHandler.StorageHandler =>
@@ -535,8 +537,16 @@ const get = Command.make(
           })
           return yield* runRetrieve("C-GET", Scu.get(channel, { model: c.model, identifier }))
         })
+      ).pipe(
+        // Ctrl-C: the association is aborted; say so, and what is on disk, as the last lines before the exit (130)
+        Effect.onInterrupt(() =>
+          Effect.andThen(
+            Console.error("netdicom get: interrupted: the association was aborted"),
+            Console.log(writtenLine(written.count, c.out))
+          )
+        )
       )
-      yield* Console.log(`${written.count} file${written.count === 1 ? "" : "s"} written to ${c.out}`)
+      yield* Console.log(writtenLine(written.count, c.out))
       if (!ok) return yield* fail("")
     }).pipe(withLogging(c, "client"))
 ).pipe(Command.withDescription("C-GET: fetch matching instances over this association into a folder"))
@@ -571,6 +581,12 @@ const move = Command.make(
           })
           return yield* runRetrieve("C-MOVE", Scu.move(channel, { model: c.model, destination, identifier }))
         })
+      ).pipe(
+        Effect.onInterrupt(() =>
+          Console.error(
+            "netdicom move: interrupted: the association was aborted (the peer may stop or finish its sub-operations)"
+          )
+        )
       )
       if (!ok) return yield* fail("")
     }).pipe(withLogging(c, "client"))

@@ -609,6 +609,62 @@ describe("store interrupted by Ctrl-C", () => {
   })
 })
 
+describe("get interrupted by Ctrl-C", () => {
+  it("says it was interrupted, ends with what was written, leaves no partial file, exits 130", async () => {
+    const qr = await serve(["qrscp", "0", "--store", temp("sigint-get-store"), "--db", ":memory:"])
+    const dir = temp("sigint-get-in")
+    // three 64 MiB instances (a large private OB element after the pixel data): Ctrl-C lands after the first
+    for (const i of [1, 2, 3]) {
+      const base = part10({
+        patientId: "P",
+        patientName: "A^B",
+        study: "1.2.3.9",
+        series: "1.2.3.9.1",
+        sop: `1.2.3.9.1.${i}`
+      })
+      const size = 64 << 20
+      const big = new Uint8Array(base.length + 12 + size)
+      big.set(base)
+      big.set([0xe1, 0x7f, 0x10, 0x10, 0x4f, 0x42, 0, 0], base.length)
+      new DataView(big.buffer).setUint32(base.length + 8, size, true)
+      writeFile(dir, `${i}.dcm`, big)
+    }
+    const stored = await netdicom(["store", "127.0.0.1", String(qr.port), dir])
+    assert.strictEqual(stored.code, 0, stored.stdout + stored.stderr)
+    const out = temp("sigint-get-out")
+    const args = ["get", "127.0.0.1", String(qr.port), "-k", "StudyInstanceUID=1.2.3.9", "--out", out]
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: repoRoot,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()))
+    const code = await new Promise<number | null>((resolve) => {
+      const kill = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), 30_000)
+      child.stderr!.on("data", (d: Buffer) => {
+        const first = !/C-GET: 2 remaining/.test(stderr)
+        stderr += d.toString()
+        // the first instance written, the others on their way: Ctrl-C (SIGINT to the process group)
+        if (first && /C-GET: 2 remaining/.test(stderr)) process.kill(-child.pid!, "SIGINT")
+      })
+      child.on("close", (c) => {
+        clearTimeout(kill)
+        resolve(c)
+      })
+    })
+    assert.strictEqual(code, 130, stdout + stderr)
+    assert.include(stderr, "netdicom get: interrupted")
+    assert.match(lines(stdout).at(-1) ?? "", /^[123] files? written to /, stdout)
+    assert.deepStrictEqual(
+      fs.readdirSync(out).filter((name) => name.endsWith(".tmp")),
+      [],
+      "a partial file was left behind"
+    )
+  })
+})
+
 describe("the demo", () => {
   it("runs and exits 0 by itself", async () => {
     const r = await run(
