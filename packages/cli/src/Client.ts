@@ -80,7 +80,10 @@ const echo = Command.make(
   {
     host,
     port,
-    repeat: Flag.Int("repeat").pipe(Flag.withDescription("how many C-ECHO requests to send"), Flag.withDefault(1)),
+    repeat: Flag.Int("repeat").pipe(
+      Flag.withDescription("how many C-ECHO requests to send (default 1)"),
+      Flag.withDefault(1)
+    ),
     ...common
   },
   (c) =>
@@ -151,7 +154,7 @@ const store = Command.make(
     host,
     port,
     paths: Argument.String("path").pipe(
-      Argument.withDescription("files and folders (walked recursively)"),
+      Argument.withDescription("files and folders (walked recursively, hidden entries skipped)"),
       Argument.variadic({ min: 1 })
     ),
     associations: Flag.Int("associations").pipe(
@@ -372,7 +375,7 @@ const find = Command.make(
     host,
     port,
     model: Flag.Literals("model", ["patient", "study", "worklist"]).pipe(
-      Flag.withDescription("information model: patient root, study root or modality worklist"),
+      Flag.withDescription("information model: patient root, study root or modality worklist (default study)"),
       Flag.withDefault("study")
     ),
     keys,
@@ -445,7 +448,7 @@ const runRetrieve = (
   })
 
 const retrieveModel = Flag.Literals("model", ["patient", "study"]).pipe(
-  Flag.withDescription("information model: patient root or study root"),
+  Flag.withDescription("information model: patient root or study root (default study)"),
   Flag.withDefault("study")
 )
 

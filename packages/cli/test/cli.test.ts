@@ -481,6 +481,23 @@ describe("invocation details", () => {
     }
   })
 
+  it("--help gives the default of each optional flag that has one", async () => {
+    for (const [command, flag, value] of [
+      ["echo", "--repeat", "1"],
+      ["find", "--model", "study"],
+      ["get", "--model", "study"],
+      ["move", "--model", "study"],
+      ["storescp", "--host", "127.0.0.1"],
+      ["qrscp", "--host", "127.0.0.1"],
+      ["store", "--associations", "1"],
+      ["echo", "--aet", "NETDICOM"]
+    ] as const) {
+      const r = await netdicom([command, "--help"])
+      const line = lines(r.stdout).find((l) => l.trim().startsWith(`${flag} `))
+      assert.include(line ?? "", `(default ${value}`, `${command}: ${r.stdout}`)
+    }
+  })
+
   it("echo HOST:PORT: the error says host and port are two arguments", async () => {
     const r = await netdicom(["echo", "127.0.0.1:104"])
     assert.notStrictEqual(r.code, 0)
