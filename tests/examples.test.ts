@@ -78,6 +78,12 @@ describe("examples", () => {
     assert.include(readme, "```ts\n" + file.slice(file.indexOf("import ")).trimEnd() + "\n```")
   })
 
+  it("the README's SCP snippet is examples/quick-scp.ts from its imports on", () => {
+    const file = fs.readFileSync(example("quick-scp.ts"), "utf8")
+    const readme = fs.readFileSync(path.join(repoRoot, "README.md"), "utf8")
+    assert.include(readme, "```ts\n" + file.slice(file.indexOf("import ")).trimEnd() + "\n```")
+  })
+
   it("echo against the Verification SCP", async () => {
     const port = await startServer("verification-scp.ts", ["0", "VERIFY-SCP"])
     const r = await runExample("echo.ts", ["127.0.0.1", String(port), "VERIFY-SCP"])

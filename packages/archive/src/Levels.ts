@@ -155,6 +155,7 @@ const DERIVED_BY_KEYWORD = new Map(DERIVED.map((d) => [d.keyword, d] as const))
 const levelIn = (model: InformationModel, level: Level): Level =>
   model === "StudyRoot" && level === "PATIENT" ? "STUDY" : level
 
+/** A refusal; its reason becomes the response's Error Comment, a LO: keep it within 64 characters. */
 const mismatch = (reason: string, keyword?: string) =>
   Result.fail(new IdentifierDoesNotMatchSopClass(keyword === undefined ? { reason } : { reason, keyword }))
 
@@ -165,7 +166,7 @@ export const levelOf = (query: Dataset, model: InformationModel): Result.Result<
   const level = typeof value === "string" ? value.trim() : ""
   if (level === "") return mismatch("QueryRetrieveLevel (0008,0052) is missing", "QueryRetrieveLevel")
   if (!(levelsOf(model) as ReadonlyArray<string>).includes(level)) {
-    return mismatch(`QueryRetrieveLevel "${level}" is not a level of the ${model} model`, "QueryRetrieveLevel")
+    return mismatch(`QueryRetrieveLevel "${level}" is not a ${model} level`, "QueryRetrieveLevel")
   }
   return Result.succeed(level as Level)
 }
@@ -185,7 +186,7 @@ const ancestorsOf = (
     if (Result.isFailure(compiled)) return Result.fail(compiled.failure)
     const values = Matching.singleValues(compiled.success)
     if (values === undefined || values.length !== 1 || values[0] === undefined) {
-      return mismatch(`${keyword} must be given as a single value for a ${level} level query`, keyword)
+      return mismatch(`${keyword}: a single value needed at ${level} level`, keyword)
     }
     out.push({ level: above, value: values[0] })
   }
@@ -274,7 +275,7 @@ export const planRetrieve = (
     const own = at === level.success
     if (values === undefined || values.length === 0 || (!own && values.length !== 1)) {
       const wanted = own ? "one or more values" : "a single value"
-      return mismatch(`${keyword} must be given as ${wanted} for a ${level.success} level retrieve`, keyword)
+      return mismatch(`${keyword}: ${wanted} needed at ${level.success} level`, keyword)
     }
     uids.push({ level: at, values })
   }

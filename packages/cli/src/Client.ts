@@ -80,7 +80,10 @@ const echo = Command.make(
   {
     host,
     port,
-    repeat: Flag.Int("repeat").pipe(Flag.withDescription("how many C-ECHO requests to send"), Flag.withDefault(1)),
+    repeat: Flag.Int("repeat").pipe(
+      Flag.withDescription("how many C-ECHO requests to send (default 1)"),
+      Flag.withDefault(1)
+    ),
     ...common
   },
   (c) =>
@@ -151,7 +154,7 @@ const store = Command.make(
     host,
     port,
     paths: Argument.String("path").pipe(
-      Argument.withDescription("files and folders (walked recursively)"),
+      Argument.withDescription("files and folders (walked recursively, hidden entries skipped)"),
       Argument.variadic({ min: 1 })
     ),
     associations: Flag.Int("associations").pipe(
@@ -372,7 +375,7 @@ const find = Command.make(
     host,
     port,
     model: Flag.Literals("model", ["patient", "study", "worklist"]).pipe(
-      Flag.withDescription("information model: patient root, study root or modality worklist"),
+      Flag.withDescription("information model: patient root, study root or modality worklist (default study)"),
       Flag.withDefault("study")
     ),
     keys,
@@ -445,9 +448,11 @@ const runRetrieve = (
   })
 
 const retrieveModel = Flag.Literals("model", ["patient", "study"]).pipe(
-  Flag.withDescription("information model: patient root or study root"),
+  Flag.withDescription("information model: patient root or study root (default study)"),
   Flag.withDefault("study")
 )
+
+const writtenLine = (count: number, dir: string): string => `${count} file${count === 1 ? "" : "s"} written to ${dir}`
 
 /** Writes each instance a C-GET brings as `<dir>/<SOPInstanceUID>.dcm` with a File Meta Information. */
 const fileWriter =
@@ -499,7 +504,9 @@ const get = Command.make(
       Flag.withDescription("(required) folder the instances are written to, as <SOPInstanceUID>.dcm")
     ),
     sopClass: Flag.String("sop-class").pipe(
-      Flag.withDescription("propose only this storage SOP class (in every transfer syntax); repeat for more"),
+      Flag.withDescription(
+        "propose only this storage SOP class, a UID or keyword (CTImageStorage), in every transfer syntax; repeat for more"
+      ),
       Flag.atLeast(0)
     ),
     ...common
@@ -509,13 +516,19 @@ const get = Command.make(
       const peer = yield* peerOf(c)
       const identifier = yield* identifierOf(c.model, c, false)
       const ae = yield* applicationEntity(c)
+      const classes: Array<string> = []
+      for (const value of c.sopClass) {
+        const uid = Contexts.sopClassOf(value)
+        if (Result.isFailure(uid)) return yield* fail(uid.failure)
+        classes.push(uid.success)
+      }
       const written = { count: 0 }
       const ok = yield* Effect.scoped(
         Effect.gen(function* () {
           const made = yield* Effect.result(Effect.tryPromise(() => InstanceStore.makeDirectories(c.out)))
           if (Result.isFailure(made)) return yield* fail(`--out ${c.out}: ${String(made.failure.cause)}`)
           const getClass = QueryRetrieve.SOP_CLASSES[c.model].get!
-          const proposal = Contexts.getProposal(Negotiation.MAX_PRESENTATION_CONTEXTS - 1, c.sopClass)
+          const proposal = Contexts.getProposal(Negotiation.MAX_PRESENTATION_CONTEXTS - 1, classes)
           const channel = yield* Scu.connect(ae, {
             ...peer,
             contexts: [
@@ -527,8 +540,16 @@ const get = Command.make(
           })
           return yield* runRetrieve("C-GET", Scu.get(channel, { model: c.model, identifier }))
         })
+      ).pipe(
+        // Ctrl-C: the association is aborted; say so, and what is on disk, as the last lines before the exit (130)
+        Effect.onInterrupt(() =>
+          Effect.andThen(
+            Console.error("netdicom get: interrupted: the association was aborted"),
+            Console.log(writtenLine(written.count, c.out))
+          )
+        )
       )
-      yield* Console.log(`${written.count} file${written.count === 1 ? "" : "s"} written to ${c.out}`)
+      yield* Console.log(writtenLine(written.count, c.out))
       if (!ok) return yield* fail("")
     }).pipe(withLogging(c, "client"))
 ).pipe(Command.withDescription("C-GET: fetch matching instances over this association into a folder"))
@@ -563,6 +584,12 @@ const move = Command.make(
           })
           return yield* runRetrieve("C-MOVE", Scu.move(channel, { model: c.model, destination, identifier }))
         })
+      ).pipe(
+        Effect.onInterrupt(() =>
+          Console.error(
+            "netdicom move: interrupted: the association was aborted (the peer may stop or finish its sub-operations)"
+          )
+        )
       )
       if (!ok) return yield* fail("")
     }).pipe(withLogging(c, "client"))

@@ -11,8 +11,9 @@
  *
  * @since 0.1.0
  */
+import * as Result from "effect/Result"
 import { ApplicationEntity, Negotiation, QueryRetrieve } from "@netdicom/net"
-import { Uids } from "@netdicom/wire"
+import { Identifiers, Uids } from "@netdicom/wire"
 
 const TS = Uids.TransferSyntax
 
@@ -136,4 +137,23 @@ export const getProposal = (room: number, sopClasses?: ReadonlyArray<string>): G
   for (const ts of TS_OTHER) for (const uid of classes ?? COMPRESSED_IMAGE_CLASSES) add(uid, ts)
   const proposed = [...new Set(contexts.map((c) => c.abstractSyntax))]
   return { contexts, roles: proposed.map((sopClassUid) => ({ sopClassUid, scu: false, scp: true })) }
+}
+
+const STORAGE_BY_KEYWORD: ReadonlyMap<string, string> = new Map(
+  [...Object.entries(Uids.StorageSop), ...Object.entries(Uids.RetiredStorageSop)].map(([k, uid]) => [
+    k.toLowerCase(),
+    uid
+  ])
+)
+
+/**
+ * A `--sop-class` value: a UID, or the PS3.6 keyword of a storage SOP class (`CTImageStorage`, any case), as
+ * DCMTK names them; anything else is refused with what it takes.
+ */
+export const sopClassOf = (value: string): Result.Result<string, string> => {
+  const named = STORAGE_BY_KEYWORD.get(value.trim().toLowerCase())
+  if (named !== undefined) return Result.succeed(named)
+  return Result.isSuccess(Identifiers.uid(value.trim()))
+    ? Result.succeed(value.trim())
+    : Result.fail(`--sop-class ${value}: neither a UID nor a storage SOP class keyword (e.g. CTImageStorage)`)
 }

@@ -9,11 +9,12 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import type * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
 import * as Result from "effect/Result"
 import * as Runtime from "effect/Runtime"
-import { Flag } from "effect/cli"
+import { Flag, GlobalFlag } from "effect/cli"
 import { ApplicationEntity } from "@netdicom/net"
 import { Identifiers } from "@netdicom/wire"
 
@@ -76,6 +77,11 @@ export const applicationEntity = (
   if (Option.isSome(options.timeout) && options.timeout.value <= 0) {
     return fail(`--timeout must be a positive number of seconds, not ${options.timeout.value}`)
   }
+  const title = Identifiers.aeTitle(options.aet.trim())
+  if (Result.isFailure(title)) return fail(`--aet "${options.aet}" is not an AE title: it ${title.failure.rule}`)
+  if (options.maxPdu !== 0 && (options.maxPdu < 1024 || options.maxPdu > 0xffffffff)) {
+    return fail(`--max-pdu must be 0 (no limit) or 1024-4294967295 bytes, not ${options.maxPdu}`)
+  }
   const seconds = Option.map(options.timeout, (s) => `${s} seconds` as const)
   const made = ApplicationEntity.make({
     aeTitle: options.aet,
@@ -86,7 +92,7 @@ export const applicationEntity = (
       ? { timeouts: { connect: seconds.value, acse: seconds.value, dimse: seconds.value } }
       : {})
   })
-  return Result.isSuccess(made) ? Effect.succeed(made.success) : fail(`--aet/--max-pdu: ${made.failure.message}`)
+  return Result.isSuccess(made) ? Effect.succeed(made.success) : fail(made.failure.message)
 }
 
 /** Checks an AE title given for the peer. */
@@ -113,15 +119,27 @@ const stderrLogger = Logger.make(({ date, logLevel, message, fiber }) => {
   process.stderr.write(`${time} ${logLevel.toUpperCase()}${where} ${text}${annotations}\n`)
 })
 
-/** The logger layer: stderr lines, at Debug with `--debug`, else Info for servers and Warn for clients. */
-export const logging = (debug: boolean, role: "client" | "server"): Layer.Layer<never> =>
+/**
+ * The logger layer: stderr lines, at Debug with `--debug`, else at the global `--log-level` when one was given,
+ * else Info for servers and Warn for clients.
+ */
+export const logging = (
+  debug: boolean,
+  role: "client" | "server",
+  logLevel: Option.Option<LogLevel.LogLevel> = Option.none()
+): Layer.Layer<never> =>
   Layer.mergeAll(
     Logger.layer([stderrLogger]),
-    Layer.succeed(References.MinimumLogLevel, debug ? "Debug" : role === "server" ? "Info" : "Warn")
+    Layer.succeed(
+      References.MinimumLogLevel,
+      debug ? "Debug" : Option.getOrElse(logLevel, () => (role === "server" ? "Info" : "Warn"))
+    )
   )
 
-/** Runs a command's effect with the logging its `--debug` flag asks for. */
+/** Runs a command's effect with the logging its `--debug` flag (or the global `--log-level`) asks for. */
 export const withLogging =
   (options: { readonly debug: boolean }, role: "client" | "server") =>
   <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.provide(effect, logging(options.debug, role))
+    Effect.flatMap(Effect.serviceOption(GlobalFlag.LogLevel), (given) =>
+      Effect.provide(effect, logging(options.debug, role, Option.flatten(given)))
+    )

@@ -34,7 +34,7 @@ import {
 
 const listenPort = Argument.Int("port").pipe(Argument.withDescription("the TCP port to listen on (0: any free port)"))
 const listenHost = Flag.String("host").pipe(
-  Flag.withDescription("the address to listen on (0.0.0.0: every interface)"),
+  Flag.withDescription("the address to listen on (default 127.0.0.1; 0.0.0.0: every interface)"),
   Flag.withDefault("127.0.0.1")
 )
 

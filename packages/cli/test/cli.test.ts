@@ -136,6 +136,22 @@ describe("netdicom echo and store against netdicom storescp", () => {
     assert.strictEqual(filesUnder(path.join(out, study)).length, 7)
   })
 
+  it("the global --log-level sets what is logged: debug shows the PDUs, warn quiets a server", async () => {
+    const r = await netdicom(["echo", "127.0.0.1", String(scp.port), "--aec", "STORE-SCP", "--log-level", "debug"])
+    assert.strictEqual(r.code, 0, r.stderr)
+    assert.match(r.stderr, /DEBUG .*sent A-ASSOCIATE-RQ/, r.stderr)
+    const quiet = await serve(["storescp", "0", "--out", temp("quiet"), "--log-level", "warn"])
+    const echoed = await netdicom(["echo", "127.0.0.1", String(quiet.port)])
+    assert.strictEqual(echoed.code, 0, echoed.stderr)
+    const loud = await serve(["storescp", "0", "--out", temp("loud")])
+    assert.strictEqual((await netdicom(["echo", "127.0.0.1", String(loud.port)])).code, 0)
+    for (let i = 0; i < 50 && !/association released/.test(loud.output()); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    assert.match(loud.output(), /INFO .*association accepted/, loud.output())
+    assert.notMatch(quiet.output(), /INFO/, quiet.output())
+  })
+
   it("--window 4: the window is negotiated (storescp grants up to 8), C-STOREs overlap, every file arrives", async () => {
     const dir = temp("window")
     const study = "1.2.826.0.1.3680043.10.1478.96.2"
@@ -389,6 +405,19 @@ describe("failures are one line, never a stack trace", () => {
     assert.notMatch(r.stderr + r.stdout, /\n\s+at /)
   })
 
+  it("a bad --aet or --max-pdu names the flag at fault and what it takes", async () => {
+    const aet = await netdicom(["echo", "127.0.0.1", "104", "--aet", "THIS-IS-WAY-TOO-LONG"])
+    assert.strictEqual(aet.code, 1)
+    assert.strictEqual(lines(aet.stderr).length, 1, aet.stderr)
+    assert.include(aet.stderr, '--aet "THIS-IS-WAY-TOO-LONG" is not an AE title: it must be 1-16 characters')
+    for (const value of ["-5", "100"]) {
+      const pdu = await netdicom(["echo", "127.0.0.1", "104", "--max-pdu", value])
+      assert.strictEqual(pdu.code, 1)
+      assert.strictEqual(lines(pdu.stderr).length, 1, pdu.stderr)
+      assert.include(pdu.stderr, `--max-pdu must be 0 (no limit) or 1024-4294967295 bytes, not ${value}`)
+    }
+  })
+
   it("a missing argument and a bad port number", async () => {
     const missing = await netdicom(["store", "127.0.0.1"])
     assert.notStrictEqual(missing.code, 0)
@@ -449,6 +478,23 @@ describe("invocation details", () => {
       const r = await netdicom([command, "--help"])
       const line = lines(r.stdout).find((l) => l.trim().startsWith(`${flag} `))
       assert.match(line ?? "", /\(required\)/, `${command}: ${r.stdout}`)
+    }
+  })
+
+  it("--help gives the default of each optional flag that has one", async () => {
+    for (const [command, flag, value] of [
+      ["echo", "--repeat", "1"],
+      ["find", "--model", "study"],
+      ["get", "--model", "study"],
+      ["move", "--model", "study"],
+      ["storescp", "--host", "127.0.0.1"],
+      ["qrscp", "--host", "127.0.0.1"],
+      ["store", "--associations", "1"],
+      ["echo", "--aet", "NETDICOM"]
+    ] as const) {
+      const r = await netdicom([command, "--help"])
+      const line = lines(r.stdout).find((l) => l.trim().startsWith(`${flag} `))
+      assert.include(line ?? "", `(default ${value}`, `${command}: ${r.stdout}`)
     }
   })
 
@@ -577,6 +623,62 @@ describe("store interrupted by Ctrl-C", () => {
     assert.isNotNull(m, stdout)
     assert.strictEqual(Number(m![1]) + Number(m![2]), 21, summary)
     assert.isAbove(Number(m![2]), 0, summary)
+  })
+})
+
+describe("get interrupted by Ctrl-C", () => {
+  it("says it was interrupted, ends with what was written, leaves no partial file, exits 130", async () => {
+    const qr = await serve(["qrscp", "0", "--store", temp("sigint-get-store"), "--db", ":memory:"])
+    const dir = temp("sigint-get-in")
+    // three 64 MiB instances (a large private OB element after the pixel data): Ctrl-C lands after the first
+    for (const i of [1, 2, 3]) {
+      const base = part10({
+        patientId: "P",
+        patientName: "A^B",
+        study: "1.2.3.9",
+        series: "1.2.3.9.1",
+        sop: `1.2.3.9.1.${i}`
+      })
+      const size = 64 << 20
+      const big = new Uint8Array(base.length + 12 + size)
+      big.set(base)
+      big.set([0xe1, 0x7f, 0x10, 0x10, 0x4f, 0x42, 0, 0], base.length)
+      new DataView(big.buffer).setUint32(base.length + 8, size, true)
+      writeFile(dir, `${i}.dcm`, big)
+    }
+    const stored = await netdicom(["store", "127.0.0.1", String(qr.port), dir])
+    assert.strictEqual(stored.code, 0, stored.stdout + stored.stderr)
+    const out = temp("sigint-get-out")
+    const args = ["get", "127.0.0.1", String(qr.port), "-k", "StudyInstanceUID=1.2.3.9", "--out", out]
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: repoRoot,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()))
+    const code = await new Promise<number | null>((resolve) => {
+      const kill = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), 30_000)
+      child.stderr!.on("data", (d: Buffer) => {
+        const first = !/C-GET: 2 remaining/.test(stderr)
+        stderr += d.toString()
+        // the first instance written, the others on their way: Ctrl-C (SIGINT to the process group)
+        if (first && /C-GET: 2 remaining/.test(stderr)) process.kill(-child.pid!, "SIGINT")
+      })
+      child.on("close", (c) => {
+        clearTimeout(kill)
+        resolve(c)
+      })
+    })
+    assert.strictEqual(code, 130, stdout + stderr)
+    assert.include(stderr, "netdicom get: interrupted")
+    assert.match(lines(stdout).at(-1) ?? "", /^[123] files? written to /, stdout)
+    assert.deepStrictEqual(
+      fs.readdirSync(out).filter((name) => name.endsWith(".tmp")),
+      [],
+      "a partial file was left behind"
+    )
   })
 })
 

@@ -123,4 +123,17 @@ describe("Contexts", () => {
     const only = Contexts.getProposal(127, ["1.2.840.10008.5.1.4.1.1.4"])
     assert.strictEqual(only.contexts.length, Contexts.STORAGE_TRANSFER_SYNTAXES.length)
   })
+
+  it("--sop-class takes a UID or a storage SOP class keyword, and names what it takes otherwise", () => {
+    assert.deepStrictEqual(Contexts.sopClassOf("CTImageStorage"), Result.succeed("1.2.840.10008.5.1.4.1.1.2"))
+    assert.deepStrictEqual(Contexts.sopClassOf("mrimagestorage"), Result.succeed("1.2.840.10008.5.1.4.1.1.4"))
+    assert.deepStrictEqual(
+      Contexts.sopClassOf("1.2.840.10008.5.1.4.1.1.7"),
+      Result.succeed("1.2.840.10008.5.1.4.1.1.7")
+    )
+    assert.deepStrictEqual(
+      Contexts.sopClassOf("CTImage"),
+      Result.fail("--sop-class CTImage: neither a UID nor a storage SOP class keyword (e.g. CTImageStorage)")
+    )
+  })
 })

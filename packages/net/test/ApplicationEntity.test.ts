@@ -23,6 +23,8 @@ describe("ApplicationEntity.make", () => {
   it("refuses a maximum PDU length below 1024 (0 is no limit) and bad UIDs", () => {
     assert.isTrue(Result.isSuccess(ApplicationEntity.make({ aeTitle: "X", maxPduLength: 0 })))
     assert.isTrue(Result.isFailure(ApplicationEntity.make({ aeTitle: "X", maxPduLength: 100 })))
+    const negative = ApplicationEntity.make({ aeTitle: "X", maxPduLength: -5 })
+    assert.isTrue(Result.isFailure(negative) && negative.failure.message.includes("must be 0 (no limit) or 1024-"))
     const contexts = [{ abstractSyntax: "1.2.x", transferSyntaxes: ["1.2.840.10008.1.2"] }]
     assert.isTrue(Result.isFailure(ApplicationEntity.make({ aeTitle: "X", contexts })))
   })

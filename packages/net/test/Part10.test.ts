@@ -9,6 +9,7 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Result, Stream } from "effect"
 import * as DataSet from "../src/dimse/DataSet.ts"
 import * as Part10 from "../src/dimse/Part10.ts"
+import * as Scu from "../src/services/Scu.ts"
 
 const IMPLICIT = "1.2.840.10008.1.2"
 const EXPLICIT = "1.2.840.10008.1.2.1"
@@ -220,7 +221,13 @@ describe.skipIf(!haveCorpus)("readMeta on the corpus", () => {
           )
         } else assert.strictEqual(err(fromFile)._tag, fromBytes.failure._tag, file)
       }
-      assert.strictEqual((yield* Effect.flip(Part10.readFileMeta(path.join(tmp, "absent.dcm"))))._tag, "FileReadFailed")
+      const absent = path.join(tmp, "absent.dcm")
+      const failed = yield* Effect.flip(Part10.readFileMeta(absent))
+      assert.strictEqual(failed._tag, "FileReadFailed")
+      // the path once, not again at the end of Node's message ("..., open '<path>'")
+      assert.strictEqual(failed.message, `cannot read ${absent}: ENOENT: no such file or directory`)
+      const notSendable = yield* Effect.flip(Scu.describeFile(absent))
+      assert.strictEqual(notSendable.message, `cannot read ${absent}: ENOENT: no such file or directory`)
     })
   )
 })

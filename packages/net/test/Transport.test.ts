@@ -116,6 +116,8 @@ describe("Transport over TCP", () => {
         const refused = yield* Effect.flip(Transport.connectTcp("127.0.0.1", free, opts))
         assert.strictEqual(refused._tag, "ConnectFailed")
         assert.match(refused.message, /ECONNREFUSED/)
+        assert.notInclude(refused.message, "Error: ")
+        assert.include(refused.message, "(is the peer running and listening on that port?)")
         const impossible = yield* Effect.flip(Transport.connectTcp("127.0.0.1", 70000, opts))
         assert.strictEqual(impossible._tag, "ConnectFailed")
       })

@@ -9,8 +9,41 @@
  */
 import type * as P from "./Pdu.ts"
 import { trimAeTitle } from "./Identifiers.ts"
+import { describeUid } from "./Uids.ts"
 
 const RESULT_NAMES = ["accepted", "user-rejection", "no-reason", "abstract-syntax-not-supported", "ts-not-supported"]
+
+/** PS3.8 Table 9-21: A-ASSOCIATE-RJ sources, and the reasons each source gives. */
+const RJ_SOURCES: Record<number, string> = {
+  1: "service-user",
+  2: "service-provider (ACSE)",
+  3: "service-provider (presentation)"
+}
+const RJ_REASONS: Record<number, Record<number, string>> = {
+  1: {
+    1: "no-reason-given",
+    2: "application-context-name-not-supported",
+    3: "calling-AE-title-not-recognized",
+    7: "called-AE-title-not-recognized"
+  },
+  2: { 1: "no-reason-given", 2: "protocol-version-not-supported" },
+  3: { 1: "temporary-congestion", 2: "local-limit-exceeded" }
+}
+
+/** PS3.8 Table 9-26: A-ABORT sources and (from the service-provider) reasons. */
+const ABORT_SOURCES: Record<number, string> = { 0: "service-user", 2: "service-provider" }
+const ABORT_REASONS: Record<number, string> = {
+  0: "reason-not-specified",
+  1: "unrecognized-PDU",
+  2: "unexpected-PDU",
+  4: "unrecognized-PDU-parameter",
+  5: "unexpected-PDU-parameter",
+  6: "invalid-PDU-parameter-value"
+}
+
+/** `7 (called-AE-title-not-recognized)`, or the bare number for a value the standard reserves. */
+const named = (value: number, name: string | undefined): string =>
+  name === undefined ? `${value}` : `${value} (${name})`
 
 const userItem = (item: P.UserItem, describe: (uid: string) => string): string => {
   switch (item._tag) {
@@ -37,8 +70,11 @@ const userItem = (item: P.UserItem, describe: (uid: string) => string): string =
   }
 }
 
-/** A one-line summary of a PDU, e.g. `A-ASSOCIATE-RQ ECHOSCU -> ANY-SCP 1 context(s) [...]`. */
-export const summarize = (pdu: P.Pdu, describe: (uid: string) => string = (uid) => uid): string => {
+/**
+ * A one-line summary of a PDU, e.g. `A-ASSOCIATE-RQ ECHOSCU -> ANY-SCP 1 context(s) [...]`; UIDs are named by
+ * `describe`, by default the standard's name of a UID it knows (`CT Image Storage`) and the UID itself otherwise.
+ */
+export const summarize = (pdu: P.Pdu, describe: (uid: string) => string = describeUid): string => {
   switch (pdu._tag) {
     case "AAssociateRq": {
       const pcs = pdu.presentationContexts
@@ -58,7 +94,7 @@ export const summarize = (pdu: P.Pdu, describe: (uid: string) => string = (uid) 
       return `A-ASSOCIATE-AC ${pdu.presentationContexts.length} context(s): ${pcs} | ${user}`
     }
     case "AAssociateRj":
-      return `A-ASSOCIATE-RJ result=${pdu.result === 1 ? "permanent" : "transient"} source=${pdu.source} reason=${pdu.reason}`
+      return `A-ASSOCIATE-RJ result=${pdu.result === 1 ? "permanent" : "transient"} source=${named(pdu.source, RJ_SOURCES[pdu.source])} reason=${named(pdu.reason, RJ_REASONS[pdu.source]?.[pdu.reason])}`
     case "PDataTf":
       return `P-DATA-TF ${pdu.pdvs
         .map(
@@ -71,6 +107,6 @@ export const summarize = (pdu: P.Pdu, describe: (uid: string) => string = (uid) 
     case "AReleaseRp":
       return "A-RELEASE-RP"
     case "AAbort":
-      return `A-ABORT source=${pdu.source} reason=${pdu.reason}`
+      return `A-ABORT source=${named(pdu.source, ABORT_SOURCES[pdu.source])} reason=${pdu.source === 2 ? named(pdu.reason, ABORT_REASONS[pdu.reason]) : pdu.reason}`
   }
 }

@@ -119,7 +119,11 @@ export const make = (options: ApplicationEntityOptions): Result.Result<Applicati
   if (Result.isFailure(title)) return Result.fail(new InvalidApplicationEntity({ rule: title.failure.message }))
   const maxPduLength = options.maxPduLength ?? 262144
   if (!Number.isInteger(maxPduLength) || maxPduLength < 0 || maxPduLength > 0xffffffff) {
-    return Result.fail(new InvalidApplicationEntity({ rule: `maximum PDU length ${maxPduLength}` }))
+    return Result.fail(
+      new InvalidApplicationEntity({
+        rule: `maximum PDU length ${maxPduLength}: must be 0 (no limit) or 1024-4294967295`
+      })
+    )
   }
   if (maxPduLength !== 0 && maxPduLength < 1024) {
     return Result.fail(new InvalidApplicationEntity({ rule: `maximum PDU length ${maxPduLength} is below 1024` }))

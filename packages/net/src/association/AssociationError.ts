@@ -22,6 +22,12 @@ const REJECT_REASONS: Record<number, Record<number, string>> = {
   3: { 1: "temporary congestion", 2: "local limit exceeded" }
 }
 
+const REJECT_SOURCES: Record<number, string> = {
+  1: "service user",
+  2: "service provider, ACSE",
+  3: "service provider, presentation"
+}
+
 /** The peer answered A-ASSOCIATE-RJ (PS3.8 Table 9-21). */
 export class AssociationRejected extends Data.TaggedError("AssociationRejected")<{
   readonly result: 1 | 2
@@ -33,7 +39,8 @@ export class AssociationRejected extends Data.TaggedError("AssociationRejected")
   }
   override get message(): string {
     const why = REJECT_REASONS[this.source]?.[this.reason] ?? `reason ${this.reason}`
-    return `association rejected (${this.result === 1 ? "permanent" : "transient"}, source ${this.source}): ${why}`
+    const source = `source ${this.source}${REJECT_SOURCES[this.source] ? `: ${REJECT_SOURCES[this.source]}` : ""}`
+    return `association rejected (${this.result === 1 ? "permanent" : "transient"}, ${source}): ${why}`
   }
 }
 
@@ -55,7 +62,8 @@ export class AssociationAborted extends Data.TaggedError("AssociationAborted")<{
   readonly detail: string
 }> {
   override get message(): string {
-    const who = this.by === "peer" ? `peer (source ${this.source})` : this.by === "user" ? "us" : "provider"
+    const source = this.source === 0 ? ": service user" : this.source === 2 ? ": service provider" : ""
+    const who = this.by === "peer" ? `peer (source ${this.source}${source})` : this.by === "user" ? "us" : "provider"
     return `association aborted by ${who}: ${ABORT_REASONS[this.reason] ?? `reason ${this.reason}`} — ${this.detail}`
   }
 }

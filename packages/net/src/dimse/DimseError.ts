@@ -5,7 +5,14 @@
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
+import { Uids } from "@netdicom/wire"
 import type { AssociationAborted } from "../association/AssociationError.ts"
+
+/** `CT Image Storage (1.2.840.10008.5.1.4.1.1.2)`, or the bare UID when the standard does not name it. */
+const named = (uid: string): string => {
+  const name = Uids.uidName(uid)
+  return name === undefined ? uid : `${name} (${uid})`
+}
 
 /** No accepted presentation context for this SOP class, in this role (and transfer syntax, when one is needed). */
 export class NoAcceptedContext extends Data.TaggedError("NoAcceptedContext")<{
@@ -14,8 +21,8 @@ export class NoAcceptedContext extends Data.TaggedError("NoAcceptedContext")<{
   readonly transferSyntax: string | undefined
 }> {
   override get message(): string {
-    const ts = this.transferSyntax ? ` with transfer syntax ${this.transferSyntax}` : ""
-    return `no accepted presentation context for ${this.sopClassUid} as ${this.role}${ts}`
+    const ts = this.transferSyntax ? ` with transfer syntax ${named(this.transferSyntax)}` : ""
+    return `no accepted presentation context for ${named(this.sopClassUid)} as ${this.role}${ts}`
   }
 }
 

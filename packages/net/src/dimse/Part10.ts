@@ -107,7 +107,9 @@ export class FileReadFailed extends Data.TaggedError("FileReadFailed")<{
   readonly cause: unknown
 }> {
   override get message(): string {
-    return `cannot read ${this.path}: ${this.cause instanceof Error ? this.cause.message : String(this.cause)}`
+    const text = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    // Node ends a system error with the call and the path ("ENOENT: no such file or directory, open 'x.dcm'")
+    return `cannot read ${this.path}: ${text.replace(/, \w+ '[^']*'$/, "")}`
   }
 }
 

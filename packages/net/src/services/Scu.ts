@@ -100,7 +100,8 @@ export class FileNotSendable extends Data.TaggedError("FileNotSendable")<{
   readonly reason: string
 }> {
   override get message(): string {
-    return `${this.path}: ${this.reason}`
+    // a reason that names the file already ("cannot read x.dcm: ...") is not prefixed with it again
+    return this.reason.includes(this.path) ? this.reason : `${this.path}: ${this.reason}`
   }
 }
 

@@ -38,7 +38,10 @@ export class ConnectFailed extends Data.TaggedError("ConnectFailed")<{
   readonly detail: string
 }> {
   override get message(): string {
-    return `cannot connect to ${this.host}:${this.port}: ${this.detail}`
+    // `detail` is often String(error): its "Error: " prefix says nothing; a refusal gets a hint
+    const detail = this.detail.replace(/^Error: /, "")
+    const hint = detail.includes("ECONNREFUSED") ? " (is the peer running and listening on that port?)" : ""
+    return `cannot connect to ${this.host}:${this.port}: ${detail}${hint}`
   }
 }
 
