@@ -34,6 +34,11 @@ export interface Association {
   readonly negotiated: Negotiated
   /** Sends encoded P-DATA-TF PDUs in order; fails at once once the association is gone. */
   readonly sendPData: (pdus: ReadonlyArray<Uint8Array>) => Effect.Effect<void, AssociationAborted>
+  /**
+   * `sendPData` of a whole message begun now, from within a running effect: `undefined` once written at once (the
+   * upper layer's `writePData`), otherwise the effect that does the rest and must be run.
+   */
+  readonly writePData: (pdus: ReadonlyArray<Uint8Array>) => Effect.Effect<void, AssociationAborted> | undefined
   /** Installs the receiver of P-DATA (the DIMSE layer); PDUs wait until one is installed. */
   readonly receive: (handler: UpperLayer.PDataReceiver) => Effect.Effect<void>
   /** Installs what runs before we answer a peer's A-RELEASE-RQ (e.g. finishing operations). */
@@ -118,6 +123,10 @@ const establish = (
       ae,
       negotiated,
       sendPData: (pdus) => Effect.mapError(ul.sendPData(pdus), () => goneError(endingSeen)),
+      writePData: (pdus) => {
+        const rest = ul.writePData(pdus)
+        return rest === undefined ? undefined : Effect.mapError(rest, () => goneError(endingSeen))
+      },
       receive: (handler) => Effect.andThen(Deferred.succeed(receiver, handler), ul.receivePData(handler)),
       beforeRelease: (h) =>
         Effect.sync(() => {

@@ -35,6 +35,7 @@ import * as LentBytes from "../upper/LentBytes.ts"
 import * as Timers from "../upper/Timers.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
 import * as Inflow from "./Inflow.ts"
+import * as OperationsWindow from "./OperationsWindow.ts"
 import * as OwnedBytes from "./OwnedBytes.ts"
 import {
   DataSourceFailed,
@@ -176,6 +177,9 @@ interface OneInbox {
   resume: ((exit: Exit.Exit<Response, DimseFailure>) => void) | undefined
   // When the response is overdue (the Clock's monotonic milliseconds), set once the request is sent.
   deadline: number
+  // Whether it still holds its slot of the Asynchronous Operations Window (given back once, when it is settled,
+  // fails to be sent, or its waiter goes).
+  slot: boolean
 }
 
 type Inbox = { readonly _tag: "Stream"; readonly queue: Queue.Queue<Response, DimseFailure | Cause.Done> } | OneInbox
@@ -219,7 +223,7 @@ export const make = (
     const sendLock = yield* Semaphore.make(1)
     // The Asynchronous Operations Window we may use: outstanding requests at once (0 = unlimited).
     const invoked = negotiated.maxOperationsInvoked
-    const window = yield* Semaphore.make(invoked === 0 ? 0xffff : invoked)
+    const window = OperationsWindow.make(invoked === 0 ? 0xffff : invoked)
     const handlers = yield* FiberSet.make<void, never>()
     // Requests waiting for responses, by message id: a stream's inbox, or the final response of `requestOne`.
     const pending = new Map<number, Inbox>()
@@ -236,11 +240,16 @@ export const make = (
     }
     // requestOne's waiting requests, oldest first: all have the same DIMSE timeout, so the first is the next due.
     const waitingOnes = new Set<OneInbox>()
+    // A requestOne that is over, or that nobody waits for any more: no longer pending, its window slot given back.
+    const dropOne = (inbox: OneInbox) => {
+      waitingOnes.delete(inbox)
+      if (pending.get(inbox.id) === inbox) pending.delete(inbox.id)
+      window.release(inbox)
+    }
     const settleOne = (inbox: OneInbox, exit: Exit.Exit<Response, DimseFailure>) => {
       if (inbox.outcome !== undefined) return
       inbox.outcome = exit
-      waitingOnes.delete(inbox)
-      if (pending.get(inbox.id) === inbox) pending.delete(inbox.id)
+      dropOne(inbox)
       const resume = inbox.resume
       inbox.resume = undefined
       if (resume !== undefined) resume(exit)
@@ -278,30 +287,54 @@ export const make = (
         Effect.fail(ending._tag === "Some" && ending.value._tag === "Aborted" ? ending.value.error : goneError())
       )
     )
-    const send: DimseChannel["send"] = (context, message, dataSet) =>
+    const isWhole = (dataSet: DataSource | undefined): dataSet is Uint8Array | undefined =>
       dataSet === undefined || (dataSet instanceof Uint8Array && dataSet.length <= SEND_BATCH_BYTES)
-        ? sendWhole(context, message, dataSet)
-        : sendInParts(context, message, dataSet)
+    const send: DimseChannel["send"] = (context, message, dataSet) =>
+      isWhole(dataSet) ? sendWhole(context, message, dataSet) : sendInParts(context, message, dataSet)
 
-    // The common case, a message in one write: no generator, the PDUs made before the lock is taken.
+    // Messages holding or waiting for the send lock. While there is none, a message in one write may go out without
+    // taking it: written synchronously, nothing else can send meanwhile. Counted from before the lock is asked for to
+    // after it is given back.
+    let lockedSends = 0
+    const lockedSendDone = Effect.sync(() => {
+      lockedSends--
+    })
+    const underSendLock = <E>(sending: Effect.Effect<void, E>): Effect.Effect<void, E> =>
+      Effect.suspend(() => {
+        lockedSends++
+        return Effect.ensuring(sendLock.withPermits(1)(sending), lockedSendDone)
+      })
+
+    // The common case, a message in one write, begun now (from within a running effect): `undefined` once written,
+    // otherwise the effect that does the rest (waits its turn, waits for the socket to drain) or fails.
+    const beginWhole = (
+      context: AcceptedContext,
+      message: Dimse.Message,
+      dataSet: Uint8Array | undefined
+    ): Effect.Effect<void, DimseFailure> | undefined => {
+      const command = Dimse.encode(message)
+      if (Result.isFailure(command)) {
+        return Effect.fail(new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` }))
+      }
+      const parts = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success, padEven(dataSet))
+      if (debug) {
+        return Effect.andThen(
+          Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`),
+          underSendLock(fail(association.sendPData(parts)))
+        )
+      }
+      if (lockedSends > 0) return underSendLock(fail(association.sendPData(parts)))
+      // Nobody else is sending: the whole message goes to the upper layer now, without the lock.
+      const rest = association.writePData(parts)
+      // Written, but the socket must drain first (or the upper layer is busy writing): finish holding the lock,
+      // which is free (nothing ran since it was seen free), as a message sent under it would.
+      return rest === undefined ? undefined : underSendLock(fail(rest))
+    }
     const sendWhole = (
       context: AcceptedContext,
       message: Dimse.Message,
       dataSet: Uint8Array | undefined
-    ): Effect.Effect<void, DimseFailure> =>
-      Effect.suspend((): Effect.Effect<void, DimseFailure> => {
-        const command = Dimse.encode(message)
-        if (Result.isFailure(command)) {
-          return Effect.fail(
-            new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` })
-          )
-        }
-        const parts = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success, padEven(dataSet))
-        const sending = sendLock.withPermits(1)(fail(association.sendPData(parts)))
-        return debug
-          ? Effect.andThen(Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`), sending)
-          : sending
-      })
+    ): Effect.Effect<void, DimseFailure> => Effect.suspend(() => beginWhole(context, message, dataSet) ?? Effect.void)
 
     const sendInParts = (
       context: AcceptedContext,
@@ -316,7 +349,7 @@ export const make = (
           )
         }
         if (debug) yield* Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`)
-        yield* sendLock.withPermits(1)(
+        yield* underSendLock(
           Effect.gen(function* () {
             if (dataSet instanceof Uint8Array) {
               const parts = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success, padEven(dataSet))
@@ -437,47 +470,78 @@ export const make = (
         runFork(abort)
       }
     }
-    // Waits for the final response of a sent request, within the DIMSE timeout.
-    const awaitOne = (inbox: OneInbox): Effect.Effect<Response, DimseFailure> =>
-      Effect.suspend(() => {
-        if (inbox.outcome !== undefined) return inbox.outcome
-        inbox.deadline = timers.now() + Duration.toMillis(association.ae.timeouts.dimse)
-        waitingOnes.add(inbox)
-        const wait = Effect.callback<Response, DimseFailure>((resume) => {
-          if (inbox.outcome !== undefined) return resume(inbox.outcome)
-          inbox.resume = resume
-          return Effect.sync(() => {
-            // Interrupted: nobody waits any more.
-            inbox.resume = undefined
-            waitingOnes.delete(inbox)
-            if (pending.get(inbox.id) === inbox) pending.delete(inbox.id)
-          })
+    // Waits for the final response of a sent request, within the DIMSE timeout; called from within a running effect.
+    const awaitOne = (inbox: OneInbox): Effect.Effect<Response, DimseFailure> => {
+      if (inbox.outcome !== undefined) return inbox.outcome
+      inbox.deadline = timers.now() + Duration.toMillis(association.ae.timeouts.dimse)
+      waitingOnes.add(inbox)
+      if (!watching) {
+        watching = true
+        watchdog()
+      }
+      return Effect.callback<Response, DimseFailure>((resume) => {
+        if (inbox.outcome !== undefined) return resume(inbox.outcome)
+        inbox.resume = resume
+        return Effect.sync(() => {
+          // Interrupted: nobody waits any more.
+          inbox.resume = undefined
+          dropOne(inbox)
         })
-        if (!watching) {
-          watching = true
-          watchdog()
-        }
-        return wait
       })
+    }
 
-    // The fast path for services with one response (C-ECHO, C-STORE): no stream, no queue in between.
+    // A requestOne that ends without its response (interrupted, or its send failed) gives its slot back.
+    const whenOneEnds = (inbox: OneInbox) => (exit: Exit.Exit<Response, DimseFailure>) => {
+      if (Exit.isFailure(exit)) dropOne(inbox)
+      return Effect.void
+    }
+
+    // Sends a request whose inbox holds a window slot and waits for its response; called from within a running effect.
+    const sendOne = (
+      context: AcceptedContext,
+      message: Dimse.Message,
+      dataSet: DataSource | undefined,
+      inbox: OneInbox
+    ): Effect.Effect<Response, DimseFailure> => {
+      pending.set(inbox.id, inbox)
+      if (gone !== undefined || closed) {
+        dropOne(inbox)
+        return Effect.fail(goneError())
+      }
+      // The common case: the whole message written now, then only the wait for the response.
+      const rest = isWhole(dataSet) ? beginWhole(context, message, dataSet) : send(context, message, dataSet)
+      if (rest === undefined) return Effect.onExit(awaitOne(inbox), whenOneEnds(inbox))
+      return Effect.onExit(
+        Effect.andThen(
+          rest,
+          Effect.suspend(() => awaitOne(inbox))
+        ),
+        whenOneEnds(inbox)
+      )
+    }
+
+    // The fast path for services with one response (C-ECHO, C-STORE): no stream, no queue in between; with a free
+    // window slot and nothing else being sent, no lock either.
     const requestOne: DimseChannel["requestOne"] = (context, message, dataSet) =>
       Effect.suspend(() => {
         if (gone !== undefined || closed) return Effect.fail(goneError())
-        const id = messageIdOf(message) ?? 0
-        return window.withPermits(1)(
-          Effect.suspend(() => {
-            const inbox: OneInbox = { _tag: "One", id, message, outcome: undefined, resume: undefined, deadline: 0 }
-            pending.set(id, inbox)
-            return Effect.andThen(
-              Effect.tapError(send(context, message, dataSet), () =>
-                Effect.sync(() => {
-                  if (pending.get(id) === inbox) pending.delete(id)
-                })
-              ),
-              awaitOne(inbox)
-            )
-          })
+        const inbox: OneInbox = {
+          _tag: "One",
+          id: messageIdOf(message) ?? 0,
+          message,
+          outcome: undefined,
+          resume: undefined,
+          deadline: 0,
+          slot: false
+        }
+        if (window.tryTake(inbox)) return sendOne(context, message, dataSet, inbox)
+        // The window is full: wait for a slot (in order); one handed over and not used is given back.
+        return Effect.onExit(
+          Effect.andThen(
+            window.take(inbox),
+            Effect.suspend(() => sendOne(context, message, dataSet, inbox))
+          ),
+          whenOneEnds(inbox)
         )
       })
 
@@ -490,8 +554,9 @@ export const make = (
             const inbox = yield* Queue.bounded<Response, DimseFailure | Cause.Done>(RESPONSE_WINDOW)
             pending.set(id, { _tag: "Stream", queue: inbox })
             let finished = false
-            yield* window.take(1)
-            yield* Effect.addFinalizer(() => window.release(1))
+            const holder: OperationsWindow.Holder = { slot: false }
+            yield* Effect.addFinalizer(() => Effect.sync(() => window.release(holder)))
+            yield* window.take(holder)
             yield* Effect.addFinalizer(() =>
               Effect.gen(function* () {
                 if (!finished && options?.cancel && gone === undefined) {

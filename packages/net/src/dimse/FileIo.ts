@@ -36,10 +36,17 @@ export const changedSince = (stat: Fs.Stats, seen: Seen): string | undefined => 
   return undefined
 }
 
-/** Opens a regular file for reading without blocking; anything else is refused. */
-export const openRegularSync = (path: string): number => {
+/** Opens a regular file for reading without blocking, with its status; anything else is refused. */
+export const openRegularSync = (path: string): { readonly fd: number; readonly stat: Fs.Stats } => {
   const fd = Fs.openSync(path, Fs.constants.O_RDONLY | Fs.constants.O_NONBLOCK)
-  if (Fs.fstatSync(fd).isFile()) return fd
+  let stat: Fs.Stats
+  try {
+    stat = Fs.fstatSync(fd)
+  } catch (cause) {
+    Fs.closeSync(fd)
+    throw cause
+  }
+  if (stat.isFile()) return { fd, stat }
   Fs.closeSync(fd)
   throw new Error("not a regular file")
 }
@@ -49,9 +56,9 @@ export const readHeadSync = (
   path: string,
   length: number
 ): { readonly bytes: Uint8Array; readonly size: number; readonly modifiedMs: number } => {
-  const fd = openRegularSync(path)
+  // One fstat: the one that checked the file is regular.
+  const { fd, stat } = openRegularSync(path)
   try {
-    const stat = Fs.fstatSync(fd)
     const bytes = new Uint8Array(Math.min(stat.size, length))
     let at = 0
     while (at < bytes.length) {
@@ -67,9 +74,8 @@ export const readHeadSync = (
 
 /** A file's bytes from the data set's offset to its end, synchronously, when at most `limit` (else `undefined`). */
 export const readTailSync = (path: string, seen: Seen, limit: number): Uint8Array | undefined => {
-  const fd = openRegularSync(path)
+  const { fd, stat } = openRegularSync(path)
   try {
-    const stat = Fs.fstatSync(fd)
     const changed = changedSince(stat, seen)
     if (changed !== undefined) throw new Error(changed)
     const offset = seen.dataSetOffset

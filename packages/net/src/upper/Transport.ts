@@ -62,6 +62,12 @@ export interface Transport {
   readonly read: Effect.Effect<ReadonlyArray<Uint8Array>, TransportError>
   /** Writes chunks in order, waiting for the socket to drain; destroys the connection past the deadline. */
   readonly write: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, TransportError>
+  /**
+   * `write` begun now, from within a running effect: `undefined` when the chunks were taken without waiting (the
+   * common case on a socket: no fiber step), otherwise the effect that finishes the write (waits for the socket to
+   * drain, or fails) and must be run.
+   */
+  readonly writeNow: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, TransportError> | undefined
   /** Half-closes: no more writes, the peer sees EOF. */
   readonly end: Effect.Effect<void>
   /** Closes the connection at once. */
@@ -226,8 +232,8 @@ const fromNodeSocket = (
         reader.end(why)
       })
     const destroy = destroyFor(() => new TransportClosed({ abrupt: true }))
-    const write = (chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, TransportError> => {
-      if (chunks.length === 0) return Effect.void
+    const writeNow = (chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, TransportError> | undefined => {
+      if (chunks.length === 0) return undefined
       if (conn.destroyed || !conn.writable) {
         return Effect.fail(new TransportClosed({ abrupt: true }))
       }
@@ -248,7 +254,7 @@ const fromNodeSocket = (
       } catch (cause) {
         return Effect.fail(new TransportFailed({ detail: String(cause) }))
       }
-      if (conn.writableLength < WRITE_BUFFER_LIMIT) return Effect.void
+      if (conn.writableLength < WRITE_BUFFER_LIMIT) return undefined
       // Past the deadline the connection is destroyed; the reader then fails with the same reason.
       return awaitDrain(
         conn,
@@ -259,7 +265,8 @@ const fromNodeSocket = (
     const transport: Transport = {
       peer,
       read: reader.read,
-      write,
+      write: (chunks) => writeNow(chunks) ?? Effect.void,
+      writeNow,
       end: Effect.sync(() => {
         if (!conn.destroyed) conn.end()
       }),
@@ -420,23 +427,30 @@ export const memoryPair = (): Effect.Effect<readonly [Transport, Transport]> =>
   Effect.gen(function* () {
     const aToB = yield* Queue.unbounded<Uint8Array, TransportClosed | Cause.Done>()
     const bToA = yield* Queue.unbounded<Uint8Array, TransportClosed | Cause.Done>()
-    const side = (inbox: typeof aToB, outbox: typeof aToB, peer: string): Transport => ({
-      peer,
-      read: Effect.map(Queue.takeBetween(inbox, 1, 1024), (chunks) => [...chunks]).pipe(
-        Effect.catchIf(
-          (e): e is Cause.Done => Cause.isDone(e),
-          () => Effect.fail(new TransportClosed({ abrupt: false }))
-        )
-      ),
-      write: (chunks) =>
+    const side = (inbox: typeof aToB, outbox: typeof aToB, peer: string): Transport => {
+      const write = (chunks: ReadonlyArray<Uint8Array>) =>
         Effect.asVoid(
           Queue.offerAll(
             outbox,
             chunks.map((c) => new Uint8Array(c))
           )
+        )
+      return {
+        peer,
+        read: Effect.map(Queue.takeBetween(inbox, 1, 1024), (chunks) => [...chunks]).pipe(
+          Effect.catchIf(
+            (e): e is Cause.Done => Cause.isDone(e),
+            () => Effect.fail(new TransportClosed({ abrupt: false }))
+          )
         ),
-      end: Effect.asVoid(Queue.end(outbox)),
-      destroy: Effect.asVoid(Effect.all([Queue.end(outbox), Queue.fail(inbox, new TransportClosed({ abrupt: true }))]))
-    })
+        write,
+        // In memory the write is the queue offer itself: left to the effect.
+        writeNow: write,
+        end: Effect.asVoid(Queue.end(outbox)),
+        destroy: Effect.asVoid(
+          Effect.all([Queue.end(outbox), Queue.fail(inbox, new TransportClosed({ abrupt: true }))])
+        )
+      }
+    }
     return [side(bToA, aToB, "memory-a"), side(aToB, bToA, "memory-b")] as const
   })

@@ -121,6 +121,13 @@ export interface UpperLayer {
    * the pieces may split PDUs anywhere (a header, then views of the data), as long as they join into whole PDUs.
    */
   readonly sendPData: (pdus: ReadonlyArray<Uint8Array>) => Effect.Effect<void, NotEstablished>
+  /**
+   * `sendPData` of a whole DIMSE message begun now, from within a running effect: when the association is
+   * established and nothing else is being written (no write waiting for its turn or for the socket to drain), the
+   * PDUs are written at once and this returns `undefined` (no lock, no fiber step). Otherwise, or when the write must
+   * wait for the socket to drain or failed, it returns the effect that does the rest as `sendPData` would.
+   */
+  readonly writePData: (pdus: ReadonlyArray<Uint8Array>) => Effect.Effect<void, NotEstablished> | undefined
   /** The next indication; after the machine reaches Sta1 it answers `Closed` for ever. */
   readonly indications: Effect.Effect<Indication>
   /**
@@ -221,10 +228,22 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       debug ? Effect.logDebug(`${dir} ${PduSummary.summarize(pdu)}`) : Effect.void
 
     // ---- effectful edges ----
+    // Writes holding or waiting for the write lock: while there is none, `writePData` may write without taking it
+    // (synchronously, so nothing else can write meanwhile). Counted from before the lock is asked for to after it is
+    // given back.
+    let writers = 0
+    const writerDone = Effect.sync(() => {
+      writers--
+    })
+    const locked = <A, E>(body: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      Effect.suspend(() => {
+        writers++
+        return Effect.ensuring(writeLock.withPermits(1)(body), writerDone)
+      })
     const write = (bytes: ReadonlyArray<Uint8Array>) =>
       transport === undefined
         ? Effect.void
-        : writeLock.withPermits(1)(
+        : locked(
             transport
               .write(bytes)
               .pipe(Effect.catch((e) => Queue.offer(inbox, { evt: "Evt17", detail: `write failed: ${e._tag}` })))
@@ -570,41 +589,54 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       }
     }
 
+    // A failed write ends the connection (Evt17); the sender learns only that the association is gone.
+    const writeFailed = (e: { readonly _tag: string }) =>
+      Effect.andThen(
+        Queue.offer(inbox, { evt: "Evt17", detail: `write failed: ${e._tag}` }),
+        Effect.fail(new NotEstablished({ state }))
+      )
+    const sendPData = (pdus: ReadonlyArray<Uint8Array>): Effect.Effect<void, NotEstablished> =>
+      Effect.suspend(() => {
+        if ((state !== "Sta6" && state !== "Sta8") || transport === undefined) {
+          return Effect.fail(new NotEstablished({ state }))
+        }
+        const t = transport
+        // Without debug logging, no generator: this is every DIMSE message's path.
+        const writing = debug
+          ? Effect.gen(function* () {
+              // The pieces of a vectored write: parse them back into PDUs to summarize them.
+              const parser = PduParser.make({ maxPduLength: 0 })
+              for (const piece of pdus) for (const pdu of parser.push(piece).pdus) yield* logPdu("sent", pdu)
+              yield* t.write(pdus)
+              if (idleMillis !== undefined) markActivity()
+            })
+          : idleMillis === undefined
+            ? Effect.suspend(() => t.write(pdus))
+            : Effect.andThen(
+                Effect.suspend(() => t.write(pdus)),
+                touch
+              )
+        return locked(writing).pipe(Effect.catch(writeFailed))
+      })
+
     return {
       state: Effect.sync(() => state),
       submit: (p) => Effect.asVoid(Queue.offer(inbox, primitiveEvent(p))),
-      sendPData: (pdus) =>
-        Effect.suspend(() => {
-          if ((state !== "Sta6" && state !== "Sta8") || transport === undefined) {
-            return Effect.fail(new NotEstablished({ state }))
-          }
-          const t = transport
-          // Without debug logging, no generator: this is every DIMSE message's path.
-          const writing = debug
-            ? Effect.gen(function* () {
-                // The pieces of a vectored write: parse them back into PDUs to summarize them.
-                const parser = PduParser.make({ maxPduLength: 0 })
-                for (const piece of pdus) for (const pdu of parser.push(piece).pdus) yield* logPdu("sent", pdu)
-                yield* t.write(pdus)
-                if (idleMillis !== undefined) markActivity()
-              })
-            : idleMillis === undefined
-              ? Effect.suspend(() => t.write(pdus))
-              : Effect.andThen(
-                  Effect.suspend(() => t.write(pdus)),
-                  touch
-                )
-          return writeLock
-            .withPermits(1)(writing)
-            .pipe(
-              Effect.catch((e) =>
-                Effect.andThen(
-                  Queue.offer(inbox, { evt: "Evt17", detail: `write failed: ${e._tag}` }),
-                  Effect.fail(new NotEstablished({ state }))
-                )
-              )
-            )
-        }),
+      sendPData,
+      writePData: (pdus) => {
+        if (debug || writers > 0 || (state !== "Sta6" && state !== "Sta8") || transport === undefined) {
+          return sendPData(pdus)
+        }
+        // Nothing else is being written: straight to the transport, which nearly always takes it all at once.
+        const rest = transport.writeNow(pdus)
+        if (rest === undefined) {
+          if (idleMillis !== undefined) markActivity()
+          return undefined
+        }
+        // Written, but past the socket's limit (wait for it to drain, holding the write lock as `sendPData` would),
+        // or the write failed.
+        return locked(idleMillis === undefined ? rest : Effect.andThen(rest, touch)).pipe(Effect.catch(writeFailed))
+      },
       indications: nextIndication(undefined),
       indicationWithin: <A, E>(duration: Duration.Duration, orElse: () => Effect.Effect<A, E>) =>
         Effect.suspend(() => {
