@@ -124,12 +124,31 @@ const personName = (s: string, caseInsensitive: boolean): string =>
     caseInsensitive
   )
 
-const wildcardPattern = (value: string): RegExp => {
-  let source = ""
-  for (const ch of value) {
-    source += ch === "*" ? ".*" : ch === "?" ? "." : ch.replace(/[.+^${}()|[\]\\]/g, "\\$&")
+/**
+ * Whether `text` matches a pattern of `*` (any run, possibly empty) and `?` (one character), both lists of code
+ * points. Greedy, resuming only after the latest `*`: O(pattern × text) at worst. A regular expression built from
+ * the pattern backtracked exponentially (`*A*A*A*A*A*A*A*A*B` against 64 `A`s: minutes).
+ */
+export const wildcardMatch = (pattern: ReadonlyArray<string>, text: ReadonlyArray<string>): boolean => {
+  let p = 0
+  let t = 0
+  let star = -1
+  let resume = 0
+  while (t < text.length) {
+    const c = pattern[p]
+    if (c !== undefined && c !== "*" && (c === "?" || c === text[t])) {
+      p++
+      t++
+    } else if (c === "*") {
+      star = p++
+      resume = t
+    } else if (star >= 0) {
+      p = star + 1
+      t = ++resume
+    } else return false
   }
-  return new RegExp(`^${source}$`, "su")
+  while (pattern[p] === "*") p++
+  return p === pattern.length
 }
 
 const hasWildcard = (value: string): boolean => /[*?]/.test(value)
@@ -137,8 +156,8 @@ const hasWildcard = (value: string): boolean => /[*?]/.test(value)
 /** A test of a text against a single value or a wildcard pattern. */
 const textTest = (query: string): ((stored: string) => boolean) => {
   if (!hasWildcard(query)) return (stored) => stored === query
-  const pattern = wildcardPattern(query)
-  return (stored) => pattern.test(stored)
+  const pattern = Array.from(query)
+  return (stored) => wildcardMatch(pattern, Array.from(stored))
 }
 
 /**

@@ -1,0 +1,76 @@
+/**
+ * C-FIND matching in the archive (PS3.4 C.2.2.2) against hostile identifiers: wildcard patterns a peer chooses,
+ * tested against every stored value of the key.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Result } from "effect"
+import fc from "fast-check"
+import * as Matching from "../../packages/archive/src/Matching.ts"
+import { find, inFreshArchive, instance } from "../../packages/archive/test/fixtures.ts"
+import { Archive } from "../../packages/archive/src/Archive.ts"
+
+const options = { caseInsensitivePersonName: true }
+
+const compiled = (keyword: string, value: string) => {
+  const key = Matching.compileKey(keyword, value, options)
+  assert.isTrue(Result.isSuccess(key))
+  return Result.getOrThrow(key)
+}
+
+// What the wildcards mean, written the slow obvious way (only for short inputs).
+const reference = (pattern: ReadonlyArray<string>, text: ReadonlyArray<string>): boolean => {
+  if (pattern.length === 0) return text.length === 0
+  const [head, ...rest] = pattern
+  if (head === "*") return reference(rest, text) || (text.length > 0 && reference(pattern, text.slice(1)))
+  return text.length > 0 && (head === "?" || head === text[0]) && reference(rest, text.slice(1))
+}
+
+describe("wildcard matching", () => {
+  it("many `*` in a key take linear time, not exponential backtracking", () => {
+    // A regular expression built from this pattern took over a second per stored value (and minutes with two
+    // more `*A`): every row of a C-FIND is tested in JavaScript, so one query held the event loop for ever.
+    const keys = [compiled("PatientName", `${"*A".repeat(6)}*B`), compiled("StudyDescription", `${"*A".repeat(6)}*B`)]
+    const started = performance.now()
+    for (const key of keys) {
+      for (let i = 0; i < 5; i++) assert.isFalse(key.test("A".repeat(64)))
+      assert.isTrue(key.test(`${"A".repeat(63)}B`))
+    }
+    assert.isBelow(performance.now() - started, 500)
+  })
+
+  it("agrees with the definition of `*` and `?` on code points", () => {
+    const alphabet = fc.constantFrom("a", "b", "*", "?", "\u{1F600}", "\n")
+    fc.assert(
+      fc.property(fc.array(alphabet, { maxLength: 8 }), fc.array(alphabet, { maxLength: 10 }), (p, t) => {
+        const text = t.filter((c) => c !== "*" && c !== "?")
+        assert.strictEqual(Matching.wildcardMatch(p, text), reference(p, text))
+      }),
+      { numRuns: 2000 }
+    )
+  })
+
+  it.effect("a C-FIND with a backtracking pattern against a long stored name answers at once", () =>
+    inFreshArchive(
+      Effect.gen(function* () {
+        const archive = yield* Archive
+        for (let i = 1; i <= 3; i++) {
+          yield* archive.store(
+            instance({
+              patientId: `P${i}`,
+              patientName: "A".repeat(64),
+              study: `1.2.${i}`,
+              series: `1.2.${i}.1`,
+              sop: `1.2.${i}.1.1`
+            })
+          )
+        }
+        const started = performance.now()
+        const none = yield* find({ QueryRetrieveLevel: "STUDY", PatientName: `${"*A".repeat(6)}*B` })
+        const all = yield* find({ QueryRetrieveLevel: "STUDY", PatientName: `${"*A".repeat(6)}*` })
+        assert.strictEqual(none.length, 0)
+        assert.strictEqual(all.length, 3)
+        assert.isBelow(performance.now() - started, 2000)
+      })
+    )
+  )
+})
