@@ -1,0 +1,84 @@
+/**
+ * The archive SCP (`ScpServices` on `Archive`, what `netdicom qrscp` serves) against hostile SCUs: the same
+ * instance stored on several associations at once, hostile UIDs, C-FIND/C-GET/C-MOVE with hostile identifiers.
+ */
+import * as Fs from "node:fs/promises"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Option, Stream } from "effect"
+import { Scu } from "@netdicom/net"
+import * as Header from "../../packages/archive/src/Header.ts"
+import * as Part10 from "../../packages/archive/src/Part10.ts"
+import { instance } from "../../packages/archive/test/fixtures.ts"
+import { connectArchive, startArchiveScp } from "./archive-support.ts"
+import { CT, EXPLICIT } from "./support.ts"
+
+const bare = (file: Uint8Array) => file.subarray(Part10.dataSetOffset(file)!)
+
+describe("archive SCP: one SOP Instance stored on several associations at once", () => {
+  it.live("the index and the file agree after every round, and the accepted file is never removed", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const scp = yield* startArchiveScp()
+        const channels = yield* Effect.forEach([0, 1, 2, 3, 4, 5], () => connectArchive(scp.port))
+        const problems: Array<string> = []
+        for (let round = 0; round < 16; round++) {
+          // half the copies in one study, half in another: a new study moves the file (the old one is removed)
+          const statuses = yield* Effect.forEach(
+            channels,
+            (channel, i) => {
+              const study = (round + i) % 2 === 0 ? "1.2.5" : "1.2.6"
+              const dataSet = bare(
+                instance({
+                  patientId: "P",
+                  patientName: `NAME${i}`,
+                  study,
+                  series: `${study}.1`,
+                  sop: "1.2.5.1.1",
+                  extra: { StudyDescription: "x".repeat(i * 1000) }
+                })
+              )
+              return Scu.store(channel, {
+                sopClassUid: CT,
+                sopInstanceUid: "1.2.5.1.1",
+                transferSyntax: EXPLICIT,
+                dataSet
+              })
+            },
+            { concurrency: "unbounded" }
+          )
+          assert.deepStrictEqual(
+            statuses.map((s) => s.status),
+            channels.map(() => 0)
+          )
+          const stored = yield* scp.index.get("1.2.5.1.1")
+          assert.isTrue(Option.isSome(stored))
+          const item = Option.getOrThrow(stored)
+          const onDisk = yield* Effect.promise(() => Fs.stat(item.filePath).catch(() => undefined))
+          if (onDisk === undefined) {
+            problems.push(`round ${round}: the index points at ${item.filePath}, which was removed`)
+            continue
+          }
+          const header = yield* Header.fromFile(item.filePath)
+          const found = yield* Stream.runCollect(
+            scp.archive.find({
+              QueryRetrieveLevel: "IMAGE",
+              StudyInstanceUID: item.studyInstanceUid,
+              SeriesInstanceUID: item.seriesInstanceUid,
+              SOPInstanceUID: "1.2.5.1.1",
+              StudyDescription: ""
+            })
+          )
+          const description = (d: unknown) => String(d).length
+          if (onDisk.size !== item.fileSize || header.studyInstanceUid !== item.studyInstanceUid) {
+            problems.push(
+              `round ${round}: the index says ${item.fileSize} bytes in ${item.studyInstanceUid}, the file ${onDisk.size} in ${header.studyInstanceUid}`
+            )
+          } else if (description(found[0]?.["StudyDescription"]) !== description(header.dataset["StudyDescription"])) {
+            problems.push(`round ${round}: C-FIND answers another copy than the file`)
+          }
+        }
+        assert.deepStrictEqual(problems, [])
+      })
+    )
+  )
+})
