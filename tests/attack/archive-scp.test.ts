@@ -82,3 +82,41 @@ describe("archive SCP: one SOP Instance stored on several associations at once",
     )
   )
 })
+
+describe("archive SCP: C-GET and C-MOVE identifiers", () => {
+  it.live("a list of 40,000 SOP Instance UIDs retrieves the ones stored (not C000 'too many SQL variables')", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const scp = yield* startArchiveScp()
+        for (const sop of ["1.2.5.1.7", "1.2.5.1.39999"]) {
+          yield* scp.archive.store(
+            instance({ patientId: "P", patientName: "X", study: "1.2.5", series: "1.2.5.1", sop })
+          )
+        }
+        const received: Array<string> = []
+        const channel = yield* connectArchive(scp.port, {
+          getRole: true,
+          onStore: (request) =>
+            Effect.as(
+              Effect.andThen(
+                Effect.sync(() => received.push(request.sopInstanceUid)),
+                Stream.runDrain(request.dataSet).pipe(Effect.ignore)
+              ),
+              { status: 0 }
+            )
+        })
+        const identifier = {
+          QueryRetrieveLevel: "IMAGE",
+          StudyInstanceUID: "1.2.5",
+          SeriesInstanceUID: "1.2.5.1",
+          SOPInstanceUID: Array.from({ length: 40_000 }, (_, i) => `1.2.5.1.${i}`)
+        }
+        const responses = yield* Stream.runCollect(Scu.get(channel, { model: "study", identifier }))
+        const final = responses.at(-1)!
+        assert.strictEqual(final.status, 0, final.errorComment)
+        assert.strictEqual(final.completed, 2)
+        assert.deepStrictEqual(received.sort(), ["1.2.5.1.39999", "1.2.5.1.7"])
+      })
+    )
+  )
+})
