@@ -4,12 +4,15 @@
  */
 import * as Fs from "node:fs/promises"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option, Stream } from "effect"
+import { Effect, Option, Result, Stream } from "effect"
+import fc from "fast-check"
 import { Scu } from "@netdicom/net"
+import { Dimse } from "@netdicom/wire"
 import * as Header from "../../packages/archive/src/Header.ts"
 import * as Part10 from "../../packages/archive/src/Part10.ts"
 import { instance } from "../../packages/archive/test/fixtures.ts"
 import { connectArchive, startArchiveScp } from "./archive-support.ts"
+import { scopedRawScp } from "./hotpath-support.ts"
 import { CT, EXPLICIT } from "./support.ts"
 
 const bare = (file: Uint8Array) => file.subarray(Part10.dataSetOffset(file)!)
@@ -116,6 +119,57 @@ describe("archive SCP: C-GET and C-MOVE identifiers", () => {
         assert.strictEqual(final.status, 0, final.errorComment)
         assert.strictEqual(final.completed, 2)
         assert.deepStrictEqual(received.sort(), ["1.2.5.1.39999", "1.2.5.1.7"])
+      })
+    )
+  )
+})
+
+describe("archive SCP: Error Comments made of peer data and of our own messages", () => {
+  it("fitErrorComment always gives a comment the command encoder takes", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 200 }), (text) => {
+        const comment = Dimse.fitErrorComment(text)
+        if (comment === "") return
+        const encoded = Dimse.encode({
+          _tag: "CStoreRsp",
+          messageIdBeingRespondedTo: 1,
+          affectedSopClassUid: CT,
+          affectedSopInstanceUid: "1.2.3",
+          status: 0xc000,
+          errorComment: comment
+        })
+        assert.isTrue(Result.isSuccess(encoded), Result.isFailure(encoded) ? encoded.failure.message : "")
+      }),
+      { numRuns: 2000 }
+    )
+  })
+
+  it.live("a C-MOVE destination that closes its connection: the final response (A702) still comes", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        // the sub-operations failed with "association aborted by provider: ... — connection closed": the em dash
+        // made the final C-MOVE-RSP unencodable, it was dropped, and the SCU waited for its DIMSE timeout
+        const closing = yield* scopedRawScp({ onPdu: (socket) => socket.destroy() })
+        const scp = yield* startArchiveScp({ destinations: { CLOSING: closing.port } })
+        for (const sop of ["1.2.5.1.1", "1.2.5.1.2"]) {
+          yield* scp.archive.store(
+            instance({ patientId: "P", patientName: "X", study: "1.2.5", series: "1.2.5.1", sop })
+          )
+        }
+        const channel = yield* connectArchive(scp.port, { dimse: "5 seconds" })
+        const started = performance.now()
+        const responses = yield* Stream.runCollect(
+          Scu.move(channel, {
+            model: "study",
+            identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.5" },
+            destination: "CLOSING"
+          })
+        )
+        const final = responses.at(-1)!
+        assert.strictEqual(final.status, 0xa702)
+        assert.strictEqual(final.failed, 2)
+        assert.include(final.errorComment ?? "", "association aborted")
+        assert.isBelow(performance.now() - started, 2000)
       })
     )
   )
