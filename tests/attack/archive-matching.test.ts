@@ -74,3 +74,24 @@ describe("wildcard matching", () => {
     )
   )
 })
+
+describe("range matching", () => {
+  it("a long DT key of digits then dashes is refused in linear time", () => {
+    // every `-` was tried as the range separator, each try matching the digits before it again: 20,000 digits and
+    // 20,000 dashes took ~1 s, the 1 MiB an identifier may hold minutes
+    const value = `${"1".repeat(20_000)}${"-".repeat(20_000)}`
+    const started = performance.now()
+    for (const keyword of ["AcquisitionDateTime", "StudyDate", "StudyTime"]) {
+      const key = Matching.compileKey(keyword, value, options)
+      assert.isTrue(Result.isFailure(key))
+    }
+    assert.isBelow(performance.now() - started, 200)
+  })
+
+  it("DT ranges with offsets still split where they should", () => {
+    const key = compiled("AcquisitionDateTime", "20200101120000-0500-20200102+0100")
+    assert.strictEqual(key.match._tag, "Values")
+    assert.isTrue(key.test("20200101180000"))
+    assert.isFalse(key.test("20200103"))
+  })
+})
