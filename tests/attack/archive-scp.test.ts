@@ -10,7 +10,7 @@ import { Scu } from "@netdicom/net"
 import { Dimse } from "@netdicom/wire"
 import * as Header from "../../packages/archive/src/Header.ts"
 import * as Part10 from "../../packages/archive/src/Part10.ts"
-import { instance } from "../../packages/archive/test/fixtures.ts"
+import { IMPLICIT_LE, instance, part10 } from "../../packages/archive/test/fixtures.ts"
 import { connectArchive, startArchiveScp } from "./archive-support.ts"
 import { scopedRawScp } from "./hotpath-support.ts"
 import { CT, EXPLICIT } from "./support.ts"
@@ -170,6 +170,50 @@ describe("archive SCP: Error Comments made of peer data and of our own messages"
         assert.strictEqual(final.failed, 2)
         assert.include(final.errorComment ?? "", "association aborted")
         assert.isBelow(performance.now() - started, 2000)
+      })
+    )
+  )
+})
+
+describe("archive SCP: an instance replaced while a C-GET sends it", () => {
+  it.live("a copy stored since the listing in another transfer syntax is not sent on the listed one's context", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const scp = yield* startArchiveScp()
+        const spec = (sop: string) => ({ patientId: "P", patientName: "X", study: "1.2.5", series: "1.2.5.1", sop })
+        for (const sop of ["1.2.5.1.1", "1.2.5.1.2"]) yield* scp.archive.store(instance(spec(sop)))
+        const implicitCopy = part10(
+          {
+            SOPClassUID: CT,
+            SOPInstanceUID: "1.2.5.1.2",
+            StudyInstanceUID: "1.2.5",
+            SeriesInstanceUID: "1.2.5.1",
+            PatientID: "P",
+            PatientName: "X"
+          },
+          IMPLICIT_LE
+        )
+        const received: Array<string> = []
+        const channel = yield* connectArchive(scp.port, {
+          getRole: true,
+          onStore: (request) =>
+            Effect.gen(function* () {
+              received.push(request.sopInstanceUid)
+              yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
+              // another association stores the second instance again, in Implicit VR, while the first is received
+              if (received.length === 1) yield* scp.archive.store(implicitCopy).pipe(Effect.orDie)
+              return { status: 0 }
+            })
+        })
+        const responses = yield* Stream.runCollect(
+          Scu.get(channel, { model: "study", identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.5" } })
+        )
+        const final = responses.at(-1)!
+        // the second sub-operation fails (the SCU may ask again) instead of sending Implicit VR bytes on the
+        // Explicit VR context the listing chose
+        assert.deepStrictEqual(received, ["1.2.5.1.1"])
+        assert.strictEqual(final.failed, 1)
+        assert.deepStrictEqual(final.failedSopInstanceUids, ["1.2.5.1.2"])
       })
     )
   )
