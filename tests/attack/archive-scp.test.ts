@@ -6,7 +6,7 @@ import * as Fs from "node:fs/promises"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Result, Stream } from "effect"
 import fc from "fast-check"
-import { Scu } from "@netdicom/net"
+import { ApplicationEntity, Scu } from "@netdicom/net"
 import { Dimse } from "@netdicom/wire"
 import * as Header from "../../packages/archive/src/Header.ts"
 import * as Part10 from "../../packages/archive/src/Part10.ts"
@@ -216,5 +216,46 @@ describe("archive SCP: an instance replaced while a C-GET sends it", () => {
         assert.deepStrictEqual(final.failedSopInstanceUids, ["1.2.5.1.2"])
       })
     )
+  )
+})
+
+describe("archive SCP: one SOP Instance stored several times on one association", () => {
+  it.live(
+    "eight C-STOREs outstanding at once (window 8), 300 KB each, all answered 0000: the lock per instance holds none up",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const scp = yield* startArchiveScp({ maxOperationsPerformed: 8 })
+          const ae = Result.getOrThrow(
+            ApplicationEntity.make({ aeTitle: "WINDOW", maxOperationsInvoked: 8, timeouts: { dimse: "5 seconds" } })
+          )
+          const channel = yield* Scu.connect(ae, {
+            host: "127.0.0.1",
+            port: scp.port,
+            calledAeTitle: "ARCHIVE",
+            contexts: [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT] }]
+          })
+          const dataSet = bare(
+            instance({
+              patientId: "P",
+              patientName: "X",
+              study: "1.2.5",
+              series: "1.2.5.1",
+              sop: "1.2.5.1.1",
+              extra: { StudyDescription: "x".repeat(300_000) }
+            })
+          )
+          const responses = yield* Effect.forEach(
+            Array.from({ length: 8 }),
+            () =>
+              Scu.store(channel, { sopClassUid: CT, sopInstanceUid: "1.2.5.1.1", transferSyntax: EXPLICIT, dataSet }),
+            { concurrency: "unbounded" }
+          )
+          assert.deepStrictEqual(
+            responses.map((r) => r.status),
+            Array(8).fill(0)
+          )
+        })
+      )
   )
 })

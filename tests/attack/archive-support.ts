@@ -34,6 +34,8 @@ export const startArchiveScp = (
   options: {
     readonly destinations?: Record<string, number>
     readonly timeouts?: { readonly [K in keyof ApplicationEntity.Timeouts]?: Duration.Input }
+    /** The Asynchronous Operations Window granted (default 1: none). */
+    readonly maxOperationsPerformed?: number
   } = {}
 ) =>
   Effect.gen(function* () {
@@ -42,6 +44,7 @@ export const startArchiveScp = (
     const ae = Result.getOrThrow(
       ApplicationEntity.make({
         aeTitle: "ARCHIVE",
+        maxOperationsPerformed: options.maxOperationsPerformed ?? 1,
         contexts: [VERIFICATION, CT, STUDY_FIND, STUDY_MOVE, STUDY_GET].map((abstractSyntax) => ({
           abstractSyntax,
           transferSyntaxes: [EXPLICIT, IMPLICIT]
