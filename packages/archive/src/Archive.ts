@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
+import * as Semaphore from "effect/Semaphore"
 import type * as Stream from "effect/Stream"
 import { ElementWalker, Uids } from "@netdicom/wire"
 import { InvalidInstance, StoreFailed } from "./ArchiveError.ts"
@@ -175,8 +176,37 @@ const walked = (bytes: InstanceBytes, offset: number, check: DataSetCheck): Inst
   })()
 }
 
+/**
+ * Runs effects one at a time per key. Storing an instance renames its file into place, indexes it and removes the
+ * file it replaced: two stores of one SOP Instance UID interleaving those steps left the index on the other's
+ * attributes, or on a file the other had just removed.
+ */
+const keyedLock = () => {
+  const locks = new Map<string, { readonly semaphore: Semaphore.Semaphore; users: number }>()
+  return <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.suspend(() => {
+      let entry = locks.get(key)
+      if (entry === undefined) {
+        entry = { semaphore: Semaphore.makeUnsafe(1), users: 0 }
+        locks.set(key, entry)
+      }
+      const held = entry
+      held.users++
+      return held.semaphore
+        .withPermits(1)(effect)
+        .pipe(
+          Effect.ensuring(
+            Effect.sync(() => {
+              if (--held.users === 0) locks.delete(key)
+            })
+          )
+        )
+    })
+}
+
 /** The archive on a given store and index. */
 export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Service"]): Archive["Service"] => {
+  const exclusive = keyedLock()
   const storeInstance = (bytes: InstanceBytes, options?: StoreOptions) =>
     Effect.gen(function* () {
       const peeked =
@@ -186,36 +216,45 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
       yield* Effect.fromResult(expectations(peeked.header, options))
       // The data set is walked as it is written: a truncated or malformed one is refused, not archived.
       const check = checkOf(peeked.header.transferSyntaxUid)
-      const file = yield* store.write(
-        peeked.header,
-        walked(peeked.bytes, peeked.header.dataSetOffset, check),
-        (final) => {
-          const problem = check.problem(final)
-          return problem === undefined
-            ? undefined
-            : new InvalidInstance({ reason: `truncated or malformed data set: ${problem}` })
-        }
+      // one store (write, index, removal of the file replaced) at a time per SOP Instance UID
+      return yield* exclusive(
+        peeked.header.sopInstanceUid,
+        Effect.gen(function* () {
+          const file = yield* store.write(
+            peeked.header,
+            walked(peeked.bytes, peeked.header.dataSetOffset, check),
+            (final) => {
+              const problem = check.problem(final)
+              return problem === undefined
+                ? undefined
+                : new InvalidInstance({ reason: `truncated or malformed data set: ${problem}` })
+            }
+          )
+          const record: InstanceRecord = { ...peeked.header, filePath: file.path, fileSize: file.size }
+          const replaced = yield* index.upsert(record)
+          if (
+            Option.isSome(replaced) &&
+            replaced.value.filePath !== file.path &&
+            isUnder(store.root, replaced.value.filePath)
+          ) {
+            yield* store.remove(replaced.value.filePath)
+          }
+          return { record, replaced }
+        })
       )
-      const record: InstanceRecord = { ...peeked.header, filePath: file.path, fileSize: file.size }
-      const replaced = yield* index.upsert(record)
-      if (
-        Option.isSome(replaced) &&
-        replaced.value.filePath !== file.path &&
-        isUnder(store.root, replaced.value.filePath)
-      ) {
-        yield* store.remove(replaced.value.filePath)
-      }
-      return { record, replaced }
     })
 
   const remove = (sopInstanceUid: string) =>
-    Effect.gen(function* () {
-      const removed = yield* index.remove(sopInstanceUid)
-      if (Option.isSome(removed) && isUnder(store.root, removed.value.filePath)) {
-        yield* store.remove(removed.value.filePath)
-      }
-      return removed
-    })
+    exclusive(
+      sopInstanceUid,
+      Effect.gen(function* () {
+        const removed = yield* index.remove(sopInstanceUid)
+        if (Option.isSome(removed) && isUnder(store.root, removed.value.filePath)) {
+          yield* store.remove(removed.value.filePath)
+        }
+        return removed
+      })
+    )
 
   const rebuild = Effect.gen(function* () {
     const entries = yield* Effect.tryPromise({

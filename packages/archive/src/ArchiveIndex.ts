@@ -340,11 +340,16 @@ export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["
     const retrieve = (query: Dataset, o?: QueryOptions) =>
       Effect.gen(function* () {
         const plan = yield* Effect.fromResult(Levels.planRetrieve(query, o?.model ?? "StudyRoot", matchOptions(o)))
-        const where = plan.uids.map(
-          ({ level, values }) =>
-            `${TABLE[level].alias}.${uniqueColumn(level).name} IN (${values.map(() => "?").join(", ")})`
+        // a long list of UIDs goes as one JSON array: SQLite takes at most 32,766 parameters in a statement
+        const where = plan.uids.map(({ level, values }) => {
+          const column = `${TABLE[level].alias}.${uniqueColumn(level).name}`
+          return values.length <= MAX_IN_LIST
+            ? `${column} IN (${values.map(() => "?").join(", ")})`
+            : `${column} IN (SELECT value FROM json_each(?))`
+        })
+        const params = plan.uids.flatMap(({ values }) =>
+          values.length <= MAX_IN_LIST ? values : [JSON.stringify(values)]
         )
-        const params = plan.uids.flatMap(({ values }) => values)
         return yield* Sqlite.use("retrieve", () =>
           db
             .all(`${RETRIEVE_SELECT} WHERE ${where.join(" AND ")} ORDER BY st.pk, se.pk, i.pk`, params)

@@ -24,6 +24,7 @@ import { Text } from "@netdicom/wire"
 import { Archive } from "./Archive.ts"
 import { STATUS_OUT_OF_RESOURCES, STATUS_UNABLE_TO_PROCESS } from "./ArchiveError.ts"
 import type { ArchiveError } from "./ArchiveError.ts"
+import type { RetrieveItem } from "./ArchiveIndex.ts"
 import type { InformationModel } from "./Levels.ts"
 
 /** C-STORE success (PS3.4 B.2.3). */
@@ -122,10 +123,24 @@ export const queryLayer = (options?: ScpServicesOptions): Layer.Layer<Scp.QueryS
     })
   )
 
-/** The bare data set of a stored file: read its meta, stream the rest. */
-const dataSetOf = (path: string): Stream.Stream<Uint8Array, DimseError.DataSourceFailed> =>
-  Stream.unwrap(Effect.map(Part10.readFileMeta(path), (meta) => Part10.streamDataSet(path, meta))).pipe(
-    Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message }))
+/**
+ * The bare data set of a stored file: read its meta, stream the rest. The file must still hold what the index listed:
+ * a C-STORE of the same instance may have replaced it since, in another transfer syntax or SOP class, and its
+ * bytes would then go out on a context negotiated for the listed one.
+ */
+const dataSetOf = (item: RetrieveItem): Stream.Stream<Uint8Array, DimseError.DataSourceFailed> =>
+  Stream.unwrap(
+    Effect.flatMap(Part10.readFileMeta(item.filePath), (meta) =>
+      meta.transferSyntaxUid === item.transferSyntaxUid && meta.sopClassUid === item.sopClassUid
+        ? Effect.succeed(Part10.streamDataSet(item.filePath, meta))
+        : Effect.fail(
+            new DimseError.DataSourceFailed({
+              detail: `${item.sopInstanceUid} was replaced in ${meta.transferSyntaxUid} since it was listed`
+            })
+          )
+    )
+  ).pipe(
+    Stream.mapError((e) => (e._tag === "DataSourceFailed" ? e : new DimseError.DataSourceFailed({ detail: e.message })))
   )
 
 /** `Scp.RetrieveService` (C-GET and C-MOVE, patient and study root) on the archive in context. */
@@ -144,7 +159,7 @@ export const retrieveLayer: Layer.Layer<Scp.RetrieveService, never, Archive> = L
               sopClassUid: item.sopClassUid,
               sopInstanceUid: item.sopInstanceUid,
               transferSyntax: item.transferSyntaxUid,
-              dataSet: () => dataSetOf(item.filePath)
+              dataSet: () => dataSetOf(item)
             }))
           )
         )
