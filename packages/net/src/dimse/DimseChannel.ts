@@ -420,8 +420,20 @@ export const make = (
                 "a message was interrupted half sent",
                 "interrupted: aborting the association (a message was half sent)"
               )
-            : protocolAbort(`a message failed half sent: ${Cause.pretty(exit.cause).split("\n")[0]}`)
+            : endedBy(exit.cause) !== undefined
+              ? Effect.sync(() => {
+                  gone ??= endedBy(exit.cause)
+                })
+              : protocolAbort(`a message failed half sent: ${Cause.pretty(exit.cause).split("\n")[0]}`)
       )
+    // The peer's A-ABORT, when that is what ended the association under a message being sent: not a protocol error
+    // of ours, and nothing is left to abort. (Any other failure still aborts: the association may not have ended.)
+    const endedBy = (cause: Cause.Cause<unknown>): AssociationAborted | undefined => {
+      const error = Cause.findErrorOption(cause)
+      return error._tag === "Some" && error.value instanceof AssociationAborted && error.value.by === "peer"
+        ? error.value
+        : undefined
+    }
 
     // A response awaited within the DIMSE timeout; past it the association is aborted: DimseTimeout.
     const dimseTimedOut = (id: number, message: Dimse.Message) => () => {
