@@ -10,7 +10,8 @@
  * unique keys and on date columns; every key is then matched in JavaScript, so SQL never decides a match.
  *
  * Re-storing a SOP Instance UID replaces its row. Patient, study and series attributes are updated from each new
- * instance, keeping old values where the new instance has none; a patient is identified by Patient ID alone.
+ * instance, keeping old values where the new instance has none. A patient is identified by its Patient ID; instances
+ * without one are not all one patient: each study without a Patient ID has a patient of its own.
  *
  * @since 0.1.0
  */
@@ -95,6 +96,11 @@ export class ArchiveIndex extends Context.Service<
     readonly remove: (sopInstanceUid: string) => Effect.Effect<Option.Option<RetrieveItem>, IndexFailed>
     /** Entity counts. */
     readonly stats: Effect.Effect<IndexStats, IndexFailed>
+    /**
+     * The older schema version found on opening, whose tables were dropped and made anew (empty): the index is
+     * derived from the stored files, so `Archive.rebuild` re-indexes them. Undefined when none was replaced.
+     */
+    readonly replacedSchema: number | undefined
   }
 >()("@netdicom/archive/ArchiveIndex") {
   /** An index in `options.filename`, open for the lifetime of the layer. */
@@ -102,7 +108,9 @@ export class ArchiveIndex extends Context.Service<
     Layer.effect(ArchiveIndex, make(options))
 }
 
-const SCHEMA_VERSION = 1
+const SCHEMA_VERSION = 2
+/** Older schemas this version replaces on opening (their rows dropped: the store's files are re-indexed). */
+const REPLACEABLE_VERSIONS = [1]
 
 const TABLE: Readonly<Record<Level, { readonly table: string; readonly alias: string; readonly parent?: string }>> = {
   PATIENT: { table: "patient", alias: "p" },
@@ -110,6 +118,18 @@ const TABLE: Readonly<Record<Level, { readonly table: string; readonly alias: st
   SERIES: { table: "series", alias: "se", parent: "study_pk" },
   IMAGE: { table: "instance", alias: "i", parent: "series_pk" }
 }
+
+/** The patient table's identity column: the Patient ID, or for an empty one the study's own (see `patientKey`). */
+const PATIENT_KEY = "patient_key"
+/** The column an upsert of `level` conflicts on: the level's unique key, the patient key at PATIENT level. */
+const conflictKey = (level: Level): string => (level === "PATIENT" ? PATIENT_KEY : uniqueColumn(level).name)
+/**
+ * Who a patient is: its Patient ID; without one (anonymized data, Type 2 left empty), nothing says two studies
+ * belong to one person, so each study's instances are a patient of their own (a study-level C-FIND then answers
+ * each study's own Patient Name, not the last one stored for any ID-less study).
+ */
+const patientKey = (patientId: string, studyInstanceUid: string): string =>
+  patientId !== "" ? `id:${patientId}` : `study:${studyInstanceUid}`
 
 const columnsOf = (level: Level): ReadonlyArray<Column> => Levels.COLUMNS.filter((c) => c.level === level)
 const uniqueColumn = (level: Level): Column => columnsOf(level).find((c) => c.keyword === Levels.UNIQUE_KEY[level])!
@@ -125,12 +145,16 @@ const schema = (): string => {
     data_set_offset INTEGER NOT NULL, stored_at TEXT NOT NULL`
   const tables = Levels.LEVELS.map((level) => {
     const cols = columnsOf(level).map((c) =>
-      c.keyword === Levels.UNIQUE_KEY[level] ? `${c.name} TEXT NOT NULL UNIQUE` : `${c.name} TEXT`
+      c.keyword !== Levels.UNIQUE_KEY[level]
+        ? `${c.name} TEXT`
+        : `${c.name} TEXT NOT NULL${conflictKey(level) === c.name ? " UNIQUE" : ""}`
     )
+    const key = level === "PATIENT" ? `${PATIENT_KEY} TEXT NOT NULL UNIQUE, ` : ""
     return `CREATE TABLE IF NOT EXISTS ${TABLE[level].table} (pk INTEGER PRIMARY KEY, ${parents[level]}
-      ${cols.join(", ")}${level === "IMAGE" ? extra : ""}, attrs TEXT NOT NULL);`
+      ${key}${cols.join(", ")}${level === "IMAGE" ? extra : ""}, attrs TEXT NOT NULL);`
   })
   return `${tables.join("\n")}
+    CREATE INDEX IF NOT EXISTS patient_by_id ON patient(patient_id);
     CREATE INDEX IF NOT EXISTS study_patient ON study(patient_pk);
     CREATE INDEX IF NOT EXISTS study_date ON study(study_date);
     CREATE INDEX IF NOT EXISTS series_study ON series(study_pk);
@@ -300,9 +324,16 @@ export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["
     const version = yield* Sqlite.use("read schema version", () =>
       Number(db.get("PRAGMA user_version")?.["user_version"])
     )
-    if (version !== 0 && version !== SCHEMA_VERSION) {
+    const replaced = REPLACEABLE_VERSIONS.includes(version) ? version : undefined
+    if (version !== 0 && version !== SCHEMA_VERSION && replaced === undefined) {
       return yield* new IndexFailed({ operation: "open", cause: `unknown schema version ${version}` })
     }
+    if (replaced !== undefined)
+      yield* Sqlite.use("drop an older schema", () =>
+        db.exec(
+          "DROP TABLE IF EXISTS instance; DROP TABLE IF EXISTS series; DROP TABLE IF EXISTS study; DROP TABLE IF EXISTS patient;"
+        )
+      )
     yield* Sqlite.use("create schema", () => db.exec(schema()))
     const caseInsensitive = options.caseInsensitivePersonName ?? true
     const pageSize = Math.max(1, options.pageSize ?? 256)
@@ -361,6 +392,7 @@ export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["
       Sqlite.use("get instance", () => Option.fromNullishOr(getSync(db, sopInstanceUid)))
 
     return ArchiveIndex.of({
+      replacedSchema: replaced,
       upsert,
       indexFile: (path) =>
         Effect.flatMap(Header.fromFile(Path.resolve(path)), (record) => Effect.as(upsert(record), record)),
@@ -435,22 +467,26 @@ const upsertLevel = (db: Database, level: Level, record: InstanceRecord, parentP
   const values: Array<SqlValue> = cols.map((c) =>
     c === unique ? (columnText(c.vr, record.dataset[c.keyword]) ?? "") : columnText(c.vr, record.dataset[c.keyword])
   )
+  if (level === "PATIENT") {
+    const patientId = String(values[names.indexOf(unique.name)] ?? "")
+    names.unshift(PATIENT_KEY)
+    values.unshift(patientKey(patientId, record.studyInstanceUid))
+  }
   const parent = TABLE[level].parent
   if (parent !== undefined) {
     names.unshift(parent)
     values.unshift(parentPk ?? null)
   }
-  const old = db.get(`SELECT attrs FROM ${TABLE[level].table} WHERE ${unique.name} = ?`, [
-    values[names.indexOf(unique.name)] ?? ""
-  ])
+  const key = conflictKey(level)
+  const old = db.get(`SELECT attrs FROM ${TABLE[level].table} WHERE ${key} = ?`, [values[names.indexOf(key)] ?? ""])
   names.push("attrs")
   values.push(JSON.stringify(mergeAttributes(old?.["attrs"], record.dataset)))
   const updates = names
-    .filter((n) => n !== unique.name)
+    .filter((n) => n !== key)
     .map((n) => (n === parent || n === "attrs" ? `${n} = excluded.${n}` : `${n} = COALESCE(excluded.${n}, ${n})`))
   const row = db.get(
     `INSERT INTO ${TABLE[level].table} (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})
-     ON CONFLICT(${unique.name}) DO UPDATE SET ${updates.join(", ")} RETURNING pk`,
+     ON CONFLICT(${key}) DO UPDATE SET ${updates.join(", ")} RETURNING pk`,
     values
   )
   return Number(row?.["pk"])

@@ -1,5 +1,6 @@
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
+import * as Sqlite from "node:sqlite"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Option, Stream } from "effect"
 import { Archive } from "../src/Archive.ts"
@@ -548,6 +549,60 @@ describe("retrieve, replace, remove, persistence", () => {
       assert.deepStrictEqual(report, { indexed: 6, failed: [] })
       const again = yield* withArchive(dir, find({ QueryRetrieveLevel: "STUDY", StudyInstanceUID: "" }))
       assert.strictEqual(again.length, 4)
+    })
+  )
+
+  it.effect("studies without a Patient ID are not one patient: each keeps its own Patient Name", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const anonymous = (patientName: string, n: number) =>
+        instance({ patientId: "", patientName, study: `9.9.${n}`, series: `9.9.${n}.1`, sop: `9.9.${n}.1.1` })
+      const found = yield* withArchive(
+        dir,
+        Effect.gen(function* () {
+          const archive = yield* Archive
+          yield* archive.store(anonymous("Anonymized", 1))
+          yield* archive.store(anonymous("Other^Person", 2))
+          return {
+            studies: yield* find({ QueryRetrieveLevel: "STUDY", PatientName: "", StudyInstanceUID: "" }),
+            patients: yield* find({ QueryRetrieveLevel: "PATIENT", PatientID: "", PatientName: "" }, "PatientRoot")
+          }
+        })
+      )
+      const names = found.studies.map((d) => [d["StudyInstanceUID"], d["PatientName"]]).sort()
+      assert.deepStrictEqual(names, [
+        ["9.9.1", [{ Alphabetic: "Anonymized" }]],
+        ["9.9.2", [{ Alphabetic: "Other^Person" }]]
+      ])
+      assert.strictEqual(found.patients.length, 2)
+    })
+  )
+
+  it.effect("an index of schema version 1 is made anew on opening, and rebuild re-indexes the files", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      yield* withArchive(dir, storeAll)
+      const file = Path.join(dir, "index.sqlite")
+      yield* Effect.sync(() => {
+        const db = new Sqlite.DatabaseSync(file)
+        db.exec("PRAGMA user_version = 1")
+        db.close()
+      })
+      const seen = yield* withArchive(
+        dir,
+        Effect.gen(function* () {
+          const index = yield* ArchiveIndex
+          const before = yield* index.stats
+          const report = yield* Archive.use((a) => a.rebuild)
+          return { replaced: index.replacedSchema, before: before.instances, report }
+        })
+      )
+      assert.deepStrictEqual(seen, { replaced: 1, before: 0, report: { indexed: 6, failed: [] } })
+      const again = yield* withArchive(
+        dir,
+        ArchiveIndex.use((i) => Effect.succeed(i.replacedSchema))
+      )
+      assert.strictEqual(again, undefined)
     })
   )
 

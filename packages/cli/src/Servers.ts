@@ -20,7 +20,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { Argument, Command, Flag } from "effect/cli"
 import { Scp } from "@netdicom/net"
-import { Archive, InstanceStore, ScpServices } from "@netdicom/archive"
+import { Archive, ArchiveIndex, InstanceStore, ScpServices } from "@netdicom/archive"
 import * as Contexts from "./Contexts.ts"
 import {
   applicationEntity,
@@ -159,7 +159,10 @@ const qrscpServe = (
       destinations
     )
     yield* Effect.gen(function* () {
-      if (fresh) {
+      const replaced = (yield* ArchiveIndex.ArchiveIndex).replacedSchema
+      if (replaced !== undefined)
+        yield* Effect.logInfo(`the index ${filename} had schema version ${replaced}: indexing ${c.store} anew`)
+      if (fresh || replaced !== undefined) {
         // a new index adopts the files already in the store
         const report = yield* Archive.Archive.use((a) => a.rebuild)
         if (report.indexed > 0) yield* Effect.logInfo(`indexed ${report.indexed} file(s) found in ${c.store}`)

@@ -9,6 +9,7 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
+import * as Sqlite from "node:sqlite"
 import {
   corpusFile,
   freePort,
@@ -623,6 +624,25 @@ describe("store interrupted by Ctrl-C", () => {
     assert.isNotNull(m, stdout)
     assert.strictEqual(Number(m![1]) + Number(m![2]), 21, summary)
     assert.isAbove(Number(m![2]), 0, summary)
+  })
+})
+
+describe("qrscp on an index of an older schema", () => {
+  it("makes the index anew and indexes the store's files again at start", async () => {
+    const store = temp("old-schema-store")
+    const first = await startServer(["qrscp", "0", "--store", store, "--aet", "QRSCP"])
+    const { dir } = sampleFolder()
+    const stored = await netdicom(["store", "127.0.0.1", String(first.port), dir, "--aec", "QRSCP"])
+    assert.include(stored.stdout, "3 sent", stored.stdout)
+    assert.strictEqual(await first.interrupt(), 130)
+    const db = new Sqlite.DatabaseSync(path.join(store, "index.sqlite"))
+    db.exec("PRAGMA user_version = 1")
+    db.close()
+    const again = await serve(["qrscp", "0", "--store", store, "--aet", "QRSCP"])
+    assert.include(again.output(), "had schema version 1")
+    const r = await netdicom(["find", "127.0.0.1", String(again.port), "--aec", "QRSCP", "-k", "PatientName=DOE*"])
+    assert.strictEqual(r.code, 0, r.stderr)
+    assert.strictEqual(lines(r.stdout).length, 1, r.stdout)
   })
 })
 
