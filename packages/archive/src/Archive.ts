@@ -34,7 +34,7 @@ export interface StoreOptions {
   readonly sopInstanceUid?: string
   /** Refuse the instance unless its SOP Class UID is this (the request's Affected SOP Class UID). */
   readonly sopClassUid?: string
-  /** Largest header read from a chunked source before giving up (default 64 MiB). */
+  /** Data set bytes after which the header ends at the next top-level element (default 4 MiB, see `Header`). */
   readonly maxHeaderBytes?: number
 }
 
@@ -211,7 +211,7 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
     Effect.gen(function* () {
       const peeked =
         bytes instanceof Uint8Array
-          ? { header: yield* Effect.fromResult(Header.fromBytes(bytes)), bytes }
+          ? { header: yield* Effect.fromResult(Header.fromBytes(bytes, options?.maxHeaderBytes)), bytes }
           : yield* Header.peek(bytes, options?.maxHeaderBytes)
       yield* Effect.fromResult(expectations(peeked.header, options))
       // The data set is walked as it is written: a truncated or malformed one is refused, not archived.

@@ -6,7 +6,8 @@
  * Each level's table keeps the usual attributes of the level in columns (see `Levels.COLUMNS`); the counts,
  * ModalitiesInStudy and SOPClassesInStudy are computed when asked for; any other attribute (sequences too) is
  * read from a JSON copy of the entity's headers (each new instance's values win, but an empty value never
- * replaces a stored one; values of removed instances are not taken back out). SQL narrows the candidates on the
+ * replaces a stored one; values of removed instances are not taken back out). Values longer than
+ * `INDEX_VALUE_LIMIT` are kept out of both: the file has them. SQL narrows the candidates on the
  * unique keys and on date columns; every key is then matched in JavaScript, so SQL never decides a match.
  *
  * Re-storing a SOP Instance UID replaces its row. Patient, study and series attributes are updated from each new
@@ -26,6 +27,7 @@ import type * as Scope from "effect/Scope"
 import { IndexFailed } from "./ArchiveError.ts"
 import type { InvalidInstance, QueryError, StoreFailed } from "./ArchiveError.ts"
 import * as Header from "./Header.ts"
+import * as Dcmjs from "./internal/Dcmjs.ts"
 import type { Dataset, InstanceRecord } from "./Header.ts"
 import * as Levels from "./Levels.ts"
 import type { Column, FindPlan, InformationModel, Level, PlannedKey } from "./Levels.ts"
@@ -447,6 +449,39 @@ const prunePatient = (db: Database, pk: number): void => {
   db.run("DELETE FROM patient WHERE pk = ?", [pk])
 }
 
+/**
+ * The longest attribute value the index keeps, in characters of its JSON: a longer one (a report's text, a long
+ * description, a peer's padding) stays in the file only, out of the columns and of `attrs`, and a C-FIND answers
+ * the attribute as one the instance does not have. A sequence may be longer (`INDEX_SEQUENCE_LIMIT`), and one row's
+ * `attrs` holds at most `INDEX_ATTRIBUTES_LIMIT` (attributes past it, in tag order, are left out).
+ */
+export const INDEX_VALUE_LIMIT = 8 * 1024
+/** The longest sequence (characters of its JSON) the index keeps. */
+export const INDEX_SEQUENCE_LIMIT = 64 * 1024
+/** The most `attrs` one row of the index holds (characters of JSON). */
+export const INDEX_ATTRIBUTES_LIMIT = 256 * 1024
+
+// The keys the index is built on: always kept (Header bounds them to BULK_VALUE_BYTES).
+const IDENTITY = new Set(["PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"])
+
+/** The attributes of a data set the index keeps (see `INDEX_VALUE_LIMIT`), in their order. */
+const indexable = (dataset: Dataset): Dataset => {
+  const out: Record<string, unknown> = {}
+  let total = 0
+  for (const [keyword, value] of Object.entries(dataset)) {
+    if (IDENTITY.has(keyword)) {
+      out[keyword] = value
+      continue
+    }
+    const length = JSON.stringify(value)?.length ?? 0
+    const limit = Dcmjs.lookup(keyword)?.vr === "SQ" ? INDEX_SEQUENCE_LIMIT : INDEX_VALUE_LIMIT
+    if (length > limit || total + length > INDEX_ATTRIBUTES_LIMIT) continue
+    total += length + keyword.length
+    out[keyword] = value
+  }
+  return out
+}
+
 const isEmpty = (value: unknown): boolean =>
   value === undefined || value === null || value === "" || (Array.isArray(value) && value.length === 0)
 
@@ -456,7 +491,7 @@ const mergeAttributes = (old: unknown, dataset: Dataset): Dataset => {
   for (const [keyword, value] of Object.entries(dataset)) {
     if (!isEmpty(value) || !(keyword in merged)) merged[keyword] = value
   }
-  return merged
+  return indexable(merged)
 }
 
 /** Inserts or updates one level's row (values kept where the new instance has none); returns its pk. */
@@ -492,7 +527,8 @@ const upsertLevel = (db: Database, level: Level, record: InstanceRecord, parentP
   return Number(row?.["pk"])
 }
 
-const upsertSync = (db: Database, record: InstanceRecord, storedAt: string): Option.Option<RetrieveItem> => {
+const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Option.Option<RetrieveItem> => {
+  const record: InstanceRecord = { ...full, dataset: indexable(full.dataset) }
   const previous = getSync(db, record.sopInstanceUid)
   const oldInstance = db.get("SELECT pk, series_pk FROM instance WHERE sop_instance_uid = ?", [record.sopInstanceUid])
   const oldSeries = db.get("SELECT study_pk FROM series WHERE series_instance_uid = ?", [record.seriesInstanceUid])
