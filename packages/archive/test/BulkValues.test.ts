@@ -157,6 +157,9 @@ describe("bulk values in the header", () => {
         })
         assert.strictEqual(image?.["SOPInstanceUID"], "9.1.1.1")
         assert.strictEqual(image?.["MIMETypeOfEncapsulatedDocument"], "application/pdf")
+        // indexed again from the file (netdicom qrscp on a new index), reading only its first chunk
+        const rebuilt = yield* archive.rebuild
+        assert.deepStrictEqual(rebuilt, { indexed: 1, failed: [] })
         const items = yield* archive.retrieve({ QueryRetrieveLevel: "STUDY", StudyInstanceUID: "9.1" })
         assert.deepStrictEqual(
           items.map((i) => i.fileSize),
