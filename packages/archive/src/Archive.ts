@@ -4,7 +4,9 @@
  *
  * Storing reads the header from the first bytes of the instance (PS3.10 file meta and data set up to Pixel
  * Data), writes the bytes unchanged and atomically, then indexes them (PS3.4 B.4.1, Level 2 storage: every
- * attribute is kept). If indexing fails after the write, the file stays and `rebuild` picks it up later.
+ * attribute is kept). If indexing fails after the write, the file stays and `rebuild` picks it up later. An instance
+ * whose Series (Study) Instance UID is indexed under another study (patient) is refused before anything is written
+ * (`UidConflict`, see `ArchiveIndex.admit`), unless it is the only instance there.
  *
  * @since 0.1.0
  */
@@ -20,7 +22,7 @@ import * as Semaphore from "effect/Semaphore"
 import type * as Stream from "effect/Stream"
 import { ElementWalker, Uids } from "@netdicom/wire"
 import { InvalidInstance, StoreFailed } from "./ArchiveError.ts"
-import type { IndexFailed, QueryError } from "./ArchiveError.ts"
+import type { IndexFailed, QueryError, UidConflict } from "./ArchiveError.ts"
 import { ArchiveIndex } from "./ArchiveIndex.ts"
 import type { ArchiveIndexOptions, QueryOptions, RetrieveItem } from "./ArchiveIndex.ts"
 import * as Header from "./Header.ts"
@@ -34,7 +36,7 @@ export interface StoreOptions {
   readonly sopInstanceUid?: string
   /** Refuse the instance unless its SOP Class UID is this (the request's Affected SOP Class UID). */
   readonly sopClassUid?: string
-  /** Largest header read from a chunked source before giving up (default 64 MiB). */
+  /** Data set bytes after which the header ends at the next top-level element (default 4 MiB, see `Header`). */
   readonly maxHeaderBytes?: number
 }
 
@@ -60,7 +62,7 @@ export class Archive extends Context.Service<
     readonly store: (
       bytes: InstanceBytes,
       options?: StoreOptions
-    ) => Effect.Effect<StoredInstance, StoreFailed | InvalidInstance | IndexFailed>
+    ) => Effect.Effect<StoredInstance, StoreFailed | InvalidInstance | IndexFailed | UidConflict>
     /** C-FIND (see `ArchiveIndex.find`). */
     readonly find: (query: Dataset, options?: QueryOptions) => Stream.Stream<Dataset, QueryError | IndexFailed>
     /** C-GET/C-MOVE instance list (see `ArchiveIndex.retrieve`). */
@@ -211,7 +213,7 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
     Effect.gen(function* () {
       const peeked =
         bytes instanceof Uint8Array
-          ? { header: yield* Effect.fromResult(Header.fromBytes(bytes)), bytes }
+          ? { header: yield* Effect.fromResult(Header.fromBytes(bytes, options?.maxHeaderBytes)), bytes }
           : yield* Header.peek(bytes, options?.maxHeaderBytes)
       yield* Effect.fromResult(expectations(peeked.header, options))
       // The data set is walked as it is written: a truncated or malformed one is refused, not archived.
@@ -220,6 +222,8 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
       return yield* exclusive(
         peeked.header.sopInstanceUid,
         Effect.gen(function* () {
+          // an instance that would move others' series or study is refused before its file is written
+          yield* index.admit(peeked.header)
           const file = yield* store.write(
             peeked.header,
             walked(peeked.bytes, peeked.header.dataSetOffset, check),
@@ -231,7 +235,20 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
             }
           )
           const record: InstanceRecord = { ...peeked.header, filePath: file.path, fileSize: file.size }
-          const replaced = yield* index.upsert(record)
+          const replaced = yield* index.upsert(record).pipe(
+            // another instance's store claimed the series or study since `admit` (the lock is per SOP Instance
+            // UID): the file goes again unless the index still points at it
+            Effect.tapError((e) =>
+              e._tag !== "UidConflict"
+                ? Effect.void
+                : index.get(record.sopInstanceUid).pipe(
+                    Effect.flatMap((kept) =>
+                      Option.isSome(kept) && kept.value.filePath === file.path ? Effect.void : store.remove(file.path)
+                    ),
+                    Effect.ignore
+                  )
+            )
+          )
           if (
             Option.isSome(replaced) &&
             replaced.value.filePath !== file.path &&

@@ -97,9 +97,38 @@ export class UnableToProcess extends Data.TaggedError("UnableToProcess")<{
 }
 
 /** Errors of a C-FIND or retrieve identifier. */
+/**
+ * An instance whose Series Instance UID is indexed under another study, or whose Study Instance UID under another
+ * patient: indexing it would move that series (study), other instances and all, under its own parent. A UID reused
+ * by a peer (by mistake or on purpose) would re-parent others' data, so the store is refused (PS3.4 B.2.3 has no
+ * status for it: 0xC000, "cannot understand", as for other instances the archive cannot take), unless the instance
+ * is the only one of that series (study): a re-store correcting its own attributes moves nobody else's data.
+ */
+export class UidConflict extends Data.TaggedError("UidConflict")<{
+  /** "Series" when the series is in another study, "Study" when the study is under another patient. */
+  readonly level: "Series" | "Study"
+  readonly uid: string
+  /** The parent it is indexed under: a Study Instance UID, or a Patient ID ("" for a patient without one). */
+  readonly indexedUnder: string
+  /** The parent the instance names. */
+  readonly instanceSays: string
+}> {
+  /** The C-STORE status an SCP should answer with (0xC000). */
+  get status(): number {
+    return STATUS_UNABLE_TO_PROCESS
+  }
+  override get message(): string {
+    return this.level === "Series"
+      ? `Series Instance UID belongs to another study: series ${this.uid} is in study ${this.indexedUnder}, ` +
+          `the instance says ${this.instanceSays}`
+      : `Study Instance UID belongs to another patient: study ${this.uid} is under Patient ID ` +
+          `"${this.indexedUnder}", the instance says "${this.instanceSays}"`
+  }
+}
+
 export type QueryError = IdentifierDoesNotMatchSopClass | UnableToProcess
 
 /** Every error of the archive layer. */
-export type ArchiveError = StoreFailed | InvalidInstance | IndexFailed | QueryError
+export type ArchiveError = StoreFailed | InvalidInstance | IndexFailed | UidConflict | QueryError
 
 const describe = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))

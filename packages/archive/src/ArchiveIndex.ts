@@ -6,12 +6,15 @@
  * Each level's table keeps the usual attributes of the level in columns (see `Levels.COLUMNS`); the counts,
  * ModalitiesInStudy and SOPClassesInStudy are computed when asked for; any other attribute (sequences too) is
  * read from a JSON copy of the entity's headers (each new instance's values win, but an empty value never
- * replaces a stored one; values of removed instances are not taken back out). SQL narrows the candidates on the
+ * replaces a stored one; values of removed instances are not taken back out). Values longer than
+ * `INDEX_VALUE_LIMIT` are kept out of both: the file has them. SQL narrows the candidates on the
  * unique keys and on date columns; every key is then matched in JavaScript, so SQL never decides a match.
  *
  * Re-storing a SOP Instance UID replaces its row. Patient, study and series attributes are updated from each new
  * instance, keeping old values where the new instance has none. A patient is identified by its Patient ID; instances
- * without one are not all one patient: each study without a Patient ID has a patient of its own.
+ * without one are not all one patient: each study without a Patient ID has a patient of its own. An instance whose
+ * series is indexed under another study, or whose study under another patient, is refused (`UidConflict`) unless it
+ * is the only instance there: a reused UID never moves others' instances (`uidConflicts: "move"` allows it).
  *
  * @since 0.1.0
  */
@@ -23,9 +26,10 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type * as Scope from "effect/Scope"
-import { IndexFailed } from "./ArchiveError.ts"
+import { IndexFailed, UidConflict } from "./ArchiveError.ts"
 import type { InvalidInstance, QueryError, StoreFailed } from "./ArchiveError.ts"
 import * as Header from "./Header.ts"
+import * as Dcmjs from "./internal/Dcmjs.ts"
 import type { Dataset, InstanceRecord } from "./Header.ts"
 import * as Levels from "./Levels.ts"
 import type { Column, FindPlan, InformationModel, Level, PlannedKey } from "./Levels.ts"
@@ -73,16 +77,29 @@ export interface ArchiveIndexOptions {
   readonly caseInsensitivePersonName?: boolean
   /** Rows fetched per step of a C-FIND stream (default 256). */
   readonly pageSize?: number
+  /**
+   * An instance whose series is indexed under another study (study under another patient): "refuse" it
+   * (`UidConflict`, the default), or "move" the series (study) under the instance's parent, as a plain storage SCP
+   * that keeps no archive may.
+   */
+  readonly uidConflicts?: "refuse" | "move"
 }
 
 /** The archive index service. */
 export class ArchiveIndex extends Context.Service<
   ArchiveIndex,
   {
-    /** Adds or replaces an instance; gives the entry it replaced, if any. */
-    readonly upsert: (record: InstanceRecord) => Effect.Effect<Option.Option<RetrieveItem>, IndexFailed>
+    /**
+     * Adds or replaces an instance; gives the entry it replaced, if any. Refuses one that would move a series or a
+     * study holding other instances under another parent (`UidConflict`, see `ArchiveIndexOptions.uidConflicts`).
+     */
+    readonly upsert: (record: InstanceRecord) => Effect.Effect<Option.Option<RetrieveItem>, IndexFailed | UidConflict>
+    /** The `UidConflict` `upsert` would refuse an instance with, asked before its file is written. */
+    readonly admit: (header: Header.Header) => Effect.Effect<void, IndexFailed | UidConflict>
     /** Reads a Part 10 file's header and indexes it under its own path. */
-    readonly indexFile: (path: string) => Effect.Effect<InstanceRecord, InvalidInstance | StoreFailed | IndexFailed>
+    readonly indexFile: (
+      path: string
+    ) => Effect.Effect<InstanceRecord, InvalidInstance | StoreFailed | IndexFailed | UidConflict>
     /** C-FIND: the matching identifiers, each with only the requested keys plus QueryRetrieveLevel. */
     readonly find: (query: Dataset, options?: QueryOptions) => Stream.Stream<Dataset, QueryError | IndexFailed>
     /** C-GET/C-MOVE: the stored instances under the unique keys of the identifier. */
@@ -342,10 +359,22 @@ export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["
       ...(o?.retrieveAETitle === undefined ? {} : { retrieveAETitle: o.retrieveAETitle })
     })
 
+    const refuse = options.uidConflicts !== "move"
     const upsert = (record: InstanceRecord) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Sqlite.use("index instance", () => db.transaction(() => upsertSync(db, record, new Date(now).toISOString())))
-      )
+        Sqlite.use("index instance", () =>
+          db.transaction(() => {
+            const conflict = refuse ? conflictSync(db, record) : undefined
+            return conflict ?? upsertSync(db, record, new Date(now).toISOString())
+          })
+        )
+      ).pipe(Effect.flatMap((done) => (done instanceof UidConflict ? Effect.fail(done) : Effect.succeed(done))))
+    const admit = (header: Header.Header) =>
+      refuse
+        ? Sqlite.use("check instance", () => conflictSync(db, header)).pipe(
+            Effect.flatMap((conflict) => (conflict === undefined ? Effect.void : Effect.fail(conflict)))
+          )
+        : Effect.void
 
     const find = (query: Dataset, o?: QueryOptions): Stream.Stream<Dataset, QueryError | IndexFailed> =>
       Stream.unwrap(
@@ -394,6 +423,7 @@ export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["
     return ArchiveIndex.of({
       replacedSchema: replaced,
       upsert,
+      admit,
       indexFile: (path) =>
         Effect.flatMap(Header.fromFile(Path.resolve(path)), (record) => Effect.as(upsert(record), record)),
       find,
@@ -447,6 +477,39 @@ const prunePatient = (db: Database, pk: number): void => {
   db.run("DELETE FROM patient WHERE pk = ?", [pk])
 }
 
+/**
+ * The longest attribute value the index keeps, in characters of its JSON: a longer one (a report's text, a long
+ * description, a peer's padding) stays in the file only, out of the columns and of `attrs`, and a C-FIND answers
+ * the attribute as one the instance does not have. A sequence may be longer (`INDEX_SEQUENCE_LIMIT`), and one row's
+ * `attrs` holds at most `INDEX_ATTRIBUTES_LIMIT` (attributes past it, in tag order, are left out).
+ */
+export const INDEX_VALUE_LIMIT = 8 * 1024
+/** The longest sequence (characters of its JSON) the index keeps. */
+export const INDEX_SEQUENCE_LIMIT = 64 * 1024
+/** The most `attrs` one row of the index holds (characters of JSON). */
+export const INDEX_ATTRIBUTES_LIMIT = 256 * 1024
+
+// The keys the index is built on: always kept (Header bounds them to BULK_VALUE_BYTES).
+const IDENTITY = new Set(["PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"])
+
+/** The attributes of a data set the index keeps (see `INDEX_VALUE_LIMIT`), in their order. */
+const indexable = (dataset: Dataset): Dataset => {
+  const out: Record<string, unknown> = {}
+  let total = 0
+  for (const [keyword, value] of Object.entries(dataset)) {
+    if (IDENTITY.has(keyword)) {
+      out[keyword] = value
+      continue
+    }
+    const length = JSON.stringify(value)?.length ?? 0
+    const limit = Dcmjs.lookup(keyword)?.vr === "SQ" ? INDEX_SEQUENCE_LIMIT : INDEX_VALUE_LIMIT
+    if (length > limit || total + length > INDEX_ATTRIBUTES_LIMIT) continue
+    total += length + keyword.length
+    out[keyword] = value
+  }
+  return out
+}
+
 const isEmpty = (value: unknown): boolean =>
   value === undefined || value === null || value === "" || (Array.isArray(value) && value.length === 0)
 
@@ -456,7 +519,7 @@ const mergeAttributes = (old: unknown, dataset: Dataset): Dataset => {
   for (const [keyword, value] of Object.entries(dataset)) {
     if (!isEmpty(value) || !(keyword in merged)) merged[keyword] = value
   }
-  return merged
+  return indexable(merged)
 }
 
 /** Inserts or updates one level's row (values kept where the new instance has none); returns its pk. */
@@ -492,7 +555,65 @@ const upsertLevel = (db: Database, level: Level, record: InstanceRecord, parentP
   return Number(row?.["pk"])
 }
 
-const upsertSync = (db: Database, record: InstanceRecord, storedAt: string): Option.Option<RetrieveItem> => {
+const patientIdOf = (header: Header.Header): string => {
+  const column = uniqueColumn("PATIENT")
+  return columnText(column.vr, header.dataset[column.keyword]) ?? ""
+}
+
+/**
+ * The series (study) the instance would move under another parent, when other instances are in it: a series of
+ * another study, a study of another patient (`patientKey`). The instance alone in it may move it (a re-store
+ * correcting its own attributes).
+ */
+const conflictSync = (db: Database, header: Header.Header): UidConflict | undefined => {
+  const sop = header.sopInstanceUid
+  const series = db.get(
+    `SELECT se.pk, st.study_instance_uid FROM series se JOIN study st ON se.study_pk = st.pk
+     WHERE se.series_instance_uid = ?`,
+    [header.seriesInstanceUid]
+  )
+  if (
+    series !== undefined &&
+    series["study_instance_uid"] !== header.studyInstanceUid &&
+    db.get("SELECT 1 AS x FROM instance WHERE series_pk = ? AND sop_instance_uid <> ? LIMIT 1", [
+      Number(series["pk"]),
+      sop
+    ]) !== undefined
+  ) {
+    return new UidConflict({
+      level: "Series",
+      uid: header.seriesInstanceUid,
+      indexedUnder: String(series["study_instance_uid"]),
+      instanceSays: header.studyInstanceUid
+    })
+  }
+  const study = db.get(
+    `SELECT st.pk, p.patient_key, p.patient_id FROM study st JOIN patient p ON st.patient_pk = p.pk
+     WHERE st.study_instance_uid = ?`,
+    [header.studyInstanceUid]
+  )
+  const patientId = patientIdOf(header)
+  if (
+    study !== undefined &&
+    study["patient_key"] !== patientKey(patientId, header.studyInstanceUid) &&
+    db.get(
+      `SELECT 1 AS x FROM instance i JOIN series se ON i.series_pk = se.pk
+       WHERE se.study_pk = ? AND i.sop_instance_uid <> ? LIMIT 1`,
+      [Number(study["pk"]), sop]
+    ) !== undefined
+  ) {
+    return new UidConflict({
+      level: "Study",
+      uid: header.studyInstanceUid,
+      indexedUnder: String(study["patient_id"] ?? ""),
+      instanceSays: patientId
+    })
+  }
+  return undefined
+}
+
+const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Option.Option<RetrieveItem> => {
+  const record: InstanceRecord = { ...full, dataset: indexable(full.dataset) }
   const previous = getSync(db, record.sopInstanceUid)
   const oldInstance = db.get("SELECT pk, series_pk FROM instance WHERE sop_instance_uid = ?", [record.sopInstanceUid])
   const oldSeries = db.get("SELECT study_pk FROM series WHERE series_instance_uid = ?", [record.seriesInstanceUid])

@@ -4,9 +4,11 @@
  * Character Set (0008,0005, PS3.5 6.1); `Charset` decodes again what dcmjs leaves of ISO 2022 code extensions
  * (several values, PS3.5 6.1.2.5). Strings come back as Unicode.
  *
- * The header is found without reading the whole file: a prefix is parsed and doubled until dcmjs reaches Pixel
- * Data or the end of the data, so a 1 GB image costs a few kilobytes here. What could not be decoded is listed in
- * `warnings`.
+ * The header is found without reading the whole file: the element headers of the data set are walked until the
+ * first top-level element that is Pixel Data or holds a value longer than `BULK_VALUE_BYTES` (or until
+ * `DEFAULT_MAX_HEADER_BYTES` of data set), and dcmjs parses the bytes before it once. A 1 GB image, a 200 MB
+ * Encapsulated PDF or a large private OB value costs a few kilobytes here; attributes after the element that ends
+ * the header are not read (stored, not indexed). What could not be decoded is listed in `warnings`.
  *
  * @since 0.1.0
  */
@@ -15,7 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import { Part10 as FileMeta } from "@netdicom/net"
-import { ElementWalker, Text } from "@netdicom/wire"
+import { ElementWalker, Text, Uids } from "@netdicom/wire"
 import { InvalidInstance, StoreFailed } from "./ArchiveError.ts"
 import * as Charset from "./Charset.ts"
 import * as Dcmjs from "./internal/Dcmjs.ts"
@@ -57,14 +59,26 @@ export type ParseStep =
   | { readonly _tag: "NeedMore" }
   | { readonly _tag: "Invalid"; readonly reason: string }
 
-/** Size of the first prefix tried. */
+/** Size of the first prefix tried (a deflated data set is parsed at prefixes of doubling size from it). */
 export const INITIAL_PREFIX = 64 * 1024
 
-/** Largest header accepted from a stream before giving up (a header must end before this many bytes). */
-export const DEFAULT_MAX_HEADER_BYTES = 64 * 1024 * 1024
+/**
+ * The longest value the header reads: the top-level element that is Pixel Data or holds (at any depth) a value or
+ * item longer than this ends the header, as Pixel Data does, and the instance's bytes from there on are only
+ * stored. An Encapsulated PDF's document, a large private OB element or a long text is never held or parsed.
+ */
+export const BULK_VALUE_BYTES = 1024 * 1024
+
+/**
+ * Bytes of data set past which the header ends at the next top-level element (the one being read when they are
+ * passed, so the header is at most this plus one value of `BULK_VALUE_BYTES` and one chunk); a deflated data set
+ * (walked only by dcmjs) whose header does not end within it is refused.
+ */
+export const DEFAULT_MAX_HEADER_BYTES = 4 * 1024 * 1024
 
 const PIXEL_DATA = "7FE00010"
 const SPECIFIC_CHARACTER_SET = "00080005"
+const META_START = 132
 
 const firstString = (value: unknown): string => {
   const v = Array.isArray(value) ? (value as ReadonlyArray<unknown>)[0] : value
@@ -87,8 +101,8 @@ const stripBinary = (value: unknown): unknown => {
   return value
 }
 
-const readDict = (bytes: Uint8Array, ignoreErrors: boolean): Dcmjs.DicomDictInstance =>
-  Dcmjs.readFile(new Uint8Array(bytes).buffer, { ignoreErrors, untilTag: PIXEL_DATA, includeUntilTagValue: false })
+const readDict = (bytes: Uint8Array, ignoreErrors: boolean, untilTag: string): Dcmjs.DicomDictInstance =>
+  Dcmjs.readFile(new Uint8Array(bytes).buffer, { ignoreErrors, untilTag, includeUntilTagValue: false })
 
 // A structural problem already visible in the data set of a prefix (nesting far too deep, a delimiter out of
 // place), found by walking its element headers before dcmjs is given it: dcmjs takes seconds over what the walk
@@ -101,8 +115,11 @@ const structuralProblem = (bytes: Uint8Array): string | undefined => {
   return walker.seen()?.detail
 }
 
-/** Parses a prefix of Part 10 bytes; `complete` says the prefix is the whole file. Never throws. */
-export const parse = (bytes: Uint8Array, complete: boolean): ParseStep => {
+/**
+ * Parses a prefix of Part 10 bytes; `complete` says the prefix is the whole header: the file, or its bytes up to
+ * the tag (4 bytes) of the top-level element `untilTag` that ends the header (Pixel Data by default). Never throws.
+ */
+export const parse = (bytes: Uint8Array, complete: boolean, untilTag: string = PIXEL_DATA): ParseStep => {
   const problem = structuralProblem(bytes)
   if (problem !== undefined) return { _tag: "Invalid", reason: `truncated or malformed data set: ${problem}` }
   const warnings: Array<string> = []
@@ -110,21 +127,21 @@ export const parse = (bytes: Uint8Array, complete: boolean): ParseStep => {
   let lenient = false
   try {
     try {
-      file = readDict(bytes, false)
+      file = readDict(bytes, false, untilTag)
     } catch (cause) {
       // dcmjs refuses several character sets (Charset decodes those again below) and unknown ones
       if (!/character set/i.test(String(cause))) throw cause
       if (!/multiple character sets/i.test(String(cause))) {
         warnings.push(`${String(cause).replace(/^Error: /, "")}; decoded as ISO-8859-1`)
       }
-      file = readDict(bytes, true)
+      file = readDict(bytes, true, untilTag)
       lenient = true
     }
   } catch (cause) {
     return complete ? { _tag: "Invalid", reason: `cannot parse Part 10 file: ${String(cause)}` } : { _tag: "NeedMore" }
   }
   if (!complete && !(PIXEL_DATA in file.dict)) return { _tag: "NeedMore" }
-  if (lenient && !(PIXEL_DATA in file.dict)) {
+  if (lenient && !(untilTag in file.dict)) {
     // dcmjs in ignoreErrors mode returns what it read before an error (a sequence item it could not decode)
     warnings.push("dcmjs stopped before the end of the data set; later attributes are not indexed")
   }
@@ -133,6 +150,7 @@ export const parse = (bytes: Uint8Array, complete: boolean): ParseStep => {
   const charset = file.dict[SPECIFIC_CHARACTER_SET]?._rawValue
   const dict = { ...file.dict }
   delete dict[PIXEL_DATA]
+  delete dict[untilTag]
   const terms = Array.isArray(charset) ? charset.map((c) => String(c).trim()) : []
   const meta = stripBinary(Dcmjs.naturalize(file.meta)) as Dataset
   let dataset = stripBinary(Dcmjs.naturalize(dict)) as Dataset
@@ -167,38 +185,156 @@ export const parse = (bytes: Uint8Array, complete: boolean): ParseStep => {
   return { _tag: "Parsed", header }
 }
 
-/** Reads the header of Part 10 bytes held in memory. */
-export const fromBytes = (bytes: Uint8Array): Result.Result<Header, InvalidInstance> => {
-  let length = Math.min(INITIAL_PREFIX, bytes.length)
-  while (true) {
-    const step = parse(bytes.subarray(0, length), length === bytes.length)
-    if (step._tag === "Parsed") return Result.succeed(step.header)
-    if (step._tag === "Invalid") return Result.fail(new InvalidInstance({ reason: step.reason }))
-    length = Math.min(length * 2, bytes.length)
+const concat = (chunks: ReadonlyArray<Uint8Array>, length: number): Uint8Array => {
+  const out = new Uint8Array(length)
+  let offset = 0
+  for (const chunk of chunks) {
+    if (offset >= length) break
+    const part = chunk.subarray(0, length - offset)
+    out.set(part, offset)
+    offset += part.length
   }
+  return out
+}
+
+const LATIN1 = new TextDecoder("latin1")
+const LONG_META_VRS = new Set(["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"])
+
+/** The Transfer Syntax UID (0002,0010) of a File Meta Information group (Explicit VR Little Endian), if found. */
+const metaTransferSyntax = (bytes: Uint8Array, end: number): string | undefined => {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  let at = META_START
+  while (at + 8 <= end) {
+    const element = view.getUint16(at + 2, true)
+    const vr = String.fromCharCode(bytes[at + 4]!, bytes[at + 5]!)
+    const long = LONG_META_VRS.has(vr)
+    const length = long ? (at + 12 <= end ? view.getUint32(at + 8, true) : Infinity) : view.getUint16(at + 6, true)
+    const start = at + (long ? 12 : 8)
+    if (start + length > end) return undefined
+    if (view.getUint16(at, true) === 0x0002 && element === 0x0010) {
+      return Text.trimEnd(LATIN1.decode(bytes.subarray(start, start + length)), "\0 ").trim()
+    }
+    at = start + length
+  }
+  return undefined
+}
+
+/**
+ * Reads the header of Part 10 bytes fed chunk by chunk, keeping the chunks: `push` gives the header (or why there
+ * is none) as soon as it ends, `end` once every byte was fed. The data set's element headers are walked
+ * (`ElementWalker`) to find where the header ends (`BULK_VALUE_BYTES`, `maxHeaderBytes`), and dcmjs parses that
+ * prefix once; a deflated data set is parsed at prefixes of doubling size instead, up to `maxHeaderBytes`.
+ */
+const reader = (maxHeaderBytes: number) => {
+  const chunks: Array<Uint8Array> = []
+  let total = 0
+  let dataSetOffset: number | undefined
+  let walker: ElementWalker.ElementWalker | undefined
+  let little = true
+  let deflated = false
+  let threshold = INITIAL_PREFIX
+
+  // The header ends at `end`: dcmjs stops at the tag found there.
+  const parseTo = (end: number): ParseStep => {
+    if (end + 4 > total) return parse(concat(chunks, end), true)
+    const bytes = concat(chunks, end + 4)
+    const view = new DataView(bytes.buffer, end, 4)
+    const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, "0")
+    return parse(bytes, true, hex(view.getUint16(0, little)) + hex(view.getUint16(2, little)))
+  }
+
+  const check = (): ParseStep | undefined => {
+    if (walker === undefined || dataSetOffset === undefined) return undefined
+    if (deflated) {
+      if (total < threshold && total < maxHeaderBytes) return undefined
+      const step = parse(concat(chunks, total), false)
+      if (step._tag !== "NeedMore") return step
+      if (total >= maxHeaderBytes) return { _tag: "Invalid", reason: `no end of header within ${maxHeaderBytes} bytes` }
+      threshold = Math.min(threshold * 2, maxHeaderBytes)
+      return undefined
+    }
+    const bulk = walker.bulkAt()
+    if (bulk !== undefined) return parseTo(dataSetOffset + bulk)
+    const problem = walker.seen()
+    if (problem !== undefined) return { _tag: "Invalid", reason: `truncated or malformed data set: ${problem.detail}` }
+    if (total - dataSetOffset > maxHeaderBytes) return parseTo(dataSetOffset + walker.topStart())
+    return undefined
+  }
+
+  const push = (chunk: Uint8Array): ParseStep | undefined => {
+    chunks.push(chunk)
+    total += chunk.length
+    if (walker !== undefined) {
+      if (!deflated) walker.push(chunk)
+      return check()
+    }
+    if (dataSetOffset === undefined) {
+      if (total < META_START + 12) return undefined
+      dataSetOffset = Part10.dataSetOffset(concat(chunks, META_START + 12))
+      // not Part 10 with a group length first: parse says why
+      if (dataSetOffset === undefined) return parse(concat(chunks, Math.min(total, maxHeaderBytes)), true)
+      if (dataSetOffset > maxHeaderBytes) {
+        return { _tag: "Invalid", reason: `File Meta Information of ${dataSetOffset} bytes` }
+      }
+    }
+    if (total < dataSetOffset) return undefined
+    const transferSyntaxUid = metaTransferSyntax(concat(chunks, dataSetOffset), dataSetOffset)
+    if (transferSyntaxUid === undefined) return parse(concat(chunks, Math.min(total, maxHeaderBytes)), true)
+    const info = Uids.transferSyntaxInfo(transferSyntaxUid)
+    little = info?.littleEndian ?? true
+    deflated = info?.deflated === true
+    walker = ElementWalker.make(transferSyntaxUid, { bulkValue: BULK_VALUE_BYTES })
+    if (!deflated) {
+      let at = 0
+      for (const c of chunks) {
+        if (at + c.length > dataSetOffset) walker.push(at >= dataSetOffset ? c : c.subarray(dataSetOffset - at))
+        at += c.length
+      }
+    }
+    return check()
+  }
+
+  const end = (): ParseStep => {
+    const step = dataSetOffset !== undefined && walker !== undefined && !deflated ? parseTo(total) : undefined
+    return step ?? parse(concat(chunks, total), true)
+  }
+
+  return { chunks, push, end }
+}
+
+const parsed = (step: ParseStep): Result.Result<Header, InvalidInstance> =>
+  step._tag === "Parsed"
+    ? Result.succeed(step.header)
+    : Result.fail(new InvalidInstance({ reason: step._tag === "Invalid" ? step.reason : "no header" }))
+
+/** Reads the header of Part 10 bytes held in memory. */
+export const fromBytes = (
+  bytes: Uint8Array,
+  maxHeaderBytes: number = DEFAULT_MAX_HEADER_BYTES
+): Result.Result<Header, InvalidInstance> => {
+  const read = reader(maxHeaderBytes)
+  return parsed(read.push(bytes) ?? read.end())
 }
 
 /** Reads the header of a Part 10 file on disk, reading only as much of it as needed. */
-export const fromFile = (path: string): Effect.Effect<InstanceRecord, InvalidInstance | StoreFailed> =>
+export const fromFile = (
+  path: string,
+  maxHeaderBytes: number = DEFAULT_MAX_HEADER_BYTES
+): Effect.Effect<InstanceRecord, InvalidInstance | StoreFailed> =>
   Effect.gen(function* () {
     const read = yield* Effect.tryPromise({
       try: async () => {
         const handle = await Fs.open(path, "r")
         try {
           const { size } = await handle.stat()
-          let buffer = new Uint8Array(Math.min(INITIAL_PREFIX, size))
-          let filled = 0
+          const headerReader = reader(maxHeaderBytes)
+          let position = 0
           while (true) {
-            while (filled < buffer.length) {
-              const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled)
-              if (bytesRead === 0) break
-              filled += bytesRead
-            }
-            const step = parse(buffer.subarray(0, filled), filled >= size || filled < buffer.length)
-            if (step._tag !== "NeedMore") return { step, size }
-            const bigger = new Uint8Array(Math.min(buffer.length * 2, size))
-            bigger.set(buffer.subarray(0, filled))
-            buffer = bigger
+            const buffer = new Uint8Array(INITIAL_PREFIX)
+            const { bytesRead } = await handle.read(buffer, 0, buffer.length, position)
+            position += bytesRead
+            const step = bytesRead === 0 ? headerReader.end() : headerReader.push(buffer.subarray(0, bytesRead))
+            if (step !== undefined) return { step, size }
           }
         } finally {
           await handle.close()
@@ -206,8 +342,10 @@ export const fromFile = (path: string): Effect.Effect<InstanceRecord, InvalidIns
       },
       catch: (cause) => new StoreFailed({ operation: "read", path, cause })
     })
-    if (read.step._tag === "Invalid") return yield* new InvalidInstance({ reason: read.step.reason, path })
-    return { ...read.step.header, filePath: path, fileSize: read.size }
+    const header = yield* Effect.fromResult(parsed(read.step)).pipe(
+      Effect.mapError((e) => new InvalidInstance({ reason: e.reason, path }))
+    )
+    return { ...header, filePath: path, fileSize: read.size }
   })
 
 /** A stream whose header was read: the chunks consumed so far and the rest of the source. */
@@ -217,19 +355,9 @@ export interface Peeked {
   readonly bytes: AsyncIterable<Uint8Array>
 }
 
-const concat = (chunks: ReadonlyArray<Uint8Array>, total: number): Uint8Array => {
-  const out = new Uint8Array(total)
-  let offset = 0
-  for (const chunk of chunks) {
-    out.set(chunk, offset)
-    offset += chunk.length
-  }
-  return out
-}
-
 /**
- * Reads chunks from a source until the header can be parsed, keeping them so the caller can still write every
- * byte. Fails when no header ends within `maxHeaderBytes`.
+ * Reads chunks from a source until the header ends (see `reader`), keeping them so the caller can still write every
+ * byte: what is held is the header and the chunk that ends it, never the instance's bulk values.
  */
 export const peek = (
   source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
@@ -247,30 +375,17 @@ export const peek = (
     }
   }
   const read = Effect.gen(function* () {
-    const chunks: Array<Uint8Array> = []
-    let total = 0
-    let threshold = INITIAL_PREFIX
-    let done = false
+    const headerReader = reader(maxHeaderBytes)
     while (true) {
-      if (!done && total < threshold) {
-        const next = yield* Effect.tryPromise({
-          try: async () => iterator.next(),
-          catch: (cause) => new StoreFailed({ operation: "read source", path: "<stream>", cause })
-        })
-        if (next.done === true) done = true
-        else {
-          chunks.push(next.value)
-          total += next.value.length
-        }
-        continue
-      }
-      const step = parse(concat(chunks, total), done)
-      if (step._tag === "Invalid") return yield* new InvalidInstance({ reason: step.reason })
-      if (step._tag === "Parsed") return { header: step.header, bytes: resume(chunks, done ? undefined : iterator) }
-      if (total >= maxHeaderBytes) {
-        return yield* new InvalidInstance({ reason: `no end of header within ${maxHeaderBytes} bytes` })
-      }
-      threshold = Math.min(threshold * 2, maxHeaderBytes)
+      const next = yield* Effect.tryPromise({
+        try: async () => iterator.next(),
+        catch: (cause) => new StoreFailed({ operation: "read source", path: "<stream>", cause })
+      })
+      const done = next.done === true
+      const step = done ? headerReader.end() : headerReader.push(next.value)
+      if (step === undefined) continue
+      const header = yield* Effect.fromResult(parsed(step))
+      return { header, bytes: resume(headerReader.chunks, done ? undefined : iterator) }
     }
   })
   return Effect.onExit(read, (exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.promise(release)))

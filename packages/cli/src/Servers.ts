@@ -105,7 +105,10 @@ const storescp = Command.make(
     serveForever(c, Contexts.storageScp, STORE_WINDOW).pipe(
       Effect.provide(
         ScpServices.storageLayer().pipe(
-          Layer.provide(Archive.Archive.layerFrom({ root: c.out, index: { filename: ":memory:" } }))
+          // a plain storage SCP keeps what it is sent: a series reusing another study's UID is not refused
+          Layer.provide(
+            Archive.Archive.layerFrom({ root: c.out, index: { filename: ":memory:", uidConflicts: "move" } })
+          )
         )
       ),
       Effect.catchTags({

@@ -33,6 +33,19 @@ export interface ElementWalker {
   readonly pass: (n: number) => void
   /** The first problem seen, once everything was pushed; `undefined` when the data set is whole. */
   readonly finish: () => WalkProblem | undefined
+  /**
+   * Where (from the data set's first byte) the first top-level element starts that is Pixel Data (7FE0,0010) or
+   * holds, at any depth, a value (or item of defined length) longer than `bulkValue`; undefined until one is seen.
+   */
+  readonly bulkAt: () => number | undefined
+  /** Where the top-level element being walked starts (the next one's start between two elements). */
+  readonly topStart: () => number
+}
+
+/** Options of a walker. */
+export interface WalkerOptions {
+  /** A value longer than this makes its top-level element `bulkAt` (default: none). */
+  readonly bulkValue?: number
 }
 
 const UNDEFINED = 0xffffffff
@@ -61,11 +74,20 @@ type Frame =
     }
 
 /** A walker for a data set in `transferSyntaxUid` (an unknown syntax is walked as Explicit VR Little Endian). */
-export const make = (transferSyntaxUid: string): ElementWalker => {
+export const make = (transferSyntaxUid: string, options?: WalkerOptions): ElementWalker => {
   const info = Uids.transferSyntaxInfo(transferSyntaxUid)
   if (info?.deflated === true) {
-    return { push: () => {}, seen: () => undefined, skippable: () => 0, pass: () => {}, finish: () => undefined }
+    return {
+      push: () => {},
+      seen: () => undefined,
+      skippable: () => 0,
+      pass: () => {},
+      finish: () => undefined,
+      bulkAt: () => undefined,
+      topStart: () => 0
+    }
   }
+  const bulkValue = options?.bulkValue ?? Infinity
   const top: Syntax = { explicit: info?.explicitVr ?? true, little: info?.littleEndian ?? true }
 
   const stack: Array<Frame> = [{ kind: "elements", syntax: top, depth: 0, top: true }]
@@ -78,6 +100,9 @@ export const make = (transferSyntaxUid: string): ElementWalker => {
   let skipping = ""
   let skipStart = 0
   let problem: WalkProblem | undefined
+  // Start of the top-level element being walked, and of the first bulk one.
+  let topAt = 0
+  let bulk: number | undefined
 
   const fail = (detail: string) => {
     problem ??= { detail }
@@ -93,6 +118,7 @@ export const make = (transferSyntaxUid: string): ElementWalker => {
   }
 
   const passValue = (length: number, what: string) => {
+    if (length > bulkValue) bulk ??= topAt
     skip = length
     skipping = what
     skipStart = pos
@@ -127,6 +153,10 @@ export const make = (transferSyntaxUid: string): ElementWalker => {
         return
       }
       return fail(`unexpected ${tagText(group, element)} at byte ${at}`)
+    }
+    if (frame.top) {
+      topAt = at
+      if (group === 0x7fe0 && element === 0x0010) bulk ??= at
     }
     const tag = tagText(group, element)
     let vr = ""
@@ -185,5 +215,15 @@ export const make = (transferSyntaxUid: string): ElementWalker => {
     pos += passed
   }
 
-  return { push, seen: () => problem, skippable: () => (problem === undefined ? skip : 0), pass, finish }
+  const topStart = (): number => (stack.length === 1 && skip === 0 ? pos - have : topAt)
+
+  return {
+    push,
+    seen: () => problem,
+    skippable: () => (problem === undefined ? skip : 0),
+    pass,
+    finish,
+    bulkAt: () => bulk,
+    topStart
+  }
 }

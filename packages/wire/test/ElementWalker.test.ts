@@ -132,6 +132,30 @@ describe("ElementWalker", () => {
     })
   }
 
+  for (const syntax of [EXPLICIT_LE, IMPLICIT_LE, EXPLICIT_BE]) {
+    it(`${syntax}: bulkAt is the first top-level element holding a value over bulkValue, or Pixel Data`, () => {
+      const { bytes, boundaries } = encoded(syntax)
+      const starts = [...boundaries].sort((a, b) => a - b)
+      const pixelData = starts[starts.length - 2]!
+      fc.assert(
+        fc.property(fc.array(fc.nat(), { maxLength: 20 }), (cuts) => {
+          // no value of the sample is longer than 26 bytes but Pixel Data's
+          const w = ElementWalker.make(syntax, { bulkValue: 26 })
+          for (const c of chunked(bytes, cuts)) w.push(c)
+          assert.strictEqual(w.bulkAt(), pixelData)
+          // (0008,0016) holds 26 bytes, the first value over 25
+          const tight = ElementWalker.make(syntax, { bulkValue: 25 })
+          for (const c of chunked(bytes, cuts)) tight.push(c)
+          assert.strictEqual(tight.bulkAt(), 0)
+        })
+      )
+      const w = ElementWalker.make(syntax)
+      w.push(bytes.subarray(0, starts[3]! + 3))
+      assert.isUndefined(w.bulkAt())
+      assert.strictEqual(w.topStart(), starts[3])
+    })
+  }
+
   it("passing over what it would skip (as a file reader seeking) gives the verdict pushing every byte gives", () => {
     const { bytes } = encoded(EXPLICIT_LE)
     for (let cut = 0; cut <= bytes.length; cut++) {
