@@ -203,6 +203,18 @@ interface Sample {
   readonly otherCpuPct?: number
   /** The netdicom SCU's measured interval on the monotonic clock, us (the window of its CPU profiles). */
   readonly window?: readonly [number, number]
+  /** A warm sample's unmeasured first pass, as seen of the same processes: to compare with the measured pass. */
+  readonly warmUp?: WarmUpPass
+}
+
+/** What was seen of a warm sample's warm-up pass. */
+interface WarmUpPass {
+  /** As `Sample.elapsedMs` measures it, ms. */
+  readonly elapsedMs?: number
+  /** SCU CPU, as `SideStats.cpuMs` measures it (none for echoscu), ms. */
+  readonly scuCpuMs?: number
+  /** SCP CPU from listening to the end of the warm-up (the 200 ms pause included), ms. */
+  readonly scpCpuMs?: number
 }
 
 interface Series {
@@ -258,8 +270,8 @@ const nodeArgs = (env: Env, name: string): ReadonlyArray<string> => [
 /** A running SCP: its port, and how to stop it, returning what was seen of it and (netdicom) its statistics. */
 interface RunningScp {
   readonly port: number
-  /** A warm sample's warm-up has ended: measure CPU, peak RSS and idle RSS from now on. */
-  readonly measureFromNow: () => void
+  /** A warm sample's warm-up has ended: measure CPU, peak RSS and idle RSS from now on; returns the CPU so far, ms. */
+  readonly measureFromNow: () => number | undefined
   readonly finish: () => Promise<{ readonly side: SideStats; readonly stats: ScpStats | undefined }>
 }
 
@@ -274,12 +286,14 @@ const watchServer = (pid: number) => {
   let anon = Procs.watchAnonRss(pid)
   let reset: { readonly peakSinceWarmUp: boolean } | undefined
   return {
-    measureFromNow: (): void => {
+    measureFromNow: (): number | undefined => {
       anon.stop()
       reset = { peakSinceWarmUp: Procs.resetPeakRss(pid) }
       idleRssKb = Procs.currentRssKb(pid)
+      const before = cpu0
       cpu0 = Procs.cpuMs(pid)
       anon = Procs.watchAnonRss(pid)
+      return before === undefined || cpu0 === undefined ? undefined : cpu0 - before
     },
     finish: (): SideStats => {
       const peakRssKb = Procs.peakRssKb(pid)
@@ -431,26 +445,31 @@ const storeSample = async (env: Env, p: Pairing, spec: StoreSpec, warm: boolean)
     const bytes = spec.files.reduce((n, f) => n + f.size, 0)
     const args = ["-aet", SCU_AET, "-aec", SCP_AET, "-pdu", String(spec.pdu), Procs.LOOPBACK, String(scp.port)]
     let measured: { elapsedMs: number; wallMs: number; side: SideStats; window?: readonly [number, number] }
+    let warmUp: { warmUp: WarmUpPass } | {} = {}
     await scu?.ready
     if (warm) {
       // the unmeasured pass: the same job on other instances, same SCP process (and netdicom SCU process)
       const warmUpFiles = (spec.warmUpFiles ?? []).map((f) => f.path)
       if (warmUpFiles.length !== files.length) throw new SampleFailed(`${warmUpFiles.length} warm-up inputs`)
+      let pass: { elapsedMs: number; scuCpuMs?: number }
       if (scu !== undefined) {
         const job = { kind: "store", host: Procs.LOOPBACK, port: scp.port, pdu: spec.pdu, files: warmUpFiles } as const
         const w = await scu.warmUp(job)
         if (w.operations !== files.length) throw new SampleFailed(`netdicom SCU warm-up stored ${w.operations}`)
+        pass = { elapsedMs: w.elapsedMs, scuCpuMs: w.cpuMs }
       } else {
         const w = await Procs.runDcmtkScu("storescu", [...args, ...warmUpFiles], {
           logConfig: env.logConfig,
           workDir: env.work,
-          rss: false
+          rss: true
         })
         if (!w.ok) throw new SampleFailed(`storescu warm-up failed:\n${w.output.slice(0, 2000)}`)
+        pass = { elapsedMs: w.elapsedMs, ...(w.cpuMs === undefined ? {} : { scuCpuMs: w.cpuMs }) }
       }
       await settle()
-      scp.measureFromNow()
+      const scpCpuMs = scp.measureFromNow()
       scu?.measureFromNow()
+      warmUp = { warmUp: { ...pass, ...(scpCpuMs === undefined ? {} : { scpCpuMs }) } }
     }
     const load0 = Procs.machineCpu()
     if (scu !== undefined) {
@@ -490,7 +509,8 @@ const storeSample = async (env: Env, p: Pairing, spec: StoreSpec, warm: boolean)
       scu: measured.side,
       scp: scpSide,
       ...othersPct(load0, load1, measured.side, scpSide),
-      ...(measured.window === undefined ? {} : { window: measured.window })
+      ...(measured.window === undefined ? {} : { window: measured.window }),
+      ...warmUp
     }
   } finally {
     scu?.abandon()
@@ -512,22 +532,28 @@ const echoSample = async (env: Env, p: Pairing, count: number, warm: boolean): P
     let sample: Omit<Sample, "scp">
     const job = { kind: "echo", host: Procs.LOOPBACK, port: scp.port, pdu: 16384, count } as const
     const echoscuArgs = ["-aet", SCU_AET, "-aec", SCP_AET, Procs.LOOPBACK, String(scp.port)]
+    let warmUp: { warmUp: WarmUpPass } | {} = {}
     await scu?.ready
     if (warm) {
       // the unmeasured pass: as many associations, same SCP process (and netdicom SCU process)
+      let pass: { elapsedMs: number; scuCpuMs?: number }
       if (scu !== undefined) {
         const w = await scu.warmUp(job)
         if (w.operations !== count) throw new SampleFailed(`netdicom SCU warm-up: ${w.operations} of ${count}`)
+        pass = { elapsedMs: w.untilReleaseMs ?? Number.NaN, scuCpuMs: w.cpuMs }
       } else {
+        pass = { elapsedMs: 0 }
         for (let i = 0; i < count; i++) {
           const options = { logConfig: env.logConfig, workDir: env.work, rss: false }
           const w = await Procs.runDcmtkScu("echoscu", echoscuArgs, options)
           if (!w.ok) throw new SampleFailed(`echoscu warm-up failed:\n${w.output.slice(0, 2000)}`)
+          pass.elapsedMs += w.untilReleaseMs
         }
       }
       await settle()
-      scp.measureFromNow()
+      const scpCpuMs = scp.measureFromNow()
       scu?.measureFromNow()
+      warmUp = { warmUp: { ...pass, ...(scpCpuMs === undefined ? {} : { scpCpuMs }) } }
     }
     const load0 = Procs.machineCpu()
     if (scu !== undefined) {
@@ -567,7 +593,7 @@ const echoSample = async (env: Env, p: Pairing, count: number, warm: boolean): P
     }
     const load1 = Procs.machineCpu()
     const { side } = await scp.finish()
-    return { ...sample, scp: side, ...othersPct(load0, load1, sample.scu, side) }
+    return { ...sample, scp: side, ...othersPct(load0, load1, sample.scu, side), ...warmUp }
   } finally {
     scu?.abandon()
   }
@@ -648,7 +674,23 @@ const summaryOf = (series: Series) => {
   })
   const withStart = series.samples.map((s) => s.valueWithProcessStart)
   const full = series.samples.map((s) => s.valueFull)
+  const warmUp = series.samples.map((s) => s.warmUp)
+  const perOp = (s: Sample, ms: number | undefined) => (ms === undefined ? undefined : (1000 * ms) / s.operations)
   return {
+    ...(warmUp.some((x) => x !== undefined)
+      ? {
+          /** Warm samples' unmeasured pass: operations/s and CPU per operation (us), medians. */
+          warmUp: {
+            value: medianOf(
+              series.samples.map((s) =>
+                s.warmUp?.elapsedMs === undefined ? undefined : s.operations / (s.warmUp.elapsedMs / 1000)
+              )
+            ),
+            scuCpuUsPerOp: medianOf(series.samples.map((s) => perOp(s, s.warmUp?.scuCpuMs))),
+            scpCpuUsPerOp: medianOf(series.samples.map((s) => perOp(s, s.warmUp?.scpCpuMs)))
+          }
+        }
+      : {}),
     ...(full.some((x) => x !== undefined) ? { medianFull: medianOf(full) } : {}),
     otherCpuPct: medianOf(series.samples.map((s) => s.otherCpuPct)),
     median: median(values),
@@ -727,7 +769,10 @@ const render = (w: Workload): string => {
       m.medianFull === undefined
         ? ""
         : `${num(m.medianFull)} with the release${s.scu === "dcmtk" ? " and each echoscu's exit" : ""}`,
-      m.medianWithProcessStart === undefined ? "" : `${num(m.medianWithProcessStart)} with process starts too`
+      m.medianWithProcessStart === undefined ? "" : `${num(m.medianWithProcessStart)} with process starts too`,
+      m.warmUp === undefined
+        ? ""
+        : `its warm-up pass: ${num(m.warmUp.value)}, SCU CPU ${cpuText({ cpuUsPerOp: m.warmUp.scuCpuUsPerOp }, w.unit)}, SCP CPU ${cpuText({ cpuUsPerOp: m.warmUp.scpCpuUsPerOp }, w.unit)}`
     ].filter((n) => n !== "")
     if (notes.length > 0) lines.push(`  ${"".padEnd(26)}(${notes.join("; ")})`)
   }
@@ -750,7 +795,7 @@ const TIMING_NOTES = [
 
 /** What warm rows are, printed and saved when a run has them. */
 const WARM_NOTE =
-  "cold rows: a fresh SCP and SCU process per sample, measured on their first pass of the job (the netdicom sides pay V8's JIT warm-up in it). warm rows (small, echo): the same SCP process, and for netdicom the same SCU process, first run one unmeasured pass of the same job (as many instances, other SOP Instance UIDs, so the disk SCPs write 2 x N files; as many associations), a DCMTK SCU runs once more unmeasured; after a 200 ms pause the SCP's CPU, idle and peak RSS are taken afresh (peak RSS reset through /proc/<pid>/clear_refs, for the netdicom SCU too; peakSinceWarmUp false in the JSON where that failed), then the measured pass runs as in a cold sample. Warm rows are compared with DCMTK -> DCMTK warm."
+  "cold rows: a fresh SCP and SCU process per sample, measured on their first pass of the job (the netdicom sides pay V8's JIT warm-up in it). warm rows (small, echo): the same SCP process, and for netdicom the same SCU process, first run one unmeasured pass of the same job (as many instances, other SOP Instance UIDs, so the disk SCPs write 2 x N files; as many associations), a DCMTK SCU runs once more unmeasured; after a 200 ms pause the SCP's CPU, idle and peak RSS are taken afresh (peak RSS reset through /proc/<pid>/clear_refs, for the netdicom SCU too; peakSinceWarmUp false in the JSON where that failed), then the measured pass runs as in a cold sample. Warm rows are compared with DCMTK -> DCMTK warm. Under each warm row, its warm-up pass as seen of the same processes (a cold pass with other instances; the SCP's CPU from listening to the end of the pause)."
 
 // ---------------------------------------------------------------------------------------------------------------
 // Running
