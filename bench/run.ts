@@ -20,11 +20,12 @@
  * --profile unless --warm; see WARM_NOTE).
  *
  * Cold and warm: a cold sample starts a fresh SCP and a fresh SCU process and measures their first pass of the job,
- * so the netdicom sides pay V8's JIT warm-up in it (as `netdicom store` run once on a directory does). A warm sample
- * (small and echo) first runs one unmeasured pass of the same job (same count, other SOP Instance UIDs for stores)
- * in the same SCP process and, for netdicom, the same SCU process (a DCMTK SCU runs once more, unmeasured), then the
- * measured pass: a long-running SCP, or an SCU inside a long-running program. Warm rows follow the cold rows of
- * their workload, their ratio against DCMTK<->DCMTK warm.
+ * so the netdicom sides pay a process's first-pass costs (V8 compiling the hot paths, the heap growing) in it, as
+ * `netdicom store` run once on a directory does. A warm sample (small and echo) first runs one unmeasured pass of
+ * the same job (same count, other SOP Instance UIDs for stores) in the same SCP process and, for netdicom, the same
+ * SCU process (a DCMTK SCU runs once more, unmeasured), then the measured pass, on a new association: a
+ * long-running SCP, or an SCU inside a long-running program. Warm rows follow the cold rows of their workload,
+ * their ratio against DCMTK<->DCMTK warm.
  *
  * The netdicom sides run as bundles (`bench/dist/{scp,scu}.mjs`, built at the start of each run the way the
  * `netdicom` command is built), with the command's Node flags, since that is how the command ships.
@@ -795,7 +796,7 @@ const TIMING_NOTES = [
 
 /** What warm rows are, printed and saved when a run has them. */
 const WARM_NOTE =
-  "cold rows: a fresh SCP and SCU process per sample, measured on their first pass of the job (the netdicom sides pay V8's JIT warm-up in it). warm rows (small, echo): the same SCP process, and for netdicom the same SCU process, first run one unmeasured pass of the same job (as many instances, other SOP Instance UIDs, so the disk SCPs write 2 x N files; as many associations), a DCMTK SCU runs once more unmeasured; after a 200 ms pause the SCP's CPU, idle and peak RSS are taken afresh (peak RSS reset through /proc/<pid>/clear_refs, for the netdicom SCU too; peakSinceWarmUp false in the JSON where that failed), then the measured pass runs as in a cold sample. Warm rows are compared with DCMTK -> DCMTK warm. Under each warm row, its warm-up pass as seen of the same processes (a cold pass with other instances; the SCP's CPU from listening to the end of the pause)."
+  "cold rows: a fresh SCP and SCU process per sample, measured on their first pass of the job (the netdicom sides pay a process's first-pass costs, V8 compiling the hot paths, in it). warm rows (small, echo): the same SCP process, and for netdicom the same SCU process, first run one unmeasured pass of the same job (as many instances, other SOP Instance UIDs, so the disk SCPs write 2 x N files; as many associations), a DCMTK SCU runs once more unmeasured; after a 200 ms pause the SCP's CPU, idle and peak RSS are taken afresh (peak RSS reset through /proc/<pid>/clear_refs, for the netdicom SCU too; peakSinceWarmUp false in the JSON where that failed), then the measured pass runs as in a cold sample, on a new association: what each association costs stays in it. Warm rows are compared with DCMTK -> DCMTK warm. Under each warm row, its warm-up pass as seen of the same processes (a cold pass with other instances; the SCP's CPU from listening to the end of the pause)."
 
 // ---------------------------------------------------------------------------------------------------------------
 // Running
