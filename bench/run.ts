@@ -723,6 +723,20 @@ const cpuText = (s: { readonly cpuUsPerOp: number | undefined }, unit: string): 
   s.cpuUsPerOp === undefined ? "-" : unit === "MB/s" ? `${num(s.cpuUsPerOp / 1000)} ms` : `${num(s.cpuUsPerOp)} us`
 
 /** The series a workload's cold (`warm` false) or warm rows are compared with: DCMTK<->DCMTK (find: findscu). */
+/** The note under a warm row: its warm-up pass's rate and CPU per operation. */
+const warmUpText = (
+  pass: {
+    readonly value: number | undefined
+    readonly scuCpuUsPerOp: number | undefined
+    readonly scpCpuUsPerOp: number | undefined
+  },
+  unit: string
+): string => {
+  const scu = cpuText({ cpuUsPerOp: pass.scuCpuUsPerOp }, unit)
+  const scp = cpuText({ cpuUsPerOp: pass.scpCpuUsPerOp }, unit)
+  return `its warm-up pass: ${num(pass.value)}, SCU CPU ${scu}, SCP CPU ${scp}`
+}
+
 const baselineOf = (w: Workload, warm = false): Series | undefined =>
   w.name.startsWith("find")
     ? w.series.find((s) => s.scu === "dcmtk" && s.warm === warm)
@@ -771,9 +785,7 @@ const render = (w: Workload): string => {
         ? ""
         : `${num(m.medianFull)} with the release${s.scu === "dcmtk" ? " and each echoscu's exit" : ""}`,
       m.medianWithProcessStart === undefined ? "" : `${num(m.medianWithProcessStart)} with process starts too`,
-      m.warmUp === undefined
-        ? ""
-        : `its warm-up pass: ${num(m.warmUp.value)}, SCU CPU ${cpuText({ cpuUsPerOp: m.warmUp.scuCpuUsPerOp }, w.unit)}, SCP CPU ${cpuText({ cpuUsPerOp: m.warmUp.scpCpuUsPerOp }, w.unit)}`
+      m.warmUp === undefined ? "" : warmUpText(m.warmUp, w.unit)
     ].filter((n) => n !== "")
     if (notes.length > 0) lines.push(`  ${"".padEnd(26)}(${notes.join("; ")})`)
   }
