@@ -7,7 +7,9 @@
  *   `STATS <json>` when it gets SIGTERM, then exits;
  * - the SCU child prints `READY` once its modules are loaded, reads one `ScuJob` line from stdin, runs it, prints
  *   `RESULT <json>` and exits. Its elapsed time is taken inside the process, from just before the first connect
- *   to the end of the last release, so process start and module loading are excluded.
+ *   to the end of the last release, so process start and module loading are excluded. A job with `warmUp: true`
+ *   (the unmeasured first pass of a warm sample) is answered with `WARMED <json>` instead, and the child then waits
+ *   for the next job line, the measured one, in the same process.
  */
 import type { Ticks } from "./ticks.ts"
 
@@ -63,8 +65,8 @@ export interface ScpStats {
   readonly ticks?: Ticks
 }
 
-/** One job for the netdicom SCU child. */
-export type ScuJob =
+/** One job for the netdicom SCU child; `warmUp`: an unmeasured pass, answered `WARMED`, another job follows. */
+export type ScuJob = (
   | {
       readonly kind: "store"
       readonly host: string
@@ -80,6 +82,7 @@ export type ScuJob =
       readonly count: number
     }
   | { readonly kind: "find"; readonly host: string; readonly port: number; readonly pdu: number }
+) & { readonly warmUp?: boolean }
 
 /** What the netdicom SCU child reports. */
 export interface ScuResult {
@@ -93,7 +96,7 @@ export interface ScuResult {
   readonly bytes: number
   /** Peak resident set size of the process (VmHWM, else `process.resourceUsage().maxRSS`), KiB. */
   readonly maxRssKb: number
-  /** Resident set size once loaded, before the job, KiB. */
+  /** Resident set size once loaded, before the job (after a warm-up job: when this job arrived), KiB. */
   readonly idleRssKb: number
   /** User + system CPU time of the process (all threads) during the measured interval, ms. */
   readonly cpuMs: number

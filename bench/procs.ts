@@ -4,7 +4,8 @@
  *
  * - `start` spawns a process, keeps its output, resolves lines by prefix, and notes its exit time on the
  *   harness's monotonic clock; every process started is killed (by its pid) if the harness exits first.
- * - `peakRssKb` reads VmHWM from /proc/<pid>/status (servers are read just before they are stopped).
+ * - `peakRssKb` reads VmHWM from /proc/<pid>/status (servers are read just before they are stopped); `resetPeakRss`
+ *   starts it afresh (a warm sample's measured pass).
  * - `runDcmtkScu` runs a DCMTK SCU with TCP_NODELAY=1 and a log4cplus configuration (`-lc`) that prints only
  *   "Requesting Association", "Releasing Association" and warnings or worse, each with a microsecond wall-clock
  *   timestamp; its elapsed time runs from that first line to the process exit, so process start, dictionary
@@ -168,6 +169,19 @@ const statusKb = (pid: number, field: string): number | undefined => {
 
 /** Peak resident set size (VmHWM) of a live process, KiB. */
 export const peakRssKb = (pid: number): number | undefined => statusKb(pid, "VmHWM")
+
+/**
+ * Resets a live process's peak RSS (VmHWM) to its current RSS by writing 5 to /proc/<pid>/clear_refs (Linux 4.0+),
+ * so that a later `peakRssKb` covers only what came after; false if that could not be done.
+ */
+export const resetPeakRss = (pid: number): boolean => {
+  try {
+    Fs.writeFileSync(`/proc/${pid}/clear_refs`, "5")
+    return true
+  } catch {
+    return false
+  }
+}
 
 /** Current resident set size (VmRSS) of a live process, KiB. */
 export const currentRssKb = (pid: number): number | undefined => statusKb(pid, "VmRSS")

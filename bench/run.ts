@@ -15,7 +15,17 @@
  * netdicom sides instead of the benchmark; netdicom on both sides unless --pairings), --wait-quiet S (before each
  * sample wait up to S seconds for the machine's other processes to go idle), --keep (keep the temp dir), --sources (run
  * the netdicom sides from their TypeScript sources instead of bundles; --profile does, so profiles name the modules),
- * --node-flags "<flags>" (Node's flags for the netdicom sides; default: those of the `netdicom` command, `NODE_FLAGS`).
+ * --node-flags "<flags>" (Node's flags for the netdicom sides; default: those of the `netdicom` command, `NODE_FLAGS`),
+ * --warm / --no-warm (warm rows for small and echo, beside the cold ones: on in a full run, off with --quick or
+ * --profile unless --warm; see WARM_NOTE).
+ *
+ * Cold and warm: a cold sample starts a fresh SCP and a fresh SCU process and measures their first pass of the job,
+ * so the netdicom sides pay a process's first-pass costs (V8 compiling the hot paths, the heap growing) in it, as
+ * `netdicom store` run once on a directory does. A warm sample (small and echo) first runs one unmeasured pass of
+ * the same job (same count, other SOP Instance UIDs for stores) in the same SCP process and, for netdicom, the same
+ * SCU process (a DCMTK SCU runs once more, unmeasured), then the measured pass, on a new association: a
+ * long-running SCP, or an SCU inside a long-running program. Warm rows follow the cold rows of their workload,
+ * their ratio against DCMTK<->DCMTK warm.
  *
  * The netdicom sides run as bundles (`bench/dist/{scp,scu}.mjs`, built at the start of each run the way the
  * `netdicom` command is built), with the command's Node flags, since that is how the command ships.
@@ -47,6 +57,9 @@ interface Pairing {
 
 const label = (p: Pairing): string => `${p.scu}-${p.scp}`
 
+/** A series' label: the pairing's, `-warm` appended for warm samples. */
+const seriesLabel = (p: Pairing, warm: boolean): string => `${label(p)}${warm ? "-warm" : ""}`
+
 const ALL_PAIRINGS: ReadonlyArray<Pairing> = [
   { scu: "netdicom", scp: "netdicom" },
   { scu: "dcmtk", scp: "dcmtk" },
@@ -74,6 +87,8 @@ interface Options {
   readonly waitQuiet: number
   /** Node's flags for the netdicom sides (default: those the `netdicom` command runs with). */
   readonly nodeFlags: ReadonlyArray<string>
+  /** Warm rows (small, echo) beside the cold ones. */
+  readonly warm: boolean
 }
 
 const parseOptions = (argv: ReadonlyArray<string>): Options => {
@@ -83,7 +98,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}`)
     const [k, v] = a.slice(2).split("=", 2) as [string, string | undefined]
     if (v !== undefined) flags.set(k, v)
-    else if (["quick", "profile", "keep", "sources"].includes(k)) flags.set(k, "true")
+    else if (["quick", "profile", "keep", "sources", "warm", "no-warm"].includes(k)) flags.set(k, "true")
     else flags.set(k, argv[++i] ?? "")
   }
   const known = [
@@ -102,7 +117,9 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     "keep",
     "sources",
     "wait-quiet",
-    "node-flags"
+    "node-flags",
+    "warm",
+    "no-warm"
   ]
   for (const k of flags.keys())
     if (!known.includes(k)) throw new Error(`unknown flag --${k} (known: ${known.join(", ")})`)
@@ -119,6 +136,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
   const wanted = flags.get("pairings")?.split(",")
   const pairings = wanted === undefined ? ALL_PAIRINGS : ALL_PAIRINGS.filter((p) => wanted.includes(label(p)))
   if (pairings.length === 0) throw new Error(`--pairings: none of ${wanted?.join(",")}`)
+  if (flags.has("warm") && flags.has("no-warm")) throw new Error("--warm and --no-warm together")
+  const warm = flags.has("warm") || (!flags.has("no-warm") && !quick && flags.get("profile") !== "true")
   return {
     quick,
     reps: int("reps", 5, 1),
@@ -135,7 +154,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     keep: flags.get("keep") === "true",
     sources: flags.get("sources") === "true" || flags.get("profile") === "true",
     waitQuiet: flags.has("wait-quiet") ? int("wait-quiet", 0, 0) : 0,
-    nodeFlags: flags.has("node-flags") ? (flags.get("node-flags") ?? "").split(" ").filter(Boolean) : NODE_FLAGS
+    nodeFlags: flags.has("node-flags") ? (flags.get("node-flags") ?? "").split(" ").filter(Boolean) : NODE_FLAGS,
+    warm
   }
 }
 
@@ -156,6 +176,11 @@ interface SideStats {
   readonly ticks?: Ticks
   /** netdicom SCU: CPU from taking the job to reporting, ms (for `others`, which brackets all of it). */
   readonly jobCpuMs?: number
+  /**
+   * Warm samples, processes that ran the warm-up: whether the peak RSS was reset at the end of the warm-up
+   * (/proc/<pid>/clear_refs), so covers the measured pass only; false: it includes the warm-up.
+   */
+  readonly peakSinceWarmUp?: boolean
 }
 
 interface Sample {
@@ -163,7 +188,7 @@ interface Sample {
   readonly value: number
   /** The measured interval (see `TIMING_NOTES`), ms. */
   readonly elapsedMs: number
-  /** Spawn to exit of the SCU process(es), ms: process start included. */
+  /** Spawn to exit of the SCU process(es), ms: process start included (and a netdicom SCU's warm-up, when warm). */
   readonly wallMs: number
   readonly operations: number
   readonly scu: SideStats
@@ -179,12 +204,26 @@ interface Sample {
   readonly otherCpuPct?: number
   /** The netdicom SCU's measured interval on the monotonic clock, us (the window of its CPU profiles). */
   readonly window?: readonly [number, number]
+  /** A warm sample's unmeasured first pass, as seen of the same processes: to compare with the measured pass. */
+  readonly warmUp?: WarmUpPass
+}
+
+/** What was seen of a warm sample's warm-up pass. */
+interface WarmUpPass {
+  /** As `Sample.elapsedMs` measures it, ms. */
+  readonly elapsedMs?: number
+  /** SCU CPU, as `SideStats.cpuMs` measures it (none for echoscu), ms. */
+  readonly scuCpuMs?: number
+  /** SCP CPU from listening to the end of the warm-up (the 200 ms pause included), ms. */
+  readonly scpCpuMs?: number
 }
 
 interface Series {
   readonly label: string
   readonly scu: Side
   readonly scp: Side
+  /** Each sample ran one unmeasured pass of the job first, in the same SCP (and netdicom SCU) process. */
+  readonly warm: boolean
   readonly samples: Array<Sample>
 }
 
@@ -232,23 +271,42 @@ const nodeArgs = (env: Env, name: string): ReadonlyArray<string> => [
 /** A running SCP: its port, and how to stop it, returning what was seen of it and (netdicom) its statistics. */
 interface RunningScp {
   readonly port: number
+  /** A warm sample's warm-up has ended: measure CPU, peak RSS and idle RSS from now on; returns the CPU so far, ms. */
+  readonly measureFromNow: () => number | undefined
   readonly finish: () => Promise<{ readonly side: SideStats; readonly stats: ScpStats | undefined }>
 }
 
-/** Idle RSS and CPU so far of a started server, then its peak RSS and CPU since, read just before it is stopped. */
+/**
+ * Idle RSS and CPU so far of a started server, then its peak RSS and CPU since, read just before it is stopped.
+ * `measureFromNow` (a warm sample, once its warm-up has ended) takes the idle RSS and CPU readings again and resets
+ * the peak RSS, so that what `finish` returns covers the measured pass only.
+ */
 const watchServer = (pid: number) => {
-  const idleRssKb = Procs.currentRssKb(pid)
-  const cpu0 = Procs.cpuMs(pid)
-  const anon = Procs.watchAnonRss(pid)
-  return (): SideStats => {
-    const peakRssKb = Procs.peakRssKb(pid)
-    const peakAnonKb = anon.stop()
-    const cpu1 = Procs.cpuMs(pid)
-    return {
-      ...(peakRssKb === undefined ? {} : { peakRssKb }),
-      ...(peakAnonKb === undefined ? {} : { peakAnonKb }),
-      ...(idleRssKb === undefined ? {} : { idleRssKb }),
-      ...(cpu0 === undefined || cpu1 === undefined ? {} : { cpuMs: cpu1 - cpu0 })
+  let idleRssKb = Procs.currentRssKb(pid)
+  let cpu0 = Procs.cpuMs(pid)
+  let anon = Procs.watchAnonRss(pid)
+  let reset: { readonly peakSinceWarmUp: boolean } | undefined
+  return {
+    measureFromNow: (): number | undefined => {
+      anon.stop()
+      reset = { peakSinceWarmUp: Procs.resetPeakRss(pid) }
+      idleRssKb = Procs.currentRssKb(pid)
+      const before = cpu0
+      cpu0 = Procs.cpuMs(pid)
+      anon = Procs.watchAnonRss(pid)
+      return before === undefined || cpu0 === undefined ? undefined : cpu0 - before
+    },
+    finish: (): SideStats => {
+      const peakRssKb = Procs.peakRssKb(pid)
+      const peakAnonKb = anon.stop()
+      const cpu1 = Procs.cpuMs(pid)
+      return {
+        ...(peakRssKb === undefined ? {} : { peakRssKb }),
+        ...(peakAnonKb === undefined ? {} : { peakAnonKb }),
+        ...(idleRssKb === undefined ? {} : { idleRssKb }),
+        ...(cpu0 === undefined || cpu1 === undefined ? {} : { cpuMs: cpu1 - cpu0 }),
+        ...reset
+      }
     }
   }
 }
@@ -260,8 +318,9 @@ const startNetdicomScp = async (env: Env, config: ScpConfig, profileName: string
   const seen = watchServer(proc.pid)
   return {
     port,
+    measureFromNow: seen.measureFromNow,
     finish: async () => {
-      const side = seen()
+      const side = seen.finish()
       proc.signal("SIGTERM")
       const stats = JSON.parse(await proc.line("STATS", 30_000)) as ScpStats
       await Procs.stop(proc)
@@ -278,8 +337,9 @@ const startStorescp = async (args: ReadonlyArray<string>): Promise<RunningScp> =
       const seen = watchServer(proc.pid)
       return {
         port,
+        measureFromNow: seen.measureFromNow,
         finish: async () => {
-          const side = seen()
+          const side = seen.finish()
           await Procs.stop(proc)
           return { side, stats: undefined }
         }
@@ -295,9 +355,20 @@ const startNetdicomScu = (env: Env, profileName: string) => {
   const args = [...nodeArgs(env, profileName), env.sides.scu]
   const proc = Procs.start(node, args, { stdin: true, env: nodeEnv(env) })
   const ready = proc.line("READY")
+  let reset: { readonly peakSinceWarmUp: boolean } | undefined
   return {
     /** Resolves once the process has loaded its modules (wait for it before taking CPU readings). */
     ready,
+    /** Runs a warm sample's unmeasured pass (`job` with `warmUp`); the process then waits for `run`. */
+    warmUp: async (job: ScuJob): Promise<ScuResult> => {
+      await ready
+      proc.write(`${JSON.stringify({ ...job, warmUp: true })}\n`)
+      const result = JSON.parse(await proc.line("WARMED", 600_000)) as ScuResult
+      if (result.error !== undefined) throw new SampleFailed(`netdicom SCU warm-up: ${result.error}`)
+      return result
+    },
+    /** After `warmUp`: resets the process's peak RSS, so that the measured pass reports its own. */
+    measureFromNow: () => void (reset = { peakSinceWarmUp: Procs.resetPeakRss(proc.pid) }),
     run: async (job: ScuJob) => {
       await ready
       const anon = Procs.watchAnonRss(proc.pid)
@@ -312,7 +383,8 @@ const startNetdicomScu = (env: Env, profileName: string) => {
         ...(peakAnonKb === undefined ? {} : { peakAnonKb }),
         cpuMs: result.cpuMs,
         jobCpuMs: result.jobCpuMs,
-        ...(result.ticks === undefined ? {} : { ticks: result.ticks })
+        ...(result.ticks === undefined ? {} : { ticks: result.ticks }),
+        ...reset
       }
       return { result, side, wallMs: exit.at - proc.startedAt, window: [result.hrStartUs, result.hrEndUs] as const }
     },
@@ -349,11 +421,21 @@ interface StoreSpec {
   readonly mode: "discard" | "disk"
   readonly unit: "instances/s" | "MB/s"
   readonly profileName: string
+  /** For warm samples: the unmeasured first pass's files, as many as `files`, with other SOP Instance UIDs. */
+  readonly warmUpFiles?: ReadonlyArray<Input>
 }
 
-const storeSample = async (env: Env, p: Pairing, spec: StoreSpec): Promise<Sample> => {
+/**
+ * Between a warm sample's warm-up and its measured pass: time for both sides to finish closing the warm-up's
+ * association(s) before the readings the measured pass starts from are taken.
+ */
+const SETTLE_MS = 200
+
+const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
+
+const storeSample = async (env: Env, p: Pairing, spec: StoreSpec, warm: boolean): Promise<Sample> => {
   const out = Fs.mkdtempSync(Path.join(env.work, "received-"))
-  const name = `${spec.profileName}-${label(p)}`
+  const name = `${spec.profileName}-${seriesLabel(p, warm)}`
   const scu = p.scu === "netdicom" ? startNetdicomScu(env, `${name}-scu`) : undefined
   try {
     const scp =
@@ -362,15 +444,40 @@ const storeSample = async (env: Env, p: Pairing, spec: StoreSpec): Promise<Sampl
         : await startStorescp(["-pdu", String(spec.pdu), ...(spec.mode === "disk" ? ["-od", out] : ["--ignore"])])
     const files = spec.files.map((f) => f.path)
     const bytes = spec.files.reduce((n, f) => n + f.size, 0)
+    const args = ["-aet", SCU_AET, "-aec", SCP_AET, "-pdu", String(spec.pdu), Procs.LOOPBACK, String(scp.port)]
     let measured: { elapsedMs: number; wallMs: number; side: SideStats; window?: readonly [number, number] }
+    let warmUp: { warmUp: WarmUpPass } | {} = {}
     await scu?.ready
+    if (warm) {
+      // the unmeasured pass: the same job on other instances, same SCP process (and netdicom SCU process)
+      const warmUpFiles = (spec.warmUpFiles ?? []).map((f) => f.path)
+      if (warmUpFiles.length !== files.length) throw new SampleFailed(`${warmUpFiles.length} warm-up inputs`)
+      let pass: { elapsedMs: number; scuCpuMs?: number }
+      if (scu !== undefined) {
+        const job = { kind: "store", host: Procs.LOOPBACK, port: scp.port, pdu: spec.pdu, files: warmUpFiles } as const
+        const w = await scu.warmUp(job)
+        if (w.operations !== files.length) throw new SampleFailed(`netdicom SCU warm-up stored ${w.operations}`)
+        pass = { elapsedMs: w.elapsedMs, scuCpuMs: w.cpuMs }
+      } else {
+        const w = await Procs.runDcmtkScu("storescu", [...args, ...warmUpFiles], {
+          logConfig: env.logConfig,
+          workDir: env.work,
+          rss: true
+        })
+        if (!w.ok) throw new SampleFailed(`storescu warm-up failed:\n${w.output.slice(0, 2000)}`)
+        pass = { elapsedMs: w.elapsedMs, ...(w.cpuMs === undefined ? {} : { scuCpuMs: w.cpuMs }) }
+      }
+      await settle()
+      const scpCpuMs = scp.measureFromNow()
+      scu?.measureFromNow()
+      warmUp = { warmUp: { ...pass, ...(scpCpuMs === undefined ? {} : { scpCpuMs }) } }
+    }
     const load0 = Procs.machineCpu()
     if (scu !== undefined) {
       const r = await scu.run({ kind: "store", host: Procs.LOOPBACK, port: scp.port, pdu: spec.pdu, files })
       if (r.result.operations !== files.length) throw new SampleFailed(`netdicom SCU stored ${r.result.operations}`)
       measured = { elapsedMs: r.result.elapsedMs, wallMs: r.wallMs, side: r.side, window: r.window }
     } else {
-      const args = ["-aet", SCU_AET, "-aec", SCP_AET, "-pdu", String(spec.pdu), Procs.LOOPBACK, String(scp.port)]
       const r = await Procs.runDcmtkScu("storescu", [...args, ...files], {
         logConfig: env.logConfig,
         workDir: env.work,
@@ -386,11 +493,13 @@ const storeSample = async (env: Env, p: Pairing, spec: StoreSpec): Promise<Sampl
     }
     const load1 = Procs.machineCpu()
     const { side: scpSide, stats } = await scp.finish()
-    if (stats !== undefined && stats.stored !== files.length)
-      throw new SampleFailed(`netdicom SCP stored ${stats.stored} of ${files.length}`)
+    // a warm sample's SCP has received both passes; their instances differ, so both SCPs write 2 x files files
+    const expected = (warm ? 2 : 1) * files.length
+    if (stats !== undefined && stats.stored !== expected)
+      throw new SampleFailed(`netdicom SCP stored ${stats.stored} of ${expected}`)
     if (spec.mode === "disk") {
       const written = Fs.readdirSync(out).length
-      if (written !== files.length) throw new SampleFailed(`${written} files written of ${files.length}`)
+      if (written !== expected) throw new SampleFailed(`${written} files written of ${expected}`)
     }
     const seconds = measured.elapsedMs / 1000
     return {
@@ -401,7 +510,8 @@ const storeSample = async (env: Env, p: Pairing, spec: StoreSpec): Promise<Sampl
       scu: measured.side,
       scp: scpSide,
       ...othersPct(load0, load1, measured.side, scpSide),
-      ...(measured.window === undefined ? {} : { window: measured.window })
+      ...(measured.window === undefined ? {} : { window: measured.window }),
+      ...warmUp
     }
   } finally {
     scu?.abandon()
@@ -412,18 +522,43 @@ const storeSample = async (env: Env, p: Pairing, spec: StoreSpec): Promise<Sampl
 // ---------------------------------------------------------------------------------------------------------------
 // Echo
 
-const echoSample = async (env: Env, p: Pairing, count: number): Promise<Sample> => {
-  const scu = p.scu === "netdicom" ? startNetdicomScu(env, `echo-${label(p)}-scu`) : undefined
+const echoSample = async (env: Env, p: Pairing, count: number, warm: boolean): Promise<Sample> => {
+  const name = `echo-${seriesLabel(p, warm)}`
+  const scu = p.scu === "netdicom" ? startNetdicomScu(env, `${name}-scu`) : undefined
   try {
     const scp =
       p.scp === "netdicom"
-        ? await startNetdicomScp(env, { mode: "echo", pdu: 16384 }, `echo-${label(p)}-scp`)
+        ? await startNetdicomScp(env, { mode: "echo", pdu: 16384 }, `${name}-scp`)
         : await startStorescp(["--ignore"])
     let sample: Omit<Sample, "scp">
+    const job = { kind: "echo", host: Procs.LOOPBACK, port: scp.port, pdu: 16384, count } as const
+    const echoscuArgs = ["-aet", SCU_AET, "-aec", SCP_AET, Procs.LOOPBACK, String(scp.port)]
+    let warmUp: { warmUp: WarmUpPass } | {} = {}
     await scu?.ready
+    if (warm) {
+      // the unmeasured pass: as many associations, same SCP process (and netdicom SCU process)
+      let pass: { elapsedMs: number; scuCpuMs?: number }
+      if (scu !== undefined) {
+        const w = await scu.warmUp(job)
+        if (w.operations !== count) throw new SampleFailed(`netdicom SCU warm-up: ${w.operations} of ${count}`)
+        pass = { elapsedMs: w.untilReleaseMs ?? Number.NaN, scuCpuMs: w.cpuMs }
+      } else {
+        pass = { elapsedMs: 0 }
+        for (let i = 0; i < count; i++) {
+          const options = { logConfig: env.logConfig, workDir: env.work, rss: false }
+          const w = await Procs.runDcmtkScu("echoscu", echoscuArgs, options)
+          if (!w.ok) throw new SampleFailed(`echoscu warm-up failed:\n${w.output.slice(0, 2000)}`)
+          pass.elapsedMs += w.untilReleaseMs
+        }
+      }
+      await settle()
+      const scpCpuMs = scp.measureFromNow()
+      scu?.measureFromNow()
+      warmUp = { warmUp: { ...pass, ...(scpCpuMs === undefined ? {} : { scpCpuMs }) } }
+    }
     const load0 = Procs.machineCpu()
     if (scu !== undefined) {
-      const r = await scu.run({ kind: "echo", host: Procs.LOOPBACK, port: scp.port, pdu: 16384, count })
+      const r = await scu.run(job)
       if (r.result.operations !== count) throw new SampleFailed(`netdicom SCU: ${r.result.operations} of ${count}`)
       const until = r.result.untilReleaseMs ?? Number.NaN
       sample = {
@@ -440,8 +575,8 @@ const echoSample = async (env: Env, p: Pairing, count: number): Promise<Sample> 
       let untilReleaseMs = 0
       const t0 = performance.now()
       for (let i = 0; i < count; i++) {
-        const args = ["-aet", SCU_AET, "-aec", SCP_AET, Procs.LOOPBACK, String(scp.port)]
-        const r = await Procs.runDcmtkScu("echoscu", args, { logConfig: env.logConfig, workDir: env.work, rss: false })
+        const options = { logConfig: env.logConfig, workDir: env.work, rss: false }
+        const r = await Procs.runDcmtkScu("echoscu", echoscuArgs, options)
         if (!r.ok) throw new SampleFailed(`echoscu failed:\n${r.output.slice(0, 2000)}`)
         elapsedMs += r.elapsedMs
         untilReleaseMs += r.untilReleaseMs
@@ -459,7 +594,7 @@ const echoSample = async (env: Env, p: Pairing, count: number): Promise<Sample> 
     }
     const load1 = Procs.machineCpu()
     const { side } = await scp.finish()
-    return { ...sample, scp: side, ...othersPct(load0, load1, sample.scu, side) }
+    return { ...sample, scp: side, ...othersPct(load0, load1, sample.scu, side), ...warmUp }
   } finally {
     scu?.abandon()
   }
@@ -540,7 +675,23 @@ const summaryOf = (series: Series) => {
   })
   const withStart = series.samples.map((s) => s.valueWithProcessStart)
   const full = series.samples.map((s) => s.valueFull)
+  const warmUp = series.samples.map((s) => s.warmUp)
+  const perOp = (s: Sample, ms: number | undefined) => (ms === undefined ? undefined : (1000 * ms) / s.operations)
   return {
+    ...(warmUp.some((x) => x !== undefined)
+      ? {
+          /** Warm samples' unmeasured pass: operations/s and CPU per operation (us), medians. */
+          warmUp: {
+            value: medianOf(
+              series.samples.map((s) =>
+                s.warmUp?.elapsedMs === undefined ? undefined : s.operations / (s.warmUp.elapsedMs / 1000)
+              )
+            ),
+            scuCpuUsPerOp: medianOf(series.samples.map((s) => perOp(s, s.warmUp?.scuCpuMs))),
+            scpCpuUsPerOp: medianOf(series.samples.map((s) => perOp(s, s.warmUp?.scpCpuMs)))
+          }
+        }
+      : {}),
     ...(full.some((x) => x !== undefined) ? { medianFull: medianOf(full) } : {}),
     otherCpuPct: medianOf(series.samples.map((s) => s.otherCpuPct)),
     median: median(values),
@@ -571,10 +722,32 @@ const rssText = (s: {
 const cpuText = (s: { readonly cpuUsPerOp: number | undefined }, unit: string): string =>
   s.cpuUsPerOp === undefined ? "-" : unit === "MB/s" ? `${num(s.cpuUsPerOp / 1000)} ms` : `${num(s.cpuUsPerOp)} us`
 
-const baselineOf = (w: Workload): Series | undefined =>
+/** The series a workload's cold (`warm` false) or warm rows are compared with: DCMTK<->DCMTK (find: findscu). */
+/** The note under a warm row: its warm-up pass's rate and CPU per operation. */
+const warmUpText = (
+  pass: {
+    readonly value: number | undefined
+    readonly scuCpuUsPerOp: number | undefined
+    readonly scpCpuUsPerOp: number | undefined
+  },
+  unit: string
+): string => {
+  const scu = cpuText({ cpuUsPerOp: pass.scuCpuUsPerOp }, unit)
+  const scp = cpuText({ cpuUsPerOp: pass.scpCpuUsPerOp }, unit)
+  return `its warm-up pass: ${num(pass.value)}, SCU CPU ${scu}, SCP CPU ${scp}`
+}
+
+const baselineOf = (w: Workload, warm = false): Series | undefined =>
   w.name.startsWith("find")
-    ? w.series.find((s) => s.scu === "dcmtk")
-    : w.series.find((s) => s.scu === "dcmtk" && s.scp === "dcmtk")
+    ? w.series.find((s) => s.scu === "dcmtk" && s.warm === warm)
+    : w.series.find((s) => s.scu === "dcmtk" && s.scp === "dcmtk" && s.warm === warm)
+
+/** A series' median over its baseline's (cold rows against the cold baseline, warm rows against the warm one). */
+const ratioOf = (w: Workload, s: Series): number | undefined => {
+  const base = baselineOf(w, s.warm)
+  if (base === undefined || base.samples.length === 0 || s.samples.length === 0) return undefined
+  return summaryOf(s).median / summaryOf(base).median
+}
 
 const render = (w: Workload): string => {
   const perOp = w.unit === "MB/s" ? "instance" : w.unit.replace(/s\/s$/, "").replace(/\/s$/, "")
@@ -582,20 +755,18 @@ const render = (w: Workload): string => {
     `${w.name}: ${w.description}`,
     `  [${w.unit}, higher is better; CPU time per ${perOp}; RSS in MiB: peak (idle before the work) [peak anonymous]; others: CPU of other processes meanwhile, % of a core]`
   ]
-  const base = baselineOf(w)
-  const baseMedian = base === undefined || base.samples.length === 0 ? undefined : summaryOf(base).median
   const cols = (a: string, b: string, c: string, d: string, e: string, f: string, g: string, o: string, h: string) =>
-    `  ${a.padEnd(21)}${b.padStart(8)}${c.padStart(14)}${d.padStart(10)}${e.padStart(10)}${f.padStart(17)}${g.padStart(17)}${o.padStart(8)}  ${h}`
+    `  ${a.padEnd(26)}${b.padStart(8)}${c.padStart(14)}${d.padStart(10)}${e.padStart(10)}${f.padStart(17)}${g.padStart(17)}${o.padStart(8)}  ${h}`
   lines.push(cols("SCU -> SCP", "median", "min-max", "SCU CPU", "SCP CPU", "SCU RSS", "SCP RSS", "others", "ratio"))
   for (const s of w.series) {
-    const name = `${s.scu} -> ${s.scp}`
+    const name = `${s.scu} -> ${s.scp}${s.warm ? " warm" : ""}`
     if (s.samples.length === 0) {
-      lines.push(`  ${name.padEnd(21)}  (no successful sample)`)
+      lines.push(`  ${name.padEnd(26)}  (no successful sample)`)
       continue
     }
     const m = summaryOf(s)
-    const ratio =
-      s === base ? "1.00 (baseline)" : baseMedian === undefined ? "-" : `${(m.median / baseMedian).toFixed(2)}x`
+    const r = ratioOf(w, s)
+    const ratio = s === baselineOf(w, s.warm) ? "1.00 (baseline)" : r === undefined ? "-" : `${r.toFixed(2)}x`
     lines.push(
       cols(
         name,
@@ -613,10 +784,15 @@ const render = (w: Workload): string => {
       m.medianFull === undefined
         ? ""
         : `${num(m.medianFull)} with the release${s.scu === "dcmtk" ? " and each echoscu's exit" : ""}`,
-      m.medianWithProcessStart === undefined ? "" : `${num(m.medianWithProcessStart)} with process starts too`
+      m.medianWithProcessStart === undefined ? "" : `${num(m.medianWithProcessStart)} with process starts too`,
+      m.warmUp === undefined ? "" : warmUpText(m.warmUp, w.unit)
     ].filter((n) => n !== "")
-    if (notes.length > 0) lines.push(`  ${"".padEnd(21)}(${notes.join("; ")})`)
+    if (notes.length > 0) lines.push(`  ${"".padEnd(26)}(${notes.join("; ")})`)
   }
+  if (w.series.some((s) => s.warm))
+    lines.push(
+      "  warm: after one unmeasured pass of the same job in the same SCP (and netdicom SCU) process; ratio against DCMTK -> DCMTK warm"
+    )
   return lines.join("\n")
 }
 
@@ -629,6 +805,10 @@ const TIMING_NOTES = [
   "peak RSS: VmHWM of each SCP process read just before it is stopped, idle RSS once it listens; for SCUs, VmHWM at the end of the job (netdicom; idle = RSS once loaded) or /usr/bin/time %M (DCMTK). Peak anonymous: RssAnon (heap, stacks, buffers; not the executable and libraries mapped from disk, ~37-57 MiB of a Node process's RSS here) sampled every 20 ms by the harness while the side works. DCMTK tools run with TCP_NODELAY=1.",
   "CPU: user + system time of the process, all threads: netdicom SCU over its measured interval, SCPs from listening to stop (/proc/<pid>/stat, 10 ms ticks), DCMTK SCU the whole process (/usr/bin/time, so its start is included). 'others': the machine's busy CPU (/proc/stat user+nice+system+steal) minus both sides' (netdicom SCU: from taking its job to reporting) while the SCU ran, i.e. what the figure competed with on a shared machine."
 ]
+
+/** What warm rows are, printed and saved when a run has them. */
+const WARM_NOTE =
+  "cold rows: a fresh SCP and SCU process per sample, measured on their first pass of the job (the netdicom sides pay a process's first-pass costs, V8 compiling the hot paths, in it). warm rows (small, echo): the same SCP process, and for netdicom the same SCU process, first run one unmeasured pass of the same job (as many instances, other SOP Instance UIDs, so the disk SCPs write 2 x N files; as many associations), a DCMTK SCU runs once more unmeasured; after a 200 ms pause the SCP's CPU, idle and peak RSS are taken afresh (peak RSS reset through /proc/<pid>/clear_refs, for the netdicom SCU too; peakSinceWarmUp false in the JSON where that failed), then the measured pass runs as in a cold sample, on a new association: what each association costs stays in it. Warm rows are compared with DCMTK -> DCMTK warm. Under each warm row, its warm-up pass as seen of the same processes (a cold pass with other instances; the SCP's CPU from listening to the end of the pause)."
 
 // ---------------------------------------------------------------------------------------------------------------
 // Running
@@ -667,28 +847,32 @@ const waitQuiet = async (seconds: number): Promise<void> => {
   }
 }
 
+/** Runs `reps` rounds of every pairing (cold, then warm ones when `warm`), interleaved: A, B, ..., A warm, ... */
 const runSeries = async (
   name: string,
   workload: Workload,
   reps: number,
-  sample: (p: Pairing) => Promise<Sample>,
+  sample: (p: Pairing, warm: boolean) => Promise<Sample>,
   pairings: ReadonlyArray<Pairing>,
-  quiet: number
+  quiet: number,
+  warm = false
 ): Promise<void> => {
-  for (const p of pairings) workload.series.push({ label: label(p), scu: p.scu, scp: p.scp, samples: [] })
+  for (const w of warm ? [false, true] : [false])
+    for (const p of pairings)
+      workload.series.push({ label: seriesLabel(p, w), scu: p.scu, scp: p.scp, warm: w, samples: [] })
   for (let rep = 0; rep < reps; rep++) {
-    for (const [i, p] of pairings.entries()) {
+    for (const series of workload.series) {
       if (quiet > 0) await waitQuiet(quiet)
       const t = performance.now()
       try {
-        const s = await sample(p)
-        workload.series[i]!.samples.push(s)
+        const s = await sample(series, series.warm)
+        series.samples.push(s)
         process.stderr.write(
-          `  ${name} ${rep + 1}/${reps} ${label(p)}: ${num(s.value)} ${workload.unit} (${((performance.now() - t) / 1000).toFixed(1)} s)\n`
+          `  ${name} ${rep + 1}/${reps} ${series.label}: ${num(s.value)} ${workload.unit} (${((performance.now() - t) / 1000).toFixed(1)} s)\n`
         )
       } catch (e) {
         process.stderr.write(
-          `  ${name} ${rep + 1}/${reps} ${label(p)}: FAILED ${e instanceof Error ? e.message : String(e)}\n`
+          `  ${name} ${rep + 1}/${reps} ${series.label}: FAILED ${e instanceof Error ? e.message : String(e)}\n`
         )
       }
     }
@@ -718,10 +902,16 @@ const main = async (): Promise<void> => {
   const workloads: Array<Workload> = []
   const run = String(startedAt.getTime())
   try {
-    process.stderr.write(`netdicom bench${options.quick ? " --quick" : ""}: work dir ${work}\n`)
+    const mode = `${options.quick ? " --quick" : ""}${options.warm ? ", warm rows for small and echo" : ", cold only"}`
+    process.stderr.write(`netdicom bench${mode}: work dir ${work}\n`)
     const small =
       options.only.has("small") || options.profile
         ? generateSmall(Path.join(work, "small"), options.smallCount, `${run}1`)
+        : []
+    // warm samples' unmeasured pass: as many instances, other SOP Instance UIDs (so each pass writes its own files)
+    const smallWarmUp =
+      options.warm && options.only.has("small")
+        ? generateSmall(Path.join(work, "small-warm-up"), options.smallCount, `${run}3`)
         : []
     const large = options.only.has("large")
       ? generateLarge(Path.join(work, "large"), options.largeCount, options.largeMb * 2 ** 20, `${run}2`)
@@ -747,9 +937,11 @@ const main = async (): Promise<void> => {
           pdu: options.smallPdu,
           mode,
           unit: "instances/s",
-          profileName: `small-${mode}`
+          profileName: `small-${mode}`,
+          warmUpFiles: smallWarmUp
         }
-        await runSeries(w.name, w, reps, (p) => storeSample(env, p, spec), pairings, options.waitQuiet)
+        const sample = (p: Pairing, warm: boolean) => storeSample(env, p, spec, warm)
+        await runSeries(w.name, w, reps, sample, pairings, options.waitQuiet, options.warm)
         workloads.push(w)
       }
     }
@@ -762,7 +954,7 @@ const main = async (): Promise<void> => {
           series: []
         }
         const spec: StoreSpec = { files: large, pdu, mode: "disk", unit: "MB/s", profileName: `large-${pdu}` }
-        await runSeries(w.name, w, reps, (p) => storeSample(env, p, spec), pairings, options.waitQuiet)
+        await runSeries(w.name, w, reps, (p) => storeSample(env, p, spec, false), pairings, options.waitQuiet)
         workloads.push(w)
       }
     }
@@ -773,7 +965,8 @@ const main = async (): Promise<void> => {
         description: `${options.echoCount} sequential associations, one C-ECHO each (netdicom SCP / storescp as Verification SCP)`,
         series: []
       }
-      await runSeries(w.name, w, reps, (p) => echoSample(env, p, options.echoCount), pairings, options.waitQuiet)
+      const sample = (p: Pairing, warm: boolean) => echoSample(env, p, options.echoCount, warm)
+      await runSeries(w.name, w, reps, sample, pairings, options.waitQuiet, options.warm)
       workloads.push(w)
     }
     if (options.only.has("find")) {
@@ -794,10 +987,11 @@ const main = async (): Promise<void> => {
     }
 
     const seconds = (performance.now() - t0) / 1000
+    const timing = options.warm ? [...TIMING_NOTES, WARM_NOTE] : TIMING_NOTES
     const text = [
       "",
       `netdicom vs DCMTK on 127.0.0.1, ${reps} repetition(s) interleaved, ${Os.cpus().length} CPUs, ${seconds.toFixed(0)} s`,
-      ...TIMING_NOTES.map((n) => `- ${n}`),
+      ...timing.map((n) => `- ${n}`),
       "",
       ...workloads.map(render).flatMap((r) => [r, ""])
     ].join("\n")
@@ -814,11 +1008,12 @@ const main = async (): Promise<void> => {
       machine: machine(),
       loadAverage: { atStart: loadAtStart, atEnd: Os.loadavg() },
       durationSeconds: seconds,
-      timing: TIMING_NOTES,
+      timing,
       workloads: workloads.map((w) => ({
         ...w,
         baseline: baselineOf(w)?.label,
-        series: w.series.map((s) => ({ ...s, ...summaryOf(s) }))
+        ...(w.series.some((s) => s.warm) ? { baselineWarm: baselineOf(w, true)?.label } : {}),
+        series: w.series.map((s) => ({ ...s, ...summaryOf(s), ratio: ratioOf(w, s) }))
       })),
       ...(profiles.length > 0 ? { profiles } : {})
     }

@@ -1,7 +1,8 @@
 /**
  * The netdicom SCU of the benchmark, run by `run.ts` as its own process (`node bench/scu.ts`): C-STORE of files on
  * one association (PS3.4 Annex B), sequential associations with one C-ECHO each (Annex A), or one C-FIND at study
- * level (C.4.1). Prints `READY` once loaded, reads one `ScuJob` line on stdin, runs it and prints `RESULT <json>`.
+ * level (C.4.1). Prints `READY` once loaded, reads one `ScuJob` line on stdin, runs it and prints `RESULT <json>`;
+ * a warm sample's first job (`warmUp`) is answered `WARMED <json>` and followed by the measured job, same process.
  *
  * Like `netdicom store` and DCMTK's storescu, the files' meta headers are read before connecting (to choose the
  * presentation contexts); the clock starts just before the first connect and stops after the last release.
@@ -201,16 +202,10 @@ const peakRssKb = (): number => {
   return process.resourceUsage().maxRSS
 }
 
-const report = (result: ScuResult): Promise<void> =>
-  new Promise((resolve) => process.stdout.write(`RESULT ${JSON.stringify(result)}\n`, () => resolve()))
+const report = (prefix: "RESULT" | "WARMED", result: ScuResult): Promise<void> =>
+  new Promise((resolve) => process.stdout.write(`${prefix} ${JSON.stringify(result)}\n`, () => resolve()))
 
-const main = async (): Promise<void> => {
-  const idleRssKb = Math.round(process.memoryUsage().rss / 1024)
-  process.stdout.write("READY\n")
-  const lines = createInterface({ input: process.stdin })
-  const line = await new Promise<string>((resolve) => lines.once("line", resolve))
-  lines.close()
-  const job = JSON.parse(line) as ScuJob
+const runJob = async (job: ScuJob, idleRssKb: number): Promise<ScuResult> => {
   const jobCpu0 = process.cpuUsage()
   const exit = await Effect.runPromiseExit(
     run(job).pipe(Effect.provideService(References.MinimumLogLevel, "Warn"), Effect.result)
@@ -218,13 +213,35 @@ const main = async (): Promise<void> => {
   const jobCpu = process.cpuUsage(jobCpu0)
   const jobCpuMs = (jobCpu.user + jobCpu.system) / 1000
   const maxRssKb = peakRssKb()
-  if (exit._tag === "Success" && Result.isSuccess(exit.value)) {
-    await report({ ...exit.value.success, maxRssKb, idleRssKb, jobCpuMs })
-  } else {
-    const error = exit._tag === "Success" && Result.isFailure(exit.value) ? String(exit.value.failure) : String(exit)
-    const failed = { elapsedMs: 0, cpuMs: 0, operations: 0, failures: 1, bytes: 0, hrStartUs: 0, hrEndUs: 0 }
-    await report({ ...failed, maxRssKb, idleRssKb, jobCpuMs, error })
+  if (exit._tag === "Success" && Result.isSuccess(exit.value))
+    return { ...exit.value.success, maxRssKb, idleRssKb, jobCpuMs }
+  const error = exit._tag === "Success" && Result.isFailure(exit.value) ? String(exit.value.failure) : String(exit)
+  const failed = { elapsedMs: 0, cpuMs: 0, operations: 0, failures: 1, bytes: 0, hrStartUs: 0, hrEndUs: 0 }
+  return { ...failed, maxRssKb, idleRssKb, jobCpuMs, error }
+}
+
+const rssKb = (): number => Math.round(process.memoryUsage().rss / 1024)
+
+const main = async (): Promise<void> => {
+  let idleRssKb = rssKb()
+  process.stdout.write("READY\n")
+  const lines = createInterface({ input: process.stdin })
+  const input = lines[Symbol.asyncIterator]()
+  // a warm sample sends a warm-up job first (answered WARMED), then the measured one, to this same process
+  for (let first = true; ; first = false) {
+    const next = await input.next()
+    if (next.done === true) break
+    if (!first) idleRssKb = rssKb()
+    const job = JSON.parse(String(next.value)) as ScuJob
+    const result = await runJob(job, idleRssKb)
+    if (job.warmUp === true && result.error === undefined) {
+      await report("WARMED", result)
+      continue
+    }
+    await report(job.warmUp === true ? "WARMED" : "RESULT", result)
+    break
   }
+  lines.close()
   process.exit(0)
 }
 
