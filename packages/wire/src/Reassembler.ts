@@ -131,24 +131,29 @@ const concat = (fragments: ReadonlyArray<Uint8Array>, length: number): Uint8Arra
 const SMALL_FRAGMENT = 4096
 
 /**
- * `fragments` with `data` appended, for a caller gathering a message's fragments (a new array; neither argument is
- * changed). Small fragments are merged as they come, the last two while the last is at least as long as the one
- * before it and that one is under 4 KiB (a binary counter): tiny fragments (a peer's 1-byte PDVs) end up as a few
- * copies of up to 8 KiB, each byte copied at most 13 times, and the array stays short, so appending to it costs
- * little; larger fragments stay the views they are.
+ * Appends `data` to `fragments` (changed in place), for a caller gathering a message's fragments. Small fragments
+ * are merged as they come, the last two while the last is at least as long as the one before it and that one is
+ * under 4 KiB (a binary counter): tiny fragments (a peer's 1-byte PDVs) end up as a few copies of up to 8 KiB, each
+ * byte copied at most 13 times, and the array stays short; larger fragments stay the views they are.
  */
-export const gather = (fragments: ReadonlyArray<Uint8Array>, data: Uint8Array): Array<Uint8Array> => {
-  const out = [...fragments, data]
-  while (out.length >= 2) {
-    const last = out[out.length - 1]!
-    const before = out[out.length - 2]!
+export const gatherInto = (fragments: Array<Uint8Array>, data: Uint8Array): void => {
+  fragments.push(data)
+  while (fragments.length >= 2) {
+    const last = fragments[fragments.length - 1]!
+    const before = fragments[fragments.length - 2]!
     if (last.length < before.length || before.length >= SMALL_FRAGMENT) break
     const joined = new Uint8Array(before.length + last.length)
     joined.set(before)
     joined.set(last, before.length)
-    out.length -= 2
-    out.push(joined)
+    fragments.length -= 2
+    fragments.push(joined)
   }
+}
+
+/** `gatherInto` on a copy of `fragments`: neither argument is changed. */
+export const gather = (fragments: ReadonlyArray<Uint8Array>, data: Uint8Array): Array<Uint8Array> => {
+  const out = [...fragments]
+  gatherInto(out, data)
   return out
 }
 

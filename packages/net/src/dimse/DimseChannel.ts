@@ -782,7 +782,8 @@ export const make = (
               })
         }
         case "Response": {
-          t.chunks.push(event.data)
+          // Tiny fragments merged as they come: 2 MiB of 1-byte PDVs is not 2 million views (~200 MB of heap).
+          Reassembler.gatherInto(t.chunks, event.data)
           t.size += event.data.length
           if (t.size > MAX_RESPONSE_DATA_SET_BYTES) {
             return protocolAbort(`response data set over ${MAX_RESPONSE_DATA_SET_BYTES} bytes`)
