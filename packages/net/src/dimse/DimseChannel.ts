@@ -606,13 +606,27 @@ export const make = (
               Effect.gen(function* () {
                 if (!finished && options?.cancel && gone === undefined) {
                   yield* send(context, { _tag: "CCancelRq", messageIdBeingRespondedTo: id }).pipe(Effect.ignore)
-                  // Still wait for the final response, so the association stays in step.
+                  // Still wait for the final response, so the association stays in step. None within the DIMSE
+                  // timeout is a DIMSE timeout: the peer still counts the request outstanding, so the association
+                  // is aborted rather than its window slot given back to the next request.
                   yield* Effect.gen(function* () {
                     while (true) {
                       const r = yield* Queue.take(inbox)
                       if (Status.isFinal(r.status)) return
                     }
-                  }).pipe(Effect.timeout(association.ae.timeouts.dimse), Effect.ignore)
+                  }).pipe(
+                    Effect.timeoutOrElse({
+                      duration: association.ae.timeouts.dimse,
+                      orElse: () =>
+                        gone === undefined
+                          ? protocolAbort(
+                              `no final response to message ${id} within ` +
+                                `${Duration.format(association.ae.timeouts.dimse)} of its C-CANCEL`
+                            )
+                          : Effect.void
+                    }),
+                    Effect.ignore
+                  )
                 }
                 pending.delete(id)
                 // Nobody takes from it any more: let a dispatcher blocked on it go on.
