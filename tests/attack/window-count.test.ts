@@ -49,7 +49,7 @@ const countingScp = (window: number, delayMs: () => number): Promise<Counting> =
     const server = Net.createServer((socket) => {
       sockets.add(socket)
       socket.on("error", () => {})
-      let buffered = Buffer.alloc(0)
+      let buffered: Buffer = Buffer.alloc(0)
       let associated = false
       // The message being received: command bytes so far, then whether its data set is still arriving.
       let command: Array<Buffer> = []
