@@ -242,4 +242,38 @@ describe("the Asynchronous Operations Window, counted at the peer", () => {
       }),
     20_000
   )
+
+  for (const how of ["A-ABORT", "a reset", "a close"] as const) {
+    it.live(`window 1, 20 fibers waiting for a slot, the peer ends the association with ${how}: all fail at once`, () =>
+      Effect.gen(function* () {
+        let echoes = 0
+        // Grants no window (1), answers nothing; once the first C-ECHO has come, ends the association.
+        const scp = yield* scopedEchoScp(() => {
+          echoes++
+          return undefined
+        })
+        const outcome = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const channel = yield* connectScu(scp.port, scuAe({ dimse: "30 seconds" }))
+            const all = Effect.all(
+              Array.from({ length: 20 }, () => Effect.exit(Scu.echo(channel))),
+              { concurrency: "unbounded" }
+            )
+            const ending = Effect.gen(function* () {
+              for (let i = 0; echoes < 1 && i < 100; i++) yield* Effect.sleep("20 millis")
+              const socket = scp.sockets[0]!
+              if (how === "A-ABORT") socket.write(Uint8Array.of(0x07, 0, 0, 0, 0, 4, 0, 0, 0, 0))
+              else if (how === "a reset") socket.resetAndDestroy()
+              else socket.end()
+            })
+            const [exits] = yield* Effect.all([within(3000, all), ending], { concurrency: "unbounded" })
+            return exits
+          })
+        )
+        assert.isTrue(Option.isSome(outcome), "requests still waiting 3 s after the association ended")
+        if (Option.isSome(outcome)) for (const exit of outcome.value) assert.isTrue(Exit.isFailure(exit))
+        assert.strictEqual(echoes, 1, "more than the window went out")
+      })
+    )
+  }
 })
