@@ -137,4 +137,32 @@ describe("hostile P-DATA on an established association", () => {
       15_000
     )
   }
+
+  // The same, written 3 bytes at a time a millisecond apart: PDUs and PDVs span the server's reads (PduParser
+  // pdvViews decodes a P-DATA-TF spanning reads in place, and must fail malformed ones as joining does).
+  for (const c of cases) {
+    it.live(
+      `${c.name}, spanning reads`,
+      () =>
+        Effect.gen(function* () {
+          const server = yield* startScp({ timeouts: { acse: "500 millis" } })
+          const peer = yield* promise(() => associated(server.port))
+          const bytes = c.bytes()
+          // At most 64 pieces: past them, the rest at once.
+          yield* promise(async () => {
+            let at = 0
+            for (let n = 0; n < 64 && at < bytes.length; n++, at += 3) {
+              peer.send(bytes.slice(at, at + 3))
+              await new Promise((resolve) => setTimeout(resolve, 1))
+            }
+            if (at < bytes.length) peer.send(bytes.slice(at))
+          })
+          const outcome = yield* promise(() => untilAbortOrClose(peer, 4000))
+          peer.destroy()
+          assert.match(outcome, /^A-ABORT|^closed$/, `${c.name}: got ${outcome}`)
+          assert.isTrue(yield* promise(() => echoStillWorks(server.port)), "the server still serves")
+        }),
+      15_000
+    )
+  }
 })

@@ -127,6 +127,36 @@ const concat = (fragments: ReadonlyArray<Uint8Array>, length: number): Uint8Arra
   return out
 }
 
+// Fragments shorter than this are merged as they are gathered (see `gather`).
+const SMALL_FRAGMENT = 4096
+
+/**
+ * Appends `data` to `fragments` (changed in place), for a caller gathering a message's fragments. Small fragments
+ * are merged as they come, the last two while the last is at least as long as the one before it and that one is
+ * under 4 KiB (a binary counter): tiny fragments (a peer's 1-byte PDVs) end up as a few copies of up to 8 KiB, each
+ * byte copied at most 13 times, and the array stays short; larger fragments stay the views they are.
+ */
+export const gatherInto = (fragments: Array<Uint8Array>, data: Uint8Array): void => {
+  fragments.push(data)
+  while (fragments.length >= 2) {
+    const last = fragments[fragments.length - 1]!
+    const before = fragments[fragments.length - 2]!
+    if (last.length < before.length || before.length >= SMALL_FRAGMENT) break
+    const joined = new Uint8Array(before.length + last.length)
+    joined.set(before)
+    joined.set(last, before.length)
+    fragments.length -= 2
+    fragments.push(joined)
+  }
+}
+
+/** `gatherInto` on a copy of `fragments`: neither argument is changed. */
+export const gather = (fragments: ReadonlyArray<Uint8Array>, data: Uint8Array): Array<Uint8Array> => {
+  const out = [...fragments]
+  gatherInto(out, data)
+  return out
+}
+
 const fail = (reason: Reason, presentationContextId: number, detail: string, cause?: CS.CommandSetError) =>
   Result.fail(
     new ReassemblyError(
@@ -153,7 +183,8 @@ const stepCommand = (state: State, pdv: Pdv, maxCommandLength: number): Result.R
   if (length > maxCommandLength) {
     return fail("CommandTooLarge", pc, `command set of more than ${maxCommandLength} bytes`)
   }
-  const fragments = pdv.data.length === 0 ? before.fragments : [...before.fragments, pdv.data]
+  // Gathered without copying the array whole for each PDV: a command in 65,535 1-byte PDVs took 22 s (quadratic).
+  const fragments = pdv.data.length === 0 ? before.fragments : gather(before.fragments, pdv.data)
   if (!pdv.isLast) {
     return Result.succeed({ state: { _tag: "InCommand", presentationContextId: pc, fragments, length }, events: [] })
   }

@@ -178,8 +178,11 @@ interface OneInbox {
   // When the response is overdue (the Clock's monotonic milliseconds), set once the request is sent.
   deadline: number
   // Whether it still holds its slot of the Asynchronous Operations Window (given back once, when it is settled,
-  // fails to be sent, or its waiter goes).
+  // fails to be sent, or its waiter goes before it was sent).
   slot: boolean
+  // Whether its request may have reached the peer (its write begun): then the peer counts it outstanding until it
+  // answers, and a waiter that goes leaves the slot taken until the response, the DIMSE timeout or the end.
+  sent: boolean
 }
 
 type Inbox = { readonly _tag: "Stream"; readonly queue: Queue.Queue<Response, DimseFailure | Cause.Done> } | OneInbox
@@ -310,7 +313,8 @@ export const make = (
     const beginWhole = (
       context: AcceptedContext,
       message: Dimse.Message,
-      dataSet: Uint8Array | undefined
+      dataSet: Uint8Array | undefined,
+      inbox?: OneInbox
     ): Effect.Effect<void, DimseFailure> | undefined => {
       const command = Dimse.encode(message)
       if (Result.isFailure(command)) {
@@ -320,16 +324,25 @@ export const make = (
       if (debug) {
         return Effect.andThen(
           Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`),
-          underSendLock(fail(association.sendPData(parts)))
+          underSendLock(fail(sendingNow(parts, inbox)))
         )
       }
-      if (lockedSends > 0) return underSendLock(fail(association.sendPData(parts)))
+      if (lockedSends > 0) return underSendLock(fail(sendingNow(parts, inbox)))
       // Nobody else is sending: the whole message goes to the upper layer now, without the lock.
+      if (inbox !== undefined) inbox.sent = true
       const rest = association.writePData(parts)
       // Written, but the socket must drain first (or the upper layer is busy writing): finish holding the lock,
       // which is free (nothing ran since it was seen free), as a message sent under it would.
       return rest === undefined ? undefined : underSendLock(fail(rest))
     }
+    // `association.sendPData`, marking a request's inbox sent as its write begins.
+    const sendingNow = (parts: ReadonlyArray<Uint8Array>, inbox: OneInbox | undefined) =>
+      inbox === undefined
+        ? association.sendPData(parts)
+        : Effect.suspend(() => {
+            inbox.sent = true
+            return association.sendPData(parts)
+          })
     const sendWhole = (
       context: AcceptedContext,
       message: Dimse.Message,
@@ -339,7 +352,8 @@ export const make = (
     const sendInParts = (
       context: AcceptedContext,
       message: Dimse.Message,
-      dataSet: DataSource
+      dataSet: DataSource,
+      inbox?: OneInbox
     ): Effect.Effect<void, DimseFailure> =>
       Effect.gen(function* () {
         const command = Dimse.encode(message)
@@ -364,7 +378,7 @@ export const make = (
                       const from = at
                       let bytes = 0
                       while (at < parts.length && bytes < SEND_BATCH_BYTES) bytes += parts[at++]!.length
-                      return fail(association.sendPData(parts.slice(from, at)))
+                      return fail(sendingNow(parts.slice(from, at), inbox))
                     }),
                   step: () => {}
                 })
@@ -381,7 +395,7 @@ export const make = (
               const pdus = batch
               batch = []
               batchBytes = 0
-              return Effect.map(fail(association.sendPData(pdus)), () => lent.written())
+              return Effect.map(fail(sendingNow(pdus, inbox)), () => lent.written())
             })
             const fragmenter = Fragmenter.makeDataPartFragmenter(context.id, maxPdu)
             let started = false
@@ -495,16 +509,32 @@ export const make = (
         if (inbox.outcome !== undefined) return resume(inbox.outcome)
         inbox.resume = resume
         return Effect.sync(() => {
-          // Interrupted: nobody waits any more.
+          // Interrupted: nobody waits any more (whenOneEnds decides about its slot).
           inbox.resume = undefined
-          dropOne(inbox)
         })
       })
     }
 
-    // A requestOne that ends without its response (interrupted, or its send failed) gives its slot back.
+    // A requestOne that ends without its response (interrupted, or its send failed) gives its slot back, unless its
+    // waiter went after the request was sent: the peer still counts it outstanding (PS3.7 D.3.3.3), so the slot stays
+    // taken until its response comes (then dropped), the DIMSE timeout passes (the association is aborted) or the
+    // association ends.
     const whenOneEnds = (inbox: OneInbox) => (exit: Exit.Exit<Response, DimseFailure>) => {
-      if (Exit.isFailure(exit)) dropOne(inbox)
+      if (Exit.isSuccess(exit) || inbox.outcome !== undefined) return Effect.void
+      if (!inbox.sent || gone !== undefined || closed || !Cause.hasInterruptsOnly(exit.cause)) {
+        dropOne(inbox)
+        return Effect.void
+      }
+      inbox.resume = undefined
+      if (!waitingOnes.has(inbox)) {
+        // Interrupted before it waited (while its write drained): its deadline starts now.
+        inbox.deadline = timers.now() + Duration.toMillis(association.ae.timeouts.dimse)
+        waitingOnes.add(inbox)
+        if (!watching) {
+          watching = true
+          watchdog()
+        }
+      }
       return Effect.void
     }
 
@@ -521,7 +551,9 @@ export const make = (
         return Effect.fail(goneError())
       }
       // The common case: the whole message written now, then only the wait for the response.
-      const rest = isWhole(dataSet) ? beginWhole(context, message, dataSet) : send(context, message, dataSet)
+      const rest = isWhole(dataSet)
+        ? beginWhole(context, message, dataSet, inbox)
+        : sendInParts(context, message, dataSet, inbox)
       if (rest === undefined) return Effect.onExit(awaitOne(inbox), whenOneEnds(inbox))
       return Effect.onExit(
         Effect.andThen(
@@ -544,7 +576,8 @@ export const make = (
           outcome: undefined,
           resume: undefined,
           deadline: 0,
-          slot: false
+          slot: false,
+          sent: false
         }
         if (window.tryTake(inbox)) return sendOne(context, message, dataSet, inbox)
         // The window is full: wait for a slot (in order); one handed over and not used is given back.
@@ -573,13 +606,27 @@ export const make = (
               Effect.gen(function* () {
                 if (!finished && options?.cancel && gone === undefined) {
                   yield* send(context, { _tag: "CCancelRq", messageIdBeingRespondedTo: id }).pipe(Effect.ignore)
-                  // Still wait for the final response, so the association stays in step.
+                  // Still wait for the final response, so the association stays in step. None within the DIMSE
+                  // timeout is a DIMSE timeout: the peer still counts the request outstanding, so the association
+                  // is aborted rather than its window slot given back to the next request.
                   yield* Effect.gen(function* () {
                     while (true) {
                       const r = yield* Queue.take(inbox)
                       if (Status.isFinal(r.status)) return
                     }
-                  }).pipe(Effect.timeout(association.ae.timeouts.dimse), Effect.ignore)
+                  }).pipe(
+                    Effect.timeoutOrElse({
+                      duration: association.ae.timeouts.dimse,
+                      orElse: () =>
+                        gone === undefined
+                          ? protocolAbort(
+                              `no final response to message ${id} within ` +
+                                `${Duration.format(association.ae.timeouts.dimse)} of its C-CANCEL`
+                            )
+                          : Effect.void
+                    }),
+                    Effect.ignore
+                  )
                 }
                 pending.delete(id)
                 // Nobody takes from it any more: let a dispatcher blocked on it go on.
@@ -749,7 +796,8 @@ export const make = (
               })
         }
         case "Response": {
-          t.chunks.push(event.data)
+          // Tiny fragments merged as they come: 2 MiB of 1-byte PDVs is not 2 million views (~200 MB of heap).
+          Reassembler.gatherInto(t.chunks, event.data)
           t.size += event.data.length
           if (t.size > MAX_RESPONSE_DATA_SET_BYTES) {
             return protocolAbort(`response data set over ${MAX_RESPONSE_DATA_SET_BYTES} bytes`)

@@ -38,6 +38,9 @@ export interface Inflow {
   readonly stream: Stream.Stream<Uint8Array, AssociationAborted>
 }
 
+// A buffered fragment holds at most this many times its length of the buffer it is a view of.
+const PINNED_RATIO = 8
+
 /**
  * A new inflow holding at most about `limit` unread bytes before `push` asks the receiver to wait. Each fragment
  * counts `fragmentCost` bytes more than its length (what holding it costs beyond its bytes: a view, a slot), so
@@ -68,7 +71,12 @@ export const make = (limit: number, fragmentCost = 0): Inflow => {
 
   const push = (fragment: Uint8Array): Effect.Effect<void> | undefined => {
     if (ended || discarded || failure !== undefined || fragment.length === 0) return undefined
-    fragments.push(fragment)
+    // A fragment much smaller than the buffer it is a view of (a socket read) is kept as a copy: as a view it would
+    // hold the whole buffer while counting only its own bytes (a peer's 1-byte PDVs, each alone in a read among
+    // empty PDVs, held ~50 MB per association under a 256 KiB limit).
+    fragments.push(
+      fragment.byteLength * PINNED_RATIO < fragment.buffer.byteLength ? new Uint8Array(fragment) : fragment
+    )
     bytes += fragment.length + fragmentCost
     wakeReader()
     if (bytes < limit) return undefined
