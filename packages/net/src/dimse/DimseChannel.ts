@@ -185,6 +185,11 @@ interface OneInbox {
   sent: boolean
 }
 
+// A request's mark, set as its write begins (from then on the peer may count it outstanding).
+interface Sent {
+  sent: boolean
+}
+
 type Inbox = { readonly _tag: "Stream"; readonly queue: Queue.Queue<Response, DimseFailure | Cause.Done> } | OneInbox
 
 const PAD = Uint8Array.of(0)
@@ -314,7 +319,7 @@ export const make = (
       context: AcceptedContext,
       message: Dimse.Message,
       dataSet: Uint8Array | undefined,
-      inbox?: OneInbox
+      inbox?: Sent
     ): Effect.Effect<void, DimseFailure> | undefined => {
       const command = Dimse.encode(message)
       if (Result.isFailure(command)) {
@@ -336,7 +341,7 @@ export const make = (
       return rest === undefined ? undefined : underSendLock(fail(rest))
     }
     // `association.sendPData`, marking a request's inbox sent as its write begins.
-    const sendingNow = (parts: ReadonlyArray<Uint8Array>, inbox: OneInbox | undefined) =>
+    const sendingNow = (parts: ReadonlyArray<Uint8Array>, inbox: Sent | undefined) =>
       inbox === undefined
         ? association.sendPData(parts)
         : Effect.suspend(() => {
@@ -353,7 +358,7 @@ export const make = (
       context: AcceptedContext,
       message: Dimse.Message,
       dataSet: DataSource,
-      inbox?: OneInbox
+      inbox?: Sent
     ): Effect.Effect<void, DimseFailure> =>
       Effect.gen(function* () {
         const command = Dimse.encode(message)
@@ -600,11 +605,13 @@ export const make = (
             pending.set(id, { _tag: "Stream", queue: inbox })
             let finished = false
             const holder: OperationsWindow.Holder = { slot: false }
+            const mark: Sent = { sent: false }
             yield* Effect.addFinalizer(() => Effect.sync(() => window.release(holder)))
             yield* window.take(holder)
             yield* Effect.addFinalizer(() =>
               Effect.gen(function* () {
-                if (!finished && options?.cancel && gone === undefined) {
+                // Only a request the peer may have seen is cancelled (one stopped before its write began is not).
+                if (!finished && mark.sent && options?.cancel && gone === undefined) {
                   yield* send(context, { _tag: "CCancelRq", messageIdBeingRespondedTo: id }).pipe(Effect.ignore)
                   // Still wait for the final response, so the association stays in step. None within the DIMSE
                   // timeout is a DIMSE timeout: the peer still counts the request outstanding, so the association
@@ -634,7 +641,10 @@ export const make = (
               })
             )
             if (gone !== undefined || closed) return yield* Effect.fail(goneError())
-            yield* send(context, message, options?.dataSet)
+            const dataSet = options?.dataSet
+            yield* isWhole(dataSet)
+              ? Effect.suspend(() => beginWhole(context, message, dataSet, mark) ?? Effect.void)
+              : sendInParts(context, message, dataSet, mark)
             while (true) {
               const r = yield* nextResponse(inbox, id, message)
               if (Status.isFinal(r.status)) {
