@@ -606,7 +606,13 @@ export const make = (
             let finished = false
             const holder: OperationsWindow.Holder = { slot: false }
             const mark: Sent = { sent: false }
-            yield* Effect.addFinalizer(() => Effect.sync(() => window.release(holder)))
+            // Set when the rest of the responses are left to a fiber of the channel, which gives the slot back.
+            let handedOff = false
+            yield* Effect.addFinalizer(() =>
+              Effect.sync(() => {
+                if (!handedOff) window.release(holder)
+              })
+            )
             yield* window.take(holder)
             yield* Effect.addFinalizer(() =>
               Effect.gen(function* () {
@@ -634,6 +640,29 @@ export const make = (
                     }),
                     Effect.ignore
                   )
+                } else if (!finished && mark.sent && gone === undefined) {
+                  // Stopped without a C-CANCEL: the peer goes on to its final response and counts the request
+                  // outstanding until then. The rest is drained by a fiber of the channel, which gives the window
+                  // slot back with the final response (none within the DIMSE timeout aborts the association).
+                  handedOff = true
+                  runFork(
+                    Effect.gen(function* () {
+                      while (true) {
+                        const r = yield* withinDimseTimeout(Queue.take(inbox), id, message)
+                        if (Status.isFinal(r.status)) return
+                      }
+                    }).pipe(
+                      Effect.ignore,
+                      Effect.ensuring(
+                        Effect.suspend(() => {
+                          pending.delete(id)
+                          window.release(holder)
+                          return Queue.shutdown(inbox)
+                        })
+                      )
+                    )
+                  )
+                  return
                 }
                 pending.delete(id)
                 // Nobody takes from it any more: let a dispatcher blocked on it go on.
