@@ -785,7 +785,8 @@ export const make = (
             Effect.sync(() => {
               // What the handler left unread is dropped, so it cannot hold the association back.
               inflow.discard()
-              if (id !== undefined) cancels.delete(id)
+              // Only its own: a peer that reused the id for a request still running keeps that one's C-CANCEL.
+              if (id !== undefined && cancels.get(id) === cancelled) cancels.delete(id)
               handlerDone()
             })
           ),
