@@ -602,7 +602,6 @@ export const make = (
             const id = messageIdOf(message) ?? 0
             // Bounded: a consumer slower than the peer holds the association back, not our memory.
             const inbox = yield* Queue.bounded<Response, DimseFailure | Cause.Done>(RESPONSE_WINDOW)
-            pending.set(id, { _tag: "Stream", queue: inbox })
             let finished = false
             const holder: OperationsWindow.Holder = { slot: false }
             const mark: Sent = { sent: false }
@@ -669,6 +668,9 @@ export const make = (
                 yield* Queue.shutdown(inbox)
               })
             )
+            // Registered for its responses once it holds a slot and its finalizer is in place (one given up while
+            // waiting for a slot leaves nothing behind).
+            pending.set(id, { _tag: "Stream", queue: inbox })
             if (gone !== undefined || closed) return yield* Effect.fail(goneError())
             const dataSet = options?.dataSet
             yield* isWhole(dataSet)
