@@ -6,7 +6,7 @@
  * response; the peer must never see more than W outstanding, and every PDV sequence must be well formed.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Option, Result, Stream } from "effect"
+import { Duration, Effect, Exit, Fiber, Option, Result, Stream } from "effect"
 import * as Net from "node:net"
 import { type DimseChannel, Scu } from "@netdicom/net"
 import { Dimse, PduCodec, type Pdu } from "@netdicom/wire"
@@ -276,4 +276,38 @@ describe("the Asynchronous Operations Window, counted at the peer", () => {
       })
     )
   }
+
+  it.live(
+    "window 2: a C-FIND given up while it waits behind a streamed C-STORE is not cancelled (never sent) and the" +
+      " association goes on",
+    () =>
+      Effect.gen(function* () {
+        const scp = yield* scoped(2, () => 0)
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const channel = yield* connectScu(scp.port, scuAe({ dimse: "1 second" }), { maxOperationsInvoked: 2 })
+            const chunk = new Uint8Array(1 << 20)
+            const storing = yield* Scu.store(channel, {
+              sopClassUid: CT,
+              sopInstanceUid: "1.2.3.99",
+              transferSyntax: EXPLICIT,
+              dataSet: Stream.fromIterable(Array.from({ length: 64 }, () => chunk))
+            }).pipe(Effect.forkScoped)
+            yield* Effect.sleep("5 millis")
+            // Waits for the send lock behind the store; given up before its write begins.
+            yield* Scu.find(channel, { model: "study", identifier: { PatientName: "*" } }).pipe(
+              Stream.runDrain,
+              Effect.timeout(Duration.millis(5)),
+              Effect.ignore
+            )
+            yield* Effect.ignore(Fiber.join(storing))
+            // Past the DIMSE timeout the association is still usable.
+            yield* Effect.sleep("1500 millis")
+            yield* Scu.echo(channel)
+          })
+        )
+        assert.deepStrictEqual(scp.stats.errors, [])
+      }),
+    20_000
+  )
 })

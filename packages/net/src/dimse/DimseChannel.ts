@@ -185,6 +185,11 @@ interface OneInbox {
   sent: boolean
 }
 
+// A request's mark, set as its write begins (from then on the peer may count it outstanding).
+interface Sent {
+  sent: boolean
+}
+
 type Inbox = { readonly _tag: "Stream"; readonly queue: Queue.Queue<Response, DimseFailure | Cause.Done> } | OneInbox
 
 const PAD = Uint8Array.of(0)
@@ -314,7 +319,7 @@ export const make = (
       context: AcceptedContext,
       message: Dimse.Message,
       dataSet: Uint8Array | undefined,
-      inbox?: OneInbox
+      inbox?: Sent
     ): Effect.Effect<void, DimseFailure> | undefined => {
       const command = Dimse.encode(message)
       if (Result.isFailure(command)) {
@@ -336,7 +341,7 @@ export const make = (
       return rest === undefined ? undefined : underSendLock(fail(rest))
     }
     // `association.sendPData`, marking a request's inbox sent as its write begins.
-    const sendingNow = (parts: ReadonlyArray<Uint8Array>, inbox: OneInbox | undefined) =>
+    const sendingNow = (parts: ReadonlyArray<Uint8Array>, inbox: Sent | undefined) =>
       inbox === undefined
         ? association.sendPData(parts)
         : Effect.suspend(() => {
@@ -353,7 +358,7 @@ export const make = (
       context: AcceptedContext,
       message: Dimse.Message,
       dataSet: DataSource,
-      inbox?: OneInbox
+      inbox?: Sent
     ): Effect.Effect<void, DimseFailure> =>
       Effect.gen(function* () {
         const command = Dimse.encode(message)
@@ -597,14 +602,21 @@ export const make = (
             const id = messageIdOf(message) ?? 0
             // Bounded: a consumer slower than the peer holds the association back, not our memory.
             const inbox = yield* Queue.bounded<Response, DimseFailure | Cause.Done>(RESPONSE_WINDOW)
-            pending.set(id, { _tag: "Stream", queue: inbox })
             let finished = false
             const holder: OperationsWindow.Holder = { slot: false }
-            yield* Effect.addFinalizer(() => Effect.sync(() => window.release(holder)))
+            const mark: Sent = { sent: false }
+            // Set when the rest of the responses are left to a fiber of the channel, which gives the slot back.
+            let handedOff = false
+            yield* Effect.addFinalizer(() =>
+              Effect.sync(() => {
+                if (!handedOff) window.release(holder)
+              })
+            )
             yield* window.take(holder)
             yield* Effect.addFinalizer(() =>
               Effect.gen(function* () {
-                if (!finished && options?.cancel && gone === undefined) {
+                // Only a request the peer may have seen is cancelled (one stopped before its write began is not).
+                if (!finished && mark.sent && options?.cancel && gone === undefined) {
                   yield* send(context, { _tag: "CCancelRq", messageIdBeingRespondedTo: id }).pipe(Effect.ignore)
                   // Still wait for the final response, so the association stays in step. None within the DIMSE
                   // timeout is a DIMSE timeout: the peer still counts the request outstanding, so the association
@@ -627,14 +639,43 @@ export const make = (
                     }),
                     Effect.ignore
                   )
+                } else if (!finished && mark.sent && gone === undefined) {
+                  // Stopped without a C-CANCEL: the peer goes on to its final response and counts the request
+                  // outstanding until then. The rest is drained by a fiber of the channel, which gives the window
+                  // slot back with the final response (none within the DIMSE timeout aborts the association).
+                  handedOff = true
+                  runFork(
+                    Effect.gen(function* () {
+                      while (true) {
+                        const r = yield* withinDimseTimeout(Queue.take(inbox), id, message)
+                        if (Status.isFinal(r.status)) return
+                      }
+                    }).pipe(
+                      Effect.ignore,
+                      Effect.ensuring(
+                        Effect.suspend(() => {
+                          pending.delete(id)
+                          window.release(holder)
+                          return Queue.shutdown(inbox)
+                        })
+                      )
+                    )
+                  )
+                  return
                 }
                 pending.delete(id)
                 // Nobody takes from it any more: let a dispatcher blocked on it go on.
                 yield* Queue.shutdown(inbox)
               })
             )
+            // Registered for its responses once it holds a slot and its finalizer is in place (one given up while
+            // waiting for a slot leaves nothing behind).
+            pending.set(id, { _tag: "Stream", queue: inbox })
             if (gone !== undefined || closed) return yield* Effect.fail(goneError())
-            yield* send(context, message, options?.dataSet)
+            const dataSet = options?.dataSet
+            yield* isWhole(dataSet)
+              ? Effect.suspend(() => beginWhole(context, message, dataSet, mark) ?? Effect.void)
+              : sendInParts(context, message, dataSet, mark)
             while (true) {
               const r = yield* nextResponse(inbox, id, message)
               if (Status.isFinal(r.status)) {
@@ -746,7 +787,8 @@ export const make = (
             Effect.sync(() => {
               // What the handler left unread is dropped, so it cannot hold the association back.
               inflow.discard()
-              if (id !== undefined) cancels.delete(id)
+              // Only its own: a peer that reused the id for a request still running keeps that one's C-CANCEL.
+              if (id !== undefined && cancels.get(id) === cancelled) cancels.delete(id)
               handlerDone()
             })
           ),
