@@ -113,8 +113,16 @@ export const rawScp = (options: RawScpOptions = {}): Promise<RawScp> =>
     })
   })
 
-/** An A-ASSOCIATE-AC accepting every context of `rq` (with `transferSyntax`, else each context's first proposed). */
-export const acFor = (rq: Pdu.AAssociateRq, maxPduLength: number, transferSyntax?: string): Uint8Array =>
+/**
+ * An A-ASSOCIATE-AC accepting every context of `rq` (with `transferSyntax`, else each context's first proposed),
+ * granting an Asynchronous Operations Window of `window` both ways when given.
+ */
+export const acFor = (
+  rq: Pdu.AAssociateRq,
+  maxPduLength: number,
+  transferSyntax?: string,
+  window?: number
+): Uint8Array =>
   Result.getOrThrow(
     PduCodec.encodePdu({
       _tag: "AAssociateAc",
@@ -130,7 +138,16 @@ export const acFor = (rq: Pdu.AAssociateRq, maxPduLength: number, transferSyntax
       })),
       userInformation: [
         { _tag: "MaximumLength", maximumLength: maxPduLength },
-        { _tag: "ImplementationClassUid", uid: "1.2.3.999" }
+        { _tag: "ImplementationClassUid", uid: "1.2.3.999" },
+        ...(window === undefined
+          ? []
+          : [
+              {
+                _tag: "AsynchronousOperationsWindow" as const,
+                maxOperationsInvoked: window,
+                maxOperationsPerformed: window
+              }
+            ])
       ],
       unknownItems: []
     })

@@ -10,7 +10,7 @@ import { Effect, Stream } from "effect"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
 import { PduCodec, Status as DimseStatus } from "@netdicom/wire"
-import { associated, command, CT, mb, type Peer, promise, startScp } from "./support.ts"
+import { associated, mb, type Peer, promise, startScp, storeRqPdata } from "./support.ts"
 
 v8.setFlagsFromString("--expose-gc")
 const gc = vm.runInNewContext("gc") as () => void
@@ -20,22 +20,7 @@ const PDUS = 3000
 const EMPTY_PDVS = 10_000
 
 const pinningFlood = (peer: Peer) => {
-  peer.send(
-    PduCodec.encodePDataTf([
-      {
-        presentationContextId: 3,
-        isCommand: true,
-        isLast: true,
-        data: command({
-          _tag: "CStoreRq",
-          messageId: 1,
-          affectedSopClassUid: CT,
-          affectedSopInstanceUid: "1.2.3",
-          priority: 0
-        })
-      }
-    ])
-  )
+  peer.send(storeRqPdata())
   const empty = new Uint8Array(0)
   const pdvs = [
     { presentationContextId: 3, isCommand: false, isLast: false, data: Uint8Array.of(0) },

@@ -106,6 +106,15 @@ export const command = (m: Dimse.Message): Uint8Array => Result.getOrThrow(Dimse
 export const pdata = (pcId: number, isCommand: boolean, isLast: boolean, data: Uint8Array): Uint8Array =>
   PduCodec.encodePDataTf([{ presentationContextId: pcId, isCommand, isLast, data }])
 
+/** A P-DATA-TF holding a whole C-STORE-RQ command (message 1, CT, SOP Instance "1.2.3") on context 3. */
+export const storeRqPdata = (): Uint8Array =>
+  pdata(
+    3,
+    true,
+    true,
+    command({ _tag: "CStoreRq", messageId: 1, affectedSopClassUid: CT, affectedSopInstanceUid: "1.2.3", priority: 0 })
+  )
+
 /** Presentation contexts the attack RQ proposes: 1 Verification, 3 CT (explicit), 5 Study FIND (implicit), 7 FIND deflated. */
 export const associateRq = (overrides: Partial<Pdu.AAssociateRq> = {}): Pdu.AAssociateRq => ({
   _tag: "AAssociateRq",

@@ -10,7 +10,7 @@ import { Effect, Stream } from "effect"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
 import { PduCodec, Status as DimseStatus } from "@netdicom/wire"
-import { associated, command, CT, mb, type Peer, promise, startScp } from "./support.ts"
+import { associated, mb, type Peer, promise, startScp, storeRqPdata } from "./support.ts"
 
 v8.setFlagsFromString("--expose-gc")
 const gc = vm.runInNewContext("gc") as () => void
@@ -20,22 +20,7 @@ const DATA_BYTES = 120 * 1024
 const PDVS_PER_PDU = 2000
 
 const tinyFlood = (peer: Peer) => {
-  peer.send(
-    PduCodec.encodePDataTf([
-      {
-        presentationContextId: 3,
-        isCommand: true,
-        isLast: true,
-        data: command({
-          _tag: "CStoreRq",
-          messageId: 1,
-          affectedSopClassUid: CT,
-          affectedSopInstanceUid: "1.2.3",
-          priority: 0
-        })
-      }
-    ])
-  )
+  peer.send(storeRqPdata())
   const one = Uint8Array.of(0)
   const pdvs = Array.from({ length: PDVS_PER_PDU }, () => ({
     presentationContextId: 3,

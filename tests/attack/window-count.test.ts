@@ -9,38 +9,15 @@ import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, Option, Result, Stream } from "effect"
 import * as Net from "node:net"
 import { type DimseChannel, Scu } from "@netdicom/net"
-import { Dimse, PduCodec, type Pdu } from "@netdicom/wire"
-import { connectScu, scopedEchoScp, scuAe, within } from "./hotpath-support.ts"
-import { CT, EXPLICIT, IMPLICIT } from "./support.ts"
+import { Dimse, PduCodec } from "@netdicom/wire"
+import { acFor, connectScu, scopedEchoScp, scuAe, within } from "./hotpath-support.ts"
+import { CT, EXPLICIT } from "./support.ts"
 
 interface Counting {
   readonly port: number
   readonly stats: { outstanding: number; peak: number; requests: number; errors: Array<string> }
   readonly close: () => void
 }
-
-const acWithWindow = (rq: Pdu.AAssociateRq, window: number): Uint8Array =>
-  Result.getOrThrow(
-    PduCodec.encodePdu({
-      _tag: "AAssociateAc",
-      protocolVersion: 1,
-      calledAeTitle: rq.calledAeTitle,
-      callingAeTitle: rq.callingAeTitle,
-      applicationContextName: rq.applicationContextName,
-      presentationContexts: rq.presentationContexts.map((pc) => ({
-        _tag: "PresentationContextAc" as const,
-        id: pc.id,
-        result: 0 as const,
-        transferSyntax: pc.transferSyntaxes[0] ?? IMPLICIT
-      })),
-      userInformation: [
-        { _tag: "MaximumLength", maximumLength: 16384 },
-        { _tag: "ImplementationClassUid", uid: "1.2.3.999" },
-        { _tag: "AsynchronousOperationsWindow", maxOperationsInvoked: window, maxOperationsPerformed: window }
-      ],
-      unknownItems: []
-    })
-  )
 
 const countingScp = (window: number, delayMs: () => number): Promise<Counting> =>
   new Promise((resolve) => {
@@ -119,7 +96,7 @@ const countingScp = (window: number, delayMs: () => number): Promise<Counting> =
             const rq = PduCodec.decodePdu(new Uint8Array(whole))
             if (Result.isFailure(rq) || rq.success._tag !== "AAssociateRq") return void socket.destroy()
             associated = true
-            socket.write(acWithWindow(rq.success, window))
+            socket.write(acFor(rq.success, 16384, undefined, window))
             continue
           }
           if (whole[0] === 0x05) {

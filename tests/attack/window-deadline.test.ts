@@ -8,8 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Option, Result } from "effect"
 import { ApplicationEntity, Scu } from "@netdicom/net"
 import { PduCodec, type Pdu } from "@netdicom/wire"
-import { commandOf, connectScu, pdataOf, within } from "./hotpath-support.ts"
-import { IMPLICIT } from "./support.ts"
+import { acFor, commandOf, connectScu, pdataOf, within } from "./hotpath-support.ts"
 
 // A raw SCP granting a window of 4/4; `answer` says after how many ms to answer the C-ECHO of message id n (never:
 // undefined).
@@ -32,26 +31,7 @@ const windowScp = (answer: (id: number) => number | undefined) =>
                 if (!associated) {
                   associated = true
                   const rq = Result.getOrThrow(PduCodec.decodePdu(new Uint8Array(whole))) as Pdu.AAssociateRq
-                  const ac: Pdu.AAssociateAc = {
-                    _tag: "AAssociateAc",
-                    protocolVersion: 1,
-                    calledAeTitle: rq.calledAeTitle,
-                    callingAeTitle: rq.callingAeTitle,
-                    applicationContextName: rq.applicationContextName,
-                    presentationContexts: rq.presentationContexts.map((pc) => ({
-                      _tag: "PresentationContextAc" as const,
-                      id: pc.id,
-                      result: 0 as const,
-                      transferSyntax: pc.transferSyntaxes[0] ?? IMPLICIT
-                    })),
-                    userInformation: [
-                      { _tag: "MaximumLength", maximumLength: 16384 },
-                      { _tag: "ImplementationClassUid", uid: "1.2.3.999" },
-                      { _tag: "AsynchronousOperationsWindow", maxOperationsInvoked: 4, maxOperationsPerformed: 4 }
-                    ],
-                    unknownItems: []
-                  }
-                  socket.write(Result.getOrThrow(PduCodec.encodePdu(ac)))
+                  socket.write(acFor(rq, 16384, undefined, 4))
                   continue
                 }
                 if (whole[0] === 0x05) socket.write(Uint8Array.of(0x06, 0, 0, 0, 0, 4, 0, 0, 0, 0))
