@@ -347,9 +347,7 @@ export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["
     }
     if (replaced !== undefined)
       yield* Sqlite.use("drop an older schema", () =>
-        db.exec(
-          "DROP TABLE IF EXISTS instance; DROP TABLE IF EXISTS series; DROP TABLE IF EXISTS study; DROP TABLE IF EXISTS patient;"
-        )
+        db.exec(["instance", "series", "study", "patient"].map((t) => `DROP TABLE IF EXISTS ${t};`).join(" "))
       )
     yield* Sqlite.use("create schema", () => db.exec(schema()))
     const caseInsensitive = options.caseInsensitivePersonName ?? true

@@ -81,7 +81,8 @@ export const summarize = (pdu: P.Pdu, describe: (uid: string) => string = descri
         .map((pc) => `#${pc.id} ${describe(pc.abstractSyntax)} [${pc.transferSyntaxes.map(describe).join(", ")}]`)
         .join("; ")
       const user = pdu.userInformation.map((i) => userItem(i, describe)).join(" ")
-      return `A-ASSOCIATE-RQ ${trimAeTitle(pdu.callingAeTitle)} -> ${trimAeTitle(pdu.calledAeTitle)} ${pdu.presentationContexts.length} context(s): ${pcs} | ${user}`
+      const peers = `${trimAeTitle(pdu.callingAeTitle)} -> ${trimAeTitle(pdu.calledAeTitle)}`
+      return `A-ASSOCIATE-RQ ${peers} ${pdu.presentationContexts.length} context(s): ${pcs} | ${user}`
     }
     case "AAssociateAc": {
       const pcs = pdu.presentationContexts
@@ -93,8 +94,12 @@ export const summarize = (pdu: P.Pdu, describe: (uid: string) => string = descri
       const user = pdu.userInformation.map((i) => userItem(i, describe)).join(" ")
       return `A-ASSOCIATE-AC ${pdu.presentationContexts.length} context(s): ${pcs} | ${user}`
     }
-    case "AAssociateRj":
-      return `A-ASSOCIATE-RJ result=${pdu.result === 1 ? "permanent" : "transient"} source=${named(pdu.source, RJ_SOURCES[pdu.source])} reason=${named(pdu.reason, RJ_REASONS[pdu.source]?.[pdu.reason])}`
+    case "AAssociateRj": {
+      const result = pdu.result === 1 ? "permanent" : "transient"
+      const source = named(pdu.source, RJ_SOURCES[pdu.source])
+      const reason = named(pdu.reason, RJ_REASONS[pdu.source]?.[pdu.reason])
+      return `A-ASSOCIATE-RJ result=${result} source=${source} reason=${reason}`
+    }
     case "PDataTf":
       return `P-DATA-TF ${pdu.pdvs
         .map(
@@ -106,7 +111,9 @@ export const summarize = (pdu: P.Pdu, describe: (uid: string) => string = descri
       return "A-RELEASE-RQ"
     case "AReleaseRp":
       return "A-RELEASE-RP"
-    case "AAbort":
-      return `A-ABORT source=${named(pdu.source, ABORT_SOURCES[pdu.source])} reason=${pdu.source === 2 ? named(pdu.reason, ABORT_REASONS[pdu.reason]) : pdu.reason}`
+    case "AAbort": {
+      const reason = pdu.source === 2 ? named(pdu.reason, ABORT_REASONS[pdu.reason]) : pdu.reason
+      return `A-ABORT source=${named(pdu.source, ABORT_SOURCES[pdu.source])} reason=${reason}`
+    }
   }
 }
