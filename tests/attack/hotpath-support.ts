@@ -18,6 +18,8 @@ export interface RawScp {
 export interface RawScpOptions {
   /** The Maximum Length announced in the A-ASSOCIATE-AC (default 0, no limit). */
   readonly maxPduLength?: number
+  /** The Asynchronous Operations Window granted both ways (default: none, i.e. one at a time). */
+  readonly window?: number
   /** Stop reading right after sending the A-ASSOCIATE-AC (TCP receive window fills, our writes block). */
   readonly stopReading?: boolean
   /** Read at most about this many bytes a second after the association (default: as fast as they come). */
@@ -61,7 +63,7 @@ export const rawScp = (options: RawScpOptions = {}): Promise<RawScp> =>
             const rq = PduCodec.decodePdu(new Uint8Array(whole))
             if (Result.isFailure(rq) || rq.success._tag !== "AAssociateRq") return void socket.destroy()
             associated = true
-            socket.write(acFor(rq.success, options.maxPduLength ?? 0))
+            socket.write(acFor(rq.success, options.maxPduLength ?? 0, undefined, options.window))
             if (options.stopReading) {
               socket.pause()
               return

@@ -892,7 +892,14 @@ export const make = (
 
     const self: DimseChannel = {
       association,
-      nextMessageId: Effect.sync(() => (messageId = (messageId % 0xffff) + 1)),
+      // 1..65535 in turn, skipping ids still awaiting responses (with an unlimited window, ids wrap around them).
+      nextMessageId: Effect.sync(() => {
+        for (let tries = 0; tries < 0xffff; tries++) {
+          messageId = (messageId % 0xffff) + 1
+          if (!pending.has(messageId)) break
+        }
+        return messageId
+      }),
       send,
       request,
       requestOne,
