@@ -77,7 +77,10 @@ export const storageHandler = (
       // whatever the store did not read must still be taken off the association
       yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
       const e = stored.failure
-      yield* Effect.logWarning(`C-STORE of ${sopInstanceUid} refused: ${e.message}`)
+      // the data set stopped coming (the association ended under it): nothing was refused, nothing kept
+      if (e._tag === "StoreFailed" && e.operation === "read source")
+        yield* Effect.logWarning(`C-STORE of ${sopInstanceUid} not stored: its data set did not arrive whole`, e.cause)
+      else yield* Effect.logWarning(`C-STORE of ${sopInstanceUid} refused: ${e.message}`)
       return { status: statusOf(e), errorComment: e.message }
     })
 }
