@@ -531,6 +531,11 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           const h = Table.onUndefined(from, input.evt)
           action = h._tag === "Ignore" ? undefined : h.action.name
         }
+        // Logged before the action runs where the table gives one next state, so that the transition comes
+        // before the PDU it sends; after it otherwise (or if it led elsewhere).
+        const nextStates = !debug ? undefined : action === undefined ? [from] : Table.actions[action].nextStates
+        const early = nextStates?.length === 1 ? nextStates[0] : undefined
+        if (early !== undefined) yield* Effect.logDebug(Table.describeTransition(from, input.evt, action, early))
         const next = action === undefined ? from : yield* run(action, input)
         // A P-DATA PDU that produced no indication gives its permit back now.
         if (input.evt === "Evt10" && action !== "DT-2" && action !== "AR-6") {
@@ -538,7 +543,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           yield* pdataPermits.release(1)
         }
         state = next
-        if (debug) yield* Effect.logDebug(Table.describeTransition(from, input.evt, action, next))
+        if (debug && early !== next) yield* Effect.logDebug(Table.describeTransition(from, input.evt, action, next))
         if (next === "Sta1" && from !== "Sta1") yield* finish
       })
 

@@ -1,0 +1,41 @@
+/**
+ * The debug log of an association reads in protocol order: a state transition is logged before the PDU its action
+ * sends (Sta4 + Evt2 -> AE-2 -> Sta5, then "sent A-ASSOCIATE-RQ"), as PS3.8 9.2 has AE-2 send the RQ.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Logger, References } from "effect"
+import * as Scp from "../src/services/Scp.ts"
+import * as Scu from "../src/services/Scu.ts"
+import { testAe } from "./support.ts"
+
+const VERIFICATION = "1.2.840.10008.1.1"
+const IMPLICIT = "1.2.840.10008.1.2"
+
+describe("debug log order", () => {
+  it.live("each transition is logged before the PDU its action sends", () =>
+    Effect.gen(function* () {
+      const lines: Array<string> = []
+      const capture = Logger.make(({ message }) => {
+        lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
+      })
+      const contexts = [{ abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT] }]
+      const scpAe = yield* testAe({ aeTitle: "NETDICOM-SCP", contexts })
+      const server = yield* Scp.serve(scpAe, { port: 0 })
+      const scuAe = yield* testAe({ aeTitle: "NETDICOM-SCU" })
+      yield* Effect.scoped(
+        Effect.flatMap(
+          Scu.connect(scuAe, { host: "127.0.0.1", port: server.port, calledAeTitle: "NETDICOM-SCP", contexts }),
+          Scu.echo
+        )
+      ).pipe(Effect.provide(Logger.layer([capture])), Effect.provideService(References.MinimumLogLevel, "Debug"))
+      const transition = lines.findIndex((l) => l.startsWith("Sta4 + Evt2"))
+      const sent = lines.findIndex((l) => l.startsWith("sent A-ASSOCIATE-RQ"))
+      assert.isAtLeast(transition, 0, lines.join("\n"))
+      assert.isAtLeast(sent, 0, lines.join("\n"))
+      assert.isBelow(transition, sent, lines.join("\n"))
+      const release = lines.findIndex((l) => l.startsWith("Sta6 + Evt11"))
+      const sentRelease = lines.findIndex((l) => l.startsWith("sent A-RELEASE-RQ"))
+      assert.isBelow(release, sentRelease, lines.join("\n"))
+    })
+  )
+})
