@@ -306,6 +306,7 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
       else if (outcome.failure._tag === "IndexFailed") return yield* Effect.fail(outcome.failure)
       else failed.push({ path, reason: outcome.failure.message })
     }
+    yield* index.reindexed
     return { indexed, failed }
   })
 
