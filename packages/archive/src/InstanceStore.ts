@@ -79,9 +79,10 @@ export class InstanceStore extends Context.Service<
     readonly remove: (path: string) => Effect.Effect<void, StoreFailed>
     /**
      * Keeps the file at `path` under a hidden name beside it (a hard link, no copy) until the `Aside` is put back
-     * over `path` (`restore`, undoing a write that replaced it) or dropped; none when there is no file.
+     * over `path` (`restore`, undoing a write that replaced it) or dropped; none when there is no file, or when the
+     * file system makes no hard links (then nothing can be put back).
      */
-    readonly setAside: (path: string) => Effect.Effect<Option.Option<Aside>, StoreFailed>
+    readonly setAside: (path: string) => Effect.Effect<Option.Option<Aside>>
   }
 >()("@netdicom/archive/InstanceStore") {
   /** A store rooted at `options.root`. */
@@ -245,18 +246,16 @@ const writeAtomically = (
     return { path: target, size }
   })
 
-const setAside = (path: string): Effect.Effect<Option.Option<Aside>, StoreFailed> => {
+const setAside = (path: string): Effect.Effect<Option.Option<Aside>> => {
   // hidden (rebuild skips names starting with a dot) and not a .dcm name
   const kept = Path.join(Path.dirname(path), `.${Path.basename(path)}.${randomBytes(6).toString("hex")}.aside`)
-  return io("link", path, async () => {
-    try {
-      await Fs.link(path, kept)
-      return true
-    } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code === "ENOENT") return false
-      throw cause
-    }
-  }).pipe(
+  // no file; or a file system without hard links (FAT, some network ones): the re-store goes on without it
+  return Effect.promise(() =>
+    Fs.link(path, kept).then(
+      () => true,
+      () => false
+    )
+  ).pipe(
     Effect.map((linked) =>
       linked
         ? Option.some({
