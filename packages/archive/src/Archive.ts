@@ -28,7 +28,7 @@ import type { ArchiveIndexOptions, QueryOptions, RetrieveItem } from "./ArchiveI
 import * as Header from "./Header.ts"
 import type { Dataset, InstanceRecord } from "./Header.ts"
 import { InstanceStore } from "./InstanceStore.ts"
-import type { InstanceBytes } from "./InstanceStore.ts"
+import type { Aside, InstanceBytes } from "./InstanceStore.ts"
 
 /** Options of one store operation. */
 export interface StoreOptions {
@@ -224,39 +224,55 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
         Effect.gen(function* () {
           // an instance that would move others' series or study is refused before its file is written
           yield* index.admit(peeked.header)
-          const file = yield* store.write(
-            peeked.header,
-            walked(peeked.bytes, peeked.header.dataSetOffset, check),
-            (final) => {
-              const problem = check.problem(final)
-              return problem === undefined
-                ? undefined
-                : new InvalidInstance({ reason: `truncated or malformed data set: ${problem}` })
-            }
-          )
-          const record: InstanceRecord = { ...peeked.header, filePath: file.path, fileSize: file.size }
-          const replaced = yield* index.upsert(record).pipe(
-            // another instance's store claimed the series or study since `admit` (the lock is per SOP Instance
-            // UID): the file goes again unless the index still points at it
-            Effect.tapError((e) =>
-              e._tag !== "UidConflict"
-                ? Effect.void
-                : index.get(record.sopInstanceUid).pipe(
-                    Effect.flatMap((kept) =>
-                      Option.isSome(kept) && kept.value.filePath === file.path ? Effect.void : store.remove(file.path)
-                    ),
-                    Effect.ignore
-                  )
+          // the file this store renames over, kept until the index takes the new one: a refusal in the indexing
+          // transaction (another store claimed the series or study since `admit`) puts it back
+          const target = store.pathFor(peeked.header)
+          const indexed = yield* index.get(peeked.header.sopInstanceUid)
+          const aside =
+            Option.isSome(indexed) && indexed.value.filePath === target
+              ? yield* store.setAside(target)
+              : Option.none<Aside>()
+          const written = Effect.gen(function* () {
+            const file = yield* store.write(
+              peeked.header,
+              walked(peeked.bytes, peeked.header.dataSetOffset, check),
+              (final) => {
+                const problem = check.problem(final)
+                return problem === undefined
+                  ? undefined
+                  : new InvalidInstance({ reason: `truncated or malformed data set: ${problem}` })
+              }
             )
+            const record: InstanceRecord = { ...peeked.header, filePath: file.path, fileSize: file.size }
+            const replaced = yield* index.upsert(record).pipe(
+              // another instance's store claimed the series or study since `admit` (the lock is per SOP Instance
+              // UID): the file goes again, or the one it replaced is put back when the index still points at it
+              Effect.tapError((e) =>
+                e._tag !== "UidConflict"
+                  ? Effect.void
+                  : index.get(record.sopInstanceUid).pipe(
+                      Effect.flatMap((kept) =>
+                        Option.isSome(kept) && kept.value.filePath === file.path
+                          ? Option.match(aside, { onNone: () => Effect.void, onSome: (a) => a.restore })
+                          : store.remove(file.path)
+                      ),
+                      Effect.ignore
+                    )
+              )
+            )
+            if (
+              Option.isSome(replaced) &&
+              replaced.value.filePath !== file.path &&
+              isUnder(store.root, replaced.value.filePath)
+            ) {
+              yield* store.remove(replaced.value.filePath)
+            }
+            return { record, replaced }
+          })
+          return yield* Effect.ensuring(
+            written,
+            Option.match(aside, { onNone: () => Effect.void, onSome: (a) => a.drop })
           )
-          if (
-            Option.isSome(replaced) &&
-            replaced.value.filePath !== file.path &&
-            isUnder(store.root, replaced.value.filePath)
-          ) {
-            yield* store.remove(replaced.value.filePath)
-          }
-          return { record, replaced }
         })
       )
     })
@@ -290,6 +306,7 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
       else if (outcome.failure._tag === "IndexFailed") return yield* Effect.fail(outcome.failure)
       else failed.push({ path, reason: outcome.failure.message })
     }
+    yield* index.reindexed
     return { indexed, failed }
   })
 

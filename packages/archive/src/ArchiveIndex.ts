@@ -115,9 +115,12 @@ export class ArchiveIndex extends Context.Service<
     readonly stats: Effect.Effect<IndexStats, IndexFailed>
     /**
      * The older schema version found on opening, whose tables were dropped and made anew (empty): the index is
-     * derived from the stored files, so `Archive.rebuild` re-indexes them. Undefined when none was replaced.
+     * derived from the stored files, so `Archive.rebuild` re-indexes them. Undefined when none was replaced; still
+     * given on later openings until `reindexed` (which `Archive.rebuild` runs once it has been through the files).
      */
     readonly replacedSchema: number | undefined
+    /** Records that the store's files were indexed again after a schema was replaced (see `replacedSchema`). */
+    readonly reindexed: Effect.Effect<void, IndexFailed>
   }
 >()("@netdicom/archive/ArchiveIndex") {
   /** An index in `options.filename`, open for the lifetime of the layer. */
@@ -176,6 +179,7 @@ const schema = (): string => {
     CREATE INDEX IF NOT EXISTS study_date ON study(study_date);
     CREATE INDEX IF NOT EXISTS series_study ON series(study_pk);
     CREATE INDEX IF NOT EXISTS instance_series ON instance(series_pk);
+    CREATE TABLE IF NOT EXISTS reindex (from_version INTEGER NOT NULL);
     PRAGMA user_version = ${SCHEMA_VERSION};`
 }
 
@@ -345,11 +349,22 @@ export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["
     if (version !== 0 && version !== SCHEMA_VERSION && replaced === undefined) {
       return yield* new IndexFailed({ operation: "open", cause: `unknown schema version ${version}` })
     }
-    if (replaced !== undefined)
-      yield* Sqlite.use("drop an older schema", () =>
-        db.exec(["instance", "series", "study", "patient"].map((t) => `DROP TABLE IF EXISTS ${t};`).join(" "))
-      )
-    yield* Sqlite.use("create schema", () => db.exec(schema()))
+    // the re-index a replaced schema needs is recorded until `reindexed` says it was done: a server stopped while
+    // it ran finds it still to do on its next start, not a current but partial index
+    const pending = yield* Sqlite.use("create schema", () =>
+      db.transaction(() => {
+        if (replaced !== undefined) {
+          db.exec(["instance", "series", "study", "patient"].map((t) => `DROP TABLE IF EXISTS ${t};`).join(" "))
+        }
+        db.exec(schema())
+        if (replaced !== undefined) {
+          db.run("DELETE FROM reindex", [])
+          db.run("INSERT INTO reindex (from_version) VALUES (?)", [replaced])
+        }
+        const row = db.get("SELECT from_version FROM reindex LIMIT 1")
+        return row === undefined ? undefined : Number(row["from_version"])
+      })
+    )
     const caseInsensitive = options.caseInsensitivePersonName ?? true
     const pageSize = Math.max(1, options.pageSize ?? 256)
     const matchOptions = (o: QueryOptions | undefined) => ({
@@ -419,7 +434,10 @@ export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["
       Sqlite.use("get instance", () => Option.fromNullishOr(getSync(db, sopInstanceUid)))
 
     return ArchiveIndex.of({
-      replacedSchema: replaced,
+      replacedSchema: pending,
+      reindexed: Sqlite.use("record the re-index", () => {
+        db.run("DELETE FROM reindex", [])
+      }),
       upsert,
       admit,
       indexFile: (path) =>

@@ -13,6 +13,7 @@
  * @since 0.1.0
  */
 import * as Fs from "node:fs/promises"
+import * as Zlib from "node:zlib"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
@@ -72,7 +73,7 @@ export const BULK_VALUE_BYTES = 1024 * 1024
 /**
  * Bytes of data set past which the header ends at the next top-level element (the one being read when they are
  * passed, so the header is at most this plus one value of `BULK_VALUE_BYTES` and one chunk); a deflated data set
- * (walked only by dcmjs) whose header does not end within it is refused.
+ * whose header does not end within this many deflated bytes is refused.
  */
 export const DEFAULT_MAX_HEADER_BYTES = 4 * 1024 * 1024
 
@@ -197,6 +198,47 @@ const concat = (chunks: ReadonlyArray<Uint8Array>, length: number): Uint8Array =
   return out
 }
 
+/**
+ * How many bytes a deflated data set's header may inflate to, as a multiple of the header limit: dcmjs inflates all
+ * it is given (a prefix of 1 MiB of deflated zeros is a 1 GiB buffer), so it is given at most a prefix inflating to
+ * this many bytes.
+ */
+export const INFLATED_HEADER_FACTOR = 4
+
+// The first `length` deflated bytes inflated as far as they go (a truncated stream too), or "past" when that is more
+// than `limit` bytes; a corrupt stream gives nothing (dcmjs says why).
+const inflateUpTo = (deflated: Uint8Array, length: number, limit: number): Uint8Array | "past" => {
+  try {
+    return Zlib.inflateRawSync(deflated.subarray(0, length), {
+      finishFlush: Zlib.constants.Z_SYNC_FLUSH,
+      maxOutputLength: limit
+    })
+  } catch (cause) {
+    return (cause as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE" ? "past" : new Uint8Array(0)
+  }
+}
+
+const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, "0")
+
+// The longest prefix of a deflated data set that inflates to at most `limit` bytes, inflated (binary search: each
+// try stops at `limit` bytes of output).
+const inflatable = (
+  deflated: Uint8Array,
+  limit: number
+): { readonly length: number; readonly inflated: Uint8Array } => {
+  const all = inflateUpTo(deflated, deflated.length, limit)
+  if (all !== "past") return { length: deflated.length, inflated: all }
+  let low = 0
+  let high = deflated.length
+  while (high - low > 1) {
+    const mid = Math.floor((low + high) / 2)
+    if (inflateUpTo(deflated, mid, limit) === "past") high = mid
+    else low = mid
+  }
+  const inflated = inflateUpTo(deflated, low, limit)
+  return { length: low, inflated: inflated === "past" ? new Uint8Array(0) : inflated }
+}
+
 const LATIN1 = new TextDecoder("latin1")
 const LONG_META_VRS = new Set(["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"])
 
@@ -223,7 +265,8 @@ const metaTransferSyntax = (bytes: Uint8Array, end: number): string | undefined 
  * Reads the header of Part 10 bytes fed chunk by chunk, keeping the chunks: `push` gives the header (or why there
  * is none) as soon as it ends, `end` once every byte was fed. The data set's element headers are walked
  * (`ElementWalker`) to find where the header ends (`BULK_VALUE_BYTES`, `maxHeaderBytes`), and dcmjs parses that
- * prefix once; a deflated data set is parsed at prefixes of doubling size instead, up to `maxHeaderBytes`.
+ * prefix once; a deflated data set is looked at in prefixes of doubling size instead, up to `maxHeaderBytes`, each
+ * inflated (at most `INFLATED_HEADER_FACTOR` times `maxHeaderBytes`) and walked the same way.
  */
 const reader = (maxHeaderBytes: number) => {
   const chunks: Array<Uint8Array> = []
@@ -239,15 +282,43 @@ const reader = (maxHeaderBytes: number) => {
     if (end + 4 > total) return parse(concat(chunks, end), true)
     const bytes = concat(chunks, end + 4)
     const view = new DataView(bytes.buffer, end, 4)
-    const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, "0")
     return parse(bytes, true, hex(view.getUint16(0, little)) + hex(view.getUint16(2, little)))
+  }
+
+  // A deflated data set: the bytes so far, cut where they would inflate past the limit (then the header must end
+  // before the cut).
+  const parseDeflated = (complete: boolean): ParseStep => {
+    const bytes = concat(chunks, total)
+    const offset = dataSetOffset ?? 0
+    const limit = maxHeaderBytes * INFLATED_HEADER_FACTOR
+    const { length: fits, inflated } = inflatable(bytes.subarray(offset), limit)
+    const whole = offset + fits === total
+    // the header ends where it would in other syntaxes (a bulk value, or past maxHeaderBytes), found by walking
+    // the inflated bytes; dcmjs inflates only a whole stream, so it is given the header's bytes deflated again
+    const walked = ElementWalker.make(Uids.TransferSyntax.ExplicitVRLittleEndian, { bulkValue: BULK_VALUE_BYTES })
+    walked.push(inflated)
+    const problem = walked.seen()
+    if (problem !== undefined) return { _tag: "Invalid", reason: `truncated or malformed data set: ${problem.detail}` }
+    const end = walked.bulkAt() ?? (inflated.length > maxHeaderBytes ? walked.topStart() : undefined)
+    if (end !== undefined && end + 4 <= inflated.length) {
+      const view = new DataView(inflated.buffer, inflated.byteOffset + end, 4)
+      const header = Zlib.deflateRawSync(inflated.subarray(0, end + 4), { level: 1 })
+      const again = new Uint8Array(offset + header.length)
+      again.set(bytes.subarray(0, offset))
+      again.set(header, offset)
+      return parse(again, true, hex(view.getUint16(0, true)) + hex(view.getUint16(2, true)))
+    }
+    if (!whole) {
+      return { _tag: "Invalid", reason: `the deflated data set inflates past ${limit} bytes before its header ends` }
+    }
+    return complete ? parse(bytes, true) : { _tag: "NeedMore" }
   }
 
   const check = (): ParseStep | undefined => {
     if (walker === undefined || dataSetOffset === undefined) return undefined
     if (deflated) {
       if (total < threshold && total < maxHeaderBytes) return undefined
-      const step = parse(concat(chunks, total), false)
+      const step = parseDeflated(false)
       if (step._tag !== "NeedMore") return step
       if (total >= maxHeaderBytes) return { _tag: "Invalid", reason: `no end of header within ${maxHeaderBytes} bytes` }
       threshold = Math.min(threshold * 2, maxHeaderBytes)
@@ -295,8 +366,8 @@ const reader = (maxHeaderBytes: number) => {
   }
 
   const end = (): ParseStep => {
-    const step = dataSetOffset !== undefined && walker !== undefined && !deflated ? parseTo(total) : undefined
-    return step ?? parse(concat(chunks, total), true)
+    if (dataSetOffset !== undefined && walker !== undefined) return deflated ? parseDeflated(true) : parseTo(total)
+    return parse(concat(chunks, total), true)
   }
 
   return { chunks, push, end }

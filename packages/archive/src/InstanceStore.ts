@@ -19,6 +19,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { Text } from "@netdicom/wire"
 import { StoreFailed, type InvalidInstance } from "./ArchiveError.ts"
 
@@ -37,6 +38,14 @@ export interface StoredFile {
   readonly path: string
   /** Number of bytes written. */
   readonly size: number
+}
+
+/** A file kept aside (see `setAside`). */
+export interface Aside {
+  /** Renames the kept file back over the path it was kept from. */
+  readonly restore: Effect.Effect<void, StoreFailed>
+  /** Removes the kept name (the file stays where it is, or is gone when nothing else names it). */
+  readonly drop: Effect.Effect<void>
 }
 
 /** Options of the store. */
@@ -68,6 +77,12 @@ export class InstanceStore extends Context.Service<
     readonly read: (path: string) => Effect.Effect<Uint8Array, StoreFailed>
     /** Removes a file; a missing file is not an error. Empty study directories are removed too. */
     readonly remove: (path: string) => Effect.Effect<void, StoreFailed>
+    /**
+     * Keeps the file at `path` under a hidden name beside it (a hard link, no copy) until the `Aside` is put back
+     * over `path` (`restore`, undoing a write that replaced it) or dropped; none when there is no file, or when the
+     * file system makes no hard links (then nothing can be put back).
+     */
+    readonly setAside: (path: string) => Effect.Effect<Option.Option<Aside>>
   }
 >()("@netdicom/archive/InstanceStore") {
   /** A store rooted at `options.root`. */
@@ -120,7 +135,8 @@ export const make = (options: InstanceStoreOptions): Effect.Effect<InstanceStore
       pathFor,
       write: (key, bytes, verify) => writeAtomically(root, pathFor(key), bytes, verify),
       read: (path) => io("read", path, () => Fs.readFile(path)).pipe(Effect.map((b) => new Uint8Array(b))),
-      remove: (path) => removeFile(root, path)
+      remove: (path) => removeFile(root, path),
+      setAside
     })
   })
 
@@ -229,6 +245,27 @@ const writeAtomically = (
     yield* syncDirectory(dir)
     return { path: target, size }
   })
+
+const setAside = (path: string): Effect.Effect<Option.Option<Aside>> => {
+  // hidden (rebuild skips names starting with a dot) and not a .dcm name
+  const kept = Path.join(Path.dirname(path), `.${Path.basename(path)}.${randomBytes(6).toString("hex")}.aside`)
+  // no file; or a file system without hard links (FAT, some network ones): the re-store goes on without it
+  return Effect.promise(() =>
+    Fs.link(path, kept).then(
+      () => true,
+      () => false
+    )
+  ).pipe(
+    Effect.map((linked) =>
+      linked
+        ? Option.some({
+            restore: io("rename", kept, () => Fs.rename(kept, path)),
+            drop: Effect.promise(() => Fs.unlink(kept).catch(() => undefined))
+          })
+        : Option.none()
+    )
+  )
+}
 
 const removeFile = (root: string, path: string): Effect.Effect<void, StoreFailed> =>
   Effect.gen(function* () {
