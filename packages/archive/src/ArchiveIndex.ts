@@ -119,7 +119,13 @@ export class ArchiveIndex extends Context.Service<
      * given on later openings until `reindexed` (which `Archive.rebuild` runs once it has been through the files).
      */
     readonly replacedSchema: number | undefined
-    /** Records that the store's files were indexed again after a schema was replaced (see `replacedSchema`). */
+    /**
+     * Whether the store's files are owed an indexing: the index was created on this or an earlier opening, or its
+     * schema replaced (`replacedSchema`), and `reindexed` has not been run since. A server that adopts the files
+     * already in its store (`Archive.rebuild`) and is stopped before the end is told again at its next start.
+     */
+    readonly indexingOwed: boolean
+    /** Records that the store's files were indexed (`Archive.rebuild` runs it once it has been through them). */
     readonly reindexed: Effect.Effect<void, IndexFailed>
   }
 >()("@netdicom/archive/ArchiveIndex") {
@@ -349,17 +355,17 @@ export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["
     if (version !== 0 && version !== SCHEMA_VERSION && replaced === undefined) {
       return yield* new IndexFailed({ operation: "open", cause: `unknown schema version ${version}` })
     }
-    // the re-index a replaced schema needs is recorded until `reindexed` says it was done: a server stopped while
-    // it ran finds it still to do on its next start, not a current but partial index
+    // the indexing a new index (from_version 0) or a replaced schema needs is recorded until `reindexed` says it was
+    // done: a server stopped while it ran finds it still to do on its next start, not a current but partial index
     const pending = yield* Sqlite.use("create schema", () =>
       db.transaction(() => {
         if (replaced !== undefined) {
           db.exec(["instance", "series", "study", "patient"].map((t) => `DROP TABLE IF EXISTS ${t};`).join(" "))
         }
         db.exec(schema())
-        if (replaced !== undefined) {
+        if (version === 0 || replaced !== undefined) {
           db.run("DELETE FROM reindex", [])
-          db.run("INSERT INTO reindex (from_version) VALUES (?)", [replaced])
+          db.run("INSERT INTO reindex (from_version) VALUES (?)", [replaced ?? 0])
         }
         const row = db.get("SELECT from_version FROM reindex LIMIT 1")
         return row === undefined ? undefined : Number(row["from_version"])
@@ -434,7 +440,8 @@ export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["
       Sqlite.use("get instance", () => Option.fromNullishOr(getSync(db, sopInstanceUid)))
 
     return ArchiveIndex.of({
-      replacedSchema: pending,
+      replacedSchema: pending === undefined || pending === 0 ? undefined : pending,
+      indexingOwed: pending !== undefined,
       reindexed: Sqlite.use("record the re-index", () => {
         db.run("DELETE FROM reindex", [])
       }),

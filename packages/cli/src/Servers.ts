@@ -147,7 +147,6 @@ const qrscpServe = (
       const [aeTitle, address] = yield* parsePeer(spec)
       peers.set(aeTitle, address)
     }
-    const fresh = filename === ":memory:" || !Fs.existsSync(filename)
     // the index may live in the store: both folders must exist before it is opened
     for (const dir of [c.store, ...(filename === ":memory:" ? [] : [Path.dirname(filename)])]) {
       const made = yield* Effect.result(Effect.tryPromise(() => InstanceStore.makeDirectories(dir)))
@@ -162,11 +161,13 @@ const qrscpServe = (
       destinations
     )
     yield* Effect.gen(function* () {
-      const replaced = (yield* ArchiveIndex.ArchiveIndex).replacedSchema
-      if (replaced !== undefined)
-        yield* Effect.logInfo(`the index ${filename} had schema version ${replaced}: indexing ${c.store} anew`)
-      if (fresh || replaced !== undefined) {
-        // a new index adopts the files already in the store
+      const index = yield* ArchiveIndex.ArchiveIndex
+      if (index.replacedSchema !== undefined)
+        yield* Effect.logInfo(
+          `the index ${filename} had schema version ${index.replacedSchema}: indexing ${c.store} anew`
+        )
+      if (index.indexingOwed) {
+        // a new index adopts the files already in the store, and is told again until it has been through them
         const report = yield* Archive.Archive.use((a) => a.rebuild)
         if (report.indexed > 0) yield* Effect.logInfo(`indexed ${report.indexed} file(s) found in ${c.store}`)
         for (const f of report.failed) yield* Effect.logWarning(`not indexed: ${f.path}: ${f.reason}`)
