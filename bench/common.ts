@@ -7,9 +7,9 @@
  *   `STATS <json>` when it gets SIGTERM, then exits;
  * - the SCU child prints `READY` once its modules are loaded, reads one `ScuJob` line from stdin, runs it, prints
  *   `RESULT <json>` and exits. Its elapsed time is taken inside the process, from just before the first connect
- *   to the end of the last release, so process start and module loading are excluded. A job with `warmUp: true`
- *   (the unmeasured first pass of a warm sample) is answered with `WARMED <json>` instead, and the child then waits
- *   for the next job line, the measured one, in the same process.
+ *   to the end of the last release, so process start and module loading are excluded. A job with `warmUp: <n>`
+ *   (the n-th unmeasured pass of a warm sample) is answered with `WARMED <n> <json>` instead, and the child then
+ *   waits for the next job line, another warm-up or the measured one, in the same process.
  */
 import type { Ticks } from "./ticks.ts"
 
@@ -65,7 +65,10 @@ export interface ScpStats {
   readonly ticks?: Ticks
 }
 
-/** One job for the netdicom SCU child; `warmUp`: an unmeasured pass, answered `WARMED`, another job follows. */
+/**
+ * One job for the netdicom SCU child; `warmUp`: an unmeasured pass, answered `WARMED <warmUp> <json>`, another job
+ * follows (the harness numbers its warm-up passes from 1).
+ */
 export type ScuJob = (
   | {
       readonly kind: "store"
@@ -82,7 +85,7 @@ export type ScuJob = (
       readonly count: number
     }
   | { readonly kind: "find"; readonly host: string; readonly port: number; readonly pdu: number }
-) & { readonly warmUp?: boolean }
+) & { readonly warmUp?: number }
 
 /** What the netdicom SCU child reports. */
 export interface ScuResult {

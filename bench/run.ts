@@ -17,15 +17,19 @@
  * the netdicom sides from their TypeScript sources instead of bundles; --profile does, so profiles name the modules),
  * --node-flags "<flags>" (Node's flags for the netdicom sides; default: those of the `netdicom` command, `NODE_FLAGS`),
  * --warm / --no-warm (warm rows for small and echo, beside the cold ones: on in a full run, off with --quick or
- * --profile unless --warm; see WARM_NOTE).
+ * --profile unless --warm; see warmNote), --warm-passes N (unmeasured passes before a warm sample's measured one:
+ * 6, 2 with --quick).
  *
  * Cold and warm: a cold sample starts a fresh SCP and a fresh SCU process and measures their first pass of the job,
  * so the netdicom sides pay a process's first-pass costs (V8 compiling the hot paths, the heap growing) in it, as
- * `netdicom store` run once on a directory does. A warm sample (small and echo) first runs one unmeasured pass of
- * the same job (same count, other SOP Instance UIDs for stores) in the same SCP process and, for netdicom, the same
- * SCU process (a DCMTK SCU runs once more, unmeasured), then the measured pass, on a new association: a
- * long-running SCP, or an SCU inside a long-running program. Warm rows follow the cold rows of their workload,
- * their ratio against DCMTK<->DCMTK warm.
+ * `netdicom store` run once on a directory does. A warm sample (small and echo) first runs unmeasured passes of the
+ * same job (`--warm-passes`, each on its own association(s); same count, other SOP Instance UIDs for stores) in the
+ * same SCP process and, for netdicom, the same SCU process (DCMTK SCUs run as many times, unmeasured; once only
+ * when the SCP is DCMTK too), then the measured pass, on a new association: a long-running SCP, or an SCU inside a
+ * long-running program. V8 optimizes code after a few thousand calls, and code made per association is optimized
+ * again once a second association exists, so a pass of 1,000 instances does not warm a process: 6 passes (6,000
+ * instances over 6 associations) do, about. Warm rows follow the cold rows of their workload, their ratio against
+ * DCMTK<->DCMTK warm.
  *
  * The netdicom sides run as bundles (`bench/dist/{scp,scu}.mjs`, built at the start of each run the way the
  * `netdicom` command is built), with the command's Node flags, since that is how the command ships.
@@ -89,6 +93,8 @@ interface Options {
   readonly nodeFlags: ReadonlyArray<string>
   /** Warm rows (small, echo) beside the cold ones. */
   readonly warm: boolean
+  /** Unmeasured passes of the job before a warm sample's measured pass. */
+  readonly warmPasses: number
 }
 
 const parseOptions = (argv: ReadonlyArray<string>): Options => {
@@ -119,7 +125,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     "wait-quiet",
     "node-flags",
     "warm",
-    "no-warm"
+    "no-warm",
+    "warm-passes"
   ]
   for (const k of flags.keys())
     if (!known.includes(k)) throw new Error(`unknown flag --${k} (known: ${known.join(", ")})`)
@@ -155,7 +162,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     sources: flags.get("sources") === "true" || flags.get("profile") === "true",
     waitQuiet: flags.has("wait-quiet") ? int("wait-quiet", 0, 0) : 0,
     nodeFlags: flags.has("node-flags") ? (flags.get("node-flags") ?? "").split(" ").filter(Boolean) : NODE_FLAGS,
-    warm
+    warm,
+    warmPasses: int("warm-passes", 6, 2)
   }
 }
 
@@ -208,14 +216,18 @@ interface Sample {
   readonly warmUp?: WarmUpPass
 }
 
-/** What was seen of a warm sample's warm-up pass. */
+/** What was seen of a warm sample's warm-up: its first pass (a cold pass on other instances) and all its passes. */
 interface WarmUpPass {
-  /** As `Sample.elapsedMs` measures it, ms. */
+  /** The first pass, as `Sample.elapsedMs` measures it, ms. */
   readonly elapsedMs?: number
-  /** SCU CPU, as `SideStats.cpuMs` measures it (none for echoscu), ms. */
+  /** SCU CPU of the first pass, as `SideStats.cpuMs` measures it (none for echoscu), ms. */
   readonly scuCpuMs?: number
-  /** SCP CPU from listening to the end of the warm-up (the 200 ms pause included), ms. */
+  /** SCP CPU from listening to the end of the warm-up (the 200 ms pause included), over all passes, ms. */
   readonly scpCpuMs?: number
+  /** How many unmeasured passes ran. */
+  readonly passes: number
+  /** SCU CPU of the last pass, ms (a netdicom SCU). */
+  readonly lastScuCpuMs?: number
 }
 
 interface Series {
@@ -247,7 +259,12 @@ interface Env {
   readonly sides: { readonly scp: string; readonly scu: string }
   /** Node's flags for the netdicom sides. */
   readonly nodeFlags: ReadonlyArray<string>
+  /** `--warm-passes`. */
+  readonly warmPasses: number
 }
+
+/** A warm sample's unmeasured passes: `--warm-passes`, or one when both sides are DCMTK (nothing to warm up). */
+const warmPassesOf = (env: Env, p: Pairing): number => (p.scu === "dcmtk" && p.scp === "dcmtk" ? 1 : env.warmPasses)
 
 const node = process.execPath
 
@@ -356,14 +373,16 @@ const startNetdicomScu = (env: Env, profileName: string) => {
   const proc = Procs.start(node, args, { stdin: true, env: nodeEnv(env) })
   const ready = proc.line("READY")
   let reset: { readonly peakSinceWarmUp: boolean } | undefined
+  let warmUps = 0
   return {
     /** Resolves once the process has loaded its modules (wait for it before taking CPU readings). */
     ready,
-    /** Runs a warm sample's unmeasured pass (`job` with `warmUp`); the process then waits for `run`. */
+    /** Runs a warm sample's next unmeasured pass (`job` with `warmUp`); the process then waits for another. */
     warmUp: async (job: ScuJob): Promise<ScuResult> => {
       await ready
-      proc.write(`${JSON.stringify({ ...job, warmUp: true })}\n`)
-      const result = JSON.parse(await proc.line("WARMED", 600_000)) as ScuResult
+      const pass = ++warmUps
+      proc.write(`${JSON.stringify({ ...job, warmUp: pass })}\n`)
+      const result = JSON.parse(await proc.line(`WARMED ${pass} `, 600_000)) as ScuResult
       if (result.error !== undefined) throw new SampleFailed(`netdicom SCU warm-up: ${result.error}`)
       return result
     },
@@ -448,29 +467,52 @@ const storeSample = async (env: Env, p: Pairing, spec: StoreSpec, warm: boolean)
     let measured: { elapsedMs: number; wallMs: number; side: SideStats; window?: readonly [number, number] }
     let warmUp: { warmUp: WarmUpPass } | {} = {}
     await scu?.ready
+    const passes = warmPassesOf(env, p)
     if (warm) {
-      // the unmeasured pass: the same job on other instances, same SCP process (and netdicom SCU process)
+      // the unmeasured passes: the same job on other instances, each on its own association, same SCP process (and
+      // netdicom SCU process)
       const warmUpFiles = (spec.warmUpFiles ?? []).map((f) => f.path)
       if (warmUpFiles.length !== files.length) throw new SampleFailed(`${warmUpFiles.length} warm-up inputs`)
-      let pass: { elapsedMs: number; scuCpuMs?: number }
-      if (scu !== undefined) {
-        const job = { kind: "store", host: Procs.LOOPBACK, port: scp.port, pdu: spec.pdu, files: warmUpFiles } as const
-        const w = await scu.warmUp(job)
-        if (w.operations !== files.length) throw new SampleFailed(`netdicom SCU warm-up stored ${w.operations}`)
-        pass = { elapsedMs: w.elapsedMs, scuCpuMs: w.cpuMs }
-      } else {
-        const w = await Procs.runDcmtkScu("storescu", [...args, ...warmUpFiles], {
-          logConfig: env.logConfig,
-          workDir: env.work,
-          rss: true
-        })
-        if (!w.ok) throw new SampleFailed(`storescu warm-up failed:\n${w.output.slice(0, 2000)}`)
-        pass = { elapsedMs: w.elapsedMs, ...(w.cpuMs === undefined ? {} : { scuCpuMs: w.cpuMs }) }
+      let first: { elapsedMs: number; scuCpuMs?: number } | undefined
+      let lastScuCpuMs: number | undefined
+      for (let i = 0; i < passes; i++) {
+        let pass: { elapsedMs: number; scuCpuMs?: number }
+        if (scu !== undefined) {
+          const job = {
+            kind: "store",
+            host: Procs.LOOPBACK,
+            port: scp.port,
+            pdu: spec.pdu,
+            files: warmUpFiles
+          } as const
+          const w = await scu.warmUp(job)
+          if (w.operations !== files.length) throw new SampleFailed(`netdicom SCU warm-up stored ${w.operations}`)
+          pass = { elapsedMs: w.elapsedMs, scuCpuMs: w.cpuMs }
+        } else {
+          const w = await Procs.runDcmtkScu("storescu", [...args, ...warmUpFiles], {
+            logConfig: env.logConfig,
+            workDir: env.work,
+            rss: true
+          })
+          if (!w.ok) throw new SampleFailed(`storescu warm-up failed:\n${w.output.slice(0, 2000)}`)
+          pass = { elapsedMs: w.elapsedMs, ...(w.cpuMs === undefined ? {} : { scuCpuMs: w.cpuMs }) }
+        }
+        first ??= pass
+        lastScuCpuMs = pass.scuCpuMs
       }
       await settle()
       const scpCpuMs = scp.measureFromNow()
       scu?.measureFromNow()
-      warmUp = { warmUp: { ...pass, ...(scpCpuMs === undefined ? {} : { scpCpuMs }) } }
+      // the measured pass writes into an empty folder, as a cold one does (the warm-up passes rewrote the same files)
+      if (spec.mode === "disk") for (const f of Fs.readdirSync(out)) Fs.rmSync(Path.join(out, f), { force: true })
+      warmUp = {
+        warmUp: {
+          ...first!,
+          passes,
+          ...(scu === undefined || lastScuCpuMs === undefined ? {} : { lastScuCpuMs }),
+          ...(scpCpuMs === undefined ? {} : { scpCpuMs })
+        }
+      }
     }
     const load0 = Procs.machineCpu()
     if (scu !== undefined) {
@@ -493,13 +535,13 @@ const storeSample = async (env: Env, p: Pairing, spec: StoreSpec, warm: boolean)
     }
     const load1 = Procs.machineCpu()
     const { side: scpSide, stats } = await scp.finish()
-    // a warm sample's SCP has received both passes; their instances differ, so both SCPs write 2 x files files
-    const expected = (warm ? 2 : 1) * files.length
+    // a warm sample's SCP has received every pass; the folder was emptied after the warm-up
+    const expected = (warm ? passes + 1 : 1) * files.length
     if (stats !== undefined && stats.stored !== expected)
       throw new SampleFailed(`netdicom SCP stored ${stats.stored} of ${expected}`)
     if (spec.mode === "disk") {
       const written = Fs.readdirSync(out).length
-      if (written !== expected) throw new SampleFailed(`${written} files written of ${expected}`)
+      if (written !== files.length) throw new SampleFailed(`${written} files written of ${files.length}`)
     }
     const seconds = measured.elapsedMs / 1000
     return {
@@ -536,25 +578,39 @@ const echoSample = async (env: Env, p: Pairing, count: number, warm: boolean): P
     let warmUp: { warmUp: WarmUpPass } | {} = {}
     await scu?.ready
     if (warm) {
-      // the unmeasured pass: as many associations, same SCP process (and netdicom SCU process)
-      let pass: { elapsedMs: number; scuCpuMs?: number }
-      if (scu !== undefined) {
-        const w = await scu.warmUp(job)
-        if (w.operations !== count) throw new SampleFailed(`netdicom SCU warm-up: ${w.operations} of ${count}`)
-        pass = { elapsedMs: w.untilReleaseMs ?? Number.NaN, scuCpuMs: w.cpuMs }
-      } else {
-        pass = { elapsedMs: 0 }
-        for (let i = 0; i < count; i++) {
-          const options = { logConfig: env.logConfig, workDir: env.work, rss: false }
-          const w = await Procs.runDcmtkScu("echoscu", echoscuArgs, options)
-          if (!w.ok) throw new SampleFailed(`echoscu warm-up failed:\n${w.output.slice(0, 2000)}`)
-          pass.elapsedMs += w.untilReleaseMs
+      // the unmeasured passes: as many associations each, same SCP process (and netdicom SCU process)
+      const passes = warmPassesOf(env, p)
+      let first: { elapsedMs: number; scuCpuMs?: number } | undefined
+      let lastScuCpuMs: number | undefined
+      for (let n = 0; n < passes; n++) {
+        let pass: { elapsedMs: number; scuCpuMs?: number }
+        if (scu !== undefined) {
+          const w = await scu.warmUp(job)
+          if (w.operations !== count) throw new SampleFailed(`netdicom SCU warm-up: ${w.operations} of ${count}`)
+          pass = { elapsedMs: w.untilReleaseMs ?? Number.NaN, scuCpuMs: w.cpuMs }
+        } else {
+          pass = { elapsedMs: 0 }
+          for (let i = 0; i < count; i++) {
+            const options = { logConfig: env.logConfig, workDir: env.work, rss: false }
+            const w = await Procs.runDcmtkScu("echoscu", echoscuArgs, options)
+            if (!w.ok) throw new SampleFailed(`echoscu warm-up failed:\n${w.output.slice(0, 2000)}`)
+            pass.elapsedMs += w.untilReleaseMs
+          }
         }
+        first ??= pass
+        lastScuCpuMs = pass.scuCpuMs
       }
       await settle()
       const scpCpuMs = scp.measureFromNow()
       scu?.measureFromNow()
-      warmUp = { warmUp: { ...pass, ...(scpCpuMs === undefined ? {} : { scpCpuMs }) } }
+      warmUp = {
+        warmUp: {
+          ...first!,
+          passes,
+          ...(scu === undefined || lastScuCpuMs === undefined ? {} : { lastScuCpuMs }),
+          ...(scpCpuMs === undefined ? {} : { scpCpuMs })
+        }
+      }
     }
     const load0 = Procs.machineCpu()
     if (scu !== undefined) {
@@ -688,7 +744,15 @@ const summaryOf = (series: Series) => {
               )
             ),
             scuCpuUsPerOp: medianOf(series.samples.map((s) => perOp(s, s.warmUp?.scuCpuMs))),
-            scpCpuUsPerOp: medianOf(series.samples.map((s) => perOp(s, s.warmUp?.scpCpuMs)))
+            /** The SCP's CPU per operation averaged over all warm-up passes (the 200 ms pause included). */
+            scpCpuUsPerOp: medianOf(
+              series.samples.map((s) =>
+                perOp(s, s.warmUp?.scpCpuMs === undefined ? undefined : s.warmUp.scpCpuMs / s.warmUp.passes)
+              )
+            ),
+            /** The SCU's CPU per operation in the last warm-up pass (a netdicom SCU). */
+            lastScuCpuUsPerOp: medianOf(series.samples.map((s) => perOp(s, s.warmUp?.lastScuCpuMs))),
+            passes: medianOf(series.samples.map((s) => s.warmUp?.passes))
           }
         }
       : {}),
@@ -729,12 +793,16 @@ const warmUpText = (
     readonly value: number | undefined
     readonly scuCpuUsPerOp: number | undefined
     readonly scpCpuUsPerOp: number | undefined
+    readonly lastScuCpuUsPerOp: number | undefined
+    readonly passes: number | undefined
   },
   unit: string
 ): string => {
   const scu = cpuText({ cpuUsPerOp: pass.scuCpuUsPerOp }, unit)
   const scp = cpuText({ cpuUsPerOp: pass.scpCpuUsPerOp }, unit)
-  return `its warm-up pass: ${num(pass.value)}, SCU CPU ${scu}, SCP CPU ${scp}`
+  const last =
+    pass.lastScuCpuUsPerOp === undefined ? "" : ` (last pass ${cpuText({ cpuUsPerOp: pass.lastScuCpuUsPerOp }, unit)})`
+  return `its warm-up, ${pass.passes === undefined ? "?" : Math.round(pass.passes)} pass(es): first ${num(pass.value)}, SCU CPU ${scu}${last}; SCP CPU ${scp} averaged over the passes`
 }
 
 const baselineOf = (w: Workload, warm = false): Series | undefined =>
@@ -791,7 +859,7 @@ const render = (w: Workload): string => {
   }
   if (w.series.some((s) => s.warm))
     lines.push(
-      "  warm: after one unmeasured pass of the same job in the same SCP (and netdicom SCU) process; ratio against DCMTK -> DCMTK warm"
+      "  warm: after unmeasured passes of the same job (how many: under each row) in the same SCP (and netdicom SCU) process; ratio against DCMTK -> DCMTK warm"
     )
   return lines.join("\n")
 }
@@ -807,8 +875,8 @@ const TIMING_NOTES = [
 ]
 
 /** What warm rows are, printed and saved when a run has them. */
-const WARM_NOTE =
-  "cold rows: a fresh SCP and SCU process per sample, measured on their first pass of the job (the netdicom sides pay a process's first-pass costs, V8 compiling the hot paths, in it). warm rows (small, echo): the same SCP process, and for netdicom the same SCU process, first run one unmeasured pass of the same job (as many instances, other SOP Instance UIDs, so the disk SCPs write 2 x N files; as many associations), a DCMTK SCU runs once more unmeasured; after a 200 ms pause the SCP's CPU, idle and peak RSS are taken afresh (peak RSS reset through /proc/<pid>/clear_refs, for the netdicom SCU too; peakSinceWarmUp false in the JSON where that failed), then the measured pass runs as in a cold sample, on a new association: what each association costs stays in it. Warm rows are compared with DCMTK -> DCMTK warm. Under each warm row, its warm-up pass as seen of the same processes (a cold pass with other instances; the SCP's CPU from listening to the end of the pause)."
+const warmNote = (passes: number): string =>
+  `cold rows: a fresh SCP and SCU process per sample, measured on their first pass of the job (the netdicom sides pay a process's first-pass costs, V8 compiling the hot paths, in it). warm rows (small, echo): the same SCP process, and for netdicom the same SCU process, first run ${passes} unmeasured pass(es) of the same job, each on new association(s) (as many instances, other SOP Instance UIDs than the measured pass, the same in each warm-up pass; as many associations); a DCMTK SCU runs as many times unmeasured, once when the SCP is DCMTK too. V8 optimizes a function after some thousands of calls, and again when a second association makes new closures of it: a single pass of 1,000 instances warms a netdicom process only a little. After a 200 ms pause the SCP's CPU, idle and peak RSS are taken afresh (peak RSS reset through /proc/<pid>/clear_refs, for the netdicom SCU too; peakSinceWarmUp false in the JSON where that failed), a disk SCP's folder is emptied, then the measured pass runs as in a cold sample, on a new association: what each association costs stays in it. Warm rows are compared with DCMTK -> DCMTK warm. Under each warm row, its warm-up as seen of the same processes: the first pass (a cold pass with other instances), the netdicom SCU's last pass, and the SCP's CPU averaged over the passes (from listening to the end of the pause).`
 
 // ---------------------------------------------------------------------------------------------------------------
 // Running
@@ -897,7 +965,7 @@ const main = async (): Promise<void> => {
     await bundle(Path.join(here, "scp.ts"), sides.scp)
     await bundle(Path.join(here, "scu.ts"), sides.scu)
   }
-  const env: Env = { work, logConfig, profileDir, sides, nodeFlags: options.nodeFlags }
+  const env: Env = { work, logConfig, profileDir, sides, nodeFlags: options.nodeFlags, warmPasses: options.warmPasses }
   const t0 = performance.now()
   const workloads: Array<Workload> = []
   const run = String(startedAt.getTime())
@@ -987,7 +1055,7 @@ const main = async (): Promise<void> => {
     }
 
     const seconds = (performance.now() - t0) / 1000
-    const timing = options.warm ? [...TIMING_NOTES, WARM_NOTE] : TIMING_NOTES
+    const timing = options.warm ? [...TIMING_NOTES, warmNote(options.warmPasses)] : TIMING_NOTES
     const text = [
       "",
       `netdicom vs DCMTK on 127.0.0.1, ${reps} repetition(s) interleaved, ${Os.cpus().length} CPUs, ${seconds.toFixed(0)} s`,

@@ -2,7 +2,8 @@
  * The netdicom SCU of the benchmark, run by `run.ts` as its own process (`node bench/scu.ts`): C-STORE of files on
  * one association (PS3.4 Annex B), sequential associations with one C-ECHO each (Annex A), or one C-FIND at study
  * level (C.4.1). Prints `READY` once loaded, reads one `ScuJob` line on stdin, runs it and prints `RESULT <json>`;
- * a warm sample's first job (`warmUp`) is answered `WARMED <json>` and followed by the measured job, same process.
+ * a warm sample's first jobs (`warmUp`, numbered) are each answered `WARMED <n> <json>` and followed by the measured
+ * job, same process.
  *
  * Like `netdicom store` and DCMTK's storescu, the files' meta headers are read before connecting (to choose the
  * presentation contexts); the clock starts just before the first connect and stops after the last release.
@@ -202,7 +203,7 @@ const peakRssKb = (): number => {
   return process.resourceUsage().maxRSS
 }
 
-const report = (prefix: "RESULT" | "WARMED", result: ScuResult): Promise<void> =>
+const report = (prefix: string, result: ScuResult): Promise<void> =>
   new Promise((resolve) => process.stdout.write(`${prefix} ${JSON.stringify(result)}\n`, () => resolve()))
 
 const runJob = async (job: ScuJob, idleRssKb: number): Promise<ScuResult> => {
@@ -227,18 +228,18 @@ const main = async (): Promise<void> => {
   process.stdout.write("READY\n")
   const lines = createInterface({ input: process.stdin })
   const input = lines[Symbol.asyncIterator]()
-  // a warm sample sends a warm-up job first (answered WARMED), then the measured one, to this same process
+  // a warm sample sends its warm-up jobs first (each answered WARMED <n>), then the measured one, to this same process
   for (let first = true; ; first = false) {
     const next = await input.next()
     if (next.done === true) break
     if (!first) idleRssKb = rssKb()
     const job = JSON.parse(String(next.value)) as ScuJob
     const result = await runJob(job, idleRssKb)
-    if (job.warmUp === true && result.error === undefined) {
-      await report("WARMED", result)
+    if (job.warmUp !== undefined && result.error === undefined) {
+      await report(`WARMED ${job.warmUp}`, result)
       continue
     }
-    await report(job.warmUp === true ? "WARMED" : "RESULT", result)
+    await report(job.warmUp !== undefined ? `WARMED ${job.warmUp}` : "RESULT", result)
     break
   }
   lines.close()
