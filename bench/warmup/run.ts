@@ -23,7 +23,7 @@ if (!Fs.existsSync(Path.join(inputs, "done"))) {
 } else files = Fs.readFileSync(Path.join(inputs, "done"), "utf8").split("\n")
 
 const sources = process.env["SOURCES"] === "1"
-const dist = Path.join(here, "dist")
+const dist = process.env["DIST"] ?? Path.join(here, "dist")
 const scpEntry = sources ? Path.join(here, "seg-scp.ts") : Path.join(dist, "seg-scp.mjs")
 const scuEntry = sources ? Path.join(here, "seg-scu.ts") : Path.join(dist, "seg-scu.mjs")
 if (!sources && process.env["NOBUILD"] !== "1") {
