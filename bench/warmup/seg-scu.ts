@@ -1,0 +1,61 @@
+import * as Probe from "./probe.ts"
+Probe.install()
+import * as Effect from "effect/Effect"
+import * as References from "effect/References"
+import * as Result from "effect/Result"
+import { ApplicationEntity, Part10, Scu } from "@netdicom/net"
+import { SCP_AET, SCU_AET } from "../common.ts"
+
+// argv: port, passes, count per pass, files...
+const [port, passes, count, ...files] = process.argv.slice(2)
+const SEG = Number(process.env["SEG"] ?? 500)
+const window = Number(process.env["SCU_WINDOW"] ?? 8)
+const ae = Result.getOrThrow(
+  ApplicationEntity.make({
+    aeTitle: SCU_AET,
+    maxPduLength: 16384,
+    maxOperationsInvoked: window,
+    timeouts: { dimse: "120 seconds" }
+  })
+)
+let done = 0
+const program = Effect.gen(function* () {
+  const infos0 = yield* Effect.forEach(files, (path) => Part10.readFileMeta(path))
+  const n = Number(count)
+  const paths = Array.from({ length: n }, (_, i) => files[i % files.length]!)
+  const infos = Array.from({ length: n }, (_, i) => infos0[i % files.length]!)
+  const contexts = [{ abstractSyntax: infos0[0]!.sopClassUid, transferSyntaxes: [infos0[0]!.transferSyntaxUid] }]
+  Probe.mark(0)
+  for (let p = 0; p < Number(passes); p++) {
+    yield* Effect.scoped(
+      Effect.gen(function* () {
+        const channel = yield* Scu.connect(ae, {
+          host: "127.0.0.1",
+          port: Number(port),
+          calledAeTitle: SCP_AET,
+          contexts
+        })
+        const take = yield* Part10.readAhead(infos.map((info, i) => ({ ...info, path: paths[i]! })))
+        const w = Math.max(1, channel.association.negotiated.maxOperationsInvoked)
+        yield* Effect.forEach(
+          infos.keys(),
+          (i) =>
+            Effect.gen(function* () {
+              const r = yield* Scu.storeLoaded(channel, infos[i]!, yield* take(i))
+              if (r.category !== "Success") throw new Error("failed")
+              done++
+              if (done % SEG === 0) Probe.mark(done)
+            }),
+          { concurrency: w, discard: true }
+        )
+      })
+    )
+  }
+})
+Effect.runPromise(program.pipe(Effect.provideService(References.MinimumLogLevel, "Warn"))).then(
+  () => process.stdout.write(`${Probe.table("SCU")}\nDONE ${done}\n`, () => process.exit(0)),
+  (e: unknown) => {
+    process.stderr.write(`scu failed: ${String(e)}\n`)
+    process.exit(1)
+  }
+)
