@@ -80,7 +80,7 @@ const toDisk =
         implementationVersionName: ApplicationEntity.IMPLEMENTATION_VERSION_NAME,
         sourceAeTitle: request.callingAeTitle
       },
-      request.dataSetReceived ?? request.dataSet
+      request.dataSetReceived ?? request.dataSetLent
     ).pipe(
       Effect.map((bytes) => {
         stats.stored++

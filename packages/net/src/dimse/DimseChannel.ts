@@ -62,6 +62,12 @@ export interface IncomingRequest {
   /** The data set as it arrives, in fragments; empty when the request has none. Must be consumed. */
   readonly dataSet: Stream.Stream<Uint8Array, AssociationAborted>
   /**
+   * `dataSet` with its fragments lent (`ReceivedBytes`): for a consumer that keeps no view of a fragment once it has
+   * released it (`Part10.writeFile` releases each once written), which frees the socket reads at once instead of at
+   * the next garbage collection. Read this or `dataSet`, not both.
+   */
+  readonly dataSetLent: Stream.Stream<Uint8Array, AssociationAborted>
+  /**
    * The whole data set, when it had arrived in full before the handler was called (a small one): its fragments
    * in order, views of the received PDUs. `dataSet` yields the same fragments; a handler may use either.
    */
@@ -772,6 +778,7 @@ export const make = (
           context,
           message,
           dataSet: inflow.stream,
+          dataSetLent: inflow.lentStream,
           ...(received !== undefined && received.length > 0 ? { dataSetReceived: received } : {}),
           cancelled: cancelled === undefined ? Effect.never : Deferred.await(cancelled),
           isCancelled: () => cancelled !== undefined && Deferred.isDoneUnsafe(cancelled)

@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
 import type { AssociationAborted } from "../association/AssociationError.ts"
+import * as ReceivedBytes from "../upper/ReceivedBytes.ts"
 
 /** One data set arriving. */
 export interface Inflow {
@@ -36,6 +37,12 @@ export interface Inflow {
   readonly complete: () => ReadonlyArray<Uint8Array> | undefined
   /** The fragments, for one reader. */
   readonly stream: Stream.Stream<Uint8Array, AssociationAborted>
+  /**
+   * The same fragments, lent (`ReceivedBytes.lend`): the reader must keep no view of a fragment past releasing it
+   * (`ReceivedBytes.release`), which may free the socket read it came from. Use this or `stream`, not both. Once
+   * `complete` has handed the fragments out whole, they are not lent.
+   */
+  readonly lentStream: Stream.Stream<Uint8Array, AssociationAborted>
 }
 
 // A buffered fragment holds at most this many times its length of the buffer it is a view of.
@@ -52,6 +59,8 @@ export const make = (limit: number, fragmentCost = 0): Inflow => {
   let ended = false
   let discarded = false
   let pulled = false
+  // `complete` handed the fragments out: someone else may keep them.
+  let handedWhole = false
   let failure: AssociationAborted | undefined
   let dataWaiter: Deferred.Deferred<void> | undefined
   let roomWaiter: Deferred.Deferred<void> | undefined
@@ -74,9 +83,11 @@ export const make = (limit: number, fragmentCost = 0): Inflow => {
     // A fragment much smaller than the buffer it is a view of (a socket read) is kept as a copy: as a view it would
     // hold the whole buffer while counting only its own bytes (a peer's 1-byte PDVs, each alone in a read among
     // empty PDVs, held ~50 MB per association under a 256 KiB limit).
-    fragments.push(
-      fragment.byteLength * PINNED_RATIO < fragment.buffer.byteLength ? new Uint8Array(fragment) : fragment
-    )
+    if (fragment.byteLength * PINNED_RATIO < fragment.buffer.byteLength) {
+      fragments.push(new Uint8Array(fragment))
+      // Copied: the receiver passed the view on to us alone, and nothing reads it any more.
+      ReceivedBytes.consumed(fragment)
+    } else fragments.push(fragment)
     bytes += fragment.length + fragmentCost
     wakeReader()
     if (bytes < limit) return undefined
@@ -120,7 +131,19 @@ export const make = (limit: number, fragmentCost = 0): Inflow => {
       wakeReceiver()
     },
     buffered: () => bytes,
-    complete: () => (ended && !pulled && !discarded && failure === undefined ? fragments : undefined),
-    stream: Stream.fromPull(Effect.succeed(pull))
+    complete: () => {
+      if (!ended || pulled || discarded || failure !== undefined) return undefined
+      handedWhole = true
+      return fragments
+    },
+    stream: Stream.fromPull(Effect.succeed(pull)),
+    lentStream: Stream.fromPull(
+      Effect.succeed(
+        Effect.map(pull, (taken) => {
+          if (!handedWhole) for (const fragment of taken) ReceivedBytes.lend(fragment)
+          return taken
+        })
+      )
+    )
   }
 }

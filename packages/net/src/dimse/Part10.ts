@@ -28,6 +28,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as DataSet from "./DataSet.ts"
 import * as FileIo from "./FileIo.ts"
+import * as ReceivedBytes from "../upper/ReceivedBytes.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Errors
@@ -940,6 +941,8 @@ export const writeFile = <E>(
             created = true
           }
           await FileIo.writeAll(handle, pieces)
+          // Written: lent fragments (a request's `dataSetLent`) are given back, which may free their socket reads.
+          for (const piece of pieces) ReceivedBytes.release(piece)
         },
         catch: failed
       })
@@ -958,7 +961,10 @@ export const writeFile = <E>(
             Effect.promise(() => handle!.close())
           )
         return Effect.try({
-          try: () => writeWholeSync(path, pending),
+          try: () => {
+            writeWholeSync(path, pending)
+            for (const piece of pending) ReceivedBytes.release(piece)
+          },
           catch: failed
         })
       })

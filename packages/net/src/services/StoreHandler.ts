@@ -24,6 +24,13 @@ export interface StoreRequest {
   /** The bare data set as it arrives; consume it fully. */
   readonly dataSet: Stream.Stream<Uint8Array, AssociationAborted>
   /**
+   * `dataSet` with its fragments lent: for a consumer that keeps no view of a fragment once it has released it
+   * (`ReceivedBytes.release`). `Part10.writeFile(path, meta, request.dataSetLent)` releases each fragment once
+   * written, so a large instance's socket reads are freed as it goes instead of at the next garbage collection.
+   * Read this or `dataSet`, not both; a handler that keeps fragments reads `dataSet`.
+   */
+  readonly dataSetLent: Stream.Stream<Uint8Array, AssociationAborted>
+  /**
    * The whole bare data set, when it had arrived in full before the handler was called (small instances): its
    * fragments in order. `dataSet` then yields the same fragments; a handler may use either, and need not read
    * `dataSet` when it uses this.
@@ -81,6 +88,7 @@ export const storeRequestHandler =
             ? { aeTitle: m.moveOriginatorApplicationEntityTitle, messageId: m.moveOriginatorMessageId ?? 0 }
             : undefined,
         dataSet: request.dataSet,
+        dataSetLent: request.dataSetLent,
         ...(received !== undefined ? { dataSetReceived: received } : {})
       })
     )

@@ -27,6 +27,7 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import { type Pdu, PduCodec, PduParser, PduSummary } from "@netdicom/wire"
+import * as ReceivedBytes from "./ReceivedBytes.ts"
 import * as Table from "./StateTable.ts"
 import * as Timers from "./Timers.ts"
 import type { ConnectFailed, Transport } from "./Transport.ts"
@@ -299,6 +300,9 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       Effect.gen(function* () {
         // P-DATA spanning socket reads as views of them, not joined into a fresh buffer (DIMSE takes any fragmenting).
         const parser = PduParser.make({ maxPduLength: options.maxPduLength, pdvViews: true })
+        // Socket reads whose every byte is consumed (lent data views released) are freed at once; a reader logging
+        // PDUs (whose log may keep them) frees none.
+        const received = debug ? undefined : ReceivedBytes.tracker()
         while (true) {
           const chunks = yield* t.read
           // After our A-ABORT nothing the peer sends matters; a peer that keeps sending instead of
@@ -308,7 +312,9 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             continue
           }
           for (const chunk of chunks) {
+            received?.pushed(chunk)
             const { pdus, error } = parser.push(chunk)
+            received?.decoded(pdus, parser.buffered)
             for (const pdu of pdus) {
               if (idleMillis !== undefined) markActivity()
               if (debug) yield* logPdu("received", pdu)

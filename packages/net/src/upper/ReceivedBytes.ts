@@ -1,0 +1,166 @@
+/**
+ * Received socket reads given back at once when every byte of them has been consumed, instead of when the garbage
+ * collector finds their buffers dead (V8 frees a dead `ArrayBuffer` only at a collection, and holds tens of MiB of
+ * them on a fast connection).
+ *
+ * The upper layer's reader `track`s each chunk it pushes into its PDU parser. A chunk's buffer is freed (detached:
+ * its memory goes back at once; every view of it reads as empty from then on) only when all of these hold:
+ * - the parser has moved past it (no byte of it is left unparsed);
+ * - every PDV data view decoded from it has been released, and a view can be released only once it was lent
+ *   (`lend`), i.e. handed to a consumer that promised to keep no view of it past `release`: a request's
+ *   `dataSetLent` stream lends the fragments it yields, `Part10.writeFile` releases each once written;
+ * - no other PDU was decoded from it in place (association PDUs may keep views of their bytes), and the chunk is the
+ *   whole of its buffer (no other bytes of that buffer can be held elsewhere).
+ * A view the receiver copied rather than passed on (`consumed`: a small fragment the inflow keeps as a copy) counts as
+ * released too. Anything else keeps its buffer for the garbage collector, as before: a view never lent (a handler
+ * reading `dataSet`, a data set given whole, a command, a response's data set), a chunk another PDU was decoded from in
+ * place, a reader logging PDUs at Debug. Releasing is thus opt-in, and only by the one holder of a view.
+ *
+ * @since 0.2.0
+ */
+
+interface Holder {
+  /** Views decoded from the chunk and not yet released. */
+  views: number
+  /** The parser still holds bytes of the chunk. */
+  inParser: boolean
+  /** Something else may hold views of it: never freed here. */
+  pinned: boolean
+}
+
+// Reads this small are not worth tracking.
+const SMALL_READ = 64
+
+const holders = new WeakMap<ArrayBufferLike, Holder>()
+// Views decoded from tracked chunks and not yet released, with their chunk's holder.
+const counted = new WeakMap<Uint8Array, Holder>()
+// Counted views lent to a consumer that releases them.
+const lent = new WeakSet<Uint8Array>()
+let freedBuffers = 0
+
+type Transferable = ArrayBuffer & { readonly transfer?: (length?: number) => ArrayBuffer }
+
+const settle = (buffer: ArrayBufferLike, holder: Holder): void => {
+  if (holder.views > 0 || holder.inParser || holder.pinned) return
+  holders.delete(buffer)
+  const transfer = (buffer as Transferable).transfer
+  if (transfer === undefined) return
+  try {
+    // A transfer to length 0 detaches the buffer: V8 frees its memory now, not at the next collection.
+    transfer.call(buffer, 0)
+    freedBuffers++
+  } catch {
+    // Not detachable (not ours to free): left to the garbage collector.
+  }
+}
+
+/** A PDU the parser decoded, as far as tracking goes: its PDV data views, if it is a P-DATA-TF. */
+export interface DecodedPdu {
+  readonly _tag: string
+  readonly pdvs?: ReadonlyArray<{ readonly data: Uint8Array }>
+}
+
+/**
+ * For one reader feeding one parser: `pushed` before each chunk is pushed into the parser, `decoded` with what that
+ * push returned and the bytes the parser still holds after it. `pinAll` gives up on every chunk tracked so far (the
+ * reader logs PDUs, or stops).
+ */
+export const tracker = () => {
+  // Chunks whose bytes the parser may still hold, with the stream offset where each ends.
+  const inParser: Array<{ readonly buffer: ArrayBufferLike; readonly holder: Holder; readonly end: number }> = []
+  let total = 0
+  const leave = (buffered: number): void => {
+    let i = 0
+    while (i < inParser.length && inParser[i]!.end <= total - buffered) {
+      const { buffer, holder } = inParser[i++]!
+      holder.inParser = false
+      settle(buffer, holder)
+    }
+    if (i > 0) inParser.splice(0, i)
+  }
+  return {
+    pushed: (chunk: Uint8Array): void => {
+      total += chunk.length
+      const buffer = chunk.buffer
+      if (
+        chunk.byteLength <= SMALL_READ ||
+        chunk.byteOffset !== 0 ||
+        chunk.byteLength !== buffer.byteLength ||
+        !(buffer instanceof ArrayBuffer)
+      ) {
+        return
+      }
+      const known = holders.get(buffer)
+      if (known !== undefined) {
+        // The same buffer read twice: whatever it is, it is not a socket read of ours alone.
+        known.pinned = true
+        return
+      }
+      const holder: Holder = { views: 0, inParser: true, pinned: false }
+      holders.set(buffer, holder)
+      inParser.push({ buffer, holder, end: total })
+    },
+    decoded: (pdus: ReadonlyArray<DecodedPdu>, buffered: number): void => {
+      for (const pdu of pdus) {
+        if (pdu._tag !== "PDataTf" || pdu.pdvs === undefined) {
+          // Decoded in place from some chunk the parser holds or has just left: none of them is freed.
+          for (const entry of inParser) entry.holder.pinned = true
+          continue
+        }
+        for (const pdv of pdu.pdvs) {
+          const data = pdv.data
+          // Every view with bytes counts, however small (an empty one reads nothing, detached or not).
+          if (data.byteLength === 0) continue
+          const holder = holders.get(data.buffer)
+          if (holder === undefined || counted.has(data)) continue
+          holder.views++
+          counted.set(data, holder)
+        }
+      }
+      leave(buffered)
+    },
+    pinAll: (): void => {
+      for (const entry of inParser) entry.holder.pinned = true
+      inParser.length = 0
+    }
+  }
+}
+
+/**
+ * Lends `view` (a PDV data view handed to a consumer that will `release` it once done and keep no view of it after):
+ * from then on `release` may free its chunk. A view not decoded from a tracked chunk is not lent (release ignores it).
+ */
+export const lend = (view: Uint8Array): Uint8Array => {
+  if (counted.has(view)) lent.add(view)
+  return view
+}
+
+/**
+ * The consumer of a lent `view` is done with it and holds no view of it: once every view of its chunk is released
+ * (and the parser is past it), the chunk's memory is freed. Anything not lent is left alone.
+ */
+export const release = (view: Uint8Array): void => {
+  if (!lent.has(view)) return
+  lent.delete(view)
+  const holder = counted.get(view)
+  counted.delete(view)
+  if (holder === undefined) return
+  holder.views--
+  settle(view.buffer, holder)
+}
+
+/**
+ * For the receiver that was handed `view` and copied it instead of passing it on: nothing holds the view any more
+ * (lent or not), so it counts as released.
+ */
+export const consumed = (view: Uint8Array): void => {
+  const holder = counted.get(view)
+  if (holder === undefined) return
+  lent.delete(view)
+  counted.delete(view)
+  holder.views--
+  settle(view.buffer, holder)
+}
+
+/** Buffers freed so far (for tests). */
+export const freed = (): number => freedBuffers
