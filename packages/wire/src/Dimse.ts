@@ -22,6 +22,7 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
 import * as CS from "./CommandSet.ts"
+import * as CommonCommands from "./internal/CommonCommands.ts"
 import * as Status from "./Status.ts"
 
 /** CommandField (0000,0100) values of the DIMSE-C messages (PS3.7 section 9.3). */
@@ -454,8 +455,14 @@ export const toCommandSet = (msg: Message): CS.CommandSet => {
   return out as CS.CommandSet
 }
 
-/** Encodes a message's command set (Implicit VR Little Endian). */
-export const encode = (msg: Message): Result.Result<Uint8Array, CS.CommandSetError> => CS.encode(toCommandSet(msg))
+/**
+ * Encodes a message's command set (Implicit VR Little Endian). The common messages (C-STORE, C-ECHO) are written in
+ * one pass, to the same bytes.
+ */
+export const encode = (msg: Message): Result.Result<Uint8Array, CS.CommandSetError> => {
+  const common = CommonCommands.encode(msg)
+  return common !== undefined ? Result.succeed(common) : CS.encode(toCommandSet(msg))
+}
 
 /** The message a command set carries, checked against PS3.7 section 9.3. */
 export const fromCommandSet = (cs: CS.CommandSet): Result.Result<Message, DimseError> => {
@@ -515,9 +522,14 @@ export const fromCommandSet = (cs: CS.CommandSet): Result.Result<Message, DimseE
   return Result.succeed(decoded.success)
 }
 
-/** Decodes a command set's bytes to the message it carries. */
-export const decode = (bytes: Uint8Array): Result.Result<Message, CS.CommandSetError | DimseError> =>
-  Result.flatMap(CS.decode(bytes), fromCommandSet)
+/**
+ * Decodes a command set's bytes to the message it carries. The common messages (C-STORE, C-ECHO) are read in one
+ * pass, to the same message.
+ */
+export const decode = (bytes: Uint8Array): Result.Result<Message, CS.CommandSetError | DimseError> => {
+  const common = CommonCommands.decode(bytes)
+  return common !== undefined ? Result.succeed(common.message) : Result.flatMap(CS.decode(bytes), fromCommandSet)
+}
 
 const SOP_CLASS_NAMES: ReadonlyMap<string, string> = new Map([
   ["1.2.840.10008.1.1", "Verification"],

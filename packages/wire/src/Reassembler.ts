@@ -24,6 +24,7 @@ import * as Data from "effect/Data"
 import * as Result from "effect/Result"
 import * as CS from "./CommandSet.ts"
 import * as Dimse from "./Dimse.ts"
+import * as CommonCommands from "./internal/CommonCommands.ts"
 import type { Pdv } from "./Pdv.ts"
 
 /** The largest command set accepted by default (64 KiB; real ones are a few hundred bytes). */
@@ -189,7 +190,24 @@ const stepCommand = (state: State, pdv: Pdv, maxCommandLength: number): Result.R
     return Result.succeed({ state: { _tag: "InCommand", presentationContextId: pc, fragments, length }, events: [] })
   }
 
-  const decoded = CS.decode(concat(fragments, length))
+  const bytes = concat(fragments, length)
+  // The common messages (C-STORE, C-ECHO) in one pass, to the same command set and message.
+  const common = CommonCommands.decode(bytes)
+  if (common !== undefined) {
+    const withData = CS.announcesDataSet(common.command)
+    const event: Command = {
+      _tag: "Command",
+      presentationContextId: pc,
+      command: common.command,
+      message: Result.succeed(common.message),
+      hasDataSet: withData
+    }
+    const state: State = withData
+      ? { _tag: "InDataSet", presentationContextId: pc, started: false }
+      : { _tag: "Idle", after: "no-data-set" }
+    return Result.succeed({ state, events: [event] })
+  }
+  const decoded = CS.decode(bytes)
   if (Result.isFailure(decoded)) {
     return fail("InvalidCommandSet", pc, decoded.failure.message, decoded.failure)
   }

@@ -1,0 +1,310 @@
+/**
+ * The command sets of the common messages (C-STORE-RQ/RSP, C-ECHO-RQ/RSP without status details or C-MOVE
+ * originator) encoded and decoded in one pass, without the generic walk over every PS3.7 element, the command set
+ * record in between and the per-field checks by name: the messages of every small C-STORE, on both sides.
+ *
+ * Both give exactly what the generic path gives (`CommandSet.encode` of `Dimse.toCommandSet`, and
+ * `CommandSet.decode` then `Dimse.fromCommandSet`), or `undefined` for anything else: another message, an element
+ * they do not handle, a value the generic path would refuse or treat specially (an empty string, a duplicate, a
+ * wrong length). The caller then takes the generic path, which gives the same result or the same error as ever,
+ * so no check is lost. `test/CommonCommands.test.ts` compares the two on random and hostile input.
+ *
+ * @internal
+ */
+import type { CommandSet } from "../CommandSet.ts"
+import type { Message } from "../Dimse.ts"
+
+const C_STORE_RQ = 0x0001
+const C_STORE_RSP = 0x8001
+const C_ECHO_RQ = 0x0030
+const C_ECHO_RSP = 0x8030
+const NO_DATA_SET = 0x0101
+const DATA_SET_PRESENT = 0x0001
+
+// A US value the generic encoder writes as it is.
+const isUs = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffff
+
+// A UI value the generic encoder writes as it is (1 to 64 characters of the default repertoire, no backslash);
+// an empty one it would leave out, so it is not handled here.
+const UID = /^[\x20-\x5b\x5d-\x7e]{1,64}$/
+const isUid = (v: unknown): v is string => typeof v === "string" && UID.test(v)
+
+const ascii = new TextEncoder()
+
+interface Fields {
+  readonly errorComment?: unknown
+  readonly offendingElement?: unknown
+  readonly errorId?: unknown
+  readonly moveOriginatorApplicationEntityTitle?: unknown
+  readonly moveOriginatorMessageId?: unknown
+  readonly affectedSopInstanceUid?: unknown
+  readonly affectedSopClassUid?: unknown
+}
+
+const hasStatusDetail = (m: Fields): boolean =>
+  m.errorComment !== undefined || m.offendingElement !== undefined || m.errorId !== undefined
+
+const putElement = (out: Uint8Array, at: number, element: number, length: number): number => {
+  out[at + 2] = element & 0xff
+  out[at + 3] = element >>> 8
+  out[at + 4] = length & 0xff
+  out[at + 5] = (length >>> 8) & 0xff
+  out[at + 6] = (length >>> 16) & 0xff
+  out[at + 7] = length >>> 24
+  return at + 8
+}
+
+const putUs = (out: Uint8Array, at: number, element: number, value: number): number => {
+  at = putElement(out, at, element, 2)
+  out[at] = value & 0xff
+  out[at + 1] = value >>> 8
+  return at + 2
+}
+
+// A UI value padded to even length with a NUL (the buffer is zero-filled).
+const putUid = (out: Uint8Array, at: number, element: number, value: string): number => {
+  const length = value.length + (value.length & 1)
+  at = putElement(out, at, element, length)
+  // Checked by `isUid`: one byte per character, as the generic encoder writes them.
+  ascii.encodeInto(value, out.subarray(at, at + value.length))
+  return at + length
+}
+
+const uidSize = (v: string | undefined): number => (v === undefined ? 0 : 8 + v.length + (v.length & 1))
+
+// The command set, elements in tag order: (0000,0002) (0000,0100) (0000,0110 or 0120) (0000,0700) (0000,0800)
+// (0000,0900) (0000,1000); `priority` and `status` -1 when absent, the UIDs undefined when absent.
+const write = (
+  sopClass: string | undefined,
+  commandField: number,
+  idElement: number,
+  id: number,
+  priority: number,
+  dataSetType: number,
+  status: number,
+  sopInstance: string | undefined
+): Uint8Array => {
+  const groupLength = uidSize(sopClass) + 30 + (priority < 0 ? 0 : 10) + (status < 0 ? 0 : 10) + uidSize(sopInstance)
+  const out = new Uint8Array(12 + groupLength)
+  let at = putElement(out, 0, 0x0000, 4)
+  out[at] = groupLength & 0xff
+  out[at + 1] = (groupLength >>> 8) & 0xff
+  at += 4
+  if (sopClass !== undefined) at = putUid(out, at, 0x0002, sopClass)
+  at = putUs(out, at, 0x0100, commandField)
+  at = putUs(out, at, idElement, id)
+  if (priority >= 0) at = putUs(out, at, 0x0700, priority)
+  at = putUs(out, at, 0x0800, dataSetType)
+  if (status >= 0) at = putUs(out, at, 0x0900, status)
+  if (sopInstance !== undefined) putUid(out, at, 0x1000, sopInstance)
+  return out
+}
+
+// An optional UID: absent, or one the generic encoder writes as it is (false: neither).
+const optionalUid = (v: unknown): v is string | undefined => v === undefined || isUid(v)
+
+/** The command set of a common message, byte for byte what the generic encoder makes; undefined for any other. */
+export const encode = (msg: Message): Uint8Array | undefined => {
+  switch (msg._tag) {
+    case "CStoreRq": {
+      const m: Fields = msg
+      if (m.moveOriginatorApplicationEntityTitle !== undefined || m.moveOriginatorMessageId !== undefined) return
+      if (!isUs(msg.messageId) || !isUs(msg.priority) || !isUid(msg.affectedSopClassUid)) return
+      if (!isUid(msg.affectedSopInstanceUid)) return
+      return write(
+        msg.affectedSopClassUid,
+        C_STORE_RQ,
+        0x0110,
+        msg.messageId,
+        msg.priority,
+        DATA_SET_PRESENT,
+        -1,
+        msg.affectedSopInstanceUid
+      )
+    }
+    case "CStoreRsp": {
+      if (hasStatusDetail(msg) || !isUs(msg.messageIdBeingRespondedTo) || !isUs(msg.status)) return
+      const sopClass = msg.affectedSopClassUid
+      const sopInstance = msg.affectedSopInstanceUid
+      if (!optionalUid(sopClass) || !optionalUid(sopInstance)) return
+      return write(
+        sopClass,
+        C_STORE_RSP,
+        0x0120,
+        msg.messageIdBeingRespondedTo,
+        -1,
+        NO_DATA_SET,
+        msg.status,
+        sopInstance
+      )
+    }
+    case "CEchoRq":
+      if (!isUs(msg.messageId) || !isUid(msg.affectedSopClassUid)) return
+      return write(msg.affectedSopClassUid, C_ECHO_RQ, 0x0110, msg.messageId, -1, NO_DATA_SET, -1, undefined)
+    case "CEchoRsp": {
+      if (hasStatusDetail(msg) || !isUs(msg.messageIdBeingRespondedTo) || !isUs(msg.status)) return
+      const sopClass = msg.affectedSopClassUid
+      if (!optionalUid(sopClass)) return
+      return write(sopClass, C_ECHO_RSP, 0x0120, msg.messageIdBeingRespondedTo, -1, NO_DATA_SET, msg.status, undefined)
+    }
+    default:
+      return
+  }
+}
+
+// A UI value as the generic decoder reads it: leading spaces and trailing spaces and NULs stripped.
+const readText = (bytes: Uint8Array, start: number, end: number): string => {
+  while (end > start && (bytes[end - 1] === 0x00 || bytes[end - 1] === 0x20)) end--
+  while (start < end && bytes[start] === 0x20) start++
+  // Each byte one character (0-255), as the generic decoder reads them.
+  return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as Array<number>)
+}
+
+/** A decoded common message and its command set, as the generic decoder gives them. */
+export interface Decoded {
+  readonly command: CommandSet
+  readonly message: Message
+}
+
+/**
+ * A common message from its command set's bytes, exactly as `CommandSet.decode` then `Dimse.fromCommandSet` give it
+ * (the command set's fields in the order received); undefined for anything else, including anything they refuse.
+ */
+export const decode = (bytes: Uint8Array): Decoded | undefined => {
+  const n = bytes.length
+  const cs: Record<string, number | string> = {}
+  let seen = 0
+  let sopClass: string | undefined
+  let sopInstance: string | undefined
+  let commandField = -1
+  let messageId = -1
+  let respondedTo = -1
+  let priority = -1
+  let dataSetType = -1
+  let status = -1
+  let at = 0
+  while (at < n) {
+    if (n - at < 8 || bytes[at] !== 0 || bytes[at + 1] !== 0) return
+    const element = bytes[at + 2]! | (bytes[at + 3]! << 8)
+    const length = (bytes[at + 4]! | (bytes[at + 5]! << 8) | (bytes[at + 6]! << 16) | (bytes[at + 7]! << 24)) >>> 0
+    const v = at + 8
+    if (length > n - v) return
+    let bit: number
+    let us = -1
+    if (element === 0x0002 || element === 0x1000) {
+      bit = element === 0x0002 ? 1 : 2
+      // Longer than any UID with padding: left to the generic path (and `apply` below takes no huge argument lists).
+      if ((seen & bit) !== 0 || length > 128) return
+      const text = length === 0 ? "" : readText(bytes, v, v + length)
+      if (text !== "") {
+        if (element === 0x0002) {
+          sopClass = text
+          cs["affectedSopClassUid"] = text
+        } else {
+          sopInstance = text
+          cs["affectedSopInstanceUid"] = text
+        }
+      }
+    } else {
+      switch (element) {
+        case 0x0000:
+          bit = 4
+          if (length !== 4) return
+          break
+        case 0x0100:
+          bit = 8
+          break
+        case 0x0110:
+          bit = 16
+          break
+        case 0x0120:
+          bit = 32
+          break
+        case 0x0700:
+          bit = 64
+          break
+        case 0x0800:
+          bit = 128
+          break
+        case 0x0900:
+          bit = 256
+          break
+        default:
+          return
+      }
+      if ((seen & bit) !== 0) return
+      if (element !== 0x0000 && length !== 0) {
+        if (length !== 2) return
+        us = bytes[v]! | (bytes[v + 1]! << 8)
+        switch (element) {
+          case 0x0100:
+            commandField = us
+            cs["commandField"] = us
+            break
+          case 0x0110:
+            messageId = us
+            cs["messageId"] = us
+            break
+          case 0x0120:
+            respondedTo = us
+            cs["messageIdBeingRespondedTo"] = us
+            break
+          case 0x0700:
+            priority = us
+            cs["priority"] = us
+            break
+          case 0x0800:
+            dataSetType = us
+            cs["commandDataSetType"] = us
+            break
+          default:
+            status = us
+            cs["status"] = us
+        }
+      }
+    }
+    seen |= bit
+    at = v + length
+  }
+  if (dataSetType < 0) return
+  const withData = dataSetType !== NO_DATA_SET
+  // The UIDs' lengths as the message Schemas check them (1 to 64 characters; never empty here).
+  if ((sopClass !== undefined && sopClass.length > 64) || (sopInstance !== undefined && sopInstance.length > 64)) return
+  const command = cs as CommandSet
+  switch (commandField) {
+    case C_STORE_RQ:
+      if (!withData || respondedTo >= 0 || status >= 0 || messageId < 0 || priority < 0 || priority > 2) return
+      if (sopClass === undefined || sopInstance === undefined) return
+      return {
+        command,
+        message: {
+          _tag: "CStoreRq",
+          messageId,
+          affectedSopClassUid: sopClass,
+          affectedSopInstanceUid: sopInstance,
+          priority: priority as 0 | 1 | 2
+        }
+      }
+    case C_STORE_RSP: {
+      if (withData || messageId >= 0 || priority >= 0 || respondedTo < 0 || status < 0) return
+      const message: Record<string, unknown> = { _tag: "CStoreRsp", messageIdBeingRespondedTo: respondedTo, status }
+      if (sopClass !== undefined) message["affectedSopClassUid"] = sopClass
+      if (sopInstance !== undefined) message["affectedSopInstanceUid"] = sopInstance
+      return { command, message: message as unknown as Message }
+    }
+    case C_ECHO_RQ:
+      if (withData || respondedTo >= 0 || status >= 0 || priority >= 0 || sopInstance !== undefined) return
+      if (messageId < 0 || sopClass === undefined) return
+      return { command, message: { _tag: "CEchoRq", messageId, affectedSopClassUid: sopClass } }
+    case C_ECHO_RSP: {
+      if (withData || messageId >= 0 || priority >= 0 || sopInstance !== undefined || respondedTo < 0 || status < 0) {
+        return
+      }
+      const message: Record<string, unknown> = { _tag: "CEchoRsp", messageIdBeingRespondedTo: respondedTo, status }
+      if (sopClass !== undefined) message["affectedSopClassUid"] = sopClass
+      return { command, message: message as unknown as Message }
+    }
+    default:
+      return
+  }
+}
