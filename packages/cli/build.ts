@@ -21,12 +21,9 @@ const here = Path.dirname(fileURLToPath(import.meta.url))
  * Node's flags for a netdicom process (the `netdicom` command's shebang, which pnpm's shim passes on, and the bench's
  * sides). `--max-semi-space-size=1` keeps V8's young generation at 1 MiB a half instead of letting it grow to 16:
  * collected more often, it holds fewer dead objects and fewer dead read buffers (a young collection is what frees
- * them), for about the same CPU (measured in the bench: see the commit that set it). `--no-concurrent-recompilation`
- * has TurboFan optimize on the main thread instead of a worker: the worker's malloc arena kept 3-5 MiB of compiler
- * memory resident for the life of the process (peak RSS 3-5 MiB lower on every workload; CPU per operation the same
- * within the noise, measured in the bench; an optimizing compile then pauses the event loop, for a few ms at most).
+ * them), for about the same CPU (measured in the bench: see the commit that set it).
  */
-export const NODE_FLAGS: ReadonlyArray<string> = ["--max-semi-space-size=1", "--no-concurrent-recompilation"]
+export const NODE_FLAGS: ReadonlyArray<string> = ["--max-semi-space-size=1"]
 
 /** The bundle the `netdicom` command runs. */
 export const OUTPUT = Path.join(here, "dist", "netdicom.mjs")
