@@ -38,6 +38,12 @@ export interface StoreOptions {
   readonly sopClassUid?: string
   /** Data set bytes after which the header ends at the next top-level element (default 4 MiB, see `Header`). */
   readonly maxHeaderBytes?: number
+  /**
+   * Called with each chunk of a chunked source once it is in the file and walked, when nothing of the archive holds
+   * it or a view of it any more (a C-STORE's lent fragments are given back here: `ReceivedBytes.release`). A chunk
+   * not written (the store failed or was interrupted before, or while, writing it) is never passed.
+   */
+  readonly release?: (chunk: Uint8Array) => void
 }
 
 /** What a store operation did. */
@@ -165,7 +171,15 @@ const checkOf = (transferSyntaxUid: string): DataSetCheck => {
 }
 
 // The bytes of a Part 10 file as they are, with every byte from `offset` (the data set's first) also checked.
-const walked = (bytes: InstanceBytes, offset: number, check: DataSetCheck): InstanceBytes => {
+// `release` gets each chunk once the writer asks for the next one: it has written it, and the check is done with it
+// (the walker copies the element headers it needs; the inflater's write callback comes once zlib has read it; the
+// header reader only copied from it). Never from a `finally`: a write interrupted mid-way may still be reading it.
+const walked = (
+  bytes: InstanceBytes,
+  offset: number,
+  check: DataSetCheck,
+  release: ((chunk: Uint8Array) => void) | undefined
+): InstanceBytes => {
   const source: Iterable<Uint8Array> | AsyncIterable<Uint8Array> = bytes instanceof Uint8Array ? [bytes] : bytes
   return (async function* () {
     let at = 0
@@ -173,6 +187,7 @@ const walked = (bytes: InstanceBytes, offset: number, check: DataSetCheck): Inst
       if (at + chunk.length > offset) await check.push(at >= offset ? chunk : chunk.subarray(offset - at))
       at += chunk.length
       yield chunk
+      release?.(chunk)
     }
     await check.end()
   })()
@@ -235,7 +250,7 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
           const written = Effect.gen(function* () {
             const file = yield* store.write(
               peeked.header,
-              walked(peeked.bytes, peeked.header.dataSetOffset, check),
+              walked(peeked.bytes, peeked.header.dataSetOffset, check, options?.release),
               (final) => {
                 const problem = check.problem(final)
                 return problem === undefined

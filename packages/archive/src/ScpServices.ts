@@ -18,7 +18,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import { ApplicationEntity, DimseError, Part10, Scp } from "@netdicom/net"
+import { ApplicationEntity, DimseError, Part10, ReceivedBytes, Scp } from "@netdicom/net"
 import type { QueryRetrieve, StoreHandler } from "@netdicom/net"
 import { Text } from "@netdicom/wire"
 import { Archive } from "./Archive.ts"
@@ -68,14 +68,20 @@ export const storageHandler = (
         implementationVersionName,
         ...(request.callingAeTitle.trim() !== "" ? { sourceAeTitle: request.callingAeTitle.trim() } : {})
       })
-      const bytes = yield* Stream.toAsyncIterableEffect(Stream.concat(Stream.make(meta), request.dataSet))
-      const stored = yield* archive.store(bytes, { sopInstanceUid, sopClassUid }).pipe(Effect.result)
+      // Lent fragments, given back once written and walked: their socket reads are freed at once, not at the next
+      // garbage collection. The archive keeps no view of a fragment past that (see `StoreOptions.release`).
+      const bytes = yield* Stream.toAsyncIterableEffect(Stream.concat(Stream.make(meta), request.dataSetLent))
+      const stored = yield* archive
+        .store(bytes, { sopInstanceUid, sopClassUid, release: ReceivedBytes.release })
+        .pipe(Effect.result)
       if (stored._tag === "Success") {
         yield* Effect.logDebug(`stored ${sopInstanceUid} as ${stored.success.record.filePath}`)
         return { status: SUCCESS }
       }
       // whatever the store did not read must still be taken off the association
-      yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
+      yield* Stream.runForEach(request.dataSetLent, (fragment) =>
+        Effect.sync(() => ReceivedBytes.release(fragment))
+      ).pipe(Effect.ignore)
       const e = stored.failure
       // the data set stopped coming (the association ended under it): nothing was refused, nothing kept
       if (e._tag === "StoreFailed" && e.operation === "read source")
