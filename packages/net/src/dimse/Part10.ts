@@ -896,6 +896,8 @@ export const SYNC_WRITE_LIMIT = 1 << 20
  * arrives, in vectored writes of at least `SYNC_WRITE_LIMIT` bytes (or 8192 chunks), so it is never held whole. On
  * failure or interruption the partial file is removed. No fsync: see the archive's store for durable writes.
  * The data set may also be given whole, as its fragments in order (`StoreRequest.dataSetReceived`).
+ * Fragments of a stream are released once written (`ReceivedBytes.release`: a request's `dataSetLent` frees its
+ * socket reads as it goes); an array's stay the caller's and are never released.
  * Returns the data set's length.
  */
 export const writeFile = <E>(
@@ -922,6 +924,9 @@ export const writeFile = <E>(
       }
       total = 0
     }
+    // Fragments pulled from a stream are ours once pulled, and given back once written; an array stays its caller's
+    // (who may write it again, or read it): none of it is released.
+    const released = !Array.isArray(dataSet)
     const chunks: Stream.Stream<Uint8Array, E> = Array.isArray(dataSet)
       ? Stream.fromIterable(dataSet as ReadonlyArray<Uint8Array>)
       : (dataSet as Stream.Stream<Uint8Array, E>)
@@ -942,7 +947,7 @@ export const writeFile = <E>(
           }
           await FileIo.writeAll(handle, pieces)
           // Written: lent fragments (a request's `dataSetLent`) are given back, which may free their socket reads.
-          for (const piece of pieces) ReceivedBytes.release(piece)
+          if (released) for (const piece of pieces) ReceivedBytes.release(piece)
         },
         catch: failed
       })
@@ -963,7 +968,7 @@ export const writeFile = <E>(
         return Effect.try({
           try: () => {
             writeWholeSync(path, pending)
-            for (const piece of pending) ReceivedBytes.release(piece)
+            if (released) for (const piece of pending) ReceivedBytes.release(piece)
           },
           catch: failed
         })
