@@ -934,24 +934,29 @@ export const writeFile = <E>(
     // Only a regular file this call opened is removed on failure (never a device or a FIFO given as path).
     let created = false
     const failed = (cause: unknown) => new FileWriteFailed({ path, cause })
-    const flush = Effect.suspend(() => {
-      const pieces = pending
-      pending = []
-      pendingBytes = 0
-      return Effect.tryPromise({
-        try: async () => {
-          if (handle === undefined) {
-            handle = await Fs.open(path, FileIo.WRITE_FLAGS, 0o644)
-            if (!(await handle.stat()).isFile()) throw new Error("not a regular file")
-            created = true
-          }
-          await FileIo.writeAll(handle, pieces)
-          // Written: lent fragments (a request's `dataSetLent`) are given back, which may free their socket reads.
-          if (released) for (const piece of pieces) ReceivedBytes.release(piece)
-        },
-        catch: failed
+    // Uninterruptible: an interruption waits for the open and the write under way (a few ms), so that the cleanup
+    // below sees the file this call created and removes it. Interrupted mid-promise, the open went on unwatched and
+    // its write after it, leaving the first megabyte as a file nothing removed.
+    const flush = Effect.uninterruptible(
+      Effect.suspend(() => {
+        const pieces = pending
+        pending = []
+        pendingBytes = 0
+        return Effect.tryPromise({
+          try: async () => {
+            if (handle === undefined) {
+              handle = await Fs.open(path, FileIo.WRITE_FLAGS, 0o644)
+              if (!(await handle.stat()).isFile()) throw new Error("not a regular file")
+              created = true
+            }
+            await FileIo.writeAll(handle, pieces)
+            // Written: lent fragments (a request's `dataSetLent`) are given back, which may free their socket reads.
+            if (released) for (const piece of pieces) ReceivedBytes.release(piece)
+          },
+          catch: failed
+        })
       })
-    })
+    )
     const body = Effect.andThen(
       Stream.runForEach(chunks, (chunk) => {
         pending.push(chunk)
