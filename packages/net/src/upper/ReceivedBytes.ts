@@ -101,10 +101,10 @@ export const tracker = () => {
       inParser.push({ buffer, holder, end: total })
     },
     decoded: (pdus: ReadonlyArray<DecodedPdu>, buffered: number): void => {
+      let control = false
       for (const pdu of pdus) {
         if (pdu._tag !== "PDataTf" || pdu.pdvs === undefined) {
-          // Decoded in place from some chunk the parser holds or has just left: none of them is freed.
-          for (const entry of inParser) entry.holder.pinned = true
+          control = true
           continue
         }
         for (const pdv of pdu.pdvs) {
@@ -117,6 +117,9 @@ export const tracker = () => {
           counted.set(data, holder)
         }
       }
+      // Another PDU was decoded in place from some chunk the parser holds or has just left: none of them is freed.
+      // Once per push, not per PDU: a read of thousands of 10-byte PDUs over thousands of held chunks was quadratic.
+      if (control) for (const entry of inParser) entry.holder.pinned = true
       leave(buffered)
     },
     pinAll: (): void => {
