@@ -934,16 +934,17 @@ export const writeFile = <E>(
     // Only a regular file this call opened is removed on failure (never a device or a FIFO given as path).
     let created = false
     const failed = (cause: unknown) => new FileWriteFailed({ path, cause })
-    // Uninterruptible: an interruption waits for the open and the write under way (a few ms), so that the cleanup
-    // below sees the file this call created and removes it. Interrupted mid-promise, the open went on unwatched and
-    // its write after it, leaving the first megabyte as a file nothing removed.
-    const flush = Effect.uninterruptible(
-      Effect.suspend(() => {
-        const pieces = pending
-        pending = []
-        pendingBytes = 0
-        return Effect.tryPromise({
-          try: async () => {
+    // The flush under way, if any. An interruption does not wait for it (a slow disk must not hold up a timeout), and
+    // abandons its promise: the cleanup below then runs once that has settled, for the promise may still open the
+    // file and write to it (cleaned up at once, it found nothing to remove, and the file was left with its first MiB).
+    let flushing: Promise<void> | undefined
+    const flush = Effect.suspend(() => {
+      const pieces = pending
+      pending = []
+      pendingBytes = 0
+      return Effect.tryPromise({
+        try: () => {
+          const writing = (async () => {
             if (handle === undefined) {
               handle = await Fs.open(path, FileIo.WRITE_FLAGS, 0o644)
               if (!(await handle.stat()).isFile()) throw new Error("not a regular file")
@@ -952,11 +953,15 @@ export const writeFile = <E>(
             await FileIo.writeAll(handle, pieces)
             // Written: lent fragments (a request's `dataSetLent`) are given back, which may free their socket reads.
             if (released) for (const piece of pieces) ReceivedBytes.release(piece)
-          },
-          catch: failed
-        })
+          })()
+          flushing = writing
+          return writing.finally(() => {
+            if (flushing === writing) flushing = undefined
+          })
+        },
+        catch: failed
       })
-    )
+    })
     const body = Effect.andThen(
       Stream.runForEach(chunks, (chunk) => {
         pending.push(chunk)
@@ -981,11 +986,15 @@ export const writeFile = <E>(
     )
     return body.pipe(
       Effect.map(() => total),
-      Effect.onError(() =>
-        Effect.promise(async () => {
+      Effect.onError(() => {
+        const cleanup = async () => {
           await handle?.close().catch(() => undefined)
           if (created) await Fs.unlink(path).catch(() => undefined)
-        })
-      )
+        }
+        const abandoned = flushing
+        return abandoned === undefined
+          ? Effect.promise(cleanup)
+          : Effect.sync(() => void abandoned.then(cleanup, cleanup))
+      })
     )
   })
