@@ -881,6 +881,23 @@ const writeWholeSync = (path: string, pieces: ReadonlyArray<Uint8Array>): void =
   FsCallback.closeSync(fd)
 }
 
+// Writes `pieces` synchronously with `write`, the lent ones among them borrowed meanwhile (`ReceivedBytes.borrow`):
+// refused when one was freed already (its bytes are gone: a lent data set read by two consumers); given back after,
+// and released with `releasing`.
+const writeBorrowed = (pieces: ReadonlyArray<Uint8Array>, releasing: boolean, write: () => void): void => {
+  if (!ReceivedBytes.borrow(pieces)) throw new Error(FREED_BEFORE_WRITTEN)
+  try {
+    write()
+  } catch (cause) {
+    ReceivedBytes.giveBack(pieces, false)
+    throw cause
+  }
+  ReceivedBytes.giveBack(pieces, releasing)
+}
+
+const FREED_BEFORE_WRITTEN =
+  "a fragment of the data set was freed before it was written (a lent data set, dataSetLent, read by two consumers?)"
+
 // Chunks `writeFile` holds before writing them, whatever their bytes: a data set received in 1-byte PDVs would
 // otherwise be held as a million views (~100 MB of heap) before its first write.
 const MAX_PENDING_PIECES = 8192
@@ -916,7 +933,7 @@ export const writeFile = <E>(
         pending.push(...fragments)
         return Effect.try({
           try: () => {
-            writeWholeSync(path, pending)
+            writeBorrowed(pending, false, () => writeWholeSync(path, pending))
             return total
           },
           catch: (cause) => new FileWriteFailed({ path, cause })
@@ -944,6 +961,9 @@ export const writeFile = <E>(
       pendingBytes = 0
       return Effect.tryPromise({
         try: () => {
+          // Lent fragments are borrowed while the thread pool writes them (none is freed under it), refused if one
+          // was freed already; once written they are given back and released, which may free their socket reads.
+          if (!ReceivedBytes.borrow(pieces)) return Promise.reject(new Error(FREED_BEFORE_WRITTEN))
           const writing = (async () => {
             if (handle === undefined) {
               handle = await Fs.open(path, FileIo.WRITE_FLAGS, 0o644)
@@ -951,9 +971,13 @@ export const writeFile = <E>(
               created = true
             }
             await FileIo.writeAll(handle, pieces)
-            // Written: lent fragments (a request's `dataSetLent`) are given back, which may free their socket reads.
-            if (released) for (const piece of pieces) ReceivedBytes.release(piece)
-          })()
+          })().then(
+            () => ReceivedBytes.giveBack(pieces, released),
+            (cause: unknown) => {
+              ReceivedBytes.giveBack(pieces, false)
+              throw cause
+            }
+          )
           flushing = writing
           return writing.finally(() => {
             if (flushing === writing) flushing = undefined
@@ -976,10 +1000,7 @@ export const writeFile = <E>(
             Effect.promise(() => handle!.close())
           )
         return Effect.try({
-          try: () => {
-            writeWholeSync(path, pending)
-            if (released) for (const piece of pending) ReceivedBytes.release(piece)
-          },
+          try: () => writeBorrowed(pending, released, () => writeWholeSync(path, pending)),
           catch: failed
         })
       })
