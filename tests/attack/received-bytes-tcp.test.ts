@@ -289,7 +289,11 @@ describe("ReceivedBytes over TCP, reads split at random", () => {
     () =>
       Effect.gen(function* () {
         const before = ReceivedBytes.freed()
-        const samples = fc.sample(scenario, { numRuns: 24, seed: 20261205 })
+        // RB_RUNS / RB_SEED widen the search by hand (the suite runs 24 seeded scenarios).
+        const samples = fc.sample(scenario, {
+          numRuns: Number(process.env.RB_RUNS ?? 24),
+          seed: Number(process.env.RB_SEED ?? 20261205)
+        })
         for (const s of samples) yield* Effect.scoped(runScenario(s))
         assert.isAbove(ReceivedBytes.freed() - before, 0, "reads were freed along the way")
       }),
