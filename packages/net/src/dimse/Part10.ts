@@ -911,10 +911,12 @@ export const SYNC_WRITE_LIMIT = 1 << 20
  * gathered, then written with one synchronous vectored write: an asynchronous open, write and close costs
  * several times the CPU on Linux, in thread-pool round trips. A larger one goes to the file as it
  * arrives, in vectored writes of at least `SYNC_WRITE_LIMIT` bytes (or 8192 chunks), so it is never held whole. On
- * failure or interruption the partial file is removed. No fsync: see the archive's store for durable writes.
+ * failure or interruption the partial file is removed (interrupted during a write, once that write has settled:
+ * the interruption does not wait for it). No fsync: see the archive's store for durable writes.
  * The data set may also be given whole, as its fragments in order (`StoreRequest.dataSetReceived`).
  * Fragments of a stream are released once written (`ReceivedBytes.release`: a request's `dataSetLent` frees its
- * socket reads as it goes); an array's stay the caller's and are never released.
+ * socket reads as it goes); an array's stay the caller's and are never released. A lent fragment found freed before
+ * it is written (a lent data set read by two consumers) fails the write rather than leave its bytes out.
  * Returns the data set's length.
  */
 export const writeFile = <E>(
