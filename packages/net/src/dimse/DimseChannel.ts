@@ -64,7 +64,7 @@ export interface IncomingRequest {
   /**
    * `dataSet` with its fragments lent (`ReceivedBytes`): for a consumer that keeps no view of a fragment once it has
    * released it (`Part10.writeFile` releases each once written), which frees the socket reads at once instead of at
-   * the next garbage collection. Read this or `dataSet`, not both.
+   * the next garbage collection. Read this or `dataSet`, not both, by one consumer (not shared with a broadcast).
    */
   readonly dataSetLent: Stream.Stream<Uint8Array, AssociationAborted>
   /**

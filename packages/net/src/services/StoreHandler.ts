@@ -27,7 +27,8 @@ export interface StoreRequest {
    * `dataSet` with its fragments lent: for a consumer that keeps no view of a fragment once it has released it
    * (`ReceivedBytes.release`). `Part10.writeFile(path, meta, request.dataSetLent)` releases each fragment once
    * written, so a large instance's socket reads are freed as it goes instead of at the next garbage collection.
-   * Read this or `dataSet`, not both; a handler that keeps fragments reads `dataSet`.
+   * Read this or `dataSet`, not both, and by one consumer (not shared with `Stream.broadcastN`: a writer that
+   * meets a fragment another has freed fails); a handler that keeps fragments reads `dataSet`.
    */
   readonly dataSetLent: Stream.Stream<Uint8Array, AssociationAborted>
   /**

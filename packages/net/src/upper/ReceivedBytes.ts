@@ -14,7 +14,9 @@
  * A view the receiver copied rather than passed on (`consumed`: a small fragment the inflow keeps as a copy) counts as
  * released too. Anything else keeps its buffer for the garbage collector, as before: a view never lent (a handler
  * reading `dataSet`, a data set given whole, a command, a response's data set), a chunk another PDU was decoded from in
- * place, a reader logging PDUs at Debug. Releasing is thus opt-in, and only by the one holder of a view.
+ * place, a reader logging PDUs at Debug. Releasing is thus opt-in, and only by the one holder of a view. A consumer
+ * that reads lent views asynchronously (a write in the thread pool) `borrow`s them for the while: no chunk is freed
+ * under it, and a view freed already (released by a second reader, against the contract) is refused, not read empty.
  *
  * @since 0.2.0
  */
@@ -26,6 +28,8 @@ interface Holder {
   inParser: boolean
   /** Something else may hold views of it: never freed here. */
   pinned: boolean
+  /** Lent views of it being read right now (`borrow`): not freed until given back, whoever released them. */
+  busy: number
 }
 
 // Reads this small are not worth tracking.
@@ -36,12 +40,14 @@ const holders = new WeakMap<ArrayBufferLike, Holder>()
 const counted = new WeakMap<Uint8Array, Holder>()
 // Counted views lent to a consumer that releases them.
 const lent = new WeakSet<Uint8Array>()
+// Every view ever lent, with its chunk's holder (kept after release: a second reader of it must learn it is gone).
+const everLent = new WeakMap<Uint8Array, Holder>()
 let freedBuffers = 0
 
 type Transferable = ArrayBuffer & { readonly transfer?: (length?: number) => ArrayBuffer }
 
 const settle = (buffer: ArrayBufferLike, holder: Holder): void => {
-  if (holder.views > 0 || holder.inParser || holder.pinned) return
+  if (holder.views > 0 || holder.inParser || holder.pinned || holder.busy > 0) return
   holders.delete(buffer)
   const transfer = (buffer as Transferable).transfer
   if (transfer === undefined) return
@@ -96,15 +102,15 @@ export const tracker = () => {
         known.pinned = true
         return
       }
-      const holder: Holder = { views: 0, inParser: true, pinned: false }
+      const holder: Holder = { views: 0, inParser: true, pinned: false, busy: 0 }
       holders.set(buffer, holder)
       inParser.push({ buffer, holder, end: total })
     },
     decoded: (pdus: ReadonlyArray<DecodedPdu>, buffered: number): void => {
+      let control = false
       for (const pdu of pdus) {
         if (pdu._tag !== "PDataTf" || pdu.pdvs === undefined) {
-          // Decoded in place from some chunk the parser holds or has just left: none of them is freed.
-          for (const entry of inParser) entry.holder.pinned = true
+          control = true
           continue
         }
         for (const pdv of pdu.pdvs) {
@@ -117,6 +123,9 @@ export const tracker = () => {
           counted.set(data, holder)
         }
       }
+      // Another PDU was decoded in place from some chunk the parser holds or has just left: none of them is freed.
+      // Once per push, not per PDU: a read of thousands of 10-byte PDUs over thousands of held chunks was quadratic.
+      if (control) for (const entry of inParser) entry.holder.pinned = true
       leave(buffered)
     },
     pinAll: (): void => {
@@ -131,8 +140,43 @@ export const tracker = () => {
  * from then on `release` may free its chunk. A view not decoded from a tracked chunk is not lent (release ignores it).
  */
 export const lend = (view: Uint8Array): Uint8Array => {
-  if (counted.has(view)) lent.add(view)
+  const holder = counted.get(view)
+  if (holder !== undefined) {
+    lent.add(view)
+    everLent.set(view, holder)
+  }
   return view
+}
+
+/**
+ * A consumer is about to read `views` asynchronously (a write handed to the thread pool): no chunk of a lent one is
+ * freed until `giveBack`, even if another reader of the same views (a lent stream shared, against its contract,
+ * with `Stream.broadcastN`) releases them meanwhile; a chunk freed under a native write was a use after free
+ * (garbage written). Returns false, holding nothing, when a lent view was freed already: its bytes are gone.
+ */
+export const borrow = (views: ReadonlyArray<Uint8Array>): boolean => {
+  for (let i = 0; i < views.length; i++) {
+    const view = views[i]!
+    const holder = everLent.get(view)
+    if (holder === undefined) continue
+    if ((view.buffer as ArrayBuffer & { readonly detached?: boolean }).detached === true) {
+      giveBack(views.slice(0, i), false)
+      return false
+    }
+    holder.busy++
+  }
+  return true
+}
+
+/** The consumer has read `views` (`borrow`): with `release`, it is done with them (`release` each). */
+export const giveBack = (views: ReadonlyArray<Uint8Array>, releasing: boolean): void => {
+  for (const view of views) {
+    const holder = everLent.get(view)
+    if (holder === undefined) continue
+    holder.busy--
+    if (releasing && lent.has(view)) release(view)
+    else settle(view.buffer, holder)
+  }
 }
 
 /**

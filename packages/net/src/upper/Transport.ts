@@ -74,6 +74,17 @@ export interface Transport {
   readonly destroy: Effect.Effect<void>
 }
 
+// Transports made here, whose reads are buffers of their own that nothing else keeps (Node's socket reads, the memory
+// pair's copies). A transport made elsewhere (a wrapper around one of these, even one spreading it) is not in here.
+const readsGivenAway = new WeakSet<Transport>()
+
+/**
+ * Whether the chunks `transport` reads are given away: each a buffer nothing else holds or will read, which the reader
+ * may free (detach, `ReceivedBytes`) once it has consumed it. True only for the transports this module makes; any
+ * other (a wrapper that records, tees or replays its reads) may keep what it hands out, so its reads are never freed.
+ */
+export const readsGivenAwayBy = (transport: Transport): boolean => readsGivenAway.has(transport)
+
 /** Options shared by client and server connections. */
 export interface TransportOptions {
   readonly writeTimeout: Duration.Duration
@@ -272,6 +283,7 @@ const fromNodeSocket = (
       }),
       destroy
     }
+    readsGivenAway.add(transport)
     return transport
   })
 
@@ -452,5 +464,8 @@ export const memoryPair = (): Effect.Effect<readonly [Transport, Transport]> =>
         )
       }
     }
-    return [side(bToA, aToB, "memory-a"), side(aToB, bToA, "memory-b")] as const
+    const pair = [side(bToA, aToB, "memory-a"), side(aToB, bToA, "memory-b")] as const
+    // Each write is copied into the queue: what a side reads is its own.
+    for (const transport of pair) readsGivenAway.add(transport)
+    return pair
   })

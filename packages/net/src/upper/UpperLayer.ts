@@ -30,7 +30,7 @@ import { type Pdu, PduCodec, PduParser, PduSummary } from "@netdicom/wire"
 import * as ReceivedBytes from "./ReceivedBytes.ts"
 import * as Table from "./StateTable.ts"
 import * as Timers from "./Timers.ts"
-import type { ConnectFailed, Transport } from "./Transport.ts"
+import { type ConnectFailed, readsGivenAwayBy, type Transport } from "./Transport.ts"
 
 /** Primitives the local user issues (PS3.8 section 9.2.1 events from the user). */
 export type UserPrimitive =
@@ -301,8 +301,9 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         // P-DATA spanning socket reads as views of them, not joined into a fresh buffer (DIMSE takes any fragmenting).
         const parser = PduParser.make({ maxPduLength: options.maxPduLength, pdvViews: true })
         // Socket reads whose every byte is consumed (lent data views released) are freed at once; a reader logging
-        // PDUs (whose log may keep them) frees none.
-        const received = debug ? undefined : ReceivedBytes.tracker()
+        // PDUs (whose log may keep them), or reading a transport that may keep its reads (one not made by
+        // `Transport`: a wrapper recording them, say), frees none.
+        const received = debug || !readsGivenAwayBy(t) ? undefined : ReceivedBytes.tracker()
         while (true) {
           const chunks = yield* t.read
           // After our A-ABORT nothing the peer sends matters; a peer that keeps sending instead of
