@@ -20,7 +20,7 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Argument, Command, Flag } from "effect/cli"
-import { ApplicationEntity, DimseError, Negotiation, Part10, QueryRetrieve, Scu } from "@netdicom/net"
+import { ApplicationEntity, DimseError, Negotiation, Part10, QueryRetrieve, ReceivedBytes, Scu } from "@netdicom/net"
 import type { DimseChannel, RejectedContext, StoreHandler } from "@netdicom/net"
 import { InstanceStore } from "@netdicom/archive"
 import { Status, Text, Uids } from "@netdicom/wire"
@@ -455,7 +455,18 @@ const retrieveModel = Flag.Literals("model", ["patient", "study"]).pipe(
 const writtenLine = (count: number, dir: string): string => `${count} file${count === 1 ? "" : "s"} written to ${dir}`
 
 /** Writes each instance a C-GET brings as `<dir>/<SOPInstanceUID>.dcm` with a File Meta Information. */
-const fileWriter =
+/** Writes all of `bytes` at the file's current position (a write may take fewer bytes than asked). */
+const writeAll = async (handle: Fs.FileHandle, bytes: Uint8Array): Promise<void> => {
+  for (let at = 0; at < bytes.length;) at += (await handle.write(bytes, at, bytes.length - at)).bytesWritten
+}
+
+/**
+ * `netdicom get`'s C-STORE handler: each instance to a temporary file (meta, then the data set as it arrives),
+ * synced, then renamed to `<dir>/<SOP Instance UID>.dcm`. The data set is read lent (`dataSetLent`): each fragment
+ * is given back (`ReceivedBytes.release`) once written, so the socket reads it came from are freed at once, never
+ * before its write has completed (an interrupted write gives nothing back).
+ */
+export const fileWriter =
   (dir: string, written: { count: number }): StoreHandler.StorageHandler =>
   (request) =>
     Effect.gen(function* () {
@@ -475,7 +486,12 @@ const fileWriter =
         (handle) =>
           Effect.gen(function* () {
             yield* Effect.tryPromise(() => handle.write(meta))
-            yield* Stream.runForEach(request.dataSet, (chunk) => Effect.tryPromise(() => handle.write(chunk)))
+            yield* Stream.runForEach(request.dataSetLent, (chunk) =>
+              Effect.tryPromise(async () => {
+                await writeAll(handle, chunk)
+                ReceivedBytes.release(chunk)
+              })
+            )
             yield* Effect.tryPromise(() => handle.sync())
           }),
         (handle) => Effect.promise(() => handle.close().catch(() => undefined))
@@ -485,7 +501,10 @@ const fileWriter =
         yield* Effect.logDebug(`received ${target}`)
         return { status: Status.SUCCESS }
       }
-      yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
+      // the rest of the data set, read the same way: nothing keeps these fragments
+      yield* Stream.runForEach(request.dataSetLent, (chunk) => Effect.sync(() => ReceivedBytes.release(chunk))).pipe(
+        Effect.ignore
+      )
       yield* Effect.promise(() => Fs.unlink(tmp).catch(() => undefined))
       const reason = String(outcome.failure.cause ?? outcome.failure)
       yield* Effect.logWarning(`cannot write ${target}: ${reason}`)
