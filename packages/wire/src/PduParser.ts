@@ -52,17 +52,34 @@ const DEFAULT_CONTROL_LIMIT = 1 << 20
 const NO_PDUS: ReadonlyArray<Pdu> = []
 
 /** Makes a parser with the given limits. */
-export const make = (options: ParserOptions): PduParser => {
-  const controlLimit = options.maxControlPduLength ?? DEFAULT_CONTROL_LIMIT
+export const make = (options: ParserOptions): PduParser => new Parser(options)
+
+// A class rather than closures made per parser: V8 then compiles one version of its methods for every
+// association (optimized code made for one closure is made again once a second exists).
+class Parser implements PduParser {
+  readonly #maxPduLength: number
+  readonly #controlLimit: number
+  readonly #pdvViews: boolean
   // Received chunks not yet consumed are chunks[head..]; a head index (not `shift`) keeps a PDU that
   // arrived one byte at a time linear to take apart.
-  let chunks: Array<Uint8Array> = []
-  let head = 0
-  let buffered = 0
-  let failed: PduDecodeError | PduTooLarge | undefined
+  #chunks: Array<Uint8Array> = []
+  #head = 0
+  #buffered = 0
+  #failed: PduDecodeError | PduTooLarge | undefined = undefined
 
-  const byteAt = (i: number): number => {
-    for (let k = head; k < chunks.length; k++) {
+  constructor(options: ParserOptions) {
+    this.#maxPduLength = options.maxPduLength
+    this.#controlLimit = options.maxControlPduLength ?? DEFAULT_CONTROL_LIMIT
+    this.#pdvViews = options.pdvViews === true
+  }
+
+  get buffered(): number {
+    return this.#buffered
+  }
+
+  #byteAt(i: number): number {
+    const chunks = this.#chunks
+    for (let k = this.#head; k < chunks.length; k++) {
       const c = chunks[k]!
       if (i < c.length) return c[i]!
       i -= c.length
@@ -70,46 +87,50 @@ export const make = (options: ParserOptions): PduParser => {
     return 0
   }
 
-  const compact = () => {
-    if (head === chunks.length) {
-      chunks = []
-      head = 0
-    } else if (head > 64 && head * 2 > chunks.length) {
-      chunks = chunks.slice(head)
-      head = 0
+  #compact(): void {
+    const head = this.#head
+    if (head === this.#chunks.length) {
+      this.#chunks = []
+      this.#head = 0
+    } else if (head > 64 && head * 2 > this.#chunks.length) {
+      this.#chunks = this.#chunks.slice(head)
+      this.#head = 0
     }
   }
 
   // Removes and returns the first n buffered bytes, joining chunks only when the PDU spans them.
-  const take = (n: number): Uint8Array => {
-    const first = chunks[head]!
+  #take(n: number): Uint8Array {
+    const chunks = this.#chunks
+    const first = chunks[this.#head]!
     if (first.length >= n) {
       const out = first.subarray(0, n)
-      if (first.length === n) head++
-      else chunks[head] = first.subarray(n)
-      buffered -= n
-      compact()
+      if (first.length === n) this.#head++
+      else chunks[this.#head] = first.subarray(n)
+      this.#buffered -= n
+      this.#compact()
       return out
     }
     const out = new Uint8Array(n)
     let at = 0
     while (at < n) {
-      const c = chunks[head]!
+      const c = chunks[this.#head]!
       const k = Math.min(c.length, n - at)
       out.set(k === c.length ? c : c.subarray(0, k), at)
       at += k
-      if (k === c.length) head++
-      else chunks[head] = c.subarray(k)
+      if (k === c.length) this.#head++
+      else chunks[this.#head] = c.subarray(k)
     }
-    buffered -= n
-    compact()
+    this.#buffered -= n
+    this.#compact()
     return out
   }
 
   // With `pdvViews`: a P-DATA-TF of `length` bytes after its header, spanning chunks, taken off as PDVs whose
   // data are views of the chunks. `undefined` (nothing taken) when it lies in one chunk, spans too many, or breaks
   // a rule of the PDV items: then the codec decodes the joined bytes, and says what is wrong.
-  const takePDataViews = (length: number): PDataTf | undefined => {
+  #takePDataViews(length: number): PDataTf | undefined {
+    const chunks = this.#chunks
+    const head = this.#head
     let need = 6 + length
     if (length === 0 || chunks[head]!.length >= need) return undefined
     for (let j = head; need > 0; j++) {
@@ -158,17 +179,17 @@ export const make = (options: ParserOptions): PduParser => {
     }
     if (pdvs.length === 0) return undefined
     const last = chunks[k]!
-    if (at >= last.length) head = k + 1
+    if (at >= last.length) this.#head = k + 1
     else {
       chunks[k] = last.subarray(at)
-      head = k
+      this.#head = k
     }
-    buffered -= 6 + length
-    compact()
+    this.#buffered -= 6 + length
+    this.#compact()
     return { _tag: "PDataTf", pdvs: pdvs as [Pdv, ...Array<Pdv>] }
   }
 
-  const check = (type: number, length: number): PduDecodeError | PduTooLarge | undefined => {
+  #check(type: number, length: number): PduDecodeError | PduTooLarge | undefined {
     if (type < 0x01 || type > 0x07) {
       return new PduDecodeError({
         pdu: pduTypeName(type),
@@ -178,46 +199,42 @@ export const make = (options: ParserOptions): PduParser => {
         abortReason: 1
       })
     }
-    const limit = type === 0x04 ? options.maxPduLength : controlLimit
+    const limit = type === 0x04 ? this.#maxPduLength : this.#controlLimit
     if (limit > 0 && length > limit) return new PduTooLarge({ pduType: type, length, limit })
     return undefined
   }
 
-  return {
-    get buffered() {
-      return buffered
-    },
-    push(chunk) {
-      if (failed !== undefined) return { pdus: NO_PDUS, error: failed }
-      if (chunk.length > 0) {
-        chunks.push(chunk)
-        buffered += chunk.length
-      }
-      const pdus: Array<Pdu> = []
-      while (buffered >= 6) {
-        const type = byteAt(0)
-        const length = ((byteAt(2) << 24) >>> 0) + (byteAt(3) << 16) + (byteAt(4) << 8) + byteAt(5)
-        const bad = check(type, length)
-        if (bad !== undefined) {
-          failed = bad
-          return { pdus, error: bad }
-        }
-        if (buffered < 6 + length) break
-        if (type === 0x04 && options.pdvViews === true) {
-          const viewed = takePDataViews(length)
-          if (viewed !== undefined) {
-            pdus.push(viewed)
-            continue
-          }
-        }
-        const decoded = decodePdu(take(6 + length))
-        if (Result.isFailure(decoded)) {
-          failed = decoded.failure
-          return { pdus, error: decoded.failure }
-        }
-        pdus.push(decoded.success)
-      }
-      return { pdus, error: undefined }
+  push(chunk: Uint8Array): PushResult {
+    if (this.#failed !== undefined) return { pdus: NO_PDUS, error: this.#failed }
+    if (chunk.length > 0) {
+      this.#chunks.push(chunk)
+      this.#buffered += chunk.length
     }
+    const pdus: Array<Pdu> = []
+    while (this.#buffered >= 6) {
+      const type = this.#byteAt(0)
+      const length =
+        ((this.#byteAt(2) << 24) >>> 0) + (this.#byteAt(3) << 16) + (this.#byteAt(4) << 8) + this.#byteAt(5)
+      const bad = this.#check(type, length)
+      if (bad !== undefined) {
+        this.#failed = bad
+        return { pdus, error: bad }
+      }
+      if (this.#buffered < 6 + length) break
+      if (type === 0x04 && this.#pdvViews) {
+        const viewed = this.#takePDataViews(length)
+        if (viewed !== undefined) {
+          pdus.push(viewed)
+          continue
+        }
+      }
+      const decoded = decodePdu(this.#take(6 + length))
+      if (Result.isFailure(decoded)) {
+        this.#failed = decoded.failure
+        return { pdus, error: decoded.failure }
+      }
+      pdus.push(decoded.success)
+    }
+    return { pdus, error: undefined }
   }
 }
