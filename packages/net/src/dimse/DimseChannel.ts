@@ -224,6 +224,213 @@ const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => 
 }
 
 /** Starts DIMSE on an association in the current scope; `handler` receives the requests that arrive. */
+
+// What the receive path needs from its channel.
+interface ReceiverDeps {
+  readonly debug: boolean
+  readonly reassembler: Reassembler.Reassembler
+  readonly contextById: ReadonlyMap<number, AcceptedContext>
+  readonly pending: ReadonlyMap<number, Inbox>
+  readonly cancels: Map<number, Deferred.Deferred<void>>
+  readonly handler: RequestHandler | undefined
+  readonly handlerCap: number
+  readonly dimseTimeout: Duration.Duration
+  readonly deliver: (id: number, r: Response) => Effect.Effect<void> | undefined
+  readonly protocolAbort: (detail: string) => Effect.Effect<void>
+  readonly runHandler: (run: Effect.Effect<void>, message: Dimse.Message, id: number | undefined) => void
+  readonly handlerDone: () => void
+  readonly awaitSlot: Effect.Effect<void>
+  readonly channel: () => DimseChannel
+}
+
+// The receive path (P-DATA in, commands and data sets to requests and handlers), one per channel. A class rather
+// than closures made per channel: V8 then compiles one version of these per-message functions for every
+// association (optimized code made for one closure is made again once a second exists).
+// Synchronous, on the reader's fiber: each step returns an effect only when it must wait
+// (backpressure) or log, and the steps after it run once that effect has.
+class Receiver {
+  // Where the next data fragment goes.
+  target: Target = NONE
+  // Set once the channel is gone: nothing more is received or sent.
+  gone: AssociationAborted | undefined = undefined
+  // Handlers running.
+  running = 0
+  readonly deps: ReceiverDeps
+  constructor(deps: ReceiverDeps) {
+    this.deps = deps
+  }
+  onCommand(event: Reassembler.Command): Effect.Effect<void> | undefined {
+    if (Result.isFailure(event.message))
+      return this.deps.protocolAbort(`invalid command: ${event.message.failure.detail}`)
+    const message = event.message.success
+    const logged = this.deps.debug
+      ? Effect.logDebug(`received ${Dimse.summarize(message)} on pc ${event.presentationContextId}`)
+      : undefined
+    const context = this.deps.contextById.get(event.presentationContextId)
+    if (context === undefined) {
+      return this.deps.protocolAbort(`message on presentation context ${event.presentationContextId}, not accepted`)
+    }
+    if (message._tag === "CCancelRq") {
+      const d = this.deps.cancels.get(message.messageIdBeingRespondedTo)
+      if (d) Deferred.doneUnsafe(d, Exit.void)
+      this.target = NONE
+      return logged
+    }
+    if ("messageIdBeingRespondedTo" in message) {
+      const id = message.messageIdBeingRespondedTo
+      if (!this.deps.pending.has(id)) {
+        this.target = event.hasDataSet ? DRAIN : NONE
+        return Effect.logWarning(`response to unknown message ${id} dropped`)
+      }
+      if (event.hasDataSet) {
+        this.target = { _tag: "Response", id, message, chunks: [], size: 0 }
+        return logged
+      }
+      this.target = NONE
+      const delivered = this.deps.deliver(id, { message, status: statusOf(message), dataSet: undefined })
+      return logged === undefined ? delivered : delivered === undefined ? logged : Effect.andThen(logged, delivered)
+    }
+    // A request.
+    const inflow = Inflow.make(INFLOW_LIMIT, FRAGMENT_COST)
+    const id = messageIdOf(message)
+    // Only C-FIND, C-GET and C-MOVE can be cancelled (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3).
+    const cancellable = message._tag === "CFindRq" || message._tag === "CGetRq" || message._tag === "CMoveRq"
+    const cancelled = cancellable ? Deferred.makeUnsafe<void>() : undefined
+    if (id !== undefined && cancelled !== undefined) this.deps.cancels.set(id, cancelled)
+    this.running++
+    const start = () => {
+      const received = inflow.complete()
+      const incoming: IncomingRequest = {
+        context,
+        message,
+        dataSet: inflow.stream,
+        dataSetLent: inflow.lentStream,
+        ...(received !== undefined && received.length > 0 ? { dataSetReceived: received } : {}),
+        cancelled: cancelled === undefined ? Effect.never : Deferred.await(cancelled),
+        isCancelled: () => cancelled !== undefined && Deferred.isDoneUnsafe(cancelled)
+      }
+      const handler = this.deps.handler
+      const run = handler
+        ? handler(incoming, this.deps.channel()).pipe(
+            Effect.catchCause((cause) => Effect.logError(`handler for ${message._tag} failed`, cause))
+          )
+        : Effect.logWarning(`no handler for ${message._tag}`)
+      this.deps.runHandler(
+        Effect.ensuring(
+          run,
+          Effect.sync(() => {
+            // What the handler left unread is dropped, so it cannot hold the association back.
+            inflow.discard()
+            // Only its own: a peer that reused the id for a request still running keeps that one's C-CANCEL.
+            if (id !== undefined && this.deps.cancels.get(id) === cancelled) this.deps.cancels.delete(id)
+            this.deps.handlerDone()
+          })
+        ),
+        message,
+        id
+      )
+    }
+    if (event.hasDataSet) {
+      // The handler starts when the data set is complete (small ones: given whole) or large enough.
+      this.target = { _tag: "Request", inflow, start }
+    } else {
+      this.target = NONE
+      inflow.end()
+      start()
+    }
+    if (this.running < this.deps.handlerCap) return logged
+    return logged === undefined ? this.deps.awaitSlot : Effect.andThen(logged, this.deps.awaitSlot)
+  }
+
+  onData(event: Reassembler.DataFragment): Effect.Effect<void> | undefined {
+    if (!this.deps.contextById.has(event.presentationContextId)) {
+      return this.deps.protocolAbort(`data on presentation context ${event.presentationContextId}, not accepted`)
+    }
+    if (event.unannounced) {
+      return event.isLast ? Effect.logWarning("drained a data set the command did not announce") : undefined
+    }
+    const t = this.target
+    switch (t._tag) {
+      case "Request": {
+        const wait = t.inflow.push(event.data)
+        if (event.isLast) {
+          t.inflow.end()
+          this.target = NONE
+          startHandler(t)
+        } else if (t.start !== undefined && (wait !== undefined || t.inflow.buffered() >= HANDLER_START_BYTES)) {
+          startHandler(t)
+        }
+        // A handler that stops reading holds the reader; not for longer than the DIMSE timeout.
+        return wait === undefined
+          ? undefined
+          : Effect.timeoutOrElse(wait, {
+              duration: this.deps.dimseTimeout,
+              orElse: () =>
+                this.deps.protocolAbort(
+                  `a handler left its data set unread for ${Duration.format(this.deps.dimseTimeout)}`
+                )
+            })
+      }
+      case "Response": {
+        // Tiny fragments merged as they come: 2 MiB of 1-byte PDVs is not 2 million views (~200 MB of heap).
+        Reassembler.gatherInto(t.chunks, event.data)
+        t.size += event.data.length
+        if (t.size > MAX_RESPONSE_DATA_SET_BYTES) {
+          return this.deps.protocolAbort(`response data set over ${MAX_RESPONSE_DATA_SET_BYTES} bytes`)
+        }
+        if (!event.isLast) return undefined
+        this.target = NONE
+        return this.deps.deliver(t.id, {
+          message: t.message,
+          status: statusOf(t.message),
+          dataSet: concat(t.chunks, t.size)
+        })
+      }
+      default:
+        if (event.isLast) this.target = NONE
+        return undefined
+    }
+  }
+
+  // Runs events[i..] in order; where one returns an effect, the rest wait for it.
+  runEvents(
+    events: ReadonlyArray<Reassembler.Event>,
+    from: number,
+    failure: Reassembler.ReassemblyError | undefined
+  ): Effect.Effect<void> | undefined {
+    for (let i = from; i < events.length; i++) {
+      if (this.gone) return undefined
+      const event = events[i]!
+      const effect = event._tag === "Command" ? this.onCommand(event) : this.onData(event)
+      if (effect !== undefined) {
+        return Effect.andThen(
+          effect,
+          Effect.suspend(() => this.runEvents(events, i + 1, failure) ?? Effect.void)
+        )
+      }
+    }
+    return failure !== undefined && !this.gone
+      ? this.deps.protocolAbort(`${failure.reason}: ${failure.detail}`)
+      : undefined
+  }
+
+  onPData(pdu: Pdu.PDataTf): Effect.Effect<void> | undefined {
+    if (this.gone) return undefined
+    let events: Array<Reassembler.Event> | undefined
+    let failure: Reassembler.ReassemblyError | undefined
+    for (const pdv of pdu.pdvs) {
+      const r = this.deps.reassembler.push(pdv)
+      if (Result.isFailure(r)) {
+        failure = r.failure
+        break
+      }
+      if (events === undefined) events = [...r.success]
+      else for (const event of r.success) events.push(event)
+    }
+    return this.runEvents(events ?? [], 0, failure)
+  }
+}
+
 export const make = (
   association: Association,
   handler?: RequestHandler
@@ -274,14 +481,12 @@ export const make = (
     const timers = yield* Timers.make
     const runFork = Effect.runForkWith(yield* Effect.context<never>())
     const reassembler = Reassembler.make()
-    let target: Target = NONE
     let messageId = 0
-    let gone: AssociationAborted | undefined
 
     const contextById = new Map(negotiated.accepted.map((c) => [c.id, c]))
 
     const goneError = () =>
-      gone ?? new AssociationAborted({ by: "provider", source: 2, reason: 0, detail: "association ended" })
+      rx.gone ?? new AssociationAborted({ by: "provider", source: 2, reason: 0, detail: "association ended" })
 
     // Marks the channel gone at once (nothing more is received or sent), and returns the effect that
     // logs and aborts the association. `logLine` replaces the protocol-error wording (an interruption is none).
@@ -289,7 +494,7 @@ export const make = (
       detail: string,
       logLine = `DIMSE protocol error, aborting: ${detail}`
     ): Effect.Effect<void> => {
-      gone = new AssociationAborted({ by: "provider", source: 0, reason: 0, detail })
+      rx.gone = new AssociationAborted({ by: "provider", source: 0, reason: 0, detail })
       return Effect.andThen(Effect.logWarning(logLine), Effect.asVoid(association.abort.pipe(Effect.forkDetach)))
     }
 
@@ -438,7 +643,7 @@ export const make = (
     // of the rest aborts the association, so no other message lands inside it.
     const guardHalfSent = <E>(started: () => boolean, sending: Effect.Effect<void, E>): Effect.Effect<void, E> =>
       Effect.onExit(sending, (exit) =>
-        Exit.isSuccess(exit) || !started() || gone !== undefined
+        Exit.isSuccess(exit) || !started() || rx.gone !== undefined
           ? Effect.void
           : Cause.hasInterruptsOnly(exit.cause)
             ? protocolAbort(
@@ -447,7 +652,7 @@ export const make = (
               )
             : endedBy(exit.cause) !== undefined
               ? Effect.sync(() => {
-                  gone ??= endedBy(exit.cause)
+                  rx.gone ??= endedBy(exit.cause)
                 })
               : protocolAbort(`a message failed half sent: ${Cause.pretty(exit.cause).split("\n")[0]}`)
       )
@@ -488,7 +693,7 @@ export const make = (
     const watchdog = (): void => {
       while (true) {
         const first = waitingOnes.values().next()
-        if (first.done === true || gone !== undefined) {
+        if (first.done === true || rx.gone !== undefined) {
           watching = false
           return
         }
@@ -532,7 +737,7 @@ export const make = (
     // association ends.
     const whenOneEnds = (inbox: OneInbox) => (exit: Exit.Exit<Response, DimseFailure>) => {
       if (Exit.isSuccess(exit) || inbox.outcome !== undefined) return Effect.void
-      if (!inbox.sent || gone !== undefined || closed || !Cause.hasInterruptsOnly(exit.cause)) {
+      if (!inbox.sent || rx.gone !== undefined || closed || !Cause.hasInterruptsOnly(exit.cause)) {
         dropOne(inbox)
         return Effect.void
       }
@@ -557,7 +762,7 @@ export const make = (
       inbox: OneInbox
     ): Effect.Effect<Response, DimseFailure> => {
       pending.set(inbox.id, inbox)
-      if (gone !== undefined || closed) {
+      if (rx.gone !== undefined || closed) {
         dropOne(inbox)
         return Effect.fail(goneError())
       }
@@ -579,7 +784,7 @@ export const make = (
     // window slot and nothing else being sent, no lock either.
     const requestOne: DimseChannel["requestOne"] = (context, message, dataSet) =>
       Effect.suspend(() => {
-        if (gone !== undefined || closed) return Effect.fail(goneError())
+        if (rx.gone !== undefined || closed) return Effect.fail(goneError())
         const inbox: OneInbox = {
           _tag: "One",
           id: messageIdOf(message) ?? 0,
@@ -622,7 +827,7 @@ export const make = (
             yield* Effect.addFinalizer(() =>
               Effect.gen(function* () {
                 // Only a request the peer may have seen is cancelled (one stopped before its write began is not).
-                if (!finished && mark.sent && options?.cancel && gone === undefined) {
+                if (!finished && mark.sent && options?.cancel && rx.gone === undefined) {
                   yield* send(context, { _tag: "CCancelRq", messageIdBeingRespondedTo: id }).pipe(Effect.ignore)
                   // Still wait for the final response, so the association stays in step. None within the DIMSE
                   // timeout is a DIMSE timeout: the peer still counts the request outstanding, so the association
@@ -636,7 +841,7 @@ export const make = (
                     Effect.timeoutOrElse({
                       duration: association.ae.timeouts.dimse,
                       orElse: () =>
-                        gone === undefined
+                        rx.gone === undefined
                           ? protocolAbort(
                               `no final response to message ${id} within ` +
                                 `${Duration.format(association.ae.timeouts.dimse)} of its C-CANCEL`
@@ -645,7 +850,7 @@ export const make = (
                     }),
                     Effect.ignore
                   )
-                } else if (!finished && mark.sent && gone === undefined) {
+                } else if (!finished && mark.sent && rx.gone === undefined) {
                   // Stopped without a C-CANCEL: the peer goes on to its final response and counts the request
                   // outstanding until then. The rest is drained by a fiber of the channel, which gives the window
                   // slot back with the final response (none within the DIMSE timeout aborts the association).
@@ -677,7 +882,7 @@ export const make = (
             // Registered for its responses once it holds a slot and its finalizer is in place (one given up while
             // waiting for a slot leaves nothing behind).
             pending.set(id, { _tag: "Stream", queue: inbox })
-            if (gone !== undefined || closed) return yield* Effect.fail(goneError())
+            if (rx.gone !== undefined || closed) return yield* Effect.fail(goneError())
             const dataSet = options?.dataSet
             yield* isWhole(dataSet)
               ? Effect.suspend(() => beginWhole(context, message, dataSet, mark) ?? Effect.void)
@@ -720,182 +925,35 @@ export const make = (
     // Handlers running at once: past the cap the reader waits for one to finish (so a peer that sends
     // requests without reading the answers is held back by TCP, not by our memory).
     const handlerCap = Math.max(negotiated.maxOperationsPerformed, MIN_RUNNING_HANDLERS)
-    let running = 0
     let slotFreed: Deferred.Deferred<void> | undefined
     const handlerDone = () => {
-      running--
+      rx.running--
       const waiter = slotFreed
       slotFreed = undefined
       if (waiter !== undefined) Deferred.doneUnsafe(waiter, Exit.void)
     }
     const awaitSlot: Effect.Effect<void> = Effect.suspend(() => {
-      if (running < handlerCap || gone !== undefined) return Effect.void
+      if (rx.running < handlerCap || rx.gone !== undefined) return Effect.void
       slotFreed ??= Deferred.makeUnsafe<void>()
       return Effect.andThen(Deferred.await(slotFreed), awaitSlot)
     })
 
-    const onCommand = (event: Reassembler.Command): Effect.Effect<void> | undefined => {
-      if (Result.isFailure(event.message)) return protocolAbort(`invalid command: ${event.message.failure.detail}`)
-      const message = event.message.success
-      const logged = debug
-        ? Effect.logDebug(`received ${Dimse.summarize(message)} on pc ${event.presentationContextId}`)
-        : undefined
-      const context = contextById.get(event.presentationContextId)
-      if (context === undefined) {
-        return protocolAbort(`message on presentation context ${event.presentationContextId}, not accepted`)
-      }
-      if (message._tag === "CCancelRq") {
-        const d = cancels.get(message.messageIdBeingRespondedTo)
-        if (d) Deferred.doneUnsafe(d, Exit.void)
-        target = NONE
-        return logged
-      }
-      if ("messageIdBeingRespondedTo" in message) {
-        const id = message.messageIdBeingRespondedTo
-        if (!pending.has(id)) {
-          target = event.hasDataSet ? DRAIN : NONE
-          return Effect.logWarning(`response to unknown message ${id} dropped`)
-        }
-        if (event.hasDataSet) {
-          target = { _tag: "Response", id, message, chunks: [], size: 0 }
-          return logged
-        }
-        target = NONE
-        const delivered = deliver(id, { message, status: statusOf(message), dataSet: undefined })
-        return logged === undefined ? delivered : delivered === undefined ? logged : Effect.andThen(logged, delivered)
-      }
-      // A request.
-      const inflow = Inflow.make(INFLOW_LIMIT, FRAGMENT_COST)
-      const id = messageIdOf(message)
-      // Only C-FIND, C-GET and C-MOVE can be cancelled (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3).
-      const cancellable = message._tag === "CFindRq" || message._tag === "CGetRq" || message._tag === "CMoveRq"
-      const cancelled = cancellable ? Deferred.makeUnsafe<void>() : undefined
-      if (id !== undefined && cancelled !== undefined) cancels.set(id, cancelled)
-      running++
-      const start = () => {
-        const received = inflow.complete()
-        const incoming: IncomingRequest = {
-          context,
-          message,
-          dataSet: inflow.stream,
-          dataSetLent: inflow.lentStream,
-          ...(received !== undefined && received.length > 0 ? { dataSetReceived: received } : {}),
-          cancelled: cancelled === undefined ? Effect.never : Deferred.await(cancelled),
-          isCancelled: () => cancelled !== undefined && Deferred.isDoneUnsafe(cancelled)
-        }
-        const run = handler
-          ? handler(incoming, self).pipe(
-              Effect.catchCause((cause) => Effect.logError(`handler for ${message._tag} failed`, cause))
-            )
-          : Effect.logWarning(`no handler for ${message._tag}`)
-        runHandler(
-          Effect.ensuring(
-            run,
-            Effect.sync(() => {
-              // What the handler left unread is dropped, so it cannot hold the association back.
-              inflow.discard()
-              // Only its own: a peer that reused the id for a request still running keeps that one's C-CANCEL.
-              if (id !== undefined && cancels.get(id) === cancelled) cancels.delete(id)
-              handlerDone()
-            })
-          ),
-          message,
-          id
-        )
-      }
-      if (event.hasDataSet) {
-        // The handler starts when the data set is complete (small ones: given whole) or large enough.
-        target = { _tag: "Request", inflow, start }
-      } else {
-        target = NONE
-        inflow.end()
-        start()
-      }
-      if (running < handlerCap) return logged
-      return logged === undefined ? awaitSlot : Effect.andThen(logged, awaitSlot)
-    }
-
-    const onData = (event: Reassembler.DataFragment): Effect.Effect<void> | undefined => {
-      if (!contextById.has(event.presentationContextId)) {
-        return protocolAbort(`data on presentation context ${event.presentationContextId}, not accepted`)
-      }
-      if (event.unannounced) {
-        return event.isLast ? Effect.logWarning("drained a data set the command did not announce") : undefined
-      }
-      const t = target
-      switch (t._tag) {
-        case "Request": {
-          const wait = t.inflow.push(event.data)
-          if (event.isLast) {
-            t.inflow.end()
-            target = NONE
-            startHandler(t)
-          } else if (t.start !== undefined && (wait !== undefined || t.inflow.buffered() >= HANDLER_START_BYTES)) {
-            startHandler(t)
-          }
-          // A handler that stops reading holds the reader; not for longer than the DIMSE timeout.
-          return wait === undefined
-            ? undefined
-            : Effect.timeoutOrElse(wait, {
-                duration: association.ae.timeouts.dimse,
-                orElse: () =>
-                  protocolAbort(
-                    `a handler left its data set unread for ${Duration.format(association.ae.timeouts.dimse)}`
-                  )
-              })
-        }
-        case "Response": {
-          // Tiny fragments merged as they come: 2 MiB of 1-byte PDVs is not 2 million views (~200 MB of heap).
-          Reassembler.gatherInto(t.chunks, event.data)
-          t.size += event.data.length
-          if (t.size > MAX_RESPONSE_DATA_SET_BYTES) {
-            return protocolAbort(`response data set over ${MAX_RESPONSE_DATA_SET_BYTES} bytes`)
-          }
-          if (!event.isLast) return undefined
-          target = NONE
-          return deliver(t.id, { message: t.message, status: statusOf(t.message), dataSet: concat(t.chunks, t.size) })
-        }
-        default:
-          if (event.isLast) target = NONE
-          return undefined
-      }
-    }
-
-    // Runs events[i..] in order; where one returns an effect, the rest wait for it.
-    const runEvents = (
-      events: ReadonlyArray<Reassembler.Event>,
-      from: number,
-      failure: Reassembler.ReassemblyError | undefined
-    ): Effect.Effect<void> | undefined => {
-      for (let i = from; i < events.length; i++) {
-        if (gone) return undefined
-        const event = events[i]!
-        const effect = event._tag === "Command" ? onCommand(event) : onData(event)
-        if (effect !== undefined) {
-          return Effect.andThen(
-            effect,
-            Effect.suspend(() => runEvents(events, i + 1, failure) ?? Effect.void)
-          )
-        }
-      }
-      return failure !== undefined && !gone ? protocolAbort(`${failure.reason}: ${failure.detail}`) : undefined
-    }
-
-    const onPData = (pdu: Pdu.PDataTf): Effect.Effect<void> | undefined => {
-      if (gone) return undefined
-      let events: Array<Reassembler.Event> | undefined
-      let failure: Reassembler.ReassemblyError | undefined
-      for (const pdv of pdu.pdvs) {
-        const r = reassembler.push(pdv)
-        if (Result.isFailure(r)) {
-          failure = r.failure
-          break
-        }
-        if (events === undefined) events = [...r.success]
-        else for (const event of r.success) events.push(event)
-      }
-      return runEvents(events ?? [], 0, failure)
-    }
+    const rx: Receiver = new Receiver({
+      debug,
+      reassembler,
+      contextById,
+      pending,
+      cancels,
+      handler,
+      handlerCap,
+      dimseTimeout: association.ae.timeouts.dimse,
+      deliver,
+      protocolAbort,
+      runHandler,
+      handlerDone,
+      awaitSlot,
+      channel: () => self
+    })
 
     const self: DimseChannel = {
       association,
@@ -923,16 +981,16 @@ export const make = (
       }
     }
 
-    yield* association.receive(onPData)
+    yield* association.receive((pdu) => rx.onPData(pdu))
     // Before answering the peer's A-RELEASE-RQ: a data set still arriving never will, so its request
     // fails; the running handlers get the DIMSE timeout to finish, then are stopped.
     yield* association.beforeRelease(
       Effect.gen(function* () {
-        if (target._tag === "Request") {
+        if (rx.target._tag === "Request") {
           const detail = "the peer asked to release while a data set was still arriving"
-          target.inflow.fail(new AssociationAborted({ by: "peer", source: 0, reason: 0, detail }))
-          startHandler(target)
-          target = NONE
+          rx.target.inflow.fail(new AssociationAborted({ by: "peer", source: 0, reason: 0, detail }))
+          startHandler(rx.target)
+          rx.target = NONE
         }
         // Nearly always none is running by now: then there is nothing to wait for (and no race to start).
         if ((yield* FiberSet.size(handlers)) === 0) return
@@ -949,16 +1007,16 @@ export const make = (
     const failOutstanding = (error: () => AssociationAborted) =>
       Effect.gen(function* () {
         closed = true
-        if (pending.size === 0 && target._tag !== "Request") return
-        gone ??= error()
+        if (pending.size === 0 && rx.target._tag !== "Request") return
+        rx.gone ??= error()
         for (const inbox of pending.values()) {
-          if (inbox._tag === "Stream") yield* Queue.fail(inbox.queue, gone)
-          else settleOne(inbox, Exit.fail(gone))
+          if (inbox._tag === "Stream") yield* Queue.fail(inbox.queue, rx.gone)
+          else settleOne(inbox, Exit.fail(rx.gone))
         }
-        if (target._tag === "Request") {
-          target.inflow.fail(gone)
-          startHandler(target)
-          target = NONE
+        if (rx.target._tag === "Request") {
+          rx.target.inflow.fail(rx.gone)
+          startHandler(rx.target)
+          rx.target = NONE
         }
       })
     const endingError = () => (endedWith?._tag === "Aborted" ? endedWith.error : goneError())
