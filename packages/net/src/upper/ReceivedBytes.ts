@@ -71,67 +71,73 @@ export interface DecodedPdu {
  * push returned and the bytes the parser still holds after it. `pinAll` gives up on every chunk tracked so far (the
  * reader logs PDUs, or stops).
  */
-export const tracker = () => {
+export const tracker = (): Tracker => new Tracker()
+
+// A class rather than closures made per reader: V8 then compiles one version of its methods for every association.
+class Tracker {
   // Chunks whose bytes the parser may still hold, with the stream offset where each ends.
-  const inParser: Array<{ readonly buffer: ArrayBufferLike; readonly holder: Holder; readonly end: number }> = []
-  let total = 0
-  const leave = (buffered: number): void => {
+  readonly #inParser: Array<{ readonly buffer: ArrayBufferLike; readonly holder: Holder; readonly end: number }> = []
+  #total = 0
+
+  #leave(buffered: number): void {
+    const inParser = this.#inParser
     let i = 0
-    while (i < inParser.length && inParser[i]!.end <= total - buffered) {
+    while (i < inParser.length && inParser[i]!.end <= this.#total - buffered) {
       const { buffer, holder } = inParser[i++]!
       holder.inParser = false
       settle(buffer, holder)
     }
     if (i > 0) inParser.splice(0, i)
   }
-  return {
-    pushed: (chunk: Uint8Array): void => {
-      total += chunk.length
-      const buffer = chunk.buffer
-      if (
-        chunk.byteLength <= SMALL_READ ||
-        chunk.byteOffset !== 0 ||
-        chunk.byteLength !== buffer.byteLength ||
-        !(buffer instanceof ArrayBuffer)
-      ) {
-        return
-      }
-      const known = holders.get(buffer)
-      if (known !== undefined) {
-        // The same buffer read twice: whatever it is, it is not a socket read of ours alone.
-        known.pinned = true
-        return
-      }
-      const holder: Holder = { views: 0, inParser: true, pinned: false, busy: 0 }
-      holders.set(buffer, holder)
-      inParser.push({ buffer, holder, end: total })
-    },
-    decoded: (pdus: ReadonlyArray<DecodedPdu>, buffered: number): void => {
-      let control = false
-      for (const pdu of pdus) {
-        if (pdu._tag !== "PDataTf" || pdu.pdvs === undefined) {
-          control = true
-          continue
-        }
-        for (const pdv of pdu.pdvs) {
-          const data = pdv.data
-          // Every view with bytes counts, however small (an empty one reads nothing, detached or not).
-          if (data.byteLength === 0) continue
-          const holder = holders.get(data.buffer)
-          if (holder === undefined || counted.has(data)) continue
-          holder.views++
-          counted.set(data, holder)
-        }
-      }
-      // Another PDU was decoded in place from some chunk the parser holds or has just left: none of them is freed.
-      // Once per push, not per PDU: a read of thousands of 10-byte PDUs over thousands of held chunks was quadratic.
-      if (control) for (const entry of inParser) entry.holder.pinned = true
-      leave(buffered)
-    },
-    pinAll: (): void => {
-      for (const entry of inParser) entry.holder.pinned = true
-      inParser.length = 0
+
+  pushed(chunk: Uint8Array): void {
+    this.#total += chunk.length
+    const buffer = chunk.buffer
+    if (
+      chunk.byteLength <= SMALL_READ ||
+      chunk.byteOffset !== 0 ||
+      chunk.byteLength !== buffer.byteLength ||
+      !(buffer instanceof ArrayBuffer)
+    ) {
+      return
     }
+    const known = holders.get(buffer)
+    if (known !== undefined) {
+      // The same buffer read twice: whatever it is, it is not a socket read of ours alone.
+      known.pinned = true
+      return
+    }
+    const holder: Holder = { views: 0, inParser: true, pinned: false, busy: 0 }
+    holders.set(buffer, holder)
+    this.#inParser.push({ buffer, holder, end: this.#total })
+  }
+
+  decoded(pdus: ReadonlyArray<DecodedPdu>, buffered: number): void {
+    let control = false
+    for (const pdu of pdus) {
+      if (pdu._tag !== "PDataTf" || pdu.pdvs === undefined) {
+        control = true
+        continue
+      }
+      for (const pdv of pdu.pdvs) {
+        const data = pdv.data
+        // Every view with bytes counts, however small (an empty one reads nothing, detached or not).
+        if (data.byteLength === 0) continue
+        const holder = holders.get(data.buffer)
+        if (holder === undefined || counted.has(data)) continue
+        holder.views++
+        counted.set(data, holder)
+      }
+    }
+    // Another PDU was decoded in place from some chunk the parser holds or has just left: none of them is freed.
+    // Once per push, not per PDU: a read of thousands of 10-byte PDUs over thousands of held chunks was quadratic.
+    if (control) for (const entry of this.#inParser) entry.holder.pinned = true
+    this.#leave(buffered)
+  }
+
+  pinAll(): void {
+    for (const entry of this.#inParser) entry.holder.pinned = true
+    this.#inParser.length = 0
   }
 }
 

@@ -188,6 +188,19 @@ const encodeOrDie = (pdu: Pdu.Pdu): Uint8Array => {
   return Result.isSuccess(r) ? r.success : new Uint8Array(0)
 }
 
+// When the last PDU was sent or received, for the idle timeout. A class rather than a closure made per association:
+// V8 then compiles one version of `mark` (called per PDU) for every association.
+class Activity {
+  last = 0
+  readonly #timers: Timers.Timers
+  constructor(timers: Timers.Timers) {
+    this.#timers = timers
+  }
+  mark(): void {
+    this.last = this.#timers.now()
+  }
+}
+
 /** Starts a machine in the current scope; closing the scope stops it and destroys the connection. */
 export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -216,14 +229,11 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     // P-DATA behind it waits its turn too.
     let queuedFromPeer = 0
     let discarding = false
-    let lastActivity = 0
     // ARTIM and the idle watch are timers on the machine's clock (the TestClock in tests), not forked sleeps.
     const timers = yield* Timers.make
     // Read synchronously per PDU for the idle timeout.
-    const markActivity = () => {
-      lastActivity = timers.now()
-    }
-    const touch = Effect.sync(markActivity)
+    const activity = new Activity(timers)
+    const touch = Effect.sync(() => activity.mark())
 
     const logPdu = (dir: "sent" | "received", pdu: Pdu.Pdu) =>
       debug ? Effect.logDebug(`${dir} ${PduSummary.summarize(pdu)}`) : Effect.void
@@ -282,10 +292,10 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     // The idle watch: a timer until the idle time since the last PDU would be up, then checks again.
     const idleWatch = (limit: number) =>
       Effect.sync(() => {
-        markActivity()
+        activity.mark()
         const check = () => {
           if (finished) return
-          const left = lastActivity + limit - timers.now()
+          const left = activity.last + limit - timers.now()
           if (left <= 0 && state === "Sta6") {
             const detail = `no PDU for ${Duration.format(Duration.millis(limit))} (idle timeout)`
             Queue.offerUnsafe(inbox, { evt: "Evt15", detail })
@@ -317,7 +327,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             const { pdus, error } = parser.push(chunk)
             received?.decoded(pdus, parser.buffered)
             for (const pdu of pdus) {
-              if (idleMillis !== undefined) markActivity()
+              if (idleMillis !== undefined) activity.mark()
               if (debug) yield* logPdu("received", pdu)
               // Sta6 + Evt10 is a self-loop (DT-2): with a receiver installed, P-DATA goes to it from
               // here, without the hops through the machine's queue (the receiver's pace is TCP's).
@@ -620,7 +630,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
               const parser = PduParser.make({ maxPduLength: 0 })
               for (const piece of pdus) for (const pdu of parser.push(piece).pdus) yield* logPdu("sent", pdu)
               yield* t.write(pdus)
-              if (idleMillis !== undefined) markActivity()
+              if (idleMillis !== undefined) activity.mark()
             })
           : idleMillis === undefined
             ? Effect.suspend(() => t.write(pdus))
@@ -642,7 +652,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         // Nothing else is being written: straight to the transport, which nearly always takes it all at once.
         const rest = transport.writeNow(pdus)
         if (rest === undefined) {
-          if (idleMillis !== undefined) markActivity()
+          if (idleMillis !== undefined) activity.mark()
           return undefined
         }
         // Written, but past the socket's limit (wait for it to drain, holding the write lock as `sendPData` would),
