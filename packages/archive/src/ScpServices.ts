@@ -85,11 +85,17 @@ export const storageHandler = (
       const e = stored.failure
       // the data set stopped coming (the association ended under it): nothing was refused, nothing kept
       if (e._tag === "StoreFailed" && e.operation === "read source")
-        yield* Effect.logWarning(`C-STORE of ${sopInstanceUid} not stored: its data set did not arrive whole`, e.cause)
+        yield* Effect.logWarning(
+          `C-STORE of ${sopInstanceUid} not stored: its data set did not arrive whole (${causeText(e.cause)})`
+        )
       else yield* Effect.logWarning(`C-STORE of ${sopInstanceUid} refused: ${e.message}`)
       return { status: statusOf(e), errorComment: e.message }
     })
 }
+
+/** A failure's own message, without its stack. */
+const causeText = (cause: unknown): string =>
+  typeof cause === "object" && cause !== null && "message" in cause ? String(cause.message) : String(cause)
 
 /** `Scp.StorageService` on the archive in context. */
 export const storageLayer = (options?: ScpServicesOptions): Layer.Layer<Scp.StorageService, never, Archive> =>

@@ -40,7 +40,9 @@ export const serverCommon = {
     Flag.withDefault(262144)
   ),
   timeout: Flag.Int("timeout").pipe(
-    Flag.withDescription("seconds to wait for the connection, the association and each response (default 30)"),
+    Flag.withDescription(
+      "seconds to wait for the connection, the association and each response (default: 10, 30 and 60)"
+    ),
     Flag.optional
   ),
   debug: Flag.Boolean("debug").pipe(Flag.withDescription("log PDU and DIMSE summaries"), Flag.withDefault(false))

@@ -60,18 +60,30 @@ const Uid = Schema.String.check(Schema.isBetweenLength(1, 64))
 const Ae = Schema.String.check(Schema.isBetweenLength(1, 16))
 const Lo = Schema.String.check(Schema.isBetweenLength(1, 64))
 
+// Punctuation our own messages use, in ASCII (a dash read "?" where it separated a reason from its detail).
+const TYPOGRAPHIC: Readonly<Record<string, string>> = {
+  "\u2014": "-",
+  "\u2013": "-",
+  "\u2018": "'",
+  "\u2019": "'",
+  "\u201c": '"',
+  "\u201d": '"',
+  "\u2026": "...",
+  "\u00a0": " "
+}
+
 /**
  * A text made fit for Error Comment (0000,0902), a LO in the default repertoire (PS3.5 6.2, 6.1.2: at most 64
  * characters, no backslash, no control characters, nothing outside ASCII; a command set has no Specific Character
- * Set): a longer text is cut at the last word that fits, and ends with "...". A character outside ASCII (an em dash
- * of our own messages, a peer's UID in Latin-1) becomes `?`: the encoder refuses it, and the response carrying
- * it was never sent.
+ * Set): a longer text is cut at the last word that fits, and ends with "...". Dashes, quotes and ellipses become
+ * their ASCII forms; any other character outside ASCII (a peer's UID in Latin-1) becomes `?`: the encoder refuses
+ * it, and the response carrying it was never sent.
  */
 export const fitErrorComment = (text: string): string => {
   let clean = ""
   for (const ch of text) {
     const c = ch.charCodeAt(0)
-    clean += ch === "\\" || c < 0x20 ? " " : c > 0x7e ? "?" : ch
+    clean += ch === "\\" || c < 0x20 ? " " : c > 0x7e ? (TYPOGRAPHIC[ch] ?? "?") : ch
   }
   clean = clean.trim()
   if (clean.length <= 64) return clean

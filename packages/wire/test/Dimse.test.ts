@@ -365,6 +365,11 @@ describe("fitErrorComment", () => {
     const fitted = Dimse.fitErrorComment(long)
     assert.strictEqual(fitted, "PatientID must be given as one or more values for a PATIENT...")
     assert.isAtMost(fitted.length, 64)
+    // our messages' punctuation in ASCII, anything else outside it as "?"
+    assert.strictEqual(
+      Dimse.fitErrorComment("aborted \u2014 reason \u201cnone\u201d\u2026 \u00e9"),
+      'aborted - reason "none"... ?'
+    )
     fc.assert(
       fc.property(fc.string({ maxLength: 300 }), (text) => {
         const out = Dimse.fitErrorComment(text)

@@ -25,7 +25,7 @@ import * as Server from "../association/Server.ts"
 import type { ListenFailed } from "../upper/Transport.ts"
 import * as DataSet from "../dimse/DataSet.ts"
 import * as DimseChannel from "../dimse/DimseChannel.ts"
-import { NoAcceptedContext, type DataSourceFailed } from "../dimse/DimseError.ts"
+import { DataSourceFailed, NoAcceptedContext } from "../dimse/DimseError.ts"
 import { modelOf, type Model } from "./QueryRetrieve.ts"
 import * as Scu from "./Scu.ts"
 import { storeRequestHandler, type StorageHandler } from "./StoreHandler.ts"
@@ -82,11 +82,14 @@ interface Services {
 }
 
 // A sub-operation's failure, short enough for an Error Comment: the transfer syntax the SCU did not accept is what
-// it needs to know (a UID of a SOP Class would not fit beside it).
+// it needs to know (a UID of a SOP Class would not fit beside it). A stored data set that could not be read is said
+// so without its detail, which names our files (the log has it).
 const subOperationFailure = (e: { readonly message: string }): string =>
   e instanceof NoAcceptedContext && e.transferSyntax !== undefined
     ? `no context accepted for transfer syntax ${e.transferSyntax}`
-    : e.message
+    : e instanceof DataSourceFailed
+      ? "a stored data set could not be read"
+      : e.message
 
 const clampCount = (n: number): number | undefined => (n > 0xffff ? undefined : n)
 
