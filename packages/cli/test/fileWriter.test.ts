@@ -8,9 +8,10 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Result, Stream } from "effect"
+import { Effect, Result, Stream } from "effect"
 import { ApplicationEntity, QueryRetrieve, ReceivedBytes, Scp, Scu } from "@netdicom/net"
 import { fileWriter } from "../src/Client.ts"
+import { retrieveOf } from "../../net/test/support.ts"
 
 const CT = "1.2.840.10008.5.1.4.1.1.2"
 const EXPLICIT = "1.2.840.10008.1.2.1"
@@ -32,22 +33,7 @@ describe("netdicom get's file writer", () => {
       Effect.gen(function* () {
         const dir = Fs.mkdtempSync(Path.join(tmp, "run-"))
         const sent = SIZES.map((n, i) => new Uint8Array(Crypto.randomBytes(n)).map((b) => b ^ i))
-        const retrieve = Layer.succeed(Scp.RetrieveService)({
-          retrieve: () =>
-            Effect.succeed(
-              sent.map((bytes, i) => ({
-                sopClassUid: CT,
-                sopInstanceUid: `1.2.3.${i + 1}`,
-                transferSyntax: EXPLICIT,
-                dataSet: () =>
-                  Stream.fromIterable(
-                    Array.from({ length: Math.ceil(bytes.length / 70_001) }, (_, k) =>
-                      bytes.subarray(k * 70_001, (k + 1) * 70_001)
-                    )
-                  )
-              }))
-            )
-        })
+        const retrieve = retrieveOf(sent)
         const contexts = [
           { abstractSyntax: CT, transferSyntaxes: [EXPLICIT] },
           { abstractSyntax: GET, transferSyntaxes: [IMPLICIT] }

@@ -9,7 +9,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Stream } from "effect"
 import { Status } from "@netdicom/wire"
 import { EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
 import * as Part10 from "../src/dimse/Part10.ts"
@@ -17,7 +17,7 @@ import { SOP_CLASSES } from "../src/services/QueryRetrieve.ts"
 import * as Scp from "../src/services/Scp.ts"
 import * as Scu from "../src/services/Scu.ts"
 import * as ReceivedBytes from "../src/upper/ReceivedBytes.ts"
-import { CT, testAe } from "./support.ts"
+import { CT, retrieveOf, testAe } from "./support.ts"
 
 const tmp = Fs.mkdtempSync(Path.join(Os.tmpdir(), "netdicom-received-get-"))
 afterAll(() => Fs.rmSync(tmp, { recursive: true, force: true }))
@@ -32,23 +32,7 @@ describe("ReceivedBytes on a C-GET SCU", () => {
       Effect.gen(function* () {
         const dir = Fs.mkdtempSync(Path.join(tmp, "run-"))
         const sent = SIZES.map((n, i) => new Uint8Array(Crypto.randomBytes(n)).map((b) => b ^ i))
-        const retrieve = Layer.succeed(Scp.RetrieveService)({
-          retrieve: () =>
-            Effect.succeed(
-              sent.map((bytes, i) => ({
-                sopClassUid: CT,
-                sopInstanceUid: `1.2.3.${i + 1}`,
-                transferSyntax: EXPLICIT_VR_LITTLE_ENDIAN,
-                // in uneven pieces, as a file read would give them
-                dataSet: () =>
-                  Stream.fromIterable(
-                    Array.from({ length: Math.ceil(bytes.length / 70_001) }, (_, k) =>
-                      bytes.subarray(k * 70_001, (k + 1) * 70_001)
-                    )
-                  )
-              }))
-            )
-        })
+        const retrieve = retrieveOf(sent)
         const scpAe = yield* testAe({
           aeTitle: "NETDICOM-SCP",
           contexts: [

@@ -1,6 +1,7 @@
 /** Shared helpers for the net tests. */
-import { Effect, Result } from "effect"
+import { Effect, Layer, Result, Stream } from "effect"
 import * as ApplicationEntity from "../src/association/ApplicationEntity.ts"
+import * as Scp from "../src/services/Scp.ts"
 
 export const VERIFICATION = "1.2.840.10008.1.1"
 export const CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -15,3 +16,25 @@ export const testAe = (options: ApplicationEntity.ApplicationEntityOptions) =>
       })
     )
   )
+
+/**
+ * A Retrieve service answering any C-GET/C-MOVE with `sent` as CT instances `1.2.3.<n>` in Explicit VR Little
+ * Endian, each data set streamed in uneven pieces of `piece` bytes, as a file read would give them.
+ */
+export const retrieveOf = (sent: ReadonlyArray<Uint8Array>, piece = 70_001) =>
+  Layer.succeed(Scp.RetrieveService)({
+    retrieve: () =>
+      Effect.succeed(
+        sent.map((bytes, i) => ({
+          sopClassUid: CT,
+          sopInstanceUid: `1.2.3.${i + 1}`,
+          transferSyntax: ApplicationEntity.EXPLICIT_VR_LITTLE_ENDIAN,
+          dataSet: () =>
+            Stream.fromIterable(
+              Array.from({ length: Math.ceil(bytes.length / piece) }, (_, k) =>
+                bytes.subarray(k * piece, (k + 1) * piece)
+              )
+            )
+        }))
+      )
+  })
