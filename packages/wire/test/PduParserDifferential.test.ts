@@ -131,13 +131,14 @@ const readSize = fc.oneof(
   { weight: 3, arbitrary: fc.integer({ min: 1, max: 65536 }) }
 )
 
-const options = fc.record({
-  maxPduLength: fc.oneof(fc.constantFrom(0, 1024, 16384, 262144), fc.integer({ min: 0, max: 100_000 })),
-  maxControlPduLength: fc.option(fc.oneof(fc.constantFrom(0, 64, 1 << 20), fc.integer({ min: 0, max: 4096 })), {
-    nil: undefined
-  }),
-  pdvViews: fc.option(fc.boolean(), { nil: undefined })
-})
+const options = fc.record(
+  {
+    maxPduLength: fc.oneof(fc.constantFrom(0, 1024, 16384, 262144), fc.integer({ min: 0, max: 100_000 })),
+    maxControlPduLength: fc.oneof(fc.constantFrom(0, 64, 1 << 20), fc.integer({ min: 0, max: 4096 })),
+    pdvViews: fc.boolean()
+  },
+  { requiredKeys: ["maxPduLength"] }
+)
 
 // Cuts the stream into fresh buffers (so a view's origin is the pushed chunk it belongs to), then a few reads more.
 const cut = (stream: Uint8Array, sizes: ReadonlyArray<number>, after: number): Array<Uint8Array> => {
