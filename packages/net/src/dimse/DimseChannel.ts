@@ -223,8 +223,6 @@ const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => 
   return out
 }
 
-/** Starts DIMSE on an association in the current scope; `handler` receives the requests that arrive. */
-
 // What the receive path needs from its channel.
 interface ReceiverDeps {
   readonly debug: boolean
@@ -431,6 +429,7 @@ class Receiver {
   }
 }
 
+/** Starts DIMSE on an association in the current scope; `handler` receives the requests that arrive. */
 export const make = (
   association: Association,
   handler?: RequestHandler

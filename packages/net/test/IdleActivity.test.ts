@@ -1,0 +1,99 @@
+/**
+ * The idle timeout's activity mark (an `Activity` per association since bf74dd9) under TestClock: a PDU received or
+ * sent postpones the idle abort by the full idle time, for that association only. Two associations on one clock:
+ * traffic on one must not keep the other alive (a mark shared between instances would).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Result } from "effect"
+import { TestClock } from "effect/testing"
+import { PduCodec, type Pdu } from "@netdicom/wire"
+import * as Transport from "../src/upper/Transport.ts"
+import * as UpperLayer from "../src/upper/UpperLayer.ts"
+import { associateRq } from "./rawPeer.ts"
+
+const encode = (pdu: Pdu.Pdu) => Result.getOrThrow(PduCodec.encodePdu(pdu))
+const pdata = encode({
+  _tag: "PDataTf",
+  pdvs: [{ presentationContextId: 1, isCommand: true, isLast: true, data: new Uint8Array([0, 0, 0, 0]) }]
+})
+
+const settle = Effect.gen(function* () {
+  for (let i = 0; i < 30; i++) yield* Effect.yieldNow
+})
+
+const established = Effect.gen(function* () {
+  const [ours, theirs] = yield* Transport.memoryPair()
+  const ul = yield* UpperLayer.make({
+    role: "acceptor",
+    maxPduLength: 16384,
+    artim: "10 seconds",
+    idle: "60 seconds",
+    transport: ours
+  })
+  yield* theirs.write([encode(associateRq())])
+  const rq = yield* ul.indications
+  if (rq._tag !== "AssociateIndication") return assert.fail(rq._tag)
+  const ac: Pdu.AAssociateAc = {
+    _tag: "AAssociateAc",
+    protocolVersion: 1,
+    calledAeTitle: rq.rq.calledAeTitle,
+    callingAeTitle: rq.rq.callingAeTitle,
+    applicationContextName: rq.rq.applicationContextName,
+    presentationContexts: rq.rq.presentationContexts.map((pc) => ({
+      _tag: "PresentationContextAc" as const,
+      id: pc.id,
+      result: 0,
+      transferSyntax: pc.transferSyntaxes[0]
+    })),
+    userInformation: [{ _tag: "MaximumLength", maximumLength: 16384 }],
+    unknownItems: []
+  }
+  yield* ul.submit({ _tag: "AssociateAccept", ac })
+  yield* theirs.read
+  yield* settle
+  assert.strictEqual(yield* ul.state, "Sta6")
+  return { ul, theirs }
+})
+
+describe("idle timeout activity, per association", () => {
+  it.effect("a PDU received on one association postpones its idle abort, not the other's", () =>
+    Effect.gen(function* () {
+      const a = yield* established
+      const b = yield* established
+      yield* TestClock.adjust("40 seconds")
+      yield* a.theirs.write([pdata])
+      yield* settle
+      assert.strictEqual((yield* a.ul.indications)._tag, "PData")
+      yield* TestClock.adjust("21 seconds")
+      yield* settle
+      assert.strictEqual(yield* a.ul.state, "Sta6", "A had a PDU 21 s ago")
+      assert.notStrictEqual(yield* b.ul.state, "Sta6", "B had none for 61 s")
+      assert.strictEqual((yield* b.ul.indications)._tag, "Aborted")
+      yield* TestClock.adjust("38 seconds")
+      yield* settle
+      assert.strictEqual(yield* a.ul.state, "Sta6", "A had a PDU 59 s ago")
+      yield* TestClock.adjust("2 seconds")
+      const aEnd = yield* a.ul.indications
+      assert.strictEqual(aEnd._tag, "Aborted")
+      if (aEnd._tag === "Aborted") assert.match(aEnd.abort.detail, /idle/)
+    })
+  )
+
+  it.effect("a PDU sent on one association postpones its idle abort, not the other's", () =>
+    Effect.gen(function* () {
+      const a = yield* established
+      const b = yield* established
+      yield* TestClock.adjust("40 seconds")
+      yield* a.ul.sendPData([pdata])
+      yield* a.theirs.read
+      yield* TestClock.adjust("21 seconds")
+      yield* settle
+      assert.strictEqual(yield* a.ul.state, "Sta6", "A sent a PDU 21 s ago")
+      assert.notStrictEqual(yield* b.ul.state, "Sta6", "B had none for 61 s")
+      assert.strictEqual((yield* b.ul.indications)._tag, "Aborted")
+      yield* TestClock.adjust("40 seconds")
+      const aEnd = yield* a.ul.indications
+      assert.strictEqual(aEnd._tag, "Aborted")
+    })
+  )
+})
