@@ -193,33 +193,21 @@ const stepCommand = (state: State, pdv: Pdv, maxCommandLength: number): Result.R
   const bytes = concat(fragments, length)
   // The common messages (C-STORE, C-ECHO) in one pass, to the same command set and message.
   const common = CommonCommands.decode(bytes)
+  let command: CS.CommandSet
+  let message: Result.Result<Dimse.Message, Dimse.DimseError>
   if (common !== undefined) {
-    const withData = CS.announcesDataSet(common.command)
-    const event: Command = {
-      _tag: "Command",
-      presentationContextId: pc,
-      command: common.command,
-      message: Result.succeed(common.message),
-      hasDataSet: withData
+    command = common.command
+    message = Result.succeed(common.message)
+  } else {
+    const decoded = CS.decode(bytes)
+    if (Result.isFailure(decoded)) {
+      return fail("InvalidCommandSet", pc, decoded.failure.message, decoded.failure)
     }
-    const state: State = withData
-      ? { _tag: "InDataSet", presentationContextId: pc, started: false }
-      : { _tag: "Idle", after: "no-data-set" }
-    return Result.succeed({ state, events: [event] })
+    command = decoded.success
+    message = Dimse.fromCommandSet(command)
   }
-  const decoded = CS.decode(bytes)
-  if (Result.isFailure(decoded)) {
-    return fail("InvalidCommandSet", pc, decoded.failure.message, decoded.failure)
-  }
-  const command = decoded.success
   const hasDataSet = CS.announcesDataSet(command)
-  const event: Command = {
-    _tag: "Command",
-    presentationContextId: pc,
-    command,
-    message: Dimse.fromCommandSet(command),
-    hasDataSet
-  }
+  const event: Command = { _tag: "Command", presentationContextId: pc, command, message, hasDataSet }
   const next: State = hasDataSet
     ? { _tag: "InDataSet", presentationContextId: pc, started: false }
     : { _tag: "Idle", after: "no-data-set" }
