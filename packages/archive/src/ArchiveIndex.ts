@@ -209,10 +209,12 @@ const DERIVED_SQL: Readonly<Record<string, string>> = {
   NumberOfPatientRelatedSeries:
     "(SELECT COUNT(*) FROM series x JOIN study y ON x.study_pk = y.pk WHERE y.patient_pk = p.pk)",
   NumberOfPatientRelatedInstances:
-    "(SELECT COUNT(*) FROM instance x JOIN series y ON x.series_pk = y.pk JOIN study z ON y.study_pk = z.pk WHERE z.patient_pk = p.pk)",
+    "(SELECT COUNT(*) FROM instance x JOIN series y ON x.series_pk = y.pk" +
+    " JOIN study z ON y.study_pk = z.pk WHERE z.patient_pk = p.pk)",
   ModalitiesInStudy: "(SELECT group_concat(DISTINCT x.modality) FROM series x WHERE x.study_pk = st.pk)",
   SOPClassesInStudy:
-    "(SELECT group_concat(DISTINCT x.sop_class_uid) FROM instance x JOIN series y ON x.series_pk = y.pk WHERE y.study_pk = st.pk)",
+    "(SELECT group_concat(DISTINCT x.sop_class_uid) FROM instance x" +
+    " JOIN series y ON x.series_pk = y.pk WHERE y.study_pk = st.pk)",
   NumberOfStudyRelatedSeries: "(SELECT COUNT(*) FROM series x WHERE x.study_pk = st.pk)",
   NumberOfStudyRelatedInstances:
     "(SELECT COUNT(*) FROM instance x JOIN series y ON x.series_pk = y.pk WHERE y.study_pk = st.pk)",
@@ -231,11 +233,12 @@ const FROM: Readonly<Record<Level, string>> = {
   STUDY: "study st JOIN patient p ON st.patient_pk = p.pk",
   SERIES: "series se JOIN study st ON se.study_pk = st.pk JOIN patient p ON st.patient_pk = p.pk",
   IMAGE:
-    "instance i JOIN series se ON i.series_pk = se.pk JOIN study st ON se.study_pk = st.pk JOIN patient p ON st.patient_pk = p.pk"
+    "instance i JOIN series se ON i.series_pk = se.pk" +
+    " JOIN study st ON se.study_pk = st.pk JOIN patient p ON st.patient_pk = p.pk"
 }
 
-const RETRIEVE_SELECT = `SELECT i.file_path, i.file_size, i.data_set_offset, i.sop_class_uid, i.sop_instance_uid, i.transfer_syntax_uid,
-  se.series_instance_uid, st.study_instance_uid, p.patient_id FROM ${FROM.IMAGE}`
+const RETRIEVE_SELECT = `SELECT i.file_path, i.file_size, i.data_set_offset, i.sop_class_uid, i.sop_instance_uid,
+  i.transfer_syntax_uid, se.series_instance_uid, st.study_instance_uid, p.patient_id FROM ${FROM.IMAGE}`
 
 const toRetrieveItem = (row: Row): RetrieveItem => ({
   filePath: String(row["file_path"]),
@@ -659,19 +662,17 @@ const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Optio
     "file_size",
     "data_set_offset"
   ]
-  db.run(
-    `INSERT INTO instance (${names.join(", ")}, stored_at, attrs) VALUES (${[...names, 0, 0].map(() => "?").join(", ")})`,
-    [
-      seriesPk,
-      ...values,
-      record.specificCharacterSet,
-      record.filePath,
-      record.fileSize,
-      record.dataSetOffset,
-      storedAt,
-      JSON.stringify(record.dataset)
-    ]
-  )
+  const placeholders = [...names, 0, 0].map(() => "?").join(", ")
+  db.run(`INSERT INTO instance (${names.join(", ")}, stored_at, attrs) VALUES (${placeholders})`, [
+    seriesPk,
+    ...values,
+    record.specificCharacterSet,
+    record.filePath,
+    record.fileSize,
+    record.dataSetOffset,
+    storedAt,
+    JSON.stringify(record.dataset)
+  ])
 
   // entities the instance, its series or its study left behind
   if (oldInstance !== undefined && Number(oldInstance["series_pk"]) !== seriesPk) {

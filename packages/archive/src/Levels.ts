@@ -227,12 +227,8 @@ export const planFind = (
     const at = levelIn(model, known.level)
     const isAncestorUniqueKey = rank(at) < rank(queryLevel) && UNIQUE_KEY[at] === keyword
     if (rank(at) < rank(queryLevel) && !isAncestorUniqueKey && !universal) {
-      return Result.fail(
-        new UnableToProcess({
-          reason: `relational queries are not supported: ${keyword} is a ${at} level key in a ${queryLevel} level query`,
-          keyword
-        })
-      )
+      const mixed = `${keyword} is a ${at} level key in a ${queryLevel} level query`
+      return Result.fail(new UnableToProcess({ reason: `relational queries are not supported: ${mixed}`, keyword }))
     }
     if (rank(at) > rank(queryLevel)) {
       if (!universal) {

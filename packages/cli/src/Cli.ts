@@ -38,12 +38,11 @@ const oneLine = (error: CliError.NonShowHelpErrors): string => {
 
 /** Help and version as usual; a bad invocation as one line on stderr naming the fix. */
 const presenter = CliOutput.layerPresenter({
-  present: (event) =>
-    event._tag === "InvalidInvocation"
-      ? Console.error(
-          `${event.commandPath.join(" ")}: ${event.errors.map(oneLine).join("; ")} (see ${event.commandPath.join(" ")} --help)`
-        )
-      : CliOutput.defaultPresenter.present(event)
+  present: (event) => {
+    if (event._tag !== "InvalidInvocation") return CliOutput.defaultPresenter.present(event)
+    const command = event.commandPath.join(" ")
+    return Console.error(`${command}: ${event.errors.map(oneLine).join("; ")} (see ${command} --help)`)
+  }
 })
 
 const lineOf = (cause: Cause.Cause<unknown>): string => {

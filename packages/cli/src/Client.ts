@@ -106,8 +106,9 @@ const echo = Command.make(
             const r = yield* Scu.echo(channel)
             if (r.category !== "Success") failed++
             const n = c.repeat > 1 ? ` ${i}/${c.repeat}` : ""
+            const ms = Date.now() - started
             yield* Console.log(
-              `C-ECHO${n} ${peer.calledAeTitle}@${peer.host}:${peer.port}: ${describeStatus(r)} in ${Date.now() - started} ms`
+              `C-ECHO${n} ${peer.calledAeTitle}@${peer.host}:${peer.port}: ${describeStatus(r)} in ${ms} ms`
             )
           }
           return failed
@@ -129,7 +130,8 @@ const REJECTION: Readonly<Record<number, string>> = {
 
 const rejectionReason = (file: Files.Sendable, result: number | undefined): string => {
   const why = result === undefined ? "not accepted" : (REJECTION[result] ?? `result ${result}`)
-  return `the peer did not accept ${Uids.describeUid(file.sopClassUid)} in ${Uids.describeUid(file.transferSyntaxUid)}: ${why}`
+  const what = `${Uids.describeUid(file.sopClassUid)} in ${Uids.describeUid(file.transferSyntaxUid)}`
+  return `the peer did not accept ${what}: ${why}`
 }
 
 /** The result the peer gave each refused context, by `Files.contextKey` (ids 1, 3, 5... follow the proposal order). */
@@ -346,7 +348,8 @@ const store = Command.make(
     }).pipe(withLogging(c, "client"))
 ).pipe(
   Command.withDescription(
-    "C-STORE: send files and folders (over one association, or --associations N), contexts proposed from what the files hold"
+    "C-STORE: send files and folders (over one association, or --associations N), " +
+      "contexts proposed from what the files hold"
   )
 )
 
@@ -425,7 +428,8 @@ const find = Command.make(
 
 const progressLine = (what: string, r: Scu.RetrieveProgress): string => {
   const n = (x: number | undefined) => (x === undefined ? "?" : String(x))
-  return `${what}: ${n(r.remaining)} remaining, ${n(r.completed)} completed, ${n(r.failed)} failed, ${n(r.warning)} warnings`
+  const counts = `${n(r.completed)} completed, ${n(r.failed)} failed, ${n(r.warning)} warnings`
+  return `${what}: ${n(r.remaining)} remaining, ${counts}`
 }
 
 const runRetrieve = (
@@ -441,9 +445,8 @@ const runRetrieve = (
     if (done === undefined) return yield* fail(`${what} ended without a final response`)
     for (const uid of done.failedSopInstanceUids) yield* Console.error(`FAILED ${uid}`)
     const n = (x: number | undefined) => x ?? 0
-    yield* Console.log(
-      `${what} ${describeStatus(done)}: ${n(done.completed)} completed, ${n(done.warning)} warnings, ${n(done.failed)} failed`
-    )
+    const counts = `${n(done.completed)} completed, ${n(done.warning)} warnings, ${n(done.failed)} failed`
+    yield* Console.log(`${what} ${describeStatus(done)}: ${counts}`)
     return done.category === "Success"
   })
 
@@ -524,7 +527,8 @@ const get = Command.make(
     ),
     sopClass: Flag.String("sop-class").pipe(
       Flag.withDescription(
-        "propose only this storage SOP class, a UID or keyword (CTImageStorage), in every transfer syntax; repeat for more"
+        "propose only this storage SOP class, a UID or keyword (CTImageStorage), in every transfer syntax; " +
+          "repeat for more"
       ),
       Flag.atLeast(0)
     ),

@@ -90,7 +90,9 @@ const attribute = (vr: string, value: unknown): JsonAttribute => {
   return { vr, Value: values.map((v) => (v === "" ? null : typeof v === "string" ? v : String(v))) }
 }
 
-/** A naturalized data set in the DICOM JSON Model; keys the dictionary does not know and that are no tag are left out. */
+/**
+ * A naturalized data set in the DICOM JSON Model; keys the dictionary does not know and that are no tag are left out.
+ */
 export const fromNaturalized = (dataSet: DataSet.Naturalized): JsonDataSet => {
   const vrMap = (dataSet["_vrMap"] ?? {}) as Readonly<Record<string, string | undefined>>
   const out: Array<readonly [string, JsonAttribute]> = []

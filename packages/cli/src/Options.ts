@@ -113,7 +113,8 @@ const stderrLogger = Logger.make(({ date, logLevel, message, fiber }) => {
   const annotations = Object.entries(fiber.getRef(References.CurrentLogAnnotations))
     .map(([k, v]) => ` ${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
     .join("")
-  const time = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`
+  const hms = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`
+  const time = `${hms}.${pad(date.getMilliseconds(), 3)}`
   const text = (Array.isArray(message) ? message : [message])
     .map((m) => (typeof m === "string" ? m : m instanceof Error ? m.message : String(m)))
     .join(" ")

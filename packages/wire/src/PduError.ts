@@ -39,7 +39,8 @@ export class PduTooLarge extends Data.TaggedError("PduTooLarge")<{
   readonly limit: number
 }> {
   override get message(): string {
-    return `PDU type 0x${this.pduType.toString(16).padStart(2, "0")} of ${this.length} bytes exceeds the limit of ${this.limit}`
+    const pduType = `0x${this.pduType.toString(16).padStart(2, "0")}`
+    return `PDU type ${pduType} of ${this.length} bytes exceeds the limit of ${this.limit}`
   }
 }
 

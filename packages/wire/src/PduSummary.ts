@@ -86,10 +86,10 @@ export const summarize = (pdu: P.Pdu, describe: (uid: string) => string = descri
     }
     case "AAssociateAc": {
       const pcs = pdu.presentationContexts
-        .map(
-          (pc) =>
-            `#${pc.id} ${RESULT_NAMES[pc.result]}${pc.result === 0 && pc.transferSyntax ? ` ${describe(pc.transferSyntax)}` : ""}`
-        )
+        .map((pc) => {
+          const ts = pc.result === 0 && pc.transferSyntax ? ` ${describe(pc.transferSyntax)}` : ""
+          return `#${pc.id} ${RESULT_NAMES[pc.result]}${ts}`
+        })
         .join("; ")
       const user = pdu.userInformation.map((i) => userItem(i, describe)).join(" ")
       return `A-ASSOCIATE-AC ${pdu.presentationContexts.length} context(s): ${pcs} | ${user}`
@@ -100,13 +100,13 @@ export const summarize = (pdu: P.Pdu, describe: (uid: string) => string = descri
       const reason = named(pdu.reason, RJ_REASONS[pdu.source]?.[pdu.reason])
       return `A-ASSOCIATE-RJ result=${result} source=${source} reason=${reason}`
     }
-    case "PDataTf":
-      return `P-DATA-TF ${pdu.pdvs
-        .map(
-          (pdv) =>
-            `[pc=${pdv.presentationContextId} ${pdv.isCommand ? "command" : "data"}${pdv.isLast ? " last" : ""} ${pdv.data.length}B]`
-        )
-        .join(" ")}`
+    case "PDataTf": {
+      const pdvs = pdu.pdvs.map((pdv) => {
+        const kind = `${pdv.isCommand ? "command" : "data"}${pdv.isLast ? " last" : ""}`
+        return `[pc=${pdv.presentationContextId} ${kind} ${pdv.data.length}B]`
+      })
+      return `P-DATA-TF ${pdvs.join(" ")}`
+    }
     case "AReleaseRq":
       return "A-RELEASE-RQ"
     case "AReleaseRp":

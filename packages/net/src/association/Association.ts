@@ -238,8 +238,8 @@ export type Accepted =
 
 /**
  * Runs the acceptor side on a connection that arrived: waits for the A-ASSOCIATE-RQ (ARTIM
- * bounds the wait), negotiates with `policy`, and accepts or rejects. `admit` is asked once the A-ASSOCIATE-RQ has arrived; false rejects
- * transiently with "local limit exceeded".
+ * bounds the wait), negotiates with `policy`, and accepts or rejects. `admit` is asked once the
+ * A-ASSOCIATE-RQ has arrived; false rejects transiently with "local limit exceeded".
  */
 export const accept = (
   ae: ApplicationEntity,

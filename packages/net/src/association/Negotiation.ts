@@ -302,7 +302,8 @@ export const evaluateAccept = (
       return Result.fail(new InvalidAssociateAc({ reason: `presentation context ${pc.id} answered twice` }))
     }
     if (pc.result === 0 && (pc.transferSyntax === undefined || !ours.transferSyntaxes.includes(pc.transferSyntax))) {
-      const reason = `presentation context ${pc.id} accepted with transfer syntax ${pc.transferSyntax ?? "(none)"}, which was not proposed for it`
+      const ts = pc.transferSyntax ?? "(none)"
+      const reason = `presentation context ${pc.id} accepted with transfer syntax ${ts}, which was not proposed for it`
       return Result.fail(new InvalidAssociateAc({ reason }))
     }
     answers.set(pc.id, pc)

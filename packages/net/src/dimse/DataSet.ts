@@ -5,11 +5,11 @@
  *
  * Covers PS3.5 section 7 (data elements, 7.1 VR and length encoding, 7.5 sequences and items with defined and
  * undefined lengths), 6.2.2 (UN: an undefined-length UN, or a UN whose tag the dictionary says is SQ, holds an
- * Implicit VR Little Endian sequence), section 10 and Annex A (A.1 Implicit VR Little Endian, A.2 Explicit VR Little Endian, A.3
- * Explicit VR Big Endian, A.5 Deflated Explicit VR Little Endian), and the character repertoires of section 6.1 as
- * as `CharacterSet` decodes them: every single-valued Specific Character Set dcmjs maps (ISO_IR 100 ... 166,
- * ISO_IR 192, GB18030, GBK) and the ISO 2022 terms and code extensions (Japanese IR 13, 14, 87, 159; Korean IR 149;
- * Chinese IR 58; the ISO 8859 G1 sets).
+ * Implicit VR Little Endian sequence), section 10 and Annex A (A.1 Implicit VR Little Endian, A.2 Explicit VR Little
+ * Endian, A.3 Explicit VR Big Endian, A.5 Deflated Explicit VR Little Endian), and the character repertoires of
+ * section 6.1 as `CharacterSet` decodes them: every single-valued Specific Character Set dcmjs maps
+ * (ISO_IR 100 ... 166, ISO_IR 192, GB18030, GBK) and the ISO 2022 terms and code extensions (Japanese IR 13, 14,
+ * 87, 159; Korean IR 149; Chinese IR 58; the ISO 8859 G1 sets).
  *
  * Decoding splits the work: the bounds-checked scan finds every element, sequence and item (an undefined length is
  * accepted only where 7.1 allows it: SQ, UN, encapsulated Pixel Data, and in Implicit VR a tag the dictionary says

@@ -442,7 +442,8 @@ const sniffDataSet = (b: Uint8Array, start: number): Result.Result<FileMeta, Par
   if (explicit && plausible(be)) candidates.push(TS.ExplicitVRBigEndian)
   if (plausible(le)) candidates.push(TS.ImplicitVRLittleEndian)
   if (candidates.length === 0) {
-    const reason = `the first tag reads as (${hex4(le)},…) or (${hex4(be)},…), not a group 0001-0008 a data set starts with`
+    const first = `(${hex4(le)},…) or (${hex4(be)},…)`
+    const reason = `the first tag reads as ${first}, not a group 0001-0008 a data set starts with`
     return Result.fail(new UnrecognizedDataSet({ reason }))
   }
   const failures: Array<string> = []
