@@ -32,7 +32,9 @@ import {
   type ServerCommon
 } from "./Options.ts"
 
-const listenPort = Argument.Int("port").pipe(Argument.withDescription("the TCP port to listen on (0: any free port)"))
+const listenPort = Argument.Int("port").pipe(
+  Argument.withDescription("the TCP port to listen on (0: a free port the system picks)")
+)
 const listenHost = Flag.String("host").pipe(
   Flag.withDescription("the address to listen on (default 127.0.0.1; 0.0.0.0: every interface)"),
   Flag.withDefault("127.0.0.1")
