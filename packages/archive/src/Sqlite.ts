@@ -19,7 +19,10 @@ export type SqlValue = SQLInputValue
 /** A row as node:sqlite returns it. */
 export type Row = Record<string, unknown>
 
-/** An open database with a statement cache. */
+/**
+ * An open database with a statement cache. Its methods are synchronous and throw what node:sqlite throws: call
+ * them inside `use`, which turns a throw into `IndexFailed`.
+ */
 export interface Database {
   /** The file name given to `open` (":memory:" for an in-memory database). */
   readonly filename: string
@@ -77,6 +80,7 @@ const wrap = (db: DatabaseSync, filename: string): Database => {
         return result
       } catch (cause) {
         if (db.isTransaction) db.exec("ROLLBACK")
+        // rethrown to the caller, running inside `use`: IndexFailed there
         throw cause
       } finally {
         depth--
@@ -97,6 +101,7 @@ export const open = (options: OpenOptions): Effect.Effect<Database, IndexFailed,
           db.exec("PRAGMA foreign_keys = ON")
         } catch (cause) {
           db.close()
+          // caught by the enclosing Effect.try: IndexFailed
           throw cause
         }
         return { db, database: wrap(db, options.filename) }

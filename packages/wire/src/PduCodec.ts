@@ -37,7 +37,8 @@ const PDU_NAMES: Record<number, string> = {
 export const pduTypeName = (type: number): string =>
   PDU_NAMES[type] ?? `unknown PDU 0x${type.toString(16).padStart(2, "0")}`
 
-// A private failure carrying the rule broken; turned into PduDecodeError at the public edge.
+// A private failure carrying the rule broken, thrown by the decoding helpers below (all called under `readBody`);
+// caught by the `try` in `decodePdu`, the only caller of `readBody`, and returned as a PduDecodeError.
 class Broken {
   readonly item: string | undefined
   readonly offset: number
@@ -390,6 +391,8 @@ export const decodePdu = (bytes: Uint8Array): Result.Result<P.Pdu, PduDecodeErro
 
 // ---- encoding ----
 
+// A private failure carrying the rule a PDU to encode breaks, thrown by the encoding helpers below (all called under
+// `writeAssociate`); caught by the `try` in `encodePdu` and returned as a PduEncodeError.
 class Unencodable {
   readonly rule: string
   constructor(rule: string) {

@@ -162,7 +162,10 @@ interface Node extends ElementHeader {
   readonly itemLayout: Layout
 }
 
-/** Thrown inside the scanner only, turned into a `DataSetError` at the API boundary. */
+/**
+ * Thrown inside the scanner only (`readHeader`, `readElements`, `readItems`, `skipFragments`); caught by the `try`
+ * in `scan` and in `decodeWith`, the scanner's only callers, and returned as a `DataSetError`.
+ */
 class ScanStop {
   readonly kind: "Truncated" | "Malformed"
   readonly reason: string
@@ -199,7 +202,7 @@ interface Header {
   readonly valueOffset: number
 }
 
-/** Reads one element header at `at`; `limit` is where the enclosing value ends. */
+/** Reads one element header at `at`; `limit` is where the enclosing value ends. Throws `ScanStop`. */
 const readHeader = (b: Uint8Array, at: number, limit: number, layout: Layout): Header => {
   const short = (needed: number, what: string): ScanStop =>
     limit === b.length
@@ -254,7 +257,10 @@ const undefinedItemLayout = (ctx: ScanContext, h: Header, layout: Layout): Layou
   return known === undefined || known === "SQ" || known === "UN" ? layout : undefined
 }
 
-/** Reads the elements of a data set or item from `start` to `limit`, or up to an item delimiter when `delimited`. */
+/**
+ * Reads the elements of a data set or item from `start` to `limit`, or up to an item delimiter when `delimited`.
+ * Throws `ScanStop` (caught in `scan` and `decodeWith`).
+ */
 const readElements = (
   ctx: ScanContext,
   start: number,
@@ -315,7 +321,10 @@ const readElements = (
 
 const nullable = (length: number): number | undefined => (length === UNDEFINED_LENGTH ? undefined : length)
 
-/** Reads the items of a sequence: up to `definedEnd`, or up to a sequence delimiter when it is undefined. */
+/**
+ * Reads the items of a sequence: up to `definedEnd`, or up to a sequence delimiter when it is undefined. Throws
+ * `ScanStop`.
+ */
 const readItems = (
   ctx: ScanContext,
   start: number,
@@ -354,7 +363,7 @@ const readItems = (
   }
 }
 
-/** Skips the fragments of encapsulated pixel data (PS3.5 A.4) up to the sequence delimiter. */
+/** Skips the fragments of encapsulated pixel data (PS3.5 A.4) up to the sequence delimiter. Throws `ScanStop`. */
 const skipFragments = (b: Uint8Array, start: number, limit: number, layout: Layout): number => {
   let at = start
   while (true) {
@@ -592,7 +601,10 @@ const ASCII_PADDED_VRS = new Set(["AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM"
 const unpadded = (vr: string, value: unknown): unknown =>
   typeof value === "string" && ASCII_PADDED_VRS.has(vr) ? Text.trimEnd(value, " \0") : value
 
-/** Why decoding a scanned data set stopped: thrown inside `decode` only, returned as a `DataSetError`. */
+/**
+ * Why decoding a scanned data set stopped: thrown by `decodeLevel` only, caught by the `try` in `decodeWith` (its
+ * only caller) and returned as a `DataSetError`.
+ */
 class DecodeStop {
   readonly kind: DataSetErrorKind
   readonly reason: string
@@ -619,6 +631,7 @@ const dcmjsSyntax = (layout: Layout): string =>
  * sequence (copied out side by side, so it never looks for item boundaries itself), and each item of a sequence is
  * decoded the same way, in the layout the scan found for it. Empty items stay, as `{}`. The (0008,0005) of the
  * level, if it has a value, picks the text decoder for it and the items inside; otherwise `inherited` applies.
+ * Throws `DecodeStop` (caught in `decodeWith`).
  */
 const decodeLevel = (
   bytes: Uint8Array,
@@ -765,6 +778,7 @@ const EXTENDED_TEXT_VRS = new Set(["SH", "LO", "UC", "ST", "LT", "UT", "PN"])
 const HEX_TAG = /^[0-9A-Fa-f]{8}$/
 const NON_ASCII = /[\u0080-\uffff]/
 
+/** Why `prepare` refuses a data set: thrown by `prepare` only, caught by the first `try` in `encode`. */
 class Refused {
   readonly kind: DataSetErrorKind
   readonly reason: string
@@ -811,7 +825,8 @@ const charsetOf = (v: unknown): string | undefined => {
 
 /**
  * Checks and normalizes a naturalized data set for dcmjs: known keys, VRs for hex keys, empties as null, views as
- * ArrayBuffers, ASCII where the VR demands it, lengths dcmjs would otherwise truncate.
+ * ArrayBuffers, ASCII where the VR demands it, lengths dcmjs would otherwise truncate. Throws `Refused` (caught in
+ * `encode`).
  */
 const prepare = (dataset: Naturalized, hexEntries: Map<string, DictionaryEntry>, path: string): Prepared => {
   const { nameMap } = dcmjs().data.DicomMetaDictionary

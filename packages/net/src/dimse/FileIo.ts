@@ -7,7 +7,9 @@
  * synchronously. Every open refuses what is not a regular file without blocking (a FIFO given as a
  * path opens at once with O_NONBLOCK and is refused), so no read or write can stop the event loop
  * waiting for another process. Failures are thrown (synchronous helpers) or passed to `onError`; the
- * callers turn them into `Part10` errors.
+ * callers turn them into `Part10` errors. The module is internal (not exported by the package): the throwing
+ * helpers are called only inside a `try` in `Part10` (`readFileMeta`, `loadDataSet`, `readAhead`: `FileReadFailed`;
+ * `writeFile`, through an `Effect.try`: `FileWriteFailed`).
  *
  * @since 0.2.0
  */
@@ -36,7 +38,10 @@ export const changedSince = (stat: Fs.Stats, seen: Seen): string | undefined => 
   return undefined
 }
 
-/** Opens a regular file for reading without blocking, with its status; anything else is refused. */
+/**
+ * Opens a regular file for reading without blocking, with its status; anything else is refused. Throws (see the
+ * module's description for where it is caught).
+ */
 export const openRegularSync = (path: string): { readonly fd: number; readonly stat: Fs.Stats } => {
   const fd = Fs.openSync(path, Fs.constants.O_RDONLY | Fs.constants.O_NONBLOCK)
   let stat: Fs.Stats
@@ -51,7 +56,7 @@ export const openRegularSync = (path: string): { readonly fd: number; readonly s
   throw new Error("not a regular file")
 }
 
-/** The first `length` bytes of a file (fewer if it is shorter), its size and its modification time. */
+/** The first `length` bytes of a file (fewer if it is shorter), its size and its modification time. Throws. */
 export const readHeadSync = (
   path: string,
   length: number
@@ -72,7 +77,10 @@ export const readHeadSync = (
   }
 }
 
-/** A file's bytes from the data set's offset to its end, synchronously, when at most `limit` (else `undefined`). */
+/**
+ * A file's bytes from the data set's offset to its end, synchronously, when at most `limit` (else `undefined`).
+ * Throws, also when the file changed since `seen`.
+ */
 export const readTailSync = (path: string, seen: Seen, limit: number): Uint8Array | undefined => {
   const { fd, stat } = openRegularSync(path)
   try {
@@ -144,7 +152,7 @@ const unwritten = (
   return i < batch.length ? [batch[i]!.subarray(written), ...batch.slice(i + 1), ...rest] : [...rest]
 }
 
-/** Writes every piece at the file's position, synchronously, however the kernel splits the writes. */
+/** Writes every piece at the file's position, synchronously, however the kernel splits the writes. Throws. */
 export const writeAllSync = (fd: number, pieces: ReadonlyArray<Uint8Array>): void => {
   let queue = pieces.filter((p) => p.length > 0)
   while (queue.length > 0) {

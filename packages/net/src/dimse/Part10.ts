@@ -866,7 +866,7 @@ export const writeMeta = (input: MetaInput): Uint8Array => {
 }
 
 // Writes a small file in one synchronous vectored write. A path that is not a regular file is refused (and left);
-// a regular file whose write fails is removed.
+// a regular file whose write fails is removed. Throws: called only in `writeFile`'s Effect.try (FileWriteFailed).
 const writeWholeSync = (path: string, pieces: ReadonlyArray<Uint8Array>): void => {
   const fd = FsCallback.openSync(path, FileIo.WRITE_FLAGS, 0o644)
   let regular = false
@@ -884,7 +884,7 @@ const writeWholeSync = (path: string, pieces: ReadonlyArray<Uint8Array>): void =
 
 // Writes `pieces` synchronously with `write`, the lent ones among them borrowed meanwhile (`ReceivedBytes.borrow`):
 // refused when one was freed already (its bytes are gone: a lent data set read by two consumers); given back after,
-// and released with `releasing`.
+// and released with `releasing`. Throws: called only in `writeFile`'s Effect.try (FileWriteFailed).
 const writeBorrowed = (pieces: ReadonlyArray<Uint8Array>, releasing: boolean, write: () => void): void => {
   if (!ReceivedBytes.borrow(pieces)) throw new Error(FREED_BEFORE_WRITTEN)
   try {
@@ -978,7 +978,7 @@ export const writeFile = <E>(
             () => ReceivedBytes.giveBack(pieces, released),
             (cause: unknown) => {
               ReceivedBytes.giveBack(pieces, false)
-              throw cause
+              throw cause // a rejection of this Effect.tryPromise: FileWriteFailed
             }
           )
           flushing = writing
