@@ -101,9 +101,13 @@ export const safeName = (uid: string): string => {
 
 /**
  * `mkdir -p`, one level at a time: Node's own recursive mkdir spins for ever on some paths (under
- * /proc, say) instead of failing. Resolves with the first directory it created, if any.
+ * /proc, say) instead of failing. Succeeds with the first directory it created, if any; fails with
+ * `StoreFailed` (operation `mkdir`) when a component is not a directory or cannot be made.
  */
-export const makeDirectories = async (dir: string): Promise<string | undefined> => {
+export const makeDirectories = (dir: string): Effect.Effect<string | undefined, StoreFailed> =>
+  io("mkdir", dir, () => mkdirs(dir))
+
+const mkdirs = async (dir: string): Promise<string | undefined> => {
   const absolute = Path.resolve(dir)
   const missing: Array<string> = []
   for (let d = absolute; ; d = Path.dirname(d)) {
@@ -127,7 +131,7 @@ export const makeDirectories = async (dir: string): Promise<string | undefined> 
 export const make = (options: InstanceStoreOptions): Effect.Effect<InstanceStore["Service"], StoreFailed> =>
   Effect.gen(function* () {
     const root = Path.resolve(options.root)
-    yield* io("mkdir", root, () => makeDirectories(root))
+    yield* makeDirectories(root)
     const pathFor = (key: InstanceKey): string =>
       Path.join(root, safeName(key.studyInstanceUid), `${safeName(key.sopInstanceUid)}.dcm`)
     return InstanceStore.of({
@@ -216,7 +220,7 @@ const writeAtomically = (
 ): Effect.Effect<StoredFile, StoreFailed | InvalidInstance> =>
   Effect.gen(function* () {
     const dir = Path.dirname(target)
-    const created = yield* io("mkdir", dir, () => makeDirectories(dir))
+    const created = yield* makeDirectories(dir)
     if (created !== undefined) yield* syncDirectory(root)
     const tmp = Path.join(dir, `.${Path.basename(target)}.${randomBytes(6).toString("hex")}.tmp`)
     const size = yield* Effect.acquireUseRelease(

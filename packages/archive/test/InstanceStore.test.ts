@@ -1,4 +1,5 @@
 import * as Fs from "node:fs/promises"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Option } from "effect"
@@ -297,11 +298,26 @@ describe("InstanceStore", () => {
 })
 
 describe("makeDirectories", () => {
-  it("fails at once where Node's recursive mkdir would spin (a path under /proc)", async () => {
+  it("fails at once, typed, where Node's recursive mkdir would spin (a path under /proc)", async () => {
     const started = Date.now()
-    let failed = false
-    await makeDirectories("/proc/netdicom-no-such/dir").catch(() => (failed = true))
-    assert.isTrue(failed)
+    const exit = await Effect.runPromiseExit(makeDirectories("/proc/netdicom-no-such/dir"))
     assert.isBelow(Date.now() - started, 1000)
+    assert.isTrue(Exit.isFailure(exit))
+    if (Exit.isFailure(exit)) assert.include(String(exit.cause), "StoreFailed")
+  })
+
+  it("fails with StoreFailed when a component is a file, and returns the first directory it made", async () => {
+    const dir = await Fs.mkdtemp(Path.join(Os.tmpdir(), "netdicom-mkdirs-"))
+    try {
+      await Fs.writeFile(Path.join(dir, "file"), "x")
+      const blocked = await Effect.runPromiseExit(makeDirectories(Path.join(dir, "file", "sub")))
+      assert.isTrue(Exit.isFailure(blocked))
+      if (Exit.isFailure(blocked)) assert.include(String(blocked.cause), "is not a directory")
+      const made = await Effect.runPromise(makeDirectories(Path.join(dir, "a", "b")))
+      assert.strictEqual(made, Path.join(dir, "a"))
+      assert.isUndefined(await Effect.runPromise(makeDirectories(Path.join(dir, "a", "b"))))
+    } finally {
+      await Fs.rm(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -548,7 +548,7 @@ const get = Command.make(
       const written = { count: 0 }
       const ok = yield* Effect.scoped(
         Effect.gen(function* () {
-          const made = yield* Effect.result(Effect.tryPromise(() => InstanceStore.makeDirectories(c.out)))
+          const made = yield* Effect.result(InstanceStore.makeDirectories(c.out))
           if (Result.isFailure(made)) return yield* fail(`--out ${c.out}: ${String(made.failure.cause)}`)
           const getClass = QueryRetrieve.SOP_CLASSES[c.model].get!
           const proposal = Contexts.getProposal(Negotiation.MAX_PRESENTATION_CONTEXTS - 1, classes)

@@ -151,7 +151,7 @@ const qrscpServe = (
     }
     // the index may live in the store: both folders must exist before it is opened
     for (const dir of [c.store, ...(filename === ":memory:" ? [] : [Path.dirname(filename)])]) {
-      const made = yield* Effect.result(Effect.tryPromise(() => InstanceStore.makeDirectories(dir)))
+      const made = yield* Effect.result(InstanceStore.makeDirectories(dir))
       if (made._tag === "Failure") return yield* fail(`cannot create ${dir}: ${String(made.failure.cause)}`)
     }
     const archive = Archive.Archive.layerFrom({ root: c.store, index: { filename } })
