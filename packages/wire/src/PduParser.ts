@@ -204,6 +204,35 @@ class Parser implements PduParser {
     return undefined
   }
 
+  // A P-DATA-TF whole in the first chunk, of `length` bytes after its header, taken off in one pass: its PDVs views of
+  // the chunk, as `decodePdu` would give them. `undefined` (nothing taken) when a PDV item breaks a rule (no item, a
+  // length under 2 or past the PDU's end): then `decodePdu` decodes it and says what is wrong.
+  #takePDataInPlace(first: Uint8Array, length: number): PDataTf | undefined {
+    const end = 6 + length
+    const pdvs: Array<Pdv> = []
+    let at = 6
+    while (at < end) {
+      if (end - at < 4) return undefined
+      const itemLength = ((first[at]! << 24) >>> 0) + (first[at + 1]! << 16) + (first[at + 2]! << 8) + first[at + 3]!
+      at += 4
+      if (itemLength < 2 || itemLength > end - at) return undefined
+      const control = first[at + 1]!
+      pdvs.push({
+        presentationContextId: first[at]!,
+        isCommand: (control & 0x01) !== 0,
+        isLast: (control & 0x02) !== 0,
+        data: first.subarray(at + 2, at + itemLength)
+      })
+      at += itemLength
+    }
+    if (pdvs.length === 0) return undefined
+    if (first.length === end) this.#head++
+    else this.#chunks[this.#head] = first.subarray(end)
+    this.#buffered -= end
+    this.#compact()
+    return { _tag: "PDataTf", pdvs: pdvs as [Pdv, ...Array<Pdv>] }
+  }
+
   push(chunk: Uint8Array): PushResult {
     if (this.#failed !== undefined) return { pdus: NO_PDUS, error: this.#failed }
     if (chunk.length > 0) {
@@ -212,6 +241,18 @@ class Parser implements PduParser {
     }
     const pdus: Array<Pdu> = []
     while (this.#buffered >= 6) {
+      // The common case in one pass: a P-DATA-TF within our limit, whole in the first chunk.
+      const first = this.#chunks[this.#head]!
+      if (first.length >= 6 && first[0] === 0x04) {
+        const length = ((first[2]! << 24) >>> 0) + (first[3]! << 16) + (first[4]! << 8) + first[5]!
+        if (first.length >= 6 + length && (this.#maxPduLength === 0 || length <= this.#maxPduLength)) {
+          const inPlace = this.#takePDataInPlace(first, length)
+          if (inPlace !== undefined) {
+            pdus.push(inPlace)
+            continue
+          }
+        }
+      }
       const type = this.#byteAt(0)
       const length =
         ((this.#byteAt(2) << 24) >>> 0) + (this.#byteAt(3) << 16) + (this.#byteAt(4) << 8) + this.#byteAt(5)

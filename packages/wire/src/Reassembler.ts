@@ -6,7 +6,8 @@
  * completes. Command fragments are gathered (up to `maxCommandLength`) and decoded when the last
  * one arrives, giving a `Command` event; data set fragments are passed on as `DataFragment` events
  * holding views of the received bytes, never gathered, so a large C-STORE is not held in memory.
- * `make()` wraps the machine in a small mutable object for callers that prefer `push(pdv)`.
+ * `make()` wraps the machine in a small mutable object for callers that prefer `push(pdv)`, whose `pushInto` takes
+ * a PDU's PDVs in one pass (the common ones without a `Step` or `Result` each, the others through `step`).
  *
  * Any packing is accepted: several PDVs per PDU, a command PDV followed by a data PDV in the same
  * PDU, element headers split across PDVs, empty PDVs (an empty non-last data PDV yields no event).
@@ -190,7 +191,13 @@ const stepCommand = (state: State, pdv: Pdv, maxCommandLength: number): Result.R
     return Result.succeed({ state: { _tag: "InCommand", presentationContextId: pc, fragments, length }, events: [] })
   }
 
-  const bytes = concat(fragments, length)
+  const done = completeCommand(pc, concat(fragments, length))
+  if (done._tag === "ReassemblyError") return Result.fail(done)
+  return Result.succeed({ state: afterCommand(done), events: [done] })
+}
+
+// A command set whole in `bytes`: its event, or the error that it is not a command set.
+const completeCommand = (pc: number, bytes: Uint8Array): Command | ReassemblyError => {
   // The common messages (C-STORE, C-ECHO) in one pass, to the same command set and message.
   const common = CommonCommands.decode(bytes)
   let command: CS.CommandSet
@@ -201,18 +208,27 @@ const stepCommand = (state: State, pdv: Pdv, maxCommandLength: number): Result.R
   } else {
     const decoded = CS.decode(bytes)
     if (Result.isFailure(decoded)) {
-      return fail("InvalidCommandSet", pc, decoded.failure.message, decoded.failure)
+      return new ReassemblyError({
+        reason: "InvalidCommandSet",
+        presentationContextId: pc,
+        detail: decoded.failure.message,
+        cause: decoded.failure
+      })
     }
     command = decoded.success
     message = Dimse.fromCommandSet(command)
   }
   const hasDataSet = CS.announcesDataSet(command)
-  const event: Command = { _tag: "Command", presentationContextId: pc, command, message, hasDataSet }
-  const next: State = hasDataSet
-    ? { _tag: "InDataSet", presentationContextId: pc, started: false }
-    : { _tag: "Idle", after: "no-data-set" }
-  return Result.succeed({ state: next, events: [event] })
+  return { _tag: "Command", presentationContextId: pc, command, message, hasDataSet }
 }
+
+const IDLE_AFTER_COMMAND: Idle = { _tag: "Idle", after: "no-data-set" }
+
+// The state after a command.
+const afterCommand = (event: Command): State =>
+  event.hasDataSet
+    ? { _tag: "InDataSet", presentationContextId: event.presentationContextId, started: false }
+    : IDLE_AFTER_COMMAND
 
 const stepData = (state: State, pdv: Pdv): Result.Result<Step, ReassemblyError> => {
   const pc = pdv.presentationContextId
@@ -280,33 +296,88 @@ export const step = (state: State, pdv: Pdv, options?: Options): Result.Result<S
 /** True when no message is in progress (the association may be released). */
 export const isIdle = (state: State): boolean => state._tag === "Idle"
 
-/** A mutable reassembler for one association. After an error its state is left as it was. */
+/**
+ * A mutable reassembler for one association. After an error its state is left as it was. Its functions are methods:
+ * call them on it (`r.push(pdv)`), not detached.
+ */
 export interface Reassembler {
   /** Feeds one PDV; the events it completes, or a protocol error. */
   readonly push: (pdv: Pdv) => Result.Result<ReadonlyArray<Event>, ReassemblyError>
   /** Feeds the PDVs of one P-DATA-TF PDU in order; stops at the first error. */
   readonly pushAll: (pdvs: ReadonlyArray<Pdv>) => Result.Result<ReadonlyArray<Event>, ReassemblyError>
+  /**
+   * Feeds the PDVs of one P-DATA-TF PDU in order, appending the events they complete to `events`; stops at the first
+   * error and returns it (the events of the PDVs before it are in `events`), or `undefined`.
+   */
+  readonly pushInto: (pdvs: ReadonlyArray<Pdv>, events: Array<Event>) => ReassemblyError | undefined
   /** The current state. */
   readonly state: () => State
 }
 
-/** A reassembler starting in the `initial` state. */
-export const make = (options?: Options): Reassembler => {
-  let state: State = initial
-  const push = (pdv: Pdv): Result.Result<ReadonlyArray<Event>, ReassemblyError> => {
-    const r = step(state, pdv, options)
-    if (Result.isFailure(r)) return Result.fail(r.failure)
-    state = r.success.state
-    return Result.succeed(r.success.events)
+// A class rather than closures made per reassembler: V8 then compiles one version of its methods for every
+// association. `pushInto` takes the common PDVs (a data fragment of the data set in progress, a command whole in one
+// PDV between messages) in one pass, with no `Step` or `Result` per PDV; anything else goes through `step`.
+class Machine implements Reassembler {
+  #state: State = initial
+  readonly #options: Options | undefined
+  readonly #maxCommandLength: number
+
+  constructor(options: Options | undefined) {
+    this.#options = options
+    this.#maxCommandLength = options?.maxCommandLength ?? DEFAULT_MAX_COMMAND_LENGTH
   }
-  const pushAll = (pdvs: ReadonlyArray<Pdv>): Result.Result<ReadonlyArray<Event>, ReassemblyError> => {
+
+  state(): State {
+    return this.#state
+  }
+
+  push(pdv: Pdv): Result.Result<ReadonlyArray<Event>, ReassemblyError> {
     const events: Array<Event> = []
-    for (const pdv of pdvs) {
-      const r = push(pdv)
-      if (Result.isFailure(r)) return r
-      events.push(...r.success)
-    }
-    return Result.succeed(events)
+    const failure = this.pushInto([pdv], events)
+    return failure === undefined ? Result.succeed(events) : Result.fail(failure)
   }
-  return { push, pushAll, state: () => state }
+
+  pushAll(pdvs: ReadonlyArray<Pdv>): Result.Result<ReadonlyArray<Event>, ReassemblyError> {
+    const events: Array<Event> = []
+    const failure = this.pushInto(pdvs, events)
+    return failure === undefined ? Result.succeed(events) : Result.fail(failure)
+  }
+
+  pushInto(pdvs: ReadonlyArray<Pdv>, events: Array<Event>): ReassemblyError | undefined {
+    for (let i = 0; i < pdvs.length; i++) {
+      const pdv = pdvs[i]!
+      const state = this.#state
+      const pc = pdv.presentationContextId
+      if (pdv.isCommand) {
+        // A command set in one PDV, between messages.
+        if (state._tag === "Idle" && pdv.isLast && pdv.data.length > 0 && pdv.data.length <= this.#maxCommandLength) {
+          const done = completeCommand(pc, pdv.data)
+          if (done._tag === "ReassemblyError") return done
+          this.#state = afterCommand(done)
+          events.push(done)
+          continue
+        }
+      } else if (state._tag === "InDataSet" && state.presentationContextId === pc && state.unannounced !== true) {
+        // A fragment of the announced data set in progress.
+        if (pdv.isLast) {
+          this.#state = IDLE_AFTER_DATA
+          events.push({ _tag: "DataFragment", presentationContextId: pc, data: pdv.data, isLast: true })
+          continue
+        }
+        if (!state.started) this.#state = { ...state, started: true }
+        if (pdv.data.length > 0) {
+          events.push({ _tag: "DataFragment", presentationContextId: pc, data: pdv.data, isLast: false })
+        }
+        continue
+      }
+      const r = step(state, pdv, this.#options)
+      if (Result.isFailure(r)) return r.failure
+      this.#state = r.success.state
+      for (const event of r.success.events) events.push(event)
+    }
+    return undefined
+  }
 }
+
+/** A reassembler starting in the `initial` state. */
+export const make = (options?: Options): Reassembler => new Machine(options)

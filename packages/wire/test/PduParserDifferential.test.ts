@@ -5,6 +5,8 @@
  * headers, unknown PDU types, random bytes), under random limits and `pdvViews`, cut into reads of 1 byte to 64 KiB
  * (and empty reads) at random places, and pushed on after an error: every push must give the same PDUs (compared
  * by bytes, and by which pushed chunk and offset a PDV's data is a view of), the same error and the same `buffered`.
+ * The class has since gained a one-pass decode of a P-DATA-TF whole in one chunk (no `Reader`, no `Result`); the
+ * same comparison covers it, with PDV item lengths a few bytes off their end.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
@@ -246,6 +248,40 @@ describe("PduParser (class) against the closure parser before ac0e0d3", () => {
         }
       ),
       { numRuns: 300 }
+    )
+  })
+
+  it("agrees on P-DATA-TF whose PDV item lengths miss their end by a few bytes, followed by more PDUs", () => {
+    // The one-pass decode of a P-DATA-TF whole in one chunk checks every item against the PDU's end itself.
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 5 }),
+        fc.nat(),
+        fc.integer({ min: -3, max: 3 }),
+        fc.integer({ min: -2, max: 2 }),
+        fc.array(fc.constantFrom(...encodedFixtures), { maxLength: 2 }),
+        fc.oneof(fc.constant([]), fc.array(readSize, { minLength: 1, maxLength: 4 })),
+        fc.boolean(),
+        (sizes, which, delta, lengthDelta, tail, reads, pdvViews) => {
+          const pdu = PduCodec.encodePDataTf(
+            sizes.map((n, i) => ({
+              presentationContextId: 1,
+              isCommand: i === 0,
+              isLast: i === sizes.length - 1,
+              data: new Uint8Array(n).fill(i + 1)
+            }))
+          )
+          const view = new DataView(pdu.buffer, pdu.byteOffset, pdu.byteLength)
+          let at = 6
+          for (let i = 0; i < which % sizes.length; i++) at += 4 + view.getUint32(at)
+          view.setUint32(at, Math.max(0, view.getUint32(at) + delta))
+          view.setUint32(2, Math.max(0, pdu.length - 6 + lengthDelta))
+          const chunks = cut(concat([pdu, ...tail]), reads, 0)
+          const opts = { maxPduLength: 0, pdvViews }
+          assert.deepStrictEqual(run(PduParser.make(opts), chunks), run(Before.make(opts), chunks))
+        }
+      ),
+      { numRuns: 2000 }
     )
   })
 

@@ -414,18 +414,10 @@ class Receiver {
 
   onPData(pdu: Pdu.PDataTf): Effect.Effect<void> | undefined {
     if (this.gone) return undefined
-    let events: Array<Reassembler.Event> | undefined
-    let failure: Reassembler.ReassemblyError | undefined
-    for (const pdv of pdu.pdvs) {
-      const r = this.deps.reassembler.push(pdv)
-      if (Result.isFailure(r)) {
-        failure = r.failure
-        break
-      }
-      if (events === undefined) events = [...r.success]
-      else for (const event of r.success) events.push(event)
-    }
-    return this.runEvents(events ?? [], 0, failure)
+    // The events of the PDVs before a protocol error still run, then the error aborts.
+    const events: Array<Reassembler.Event> = []
+    const failure = this.deps.reassembler.pushInto(pdu.pdvs, events)
+    return this.runEvents(events, 0, failure)
   }
 }
 
