@@ -359,6 +359,21 @@ export const evaluateAccept = (
   })
 }
 
+/**
+ * `negotiated` with an Asynchronous Operations Window no larger than `rq` proposed, either way (0 meaning unlimited;
+ * no window item meaning 1/1, PS3.7 D.3.3.3). `evaluateAccept` reports what the acceptor answered; an association
+ * uses this: an acceptor granting 65535 (or unlimited) to a requestor that asked for none would otherwise have it keep
+ * 65,535 requests outstanding, each holding its data set until answered, and have it run as many of the acceptor's.
+ */
+export const withinProposedWindow = (negotiated: Negotiated, rq: Pdu.AAssociateRq): Negotiated => {
+  const proposed = findItem(rq.userInformation, "AsynchronousOperationsWindow")
+  const invoked = minWindow(negotiated.maxOperationsInvoked, proposed?.maxOperationsInvoked ?? 1)
+  const performed = minWindow(negotiated.maxOperationsPerformed, proposed?.maxOperationsPerformed ?? 1)
+  return invoked === negotiated.maxOperationsInvoked && performed === negotiated.maxOperationsPerformed
+    ? negotiated
+    : { ...negotiated, maxOperationsInvoked: invoked, maxOperationsPerformed: performed }
+}
+
 // ---- acceptor ----
 
 /** The acceptor's answer to an A-ASSOCIATE-RQ. */
