@@ -305,6 +305,19 @@ const handleRetrieve = (
             dataSet: inst.dataSet(),
             moveOriginator: { aeTitle: channel.association.negotiated.peerAeTitle, messageId: m.messageId }
           }).pipe(Effect.result)
+          if (Result.isFailure(r) && r.failure._tag === "AssociationAborted") {
+            // The association the sub-operations go over is gone: every one left would fail the same way, with a log
+            // line and a pending response each (for a study of thousands, after the requester of a C-GET aborted).
+            // They fail together, and the final response goes out if it still can.
+            const left = instances.length - i
+            yield* Effect.logWarning(
+              `${isMove ? "C-MOVE" : "C-GET"} ${m.messageId}: ${left} sub-operation(s) from ${inst.sopInstanceUid} ` +
+                `not done: ${r.failure.message}`
+            )
+            firstFailure ??= subOperationFailure(r.failure)
+            for (const rest of instances.slice(i)) tally(undefined, rest.sopInstanceUid)
+            break
+          }
           if (Result.isFailure(r)) {
             yield* Effect.logWarning(`sub-operation for ${inst.sopInstanceUid}: ${r.failure.message}`)
             firstFailure ??= subOperationFailure(r.failure)
