@@ -142,6 +142,8 @@ export interface ScpOptions {
   readonly maxPduLength?: number
   readonly storage?: Scp.StorageService["Service"]
   readonly query?: Scp.QueryService["Service"]
+  /** The acceptor policy (default: our own AE title only); `{}` answers any called AE title, as the CLI servers do. */
+  readonly policy?: Scp.ScpOptions["policy"]
 }
 
 /** Starts an SCP on 127.0.0.1, port 0, in the test's scope. */
@@ -173,7 +175,8 @@ export const startScp = (options: ScpOptions = {}) =>
     const query = Layer.succeed(Scp.QueryService)(options.query ?? { find: () => Stream.empty })
     return yield* Scp.serve(ae, {
       port: 0,
-      ...(options.maxAssociations !== undefined ? { maxAssociations: options.maxAssociations } : {})
+      ...(options.maxAssociations !== undefined ? { maxAssociations: options.maxAssociations } : {}),
+      ...(options.policy !== undefined ? { policy: options.policy } : {})
     }).pipe(Effect.provide(Layer.merge(storage, query)))
   })
 

@@ -195,7 +195,9 @@ const open = (
           yield* ul.indications.pipe(Effect.timeout("1 second"), Effect.ignore)
           return yield* Effect.fail(negotiated.failure)
         }
-        return yield* establish(ul, ae, "requestor", negotiated.success)
+        // no more outstanding operations than we proposed, whatever the acceptor granted
+        const bounded = Negotiation.withinProposedWindow(negotiated.success, rq.success)
+        return yield* establish(ul, ae, "requestor", bounded)
       }
       case "AssociateRejected":
         return yield* Effect.fail(new AssociationRejected(answer.rj))

@@ -14,8 +14,13 @@
  *   makes such an RQ malformed but names no reject reason; DCMTK's parser and pynetdicom's
  *   `PresentationContext` refuse such ids outright, and a reject tells the peer more than an abort.
  * - A rejected presentation context still carries a Transfer Syntax sub-item: the first one the
- *   requestor proposed for it (as pynetdicom does; DCMTK sends Implicit VR Little Endian). PS3.8
- *   9.3.3.2 says the value is not tested on receipt.
+ *   requestor proposed for it (as pynetdicom does; DCMTK sends Implicit VR Little Endian), or Implicit VR
+ *   Little Endian when that one could not be written back (not ASCII). PS3.8 9.3.3.2 says the value is not
+ *   tested on receipt.
+ * - A called or calling AE title with a control, non-ASCII or backslash character (PS3.5 AE) is rejected
+ *   (1, 7) or (1, 3): it could not be echoed in the AC nor written in a command. A role item whose SOP Class
+ *   UID is empty or not ASCII is left unanswered, and an AC that cannot be encoded all the same (its User
+ *   Information past 65,535 bytes) is rejected (1, 1) rather than never sent.
  * - A context whose roles leave us neither SCU nor SCP is answered 1 (user rejection).
  * - The protocol version is checked before the application context name, as DCMTK's upper layer
  *   does, then the called AE, the calling AE, the context ids, and user identity.
@@ -24,7 +29,7 @@
  */
 import * as Data from "effect/Data"
 import * as Result from "effect/Result"
-import { Identifiers, Pdu, Uids } from "@netdicom/wire"
+import { Identifiers, Pdu, PduCodec, Uids } from "@netdicom/wire"
 import type {
   AcceptorPolicy,
   AeTitleMatcher,
@@ -119,6 +124,13 @@ const rolesBySopClass = (items: ReadonlyArray<UserItem>): Map<string, RoleSelect
 }
 
 const padAeTitle = (title: string): string => title.padEnd(16, " ")
+
+// Whether a UID the peer sent can be written back in a PDU (the parser takes any Latin-1 text up to 64 characters).
+const writableUid = (uid: string): boolean => {
+  if (uid.length === 0) return false
+  for (let i = 0; i < uid.length; i++) if (uid.charCodeAt(i) > 0x7e) return false
+  return true
+}
 
 const implementationItems = (ae: ApplicationEntity): { classUid: UserItem; versionName: Array<UserItem> } => ({
   classUid: { _tag: "ImplementationClassUid", uid: ae.implementationClassUid },
@@ -348,6 +360,21 @@ export const evaluateAccept = (
   })
 }
 
+/**
+ * `negotiated` with an Asynchronous Operations Window no larger than `rq` proposed, either way (0 meaning unlimited;
+ * no window item meaning 1/1, PS3.7 D.3.3.3). `evaluateAccept` reports what the acceptor answered; an association
+ * uses this: an acceptor granting 65535 (or unlimited) to a requestor that asked for none would otherwise have it keep
+ * 65,535 requests outstanding, each holding its data set until answered, and have it run as many of the acceptor's.
+ */
+export const withinProposedWindow = (negotiated: Negotiated, rq: Pdu.AAssociateRq): Negotiated => {
+  const proposed = findItem(rq.userInformation, "AsynchronousOperationsWindow")
+  const invoked = minWindow(negotiated.maxOperationsInvoked, proposed?.maxOperationsInvoked ?? 1)
+  const performed = minWindow(negotiated.maxOperationsPerformed, proposed?.maxOperationsPerformed ?? 1)
+  return invoked === negotiated.maxOperationsInvoked && performed === negotiated.maxOperationsPerformed
+    ? negotiated
+    : { ...negotiated, maxOperationsInvoked: invoked, maxOperationsPerformed: performed }
+}
+
 // ---- acceptor ----
 
 /** The acceptor's answer to an A-ASSOCIATE-RQ. */
@@ -390,7 +417,7 @@ const answerRole = (proposed: RoleSelection, supported: SupportedContext | undef
 /**
  * Answers an A-ASSOCIATE-RQ as the acceptor. Rejections (all permanent): protocol version
  * without bit 0 (source 2, reason 2); application context not DICOM's (1, 2); called AE not
- * recognised (1, 7); calling AE not recognised or blank (1, 3); no context, or an even,
+ * recognised or not a valid AE title (1, 7); calling AE not recognised, not valid or blank (1, 3); no context, or an even,
  * duplicate or out-of-range context id (1, 1); user identity refused or required and missing
  * (1, 1). Each context is answered 0, 1 (no role left for us), 3 (abstract syntax not
  * supported) or 4 (no common transfer syntax).
@@ -407,9 +434,17 @@ export const evaluateRequest = (
     return reject(1, 2, `application context ${rq.applicationContextName} is not supported`)
   }
   const called = Identifiers.trimAeTitle(rq.calledAeTitle)
+  // AE titles are echoed in the AC and the calling one is written in commands (a C-MOVE's originator): one with a
+  // control, non-ASCII or backslash character could be written in neither.
+  if (called.length > 0 && Result.isFailure(Identifiers.aeTitle(called))) {
+    return reject(1, 7, `called AE title "${called}" is not a valid AE title`)
+  }
   if (!recognised(policy.calledAeTitles, called)) return reject(1, 7, `called AE title "${called}" not recognised`)
   const calling = Identifiers.trimAeTitle(rq.callingAeTitle)
   if (calling.length === 0) return reject(1, 3, "calling AE title is blank")
+  if (Result.isFailure(Identifiers.aeTitle(calling))) {
+    return reject(1, 3, `calling AE title "${calling}" is not a valid AE title`)
+  }
   if (!recognised(policy.callingAeTitles, calling)) return reject(1, 3, `calling AE title "${calling}" not recognised`)
 
   if (rq.presentationContexts.length === 0) return reject(1, 1, "no presentation context proposed")
@@ -444,7 +479,8 @@ export const evaluateRequest = (
 
   const roleAnswers = new Map<string, RoleSelection>()
   for (const [uid, proposed] of rolesBySopClass(rq.userInformation)) {
-    roleAnswers.set(uid, answerRole(proposed, supportFor(uid)))
+    // an item whose UID could not be written back names no SOP class we support: left unanswered
+    if (writableUid(uid)) roleAnswers.set(uid, answerRole(proposed, supportFor(uid)))
   }
 
   const preferRequestorOrder = policy.preferRequestorOrder === true
@@ -453,7 +489,10 @@ export const evaluateRequest = (
   const rejected: Array<RejectedContext> = []
   for (const pc of rq.presentationContexts) {
     const refuse = (result: 1 | 3 | 4) => {
-      answers.push({ _tag: "PresentationContextAc", id: pc.id, result, transferSyntax: pc.transferSyntaxes[0] })
+      const first = pc.transferSyntaxes[0]
+      const transferSyntax =
+        first !== undefined && writableUid(first) ? first : Uids.TransferSyntax.ImplicitVRLittleEndian
+      answers.push({ _tag: "PresentationContextAc", id: pc.id, result, transferSyntax })
       rejected.push({ id: pc.id, abstractSyntax: pc.abstractSyntax, result })
     }
     const support = supportFor(pc.abstractSyntax)
@@ -530,5 +569,11 @@ export const evaluateRequest = (
     extendedNegotiation,
     userIdentityResponse: identityResponse
   }
+  // What cannot be encoded would never reach the peer, which would wait for an answer while we held the association
+  // (role items for thousands of SOP classes answered past the 65,535 bytes of the User Information item, a
+  // policy's extended negotiation): refused instead.
+  const encodable = PduCodec.encodePdu(ac)
+  if (Result.isFailure(encodable))
+    return reject(1, 1, `the A-ASSOCIATE-AC cannot be encoded: ${encodable.failure.message}`)
   return { _tag: "Accept", ac, negotiated }
 }

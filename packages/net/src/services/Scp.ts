@@ -20,6 +20,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Dimse, Status } from "@netdicom/wire"
 import type { AcceptorPolicy } from "../association/AcceptorPolicy.ts"
+import * as Negotiation from "../association/Negotiation.ts"
 import type { ApplicationEntity } from "../association/ApplicationEntity.ts"
 import * as Server from "../association/Server.ts"
 import type { ListenFailed } from "../upper/Transport.ts"
@@ -305,6 +306,19 @@ const handleRetrieve = (
             dataSet: inst.dataSet(),
             moveOriginator: { aeTitle: channel.association.negotiated.peerAeTitle, messageId: m.messageId }
           }).pipe(Effect.result)
+          if (Result.isFailure(r) && r.failure._tag === "AssociationAborted") {
+            // The association the sub-operations go over is gone: every one left would fail the same way, with a log
+            // line and a pending response each (for a study of thousands, after the requester of a C-GET aborted).
+            // They fail together, and the final response goes out if it still can.
+            const left = instances.length - i
+            yield* Effect.logWarning(
+              `${isMove ? "C-MOVE" : "C-GET"} ${m.messageId}: ${left} sub-operation(s) from ${inst.sopInstanceUid} ` +
+                `not done: ${r.failure.message}`
+            )
+            firstFailure ??= subOperationFailure(r.failure)
+            for (const rest of instances.slice(i)) tally(undefined, rest.sopInstanceUid)
+            break
+          }
           if (Result.isFailure(r)) {
             yield* Effect.logWarning(`sub-operation for ${inst.sopInstanceUid}: ${r.failure.message}`)
             firstFailure ??= subOperationFailure(r.failure)
@@ -331,12 +345,6 @@ const handleRetrieve = (
       })
 
     if (!isMove) return yield* runSubOps(channel)
-    const contexts = new Map<string, Set<string>>()
-    for (const inst of instances) {
-      const set = contexts.get(inst.sopClassUid) ?? new Set<string>()
-      set.add(inst.transferSyntax)
-      contexts.set(inst.sopClassUid, set)
-    }
     if (instances.length === 0) return yield* respond(Status.SUCCESS, counts(0, 0, 0, 0))
     yield* Effect.scoped(
       Effect.gen(function* () {
@@ -344,11 +352,7 @@ const handleRetrieve = (
           host: destination!.host,
           port: destination!.port,
           calledAeTitle: (m as Dimse.CMoveRq).moveDestination,
-          // one context per SOP class and transfer syntax: the acceptor picks one transfer syntax per context
-          // and instances are sent as stored, so each stored transfer syntax needs a context of its own
-          contexts: [...contexts].flatMap(([abstractSyntax, ts]) =>
-            [...ts].map((transferSyntax) => ({ abstractSyntax, transferSyntaxes: [transferSyntax] }))
-          )
+          contexts: moveContexts(instances)
         })
         yield* runSubOps(target)
       })
@@ -363,6 +367,25 @@ const handleRetrieve = (
       )
     )
   })
+
+// The contexts a C-MOVE proposes to its destination: one per SOP class and transfer syntax (the acceptor picks one
+// transfer syntax per context and instances are sent as stored, so each stored transfer syntax needs its own), those
+// of the most instances first when there are more than an association holds: the instances left out fail alone
+// (no accepted context) rather than the whole C-MOVE (a study holding instances of 129 SOP classes, say).
+const moveContexts = (instances: ReadonlyArray<RetrievableInstance>): Array<Negotiation.ProposedContext> => {
+  const byPair = new Map<string, { readonly abstractSyntax: string; readonly transferSyntax: string; n: number }>()
+  for (const inst of instances) {
+    const key = `${inst.sopClassUid} ${inst.transferSyntax}`
+    const pair = byPair.get(key)
+    if (pair !== undefined) pair.n++
+    else byPair.set(key, { abstractSyntax: inst.sopClassUid, transferSyntax: inst.transferSyntax, n: 1 })
+  }
+  const pairs = [...byPair.values()]
+  if (pairs.length > Negotiation.MAX_PRESENTATION_CONTEXTS) pairs.sort((a, b) => b.n - a.n)
+  return pairs
+    .slice(0, Negotiation.MAX_PRESENTATION_CONTEXTS)
+    .map((p) => ({ abstractSyntax: p.abstractSyntax, transferSyntaxes: [p.transferSyntax] }))
+}
 
 /** The request handler of an SCP offering the given services. */
 export const requestHandler = (ae: ApplicationEntity, services: Services): DimseChannel.RequestHandler => {
