@@ -219,7 +219,25 @@ describe("buildRequest", () => {
       { calledAeTitle: "X", contexts: [{ abstractSyntax: "1.2.03", transferSyntaxes: [IMPLICIT] }] },
       { calledAeTitle: "X", contexts: [{ abstractSyntax: CT, transferSyntaxes: ["not a uid"] }] },
       { calledAeTitle: "X", contexts: one, roles: [{ sopClassUid: "", scu: true, scp: false }] },
-      { calledAeTitle: "X", contexts: one, maxOperationsInvoked: 70000 }
+      { calledAeTitle: "X", contexts: one, maxOperationsInvoked: 70000 },
+      {
+        calledAeTitle: "X",
+        contexts: one,
+        extendedNegotiation: [
+          { _tag: "SopClassExtendedNegotiation", sopClassUid: "1.2.é", applicationInformation: Uint8Array.of(1) }
+        ]
+      },
+      {
+        calledAeTitle: "X",
+        contexts: one,
+        userIdentity: {
+          _tag: "UserIdentityRq",
+          identityType: 1,
+          positiveResponseRequested: false,
+          primaryField: new Uint8Array(70000),
+          secondaryField: new Uint8Array(0)
+        }
+      }
     ]
     for (const request of cases) {
       const error = failure(Negotiation.buildRequest(scu, request))

@@ -267,7 +267,7 @@ export const buildRequest = (
     ...(request.userIdentity === undefined ? [] : [request.userIdentity])
   ]
 
-  return Result.succeed({
+  const rq: Pdu.AAssociateRq = {
     _tag: "AAssociateRq",
     protocolVersion: PROTOCOL_VERSION,
     calledAeTitle: padAeTitle(called.success),
@@ -276,7 +276,15 @@ export const buildRequest = (
     presentationContexts,
     userInformation,
     unknownItems: []
-  })
+  }
+  // The caller's extended negotiation and user identity items are taken as given: what cannot be encoded (a
+  // non-ASCII SOP class UID, a field past 65,535 bytes) would leave nothing to send and the peer's answer awaited
+  // until the ACSE timeout.
+  const encodable = PduCodec.encodePdu(rq)
+  if (Result.isFailure(encodable)) {
+    return Result.fail(new InvalidAssociateRequest({ reason: encodable.failure.message }))
+  }
+  return Result.succeed(rq)
 }
 
 // Requestor roles per PS3.7 D.3.3.4: without a role item on both sides, the requestor is SCU

@@ -182,10 +182,11 @@ const toEvent = (pdu: Pdu.Pdu): Input => {
   }
 }
 
-const encodeOrDie = (pdu: Pdu.Pdu): Uint8Array => {
+// The PDUs sent here are valid by construction, and `Negotiation` encodes an RQ or AC once before submitting it:
+// a PDU that still cannot be encoded is a defect, raised rather than sent as nothing (the peer would wait).
+const encodeOrDie = (pdu: Pdu.Pdu): Effect.Effect<Uint8Array> => {
   const r = PduCodec.encodePdu(pdu)
-  // The PDUs built here are valid by construction; an invalid AC/RQ was rejected before submit.
-  return Result.isSuccess(r) ? r.success : new Uint8Array(0)
+  return Result.isSuccess(r) ? Effect.succeed(r.success) : Effect.die(r.failure)
 }
 
 // When the last PDU was sent or received, for the idle timeout. A class rather than a closure made per association:
@@ -264,7 +265,10 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         Effect.sync(() => {
           if (pdu._tag === "AAbort") discarding = true
         }),
-        Effect.andThen(logPdu("sent", pdu), write([encodeOrDie(pdu)]))
+        Effect.andThen(
+          logPdu("sent", pdu),
+          Effect.flatMap(encodeOrDie(pdu), (bytes) => write([bytes]))
+        )
       )
     const indicate = (i: Indication) => Effect.asVoid(Queue.offer(out, i))
     const artimMillis = Duration.toMillis(options.artim)
