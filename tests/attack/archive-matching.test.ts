@@ -101,9 +101,14 @@ describe("keys with many values", () => {
     // each value of the key normalized the stored name again (40 ms a row; a C-FIND page of 256 rows 10 s of
     // blocked event loop for a 300 KB identifier)
     const key = compiled("PatientName", Array(150_000).fill("x").join("\\"))
-    const started = performance.now()
-    for (let i = 0; i < 40; i++) assert.isFalse(key.test(`Doe^John${i}`))
-    assert.isTrue(key.test("X"))
-    assert.isBelow(performance.now() - started, 600)
+    // the best of three passes: a machine busy with other work slows one pass, not the fault's 1,600 ms of each
+    let best = Infinity
+    for (let pass = 0; pass < 3 && best >= 600; pass++) {
+      const started = performance.now()
+      for (let i = 0; i < 40; i++) assert.isFalse(key.test(`Doe^John${i}`))
+      assert.isTrue(key.test("X"))
+      best = Math.min(best, performance.now() - started)
+    }
+    assert.isBelow(best, 600)
   })
 })
