@@ -4,7 +4,7 @@
  * traffic on one must not keep the other alive (a mark shared between instances would).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Result } from "effect"
+import { Deferred, Effect, Result } from "effect"
 import { TestClock } from "effect/testing"
 import { PduCodec, type Pdu } from "@netdicom/wire"
 import * as Transport from "../src/upper/Transport.ts"
@@ -76,6 +76,33 @@ describe("idle timeout activity, per association", () => {
       const aEnd = yield* a.ul.indications
       assert.strictEqual(aEnd._tag, "Aborted")
       if (aEnd._tag === "Aborted") assert.match(aEnd.abort.detail, /idle/)
+    })
+  )
+
+  it.effect("PDUs of one read received after a wait for the receiver mark the time they are taken", () =>
+    Effect.gen(function* () {
+      const a = yield* established
+      const gate = yield* Deferred.make<void>()
+      let taken = 0
+      // The first P-DATA makes the reader wait (backpressure) until the gate opens; the second of the same read
+      // is taken after that wait, 40 s later on the clock: it postpones the idle abort from then, not from the read.
+      yield* a.ul.receivePData(() => (++taken === 1 ? Deferred.await(gate) : undefined))
+      const both = new Uint8Array(pdata.length * 2)
+      both.set(pdata, 0)
+      both.set(pdata, pdata.length)
+      yield* a.theirs.write([both])
+      yield* settle
+      assert.strictEqual(taken, 1)
+      yield* TestClock.adjust("40 seconds")
+      yield* Deferred.succeed(gate, undefined)
+      yield* settle
+      assert.strictEqual(taken, 2)
+      yield* TestClock.adjust("21 seconds")
+      yield* settle
+      assert.strictEqual(yield* a.ul.state, "Sta6", "the second PDU was taken 21 s ago")
+      yield* TestClock.adjust("40 seconds")
+      const end = yield* a.ul.indications
+      assert.strictEqual(end._tag, "Aborted")
     })
   )
 

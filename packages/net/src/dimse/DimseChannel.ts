@@ -84,6 +84,8 @@ export type RequestHandler = (request: IncomingRequest, channel: DimseChannel) =
 export interface DimseChannel {
   readonly association: Association
   readonly nextMessageId: Effect.Effect<number>
+  /** `nextMessageId`, taken now: for a caller already running in an effect (one Effect step fewer per request). */
+  readonly takeMessageId: () => number
   /** Sends one message and its data set, if any. */
   readonly send: (
     context: AcceptedContext,
@@ -102,6 +104,15 @@ export interface DimseChannel {
   ) => Stream.Stream<Response, DimseFailure>
   /** Sends a request that has exactly one (final) response and waits for it. */
   readonly requestOne: (
+    context: AcceptedContext,
+    message: Dimse.Message,
+    dataSet?: DataSource
+  ) => Effect.Effect<Response, DimseFailure>
+  /**
+   * `requestOne` begun now, for a caller already running in an effect (a `suspend`): the request is sent (or its
+   * window slot waited for) as this is called, and the effect returned waits for the response.
+   */
+  readonly requestOneNow: (
     context: AcceptedContext,
     message: Dimse.Message,
     dataSet?: DataSource
@@ -774,28 +785,29 @@ export const make = (
     // The fast path for services with one response (C-ECHO, C-STORE): no stream, no queue in between; with a free
     // window slot and nothing else being sent, no lock either.
     const requestOne: DimseChannel["requestOne"] = (context, message, dataSet) =>
-      Effect.suspend(() => {
-        if (rx.gone !== undefined || closed) return Effect.fail(goneError())
-        const inbox: OneInbox = {
-          _tag: "One",
-          id: messageIdOf(message) ?? 0,
-          message,
-          outcome: undefined,
-          resume: undefined,
-          deadline: 0,
-          slot: false,
-          sent: false
-        }
-        if (window.tryTake(inbox)) return sendOne(context, message, dataSet, inbox)
-        // The window is full: wait for a slot (in order); one handed over and not used is given back.
-        return Effect.onExit(
-          Effect.andThen(
-            window.take(inbox),
-            Effect.suspend(() => sendOne(context, message, dataSet, inbox))
-          ),
-          whenOneEnds(inbox)
-        )
-      })
+      Effect.suspend(() => requestOneNow(context, message, dataSet))
+    const requestOneNow: DimseChannel["requestOneNow"] = (context, message, dataSet) => {
+      if (rx.gone !== undefined || closed) return Effect.fail(goneError())
+      const inbox: OneInbox = {
+        _tag: "One",
+        id: messageIdOf(message) ?? 0,
+        message,
+        outcome: undefined,
+        resume: undefined,
+        deadline: 0,
+        slot: false,
+        sent: false
+      }
+      if (window.tryTake(inbox)) return sendOne(context, message, dataSet, inbox)
+      // The window is full: wait for a slot (in order); one handed over and not used is given back.
+      return Effect.onExit(
+        Effect.andThen(
+          window.take(inbox),
+          Effect.suspend(() => sendOne(context, message, dataSet, inbox))
+        ),
+        whenOneEnds(inbox)
+      )
+    }
 
     const request: DimseChannel["request"] = (context, message, options) =>
       Stream.callback<Response, DimseFailure>(
@@ -946,19 +958,22 @@ export const make = (
       channel: () => self
     })
 
+    // 1..65535 in turn, skipping ids still awaiting responses (with an unlimited window, ids wrap around them).
+    const takeMessageId = (): number => {
+      for (let tries = 0; tries < 0xffff; tries++) {
+        messageId = (messageId % 0xffff) + 1
+        if (!pending.has(messageId)) break
+      }
+      return messageId
+    }
     const self: DimseChannel = {
       association,
-      // 1..65535 in turn, skipping ids still awaiting responses (with an unlimited window, ids wrap around them).
-      nextMessageId: Effect.sync(() => {
-        for (let tries = 0; tries < 0xffff; tries++) {
-          messageId = (messageId % 0xffff) + 1
-          if (!pending.has(messageId)) break
-        }
-        return messageId
-      }),
+      nextMessageId: Effect.sync(() => takeMessageId()),
+      takeMessageId,
       send,
       request,
       requestOne,
+      requestOneNow,
       findContext: (sopClassUid, role, transferSyntaxes) => {
         const found = negotiated.accepted.find(
           (c) =>

@@ -73,25 +73,25 @@ export const store = (
   Effect.suspend(() => {
     const context = channel.findContext(input.sopClassUid, "SCU", [input.transferSyntax])
     if (Result.isFailure(context)) return Effect.fail(context.failure)
-    return Effect.flatMap(channel.nextMessageId, (messageId) => {
-      const rq: Dimse.CStoreRq = {
-        _tag: "CStoreRq",
-        messageId,
-        affectedSopClassUid: input.sopClassUid,
-        affectedSopInstanceUid: input.sopInstanceUid,
-        priority: input.priority ?? Dimse.PRIORITY_MEDIUM,
-        ...(input.moveOriginator
-          ? {
-              moveOriginatorApplicationEntityTitle: input.moveOriginator.aeTitle,
-              moveOriginatorMessageId: input.moveOriginator.messageId
-            }
-          : {})
-      }
-      return Effect.map(channel.requestOne(context.success, rq, input.dataSet), (rsp) => ({
-        ...info(rsp.message, "C-STORE"),
-        sopInstanceUid: input.sopInstanceUid
-      }))
-    })
+    // Taken and sent now (within this suspend), not as Effects of their own.
+    const messageId = channel.takeMessageId()
+    const rq: Dimse.CStoreRq = {
+      _tag: "CStoreRq",
+      messageId,
+      affectedSopClassUid: input.sopClassUid,
+      affectedSopInstanceUid: input.sopInstanceUid,
+      priority: input.priority ?? Dimse.PRIORITY_MEDIUM,
+      ...(input.moveOriginator
+        ? {
+            moveOriginatorApplicationEntityTitle: input.moveOriginator.aeTitle,
+            moveOriginatorMessageId: input.moveOriginator.messageId
+          }
+        : {})
+    }
+    return Effect.map(channel.requestOneNow(context.success, rq, input.dataSet), (rsp) => ({
+      ...info(rsp.message, "C-STORE"),
+      sopInstanceUid: input.sopInstanceUid
+    }))
   }).pipe(Effect.withLogSpan("C-STORE"))
 
 /** A file that cannot be sent: unreadable, not DICOM, or without the identifiers a C-STORE needs. */

@@ -318,8 +318,12 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         // PDUs (whose log may keep them), or reading a transport that may keep its reads (one not made by
         // `Transport`: a wrapper recording them, say), frees none.
         const received = debug || !readsGivenAwayBy(t) ? undefined : ReceivedBytes.tracker()
+        // Whether the idle activity was marked since this fiber last ran on: PDUs decoded in one synchronous run
+        // (one read, until something is waited for) arrive at the same time, so the first marks them all.
+        let marked = false
         while (true) {
           const chunks = yield* t.read
+          marked = false
           // After our A-ABORT nothing the peer sends matters; a peer that keeps sending instead of
           // closing (PS3.8 9.1.5: the A-ABORT's sender waits for the close) has its connection closed.
           if (discarding) {
@@ -331,7 +335,10 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             const { pdus, error } = parser.push(chunk)
             received?.decoded(pdus, parser.buffered)
             for (const pdu of pdus) {
-              if (idleMillis !== undefined) activity.mark()
+              if (idleMillis !== undefined && !marked) {
+                activity.mark()
+                marked = !debug
+              }
               if (debug) yield* logPdu("received", pdu)
               // Sta6 + Evt10 is a self-loop (DT-2): with a receiver installed, P-DATA goes to it from
               // here, without the hops through the machine's queue (the receiver's pace is TCP's).
@@ -344,15 +351,20 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
               ) {
                 if (debug) yield* Effect.logDebug(Table.describeTransition("Sta6", "Evt10", "DT-2", "Sta6"))
                 const wait = receiver(pdu)
-                if (wait !== undefined) yield* wait
+                if (wait !== undefined) {
+                  yield* wait
+                  marked = false
+                }
                 continue
               }
               if (pdu._tag === "PDataTf") {
                 yield* pdataPermits.take(1)
+                marked = false
                 queuedPData++
               }
               queuedFromPeer++
               yield* Queue.offer(inbox, toEvent(pdu))
+              marked = false
             }
             if (error) {
               const reason = error._tag === "PduTooLarge" ? 6 : error.abortReason
