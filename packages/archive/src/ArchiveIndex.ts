@@ -51,6 +51,15 @@ export interface RetrieveItem {
   readonly patientId: string
 }
 
+/** An instance's file as the index recorded it (see `ArchiveIndex.files`). */
+export interface IndexedFile {
+  readonly sopInstanceUid: string
+  readonly filePath: string
+  readonly fileSize: number
+  /** The modification time recorded; none for an entry made by an index of schema version 2, or without one. */
+  readonly fileModifiedMs: number | undefined
+}
+
 /** Options of `find` and `retrieve`. */
 export interface QueryOptions {
   /** The information model of the SOP class the query came on (default "StudyRoot"). */
@@ -113,6 +122,8 @@ export class ArchiveIndex extends Context.Service<
     readonly remove: (sopInstanceUid: string) => Effect.Effect<Option.Option<RetrieveItem>, IndexFailed>
     /** Entity counts. */
     readonly stats: Effect.Effect<IndexStats, IndexFailed>
+    /** Every instance's file as recorded (one scan of the instance table), for `Archive.reconcile`. */
+    readonly files: Effect.Effect<ReadonlyArray<IndexedFile>, IndexFailed>
     /**
      * The older schema version found on opening, whose tables were dropped and made anew (empty): the index is
      * derived from the stored files, so `Archive.rebuild` re-indexes them. Undefined when none was replaced; still
@@ -134,9 +145,14 @@ export class ArchiveIndex extends Context.Service<
     Layer.effect(ArchiveIndex, make(options))
 }
 
-const SCHEMA_VERSION = 2
+const SCHEMA_VERSION = 3
 /** Older schemas this version replaces on opening (their rows dropped: the store's files are re-indexed). */
 const REPLACEABLE_VERSIONS = [1]
+/**
+ * Older schemas this version upgrades in place, rows kept, with the statements that do it. Version 2 recorded no
+ * modification time: its entries have none (NULL), and the next `Archive.reconcile` reads their files once.
+ */
+const UPGRADES: ReadonlyMap<number, string> = new Map([[2, "ALTER TABLE instance ADD COLUMN file_mtime REAL;"]])
 
 const TABLE: Readonly<Record<Level, { readonly table: string; readonly alias: string; readonly parent?: string }>> = {
   PATIENT: { table: "patient", alias: "p" },
@@ -168,7 +184,7 @@ const schema = (): string => {
     IMAGE: "series_pk INTEGER NOT NULL REFERENCES series(pk),"
   }
   const extra = `, specific_character_set TEXT NOT NULL, file_path TEXT NOT NULL, file_size INTEGER NOT NULL,
-    data_set_offset INTEGER NOT NULL, stored_at TEXT NOT NULL`
+    data_set_offset INTEGER NOT NULL, stored_at TEXT NOT NULL, file_mtime REAL`
   const tables = Levels.LEVELS.map((level) => {
     const cols = columnsOf(level).map((c) =>
       c.keyword !== Levels.UNIQUE_KEY[level]
@@ -352,7 +368,8 @@ export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["
       Number(db.get("PRAGMA user_version")?.["user_version"])
     )
     const replaced = REPLACEABLE_VERSIONS.includes(version) ? version : undefined
-    if (version !== 0 && version !== SCHEMA_VERSION && replaced === undefined) {
+    const upgrade = UPGRADES.get(version)
+    if (version !== 0 && version !== SCHEMA_VERSION && replaced === undefined && upgrade === undefined) {
       return yield* new IndexFailed({ operation: "open", cause: `unknown schema version ${version}` })
     }
     // the indexing a new index (from_version 0) or a replaced schema needs is recorded until `reindexed` says it was
@@ -362,6 +379,7 @@ export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["
         if (replaced !== undefined) {
           db.exec(["instance", "series", "study", "patient"].map((t) => `DROP TABLE IF EXISTS ${t};`).join(" "))
         }
+        if (upgrade !== undefined) db.exec(upgrade)
         db.exec(schema())
         if (version === 0 || replaced !== undefined) {
           db.run("DELETE FROM reindex", [])
@@ -463,6 +481,14 @@ export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["
             return Option.fromNullishOr(item)
           })
         ),
+      files: Sqlite.use("list files", () =>
+        db.all("SELECT sop_instance_uid, file_path, file_size, file_mtime FROM instance").map((row): IndexedFile => ({
+          sopInstanceUid: String(row["sop_instance_uid"]),
+          filePath: String(row["file_path"]),
+          fileSize: Number(row["file_size"]),
+          fileModifiedMs: typeof row["file_mtime"] === "number" ? row["file_mtime"] : undefined
+        }))
+      ),
       stats: Sqlite.use("stats", () => {
         const row = db.get(`SELECT (SELECT COUNT(*) FROM patient) AS patients, (SELECT COUNT(*) FROM study) AS studies,
           (SELECT COUNT(*) FROM series) AS series, (SELECT COUNT(*) FROM instance) AS instances`)
@@ -657,7 +683,8 @@ const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Optio
     "specific_character_set",
     "file_path",
     "file_size",
-    "data_set_offset"
+    "data_set_offset",
+    "file_mtime"
   ]
   db.run(
     `INSERT INTO instance (${names.join(", ")}, stored_at, attrs) VALUES (${[...names, 0, 0].map(() => "?").join(", ")})`,
@@ -668,6 +695,7 @@ const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Optio
       record.filePath,
       record.fileSize,
       record.dataSetOffset,
+      record.fileModifiedMs ?? null,
       storedAt,
       JSON.stringify(record.dataset)
     ]

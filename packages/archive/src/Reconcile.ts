@@ -1,0 +1,212 @@
+/**
+ * The start-up check of the store's files against the index (`Archive.reconcile`): after a crash (an instance renamed
+ * into the store but not indexed yet), files copied in or deleted by hand while the server was down, or a file
+ * changed in place, the index again lists exactly the store's instances.
+ *
+ * One walk of the store (a `stat` per file, `InstanceStore.scan`) and one scan of the index (`ArchiveIndex.files`);
+ * a file whose size and modification time are what the index recorded is not read. Then:
+ * - a file the index does not have is read and indexed;
+ * - a file whose size or modification time differs is read and indexed again (an entry of another SOP Instance UID
+ *   at that path is removed: the file no longer holds it; a file no longer readable as an instance loses its entry);
+ * - an entry whose file is gone is removed, not kept and marked: the index is derived from the files, and an entry
+ *   C-FIND answers but C-GET cannot send is worse than none (the file's return, at a later start, indexes it again);
+ * - two files claiming one SOP Instance UID: the one modified last is indexed (as a later C-STORE of the instance
+ *   replaces an earlier one), the indexed one on a tie; the other stays on disk, out of the index, and is logged
+ *   at each start until it is removed (or becomes the latest);
+ * - the temporary files a process killed mid-write left are removed (`InstanceStore.removeLeftovers`).
+ * A folder or file that cannot be read is logged and skipped, and the entries under it are left as they are; a file
+ * that is not an instance (or is refused, `UidConflict`) is logged and left out. Only a failing index fails it.
+ *
+ * @since 0.1.0
+ */
+import * as Fs from "node:fs/promises"
+import * as Path from "node:path"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import type { IndexFailed } from "./ArchiveError.ts"
+import type { ArchiveIndex, IndexedFile } from "./ArchiveIndex.ts"
+import * as Header from "./Header.ts"
+import type { FileState, InstanceStore } from "./InstanceStore.ts"
+
+/** Options of `Archive.reconcile`. */
+export interface ReconcileOptions {
+  /**
+   * Temporary files modified before this (milliseconds since the epoch) whose owner is gone are removed; default
+   * this process's start (`TempFiles.processStart`).
+   */
+  readonly startedAt?: number
+}
+
+/** What `Archive.reconcile` did. */
+export interface ReconcileReport {
+  /** Instance files (`.dcm`) found in the store. */
+  readonly files: number
+  /** Files indexed that the index did not have. */
+  readonly added: ReadonlyArray<string>
+  /** Files read and indexed again: their size or modification time was not what the index recorded. */
+  readonly updated: ReadonlyArray<string>
+  /** Entries removed: their file is gone (or no longer holds them). */
+  readonly removed: ReadonlyArray<{ readonly sopInstanceUid: string; readonly path: string }>
+  /** Files left out because another file holds their SOP Instance UID (`kept`). */
+  readonly duplicates: ReadonlyArray<{ readonly path: string; readonly sopInstanceUid: string; readonly kept: string }>
+  /** Files that could not be looked at, read or indexed, with why. */
+  readonly failed: ReadonlyArray<{ readonly path: string; readonly reason: string }>
+  /** Temporary files of interrupted writes removed. */
+  readonly leftovers: ReadonlyArray<string>
+}
+
+/** Runs an effect holding the lock of one SOP Instance UID (`Archive`'s, so that a store never interleaves). */
+export type Exclusive = <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+
+const isUnder = (root: string, path: string): boolean => path.startsWith(root + Path.sep)
+
+/** A file outside the store's walk (an entry indexed from elsewhere): none when it is gone, failure when unknown. */
+const stateOutside = (path: string): Effect.Effect<Option.Option<FileState>, string> =>
+  Effect.tryPromise({
+    try: () => Fs.stat(path),
+    catch: (cause) => cause
+  }).pipe(
+    Effect.map((s) => (s.isFile() ? Option.some({ path, size: s.size, modifiedMs: s.mtimeMs }) : Option.none())),
+    Effect.catch((cause) =>
+      (cause as NodeJS.ErrnoException).code === "ENOENT"
+        ? Effect.succeed(Option.none<FileState>())
+        : Effect.fail(String((cause as Error).message ?? cause))
+    )
+  )
+
+/** The check itself (see the module's description). */
+export const reconcile = (
+  store: InstanceStore["Service"],
+  index: ArchiveIndex["Service"],
+  exclusive: Exclusive,
+  options?: ReconcileOptions
+): Effect.Effect<ReconcileReport, IndexFailed> =>
+  Effect.gen(function* () {
+    const scan = yield* store.scan
+    const failed: Array<{ readonly path: string; readonly reason: string }> = []
+    for (const u of scan.unreadable) failed.push({ path: u.path, reason: u.message })
+    const sweep = yield* store.removeLeftovers({ scan, ...options })
+    for (const f of sweep.failed) failed.push({ path: f.path, reason: f.message })
+
+    const blind = scan.unreadable.map((u) => u.path)
+    const unknown = (path: string) => blind.some((b) => path === b || path.startsWith(b + Path.sep))
+    // what is on disk: the walk of the store, and the files of entries outside it (looked at one by one)
+    const onDisk = new Map<string, FileState>()
+    for (const f of scan.files) onDisk.set(f.path, f)
+    const byPath = new Map<string, IndexedFile>()
+    const gone: Array<IndexedFile> = []
+    const outside: Array<FileState> = []
+    for (const row of yield* index.files) {
+      byPath.set(row.filePath, row)
+      if (onDisk.has(row.filePath) || unknown(row.filePath)) continue
+      if (isUnder(store.root, row.filePath)) {
+        gone.push(row)
+        continue
+      }
+      const state = yield* Effect.result(stateOutside(row.filePath))
+      if (Result.isFailure(state)) failed.push({ path: row.filePath, reason: state.failure })
+      else if (Option.isNone(state.success)) gone.push(row)
+      else {
+        onDisk.set(row.filePath, state.success.value)
+        outside.push(state.success.value)
+      }
+    }
+
+    const removed: Array<{ readonly sopInstanceUid: string; readonly path: string }> = []
+    // removes the entry of `sopInstanceUid` when it is still at `path`
+    const removeEntry = (sopInstanceUid: string, path: string) =>
+      exclusive(
+        sopInstanceUid,
+        Effect.gen(function* () {
+          const current = yield* index.get(sopInstanceUid)
+          if (Option.isNone(current) || current.value.filePath !== path) return
+          yield* index.remove(sopInstanceUid)
+          removed.push({ sopInstanceUid, path })
+          yield* Effect.logDebug(`reconcile: ${path} is gone: ${sopInstanceUid} removed from the index`)
+        })
+      )
+    for (const row of gone) yield* removeEntry(row.sopInstanceUid, row.filePath)
+
+    const added: Array<string> = []
+    const updated: Array<string> = []
+    // files left out for another of their SOP Instance UID: which one is kept is known once all were seen
+    const losers: Array<{ readonly path: string; readonly sopInstanceUid: string }> = []
+    // the files to read: not indexed, or not as indexed (in path order: which of two equal files is kept is stable)
+    const changed = [...scan.files, ...outside]
+      .filter((file) => {
+        const row = byPath.get(file.path)
+        return row === undefined || row.fileSize !== file.size || row.fileModifiedMs !== file.modifiedMs
+      })
+      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+    for (const file of changed) {
+      const row = byPath.get(file.path)
+      const read = yield* Effect.result(Header.fromFile(file.path))
+      if (Result.isFailure(read)) {
+        failed.push({ path: file.path, reason: read.failure.message })
+        // a file that no longer reads as an instance loses its entry; one that cannot be read at all keeps it
+        if (row !== undefined && read.failure._tag === "InvalidInstance") {
+          yield* removeEntry(row.sopInstanceUid, row.filePath)
+        }
+        continue
+      }
+      const record = read.success
+      const uid = record.sopInstanceUid
+      const outcome = yield* exclusive(
+        uid,
+        Effect.gen(function* () {
+          const current = yield* index.get(uid)
+          if (Option.isSome(current) && current.value.filePath !== file.path) {
+            // an entry whose file cannot be looked at (an unreadable folder) is kept
+            if (unknown(current.value.filePath)) return { kept: current.value.filePath }
+            const other = onDisk.get(current.value.filePath)
+            if (other !== undefined && !(file.modifiedMs > other.modifiedMs)) return { kept: current.value.filePath }
+            if (other !== undefined) losers.push({ path: other.path, sopInstanceUid: uid })
+          }
+          return yield* Effect.as(index.upsert(record), { kept: file.path })
+        })
+      ).pipe(Effect.catchTag("UidConflict", (e) => Effect.succeed({ refused: e.message })))
+      if ("refused" in outcome) {
+        failed.push({ path: file.path, reason: outcome.refused })
+      } else if (outcome.kept !== file.path) {
+        losers.push({ path: file.path, sopInstanceUid: uid })
+      } else {
+        ;(row === undefined ? added : updated).push(file.path)
+        yield* Effect.logDebug(`reconcile: ${row === undefined ? "indexed" : "indexed again"} ${file.path}`)
+      }
+      // the entry that named this file for another instance: the file no longer holds it
+      if (row !== undefined && row.sopInstanceUid !== uid) yield* removeEntry(row.sopInstanceUid, row.filePath)
+    }
+    if (index.indexingOwed) yield* index.reindexed
+    const duplicates: Array<{ readonly path: string; readonly sopInstanceUid: string; readonly kept: string }> = []
+    for (const loser of losers) {
+      const kept = yield* index.get(loser.sopInstanceUid)
+      if (Option.isSome(kept) && kept.value.filePath !== loser.path) {
+        duplicates.push({ ...loser, kept: kept.value.filePath })
+      }
+    }
+
+    for (const d of duplicates) {
+      yield* Effect.logWarning(
+        `not indexed: ${d.path}: SOP Instance UID ${d.sopInstanceUid} is also in ${d.kept}, modified later or ` +
+          "indexed already, which is kept"
+      )
+    }
+    for (const f of failed) yield* Effect.logWarning(`not indexed: ${f.path}: ${f.reason}`)
+    const report: ReconcileReport = {
+      files: scan.files.length,
+      added,
+      updated,
+      removed,
+      duplicates,
+      failed,
+      leftovers: sweep.removed
+    }
+    const changes = added.length + updated.length + removed.length + sweep.removed.length
+    const summary =
+      `${store.root}: ${scan.files.length} file(s); ${added.length} indexed, ${updated.length} indexed again ` +
+      `(changed), ${removed.length} entr${removed.length === 1 ? "y" : "ies"} removed (file gone), ` +
+      `${sweep.removed.length} temporary file(s) of interrupted writes removed`
+    yield* changes > 0 ? Effect.logInfo(`reconciled ${summary}`) : Effect.logDebug(`in sync: ${summary}`)
+    return report
+  })
