@@ -59,10 +59,8 @@ export interface ReconcileReport {
 /** Runs an effect holding the lock of one SOP Instance UID (`Archive`'s, so that a store never interleaves). */
 export type Exclusive = <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 
-const isUnder = (root: string, path: string): boolean => path.startsWith(root + Path.sep)
-
-/** A file outside the store's walk (an entry indexed from elsewhere): none when it is gone, failure when unknown. */
-const stateOutside = (path: string): Effect.Effect<Option.Option<FileState>, string> =>
+/** A file the store's walk did not list: none when it is gone, a failure when that is not known. */
+const stateOf = (path: string): Effect.Effect<Option.Option<FileState>, string> =>
   Effect.tryPromise({
     try: () => Fs.stat(path),
     catch: (cause) => cause
@@ -91,25 +89,23 @@ export const reconcile = (
 
     const blind = scan.unreadable.map((u) => u.path)
     const unknown = (path: string) => blind.some((b) => path === b || path.startsWith(b + Path.sep))
-    // what is on disk: the walk of the store, and the files of entries outside it (looked at one by one)
+    // what is on disk: the walk of the store, and the files of entries it did not list (looked at one by one)
     const onDisk = new Map<string, FileState>()
     for (const f of scan.files) onDisk.set(f.path, f)
     const byPath = new Map<string, IndexedFile>()
     const gone: Array<IndexedFile> = []
-    const outside: Array<FileState> = []
+    const unlisted: Array<FileState> = []
     for (const row of yield* index.files) {
       byPath.set(row.filePath, row)
       if (onDisk.has(row.filePath) || unknown(row.filePath)) continue
-      if (isUnder(store.root, row.filePath)) {
-        gone.push(row)
-        continue
-      }
-      const state = yield* Effect.result(stateOutside(row.filePath))
+      // not in the walk: outside the store (indexed from elsewhere), a name the walk does not take (`indexFile` of a
+      // file not named .dcm), or gone; only a `stat` saying it is not there removes the entry
+      const state = yield* Effect.result(stateOf(row.filePath))
       if (Result.isFailure(state)) failed.push({ path: row.filePath, reason: state.failure })
       else if (Option.isNone(state.success)) gone.push(row)
       else {
         onDisk.set(row.filePath, state.success.value)
-        outside.push(state.success.value)
+        unlisted.push(state.success.value)
       }
     }
 
@@ -133,7 +129,7 @@ export const reconcile = (
     // files left out for another of their SOP Instance UID: which one is kept is known once all were seen
     const losers: Array<{ readonly path: string; readonly sopInstanceUid: string }> = []
     // the files to read: not indexed, or not as indexed (in path order: which of two equal files is kept is stable)
-    const changed = [...scan.files, ...outside]
+    const changed = [...scan.files, ...unlisted]
       .filter((file) => {
         const row = byPath.get(file.path)
         return row === undefined || row.fileSize !== file.size || row.fileModifiedMs !== file.modifiedMs

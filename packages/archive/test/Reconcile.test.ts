@@ -167,6 +167,29 @@ describe("Archive.reconcile", () => {
     })
   )
 
+  it.effect("looks at the files of entries outside the store one by one: kept while there, removed once gone", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const elsewhere = Path.join(dir, "elsewhere")
+      yield* Effect.promise(() => Fs.mkdir(elsewhere))
+      const kept = Path.join(elsewhere, "kept.dcm")
+      const gone = Path.join(elsewhere, "gone")
+      yield* Effect.promise(() => Promise.all([Fs.writeFile(kept, one(1)), Fs.writeFile(gone, one(2))]))
+      yield* withArchive(
+        dir,
+        ArchiveIndex.use((i) => Effect.andThen(i.indexFile(kept), i.indexFile(gone)))
+      )
+      assert.deepStrictEqual(yield* reconcile(dir), { ...empty, files: 0 })
+      yield* Effect.promise(() => Fs.rm(gone))
+      assert.deepStrictEqual(yield* reconcile(dir), {
+        ...empty,
+        files: 0,
+        removed: [{ sopInstanceUid: "1.7.2.1.1", path: gone }]
+      })
+      assert.deepStrictEqual(yield* images(dir), ['1.7.1.1.1 [{"Alphabetic":"Doe^1"}]'])
+    })
+  )
+
   it.effect("logs and skips a file that is not an instance, and goes on", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
