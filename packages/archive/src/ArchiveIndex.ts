@@ -60,6 +60,19 @@ export interface IndexedFile {
   readonly fileModifiedMs: number | undefined
 }
 
+/**
+ * A file of the store left out of the index (not an instance, refused, or another file holds its SOP Instance UID):
+ * `Archive.reconcile` does not read it again while its size and modification time stay the same.
+ */
+export interface LeftOutFile {
+  readonly filePath: string
+  readonly fileSize: number
+  readonly fileModifiedMs: number
+  /** For a file left out because another holds its SOP Instance UID: that UID (it is read again once none does). */
+  readonly sopInstanceUid: string | undefined
+  readonly reason: string
+}
+
 /** Options of `find` and `retrieve`. */
 export interface QueryOptions {
   /** The information model of the SOP class the query came on (default "StudyRoot"). */
@@ -124,6 +137,13 @@ export class ArchiveIndex extends Context.Service<
     readonly stats: Effect.Effect<IndexStats, IndexFailed>
     /** Every instance's file as recorded (one scan of the instance table), for `Archive.reconcile`. */
     readonly files: Effect.Effect<ReadonlyArray<IndexedFile>, IndexFailed>
+    /** The store's files `Archive.reconcile` left out of the index, as it recorded them (`recordLeftOut`). */
+    readonly leftOut: Effect.Effect<ReadonlyArray<LeftOutFile>, IndexFailed>
+    /** Records files left out (replacing what was recorded for their paths) and forgets the paths in `forget`. */
+    readonly recordLeftOut: (
+      files: ReadonlyArray<LeftOutFile>,
+      forget: ReadonlyArray<string>
+    ) => Effect.Effect<void, IndexFailed>
     /**
      * The older schema version found on opening, whose tables were dropped and made anew (empty): the index is
      * derived from the stored files, so `Archive.rebuild` re-indexes them. Undefined when none was replaced; still
@@ -202,6 +222,8 @@ const schema = (): string => {
     CREATE INDEX IF NOT EXISTS series_study ON series(study_pk);
     CREATE INDEX IF NOT EXISTS instance_series ON instance(series_pk);
     CREATE TABLE IF NOT EXISTS reindex (from_version INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS left_out (file_path TEXT PRIMARY KEY, file_size INTEGER NOT NULL,
+      file_mtime REAL NOT NULL, sop_instance_uid TEXT, reason TEXT NOT NULL);
     PRAGMA user_version = ${SCHEMA_VERSION};`
 }
 
@@ -489,6 +511,30 @@ export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["
           fileModifiedMs: typeof row["file_mtime"] === "number" ? row["file_mtime"] : undefined
         }))
       ),
+      leftOut: Sqlite.use("list files left out", () =>
+        db
+          .all("SELECT file_path, file_size, file_mtime, sop_instance_uid, reason FROM left_out")
+          .map((row): LeftOutFile => ({
+            filePath: String(row["file_path"]),
+            fileSize: Number(row["file_size"]),
+            fileModifiedMs: Number(row["file_mtime"]),
+            sopInstanceUid: typeof row["sop_instance_uid"] === "string" ? row["sop_instance_uid"] : undefined,
+            reason: String(row["reason"])
+          }))
+      ),
+      recordLeftOut: (files, forget) =>
+        Sqlite.use("record files left out", () =>
+          db.transaction(() => {
+            for (const path of forget) db.run("DELETE FROM left_out WHERE file_path = ?", [path])
+            for (const f of files) {
+              db.run(
+                `INSERT OR REPLACE INTO left_out (file_path, file_size, file_mtime, sop_instance_uid, reason)
+                 VALUES (?, ?, ?, ?, ?)`,
+                [f.filePath, f.fileSize, f.fileModifiedMs, f.sopInstanceUid ?? null, f.reason]
+              )
+            }
+          })
+        ),
       stats: Sqlite.use("stats", () => {
         const row = db.get(`SELECT (SELECT COUNT(*) FROM patient) AS patients, (SELECT COUNT(*) FROM study) AS studies,
           (SELECT COUNT(*) FROM series) AS series, (SELECT COUNT(*) FROM instance) AS instances`)

@@ -11,9 +11,11 @@
  * - an entry whose file is gone is removed, not kept and marked: the index is derived from the files, and an entry
  *   C-FIND answers but C-GET cannot send is worse than none (the file's return, at a later start, indexes it again);
  * - two files claiming one SOP Instance UID: the one modified last is indexed (as a later C-STORE of the instance
- *   replaces an earlier one), the indexed one on a tie; the other stays on disk, out of the index, and is logged
- *   at each start until it is removed (or becomes the latest);
+ *   replaces an earlier one), the indexed one on a tie; the other stays on disk, out of the index, and is logged;
  * - the temporary files a process killed mid-write left are removed (`InstanceStore.removeLeftovers`).
+ * A file left out (not an instance, refused, a duplicate) is recorded with its size and modification time
+ * (`ArchiveIndex.recordLeftOut`) and not read again while they stay the same (a duplicate: while the file kept for
+ * its SOP Instance UID is there); its warning is logged the first time, an info line at later starts.
  * A folder or file that cannot be read is logged and skipped, and the entries under it are left as they are; a file
  * that is not an instance (or is refused, `UidConflict`) is logged and left out. Only a failing index fails it.
  *
@@ -25,7 +27,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type { IndexFailed } from "./ArchiveError.ts"
-import type { ArchiveIndex, IndexedFile } from "./ArchiveIndex.ts"
+import type { ArchiveIndex, IndexedFile, LeftOutFile } from "./ArchiveIndex.ts"
 import * as Header from "./Header.ts"
 import type { FileState, InstanceStore } from "./InstanceStore.ts"
 
@@ -54,6 +56,8 @@ export interface ReconcileReport {
   readonly failed: ReadonlyArray<{ readonly path: string; readonly reason: string }>
   /** Temporary files of interrupted writes removed. */
   readonly leftovers: ReadonlyArray<string>
+  /** Files not read because an earlier reconcile left them out and they have not changed since (`leftOut`). */
+  readonly stillLeftOut: number
 }
 
 /** Runs an effect holding the lock of one SOP Instance UID (`Archive`'s, so that a store never interleaves). */
@@ -109,6 +113,10 @@ export const reconcile = (
       }
     }
 
+    // files an earlier reconcile left out: not read again while unchanged, and (for a duplicate) while the file
+    // holding their SOP Instance UID is there
+    const memo = new Map((yield* index.leftOut).map((f) => [f.filePath, f] as const))
+    const stillOut = new Set<string>()
     const removed: Array<{ readonly sopInstanceUid: string; readonly path: string }> = []
     // removes the entry of `sopInstanceUid` when it is still at `path`
     const removeEntry = (sopInstanceUid: string, path: string) =>
@@ -129,17 +137,38 @@ export const reconcile = (
     // files left out for another of their SOP Instance UID: which one is kept is known once all were seen
     const losers: Array<{ readonly path: string; readonly sopInstanceUid: string }> = []
     // the files to read: not indexed, or not as indexed (in path order: which of two equal files is kept is stable)
-    const changed = [...scan.files, ...unlisted]
-      .filter((file) => {
-        const row = byPath.get(file.path)
-        return row === undefined || row.fileSize !== file.size || row.fileModifiedMs !== file.modifiedMs
+    const changed: Array<FileState> = []
+    for (const file of [...scan.files, ...unlisted]) {
+      const row = byPath.get(file.path)
+      if (row !== undefined && row.fileSize === file.size && row.fileModifiedMs === file.modifiedMs) continue
+      const out = row === undefined ? memo.get(file.path) : undefined
+      if (out !== undefined && out.fileSize === file.size && out.fileModifiedMs === file.modifiedMs) {
+        const holder = out.sopInstanceUid === undefined ? Option.none() : yield* index.get(out.sopInstanceUid)
+        if (out.sopInstanceUid === undefined || (Option.isSome(holder) && onDisk.has(holder.value.filePath))) {
+          stillOut.add(file.path)
+          continue
+        }
+      }
+      changed.push(file)
+    }
+    changed.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+    // the files read and left out, recorded so that the next reconcile does not read them while they are unchanged
+    const leftOut: Array<LeftOutFile> = []
+    const leave = (file: FileState, reason: string, sopInstanceUid?: string) =>
+      leftOut.push({
+        filePath: file.path,
+        fileSize: file.size,
+        fileModifiedMs: file.modifiedMs,
+        sopInstanceUid,
+        reason
       })
-      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
     for (const file of changed) {
       const row = byPath.get(file.path)
       const read = yield* Effect.result(Header.fromFile(file.path))
       if (Result.isFailure(read)) {
         failed.push({ path: file.path, reason: read.failure.message })
+        // not an instance: left out until it changes (a read that failed is tried again at the next reconcile)
+        if (read.failure._tag === "InvalidInstance") leave(file, read.failure.message)
         // a file that no longer reads as an instance loses its entry; one that cannot be read at all keeps it
         if (row !== undefined && read.failure._tag === "InvalidInstance") {
           yield* removeEntry(row.sopInstanceUid, row.filePath)
@@ -164,6 +193,7 @@ export const reconcile = (
       ).pipe(Effect.catchTag("UidConflict", (e) => Effect.succeed({ refused: e.message })))
       if ("refused" in outcome) {
         failed.push({ path: file.path, reason: outcome.refused })
+        leave(file, outcome.refused)
       } else if (outcome.kept !== file.path) {
         losers.push({ path: file.path, sopInstanceUid: uid })
       } else {
@@ -177,10 +207,17 @@ export const reconcile = (
     const duplicates: Array<{ readonly path: string; readonly sopInstanceUid: string; readonly kept: string }> = []
     for (const loser of losers) {
       const kept = yield* index.get(loser.sopInstanceUid)
-      if (Option.isSome(kept) && kept.value.filePath !== loser.path) {
+      const file = onDisk.get(loser.path)
+      if (Option.isSome(kept) && kept.value.filePath !== loser.path && file !== undefined) {
         duplicates.push({ ...loser, kept: kept.value.filePath })
+        leave(file, `SOP Instance UID ${loser.sopInstanceUid} is also in ${kept.value.filePath}`, loser.sopInstanceUid)
       }
     }
+    const recorded = new Set(leftOut.map((f) => f.filePath))
+    yield* index.recordLeftOut(
+      leftOut,
+      [...memo.keys()].filter((path) => !stillOut.has(path) && !recorded.has(path))
+    )
 
     for (const d of duplicates) {
       yield* Effect.logWarning(
@@ -196,7 +233,8 @@ export const reconcile = (
       removed,
       duplicates,
       failed,
-      leftovers: sweep.removed
+      leftovers: sweep.removed,
+      stillLeftOut: stillOut.size
     }
     const changes = added.length + updated.length + removed.length + sweep.removed.length
     const summary =
@@ -204,5 +242,10 @@ export const reconcile = (
       `(changed), ${removed.length} entr${removed.length === 1 ? "y" : "ies"} removed (file gone), ` +
       `${sweep.removed.length} temporary file(s) of interrupted writes removed`
     yield* changes > 0 ? Effect.logInfo(`reconciled ${summary}`) : Effect.logDebug(`in sync: ${summary}`)
+    if (stillOut.size > 0) {
+      yield* Effect.logInfo(
+        `${stillOut.size} file(s) in ${store.root} stay out of the index, unchanged since a start that logged why`
+      )
+    }
     return report
   })

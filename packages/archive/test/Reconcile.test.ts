@@ -57,7 +57,7 @@ const storeOne = (dir: string, bytes: Uint8Array) =>
     Archive.use((a) => a.store(bytes))
   ).pipe(Effect.map((s) => s.record.filePath))
 
-const empty = { added: [], updated: [], removed: [], duplicates: [], failed: [], leftovers: [] }
+const empty = { added: [], updated: [], removed: [], duplicates: [], failed: [], leftovers: [], stillLeftOut: 0 }
 
 describe("Archive.reconcile", () => {
   it.effect("indexes a file in the store the index does not have, and reads nothing once in sync", () =>
@@ -154,16 +154,20 @@ describe("Archive.reconcile", () => {
       yield* Effect.promise(() => Fs.utimes(newer, new Date(), new Date(Date.now() + 60_000)))
       const second = yield* reconcile(dir)
       assert.deepStrictEqual(second.added, [newer])
-      assert.sameDeepMembers(
-        [...second.duplicates],
-        [
-          { path: old, sopInstanceUid: "1.7.1.1.1", kept: newer },
-          { path: stored, sopInstanceUid: "1.7.1.1.1", kept: newer }
-        ]
-      )
+      // the older copy, recorded as left out at the first reconcile, is not read again
+      assert.deepStrictEqual(second.duplicates, [{ path: stored, sopInstanceUid: "1.7.1.1.1", kept: newer }])
+      assert.strictEqual(second.stillLeftOut, 1)
       assert.deepStrictEqual(yield* images(dir), ['1.7.1.1.1 [{"Alphabetic":"New^Copy"}]'])
       const files = yield* Effect.promise(() => Promise.all([old, stored, newer].map((p) => Fs.stat(p))))
       assert.strictEqual(files.length, 3, "the files not indexed stay on disk")
+      // recorded as left out: not read again while the file kept is there
+      assert.deepStrictEqual(yield* reconcile(dir), { ...empty, files: 3, stillLeftOut: 2 })
+      yield* Effect.promise(() => Fs.rm(newer))
+      const third = yield* reconcile(dir)
+      assert.deepStrictEqual(third.removed, [{ sopInstanceUid: "1.7.1.1.1", path: newer }])
+      assert.deepStrictEqual(third.added, [stored])
+      assert.deepStrictEqual(third.duplicates, [{ path: old, sopInstanceUid: "1.7.1.1.1", kept: stored }])
+      assert.deepStrictEqual(yield* images(dir), ['1.7.1.1.1 [{"Alphabetic":"Doe^1"}]'])
     })
   )
 
@@ -203,6 +207,20 @@ describe("Archive.reconcile", () => {
         [junk]
       )
       assert.strictEqual((yield* images(dir)).length, 2)
+      // recorded: not read (nor warned about) again until it changes
+      assert.deepStrictEqual(yield* reconcile(dir), { ...empty, files: 3, stillLeftOut: 1 })
+      yield* Effect.promise(() => Fs.appendFile(junk, " still not"))
+      assert.deepStrictEqual(
+        (yield* reconcile(dir)).failed.map((f) => f.path),
+        [junk]
+      )
+      yield* Effect.promise(() => Fs.rm(junk))
+      assert.deepStrictEqual(yield* reconcile(dir), { ...empty, files: 2 })
+      const recorded = yield* withArchive(
+        dir,
+        ArchiveIndex.use((i) => i.leftOut)
+      )
+      assert.deepStrictEqual(recorded, [])
     })
   )
 
