@@ -504,12 +504,14 @@ export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["
           })
         ),
       files: Sqlite.use("list files", () =>
-        db.all("SELECT sop_instance_uid, file_path, file_size, file_mtime FROM instance").map((row): IndexedFile => ({
-          sopInstanceUid: String(row["sop_instance_uid"]),
-          filePath: String(row["file_path"]),
-          fileSize: Number(row["file_size"]),
-          fileModifiedMs: typeof row["file_mtime"] === "number" ? row["file_mtime"] : undefined
-        }))
+        db
+          .allArrays("SELECT sop_instance_uid, file_path, file_size, file_mtime FROM instance")
+          .map(([uid, path, size, mtime]): IndexedFile => ({
+            sopInstanceUid: String(uid),
+            filePath: String(path),
+            fileSize: Number(size),
+            fileModifiedMs: typeof mtime === "number" ? mtime : undefined
+          }))
       ),
       leftOut: Sqlite.use("list files left out", () =>
         db
