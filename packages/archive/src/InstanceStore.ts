@@ -269,7 +269,7 @@ const writeAtomically = (
     const created = yield* io("mkdir", dir, () => makeDirectories(dir))
     if (created !== undefined) yield* syncDirectory(root)
     const tmp = Path.join(dir, TempFiles.temporaryName(Path.basename(target)))
-    const written = yield* Effect.acquireUseRelease(
+    const file = yield* Effect.acquireUseRelease(
       io("open", tmp, () => Fs.open(tmp, "wx", 0o644)),
       (handle) =>
         Effect.gen(function* () {
@@ -295,7 +295,7 @@ const writeAtomically = (
       Effect.tapError(() => Effect.promise(() => Fs.unlink(tmp).catch(() => undefined)))
     )
     yield* syncDirectory(dir)
-    return { path: target, ...written }
+    return { path: target, ...file }
   })
 
 const setAside = (path: string): Effect.Effect<Option.Option<Aside>> => {

@@ -26,7 +26,7 @@ import * as Path from "node:path"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
-import type { IndexFailed } from "./ArchiveError.ts"
+import { StoreFailed, type IndexFailed } from "./ArchiveError.ts"
 import type { ArchiveIndex, IndexedFile, LeftOutFile } from "./ArchiveIndex.ts"
 import * as Header from "./Header.ts"
 import type { FileState, InstanceStore } from "./InstanceStore.ts"
@@ -64,16 +64,14 @@ export interface ReconcileReport {
 export type Exclusive = <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 
 /** A file the store's walk did not list: none when it is gone, a failure when that is not known. */
-const stateOf = (path: string): Effect.Effect<Option.Option<FileState>, string> =>
+const stateOf = (path: string): Effect.Effect<Option.Option<FileState>, StoreFailed> =>
   Effect.tryPromise({
     try: () => Fs.stat(path),
-    catch: (cause) => cause
+    catch: (cause) => new StoreFailed({ operation: "stat", path, cause })
   }).pipe(
     Effect.map((s) => (s.isFile() ? Option.some({ path, size: s.size, modifiedMs: s.mtimeMs }) : Option.none())),
-    Effect.catch((cause) =>
-      (cause as NodeJS.ErrnoException).code === "ENOENT"
-        ? Effect.succeed(Option.none<FileState>())
-        : Effect.fail(String((cause as Error).message ?? cause))
+    Effect.catchTag("StoreFailed", (e) =>
+      (e.cause as NodeJS.ErrnoException).code === "ENOENT" ? Effect.succeed(Option.none<FileState>()) : Effect.fail(e)
     )
   )
 
@@ -105,7 +103,7 @@ export const reconcile = (
       // not in the walk: outside the store (indexed from elsewhere), a name the walk does not take (`indexFile` of a
       // file not named .dcm), or gone; only a `stat` saying it is not there removes the entry
       const state = yield* Effect.result(stateOf(row.filePath))
-      if (Result.isFailure(state)) failed.push({ path: row.filePath, reason: state.failure })
+      if (Result.isFailure(state)) failed.push({ path: row.filePath, reason: state.failure.message })
       else if (Option.isNone(state.success)) gone.push(row)
       else {
         onDisk.set(row.filePath, state.success.value)
