@@ -10,7 +10,9 @@
  *   at that path is removed: the file no longer holds it; a file no longer readable as an instance loses its entry);
  * - an entry whose file is gone is removed, not kept and marked: the index is derived from the files, and an entry
  *   C-FIND answers but C-GET cannot send is worse than none (the file's return, at a later start, indexes it again);
- * - two files claiming one SOP Instance UID: the one modified last is indexed (as a later C-STORE of the instance
+ * - two files claiming one SOP Instance UID: the one at the store's own path for its UIDs (`InstanceStore.pathFor`)
+ *   is indexed, not a copy under another name or outside the store; between two such (a re-store into another
+ *   study cut short: both are at their own study's path), or two copies, the one modified last (as a later C-STORE
  *   replaces an earlier one), the indexed one on a tie; the other stays on disk, out of the index, and is logged;
  * - the temporary files a process killed mid-write left are removed (`InstanceStore.removeLeftovers`).
  * A file left out (not an instance, refused, a duplicate) is recorded with its size and modification time
@@ -62,6 +64,8 @@ export interface ReconcileReport {
 
 /** Runs an effect holding the lock of one SOP Instance UID (`Archive`'s, so that a store never interleaves). */
 export type Exclusive = <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+
+const isUnder = (root: string, path: string): boolean => path.startsWith(root + Path.sep)
 
 /** A file the store's walk did not list: none when it is gone, a failure when that is not known. */
 const stateOf = (path: string): Effect.Effect<Option.Option<FileState>, StoreFailed> =>
@@ -183,8 +187,15 @@ export const reconcile = (
             // an entry whose file cannot be looked at (an unreadable folder) is kept
             if (unknown(current.value.filePath)) return { kept: current.value.filePath }
             const other = onDisk.get(current.value.filePath)
-            if (other !== undefined && !(file.modifiedMs > other.modifiedMs)) return { kept: current.value.filePath }
-            if (other !== undefined) losers.push({ path: other.path, sopInstanceUid: uid })
+            if (other !== undefined) {
+              // the file at the store's own path for its UIDs first (not a copy under another name, nor a file
+              // outside the store: a store copied elsewhere with its index), then the one modified last
+              const mine = file.path === store.pathFor(record)
+              const theirs = other.path === store.pathFor(current.value)
+              if (mine !== theirs ? theirs : !(file.modifiedMs > other.modifiedMs)) return { kept: other.path }
+              // a file outside the store is not the store's duplicate: its entry just moves to the store's file
+              if (isUnder(store.root, other.path)) losers.push({ path: other.path, sopInstanceUid: uid })
+            }
           }
           return yield* Effect.as(index.upsert(record), { kept: file.path })
         })

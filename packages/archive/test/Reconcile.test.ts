@@ -136,7 +136,7 @@ describe("Archive.reconcile", () => {
     })
   )
 
-  it.effect("of two files of one SOP Instance UID, keeps the one modified last (the indexed one on a tie)", () =>
+  it.effect("of two files of one SOP Instance UID, keeps the one at the store's path, then the one modified last", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const stored = yield* storeOne(dir, one(1))
@@ -148,25 +148,50 @@ describe("Archive.reconcile", () => {
         files: 2,
         duplicates: [{ path: old, sopInstanceUid: "1.7.1.1.1", kept: stored }]
       })
-      assert.deepStrictEqual(yield* images(dir), ['1.7.1.1.1 [{"Alphabetic":"Doe^1"}]'])
-      // a copy newer than the stored file: it is the latest of the instance, as a later C-STORE would be
-      const newer = yield* putInStore(dir, "1.7.9", "newer-copy.dcm", one(1, { patientName: "New^Copy" }))
-      yield* Effect.promise(() => Fs.utimes(newer, new Date(), new Date(Date.now() + 60_000)))
+      // a copy under another name, newer: the file at the store's own path is still the one kept
+      const copy = yield* putInStore(dir, "1.7.9", "newer-copy.dcm", one(1, { patientName: "New^Copy" }))
+      yield* Effect.promise(() => Fs.utimes(copy, new Date(), new Date(Date.now() + 60_000)))
       const second = yield* reconcile(dir)
-      assert.deepStrictEqual(second.added, [newer])
       // the older copy, recorded as left out at the first reconcile, is not read again
-      assert.deepStrictEqual(second.duplicates, [{ path: stored, sopInstanceUid: "1.7.1.1.1", kept: newer }])
-      assert.strictEqual(second.stillLeftOut, 1)
-      assert.deepStrictEqual(yield* images(dir), ['1.7.1.1.1 [{"Alphabetic":"New^Copy"}]'])
-      const files = yield* Effect.promise(() => Promise.all([old, stored, newer].map((p) => Fs.stat(p))))
-      assert.strictEqual(files.length, 3, "the files not indexed stay on disk")
-      // recorded as left out: not read again while the file kept is there
-      assert.deepStrictEqual(yield* reconcile(dir), { ...empty, files: 3, stillLeftOut: 2 })
-      yield* Effect.promise(() => Fs.rm(newer))
+      assert.deepStrictEqual(second, {
+        ...empty,
+        files: 3,
+        duplicates: [{ path: copy, sopInstanceUid: "1.7.1.1.1", kept: stored }],
+        stillLeftOut: 1
+      })
+      assert.deepStrictEqual(yield* images(dir), ['1.7.1.1.1 [{"Alphabetic":"Doe^1"}]'])
+      // a re-store into another study cut short before its indexing: both files are at their study's own path,
+      // and the later one is kept, as the C-STORE would have left it
+      const moved = yield* putInStore(
+        dir,
+        "1.7.8",
+        "1.7.1.1.1.dcm",
+        instance({ patientId: "P1", patientName: "Moved^Study", study: "1.7.8", series: "1.7.8.1", sop: "1.7.1.1.1" })
+      )
+      yield* Effect.promise(() => Fs.utimes(moved, new Date(), new Date(Date.now() + 120_000)))
       const third = yield* reconcile(dir)
-      assert.deepStrictEqual(third.removed, [{ sopInstanceUid: "1.7.1.1.1", path: newer }])
-      assert.deepStrictEqual(third.added, [stored])
-      assert.deepStrictEqual(third.duplicates, [{ path: old, sopInstanceUid: "1.7.1.1.1", kept: stored }])
+      assert.deepStrictEqual(third, {
+        ...empty,
+        files: 4,
+        added: [moved],
+        duplicates: [{ path: stored, sopInstanceUid: "1.7.1.1.1", kept: moved }],
+        stillLeftOut: 2
+      })
+      assert.deepStrictEqual(yield* images(dir), ['1.7.1.1.1 [{"Alphabetic":"Moved^Study"}]'])
+      const files = yield* Effect.promise(() => Promise.all([old, stored, copy, moved].map((p) => Fs.stat(p))))
+      assert.strictEqual(files.length, 4, "the files not indexed stay on disk")
+      // the file kept is removed: those left out for it are read again
+      yield* Effect.promise(() => Fs.rm(moved))
+      const fourth = yield* reconcile(dir)
+      assert.deepStrictEqual(fourth.removed, [{ sopInstanceUid: "1.7.1.1.1", path: moved }])
+      assert.deepStrictEqual(fourth.added, [stored])
+      assert.sameDeepMembers(
+        [...fourth.duplicates],
+        [
+          { path: old, sopInstanceUid: "1.7.1.1.1", kept: stored },
+          { path: copy, sopInstanceUid: "1.7.1.1.1", kept: stored }
+        ]
+      )
       assert.deepStrictEqual(yield* images(dir), ['1.7.1.1.1 [{"Alphabetic":"Doe^1"}]'])
     })
   )
