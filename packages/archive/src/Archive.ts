@@ -29,6 +29,8 @@ import * as Header from "./Header.ts"
 import type { Dataset, InstanceRecord } from "./Header.ts"
 import { InstanceStore } from "./InstanceStore.ts"
 import type { Aside, InstanceBytes } from "./InstanceStore.ts"
+import * as Reconcile from "./Reconcile.ts"
+import type { ReconcileOptions, ReconcileReport } from "./Reconcile.ts"
 
 /** Options of one store operation. */
 export interface StoreOptions {
@@ -78,8 +80,14 @@ export class Archive extends Context.Service<
     ) => Effect.Effect<ReadonlyArray<RetrieveItem>, QueryError | IndexFailed>
     /** Removes an instance from the index and, when it lives under the store root, its file. */
     readonly remove: (sopInstanceUid: string) => Effect.Effect<Option.Option<RetrieveItem>, StoreFailed | IndexFailed>
-    /** Indexes every `.dcm` file under the store root (after a crash, or to adopt files copied in). */
+    /** Indexes every `.dcm` file under the store root (reading each; `reconcile` reads only what changed). */
     readonly rebuild: Effect.Effect<RebuildReport, StoreFailed | IndexFailed>
+    /**
+     * Checks the store's files against the index and makes the index agree (`Reconcile`: files not indexed are
+     * indexed, changed ones indexed again, entries whose file is gone removed, temporary files of interrupted writes
+     * removed), reading only the files that changed. Run it at start-up, before serving; only a failing index fails it.
+     */
+    readonly reconcile: (options?: ReconcileOptions) => Effect.Effect<ReconcileReport, IndexFailed>
   }
 >()("@netdicom/archive/Archive") {
   /** The archive on the store and index in context. */
@@ -258,7 +266,12 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
                   : new InvalidInstance({ reason: `truncated or malformed data set: ${problem}` })
               }
             )
-            const record: InstanceRecord = { ...peeked.header, filePath: file.path, fileSize: file.size }
+            const record: InstanceRecord = {
+              ...peeked.header,
+              filePath: file.path,
+              fileSize: file.size,
+              fileModifiedMs: file.modifiedMs
+            }
             const replaced = yield* index.upsert(record).pipe(
               // another instance's store claimed the series or study since `admit` (the lock is per SOP Instance
               // UID): the file goes again, or the one it replaced is put back when the index still points at it
@@ -325,5 +338,12 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
     return { indexed, failed }
   })
 
-  return Archive.of({ store: storeInstance, find: index.find, retrieve: index.retrieve, remove, rebuild })
+  return Archive.of({
+    store: storeInstance,
+    find: index.find,
+    retrieve: index.retrieve,
+    remove,
+    rebuild,
+    reconcile: (options) => Reconcile.reconcile(store, index, exclusive, options)
+  })
 }

@@ -51,6 +51,28 @@ export interface RetrieveItem {
   readonly patientId: string
 }
 
+/** An instance's file as the index recorded it (see `ArchiveIndex.files`). */
+export interface IndexedFile {
+  readonly sopInstanceUid: string
+  readonly filePath: string
+  readonly fileSize: number
+  /** The modification time recorded; none for an entry made by an index of schema version 2, or without one. */
+  readonly fileModifiedMs: number | undefined
+}
+
+/**
+ * A file of the store left out of the index (not an instance, refused, or another file holds its SOP Instance UID):
+ * `Archive.reconcile` does not read it again while its size and modification time stay the same.
+ */
+export interface LeftOutFile {
+  readonly filePath: string
+  readonly fileSize: number
+  readonly fileModifiedMs: number
+  /** For a file left out because another holds its SOP Instance UID: that UID (it is read again once none does). */
+  readonly sopInstanceUid: string | undefined
+  readonly reason: string
+}
+
 /** Options of `find` and `retrieve`. */
 export interface QueryOptions {
   /** The information model of the SOP class the query came on (default "StudyRoot"). */
@@ -113,6 +135,15 @@ export class ArchiveIndex extends Context.Service<
     readonly remove: (sopInstanceUid: string) => Effect.Effect<Option.Option<RetrieveItem>, IndexFailed>
     /** Entity counts. */
     readonly stats: Effect.Effect<IndexStats, IndexFailed>
+    /** Every instance's file as recorded (one scan of the instance table), for `Archive.reconcile`. */
+    readonly files: Effect.Effect<ReadonlyArray<IndexedFile>, IndexFailed>
+    /** The store's files `Archive.reconcile` left out of the index, as it recorded them (`recordLeftOut`). */
+    readonly leftOut: Effect.Effect<ReadonlyArray<LeftOutFile>, IndexFailed>
+    /** Records files left out (replacing what was recorded for their paths) and forgets the paths in `forget`. */
+    readonly recordLeftOut: (
+      files: ReadonlyArray<LeftOutFile>,
+      forget: ReadonlyArray<string>
+    ) => Effect.Effect<void, IndexFailed>
     /**
      * The older schema version found on opening, whose tables were dropped and made anew (empty): the index is
      * derived from the stored files, so `Archive.rebuild` re-indexes them. Undefined when none was replaced; still
@@ -134,9 +165,14 @@ export class ArchiveIndex extends Context.Service<
     Layer.effect(ArchiveIndex, make(options))
 }
 
-const SCHEMA_VERSION = 2
+const SCHEMA_VERSION = 3
 /** Older schemas this version replaces on opening (their rows dropped: the store's files are re-indexed). */
 const REPLACEABLE_VERSIONS = [1]
+/**
+ * Older schemas this version upgrades in place, rows kept, with the statements that do it. Version 2 recorded no
+ * modification time: its entries have none (NULL), and the next `Archive.reconcile` reads their files once.
+ */
+const UPGRADES: ReadonlyMap<number, string> = new Map([[2, "ALTER TABLE instance ADD COLUMN file_mtime REAL;"]])
 
 const TABLE: Readonly<Record<Level, { readonly table: string; readonly alias: string; readonly parent?: string }>> = {
   PATIENT: { table: "patient", alias: "p" },
@@ -168,7 +204,7 @@ const schema = (): string => {
     IMAGE: "series_pk INTEGER NOT NULL REFERENCES series(pk),"
   }
   const extra = `, specific_character_set TEXT NOT NULL, file_path TEXT NOT NULL, file_size INTEGER NOT NULL,
-    data_set_offset INTEGER NOT NULL, stored_at TEXT NOT NULL`
+    data_set_offset INTEGER NOT NULL, stored_at TEXT NOT NULL, file_mtime REAL`
   const tables = Levels.LEVELS.map((level) => {
     const cols = columnsOf(level).map((c) =>
       c.keyword !== Levels.UNIQUE_KEY[level]
@@ -186,6 +222,8 @@ const schema = (): string => {
     CREATE INDEX IF NOT EXISTS series_study ON series(study_pk);
     CREATE INDEX IF NOT EXISTS instance_series ON instance(series_pk);
     CREATE TABLE IF NOT EXISTS reindex (from_version INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS left_out (file_path TEXT PRIMARY KEY, file_size INTEGER NOT NULL,
+      file_mtime REAL NOT NULL, sop_instance_uid TEXT, reason TEXT NOT NULL);
     PRAGMA user_version = ${SCHEMA_VERSION};`
 }
 
@@ -355,7 +393,8 @@ export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["
       Number(db.get("PRAGMA user_version")?.["user_version"])
     )
     const replaced = REPLACEABLE_VERSIONS.includes(version) ? version : undefined
-    if (version !== 0 && version !== SCHEMA_VERSION && replaced === undefined) {
+    const upgrade = UPGRADES.get(version)
+    if (version !== 0 && version !== SCHEMA_VERSION && replaced === undefined && upgrade === undefined) {
       return yield* new IndexFailed({ operation: "open", cause: `unknown schema version ${version}` })
     }
     // the indexing a new index (from_version 0) or a replaced schema needs is recorded until `reindexed` says it was
@@ -365,6 +404,7 @@ export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["
         if (replaced !== undefined) {
           db.exec(["instance", "series", "study", "patient"].map((t) => `DROP TABLE IF EXISTS ${t};`).join(" "))
         }
+        if (upgrade !== undefined) db.exec(upgrade)
         db.exec(schema())
         if (version === 0 || replaced !== undefined) {
           db.run("DELETE FROM reindex", [])
@@ -464,6 +504,40 @@ export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["
             db.run("DELETE FROM instance WHERE pk = ?", [Number(old["pk"])])
             pruneSeries(db, Number(old["series_pk"]))
             return Option.fromNullishOr(item)
+          })
+        ),
+      files: Sqlite.use("list files", () =>
+        db
+          .allArrays("SELECT sop_instance_uid, file_path, file_size, file_mtime FROM instance")
+          .map(([uid, path, size, mtime]): IndexedFile => ({
+            sopInstanceUid: String(uid),
+            filePath: String(path),
+            fileSize: Number(size),
+            fileModifiedMs: typeof mtime === "number" ? mtime : undefined
+          }))
+      ),
+      leftOut: Sqlite.use("list files left out", () =>
+        db
+          .all("SELECT file_path, file_size, file_mtime, sop_instance_uid, reason FROM left_out")
+          .map((row): LeftOutFile => ({
+            filePath: String(row["file_path"]),
+            fileSize: Number(row["file_size"]),
+            fileModifiedMs: Number(row["file_mtime"]),
+            sopInstanceUid: typeof row["sop_instance_uid"] === "string" ? row["sop_instance_uid"] : undefined,
+            reason: String(row["reason"])
+          }))
+      ),
+      recordLeftOut: (files, forget) =>
+        Sqlite.use("record files left out", () =>
+          db.transaction(() => {
+            for (const path of forget) db.run("DELETE FROM left_out WHERE file_path = ?", [path])
+            for (const f of files) {
+              db.run(
+                `INSERT OR REPLACE INTO left_out (file_path, file_size, file_mtime, sop_instance_uid, reason)
+                 VALUES (?, ?, ?, ?, ?)`,
+                [f.filePath, f.fileSize, f.fileModifiedMs, f.sopInstanceUid ?? null, f.reason]
+              )
+            }
           })
         ),
       stats: Sqlite.use("stats", () => {
@@ -660,7 +734,8 @@ const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Optio
     "specific_character_set",
     "file_path",
     "file_size",
-    "data_set_offset"
+    "data_set_offset",
+    "file_mtime"
   ]
   const placeholders = [...names, 0, 0].map(() => "?").join(", ")
   db.run(`INSERT INTO instance (${names.join(", ")}, stored_at, attrs) VALUES (${placeholders})`, [
@@ -670,6 +745,7 @@ const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Optio
     record.filePath,
     record.fileSize,
     record.dataSetOffset,
+    record.fileModifiedMs ?? null,
     storedAt,
     JSON.stringify(record.dataset)
   ])

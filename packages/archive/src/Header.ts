@@ -52,6 +52,11 @@ export interface InstanceRecord extends Header {
   readonly filePath: string
   /** Its size in bytes. */
   readonly fileSize: number
+  /**
+   * Its modification time (`stat`'s `mtimeMs`) when it was read or written: `Archive.reconcile` reads again a file
+   * whose time or size is no longer what the index recorded. Without it, the next reconcile reads the file.
+   */
+  readonly fileModifiedMs?: number
 }
 
 /** One attempt at parsing a prefix of a file. */
@@ -397,7 +402,7 @@ export const fromFile = (
       try: async () => {
         const handle = await Fs.open(path, "r")
         try {
-          const { size } = await handle.stat()
+          const { size, mtimeMs } = await handle.stat()
           const headerReader = reader(maxHeaderBytes)
           let position = 0
           while (true) {
@@ -405,7 +410,7 @@ export const fromFile = (
             const { bytesRead } = await handle.read(buffer, 0, buffer.length, position)
             position += bytesRead
             const step = bytesRead === 0 ? headerReader.end() : headerReader.push(buffer.subarray(0, bytesRead))
-            if (step !== undefined) return { step, size }
+            if (step !== undefined) return { step, size, mtimeMs }
           }
         } finally {
           await handle.close()
@@ -416,7 +421,7 @@ export const fromFile = (
     const header = yield* Effect.fromResult(parsed(read.step)).pipe(
       Effect.mapError((e) => new InvalidInstance({ reason: e.reason, path }))
     )
-    return { ...header, filePath: path, fileSize: read.size }
+    return { ...header, filePath: path, fileSize: read.size, fileModifiedMs: read.mtimeMs }
   })
 
 /** A stream whose header was read: the chunks consumed so far and the rest of the source. */

@@ -12,7 +12,8 @@
  *
  * @since 0.1.0
  */
-import { createHash, randomBytes } from "node:crypto"
+import { createHash } from "node:crypto"
+import * as FsSync from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import * as Context from "effect/Context"
@@ -22,6 +23,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { Text } from "@netdicom/wire"
 import { StoreFailed, type InvalidInstance } from "./ArchiveError.ts"
+import * as TempFiles from "./TempFiles.ts"
 
 /** Where an instance goes: the two UIDs that name its directory and file. */
 export interface InstanceKey {
@@ -38,6 +40,25 @@ export interface StoredFile {
   readonly path: string
   /** Number of bytes written. */
   readonly size: number
+  /** Its modification time once written (`stat`'s `mtimeMs`), what `scan` finds while nobody touches it. */
+  readonly modifiedMs: number
+}
+
+/** An instance file as a walk of the store found it. */
+export interface FileState {
+  readonly path: string
+  readonly size: number
+  readonly modifiedMs: number
+}
+
+/** What one walk of the store found (`scan`). */
+export interface StoreScan {
+  /** The instance files: `.dcm` names, not hidden (a name starting with a dot), at any depth. */
+  readonly files: ReadonlyArray<FileState>
+  /** Hidden temporary and set-aside files (`TempFiles` names, the current ones and the earlier ones). */
+  readonly temporary: ReadonlyArray<string>
+  /** Folders that could not be listed and files that could not be looked at: nothing is known of what they hold. */
+  readonly unreadable: ReadonlyArray<StoreFailed>
 }
 
 /** A file kept aside (see `setAside`). */
@@ -83,6 +104,20 @@ export class InstanceStore extends Context.Service<
      * file system makes no hard links (then nothing can be put back).
      */
     readonly setAside: (path: string) => Effect.Effect<Option.Option<Aside>>
+    /**
+     * Walks the store once: every instance file with its size and modification time (one `stat` each, no read),
+     * and the hidden temporary files. A folder or file that cannot be read is reported, never a failure.
+     */
+    readonly scan: Effect.Effect<StoreScan>
+    /**
+     * Removes the temporary and set-aside files a process killed mid-write left (`TempFiles.isLeftover`: modified
+     * before `startedAt`, default this process's start, and their owner gone), and the study folders that leaves
+     * empty. Give it the `temporary` of a `scan` already made, or it walks the store itself.
+     */
+    readonly removeLeftovers: (options?: {
+      readonly startedAt?: number
+      readonly scan?: StoreScan
+    }) => Effect.Effect<TempFiles.SweepReport>
   }
 >()("@netdicom/archive/InstanceStore") {
   /** A store rooted at `options.root`. */
@@ -140,7 +175,22 @@ export const make = (options: InstanceStoreOptions): Effect.Effect<InstanceStore
       write: (key, bytes, verify) => writeAtomically(root, pathFor(key), bytes, verify),
       read: (path) => io("read", path, () => Fs.readFile(path)).pipe(Effect.map((b) => new Uint8Array(b))),
       remove: (path) => removeFile(root, path),
-      setAside
+      setAside,
+      scan: scan(root),
+      removeLeftovers: (o) =>
+        Effect.gen(function* () {
+          const found = o?.scan ?? (yield* scan(root))
+          const report = yield* TempFiles.removeLeftovers(
+            found.temporary,
+            o?.startedAt ?? TempFiles.processStart(),
+            TempFiles.LEGACY_STORE
+          )
+          // the study folders a removed file leaves empty (a folder made for an instance whose write was cut short)
+          for (const dir of new Set(report.removed.map((p) => Path.dirname(p)))) {
+            if (Path.dirname(dir) === root) yield* Effect.promise(() => Fs.rmdir(dir).catch(() => undefined))
+          }
+          return report
+        })
     })
   })
 
@@ -222,8 +272,8 @@ const writeAtomically = (
     const dir = Path.dirname(target)
     const created = yield* makeDirectories(dir)
     if (created !== undefined) yield* syncDirectory(root)
-    const tmp = Path.join(dir, `.${Path.basename(target)}.${randomBytes(6).toString("hex")}.tmp`)
-    const size = yield* Effect.acquireUseRelease(
+    const tmp = Path.join(dir, TempFiles.temporaryName(Path.basename(target)))
+    const file = yield* Effect.acquireUseRelease(
       io("open", tmp, () => Fs.open(tmp, "wx", 0o644)),
       (handle) =>
         Effect.gen(function* () {
@@ -231,7 +281,9 @@ const writeAtomically = (
           const refused = verify?.(true)
           if (refused !== undefined) return yield* Effect.fail(refused)
           yield* io("fsync", tmp, () => handle.sync())
-          return written
+          // the modification time the index records: a rename keeps it
+          const stat = yield* io("fstat", tmp, () => handle.stat())
+          return { size: written, modifiedMs: stat.mtimeMs }
         }),
       (handle, exit) =>
         Effect.promise(async () => {
@@ -247,12 +299,12 @@ const writeAtomically = (
       Effect.tapError(() => Effect.promise(() => Fs.unlink(tmp).catch(() => undefined)))
     )
     yield* syncDirectory(dir)
-    return { path: target, size }
+    return { path: target, ...file }
   })
 
 const setAside = (path: string): Effect.Effect<Option.Option<Aside>> => {
   // hidden (rebuild skips names starting with a dot) and not a .dcm name
-  const kept = Path.join(Path.dirname(path), `.${Path.basename(path)}.${randomBytes(6).toString("hex")}.aside`)
+  const kept = Path.join(Path.dirname(path), TempFiles.temporaryName(Path.basename(path), "aside"))
   // no file; or a file system without hard links (FAT, some network ones): the re-store goes on without it
   return Effect.promise(() =>
     Fs.link(path, kept).then(
@@ -284,4 +336,53 @@ const removeFile = (root: string, path: string): Effect.Effect<void, StoreFailed
     if (Path.dirname(dir) !== root) return
     // remove the study directory when this was its last file; ENOTEMPTY and friends are fine
     yield* Effect.promise(() => Fs.rmdir(dir).catch(() => undefined))
+  })
+
+/**
+ * How many files a scan looks at between two turns of the event loop: `stat` is run synchronously (a few
+ * microseconds per file from the inode cache, where the promise API's round trip through the thread pool costs
+ * about six times the CPU), in slices so that a scan of a large store never holds the loop for long.
+ */
+const STAT_SLICE = 512
+
+const statSlice = (paths: ReadonlyArray<string>, files: Array<FileState>, unreadable: Array<StoreFailed>): void => {
+  for (const path of paths) {
+    try {
+      // gone since the listing: as if it had not been listed
+      const stat = FsSync.statSync(path, { throwIfNoEntry: false })
+      if (stat !== undefined) files.push({ path, size: stat.size, modifiedMs: stat.mtimeMs })
+    } catch (cause) {
+      unreadable.push(new StoreFailed({ operation: "stat", path, cause }))
+    }
+  }
+}
+
+const scan = (root: string): Effect.Effect<StoreScan> =>
+  Effect.gen(function* () {
+    const candidates: Array<string> = []
+    const temporary: Array<string> = []
+    const unreadable: Array<StoreFailed> = []
+    const folders = [root]
+    for (let dir = folders.pop(); dir !== undefined; dir = folders.pop()) {
+      const listed = yield* Effect.result(io("readdir", dir, () => Fs.readdir(dir!, { withFileTypes: true })))
+      if (listed._tag === "Failure") {
+        unreadable.push(listed.failure)
+        continue
+      }
+      const prefix = dir + Path.sep
+      for (const e of listed.success) {
+        const path = prefix + e.name
+        if (e.isDirectory()) folders.push(path)
+        else if (!e.isFile()) continue
+        else if (!e.name.startsWith(".")) {
+          if (e.name.endsWith(".dcm")) candidates.push(path)
+        } else if (TempFiles.isTemporary(e.name, TempFiles.LEGACY_STORE)) temporary.push(path)
+      }
+    }
+    const files: Array<FileState> = []
+    for (let at = 0; at < candidates.length; at += STAT_SLICE) {
+      if (at > 0) yield* Effect.yieldNow
+      statSlice(candidates.slice(at, at + STAT_SLICE), files, unreadable)
+    }
+    return { files, temporary, unreadable }
   })

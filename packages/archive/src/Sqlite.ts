@@ -30,6 +30,11 @@ export interface Database {
   readonly run: (sql: string, params?: ReadonlyArray<SqlValue>) => number
   /** All rows of a query. */
   readonly all: (sql: string, params?: ReadonlyArray<SqlValue>) => ReadonlyArray<Row>
+  /**
+   * All rows of a query as arrays of column values, in the query's order: about half the memory and CPU of `all`'s
+   * objects on a large result (node:sqlite builds each object key by key).
+   */
+  readonly allArrays: (sql: string, params?: ReadonlyArray<SqlValue>) => ReadonlyArray<ReadonlyArray<unknown>>
   /** The first row of a query, if any. */
   readonly get: (sql: string, params?: ReadonlyArray<SqlValue>) => Row | undefined
   /** Executes several statements without parameters. */
@@ -51,15 +56,17 @@ const STATEMENT_CACHE_SIZE = 128
 const wrap = (db: DatabaseSync, filename: string): Database => {
   // queries differ in shape (the length of a UID list...), so the cache keeps the most recently used ones
   const cache = new Map<string, StatementSync>()
-  const prepare = (sql: string): StatementSync => {
-    let statement = cache.get(sql)
+  // `key` tells a statement set to return arrays from one of the same SQL returning objects
+  const prepare = (sql: string, key: string = sql): StatementSync => {
+    let statement = cache.get(key)
     if (statement === undefined) {
       statement = db.prepare(sql)
+      if (key !== sql) statement.setReturnArrays(true)
       if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!)
     } else {
-      cache.delete(sql)
+      cache.delete(key)
     }
-    cache.set(sql, statement)
+    cache.set(key, statement)
     return statement
   }
   let depth = 0
@@ -67,6 +74,8 @@ const wrap = (db: DatabaseSync, filename: string): Database => {
     filename,
     run: (sql, params = []) => Number(prepare(sql).run(...params).changes),
     all: (sql, params = []) => prepare(sql).all(...params),
+    allArrays: (sql, params = []) =>
+      prepare(sql, `arrays\0${sql}`).all(...params) as unknown as ReadonlyArray<ReadonlyArray<unknown>>,
     get: (sql, params = []) => prepare(sql).get(...params),
     exec: (sql) => db.exec(sql),
     transaction: <A>(f: () => A): A => {

@@ -14,6 +14,12 @@ export * as ArchiveError from "./ArchiveError.ts"
 /** The SQLite index and C-FIND engine. */
 export * as ArchiveIndex from "./ArchiveIndex.ts"
 
+/** The start-up check of the store's files against the index. */
+export * as Reconcile from "./Reconcile.ts"
+
+/** The hidden names of files being written, and the removal of those a killed process left. */
+export * as TempFiles from "./TempFiles.ts"
+
 /** Header reading (file meta + data set up to Pixel Data) with dcmjs. */
 export * as Header from "./Header.ts"
 

@@ -10,7 +10,6 @@
  */
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
-import { randomBytes } from "node:crypto"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -22,7 +21,7 @@ import * as Stream from "effect/Stream"
 import { Argument, Command, Flag } from "effect/cli"
 import { ApplicationEntity, DimseError, Negotiation, Part10, QueryRetrieve, ReceivedBytes, Scu } from "@netdicom/net"
 import type { DimseChannel, RejectedContext, StoreHandler } from "@netdicom/net"
-import { InstanceStore } from "@netdicom/archive"
+import { InstanceStore, TempFiles } from "@netdicom/archive"
 import { Status, Text, Uids } from "@netdicom/wire"
 import * as Contexts from "./Contexts.ts"
 import * as DicomJson from "./DicomJson.ts"
@@ -475,7 +474,7 @@ export const fileWriter =
     Effect.gen(function* () {
       const uid = Text.trimEnd(request.sopInstanceUid, "\0 ")
       const target = Path.join(dir, `${InstanceStore.safeName(uid)}.dcm`)
-      const tmp = Path.join(dir, `.${InstanceStore.safeName(uid)}.${randomBytes(4).toString("hex")}.tmp`)
+      const tmp = Path.join(dir, TempFiles.temporaryName(`${InstanceStore.safeName(uid)}.dcm`))
       const meta = Part10.writeMeta({
         transferSyntaxUid: Text.trimEnd(request.transferSyntax, "\0 "),
         sopClassUid: Text.trimEnd(request.sopClassUid, "\0 "),
@@ -514,6 +513,24 @@ export const fileWriter =
       return { status: Status.OUT_OF_RESOURCES, errorComment: `cannot write the file: ${reason}` }
     })
 
+/**
+ * Removes the temporary files a `netdicom get` killed mid-write left in `dir`: its own names only, modified before this
+ * process started, of a process that is gone (`TempFiles.isLeftover`), so a `get` writing into the folder now keeps
+ * its own. A folder that cannot be listed is logged, and the command goes on.
+ */
+const removeLeftovers = (dir: string) =>
+  TempFiles.sweep(dir, TempFiles.processStart(), TempFiles.LEGACY_GET).pipe(
+    Effect.flatMap((report) =>
+      Effect.gen(function* () {
+        if (report.removed.length > 0) {
+          yield* Effect.logInfo(`removed ${report.removed.length} temporary file(s) of an interrupted get in ${dir}`)
+        }
+        for (const f of report.failed) yield* Effect.logWarning(`cannot remove ${f.path}: ${f.message}`)
+      })
+    ),
+    Effect.catch((e) => Effect.logWarning(`cannot look for temporary files: ${e.message}`))
+  )
+
 const get = Command.make(
   "get",
   {
@@ -550,6 +567,7 @@ const get = Command.make(
         Effect.gen(function* () {
           const made = yield* Effect.result(InstanceStore.makeDirectories(c.out))
           if (Result.isFailure(made)) return yield* fail(`--out ${c.out}: ${String(made.failure.cause)}`)
+          yield* removeLeftovers(c.out)
           const getClass = QueryRetrieve.SOP_CLASSES[c.model].get!
           const proposal = Contexts.getProposal(Negotiation.MAX_PRESENTATION_CONTEXTS - 1, classes)
           const channel = yield* Scu.connect(ae, {

@@ -92,6 +92,16 @@ const serveForever = (
     })
   )
 
+/** Removes the temporary files of writes a killed process left in the store (`InstanceStore.removeLeftovers`). */
+const removeLeftovers = Effect.gen(function* () {
+  const store = yield* InstanceStore.InstanceStore
+  const report = yield* store.removeLeftovers()
+  if (report.removed.length > 0) {
+    yield* Effect.logInfo(`removed ${report.removed.length} temporary file(s) of interrupted writes in ${store.root}`)
+  }
+  for (const f of report.failed) yield* Effect.logWarning(`cannot remove ${f.path}: ${f.message}`)
+})
+
 const storescp = Command.make(
   "storescp",
   {
@@ -104,11 +114,11 @@ const storescp = Command.make(
   },
   (c) =>
     // C-STOREs are independent: up to STORE_WINDOW outstanding per association for a peer that asks
-    serveForever(c, Contexts.storageScp, STORE_WINDOW).pipe(
+    Effect.andThen(removeLeftovers, serveForever(c, Contexts.storageScp, STORE_WINDOW)).pipe(
       Effect.provide(
         ScpServices.storageLayer().pipe(
           // a plain storage SCP keeps what it is sent: a series reusing another study's UID is not refused
-          Layer.provide(
+          Layer.provideMerge(
             Archive.Archive.layerFrom({ root: c.out, index: { filename: ":memory:", uidConflicts: "move" } })
           )
         )
@@ -168,12 +178,9 @@ const qrscpServe = (
         yield* Effect.logInfo(
           `the index ${filename} had schema version ${index.replacedSchema}: indexing ${c.store} anew`
         )
-      if (index.indexingOwed) {
-        // a new index adopts the files already in the store, and is told again until it has been through them
-        const report = yield* Archive.Archive.use((a) => a.rebuild)
-        if (report.indexed > 0) yield* Effect.logInfo(`indexed ${report.indexed} file(s) found in ${c.store}`)
-        for (const f of report.failed) yield* Effect.logWarning(`not indexed: ${f.path}: ${f.reason}`)
-      }
+      // the store's files against the index (a new one adopts them all; a crash or hand edits since the last run),
+      // and the temporary files of writes a killed process left: logged by `reconcile`
+      yield* Archive.Archive.use((a) => a.reconcile())
       return yield* serveForever(c, [...Contexts.storageScp, ...Contexts.queryRetrieveScp])
     }).pipe(Effect.provide(services))
   }).pipe(
