@@ -893,6 +893,107 @@ const prepare = (dataset: Naturalized, hexEntries: Map<string, DictionaryEntry>,
   return { dataset: out, needsUtf8: false }
 }
 
+/** Writes a prepared data set with dcmjs. Throws whatever dcmjs throws (caught in `encode`). */
+const writeDcmjs = (
+  prepared: Record<string, unknown>,
+  nameMap: Readonly<Record<string, DictionaryEntry | undefined>>,
+  how: { readonly syntax: string; readonly layout: Layout }
+): Uint8Array => {
+  if (Object.keys(prepared).every((k) => k === "_vrMap")) return new Uint8Array(0)
+  const { DicomMessage, DicomMetaDictionary, WriteBufferStream } = dcmjs().data
+  const dict = DicomMetaDictionary.denaturalizeDataset(prepared, nameMap)
+  const stream = new WriteBufferStream(4096, how.layout.littleEndian)
+  DicomMessage.write(dict, stream, how.syntax, { allowInvalidVRLength: false })
+  return new Uint8Array(stream.getBuffer())
+}
+
+/** A top-level element with no value, written by `mergeEmpties` rather than by dcmjs. */
+interface EmptyElement {
+  readonly tag: number
+  readonly vr: string
+}
+
+/** The VRs dcmjs writes as given (it writes OL, OV and SV as UN; SQ has items): an empty one of these is ours. */
+const EMPTY_AS_GIVEN = new Set([...VRS].filter((vr) => !["OL", "OV", "SV", "SQ"].includes(vr)))
+
+const PLAIN_TAG = /^\(([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\)$/
+
+/**
+ * The top-level zero-length elements of a prepared data set (C-FIND return keys: `null` after `prepare`) whose tag
+ * and VR are plain, apart from the rest, which dcmjs writes. dcmjs spends several microseconds on every element it
+ * writes (a stream of its own, copies, dictionary look-ups), which an identifier of thousands of return keys pays
+ * once per response; a zero-length element is its header only. Undefined when there are none, or when two keys
+ * name one tag (dcmjs then writes one of them: left to it).
+ */
+const splitEmpties = (
+  prepared: Record<string, unknown>,
+  hexEntries: ReadonlyMap<string, DictionaryEntry>
+): { readonly rest: Record<string, unknown>; readonly empties: ReadonlyArray<EmptyElement> } | undefined => {
+  const { nameMap } = dcmjs().data.DicomMetaDictionary
+  const vrMap: Record<string, unknown> = isItem(prepared["_vrMap"]) ? prepared["_vrMap"] : {}
+  const rest: Record<string, unknown> = {}
+  const empties: Array<EmptyElement> = []
+  const tags = new Set<number>()
+  for (const key of Object.keys(prepared)) {
+    const value = prepared[key]
+    const entry = value === null ? (nameMap[key] ?? hexEntries.get(key)) : undefined
+    const vr = entry === undefined ? undefined : typeof vrMap[key] === "string" ? vrMap[key] : entry.vr
+    const plain = entry === undefined ? null : PLAIN_TAG.exec(entry.tag)
+    if (vr === undefined || !EMPTY_AS_GIVEN.has(vr) || plain === null) {
+      rest[key] = value
+      continue
+    }
+    const tag = (parseInt(plain[1]!, 16) * 0x10000 + parseInt(plain[2]!, 16)) >>> 0
+    if (tags.has(tag)) return undefined
+    tags.add(tag)
+    empties.push({ tag, vr })
+  }
+  if (empties.length === 0) return undefined
+  empties.sort((a, b) => a.tag - b.tag)
+  return { rest, empties }
+}
+
+/**
+ * The elements dcmjs wrote with the zero-length `empties` put in among them in ascending tag order, or undefined
+ * when one of them has a tag dcmjs also wrote (two keys naming one tag: left to dcmjs alone).
+ */
+const mergeEmpties = (
+  written: Uint8Array,
+  empties: ReadonlyArray<EmptyElement>,
+  layout: Layout
+): Uint8Array | undefined => {
+  const ctx: ScanContext = { bytes: written, until: undefined, deep: false, dictionaryVr }
+  const nodes = readElements(ctx, 0, written.length, layout, 0, false).nodes
+  let size = written.length
+  for (const e of empties) size += !layout.explicitVr ? 8 : LONG_VRS.has(e.vr) ? 12 : 8
+  const out = new Uint8Array(size)
+  const view = new DataView(out.buffer)
+  const le = layout.littleEndian
+  let at = 0
+  let n = 0
+  for (const e of empties) {
+    while (n < nodes.length && nodes[n]!.tag < e.tag) {
+      out.set(written.subarray(nodes[n]!.offset, nodes[n]!.end), at)
+      at += nodes[n]!.end - nodes[n]!.offset
+      n++
+    }
+    if (n < nodes.length && nodes[n]!.tag === e.tag) return undefined
+    view.setUint16(at, e.tag >>> 16, le)
+    view.setUint16(at + 2, e.tag & 0xffff, le)
+    if (!layout.explicitVr) {
+      view.setUint32(at + 4, 0, le)
+      at += 8
+    } else {
+      out[at + 4] = e.vr.charCodeAt(0)
+      out[at + 5] = e.vr.charCodeAt(1)
+      // the length (and the reserved bytes of a long VR) are zero: `out` is zero-filled
+      at += LONG_VRS.has(e.vr) ? 12 : 8
+    }
+  }
+  if (n < nodes.length) out.set(written.subarray(nodes[n]!.offset), at)
+  return out
+}
+
 /**
  * Encodes a naturalized data set as a bare data set (no preamble, no File Meta) in one of the supported transfer
  * syntaxes: elements in ascending tag order, even lengths with the VR's padding, sequences and items of undefined
@@ -914,14 +1015,16 @@ export const encode = (dataset: Naturalized, transferSyntaxUid: string): Result.
   }
   let bytes: Uint8Array
   try {
-    const { DicomMessage, DicomMetaDictionary, WriteBufferStream } = dcmjs().data
+    const { DicomMetaDictionary } = dcmjs().data
     const nameMap = new Proxy(DicomMetaDictionary.nameMap, {
       get: (target, key) => (typeof key === "string" ? (target[key] ?? hexEntries.get(key)) : undefined)
     })
-    const dict = DicomMetaDictionary.denaturalizeDataset(prepared, nameMap)
-    const stream = new WriteBufferStream(4096, how.layout.littleEndian)
-    DicomMessage.write(dict, stream, how.syntax, { allowInvalidVRLength: false })
-    bytes = new Uint8Array(stream.getBuffer())
+    const split = splitEmpties(prepared, hexEntries)
+    bytes =
+      split === undefined
+        ? writeDcmjs(prepared, nameMap, how)
+        : (mergeEmpties(writeDcmjs(split.rest, nameMap, how), split.empties, how.layout) ??
+          writeDcmjs(prepared, nameMap, how))
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause)
     return fail(transferSyntaxUid, "InvalidValue", `dcmjs cannot write the data set: ${reason}`, cause)
