@@ -17,11 +17,11 @@ interface Dcmjs {
   readonly data: {
     readonly DicomMessage: {
       write(dict: object, stream: unknown, syntax: string, options: object): number
-      _readTag(...args: ReadonlyArray<unknown>): unknown
+      _readTag(...args: Array<unknown>): unknown
     }
     readonly DicomMetaDictionary: { denaturalizeDataset(dataset: object): Record<string, unknown> }
     readonly WriteBufferStream: new (size: number, littleEndian: boolean) => { getBuffer(): ArrayBuffer }
-    readonly Tag: { readonly prototype: { write(...args: ReadonlyArray<unknown>): number } }
+    readonly Tag: { readonly prototype: { write(...args: Array<unknown>): number } }
   }
 }
 const dcmjs = createRequire(import.meta.url)("dcmjs") as Dcmjs
