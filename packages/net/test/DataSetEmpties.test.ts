@@ -152,3 +152,34 @@ describe("zero-length elements", () => {
     }
   })
 })
+
+describe("dictionary look-ups", () => {
+  it("dcmjs knows no odd group outside its repeating-group ranges (50xx, 60xx, 7Fxx), which DataSet never asks", () => {
+    const dictionary = (
+      createRequire(import.meta.url)("dcmjs") as {
+        data: { DicomMetaDictionary: { dictionary: Record<string, unknown> } }
+      }
+    ).data.DicomMetaDictionary.dictionary
+    const elements = [0x0000, 0x0005, 0x0010, 0x00ff, 0x0100, 0x1000, 0x1010, 0x3000, 0xffff]
+    const known: Array<string> = []
+    for (let group = 1; group < 0x10000; group += 2) {
+      const ranged =
+        (group >= 0x5000 && group <= 0x50ff) ||
+        (group >= 0x6000 && group <= 0x60ff) ||
+        (group >= 0x7f00 && group <= 0x7fff)
+      if (ranged) continue
+      for (const element of elements) {
+        const key = `(${hex(group * 0x10000 + element).slice(0, 4)},${hex(element).slice(4)})`
+        if (dictionary[key] !== undefined) known.push(key)
+      }
+    }
+    assert.deepStrictEqual(known, [])
+    // within a range an odd group is dcmjs's: (6001,3000) reads as Overlay Data (its "ox" read as OW by dcmjs)
+    const bytes = Uint8Array.from([0x01, 0x60, 0x00, 0x30, 0, 0, 0, 0, 0x09, 0x00, 0x10, 0x10, 0, 0, 0, 0])
+    assert.deepStrictEqual(Result.getOrThrow(DataSet.decode(bytes, IMPLICIT)), {
+      OverlayData: "",
+      "00091010": "",
+      _vrMap: { OverlayData: "OW", "00091010": "UN" }
+    })
+  })
+})

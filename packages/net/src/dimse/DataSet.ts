@@ -506,11 +506,24 @@ const entryCache = new Map<number, DictionaryEntry | null>()
 const ENTRY_CACHE_LIMIT = 65536
 
 /**
+ * Whether dcmjs's dictionary may know a tag: it has no odd group but within its repeating-group ranges (50xx, 60xx
+ * and 7Fxx, which it spans odd groups and all); every private tag is outside (checked against dcmjs in the tests).
+ */
+const mayBeInDictionary = (tag: number): boolean => {
+  const group = tag >>> 16
+  if (group % 2 === 0) return true
+  return (
+    (group >= 0x5000 && group <= 0x50ff) || (group >= 0x6000 && group <= 0x60ff) || (group >= 0x7f00 && group <= 0x7fff)
+  )
+}
+
+/**
  * dcmjs's dictionary entry of a tag. dcmjs looks a tag it does not know (every private one) up in its packed table
- * and then in a list of repeating-group ranges, at each look-up; decoding and encoding look each element up, so the
- * answers are kept.
+ * and then in a list of repeating-group ranges, at each look-up; decoding and encoding look each element up, so
+ * private tags are not asked and the other answers are kept.
  */
 const dictionaryEntry = (tag: number): DictionaryEntry | undefined => {
+  if (!mayBeInDictionary(tag)) return undefined
   const cached = entryCache.get(tag)
   if (cached !== undefined) return cached ?? undefined
   const entry = dictionary()[tagString(tag)]
@@ -651,9 +664,8 @@ const dcmjsSyntax = (layout: Layout): string =>
  * OL/OV/SV, which dcmjs does not know): dcmjs reads those. Such an element decodes as `""` with no dcmjs call, which
  * costs several microseconds per element (C-FIND return keys: thousands of them in a hostile identifier).
  */
-const emptyVr = (node: Node, layout: Layout): string | undefined => {
+const emptyVr = (node: Node, entry: DictionaryEntry | undefined, layout: Layout): string | undefined => {
   if (node.items !== undefined || node.length !== 0) return undefined
-  const entry = dictionaryEntry(node.tag)
   if (layout.explicitVr) {
     const vr = node.vr
     if (vr === "UN") return entry === undefined ? "UN" : undefined
@@ -697,7 +709,8 @@ const decodeLevel = (
 
   // the plain elements side by side (but those of no value, read here); every (0008,0005) value blanked so dcmjs does
   // not judge it
-  const emptyVrs = nodes.map((n) => emptyVr(n, layout))
+  const entries = nodes.map((n) => dictionaryEntry(n.tag))
+  const emptyVrs = nodes.map((n, i) => emptyVr(n, entries[i], layout))
   const plain = nodes.filter((n, i) => n.items === undefined && emptyVrs[i] === undefined)
   const flat = new Uint8Array(plain.reduce((n, node) => n + node.end - node.offset, 0))
   let at = 0
@@ -731,7 +744,7 @@ const decodeLevel = (
   for (let i = 0; i < nodes.length; i++) {
     const node = nodes[i]!
     const tag = hex8(node.tag)
-    const entry = dictionaryEntry(node.tag)
+    const entry = entries[i]
     const name = entry?.name ?? tag
     const empty = emptyVrs[i]
     if (empty !== undefined) {
