@@ -353,8 +353,13 @@ const compileFind = (plan: FindPlan, pageSize: number) => {
   return { sql, params, readers }
 }
 
+const isAsciiString = (value: string): boolean => {
+  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) >= 0x80) return false
+  return true
+}
+
 const isAscii = (value: unknown): boolean => {
-  if (typeof value === "string") return [...value].every((c) => c.charCodeAt(0) < 0x80)
+  if (typeof value === "string") return isAsciiString(value)
   if (Array.isArray(value)) return value.every(isAscii)
   if (typeof value === "object" && value !== null) return Object.values(value).every(isAscii)
   return true
@@ -374,15 +379,15 @@ const respond = (
     }
     return parsed
   }
-  const out: Record<string, unknown> = {}
+  // built in place (the plan has no control key), not spread into another object: an identifier may ask for thousands
+  const out: Record<string, unknown> = { QueryRetrieveLevel: plan.level }
   for (let i = 0; i < plan.keys.length; i++) {
     const { key } = plan.keys[i]!
     const stored = readers[i]!(row, attrs)
     if (!key.test(stored)) return undefined
     out[key.keyword] = key.respond(stored)
   }
-  const head: Record<string, unknown> = isAscii(out) ? {} : { SpecificCharacterSet: "ISO_IR 192" }
-  return { ...head, QueryRetrieveLevel: plan.level, ...out }
+  return isAscii(out) ? out : { SpecificCharacterSet: "ISO_IR 192", ...out }
 }
 
 /** Builds the index on an open database (creating the schema when missing). */

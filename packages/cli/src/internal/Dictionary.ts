@@ -33,10 +33,23 @@ const dcmjs = (): DcmjsDictionary => (loaded ??= createRequire(import.meta.url)(
 /** The entry of a keyword (`PatientName`), if it is one. */
 export const byKeyword = (keyword: string): Entry | undefined => dcmjs().data.DicomMetaDictionary.nameMap[keyword]
 
-/** The entry of an 8 hex digit tag (`00100010`), if the dictionary has it. */
+/** Tags looked up already (hits and misses), up to `CACHE_LIMIT` of them, then forgotten all at once. */
+const cache = new Map<string, Entry | null>()
+const CACHE_LIMIT = 65536
+
+/**
+ * The entry of an 8 hex digit tag (`00100010`), if the dictionary has it. Answers are kept: dcmjs searches its packed
+ * table and then a list of repeating-group ranges for every tag it does not know (every private one), at each look-up,
+ * and `netdicom find` looks up every key of every match.
+ */
 export const byTag = (hex8: string): Entry | undefined => {
   const t = hex8.toUpperCase()
-  return dcmjs().data.DicomMetaDictionary.dictionary[`(${t.slice(0, 4)},${t.slice(4)})`]
+  const cached = cache.get(t)
+  if (cached !== undefined) return cached ?? undefined
+  const entry = dcmjs().data.DicomMetaDictionary.dictionary[`(${t.slice(0, 4)},${t.slice(4)})`]
+  if (cache.size >= CACHE_LIMIT) cache.clear()
+  cache.set(t, entry ?? null)
+  return entry
 }
 
 /** The 8 hex digit tag of an entry (`(0010,0010)` → `00100010`). */

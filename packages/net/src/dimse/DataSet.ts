@@ -396,7 +396,7 @@ const unexpected = (transferSyntaxUid: string, cause: unknown): DataSetError =>
     ? stopToError(transferSyntaxUid, cause)
     : new DataSetError({ transferSyntaxUid, kind: "Malformed", reason: `unexpected error: ${String(cause)}`, cause })
 
-const dictionaryVr = (tag: number): string | undefined => dictionary()[tagString(tag)]?.vr
+const dictionaryVr = (tag: number): string | undefined => dictionaryEntry(tag)?.vr
 
 /**
  * Scans the top-level elements of a bare data set without decoding values, crossing sequences and encapsulated
@@ -500,6 +500,37 @@ interface Dcmjs {
 let loaded: Dcmjs | undefined
 const dcmjs = (): Dcmjs => (loaded ??= createRequire(import.meta.url)("dcmjs") as Dcmjs)
 const dictionary = () => dcmjs().data.DicomMetaDictionary.dictionary
+
+/** Tags looked up already (hits and misses), up to `ENTRY_CACHE_LIMIT` of them, then forgotten all at once. */
+const entryCache = new Map<number, DictionaryEntry | null>()
+const ENTRY_CACHE_LIMIT = 65536
+
+/**
+ * Whether dcmjs's dictionary may know a tag: it has no odd group but within its repeating-group ranges (50xx, 60xx
+ * and 7Fxx, which it spans odd groups and all); every private tag is outside (checked against dcmjs in the tests).
+ */
+const mayBeInDictionary = (tag: number): boolean => {
+  const group = tag >>> 16
+  if (group % 2 === 0) return true
+  return (
+    (group >= 0x5000 && group <= 0x50ff) || (group >= 0x6000 && group <= 0x60ff) || (group >= 0x7f00 && group <= 0x7fff)
+  )
+}
+
+/**
+ * dcmjs's dictionary entry of a tag. dcmjs looks a tag it does not know (every private one) up in its packed table
+ * and then in a list of repeating-group ranges, at each look-up; decoding and encoding look each element up, so
+ * private tags are not asked and the other answers are kept.
+ */
+const dictionaryEntry = (tag: number): DictionaryEntry | undefined => {
+  if (!mayBeInDictionary(tag)) return undefined
+  const cached = entryCache.get(tag)
+  if (cached !== undefined) return cached ?? undefined
+  const entry = dictionary()[tagString(tag)]
+  if (entryCache.size >= ENTRY_CACHE_LIMIT) entryCache.clear()
+  entryCache.set(tag, entry ?? null)
+  return entry
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Character sets (PS3.5 6.1, PS3.3 C.12.1.1.2)
@@ -627,6 +658,26 @@ const dcmjsSyntax = (layout: Layout): string =>
       : TS.ExplicitVRBigEndian
 
 /**
+ * The VR dcmjs would give a zero-length element that is no sequence, when that is plain: the VR written (UN only for
+ * a tag the dictionary lacks, which dcmjs would otherwise read as the dictionary's VR); in Implicit VR the
+ * dictionary's, else LO for a private creator and UN. Undefined otherwise (sequences, the dictionary's "ox"-like VRs,
+ * OL/OV/SV, which dcmjs does not know): dcmjs reads those. Such an element decodes as `""` with no dcmjs call, which
+ * costs several microseconds per element (C-FIND return keys: thousands of them in a hostile identifier).
+ */
+const emptyVr = (node: Node, entry: DictionaryEntry | undefined, layout: Layout): string | undefined => {
+  if (node.items !== undefined || node.length !== 0) return undefined
+  if (layout.explicitVr) {
+    const vr = node.vr
+    if (vr === "UN") return entry === undefined ? "UN" : undefined
+    return vr !== undefined && EMPTY_AS_GIVEN.has(vr) ? vr : undefined
+  }
+  if (entry !== undefined) return EMPTY_AS_GIVEN.has(entry.vr) ? entry.vr : undefined
+  const group = node.tag >>> 16
+  const element = node.tag & 0xffff
+  return group % 2 === 1 && element < 0x100 && element > 0 ? "LO" : "UN"
+}
+
+/**
  * Decodes the elements of a data set or of one item, as scanned: dcmjs reads the values of the elements that are no
  * sequence (copied out side by side, so it never looks for item boundaries itself), and each item of a sequence is
  * decoded the same way, in the layout the scan found for it. Empty items stay, as `{}`. The (0008,0005) of the
@@ -656,8 +707,11 @@ const decodeLevel = (
     }
   }
 
-  // the plain elements side by side; every (0008,0005) value blanked so dcmjs does not judge it
-  const plain = nodes.filter((n) => n.items === undefined)
+  // the plain elements side by side (but those of no value, read here); every (0008,0005) value blanked so dcmjs does
+  // not judge it
+  const entries = nodes.map((n) => dictionaryEntry(n.tag))
+  const emptyVrs = nodes.map((n, i) => emptyVr(n, entries[i], layout))
+  const plain = nodes.filter((n, i) => n.items === undefined && emptyVrs[i] === undefined)
   const flat = new Uint8Array(plain.reduce((n, node) => n + node.end - node.offset, 0))
   let at = 0
   for (const node of plain) {
@@ -682,18 +736,30 @@ const decodeLevel = (
   }
 
   const vrMap: Record<string, string> = {}
-  for (const node of nodes) {
+  let vrMapped = false
+  const mapVr = (name: string, vr: string): void => {
+    vrMap[name] = vr
+    vrMapped = true
+  }
+  for (let i = 0; i < nodes.length; i++) {
+    const node = nodes[i]!
     const tag = hex8(node.tag)
-    const entry = dictionary()[tagString(node.tag)]
+    const entry = entries[i]
     const name = entry?.name ?? tag
+    const empty = emptyVrs[i]
+    if (empty !== undefined) {
+      if (entry === undefined || entry.vr !== empty) mapVr(name, empty)
+      out[name] = ""
+      continue
+    }
     if (node.items !== undefined) {
-      if (entry?.vr !== "SQ") vrMap[name] = "SQ"
+      if (entry?.vr !== "SQ") mapVr(name, "SQ")
       out[name] = node.items.map((item) => decodeLevel(bytes, item, node.itemLayout, decoder, charsets))
       continue
     }
     const element = dict[tag]
     if (element === undefined) throw new DecodeStop("Malformed", `dcmjs did not read ${tagString(node.tag)}`)
-    if (entry === undefined || entry.vr !== element.vr) vrMap[name] = element.vr
+    if (entry === undefined || entry.vr !== element.vr) mapVr(name, element.vr)
     const values = element.Value ?? []
     if (element.vr === "SQ") {
       // the scan takes every sequence with items; dcmjs only gets empty ones
@@ -706,7 +772,7 @@ const decodeLevel = (
       out[name] = plainValues.length === 1 ? plainValues[0] : plainValues
     }
   }
-  if (Object.keys(vrMap).length > 0) out["_vrMap"] = vrMap
+  if (vrMapped) out["_vrMap"] = vrMap
   return out
 }
 
@@ -828,26 +894,44 @@ const charsetOf = (v: unknown): string | undefined => {
  * ArrayBuffers, ASCII where the VR demands it, lengths dcmjs would otherwise truncate. Throws `Refused` (caught in
  * `encode`).
  */
-const prepare = (dataset: Naturalized, hexEntries: Map<string, DictionaryEntry>, path: string): Prepared => {
+const prepare = (
+  dataset: Naturalized,
+  hexEntries: Map<string, DictionaryEntry>,
+  path: string,
+  empties?: Array<EmptyElement>
+): Prepared => {
   const { nameMap } = dcmjs().data.DicomMetaDictionary
   const vrMap: Record<string, unknown> = isItem(dataset["_vrMap"]) ? dataset["_vrMap"] : {}
   const out: Record<string, unknown> = {}
   let needsUtf8 = false
-  for (const [key, value] of Object.entries(dataset)) {
+  // keys, not entries: an identifier of thousands of keys is a dictionary-mode object, whose entries cost far more
+  for (const key of Object.keys(dataset)) {
+    const value = dataset[key]
     if (key === "_vrMap" || key === "_meta" || value === undefined) continue
     let entry = nameMap[key]
     if (entry === undefined && HEX_TAG.test(key)) {
-      const tag = key.toUpperCase()
-      const known = dictionary()[`(${tag.slice(0, 4)},${tag.slice(4)})`]
+      const known = dictionaryEntry(parseInt(key, 16))
       const vr =
         typeof vrMap[key] === "string"
           ? vrMap[key]
           : (known?.vr ?? (Array.isArray(value) && value.length > 0 && value.every(isItem) ? "SQ" : "UN"))
+      if (empties !== undefined && EMPTY_AS_GIVEN.has(vr) && isEmpty(value)) {
+        empties.push({ tag: parseInt(key, 16), vr })
+        continue
+      }
+      const tag = key.toUpperCase()
       entry = known ?? { tag: `(${tag.slice(0, 4)},${tag.slice(4)})`, vr, name: key }
       hexEntries.set(key, entry)
     }
     if (entry === undefined) throw new Refused("InvalidValue", `unknown attribute keyword "${path}${key}"`)
     const vr = typeof vrMap[key] === "string" ? vrMap[key] : entry.vr
+    if (empties !== undefined && key !== "SpecificCharacterSet" && EMPTY_AS_GIVEN.has(vr) && isEmpty(value)) {
+      const tag = plainTag(entry.tag)
+      if (tag !== undefined) {
+        empties.push({ tag, vr })
+        continue
+      }
+    }
     if (vr === "SQ") {
       if (isEmpty(value)) {
         out[key] = []
@@ -893,6 +977,91 @@ const prepare = (dataset: Naturalized, hexEntries: Map<string, DictionaryEntry>,
   return { dataset: out, needsUtf8: false }
 }
 
+/** `prepare` of a whole data set, with the (0008,0005) that UTF-8 text needs added. Throws `Refused`. */
+const prepareTop = (
+  dataset: Naturalized,
+  hexEntries: Map<string, DictionaryEntry>,
+  empties: Array<EmptyElement> | undefined
+): Record<string, unknown> => {
+  const top = prepare(dataset, hexEntries, "", empties)
+  return top.needsUtf8 ? { SpecificCharacterSet: "ISO_IR 192", ...top.dataset } : top.dataset
+}
+
+/** Writes a prepared data set with dcmjs. Throws whatever dcmjs throws (caught in `encode`). */
+const writeDcmjs = (
+  prepared: Record<string, unknown>,
+  nameMap: Readonly<Record<string, DictionaryEntry | undefined>>,
+  how: { readonly syntax: string; readonly layout: Layout }
+): Uint8Array => {
+  if (Object.keys(prepared).every((k) => k === "_vrMap")) return new Uint8Array(0)
+  const { DicomMessage, DicomMetaDictionary, WriteBufferStream } = dcmjs().data
+  const dict = DicomMetaDictionary.denaturalizeDataset(prepared, nameMap)
+  const stream = new WriteBufferStream(4096, how.layout.littleEndian)
+  DicomMessage.write(dict, stream, how.syntax, { allowInvalidVRLength: false })
+  return new Uint8Array(stream.getBuffer())
+}
+
+/**
+ * A top-level element with no value (a C-FIND return key), written by `mergeEmpties` rather than by dcmjs: dcmjs
+ * spends several microseconds on every element it writes (a stream of its own, copies, dictionary look-ups), which an
+ * identifier of thousands of return keys pays once per response; a zero-length element is its header only.
+ */
+interface EmptyElement {
+  readonly tag: number
+  readonly vr: string
+}
+
+/** The VRs dcmjs writes as given (it writes OL, OV and SV as UN; SQ has items): an empty one of these is ours. */
+const EMPTY_AS_GIVEN = new Set([...VRS].filter((vr) => !["OL", "OV", "SV", "SQ"].includes(vr)))
+
+const PLAIN_TAG = /^\(([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\)$/
+
+/** A dictionary entry's tag `(gggg,eeee)` as a number; undefined for anything else. */
+const plainTag = (tag: string): number | undefined => {
+  const plain = PLAIN_TAG.exec(tag)
+  return plain === null ? undefined : (parseInt(plain[1]!, 16) * 0x10000 + parseInt(plain[2]!, 16)) >>> 0
+}
+
+/**
+ * The elements dcmjs wrote with the zero-length `empties` (sorted here) put in among them in ascending tag order, or
+ * undefined when two of them, or one of them and one dcmjs wrote, have one tag (two keys naming one tag: dcmjs then
+ * writes one of them, so such a data set is left to it alone).
+ */
+const mergeEmpties = (written: Uint8Array, empties: Array<EmptyElement>, layout: Layout): Uint8Array | undefined => {
+  empties.sort((a, b) => a.tag - b.tag)
+  for (let i = 1; i < empties.length; i++) if (empties[i]!.tag === empties[i - 1]!.tag) return undefined
+  const ctx: ScanContext = { bytes: written, until: undefined, deep: false, dictionaryVr }
+  const nodes = readElements(ctx, 0, written.length, layout, 0, false).nodes
+  let size = written.length
+  for (const e of empties) size += !layout.explicitVr ? 8 : LONG_VRS.has(e.vr) ? 12 : 8
+  const out = new Uint8Array(size)
+  const view = new DataView(out.buffer)
+  const le = layout.littleEndian
+  let at = 0
+  let n = 0
+  for (const e of empties) {
+    while (n < nodes.length && nodes[n]!.tag < e.tag) {
+      out.set(written.subarray(nodes[n]!.offset, nodes[n]!.end), at)
+      at += nodes[n]!.end - nodes[n]!.offset
+      n++
+    }
+    if (n < nodes.length && nodes[n]!.tag === e.tag) return undefined
+    view.setUint16(at, e.tag >>> 16, le)
+    view.setUint16(at + 2, e.tag & 0xffff, le)
+    if (!layout.explicitVr) {
+      view.setUint32(at + 4, 0, le)
+      at += 8
+    } else {
+      out[at + 4] = e.vr.charCodeAt(0)
+      out[at + 5] = e.vr.charCodeAt(1)
+      // the length (and the reserved bytes of a long VR) are zero: `out` is zero-filled
+      at += LONG_VRS.has(e.vr) ? 12 : 8
+    }
+  }
+  if (n < nodes.length) out.set(written.subarray(nodes[n]!.offset), at)
+  return out
+}
+
 /**
  * Encodes a naturalized data set as a bare data set (no preamble, no File Meta) in one of the supported transfer
  * syntaxes: elements in ascending tag order, even lengths with the VR's padding, sequences and items of undefined
@@ -903,25 +1072,25 @@ export const encode = (dataset: Naturalized, transferSyntaxUid: string): Result.
   const how = syntaxOf(transferSyntaxUid)
   if (how === undefined) return unsupported(transferSyntaxUid)
   const hexEntries = new Map<string, DictionaryEntry>()
+  const empties: Array<EmptyElement> = []
   let prepared: Record<string, unknown>
   try {
-    const top = prepare(dataset, hexEntries, "")
-    prepared = top.dataset
-    if (top.needsUtf8) prepared = { SpecificCharacterSet: "ISO_IR 192", ...prepared }
+    prepared = prepareTop(dataset, hexEntries, empties)
   } catch (cause) {
     if (cause instanceof Refused) return fail(transferSyntaxUid, cause.kind, cause.reason)
     return fail(transferSyntaxUid, "InvalidValue", `cannot read the data set given: ${String(cause)}`, cause)
   }
   let bytes: Uint8Array
   try {
-    const { DicomMessage, DicomMetaDictionary, WriteBufferStream } = dcmjs().data
+    const { DicomMetaDictionary } = dcmjs().data
     const nameMap = new Proxy(DicomMetaDictionary.nameMap, {
       get: (target, key) => (typeof key === "string" ? (target[key] ?? hexEntries.get(key)) : undefined)
     })
-    const dict = DicomMetaDictionary.denaturalizeDataset(prepared, nameMap)
-    const stream = new WriteBufferStream(4096, how.layout.littleEndian)
-    DicomMessage.write(dict, stream, how.syntax, { allowInvalidVRLength: false })
-    bytes = new Uint8Array(stream.getBuffer())
+    const merged =
+      empties.length === 0 ? undefined : mergeEmpties(writeDcmjs(prepared, nameMap, how), empties, how.layout)
+    if (merged !== undefined) bytes = merged
+    else if (empties.length === 0) bytes = writeDcmjs(prepared, nameMap, how)
+    else bytes = writeDcmjs(prepareTop(dataset, hexEntries, undefined), nameMap, how)
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause)
     return fail(transferSyntaxUid, "InvalidValue", `dcmjs cannot write the data set: ${reason}`, cause)
