@@ -75,6 +75,12 @@ export interface IncomingRequest {
   /** Completes when the peer sends C-CANCEL-RQ for this request. */
   readonly cancelled: Effect.Effect<void>
   readonly isCancelled: () => boolean
+  /**
+   * True once the channel is closing (its scope ends: a server shutting down), a second before its handlers are
+   * interrupted: a handler of several steps (C-GET/C-MOVE sub-operations) starts no new one and sends its final
+   * response.
+   */
+  readonly isStopping: () => boolean
 }
 
 /** What a request handler does with each request; it answers through the channel. */
@@ -240,6 +246,7 @@ interface ReceiverDeps {
   readonly handlerDone: () => void
   readonly awaitSlot: Effect.Effect<void>
   readonly channel: () => DimseChannel
+  readonly isStopping: () => boolean
 }
 
 // The receive path (P-DATA in, commands and data sets to requests and handlers), one per channel. A class rather
@@ -306,7 +313,8 @@ class Receiver {
         dataSetLent: inflow.lentStream,
         ...(received !== undefined && received.length > 0 ? { dataSetReceived: received } : {}),
         cancelled: cancelled === undefined ? Effect.never : Deferred.await(cancelled),
-        isCancelled: () => cancelled !== undefined && Deferred.isDoneUnsafe(cancelled)
+        isCancelled: () => cancelled !== undefined && Deferred.isDoneUnsafe(cancelled),
+        isStopping: this.deps.isStopping
       }
       const handler = this.deps.handler
       const run = handler
@@ -954,7 +962,8 @@ export const make = (
       runHandler,
       handlerDone,
       awaitSlot,
-      channel: () => self
+      channel: () => self,
+      isStopping: () => stopping
     })
 
     const self: DimseChannel = {
@@ -1005,6 +1014,8 @@ export const make = (
     // The association's end as the watcher saw it, and whether it has ended at all.
     let endedWith: Ending | undefined
     let closed = false
+    // Set as the channel's scope starts closing: running handlers start no new step (`IncomingRequest.isStopping`).
+    let stopping = false
     // Fails whatever is outstanding; the error is only built (a stack trace each) when something is.
     const failOutstanding = (error: () => AssociationAborted) =>
       Effect.gen(function* () {
@@ -1033,6 +1044,7 @@ export const make = (
     // interruption, and get a moment to finish with it.
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
+        stopping = true
         yield* Fiber.interrupt(watcher)
         yield* failOutstanding(endingError)
         if ((yield* FiberSet.size(handlers)) > 0) {
