@@ -55,11 +55,8 @@ const defaultCode = <A, E>(exit: Exit.Exit<A, E>): number => {
   return code
 }
 
-/**
- * Runs the command as the process's main fiber (as `NodeRuntime.runMain` does, errors not reported): the first
- * SIGINT or SIGTERM interrupts it and sets the exit code, a repeated one runs the aborts of `abortOnRepeat`.
- */
-export const runMain: <E, A>(effect: Effect.Effect<A, E>) => void = Runtime.makeRunMain(({ fiber }) => {
+// The main fiber with our signal handlers (in place of NodeRuntime's, which give every interruption 130).
+const run = Runtime.makeRunMain(({ fiber }) => {
   let signal: StopSignal | undefined
   const on = (s: StopSignal) => () => {
     if (signal === undefined) {
@@ -81,3 +78,9 @@ export const runMain: <E, A>(effect: Effect.Effect<A, E>) => void = Runtime.make
   process.on("SIGINT", onSigint)
   process.on("SIGTERM", onSigterm)
 })
+
+/**
+ * Runs the command as the process's main fiber (as `NodeRuntime.runMain` does, errors not reported): the first
+ * SIGINT or SIGTERM interrupts it and sets the exit code, a repeated one runs the aborts of `abortOnRepeat`.
+ */
+export const runMain = <E, A>(effect: Effect.Effect<A, E>): void => run(effect, { disableErrorReporting: true })
