@@ -75,12 +75,6 @@ export interface IncomingRequest {
   /** Completes when the peer sends C-CANCEL-RQ for this request. */
   readonly cancelled: Effect.Effect<void>
   readonly isCancelled: () => boolean
-  /**
-   * True once the channel is closing (its scope ends: a server shutting down), a second before its handlers are
-   * interrupted: a handler of several steps (C-GET/C-MOVE sub-operations) starts no new one and sends its final
-   * response.
-   */
-  readonly isStopping: () => boolean
 }
 
 /** What a request handler does with each request; it answers through the channel. */
@@ -119,6 +113,12 @@ export interface DimseChannel {
     role: "SCU" | "SCP",
     transferSyntaxes?: ReadonlyArray<string>
   ) => Result.Result<AcceptedContext, NoAcceptedContext>
+  /**
+   * True once the channel is closing (its scope ends: a server shutting down), a second before its request handlers
+   * are interrupted: a handler of several steps (C-GET/C-MOVE sub-operations) starts no new one and sends its final
+   * response.
+   */
+  readonly isStopping: () => boolean
 }
 
 /** The largest data set a response may carry (an identifier, a failed UID list): larger aborts. */
@@ -246,7 +246,6 @@ interface ReceiverDeps {
   readonly handlerDone: () => void
   readonly awaitSlot: Effect.Effect<void>
   readonly channel: () => DimseChannel
-  readonly isStopping: () => boolean
 }
 
 // The receive path (P-DATA in, commands and data sets to requests and handlers), one per channel. A class rather
@@ -313,8 +312,7 @@ class Receiver {
         dataSetLent: inflow.lentStream,
         ...(received !== undefined && received.length > 0 ? { dataSetReceived: received } : {}),
         cancelled: cancelled === undefined ? Effect.never : Deferred.await(cancelled),
-        isCancelled: () => cancelled !== undefined && Deferred.isDoneUnsafe(cancelled),
-        isStopping: this.deps.isStopping
+        isCancelled: () => cancelled !== undefined && Deferred.isDoneUnsafe(cancelled)
       }
       const handler = this.deps.handler
       const run = handler
@@ -490,6 +488,8 @@ export const make = (
     const runFork = Effect.runForkWith(yield* Effect.context<never>())
     const reassembler = Reassembler.make()
     let messageId = 0
+    // Set as the channel's scope starts closing: running handlers start no new step (`isStopping`).
+    let stopping = false
 
     const contextById = new Map(negotiated.accepted.map((c) => [c.id, c]))
 
@@ -962,8 +962,7 @@ export const make = (
       runHandler,
       handlerDone,
       awaitSlot,
-      channel: () => self,
-      isStopping: () => stopping
+      channel: () => self
     })
 
     const self: DimseChannel = {
@@ -989,7 +988,8 @@ export const make = (
         return found
           ? Result.succeed(found)
           : Result.fail(new NoAcceptedContext({ sopClassUid, role, transferSyntax: transferSyntaxes?.join(", ") }))
-      }
+      },
+      isStopping: () => stopping
     }
 
     yield* association.receive((pdu) => rx.onPData(pdu))
@@ -1014,8 +1014,6 @@ export const make = (
     // The association's end as the watcher saw it, and whether it has ended at all.
     let endedWith: Ending | undefined
     let closed = false
-    // Set as the channel's scope starts closing: running handlers start no new step (`IncomingRequest.isStopping`).
-    let stopping = false
     // Fails whatever is outstanding; the error is only built (a stack trace each) when something is.
     const failOutstanding = (error: () => AssociationAborted) =>
       Effect.gen(function* () {

@@ -307,7 +307,7 @@ const handleRetrieve = (
               ...instances.slice(i).map((x) => x.sopInstanceUid)
             ])
           }
-          if (request.isStopping()) {
+          if (channel.isStopping()) {
             // The server is stopping: no new sub-operation; those not started count as failed, and the final
             // response says so before the association is aborted.
             const notStarted = instances.slice(i).map((x) => x.sopInstanceUid)
