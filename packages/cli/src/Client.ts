@@ -27,6 +27,7 @@ import * as Contexts from "./Contexts.ts"
 import * as DicomJson from "./DicomJson.ts"
 import * as Files from "./Files.ts"
 import * as Keys from "./Keys.ts"
+import * as Signals from "./Signals.ts"
 import { applicationEntity, common, fail, peerTitle, withLogging, type CommandFailed, type Common } from "./Options.ts"
 
 const host = Argument.String("host").pipe(Argument.withDescription("the peer's host name or address"))
@@ -400,6 +401,8 @@ const find = Command.make(
               }
             ]
           })
+          // a second Ctrl-C aborts at once rather than wait for the final response to the C-CANCEL
+          yield* Signals.abortOnRepeat(channel.association)
           let matches = 0
           let final: Scu.FindResponse | undefined
           yield* Stream.runForEach(Scu.find(channel, { model: c.model, identifier }), (r) =>
@@ -579,6 +582,7 @@ const get = Command.make(
             roles: proposal.roles,
             onStore: fileWriter(c.out, written)
           })
+          yield* Signals.abortOnRepeat(channel.association)
           return yield* runRetrieve("C-GET", Scu.get(channel, { model: c.model, identifier }))
         })
       ).pipe(
@@ -623,6 +627,7 @@ const move = Command.make(
               }
             ]
           })
+          yield* Signals.abortOnRepeat(channel.association)
           return yield* runRetrieve("C-MOVE", Scu.move(channel, { model: c.model, destination, identifier }))
         })
       ).pipe(

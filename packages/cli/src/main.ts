@@ -1,15 +1,13 @@
 /**
  * The entry point of the `netdicom` command (see `bin/netdicom.js`): runs `Cli.main` on the process arguments
- * with Node's platform services; the exit code comes from the failure, 130 after Ctrl-C.
+ * with Node's platform services; the exit code comes from the failure, or from the signal that stopped the command
+ * (130 after Ctrl-C, 143 after SIGTERM: `Signals`).
  *
  * @since 0.1.0
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Effect from "effect/Effect"
 import * as Cli from "./Cli.ts"
+import * as Signals from "./Signals.ts"
 
-Cli.main(process.argv.slice(2)).pipe(
-  Effect.provide(NodeServices.layer),
-  NodeRuntime.runMain({ disableErrorReporting: true })
-)
+Signals.runMain(Cli.main(process.argv.slice(2)).pipe(Effect.provide(NodeServices.layer)))

@@ -24,6 +24,8 @@ export interface Server {
   readonly output: () => string
   /** Ctrl-C: SIGINT to the process group; resolves with the exit code. */
   readonly interrupt: () => Promise<number | null>
+  /** `signal` to the process alone (as a supervisor sends it); resolves with the exit code. */
+  readonly stop: (signal: NodeJS.Signals) => Promise<number | null>
 }
 
 const live = new Set<ChildProcess>()
@@ -79,6 +81,10 @@ export const startServer = (args: ReadonlyArray<string>, timeoutMs = 20_000): Pr
           output: () => out,
           interrupt: async () => {
             if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, "SIGINT")
+            return exited
+          },
+          stop: async (signal) => {
+            if (child.exitCode === null && child.signalCode === null) child.kill(signal)
             return exited
           }
         })

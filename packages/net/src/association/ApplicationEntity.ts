@@ -50,6 +50,12 @@ export interface Timeouts {
   readonly acse: Duration.Duration
   /** Waiting for a DIMSE response. */
   readonly dimse: Duration.Duration
+  /**
+   * Waiting for the final response of a C-FIND, C-GET or C-MOVE after we sent its C-CANCEL-RQ (never longer than
+   * `dimse`); past it the association is aborted. A peer answers a C-CANCEL at once, or after the one sub-operation
+   * under way: seconds, where `dimse` is sized for a peer that works on a request.
+   */
+  readonly cancel: Duration.Duration
   /** An association with no PDU in either direction for this long is aborted. */
   readonly idle: Duration.Duration
   /** A write the peer does not take within this is abandoned and the connection destroyed. */
@@ -70,11 +76,12 @@ export interface ApplicationEntity {
   readonly maxOperationsPerformed: number
 }
 
-/** Default timeouts: 10 s connect, 30 s ACSE and write, 60 s DIMSE, 10 min idle. */
+/** Default timeouts: 10 s connect, 30 s ACSE and write, 60 s DIMSE, 5 s after a C-CANCEL, 10 min idle. */
 export const defaultTimeouts: Timeouts = {
   connect: Duration.seconds(10),
   acse: Duration.seconds(30),
   dimse: Duration.seconds(60),
+  cancel: Duration.seconds(5),
   idle: Duration.minutes(10),
   write: Duration.seconds(30)
 }

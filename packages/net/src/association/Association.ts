@@ -72,6 +72,7 @@ const establish = (
     let endingSeen: Ending | undefined
     let lastAbort: AssociationAborted | undefined
     let releasing = false
+    let aborting = false
 
     const loop = Effect.gen(function* () {
       while (true) {
@@ -147,7 +148,12 @@ const establish = (
       }),
       abort: Effect.gen(function* () {
         if (endingSeen) return
-        yield* ul.submit({ _tag: "AbortRequest" })
+        // One A-ABORT: a second request (a scope closing while a timeout's abort is under way) only waits for it
+        // (the machine would answer it in Sta13 with another A-ABORT PDU).
+        if (!aborting) {
+          aborting = true
+          yield* ul.submit({ _tag: "AbortRequest" })
+        }
         yield* Deferred.await(ended).pipe(Effect.timeout(ae.timeouts.acse), Effect.ignore)
       }),
       ended: Deferred.await(ended)

@@ -95,7 +95,8 @@ export interface DimseChannel {
   /**
    * Sends a request and streams its responses, ending with the final one. When the stream is
    * stopped before the final response and `cancel` is set, a C-CANCEL-RQ is sent and the final
-   * response still awaited.
+   * response still awaited, within `timeouts.cancel` (at most `timeouts.dimse`): past it the association is
+   * aborted, and what is sent on it after fails with `AssociationAborted` saying so.
    */
   readonly request: (
     context: AcceptedContext,
@@ -123,6 +124,12 @@ export interface DimseChannel {
     role: "SCU" | "SCP",
     transferSyntaxes?: ReadonlyArray<string>
   ) => Result.Result<AcceptedContext, NoAcceptedContext>
+  /**
+   * True once the channel is closing (its scope ends: a server shutting down), a second before its request handlers
+   * are interrupted: a handler of several steps (C-GET/C-MOVE sub-operations) starts no new one and sends its final
+   * response.
+   */
+  readonly isStopping: () => boolean
 }
 
 /** The largest data set a response may carry (an identifier, a failed UID list): larger aborts. */
@@ -484,6 +491,8 @@ export const make = (
     const runFork = Effect.runForkWith(yield* Effect.context<never>())
     const reassembler = Reassembler.make()
     let messageId = 0
+    // Set as the channel's scope starts closing: running handlers start no new step (`isStopping`).
+    let stopping = false
 
     const contextById = new Map(negotiated.accepted.map((c) => [c.id, c]))
 
@@ -832,9 +841,12 @@ export const make = (
                 // Only a request the peer may have seen is cancelled (one stopped before its write began is not).
                 if (!finished && mark.sent && options?.cancel && rx.gone === undefined) {
                   yield* send(context, { _tag: "CCancelRq", messageIdBeingRespondedTo: id }).pipe(Effect.ignore)
-                  // Still wait for the final response, so the association stays in step. None within the DIMSE
-                  // timeout is a DIMSE timeout: the peer still counts the request outstanding, so the association
-                  // is aborted rather than its window slot given back to the next request.
+                  // Still wait for the final response, so the association stays in step. None within the cancel
+                  // timeout (at most the DIMSE timeout) aborts the association: the peer still counts the request
+                  // outstanding, so its window slot cannot be given back to the next request, and a user who
+                  // stopped the request (Ctrl-C) is not kept waiting for a peer that has stopped answering.
+                  const { cancel, dimse } = association.ae.timeouts
+                  const within = Duration.min(cancel, dimse)
                   yield* Effect.gen(function* () {
                     while (true) {
                       const r = yield* Queue.take(inbox)
@@ -842,12 +854,11 @@ export const make = (
                     }
                   }).pipe(
                     Effect.timeoutOrElse({
-                      duration: association.ae.timeouts.dimse,
+                      duration: within,
                       orElse: () =>
                         rx.gone === undefined
                           ? protocolAbort(
-                              `no final response to message ${id} within ` +
-                                `${Duration.format(association.ae.timeouts.dimse)} of its C-CANCEL`
+                              `no final response to message ${id} within ${Duration.format(within)} of its C-CANCEL`
                             )
                           : Effect.void
                     }),
@@ -984,7 +995,8 @@ export const make = (
         return found
           ? Result.succeed(found)
           : Result.fail(new NoAcceptedContext({ sopClassUid, role, transferSyntax: transferSyntaxes?.join(", ") }))
-      }
+      },
+      isStopping: () => stopping
     }
 
     yield* association.receive((pdu) => rx.onPData(pdu))
@@ -1037,6 +1049,7 @@ export const make = (
     // interruption, and get a moment to finish with it.
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
+        stopping = true
         yield* Fiber.interrupt(watcher)
         yield* failOutstanding(endingError)
         if ((yield* FiberSet.size(handlers)) > 0) {

@@ -7,7 +7,9 @@
  * instances for C-GET and C-MOVE, and this module runs the sub-operations: on the same association
  * for C-GET, to the destination from `MoveDestinations` for C-MOVE, with pending counts and the
  * final status (0000; B000 with the failed UIDs; A702 when all failed; A801 for an unknown
- * destination, with no association opened). A service that is not provided is answered 0x0122.
+ * destination, with no association opened). A C-CANCEL ends the sub-operations with FE00; a server stopping
+ * (the association's channel closing) starts no new sub-operation and sends the final response, counting those
+ * not started as failed, before its associations are aborted. A service that is not provided is answered 0x0122.
  *
  * @since 0.1.0
  */
@@ -288,6 +290,14 @@ const handleRetrieve = (
       }
     }
 
+    // The final status once every sub-operation has been tried (or counted failed).
+    const finalStatus = () =>
+      failed === 0 && warning === 0
+        ? Status.SUCCESS
+        : failed === instances.length && instances.length > 0
+          ? Status.OUT_OF_RESOURCES_SUBOPERATIONS
+          : Status.WARNING
+
     const runSubOps = (target: DimseChannel.DimseChannel) =>
       Effect.gen(function* () {
         for (let i = 0; i < instances.length; i++) {
@@ -297,6 +307,19 @@ const handleRetrieve = (
               ...failedUids,
               ...instances.slice(i).map((x) => x.sopInstanceUid)
             ])
+          }
+          if (channel.isStopping()) {
+            // The server is stopping: no new sub-operation; those not started count as failed, and the final
+            // response says so before the association is aborted.
+            const notStarted = instances.slice(i).map((x) => x.sopInstanceUid)
+            failed += notStarted.length
+            failedUids.push(...notStarted)
+            return yield* respond(
+              finalStatus(),
+              counts(0, completed, failed, warning),
+              failedUids,
+              `the SCP is stopping: ${notStarted.length} sub-operation(s) not started`
+            )
           }
           const inst = instances[i]!
           const r = yield* Scu.store(target, {
@@ -330,14 +353,8 @@ const handleRetrieve = (
             yield* respond(Status.PENDING, counts(instances.length - i - 1, completed, failed, warning))
           }
         }
-        const final =
-          failed === 0 && warning === 0
-            ? Status.SUCCESS
-            : failed === instances.length && instances.length > 0
-              ? Status.OUT_OF_RESOURCES_SUBOPERATIONS
-              : Status.WARNING
         yield* respond(
-          final,
+          finalStatus(),
           counts(0, completed, failed, warning),
           failedUids,
           failed > 0 && firstFailure !== undefined ? firstFailure : undefined

@@ -5,7 +5,8 @@
  * Each call picks the accepted presentation context for its SOP class (a typed
  * `NoAcceptedContext` when there is none), returns statuses as data, and fails only when the
  * exchange itself fails. C-FIND, C-GET and C-MOVE return Streams of pending responses ending
- * with the final one; stopping the Stream early sends C-CANCEL and waits for the final response.
+ * with the final one; stopping the Stream early sends C-CANCEL and waits for the final response, within
+ * `timeouts.cancel` of the Application Entity (5 s by default), after which the association is aborted.
  *
  * @since 0.1.0
  */
