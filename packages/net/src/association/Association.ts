@@ -191,7 +191,13 @@ const open = (
       })
     })
     yield* ul.submit({ _tag: "AssociateRequest", rq: rq.success })
-    const answer = yield* waitAcse(ul, ae, "A-ASSOCIATE-AC")
+    // Interrupted while the peer has not answered (Ctrl-C on a slow or frozen peer): A-ABORT (AA-1), sent before the
+    // connection goes with this scope, within a second.
+    const answer = yield* waitAcse(ul, ae, "A-ASSOCIATE-AC").pipe(
+      Effect.onInterrupt(() =>
+        Effect.andThen(ul.submit({ _tag: "AbortRequest" }), ul.closed.pipe(Effect.timeout("1 second"), Effect.ignore))
+      )
+    )
     switch (answer._tag) {
       case "AssociateAccepted": {
         const negotiated = Negotiation.evaluateAccept(ae, rq.success, answer.ac)
@@ -228,7 +234,9 @@ export const connect = (
   Effect.gen(function* () {
     const scope = yield* Effect.scope
     const inner = yield* Scope.fork(scope)
-    return yield* Effect.acquireRelease(Scope.provide(open(ae, options), inner), (assoc, exit) =>
+    // The opening stays interruptible: acquireRelease would otherwise hold an interrupt until the peer answered or
+    // the ACSE timeout passed.
+    return yield* Effect.acquireRelease(Effect.interruptible(Scope.provide(open(ae, options), inner)), (assoc, exit) =>
       (Exit.isSuccess(exit) ? Effect.catch(assoc.release, () => assoc.abort) : assoc.abort).pipe(
         Effect.andThen(Scope.close(inner, Exit.void))
       )
