@@ -374,14 +374,19 @@ const handleRetrieve = (
         yield* runSubOps(target)
       })
     ).pipe(
-      Effect.catch((e) =>
-        respond(
-          Status.OUT_OF_RESOURCES_SUBOPERATIONS,
-          counts(0, 0, instances.length, 0),
-          instances.map((x) => x.sopInstanceUid),
-          `cannot reach ${(m as Dimse.CMoveRq).moveDestination}: ${e.message}`
+      Effect.catch((e) => {
+        // The Error Comment holds 64 characters: the whole reason goes to the log, as a partial failure's does.
+        const reason = `cannot reach ${(m as Dimse.CMoveRq).moveDestination}: ${e.message}`
+        return Effect.andThen(
+          Effect.logWarning(`C-MOVE of ${instances.length} instance(s) failed: ${reason}`),
+          respond(
+            Status.OUT_OF_RESOURCES_SUBOPERATIONS,
+            counts(0, 0, instances.length, 0),
+            instances.map((x) => x.sopInstanceUid),
+            reason
+          )
         )
-      )
+      })
     )
   })
 
