@@ -41,54 +41,43 @@
  *
  * @since 0.1.0
  */
-import { createRequire } from "node:module"
 import { deflateRawSync, inflateRawSync } from "node:zlib"
 import { Text, Uids } from "@netdicom/wire"
-import * as Data from "effect/Data"
 import * as Result from "effect/Result"
 import * as CharacterSet from "./CharacterSet.ts"
+import { DataSetError, type DataSetErrorKind } from "./DataSetError.ts"
+import { type EmptyElement, EMPTY_AS_GIVEN, emptyVr, mergeEmpties, plainTag } from "./DataSetEmpties.ts"
+import {
+  dictionaryVr,
+  EXPLICIT_LE,
+  hex8,
+  IMPLICIT_LE,
+  type Layout,
+  type Node,
+  readElements,
+  type ScanContext,
+  SPECIFIC_CHARACTER_SET,
+  unexpected
+} from "./DataSetScan.ts"
+import {
+  type DcmjsReadStream,
+  type Dict,
+  type DictionaryEntry,
+  dcmjs,
+  dictionaryEntry,
+  tagString,
+  type TextDecoderLike
+} from "./Dcmjs.ts"
+
+export { DataSetError, type DataSetErrorKind } from "./DataSetError.ts"
+export { type ElementHeader, isKnownVr, scan } from "./DataSetScan.ts"
+export { tagString } from "./Dcmjs.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Public types
 
 /** A dcmjs naturalized data set: keywords (or 8 hex digit tags) to values; see the module header for the form. */
 export type Naturalized = { readonly [keyword: string]: unknown }
-
-/** What went wrong with a data set. */
-export type DataSetErrorKind = "UnsupportedTransferSyntax" | "Truncated" | "Malformed" | "CharacterSet" | "InvalidValue"
-
-/** A data set that could not be encoded or decoded in a transfer syntax. */
-export class DataSetError extends Data.TaggedError("DataSetError")<{
-  readonly transferSyntaxUid: string
-  readonly kind: DataSetErrorKind
-  readonly reason: string
-  /** Byte offset in the data set where the problem is (scan and decode). */
-  readonly offset?: number
-  /** For `Truncated`: how many bytes from the start of the data set the element in question needs. */
-  readonly needed?: number
-  readonly cause?: unknown
-}> {
-  override get message(): string {
-    const at = this.offset === undefined ? "" : ` at offset ${this.offset}`
-    return `data set (${Uids.describeUid(this.transferSyntaxUid)}): ${this.kind}${at}: ${this.reason}`
-  }
-}
-
-/** A data element's header as found by scanning (PS3.5 7.1). */
-export interface ElementHeader {
-  /** (gggg,eeee) as one number: `group * 0x10000 + element`. */
-  readonly tag: number
-  /** The VR as written; undefined in Implicit VR (and for item tags). */
-  readonly vr: string | undefined
-  /** Where the element starts. */
-  readonly offset: number
-  /** Where its value starts. */
-  readonly valueOffset: number
-  /** The value length; undefined for an undefined length (0xFFFFFFFF). */
-  readonly length: number | undefined
-  /** Where the next element starts (after the delimiter of an undefined-length value). */
-  readonly end: number
-}
 
 /** Options of `decode`. */
 export interface DecodeOptions {
@@ -113,424 +102,9 @@ export const SUPPORTED_TRANSFER_SYNTAXES: ReadonlyArray<string> = [
 export const isSupported = (transferSyntaxUid: string): boolean =>
   SUPPORTED_TRANSFER_SYNTAXES.includes(unpad(transferSyntaxUid))
 
-interface Layout {
-  readonly explicitVr: boolean
-  readonly littleEndian: boolean
-}
-
-const IMPLICIT_LE: Layout = { explicitVr: false, littleEndian: true }
-const EXPLICIT_LE: Layout = { explicitVr: true, littleEndian: true }
-
 const unpad = (uid: string): string => Text.trimEnd(uid, "\0 ")
 
-/** The element layout of a transfer syntax's bytes as given (deflated ones must be inflated first). */
-const layoutOf = (transferSyntaxUid: string): Layout | undefined => {
-  const info = Uids.transferSyntaxInfo(transferSyntaxUid)
-  if (info === undefined || info.deflated) return undefined
-  return { explicitVr: info.explicitVr, littleEndian: info.littleEndian }
-}
-
 const DEFAULT_MAX_INFLATED = 64 * 1024 * 1024
-
-// ---------------------------------------------------------------------------------------------------------------
-// Scanning the element structure (PS3.5 7.1, 7.5)
-
-const UNDEFINED_LENGTH = 0xffffffff
-const ITEM = 0xfffee000
-const ITEM_DELIMITATION = 0xfffee00d
-const SEQUENCE_DELIMITATION = 0xfffee0dd
-const PIXEL_DATA = 0x7fe00010
-const SPECIFIC_CHARACTER_SET = 0x00080005
-const MAX_DEPTH = 32
-
-// prettier-ignore
-const VRS = new Set([
-  "AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "OB", "OD", "OF", "OL", "OV", "OW", "PN",
-  "SH", "SL", "SQ", "SS", "ST", "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US", "UT", "UV"
-])
-
-/** Whether two characters are one of the VRs of PS3.5 Table 6.2-1. */
-export const isKnownVr = (vr: string): boolean => VRS.has(vr)
-
-/** VRs with a reserved 2 bytes and a 32-bit length in explicit VR (PS3.5 Table 7.1-1). */
-const LONG_VRS = new Set(["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"])
-
-/** A scanned element with the items of a sequence (each item a list of elements) and their layout. */
-interface Node extends ElementHeader {
-  readonly items: ReadonlyArray<ReadonlyArray<Node>> | undefined
-  /** How the items are encoded: the enclosing layout, or Implicit VR LE inside UN (PS3.5 6.2.2). */
-  readonly itemLayout: Layout
-}
-
-/**
- * Thrown inside the scanner only (`readHeader`, `readElements`, `readItems`, `skipFragments`); caught by the `try`
- * in `scan` and in `decodeWith`, the scanner's only callers, and returned as a `DataSetError`.
- */
-class ScanStop {
-  readonly kind: "Truncated" | "Malformed"
-  readonly reason: string
-  readonly offset: number
-  readonly needed: number | undefined
-  constructor(kind: "Truncated" | "Malformed", reason: string, offset: number, needed?: number) {
-    this.kind = kind
-    this.reason = reason
-    this.offset = offset
-    this.needed = needed
-  }
-}
-
-/** Formats a tag as (gggg,eeee). */
-export const tagString = (tag: number): string => {
-  const hex = tag.toString(16).toUpperCase().padStart(8, "0")
-  return `(${hex.slice(0, 4)},${hex.slice(4)})`
-}
-
-const hex8 = (tag: number): string => tag.toString(16).toUpperCase().padStart(8, "0")
-
-const u16 = (b: Uint8Array, at: number, le: boolean): number =>
-  le ? b[at]! | (b[at + 1]! << 8) : (b[at]! << 8) | b[at + 1]!
-
-const u32 = (b: Uint8Array, at: number, le: boolean): number =>
-  (le
-    ? b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)
-    : (b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0
-
-interface Header {
-  readonly tag: number
-  readonly vr: string | undefined
-  readonly length: number
-  readonly valueOffset: number
-}
-
-/** Reads one element header at `at`; `limit` is where the enclosing value ends. Throws `ScanStop`. */
-const readHeader = (b: Uint8Array, at: number, limit: number, layout: Layout): Header => {
-  const short = (needed: number, what: string): ScanStop =>
-    limit === b.length
-      ? new ScanStop("Truncated", `the bytes end inside ${what}`, at, needed)
-      : new ScanStop("Malformed", `${what} overruns the enclosing item`, at)
-  if (at + 8 > limit) throw short(at + 8, "an element header")
-  const le = layout.littleEndian
-  const tag = ((u16(b, at, le) << 16) | u16(b, at + 2, le)) >>> 0
-  if (tag >>> 16 === 0xfffe || !layout.explicitVr) {
-    return { tag, vr: undefined, length: u32(b, at + 4, le), valueOffset: at + 8 }
-  }
-  const vr = String.fromCharCode(b[at + 4]!, b[at + 5]!)
-  if (!VRS.has(vr)) {
-    const bytes = `${b[at + 4]!.toString(16).padStart(2, "0")} ${b[at + 5]!.toString(16).padStart(2, "0")}`
-    throw new ScanStop("Malformed", `${tagString(tag)} has no valid VR (bytes ${bytes})`, at)
-  }
-  if (!LONG_VRS.has(vr)) return { tag, vr, length: u16(b, at + 6, le), valueOffset: at + 8 }
-  if (at + 12 > limit) throw short(at + 12, "an element header")
-  return { tag, vr, length: u32(b, at + 8, le), valueOffset: at + 12 }
-}
-
-interface ScanContext {
-  readonly bytes: Uint8Array
-  /** Stop after this top-level tag (or before the first greater one). */
-  readonly until: number | undefined
-  /** Walk into defined-length sequences too (decode); a scan only needs to cross undefined lengths. */
-  readonly deep: boolean
-  /** The dictionary VR of a tag, to find sequences in Implicit VR and UN (PS3.5 6.2.2). */
-  readonly dictionaryVr: (tag: number) => string | undefined
-}
-
-/**
- * The layout of the items a defined-length element holds, or undefined when it is no sequence: SQ; in Implicit VR
- * a tag the dictionary says is SQ; UN of such a tag, whose value is Implicit VR Little Endian (PS3.5 6.2.2).
- */
-const definedItemLayout = (ctx: ScanContext, h: Header, layout: Layout): Layout | undefined => {
-  if (!layout.explicitVr) return ctx.dictionaryVr(h.tag) === "SQ" ? layout : undefined
-  if (h.vr === "SQ") return layout
-  return h.vr === "UN" && ctx.dictionaryVr(h.tag) === "SQ" ? IMPLICIT_LE : undefined
-}
-
-/**
- * The layout of the items an undefined-length element (not pixel data) holds, or undefined when its VR may not have
- * an undefined length (PS3.5 7.1): SQ; UN, an Implicit VR Little Endian sequence (6.2.2); in Implicit VR a tag the
- * dictionary says is SQ, or one it does not know (its VR is UN then).
- */
-const undefinedItemLayout = (ctx: ScanContext, h: Header, layout: Layout): Layout | undefined => {
-  if (h.vr === "SQ") return layout
-  if (h.vr === "UN") return IMPLICIT_LE
-  if (h.vr !== undefined) return undefined
-  const known = ctx.dictionaryVr(h.tag)
-  return known === undefined || known === "SQ" || known === "UN" ? layout : undefined
-}
-
-/**
- * Reads the elements of a data set or item from `start` to `limit`, or up to an item delimiter when `delimited`.
- * Throws `ScanStop` (caught in `scan` and `decodeWith`).
- */
-const readElements = (
-  ctx: ScanContext,
-  start: number,
-  limit: number,
-  layout: Layout,
-  depth: number,
-  delimited: boolean
-): { readonly nodes: ReadonlyArray<Node>; readonly next: number } => {
-  const b = ctx.bytes
-  const nodes: Array<Node> = []
-  let at = start
-  while (true) {
-    if (at === limit && !delimited) return { nodes, next: at }
-    const h = readHeader(b, at, limit, layout)
-    if (h.tag === ITEM_DELIMITATION) {
-      if (!delimited) throw new ScanStop("Malformed", "an item delimiter outside an undefined-length item", at)
-      return { nodes, next: h.valueOffset }
-    }
-    if (h.tag === ITEM || h.tag === SEQUENCE_DELIMITATION) {
-      throw new ScanStop("Malformed", `${tagString(h.tag)} where a data element was expected`, at)
-    }
-    if (depth === 0 && ctx.until !== undefined && h.tag > ctx.until) return { nodes, next: at }
-    let items: ReadonlyArray<ReadonlyArray<Node>> | undefined
-    let itemLayout = layout
-    let end: number
-    if (h.length === UNDEFINED_LENGTH) {
-      const inner = undefinedItemLayout(ctx, h, layout)
-      if (h.tag === PIXEL_DATA && (h.vr === undefined || h.vr === "OB" || h.vr === "OW")) {
-        end = skipFragments(b, h.valueOffset, limit, layout)
-      } else if (inner !== undefined) {
-        const seq = readItems(ctx, h.valueOffset, limit, undefined, inner, depth + 1)
-        items = seq.items
-        itemLayout = inner
-        end = seq.next
-      } else {
-        const vr = h.vr ?? `(${ctx.dictionaryVr(h.tag) ?? "?"} in the dictionary)`
-        throw new ScanStop("Malformed", `${tagString(h.tag)} ${vr} may not have an undefined length`, at)
-      }
-    } else {
-      end = h.valueOffset + h.length
-      if (end > limit) {
-        throw limit === b.length
-          ? new ScanStop("Truncated", `the value of ${tagString(h.tag)} goes past the end`, at, end)
-          : new ScanStop("Malformed", `the value of ${tagString(h.tag)} overruns the enclosing item`, at)
-      }
-      const inner = ctx.deep && h.length > 0 ? definedItemLayout(ctx, h, layout) : undefined
-      if (inner !== undefined) {
-        items = readItems(ctx, h.valueOffset, end, end, inner, depth + 1).items
-        itemLayout = inner
-      }
-    }
-    const length = nullable(h.length)
-    nodes.push({ tag: h.tag, vr: h.vr, offset: at, valueOffset: h.valueOffset, length, end, items, itemLayout })
-    at = end
-    if (depth === 0 && ctx.until !== undefined && h.tag === ctx.until) return { nodes, next: at }
-  }
-}
-
-const nullable = (length: number): number | undefined => (length === UNDEFINED_LENGTH ? undefined : length)
-
-/**
- * Reads the items of a sequence: up to `definedEnd`, or up to a sequence delimiter when it is undefined. Throws
- * `ScanStop`.
- */
-const readItems = (
-  ctx: ScanContext,
-  start: number,
-  limit: number,
-  definedEnd: number | undefined,
-  layout: Layout,
-  depth: number
-): { readonly items: ReadonlyArray<ReadonlyArray<Node>>; readonly next: number } => {
-  if (depth > MAX_DEPTH) throw new ScanStop("Malformed", `sequences nested deeper than ${MAX_DEPTH}`, start)
-  const b = ctx.bytes
-  const items: Array<ReadonlyArray<Node>> = []
-  let at = start
-  while (true) {
-    if (definedEnd !== undefined && at === definedEnd) return { items, next: at }
-    const h = readHeader(b, at, limit, layout)
-    if (h.tag === SEQUENCE_DELIMITATION) {
-      if (definedEnd !== undefined)
-        throw new ScanStop("Malformed", "a sequence delimiter in a defined-length sequence", at)
-      return { items, next: h.valueOffset }
-    }
-    if (h.tag !== ITEM) throw new ScanStop("Malformed", `${tagString(h.tag)} where an item was expected`, at)
-    if (h.length === UNDEFINED_LENGTH) {
-      const item = readElements(ctx, h.valueOffset, limit, layout, depth, true)
-      items.push(item.nodes)
-      at = item.next
-    } else {
-      const itemEnd = h.valueOffset + h.length
-      if (itemEnd > limit) {
-        throw limit === b.length
-          ? new ScanStop("Truncated", "an item goes past the end", at, itemEnd)
-          : new ScanStop("Malformed", "an item overruns its sequence", at)
-      }
-      items.push(readElements(ctx, h.valueOffset, itemEnd, layout, depth, false).nodes)
-      at = itemEnd
-    }
-  }
-}
-
-/** Skips the fragments of encapsulated pixel data (PS3.5 A.4) up to the sequence delimiter. Throws `ScanStop`. */
-const skipFragments = (b: Uint8Array, start: number, limit: number, layout: Layout): number => {
-  let at = start
-  while (true) {
-    const h = readHeader(b, at, limit, layout)
-    if (h.tag === SEQUENCE_DELIMITATION) return h.valueOffset
-    if (h.tag !== ITEM || h.length === UNDEFINED_LENGTH) {
-      throw new ScanStop("Malformed", `${tagString(h.tag)} in encapsulated pixel data`, at)
-    }
-    at = h.valueOffset + h.length
-    if (at > limit) {
-      throw limit === b.length
-        ? new ScanStop("Truncated", "a pixel data fragment goes past the end", h.valueOffset, at)
-        : new ScanStop("Malformed", "a pixel data fragment overruns its item", h.valueOffset)
-    }
-  }
-}
-
-const stopToError = (transferSyntaxUid: string, stop: ScanStop): DataSetError =>
-  new DataSetError({
-    transferSyntaxUid,
-    kind: stop.kind,
-    reason: stop.reason,
-    offset: stop.offset,
-    ...(stop.needed === undefined ? {} : { needed: stop.needed })
-  })
-
-/** A scanner stop as a `DataSetError`; anything else the scanner threw (a bug) as `Malformed`, never rethrown. */
-const unexpected = (transferSyntaxUid: string, cause: unknown): DataSetError =>
-  cause instanceof ScanStop
-    ? stopToError(transferSyntaxUid, cause)
-    : new DataSetError({ transferSyntaxUid, kind: "Malformed", reason: `unexpected error: ${String(cause)}`, cause })
-
-const dictionaryVr = (tag: number): string | undefined => dictionaryEntry(tag)?.vr
-
-/**
- * Scans the top-level elements of a bare data set without decoding values, crossing sequences and encapsulated
- * pixel data, with every length checked against the bytes. With `until`, stops after that tag (or before the first
- * greater one), so a prefix of the data set is enough. Any known transfer syntax but a deflated one (inflate first).
- */
-export const scan = (
-  bytes: Uint8Array,
-  transferSyntaxUid: string,
-  options?: { readonly until?: number }
-): Result.Result<ReadonlyArray<ElementHeader>, DataSetError> => {
-  const layout = layoutOf(transferSyntaxUid)
-  if (layout === undefined) {
-    return Result.fail(
-      new DataSetError({
-        transferSyntaxUid,
-        kind: "UnsupportedTransferSyntax",
-        reason: Uids.transferSyntaxInfo(transferSyntaxUid)?.deflated
-          ? "a deflated data set must be inflated before scanning"
-          : "unknown transfer syntax"
-      })
-    )
-  }
-  const ctx: ScanContext = { bytes, until: options?.until, deep: false, dictionaryVr }
-  try {
-    return Result.succeed(readElements(ctx, 0, bytes.length, layout, 0, false).nodes.map(headerOnly))
-  } catch (cause) {
-    return Result.fail(unexpected(transferSyntaxUid, cause))
-  }
-}
-
-const headerOnly = (n: Node): ElementHeader => ({
-  tag: n.tag,
-  vr: n.vr,
-  offset: n.offset,
-  valueOffset: n.valueOffset,
-  length: n.length,
-  end: n.end
-})
-
-// ---------------------------------------------------------------------------------------------------------------
-// dcmjs, typed (it ships no declarations; loaded with createRequire so no ambient module is declared)
-
-interface DictElement {
-  vr: string
-  Value?: Array<unknown> | null
-  _rawValue?: unknown
-}
-
-type Dict = Record<string, DictElement>
-
-interface DictionaryEntry {
-  readonly tag: string
-  readonly vr: string
-  readonly name: string
-}
-
-interface TextDecoderLike {
-  decode(input: DataView): string
-}
-
-interface DcmjsReadStream {
-  decoder: TextDecoderLike
-  offset: number
-  more(length: number): DcmjsReadStream
-  setDecoder(decoder: TextDecoderLike): void
-}
-
-interface DcmjsWriteStream {
-  getBuffer(): ArrayBuffer
-}
-
-interface DcmjsVr {
-  readonly maxLength?: number | null
-  readonly rangeMatchingMaxLength?: number
-  isBinary(): boolean
-}
-
-interface Dcmjs {
-  readonly data: {
-    readonly DicomMessage: {
-      _read(stream: DcmjsReadStream, syntax: string, options: { readonly ignoreErrors: boolean }): Dict
-      write(
-        dict: Dict,
-        stream: DcmjsWriteStream,
-        syntax: string,
-        options: { readonly allowInvalidVRLength: boolean }
-      ): number
-    }
-    readonly DicomMetaDictionary: {
-      denaturalizeDataset(dataset: object, nameMap: Readonly<Record<string, DictionaryEntry | undefined>>): Dict
-      readonly nameMap: Readonly<Record<string, DictionaryEntry | undefined>>
-      readonly dictionary: Readonly<Record<string, DictionaryEntry | undefined>>
-    }
-    readonly ReadBufferStream: new (buffer: ArrayBuffer) => DcmjsReadStream
-    readonly WriteBufferStream: new (defaultSize: number, littleEndian: boolean) => DcmjsWriteStream
-    readonly ValueRepresentation: { createByTypeString(vr: string): DcmjsVr }
-  }
-}
-
-let loaded: Dcmjs | undefined
-const dcmjs = (): Dcmjs => (loaded ??= createRequire(import.meta.url)("dcmjs") as Dcmjs)
-const dictionary = () => dcmjs().data.DicomMetaDictionary.dictionary
-
-/** Tags looked up already (hits and misses), up to `ENTRY_CACHE_LIMIT` of them, then forgotten all at once. */
-const entryCache = new Map<number, DictionaryEntry | null>()
-const ENTRY_CACHE_LIMIT = 65536
-
-/**
- * Whether dcmjs's dictionary may know a tag: it has no odd group but within its repeating-group ranges (50xx, 60xx
- * and 7Fxx, which it spans odd groups and all); every private tag is outside (checked against dcmjs in the tests).
- */
-const mayBeInDictionary = (tag: number): boolean => {
-  const group = tag >>> 16
-  if (group % 2 === 0) return true
-  return (
-    (group >= 0x5000 && group <= 0x50ff) || (group >= 0x6000 && group <= 0x60ff) || (group >= 0x7f00 && group <= 0x7fff)
-  )
-}
-
-/**
- * dcmjs's dictionary entry of a tag. dcmjs looks a tag it does not know (every private one) up in its packed table
- * and then in a list of repeating-group ranges, at each look-up; decoding and encoding look each element up, so
- * private tags are not asked and the other answers are kept.
- */
-const dictionaryEntry = (tag: number): DictionaryEntry | undefined => {
-  if (!mayBeInDictionary(tag)) return undefined
-  const cached = entryCache.get(tag)
-  if (cached !== undefined) return cached ?? undefined
-  const entry = dictionary()[tagString(tag)]
-  if (entryCache.size >= ENTRY_CACHE_LIMIT) entryCache.clear()
-  entryCache.set(tag, entry ?? null)
-  return entry
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Character sets (PS3.5 6.1, PS3.3 C.12.1.1.2)
@@ -656,26 +230,6 @@ const dcmjsSyntax = (layout: Layout): string =>
     : layout.littleEndian
       ? TS.ExplicitVRLittleEndian
       : TS.ExplicitVRBigEndian
-
-/**
- * The VR dcmjs would give a zero-length element that is no sequence, when that is plain: the VR written (UN only for
- * a tag the dictionary lacks, which dcmjs would otherwise read as the dictionary's VR); in Implicit VR the
- * dictionary's, else LO for a private creator and UN. Undefined otherwise (sequences, the dictionary's "ox"-like VRs,
- * OL/OV/SV, which dcmjs does not know): dcmjs reads those. Such an element decodes as `""` with no dcmjs call, which
- * costs several microseconds per element (C-FIND return keys: thousands of them in a hostile identifier).
- */
-const emptyVr = (node: Node, entry: DictionaryEntry | undefined, layout: Layout): string | undefined => {
-  if (node.items !== undefined || node.length !== 0) return undefined
-  if (layout.explicitVr) {
-    const vr = node.vr
-    if (vr === "UN") return entry === undefined ? "UN" : undefined
-    return vr !== undefined && EMPTY_AS_GIVEN.has(vr) ? vr : undefined
-  }
-  if (entry !== undefined) return EMPTY_AS_GIVEN.has(entry.vr) ? entry.vr : undefined
-  const group = node.tag >>> 16
-  const element = node.tag & 0xffff
-  return group % 2 === 1 && element < 0x100 && element > 0 ? "LO" : "UN"
-}
 
 /**
  * Decodes the elements of a data set or of one item, as scanned: dcmjs reads the values of the elements that are no
@@ -999,67 +553,6 @@ const writeDcmjs = (
   const stream = new WriteBufferStream(4096, how.layout.littleEndian)
   DicomMessage.write(dict, stream, how.syntax, { allowInvalidVRLength: false })
   return new Uint8Array(stream.getBuffer())
-}
-
-/**
- * A top-level element with no value (a C-FIND return key), written by `mergeEmpties` rather than by dcmjs: dcmjs
- * spends several microseconds on every element it writes (a stream of its own, copies, dictionary look-ups), which an
- * identifier of thousands of return keys pays once per response; a zero-length element is its header only.
- */
-interface EmptyElement {
-  readonly tag: number
-  readonly vr: string
-}
-
-/** The VRs dcmjs writes as given (it writes OL, OV and SV as UN; SQ has items): an empty one of these is ours. */
-const EMPTY_AS_GIVEN = new Set([...VRS].filter((vr) => !["OL", "OV", "SV", "SQ"].includes(vr)))
-
-const PLAIN_TAG = /^\(([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\)$/
-
-/** A dictionary entry's tag `(gggg,eeee)` as a number; undefined for anything else. */
-const plainTag = (tag: string): number | undefined => {
-  const plain = PLAIN_TAG.exec(tag)
-  return plain === null ? undefined : (parseInt(plain[1]!, 16) * 0x10000 + parseInt(plain[2]!, 16)) >>> 0
-}
-
-/**
- * The elements dcmjs wrote with the zero-length `empties` (sorted here) put in among them in ascending tag order, or
- * undefined when two of them, or one of them and one dcmjs wrote, have one tag (two keys naming one tag: dcmjs then
- * writes one of them, so such a data set is left to it alone).
- */
-const mergeEmpties = (written: Uint8Array, empties: Array<EmptyElement>, layout: Layout): Uint8Array | undefined => {
-  empties.sort((a, b) => a.tag - b.tag)
-  for (let i = 1; i < empties.length; i++) if (empties[i]!.tag === empties[i - 1]!.tag) return undefined
-  const ctx: ScanContext = { bytes: written, until: undefined, deep: false, dictionaryVr }
-  const nodes = readElements(ctx, 0, written.length, layout, 0, false).nodes
-  let size = written.length
-  for (const e of empties) size += !layout.explicitVr ? 8 : LONG_VRS.has(e.vr) ? 12 : 8
-  const out = new Uint8Array(size)
-  const view = new DataView(out.buffer)
-  const le = layout.littleEndian
-  let at = 0
-  let n = 0
-  for (const e of empties) {
-    while (n < nodes.length && nodes[n]!.tag < e.tag) {
-      out.set(written.subarray(nodes[n]!.offset, nodes[n]!.end), at)
-      at += nodes[n]!.end - nodes[n]!.offset
-      n++
-    }
-    if (n < nodes.length && nodes[n]!.tag === e.tag) return undefined
-    view.setUint16(at, e.tag >>> 16, le)
-    view.setUint16(at + 2, e.tag & 0xffff, le)
-    if (!layout.explicitVr) {
-      view.setUint32(at + 4, 0, le)
-      at += 8
-    } else {
-      out[at + 4] = e.vr.charCodeAt(0)
-      out[at + 5] = e.vr.charCodeAt(1)
-      // the length (and the reserved bytes of a long VR) are zero: `out` is zero-filled
-      at += LONG_VRS.has(e.vr) ? 12 : 8
-    }
-  }
-  if (n < nodes.length) out.set(written.subarray(nodes[n]!.offset), at)
-  return out
 }
 
 /**

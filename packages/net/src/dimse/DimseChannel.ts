@@ -28,13 +28,13 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
-import { Dimse, Fragmenter, Reassembler, Status, type Pdu } from "@netdicom/wire"
+import { Dimse, Fragmenter, Reassembler, Status } from "@netdicom/wire"
 import type { Association, Ending } from "../association/Association.ts"
 import { AssociationAborted } from "../association/AssociationError.ts"
 import * as LentBytes from "../upper/LentBytes.ts"
 import * as Timers from "../upper/Timers.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
-import * as Inflow from "./Inflow.ts"
+import { messageIdOf, NONE, Receiver, startHandler } from "./DimseReceiver.ts"
 import * as OperationsWindow from "./OperationsWindow.ts"
 import * as OwnedBytes from "./OwnedBytes.ts"
 import {
@@ -132,8 +132,7 @@ export interface DimseChannel {
   readonly isStopping: () => boolean
 }
 
-/** The largest data set a response may carry (an identifier, a failed UID list): larger aborts. */
-export const MAX_RESPONSE_DATA_SET_BYTES = 2 << 20
+export { MAX_RESPONSE_DATA_SET_BYTES } from "./DimseReceiver.ts"
 
 /** What a data set may inflate to when it is decoded (deflated identifiers): a bound on bombs. */
 export const MAX_INFLATED_IDENTIFIER_BYTES = 16 << 20
@@ -152,45 +151,6 @@ const HANDLER_GRACE = Duration.seconds(1)
 
 // A streamed data set is written in batches of PDUs of at least this many bytes.
 const SEND_BATCH_BYTES = 256 << 10
-
-type Target =
-  | { readonly _tag: "None" }
-  | {
-      readonly _tag: "Request"
-      readonly inflow: Inflow.Inflow
-      // Starts the request's handler; cleared once it has run.
-      start: (() => void) | undefined
-    }
-  | {
-      readonly _tag: "Response"
-      readonly id: number
-      readonly message: Dimse.Message
-      chunks: Array<Uint8Array>
-      size: number
-    }
-  | { readonly _tag: "Drain" }
-
-const NONE: Target = { _tag: "None" }
-const DRAIN: Target = { _tag: "Drain" }
-
-// Bytes of an incoming data set waiting for its handler before the association is not read further.
-const INFLOW_LIMIT = 256 << 10
-
-// What holding one received fragment costs beyond its bytes (a Uint8Array view and its slot, about 100 bytes of
-// heap): an inflow counts it, so that a data set sent in tiny PDVs (1 byte each) starts its handler and meets the
-// inflow's limit after about a thousand fragments, not after 128 KiB of them (~13 MB of views per association).
-const FRAGMENT_COST = 128
-
-// A request's handler starts once its data set has arrived in full (given to it whole), or once this much of it
-// has (then it reads the rest as it arrives); below INFLOW_LIMIT, so a handler runs before the receiver waits.
-const HANDLER_START_BYTES = INFLOW_LIMIT / 2
-
-// Starts a request's handler that waited for its data set, once.
-const startHandler = (t: { start: (() => void) | undefined }): void => {
-  const start = t.start
-  t.start = undefined
-  if (start !== undefined) start()
-}
 
 // The final response of a `requestOne`: its outcome once known, and the waiting fiber's resume once it waits.
 interface OneInbox {
@@ -224,219 +184,6 @@ const padEven = (bytes: Uint8Array | undefined): Uint8Array | undefined => {
   const out = new Uint8Array(bytes.length + 1)
   out.set(bytes)
   return out
-}
-
-const statusOf = (m: Dimse.Message): number => ("status" in m ? m.status : Status.SUCCESS)
-
-const messageIdOf = (m: Dimse.Message): number | undefined => ("messageId" in m ? m.messageId : undefined)
-
-const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => {
-  if (chunks.length === 1) return new Uint8Array(chunks[0]!)
-  const out = new Uint8Array(size)
-  let at = 0
-  for (const c of chunks) {
-    out.set(c, at)
-    at += c.length
-  }
-  return out
-}
-
-// What the receive path needs from its channel.
-interface ReceiverDeps {
-  readonly debug: boolean
-  readonly reassembler: Reassembler.Reassembler
-  readonly contextById: ReadonlyMap<number, AcceptedContext>
-  readonly pending: ReadonlyMap<number, Inbox>
-  readonly cancels: Map<number, Deferred.Deferred<void>>
-  readonly handler: RequestHandler | undefined
-  readonly handlerCap: number
-  readonly dimseTimeout: Duration.Duration
-  readonly deliver: (id: number, r: Response) => Effect.Effect<void> | undefined
-  readonly protocolAbort: (detail: string) => Effect.Effect<void>
-  readonly runHandler: (run: Effect.Effect<void>, message: Dimse.Message, id: number | undefined) => void
-  readonly handlerDone: () => void
-  readonly awaitSlot: Effect.Effect<void>
-  readonly channel: () => DimseChannel
-}
-
-// The receive path (P-DATA in, commands and data sets to requests and handlers), one per channel. A class rather
-// than closures made per channel: V8 then compiles one version of these per-message functions for every
-// association (optimized code made for one closure is made again once a second exists).
-// Synchronous, on the reader's fiber: each step returns an effect only when it must wait
-// (backpressure) or log, and the steps after it run once that effect has.
-class Receiver {
-  // Where the next data fragment goes.
-  target: Target = NONE
-  // Set once the channel is gone: nothing more is received or sent.
-  gone: AssociationAborted | undefined = undefined
-  // Handlers running.
-  running = 0
-  readonly deps: ReceiverDeps
-  constructor(deps: ReceiverDeps) {
-    this.deps = deps
-  }
-  onCommand(event: Reassembler.Command): Effect.Effect<void> | undefined {
-    if (Result.isFailure(event.message))
-      return this.deps.protocolAbort(`invalid command: ${event.message.failure.detail}`)
-    const message = event.message.success
-    const logged = this.deps.debug
-      ? Effect.logDebug(`received ${Dimse.summarize(message)} on pc ${event.presentationContextId}`)
-      : undefined
-    const context = this.deps.contextById.get(event.presentationContextId)
-    if (context === undefined) {
-      return this.deps.protocolAbort(`message on presentation context ${event.presentationContextId}, not accepted`)
-    }
-    if (message._tag === "CCancelRq") {
-      const d = this.deps.cancels.get(message.messageIdBeingRespondedTo)
-      if (d) Deferred.doneUnsafe(d, Exit.void)
-      this.target = NONE
-      return logged
-    }
-    if ("messageIdBeingRespondedTo" in message) {
-      const id = message.messageIdBeingRespondedTo
-      if (!this.deps.pending.has(id)) {
-        this.target = event.hasDataSet ? DRAIN : NONE
-        return Effect.logWarning(`response to unknown message ${id} dropped`)
-      }
-      if (event.hasDataSet) {
-        this.target = { _tag: "Response", id, message, chunks: [], size: 0 }
-        return logged
-      }
-      this.target = NONE
-      const delivered = this.deps.deliver(id, { message, status: statusOf(message), dataSet: undefined })
-      return logged === undefined ? delivered : delivered === undefined ? logged : Effect.andThen(logged, delivered)
-    }
-    // A request.
-    const inflow = Inflow.make(INFLOW_LIMIT, FRAGMENT_COST)
-    const id = messageIdOf(message)
-    // Only C-FIND, C-GET and C-MOVE can be cancelled (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3).
-    const cancellable = message._tag === "CFindRq" || message._tag === "CGetRq" || message._tag === "CMoveRq"
-    const cancelled = cancellable ? Deferred.makeUnsafe<void>() : undefined
-    if (id !== undefined && cancelled !== undefined) this.deps.cancels.set(id, cancelled)
-    this.running++
-    const start = () => {
-      const received = inflow.complete()
-      const incoming: IncomingRequest = {
-        context,
-        message,
-        dataSet: inflow.stream,
-        dataSetLent: inflow.lentStream,
-        ...(received !== undefined && received.length > 0 ? { dataSetReceived: received } : {}),
-        cancelled: cancelled === undefined ? Effect.never : Deferred.await(cancelled),
-        isCancelled: () => cancelled !== undefined && Deferred.isDoneUnsafe(cancelled)
-      }
-      const handler = this.deps.handler
-      const run = handler
-        ? handler(incoming, this.deps.channel()).pipe(
-            Effect.catchCause((cause) => Effect.logError(`handler for ${message._tag} failed`, cause))
-          )
-        : Effect.logWarning(`no handler for ${message._tag}`)
-      this.deps.runHandler(
-        Effect.ensuring(
-          run,
-          Effect.sync(() => {
-            // What the handler left unread is dropped, so it cannot hold the association back.
-            inflow.discard()
-            // Only its own: a peer that reused the id for a request still running keeps that one's C-CANCEL.
-            if (id !== undefined && this.deps.cancels.get(id) === cancelled) this.deps.cancels.delete(id)
-            this.deps.handlerDone()
-          })
-        ),
-        message,
-        id
-      )
-    }
-    if (event.hasDataSet) {
-      // The handler starts when the data set is complete (small ones: given whole) or large enough.
-      this.target = { _tag: "Request", inflow, start }
-    } else {
-      this.target = NONE
-      inflow.end()
-      start()
-    }
-    if (this.running < this.deps.handlerCap) return logged
-    return logged === undefined ? this.deps.awaitSlot : Effect.andThen(logged, this.deps.awaitSlot)
-  }
-
-  onData(event: Reassembler.DataFragment): Effect.Effect<void> | undefined {
-    if (!this.deps.contextById.has(event.presentationContextId)) {
-      return this.deps.protocolAbort(`data on presentation context ${event.presentationContextId}, not accepted`)
-    }
-    if (event.unannounced) {
-      return event.isLast ? Effect.logWarning("drained a data set the command did not announce") : undefined
-    }
-    const t = this.target
-    switch (t._tag) {
-      case "Request": {
-        const wait = t.inflow.push(event.data)
-        if (event.isLast) {
-          t.inflow.end()
-          this.target = NONE
-          startHandler(t)
-        } else if (t.start !== undefined && (wait !== undefined || t.inflow.buffered() >= HANDLER_START_BYTES)) {
-          startHandler(t)
-        }
-        // A handler that stops reading holds the reader; not for longer than the DIMSE timeout.
-        return wait === undefined
-          ? undefined
-          : Effect.timeoutOrElse(wait, {
-              duration: this.deps.dimseTimeout,
-              orElse: () =>
-                this.deps.protocolAbort(
-                  `a handler left its data set unread for ${Duration.format(this.deps.dimseTimeout)}`
-                )
-            })
-      }
-      case "Response": {
-        // Tiny fragments merged as they come: 2 MiB of 1-byte PDVs is not 2 million views (~200 MB of heap).
-        Reassembler.gatherInto(t.chunks, event.data)
-        t.size += event.data.length
-        if (t.size > MAX_RESPONSE_DATA_SET_BYTES) {
-          return this.deps.protocolAbort(`response data set over ${MAX_RESPONSE_DATA_SET_BYTES} bytes`)
-        }
-        if (!event.isLast) return undefined
-        this.target = NONE
-        return this.deps.deliver(t.id, {
-          message: t.message,
-          status: statusOf(t.message),
-          dataSet: concat(t.chunks, t.size)
-        })
-      }
-      default:
-        if (event.isLast) this.target = NONE
-        return undefined
-    }
-  }
-
-  // Runs events[i..] in order; where one returns an effect, the rest wait for it.
-  runEvents(
-    events: ReadonlyArray<Reassembler.Event>,
-    from: number,
-    failure: Reassembler.ReassemblyError | undefined
-  ): Effect.Effect<void> | undefined {
-    for (let i = from; i < events.length; i++) {
-      if (this.gone) return undefined
-      const event = events[i]!
-      const effect = event._tag === "Command" ? this.onCommand(event) : this.onData(event)
-      if (effect !== undefined) {
-        return Effect.andThen(
-          effect,
-          Effect.suspend(() => this.runEvents(events, i + 1, failure) ?? Effect.void)
-        )
-      }
-    }
-    return failure !== undefined && !this.gone
-      ? this.deps.protocolAbort(`${failure.reason}: ${failure.detail}`)
-      : undefined
-  }
-
-  onPData(pdu: Pdu.PDataTf): Effect.Effect<void> | undefined {
-    if (this.gone) return undefined
-    // The events of the PDVs before a protocol error still run, then the error aborts.
-    const events: Array<Reassembler.Event> = []
-    const failure = this.deps.reassembler.pushInto(pdu.pdvs, events)
-    return this.runEvents(events, 0, failure)
-  }
 }
 
 /** Starts DIMSE on an association in the current scope; `handler` receives the requests that arrive. */
