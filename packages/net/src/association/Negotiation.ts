@@ -425,8 +425,8 @@ const answerRole = (proposed: RoleSelection, supported: SupportedContext | undef
 /**
  * Answers an A-ASSOCIATE-RQ as the acceptor. Rejections (all permanent): protocol version
  * without bit 0 (source 2, reason 2); application context not DICOM's (1, 2); called AE not
- * recognised or not a valid AE title (1, 7); calling AE not recognised, not valid or blank (1, 3); no context, or an even,
- * duplicate or out-of-range context id (1, 1); user identity refused or required and missing
+ * recognised or not a valid AE title (1, 7); calling AE not recognised, not valid or blank (1, 3); no context, or
+ * an even, duplicate or out-of-range context id (1, 1); user identity refused or required and missing
  * (1, 1). Each context is answered 0, 1 (no role left for us), 3 (abstract syntax not
  * supported) or 4 (no common transfer syntax).
  */
