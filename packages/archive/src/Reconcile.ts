@@ -33,6 +33,9 @@ import type { ArchiveIndex, IndexedFile, LeftOutFile } from "./ArchiveIndex.ts"
 import * as Header from "./Header.ts"
 import type { FileState, InstanceStore } from "./InstanceStore.ts"
 
+/** A progress line at info every this many files read. */
+const PROGRESS_EVERY = 1000
+
 /** Options of `Archive.reconcile`. */
 export interface ReconcileOptions {
   /**
@@ -164,7 +167,11 @@ export const reconcile = (
         sopInstanceUid,
         reason
       })
+    // reading is what takes time (a store copied without its times: every file): said before it starts, and as it goes
+    if (changed.length > 0) yield* Effect.logInfo(`reading ${changed.length} new or changed file(s) in ${store.root}`)
+    let done = 0
     for (const file of changed) {
+      if (++done % PROGRESS_EVERY === 0) yield* Effect.logInfo(`read ${done} of ${changed.length} file(s)`)
       const row = byPath.get(file.path)
       const read = yield* Effect.result(Header.fromFile(file.path))
       if (Result.isFailure(read)) {

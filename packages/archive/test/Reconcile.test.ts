@@ -9,7 +9,7 @@ import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import * as Sqlite from "node:sqlite"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Logger } from "effect"
 import { Archive } from "../src/Archive.ts"
 import { ArchiveIndex } from "../src/ArchiveIndex.ts"
 import * as TempFiles from "../src/TempFiles.ts"
@@ -381,6 +381,31 @@ describe("Archive.reconcile", () => {
       assert.deepStrictEqual(files, [
         { sopInstanceUid: "1.7.1.1.1", filePath: path, fileSize: stat.size, fileModifiedMs: stat.mtimeMs }
       ])
+    })
+  )
+  it.effect("says at info how many files it is about to read, and nothing of the kind when in sync", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      yield* storeOne(dir, one(1))
+      yield* putInStore(dir, "1.7.2", "1.7.2.1.1.dcm", one(2))
+      yield* putInStore(dir, "1.7.3", "1.7.3.1.1.dcm", one(3))
+      const lines: Array<string> = []
+      const capture = Logger.make(({ message }) => {
+        lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
+      })
+      const logged = (effect: Effect.Effect<unknown, unknown>) =>
+        Effect.orDie(effect).pipe(Effect.provide(Logger.layer([capture])))
+      yield* logged(reconcile(dir))
+      assert.isTrue(
+        lines.some((l) => l.startsWith("reading 2 new or changed file(s) in ")),
+        lines.join("\n")
+      )
+      lines.length = 0
+      yield* logged(reconcile(dir))
+      assert.isFalse(
+        lines.some((l) => l.startsWith("reading ")),
+        lines.join("\n")
+      )
     })
   )
 })
