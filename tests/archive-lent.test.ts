@@ -11,7 +11,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Zlib from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option, Result } from "effect"
+import { Effect, Layer, Logger, Option, Result } from "effect"
 import { ApplicationEntity, ReceivedBytes, Scp, Scu } from "@netdicom/net"
 import { Dimse, PduCodec } from "@netdicom/wire"
 import { Archive, ArchiveIndex, ScpServices } from "@netdicom/archive"
@@ -102,6 +102,34 @@ describe("archive storage SCP: fragments lent, given back once written", () => {
         assert.deepStrictEqual(yield* storedDataSet(scp.index, "1.2.7.1.1"), dataSet)
       })
     )
+  )
+
+  it.live("an instance received again replaces its copy and says so at info", () =>
+    Effect.gen(function* () {
+      const lines: Array<string> = []
+      const capture = Logger.make(({ message }) => {
+        lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
+      })
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const scp = yield* archiveScp
+          const channel = yield* connect(scp.port)
+          const dataSet = dataSetOf("1.2.7.9.1")
+          const request = { sopClassUid: CT, sopInstanceUid: "1.2.7.9.1", transferSyntax: EXPLICIT, dataSet }
+          assert.strictEqual((yield* Scu.store(channel, request)).status, 0)
+          assert.isFalse(
+            lines.some((l) => l.includes("received again")),
+            lines.join("\n")
+          )
+          assert.strictEqual((yield* Scu.store(channel, request)).status, 0)
+          assert.deepStrictEqual(yield* storedDataSet(scp.index, "1.2.7.9.1"), dataSet)
+        })
+      ).pipe(Effect.provide(Logger.layer([capture])))
+      assert.isTrue(
+        lines.some((l) => l === "1.2.7.9.1 received again: its earlier copy was replaced"),
+        lines.join("\n")
+      )
+    })
   )
 
   it.live("a deflated data set is stored intact (the inflater is done with each fragment before it goes back)", () =>

@@ -17,6 +17,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { ApplicationEntity, DimseError, Part10, ReceivedBytes, Scp } from "@netdicom/net"
 import type { QueryRetrieve, StoreHandler } from "@netdicom/net"
@@ -75,7 +76,9 @@ export const storageHandler = (
         .store(bytes, { sopInstanceUid, sopClassUid, release: ReceivedBytes.release })
         .pipe(Effect.result)
       if (stored._tag === "Success") {
-        yield* Effect.logDebug(`stored ${sopInstanceUid} as ${stored.success.record.filePath}`)
+        yield* Option.isSome(stored.success.replaced)
+          ? Effect.logInfo(`${sopInstanceUid} received again: its earlier copy was replaced`)
+          : Effect.logDebug(`stored ${sopInstanceUid} as ${stored.success.record.filePath}`)
         return { status: SUCCESS }
       }
       // whatever the store did not read must still be taken off the association
