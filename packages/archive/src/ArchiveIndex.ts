@@ -277,8 +277,9 @@ const FROM: Readonly<Record<Level, string>> = {
     " JOIN study st ON se.study_pk = st.pk JOIN patient p ON st.patient_pk = p.pk"
 }
 
-const RETRIEVE_SELECT = `SELECT i.file_path, i.file_size, i.file_mtime, i.data_set_offset, i.sop_class_uid, i.sop_instance_uid,
-  i.transfer_syntax_uid, se.series_instance_uid, st.study_instance_uid, p.patient_id FROM ${FROM.IMAGE}`
+const RETRIEVE_SELECT = `SELECT i.file_path, i.file_size, i.file_mtime, i.data_set_offset, i.sop_class_uid,
+  i.sop_instance_uid, i.transfer_syntax_uid, se.series_instance_uid, st.study_instance_uid, p.patient_id
+  FROM ${FROM.IMAGE}`
 
 const toRetrieveItem = (row: Row): RetrieveItem => ({
   filePath: String(row["file_path"]),

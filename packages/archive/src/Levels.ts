@@ -199,8 +199,8 @@ const ancestorsOf = (
  * have; one with more is refused with `UnableToProcess` (0xC000) before any matching. Real queries ask for tens of
  * keys; each key asked for costs the SCP a key test and an element in every response, so an identifier of 30,000
  * keys (240 KB) held the event loop for tens of milliseconds per match and made every response as large as itself
- * (in a sequence's item: once per stored item, each written by dcmjs). PS3.4 C.4.1.1.3.2 lets an SCP leave out optional keys it
- * does not support; this archive returns every key asked for, up to this many.
+ * (in a sequence's item: once per stored item, each written by dcmjs). PS3.4 C.4.1.1.3.2 lets an SCP leave out
+ * optional keys it does not support; this archive returns every key asked for, up to this many.
  */
 export const MAX_FIND_KEYS = 1000
 
