@@ -229,9 +229,34 @@ const keyedLock = () => {
     })
 }
 
+/**
+ * Whether the file of an entry is still what the index recorded: same size and (when recorded) modification time, or
+ * gone. A file changed in place since (another instance copied over it while the archive ran) is not the entry's.
+ */
+const asIndexed = (entry: RetrieveItem): Effect.Effect<boolean> =>
+  Effect.promise(() =>
+    Fs.lstat(entry.filePath).then(
+      (s) =>
+        s.isFile() &&
+        s.size === entry.fileSize &&
+        (entry.fileModifiedMs === undefined || s.mtimeMs === entry.fileModifiedMs),
+      (cause: NodeJS.ErrnoException) => cause.code === "ENOENT"
+    )
+  )
+
 /** The archive on a given store and index. */
 export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Service"]): Archive["Service"] => {
   const exclusive = keyedLock()
+  // The file of an entry a store replaced from another path: removed while it is as indexed; one changed since may
+  // hold another instance (the only copy of it), and is left where it is (the next `reconcile` indexes it).
+  const removeReplaced = (entry: RetrieveItem) =>
+    Effect.flatMap(asIndexed(entry), (unchanged) =>
+      unchanged
+        ? store.remove(entry.filePath)
+        : Effect.logWarning(
+            `${entry.filePath} changed since it was indexed for ${entry.sopInstanceUid}: left in place, not removed`
+          )
+    )
   const storeInstance = (bytes: InstanceBytes, options?: StoreOptions) =>
     Effect.gen(function* () {
       const peeked =
@@ -293,7 +318,7 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
               replaced.value.filePath !== file.path &&
               isUnder(store.root, replaced.value.filePath)
             ) {
-              yield* store.remove(replaced.value.filePath)
+              yield* removeReplaced(replaced.value)
             }
             return { record, replaced }
           })

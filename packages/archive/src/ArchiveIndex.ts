@@ -41,6 +41,8 @@ import type { Database, Row, SqlValue } from "./Sqlite.ts"
 export interface RetrieveItem {
   readonly filePath: string
   readonly fileSize: number
+  /** The file's modification time when indexed; none for an entry of schema version 2 (see `IndexedFile`). */
+  readonly fileModifiedMs?: number | undefined
   /** Where the bare data set starts in the file (after the File Meta Information). */
   readonly dataSetOffset: number
   readonly sopClassUid: string
@@ -275,12 +277,14 @@ const FROM: Readonly<Record<Level, string>> = {
     " JOIN study st ON se.study_pk = st.pk JOIN patient p ON st.patient_pk = p.pk"
 }
 
-const RETRIEVE_SELECT = `SELECT i.file_path, i.file_size, i.data_set_offset, i.sop_class_uid, i.sop_instance_uid,
-  i.transfer_syntax_uid, se.series_instance_uid, st.study_instance_uid, p.patient_id FROM ${FROM.IMAGE}`
+const RETRIEVE_SELECT = `SELECT i.file_path, i.file_size, i.file_mtime, i.data_set_offset, i.sop_class_uid,
+  i.sop_instance_uid, i.transfer_syntax_uid, se.series_instance_uid, st.study_instance_uid, p.patient_id
+  FROM ${FROM.IMAGE}`
 
 const toRetrieveItem = (row: Row): RetrieveItem => ({
   filePath: String(row["file_path"]),
   fileSize: Number(row["file_size"]),
+  fileModifiedMs: typeof row["file_mtime"] === "number" ? row["file_mtime"] : undefined,
   dataSetOffset: Number(row["data_set_offset"]),
   sopClassUid: String(row["sop_class_uid"] ?? ""),
   sopInstanceUid: String(row["sop_instance_uid"]),

@@ -194,13 +194,34 @@ const ancestorsOf = (
 }
 
 /**
- * The most keys (top-level attributes besides QueryRetrieveLevel and SpecificCharacterSet) a C-FIND identifier may
+ * The most keys (attributes besides QueryRetrieveLevel and SpecificCharacterSet, with the sub-keys of a sequence
+ * key's item, which `Matching.compileKey` compiles and every matching stored item is cut to) a C-FIND identifier may
  * have; one with more is refused with `UnableToProcess` (0xC000) before any matching. Real queries ask for tens of
  * keys; each key asked for costs the SCP a key test and an element in every response, so an identifier of 30,000
- * keys (240 KB) held the event loop for tens of milliseconds per match and made every response as large as itself. PS3.4 C.4.1.1.3.2 lets an SCP leave out optional keys it
- * does not support; this archive returns every key asked for, up to this many.
+ * keys (240 KB) held the event loop for tens of milliseconds per match and made every response as large as itself
+ * (in a sequence's item: once per stored item, each written by dcmjs). PS3.4 C.4.1.1.3.2 lets an SCP leave out
+ * optional keys it does not support; this archive returns every key asked for, up to this many.
  */
 export const MAX_FIND_KEYS = 1000
+
+/**
+ * The keys of an identifier (`top`) or of a sequence key's item: its attributes (control keys aside) and the
+ * sub-keys of the item each sequence key is matched with (its first, as `Matching.compileKey` takes it).
+ */
+const keysIn = (dataset: Dataset, top: boolean): number => {
+  let count = 0
+  for (const keyword of Object.keys(dataset)) {
+    if (top ? isControlKey(keyword) : keyword.startsWith("_")) continue
+    count++
+    const value = dataset[keyword]
+    // only an object or an array of them can be a sequence (a Person Name value is one too: its VR tells)
+    if (typeof value !== "object" || value === null) continue
+    if (Matching.vrOf(keyword, dataset["_vrMap"]) !== "SQ") continue
+    const item = Matching.itemsOf(value)[0]
+    if (item !== undefined) count += keysIn(item, false)
+  }
+  return count
+}
 
 /** Validates a C-FIND identifier against a model and says where each key's value comes from. */
 export const planFind = (
@@ -208,8 +229,7 @@ export const planFind = (
   model: InformationModel,
   options: PlanOptions
 ): Result.Result<FindPlan, QueryError> => {
-  let count = 0
-  for (const keyword of Object.keys(query)) if (!isControlKey(keyword)) count++
+  const count = keysIn(query, true)
   if (count > MAX_FIND_KEYS) {
     return Result.fail(new UnableToProcess({ reason: `${count} keys in the identifier, at most ${MAX_FIND_KEYS}` }))
   }

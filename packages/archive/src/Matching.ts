@@ -333,7 +333,8 @@ const compileValue = (
 const isItem = (value: unknown): value is Dataset =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 
-const itemsOf = (value: unknown): ReadonlyArray<Dataset> =>
+/** The items of a sequence value (dcmjs gives an array of data sets; a lone data set is one item). */
+export const itemsOf = (value: unknown): ReadonlyArray<Dataset> =>
   Array.isArray(value) ? value.filter(isItem) : isItem(value) ? [value] : []
 
 /** An empty value of a VR, in dcmjs's naturalized form. */

@@ -17,7 +17,9 @@
  * - the temporary files a process killed mid-write left are removed (`InstanceStore.removeLeftovers`).
  * A file left out (not an instance, refused, a duplicate) is recorded with its size and modification time
  * (`ArchiveIndex.recordLeftOut`) and not read again while they stay the same (a duplicate: while the file kept for
- * its SOP Instance UID is there); its warning is logged the first time, an info line at later starts.
+ * its SOP Instance UID is there and as indexed; files already indexed are read before new ones, so a kept file
+ * changed into another instance is known as such before its duplicates are weighed); its warning is logged the
+ * first time, an info line at later starts.
  * A folder or file that cannot be read is logged and skipped, and the entries under it are left as they are; a file
  * that is not an instance (or is refused, `UidConflict`) is logged and left out. Only a failing index fails it.
  *
@@ -119,7 +121,7 @@ export const reconcile = (
     }
 
     // files an earlier reconcile left out: not read again while unchanged, and (for a duplicate) while the file
-    // holding their SOP Instance UID is there
+    // holding their SOP Instance UID is there, unchanged
     const memo = new Map((yield* index.leftOut).map((f) => [f.filePath, f] as const))
     const stillOut = new Set<string>()
     const removed: Array<{ readonly sopInstanceUid: string; readonly path: string }> = []
@@ -141,7 +143,8 @@ export const reconcile = (
     const updated: Array<string> = []
     // files left out for another of their SOP Instance UID: which one is kept is known once all were seen
     const losers: Array<{ readonly path: string; readonly sopInstanceUid: string }> = []
-    // the files to read: not indexed, or not as indexed (in path order: which of two equal files is kept is stable)
+    // the files to read: not indexed, or not as indexed (in path order, indexed ones first: which of two equal files
+    // is kept is stable)
     const changed: Array<FileState> = []
     for (const file of [...scan.files, ...unlisted]) {
       const row = byPath.get(file.path)
@@ -149,14 +152,31 @@ export const reconcile = (
       const out = row === undefined ? memo.get(file.path) : undefined
       if (out !== undefined && out.fileSize === file.size && out.fileModifiedMs === file.modifiedMs) {
         const holder = out.sopInstanceUid === undefined ? Option.none() : yield* index.get(out.sopInstanceUid)
-        if (out.sopInstanceUid === undefined || (Option.isSome(holder) && onDisk.has(holder.value.filePath))) {
+        // the holder's file as the index recorded it (one changed since may no longer hold the UID: read again)
+        const held = Option.isSome(holder) ? onDisk.get(holder.value.filePath) : undefined
+        const holds =
+          Option.isSome(holder) &&
+          held !== undefined &&
+          held.size === holder.value.fileSize &&
+          (holder.value.fileModifiedMs === undefined || held.modifiedMs === holder.value.fileModifiedMs)
+        if (out.sopInstanceUid === undefined || holds) {
           stillOut.add(file.path)
           continue
         }
       }
       changed.push(file)
     }
-    changed.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+    // indexed files first: what a changed one holds now is known before a file claiming its UID is weighed against it
+    const indexedFirst = (f: FileState) => (byPath.has(f.path) ? 0 : 1)
+    changed.sort((a, b) =>
+      indexedFirst(a) !== indexedFirst(b)
+        ? indexedFirst(a) - indexedFirst(b)
+        : a.path < b.path
+          ? -1
+          : a.path > b.path
+            ? 1
+            : 0
+    )
     // the files read and left out, recorded so that the next reconcile does not read them while they are unchanged
     const leftOut: Array<LeftOutFile> = []
     const leave = (file: FileState, reason: string, sopInstanceUid?: string) =>
