@@ -50,23 +50,7 @@ describe("C-CANCEL without a final response", () => {
           if (m === undefined) return
           seen.push(m._tag)
           if (m._tag === "CEchoRq") return void socket.write(echoRspFor(m))
-          if (m._tag !== "CFindRq") return
-          const rsp = Result.getOrThrow(
-            Dimse.encode({
-              _tag: "CFindRsp",
-              messageIdBeingRespondedTo: m.messageId,
-              affectedSopClassUid: STUDY_FIND,
-              status: 0xff00,
-              hasIdentifier: true
-            })
-          )
-          const identifier = Uint8Array.of(0x10, 0x00, 0x10, 0x00, 0x02, 0x00, 0x00, 0x00, 0x41, 0x20)
-          socket.write(
-            PduCodec.encodePDataTf([
-              { presentationContextId: body[4]!, isCommand: true, isLast: true, data: rsp },
-              { presentationContextId: body[4]!, isCommand: false, isLast: true, data: identifier }
-            ])
-          )
+          if (m._tag === "CFindRq") socket.write(pendingFindRsp(m, body[4]!))
         }
       })
       const echo = yield* Effect.scoped(
