@@ -146,7 +146,13 @@ const mkdirs = async (dir: string): Promise<string | undefined> => {
   const absolute = Path.resolve(dir)
   const missing: Array<string> = []
   for (let d = absolute; ; d = Path.dirname(d)) {
-    const stat = await Fs.stat(d).catch(() => undefined)
+    // synchronous: one inode lookup, where the promise API's trip through the thread pool costs several times the CPU
+    let stat: FsSync.Stats | undefined
+    try {
+      stat = FsSync.statSync(d, { throwIfNoEntry: false })
+    } catch {
+      stat = undefined
+    }
     if (stat !== undefined) {
       if (!stat.isDirectory()) throw new Error(`${d} is not a directory`)
       break
@@ -197,27 +203,70 @@ export const make = (options: InstanceStoreOptions): Effect.Effect<InstanceStore
 const io = <A>(operation: string, path: string, f: () => Promise<A>): Effect.Effect<A, StoreFailed> =>
   Effect.tryPromise({ try: f, catch: (cause) => new StoreFailed({ operation, path, cause }) })
 
+/**
+ * A metadata call (open, fstat, close, rename) made synchronously: microseconds on a local file system, where a
+ * round trip through the thread pool costs several times the CPU. What waits on the disk (write, fsync) stays
+ * asynchronous.
+ */
+const ioSync = <A>(operation: string, path: string, f: () => A): Effect.Effect<A, StoreFailed> =>
+  Effect.try({ try: f, catch: (cause) => new StoreFailed({ operation, path, cause }) })
+
+/** fsync of an open descriptor, through the thread pool (it waits on the disk). */
+const fsyncFd = (fd: number): Promise<void> =>
+  new Promise((resolve, reject) => FsSync.fsync(fd, (e) => (e === null ? resolve() : reject(e))))
+
+/**
+ * A file being written, by descriptor. A write or fsync the fiber stopped waiting for (it was interrupted) may
+ * still be running in the thread pool: `close` waits for it, so that the descriptor is never closed, and its number
+ * reused by another open, under it.
+ */
+interface OpenFile {
+  readonly fd: number
+  pending: Promise<unknown> | undefined
+}
+
+const track = <A>(file: OpenFile, promise: Promise<A>): Promise<A> => {
+  file.pending = promise
+  return promise
+}
+
+const writeFd = (file: OpenFile, chunk: Uint8Array, offset: number): Promise<number> =>
+  track(
+    file,
+    new Promise((resolve, reject) =>
+      FsSync.write(file.fd, chunk, offset, chunk.length - offset, null, (e, written) =>
+        e === null ? resolve(written) : reject(e)
+      )
+    )
+  )
+
+const closeFile = async (file: OpenFile): Promise<void> => {
+  await file.pending?.catch(() => undefined)
+  try {
+    FsSync.closeSync(file.fd)
+  } catch {
+    // closing failed: the descriptor is gone either way
+  }
+}
+
 /** fsync a directory so that a rename or a new entry in it is durable; ignored where directories cannot be opened. */
 const syncDirectory = (dir: string): Effect.Effect<void, StoreFailed> =>
   io("fsync", dir, async () => {
-    let handle: Fs.FileHandle | undefined
+    let fd: number | undefined
     try {
-      handle = await Fs.open(dir, "r")
-      await handle.sync()
+      fd = FsSync.openSync(dir, "r")
+      await fsyncFd(fd)
     } catch (cause) {
       const code = (cause as NodeJS.ErrnoException).code
       if (code !== "EISDIR" && code !== "EPERM" && code !== "EINVAL") throw cause
     } finally {
-      await handle?.close()
+      if (fd !== undefined) FsSync.closeSync(fd)
     }
   })
 
-const writeAll = async (handle: Fs.FileHandle, chunk: Uint8Array): Promise<number> => {
+const writeAll = async (file: OpenFile, chunk: Uint8Array): Promise<number> => {
   let offset = 0
-  while (offset < chunk.length) {
-    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset)
-    offset += bytesWritten
-  }
+  while (offset < chunk.length) offset += await writeFd(file, chunk, offset)
   return chunk.length
 }
 
@@ -229,12 +278,12 @@ export type Verify = (final: boolean) => InvalidInstance | undefined
 
 /** Copies the source into an open file, one chunk per step so that interruption is seen between chunks. */
 const copyInto = (
-  handle: Fs.FileHandle,
+  file: OpenFile,
   tmp: string,
   bytes: InstanceBytes,
   verify: Verify | undefined
 ): Effect.Effect<number, StoreFailed | InvalidInstance> => {
-  if (bytes instanceof Uint8Array) return io("write", tmp, () => writeAll(handle, bytes))
+  if (bytes instanceof Uint8Array) return io("write", tmp, () => writeAll(file, bytes))
   const iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array> = isAsyncIterable(bytes)
     ? bytes[Symbol.asyncIterator]()
     : bytes[Symbol.iterator]()
@@ -243,7 +292,7 @@ const copyInto = (
     while (true) {
       const next = yield* io("read source", tmp, async () => iterator.next())
       if (next.done === true) return size
-      size += yield* io("write", tmp, () => writeAll(handle, next.value))
+      size += yield* io("write", tmp, () => writeAll(file, next.value))
       const refused = verify?.(false)
       if (refused !== undefined) return yield* Effect.fail(refused)
     }
@@ -274,20 +323,20 @@ const writeAtomically = (
     if (created !== undefined) yield* syncDirectory(root)
     const tmp = Path.join(dir, TempFiles.temporaryName(Path.basename(target)))
     const file = yield* Effect.acquireUseRelease(
-      io("open", tmp, () => Fs.open(tmp, "wx", 0o644)),
-      (handle) =>
+      ioSync("open", tmp, (): OpenFile => ({ fd: FsSync.openSync(tmp, "wx", 0o644), pending: undefined })),
+      (file) =>
         Effect.gen(function* () {
-          const written = yield* copyInto(handle, tmp, bytes, verify)
+          const written = yield* copyInto(file, tmp, bytes, verify)
           const refused = verify?.(true)
           if (refused !== undefined) return yield* Effect.fail(refused)
-          yield* io("fsync", tmp, () => handle.sync())
+          yield* io("fsync", tmp, () => track(file, fsyncFd(file.fd)))
           // the modification time the index records: a rename keeps it
-          const stat = yield* io("fstat", tmp, () => handle.stat())
+          const stat = yield* ioSync("fstat", tmp, () => FsSync.fstatSync(file.fd))
           return { size: written, modifiedMs: stat.mtimeMs }
         }),
-      (handle, exit) =>
+      (file, exit) =>
         Effect.promise(async () => {
-          await handle.close().catch(() => undefined)
+          await closeFile(file)
           if (Exit.isFailure(exit)) {
             await Fs.unlink(tmp).catch(() => undefined)
             // The study folder made for this instance goes too, when nothing else is in it.
@@ -295,7 +344,7 @@ const writeAtomically = (
           }
         })
     )
-    yield* io("rename", tmp, () => Fs.rename(tmp, target)).pipe(
+    yield* ioSync("rename", tmp, () => FsSync.renameSync(tmp, target)).pipe(
       Effect.tapError(() => Effect.promise(() => Fs.unlink(tmp).catch(() => undefined)))
     )
     yield* syncDirectory(dir)
