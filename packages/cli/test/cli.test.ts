@@ -4,21 +4,13 @@
  * <study>/<instance>.dcm, C-FIND as DICOM JSON, C-GET and C-MOVE over the Q/R SCP, bad invocations, an
  * unreachable peer, Ctrl-C, and the demo.
  */
-import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import * as Sqlite from "node:sqlite"
-import {
-  corpusFile,
-  freePort,
-  makeTempDir,
-  part10Dataset,
-  removeDir,
-  repoRoot,
-  run
-} from "../../../tests/support/peers.ts"
+import { corpusFile, freePort, part10Dataset, repoRoot, run } from "../../../tests/support/peers.ts"
 import {
   BIN,
   IMPLICIT_LE,
@@ -28,27 +20,12 @@ import {
   netdicom,
   part10,
   startServer,
+  testFixtures,
   writeFile,
   type Server
 } from "./support.ts"
 
-const temps: Array<string> = []
-const temp = (prefix: string): string => {
-  const dir = makeTempDir(`netdicom-cli-${prefix}-`)
-  temps.push(dir)
-  return dir
-}
-const servers: Array<Server> = []
-const serve = async (args: ReadonlyArray<string>): Promise<Server> => {
-  const server = await startServer(args)
-  servers.push(server)
-  return server
-}
-
-afterAll(async () => {
-  await Promise.all(servers.map((s) => s.interrupt()))
-  for (const dir of temps) removeDir(dir)
-})
+const { temp, serve } = testFixtures("cli")
 
 const STUDY_A = "1.2.826.0.1.3680043.10.1478.99.1"
 const STUDY_B = "1.2.826.0.1.3680043.10.1478.99.2"

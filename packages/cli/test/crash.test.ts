@@ -3,35 +3,19 @@
  * its store unindexed (and forgets those deleted), and removes the temporary files of writes cut short; `netdicom
  * storescp` and `netdicom get` remove theirs, never those of a `get` still running into the same folder.
  */
-import { afterAll, assert, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { makeTempDir, removeDir, repoRoot } from "../../../tests/support/peers.ts"
-import { BIN, lines, netdicom, part10, startServer, writeFile, type Server } from "./support.ts"
+import { repoRoot } from "../../../tests/support/peers.ts"
+import { BIN, lines, netdicom, part10, testFixtures, writeFile, type Server } from "./support.ts"
 
-const temps: Array<string> = []
-const temp = (prefix: string): string => {
-  const dir = makeTempDir(`netdicom-crash-${prefix}-`)
-  temps.push(dir)
-  return dir
-}
-const servers: Array<Server> = []
-const serve = async (args: ReadonlyArray<string>): Promise<Server> => {
-  const server = await startServer(args)
-  servers.push(server)
-  return server
-}
+const { temp, serve } = testFixtures("crash")
 const kill = async (server: Server): Promise<void> => {
   const closed = new Promise((resolve) => server.child.on("close", resolve))
   process.kill(-server.child.pid!, "SIGKILL")
   await closed
 }
-
-afterAll(async () => {
-  await Promise.all(servers.map((s) => s.interrupt()))
-  for (const dir of temps) removeDir(dir)
-})
 
 const STUDY = "1.2.826.0.1.3680043.10.1478.77.1"
 const instance = (n: number, patientName = "DOE^JOHN") =>

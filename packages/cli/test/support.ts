@@ -8,7 +8,8 @@ import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
-import { repoRoot, run, type RunResult } from "../../../tests/support/peers.ts"
+import { afterAll } from "@effect/vitest"
+import { makeTempDir, removeDir, repoRoot, run, type RunResult } from "../../../tests/support/peers.ts"
 
 /** The installed command. */
 export const NETDICOM = path.join(repoRoot, "node_modules", ".bin", "netdicom")
@@ -181,3 +182,28 @@ export const filesUnder = (dir: string): ReadonlyArray<string> =>
 
 /** The lines of an output, without blanks. */
 export const lines = (text: string): ReadonlyArray<string> => text.split("\n").filter((l) => l.trim() !== "")
+
+/**
+ * The temporary folders and servers of one test file, registered to be stopped and removed after its last test:
+ * `temp(name)` makes a folder `netdicom-<prefix>-<name>-*`, `serve(args)` starts a server command.
+ */
+export const testFixtures = (prefix: string) => {
+  const temps: Array<string> = []
+  const servers: Array<Server> = []
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.interrupt()))
+    for (const dir of temps) removeDir(dir)
+  })
+  return {
+    temp: (name: string): string => {
+      const dir = makeTempDir(`netdicom-${prefix}-${name}-`)
+      temps.push(dir)
+      return dir
+    },
+    serve: async (args: ReadonlyArray<string>): Promise<Server> => {
+      const server = await startServer(args)
+      servers.push(server)
+      return server
+    }
+  }
+}
