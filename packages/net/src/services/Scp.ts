@@ -9,7 +9,9 @@
  * final status (0000; B000 with the failed UIDs; A702 when all failed; A801 for an unknown
  * destination, with no association opened). A C-CANCEL ends the sub-operations with FE00; a server stopping
  * (the association's channel closing) starts no new sub-operation and sends the final response, counting those
- * not started as failed, before its associations are aborted. A service that is not provided is answered 0x0122.
+ * not started as failed, before its associations are aborted. A service that is not provided is answered 0x0122,
+ * as is a request whose SOP class is not its presentation context's abstract syntax; one on a context where we are
+ * not the SCP (role selection, PS3.7 D.3.3.4) is answered 0x0124.
  *
  * @since 0.1.0
  */
@@ -409,12 +411,72 @@ const moveContexts = (instances: ReadonlyArray<RetrievableInstance>): Array<Nego
     .map((p) => ({ abstractSyntax: p.abstractSyntax, transferSyntaxes: [p.transferSyntax] }))
 }
 
-/** The request handler of an SCP offering the given services. */
+type ServiceRequest = Dimse.CEchoRq | Dimse.CStoreRq | Dimse.CFindRq | Dimse.CGetRq | Dimse.CMoveRq
+
+const isServiceRequest = (m: Dimse.Message): m is ServiceRequest =>
+  m._tag === "CEchoRq" || m._tag === "CStoreRq" || m._tag === "CFindRq" || m._tag === "CGetRq" || m._tag === "CMoveRq"
+
+// Why a request may not be served on the context it came on (PS3.7 9.1, PS3.8 7.1.1.13), or undefined: its Affected
+// SOP Class UID must be the context's abstract syntax (0x0122 SOP class not supported), and we must have the SCP role
+// on that context (0x0124 not authorized; a requestor that proposed the SCP role only is the SCP of it itself).
+const refusalOf = (
+  m: ServiceRequest,
+  context: DimseChannel.IncomingRequest["context"]
+): { readonly status: number; readonly comment: string } | undefined =>
+  m.affectedSopClassUid !== context.abstractSyntax
+    ? { status: Status.SOP_CLASS_NOT_SUPPORTED, comment: `not the SOP class of presentation context ${context.id}` }
+    : !context.weAreScp
+      ? { status: Status.NOT_AUTHORIZED, comment: `no SCP role negotiated on presentation context ${context.id}` }
+      : undefined
+
+// The failure response to a refused request: the data set that came with it is read and dropped first, so the
+// association stays in step and goes on.
+const refuse = (
+  request: DimseChannel.IncomingRequest,
+  channel: DimseChannel.DimseChannel,
+  m: ServiceRequest,
+  refusal: { readonly status: number; readonly comment: string }
+) =>
+  Effect.gen(function* () {
+    yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
+    const context = request.context
+    yield* Effect.logWarning(
+      `${Dimse.commandName(m)} ${m.messageId} for ${m.affectedSopClassUid} on presentation context ${context.id} ` +
+        `(${context.abstractSyntax}${context.weAreScp ? "" : ", we are not its SCP"}) refused: ` +
+        `${Status.format(refusal.status)}`
+    )
+    const base = {
+      messageIdBeingRespondedTo: m.messageId,
+      affectedSopClassUid: m.affectedSopClassUid,
+      status: refusal.status,
+      errorComment: Dimse.fitErrorComment(refusal.comment)
+    }
+    const response: Dimse.Message =
+      m._tag === "CEchoRq"
+        ? { _tag: "CEchoRsp", ...base }
+        : m._tag === "CStoreRq"
+          ? { _tag: "CStoreRsp", ...base, affectedSopInstanceUid: m.affectedSopInstanceUid }
+          : m._tag === "CFindRq"
+            ? { _tag: "CFindRsp", ...base, hasIdentifier: false }
+            : m._tag === "CGetRq"
+              ? { _tag: "CGetRsp", ...base, hasIdentifier: false }
+              : { _tag: "CMoveRsp", ...base, hasIdentifier: false }
+    yield* channel.send(context, response).pipe(Effect.ignore)
+  })
+
+/**
+ * The request handler of an SCP offering the given services. A request whose SOP class is not its presentation
+ * context's, or on a context where we are not the SCP, is answered with a failure (0x0122, 0x0124) and not served.
+ */
 export const requestHandler = (ae: ApplicationEntity, services: Services): DimseChannel.RequestHandler => {
   const storage = Option.map(services.storage, (s) => storeRequestHandler(s.store))
   const refuseStore = storeRequestHandler(() => Effect.succeed({ status: Status.SOP_CLASS_NOT_SUPPORTED }))
   return (request, channel) => {
     const m = request.message
+    if (isServiceRequest(m)) {
+      const refusal = refusalOf(m, request.context)
+      if (refusal !== undefined) return refuse(request, channel, m, refusal)
+    }
     switch (m._tag) {
       case "CEchoRq":
         return channel
