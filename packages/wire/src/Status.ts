@@ -37,6 +37,8 @@ export const NO_SUCH_SOP_INSTANCE = 0x0112
 export const SOP_CLASS_NOT_SUPPORTED = 0x0122
 /** 0124: Refused: not authorized. */
 export const NOT_AUTHORIZED = 0x0124
+/** 0211: Failure: unrecognized operation (a request for an operation the peer does not support). */
+export const UNRECOGNIZED_OPERATION = 0x0211
 /** A700: Refused: out of resources. */
 export const OUT_OF_RESOURCES = 0xa700
 /** A701: Refused: out of resources, unable to calculate the number of matches (C-GET, C-MOVE). */

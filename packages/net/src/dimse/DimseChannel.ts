@@ -28,7 +28,7 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
-import { Dimse, Fragmenter, Reassembler, Status } from "@netdicom/wire"
+import { CommandSet, Dimse, Fragmenter, Reassembler, Status } from "@netdicom/wire"
 import type { Association, Ending } from "../association/Association.ts"
 import { AssociationAborted } from "../association/AssociationError.ts"
 import * as LentBytes from "../upper/LentBytes.ts"
@@ -699,6 +699,15 @@ export const make = (
       return Effect.andThen(Deferred.await(slotFreed), awaitSlot)
     })
 
+    // A command set of our own making (no DIMSE-C message), with no data set, under the send lock.
+    const sendCommand = (context: AcceptedContext, command: CommandSet.CommandSet): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const bytes = CommandSet.encode(command)
+        if (Result.isFailure(bytes)) return Effect.logWarning(`cannot encode a response: ${bytes.failure.rule}`)
+        const parts = Fragmenter.fragmentMessageParts(context.id, maxPdu, bytes.success)
+        return underSendLock(fail(association.sendPData(parts))).pipe(Effect.ignore)
+      })
+
     const rx: Receiver = new Receiver({
       debug,
       reassembler,
@@ -710,6 +719,7 @@ export const make = (
       dimseTimeout: association.ae.timeouts.dimse,
       deliver,
       protocolAbort,
+      sendCommand,
       runHandler,
       handlerDone,
       awaitSlot,
