@@ -77,6 +77,19 @@ export interface IncomingRequest {
   readonly isCancelled: () => boolean
 }
 
+/** How `DimseChannel.request` sends a request and when it cancels it. */
+export interface RequestOptions {
+  readonly dataSet?: DataSource
+  /** Send C-CANCEL-RQ when the stream is stopped before its final response. */
+  readonly cancel?: boolean
+  /**
+   * Send C-CANCEL-RQ once this completes (a user's Ctrl-C, say) while the request is outstanding, and go on streaming
+   * the responses to the final one (0xFE00 with its counts, usually); none within `timeouts.cancel` (at most
+   * `timeouts.dimse`) aborts the association, as for `cancel`.
+   */
+  readonly cancelWhen?: Effect.Effect<void>
+}
+
 /** What a request handler does with each request; it answers through the channel. */
 export type RequestHandler = (request: IncomingRequest, channel: DimseChannel) => Effect.Effect<void>
 
@@ -101,7 +114,7 @@ export interface DimseChannel {
   readonly request: (
     context: AcceptedContext,
     message: Dimse.Message,
-    options?: { readonly dataSet?: DataSource; readonly cancel?: boolean }
+    options?: RequestOptions
   ) => Stream.Stream<Response, DimseFailure>
   /** Sends a request that has exactly one (final) response and waits for it. */
   readonly requestOne: (
@@ -573,6 +586,16 @@ export const make = (
             // Bounded: a consumer slower than the peer holds the association back, not our memory.
             const inbox = yield* Queue.bounded<Response, DimseFailure | Cause.Done>(RESPONSE_WINDOW)
             let finished = false
+            // Set once a C-CANCEL-RQ went out for it (`cancelWhen`), so that it goes once.
+            let cancelSent = false
+            const { cancel: cancelTimeout, dimse } = association.ae.timeouts
+            const cancelWithin = Duration.min(cancelTimeout, dimse)
+            const noFinalAfterCancel = () =>
+              rx.gone === undefined
+                ? protocolAbort(
+                    `no final response to message ${id} within ${Duration.format(cancelWithin)} of its C-CANCEL`
+                  )
+                : Effect.void
             const holder: OperationsWindow.Holder = { slot: false }
             const mark: Sent = { sent: false }
             // Set when the rest of the responses are left to a fiber of the channel, which gives the slot back.
@@ -586,31 +609,21 @@ export const make = (
             yield* Effect.addFinalizer(() =>
               Effect.gen(function* () {
                 // Only a request the peer may have seen is cancelled (one stopped before its write began is not).
-                if (!finished && mark.sent && options?.cancel && rx.gone === undefined) {
-                  yield* send(context, { _tag: "CCancelRq", messageIdBeingRespondedTo: id }).pipe(Effect.ignore)
+                if (!finished && mark.sent && (options?.cancel || cancelSent) && rx.gone === undefined) {
+                  if (!cancelSent) {
+                    cancelSent = true
+                    yield* send(context, { _tag: "CCancelRq", messageIdBeingRespondedTo: id }).pipe(Effect.ignore)
+                  }
                   // Still wait for the final response, so the association stays in step. None within the cancel
                   // timeout (at most the DIMSE timeout) aborts the association: the peer still counts the request
                   // outstanding, so its window slot cannot be given back to the next request, and a user who
                   // stopped the request (Ctrl-C) is not kept waiting for a peer that has stopped answering.
-                  const { cancel, dimse } = association.ae.timeouts
-                  const within = Duration.min(cancel, dimse)
                   yield* Effect.gen(function* () {
                     while (true) {
                       const r = yield* Queue.take(inbox)
                       if (Status.isFinal(r.status)) return
                     }
-                  }).pipe(
-                    Effect.timeoutOrElse({
-                      duration: within,
-                      orElse: () =>
-                        rx.gone === undefined
-                          ? protocolAbort(
-                              `no final response to message ${id} within ${Duration.format(within)} of its C-CANCEL`
-                            )
-                          : Effect.void
-                    }),
-                    Effect.ignore
-                  )
+                  }).pipe(Effect.timeoutOrElse({ duration: cancelWithin, orElse: noFinalAfterCancel }), Effect.ignore)
                 } else if (!finished && mark.sent && rx.gone === undefined) {
                   // Stopped without a C-CANCEL: the peer goes on to its final response and counts the request
                   // outstanding until then. The rest is drained by a fiber of the channel, which gives the window
@@ -648,6 +661,21 @@ export const make = (
             yield* isWhole(dataSet)
               ? Effect.suspend(() => beginWhole(context, message, dataSet, mark) ?? Effect.void)
               : sendInParts(context, message, dataSet, mark)
+            const cancelWhen = options?.cancelWhen
+            if (cancelWhen !== undefined) {
+              // Cancelled while outstanding: C-CANCEL-RQ once, then the responses go on to the final one, which must
+              // come within the cancel timeout (this fiber ends with the stream's scope, once the final came).
+              yield* Effect.forkScoped(
+                Effect.gen(function* () {
+                  yield* cancelWhen
+                  if (finished || cancelSent || rx.gone !== undefined) return
+                  cancelSent = true
+                  yield* send(context, { _tag: "CCancelRq", messageIdBeingRespondedTo: id }).pipe(Effect.ignore)
+                  yield* Effect.sleep(cancelWithin)
+                  if (!finished) yield* noFinalAfterCancel()
+                })
+              )
+            }
             while (true) {
               const r = yield* nextResponse(inbox, id, message)
               if (Status.isFinal(r.status)) {

@@ -6,7 +6,9 @@
  * `NoAcceptedContext` when there is none), returns statuses as data, and fails only when the
  * exchange itself fails. C-FIND, C-GET and C-MOVE return Streams of pending responses ending
  * with the final one; stopping the Stream early sends C-CANCEL and waits for the final response, within
- * `timeouts.cancel` of the Application Entity (5 s by default), after which the association is aborted.
+ * `timeouts.cancel` of the Application Entity (5 s by default), after which the association is aborted. A
+ * `cancelWhen` effect sends the C-CANCEL when it completes and lets the Stream go on to the final response
+ * (0xFE00 with its counts), within the same timeout.
  *
  * @since 0.1.0
  */
@@ -213,10 +215,23 @@ const identifierBytes = (channel: DimseChannel.DimseChannel, sopClassUid: string
     return { context, bytes: bytes.success }
   })
 
+// A C-FIND, C-GET or C-MOVE: cancelled when its stream is stopped early, or once `cancelWhen` completes.
+const requestOptions = (
+  dataSet: Uint8Array,
+  cancelWhen: Effect.Effect<void> | undefined
+): DimseChannel.RequestOptions =>
+  cancelWhen === undefined ? { dataSet, cancel: true } : { dataSet, cancel: true, cancelWhen }
+
 /** C-FIND: the matches as a Stream, ending with the final status (PS3.4 C.4.1). */
 export const find = (
   channel: DimseChannel.DimseChannel,
-  query: { readonly model: Model; readonly identifier: DataSet.Naturalized; readonly priority?: Dimse.Priority }
+  query: {
+    readonly model: Model
+    readonly identifier: DataSet.Naturalized
+    readonly priority?: Dimse.Priority
+    /** Cancels the query (C-CANCEL) once this completes; the stream still ends with the final response. */
+    readonly cancelWhen?: Effect.Effect<void>
+  }
 ): Stream.Stream<FindResponse, DimseFailure> =>
   Stream.unwrap(
     Effect.gen(function* () {
@@ -229,7 +244,7 @@ export const find = (
         affectedSopClassUid: sopClassUid,
         priority: query.priority ?? Dimse.PRIORITY_MEDIUM
       }
-      return channel.request(context, rq, { dataSet: bytes, cancel: true }).pipe(
+      return channel.request(context, rq, requestOptions(bytes, query.cancelWhen)).pipe(
         Stream.mapEffect((r): Effect.Effect<FindResponse, DimseProtocolError> => {
           if (r.dataSet === undefined) return Effect.succeed({ ...info(r.message, "C-FIND"), identifier: undefined })
           // text in a character set that cannot be decoded is read as Latin-1 with a warning, not an abort (as
@@ -286,6 +301,8 @@ interface RetrieveQuery {
   readonly model: Exclude<Model, "worklist">
   readonly identifier: DataSet.Naturalized
   readonly priority?: Dimse.Priority
+  /** Cancels the retrieve (C-CANCEL) once this completes; the stream still ends with the final response. */
+  readonly cancelWhen?: Effect.Effect<void>
 }
 
 // C-GET and C-MOVE differ only in their SOP class and command; the exchange is the same.
@@ -307,7 +324,7 @@ const retrieve = (
           : { _tag: "CMoveRq", messageId, affectedSopClassUid: sopClassUid, priority, moveDestination: destination }
       const service = op === "get" ? "C-GET" : "C-MOVE"
       return channel
-        .request(context, rq, { dataSet: bytes, cancel: true })
+        .request(context, rq, requestOptions(bytes, query.cancelWhen))
         .pipe(Stream.map((r) => progressOf(r, context.transferSyntax, service)))
     })
   )
