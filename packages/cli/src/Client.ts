@@ -401,11 +401,13 @@ const find = Command.make(
               }
             ]
           })
-          // a second Ctrl-C aborts at once rather than wait for the final response to the C-CANCEL
+          // a first Ctrl-C cancels (C-CANCEL, the final response printed, the association released); a second one
+          // aborts at once rather than wait for the final response to the C-CANCEL
           yield* Signals.abortOnRepeat(channel.association)
+          const cancelWhen = yield* Signals.cancelOnSignal
           let matches = 0
           let final: Scu.FindResponse | undefined
-          yield* Stream.runForEach(Scu.find(channel, { model: c.model, identifier }), (r) =>
+          yield* Stream.runForEach(Scu.find(channel, { model: c.model, identifier, cancelWhen }), (r) =>
             Effect.gen(function* () {
               if (r.category === "Pending") {
                 if (r.identifier !== undefined) {
@@ -583,10 +585,11 @@ const get = Command.make(
             onStore: fileWriter(c.out, written)
           })
           yield* Signals.abortOnRepeat(channel.association)
-          return yield* runRetrieve("C-GET", Scu.get(channel, { model: c.model, identifier }))
+          const cancelWhen = yield* Signals.cancelOnSignal
+          return yield* runRetrieve("C-GET", Scu.get(channel, { model: c.model, identifier, cancelWhen }))
         })
       ).pipe(
-        // Ctrl-C: the association is aborted; say so, and what is on disk, as the last lines before the exit (130)
+        // a second Ctrl-C: the association is aborted; say so, and what is on disk, as the last lines before the exit
         Effect.onInterrupt(() =>
           Effect.andThen(
             Console.error("netdicom get: interrupted: the association was aborted"),
@@ -628,7 +631,11 @@ const move = Command.make(
             ]
           })
           yield* Signals.abortOnRepeat(channel.association)
-          return yield* runRetrieve("C-MOVE", Scu.move(channel, { model: c.model, destination, identifier }))
+          const cancelWhen = yield* Signals.cancelOnSignal
+          return yield* runRetrieve(
+            "C-MOVE",
+            Scu.move(channel, { model: c.model, destination, identifier, cancelWhen })
+          )
         })
       ).pipe(
         Effect.onInterrupt(() =>

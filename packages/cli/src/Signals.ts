@@ -1,13 +1,14 @@
 /**
- * How `netdicom` ends on a signal. The first SIGINT (Ctrl-C) or SIGTERM interrupts the command: its associations are
- * released or aborted, a C-FIND, C-GET or C-MOVE under way is cancelled first (C-CANCEL, then the peer's final
- * response awaited within `timeouts.cancel`), and the process exits with the signal's own code, 128 + its number
- * (SIGINT 130, SIGTERM 143). A second signal aborts at once the associations the command registered
- * (`abortOnRepeat`) instead of waiting for the peer.
+ * How `netdicom` ends on a signal. While a C-FIND, C-GET or C-MOVE is under way (`cancelOnSignal`), the first SIGINT
+ * (Ctrl-C) or SIGTERM cancels it: the command sends C-CANCEL, prints the peer's final response (0xFE00 with its counts)
+ * as it prints any, and releases the association. Otherwise the first signal interrupts the command: its
+ * associations are released or aborted. Either way the process then exits with the signal's own code, 128 + its
+ * number (SIGINT 130, SIGTERM 143), unless the command succeeded all the same. A second signal aborts at once the
+ * associations the command registered (`abortOnRepeat`) and interrupts it, instead of waiting for the peer.
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Runtime from "effect/Runtime"
@@ -37,15 +38,33 @@ export const abortOnRepeat = (association: Association.Association): Effect.Effe
     (abort) => Effect.sync(() => void onRepeat.delete(abort))
   ).pipe(Effect.asVoid)
 
-/** The exit code of a command that ended with `exit`, stopped by `signal` if one came. */
+// What a first signal runs instead of interrupting the command: cancels of the operations under way.
+const onFirst = new Set<() => void>()
+
+/**
+ * For the current scope: an effect that completes when the first SIGINT or SIGTERM comes, which then does not
+ * interrupt the command. Give it to `Scu.find`/`get`/`move` as `cancelWhen`: the operation is cancelled and its
+ * final response still reaches the command.
+ */
+export const cancelOnSignal: Effect.Effect<Effect.Effect<void>, never, Scope.Scope> = Effect.gen(function* () {
+  const signalled = yield* Deferred.make<void>()
+  const cancel = () => void Deferred.doneUnsafe(signalled, Exit.void)
+  yield* Effect.acquireRelease(
+    Effect.sync(() => onFirst.add(cancel)),
+    () => Effect.sync(() => void onFirst.delete(cancel))
+  )
+  return Deferred.await(signalled)
+})
+
+/**
+ * The exit code of a command that ended with `exit`, stopped by `signal` if one came: the signal's code when it did
+ * not succeed (interrupted, or ended after cancelling its operation), otherwise `fallback`.
+ */
 export const exitCode = <A, E>(
   exit: Exit.Exit<A, E>,
   signal: StopSignal | undefined,
   fallback: (exit: Exit.Exit<A, E>) => number
-): number =>
-  signal !== undefined && Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
-    ? EXIT_CODES[signal]
-    : fallback(exit)
+): number => (signal !== undefined && Exit.isFailure(exit) ? EXIT_CODES[signal] : fallback(exit))
 
 const defaultCode = <A, E>(exit: Exit.Exit<A, E>): number => {
   let code = 1
@@ -58,13 +77,24 @@ const defaultCode = <A, E>(exit: Exit.Exit<A, E>): number => {
 // The main fiber with our signal handlers (in place of NodeRuntime's, which give every interruption 130).
 const run = Runtime.makeRunMain(({ fiber }) => {
   let signal: StopSignal | undefined
+  // Whether the first signal cancelled an operation rather than interrupting the command.
+  let cancelled = false
   const on = (s: StopSignal) => () => {
     if (signal === undefined) {
       signal = s
+      if (onFirst.size > 0) {
+        cancelled = true
+        for (const cancel of onFirst) cancel()
+        return
+      }
       fiber.interruptUnsafe(fiber.id)
       return
     }
     for (const abort of onRepeat) abort()
+    if (cancelled) {
+      cancelled = false
+      fiber.interruptUnsafe(fiber.id)
+    }
   }
   const onSigint = on("SIGINT")
   const onSigterm = on("SIGTERM")
@@ -81,6 +111,7 @@ const run = Runtime.makeRunMain(({ fiber }) => {
 
 /**
  * Runs the command as the process's main fiber (as `NodeRuntime.runMain` does, errors not reported): the first
- * SIGINT or SIGTERM interrupts it and sets the exit code, a repeated one runs the aborts of `abortOnRepeat`.
+ * SIGINT or SIGTERM cancels what `cancelOnSignal` registered, or else interrupts the command, and sets the exit code;
+ * a repeated one runs the aborts of `abortOnRepeat` (and interrupts a command whose operation it had cancelled).
  */
 export const runMain = <E, A>(effect: Effect.Effect<A, E>): void => run(effect, { disableErrorReporting: true })

@@ -624,7 +624,7 @@ describe("qrscp on an index of an older schema", () => {
 })
 
 describe("get interrupted by Ctrl-C", () => {
-  it("says it was interrupted, ends with what was written, leaves no partial file, exits 130", async () => {
+  it("cancels: prints the final Cancel status and what was written, leaves no partial file, exits 130", async () => {
     const qr = await serve(["qrscp", "0", "--store", temp("sigint-get-store"), "--db", ":memory:"])
     const dir = temp("sigint-get-in")
     // three 64 MiB instances (a large private OB element after the pixel data): Ctrl-C lands after the first
@@ -669,8 +669,14 @@ describe("get interrupted by Ctrl-C", () => {
       })
     })
     assert.strictEqual(code, 130, stdout + stderr)
-    assert.include(stderr, "netdicom get: interrupted")
-    assert.match(lines(stdout).at(-1) ?? "", /^[123] files? written to /, stdout)
+    // the C-CANCEL's final response, as any final response is printed, then what is on disk
+    const cancelled = /^C-GET Cancel: .*\(0xFE00\): ([123]) completed, 0 warnings, 0 failed$/m.exec(stdout)
+    assert.isNotNull(cancelled, stdout + stderr)
+    assert.strictEqual(
+      lines(stdout).at(-1),
+      `${cancelled![1]} file${cancelled![1] === "1" ? "" : "s"} written to ${out}`
+    )
+    assert.notInclude(stderr, "interrupted", "the association was aborted rather than released")
     assert.deepStrictEqual(
       fs.readdirSync(out).filter((name) => name.endsWith(".tmp")),
       [],
