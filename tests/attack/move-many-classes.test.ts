@@ -1,10 +1,11 @@
 /**
  * A C-MOVE of a study whose instances need more presentation contexts than one association holds (one per SOP class
- * and stored transfer syntax, 128 at most). The archive takes a C-STORE of any SOP class on any storage context (the
- * command's Affected SOP Class UID is not checked against the context's abstract syntax, as DCMTK does not check it),
- * so a peer that may store can put instances of 129 made-up SOP classes into a study: every C-MOVE of it then failed
- * whole (A702, "129 presentation contexts proposed"), its real instances with it. The 128 contexts of the most
- * instances are now proposed, and only the instances left out fail.
+ * and stored transfer syntax, 128 at most). A peer can no longer store instances of made-up SOP classes over the CT
+ * context (a C-STORE whose Affected SOP Class UID is not its context's abstract syntax is refused 0x0122), but an
+ * archive can still hold instances of 129 SOP classes in one study (each stored on its own context, or files copied
+ * into the store): every C-MOVE of such a study used to fail whole (A702, "129 presentation contexts proposed"), its
+ * real instances with it. The 128 contexts of the most instances are now proposed, and only the instances left out
+ * fail.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
@@ -12,7 +13,7 @@ import { Scu } from "@netdicom/net"
 import * as Part10 from "../../packages/archive/src/Part10.ts"
 import { instance } from "../../packages/archive/test/fixtures.ts"
 import { connectArchive, startArchiveScp } from "./archive-support.ts"
-import { scopedRawScp } from "./hotpath-support.ts"
+import { commandOf, scopedRawScp } from "./hotpath-support.ts"
 import { associated, associateRq, command, pdata, promise } from "./support.ts"
 
 const bare = (file: Uint8Array) => file.subarray(Part10.dataSetOffset(file)!)
@@ -30,7 +31,7 @@ describe("a C-MOVE needing more than 128 presentation contexts", () => {
           instance({ patientId: "P", patientName: "X", study: "1.2.5", series: "1.2.5.1", sop: `1.2.5.1.${i}` })
         )
       }
-      // over the network, on the CT context: C-STOREs of made-up SOP classes, each taken (0000)
+      // over the network, on the CT context: C-STOREs of made-up SOP classes, each refused (0122)
       const peer = yield* promise(() => associated(scp.port, associateRq({ calledAeTitle: "ARCHIVE" })))
       for (let i = 1; i <= MADE_UP; i++) {
         const sopClass = `1.2.826.0.1.3680043.10.999.${i}`
@@ -59,8 +60,24 @@ describe("a C-MOVE needing more than 128 presentation contexts", () => {
         )
         const rsp = yield* promise(() => peer.next(3000))
         assert.isTrue(typeof rsp !== "string" && rsp.type === 0x04)
+        const answer = typeof rsp !== "string" ? commandOf(rsp.body) : undefined
+        assert.strictEqual(answer !== undefined && "status" in answer ? answer.status : undefined, 0x0122)
       }
       peer.destroy()
+      // into the archive directly, then
+      for (let i = 1; i <= MADE_UP; i++) {
+        const sopClass = `1.2.826.0.1.3680043.10.999.${i}`
+        yield* scp.archive.store(
+          instance({
+            patientId: "P",
+            patientName: "X",
+            study: "1.2.5",
+            series: "1.2.5.2",
+            sop: `1.2.5.2.${i}`,
+            sopClass
+          })
+        )
+      }
       const responses = yield* Effect.scoped(
         Effect.gen(function* () {
           const channel = yield* connectArchive(scp.port, { dimse: "20 seconds" })
