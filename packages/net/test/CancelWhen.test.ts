@@ -99,6 +99,9 @@ describe("cancelWhen", () => {
       assert.strictEqual(final.completed, stored)
       assert.strictEqual((final.remaining ?? 0) + (final.completed ?? 0), 20)
       assert.isAbove(final.remaining ?? 0, 0)
+      // Sub-operations not started are counted as remaining, not listed as failed.
+      assert.strictEqual(final.failed, 0)
+      assert.deepStrictEqual(final.failedSopInstanceUids, [])
     })
   )
 })

@@ -304,11 +304,10 @@ const handleRetrieve = (
       Effect.gen(function* () {
         for (let i = 0; i < instances.length; i++) {
           if (request.isCancelled()) {
+            // Those not started are the Remaining count, not failures: the list holds only the sub-operations that
+            // failed (PS3.4 C.4.2.1.4.2, C.4.3.1.3.1).
             const remaining = instances.length - i
-            return yield* respond(Status.CANCEL, counts(remaining, completed, failed, warning), [
-              ...failedUids,
-              ...instances.slice(i).map((x) => x.sopInstanceUid)
-            ])
+            return yield* respond(Status.CANCEL, counts(remaining, completed, failed, warning), failedUids)
           }
           if (channel.isStopping()) {
             // The server is stopping: no new sub-operation; those not started count as failed, and the final
