@@ -51,7 +51,8 @@ export class LinkInStore extends Data.TaggedError("LinkInStore")<{
     return STATUS_OUT_OF_RESOURCES
   }
   override get message(): string {
-    return `${this.operation}: ${this.path} is a symbolic link below the store root, not followed`
+    // the reason first: an Error Comment (64 characters) keeps the start
+    return `symbolic link below the store root, not followed: ${this.path} (${this.operation})`
   }
 }
 
