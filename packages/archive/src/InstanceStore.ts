@@ -363,17 +363,14 @@ const copyInto = (
 const CREATE_FLAGS =
   FsSync.constants.O_WRONLY | FsSync.constants.O_CREAT | FsSync.constants.O_EXCL | FsSync.constants.O_NOFOLLOW
 
-/** The folder a file is written into, as `lstat` sees it: a directory, not a link, and still the same one. */
-const sameFolder = (
-  dir: string,
-  before: FsSync.Stats | undefined
-): Effect.Effect<FsSync.Stats, StoreFailed | LinkInStore> =>
+/**
+ * The folder a file is written into is not a link (`lstat`). Another real folder in its place (emptied and made
+ * again by other stores) is no danger: the file is in it, or the rename by path fails.
+ */
+const notLinked = (dir: string): Effect.Effect<void, StoreFailed | LinkInStore> =>
   Effect.flatMap(
     ioSync("lstat", dir, () => FsSync.lstatSync(dir)),
-    (now) =>
-      now.isSymbolicLink() || (before !== undefined && (now.dev !== before.dev || now.ino !== before.ino))
-        ? refuseLink("write", dir)
-        : Effect.succeed(now)
+    (now) => (now.isSymbolicLink() ? refuseLink("write", dir) : Effect.void)
   )
 
 const writeAtomically = (
@@ -391,7 +388,7 @@ const writeAtomically = (
     if (created !== undefined) yield* syncDirectory(root)
     // the folder itself, checked again before the rename: swapped for a link meanwhile, the file is not renamed
     // into place through it (Node has no openat/renameat, so the check is by path, just before each use)
-    const folder = yield* sameFolder(dir, undefined)
+    yield* notLinked(dir)
     const tmp = Path.join(dir, TempFiles.temporaryName(Path.basename(target)))
     const file = yield* Effect.acquireUseRelease(
       ioSync("open", tmp, (): OpenFile => ({ fd: FsSync.openSync(tmp, CREATE_FLAGS, 0o644), pending: undefined })),
@@ -403,7 +400,7 @@ const writeAtomically = (
           yield* io("fsync", tmp, () => track(file, fsyncFd(file.fd)))
           // the modification time the index records: a rename keeps it
           const stat = yield* ioSync("fstat", tmp, () => FsSync.fstatSync(file.fd))
-          yield* sameFolder(dir, folder)
+          yield* notLinked(dir)
           return { size: written, modifiedMs: stat.mtimeMs }
         }),
       (file, exit) =>
