@@ -22,7 +22,8 @@ import * as Semaphore from "effect/Semaphore"
 import type * as Stream from "effect/Stream"
 import { ElementWalker, Uids } from "@netdicom/wire"
 import { InvalidInstance, StoreFailed } from "./ArchiveError.ts"
-import type { IndexFailed, LinkInStore, QueryError, UidConflict } from "./ArchiveError.ts"
+import { LinkInStore } from "./ArchiveError.ts"
+import type { IndexFailed, QueryError, UidConflict } from "./ArchiveError.ts"
 import { ArchiveIndex } from "./ArchiveIndex.ts"
 import type { ArchiveIndexOptions, QueryOptions, RetrieveItem } from "./ArchiveIndex.ts"
 import * as Header from "./Header.ts"
@@ -87,6 +88,12 @@ export class Archive extends Context.Service<
     readonly remove: (
       sopInstanceUid: string
     ) => Effect.Effect<Option.Option<RetrieveItem>, StoreFailed | LinkInStore | IndexFailed>
+    /**
+     * The file of a listed instance, to be opened now: refused (`LinkInStore`, logged) when, below the store root, it
+     * is reached through a symbolic link (a study folder replaced by one since it was indexed). Paths outside the root
+     * (indexed from elsewhere) are given as they are.
+     */
+    readonly fileOf: (item: RetrieveItem) => Effect.Effect<string, LinkInStore>
     /** Indexes every `.dcm` file under the store root (reading each; `reconcile` reads only what changed). */
     readonly rebuild: Effect.Effect<RebuildReport, StoreFailed | IndexFailed>
     /**
@@ -383,6 +390,14 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
     find: index.find,
     retrieve: index.retrieve,
     remove,
+    fileOf: (item) => {
+      const link = isUnder(store.root, item.filePath) ? linkBelow(store.root, item.filePath) : undefined
+      return link === undefined
+        ? Effect.succeed(item.filePath)
+        : Effect.logWarning(`${item.filePath} not read: ${link} is a symbolic link below the store root`).pipe(
+            Effect.andThen(Effect.fail(new LinkInStore({ operation: "read", path: link })))
+          )
+    },
     rebuild,
     reconcile: (options) => Reconcile.reconcile(store, index, exclusive, options)
   })
