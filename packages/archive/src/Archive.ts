@@ -22,12 +22,13 @@ import * as Semaphore from "effect/Semaphore"
 import type * as Stream from "effect/Stream"
 import { ElementWalker, Uids } from "@netdicom/wire"
 import { InvalidInstance, StoreFailed } from "./ArchiveError.ts"
+import { LinkInStore } from "./ArchiveError.ts"
 import type { IndexFailed, QueryError, UidConflict } from "./ArchiveError.ts"
 import { ArchiveIndex } from "./ArchiveIndex.ts"
 import type { ArchiveIndexOptions, QueryOptions, RetrieveItem } from "./ArchiveIndex.ts"
 import * as Header from "./Header.ts"
 import type { Dataset, InstanceRecord } from "./Header.ts"
-import { InstanceStore } from "./InstanceStore.ts"
+import { InstanceStore, linkBelow } from "./InstanceStore.ts"
 import type { Aside, InstanceBytes } from "./InstanceStore.ts"
 import * as Reconcile from "./Reconcile.ts"
 import type { ReconcileOptions, ReconcileReport } from "./Reconcile.ts"
@@ -70,7 +71,7 @@ export class Archive extends Context.Service<
     readonly store: (
       bytes: InstanceBytes,
       options?: StoreOptions
-    ) => Effect.Effect<StoredInstance, StoreFailed | InvalidInstance | IndexFailed | UidConflict>
+    ) => Effect.Effect<StoredInstance, StoreFailed | LinkInStore | InvalidInstance | IndexFailed | UidConflict>
     /** C-FIND (see `ArchiveIndex.find`). */
     readonly find: (query: Dataset, options?: QueryOptions) => Stream.Stream<Dataset, QueryError | IndexFailed>
     /** C-GET/C-MOVE instance list (see `ArchiveIndex.retrieve`). */
@@ -78,8 +79,21 @@ export class Archive extends Context.Service<
       query: Dataset,
       options?: QueryOptions
     ) => Effect.Effect<ReadonlyArray<RetrieveItem>, QueryError | IndexFailed>
-    /** Removes an instance from the index and, when it lives under the store root, its file. */
-    readonly remove: (sopInstanceUid: string) => Effect.Effect<Option.Option<RetrieveItem>, StoreFailed | IndexFailed>
+    /**
+     * Removes an instance from the index and, when it lives under the store root and is still as indexed (same size
+     * and modification time), its file. A file changed since it was indexed (another instance copied over it) is
+     * left in place, with a warning: it may be the only copy of what it holds now, and the next `reconcile` indexes
+     * it. So is a file reached through a symbolic link below the root (not followed). The entry goes either way.
+     */
+    readonly remove: (
+      sopInstanceUid: string
+    ) => Effect.Effect<Option.Option<RetrieveItem>, StoreFailed | LinkInStore | IndexFailed>
+    /**
+     * The file of a listed instance, to be opened now: refused (`LinkInStore`, logged) when, below the store root, it
+     * is reached through a symbolic link (a study folder replaced by one since it was indexed). Paths outside the root
+     * (indexed from elsewhere) are given as they are.
+     */
+    readonly fileOf: (item: RetrieveItem) => Effect.Effect<string, LinkInStore>
     /** Indexes every `.dcm` file under the store root (reading each; `reconcile` reads only what changed). */
     readonly rebuild: Effect.Effect<RebuildReport, StoreFailed | IndexFailed>
     /**
@@ -247,16 +261,24 @@ const asIndexed = (entry: RetrieveItem): Effect.Effect<boolean> =>
 /** The archive on a given store and index. */
 export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Service"]): Archive["Service"] => {
   const exclusive = keyedLock()
-  // The file of an entry a store replaced from another path: removed while it is as indexed; one changed since may
-  // hold another instance (the only copy of it), and is left where it is (the next `reconcile` indexes it).
-  const removeReplaced = (entry: RetrieveItem) =>
-    Effect.flatMap(asIndexed(entry), (unchanged) =>
+  // The file of an entry removed (`remove`, or a store that replaced it from another path): removed while it is as
+  // indexed; one changed since may hold another instance (the only copy of it), and is left where it is (the next
+  // `reconcile` indexes it); one reached through a symbolic link below the root is not looked at, nor removed.
+  const removeIfAsIndexed = (entry: RetrieveItem) => {
+    const link = linkBelow(store.root, Path.dirname(entry.filePath))
+    if (link !== undefined) {
+      return Effect.logWarning(
+        `${entry.filePath} is reached through the symbolic link ${link}, not followed: left in place, not removed`
+      )
+    }
+    return Effect.flatMap(asIndexed(entry), (unchanged) =>
       unchanged
         ? store.remove(entry.filePath)
         : Effect.logWarning(
             `${entry.filePath} changed since it was indexed for ${entry.sopInstanceUid}: left in place, not removed`
           )
     )
+  }
   const storeInstance = (bytes: InstanceBytes, options?: StoreOptions) =>
     Effect.gen(function* () {
       const peeked =
@@ -318,7 +340,7 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
               replaced.value.filePath !== file.path &&
               isUnder(store.root, replaced.value.filePath)
             ) {
-              yield* removeReplaced(replaced.value)
+              yield* removeIfAsIndexed(replaced.value)
             }
             return { record, replaced }
           })
@@ -336,7 +358,7 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
       Effect.gen(function* () {
         const removed = yield* index.remove(sopInstanceUid)
         if (Option.isSome(removed) && isUnder(store.root, removed.value.filePath)) {
-          yield* store.remove(removed.value.filePath)
+          yield* removeIfAsIndexed(removed.value)
         }
         return removed
       })
@@ -368,6 +390,14 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
     find: index.find,
     retrieve: index.retrieve,
     remove,
+    fileOf: (item) => {
+      const link = isUnder(store.root, item.filePath) ? linkBelow(store.root, item.filePath) : undefined
+      return link === undefined
+        ? Effect.succeed(item.filePath)
+        : Effect.logWarning(`${item.filePath} not read: ${link} is a symbolic link below the store root`).pipe(
+            Effect.andThen(Effect.fail(new LinkInStore({ operation: "read", path: link })))
+          )
+    },
     rebuild,
     reconcile: (options) => Reconcile.reconcile(store, index, exclusive, options)
   })

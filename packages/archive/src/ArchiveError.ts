@@ -34,6 +34,28 @@ export class StoreFailed extends Data.TaggedError("StoreFailed")<{
   }
 }
 
+/**
+ * A symbolic link below the store root where the archive expects a folder or file of its own (a study folder
+ * replaced by a link, say): never followed, so that nothing is written, read or removed outside the root through it.
+ * The root itself may be a link (the operator chose it). A C-STORE refused for it gets 0xA700, as other store
+ * failures.
+ */
+export class LinkInStore extends Data.TaggedError("LinkInStore")<{
+  /** What was about to be done (`write`, `unlink`, `read`). */
+  readonly operation: string
+  /** The link. */
+  readonly path: string
+}> {
+  /** The C-STORE status an SCP should answer with. */
+  get status(): number {
+    return STATUS_OUT_OF_RESOURCES
+  }
+  override get message(): string {
+    // the reason first: an Error Comment (64 characters) keeps the start
+    return `symbolic link below the store root, not followed: ${this.path} (${this.operation})`
+  }
+}
+
 /** The bytes are not a Part 10 file dcmjs can read, or a required UID is missing. */
 export class InvalidInstance extends Data.TaggedError("InvalidInstance")<{
   readonly reason: string
@@ -129,6 +151,6 @@ export class UidConflict extends Data.TaggedError("UidConflict")<{
 export type QueryError = IdentifierDoesNotMatchSopClass | UnableToProcess
 
 /** Every error of the archive layer. */
-export type ArchiveError = StoreFailed | InvalidInstance | IndexFailed | UidConflict | QueryError
+export type ArchiveError = StoreFailed | LinkInStore | InvalidInstance | IndexFailed | UidConflict | QueryError
 
 const describe = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))

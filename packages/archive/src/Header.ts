@@ -12,6 +12,7 @@
  *
  * @since 0.1.0
  */
+import { constants as FsConstants } from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Zlib from "node:zlib"
 import * as Effect from "effect/Effect"
@@ -392,17 +393,31 @@ export const fromBytes = (
   return parsed(read.push(bytes) ?? read.end())
 }
 
-/** Reads the header of a Part 10 file on disk, reading only as much of it as needed. */
+/** Opens without waiting for a writer (a FIFO opens at once, and is then refused by its `fstat`). */
+const READ_FLAGS = FsConstants.O_RDONLY | FsConstants.O_NONBLOCK
+
+/**
+ * Reads the header of a Part 10 file on disk, reading only as much of it as needed. Only a regular file is read:
+ * anything else (a FIFO put in its place, which a plain open would wait on for ever, holding a thread of the pool)
+ * fails with `StoreFailed`. With `noFollow`, a symbolic link as the file itself fails too (`O_NOFOLLOW`: the folders
+ * on the way are the caller's to check).
+ */
 export const fromFile = (
   path: string,
-  maxHeaderBytes: number = DEFAULT_MAX_HEADER_BYTES
+  maxHeaderBytes: number = DEFAULT_MAX_HEADER_BYTES,
+  options?: { readonly noFollow?: boolean }
 ): Effect.Effect<InstanceRecord, InvalidInstance | StoreFailed> =>
   Effect.gen(function* () {
     const read = yield* Effect.tryPromise({
       try: async () => {
-        const handle = await Fs.open(path, "r")
+        const handle = await Fs.open(
+          path,
+          options?.noFollow === true ? READ_FLAGS | FsConstants.O_NOFOLLOW : READ_FLAGS
+        )
         try {
-          const { size, mtimeMs } = await handle.stat()
+          const stat = await handle.stat()
+          if (!stat.isFile()) throw new Error("not a regular file")
+          const { size, mtimeMs } = stat
           const headerReader = reader(maxHeaderBytes)
           let position = 0
           while (true) {

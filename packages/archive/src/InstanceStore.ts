@@ -8,7 +8,10 @@
  * of the same name stays intact until the rename.
  *
  * File names come from UIDs only when they are well-formed (digits and single dots, at most 64 characters, PS3.5
- * 9.1); anything else is replaced by a hash, so no UID can escape the root directory.
+ * 9.1); anything else is replaced by a hash, so no UID can escape the root directory. Nor can a symbolic link below
+ * the root (a study folder replaced by one): the store `lstat`s the folders it writes into and removes from, opens
+ * with `O_NOFOLLOW`, and refuses a link (`LinkInStore`, logged) rather than follow it; its walk (`scan`) lists links
+ * apart and never goes through them. The root itself may be a link.
  *
  * @since 0.1.0
  */
@@ -22,7 +25,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { Text } from "@netdicom/wire"
-import { StoreFailed, type InvalidInstance } from "./ArchiveError.ts"
+import { LinkInStore, StoreFailed, type InvalidInstance } from "./ArchiveError.ts"
 import * as TempFiles from "./TempFiles.ts"
 
 /** Where an instance goes: the two UIDs that name its directory and file. */
@@ -59,6 +62,8 @@ export interface StoreScan {
   readonly temporary: ReadonlyArray<string>
   /** Folders that could not be listed and files that could not be looked at: nothing is known of what they hold. */
   readonly unreadable: ReadonlyArray<StoreFailed>
+  /** Symbolic links below the root (to folders or files): not followed, so nothing is known of what they name. */
+  readonly links: ReadonlyArray<string>
 }
 
 /** A file kept aside (see `setAside`). */
@@ -93,20 +98,24 @@ export class InstanceStore extends Context.Service<
       key: InstanceKey,
       bytes: InstanceBytes,
       verify?: Verify
-    ) => Effect.Effect<StoredFile, StoreFailed | InvalidInstance>
+    ) => Effect.Effect<StoredFile, StoreFailed | LinkInStore | InvalidInstance>
     /** Reads a stored file whole (for small files and tests; retrieve streams files itself). */
     readonly read: (path: string) => Effect.Effect<Uint8Array, StoreFailed>
-    /** Removes a file; a missing file is not an error. Empty study directories are removed too. */
-    readonly remove: (path: string) => Effect.Effect<void, StoreFailed>
+    /**
+     * Removes a file; a missing file is not an error. Empty study directories are removed too. A file below the root
+     * reached through a symbolic link (its study folder is one) is refused (`LinkInStore`), not removed.
+     */
+    readonly remove: (path: string) => Effect.Effect<void, StoreFailed | LinkInStore>
     /**
      * Keeps the file at `path` under a hidden name beside it (a hard link, no copy) until the `Aside` is put back
      * over `path` (`restore`, undoing a write that replaced it) or dropped; none when there is no file, or when the
-     * file system makes no hard links (then nothing can be put back).
+     * file system makes no hard links (then nothing can be put back), or when its folder is a symbolic link.
      */
     readonly setAside: (path: string) => Effect.Effect<Option.Option<Aside>>
     /**
-     * Walks the store once: every instance file with its size and modification time (one `stat` each, no read),
-     * and the hidden temporary files. A folder or file that cannot be read is reported, never a failure.
+     * Walks the store once: every instance file with its size and modification time (one `lstat` each, no read),
+     * and the hidden temporary files. A folder or file that cannot be read is reported, never a failure; a symbolic
+     * link is reported and not followed.
      */
     readonly scan: Effect.Effect<StoreScan>
     /**
@@ -168,6 +177,45 @@ const mkdirs = async (dir: string): Promise<string | undefined> => {
   return missing[0]
 }
 
+/**
+ * The first symbolic link on the way from `root` (not included: the operator may make the root a link) down to `path`
+ * (included): none when there is none, when `path` is not below `root`, or past a component that does not exist or
+ * cannot be looked at (what is done next there fails on its own). One synchronous `lstat` per component (see
+ * `mkdirs`); the store's paths have two.
+ */
+export const linkBelow = (root: string, path: string): string | undefined => {
+  const relative = Path.relative(root, path)
+  if (relative === "" || relative === ".." || relative.startsWith(`..${Path.sep}`) || Path.isAbsolute(relative)) {
+    return undefined
+  }
+  let at = root
+  for (const part of relative.split(Path.sep)) {
+    at = Path.join(at, part)
+    let stat: FsSync.Stats | undefined
+    try {
+      stat = FsSync.lstatSync(at, { throwIfNoEntry: false })
+    } catch {
+      return undefined
+    }
+    if (stat === undefined) return undefined
+    if (stat.isSymbolicLink()) return at
+  }
+  return undefined
+}
+
+/** Refuses a symbolic link met below the root, with a warning naming where it points. */
+const refuseLink = (operation: string, link: string): Effect.Effect<never, LinkInStore> => {
+  let target: string
+  try {
+    target = FsSync.readlinkSync(link)
+  } catch {
+    target = "?"
+  }
+  return Effect.logWarning(`${operation} refused: ${link} is a symbolic link (to ${target}) below the store root`).pipe(
+    Effect.andThen(Effect.fail(new LinkInStore({ operation, path: link })))
+  )
+}
+
 /** Builds the store (creates the root directory). */
 export const make = (options: InstanceStoreOptions): Effect.Effect<InstanceStore["Service"], StoreFailed> =>
   Effect.gen(function* () {
@@ -181,7 +229,7 @@ export const make = (options: InstanceStoreOptions): Effect.Effect<InstanceStore
       write: (key, bytes, verify) => writeAtomically(root, pathFor(key), bytes, verify),
       read: (path) => io("read", path, () => Fs.readFile(path)).pipe(Effect.map((b) => new Uint8Array(b))),
       remove: (path) => removeFile(root, path),
-      setAside,
+      setAside: (path) => setAside(root, path),
       scan: scan(root),
       removeLeftovers: (o) =>
         Effect.gen(function* () {
@@ -311,19 +359,39 @@ const copyInto = (
   )
 }
 
+/** A new file: fails if the name exists (a link included) and, with `O_NOFOLLOW`, never opens through one. */
+const CREATE_FLAGS =
+  FsSync.constants.O_WRONLY | FsSync.constants.O_CREAT | FsSync.constants.O_EXCL | FsSync.constants.O_NOFOLLOW
+
+/**
+ * The folder a file is written into is not a link (`lstat`). Another real folder in its place (emptied and made
+ * again by other stores) is no danger: the file is in it, or the rename by path fails.
+ */
+const notLinked = (dir: string): Effect.Effect<void, StoreFailed | LinkInStore> =>
+  Effect.flatMap(
+    ioSync("lstat", dir, () => FsSync.lstatSync(dir)),
+    (now) => (now.isSymbolicLink() ? refuseLink("write", dir) : Effect.void)
+  )
+
 const writeAtomically = (
   root: string,
   target: string,
   bytes: InstanceBytes,
   verify?: Verify
-): Effect.Effect<StoredFile, StoreFailed | InvalidInstance> =>
+): Effect.Effect<StoredFile, StoreFailed | LinkInStore | InvalidInstance> =>
   Effect.gen(function* () {
     const dir = Path.dirname(target)
+    // a study folder replaced by a link: `mkdir -p` and the open would go through it
+    const link = linkBelow(root, dir)
+    if (link !== undefined) return yield* refuseLink("write", link)
     const created = yield* makeDirectories(dir)
     if (created !== undefined) yield* syncDirectory(root)
+    // the folder itself, checked again before the rename: swapped for a link meanwhile, the file is not renamed
+    // into place through it (Node has no openat/renameat, so the check is by path, just before each use)
+    yield* notLinked(dir)
     const tmp = Path.join(dir, TempFiles.temporaryName(Path.basename(target)))
     const file = yield* Effect.acquireUseRelease(
-      ioSync("open", tmp, (): OpenFile => ({ fd: FsSync.openSync(tmp, "wx", 0o644), pending: undefined })),
+      ioSync("open", tmp, (): OpenFile => ({ fd: FsSync.openSync(tmp, CREATE_FLAGS, 0o644), pending: undefined })),
       (file) =>
         Effect.gen(function* () {
           const written = yield* copyInto(file, tmp, bytes, verify)
@@ -332,6 +400,7 @@ const writeAtomically = (
           yield* io("fsync", tmp, () => track(file, fsyncFd(file.fd)))
           // the modification time the index records: a rename keeps it
           const stat = yield* ioSync("fstat", tmp, () => FsSync.fstatSync(file.fd))
+          yield* notLinked(dir)
           return { size: written, modifiedMs: stat.mtimeMs }
         }),
       (file, exit) =>
@@ -351,7 +420,9 @@ const writeAtomically = (
     return { path: target, ...file }
   })
 
-const setAside = (path: string): Effect.Effect<Option.Option<Aside>> => {
+const setAside = (root: string, path: string): Effect.Effect<Option.Option<Aside>> => {
+  // a folder that is a link: the write that follows is refused, nothing to keep
+  if (linkBelow(root, Path.dirname(path)) !== undefined) return Effect.succeed(Option.none())
   // hidden (rebuild skips names starting with a dot) and not a .dcm name
   const kept = Path.join(Path.dirname(path), TempFiles.temporaryName(Path.basename(path), "aside"))
   // no file; or a file system without hard links (FAT, some network ones): the re-store goes on without it
@@ -372,8 +443,11 @@ const setAside = (path: string): Effect.Effect<Option.Option<Aside>> => {
   )
 }
 
-const removeFile = (root: string, path: string): Effect.Effect<void, StoreFailed> =>
+const removeFile = (root: string, path: string): Effect.Effect<void, StoreFailed | LinkInStore> =>
   Effect.gen(function* () {
+    // the folders on the way (a file that is itself a link is unlinked as a link: nothing outside is touched)
+    const link = linkBelow(root, Path.dirname(path))
+    if (link !== undefined) return yield* refuseLink("unlink", link)
     yield* io("unlink", path, async () => {
       try {
         await Fs.unlink(path)
@@ -388,18 +462,25 @@ const removeFile = (root: string, path: string): Effect.Effect<void, StoreFailed
   })
 
 /**
- * How many files a scan looks at between two turns of the event loop: `stat` is run synchronously (a few
+ * How many files a scan looks at between two turns of the event loop: `lstat` is run synchronously (a few
  * microseconds per file from the inode cache, where the promise API's round trip through the thread pool costs
  * about six times the CPU), in slices so that a scan of a large store never holds the loop for long.
  */
 const STAT_SLICE = 512
 
-const statSlice = (paths: ReadonlyArray<string>, files: Array<FileState>, unreadable: Array<StoreFailed>): void => {
+const statSlice = (
+  paths: ReadonlyArray<string>,
+  files: Array<FileState>,
+  unreadable: Array<StoreFailed>,
+  links: Array<string>
+): void => {
   for (const path of paths) {
     try {
-      // gone since the listing: as if it had not been listed
-      const stat = FsSync.statSync(path, { throwIfNoEntry: false })
-      if (stat !== undefined) files.push({ path, size: stat.size, modifiedMs: stat.mtimeMs })
+      // gone since the listing: as if it had not been listed; swapped for a link or a FIFO since: not a file
+      const stat = FsSync.lstatSync(path, { throwIfNoEntry: false })
+      if (stat === undefined) continue
+      if (stat.isFile()) files.push({ path, size: stat.size, modifiedMs: stat.mtimeMs })
+      else if (stat.isSymbolicLink()) links.push(path)
     } catch (cause) {
       unreadable.push(new StoreFailed({ operation: "stat", path, cause }))
     }
@@ -411,6 +492,7 @@ const scan = (root: string): Effect.Effect<StoreScan> =>
     const candidates: Array<string> = []
     const temporary: Array<string> = []
     const unreadable: Array<StoreFailed> = []
+    const links: Array<string> = []
     const folders = [root]
     for (let dir = folders.pop(); dir !== undefined; dir = folders.pop()) {
       const listed = yield* Effect.result(io("readdir", dir, () => Fs.readdir(dir!, { withFileTypes: true })))
@@ -422,6 +504,7 @@ const scan = (root: string): Effect.Effect<StoreScan> =>
       for (const e of listed.success) {
         const path = prefix + e.name
         if (e.isDirectory()) folders.push(path)
+        else if (e.isSymbolicLink()) links.push(path)
         else if (!e.isFile()) continue
         else if (!e.name.startsWith(".")) {
           if (e.name.endsWith(".dcm")) candidates.push(path)
@@ -431,7 +514,7 @@ const scan = (root: string): Effect.Effect<StoreScan> =>
     const files: Array<FileState> = []
     for (let at = 0; at < candidates.length; at += STAT_SLICE) {
       if (at > 0) yield* Effect.yieldNow
-      statSlice(candidates.slice(at, at + STAT_SLICE), files, unreadable)
+      statSlice(candidates.slice(at, at + STAT_SLICE), files, unreadable, links)
     }
-    return { files, temporary, unreadable }
+    return { files, temporary, unreadable, links }
   })

@@ -21,7 +21,11 @@
  * changed into another instance is known as such before its duplicates are weighed); its warning is logged the
  * first time, an info line at later starts.
  * A folder or file that cannot be read is logged and skipped, and the entries under it are left as they are; a file
- * that is not an instance (or is refused, `UidConflict`) is logged and left out. Only a failing index fails it.
+ * that is not an instance (or is refused, `UidConflict`) is logged and left out. A symbolic link below the store root
+ * (a study folder replaced by one, a file) is logged and never followed: nothing is read through it, and an entry
+ * whose file is reached only through one is removed, as if its file were gone (it is no longer in the store; a real
+ * folder put back is indexed again at the next start). Only a regular file is read (`Header.fromFile`: a FIFO swapped
+ * in after the walk is refused, not waited on). Only a failing index fails it.
  *
  * @since 0.1.0
  */
@@ -33,6 +37,7 @@ import * as Result from "effect/Result"
 import { StoreFailed, type IndexFailed } from "./ArchiveError.ts"
 import type { ArchiveIndex, IndexedFile, LeftOutFile } from "./ArchiveIndex.ts"
 import * as Header from "./Header.ts"
+import { linkBelow } from "./InstanceStore.ts"
 import type { FileState, InstanceStore } from "./InstanceStore.ts"
 
 /** A progress line at info every this many files read. */
@@ -55,11 +60,11 @@ export interface ReconcileReport {
   readonly added: ReadonlyArray<string>
   /** Files read and indexed again: their size or modification time was not what the index recorded. */
   readonly updated: ReadonlyArray<string>
-  /** Entries removed: their file is gone (or no longer holds them). */
+  /** Entries removed: their file is gone (or no longer holds them, or is reached only through a symbolic link). */
   readonly removed: ReadonlyArray<{ readonly sopInstanceUid: string; readonly path: string }>
   /** Files left out because another file holds their SOP Instance UID (`kept`). */
   readonly duplicates: ReadonlyArray<{ readonly path: string; readonly sopInstanceUid: string; readonly kept: string }>
-  /** Files that could not be looked at, read or indexed, with why. */
+  /** Files that could not be looked at, read or indexed, and symbolic links not followed, with why. */
   readonly failed: ReadonlyArray<{ readonly path: string; readonly reason: string }>
   /** Temporary files of interrupted writes removed. */
   readonly leftovers: ReadonlyArray<string>
@@ -72,10 +77,16 @@ export type Exclusive = <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) =
 
 const isUnder = (root: string, path: string): boolean => path.startsWith(root + Path.sep)
 
-/** A file the store's walk did not list: none when it is gone, a failure when that is not known. */
-const stateOf = (path: string): Effect.Effect<Option.Option<FileState>, StoreFailed> =>
+/** Why a symbolic link is skipped. */
+const LINK_SKIPPED = "a symbolic link below the store root: not followed"
+
+/**
+ * A file the store's walk did not list: none when it is gone, a failure when that is not known. Below the store root
+ * it is looked at with `lstat` (a link is not a file); elsewhere (indexed from outside) links are followed.
+ */
+const stateOf = (path: string, inStore: boolean): Effect.Effect<Option.Option<FileState>, StoreFailed> =>
   Effect.tryPromise({
-    try: () => Fs.stat(path),
+    try: () => (inStore ? Fs.lstat(path) : Fs.stat(path)),
     catch: (cause) => new StoreFailed({ operation: "stat", path, cause })
   }).pipe(
     Effect.map((s) => (s.isFile() ? Option.some({ path, size: s.size, modifiedMs: s.mtimeMs }) : Option.none())),
@@ -97,6 +108,7 @@ export const reconcile = (
     for (const u of scan.unreadable) failed.push({ path: u.path, reason: u.message })
     const sweep = yield* store.removeLeftovers({ scan, ...options })
     for (const f of sweep.failed) failed.push({ path: f.path, reason: f.message })
+    for (const link of scan.links) failed.push({ path: link, reason: LINK_SKIPPED })
 
     const blind = scan.unreadable.map((u) => u.path)
     const unknown = (path: string) => blind.some((b) => path === b || path.startsWith(b + Path.sep))
@@ -106,12 +118,21 @@ export const reconcile = (
     const byPath = new Map<string, IndexedFile>()
     const gone: Array<IndexedFile> = []
     const unlisted: Array<FileState> = []
+    // entries whose file is reached through a symbolic link below the root (the walk did not go through it)
+    const linked: Array<{ readonly row: IndexedFile; readonly link: string }> = []
     for (const row of yield* index.files) {
       byPath.set(row.filePath, row)
-      if (onDisk.has(row.filePath) || unknown(row.filePath)) continue
+      if (onDisk.has(row.filePath)) continue
+      const inStore = isUnder(store.root, row.filePath)
+      const link = inStore ? linkBelow(store.root, row.filePath) : undefined
+      if (link !== undefined) {
+        linked.push({ row, link })
+        continue
+      }
+      if (unknown(row.filePath)) continue
       // not in the walk: outside the store (indexed from elsewhere), a name the walk does not take (`indexFile` of a
       // file not named .dcm), or gone; only a `stat` saying it is not there removes the entry
-      const state = yield* Effect.result(stateOf(row.filePath))
+      const state = yield* Effect.result(stateOf(row.filePath, inStore))
       if (Result.isFailure(state)) failed.push({ path: row.filePath, reason: state.failure.message })
       else if (Option.isNone(state.success)) gone.push(row)
       else {
@@ -138,6 +159,13 @@ export const reconcile = (
         })
       )
     for (const row of gone) yield* removeEntry(row.sopInstanceUid, row.filePath)
+    for (const { link, row } of linked) {
+      yield* Effect.logWarning(
+        `reconcile: ${row.filePath} is reached through the symbolic link ${link}, not followed: ` +
+          `${row.sopInstanceUid} removed from the index`
+      )
+      yield* removeEntry(row.sopInstanceUid, row.filePath)
+    }
 
     const added: Array<string> = []
     const updated: Array<string> = []
@@ -193,7 +221,14 @@ export const reconcile = (
     for (const file of changed) {
       if (++done % PROGRESS_EVERY === 0) yield* Effect.logInfo(`read ${done} of ${changed.length} file(s)`)
       const row = byPath.get(file.path)
-      const read = yield* Effect.result(Header.fromFile(file.path))
+      // a folder on the way swapped for a link since the walk: not read through (the next start drops its entry)
+      const inStore = isUnder(store.root, file.path)
+      const link = inStore ? linkBelow(store.root, Path.dirname(file.path)) : undefined
+      if (link !== undefined) {
+        failed.push({ path: link, reason: LINK_SKIPPED })
+        continue
+      }
+      const read = yield* Effect.result(Header.fromFile(file.path, undefined, { noFollow: inStore }))
       if (Result.isFailure(read)) {
         failed.push({ path: file.path, reason: read.failure.message })
         // not an instance: left out until it changes (a read that failed is tried again at the next reconcile)

@@ -144,19 +144,25 @@ export const queryLayer = (options?: ScpServicesOptions): Layer.Layer<Scp.QueryS
 /**
  * The bare data set of a stored file: read its meta, stream the rest. The file must still hold what the index listed:
  * a C-STORE of the same instance may have replaced it since, in another transfer syntax or SOP class, and its
- * bytes would then go out on a context negotiated for the listed one.
+ * bytes would then go out on a context negotiated for the listed one. Nor is it read through a symbolic link below
+ * the store root (`Archive.fileOf`).
  */
-const dataSetOf = (item: RetrieveItem): Stream.Stream<Uint8Array, DimseError.DataSourceFailed> =>
+const dataSetOf = (
+  archive: Archive["Service"],
+  item: RetrieveItem
+): Stream.Stream<Uint8Array, DimseError.DataSourceFailed> =>
   Stream.unwrap(
-    Effect.flatMap(Part10.readFileMeta(item.filePath), (meta) =>
-      meta.transferSyntaxUid === item.transferSyntaxUid && meta.sopClassUid === item.sopClassUid
-        ? Effect.succeed(Part10.streamDataSet(item.filePath, meta))
-        : Effect.fail(
+    Effect.gen(function* () {
+      const path = yield* archive.fileOf(item)
+      const meta = yield* Part10.readFileMeta(path)
+      return meta.transferSyntaxUid === item.transferSyntaxUid && meta.sopClassUid === item.sopClassUid
+        ? Part10.streamDataSet(path, meta)
+        : yield* Effect.fail(
             new DimseError.DataSourceFailed({
               detail: `${item.sopInstanceUid} was replaced in ${meta.transferSyntaxUid} since it was listed`
             })
           )
-    )
+    })
   ).pipe(
     Stream.mapError((e) => (e._tag === "DataSourceFailed" ? e : new DimseError.DataSourceFailed({ detail: e.message })))
   )
@@ -177,7 +183,7 @@ export const retrieveLayer: Layer.Layer<Scp.RetrieveService, never, Archive> = L
               sopClassUid: item.sopClassUid,
               sopInstanceUid: item.sopInstanceUid,
               transferSyntax: item.transferSyntaxUid,
-              dataSet: () => dataSetOf(item)
+              dataSet: () => dataSetOf(archive, item)
             }))
           )
         )
