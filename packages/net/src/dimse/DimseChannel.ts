@@ -93,6 +93,17 @@ export interface DimseChannel {
     dataSet?: DataSource
   ) => Effect.Effect<void, DimseFailure>
   /**
+   * `send` of a message in one write (no data set, or a small one in bytes), begun now, for a caller already running
+   * in an effect: with nothing else being sent it is written as this is called and `undefined` is returned (no
+   * Effect step, no lock); otherwise the effect that does the rest (waits its turn or for the socket to drain) or
+   * fails. A reply's path: an SCP answers this way.
+   */
+  readonly sendNow: (
+    context: AcceptedContext,
+    message: Dimse.Message,
+    dataSet?: Uint8Array
+  ) => Effect.Effect<void, DimseFailure> | undefined
+  /**
    * Sends a request and streams its responses, ending with the final one. When the stream is
    * stopped before the final response and `cancel` is set, a C-CANCEL-RQ is sent and the final
    * response still awaited, within `timeouts.cancel` (at most `timeouts.dimse`): past it the association is
@@ -729,6 +740,8 @@ export const make = (
       nextMessageId: Effect.sync(() => takeMessageId()),
       takeMessageId,
       send,
+      sendNow: (context, message, dataSet) =>
+        isWhole(dataSet) ? beginWhole(context, message, dataSet) : sendInParts(context, message, dataSet),
       request,
       requestOne,
       requestOneNow,
