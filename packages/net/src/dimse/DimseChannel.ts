@@ -682,7 +682,14 @@ export const make = (
     const baseContext = yield* Effect.context<never>()
     const baseSpans = Context.get(baseContext, References.CurrentLogSpans)
     const baseAnnotations = Context.get(baseContext, References.CurrentLogAnnotations)
-    const runHandler = (run: Effect.Effect<void>, message: Dimse.Message, id: number | undefined): void => {
+    // `done` is called once the handler's fiber has ended. A handler that ran to its end within the fork (a small
+    // C-STORE answered at once: fibers run inline until they suspend) is not tracked in the handler set.
+    const runHandler = (
+      run: Effect.Effect<void>,
+      message: Dimse.Message,
+      id: number | undefined,
+      done: () => void
+    ): void => {
       if (handlers.state._tag === "Closed") return
       const context = Context.add(
         Context.add(baseContext, References.CurrentLogSpans, [
@@ -692,7 +699,9 @@ export const make = (
         References.CurrentLogAnnotations,
         { ...baseAnnotations, message: Dimse.commandName(message), messageId: id ?? -1 }
       )
-      FiberSet.addUnsafe(handlers, Effect.runForkWith(context)(run))
+      const fiber = Effect.runForkWith(context)(run)
+      fiber.addObserver(done)
+      if (fiber.pollUnsafe() === undefined) FiberSet.addUnsafe(handlers, fiber)
     }
     // Handlers running at once: past the cap the reader waits for one to finish (so a peer that sends
     // requests without reading the answers is held back by TCP, not by our memory).
