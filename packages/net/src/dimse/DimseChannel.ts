@@ -481,10 +481,12 @@ export const make = (
         runFork(abort)
       }
     }
+    const dimseMillis = Duration.toMillis(association.ae.timeouts.dimse)
     // Waits for the final response of a sent request, within the DIMSE timeout; called from within a running effect.
+    // Interrupted while waiting, it does what `whenOneEnds` does (so that a request sent at once needs no `onExit`).
     const awaitOne = (inbox: OneInbox): Effect.Effect<Response, DimseFailure> => {
       if (inbox.outcome !== undefined) return inbox.outcome
-      inbox.deadline = timers.now() + Duration.toMillis(association.ae.timeouts.dimse)
+      inbox.deadline = timers.now() + dimseMillis
       waitingOnes.add(inbox)
       if (!watching) {
         watching = true
@@ -494,8 +496,10 @@ export const make = (
         if (inbox.outcome !== undefined) return resume(inbox.outcome)
         inbox.resume = resume
         return Effect.sync(() => {
-          // Interrupted: nobody waits any more (whenOneEnds decides about its slot).
+          // Interrupted: nobody waits any more. A request that may have reached the peer keeps its slot until its
+          // response, the DIMSE timeout or the end (see whenOneEnds); it is waiting already, so its deadline is set.
           inbox.resume = undefined
+          if (inbox.outcome === undefined && (!inbox.sent || rx.gone !== undefined || closed)) dropOne(inbox)
         })
       })
     }
@@ -513,7 +517,7 @@ export const make = (
       inbox.resume = undefined
       if (!waitingOnes.has(inbox)) {
         // Interrupted before it waited (while its write drained): its deadline starts now.
-        inbox.deadline = timers.now() + Duration.toMillis(association.ae.timeouts.dimse)
+        inbox.deadline = timers.now() + dimseMillis
         waitingOnes.add(inbox)
         if (!watching) {
           watching = true
@@ -539,7 +543,7 @@ export const make = (
       const rest = isWhole(dataSet)
         ? beginWhole(context, message, dataSet, inbox)
         : sendInParts(context, message, dataSet, inbox)
-      if (rest === undefined) return Effect.onExit(awaitOne(inbox), whenOneEnds(inbox))
+      if (rest === undefined) return awaitOne(inbox)
       return Effect.onExit(
         Effect.andThen(
           rest,
