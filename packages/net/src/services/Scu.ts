@@ -78,7 +78,7 @@ export const store = (
   Effect.withFiber((fiber) => {
     const context = channel.findContext(input.sopClassUid, "SCU", [input.transferSyntax])
     if (Result.isFailure(context)) return Effect.fail(context.failure)
-    // Taken and sent now (within this suspend), not as Effects of their own.
+    // Taken and sent now (within this step), not as Effects of their own.
     const messageId = channel.takeMessageId()
     const rq: Dimse.CStoreRq = {
       _tag: "CStoreRq",
