@@ -106,6 +106,17 @@ export interface DimseChannel {
     dataSet?: DataSource
   ) => Effect.Effect<void, DimseFailure>
   /**
+   * `send` of a message in one write (no data set, or a small one in bytes), begun now, for a caller already running
+   * in an effect: with nothing else being sent it is written as this is called and `undefined` is returned (no
+   * Effect step, no lock); otherwise the effect that does the rest (waits its turn or for the socket to drain) or
+   * fails. A reply's path: an SCP answers this way.
+   */
+  readonly sendNow: (
+    context: AcceptedContext,
+    message: Dimse.Message,
+    dataSet?: Uint8Array
+  ) => Effect.Effect<void, DimseFailure> | undefined
+  /**
    * Sends a request and streams its responses, ending with the final one. When the stream is
    * stopped before the final response and `cancel` is set, a C-CANCEL-RQ is sent and the final
    * response still awaited, within `timeouts.cancel` (at most `timeouts.dimse`): past it the association is
@@ -483,10 +494,12 @@ export const make = (
         runFork(abort)
       }
     }
+    const dimseMillis = Duration.toMillis(association.ae.timeouts.dimse)
     // Waits for the final response of a sent request, within the DIMSE timeout; called from within a running effect.
+    // Interrupted while waiting, it does what `whenOneEnds` does (so that a request sent at once needs no `onExit`).
     const awaitOne = (inbox: OneInbox): Effect.Effect<Response, DimseFailure> => {
       if (inbox.outcome !== undefined) return inbox.outcome
-      inbox.deadline = timers.now() + Duration.toMillis(association.ae.timeouts.dimse)
+      inbox.deadline = timers.now() + dimseMillis
       waitingOnes.add(inbox)
       if (!watching) {
         watching = true
@@ -496,8 +509,10 @@ export const make = (
         if (inbox.outcome !== undefined) return resume(inbox.outcome)
         inbox.resume = resume
         return Effect.sync(() => {
-          // Interrupted: nobody waits any more (whenOneEnds decides about its slot).
+          // Interrupted: nobody waits any more. A request that may have reached the peer keeps its slot until its
+          // response, the DIMSE timeout or the end (see whenOneEnds); it is waiting already, so its deadline is set.
           inbox.resume = undefined
+          if (inbox.outcome === undefined && (!inbox.sent || rx.gone !== undefined || closed)) dropOne(inbox)
         })
       })
     }
@@ -515,7 +530,7 @@ export const make = (
       inbox.resume = undefined
       if (!waitingOnes.has(inbox)) {
         // Interrupted before it waited (while its write drained): its deadline starts now.
-        inbox.deadline = timers.now() + Duration.toMillis(association.ae.timeouts.dimse)
+        inbox.deadline = timers.now() + dimseMillis
         waitingOnes.add(inbox)
         if (!watching) {
           watching = true
@@ -541,7 +556,7 @@ export const make = (
       const rest = isWhole(dataSet)
         ? beginWhole(context, message, dataSet, inbox)
         : sendInParts(context, message, dataSet, inbox)
-      if (rest === undefined) return Effect.onExit(awaitOne(inbox), whenOneEnds(inbox))
+      if (rest === undefined) return awaitOne(inbox)
       return Effect.onExit(
         Effect.andThen(
           rest,
@@ -699,7 +714,14 @@ export const make = (
     const baseContext = yield* Effect.context<never>()
     const baseSpans = Context.get(baseContext, References.CurrentLogSpans)
     const baseAnnotations = Context.get(baseContext, References.CurrentLogAnnotations)
-    const runHandler = (run: Effect.Effect<void>, message: Dimse.Message, id: number | undefined): void => {
+    // `done` is called once the handler's fiber has ended. A handler that ran to its end within the fork (a small
+    // C-STORE answered at once: fibers run inline until they suspend) is not tracked in the handler set.
+    const runHandler = (
+      run: Effect.Effect<void>,
+      message: Dimse.Message,
+      id: number | undefined,
+      done: () => void
+    ): void => {
       if (handlers.state._tag === "Closed") return
       const context = Context.add(
         Context.add(baseContext, References.CurrentLogSpans, [
@@ -709,7 +731,9 @@ export const make = (
         References.CurrentLogAnnotations,
         { ...baseAnnotations, message: Dimse.commandName(message), messageId: id ?? -1 }
       )
-      FiberSet.addUnsafe(handlers, Effect.runForkWith(context)(run))
+      const fiber = Effect.runForkWith(context)(run)
+      fiber.addObserver(done)
+      if (fiber.pollUnsafe() === undefined) FiberSet.addUnsafe(handlers, fiber)
     }
     // Handlers running at once: past the cap the reader waits for one to finish (so a peer that sends
     // requests without reading the answers is held back by TCP, not by our memory).
@@ -767,6 +791,8 @@ export const make = (
       nextMessageId: Effect.sync(() => takeMessageId()),
       takeMessageId,
       send,
+      sendNow: (context, message, dataSet) =>
+        isWhole(dataSet) ? beginWhole(context, message, dataSet) : sendInParts(context, message, dataSet),
       request,
       requestOne,
       requestOneNow,

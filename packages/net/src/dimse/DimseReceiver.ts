@@ -121,7 +121,12 @@ interface ReceiverDeps {
   readonly protocolAbort: (detail: string) => Effect.Effect<void>
   // Sends a command set with no data set (an answer to a request the library does not implement).
   readonly sendCommand: (context: AcceptedContext, command: CommandSet.CommandSet) => Effect.Effect<void>
-  readonly runHandler: (run: Effect.Effect<void>, message: Dimse.Message, id: number | undefined) => void
+  readonly runHandler: (
+    run: Effect.Effect<void>,
+    message: Dimse.Message,
+    id: number | undefined,
+    done: () => void
+  ) => void
   readonly handlerDone: () => void
   readonly awaitSlot: Effect.Effect<void>
   readonly channel: () => DimseChannel
@@ -198,20 +203,15 @@ export class Receiver {
             Effect.catchCause((cause) => Effect.logError(`handler for ${message._tag} failed`, cause))
           )
         : Effect.logWarning(`no handler for ${message._tag}`)
-      this.deps.runHandler(
-        Effect.ensuring(
-          run,
-          Effect.sync(() => {
-            // What the handler left unread is dropped, so it cannot hold the association back.
-            inflow.discard()
-            // Only its own: a peer that reused the id for a request still running keeps that one's C-CANCEL.
-            if (id !== undefined && this.deps.cancels.get(id) === cancelled) this.deps.cancels.delete(id)
-            this.deps.handlerDone()
-          })
-        ),
-        message,
-        id
-      )
+      // Once the handler's fiber has ended, however it ended (plain code: no Effect step of its own).
+      const done = () => {
+        // What the handler left unread is dropped, so it cannot hold the association back.
+        inflow.discard()
+        // Only its own: a peer that reused the id for a request still running keeps that one's C-CANCEL.
+        if (id !== undefined && this.deps.cancels.get(id) === cancelled) this.deps.cancels.delete(id)
+        this.deps.handlerDone()
+      }
+      this.deps.runHandler(run, message, id, done)
     }
     if (event.hasDataSet) {
       // The handler starts when the data set is complete (small ones: given whole) or large enough.

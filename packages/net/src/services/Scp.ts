@@ -478,14 +478,16 @@ export const requestHandler = (ae: ApplicationEntity, services: Services): Dimse
     }
     switch (m._tag) {
       case "CEchoRq":
-        return channel
-          .send(request.context, {
+        // Answered as the handler's fiber starts, written at once when nothing else is being sent.
+        return Effect.suspend(() => {
+          const rest = channel.sendNow(request.context, {
             _tag: "CEchoRsp",
             messageIdBeingRespondedTo: m.messageId,
             affectedSopClassUid: m.affectedSopClassUid,
             status: Status.SUCCESS
           })
-          .pipe(Effect.ignore)
+          return rest === undefined ? Effect.void : Effect.ignore(rest)
+        })
       case "CStoreRq":
         return Option.isSome(storage) ? storage.value(request, channel) : refuseStore(request, channel)
       case "CFindRq":

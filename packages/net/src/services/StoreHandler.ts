@@ -48,19 +48,22 @@ export interface StoreOutcome {
 /** What the user provides to take instances. */
 export type StorageHandler = (request: StoreRequest) => Effect.Effect<StoreOutcome>
 
+// Answers now: called from within the handler's running effect, the response is written at once when nothing else
+// is being sent (no Effect step, no lock), else the effect returned finishes it. A failed send is not the handler's
+// failure: the association is ending, and its own error says why.
 const respondTo =
   (request: DimseChannel.IncomingRequest, channel: DimseChannel.DimseChannel, m: Dimse.CStoreRq) =>
-  (status: number, errorComment?: string): Effect.Effect<void> =>
-    channel
-      .send(request.context, {
-        _tag: "CStoreRsp",
-        messageIdBeingRespondedTo: m.messageId,
-        status,
-        affectedSopClassUid: m.affectedSopClassUid,
-        affectedSopInstanceUid: m.affectedSopInstanceUid,
-        ...(errorComment ? { errorComment: Dimse.fitErrorComment(errorComment) } : {})
-      } satisfies Dimse.CStoreRsp)
-      .pipe(Effect.ignore)
+  (status: number, errorComment?: string): Effect.Effect<void> => {
+    const rest = channel.sendNow(request.context, {
+      _tag: "CStoreRsp",
+      messageIdBeingRespondedTo: m.messageId,
+      status,
+      affectedSopClassUid: m.affectedSopClassUid,
+      affectedSopInstanceUid: m.affectedSopInstanceUid,
+      ...(errorComment ? { errorComment: Dimse.fitErrorComment(errorComment) } : {})
+    } satisfies Dimse.CStoreRsp)
+    return rest === undefined ? Effect.void : Effect.ignore(rest)
+  }
 
 /** A request handler answering C-STORE-RQ with `handler`, and anything else with "not supported". */
 export const storeRequestHandler =
