@@ -642,13 +642,29 @@ const mergeAttributes = (old: unknown, dataset: Dataset, sizes: Sizes): Dataset 
   return indexable(merged, sizes)
 }
 
+/**
+ * The `attrs` one instance gives a level's row, from the row's stored ones. The patient's, study's and series's rows,
+ * written by the same instances, mostly hold the same text: it is parsed, merged and written again once, not once
+ * per level.
+ */
+const merger = (dataset: Dataset, sizes: Sizes): ((old: unknown) => string) => {
+  let last: { readonly old: string | undefined; readonly attrs: string } | undefined
+  return (stored) => {
+    const old = typeof stored === "string" ? stored : undefined
+    if (last === undefined || last.old !== old) {
+      last = { old, attrs: JSON.stringify(mergeAttributes(old, dataset, sizes)) }
+    }
+    return last.attrs
+  }
+}
+
 /** Inserts or updates one level's row (values kept where the new instance has none); returns its pk. */
 const upsertLevel = (
   db: Database,
   level: Level,
   record: InstanceRecord,
   parentPk: number | undefined,
-  sizes: Sizes
+  merge: (old: unknown) => string
 ): number => {
   const cols = columnsOf(level)
   const unique = uniqueColumn(level)
@@ -669,7 +685,7 @@ const upsertLevel = (
   const key = conflictKey(level)
   const old = db.get(`SELECT attrs FROM ${TABLE[level].table} WHERE ${key} = ?`, [values[names.indexOf(key)] ?? ""])
   names.push("attrs")
-  values.push(JSON.stringify(mergeAttributes(old?.["attrs"], record.dataset, sizes)))
+  values.push(merge(old?.["attrs"]))
   const updates = names
     .filter((n) => n !== key)
     .map((n) => (n === parent || n === "attrs" ? `${n} = excluded.${n}` : `${n} = COALESCE(excluded.${n}, ${n})`))
@@ -746,9 +762,10 @@ const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Optio
   const oldSeries = db.get("SELECT study_pk FROM series WHERE series_instance_uid = ?", [record.seriesInstanceUid])
   const oldStudy = db.get("SELECT patient_pk FROM study WHERE study_instance_uid = ?", [record.studyInstanceUid])
 
-  const patientPk = upsertLevel(db, "PATIENT", record, undefined, sizes)
-  const studyPk = upsertLevel(db, "STUDY", record, patientPk, sizes)
-  const seriesPk = upsertLevel(db, "SERIES", record, studyPk, sizes)
+  const merge = merger(record.dataset, sizes)
+  const patientPk = upsertLevel(db, "PATIENT", record, undefined, merge)
+  const studyPk = upsertLevel(db, "STUDY", record, patientPk, merge)
+  const seriesPk = upsertLevel(db, "SERIES", record, studyPk, merge)
 
   if (oldInstance !== undefined) db.run("DELETE FROM instance WHERE pk = ?", [Number(oldInstance["pk"])])
   const cols = columnsOf("IMAGE")
