@@ -601,8 +601,14 @@ export const INDEX_ATTRIBUTES_LIMIT = 256 * 1024
 // The keys the index is built on: always kept (Header bounds them to BULK_VALUE_BYTES).
 const IDENTITY = new Set(["PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"])
 
+/**
+ * The length of each attribute's JSON and its limit, by keyword, as last computed for a value: an instance's four
+ * rows (instance, series, study, patient) hold mostly the same values, measured once.
+ */
+type Sizes = Map<string, { readonly value: unknown; readonly length: number; readonly limit: number }>
+
 /** The attributes of a data set the index keeps (see `INDEX_VALUE_LIMIT`), in their order. */
-const indexable = (dataset: Dataset): Dataset => {
+const indexable = (dataset: Dataset, sizes: Sizes = new Map()): Dataset => {
   const out: Record<string, unknown> = {}
   let total = 0
   for (const [keyword, value] of Object.entries(dataset)) {
@@ -610,8 +616,13 @@ const indexable = (dataset: Dataset): Dataset => {
       out[keyword] = value
       continue
     }
-    const length = JSON.stringify(value)?.length ?? 0
-    const limit = Dcmjs.lookup(keyword)?.vr === "SQ" ? INDEX_SEQUENCE_LIMIT : INDEX_VALUE_LIMIT
+    let size = sizes.get(keyword)
+    if (size === undefined || size.value !== value) {
+      const limit = size?.limit ?? (Dcmjs.lookup(keyword)?.vr === "SQ" ? INDEX_SEQUENCE_LIMIT : INDEX_VALUE_LIMIT)
+      size = { value, length: JSON.stringify(value)?.length ?? 0, limit }
+      sizes.set(keyword, size)
+    }
+    const { length, limit } = size
     if (length > limit || total + length > INDEX_ATTRIBUTES_LIMIT) continue
     total += length + keyword.length
     out[keyword] = value
@@ -623,16 +634,38 @@ const isEmpty = (value: unknown): boolean =>
   value === undefined || value === null || value === "" || (Array.isArray(value) && value.length === 0)
 
 /** A level's attributes: the new instance's, and the old ones it leaves empty. */
-const mergeAttributes = (old: unknown, dataset: Dataset): Dataset => {
+const mergeAttributes = (old: unknown, dataset: Dataset, sizes: Sizes): Dataset => {
   const merged: Record<string, unknown> = typeof old === "string" ? (JSON.parse(old) as Record<string, unknown>) : {}
   for (const [keyword, value] of Object.entries(dataset)) {
     if (!isEmpty(value) || !(keyword in merged)) merged[keyword] = value
   }
-  return indexable(merged)
+  return indexable(merged, sizes)
+}
+
+/**
+ * The `attrs` one instance gives a level's row, from the row's stored ones. The patient's, study's and series's rows,
+ * written by the same instances, mostly hold the same text: it is parsed, merged and written again once, not once
+ * per level.
+ */
+const merger = (dataset: Dataset, sizes: Sizes): ((old: unknown) => string) => {
+  let last: { readonly old: string | undefined; readonly attrs: string } | undefined
+  return (stored) => {
+    const old = typeof stored === "string" ? stored : undefined
+    if (last === undefined || last.old !== old) {
+      last = { old, attrs: JSON.stringify(mergeAttributes(old, dataset, sizes)) }
+    }
+    return last.attrs
+  }
 }
 
 /** Inserts or updates one level's row (values kept where the new instance has none); returns its pk. */
-const upsertLevel = (db: Database, level: Level, record: InstanceRecord, parentPk: number | undefined): number => {
+const upsertLevel = (
+  db: Database,
+  level: Level,
+  record: InstanceRecord,
+  parentPk: number | undefined,
+  merge: (old: unknown) => string
+): number => {
   const cols = columnsOf(level)
   const unique = uniqueColumn(level)
   const names = cols.map((c) => c.name)
@@ -652,7 +685,7 @@ const upsertLevel = (db: Database, level: Level, record: InstanceRecord, parentP
   const key = conflictKey(level)
   const old = db.get(`SELECT attrs FROM ${TABLE[level].table} WHERE ${key} = ?`, [values[names.indexOf(key)] ?? ""])
   names.push("attrs")
-  values.push(JSON.stringify(mergeAttributes(old?.["attrs"], record.dataset)))
+  values.push(merge(old?.["attrs"]))
   const updates = names
     .filter((n) => n !== key)
     .map((n) => (n === parent || n === "attrs" ? `${n} = excluded.${n}` : `${n} = COALESCE(excluded.${n}, ${n})`))
@@ -722,15 +755,17 @@ const conflictSync = (db: Database, header: Header.Header): UidConflict | undefi
 }
 
 const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Option.Option<RetrieveItem> => {
-  const record: InstanceRecord = { ...full, dataset: indexable(full.dataset) }
+  const sizes: Sizes = new Map()
+  const record: InstanceRecord = { ...full, dataset: indexable(full.dataset, sizes) }
   const previous = getSync(db, record.sopInstanceUid)
   const oldInstance = db.get("SELECT pk, series_pk FROM instance WHERE sop_instance_uid = ?", [record.sopInstanceUid])
   const oldSeries = db.get("SELECT study_pk FROM series WHERE series_instance_uid = ?", [record.seriesInstanceUid])
   const oldStudy = db.get("SELECT patient_pk FROM study WHERE study_instance_uid = ?", [record.studyInstanceUid])
 
-  const patientPk = upsertLevel(db, "PATIENT", record, undefined)
-  const studyPk = upsertLevel(db, "STUDY", record, patientPk)
-  const seriesPk = upsertLevel(db, "SERIES", record, studyPk)
+  const merge = merger(record.dataset, sizes)
+  const patientPk = upsertLevel(db, "PATIENT", record, undefined, merge)
+  const studyPk = upsertLevel(db, "STUDY", record, patientPk, merge)
+  const seriesPk = upsertLevel(db, "SERIES", record, studyPk, merge)
 
   if (oldInstance !== undefined) db.run("DELETE FROM instance WHERE pk = ?", [Number(oldInstance["pk"])])
   const cols = columnsOf("IMAGE")

@@ -23,6 +23,7 @@ import { ElementWalker, Text, Uids } from "@netdicom/wire"
 import { InvalidInstance, StoreFailed } from "./ArchiveError.ts"
 import * as Charset from "./Charset.ts"
 import * as Dcmjs from "./internal/Dcmjs.ts"
+import { stripBinary } from "./internal/StripBinary.ts"
 import * as Part10 from "./Part10.ts"
 import type { Dataset } from "./internal/Dcmjs.ts"
 
@@ -90,22 +91,6 @@ const META_START = 132
 const firstString = (value: unknown): string => {
   const v = Array.isArray(value) ? (value as ReadonlyArray<unknown>)[0] : value
   return typeof v === "string" ? Text.trimEnd(v, "\0 ").trim() : ""
-}
-
-const isBinary = (value: unknown): boolean => value instanceof ArrayBuffer || ArrayBuffer.isView(value)
-
-/** A JSON-safe copy of a naturalized value with binary values removed. */
-const stripBinary = (value: unknown): unknown => {
-  if (Array.isArray(value)) return value.filter((v) => !isBinary(v)).map(stripBinary)
-  if (typeof value === "object" && value !== null) {
-    const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(value)) {
-      if (isBinary(v) || (Array.isArray(v) && v.length > 0 && v.every(isBinary))) continue
-      out[k] = stripBinary(v)
-    }
-    return out
-  }
-  return value
 }
 
 const readDict = (bytes: Uint8Array, ignoreErrors: boolean, untilTag: string): Dcmjs.DicomDictInstance =>

@@ -578,6 +578,59 @@ describe("retrieve, replace, remove, persistence", () => {
     })
   )
 
+  it.effect("each level's attrs merge only its own instances, when the levels' stored attrs differ or agree", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const spec = { patientId: "P7", patientName: "Seven^Pat" }
+      const stored = [
+        instance({
+          ...spec,
+          study: "7.1",
+          series: "7.1.1",
+          sop: "7.1.1.1",
+          extra: { BodyPartExamined: "HEAD", ProtocolName: "P-one" }
+        }),
+        instance({ ...spec, study: "7.1", series: "7.1.2", sop: "7.1.2.1", extra: { ProtocolName: "P-two" } }),
+        // empty: the series keeps P-one, the study and patient P-two (their stored attrs now differ from the series's)
+        instance({ ...spec, study: "7.1", series: "7.1.1", sop: "7.1.1.2", extra: { ProtocolName: "" } }),
+        instance({ ...spec, study: "7.2", series: "7.2.1", sop: "7.2.1.1", extra: { BodyPartExamined: "KNEE" } })
+      ]
+      yield* withArchive(
+        dir,
+        Effect.flatMap(Archive, (a) => Effect.forEach(stored, (bytes) => a.store(bytes)))
+      )
+      const rows = yield* Effect.sync(() => {
+        const db = new Sqlite.DatabaseSync(Path.join(dir, "index.sqlite"))
+        const read = (sql: string) =>
+          Object.fromEntries(
+            db
+              .prepare(sql)
+              .all()
+              .map((r) => {
+                const attrs = JSON.parse(String(r["attrs"])) as Record<string, unknown>
+                return [String(r["uid"]), [attrs["BodyPartExamined"], attrs["ProtocolName"], attrs["SOPInstanceUID"]]]
+              })
+          )
+        const out = {
+          series: read("SELECT series_instance_uid AS uid, attrs FROM series"),
+          study: read("SELECT study_instance_uid AS uid, attrs FROM study"),
+          patient: read("SELECT patient_id AS uid, attrs FROM patient")
+        }
+        db.close()
+        return out
+      })
+      assert.deepStrictEqual(rows, {
+        series: {
+          "7.1.1": ["HEAD", "P-one", "7.1.1.2"],
+          "7.1.2": [undefined, "P-two", "7.1.2.1"],
+          "7.2.1": ["KNEE", undefined, "7.2.1.1"]
+        },
+        study: { "7.1": ["HEAD", "P-two", "7.1.1.2"], "7.2": ["KNEE", undefined, "7.2.1.1"] },
+        patient: { P7: ["KNEE", "P-two", "7.2.1.1"] }
+      })
+    })
+  )
+
   it.effect("an index of schema version 1 is made anew on opening, and rebuild re-indexes the files", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
