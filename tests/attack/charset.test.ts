@@ -378,13 +378,13 @@ describe("CharacterSet: 16 MiB that change set on every byte", () => {
     ]
   ]
   for (const [charset, unit] of cases) {
-    it(`${charset.join("\\")}: decoded in under 1.5 s, or 30 times one single-byte set on a busy machine`, () => {
+    it(`${charset.join("\\")}: decoded in under 1.5 s, or 5 times one single-byte set on a busy machine`, () => {
       const d = Result.getOrThrow(CharacterSet.decoderFor(charset))
       const n = (16 << 20) - ((16 << 20) % unit.length)
       const bytes = new Uint8Array(n)
       for (let i = 0; i < n; i++) bytes[i] = unit[i % unit.length]!
       // The same bytes in one single-byte set (one TextDecoder call), timed alongside: it says how busy the machine
-      // is. Decoding each run of one set with its own call took over 100 times that (2-4 s here, quiet).
+      // is (~0.2 s quiet, as the ISO 2022 decode). Decoding each run of one set with its own call took 2-4 s, quiet.
       const latin1 = Result.getOrThrow(CharacterSet.decoderFor(["ISO_IR 100"]))
       let baseline = Infinity
       for (let pass = 0; pass < 3; pass++) {
@@ -397,7 +397,7 @@ describe("CharacterSet: 16 MiB that change set on every byte", () => {
       const took = performance.now() - started
       assert.isBelow(
         took,
-        Math.max(1500, 30 * baseline),
+        Math.max(1500, 5 * baseline),
         `${took.toFixed(0)} ms; one single-byte set ${baseline.toFixed(0)} ms`
       )
     }, 60_000)
