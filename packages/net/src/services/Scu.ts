@@ -16,7 +16,7 @@ import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Dimse, Status } from "@netdicom/wire"
+import { Dimse, Status, Transcoder } from "@netdicom/wire"
 import * as Association from "../association/Association.ts"
 import type { ApplicationEntity } from "../association/ApplicationEntity.ts"
 import type { AssociationError } from "../association/AssociationError.ts"
@@ -25,6 +25,8 @@ import * as DataSet from "../dimse/DataSet.ts"
 import * as DimseChannel from "../dimse/DimseChannel.ts"
 import { DataSourceFailed, DimseProtocolError, type DimseFailure } from "../dimse/DimseError.ts"
 import * as Part10 from "../dimse/Part10.ts"
+import * as Transcode from "../dimse/Transcode.ts"
+import type { AcceptedContext } from "../association/Negotiated.ts"
 import { SOP_CLASSES, VERIFICATION, type Model } from "./QueryRetrieve.ts"
 import { storeRequestHandler, type StorageHandler } from "./StoreHandler.ts"
 
@@ -63,9 +65,27 @@ export interface StoreInput {
   readonly dataSet: DimseChannel.DataSource
   readonly priority?: Dimse.Priority
   readonly moveOriginator?: { readonly aeTitle: string; readonly messageId: number }
+  /**
+   * When no accepted context has the data set's own transfer syntax, but one has another native (uncompressed) one
+   * and the data set is native too, send it re-encoded on that context (`Transcode`). Default true.
+   */
+  readonly transcode?: boolean
 }
 
-/** C-STORE: sends a data set as it is, in its own transfer syntax (PS3.4 Annex B). */
+// The accepted context a native data set in `transferSyntax` can be re-encoded for, Explicit VR Little Endian first.
+const transcodeContext = (channel: DimseChannel.DimseChannel, sopClassUid: string, transferSyntax: string) => {
+  if (!Transcoder.isNative(transferSyntax)) return undefined
+  for (const ts of Transcoder.NATIVE_TRANSFER_SYNTAXES) {
+    const found = channel.findContext(sopClassUid, "SCU", [ts])
+    if (Result.isSuccess(found)) return found.success
+  }
+  return undefined
+}
+
+/**
+ * C-STORE: sends a data set as it is, in its own transfer syntax (PS3.4 Annex B), or re-encoded into another native
+ * one the peer accepted when it accepted none with its own (see `StoreInput.transcode`).
+ */
 export const store = (
   channel: DimseChannel.DimseChannel,
   input: StoreInput
@@ -73,27 +93,46 @@ export const store = (
   // Without a generator: this is every C-STORE's path.
   Effect.suspend(() => {
     const context = channel.findContext(input.sopClassUid, "SCU", [input.transferSyntax])
-    if (Result.isFailure(context)) return Effect.fail(context.failure)
-    // Taken and sent now (within this suspend), not as Effects of their own.
-    const messageId = channel.takeMessageId()
-    const rq: Dimse.CStoreRq = {
-      _tag: "CStoreRq",
-      messageId,
-      affectedSopClassUid: input.sopClassUid,
-      affectedSopInstanceUid: input.sopInstanceUid,
-      priority: input.priority ?? Dimse.PRIORITY_MEDIUM,
-      ...(input.moveOriginator
-        ? {
-            moveOriginatorApplicationEntityTitle: input.moveOriginator.aeTitle,
-            moveOriginatorMessageId: input.moveOriginator.messageId
-          }
-        : {})
+    if (Result.isFailure(context)) {
+      const other =
+        input.transcode === false ? undefined : transcodeContext(channel, input.sopClassUid, input.transferSyntax)
+      if (other === undefined) return Effect.fail(context.failure)
+      return Effect.logDebug(
+        `C-STORE of ${input.sopInstanceUid}: re-encoded from ${input.transferSyntax} to ${other.transferSyntax}, ` +
+          `the transfer syntax of accepted context ${other.id}`
+      ).pipe(
+        Effect.andThen(Transcode.transcode(input.dataSet, input.transferSyntax, other.transferSyntax)),
+        Effect.flatMap((dataSet) => storeOn(channel, other, { ...input, dataSet }))
+      )
     }
-    return Effect.map(channel.requestOneNow(context.success, rq, input.dataSet), (rsp) => ({
-      ...info(rsp.message, "C-STORE"),
-      sopInstanceUid: input.sopInstanceUid
-    }))
+    return storeOn(channel, context.success, input)
   }).pipe(Effect.withLogSpan("C-STORE"))
+
+const storeOn = (
+  channel: DimseChannel.DimseChannel,
+  context: AcceptedContext,
+  input: StoreInput
+): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> => {
+  // Taken and sent now (within this suspend), not as Effects of their own.
+  const messageId = channel.takeMessageId()
+  const rq: Dimse.CStoreRq = {
+    _tag: "CStoreRq",
+    messageId,
+    affectedSopClassUid: input.sopClassUid,
+    affectedSopInstanceUid: input.sopInstanceUid,
+    priority: input.priority ?? Dimse.PRIORITY_MEDIUM,
+    ...(input.moveOriginator
+      ? {
+          moveOriginatorApplicationEntityTitle: input.moveOriginator.aeTitle,
+          moveOriginatorMessageId: input.moveOriginator.messageId
+        }
+      : {})
+  }
+  return Effect.map(channel.requestOneNow(context, rq, input.dataSet), (rsp) => ({
+    ...info(rsp.message, "C-STORE"),
+    sopInstanceUid: input.sopInstanceUid
+  }))
+}
 
 /** A file that cannot be sent: unreadable, not DICOM, or without the identifiers a C-STORE needs. */
 export class FileNotSendable extends Data.TaggedError("FileNotSendable")<{
