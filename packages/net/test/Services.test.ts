@@ -411,6 +411,57 @@ describe("DIMSE-C, SCU against SCP", () => {
     })
   )
 
+  it.live("C-MOVE of an Implicit VR instance to a destination accepting only Explicit VR delivers it re-encoded", () =>
+    Effect.gen(function* () {
+      const attributes = { SOPClassUID: CT, SOPInstanceUID: "1.2.3.6", PatientName: "DOE^JOHN", Modality: "CT" }
+      const implicit = Result.getOrThrow(DataSet.encode(attributes, IMPLICIT_VR_LITTLE_ENDIAN))
+      const stored: Array<{ ts: string; bytes: Uint8Array }> = []
+      const storage = Layer.succeed(Scp.StorageService)({
+        store: (request) =>
+          Stream.runCollect(request.dataSet).pipe(
+            Effect.orDie,
+            Effect.andThen((c) =>
+              Effect.sync(() => stored.push({ ts: request.transferSyntax, bytes: new Uint8Array(Buffer.concat(c)) }))
+            ),
+            Effect.as({ status: Status.SUCCESS })
+          )
+      })
+      const destAe = yield* testAe({
+        aeTitle: "DEST",
+        contexts: [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }]
+      })
+      const dest = yield* Scp.serve(destAe, { port: 0 }).pipe(Effect.provide(storage))
+      const retrieve = Layer.succeed(Scp.RetrieveService)({
+        retrieve: () =>
+          Effect.succeed([
+            {
+              sopClassUid: CT,
+              sopInstanceUid: "1.2.3.6",
+              transferSyntax: IMPLICIT_VR_LITTLE_ENDIAN,
+              dataSet: () => Stream.make(implicit)
+            }
+          ])
+      })
+      const destinations = Layer.succeed(Scp.MoveDestinations)({
+        lookup: (ae) => (ae.trim() === "DEST" ? Option.some({ host: "127.0.0.1", port: dest.port }) : Option.none())
+      })
+      const server = yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(
+        Effect.provide(Layer.merge(retrieve, destinations))
+      )
+      const channel = yield* connectTo(server.port)
+      const all = yield* Stream.runCollect(
+        Scu.move(channel, {
+          model: "study",
+          destination: "DEST",
+          identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.3" }
+        })
+      )
+      assert.deepStrictEqual([all.at(-1)!.status, all.at(-1)!.completed, all.at(-1)!.failed], [0, 1, 0])
+      assert.strictEqual(stored[0]!.ts, EXPLICIT_VR_LITTLE_ENDIAN)
+      assert.deepStrictEqual(stored[0]!.bytes, Result.getOrThrow(DataSet.encode(attributes, EXPLICIT_VR_LITTLE_ENDIAN)))
+    })
+  )
+
   it.live("an association aborted by the peer while a request is outstanding fails the request at once", () =>
     Effect.gen(function* () {
       const storage = Layer.succeed(Scp.StorageService)({ store: () => Effect.never })

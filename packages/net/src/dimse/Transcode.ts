@@ -8,6 +8,7 @@
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { Transcoder } from "@netdicom/wire"
+import * as Negotiation from "../association/Negotiation.ts"
 import { dictionaryEntry } from "./Dcmjs.ts"
 import { DataSourceFailed } from "./DimseError.ts"
 import type { DataSource } from "./DimseChannel.ts"
@@ -59,3 +60,22 @@ export const transcode = (source: DataSource, from: string, to: string): Effect.
     })
     return Effect.succeed(Stream.filter(Stream.concat(body, tail), (b) => b.length > 0))
   })
+
+/**
+ * `contexts` (one per SOP class and transfer syntax, as a sender of stored instances proposes them), followed, within
+ * `room` contexts in all, by one context per SOP class proposed in a native syntax offering every native syntax
+ * (Explicit VR Little Endian first): when the peer refuses an instance's own syntax but accepts another native one
+ * there, the instance goes re-encoded instead of failing. The contexts given keep their places (and ids).
+ */
+export const withFallbacks = (
+  contexts: ReadonlyArray<Negotiation.ProposedContext>,
+  room: number = Negotiation.MAX_PRESENTATION_CONTEXTS
+): ReadonlyArray<Negotiation.ProposedContext> => {
+  const classes = new Set<string>()
+  for (const c of contexts) if (c.transferSyntaxes.some(Transcoder.isNative)) classes.add(c.abstractSyntax)
+  const fallbacks = [...classes].map((abstractSyntax) => ({
+    abstractSyntax,
+    transferSyntaxes: Transcoder.NATIVE_TRANSFER_SYNTAXES
+  }))
+  return [...contexts, ...fallbacks.slice(0, Math.max(0, room - contexts.length))]
+}
