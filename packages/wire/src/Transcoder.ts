@@ -72,6 +72,32 @@ const SWAP: Readonly<Record<string, number>> = {
   UV: 8
 }
 
+const bswap32 = (x: number): number =>
+  ((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | ((x >>> 24) & 0xff)
+
+// Reverses the bytes of each `width`-byte word of `b` (a fresh array, so aligned; its length a multiple of `width`),
+// in place, a word at a time.
+const swapWords = (b: Uint8Array, width: number) => {
+  if (width === 2) {
+    const u = new Uint16Array(b.buffer, b.byteOffset, b.length >>> 1)
+    for (let i = 0; i < u.length; i++) {
+      const x = u[i]!
+      u[i] = ((x & 0xff) << 8) | (x >>> 8)
+    }
+    return
+  }
+  const u = new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2)
+  if (width === 4) {
+    for (let i = 0; i < u.length; i++) u[i] = bswap32(u[i]!)
+    return
+  }
+  for (let i = 0; i + 1 < u.length; i += 2) {
+    const lo = u[i]!
+    u[i] = bswap32(u[i + 1]!)
+    u[i + 1] = bswap32(lo)
+  }
+}
+
 interface Syntax {
   readonly explicit: boolean
   readonly little: boolean
@@ -338,7 +364,7 @@ export const make = (from: string, to: string, vrOf: VrLookup): Transcoder | und
     const swapped = new Uint8Array(whole)
     swapped.set(carry.subarray(0, carried), 0)
     swapped.set(chunk.subarray(i, i + whole - carried), carried)
-    for (let w = 0; w < whole; w += swap) swapped.subarray(w, w + swap).reverse()
+    swapWords(swapped, swap)
     // The bytes of a word not yet whole wait for the next chunk.
     carried = total - whole
     carry.set(chunk.subarray(i + n - carried, i + n), 0)
