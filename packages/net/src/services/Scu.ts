@@ -3,7 +3,8 @@
  * C-ECHO, C-STORE, C-FIND, C-GET and C-MOVE over a `DimseChannel`.
  *
  * Each call picks the accepted presentation context for its SOP class (a typed
- * `NoAcceptedContext` when there is none), returns statuses as data, and fails only when the
+ * `NoAcceptedContext` when there is none; a C-STORE whose own native transfer syntax was not accepted goes
+ * re-encoded on a context accepted with another native one), returns statuses as data, and fails only when the
  * exchange itself fails. C-FIND, C-GET and C-MOVE return Streams of pending responses ending
  * with the final one; stopping the Stream early sends C-CANCEL and waits for the final response, within
  * `timeouts.cancel` of the Application Entity (5 s by default), after which the association is aborted.
