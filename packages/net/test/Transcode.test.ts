@@ -448,3 +448,21 @@ describe.skipIf(!haveCorpus)("Transcoder on the corpus's native files", () => {
     assert.isAbove(converted, 20)
   })
 })
+
+describe("Transcode.withFallbacks", () => {
+  it("adds one context per SOP class proposed in a native syntax, after the given ones, within the room", () => {
+    const own = [
+      { abstractSyntax: "1.2.1", transferSyntaxes: [IMPLICIT_LE] },
+      { abstractSyntax: "1.2.1", transferSyntaxes: [EXPLICIT_LE] },
+      { abstractSyntax: "1.2.2", transferSyntaxes: ["1.2.840.10008.1.2.4.50"] },
+      { abstractSyntax: "1.2.3", transferSyntaxes: [EXPLICIT_BE] }
+    ]
+    assert.deepStrictEqual(Transcode.withFallbacks(own), [
+      ...own,
+      { abstractSyntax: "1.2.1", transferSyntaxes: [EXPLICIT_LE, IMPLICIT_LE, EXPLICIT_BE] },
+      { abstractSyntax: "1.2.3", transferSyntaxes: [EXPLICIT_LE, IMPLICIT_LE, EXPLICIT_BE] }
+    ])
+    assert.strictEqual(Transcode.withFallbacks(own, 5).length, 5)
+    assert.deepStrictEqual(Transcode.withFallbacks(own, 4), own)
+  })
+})
