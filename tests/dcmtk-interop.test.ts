@@ -8,7 +8,7 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Result, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { ApplicationEntity, Part10, QueryRetrieve, Scp, Scu } from "@netdicom/net"
+import { ApplicationEntity, DataSet, Part10, QueryRetrieve, Scp, Scu } from "@netdicom/net"
 import { Uids } from "@netdicom/wire"
 import {
   corpusDir,
@@ -357,5 +357,95 @@ describe.skipIf(!dcmtk || !haveCorpus)("our SCU against DCMTK dcmqrscp", () => {
         })
       )
     })
+  )
+})
+
+describe.runIf(dcmtk)("DCMTK getscu against our SCP", () => {
+  it.live(
+    "getscu, proposing Explicit VR Little Endian first, gets an instance stored in Implicit VR re-encoded; dcmdump reads it",
+    () =>
+      Effect.gen(function* () {
+        const IMPLICIT = Uids.TransferSyntax.ImplicitVRLittleEndian
+        const EXPLICIT = Uids.TransferSyntax.ExplicitVRLittleEndian
+        const MR = Uids.StorageSop.MRImageStorage
+        const study = "1.2.826.0.1.3680043.10.1478.77.1"
+        const sop = `${study}.1.1`
+        const attributes = {
+          SOPClassUID: MR,
+          SOPInstanceUID: sop,
+          StudyInstanceUID: study,
+          SeriesInstanceUID: `${study}.1`,
+          PatientName: "TRANSCODE^ME",
+          PatientID: "TC1",
+          Modality: "MR",
+          ReferencedImageSequence: [
+            { ReferencedSOPClassUID: MR, ReferencedSOPInstanceUID: `${study}.1.2`, ReferencedFrameNumber: 1 }
+          ],
+          Rows: 2,
+          Columns: 2,
+          BitsAllocated: 16,
+          BitsStored: 16,
+          HighBit: 15,
+          PixelRepresentation: 0,
+          SamplesPerPixel: 1,
+          PhotometricInterpretation: "MONOCHROME2",
+          PixelData: new Uint16Array([1, 2, 0x300, 0xfffe]).buffer
+        }
+        const implicit = Result.getOrThrow(DataSet.encode(attributes, IMPLICIT))
+        const ae = Result.getOrThrow(
+          ApplicationEntity.make({
+            aeTitle: "NETDICOM",
+            contexts: [
+              { abstractSyntax: QueryRetrieve.SOP_CLASSES.study.get!, transferSyntaxes: [EXPLICIT, IMPLICIT] },
+              { abstractSyntax: MR, transferSyntaxes: [EXPLICIT, IMPLICIT], scu: true, scp: true }
+            ],
+            timeouts: { acse: "10 seconds", dimse: "30 seconds" }
+          })
+        )
+        const retrieve = Layer.succeed(Scp.RetrieveService)({
+          retrieve: () =>
+            Effect.succeed([
+              { sopClassUid: MR, sopInstanceUid: sop, transferSyntax: IMPLICIT, dataSet: () => Stream.make(implicit) }
+            ])
+        })
+        const server = yield* Scp.serve(ae, { port: 0, policy: { calledAeTitles: () => true } }).pipe(
+          Effect.provide(retrieve)
+        )
+        const out = makeTempDir("netdicom-getscu-transcode-")
+        temp.push(out)
+        const r = yield* Effect.promise(() =>
+          run("getscu", [
+            "-S",
+            "-aec",
+            "NETDICOM",
+            "-od",
+            out,
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            `StudyInstanceUID=${study}`,
+            "127.0.0.1",
+            String(server.port)
+          ])
+        )
+        assert.strictEqual(r.code, 0, r.stdout + r.stderr)
+        const got = listFiles(out)
+        assert.strictEqual(got.length, 1, `${got.join(", ")}\n${r.stdout}${r.stderr}`)
+        const dump = yield* Effect.promise(() => run("dcmdump", ["-M", got[0]!]))
+        assert.strictEqual(dump.code, 0, dump.stdout + dump.stderr)
+        // getscu writes the file in the transfer syntax it received: the one it proposed first
+        assert.match(dump.stdout, /\(0002,0010\) UI =LittleEndianExplicit/)
+        assert.include(dump.stdout, "TRANSCODE^ME")
+        assert.match(dump.stdout, /\(0008,1160\) IS \[1\]/)
+        assert.match(dump.stdout, /\(7fe0,0010\) OW 0001\\0002\\0300\\fffe/)
+        // what getscu wrote (it re-encodes as it writes) reads as what was stored
+        const received = part10Dataset(new Uint8Array(fs.readFileSync(got[0]!)))!
+        const { _vrMap: _a, ...wrote } = Result.getOrThrow(DataSet.decode(received, EXPLICIT))
+        const { _vrMap: _b, ...stored } = Result.getOrThrow(DataSet.decode(implicit, IMPLICIT))
+        assert.deepStrictEqual(
+          { ...wrote, PixelData: Buffer.from(wrote["PixelData"] as ArrayBuffer) },
+          { ...stored, PixelData: Buffer.from(stored["PixelData"] as ArrayBuffer) }
+        )
+      })
   )
 })

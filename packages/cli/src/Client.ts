@@ -19,7 +19,16 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Argument, Command, Flag } from "effect/cli"
-import { ApplicationEntity, DimseError, Negotiation, Part10, QueryRetrieve, ReceivedBytes, Scu } from "@netdicom/net"
+import {
+  ApplicationEntity,
+  DimseError,
+  Negotiation,
+  Part10,
+  QueryRetrieve,
+  ReceivedBytes,
+  Scu,
+  Transcode
+} from "@netdicom/net"
 import type { DimseChannel, RejectedContext, StoreHandler } from "@netdicom/net"
 import { InstanceStore, TempFiles } from "@netdicom/archive"
 import { Status, Text, Uids } from "@netdicom/wire"
@@ -143,7 +152,12 @@ const rejectedByKey = (
   for (const r of rejected) {
     const proposed = contexts[(r.id - 1) / 2]
     const ts = proposed?.transferSyntaxes[0]
-    if (proposed !== undefined && ts !== undefined) {
+    // a fallback context (`Transcode.withFallbacks`, after the files' own) does not replace a file's own's result
+    if (
+      proposed !== undefined &&
+      ts !== undefined &&
+      !out.has(Files.contextKey({ sopClassUid: proposed.abstractSyntax, transferSyntaxUid: ts }))
+    ) {
       out.set(Files.contextKey({ sopClassUid: proposed.abstractSyntax, transferSyntaxUid: ts }), r.result)
     }
   }
@@ -197,14 +211,16 @@ const store = Command.make(
         if (Result.isSuccess(r)) sendable.push(r.success)
         else yield* reportFailure(path, r.failure.reason)
       }
-      const contexts = Files.contextsFor(sendable)
-      if (contexts.length > Negotiation.MAX_PRESENTATION_CONTEXTS) {
+      const ownContexts = Files.contextsFor(sendable)
+      if (ownContexts.length > Negotiation.MAX_PRESENTATION_CONTEXTS) {
         yield* clearProgress
         return yield* fail(
-          `the files need ${contexts.length} presentation contexts (one per SOP class and transfer syntax), ` +
+          `the files need ${ownContexts.length} presentation contexts (one per SOP class and transfer syntax), ` +
             `more than the ${Negotiation.MAX_PRESENTATION_CONTEXTS} an association holds: store them in smaller batches`
         )
       }
+      // and, in the room left, each SOP class in every native syntax: a file whose own the peer refuses goes re-encoded
+      const contexts = Transcode.withFallbacks(ownContexts)
 
       // Each batch on its own association (--associations), reopened after an abort so that one bad
       // exchange does not stop the batch.

@@ -200,6 +200,29 @@ describe.runIf(dcmtk)("netdicom against DCMTK SCPs", () => {
     await scp.stop()
   })
 
+  it("netdicom store of an Explicit VR file to a storescp accepting Implicit VR only sends it re-encoded", async () => {
+    const out = temp("storescp-implicit")
+    // +xi after the harness's +xa: Implicit VR Little Endian only
+    const scp = await startStorescp({ outDir: out, aet: "IMPLICIT", extraArgs: ["+xi"] })
+    const src = temp("store-implicit-src")
+    const file = writeFile(
+      src,
+      "ct.dcm",
+      part10({ patientId: "TC2", patientName: "RE^ENCODED", study: "1.2.3.7", series: "1.2.3.7.1", sop: "1.2.3.7.1.1" })
+    )
+    const r = await netdicom(["store", "127.0.0.1", String(scp.port), "--aec", "IMPLICIT", file])
+    assert.strictEqual(r.code, 0, r.stdout + r.stderr)
+    assert.include(r.stdout, "1 sent, 0 warnings, 0 failed")
+    const received = scp.files()
+    assert.strictEqual(received.length, 1)
+    // storescp writes what it received in the transfer syntax it arrived in
+    const dump = await run("dcmdump", ["-M", received[0]!])
+    assert.strictEqual(dump.code, 0, dump.stderr)
+    assert.match(dump.stdout, /\(0002,0010\) UI =LittleEndianImplicit/)
+    assert.include(dump.stdout, "RE^ENCODED")
+    await scp.stop()
+  })
+
   it("netdicom echo, and a transfer syntax storescp refuses fails with the reason", async () => {
     const out = temp("storescp-strict")
     // +x= after the harness's +xa: accept uncompressed transfer syntaxes only

@@ -137,6 +137,47 @@ describe("DIMSE-C, SCU against SCP", () => {
   )
 
   it.live(
+    "C-STORE of an Implicit VR data set to a peer that accepted only Explicit goes re-encoded (bytes or stream); transcode: false keeps NoAcceptedContext",
+    () =>
+      Effect.gen(function* () {
+        const received: Array<{ ts: string; bytes: Uint8Array }> = []
+        const storage = Layer.succeed(Scp.StorageService)({
+          store: (request) =>
+            Effect.gen(function* () {
+              const chunks = yield* Stream.runCollect(request.dataSet).pipe(Effect.orDie)
+              received.push({ ts: request.transferSyntax, bytes: new Uint8Array(Buffer.concat(chunks)) })
+              return { status: Status.SUCCESS }
+            })
+        })
+        const server = yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(Effect.provide(storage))
+        // CT is proposed in Explicit VR Little Endian only
+        const channel = yield* connectTo(server.port)
+        const attributes = { SOPClassUID: CT, SOPInstanceUID: "1.2.9", PatientName: "DOE^JANE", Rows: 2 }
+        const implicit = Result.getOrThrow(DataSet.encode(attributes, IMPLICIT_VR_LITTLE_ENDIAN))
+        const input = { sopClassUid: CT, sopInstanceUid: "1.2.9", transferSyntax: IMPLICIT_VR_LITTLE_ENDIAN }
+        const fromBytes = yield* Scu.store(channel, { ...input, dataSet: implicit })
+        const fromStream = yield* Scu.store(channel, {
+          ...input,
+          dataSet: Stream.make(implicit.subarray(0, 11), implicit.subarray(11))
+        })
+        assert.deepStrictEqual([fromBytes.status, fromStream.status], [0, 0])
+        assert.strictEqual(received.length, 2)
+        for (const r of received) {
+          assert.strictEqual(r.ts, EXPLICIT_VR_LITTLE_ENDIAN)
+          assert.deepStrictEqual(r.bytes, Result.getOrThrow(DataSet.encode(attributes, EXPLICIT_VR_LITTLE_ENDIAN)))
+        }
+        const off = yield* Effect.flip(Scu.store(channel, { ...input, dataSet: implicit, transcode: false }))
+        assert.strictEqual(off._tag, "NoAcceptedContext")
+        // a compressed data set is not converted
+        const jpeg = yield* Effect.flip(
+          Scu.store(channel, { ...input, transferSyntax: "1.2.840.10008.1.2.4.50", dataSet: implicit })
+        )
+        assert.strictEqual(jpeg._tag, "NoAcceptedContext")
+        assert.strictEqual(received.length, 2)
+      })
+  )
+
+  it.live(
     "C-FIND with 10,000 matches cancelled after 3 pending responses ends FE00; the association stays usable",
     () =>
       Effect.gen(function* () {
@@ -319,6 +360,105 @@ describe("DIMSE-C, SCU against SCP", () => {
       assert.strictEqual(all.at(-1)!.status, 0)
       assert.strictEqual(all.at(-1)!.completed, 1)
       assert.deepStrictEqual(new Uint8Array(stored[0]!), bytes)
+    })
+  )
+
+  it.live("C-GET of an instance stored in Implicit VR by an SCU accepting only Explicit gets it re-encoded", () =>
+    Effect.gen(function* () {
+      const attributes = { SOPClassUID: CT, SOPInstanceUID: "1.2.3.5", PatientName: "DOE^JOHN", Modality: "CT" }
+      const implicit = Result.getOrThrow(DataSet.encode(attributes, IMPLICIT_VR_LITTLE_ENDIAN))
+      const retrieve = Layer.succeed(Scp.RetrieveService)({
+        retrieve: () =>
+          Effect.succeed([
+            {
+              sopClassUid: CT,
+              sopInstanceUid: "1.2.3.5",
+              transferSyntax: IMPLICIT_VR_LITTLE_ENDIAN,
+              dataSet: () => Stream.make(implicit)
+            }
+          ])
+      })
+      const server = yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(Effect.provide(retrieve))
+      const stored: Array<{ ts: string; bytes: Uint8Array }> = []
+      const ae = yield* testAe({
+        aeTitle: "NETDICOM-SCU",
+        contexts: [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN], scu: true, scp: true }]
+      })
+      const channel = yield* Scu.connect(ae, {
+        host: "127.0.0.1",
+        port: server.port,
+        calledAeTitle: "NETDICOM-SCP",
+        contexts: [
+          { abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] },
+          { abstractSyntax: SOP_CLASSES.study.get!, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] }
+        ],
+        roles: [{ sopClassUid: CT, scu: true, scp: true }],
+        onStore: (req) =>
+          Stream.runCollect(req.dataSet).pipe(
+            Effect.orDie,
+            Effect.andThen((c) =>
+              Effect.sync(() => stored.push({ ts: req.transferSyntax, bytes: new Uint8Array(Buffer.concat(c)) }))
+            ),
+            Effect.as({ status: 0 })
+          )
+      })
+      const all = yield* Stream.runCollect(
+        Scu.get(channel, { model: "study", identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.3" } })
+      )
+      assert.deepStrictEqual([all.at(-1)!.status, all.at(-1)!.completed, all.at(-1)!.failed], [0, 1, 0])
+      assert.strictEqual(stored[0]!.ts, EXPLICIT_VR_LITTLE_ENDIAN)
+      assert.deepStrictEqual(stored[0]!.bytes, Result.getOrThrow(DataSet.encode(attributes, EXPLICIT_VR_LITTLE_ENDIAN)))
+    })
+  )
+
+  it.live("C-MOVE of an Implicit VR instance to a destination accepting only Explicit VR delivers it re-encoded", () =>
+    Effect.gen(function* () {
+      const attributes = { SOPClassUID: CT, SOPInstanceUID: "1.2.3.6", PatientName: "DOE^JOHN", Modality: "CT" }
+      const implicit = Result.getOrThrow(DataSet.encode(attributes, IMPLICIT_VR_LITTLE_ENDIAN))
+      const stored: Array<{ ts: string; bytes: Uint8Array }> = []
+      const storage = Layer.succeed(Scp.StorageService)({
+        store: (request) =>
+          Stream.runCollect(request.dataSet).pipe(
+            Effect.orDie,
+            Effect.andThen((c) =>
+              Effect.sync(() => stored.push({ ts: request.transferSyntax, bytes: new Uint8Array(Buffer.concat(c)) }))
+            ),
+            Effect.as({ status: Status.SUCCESS })
+          )
+      })
+      const destAe = yield* testAe({
+        aeTitle: "DEST",
+        contexts: [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }]
+      })
+      const dest = yield* Scp.serve(destAe, { port: 0 }).pipe(Effect.provide(storage))
+      const retrieve = Layer.succeed(Scp.RetrieveService)({
+        retrieve: () =>
+          Effect.succeed([
+            {
+              sopClassUid: CT,
+              sopInstanceUid: "1.2.3.6",
+              transferSyntax: IMPLICIT_VR_LITTLE_ENDIAN,
+              dataSet: () => Stream.make(implicit)
+            }
+          ])
+      })
+      const destinations = Layer.succeed(Scp.MoveDestinations)({
+        lookup: (ae) => (ae.trim() === "DEST" ? Option.some({ host: "127.0.0.1", port: dest.port }) : Option.none())
+      })
+      const server = yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(
+        Effect.provide(Layer.merge(retrieve, destinations))
+      )
+      const channel = yield* connectTo(server.port)
+      const all = yield* Stream.runCollect(
+        Scu.move(channel, {
+          model: "study",
+          destination: "DEST",
+          identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.3" }
+        })
+      )
+      assert.deepStrictEqual([all.at(-1)!.status, all.at(-1)!.completed, all.at(-1)!.failed], [0, 1, 0])
+      assert.strictEqual(stored[0]!.ts, EXPLICIT_VR_LITTLE_ENDIAN)
+      assert.deepStrictEqual(stored[0]!.bytes, Result.getOrThrow(DataSet.encode(attributes, EXPLICIT_VR_LITTLE_ENDIAN)))
     })
   )
 

@@ -30,6 +30,7 @@ import * as Server from "../association/Server.ts"
 import type { ListenFailed } from "../upper/Transport.ts"
 import * as DataSet from "../dimse/DataSet.ts"
 import * as DimseChannel from "../dimse/DimseChannel.ts"
+import * as Transcode from "../dimse/Transcode.ts"
 import { DataSourceFailed, NoAcceptedContext } from "../dimse/DimseError.ts"
 import { modelOf, type Model } from "./QueryRetrieve.ts"
 import * as Scu from "./Scu.ts"
@@ -370,7 +371,7 @@ const handleRetrieve = (
           host: destination!.host,
           port: destination!.port,
           calledAeTitle: (m as Dimse.CMoveRq).moveDestination,
-          contexts: moveContexts(instances)
+          contexts: Transcode.withFallbacks(moveContexts(instances))
         })
         yield* runSubOps(target)
       })
@@ -394,7 +395,9 @@ const handleRetrieve = (
 // The contexts a C-MOVE proposes to its destination: one per SOP class and transfer syntax (the acceptor picks one
 // transfer syntax per context and instances are sent as stored, so each stored transfer syntax needs its own), those
 // of the most instances first when there are more than an association holds: the instances left out fail alone
-// (no accepted context) rather than the whole C-MOVE (a study holding instances of 129 SOP classes, say).
+// (no accepted context) rather than the whole C-MOVE (a study holding instances of 129 SOP classes, say). Within the
+// room left, `Transcode.withFallbacks` adds a context per SOP class in every native syntax, for instances whose own
+// syntax the destination refuses.
 const moveContexts = (instances: ReadonlyArray<RetrievableInstance>): Array<Negotiation.ProposedContext> => {
   const byPair = new Map<string, { readonly abstractSyntax: string; readonly transferSyntax: string; n: number }>()
   for (const inst of instances) {

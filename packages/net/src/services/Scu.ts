@@ -3,7 +3,8 @@
  * C-ECHO, C-STORE, C-FIND, C-GET and C-MOVE over a `DimseChannel`.
  *
  * Each call picks the accepted presentation context for its SOP class (a typed
- * `NoAcceptedContext` when there is none), returns statuses as data, and fails only when the
+ * `NoAcceptedContext` when there is none; a C-STORE whose own native transfer syntax was not accepted goes
+ * re-encoded on a context accepted with another native one), returns statuses as data, and fails only when the
  * exchange itself fails. C-FIND, C-GET and C-MOVE return Streams of pending responses ending
  * with the final one; stopping the Stream early sends C-CANCEL and waits for the final response, within
  * `timeouts.cancel` of the Application Entity (5 s by default), after which the association is aborted. A
@@ -20,7 +21,7 @@ import * as References from "effect/References"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Dimse, Status } from "@netdicom/wire"
+import { Dimse, Status, Transcoder } from "@netdicom/wire"
 import * as Association from "../association/Association.ts"
 import type { ApplicationEntity } from "../association/ApplicationEntity.ts"
 import type { AssociationError } from "../association/AssociationError.ts"
@@ -29,6 +30,8 @@ import * as DataSet from "../dimse/DataSet.ts"
 import * as DimseChannel from "../dimse/DimseChannel.ts"
 import { DataSourceFailed, DimseProtocolError, type DimseFailure } from "../dimse/DimseError.ts"
 import * as Part10 from "../dimse/Part10.ts"
+import * as Transcode from "../dimse/Transcode.ts"
+import type { AcceptedContext } from "../association/Negotiated.ts"
 import { SOP_CLASSES, VERIFICATION, type Model } from "./QueryRetrieve.ts"
 import { storeRequestHandler, type StorageHandler } from "./StoreHandler.ts"
 
@@ -69,9 +72,27 @@ export interface StoreInput {
   readonly dataSet: DimseChannel.DataSource
   readonly priority?: Dimse.Priority
   readonly moveOriginator?: { readonly aeTitle: string; readonly messageId: number }
+  /**
+   * When no accepted context has the data set's own transfer syntax, but one has another native (uncompressed) one
+   * and the data set is native too, send it re-encoded on that context (`Transcode`). Default true.
+   */
+  readonly transcode?: boolean
 }
 
-/** C-STORE: sends a data set as it is, in its own transfer syntax (PS3.4 Annex B). */
+// The accepted context a native data set in `transferSyntax` can be re-encoded for, Explicit VR Little Endian first.
+const transcodeContext = (channel: DimseChannel.DimseChannel, sopClassUid: string, transferSyntax: string) => {
+  if (!Transcoder.isNative(transferSyntax)) return undefined
+  for (const ts of Transcoder.NATIVE_TRANSFER_SYNTAXES) {
+    const found = channel.findContext(sopClassUid, "SCU", [ts])
+    if (Result.isSuccess(found)) return found.success
+  }
+  return undefined
+}
+
+/**
+ * C-STORE: sends a data set as it is, in its own transfer syntax (PS3.4 Annex B), or re-encoded into another native
+ * one the peer accepted when it accepted none with its own (see `StoreInput.transcode`).
+ */
 export const store = (
   channel: DimseChannel.DimseChannel,
   input: StoreInput
@@ -79,32 +100,52 @@ export const store = (
   // Without a generator: this is every C-STORE's path.
   Effect.withFiber((fiber) => {
     const context = channel.findContext(input.sopClassUid, "SCU", [input.transferSyntax])
-    if (Result.isFailure(context)) return Effect.fail(context.failure)
-    // Taken and sent now (within this step), not as Effects of their own.
-    const messageId = channel.takeMessageId()
-    const rq: Dimse.CStoreRq = {
-      _tag: "CStoreRq",
-      messageId,
-      affectedSopClassUid: input.sopClassUid,
-      affectedSopInstanceUid: input.sopInstanceUid,
-      priority: input.priority ?? Dimse.PRIORITY_MEDIUM,
-      ...(input.moveOriginator
-        ? {
-            moveOriginatorApplicationEntityTitle: input.moveOriginator.aeTitle,
-            moveOriginatorMessageId: input.moveOriginator.messageId
-          }
-        : {})
+    if (Result.isFailure(context)) {
+      const other =
+        input.transcode === false ? undefined : transcodeContext(channel, input.sopClassUid, input.transferSyntax)
+      if (other === undefined) return Effect.fail(context.failure)
+      return Effect.logDebug(
+        `C-STORE of ${input.sopInstanceUid}: re-encoded from ${input.transferSyntax} to ${other.transferSyntax}, ` +
+          `the transfer syntax of accepted context ${other.id}`
+      ).pipe(
+        Effect.andThen(Transcode.transcode(input.dataSet, input.transferSyntax, other.transferSyntax)),
+        Effect.flatMap((dataSet) => storeOn(channel, other, { ...input, dataSet })),
+        Effect.withLogSpan("C-STORE")
+      )
     }
-    const answered = Effect.map(channel.requestOneNow(context.success, rq, input.dataSet), (rsp) => ({
-      ...info(rsp.message, "C-STORE"),
-      sopInstanceUid: input.sopInstanceUid
-    }))
+    const answered = storeOn(channel, context.success, input)
     // The span only where a line inside it can be printed: a C-STORE of bytes logs at Debug only (a data set streamed
     // from the caller's own source may log at any level). Cold, the span was ~40 runtime calls of each C-STORE's ~340.
     return input.dataSet instanceof Uint8Array && !logsDebug(fiber.getRef(References.MinimumLogLevel))
       ? answered
       : Effect.withLogSpan(answered, "C-STORE")
   })
+
+const storeOn = (
+  channel: DimseChannel.DimseChannel,
+  context: AcceptedContext,
+  input: StoreInput
+): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> => {
+  // Taken and sent now (within the caller's step), not as Effects of their own.
+  const messageId = channel.takeMessageId()
+  const rq: Dimse.CStoreRq = {
+    _tag: "CStoreRq",
+    messageId,
+    affectedSopClassUid: input.sopClassUid,
+    affectedSopInstanceUid: input.sopInstanceUid,
+    priority: input.priority ?? Dimse.PRIORITY_MEDIUM,
+    ...(input.moveOriginator
+      ? {
+          moveOriginatorApplicationEntityTitle: input.moveOriginator.aeTitle,
+          moveOriginatorMessageId: input.moveOriginator.messageId
+        }
+      : {})
+  }
+  return Effect.map(channel.requestOneNow(context, rq, input.dataSet), (rsp) => ({
+    ...info(rsp.message, "C-STORE"),
+    sopInstanceUid: input.sopInstanceUid
+  }))
+}
 
 /** A file that cannot be sent: unreadable, not DICOM, or without the identifiers a C-STORE needs. */
 export class FileNotSendable extends Data.TaggedError("FileNotSendable")<{
