@@ -9,7 +9,7 @@ import { EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN } from "../src/ass
 import { SOP_CLASSES, VERIFICATION } from "../src/services/QueryRetrieve.ts"
 import * as Scp from "../src/services/Scp.ts"
 import * as Scu from "../src/services/Scu.ts"
-import { CT, retrieveOf, testAe } from "./support.ts"
+import { CT, connectGetScu, retrieveOf, testAe } from "./support.ts"
 
 const TS = [EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN]
 
@@ -63,29 +63,16 @@ describe("cancelWhen", () => {
     Effect.gen(function* () {
       const sent = Array.from({ length: 20 }, () => new Uint8Array(10_000))
       const server = yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(Effect.provide(retrieveOf(sent)))
-      const ae = yield* testAe({
-        aeTitle: "NETDICOM-SCU",
-        contexts: [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN], scu: true, scp: true }]
-      })
       const stop = yield* Deferred.make<void>()
       let stored = 0
-      const channel = yield* Scu.connect(ae, {
-        host: "127.0.0.1",
-        port: server.port,
-        calledAeTitle: "NETDICOM-SCP",
-        contexts: [
-          { abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] },
-          { abstractSyntax: SOP_CLASSES.study.get!, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] }
-        ],
-        roles: [{ sopClassUid: CT, scu: true, scp: true }],
-        onStore: (req) =>
-          Stream.runDrain(req.dataSet).pipe(
-            Effect.orDie,
-            Effect.andThen(Effect.sync(() => ++stored)),
-            Effect.tap((n) => (n === 1 ? Deferred.succeed(stop, undefined) : Effect.void)),
-            Effect.as({ status: Status.SUCCESS })
-          )
-      })
+      const channel = yield* connectGetScu(server.port, (req) =>
+        Stream.runDrain(req.dataSet).pipe(
+          Effect.orDie,
+          Effect.andThen(Effect.sync(() => ++stored)),
+          Effect.tap((n) => (n === 1 ? Deferred.succeed(stop, undefined) : Effect.void)),
+          Effect.as({ status: Status.SUCCESS })
+        )
+      )
       const all = yield* Stream.runCollect(
         Scu.get(channel, {
           model: "study",

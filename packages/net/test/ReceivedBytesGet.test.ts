@@ -17,7 +17,7 @@ import { SOP_CLASSES } from "../src/services/QueryRetrieve.ts"
 import * as Scp from "../src/services/Scp.ts"
 import * as Scu from "../src/services/Scu.ts"
 import * as ReceivedBytes from "../src/upper/ReceivedBytes.ts"
-import { CT, retrieveOf, testAe } from "./support.ts"
+import { CT, connectGetScu, retrieveOf, testAe } from "./support.ts"
 
 const tmp = Fs.mkdtempSync(Path.join(Os.tmpdir(), "netdicom-received-get-"))
 afterAll(() => Fs.rmSync(tmp, { recursive: true, force: true }))
@@ -41,22 +41,10 @@ describe("ReceivedBytes on a C-GET SCU", () => {
           ]
         })
         const server = yield* Scp.serve(scpAe, { port: 0 }).pipe(Effect.provide(retrieve))
-        const ae = yield* testAe({
-          aeTitle: "NETDICOM-SCU",
-          maxPduLength,
-          contexts: [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN], scu: true, scp: true }]
-        })
         const before = ReceivedBytes.freed()
-        const channel = yield* Scu.connect(ae, {
-          host: "127.0.0.1",
-          port: server.port,
-          calledAeTitle: "NETDICOM-SCP",
-          contexts: [
-            { abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] },
-            { abstractSyntax: SOP_CLASSES.study.get!, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] }
-          ],
-          roles: [{ sopClassUid: CT, scu: true, scp: true }],
-          onStore: (req) =>
+        const channel = yield* connectGetScu(
+          server.port,
+          (req) =>
             Part10.writeFile(
               Path.join(dir, `${req.sopInstanceUid}.dcm`),
               {
@@ -69,8 +57,9 @@ describe("ReceivedBytes on a C-GET SCU", () => {
             ).pipe(
               Effect.as({ status: Status.SUCCESS }),
               Effect.orElseSucceed(() => ({ status: 0xa700 }))
-            )
-        })
+            ),
+          { maxPduLength }
+        )
         const all = yield* Stream.runCollect(
           Scu.get(channel, { model: "study", identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.3" } })
         )

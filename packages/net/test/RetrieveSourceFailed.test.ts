@@ -9,7 +9,7 @@ import { DataSourceFailed } from "../src/dimse/DimseError.ts"
 import { SOP_CLASSES } from "../src/services/QueryRetrieve.ts"
 import * as Scp from "../src/services/Scp.ts"
 import * as Scu from "../src/services/Scu.ts"
-import { CT, testAe } from "./support.ts"
+import { CT, connectGetScu, testAe } from "./support.ts"
 
 describe("a C-GET sub-operation whose data set cannot be read", () => {
   it.live("fails with an Error Comment that names no file of the SCP", () =>
@@ -33,20 +33,7 @@ describe("a C-GET sub-operation whose data set cannot be read", () => {
       const server = yield* Scp.serve(yield* testAe({ aeTitle: "NETDICOM-SCP", contexts }), { port: 0 }).pipe(
         Effect.provide(retrieve)
       )
-      const channel = yield* Scu.connect(
-        yield* testAe({
-          aeTitle: "NETDICOM-SCU",
-          contexts: [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN], scu: true, scp: true }]
-        }),
-        {
-          host: "127.0.0.1",
-          port: server.port,
-          calledAeTitle: "NETDICOM-SCP",
-          contexts,
-          roles: [{ sopClassUid: CT, scu: true, scp: true }],
-          onStore: () => Effect.succeed({ status: 0 })
-        }
-      )
+      const channel = yield* connectGetScu(server.port, () => Effect.succeed({ status: 0 }))
       const all = yield* Stream.runCollect(
         Scu.get(channel, { model: "study", identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.3" } })
       )

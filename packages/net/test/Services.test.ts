@@ -7,7 +7,7 @@ import * as DataSet from "../src/dimse/DataSet.ts"
 import { SOP_CLASSES, VERIFICATION } from "../src/services/QueryRetrieve.ts"
 import * as Scp from "../src/services/Scp.ts"
 import * as Scu from "../src/services/Scu.ts"
-import { CT, testAe } from "./support.ts"
+import { CT, connectGetScu, testAe } from "./support.ts"
 import { Result } from "effect"
 
 const TS = [EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN]
@@ -334,26 +334,13 @@ describe("DIMSE-C, SCU against SCP", () => {
       })
       const server = yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(Effect.provide(retrieve))
       const stored: Array<Uint8Array> = []
-      const ae = yield* testAe({
-        aeTitle: "NETDICOM-SCU",
-        contexts: [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN], scu: true, scp: true }]
-      })
-      const channel = yield* Scu.connect(ae, {
-        host: "127.0.0.1",
-        port: server.port,
-        calledAeTitle: "NETDICOM-SCP",
-        contexts: [
-          { abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] },
-          { abstractSyntax: SOP_CLASSES.study.get!, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] }
-        ],
-        roles: [{ sopClassUid: CT, scu: true, scp: true }],
-        onStore: (req) =>
-          Stream.runCollect(req.dataSet).pipe(
-            Effect.orDie,
-            Effect.andThen((c) => Effect.sync(() => stored.push(Buffer.concat(c)))),
-            Effect.as({ status: 0 })
-          )
-      })
+      const channel = yield* connectGetScu(server.port, (req) =>
+        Stream.runCollect(req.dataSet).pipe(
+          Effect.orDie,
+          Effect.andThen((c) => Effect.sync(() => stored.push(Buffer.concat(c)))),
+          Effect.as({ status: 0 })
+        )
+      )
       const all = yield* Stream.runCollect(
         Scu.get(channel, { model: "study", identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.3" } })
       )
@@ -380,28 +367,15 @@ describe("DIMSE-C, SCU against SCP", () => {
       })
       const server = yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(Effect.provide(retrieve))
       const stored: Array<{ ts: string; bytes: Uint8Array }> = []
-      const ae = yield* testAe({
-        aeTitle: "NETDICOM-SCU",
-        contexts: [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN], scu: true, scp: true }]
-      })
-      const channel = yield* Scu.connect(ae, {
-        host: "127.0.0.1",
-        port: server.port,
-        calledAeTitle: "NETDICOM-SCP",
-        contexts: [
-          { abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] },
-          { abstractSyntax: SOP_CLASSES.study.get!, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] }
-        ],
-        roles: [{ sopClassUid: CT, scu: true, scp: true }],
-        onStore: (req) =>
-          Stream.runCollect(req.dataSet).pipe(
-            Effect.orDie,
-            Effect.andThen((c) =>
-              Effect.sync(() => stored.push({ ts: req.transferSyntax, bytes: new Uint8Array(Buffer.concat(c)) }))
-            ),
-            Effect.as({ status: 0 })
-          )
-      })
+      const channel = yield* connectGetScu(server.port, (req) =>
+        Stream.runCollect(req.dataSet).pipe(
+          Effect.orDie,
+          Effect.andThen((c) =>
+            Effect.sync(() => stored.push({ ts: req.transferSyntax, bytes: new Uint8Array(Buffer.concat(c)) }))
+          ),
+          Effect.as({ status: 0 })
+        )
+      )
       const all = yield* Stream.runCollect(
         Scu.get(channel, { model: "study", identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.3" } })
       )

@@ -1,7 +1,10 @@
 /** Shared helpers for the net tests. */
 import { Effect, Layer, Result, Stream } from "effect"
 import * as ApplicationEntity from "../src/association/ApplicationEntity.ts"
+import { SOP_CLASSES } from "../src/services/QueryRetrieve.ts"
 import * as Scp from "../src/services/Scp.ts"
+import * as Scu from "../src/services/Scu.ts"
+import type { StorageHandler } from "../src/services/StoreHandler.ts"
 
 export const VERIFICATION = "1.2.840.10008.1.1"
 export const CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -37,4 +40,35 @@ export const retrieveOf = (sent: ReadonlyArray<Uint8Array>, piece = 70_001) =>
             )
         }))
       )
+  })
+
+/**
+ * A C-GET SCU's association to "NETDICOM-SCP" on `port`: Study Root GET, and CT in Explicit VR Little Endian with
+ * the SCP role, its C-STORE sub-operations going to `onStore`.
+ */
+export const connectGetScu = (port: number, onStore: StorageHandler, options?: { readonly maxPduLength?: number }) =>
+  Effect.gen(function* () {
+    const ae = yield* testAe({
+      aeTitle: "NETDICOM-SCU",
+      ...(options?.maxPduLength !== undefined ? { maxPduLength: options.maxPduLength } : {}),
+      contexts: [
+        {
+          abstractSyntax: CT,
+          transferSyntaxes: [ApplicationEntity.EXPLICIT_VR_LITTLE_ENDIAN],
+          scu: true,
+          scp: true
+        }
+      ]
+    })
+    return yield* Scu.connect(ae, {
+      host: "127.0.0.1",
+      port,
+      calledAeTitle: "NETDICOM-SCP",
+      contexts: [
+        { abstractSyntax: CT, transferSyntaxes: [ApplicationEntity.EXPLICIT_VR_LITTLE_ENDIAN] },
+        { abstractSyntax: SOP_CLASSES.study.get!, transferSyntaxes: [ApplicationEntity.IMPLICIT_VR_LITTLE_ENDIAN] }
+      ],
+      roles: [{ sopClassUid: CT, scu: true, scp: true }],
+      onStore
+    })
   })
