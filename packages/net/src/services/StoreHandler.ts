@@ -4,7 +4,8 @@
  *
  * The handler gets the data set as a stream of fragments in the negotiated transfer syntax,
  * with the SOP identifiers from the command, and returns the status to answer with. A C-STORE on
- * a context where we did not negotiate the SCP role is answered 0x0124 with a comment saying so.
+ * a context where we did not negotiate the SCP role is answered 0x0124, one whose SOP class is not the context's
+ * 0x0122, each with a comment saying so, without calling the handler.
  *
  * @since 0.1.0
  */
@@ -77,6 +78,21 @@ export const storeRequestHandler =
         yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
         yield* Effect.logWarning(`C-STORE on context ${request.context.id} without the SCP role refused`)
         return yield* respond(Status.NOT_AUTHORIZED, "no SCP role negotiated for this SOP class")
+      })
+    }
+    if (m.affectedSopClassUid !== request.context.abstractSyntax) {
+      // A C-GET's sub-operation reaches us here unchecked (an SCP's requests are checked by `Scp.requestHandler`):
+      // an instance of a SOP class we did not accept on this context is refused, as an SCP refuses it.
+      return Effect.gen(function* () {
+        yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
+        yield* Effect.logWarning(
+          `C-STORE of ${m.affectedSopInstanceUid} (${m.affectedSopClassUid}) on context ${request.context.id} ` +
+            `(${request.context.abstractSyntax}) refused: not its SOP class`
+        )
+        return yield* respond(
+          Status.SOP_CLASS_NOT_SUPPORTED,
+          `not the SOP class of presentation context ${request.context.id}`
+        )
       })
     }
     const received = request.dataSetReceived
