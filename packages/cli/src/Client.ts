@@ -211,144 +211,148 @@ const store = Command.make(
         if (Result.isSuccess(r)) sendable.push(r.success)
         else yield* reportFailure(path, r.failure.reason)
       }
-      const ownContexts = Files.contextsFor(sendable)
-      if (ownContexts.length > Negotiation.MAX_PRESENTATION_CONTEXTS) {
-        yield* clearProgress
-        return yield* fail(
-          `the files need ${ownContexts.length} presentation contexts (one per SOP class and transfer syntax), ` +
-            `more than the ${Negotiation.MAX_PRESENTATION_CONTEXTS} an association holds: store them in smaller batches`
+      // Files needing more contexts than an association holds go over one association per part, in turn.
+      const parts = Files.partsFor(sendable)
+      if (parts.length > 1) {
+        yield* Effect.logInfo(
+          `the files need more than ${Negotiation.MAX_PRESENTATION_CONTEXTS} presentation contexts: ` +
+            `sent in ${parts.length} parts, by SOP class, one after the other`
         )
       }
-      // and, in the room left, each SOP class in every native syntax: a file whose own the peer refuses goes re-encoded
-      const contexts = Transcode.withFallbacks(ownContexts)
-
-      // Each batch on its own association (--associations), reopened after an abort so that one bad
-      // exchange does not stop the batch.
-      const batches = Math.max(1, Math.min(c.associations, sendable.length))
       let started = 0
-      const sendBatch = (batch: ReadonlyArray<Files.Sendable>) =>
-        Effect.gen(function* () {
-          // the association, reopened after an abort so that one bad exchange does not stop the batch
-          let session: { readonly scope: Scope.Closeable; readonly channel: DimseChannel.DimseChannel } | undefined
-          let rejected: ReadonlyMap<string, number> = new Map()
-          const open = Effect.gen(function* () {
-            const scope = yield* Scope.make()
-            const channel = yield* Scope.provide(Scu.connect(ae, { ...peer, contexts }), scope).pipe(
-              Effect.onError(() => Scope.close(scope, Exit.void))
-            )
-            rejected = rejectedByKey(contexts, channel.association.negotiated.rejected)
-            session = { scope, channel }
-            return channel
-          })
-          const close = (exit: Exit.Exit<unknown, unknown>) =>
-            Effect.suspend(() => {
-              const s = session
-              session = undefined
-              return s === undefined ? Effect.void : Scope.close(s.scope, exit)
-            })
-
-          // C-STOREs sent and not yet answered (more than one with a negotiated window), oldest first
-          type InFlight = {
-            readonly file: Files.Sendable
-            readonly session: typeof session
-            readonly fiber: Fiber.Fiber<Result.Result<Scu.StatusInfo, DimseError.DimseFailure>>
-          }
-          const inFlight: Array<InFlight> = []
-          // Reports the oldest outstanding C-STORE's outcome; a failed exchange closes its association.
-          const settle = Effect.gen(function* () {
-            const entry = inFlight.shift()
-            if (entry === undefined) return
-            const { file } = entry
-            const r = yield* Fiber.join(entry.fiber)
-            if (Result.isSuccess(r)) {
-              const s = r.success
-              if (s.category === "Success") sent++
-              else if (s.category === "Warning") {
-                sent++
-                warnings++
-                yield* clearProgress
-                yield* Console.error(`WARNING ${file.path}: ${describeStatus(s)}`)
-              } else yield* reportFailure(file.path, `C-STORE: ${describeStatus(s)}`)
-              return
-            }
-            const e = r.failure
-            if (e._tag === "NoAcceptedContext") {
-              yield* reportFailure(file.path, rejectionReason(file, rejected.get(Files.contextKey(file))))
-              return
-            }
-            yield* reportFailure(file.path, e.message)
-            if (entry.session === session) yield* close(Exit.fail(e))
-          })
-          const settleAll = Effect.whileLoop({ while: () => inFlight.length > 0, body: () => settle, step: () => {} })
-
-          const sendAll = Effect.gen(function* () {
-            // the next file is read while this one is sent and answered
-            const take = yield* Part10.readAhead(batch)
-            for (const [i, file] of batch.entries()) {
-              yield* progress(`sending ${++started}/${sendable.length} ${Path.basename(file.path)}`)
-              let channel = session?.channel
-              if (channel === undefined) {
-                // what the closed association still owed is reported before a new one opens
-                yield* settleAll
-                const opened = yield* Effect.result(open)
-                if (Result.isFailure(opened)) {
-                  const e = opened.failure
-                  if (e._tag === "NoAcceptableContext") {
-                    // the peer refused every context: each file fails with what the peer said about its own
-                    const results = rejectedByKey(contexts, e.rejected)
-                    for (const rest of batch.slice(i)) {
-                      yield* reportFailure(rest.path, rejectionReason(rest, results.get(Files.contextKey(rest))))
-                    }
-                    return
-                  }
-                  // the first connection failing: one line for it, and every file left counts as failed
-                  if (i === 0 && batches === 1) {
-                    yield* clearProgress
-                    yield* Console.error(`netdicom store: ${opened.failure.message}`)
-                    failed += batch.length
-                    return
-                  }
-                  // a reconnection failing fails what is left, file by file
-                  for (const rest of batch.slice(i))
-                    yield* reportFailure(rest.path, `not sent: ${opened.failure.message}`)
-                  return
-                }
-                channel = opened.success
-              }
-              const loaded = yield* Effect.result(take(i))
-              if (Result.isFailure(loaded)) {
-                yield* reportFailure(file.path, loaded.failure.message)
-                continue
-              }
-              const fiber = yield* Effect.forkScoped(
-                Effect.result(
-                  Scu.store(channel, {
-                    sopClassUid: file.sopClassUid,
-                    sopInstanceUid: file.sopInstanceUid,
-                    transferSyntax: file.transferSyntaxUid,
-                    dataSet:
-                      loaded.success instanceof Uint8Array
-                        ? loaded.success
-                        : loaded.success.pipe(
-                            Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message }))
-                          )
-                  })
-                )
+      const sendBatch =
+        (contexts: ReadonlyArray<Negotiation.ProposedContext>, batches: number) =>
+        (batch: ReadonlyArray<Files.Sendable>) =>
+          Effect.gen(function* () {
+            // the association, reopened after an abort so that one bad exchange does not stop the batch
+            let session: { readonly scope: Scope.Closeable; readonly channel: DimseChannel.DimseChannel } | undefined
+            let rejected: ReadonlyMap<string, number> = new Map()
+            const open = Effect.gen(function* () {
+              const scope = yield* Scope.make()
+              const channel = yield* Scope.provide(Scu.connect(ae, { ...peer, contexts }), scope).pipe(
+                Effect.onError(() => Scope.close(scope, Exit.void))
               )
-              inFlight.push({ file, session, fiber })
-              // as many outstanding as the association's window allows (1 without one: send, then wait)
-              const window = Math.max(1, channel.association.negotiated.maxOperationsInvoked)
-              while (inFlight.length >= window) yield* settle
+              rejected = rejectedByKey(contexts, channel.association.negotiated.rejected)
+              session = { scope, channel }
+              return channel
+            })
+            const close = (exit: Exit.Exit<unknown, unknown>) =>
+              Effect.suspend(() => {
+                const s = session
+                session = undefined
+                return s === undefined ? Effect.void : Scope.close(s.scope, exit)
+              })
+
+            // C-STOREs sent and not yet answered (more than one with a negotiated window), oldest first
+            type InFlight = {
+              readonly file: Files.Sendable
+              readonly session: typeof session
+              readonly fiber: Fiber.Fiber<Result.Result<Scu.StatusInfo, DimseError.DimseFailure>>
             }
-            yield* settleAll
+            const inFlight: Array<InFlight> = []
+            // Reports the oldest outstanding C-STORE's outcome; a failed exchange closes its association.
+            const settle = Effect.gen(function* () {
+              const entry = inFlight.shift()
+              if (entry === undefined) return
+              const { file } = entry
+              const r = yield* Fiber.join(entry.fiber)
+              if (Result.isSuccess(r)) {
+                const s = r.success
+                if (s.category === "Success") sent++
+                else if (s.category === "Warning") {
+                  sent++
+                  warnings++
+                  yield* clearProgress
+                  yield* Console.error(`WARNING ${file.path}: ${describeStatus(s)}`)
+                } else yield* reportFailure(file.path, `C-STORE: ${describeStatus(s)}`)
+                return
+              }
+              const e = r.failure
+              if (e._tag === "NoAcceptedContext") {
+                yield* reportFailure(file.path, rejectionReason(file, rejected.get(Files.contextKey(file))))
+                return
+              }
+              yield* reportFailure(file.path, e.message)
+              if (entry.session === session) yield* close(Exit.fail(e))
+            })
+            const settleAll = Effect.whileLoop({ while: () => inFlight.length > 0, body: () => settle, step: () => {} })
+
+            const sendAll = Effect.gen(function* () {
+              // the next file is read while this one is sent and answered
+              const take = yield* Part10.readAhead(batch)
+              for (const [i, file] of batch.entries()) {
+                yield* progress(`sending ${++started}/${sendable.length} ${Path.basename(file.path)}`)
+                let channel = session?.channel
+                if (channel === undefined) {
+                  // what the closed association still owed is reported before a new one opens
+                  yield* settleAll
+                  const opened = yield* Effect.result(open)
+                  if (Result.isFailure(opened)) {
+                    const e = opened.failure
+                    if (e._tag === "NoAcceptableContext") {
+                      // the peer refused every context: each file fails with what the peer said about its own
+                      const results = rejectedByKey(contexts, e.rejected)
+                      for (const rest of batch.slice(i)) {
+                        yield* reportFailure(rest.path, rejectionReason(rest, results.get(Files.contextKey(rest))))
+                      }
+                      return
+                    }
+                    // the first connection failing: one line for it, and every file left counts as failed
+                    if (i === 0 && batches === 1) {
+                      yield* clearProgress
+                      yield* Console.error(`netdicom store: ${opened.failure.message}`)
+                      failed += batch.length
+                      return
+                    }
+                    // a reconnection failing fails what is left, file by file
+                    for (const rest of batch.slice(i))
+                      yield* reportFailure(rest.path, `not sent: ${opened.failure.message}`)
+                    return
+                  }
+                  channel = opened.success
+                }
+                const loaded = yield* Effect.result(take(i))
+                if (Result.isFailure(loaded)) {
+                  yield* reportFailure(file.path, loaded.failure.message)
+                  continue
+                }
+                const fiber = yield* Effect.forkScoped(
+                  Effect.result(
+                    Scu.store(channel, {
+                      sopClassUid: file.sopClassUid,
+                      sopInstanceUid: file.sopInstanceUid,
+                      transferSyntax: file.transferSyntaxUid,
+                      dataSet:
+                        loaded.success instanceof Uint8Array
+                          ? loaded.success
+                          : loaded.success.pipe(
+                              Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message }))
+                            )
+                    })
+                  )
+                )
+                inFlight.push({ file, session, fiber })
+                // as many outstanding as the association's window allows (1 without one: send, then wait)
+                const window = Math.max(1, channel.association.negotiated.maxOperationsInvoked)
+                while (inFlight.length >= window) yield* settle
+              }
+              yield* settleAll
+            })
+            if (batch.length > 0) yield* Effect.onExit(Effect.scoped(sendAll), (exit) => close(exit))
           })
-          if (batch.length > 0) yield* Effect.onExit(Effect.scoped(sendAll), (exit) => close(exit))
-        })
-      const groups = Array.from({ length: batches }, (_, k) => sendable.filter((_, i) => i % batches === k))
+      const sendPart = (part: Files.Part) => {
+        // and, in the room left, each SOP class in every native syntax: a file whose own the peer refuses goes
+        // re-encoded
+        const contexts = Transcode.withFallbacks(part.contexts)
+        // each batch on its own association (--associations)
+        const batches = Math.max(1, Math.min(c.associations, part.files.length))
+        const groups = Array.from({ length: batches }, (_, k) => part.files.filter((_, i) => i % batches === k))
+        return Effect.forEach(groups, sendBatch(contexts, batches), { concurrency: batches, discard: true })
+      }
       const total = files.length + missing.length
       // Ctrl-C: the associations are aborted; what was not answered yet counts as failed, and the summary is
       // still the last line before the exit (130)
-      yield* Effect.forEach(groups, sendBatch, { concurrency: batches, discard: true }).pipe(
+      yield* Effect.forEach(parts, sendPart, { discard: true }).pipe(
         Effect.onInterrupt(() =>
           Effect.gen(function* () {
             const notSent = Math.max(0, total - sent - failed)

@@ -8,8 +8,7 @@
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import * as Effect from "effect/Effect"
-import { Part10 } from "@netdicom/net"
-import type { Negotiation } from "@netdicom/net"
+import { Negotiation, Part10 } from "@netdicom/net"
 import { Uids } from "@netdicom/wire"
 import * as DataSetCheck from "./DataSetCheck.ts"
 
@@ -124,4 +123,50 @@ export const contextsFor = (files: ReadonlyArray<Sendable>): ReadonlyArray<Negot
     if (!seen.has(key)) seen.set(key, { abstractSyntax: f.sopClassUid, transferSyntaxes: [f.transferSyntaxUid] })
   }
   return [...seen.values()]
+}
+
+/** Files that go over one association, and the contexts of their own (at most the room an association has). */
+export interface Part {
+  readonly files: ReadonlyArray<Sendable>
+  readonly contexts: ReadonlyArray<Negotiation.ProposedContext>
+}
+
+/**
+ * The files in parts whose own contexts fit an association (`room` each, PS3.8 allows 128): all of them, in their
+ * order, when they fit one; otherwise grouped by SOP class, a class's files in one part where its contexts fit.
+ */
+export const partsFor = (
+  files: ReadonlyArray<Sendable>,
+  room: number = Negotiation.MAX_PRESENTATION_CONTEXTS
+): ReadonlyArray<Part> => {
+  const all = contextsFor(files)
+  if (all.length <= room) return files.length === 0 ? [] : [{ files, contexts: all }]
+  const byClass = new Map<string, Array<Sendable>>()
+  for (const f of files) {
+    const same = byClass.get(f.sopClassUid)
+    if (same === undefined) byClass.set(f.sopClassUid, [f])
+    else same.push(f)
+  }
+  const parts: Array<Array<Sendable>> = []
+  let part: Array<Sendable> = []
+  let keys = new Set<string>()
+  const next = () => {
+    if (part.length > 0) parts.push(part)
+    part = []
+    keys = new Set()
+  }
+  for (const classFiles of byClass.values()) {
+    const classKeys = new Set(classFiles.map(contextKey))
+    // a class starts a new part when its contexts would not fit beside those taken (one of more than `room`
+    // contexts is cut below, context by context)
+    if (keys.size + classKeys.size > room) next()
+    for (const f of classFiles) {
+      const key = contextKey(f)
+      if (!keys.has(key) && keys.size >= room) next()
+      keys.add(key)
+      part.push(f)
+    }
+  }
+  next()
+  return parts.map((files) => ({ files, contexts: contextsFor(files) }))
 }

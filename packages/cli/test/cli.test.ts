@@ -11,8 +11,10 @@ import * as net from "node:net"
 import * as path from "node:path"
 import * as Sqlite from "node:sqlite"
 import { corpusFile, freePort, part10Dataset, repoRoot, run } from "../../../tests/support/peers.ts"
+import { Uids } from "@netdicom/wire"
 import {
   BIN,
+  EXPLICIT_LE,
   IMPLICIT_LE,
   MR,
   filesUnder,
@@ -171,28 +173,33 @@ describe("netdicom echo and store against netdicom storescp", () => {
     assert.include(r.stdout, "1 sent, 0 warnings, 0 failed")
   })
 
-  it("more than 128 presentation contexts needed: one clear line, nothing sent", async () => {
+  it("more than 128 presentation contexts needed: sent over one association per part, by SOP class", async () => {
+    // 65 storage SOP classes in two transfer syntaxes each: 130 contexts, two more than an association holds
     const dir = temp("many")
-    for (let i = 1; i <= 129; i++) {
-      const sop = `1.2.826.0.1.3680043.10.1478.97.${i}`
-      writeFile(
-        dir,
-        `${i}.dcm`,
-        part10({
-          patientId: "M",
-          patientName: "M^M",
-          study: "1.2.3.97",
-          series: "1.2.3.97.1",
-          sop,
-          sopClass: `1.2.826.0.1.3680043.10.1478.96.${i}`
-        })
-      )
+    const classes = Uids.STORAGE_SOP_CLASSES.slice(0, 65)
+    for (const [i, sopClass] of classes.entries()) {
+      for (const [j, transferSyntax] of [EXPLICIT_LE, IMPLICIT_LE].entries()) {
+        const n = 2 * i + j + 1
+        writeFile(
+          dir,
+          `${n}.dcm`,
+          part10({
+            patientId: "M",
+            patientName: "M^M",
+            study: "1.2.3.97",
+            series: "1.2.3.97.1",
+            sop: `1.2.826.0.1.3680043.10.1478.97.${n}`,
+            sopClass,
+            modality: "OT",
+            transferSyntax
+          })
+        )
+      }
     }
     const r = await netdicom(["store", "127.0.0.1", String(scp.port), dir])
-    assert.strictEqual(r.code, 1)
-    assert.strictEqual(lines(r.stderr).length, 1, r.stderr)
-    assert.include(r.stderr, "129 presentation contexts")
-    assert.include(r.stderr, "more than the 128 an association holds")
+    assert.strictEqual(r.code, 0, r.stderr)
+    assert.include(r.stdout, "130 sent, 0 warnings, 0 failed")
+    assert.strictEqual(filesUnder(path.join(out, "1.2.3.97")).length, 130)
   })
 
   it("real files from the corpus arrive bit-exact (data set after the meta header)", async (ctx) => {
