@@ -8,7 +8,6 @@
  *
  * @since 0.1.0
  */
-import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -19,21 +18,13 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Argument, Command, Flag } from "effect/cli"
-import {
-  ApplicationEntity,
-  DimseError,
-  Negotiation,
-  Part10,
-  QueryRetrieve,
-  ReceivedBytes,
-  Scu,
-  Transcode
-} from "@netdicom/net"
-import type { DimseChannel, RejectedContext, StoreHandler } from "@netdicom/net"
+import { DimseError, Negotiation, Part10, QueryRetrieve, Scu, Transcode } from "@netdicom/net"
+import type { DimseChannel, RejectedContext } from "@netdicom/net"
 import { InstanceStore, TempFiles } from "@netdicom/archive"
-import { Status, Text, Uids } from "@netdicom/wire"
+import { Status, Uids } from "@netdicom/wire"
 import * as Contexts from "./Contexts.ts"
 import * as DicomJson from "./DicomJson.ts"
+import { fileWriter } from "./FileWriter.ts"
 import * as Files from "./Files.ts"
 import * as Keys from "./Keys.ts"
 import * as Signals from "./Signals.ts"
@@ -480,63 +471,6 @@ const retrieveModel = Flag.Literals("model", ["patient", "study"]).pipe(
 )
 
 const writtenLine = (count: number, dir: string): string => `${count} file${count === 1 ? "" : "s"} written to ${dir}`
-
-/** Writes each instance a C-GET brings as `<dir>/<SOPInstanceUID>.dcm` with a File Meta Information. */
-/** Writes all of `bytes` at the file's current position (a write may take fewer bytes than asked). */
-const writeAll = async (handle: Fs.FileHandle, bytes: Uint8Array): Promise<void> => {
-  for (let at = 0; at < bytes.length;) at += (await handle.write(bytes, at, bytes.length - at)).bytesWritten
-}
-
-/**
- * `netdicom get`'s C-STORE handler: each instance to a temporary file (meta, then the data set as it arrives),
- * synced, then renamed to `<dir>/<SOP Instance UID>.dcm`. The data set is read lent (`dataSetLent`): each fragment
- * is given back (`ReceivedBytes.release`) once written, so the socket reads it came from are freed at once, never
- * before its write has completed (an interrupted write gives nothing back).
- */
-export const fileWriter =
-  (dir: string, written: { count: number }): StoreHandler.StorageHandler =>
-  (request) =>
-    Effect.gen(function* () {
-      const uid = Text.trimEnd(request.sopInstanceUid, "\0 ")
-      const target = Path.join(dir, `${InstanceStore.safeName(uid)}.dcm`)
-      const tmp = Path.join(dir, TempFiles.temporaryName(`${InstanceStore.safeName(uid)}.dcm`))
-      const meta = Part10.writeMeta({
-        transferSyntaxUid: Text.trimEnd(request.transferSyntax, "\0 "),
-        sopClassUid: Text.trimEnd(request.sopClassUid, "\0 "),
-        sopInstanceUid: uid,
-        implementationClassUid: ApplicationEntity.IMPLEMENTATION_CLASS_UID,
-        implementationVersionName: ApplicationEntity.IMPLEMENTATION_VERSION_NAME,
-        ...(request.callingAeTitle.trim() !== "" ? { sourceAeTitle: request.callingAeTitle.trim() } : {})
-      })
-      const outcome = yield* Effect.acquireUseRelease(
-        Effect.tryPromise(() => Fs.open(tmp, "wx")),
-        (handle) =>
-          Effect.gen(function* () {
-            yield* Effect.tryPromise(() => handle.write(meta))
-            yield* Stream.runForEach(request.dataSetLent, (chunk) =>
-              Effect.tryPromise(async () => {
-                await writeAll(handle, chunk)
-                ReceivedBytes.release(chunk)
-              })
-            )
-            yield* Effect.tryPromise(() => handle.sync())
-          }),
-        (handle) => Effect.promise(() => handle.close().catch(() => undefined))
-      ).pipe(Effect.andThen(Effect.tryPromise(() => Fs.rename(tmp, target))), Effect.result)
-      if (Result.isSuccess(outcome)) {
-        written.count++
-        yield* Effect.logDebug(`received ${target}`)
-        return { status: Status.SUCCESS }
-      }
-      // the rest of the data set, read the same way: nothing keeps these fragments
-      yield* Stream.runForEach(request.dataSetLent, (chunk) => Effect.sync(() => ReceivedBytes.release(chunk))).pipe(
-        Effect.ignore
-      )
-      yield* Effect.promise(() => Fs.unlink(tmp).catch(() => undefined))
-      const reason = String(outcome.failure.cause ?? outcome.failure)
-      yield* Effect.logWarning(`cannot write ${target}: ${reason}`)
-      return { status: Status.OUT_OF_RESOURCES, errorComment: `cannot write the file: ${reason}` }
-    })
 
 /**
  * Removes the temporary files a `netdicom get` killed mid-write left in `dir`: its own names only, modified before this

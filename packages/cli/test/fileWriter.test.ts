@@ -10,7 +10,7 @@ import * as Path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Result, Stream } from "effect"
 import { ApplicationEntity, QueryRetrieve, ReceivedBytes, Scp, Scu } from "@netdicom/net"
-import { fileWriter } from "../src/Client.ts"
+import { fileWriter } from "../src/FileWriter.ts"
 import { retrieveOf } from "../../net/test/support.ts"
 
 const CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -78,4 +78,31 @@ describe("netdicom get's file writer", () => {
       }).pipe(Effect.scoped)
     )
   }
+
+  it.effect("writes a data set given whole from its fragments, without reading the stream", () =>
+    Effect.gen(function* () {
+      const dir = Fs.mkdtempSync(Path.join(tmp, "whole-"))
+      const fragments = [new Uint8Array([1, 2, 3, 4]), new Uint8Array(0), new Uint8Array(5000).fill(7)]
+      const unread = Stream.die(new Error("read the stream of a data set given whole"))
+      const written = { count: 0 }
+      const outcome = yield* fileWriter(
+        dir,
+        written
+      )({
+        sopClassUid: CT,
+        sopInstanceUid: "1.2.3.99",
+        transferSyntax: EXPLICIT,
+        callingAeTitle: "PEER",
+        moveOriginator: undefined,
+        dataSet: unread,
+        dataSetLent: unread,
+        dataSetReceived: fragments
+      })
+      assert.strictEqual(outcome.status, 0, outcome.errorComment)
+      assert.strictEqual(written.count, 1)
+      const file = new Uint8Array(Fs.readFileSync(Path.join(dir, "1.2.3.99.dcm")))
+      assert.deepStrictEqual(file.subarray(file.length - 5004), new Uint8Array([1, 2, 3, 4, ...Array(5000).fill(7)]))
+      assert.deepStrictEqual(Fs.readdirSync(dir), ["1.2.3.99.dcm"])
+    })
+  )
 })
