@@ -14,7 +14,8 @@
  * Going from implicit to explicit needs each tag's VR: the caller gives the data dictionary's (`vrOf`), with
  * dcmjs's ambiguous codes (`ox`, `xs`, `lt`, `up`) resolved here: OW, US (SS when the item's Pixel
  * Representation is 1), OW, UL. Private creators are LO, other private and unknown tags UN. A value longer than
- * 65,535 bytes whose VR has a 2-byte length in explicit syntaxes is written as UN. Encapsulated pixel data (a
+ * 65,535 bytes whose VR has a 2-byte length in explicit syntaxes is written as UN, its bytes as they were (little
+ * endian, as UN values are in every syntax). An explicit VR not in PS3.5 is a problem. Encapsulated pixel data (a
  * compressed syntax) and deflated data sets are not converted: `make` says none for them.
  *
  * @since 0.1.0
@@ -51,6 +52,12 @@ export const isNative = (uid: string): boolean => NATIVE_TRANSFER_SYNTAXES.inclu
 
 const UNDEFINED = 0xffffffff
 const LONG_VRS = new Set(["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"])
+// The VRs of PS3.5 table 6.2-1: another one's header size is not known, so its data set is not read on.
+const VRS = new Set([
+  ...LONG_VRS,
+  ...["AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "PN", "SH", "SL", "SS", "ST", "TM"],
+  ...["UI", "UL", "US"]
+])
 const MAX_DEPTH = 64
 const PIXEL_REPRESENTATION = 0x00280103
 
@@ -273,7 +280,7 @@ export const make = (from: string, to: string, vrOf: VrLookup): Transcoder | und
     let length: number
     if (syntax.explicit) {
       vr = String.fromCharCode(header[4]!, header[5]!)
-      if (!/^[A-Z]{2}$/.test(vr)) return fail(`${tagText(tag)} at byte ${at} has no valid VR`)
+      if (!VRS.has(vr)) return fail(`${tagText(tag)} at byte ${at} has no valid VR`)
       length = size === 12 ? view.getUint32(8, little) : view.getUint16(6, little)
     } else {
       length = view.getUint32(4, little)
@@ -308,7 +315,8 @@ export const make = (from: string, to: string, vrOf: VrLookup): Transcoder | und
       captured = 0
       captureLittle = little
     }
-    startValue(length, input.little === output.little ? 0 : (SWAP[vr] ?? 0))
+    // A value written as UN is little endian in every syntax (PS3.5 6.2.2 note): not swapped.
+    startValue(length, input.little === output.little ? 0 : (SWAP[written] ?? 0))
   }
 
   // A header inside a UN of undefined length, already copied: only its structure is followed.
