@@ -55,8 +55,27 @@ const LONG_VRS = new Set(["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", 
 // The VRs of PS3.5 table 6.2-1: another one's header size is not known, so its data set is not read on.
 const VRS = new Set([
   ...LONG_VRS,
-  ...["AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "PN", "SH", "SL", "SS", "ST", "TM"],
-  ...["UI", "UL", "US"]
+  "AE",
+  "AS",
+  "AT",
+  "CS",
+  "DA",
+  "DS",
+  "DT",
+  "FD",
+  "FL",
+  "IS",
+  "LO",
+  "LT",
+  "PN",
+  "SH",
+  "SL",
+  "SS",
+  "ST",
+  "TM",
+  "UI",
+  "UL",
+  "US"
 ])
 const MAX_DEPTH = 64
 const PIXEL_REPRESENTATION = 0x00280103
