@@ -26,6 +26,8 @@ export interface RawScpOptions {
   readonly readBytesPerSecond?: number
   /** Answer C-ECHO-RQ and C-STORE-RQ (once its data set is complete) with Success. */
   readonly answer?: boolean
+  /** Leave A-RELEASE-RQ unanswered (a peer that never sends its A-RELEASE-RP). */
+  readonly ignoreRelease?: boolean
   /** Each whole PDU after the association: type, body (after the 6-byte header), the socket. */
   readonly onPdu?: (socket: Net.Socket, type: number, body: Buffer) => void
 }
@@ -71,7 +73,8 @@ export const rawScp = (options: RawScpOptions = {}): Promise<RawScp> =>
           } else {
             const body = Buffer.from(whole.subarray(6))
             // A-RELEASE-RQ: A-RELEASE-RP, so our side's release does not wait for ARTIM
-            if (whole[0] === 0x05) socket.write(Uint8Array.of(0x06, 0, 0, 0, 0, 4, 0, 0, 0, 0))
+            if (whole[0] === 0x05 && options.ignoreRelease !== true)
+              socket.write(Uint8Array.of(0x06, 0, 0, 0, 0, 4, 0, 0, 0, 0))
             if (options.answer && whole[0] === 0x04) {
               const pc = body[4]!
               const m = commandOf(body)

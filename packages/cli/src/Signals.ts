@@ -25,18 +25,22 @@ export type StopSignal = keyof typeof EXIT_CODES
 const onRepeat = new Set<() => void>()
 
 /**
- * Registers `association`, for the current scope, to be aborted (A-ABORT) at once when a second signal comes while
- * the command is stopping (waiting for a final response after its C-CANCEL, say).
+ * Registers `association` to be aborted (A-ABORT) at once when a second signal comes while the command is stopping
+ * (waiting for a final response after its C-CANCEL, say, or for the peer's A-RELEASE-RP as the scope closes): it
+ * stays registered until the association has ended, released or aborted, not only until the scope closes, since
+ * its release runs after that.
  */
-export const abortOnRepeat = (association: Association.Association): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const abort = () => void Effect.runFork(association.abort)
-      onRepeat.add(abort)
-      return abort
-    }),
-    (abort) => Effect.sync(() => void onRepeat.delete(abort))
-  ).pipe(Effect.asVoid)
+export const abortOnRepeat = (association: Association.Association): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const abort = () => void Effect.runFork(association.abort)
+    onRepeat.add(abort)
+    yield* Effect.forkDetach(
+      Effect.andThen(
+        association.ended,
+        Effect.sync(() => void onRepeat.delete(abort))
+      )
+    )
+  })
 
 // What a first signal runs instead of interrupting the command: cancels of the operations under way.
 const onFirst = new Set<() => void>()

@@ -5,7 +5,8 @@
  *
  * It is fed the data set's bytes in order, in chunks of any size, and returns the re-encoded bytes as it goes, in
  * constant memory: element headers are rewritten, values are copied as bytes (views of the chunks fed, when the byte
- * order stays; byte-swapped per their VR's word size when it changes), nothing is decoded. Every sequence and item is
+ * order stays; byte-swapped per their VR's word size when it changes), nothing is decoded. Headers and values under
+ * 1 KiB go out copied into shared 16 KiB blocks, so many small elements make few pieces. Every sequence and item is
  * written with undefined length and delimiters, since re-encoding changes the length of what they hold and a
  * defined length would need the whole item first. Group lengths (gggg,0000) are dropped, as their values would no
  * longer be true. A value of undefined length held by UN (or, in an implicit data set, by a tag the dictionary does
@@ -14,7 +15,8 @@
  * Going from implicit to explicit needs each tag's VR: the caller gives the data dictionary's (`vrOf`), with
  * dcmjs's ambiguous codes (`ox`, `xs`, `lt`, `up`) resolved here: OW, US (SS when the item's Pixel
  * Representation is 1), OW, UL. Private creators are LO, other private and unknown tags UN. A value longer than
- * 65,535 bytes whose VR has a 2-byte length in explicit syntaxes is written as UN. Encapsulated pixel data (a
+ * 65,535 bytes whose VR has a 2-byte length in explicit syntaxes is written as UN, its bytes as they were (little
+ * endian, as UN values are in every syntax). An explicit VR not in PS3.5 is a problem. Encapsulated pixel data (a
  * compressed syntax) and deflated data sets are not converted: `make` says none for them.
  *
  * @since 0.1.0
@@ -51,7 +53,36 @@ export const isNative = (uid: string): boolean => NATIVE_TRANSFER_SYNTAXES.inclu
 
 const UNDEFINED = 0xffffffff
 const LONG_VRS = new Set(["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"])
+// The VRs of PS3.5 table 6.2-1: another one's header size is not known, so its data set is not read on.
+const VRS = new Set([
+  ...LONG_VRS,
+  "AE",
+  "AS",
+  "AT",
+  "CS",
+  "DA",
+  "DS",
+  "DT",
+  "FD",
+  "FL",
+  "IS",
+  "LO",
+  "LT",
+  "PN",
+  "SH",
+  "SL",
+  "SS",
+  "ST",
+  "TM",
+  "UI",
+  "UL",
+  "US"
+])
 const MAX_DEPTH = 64
+// Headers and values shorter than VIEW_MIN go out copied into shared blocks of BLOCK bytes (one small array per
+// header cost ~60x the input in memory on a data set of empty elements); longer values as views of the chunk.
+const BLOCK = 16384
+const VIEW_MIN = 1024
 const PIXEL_REPRESENTATION = 0x00280103
 
 // The word size a value's bytes are swapped by when the byte order changes (PS3.5 7.3); others are bytes or text.
@@ -166,6 +197,11 @@ export const make = (from: string, to: string, vrOf: VrLookup): Transcoder | und
   let pos = 0
   let problem: TranscodeProblem | undefined
   let out: Array<Uint8Array> = []
+  // The block being filled: [start, used) written since its last piece went out; what went out is never written again.
+  let block = new Uint8Array(BLOCK)
+  let blockView = new DataView(block.buffer)
+  let start = 0
+  let used = 0
 
   // The value being copied: bytes left, the word size they are swapped by (0: as they are), bytes of a word split
   // between two chunks, and whether it is dropped (a group length) or read (Pixel Representation).
@@ -193,35 +229,59 @@ export const make = (from: string, to: string, vrOf: VrLookup): Transcoder | und
     return LONG_VRS.has(String.fromCharCode(header[4]!, header[5]!)) ? 12 : 8
   }
 
-  const emitTag = (bytes: Uint8Array, at: number, tag: number) => {
-    const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    v.setUint16(at, tag >>> 16, output.little)
-    v.setUint16(at + 2, tag & 0xffff, output.little)
-    return v
+  // The bytes written to the block since its last piece, as one piece.
+  const flushBlock = () => {
+    if (used > start) out.push(block.subarray(start, used))
+    start = used
+  }
+
+  // Room for `n` bytes in the block (a new block when it is full): their offset there.
+  const reserve = (n: number): number => {
+    if (used + n > block.length) {
+      flushBlock()
+      block = new Uint8Array(Math.max(BLOCK, n))
+      blockView = new DataView(block.buffer)
+      start = 0
+      used = 0
+    }
+    used += n
+    return used - n
+  }
+
+  // Bytes out: copied into the block when short, else as they are (a view, or a fresh array of ours).
+  const emitBytes = (bytes: Uint8Array) => {
+    if (bytes.length >= VIEW_MIN) {
+      flushBlock()
+      out.push(bytes)
+      return
+    }
+    block.set(bytes, reserve(bytes.length))
+  }
+
+  const emitTag = (at: number, tag: number) => {
+    blockView.setUint16(at, tag >>> 16, output.little)
+    blockView.setUint16(at + 2, tag & 0xffff, output.little)
   }
 
   // An item or delimiter header in the output syntax.
   const emitMarker = (tag: number, length: number) => {
-    const bytes = new Uint8Array(8)
-    emitTag(bytes, 0, tag).setUint32(4, length, output.little)
-    out.push(bytes)
+    const at = reserve(8)
+    emitTag(at, tag)
+    blockView.setUint32(at + 4, length, output.little)
   }
 
   const emitElement = (tag: number, vr: string, length: number) => {
-    if (!output.explicit) {
-      const bytes = new Uint8Array(8)
-      emitTag(bytes, 0, tag).setUint32(4, length, output.little)
-      out.push(bytes)
-      return
-    }
+    if (!output.explicit) return emitMarker(tag, length)
     const long = LONG_VRS.has(vr)
-    const bytes = new Uint8Array(long ? 12 : 8)
-    const v = emitTag(bytes, 0, tag)
-    bytes[4] = vr.charCodeAt(0)
-    bytes[5] = vr.charCodeAt(1)
-    if (long) v.setUint32(8, length, output.little)
-    else v.setUint16(6, length, output.little)
-    out.push(bytes)
+    const at = reserve(long ? 12 : 8)
+    emitTag(at, tag)
+    block[at + 4] = vr.charCodeAt(0)
+    block[at + 5] = vr.charCodeAt(1)
+    if (long) {
+      block[at + 6] = 0
+      block[at + 7] = 0
+      blockView.setUint32(at + 8, length, output.little)
+    } else blockView.setUint16(at + 6, length, output.little)
   }
 
   const startValue = (length: number, width: number) => {
@@ -238,7 +298,7 @@ export const make = (from: string, to: string, vrOf: VrLookup): Transcoder | und
     const tag = ((view.getUint16(0, little) << 16) | view.getUint16(2, little)) >>> 0
     const at = pos - size
     if (frame.verbatim) {
-      out.push(header.slice(0, size))
+      emitBytes(header.subarray(0, size))
       return verbatimStep(frame, tag, view.getUint32(4, little), at)
     }
     if (frame.kind === "items") {
@@ -273,7 +333,7 @@ export const make = (from: string, to: string, vrOf: VrLookup): Transcoder | und
     let length: number
     if (syntax.explicit) {
       vr = String.fromCharCode(header[4]!, header[5]!)
-      if (!/^[A-Z]{2}$/.test(vr)) return fail(`${tagText(tag)} at byte ${at} has no valid VR`)
+      if (!VRS.has(vr)) return fail(`${tagText(tag)} at byte ${at} has no valid VR`)
       length = size === 12 ? view.getUint32(8, little) : view.getUint16(6, little)
     } else {
       length = view.getUint32(4, little)
@@ -308,7 +368,8 @@ export const make = (from: string, to: string, vrOf: VrLookup): Transcoder | und
       captured = 0
       captureLittle = little
     }
-    startValue(length, input.little === output.little ? 0 : (SWAP[vr] ?? 0))
+    // A value written as UN is little endian in every syntax (PS3.5 6.2.2 note): not swapped.
+    startValue(length, input.little === output.little ? 0 : (SWAP[written] ?? 0))
   }
 
   // A header inside a UN of undefined length, already copied: only its structure is followed.
@@ -351,7 +412,7 @@ export const make = (from: string, to: string, vrOf: VrLookup): Transcoder | und
     if (capture !== undefined) for (let k = 0; k < n && captured < 2; k++) captureBytes[captured++] = chunk[i + k]!
     if (drop) return
     if (swap === 0) {
-      out.push(chunk.subarray(i, i + n))
+      emitBytes(chunk.subarray(i, i + n))
       return
     }
     const total = carried + n
@@ -361,19 +422,29 @@ export const make = (from: string, to: string, vrOf: VrLookup): Transcoder | und
       carried = total
       return
     }
-    const swapped = new Uint8Array(whole)
-    swapped.set(carry.subarray(0, carried), 0)
-    swapped.set(chunk.subarray(i, i + whole - carried), carried)
-    swapWords(swapped, swap)
+    if (whole < VIEW_MIN) {
+      // Short: swapped byte by byte into the block (its offset there may not be aligned for a word view).
+      const at = reserve(whole)
+      for (let k = 0; k < whole; k++) {
+        const word = k - (k % swap)
+        const from = word + swap - 1 - (k % swap)
+        block[at + k] = from < carried ? carry[from]! : chunk[i + from - carried]!
+      }
+    } else {
+      const swapped = new Uint8Array(whole)
+      swapped.set(carry.subarray(0, carried), 0)
+      swapped.set(chunk.subarray(i, i + whole - carried), carried)
+      swapWords(swapped, swap)
+      emitBytes(swapped)
+    }
     // The bytes of a word not yet whole wait for the next chunk.
     carried = total - whole
     carry.set(chunk.subarray(i + n - carried, i + n), 0)
-    out.push(swapped)
   }
 
   const endValue = () => {
     // A value whose length is not a whole number of words keeps its last bytes as they were.
-    if (carried > 0 && !drop) out.push(carry.slice(0, carried))
+    if (carried > 0 && !drop) emitBytes(carry.subarray(0, carried))
     carried = 0
     drop = false
     if (capture !== undefined) {
@@ -414,6 +485,7 @@ export const make = (from: string, to: string, vrOf: VrLookup): Transcoder | und
         closeEnded()
       }
     }
+    flushBlock()
     return problem === undefined ? out : []
   }
 

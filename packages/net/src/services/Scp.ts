@@ -10,7 +10,8 @@
  * destination, with no association opened). A C-CANCEL ends the sub-operations with FE00; a server stopping
  * (the association's channel closing) starts no new sub-operation and sends the final response, counting those
  * not started as failed, before its associations are aborted. A service that is not provided is answered 0x0122,
- * as is a request whose SOP class is not its presentation context's abstract syntax; one on a context where we are
+ * as is a request whose SOP class is not its presentation context's abstract syntax or does not have its operation
+ * (a C-MOVE naming a FIND SOP class, a C-STORE naming Verification); one on a context where we are
  * not the SCP (role selection, PS3.7 D.3.3.4) is answered 0x0124.
  *
  * @since 0.1.0
@@ -32,7 +33,7 @@ import * as DataSet from "../dimse/DataSet.ts"
 import * as DimseChannel from "../dimse/DimseChannel.ts"
 import * as Transcode from "../dimse/Transcode.ts"
 import { DataSourceFailed, NoAcceptedContext } from "../dimse/DimseError.ts"
-import { modelOf, type Model } from "./QueryRetrieve.ts"
+import { modelOf, type Model, VERIFICATION } from "./QueryRetrieve.ts"
 import * as Scu from "./Scu.ts"
 import { storeRequestHandler, type StorageHandler } from "./StoreHandler.ts"
 
@@ -418,18 +419,47 @@ type ServiceRequest = Dimse.CEchoRq | Dimse.CStoreRq | Dimse.CFindRq | Dimse.CGe
 const isServiceRequest = (m: Dimse.Message): m is ServiceRequest =>
   m._tag === "CEchoRq" || m._tag === "CStoreRq" || m._tag === "CFindRq" || m._tag === "CGetRq" || m._tag === "CMoveRq"
 
+// The operation a service request asks for, in its SOP class's terms, and whether that SOP class has it: C-ECHO is
+// Verification's only, C-FIND/C-GET/C-MOVE each their own Q/R SOP classes', C-STORE any but those (PS3.4 A, B, C).
+const operationOf = (m: ServiceRequest): { readonly name: string; readonly has: (sopClassUid: string) => boolean } => {
+  switch (m._tag) {
+    case "CEchoRq":
+      return { name: "C-ECHO", has: (uid) => uid === VERIFICATION }
+    case "CStoreRq":
+      return { name: "C-STORE", has: (uid) => uid !== VERIFICATION && modelOf(uid) === undefined }
+    case "CFindRq":
+      return { name: "C-FIND", has: (uid) => modelOf(uid)?.op === "find" }
+    case "CGetRq":
+      return { name: "C-GET", has: (uid) => modelOf(uid)?.op === "get" }
+    case "CMoveRq":
+      return { name: "C-MOVE", has: (uid) => modelOf(uid)?.op === "move" }
+  }
+}
+
 // Why a request may not be served on the context it came on (PS3.7 9.1, PS3.8 7.1.1.13), or undefined: its Affected
-// SOP Class UID must be the context's abstract syntax (0x0122 SOP class not supported), and we must have the SCP role
-// on that context (0x0124 not authorized; a requestor that proposed the SCP role only is the SCP of it itself).
+// SOP Class UID must be the context's abstract syntax and have the request's operation (0x0122 SOP class not
+// supported: a C-MOVE naming a FIND SOP class on that class's context is not served as one), and we must have the
+// SCP role on that context (0x0124 not authorized; a requestor that proposed the SCP role only is the SCP of it
+// itself).
 const refusalOf = (
   m: ServiceRequest,
   context: DimseChannel.IncomingRequest["context"]
-): { readonly status: number; readonly comment: string } | undefined =>
-  m.affectedSopClassUid !== context.abstractSyntax
-    ? { status: Status.SOP_CLASS_NOT_SUPPORTED, comment: `not the SOP class of presentation context ${context.id}` }
-    : !context.weAreScp
-      ? { status: Status.NOT_AUTHORIZED, comment: `no SCP role negotiated on presentation context ${context.id}` }
-      : undefined
+): { readonly status: number; readonly comment: string } | undefined => {
+  if (m.affectedSopClassUid !== context.abstractSyntax) {
+    return {
+      status: Status.SOP_CLASS_NOT_SUPPORTED,
+      comment: `not the SOP class of presentation context ${context.id}`
+    }
+  }
+  const operation = operationOf(m)
+  if (!operation.has(m.affectedSopClassUid)) {
+    return { status: Status.SOP_CLASS_NOT_SUPPORTED, comment: `the SOP class has no ${operation.name} operation` }
+  }
+  if (!context.weAreScp) {
+    return { status: Status.NOT_AUTHORIZED, comment: `no SCP role negotiated on presentation context ${context.id}` }
+  }
+  return undefined
+}
 
 // The failure response to a refused request: the data set that came with it is read and dropped first, so the
 // association stays in step and goes on.
