@@ -6,9 +6,9 @@
  * 0x0122 (the SOP class named does not have the operation), not reach the services, and the association go on.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Result, Stream } from "effect"
+import { Effect, Layer, Option, Result, Stream } from "effect"
 import { ApplicationEntity, DataSet, QueryRetrieve, Scp, Scu } from "@netdicom/net"
-import { Status } from "@netdicom/wire"
+import { countingServices } from "../../packages/net/test/support.ts"
 import { CT, EXPLICIT, VERIFICATION } from "./support.ts"
 
 const FIND = QueryRetrieve.SOP_CLASSES.study.find
@@ -25,25 +25,9 @@ const ae = (aeTitle: string, contexts: ReadonlyArray<string> = []) =>
 
 const start = Effect.gen(function* () {
   const served = { stored: 0, found: 0, retrieved: 0 }
-  const services = Layer.mergeAll(
-    Layer.succeed(Scp.StorageService)({
-      store: (req) =>
-        Stream.runDrain(req.dataSet).pipe(
-          Effect.orDie,
-          Effect.andThen(Effect.sync(() => void served.stored++)),
-          Effect.as({ status: Status.SUCCESS })
-        )
-    }),
-    Layer.succeed(Scp.QueryService)({
-      find: () =>
-        Stream.fromEffect(Effect.sync(() => void served.found++)).pipe(
-          Stream.as({ QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.3" })
-        )
-    }),
-    Layer.succeed(Scp.RetrieveService)({
-      retrieve: () => Effect.sync(() => void served.retrieved++).pipe(Effect.as([]))
-    }),
-    Layer.succeed(Scp.MoveDestinations)({ lookup: () => ({ _tag: "None" }) as never })
+  const services = Layer.merge(
+    countingServices(served),
+    Layer.succeed(Scp.MoveDestinations)({ lookup: () => Option.none() })
   )
   const server = yield* Scp.serve(ae("NETDICOM-SCP", [VERIFICATION, CT, FIND, GET, MOVE]), { port: 0 }).pipe(
     Effect.provide(services)

@@ -4,7 +4,7 @@
  * 0x0124; the data set is drained and the association goes on.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Logger, Result, Stream } from "effect"
+import { Effect, Logger, Result, Stream } from "effect"
 import { Status } from "@netdicom/wire"
 import { EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
 import type { AcceptedContext } from "../src/association/Negotiated.ts"
@@ -13,7 +13,7 @@ import type * as DimseChannel from "../src/dimse/DimseChannel.ts"
 import { SOP_CLASSES, VERIFICATION } from "../src/services/QueryRetrieve.ts"
 import * as Scp from "../src/services/Scp.ts"
 import * as Scu from "../src/services/Scu.ts"
-import { CT, testAe } from "./support.ts"
+import { CT, countingServices, testAe } from "./support.ts"
 
 const MR = "1.2.840.10008.5.1.4.1.1.4"
 const FIND = SOP_CLASSES.study.find
@@ -28,25 +28,7 @@ const start = Effect.gen(function* () {
   const capture = Logger.make(({ logLevel, message }) => {
     if (logLevel === "Warn") warnings.push((Array.isArray(message) ? message : [message]).join(" "))
   })
-  const services = Layer.mergeAll(
-    Layer.succeed(Scp.StorageService)({
-      store: (req) =>
-        Stream.runDrain(req.dataSet).pipe(
-          Effect.orDie,
-          Effect.andThen(Effect.sync(() => void served.stored++)),
-          Effect.as({ status: Status.SUCCESS })
-        )
-    }),
-    Layer.succeed(Scp.QueryService)({
-      find: () =>
-        Stream.fromEffect(Effect.sync(() => void served.found++)).pipe(
-          Stream.as({ QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.3" })
-        )
-    }),
-    Layer.succeed(Scp.RetrieveService)({
-      retrieve: () => Effect.sync(() => void served.retrieved++).pipe(Effect.as([]))
-    })
-  )
+  const services = countingServices(served)
   const ae = yield* testAe({
     aeTitle: "NETDICOM-SCP",
     contexts: [VERIFICATION, CT, MR, FIND, GET].map((abstractSyntax) => ({ abstractSyntax, transferSyntaxes: TS }))

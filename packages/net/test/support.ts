@@ -72,3 +72,35 @@ export const connectGetScu = (port: number, onStore: StorageHandler, options?: {
       onStore
     })
   })
+
+/** What reached the services of `countingServices`. */
+export interface Served {
+  stored: number
+  found: number
+  retrieved: number
+}
+
+/**
+ * Storage, Query and Retrieve services that count the requests reaching them: a C-STORE drained and answered
+ * 0x0000, a C-FIND with one match, a C-GET/C-MOVE with nothing to send.
+ */
+export const countingServices = (served: Served) =>
+  Layer.mergeAll(
+    Layer.succeed(Scp.StorageService)({
+      store: (req) =>
+        Stream.runDrain(req.dataSet).pipe(
+          Effect.orDie,
+          Effect.andThen(Effect.sync(() => void served.stored++)),
+          Effect.as({ status: 0 })
+        )
+    }),
+    Layer.succeed(Scp.QueryService)({
+      find: () =>
+        Stream.fromEffect(Effect.sync(() => void served.found++)).pipe(
+          Stream.as({ QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.3" })
+        )
+    }),
+    Layer.succeed(Scp.RetrieveService)({
+      retrieve: () => Effect.sync(() => void served.retrieved++).pipe(Effect.as([]))
+    })
+  )
