@@ -1,7 +1,7 @@
 /**
  * The SCP subcommands of `netdicom`: `storescp` (Verification and Storage SCP, PS3.4 Annexes A and B) and
- * `qrscp` (Verification, Storage and Query/Retrieve SCP for the patient and study root models, Annex C) on the
- * archive of `@netdicom/archive`.
+ * `qrscp` (Verification, Storage and Query/Retrieve SCP for the patient and study root models, Annex C), of
+ * `@netdicom/archive`: `storescp` on a store without an index (`PlainStore`), `qrscp` on the archive.
  *
  * Both accept every storage SOP class, current and retired, in the uncompressed and the common compressed
  * transfer syntaxes, store each instance as it arrives (`<dir>/<StudyInstanceUID>/<SOPInstanceUID>.dcm`, written
