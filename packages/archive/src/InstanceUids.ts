@@ -75,8 +75,13 @@ export const read = (bytes: Uint8Array, complete: boolean): ReadStep => {
   if (bytes.length < dataSetOffset) {
     return complete ? { _tag: "Invalid", reason: "the File Meta Information is cut short" } : { _tag: "NeedMore" }
   }
-  const meta = FileMeta.readMeta(bytes.subarray(0, dataSetOffset))
-  if (Result.isFailure(meta)) return { _tag: "Invalid", reason: meta.failure.message }
+  // a meta without Media Storage UIDs takes them from the data set: a prefix may still be short of them
+  const meta = FileMeta.readMeta(bytes)
+  if (Result.isFailure(meta)) {
+    return meta.failure._tag === "Truncated" && !complete
+      ? { _tag: "NeedMore" }
+      : { _tag: "Invalid", reason: meta.failure.message }
+  }
   const transferSyntaxUid = meta.success.transferSyntaxUid
   const info = Uids.transferSyntaxInfo(transferSyntaxUid)
   if (info === undefined) return { _tag: "Invalid", reason: `unknown transfer syntax ${transferSyntaxUid}` }

@@ -11,7 +11,8 @@ import * as Header from "../src/Header.ts"
 import * as InstanceUids from "../src/InstanceUids.ts"
 import * as Part10 from "../src/Part10.ts"
 import { corpusDir, corpusFile } from "../../../tests/support/peers.ts"
-import { CT, IMPLICIT_LE, instance, part10, patch } from "./fixtures.ts"
+import { writePart10 } from "../src/internal/Dcmjs.ts"
+import { CT, EXPLICIT_LE, IMPLICIT_LE, instance, part10, patch } from "./fixtures.ts"
 
 const CORPUS = corpusDir()
 const present = corpusFile("CT_small.dcm") !== undefined
@@ -78,6 +79,16 @@ describe("InstanceUids", () => {
         const header = yield* Effect.fromResult(Header.fromBytes(bytes))
         assert.deepStrictEqual(uids, expected(header))
       }
+    })
+  )
+
+  it.effect("takes the SOP UIDs from the data set when the meta has none, however the bytes are cut", () =>
+    Effect.gen(function* () {
+      const meta = { FileMetaInformationVersion: new Uint8Array([0, 1]).buffer, TransferSyntaxUID: EXPLICIT_LE }
+      const bytes = writePart10(meta, { ...minimal, PixelData: new Uint8Array(8).buffer, _vrMap: { PixelData: "OW" } })
+      const uids = yield* readEveryWay(bytes)
+      assert.deepStrictEqual(uids, expected(yield* Effect.fromResult(Header.fromBytes(bytes))))
+      assert.strictEqual(uids.sopInstanceUid, "1.2.3.4.5")
     })
   )
 
