@@ -8,7 +8,8 @@
  * it atomically and fsyncs before indexing. The C-STORE is answered 0000 only once that is done; a failure is
  * answered with the error's status (A700 out of resources for I/O and index failures, C000 cannot understand for
  * bytes that do not parse or whose UIDs contradict the request) and its reason as the Error Comment. Queries map
- * archive errors to A900 and C000. `plainStorageLayer` stores the same way into a `PlainStore` (no index). Retrieve streams each file from disk after its meta header, never decoded.
+ * archive errors to A900 and C000. Retrieve streams each file from disk after its meta header, never decoded.
+ * `plainStorageLayer` stores the same way into a `PlainStore` (no index, no query: `netdicom storescp`).
  *
  * Leaves out: the Modality Worklist model (answered C000), and transcoding: an instance is sent in the transfer
  * syntax it was stored in.
