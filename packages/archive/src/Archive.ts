@@ -12,42 +12,27 @@
  */
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
-import * as Zlib from "node:zlib"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
-import * as Semaphore from "effect/Semaphore"
 import type * as Stream from "effect/Stream"
-import { ElementWalker, Uids } from "@netdicom/wire"
-import { InvalidInstance, StoreFailed } from "./ArchiveError.ts"
-import { LinkInStore } from "./ArchiveError.ts"
-import type { IndexFailed, QueryError, UidConflict } from "./ArchiveError.ts"
+import { LinkInStore, StoreFailed } from "./ArchiveError.ts"
+import type { IndexFailed, InvalidInstance, QueryError, UidConflict } from "./ArchiveError.ts"
 import { ArchiveIndex } from "./ArchiveIndex.ts"
 import type { ArchiveIndexOptions, QueryOptions, RetrieveItem } from "./ArchiveIndex.ts"
 import * as Header from "./Header.ts"
 import type { Dataset, InstanceRecord } from "./Header.ts"
 import { InstanceStore, linkBelow } from "./InstanceStore.ts"
 import type { Aside, InstanceBytes } from "./InstanceStore.ts"
+import * as Storing from "./internal/Storing.ts"
+import type { StoreOptions } from "./internal/Storing.ts"
 import * as Reconcile from "./Reconcile.ts"
 import type { ReconcileOptions, ReconcileReport } from "./Reconcile.ts"
 
-/** Options of one store operation. */
-export interface StoreOptions {
-  /** Refuse the instance unless its SOP Instance UID is this (the C-STORE request's Affected SOP Instance UID). */
-  readonly sopInstanceUid?: string
-  /** Refuse the instance unless its SOP Class UID is this (the request's Affected SOP Class UID). */
-  readonly sopClassUid?: string
-  /** Data set bytes after which the header ends at the next top-level element (default 4 MiB, see `Header`). */
-  readonly maxHeaderBytes?: number
-  /**
-   * Called with each chunk of a chunked source once it is in the file and walked, when nothing of the archive holds
-   * it or a view of it any more (a C-STORE's lent fragments are given back here: `ReceivedBytes.release`). A chunk
-   * not written (the store failed or was interrupted before, or while, writing it) is never passed.
-   */
-  readonly release?: (chunk: Uint8Array) => void
-}
+export type { StoreOptions } from "./internal/Storing.ts"
+export { INFLATED_LIMIT } from "./internal/Storing.ts"
 
 /** What a store operation did. */
 export interface StoredInstance {
@@ -123,171 +108,19 @@ export class Archive extends Context.Service<
     )
 }
 
-const isUnder = (root: string, path: string): boolean => path.startsWith(root + Path.sep)
-
-const expectations = (
-  header: Header.Header,
-  options: StoreOptions | undefined
-): Result.Result<void, InvalidInstance> => {
-  const want = options?.sopInstanceUid
-  if (want !== undefined && want !== header.sopInstanceUid) {
-    return Result.fail(
-      new InvalidInstance({ reason: `SOP Instance UID is ${header.sopInstanceUid}, the request said ${want}` })
-    )
-  }
-  const cls = options?.sopClassUid
-  if (cls !== undefined && cls !== header.sopClassUid) {
-    return Result.fail(
-      new InvalidInstance({ reason: `SOP Class UID is ${header.sopClassUid}, the request said ${cls}` })
-    )
-  }
-  return Result.void
-}
-
-/** How far a deflated data set (PS3.5 A.5) is inflated to be walked; past it, it is refused. */
-export const INFLATED_LIMIT = 1 << 30
-
-// The structural check of one data set: its element headers walked as the bytes come, a deflated one inflated on
-// the way (node:zlib, at most INFLATED_LIMIT bytes). `problem` is what made it fail, once it has.
-interface DataSetCheck {
-  readonly push: (chunk: Uint8Array) => void | Promise<void>
-  readonly end: () => void | Promise<void>
-  readonly problem: (final: boolean) => string | undefined
-}
-
-const checkOf = (transferSyntaxUid: string): DataSetCheck => {
-  if (Uids.transferSyntaxInfo(transferSyntaxUid)?.deflated !== true) {
-    const walker = ElementWalker.make(transferSyntaxUid)
-    return { push: walker.push, end: () => {}, problem: (final) => (final ? walker.finish() : walker.seen())?.detail }
-  }
-  const walker = ElementWalker.make(Uids.TransferSyntax.ExplicitVRLittleEndian)
-  const inflater = Zlib.createInflateRaw()
-  let inflated = 0
-  let failed: string | undefined
-  const done = new Promise<void>((resolve) => {
-    inflater.once("end", resolve)
-    inflater.once("close", resolve)
-    inflater.once("error", (e) => {
-      failed ??= `the deflated data set does not inflate (${e.message})`
-      resolve()
-    })
-  })
-  inflater.on("data", (piece: Buffer) => {
-    inflated += piece.length
-    if (inflated > INFLATED_LIMIT) {
-      failed ??= `the deflated data set inflates past ${INFLATED_LIMIT} bytes`
-      inflater.destroy()
-    } else walker.push(piece)
-  })
-  return {
-    push: (chunk) =>
-      failed !== undefined || inflater.destroyed
-        ? undefined
-        : new Promise<void>((resolve) => void inflater.write(chunk, () => resolve())),
-    end: () => {
-      if (!inflater.destroyed) inflater.end()
-      return done
-    },
-    problem: (final) => failed ?? (final ? walker.finish() : walker.seen())?.detail
-  }
-}
-
-// The bytes of a Part 10 file as they are, with every byte from `offset` (the data set's first) also checked.
-// `release` gets each chunk once the writer asks for the next one: it has written it, and the check is done with it
-// (the walker copies the element headers it needs; the inflater's write callback comes once zlib has read it; the
-// header reader only copied from it). Never from a `finally`: a write interrupted mid-way may still be reading it.
-const walked = (
-  bytes: InstanceBytes,
-  offset: number,
-  check: DataSetCheck,
-  release: ((chunk: Uint8Array) => void) | undefined
-): InstanceBytes => {
-  const source: Iterable<Uint8Array> | AsyncIterable<Uint8Array> = bytes instanceof Uint8Array ? [bytes] : bytes
-  return (async function* () {
-    let at = 0
-    for await (const chunk of source) {
-      if (at + chunk.length > offset) await check.push(at >= offset ? chunk : chunk.subarray(offset - at))
-      at += chunk.length
-      yield chunk
-      release?.(chunk)
-    }
-    await check.end()
-  })()
-}
-
-/**
- * Runs effects one at a time per key. Storing an instance renames its file into place, indexes it and removes the
- * file it replaced: two stores of one SOP Instance UID interleaving those steps left the index on the other's
- * attributes, or on a file the other had just removed.
- */
-const keyedLock = () => {
-  const locks = new Map<string, { readonly semaphore: Semaphore.Semaphore; users: number }>()
-  return <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.suspend(() => {
-      let entry = locks.get(key)
-      if (entry === undefined) {
-        entry = { semaphore: Semaphore.makeUnsafe(1), users: 0 }
-        locks.set(key, entry)
-      }
-      const held = entry
-      held.users++
-      return held.semaphore
-        .withPermits(1)(effect)
-        .pipe(
-          Effect.ensuring(
-            Effect.sync(() => {
-              if (--held.users === 0) locks.delete(key)
-            })
-          )
-        )
-    })
-}
-
-/**
- * Whether the file of an entry is still what the index recorded: same size and (when recorded) modification time, or
- * gone. A file changed in place since (another instance copied over it while the archive ran) is not the entry's.
- */
-const asIndexed = (entry: RetrieveItem): Effect.Effect<boolean> =>
-  Effect.promise(() =>
-    Fs.lstat(entry.filePath).then(
-      (s) =>
-        s.isFile() &&
-        s.size === entry.fileSize &&
-        (entry.fileModifiedMs === undefined || s.mtimeMs === entry.fileModifiedMs),
-      (cause: NodeJS.ErrnoException) => cause.code === "ENOENT"
-    )
-  )
-
 /** The archive on a given store and index. */
 export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Service"]): Archive["Service"] => {
-  const exclusive = keyedLock()
-  // The file of an entry removed (`remove`, or a store that replaced it from another path): removed while it is as
-  // indexed; one changed since may hold another instance (the only copy of it), and is left where it is (the next
-  // `reconcile` indexes it); one reached through a symbolic link below the root is not looked at, nor removed.
-  const removeIfAsIndexed = (entry: RetrieveItem) => {
-    const link = linkBelow(store.root, Path.dirname(entry.filePath))
-    if (link !== undefined) {
-      return Effect.logWarning(
-        `${entry.filePath} is reached through the symbolic link ${link}, not followed: left in place, not removed`
-      )
-    }
-    return Effect.flatMap(asIndexed(entry), (unchanged) =>
-      unchanged
-        ? store.remove(entry.filePath)
-        : Effect.logWarning(
-            `${entry.filePath} changed since it was indexed for ${entry.sopInstanceUid}: left in place, not removed`
-          )
-    )
-  }
+  const exclusive = Storing.keyedLock()
+  const removeIfAsIndexed = (entry: RetrieveItem) => Storing.removeIfAsRecorded(store, entry, "indexed")
   const storeInstance = (bytes: InstanceBytes, options?: StoreOptions) =>
     Effect.gen(function* () {
       const peeked =
         bytes instanceof Uint8Array
           ? { header: yield* Effect.fromResult(Header.fromBytes(bytes, options?.maxHeaderBytes)), bytes }
           : yield* Header.peek(bytes, options?.maxHeaderBytes)
-      yield* Effect.fromResult(expectations(peeked.header, options))
+      yield* Effect.fromResult(Storing.expectations(peeked.header, options))
       // The data set is walked as it is written: a truncated or malformed one is refused, not archived.
-      const check = checkOf(peeked.header.transferSyntaxUid)
+      const check = Storing.checkOf(peeked.header.transferSyntaxUid)
       // one store (write, index, removal of the file replaced) at a time per SOP Instance UID
       return yield* exclusive(
         peeked.header.sopInstanceUid,
@@ -305,13 +138,8 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
           const written = Effect.gen(function* () {
             const file = yield* store.write(
               peeked.header,
-              walked(peeked.bytes, peeked.header.dataSetOffset, check, options?.release),
-              (final) => {
-                const problem = check.problem(final)
-                return problem === undefined
-                  ? undefined
-                  : new InvalidInstance({ reason: `truncated or malformed data set: ${problem}` })
-              }
+              Storing.walked(peeked.bytes, peeked.header.dataSetOffset, check, options?.release),
+              Storing.verifyOf(check)
             )
             const record: InstanceRecord = {
               ...peeked.header,
@@ -338,7 +166,7 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
             if (
               Option.isSome(replaced) &&
               replaced.value.filePath !== file.path &&
-              isUnder(store.root, replaced.value.filePath)
+              Storing.isUnder(store.root, replaced.value.filePath)
             ) {
               yield* removeIfAsIndexed(replaced.value)
             }
@@ -357,7 +185,7 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
       sopInstanceUid,
       Effect.gen(function* () {
         const removed = yield* index.remove(sopInstanceUid)
-        if (Option.isSome(removed) && isUnder(store.root, removed.value.filePath)) {
+        if (Option.isSome(removed) && Storing.isUnder(store.root, removed.value.filePath)) {
           yield* removeIfAsIndexed(removed.value)
         }
         return removed
@@ -391,7 +219,7 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
     retrieve: index.retrieve,
     remove,
     fileOf: (item) => {
-      const link = isUnder(store.root, item.filePath) ? linkBelow(store.root, item.filePath) : undefined
+      const link = Storing.isUnder(store.root, item.filePath) ? linkBelow(store.root, item.filePath) : undefined
       return link === undefined
         ? Effect.succeed(item.filePath)
         : Effect.logWarning(`${item.filePath} not read: ${link} is a symbolic link below the store root`).pipe(

@@ -25,6 +25,7 @@ import * as Charset from "./Charset.ts"
 import * as Dcmjs from "./internal/Dcmjs.ts"
 import { stripBinary } from "./internal/StripBinary.ts"
 import * as Part10 from "./Part10.ts"
+import { resume } from "./internal/Storing.ts"
 import type { Dataset } from "./internal/Dcmjs.ts"
 
 export type { Dataset } from "./internal/Dcmjs.ts"
@@ -465,26 +466,4 @@ export const peek = (
     }
   })
   return Effect.onExit(read, (exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.promise(release)))
-}
-
-/** The buffered chunks, then the rest of the source; stopping early releases the source. */
-async function* resume(
-  chunks: ReadonlyArray<Uint8Array>,
-  rest: AsyncIterator<Uint8Array> | Iterator<Uint8Array> | undefined
-): AsyncGenerator<Uint8Array> {
-  yield* chunks
-  if (rest === undefined) return
-  let finished = false
-  try {
-    while (true) {
-      const next = await rest.next()
-      if (next.done === true) {
-        finished = true
-        return
-      }
-      yield next.value
-    }
-  } finally {
-    if (!finished) await rest.return?.()
-  }
 }

@@ -9,6 +9,7 @@
  * answered with the error's status (A700 out of resources for I/O and index failures, C000 cannot understand for
  * bytes that do not parse or whose UIDs contradict the request) and its reason as the Error Comment. Queries map
  * archive errors to A900 and C000. Retrieve streams each file from disk after its meta header, never decoded.
+ * `plainStorageLayer` stores the same way into a `PlainStore` (no index, no query: `netdicom storescp`).
  *
  * Leaves out: the Modality Worklist model (answered C000), and transcoding: an instance is sent in the transfer
  * syntax it was stored in.
@@ -26,6 +27,9 @@ import { Archive } from "./Archive.ts"
 import { STATUS_OUT_OF_RESOURCES, STATUS_UNABLE_TO_PROCESS } from "./ArchiveError.ts"
 import type { ArchiveError } from "./ArchiveError.ts"
 import type { RetrieveItem } from "./ArchiveIndex.ts"
+import type { InstanceBytes } from "./InstanceStore.ts"
+import type { StoreOptions } from "./internal/Storing.ts"
+import { PlainStore } from "./PlainStore.ts"
 import type { InformationModel } from "./Levels.ts"
 
 /** C-STORE success (PS3.4 B.2.3). */
@@ -50,11 +54,41 @@ const statusOf = (e: ArchiveError): number =>
       ? STATUS_OUT_OF_RESOURCES
       : e.status
 
+/** What the storage handler needs of a store: where the instance went, and whether an earlier copy was replaced. */
+type Store = (
+  bytes: InstanceBytes,
+  options: StoreOptions
+) => Effect.Effect<{ readonly filePath: string; readonly replaced: boolean }, ArchiveError>
+
 /** A storage handler writing each instance into the archive; exported for SCUs receiving C-GET sub-operations. */
 export const storageHandler = (
   archive: Archive["Service"],
   options?: ScpServicesOptions
-): StoreHandler.StorageHandler => {
+): StoreHandler.StorageHandler =>
+  handlerOn(
+    (bytes, storeOptions) =>
+      Effect.map(archive.store(bytes, storeOptions), (stored) => ({
+        filePath: stored.record.filePath,
+        replaced: Option.isSome(stored.replaced)
+      })),
+    options
+  )
+
+/** A storage handler writing each instance into a store without an index (`PlainStore`). */
+export const plainStorageHandler = (
+  plain: PlainStore["Service"],
+  options?: ScpServicesOptions
+): StoreHandler.StorageHandler =>
+  handlerOn(
+    (bytes, storeOptions) =>
+      Effect.map(plain.store(bytes, storeOptions), (stored) => ({
+        filePath: stored.filePath,
+        replaced: Option.isSome(stored.replaced)
+      })),
+    options
+  )
+
+const handlerOn = (store: Store, options: ScpServicesOptions | undefined): StoreHandler.StorageHandler => {
   const implementationClassUid = options?.implementationClassUid ?? ApplicationEntity.IMPLEMENTATION_CLASS_UID
   const implementationVersionName = options?.implementationVersionName ?? ApplicationEntity.IMPLEMENTATION_VERSION_NAME
   return (request) =>
@@ -77,16 +111,16 @@ export const storageHandler = (
       const whole = request.dataSetReceived === undefined ? undefined : joined(meta, request.dataSetReceived)
       const stored = yield* (
         whole !== undefined
-          ? archive.store(whole, { sopInstanceUid, sopClassUid })
+          ? store(whole, { sopInstanceUid, sopClassUid })
           : Effect.flatMap(
               Stream.toAsyncIterableEffect(Stream.concat(Stream.make(meta), request.dataSetLent)),
-              (bytes) => archive.store(bytes, { sopInstanceUid, sopClassUid, release: ReceivedBytes.release })
+              (bytes) => store(bytes, { sopInstanceUid, sopClassUid, release: ReceivedBytes.release })
             )
       ).pipe(Effect.result)
       if (stored._tag === "Success") {
-        yield* Option.isSome(stored.success.replaced)
+        yield* stored.success.replaced
           ? Effect.logInfo(`${sopInstanceUid} received again: its earlier copy was replaced`)
-          : Effect.logDebug(`stored ${sopInstanceUid} as ${stored.success.record.filePath}`)
+          : Effect.logDebug(`stored ${sopInstanceUid} as ${stored.success.filePath}`)
         return { status: SUCCESS }
       }
       // whatever the store did not read must still be taken off the association
@@ -128,6 +162,15 @@ export const storageLayer = (options?: ScpServicesOptions): Layer.Layer<Scp.Stor
     Scp.StorageService,
     Effect.gen(function* () {
       return Scp.StorageService.of({ store: storageHandler(yield* Archive, options) })
+    })
+  )
+
+/** `Scp.StorageService` on the store without an index in context (`netdicom storescp`). */
+export const plainStorageLayer = (options?: ScpServicesOptions): Layer.Layer<Scp.StorageService, never, PlainStore> =>
+  Layer.effect(
+    Scp.StorageService,
+    Effect.gen(function* () {
+      return Scp.StorageService.of({ store: plainStorageHandler(yield* PlainStore, options) })
     })
   )
 

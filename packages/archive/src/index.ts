@@ -23,6 +23,12 @@ export * as TempFiles from "./TempFiles.ts"
 /** Header reading (file meta + data set up to Pixel Data) with dcmjs. */
 export * as Header from "./Header.ts"
 
+/** The UIDs that name an instance's file, read without decoding the data set. */
+export * as InstanceUids from "./InstanceUids.ts"
+
+/** A store of received instances without an index (`netdicom storescp`). */
+export * as PlainStore from "./PlainStore.ts"
+
 /** The atomic instance file store. */
 export * as InstanceStore from "./InstanceStore.ts"
 

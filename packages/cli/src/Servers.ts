@@ -1,7 +1,7 @@
 /**
  * The SCP subcommands of `netdicom`: `storescp` (Verification and Storage SCP, PS3.4 Annexes A and B) and
- * `qrscp` (Verification, Storage and Query/Retrieve SCP for the patient and study root models, Annex C) on the
- * archive of `@netdicom/archive`.
+ * `qrscp` (Verification, Storage and Query/Retrieve SCP for the patient and study root models, Annex C), of
+ * `@netdicom/archive`: `storescp` on a store without an index (`PlainStore`), `qrscp` on the archive.
  *
  * Both accept every storage SOP class, current and retired, in the uncompressed and the common compressed
  * transfer syntaxes, store each instance as it arrives (`<dir>/<StudyInstanceUID>/<SOPInstanceUID>.dcm`, written
@@ -20,7 +20,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { Argument, Command, Flag } from "effect/cli"
 import { Scp } from "@netdicom/net"
-import { Archive, ArchiveIndex, InstanceStore, ScpServices } from "@netdicom/archive"
+import { Archive, ArchiveIndex, InstanceStore, PlainStore, ScpServices } from "@netdicom/archive"
 import * as Contexts from "./Contexts.ts"
 import {
   applicationEntity,
@@ -116,17 +116,10 @@ const storescp = Command.make(
     // C-STOREs are independent: up to STORE_WINDOW outstanding per association for a peer that asks
     Effect.andThen(removeLeftovers, serveForever(c, Contexts.storageScp, STORE_WINDOW)).pipe(
       Effect.provide(
-        ScpServices.storageLayer().pipe(
-          // a plain storage SCP keeps what it is sent: a series reusing another study's UID is not refused
-          Layer.provideMerge(
-            Archive.Archive.layerFrom({ root: c.out, index: { filename: ":memory:", uidConflicts: "move" } })
-          )
-        )
+        // a plain storage SCP keeps what it is sent, and answers no query: no index, nothing refused for a UID reused
+        ScpServices.plainStorageLayer().pipe(Layer.provideMerge(PlainStore.PlainStore.layerFrom({ root: c.out })))
       ),
-      Effect.catchTags({
-        StoreFailed: (e) => fail(`--out ${c.out}: ${e.message}`),
-        IndexFailed: (e) => fail(`index: ${e.message}`)
-      }),
+      Effect.catchTag("StoreFailed", (e) => fail(`--out ${c.out}: ${e.message}`)),
       removingCreatedOnFailure([c.out]),
       withLogging(c, "server")
     )

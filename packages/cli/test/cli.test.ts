@@ -116,6 +116,25 @@ describe("netdicom echo and store against netdicom storescp", () => {
     assert.strictEqual(filesUnder(path.join(out, study)).length, 7)
   })
 
+  it("an instance sent again replaces its file; sent again under another study, it moves there", async () => {
+    const [first, second] = ["1.2.826.0.1.3680043.10.1478.95.1", "1.2.826.0.1.3680043.10.1478.95.2"]
+    const sop = `${first}.1.1`
+    const send = async (study: string, patientName: string) => {
+      const dir = temp("again")
+      writeFile(dir, "x.dcm", part10({ patientId: "AG", patientName, study, series: `${study}.1`, sop }))
+      const r = await netdicom(["store", "127.0.0.1", String(scp.port), dir])
+      assert.strictEqual(r.code, 0, r.stdout + r.stderr)
+    }
+    await send(first, "AGAIN^ONE")
+    await send(first, "AGAIN^TWO")
+    assert.deepStrictEqual(filesUnder(path.join(out, first)), [`${sop}.dcm`])
+    assert.isTrue(fs.readFileSync(path.join(out, first, `${sop}.dcm`)).includes("AGAIN^TWO"))
+    await send(second, "AGAIN^THREE")
+    assert.isFalse(fs.existsSync(path.join(out, first)), filesUnder(out).join(", "))
+    assert.isTrue(fs.existsSync(path.join(out, second, `${sop}.dcm`)))
+    assert.match(scp.output(), new RegExp(`${sop.replaceAll(".", "\\.")} received again`))
+  })
+
   it("the global --log-level sets what is logged: debug shows the PDUs, warn quiets a server", async () => {
     const r = await netdicom(["echo", "127.0.0.1", String(scp.port), "--aec", "STORE-SCP", "--log-level", "debug"])
     assert.strictEqual(r.code, 0, r.stderr)

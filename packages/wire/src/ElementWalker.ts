@@ -95,9 +95,10 @@ export const make = (transferSyntaxUid: string, options?: WalkerOptions): Elemen
   const view = new DataView(header.buffer)
   let have = 0
   let pos = 0
-  // Value bytes still to pass, and what they belong to (for the message when they never come).
+  // Value bytes still to pass, and what they belong to (for the message when they never come): an element's tag as
+  // one number (formatted only for that message), or the text naming an item.
   let skip = 0
-  let skipping = ""
+  let skipping: number | string = ""
   let skipStart = 0
   let problem: WalkProblem | undefined
   // Start of the top-level element being walked, and of the first bulk one.
@@ -117,7 +118,7 @@ export const make = (transferSyntaxUid: string, options?: WalkerOptions): Elemen
     return LONG_VRS.has(vr) ? 12 : 8
   }
 
-  const passValue = (length: number, what: string) => {
+  const passValue = (length: number, what: number | string) => {
     if (length > bulkValue) bulk ??= topAt
     skip = length
     skipping = what
@@ -158,19 +159,18 @@ export const make = (transferSyntaxUid: string, options?: WalkerOptions): Elemen
       topAt = at
       if (group === 0x7fe0 && element === 0x0010) bulk ??= at
     }
-    const tag = tagText(group, element)
     let vr = ""
     let length: number
     if (frame.syntax.explicit) {
       vr = String.fromCharCode(header[4]!, header[5]!)
       length = size === 12 ? view.getUint32(8, little) : view.getUint16(6, little)
     } else length = view.getUint32(4, little)
-    if (length !== UNDEFINED) return passValue(length, tag)
+    if (length !== UNDEFINED) return passValue(length, group * 0x10000 + element)
     // A sequence, encapsulated pixel data, or UN holding an implicit VR sequence (PS3.5 6.2.2).
     if (frame.depth + 1 > MAX_DEPTH) return fail("sequences nested too deep")
     const inner = vr === "UN" ? { explicit: false, little: true } : frame.syntax
     const fragments = frame.syntax.explicit ? vr !== "SQ" && vr !== "UN" : group === 0x7fe0 && element === 0x0010
-    stack.push({ kind: "items", syntax: inner, depth: frame.depth + 1, owner: tag, fragments })
+    stack.push({ kind: "items", syntax: inner, depth: frame.depth + 1, owner: tagText(group, element), fragments })
   }
 
   const push = (chunk: Uint8Array) => {
@@ -200,7 +200,8 @@ export const make = (transferSyntaxUid: string, options?: WalkerOptions): Elemen
     if (problem !== undefined) return problem
     if (skip > 0) {
       const length = pos - skipStart + skip
-      return { detail: `${skipping} needs ${length} bytes at byte ${skipStart}, the data set has ${pos - skipStart}` }
+      const what = typeof skipping === "number" ? tagText(skipping >>> 16, skipping & 0xffff) : skipping
+      return { detail: `${what} needs ${length} bytes at byte ${skipStart}, the data set has ${pos - skipStart}` }
     }
     if (have > 0) return { detail: `element header at byte ${pos - have} cut short` }
     const frame = stack[stack.length - 1]!

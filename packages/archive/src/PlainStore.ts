@@ -1,0 +1,109 @@
+/**
+ * A store of received instances without an index: what `netdicom storescp` keeps. Files go where the archive puts
+ * them (`<root>/<StudyInstanceUID>/<SOPInstanceUID>.dcm`, `InstanceStore`: written atomically, symbolic links below
+ * the root refused), each data set walked as it is written (a truncated or malformed one refused) and its SOP UIDs
+ * checked against the request's, as `Archive.store` does; but only the UIDs that name the file are read
+ * (`InstanceUids`, no dcmjs), and nothing is indexed.
+ *
+ * What the store remembers is the file of each SOP Instance UID it wrote, in memory, for as long as it runs: an
+ * instance received again replaces its file, and one received again under another Study Instance UID moves (its
+ * earlier file is removed once the new one is in place, while that file is as written), like the archive with
+ * `uidConflicts: "move"`. Files already under the root when it starts are not looked at: an instance stored by an
+ * earlier run and received again under another study keeps both files. It answers no query.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type { InvalidInstance, LinkInStore, StoreFailed } from "./ArchiveError.ts"
+import { InstanceStore } from "./InstanceStore.ts"
+import type { InstanceBytes } from "./InstanceStore.ts"
+import * as InstanceUids from "./InstanceUids.ts"
+import * as Storing from "./internal/Storing.ts"
+import type { FileEntry, StoreOptions } from "./internal/Storing.ts"
+
+export type { StoreOptions } from "./internal/Storing.ts"
+
+/** What one store did. */
+export interface StoredFile {
+  /** The UIDs read from the instance. */
+  readonly uids: InstanceUids.InstanceUids
+  /** Where its file is. */
+  readonly filePath: string
+  /** The file an earlier copy of the instance was in, replaced or removed, if any. */
+  readonly replaced: Option.Option<string>
+}
+
+/** The store service. */
+export class PlainStore extends Context.Service<
+  PlainStore,
+  {
+    /** Stores Part 10 bytes (whole, or chunked); the same SOP Instance UID again replaces (or moves) its file. */
+    readonly store: (
+      bytes: InstanceBytes,
+      options?: StoreOptions
+    ) => Effect.Effect<StoredFile, StoreFailed | LinkInStore | InvalidInstance>
+  }
+>()("@netdicom/archive/PlainStore") {
+  /** The store on the `InstanceStore` in context. */
+  static readonly layer: Layer.Layer<PlainStore, never, InstanceStore> = Layer.effect(
+    PlainStore,
+    Effect.gen(function* () {
+      return make(yield* InstanceStore)
+    })
+  )
+
+  /** A store with files under `root`. */
+  static readonly layerFrom = (options: {
+    readonly root: string
+  }): Layer.Layer<PlainStore | InstanceStore, StoreFailed> =>
+    Layer.provideMerge(PlainStore.layer, InstanceStore.layer({ root: options.root }))
+}
+
+/** A store on the given file store. */
+export const make = (store: InstanceStore["Service"]): PlainStore["Service"] => {
+  const exclusive = Storing.keyedLock()
+  // the file each SOP Instance UID was last written to in this run
+  const written = new Map<string, FileEntry>()
+
+  const storeInstance = (bytes: InstanceBytes, options?: StoreOptions) =>
+    Effect.gen(function* () {
+      const peeked =
+        bytes instanceof Uint8Array
+          ? { uids: yield* Effect.fromResult(InstanceUids.fromBytes(bytes, options?.maxHeaderBytes)), bytes }
+          : yield* InstanceUids.peek(bytes, options?.maxHeaderBytes)
+      const uids = peeked.uids
+      yield* Effect.fromResult(Storing.expectations(uids, options))
+      const check = Storing.checkOf(uids.transferSyntaxUid)
+      // one store (write, then removal of the file it moved from) at a time per SOP Instance UID
+      return yield* exclusive(
+        uids.sopInstanceUid,
+        Effect.gen(function* () {
+          const file = yield* store.write(
+            uids,
+            Storing.walked(peeked.bytes, uids.dataSetOffset, check, options?.release),
+            Storing.verifyOf(check)
+          )
+          const earlier = written.get(uids.sopInstanceUid)
+          written.set(uids.sopInstanceUid, {
+            sopInstanceUid: uids.sopInstanceUid,
+            filePath: file.path,
+            fileSize: file.size,
+            fileModifiedMs: file.modifiedMs
+          })
+          if (earlier !== undefined && earlier.filePath !== file.path) {
+            yield* Storing.removeIfAsRecorded(store, earlier, "stored")
+          }
+          return {
+            uids,
+            filePath: file.path,
+            replaced: earlier === undefined ? Option.none<string>() : Option.some(earlier.filePath)
+          }
+        })
+      )
+    })
+
+  return PlainStore.of({ store: storeInstance })
+}
