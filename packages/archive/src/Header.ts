@@ -25,7 +25,7 @@ import * as Charset from "./Charset.ts"
 import * as Dcmjs from "./internal/Dcmjs.ts"
 import { stripBinary } from "./internal/StripBinary.ts"
 import * as Part10 from "./Part10.ts"
-import { resume } from "./internal/Storing.ts"
+import { opened, resume } from "./internal/Storing.ts"
 import type { Dataset } from "./internal/Dcmjs.ts"
 
 export type { Dataset } from "./internal/Dcmjs.ts"
@@ -440,17 +440,7 @@ export const peek = (
   source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
   maxHeaderBytes: number = DEFAULT_MAX_HEADER_BYTES
 ): Effect.Effect<Peeked, InvalidInstance | StoreFailed> => {
-  const iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array> =
-    Symbol.asyncIterator in source
-      ? (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
-      : (source as Iterable<Uint8Array>)[Symbol.iterator]()
-  const release = async (): Promise<void> => {
-    try {
-      await iterator.return?.()
-    } catch {
-      // the source's own cleanup failed; nothing more to do
-    }
-  }
+  const { iterator, release } = opened(source)
   const read = Effect.gen(function* () {
     const headerReader = reader(maxHeaderBytes)
     while (true) {

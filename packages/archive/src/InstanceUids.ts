@@ -19,7 +19,7 @@ import { DataSet, Part10 as FileMeta } from "@netdicom/net"
 import { Text, Uids } from "@netdicom/wire"
 import { InvalidInstance, StoreFailed } from "./ArchiveError.ts"
 import * as Header from "./Header.ts"
-import { resume } from "./internal/Storing.ts"
+import { opened, resume } from "./internal/Storing.ts"
 import * as Part10 from "./Part10.ts"
 
 /** What storing an instance without an index takes from its bytes. */
@@ -171,17 +171,7 @@ export const peek = (
   source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
   maxHeaderBytes: number = Header.DEFAULT_MAX_HEADER_BYTES
 ): Effect.Effect<Peeked, InvalidInstance | StoreFailed> => {
-  const iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array> =
-    Symbol.asyncIterator in source
-      ? (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
-      : (source as Iterable<Uint8Array>)[Symbol.iterator]()
-  const release = async (): Promise<void> => {
-    try {
-      await iterator.return?.()
-    } catch {
-      // the source's own cleanup failed; nothing more to do
-    }
-  }
+  const { iterator, release } = opened(source)
   const chunks: Array<Uint8Array> = []
   const readAll = Effect.gen(function* () {
     let total = 0

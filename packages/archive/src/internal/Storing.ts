@@ -212,6 +212,27 @@ export const verifyOf =
       : new InvalidInstance({ reason: `truncated or malformed data set: ${problem}` })
   }
 
+/** An iterator over a source of chunks, sync or async, and how to release the source early (its own cleanup). */
+export const opened = (
+  source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>
+): {
+  readonly iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array>
+  readonly release: () => Promise<void>
+} => {
+  const iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array> =
+    Symbol.asyncIterator in source
+      ? (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
+      : (source as Iterable<Uint8Array>)[Symbol.iterator]()
+  const release = async (): Promise<void> => {
+    try {
+      await iterator.return?.()
+    } catch {
+      // the source's own cleanup failed; nothing more to do
+    }
+  }
+  return { iterator, release }
+}
+
 /** The buffered chunks, then the rest of the source; stopping early releases the source. */
 export async function* resume(
   chunks: ReadonlyArray<Uint8Array>,
