@@ -5,16 +5,15 @@
  * The peer is a raw SCP in this process on 127.0.0.1 (port 0).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { Dimse } from "@netdicom/wire"
-import { BIN } from "../../packages/cli/test/support.ts"
+import { spawnCommand } from "../../packages/cli/test/support.ts"
 import { commandOf, pdataOf, rawScp } from "./hotpath-support.ts"
-import { repoRoot } from "../support/peers.ts"
 
 describe("Ctrl-C while netdicom find releases to a peer that never answers", () => {
   it("two Ctrl-C abort the association and end the command within seconds", async () => {
     const seen: Array<{ readonly what: string; readonly at: number }> = []
-    let child: ReturnType<typeof spawn> | undefined
+    let child: ChildProcess | undefined
     let secondAt = 0
     const interrupt = () => {
       if (child?.pid !== undefined && child.exitCode === null) process.kill(-child.pid, "SIGINT")
@@ -47,22 +46,9 @@ describe("Ctrl-C while netdicom find releases to a peer that never answers", () 
       }
     })
     try {
-      child = spawn(process.execPath, [BIN, "find", "127.0.0.1", String(scp.port), "-k", "PatientName=*"], {
-        cwd: repoRoot,
-        detached: true,
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      let output = ""
-      child.stdout!.on("data", (d: Buffer) => (output += d.toString()))
-      child.stderr!.on("data", (d: Buffer) => (output += d.toString()))
-      const started = child
-      const code = await new Promise<number | null>((resolve) => {
-        const kill = setTimeout(() => process.kill(-started.pid!, "SIGKILL"), 60_000)
-        started.on("close", (c) => {
-          clearTimeout(kill)
-          resolve(c)
-        })
-      })
+      const command = spawnCommand(["find", "127.0.0.1", String(scp.port), "-k", "PatientName=*"], 60_000)
+      child = command.child
+      const { code, output } = await command.done
       const endedAt = Date.now()
       for (let i = 0; i < 100 && !seen.some((s) => s.what === "A-ABORT"); i++) {
         await new Promise((r) => setTimeout(r, 10))

@@ -5,14 +5,13 @@
  * second Ctrl-C. The peer is a raw SCP in this process on 127.0.0.1 (port 0).
  */
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Dimse } from "@netdicom/wire"
 import { commandOf, pdataOf, rawScp } from "../../../tests/attack/hotpath-support.ts"
-import { repoRoot } from "../../../tests/support/peers.ts"
-import { BIN, startServer } from "./support.ts"
+import { spawnCommand, startServer } from "./support.ts"
 
 const temps: Array<string> = []
 const temp = (prefix: string): string => {
@@ -53,7 +52,7 @@ const interrupted = async (
   } = {}
 ) => {
   const seen: Array<Seen> = []
-  let child: ReturnType<typeof spawn> | undefined
+  let child: ChildProcess | undefined
   let interruptedAt = 0
   const interrupt = () => {
     if (child?.pid !== undefined && child.exitCode === null) process.kill(-child.pid, options.signal ?? "SIGINT")
@@ -125,22 +124,9 @@ const interrupted = async (
     const args = options.move
       ? ["move", "127.0.0.1", String(scp.port), "-k", "StudyInstanceUID=1.2.3", "--dest", "ELSEWHERE"]
       : ["find", "127.0.0.1", String(scp.port), "-k", "PatientName=*"]
-    child = spawn(process.execPath, [BIN, ...args], {
-      cwd: repoRoot,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let output = ""
-    child.stdout!.on("data", (d: Buffer) => (output += d.toString()))
-    child.stderr!.on("data", (d: Buffer) => (output += d.toString()))
-    const started = child
-    const code = await new Promise<number | null>((resolve) => {
-      const kill = setTimeout(() => process.kill(-started.pid!, "SIGKILL"), 90_000)
-      started.on("close", (c) => {
-        clearTimeout(kill)
-        resolve(c)
-      })
-    })
+    const command = spawnCommand(args, 90_000)
+    child = command.child
+    const { code, output } = await command.done
     const endedAt = Date.now()
     // the A-ABORT or A-RELEASE-RQ may still be on its way to the SCP's socket
     const ended = () => seen.some((s) => s.what === "A-ABORT" || s.what === "A-RELEASE-RQ")

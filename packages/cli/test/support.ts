@@ -207,3 +207,32 @@ export const testFixtures = (prefix: string) => {
     }
   }
 }
+
+/**
+ * The built command run from the repository's root in its own process group (so that a test can signal the group as
+ * a terminal's Ctrl-C would), its stdout and stderr gathered in one text; killed with the group after `killAfterMs`.
+ */
+export const spawnCommand = (
+  args: ReadonlyArray<string>,
+  killAfterMs: number
+): {
+  readonly child: ChildProcess
+  readonly done: Promise<{ readonly code: number | null; readonly output: string }>
+} => {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: repoRoot,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let output = ""
+  child.stdout!.on("data", (d: Buffer) => (output += d.toString()))
+  child.stderr!.on("data", (d: Buffer) => (output += d.toString()))
+  const done = new Promise<{ readonly code: number | null; readonly output: string }>((resolve) => {
+    const kill = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), killAfterMs)
+    child.on("close", (code) => {
+      clearTimeout(kill)
+      resolve({ code, output })
+    })
+  })
+  return { child, done }
+}
