@@ -10,7 +10,7 @@ import { EXPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.
 import * as Scp from "../src/services/Scp.ts"
 import * as Scu from "../src/services/Scu.ts"
 import type { StoreRequest } from "../src/services/StoreHandler.ts"
-import { CT, testAe } from "./support.ts"
+import { CT, rq, testAe } from "./support.ts"
 
 const connected = Effect.gen(function* () {
   const stored = yield* Deferred.make<string>()
@@ -31,15 +31,6 @@ const connected = Effect.gen(function* () {
   const context = Result.getOrThrow(channel.findContext(CT, "SCU"))
   return { channel, context, stored }
 })
-
-const rq = (messageId: number, sopInstanceUid: string) =>
-  ({
-    _tag: "CStoreRq",
-    messageId,
-    affectedSopClassUid: CT,
-    affectedSopInstanceUid: sopInstanceUid,
-    priority: 0
-  }) as const
 
 describe("requestOneNow and takeMessageId", () => {
   it.live("the request leaves when requestOneNow is called; running its effect waits for the response", () =>

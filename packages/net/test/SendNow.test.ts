@@ -10,7 +10,7 @@ import { EXPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.
 import * as Scp from "../src/services/Scp.ts"
 import * as Scu from "../src/services/Scu.ts"
 import type { StoreRequest } from "../src/services/StoreHandler.ts"
-import { CT, testAe } from "./support.ts"
+import { CT, rq, testAe } from "./support.ts"
 
 // An SCP that records each instance it stored with the bytes of its data set, and an SCU's channel to it.
 const connected = Effect.gen(function* () {
@@ -44,15 +44,6 @@ const connected = Effect.gen(function* () {
   const context = Result.getOrThrow(channel.findContext(CT, "SCU"))
   return { channel, context, stored, storedSmall }
 })
-
-const rq = (messageId: number, sopInstanceUid: string) =>
-  ({
-    _tag: "CStoreRq",
-    messageId,
-    affectedSopClassUid: CT,
-    affectedSopInstanceUid: sopInstanceUid,
-    priority: 0
-  }) as const
 
 describe("sendNow", () => {
   it.live("with nothing else being sent, the message is written as sendNow is called", () =>

@@ -104,3 +104,13 @@ export const countingServices = (served: Served) =>
       retrieve: () => Effect.sync(() => void served.retrieved++).pipe(Effect.as([]))
     })
   )
+
+/** A C-STORE-RQ of a CT instance, as the tests that send requests by hand build it. */
+export const rq = (messageId: number, sopInstanceUid: string) =>
+  ({
+    _tag: "CStoreRq",
+    messageId,
+    affectedSopClassUid: CT,
+    affectedSopInstanceUid: sopInstanceUid,
+    priority: 0
+  }) as const
