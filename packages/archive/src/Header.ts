@@ -402,6 +402,7 @@ export const fromFile = (
         )
         try {
           const stat = await handle.stat()
+          // a FIFO or device swapped in: refused here, turned into StoreFailed by the `catch` below
           if (!stat.isFile()) throw new Error("not a regular file")
           const { size, mtimeMs } = stat
           const headerReader = reader(maxHeaderBytes)
