@@ -26,6 +26,12 @@ afterAll(() => {
 
 const choose = entryPoint
 
+// Preloaded into a process: prints at its exit whether dcmjs was loaded (through createRequire, so in require.cache).
+const REPORT_DCMJS = `data:text/javascript,${encodeURIComponent(
+  'import { createRequire } from "node:module"; const cache = createRequire("/").cache; ' +
+    'process.on("exit", () => process.stderr.write(`dcmjs loaded: ${Object.keys(cache).some((k) => k.includes("/dcmjs/"))}\\n`))'
+)}`
+
 // What build.ts writes beside a bundle: the sources as they are now, and the bundle's size.
 const writeManifest = (packagesDir: string, bundle: string) =>
   fs.writeFileSync(
@@ -66,9 +72,21 @@ describe("the bundled netdicom command", () => {
         sop: "1.2.826.0.1.3680043.10.1478.77.1.1"
       })
       const file = writeFile(temp("in"), "ct.dcm", bytes)
-      const result = await run(process.execPath, [bundled, "store", "127.0.0.1", String(port), file, "--aec", "ANY"])
+      const result = await run(process.execPath, [
+        "--import",
+        REPORT_DCMJS,
+        bundled,
+        "store",
+        "127.0.0.1",
+        String(port),
+        file,
+        "--aec",
+        "ANY"
+      ])
       assert.strictEqual(result.code, 0, result.stderr + result.stdout)
       assert.match(result.stdout, /1 sent, 0 warnings, 0 failed/)
+      // dcmjs (~16 MiB of memory) is loaded on first use: sending files never uses it
+      assert.match(result.stderr, /dcmjs loaded: false/)
       const stored = filesUnder(out)
       assert.strictEqual(stored.length, 1)
       const received = fs.readFileSync(path.join(out, stored[0]!))

@@ -1,10 +1,11 @@
 /**
  * The data dictionary (PS3.6 section 6) through dcmjs: keyword and tag look-ups for query keys and
- * for DICOM JSON, and dcmjs's log level. dcmjs ships no type declarations; it is loaded with `createRequire`.
+ * for DICOM JSON, and dcmjs's log level. dcmjs ships no type declarations; it comes untyped from net's loader
+ * (`DataSet.dcmjsModule`), loaded on first use.
  *
  * @internal
  */
-import { createRequire } from "node:module"
+import { DataSet } from "@netdicom/net"
 
 /** One dictionary entry: tag as "(GGGG,EEEE)", VR, keyword. */
 export interface Entry {
@@ -13,12 +14,7 @@ export interface Entry {
   readonly name: string
 }
 
-interface Logger {
-  setLevel(level: "trace" | "debug" | "info" | "warn" | "error" | "silent"): void
-}
-
 interface DcmjsDictionary {
-  readonly log: Logger & { getLogger(name: string): Logger }
   readonly data: {
     readonly DicomMetaDictionary: {
       readonly nameMap: Readonly<Record<string, Entry | undefined>>
@@ -27,8 +23,7 @@ interface DcmjsDictionary {
   }
 }
 
-let loaded: DcmjsDictionary | undefined
-const dcmjs = (): DcmjsDictionary => (loaded ??= createRequire(import.meta.url)("dcmjs") as DcmjsDictionary)
+const dcmjs = (): DcmjsDictionary => DataSet.dcmjsModule() as DcmjsDictionary
 
 /** The entry of a keyword (`PatientName`), if it is one. */
 export const byKeyword = (keyword: string): Entry | undefined => dcmjs().data.DicomMetaDictionary.nameMap[keyword]
@@ -55,10 +50,5 @@ export const byTag = (hex8: string): Entry | undefined => {
 /** The 8 hex digit tag of an entry (`(0010,0010)` → `00100010`). */
 export const hexOf = (entry: Entry): string => entry.tag.replace(/[(),]/g, "").toUpperCase()
 
-/** dcmjs's own console messages (value warnings while parsing): only errors, unless debugging. */
-export const setDcmjsLogLevel = (debug: boolean): void => {
-  const { log } = dcmjs()
-  log.setLevel(debug ? "warn" : "error")
-  // "Invalid vr type ... - using UN" and the like: the archive and the scan report what matters
-  log.getLogger("validation.dcmjs").setLevel(debug ? "warn" : "silent")
-}
+/** dcmjs's own console messages (value warnings while parsing): only errors, unless debugging. Loads nothing. */
+export const setDcmjsLogLevel = (debug: boolean): void => DataSet.setDcmjsLogLevel(debug)

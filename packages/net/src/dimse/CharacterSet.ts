@@ -13,9 +13,9 @@
  *
  * @since 0.1.0
  */
-import { createRequire } from "node:module"
 import { TextDecoder } from "node:util"
 import * as Result from "effect/Result"
+import * as Dcmjs from "./Dcmjs.ts"
 
 /** Decodes the bytes of one text value; undefined when they hold an escape sequence to an unknown set. */
 export type Decode = (bytes: Uint8Array) => string | undefined
@@ -202,11 +202,10 @@ const decode2022 = (bytes: Uint8Array, initial: Registers): string | undefined =
   return textDecoder("utf-16le").decode(out.subarray(0, n))
 }
 
-interface Dcmjs {
+interface DcmjsConstants {
   readonly constants: { readonly encodingMapping: Readonly<Record<string, string | undefined>> }
 }
-let loaded: Dcmjs | undefined
-const dcmjs = (): Dcmjs => (loaded ??= createRequire(import.meta.url)("dcmjs") as Dcmjs)
+const dcmjs = (): DcmjsConstants => Dcmjs.module() as DcmjsConstants
 
 const BASIC_G0 = new Set(["", "ISO 2022 IR 6"])
 

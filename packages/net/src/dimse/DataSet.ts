@@ -72,6 +72,12 @@ import {
 export { DataSetError, type DataSetErrorKind } from "./DataSetError.ts"
 export { type ElementHeader, isKnownVr, scan } from "./DataSetScan.ts"
 export { tagString } from "./Dcmjs.ts"
+/**
+ * dcmjs, loaded on first use (with the console level `setDcmjsLogLevel` set): the one loader the workspace's packages
+ * share, so that the level holds whichever loads it first. Typed `unknown`: dcmjs ships no declarations, and each
+ * user casts it to the part it reads.
+ */
+export { module as dcmjsModule, setLogLevel as setDcmjsLogLevel } from "./Dcmjs.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Public types

@@ -67,8 +67,40 @@ interface Dcmjs {
   }
 }
 
-let loaded: Dcmjs | undefined
-export const dcmjs = (): Dcmjs => (loaded ??= createRequire(import.meta.url)("dcmjs") as Dcmjs)
+interface DcmjsLog {
+  readonly log: { setLevel(level: string): void; getLogger(name: string): { setLevel(level: string): void } }
+}
+
+let loaded: unknown
+let verbose = false
+
+const applyLogLevel = (module: unknown): void => {
+  const { log } = module as DcmjsLog
+  log.setLevel(verbose ? "warn" : "error")
+  // "Invalid vr type ... - using UN" and the like: what matters is reported by our own decoders
+  log.getLogger("validation.dcmjs").setLevel(verbose ? "warn" : "silent")
+}
+
+/**
+ * The dcmjs module, loaded on first use rather than with this module (it adds ~16 MiB to a process, which a program
+ * that only sends files or echoes never needs), its console messages set as `setLogLevel` last asked. Every package
+ * of the workspace loads dcmjs through here, each casting it to the part it uses.
+ */
+export const module = (): unknown => {
+  if (loaded === undefined) {
+    loaded = createRequire(import.meta.url)("dcmjs")
+    applyLogLevel(loaded)
+  }
+  return loaded
+}
+
+/** dcmjs's own console messages (value warnings while parsing): errors only, unless `verbose` (then warnings). */
+export const setLogLevel = (isVerbose: boolean): void => {
+  verbose = isVerbose
+  if (loaded !== undefined) applyLogLevel(loaded)
+}
+
+export const dcmjs = (): Dcmjs => module() as Dcmjs
 const dictionary = () => dcmjs().data.DicomMetaDictionary.dictionary
 
 /** Tags looked up already (hits and misses), up to `ENTRY_CACHE_LIMIT` of them, then forgotten all at once. */
