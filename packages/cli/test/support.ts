@@ -121,6 +121,8 @@ export interface Spec {
   readonly transferSyntax?: string
   /** (0008,0005) as written (no other text is re-encoded for it). */
   readonly specificCharacterSet?: string
+  /** Rows and Columns of the 16-bit image (default 4). */
+  readonly side?: number
 }
 
 /** A small Part 10 file written by dcmjs: a 4x4 16-bit image with the given identifiers. */
@@ -147,15 +149,15 @@ export const part10 = (spec: Spec): Uint8Array => {
     Modality: spec.modality ?? (sopClass === MR ? "MR" : "CT"),
     SeriesNumber: 1,
     InstanceNumber: 1,
-    Rows: 4,
-    Columns: 4,
+    Rows: spec.side ?? 4,
+    Columns: spec.side ?? 4,
     BitsAllocated: 16,
     BitsStored: 16,
     HighBit: 15,
     PixelRepresentation: 0,
     SamplesPerPixel: 1,
     PhotometricInterpretation: "MONOCHROME2",
-    PixelData: new Uint16Array(16).map((_, i) => i * 100).buffer,
+    PixelData: new Uint16Array((spec.side ?? 4) ** 2).map((_, i) => i * 100).buffer,
     _vrMap: { PixelData: "OW" }
   }
   const file = new dcmjs.data.DicomDict(dcmjs.data.DicomMetaDictionary.denaturalizeDataset(meta))

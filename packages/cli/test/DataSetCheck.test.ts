@@ -1,0 +1,86 @@
+/**
+ * `DataSetCheck.check`, the walk `netdicom store` makes of each file before it connects: a whole data set gives its
+ * SOP identifiers, one cut anywhere (in its first block or past it, inside a value the walk seeks over) is
+ * `DataSetTruncated`, and what is not a regular file is refused at once, a FIFO without a writer included (an open
+ * that waited for a writer would hang the command).
+ */
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import { Part10 } from "@netdicom/net"
+import { makeTempDir, removeDir } from "../../../tests/support/peers.ts"
+import * as DataSetCheck from "../src/DataSetCheck.ts"
+import { CT, EXPLICIT_LE, IMPLICIT_LE, part10, writeFile } from "./support.ts"
+
+const dir = makeTempDir("netdicom-datasetcheck-")
+afterAll(() => removeDir(dir))
+
+const SOP = "1.2.826.0.1.3680043.10.1478.88.1.1"
+
+const check = async (file: string) => {
+  const meta = await Effect.runPromise(Part10.readFileMeta(file))
+  return Effect.runPromise(Effect.result(DataSetCheck.check(file, meta.dataSetOffset, meta.transferSyntaxUid)))
+}
+
+const instance = (transferSyntax: string) =>
+  part10({
+    patientId: "C1",
+    patientName: "CHECK^ME",
+    study: "1.2.826.0.1.3680043.10.1478.88",
+    series: "1.2.826.0.1.3680043.10.1478.88.1",
+    sop: SOP,
+    transferSyntax,
+    side: 256 // 128 KiB of pixel data: past the 64 KiB block the walk reads
+  })
+
+describe("DataSetCheck.check", () => {
+  for (const syntax of [EXPLICIT_LE, IMPLICIT_LE]) {
+    it(`a whole data set gives its identifiers, a cut one fails (${syntax})`, async () => {
+      const bytes = instance(syntax)
+      assert.isAbove(bytes.length, 128 * 1024)
+      const whole = await check(writeFile(dir, `whole-${syntax}.dcm`, bytes))
+      assert.isTrue(Result.isSuccess(whole))
+      if (Result.isSuccess(whole)) assert.deepStrictEqual(whole.success, { sopClassUid: CT, sopInstanceUid: SOP })
+      // cut inside the pixel data (past the first block, in the value the walk seeks over) and 1 byte short
+      for (const cut of [bytes.length - 70_000, bytes.length - 1]) {
+        const r = await check(writeFile(dir, `cut-${cut}-${syntax}.dcm`, bytes.subarray(0, cut)))
+        assert.isTrue(Result.isFailure(r), `cut at ${cut} of ${bytes.length} passed`)
+        if (Result.isFailure(r)) assert.strictEqual(r.failure._tag, "DataSetTruncated")
+      }
+    })
+  }
+
+  it("files checked one after another each give their own identifiers", async () => {
+    const files = [0, 1, 2].map((i) =>
+      writeFile(
+        dir,
+        `seq-${i}.dcm`,
+        part10({
+          patientId: "S",
+          patientName: "S",
+          study: "1.2.3",
+          series: "1.2.3.4",
+          sop: `1.2.3.4.${i + 10}`,
+          side: 200 - i * 90
+        })
+      )
+    )
+    for (const [i, file] of files.entries()) {
+      const r = await check(file)
+      assert.isTrue(Result.isSuccess(r) && r.success.sopInstanceUid === `1.2.3.4.${i + 10}`)
+    }
+  })
+
+  it("a FIFO is refused at once, not waited on", async () => {
+    const fifo = path.join(dir, "fifo.dcm")
+    const made = spawnSync("mkfifo", [fifo])
+    assert.strictEqual(made.status, 0, made.stderr?.toString())
+    const r = await Effect.runPromise(Effect.result(DataSetCheck.check(fifo, 132, EXPLICIT_LE)))
+    assert.isTrue(Result.isFailure(r))
+    if (Result.isFailure(r)) assert.match(r.failure.message, /not a regular file/)
+    fs.rmSync(fifo)
+  })
+})
