@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import { Part10 } from "@netdicom/net"
 import { makeTempDir, removeDir } from "../../../tests/support/peers.ts"
@@ -72,6 +73,37 @@ describe("DataSetCheck.check", () => {
       const r = await check(file)
       assert.isTrue(Result.isSuccess(r) && r.success.sopInstanceUid === `1.2.3.4.${i + 10}`)
     }
+  })
+
+  it("a large data set is walked in steps that let other fibers run", async () => {
+    // 8 MiB of empty elements after a small instance: 128 blocks of the walk, 8 steps
+    const base = instance(EXPLICIT_LE)
+    const empties = Buffer.alloc(8 * 1024 * 1024)
+    for (let at = 0; at < empties.length; at += 8) {
+      empties.writeUInt16LE(0x7fe1, at) // a private group after Pixel Data
+      empties.writeUInt16LE(0x0010, at + 2)
+      empties.write("LO", at + 4, "latin1")
+    }
+    const file = writeFile(dir, "many.dcm", Buffer.concat([base, empties]))
+    const meta = await Effect.runPromise(Part10.readFileMeta(file))
+    let turns = 0
+    const result = await Effect.runPromise(
+      Effect.gen(function* () {
+        const ticker = yield* Effect.forkChild(
+          Effect.forever(
+            Effect.andThen(
+              Effect.sync(() => void turns++),
+              Effect.yieldNow
+            )
+          )
+        )
+        const r = yield* Effect.result(DataSetCheck.check(file, meta.dataSetOffset, meta.transferSyntaxUid))
+        yield* Fiber.interrupt(ticker)
+        return r
+      })
+    )
+    assert.isTrue(Result.isSuccess(result) && result.success.sopInstanceUid === SOP)
+    assert.isAtLeast(turns, 4, "the walk held the fibers' thread from start to end")
   })
 
   it("a FIFO is refused at once, not waited on", async () => {
