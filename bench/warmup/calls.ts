@@ -7,6 +7,8 @@
  * operation, in total, in packages/wire, packages/net and effect, then each function at or above `min` (default
  * 0.5) calls per operation. Counts are exact and do not depend on the load of the machine, unlike CPU time.
  * Other env passes through to run.ts (e.g. SCU_WINDOW). Coverage files go to .tmp/calls (KEEP=1 keeps them).
+ * PER=association: `small` and `big` count associations of one C-STORE each (run.ts 1 <n>), so the figures are calls
+ * per association (opening, one C-STORE, release).
  */
 import { spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
@@ -76,7 +78,8 @@ Fs.rmSync(out, { recursive: true, force: true })
 for (const n of [small, big]) {
   const dir = Path.join(out, String(n))
   Fs.mkdirSync(dir, { recursive: true })
-  const r = spawnSync(process.execPath, [Path.join(here, "run.ts"), String(n)], {
+  const args = process.env["PER"] === "association" ? ["1", String(n)] : [String(n)]
+  const r = spawnSync(process.execPath, [Path.join(here, "run.ts"), ...args], {
     cwd: root,
     env: { ...process.env, SOURCES: "1", NODE_V8_COVERAGE: dir },
     stdio: ["ignore", "ignore", "inherit"]
