@@ -14,7 +14,7 @@
  *
  * `--client` (repeatable) is a label, a bundle and the extra `get` flags (default: the workspace's bundle with
  * `--sync end` and with `--sync each`). `--size <bytes>` makes instances of that much Pixel Data instead (large ones).
- * Prints one line per run and a summary of medians (wall ms, CPU ms).
+ * Prints one line per run and a summary of medians (wall ms, CPU ms, peak RSS from `/usr/bin/time`).
  */
 import { execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
@@ -122,7 +122,7 @@ const server = Procs.start(node, [
   Path.join(work, "store"),
   "0"
 ])
-const results = new Map<string, Array<{ readonly wallMs: number; readonly cpuMs: number }>>()
+const results = new Map<string, Array<{ readonly wallMs: number; readonly cpuMs: number; readonly rssKb: number }>>()
 try {
   const m = /:(\d+) as /.exec(await server.line("listening on ", 20_000))
   if (m === null) throw new Error(`qrscp: no port in\n${server.output()}`)
@@ -142,12 +142,12 @@ try {
       const times = Path.join(work, "time.txt")
       const { cmd, args } = client.run(port, study, out)
       const started = performance.now()
-      const proc = Procs.start(TIME, ["-f", "%e %U %S", "-o", times, cmd, ...args], {
+      const proc = Procs.start(TIME, ["-f", "%e %U %S %M", "-o", times, cmd, ...args], {
         env: client.env ?? process.env
       })
       const exit = await proc.exited
       const wallMs = exit.at - started
-      const [, user, system] = Fs.readFileSync(times, "utf8").trim().split("\n").at(-1)!.split(" ").map(Number)
+      const [, user, system, rssKb] = Fs.readFileSync(times, "utf8").trim().split("\n").at(-1)!.split(" ").map(Number)
       const cpuMs = (user! + system!) * 1000
       const files = Fs.readdirSync(out).filter((f) => !f.startsWith(".")).length
       if (exit.code !== 0 || files !== count) {
@@ -155,21 +155,22 @@ try {
       }
       execFileSync("sync")
       Fs.rmSync(out, { recursive: true, force: true })
-      results.set(client.label, [...(results.get(client.label) ?? []), { wallMs, cpuMs }])
+      results.set(client.label, [...(results.get(client.label) ?? []), { wallMs, cpuMs, rssKb: rssKb! }])
       console.log(
         `round ${round} ${client.label.padEnd(10)} ${wallMs.toFixed(0).padStart(6)} ms wall, ` +
-          `${cpuMs.toFixed(0).padStart(5)} ms CPU; load ${Os.loadavg()[0]!.toFixed(1)}`
+          `${cpuMs.toFixed(0).padStart(5)} ms CPU, ${(rssKb! / 1024).toFixed(0)} MiB peak RSS; load ${Os.loadavg()[0]!.toFixed(1)}`
       )
     }
   }
-  console.log("median over rounds (min-max): wall ms; CPU ms")
+  console.log("median over rounds (min-max): wall ms; CPU ms; peak RSS MiB")
   for (const [label, rs] of results) {
     const wall = rs.map((r) => r.wallMs)
     const cpu = rs.map((r) => r.cpuMs)
+    const rss = rs.map((r) => r.rssKb / 1024)
     console.log(
       `${label.padEnd(10)} ${median(wall).toFixed(0).padStart(6)} (${Math.min(...wall).toFixed(0)}-` +
         `${Math.max(...wall).toFixed(0)}) ms wall; ${median(cpu).toFixed(0)} (${Math.min(...cpu).toFixed(0)}-` +
-        `${Math.max(...cpu).toFixed(0)}) ms CPU`
+        `${Math.max(...cpu).toFixed(0)}) ms CPU; ${median(rss).toFixed(0)} MiB`
     )
   }
 } finally {
