@@ -365,4 +365,17 @@ describe("netdicom get's end sync", () => {
       ])
     })
   )
+
+  it.live("failed mid-retrieve (no response within --timeout): the files written are synced before the exit", () =>
+    Effect.gen(function* () {
+      const { events, exit } = yield* runGet(4, fsync, { extra: ["--timeout", "1"], stallAt: 3 })
+      assert.isTrue(Exit.isFailure(exit) && !Exit.hasInterrupts(exit), String(exit))
+      const syncs = events.filter((e) => e.startsWith("sync"))
+      assert.deepStrictEqual(syncs, ["sync file", "sync file", "sync folder"], events.join("\n"))
+      assert.isFalse(
+        events.some((e) => e.includes("interrupted")),
+        events.join("\n")
+      )
+    })
+  )
 })
