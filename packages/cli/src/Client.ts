@@ -24,7 +24,7 @@ import { InstanceStore, TempFiles } from "@netdicom/archive"
 import { Status, Uids } from "@netdicom/wire"
 import * as Contexts from "./Contexts.ts"
 import * as DicomJson from "./DicomJson.ts"
-import { fileWriter } from "./FileWriter.ts"
+import * as FileWriter from "./FileWriter.ts"
 import * as Files from "./Files.ts"
 import * as Keys from "./Keys.ts"
 import * as Signals from "./Signals.ts"
@@ -490,6 +490,10 @@ const removeLeftovers = (dir: string) =>
     Effect.catch((e) => Effect.logWarning(`cannot look for temporary files: ${e.message}`))
   )
 
+/** The summary line's note when some files, or the folder, could not be synced. */
+const unsyncedNote = (e: FileWriter.SyncFailed): string =>
+  e.failed > 0 ? ` (${e.failed} not synced to disk)` : " (the folder not synced to disk)"
+
 const get = Command.make(
   "get",
   {
@@ -508,6 +512,13 @@ const get = Command.make(
       ),
       Flag.atLeast(0)
     ),
+    sync: Flag.Literals("sync", FileWriter.SYNC_MODES).pipe(
+      Flag.withDescription(
+        "when files reach the disk: end (default), each C-STORE answered once its file is written and every " +
+          "file synced before the command ends; each, every file synced before its C-STORE is answered (slower)"
+      ),
+      Flag.withDefault<FileWriter.SyncMode>("end")
+    ),
     ...common
   },
   (c) =>
@@ -521,7 +532,7 @@ const get = Command.make(
         if (Result.isFailure(uid)) return yield* fail(uid.failure)
         classes.push(uid.success)
       }
-      const written = { count: 0 }
+      const writer = yield* FileWriter.make(c.out, c.sync)
       const ok = yield* Effect.scoped(
         Effect.gen(function* () {
           const made = yield* Effect.result(InstanceStore.makeDirectories(c.out))
@@ -536,25 +547,45 @@ const get = Command.make(
               ...proposal.contexts
             ],
             roles: proposal.roles,
-            onStore: fileWriter(c.out, written)
+            onStore: writer.onStore
           })
           yield* Signals.abortOnRepeat(channel.association)
           const cancelWhen = yield* Signals.cancelOnSignal
           return yield* runRetrieve("C-GET", Scu.get(channel, { model: c.model, identifier, cancelWhen }))
         })
       ).pipe(
-        // a second Ctrl-C: the association is aborted; say so, and what is on disk, as the last lines before the exit
-        Effect.onInterrupt(() =>
-          Effect.andThen(
-            Console.error("netdicom get: interrupted: the association was aborted"),
-            Console.log(writtenLine(written.count, c.out))
-          )
+        // stopped by a failure or a second Ctrl-C (the association aborted): what was written is synced all the
+        // same before the exit; on an interruption, say so, and what is on disk, as the last lines
+        Effect.onExit((exit) =>
+          Exit.isSuccess(exit)
+            ? Effect.void
+            : Effect.gen(function* () {
+                const synced = yield* Effect.result(writer.syncWritten)
+                if (Result.isFailure(synced)) yield* Console.error(`netdicom get: ${synced.failure.message}`)
+                if (!Exit.hasInterrupts(exit)) return
+                yield* Console.error("netdicom get: interrupted: the association was aborted")
+                const note = Result.isFailure(synced) ? unsyncedNote(synced.failure) : ""
+                yield* Console.log(`${writtenLine(writer.written(), c.out)}${note}`)
+              })
         )
       )
-      yield* Console.log(writtenLine(written.count, c.out))
+      // every file written on disk before the summary names them (a Ctrl-C now waits for it)
+      const synced = yield* Effect.uninterruptible(
+        Effect.gen(function* () {
+          const synced = yield* Effect.result(writer.syncWritten)
+          const note = Result.isFailure(synced) ? unsyncedNote(synced.failure) : ""
+          yield* Console.log(`${writtenLine(writer.written(), c.out)}${note}`)
+          return synced
+        })
+      )
+      if (Result.isFailure(synced)) return yield* fail(synced.failure.message)
       if (!ok) return yield* fail("")
     }).pipe(withLogging(c, "client"))
-).pipe(Command.withDescription("C-GET: fetch matching instances over this association into a folder"))
+).pipe(
+  Command.withDescription(
+    "C-GET: fetch matching instances over this association into a folder (exit 0: every file written is on disk)"
+  )
+)
 
 const move = Command.make(
   "move",
