@@ -23,6 +23,7 @@ import { ElementWalker, Text, Uids } from "@netdicom/wire"
 import { InvalidInstance, StoreFailed } from "./ArchiveError.ts"
 import * as Charset from "./Charset.ts"
 import * as Dcmjs from "./internal/Dcmjs.ts"
+import * as HeaderScan from "./internal/HeaderScan.ts"
 import { stripBinary } from "./internal/StripBinary.ts"
 import * as Part10 from "./Part10.ts"
 import { opened, resume } from "./internal/Storing.ts"
@@ -113,6 +114,15 @@ const structuralProblem = (bytes: Uint8Array): string | undefined => {
  * the tag (4 bytes) of the top-level element `untilTag` that ends the header (Pixel Data by default). Never throws.
  */
 export const parse = (bytes: Uint8Array, complete: boolean, untilTag: string = PIXEL_DATA): ParseStep => {
+  const scanned = complete ? HeaderScan.scan(bytes, parseInt(untilTag, 16)) : undefined
+  if (scanned !== undefined) {
+    return described(bytes, scanned.meta, scanned.dataset, scanned.terms, [])
+  }
+  return parseWithDcmjs(bytes, complete, untilTag)
+}
+
+// The whole prefix read by dcmjs: what `HeaderScan` leaves to it, and the warnings of what it could only partly read.
+const parseWithDcmjs = (bytes: Uint8Array, complete: boolean, untilTag: string): ParseStep => {
   const problem = structuralProblem(bytes)
   if (problem !== undefined) return { _tag: "Invalid", reason: `truncated or malformed data set: ${problem}` }
   const warnings: Array<string> = []
@@ -138,8 +148,6 @@ export const parse = (bytes: Uint8Array, complete: boolean, untilTag: string = P
     // dcmjs in ignoreErrors mode returns what it read before an error (a sequence item it could not decode)
     warnings.push("dcmjs stopped before the end of the data set; later attributes are not indexed")
   }
-  const dataSetOffset = Part10.dataSetOffset(bytes)
-  if (dataSetOffset === undefined) return { _tag: "Invalid", reason: "no File Meta Information Group Length" }
   const charset = file.dict[SPECIFIC_CHARACTER_SET]?._rawValue
   const dict = { ...file.dict }
   delete dict[PIXEL_DATA]
@@ -154,6 +162,19 @@ export const parse = (bytes: Uint8Array, complete: boolean, untilTag: string = P
       warnings.push(`${redecoded.unresolved} value(s) with ISO 2022 escape sequences could not be decoded`)
     }
   }
+  return described(bytes, meta, dataset, terms, warnings)
+}
+
+/** The header of naturalized meta and data set, or why it is no instance (a UID the archive needs is missing). */
+const described = (
+  bytes: Uint8Array,
+  meta: Dataset,
+  dataset: Dataset,
+  terms: ReadonlyArray<string>,
+  warnings: ReadonlyArray<string>
+): ParseStep => {
+  const dataSetOffset = Part10.dataSetOffset(bytes)
+  if (dataSetOffset === undefined) return { _tag: "Invalid", reason: "no File Meta Information Group Length" }
   const header = {
     meta,
     dataset,
