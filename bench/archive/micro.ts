@@ -1,9 +1,11 @@
 /**
  * The archive's per-instance work in one process, without the network: `Header.fromBytes` and `ArchiveIndex.upsert`
  * (an in-memory index) over N small CT instances of one series (`bench/inputs.ts`), CPU µs per instance for each,
- * after a warm-up of the same count. For quick before/after comparisons of those two steps.
+ * after a warm-up of the same count. For quick before/after comparisons of those two steps. With a folder as second
+ * argument the index is a file there (WAL, synchronous FULL, as the servers open it: each commit writes and syncs
+ * the WAL) instead of in memory.
  *
- *   node bench/archive/micro.ts [count]
+ *   node bench/archive/micro.ts [count] [index folder, e.g. /dev/shm]
  */
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -15,6 +17,7 @@ import * as Header from "../../packages/archive/src/Header.ts"
 import * as Inputs from "../inputs.ts"
 
 const count = Number(process.argv[2] ?? 1000)
+const indexDir = process.argv[3]
 const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "netdicom-micro-"))
 const files = Inputs.generateSmall(dir, 2 * count, "77").map((i) => Fs.readFileSync(i.path))
 Fs.rmSync(dir, { recursive: true, force: true })
@@ -41,7 +44,16 @@ const parse = cpuUs(() => {
 const upsert = await Effect.runPromise(
   Effect.scoped(
     Effect.gen(function* () {
-      const index = yield* ArchiveIndex.make({ filename: ":memory:" })
+      const filename =
+        indexDir === undefined
+          ? ":memory:"
+          : Path.join(Fs.mkdtempSync(Path.join(indexDir, "netdicom-micro-")), "index.db")
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          if (filename !== ":memory:") Fs.rmSync(Path.dirname(filename), { recursive: true, force: true })
+        })
+      )
+      const index = yield* ArchiveIndex.make({ filename })
       const run = (from: number) =>
         cpuUs(() => {
           for (let i = from; i < from + count; i++) {

@@ -607,8 +607,64 @@ const IDENTITY = new Set(["PatientID", "StudyInstanceUID", "SeriesInstanceUID", 
  */
 type Sizes = Map<string, { readonly value: unknown; readonly length: number; readonly limit: number }>
 
-/** The attributes of a data set the index keeps (see `INDEX_VALUE_LIMIT`), in their order. */
+const limits = new Map<string, number>()
+/** The longest JSON the index keeps of an attribute: `INDEX_SEQUENCE_LIMIT` for a sequence, else `INDEX_VALUE_LIMIT`. */
+const limitOf = (keyword: string): number => {
+  let limit = limits.get(keyword)
+  if (limit === undefined) {
+    limit = Dcmjs.lookup(keyword)?.vr === "SQ" ? INDEX_SEQUENCE_LIMIT : INDEX_VALUE_LIMIT
+    limits.set(keyword, limit)
+  }
+  return limit
+}
+
+/**
+ * At least the length of a value's JSON, without writing it, for the values that have a quick bound (text, numbers,
+ * null): a character is at most 6 in JSON (`\u001f`), a number at most 25 characters.
+ */
+const jsonBound = (value: unknown): number | undefined => {
+  switch (typeof value) {
+    case "string":
+      return value.length * 6 + 2
+    case "number":
+      return 25
+    case "boolean":
+      return 5
+    case "undefined":
+      return 0
+  }
+  return value === null ? 4 : undefined
+}
+
+/**
+ * The attributes of a data set the index keeps (see `INDEX_VALUE_LIMIT`), in their order. Most values are far
+ * below the limits: a bound on their JSON's length tells, and only the others are written out to be measured. When
+ * the bounds add up past `INDEX_ATTRIBUTES_LIMIT` (where exact lengths may still fit), every length is measured.
+ */
 const indexable = (dataset: Dataset, sizes: Sizes = new Map()): Dataset => {
+  const out: Record<string, unknown> = {}
+  let total = 0
+  for (const keyword in dataset) {
+    if (!Object.hasOwn(dataset, keyword)) continue
+    const value = dataset[keyword]
+    if (IDENTITY.has(keyword)) {
+      out[keyword] = value
+      continue
+    }
+    let length = jsonBound(value)
+    if (length === undefined || length > INDEX_VALUE_LIMIT) {
+      length = JSON.stringify(value)?.length ?? 0
+      if (length > limitOf(keyword)) continue
+    }
+    total += length + keyword.length
+    if (total > INDEX_ATTRIBUTES_LIMIT) return measured(dataset, sizes)
+    out[keyword] = value
+  }
+  return out
+}
+
+/** `indexable` with every length measured (the JSON of each value written). */
+const measured = (dataset: Dataset, sizes: Sizes): Dataset => {
   const out: Record<string, unknown> = {}
   let total = 0
   for (const [keyword, value] of Object.entries(dataset)) {
@@ -618,7 +674,7 @@ const indexable = (dataset: Dataset, sizes: Sizes = new Map()): Dataset => {
     }
     let size = sizes.get(keyword)
     if (size === undefined || size.value !== value) {
-      const limit = size?.limit ?? (Dcmjs.lookup(keyword)?.vr === "SQ" ? INDEX_SEQUENCE_LIMIT : INDEX_VALUE_LIMIT)
+      const limit = size?.limit ?? limitOf(keyword)
       size = { value, length: JSON.stringify(value)?.length ?? 0, limit }
       sizes.set(keyword, size)
     }
@@ -658,43 +714,62 @@ const merger = (dataset: Dataset, sizes: Sizes): ((old: unknown) => string) => {
   }
 }
 
+/** What writing one level's row takes, worked out once: its columns and its two statements. */
+interface LevelWrite {
+  readonly columns: ReadonlyArray<Column>
+  readonly unique: Column
+  readonly selectAttrs: string
+  readonly upsert: string
+}
+
+const levelWrite = (level: Exclude<Level, "IMAGE">): LevelWrite => {
+  const columns = columnsOf(level)
+  const parent = TABLE[level].parent
+  const key = conflictKey(level)
+  const names = [
+    ...(parent === undefined ? [] : [parent]),
+    ...(level === "PATIENT" ? [PATIENT_KEY] : []),
+    ...columns.map((c) => c.name),
+    "attrs"
+  ]
+  const updates = names
+    .filter((n) => n !== key)
+    .map((n) => (n === parent || n === "attrs" ? `${n} = excluded.${n}` : `${n} = COALESCE(excluded.${n}, ${n})`))
+  return {
+    columns,
+    unique: uniqueColumn(level),
+    selectAttrs: `SELECT attrs FROM ${TABLE[level].table} WHERE ${key} = ?`,
+    upsert: `INSERT INTO ${TABLE[level].table} (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})
+     ON CONFLICT(${key}) DO UPDATE SET ${updates.join(", ")} RETURNING pk`
+  }
+}
+
+const LEVEL_WRITES = { PATIENT: levelWrite("PATIENT"), STUDY: levelWrite("STUDY"), SERIES: levelWrite("SERIES") }
+
 /** Inserts or updates one level's row (values kept where the new instance has none); returns its pk. */
 const upsertLevel = (
   db: Database,
-  level: Level,
+  level: Exclude<Level, "IMAGE">,
   record: InstanceRecord,
   parentPk: number | undefined,
   merge: (old: unknown) => string
 ): number => {
-  const cols = columnsOf(level)
-  const unique = uniqueColumn(level)
-  const names = cols.map((c) => c.name)
-  const values: Array<SqlValue> = cols.map((c) =>
-    c === unique ? (columnText(c.vr, record.dataset[c.keyword]) ?? "") : columnText(c.vr, record.dataset[c.keyword])
-  )
+  const { columns, unique, selectAttrs, upsert } = LEVEL_WRITES[level]
+  const values: Array<SqlValue> = []
+  if (level !== "PATIENT") values.push(parentPk ?? null)
+  let key: SqlValue = ""
+  for (const c of columns) {
+    const text = columnText(c.vr, record.dataset[c.keyword])
+    if (c === unique) key = text ?? ""
+    values.push(c === unique ? (text ?? "") : text)
+  }
   if (level === "PATIENT") {
-    const patientId = String(values[names.indexOf(unique.name)] ?? "")
-    names.unshift(PATIENT_KEY)
-    values.unshift(patientKey(patientId, record.studyInstanceUid))
+    key = patientKey(String(key), record.studyInstanceUid)
+    values.unshift(key)
   }
-  const parent = TABLE[level].parent
-  if (parent !== undefined) {
-    names.unshift(parent)
-    values.unshift(parentPk ?? null)
-  }
-  const key = conflictKey(level)
-  const old = db.get(`SELECT attrs FROM ${TABLE[level].table} WHERE ${key} = ?`, [values[names.indexOf(key)] ?? ""])
-  names.push("attrs")
+  const old = db.get(selectAttrs, [key])
   values.push(merge(old?.["attrs"]))
-  const updates = names
-    .filter((n) => n !== key)
-    .map((n) => (n === parent || n === "attrs" ? `${n} = excluded.${n}` : `${n} = COALESCE(excluded.${n}, ${n})`))
-  const row = db.get(
-    `INSERT INTO ${TABLE[level].table} (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})
-     ON CONFLICT(${key}) DO UPDATE SET ${updates.join(", ")} RETURNING pk`,
-    values
-  )
-  return Number(row?.["pk"])
+  return Number(db.get(upsert, values)?.["pk"])
 }
 
 const patientIdOf = (header: Header.Header): string => {
@@ -754,6 +829,22 @@ const conflictSync = (db: Database, header: Header.Header): UidConflict | undefi
   return undefined
 }
 
+const INSTANCE_COLUMNS = columnsOf("IMAGE")
+const INSERT_INSTANCE = (() => {
+  const names = [
+    "series_pk",
+    ...INSTANCE_COLUMNS.map((c) => c.name),
+    "specific_character_set",
+    "file_path",
+    "file_size",
+    "data_set_offset",
+    "file_mtime",
+    "stored_at",
+    "attrs"
+  ]
+  return `INSERT INTO instance (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})`
+})()
+
 const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Option.Option<RetrieveItem> => {
   const sizes: Sizes = new Map()
   const record: InstanceRecord = { ...full, dataset: indexable(full.dataset, sizes) }
@@ -768,23 +859,15 @@ const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Optio
   const seriesPk = upsertLevel(db, "SERIES", record, studyPk, merge)
 
   if (oldInstance !== undefined) db.run("DELETE FROM instance WHERE pk = ?", [Number(oldInstance["pk"])])
-  const cols = columnsOf("IMAGE")
-  const values: Array<SqlValue> = cols.map((c) =>
-    c.keyword === "AvailableTransferSyntaxUID" ? record.transferSyntaxUid : columnText(c.vr, record.dataset[c.keyword])
-  )
-  const names = [
-    "series_pk",
-    ...cols.map((c) => c.name),
-    "specific_character_set",
-    "file_path",
-    "file_size",
-    "data_set_offset",
-    "file_mtime"
-  ]
-  const placeholders = [...names, 0, 0].map(() => "?").join(", ")
-  db.run(`INSERT INTO instance (${names.join(", ")}, stored_at, attrs) VALUES (${placeholders})`, [
-    seriesPk,
-    ...values,
+  const values: Array<SqlValue> = [seriesPk]
+  for (const c of INSTANCE_COLUMNS) {
+    values.push(
+      c.keyword === "AvailableTransferSyntaxUID"
+        ? record.transferSyntaxUid
+        : columnText(c.vr, record.dataset[c.keyword])
+    )
+  }
+  values.push(
     record.specificCharacterSet,
     record.filePath,
     record.fileSize,
@@ -792,7 +875,8 @@ const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Optio
     record.fileModifiedMs ?? null,
     storedAt,
     JSON.stringify(record.dataset)
-  ])
+  )
+  db.run(INSERT_INSTANCE, values)
 
   // entities the instance, its series or its study left behind
   if (oldInstance !== undefined && Number(oldInstance["series_pk"]) !== seriesPk) {

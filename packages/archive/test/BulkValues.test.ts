@@ -220,6 +220,61 @@ describe("bulk values in the header", () => {
 })
 
 describe("long values in the index", () => {
+  // private LT elements (0009,1000+i), named by their tag in the index's JSON; read back by an IMAGE level C-FIND
+  const privates = (count: number, length: number) =>
+    Array.from({ length: count }, (_, i) => element(9, 0x1000 + i, "LT", `${i}`.padEnd(length, "x")))
+  const privateKeys = (count: number) =>
+    Object.fromEntries(
+      Array.from({ length: count }, (_, i) => [(0x00091000 + i).toString(16).toUpperCase().padStart(8, "0"), ""])
+    )
+  const imageLevel = (keys: Record<string, string>) =>
+    find({ QueryRetrieveLevel: "IMAGE", StudyInstanceUID: "9.1", SeriesInstanceUID: "9.1.1", ...keys })
+
+  it.effect(
+    "a row keeps attributes up to INDEX_ATTRIBUTES_LIMIT of JSON: those past it, in tag order, are left out",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        // 40 values of 7,000 characters: 280,000 and more of JSON, over the 262,144 a row keeps
+        yield* withArchive(
+          dir,
+          Effect.gen(function* () {
+            yield* (yield* Archive).store(head(PDF, "9.1.1.6", privates(40, 7000)))
+            const [image] = yield* imageLevel(privateKeys(40))
+            const kept = Array.from(
+              { length: 40 },
+              (_, i) => image?.[(0x00091000 + i).toString(16).toUpperCase().padStart(8, "0")]
+            )
+            const count = kept.filter((v) => typeof v === "string" && v.length > 0).length
+            assert.strictEqual(count, 37)
+            assert.isTrue(kept.slice(0, 37).every((v) => typeof v === "string" && v.length === 7000))
+            assert.isTrue(kept.slice(37).every((v) => v === undefined || v === ""))
+          })
+        )
+      })
+  )
+
+  it.effect("many short values, each far below the limits, are all kept", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      // 250 values of 200 characters: ~52,000 of JSON, though 6 times their length (a bound on any JSON) is more
+      yield* withArchive(
+        dir,
+        Effect.gen(function* () {
+          // and one of 5,000 quotes: 10,002 characters of JSON, over INDEX_VALUE_LIMIT though its text is not
+          const quotes = element(9, 0x10fa, "LT", '"'.repeat(5000))
+          yield* (yield* Archive).store(head(PDF, "9.1.1.7", [...privates(250, 200), quotes]))
+          const [image] = yield* imageLevel({ ...privateKeys(250), "000910FA": "" })
+          for (let i = 0; i < 250; i++) {
+            const value = image?.[(0x00091000 + i).toString(16).toUpperCase().padStart(8, "0")]
+            assert.strictEqual(typeof value === "string" ? value.length : -1, 200, `element ${i}`)
+          }
+          assert.strictEqual(image?.["000910FA"] ?? "", "")
+        })
+      )
+    })
+  )
+
   it.effect("values over INDEX_VALUE_LIMIT are kept out of the index: C-FIND answers them empty", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
