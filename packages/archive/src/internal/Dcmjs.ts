@@ -90,7 +90,7 @@ const entries = new Map<number, DictionaryEntry | undefined>()
 export const entryOfTag = (tag: number): DictionaryEntry | undefined => {
   if (entries.has(tag)) return entries.get(tag)
   const hex = tag.toString(16).toUpperCase().padStart(8, "0")
-  const entry = dcmjs.data.DicomMetaDictionary.dictionary[`(${hex.slice(0, 4)},${hex.slice(4)})`]
+  const entry = dcmjs().data.DicomMetaDictionary.dictionary[`(${hex.slice(0, 4)},${hex.slice(4)})`]
   entries.set(tag, entry)
   return entry
 }
