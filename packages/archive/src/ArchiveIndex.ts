@@ -718,8 +718,11 @@ const merger = (dataset: Dataset, sizes: Sizes): ((old: unknown) => string) => {
 interface LevelWrite {
   readonly columns: ReadonlyArray<Column>
   readonly unique: Column
-  readonly selectAttrs: string
+  readonly parent: string | undefined
+  /** The row by its key: pk, attrs, parent and columns. */
+  readonly select: string
   readonly upsert: string
+  readonly updateAttrs: string
 }
 
 const levelWrite = (level: Exclude<Level, "IMAGE">): LevelWrite => {
@@ -735,18 +738,26 @@ const levelWrite = (level: Exclude<Level, "IMAGE">): LevelWrite => {
   const updates = names
     .filter((n) => n !== key)
     .map((n) => (n === parent || n === "attrs" ? `${n} = excluded.${n}` : `${n} = COALESCE(excluded.${n}, ${n})`))
+  const read = ["pk", "attrs", ...(parent === undefined ? [] : [parent]), ...columns.map((c) => c.name)]
   return {
     columns,
     unique: uniqueColumn(level),
-    selectAttrs: `SELECT attrs FROM ${TABLE[level].table} WHERE ${key} = ?`,
+    parent,
+    select: `SELECT ${read.join(", ")} FROM ${TABLE[level].table} WHERE ${key} = ?`,
     upsert: `INSERT INTO ${TABLE[level].table} (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})
-     ON CONFLICT(${key}) DO UPDATE SET ${updates.join(", ")} RETURNING pk`
+     ON CONFLICT(${key}) DO UPDATE SET ${updates.join(", ")} RETURNING pk`,
+    updateAttrs: `UPDATE ${TABLE[level].table} SET attrs = ? WHERE pk = ?`
   }
 }
 
 const LEVEL_WRITES = { PATIENT: levelWrite("PATIENT"), STUDY: levelWrite("STUDY"), SERIES: levelWrite("SERIES") }
 
-/** Inserts or updates one level's row (values kept where the new instance has none); returns its pk. */
+/**
+ * Inserts or updates one level's row (values kept where the new instance has none); returns its pk. A row whose
+ * parent and columns the instance leaves as they are (the usual case: the next instance of a series) has only its
+ * `attrs` written, and not even that when they are the same: the level's indexes are not touched, so a commit writes
+ * fewer pages.
+ */
 const upsertLevel = (
   db: Database,
   level: Exclude<Level, "IMAGE">,
@@ -754,7 +765,7 @@ const upsertLevel = (
   parentPk: number | undefined,
   merge: (old: unknown) => string
 ): number => {
-  const { columns, unique, selectAttrs, upsert } = LEVEL_WRITES[level]
+  const { columns, unique, parent, select, upsert, updateAttrs } = LEVEL_WRITES[level]
   const values: Array<SqlValue> = []
   if (level !== "PATIENT") values.push(parentPk ?? null)
   let key: SqlValue = ""
@@ -767,9 +778,33 @@ const upsertLevel = (
     key = patientKey(String(key), record.studyInstanceUid)
     values.unshift(key)
   }
-  const old = db.get(selectAttrs, [key])
-  values.push(merge(old?.["attrs"]))
+  const old = db.get(select, [key])
+  const attrs = merge(old?.["attrs"])
+  if (old !== undefined && unchanged(old, parent, parentPk, columns, values)) {
+    if (attrs !== old["attrs"]) db.run(updateAttrs, [attrs, Number(old["pk"])])
+    return Number(old["pk"])
+  }
+  values.push(attrs)
   return Number(db.get(upsert, values)?.["pk"])
+}
+
+/**
+ * Whether the upsert would leave a row's parent and columns as they are: each new column value is null (COALESCE
+ * keeps the stored one) or the stored one. `values` are the upsert's, the parent or the patient key first.
+ */
+const unchanged = (
+  row: Row,
+  parent: string | undefined,
+  parentPk: number | undefined,
+  columns: ReadonlyArray<Column>,
+  values: ReadonlyArray<SqlValue>
+): boolean => {
+  if (parent !== undefined && Number(row[parent]) !== parentPk) return false
+  for (let i = 0; i < columns.length; i++) {
+    const value = values[i + 1]
+    if (value !== null && value !== row[columns[i]!.name]) return false
+  }
+  return true
 }
 
 const patientIdOf = (header: Header.Header): string => {

@@ -631,6 +631,53 @@ describe("retrieve, replace, remove, persistence", () => {
     })
   )
 
+  it.effect("a level's columns follow each instance that changes them; one that leaves them updates only attrs", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const spec = { patientId: "P8", patientName: "Eight^Pat", study: "8.1", series: "8.1.1" }
+      const stored = [
+        instance({ ...spec, sop: "8.1.1.1", extra: { SeriesDescription: "A", InstitutionName: "First" } }),
+        // columns as they are, attrs not: only attrs change
+        instance({ ...spec, sop: "8.1.1.2", extra: { SeriesDescription: "A", InstitutionName: "Second" } }),
+        // a column changed (and the patient's name): the row's columns follow
+        instance({ ...spec, patientName: "Eight^Renamed", sop: "8.1.1.3", extra: { SeriesDescription: "B" } }),
+        // an empty column keeps the stored value, as an empty attribute does; the patient's name goes back
+        instance({ ...spec, sop: "8.1.1.4", extra: { SeriesDescription: "", InstitutionName: "" } })
+      ]
+      const rows: Array<ReadonlyArray<unknown>> = []
+      yield* withArchive(
+        dir,
+        Effect.gen(function* () {
+          const archive = yield* Archive
+          for (const bytes of stored) {
+            yield* archive.store(bytes)
+            const [series] = yield* find({
+              QueryRetrieveLevel: "SERIES",
+              StudyInstanceUID: "8.1",
+              SeriesInstanceUID: "8.1.1",
+              SeriesDescription: "",
+              InstitutionName: "",
+              NumberOfSeriesRelatedInstances: ""
+            })
+            const [study] = yield* find({ QueryRetrieveLevel: "STUDY", StudyInstanceUID: "8.1", PatientName: "" })
+            rows.push([
+              series?.["SeriesDescription"],
+              series?.["InstitutionName"],
+              series?.["NumberOfSeriesRelatedInstances"],
+              (study?.["PatientName"] as ReadonlyArray<{ Alphabetic?: string }> | undefined)?.[0]?.Alphabetic
+            ])
+          }
+        })
+      )
+      assert.deepStrictEqual(rows, [
+        ["A", "First", 1, "Eight^Pat"],
+        ["A", "Second", 2, "Eight^Pat"],
+        ["B", "Second", 3, "Eight^Renamed"],
+        ["B", "Second", 4, "Eight^Pat"]
+      ])
+    })
+  )
+
   it.effect("an index of schema version 1 is made anew on opening, and rebuild re-indexes the files", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
