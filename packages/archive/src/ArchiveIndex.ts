@@ -689,13 +689,22 @@ const measured = (dataset: Dataset, sizes: Sizes): Dataset => {
 const isEmpty = (value: unknown): boolean =>
   value === undefined || value === null || value === "" || (Array.isArray(value) && value.length === 0)
 
-/** A level's attributes: the new instance's, and the old ones it leaves empty. */
-const mergeAttributes = (old: unknown, dataset: Dataset, sizes: Sizes): Dataset => {
-  const merged: Record<string, unknown> = typeof old === "string" ? (JSON.parse(old) as Record<string, unknown>) : {}
-  for (const [keyword, value] of Object.entries(dataset)) {
+/**
+ * A level's attributes: the new instance's, and the old ones it leaves empty. `length` is the length of the
+ * instance's attributes in JSON: when the old JSON is within `INDEX_VALUE_LIMIT` (so is each of its values) and both
+ * together within `INDEX_ATTRIBUTES_LIMIT` (the merge's JSON is no longer than the two), `indexable` would keep
+ * every attribute of the merge, and is not run.
+ */
+const mergeAttributes = (old: string | undefined, dataset: Dataset, length: number, sizes: Sizes): Dataset => {
+  const merged: Record<string, unknown> = old === undefined ? {} : (JSON.parse(old) as Record<string, unknown>)
+  for (const keyword in dataset) {
+    if (!Object.hasOwn(dataset, keyword)) continue
+    const value = dataset[keyword]
     if (!isEmpty(value) || !(keyword in merged)) merged[keyword] = value
   }
-  return indexable(merged, sizes)
+  const oldLength = old?.length ?? 0
+  const within = oldLength <= INDEX_VALUE_LIMIT && oldLength + length <= INDEX_ATTRIBUTES_LIMIT
+  return within ? merged : indexable(merged, sizes)
 }
 
 /**
@@ -703,12 +712,12 @@ const mergeAttributes = (old: unknown, dataset: Dataset, sizes: Sizes): Dataset 
  * written by the same instances, mostly hold the same text: it is parsed, merged and written again once, not once
  * per level.
  */
-const merger = (dataset: Dataset, sizes: Sizes): ((old: unknown) => string) => {
+const merger = (dataset: Dataset, length: number, sizes: Sizes): ((old: unknown) => string) => {
   let last: { readonly old: string | undefined; readonly attrs: string } | undefined
   return (stored) => {
     const old = typeof stored === "string" ? stored : undefined
     if (last === undefined || last.old !== old) {
-      last = { old, attrs: JSON.stringify(mergeAttributes(old, dataset, sizes)) }
+      last = { old, attrs: JSON.stringify(mergeAttributes(old, dataset, length, sizes)) }
     }
     return last.attrs
   }
@@ -882,13 +891,17 @@ const INSERT_INSTANCE = (() => {
 
 const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Option.Option<RetrieveItem> => {
   const sizes: Sizes = new Map()
-  const record: InstanceRecord = { ...full, dataset: indexable(full.dataset, sizes) }
+  // a data set whose JSON is within INDEX_VALUE_LIMIT has every value (and all of them) within the limits
+  const whole = JSON.stringify(full.dataset)
+  const small = whole.length <= INDEX_VALUE_LIMIT
+  const record: InstanceRecord = small ? full : { ...full, dataset: indexable(full.dataset, sizes) }
+  const attrs = small ? whole : JSON.stringify(record.dataset)
   const previous = getSync(db, record.sopInstanceUid)
   const oldInstance = db.get("SELECT pk, series_pk FROM instance WHERE sop_instance_uid = ?", [record.sopInstanceUid])
   const oldSeries = db.get("SELECT study_pk FROM series WHERE series_instance_uid = ?", [record.seriesInstanceUid])
   const oldStudy = db.get("SELECT patient_pk FROM study WHERE study_instance_uid = ?", [record.studyInstanceUid])
 
-  const merge = merger(record.dataset, sizes)
+  const merge = merger(record.dataset, attrs.length, sizes)
   const patientPk = upsertLevel(db, "PATIENT", record, undefined, merge)
   const studyPk = upsertLevel(db, "STUDY", record, patientPk, merge)
   const seriesPk = upsertLevel(db, "SERIES", record, studyPk, merge)
@@ -909,7 +922,7 @@ const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Optio
     record.dataSetOffset,
     record.fileModifiedMs ?? null,
     storedAt,
-    JSON.stringify(record.dataset)
+    attrs
   )
   db.run(INSERT_INSTANCE, values)
 

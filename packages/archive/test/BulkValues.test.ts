@@ -254,6 +254,34 @@ describe("long values in the index", () => {
       })
   )
 
+  it.effect("a level's attrs, merged from several instances, are cut at INDEX_ATTRIBUTES_LIMIT too", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      // two instances of one series, 30 different values of 7,000 characters each: 60 would be ~420,000 of JSON
+      const values = (from: number) =>
+        Array.from({ length: 30 }, (_, i) => element(9, from + i, "LT", `${i}`.padEnd(7000, "y")))
+      const key = (element: number) => (0x00090000 + element).toString(16).toUpperCase().padStart(8, "0")
+      yield* withArchive(
+        dir,
+        Effect.gen(function* () {
+          const archive = yield* Archive
+          yield* archive.store(head(PDF, "9.1.1.8", values(0x1000)))
+          yield* archive.store(head(PDF, "9.1.1.9", values(0x1020)))
+          const keys = Object.fromEntries([0x1000, 0x101d, 0x1020, 0x1026, 0x1027, 0x103d].map((e) => [key(e), ""]))
+          const [series] = yield* find({ QueryRetrieveLevel: "SERIES", StudyInstanceUID: "9.1", ...keys })
+          const kept = [0x1000, 0x101d, 0x1020, 0x1026, 0x1027, 0x103d].map((e) => {
+            const value = series?.[key(e)]
+            return typeof value === "string" ? value.length : 0
+          })
+          // the first instance's 30, then the second's while they fit: 37 in all
+          assert.deepStrictEqual(kept, [7000, 7000, 7000, 7000, 0, 0])
+          const [image] = yield* imageLevel({ [key(0x103d)]: "" })
+          assert.isDefined(image)
+        })
+      )
+    })
+  )
+
   it.effect("many short values, each far below the limits, are all kept", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
