@@ -281,6 +281,13 @@ const RETRIEVE_SELECT = `SELECT i.file_path, i.file_size, i.file_mtime, i.data_s
   i.sop_instance_uid, i.transfer_syntax_uid, se.series_instance_uid, st.study_instance_uid, p.patient_id
   FROM ${FROM.IMAGE}`
 
+/** An instance's row by SOP Instance UID, with its entry's fields when its parents are there (they always are). */
+const PREVIOUS_SELECT = `SELECT i.pk AS instance_pk, i.series_pk AS instance_series_pk, i.file_path, i.file_size,
+  i.file_mtime, i.data_set_offset, i.sop_class_uid, i.sop_instance_uid, i.transfer_syntax_uid, se.series_instance_uid,
+  st.study_instance_uid, p.patient_id
+  FROM instance i LEFT JOIN series se ON i.series_pk = se.pk LEFT JOIN study st ON se.study_pk = st.pk
+  LEFT JOIN patient p ON st.patient_pk = p.pk WHERE i.sop_instance_uid = ?`
+
 const toRetrieveItem = (row: Row): RetrieveItem => ({
   filePath: String(row["file_path"]),
   fileSize: Number(row["file_size"]),
@@ -762,7 +769,8 @@ const levelWrite = (level: Exclude<Level, "IMAGE">): LevelWrite => {
 const LEVEL_WRITES = { PATIENT: levelWrite("PATIENT"), STUDY: levelWrite("STUDY"), SERIES: levelWrite("SERIES") }
 
 /**
- * Inserts or updates one level's row (values kept where the new instance has none); returns its pk. A row whose
+ * Inserts or updates one level's row (values kept where the new instance has none); returns its pk and the parent it
+ * had (undefined for a new row, or at PATIENT level). A row whose
  * parent and columns the instance leaves as they are (the usual case: the next instance of a series) has only its
  * `attrs` written, and not even that when they are the same: the level's indexes are not touched, so a commit writes
  * fewer pages.
@@ -773,7 +781,7 @@ const upsertLevel = (
   record: InstanceRecord,
   parentPk: number | undefined,
   merge: (old: unknown) => string
-): number => {
+): { readonly pk: number; readonly oldParent: number | undefined } => {
   const { columns, unique, parent, select, upsert, updateAttrs } = LEVEL_WRITES[level]
   const values: Array<SqlValue> = []
   if (level !== "PATIENT") values.push(parentPk ?? null)
@@ -788,13 +796,14 @@ const upsertLevel = (
     values.unshift(key)
   }
   const old = db.get(select, [key])
+  const oldParent = old === undefined || parent === undefined ? undefined : Number(old[parent])
   const attrs = merge(old?.["attrs"])
   if (old !== undefined && unchanged(old, parent, parentPk, columns, values)) {
     if (attrs !== old["attrs"]) db.run(updateAttrs, [attrs, Number(old["pk"])])
-    return Number(old["pk"])
+    return { pk: Number(old["pk"]), oldParent }
   }
   values.push(attrs)
-  return Number(db.get(upsert, values)?.["pk"])
+  return { pk: Number(db.get(upsert, values)?.["pk"]), oldParent }
 }
 
 /**
@@ -896,17 +905,19 @@ const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Optio
   const small = whole.length <= INDEX_VALUE_LIMIT
   const record: InstanceRecord = small ? full : { ...full, dataset: indexable(full.dataset, sizes) }
   const attrs = small ? whole : JSON.stringify(record.dataset)
-  const previous = getSync(db, record.sopInstanceUid)
-  const oldInstance = db.get("SELECT pk, series_pk FROM instance WHERE sop_instance_uid = ?", [record.sopInstanceUid])
-  const oldSeries = db.get("SELECT study_pk FROM series WHERE series_instance_uid = ?", [record.seriesInstanceUid])
-  const oldStudy = db.get("SELECT patient_pk FROM study WHERE study_instance_uid = ?", [record.studyInstanceUid])
+  // the entry replaced, if any, with where it was
+  const oldInstance = db.get(PREVIOUS_SELECT, [record.sopInstanceUid])
+  const previous =
+    oldInstance === undefined || oldInstance["patient_id"] === null ? undefined : toRetrieveItem(oldInstance)
 
+  // each level's row as it was, read before it is written: the study and series's parents before this instance
   const merge = merger(record.dataset, attrs.length, sizes)
-  const patientPk = upsertLevel(db, "PATIENT", record, undefined, merge)
-  const studyPk = upsertLevel(db, "STUDY", record, patientPk, merge)
-  const seriesPk = upsertLevel(db, "SERIES", record, studyPk, merge)
+  const patient = upsertLevel(db, "PATIENT", record, undefined, merge)
+  const study = upsertLevel(db, "STUDY", record, patient.pk, merge)
+  const series = upsertLevel(db, "SERIES", record, study.pk, merge)
+  const [patientPk, studyPk, seriesPk] = [patient.pk, study.pk, series.pk]
 
-  if (oldInstance !== undefined) db.run("DELETE FROM instance WHERE pk = ?", [Number(oldInstance["pk"])])
+  if (oldInstance !== undefined) db.run("DELETE FROM instance WHERE pk = ?", [Number(oldInstance["instance_pk"])])
   const values: Array<SqlValue> = [seriesPk]
   for (const c of INSTANCE_COLUMNS) {
     values.push(
@@ -927,13 +938,10 @@ const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Optio
   db.run(INSERT_INSTANCE, values)
 
   // entities the instance, its series or its study left behind
-  if (oldInstance !== undefined && Number(oldInstance["series_pk"]) !== seriesPk) {
-    pruneSeries(db, Number(oldInstance["series_pk"]))
+  if (oldInstance !== undefined && Number(oldInstance["instance_series_pk"]) !== seriesPk) {
+    pruneSeries(db, Number(oldInstance["instance_series_pk"]))
   }
-  if (oldSeries !== undefined && Number(oldSeries["study_pk"]) !== studyPk)
-    pruneStudy(db, Number(oldSeries["study_pk"]))
-  if (oldStudy !== undefined && Number(oldStudy["patient_pk"]) !== patientPk) {
-    prunePatient(db, Number(oldStudy["patient_pk"]))
-  }
+  if (series.oldParent !== undefined && series.oldParent !== studyPk) pruneStudy(db, series.oldParent)
+  if (study.oldParent !== undefined && study.oldParent !== patientPk) prunePatient(db, study.oldParent)
   return Option.fromNullishOr(previous)
 }
