@@ -334,6 +334,18 @@ describe("HeaderScan", () => {
     ])
   })
 
+  it("reads elements out of tag order as dcmjs does: in file order", () => {
+    const inOrder = file(EXPLICIT_LE, [{ tag: 0x00200013, vr: "IS", value: latin1("7 ") }])
+    const earlier = element({ tag: 0x00100010, vr: "PN", value: latin1("DOE^JO") }, true)
+    const bytes = cat([inOrder, earlier])
+    assert.isTrue(agrees(bytes))
+    assert.deepStrictEqual(Object.keys(HeaderScan.scan(bytes, 0x7fe00010)!.dataset), [
+      "_vrMap",
+      "InstanceNumber",
+      "PatientName"
+    ])
+  })
+
   it("leaves to dcmjs what it does not read: big endian, several character sets, a tag twice", () => {
     const twice = file(EXPLICIT_LE, [{ tag: 0x00100010, vr: "PN", value: latin1("A ") }])
     const doubled = cat([twice, element({ tag: 0x00100010, vr: "PN", value: latin1("B ") }, true)])

@@ -254,6 +254,8 @@ interface Entry {
   readonly end: number
 }
 
+const seen = (entries: ReadonlyArray<Entry>, tag: number): boolean => entries.some((e) => e.tag === tag)
+
 const hexTag = (tag: number): string => tag.toString(16).toUpperCase().padStart(8, "0")
 
 /**
@@ -270,7 +272,7 @@ const walk = (
   charset: { decoder: TextDecoder; terms: ReadonlyArray<string> | undefined }
 ): Array<Entry> | undefined => {
   const entries: Array<Entry> = []
-  const seen = new Set<number>()
+  let last = -1
   let at = start
   while (at < end) {
     // the element that ends the header may be only its tag (4 bytes)
@@ -295,18 +297,19 @@ const walk = (
       valueEnd = valueStart + head.length
       if (valueEnd > end) return undefined
     }
-    const element = { start: at, end: valueEnd }
+    const elementStart = at
     at = valueEnd
     if (tag === PIXEL_DATA) continue // read by dcmjs, then deleted from its dict
-    if (seen.has(tag)) return undefined
-    seen.add(tag)
+    // a tag again: dcmjs keeps its first place and last value (rare: left to it)
+    if (tag <= last && seen(entries, tag)) return undefined
+    last = Math.max(last, tag)
     if (head.length === UNDEFINED || !PLAIN_VRS.has(vr)) {
       if (explicit && BINARY_VRS.has(vr)) {
-        entries.push({ tag, vr, values: [], ...element })
+        entries.push({ tag, vr, values: [], start: elementStart, end: valueEnd })
         continue
       }
       if (explicit && !PENDING_VRS.has(vr)) return undefined
-      entries.push({ tag, vr, values: undefined, ...element })
+      entries.push({ tag, vr, values: undefined, start: elementStart, end: valueEnd })
       continue
     }
     const values = decode(vr, bytes, view, valueStart, valueEnd, charset.decoder)
@@ -319,33 +322,38 @@ const walk = (
       charset.decoder = decoderFor(label)
       charset.terms = terms
       // dcmjs decodes to Unicode and says so
-      entries.push({ tag, vr, values: ["ISO_IR 192"], ...element })
+      entries.push({ tag, vr, values: ["ISO_IR 192"], start: elementStart, end: valueEnd })
       continue
     }
-    entries.push({ tag, vr, values, ...element })
+    entries.push({ tag, vr, values, start: elementStart, end: valueEnd })
   }
   return entries
 }
 
-/** A tag text JavaScript takes for an array index, which an object's keys list first, in numeric order. */
-const isIndexKey = (key: string): boolean => key.charCodeAt(0) !== 0x30 && /^\d{8}$/.test(key)
+/** Whether a tag's text (8 hex digits) is one JavaScript takes for an array index: all decimal digits, not a leading 0. */
+const isIndexKey = (tag: number): boolean => {
+  if (tag >>> 28 === 0) return false
+  for (let shift = 0; shift < 32; shift += 4) if (((tag >>> shift) & 0xf) > 9) return false
+  return true
+}
 
 /**
  * dcmjs's naturalized data set of the entries: keyword (or tag text) keys in its dict's key order, single values
  * unwrapped, `_vrMap` where the VR read is not the dictionary's; pending values from `pending` (already stripped).
+ * Its dict is keyed by tag text: a tag whose text is all decimal digits (not starting with 0) is an array index to
+ * JavaScript, listed before the others in numeric order, which is the tags' order.
  */
 const naturalize = (entries: ReadonlyArray<Entry>, pending: Dataset | undefined): Dataset | undefined => {
-  const keys = entries.map((e) => hexTag(e.tag))
-  const order: Array<number> = []
-  const indexKeys: Array<number> = []
-  keys.forEach((key, i) => (isIndexKey(key) ? indexKeys : order).push(i))
-  indexKeys.sort((a, b) => Number(keys[a]) - Number(keys[b]))
+  let ordered = entries
+  if (entries.some((e) => isIndexKey(e.tag))) {
+    const first = entries.filter((e) => isIndexKey(e.tag)).sort((a, b) => a.tag - b.tag)
+    ordered = [...first, ...entries.filter((e) => !isIndexKey(e.tag))]
+  }
   const vrMap: Record<string, string> = {}
   const out: Record<string, unknown> = { _vrMap: vrMap }
-  for (const i of [...indexKeys, ...order]) {
-    const { tag, vr, values } = entries[i]!
+  for (const { tag, vr, values } of ordered) {
     const entry = Dcmjs.entryOfTag(tag)
-    const name = entry?.name ?? keys[i]!
+    const name = entry?.name ?? hexTag(tag)
     if (values === undefined) {
       if (pending === undefined) return undefined
       const vrs = pending["_vrMap"] as Record<string, string> | undefined
