@@ -1,12 +1,14 @@
 /**
  * Reading the attributes of a stored instance: the File Meta Information (PS3.10 7.1) and the data set up to, but
- * not including, Pixel Data (7FE0,0010). Values are decoded by dcmjs, which honours a single-valued Specific
- * Character Set (0008,0005, PS3.5 6.1); `Charset` decodes again what dcmjs leaves of ISO 2022 code extensions
- * (several values, PS3.5 6.1.2.5). Strings come back as Unicode.
+ * not including, Pixel Data (7FE0,0010), in dcmjs's naturalized form. `HeaderScan` reads the plain elements itself,
+ * as dcmjs decodes them, and gives dcmjs the rest (sequences, AT, UN); dcmjs reads the whole where the scan does not
+ * (big endian, deflated, character sets other than none, ISO_IR 6, 100 and 192). dcmjs honours a single-valued
+ * Specific Character Set (0008,0005, PS3.5 6.1); `Charset` decodes again what dcmjs leaves of ISO 2022 code
+ * extensions (several values, PS3.5 6.1.2.5). Strings come back as Unicode.
  *
  * The header is found without reading the whole file: the element headers of the data set are walked until the
  * first top-level element that is Pixel Data or holds a value longer than `BULK_VALUE_BYTES` (or until
- * `DEFAULT_MAX_HEADER_BYTES` of data set), and dcmjs parses the bytes before it once. A 1 GB image, a 200 MB
+ * `DEFAULT_MAX_HEADER_BYTES` of data set), and the bytes before it are read once. A 1 GB image, a 200 MB
  * Encapsulated PDF or a large private OB value costs a few kilobytes here; attributes after the element that ends
  * the header are not read (stored, not indexed). What could not be decoded is listed in `warnings`.
  *
@@ -115,10 +117,11 @@ const structuralProblem = (bytes: Uint8Array): string | undefined => {
  */
 export const parse = (bytes: Uint8Array, complete: boolean, untilTag: string = PIXEL_DATA): ParseStep => {
   const scanned = complete ? HeaderScan.scan(bytes, parseInt(untilTag, 16)) : undefined
-  if (scanned !== undefined) {
-    return described(bytes, scanned.meta, scanned.dataset, scanned.terms, [])
-  }
-  return parseWithDcmjs(bytes, complete, untilTag)
+  if (scanned === undefined) return parseWithDcmjs(bytes, complete, untilTag)
+  // what the scan read itself has no structure to check (no sequence, no item tag); what dcmjs read may
+  const problem = scanned.pending ? structuralProblem(bytes) : undefined
+  if (problem !== undefined) return { _tag: "Invalid", reason: `truncated or malformed data set: ${problem}` }
+  return described(bytes, scanned.meta, scanned.dataset, scanned.terms, [])
 }
 
 // The whole prefix read by dcmjs: what `HeaderScan` leaves to it, and the warnings of what it could only partly read.

@@ -8,6 +8,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
+import * as Header from "../src/Header.ts"
 import * as Dcmjs from "../src/internal/Dcmjs.ts"
 import * as HeaderScan from "../src/internal/HeaderScan.ts"
 import { stripBinary } from "../src/internal/StripBinary.ts"
@@ -344,6 +345,27 @@ describe("HeaderScan", () => {
       "InstanceNumber",
       "PatientName"
     ])
+  })
+
+  it("sequences nested too deep are refused as before, the shallow ones read", () => {
+    // (0008,1115) sequences of undefined length, each in an item of the one before, 70 deep (the walk allows 64)
+    const sequenceAndItem = [u16(0x0008), u16(0x1115), latin1("SQ"), u16(0), u32(0xffffffff)]
+    const openItem = cat([...sequenceAndItem, u16(0xfffe), u16(0xe000), u32(0xffffffff)])
+    const closeItem = cat([u16(0xfffe), u16(0xe00d), u32(0), SEQUENCE_END])
+    const nested = (depth: number) =>
+      cat([...Array<Uint8Array>(depth).fill(openItem), ...Array<Uint8Array>(depth).fill(closeItem)])
+    const uids = [
+      { tag: 0x00080016, vr: "UI", value: latin1("1.2.840.10008.5.1.4.1.1.2\0") },
+      { tag: 0x00080018, vr: "UI", value: latin1("1.2.3.4.5\0") },
+      { tag: 0x0020000d, vr: "UI", value: latin1("1.2.3.4") },
+      { tag: 0x0020000e, vr: "UI", value: latin1("1.2.3.4.6\0") }
+    ]
+    const deep = cat([file(EXPLICIT_LE, uids.slice(0, 2)), nested(70), ...uids.slice(2).map((e) => element(e, true))])
+    const step = Header.parse(deep, true)
+    assert.strictEqual(step._tag, "Invalid")
+    if (step._tag === "Invalid") assert.match(step.reason, /nested too deep/)
+    const shallow = cat([file(EXPLICIT_LE, uids.slice(0, 2)), nested(3), ...uids.slice(2).map((e) => element(e, true))])
+    assert.strictEqual(Header.parse(shallow, true)._tag, "Parsed")
   })
 
   it("leaves to dcmjs what it does not read: big endian, several character sets, a tag twice", () => {

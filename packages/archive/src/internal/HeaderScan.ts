@@ -26,6 +26,8 @@ export interface Scanned {
   readonly meta: Dataset
   readonly dataset: Dataset
   readonly terms: ReadonlyArray<string>
+  /** Whether dcmjs read some of it (sequences, AT, UN): the caller checks the structure it was given first. */
+  readonly pending: boolean
 }
 
 const IMPLICIT_LE = "1.2.840.10008.1.2"
@@ -418,7 +420,8 @@ export const scan = (bytes: Uint8Array, untilTag: number): Scanned | undefined =
   }
   const entries = walk(bytes, view, metaEnd, bytes.length, syntax !== IMPLICIT_LE, untilTag, charset)
   if (entries === undefined) return undefined
-  const pending = entries.some((e) => e.values === undefined) ? readPending(bytes, metaEnd, entries) : undefined
+  const someLeft = entries.some((e) => e.values === undefined)
+  const pending = someLeft ? readPending(bytes, metaEnd, entries) : undefined
   const dataset = naturalize(entries, pending)
-  return dataset === undefined ? undefined : { meta, dataset, terms: charset.terms ?? [] }
+  return dataset === undefined ? undefined : { meta, dataset, terms: charset.terms ?? [], pending: someLeft }
 }
