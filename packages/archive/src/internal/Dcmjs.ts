@@ -84,16 +84,8 @@ export const writePart10 = (meta: Dataset, dataset: Dataset): Uint8Array => {
   return new Uint8Array(file.write())
 }
 
-const entries = new Map<number, DictionaryEntry | undefined>()
-
-/** The dictionary entry of a tag (group << 16 | element) as dcmjs looks it up, or undefined; kept once looked up. */
-export const entryOfTag = (tag: number): DictionaryEntry | undefined => {
-  if (entries.has(tag)) return entries.get(tag)
-  const hex = tag.toString(16).toUpperCase().padStart(8, "0")
-  const entry = dcmjs().data.DicomMetaDictionary.dictionary[`(${hex.slice(0, 4)},${hex.slice(4)})`]
-  entries.set(tag, entry)
-  return entry
-}
+/** The dictionary entry of a tag (group << 16 | element) as dcmjs looks it up, or undefined (net's cached look-up). */
+export const entryOfTag = (tag: number): DataSet.DictionaryEntry | undefined => DataSet.dictionaryEntry(tag)
 
 const HEX_TAG = /^[0-9A-Fa-f]{8}$/
 

@@ -73,6 +73,11 @@ export { DataSetError, type DataSetErrorKind } from "./DataSetError.ts"
 export { type ElementHeader, isKnownVr, scan } from "./DataSetScan.ts"
 export { tagString } from "./Dcmjs.ts"
 /**
+ * dcmjs's dictionary entry of a tag (group << 16 | element), or undefined: private tags are not asked (dcmjs knows
+ * none, and looks each one up through a list of ranges), other answers kept up to 65,536 tags.
+ */
+export { type DictionaryEntry, dictionaryEntry } from "./Dcmjs.ts"
+/**
  * dcmjs, loaded on first use (with the console level `setDcmjsLogLevel` set): the one loader the workspace's packages
  * share, so that the level holds whichever loads it first. Typed `unknown`: dcmjs ships no declarations, and each
  * user casts it to the part it reads.
