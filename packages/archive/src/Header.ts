@@ -116,11 +116,12 @@ const structuralProblem = (bytes: Uint8Array): string | undefined => {
  * the tag (4 bytes) of the top-level element `untilTag` that ends the header (Pixel Data by default). Never throws.
  */
 export const parse = (bytes: Uint8Array, complete: boolean, untilTag: string = PIXEL_DATA): ParseStep => {
-  const scanned = complete ? HeaderScan.scan(bytes, parseInt(untilTag, 16)) : undefined
-  if (scanned === undefined) return parseWithDcmjs(bytes, complete, untilTag)
-  // what the scan read itself has no structure to check (no sequence, no item tag); what dcmjs read may
-  const problem = scanned.pending ? structuralProblem(bytes) : undefined
+  // what the scan reads itself has no structure to check (no sequence, no item tag); what it gives dcmjs may
+  let problem: string | undefined
+  const checked = () => (problem = structuralProblem(bytes)) === undefined
+  const scanned = complete ? HeaderScan.scan(bytes, parseInt(untilTag, 16), checked) : undefined
   if (problem !== undefined) return { _tag: "Invalid", reason: `truncated or malformed data set: ${problem}` }
+  if (scanned === undefined) return parseWithDcmjs(bytes, complete, untilTag)
   return described(bytes, scanned.meta, scanned.dataset, scanned.terms, [])
 }
 

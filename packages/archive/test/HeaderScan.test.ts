@@ -368,6 +368,31 @@ describe("HeaderScan", () => {
     assert.strictEqual(Header.parse(shallow, true)._tag, "Parsed")
   })
 
+  it("a malformed item in a sequence it would hand dcmjs is refused as before", () => {
+    // a sequence whose item holds an OB of undefined length (encapsulated) with a fragment of undefined length
+    const fragment = cat([u16(0xfffe), u16(0xe000), u32(0xffffffff), u16(0xfffe), u16(0xe00d), u32(0)])
+    const ob = cat([u16(0x0009), u16(0x1010), latin1("OB"), u16(0), u32(0xffffffff), fragment, SEQUENCE_END])
+    const sequence = cat([
+      u16(0x0008),
+      u16(0x1115),
+      latin1("SQ"),
+      u16(0),
+      u32(0xffffffff),
+      ITEM(ob, false),
+      SEQUENCE_END
+    ])
+    const uids = [
+      { tag: 0x00080016, vr: "UI", value: latin1("1.2.840.10008.5.1.4.1.1.2\0") },
+      { tag: 0x00080018, vr: "UI", value: latin1("1.2.3.4.5\0") },
+      { tag: 0x0020000d, vr: "UI", value: latin1("1.2.3.4") },
+      { tag: 0x0020000e, vr: "UI", value: latin1("1.2.3.4.6\0") }
+    ]
+    const bytes = cat([file(EXPLICIT_LE, uids.slice(0, 2)), sequence, ...uids.slice(2).map((e) => element(e, true))])
+    const step = Header.parse(bytes, true)
+    assert.strictEqual(step._tag, "Invalid")
+    if (step._tag === "Invalid") assert.match(step.reason, /fragment of undefined length/)
+  })
+
   it("leaves to dcmjs what it does not read: big endian, several character sets, a tag twice", () => {
     const twice = file(EXPLICIT_LE, [{ tag: 0x00100010, vr: "PN", value: latin1("A ") }])
     const doubled = cat([twice, element({ tag: 0x00100010, vr: "PN", value: latin1("B ") }, true)])

@@ -26,8 +26,6 @@ export interface Scanned {
   readonly meta: Dataset
   readonly dataset: Dataset
   readonly terms: ReadonlyArray<string>
-  /** Whether dcmjs read some of it (sequences, AT, UN): the caller checks the structure it was given first. */
-  readonly pending: boolean
 }
 
 const IMPLICIT_LE = "1.2.840.10008.1.2"
@@ -397,8 +395,13 @@ const readPending = (bytes: Uint8Array, dataSetOffset: number, entries: Readonly
 /**
  * Reads the header of Part 10 bytes up to the top-level element `untilTag` (not included) as dcmjs reads and
  * naturalizes it, binary values left out; undefined when dcmjs must read it (see the module's header).
+ * `beforeDcmjs` is asked before any bytes are handed to dcmjs (a structure check): false ends the scan, undefined.
  */
-export const scan = (bytes: Uint8Array, untilTag: number): Scanned | undefined => {
+export const scan = (
+  bytes: Uint8Array,
+  untilTag: number,
+  beforeDcmjs: () => boolean = () => true
+): Scanned | undefined => {
   if (bytes.length < META_START + 12 || ascii(bytes, 128, META_START) !== "DICM") return undefined
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   if (view.getUint32(META_START, true) !== 0x00000002 || ascii(bytes, META_START + 4, META_START + 6) !== "UL") {
@@ -420,8 +423,11 @@ export const scan = (bytes: Uint8Array, untilTag: number): Scanned | undefined =
   }
   const entries = walk(bytes, view, metaEnd, bytes.length, syntax !== IMPLICIT_LE, untilTag, charset)
   if (entries === undefined) return undefined
-  const someLeft = entries.some((e) => e.values === undefined)
-  const pending = someLeft ? readPending(bytes, metaEnd, entries) : undefined
+  let pending: Dataset | undefined
+  if (entries.some((e) => e.values === undefined)) {
+    if (!beforeDcmjs()) return undefined
+    pending = readPending(bytes, metaEnd, entries)
+  }
   const dataset = naturalize(entries, pending)
-  return dataset === undefined ? undefined : { meta, dataset, terms: charset.terms ?? [], pending: someLeft }
+  return dataset === undefined ? undefined : { meta, dataset, terms: charset.terms ?? [] }
 }
