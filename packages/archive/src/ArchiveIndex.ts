@@ -626,8 +626,8 @@ const limitOf = (keyword: string): number => {
 }
 
 /**
- * At least the length of a value's JSON, without writing it, for the values that have a quick bound (text, numbers,
- * null): a character is at most 6 in JSON (`\u001f`), a number at most 25 characters.
+ * An upper bound of the length of a value's JSON, without writing it, for the values that have a quick one (text,
+ * numbers, null): a character is at most 6 in JSON (`\u001f`), a number at most 25 characters.
  */
 const jsonBound = (value: unknown): number | undefined => {
   switch (typeof value) {
@@ -770,10 +770,9 @@ const LEVEL_WRITES = { PATIENT: levelWrite("PATIENT"), STUDY: levelWrite("STUDY"
 
 /**
  * Inserts or updates one level's row (values kept where the new instance has none); returns its pk and the parent it
- * had (undefined for a new row, or at PATIENT level). A row whose
- * parent and columns the instance leaves as they are (the usual case: the next instance of a series) has only its
- * `attrs` written, and not even that when they are the same: the level's indexes are not touched, so a commit writes
- * fewer pages.
+ * had (undefined for a new row, or at PATIENT level). A row whose parent and columns the instance leaves as they are
+ * (the usual case: the next instance of a series) has only its `attrs` written, and not even that when they are the
+ * same: the level's indexes are not touched, so a commit writes fewer pages.
  */
 const upsertLevel = (
   db: Database,
