@@ -393,6 +393,21 @@ describe("HeaderScan", () => {
     if (step._tag === "Invalid") assert.match(step.reason, /fragment of undefined length/)
   })
 
+  it("tags in descending order are read in time linear in their number", () => {
+    // 60,000 private elements, each tag below the one before: a repeated tag is looked for among all before it
+    const count = 60_000
+    const elements = Array.from({ length: count }, (_, i) =>
+      element({ tag: 0x0009ffff - i, vr: "LO", value: latin1("A ") }, true)
+    )
+    const bytes = cat([file(EXPLICIT_LE, []), ...elements])
+    const started = performance.now()
+    const scanned = HeaderScan.scan(bytes, 0x7fe00010)
+    const took = performance.now() - started
+    assert.strictEqual(Object.keys(scanned?.dataset ?? {}).length, count + 1)
+    // a bound against a quadratic search (seconds here), not a speed target
+    assert.isBelow(took, 1000)
+  })
+
   it("leaves to dcmjs what it does not read: big endian, several character sets, a tag twice", () => {
     const twice = file(EXPLICIT_LE, [{ tag: 0x00100010, vr: "PN", value: latin1("A ") }])
     const doubled = cat([twice, element({ tag: 0x00100010, vr: "PN", value: latin1("B ") }, true)])

@@ -254,8 +254,6 @@ interface Entry {
   readonly end: number
 }
 
-const seen = (entries: ReadonlyArray<Entry>, tag: number): boolean => entries.some((e) => e.tag === tag)
-
 const hexTag = (tag: number): string => tag.toString(16).toUpperCase().padStart(8, "0")
 
 /**
@@ -273,6 +271,7 @@ const walk = (
 ): Array<Entry> | undefined => {
   const entries: Array<Entry> = []
   let last = -1
+  let seen: Set<number> | undefined
   let at = start
   while (at < end) {
     // the element that ends the header may be only its tag (4 bytes)
@@ -300,8 +299,13 @@ const walk = (
     const elementStart = at
     at = valueEnd
     if (tag === PIXEL_DATA) continue // read by dcmjs, then deleted from its dict
-    // a tag again: dcmjs keeps its first place and last value (rare: left to it)
-    if (tag <= last && seen(entries, tag)) return undefined
+    // a tag again: dcmjs keeps its first place and last value (rare: left to it); only a tag not above all before it
+    // can be one, and the tags seen are gathered in a set the first time one comes
+    if (tag <= last) {
+      seen ??= new Set(entries.map((e) => e.tag))
+      if (seen.has(tag)) return undefined
+    }
+    seen?.add(tag)
     last = Math.max(last, tag)
     if (head.length === UNDEFINED || !PLAIN_VRS.has(vr)) {
       if (explicit && BINARY_VRS.has(vr)) {
