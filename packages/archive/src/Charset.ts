@@ -11,6 +11,7 @@
 import { TextDecoder } from "node:util"
 import * as Result from "effect/Result"
 import { CharacterSet } from "@netdicom/net"
+import * as Dcmjs from "./internal/Dcmjs.ts"
 import type { Dataset } from "./internal/Dcmjs.ts"
 
 /** ISO 8859 and TIS 620 decoder labels by ISO-IR number, as dcmjs names them for a first value. */
@@ -100,4 +101,46 @@ export const redecode = (dataset: Dataset, terms: ReadonlyArray<string>): { data
     return value
   }
   return { dataset: fix(dataset) as Dataset, unresolved }
+}
+
+/**
+ * The data set with the text inside its sequences' items decoded with its Specific Character Set. dcmjs 0.52 reads
+ * each item with a decoder of its own, windows-1252 whatever the data set's character set (an ISO_IR 192 "Schädel"
+ * in an item came out "SchÃ¤del"), while the top level is right: each string in an item is taken back to its bytes
+ * (exact: that decoder maps every byte to a character of its own) and decoded with `terms`. A string that is not
+ * windows-1252 text stays as it is. Nothing changes without a Specific Character Set or with code extensions (ISO
+ * 2022: `redecode`), nor where the set's decoder is windows-1252 itself.
+ */
+export const redecodeItems = (dataset: Dataset, terms: ReadonlyArray<string>): Dataset => {
+  if (terms.length === 0 || usesCodeExtensions(terms)) return dataset
+  const decode = CharacterSet.decoderFor(terms)
+  if (Result.isFailure(decode)) return dataset
+  const fix = (value: unknown): unknown => {
+    if (typeof value === "string") {
+      if (isAscii(value)) return value
+      const bytes = recoverBytes(value, ITEM_LABEL)
+      return bytes === undefined ? value : decode.success(bytes)
+    }
+    if (Array.isArray(value)) return value.map(fix)
+    if (typeof value === "object" && value !== null) {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fix(v)] as const))
+    }
+    return value
+  }
+  let changed: Record<string, unknown> | undefined
+  for (const [keyword, value] of Object.entries(dataset)) {
+    // a sequence (a person name is an array of objects too, decoded right at the top level)
+    if (!Array.isArray(value) || Dcmjs.lookup(keyword)?.vr !== "SQ") continue
+    changed ??= { ...dataset }
+    changed[keyword] = fix(value)
+  }
+  return changed ?? dataset
+}
+
+// The decoder dcmjs reads an item's text with ("latin1": windows-1252, as TextDecoder labels it).
+const ITEM_LABEL = "latin1"
+
+const isAscii = (text: string): boolean => {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false
+  return true
 }

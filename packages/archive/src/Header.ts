@@ -181,7 +181,8 @@ const described = (
   if (dataSetOffset === undefined) return { _tag: "Invalid", reason: "no File Meta Information Group Length" }
   const header = {
     meta,
-    dataset,
+    // the items' text as the data set's character set has it (dcmjs reads items as windows-1252)
+    dataset: Charset.redecodeItems(dataset, terms),
     transferSyntaxUid: firstString(meta["TransferSyntaxUID"]),
     dataSetOffset,
     specificCharacterSet: terms.join("\\"),

@@ -7,7 +7,19 @@ import { Archive } from "../src/Archive.ts"
 import { ArchiveIndex } from "../src/ArchiveIndex.ts"
 import type { Dataset } from "../src/Header.ts"
 import * as Dcmjs from "../src/internal/Dcmjs.ts"
-import { CT, MR, SC, find, instance, listFiles, part10, patch, tempDir, withArchive } from "./fixtures.ts"
+import {
+  CT,
+  MR,
+  SC,
+  find,
+  inFreshArchive,
+  instance,
+  listFiles,
+  part10,
+  patch,
+  tempDir,
+  withArchive
+} from "./fixtures.ts"
 
 /** P1 has two studies (CT+MR, CT), P2 one MR study, P3 one OT study. */
 const population = [
@@ -315,6 +327,38 @@ describe("C-FIND on the index", () => {
             QueryRetrieveLevel: "STUDY",
             StudyInstanceUID: "1.2.1",
             ProcedureCodeSequence: [{ CodeValue: "P1-NECK", CodeMeaning: "Neck" }]
+          }
+        ])
+      })
+    )
+  )
+
+  it.effect("text inside a stored sequence's items is matched and answered in the data set's character set", () =>
+    inFreshArchive(
+      Effect.gen(function* () {
+        const archive = yield* Archive
+        const meaning = "Sch\u00e4del \u041a\u0438\u0440\u0438\u043b\u043b"
+        yield* archive.store(
+          instance({
+            patientId: "U1",
+            patientName: "Doe^Utf",
+            study: "1.2.9",
+            series: "1.2.9.1",
+            sop: "1.2.9.1.1",
+            extra: { ProcedureCodeSequence: [{ CodeValue: "H", CodingSchemeDesignator: "L", CodeMeaning: meaning }] }
+          })
+        )
+        const found = yield* find({
+          QueryRetrieveLevel: "STUDY",
+          StudyInstanceUID: "",
+          ProcedureCodeSequence: [{ CodeMeaning: "Sch\u00e4del*" }]
+        })
+        assert.deepStrictEqual(found, [
+          {
+            SpecificCharacterSet: "ISO_IR 192",
+            QueryRetrieveLevel: "STUDY",
+            StudyInstanceUID: "1.2.9",
+            ProcedureCodeSequence: [{ CodeMeaning: meaning }]
           }
         ])
       })

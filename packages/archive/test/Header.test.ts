@@ -99,3 +99,63 @@ describe("Header", () => {
     if (Result.isFailure(parsed)) assert.strictEqual(parsed.failure.reason, "no Study Instance UID")
   })
 })
+
+describe("text inside sequence items (dcmjs reads each item as windows-1252)", () => {
+  const coded = (meaning: string) => [{ CodeValue: "T-D1100", CodingSchemeDesignator: "SRT", CodeMeaning: meaning }]
+
+  it("is decoded with the data set's character set, as the top level is (ISO_IR 192)", () => {
+    const text = "Sch\u00e4del \u041a\u0438\u0440\u0438\u043b\u043b"
+    const h = header(
+      part10({
+        ...base,
+        SpecificCharacterSet: "ISO_IR 192",
+        StudyDescription: text,
+        AnatomicRegionSequence: coded(text)
+      })
+    )
+    assert.strictEqual(h.dataset["StudyDescription"], text)
+    const items = h.dataset["AnatomicRegionSequence"] as ReadonlyArray<Record<string, unknown>>
+    assert.strictEqual(items[0]?.["CodeMeaning"], text)
+    assert.strictEqual(items[0]?.["CodeValue"], "T-D1100")
+  })
+
+  it("is decoded with a single-byte set too, nested items and person names included (ISO_IR 144)", () => {
+    // "Кирилл" in ISO 8859-5 bytes, written over ASCII placeholders of the same length
+    const cyrillic = Uint8Array.of(0xba, 0xd8, 0xe0, 0xd8, 0xdb, 0xdb)
+    const bytes = patch(
+      part10({
+        ...base,
+        SpecificCharacterSet: "ISO_IR 144",
+        PatientName: "QQQQQQ",
+        ProcedureCodeSequence: [
+          { ...coded("QQQQQQ")[0], EquivalentCodeSequence: coded("QQQQQQ") },
+          { CodeValue: "X", CodingSchemeDesignator: "L", CodeMeaning: "plain" }
+        ],
+        ReferencedPatientSequence: [{ ReferencedSOPClassUID: SC, ReferencedSOPInstanceUID: "3.9" }],
+        PerformingPhysicianName: "QQQQQQ"
+      }),
+      "QQQQQQ",
+      cyrillic
+    )
+    const h = header(bytes)
+    const word = "\u041a\u0438\u0440\u0438\u043b\u043b"
+    assert.deepStrictEqual(h.dataset["PatientName"], [{ Alphabetic: word }])
+    const items = h.dataset["ProcedureCodeSequence"] as ReadonlyArray<Record<string, unknown>>
+    assert.strictEqual(items[0]?.["CodeMeaning"], word)
+    const nested = items[0]?.["EquivalentCodeSequence"] as ReadonlyArray<Record<string, unknown>>
+    assert.strictEqual(nested[0]?.["CodeMeaning"], word)
+    assert.strictEqual(items[1]?.["CodeMeaning"], "plain")
+    const referenced = h.dataset["ReferencedPatientSequence"] as ReadonlyArray<Record<string, unknown>>
+    assert.strictEqual(referenced[0]?.["ReferencedSOPInstanceUID"], "3.9")
+  })
+
+  it("stays as dcmjs read it without a Specific Character Set", () => {
+    const bytes = patch(
+      part10({ ...base, AnatomicRegionSequence: coded("QQQQQQ") }),
+      "QQQQQQ",
+      Uint8Array.of(0x53, 0x63, 0x68, 0xe4, 0x64, 0x6c) // "Schädl" in Latin-1 bytes, no character set declared
+    )
+    const items = header(bytes).dataset["AnatomicRegionSequence"] as ReadonlyArray<Record<string, unknown>>
+    assert.strictEqual(items[0]?.["CodeMeaning"], "Sch\u00e4dl")
+  })
+})
