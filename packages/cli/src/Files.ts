@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import * as FsSync from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import * as Effect from "effect/Effect"
@@ -73,20 +74,26 @@ export const collect = (
 
 const DEFLATED_PREFIX = 1024 * 1024
 
-/** The SOP identifiers at the start of a deflated data set (inflated as far as needed), if they can be found. */
+/**
+ * The SOP identifiers at the start of a deflated data set (inflated as far as needed), if they can be found. The open
+ * does not wait on what is not a regular file (a FIFO put in the file's place since its meta was read): that, or a
+ * file that cannot be opened or read, fails.
+ */
 const deflatedIdentifiers = (path: string, offset: number, transferSyntaxUid: string) =>
-  Effect.promise(async () => {
-    const handle = await Fs.open(path, "r")
-    try {
-      const buffer = new Uint8Array(DEFLATED_PREFIX)
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset)
-      const found = Part10.sopIdentifiers(buffer.subarray(0, bytesRead), transferSyntaxUid)
-      return found._tag === "Success" ? found.success : undefined
-    } catch {
-      return undefined
-    } finally {
-      await handle.close()
-    }
+  Effect.tryPromise({
+    try: async () => {
+      const handle = await Fs.open(path, FsSync.constants.O_RDONLY | FsSync.constants.O_NONBLOCK)
+      try {
+        if (!(await handle.stat()).isFile()) throw new Error("not a regular file")
+        const buffer = new Uint8Array(DEFLATED_PREFIX)
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset)
+        const found = Part10.sopIdentifiers(buffer.subarray(0, bytesRead), transferSyntaxUid)
+        return found._tag === "Success" ? found.success : undefined
+      } finally {
+        await handle.close()
+      }
+    },
+    catch: (cause) => new Part10.FileReadFailed({ path, cause })
   })
 
 /**

@@ -62,15 +62,21 @@ export const readFileMeta = (path: string, options?: ReadFileMetaOptions): Effec
     return readFileMetaAsync(path, options)
   })
 
-// Reads more than the first read held, asynchronously, growing the read until the meta group fits.
+// Reads more than the first read held, asynchronously, growing the read until the meta group fits. The open does not
+// wait on what is not a regular file (the path may name a FIFO by now), which is refused.
 const readFileMetaAsync = (path: string, options?: ReadFileMetaOptions): Effect.Effect<FileInfo, Part10Error> =>
   Effect.acquireUseRelease(
-    Effect.tryPromise({ try: () => Fs.open(path, "r"), catch: (cause) => new FileReadFailed({ path, cause }) }),
+    Effect.tryPromise({
+      try: () => Fs.open(path, Fs.constants.O_RDONLY | Fs.constants.O_NONBLOCK),
+      catch: (cause) => new FileReadFailed({ path, cause })
+    }),
     (handle) =>
       Effect.gen(function* () {
         const io = <A>(f: () => Promise<A>) =>
           Effect.tryPromise({ try: f, catch: (cause) => new FileReadFailed({ path, cause }) })
-        const { size, mtimeMs } = yield* io(() => handle.stat())
+        const stat = yield* io(() => handle.stat())
+        if (!stat.isFile()) return yield* Effect.fail(new FileReadFailed({ path, cause: "not a regular file" }))
+        const { size, mtimeMs } = stat
         const limit = Math.min(size, options?.maxReadLength ?? DEFAULT_MAX_READ)
         let bytes = yield* io(() => readAt(handle, 0, Math.min(INITIAL_READ, limit)))
         while (true) {
