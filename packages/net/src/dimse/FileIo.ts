@@ -211,16 +211,27 @@ interface Read {
  * next read running while a chunk is sent. Each chunk is lent (`LentBytes`): its buffer is refilled once
  * the sender has written it, so a consumer must not keep a chunk past sending it (copy it instead). The
  * file is closed when the stream ends or stops, once a read still running has completed.
+ *
+ * With the `fileSize` and `modifiedMs` of `seen`, the reads stop at that size, and a file that differs from it (at
+ * the open, or at the end: cut short, grown, rewritten while it was read) ends the stream with an error instead of
+ * passing a shorter or longer data set off as the file's.
  */
 export const lentReads = <E>(
   path: string,
   offset: number,
   size: number,
-  onError: (cause: unknown) => E
+  onError: (cause: unknown) => E,
+  seen?: Seen
 ): Stream.Stream<Uint8Array, E> =>
   Stream.unwrap(
     Effect.gen(function* () {
       let position = offset
+      // where the reads stop: the size the file had when its meta was read, if known
+      const end = seen?.fileSize
+      const changedOf = (stat: Fs.Stats): Error | undefined => {
+        const changed = seen === undefined ? undefined : changedSince(stat, seen)
+        return changed === undefined ? undefined : new Error(changed)
+      }
       let ended = false
       let closing = false
       let inFlight: Read | undefined
@@ -229,8 +240,9 @@ export const lentReads = <E>(
         Fs.open(path, Fs.constants.O_RDONLY | Fs.constants.O_NONBLOCK, (error, fd) => {
           if (error) return resume(Effect.fail(onError(error)))
           Fs.fstat(fd, (error, stat) => {
-            if (!error && stat.isFile()) return resume(Effect.succeed(fd))
-            Fs.close(fd, () => resume(Effect.fail(onError(error ?? new Error("not a regular file")))))
+            const problem = error ?? (stat.isFile() ? changedOf(stat) : new Error("not a regular file"))
+            if (problem === undefined) return resume(Effect.succeed(fd))
+            Fs.close(fd, () => resume(Effect.fail(onError(problem))))
           })
         })
       })
@@ -254,7 +266,7 @@ export const lentReads = <E>(
         const buffer = takeBuffer(size)
         const read: Read = { step: undefined, waiter: undefined }
         inFlight = read
-        Fs.read(fd, buffer, 0, size, position, (error, n) => {
+        Fs.read(fd, buffer, 0, end === undefined ? size : Math.min(size, end - position), position, (error, n) => {
           const step: Step = error ? { _tag: "Failed", cause: error } : { _tag: "Read", buffer, n }
           if (closing) {
             inFlight = undefined
@@ -277,9 +289,24 @@ export const lentReads = <E>(
                 read.waiter = undefined
               })
             })
+      const atEnd = () => end !== undefined && position >= end
+      // The end of the file, or of the size seen: the file must still be as seen, and not cut short.
+      const finish = Effect.callback<never, E | Cause.Done>((resume) => {
+        ended = true
+        Fs.fstat(fd, (error, stat) => {
+          const problem =
+            error ??
+            changedOf(stat) ??
+            (end !== undefined && position < end ? new Error(`cut short: ${position} of ${end} bytes`) : undefined)
+          resume(problem === undefined ? Cause.done() : Effect.fail(onError(problem)))
+        })
+      })
       const pull: Effect.Effect<readonly [Uint8Array], E | Cause.Done> = Effect.suspend(() => {
         if (ended) return Cause.done()
-        if (inFlight === undefined) start()
+        if (inFlight === undefined) {
+          if (atEnd()) return finish
+          start()
+        }
         return Effect.flatMap(next(inFlight!), (step): Effect.Effect<readonly [Uint8Array], E | Cause.Done> => {
           inFlight = undefined
           if (step._tag === "Failed") {
@@ -287,14 +314,13 @@ export const lentReads = <E>(
             return Effect.fail(onError(step.cause))
           }
           if (step.n === 0) {
-            ended = true
             giveBack(step.buffer)()
-            return Cause.done()
+            return finish
           }
           position += step.n
           const chunk = LentBytes.lend(step.buffer.subarray(0, step.n), giveBack(step.buffer))
           // The next read runs while this chunk is sent.
-          start()
+          if (!atEnd()) start()
           return Effect.succeed([chunk] as const)
         })
       })

@@ -107,11 +107,11 @@ export const MAX_CHUNK_SIZE = 64 << 20
 // empty, and a negative one was a defect (RangeError).
 const chunkedDataSet = (
   path: string,
-  meta: { readonly dataSetOffset: number },
+  meta: DataSetLocation,
   chunkSize: number
 ): Stream.Stream<Uint8Array, FileReadFailed> =>
   Number.isInteger(chunkSize) && chunkSize >= 1 && chunkSize <= MAX_CHUNK_SIZE
-    ? FileIo.lentReads(path, meta.dataSetOffset, chunkSize, readFailed(path))
+    ? FileIo.lentReads(path, meta.dataSetOffset, chunkSize, readFailed(path), meta)
     : Stream.fail(new FileReadFailed({ path, cause: `chunk size ${chunkSize}: not a whole number from 1 to 64 MiB` }))
 
 /**
@@ -126,11 +126,12 @@ export const streamDataSet = (
   meta: { readonly dataSetOffset: number },
   options?: { readonly chunkSize?: number }
 ): Stream.Stream<Uint8Array, FileReadFailed> => {
-  if (options?.chunkSize !== undefined) return chunkedDataSet(path, meta, options.chunkSize)
+  // to the file's end, whatever its size now (`loadDataSet` holds a file to the size its meta was read at)
+  const location = { dataSetOffset: meta.dataSetOffset }
+  if (options?.chunkSize !== undefined) return chunkedDataSet(path, location, options.chunkSize)
   return Stream.unwrap(
-    Effect.map(
-      FileIo.readTail(path, { dataSetOffset: meta.dataSetOffset }, WHOLE_READ_LIMIT, readFailed(path)),
-      (bytes) => (bytes === undefined ? chunkedDataSet(path, meta, STREAM_CHUNK) : Stream.make(bytes))
+    Effect.map(FileIo.readTail(path, location, WHOLE_READ_LIMIT, readFailed(path)), (bytes) =>
+      bytes === undefined ? chunkedDataSet(path, location, STREAM_CHUNK) : Stream.make(bytes)
     )
   )
 }
@@ -140,7 +141,8 @@ export const streamDataSet = (
  * `STREAM_CHUNK`-byte reads into pooled buffers (lent to the sender, as in `streamDataSet`), so a large
  * file is never held whole and its reads allocate nothing once the pool is warm. With the `fileSize` and `modifiedMs`
  * that `readFileMeta` gave, a file changed since (truncated, grown, rewritten) is refused rather than sent
- * under the old meta; a change while a large file is being streamed is not seen.
+ * under the old meta; a large file is streamed up to that size, and one that changes while it is streamed ends its
+ * stream with `FileReadFailed` (at the end of it: the sender then aborts the message rather than finish it).
  *
  * Up to `SYNC_READ_LIMIT` bytes (most instances) the file is read synchronously: on Linux an
  * asynchronous read of a 40 KB file costs about ten times the CPU of a synchronous one (four
