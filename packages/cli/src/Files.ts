@@ -109,8 +109,9 @@ export const inspect = (path: string): Effect.Effect<Sendable, Unsendable> =>
       : yield* DataSetCheck.check(path, meta.dataSetOffset, meta.transferSyntaxUid)
     return {
       path,
-      sopClassUid: found.sopClassUid || meta.mediaStorageSopClassUid,
-      sopInstanceUid: found.sopInstanceUid || meta.mediaStorageSopInstanceUid,
+      // the walk looks in its first block only; `readFileMeta` scanned further (and fell back to the meta's)
+      sopClassUid: found.sopClassUid || meta.sopClassUid,
+      sopInstanceUid: found.sopInstanceUid || meta.sopInstanceUid,
       transferSyntaxUid: meta.transferSyntaxUid,
       dataSetOffset: meta.dataSetOffset,
       fileSize: meta.fileSize,
