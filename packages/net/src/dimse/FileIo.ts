@@ -38,6 +38,11 @@ export const changedSince = (stat: Fs.Stats, seen: Seen): string | undefined => 
   return undefined
 }
 
+// A read that ends before the size `fstat` gave: the file was cut short while it was read (its shorter bytes are not
+// the data set).
+const cutShort = (read: number, size: number): string =>
+  `changed while it was read (cut short: ${read} of ${size} bytes of its data set)`
+
 /**
  * Opens a regular file for reading without blocking, with its status; anything else is refused. Throws (see the
  * module's description for where it is caught).
@@ -79,7 +84,7 @@ export const readHeadSync = (
 
 /**
  * A file's bytes from the data set's offset to its end, synchronously, when at most `limit` (else `undefined`).
- * Throws, also when the file changed since `seen`.
+ * Throws, also when the file changed since `seen` or is cut short while it is read.
  */
 export const readTailSync = (path: string, seen: Seen, limit: number): Uint8Array | undefined => {
   const { fd, stat } = openRegularSync(path)
@@ -93,7 +98,7 @@ export const readTailSync = (path: string, seen: Seen, limit: number): Uint8Arra
     let at = 0
     while (at < size) {
       const n = Fs.readSync(fd, bytes, at, size - at, offset + at)
-      if (n === 0) return bytes.subarray(0, at)
+      if (n === 0) throw new Error(cutShort(at, size))
       at += n
     }
     return bytes
@@ -126,7 +131,7 @@ export const readTail = <E>(
           if (at >= size) return finish(Effect.succeed(bytes))
           Fs.read(fd, bytes, at, size - at, offset + at, (error, n) => {
             if (error) return finish(Effect.fail(onError(error)))
-            if (n === 0) return finish(Effect.succeed(bytes.subarray(0, at)))
+            if (n === 0) return finish(Effect.fail(onError(new Error(cutShort(at, size)))))
             readFrom(at + n)
           })
         }
