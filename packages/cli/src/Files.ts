@@ -20,9 +20,10 @@ export interface Sendable {
   readonly sopInstanceUid: string
   readonly transferSyntaxUid: string
   readonly dataSetOffset: number
-  /** The file's size and modification time when it was inspected: a file changed since is not sent. */
+  /** The file's size, modification and status change times when it was inspected: a file changed since is not sent. */
   readonly fileSize: number
   readonly modifiedMs: number
+  readonly changedMs?: number
 }
 
 /** A file that cannot be sent, and why. */
@@ -115,7 +116,8 @@ export const inspect = (path: string): Effect.Effect<Sendable, Unsendable> =>
       transferSyntaxUid: meta.transferSyntaxUid,
       dataSetOffset: meta.dataSetOffset,
       fileSize: meta.fileSize,
-      modifiedMs: meta.modifiedMs
+      modifiedMs: meta.modifiedMs,
+      ...(meta.changedMs === undefined ? {} : { changedMs: meta.changedMs })
     }
   }).pipe(Effect.mapError((e) => ({ path, reason: e.message })))
 

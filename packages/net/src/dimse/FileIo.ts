@@ -25,6 +25,7 @@ export interface Seen {
   readonly dataSetOffset: number
   readonly fileSize?: number
   readonly modifiedMs?: number
+  readonly changedMs?: number
 }
 
 /** Why a file is not the one whose meta was read, if it is not. */
@@ -34,6 +35,10 @@ export const changedSince = (stat: Fs.Stats, seen: Seen): string | undefined => 
   }
   if (seen.modifiedMs !== undefined && stat.mtimeMs !== seen.modifiedMs) {
     return "changed since its meta header was read (modified since)"
+  }
+  // rewritten or replaced with its modification time set back (`cp -p`, `touch -r`): the status change time moved
+  if (seen.changedMs !== undefined && stat.ctimeMs !== seen.changedMs) {
+    return "changed since its meta header was read (its status changed since)"
   }
   return undefined
 }
@@ -65,7 +70,12 @@ export const openRegularSync = (path: string): { readonly fd: number; readonly s
 export const readHeadSync = (
   path: string,
   length: number
-): { readonly bytes: Uint8Array; readonly size: number; readonly modifiedMs: number } => {
+): {
+  readonly bytes: Uint8Array
+  readonly size: number
+  readonly modifiedMs: number
+  readonly changedMs: number
+} => {
   // One fstat: the one that checked the file is regular.
   const { fd, stat } = openRegularSync(path)
   try {
@@ -76,7 +86,7 @@ export const readHeadSync = (
       if (n === 0) break
       at += n
     }
-    return { bytes: bytes.subarray(0, at), size: stat.size, modifiedMs: stat.mtimeMs }
+    return { bytes: bytes.subarray(0, at), size: stat.size, modifiedMs: stat.mtimeMs, changedMs: stat.ctimeMs }
   } finally {
     Fs.closeSync(fd)
   }
@@ -217,7 +227,7 @@ interface Read {
  * the sender has written it, so a consumer must not keep a chunk past sending it (copy it instead). The
  * file is closed when the stream ends or stops, once a read still running has completed.
  *
- * With the `fileSize` and `modifiedMs` of `seen`, the reads stop at that size, and a file that differs from it (at
+ * With the `fileSize`, `modifiedMs` and `changedMs` of `seen`, the reads stop at that size, and a file that differs from it (at
  * the open, or at the end: cut short, grown, rewritten while it was read) ends the stream with an error instead of
  * passing a shorter or longer data set off as the file's.
  */

@@ -47,7 +47,7 @@ const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
 export const readFileMeta = (path: string, options?: ReadFileMetaOptions): Effect.Effect<FileInfo, Part10Error> =>
   Effect.suspend(() => {
     // Most files: the first 64 KiB, read synchronously (see `loadDataSet` for why), hold the meta group.
-    let head: { readonly bytes: Uint8Array; readonly size: number; readonly modifiedMs: number }
+    let head: ReturnType<typeof FileIo.readHeadSync>
     try {
       head = FileIo.readHeadSync(path, Math.min(INITIAL_READ, options?.maxReadLength ?? DEFAULT_MAX_READ))
     } catch (cause) {
@@ -56,7 +56,12 @@ export const readFileMeta = (path: string, options?: ReadFileMetaOptions): Effec
     const limit = Math.min(head.size, options?.maxReadLength ?? DEFAULT_MAX_READ)
     const meta = parse(head.bytes, options, head.bytes.length < limit && head.bytes.length < head.size)
     if (Result.isSuccess(meta)) {
-      return Effect.succeed({ ...meta.success, fileSize: head.size, modifiedMs: head.modifiedMs })
+      return Effect.succeed({
+        ...meta.success,
+        fileSize: head.size,
+        modifiedMs: head.modifiedMs,
+        changedMs: head.changedMs
+      })
     }
     if (meta.failure._tag !== "Truncated" || head.bytes.length >= head.size) return Effect.fail(meta.failure)
     return readFileMetaAsync(path, options)
@@ -76,12 +81,14 @@ const readFileMetaAsync = (path: string, options?: ReadFileMetaOptions): Effect.
           Effect.tryPromise({ try: f, catch: (cause) => new FileReadFailed({ path, cause }) })
         const stat = yield* io(() => handle.stat())
         if (!stat.isFile()) return yield* Effect.fail(new FileReadFailed({ path, cause: "not a regular file" }))
-        const { size, mtimeMs } = stat
+        const { size, mtimeMs, ctimeMs } = stat
         const limit = Math.min(size, options?.maxReadLength ?? DEFAULT_MAX_READ)
         let bytes = yield* io(() => readAt(handle, 0, Math.min(INITIAL_READ, limit)))
         while (true) {
           const meta = parse(bytes, options, bytes.length < limit && bytes.length < size)
-          if (Result.isSuccess(meta)) return { ...meta.success, fileSize: size, modifiedMs: mtimeMs }
+          if (Result.isSuccess(meta)) {
+            return { ...meta.success, fileSize: size, modifiedMs: mtimeMs, changedMs: ctimeMs }
+          }
           const e = meta.failure
           if (e._tag !== "Truncated" || bytes.length >= size) return yield* Effect.fail(e)
           if (bytes.length >= limit) {
@@ -139,8 +146,8 @@ export const streamDataSet = (
 /**
  * The data set of a file ready to send, never decoded: its bytes when it is small, else a stream of
  * `STREAM_CHUNK`-byte reads into pooled buffers (lent to the sender, as in `streamDataSet`), so a large
- * file is never held whole and its reads allocate nothing once the pool is warm. With the `fileSize` and `modifiedMs`
- * that `readFileMeta` gave, a file changed since (truncated, grown, rewritten) is refused rather than sent
+ * file is never held whole and its reads allocate nothing once the pool is warm. With the `fileSize`, `modifiedMs`
+ * and `changedMs` that `readFileMeta` gave, a file changed since (truncated, grown, rewritten) is refused rather than sent
  * under the old meta; a large file is streamed up to that size, and one that changes while it is streamed ends its
  * stream with `FileReadFailed` (at the end of it: the sender then aborts the message rather than finish it).
  *
