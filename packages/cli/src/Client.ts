@@ -194,14 +194,27 @@ const store = Command.make(
         Effect.andThen(clearProgress, Console.error(`FAILED ${path}: ${reason}`)).pipe(
           Effect.andThen(Effect.sync(() => void failed++))
         )
+      const total = files.length + missing.length
+      // Ctrl-C, while the files are checked or sent: the associations are aborted; what was not answered yet counts
+      // as failed, and the summary is still the last line before the exit (130)
+      const onInterrupt = Effect.onInterrupt(() =>
+        Effect.gen(function* () {
+          const notSent = Math.max(0, total - sent - failed)
+          yield* clearProgress
+          yield* Console.error(`netdicom store: interrupted: ${notSent} file(s) not sent`)
+          yield* Console.log(`${sent} sent, ${warnings} warnings, ${failed + notSent} failed`)
+        })
+      )
       for (const m of missing) yield* reportFailure(m.path, m.reason)
       const sendable: Array<Files.Sendable> = []
-      for (const [i, path] of files.entries()) {
-        yield* progress(`reading ${i + 1}/${files.length} ${Path.basename(path)}`)
-        const r = yield* Effect.result(Files.inspect(path))
-        if (Result.isSuccess(r)) sendable.push(r.success)
-        else yield* reportFailure(path, r.failure.reason)
-      }
+      yield* Effect.gen(function* () {
+        for (const [i, path] of files.entries()) {
+          yield* progress(`reading ${i + 1}/${files.length} ${Path.basename(path)}`)
+          const r = yield* Effect.result(Files.inspect(path))
+          if (Result.isSuccess(r)) sendable.push(r.success)
+          else yield* reportFailure(path, r.failure.reason)
+        }
+      }).pipe(onInterrupt)
       // Files needing more contexts than an association holds go over one association per part, in turn.
       const parts = Files.partsFor(sendable)
       if (parts.length > 1) {
@@ -340,19 +353,7 @@ const store = Command.make(
         const groups = Array.from({ length: batches }, (_, k) => part.files.filter((_, i) => i % batches === k))
         return Effect.forEach(groups, sendBatch(contexts, batches), { concurrency: batches, discard: true })
       }
-      const total = files.length + missing.length
-      // Ctrl-C: the associations are aborted; what was not answered yet counts as failed, and the summary is
-      // still the last line before the exit (130)
-      yield* Effect.forEach(parts, sendPart, { discard: true }).pipe(
-        Effect.onInterrupt(() =>
-          Effect.gen(function* () {
-            const notSent = Math.max(0, total - sent - failed)
-            yield* clearProgress
-            yield* Console.error(`netdicom store: interrupted: ${notSent} file(s) not sent`)
-            yield* Console.log(`${sent} sent, ${warnings} warnings, ${failed + notSent} failed`)
-          })
-        )
-      )
+      yield* Effect.forEach(parts, sendPart, { discard: true }).pipe(onInterrupt)
       yield* clearProgress
       yield* Console.log(`${sent} sent, ${warnings} warnings, ${failed} failed`)
       if (failed > 0) return yield* fail("")

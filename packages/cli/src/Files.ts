@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import * as FsSync from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import * as Effect from "effect/Effect"
@@ -19,9 +20,10 @@ export interface Sendable {
   readonly sopInstanceUid: string
   readonly transferSyntaxUid: string
   readonly dataSetOffset: number
-  /** The file's size and modification time when it was inspected: a file changed since is not sent. */
+  /** The file's size, modification and status change times when it was inspected: a file changed since is not sent. */
   readonly fileSize: number
   readonly modifiedMs: number
+  readonly changedMs?: number
 }
 
 /** A file that cannot be sent, and why. */
@@ -73,20 +75,26 @@ export const collect = (
 
 const DEFLATED_PREFIX = 1024 * 1024
 
-/** The SOP identifiers at the start of a deflated data set (inflated as far as needed), if they can be found. */
+/**
+ * The SOP identifiers at the start of a deflated data set (inflated as far as needed), if they can be found. The open
+ * does not wait on what is not a regular file (a FIFO put in the file's place since its meta was read): that, or a
+ * file that cannot be opened or read, fails.
+ */
 const deflatedIdentifiers = (path: string, offset: number, transferSyntaxUid: string) =>
-  Effect.promise(async () => {
-    const handle = await Fs.open(path, "r")
-    try {
-      const buffer = new Uint8Array(DEFLATED_PREFIX)
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset)
-      const found = Part10.sopIdentifiers(buffer.subarray(0, bytesRead), transferSyntaxUid)
-      return found._tag === "Success" ? found.success : undefined
-    } catch {
-      return undefined
-    } finally {
-      await handle.close()
-    }
+  Effect.tryPromise({
+    try: async () => {
+      const handle = await Fs.open(path, FsSync.constants.O_RDONLY | FsSync.constants.O_NONBLOCK)
+      try {
+        if (!(await handle.stat()).isFile()) throw new Error("not a regular file")
+        const buffer = new Uint8Array(DEFLATED_PREFIX)
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset)
+        const found = Part10.sopIdentifiers(buffer.subarray(0, bytesRead), transferSyntaxUid)
+        return found._tag === "Success" ? found.success : undefined
+      } finally {
+        await handle.close()
+      }
+    },
+    catch: (cause) => new Part10.FileReadFailed({ path, cause })
   })
 
 /**
@@ -102,12 +110,14 @@ export const inspect = (path: string): Effect.Effect<Sendable, Unsendable> =>
       : yield* DataSetCheck.check(path, meta.dataSetOffset, meta.transferSyntaxUid)
     return {
       path,
-      sopClassUid: found.sopClassUid || meta.mediaStorageSopClassUid,
-      sopInstanceUid: found.sopInstanceUid || meta.mediaStorageSopInstanceUid,
+      // the walk looks in its first block only; `readFileMeta` scanned further (and fell back to the meta's)
+      sopClassUid: found.sopClassUid || meta.sopClassUid,
+      sopInstanceUid: found.sopInstanceUid || meta.sopInstanceUid,
       transferSyntaxUid: meta.transferSyntaxUid,
       dataSetOffset: meta.dataSetOffset,
       fileSize: meta.fileSize,
-      modifiedMs: meta.modifiedMs
+      modifiedMs: meta.modifiedMs,
+      ...(meta.changedMs === undefined ? {} : { changedMs: meta.changedMs })
     }
   }).pipe(Effect.mapError((e) => ({ path, reason: e.message })))
 

@@ -216,7 +216,12 @@ describe.skipIf(!haveCorpus)("readMeta on the corpus", () => {
         if (Result.isSuccess(fromBytes)) {
           assert.deepStrictEqual(
             ok(fromFile),
-            { ...fromBytes.success, fileSize: fs.statSync(file).size, modifiedMs: fs.statSync(file).mtimeMs },
+            {
+              ...fromBytes.success,
+              fileSize: fs.statSync(file).size,
+              modifiedMs: fs.statSync(file).mtimeMs,
+              changedMs: fs.statSync(file).ctimeMs
+            },
             file
           )
         } else assert.strictEqual(err(fromFile)._tag, fromBytes.failure._tag, file)
@@ -288,7 +293,8 @@ describe("readFileMeta reads only what it needs", () => {
       assert.deepStrictEqual(info, {
         ...ok(Part10.readMeta(read(where))),
         fileSize: fs.statSync(where).size,
-        modifiedMs: fs.statSync(where).mtimeMs
+        modifiedMs: fs.statSync(where).mtimeMs,
+        changedMs: fs.statSync(where).ctimeMs
       })
       // a prefix that stops short: the meta's UIDs stand in
       const prefix = ok(Part10.readMeta(read(where).subarray(0, 65536)))

@@ -50,5 +50,5 @@ export const byTag = (hex8: string): Entry | undefined => {
 /** The 8 hex digit tag of an entry (`(0010,0010)` → `00100010`). */
 export const hexOf = (entry: Entry): string => entry.tag.replace(/[(),]/g, "").toUpperCase()
 
-/** dcmjs's own console messages (value warnings while parsing): only errors, unless debugging. Loads nothing. */
+/** dcmjs's own console messages (value warnings and errors while parsing): none, unless debugging. Loads nothing. */
 export const setDcmjsLogLevel = (debug: boolean): void => DataSet.setDcmjsLogLevel(debug)

@@ -74,9 +74,11 @@ interface DcmjsLog {
 let loaded: unknown
 let verbose = false
 
+// Silent unless verbose: dcmjs writes to the console, outside the Effect Logger, and a peer's data set decides what
+// (an SL of 2 bytes: "Invalid length for fixed length tag" logged as an error, then a throw our decoders report).
 const applyLogLevel = (module: unknown): void => {
   const { log } = module as DcmjsLog
-  log.setLevel(verbose ? "warn" : "error")
+  log.setLevel(verbose ? "warn" : "silent")
   // "Invalid vr type ... - using UN" and the like: what matters is reported by our own decoders
   log.getLogger("validation.dcmjs").setLevel(verbose ? "warn" : "silent")
 }
@@ -94,7 +96,7 @@ export const module = (): unknown => {
   return loaded
 }
 
-/** dcmjs's own console messages (value warnings while parsing): errors only, unless `verbose` (then warnings). */
+/** dcmjs's own console messages (value warnings and errors while parsing): none, unless `verbose` (then warnings). */
 export const setLogLevel = (isVerbose: boolean): void => {
   verbose = isVerbose
   if (loaded !== undefined) applyLogLevel(loaded)

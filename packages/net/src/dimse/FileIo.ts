@@ -25,6 +25,7 @@ export interface Seen {
   readonly dataSetOffset: number
   readonly fileSize?: number
   readonly modifiedMs?: number
+  readonly changedMs?: number
 }
 
 /** Why a file is not the one whose meta was read, if it is not. */
@@ -35,8 +36,17 @@ export const changedSince = (stat: Fs.Stats, seen: Seen): string | undefined => 
   if (seen.modifiedMs !== undefined && stat.mtimeMs !== seen.modifiedMs) {
     return "changed since its meta header was read (modified since)"
   }
+  // rewritten or replaced with its modification time set back (`cp -p`, `touch -r`): the status change time moved
+  if (seen.changedMs !== undefined && stat.ctimeMs !== seen.changedMs) {
+    return "changed since its meta header was read (its status changed since)"
+  }
   return undefined
 }
+
+// A read that ends before the size `fstat` gave: the file was cut short while it was read (its shorter bytes are not
+// the data set).
+const cutShort = (read: number, size: number): string =>
+  `changed while it was read (cut short: ${read} of ${size} bytes of its data set)`
 
 /**
  * Opens a regular file for reading without blocking, with its status; anything else is refused. Throws (see the
@@ -60,7 +70,12 @@ export const openRegularSync = (path: string): { readonly fd: number; readonly s
 export const readHeadSync = (
   path: string,
   length: number
-): { readonly bytes: Uint8Array; readonly size: number; readonly modifiedMs: number } => {
+): {
+  readonly bytes: Uint8Array
+  readonly size: number
+  readonly modifiedMs: number
+  readonly changedMs: number
+} => {
   // One fstat: the one that checked the file is regular.
   const { fd, stat } = openRegularSync(path)
   try {
@@ -71,7 +86,7 @@ export const readHeadSync = (
       if (n === 0) break
       at += n
     }
-    return { bytes: bytes.subarray(0, at), size: stat.size, modifiedMs: stat.mtimeMs }
+    return { bytes: bytes.subarray(0, at), size: stat.size, modifiedMs: stat.mtimeMs, changedMs: stat.ctimeMs }
   } finally {
     Fs.closeSync(fd)
   }
@@ -79,7 +94,7 @@ export const readHeadSync = (
 
 /**
  * A file's bytes from the data set's offset to its end, synchronously, when at most `limit` (else `undefined`).
- * Throws, also when the file changed since `seen`.
+ * Throws, also when the file changed since `seen` or is cut short while it is read.
  */
 export const readTailSync = (path: string, seen: Seen, limit: number): Uint8Array | undefined => {
   const { fd, stat } = openRegularSync(path)
@@ -93,7 +108,7 @@ export const readTailSync = (path: string, seen: Seen, limit: number): Uint8Arra
     let at = 0
     while (at < size) {
       const n = Fs.readSync(fd, bytes, at, size - at, offset + at)
-      if (n === 0) return bytes.subarray(0, at)
+      if (n === 0) throw new Error(cutShort(at, size))
       at += n
     }
     return bytes
@@ -126,7 +141,7 @@ export const readTail = <E>(
           if (at >= size) return finish(Effect.succeed(bytes))
           Fs.read(fd, bytes, at, size - at, offset + at, (error, n) => {
             if (error) return finish(Effect.fail(onError(error)))
-            if (n === 0) return finish(Effect.succeed(bytes.subarray(0, at)))
+            if (n === 0) return finish(Effect.fail(onError(new Error(cutShort(at, size)))))
             readFrom(at + n)
           })
         }
@@ -211,16 +226,27 @@ interface Read {
  * next read running while a chunk is sent. Each chunk is lent (`LentBytes`): its buffer is refilled once
  * the sender has written it, so a consumer must not keep a chunk past sending it (copy it instead). The
  * file is closed when the stream ends or stops, once a read still running has completed.
+ *
+ * With the `fileSize`, `modifiedMs` and `changedMs` of `seen`, the reads stop at that size, and a file that differs from it (at
+ * the open, or at the end: cut short, grown, rewritten while it was read) ends the stream with an error instead of
+ * passing a shorter or longer data set off as the file's.
  */
 export const lentReads = <E>(
   path: string,
   offset: number,
   size: number,
-  onError: (cause: unknown) => E
+  onError: (cause: unknown) => E,
+  seen?: Seen
 ): Stream.Stream<Uint8Array, E> =>
   Stream.unwrap(
     Effect.gen(function* () {
       let position = offset
+      // where the reads stop: the size the file had when its meta was read, if known
+      const end = seen?.fileSize
+      const changedOf = (stat: Fs.Stats): Error | undefined => {
+        const changed = seen === undefined ? undefined : changedSince(stat, seen)
+        return changed === undefined ? undefined : new Error(changed)
+      }
       let ended = false
       let closing = false
       let inFlight: Read | undefined
@@ -229,8 +255,9 @@ export const lentReads = <E>(
         Fs.open(path, Fs.constants.O_RDONLY | Fs.constants.O_NONBLOCK, (error, fd) => {
           if (error) return resume(Effect.fail(onError(error)))
           Fs.fstat(fd, (error, stat) => {
-            if (!error && stat.isFile()) return resume(Effect.succeed(fd))
-            Fs.close(fd, () => resume(Effect.fail(onError(error ?? new Error("not a regular file")))))
+            const problem = error ?? (stat.isFile() ? changedOf(stat) : new Error("not a regular file"))
+            if (problem === undefined) return resume(Effect.succeed(fd))
+            Fs.close(fd, () => resume(Effect.fail(onError(problem))))
           })
         })
       })
@@ -254,7 +281,7 @@ export const lentReads = <E>(
         const buffer = takeBuffer(size)
         const read: Read = { step: undefined, waiter: undefined }
         inFlight = read
-        Fs.read(fd, buffer, 0, size, position, (error, n) => {
+        Fs.read(fd, buffer, 0, end === undefined ? size : Math.min(size, end - position), position, (error, n) => {
           const step: Step = error ? { _tag: "Failed", cause: error } : { _tag: "Read", buffer, n }
           if (closing) {
             inFlight = undefined
@@ -277,9 +304,24 @@ export const lentReads = <E>(
                 read.waiter = undefined
               })
             })
+      const atEnd = () => end !== undefined && position >= end
+      // The end of the file, or of the size seen: the file must still be as seen, and not cut short.
+      const finish = Effect.callback<never, E | Cause.Done>((resume) => {
+        ended = true
+        Fs.fstat(fd, (error, stat) => {
+          const problem =
+            error ??
+            changedOf(stat) ??
+            (end !== undefined && position < end ? new Error(`cut short: ${position} of ${end} bytes`) : undefined)
+          resume(problem === undefined ? Cause.done() : Effect.fail(onError(problem)))
+        })
+      })
       const pull: Effect.Effect<readonly [Uint8Array], E | Cause.Done> = Effect.suspend(() => {
         if (ended) return Cause.done()
-        if (inFlight === undefined) start()
+        if (inFlight === undefined) {
+          if (atEnd()) return finish
+          start()
+        }
         return Effect.flatMap(next(inFlight!), (step): Effect.Effect<readonly [Uint8Array], E | Cause.Done> => {
           inFlight = undefined
           if (step._tag === "Failed") {
@@ -287,14 +329,13 @@ export const lentReads = <E>(
             return Effect.fail(onError(step.cause))
           }
           if (step.n === 0) {
-            ended = true
             giveBack(step.buffer)()
-            return Cause.done()
+            return finish
           }
           position += step.n
           const chunk = LentBytes.lend(step.buffer.subarray(0, step.n), giveBack(step.buffer))
           // The next read runs while this chunk is sent.
-          start()
+          if (!atEnd()) start()
           return Effect.succeed([chunk] as const)
         })
       })

@@ -54,14 +54,20 @@ export interface FileInfo extends FileMeta {
   readonly fileSize: number
   /** The file's modification time when its meta was read (ms since the epoch). */
   readonly modifiedMs: number
+  /**
+   * Its status change time (ctime) then: it moves with any rewrite, also one whose modification time was set back.
+   * Optional for callers that build a `FileInfo` themselves; `readFileMeta` always gives it.
+   */
+  readonly changedMs?: number
 }
 
 /** Where a file's data set starts and, optionally, what the file looked like when its meta was read. */
 export interface DataSetLocation {
   readonly dataSetOffset: number
-  /** When given (from `readFileMeta`), a file whose size or modification time changed since is refused. */
+  /** When given (from `readFileMeta`), a file whose size, modification or status change time changed is refused. */
   readonly fileSize?: number
   readonly modifiedMs?: number
+  readonly changedMs?: number
 }
 
 /** Options of `readMeta` and `readFileMeta`. */

@@ -47,7 +47,7 @@ const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
 export const readFileMeta = (path: string, options?: ReadFileMetaOptions): Effect.Effect<FileInfo, Part10Error> =>
   Effect.suspend(() => {
     // Most files: the first 64 KiB, read synchronously (see `loadDataSet` for why), hold the meta group.
-    let head: { readonly bytes: Uint8Array; readonly size: number; readonly modifiedMs: number }
+    let head: ReturnType<typeof FileIo.readHeadSync>
     try {
       head = FileIo.readHeadSync(path, Math.min(INITIAL_READ, options?.maxReadLength ?? DEFAULT_MAX_READ))
     } catch (cause) {
@@ -56,26 +56,39 @@ export const readFileMeta = (path: string, options?: ReadFileMetaOptions): Effec
     const limit = Math.min(head.size, options?.maxReadLength ?? DEFAULT_MAX_READ)
     const meta = parse(head.bytes, options, head.bytes.length < limit && head.bytes.length < head.size)
     if (Result.isSuccess(meta)) {
-      return Effect.succeed({ ...meta.success, fileSize: head.size, modifiedMs: head.modifiedMs })
+      return Effect.succeed({
+        ...meta.success,
+        fileSize: head.size,
+        modifiedMs: head.modifiedMs,
+        changedMs: head.changedMs
+      })
     }
     if (meta.failure._tag !== "Truncated" || head.bytes.length >= head.size) return Effect.fail(meta.failure)
     return readFileMetaAsync(path, options)
   })
 
-// Reads more than the first read held, asynchronously, growing the read until the meta group fits.
+// Reads more than the first read held, asynchronously, growing the read until the meta group fits. The open does not
+// wait on what is not a regular file (the path may name a FIFO by now), which is refused.
 const readFileMetaAsync = (path: string, options?: ReadFileMetaOptions): Effect.Effect<FileInfo, Part10Error> =>
   Effect.acquireUseRelease(
-    Effect.tryPromise({ try: () => Fs.open(path, "r"), catch: (cause) => new FileReadFailed({ path, cause }) }),
+    Effect.tryPromise({
+      try: () => Fs.open(path, Fs.constants.O_RDONLY | Fs.constants.O_NONBLOCK),
+      catch: (cause) => new FileReadFailed({ path, cause })
+    }),
     (handle) =>
       Effect.gen(function* () {
         const io = <A>(f: () => Promise<A>) =>
           Effect.tryPromise({ try: f, catch: (cause) => new FileReadFailed({ path, cause }) })
-        const { size, mtimeMs } = yield* io(() => handle.stat())
+        const stat = yield* io(() => handle.stat())
+        if (!stat.isFile()) return yield* Effect.fail(new FileReadFailed({ path, cause: "not a regular file" }))
+        const { size, mtimeMs, ctimeMs } = stat
         const limit = Math.min(size, options?.maxReadLength ?? DEFAULT_MAX_READ)
         let bytes = yield* io(() => readAt(handle, 0, Math.min(INITIAL_READ, limit)))
         while (true) {
           const meta = parse(bytes, options, bytes.length < limit && bytes.length < size)
-          if (Result.isSuccess(meta)) return { ...meta.success, fileSize: size, modifiedMs: mtimeMs }
+          if (Result.isSuccess(meta)) {
+            return { ...meta.success, fileSize: size, modifiedMs: mtimeMs, changedMs: ctimeMs }
+          }
           const e = meta.failure
           if (e._tag !== "Truncated" || bytes.length >= size) return yield* Effect.fail(e)
           if (bytes.length >= limit) {
@@ -101,11 +114,11 @@ export const MAX_CHUNK_SIZE = 64 << 20
 // empty, and a negative one was a defect (RangeError).
 const chunkedDataSet = (
   path: string,
-  meta: { readonly dataSetOffset: number },
+  meta: DataSetLocation,
   chunkSize: number
 ): Stream.Stream<Uint8Array, FileReadFailed> =>
   Number.isInteger(chunkSize) && chunkSize >= 1 && chunkSize <= MAX_CHUNK_SIZE
-    ? FileIo.lentReads(path, meta.dataSetOffset, chunkSize, readFailed(path))
+    ? FileIo.lentReads(path, meta.dataSetOffset, chunkSize, readFailed(path), meta)
     : Stream.fail(new FileReadFailed({ path, cause: `chunk size ${chunkSize}: not a whole number from 1 to 64 MiB` }))
 
 /**
@@ -120,11 +133,12 @@ export const streamDataSet = (
   meta: { readonly dataSetOffset: number },
   options?: { readonly chunkSize?: number }
 ): Stream.Stream<Uint8Array, FileReadFailed> => {
-  if (options?.chunkSize !== undefined) return chunkedDataSet(path, meta, options.chunkSize)
+  // to the file's end, whatever its size now (`loadDataSet` holds a file to the size its meta was read at)
+  const location = { dataSetOffset: meta.dataSetOffset }
+  if (options?.chunkSize !== undefined) return chunkedDataSet(path, location, options.chunkSize)
   return Stream.unwrap(
-    Effect.map(
-      FileIo.readTail(path, { dataSetOffset: meta.dataSetOffset }, WHOLE_READ_LIMIT, readFailed(path)),
-      (bytes) => (bytes === undefined ? chunkedDataSet(path, meta, STREAM_CHUNK) : Stream.make(bytes))
+    Effect.map(FileIo.readTail(path, location, WHOLE_READ_LIMIT, readFailed(path)), (bytes) =>
+      bytes === undefined ? chunkedDataSet(path, location, STREAM_CHUNK) : Stream.make(bytes)
     )
   )
 }
@@ -132,9 +146,10 @@ export const streamDataSet = (
 /**
  * The data set of a file ready to send, never decoded: its bytes when it is small, else a stream of
  * `STREAM_CHUNK`-byte reads into pooled buffers (lent to the sender, as in `streamDataSet`), so a large
- * file is never held whole and its reads allocate nothing once the pool is warm. With the `fileSize` and `modifiedMs`
- * that `readFileMeta` gave, a file changed since (truncated, grown, rewritten) is refused rather than sent
- * under the old meta; a change while a large file is being streamed is not seen.
+ * file is never held whole and its reads allocate nothing once the pool is warm. With the `fileSize`, `modifiedMs`
+ * and `changedMs` that `readFileMeta` gave, a file changed since (truncated, grown, rewritten) is refused rather than sent
+ * under the old meta; a large file is streamed up to that size, and one that changes while it is streamed ends its
+ * stream with `FileReadFailed` (at the end of it: the sender then aborts the message rather than finish it).
  *
  * Up to `SYNC_READ_LIMIT` bytes (most instances) the file is read synchronously: on Linux an
  * asynchronous read of a 40 KB file costs about ten times the CPU of a synchronous one (four
