@@ -183,7 +183,8 @@ const store = Command.make(
       if (c.window < 1 || c.window > 0xffff) return yield* fail(`--window must be 1-65535, not ${c.window}`)
       const peer = yield* peerOf(c)
       const ae = yield* applicationEntity(c, [], { maxOperationsInvoked: c.window })
-      const { files, missing } = yield* Files.collect(c.paths)
+      const { files, missing, skipped } = yield* Files.collect(c.paths)
+      for (const s of skipped) yield* Console.error(`SKIPPED ${s.path}: ${s.reason}`)
       if (files.length === 0 && missing.length === 0) {
         return yield* fail(`no input files: nothing to send in ${c.paths.join(", ")}`)
       }

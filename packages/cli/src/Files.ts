@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import * as FsSync from "node:fs"
+import type { Dirent } from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import * as Effect from "effect/Effect"
@@ -32,45 +33,73 @@ export interface Unsendable {
   readonly reason: string
 }
 
-/** Every regular file under the given paths (folders recursively, sorted, hidden entries skipped). */
+/**
+ * Every regular file under the given paths (folders recursively, sorted, hidden entries skipped). A path given is
+ * followed wherever it leads; below it, a symbolic link to a file is sent and one to a folder is not followed (it
+ * could lead anywhere, `/` included): it is listed in `skipped`, and given on the command line it would be sent.
+ */
 export const collect = (
   paths: ReadonlyArray<string>
-): Effect.Effect<{ readonly files: ReadonlyArray<string>; readonly missing: ReadonlyArray<Unsendable> }> =>
+): Effect.Effect<{
+  readonly files: ReadonlyArray<string>
+  readonly missing: ReadonlyArray<Unsendable>
+  readonly skipped: ReadonlyArray<Unsendable>
+}> =>
   Effect.promise(async () => {
     const files: Array<string> = []
     const missing: Array<Unsendable> = []
+    const skipped: Array<Unsendable> = []
     const seen = new Set<string>()
-    const walk = async (path: string, top: boolean): Promise<void> => {
+    const folder = async (path: string): Promise<void> => {
+      const real = await Fs.realpath(path)
+      if (seen.has(real)) return
+      seen.add(real)
+      let entries: Array<Dirent>
+      try {
+        entries = (await Fs.readdir(path, { withFileTypes: true })).filter((e) => !e.name.startsWith("."))
+      } catch (cause) {
+        missing.push({ path, reason: `cannot list the folder: ${String(cause)}` })
+        return
+      }
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      for (const entry of entries) {
+        const child = Path.join(path, entry.name)
+        // the entry's type from the folder listing: no stat, except for links and where the file system gives none
+        if (entry.isFile()) files.push(child)
+        else if (entry.isDirectory()) await folder(child)
+        else if (
+          entry.isSymbolicLink() ||
+          !(entry.isFIFO() || entry.isSocket() || entry.isBlockDevice() || entry.isCharacterDevice())
+        ) {
+          let target
+          try {
+            target = await Fs.stat(child)
+          } catch {
+            continue // a dangling link
+          }
+          if (target.isFile()) files.push(child)
+          else if (target.isDirectory()) {
+            if (entry.isSymbolicLink())
+              skipped.push({ path: child, reason: "a symbolic link to a folder, not followed" })
+            else await folder(child)
+          }
+        }
+      }
+    }
+    for (const path of paths) {
       let stat
       try {
         stat = await Fs.stat(path)
       } catch (cause) {
         const code = (cause as NodeJS.ErrnoException).code
         missing.push({ path, reason: code === "ENOENT" ? "no such file or folder" : String(cause) })
-        return
+        continue
       }
-      if (stat.isFile()) {
-        files.push(path)
-        return
-      }
-      if (!stat.isDirectory()) {
-        if (top) missing.push({ path, reason: "not a file or a folder" })
-        return
-      }
-      const real = await Fs.realpath(path)
-      if (seen.has(real)) return
-      seen.add(real)
-      let entries: Array<string>
-      try {
-        entries = (await Fs.readdir(path)).filter((name) => !name.startsWith(".")).sort()
-      } catch (cause) {
-        missing.push({ path, reason: `cannot list the folder: ${String(cause)}` })
-        return
-      }
-      for (const name of entries) await walk(Path.join(path, name), false)
+      if (stat.isFile()) files.push(path)
+      else if (stat.isDirectory()) await folder(path)
+      else missing.push({ path, reason: "not a file or a folder" })
     }
-    for (const path of paths) await walk(path, true)
-    return { files, missing }
+    return { files, missing, skipped }
   })
 
 const DEFLATED_PREFIX = 1024 * 1024
