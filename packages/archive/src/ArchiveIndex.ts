@@ -446,7 +446,13 @@ export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["
             return conflict ?? upsertSync(db, record, new Date(now).toISOString())
           })
         )
-      ).pipe(Effect.flatMap((done) => (done instanceof UidConflict ? Effect.fail(done) : Effect.succeed(done))))
+      ).pipe(
+        Effect.flatMap((done) => {
+          if (done instanceof UidConflict) return Effect.fail(done)
+          if (done.patientChanges.length === 0) return Effect.succeed(done.previous)
+          return Effect.as(Effect.logWarning(patientChangeLine(record, done.patientChanges)), done.previous)
+        })
+      )
     const admit = (header: Header.Header) =>
       refuse
         ? Sqlite.use("check instance", () => conflictSync(db, header)).pipe(
@@ -780,7 +786,7 @@ const upsertLevel = (
   record: InstanceRecord,
   parentPk: number | undefined,
   merge: (old: unknown) => string
-): { readonly pk: number; readonly oldParent: number | undefined } => {
+): { readonly pk: number; readonly oldParent: number | undefined; readonly changed?: ReadonlyArray<Change> } => {
   const { columns, unique, parent, select, upsert, updateAttrs } = LEVEL_WRITES[level]
   const values: Array<SqlValue> = []
   if (level !== "PATIENT") values.push(parentPk ?? null)
@@ -802,7 +808,26 @@ const upsertLevel = (
     return { pk: Number(old["pk"]), oldParent }
   }
   values.push(attrs)
-  return { pk: Number(db.get(upsert, values)?.["pk"]), oldParent }
+  const pk = Number(db.get(upsert, values)?.["pk"])
+  return old === undefined ? { pk, oldParent } : { pk, oldParent, changed: changes(old, columns, values) }
+}
+
+/** A column value an instance replaced in its patient's (study's, series's) row. */
+interface Change {
+  readonly keyword: string
+  readonly was: SqlValue
+  readonly now: SqlValue
+}
+
+// The columns whose stored value the upsert's `values` (the parent or patient key first) replace.
+const changes = (row: Row, columns: ReadonlyArray<Column>, values: ReadonlyArray<SqlValue>): ReadonlyArray<Change> => {
+  const out: Array<Change> = []
+  for (let i = 0; i < columns.length; i++) {
+    const now = values[i + 1] ?? null
+    const was = row[columns[i]!.name] ?? null
+    if (now !== null && now !== was) out.push({ keyword: columns[i]!.keyword, was: was as SqlValue, now })
+  }
+  return out
 }
 
 /**
@@ -897,7 +922,13 @@ const INSERT_INSTANCE = (() => {
   return `INSERT INTO instance (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})`
 })()
 
-const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Option.Option<RetrieveItem> => {
+/** What an upsert replaced: the instance's former entry, and the patient's attributes it changed. */
+interface Upserted {
+  readonly previous: Option.Option<RetrieveItem>
+  readonly patientChanges: ReadonlyArray<Change>
+}
+
+const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Upserted => {
   const sizes: Sizes = new Map()
   // a data set whose JSON is within INDEX_VALUE_LIMIT has every value (and all of them) within the limits
   const whole = JSON.stringify(full.dataset)
@@ -942,5 +973,12 @@ const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Optio
   }
   if (series.oldParent !== undefined && series.oldParent !== studyPk) pruneStudy(db, series.oldParent)
   if (study.oldParent !== undefined && study.oldParent !== patientPk) prunePatient(db, study.oldParent)
-  return Option.fromNullishOr(previous)
+  return { previous: Option.fromNullishOr(previous), patientChanges: patient.changed ?? [] }
+}
+
+// The log line of an instance that changed its patient's attributes (a patient is its Patient ID; the last wins).
+const patientChangeLine = (record: InstanceRecord, changes: ReadonlyArray<Change>): string => {
+  const what = changes.map((c) => `${c.keyword} ${JSON.stringify(c.was)} -> ${JSON.stringify(c.now)}`).join(", ")
+  const id = columnText(uniqueColumn("PATIENT").vr, record.dataset["PatientID"]) ?? ""
+  return `instance ${record.sopInstanceUid} changes patient ${JSON.stringify(id)}: ${what} (a patient's attributes are its latest instance's)`
 }

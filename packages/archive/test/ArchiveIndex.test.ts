@@ -2,7 +2,7 @@ import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import * as Sqlite from "node:sqlite"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Option, Stream } from "effect"
+import { Effect, Exit, Logger, Option, Stream } from "effect"
 import { Archive } from "../src/Archive.ts"
 import { ArchiveIndex } from "../src/ArchiveIndex.ts"
 import type { Dataset } from "../src/Header.ts"
@@ -361,6 +361,39 @@ describe("C-FIND on the index", () => {
             ProcedureCodeSequence: [{ CodeMeaning: meaning }]
           }
         ])
+      })
+    )
+  )
+
+  it.effect("an instance changing its patient's attributes is logged, and the patient takes them", () =>
+    inFreshArchive(
+      Effect.gen(function* () {
+        const archive = yield* Archive
+        const lines: Array<string> = []
+        const capture = Logger.make(({ logLevel, message }) => {
+          lines.push(`${logLevel} ${(Array.isArray(message) ? message : [message]).map(String).join(" ")}`)
+        })
+        const store = (name: string, sop: string, study: string) =>
+          archive
+            .store(instance({ patientId: "PX", patientName: name, study, series: `${study}.1`, sop }))
+            .pipe(Effect.provide(Logger.layer([capture])))
+        yield* store("Doe^John", "1.3.1.1.1", "1.3.1")
+        yield* store("Doe^John", "1.3.1.1.2", "1.3.1")
+        assert.deepStrictEqual(lines, [])
+        yield* store("Roe^Jane", "1.3.2.1.1", "1.3.2")
+        assert.strictEqual(lines.length, 1, lines.join("\n"))
+        assert.match(
+          lines[0]!,
+          /^Warn instance 1\.3\.2\.1\.1 changes patient "PX": PatientName "Doe\^John" -> "Roe\^Jane"/
+        )
+        const patients = yield* find(
+          { QueryRetrieveLevel: "PATIENT", PatientID: "PX", PatientName: "", NumberOfPatientRelatedStudies: "" },
+          "PatientRoot"
+        )
+        assert.deepStrictEqual(
+          patients.map((p) => [p["PatientName"], p["NumberOfPatientRelatedStudies"]]),
+          [[[{ Alphabetic: "Roe^Jane" }], 2]]
+        )
       })
     )
   )
