@@ -1,12 +1,13 @@
 /**
  * Runs every program in examples/ as a user would, each as its own process on 127.0.0.1: two
  * SCPs (a Verification SCP and the custom SCP with Storage/Query/Retrieve Layers), and the
- * C-ECHO, C-STORE, C-FIND and C-MOVE examples against them.
+ * C-ECHO, C-STORE, C-FIND, C-MOVE and C-GET examples against them.
  */
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
+import * as os from "node:os"
 import * as path from "node:path"
 import { corpusFile, repoRoot } from "./support/peers.ts"
 
@@ -125,5 +126,18 @@ describe("examples", () => {
     const there = await runExample("find.ts", ["127.0.0.1", String(destination), "DEST-SCP", "*"])
     assert.include(there.out, m![1]!)
     assert.isTrue(fs.existsSync(ct!))
+    // and back with C-GET into a folder: the file holds the data set sent, byte for byte
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "netdicom-example-get-"))
+    try {
+      const got = await runExample("get.ts", ["127.0.0.1", String(port), "CUSTOM-SCP", m![1]!, out])
+      assert.strictEqual(got.code, 0, got.out)
+      assert.match(got.out, /0x0000 Success: remaining 0, completed 1, failed 0/)
+      const files = fs.readdirSync(out)
+      assert.strictEqual(files.length, 1, files.join(", "))
+      const dataSet = (b: Buffer) => b.subarray(144 + b.readUInt32LE(140))
+      assert.isTrue(dataSet(fs.readFileSync(path.join(out, files[0]!))).equals(dataSet(fs.readFileSync(ct!))))
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true })
+    }
   })
 })
