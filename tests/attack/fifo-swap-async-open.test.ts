@@ -17,6 +17,7 @@ import { Effect, Result } from "effect"
 import { Part10 } from "@netdicom/net"
 import * as Files from "../../packages/cli/src/Files.ts"
 import { CT, DEFLATED, EXPLICIT } from "./support.ts"
+import { element, uid } from "../support/elements.ts"
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "netdicom-fifo-swap-"))
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
@@ -74,19 +75,6 @@ const swapWhileQueued = async <A>(file: string, run: () => Promise<A>): Promise<
   release(file)
   return result
 }
-
-const element = (group: number, elem: number, vr: string, value: Buffer): Buffer => {
-  const long = vr === "OB" || vr === "SQ" || vr === "UN"
-  const header = Buffer.alloc(long ? 12 : 8)
-  header.writeUInt16LE(group, 0)
-  header.writeUInt16LE(elem, 2)
-  header.write(vr, 4, "latin1")
-  if (long) header.writeUInt32LE(value.length, 8)
-  else header.writeUInt16LE(value.length, 6)
-  return Buffer.concat([header, value])
-}
-
-const uid = (s: string) => Buffer.from(s.length % 2 === 0 ? s : `${s}\0`, "latin1")
 
 const identifiers = (sop: string) =>
   Buffer.concat([element(0x0008, 0x0016, "UI", uid(CT)), element(0x0008, 0x0018, "UI", uid(sop))])

@@ -13,24 +13,12 @@ import { Effect, Result } from "effect"
 import { Part10 } from "@netdicom/net"
 import * as Files from "../../packages/cli/src/Files.ts"
 import { CT, EXPLICIT } from "./support.ts"
+import { element, uid } from "../support/elements.ts"
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "netdicom-ids-late-"))
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
 
 const SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
-
-const element = (group: number, elem: number, vr: string, value: Buffer): Buffer => {
-  const long = vr === "OB"
-  const header = Buffer.alloc(long ? 12 : 8)
-  header.writeUInt16LE(group, 0)
-  header.writeUInt16LE(elem, 2)
-  header.write(vr, 4, "latin1")
-  if (long) header.writeUInt32LE(value.length, 8)
-  else header.writeUInt16LE(value.length, 6)
-  return Buffer.concat([header, value])
-}
-
-const uid = (s: string) => Buffer.from(s.length % 2 === 0 ? s : `${s}\0`, "latin1")
 
 describe("the identifiers a C-STORE of a file names", () => {
   it("are the data set's, also past its first 64 KiB", async () => {

@@ -37,7 +37,8 @@ const dcmjsLabel = (term: string): string | undefined => {
 }
 
 const decoders = new Map<string, TextDecoder>()
-const decoder = (label: string): TextDecoder => {
+/** A `TextDecoder` for `label`, made once. @internal */
+export const decoder = (label: string): TextDecoder => {
   let d = decoders.get(label)
   if (d === undefined) {
     d = new TextDecoder(label)

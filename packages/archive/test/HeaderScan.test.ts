@@ -69,15 +69,7 @@ interface El {
 
 const u16 = (n: number) => Uint8Array.of(n & 0xff, (n >> 8) & 0xff)
 const u32 = (n: number) => Uint8Array.of(n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >>> 24) & 0xff)
-const cat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
+const cat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => new Uint8Array(Buffer.concat(parts))
 const latin1 = (s: string) => Uint8Array.from([...s].map((c) => Math.min(c.codePointAt(0)!, 0xff)))
 const utf8 = (s: string) => new TextEncoder().encode(s)
 

@@ -16,7 +16,8 @@
  * @internal
  */
 import { Buffer } from "node:buffer"
-import { TextDecoder } from "node:util"
+import type { TextDecoder } from "node:util"
+import * as Charset from "../Charset.ts"
 import * as Dcmjs from "./Dcmjs.ts"
 import type { Dataset, Dict } from "./Dcmjs.ts"
 import { stripBinary } from "./StripBinary.ts"
@@ -56,15 +57,6 @@ const DECODER_LABEL: ReadonlyMap<string, string> = new Map([
   ["ISO_IR 100", "latin1"],
   ["ISO_IR 192", "utf-8"]
 ])
-const decoders = new Map<string, TextDecoder>()
-const decoderFor = (label: string): TextDecoder => {
-  let d = decoders.get(label)
-  if (d === undefined) {
-    d = new TextDecoder(label)
-    decoders.set(label, d)
-  }
-  return d
-}
 
 /** One byte, one character (dcmjs's `readAsciiString`; a TextDecoder's "latin1" is windows-1252). */
 const ascii = (bytes: Uint8Array, start: number, end: number): string =>
@@ -323,7 +315,7 @@ const walk = (
       const terms = dropPad(split(ascii(bytes, valueStart, valueEnd))).map((v) => v.trim())
       const label = terms.length === 1 ? DECODER_LABEL.get(terms[0]!) : undefined
       if (label === undefined) return undefined
-      charset.decoder = decoderFor(label)
+      charset.decoder = Charset.decoder(label)
       charset.terms = terms
       // dcmjs decodes to Unicode and says so
       entries.push({ tag, vr, values: ["ISO_IR 192"], start: elementStart, end: valueEnd })
@@ -413,7 +405,7 @@ export const scan = (
   }
   const metaEnd = META_START + 12 + view.getUint32(META_START + 8, true)
   if (metaEnd > bytes.length) return undefined
-  const metaCharset = { decoder: decoderFor("latin1"), terms: undefined }
+  const metaCharset = { decoder: Charset.decoder("latin1"), terms: undefined }
   const metaEntries = walk(bytes, view, META_START + 12, metaEnd, true, -1, metaCharset)
   if (metaEntries === undefined || metaEntries.some((e) => e.values === undefined)) return undefined
   const meta = naturalize(metaEntries, undefined)
@@ -422,7 +414,7 @@ export const scan = (
     return undefined
   }
   const charset: { decoder: TextDecoder; terms: ReadonlyArray<string> | undefined } = {
-    decoder: decoderFor("latin1"),
+    decoder: Charset.decoder("latin1"),
     terms: undefined
   }
   const entries = walk(bytes, view, metaEnd, bytes.length, syntax !== IMPLICIT_LE, untilTag, charset)
