@@ -2,12 +2,12 @@
  * A C-MOVE whose instances need more presentation contexts than one association holds (PS3.8 7.1.1.13: 128): one
  * instance of each storage SOP class in `Uids.STORAGE_SOP_CLASSES` (168), each needing its own context and its
  * transcoding fallback. The SCP sends them over several associations to the destination, one after the other, as
- * one operation: its pending responses count down across them, and a part whose association is rejected fails its
- * instances alone. Before, one association was proposed with the 128 contexts of the most instances and the
+ * one operation: its pending responses count down across them, a part whose association is rejected fails its
+ * instances alone, and a C-CANCEL during a part ends the operation there. Before, one association was proposed with the 128 contexts of the most instances and the
  * instances left out failed.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option, Result, Stream } from "effect"
+import { Deferred, Effect, Layer, Option, Result, Stream } from "effect"
 import { Status, Uids } from "@netdicom/wire"
 import type { AcceptorPolicy } from "../src/association/AcceptorPolicy.ts"
 import { EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
@@ -34,7 +34,11 @@ const instances: ReadonlyArray<Scp.RetrievableInstance> = Uids.STORAGE_SOP_CLASS
 
 // A destination storing every instance it is sent (`supported`: the storage classes it accepts), counting the
 // associations asked of it, and noting which one each instance came over.
-const destination = (supported: ReadonlyArray<string>, policy: Omit<AcceptorPolicy, "calledAeTitles"> = {}) =>
+const destination = (
+  supported: ReadonlyArray<string>,
+  policy: Omit<AcceptorPolicy, "calledAeTitles"> = {},
+  onStored: (count: number) => Effect.Effect<void> = () => Effect.void
+) =>
   Effect.gen(function* () {
     let associations = 0
     const stored: Array<{ readonly uid: string; readonly association: number }> = []
@@ -47,6 +51,7 @@ const destination = (supported: ReadonlyArray<string>, policy: Omit<AcceptorPoli
         Stream.runDrain(request.dataSet).pipe(
           Effect.orDie,
           Effect.andThen(Effect.sync(() => stored.push({ uid: request.sopInstanceUid, association: associations }))),
+          Effect.andThen((count) => onStored(count)),
           Effect.as({ status: Status.SUCCESS })
         )
     })
@@ -65,7 +70,7 @@ const destination = (supported: ReadonlyArray<string>, policy: Omit<AcceptorPoli
   })
 
 // The Q/R SCP retrieving `instances`, and every response of a C-MOVE of them to DEST on `destPort`.
-const moveAll = (destPort: number) =>
+const moveAll = (destPort: number, cancelWhen?: Effect.Effect<void>) =>
   Effect.gen(function* () {
     const scpAe = yield* testAe({
       aeTitle: "NETDICOM-SCP",
@@ -90,7 +95,8 @@ const moveAll = (destPort: number) =>
       Scu.move(channel, {
         model: "study",
         destination: "DEST",
-        identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.9" }
+        identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.9" },
+        ...(cancelWhen === undefined ? {} : { cancelWhen })
       })
     )
   })
@@ -144,6 +150,30 @@ describe("a C-MOVE needing more presentation contexts than one association holds
       assert.deepStrictEqual(dest.stored.map((s) => s.uid).sort(), expected.sort())
       // the pending responses still count down to the end, the rejected part's failures among them
       assert.deepStrictEqual(responses.at(-2)!.remaining, 1)
+    })
+  )
+
+  it.live("a C-CANCEL during the second association stops the operation, counted across the parts", () =>
+    Effect.gen(function* () {
+      const parts = ContextParts.partsFor(instances, (x) => x, { fallbacks: true })
+      // the C-CANCEL goes out once 10 instances of the second part are stored
+      const trigger = parts[0]!.items.length + 10
+      const stop = yield* Deferred.make<void>()
+      const dest = yield* destination(Uids.STORAGE_SOP_CLASSES, {}, (count) =>
+        count === trigger ? Deferred.succeed(stop, undefined).pipe(Effect.asVoid) : Effect.void
+      )
+      const responses = yield* moveAll(dest.port, Deferred.await(stop))
+      const final = responses.at(-1)!
+      // the C-CANCEL is seen before a next sub-operation: the second association's, the third never opened
+      assert.strictEqual(final.status, Status.CANCEL)
+      assert.isAtLeast(final.completed!, trigger)
+      assert.isBelow(final.completed!, parts[0]!.items.length + parts[1]!.items.length)
+      assert.deepStrictEqual(
+        [final.remaining, final.failed, final.warning],
+        [instances.length - final.completed!, 0, 0]
+      )
+      assert.strictEqual(dest.stored.length, final.completed)
+      assert.strictEqual(dest.associations(), 2)
     })
   )
 })
