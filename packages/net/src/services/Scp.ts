@@ -416,7 +416,7 @@ const handleRetrieve = (
         // reason goes to the log, as a partial failure's does.
         const reason = `cannot reach ${moveDestination}: ${sent.failure.message}`
         const which = parts.length > 1 ? ` (association ${n + 1} of ${parts.length})` : ""
-        yield* Effect.logWarning(`C-MOVE ${m.messageId} of ${part.items.length} instance(s)${which} failed: ${reason}`)
+        yield* Effect.logWarning(`C-MOVE ${m.messageId}: ${part.items.length} instance(s)${which} not sent: ${reason}`)
         firstFailure ??= reason
         for (const x of part.items) tally(undefined, x.sopInstanceUid)
         yield* pendingAfter(to - 1)
