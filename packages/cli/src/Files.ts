@@ -10,7 +10,7 @@ import type { Dirent } from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import * as Effect from "effect/Effect"
-import { Negotiation, Part10 } from "@netdicom/net"
+import { ContextParts, Negotiation, Part10 } from "@netdicom/net"
 import { Uids } from "@netdicom/wire"
 import * as DataSetCheck from "./DataSetCheck.ts"
 
@@ -154,15 +154,14 @@ export const inspect = (path: string): Effect.Effect<Sendable, Unsendable> =>
 export const contextKey = (file: { readonly sopClassUid: string; readonly transferSyntaxUid: string }): string =>
   `${file.sopClassUid}|${file.transferSyntaxUid}`
 
+const storedOf = (file: Sendable): ContextParts.Stored => ({
+  sopClassUid: file.sopClassUid,
+  transferSyntax: file.transferSyntaxUid
+})
+
 /** One presentation context per SOP class and transfer syntax the files hold, in the order first met. */
-export const contextsFor = (files: ReadonlyArray<Sendable>): ReadonlyArray<Negotiation.ProposedContext> => {
-  const seen = new Map<string, Negotiation.ProposedContext>()
-  for (const f of files) {
-    const key = contextKey(f)
-    if (!seen.has(key)) seen.set(key, { abstractSyntax: f.sopClassUid, transferSyntaxes: [f.transferSyntaxUid] })
-  }
-  return [...seen.values()]
-}
+export const contextsFor = (files: ReadonlyArray<Sendable>): ReadonlyArray<Negotiation.ProposedContext> =>
+  ContextParts.contextsFor(files, storedOf)
 
 /** Files that go over one association, and the contexts of their own (at most the room an association has). */
 export interface Part {
@@ -172,40 +171,11 @@ export interface Part {
 
 /**
  * The files in parts whose own contexts fit an association (`room` each, PS3.8 allows 128): all of them, in their
- * order, when they fit one; otherwise grouped by SOP class, a class's files in one part where its contexts fit.
+ * order, when they fit one; otherwise grouped by SOP class, a class's files in one part where its contexts fit
+ * (`ContextParts.partsFor`, which the C-MOVE SCP splits its sub-operations with too).
  */
 export const partsFor = (
   files: ReadonlyArray<Sendable>,
   room: number = Negotiation.MAX_PRESENTATION_CONTEXTS
-): ReadonlyArray<Part> => {
-  const all = contextsFor(files)
-  if (all.length <= room) return files.length === 0 ? [] : [{ files, contexts: all }]
-  const byClass = new Map<string, Array<Sendable>>()
-  for (const f of files) {
-    const same = byClass.get(f.sopClassUid)
-    if (same === undefined) byClass.set(f.sopClassUid, [f])
-    else same.push(f)
-  }
-  const parts: Array<Array<Sendable>> = []
-  let part: Array<Sendable> = []
-  let keys = new Set<string>()
-  const next = () => {
-    if (part.length > 0) parts.push(part)
-    part = []
-    keys = new Set()
-  }
-  for (const classFiles of byClass.values()) {
-    const classKeys = new Set(classFiles.map(contextKey))
-    // a class starts a new part when its contexts would not fit beside those taken (one of more than `room`
-    // contexts is cut below, context by context)
-    if (keys.size + classKeys.size > room) next()
-    for (const f of classFiles) {
-      const key = contextKey(f)
-      if (!keys.has(key) && keys.size >= room) next()
-      keys.add(key)
-      part.push(f)
-    }
-  }
-  next()
-  return parts.map((files) => ({ files, contexts: contextsFor(files) }))
-}
+): ReadonlyArray<Part> =>
+  ContextParts.partsFor(files, storedOf, { room }).map((part) => ({ files: part.items, contexts: part.contexts }))

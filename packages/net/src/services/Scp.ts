@@ -5,8 +5,10 @@
  * Verification is built in. `StorageService` takes instances; `QueryService` answers C-FIND with
  * a Stream of identifiers (a C-CANCEL stops it and answers FE00); `RetrieveService` lists the
  * instances for C-GET and C-MOVE, and this module runs the sub-operations: on the same association
- * for C-GET, to the destination from `MoveDestinations` for C-MOVE, with pending counts and the
- * final status (0000; B000 with the failed UIDs; A702 when all failed; A801 for an unknown
+ * for C-GET, to the destination from `MoveDestinations` for C-MOVE (over several associations, one after the other,
+ * when the instances need more presentation contexts than one holds: `ContextParts`; a part whose association cannot
+ * be opened fails its instances alone), with pending counts and the final status (0000; B000 with the failed UIDs;
+ * A702 when all failed; A801 for an unknown
  * destination, with no association opened). A C-CANCEL ends the sub-operations with FE00; a server stopping
  * (the association's channel closing) starts no new sub-operation and sends the final response, counting those
  * not started as failed, before its associations are aborted. A service that is not provided is answered 0x0122,
@@ -25,13 +27,12 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Dimse, Status } from "@netdicom/wire"
 import type { AcceptorPolicy } from "../association/AcceptorPolicy.ts"
-import * as Negotiation from "../association/Negotiation.ts"
 import type { ApplicationEntity } from "../association/ApplicationEntity.ts"
 import * as Server from "../association/Server.ts"
 import type { ListenFailed } from "../upper/Transport.ts"
 import * as DataSet from "../dimse/DataSet.ts"
 import * as DimseChannel from "../dimse/DimseChannel.ts"
-import * as Transcode from "../dimse/Transcode.ts"
+import * as ContextParts from "../dimse/ContextParts.ts"
 import { DataSourceFailed, NoAcceptedContext } from "../dimse/DimseError.ts"
 import { modelOf, type Model, VERIFICATION } from "./QueryRetrieve.ts"
 import * as Scu from "./Scu.ts"
@@ -302,29 +303,51 @@ const handleRetrieve = (
           ? Status.OUT_OF_RESOURCES_SUBOPERATIONS
           : Status.WARNING
 
-    const runSubOps = (target: DimseChannel.DimseChannel) =>
+    // A C-MOVE's sub-operations go to the destination over as many associations as their contexts need, one after
+    // the other, a part (grouped by SOP class) each; a C-GET's over the requester's association, as they come.
+    const parts: ReadonlyArray<ContextParts.Part<RetrievableInstance>> = isMove
+      ? ContextParts.partsFor(instances, (x) => x, { fallbacks: true })
+      : [{ items: instances, contexts: [] }]
+    const ordered = parts.flatMap((part) => part.items)
+    const total = ordered.length
+
+    // Whether the operation stops before sub-operation `i` (of `ordered`), its final response sent: a C-CANCEL came,
+    // or the server is stopping.
+    const stopsAt = (i: number) =>
       Effect.gen(function* () {
-        for (let i = 0; i < instances.length; i++) {
-          if (request.isCancelled()) {
-            // Those not started are the Remaining count, not failures: the list holds only the sub-operations that
-            // failed (PS3.4 C.4.2.1.4.2, C.4.3.1.3.1).
-            const remaining = instances.length - i
-            return yield* respond(Status.CANCEL, counts(remaining, completed, failed, warning), failedUids)
-          }
-          if (channel.isStopping()) {
-            // The server is stopping: no new sub-operation; those not started count as failed, and the final
-            // response says so before the association is aborted.
-            const notStarted = instances.slice(i).map((x) => x.sopInstanceUid)
-            failed += notStarted.length
-            failedUids.push(...notStarted)
-            return yield* respond(
-              finalStatus(),
-              counts(0, completed, failed, warning),
-              failedUids,
-              `the SCP is stopping: ${notStarted.length} sub-operation(s) not started`
-            )
-          }
-          const inst = instances[i]!
+        if (request.isCancelled()) {
+          // Those not started are the Remaining count, not failures: the list holds only the sub-operations that
+          // failed (PS3.4 C.4.2.1.4.2, C.4.3.1.3.1).
+          yield* respond(Status.CANCEL, counts(total - i, completed, failed, warning), failedUids)
+          return true
+        }
+        if (channel.isStopping()) {
+          // The server is stopping: no new sub-operation; those not started count as failed, and the final
+          // response says so before the association is aborted.
+          const notStarted = ordered.slice(i).map((x) => x.sopInstanceUid)
+          failed += notStarted.length
+          failedUids.push(...notStarted)
+          yield* respond(
+            finalStatus(),
+            counts(0, completed, failed, warning),
+            failedUids,
+            `the SCP is stopping: ${notStarted.length} sub-operation(s) not started`
+          )
+          return true
+        }
+        return false
+      })
+
+    // The pending response after sub-operation `i`, while some are left.
+    const pendingAfter = (i: number) =>
+      i < total - 1 ? respond(Status.PENDING, counts(total - i - 1, completed, failed, warning)) : Effect.void
+
+    // Sub-operations `from` to `to` (excluded) over `target`; false when the operation stopped early.
+    const runSubOps = (target: DimseChannel.DimseChannel, from: number, to: number) =>
+      Effect.gen(function* () {
+        for (let i = from; i < to; i++) {
+          if (yield* stopsAt(i)) return false
+          const inst = ordered[i]!
           const r = yield* Scu.store(target, {
             sopClassUid: inst.sopClassUid,
             sopInstanceUid: inst.sopInstanceUid,
@@ -333,17 +356,18 @@ const handleRetrieve = (
             moveOriginator: { aeTitle: channel.association.negotiated.peerAeTitle, messageId: m.messageId }
           }).pipe(Effect.result)
           if (Result.isFailure(r) && r.failure._tag === "AssociationAborted") {
-            // The association the sub-operations go over is gone: every one left would fail the same way, with a log
-            // line and a pending response each (for a study of thousands, after the requester of a C-GET aborted).
-            // They fail together, and the final response goes out if it still can.
-            const left = instances.length - i
+            // The association the sub-operations go over is gone: every one left on it would fail the same way, with
+            // a log line and a pending response each (for a study of thousands, after the requester of a C-GET
+            // aborted). They fail together; a C-MOVE's next part, if any, goes over an association of its own.
+            const left = to - i
             yield* Effect.logWarning(
               `${isMove ? "C-MOVE" : "C-GET"} ${m.messageId}: ${left} sub-operation(s) from ${inst.sopInstanceUid} ` +
                 `not done: ${r.failure.message}`
             )
             firstFailure ??= subOperationFailure(r.failure)
-            for (const rest of instances.slice(i)) tally(undefined, rest.sopInstanceUid)
-            break
+            for (const rest of ordered.slice(i, to)) tally(undefined, rest.sopInstanceUid)
+            yield* pendingAfter(to - 1)
+            return true
           }
           if (Result.isFailure(r)) {
             yield* Effect.logWarning(`sub-operation for ${inst.sopInstanceUid}: ${r.failure.message}`)
@@ -352,67 +376,55 @@ const handleRetrieve = (
             firstFailure ??= `the store SCP answered 0x${r.success.status.toString(16).padStart(4, "0")}`
           }
           tally(Result.isSuccess(r) ? r.success.status : undefined, inst.sopInstanceUid)
-          if (i < instances.length - 1) {
-            yield* respond(Status.PENDING, counts(instances.length - i - 1, completed, failed, warning))
-          }
+          yield* pendingAfter(i)
         }
-        yield* respond(
-          finalStatus(),
-          counts(0, completed, failed, warning),
-          failedUids,
-          failed > 0 && firstFailure !== undefined ? firstFailure : undefined
-        )
+        return true
       })
 
-    if (!isMove) return yield* runSubOps(channel)
-    if (instances.length === 0) return yield* respond(Status.SUCCESS, counts(0, 0, 0, 0))
-    yield* Effect.scoped(
-      Effect.gen(function* () {
-        const target = yield* Scu.connect(ae, {
-          host: destination!.host,
-          port: destination!.port,
-          calledAeTitle: (m as Dimse.CMoveRq).moveDestination,
-          contexts: Transcode.withFallbacks(moveContexts(instances))
-        })
-        yield* runSubOps(target)
-      })
-    ).pipe(
-      Effect.catch((e) => {
-        // The Error Comment holds 64 characters: the whole reason goes to the log, as a partial failure's does.
-        const reason = `cannot reach ${(m as Dimse.CMoveRq).moveDestination}: ${e.message}`
-        return Effect.andThen(
-          Effect.logWarning(`C-MOVE of ${instances.length} instance(s) failed: ${reason}`),
-          respond(
-            Status.OUT_OF_RESOURCES_SUBOPERATIONS,
-            counts(0, 0, instances.length, 0),
-            instances.map((x) => x.sopInstanceUid),
-            reason
-          )
-        )
-      })
+    const finish = Effect.suspend(() =>
+      respond(
+        finalStatus(),
+        counts(0, completed, failed, warning),
+        failedUids,
+        failed > 0 && firstFailure !== undefined ? firstFailure : undefined
+      )
     )
-  })
 
-// The contexts a C-MOVE proposes to its destination: one per SOP class and transfer syntax (the acceptor picks one
-// transfer syntax per context and instances are sent as stored, so each stored transfer syntax needs its own), those
-// of the most instances first when there are more than an association holds: the instances left out fail alone
-// (no accepted context) rather than the whole C-MOVE (a study holding instances of 129 SOP classes, say). Within the
-// room left, `Transcode.withFallbacks` adds a context per SOP class in every native syntax, for instances whose own
-// syntax the destination refuses.
-const moveContexts = (instances: ReadonlyArray<RetrievableInstance>): Array<Negotiation.ProposedContext> => {
-  const byPair = new Map<string, { readonly abstractSyntax: string; readonly transferSyntax: string; n: number }>()
-  for (const inst of instances) {
-    const key = `${inst.sopClassUid} ${inst.transferSyntax}`
-    const pair = byPair.get(key)
-    if (pair !== undefined) pair.n++
-    else byPair.set(key, { abstractSyntax: inst.sopClassUid, transferSyntax: inst.transferSyntax, n: 1 })
-  }
-  const pairs = [...byPair.values()]
-  if (pairs.length > Negotiation.MAX_PRESENTATION_CONTEXTS) pairs.sort((a, b) => b.n - a.n)
-  return pairs
-    .slice(0, Negotiation.MAX_PRESENTATION_CONTEXTS)
-    .map((p) => ({ abstractSyntax: p.abstractSyntax, transferSyntaxes: [p.transferSyntax] }))
-}
+    if (!isMove) {
+      if (yield* runSubOps(channel, 0, total)) yield* finish
+      return
+    }
+    if (total === 0) return yield* respond(Status.SUCCESS, counts(0, 0, 0, 0))
+    const moveDestination = (m as Dimse.CMoveRq).moveDestination
+    let from = 0
+    for (const [n, part] of parts.entries()) {
+      const to = from + part.items.length
+      if (yield* stopsAt(from)) return
+      const sent = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const target = yield* Scu.connect(ae, {
+            host: destination!.host,
+            port: destination!.port,
+            calledAeTitle: moveDestination,
+            contexts: part.contexts
+          })
+          return yield* runSubOps(target, from, to)
+        })
+      ).pipe(Effect.result)
+      if (Result.isFailure(sent)) {
+        // That part's instances fail; the next part still goes. The Error Comment holds 64 characters: the whole
+        // reason goes to the log, as a partial failure's does.
+        const reason = `cannot reach ${moveDestination}: ${sent.failure.message}`
+        const which = parts.length > 1 ? ` (association ${n + 1} of ${parts.length})` : ""
+        yield* Effect.logWarning(`C-MOVE ${m.messageId}: ${part.items.length} instance(s)${which} not sent: ${reason}`)
+        firstFailure ??= reason
+        for (const x of part.items) tally(undefined, x.sopInstanceUid)
+        yield* pendingAfter(to - 1)
+      } else if (!sent.success) return
+      from = to
+    }
+    yield* finish
+  })
 
 type ServiceRequest = Dimse.CEchoRq | Dimse.CStoreRq | Dimse.CFindRq | Dimse.CGetRq | Dimse.CMoveRq
 
