@@ -255,30 +255,37 @@ const store = Command.make(
               readonly fiber: Fiber.Fiber<Result.Result<Scu.StatusInfo, DimseError.DimseFailure>>
             }
             const inFlight: Array<InFlight> = []
-            // Reports the oldest outstanding C-STORE's outcome; a failed exchange closes its association.
-            const settle = Effect.gen(function* () {
+            // Reports a C-STORE's outcome; a failed exchange closes its association.
+            const report = (
+              file: Files.Sendable,
+              from: typeof session,
+              r: Result.Result<Scu.StatusInfo, DimseError.DimseFailure>
+            ) =>
+              Effect.gen(function* () {
+                if (Result.isSuccess(r)) {
+                  const s = r.success
+                  if (s.category === "Success") sent++
+                  else if (s.category === "Warning") {
+                    sent++
+                    warnings++
+                    yield* clearProgress
+                    yield* Console.error(`WARNING ${file.path}: ${describeStatus(s)}`)
+                  } else yield* reportFailure(file.path, `C-STORE: ${describeStatus(s)}`)
+                  return
+                }
+                const e = r.failure
+                if (e._tag === "NoAcceptedContext") {
+                  yield* reportFailure(file.path, rejectionReason(file, rejected.get(Files.contextKey(file))))
+                  return
+                }
+                yield* reportFailure(file.path, e.message)
+                if (from === session) yield* close(Exit.fail(e))
+              })
+            const settle = Effect.suspend(() => {
               const entry = inFlight.shift()
-              if (entry === undefined) return
-              const { file } = entry
-              const r = yield* Fiber.join(entry.fiber)
-              if (Result.isSuccess(r)) {
-                const s = r.success
-                if (s.category === "Success") sent++
-                else if (s.category === "Warning") {
-                  sent++
-                  warnings++
-                  yield* clearProgress
-                  yield* Console.error(`WARNING ${file.path}: ${describeStatus(s)}`)
-                } else yield* reportFailure(file.path, `C-STORE: ${describeStatus(s)}`)
-                return
-              }
-              const e = r.failure
-              if (e._tag === "NoAcceptedContext") {
-                yield* reportFailure(file.path, rejectionReason(file, rejected.get(Files.contextKey(file))))
-                return
-              }
-              yield* reportFailure(file.path, e.message)
-              if (entry.session === session) yield* close(Exit.fail(e))
+              return entry === undefined
+                ? Effect.void
+                : Effect.flatMap(Fiber.join(entry.fiber), (r) => report(entry.file, entry.session, r))
             })
             const settleAll = Effect.whileLoop({ while: () => inFlight.length > 0, body: () => settle, step: () => {} })
 
@@ -321,24 +328,27 @@ const store = Command.make(
                   yield* reportFailure(file.path, loaded.failure.message)
                   continue
                 }
-                const fiber = yield* Effect.forkScoped(
-                  Effect.result(
-                    Scu.store(channel, {
-                      sopClassUid: file.sopClassUid,
-                      sopInstanceUid: file.sopInstanceUid,
-                      transferSyntax: file.transferSyntaxUid,
-                      dataSet:
-                        loaded.success instanceof Uint8Array
-                          ? loaded.success
-                          : loaded.success.pipe(
-                              Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message }))
-                            )
-                    })
-                  )
+                const stored = Effect.result(
+                  Scu.store(channel, {
+                    sopClassUid: file.sopClassUid,
+                    sopInstanceUid: file.sopInstanceUid,
+                    transferSyntax: file.transferSyntaxUid,
+                    dataSet:
+                      loaded.success instanceof Uint8Array
+                        ? loaded.success
+                        : loaded.success.pipe(
+                            Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message }))
+                          )
+                  })
                 )
-                inFlight.push({ file, session, fiber })
-                // as many outstanding as the association's window allows (1 without one: send, then wait)
+                // as many outstanding as the association's window allows; without one (most peers), each C-STORE
+                // is sent and answered in this fiber, with no fiber of its own to start and join
                 const window = Math.max(1, channel.association.negotiated.maxOperationsInvoked)
+                if (window === 1 && inFlight.length === 0) {
+                  yield* report(file, session, yield* stored)
+                  continue
+                }
+                inFlight.push({ file, session, fiber: yield* Effect.forkScoped(stored) })
                 while (inFlight.length >= window) yield* settle
               }
               yield* settleAll
