@@ -287,8 +287,9 @@ const walk = (
     const valueStart = at + head.size
     let valueEnd: number
     if (head.length === UNDEFINED) {
-      // a sequence (dcmjs takes any undefined length in Implicit VR for one); encapsulated values are beyond us
-      if (tag === PIXEL_DATA || (explicit && vr !== "SQ")) return undefined
+      // a sequence (dcmjs takes an undefined length in Implicit VR for one where its dictionary has no VR: a tag it
+      // knows keeps its VR, and a text read so runs to the end of the bytes); encapsulated values are beyond us
+      if (tag === PIXEL_DATA || vr !== (explicit || entry !== undefined ? "SQ" : "")) return undefined
       const sequence = sequenceEnd(view, valueStart, end, explicit, 1)
       if (sequence === undefined) return undefined
       valueEnd = sequence
@@ -307,6 +308,9 @@ const walk = (
     }
     seen?.add(tag)
     last = Math.max(last, tag)
+    // dcmjs decodes the text after Specific Character Set by it whatever VR it was written with (UN: its
+    // dictionary's CS); the scan's decoder follows only a CS value
+    if (tag === SPECIFIC_CHARACTER_SET && vr !== "CS") return undefined
     if (head.length === UNDEFINED || !PLAIN_VRS.has(vr)) {
       if (explicit && BINARY_VRS.has(vr)) {
         entries.push({ tag, vr, values: [], start: elementStart, end: valueEnd })
