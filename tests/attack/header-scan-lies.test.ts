@@ -117,6 +117,20 @@ describe("HeaderScan and lying VRs", () => {
     if (scanned !== undefined) assert.deepStrictEqual(scanned.dataset, expected)
   })
 
+  it("a person name's tag written with another VR is read as dcmjs reads it (its person name accessors)", () => {
+    for (const [vr, value] of [
+      ["CS", "----"],
+      ["LO", "DOE^J\\ROE^K "],
+      ["SH", ""]
+    ] as const) {
+      const bytes = part10(EXPLICIT_LE, [{ tag: 0x00100010, vr, value: latin1(value) }])
+      const scanned = HeaderScan.scan(bytes, PIXEL_DATA)
+      if (scanned !== undefined) {
+        assert.strictEqual(JSON.stringify(scanned.dataset), JSON.stringify(dcmjsDataSet(bytes)), `${vr} '${value}'`)
+      }
+    }
+  })
+
   it("text on a tag the dictionary calls a sequence is decoded once, not again as an item's", () => {
     const bytes = part10(EXPLICIT_LE, [CHARSET_UTF8, { tag: 0x00081032, vr: "LO", value: utf8("Schädel\\Kopf ") }])
     assert.deepStrictEqual(dataSetOf(bytes)["ProcedureCodeSequence"], ["Schädel", "Kopf"])

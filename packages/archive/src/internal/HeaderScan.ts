@@ -11,7 +11,9 @@
  * its own bytes only). Anything else it gives up on, returning undefined so that `Header` reads the whole with
  * dcmjs: big endian or deflated data sets, a Specific Character Set other than none, ISO_IR 6, ISO_IR 100 or
  * ISO_IR 192 (several values, ISO 2022), a VR dcmjs reads with another length form (OL, OV, SV), a numeric value
- * whose length is not a multiple of its size, an element cut short, a repeated tag, a stray item tag.
+ * whose length is not a multiple of its size, an element cut short, a repeated tag, a stray item tag, a Specific
+ * Character Set not written as CS, a person name's tag written with another VR, an undefined length in Implicit VR
+ * on a tag the dictionary gives a VR other than SQ.
  *
  * @internal
  */
@@ -370,6 +372,9 @@ const naturalize = (entries: ReadonlyArray<Entry>, pending: Dataset | undefined)
       continue
     }
     if (entry !== undefined && (entry.vr === "ox" || entry.vr !== vr)) vrMap[name] = vr
+    // dcmjs's naturalized data set turns whatever its dictionary's person name keywords are given into person name
+    // objects (a string is a String object then): another VR on such a tag is left to it
+    if (entry?.vr === "PN" && vr !== "PN") return undefined
     if (BINARY_VRS.has(vr) && values.length === 0) continue // an ArrayBuffer: left out
     const first = values[0]
     out[name] = values.length === 1 && (typeof first !== "object" || first === null) ? first : values
