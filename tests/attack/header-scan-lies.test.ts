@@ -131,6 +131,17 @@ describe("HeaderScan and lying VRs", () => {
     }
   })
 
+  it("a number on a person name's tag is refused as an instance dcmjs cannot read, not thrown", () => {
+    // dcmjs's naturalized data set throws on a number given to a person name keyword ("Cannot add accessors to
+    // non-string primitives"): it escaped Header.fromBytes, the C-STORE handler failed and no response was sent
+    for (const charset of [[], [{ tag: 0x00080005, vr: "CS", value: latin1("ISO_IR 101") }]]) {
+      const bytes = part10(EXPLICIT_LE, [...charset, { tag: 0x00080090, vr: "FL", value: new Uint8Array(4) }])
+      const header = Header.fromBytes(bytes)
+      assert.isTrue(Result.isFailure(header))
+      if (Result.isFailure(header)) assert.match(header.failure.reason, /cannot/)
+    }
+  })
+
   it("text on a tag the dictionary calls a sequence is decoded once, not again as an item's", () => {
     const bytes = part10(EXPLICIT_LE, [CHARSET_UTF8, { tag: 0x00081032, vr: "LO", value: utf8("Schädel\\Kopf ") }])
     assert.deepStrictEqual(dataSetOf(bytes)["ProcedureCodeSequence"], ["Schädel", "Kopf"])

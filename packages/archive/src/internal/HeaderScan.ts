@@ -402,7 +402,12 @@ const readPending = (bytes: Uint8Array, dataSetOffset: number, entries: Readonly
     return undefined
   }
   for (const e of entries) if (e.values === undefined && !(hexTag(e.tag) in dict)) return undefined
-  return stripBinary(Dcmjs.naturalize(dict)) as Dataset
+  try {
+    return stripBinary(Dcmjs.naturalize(dict)) as Dataset
+  } catch {
+    // dcmjs's naturalized data set throws on some values it read: left to the whole read, which says why
+    return undefined
+  }
 }
 
 /**
