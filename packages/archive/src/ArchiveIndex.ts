@@ -603,7 +603,8 @@ const prunePatient = (db: Database, pk: number): void => {
  * The longest attribute value the index keeps, in characters of its JSON: a longer one (a report's text, a long
  * description, a peer's padding) stays in the file only, out of the columns and of `attrs`, and a C-FIND answers
  * the attribute as one the instance does not have. A sequence may be longer (`INDEX_SEQUENCE_LIMIT`), and one row's
- * `attrs` holds at most `INDEX_ATTRIBUTES_LIMIT` (attributes past it, in tag order, are left out).
+ * `attrs` holds at most `INDEX_ATTRIBUTES_LIMIT` (attributes past it, in tag order, are left out: private and
+ * unknown ones before those the dictionary names).
  */
 export const INDEX_VALUE_LIMIT = 8 * 1024
 /** The longest sequence (characters of its JSON) the index keeps. */
@@ -676,26 +677,39 @@ const indexable = (dataset: Dataset, sizes: Sizes = new Map()): Dataset => {
   return out
 }
 
-/** `indexable` with every length measured (the JSON of each value written). */
+// A private or unknown attribute's key: its tag (dcmjs names the attributes its dictionary knows by keyword).
+const TAG_KEY = /^[0-9A-F]{8}$/
+
+/**
+ * `indexable` with every length measured (the JSON of each value written). The attributes the dictionary names
+ * take the room first, private and unknown ones (keyed by tag) what they leave: a peer's private elements (group
+ * 0009, say) cannot push the Patient's Name out of the index. Kept attributes stay in their order.
+ */
 const measured = (dataset: Dataset, sizes: Sizes): Dataset => {
-  const out: Record<string, unknown> = {}
+  const entries = Object.entries(dataset)
+  const kept = new Set<string>()
   let total = 0
-  for (const [keyword, value] of Object.entries(dataset)) {
-    if (IDENTITY.has(keyword)) {
-      out[keyword] = value
-      continue
+  for (const byTag of [false, true]) {
+    for (const [keyword, value] of entries) {
+      if (TAG_KEY.test(keyword) !== byTag) continue
+      if (IDENTITY.has(keyword)) {
+        kept.add(keyword)
+        continue
+      }
+      let size = sizes.get(keyword)
+      if (size === undefined || size.value !== value) {
+        const limit = size?.limit ?? limitOf(keyword)
+        size = { value, length: JSON.stringify(value)?.length ?? 0, limit }
+        sizes.set(keyword, size)
+      }
+      const { length, limit } = size
+      if (length > limit || total + length > INDEX_ATTRIBUTES_LIMIT) continue
+      total += length + keyword.length
+      kept.add(keyword)
     }
-    let size = sizes.get(keyword)
-    if (size === undefined || size.value !== value) {
-      const limit = size?.limit ?? limitOf(keyword)
-      size = { value, length: JSON.stringify(value)?.length ?? 0, limit }
-      sizes.set(keyword, size)
-    }
-    const { length, limit } = size
-    if (length > limit || total + length > INDEX_ATTRIBUTES_LIMIT) continue
-    total += length + keyword.length
-    out[keyword] = value
   }
+  const out: Record<string, unknown> = {}
+  for (const [keyword, value] of entries) if (kept.has(keyword)) out[keyword] = value
   return out
 }
 

@@ -11,7 +11,6 @@
 import { TextDecoder } from "node:util"
 import * as Result from "effect/Result"
 import { CharacterSet } from "@netdicom/net"
-import * as Dcmjs from "./internal/Dcmjs.ts"
 import type { Dataset } from "./internal/Dcmjs.ts"
 
 /** ISO 8859 and TIS 620 decoder labels by ISO-IR number, as dcmjs names them for a first value. */
@@ -130,13 +129,18 @@ export const redecodeItems = (dataset: Dataset, terms: ReadonlyArray<string>): D
   }
   let changed: Record<string, unknown> | undefined
   for (const [keyword, value] of Object.entries(dataset)) {
-    // a sequence (a person name is an array of objects too, decoded right at the top level)
-    if (!Array.isArray(value) || Dcmjs.lookup(keyword)?.vr !== "SQ") continue
+    // a sequence's items, whatever its tag (a private one, a VR that is not its dictionary's): the naturalized
+    // items; a person name is an array of objects too, and text read at the top level is decoded right already
+    if (!Array.isArray(value) || !value.some(isItem)) continue
     changed ??= { ...dataset }
-    changed[keyword] = fix(value)
+    changed[keyword] = value.map((v: unknown) => (isItem(v) ? fix(v) : v))
   }
   return changed ?? dataset
 }
+
+// An item as dcmjs naturalizes it: an object with its own `_vrMap` (a person name's object has none).
+const isItem = (value: unknown): boolean =>
+  typeof value === "object" && value !== null && !Array.isArray(value) && Object.hasOwn(value, "_vrMap")
 
 // The decoder dcmjs reads an item's text with ("latin1": windows-1252, as TextDecoder labels it).
 const ITEM_LABEL = "latin1"

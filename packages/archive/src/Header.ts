@@ -157,8 +157,15 @@ const parseWithDcmjs = (bytes: Uint8Array, complete: boolean, untilTag: string):
   delete dict[PIXEL_DATA]
   delete dict[untilTag]
   const terms = Array.isArray(charset) ? charset.map((c) => String(c).trim()) : []
-  const meta = stripBinary(Dcmjs.naturalize(file.meta)) as Dataset
-  let dataset = stripBinary(Dcmjs.naturalize(dict)) as Dataset
+  let meta: Dataset
+  let dataset: Dataset
+  try {
+    meta = stripBinary(Dcmjs.naturalize(file.meta)) as Dataset
+    dataset = stripBinary(Dcmjs.naturalize(dict)) as Dataset
+  } catch (cause) {
+    // dcmjs's naturalized data set throws on some values it read (a number on a person name's tag)
+    return { _tag: "Invalid", reason: `cannot read the data set's attributes: ${String(cause)}` }
+  }
   if (Charset.usesCodeExtensions(terms)) {
     const redecoded = Charset.redecode(dataset, terms)
     dataset = redecoded.dataset

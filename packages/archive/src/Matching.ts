@@ -370,7 +370,7 @@ export const compileKey = (
       match: active.length === 0 && item === undefined ? { _tag: "Universal" } : { _tag: "Sequence", keys },
       test: (stored) => active.length === 0 || itemsOf(stored).some(matches),
       respond: (stored) =>
-        item === undefined || keys.length === 0 ? itemsOf(stored) : itemsOf(stored).filter(matches).map(cut)
+        item === undefined || keys.length === 0 ? answerable(itemsOf(stored)) : itemsOf(stored).filter(matches).map(cut)
     })
   }
   const values: Array<ValueMatch> = []
@@ -398,7 +398,32 @@ export const compileKey = (
 const respondValue =
   (vr: string) =>
   (stored: unknown): unknown =>
-    stored === undefined || stored === null ? emptyValue(vr) : stored
+    stored === undefined || stored === null ? emptyValue(vr) : answerable(stored)
+
+/**
+ * A stored value as a response can carry it: dcmjs reads a number that does not parse (DS "NaN", IS "--1") as
+ * null, which its writer cannot take among several values (it threw, and the SCP dropped the match); such a value
+ * goes back empty in its place, in the items of a sequence too. The value itself when it holds no such null.
+ */
+const answerable = (value: unknown): unknown => {
+  if (!Array.isArray(value)) return value
+  let out: Array<unknown> | undefined
+  for (let i = 0; i < value.length; i++) {
+    const v: unknown = value[i]
+    const fixed = v === null ? "" : isItem(v) ? answerableItem(v) : v
+    if (fixed !== v) (out ??= [...value])[i] = fixed
+  }
+  return out ?? value
+}
+
+const answerableItem = (item: Record<string, unknown>): Record<string, unknown> => {
+  let out: Record<string, unknown> | undefined
+  for (const [keyword, v] of Object.entries(item)) {
+    const fixed = isIgnored(keyword) ? v : answerable(v)
+    if (fixed !== v) (out ??= { ...item })[keyword] = fixed
+  }
+  return out ?? item
+}
 
 const universal = (keyword: string, vr: string): CompiledKey => ({
   keyword,

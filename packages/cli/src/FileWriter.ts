@@ -81,7 +81,7 @@ export class SyncFailed extends Data.TaggedError("SyncFailed")<{
 export interface FileWriter {
   /** The handler for `Scu.connect`'s `onStore`: each instance to `<dir>/<SOPInstanceUID>.dcm`. */
   readonly onStore: StoreHandler.StorageHandler
-  /** The files written (renamed into place) so far. */
+  /** The files written (renamed into place) so far: an instance sent again replaces its file, counted once. */
   readonly written: () => number
   /**
    * Syncs to disk what was written since the last call and is not synced yet (every file with `"end"`, none with
@@ -158,14 +158,19 @@ export const make = (dir: string, mode: SyncMode): Effect.Effect<FileWriter> =>
   Effect.gen(function* () {
     const sync = yield* FileSync
     const syncEach = mode === "each" ? sync : undefined
-    let written = 0
+    // the files put in place (a SOP Instance UID sent again replaces its file: one file, counted once)
+    const written = new Set<string>()
     // renamed into place and not synced yet (with "end"); whether a rename into the folder was not synced yet
-    let unsynced: Array<string> = []
+    let unsynced = new Set<string>()
     let folderDirty = false
-    // what the rename that put a file in place records, in the same promise so that no interruption comes between
-    const placed = (target: string) => {
-      if (syncEach === undefined) unsynced.push(target)
+    // what the rename that put a file in place records, in the same promise so that no interruption comes between;
+    // whether it replaced a file this writer had put there
+    const placed = (target: string): boolean => {
+      if (syncEach === undefined) unsynced.add(target)
       folderDirty = true
+      if (written.has(target)) return true
+      written.add(target)
+      return false
     }
 
     const onStore: StoreHandler.StorageHandler = (request) =>
@@ -193,13 +198,13 @@ export const make = (dir: string, mode: SyncMode): Effect.Effect<FileWriter> =>
                   Effect.tryPromise(async () => {
                     if (syncEach !== undefined) await syncPath(tmp, syncEach)
                     await Fs.rename(tmp, target)
-                    placed(target)
+                    return placed(target)
                   })
                 )
               )
         ).pipe(Effect.result)
         if (Result.isSuccess(outcome)) {
-          written++
+          if (outcome.success) yield* Effect.logWarning(`${uid} received again: ${target} replaced`)
           yield* Effect.logDebug(`received ${target}`)
           return { status: Status.SUCCESS }
         }
@@ -214,8 +219,8 @@ export const make = (dir: string, mode: SyncMode): Effect.Effect<FileWriter> =>
       })
 
     const syncWritten: Effect.Effect<void, SyncFailed> = Effect.gen(function* () {
-      const files = unsynced
-      unsynced = []
+      const files = [...unsynced]
+      unsynced = new Set()
       const folder = folderDirty
       folderDirty = false
       const failures: Array<unknown> = []
@@ -237,5 +242,5 @@ export const make = (dir: string, mode: SyncMode): Effect.Effect<FileWriter> =>
       })
     }).pipe(Effect.uninterruptible)
 
-    return { onStore, written: () => written, syncWritten }
+    return { onStore, written: () => written.size, syncWritten }
   })

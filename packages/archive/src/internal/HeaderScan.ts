@@ -11,7 +11,9 @@
  * its own bytes only). Anything else it gives up on, returning undefined so that `Header` reads the whole with
  * dcmjs: big endian or deflated data sets, a Specific Character Set other than none, ISO_IR 6, ISO_IR 100 or
  * ISO_IR 192 (several values, ISO 2022), a VR dcmjs reads with another length form (OL, OV, SV), a numeric value
- * whose length is not a multiple of its size, an element cut short, a repeated tag, a stray item tag.
+ * whose length is not a multiple of its size, an element cut short, a repeated tag, a stray item tag, a Specific
+ * Character Set not written as CS, a person name's tag written with another VR, an undefined length in Implicit VR
+ * on a tag the dictionary gives a VR other than SQ.
  *
  * @internal
  */
@@ -279,8 +281,9 @@ const walk = (
     const valueStart = at + head.size
     let valueEnd: number
     if (head.length === UNDEFINED) {
-      // a sequence (dcmjs takes any undefined length in Implicit VR for one); encapsulated values are beyond us
-      if (tag === PIXEL_DATA || (explicit && vr !== "SQ")) return undefined
+      // a sequence (dcmjs takes an undefined length in Implicit VR for one where its dictionary has no VR: a tag it
+      // knows keeps its VR, and a text read so runs to the end of the bytes); encapsulated values are beyond us
+      if (tag === PIXEL_DATA || vr !== (explicit || entry !== undefined ? "SQ" : "")) return undefined
       const sequence = sequenceEnd(view, valueStart, end, explicit, 1)
       if (sequence === undefined) return undefined
       valueEnd = sequence
@@ -299,6 +302,9 @@ const walk = (
     }
     seen?.add(tag)
     last = Math.max(last, tag)
+    // dcmjs decodes the text after Specific Character Set by it whatever VR it was written with (UN: its
+    // dictionary's CS); the scan's decoder follows only a CS value
+    if (tag === SPECIFIC_CHARACTER_SET && vr !== "CS") return undefined
     if (head.length === UNDEFINED || !PLAIN_VRS.has(vr)) {
       if (explicit && BINARY_VRS.has(vr)) {
         entries.push({ tag, vr, values: [], start: elementStart, end: valueEnd })
@@ -358,6 +364,9 @@ const naturalize = (entries: ReadonlyArray<Entry>, pending: Dataset | undefined)
       continue
     }
     if (entry !== undefined && (entry.vr === "ox" || entry.vr !== vr)) vrMap[name] = vr
+    // dcmjs's naturalized data set turns whatever its dictionary's person name keywords are given into person name
+    // objects (a string is a String object then): another VR on such a tag is left to it
+    if (entry?.vr === "PN" && vr !== "PN") return undefined
     if (BINARY_VRS.has(vr) && values.length === 0) continue // an ArrayBuffer: left out
     const first = values[0]
     out[name] = values.length === 1 && (typeof first !== "object" || first === null) ? first : values
@@ -385,7 +394,12 @@ const readPending = (bytes: Uint8Array, dataSetOffset: number, entries: Readonly
     return undefined
   }
   for (const e of entries) if (e.values === undefined && !(hexTag(e.tag) in dict)) return undefined
-  return stripBinary(Dcmjs.naturalize(dict)) as Dataset
+  try {
+    return stripBinary(Dcmjs.naturalize(dict)) as Dataset
+  } catch {
+    // dcmjs's naturalized data set throws on some values it read: left to the whole read, which says why
+    return undefined
+  }
 }
 
 /**

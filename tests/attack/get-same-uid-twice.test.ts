@@ -1,0 +1,57 @@
+/**
+ * `netdicom get`'s file writer given the same SOP Instance UID twice (a peer's C-GET sending an instance again, or
+ * two instances that claim one UID): one file holds it (the later one), and the summary's count and the end sync
+ * name that file once, not once per C-STORE.
+ */
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { Effect, Stream } from "effect"
+import type { StoreHandler } from "@netdicom/net"
+import * as FileWriter from "../../packages/cli/src/FileWriter.ts"
+
+const CT = "1.2.840.10008.5.1.4.1.1.2"
+const EXPLICIT = "1.2.840.10008.1.2.1"
+
+const tmp = Fs.mkdtempSync(Path.join(Os.tmpdir(), "netdicom-same-uid-"))
+afterAll(() => Fs.rmSync(tmp, { recursive: true, force: true }))
+
+const request = (uid: string, bytes: Uint8Array): StoreHandler.StoreRequest => {
+  const unread = Stream.die(new Error("read the stream of a data set given whole"))
+  return {
+    sopClassUid: CT,
+    sopInstanceUid: uid,
+    transferSyntax: EXPLICIT,
+    callingAeTitle: "PEER",
+    moveOriginator: undefined,
+    dataSet: unread,
+    dataSetLent: unread,
+    dataSetReceived: [bytes]
+  }
+}
+
+describe("netdicom get: a SOP Instance UID twice", () => {
+  it.effect("one file, counted once and synced once; the later instance in it", () =>
+    Effect.gen(function* () {
+      const dir = Fs.realpathSync(Fs.mkdtempSync(Path.join(tmp, "run-")))
+      const synced: Array<string> = []
+      const sync: FileWriter.Sync = async (fd) => void synced.push(Fs.readlinkSync(`/proc/self/fd/${fd}`))
+      const writer = yield* FileWriter.make(dir, "end").pipe(Effect.provideService(FileWriter.FileSync, sync))
+      for (const [uid, fill] of [
+        ["1.2.3.1", 1],
+        ["1.2.3.2", 2],
+        ["1.2.3.1", 3]
+      ] as const) {
+        const outcome = yield* writer.onStore(request(uid, new Uint8Array(64).fill(fill)))
+        assert.strictEqual(outcome.status, 0, outcome.errorComment)
+      }
+      assert.sameMembers(Fs.readdirSync(dir), ["1.2.3.1.dcm", "1.2.3.2.dcm"])
+      assert.strictEqual(writer.written(), 2, "the files in the folder, not the C-STOREs")
+      const file = Fs.readFileSync(Path.join(dir, "1.2.3.1.dcm"))
+      assert.deepStrictEqual([...file.subarray(file.length - 64)], Array<number>(64).fill(3))
+      yield* writer.syncWritten
+      assert.sameMembers(synced, [Path.join(dir, "1.2.3.1.dcm"), Path.join(dir, "1.2.3.2.dcm"), dir])
+    })
+  )
+})
