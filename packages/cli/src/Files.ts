@@ -51,11 +51,12 @@ export const collect = (
     const skipped: Array<Unsendable> = []
     const seen = new Set<string>()
     const folder = async (path: string): Promise<void> => {
-      const real = await Fs.realpath(path)
-      if (seen.has(real)) return
-      seen.add(real)
       let entries: Array<Dirent>
       try {
+        // (a folder removed since it was listed fails here, as one that cannot be listed)
+        const real = await Fs.realpath(path)
+        if (seen.has(real)) return
+        seen.add(real)
         entries = (await Fs.readdir(path, { withFileTypes: true })).filter((e) => !e.name.startsWith("."))
       } catch (cause) {
         missing.push({ path, reason: `cannot list the folder: ${String(cause)}` })

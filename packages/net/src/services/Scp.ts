@@ -157,13 +157,18 @@ const decodeIdentifier = (request: DimseChannel.IncomingRequest, channel: DimseC
 const handleFind = (services: Services, request: DimseChannel.IncomingRequest, channel: DimseChannel.DimseChannel) =>
   Effect.gen(function* () {
     const m = request.message as Dimse.CFindRq
+    // Matches the query service gave that could not be encoded: the final response then says the answer is not
+    // whole (a failure), rather than a success the SCU would take for all there is.
+    let unencodable = 0
     const respond = (status: number, identifier?: DataSet.Naturalized, errorComment?: string) =>
       Effect.gen(function* () {
         let bytes: Uint8Array | undefined
         if (identifier) {
           const encoded = DataSet.encode(identifier, request.context.transferSyntax)
-          if (Result.isFailure(encoded))
-            return yield* Effect.logWarning(`identifier not encodable: ${encoded.failure.message}`)
+          if (Result.isFailure(encoded)) {
+            unencodable++
+            return yield* Effect.logWarning(`match left out, not encodable: ${encoded.failure.message}`)
+          }
           bytes = encoded.success
         }
         yield* channel.send(
@@ -205,6 +210,9 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
     ).pipe(Effect.result)
     if (cancelled || request.isCancelled()) return yield* respond(Status.CANCEL)
     if (Result.isFailure(outcome)) return yield* respond(outcome.failure.status, undefined, outcome.failure.comment)
+    if (unencodable > 0) {
+      return yield* respond(Status.UNABLE_TO_PROCESS, undefined, `${unencodable} match(es) could not be encoded`)
+    }
     yield* respond(Status.SUCCESS)
   })
 

@@ -9,6 +9,7 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { Dimse, Status } from "@netdicom/wire"
@@ -112,5 +113,15 @@ export const storeRequestHandler =
         ...(received !== undefined ? { dataSetReceived: received } : {})
       })
     )
-    return Effect.flatMap(outcome, (o) => respond(o.status, o.errorComment))
+    // A handler that died (a throw, a defect) is answered 0x0110, processing failure, rather than leaving the peer
+    // waiting for a response until its timeout; interrupted (the association is gone), there is no one to answer.
+    const answered = Effect.catchCause(outcome, (cause) =>
+      Cause.hasInterruptsOnly(cause)
+        ? Effect.failCause(cause)
+        : Effect.as(Effect.logError(`the storage handler for ${m.affectedSopInstanceUid} failed`, cause), {
+            status: Status.PROCESSING_FAILURE,
+            errorComment: "the storage handler failed"
+          })
+    )
+    return Effect.flatMap(answered, (o) => respond(o.status, o.errorComment))
   }
