@@ -9,60 +9,13 @@ import { Effect, Result } from "effect"
 import { DataSet } from "@netdicom/net"
 import { Archive } from "../../packages/archive/src/Archive.ts"
 import { find, tempDir, withArchive } from "../../packages/archive/test/fixtures.ts"
+import { element, item, part10File, text } from "../support/elements.ts"
 
 const SC = "1.2.840.10008.5.1.4.1.1.7"
 const EXPLICIT = "1.2.840.10008.1.2.1"
 
-const element = (group: number, elem: number, vr: string, bytes: Uint8Array): Uint8Array => {
-  const padded = bytes.length % 2 === 1 ? Uint8Array.from([...bytes, vr === "UI" || vr === "OB" ? 0 : 0x20]) : bytes
-  const long = vr === "OB" || vr === "SQ"
-  const head = new Uint8Array(long ? 12 : 8)
-  const view = new DataView(head.buffer)
-  view.setUint16(0, group, true)
-  view.setUint16(2, elem, true)
-  head[4] = vr.charCodeAt(0)
-  head[5] = vr.charCodeAt(1)
-  if (long) view.setUint32(8, padded.length, true)
-  else view.setUint16(6, padded.length, true)
-  return Uint8Array.from([...head, ...padded])
-}
-const text = (group: number, elem: number, vr: string, value: string) =>
-  element(group, elem, vr, new TextEncoder().encode(value))
-
-const join = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
-
-const item = (body: Uint8Array) => {
-  const head = new Uint8Array(8)
-  const view = new DataView(head.buffer)
-  view.setUint16(0, 0xfffe, true)
-  view.setUint16(2, 0xe000, true)
-  view.setUint32(4, body.length, true)
-  return join([head, body])
-}
-
-const instance = (sop: string): Uint8Array => {
-  const body = join([
-    element(2, 1, "OB", Uint8Array.of(0, 1)),
-    text(2, 2, "UI", SC),
-    text(2, 3, "UI", sop),
-    text(2, 0x10, "UI", EXPLICIT)
-  ])
-  const length = new Uint8Array(4)
-  new DataView(length.buffer).setUint32(0, body.length, true)
-  const preamble = new Uint8Array(132)
-  preamble.set(new TextEncoder().encode("DICM"), 128)
-  return join([
-    preamble,
-    element(2, 0, "UL", length),
-    body,
+const instance = (sop: string): Uint8Array =>
+  part10File(SC, sop, [
     text(8, 0x16, "UI", SC),
     text(8, 0x18, "UI", sop),
     // an item whose DS has a value that does not parse: answered whole for a sequence key without sub-keys
@@ -70,7 +23,7 @@ const instance = (sop: string): Uint8Array => {
       8,
       0x1032,
       "SQ",
-      item(join([text(8, 0x100, "SH", "X1"), text(0x18, 0x50, "DS", "NaN\\2"), text(0x20, 0x13, "IS", "--1")]))
+      item(Buffer.concat([text(8, 0x100, "SH", "X1"), text(0x18, 0x50, "DS", "NaN\\2"), text(0x20, 0x13, "IS", "--1")]))
     ),
     text(0x10, 0x10, "PN", "Numbers^Bad"),
     text(0x10, 0x20, "LO", "NUM1"),
@@ -80,7 +33,6 @@ const instance = (sop: string): Uint8Array => {
     text(0x20, 0x13, "IS", "--1"),
     text(0x28, 0x30, "DS", "\\")
   ])
-}
 
 describe("C-FIND of an instance whose numbers do not parse", () => {
   it.effect("is answered with an identifier the SCP can encode", () =>
