@@ -7,29 +7,14 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Effect, Stream } from "effect"
-import type { StoreHandler } from "@netdicom/net"
+import { Effect } from "effect"
 import * as FileWriter from "../../packages/cli/src/FileWriter.ts"
-
-const CT = "1.2.840.10008.5.1.4.1.1.2"
-const EXPLICIT = "1.2.840.10008.1.2.1"
+import { wholeRequest } from "../../packages/cli/test/support.ts"
 
 const tmp = Fs.mkdtempSync(Path.join(Os.tmpdir(), "netdicom-same-uid-"))
 afterAll(() => Fs.rmSync(tmp, { recursive: true, force: true }))
 
-const request = (uid: string, bytes: Uint8Array): StoreHandler.StoreRequest => {
-  const unread = Stream.die(new Error("read the stream of a data set given whole"))
-  return {
-    sopClassUid: CT,
-    sopInstanceUid: uid,
-    transferSyntax: EXPLICIT,
-    callingAeTitle: "PEER",
-    moveOriginator: undefined,
-    dataSet: unread,
-    dataSetLent: unread,
-    dataSetReceived: [bytes]
-  }
-}
+const request = (uid: string, bytes: Uint8Array) => wholeRequest(uid, [bytes])
 
 describe("netdicom get: a SOP Instance UID twice", () => {
   it.effect("one file, counted once and synced once; the later instance in it", () =>

@@ -14,11 +14,11 @@ import { NodeServices } from "@effect/platform-node"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Cause, Console, Deferred, Effect, Exit, Fiber, Layer, Result, Stream } from "effect"
 import { ApplicationEntity, QueryRetrieve, ReceivedBytes, Scp, Scu } from "@netdicom/net"
-import type { StoreHandler } from "@netdicom/net"
 import * as Cli from "../src/Cli.ts"
 import * as FileWriter from "../src/FileWriter.ts"
 import { CommandFailed } from "../src/Options.ts"
 import { retrieveOf } from "../../net/test/support.ts"
+import { streamedRequest, wholeRequest } from "./support.ts"
 
 const CT = "1.2.840.10008.5.1.4.1.1.2"
 const EXPLICIT = "1.2.840.10008.1.2.1"
@@ -33,35 +33,6 @@ const sha = (bytes: Uint8Array): string => Crypto.createHash("sha256").update(by
 const SIZES = [8, 4094, 65_536, 1_048_578, 3_000_004]
 
 const ae = (options: Parameters<typeof ApplicationEntity.make>[0]) => Result.getOrThrow(ApplicationEntity.make(options))
-
-/** A C-STORE request whose data set arrived whole (`fragments`); its streams must not be read. */
-const wholeRequest = (uid: string, fragments: ReadonlyArray<Uint8Array>): StoreHandler.StoreRequest => {
-  const unread = Stream.die(new Error("read the stream of a data set given whole"))
-  return {
-    sopClassUid: CT,
-    sopInstanceUid: uid,
-    transferSyntax: EXPLICIT,
-    callingAeTitle: "PEER",
-    moveOriginator: undefined,
-    dataSet: unread,
-    dataSetLent: unread,
-    dataSetReceived: fragments
-  }
-}
-
-/** A C-STORE request whose data set comes as a stream of `size` bytes (a large one, not given whole). */
-const streamedRequest = (uid: string, size: number): StoreHandler.StoreRequest => {
-  const pieces = Stream.fromIterable([new Uint8Array(size >> 1).fill(1), new Uint8Array(size - (size >> 1)).fill(2)])
-  return {
-    sopClassUid: CT,
-    sopInstanceUid: uid,
-    transferSyntax: EXPLICIT,
-    callingAeTitle: "PEER",
-    moveOriginator: undefined,
-    dataSet: pieces,
-    dataSetLent: pieces
-  }
-}
 
 /** What a sync was asked for: a file (its path then, from /proc) or a folder. */
 interface Synced {

@@ -9,6 +9,8 @@ import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { afterAll } from "@effect/vitest"
+import { Stream } from "effect"
+import type { StoreHandler } from "@netdicom/net"
 import { makeTempDir, removeDir, repoRoot, run, type RunResult } from "../../../tests/support/peers.ts"
 
 /** The installed command. */
@@ -237,4 +239,33 @@ export const spawnCommand = (
     })
   })
   return { child, done }
+}
+
+/** A C-STORE request whose data set arrived whole (`fragments`); its streams must not be read. */
+export const wholeRequest = (uid: string, fragments: ReadonlyArray<Uint8Array>): StoreHandler.StoreRequest => {
+  const unread = Stream.die(new Error("read the stream of a data set given whole"))
+  return {
+    sopClassUid: CT,
+    sopInstanceUid: uid,
+    transferSyntax: EXPLICIT_LE,
+    callingAeTitle: "PEER",
+    moveOriginator: undefined,
+    dataSet: unread,
+    dataSetLent: unread,
+    dataSetReceived: fragments
+  }
+}
+
+/** A C-STORE request whose data set comes as a stream of `size` bytes (a large one, not given whole). */
+export const streamedRequest = (uid: string, size: number): StoreHandler.StoreRequest => {
+  const pieces = Stream.fromIterable([new Uint8Array(size >> 1).fill(1), new Uint8Array(size - (size >> 1)).fill(2)])
+  return {
+    sopClassUid: CT,
+    sopInstanceUid: uid,
+    transferSyntax: EXPLICIT_LE,
+    callingAeTitle: "PEER",
+    moveOriginator: undefined,
+    dataSet: pieces,
+    dataSetLent: pieces
+  }
 }
