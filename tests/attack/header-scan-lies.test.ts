@@ -11,42 +11,16 @@ import * as Header from "../../packages/archive/src/Header.ts"
 import * as Dcmjs from "../../packages/archive/src/internal/Dcmjs.ts"
 import * as HeaderScan from "../../packages/archive/src/internal/HeaderScan.ts"
 import { stripBinary } from "../../packages/archive/src/internal/StripBinary.ts"
+import { cat, element, SEQUENCE_END, u16, u32, type El } from "../../packages/archive/test/bytes.ts"
 
 const PIXEL_DATA = 0x7fe00010
 const EXPLICIT_LE = "1.2.840.10008.1.2.1"
 const IMPLICIT_LE = "1.2.840.10008.1.2"
-const LONG_VRS = new Set(["OB", "OW", "OF", "SQ", "UC", "UR", "UT", "UN", "OD", "UV"])
 
-const u16 = (n: number) => Uint8Array.of(n & 0xff, (n >> 8) & 0xff)
-const u32 = (n: number) => Uint8Array.of(n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >>> 24) & 0xff)
-const cat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
 const latin1 = (s: string) => Uint8Array.from([...s].map((c) => c.charCodeAt(0) & 0xff))
 const utf8 = (s: string) => new TextEncoder().encode(s)
 
-interface El {
-  readonly tag: number
-  readonly vr: string
-  readonly value: Uint8Array
-  readonly undefinedLength?: boolean
-}
-
-const element = (e: El, explicit: boolean): Uint8Array => {
-  const length = e.undefinedLength === true ? 0xffffffff : e.value.length
-  const tag = cat([u16(e.tag >>> 16), u16(e.tag & 0xffff)])
-  if (!explicit) return cat([tag, u32(length), e.value])
-  const vr = latin1(e.vr)
-  return LONG_VRS.has(e.vr) ? cat([tag, vr, u16(0), u32(length), e.value]) : cat([tag, vr, u16(length), e.value])
-}
 const item = (body: Uint8Array) => cat([u16(0xfffe), u16(0xe000), u32(body.length), body])
-const SEQUENCE_END = cat([u16(0xfffe), u16(0xe0dd), u32(0)])
 
 const UIDS: ReadonlyArray<El> = [
   { tag: 0x00080016, vr: "UI", value: latin1("1.2.840.10008.5.1.4.1.1.2\0") },

@@ -13,12 +13,12 @@ import * as Dcmjs from "../src/internal/Dcmjs.ts"
 import * as HeaderScan from "../src/internal/HeaderScan.ts"
 import { stripBinary } from "../src/internal/StripBinary.ts"
 import { corpusDir } from "../../../tests/support/peers.ts"
+import { cat, element, SEQUENCE_END, u16, u32, type El } from "./bytes.ts"
 
 const PIXEL_DATA = "7FE00010"
 const EXPLICIT_LE = "1.2.840.10008.1.2.1"
 const IMPLICIT_LE = "1.2.840.10008.1.2"
 const JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
-const LONG_VRS = new Set(["OB", "OW", "OF", "SQ", "UC", "UR", "UT", "UN", "OD", "UV", "OL", "OV", "SV"])
 
 /** What the archive's header was before `HeaderScan`: dcmjs's whole read, naturalized, binary values stripped. */
 const reference = (bytes: Uint8Array, untilTag: string) => {
@@ -59,33 +59,13 @@ const agrees = (bytes: Uint8Array, untilTag: string = PIXEL_DATA, label = ""): b
 
 // ---- a byte builder of Part 10 files
 
-interface El {
-  readonly tag: number
-  readonly vr: string
-  readonly value: Uint8Array
-  /** An undefined length, for a sequence of items written with delimiters. */
-  readonly undefinedLength?: boolean
-}
-
-const u16 = (n: number) => Uint8Array.of(n & 0xff, (n >> 8) & 0xff)
-const u32 = (n: number) => Uint8Array.of(n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >>> 24) & 0xff)
-const cat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => new Uint8Array(Buffer.concat(parts))
 const latin1 = (s: string) => Uint8Array.from([...s].map((c) => Math.min(c.codePointAt(0)!, 0xff)))
 const utf8 = (s: string) => new TextEncoder().encode(s)
-
-const element = (e: El, explicit: boolean): Uint8Array => {
-  const length = e.undefinedLength === true ? 0xffffffff : e.value.length
-  const tag = cat([u16(e.tag >>> 16), u16(e.tag & 0xffff)])
-  if (!explicit) return cat([tag, u32(length), e.value])
-  const vr = latin1(e.vr)
-  return LONG_VRS.has(e.vr) ? cat([tag, vr, u16(0), u32(length), e.value]) : cat([tag, vr, u16(length), e.value])
-}
 
 const ITEM = (body: Uint8Array, defined: boolean) =>
   defined
     ? cat([u16(0xfffe), u16(0xe000), u32(body.length), body])
     : cat([u16(0xfffe), u16(0xe000), u32(0xffffffff), body, u16(0xfffe), u16(0xe00d), u32(0)])
-const SEQUENCE_END = cat([u16(0xfffe), u16(0xe0dd), u32(0)])
 
 const file = (syntax: string, elements: ReadonlyArray<El>, metaExtra: ReadonlyArray<El> = []): Uint8Array => {
   const uid = (s: string) => latin1(s.length % 2 === 0 ? s : `${s}\0`)
