@@ -622,7 +622,8 @@ const IDENTITY = new Set(["PatientID", "StudyInstanceUID", "SeriesInstanceUID", 
 type Sizes = Map<string, { readonly value: unknown; readonly length: number; readonly limit: number }>
 
 const limits = new Map<string, number>()
-/** The longest JSON the index keeps of an attribute: `INDEX_SEQUENCE_LIMIT` for a sequence, else `INDEX_VALUE_LIMIT`. */
+/** The longest JSON the index keeps of an attribute: `INDEX_SEQUENCE_LIMIT` for a sequence, else `INDEX_VALUE_LIMIT`.
+ */
 const limitOf = (keyword: string): number => {
   let limit = limits.get(keyword)
   if (limit === undefined) {
@@ -994,5 +995,6 @@ const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Upser
 const patientChangeLine = (record: InstanceRecord, changes: ReadonlyArray<Change>): string => {
   const what = changes.map((c) => `${c.keyword} ${JSON.stringify(c.was)} -> ${JSON.stringify(c.now)}`).join(", ")
   const id = columnText(uniqueColumn("PATIENT").vr, record.dataset["PatientID"]) ?? ""
-  return `instance ${record.sopInstanceUid} changes patient ${JSON.stringify(id)}: ${what} (a patient's attributes are its latest instance's)`
+  const subject = `instance ${record.sopInstanceUid} changes patient ${JSON.stringify(id)}`
+  return `${subject}: ${what} (a patient's attributes are its latest instance's)`
 }

@@ -41,7 +41,8 @@ export const serverCommon = {
   ),
   timeout: Flag.Int("timeout").pipe(
     Flag.withDescription(
-      "seconds to wait, one value for all three waits: the connection, the association and each response (default: 10, 30 and 60)"
+      "seconds to wait, one value for all three waits: the connection, the association and each response " +
+        "(default: 10, 30 and 60)"
     ),
     Flag.optional
   ),

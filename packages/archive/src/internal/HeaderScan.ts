@@ -332,7 +332,9 @@ const walk = (
   return entries
 }
 
-/** Whether a tag's text (8 hex digits) is one JavaScript takes for an array index: all decimal digits, not a leading 0. */
+/**
+ * Whether a tag's text (8 hex digits) is one JavaScript takes for an array index: all decimal digits, not a leading 0.
+ */
 const isIndexKey = (tag: number): boolean => {
   if (tag >>> 28 === 0) return false
   for (let shift = 0; shift < 32; shift += 4) if (((tag >>> shift) & 0xf) > 9) return false

@@ -227,9 +227,9 @@ interface Read {
  * the sender has written it, so a consumer must not keep a chunk past sending it (copy it instead). The
  * file is closed when the stream ends or stops, once a read still running has completed.
  *
- * With the `fileSize`, `modifiedMs` and `changedMs` of `seen`, the reads stop at that size, and a file that differs from it (at
- * the open, or at the end: cut short, grown, rewritten while it was read) ends the stream with an error instead of
- * passing a shorter or longer data set off as the file's.
+ * With the `fileSize`, `modifiedMs` and `changedMs` of `seen`, the reads stop at that size, and a file that differs
+ * from it (at the open, or at the end: cut short, grown, rewritten while it was read) ends the stream with an error
+ * instead of passing a shorter or longer data set off as the file's.
  */
 export const lentReads = <E>(
   path: string,

@@ -146,10 +146,11 @@ export const streamDataSet = (
 /**
  * The data set of a file ready to send, never decoded: its bytes when it is small, else a stream of
  * `STREAM_CHUNK`-byte reads into pooled buffers (lent to the sender, as in `streamDataSet`), so a large
- * file is never held whole and its reads allocate nothing once the pool is warm. With the `fileSize`, `modifiedMs`
- * and `changedMs` that `readFileMeta` gave, a file changed since (truncated, grown, rewritten) is refused rather than sent
- * under the old meta; a large file is streamed up to that size, and one that changes while it is streamed ends its
- * stream with `FileReadFailed` (at the end of it: the sender then aborts the message rather than finish it).
+ * file is never held whole and its reads allocate nothing once the pool is warm. With the `fileSize`,
+ * `modifiedMs` and `changedMs` that `readFileMeta` gave, a file changed since (truncated, grown, rewritten) is
+ * refused rather than sent under the old meta; a large file is streamed up to that size, and one that changes while
+ * it is streamed ends its stream with `FileReadFailed` (at the end of it: the sender then aborts the message rather
+ * than finish it).
  *
  * Up to `SYNC_READ_LIMIT` bytes (most instances) the file is read synchronously: on Linux an
  * asynchronous read of a 40 KB file costs about ten times the CPU of a synchronous one (four
