@@ -92,6 +92,7 @@ const failure = (cause: unknown): DataSetTruncated =>
   cause instanceof DataSetTruncated ? cause : new DataSetTruncated({ detail: `cannot read: ${String(cause)}` })
 
 // Opens a regular file without blocking (a FIFO in a file's place opens at once with O_NONBLOCK, and is refused).
+// Throws; called only inside `check`'s `Effect.try`, whose `failure` makes it a `DataSetTruncated`.
 const openRegular = (path: string): { readonly fd: number; readonly size: number } => {
   const fd = Fs.openSync(path, Fs.constants.O_RDONLY | Fs.constants.O_NONBLOCK)
   try {
