@@ -1,6 +1,6 @@
 /**
  * CPU per small instance of the archive servers: `netdicom storescp` and `netdicom qrscp` (built bundles, run as
- * `node --max-semi-space-size=1 <bundle>` like the `netdicom` command) against DCMTK `storescp -od`, each receiving
+ * `node <NODE_FLAGS> <bundle>` like the `netdicom` command) against DCMTK `storescp -od`, each receiving
  * the same N small CT instances (`bench/inputs.ts`, ~40 KB) from DCMTK `storescu` (TCP_NODELAY=1, one association).
  *
  * Every server is started fresh on a port the OS picked, into an empty folder under `--tmp` (default /dev/shm: tmpfs,
@@ -9,16 +9,18 @@
  * interleaved: every round runs each server once, in a rotating order.
  *
  *   node bench/archive/run.ts [--count 1000] [--rounds 5] [--servers storescp,qrscp,dcmtk]
- *     [--bundle label=path ...] [--tmp /dev/shm] [--prof dir]
+ *     [--bundle label=path ...] [--flags "label=<node flags>" ...] [--tmp /dev/shm] [--prof dir]
  *
  * `--bundle` (repeatable) compares builds: each netdicom server runs once a round per bundle (default: the
- * workspace's packages/cli/dist/netdicom.mjs). `--prof dir` starts the netdicom servers with `--cpu-prof` into dir.
+ * workspace's packages/cli/dist/netdicom.mjs). `--flags` adds Node flags to one label's servers, after the command's own
+ * (`NODE_FLAGS` of packages/cli/build.ts); a label may name the same bundle as another. `--prof dir` starts the netdicom servers with `--cpu-prof` into dir.
  * Prints one line per run and a summary of medians (CPU µs per instance, wall ms for the whole association).
  */
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { parseArgs } from "node:util"
+import { NODE_FLAGS } from "../../packages/cli/build.ts"
 import * as Inputs from "../inputs.ts"
 import * as Procs from "../procs.ts"
 
@@ -28,6 +30,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "5" },
     servers: { type: "string", default: "storescp,qrscp,dcmtk" },
     bundle: { type: "string", multiple: true },
+    flags: { type: "string", multiple: true },
     tmp: { type: "string", default: "/dev/shm" },
     prof: { type: "string" }
   }
@@ -40,6 +43,18 @@ const bundles = (values.bundle ?? [`now=${Path.join(root, "packages/cli/dist/net
   const eq = spec.indexOf("=")
   return { label: spec.slice(0, eq), path: Path.resolve(spec.slice(eq + 1)) }
 })
+const extraFlags = new Map(
+  (values.flags ?? []).map((spec) => {
+    const eq = spec.indexOf("=")
+    return [
+      spec.slice(0, eq),
+      spec
+        .slice(eq + 1)
+        .split(" ")
+        .filter((f) => f !== "")
+    ] as const
+  })
+)
 const kinds = values.servers.split(",").map((s) => s.trim())
 
 interface Server {
@@ -50,10 +65,13 @@ interface Server {
 
 // the Node 22 binary itself (node_modules/.bin/node is a shell script whose pid is not the server's)
 const node = process.execPath
-const nodeArgs = (tag: string): ReadonlyArray<string> =>
-  values.prof === undefined
-    ? ["--max-semi-space-size=1"]
-    : ["--max-semi-space-size=1", "--cpu-prof", `--cpu-prof-dir=${values.prof}`, `--cpu-prof-name=${tag}.cpuprofile`]
+const nodeArgs = (label: string, tag: string): ReadonlyArray<string> => [
+  ...NODE_FLAGS,
+  ...(extraFlags.get(label) ?? []),
+  ...(values.prof === undefined
+    ? []
+    : ["--cpu-prof", `--cpu-prof-dir=${values.prof}`, `--cpu-prof-name=${tag}.cpuprofile`])
+]
 
 let profiles = 0
 const servers: Array<Server> = []
@@ -78,7 +96,7 @@ for (const kind of kinds) {
       label: `${b.label} ${kind}`,
       start: async (dir) => {
         const proc = Procs.start(node, [
-          ...nodeArgs(`${b.label}-${kind}-${++profiles}`),
+          ...nodeArgs(b.label, `${b.label}-${kind}-${++profiles}`),
           "--disable-warning=ExperimentalWarning",
           b.path,
           ...cmd,

@@ -21,6 +21,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { parseArgs } from "node:util"
+import { NODE_FLAGS } from "../../packages/cli/build.ts"
 import { UID_ROOT } from "../common.ts"
 import * as Inputs from "../inputs.ts"
 import * as Procs from "../procs.ts"
@@ -58,7 +59,7 @@ const clients: Array<Client> = (values.client ?? [`end=${bundle} --sync end`, `e
       run: (port, study, out) => ({
         cmd: node,
         args: [
-          "--max-semi-space-size=1",
+          ...NODE_FLAGS,
           "--disable-warning=ExperimentalWarning",
           Path.resolve(path!),
           "get",
@@ -114,7 +115,7 @@ const median = (xs: ReadonlyArray<number>): number => {
 }
 
 const server = Procs.start(node, [
-  "--max-semi-space-size=1",
+  ...NODE_FLAGS,
   "--disable-warning=ExperimentalWarning",
   bundle,
   "qrscp",

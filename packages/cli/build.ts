@@ -21,9 +21,12 @@ const here = Path.dirname(fileURLToPath(import.meta.url))
  * Node's flags for a netdicom process (the `netdicom` command's shebang, which pnpm's shim passes on, and the bench's
  * sides). `--max-semi-space-size=1` keeps V8's young generation at 1 MiB a half instead of letting it grow to 16:
  * collected more often, it holds fewer dead objects and fewer dead read buffers (a young collection is what frees
- * them), for about the same CPU (measured in the bench: see the commit that set it).
+ * them), for about the same CPU (measured in the bench: see the commit that set it). `--v8-pool-size=1` gives V8 one
+ * background thread instead of one per core: its optimizing compiler and garbage collector's helpers then keep one
+ * thread's malloc arena and working memory, 4-5 MiB less at the peak of a 1 GiB transfer for the same CPU
+ * (docs/performance.md, Round 9).
  */
-export const NODE_FLAGS: ReadonlyArray<string> = ["--max-semi-space-size=1"]
+export const NODE_FLAGS: ReadonlyArray<string> = ["--max-semi-space-size=1", "--v8-pool-size=1"]
 
 /** The bundle the `netdicom` command runs. */
 export const OUTPUT = Path.join(here, "dist", "netdicom.mjs")

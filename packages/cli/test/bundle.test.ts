@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { makeTempDir, removeDir, repoRoot, run } from "../../../tests/support/peers.ts"
 import { entryPoint, manifestPath, sourceManifest } from "../bin/entry.js"
-import { bundle } from "../build.ts"
+import { bundle, NODE_FLAGS } from "../build.ts"
 import { filesUnder, part10, writeFile } from "./support.ts"
 
 const temps: Array<string> = []
@@ -181,5 +181,17 @@ describe("the bundled netdicom command", () => {
     assert.strictEqual(result.code, 0, result.stderr)
     assert.strictEqual(result.stdout.trim(), "from the sources")
     assert.match(result.stderr, /cannot load .*netdicom\.mjs.*running the sources instead/)
+  })
+
+  it("the command runs Node with NODE_FLAGS: the bin's shebang and pnpm's shim pass them on", () => {
+    const bin = path.join(repoRoot, "packages", "cli", "bin", "netdicom.js")
+    const shebang = fs.readFileSync(bin, "utf8").split("\n")[0]!
+    assert.strictEqual(shebang, `#!/usr/bin/env -S node ${NODE_FLAGS.join(" ")}`)
+    // the shim pnpm made from that shebang (pnpm install), as `node_modules/.bin/netdicom` runs it
+    const shim = fs.readFileSync(path.join(repoRoot, "node_modules", ".bin", "netdicom"), "utf8")
+    for (const line of shim.split("\n").filter((l) => l.includes("exec ") && l.includes("netdicom.js"))) {
+      assert.include(line, ` ${NODE_FLAGS.join(" ")} `)
+    }
+    assert.isTrue(shim.includes("netdicom.js"), shim)
   })
 })
