@@ -24,6 +24,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import { Part10 } from "@netdicom/net"
 import { Text } from "@netdicom/wire"
 import { LinkInStore, StoreFailed, type InvalidInstance } from "./ArchiveError.ts"
 import * as TempFiles from "./TempFiles.ts"
@@ -253,8 +254,9 @@ const io = <A>(operation: string, path: string, f: () => Promise<A>): Effect.Eff
 
 /**
  * A metadata call (open, fstat, close, rename) made synchronously: microseconds on a local file system, where a
- * round trip through the thread pool costs several times the CPU. What waits on the disk (write, fsync) stays
- * asynchronous.
+ * round trip through the thread pool costs several times the CPU. So is the write of an instance that arrived whole
+ * and is no larger than `Part10.SYNC_WRITE_LIMIT` (a copy into the page cache, as `Part10.writeFile` does). What
+ * waits on the disk (fsync, a larger or streamed write) stays asynchronous.
  */
 const ioSync = <A>(operation: string, path: string, f: () => A): Effect.Effect<A, StoreFailed> =>
   Effect.try({ try: f, catch: (cause) => new StoreFailed({ operation, path, cause }) })
@@ -312,6 +314,13 @@ const syncDirectory = (dir: string): Effect.Effect<void, StoreFailed> =>
     }
   })
 
+/** The whole of a small buffer, written synchronously (see `ioSync`). */
+const writeAllSync = (file: OpenFile, chunk: Uint8Array): number => {
+  let offset = 0
+  while (offset < chunk.length) offset += FsSync.writeSync(file.fd, chunk, offset, chunk.length - offset)
+  return chunk.length
+}
+
 const writeAll = async (file: OpenFile, chunk: Uint8Array): Promise<number> => {
   let offset = 0
   while (offset < chunk.length) offset += await writeFd(file, chunk, offset)
@@ -331,7 +340,11 @@ const copyInto = (
   bytes: InstanceBytes,
   verify: Verify | undefined
 ): Effect.Effect<number, StoreFailed | InvalidInstance> => {
-  if (bytes instanceof Uint8Array) return io("write", tmp, () => writeAll(file, bytes))
+  if (bytes instanceof Uint8Array) {
+    return bytes.length <= Part10.SYNC_WRITE_LIMIT
+      ? ioSync("write", tmp, () => writeAllSync(file, bytes))
+      : io("write", tmp, () => writeAll(file, bytes))
+  }
   const iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array> = isAsyncIterable(bytes)
     ? bytes[Symbol.asyncIterator]()
     : bytes[Symbol.iterator]()
