@@ -9,11 +9,13 @@
  * interleaved: every round runs each server once, in a rotating order.
  *
  *   node bench/archive/run.ts [--count 1000] [--rounds 5] [--servers storescp,qrscp,dcmtk]
- *     [--bundle label=path ...] [--flags "label=<node flags>" ...] [--tmp /dev/shm] [--prof dir]
+ *     [--bundle label=path ...] [--flags "label=<node flags>" ...] [--args "label=<server flags>" ...]
+ *     [--tmp /dev/shm] [--prof dir]
  *
  * `--bundle` (repeatable) compares builds: each netdicom server runs once a round per bundle (default: the
  * workspace's packages/cli/dist/netdicom.mjs). `--flags` adds Node flags to one label's servers, after the command's own
- * (`NODE_FLAGS` of packages/cli/build.ts); a label may name the same bundle as another. `--prof dir` starts the netdicom servers with `--cpu-prof` into dir.
+ * (`NODE_FLAGS` of packages/cli/build.ts), `--args` flags to its servers' command line (`--sync none`, say); a label
+ * may name the same bundle as another. `--prof dir` starts the netdicom servers with `--cpu-prof` into dir.
  * Prints one line per run and a summary of medians (CPU µs per instance, wall ms for the whole association).
  */
 import * as Fs from "node:fs"
@@ -31,6 +33,7 @@ const { values } = parseArgs({
     servers: { type: "string", default: "storescp,qrscp,dcmtk" },
     bundle: { type: "string", multiple: true },
     flags: { type: "string", multiple: true },
+    args: { type: "string", multiple: true },
     tmp: { type: "string", default: "/dev/shm" },
     prof: { type: "string" }
   }
@@ -43,18 +46,21 @@ const bundles = (values.bundle ?? [`now=${Path.join(root, "packages/cli/dist/net
   const eq = spec.indexOf("=")
   return { label: spec.slice(0, eq), path: Path.resolve(spec.slice(eq + 1)) }
 })
-const extraFlags = new Map(
-  (values.flags ?? []).map((spec) => {
-    const eq = spec.indexOf("=")
-    return [
-      spec.slice(0, eq),
-      spec
-        .slice(eq + 1)
-        .split(" ")
-        .filter((f) => f !== "")
-    ] as const
-  })
-)
+const byLabel = (specs: ReadonlyArray<string> | undefined) =>
+  new Map(
+    (specs ?? []).map((spec) => {
+      const eq = spec.indexOf("=")
+      return [
+        spec.slice(0, eq),
+        spec
+          .slice(eq + 1)
+          .split(" ")
+          .filter((f) => f !== "")
+      ] as const
+    })
+  )
+const extraFlags = byLabel(values.flags)
+const extraArgs = byLabel(values.args)
 const kinds = values.servers.split(",").map((s) => s.trim())
 
 interface Server {
@@ -101,6 +107,7 @@ for (const kind of kinds) {
           b.path,
           ...cmd,
           dir,
+          ...(extraArgs.get(b.label) ?? []),
           "0"
         ])
         const m = /:(\d+) as /.exec(await proc.line("listening on ", 20_000))

@@ -97,15 +97,22 @@ export class Archive extends Context.Service<
     })
   )
 
-  /** An archive with files under `root` and the index in `index.filename`. */
+  /**
+   * An archive with files under `root` and the index in `index.filename`. `sync` (default true): whether files and
+   * index changes are synced to disk before a store is reported done (`InstanceStoreOptions.sync`; the index's own
+   * `sync`, if given, wins for the index).
+   */
   static readonly layerFrom = (options: {
     readonly root: string
     readonly index: ArchiveIndexOptions
-  }): Layer.Layer<Archive | InstanceStore | ArchiveIndex, StoreFailed | IndexFailed> =>
-    Layer.provideMerge(
+    readonly sync?: boolean
+  }): Layer.Layer<Archive | InstanceStore | ArchiveIndex, StoreFailed | IndexFailed> => {
+    const sync = options.sync ?? true
+    return Layer.provideMerge(
       Archive.layer,
-      Layer.merge(InstanceStore.layer({ root: options.root }), ArchiveIndex.layer(options.index))
+      Layer.merge(InstanceStore.layer({ root: options.root, sync }), ArchiveIndex.layer({ sync, ...options.index }))
     )
+  }
 }
 
 /** The archive on a given store and index. */

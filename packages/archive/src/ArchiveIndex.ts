@@ -107,6 +107,8 @@ export interface ArchiveIndexOptions {
    * that keeps no archive may.
    */
   readonly uidConflicts?: "refuse" | "move"
+  /** Whether each change waits for the disk before it is reported done (default true; see `Sqlite.OpenOptions`). */
+  readonly sync?: boolean
 }
 
 /** The archive index service. */
@@ -404,7 +406,10 @@ const respond = (
 /** Builds the index on an open database (creating the schema when missing). */
 export const make = (options: ArchiveIndexOptions): Effect.Effect<ArchiveIndex["Service"], IndexFailed, Scope.Scope> =>
   Effect.gen(function* () {
-    const db = yield* Sqlite.open({ filename: options.filename })
+    const db = yield* Sqlite.open({
+      filename: options.filename,
+      ...(options.sync === undefined ? {} : { sync: options.sync })
+    })
     const version = yield* Sqlite.use("read schema version", () =>
       Number(db.get("PRAGMA user_version")?.["user_version"])
     )

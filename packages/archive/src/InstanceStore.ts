@@ -4,8 +4,8 @@
  * Bytes pass through untouched (no decoding, no re-encoding), so a stored instance is bit-exact with what the
  * C-STORE SCP received (PS3.4 B.4.1: an SCP of Level 2 storage keeps all attributes). Writes are atomic: the data
  * goes to a temporary file in the target directory, which is fsynced, renamed over the final name, and the
- * directory is fsynced. A crash or a failing source leaves no partial file under the final name; a previous file
- * of the same name stays intact until the rename.
+ * directory is fsynced (both fsyncs left out with `sync: false`). A crash or a failing source leaves no partial
+ * file under the final name; a previous file of the same name stays intact until the rename.
  *
  * File names come from UIDs only when they are well-formed (digits and single dots, at most 64 characters, PS3.5
  * 9.1); anything else is replaced by a hash, so no UID can escape the root directory. Nor can a symbolic link below
@@ -79,7 +79,17 @@ export interface Aside {
 export interface InstanceStoreOptions {
   /** Root directory; created when missing. */
   readonly root: string
+  /**
+   * Whether a write is synced to disk before it is reported done: the file, then its folder once it has its name
+   * (default true). false leaves both to the operating system, as DCMTK's storescp does: a power cut or a crash of
+   * the system can then lose or cut short instances already reported stored; a crash of the process cannot (a file
+   * still takes its name only whole, by rename).
+   */
+  readonly sync?: boolean
 }
+
+/** Syncs an open descriptor to disk. */
+export type Sync = (fd: number) => Promise<void>
 
 /** The instance file store service. */
 export class InstanceStore extends Context.Service<
@@ -221,13 +231,14 @@ const refuseLink = (operation: string, link: string): Effect.Effect<never, LinkI
 export const make = (options: InstanceStoreOptions): Effect.Effect<InstanceStore["Service"], StoreFailed> =>
   Effect.gen(function* () {
     const root = Path.resolve(options.root)
+    const sync = options.sync === false ? undefined : yield* FileSync
     yield* makeDirectories(root)
     const pathFor = (key: InstanceKey): string =>
       Path.join(root, safeName(key.studyInstanceUid), `${safeName(key.sopInstanceUid)}.dcm`)
     return InstanceStore.of({
       root,
       pathFor,
-      write: (key, bytes, verify) => writeAtomically(root, pathFor(key), bytes, verify),
+      write: (key, bytes, verify) => writeAtomically(root, pathFor(key), bytes, sync, verify),
       read: (path) => io("read", path, () => Fs.readFile(path)).pipe(Effect.map((b) => new Uint8Array(b))),
       remove: (path) => removeFile(root, path),
       setAside: (path) => setAside(root, path),
@@ -262,8 +273,16 @@ const ioSync = <A>(operation: string, path: string, f: () => A): Effect.Effect<A
   Effect.try({ try: f, catch: (cause) => new StoreFailed({ operation, path, cause }) })
 
 /** fsync of an open descriptor, through the thread pool (it waits on the disk). */
-const fsyncFd = (fd: number): Promise<void> =>
+const fsyncFd: Sync = (fd) =>
   new Promise((resolve, reject) => FsSync.fsync(fd, (e) => (e === null ? resolve() : reject(e))))
+
+/**
+ * How a store made in its scope syncs files and folders (`make` reads it): fsync, unless a test puts one that
+ * watches or fails in its place.
+ */
+export const FileSync = Context.Reference<Sync>("@netdicom/archive/InstanceStore/FileSync", {
+  defaultValue: () => fsyncFd
+})
 
 /**
  * A file being written, by descriptor. A write or fsync the fiber stopped waiting for (it was interrupted) may
@@ -300,12 +319,12 @@ const closeFile = async (file: OpenFile): Promise<void> => {
 }
 
 /** fsync a directory so that a rename or a new entry in it is durable; ignored where directories cannot be opened. */
-const syncDirectory = (dir: string): Effect.Effect<void, StoreFailed> =>
+const syncDirectory = (dir: string, sync: Sync): Effect.Effect<void, StoreFailed> =>
   io("fsync", dir, async () => {
     let fd: number | undefined
     try {
       fd = FsSync.openSync(dir, "r")
-      await fsyncFd(fd)
+      await sync(fd)
     } catch (cause) {
       const code = (cause as NodeJS.ErrnoException).code
       if (code !== "EISDIR" && code !== "EPERM" && code !== "EINVAL") throw cause
@@ -390,6 +409,7 @@ const writeAtomically = (
   root: string,
   target: string,
   bytes: InstanceBytes,
+  sync: Sync | undefined,
   verify?: Verify
 ): Effect.Effect<StoredFile, StoreFailed | LinkInStore | InvalidInstance> =>
   Effect.gen(function* () {
@@ -398,7 +418,7 @@ const writeAtomically = (
     const link = linkBelow(root, dir)
     if (link !== undefined) return yield* refuseLink("write", link)
     const created = yield* makeDirectories(dir)
-    if (created !== undefined) yield* syncDirectory(root)
+    if (created !== undefined && sync !== undefined) yield* syncDirectory(root, sync)
     // the folder itself, checked again before the rename: swapped for a link meanwhile, the file is not renamed
     // into place through it (Node has no openat/renameat, so the check is by path, just before each use)
     yield* notLinked(dir)
@@ -410,7 +430,7 @@ const writeAtomically = (
           const written = yield* copyInto(file, tmp, bytes, verify)
           const refused = verify?.(true)
           if (refused !== undefined) return yield* Effect.fail(refused)
-          yield* io("fsync", tmp, () => track(file, fsyncFd(file.fd)))
+          if (sync !== undefined) yield* io("fsync", tmp, () => track(file, sync(file.fd)))
           // the modification time the index records: a rename keeps it
           const stat = yield* ioSync("fstat", tmp, () => FsSync.fstatSync(file.fd))
           yield* notLinked(dir)
@@ -429,7 +449,7 @@ const writeAtomically = (
     yield* ioSync("rename", tmp, () => FsSync.renameSync(tmp, target)).pipe(
       Effect.tapError(() => Effect.promise(() => Fs.unlink(tmp).catch(() => undefined)))
     )
-    yield* syncDirectory(dir)
+    if (sync !== undefined) yield* syncDirectory(dir, sync)
     return { path: target, ...file }
   })
 

@@ -55,11 +55,12 @@ export class PlainStore extends Context.Service<
     })
   )
 
-  /** A store with files under `root`. */
+  /** A store with files under `root`; `sync` as `InstanceStoreOptions.sync` (default true). */
   static readonly layerFrom = (options: {
     readonly root: string
+    readonly sync?: boolean
   }): Layer.Layer<PlainStore | InstanceStore, StoreFailed> =>
-    Layer.provideMerge(PlainStore.layer, InstanceStore.layer({ root: options.root }))
+    Layer.provideMerge(PlainStore.layer, InstanceStore.layer({ root: options.root, sync: options.sync ?? true }))
 }
 
 /** A store on the given file store. */

@@ -49,6 +49,11 @@ export interface OpenOptions {
   readonly filename: string
   /** Milliseconds to wait for a lock held by another connection (default 5000). */
   readonly busyTimeoutMs?: number
+  /**
+   * Whether each commit waits for the disk (default true: `synchronous = FULL`). false: `NORMAL`, which in WAL mode
+   * keeps the database whole but may lose the last commits to a power cut or a crash of the system.
+   */
+  readonly sync?: boolean
 }
 
 const STATEMENT_CACHE_SIZE = 128
@@ -106,7 +111,7 @@ export const open = (options: OpenOptions): Effect.Effect<Database, IndexFailed,
         const db = new DatabaseSync(options.filename, { timeout: options.busyTimeoutMs ?? 5000 })
         try {
           if (options.filename !== ":memory:" && options.filename !== "") db.exec("PRAGMA journal_mode = WAL")
-          db.exec("PRAGMA synchronous = FULL")
+          db.exec(options.sync === false ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL")
           db.exec("PRAGMA foreign_keys = ON")
         } catch (cause) {
           db.close()

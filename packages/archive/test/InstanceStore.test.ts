@@ -4,7 +4,7 @@ import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Option } from "effect"
 import { Archive } from "../src/Archive.ts"
-import { InstanceStore, makeDirectories, safeName } from "../src/InstanceStore.ts"
+import { FileSync, InstanceStore, makeDirectories, safeName } from "../src/InstanceStore.ts"
 import { instance, listFiles, patch, tempDir, withArchive } from "./fixtures.ts"
 
 const withStore = <A, E>(root: string, effect: Effect.Effect<A, E, InstanceStore>) =>
@@ -48,6 +48,47 @@ describe("InstanceStore", () => {
       assert.strictEqual(file.size, bytes.length)
       assert.deepStrictEqual(new Uint8Array(yield* Effect.promise(() => Fs.readFile(file.path))), bytes)
       assert.deepStrictEqual(yield* Effect.promise(() => listFiles(root)), [Path.join("1.2.3", "1.2.3.4.dcm")])
+    })
+  )
+
+  it.effect("syncs the file, then its folder, before a write is done; with sync: false neither", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const synced: Array<string> = []
+      // what each fsync was given, by what the descriptor is (Linux: /proc/self/fd)
+      const watch = (fd: number): Promise<void> =>
+        Fs.readlink(`/proc/self/fd/${fd}`).then((target) => void synced.push(target))
+      const bytes = new Uint8Array(5000).fill(7)
+      const write = (root: string, sync: boolean | undefined, sop: string) =>
+        Effect.provide(
+          InstanceStore.use((s) => s.write({ studyInstanceUid: "1.2.3", sopInstanceUid: sop }, bytes)),
+          InstanceStore.layer({ root, ...(sync === undefined ? {} : { sync }) })
+        ).pipe(Effect.provideService(FileSync, watch))
+
+      const durable = Path.join(dir, "durable")
+      yield* write(durable, undefined, "1.2.3.4")
+      // a new study folder: the root too, where the folder was made
+      assert.strictEqual(synced.length, 3, synced.join())
+      assert.strictEqual(synced[0], durable)
+      // the temporary file (a hidden name beside the final one), before its rename
+      assert.strictEqual(Path.dirname(synced[1]!), Path.join(durable, "1.2.3"))
+      assert.isTrue(Path.basename(synced[1]!).startsWith(".1.2.3.4.dcm."), synced[1])
+      assert.strictEqual(synced[2], Path.join(durable, "1.2.3"))
+      synced.length = 0
+      yield* write(durable, true, "1.2.3.5")
+      assert.strictEqual(synced.length, 2, synced.join())
+
+      synced.length = 0
+      const fast = Path.join(dir, "fast")
+      const file = yield* write(fast, false, "1.2.3.4")
+      yield* write(fast, false, "1.2.3.5")
+      assert.deepStrictEqual(synced, [])
+      // written whole, under its name, all the same
+      assert.deepStrictEqual(new Uint8Array(yield* Effect.promise(() => Fs.readFile(file.path))), bytes)
+      assert.deepStrictEqual(yield* Effect.promise(() => listFiles(fast)), [
+        Path.join("1.2.3", "1.2.3.4.dcm"),
+        Path.join("1.2.3", "1.2.3.5.dcm")
+      ])
     })
   )
 

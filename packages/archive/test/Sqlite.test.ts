@@ -31,6 +31,26 @@ describe("Sqlite: a throw is an IndexFailed", () => {
     })
   )
 
+  it.effect("commits wait for the disk (synchronous FULL) unless opened with sync: false (NORMAL)", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const level = (sync: boolean | undefined, name: string) =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const db = yield* Sqlite.open({
+              filename: Path.join(dir, name),
+              ...(sync === undefined ? {} : { sync })
+            })
+            const row = yield* Sqlite.use("pragma", () => db.get("PRAGMA synchronous"))
+            return Number(row?.["synchronous"])
+          })
+        )
+      assert.strictEqual(yield* level(undefined, "a.sqlite"), 2)
+      assert.strictEqual(yield* level(true, "b.sqlite"), 2)
+      assert.strictEqual(yield* level(false, "c.sqlite"), 1)
+    })
+  )
+
   it.effect("opening a file that is no database fails with IndexFailed (the first PRAGMA throws)", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir

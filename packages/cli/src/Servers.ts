@@ -40,6 +40,20 @@ const listenHost = Flag.String("host").pipe(
   Flag.withDefault("127.0.0.1")
 )
 
+/** When a server's received instances reach the disk. */
+type ServerSync = "each" | "none"
+const SERVER_SYNC_MODES: ReadonlyArray<ServerSync> = ["each", "none"]
+
+const serverSync = (what: string) =>
+  Flag.Literals("sync", SERVER_SYNC_MODES).pipe(
+    Flag.withDescription(
+      `when received instances reach the disk: each (default), every file${what} synced before its C-STORE is ` +
+        "answered Success; none, left to the operating system as DCMTK's storescp does (faster, but a power cut " +
+        "can lose instances already answered)"
+    ),
+    Flag.withDefault<ServerSync>("each")
+  )
+
 /** The Asynchronous Operations Window `netdicom storescp` grants: C-STOREs outstanding at once per association. */
 const STORE_WINDOW = 8
 
@@ -110,6 +124,7 @@ const storescp = Command.make(
       Flag.withDescription("(required) folder the instances go to, as <study>/<instance>.dcm")
     ),
     host: listenHost,
+    sync: serverSync(""),
     ...serverCommon
   },
   (c) =>
@@ -117,7 +132,9 @@ const storescp = Command.make(
     Effect.andThen(removeLeftovers, serveForever(c, Contexts.storageScp, STORE_WINDOW)).pipe(
       Effect.provide(
         // a plain storage SCP keeps what it is sent, and answers no query: no index, nothing refused for a UID reused
-        ScpServices.plainStorageLayer().pipe(Layer.provideMerge(PlainStore.PlainStore.layerFrom({ root: c.out })))
+        ScpServices.plainStorageLayer().pipe(
+          Layer.provideMerge(PlainStore.PlainStore.layerFrom({ root: c.out, sync: c.sync === "each" }))
+        )
       ),
       Effect.catchTag("StoreFailed", (e) => fail(`--out ${c.out}: ${e.message}`)),
       removingCreatedOnFailure([c.out]),
@@ -143,6 +160,7 @@ const qrscpServe = (
     readonly port: number
     readonly store: string
     readonly peer: ReadonlyArray<string>
+    readonly sync: ServerSync
   },
   filename: string
 ) =>
@@ -157,7 +175,7 @@ const qrscpServe = (
       const made = yield* Effect.result(InstanceStore.makeDirectories(dir))
       if (made._tag === "Failure") return yield* fail(`cannot create ${dir}: ${String(made.failure.cause)}`)
     }
-    const archive = Archive.Archive.layerFrom({ root: c.store, index: { filename } })
+    const archive = Archive.Archive.layerFrom({ root: c.store, index: { filename }, sync: c.sync === "each" })
     const destinations = Layer.succeed(Scp.MoveDestinations)({
       lookup: (aeTitle) => Option.fromNullishOr(peers.get(aeTitle.trim()))
     })
@@ -197,6 +215,7 @@ const qrscp = Command.make(
       Flag.atLeast(0)
     ),
     host: listenHost,
+    sync: serverSync(" and the index's change"),
     ...serverCommon
   },
   (c) =>

@@ -711,6 +711,30 @@ describe("get interrupted by Ctrl-C", () => {
   })
 })
 
+describe("servers with --sync none (files and index left to the operating system)", () => {
+  it("storescp and qrscp store and answer as with the default; a bad --sync value is refused", async () => {
+    const { dir, good } = sampleFolder()
+    const out = temp("sync-none-out")
+    const plain = await serve(["storescp", "0", "--out", out, "--sync", "none"])
+    const stored = await netdicom(["store", "127.0.0.1", String(plain.port), dir])
+    assert.include(stored.stdout, "3 sent, 0 warnings, 2 failed")
+    const a1 = path.join(out, STUDY_A, `${STUDY_A}.1.1.dcm`)
+    assert.deepStrictEqual(part10Dataset(new Uint8Array(fs.readFileSync(a1))), part10Dataset(good[`${STUDY_A}.1.1`]!))
+
+    const archive = temp("sync-none-archive")
+    const qr = await serve(["qrscp", "0", "--store", archive, "--sync", "none"])
+    const sent = await netdicom(["store", "127.0.0.1", String(qr.port), dir])
+    assert.include(sent.stdout, "3 sent, 0 warnings, 2 failed")
+    const found = await netdicom(["find", "127.0.0.1", String(qr.port), "-k", `StudyInstanceUID=${STUDY_B}`])
+    assert.strictEqual(found.code, 0, found.stdout + found.stderr)
+    assert.strictEqual(lines(found.stdout).length, 1, found.stdout)
+
+    const bad = await netdicom(["storescp", "0", "--out", temp("sync-bad"), "--sync", "sometimes"])
+    assert.notStrictEqual(bad.code, 0)
+    assert.match(bad.stderr, /--sync|sometimes/)
+  })
+})
+
 describe("the demo", () => {
   it("runs and exits 0 by itself", async () => {
     const r = await run(
