@@ -34,7 +34,9 @@ const host = Argument.String("host").pipe(Argument.withDescription("the peer's h
 const port = Argument.Int("port").pipe(Argument.withDescription("the peer's TCP port"))
 const keys = Flag.String("key").pipe(
   Flag.withAlias("k"),
-  Flag.withDescription("a key, Keyword=Value or gggg,eeee=Value (no value: return it); repeat for more"),
+  Flag.withDescription(
+    "a key, Keyword=Value or gggg,eeee=Value (no value: return it; A\\B: any of several values); repeat for more"
+  ),
   Flag.atLeast(0)
 )
 const level = Flag.String("level").pipe(
@@ -520,7 +522,7 @@ const get = Command.make(
     sopClass: Flag.String("sop-class").pipe(
       Flag.withDescription(
         "propose only this storage SOP class, a UID or keyword (CTImageStorage), in every transfer syntax; " +
-          "repeat for more"
+          "repeat for more (default: 30 common classes uncompressed, 6 image classes compressed too)"
       ),
       Flag.atLeast(0)
     ),

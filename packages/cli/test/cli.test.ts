@@ -307,6 +307,24 @@ describe("netdicom find, get and move against netdicom qrscp", () => {
     assert.include(r.stderr, "1 match")
   })
 
+  it("a key of several values (backslash between them) matches each, however long together; get takes them all", async () => {
+    // two 32-character UIDs: 65 with the backslash, past UI's 64, where dcmjs used to cut the key after the first
+    const both = `StudyInstanceUID=${STUDY_A}\\${STUDY_B}`
+    const found = await netdicom(["find", "127.0.0.1", String(qr.port), "--aec", "QRSCP", "-k", both])
+    assert.strictEqual(found.code, 0, found.stderr)
+    const studies = lines(found.stdout).map(
+      (l) => (JSON.parse(l) as Record<string, { Value: Array<string> }>)["0020000D"]!
+    )
+    assert.sameMembers(
+      studies.map((v) => v.Value[0]),
+      [STUDY_A, STUDY_B]
+    )
+    const out = temp("get-both")
+    const got = await netdicom(["get", "127.0.0.1", String(qr.port), "--aec", "QRSCP", "-k", both, "--out", out])
+    assert.strictEqual(got.code, 0, got.stdout + got.stderr)
+    assert.include(got.stdout, "3 completed, 0 warnings, 0 failed")
+  })
+
   it("C-FIND patient root and a lower level", async () => {
     const patients = await netdicom([
       "find",

@@ -165,6 +165,26 @@ describe("encode/decode round trips", () => {
     })
   })
 
+  it("several values in one string (a backslash between them) are all written, however long together", () => {
+    const u1 = "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322"
+    const u2 = "1.3.6.1.4.1.5962.1.2.8.20040826185059.5457"
+    // each value within its VR's maximum (UI 64, CS 16), all of them together past it: dcmjs cut the string there
+    const ds = {
+      StudyInstanceUID: `${u1}\\${u2}`,
+      ModalitiesInStudy: "CT\\MR\\US\\NM\\PT\\SEG",
+      OtherPatientIDs: ["A\\B", "C"],
+      ImageComments: "one comment \\ with a backslash in it"
+    }
+    for (const ts of ALL) {
+      const decoded = ok(DataSet.decode(ok(DataSet.encode(ds, ts)), ts))
+      assert.deepStrictEqual(decoded["StudyInstanceUID"], [u1, u2], ts)
+      assert.deepStrictEqual(decoded["ModalitiesInStudy"], ["CT", "MR", "US", "NM", "PT", "SEG"], ts)
+      assert.deepStrictEqual(decoded["OtherPatientIDs"], ["A", "B", "C"], ts)
+      // LT holds one value: its backslash is text
+      assert.strictEqual(decoded["ImageComments"], ds.ImageComments, ts)
+    }
+  })
+
   it("private elements keep their VR through _vrMap in explicit VR and come back as UN in implicit VR", () => {
     const ds = {
       PatientID: "P",

@@ -406,6 +406,22 @@ export const decodeWithWarnings = (
 
 /** VRs whose text may use a Specific Character Set (PS3.5 6.1.2.3); other strings must be ASCII. */
 const EXTENDED_TEXT_VRS = new Set(["SH", "LO", "UC", "ST", "LT", "UT", "PN"])
+
+/** Text VRs of one value, whose backslash is a character, not a delimiter (PS3.5 6.2). */
+const SINGLE_VALUE_TEXT_VRS = new Set(["LT", "ST", "UT", "UR"])
+
+/**
+ * A text value given as one string of several values (`"CT\\MR"`, one `-k` argument), as the values dcmjs takes:
+ * given whole, dcmjs cuts the string to the VR's maximum length, dropping the values past it with only a warning.
+ */
+const splitValues = (value: unknown): unknown =>
+  typeof value === "string"
+    ? value.includes("\\")
+      ? value.split("\\")
+      : value
+    : Array.isArray(value) && value.some((v) => typeof v === "string" && v.includes("\\"))
+      ? value.flatMap((v: unknown) => (typeof v === "string" ? v.split("\\") : [v]))
+      : value
 const HEX_TAG = /^[0-9A-Fa-f]{8}$/
 const NON_ASCII = /[\u0080-\uffff]/
 
@@ -527,7 +543,8 @@ const prepare = (
       const long = texts.flatMap((t) => t.split("\\")).find((t) => t.length > max)
       if (long !== undefined) throw new Refused("InvalidValue", `${path}${key} (${vr}) "${long}" is longer than ${max}`)
     }
-    out[key] = Array.isArray(value) ? value.map(toArrayBuffer) : toArrayBuffer(value)
+    const values = rep.isBinary() || SINGLE_VALUE_TEXT_VRS.has(vr) ? value : splitValues(value)
+    out[key] = Array.isArray(values) ? values.map(toArrayBuffer) : toArrayBuffer(values)
   }
   if (Object.keys(vrMap).length > 0) out["_vrMap"] = vrMap
   const own = charsetOf(out["SpecificCharacterSet"])
