@@ -16,7 +16,8 @@
  * workspace's packages/cli/dist/netdicom.mjs). `--flags` adds Node flags to one label's servers, after the command's own
  * (`NODE_FLAGS` of packages/cli/build.ts), `--args` flags to its servers' command line (`--sync none`, say); a label
  * may name the same bundle as another. `--prof dir` starts the netdicom servers with `--cpu-prof` into dir.
- * Prints one line per run and a summary of medians (CPU µs per instance, wall ms for the whole association).
+ * Prints one line per run and a summary of medians (CPU µs per instance, wall ms for the whole association, the
+ * server's peak RSS: VmHWM just after storescu exits).
  */
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -126,7 +127,7 @@ const files = inputs.map((i) => i.path)
 const size = inputs.reduce((n, i) => n + i.size, 0) / count
 console.log(`${count} instances of ${(size / 1000).toFixed(1)} KB in ${work}; ${Os.loadavg()[0]!.toFixed(1)} load`)
 
-const results = new Map<string, Array<{ readonly cpuUs: number; readonly wallMs: number }>>()
+const results = new Map<string, Array<{ readonly cpuUs: number; readonly wallMs: number; readonly peakMiB: number }>>()
 
 const runOne = async (server: Server, round: number): Promise<void> => {
   const dir = Path.join(work, `out-${round}-${server.label.replace(/\W+/g, "-")}`)
@@ -144,15 +145,17 @@ const runOne = async (server: Server, round: number): Promise<void> => {
     await new Promise((r) => setTimeout(r, 100))
     const cpu1 = Procs.cpuMs(proc.pid)!
     const load1 = Procs.machineCpu()
+    const peakMiB = (Procs.peakRssKb(proc.pid) ?? Number.NaN) / 1024
     const cpuUs = ((cpu1 - cpu0) * 1000) / count
     const others =
       load0 === undefined || load1 === undefined
         ? Number.NaN
         : (load1.busyMs - load0.busyMs - (cpu1 - cpu0)) / (load1.at - load0.at)
-    results.set(server.label, [...(results.get(server.label) ?? []), { cpuUs, wallMs: r.elapsedMs }])
+    results.set(server.label, [...(results.get(server.label) ?? []), { cpuUs, wallMs: r.elapsedMs, peakMiB }])
     console.log(
       `round ${round} ${server.label.padEnd(18)} ${cpuUs.toFixed(0).padStart(5)} µs CPU/instance, ` +
-        `${r.elapsedMs.toFixed(0).padStart(6)} ms wall, others ${(others * 100).toFixed(0)}% of a core`
+        `${r.elapsedMs.toFixed(0).padStart(6)} ms wall, peak RSS ${peakMiB.toFixed(1)} MiB, ` +
+        `others ${(others * 100).toFixed(0)}% of a core`
     )
   } finally {
     await Procs.stop(proc)
@@ -170,13 +173,15 @@ try {
     const order = servers.map((_, i) => servers[(i + round) % servers.length]!)
     for (const server of order) await runOne(server, round)
   }
-  console.log("median over rounds (min-max): CPU µs per instance; wall ms")
+  console.log("median over rounds (min-max): CPU µs per instance; wall ms; peak RSS MiB")
   for (const [label, rs] of results) {
     const cpu = rs.map((r) => r.cpuUs)
     const wall = rs.map((r) => r.wallMs)
+    const peak = rs.map((r) => r.peakMiB)
     console.log(
       `${label.padEnd(18)} ${median(cpu).toFixed(0).padStart(5)} (${Math.min(...cpu).toFixed(0)}-` +
-        `${Math.max(...cpu).toFixed(0)}) µs; ${median(wall).toFixed(0)} ms`
+        `${Math.max(...cpu).toFixed(0)}) µs; ${median(wall).toFixed(0)} ms; ` +
+        `${median(peak).toFixed(1)} (${Math.min(...peak).toFixed(1)}-${Math.max(...peak).toFixed(1)}) MiB`
     )
   }
 } finally {

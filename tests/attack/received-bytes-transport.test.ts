@@ -10,16 +10,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
-import {
-  Association,
-  ApplicationEntity,
-  DimseChannel,
-  Part10,
-  ReceivedBytes,
-  Scu,
-  StoreHandler,
-  Transport
-} from "@netdicom/net"
+import { Association, ApplicationEntity, DimseChannel, Part10, Scu, StoreHandler, Transport } from "@netdicom/net"
 import { Status } from "@netdicom/wire"
 import { CT, EXPLICIT } from "./support.ts"
 
@@ -94,7 +85,6 @@ describe("ReceivedBytes and a transport that keeps its reads", () => {
         calledAeTitle: "NETDICOM-SCP",
         contexts: [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT] }]
       })
-      const before = ReceivedBytes.freed()
       const r = yield* Scu.store(channel, {
         sopClassUid: CT,
         sopInstanceUid: "1.2.3.1",
@@ -105,8 +95,9 @@ describe("ReceivedBytes and a transport that keeps its reads", () => {
       const file = Fs.readFileSync(Path.join(tmp, "1.2.3.1.dcm"))
       assert.deepStrictEqual(new Uint8Array(file.subarray(file.length - 3_000_000)), pattern(3_000_000))
       const emptied = recorded.filter((r) => r.chunk.length !== r.length).length
+      // nothing is freed behind a transport that keeps its reads: a freed read would read as empty here (the count
+      // of freed reads is the process's, and the SCU's own reads of its responses are freed, as they should be)
       assert.strictEqual(emptied, 0, `${emptied} of ${recorded.length} recorded reads emptied`)
-      assert.strictEqual(ReceivedBytes.freed() - before, 0, "nothing is freed behind a transport that keeps its reads")
     })
   )
 })

@@ -105,10 +105,12 @@ const handlerOn = (store: Store, options: ScpServicesOptions | undefined): Store
       })
       // A data set that arrived whole before the handler ran (a small one) is stored as one buffer: one write, one
       // walk, where its fragments one by one cost a thread-pool round trip and several fiber steps each. Its
-      // fragments were never lent: the collector frees them. Otherwise, lent fragments, given back once written and
+      // fragments, copied into that buffer, are given back at once (`releaseWhole`). Otherwise, lent fragments, given back once written and
       // walked: their socket reads are freed at once, not at the next garbage collection. The archive keeps no view
       // of a fragment past that (see `StoreOptions.release`).
-      const whole = request.dataSetReceived === undefined ? undefined : joined(meta, request.dataSetReceived)
+      const received = request.dataSetReceived
+      const whole = received === undefined ? undefined : joined(meta, received)
+      if (received !== undefined) ReceivedBytes.releaseWhole(received)
       const stored = yield* (
         whole !== undefined
           ? store(whole, { sopInstanceUid, sopClassUid })

@@ -12,6 +12,7 @@
  * A data set that arrived whole before the handler ran (a small one, `dataSetReceived`) is written with the meta in
  * one vectored write, the open, close and rename made synchronously (microseconds on a local file system, where a
  * thread-pool round trip each costs more); only an fsync, which waits on the disk, goes through the thread pool.
+ * Its socket reads are given back once it is written (`ReceivedBytes.releaseWhole`), not left to the collector.
  * A larger one is read lent (`dataSetLent`) and written as it arrives by `Part10.writeFile`, in vectored writes of
  * 1 MiB through the thread pool (one per socket read of 64 KiB cost ~30% more CPU and wall for 2-25 MB instances):
  * each fragment is given back (`ReceivedBytes.release`) once written, so the socket reads it came from are freed as
@@ -191,6 +192,9 @@ export const make = (dir: string, mode: SyncMode): Effect.Effect<FileWriter> =>
           received !== undefined && sizeOf(received) <= WHOLE_WRITE_LIMIT
             ? Effect.tryPromise(() =>
                 writeWhole(tmp, target, [Part10.writeMeta(meta), ...received], syncEach).then(() => placed(target))
+              ).pipe(
+                // written (or failed): no view of the data set is kept, its socket reads go back now
+                Effect.ensuring(Effect.sync(() => ReceivedBytes.releaseWhole(received)))
               )
             : // gathered into vectored writes of 1 MiB through the thread pool, each fragment released once written
               Part10.writeFile(tmp, meta, request.dataSetLent).pipe(

@@ -281,12 +281,12 @@ describe("socket reads freed while a large instance is written", () => {
     })
   )
 
-  it.live("a handler keeping what it reads from `dataSet` keeps it intact, and nothing is freed", () =>
+  it.live("a handler keeping what it reads from `dataSet` keeps it intact: no read of it is freed", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const kept: Array<ReadonlyArray<Uint8Array>> = []
       const dataSets = [pattern(3_000_000, 1), pattern(3_000_000, 2)]
-      const freed = yield* storeInto(
+      yield* storeInto(
         (request) =>
           Effect.gen(function* () {
             const chunks = yield* Stream.runCollect(request.dataSet)
@@ -300,11 +300,47 @@ describe("socket reads freed while a large instance is written", () => {
           }),
         dataSets
       )
-      assert.strictEqual(freed, 0)
+      // no read holding the data set was freed (reads of commands alone may be: their command sets are copies)
+      for (const view of kept.flat()) {
+        assert.isFalse((view.buffer as ArrayBuffer & { readonly detached?: boolean }).detached === true)
+      }
       assert.deepStrictEqual(concat(kept[0]!), dataSets[0])
       assert.deepStrictEqual(concat(kept[1]!), dataSets[1])
       assert.deepStrictEqual(dataSetOf(Path.join(dir, "1.2.3.2.dcm")), dataSets[1])
     })
+  )
+
+  it.live(
+    "small data sets given whole, written and given back (releaseWhole): their reads are freed, commands and all",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const dataSets = Array.from({ length: 24 }, (_, i) => pattern(40_000, 10 + i))
+        let whole = 0
+        const freed = yield* storeInto(
+          (request) =>
+            Effect.gen(function* () {
+              const received = request.dataSetReceived
+              if (received === undefined) return yield* Effect.die("a 40 KB data set did not arrive whole")
+              whole++
+              yield* Part10.writeFile(
+                Path.join(dir, `${request.sopInstanceUid}.dcm`),
+                { ...META, sopInstanceUid: request.sopInstanceUid },
+                received
+              )
+              ReceivedBytes.releaseWhole(received)
+            }),
+          dataSets
+        )
+        assert.strictEqual(whole, dataSets.length)
+        // every read of the SCP holds a command (the C-STORE-RQ's) beside data: none was freed before commands were
+        // given back once decoded; the SCU's reads of its responses are freed too
+        assert.isAtLeast(freed, dataSets.length, `${freed} reads freed`)
+        for (const [i, dataSet] of dataSets.entries()) {
+          const file = Fs.readFileSync(Path.join(dir, `1.2.3.${i + 1}.dcm`))
+        assert.deepStrictEqual(new Uint8Array(file.subarray(file.length - dataSet.length)), dataSet)
+        }
+      })
   )
 
   it.live("a small data set given whole is not lent: a handler keeping it keeps it intact", () =>

@@ -10,6 +10,7 @@ import * as Result from "effect/Result"
 import { CommandSet, Dimse, Reassembler, Status, type Pdu } from "@netdicom/wire"
 import type { AssociationAborted } from "../association/AssociationError.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
+import * as ReceivedBytes from "../upper/ReceivedBytes.ts"
 import type { DimseChannel, IncomingRequest, RequestHandler, Response } from "./DimseChannel.ts"
 import * as Inflow from "./Inflow.ts"
 
@@ -144,6 +145,8 @@ export class Receiver {
   gone: AssociationAborted | undefined = undefined
   // Handlers running.
   running = 0
+  // Views of the fragments of a command still being gathered (a command set in several PDVs).
+  commandViews: Array<Uint8Array> = []
   readonly deps: ReceiverDeps
   constructor(deps: ReceiverDeps) {
     this.deps = deps
@@ -320,7 +323,24 @@ export class Receiver {
     if (this.gone) return undefined
     // The events of the PDVs before a protocol error still run, then the error aborts.
     const events: Array<Reassembler.Event> = []
-    const failure = this.deps.reassembler.pushInto(pdu.pdvs, events)
+    const pdvs = pdu.pdvs
+    const failure = this.deps.reassembler.pushInto(pdvs, events)
+    // A command's fragments are decoded into its command set (values copied) once its last one is in: from then on
+    // no view of them is held, and the socket reads they came from may go back (`ReceivedBytes`) once their data
+    // views are released too, rather than waiting for a collection (a read of small instances holds commands).
+    for (let i = 0; i < pdvs.length; i++) {
+      const pdv = pdvs[i]!
+      if (!pdv.isCommand) continue
+      if (!pdv.isLast) {
+        this.commandViews.push(pdv.data)
+        continue
+      }
+      ReceivedBytes.consumed(pdv.data)
+      if (this.commandViews.length > 0) {
+        for (const view of this.commandViews) ReceivedBytes.consumed(view)
+        this.commandViews = []
+      }
+    }
     return this.runEvents(events, 0, failure)
   }
 }

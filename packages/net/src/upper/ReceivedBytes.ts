@@ -13,7 +13,7 @@
  *   whole of its buffer (no other bytes of that buffer can be held elsewhere).
  * A view the receiver copied rather than passed on (`consumed`: a small fragment the inflow keeps as a copy) counts as
  * released too. Anything else keeps its buffer for the garbage collector, as before: a view never lent (a handler
- * reading `dataSet`, a data set given whole, a command, a response's data set), a chunk another PDU was decoded from in
+ * reading `dataSet`, a data set given whole unless its handler gives it back with `releaseWhole`, a command, a response's data set), a chunk another PDU was decoded from in
  * place, a reader logging PDUs at Debug. Releasing is thus opt-in, and only by the one holder of a view. A consumer
  * that reads lent views asynchronously (a write in the thread pool) `borrow`s them for the while: no chunk is freed
  * under it, and a view freed already (released by a second reader, against the contract) is refused, not read empty.
@@ -210,6 +210,23 @@ export const consumed = (view: Uint8Array): void => {
   counted.delete(view)
   holder.views--
   settle(view.buffer, holder)
+}
+
+/**
+ * For a handler given a data set whole (`StoreRequest.dataSetReceived`) that is done with it: it keeps no view of
+ * those fragments and reads neither of the request's data set streams after this. Their socket reads may then be
+ * freed at once (as `release` does for lent views) rather than at the next garbage collection, which on a fast
+ * stream of small instances holds tens of MiB of them. Views the inflow copied, or that no tracked read holds, are
+ * left alone; a chunk something else may hold a view of is not freed (see the module's rules).
+ */
+export const releaseWhole = (views: ReadonlyArray<Uint8Array>): void => {
+  for (const view of views) {
+    const holder = counted.get(view)
+    if (holder === undefined) continue
+    lent.add(view)
+    everLent.set(view, holder)
+    release(view)
+  }
 }
 
 /** Buffers freed so far (for tests). */
