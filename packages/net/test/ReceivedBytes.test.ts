@@ -338,7 +338,7 @@ describe("socket reads freed while a large instance is written", () => {
         assert.isAtLeast(freed, dataSets.length, `${freed} reads freed`)
         for (const [i, dataSet] of dataSets.entries()) {
           const file = Fs.readFileSync(Path.join(dir, `1.2.3.${i + 1}.dcm`))
-        assert.deepStrictEqual(new Uint8Array(file.subarray(file.length - dataSet.length)), dataSet)
+          assert.deepStrictEqual(new Uint8Array(file.subarray(file.length - dataSet.length)), dataSet)
         }
       })
   )
