@@ -14,6 +14,7 @@ import { PduParser, Status } from "@netdicom/wire"
 import { EXPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
 import * as Inflow from "../src/dimse/Inflow.ts"
 import * as Part10 from "../src/dimse/Part10.ts"
+import { SOP_CLASSES } from "../src/services/QueryRetrieve.ts"
 import * as Scp from "../src/services/Scp.ts"
 import * as Scu from "../src/services/Scu.ts"
 import type { StoreRequest } from "../src/services/StoreHandler.ts"
@@ -363,6 +364,51 @@ describe("socket reads freed while a large instance is written", () => {
       assert.strictEqual(kept.length, 2)
       assert.deepStrictEqual(concat(kept[0]!), dataSets[0])
       assert.deepStrictEqual(concat(kept[1]!), dataSets[1])
+    })
+  )
+})
+
+describe("socket reads of responses", () => {
+  it.live("a C-FIND SCU gives back each response's reads once its identifier is copied out; every match intact", () =>
+    Effect.gen(function* () {
+      const matches = 400
+      const query = Layer.succeed(Scp.QueryService)({
+        find: () =>
+          Stream.range(1, matches).pipe(
+            Stream.map((i) => ({
+              QueryRetrieveLevel: "STUDY",
+              StudyInstanceUID: `1.2.3.${i}`,
+              StudyDescription: `study ${i} ${"x".repeat(i % 50)}`
+            }))
+          )
+      })
+      const contexts = [{ abstractSyntax: SOP_CLASSES.study.find, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }]
+      const server = yield* Scp.serve(yield* testAe({ aeTitle: "NETDICOM-SCP", contexts }), { port: 0 }).pipe(
+        Effect.provide(query)
+      )
+      const channel = yield* Scu.connect(yield* testAe({ aeTitle: "NETDICOM-SCU" }), {
+        host: "127.0.0.1",
+        port: server.port,
+        calledAeTitle: "NETDICOM-SCP",
+        contexts
+      })
+      const before = ReceivedBytes.freed()
+      const got = yield* Stream.runCollect(
+        Scu.find(channel, {
+          model: "study",
+          identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "", StudyDescription: "" }
+        })
+      )
+      const freed = ReceivedBytes.freed() - before
+      const identifiers = got.filter((r) => r.identifier !== undefined).map((r) => r.identifier!)
+      assert.strictEqual(identifiers.length, matches)
+      for (const [i, identifier] of identifiers.entries()) {
+        assert.strictEqual(identifier["StudyInstanceUID"], `1.2.3.${i + 1}`)
+        // (text is read back without its trailing spaces)
+        assert.strictEqual(identifier["StudyDescription"], `study ${i + 1} ${"x".repeat((i + 1) % 50)}`.trimEnd())
+      }
+      // a read holds one response or several; none was freed while its identifier had to be copied first
+      assert.isAbove(freed, 0, "no read of a response was freed")
     })
   )
 })

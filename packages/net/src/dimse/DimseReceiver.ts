@@ -285,11 +285,11 @@ export class Receiver {
         }
         if (!event.isLast) return undefined
         this.target = NONE
-        return this.deps.deliver(t.id, {
-          message: t.message,
-          status: statusOf(t.message),
-          dataSet: concat(t.chunks, t.size)
-        })
+        const dataSet = concat(t.chunks, t.size)
+        // Copied out: the fragments still views of socket reads are given back (those merged into a copy on the way
+        // were not, and are left to the collector).
+        for (const chunk of t.chunks) ReceivedBytes.consumed(chunk)
+        return this.deps.deliver(t.id, { message: t.message, status: statusOf(t.message), dataSet })
       }
       default:
         if (event.isLast) this.target = NONE
