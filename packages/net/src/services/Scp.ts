@@ -9,7 +9,9 @@
  * when the instances need more presentation contexts than one holds: `ContextParts`; a part whose association cannot
  * be opened fails its instances alone), with pending counts and the final status (0000; B000 with the failed UIDs;
  * A702 when all failed; A801 for an unknown
- * destination, with no association opened). A C-CANCEL ends the sub-operations with FE00; a server stopping
+ * destination, with no association opened). A C-CANCEL ends the sub-operations with FE00 (a C-MOVE's without waiting
+ * for a destination that is slow to accept its association, and giving a sub-operation under way a second to finish
+ * before it is counted failed); a server stopping
  * (the association's channel closing) starts no new sub-operation and sends the final response, counting those
  * not started as failed, before its associations are aborted. A service that is not provided is answered 0x0122,
  * as is a request whose SOP class is not its presentation context's abstract syntax or does not have its operation
@@ -20,6 +22,7 @@
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
@@ -113,6 +116,9 @@ const counts = (remaining: number, completed: number, failed: number, warning: n
   put("numberOfWarningSuboperations", warning)
   return out
 }
+
+// How long a C-MOVE sub-operation under way when a C-CANCEL comes may still take before it is given up (failed).
+const CANCELLED_SUB_OPERATION_GRACE = Duration.seconds(1)
 
 /** The largest C-FIND/C-GET/C-MOVE identifier an SCP gathers; a larger one aborts the association. */
 export const MAX_IDENTIFIER_BYTES = 1 << 20
@@ -356,13 +362,32 @@ const handleRetrieve = (
         for (let i = from; i < to; i++) {
           if (yield* stopsAt(i)) return false
           const inst = ordered[i]!
-          const r = yield* Scu.store(target, {
+          const storing = Scu.store(target, {
             sopClassUid: inst.sopClassUid,
             sopInstanceUid: inst.sopInstanceUid,
             transferSyntax: inst.transferSyntax,
             dataSet: inst.dataSet(),
             moveOriginator: { aeTitle: channel.association.negotiated.peerAeTitle, messageId: m.messageId }
           }).pipe(Effect.result)
+          // A C-MOVE's destination may take its time (up to our DIMSE timeout) over a sub-operation: after a C-CANCEL
+          // it gets a moment to finish, not that long, or the requester, whose cancel timeout is shorter (5 s by
+          // default), aborts before our final response. A C-GET's sub-operation goes to the requester itself.
+          const r = isMove
+            ? yield* Effect.raceFirst(
+                storing,
+                Effect.andThen(request.cancelled, Effect.as(Effect.sleep(CANCELLED_SUB_OPERATION_GRACE), undefined))
+              )
+            : yield* storing
+          if (r === undefined) {
+            // Given up under way: not completed, nor remaining (it was invoked), so failed. The destination still
+            // counts it outstanding, so its association is aborted, not released.
+            yield* Effect.logWarning(
+              `C-MOVE ${m.messageId}: cancelled while the sub-operation for ${inst.sopInstanceUid} was under way`
+            )
+            tally(undefined, inst.sopInstanceUid)
+            yield* Effect.forkDetach(target.association.abort)
+            return !(yield* stopsAt(i + 1))
+          }
           if (Result.isFailure(r) && r.failure._tag === "AssociationAborted") {
             // The association the sub-operations go over is gone: every one left on it would fail the same way, with
             // a log line and a pending response each (for a study of thousands, after the requester of a C-GET
@@ -410,12 +435,18 @@ const handleRetrieve = (
       if (yield* stopsAt(from)) return
       const sent = yield* Effect.scoped(
         Effect.gen(function* () {
-          const target = yield* Scu.connect(ae, {
-            host: destination!.host,
-            port: destination!.port,
-            calledAeTitle: moveDestination,
-            contexts: part.contexts
-          })
+          // A C-CANCEL while the destination is being asked for an association (it may take our ACSE timeout to
+          // answer) stops the asking: this part's instances are all still to be invoked.
+          const target = yield* Effect.raceFirst(
+            Scu.connect(ae, {
+              host: destination!.host,
+              port: destination!.port,
+              calledAeTitle: moveDestination,
+              contexts: part.contexts
+            }),
+            Effect.as(request.cancelled, undefined)
+          )
+          if (target === undefined) return !(yield* stopsAt(from))
           return yield* runSubOps(target, from, to)
         })
       ).pipe(Effect.result)
