@@ -1,6 +1,7 @@
 /**
  * DIMSE over one association (PS3.7 sections 7-9, PS3.8 Annex E): sending messages as P-DATA,
- * reassembling what arrives, matching responses to requests, and handing requests to a handler.
+ * reassembling what arrives, matching responses to requests (by Message ID; one of another command than the request's
+ * aborts the association), and handing requests to a handler.
  *
  * One message is sent at a time per association (command and data set together, under a lock),
  * so PDVs of two messages never interleave; a message half sent when its send fails or is
@@ -198,7 +199,13 @@ interface Sent {
   sent: boolean
 }
 
-type Inbox = { readonly _tag: "Stream"; readonly queue: Queue.Queue<Response, DimseFailure | Cause.Done> } | OneInbox
+type Inbox =
+  | {
+      readonly _tag: "Stream"
+      readonly message: Dimse.Message
+      readonly queue: Queue.Queue<Response, DimseFailure | Cause.Done>
+    }
+  | OneInbox
 
 const PAD = Uint8Array.of(0)
 
@@ -670,7 +677,7 @@ export const make = (
             )
             // Registered for its responses once it holds a slot and its finalizer is in place (one given up while
             // waiting for a slot leaves nothing behind).
-            pending.set(id, { _tag: "Stream", queue: inbox })
+            pending.set(id, { _tag: "Stream", message, queue: inbox })
             if (rx.gone !== undefined || closed) return yield* Effect.fail(goneError())
             const dataSet = options?.dataSet
             yield* isWhole(dataSet)
