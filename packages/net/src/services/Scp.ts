@@ -93,11 +93,13 @@ interface Services {
 }
 
 // A sub-operation's failure, short enough for an Error Comment: the transfer syntax the SCU did not accept is what
-// it needs to know (a UID of a SOP Class would not fit beside it). A stored data set that could not be read is said
-// so without its detail, which names our files (the log has it).
+// it needs to know (a UID of a SOP Class would not fit beside it), or the SOP class, when no context has it. A stored
+// data set that could not be read is said so without its detail, which names our files (the log has it).
 const subOperationFailure = (e: { readonly message: string }): string =>
-  e instanceof NoAcceptedContext && e.transferSyntax !== undefined
-    ? `no context accepted for transfer syntax ${e.transferSyntax}`
+  e instanceof NoAcceptedContext
+    ? e.transferSyntax !== undefined
+      ? `no context accepted for transfer syntax ${e.transferSyntax}`
+      : `no context accepted for ${e.sopClassUid}`
     : e instanceof DataSourceFailed
       ? "a stored data set could not be read"
       : e.message
