@@ -7,7 +7,8 @@
  * instances for C-GET and C-MOVE, and this module runs the sub-operations: on the same association
  * for C-GET, to the destination from `MoveDestinations` for C-MOVE (over several associations, one after the other,
  * when the instances need more presentation contexts than one holds: `ContextParts`; a part whose association cannot
- * be opened fails its instances alone), with pending counts and the final status (0000; B000 with the failed UIDs;
+ * be opened fails its instances alone; the final response goes before the last one is released), with pending counts
+ * and the final status (0000; B000 with the failed UIDs;
  * A702 when all failed; A801 for an unknown
  * destination, with no association opened). A C-CANCEL ends the sub-operations with FE00 (a C-MOVE's without waiting
  * for a destination that is slow to accept its association, and giving a sub-operation under way a second to finish
@@ -24,6 +25,7 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
@@ -432,25 +434,44 @@ const handleRetrieve = (
     if (total === 0) return yield* respond(Status.SUCCESS, counts(0, 0, 0, 0))
     const moveDestination = (m as Dimse.CMoveRq).moveDestination
     let from = 0
+    let finalSent = false
     for (const [n, part] of parts.entries()) {
       const to = from + part.items.length
       if (yield* stopsAt(from)) return
-      const sent = yield* Effect.scoped(
-        Effect.gen(function* () {
-          // A C-CANCEL while the destination is being asked for an association (it may take our ACSE timeout to
-          // answer) stops the asking: this part's instances are all still to be invoked.
-          const target = yield* Effect.raceFirst(
-            Scu.connect(ae, {
-              host: destination!.host,
-              port: destination!.port,
-              calledAeTitle: moveDestination,
-              contexts: part.contexts
+      const sent = yield* Effect.acquireUseRelease(
+        Scope.make(),
+        (partScope) =>
+          Scope.provide(
+            Effect.gen(function* () {
+              // A C-CANCEL while the destination is being asked for an association (it may take our ACSE timeout to
+              // answer) stops the asking: this part's instances are all still to be invoked.
+              const target = yield* Effect.raceFirst(
+                Scu.connect(ae, {
+                  host: destination!.host,
+                  port: destination!.port,
+                  calledAeTitle: moveDestination,
+                  contexts: part.contexts
+                }),
+                Effect.as(request.cancelled, undefined)
+              )
+              if (target === undefined) return !(yield* stopsAt(from))
+              const done = yield* runSubOps(target, from, to)
+              // The final response goes before the last association is released: a destination slow to answer our
+              // A-RELEASE-RQ (up to our ACSE timeout) does not hold it back.
+              if (done && n === parts.length - 1) {
+                yield* finish
+                finalSent = true
+              }
+              return done
             }),
-            Effect.as(request.cancelled, undefined)
-          )
-          if (target === undefined) return !(yield* stopsAt(from))
-          return yield* runSubOps(target, from, to)
-        })
+            partScope
+          ),
+        // Once the final response is sent, the association's release (its A-RELEASE-RP awaited up to our ACSE timeout)
+        // goes on without this handler, so that the requester's own release is not held back by it either.
+        (partScope, exit) =>
+          finalSent && Exit.isSuccess(exit)
+            ? Effect.asVoid(Effect.forkDetach(Scope.close(partScope, exit)))
+            : Scope.close(partScope, exit)
       ).pipe(Effect.result)
       if (Result.isFailure(sent)) {
         // That part's instances fail; the next part still goes. The Error Comment holds 64 characters: the whole
@@ -464,7 +485,7 @@ const handleRetrieve = (
       } else if (!sent.success) return
       from = to
     }
-    yield* finish
+    if (!finalSent) yield* finish
   })
 
 type ServiceRequest = Dimse.CEchoRq | Dimse.CStoreRq | Dimse.CFindRq | Dimse.CGetRq | Dimse.CMoveRq
