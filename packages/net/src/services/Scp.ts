@@ -203,11 +203,15 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
     }
     if (Option.isNone(services.query)) return yield* respond(Status.SOP_CLASS_NOT_SUPPORTED)
     let cancelled = false
-    const matches = services.query.value.find({
-      model: model.model,
-      identifier: identifier.success,
-      callingAeTitle: channel.association.negotiated.peerAeTitle
-    })
+    // Stopped when a C-CANCEL comes, not when the next match does: a query may take seconds to find one, longer than
+    // the requester waits for its final response after cancelling.
+    const matches = services.query.value
+      .find({
+        model: model.model,
+        identifier: identifier.success,
+        callingAeTitle: channel.association.negotiated.peerAeTitle
+      })
+      .pipe(Stream.interruptWhen(request.cancelled))
     const outcome = yield* Stream.runForEachWhile(matches, (match) =>
       Effect.gen(function* () {
         if (request.isCancelled()) {
@@ -287,13 +291,18 @@ const handleRetrieve = (
       }
       destination = found.value
     }
-    const listed = yield* services.retrieve.value
-      .retrieve({
-        model: model.model,
-        identifier: identifier.success,
-        callingAeTitle: channel.association.negotiated.peerAeTitle
-      })
-      .pipe(Effect.result)
+    // A C-CANCEL while the instances are being listed stops the listing: none is known, so no count is given.
+    const listed = yield* Effect.raceFirst(
+      services.retrieve.value
+        .retrieve({
+          model: model.model,
+          identifier: identifier.success,
+          callingAeTitle: channel.association.negotiated.peerAeTitle
+        })
+        .pipe(Effect.result),
+      Effect.as(request.cancelled, undefined)
+    )
+    if (listed === undefined) return yield* respond(Status.CANCEL, {})
     if (Result.isFailure(listed)) return yield* respond(listed.failure.status, {}, undefined, listed.failure.comment)
     const instances = listed.success
 
