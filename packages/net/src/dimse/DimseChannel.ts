@@ -243,8 +243,17 @@ export const make = (
         return Queue.offerUnsafe(inbox.queue, r) ? undefined : Effect.asVoid(Queue.offer(inbox.queue, r))
       }
       // requestOne is for services whose only response is the final one; a pending one is not waited for.
-      if (Status.isFinal(r.status)) settleOne(inbox, Exit.succeed(r))
-      return undefined
+      if (Status.isFinal(r.status)) {
+        settleOne(inbox, Exit.succeed(r))
+        return undefined
+      }
+      // C-ECHO and C-STORE have no Pending status (PS3.4 A, B): such a response is a broken answer, not one to wait
+      // past until the DIMSE timeout.
+      if (inbox.message._tag !== "CEchoRq" && inbox.message._tag !== "CStoreRq") return undefined
+      const status = `0x${r.status.toString(16).padStart(4, "0")}`
+      const detail = `${Dimse.commandName(r.message)} with status ${status} (Pending), which ${Dimse.commandName(inbox.message).replace(/-RQ$/, "")} does not have`
+      settleOne(inbox, Exit.fail(new DimseProtocolError({ detail })))
+      return protocolAbort(detail)
     }
     // requestOne's waiting requests, oldest first: all have the same DIMSE timeout, so the first is the next due.
     const waitingOnes = new Set<OneInbox>()
