@@ -26,6 +26,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
@@ -475,12 +476,18 @@ const handleRetrieve = (
             }),
             partScope
           ),
-        // Once the final response is sent, the association's release (its A-RELEASE-RP awaited up to our ACSE timeout)
-        // goes on without this handler, so that the requester's own release is not held back by it either.
-        (partScope, exit) =>
-          finalSent && Exit.isSuccess(exit)
-            ? Effect.asVoid(Effect.forkDetach(Scope.close(partScope, exit)))
-            : Scope.close(partScope, exit)
+        (partScope, exit) => {
+          if (!Exit.isSuccess(exit)) return Scope.close(partScope, exit)
+          // Once the final response is sent, the association's release (its A-RELEASE-RP awaited up to our ACSE
+          // timeout) goes on without this handler, so that the requester's own release is not held back by it either.
+          if (finalSent) return Effect.asVoid(Effect.forkDetach(Scope.close(partScope, exit)))
+          // A part's association is released before the next one is opened; a C-CANCEL meanwhile is answered at once
+          // (by `stopsAt`), the release going on beside it.
+          return Effect.gen(function* () {
+            const releasing = yield* Effect.forkDetach(Scope.close(partScope, exit))
+            yield* Effect.interruptible(Effect.raceFirst(Fiber.join(releasing), request.cancelled))
+          })
+        }
       ).pipe(Effect.result)
       if (Result.isFailure(sent)) {
         // That part's instances fail; the next part still goes. The Error Comment holds 64 characters: the whole
