@@ -853,10 +853,13 @@ export const make = (
       Effect.gen(function* () {
         closed = true
         if (pending.size === 0 && rx.target._tag !== "Request") return
+        // Released (the peer's A-RELEASE-RQ, say) with requests outstanding: each says which response never came.
+        const released = rx.gone === undefined && endedWith?._tag === "Released"
         rx.gone ??= error()
         for (const inbox of pending.values()) {
-          if (inbox._tag === "Stream") yield* Queue.fail(inbox.queue, rx.gone)
-          else settleOne(inbox, Exit.fail(rx.gone))
+          const failure = released ? releasedBefore(inbox.message) : rx.gone
+          if (inbox._tag === "Stream") yield* Queue.fail(inbox.queue, failure)
+          else settleOne(inbox, Exit.fail(failure))
         }
         if (rx.target._tag === "Request") {
           rx.target.inflow.fail(rx.gone)
@@ -865,6 +868,13 @@ export const make = (
         }
       })
     const endingError = () => (endedWith?._tag === "Aborted" ? endedWith.error : goneError())
+    const releasedBefore = (request: Dimse.Message) =>
+      new AssociationAborted({
+        by: "provider",
+        source: 2,
+        reason: 0,
+        detail: `the association was released before the final response to ${Dimse.commandName(request)} ${messageIdOf(request) ?? 0}`
+      })
     const watcher = yield* Effect.forkScoped(
       Effect.flatMap(association.ended, (ending) => {
         endedWith = ending
