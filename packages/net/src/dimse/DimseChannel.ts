@@ -1,6 +1,7 @@
 /**
  * DIMSE over one association (PS3.7 sections 7-9, PS3.8 Annex E): sending messages as P-DATA,
- * reassembling what arrives, matching responses to requests, and handing requests to a handler.
+ * reassembling what arrives, matching responses to requests (by Message ID; one of another command than the request's
+ * aborts the association), and handing requests to a handler.
  *
  * One message is sent at a time per association (command and data set together, under a lock),
  * so PDVs of two messages never interleave; a message half sent when its send fails or is
@@ -198,7 +199,13 @@ interface Sent {
   sent: boolean
 }
 
-type Inbox = { readonly _tag: "Stream"; readonly queue: Queue.Queue<Response, DimseFailure | Cause.Done> } | OneInbox
+type Inbox =
+  | {
+      readonly _tag: "Stream"
+      readonly message: Dimse.Message
+      readonly queue: Queue.Queue<Response, DimseFailure | Cause.Done>
+    }
+  | OneInbox
 
 const PAD = Uint8Array.of(0)
 
@@ -236,8 +243,17 @@ export const make = (
         return Queue.offerUnsafe(inbox.queue, r) ? undefined : Effect.asVoid(Queue.offer(inbox.queue, r))
       }
       // requestOne is for services whose only response is the final one; a pending one is not waited for.
-      if (Status.isFinal(r.status)) settleOne(inbox, Exit.succeed(r))
-      return undefined
+      if (Status.isFinal(r.status)) {
+        settleOne(inbox, Exit.succeed(r))
+        return undefined
+      }
+      // C-ECHO and C-STORE have no Pending status (PS3.4 A, B): such a response is a broken answer, not one to wait
+      // past until the DIMSE timeout.
+      if (inbox.message._tag !== "CEchoRq" && inbox.message._tag !== "CStoreRq") return undefined
+      const status = `0x${r.status.toString(16).padStart(4, "0")}`
+      const detail = `${Dimse.commandName(r.message)} with status ${status} (Pending), which ${Dimse.commandName(inbox.message).replace(/-RQ$/, "")} does not have`
+      settleOne(inbox, Exit.fail(new DimseProtocolError({ detail })))
+      return protocolAbort(detail)
     }
     // requestOne's waiting requests, oldest first: all have the same DIMSE timeout, so the first is the next due.
     const waitingOnes = new Set<OneInbox>()
@@ -670,7 +686,7 @@ export const make = (
             )
             // Registered for its responses once it holds a slot and its finalizer is in place (one given up while
             // waiting for a slot leaves nothing behind).
-            pending.set(id, { _tag: "Stream", queue: inbox })
+            pending.set(id, { _tag: "Stream", message, queue: inbox })
             if (rx.gone !== undefined || closed) return yield* Effect.fail(goneError())
             const dataSet = options?.dataSet
             yield* isWhole(dataSet)
@@ -837,10 +853,13 @@ export const make = (
       Effect.gen(function* () {
         closed = true
         if (pending.size === 0 && rx.target._tag !== "Request") return
+        // Released (the peer's A-RELEASE-RQ, say) with requests outstanding: each says which response never came.
+        const released = rx.gone === undefined && endedWith?._tag === "Released"
         rx.gone ??= error()
         for (const inbox of pending.values()) {
-          if (inbox._tag === "Stream") yield* Queue.fail(inbox.queue, rx.gone)
-          else settleOne(inbox, Exit.fail(rx.gone))
+          const failure = released ? releasedBefore(inbox.message) : rx.gone
+          if (inbox._tag === "Stream") yield* Queue.fail(inbox.queue, failure)
+          else settleOne(inbox, Exit.fail(failure))
         }
         if (rx.target._tag === "Request") {
           rx.target.inflow.fail(rx.gone)
@@ -849,6 +868,13 @@ export const make = (
         }
       })
     const endingError = () => (endedWith?._tag === "Aborted" ? endedWith.error : goneError())
+    const releasedBefore = (request: Dimse.Message) =>
+      new AssociationAborted({
+        by: "provider",
+        source: 2,
+        reason: 0,
+        detail: `the association was released before the final response to ${Dimse.commandName(request)} ${messageIdOf(request) ?? 0}`
+      })
     const watcher = yield* Effect.forkScoped(
       Effect.flatMap(association.ended, (ending) => {
         endedWith = ending

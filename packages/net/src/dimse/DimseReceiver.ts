@@ -93,6 +93,16 @@ export const unrecognizedOperation = (
   }
 }
 
+// The response that answers each request (PS3.7 9.3): matched by Message ID Being Responded To, a response of another
+// command is a protocol error, not an answer (a C-ECHO-RSP to a C-FIND-RQ would read as "matching complete, no match").
+const RESPONSE_OF: Readonly<Partial<Record<Dimse.MessageTag, Dimse.MessageTag>>> = {
+  CEchoRq: "CEchoRsp",
+  CStoreRq: "CStoreRsp",
+  CFindRq: "CFindRsp",
+  CGetRq: "CGetRsp",
+  CMoveRq: "CMoveRsp"
+}
+
 const statusOf = (m: Dimse.Message): number => ("status" in m ? m.status : Status.SUCCESS)
 
 export const messageIdOf = (m: Dimse.Message): number | undefined => ("messageId" in m ? m.messageId : undefined)
@@ -113,7 +123,8 @@ interface ReceiverDeps {
   readonly debug: boolean
   readonly reassembler: Reassembler.Reassembler
   readonly contextById: ReadonlyMap<number, AcceptedContext>
-  readonly pending: ReadonlyMap<number, unknown>
+  // The requests awaiting responses, by Message ID.
+  readonly pending: ReadonlyMap<number, { readonly message: Dimse.Message }>
   readonly cancels: Map<number, Deferred.Deferred<void>>
   readonly handler: RequestHandler | undefined
   readonly handlerCap: number
@@ -169,9 +180,15 @@ export class Receiver {
     }
     if ("messageIdBeingRespondedTo" in message) {
       const id = message.messageIdBeingRespondedTo
-      if (!this.deps.pending.has(id)) {
+      const waiting = this.deps.pending.get(id)
+      if (waiting === undefined) {
         this.target = event.hasDataSet ? DRAIN : NONE
         return Effect.logWarning(`response to unknown message ${id} dropped`)
+      }
+      if (RESPONSE_OF[waiting.message._tag] !== message._tag) {
+        return this.deps.protocolAbort(
+          `${Dimse.commandName(message)} in answer to ${Dimse.commandName(waiting.message)} ${id}`
+        )
       }
       if (event.hasDataSet) {
         this.target = { _tag: "Response", id, message, chunks: [], size: 0 }

@@ -7,9 +7,12 @@
  * instances for C-GET and C-MOVE, and this module runs the sub-operations: on the same association
  * for C-GET, to the destination from `MoveDestinations` for C-MOVE (over several associations, one after the other,
  * when the instances need more presentation contexts than one holds: `ContextParts`; a part whose association cannot
- * be opened fails its instances alone), with pending counts and the final status (0000; B000 with the failed UIDs;
+ * be opened fails its instances alone; the final response goes before the last one is released), with pending counts
+ * and the final status (0000; B000 with the failed UIDs;
  * A702 when all failed; A801 for an unknown
- * destination, with no association opened). A C-CANCEL ends the sub-operations with FE00; a server stopping
+ * destination, with no association opened). A C-CANCEL ends the sub-operations with FE00 (a C-MOVE's without waiting
+ * for a destination that is slow to accept its association, and giving a sub-operation under way a second to finish
+ * before it is counted failed); a server stopping
  * (the association's channel closing) starts no new sub-operation and sends the final response, counting those
  * not started as failed, before its associations are aborted. A service that is not provided is answered 0x0122,
  * as is a request whose SOP class is not its presentation context's abstract syntax or does not have its operation
@@ -20,7 +23,10 @@
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
@@ -90,11 +96,13 @@ interface Services {
 }
 
 // A sub-operation's failure, short enough for an Error Comment: the transfer syntax the SCU did not accept is what
-// it needs to know (a UID of a SOP Class would not fit beside it). A stored data set that could not be read is said
-// so without its detail, which names our files (the log has it).
+// it needs to know (a UID of a SOP Class would not fit beside it), or the SOP class, when no context has it. A stored
+// data set that could not be read is said so without its detail, which names our files (the log has it).
 const subOperationFailure = (e: { readonly message: string }): string =>
-  e instanceof NoAcceptedContext && e.transferSyntax !== undefined
-    ? `no context accepted for transfer syntax ${e.transferSyntax}`
+  e instanceof NoAcceptedContext
+    ? e.transferSyntax !== undefined
+      ? `no context accepted for transfer syntax ${e.transferSyntax}`
+      : `no context accepted for ${e.sopClassUid}`
     : e instanceof DataSourceFailed
       ? "a stored data set could not be read"
       : e.message
@@ -113,6 +121,9 @@ const counts = (remaining: number, completed: number, failed: number, warning: n
   put("numberOfWarningSuboperations", warning)
   return out
 }
+
+// How long a C-MOVE sub-operation under way when a C-CANCEL comes may still take before it is given up (failed).
+const CANCELLED_SUB_OPERATION_GRACE = Duration.seconds(1)
 
 /** The largest C-FIND/C-GET/C-MOVE identifier an SCP gathers; a larger one aborts the association. */
 export const MAX_IDENTIFIER_BYTES = 1 << 20
@@ -193,11 +204,15 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
     }
     if (Option.isNone(services.query)) return yield* respond(Status.SOP_CLASS_NOT_SUPPORTED)
     let cancelled = false
-    const matches = services.query.value.find({
-      model: model.model,
-      identifier: identifier.success,
-      callingAeTitle: channel.association.negotiated.peerAeTitle
-    })
+    // Stopped when a C-CANCEL comes, not when the next match does: a query may take seconds to find one, longer than
+    // the requester waits for its final response after cancelling.
+    const matches = services.query.value
+      .find({
+        model: model.model,
+        identifier: identifier.success,
+        callingAeTitle: channel.association.negotiated.peerAeTitle
+      })
+      .pipe(Stream.interruptWhen(request.cancelled))
     const outcome = yield* Stream.runForEachWhile(matches, (match) =>
       Effect.gen(function* () {
         if (request.isCancelled()) {
@@ -277,13 +292,18 @@ const handleRetrieve = (
       }
       destination = found.value
     }
-    const listed = yield* services.retrieve.value
-      .retrieve({
-        model: model.model,
-        identifier: identifier.success,
-        callingAeTitle: channel.association.negotiated.peerAeTitle
-      })
-      .pipe(Effect.result)
+    // A C-CANCEL while the instances are being listed stops the listing: none is known, so no count is given.
+    const listed = yield* Effect.raceFirst(
+      services.retrieve.value
+        .retrieve({
+          model: model.model,
+          identifier: identifier.success,
+          callingAeTitle: channel.association.negotiated.peerAeTitle
+        })
+        .pipe(Effect.result),
+      Effect.as(request.cancelled, undefined)
+    )
+    if (listed === undefined) return yield* respond(Status.CANCEL, {})
     if (Result.isFailure(listed)) return yield* respond(listed.failure.status, {}, undefined, listed.failure.comment)
     const instances = listed.success
 
@@ -356,13 +376,32 @@ const handleRetrieve = (
         for (let i = from; i < to; i++) {
           if (yield* stopsAt(i)) return false
           const inst = ordered[i]!
-          const r = yield* Scu.store(target, {
+          const storing = Scu.store(target, {
             sopClassUid: inst.sopClassUid,
             sopInstanceUid: inst.sopInstanceUid,
             transferSyntax: inst.transferSyntax,
             dataSet: inst.dataSet(),
             moveOriginator: { aeTitle: channel.association.negotiated.peerAeTitle, messageId: m.messageId }
           }).pipe(Effect.result)
+          // A C-MOVE's destination may take its time (up to our DIMSE timeout) over a sub-operation: after a C-CANCEL
+          // it gets a moment to finish, not that long, or the requester, whose cancel timeout is shorter (5 s by
+          // default), aborts before our final response. A C-GET's sub-operation goes to the requester itself.
+          const r = isMove
+            ? yield* Effect.raceFirst(
+                storing,
+                Effect.andThen(request.cancelled, Effect.as(Effect.sleep(CANCELLED_SUB_OPERATION_GRACE), undefined))
+              )
+            : yield* storing
+          if (r === undefined) {
+            // Given up under way: not completed, nor remaining (it was invoked), so failed. The destination still
+            // counts it outstanding, so its association is aborted, not released.
+            yield* Effect.logWarning(
+              `C-MOVE ${m.messageId}: cancelled while the sub-operation for ${inst.sopInstanceUid} was under way`
+            )
+            tally(undefined, inst.sopInstanceUid)
+            yield* Effect.forkDetach(target.association.abort)
+            return !(yield* stopsAt(i + 1))
+          }
           if (Result.isFailure(r) && r.failure._tag === "AssociationAborted") {
             // The association the sub-operations go over is gone: every one left on it would fail the same way, with
             // a log line and a pending response each (for a study of thousands, after the requester of a C-GET
@@ -405,19 +444,50 @@ const handleRetrieve = (
     if (total === 0) return yield* respond(Status.SUCCESS, counts(0, 0, 0, 0))
     const moveDestination = (m as Dimse.CMoveRq).moveDestination
     let from = 0
+    let finalSent = false
     for (const [n, part] of parts.entries()) {
       const to = from + part.items.length
       if (yield* stopsAt(from)) return
-      const sent = yield* Effect.scoped(
-        Effect.gen(function* () {
-          const target = yield* Scu.connect(ae, {
-            host: destination!.host,
-            port: destination!.port,
-            calledAeTitle: moveDestination,
-            contexts: part.contexts
+      const sent = yield* Effect.acquireUseRelease(
+        Scope.make(),
+        (partScope) =>
+          Scope.provide(
+            Effect.gen(function* () {
+              // A C-CANCEL while the destination is being asked for an association (it may take our ACSE timeout to
+              // answer) stops the asking: this part's instances are all still to be invoked.
+              const target = yield* Effect.raceFirst(
+                Scu.connect(ae, {
+                  host: destination!.host,
+                  port: destination!.port,
+                  calledAeTitle: moveDestination,
+                  contexts: part.contexts
+                }),
+                Effect.as(request.cancelled, undefined)
+              )
+              if (target === undefined) return !(yield* stopsAt(from))
+              const done = yield* runSubOps(target, from, to)
+              // The final response goes before the last association is released: a destination slow to answer our
+              // A-RELEASE-RQ (up to our ACSE timeout) does not hold it back.
+              if (done && n === parts.length - 1) {
+                yield* finish
+                finalSent = true
+              }
+              return done
+            }),
+            partScope
+          ),
+        (partScope, exit) => {
+          if (!Exit.isSuccess(exit)) return Scope.close(partScope, exit)
+          // Once the final response is sent, the association's release (its A-RELEASE-RP awaited up to our ACSE
+          // timeout) goes on without this handler, so that the requester's own release is not held back by it either.
+          if (finalSent) return Effect.asVoid(Effect.forkDetach(Scope.close(partScope, exit)))
+          // A part's association is released before the next one is opened; a C-CANCEL meanwhile is answered at once
+          // (by `stopsAt`), the release going on beside it.
+          return Effect.gen(function* () {
+            const releasing = yield* Effect.forkDetach(Scope.close(partScope, exit))
+            yield* Effect.interruptible(Effect.raceFirst(Fiber.join(releasing), request.cancelled))
           })
-          return yield* runSubOps(target, from, to)
-        })
+        }
       ).pipe(Effect.result)
       if (Result.isFailure(sent)) {
         // That part's instances fail; the next part still goes. The Error Comment holds 64 characters: the whole
@@ -431,7 +501,7 @@ const handleRetrieve = (
       } else if (!sent.success) return
       from = to
     }
-    yield* finish
+    if (!finalSent) yield* finish
   })
 
 type ServiceRequest = Dimse.CEchoRq | Dimse.CStoreRq | Dimse.CFindRq | Dimse.CGetRq | Dimse.CMoveRq

@@ -103,7 +103,11 @@ export const store = (
     if (Result.isFailure(context)) {
       const other =
         input.transcode === false ? undefined : transcodeContext(channel, input.sopClassUid, input.transferSyntax)
-      if (other === undefined) return Effect.fail(context.failure)
+      if (other === undefined) {
+        // No context for the SOP class at all is said so: the transfer syntax is not what was refused.
+        const anyContext = channel.findContext(input.sopClassUid, "SCU")
+        return Effect.fail(Result.isFailure(anyContext) ? anyContext.failure : context.failure)
+      }
       return Effect.logDebug(
         `C-STORE of ${input.sopInstanceUid}: re-encoded from ${input.transferSyntax} to ${other.transferSyntax}, ` +
           `the transfer syntax of accepted context ${other.id}`

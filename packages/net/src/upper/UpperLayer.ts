@@ -321,6 +321,9 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         // Whether the idle activity was marked since this fiber last ran on: PDUs decoded in one synchronous run
         // (one read, until something is waited for) arrive at the same time, so the first marks them all.
         let marked = false
+        // Set once a PDU could not be parsed (Evt19): nothing after it is read as PDUs, but the connection still is,
+        // so that the peer's close (Evt17) ends Sta13 at once rather than at ARTIM (a pending connection held 30 s).
+        let broken = false
         while (true) {
           const chunks = yield* t.read
           marked = false
@@ -330,6 +333,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             yield* t.destroy
             continue
           }
+          if (broken) continue
           for (const chunk of chunks) {
             received?.pushed(chunk)
             const { pdus, error } = parser.push(chunk)
@@ -369,7 +373,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             if (error) {
               const reason = error._tag === "PduTooLarge" ? 6 : error.abortReason
               yield* Queue.offer(inbox, { evt: "Evt19", reason, detail: error.message })
-              return
+              broken = true
+              break
             }
           }
         }
