@@ -33,6 +33,7 @@ describe("netdicom get: a SOP Instance UID twice", () => {
       }
       assert.sameMembers(Fs.readdirSync(dir), ["1.2.3.1.dcm", "1.2.3.2.dcm"])
       assert.strictEqual(writer.written(), 2, "the files in the folder, not the C-STOREs")
+      assert.strictEqual(writer.stored(), 3, "the C-STOREs answered Success, each")
       const file = Fs.readFileSync(Path.join(dir, "1.2.3.1.dcm"))
       assert.deepStrictEqual([...file.subarray(file.length - 64)], Array<number>(64).fill(3))
       yield* writer.syncWritten

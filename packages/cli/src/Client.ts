@@ -463,7 +463,9 @@ const progressLine = (what: string, r: Scu.RetrieveProgress): string => {
 
 const runRetrieve = (
   what: "C-GET" | "C-MOVE",
-  responses: Stream.Stream<Scu.RetrieveProgress, DimseError.DimseFailure>
+  responses: Stream.Stream<Scu.RetrieveProgress, DimseError.DimseFailure>,
+  // what is wrong with a final response the peer sent, if anything (said on stderr; the command then fails)
+  check?: (final: Scu.RetrieveProgress) => string | undefined
 ) =>
   Effect.gen(function* () {
     let final: Scu.RetrieveProgress | undefined
@@ -476,6 +478,11 @@ const runRetrieve = (
     const n = (x: number | undefined) => x ?? 0
     const counts = `${n(done.completed)} completed, ${n(done.warning)} warnings, ${n(done.failed)} failed`
     yield* Console.log(`${what} ${describeStatus(done)}: ${counts}`)
+    const wrong = check?.(done)
+    if (wrong !== undefined) {
+      yield* Console.error(`netdicom ${what === "C-GET" ? "get" : "move"}: ${wrong}`)
+      return false
+    }
     return done.category === "Success"
   })
 
@@ -565,7 +572,16 @@ const get = Command.make(
           })
           yield* Signals.abortOnRepeat(channel.association)
           const cancelWhen = yield* Signals.cancelOnSignal
-          return yield* runRetrieve("C-GET", Scu.get(channel, { model: c.model, identifier, cancelWhen }))
+          // the peer counts the sub-operations; the instances are ours to count: a peer claiming more completed than
+          // it sent (a C-GET answered "Success, 5 completed" with nothing sent) must not end in exit 0
+          return yield* runRetrieve("C-GET", Scu.get(channel, { model: c.model, identifier, cancelWhen }), (done) => {
+            const claimed = (done.completed ?? 0) + (done.warning ?? 0)
+            const received = writer.stored()
+            return claimed > received
+              ? `the peer counted ${claimed} sub-operation${claimed === 1 ? "" : "s"} completed, but only ` +
+                  `${received} instance${received === 1 ? " was" : "s were"} received and stored`
+              : undefined
+          })
         })
       ).pipe(
         // stopped by a failure or a second Ctrl-C (the association aborted): what was written is synced all the

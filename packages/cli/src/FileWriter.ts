@@ -84,6 +84,8 @@ export interface FileWriter {
   readonly onStore: StoreHandler.StorageHandler
   /** The files written (renamed into place) so far: an instance sent again replaces its file, counted once. */
   readonly written: () => number
+  /** The C-STOREs answered Success so far: an instance sent again counts each time. */
+  readonly stored: () => number
   /**
    * Syncs to disk what was written since the last call and is not synced yet (every file with `"end"`, none with
    * `"each"`), `SYNC_CONCURRENCY` at a time, then the folder once (the renames into it). Uninterruptible: a
@@ -161,6 +163,7 @@ export const make = (dir: string, mode: SyncMode): Effect.Effect<FileWriter> =>
     const syncEach = mode === "each" ? sync : undefined
     // the files put in place (a SOP Instance UID sent again replaces its file: one file, counted once)
     const written = new Set<string>()
+    let stored = 0
     // renamed into place and not synced yet (with "end"); whether a rename into the folder was not synced yet
     let unsynced = new Set<string>()
     let folderDirty = false
@@ -208,6 +211,7 @@ export const make = (dir: string, mode: SyncMode): Effect.Effect<FileWriter> =>
               )
         ).pipe(Effect.result)
         if (Result.isSuccess(outcome)) {
+          stored++
           if (outcome.success) yield* Effect.logWarning(`${uid} received again: ${target} replaced`)
           yield* Effect.logDebug(`received ${target}`)
           return { status: Status.SUCCESS }
@@ -246,5 +250,5 @@ export const make = (dir: string, mode: SyncMode): Effect.Effect<FileWriter> =>
       })
     }).pipe(Effect.uninterruptible)
 
-    return { onStore, written: () => written.size, syncWritten }
+    return { onStore, written: () => written.size, stored: () => stored, syncWritten }
   })
