@@ -431,6 +431,8 @@ const find = Command.make(
           yield* Signals.abortOnRepeat(channel.association)
           const cancelWhen = yield* Signals.cancelOnSignal
           let matches = 0
+          // pending responses without the identifier a pending C-FIND-RSP carries (PS3.7 9.1.2): no match to print
+          let empty = 0
           let final: Scu.FindResponse | undefined
           yield* Stream.runForEach(Scu.find(channel, { model: c.model, identifier, cancelWhen }), (r) =>
             Effect.gen(function* () {
@@ -438,13 +440,17 @@ const find = Command.make(
                 if (r.identifier !== undefined) {
                   matches++
                   yield* Console.log(JSON.stringify(DicomJson.fromNaturalized(r.identifier)))
-                }
+                } else empty++
               } else final = r
             })
           )
           const done = final as Scu.FindResponse | undefined
           if (done === undefined) return yield* fail("C-FIND ended without a final response")
-          yield* Console.error(`C-FIND: ${matches} match${matches === 1 ? "" : "es"}, ${describeStatus(done)}`)
+          const noIdentifier =
+            empty > 0 ? ` (and ${empty} pending response${empty === 1 ? "" : "s"} without an identifier)` : ""
+          yield* Console.error(
+            `C-FIND: ${matches} match${matches === 1 ? "" : "es"}${noIdentifier}, ${describeStatus(done)}`
+          )
           return done
         })
       )
