@@ -15,6 +15,26 @@ export const STUDY_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
 export const STUDY_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
 export const STUDY_GET = "1.2.840.10008.5.1.4.1.2.2.3"
 
+/** The Q/R SCP of the C-MOVE attacks: Verification and Study Root MOVE in both little endian syntaxes. */
+export const moveScpAe = (timeouts?: { readonly [K in keyof ApplicationEntity.Timeouts]?: Duration.Input }) =>
+  Result.getOrThrow(
+    ApplicationEntity.make({
+      aeTitle: "NETDICOM-SCP",
+      contexts: [VERIFICATION, STUDY_MOVE].map((abstractSyntax) => ({
+        abstractSyntax,
+        transferSyntaxes: [EXPLICIT, IMPLICIT]
+      })),
+      ...(timeouts === undefined ? {} : { timeouts })
+    })
+  )
+
+/** Retrieve and Move Destination services: `instances` for every request, every destination at 127.0.0.1:`port`. */
+export const moveServices = (instances: ReadonlyArray<Scp.RetrievableInstance>, port: number) =>
+  Layer.merge(
+    Layer.succeed(Scp.RetrieveService)({ retrieve: () => Effect.succeed(instances) }),
+    Layer.succeed(Scp.MoveDestinations)({ lookup: () => Option.some({ host: "127.0.0.1", port }) })
+  )
+
 /** A temporary folder removed with the scope. */
 export const tempFolder = Effect.acquireRelease(
   Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "netdicom-attack3-"))),

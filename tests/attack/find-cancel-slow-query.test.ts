@@ -6,12 +6,12 @@
  * listing, is now stopped when the C-CANCEL comes.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Option, Result, Stream } from "effect"
-import { ApplicationEntity, Scp, Scu } from "@netdicom/net"
+import { Effect, Exit, Layer, Option, Stream } from "effect"
+import { Scp, Scu } from "@netdicom/net"
 import { Status } from "@netdicom/wire"
 import { connectScu, scuAe } from "./hotpath-support.ts"
-import { EXPLICIT, IMPLICIT, startScp, VERIFICATION } from "./support.ts"
-import { STUDY_MOVE } from "./archive-support.ts"
+import { EXPLICIT, startScp } from "./support.ts"
+import { moveScpAe, STUDY_MOVE } from "./archive-support.ts"
 
 describe("a C-FIND or C-MOVE cancelled while its service is slow to answer", () => {
   it.live("a C-FIND cancelled while its query looks for the next match: the final 0xFE00 comes at once", () =>
@@ -59,15 +59,7 @@ describe("a C-FIND or C-MOVE cancelled while its service is slow to answer", () 
     Effect.scoped(
       Effect.gen(function* () {
         let stopped = false
-        const ae = Result.getOrThrow(
-          ApplicationEntity.make({
-            aeTitle: "NETDICOM-SCP",
-            contexts: [VERIFICATION, STUDY_MOVE].map((abstractSyntax) => ({
-              abstractSyntax,
-              transferSyntaxes: [EXPLICIT, IMPLICIT]
-            }))
-          })
-        )
+        const ae = moveScpAe()
         // a listing that takes 20 s
         const services = Layer.merge(
           Layer.succeed(Scp.RetrieveService)({

@@ -6,12 +6,12 @@
  * goes on beside the operation, which answers the C-CANCEL at once (0xFE00, the second part's instances remaining).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Layer, Option, Result, Stream } from "effect"
+import { Deferred, Effect, Exit, Result, Stream } from "effect"
 import { ApplicationEntity, ContextParts, DataSet, Scp, Scu } from "@netdicom/net"
 import { Status, Uids } from "@netdicom/wire"
 import { scopedRawScp } from "./hotpath-support.ts"
-import { EXPLICIT, IMPLICIT, VERIFICATION } from "./support.ts"
-import { STUDY_MOVE } from "./archive-support.ts"
+import { EXPLICIT, IMPLICIT } from "./support.ts"
+import { moveScpAe, moveServices, STUDY_MOVE } from "./archive-support.ts"
 
 const instances: ReadonlyArray<Scp.RetrievableInstance> = Uids.STORAGE_SOP_CLASSES.map((sopClassUid, i) => {
   const sopInstanceUid = `1.2.826.0.1.3680043.10.1317.${i + 1}`
@@ -36,20 +36,8 @@ describe("a split C-MOVE cancelled while a part's association is being released"
             if (type === 0x05) Deferred.doneUnsafe(releasing, Exit.void)
           }
         })
-        const ae = Result.getOrThrow(
-          ApplicationEntity.make({
-            aeTitle: "NETDICOM-SCP",
-            contexts: [VERIFICATION, STUDY_MOVE].map((abstractSyntax) => ({
-              abstractSyntax,
-              transferSyntaxes: [EXPLICIT, IMPLICIT]
-            })),
-            timeouts: { acse: "6 seconds" }
-          })
-        )
-        const services = Layer.merge(
-          Layer.succeed(Scp.RetrieveService)({ retrieve: () => Effect.succeed(instances) }),
-          Layer.succeed(Scp.MoveDestinations)({ lookup: () => Option.some({ host: "127.0.0.1", port: dest.port }) })
-        )
+        const ae = moveScpAe({ acse: "6 seconds" })
+        const services = moveServices(instances, dest.port)
         const scp = yield* Scp.serve(ae, { port: 0 }).pipe(Effect.provide(services))
         let cancelledAt = 0
         let finalAt = 0

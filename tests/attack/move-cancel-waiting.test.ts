@@ -13,8 +13,8 @@ import * as Net from "node:net"
 import { ApplicationEntity, DataSet, Scp, Scu } from "@netdicom/net"
 import { Status } from "@netdicom/wire"
 import { scopedRawScp } from "./hotpath-support.ts"
-import { CT, EXPLICIT, IMPLICIT, promise, VERIFICATION } from "./support.ts"
-import { STUDY_MOVE } from "./archive-support.ts"
+import { CT, EXPLICIT, IMPLICIT, promise } from "./support.ts"
+import { moveScpAe, STUDY_MOVE } from "./archive-support.ts"
 
 const COUNT = 5
 
@@ -53,16 +53,7 @@ const silentServer = Effect.acquireRelease(
 // The Q/R SCP (long ACSE and DIMSE timeouts, as by default) moving `instances` to DEST on `destPort`.
 const moveScp = (destPort: number) =>
   Effect.gen(function* () {
-    const ae = Result.getOrThrow(
-      ApplicationEntity.make({
-        aeTitle: "NETDICOM-SCP",
-        contexts: [VERIFICATION, STUDY_MOVE].map((abstractSyntax) => ({
-          abstractSyntax,
-          transferSyntaxes: [EXPLICIT, IMPLICIT]
-        })),
-        timeouts: { acse: "30 seconds", dimse: "60 seconds", connect: "2 seconds" }
-      })
-    )
+    const ae = moveScpAe({ acse: "30 seconds", dimse: "60 seconds", connect: "2 seconds" })
     const retrieve = Layer.succeed(Scp.RetrieveService)({ retrieve: () => Effect.succeed(instances) })
     const destinations = Layer.succeed(Scp.MoveDestinations)({
       lookup: (title) => (title.trim() === "DEST" ? Option.some({ host: "127.0.0.1", port: destPort }) : Option.none())

@@ -6,12 +6,12 @@
  * request's handler, so the requester's own A-RELEASE-RQ (answered once the handlers are done) is not held back either.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option, Result, Stream } from "effect"
+import { Effect, Result, Stream } from "effect"
 import { ApplicationEntity, DataSet, Scp, Scu } from "@netdicom/net"
 import { Status } from "@netdicom/wire"
 import { scopedRawScp } from "./hotpath-support.ts"
-import { CT, EXPLICIT, IMPLICIT, VERIFICATION } from "./support.ts"
-import { STUDY_MOVE } from "./archive-support.ts"
+import { CT, EXPLICIT, IMPLICIT } from "./support.ts"
+import { moveScpAe, moveServices, STUDY_MOVE } from "./archive-support.ts"
 
 const instances: ReadonlyArray<Scp.RetrievableInstance> = Array.from({ length: 3 }, (_, i) => {
   const sopInstanceUid = `1.2.826.0.1.3680043.10.1315.${i + 1}`
@@ -25,20 +25,8 @@ describe("a C-MOVE destination that never answers A-RELEASE-RQ", () => {
       Effect.gen(function* () {
         // answers each C-STORE-RQ with Success, leaves A-RELEASE-RQ unanswered
         const dest = yield* scopedRawScp({ answer: true, ignoreRelease: true })
-        const ae = Result.getOrThrow(
-          ApplicationEntity.make({
-            aeTitle: "NETDICOM-SCP",
-            contexts: [VERIFICATION, STUDY_MOVE].map((abstractSyntax) => ({
-              abstractSyntax,
-              transferSyntaxes: [EXPLICIT, IMPLICIT]
-            })),
-            timeouts: { acse: "5 seconds" }
-          })
-        )
-        const services = Layer.merge(
-          Layer.succeed(Scp.RetrieveService)({ retrieve: () => Effect.succeed(instances) }),
-          Layer.succeed(Scp.MoveDestinations)({ lookup: () => Option.some({ host: "127.0.0.1", port: dest.port }) })
-        )
+        const ae = moveScpAe({ acse: "5 seconds" })
+        const services = moveServices(instances, dest.port)
         const scp = yield* Scp.serve(ae, { port: 0 }).pipe(Effect.provide(services))
         const started = Date.now()
         let finalAfter = -1
