@@ -28,6 +28,15 @@ export const moveScpAe = (timeouts?: { readonly [K in keyof ApplicationEntity.Ti
     })
   )
 
+/** Our SCU to the C-MOVE attacks' SCP at 127.0.0.1:`port`, proposing Study Root MOVE in Explicit VR Little Endian. */
+export const connectMoveScu = (port: number, ae: Parameters<typeof Scu.connect>[0]) =>
+  Scu.connect(ae, {
+    host: "127.0.0.1",
+    port,
+    calledAeTitle: "NETDICOM-SCP",
+    contexts: [{ abstractSyntax: STUDY_MOVE, transferSyntaxes: [EXPLICIT] }]
+  })
+
 /** Retrieve and Move Destination services: `instances` for every request, every destination at 127.0.0.1:`port`. */
 export const moveServices = (instances: ReadonlyArray<Scp.RetrievableInstance>, port: number) =>
   Layer.merge(

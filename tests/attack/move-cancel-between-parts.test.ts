@@ -10,8 +10,8 @@ import { Deferred, Effect, Exit, Result, Stream } from "effect"
 import { ApplicationEntity, ContextParts, DataSet, Scp, Scu } from "@netdicom/net"
 import { Status, Uids } from "@netdicom/wire"
 import { scopedRawScp } from "./hotpath-support.ts"
-import { EXPLICIT, IMPLICIT } from "./support.ts"
-import { moveScpAe, moveServices, STUDY_MOVE } from "./archive-support.ts"
+import { IMPLICIT } from "./support.ts"
+import { connectMoveScu, moveScpAe, moveServices } from "./archive-support.ts"
 
 const instances: ReadonlyArray<Scp.RetrievableInstance> = Uids.STORAGE_SOP_CLASSES.map((sopClassUid, i) => {
   const sopInstanceUid = `1.2.826.0.1.3680043.10.1317.${i + 1}`
@@ -49,12 +49,7 @@ describe("a split C-MOVE cancelled while a part's association is being released"
                 timeouts: { dimse: "20 seconds", cancel: "3 seconds" }
               })
             )
-            const channel = yield* Scu.connect(scuAe, {
-              host: "127.0.0.1",
-              port: scp.port,
-              calledAeTitle: "NETDICOM-SCP",
-              contexts: [{ abstractSyntax: STUDY_MOVE, transferSyntaxes: [EXPLICIT] }]
-            })
+            const channel = yield* connectMoveScu(scp.port, scuAe)
             return yield* Stream.runCollect(
               Scu.move(channel, {
                 model: "study",

@@ -10,8 +10,8 @@ import { Effect, Result, Stream } from "effect"
 import { ApplicationEntity, DataSet, Scp, Scu } from "@netdicom/net"
 import { Status } from "@netdicom/wire"
 import { scopedRawScp } from "./hotpath-support.ts"
-import { CT, EXPLICIT, IMPLICIT } from "./support.ts"
-import { moveScpAe, moveServices, STUDY_MOVE } from "./archive-support.ts"
+import { CT, IMPLICIT } from "./support.ts"
+import { connectMoveScu, moveScpAe, moveServices } from "./archive-support.ts"
 
 const instances: ReadonlyArray<Scp.RetrievableInstance> = Array.from({ length: 3 }, (_, i) => {
   const sopInstanceUid = `1.2.826.0.1.3680043.10.1315.${i + 1}`
@@ -35,12 +35,7 @@ describe("a C-MOVE destination that never answers A-RELEASE-RQ", () => {
             const scuAe = Result.getOrThrow(
               ApplicationEntity.make({ aeTitle: "NETDICOM-SCU", timeouts: { dimse: "20 seconds" } })
             )
-            const channel = yield* Scu.connect(scuAe, {
-              host: "127.0.0.1",
-              port: scp.port,
-              calledAeTitle: "NETDICOM-SCP",
-              contexts: [{ abstractSyntax: STUDY_MOVE, transferSyntaxes: [EXPLICIT] }]
-            })
+            const channel = yield* connectMoveScu(scp.port, scuAe)
             return yield* Stream.runCollect(
               Scu.move(channel, {
                 model: "study",
