@@ -13,9 +13,9 @@
  *     [--tmp /dev/shm] [--prof dir]
  *
  * `--bundle` (repeatable) compares builds: each netdicom server runs once a round per bundle (default: the
- * workspace's packages/cli/dist/netdicom.mjs). `--flags` adds Node flags to one label's servers, after the command's own
- * (`NODE_FLAGS` of packages/cli/build.ts), `--args` flags to its servers' command line (`--sync none`, say); a label
- * may name the same bundle as another. `--prof dir` starts the netdicom servers with `--cpu-prof` into dir.
+ * workspace's packages/cli/dist/netdicom.mjs). `--flags` adds Node flags to one label's servers, after the command's
+ * own (`NODE_FLAGS` of packages/cli/build.ts), `--args` flags to its servers' command line (`--sync none`, say); a
+ * label may name the same bundle as another. `--prof dir` starts the netdicom servers with `--cpu-prof` into dir.
  * Prints one line per run and a summary of medians (CPU µs per instance, wall ms for the whole association, the
  * server's peak RSS: VmHWM just after storescu exits).
  */

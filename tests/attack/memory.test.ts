@@ -165,3 +165,42 @@ describe("outstanding operations", () => {
     20_000
   )
 })
+
+/**
+ * The DIMSE receiver keeps the views of a command's fragments until its last one, to give their socket reads back
+ * once the command is decoded; empty fragments hold no bytes and are not kept (a peer may send any number of them:
+ * the reassembler bounds a command by its length, which they do not add to).
+ */
+describe("empty command fragments", () => {
+  it.live(
+    "500,000 empty non-last command PDVs: retained heap stays under 16 MB, the association still answers",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* startScp()
+        const peer = yield* promise(() => associated(server.port))
+        // one P-DATA-TF of 10,000 PDVs of no data: item length 2, context 1, command, not last
+        const pdvs = 10_000
+        const pdu = Buffer.alloc(6 + pdvs * 6)
+        pdu[0] = 0x04
+        pdu.writeUInt32BE(pdvs * 6, 2)
+        for (let i = 0; i < pdvs; i++) {
+          pdu.writeUInt32BE(2, 6 + i * 6)
+          pdu[6 + i * 6 + 4] = 1
+          pdu[6 + i * 6 + 5] = 0x01
+        }
+        gc()
+        const before = process.memoryUsage().heapUsed
+        for (let i = 0; i < 50; i++) peer.send(pdu)
+        yield* Effect.sleep("500 millis")
+        gc()
+        const retained = process.memoryUsage().heapUsed - before
+        // the command they began still completes and is answered
+        peer.send(pdata(1, true, true, command({ _tag: "CEchoRq", messageId: 7, affectedSopClassUid: VERIFICATION })))
+        const answer = yield* promise(() => peer.next(3000))
+        peer.destroy()
+        assert.isBelow(mb(retained), 16, `retained heap grew ${mb(retained)} MB`)
+        assert.notStrictEqual(typeof answer, "string", `no C-ECHO-RSP: ${String(answer)}`)
+      }),
+    20_000
+  )
+})

@@ -105,9 +105,9 @@ const handlerOn = (store: Store, options: ScpServicesOptions | undefined): Store
       })
       // A data set that arrived whole before the handler ran (a small one) is stored as one buffer: one write, one
       // walk, where its fragments one by one cost a thread-pool round trip and several fiber steps each. Its
-      // fragments, copied into that buffer, are given back at once (`releaseWhole`). Otherwise, lent fragments, given back once written and
-      // walked: their socket reads are freed at once, not at the next garbage collection. The archive keeps no view
-      // of a fragment past that (see `StoreOptions.release`).
+      // fragments, copied into that buffer, are given back at once (`releaseWhole`). Otherwise, lent fragments,
+      // given back once written and walked: their socket reads are freed at once, not at the next garbage
+      // collection. The archive keeps no view of a fragment past that (see `StoreOptions.release`).
       const received = request.dataSetReceived
       const whole = received === undefined ? undefined : joined(meta, received)
       if (received !== undefined) ReceivedBytes.releaseWhole(received)

@@ -251,7 +251,8 @@ export const make = (
       // past until the DIMSE timeout.
       if (inbox.message._tag !== "CEchoRq" && inbox.message._tag !== "CStoreRq") return undefined
       const status = `0x${r.status.toString(16).padStart(4, "0")}`
-      const detail = `${Dimse.commandName(r.message)} with status ${status} (Pending), which ${Dimse.commandName(inbox.message).replace(/-RQ$/, "")} does not have`
+      const service = Dimse.commandName(inbox.message).replace(/-RQ$/, "")
+      const detail = `${Dimse.commandName(r.message)} with status ${status} (Pending), which ${service} does not have`
       settleOne(inbox, Exit.fail(new DimseProtocolError({ detail })))
       return protocolAbort(detail)
     }

@@ -349,7 +349,9 @@ export class Receiver {
       const pdv = pdvs[i]!
       if (!pdv.isCommand) continue
       if (!pdv.isLast) {
-        this.commandViews.push(pdv.data)
+        // empty ones hold no bytes (a peer may send any number of them); the others add up to the command's length,
+        // which the reassembler bounds
+        if (pdv.data.length > 0) this.commandViews.push(pdv.data)
         continue
       }
       ReceivedBytes.consumed(pdv.data)

@@ -11,10 +11,11 @@
  *   `dataSetLent` stream lends the fragments it yields, `Part10.writeFile` releases each once written;
  * - no other PDU was decoded from it in place (association PDUs may keep views of their bytes), and the chunk is the
  *   whole of its buffer (no other bytes of that buffer can be held elsewhere).
- * A view the receiver copied rather than passed on (`consumed`: a small fragment the inflow keeps as a copy) counts as
- * released too. Anything else keeps its buffer for the garbage collector, as before: a view never lent (a handler
- * reading `dataSet`, a data set given whole unless its handler gives it back with `releaseWhole`, a command, a response's data set), a chunk another PDU was decoded from in
- * place, a reader logging PDUs at Debug. Releasing is thus opt-in, and only by the one holder of a view. A consumer
+ * A view the receiver copied rather than passed on (`consumed`: a small fragment the inflow keeps as a copy, a command
+ * once its command set is decoded, a response's data set once copied out) counts as released too. Anything else keeps
+ * its buffer for the garbage collector, as before: a view never lent (a handler reading `dataSet`, a data set given
+ * whole unless its handler gives it back with `releaseWhole`), a chunk another PDU was decoded from in place, a reader
+ * logging PDUs at Debug. Releasing is thus opt-in, and only by the one holder of a view. A consumer
  * that reads lent views asynchronously (a write in the thread pool) `borrow`s them for the while: no chunk is freed
  * under it, and a view freed already (released by a second reader, against the contract) is refused, not read empty.
  *
