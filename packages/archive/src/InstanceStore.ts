@@ -318,20 +318,26 @@ const closeFile = async (file: OpenFile): Promise<void> => {
   }
 }
 
-/** fsync a directory so that a rename or a new entry in it is durable; ignored where directories cannot be opened. */
+/**
+ * Syncs a folder with `sync` so that a rename or a new entry in it is durable; skipped where folders cannot be opened
+ * or synced (EISDIR, EPERM, EINVAL: some file systems and platforms). Rejects with what else the open or sync threw.
+ */
+export const syncFolder = async (dir: string, sync: Sync): Promise<void> => {
+  let fd: number | undefined
+  try {
+    fd = FsSync.openSync(dir, "r")
+    await sync(fd)
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code
+    if (code !== "EISDIR" && code !== "EPERM" && code !== "EINVAL") throw cause
+  } finally {
+    if (fd !== undefined) FsSync.closeSync(fd)
+  }
+}
+
+/** `syncFolder` as the store's `StoreFailed`. */
 const syncDirectory = (dir: string, sync: Sync): Effect.Effect<void, StoreFailed> =>
-  io("fsync", dir, async () => {
-    let fd: number | undefined
-    try {
-      fd = FsSync.openSync(dir, "r")
-      await sync(fd)
-    } catch (cause) {
-      const code = (cause as NodeJS.ErrnoException).code
-      if (code !== "EISDIR" && code !== "EPERM" && code !== "EINVAL") throw cause
-    } finally {
-      if (fd !== undefined) FsSync.closeSync(fd)
-    }
-  })
+  io("fsync", dir, () => syncFolder(dir, sync))
 
 /** The whole of a small buffer, written synchronously (see `ioSync`). */
 const writeAllSync = (file: OpenFile, chunk: Uint8Array): number => {

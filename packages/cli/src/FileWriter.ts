@@ -134,20 +134,6 @@ const syncPath = async (path: string, sync: Sync): Promise<void> => {
   }
 }
 
-/** The folder's entries sent; skipped where folders cannot be opened or synced (as the archive's store does). */
-const syncFolder = async (dir: string, sync: Sync): Promise<void> => {
-  let fd: number | undefined
-  try {
-    fd = FsSync.openSync(dir, "r")
-    await sync(fd)
-  } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code
-    if (code !== "EISDIR" && code !== "EPERM" && code !== "EINVAL") throw cause
-  } finally {
-    if (fd !== undefined) FsSync.closeSync(fd)
-  }
-}
-
 const sizeOf = (pieces: ReadonlyArray<Uint8Array>): number => {
   let size = 0
   for (const p of pieces) size += p.length
@@ -238,7 +224,8 @@ export const make = (dir: string, mode: SyncMode): Effect.Effect<FileWriter> =>
         { concurrency: SYNC_CONCURRENCY, discard: true }
       )
       const failedFiles = failures.length
-      if (folder) yield* Effect.promise(() => syncFolder(dir, sync).catch((e: unknown) => void failures.push(e)))
+      if (folder)
+        yield* Effect.promise(() => InstanceStore.syncFolder(dir, sync).catch((e: unknown) => void failures.push(e)))
       yield* Effect.logDebug(`synced ${files.length - failedFiles} of ${files.length} files written to ${dir}`)
       if (failures.length === 0) return
       return yield* new SyncFailed({

@@ -874,7 +874,9 @@ export const make = (
         by: "provider",
         source: 2,
         reason: 0,
-        detail: `the association was released before the final response to ${Dimse.commandName(request)} ${messageIdOf(request) ?? 0}`
+        detail:
+          "the association was released before the final response to " +
+          `${Dimse.commandName(request)} ${messageIdOf(request) ?? 0}`
       })
     const watcher = yield* Effect.forkScoped(
       Effect.flatMap(association.ended, (ending) => {
