@@ -318,11 +318,9 @@ const closeFile = async (file: OpenFile): Promise<void> => {
   }
 }
 
-/**
- * Syncs a folder with `sync` so that a rename or a new entry in it is durable; skipped where folders cannot be opened
- * or synced (EISDIR, EPERM, EINVAL: some file systems and platforms). Rejects with what else the open or sync threw.
- */
-export const syncFolder = async (dir: string, sync: Sync): Promise<void> => {
+// Syncs a folder; skipped where folders cannot be opened or synced (EISDIR, EPERM, EINVAL: some file systems and
+// platforms). Rejects with what else the open or sync threw.
+const syncFolderNow = async (dir: string, sync: Sync): Promise<void> => {
   let fd: number | undefined
   try {
     fd = FsSync.openSync(dir, "r")
@@ -335,9 +333,12 @@ export const syncFolder = async (dir: string, sync: Sync): Promise<void> => {
   }
 }
 
-/** `syncFolder` as the store's `StoreFailed`. */
-const syncDirectory = (dir: string, sync: Sync): Effect.Effect<void, StoreFailed> =>
-  io("fsync", dir, () => syncFolder(dir, sync))
+/**
+ * Syncs a folder with `sync` so that a rename or a new entry in it is durable; skipped where folders cannot be opened
+ * or synced (EISDIR, EPERM, EINVAL: some file systems and platforms); anything else fails with `StoreFailed`.
+ */
+export const syncFolder = (dir: string, sync: Sync): Effect.Effect<void, StoreFailed> =>
+  io("fsync", dir, () => syncFolderNow(dir, sync))
 
 /** The whole of a small buffer, written synchronously (see `ioSync`). */
 const writeAllSync = (file: OpenFile, chunk: Uint8Array): number => {
@@ -424,7 +425,7 @@ const writeAtomically = (
     const link = linkBelow(root, dir)
     if (link !== undefined) return yield* refuseLink("write", link)
     const created = yield* makeDirectories(dir)
-    if (created !== undefined && sync !== undefined) yield* syncDirectory(root, sync)
+    if (created !== undefined && sync !== undefined) yield* syncFolder(root, sync)
     // the folder itself, checked again before the rename: swapped for a link meanwhile, the file is not renamed
     // into place through it (Node has no openat/renameat, so the check is by path, just before each use)
     yield* notLinked(dir)
@@ -455,7 +456,7 @@ const writeAtomically = (
     yield* ioSync("rename", tmp, () => FsSync.renameSync(tmp, target)).pipe(
       Effect.tapError(() => Effect.promise(() => Fs.unlink(tmp).catch(() => undefined)))
     )
-    if (sync !== undefined) yield* syncDirectory(dir, sync)
+    if (sync !== undefined) yield* syncFolder(dir, sync)
     return { path: target, ...file }
   })
 

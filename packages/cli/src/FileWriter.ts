@@ -224,8 +224,11 @@ export const make = (dir: string, mode: SyncMode): Effect.Effect<FileWriter> =>
         { concurrency: SYNC_CONCURRENCY, discard: true }
       )
       const failedFiles = failures.length
-      if (folder)
-        yield* Effect.promise(() => InstanceStore.syncFolder(dir, sync).catch((e: unknown) => void failures.push(e)))
+      if (folder) {
+        yield* InstanceStore.syncFolder(dir, sync).pipe(
+          Effect.catch((e) => Effect.sync(() => void failures.push(e.cause)))
+        )
+      }
       yield* Effect.logDebug(`synced ${files.length - failedFiles} of ${files.length} files written to ${dir}`)
       if (failures.length === 0) return
       return yield* new SyncFailed({
