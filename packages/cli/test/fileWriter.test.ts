@@ -192,6 +192,20 @@ describe("netdicom get's file writer", () => {
       assert.strictEqual(synced.length, 5, "every file and the folder tried")
     })
   )
+  it.effect("a folder sync that fails fails syncWritten as the folder's, with its reason", () =>
+    Effect.gen(function* () {
+      const dir = Fs.realpathSync(Fs.mkdtempSync(Path.join(tmp, "folder-fails-")))
+      const { synced, sync } = watchingSync((s) => s.folder)
+      const writer = yield* FileWriter.make(dir, "end").pipe(Effect.provideService(FileWriter.FileSync, sync))
+      for (const i of [1, 2]) yield* writer.onStore(wholeRequest(`1.2.3.${i}`, [new Uint8Array(8)]))
+      const failed = yield* Effect.flip(writer.syncWritten)
+      assert.strictEqual(failed._tag, "SyncFailed")
+      assert.strictEqual(failed.failed, 0)
+      assert.isTrue(failed.folder)
+      assert.include(failed.message, "EIO")
+      assert.strictEqual(synced.length, 3, "both files and the folder tried")
+    })
+  )
 })
 
 describe("netdicom get's end sync", () => {
