@@ -74,6 +74,27 @@ export interface Transport {
   readonly destroy: Effect.Effect<void>
 }
 
+/**
+ * The read side of a transport made here, taken synchronously from socket events: a reader driven by them (the upper
+ * layer's) needs no fiber and no effect per read.
+ */
+export interface Pull {
+  /** The chunks received and not yet taken; once none are left and the connection ended, why; `undefined` meanwhile. */
+  readonly take: () => ReadonlyArray<Uint8Array> | TransportError | undefined
+  /** Calls `ready` after each chunk that arrives and when the connection ends (`undefined` stops the calls). */
+  readonly listen: (ready: (() => void) | undefined) => void
+  /** `destroy` of the transport, run now. */
+  readonly destroy: () => void
+}
+
+const pulls = new WeakMap<Transport, Pull>()
+
+/**
+ * The synchronous read side of `transport`, for a transport made here (a socket's); `undefined` for any other (a
+ * memory pair, a wrapper that records or replays its reads), which is read through `read`.
+ */
+export const pullOf = (transport: Transport): Pull | undefined => pulls.get(transport)
+
 // Transports made here, whose reads are buffers of their own that nothing else keeps (Node's socket reads, the memory
 // pair's copies). A transport made elsewhere (a wrapper around one of these, even one spreading it) is not in here.
 const readsGivenAway = new WeakSet<Transport>()
@@ -163,6 +184,8 @@ const attachReader = (conn: Net.Socket) => {
   let reason: TransportError | undefined
   const ended = (build: () => TransportError): TransportError => (reason ??= withoutStackTrace(build))
   let waiter: ((outcome: Effect.Effect<ReadonlyArray<Uint8Array>, TransportError>) => void) | undefined
+  // The synchronous reader's (`Pull.listen`), told of each chunk and of the end.
+  let listener: (() => void) | undefined
   const take = (): ReadonlyArray<Uint8Array> => {
     const out = chunks
     chunks = []
@@ -185,13 +208,18 @@ const attachReader = (conn: Net.Socket) => {
   const end = (cause: () => TransportError) => {
     why ??= cause
     wake()
+    listener?.()
   }
   conn.on("data", (chunk: Buffer) => {
     // Plain Uint8Array views, so that `.slice()` downstream copies as it should (Buffer's is a view).
     chunks.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
     buffered += chunk.byteLength
     if (waiter !== undefined) wake()
-    else if (buffered >= READ_BUFFER_LIMIT) conn.pause()
+    else {
+      listener?.()
+      // Not taken (the reader is waiting on something else): past the limit, TCP holds the peer.
+      if (buffered >= READ_BUFFER_LIMIT) conn.pause()
+    }
   })
   conn.on("end", () => end(() => new TransportClosed({ abrupt: false })))
   conn.on("error", (cause: Error) => end(() => new TransportFailed({ detail: String(cause) })))
@@ -207,7 +235,15 @@ const attachReader = (conn: Net.Socket) => {
       })
     })
   })
-  return { read, end }
+  const takeNow = (): ReadonlyArray<Uint8Array> | TransportError | undefined => {
+    if (chunks.length > 0) return take()
+    if (why !== undefined) return ended(why)
+    return undefined
+  }
+  const listen = (ready: (() => void) | undefined) => {
+    listener = ready
+  }
+  return { read, end, takeNow, listen }
 }
 
 // Builds a Transport over a Node socket whose reader is attached, inside the caller's scope (closing it destroys
@@ -284,6 +320,15 @@ const fromNodeSocket = (
       destroy
     }
     readsGivenAway.add(transport)
+    pulls.set(transport, {
+      take: reader.takeNow,
+      listen: reader.listen,
+      destroy: () => {
+        uncork()
+        conn.destroy()
+        reader.end(() => new TransportClosed({ abrupt: true }))
+      }
+    })
     return transport
   })
 

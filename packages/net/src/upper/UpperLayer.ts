@@ -16,12 +16,10 @@
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Queue from "effect/Queue"
 import * as References from "effect/References"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
@@ -30,7 +28,14 @@ import { type Pdu, PduCodec, PduParser, PduSummary } from "@netdicom/wire"
 import * as ReceivedBytes from "./ReceivedBytes.ts"
 import * as Table from "./StateTable.ts"
 import * as Timers from "./Timers.ts"
-import { type ConnectFailed, readsGivenAwayBy, type Transport } from "./Transport.ts"
+import {
+  type ConnectFailed,
+  type Pull,
+  pullOf,
+  readsGivenAwayBy,
+  type Transport,
+  type TransportError
+} from "./Transport.ts"
 
 /** Primitives the local user issues (PS3.8 section 9.2.1 events from the user). */
 export type UserPrimitive =
@@ -182,13 +187,6 @@ const toEvent = (pdu: Pdu.Pdu): Input => {
   }
 }
 
-// The PDUs sent here are valid by construction, and `Negotiation` encodes an RQ or AC once before submitting it:
-// a PDU that still cannot be encoded is a defect, raised rather than sent as nothing (the peer would wait).
-const encodeOrDie = (pdu: Pdu.Pdu): Effect.Effect<Uint8Array> => {
-  const r = PduCodec.encodePdu(pdu)
-  return Result.isSuccess(r) ? Effect.succeed(r.success) : Effect.die(r.failure)
-}
-
 // When the last PDU was sent or received, for the idle timeout. A class rather than a closure made per association:
 // V8 then compiles one version of `mark` (called per PDU) for every association.
 class Activity {
@@ -207,17 +205,17 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
   Effect.gen(function* () {
     const scope = yield* Effect.scope
     const connScope = yield* Scope.fork(scope)
-    const inbox = yield* Queue.unbounded<Input>()
-    const out = yield* Queue.unbounded<Indication | Deadline>()
-    const pdataPermits = yield* Semaphore.make(options.pdataWindow ?? 16)
+    // Effects the machine starts (a connect, a write that must wait, a receiver's wait) run with the services of the
+    // fiber that made it (its logger, log annotations and spans), and are interrupted when its scope closes.
+    const context = yield* Effect.context<never>()
+    const runFork = Effect.runForkWith(context)
+    const runSync = Effect.runSyncWith(context)
     const writeLock = yield* Semaphore.make(1)
-    const done = yield* Deferred.make<void>()
     const level = yield* References.MinimumLogLevel
     const debug = level === "Debug" || level === "Trace" || level === "All"
 
     let state: Table.State = "Sta1"
     let transport: Transport | undefined
-    let reader: Fiber.Fiber<void> | undefined
     // Cancels the running ARTIM timer, if any.
     let artim: (() => void) | undefined
     // Cancels the idle watch's timer, if armed.
@@ -229,6 +227,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     // PDUs queued for the machine and not yet stepped: while any is (an A-ABORT, a release...), the
     // P-DATA behind it waits its turn too.
     let queuedFromPeer = 0
+    // P-DATA indications that may still be queued before the transport is no longer read.
+    let permits = options.pdataWindow ?? 16
     let discarding = false
     // ARTIM and the idle watch are timers on the machine's clock (the TestClock in tests), not forked sleeps.
     const timers = yield* Timers.make
@@ -236,13 +236,71 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     const activity = new Activity(timers)
     const touch = Effect.sync(() => activity.mark())
 
-    const logPdu = (dir: "sent" | "received", pdu: Pdu.Pdu) =>
-      debug ? Effect.logDebug(`${dir} ${PduSummary.summarize(pdu)}`) : Effect.void
+    // ---- fibers the machine starts: few, and only where something must be waited for ----
+    const fibers = new Set<Fiber.Fiber<unknown, unknown>>()
+    let stopped = false
+    const spawn = <A, E>(effect: Effect.Effect<A, E>, then?: () => void): void => {
+      const fiber = runFork(effect)
+      if (fiber.pollUnsafe() !== undefined) {
+        then?.()
+        return
+      }
+      fibers.add(fiber)
+      fiber.addObserver(() => {
+        fibers.delete(fiber)
+        if (!stopped) then?.()
+      })
+    }
+    // On the scope itself (no context to restore for it, unlike Effect.addFinalizer: see Timers).
+    yield* Scope.addFinalizer(
+      scope,
+      Effect.suspend(() => {
+        stopped = true
+        stopReading()
+        return Fiber.interruptAll(fibers)
+      })
+    )
+
+    const log = (message: string) => runSync(Effect.logDebug(message))
+    const logPdu = (dir: "sent" | "received", pdu: Pdu.Pdu) => log(`${dir} ${PduSummary.summarize(pdu)}`)
+
+    // ---- events: stepped one at a time, in order, as they come ----
+    const events: Array<Input> = []
+    let stepping = false
+    // Steps `input` now, or after the step under way when it comes from one (an action's effect, a taker woken by an
+    // indication that submits a primitive).
+    const post = (input: Input): void => {
+      events.push(input)
+      if (stepping) return
+      stepping = true
+      try {
+        let next: Input | undefined
+        while (!finished && (next = events.shift()) !== undefined) {
+          try {
+            step(next)
+            // Takers woken once the step is over: what they do next (a P-DATA request after AssociateAccepted, say)
+            // sees the state the step led to.
+            wakeDue()
+          } catch (defect) {
+            // A defect of the machine (a PDU built here that cannot be encoded): the association ends rather than
+            // the process, and the defect is logged.
+            runSync(Effect.logError("upper layer defect", defect))
+            events.length = 0
+            indicate(providerAbort(0, `internal error: ${String(defect)}`))
+            finish()
+            wakeDue()
+          }
+        }
+        events.length = 0
+      } finally {
+        stepping = false
+      }
+    }
 
     // ---- effectful edges ----
-    // Writes holding or waiting for the write lock: while there is none, `writePData` may write without taking it
-    // (synchronously, so nothing else can write meanwhile). Counted from before the lock is asked for to after it is
-    // given back.
+    // Writes holding or waiting for the write lock: while there is none, a write may go to the transport without
+    // taking it (synchronously, so nothing else can write meanwhile). Counted from before the lock is asked for to
+    // after it is given back.
     let writers = 0
     const writerDone = Effect.sync(() => {
       writers--
@@ -252,367 +310,526 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         writers++
         return Effect.ensuring(writeLock.withPermits(1)(body), writerDone)
       })
-    const write = (bytes: ReadonlyArray<Uint8Array>) =>
-      transport === undefined
-        ? Effect.void
-        : locked(
-            transport
-              .write(bytes)
-              .pipe(Effect.catch((e) => Queue.offer(inbox, { evt: "Evt17", detail: `write failed: ${e._tag}` })))
-          )
-    const sendPdu = (pdu: Pdu.Pdu) =>
-      Effect.andThen(
-        Effect.sync(() => {
-          if (pdu._tag === "AAbort") discarding = true
-        }),
-        Effect.andThen(
-          logPdu("sent", pdu),
-          Effect.flatMap(encodeOrDie(pdu), (bytes) => write([bytes]))
-        )
-      )
-    const indicate = (i: Indication) => Effect.asVoid(Queue.offer(out, i))
+    const writeFailedEvent = (e: { readonly _tag: string }) =>
+      Effect.sync(() => post({ evt: "Evt17", detail: `write failed: ${e._tag}` }))
+    // A PDU of the machine's own: written at once when nothing else is being written and the socket takes it,
+    // otherwise in order behind the writes under way (a fiber holding the write lock).
+    const write = (bytes: Uint8Array): void => {
+      const t = transport
+      if (t === undefined) return
+      const rest = writers === 0 ? t.writeNow([bytes]) : t.write([bytes])
+      if (rest !== undefined) spawn(locked(Effect.catch(rest, writeFailedEvent)))
+    }
+    const sendPdu = (pdu: Pdu.Pdu): void => {
+      if (pdu._tag === "AAbort") discarding = true
+      if (debug) logPdu("sent", pdu)
+      const bytes = PduCodec.encodePdu(pdu)
+      // The PDUs sent here are valid by construction, and `Negotiation` encodes an RQ or AC once before submitting
+      // it: one that still cannot be encoded is a defect, raised rather than sent as nothing (the peer would wait).
+      if (Result.isFailure(bytes)) throw bytes.failure
+      write(bytes.success)
+    }
+
+    // ---- indications, taken by the user's fibers ----
+    const out: Array<Indication | Deadline> = []
+    const takers = new Set<() => void>()
+    let closedWaiters: Array<() => void> = []
+    // Whether takers (or waiters for the close) are to be woken once the step under way is over.
+    let wakeTakers = false
+    let wakeClosed = false
+    const wakeDue = () => {
+      if (wakeTakers) {
+        wakeTakers = false
+        // A snapshot: a taker woken may wait again at once, and is then woken by the next indication only.
+        for (const wake of Array.from(takers)) wake()
+      }
+      if (wakeClosed) {
+        wakeClosed = false
+        const waiting = closedWaiters
+        closedWaiters = []
+        for (const wake of waiting) wake()
+      }
+    }
+    const indicate = (i: Indication | Deadline): void => {
+      out.push(i)
+      if (takers.size === 0) return
+      wakeTakers = true
+      if (!stepping) wakeDue()
+    }
     const artimMillis = Duration.toMillis(options.artim)
-    const startArtim = Effect.sync(() => {
+    const startArtim = () => {
       artim?.()
       artim = timers.after(artimMillis, () => {
         artim = undefined
-        Queue.offerUnsafe(inbox, { evt: "Evt18" })
+        post({ evt: "Evt18" })
       })
-    })
-    const stopArtim = Effect.sync(() => {
+    }
+    const stopArtim = () => {
       artim?.()
       artim = undefined
-    })
-    const closeTransport = Effect.gen(function* () {
-      if (reader) yield* Fiber.interrupt(reader)
-      reader = undefined
-      if (transport) {
-        yield* transport.end
-        yield* transport.destroy
-      }
-    })
+    }
 
-    const idleMillis = options.idle === undefined ? undefined : Duration.toMillis(options.idle)
-    // The idle watch: a timer until the idle time since the last PDU would be up, then checks again.
-    const idleWatch = (limit: number) =>
-      Effect.sync(() => {
-        activity.mark()
-        const check = () => {
-          if (finished) return
-          const left = activity.last + limit - timers.now()
-          if (left <= 0 && state === "Sta6") {
-            const detail = `no PDU for ${Duration.format(Duration.millis(limit))} (idle timeout)`
-            Queue.offerUnsafe(inbox, { evt: "Evt15", detail })
-            return
-          }
-          idleTimer = timers.after(Math.max(left, 1), check)
-        }
-        check()
+    // ---- reading: chunks from the transport, parsed into PDUs, each handed to the machine or the receiver ----
+    // P-DATA spanning socket reads as views of them, not joined into a fresh buffer (DIMSE takes any fragmenting).
+    const parser = PduParser.make({ maxPduLength: options.maxPduLength, pdvViews: true })
+    let received: ReturnType<typeof ReceivedBytes.tracker> | undefined
+    let pull: Pull | undefined
+    // The fallback reader's chunks (a transport not made by `Transport`: a memory pair, a wrapper), and its end.
+    let inbound: Array<Uint8Array> = []
+    let inboundEnd: TransportError | undefined
+    let resumeReader: (() => void) | undefined
+    let reading = false
+    // Chunks taken and not yet parsed, and the PDUs of the chunk parsed last not yet handed on.
+    let chunks: ReadonlyArray<Uint8Array> = []
+    let chunkAt = 0
+    let pdus: ReadonlyArray<Pdu.Pdu> = []
+    let pduAt = 0
+    let parseError: PduParser.PushResult["error"]
+    // Why handing PDUs on stopped for now: a receiver's wait under way, or no permit for a P-DATA indication.
+    let waitingOnReceiver = false
+    let waitingOnPermit = false
+    let pumping = false
+    // Whether the idle activity was marked since the reader last waited: PDUs decoded in one synchronous run (one
+    // read, until something is waited for) arrive at the same time, so the first marks them all.
+    let marked = false
+    // Set once a PDU could not be parsed (Evt19): nothing after it is read as PDUs, but the connection still is,
+    // so that the peer's close (Evt17) ends Sta13 at once rather than at ARTIM (a pending connection held 30 s).
+    let broken = false
+
+    const stopReading = () => {
+      reading = false
+      pull?.listen(undefined)
+      resumeReader?.()
+    }
+    const transportEnded = (e: TransportError) => {
+      stopReading()
+      post({
+        evt: "Evt17",
+        detail:
+          e._tag === "WriteTimeout"
+            ? `write deadline: no room in the socket buffer for ${Duration.format(e.after)} (peer too slow)`
+            : `connection closed (${e._tag})`
       })
+    }
+    const destroyTransport = () => {
+      if (pull !== undefined) pull.destroy()
+      else if (transport !== undefined) spawn(transport.destroy)
+    }
+    const nextChunks = (): ReadonlyArray<Uint8Array> | TransportError | undefined => {
+      if (pull !== undefined) return pull.take()
+      // The fallback reader, woken, may read at once (chunks the transport held) and put them here.
+      if (inbound.length === 0 && inboundEnd === undefined) resumeReader?.()
+      if (inbound.length > 0) {
+        const taken = inbound
+        inbound = []
+        return taken
+      }
+      return inboundEnd
+    }
 
-    const readLoop = (t: Transport) =>
-      Effect.gen(function* () {
-        // P-DATA spanning socket reads as views of them, not joined into a fresh buffer (DIMSE takes any fragmenting).
-        const parser = PduParser.make({ maxPduLength: options.maxPduLength, pdvViews: true })
-        // Socket reads whose every byte is consumed (lent data views released) are freed at once; a reader logging
-        // PDUs (whose log may keep them), or reading a transport that may keep its reads (one not made by
-        // `Transport`: a wrapper recording them, say), frees none.
-        const received = debug || !readsGivenAwayBy(t) ? undefined : ReceivedBytes.tracker()
-        // Whether the idle activity was marked since this fiber last ran on: PDUs decoded in one synchronous run
-        // (one read, until something is waited for) arrive at the same time, so the first marks them all.
-        let marked = false
-        // Set once a PDU could not be parsed (Evt19): nothing after it is read as PDUs, but the connection still is,
-        // so that the peer's close (Evt17) ends Sta13 at once rather than at ARTIM (a pending connection held 30 s).
-        let broken = false
-        while (true) {
-          const chunks = yield* t.read
+    // Hands one PDU on; false when it must wait (no permit for a P-DATA indication) and be handed on again later.
+    const dispatch = (pdu: Pdu.Pdu): boolean => {
+      if (idleMillis !== undefined && !marked) {
+        activity.mark()
+        marked = !debug
+      }
+      // Sta6 + Evt10 is a self-loop (DT-2): with a receiver installed, P-DATA goes to it from here, without the
+      // machine's queue (the receiver's pace is TCP's).
+      if (
+        pdu._tag === "PDataTf" &&
+        state === "Sta6" &&
+        receiver !== undefined &&
+        queuedPData === 0 &&
+        queuedFromPeer === 0 &&
+        events.length === 0
+      ) {
+        if (debug) {
+          logPdu("received", pdu)
+          log(Table.describeTransition("Sta6", "Evt10", "DT-2", "Sta6"))
+        }
+        const wait = receiver(pdu)
+        if (wait !== undefined) {
+          marked = false
+          waitingOnReceiver = true
+          spawn(wait, () => {
+            waitingOnReceiver = false
+            pump()
+          })
+        }
+        return true
+      }
+      if (pdu._tag === "PDataTf") {
+        if (permits === 0) {
+          waitingOnPermit = true
+          return false
+        }
+        permits--
+        queuedPData++
+      }
+      if (debug) logPdu("received", pdu)
+      queuedFromPeer++
+      marked = false
+      post(toEvent(pdu))
+      return true
+    }
+
+    // Reads and hands on what there is until it runs out or must wait; called on each read and once a wait is over.
+    const pump = (): void => {
+      if (pumping) return
+      pumping = true
+      try {
+        while (reading && !waitingOnReceiver && !waitingOnPermit) {
+          if (pduAt < pdus.length) {
+            if (dispatch(pdus[pduAt]!)) pduAt++
+            continue
+          }
+          if (parseError !== undefined) {
+            const error = parseError
+            parseError = undefined
+            broken = true
+            post({ evt: "Evt19", reason: error._tag === "PduTooLarge" ? 6 : error.abortReason, detail: error.message })
+            continue
+          }
+          if (chunkAt < chunks.length) {
+            const chunk = chunks[chunkAt++]!
+            if (broken) continue
+            received?.pushed(chunk)
+            const parsed = parser.push(chunk)
+            received?.decoded(parsed.pdus, parser.buffered)
+            pdus = parsed.pdus
+            pduAt = 0
+            if (parsed.error) {
+              parseError = parsed.error
+              chunkAt = chunks.length
+            }
+            continue
+          }
+          const next = nextChunks()
+          if (next === undefined) break
+          if (!Array.isArray(next)) {
+            transportEnded(next as TransportError)
+            break
+          }
           marked = false
           // After our A-ABORT nothing the peer sends matters; a peer that keeps sending instead of
           // closing (PS3.8 9.1.5: the A-ABORT's sender waits for the close) has its connection closed.
           if (discarding) {
-            yield* t.destroy
+            destroyTransport()
             continue
           }
-          if (broken) continue
-          for (const chunk of chunks) {
-            received?.pushed(chunk)
-            const { pdus, error } = parser.push(chunk)
-            received?.decoded(pdus, parser.buffered)
-            for (const pdu of pdus) {
-              if (idleMillis !== undefined && !marked) {
-                activity.mark()
-                marked = !debug
+          chunks = next as ReadonlyArray<Uint8Array>
+          chunkAt = 0
+        }
+      } catch (defect) {
+        runSync(Effect.logError("upper layer defect while reading", defect))
+        stopReading()
+        destroyTransport()
+        post({ evt: "Evt17", detail: `internal error: ${String(defect)}` })
+      } finally {
+        pumping = false
+      }
+    }
+
+    // The reader of a transport without a synchronous read side: one fiber, reading while the machine takes what it
+    // reads.
+    const readFallback = (t: Transport) =>
+      Effect.gen(function* () {
+        while (reading) {
+          // While the machine is not taking what was read, no more is read (TCP then holds the peer). Woken by
+          // `nextChunks` once it has taken everything (possibly from within `pump`, whose own loop then ends).
+          if (inbound.length > 0 || waitingOnReceiver || waitingOnPermit) {
+            yield* Effect.callback<void>((resume) => {
+              resumeReader = () => {
+                resumeReader = undefined
+                resume(Effect.void)
               }
-              if (debug) yield* logPdu("received", pdu)
-              // Sta6 + Evt10 is a self-loop (DT-2): with a receiver installed, P-DATA goes to it from
-              // here, without the hops through the machine's queue (the receiver's pace is TCP's).
-              if (
-                pdu._tag === "PDataTf" &&
-                state === "Sta6" &&
-                receiver !== undefined &&
-                queuedPData === 0 &&
-                queuedFromPeer === 0
-              ) {
-                if (debug) yield* Effect.logDebug(Table.describeTransition("Sta6", "Evt10", "DT-2", "Sta6"))
-                const wait = receiver(pdu)
-                if (wait !== undefined) {
-                  yield* wait
-                  marked = false
-                }
-                continue
-              }
-              if (pdu._tag === "PDataTf") {
-                yield* pdataPermits.take(1)
-                marked = false
-                queuedPData++
-              }
-              queuedFromPeer++
-              yield* Queue.offer(inbox, toEvent(pdu))
-              marked = false
-            }
-            if (error) {
-              const reason = error._tag === "PduTooLarge" ? 6 : error.abortReason
-              yield* Queue.offer(inbox, { evt: "Evt19", reason, detail: error.message })
-              broken = true
-              break
-            }
+            })
+            continue
           }
+          const got = yield* t.read
+          inbound.push(...got)
+          pump()
         }
       }).pipe(
         Effect.catch((e) =>
-          Queue.offer(inbox, {
-            evt: "Evt17",
-            detail:
-              e._tag === "WriteTimeout"
-                ? `write deadline: no room in the socket buffer for ${Duration.format(e.after)} (peer too slow)`
-                : `connection closed (${e._tag})`
+          Effect.sync(() => {
+            inboundEnd = e
+            pump()
           })
-        ),
-        Effect.asVoid
+        )
       )
 
-    const attach = (t: Transport) =>
-      Effect.gen(function* () {
-        transport = t
-        reader = yield* Effect.forkIn(readLoop(t), connScope)
-      })
+    const attach = (t: Transport) => {
+      transport = t
+      reading = true
+      pull = pullOf(t)
+      // Socket reads whose every byte is consumed (lent data views released) are freed at once; a reader logging
+      // PDUs (whose log may keep them), or reading a transport that may keep its reads (one not made by
+      // `Transport`: a wrapper recording them, say), frees none.
+      received = debug || !readsGivenAwayBy(t) ? undefined : ReceivedBytes.tracker()
+      if (pull !== undefined) {
+        pull.listen(pump)
+        pump()
+      } else spawn(readFallback(t))
+    }
+    const closeTransport = () => {
+      stopReading()
+      const t = transport
+      if (t === undefined) return
+      if (pull !== undefined) pull.destroy()
+      else spawn(Effect.andThen(t.end, t.destroy))
+    }
+
+    const idleMillis = options.idle === undefined ? undefined : Duration.toMillis(options.idle)
+    // The idle watch: a timer until the idle time since the last PDU would be up, then checks again.
+    const idleWatch = (limit: number) => {
+      activity.mark()
+      const check = () => {
+        if (finished) return
+        const left = activity.last + limit - timers.now()
+        if (left <= 0 && state === "Sta6") {
+          post({ evt: "Evt15", detail: `no PDU for ${Duration.format(Duration.millis(limit))} (idle timeout)` })
+          return
+        }
+        idleTimer = timers.after(Math.max(left, 1), check)
+      }
+      check()
+    }
 
     const providerAbort = (reason: number, detail: string): Indication => ({
       _tag: "Aborted",
       abort: { by: "provider", source: 2, reason, detail }
     })
 
-    // ---- actions (PS3.8 Tables 9-6 to 9-9); each returns the next state ----
-    const run = (name: Table.ActionName, input: Input): Effect.Effect<Table.State> =>
-      Effect.gen(function* () {
-        switch (name) {
-          case "AE-1": {
-            if (input.evt !== "Evt1" || !options.connect) return "Sta1"
-            const rq = input.rq
-            const connect = options.connect
-            yield* Effect.forkIn(
-              Scope.provide(connect, connScope).pipe(
-                Effect.matchEffect({
-                  onSuccess: (t) => Effect.andThen(attach(t), Queue.offer(inbox, { evt: "Evt2", transport: t })),
-                  onFailure: (e) => Queue.offer(inbox, { evt: "Evt17", detail: e.message, connectFailed: e })
-                })
-              ),
-              scope
-            )
-            pendingRq = rq
-            return "Sta4"
-          }
-          case "AE-2":
-            if (pendingRq) yield* sendPdu(pendingRq)
-            return "Sta5"
-          case "AE-3":
-            if (idleMillis !== undefined) yield* idleWatch(idleMillis)
-            if (input.evt === "Evt3") yield* indicate({ _tag: "AssociateAccepted", ac: input.ac })
-            return "Sta6"
-          case "AE-4":
-            if (input.evt === "Evt4") yield* indicate({ _tag: "AssociateRejected", rj: input.rj })
-            yield* closeTransport
-            return "Sta1"
-          case "AE-5":
-            yield* startArtim
-            return "Sta2"
-          case "AE-6":
-            yield* stopArtim
-            if (input.evt !== "Evt6") return "Sta13"
-            if ((input.rq.protocolVersion & 1) === 0) {
-              yield* sendPdu({ _tag: "AAssociateRj", result: 1, source: 2, reason: 2 })
-              yield* startArtim
-              return "Sta13"
-            }
-            yield* indicate({ _tag: "AssociateIndication", rq: input.rq })
-            return "Sta3"
-          case "AE-7":
-            if (idleMillis !== undefined) yield* idleWatch(idleMillis)
-            if (input.evt === "Evt7") yield* sendPdu(input.ac)
-            return "Sta6"
-          case "AE-8":
-            if (input.evt === "Evt8") yield* sendPdu(input.rj)
-            yield* startArtim
-            return "Sta13"
-          case "DT-1":
-            return state
-          case "DT-2":
-          case "AR-6":
-            if (input.evt === "Evt10") yield* indicate({ _tag: "PData", pdu: input.pdu })
-            return state
-          case "AR-1":
-            yield* sendPdu({ _tag: "AReleaseRq" })
-            return "Sta7"
-          case "AR-2":
-            yield* indicate({ _tag: "ReleaseIndication", collision: false })
-            return "Sta8"
-          case "AR-3":
-            yield* indicate({ _tag: "ReleaseConfirm" })
-            yield* closeTransport
-            return "Sta1"
-          case "AR-4":
-            yield* sendPdu({ _tag: "AReleaseRp" })
-            released = true
-            yield* startArtim
-            return "Sta13"
-          case "AR-5":
-            yield* stopArtim
-            return "Sta1"
-          case "AR-7":
-            return state
-          case "AR-8":
-            yield* indicate({ _tag: "ReleaseIndication", collision: true })
-            return options.role === "requestor" ? "Sta9" : "Sta10"
-          case "AR-9":
-            yield* sendPdu({ _tag: "AReleaseRp" })
-            return "Sta11"
-          case "AR-10":
-            yield* indicate({ _tag: "ReleaseConfirm" })
-            return "Sta12"
-          case "AA-1":
-            if (input.evt === "Evt15") {
-              const detail = input.detail ?? "aborted by the local user"
-              yield* indicate({ _tag: "Aborted", abort: { by: "user", source: 0, reason: 0, detail } })
-            }
-            // Our user's abort (Evt15) is service-user source; a bad or unexpected PDU in Sta2 is
-            // reported with the provider source and the reason, which tells the peer more.
-            yield* sendPdu(
-              input.evt === "Evt15"
-                ? { _tag: "AAbort", source: 0, reason: 0 }
-                : { _tag: "AAbort", source: 2, reason: input.evt === "Evt19" ? input.reason : 2 }
-            )
-            yield* startArtim
-            return "Sta13"
-          case "AA-2":
-            yield* stopArtim
-            yield* closeTransport
-            // After our A-RELEASE-RP the association is over and released; a peer slow to close changes nothing.
-            if (input.evt === "Evt18" && !released) yield* indicate(providerAbort(0, "ARTIM timer expired"))
-            if (input.evt === "Evt15") yield* indicate(providerAbort(0, "aborted before the connection opened"))
-            return "Sta1"
-          case "AA-3":
-            if (input.evt === "Evt16") {
-              const { source, reason } = input.abort
-              yield* indicate({ _tag: "Aborted", abort: { by: "peer", source, reason, detail: "A-ABORT received" } })
-            }
-            yield* closeTransport
-            return "Sta1"
-          case "AA-4": {
-            const detail = input.evt === "Evt17" ? input.detail : "connection closed"
-            const connectFailed = input.evt === "Evt17" ? input.connectFailed : undefined
-            yield* indicate({
-              _tag: "Aborted",
-              abort: { by: "provider", source: 2, reason: 0, detail, ...(connectFailed ? { connectFailed } : {}) }
-            })
-            return "Sta1"
-          }
-          case "AA-5":
-            yield* stopArtim
-            return "Sta1"
-          case "AA-6":
-            return "Sta13"
-          case "AA-7":
-            yield* sendPdu({ _tag: "AAbort", source: 2, reason: 2 })
-            return "Sta13"
-          case "AA-8": {
-            const reason = input.evt === "Evt19" ? input.reason : 2
-            const detail = input.evt === "Evt19" ? input.detail : `unexpected ${input.evt} in ${state}`
-            yield* sendPdu({ _tag: "AAbort", source: 2, reason })
-            yield* indicate(providerAbort(reason, detail))
-            yield* startArtim
-            return "Sta13"
-          }
-        }
-      })
-
     let pendingRq: Pdu.AAssociateRq | undefined
     // Set once we answered the peer's A-RELEASE-RQ (AR-4): what follows in Sta13 is only the wait for its close.
     let released = false
 
-    const finish = Effect.gen(function* () {
+    // ---- actions (PS3.8 Tables 9-6 to 9-9); each returns the next state ----
+    const run = (name: Table.ActionName, input: Input): Table.State => {
+      switch (name) {
+        case "AE-1": {
+          if (input.evt !== "Evt1" || !options.connect) return "Sta1"
+          pendingRq = input.rq
+          spawn(
+            Scope.provide(options.connect, connScope).pipe(
+              Effect.matchEffect({
+                onSuccess: (t) =>
+                  Effect.sync(() => {
+                    if (finished) return
+                    attach(t)
+                    post({ evt: "Evt2", transport: t })
+                  }),
+                onFailure: (e) => Effect.sync(() => post({ evt: "Evt17", detail: e.message, connectFailed: e }))
+              })
+            )
+          )
+          return "Sta4"
+        }
+        case "AE-2":
+          if (pendingRq) sendPdu(pendingRq)
+          return "Sta5"
+        case "AE-3":
+          if (idleMillis !== undefined) idleWatch(idleMillis)
+          if (input.evt === "Evt3") indicate({ _tag: "AssociateAccepted", ac: input.ac })
+          return "Sta6"
+        case "AE-4":
+          if (input.evt === "Evt4") indicate({ _tag: "AssociateRejected", rj: input.rj })
+          closeTransport()
+          return "Sta1"
+        case "AE-5":
+          startArtim()
+          return "Sta2"
+        case "AE-6":
+          stopArtim()
+          if (input.evt !== "Evt6") return "Sta13"
+          if ((input.rq.protocolVersion & 1) === 0) {
+            sendPdu({ _tag: "AAssociateRj", result: 1, source: 2, reason: 2 })
+            startArtim()
+            return "Sta13"
+          }
+          indicate({ _tag: "AssociateIndication", rq: input.rq })
+          return "Sta3"
+        case "AE-7":
+          if (idleMillis !== undefined) idleWatch(idleMillis)
+          if (input.evt === "Evt7") sendPdu(input.ac)
+          return "Sta6"
+        case "AE-8":
+          if (input.evt === "Evt8") sendPdu(input.rj)
+          startArtim()
+          return "Sta13"
+        case "DT-1":
+          return state
+        case "DT-2":
+        case "AR-6":
+          if (input.evt === "Evt10") indicate({ _tag: "PData", pdu: input.pdu })
+          return state
+        case "AR-1":
+          sendPdu({ _tag: "AReleaseRq" })
+          return "Sta7"
+        case "AR-2":
+          indicate({ _tag: "ReleaseIndication", collision: false })
+          return "Sta8"
+        case "AR-3":
+          indicate({ _tag: "ReleaseConfirm" })
+          closeTransport()
+          return "Sta1"
+        case "AR-4":
+          sendPdu({ _tag: "AReleaseRp" })
+          released = true
+          startArtim()
+          return "Sta13"
+        case "AR-5":
+          stopArtim()
+          return "Sta1"
+        case "AR-7":
+          return state
+        case "AR-8":
+          indicate({ _tag: "ReleaseIndication", collision: true })
+          return options.role === "requestor" ? "Sta9" : "Sta10"
+        case "AR-9":
+          sendPdu({ _tag: "AReleaseRp" })
+          return "Sta11"
+        case "AR-10":
+          indicate({ _tag: "ReleaseConfirm" })
+          return "Sta12"
+        case "AA-1":
+          if (input.evt === "Evt15") {
+            const detail = input.detail ?? "aborted by the local user"
+            indicate({ _tag: "Aborted", abort: { by: "user", source: 0, reason: 0, detail } })
+          }
+          // Our user's abort (Evt15) is service-user source; a bad or unexpected PDU in Sta2 is
+          // reported with the provider source and the reason, which tells the peer more.
+          sendPdu(
+            input.evt === "Evt15"
+              ? { _tag: "AAbort", source: 0, reason: 0 }
+              : { _tag: "AAbort", source: 2, reason: input.evt === "Evt19" ? input.reason : 2 }
+          )
+          startArtim()
+          return "Sta13"
+        case "AA-2":
+          stopArtim()
+          closeTransport()
+          // After our A-RELEASE-RP the association is over and released; a peer slow to close changes nothing.
+          if (input.evt === "Evt18" && !released) indicate(providerAbort(0, "ARTIM timer expired"))
+          if (input.evt === "Evt15") indicate(providerAbort(0, "aborted before the connection opened"))
+          return "Sta1"
+        case "AA-3":
+          if (input.evt === "Evt16") {
+            const { source, reason } = input.abort
+            indicate({ _tag: "Aborted", abort: { by: "peer", source, reason, detail: "A-ABORT received" } })
+          }
+          closeTransport()
+          return "Sta1"
+        case "AA-4": {
+          const detail = input.evt === "Evt17" ? input.detail : "connection closed"
+          const connectFailed = input.evt === "Evt17" ? input.connectFailed : undefined
+          indicate({
+            _tag: "Aborted",
+            abort: { by: "provider", source: 2, reason: 0, detail, ...(connectFailed ? { connectFailed } : {}) }
+          })
+          return "Sta1"
+        }
+        case "AA-5":
+          stopArtim()
+          return "Sta1"
+        case "AA-6":
+          return "Sta13"
+        case "AA-7":
+          sendPdu({ _tag: "AAbort", source: 2, reason: 2 })
+          return "Sta13"
+        case "AA-8": {
+          const reason = input.evt === "Evt19" ? input.reason : 2
+          const detail = input.evt === "Evt19" ? input.detail : `unexpected ${input.evt} in ${state}`
+          sendPdu({ _tag: "AAbort", source: 2, reason })
+          indicate(providerAbort(reason, detail))
+          startArtim()
+          return "Sta13"
+        }
+      }
+    }
+
+    const finish = () => {
+      if (finished) return
       finished = true
-      yield* stopArtim
+      stopArtim()
       idleTimer?.()
-      yield* closeTransport
-      yield* Scope.close(connScope, Exit.void)
-      yield* indicate(CLOSED)
-      yield* Deferred.succeed(done, undefined)
-    })
+      closeTransport()
+      spawn(Scope.close(connScope, Exit.void))
+      indicate(CLOSED)
+      wakeClosed = true
+      if (!stepping) wakeDue()
+    }
 
-    const step = (input: Input) =>
-      Effect.gen(function* () {
-        if (PEER_EVENTS.has(input.evt)) queuedFromPeer--
-        const from = state
-        const defined = Table.lookup(from, input.evt)
-        let action: Table.ActionName | undefined = defined?.name
-        if (action === undefined) {
-          const h = Table.onUndefined(from, input.evt)
-          action = h._tag === "Ignore" ? undefined : h.action.name
+    const step = (input: Input) => {
+      if (PEER_EVENTS.has(input.evt)) queuedFromPeer--
+      const from = state
+      const defined = Table.lookup(from, input.evt)
+      let action: Table.ActionName | undefined = defined?.name
+      if (action === undefined) {
+        const h = Table.onUndefined(from, input.evt)
+        action = h._tag === "Ignore" ? undefined : h.action.name
+      }
+      // Logged before the action runs where the table gives one next state, so that the transition comes
+      // before the PDU it sends; after it otherwise (or if it led elsewhere).
+      const nextStates = !debug ? undefined : action === undefined ? [from] : Table.actions[action].nextStates
+      const early = nextStates?.length === 1 ? nextStates[0] : undefined
+      if (early !== undefined) log(Table.describeTransition(from, input.evt, action, early))
+      const next = action === undefined ? from : run(action, input)
+      // A P-DATA PDU that produced no indication gives its permit back now.
+      if (input.evt === "Evt10" && action !== "DT-2" && action !== "AR-6") {
+        queuedPData--
+        releasePermit()
+      }
+      state = next
+      if (debug && early !== next) log(Table.describeTransition(from, input.evt, action, next))
+      if (next === "Sta1" && from !== "Sta1") finish()
+    }
+
+    const releasePermit = () => {
+      permits++
+      if (waitingOnPermit) {
+        waitingOnPermit = false
+        pump()
+      }
+    }
+
+    // The next indication queued, `undefined` when none is: a deadline other than `deadline` is skipped.
+    const poll = (deadline: Deadline | undefined): Indication | Deadline | undefined => {
+      while (true) {
+        if (finished && out.length === 0) return CLOSED
+        const i = out.shift()
+        if (i === undefined) return undefined
+        if (i._tag === "Deadline") {
+          if (i === deadline) return i
+          continue
         }
-        // Logged before the action runs where the table gives one next state, so that the transition comes
-        // before the PDU it sends; after it otherwise (or if it led elsewhere).
-        const nextStates = !debug ? undefined : action === undefined ? [from] : Table.actions[action].nextStates
-        const early = nextStates?.length === 1 ? nextStates[0] : undefined
-        if (early !== undefined) yield* Effect.logDebug(Table.describeTransition(from, input.evt, action, early))
-        const next = action === undefined ? from : yield* run(action, input)
-        // A P-DATA PDU that produced no indication gives its permit back now.
-        if (input.evt === "Evt10" && action !== "DT-2" && action !== "AR-6") {
-          queuedPData--
-          yield* pdataPermits.release(1)
-        }
-        state = next
-        if (debug && early !== next) yield* Effect.logDebug(Table.describeTransition(from, input.evt, action, next))
-        if (next === "Sta1" && from !== "Sta1") yield* finish
+        if (i._tag === "PData") releasePermit()
+        // `Closed` stays for every later taker.
+        if (i._tag === "Closed") out.push(CLOSED)
+        return i
+      }
+    }
+    const outFilled = Effect.callback<void>((resume) => {
+      const wake = () => {
+        takers.delete(wake)
+        resume(Effect.void)
+      }
+      takers.add(wake)
+      return Effect.sync(() => {
+        takers.delete(wake)
       })
-
-    yield* Effect.forkIn(
-      Effect.gen(function* () {
-        if (options.role === "acceptor" && options.transport) {
-          yield* attach(options.transport)
-          yield* step({ evt: "Evt5" })
-        }
-        while (!finished) yield* step(yield* Queue.take(inbox))
-      }),
-      scope
-    )
+    })
 
     // The next indication, or `deadline` once taken.
     function nextIndication(deadline: undefined): Effect.Effect<Indication>
     function nextIndication(deadline: Deadline): Effect.Effect<Indication | Deadline>
     function nextIndication(deadline: Deadline | undefined): Effect.Effect<Indication | Deadline> {
-      return Effect.gen(function* () {
-        while (true) {
-          if (finished && (yield* Queue.size(out)) === 0) return CLOSED
-          const i = yield* Queue.take(out)
-          if (i._tag === "Deadline") {
-            if (i === deadline) return i
-            continue
-          }
-          if (i._tag === "PData") yield* pdataPermits.release(1)
-          if (i._tag === "Closed") yield* Queue.offer(out, CLOSED)
-          return i
-        }
+      const taking: Effect.Effect<Indication | Deadline> = Effect.suspend(() => {
+        const i = poll(deadline)
+        return i === undefined ? Effect.andThen(outFilled, taking) : Effect.succeed(i)
       })
+      return taking
     }
 
     const primitiveEvent = (p: UserPrimitive): Input => {
@@ -634,10 +851,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
 
     // A failed write ends the connection (Evt17); the sender learns only that the association is gone.
     const writeFailed = (e: { readonly _tag: string }) =>
-      Effect.andThen(
-        Queue.offer(inbox, { evt: "Evt17", detail: `write failed: ${e._tag}` }),
-        Effect.fail(new NotEstablished({ state }))
-      )
+      Effect.andThen(writeFailedEvent(e), Effect.fail(new NotEstablished({ state })))
     const sendPData = (pdus: ReadonlyArray<Uint8Array>): Effect.Effect<void, NotEstablished> =>
       Effect.suspend(() => {
         if ((state !== "Sta6" && state !== "Sta8") || transport === undefined) {
@@ -649,7 +863,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           ? Effect.gen(function* () {
               // The pieces of a vectored write: parse them back into PDUs to summarize them.
               const parser = PduParser.make({ maxPduLength: 0 })
-              for (const piece of pdus) for (const pdu of parser.push(piece).pdus) yield* logPdu("sent", pdu)
+              for (const piece of pdus) for (const pdu of parser.push(piece).pdus) logPdu("sent", pdu)
               yield* t.write(pdus)
               if (idleMillis !== undefined) activity.mark()
             })
@@ -662,9 +876,31 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         return locked(writing).pipe(Effect.catch(writeFailed))
       })
 
+    if (options.role === "acceptor" && options.transport) {
+      // Sta1 + Evt5 before anything is read.
+      transport = options.transport
+      post({ evt: "Evt5" })
+      attach(options.transport)
+    }
+
+    const closed: Effect.Effect<void> = Effect.suspend(() =>
+      finished
+        ? Effect.void
+        : Effect.callback<void>((resume) => {
+            const wake = () => resume(Effect.void)
+            closedWaiters.push(wake)
+            return Effect.sync(() => {
+              closedWaiters = closedWaiters.filter((w) => w !== wake)
+            })
+          })
+    )
+
     return {
       state: Effect.sync(() => state),
-      submit: (p) => Effect.asVoid(Queue.offer(inbox, primitiveEvent(p))),
+      submit: (p) =>
+        Effect.sync(() => {
+          post(primitiveEvent(p))
+        }),
       sendPData,
       writePData: (pdus) => {
         if (debug || writers > 0 || (state !== "Sta6" && state !== "Sta8") || transport === undefined) {
@@ -684,7 +920,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       indicationWithin: <A, E>(duration: Duration.Duration, orElse: () => Effect.Effect<A, E>) =>
         Effect.suspend(() => {
           const deadline: Deadline = { _tag: "Deadline" }
-          const cancel = timers.after(Duration.toMillis(duration), () => Queue.offerUnsafe(out, deadline))
+          const cancel = timers.after(Duration.toMillis(duration), () => indicate(deadline))
           // Interrupted, the timer stays armed until it fires (its mark is skipped) or the machine's scope closes.
           return Effect.flatMap(nextIndication(deadline), (i): Effect.Effect<Indication | A, E> => {
             if (i._tag === "Deadline") return orElse()
@@ -692,7 +928,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             return Effect.succeed(i)
           })
         }),
-      closed: Deferred.await(done),
+      closed,
       timers,
       pdataHandled: Effect.sync(() => {
         queuedPData--
