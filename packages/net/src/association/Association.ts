@@ -4,8 +4,8 @@
  * `connect` opens the connection, negotiates and returns an `Association`; closing its scope
  * releases it (A-RELEASE-RQ, waiting for A-RELEASE-RP) when the scope succeeded and aborts it
  * when the scope failed or was interrupted. `accept` is the acceptor side used by `Server`.
- * Each association runs one fiber that takes the upper layer's indications: P-DATA goes to the
- * receiver the DIMSE layer installs, release and abort settle `ended`.
+ * Each association takes the upper layer's indications as they come (`UpperLayer.consume`, no fiber waiting for
+ * them): P-DATA goes to the receiver the DIMSE layer installs, release and abort settle `ended`.
  *
  * @since 0.1.0
  */
@@ -64,8 +64,11 @@ const establish = (
   negotiated: Negotiated
 ): Effect.Effect<Association, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const ended = yield* Deferred.make<Ending>()
-    const receiver = yield* Deferred.make<UpperLayer.PDataReceiver>()
+    const scope = yield* Effect.scope
+    const ended = Deferred.makeUnsafe<Ending>()
+    // The receiver the DIMSE layer installs; P-DATA indicated before it is waits for it.
+    let receiver: UpperLayer.PDataReceiver | undefined
+    const receiverSet = Deferred.makeUnsafe<UpperLayer.PDataReceiver>()
     // The machine's: made in the same scope as this association.
     const timers = ul.timers
     let hook: Effect.Effect<void> = Effect.void
@@ -73,51 +76,45 @@ const establish = (
     let lastAbort: AssociationAborted | undefined
     let releasing = false
     let aborting = false
+    const settle = (ending: Ending) => {
+      endingSeen = ending
+      Deferred.doneUnsafe(ended, Effect.succeed(ending))
+    }
 
-    const loop = Effect.gen(function* () {
-      while (true) {
-        const i = yield* ul.indications
-        switch (i._tag) {
-          case "PData": {
-            const handler = yield* Deferred.await(receiver)
-            const wait = handler(i.pdu)
-            if (wait !== undefined) yield* wait
-            yield* ul.pdataHandled
-            break
-          }
-          case "ReleaseIndication":
-            // A release collision (both sides asked) or the peer's request: answer it.
-            // The hook (finishing operations) runs on its own fiber, so this loop keeps taking
-            // indications: a peer that aborts or closes meanwhile still ends the association.
-            if (!i.collision) {
-              yield* Effect.forkScoped(Effect.andThen(hook, ul.submit({ _tag: "ReleaseResponse" })))
-            } else if (role === "requestor") yield* ul.submit({ _tag: "ReleaseResponse" })
-            break
-          case "ReleaseConfirm":
-            if (role === "acceptor" && releasing) yield* ul.submit({ _tag: "ReleaseResponse" })
-            break
-          case "Aborted":
-            // Over for the user at once, though the connection may linger in Sta13 until the peer
-            // closes it or ARTIM expires: outstanding requests must not wait for that.
-            lastAbort = new AssociationAborted(i.abort)
-            if (!endingSeen) {
-              endingSeen = { _tag: "Aborted", error: lastAbort }
-              yield* Deferred.succeed(ended, endingSeen)
-            }
-            break
-          case "Closed": {
-            if (!endingSeen) {
-              endingSeen = lastAbort ? { _tag: "Aborted", error: lastAbort } : { _tag: "Released" }
-              yield* Deferred.succeed(ended, endingSeen)
-            }
-            return
-          }
-          default:
-            break
+    // The upper layer's indications, taken as they come (no fiber waits for them): P-DATA goes to the receiver,
+    // release and abort settle `ended`.
+    yield* ul.consume((i, submit) => {
+      switch (i._tag) {
+        case "PData": {
+          const handler = receiver
+          if (handler === undefined) return Effect.flatMap(Deferred.await(receiverSet), (h) => h(i.pdu) ?? Effect.void)
+          return handler(i.pdu)
         }
+        case "ReleaseIndication":
+          // A release collision (both sides asked) or the peer's request: answer it.
+          // The hook (finishing operations) runs on its own fiber, so indications keep being taken:
+          // a peer that aborts or closes meanwhile still ends the association.
+          if (!i.collision) {
+            return Effect.asVoid(Effect.forkIn(Effect.andThen(hook, ul.submit({ _tag: "ReleaseResponse" })), scope))
+          }
+          if (role === "requestor") submit({ _tag: "ReleaseResponse" })
+          return undefined
+        case "ReleaseConfirm":
+          if (role === "acceptor" && releasing) submit({ _tag: "ReleaseResponse" })
+          return undefined
+        case "Aborted":
+          // Over for the user at once, though the connection may linger in Sta13 until the peer
+          // closes it or ARTIM expires: outstanding requests must not wait for that.
+          lastAbort = new AssociationAborted(i.abort)
+          if (!endingSeen) settle({ _tag: "Aborted", error: lastAbort })
+          return undefined
+        case "Closed":
+          if (!endingSeen) settle(lastAbort ? { _tag: "Aborted", error: lastAbort } : { _tag: "Released" })
+          return undefined
+        default:
+          return undefined
       }
     })
-    yield* Effect.forkScoped(loop)
 
     const association: Association = {
       role,
@@ -128,7 +125,12 @@ const establish = (
         const rest = ul.writePData(pdus)
         return rest === undefined ? undefined : Effect.mapError(rest, () => goneError(endingSeen))
       },
-      receive: (handler) => Effect.andThen(Deferred.succeed(receiver, handler), ul.receivePData(handler)),
+      receive: (handler) =>
+        Effect.suspend(() => {
+          receiver = handler
+          Deferred.doneUnsafe(receiverSet, Effect.succeed(handler))
+          return ul.receivePData(handler)
+        }),
       beforeRelease: (h) =>
         Effect.sync(() => {
           hook = h

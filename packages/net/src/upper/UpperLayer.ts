@@ -73,6 +73,16 @@ export interface AbortInfo {
  */
 export type PDataReceiver = (pdu: Pdu.PDataTf) => Effect.Effect<void> | undefined
 
+/**
+ * Takes each indication as it comes, synchronously, in place of `indications` (`UpperLayer.consume`): returns an
+ * effect to wait on before the next is given (a `PData` counts as handled once it is done), or `undefined` to go
+ * straight on. `submit` issues a primitive from within it.
+ */
+export type IndicationConsumer = (
+  indication: Indication,
+  submit: (primitive: UserPrimitive) => void
+) => Effect.Effect<void> | undefined
+
 /** A P-DATA request outside Sta6/Sta8, or after the connection is gone. */
 export class NotEstablished extends Data.TaggedError("NotEstablished")<{ readonly state: Table.State }> {
   override get message(): string {
@@ -144,6 +154,11 @@ export interface UpperLayer {
     duration: Duration.Duration,
     orElse: () => Effect.Effect<A, E>
   ) => Effect.Effect<Indication | A, E>
+  /**
+   * Hands every indication from now on (those queued first) to `consumer` as it comes, on the machine's turn, with
+   * no fiber waiting for it; the last is `Closed`. Not to be mixed with `indications`.
+   */
+  readonly consume: (consumer: IndicationConsumer) => Effect.Effect<void>
   /** Completes when the machine has returned to Sta1 and the connection is closed. */
   readonly closed: Effect.Effect<void>
   /**
@@ -338,6 +353,10 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     let wakeTakers = false
     let wakeClosed = false
     const wakeDue = () => {
+      if (wakeTakers && consumer !== undefined) {
+        wakeTakers = false
+        feedConsumer()
+      }
       if (wakeTakers) {
         wakeTakers = false
         // A snapshot: a taker woken may wait again at once, and is then woken by the next indication only.
@@ -352,7 +371,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     }
     const indicate = (i: Indication | Deadline): void => {
       out.push(i)
-      if (takers.size === 0) return
+      if (takers.size === 0 && consumer === undefined) return
       wakeTakers = true
       if (!stepping) wakeDue()
     }
@@ -810,6 +829,37 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         return i
       }
     }
+    // The consumer of indications (`consume`), and whether it is waiting on what it returned for the last one.
+    let consumer: IndicationConsumer | undefined
+    let consumerWaiting = false
+    let feeding = false
+    const submitNow = (p: UserPrimitive): void => post(primitiveEvent(p))
+    const feedConsumer = (): void => {
+      if (consumer === undefined || consumerWaiting || feeding) return
+      feeding = true
+      try {
+        while (consumer !== undefined && !consumerWaiting) {
+          const i = poll(undefined)
+          if (i === undefined || i._tag === "Deadline") break
+          const c = consumer
+          if (i._tag === "Closed") consumer = undefined
+          const wait = c(i, submitNow)
+          const pdata = i._tag === "PData"
+          if (wait === undefined) {
+            if (pdata) queuedPData--
+            continue
+          }
+          consumerWaiting = true
+          spawn(wait, () => {
+            if (pdata) queuedPData--
+            consumerWaiting = false
+            feedConsumer()
+          })
+        }
+      } finally {
+        feeding = false
+      }
+    }
     const outFilled = Effect.callback<void>((resume) => {
       const wake = () => {
         takers.delete(wake)
@@ -927,6 +977,11 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             cancel()
             return Effect.succeed(i)
           })
+        }),
+      consume: (c) =>
+        Effect.sync(() => {
+          consumer = c
+          feedConsumer()
         }),
       closed,
       timers,
