@@ -302,6 +302,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             runSync(Effect.logError("upper layer defect", defect))
             events.length = 0
             indicate(providerAbort(0, `internal error: ${String(defect)}`))
+            state = "Sta1"
             finish()
             wakeDue()
           }

@@ -1,0 +1,98 @@
+/** The upper layer's machine stepped synchronously by its events: re-entrant primitives and defects of a step. */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Result } from "effect"
+import { PduCodec, PduParser, type Pdu } from "@netdicom/wire"
+import * as Transport from "../src/upper/Transport.ts"
+import * as UpperLayer from "../src/upper/UpperLayer.ts"
+import { associateRq } from "./rawPeer.ts"
+
+const encode = (pdu: Pdu.Pdu) => Result.getOrThrow(PduCodec.encodePdu(pdu))
+
+const accept = (rq: Pdu.AAssociateRq, calledAeTitle = rq.calledAeTitle): Pdu.AAssociateAc => ({
+  _tag: "AAssociateAc",
+  protocolVersion: 1,
+  calledAeTitle,
+  callingAeTitle: rq.callingAeTitle,
+  applicationContextName: rq.applicationContextName,
+  presentationContexts: rq.presentationContexts.map((pc) => ({
+    _tag: "PresentationContextAc" as const,
+    id: pc.id,
+    result: 0 as const,
+    transferSyntax: pc.transferSyntaxes[0]!
+  })),
+  userInformation: [{ _tag: "MaximumLength", maximumLength: 16384 }],
+  unknownItems: []
+})
+
+// The PDUs the peer's side of a memory pair reads until it sees the end.
+const readAll = (t: Transport.Transport) =>
+  Effect.gen(function* () {
+    const parser = PduParser.make({ maxPduLength: 0 })
+    const seen: Array<Pdu.Pdu> = []
+    while (true) {
+      const chunks = yield* Effect.result(t.read)
+      if (Result.isFailure(chunks)) return seen
+      for (const chunk of chunks.success) seen.push(...parser.push(chunk).pdus)
+    }
+  })
+
+describe("the upper layer's steps", () => {
+  it.effect("a primitive whose PDU cannot be encoded ends the association with a provider abort, not the process", () =>
+    Effect.gen(function* () {
+      const [ours, theirs] = yield* Transport.memoryPair()
+      const ul = yield* UpperLayer.make({ role: "acceptor", maxPduLength: 16384, artim: "30 seconds", transport: ours })
+      yield* theirs.write([encode(associateRq())])
+      const first = yield* ul.indications
+      assert.strictEqual(first._tag, "AssociateIndication")
+      if (first._tag !== "AssociateIndication") return
+      // A called AE title of 17 characters: no A-ASSOCIATE-AC can carry it.
+      yield* ul.submit({ _tag: "AssociateAccept", ac: accept(first.rq, "A".repeat(17)) })
+      const next = yield* ul.indications
+      assert.strictEqual(next._tag, "Aborted")
+      if (next._tag === "Aborted") {
+        assert.strictEqual(next.abort.by, "provider")
+        assert.match(next.abort.detail, /internal error: .*1-16/)
+      }
+      assert.strictEqual((yield* ul.indications)._tag, "Closed")
+      yield* ul.closed
+      assert.strictEqual(yield* ul.state, "Sta1")
+      // Nothing half-encoded went out; the peer sees the connection end.
+      assert.deepStrictEqual(yield* readAll(theirs), [])
+    })
+  )
+
+  it.effect(
+    "a consumer answering an A-RELEASE-RQ at once, an A-ABORT behind it in the same read: RP first, then the close",
+    () =>
+      Effect.gen(function* () {
+        const [ours, theirs] = yield* Transport.memoryPair()
+        const ul = yield* UpperLayer.make({
+          role: "acceptor",
+          maxPduLength: 16384,
+          artim: "30 seconds",
+          transport: ours
+        })
+        yield* theirs.write([encode(associateRq())])
+        const first = yield* ul.indications
+        if (first._tag !== "AssociateIndication") return assert.fail(first._tag)
+        yield* ul.submit({ _tag: "AssociateAccept", ac: accept(first.rq) })
+        const seen: Array<string> = []
+        yield* ul.consume((i, submit) => {
+          seen.push(i._tag)
+          // Submitted from within the machine's own turn: stepped after the step that indicated it.
+          if (i._tag === "ReleaseIndication") submit({ _tag: "ReleaseResponse" })
+          return undefined
+        })
+        const rq = encode({ _tag: "AReleaseRq" })
+        const abort = encode({ _tag: "AAbort", source: 0, reason: 0 })
+        const both = new Uint8Array(rq.length + abort.length)
+        both.set(rq)
+        both.set(abort, rq.length)
+        yield* theirs.write([both])
+        yield* ul.closed
+        assert.deepStrictEqual(seen, ["ReleaseIndication", "Closed"])
+        const sent = (yield* readAll(theirs)).map((p) => p._tag)
+        assert.deepStrictEqual(sent, ["AAssociateAc", "AReleaseRp"])
+      })
+  )
+})
