@@ -887,14 +887,25 @@ export const make = (
     // Runs before the handler set is interrupted (finalizers run in reverse): when the association's
     // scope closes first, handlers still see the failure (AssociationAborted) rather than an
     // interruption, and get a moment to finish with it.
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function* () {
+    // On the scope itself (no context to restore for it, unlike Effect.addFinalizer: see Timers); with nothing
+    // outstanding and no handler running (every association's usual end), without a generator.
+    yield* Scope.addFinalizer(
+      yield* Effect.scope,
+      Effect.suspend(() => {
         stopping = true
-        yield* Fiber.interrupt(watcher)
-        yield* failOutstanding(endingError)
-        if ((yield* FiberSet.size(handlers)) > 0) {
-          yield* FiberSet.awaitEmpty(handlers).pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
+        const running = handlers.state._tag === "Open" && handlers.state.backing.size > 0
+        if (!running && pending.size === 0 && rx.target._tag !== "Request") {
+          closed = true
+          watcher.interruptUnsafe()
+          return Effect.void
         }
+        return Effect.gen(function* () {
+          yield* Fiber.interrupt(watcher)
+          yield* failOutstanding(endingError)
+          if ((yield* FiberSet.size(handlers)) > 0) {
+            yield* FiberSet.awaitEmpty(handlers).pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
+          }
+        })
       })
     )
     return self
