@@ -43,6 +43,39 @@ describe("Association over TCP", () => {
     })
   )
 
+  it.live("whenEnded: observers are called once on the end (not those stopped), and at once after it", () =>
+    Effect.gen(function* () {
+      const ae = yield* scp
+      const seen: Array<string> = []
+      const done = yield* Deferred.make<void>()
+      const server = yield* Server.serve(ae, {
+        port: 0,
+        handler: (a) =>
+          Effect.sync(() => {
+            a.whenEnded((e) => seen.push(`first ${e._tag}`))
+            const stop = a.whenEnded((e) => seen.push(`stopped ${e._tag}`))
+            stop()
+            a.whenEnded((e) => {
+              seen.push(`second ${e._tag}`)
+              // Ended now: an observer added from here is called at once.
+              a.whenEnded((again) => seen.push(`late ${again._tag}`))
+              Deferred.doneUnsafe(done, Effect.void)
+            })
+          })
+      })
+      yield* Effect.scoped(
+        Association.connect(yield* scu, {
+          host: "127.0.0.1",
+          port: server.port,
+          calledAeTitle: "NETDICOM-SCP",
+          contexts: [{ abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] }]
+        })
+      )
+      yield* Deferred.await(done)
+      assert.deepStrictEqual(seen, ["first Released", "second Released", "late Released"])
+    })
+  )
+
   it.live("aborts when the scope fails", () =>
     Effect.gen(function* () {
       const ae = yield* scp

@@ -49,6 +49,11 @@ export interface Association {
   readonly abort: Effect.Effect<void>
   /** Completes when the association has ended, released or aborted. */
   readonly ended: Effect.Effect<Ending>
+  /**
+   * Calls `observer` once the association has ended (at once if it has), on the turn that ended it, with no fiber
+   * waiting meanwhile; returns what stops the call.
+   */
+  readonly whenEnded: (observer: (ending: Ending) => void) => () => void
 }
 
 const goneError = (ending: Ending | undefined): AssociationAborted =>
@@ -76,9 +81,13 @@ const establish = (
     let lastAbort: AssociationAborted | undefined
     let releasing = false
     let aborting = false
+    let observers: Array<(ending: Ending) => void> = []
     const settle = (ending: Ending) => {
       endingSeen = ending
       Deferred.doneUnsafe(ended, Effect.succeed(ending))
+      const toCall = observers
+      observers = []
+      for (const observer of toCall) observer(ending)
     }
 
     // The upper layer's indications, taken as they come (no fiber waits for them): P-DATA goes to the receiver,
@@ -158,7 +167,17 @@ const establish = (
         }
         yield* Deferred.await(ended).pipe(Effect.timeout(ae.timeouts.acse), Effect.ignore)
       }),
-      ended: Deferred.await(ended)
+      ended: Deferred.await(ended),
+      whenEnded: (observer) => {
+        if (endingSeen !== undefined) {
+          observer(endingSeen)
+          return () => {}
+        }
+        observers.push(observer)
+        return () => {
+          observers = observers.filter((o) => o !== observer)
+        }
+      }
     }
     return association
   })

@@ -21,7 +21,6 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Queue from "effect/Queue"
 import * as References from "effect/References"
@@ -878,12 +877,11 @@ export const make = (
           "the association was released before the final response to " +
           `${Dimse.commandName(request)} ${messageIdOf(request) ?? 0}`
       })
-    const watcher = yield* Effect.forkScoped(
-      Effect.flatMap(association.ended, (ending) => {
-        endedWith = ending
-        return failOutstanding(endingError)
-      })
-    )
+    // Failing what is outstanding runs with the channel's services, started on the turn that ended the association.
+    const stopWatching = association.whenEnded((ending) => {
+      endedWith = ending
+      runFork(failOutstanding(endingError))
+    })
     // Runs before the handler set is interrupted (finalizers run in reverse): when the association's
     // scope closes first, handlers still see the failure (AssociationAborted) rather than an
     // interruption, and get a moment to finish with it.
@@ -896,11 +894,11 @@ export const make = (
         const running = handlers.state._tag === "Open" && handlers.state.backing.size > 0
         if (!running && pending.size === 0 && rx.target._tag !== "Request") {
           closed = true
-          watcher.interruptUnsafe()
+          stopWatching()
           return Effect.void
         }
         return Effect.gen(function* () {
-          yield* Fiber.interrupt(watcher)
+          stopWatching()
           yield* failOutstanding(endingError)
           if ((yield* FiberSet.size(handlers)) > 0) {
             yield* FiberSet.awaitEmpty(handlers).pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
