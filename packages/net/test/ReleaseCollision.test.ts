@@ -9,7 +9,7 @@ import * as Server from "../src/association/Server.ts"
 import { IMPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
 import * as Transport from "../src/upper/Transport.ts"
 import * as UpperLayer from "../src/upper/UpperLayer.ts"
-import { associateRq, rawPeer } from "./rawPeer.ts"
+import { associateAc, associateRq, rawPeer } from "./rawPeer.ts"
 import { VERIFICATION, testAe } from "./support.ts"
 
 const encode = (pdu: Pdu.Pdu) => Result.getOrThrow(PduCodec.encodePdu(pdu))
@@ -26,23 +26,7 @@ const scriptedAcceptor = (onPdu: (pdu: Pdu.Pdu, socket: Net.Socket) => void) =>
             socket.on("data", (chunk) => {
               for (const pdu of parser.push(new Uint8Array(chunk)).pdus) {
                 if (pdu._tag === "AAssociateRq") {
-                  socket.write(
-                    encode({
-                      _tag: "AAssociateAc",
-                      protocolVersion: 1,
-                      calledAeTitle: pdu.calledAeTitle,
-                      callingAeTitle: pdu.callingAeTitle,
-                      applicationContextName: pdu.applicationContextName,
-                      presentationContexts: pdu.presentationContexts.map((pc) => ({
-                        _tag: "PresentationContextAc" as const,
-                        id: pc.id,
-                        result: 0 as const,
-                        transferSyntax: pc.transferSyntaxes[0]!
-                      })),
-                      userInformation: [{ _tag: "MaximumLength", maximumLength: 16384 }],
-                      unknownItems: []
-                    })
-                  )
+                  socket.write(encode(associateAc(pdu)))
                 } else onPdu(pdu, socket)
               }
             })

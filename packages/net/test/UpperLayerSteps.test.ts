@@ -4,25 +4,9 @@ import { Effect, Result } from "effect"
 import { PduCodec, PduParser, type Pdu } from "@netdicom/wire"
 import * as Transport from "../src/upper/Transport.ts"
 import * as UpperLayer from "../src/upper/UpperLayer.ts"
-import { associateRq } from "./rawPeer.ts"
+import { associateAc, associateRq } from "./rawPeer.ts"
 
 const encode = (pdu: Pdu.Pdu) => Result.getOrThrow(PduCodec.encodePdu(pdu))
-
-const accept = (rq: Pdu.AAssociateRq, calledAeTitle = rq.calledAeTitle): Pdu.AAssociateAc => ({
-  _tag: "AAssociateAc",
-  protocolVersion: 1,
-  calledAeTitle,
-  callingAeTitle: rq.callingAeTitle,
-  applicationContextName: rq.applicationContextName,
-  presentationContexts: rq.presentationContexts.map((pc) => ({
-    _tag: "PresentationContextAc" as const,
-    id: pc.id,
-    result: 0 as const,
-    transferSyntax: pc.transferSyntaxes[0]!
-  })),
-  userInformation: [{ _tag: "MaximumLength", maximumLength: 16384 }],
-  unknownItems: []
-})
 
 // The PDUs the peer's side of a memory pair reads until it sees the end.
 const readAll = (t: Transport.Transport) =>
@@ -46,7 +30,7 @@ describe("the upper layer's steps", () => {
       assert.strictEqual(first._tag, "AssociateIndication")
       if (first._tag !== "AssociateIndication") return
       // A called AE title of 17 characters: no A-ASSOCIATE-AC can carry it.
-      yield* ul.submit({ _tag: "AssociateAccept", ac: accept(first.rq, "A".repeat(17)) })
+      yield* ul.submit({ _tag: "AssociateAccept", ac: associateAc(first.rq, { calledAeTitle: "A".repeat(17) }) })
       const next = yield* ul.indications
       assert.strictEqual(next._tag, "Aborted")
       if (next._tag === "Aborted") {
@@ -75,7 +59,7 @@ describe("the upper layer's steps", () => {
         yield* theirs.write([encode(associateRq())])
         const first = yield* ul.indications
         if (first._tag !== "AssociateIndication") return assert.fail(first._tag)
-        yield* ul.submit({ _tag: "AssociateAccept", ac: accept(first.rq) })
+        yield* ul.submit({ _tag: "AssociateAccept", ac: associateAc(first.rq) })
         const seen: Array<string> = []
         yield* ul.consume((i, submit) => {
           seen.push(i._tag)

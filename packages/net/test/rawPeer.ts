@@ -79,3 +79,21 @@ export const associateRq = (overrides: Partial<Pdu.AAssociateRq> = {}): Pdu.AAss
   unknownItems: [],
   ...overrides
 })
+
+/** The A-ASSOCIATE-AC accepting every context of `rq` in its first transfer syntax, with overridable fields. */
+export const associateAc = (rq: Pdu.AAssociateRq, overrides: Partial<Pdu.AAssociateAc> = {}): Pdu.AAssociateAc => ({
+  _tag: "AAssociateAc",
+  protocolVersion: 1,
+  calledAeTitle: rq.calledAeTitle,
+  callingAeTitle: rq.callingAeTitle,
+  applicationContextName: rq.applicationContextName,
+  presentationContexts: rq.presentationContexts.map((pc) => ({
+    _tag: "PresentationContextAc" as const,
+    id: pc.id,
+    result: 0 as const,
+    transferSyntax: pc.transferSyntaxes[0]!
+  })),
+  userInformation: [{ _tag: "MaximumLength", maximumLength: 16384 }],
+  unknownItems: [],
+  ...overrides
+})
