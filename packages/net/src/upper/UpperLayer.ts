@@ -282,6 +282,22 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     // ---- events: stepped one at a time, in order, as they come ----
     const events: Array<Input> = []
     let stepping = false
+    // Callers of `submit` whose primitive was queued behind the step under way (a taker woken by an indication runs
+    // on within the step), resumed once it has been stepped or dropped: what they do next sees the state it led to.
+    const submitters = new Map<Input, () => void>()
+    const stepped = (input: Input) => {
+      if (submitters.size === 0) return
+      const resume = submitters.get(input)
+      if (resume === undefined) return
+      submitters.delete(input)
+      resume()
+    }
+    // Events left once the machine has finished are not stepped; their submitters are resumed all the same (one
+    // resumed may submit again: that is dropped too).
+    const dropEvents = () => {
+      let input: Input | undefined
+      while ((input = events.shift()) !== undefined) stepped(input)
+    }
     // Steps `input` now, or after the step under way when it comes from one (an action's effect, a taker woken by an
     // indication that submits a primitive).
     const post = (input: Input): void => {
@@ -300,13 +316,14 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             // A defect of the machine (a PDU built here that cannot be encoded): the association ends rather than
             // the process, and the defect is logged.
             runSync(Effect.logError("upper layer defect", defect))
-            events.length = 0
+            dropEvents()
             indicate(providerAbort(0, `internal error: ${String(defect)}`))
             finish()
             wakeDue()
           }
+          stepped(next)
         }
-        events.length = 0
+        dropEvents()
       } finally {
         stepping = false
       }
@@ -947,9 +964,20 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
 
     return {
       state: Effect.sync(() => state),
+      // Stepped at once, or, issued from within a step (a taker woken by an indication), once the events before it
+      // have been: an A-ASSOCIATE-AC submitted is in effect (Sta6) when this completes.
       submit: (p) =>
-        Effect.sync(() => {
-          post(primitiveEvent(p))
+        Effect.suspend(() => {
+          const input = primitiveEvent(p)
+          const queued = stepping
+          post(input)
+          if (!queued) return Effect.void
+          return Effect.callback<void>((resume) => {
+            submitters.set(input, () => resume(Effect.void))
+            return Effect.sync(() => {
+              submitters.delete(input)
+            })
+          })
         }),
       sendPData,
       writePData: (pdus) => {

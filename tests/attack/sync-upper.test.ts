@@ -1,0 +1,171 @@
+/**
+ * The upper layer stepped synchronously by its events (socket reads, timers, user primitives): a primitive submitted
+ * from within a step (an acceptor's handler sending at once), its own PDUs against P-DATA waiting for the write lock,
+ * and its idle watch once Sta6 is left. Scripted peers on 127.0.0.1, port 0.
+ */
+import * as Net from "node:net"
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Result } from "effect"
+import { ApplicationEntity, Server, Transport, UpperLayer } from "@netdicom/net"
+import { PduCodec, PduParser, type Pdu } from "@netdicom/wire"
+import {
+  associateRq,
+  command,
+  connectPeer,
+  describe as show,
+  encode,
+  IMPLICIT,
+  pdata,
+  promise,
+  VERIFICATION
+} from "./support.ts"
+
+interface Acceptor {
+  readonly port: number
+  /** The tags of the PDUs received, in order. */
+  readonly seen: Array<string>
+  /** Starts reading again after the A-ASSOCIATE-AC (the acceptor stops reading once it has sent it). */
+  readonly resume: () => void
+  readonly closed: Promise<void>
+}
+
+// Answers the A-ASSOCIATE-RQ, then stops reading until `resume`; answers an A-RELEASE-RQ with an A-RELEASE-RP.
+const pausingAcceptor = Effect.acquireRelease(
+  Effect.promise(
+    () =>
+      new Promise<Acceptor & { readonly server: Net.Server }>((resolve) => {
+        const seen: Array<string> = []
+        let socket: Net.Socket | undefined
+        let closedNow = () => {}
+        const closed = new Promise<void>((r) => (closedNow = r))
+        const server = Net.createServer((s) => {
+          socket = s
+          const parser = PduParser.make({ maxPduLength: 0 })
+          s.on("error", () => {})
+          s.on("close", () => closedNow())
+          s.on("data", (chunk) => {
+            for (const pdu of parser.push(new Uint8Array(chunk)).pdus) {
+              seen.push(pdu._tag)
+              if (pdu._tag === "AAssociateRq") {
+                s.write(encode(acceptAll(pdu)))
+                s.pause()
+              }
+              if (pdu._tag === "AReleaseRq") s.write(encode({ _tag: "AReleaseRp" }))
+            }
+          })
+        })
+        server.listen(0, "127.0.0.1", () =>
+          resolve({
+            server,
+            port: (server.address() as Net.AddressInfo).port,
+            seen,
+            resume: () => socket?.resume(),
+            closed
+          })
+        )
+      })
+  ),
+  ({ server }) => Effect.sync(() => server.close())
+)
+
+const acceptAll = (rq: Pdu.AAssociateRq): Pdu.AAssociateAc => ({
+  _tag: "AAssociateAc",
+  protocolVersion: 1,
+  calledAeTitle: rq.calledAeTitle,
+  callingAeTitle: rq.callingAeTitle,
+  applicationContextName: rq.applicationContextName,
+  presentationContexts: rq.presentationContexts.map((pc) => ({
+    _tag: "PresentationContextAc" as const,
+    id: pc.id,
+    result: 0 as const,
+    transferSyntax: pc.transferSyntaxes[0]!
+  })),
+  userInformation: [{ _tag: "MaximumLength", maximumLength: 0 }],
+  unknownItems: []
+})
+
+// A requestor's machine, associated with `port`.
+const associatedRequestor = (port: number, idle?: Duration.Input) =>
+  Effect.gen(function* () {
+    const ul = yield* UpperLayer.make({
+      role: "requestor",
+      maxPduLength: 0,
+      artim: "5 seconds",
+      ...(idle !== undefined ? { idle } : {}),
+      connect: Transport.connectTcp("127.0.0.1", port, {
+        writeTimeout: Duration.seconds(10),
+        connectTimeout: Duration.seconds(2)
+      })
+    })
+    yield* ul.submit({ _tag: "AssociateRequest", rq: associateRq() })
+    const first = yield* ul.indications
+    assert.strictEqual(first._tag, "AssociateAccepted")
+    return ul
+  })
+
+describe("a primitive submitted from within a step", () => {
+  it.live("an acceptor's handler that sends at once: its P-DATA follows the A-ASSOCIATE-AC", () =>
+    Effect.gen(function* () {
+      const ae = Result.getOrThrow(
+        ApplicationEntity.make({
+          aeTitle: "NETDICOM-SCP",
+          contexts: [{ abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT] }],
+          timeouts: { acse: "2 seconds", connect: "2 seconds", dimse: "3 seconds", write: "3 seconds" }
+        })
+      )
+      const sent = yield* Deferred.make<Exit.Exit<void, unknown>>()
+      const echo = pdata(1, true, true, command({ _tag: "CEchoRq", messageId: 1, affectedSopClassUid: VERIFICATION }))
+      const server = yield* Server.serve(ae, {
+        port: 0,
+        // The handler runs on from the step that took the A-ASSOCIATE-RQ: its A-ASSOCIATE-AC was queued behind it.
+        handler: (a) => Effect.flatMap(Effect.exit(a.sendPData([echo])), (exit) => Deferred.succeed(sent, exit))
+      })
+      const peer = yield* promise(() => connectPeer(server.port))
+      peer.send(encode(associateRq()))
+      const exit = yield* Deferred.await(sent)
+      const first = yield* promise(() => peer.next(3000))
+      const second = yield* promise(() => peer.next(3000))
+      peer.destroy()
+      // Before: the send failed at once, "association already ended" (the machine was still in Sta3).
+      assert.isTrue(Exit.isSuccess(exit), String(exit))
+      assert.deepStrictEqual([show(first), show(second)], ["PDU 0x02", "PDU 0x04"])
+    })
+  )
+
+  it.live("a machine's taker that accepts and sends at once: Sta6 when submit completes", () =>
+    Effect.gen(function* () {
+      const server = yield* Transport.listenTcp("127.0.0.1", 0, { writeTimeout: Duration.seconds(3) })
+      const seen = yield* Deferred.make<string>()
+      yield* Effect.forkScoped(
+        server.run((t) =>
+          Effect.gen(function* () {
+            const ul = yield* UpperLayer.make({
+              role: "acceptor",
+              maxPduLength: 16384,
+              artim: "3 seconds",
+              transport: t
+            })
+            const rq = yield* ul.indications
+            if (rq._tag !== "AssociateIndication") return yield* Deferred.succeed(seen, rq._tag)
+            yield* ul.submit({ _tag: "AssociateAccept", ac: acceptAll(rq.rq) })
+            const state = yield* ul.state
+            const echo = pdata(
+              1,
+              true,
+              true,
+              command({ _tag: "CEchoRq", messageId: 1, affectedSopClassUid: VERIFICATION })
+            )
+            const exit = yield* Effect.exit(ul.sendPData([echo]))
+            yield* Deferred.succeed(seen, `${state} ${exit._tag}`)
+            yield* ul.closed
+          })
+        )
+      )
+      const peer = yield* promise(() => connectPeer(server.port))
+      peer.send(encode(associateRq()))
+      const got = yield* Deferred.await(seen)
+      peer.destroy()
+      assert.strictEqual(got, "Sta6 Success")
+    })
+  )
+})
