@@ -169,3 +169,35 @@ describe("a primitive submitted from within a step", () => {
     })
   )
 })
+
+describe("the synchronous upper layer", () => {
+  it.live(
+    "an A-RELEASE-RQ requested while a P-DATA waits for the write lock goes out after it, not before",
+    () =>
+      Effect.gen(function* () {
+        const peer = yield* pausingAcceptor
+        const ul = yield* associatedRequestor(peer.port)
+        // 8 MB: far past the socket's write limit while the peer does not read, so the first write holds the lock
+        // waiting for the socket to drain, and the second waits for the lock.
+        const big = PduCodec.encodePDataTf([
+          { presentationContextId: 1, isCommand: false, isLast: true, data: new Uint8Array(8 << 20) }
+        ])
+        const first = yield* Effect.forkChild(ul.sendPData([big]))
+        yield* Effect.sleep("50 millis")
+        const second = yield* Effect.forkChild(ul.sendPData([big]))
+        yield* Effect.sleep("50 millis")
+        yield* ul.submit({ _tag: "ReleaseRequest" })
+        yield* Effect.sleep("50 millis")
+        peer.resume()
+        const writes = [yield* Fiber.await(first), yield* Fiber.await(second)].map((e) => e._tag)
+        const end = yield* ul.indications.pipe(Effect.timeout("5 seconds"))
+        yield* Effect.promise(() => peer.closed)
+        // Before: the A-RELEASE-RQ went to the socket at once, between the two; the peer answered it and the second
+        // P-DATA was never sent (its write failed, NotEstablished).
+        assert.deepStrictEqual(peer.seen, ["AAssociateRq", "PDataTf", "PDataTf", "AReleaseRq"])
+        assert.deepStrictEqual(writes, ["Success", "Success"])
+        assert.strictEqual(end._tag, "ReleaseConfirm")
+      }),
+    15_000
+  )
+})

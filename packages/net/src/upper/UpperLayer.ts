@@ -345,11 +345,12 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     const writeFailedEvent = (e: { readonly _tag: string }) =>
       Effect.sync(() => post({ evt: "Evt17", detail: `write failed: ${e._tag}` }))
     // A PDU of the machine's own: written at once when nothing else is being written and the socket takes it,
-    // otherwise in order behind the writes under way (a fiber holding the write lock).
+    // otherwise in order behind the writes under way (a fiber holding the write lock): `write` is suspended until
+    // then, as a socket's `write` writes as soon as it is called (ahead of a P-DATA waiting for the lock).
     const write = (bytes: Uint8Array): void => {
       const t = transport
       if (t === undefined) return
-      const rest = writers === 0 ? t.writeNow([bytes]) : t.write([bytes])
+      const rest = writers === 0 ? t.writeNow([bytes]) : Effect.suspend(() => t.write([bytes]))
       if (rest !== undefined) spawn(locked(Effect.catch(rest, writeFailedEvent)))
     }
     const sendPdu = (pdu: Pdu.Pdu): void => {
