@@ -200,4 +200,30 @@ describe("the synchronous upper layer", () => {
       }),
     15_000
   )
+
+  it.live("the idle watch ends once Sta6 is left: no timer every millisecond while a release waits", () =>
+    Effect.gen(function* () {
+      // The Clock's sleeps counted (a Clock other than Effect's own is slept on, one sleep per timer armed).
+      let sleeps = 0
+      const live = yield* Effect.clockWith(Effect.succeed)
+      const counting: Clock.Clock = Object.create(live)
+      Object.assign(counting, {
+        sleep: (d: Duration.Duration) => {
+          sleeps++
+          return live.sleep(d)
+        }
+      })
+      const peer = yield* pausingAcceptor
+      const ul = yield* associatedRequestor(peer.port, "50 millis").pipe(Effect.provideService(Clock.Clock, counting))
+      // The peer reads nothing more: Sta7 until the release times out (ARTIM is not run in Sta7; the association's
+      // ACSE timeout is).
+      yield* ul.submit({ _tag: "ReleaseRequest" })
+      assert.strictEqual(yield* ul.state, "Sta7")
+      const before = sleeps
+      yield* Effect.sleep("300 millis")
+      assert.strictEqual(yield* ul.state, "Sta7")
+      // Before: 1 ms timers once the idle time had passed outside Sta6, about 250 in 300 ms.
+      assert.isAtMost(sleeps - before, 2, `${sleeps - before} timers armed in 300 ms in Sta7`)
+    })
+  )
 })

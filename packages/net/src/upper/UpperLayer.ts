@@ -619,18 +619,21 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
 
     const idleMillis = options.idle === undefined ? undefined : Duration.toMillis(options.idle)
     // The idle watch: a timer until the idle time since the last PDU would be up, then checks again.
+    // Sta6 only: once the machine has left it (a release or an abort under way, bounded by their own timers) it never
+    // comes back, and the watch ends rather than checking again every millisecond.
     const idleWatch = (limit: number) => {
       activity.mark()
       const check = () => {
-        if (finished) return
+        if (finished || state !== "Sta6") return
         const left = activity.last + limit - timers.now()
-        if (left <= 0 && state === "Sta6") {
+        if (left <= 0) {
           post({ evt: "Evt15", detail: `no PDU for ${Duration.format(Duration.millis(limit))} (idle timeout)` })
           return
         }
-        idleTimer = timers.after(Math.max(left, 1), check)
+        idleTimer = timers.after(left, check)
       }
-      check()
+      // Armed as Sta6 is entered (the action runs before the state changes): the first check comes `limit` later.
+      idleTimer = timers.after(limit, check)
     }
 
     const providerAbort = (reason: number, detail: string): Indication => ({
