@@ -227,3 +227,49 @@ describe("the synchronous upper layer", () => {
     })
   )
 })
+
+describe("the fallback reader (a transport without a synchronous read side)", () => {
+  it.live(
+    "a wrapper whose read dies: the association ends (Aborted, connection closed) instead of waiting for ever",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* Transport.listenTcp("127.0.0.1", 0, { writeTimeout: Duration.seconds(3) })
+        const ended = yield* Deferred.make<string>()
+        yield* Effect.forkScoped(
+          server.run((t) =>
+            Effect.gen(function* () {
+              // A recording wrapper with a bug: its second read throws.
+              let reads = 0
+              const wrapped: Transport.Transport = {
+                ...t,
+                read: Effect.flatMap(t.read, (chunks) =>
+                  ++reads > 1 ? Effect.die(new Error("recorder failed")) : Effect.succeed(chunks)
+                )
+              }
+              const ul = yield* UpperLayer.make({
+                role: "acceptor",
+                maxPduLength: 16384,
+                artim: "3 seconds",
+                transport: wrapped
+              })
+              const rq = yield* ul.indications
+              if (rq._tag !== "AssociateIndication") return yield* Deferred.succeed(ended, rq._tag)
+              yield* ul.submit({ _tag: "AssociateAccept", ac: acceptAll(rq.rq) })
+              const next = yield* ul.indications.pipe(Effect.timeout("2 seconds"), Effect.exit)
+              yield* Deferred.succeed(ended, Exit.isSuccess(next) ? next.value._tag : "no indication within 2 s")
+            })
+          )
+        )
+        const peer = yield* promise(() => connectPeer(server.port))
+        peer.send(encode(associateRq()))
+        assert.strictEqual(show(yield* promise(() => peer.next(3000))), "PDU 0x02")
+        peer.send(encode({ _tag: "AReleaseRq" }))
+        const got = yield* Deferred.await(ended)
+        const closed = yield* promise(() => peer.closed(3000))
+        peer.destroy()
+        // Before: the reader's fiber died unseen; the machine stayed in Sta6, no indication, the connection open.
+        assert.strictEqual(got, "Aborted")
+        assert.strictEqual(closed, "closed")
+      })
+  )
+})

@@ -15,6 +15,7 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -34,7 +35,8 @@ import {
   pullOf,
   readsGivenAwayBy,
   type Transport,
-  type TransportError
+  type TransportError,
+  TransportFailed
 } from "./Transport.ts"
 
 /** Primitives the local user issues (PS3.8 section 9.2.1 events from the user). */
@@ -588,12 +590,21 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           pump()
         }
       }).pipe(
-        Effect.catch((e) =>
-          Effect.sync(() => {
-            inboundEnd = e
-            pump()
-          })
-        )
+        // A read that fails ends the connection; so does one that dies (a defect of a wrapper's `read`), logged,
+        // instead of leaving the machine waiting for reads that will never come.
+        Effect.catchCause((cause) => {
+          if (Cause.hasInterruptsOnly(cause)) return Effect.void
+          const error = Cause.findError(cause)
+          return Effect.andThen(
+            Result.isSuccess(error) ? Effect.void : Effect.logError("transport read died", cause),
+            Effect.sync(() => {
+              inboundEnd = Result.isSuccess(error)
+                ? error.success
+                : new TransportFailed({ detail: `read died: ${String(Cause.squash(cause))}` })
+              pump()
+            })
+          )
+        })
       )
 
     const attach = (t: Transport) => {
