@@ -273,3 +273,34 @@ describe("the fallback reader (a transport without a synchronous read side)", ()
       })
   )
 })
+
+describe("P-DATA before any receiver", () => {
+  it.live("a handler that installs no receiver: a peer's P-DATA then close still ends the association", () =>
+    Effect.gen(function* () {
+      const ae = Result.getOrThrow(
+        ApplicationEntity.make({
+          aeTitle: "NETDICOM-SCP",
+          contexts: [{ abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT] }],
+          timeouts: { acse: "2 seconds", connect: "2 seconds", dimse: "3 seconds", write: "3 seconds" }
+        })
+      )
+      // Accepts, and runs no DIMSE: the association is then waited on until it ends.
+      const server = yield* Server.serve(ae, { port: 0, handler: () => Effect.void })
+      const peer = yield* promise(() => connectPeer(server.port))
+      peer.send(encode(associateRq()))
+      assert.strictEqual(show(yield* promise(() => peer.next(3000))), "PDU 0x02")
+      peer.send(pdata(1, true, true, command({ _tag: "CEchoRq", messageId: 1, affectedSopClassUid: VERIFICATION })))
+      yield* Effect.sleep("100 millis")
+      assert.strictEqual(yield* server.active, 1)
+      peer.destroy()
+      let active = 1
+      for (let i = 0; i < 40 && active > 0; i++) {
+        yield* Effect.sleep("25 millis")
+        active = yield* server.active
+      }
+      // Before: the P-DATA waited for a receiver for ever and the close behind it was never taken: the association
+      // stayed active (a slot of maxAssociations held) for the life of the server.
+      assert.strictEqual(active, 0)
+    })
+  )
+})
