@@ -138,27 +138,31 @@ describe("a primitive submitted from within a step", () => {
       const seen = yield* Deferred.make<string>()
       yield* Effect.forkScoped(
         server.run((t) =>
-          Effect.gen(function* () {
-            const ul = yield* UpperLayer.make({
-              role: "acceptor",
-              maxPduLength: 16384,
-              artim: "3 seconds",
-              transport: t
-            })
-            const rq = yield* ul.indications
-            if (rq._tag !== "AssociateIndication") return yield* Deferred.succeed(seen, rq._tag)
-            yield* ul.submit({ _tag: "AssociateAccept", ac: acceptAll(rq.rq) })
-            const state = yield* ul.state
-            const echo = pdata(
-              1,
-              true,
-              true,
-              command({ _tag: "CEchoRq", messageId: 1, affectedSopClassUid: VERIFICATION })
+          Effect.scoped(
+            Effect.asVoid(
+              Effect.gen(function* () {
+                const ul = yield* UpperLayer.make({
+                  role: "acceptor",
+                  maxPduLength: 16384,
+                  artim: "3 seconds",
+                  transport: t
+                })
+                const rq = yield* ul.indications
+                if (rq._tag !== "AssociateIndication") return yield* Deferred.succeed(seen, rq._tag)
+                yield* ul.submit({ _tag: "AssociateAccept", ac: acceptAll(rq.rq) })
+                const state = yield* ul.state
+                const echo = pdata(
+                  1,
+                  true,
+                  true,
+                  command({ _tag: "CEchoRq", messageId: 1, affectedSopClassUid: VERIFICATION })
+                )
+                const exit = yield* Effect.exit(ul.sendPData([echo]))
+                yield* Deferred.succeed(seen, `${state} ${exit._tag}`)
+                yield* ul.closed
+              })
             )
-            const exit = yield* Effect.exit(ul.sendPData([echo]))
-            yield* Deferred.succeed(seen, `${state} ${exit._tag}`)
-            yield* ul.closed
-          })
+          )
         )
       )
       const peer = yield* promise(() => connectPeer(server.port))
@@ -237,27 +241,31 @@ describe("the fallback reader (a transport without a synchronous read side)", ()
         const ended = yield* Deferred.make<string>()
         yield* Effect.forkScoped(
           server.run((t) =>
-            Effect.gen(function* () {
-              // A recording wrapper with a bug: its second read throws.
-              let reads = 0
-              const wrapped: Transport.Transport = {
-                ...t,
-                read: Effect.flatMap(t.read, (chunks) =>
-                  ++reads > 1 ? Effect.die(new Error("recorder failed")) : Effect.succeed(chunks)
-                )
-              }
-              const ul = yield* UpperLayer.make({
-                role: "acceptor",
-                maxPduLength: 16384,
-                artim: "3 seconds",
-                transport: wrapped
-              })
-              const rq = yield* ul.indications
-              if (rq._tag !== "AssociateIndication") return yield* Deferred.succeed(ended, rq._tag)
-              yield* ul.submit({ _tag: "AssociateAccept", ac: acceptAll(rq.rq) })
-              const next = yield* ul.indications.pipe(Effect.timeout("2 seconds"), Effect.exit)
-              yield* Deferred.succeed(ended, Exit.isSuccess(next) ? next.value._tag : "no indication within 2 s")
-            })
+            Effect.scoped(
+              Effect.asVoid(
+                Effect.gen(function* () {
+                  // A recording wrapper with a bug: its second read throws.
+                  let reads = 0
+                  const wrapped: Transport.Transport = {
+                    ...t,
+                    read: Effect.flatMap(t.read, (chunks) =>
+                      ++reads > 1 ? Effect.die(new Error("recorder failed")) : Effect.succeed(chunks)
+                    )
+                  }
+                  const ul = yield* UpperLayer.make({
+                    role: "acceptor",
+                    maxPduLength: 16384,
+                    artim: "3 seconds",
+                    transport: wrapped
+                  })
+                  const rq = yield* ul.indications
+                  if (rq._tag !== "AssociateIndication") return yield* Deferred.succeed(ended, rq._tag)
+                  yield* ul.submit({ _tag: "AssociateAccept", ac: acceptAll(rq.rq) })
+                  const next = yield* ul.indications.pipe(Effect.timeout("2 seconds"), Effect.exit)
+                  yield* Deferred.succeed(ended, Exit.isSuccess(next) ? next.value._tag : "no indication within 2 s")
+                })
+              )
+            )
           )
         )
         const peer = yield* promise(() => connectPeer(server.port))
