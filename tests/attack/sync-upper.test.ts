@@ -312,3 +312,56 @@ describe("P-DATA before any receiver", () => {
     })
   )
 })
+
+describe("a consumer of indications that throws", () => {
+  it.live(
+    "logged, the association aborted and closed; nothing escapes into the timer that brought the indication",
+    () =>
+      Effect.gen(function* () {
+        const escaped: Array<unknown> = []
+        const onEscape = (e: unknown) => escaped.push(e)
+        process.on("uncaughtException", onEscape)
+        yield* Effect.addFinalizer(() => Effect.sync(() => process.off("uncaughtException", onEscape)))
+        const server = yield* Transport.listenTcp("127.0.0.1", 0, { writeTimeout: Duration.seconds(3) })
+        const outcome = yield* Deferred.make<string>()
+        yield* Effect.forkScoped(
+          server.run((t) =>
+            Effect.scoped(
+              Effect.gen(function* () {
+                const ul = yield* UpperLayer.make({
+                  role: "acceptor",
+                  maxPduLength: 16384,
+                  artim: "300 millis",
+                  idle: "200 millis",
+                  transport: t
+                })
+                const rq = yield* ul.indications
+                if (rq._tag !== "AssociateIndication") return
+                yield* ul.submit({ _tag: "AssociateAccept", ac: acceptAll(rq.rq) })
+                // The first indication it gets is the idle timeout's abort, given from the timer's callback.
+                yield* ul.consume((i) => {
+                  throw new Error(`consumer bug on ${i._tag}`)
+                })
+                const closed = yield* ul.closed.pipe(Effect.timeout("2 seconds"), Effect.exit)
+                yield* Deferred.succeed(
+                  outcome,
+                  `${Exit.isSuccess(closed) ? "closed" : "not closed"} ${yield* ul.state}`
+                )
+              })
+            )
+          )
+        )
+        const peer = yield* promise(() => connectPeer(server.port))
+        peer.send(encode(associateRq()))
+        assert.strictEqual(show(yield* promise(() => peer.next(3000))), "PDU 0x02")
+        const got = yield* Deferred.await(outcome)
+        const abort = yield* promise(() => peer.next(3000))
+        peer.destroy()
+        // Before: the exception escaped the idle timer's callback (an uncaught exception: a process crash outside a
+        // test runner) and the machine stayed in Sta13, `closed` never completing.
+        assert.deepStrictEqual(escaped, [])
+        assert.strictEqual(got, "closed Sta1")
+        assert.match(show(abort), /^A-ABORT/)
+      })
+  )
+})

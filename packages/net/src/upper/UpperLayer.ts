@@ -866,6 +866,22 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     let consumerWaiting = false
     let feeding = false
     const submitNow = (p: UserPrimitive): void => post(primitiveEvent(p))
+    let consumerFailed = false
+    // A consumer that throws (a defect of its own) aborts the association, logged, the indications behind still given
+    // to it, rather than the exception escaping into the socket event or timer that brought the indication (a process
+    // crash) and leaving the machine unfinished.
+    const consumeOne = (c: IndicationConsumer, i: Indication): Effect.Effect<void> | undefined => {
+      try {
+        return c(i, submitNow)
+      } catch (defect) {
+        runSync(Effect.logError("indication consumer failed", defect))
+        if (!consumerFailed && !finished) {
+          consumerFailed = true
+          post({ evt: "Evt15", detail: `indication consumer failed: ${String(defect)}` })
+        }
+        return undefined
+      }
+    }
     const feedConsumer = (): void => {
       if (consumer === undefined || consumerWaiting || feeding) return
       feeding = true
@@ -875,7 +891,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           if (i === undefined || i._tag === "Deadline") break
           const c = consumer
           if (i._tag === "Closed") consumer = undefined
-          const wait = c(i, submitNow)
+          const wait = consumeOne(c, i)
           const pdata = i._tag === "PData"
           if (wait === undefined) {
             if (pdata) queuedPData--
