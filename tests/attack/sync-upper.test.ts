@@ -5,7 +5,7 @@
  */
 import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, Result } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Result, Scheduler } from "effect"
 import { ApplicationEntity, Server, Transport, UpperLayer } from "@netdicom/net"
 import { PduCodec, PduParser, type Pdu } from "@netdicom/wire"
 import {
@@ -363,5 +363,66 @@ describe("a consumer of indications that throws", () => {
         assert.strictEqual(got, "closed Sta1")
         assert.match(show(abort), /^A-ABORT/)
       })
+  )
+})
+
+describe("a fiber yielding (its operation budget) between a look and a wait", () => {
+  // Fibers that yield after `budget` operations, for budgets 1..48: somewhere between a taker's look at the queue and
+  // its wait, a submit's queueing and its wait, the fallback reader's look and its wait, and a wait for `closed`.
+  // Before, the user's fiber alone at budget 4 waited for ever for the A-ASSOCIATE-RQ's indication, and at 5 for its
+  // A-ASSOCIATE-AC to be stepped: each came in that gap and woke nobody.
+  const run = (budget: number, everyFiber: boolean) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const [ours, theirs] = yield* Transport.memoryPair()
+        const ul = yield* UpperLayer.make({
+          role: "acceptor",
+          maxPduLength: 16384,
+          artim: "3 seconds",
+          transport: ours,
+          pdataWindow: 2
+        })
+        let stage = "indication"
+        const user = yield* Effect.forkChild(
+          Effect.gen(function* () {
+            const rq = yield* ul.indications
+            if (rq._tag !== "AssociateIndication") return
+            stage = "submit"
+            yield* ul.submit({ _tag: "AssociateAccept", ac: acceptAll(rq.rq) })
+            stage = "P-DATA"
+            let pdatas = 0
+            while ((yield* ul.indications)._tag === "PData") pdatas++
+            stage = `closed after ${pdatas} P-DATA`
+            yield* ul.closed
+            stage = "done"
+          }).pipe(Effect.provideService(Scheduler.MaxOpsBeforeYield, budget))
+        )
+        yield* Effect.yieldNow
+        yield* theirs.write([encode(associateRq())])
+        yield* theirs.read
+        for (let i = 0; i < 6; i++) {
+          const echo = command({ _tag: "CEchoRq", messageId: i + 1, affectedSopClassUid: VERIFICATION })
+          yield* theirs.write([pdata(1, true, true, echo)])
+        }
+        yield* theirs.end
+        yield* Fiber.await(user).pipe(Effect.timeout("200 millis"), Effect.ignore)
+        return stage
+      }).pipe(everyFiber ? Effect.provideService(Scheduler.MaxOpsBeforeYield, budget) : (effect) => effect)
+    )
+
+  it.live(
+    "an acceptor over a memory pair, for every small budget: accepts, takes every P-DATA, closes",
+    () =>
+      Effect.gen(function* () {
+        const hung: Array<string> = []
+        for (let budget = 1; budget <= 48; budget++) {
+          for (const everyFiber of [false, true]) {
+            const stage = yield* run(budget, everyFiber)
+            if (stage !== "done") hung.push(`budget ${budget}${everyFiber ? " (every fiber)" : ""}: ${stage}`)
+          }
+        }
+        assert.deepStrictEqual(hung, [])
+      }),
+    60_000
   )
 })

@@ -578,6 +578,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           // `nextChunks` once it has taken everything (possibly from within `pump`, whose own loop then ends).
           if (inbound.length > 0 || waitingOnReceiver || waitingOnPermit) {
             yield* Effect.callback<void>((resume) => {
+              // Taken meanwhile (this fiber yielded between the look above and this wait): read on.
+              if (!reading || !(inbound.length > 0 || waitingOnReceiver || waitingOnPermit)) return resume(Effect.void)
               resumeReader = () => {
                 resumeReader = undefined
                 resume(Effect.void)
@@ -908,7 +910,10 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         feeding = false
       }
     }
+    // Each wait below looks again, as it registers, at what it waits for: the fiber may have yielded (its operation
+    // budget) between its last look and the wait, and what it waits for come meanwhile, its wake-up gone to nobody.
     const outFilled = Effect.callback<void>((resume) => {
+      if (out.length > 0 || finished) return resume(Effect.void)
       const wake = () => {
         takers.delete(wake)
         resume(Effect.void)
@@ -985,6 +990,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       finished
         ? Effect.void
         : Effect.callback<void>((resume) => {
+            if (finished) return resume(Effect.void)
             const wake = () => resume(Effect.void)
             closedWaiters.push(wake)
             return Effect.sync(() => {
@@ -1000,11 +1006,20 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       submit: (p) =>
         Effect.suspend(() => {
           const input = primitiveEvent(p)
-          const queued = stepping
-          post(input)
-          if (!queued) return Effect.void
+          if (!stepping) {
+            post(input)
+            return Effect.void
+          }
+          // The waiter is registered with the queueing, in one synchronous run: the fiber may yield between two
+          // effects (its operation budget), and the step under way would then step the primitive before anyone
+          // waited for it.
           return Effect.callback<void>((resume) => {
+            if (!stepping) {
+              post(input)
+              return resume(Effect.void)
+            }
             submitters.set(input, () => resume(Effect.void))
+            post(input)
             return Effect.sync(() => {
               submitters.delete(input)
             })
