@@ -1,6 +1,6 @@
 /** The Asynchronous Operations Window our requests use: slots taken at once or in order, handed over, given back once. */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Effect, Exit, Fiber, Scheduler } from "effect"
 import * as OperationsWindow from "../src/dimse/OperationsWindow.ts"
 
 describe("OperationsWindow", () => {
@@ -70,6 +70,28 @@ describe("OperationsWindow", () => {
       assert.isTrue(next.slot)
       window.release(next)
       assert.strictEqual(window.inUse(), 0)
+    })
+  )
+
+  it.live("a slot given back while a taker yields between its look and its wait is taken, not waited for ever", () =>
+    Effect.gen(function* () {
+      // The taker's fiber yields after `budget` operations: for one of these, between `take`'s look (no slot) and
+      // its wait, while the holder gives its slot back with nobody waiting yet. Before, it waited for ever (budget 3).
+      const hung: Array<number> = []
+      for (let budget = 1; budget <= 30; budget++) {
+        const window = OperationsWindow.make(1)
+        const holder = { slot: false }
+        assert.isTrue(window.tryTake(holder))
+        const taker = { slot: false }
+        const waiting = yield* Effect.forkChild(
+          window.take(taker).pipe(Effect.provideService(Scheduler.MaxOpsBeforeYield, budget))
+        )
+        yield* Effect.yieldNow
+        window.release(holder)
+        const exit = yield* Fiber.await(waiting).pipe(Effect.timeout("100 millis"), Effect.exit)
+        if (Exit.isFailure(exit) || !taker.slot) hung.push(budget)
+      }
+      assert.deepStrictEqual(hung, [])
     })
   )
 })

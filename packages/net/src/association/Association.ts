@@ -96,8 +96,12 @@ const establish = (
       switch (i._tag) {
         case "PData": {
           const handler = receiver
-          if (handler === undefined) return Effect.flatMap(Deferred.await(receiverSet), (h) => h(i.pdu) ?? Effect.void)
-          return handler(i.pdu)
+          if (handler !== undefined) return handler(i.pdu)
+          // None installed yet: the P-DATA waits for one, or for the machine to finish (a handler that installs none,
+          // and a peer that then closes or aborts: the end must still be taken, or the association never ends).
+          return Effect.flatMap(Effect.race(Deferred.await(receiverSet), Effect.as(ul.closed, undefined)), (h) =>
+            h === undefined ? Effect.void : (h(i.pdu) ?? Effect.void)
+          )
         }
         case "ReleaseIndication":
           // A release collision (both sides asked) or the peer's request: answer it.

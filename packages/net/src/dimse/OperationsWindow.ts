@@ -50,6 +50,9 @@ export const make = (size: number): OperationsWindow => {
       tryTake(holder)
         ? Effect.void
         : Effect.callback<void>((resume) => {
+            // Given back meanwhile (this fiber yielded, its operation budget, between the look above and this wait,
+            // and the release found nobody waiting): take it now rather than wait for a release that may never come.
+            if (tryTake(holder)) return resume(Effect.void)
             const waiter: Waiter = { holder, resume }
             waiting.add(waiter)
             return Effect.sync(() => {

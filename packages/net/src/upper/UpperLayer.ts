@@ -15,6 +15,7 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -34,7 +35,8 @@ import {
   pullOf,
   readsGivenAwayBy,
   type Transport,
-  type TransportError
+  type TransportError,
+  TransportFailed
 } from "./Transport.ts"
 
 /** Primitives the local user issues (PS3.8 section 9.2.1 events from the user). */
@@ -282,6 +284,22 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     // ---- events: stepped one at a time, in order, as they come ----
     const events: Array<Input> = []
     let stepping = false
+    // Callers of `submit` whose primitive was queued behind the step under way (a taker woken by an indication runs
+    // on within the step), resumed once it has been stepped or dropped: what they do next sees the state it led to.
+    const submitters = new Map<Input, () => void>()
+    const stepped = (input: Input) => {
+      if (submitters.size === 0) return
+      const resume = submitters.get(input)
+      if (resume === undefined) return
+      submitters.delete(input)
+      resume()
+    }
+    // Events left once the machine has finished are not stepped; their submitters are resumed all the same (one
+    // resumed may submit again: that is dropped too).
+    const dropEvents = () => {
+      let input: Input | undefined
+      while ((input = events.shift()) !== undefined) stepped(input)
+    }
     // Steps `input` now, or after the step under way when it comes from one (an action's effect, a taker woken by an
     // indication that submits a primitive).
     const post = (input: Input): void => {
@@ -300,14 +318,15 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             // A defect of the machine (a PDU built here that cannot be encoded): the association ends rather than
             // the process, and the defect is logged.
             runSync(Effect.logError("upper layer defect", defect))
-            events.length = 0
+            dropEvents()
             indicate(providerAbort(0, `internal error: ${String(defect)}`))
             state = "Sta1"
             finish()
             wakeDue()
           }
+          stepped(next)
         }
-        events.length = 0
+        dropEvents()
       } finally {
         stepping = false
       }
@@ -329,11 +348,12 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     const writeFailedEvent = (e: { readonly _tag: string }) =>
       Effect.sync(() => post({ evt: "Evt17", detail: `write failed: ${e._tag}` }))
     // A PDU of the machine's own: written at once when nothing else is being written and the socket takes it,
-    // otherwise in order behind the writes under way (a fiber holding the write lock).
+    // otherwise in order behind the writes under way (a fiber holding the write lock): `write` is suspended until
+    // then, as a socket's `write` writes as soon as it is called (ahead of a P-DATA waiting for the lock).
     const write = (bytes: Uint8Array): void => {
       const t = transport
       if (t === undefined) return
-      const rest = writers === 0 ? t.writeNow([bytes]) : t.write([bytes])
+      const rest = writers === 0 ? t.writeNow([bytes]) : Effect.suspend(() => t.write([bytes]))
       if (rest !== undefined) spawn(locked(Effect.catch(rest, writeFailedEvent)))
     }
     const sendPdu = (pdu: Pdu.Pdu): void => {
@@ -559,6 +579,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           // `nextChunks` once it has taken everything (possibly from within `pump`, whose own loop then ends).
           if (inbound.length > 0 || waitingOnReceiver || waitingOnPermit) {
             yield* Effect.callback<void>((resume) => {
+              // Taken meanwhile (this fiber yielded between the look above and this wait): read on.
+              if (!reading || !(inbound.length > 0 || waitingOnReceiver || waitingOnPermit)) return resume(Effect.void)
               resumeReader = () => {
                 resumeReader = undefined
                 resume(Effect.void)
@@ -571,12 +593,21 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           pump()
         }
       }).pipe(
-        Effect.catch((e) =>
-          Effect.sync(() => {
-            inboundEnd = e
-            pump()
-          })
-        )
+        // A read that fails ends the connection; so does one that dies (a defect of a wrapper's `read`), logged,
+        // instead of leaving the machine waiting for reads that will never come.
+        Effect.catchCause((cause) => {
+          if (Cause.hasInterruptsOnly(cause)) return Effect.void
+          const error = Cause.findError(cause)
+          return Effect.andThen(
+            Result.isSuccess(error) ? Effect.void : Effect.logError("transport read died", cause),
+            Effect.sync(() => {
+              inboundEnd = Result.isSuccess(error)
+                ? error.success
+                : new TransportFailed({ detail: `read died: ${String(Cause.squash(cause))}` })
+              pump()
+            })
+          )
+        })
       )
 
     const attach = (t: Transport) => {
@@ -602,18 +633,21 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
 
     const idleMillis = options.idle === undefined ? undefined : Duration.toMillis(options.idle)
     // The idle watch: a timer until the idle time since the last PDU would be up, then checks again.
+    // Sta6 only: once the machine has left it (a release or an abort under way, bounded by their own timers) it never
+    // comes back, and the watch ends rather than checking again every millisecond.
     const idleWatch = (limit: number) => {
       activity.mark()
       const check = () => {
-        if (finished) return
+        if (finished || state !== "Sta6") return
         const left = activity.last + limit - timers.now()
-        if (left <= 0 && state === "Sta6") {
+        if (left <= 0) {
           post({ evt: "Evt15", detail: `no PDU for ${Duration.format(Duration.millis(limit))} (idle timeout)` })
           return
         }
-        idleTimer = timers.after(Math.max(left, 1), check)
+        idleTimer = timers.after(left, check)
       }
-      check()
+      // Armed as Sta6 is entered (the action runs before the state changes): the first check comes `limit` later.
+      idleTimer = timers.after(limit, check)
     }
 
     const providerAbort = (reason: number, detail: string): Indication => ({
@@ -835,6 +869,22 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     let consumerWaiting = false
     let feeding = false
     const submitNow = (p: UserPrimitive): void => post(primitiveEvent(p))
+    let consumerFailed = false
+    // A consumer that throws (a defect of its own) aborts the association, logged, the indications behind still given
+    // to it, rather than the exception escaping into the socket event or timer that brought the indication (a process
+    // crash) and leaving the machine unfinished.
+    const consumeOne = (c: IndicationConsumer, i: Indication): Effect.Effect<void> | undefined => {
+      try {
+        return c(i, submitNow)
+      } catch (defect) {
+        runSync(Effect.logError("indication consumer failed", defect))
+        if (!consumerFailed && !finished) {
+          consumerFailed = true
+          post({ evt: "Evt15", detail: `indication consumer failed: ${String(defect)}` })
+        }
+        return undefined
+      }
+    }
     const feedConsumer = (): void => {
       if (consumer === undefined || consumerWaiting || feeding) return
       feeding = true
@@ -844,7 +894,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           if (i === undefined || i._tag === "Deadline") break
           const c = consumer
           if (i._tag === "Closed") consumer = undefined
-          const wait = c(i, submitNow)
+          const wait = consumeOne(c, i)
           const pdata = i._tag === "PData"
           if (wait === undefined) {
             if (pdata) queuedPData--
@@ -861,7 +911,10 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         feeding = false
       }
     }
+    // Each wait below looks again, as it registers, at what it waits for: the fiber may have yielded (its operation
+    // budget) between its last look and the wait, and what it waits for come meanwhile, its wake-up gone to nobody.
     const outFilled = Effect.callback<void>((resume) => {
+      if (out.length > 0 || finished) return resume(Effect.void)
       const wake = () => {
         takers.delete(wake)
         resume(Effect.void)
@@ -938,6 +991,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       finished
         ? Effect.void
         : Effect.callback<void>((resume) => {
+            if (finished) return resume(Effect.void)
             const wake = () => resume(Effect.void)
             closedWaiters.push(wake)
             return Effect.sync(() => {
@@ -948,9 +1002,29 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
 
     return {
       state: Effect.sync(() => state),
+      // Stepped at once, or, issued from within a step (a taker woken by an indication), once the events before it
+      // have been: an A-ASSOCIATE-AC submitted is in effect (Sta6) when this completes.
       submit: (p) =>
-        Effect.sync(() => {
-          post(primitiveEvent(p))
+        Effect.suspend(() => {
+          const input = primitiveEvent(p)
+          if (!stepping) {
+            post(input)
+            return Effect.void
+          }
+          // The waiter is registered with the queueing, in one synchronous run: the fiber may yield between two
+          // effects (its operation budget), and the step under way would then step the primitive before anyone
+          // waited for it.
+          return Effect.callback<void>((resume) => {
+            if (!stepping) {
+              post(input)
+              return resume(Effect.void)
+            }
+            submitters.set(input, () => resume(Effect.void))
+            post(input)
+            return Effect.sync(() => {
+              submitters.delete(input)
+            })
+          })
         }),
       sendPData,
       writePData: (pdus) => {
