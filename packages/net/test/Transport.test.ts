@@ -74,6 +74,41 @@ describe("Transport over TCP", () => {
     )
   )
 
+  it.live(
+    "a write's wait for the socket to drain, run after it drained, ends at once (no drain event is waited for)",
+    () =>
+      Effect.gen(function* () {
+        // A raw server that reads nothing until told to, then counts what arrives.
+        let received = 0
+        let sink: Net.Socket | undefined
+        const raw = Net.createServer((socket) => {
+          sink = socket
+          socket.pause()
+          socket.on("data", (chunk: Buffer) => {
+            received += chunk.length
+          })
+        })
+        yield* Effect.acquireRelease(
+          Effect.callback<void>((resume) => void raw.listen(0, "127.0.0.1", () => resume(Effect.void))),
+          () => Effect.sync(() => raw.close())
+        )
+        const address = raw.address()
+        const port = typeof address === "object" && address !== null ? address.port : 0
+        const writeTimeout = Duration.millis(300)
+        const t = yield* Transport.connectTcp("127.0.0.1", port, { writeTimeout, connectTimeout: FIVE_SECONDS })
+        const size = 16 << 20
+        const rest = t.writeNow([new Uint8Array(size)])
+        assert.isDefined(rest, "16 MiB left unsent: the write must wait for the socket to drain")
+        // The peer reads everything: the socket drains, and its 'drain' comes while nobody waits for it.
+        sink?.resume()
+        while (received < size) yield* Effect.sleep("10 millis")
+        const started = Date.now()
+        const outcome = yield* Effect.result(rest ?? Effect.void)
+        assert.strictEqual(outcome._tag, "Success")
+        assert.isBelow(Date.now() - started, 250)
+      })
+  )
+
   it.live("after a destroy or the peer's EOF a read fails with TransportClosed, built without a stack trace", () =>
     Effect.scoped(
       Effect.gen(function* () {

@@ -122,6 +122,10 @@ const WRITE_BUFFER_LIMIT = 1 << 20
 // taken destroys the connection.
 const awaitDrain = (raw: Net.Socket, deadline: Duration.Duration, destroy: Effect.Effect<void>) => {
   const drained = Effect.callback<void, TransportError>((resume) => {
+    // Looked at as the wait registers: the drain may have come while the writer's fiber was elsewhere (after the
+    // write, before this wait ran, or yielding in between), and would not come again.
+    if (raw.destroyed) return resume(Effect.fail(new TransportClosed({ abrupt: true })))
+    if (!raw.writableNeedDrain) return resume(Effect.void)
     const cleanup = () => {
       raw.off("drain", onDrain)
       raw.off("close", onClose)
@@ -229,6 +233,10 @@ const attachReader = (conn: Net.Socket) => {
     if (chunks.length > 0) return Effect.succeed(take())
     if (why !== undefined) return Effect.fail(ended(why))
     return Effect.callback<ReadonlyArray<Uint8Array>, TransportError>((resume) => {
+      // Looked at again as the wait registers: the fiber may have yielded (its operation budget) since the look
+      // above, and what arrived meanwhile would wake nobody.
+      if (chunks.length > 0) return resume(Effect.succeed(take()))
+      if (why !== undefined) return resume(Effect.fail(ended(why)))
       waiter = resume
       return Effect.sync(() => {
         if (waiter === resume) waiter = undefined
