@@ -1,12 +1,14 @@
 /**
- * The DICOM upper layer protocol machine (PS3.8 section 9.2) running as one Effect fiber.
+ * The DICOM upper layer protocol machine (PS3.8 section 9.2), stepped by the events that drive it.
  *
- * Events from the transport (PDUs, close), the ARTIM timer and the local user go into one queue;
- * the fiber takes each, looks it up in `StateTable`, runs the action and logs one debug line per
- * transition. Indications for the user come out of `indications`. No polling anywhere.
+ * Each event — a PDU read from the transport (synchronously, from the socket's events), the ARTIM or idle timer,
+ * a primitive of the local user — is looked up in `StateTable`, its action runs and one debug line per transition
+ * is logged; an event arriving during a step is stepped after it, in order. Indications for the user come out of
+ * `indications` (or go to a `consume`r). Fibers are started only to wait: the connect, a write that must wait, a
+ * receiver's backpressure. No polling anywhere.
  *
  * One deliberate shortcut: a P-DATA request (Evt9) in Sta6 or Sta8 is a self-loop (DT-1/AR-7), so
- * `sendPData` writes on the caller's fiber under the machine's write lock instead of queueing.
+ * `sendPData` writes on the caller's fiber under the machine's write lock instead of being stepped.
  * A slow reader of indications then cannot block a writer, and data is written without a hop.
  * Received P-DATA is bounded: the transport is not read further while `pdataWindow` P-DATA
  * indications wait to be taken, so a slow consumer applies TCP backpressure to the peer.
@@ -16,7 +18,6 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -26,6 +27,14 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import { type Pdu, PduCodec, PduParser, PduSummary } from "@netdicom/wire"
+import * as Events from "./MachineEvents.ts"
+import {
+  type Indication,
+  type IndicationConsumer,
+  NotEstablished,
+  type PDataReceiver,
+  type UserPrimitive
+} from "./Primitives.ts"
 import * as ReceivedBytes from "./ReceivedBytes.ts"
 import * as Table from "./StateTable.ts"
 import * as Timers from "./Timers.ts"
@@ -39,78 +48,8 @@ import {
   TransportFailed
 } from "./Transport.ts"
 
-/** Primitives the local user issues (PS3.8 section 9.2.1 events from the user). */
-export type UserPrimitive =
-  | { readonly _tag: "AssociateRequest"; readonly rq: Pdu.AAssociateRq }
-  | { readonly _tag: "AssociateAccept"; readonly ac: Pdu.AAssociateAc }
-  | { readonly _tag: "AssociateReject"; readonly rj: Pdu.AAssociateRj }
-  | { readonly _tag: "ReleaseRequest" }
-  | { readonly _tag: "ReleaseResponse" }
-  | { readonly _tag: "AbortRequest" }
-
-/** What the machine tells its user. */
-export type Indication =
-  | { readonly _tag: "AssociateIndication"; readonly rq: Pdu.AAssociateRq }
-  | { readonly _tag: "AssociateAccepted"; readonly ac: Pdu.AAssociateAc }
-  | { readonly _tag: "AssociateRejected"; readonly rj: Pdu.AAssociateRj }
-  | { readonly _tag: "PData"; readonly pdu: Pdu.PDataTf }
-  | { readonly _tag: "ReleaseIndication"; readonly collision: boolean }
-  | { readonly _tag: "ReleaseConfirm" }
-  | { readonly _tag: "Aborted"; readonly abort: AbortInfo }
-  | { readonly _tag: "Closed" }
-
-/** Why an association ended abnormally: an A-ABORT from the peer, or a provider abort (A-P-ABORT). */
-export interface AbortInfo {
-  /** "peer" for a received A-ABORT, "provider" for a protocol or transport failure, "user" for our own A-ABORT. */
-  readonly by: "peer" | "provider" | "user"
-  readonly source: number
-  readonly reason: number
-  readonly detail: string
-  readonly connectFailed?: ConnectFailed
-}
-
-/**
- * Takes received P-DATA on the reader's fiber, synchronously; returns an effect to wait on before the
- * next PDU is taken (backpressure, logging), or `undefined` to go straight on.
- */
-export type PDataReceiver = (pdu: Pdu.PDataTf) => Effect.Effect<void> | undefined
-
-/**
- * Takes each indication as it comes, synchronously, in place of `indications` (`UpperLayer.consume`): returns an
- * effect to wait on before the next is given (a `PData` counts as handled once it is done), or `undefined` to go
- * straight on. `submit` issues a primitive from within it.
- */
-export type IndicationConsumer = (
-  indication: Indication,
-  submit: (primitive: UserPrimitive) => void
-) => Effect.Effect<void> | undefined
-
-/** A P-DATA request outside Sta6/Sta8, or after the connection is gone. */
-export class NotEstablished extends Data.TaggedError("NotEstablished")<{ readonly state: Table.State }> {
-  override get message(): string {
-    return `no established association (state ${this.state})`
-  }
-}
-
-type Input =
-  | { readonly evt: "Evt1"; readonly rq: Pdu.AAssociateRq }
-  | { readonly evt: "Evt2"; readonly transport: Transport }
-  | { readonly evt: "Evt3"; readonly ac: Pdu.AAssociateAc }
-  | { readonly evt: "Evt4"; readonly rj: Pdu.AAssociateRj }
-  | { readonly evt: "Evt5" }
-  | { readonly evt: "Evt6"; readonly rq: Pdu.AAssociateRq }
-  | { readonly evt: "Evt7"; readonly ac: Pdu.AAssociateAc }
-  | { readonly evt: "Evt8"; readonly rj: Pdu.AAssociateRj }
-  | { readonly evt: "Evt10"; readonly pdu: Pdu.PDataTf }
-  | { readonly evt: "Evt11" }
-  | { readonly evt: "Evt12" }
-  | { readonly evt: "Evt13" }
-  | { readonly evt: "Evt14" }
-  | { readonly evt: "Evt15"; readonly detail?: string }
-  | { readonly evt: "Evt16"; readonly abort: Pdu.AAbort }
-  | { readonly evt: "Evt17"; readonly detail: string; readonly connectFailed?: ConnectFailed }
-  | { readonly evt: "Evt18" }
-  | { readonly evt: "Evt19"; readonly reason: number; readonly detail: string }
+export type { AbortInfo, Indication, IndicationConsumer, PDataReceiver, UserPrimitive } from "./Primitives.ts"
+export { NotEstablished } from "./Primitives.ts"
 
 /** How to build a machine. */
 export interface UpperLayerOptions {
@@ -176,32 +115,10 @@ export interface UpperLayer {
 
 const CLOSED: Indication = { _tag: "Closed" }
 
-// The events that come from the peer's PDUs.
-const PEER_EVENTS: ReadonlySet<string> = new Set(["Evt3", "Evt4", "Evt6", "Evt10", "Evt12", "Evt13", "Evt16"])
-
 // Queued behind the indications by the timer of an `indicationWithin` whose time is up: the taker that armed it
 // stops waiting when it takes it; one left behind (its taker got an indication first) is skipped.
 interface Deadline {
   readonly _tag: "Deadline"
-}
-
-const toEvent = (pdu: Pdu.Pdu): Input => {
-  switch (pdu._tag) {
-    case "AAssociateRq":
-      return { evt: "Evt6", rq: pdu }
-    case "AAssociateAc":
-      return { evt: "Evt3", ac: pdu }
-    case "AAssociateRj":
-      return { evt: "Evt4", rj: pdu }
-    case "PDataTf":
-      return { evt: "Evt10", pdu }
-    case "AReleaseRq":
-      return { evt: "Evt12" }
-    case "AReleaseRp":
-      return { evt: "Evt13" }
-    case "AAbort":
-      return { evt: "Evt16", abort: pdu }
-  }
 }
 
 // When the last PDU was sent or received, for the idle timeout. A class rather than a closure made per association:
@@ -282,12 +199,12 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     const logPdu = (dir: "sent" | "received", pdu: Pdu.Pdu) => log(`${dir} ${PduSummary.summarize(pdu)}`)
 
     // ---- events: stepped one at a time, in order, as they come ----
-    const events: Array<Input> = []
+    const events: Array<Events.Input> = []
     let stepping = false
     // Callers of `submit` whose primitive was queued behind the step under way (a taker woken by an indication runs
     // on within the step), resumed once it has been stepped or dropped: what they do next sees the state it led to.
-    const submitters = new Map<Input, () => void>()
-    const stepped = (input: Input) => {
+    const submitters = new Map<Events.Input, () => void>()
+    const stepped = (input: Events.Input) => {
       if (submitters.size === 0) return
       const resume = submitters.get(input)
       if (resume === undefined) return
@@ -297,17 +214,17 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     // Events left once the machine has finished are not stepped; their submitters are resumed all the same (one
     // resumed may submit again: that is dropped too).
     const dropEvents = () => {
-      let input: Input | undefined
+      let input: Events.Input | undefined
       while ((input = events.shift()) !== undefined) stepped(input)
     }
     // Steps `input` now, or after the step under way when it comes from one (an action's effect, a taker woken by an
     // indication that submits a primitive).
-    const post = (input: Input): void => {
+    const post = (input: Events.Input): void => {
       events.push(input)
       if (stepping) return
       stepping = true
       try {
-        let next: Input | undefined
+        let next: Events.Input | undefined
         while (!finished && (next = events.shift()) !== undefined) {
           try {
             step(next)
@@ -509,7 +426,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       if (debug) logPdu("received", pdu)
       queuedFromPeer++
       marked = false
-      post(toEvent(pdu))
+      post(Events.ofPdu(pdu))
       return true
     }
 
@@ -660,7 +577,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     let released = false
 
     // ---- actions (PS3.8 Tables 9-6 to 9-9); each returns the next state ----
-    const run = (name: Table.ActionName, input: Input): Table.State => {
+    const run = (name: Table.ActionName, input: Events.Input): Table.State => {
       switch (name) {
         case "AE-1": {
           if (input.evt !== "Evt1" || !options.connect) return "Sta1"
@@ -815,8 +732,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       if (!stepping) wakeDue()
     }
 
-    const step = (input: Input) => {
-      if (PEER_EVENTS.has(input.evt)) queuedFromPeer--
+    const step = (input: Events.Input) => {
+      if (Events.fromPeer(input)) queuedFromPeer--
       const from = state
       const defined = Table.lookup(from, input.evt)
       let action: Table.ActionName | undefined = defined?.name
@@ -868,7 +785,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     let consumer: IndicationConsumer | undefined
     let consumerWaiting = false
     let feeding = false
-    const submitNow = (p: UserPrimitive): void => post(primitiveEvent(p))
+    const submitNow = (p: UserPrimitive): void => post(Events.ofPrimitive(p))
     let consumerFailed = false
     // A consumer that throws (a defect of its own) aborts the association, logged, the indications behind still given
     // to it, rather than the exception escaping into the socket event or timer that brought the indication (a process
@@ -936,23 +853,6 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       return taking
     }
 
-    const primitiveEvent = (p: UserPrimitive): Input => {
-      switch (p._tag) {
-        case "AssociateRequest":
-          return { evt: "Evt1", rq: p.rq }
-        case "AssociateAccept":
-          return { evt: "Evt7", ac: p.ac }
-        case "AssociateReject":
-          return { evt: "Evt8", rj: p.rj }
-        case "ReleaseRequest":
-          return { evt: "Evt11" }
-        case "ReleaseResponse":
-          return { evt: "Evt14" }
-        case "AbortRequest":
-          return { evt: "Evt15" }
-      }
-    }
-
     // A failed write ends the connection (Evt17); the sender learns only that the association is gone.
     const writeFailed = (e: { readonly _tag: string }) =>
       Effect.andThen(writeFailedEvent(e), Effect.fail(new NotEstablished({ state })))
@@ -1006,7 +906,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       // have been: an A-ASSOCIATE-AC submitted is in effect (Sta6) when this completes.
       submit: (p) =>
         Effect.suspend(() => {
-          const input = primitiveEvent(p)
+          const input = Events.ofPrimitive(p)
           if (!stepping) {
             post(input)
             return Effect.void
