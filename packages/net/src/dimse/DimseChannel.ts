@@ -7,7 +7,7 @@
  * so PDVs of two messages never interleave; a message half sent when its send fails or is
  * interrupted aborts the association. Data sets go out from bytes or from a stream without being
  * gathered, as vectored writes of PDU headers and views of the data. Receiving is synchronous code
- * on the reader's fiber that returns an effect only where it must wait: incoming data sets reach
+ * by the reader (on the socket's event) that returns an effect only where it must wait: incoming data sets reach
  * their handler through a bounded `Inflow` (views of the received PDUs), responses' identifiers
  * are gathered, bounded, and handlers running at once are capped. When the association ends,
  * every outstanding request fails at once with the reason.
@@ -722,7 +722,7 @@ export const make = (
       )
 
     // ---- receiving ----
-    // Synchronous, on the reader's fiber: each step returns an effect only when it must wait
+    // Synchronous, by the reader (on the socket's event): each step returns an effect only when it must wait
     // (backpressure) or log, and the steps after it run once that effect has.
     // A handler's fiber starts with the channel's context plus its log span ("dimse") and annotations (the
     // message and its id): both set in one context, made before the fork, rather than two context updates

@@ -1,6 +1,6 @@
 /**
  * The receive path of a `DimseChannel` (internal): P-DATA in, commands and data sets out to the requests waiting
- * for responses and to the handlers of incoming requests, synchronously on the reader's fiber.
+ * for responses and to the handlers of incoming requests, synchronously by the reader (on the socket's event).
  */
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -147,7 +147,7 @@ interface ReceiverDeps {
 // The receive path (P-DATA in, commands and data sets to requests and handlers), one per channel. A class rather
 // than closures made per channel: V8 then compiles one version of these per-message functions for every
 // association (optimized code made for one closure is made again once a second exists).
-// Synchronous, on the reader's fiber: each step returns an effect only when it must wait
+// Synchronous, by the reader (on the socket's event): each step returns an effect only when it must wait
 // (backpressure) or log, and the steps after it run once that effect has.
 export class Receiver {
   // Where the next data fragment goes.

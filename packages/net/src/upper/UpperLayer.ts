@@ -103,7 +103,7 @@ export interface UpperLayer {
   /** Completes when the machine has returned to Sta1 and the connection is closed. */
   readonly closed: Effect.Effect<void>
   /**
-   * Installs the receiver of P-DATA in Sta6: it is then called on the reader's fiber, in order,
+   * Installs the receiver of P-DATA in Sta6: it is then called by the reader (on the socket's event), in order,
    * instead of P-DATA indications being queued. Indications already queued still come out first.
    */
   readonly receivePData: (handler: PDataReceiver) => Effect.Effect<void>
