@@ -7,7 +7,7 @@
  * so PDVs of two messages never interleave; a message half sent when its send fails or is
  * interrupted aborts the association. Data sets go out from bytes or from a stream without being
  * gathered, as vectored writes of PDU headers and views of the data. Receiving is synchronous code
- * by the reader (on the socket's event) that returns an effect only where it must wait: incoming data sets reach
+ * run by the reader on the socket's events that returns an effect only where it must wait: incoming data sets reach
  * their handler through a bounded `Inflow` (views of the received PDUs), responses' identifiers
  * are gathered, bounded, and handlers running at once are capped. When the association ends,
  * every outstanding request fails at once with the reason.

@@ -1,6 +1,6 @@
 /**
  * An incoming data set on its way to the handler of its request: the receiver pushes fragments as
- * they arrive (synchronously, by the reader (on the socket's event)), the handler reads them as a Stream.
+ * they arrive (synchronously, from the reader on the socket's events), the handler reads them as a Stream.
  *
  * Bounded: once `limit` bytes wait unread, `push` returns an effect that completes when the handler
  * has taken them, and the receiver waits on it, so the transport is not read further (TCP

@@ -41,7 +41,7 @@ export interface AbortInfo {
 }
 
 /**
- * Takes received P-DATA by the reader (on the socket's event), synchronously; returns an effect to wait on before the
+ * Takes received P-DATA from the reader, synchronously on the socket's event; returns an effect to wait on before the
  * next PDU is taken (backpressure, logging), or `undefined` to go straight on.
  */
 export type PDataReceiver = (pdu: Pdu.PDataTf) => Effect.Effect<void> | undefined
