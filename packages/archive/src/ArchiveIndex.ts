@@ -848,7 +848,8 @@ const upsertSync = (db: Database, full: InstanceRecord, storedAt: string): Upser
 
 // The log line of an instance that changed its patient's attributes (a patient is its Patient ID; the last wins).
 const patientChangeLine = (record: InstanceRecord, changes: ReadonlyArray<Change>): string => {
-  const what = changes.map((c) => `${c.keyword} ${JSON.stringify(c.was)} -> ${JSON.stringify(c.now)}`).join(", ")
+  const shown = (v: SqlValue) => (v === null || v === undefined ? "(none)" : JSON.stringify(v))
+  const what = changes.map((c) => `${c.keyword} ${shown(c.was)} -> ${shown(c.now)}`).join(", ")
   const id = columnText(uniqueColumn("PATIENT").vr, record.dataset["PatientID"]) ?? ""
   const subject = `instance ${record.sopInstanceUid} changes patient ${JSON.stringify(id)}`
   return `${subject}: ${what} (a patient's attributes are its latest instance's)`

@@ -373,18 +373,28 @@ describe("C-FIND on the index", () => {
         const capture = Logger.make(({ logLevel, message }) => {
           lines.push(`${logLevel} ${(Array.isArray(message) ? message : [message]).map(String).join(" ")}`)
         })
-        const store = (name: string, sop: string, study: string) =>
+        const store = (name: string, sop: string, study: string, birthDate = "") =>
           archive
-            .store(instance({ patientId: "PX", patientName: name, study, series: `${study}.1`, sop }))
+            .store(
+              instance({
+                patientId: "PX",
+                patientName: name,
+                study,
+                series: `${study}.1`,
+                sop,
+                extra: { PatientBirthDate: birthDate }
+              })
+            )
             .pipe(Effect.provide(Logger.layer([capture])))
         yield* store("Doe^John", "1.3.1.1.1", "1.3.1")
         yield* store("Doe^John", "1.3.1.1.2", "1.3.1")
         assert.deepStrictEqual(lines, [])
-        yield* store("Roe^Jane", "1.3.2.1.1", "1.3.2")
+        yield* store("Roe^Jane", "1.3.2.1.1", "1.3.2", "19700101")
         assert.strictEqual(lines.length, 1, lines.join("\n"))
+        // a value the patient had none of is said so in words
         assert.match(
           lines[0]!,
-          /^Warn instance 1\.3\.2\.1\.1 changes patient "PX": PatientName "Doe\^John" -> "Roe\^Jane"/
+          /^Warn instance 1\.3\.2\.1\.1 changes patient "PX": PatientName "Doe\^John" -> "Roe\^Jane", PatientBirthDate \(none\) -> "19700101"/
         )
         const patients = yield* find(
           { QueryRetrieveLevel: "PATIENT", PatientID: "PX", PatientName: "", NumberOfPatientRelatedStudies: "" },

@@ -37,8 +37,12 @@ export class AssociationRejected extends Data.TaggedError("AssociationRejected")
   get permanent(): boolean {
     return this.result === 1
   }
+  /** The reason in words (PS3.8 Table 9-21), without the result and source. */
+  get reasonText(): string {
+    return REJECT_REASONS[this.source]?.[this.reason] ?? `reason ${this.reason}`
+  }
   override get message(): string {
-    const why = REJECT_REASONS[this.source]?.[this.reason] ?? `reason ${this.reason}`
+    const why = this.reasonText
     const source = `source ${this.source}${REJECT_SOURCES[this.source] ? `: ${REJECT_SOURCES[this.source]}` : ""}`
     return `association rejected (${this.result === 1 ? "permanent" : "transient"}, ${source}): ${why}`
   }

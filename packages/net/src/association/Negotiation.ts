@@ -77,6 +77,10 @@ export class InvalidAssociateAc extends Data.TaggedError("InvalidAssociateAc")<{
 export class NoAcceptableContext extends Data.TaggedError("NoAcceptableContext")<{
   readonly rejected: ReadonlyArray<RejectedContext>
 }> {
+  /** Each distinct result in words ("transfer syntaxes not supported"), without the SOP classes. */
+  get resultTexts(): ReadonlyArray<string> {
+    return [...new Set(this.rejected.map((c) => RESULT_TEXT[c.result] ?? `result ${c.result}`))]
+  }
   override get message(): string {
     const results = this.rejected
       .map((c) => `${Uids.describeUid(c.abstractSyntax)}: ${RESULT_TEXT[c.result] ?? `result ${c.result}`}`)

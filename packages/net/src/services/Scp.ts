@@ -33,6 +33,8 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Dimse, Status } from "@netdicom/wire"
 import type { AcceptorPolicy } from "../association/AcceptorPolicy.ts"
+import { AssociationRejected } from "../association/AssociationError.ts"
+import { NoAcceptableContext } from "../association/Negotiation.ts"
 import type { ApplicationEntity } from "../association/ApplicationEntity.ts"
 import * as Server from "../association/Server.ts"
 import type { ListenFailed } from "../upper/Transport.ts"
@@ -106,6 +108,15 @@ const subOperationFailure = (e: { readonly message: string }): string =>
     : e instanceof DataSourceFailed
       ? "a stored data set could not be read"
       : e.message
+
+// Why a C-MOVE destination took none of a part's instances, for the Error Comment (64 characters): a destination
+// that answered is named as refusing, with the standard's reason, not as out of reach.
+const destinationFailure = (destination: string, e: { readonly message: string }): string =>
+  e instanceof NoAcceptableContext
+    ? `${destination} accepted no context: ${e.resultTexts.join(", ")}`
+    : e instanceof AssociationRejected
+      ? `${destination} rejected the association: ${e.reasonText}`
+      : `cannot reach ${destination}: ${e.message}`
 
 const clampCount = (n: number): number | undefined => (n > 0xffff ? undefined : n)
 
@@ -492,9 +503,12 @@ const handleRetrieve = (
       if (Result.isFailure(sent)) {
         // That part's instances fail; the next part still goes. The Error Comment holds 64 characters: the whole
         // reason goes to the log, as a partial failure's does.
-        const reason = `cannot reach ${moveDestination}: ${sent.failure.message}`
+        const reason = destinationFailure(moveDestination, sent.failure)
         const which = parts.length > 1 ? ` (association ${n + 1} of ${parts.length})` : ""
-        yield* Effect.logWarning(`C-MOVE ${m.messageId}: ${part.items.length} instance(s)${which} not sent: ${reason}`)
+        const detail = reason.endsWith(sent.failure.message) ? "" : ` (${sent.failure.message})`
+        yield* Effect.logWarning(
+          `C-MOVE ${m.messageId}: ${part.items.length} instance(s)${which} not sent: ${reason}${detail}`
+        )
         firstFailure ??= reason
         for (const x of part.items) tally(undefined, x.sopInstanceUid)
         yield* pendingAfter(to - 1)
