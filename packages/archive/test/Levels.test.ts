@@ -9,6 +9,8 @@ import * as Levels from "../src/Levels.ts"
 
 const options = { caseInsensitivePersonName: true }
 
+const wildcards = (keyword: string) => `${keyword}: wildcards are not allowed in a UID key`
+
 const reasonOf = (result: Result.Result<unknown, { readonly reason: string }>): string => {
   assert.isTrue(Result.isFailure(result), "expected a refusal")
   return Result.isFailure(result) ? result.failure.reason : ""
@@ -32,6 +34,13 @@ describe("Levels: refusal reasons fit an Error Comment (64 characters)", () => {
         "PatientRoot",
         { QueryRetrieveLevel: "IMAGE", PatientID: "P", StudyInstanceUID: "1.2", SOPInstanceUID: "1.2.3.4" },
         "SeriesInstanceUID: a single value needed at IMAGE level"
+      ],
+      // wildcards (PS3.4 C.4.2.2.1: single value or UID list matching only)
+      ["StudyRoot", { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2*" }, wildcards("StudyInstanceUID")],
+      [
+        "StudyRoot",
+        { QueryRetrieveLevel: "STUDY", StudyInstanceUID: ["1.2.3", "1.2.?"] },
+        wildcards("StudyInstanceUID")
       ]
     ]
     for (const [model, query, expected] of cases) {

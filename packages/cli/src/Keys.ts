@@ -79,6 +79,9 @@ const valueFor = (vr: string, text: string | undefined): unknown => {
   return numbers.length === 1 ? numbers[0] : numbers
 }
 
+// Empty (a return key), or UIDs separated by backslashes, each of digits and dots.
+const UID_LIST = /^$|^[0-9.]+(\\[0-9.]+)*$/
+
 type Mutable = { [key: string]: unknown }
 
 /** Adds one `-k` key to an identifier under construction. */
@@ -97,6 +100,14 @@ const addKey = (target: Mutable, spec: string): Result.Result<void, BadKey> => {
         return Result.fail(
           new BadKey({ key: spec, reason: `${key} is a sequence: give a key inside it (${key}.Keyword=...)` })
         )
+      }
+      // A UID matches as written (single value or a list, PS3.4 C.2.2.2.1 and C.2.2.2.2): no wildcards, and anything
+      // but digits and dots would be dropped when the identifier is written, matching something else without a word.
+      if (vr === "UI" && text !== undefined && !UID_LIST.test(text)) {
+        const reason = /[*?]/.test(text)
+          ? `${key} is a UID: wildcards do not apply to UIDs (give whole UIDs, several as uid1\\uid2)`
+          : `${key} is a UID: digits and dots only (several as uid1\\uid2)`
+        return Result.fail(new BadKey({ key: spec, reason }))
       }
       if (vr === "SQ" && Array.isArray(scope[key]) && (scope[key] as Array<unknown>).length > 0) return Result.void
       scope[key] = valueFor(vr, text)

@@ -75,6 +75,23 @@ describe("Keys", () => {
     assert.isTrue(Result.isFailure(Keys.parseLevel("study", "PATIENT")))
     assert.strictEqual(Result.getOrThrow(Keys.parseLevel("patient", "series")), "SERIES")
   })
+
+  it("a UID key takes whole UIDs only: a wildcard or a stray character is refused, not dropped on the way", () => {
+    for (const key of [
+      "StudyInstanceUID=1.2*",
+      "SeriesInstanceUID=1.2.?",
+      "StudyInstanceUID=1.2.3 ",
+      "0020000D=1.2a"
+    ]) {
+      const refused = id({ keys: [key], find: false })
+      assert.isTrue(Result.isFailure(refused), key)
+      if (Result.isFailure(refused)) assert.include(refused.failure.message, "is a UID", key)
+    }
+    const wildcard = id({ keys: ["StudyInstanceUID=1.2*"] })
+    assert.isTrue(Result.isFailure(wildcard) && wildcard.failure.message.includes("wildcards do not apply"))
+    const list = Result.getOrThrow(id({ keys: ["StudyInstanceUID=1.2.3\\1.2.4", "SOPInstanceUID="], find: false }))
+    assert.deepStrictEqual(list, { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.3\\1.2.4", SOPInstanceUID: "" })
+  })
 })
 
 describe("DicomJson", () => {
