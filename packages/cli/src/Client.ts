@@ -484,6 +484,8 @@ const runRetrieve = (
     const n = (x: number | undefined) => x ?? 0
     const counts = `${n(done.completed)} completed, ${n(done.warning)} warnings, ${n(done.failed)} failed`
     yield* Console.log(`${what} ${describeStatus(done)}: ${counts}`)
+    const hint = what === "C-GET" ? Contexts.refusedSyntaxHint(done.errorComment) : undefined
+    if (hint !== undefined) yield* Console.error(`hint: ${hint}`)
     const wrong = check?.(done)
     if (wrong !== undefined) {
       yield* Console.error(`netdicom ${what === "C-GET" ? "get" : "move"}: ${wrong}`)

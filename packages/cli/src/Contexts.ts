@@ -139,6 +139,20 @@ export const getProposal = (room: number, sopClasses?: ReadonlyArray<string>): G
   return { contexts, roles: proposed.map((sopClassUid) => ({ sopClassUid, scu: false, scp: true })) }
 }
 
+/**
+ * What to do about a C-GET final response whose Error Comment says an instance came in a transfer syntax no
+ * accepted context had (the reason the SCP gives, e.g. netdicom's own "no context accepted for transfer syntax
+ * 1.2.840.10008.1.2.5"): the syntax named, and the flag that proposes it. Undefined for any other comment.
+ */
+export const refusedSyntaxHint = (errorComment: string | undefined): string | undefined => {
+  const uid = errorComment?.match(/no context accepted for transfer syntax ([0-9.]+)/)?.[1]
+  if (uid === undefined) return undefined
+  return (
+    `an instance is stored in ${Uids.describeUid(uid)} (${uid}), which was not proposed for its SOP class: ` +
+    "--sop-class <its class> (e.g. RTDoseStorage) proposes a class in every transfer syntax"
+  )
+}
+
 const STORAGE_BY_KEYWORD: ReadonlyMap<string, string> = new Map(
   [...Object.entries(Uids.StorageSop), ...Object.entries(Uids.RetiredStorageSop)].map(([k, uid]) => [
     k.toLowerCase(),

@@ -130,6 +130,14 @@ describe("DicomJson", () => {
 })
 
 describe("Contexts", () => {
+  it("a C-GET refused for a transfer syntax not proposed gets a hint naming it and --sop-class", () => {
+    const hint = Contexts.refusedSyntaxHint("no context accepted for transfer syntax 1.2.840.10008.1.2.5")
+    assert.include(hint ?? "", "RLE Lossless (1.2.840.10008.1.2.5)")
+    assert.include(hint ?? "", "--sop-class")
+    assert.isUndefined(Contexts.refusedSyntaxHint("no context accepted for 1.2.840.10008.5.1.4.1.1.2"))
+    assert.isUndefined(Contexts.refusedSyntaxHint(undefined))
+  })
+
   it("a C-GET proposal fits 128 contexts with the C-GET one, one transfer syntax each", () => {
     const p = Contexts.getProposal(127)
     assert.isAtMost(p.contexts.length + 1, 128)
