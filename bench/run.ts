@@ -43,7 +43,7 @@ import { FIND_KEYS, SCP_AET, SCU_AET, type ScpConfig, type ScpStats, type ScuJob
 import { generateLarge, generateSmall, type Input } from "./inputs.ts"
 import * as Procs from "./procs.ts"
 import * as Profile from "./profile.ts"
-import { bundle, NODE_FLAGS } from "../packages/cli/build.ts"
+import { bundle, NODE_FLAGS, SERVER_ENV } from "../packages/cli/build.ts"
 import type { Ticks } from "./ticks.ts"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
@@ -330,7 +330,8 @@ const watchServer = (pid: number) => {
 
 const startNetdicomScp = async (env: Env, config: ScpConfig, profileName: string): Promise<RunningScp> => {
   const args = [...nodeArgs(env, profileName), env.sides.scp, JSON.stringify(config)]
-  const proc = Procs.start(node, args, { env: nodeEnv(env) })
+  // as the command's servers run (a variable set in our own environment wins)
+  const proc = Procs.start(node, args, { env: { ...SERVER_ENV, ...nodeEnv(env) } })
   const port = Number(await proc.line("READY"))
   const seen = watchServer(proc.pid)
   return {

@@ -23,7 +23,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { parseArgs } from "node:util"
-import { NODE_FLAGS } from "../../packages/cli/build.ts"
+import { NODE_FLAGS, SERVER_ENV } from "../../packages/cli/build.ts"
 import * as Inputs from "../inputs.ts"
 import * as Procs from "../procs.ts"
 
@@ -102,15 +102,20 @@ for (const kind of kinds) {
     servers.push({
       label: `${b.label} ${kind}`,
       start: async (dir) => {
-        const proc = Procs.start(node, [
-          ...nodeArgs(b.label, `${b.label}-${kind}-${++profiles}`),
-          "--disable-warning=ExperimentalWarning",
-          b.path,
-          ...cmd,
-          dir,
-          ...(extraArgs.get(b.label) ?? []),
-          "0"
-        ])
+        const proc = Procs.start(
+          node,
+          [
+            ...nodeArgs(b.label, `${b.label}-${kind}-${++profiles}`),
+            "--disable-warning=ExperimentalWarning",
+            b.path,
+            ...cmd,
+            dir,
+            ...(extraArgs.get(b.label) ?? []),
+            "0"
+          ],
+          // what the command's bin sets for its servers (a variable set in our own environment wins)
+          { env: { ...SERVER_ENV, ...process.env } }
+        )
         const m = /:(\d+) as /.exec(await proc.line("listening on ", 20_000))
         if (m === null) throw new Error(`${b.label} ${kind}: no port in\n${proc.output()}`)
         return { proc, port: Number(m[1]) }

@@ -28,6 +28,16 @@ const here = Path.dirname(fileURLToPath(import.meta.url))
  */
 export const NODE_FLAGS: ReadonlyArray<string> = ["--max-semi-space-size=1", "--v8-pool-size=1"]
 
+/**
+ * The environment a netdicom server (`netdicom storescp`, `qrscp`, the bench's SCP) runs with on Linux: glibc's
+ * malloc trim threshold set, which also keeps its thresholds from rising as the process frees large blocks (Node's
+ * start-up and the read of its ~0.8 MB bundle do): with them risen, blocks of up to ~0.8 MB came from the heap and
+ * up to twice that of freed memory stayed at its top, ~6 MiB more at a server's 1 GiB peak (docs/performance.md,
+ * Round 11). glibc reads it only at start: the command's bin re-executes a server once with it (`bin/netdicom.js`,
+ * which holds the same value).
+ */
+export const SERVER_ENV: Readonly<Record<string, string>> = { MALLOC_TRIM_THRESHOLD_: "131072" }
+
 /** The bundle the `netdicom` command runs. */
 export const OUTPUT = Path.join(here, "dist", "netdicom.mjs")
 

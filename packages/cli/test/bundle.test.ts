@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { makeTempDir, removeDir, repoRoot, run } from "../../../tests/support/peers.ts"
 import { entryPoint, manifestPath, sourceManifest } from "../bin/entry.js"
-import { bundle, NODE_FLAGS } from "../build.ts"
+import { bundle, NODE_FLAGS, SERVER_ENV } from "../build.ts"
 import { filesUnder, part10, writeFile } from "./support.ts"
 
 const temps: Array<string> = []
@@ -181,6 +181,31 @@ describe("the bundled netdicom command", () => {
     assert.strictEqual(result.code, 0, result.stderr)
     assert.strictEqual(result.stdout.trim(), "from the sources")
     assert.match(result.stderr, /cannot load .*netdicom\.mjs.*running the sources instead/)
+  })
+
+  // A stand-in bundle that says which process runs it, whose child it is, and the malloc variable it was given.
+  const REPORT_PROCESS = 'console.log(`${process.pid} ${process.ppid} ${process.env["MALLOC_TRIM_THRESHOLD_"]}`)\n'
+
+  it("a server replaces itself once with malloc's trim threshold set; other commands and a set value are left", async () => {
+    const bin = layout(REPORT_PROCESS)
+    const env = { ...process.env }
+    delete env["MALLOC_TRIM_THRESHOLD_"]
+    const report = async (args: ReadonlyArray<string>, extra: Record<string, string> = {}) => {
+      const result = await run(process.execPath, [bin, ...args], { env: { ...env, ...extra } })
+      assert.strictEqual(result.code, 0, result.stderr)
+      const [pid, ppid, trim] = result.stdout.trim().split(" ")
+      return { pid: Number(pid), ppid: Number(ppid), trim }
+    }
+    for (const server of ["storescp", "qrscp"]) {
+      const r = await report([server, "0", "--out", "x"])
+      // the value build.ts gives the bench's servers
+      assert.strictEqual(r.trim, SERVER_ENV["MALLOC_TRIM_THRESHOLD_"])
+      // execve, not a child: the process this test started runs the bundle
+      assert.strictEqual(r.ppid, process.pid)
+    }
+    assert.strictEqual((await report(["store", "127.0.0.1", "104", "f.dcm"])).trim, "undefined")
+    assert.strictEqual((await report(["echo", "127.0.0.1", "104"])).trim, "undefined")
+    assert.strictEqual((await report(["storescp", "0"], { MALLOC_TRIM_THRESHOLD_: "0" })).trim, "0")
   })
 
   it("the command runs Node with NODE_FLAGS: the bin's shebang and pnpm's shim pass them on", () => {
