@@ -739,12 +739,13 @@ export const make = (
       done: () => void
     ): void => {
       if (handlers.state._tag === "Closed") return
-      const context = Context.add(
-        Context.add(baseContext, References.CurrentLogSpans, [
+      // By key (`addUnsafe`): `Context.add` is the same through a curried wrapper, two calls more per message.
+      const context = Context.addUnsafe(
+        Context.addUnsafe(baseContext, References.CurrentLogSpans.key, [
           ["dimse", clock.currentTimeMillisUnsafe()],
           ...baseSpans
         ]),
-        References.CurrentLogAnnotations,
+        References.CurrentLogAnnotations.key,
         { ...baseAnnotations, message: Dimse.commandName(message), messageId: id ?? -1 }
       )
       const fiber = Effect.runForkWith(context)(run)

@@ -219,8 +219,8 @@ export class Receiver {
       }
       const handler = this.deps.handler
       const run = handler
-        ? handler(incoming, this.deps.channel()).pipe(
-            Effect.catchCause((cause) => Effect.logError(`handler for ${message._tag} failed`, cause))
+        ? Effect.catchCause(handler(incoming, this.deps.channel()), (cause) =>
+            Effect.logError(`handler for ${message._tag} failed`, cause)
           )
         : Effect.logWarning(`no handler for ${message._tag}`)
       // Once the handler's fiber has ended, however it ended (plain code: no Effect step of its own).

@@ -115,13 +115,14 @@ export const storeRequestHandler =
     )
     // A handler that died (a throw, a defect) is answered 0x0110, processing failure, rather than leaving the peer
     // waiting for a response until its timeout; interrupted (the association is gone), there is no one to answer.
-    const answered = Effect.catchCause(outcome, (cause) =>
-      Cause.hasInterruptsOnly(cause)
-        ? Effect.failCause(cause)
-        : Effect.as(Effect.logError(`the storage handler for ${m.affectedSopInstanceUid} failed`, cause), {
-            status: Status.PROCESSING_FAILURE,
-            errorComment: "the storage handler failed"
-          })
-    )
-    return Effect.flatMap(answered, (o) => respond(o.status, o.errorComment))
+    // One step for both outcomes (not a catch, then a flatMap): this runs once per instance.
+    return Effect.matchCauseEffect(outcome, {
+      onFailure: (cause) =>
+        Cause.hasInterruptsOnly(cause)
+          ? Effect.failCause(cause)
+          : Effect.flatMap(Effect.logError(`the storage handler for ${m.affectedSopInstanceUid} failed`, cause), () =>
+              respond(Status.PROCESSING_FAILURE, "the storage handler failed")
+            ),
+      onSuccess: (o) => respond(o.status, o.errorComment)
+    })
   }
