@@ -808,8 +808,11 @@ export const make = (
       nextMessageId: Effect.sync(() => takeMessageId()),
       takeMessageId,
       send,
+      // A reply without a data set (a C-STORE-RSP, a C-ECHO-RSP) goes straight to `beginWhole`.
       sendNow: (context, message, dataSet) =>
-        isWhole(dataSet) ? beginWhole(context, message, dataSet) : sendInParts(context, message, dataSet),
+        dataSet === undefined || isWhole(dataSet)
+          ? beginWhole(context, message, dataSet)
+          : sendInParts(context, message, dataSet),
       request,
       requestOne,
       requestOneNow,
