@@ -748,13 +748,8 @@ export const make = (
         References.CurrentLogAnnotations.key,
         { ...baseAnnotations, message: Dimse.commandName(message), messageId: id ?? -1 }
       )
-      const fork = Effect.runForkWith(context)
-      const fiber = fork(run)
-      fiber.addObserver((exit) => {
-        // A handler that failed (died, or was interrupted) is logged in its own log context, as its lines are.
-        if (exit._tag === "Failure") fork(Effect.logError(`handler for ${message._tag} failed`, exit.cause))
-        done()
-      })
+      const fiber = Effect.runForkWith(context)(run)
+      fiber.addObserver(done)
       if (fiber.pollUnsafe() === undefined) FiberSet.addUnsafe(handlers, fiber)
     }
     // Handlers running at once: past the cap the reader waits for one to finish (so a peer that sends

@@ -133,7 +133,6 @@ interface ReceiverDeps {
   readonly protocolAbort: (detail: string) => Effect.Effect<void>
   // Sends a command set with no data set (an answer to a request the library does not implement).
   readonly sendCommand: (context: AcceptedContext, command: CommandSet.CommandSet) => Effect.Effect<void>
-  // Runs a request's handler in its own fiber; `done` once that has ended (a failure logged first).
   readonly runHandler: (
     run: Effect.Effect<void>,
     message: Dimse.Message,
@@ -219,9 +218,11 @@ export class Receiver {
         isCancelled: () => cancelled !== undefined && Deferred.isDoneUnsafe(cancelled)
       }
       const handler = this.deps.handler
-      // A handler's failure is logged by `runHandler` once its fiber has ended, in the handler's log context (no
-      // catch wrapped around every handler: one runtime step and three calls per request).
-      const run = handler ? handler(incoming, this.deps.channel()) : Effect.logWarning(`no handler for ${message._tag}`)
+      const run = handler
+        ? Effect.catchCause(handler(incoming, this.deps.channel()), (cause) =>
+            Effect.logError(`handler for ${message._tag} failed`, cause)
+          )
+        : Effect.logWarning(`no handler for ${message._tag}`)
       // Once the handler's fiber has ended, however it ended (plain code: no Effect step of its own).
       const done = () => {
         // What the handler left unread is dropped, so it cannot hold the association back.
