@@ -1,7 +1,7 @@
 /**
  * A request handler that fails is logged at Error ("handler for <message> failed", with its cause) in the handler's
  * own log context (the `dimse` span, the message's annotations, the server's), whether it failed within its fork or
- * after suspending, and the association goes on.
+ * after suspending, and the association goes on; one interrupted from outside (the association aborted) is not.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Duration, Effect, Logger, References } from "effect"
@@ -23,8 +23,11 @@ interface Line {
 
 const contexts = [{ abstractSyntax: VERIFICATION, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }]
 
+// Set once the fourth C-ECHO's handler has been interrupted.
+let interrupted = false
+
 // Answers each C-ECHO, then: the first dies at once (its fiber ends within its fork), the second dies after a sleep
-// (its fiber tracked by the channel), the third ends well.
+// (its fiber tracked by the channel), the third ends well, the fourth waits until interrupted.
 const handler: DimseChannel.RequestHandler = (request, channel) => {
   const m = request.message
   if (m._tag !== "CEchoRq") return Effect.void
@@ -39,7 +42,13 @@ const handler: DimseChannel.RequestHandler = (request, channel) => {
       ? Effect.die("dies at once")
       : m.messageId === 2
         ? Effect.andThen(Effect.sleep(Duration.millis(20)), Effect.die("dies later"))
-        : Effect.void
+        : m.messageId === 4
+          ? Effect.onInterrupt(Effect.never, () =>
+              Effect.sync(() => {
+                interrupted = true
+              })
+            )
+          : Effect.void
   return Effect.andThen(Effect.orDie(answer), then)
 }
 
@@ -88,6 +97,19 @@ describe("a request handler that fails", () => {
         assert.strictEqual(line!.spans[0], "dimse")
         assert.include(line!.annotations, { message: "C-ECHO-RQ", messageId: id, server: "test" })
       }
+      // the fourth's handler outlives the association, whose end interrupts it: not a failure to log
+      assert.strictEqual((yield* Scu.echo(channel)).status, Status.SUCCESS)
+      yield* channel.association.abort
+      for (let waited = 0; !interrupted && waited < 5000; waited += 10) yield* Effect.sleep("10 millis")
+      assert.isTrue(interrupted)
+      yield* Effect.sleep("50 millis")
+      assert.strictEqual(
+        failed().length,
+        2,
+        failed()
+          .map((l) => l.text)
+          .join("\n")
+      )
     })
   )
 })
