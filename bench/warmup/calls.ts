@@ -6,7 +6,7 @@
  * function of the big run minus the small one (the operations between), divided by big - small: calls per
  * operation, in total, in packages/wire, packages/net and effect, then each function at or above `min` (default
  * 0.5) calls per operation. Counts are exact and do not depend on the load of the machine, unlike CPU time.
- * Other env passes through to run.ts (e.g. SCU_WINDOW). Coverage files go to .tmp/calls (KEEP=1 keeps them).
+ * Other env passes through to run.ts (e.g. SCU_WINDOW, or SCU=dcmtk: storescu as the SCU, the SCP's counts only). Coverage files go to .tmp/calls (KEEP=1 keeps them).
  * PER=association: `small` and `big` count associations of one C-STORE each (run.ts 1 <n>), so the figures are calls
  * per association (opening, one C-STORE, release).
  */
@@ -87,7 +87,8 @@ for (const n of [small, big]) {
   if (r.status !== 0) throw new Error(`run.ts ${n} exited with ${String(r.status)}`)
 }
 const ops = big - small
-for (const side of ["scu", "scp"] as const) {
+// SCU=dcmtk (run.ts): storescu drives the SCP, and only the SCP is counted.
+for (const side of process.env["SCU"] === "dcmtk" ? (["scp"] as const) : (["scu", "scp"] as const)) {
   const a = counts(find(Path.join(out, String(small)), side))
   const b = counts(find(Path.join(out, String(big)), side))
   const rows: Array<[number, string]> = []

@@ -1,6 +1,7 @@
 /**
  * node bench/warmup/run.ts <count> [passes] — one long association (or `passes` of them) of small C-STOREs,
- * netdicom SCU -> netdicom SCP (or storescp with SCP=dcmtk), per-segment counters of both sides.
+ * netdicom SCU -> netdicom SCP (or storescp with SCP=dcmtk, or from DCMTK storescu with SCU=dcmtk: `passes`
+ * runs of storescu, one association each), per-segment counters of the netdicom sides.
  * env: FLAGS (extra node flags, both sides), SCU_FLAGS, SCP_FLAGS, SEG, SCU_WINDOW, NOBUILD=1, SOURCES=1
  */
 import { spawn } from "node:child_process"
@@ -8,6 +9,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { bundle, NODE_FLAGS } from "../../packages/cli/build.ts"
+import { SCP_AET, SCU_AET } from "../common.ts"
 import { generateSmall } from "../inputs.ts"
 import * as Procs from "../procs.ts"
 
@@ -52,16 +54,31 @@ if (dcmtk) {
   scp = Procs.start(s.cmd, s.args, { env: process.env })
   port = Number(await scp.line("READY"))
 }
-const c = wrap(
-  flags("SCU_FLAGS"),
-  scuEntry,
-  [String(port), String(passes), String(count), ...files],
-  process.env["SCU_TRACE"]
-)
-const scuProc = spawn(c.cmd, c.args, { stdio: ["ignore", "pipe", "inherit"] })
 let scuOut = ""
-scuProc.stdout.on("data", (d: Buffer) => (scuOut += d.toString()))
-await new Promise((r) => scuProc.on("exit", r))
+if (process.env["SCU"] === "dcmtk") {
+  const paths = Array.from({ length: count }, (_, i) => files[i % files.length]!)
+  for (let p = 0; p < passes; p++) {
+    const run = Procs.start(
+      "storescu",
+      ["-aet", SCU_AET, "-aec", SCP_AET, "-pdu", "16384", "127.0.0.1", String(port), ...paths],
+      {
+        env: Procs.dcmtkEnv()
+      }
+    )
+    const exit = await run.exited
+    scuOut += `storescu pass ${p + 1}: ${JSON.stringify(exit)}\n`
+  }
+} else {
+  const c = wrap(
+    flags("SCU_FLAGS"),
+    scuEntry,
+    [String(port), String(passes), String(count), ...files],
+    process.env["SCU_TRACE"]
+  )
+  const scuProc = spawn(c.cmd, c.args, { stdio: ["ignore", "pipe", "inherit"] })
+  scuProc.stdout.on("data", (d: Buffer) => (scuOut += d.toString()))
+  await new Promise((r) => scuProc.on("exit", r))
+}
 await new Promise((r) => setTimeout(r, 300))
 scp.signal("SIGTERM")
 await scp.exited

@@ -95,4 +95,24 @@ describe("Inflow", () => {
       assert.isBelow(steps, 1000, `${steps} steps for 20 wakes`)
     })
   )
+
+  it.effect("its streams, built on first use, are Streams read through pipe and stream functions alike", () =>
+    Effect.gen(function* () {
+      const inflow = Inflow.make(1 << 20)
+      assert.isTrue(Stream.isStream(inflow.stream))
+      assert.isTrue(Stream.isStream(inflow.lentStream))
+      inflow.push(bytes(4, 1))
+      inflow.push(bytes(6, 2))
+      inflow.end()
+      // one channel for every use of a stream: a second read finds the fragments already taken
+      const first = inflow.stream.channel
+      assert.strictEqual(inflow.stream.channel, first)
+      const got = yield* inflow.stream.pipe(
+        Stream.map((c) => c.length),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(got, [4, 6])
+      assert.deepStrictEqual(yield* Stream.runCollect(inflow.stream), [])
+    })
+  )
 })

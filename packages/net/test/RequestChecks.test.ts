@@ -10,7 +10,7 @@ import { EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN } from "../src/ass
 import type { AcceptedContext } from "../src/association/Negotiated.ts"
 import * as DataSet from "../src/dimse/DataSet.ts"
 import type * as DimseChannel from "../src/dimse/DimseChannel.ts"
-import { SOP_CLASSES, VERIFICATION } from "../src/services/QueryRetrieve.ts"
+import { modelOf, SOP_CLASSES, VERIFICATION } from "../src/services/QueryRetrieve.ts"
 import * as Scp from "../src/services/Scp.ts"
 import * as Scu from "../src/services/Scu.ts"
 import { CT, countingServices, testAe } from "./support.ts"
@@ -158,6 +158,20 @@ describe("SCP request checks", () => {
       assert.strictEqual(warnings.filter((w) => w.includes("refused")).length, 1)
     })
   )
+
+  it("modelOf (a table made once) names each Q/R SOP class's model and operation, and nothing else", () => {
+    let seen = 0
+    for (const [model, ops] of Object.entries(SOP_CLASSES)) {
+      for (const op of ["find", "move", "get"] as const) {
+        const uid = (ops as Partial<Record<typeof op, string>>)[op]
+        if (uid === undefined) continue
+        assert.deepStrictEqual(modelOf(uid), { model, op })
+        seen++
+      }
+    }
+    assert.strictEqual(seen, 7)
+    for (const uid of [CT, MR, VERIFICATION, "", `${FIND}.1`]) assert.isUndefined(modelOf(uid))
+  })
 
   it.live("a C-ECHO on the CT context, and a C-GET on the C-FIND context, are refused 0x0122", () =>
     Effect.gen(function* () {

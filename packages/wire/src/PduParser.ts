@@ -152,11 +152,24 @@ class Parser implements PduParser {
     let remaining = length
     while (remaining > 0) {
       if (remaining < 4) return undefined
-      const itemLength = ((u8() << 24) >>> 0) + (u8() << 16) + (u8() << 8) + u8()
-      if (itemLength < 2 || itemLength > remaining - 4) return undefined
+      let itemLength: number
+      let presentationContextId: number
+      let control: number
+      const c = chunks[k]!
+      if (at + 6 <= c.length) {
+        // The item's header in this chunk (the usual case): read in place, without a call per byte.
+        itemLength = ((c[at]! << 24) >>> 0) + (c[at + 1]! << 16) + (c[at + 2]! << 8) + c[at + 3]!
+        if (itemLength < 2 || itemLength > remaining - 4) return undefined
+        presentationContextId = c[at + 4]!
+        control = c[at + 5]!
+        at += 6
+      } else {
+        itemLength = ((u8() << 24) >>> 0) + (u8() << 16) + (u8() << 8) + u8()
+        if (itemLength < 2 || itemLength > remaining - 4) return undefined
+        presentationContextId = u8()
+        control = u8()
+      }
       remaining -= 4 + itemLength
-      const presentationContextId = u8()
-      const control = u8()
       const isCommand = (control & 0x01) !== 0
       const isLast = (control & 0x02) !== 0
       let left = itemLength - 2
@@ -226,10 +239,13 @@ class Parser implements PduParser {
       at += itemLength
     }
     if (pdvs.length === 0) return undefined
-    if (first.length === end) this.#head++
-    else this.#chunks[this.#head] = first.subarray(end)
     this.#buffered -= end
-    this.#compact()
+    if (first.length !== end) this.#chunks[this.#head] = first.subarray(end)
+    else if (++this.#head === this.#chunks.length) {
+      // `#compact`'s usual case, here: the chunks all taken (one call fewer per PDU)
+      this.#chunks = []
+      this.#head = 0
+    } else this.#compact()
     return { _tag: "PDataTf", pdvs: pdvs as [Pdv, ...Array<Pdv>] }
   }
 
@@ -253,9 +269,12 @@ class Parser implements PduParser {
           }
         }
       }
-      const type = this.#byteAt(0)
-      const length =
-        ((this.#byteAt(2) << 24) >>> 0) + (this.#byteAt(3) << 16) + (this.#byteAt(4) << 8) + this.#byteAt(5)
+      // The header from the first chunk when it holds it (a PDU spanning reads, usually), else byte by byte.
+      const inFirst = first.length >= 6
+      const type = inFirst ? first[0]! : this.#byteAt(0)
+      const length = inFirst
+        ? ((first[2]! << 24) >>> 0) + (first[3]! << 16) + (first[4]! << 8) + first[5]!
+        : ((this.#byteAt(2) << 24) >>> 0) + (this.#byteAt(3) << 16) + (this.#byteAt(4) << 8) + this.#byteAt(5)
       const bad = this.#check(type, length)
       if (bad !== undefined) {
         this.#failed = bad

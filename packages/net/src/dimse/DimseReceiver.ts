@@ -219,8 +219,8 @@ export class Receiver {
       }
       const handler = this.deps.handler
       const run = handler
-        ? handler(incoming, this.deps.channel()).pipe(
-            Effect.catchCause((cause) => Effect.logError(`handler for ${message._tag} failed`, cause))
+        ? Effect.catchCause(handler(incoming, this.deps.channel()), (cause) =>
+            Effect.logError(`handler for ${message._tag} failed`, cause)
           )
         : Effect.logWarning(`no handler for ${message._tag}`)
       // Once the handler's fiber has ended, however it ended (plain code: no Effect step of its own).
@@ -360,6 +360,20 @@ export class Receiver {
         this.commandViews = []
       }
     }
-    return this.runEvents(events, 0, failure)
+    // `runEvents`, inlined for the usual PDU whose events all run without waiting.
+    for (let i = 0; i < events.length; i++) {
+      if (this.gone) return undefined
+      const event = events[i]!
+      const effect = event._tag === "Command" ? this.onCommand(event) : this.onData(event)
+      if (effect !== undefined) {
+        return Effect.andThen(
+          effect,
+          Effect.suspend(() => this.runEvents(events, i + 1, failure) ?? Effect.void)
+        )
+      }
+    }
+    return failure !== undefined && !this.gone
+      ? this.deps.protocolAbort(`${failure.reason}: ${failure.detail}`)
+      : undefined
   }
 }

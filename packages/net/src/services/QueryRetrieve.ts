@@ -24,15 +24,21 @@ export const SOP_CLASSES: Readonly<
   worklist: { find: "1.2.840.10008.5.1.4.31" }
 }
 
+// Each FIND, MOVE and GET SOP class's model and operation, made once: `modelOf` runs for every request an SCP serves
+// (a C-STORE's SOP class is checked not to be one of these).
+const MODELS: ReadonlyMap<string, { readonly model: Model; readonly op: "find" | "move" | "get" }> = new Map(
+  (Object.entries(SOP_CLASSES) as Array<[Model, (typeof SOP_CLASSES)[Model]]>).flatMap(([model, ops]) =>
+    (["find", "move", "get"] as const).flatMap((op) => {
+      const uid = ops[op]
+      return uid === undefined ? [] : [[uid, { model, op }] as const]
+    })
+  )
+)
+
 /** The model a FIND, MOVE or GET SOP class belongs to, if any. */
 export const modelOf = (
   sopClassUid: string
-): { readonly model: Model; readonly op: "find" | "move" | "get" } | undefined => {
-  for (const [model, ops] of Object.entries(SOP_CLASSES) as Array<[Model, (typeof SOP_CLASSES)[Model]]>) {
-    for (const op of ["find", "move", "get"] as const) if (ops[op] === sopClassUid) return { model, op }
-  }
-  return undefined
-}
+): { readonly model: Model; readonly op: "find" | "move" | "get" } | undefined => MODELS.get(sopClassUid)
 
 /** Every Q/R SOP class, for proposing or accepting contexts. */
 export const ALL_QR_SOP_CLASSES: ReadonlyArray<string> = Object.values(SOP_CLASSES).flatMap((ops) =>

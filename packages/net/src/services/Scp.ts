@@ -525,18 +525,27 @@ const isServiceRequest = (m: Dimse.Message): m is ServiceRequest =>
 
 // The operation a service request asks for, in its SOP class's terms, and whether that SOP class has it: C-ECHO is
 // Verification's only, C-FIND/C-GET/C-MOVE each their own Q/R SOP classes', C-STORE any but those (PS3.4 A, B, C).
-const operationOf = (m: ServiceRequest): { readonly name: string; readonly has: (sopClassUid: string) => boolean } => {
+// Plain code (no object or closure per request): every request is checked.
+const OPERATION_NAMES: Readonly<Record<ServiceRequest["_tag"], string>> = {
+  CEchoRq: "C-ECHO",
+  CStoreRq: "C-STORE",
+  CFindRq: "C-FIND",
+  CGetRq: "C-GET",
+  CMoveRq: "C-MOVE"
+}
+const hasOperation = (m: ServiceRequest): boolean => {
+  const uid = m.affectedSopClassUid
   switch (m._tag) {
     case "CEchoRq":
-      return { name: "C-ECHO", has: (uid) => uid === VERIFICATION }
+      return uid === VERIFICATION
     case "CStoreRq":
-      return { name: "C-STORE", has: (uid) => uid !== VERIFICATION && modelOf(uid) === undefined }
+      return uid !== VERIFICATION && modelOf(uid) === undefined
     case "CFindRq":
-      return { name: "C-FIND", has: (uid) => modelOf(uid)?.op === "find" }
+      return modelOf(uid)?.op === "find"
     case "CGetRq":
-      return { name: "C-GET", has: (uid) => modelOf(uid)?.op === "get" }
+      return modelOf(uid)?.op === "get"
     case "CMoveRq":
-      return { name: "C-MOVE", has: (uid) => modelOf(uid)?.op === "move" }
+      return modelOf(uid)?.op === "move"
   }
 }
 
@@ -555,9 +564,11 @@ const refusalOf = (
       comment: `not the SOP class of presentation context ${context.id}`
     }
   }
-  const operation = operationOf(m)
-  if (!operation.has(m.affectedSopClassUid)) {
-    return { status: Status.SOP_CLASS_NOT_SUPPORTED, comment: `the SOP class has no ${operation.name} operation` }
+  if (!hasOperation(m)) {
+    return {
+      status: Status.SOP_CLASS_NOT_SUPPORTED,
+      comment: `the SOP class has no ${OPERATION_NAMES[m._tag]} operation`
+    }
   }
   if (!context.weAreScp) {
     return { status: Status.NOT_AUTHORIZED, comment: `no SCP role negotiated on presentation context ${context.id}` }
@@ -605,8 +616,9 @@ const refuse = (
  * context's, or on a context where we are not the SCP, is answered with a failure (0x0122, 0x0124) and not served.
  */
 export const requestHandler = (ae: ApplicationEntity, services: Services): DimseChannel.RequestHandler => {
-  const storage = Option.map(services.storage, (s) => storeRequestHandler(s.store))
-  const refuseStore = storeRequestHandler(() => Effect.succeed({ status: Status.SOP_CLASS_NOT_SUPPORTED }))
+  const store = Option.isSome(services.storage)
+    ? storeRequestHandler(services.storage.value.store)
+    : storeRequestHandler(() => Effect.succeed({ status: Status.SOP_CLASS_NOT_SUPPORTED }))
   return (request, channel) => {
     const m = request.message
     if (isServiceRequest(m)) {
@@ -626,7 +638,7 @@ export const requestHandler = (ae: ApplicationEntity, services: Services): Dimse
           return rest === undefined ? Effect.void : Effect.ignore(rest)
         })
       case "CStoreRq":
-        return Option.isSome(storage) ? storage.value(request, channel) : refuseStore(request, channel)
+        return store(request, channel)
       case "CFindRq":
         return handleFind(services, request, channel)
       case "CGetRq":

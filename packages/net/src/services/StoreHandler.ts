@@ -53,19 +53,24 @@ export type StorageHandler = (request: StoreRequest) => Effect.Effect<StoreOutco
 // Answers now: called from within the handler's running effect, the response is written at once when nothing else
 // is being sent (no Effect step, no lock), else the effect returned finishes it. A failed send is not the handler's
 // failure: the association is ending, and its own error says why.
-const respondTo =
-  (request: DimseChannel.IncomingRequest, channel: DimseChannel.DimseChannel, m: Dimse.CStoreRq) =>
-  (status: number, errorComment?: string): Effect.Effect<void> => {
-    const rest = channel.sendNow(request.context, {
-      _tag: "CStoreRsp",
-      messageIdBeingRespondedTo: m.messageId,
-      status,
-      affectedSopClassUid: m.affectedSopClassUid,
-      affectedSopInstanceUid: m.affectedSopInstanceUid,
-      ...(errorComment ? { errorComment: Dimse.fitErrorComment(errorComment) } : {})
-    } satisfies Dimse.CStoreRsp)
-    return rest === undefined ? Effect.void : Effect.ignore(rest)
-  }
+// A plain function of the request (not a closure made per request): one call per answer.
+const respond = (
+  request: DimseChannel.IncomingRequest,
+  channel: DimseChannel.DimseChannel,
+  m: Dimse.CStoreRq,
+  status: number,
+  errorComment?: string
+): Effect.Effect<void> => {
+  const rest = channel.sendNow(request.context, {
+    _tag: "CStoreRsp",
+    messageIdBeingRespondedTo: m.messageId,
+    status,
+    affectedSopClassUid: m.affectedSopClassUid,
+    affectedSopInstanceUid: m.affectedSopInstanceUid,
+    ...(errorComment ? { errorComment: Dimse.fitErrorComment(errorComment) } : {})
+  } satisfies Dimse.CStoreRsp)
+  return rest === undefined ? Effect.void : Effect.ignore(rest)
+}
 
 /** A request handler answering C-STORE-RQ with `handler`, and anything else with "not supported". */
 export const storeRequestHandler =
@@ -73,12 +78,11 @@ export const storeRequestHandler =
   (request, channel) => {
     const m = request.message
     if (m._tag !== "CStoreRq") return Stream.runDrain(request.dataSet).pipe(Effect.ignore)
-    const respond = respondTo(request, channel, m)
     if (!request.context.weAreScp) {
       return Effect.gen(function* () {
         yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
         yield* Effect.logWarning(`C-STORE on context ${request.context.id} without the SCP role refused`)
-        return yield* respond(Status.NOT_AUTHORIZED, "no SCP role negotiated for this SOP class")
+        return yield* respond(request, channel, m, Status.NOT_AUTHORIZED, "no SCP role negotiated for this SOP class")
       })
     }
     if (m.affectedSopClassUid !== request.context.abstractSyntax) {
@@ -91,6 +95,9 @@ export const storeRequestHandler =
             `(${request.context.abstractSyntax}) refused: not its SOP class`
         )
         return yield* respond(
+          request,
+          channel,
+          m,
           Status.SOP_CLASS_NOT_SUPPORTED,
           `not the SOP class of presentation context ${request.context.id}`
         )
@@ -115,13 +122,14 @@ export const storeRequestHandler =
     )
     // A handler that died (a throw, a defect) is answered 0x0110, processing failure, rather than leaving the peer
     // waiting for a response until its timeout; interrupted (the association is gone), there is no one to answer.
-    const answered = Effect.catchCause(outcome, (cause) =>
-      Cause.hasInterruptsOnly(cause)
-        ? Effect.failCause(cause)
-        : Effect.as(Effect.logError(`the storage handler for ${m.affectedSopInstanceUid} failed`, cause), {
-            status: Status.PROCESSING_FAILURE,
-            errorComment: "the storage handler failed"
-          })
-    )
-    return Effect.flatMap(answered, (o) => respond(o.status, o.errorComment))
+    // One step for both outcomes (not a catch, then a flatMap): this runs once per instance.
+    return Effect.matchCauseEffect(outcome, {
+      onFailure: (cause) =>
+        Cause.hasInterruptsOnly(cause)
+          ? Effect.failCause(cause)
+          : Effect.flatMap(Effect.logError(`the storage handler for ${m.affectedSopInstanceUid} failed`, cause), () =>
+              respond(request, channel, m, Status.PROCESSING_FAILURE, "the storage handler failed")
+            ),
+      onSuccess: (o) => respond(request, channel, m, o.status, o.errorComment)
+    })
   }

@@ -243,8 +243,15 @@ const attachReader = (conn: Net.Socket) => {
       })
     })
   })
+  // The synchronous reader's take, once per read and once more to find nothing: `take` inlined.
   const takeNow = (): ReadonlyArray<Uint8Array> | TransportError | undefined => {
-    if (chunks.length > 0) return take()
+    if (chunks.length > 0) {
+      const out = chunks
+      chunks = []
+      buffered = 0
+      if (conn.isPaused() && why === undefined) conn.resume()
+      return out
+    }
     if (why !== undefined) return ended(why)
     return undefined
   }

@@ -44,36 +44,12 @@ interface Fields {
 const hasStatusDetail = (m: Fields): boolean =>
   m.errorComment !== undefined || m.offendingElement !== undefined || m.errorId !== undefined
 
-const putElement = (out: Uint8Array, at: number, element: number, length: number): number => {
-  out[at + 2] = element & 0xff
-  out[at + 3] = element >>> 8
-  out[at + 4] = length & 0xff
-  out[at + 5] = (length >>> 8) & 0xff
-  out[at + 6] = (length >>> 16) & 0xff
-  out[at + 7] = length >>> 24
-  return at + 8
-}
-
-const putUs = (out: Uint8Array, at: number, element: number, value: number): number => {
-  at = putElement(out, at, element, 2)
-  out[at] = value & 0xff
-  out[at + 1] = value >>> 8
-  return at + 2
-}
-
-// A UI value padded to even length with a NUL (the buffer is zero-filled).
-const putUid = (out: Uint8Array, at: number, element: number, value: string): number => {
-  const length = value.length + (value.length & 1)
-  at = putElement(out, at, element, length)
-  // Checked by `isUid`: one byte per character, as the generic encoder writes them.
-  ascii.encodeInto(value, out.subarray(at, at + value.length))
-  return at + length
-}
-
-const uidSize = (v: string | undefined): number => (v === undefined ? 0 : 8 + v.length + (v.length & 1))
-
+// Each element is group 0000 (two zero bytes, as the zero-filled buffer has them), its element number and its 32-bit
+// length (little endian; every length here fits the low byte), then its value. Written inline rather than by a helper
+// per element: `write` runs for every C-STORE and its response, mostly before V8 optimizes it, where each call costs.
 // The command set, elements in tag order: (0000,0002) (0000,0100) (0000,0110 or 0120) (0000,0700) (0000,0800)
-// (0000,0900) (0000,1000); `priority` and `status` -1 when absent, the UIDs undefined when absent.
+// (0000,0900) (0000,1000); `priority` and `status` -1 when absent, the UIDs undefined when absent. A UI value is
+// padded to even length with a NUL (the buffer is zero-filled); `isUid` checked it is one byte per character.
 const write = (
   sopClass: string | undefined,
   commandField: number,
@@ -84,19 +60,67 @@ const write = (
   status: number,
   sopInstance: string | undefined
 ): Uint8Array => {
-  const groupLength = uidSize(sopClass) + 30 + (priority < 0 ? 0 : 10) + (status < 0 ? 0 : 10) + uidSize(sopInstance)
+  const classLength = sopClass === undefined ? -1 : sopClass.length + (sopClass.length & 1)
+  const instanceLength = sopInstance === undefined ? -1 : sopInstance.length + (sopInstance.length & 1)
+  const groupLength =
+    (classLength < 0 ? 0 : 8 + classLength) +
+    30 +
+    (priority < 0 ? 0 : 10) +
+    (status < 0 ? 0 : 10) +
+    (instanceLength < 0 ? 0 : 8 + instanceLength)
   const out = new Uint8Array(12 + groupLength)
-  let at = putElement(out, 0, 0x0000, 4)
-  out[at] = groupLength & 0xff
-  out[at + 1] = (groupLength >>> 8) & 0xff
-  at += 4
-  if (sopClass !== undefined) at = putUid(out, at, 0x0002, sopClass)
-  at = putUs(out, at, 0x0100, commandField)
-  at = putUs(out, at, idElement, id)
-  if (priority >= 0) at = putUs(out, at, 0x0700, priority)
-  at = putUs(out, at, 0x0800, dataSetType)
-  if (status >= 0) at = putUs(out, at, 0x0900, status)
-  if (sopInstance !== undefined) putUid(out, at, 0x1000, sopInstance)
+  // (0000,0000) UL, 4 bytes: the group length (under 64 KiB here)
+  out[4] = 4
+  out[8] = groupLength & 0xff
+  out[9] = (groupLength >>> 8) & 0xff
+  let at = 12
+  if (classLength >= 0) {
+    out[at + 2] = 0x02
+    out[at + 4] = classLength
+    ascii.encodeInto(sopClass!, out.subarray(at + 8, at + 8 + sopClass!.length))
+    at += 8 + classLength
+  }
+  // (0000,0100) US
+  out[at + 3] = 0x01
+  out[at + 4] = 2
+  out[at + 8] = commandField & 0xff
+  out[at + 9] = commandField >>> 8
+  at += 10
+  // (0000,0110) or (0000,0120) US
+  out[at + 2] = idElement & 0xff
+  out[at + 3] = idElement >>> 8
+  out[at + 4] = 2
+  out[at + 8] = id & 0xff
+  out[at + 9] = id >>> 8
+  at += 10
+  if (priority >= 0) {
+    // (0000,0700) US
+    out[at + 3] = 0x07
+    out[at + 4] = 2
+    out[at + 8] = priority & 0xff
+    out[at + 9] = priority >>> 8
+    at += 10
+  }
+  // (0000,0800) US
+  out[at + 3] = 0x08
+  out[at + 4] = 2
+  out[at + 8] = dataSetType & 0xff
+  out[at + 9] = dataSetType >>> 8
+  at += 10
+  if (status >= 0) {
+    // (0000,0900) US
+    out[at + 3] = 0x09
+    out[at + 4] = 2
+    out[at + 8] = status & 0xff
+    out[at + 9] = status >>> 8
+    at += 10
+  }
+  if (instanceLength >= 0) {
+    // (0000,1000) UI
+    out[at + 3] = 0x10
+    out[at + 4] = instanceLength
+    ascii.encodeInto(sopInstance!, out.subarray(at + 8, at + 8 + sopInstance!.length))
+  }
   return out
 }
 
