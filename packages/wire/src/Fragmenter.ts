@@ -69,7 +69,8 @@ const allocate = (
   out[8] = (pdvLength >>> 8) & 0xff
   out[9] = pdvLength & 0xff
   out[10] = presentationContextId
-  out[11] = Pdv.controlHeader({ isCommand, isLast })
+  // Pdv.controlHeader, without an object per PDU
+  out[11] = (isCommand ? Pdv.CONTROL_COMMAND : 0) | (isLast ? Pdv.CONTROL_LAST : 0)
   return out
 }
 
@@ -126,21 +127,24 @@ export const fragmentMessage = (
 const header = (dataLength: number, presentationContextId: number, isCommand: boolean, isLast: boolean): Uint8Array =>
   allocate(HEADER, dataLength, presentationContextId, isCommand, isLast)
 
+// `capacity` is `fragmentCapacity` of the maximum PDU length, worked out once per message.
 const partsOf = (
   out: Array<Uint8Array>,
   presentationContextId: number,
-  maxPduLength: number,
+  capacity: number,
   isCommand: boolean,
   bytes: Uint8Array
 ): void => {
-  const capacity = fragmentCapacity(maxPduLength)
   if (bytes.length === 0) {
-    out.push(header(0, presentationContextId, isCommand, true))
+    out.push(allocate(HEADER, 0, presentationContextId, isCommand, true))
     return
   }
   for (let at = 0; at < bytes.length; at += capacity) {
     const end = Math.min(at + capacity, bytes.length)
-    out.push(header(end - at, presentationContextId, isCommand, end === bytes.length), bytes.subarray(at, end))
+    out.push(
+      allocate(HEADER, end - at, presentationContextId, isCommand, end === bytes.length),
+      bytes.subarray(at, end)
+    )
   }
 }
 
@@ -156,8 +160,9 @@ export const fragmentMessageParts = (
   dataSet?: Uint8Array
 ): Array<Uint8Array> => {
   const out: Array<Uint8Array> = []
-  partsOf(out, presentationContextId, maxPduLength, true, command)
-  if (dataSet !== undefined) partsOf(out, presentationContextId, maxPduLength, false, dataSet)
+  const capacity = fragmentCapacity(maxPduLength)
+  partsOf(out, presentationContextId, capacity, true, command)
+  if (dataSet !== undefined) partsOf(out, presentationContextId, capacity, false, dataSet)
   return out
 }
 

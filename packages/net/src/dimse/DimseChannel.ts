@@ -281,7 +281,8 @@ export const make = (
     // Set as the channel's scope starts closing: running handlers start no new step (`isStopping`).
     let stopping = false
 
-    const contextById = new Map(negotiated.accepted.map((c) => [c.id, c]))
+    const accepted = negotiated.accepted
+    const contextById = new Map(accepted.map((c) => [c.id, c]))
 
     const goneError = () =>
       rx.gone ?? new AssociationAborted({ by: "provider", source: 2, reason: 0, detail: "association ended" })
@@ -813,15 +814,13 @@ export const make = (
       requestOne,
       requestOneNow,
       findContext: (sopClassUid, role, transferSyntaxes) => {
-        const found = negotiated.accepted.find(
-          (c) =>
-            c.abstractSyntax === sopClassUid &&
-            (role === "SCU" ? c.weAreScu : c.weAreScp) &&
-            (transferSyntaxes === undefined || transferSyntaxes.includes(c.transferSyntax))
-        )
-        return found
-          ? Result.succeed(found)
-          : Result.fail(new NoAcceptedContext({ sopClassUid, role, transferSyntax: transferSyntaxes?.join(", ") }))
+        // A loop rather than `find` with a closure: every C-STORE looks its context up, among up to 128.
+        for (let i = 0; i < accepted.length; i++) {
+          const c = accepted[i]!
+          if (c.abstractSyntax !== sopClassUid || !(role === "SCU" ? c.weAreScu : c.weAreScp)) continue
+          if (transferSyntaxes === undefined || transferSyntaxes.includes(c.transferSyntax)) return Result.succeed(c)
+        }
+        return Result.fail(new NoAcceptedContext({ sopClassUid, role, transferSyntax: transferSyntaxes?.join(", ") }))
       },
       isStopping: () => stopping
     }

@@ -54,20 +54,27 @@ const putElement = (out: Uint8Array, at: number, element: number, length: number
   return at + 8
 }
 
+// The element's header written here rather than by `putElement` (a call fewer per element of every message); the
+// buffer is zero-filled, so the group (0000) and the length's upper bytes (2) are left as they are.
 const putUs = (out: Uint8Array, at: number, element: number, value: number): number => {
-  at = putElement(out, at, element, 2)
-  out[at] = value & 0xff
-  out[at + 1] = value >>> 8
-  return at + 2
+  out[at + 2] = element & 0xff
+  out[at + 3] = element >>> 8
+  out[at + 4] = 2
+  out[at + 8] = value & 0xff
+  out[at + 9] = value >>> 8
+  return at + 10
 }
 
-// A UI value padded to even length with a NUL (the buffer is zero-filled).
+// A UI value padded to even length with a NUL (the buffer is zero-filled; a UID is at most 64 characters, so its
+// length's upper bytes stay 0).
 const putUid = (out: Uint8Array, at: number, element: number, value: string): number => {
   const length = value.length + (value.length & 1)
-  at = putElement(out, at, element, length)
+  out[at + 2] = element & 0xff
+  out[at + 3] = element >>> 8
+  out[at + 4] = length
   // Checked by `isUid`: one byte per character, as the generic encoder writes them.
-  ascii.encodeInto(value, out.subarray(at, at + value.length))
-  return at + length
+  ascii.encodeInto(value, out.subarray(at + 8, at + 8 + value.length))
+  return at + 8 + length
 }
 
 const uidSize = (v: string | undefined): number => (v === undefined ? 0 : 8 + v.length + (v.length & 1))
