@@ -97,33 +97,55 @@ export const store = (
   channel: DimseChannel.DimseChannel,
   input: StoreInput
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> =>
-  // Without a generator: this is every C-STORE's path.
-  Effect.withFiber((fiber) => {
-    const context = channel.findContext(input.sopClassUid, "SCU", [input.transferSyntax])
-    if (Result.isFailure(context)) {
-      const other =
-        input.transcode === false ? undefined : transcodeContext(channel, input.sopClassUid, input.transferSyntax)
-      if (other === undefined) {
-        // No context for the SOP class at all is said so: the transfer syntax is not what was refused.
-        const anyContext = channel.findContext(input.sopClassUid, "SCU")
-        return Effect.fail(Result.isFailure(anyContext) ? anyContext.failure : context.failure)
-      }
-      return Effect.logDebug(
-        `C-STORE of ${input.sopInstanceUid}: re-encoded from ${input.transferSyntax} to ${other.transferSyntax}, ` +
-          `the transfer syntax of accepted context ${other.id}`
-      ).pipe(
-        Effect.andThen(Transcode.transcode(input.dataSet, input.transferSyntax, other.transferSyntax)),
-        Effect.flatMap((dataSet) => storeOn(channel, other, { ...input, dataSet })),
-        Effect.withLogSpan("C-STORE")
-      )
+  Effect.withFiber((fiber) => beginStore(fiber, channel, input))
+
+/**
+ * `store` begun now, for a caller already running in an effect (a generator's body, `Effect.suspend`): a data set in
+ * bytes is sent as this is called when the window has a free slot, and the effect returned waits for the response
+ * (a streamed data set, or one waiting for a slot, is sent once that effect runs). Begun several times before the
+ * first is awaited, bytes go out as fast as the negotiated Asynchronous Operations Window allows with no fiber per
+ * C-STORE; await the effects in any order. Called outside a running effect, it is `store`.
+ */
+export const storeNow = (
+  channel: DimseChannel.DimseChannel,
+  input: StoreInput
+): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> => {
+  const fiber = Fiber.getCurrent()
+  return fiber === undefined ? store(channel, input) : beginStore(fiber, channel, input)
+}
+
+// `store`'s work, begun by the fiber it runs in (whose log level decides its log span). Without a generator: this is
+// every C-STORE's path.
+const beginStore = (
+  fiber: Fiber.Fiber<unknown, unknown>,
+  channel: DimseChannel.DimseChannel,
+  input: StoreInput
+): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> => {
+  const context = channel.findContext(input.sopClassUid, "SCU", [input.transferSyntax])
+  if (Result.isFailure(context)) {
+    const other =
+      input.transcode === false ? undefined : transcodeContext(channel, input.sopClassUid, input.transferSyntax)
+    if (other === undefined) {
+      // No context for the SOP class at all is said so: the transfer syntax is not what was refused.
+      const anyContext = channel.findContext(input.sopClassUid, "SCU")
+      return Effect.fail(Result.isFailure(anyContext) ? anyContext.failure : context.failure)
     }
-    const answered = storeOn(channel, context.success, input)
-    // The span only where a line inside it can be printed: a C-STORE of bytes logs at Debug only (a data set streamed
-    // from the caller's own source may log at any level). Cold, the span was ~40 runtime calls of each C-STORE's ~340.
-    return input.dataSet instanceof Uint8Array && !logsDebug(fiber.getRef(References.MinimumLogLevel))
-      ? answered
-      : Effect.withLogSpan(answered, "C-STORE")
-  })
+    return Effect.logDebug(
+      `C-STORE of ${input.sopInstanceUid}: re-encoded from ${input.transferSyntax} to ${other.transferSyntax}, ` +
+        `the transfer syntax of accepted context ${other.id}`
+    ).pipe(
+      Effect.andThen(Transcode.transcode(input.dataSet, input.transferSyntax, other.transferSyntax)),
+      Effect.flatMap((dataSet) => storeOn(channel, other, { ...input, dataSet })),
+      Effect.withLogSpan("C-STORE")
+    )
+  }
+  const answered = storeOn(channel, context.success, input)
+  // The span only where a line inside it can be printed: a C-STORE of bytes logs at Debug only (a data set streamed
+  // from the caller's own source may log at any level). Cold, the span was ~40 runtime calls of each C-STORE's ~340.
+  return input.dataSet instanceof Uint8Array && !logsDebug(fiber.getRef(References.MinimumLogLevel))
+    ? answered
+    : Effect.withLogSpan(answered, "C-STORE")
+}
 
 const storeOn = (
   channel: DimseChannel.DimseChannel,
@@ -202,15 +224,28 @@ export const storeLoaded = (
   meta: Part10.FileMeta,
   loaded: Uint8Array | Stream.Stream<Uint8Array, Part10.FileReadFailed>
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> =>
-  store(channel, {
-    sopClassUid: meta.sopClassUid,
-    sopInstanceUid: meta.sopInstanceUid,
-    transferSyntax: meta.transferSyntaxUid,
-    dataSet:
-      loaded instanceof Uint8Array
-        ? loaded
-        : loaded.pipe(Stream.mapError((e) => new DataSourceFailed({ detail: e.message })))
-  })
+  store(channel, loadedInput(meta, loaded))
+
+/** `storeLoaded` begun now, as `storeNow`: several begun before the first is awaited fill the window. */
+export const storeLoadedNow = (
+  channel: DimseChannel.DimseChannel,
+  meta: Part10.FileMeta,
+  loaded: Uint8Array | Stream.Stream<Uint8Array, Part10.FileReadFailed>
+): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> =>
+  storeNow(channel, loadedInput(meta, loaded))
+
+const loadedInput = (
+  meta: Part10.FileMeta,
+  loaded: Uint8Array | Stream.Stream<Uint8Array, Part10.FileReadFailed>
+): StoreInput => ({
+  sopClassUid: meta.sopClassUid,
+  sopInstanceUid: meta.sopInstanceUid,
+  transferSyntax: meta.transferSyntaxUid,
+  dataSet:
+    loaded instanceof Uint8Array
+      ? loaded
+      : loaded.pipe(Stream.mapError((e) => new DataSourceFailed({ detail: e.message })))
+})
 
 /**
  * C-STORE of many files on one association, as many outstanding at once as the negotiated
