@@ -92,7 +92,7 @@ describe("Scu.storeNow", () => {
     })
   )
 
-  it.live("at Debug, the lines it logs carry the C-STORE span", () => {
+  it.live("at Debug too, requests leave at once, and the lines they log carry the C-STORE span", () => {
     const lines: Array<{ readonly text: string; readonly spans: ReadonlyArray<string> }> = []
     const capture = Logger.make(({ message, fiber }) => {
       lines.push({
@@ -101,13 +101,15 @@ describe("Scu.storeNow", () => {
       })
     })
     return Effect.gen(function* () {
-      const { channel, release } = yield* connected
+      const { channel, arrived, release, allIn } = yield* connected
+      const answers = [1, 2, 3, 4].map((k) => Scu.storeNow(channel, input(`1.2.3.${k}`)))
+      yield* Deferred.await(allIn).pipe(Effect.timeout("5 seconds"))
+      assert.deepStrictEqual(arrived, ["1.2.3.1", "1.2.3.2", "1.2.3.3", "1.2.3.4"])
       yield* Deferred.succeed(release, undefined)
-      const r = yield* Effect.suspend(() => Scu.storeNow(channel, input("1.2.3.8")))
-      assert.strictEqual(r.status, Status.SUCCESS)
-      const sent = lines.find((l) => l.text.startsWith("send ") && l.text.includes("C-STORE-RQ"))
-      assert.isDefined(sent)
-      assert.strictEqual(sent!.spans[0], "C-STORE")
+      for (const [k, answer] of answers.entries()) assert.strictEqual((yield* answer).sopInstanceUid, `1.2.3.${k + 1}`)
+      const sent = lines.filter((l) => l.text.startsWith("send ") && l.text.includes("C-STORE-RQ"))
+      assert.strictEqual(sent.length, 4)
+      for (const line of sent) assert.strictEqual(line.spans[0], "C-STORE")
     }).pipe(Effect.provideService(References.MinimumLogLevel, "Debug"), Effect.provide(Logger.layer([capture])))
   })
 })

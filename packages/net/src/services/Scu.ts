@@ -104,14 +104,20 @@ export const store = (
  * bytes is sent as this is called when the window has a free slot, and the effect returned waits for the response
  * (a streamed data set, or one waiting for a slot, is sent once that effect runs). Begun several times before the
  * first is awaited, bytes go out as fast as the negotiated Asynchronous Operations Window allows with no fiber per
- * C-STORE; await the effects in any order. Called outside a running effect, it is `store`.
+ * C-STORE; await the effects in any order. At Debug, where its log lines need a fiber, it runs in one of its own,
+ * started now. Called outside a running effect, it is `store`.
  */
 export const storeNow = (
   channel: DimseChannel.DimseChannel,
   input: StoreInput
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> => {
   const fiber = Fiber.getCurrent()
-  return fiber === undefined ? store(channel, input) : beginStore(fiber, channel, input)
+  if (fiber === undefined) return store(channel, input)
+  if (!logsDebug(fiber.getRef(References.MinimumLogLevel))) return beginStore(fiber, channel, input)
+  // Runs until it waits for the response (its "send" line logged, its request written); interrupting the wait
+  // interrupts it.
+  const running = Effect.runForkWith(fiber.context)(store(channel, input))
+  return Effect.onInterrupt(Fiber.join(running), () => Fiber.interrupt(running))
 }
 
 // `store`'s work, begun by the fiber it runs in (whose log level decides its log span). Without a generator: this is
