@@ -97,7 +97,7 @@ export const store = (
   channel: DimseChannel.DimseChannel,
   input: StoreInput
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> =>
-  Effect.withFiber((fiber) => beginStore(fiber, channel, input))
+  Effect.withFiber((fiber) => beginStore(logsDebug(fiber.getRef(References.MinimumLogLevel)), channel, input))
 
 /**
  * `store` begun now, for a caller already running in an effect (a generator's body, `Effect.suspend`): a data set in
@@ -113,17 +113,17 @@ export const storeNow = (
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> => {
   const fiber = Fiber.getCurrent()
   if (fiber === undefined) return store(channel, input)
-  if (!logsDebug(fiber.getRef(References.MinimumLogLevel))) return beginStore(fiber, channel, input)
+  if (!logsDebug(fiber.getRef(References.MinimumLogLevel))) return beginStore(false, channel, input)
   // Runs until it waits for the response (its "send" line logged, its request written); interrupting the wait
   // interrupts it.
   const running = Effect.runForkWith(fiber.context)(store(channel, input))
   return Effect.onInterrupt(Fiber.join(running), () => Fiber.interrupt(running))
 }
 
-// `store`'s work, begun by the fiber it runs in (whose log level decides its log span). Without a generator: this is
-// every C-STORE's path.
+// `store`'s work, begun by the fiber it runs in; `debug`: whether that fiber logs at Debug (then its log span is set).
+// Without a generator: this is every C-STORE's path.
 const beginStore = (
-  fiber: Fiber.Fiber<unknown, unknown>,
+  debug: boolean,
   channel: DimseChannel.DimseChannel,
   input: StoreInput
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> => {
@@ -148,9 +148,7 @@ const beginStore = (
   const answered = storeOn(channel, context.success, input)
   // The span only where a line inside it can be printed: a C-STORE of bytes logs at Debug only (a data set streamed
   // from the caller's own source may log at any level). Cold, the span was ~40 runtime calls of each C-STORE's ~340.
-  return input.dataSet instanceof Uint8Array && !logsDebug(fiber.getRef(References.MinimumLogLevel))
-    ? answered
-    : Effect.withLogSpan(answered, "C-STORE")
+  return input.dataSet instanceof Uint8Array && !debug ? answered : Effect.withLogSpan(answered, "C-STORE")
 }
 
 const storeOn = (
