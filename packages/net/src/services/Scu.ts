@@ -158,23 +158,43 @@ const storeOn = (
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> => {
   // Taken and sent now (within the caller's step), not as Effects of their own.
   const messageId = channel.takeMessageId()
-  const rq: Dimse.CStoreRq = {
-    _tag: "CStoreRq",
-    messageId,
-    affectedSopClassUid: input.sopClassUid,
-    affectedSopInstanceUid: input.sopInstanceUid,
-    priority: input.priority ?? Dimse.PRIORITY_MEDIUM,
-    ...(input.moveOriginator
+  const priority = input.priority ?? Dimse.PRIORITY_MEDIUM
+  const origin = input.moveOriginator
+  const rq: Dimse.CStoreRq =
+    origin === undefined
       ? {
-          moveOriginatorApplicationEntityTitle: input.moveOriginator.aeTitle,
-          moveOriginatorMessageId: input.moveOriginator.messageId
+          _tag: "CStoreRq",
+          messageId,
+          affectedSopClassUid: input.sopClassUid,
+          affectedSopInstanceUid: input.sopInstanceUid,
+          priority
         }
-      : {})
+      : {
+          _tag: "CStoreRq",
+          messageId,
+          affectedSopClassUid: input.sopClassUid,
+          affectedSopInstanceUid: input.sopInstanceUid,
+          priority,
+          moveOriginatorApplicationEntityTitle: origin.aeTitle,
+          moveOriginatorMessageId: origin.messageId
+        }
+  // The status made as the response is delivered: no Effect step of its own.
+  return channel.requestOneNow(context, rq, input.dataSet, (rsp) => storeInfo(rsp.message, input.sopInstanceUid))
+}
+
+// `info` of a C-STORE response, with the instance it answers.
+const storeInfo = (
+  message: Dimse.Message,
+  sopInstanceUid: string
+): StatusInfo & { readonly sopInstanceUid: string } => {
+  const status = "status" in message ? message.status : Status.SUCCESS
+  return {
+    status,
+    category: Status.classify(status),
+    meaning: Status.describe(status, "C-STORE"),
+    errorComment: "errorComment" in message ? message.errorComment : undefined,
+    sopInstanceUid
   }
-  return Effect.map(channel.requestOneNow(context, rq, input.dataSet), (rsp) => ({
-    ...info(rsp.message, "C-STORE"),
-    sopInstanceUid: input.sopInstanceUid
-  }))
 }
 
 /** A file that cannot be sent: unreadable, not DICOM, or without the identifiers a C-STORE needs. */
