@@ -262,12 +262,16 @@ const store = Command.make(
               file: Files.Sendable,
               from: typeof session,
               r: Result.Result<Scu.StatusInfo, DimseError.DimseFailure>
-            ) =>
-              Effect.gen(function* () {
+            ): Effect.Effect<void> => {
+              // nearly every file: counted, nothing to say (no generator made for it)
+              if (Result.isSuccess(r) && r.success.category === "Success") {
+                sent++
+                return Effect.void
+              }
+              return Effect.gen(function* () {
                 if (Result.isSuccess(r)) {
                   const s = r.success
-                  if (s.category === "Success") sent++
-                  else if (s.category === "Warning") {
+                  if (s.category === "Warning") {
                     sent++
                     warnings++
                     yield* clearProgress
@@ -283,6 +287,7 @@ const store = Command.make(
                 yield* reportFailure(file.path, e.message)
                 if (from === session) yield* close(Exit.fail(e))
               })
+            }
             const settle = Effect.suspend(() => {
               const entry = inFlight.shift()
               return entry === undefined
