@@ -57,12 +57,15 @@ const logsDebug = (level: LogLevel.LogLevel): boolean => level === "Debug" || le
 
 /** C-ECHO: verifies the peer answers (PS3.4 Annex A). */
 export const echo = (channel: DimseChannel.DimseChannel): Effect.Effect<StatusInfo, DimseFailure> =>
-  Effect.gen(function* () {
-    const context = yield* Effect.fromResult(channel.findContext(VERIFICATION, "SCU"))
-    const messageId = yield* channel.nextMessageId
-    const rsp = yield* channel.requestOne(context, { _tag: "CEchoRq", messageId, affectedSopClassUid: VERIFICATION })
-    return info(rsp.message, "C-ECHO")
-  }).pipe(Effect.withLogSpan("C-ECHO"))
+  // As `store`: no generator, the request begun within this step, its status made as the response is delivered, and
+  // the log span only where a line inside it can be printed (a C-ECHO logs at Debug only).
+  Effect.withFiber((fiber) => {
+    const context = channel.findContext(VERIFICATION, "SCU")
+    if (Result.isFailure(context)) return Effect.fail(context.failure)
+    const rq: Dimse.CEchoRq = { _tag: "CEchoRq", messageId: channel.takeMessageId(), affectedSopClassUid: VERIFICATION }
+    const answered = channel.requestOneNow(context.success, rq, undefined, (rsp) => info(rsp.message, "C-ECHO"))
+    return logsDebug(fiber.getRef(References.MinimumLogLevel)) ? Effect.withLogSpan(answered, "C-ECHO") : answered
+  })
 
 /** What to store: the SOP identifiers, the data set's transfer syntax, and its bytes or a stream of them. */
 export interface StoreInput {
