@@ -11,10 +11,11 @@
 import { readFileSync } from "node:fs"
 import { createInterface } from "node:readline"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as References from "effect/References"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
-import { ApplicationEntity, Part10, Scu } from "@netdicom/net"
+import { ApplicationEntity, Part10, Scu, type DimseError } from "@netdicom/net"
 import {
   EXPLICIT_VR_LE,
   ASYNC_WINDOW,
@@ -103,22 +104,34 @@ const store = (job: Extract<ScuJob, { kind: "store" }>) =>
             contexts: [...contexts.values()]
           })
           const take = yield* Part10.readAhead(infos.map((info, i) => ({ ...info, path: job.files[i]! })))
-          // As many C-STOREs outstanding as the negotiated Asynchronous Operations Window allows: one
-          // with DCMTK (it negotiates none), ASYNC_WINDOW with a netdicom SCP.
+          // As many C-STOREs outstanding as the negotiated Asynchronous Operations Window allows: one with DCMTK (it
+          // negotiates none), ASYNC_WINDOW with a netdicom SCP. A data set in bytes is begun at once
+          // (`Scu.storeLoadedNow`: no fiber per C-STORE); a streamed (large) one is sent by a fiber of its own, so that
+          // its sending overlaps the answers to the others.
           const window = Math.max(1, channel.association.negotiated.maxOperationsInvoked)
-          yield* Effect.forEach(
-            infos.keys(),
-            (i) =>
-              Effect.gen(function* () {
-                const info = infos[i]!
-                const r = yield* Scu.storeLoaded(channel, info, yield* take(i))
-                if (r.category === "Success") {
-                  operations++
-                  bytes += info.fileSize
-                } else failures++
-              }),
-            { concurrency: window, discard: true }
-          )
+          const answers: Array<{
+            readonly size: number
+            readonly answer: Effect.Effect<Scu.StatusInfo, DimseError.DimseFailure>
+          }> = []
+          const tally = (size: number, r: Scu.StatusInfo) => {
+            if (r.category === "Success") {
+              operations++
+              bytes += size
+            } else failures++
+          }
+          for (const [i, info] of infos.entries()) {
+            if (answers.length >= window) {
+              const oldest = answers.shift()!
+              tally(oldest.size, yield* oldest.answer)
+            }
+            const loaded = yield* take(i)
+            const answer =
+              loaded instanceof Uint8Array
+                ? Scu.storeLoadedNow(channel, info, loaded)
+                : Fiber.join(yield* Effect.forkChild(Scu.storeLoaded(channel, info, loaded)))
+            answers.push({ size: info.fileSize, answer })
+          }
+          for (const { size, answer } of answers) tally(size, yield* answer)
           return { operations, failures, bytes }
         })
       )

@@ -3,7 +3,7 @@ Probe.install()
 import * as Effect from "effect/Effect"
 import * as References from "effect/References"
 import * as Result from "effect/Result"
-import { ApplicationEntity, Part10, Scu } from "@netdicom/net"
+import { ApplicationEntity, Part10, Scu, type DimseError } from "@netdicom/net"
 import { SCP_AET, SCU_AET } from "../common.ts"
 
 // argv: port, passes, count per pass, files...
@@ -37,17 +37,31 @@ const program = Effect.gen(function* () {
         })
         const take = yield* Part10.readAhead(infos.map((info, i) => ({ ...info, path: paths[i]! })))
         const w = Math.max(1, channel.association.negotiated.maxOperationsInvoked)
-        yield* Effect.forEach(
-          infos.keys(),
-          (i) =>
-            Effect.gen(function* () {
-              const r = yield* Scu.storeLoaded(channel, infos[i]!, yield* take(i))
-              if (r.category !== "Success") throw new Error("failed")
-              done++
-              if (done % SEG === 0) Probe.mark(done)
-            }),
-          { concurrency: w, discard: true }
-        )
+        // As bench/scu.ts: up to `w` outstanding, each begun at once (`Scu.storeLoadedNow`), no fiber each.
+        const answers: Array<Effect.Effect<Scu.StatusInfo, DimseError.DimseFailure>> = []
+        const tally = (r: Scu.StatusInfo) => {
+          if (r.category !== "Success") throw new Error("failed")
+          done++
+          if (done % SEG === 0) Probe.mark(done)
+        }
+        if (process.env["SCU_LOOP"] === "forEach") {
+          // The loop before Round 11: a fiber per C-STORE (with a window), `Scu.storeLoaded` in an Effect.gen each.
+          return yield* Effect.forEach(
+            infos.keys(),
+            (i) =>
+              Effect.gen(function* () {
+                tally(yield* Scu.storeLoaded(channel, infos[i]!, yield* take(i)))
+              }),
+            { concurrency: w, discard: true }
+          )
+        }
+        for (const [i, info] of infos.entries()) {
+          if (answers.length >= w) tally(yield* answers.shift()!)
+          const loaded = yield* take(i)
+          if (!(loaded instanceof Uint8Array)) throw new Error("not a small file")
+          answers.push(Scu.storeLoadedNow(channel, info, loaded))
+        }
+        for (const answer of answers) tally(yield* answer)
       })
     )
   }

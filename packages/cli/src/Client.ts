@@ -254,7 +254,7 @@ const store = Command.make(
             type InFlight = {
               readonly file: Files.Sendable
               readonly session: typeof session
-              readonly fiber: Fiber.Fiber<Result.Result<Scu.StatusInfo, DimseError.DimseFailure>>
+              readonly answer: Effect.Effect<Result.Result<Scu.StatusInfo, DimseError.DimseFailure>>
             }
             const inFlight: Array<InFlight> = []
             // Reports a C-STORE's outcome; a failed exchange closes its association.
@@ -262,12 +262,16 @@ const store = Command.make(
               file: Files.Sendable,
               from: typeof session,
               r: Result.Result<Scu.StatusInfo, DimseError.DimseFailure>
-            ) =>
-              Effect.gen(function* () {
+            ): Effect.Effect<void> => {
+              // nearly every file: counted, nothing to say (no generator made for it)
+              if (Result.isSuccess(r) && r.success.category === "Success") {
+                sent++
+                return Effect.void
+              }
+              return Effect.gen(function* () {
                 if (Result.isSuccess(r)) {
                   const s = r.success
-                  if (s.category === "Success") sent++
-                  else if (s.category === "Warning") {
+                  if (s.category === "Warning") {
                     sent++
                     warnings++
                     yield* clearProgress
@@ -283,11 +287,12 @@ const store = Command.make(
                 yield* reportFailure(file.path, e.message)
                 if (from === session) yield* close(Exit.fail(e))
               })
+            }
             const settle = Effect.suspend(() => {
               const entry = inFlight.shift()
               return entry === undefined
                 ? Effect.void
-                : Effect.flatMap(Fiber.join(entry.fiber), (r) => report(entry.file, entry.session, r))
+                : Effect.flatMap(entry.answer, (r) => report(entry.file, entry.session, r))
             })
             const settleAll = Effect.whileLoop({ while: () => inFlight.length > 0, body: () => settle, step: () => {} })
 
@@ -330,27 +335,30 @@ const store = Command.make(
                   yield* reportFailure(file.path, loaded.failure.message)
                   continue
                 }
-                const stored = Effect.result(
-                  Scu.store(channel, {
-                    sopClassUid: file.sopClassUid,
-                    sopInstanceUid: file.sopInstanceUid,
-                    transferSyntax: file.transferSyntaxUid,
-                    dataSet:
-                      loaded.success instanceof Uint8Array
-                        ? loaded.success
-                        : loaded.success.pipe(
-                            Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message }))
-                          )
-                  })
-                )
-                // as many outstanding as the association's window allows; without one (most peers), each C-STORE
-                // is sent and answered in this fiber, with no fiber of its own to start and join
+                const input: Scu.StoreInput = {
+                  sopClassUid: file.sopClassUid,
+                  sopInstanceUid: file.sopInstanceUid,
+                  transferSyntax: file.transferSyntaxUid,
+                  dataSet:
+                    loaded.success instanceof Uint8Array
+                      ? loaded.success
+                      : loaded.success.pipe(
+                          Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message }))
+                        )
+                }
+                // as many outstanding as the association's window allows, each sent and answered in this fiber (a
+                // data set in bytes begun at once by `Scu.storeNow`, its answer awaited in turn); a streamed one with
+                // a window is sent by a fiber of its own, so that its sending overlaps the answers to the others
                 const window = Math.max(1, channel.association.negotiated.maxOperationsInvoked)
                 if (window === 1 && inFlight.length === 0) {
-                  yield* report(file, session, yield* stored)
+                  yield* report(file, session, yield* Effect.result(Scu.storeNow(channel, input)))
                   continue
                 }
-                inFlight.push({ file, session, fiber: yield* Effect.forkScoped(stored) })
+                const answer =
+                  input.dataSet instanceof Uint8Array
+                    ? Effect.result(Scu.storeNow(channel, input))
+                    : Fiber.join(yield* Effect.forkScoped(Effect.result(Scu.store(channel, input))))
+                inFlight.push({ file, session, answer })
                 while (inFlight.length >= window) yield* settle
               }
               yield* settleAll

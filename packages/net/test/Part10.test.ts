@@ -457,6 +457,30 @@ describe("readFileMeta reads only what it needs", () => {
       })
     )
   )
+
+  it.live("readAhead mixes small files (read on a later turn) and large ones (loaded by a fiber), in order", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const meta = Part10.writeMeta(metaInput(EXPLICIT))
+        // file 1 is past SYNC_READ_LIMIT: take(0) starts its load in a fiber while file 0 is read synchronously
+        const sizes = [100, Part10.SYNC_READ_LIMIT + 2, 102, Part10.SYNC_READ_LIMIT + 4]
+        const paths = sizes.map((size, k) => {
+          const where = path.join(tmp, `ahead-mixed-${k}.dcm`)
+          fs.writeFileSync(where, Buffer.concat([meta, Buffer.alloc(size, k + 1)]))
+          return where
+        })
+        const infos = yield* Effect.forEach(paths, (p) =>
+          Effect.map(Part10.readFileMeta(p), (m) => ({ ...m, path: p }))
+        )
+        const take = yield* Part10.readAhead(infos)
+        for (const [k, size] of sizes.entries()) {
+          const loaded = yield* take(k)
+          const bytes = loaded instanceof Uint8Array ? loaded : yield* Stream.mkUint8Array(loaded)
+          assert.deepStrictEqual(bytes, new Uint8Array(size).fill(k + 1), `file ${k}`)
+        }
+      })
+    )
+  )
 })
 
 describe("writeMeta", () => {

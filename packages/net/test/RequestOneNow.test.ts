@@ -4,7 +4,7 @@
  * its response is the one `requestOne` gets; `takeMessageId` and `nextMessageId` take from one sequence.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Layer, Result } from "effect"
+import { Cause, Deferred, Effect, Exit, Layer, Result } from "effect"
 import { Status } from "@netdicom/wire"
 import { EXPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
 import * as Scp from "../src/services/Scp.ts"
@@ -47,6 +47,28 @@ describe("requestOneNow and takeMessageId", () => {
       const other = yield* channel.requestOne(context, rq(channel.takeMessageId(), "1.2.3.2"), new Uint8Array(64))
       assert.strictEqual(other.status, rsp.status)
       assert.strictEqual(other.message._tag, rsp.message._tag)
+    })
+  )
+
+  it.live("onResponse: the effect gives what it made of the response; one that throws fails that request only", () =>
+    Effect.gen(function* () {
+      const { channel, context } = yield* connected
+      const status = yield* channel.requestOneNow(
+        context,
+        rq(channel.takeMessageId(), "1.2.3.4"),
+        new Uint8Array(64),
+        (r) => `${r.message._tag} ${r.status}`
+      )
+      assert.strictEqual(status, `CStoreRsp ${Status.SUCCESS}`)
+      const broken = yield* Effect.exit(
+        channel.requestOneNow(context, rq(channel.takeMessageId(), "1.2.3.5"), new Uint8Array(64), () => {
+          throw new Error("not this one")
+        })
+      )
+      assert.isTrue(Exit.isFailure(broken) && Cause.hasDies(broken.cause), String(broken))
+      // the reader it ran on goes on: the association still answers
+      const next = yield* channel.requestOne(context, rq(channel.takeMessageId(), "1.2.3.6"), new Uint8Array(64))
+      assert.strictEqual(next.status, Status.SUCCESS)
     })
   )
 

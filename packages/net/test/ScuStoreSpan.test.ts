@@ -9,15 +9,16 @@ import { Status } from "@netdicom/wire"
 import { EXPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
 import * as Scp from "../src/services/Scp.ts"
 import * as Scu from "../src/services/Scu.ts"
-import { CT, testAe } from "./support.ts"
+import { CT, testAe, VERIFICATION } from "./support.ts"
 
 interface Line {
   readonly text: string
   readonly spans: ReadonlyArray<string>
 }
 
-// The SCU's log lines (the SCP logs elsewhere) of `store` on a new association, at `level`.
-const scuLines = (level: "Debug" | "Info", dataSet: Scu.StoreInput["dataSet"]) =>
+// The SCU's log lines (the SCP logs elsewhere) of `store` (or `echo`, with no data set) on a new association, at
+// `level`.
+const scuLines = (level: "Debug" | "Info", dataSet: Scu.StoreInput["dataSet"] | "echo") =>
   Effect.gen(function* () {
     const lines: Array<Line> = []
     const capture = Logger.make(({ message, fiber }) => {
@@ -26,7 +27,10 @@ const scuLines = (level: "Debug" | "Info", dataSet: Scu.StoreInput["dataSet"]) =
         spans: fiber.getRef(References.CurrentLogSpans).map(([label]) => label)
       })
     })
-    const contexts = [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }]
+    const contexts = [
+      { abstractSyntax: CT, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] },
+      { abstractSyntax: VERIFICATION, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }
+    ]
     const storage = Layer.succeed(Scp.StorageService)({ store: () => Effect.succeed({ status: Status.SUCCESS }) })
     const scpAe = yield* testAe({ aeTitle: "NETDICOM-SCP", contexts })
     const server = yield* Scp.serve(scpAe, { port: 0 }).pipe(Effect.provide(storage))
@@ -38,6 +42,7 @@ const scuLines = (level: "Debug" | "Info", dataSet: Scu.StoreInput["dataSet"]) =
         calledAeTitle: "NETDICOM-SCP",
         contexts
       })
+      if (dataSet === "echo") return yield* Scu.echo(channel)
       return yield* Scu.store(channel, {
         sopClassUid: CT,
         sopInstanceUid: "1.2.3.4",
@@ -56,6 +61,15 @@ describe("Scu.store's log span", () => {
       const sent = lines.find((l) => l.text.startsWith("send ") && l.text.includes("C-STORE-RQ"))
       assert.isDefined(sent)
       assert.strictEqual(sent!.spans[0], "C-STORE")
+    })
+  )
+
+  it.live("at Debug, the lines a C-ECHO logs carry its span", () =>
+    Effect.gen(function* () {
+      const lines = yield* scuLines("Debug", "echo")
+      const sent = lines.find((l) => l.text.startsWith("send ") && l.text.includes("C-ECHO-RQ"))
+      assert.isDefined(sent)
+      assert.strictEqual(sent!.spans[0], "C-ECHO")
     })
   )
 

@@ -127,6 +127,7 @@ export const fragmentMessage = (
 const header = (dataLength: number, presentationContextId: number, isCommand: boolean, isLast: boolean): Uint8Array =>
   allocate(HEADER, dataLength, presentationContextId, isCommand, isLast)
 
+// `capacity` is `fragmentCapacity` of the maximum PDU length, worked out once per message.
 const partsOf = (
   out: Array<Uint8Array>,
   presentationContextId: number,
@@ -135,12 +136,15 @@ const partsOf = (
   bytes: Uint8Array
 ): void => {
   if (bytes.length === 0) {
-    out.push(header(0, presentationContextId, isCommand, true))
+    out.push(allocate(HEADER, 0, presentationContextId, isCommand, true))
     return
   }
   for (let at = 0; at < bytes.length; at += capacity) {
     const end = Math.min(at + capacity, bytes.length)
-    out.push(header(end - at, presentationContextId, isCommand, end === bytes.length), bytes.subarray(at, end))
+    out.push(
+      allocate(HEADER, end - at, presentationContextId, isCommand, end === bytes.length),
+      bytes.subarray(at, end)
+    )
   }
 }
 

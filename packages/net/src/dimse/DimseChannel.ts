@@ -135,13 +135,19 @@ export interface DimseChannel {
   ) => Effect.Effect<Response, DimseFailure>
   /**
    * `requestOne` begun now, for a caller already running in an effect (a `suspend`): the request is sent (or its
-   * window slot waited for) as this is called, and the effect returned waits for the response.
+   * window slot waited for) as this is called, and the effect returned waits for the response. With `onResponse`,
+   * the effect gives what it makes of the response, applied as the response is delivered (no Effect step of its own;
+   * one that throws fails the effect with the defect).
    */
-  readonly requestOneNow: (
-    context: AcceptedContext,
-    message: Dimse.Message,
-    dataSet?: DataSource
-  ) => Effect.Effect<Response, DimseFailure>
+  readonly requestOneNow: {
+    (context: AcceptedContext, message: Dimse.Message, dataSet?: DataSource): Effect.Effect<Response, DimseFailure>
+    <A>(
+      context: AcceptedContext,
+      message: Dimse.Message,
+      dataSet: DataSource | undefined,
+      onResponse: (response: Response) => A
+    ): Effect.Effect<A, DimseFailure>
+  }
   /** The accepted context for a SOP class in a role, optionally with one of the given transfer syntaxes. */
   readonly findContext: (
     sopClassUid: string,
@@ -181,8 +187,10 @@ interface OneInbox {
   readonly _tag: "One"
   readonly id: number
   readonly message: Dimse.Message
-  outcome: Exit.Exit<Response, DimseFailure> | undefined
-  resume: ((exit: Exit.Exit<Response, DimseFailure>) => void) | undefined
+  // What the waiter gets: the response, or what `onResponse` made of it.
+  outcome: Exit.Exit<unknown, DimseFailure> | undefined
+  resume: ((exit: Exit.Exit<unknown, DimseFailure>) => void) | undefined
+  readonly onResponse: ((response: Response) => unknown) | undefined
   // When the response is overdue (the Clock's monotonic milliseconds), set once the request is sent.
   deadline: number
   // Whether it still holds its slot of the Asynchronous Operations Window (given back once, when it is settled,
@@ -243,7 +251,7 @@ export const make = (
       }
       // requestOne is for services whose only response is the final one; a pending one is not waited for.
       if (Status.isFinal(r.status)) {
-        settleOne(inbox, Exit.succeed(r))
+        settleOne(inbox, inbox.onResponse === undefined ? Exit.succeed(r) : applied(inbox.onResponse, r))
         return undefined
       }
       // C-ECHO and C-STORE have no Pending status (PS3.4 A, B): such a response is a broken answer, not one to wait
@@ -263,7 +271,15 @@ export const make = (
       if (pending.get(inbox.id) === inbox) pending.delete(inbox.id)
       window.release(inbox)
     }
-    const settleOne = (inbox: OneInbox, exit: Exit.Exit<Response, DimseFailure>) => {
+    // A caller's `onResponse` runs on the socket's event: one that throws fails its request, not the reader.
+    const applied = (onResponse: (response: Response) => unknown, r: Response): Exit.Exit<unknown, DimseFailure> => {
+      try {
+        return Exit.succeed(onResponse(r))
+      } catch (defect) {
+        return Exit.die(defect)
+      }
+    }
+    const settleOne = (inbox: OneInbox, exit: Exit.Exit<unknown, DimseFailure>) => {
       if (inbox.outcome !== undefined) return
       inbox.outcome = exit
       dropOne(inbox)
@@ -281,7 +297,8 @@ export const make = (
     // Set as the channel's scope starts closing: running handlers start no new step (`isStopping`).
     let stopping = false
 
-    const contextById = new Map(negotiated.accepted.map((c) => [c.id, c]))
+    const accepted = negotiated.accepted
+    const contextById = new Map(accepted.map((c) => [c.id, c]))
 
     const goneError = () =>
       rx.gone ?? new AssociationAborted({ by: "provider", source: 2, reason: 0, detail: "association ended" })
@@ -513,7 +530,7 @@ export const make = (
     const dimseMillis = Duration.toMillis(association.ae.timeouts.dimse)
     // Waits for the final response of a sent request, within the DIMSE timeout; called from within a running effect.
     // Interrupted while waiting, it does what `whenOneEnds` does (so that a request sent at once needs no `onExit`).
-    const awaitOne = (inbox: OneInbox): Effect.Effect<Response, DimseFailure> => {
+    const awaitOne = (inbox: OneInbox): Effect.Effect<unknown, DimseFailure> => {
       if (inbox.outcome !== undefined) return inbox.outcome
       inbox.deadline = timers.now() + dimseMillis
       waitingOnes.add(inbox)
@@ -521,7 +538,7 @@ export const make = (
         watching = true
         watchdog()
       }
-      return Effect.callback<Response, DimseFailure>((resume) => {
+      return Effect.callback<unknown, DimseFailure>((resume) => {
         if (inbox.outcome !== undefined) return resume(inbox.outcome)
         inbox.resume = resume
         return Effect.sync(() => {
@@ -537,7 +554,7 @@ export const make = (
     // waiter went after the request was sent: the peer still counts it outstanding (PS3.7 D.3.3.3), so the slot stays
     // taken until its response comes (then dropped), the DIMSE timeout passes (the association is aborted) or the
     // association ends.
-    const whenOneEnds = (inbox: OneInbox) => (exit: Exit.Exit<Response, DimseFailure>) => {
+    const whenOneEnds = (inbox: OneInbox) => (exit: Exit.Exit<unknown, DimseFailure>) => {
       if (Exit.isSuccess(exit) || inbox.outcome !== undefined) return Effect.void
       if (!inbox.sent || rx.gone !== undefined || closed || !Cause.hasInterruptsOnly(exit.cause)) {
         dropOne(inbox)
@@ -562,7 +579,7 @@ export const make = (
       message: Dimse.Message,
       dataSet: DataSource | undefined,
       inbox: OneInbox
-    ): Effect.Effect<Response, DimseFailure> => {
+    ): Effect.Effect<unknown, DimseFailure> => {
       pending.set(inbox.id, inbox)
       if (rx.gone !== undefined || closed) {
         dropOne(inbox)
@@ -585,8 +602,14 @@ export const make = (
     // The fast path for services with one response (C-ECHO, C-STORE): no stream, no queue in between; with a free
     // window slot and nothing else being sent, no lock either.
     const requestOne: DimseChannel["requestOne"] = (context, message, dataSet) =>
-      Effect.suspend(() => requestOneNow(context, message, dataSet))
-    const requestOneNow: DimseChannel["requestOneNow"] = (context, message, dataSet) => {
+      Effect.suspend(() => beginOne(context, message, dataSet, undefined) as Effect.Effect<Response, DimseFailure>)
+    // `requestOneNow`: the effect gives the response, or what `onResponse` made of it.
+    const beginOne = (
+      context: AcceptedContext,
+      message: Dimse.Message,
+      dataSet: DataSource | undefined,
+      onResponse: ((response: Response) => unknown) | undefined
+    ): Effect.Effect<unknown, DimseFailure> => {
       if (rx.gone !== undefined || closed) return Effect.fail(goneError())
       const inbox: OneInbox = {
         _tag: "One",
@@ -594,6 +617,7 @@ export const make = (
         message,
         outcome: undefined,
         resume: undefined,
+        onResponse,
         deadline: 0,
         slot: false,
         sent: false
@@ -815,17 +839,20 @@ export const make = (
           : sendInParts(context, message, dataSet),
       request,
       requestOne,
-      requestOneNow,
+      requestOneNow: ((
+        context: AcceptedContext,
+        message: Dimse.Message,
+        dataSet?: DataSource,
+        onResponse?: (response: Response) => unknown
+      ) => beginOne(context, message, dataSet, onResponse)) as DimseChannel["requestOneNow"],
       findContext: (sopClassUid, role, transferSyntaxes) => {
-        const found = negotiated.accepted.find(
-          (c) =>
-            c.abstractSyntax === sopClassUid &&
-            (role === "SCU" ? c.weAreScu : c.weAreScp) &&
-            (transferSyntaxes === undefined || transferSyntaxes.includes(c.transferSyntax))
-        )
-        return found
-          ? Result.succeed(found)
-          : Result.fail(new NoAcceptedContext({ sopClassUid, role, transferSyntax: transferSyntaxes?.join(", ") }))
+        // A loop rather than `find` with a closure: every C-STORE looks its context up, among up to 128.
+        for (let i = 0; i < accepted.length; i++) {
+          const c = accepted[i]!
+          if (c.abstractSyntax !== sopClassUid || !(role === "SCU" ? c.weAreScu : c.weAreScp)) continue
+          if (transferSyntaxes === undefined || transferSyntaxes.includes(c.transferSyntax)) return Result.succeed(c)
+        }
+        return Result.fail(new NoAcceptedContext({ sopClassUid, role, transferSyntax: transferSyntaxes?.join(", ") }))
       },
       isStopping: () => stopping
     }

@@ -210,36 +210,37 @@ export const readAhead = (
         read.outcome = Exit.fail(new FileReadFailed({ path: file.path, cause }))
       }
     }
-    const start = (i: number) =>
-      Effect.suspend(() => {
-        const file = files[i]
-        if (file === undefined || started.has(i)) return Effect.void
-        if (file.fileSize !== undefined && file.fileSize - file.dataSetOffset <= SYNC_READ_LIMIT) {
-          const read: SmallRead = { _tag: "Small", timer: undefined, outcome: undefined }
-          read.timer = setImmediate(() => readSmall(file, read))
-          started.set(i, read)
-          return Effect.void
-        }
-        return Effect.map(Effect.forkIn(loadDataSet(file.path, file), scope), (fiber) => {
-          started.set(i, { _tag: "Fiber", fiber })
-        })
+    // Starts reading file i ahead: synchronously (undefined) for a small file (a read on a later turn) or one started
+    // already; the effect that forks the load of a large one.
+    const start = (i: number): Effect.Effect<void> | undefined => {
+      const file = files[i]
+      if (file === undefined || started.has(i)) return undefined
+      if (file.fileSize !== undefined && file.fileSize - file.dataSetOffset <= SYNC_READ_LIMIT) {
+        const read: SmallRead = { _tag: "Small", timer: undefined, outcome: undefined }
+        read.timer = setImmediate(() => readSmall(file, read))
+        started.set(i, read)
+        return undefined
+      }
+      return Effect.map(Effect.forkIn(loadDataSet(file.path, file), scope), (fiber) => {
+        started.set(i, { _tag: "Fiber", fiber })
       })
-    const take = (i: number): Effect.Effect<Loaded, FileReadFailed> =>
-      Effect.suspend(() => {
-        const file = files[i]
-        if (file === undefined) return Effect.fail(new FileReadFailed({ path: `#${i}`, cause: "no such file" }))
-        const ahead = started.get(i)
-        started.delete(i)
-        if (ahead?._tag === "Fiber") return Fiber.join(ahead.fiber)
-        if (ahead !== undefined) {
-          if (ahead.timer !== undefined) {
-            clearImmediate(ahead.timer)
-            readSmall(file, ahead)
-          }
-          if (ahead.outcome !== undefined) return ahead.outcome
+    }
+    // File i's data set, from a started read or read now; called from within a running effect.
+    const take = (i: number): Effect.Effect<Loaded, FileReadFailed> => {
+      const file = files[i]
+      if (file === undefined) return Effect.fail(new FileReadFailed({ path: `#${i}`, cause: "no such file" }))
+      const ahead = started.get(i)
+      started.delete(i)
+      if (ahead?._tag === "Fiber") return Fiber.join(ahead.fiber)
+      if (ahead !== undefined) {
+        if (ahead.timer !== undefined) {
+          clearImmediate(ahead.timer)
+          readSmall(file, ahead)
         }
-        return loadDataSet(file.path, file)
-      })
+        if (ahead.outcome !== undefined) return ahead.outcome
+      }
+      return loadDataSet(file.path, file)
+    }
     // Reads not yet run when the scope closes are cancelled.
     return Effect.as(
       Scope.addFinalizer(
@@ -248,7 +249,17 @@ export const readAhead = (
           for (const ahead of started.values()) if (ahead._tag === "Small" && ahead.timer) clearImmediate(ahead.timer)
         })
       ),
-      (i: number) => Effect.andThen(Effect.andThen(start(i), start(i + 1)), take(i))
+      // One step when the files are small (every read synchronous): a C-STORE's path.
+      (i: number) =>
+        Effect.suspend(() => {
+          const first = start(i)
+          const next = start(i + 1)
+          if (first === undefined && next === undefined) return take(i)
+          return Effect.andThen(
+            Effect.andThen(first ?? Effect.void, next ?? Effect.void),
+            Effect.suspend(() => take(i))
+          )
+        })
     )
   })
 

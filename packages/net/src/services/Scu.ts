@@ -57,12 +57,15 @@ const logsDebug = (level: LogLevel.LogLevel): boolean => level === "Debug" || le
 
 /** C-ECHO: verifies the peer answers (PS3.4 Annex A). */
 export const echo = (channel: DimseChannel.DimseChannel): Effect.Effect<StatusInfo, DimseFailure> =>
-  Effect.gen(function* () {
-    const context = yield* Effect.fromResult(channel.findContext(VERIFICATION, "SCU"))
-    const messageId = yield* channel.nextMessageId
-    const rsp = yield* channel.requestOne(context, { _tag: "CEchoRq", messageId, affectedSopClassUid: VERIFICATION })
-    return info(rsp.message, "C-ECHO")
-  }).pipe(Effect.withLogSpan("C-ECHO"))
+  // As `store`: no generator, the request begun within this step, its status made as the response is delivered, and
+  // the log span only where a line inside it can be printed (a C-ECHO logs at Debug only).
+  Effect.withFiber((fiber) => {
+    const context = channel.findContext(VERIFICATION, "SCU")
+    if (Result.isFailure(context)) return Effect.fail(context.failure)
+    const rq: Dimse.CEchoRq = { _tag: "CEchoRq", messageId: channel.takeMessageId(), affectedSopClassUid: VERIFICATION }
+    const answered = channel.requestOneNow(context.success, rq, undefined, (rsp) => info(rsp.message, "C-ECHO"))
+    return logsDebug(fiber.getRef(References.MinimumLogLevel)) ? Effect.withLogSpan(answered, "C-ECHO") : answered
+  })
 
 /** What to store: the SOP identifiers, the data set's transfer syntax, and its bytes or a stream of them. */
 export interface StoreInput {
@@ -97,33 +100,59 @@ export const store = (
   channel: DimseChannel.DimseChannel,
   input: StoreInput
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> =>
-  // Without a generator: this is every C-STORE's path.
-  Effect.withFiber((fiber) => {
-    const context = channel.findContext(input.sopClassUid, "SCU", [input.transferSyntax])
-    if (Result.isFailure(context)) {
-      const other =
-        input.transcode === false ? undefined : transcodeContext(channel, input.sopClassUid, input.transferSyntax)
-      if (other === undefined) {
-        // No context for the SOP class at all is said so: the transfer syntax is not what was refused.
-        const anyContext = channel.findContext(input.sopClassUid, "SCU")
-        return Effect.fail(Result.isFailure(anyContext) ? anyContext.failure : context.failure)
-      }
-      return Effect.logDebug(
-        `C-STORE of ${input.sopInstanceUid}: re-encoded from ${input.transferSyntax} to ${other.transferSyntax}, ` +
-          `the transfer syntax of accepted context ${other.id}`
-      ).pipe(
-        Effect.andThen(Transcode.transcode(input.dataSet, input.transferSyntax, other.transferSyntax)),
-        Effect.flatMap((dataSet) => storeOn(channel, other, { ...input, dataSet })),
-        Effect.withLogSpan("C-STORE")
-      )
+  Effect.withFiber((fiber) => beginStore(logsDebug(fiber.getRef(References.MinimumLogLevel)), channel, input))
+
+/**
+ * `store` begun now, for a caller already running in an effect (a generator's body, `Effect.suspend`): a data set in
+ * bytes is sent as this is called when the window has a free slot, and the effect returned waits for the response
+ * (a streamed data set, or one waiting for a slot, is sent once that effect runs). Begun several times before the
+ * first is awaited, bytes go out as fast as the negotiated Asynchronous Operations Window allows with no fiber per
+ * C-STORE; await the effects in any order. At Debug, where its log lines need a fiber, it runs in one of its own,
+ * started now. Called outside a running effect, it is `store`.
+ */
+export const storeNow = (
+  channel: DimseChannel.DimseChannel,
+  input: StoreInput
+): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> => {
+  const fiber = Fiber.getCurrent()
+  if (fiber === undefined) return store(channel, input)
+  if (!logsDebug(fiber.getRef(References.MinimumLogLevel))) return beginStore(false, channel, input)
+  // Runs until it waits for the response (its "send" line logged, its request written); interrupting the wait
+  // interrupts it.
+  const running = Effect.runForkWith(fiber.context)(store(channel, input))
+  return Effect.onInterrupt(Fiber.join(running), () => Fiber.interrupt(running))
+}
+
+// `store`'s work, begun by the fiber it runs in; `debug`: whether that fiber logs at Debug (then its log span is set).
+// Without a generator: this is every C-STORE's path.
+const beginStore = (
+  debug: boolean,
+  channel: DimseChannel.DimseChannel,
+  input: StoreInput
+): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> => {
+  const context = channel.findContext(input.sopClassUid, "SCU", [input.transferSyntax])
+  if (Result.isFailure(context)) {
+    const other =
+      input.transcode === false ? undefined : transcodeContext(channel, input.sopClassUid, input.transferSyntax)
+    if (other === undefined) {
+      // No context for the SOP class at all is said so: the transfer syntax is not what was refused.
+      const anyContext = channel.findContext(input.sopClassUid, "SCU")
+      return Effect.fail(Result.isFailure(anyContext) ? anyContext.failure : context.failure)
     }
-    const answered = storeOn(channel, context.success, input)
-    // The span only where a line inside it can be printed: a C-STORE of bytes logs at Debug only (a data set streamed
-    // from the caller's own source may log at any level). Cold, the span was ~40 runtime calls of each C-STORE's ~340.
-    return input.dataSet instanceof Uint8Array && !logsDebug(fiber.getRef(References.MinimumLogLevel))
-      ? answered
-      : Effect.withLogSpan(answered, "C-STORE")
-  })
+    return Effect.logDebug(
+      `C-STORE of ${input.sopInstanceUid}: re-encoded from ${input.transferSyntax} to ${other.transferSyntax}, ` +
+        `the transfer syntax of accepted context ${other.id}`
+    ).pipe(
+      Effect.andThen(Transcode.transcode(input.dataSet, input.transferSyntax, other.transferSyntax)),
+      Effect.flatMap((dataSet) => storeOn(channel, other, { ...input, dataSet })),
+      Effect.withLogSpan("C-STORE")
+    )
+  }
+  const answered = storeOn(channel, context.success, input)
+  // The span only where a line inside it can be printed: a C-STORE of bytes logs at Debug only (a data set streamed
+  // from the caller's own source may log at any level). Cold, the span was ~40 runtime calls of each C-STORE's ~340.
+  return input.dataSet instanceof Uint8Array && !debug ? answered : Effect.withLogSpan(answered, "C-STORE")
+}
 
 const storeOn = (
   channel: DimseChannel.DimseChannel,
@@ -132,23 +161,43 @@ const storeOn = (
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> => {
   // Taken and sent now (within the caller's step), not as Effects of their own.
   const messageId = channel.takeMessageId()
-  const rq: Dimse.CStoreRq = {
-    _tag: "CStoreRq",
-    messageId,
-    affectedSopClassUid: input.sopClassUid,
-    affectedSopInstanceUid: input.sopInstanceUid,
-    priority: input.priority ?? Dimse.PRIORITY_MEDIUM,
-    ...(input.moveOriginator
+  const priority = input.priority ?? Dimse.PRIORITY_MEDIUM
+  const origin = input.moveOriginator
+  const rq: Dimse.CStoreRq =
+    origin === undefined
       ? {
-          moveOriginatorApplicationEntityTitle: input.moveOriginator.aeTitle,
-          moveOriginatorMessageId: input.moveOriginator.messageId
+          _tag: "CStoreRq",
+          messageId,
+          affectedSopClassUid: input.sopClassUid,
+          affectedSopInstanceUid: input.sopInstanceUid,
+          priority
         }
-      : {})
+      : {
+          _tag: "CStoreRq",
+          messageId,
+          affectedSopClassUid: input.sopClassUid,
+          affectedSopInstanceUid: input.sopInstanceUid,
+          priority,
+          moveOriginatorApplicationEntityTitle: origin.aeTitle,
+          moveOriginatorMessageId: origin.messageId
+        }
+  // The status made as the response is delivered: no Effect step of its own.
+  return channel.requestOneNow(context, rq, input.dataSet, (rsp) => storeInfo(rsp.message, input.sopInstanceUid))
+}
+
+// `info` of a C-STORE response, with the instance it answers.
+const storeInfo = (
+  message: Dimse.Message,
+  sopInstanceUid: string
+): StatusInfo & { readonly sopInstanceUid: string } => {
+  const status = "status" in message ? message.status : Status.SUCCESS
+  return {
+    status,
+    category: Status.classify(status),
+    meaning: Status.describe(status, "C-STORE"),
+    errorComment: "errorComment" in message ? message.errorComment : undefined,
+    sopInstanceUid
   }
-  return Effect.map(channel.requestOneNow(context, rq, input.dataSet), (rsp) => ({
-    ...info(rsp.message, "C-STORE"),
-    sopInstanceUid: input.sopInstanceUid
-  }))
 }
 
 /** A file that cannot be sent: unreadable, not DICOM, or without the identifiers a C-STORE needs. */
@@ -202,15 +251,28 @@ export const storeLoaded = (
   meta: Part10.FileMeta,
   loaded: Uint8Array | Stream.Stream<Uint8Array, Part10.FileReadFailed>
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> =>
-  store(channel, {
-    sopClassUid: meta.sopClassUid,
-    sopInstanceUid: meta.sopInstanceUid,
-    transferSyntax: meta.transferSyntaxUid,
-    dataSet:
-      loaded instanceof Uint8Array
-        ? loaded
-        : loaded.pipe(Stream.mapError((e) => new DataSourceFailed({ detail: e.message })))
-  })
+  store(channel, loadedInput(meta, loaded))
+
+/** `storeLoaded` begun now, as `storeNow`: several begun before the first is awaited fill the window. */
+export const storeLoadedNow = (
+  channel: DimseChannel.DimseChannel,
+  meta: Part10.FileMeta,
+  loaded: Uint8Array | Stream.Stream<Uint8Array, Part10.FileReadFailed>
+): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> =>
+  storeNow(channel, loadedInput(meta, loaded))
+
+const loadedInput = (
+  meta: Part10.FileMeta,
+  loaded: Uint8Array | Stream.Stream<Uint8Array, Part10.FileReadFailed>
+): StoreInput => ({
+  sopClassUid: meta.sopClassUid,
+  sopInstanceUid: meta.sopInstanceUid,
+  transferSyntax: meta.transferSyntaxUid,
+  dataSet:
+    loaded instanceof Uint8Array
+      ? loaded
+      : loaded.pipe(Stream.mapError((e) => new DataSourceFailed({ detail: e.message })))
+})
 
 /**
  * C-STORE of many files on one association, as many outstanding at once as the negotiated
