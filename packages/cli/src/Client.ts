@@ -48,6 +48,9 @@ const level = Flag.String("level").pipe(
 export const checkPort = (n: number): Effect.Effect<number, CommandFailed> =>
   Number.isInteger(n) && n >= 1 && n <= 65535 ? Effect.succeed(n) : fail(`port ${n} is not a TCP port (1-65535)`)
 
+// How many files left unsent by an association that could not be opened are named one by one.
+const LISTED_UNSENT = 10
+
 const describeStatus = (r: Scu.StatusInfo): string =>
   `${r.meaning} (${Status.format(r.status)})${r.errorComment ? `: ${r.errorComment.trim()}` : ""}`
 
@@ -323,9 +326,16 @@ const store = Command.make(
                       failed += batch.length
                       return
                     }
-                    // a reconnection failing fails what is left, file by file
-                    for (const rest of batch.slice(i))
-                      yield* reportFailure(rest.path, `not sent: ${opened.failure.message}`)
+                    // a reconnection failing fails what is left: the first few files by name, then one line for
+                    // the rest (a server gone mid-batch would otherwise give a line per file left, all alike)
+                    const rest = batch.slice(i)
+                    const reason = `not sent: ${opened.failure.message}`
+                    for (const unsent of rest.slice(0, LISTED_UNSENT)) yield* reportFailure(unsent.path, reason)
+                    const more = rest.length - LISTED_UNSENT
+                    if (more > 0) {
+                      yield* Console.error(`FAILED ${more} more file(s): ${reason}`)
+                      failed += more
+                    }
                     return
                   }
                   channel = opened.success

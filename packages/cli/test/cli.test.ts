@@ -12,8 +12,11 @@ import * as path from "node:path"
 import * as Sqlite from "node:sqlite"
 import { corpusFile, freePort, part10Dataset, repoRoot, run } from "../../../tests/support/peers.ts"
 import { Uids } from "@netdicom/wire"
+import { ApplicationEntity, Scp } from "@netdicom/net"
+import { Deferred, Effect, Exit, Fiber, Layer, References, Result, Scope } from "effect"
 import {
   BIN,
+  CT,
   EXPLICIT_LE,
   IMPLICIT_LE,
   MR,
@@ -477,6 +480,55 @@ describe("failures are one line, never a stack trace", () => {
     assert.strictEqual(r.code, 1, r.stderr)
     assert.match(r.stderr, /^netdicom store: cannot connect/)
     assert.deepStrictEqual(lines(r.stdout), ["0 sent, 0 warnings, 2 failed"], r.stdout)
+  })
+
+  it("a server gone mid-batch: the files left are named up to 10, then one line for the rest", async () => {
+    const dir = temp("gone-mid-batch")
+    const count = 60
+    for (let n = 1; n <= count; n++) {
+      const sop = `1.2.826.0.1.3680043.10.1478.96.${n}`
+      const spec = { patientId: "M", patientName: "M^M", study: "1.2.3.96", series: "1.2.3.96.1", sop }
+      writeFile(dir, `${String(n).padStart(3, "0")}.dcm`, part10(spec))
+    }
+    const scpAe = Result.getOrThrow(
+      ApplicationEntity.make({ aeTitle: "GONE", contexts: [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT_LE] }] })
+    )
+    // an SCP in this process that stops (its associations aborted, its listener closed) after 20 instances
+    const r = await Effect.runPromise(
+      Effect.gen(function* () {
+        const stop = Deferred.makeUnsafe<void>()
+        let stored = 0
+        const storage = Layer.succeed(Scp.StorageService)({
+          store: () =>
+            Effect.sync(() => {
+              if (++stored === 20) Deferred.doneUnsafe(stop, Exit.void)
+              return { status: 0 }
+            })
+        })
+        const scope = yield* Scope.make()
+        const server = yield* Scp.serve(scpAe, { port: 0 }).pipe(Effect.provide(storage), Scope.provide(scope))
+        const store = ["store", "127.0.0.1", String(server.port), dir, "--aec", "GONE"]
+        const run = yield* Effect.forkChild(Effect.promise(() => netdicom(store)))
+        yield* Deferred.await(stop)
+        yield* Scope.close(scope, Exit.void)
+        return yield* Fiber.join(run)
+      }).pipe(Effect.provideService(References.MinimumLogLevel, "None"))
+    )
+    assert.strictEqual(r.code, 1, r.stderr)
+    const [sent, failed] = /^(\d+) sent, 0 warnings, (\d+) failed$/
+      .exec(lines(r.stdout).at(-1) ?? "")!
+      .slice(1)
+      .map(Number)
+    assert.strictEqual(sent! + failed!, count, r.stdout)
+    const err = lines(r.stderr)
+    const named = err.filter((l) => /^FAILED \S+\.dcm: not sent: cannot connect/.test(l))
+    assert.strictEqual(named.length, 10, r.stderr)
+    const more = err.filter((l) => /^FAILED \d+ more file\(s\): not sent: cannot connect/.test(l))
+    assert.strictEqual(more.length, 1, r.stderr)
+    // the rest of stderr: the instance(s) under way when the association was aborted, nothing per file left
+    const others = err.filter((l) => !named.includes(l) && !more.includes(l))
+    assert.isAtMost(others.length, 2, r.stderr)
+    assert.strictEqual(named.length + Number(/^FAILED (\d+)/.exec(more[0]!)![1]) + others.length, failed, r.stderr)
   })
 
   it("store with no input files is an error, not 0 sent", async () => {
