@@ -360,20 +360,6 @@ export class Receiver {
         this.commandViews = []
       }
     }
-    // `runEvents`, inlined for the usual PDU whose events all run without waiting.
-    for (let i = 0; i < events.length; i++) {
-      if (this.gone) return undefined
-      const event = events[i]!
-      const effect = event._tag === "Command" ? this.onCommand(event) : this.onData(event)
-      if (effect !== undefined) {
-        return Effect.andThen(
-          effect,
-          Effect.suspend(() => this.runEvents(events, i + 1, failure) ?? Effect.void)
-        )
-      }
-    }
-    return failure !== undefined && !this.gone
-      ? this.deps.protocolAbort(`${failure.reason}: ${failure.detail}`)
-      : undefined
+    return this.runEvents(events, 0, failure)
   }
 }
