@@ -36,9 +36,13 @@ function underPnpmShim(pid) {
 // The value is `SERVER_ENV` of ../build.ts (the bench's servers): keep the two the same.
 const SERVERS = ["storescp", "qrscp"]
 const TRIM = "MALLOC_TRIM_THRESHOLD_"
+// The global flags that take a value as the next argument (`--log-level debug storescp ...`): skipped with it.
+const VALUED_GLOBALS = ["--log-level", "--completions"]
 const retunesMalloc = (argv, env) => {
   if (process.platform !== "linux" || typeof process.execve !== "function" || env[TRIM] !== undefined) return false
-  return SERVERS.includes(argv.find((a) => !a.startsWith("-")) ?? "")
+  let i = 0
+  while (i < argv.length && argv[i].startsWith("-")) i += VALUED_GLOBALS.includes(argv[i]) ? 2 : 1
+  return SERVERS.includes(argv[i] ?? "")
 }
 
 if (process.features.typescript) {

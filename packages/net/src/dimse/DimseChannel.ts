@@ -134,10 +134,13 @@ export interface DimseChannel {
     dataSet?: DataSource
   ) => Effect.Effect<Response, DimseFailure>
   /**
-   * `requestOne` begun now, for a caller already running in an effect (a `suspend`): the request is sent (or its
-   * window slot waited for) as this is called, and the effect returned waits for the response. With `onResponse`,
-   * the effect gives what it makes of the response, applied as the response is delivered (no Effect step of its own;
-   * one that throws fails the effect with the defect).
+   * `requestOne` begun now, for a caller already running in an effect (a `suspend`): a message in one write is sent
+   * as this is called when a window slot is free, and the effect returned waits for the response; otherwise (the
+   * window full, a data set in parts, another message being sent) it takes its slot and is sent once the effect runs,
+   * so that an effect never run holds no slot. The effect may be run more than once, at once or later: the request
+   * leaves once, and every run gets its outcome. With `onResponse`, the effect gives what it makes of the response,
+   * applied as the response is delivered (no Effect step of its own; one that throws fails the effect with the
+   * defect).
    */
   readonly requestOneNow: {
     (context: AcceptedContext, message: Dimse.Message, dataSet?: DataSource): Effect.Effect<Response, DimseFailure>
@@ -190,6 +193,12 @@ interface OneInbox {
   // What the waiter gets: the response, or what `onResponse` made of it.
   outcome: Exit.Exit<unknown, DimseFailure> | undefined
   resume: ((exit: Exit.Exit<unknown, DimseFailure>) => void) | undefined
+  // Further runs of its effect waiting for the outcome at the same time as `resume`'s (an effect may be run again).
+  others: Array<(exit: Exit.Exit<unknown, DimseFailure>) => void> | undefined
+  // Whether a run of its effect is sending it (waiting for a slot, writing, or waiting for the response), and the
+  // runs that wait for that one to end (then the outcome is known, or the request was sent, or it was not sent).
+  sending: boolean
+  turns: Array<() => void> | undefined
   readonly onResponse: ((response: Response) => unknown) | undefined
   // When the response is overdue (the Clock's monotonic milliseconds), set once the request is sent.
   deadline: number
@@ -286,6 +295,16 @@ export const make = (
       const resume = inbox.resume
       inbox.resume = undefined
       if (resume !== undefined) resume(exit)
+      const others = inbox.others
+      inbox.others = undefined
+      if (others !== undefined) for (const other of others) other(exit)
+      nextTurn(inbox)
+    }
+    // Wakes the runs of a request's effect that waited for the run sending it to end.
+    const nextTurn = (inbox: OneInbox) => {
+      const turns = inbox.turns
+      inbox.turns = undefined
+      if (turns !== undefined) for (const turn of turns) turn()
     }
     const cancels = new Map<number, Deferred.Deferred<void>>()
     const clock = yield* Clock.Clock
@@ -538,17 +557,24 @@ export const make = (
         watching = true
         watchdog()
       }
-      return Effect.callback<unknown, DimseFailure>((resume) => {
+      return waitSent(inbox)
+    }
+    // Waits for the outcome of a request sent and waited for (its deadline set): every run of its effect gets it.
+    const waitSent = (inbox: OneInbox): Effect.Effect<unknown, DimseFailure> =>
+      Effect.callback<unknown, DimseFailure>((resume) => {
         if (inbox.outcome !== undefined) return resume(inbox.outcome)
-        inbox.resume = resume
+        if (inbox.resume === undefined) inbox.resume = resume
+        else (inbox.others ??= []).push(resume)
         return Effect.sync(() => {
-          // Interrupted: nobody waits any more. A request that may have reached the peer keeps its slot until its
-          // response, the DIMSE timeout or the end (see whenOneEnds); it is waiting already, so its deadline is set.
-          inbox.resume = undefined
-          if (inbox.outcome === undefined && (!inbox.sent || rx.gone !== undefined || closed)) dropOne(inbox)
+          // Interrupted: this run waits no more. Once nobody does, a request that may have reached the peer keeps its
+          // slot until its response, the DIMSE timeout or the end (see whenOneEnds); its deadline is set already.
+          if (inbox.resume === resume) inbox.resume = inbox.others?.shift()
+          else if (inbox.others !== undefined) inbox.others = inbox.others.filter((other) => other !== resume)
+          if (inbox.outcome !== undefined || inbox.resume !== undefined) return
+          if (rx.gone !== undefined || closed) settleOne(inbox, Exit.fail(goneError()))
+          else if (!inbox.sent) dropOne(inbox)
         })
       })
-    }
 
     // A requestOne that ends without its response (interrupted, or its send failed) gives its slot back, unless its
     // waiter went after the request was sent: the peer still counts it outstanding (PS3.7 D.3.3.3), so the slot stays
@@ -556,7 +582,12 @@ export const make = (
     // association ends.
     const whenOneEnds = (inbox: OneInbox) => (exit: Exit.Exit<unknown, DimseFailure>) => {
       if (Exit.isSuccess(exit) || inbox.outcome !== undefined) return Effect.void
-      if (!inbox.sent || rx.gone !== undefined || closed || !Cause.hasInterruptsOnly(exit.cause)) {
+      if (!Cause.hasInterruptsOnly(exit.cause)) {
+        // Failed (it could not be sent): that is its outcome, for every run of its effect.
+        settleOne(inbox, exit)
+        return Effect.void
+      }
+      if (!inbox.sent || rx.gone !== undefined || closed) {
         dropOne(inbox)
         return Effect.void
       }
@@ -585,18 +616,56 @@ export const make = (
         dropOne(inbox)
         return Effect.fail(goneError())
       }
-      // The common case: the whole message written now, then only the wait for the response.
       const rest = isWhole(dataSet)
         ? beginWhole(context, message, dataSet, inbox)
         : sendInParts(context, message, dataSet, inbox)
       if (rest === undefined) return awaitOne(inbox)
-      return Effect.onExit(
-        Effect.andThen(
-          rest,
-          Effect.suspend(() => awaitOne(inbox))
-        ),
-        whenOneEnds(inbox)
+      return Effect.andThen(
+        rest,
+        Effect.suspend(() => awaitOne(inbox))
       )
+    }
+
+    // The effect of a request not written as it was begun: each run of it sends it unless another run is sending it
+    // (then it waits for that run to end) or it was sent (then it waits for the response), so that it leaves once
+    // however often the effect is run. `first`: what the first run does when the request was written in part already.
+    const runOne = (
+      inbox: OneInbox,
+      first: Effect.Effect<unknown, DimseFailure> | undefined,
+      context: AcceptedContext,
+      message: Dimse.Message,
+      dataSet: DataSource | undefined
+    ): Effect.Effect<unknown, DimseFailure> => {
+      let begun = first
+      const run: Effect.Effect<unknown, DimseFailure> = Effect.suspend(() => {
+        if (inbox.outcome !== undefined) return inbox.outcome
+        if (inbox.sending) {
+          const turn = Effect.callback<void>((resume) => {
+            const next = () => resume(Effect.void)
+            ;(inbox.turns ??= []).push(next)
+            return Effect.sync(() => {
+              if (inbox.turns !== undefined) inbox.turns = inbox.turns.filter((other) => other !== next)
+            })
+          })
+          return Effect.andThen(turn, run)
+        }
+        if (inbox.sent) return rx.gone !== undefined || closed ? Effect.fail(goneError()) : waitSent(inbox)
+        inbox.sending = true
+        const sending =
+          begun ??
+          Effect.andThen(
+            window.take(inbox),
+            Effect.suspend(() => sendOne(context, message, dataSet, inbox))
+          )
+        begun = undefined
+        return Effect.onExit(sending, (exit) => {
+          inbox.sending = false
+          const ended = whenOneEnds(inbox)(exit)
+          nextTurn(inbox)
+          return ended
+        })
+      })
+      return run
     }
 
     // The fast path for services with one response (C-ECHO, C-STORE): no stream, no queue in between; with a free
@@ -618,19 +687,38 @@ export const make = (
         outcome: undefined,
         resume: undefined,
         onResponse,
+        others: undefined,
+        sending: false,
+        turns: undefined,
         deadline: 0,
         slot: false,
         sent: false
       }
-      if (window.tryTake(inbox)) return sendOne(context, message, dataSet, inbox)
-      // The window is full: wait for a slot (in order); one handed over and not used is given back.
-      return Effect.onExit(
-        Effect.andThen(
-          window.take(inbox),
-          Effect.suspend(() => sendOne(context, message, dataSet, inbox))
-        ),
-        whenOneEnds(inbox)
-      )
+      // The common case: a free slot, the whole message written now, then only the wait for the response.
+      // (isWhole written out: one call fewer on every request's path)
+      const whole = dataSet === undefined || (dataSet instanceof Uint8Array && dataSet.length <= SEND_BATCH_BYTES)
+      if (whole && window.tryTake(inbox)) {
+        pending.set(inbox.id, inbox)
+        const rest = beginWhole(context, message, dataSet, inbox)
+        if (rest === undefined) return awaitOne(inbox)
+        if (inbox.sent)
+          return runOne(
+            inbox,
+            Effect.andThen(
+              rest,
+              Effect.suspend(() => awaitOne(inbox))
+            ),
+            context,
+            message,
+            dataSet
+          )
+        // Not written now (another message holds the send lock, or the channel logs at Debug): its slot given back
+        // until its effect runs, so that an effect never run holds none.
+        dropOne(inbox)
+      }
+      // The window full, or a data set in parts: a slot waited for (in order) and the request sent once the effect
+      // runs; one handed over and not used is given back.
+      return runOne(inbox, undefined, context, message, dataSet)
     }
 
     const request: DimseChannel["request"] = (context, message, options) =>
