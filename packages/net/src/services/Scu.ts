@@ -108,8 +108,8 @@ export const store = (
  * (a streamed data set, or one waiting for a slot, is sent once that effect runs). Begun several times before the
  * first is awaited, bytes go out as fast as the negotiated Asynchronous Operations Window allows with no fiber per
  * C-STORE; await the effects in any order. An effect never run holds no window slot unless its request was sent; one
- * run twice sends its request once, and each run gets the response. At Debug, where its log lines need a fiber, it runs in one of its own,
- * started now. Called outside a running effect, it is `store`.
+ * run twice sends its request once, and each run gets the response. At Debug, where its log lines need a fiber, it
+ * runs in one of its own, started now. Called outside a running effect, it is `store`.
  */
 export const storeNow = (
   channel: DimseChannel.DimseChannel,
