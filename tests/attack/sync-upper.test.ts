@@ -8,6 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Deferred, Duration, Effect, Exit, Fiber, Result, Scheduler } from "effect"
 import { ApplicationEntity, Server, Transport, UpperLayer } from "@netdicom/net"
 import { PduCodec, PduParser, type Pdu } from "@netdicom/wire"
+import { associateAc } from "../../packages/net/test/rawPeer.ts"
 import {
   associateRq,
   command,
@@ -68,21 +69,9 @@ const pausingAcceptor = Effect.acquireRelease(
   ({ server }) => Effect.sync(() => server.close())
 )
 
-const acceptAll = (rq: Pdu.AAssociateRq): Pdu.AAssociateAc => ({
-  _tag: "AAssociateAc",
-  protocolVersion: 1,
-  calledAeTitle: rq.calledAeTitle,
-  callingAeTitle: rq.callingAeTitle,
-  applicationContextName: rq.applicationContextName,
-  presentationContexts: rq.presentationContexts.map((pc) => ({
-    _tag: "PresentationContextAc" as const,
-    id: pc.id,
-    result: 0 as const,
-    transferSyntax: pc.transferSyntaxes[0]!
-  })),
-  userInformation: [{ _tag: "MaximumLength", maximumLength: 0 }],
-  unknownItems: []
-})
+// Every context accepted in its first transfer syntax, no maximum PDU length.
+const acceptAll = (rq: Pdu.AAssociateRq): Pdu.AAssociateAc =>
+  associateAc(rq, { userInformation: [{ _tag: "MaximumLength", maximumLength: 0 }] })
 
 // A requestor's machine, associated with `port`.
 const associatedRequestor = (port: number, idle?: Duration.Input) =>

@@ -136,6 +136,22 @@ describe("encode/decode round trips", () => {
     )
   })
 
+  it("a UI value of anything but digits and dots is refused, not rewritten (dcmjs wrote 1.2* as 1.2)", () => {
+    for (const uid of ["1.2*", "1.2.?", "1.2.3a", "1.2.3\\1.2.x"]) {
+      const r = DataSet.encode({ QueryRetrieveLevel: "STUDY", StudyInstanceUID: uid }, IMPLICIT)
+      assert.isTrue(Result.isFailure(r), uid)
+      if (Result.isFailure(r)) {
+        assert.strictEqual(r.failure.kind, "InvalidValue")
+        assert.include(r.failure.reason, "StudyInstanceUID (UI)")
+      }
+    }
+    const nested = DataSet.encode({ ReferencedSeriesSequence: [{ SeriesInstanceUID: "1.2*" }] }, IMPLICIT)
+    assert.isTrue(Result.isFailure(nested))
+    // padding and lists are UIDs still
+    const list = ok(DataSet.encode({ StudyInstanceUID: ["1.2.3 ", "1.2.4\0"], SOPInstanceUID: "" }, IMPLICIT))
+    assert.deepStrictEqual(ok(DataSet.decode(list, IMPLICIT))["StudyInstanceUID"], ["1.2.3", "1.2.4"])
+  })
+
   it("Explicit VR Big Endian writes tags, lengths and numbers big-endian", () => {
     const bytes = ok(DataSet.encode({ Columns: 512, PatientID: "AB" }, BIG))
     assert.strictEqual(Buffer.from(bytes).toString("hex"), "0010002" + "04c4f00024142" + "002800115553000202" + "00")

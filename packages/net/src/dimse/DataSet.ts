@@ -214,6 +214,9 @@ const personName = (value: unknown): unknown => {
 /** VRs whose trailing padding dcmjs leaves on some values (DA, DT and TM ranges) and which never mean it. */
 const ASCII_PADDED_VRS = new Set(["AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"])
 
+// The characters of a UI value once its padding is off.
+const UID_TEXT = /^[0-9.]*$/
+
 const unpadded = (vr: string, value: unknown): unknown =>
   typeof value === "string" && ASCII_PADDED_VRS.has(vr) ? Text.trimEnd(value, " \0") : value
 
@@ -542,6 +545,14 @@ const prepare = (
     if (!rep.isBinary() && typeof max === "number" && max > 0) {
       const long = texts.flatMap((t) => t.split("\\")).find((t) => t.length > max)
       if (long !== undefined) throw new Refused("InvalidValue", `${path}${key} (${vr}) "${long}" is longer than ${max}`)
+    }
+    // A UID is digits and dots (PS3.5 9.1): dcmjs would drop anything else as it writes, "1.2*" becoming "1.2", a
+    // value other than the one given (a query for another study, a response naming an instance that is not there).
+    if (vr === "UI") {
+      const bad = texts.flatMap((t) => t.split("\\")).find((t) => !UID_TEXT.test(Text.trimEnd(t, " \0")))
+      if (bad !== undefined) {
+        throw new Refused("InvalidValue", `${path}${key} (UI) "${bad}" holds characters other than digits and dots`)
+      }
     }
     const values = rep.isBinary() || SINGLE_VALUE_TEXT_VRS.has(vr) ? value : splitValues(value)
     out[key] = Array.isArray(values) ? values.map(toArrayBuffer) : toArrayBuffer(values)
