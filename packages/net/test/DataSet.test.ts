@@ -181,6 +181,31 @@ describe("encode/decode round trips", () => {
     })
   })
 
+  it("the data set given is left as it was, frozen or not (dcmjs marks and rewrites the values it writes)", () => {
+    const given = () => ({
+      PatientName: { Alphabetic: "DOE*" },
+      OtherPatientNames: [{ Alphabetic: "A^B" }, "C^D"],
+      ModalitiesInStudy: ["CT", "MR"],
+      PixelSpacing: [0.5, 0.5],
+      ReferencedStudySequence: [{ ReferencedSOPInstanceUID: "1.2.3", ReferencedSOPClassUID: "1.2.4" }],
+      "00091010": "private",
+      _vrMap: { "00091010": "LO" }
+    })
+    const deepFreeze = <T>(o: T): T => {
+      if (typeof o === "object" && o !== null) {
+        for (const v of Object.values(o)) deepFreeze(v)
+        Object.freeze(o)
+      }
+      return o
+    }
+    for (const ts of ALL) {
+      const plain = given()
+      const bytes = ok(DataSet.encode(plain, ts))
+      assert.deepStrictEqual(plain, given())
+      assert.deepStrictEqual(ok(DataSet.encode(deepFreeze(given()), ts)), bytes)
+    }
+  })
+
   it("several values in one string (a backslash between them) are all written, however long together", () => {
     const u1 = "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322"
     const u2 = "1.3.6.1.4.1.5962.1.2.8.20040826185059.5457"

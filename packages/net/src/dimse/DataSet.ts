@@ -446,8 +446,14 @@ const isEmpty = (v: unknown): boolean =>
 const isItem = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof ArrayBuffer) && !ArrayBuffer.isView(v)
 
+// A value as dcmjs gets it: binary as an ArrayBuffer of its own, a Person Name object as a copy (dcmjs marks and
+// rewrites the objects it writes, which would change, or fail on, a caller's frozen value).
 const toArrayBuffer = (v: unknown): unknown =>
-  ArrayBuffer.isView(v) ? v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) : v
+  ArrayBuffer.isView(v)
+    ? v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength)
+    : typeof v === "object" && v !== null && !(v instanceof ArrayBuffer)
+      ? { ...v }
+      : v
 
 /** The strings in a value, PN groups included. */
 const textsOf = (v: unknown): ReadonlyArray<string> => {
@@ -557,7 +563,7 @@ const prepare = (
     const values = rep.isBinary() || SINGLE_VALUE_TEXT_VRS.has(vr) ? value : splitValues(value)
     out[key] = Array.isArray(values) ? values.map(toArrayBuffer) : toArrayBuffer(values)
   }
-  if (Object.keys(vrMap).length > 0) out["_vrMap"] = vrMap
+  if (Object.keys(vrMap).length > 0) out["_vrMap"] = { ...vrMap }
   const own = charsetOf(out["SpecificCharacterSet"])
   if (own === undefined || !needsUtf8) return { dataset: out, needsUtf8 }
   if (own === "") out["SpecificCharacterSet"] = "ISO_IR 192"
