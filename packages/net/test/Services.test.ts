@@ -1,7 +1,8 @@
 /** DIMSE-C end to end on loopback: our SCU against our SCP, with services given as Layers. */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option, Ref, Stream } from "effect"
+import { Effect, Fiber, Layer, Logger, Option, Ref, Stream } from "effect"
 import { Status } from "@netdicom/wire"
+import * as AcceptorPolicy from "../src/association/AcceptorPolicy.ts"
 import { EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
 import * as DataSet from "../src/dimse/DataSet.ts"
 import { SOP_CLASSES, VERIFICATION } from "../src/services/QueryRetrieve.ts"
@@ -506,6 +507,57 @@ describe("Asynchronous Operations Window", () => {
         Array.from({ length: 12 }, (_, i) => `1.2.3.${i + 1}`)
       )
       assert.strictEqual(most, 4, "the window bounds what is outstanding")
+    })
+  )
+})
+
+describe("SCP configuration", () => {
+  it.live("the acceptor policy given as a Layer is the one used, and `policy` in the options wins over it", () =>
+    Effect.gen(function* () {
+      const anyCalled = AcceptorPolicy.layer({ calledAeTitles: undefined })
+      const byLayer = yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(Effect.provide(anyCalled))
+      const echoed = yield* Scu.echo(yield* connectTo(byLayer.port, { calledAeTitle: "SOMETHING-ELSE" }))
+      assert.strictEqual(echoed.status, Status.SUCCESS)
+      const byOptions = yield* Scp.serve(yield* scpAe, { port: 0, policy: { calledAeTitles: ["NETDICOM-SCP"] } }).pipe(
+        Effect.provide(anyCalled)
+      )
+      const refused = yield* Effect.flip(connectTo(byOptions.port, { calledAeTitle: "SOMETHING-ELSE" }))
+      assert.strictEqual(refused._tag, "AssociationRejected")
+      const byDefault = yield* Scp.serve(yield* scpAe, { port: 0 })
+      const alsoRefused = yield* Effect.flip(connectTo(byDefault.port, { calledAeTitle: "SOMETHING-ELSE" }))
+      assert.strictEqual(alsoRefused._tag, "AssociationRejected")
+    })
+  )
+
+  it.live("a service the AE's contexts call for but not provided is logged as the SCP starts and named in 0x0122", () =>
+    Effect.gen(function* () {
+      const warnings: Array<string> = []
+      const capture = Logger.make(({ logLevel, message }) => {
+        if (logLevel === "Warn") warnings.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
+      })
+      const server = yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(Effect.provide(Logger.layer([capture])))
+      assert.strictEqual(warnings.length, 3, warnings.join("\n"))
+      assert.match(warnings[0]!, /no StorageService \(C-STORE\) in context/)
+      assert.match(warnings[1]!, /no QueryService \(C-FIND\) in context/)
+      assert.match(warnings[2]!, /no RetrieveService \(C-GET, C-MOVE\) in context/)
+      const channel = yield* connectTo(server.port)
+      const stored = yield* Scu.store(channel, {
+        sopClassUid: CT,
+        sopInstanceUid: "1.2.3.9",
+        transferSyntax: EXPLICIT_VR_LITTLE_ENDIAN,
+        dataSet: ctBytes("1.2.3.9")
+      })
+      assert.deepStrictEqual([stored.status, stored.errorComment], [0x0122, "no StorageService on this SCP"])
+      const found = yield* Stream.runCollect(
+        Scu.find(channel, {
+          model: "study",
+          identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "" }
+        })
+      )
+      assert.deepStrictEqual(
+        found.map((r) => [r.status, r.errorComment]),
+        [[0x0122, "no QueryService on this SCP"]]
+      )
     })
   )
 })

@@ -36,9 +36,9 @@ export type AeTitleMatcher = ReadonlyArray<string> | ((title: string) => boolean
 /** The acceptor's rules for one A-ASSOCIATE-RQ. */
 export interface AcceptorPolicy {
   /** Called AE titles we answer to; undefined accepts any. `defaultPolicy` sets our own title. */
-  readonly calledAeTitles?: AeTitleMatcher
+  readonly calledAeTitles?: AeTitleMatcher | undefined
   /** Calling AE titles we accept; undefined accepts any. A title of only spaces/NULs is never accepted. */
-  readonly callingAeTitles?: AeTitleMatcher
+  readonly callingAeTitles?: AeTitleMatcher | undefined
   /** Pick the first transfer syntax of the requestor's list we support, instead of the first of ours. */
   readonly preferRequestorOrder?: boolean
   /** Answers SOP Class Extended Negotiation sub-items; the default answers none. */

@@ -9,10 +9,11 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import { listenTcp, type ListenFailed } from "../upper/Transport.ts"
 import type { AcceptorPolicy } from "./AcceptorPolicy.ts"
-import { defaultPolicy } from "./AcceptorPolicy.ts"
+import { AcceptorPolicyService, defaultPolicy } from "./AcceptorPolicy.ts"
 import { accept, type Association } from "./Association.ts"
 import type { ApplicationEntity } from "./ApplicationEntity.ts"
 
@@ -26,6 +27,7 @@ export interface ServeOptions {
   readonly maxAssociations?: number
   /** Connections that have not sent their A-ASSOCIATE-RQ yet; more are closed (default 4 x maxAssociations). */
   readonly maxPendingConnections?: number
+  /** The acceptor policy; without it, the `AcceptorPolicyService` in context, else `defaultPolicy(ae)`. */
   readonly policy?: AcceptorPolicy
   /** Runs for each established association; when it returns, the association is waited on until it ends. */
   readonly handler: (association: Association) => Effect.Effect<void>
@@ -44,7 +46,8 @@ export interface Server {
 export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effect<Server, ListenFailed, Scope.Scope> =>
   Effect.gen(function* () {
     const tcp = yield* listenTcp(options.host ?? "127.0.0.1", options.port, { writeTimeout: ae.timeouts.write })
-    const policy = options.policy ?? defaultPolicy(ae)
+    const policy =
+      options.policy ?? Option.getOrElse(yield* Effect.serviceOption(AcceptorPolicyService), () => defaultPolicy(ae))
     const limit = options.maxAssociations ?? 64
     const maxPending = options.maxPendingConnections ?? 4 * limit
     // `active` counts associations admitted (their A-ASSOCIATE-RQ came and was not refused for load);

@@ -213,7 +213,9 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
     if (Result.isFailure(identifier) || model === undefined) {
       return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, undefined, "identifier cannot be decoded")
     }
-    if (Option.isNone(services.query)) return yield* respond(Status.SOP_CLASS_NOT_SUPPORTED)
+    if (Option.isNone(services.query)) {
+      return yield* respond(Status.SOP_CLASS_NOT_SUPPORTED, undefined, "no QueryService on this SCP")
+    }
     let cancelled = false
     // Stopped when a C-CANCEL comes, not when the next match does: a query may take seconds to find one, longer than
     // the requester waits for its final response after cancelling.
@@ -289,7 +291,9 @@ const handleRetrieve = (
     if (Result.isFailure(identifier) || model === undefined) {
       return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, {}, undefined, "identifier cannot be decoded")
     }
-    if (Option.isNone(services.retrieve)) return yield* respond(Status.SOP_CLASS_NOT_SUPPORTED, {})
+    if (Option.isNone(services.retrieve)) {
+      return yield* respond(Status.SOP_CLASS_NOT_SUPPORTED, {}, undefined, "no RetrieveService on this SCP")
+    }
     let destination: { readonly host: string; readonly port: number } | undefined
     if (isMove) {
       const found = Option.flatMap(services.destinations, (d) => d.lookup(m.moveDestination))
@@ -618,7 +622,9 @@ const refuse = (
 export const requestHandler = (ae: ApplicationEntity, services: Services): DimseChannel.RequestHandler => {
   const store = Option.isSome(services.storage)
     ? storeRequestHandler(services.storage.value.store)
-    : storeRequestHandler(() => Effect.succeed({ status: Status.SOP_CLASS_NOT_SUPPORTED }))
+    : storeRequestHandler(() =>
+        Effect.succeed({ status: Status.SOP_CLASS_NOT_SUPPORTED, errorComment: "no StorageService on this SCP" })
+      )
   return (request, channel) => {
     const m = request.message
     if (isServiceRequest(m)) {
@@ -653,12 +659,34 @@ export const requestHandler = (ae: ApplicationEntity, services: Services): Dimse
   }
 }
 
-/** Serving options: where to listen and the acceptor policy. */
+/** Serving options: where to listen, the limits and the acceptor policy (see `Server.ServeOptions`). */
 export interface ScpOptions {
   readonly host?: string
   readonly port: number
   readonly maxAssociations?: number
+  readonly maxPendingConnections?: number
+  /** The acceptor policy; without it, the `AcceptorPolicyService` in context, else `defaultPolicy(ae)`. */
   readonly policy?: AcceptorPolicy
+}
+
+// The services an AE's contexts call for that are not in context: each is logged once as the server starts (their
+// requests are answered 0x0122 with a comment naming the missing service).
+const missingServices = (ae: ApplicationEntity, services: Services): ReadonlyArray<string> => {
+  let storage = false
+  let query = false
+  let retrieve = false
+  for (const c of ae.contexts) {
+    if (c.scp === false || c.abstractSyntax === VERIFICATION) continue
+    const qr = modelOf(c.abstractSyntax)
+    if (qr === undefined) storage = true
+    else if (qr.op === "find") query = true
+    else retrieve = true
+  }
+  const missing: Array<string> = []
+  if (storage && Option.isNone(services.storage)) missing.push("StorageService (C-STORE)")
+  if (query && Option.isNone(services.query)) missing.push("QueryService (C-FIND)")
+  if (retrieve && Option.isNone(services.retrieve)) missing.push("RetrieveService (C-GET, C-MOVE)")
+  return missing
 }
 
 /**
@@ -677,10 +705,17 @@ export const serve = (
       destinations: yield* Effect.serviceOption(MoveDestinations)
     }
     const handler = requestHandler(ae, services)
+    for (const name of missingServices(ae, services)) {
+      yield* Effect.logWarning(
+        `the AE accepts SOP classes of a service not provided: no ${name} in context, ` +
+          `so such requests are answered 0x0122 (SOP Class not supported)`
+      )
+    }
     return yield* Server.serve(ae, {
       port: options.port,
       ...(options.host !== undefined ? { host: options.host } : {}),
       ...(options.maxAssociations !== undefined ? { maxAssociations: options.maxAssociations } : {}),
+      ...(options.maxPendingConnections !== undefined ? { maxPendingConnections: options.maxPendingConnections } : {}),
       ...(options.policy !== undefined ? { policy: options.policy } : {}),
       handler: (association) =>
         Effect.scoped(
