@@ -382,6 +382,10 @@ describe("readFileMeta reads only what it needs", () => {
       assert.isFalse(fs.existsSync(broken), "the partial file is removed")
       const denied = yield* Effect.flip(Part10.writeFile(path.join(tmp, "no-dir", "x.dcm"), meta, Stream.empty))
       assert.strictEqual((denied as Part10.FileWriteFailed)._tag, "FileWriteFailed")
+      // Given fragments (no stream), the only failure is the write's (its type says so: no `unknown` to narrow).
+      const inferred = Part10.writeFile(path.join(tmp, "no-dir", "y.dcm"), meta, [new Uint8Array(4)])
+      const fromArray: Effect.Effect<number, Part10.FileWriteFailed> = inferred
+      assert.strictEqual((yield* Effect.flip(fromArray))._tag, "FileWriteFailed")
     })
   )
 

@@ -66,7 +66,7 @@ export const SYNC_WRITE_LIMIT = 1 << 20
  * it is written (a lent data set read by two consumers) fails the write rather than leave its bytes out.
  * Returns the data set's length.
  */
-export const writeFile = <E>(
+export const writeFile = <E = never>(
   path: string,
   meta: MetaInput,
   dataSet: Stream.Stream<Uint8Array, E> | ReadonlyArray<Uint8Array>
