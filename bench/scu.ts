@@ -191,16 +191,17 @@ const find = (job: Extract<ScuJob, { kind: "find" }>) =>
     )
   )
 
-const run = (job: ScuJob) => {
-  switch (job.kind) {
-    case "store":
-      return store(job)
-    case "echo":
-      return echo(job)
-    case "find":
-      return find(job)
-  }
-}
+const run = (job: ScuJob) =>
+  Effect.gen(function* () {
+    switch (job.kind) {
+      case "store":
+        return yield* store(job)
+      case "echo":
+        return yield* echo(job)
+      case "find":
+        return yield* find(job)
+    }
+  })
 
 /**
  * This process's peak RSS, KiB: VmHWM, which starts afresh at exec. getrusage's maxRSS does not: on Linux it keeps

@@ -18,7 +18,7 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Argument, Command, Flag } from "effect/cli"
-import { DimseError, Negotiation, Part10, QueryRetrieve, Scu, Transcode } from "@netdicom/net"
+import { DimseError, Negotiation, Part10, QueryRetrieve, Scu, Transcode, type DataSet } from "@netdicom/net"
 import type { DimseChannel, RejectedContext } from "@netdicom/net"
 import { InstanceStore, TempFiles } from "@netdicom/archive"
 import { Status, Uids } from "@netdicom/wire"
@@ -487,7 +487,7 @@ const progressLine = (what: string, r: Scu.RetrieveProgress): string => {
 
 const runRetrieve = (
   what: "C-GET" | "C-MOVE",
-  responses: Stream.Stream<Scu.RetrieveProgress, DimseError.DimseFailure>,
+  responses: Stream.Stream<Scu.RetrieveProgress, DimseError.DimseFailure | DataSet.DataSetError>,
   // what is wrong with a final response the peer sent, if anything (said on stderr; the command then fails)
   check?: (final: Scu.RetrieveProgress) => string | undefined
 ) =>

@@ -561,3 +561,19 @@ describe("SCP configuration", () => {
     })
   )
 })
+
+describe("an identifier of ours that cannot be encoded", () => {
+  it.live("fails the C-FIND/C-GET/C-MOVE with the DataSetError, sends nothing, and the association goes on", () =>
+    Effect.gen(function* () {
+      const server = yield* Scp.serve(yield* scpAe, { port: 0 })
+      const channel = yield* connectTo(server.port)
+      const identifier = { QueryRetrieveLevel: "STUDY", PatientsName: "DOE*" }
+      const found = yield* Effect.flip(Stream.runCollect(Scu.find(channel, { model: "study", identifier })))
+      assert.strictEqual(found._tag, "DataSetError")
+      assert.match(found.message, /unknown attribute keyword "PatientsName"/)
+      const got = yield* Effect.flip(Stream.runCollect(Scu.get(channel, { model: "study", identifier })))
+      assert.strictEqual(got._tag, "DataSetError")
+      assert.strictEqual((yield* Scu.echo(channel)).status, Status.SUCCESS)
+    })
+  )
+})

@@ -27,6 +27,7 @@ import type { ApplicationEntity } from "../association/ApplicationEntity.ts"
 import type { AssociationError } from "../association/AssociationError.ts"
 import type { NegotiationError } from "../association/Negotiation.ts"
 import * as DataSet from "../dimse/DataSet.ts"
+import type { DataSetError } from "../dimse/DataSetError.ts"
 import * as DimseChannel from "../dimse/DimseChannel.ts"
 import { DataSourceFailed, DimseProtocolError, type DimseFailure } from "../dimse/DimseError.ts"
 import * as Part10 from "../dimse/Part10.ts"
@@ -328,7 +329,8 @@ const identifierBytes = (channel: DimseChannel.DimseChannel, sopClassUid: string
   Effect.gen(function* () {
     const context = yield* Effect.fromResult(channel.findContext(sopClassUid, "SCU"))
     const bytes = DataSet.encode(identifier, context.transferSyntax)
-    if (Result.isFailure(bytes)) return yield* Effect.fail(new DimseProtocolError({ detail: bytes.failure.message }))
+    // Ours, not the peer's: nothing was sent and the association goes on.
+    if (Result.isFailure(bytes)) return yield* Effect.fail(bytes.failure)
     return { context, bytes: bytes.success }
   })
 
@@ -349,7 +351,7 @@ export const find = (
     /** Cancels the query (C-CANCEL) once this completes; the stream still ends with the final response. */
     readonly cancelWhen?: Effect.Effect<void>
   }
-): Stream.Stream<FindResponse, DimseFailure> =>
+): Stream.Stream<FindResponse, DimseFailure | DataSetError> =>
   Stream.unwrap(
     Effect.gen(function* () {
       const sopClassUid = SOP_CLASSES[query.model].find
@@ -428,7 +430,7 @@ const retrieve = (
   op: "get" | "move",
   query: RetrieveQuery,
   destination: string
-): Stream.Stream<RetrieveProgress, DimseFailure> =>
+): Stream.Stream<RetrieveProgress, DimseFailure | DataSetError> =>
   Stream.unwrap(
     Effect.gen(function* () {
       const sopClassUid = SOP_CLASSES[query.model][op]!
@@ -450,7 +452,7 @@ const retrieve = (
 export const move = (
   channel: DimseChannel.DimseChannel,
   query: RetrieveQuery & { readonly destination: string }
-): Stream.Stream<RetrieveProgress, DimseFailure> => retrieve(channel, "move", query, query.destination)
+): Stream.Stream<RetrieveProgress, DimseFailure | DataSetError> => retrieve(channel, "move", query, query.destination)
 
 /**
  * C-GET: the peer sends matches back over this association as C-STORE sub-operations, which the
@@ -460,7 +462,7 @@ export const move = (
 export const get = (
   channel: DimseChannel.DimseChannel,
   query: RetrieveQuery
-): Stream.Stream<RetrieveProgress, DimseFailure> => retrieve(channel, "get", query, "")
+): Stream.Stream<RetrieveProgress, DimseFailure | DataSetError> => retrieve(channel, "get", query, "")
 
 /**
  * Opens an association and DIMSE on it, in the current scope (released when the scope
