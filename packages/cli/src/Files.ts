@@ -10,9 +10,8 @@ import type { Dirent } from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import * as Effect from "effect/Effect"
-import { ContextParts, Negotiation, Part10 } from "@netdicom/net"
+import { ContextParts, DataSetCheck, Negotiation, Part10 } from "@netdicom/net"
 import { Uids } from "@netdicom/wire"
-import * as DataSetCheck from "./DataSetCheck.ts"
 
 /** A file that can be sent, with what its meta says. */
 export interface Sendable {

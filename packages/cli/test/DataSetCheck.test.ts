@@ -11,9 +11,8 @@ import * as path from "node:path"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
-import { Part10 } from "@netdicom/net"
+import { DataSetCheck, Part10 } from "@netdicom/net"
 import { makeTempDir, removeDir } from "../../../tests/support/peers.ts"
-import * as DataSetCheck from "../src/DataSetCheck.ts"
 import { CT, EXPLICIT_LE, IMPLICIT_LE, part10, writeFile } from "./support.ts"
 
 const dir = makeTempDir("netdicom-datasetcheck-")

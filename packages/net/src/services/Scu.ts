@@ -27,6 +27,7 @@ import type { ApplicationEntity } from "../association/ApplicationEntity.ts"
 import type { AssociationError } from "../association/AssociationError.ts"
 import type { NegotiationError } from "../association/Negotiation.ts"
 import * as DataSet from "../dimse/DataSet.ts"
+import * as DataSetCheck from "../dimse/DataSetCheck.ts"
 import type { DataSetError } from "../dimse/DataSetError.ts"
 import * as DimseChannel from "../dimse/DimseChannel.ts"
 import { DataSourceFailed, DimseProtocolError, type DimseFailure } from "../dimse/DimseError.ts"
@@ -239,9 +240,30 @@ export const storeDescribedFile = (
   path: string,
   meta: Part10.FileMeta
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure | FileNotSendable> =>
+  Effect.flatMap(loadChecked(path, meta), (loaded) => storeLoaded(channel, meta, loaded))
+
+/**
+ * A file's data set loaded for a C-STORE, once its structure is seen whole (`DataSetCheck`): a truncated file is
+ * `FileNotSendable` here, not a data set the peer aborts on or never answers, taking the files after it down too.
+ */
+const loadChecked = (
+  path: string,
+  meta: Part10.FileMeta
+): Effect.Effect<Uint8Array | Stream.Stream<Uint8Array, Part10.FileReadFailed>, FileNotSendable> =>
   Effect.flatMap(
     Effect.mapError(Part10.loadDataSet(path, meta), (e) => new FileNotSendable({ path, reason: e.message })),
-    (loaded) => storeLoaded(channel, meta, loaded)
+    (loaded): Effect.Effect<Uint8Array | Stream.Stream<Uint8Array, Part10.FileReadFailed>, FileNotSendable> => {
+      if (loaded instanceof Uint8Array) {
+        const whole = DataSetCheck.checkBytes(loaded, meta.transferSyntaxUid)
+        return Result.isSuccess(whole)
+          ? Effect.succeed(loaded)
+          : Effect.fail(new FileNotSendable({ path, reason: whole.failure.message }))
+      }
+      return DataSetCheck.check(path, meta.dataSetOffset, meta.transferSyntaxUid).pipe(
+        Effect.mapError((e) => new FileNotSendable({ path, reason: e.message })),
+        Effect.as(loaded)
+      )
+    }
   )
 
 /**
@@ -297,12 +319,7 @@ export const storeFiles = (
   }
   // One at a time: the next file is described and read while this one is sent and answered.
   const prepare = (path: string) =>
-    Effect.flatMap(describeFile(path), (meta) =>
-      Effect.map(
-        Effect.mapError(Part10.loadDataSet(path, meta), (e) => new FileNotSendable({ path, reason: e.message })),
-        (loaded) => ({ meta, loaded })
-      )
-    )
+    Effect.flatMap(describeFile(path), (meta) => Effect.map(loadChecked(path, meta), (loaded) => ({ meta, loaded })))
   return Effect.scoped(
     Effect.gen(function* () {
       const out: Array<{ path: string; result: Result.Result<StatusInfo, DimseFailure | FileNotSendable> }> = []

@@ -1,7 +1,8 @@
 /**
- * A structural check of the data set in a Part 10 file before it is sent (PS3.5 section 7: data
- * elements, 7.5 nesting of sequences and items, A.4 encapsulated pixel data; PS3.10 7.1 the file
- * meta information it follows).
+ * A structural check of the data set in a Part 10 file before it is sent (PS3.5 section 7: data elements, 7.5
+ * nesting of sequences and items, A.4 encapsulated pixel data; PS3.10 7.1 the file meta information it follows):
+ * `netdicom store` checks every file before it connects, `Scu.storeFile` and `Scu.storeFiles` each before its
+ * C-STORE.
  *
  * The file's element headers go through `ElementWalker` (the walk a storage SCP here makes of what it
  * receives), read through a block buffer, and the values it passes over are seeked past, not read: a
@@ -14,8 +15,8 @@ import * as Fs from "node:fs"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
-import { Part10 } from "@netdicom/net"
 import { ElementWalker } from "@netdicom/wire"
+import * as Part10 from "./Part10.ts"
 
 /** The data set is not whole: an element or a sequence ends past the end of the file. */
 export class DataSetTruncated extends Data.TaggedError("DataSetTruncated")<{ readonly detail: string }> {
@@ -141,3 +142,13 @@ export const check = (path: string, offset: number, transferSyntax: string): Eff
       }),
     ({ fd }) => Effect.sync(() => Fs.closeSync(fd))
   )
+
+/** `check` of a data set already in memory (a small file loaded whole): the same walk, no file read. */
+export const checkBytes = (bytes: Uint8Array, transferSyntax: string): Result.Result<void, DataSetTruncated> => {
+  const walker = ElementWalker.make(transferSyntax)
+  walker.push(bytes)
+  const problem = walker.finish()
+  return problem === undefined
+    ? Result.succeed(undefined)
+    : Result.fail(new DataSetTruncated({ detail: problem.detail }))
+}
