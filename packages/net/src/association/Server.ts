@@ -113,5 +113,8 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
       )
 
     yield* Effect.forkScoped(tcp.run(onConnection))
+    // Run first as the scope closes (finalizers run last added first): no connection is taken while the open
+    // associations are being aborted, so a peer reconnecting meanwhile is refused, not accepted and then dropped.
+    yield* Effect.addFinalizer(() => tcp.stopListening)
     return { port: tcp.port, active: Effect.sync(() => active), pending: Effect.sync(() => pending) }
   })

@@ -408,6 +408,11 @@ export const connectTcp = (
 export interface TcpServer {
   readonly port: number
   readonly run: (handler: (transport: Transport) => Effect.Effect<void>) => Effect.Effect<never>
+  /**
+   * Stops listening (new connections are refused), leaving the connections already taken alone: a server stopping
+   * does this first, so that a peer reconnecting meanwhile is refused rather than taken and then dropped.
+   */
+  readonly stopListening: Effect.Effect<void>
 }
 
 /** Listens on host:port (port 0 picks a free port) within the current scope. */
@@ -435,7 +440,8 @@ export const listenTcp = (
       Effect.callback<void>((resume) => {
         for (const conn of waiting) conn.destroy()
         waiting.clear()
-        server.close(() => resume(Effect.void))
+        if (server.listening) server.close(() => resume(Effect.void))
+        else resume(Effect.void)
       })
     )
     yield* Effect.callback<void, ListenFailed>((resume) => {
@@ -452,6 +458,9 @@ export const listenTcp = (
     const bound = typeof address === "object" && address !== null ? address.port : port
     return {
       port: bound,
+      stopListening: Effect.sync(() => {
+        if (server.listening) server.close()
+      }),
       run: (handler) =>
         Effect.gen(function* () {
           // Each connection runs in its own fiber, with the services of the fiber that called `run` (its scope
