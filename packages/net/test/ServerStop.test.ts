@@ -28,18 +28,19 @@ describe("a server stopping", () => {
       const contexts = [{ abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT] }]
       const scope = yield* Scope.make()
       let duringAbort: string | undefined
-      const server = yield* Server.serve(yield* testAe({ aeTitle: "SCP", contexts }), {
+      let port = 0
+      const server: Server.Server = yield* Server.serve(yield* testAe({ aeTitle: "SCP", contexts }), {
         port: 0,
         handler: () =>
           Effect.never.pipe(
-            Effect.onInterrupt(() =>
+            Effect.onInterrupt((): Effect.Effect<void> =>
               Effect.map(probe(port), (r) => {
                 duringAbort = r
               })
             )
           )
       }).pipe(Scope.provide(scope))
-      const port = server.port
+      port = server.port
       assert.strictEqual(yield* probe(port), "connected", "listening before it stops")
       yield* Scu.connect(yield* testAe({ aeTitle: "SCU" }), {
         host: "127.0.0.1",
