@@ -313,9 +313,9 @@ describe("DIMSE-C, SCU against SCP", () => {
         const last = all.at(-1)!
         assert.strictEqual(last.failed, 1)
         assert.notStrictEqual(last.status, 0)
-        // Why, in the final response: the SCU has no other way to learn it. No context has CT with us as its SCP, in
-        // any transfer syntax: the SOP class is named, not a transfer syntax.
-        assert.strictEqual(last.errorComment, `no context accepted for ${CT}`)
+        // Why, in the final response: the SCU has no other way to learn it. CT's context is there, but without the
+        // SCP role for the SCU (no role item): said so, with the SOP class.
+        assert.strictEqual(last.errorComment, `SCU took no SCP role for ${CT}`)
         assert.deepStrictEqual(stored, [])
       })
   )

@@ -100,11 +100,15 @@ interface Services {
 // A sub-operation's failure, short enough for an Error Comment: the transfer syntax the SCU did not accept is what
 // it needs to know (a UID of a SOP Class would not fit beside it), or the SOP class, when no context has it. A stored
 // data set that could not be read is said so without its detail, which names our files (the log has it).
-const subOperationFailure = (e: { readonly message: string }): string =>
+// A SOP class the SCU accepted without the SCP role for it (a C-GET requester that took no role, PS3.7 D.3.3.4) is
+// said so: its context is there, we may not send on it.
+const subOperationFailure = (e: { readonly message: string }, target: DimseChannel.DimseChannel): string =>
   e instanceof NoAcceptedContext
     ? e.transferSyntax !== undefined
       ? `no context accepted for transfer syntax ${e.transferSyntax}`
-      : `no context accepted for ${e.sopClassUid}`
+      : target.association.negotiated.accepted.some((c) => c.abstractSyntax === e.sopClassUid)
+        ? `SCU took no SCP role for ${e.sopClassUid}`
+        : `no context accepted for ${e.sopClassUid}`
     : e instanceof DataSourceFailed
       ? "a stored data set could not be read"
       : e.message
@@ -426,14 +430,14 @@ const handleRetrieve = (
               `${isMove ? "C-MOVE" : "C-GET"} ${m.messageId}: ${left} sub-operation(s) from ${inst.sopInstanceUid} ` +
                 `not done: ${r.failure.message}`
             )
-            firstFailure ??= subOperationFailure(r.failure)
+            firstFailure ??= subOperationFailure(r.failure, target)
             for (const rest of ordered.slice(i, to)) tally(undefined, rest.sopInstanceUid)
             yield* pendingAfter(to - 1)
             return true
           }
           if (Result.isFailure(r)) {
             yield* Effect.logWarning(`sub-operation for ${inst.sopInstanceUid}: ${r.failure.message}`)
-            firstFailure ??= subOperationFailure(r.failure)
+            firstFailure ??= subOperationFailure(r.failure, target)
           } else if (Status.classify(r.success.status) === "Failure") {
             firstFailure ??= `the store SCP answered 0x${r.success.status.toString(16).padStart(4, "0")}`
           }
