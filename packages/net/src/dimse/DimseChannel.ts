@@ -332,6 +332,10 @@ export const make = (
       return Effect.andThen(Effect.logWarning(logLine), Effect.asVoid(association.abort.pipe(Effect.forkDetach)))
     }
 
+    // A DIMSE timeout is no protocol error of the peer's: logged as what it is.
+    const timeoutLine = (id: number, timeout: Duration.Duration) =>
+      `DIMSE timeout, aborting: no response to message ${id} within ${Duration.format(timeout)}`
+
     // ---- sending ----
     // A failed send means the association is ending: fail with its reason (a write deadline, a
     // reset...), which the machine settles a moment later.
@@ -503,7 +507,7 @@ export const make = (
     const dimseTimedOut = (id: number, message: Dimse.Message) => () => {
       const timeout = association.ae.timeouts.dimse
       return Effect.andThen(
-        protocolAbort(`no response to message ${id} within ${Duration.format(timeout)}`),
+        protocolAbort(`no response to message ${id} within ${Duration.format(timeout)}`, timeoutLine(id, timeout)),
         Effect.fail(new DimseTimeout({ waitingFor: `response to ${Dimse.commandName(message)} ${id}` }))
       )
     }
@@ -538,7 +542,10 @@ export const make = (
           return
         }
         const timeout = association.ae.timeouts.dimse
-        const abort = protocolAbort(`no response to message ${inbox.id} within ${Duration.format(timeout)}`)
+        const abort = protocolAbort(
+          `no response to message ${inbox.id} within ${Duration.format(timeout)}`,
+          timeoutLine(inbox.id, timeout)
+        )
         settleOne(
           inbox,
           Exit.fail(new DimseTimeout({ waitingFor: `response to ${Dimse.commandName(inbox.message)} ${inbox.id}` }))
