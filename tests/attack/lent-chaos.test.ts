@@ -17,6 +17,13 @@ import { Status as DimseStatus } from "@netdicom/wire"
 import { connectScu, scuAe } from "./hotpath-support.ts"
 import { CT, EXPLICIT, startScp } from "./support.ts"
 
+// The file's bytes as they are (random, not a data set): past `Scu.storeFile`'s structural check, through the same
+// pooled read (`Part10.loadDataSet`) and send.
+const storeUnchecked = (channel: Parameters<typeof Scu.storeLoaded>[0], where: string) =>
+  Effect.flatMap(Scu.describeFile(where), (meta) =>
+    Effect.flatMap(Part10.loadDataSet(where, meta), (loaded) => Scu.storeLoaded(channel, meta, loaded))
+  )
+
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "netdicom-lent-chaos-"))
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
 
@@ -71,7 +78,7 @@ describe("pooled file reads under concurrent sends and aborts", () => {
                 const channel = yield* connectScu(server.port, ae)
                 for (let round = 0; round < 2; round++) {
                   for (const file of files.slice(a * 3, a * 3 + 3)) {
-                    const r = yield* Scu.storeFile(channel, file.where)
+                    const r = yield* storeUnchecked(channel, file.where)
                     assert.strictEqual(r.status, DimseStatus.SUCCESS)
                   }
                 }
@@ -83,7 +90,7 @@ describe("pooled file reads under concurrent sends and aborts", () => {
               const victim = victims[round % victims.length]!
               yield* Effect.exit(
                 Effect.scoped(
-                  Effect.flatMap(connectScu(server.port, ae), (channel) => Scu.storeFile(channel, victim.where))
+                  Effect.flatMap(connectScu(server.port, ae), (channel) => storeUnchecked(channel, victim.where))
                 ).pipe(Effect.timeout(Duration.millis(20 + 15 * round)))
               )
             }
