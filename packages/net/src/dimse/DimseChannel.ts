@@ -190,6 +190,8 @@ interface OneInbox {
   readonly _tag: "One"
   readonly id: number
   readonly message: Dimse.Message
+  // The presentation context the request goes on: its responses must come on it too.
+  readonly contextId: number
   // What the waiter gets: the response, or what `onResponse` made of it.
   outcome: Exit.Exit<unknown, DimseFailure> | undefined
   resume: ((exit: Exit.Exit<unknown, DimseFailure>) => void) | undefined
@@ -219,6 +221,7 @@ type Inbox =
   | {
       readonly _tag: "Stream"
       readonly message: Dimse.Message
+      readonly contextId: number
       readonly queue: Queue.Queue<Response, DimseFailure | Cause.Done>
     }
   | OneInbox
@@ -684,6 +687,7 @@ export const make = (
         _tag: "One",
         id: messageIdOf(message) ?? 0,
         message,
+        contextId: context.id,
         outcome: undefined,
         resume: undefined,
         onResponse,
@@ -798,7 +802,7 @@ export const make = (
             )
             // Registered for its responses once it holds a slot and its finalizer is in place (one given up while
             // waiting for a slot leaves nothing behind).
-            pending.set(id, { _tag: "Stream", message, queue: inbox })
+            pending.set(id, { _tag: "Stream", message, contextId: context.id, queue: inbox })
             if (rx.gone !== undefined || closed) return yield* Effect.fail(goneError())
             const dataSet = options?.dataSet
             yield* isWhole(dataSet)
