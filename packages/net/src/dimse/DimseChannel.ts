@@ -319,11 +319,20 @@ export const make = (
     // Set as the channel's scope starts closing: running handlers start no new step (`isStopping`).
     let stopping = false
 
+    // The association's end as the watcher (below) saw it, and whether it has ended at all.
+    let endedWith: Ending | undefined
+    let closed = false
+
     const accepted = negotiated.accepted
     const contextById = new Map(accepted.map((c) => [c.id, c]))
 
+    // Why nothing more can be sent or received: the channel's own reason, else the abort the association ended with
+    // (a request begun after the peer's A-ABORT says so, not just that the association ended).
     const goneError = () =>
-      rx.gone ?? new AssociationAborted({ by: "provider", source: 2, reason: 0, detail: "association ended" })
+      rx.gone ??
+      (endedWith?._tag === "Aborted"
+        ? endedWith.error
+        : new AssociationAborted({ by: "provider", source: 2, reason: 0, detail: "association ended" }))
 
     // Marks the channel gone at once (nothing more is received or sent), and returns the effect that
     // logs and aborts the association. `logLine` replaces the protocol-error wording (an interruption is none).
@@ -969,9 +978,6 @@ export const make = (
       })
     )
     // When the association ends, everything outstanding fails at once.
-    // The association's end as the watcher saw it, and whether it has ended at all.
-    let endedWith: Ending | undefined
-    let closed = false
     // Fails whatever is outstanding; the error is only built (a stack trace each) when something is.
     const failOutstanding = (error: () => AssociationAborted) =>
       Effect.gen(function* () {
@@ -991,7 +997,6 @@ export const make = (
           rx.target = NONE
         }
       })
-    const endingError = () => (endedWith?._tag === "Aborted" ? endedWith.error : goneError())
     const releasedBefore = (request: Dimse.Message) =>
       new AssociationAborted({
         by: "provider",
@@ -1004,7 +1009,7 @@ export const make = (
     // Failing what is outstanding runs with the channel's services, started on the turn that ended the association.
     const stopWatching = association.whenEnded((ending) => {
       endedWith = ending
-      runFork(failOutstanding(endingError))
+      runFork(failOutstanding(goneError))
     })
     // Runs before the handler set is interrupted (finalizers run in reverse): when the association's
     // scope closes first, handlers still see the failure (AssociationAborted) rather than an
@@ -1023,7 +1028,7 @@ export const make = (
         }
         return Effect.gen(function* () {
           stopWatching()
-          yield* failOutstanding(endingError)
+          yield* failOutstanding(goneError)
           if ((yield* FiberSet.size(handlers)) > 0) {
             yield* FiberSet.awaitEmpty(handlers).pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
           }
