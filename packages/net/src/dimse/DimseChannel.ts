@@ -28,7 +28,7 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
-import { CommandSet, Dimse, Fragmenter, Reassembler, Status } from "@netdicom/wire"
+import { CommandSet, Dimse, Fragmenter, Identifiers, Reassembler, Status } from "@netdicom/wire"
 import type { Association, Ending } from "../association/Association.ts"
 import { AssociationAborted } from "../association/AssociationError.ts"
 import * as LentBytes from "../upper/LentBytes.ts"
@@ -236,6 +236,27 @@ const padEven = (bytes: Uint8Array | undefined): Uint8Array | undefined => {
   return out
 }
 
+// The UIDs a response echoes from its request, optional in every response (PS3.7 9.3, "U(=)").
+const ECHOED_UIDS = ["affectedSopClassUid", "affectedSopInstanceUid"] as const
+
+// Encodes a message's command set. A response whose echoed UIDs cannot be written (the decoder takes any Latin-1 text
+// up to 64 characters, the encoder refuses control characters) goes without those that are not UIDs, rather than
+// leave its request unanswered.
+const encodeCommand = (message: Dimse.Message): Result.Result<Uint8Array, CommandSet.CommandSetError> => {
+  const encoded = Dimse.encode(message)
+  if (Result.isSuccess(encoded) || !("messageIdBeingRespondedTo" in message)) return encoded
+  const fields: Record<string, unknown> = { ...message }
+  let dropped = false
+  for (const key of ECHOED_UIDS) {
+    const value = fields[key]
+    if (typeof value === "string" && Result.isFailure(Identifiers.uid(value))) {
+      delete fields[key]
+      dropped = true
+    }
+  }
+  return dropped ? Dimse.encode(fields as unknown as Dimse.Message) : encoded
+}
+
 /** Starts DIMSE on an association in the current scope; `handler` receives the requests that arrive. */
 export const make = (
   association: Association,
@@ -378,7 +399,7 @@ export const make = (
       dataSet: Uint8Array | undefined,
       inbox?: Sent
     ): Effect.Effect<void, DimseFailure> | undefined => {
-      const command = Dimse.encode(message)
+      const command = encodeCommand(message)
       if (Result.isFailure(command)) {
         return Effect.fail(new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` }))
       }
@@ -418,7 +439,7 @@ export const make = (
       inbox?: Sent
     ): Effect.Effect<void, DimseFailure> =>
       Effect.gen(function* () {
-        const command = Dimse.encode(message)
+        const command = encodeCommand(message)
         if (Result.isFailure(command)) {
           return yield* Effect.fail(
             new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` })
