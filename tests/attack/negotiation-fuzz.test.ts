@@ -11,7 +11,7 @@ import fc from "fast-check"
 import { type AcceptorPolicy, ApplicationEntity, Negotiation } from "@netdicom/net"
 import { PduCodec } from "@netdicom/wire"
 import { CT, EXPLICIT, IMPLICIT, STUDY_FIND, VERIFICATION } from "./support.ts"
-import { contextItem, identityItem, item, maxLengthItem, rawRq, roleItem, uidItem } from "./hostile-rq-support.ts"
+import { identityItem, item, maxLengthItem, rawRq, roleItem, uidItem } from "./hostile-rq-support.ts"
 
 const u16 = (n: number): Array<number> => [(n >> 8) & 0xff, n & 0xff]
 const latin1 = (s: string): Array<number> => Array.from(s, (c) => c.charCodeAt(0) & 0xff)
