@@ -28,6 +28,8 @@ export interface RawScpOptions {
   readonly answer?: boolean
   /** Leave A-RELEASE-RQ unanswered (a peer that never sends its A-RELEASE-RP). */
   readonly ignoreRelease?: boolean
+  /** PDUs to send right behind the A-ASSOCIATE-AC (an A-ABORT, a PDU unexpected in Sta6...). */
+  readonly afterAc?: (rq: Pdu.AAssociateRq) => Uint8Array
   /** Each whole PDU after the association: type, body (after the 6-byte header), the socket. */
   readonly onPdu?: (socket: Net.Socket, type: number, body: Buffer) => void
 }
@@ -66,6 +68,7 @@ export const rawScp = (options: RawScpOptions = {}): Promise<RawScp> =>
             if (Result.isFailure(rq) || rq.success._tag !== "AAssociateRq") return void socket.destroy()
             associated = true
             socket.write(acFor(rq.success, options.maxPduLength ?? 0, undefined, options.window))
+            if (options.afterAc !== undefined) socket.write(options.afterAc(rq.success))
             if (options.stopReading) {
               socket.pause()
               return

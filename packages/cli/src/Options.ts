@@ -108,7 +108,24 @@ export const peerTitle = (title: string, flag = "--aec"): Effect.Effect<string, 
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0")
 
-/** Log lines on stderr: `HH:MM:SS.mmm LEVEL [spans] message key=value`. */
+// Control characters a log record may carry from a peer (a UID or AE title in a warning, an error's message): each
+// record stays its own line(s), with a line break inside it followed by an indent, so that no text of a peer's starts a
+// line that looks like a record; other C0 and C1 controls (CR, ESC sequences that drive a terminal) are escaped.
+const oneRecord = (text: string): string => {
+  let out = ""
+  let from = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x09 || (c >= 0x20 && c < 0x7f) || c > 0x9f) continue
+    const crlf = c === 0x0d && text.charCodeAt(i + 1) === 0x0a
+    out += text.slice(from, i) + (c === 0x0a || crlf ? "\n    " : `\\x${c.toString(16).padStart(2, "0")}`)
+    if (crlf) i++
+    from = i + 1
+  }
+  return from === 0 ? text : out + text.slice(from)
+}
+
+/** Log lines on stderr: `HH:MM:SS.mmm LEVEL [spans] message key=value`, peer text in them made harmless. */
 const stderrLogger = Logger.make(({ date, logLevel, message, fiber }) => {
   const spans = fiber.getRef(References.CurrentLogSpans).map(([label]) => label)
   const annotations = Object.entries(fiber.getRef(References.CurrentLogAnnotations))
@@ -120,7 +137,7 @@ const stderrLogger = Logger.make(({ date, logLevel, message, fiber }) => {
     .map((m) => (typeof m === "string" ? m : m instanceof Error ? m.message : String(m)))
     .join(" ")
   const where = spans.length > 0 ? ` [${spans.join(">")}]` : ""
-  process.stderr.write(`${time} ${logLevel.toUpperCase()}${where} ${text}${annotations}\n`)
+  process.stderr.write(`${time} ${logLevel.toUpperCase()}${where} ${oneRecord(text + annotations)}\n`)
 })
 
 /**

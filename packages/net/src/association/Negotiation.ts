@@ -305,16 +305,21 @@ const requestorRoles = (
       }
 
 /**
- * Evaluates the A-ASSOCIATE-AC answering `rq` (the request we sent). A context id we did not
- * propose, a duplicate answer, or an acceptance with a transfer syntax we did not propose for
- * that context is an `InvalidAssociateAc`; a context left unanswered counts as rejected with
- * result 2. No accepted context is `NoAcceptableContext`.
+ * Evaluates the A-ASSOCIATE-AC answering `rq` (the request we sent). An Application Context other
+ * than DICOM's (PS3.7 A.2.1), a context id we did not propose, a duplicate answer, or an acceptance
+ * with a transfer syntax we did not propose for that context is an `InvalidAssociateAc`; a context
+ * left unanswered counts as rejected with result 2. No accepted context is `NoAcceptableContext`.
  */
 export const evaluateAccept = (
   ae: ApplicationEntity,
   rq: Pdu.AAssociateRq,
   ac: Pdu.AAssociateAc
 ): Result.Result<Negotiated, NegotiationError> => {
+  // PS3.8 7.1.1.2 lets the acceptor name another application context than proposed; DIMSE runs only in DICOM's.
+  if (ac.applicationContextName !== Pdu.DICOM_APPLICATION_CONTEXT) {
+    const reason = `application context ${ac.applicationContextName} is not DICOM's (${Pdu.DICOM_APPLICATION_CONTEXT})`
+    return Result.fail(new InvalidAssociateAc({ reason }))
+  }
   const proposed = new Map(rq.presentationContexts.map((pc) => [pc.id, pc]))
   const answers = new Map<number, Pdu.PresentationContextAc>()
   for (const pc of ac.presentationContexts) {

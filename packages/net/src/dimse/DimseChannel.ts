@@ -28,7 +28,7 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
-import { CommandSet, Dimse, Fragmenter, Reassembler, Status } from "@netdicom/wire"
+import { CommandSet, Dimse, Fragmenter, Identifiers, Reassembler, Status } from "@netdicom/wire"
 import type { Association, Ending } from "../association/Association.ts"
 import { AssociationAborted } from "../association/AssociationError.ts"
 import * as LentBytes from "../upper/LentBytes.ts"
@@ -190,6 +190,8 @@ interface OneInbox {
   readonly _tag: "One"
   readonly id: number
   readonly message: Dimse.Message
+  // The presentation context the request goes on: its responses must come on it too.
+  readonly contextId: number
   // What the waiter gets: the response, or what `onResponse` made of it.
   outcome: Exit.Exit<unknown, DimseFailure> | undefined
   resume: ((exit: Exit.Exit<unknown, DimseFailure>) => void) | undefined
@@ -219,6 +221,7 @@ type Inbox =
   | {
       readonly _tag: "Stream"
       readonly message: Dimse.Message
+      readonly contextId: number
       readonly queue: Queue.Queue<Response, DimseFailure | Cause.Done>
     }
   | OneInbox
@@ -231,6 +234,27 @@ const padEven = (bytes: Uint8Array | undefined): Uint8Array | undefined => {
   const out = new Uint8Array(bytes.length + 1)
   out.set(bytes)
   return out
+}
+
+// The UIDs a response echoes from its request, optional in every response (PS3.7 9.3, "U(=)").
+const ECHOED_UIDS = ["affectedSopClassUid", "affectedSopInstanceUid"] as const
+
+// Encodes a message's command set. A response whose echoed UIDs cannot be written (the decoder takes any Latin-1 text
+// up to 64 characters, the encoder refuses control characters) goes without those that are not UIDs, rather than
+// leave its request unanswered.
+const encodeCommand = (message: Dimse.Message): Result.Result<Uint8Array, CommandSet.CommandSetError> => {
+  const encoded = Dimse.encode(message)
+  if (Result.isSuccess(encoded) || !("messageIdBeingRespondedTo" in message)) return encoded
+  const fields: Record<string, unknown> = { ...message }
+  let dropped = false
+  for (const key of ECHOED_UIDS) {
+    const value = fields[key]
+    if (typeof value === "string" && Result.isFailure(Identifiers.uid(value))) {
+      delete fields[key]
+      dropped = true
+    }
+  }
+  return dropped ? Dimse.encode(fields as unknown as Dimse.Message) : encoded
 }
 
 /** Starts DIMSE on an association in the current scope; `handler` receives the requests that arrive. */
@@ -316,11 +340,20 @@ export const make = (
     // Set as the channel's scope starts closing: running handlers start no new step (`isStopping`).
     let stopping = false
 
+    // The association's end as the watcher (below) saw it, and whether it has ended at all.
+    let endedWith: Ending | undefined
+    let closed = false
+
     const accepted = negotiated.accepted
     const contextById = new Map(accepted.map((c) => [c.id, c]))
 
+    // Why nothing more can be sent or received: the channel's own reason, else the abort the association ended with
+    // (a request begun after the peer's A-ABORT says so, not just that the association ended).
     const goneError = () =>
-      rx.gone ?? new AssociationAborted({ by: "provider", source: 2, reason: 0, detail: "association ended" })
+      rx.gone ??
+      (endedWith?._tag === "Aborted"
+        ? endedWith.error
+        : new AssociationAborted({ by: "provider", source: 2, reason: 0, detail: "association ended" }))
 
     // Marks the channel gone at once (nothing more is received or sent), and returns the effect that
     // logs and aborts the association. `logLine` replaces the protocol-error wording (an interruption is none).
@@ -370,7 +403,7 @@ export const make = (
       dataSet: Uint8Array | undefined,
       inbox?: Sent
     ): Effect.Effect<void, DimseFailure> | undefined => {
-      const command = Dimse.encode(message)
+      const command = encodeCommand(message)
       if (Result.isFailure(command)) {
         return Effect.fail(new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` }))
       }
@@ -410,7 +443,7 @@ export const make = (
       inbox?: Sent
     ): Effect.Effect<void, DimseFailure> =>
       Effect.gen(function* () {
-        const command = Dimse.encode(message)
+        const command = encodeCommand(message)
         if (Result.isFailure(command)) {
           return yield* Effect.fail(
             new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` })
@@ -691,6 +724,7 @@ export const make = (
         _tag: "One",
         id: messageIdOf(message) ?? 0,
         message,
+        contextId: context.id,
         outcome: undefined,
         resume: undefined,
         onResponse,
@@ -805,7 +839,7 @@ export const make = (
             )
             // Registered for its responses once it holds a slot and its finalizer is in place (one given up while
             // waiting for a slot leaves nothing behind).
-            pending.set(id, { _tag: "Stream", message, queue: inbox })
+            pending.set(id, { _tag: "Stream", message, contextId: context.id, queue: inbox })
             if (rx.gone !== undefined || closed) return yield* Effect.fail(goneError())
             const dataSet = options?.dataSet
             yield* isWhole(dataSet)
@@ -972,9 +1006,6 @@ export const make = (
       })
     )
     // When the association ends, everything outstanding fails at once.
-    // The association's end as the watcher saw it, and whether it has ended at all.
-    let endedWith: Ending | undefined
-    let closed = false
     // Fails whatever is outstanding; the error is only built (a stack trace each) when something is.
     const failOutstanding = (error: () => AssociationAborted) =>
       Effect.gen(function* () {
@@ -994,7 +1025,6 @@ export const make = (
           rx.target = NONE
         }
       })
-    const endingError = () => (endedWith?._tag === "Aborted" ? endedWith.error : goneError())
     const releasedBefore = (request: Dimse.Message) =>
       new AssociationAborted({
         by: "provider",
@@ -1007,7 +1037,7 @@ export const make = (
     // Failing what is outstanding runs with the channel's services, started on the turn that ended the association.
     const stopWatching = association.whenEnded((ending) => {
       endedWith = ending
-      runFork(failOutstanding(endingError))
+      runFork(failOutstanding(goneError))
     })
     // Runs before the handler set is interrupted (finalizers run in reverse): when the association's
     // scope closes first, handlers still see the failure (AssociationAborted) rather than an
@@ -1026,7 +1056,7 @@ export const make = (
         }
         return Effect.gen(function* () {
           stopWatching()
-          yield* failOutstanding(endingError)
+          yield* failOutstanding(goneError)
           if ((yield* FiberSet.size(handlers)) > 0) {
             yield* FiberSet.awaitEmpty(handlers).pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
           }

@@ -123,8 +123,8 @@ interface ReceiverDeps {
   readonly debug: boolean
   readonly reassembler: Reassembler.Reassembler
   readonly contextById: ReadonlyMap<number, AcceptedContext>
-  // The requests awaiting responses, by Message ID.
-  readonly pending: ReadonlyMap<number, { readonly message: Dimse.Message }>
+  // The requests awaiting responses, by Message ID, with the presentation context each went on.
+  readonly pending: ReadonlyMap<number, { readonly message: Dimse.Message; readonly contextId: number }>
   readonly cancels: Map<number, Deferred.Deferred<void>>
   readonly handler: RequestHandler | undefined
   readonly handlerCap: number
@@ -188,6 +188,14 @@ export class Receiver {
       if (RESPONSE_OF[waiting.message._tag] !== message._tag) {
         return this.deps.protocolAbort(
           `${Dimse.commandName(message)} in answer to ${Dimse.commandName(waiting.message)} ${id}`
+        )
+      }
+      // A response shares its request's presentation context (its abstract and transfer syntax): one on another
+      // would have its data set read in the wrong transfer syntax.
+      if (waiting.contextId !== context.id) {
+        return this.deps.protocolAbort(
+          `${Dimse.commandName(message)} on presentation context ${context.id} in answer to ` +
+            `${Dimse.commandName(waiting.message)} ${id}, sent on presentation context ${waiting.contextId}`
         )
       }
       if (event.hasDataSet) {
