@@ -387,7 +387,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     // Hands one PDU on; false when it must wait (no permit for a P-DATA indication) and be handed on again later.
     const dispatch = (pdu: Pdu.Pdu): boolean => {
       if (idleMillis !== undefined && !marked) {
-        activity.mark()
+        // `activity.mark()`, inlined: once per socket read
+        activity.last = timers.now()
         marked = !debug
       }
       // Sta6 + Evt10 is a self-loop (DT-2): with a receiver installed, P-DATA goes to it from here, without the
@@ -450,9 +451,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           if (chunkAt < chunks.length) {
             const chunk = chunks[chunkAt++]!
             if (broken) continue
-            received?.pushed(chunk)
             const parsed = parser.push(chunk)
-            received?.decoded(parsed.pdus, parser.buffered)
+            received?.took(chunk, parsed.pdus, parsed.buffered)
             pdus = parsed.pdus
             pduAt = 0
             if (parsed.error) {
@@ -461,6 +461,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             }
             continue
           }
+          // Nothing arrived since the last take (the usual case once a read is handed on): no call to find nothing.
+          if (pull !== undefined && !pull.ready) break
           const next = nextChunks()
           if (next === undefined) break
           if (!Array.isArray(next)) {
