@@ -372,8 +372,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       if (pull !== undefined) pull.destroy()
       else if (transport !== undefined) spawn(transport.destroy)
     }
+    // What the fallback reader (a transport without a `Pull`) has read; a `Pull` is taken from directly.
     const nextChunks = (): ReadonlyArray<Uint8Array> | TransportError | undefined => {
-      if (pull !== undefined) return pull.take()
       // The fallback reader, woken, may read at once (chunks the transport held) and put them here.
       if (inbound.length === 0 && inboundEnd === undefined) resumeReader?.()
       if (inbound.length > 0) {
@@ -463,7 +463,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           }
           // Nothing arrived since the last take (the usual case once a read is handed on): no call to find nothing.
           if (pull !== undefined && !pull.ready) break
-          const next = nextChunks()
+          const next = pull !== undefined ? pull.take() : nextChunks()
           if (next === undefined) break
           if (!Array.isArray(next)) {
             transportEnded(next as TransportError)
