@@ -26,11 +26,10 @@ describe("ReceivedBytes tracker and a read of thousands of control PDUs", () => 
     const parser = PduParser.make({ maxPduLength: 0, pdvViews: true })
     const tracker = ReceivedBytes.tracker()
     const push = (chunk: Uint8Array) => {
-      tracker.pushed(chunk)
       const { pdus, error } = parser.push(chunk)
       assert.isUndefined(error)
       const started = performance.now()
-      tracker.decoded(pdus, parser.buffered)
+      tracker.took(chunk, pdus, parser.buffered)
       return { pdus, ms: performance.now() - started }
     }
     let fed = 0

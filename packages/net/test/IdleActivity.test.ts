@@ -23,37 +23,56 @@ const settle = Effect.gen(function* () {
 
 const established = Effect.gen(function* () {
   const [ours, theirs] = yield* Transport.memoryPair()
-  const ul = yield* UpperLayer.make({
-    role: "acceptor",
-    maxPduLength: 16384,
-    artim: "10 seconds",
-    idle: "60 seconds",
-    transport: ours
-  })
-  yield* theirs.write([encode(associateRq())])
-  const rq = yield* ul.indications
-  if (rq._tag !== "AssociateIndication") return assert.fail(rq._tag)
-  const ac: Pdu.AAssociateAc = {
-    _tag: "AAssociateAc",
-    protocolVersion: 1,
-    calledAeTitle: rq.rq.calledAeTitle,
-    callingAeTitle: rq.rq.callingAeTitle,
-    applicationContextName: rq.rq.applicationContextName,
-    presentationContexts: rq.rq.presentationContexts.map((pc) => ({
-      _tag: "PresentationContextAc" as const,
-      id: pc.id,
-      result: 0,
-      transferSyntax: pc.transferSyntaxes[0]
-    })),
-    userInformation: [{ _tag: "MaximumLength", maximumLength: 16384 }],
-    unknownItems: []
-  }
-  yield* ul.submit({ _tag: "AssociateAccept", ac })
-  yield* theirs.read
-  yield* settle
-  assert.strictEqual(yield* ul.state, "Sta6")
-  return { ul, theirs }
+  return yield* establishedOver(ours, theirs)
 })
+
+// A memory transport whose `writeNow` takes the bytes at once (as a socket with room does; the memory pair's own
+// leaves every write to the effect it returns), so that `writePData`'s path for a write taken at once is the one run.
+const establishedWritingAtOnce = Effect.gen(function* () {
+  const [memory, theirs] = yield* Transport.memoryPair()
+  const ours: Transport.Transport = {
+    ...memory,
+    writeNow: (chunks) => {
+      Effect.runSync(memory.write(chunks))
+      return undefined
+    }
+  }
+  return yield* establishedOver(ours, theirs)
+})
+
+const establishedOver = (ours: Transport.Transport, theirs: Transport.Transport) =>
+  Effect.gen(function* () {
+    const ul = yield* UpperLayer.make({
+      role: "acceptor",
+      maxPduLength: 16384,
+      artim: "10 seconds",
+      idle: "60 seconds",
+      transport: ours
+    })
+    yield* theirs.write([encode(associateRq())])
+    const rq = yield* ul.indications
+    if (rq._tag !== "AssociateIndication") return assert.fail(rq._tag)
+    const ac: Pdu.AAssociateAc = {
+      _tag: "AAssociateAc",
+      protocolVersion: 1,
+      calledAeTitle: rq.rq.calledAeTitle,
+      callingAeTitle: rq.rq.callingAeTitle,
+      applicationContextName: rq.rq.applicationContextName,
+      presentationContexts: rq.rq.presentationContexts.map((pc) => ({
+        _tag: "PresentationContextAc" as const,
+        id: pc.id,
+        result: 0,
+        transferSyntax: pc.transferSyntaxes[0]
+      })),
+      userInformation: [{ _tag: "MaximumLength", maximumLength: 16384 }],
+      unknownItems: []
+    }
+    yield* ul.submit({ _tag: "AssociateAccept", ac })
+    yield* theirs.read
+    yield* settle
+    assert.strictEqual(yield* ul.state, "Sta6")
+    return { ul, theirs }
+  })
 
 describe("idle timeout activity, per association", () => {
   it.effect("a PDU received on one association postpones its idle abort, not the other's", () =>
@@ -103,6 +122,21 @@ describe("idle timeout activity, per association", () => {
       yield* TestClock.adjust("40 seconds")
       const end = yield* a.ul.indications
       assert.strictEqual(end._tag, "Aborted")
+    })
+  )
+
+  it.effect("a PDU written at once (writePData, the DIMSE replies' path) postpones the idle abort too", () =>
+    Effect.gen(function* () {
+      const a = yield* establishedWritingAtOnce
+      yield* TestClock.adjust("40 seconds")
+      const rest = a.ul.writePData([pdata])
+      assert.isUndefined(rest, "taken at once by the transport")
+      yield* a.theirs.read
+      yield* TestClock.adjust("21 seconds")
+      yield* settle
+      assert.strictEqual(yield* a.ul.state, "Sta6", "A wrote a PDU 21 s ago")
+      yield* TestClock.adjust("40 seconds")
+      assert.strictEqual((yield* a.ul.indications)._tag, "Aborted")
     })
   )
 

@@ -59,9 +59,8 @@ describe("ReceivedBytes", () => {
       const parser = PduParser.make({ maxPduLength: 0, pdvViews: true })
       const tracker = ReceivedBytes.tracker()
       const chunk = concat(Array.from({ length: 100 }, (_, i) => pData(Uint8Array.of(i))))
-      tracker.pushed(chunk)
       const result = parser.push(chunk)
-      const decoded = freedBy(() => tracker.decoded(result.pdus, parser.buffered))
+      const decoded = freedBy(() => tracker.took(chunk, result.pdus, parser.buffered))
       assert.strictEqual(decoded.freed, 0, "the views are not passed on yet")
       const views = dataViews(result.pdus)
       assert.strictEqual(views.length, 100)
@@ -82,9 +81,8 @@ describe("ReceivedBytes", () => {
       const parser = PduParser.make({ maxPduLength: 0, pdvViews: true })
       const tracker = ReceivedBytes.tracker()
       const chunk = concat([pData(pattern(3000, 5)), pData(pattern(3000, 6), true)])
-      tracker.pushed(chunk)
       const result = parser.push(chunk)
-      tracker.decoded(result.pdus, parser.buffered)
+      tracker.took(chunk, result.pdus, parser.buffered)
       const inflow = Inflow.make(1 << 20)
       for (const view of dataViews(result.pdus)) inflow.push(view)
       inflow.end()
@@ -100,12 +98,10 @@ describe("ReceivedBytes", () => {
     const parser = PduParser.make({ maxPduLength: 0, pdvViews: true })
     const tracker = ReceivedBytes.tracker()
     const [first, second] = reads(concat([pData(pattern(1000)), pData(pattern(1000, 1))]), 1500)
-    tracker.pushed(first)
     const one = parser.push(first)
-    tracker.decoded(one.pdus, parser.buffered)
-    tracker.pushed(second)
+    tracker.took(first, one.pdus, parser.buffered)
     const two = parser.push(second)
-    tracker.decoded(two.pdus, parser.buffered)
+    tracker.took(second, two.pdus, parser.buffered)
     const views = [...dataViews(one.pdus), ...dataViews(two.pdus)]
     // 1000 bytes, then the second PDV split across the reads: 476 + 524
     assert.deepStrictEqual(
@@ -128,19 +124,17 @@ describe("ReceivedBytes", () => {
     const bytes = concat([pData(pattern(1000)), pData(pattern(1000, 1))])
     // the first read ends 100 bytes into the second PDU: the parser keeps those
     const [first, second] = reads(bytes, 1012 + 100)
-    tracker.pushed(first)
     const one = parser.push(first)
-    tracker.decoded(one.pdus, parser.buffered)
+    tracker.took(first, one.pdus, parser.buffered)
     const [view] = dataViews(one.pdus)
     ReceivedBytes.lend(view!)
     assert.strictEqual(freedBy(() => ReceivedBytes.release(view!)).freed, 0, "the parser holds its last 100 bytes")
     assert.strictEqual(first.buffer.byteLength, 1112)
-    tracker.pushed(second)
     const two = parser.push(second)
     // the parser joined nothing: the second PDV is a view of each read
     const rest = dataViews(two.pdus)
     assert.deepStrictEqual(concat(rest), pattern(1000, 1))
-    const { freed } = freedBy(() => tracker.decoded(two.pdus, parser.buffered))
+    const { freed } = freedBy(() => tracker.took(second, two.pdus, parser.buffered))
     assert.strictEqual(freed, 0, "a view of the first read is out, not yet released")
     for (const v of rest) ReceivedBytes.lend(v)
     assert.strictEqual(freedBy(() => ReceivedBytes.release(rest[0]!)).freed, 1)
@@ -152,17 +146,15 @@ describe("ReceivedBytes", () => {
     const tracker = ReceivedBytes.tracker()
     // not lent
     const a = pData(pattern(500), true)
-    tracker.pushed(a)
     const one = parser.push(a)
-    tracker.decoded(one.pdus, parser.buffered)
+    tracker.took(a, one.pdus, parser.buffered)
     const [kept] = dataViews(one.pdus)
     assert.strictEqual(freedBy(() => ReceivedBytes.release(kept!)).freed, 0)
     assert.deepStrictEqual(kept, pattern(500))
     // a read holding an A-RELEASE-RQ as well
     const b = concat([pData(pattern(500, 2)), releaseRq()])
-    tracker.pushed(b)
     const two = parser.push(b)
-    tracker.decoded(two.pdus, parser.buffered)
+    tracker.took(b, two.pdus, parser.buffered)
     assert.deepStrictEqual(
       two.pdus.map((p) => p._tag),
       ["PDataTf", "AReleaseRq"]
@@ -175,9 +167,8 @@ describe("ReceivedBytes", () => {
     const big = new Uint8Array(4096)
     big.set(pData(pattern(500, 3)), 100)
     const c = big.subarray(100, 100 + 512)
-    tracker.pushed(c)
     const three = parser.push(c)
-    tracker.decoded(three.pdus, parser.buffered)
+    tracker.took(c, three.pdus, parser.buffered)
     const [partial] = dataViews(three.pdus)
     ReceivedBytes.lend(partial!)
     assert.strictEqual(freedBy(() => ReceivedBytes.release(partial!)).freed, 0)
@@ -191,7 +182,6 @@ describe("ReceivedBytes", () => {
       // a small PDV in a large read: the inflow keeps a copy of it
       const chunk = concat([pData(pattern(100)), pData(pattern(3876, 9))])
       assert.strictEqual(chunk.buffer.byteLength, 4000)
-      tracker.pushed(chunk)
       const result = parser.push(chunk)
       assert.strictEqual(parser.buffered, 0)
       const views = dataViews(result.pdus)
@@ -199,7 +189,7 @@ describe("ReceivedBytes", () => {
         views.map((v) => v.length),
         [100, 3876]
       )
-      tracker.decoded(result.pdus, parser.buffered)
+      tracker.took(chunk, result.pdus, parser.buffered)
       const inflow = Inflow.make(1 << 20)
       const small = freedBy(() => inflow.push(views[0]!))
       assert.strictEqual(small.freed, 0, "the large view is still out")

@@ -18,9 +18,8 @@ const read = (sizes: ReadonlyArray<number>) => {
     }))
   )
   const chunk = bytes.slice()
-  tracker.pushed(chunk)
   const { pdus } = parser.push(chunk)
-  tracker.decoded(pdus, parser.buffered)
+  tracker.took(chunk, pdus, parser.buffered)
   const views = pdus.flatMap((p) => (p._tag === "PDataTf" ? p.pdvs.map((pdv) => pdv.data) : []))
   return { chunk, views: views.map(ReceivedBytes.lend) }
 }

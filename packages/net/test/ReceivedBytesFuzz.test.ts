@@ -139,10 +139,9 @@ const run = (p: Plan): void => {
     }
   }
   for (const read of reads) {
-    tracker.pushed(read)
     const { pdus, error } = parser.push(read)
     assert.isUndefined(error)
-    tracker.decoded(pdus, parser.buffered)
+    tracker.took(read, pdus, parser.buffered)
     const inflow = Inflow.make(1 << 30)
     const inflowAt: Array<number> = []
     for (const pdu of pdus) {

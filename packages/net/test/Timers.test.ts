@@ -4,11 +4,26 @@
  * the Deferred's value when it comes in time and `orElse` when it does not, and leaves no waiter behind.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Fiber, Scope } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as Timers from "../src/upper/Timers.ts"
 
 describe("Timers", () => {
+  it.live("with Effect's Clock: now is its monotonic time in milliseconds", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const timers = yield* Timers.make
+        const before = Number((yield* Clock.monotonicTimeNanos) / 1_000_000n)
+        const now = timers.now()
+        const after = Number((yield* Clock.monotonicTimeNanos) / 1_000_000n)
+        assert.isAtLeast(now, before)
+        assert.isAtMost(now, after)
+        yield* Effect.sleep("20 millis")
+        assert.isAtLeast(timers.now() - now, 15)
+      })
+    )
+  )
+
   it.live("with Effect's Clock: a timer fires once after its time; a cancelled one never", () =>
     Effect.scoped(
       Effect.gen(function* () {

@@ -37,6 +37,47 @@ const readAll = (t: Transport.Transport, until: number) =>
   })
 
 describe("Transport over TCP", () => {
+  it.live("the synchronous read side says `ready` exactly when a take would find chunks or the end", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { client, t } = yield* connected
+        const pull = Transport.pullOf(t)
+        if (pull === undefined) return assert.fail("a socket transport has a synchronous read side")
+        let told = 0
+        let wake: (() => void) | undefined
+        pull.listen(() => {
+          told++
+          wake?.()
+        })
+        const next = Effect.callback<void>((resume) => {
+          wake = () => {
+            wake = undefined
+            resume(Effect.void)
+          }
+        })
+        // Nothing yet: a take finds nothing, and `ready` then says so.
+        assert.isUndefined(pull.take())
+        assert.isFalse(pull.ready)
+        client.write(Uint8Array.of(1, 2, 3))
+        yield* next
+        assert.isTrue(pull.ready, "a chunk arrived")
+        const got = pull.take()
+        assert.isTrue(Array.isArray(got))
+        assert.deepStrictEqual([...(got as ReadonlyArray<Uint8Array>)].map((c) => [...c]).flat(), [1, 2, 3])
+        assert.isFalse(pull.ready, "taken: nothing more until the next chunk")
+        assert.isUndefined(pull.take())
+        client.end()
+        yield* next
+        assert.isTrue(pull.ready, "the end is there to take")
+        const ended = pull.take()
+        assert.isFalse(Array.isArray(ended))
+        assert.strictEqual((ended as Transport.TransportError)._tag, "TransportClosed")
+        assert.isTrue(pull.ready, "the end stays there to take")
+        assert.isAtLeast(told, 2)
+      })
+    )
+  )
+
   it.live("bytes that arrived before the peer reset the connection are read before the error", () =>
     Effect.scoped(
       Effect.gen(function* () {

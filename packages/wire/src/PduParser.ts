@@ -35,10 +35,14 @@ export interface ParserOptions {
 /** The most chunks a P-DATA-TF may span to be decoded as views with `pdvViews` (more are joined). */
 export const MAX_VIEW_CHUNKS = 32
 
-/** What one push yields: the whole PDUs found, and the error that stopped parsing, if any. */
+/**
+ * What one push yields: the whole PDUs found, the error that stopped parsing, if any, and the bytes the parser holds
+ * after it (`buffered`, without a second call).
+ */
 export interface PushResult {
   readonly pdus: ReadonlyArray<Pdu>
   readonly error: PduDecodeError | PduTooLarge | undefined
+  readonly buffered: number
 }
 
 /** A stateful parser; see the module header. */
@@ -250,7 +254,7 @@ class Parser implements PduParser {
   }
 
   push(chunk: Uint8Array): PushResult {
-    if (this.#failed !== undefined) return { pdus: NO_PDUS, error: this.#failed }
+    if (this.#failed !== undefined) return { pdus: NO_PDUS, error: this.#failed, buffered: this.#buffered }
     if (chunk.length > 0) {
       this.#chunks.push(chunk)
       this.#buffered += chunk.length
@@ -278,7 +282,7 @@ class Parser implements PduParser {
       const bad = this.#check(type, length)
       if (bad !== undefined) {
         this.#failed = bad
-        return { pdus, error: bad }
+        return { pdus, error: bad, buffered: this.#buffered }
       }
       if (this.#buffered < 6 + length) break
       if (type === 0x04 && this.#pdvViews) {
@@ -291,10 +295,10 @@ class Parser implements PduParser {
       const decoded = decodePdu(this.#take(6 + length))
       if (Result.isFailure(decoded)) {
         this.#failed = decoded.failure
-        return { pdus, error: decoded.failure }
+        return { pdus, error: decoded.failure, buffered: this.#buffered }
       }
       pdus.push(decoded.success)
     }
-    return { pdus, error: undefined }
+    return { pdus, error: undefined, buffered: this.#buffered }
   }
 }

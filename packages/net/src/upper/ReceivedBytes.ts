@@ -68,9 +68,9 @@ export interface DecodedPdu {
 }
 
 /**
- * For one reader feeding one parser: `pushed` before each chunk is pushed into the parser, `decoded` with what that
- * push returned and the bytes the parser still holds after it. `pinAll` gives up on every chunk tracked so far (the
- * reader logs PDUs, or stops).
+ * For one reader feeding one parser: `took` after each chunk is pushed into the parser, with the chunk, what that push
+ * returned and the bytes the parser still holds after it. `pinAll` gives up on every chunk tracked so far (the reader
+ * logs PDUs, or stops).
  */
 export const tracker = (): Tracker => new Tracker()
 
@@ -80,40 +80,28 @@ class Tracker {
   readonly #inParser: Array<{ readonly buffer: ArrayBufferLike; readonly holder: Holder; readonly end: number }> = []
   #total = 0
 
-  #leave(buffered: number): void {
-    const inParser = this.#inParser
-    let i = 0
-    while (i < inParser.length && inParser[i]!.end <= this.#total - buffered) {
-      const { buffer, holder } = inParser[i++]!
-      holder.inParser = false
-      settle(buffer, holder)
-    }
-    if (i > 0) inParser.splice(0, i)
-  }
-
-  pushed(chunk: Uint8Array): void {
-    this.#total += chunk.length
+  // One call per read (the reader runs this on every socket read): the chunk registered, the views decoded counted,
+  // and the chunks the parser has moved past settled.
+  took(chunk: Uint8Array, pdus: ReadonlyArray<DecodedPdu>, buffered: number): void {
+    const total = (this.#total += chunk.length)
     const buffer = chunk.buffer
+    const inParser = this.#inParser
     if (
-      chunk.byteLength <= SMALL_READ ||
-      chunk.byteOffset !== 0 ||
-      chunk.byteLength !== buffer.byteLength ||
-      !(buffer instanceof ArrayBuffer)
+      chunk.byteLength > SMALL_READ &&
+      chunk.byteOffset === 0 &&
+      chunk.byteLength === buffer.byteLength &&
+      buffer instanceof ArrayBuffer
     ) {
-      return
+      const known = holders.get(buffer)
+      if (known !== undefined) {
+        // The same buffer read twice: whatever it is, it is not a socket read of ours alone.
+        known.pinned = true
+      } else {
+        const holder: Holder = { views: 0, inParser: true, pinned: false, busy: 0 }
+        holders.set(buffer, holder)
+        inParser.push({ buffer, holder, end: total })
+      }
     }
-    const known = holders.get(buffer)
-    if (known !== undefined) {
-      // The same buffer read twice: whatever it is, it is not a socket read of ours alone.
-      known.pinned = true
-      return
-    }
-    const holder: Holder = { views: 0, inParser: true, pinned: false, busy: 0 }
-    holders.set(buffer, holder)
-    this.#inParser.push({ buffer, holder, end: this.#total })
-  }
-
-  decoded(pdus: ReadonlyArray<DecodedPdu>, buffered: number): void {
     let control = false
     for (const pdu of pdus) {
       if (pdu._tag !== "PDataTf" || pdu.pdvs === undefined) {
@@ -132,8 +120,15 @@ class Tracker {
     }
     // Another PDU was decoded in place from some chunk the parser holds or has just left: none of them is freed.
     // Once per push, not per PDU: a read of thousands of 10-byte PDUs over thousands of held chunks was quadratic.
-    if (control) for (const entry of this.#inParser) entry.holder.pinned = true
-    this.#leave(buffered)
+    if (control) for (const entry of inParser) entry.holder.pinned = true
+    // The chunks the parser has moved past.
+    let i = 0
+    while (i < inParser.length && inParser[i]!.end <= total - buffered) {
+      const { buffer: left, holder } = inParser[i++]!
+      holder.inParser = false
+      settle(left, holder)
+    }
+    if (i > 0) inParser.splice(0, i)
   }
 
   pinAll(): void {

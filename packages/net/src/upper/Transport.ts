@@ -83,6 +83,11 @@ export interface Pull {
   readonly take: () => ReadonlyArray<Uint8Array> | TransportError | undefined
   /** Calls `ready` after each chunk that arrives and when the connection ends (`undefined` stops the calls). */
   readonly listen: (ready: (() => void) | undefined) => void
+  /**
+   * False when `take` would answer `undefined` (nothing arrived since the last take, and no end): a field, so that a
+   * reader looks without a call. True may still find nothing (`take` then says so).
+   */
+  readonly ready: boolean
   /** `destroy` of the transport, run now. */
   readonly destroy: () => void
 }
@@ -211,6 +216,7 @@ const attachReader = (conn: Net.Socket) => {
   // Only the first reason counts.
   const end = (cause: () => TransportError) => {
     why ??= cause
+    pull.ready = true
     wake()
     listener?.()
   }
@@ -218,6 +224,7 @@ const attachReader = (conn: Net.Socket) => {
     // Plain Uint8Array views, so that `.slice()` downstream copies as it should (Buffer's is a view).
     chunks.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
     buffered += chunk.byteLength
+    pull.ready = true
     if (waiter !== undefined) wake()
     else {
       listener?.()
@@ -250,15 +257,19 @@ const attachReader = (conn: Net.Socket) => {
       chunks = []
       buffered = 0
       if (conn.isPaused() && why === undefined) conn.resume()
+      pull.ready = why !== undefined
       return out
     }
     if (why !== undefined) return ended(why)
+    pull.ready = false
     return undefined
   }
   const listen = (ready: (() => void) | undefined) => {
     listener = ready
   }
-  return { read, end, takeNow, listen }
+  // The synchronous read side; its `destroy` is the transport's, set once that is made.
+  const pull: { -readonly [K in keyof Pull]: Pull[K] } = { take: takeNow, listen, destroy: () => {}, ready: true }
+  return { read, end, pull }
 }
 
 // Builds a Transport over a Node socket whose reader is attached, inside the caller's scope (closing it destroys
@@ -335,15 +346,12 @@ const fromNodeSocket = (
       destroy
     }
     readsGivenAway.add(transport)
-    pulls.set(transport, {
-      take: reader.takeNow,
-      listen: reader.listen,
-      destroy: () => {
-        uncork()
-        conn.destroy()
-        reader.end(() => new TransportClosed({ abrupt: true }))
-      }
-    })
+    reader.pull.destroy = () => {
+      uncork()
+      conn.destroy()
+      reader.end(() => new TransportClosed({ abrupt: true }))
+    }
+    pulls.set(transport, reader.pull)
     return transport
   })
 

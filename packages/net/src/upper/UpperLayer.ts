@@ -372,8 +372,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       if (pull !== undefined) pull.destroy()
       else if (transport !== undefined) spawn(transport.destroy)
     }
+    // What the fallback reader (a transport without a `Pull`) has read; a `Pull` is taken from directly.
     const nextChunks = (): ReadonlyArray<Uint8Array> | TransportError | undefined => {
-      if (pull !== undefined) return pull.take()
       // The fallback reader, woken, may read at once (chunks the transport held) and put them here.
       if (inbound.length === 0 && inboundEnd === undefined) resumeReader?.()
       if (inbound.length > 0) {
@@ -387,7 +387,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     // Hands one PDU on; false when it must wait (no permit for a P-DATA indication) and be handed on again later.
     const dispatch = (pdu: Pdu.Pdu): boolean => {
       if (idleMillis !== undefined && !marked) {
-        activity.mark()
+        // `activity.mark()`, inlined: once per socket read
+        activity.last = timers.now()
         marked = !debug
       }
       // Sta6 + Evt10 is a self-loop (DT-2): with a receiver installed, P-DATA goes to it from here, without the
@@ -450,9 +451,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           if (chunkAt < chunks.length) {
             const chunk = chunks[chunkAt++]!
             if (broken) continue
-            received?.pushed(chunk)
             const parsed = parser.push(chunk)
-            received?.decoded(parsed.pdus, parser.buffered)
+            received?.took(chunk, parsed.pdus, parsed.buffered)
             pdus = parsed.pdus
             pduAt = 0
             if (parsed.error) {
@@ -461,7 +461,9 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             }
             continue
           }
-          const next = nextChunks()
+          // Nothing arrived since the last take (the usual case once a read is handed on): no call to find nothing.
+          if (pull !== undefined && !pull.ready) break
+          const next = pull !== undefined ? pull.take() : nextChunks()
           if (next === undefined) break
           if (!Array.isArray(next)) {
             transportEnded(next as TransportError)
@@ -934,7 +936,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         // Nothing else is being written: straight to the transport, which nearly always takes it all at once.
         const rest = transport.writeNow(pdus)
         if (rest === undefined) {
-          if (idleMillis !== undefined) activity.mark()
+          // `activity.mark()`, inlined: once per message written
+          if (idleMillis !== undefined) activity.last = timers.now()
           return undefined
         }
         // Written, but past the socket's limit (wait for it to drain, holding the write lock as `sendPData` would),
