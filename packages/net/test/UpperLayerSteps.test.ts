@@ -45,6 +45,25 @@ describe("the upper layer's steps", () => {
     })
   )
 
+  it.effect("an A-ASSOCIATE-AC submitted with its bytes goes out as those bytes, not encoded again", () =>
+    Effect.gen(function* () {
+      const [ours, theirs] = yield* Transport.memoryPair()
+      const ul = yield* UpperLayer.make({ role: "acceptor", maxPduLength: 16384, artim: "30 seconds", transport: ours })
+      yield* theirs.write([encode(associateRq())])
+      const first = yield* ul.indications
+      if (first._tag !== "AssociateIndication") return assert.fail(first._tag)
+      const ac = associateAc(first.rq)
+      // Bytes that differ from `ac` encoded (another calling AE title), to see which of the two is sent.
+      const encoded = encode({ ...ac, callingAeTitle: "ENCODED-ONCE    " })
+      yield* ul.submit({ _tag: "AssociateAccept", ac, encoded })
+      const parser = PduParser.make({ maxPduLength: 0 })
+      const sent: Array<Pdu.Pdu> = []
+      while (sent.length === 0) for (const chunk of yield* theirs.read) sent.push(...parser.push(chunk).pdus)
+      assert.strictEqual(sent[0]?._tag, "AAssociateAc")
+      if (sent[0]?._tag === "AAssociateAc") assert.strictEqual(sent[0].callingAeTitle, "ENCODED-ONCE    ")
+    })
+  )
+
   it.effect(
     "a consumer answering an A-RELEASE-RQ at once, an A-ABORT behind it in the same read: RP first, then the close",
     () =>

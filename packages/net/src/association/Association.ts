@@ -203,8 +203,9 @@ const open = (
   options: ConnectOptions
 ): Effect.Effect<Association, AssociationError | Negotiation.NegotiationError, Scope.Scope> =>
   Effect.gen(function* () {
-    const rq = Negotiation.buildRequest(ae, options)
-    if (Result.isFailure(rq)) return yield* Effect.fail(rq.failure)
+    const built = Negotiation.buildRequestEncoded(ae, options)
+    if (Result.isFailure(built)) return yield* Effect.fail(built.failure)
+    const rq = built.success.rq
     const ul = yield* UpperLayer.make({
       role: "requestor",
       maxPduLength: ae.maxPduLength,
@@ -215,7 +216,7 @@ const open = (
         connectTimeout: ae.timeouts.connect
       })
     })
-    yield* ul.submit({ _tag: "AssociateRequest", rq: rq.success })
+    yield* ul.submit({ _tag: "AssociateRequest", rq: rq, encoded: built.success.encoded })
     // Interrupted while the peer has not answered (Ctrl-C on a slow or frozen peer): A-ABORT (AA-1), sent before the
     // connection goes with this scope, within a second.
     const answer = yield* waitAcse(ul, ae, "A-ASSOCIATE-AC").pipe(
@@ -225,7 +226,7 @@ const open = (
     )
     switch (answer._tag) {
       case "AssociateAccepted": {
-        const negotiated = Negotiation.evaluateAccept(ae, rq.success, answer.ac)
+        const negotiated = Negotiation.evaluateAccept(ae, rq, answer.ac)
         if (Result.isFailure(negotiated)) {
           // Tell the peer (A-ABORT) before the connection goes with this scope: wait until it is sent.
           yield* ul.submit({ _tag: "AbortRequest" })
@@ -233,7 +234,7 @@ const open = (
           return yield* Effect.fail(negotiated.failure)
         }
         // no more outstanding operations than we proposed, whatever the acceptor granted
-        const bounded = Negotiation.withinProposedWindow(negotiated.success, rq.success)
+        const bounded = Negotiation.withinProposedWindow(negotiated.success, rq)
         return yield* establish(ul, ae, "requestor", bounded)
       }
       case "AssociateRejected":
@@ -312,7 +313,7 @@ export const accept = (
       yield* ul.closed.pipe(Effect.timeout(Duration.sum(ae.timeouts.acse, Duration.seconds(1))), Effect.ignore)
       return { _tag: "Rejected", why: decision.why } as const
     }
-    yield* ul.submit({ _tag: "AssociateAccept", ac: decision.ac })
+    yield* ul.submit({ _tag: "AssociateAccept", ac: decision.ac, encoded: decision.encoded })
     const association = yield* establish(ul, ae, "acceptor", decision.negotiated)
     return { _tag: "Established", association } as const
   })

@@ -273,9 +273,12 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       const rest = writers === 0 ? t.writeNow([bytes]) : Effect.suspend(() => t.write([bytes]))
       if (rest !== undefined) spawn(locked(Effect.catch(rest, writeFailedEvent)))
     }
-    const sendPdu = (pdu: Pdu.Pdu): void => {
+    // `encoded`: the PDU's bytes, when its maker encoded it already (an A-ASSOCIATE-RQ or -AC, checked by
+    // `Negotiation`).
+    const sendPdu = (pdu: Pdu.Pdu, encoded?: Uint8Array): void => {
       if (pdu._tag === "AAbort") discarding = true
       if (debug) logPdu("sent", pdu)
+      if (encoded !== undefined) return write(encoded)
       const bytes = PduCodec.encodePdu(pdu)
       // The PDUs sent here are valid by construction, and `Negotiation` encodes an RQ or AC once before submitting
       // it: one that still cannot be encoded is a defect, raised rather than sent as nothing (the peer would wait).
@@ -573,6 +576,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     })
 
     let pendingRq: Pdu.AAssociateRq | undefined
+    let pendingRqBytes: Uint8Array | undefined
     // Set once we answered the peer's A-RELEASE-RQ (AR-4): what follows in Sta13 is only the wait for its close.
     let released = false
 
@@ -582,6 +586,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         case "AE-1": {
           if (input.evt !== "Evt1" || !options.connect) return "Sta1"
           pendingRq = input.rq
+          pendingRqBytes = input.encoded
           spawn(
             Scope.provide(options.connect, connScope).pipe(
               Effect.matchEffect({
@@ -598,7 +603,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           return "Sta4"
         }
         case "AE-2":
-          if (pendingRq) sendPdu(pendingRq)
+          if (pendingRq) sendPdu(pendingRq, pendingRqBytes)
           return "Sta5"
         case "AE-3":
           if (idleMillis !== undefined) idleWatch(idleMillis)
@@ -623,7 +628,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           return "Sta3"
         case "AE-7":
           if (idleMillis !== undefined) idleWatch(idleMillis)
-          if (input.evt === "Evt7") sendPdu(input.ac)
+          if (input.evt === "Evt7") sendPdu(input.ac, input.encoded)
           return "Sta6"
         case "AE-8":
           if (input.evt === "Evt8") sendPdu(input.rj)
