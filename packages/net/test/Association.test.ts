@@ -1,5 +1,6 @@
+import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Scope } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Scope } from "effect"
 import * as Association from "../src/association/Association.ts"
 import * as Server from "../src/association/Server.ts"
 import { IMPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
@@ -119,6 +120,47 @@ describe("Association over TCP", () => {
       const text = String(exit)
       assert.match(text, /AssociationRejected/)
       assert.match(text, /called AE title not recognized|reason: 7/)
+    })
+  )
+
+  // The association's resources are held in a scope of its own, closed at once when the opening fails (Round 12: one
+  // finalizer on the caller's scope, no child scope): interrupted while the A-ASSOCIATE-AC is awaited, the A-ABORT is
+  // sent and the connection closed within about a second, while the caller's scope is still open (ARTIM, 10 s here,
+  // would close it much later).
+  it.live("an opening that fails (interrupted) closes the connection at once, not with the caller's scope", () =>
+    Effect.gen(function* () {
+      const connected = yield* Deferred.make<void>()
+      const closed = yield* Deferred.make<void>()
+      const server = Net.createServer((socket) => {
+        socket.on("error", () => {})
+        socket.on("close", () => Deferred.doneUnsafe(closed, Exit.void))
+        socket.resume()
+        Deferred.doneUnsafe(connected, Exit.void)
+      })
+      yield* Effect.acquireRelease(
+        Effect.callback<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () => Effect.sync(() => server.close())
+      )
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      const client = yield* testAe({ aeTitle: "NETDICOM-SCU", timeouts: { acse: "10 seconds" } })
+      const scope = yield* Scope.make()
+      const opening = yield* Effect.forkChild(
+        Scope.provide(
+          Association.connect(client, {
+            host: "127.0.0.1",
+            port,
+            calledAeTitle: "SILENT",
+            contexts: [{ abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] }]
+          }),
+          scope
+        )
+      )
+      yield* Deferred.await(connected)
+      yield* Effect.sleep("50 millis")
+      yield* Fiber.interrupt(opening)
+      yield* Deferred.await(closed).pipe(Effect.timeout("4 seconds"))
+      yield* Scope.close(scope, Exit.void)
     })
   )
 

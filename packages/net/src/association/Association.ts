@@ -9,12 +9,14 @@
  *
  * @since 0.1.0
  */
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
+import type { Pdu } from "@netdicom/wire"
 import { connectTcp } from "../upper/Transport.ts"
 import type { Transport } from "../upper/Transport.ts"
 import * as UpperLayer from "../upper/UpperLayer.ts"
@@ -68,8 +70,9 @@ const establish = (
   role: "requestor" | "acceptor",
   negotiated: Negotiated
 ): Effect.Effect<Association, never, Scope.Scope> =>
-  Effect.gen(function* () {
-    const scope = yield* Effect.scope
+  // In one synchronous run (no generator): every association's path.
+  Effect.withFiber((fiber) => {
+    const scope = Context.get(fiber.context as Context.Context<Scope.Scope>, Scope.Scope)
     const ended = Deferred.makeUnsafe<Ending>()
     // The receiver the DIMSE layer installs; P-DATA indicated before it is waits for it.
     let receiver: UpperLayer.PDataReceiver | undefined
@@ -92,7 +95,7 @@ const establish = (
 
     // The upper layer's indications, taken as they come (no fiber waits for them): P-DATA goes to the receiver,
     // release and abort settle `ended`.
-    yield* ul.consume((i, submit) => {
+    const consumer: UpperLayer.IndicationConsumer = (i, submit) => {
       switch (i._tag) {
         case "PData": {
           const handler = receiver
@@ -127,7 +130,7 @@ const establish = (
         default:
           return undefined
       }
-    })
+    }
 
     const association: Association = {
       role,
@@ -148,28 +151,31 @@ const establish = (
         Effect.sync(() => {
           hook = h
         }),
-      release: Effect.gen(function* () {
-        if (endingSeen) return endingSeen._tag === "Released" ? undefined : yield* Effect.fail(endingSeen.error)
+      release: Effect.suspend(() => {
+        if (endingSeen) return endingSeen._tag === "Released" ? Effect.void : Effect.fail(endingSeen.error)
         releasing = true
-        yield* ul.submit({ _tag: "ReleaseRequest" })
         // The deadline is a timer, not a race of forked fibers.
-        const ending = yield* timers.awaitWithin(ended, ae.timeouts.acse, () =>
-          Effect.andThen(
-            ul.submit({ _tag: "AbortRequest" }),
-            Effect.fail(new AcseTimeout({ waitingFor: "A-RELEASE-RP" }))
+        return Effect.andThen(
+          ul.submit(RELEASE_REQUEST),
+          Effect.flatMap(
+            timers.awaitWithin(ended, ae.timeouts.acse, () =>
+              Effect.andThen(
+                ul.submit({ _tag: "AbortRequest" }),
+                Effect.fail(new AcseTimeout({ waitingFor: "A-RELEASE-RP" }))
+              )
+            ),
+            (ending) => (ending._tag === "Aborted" ? Effect.fail(ending.error) : Effect.void)
           )
         )
-        if (ending._tag === "Aborted") return yield* Effect.fail(ending.error)
       }),
-      abort: Effect.gen(function* () {
-        if (endingSeen) return
+      abort: Effect.suspend(() => {
+        if (endingSeen) return Effect.void
+        const waitEnd = Deferred.await(ended).pipe(Effect.timeout(ae.timeouts.acse), Effect.ignore)
         // One A-ABORT: a second request (a scope closing while a timeout's abort is under way) only waits for it
         // (the machine would answer it in Sta13 with another A-ABORT PDU).
-        if (!aborting) {
-          aborting = true
-          yield* ul.submit({ _tag: "AbortRequest" })
-        }
-        yield* Deferred.await(ended).pipe(Effect.timeout(ae.timeouts.acse), Effect.ignore)
+        if (aborting) return waitEnd
+        aborting = true
+        return Effect.andThen(ul.submit({ _tag: "AbortRequest" }), waitEnd)
       }),
       ended: Deferred.await(ended),
       whenEnded: (observer) => {
@@ -183,8 +189,10 @@ const establish = (
         }
       }
     }
-    return association
+    return Effect.as(ul.consume(consumer), association)
   })
+
+const RELEASE_REQUEST: UpperLayer.UserPrimitive = { _tag: "ReleaseRequest" }
 
 /** What a requestor proposes: the peer's address and the association request. */
 export interface ConnectOptions extends Negotiation.AssociateRequest {
@@ -198,15 +206,50 @@ const waitAcse = (ul: UpperLayer.UpperLayer, ae: ApplicationEntity, what: string
     Effect.andThen(ul.submit({ _tag: "AbortRequest" }), Effect.fail(new AcseTimeout({ waitingFor: what })))
   )
 
+// What the requestor does with the acceptor's answer: an established association, or the failure.
+const answered = (
+  ul: UpperLayer.UpperLayer,
+  ae: ApplicationEntity,
+  rq: Pdu.AAssociateRq,
+  answer: UpperLayer.Indication
+): Effect.Effect<Association, AssociationError | Negotiation.NegotiationError, Scope.Scope> => {
+  switch (answer._tag) {
+    case "AssociateAccepted": {
+      const negotiated = Negotiation.evaluateAccept(ae, rq, answer.ac)
+      if (Result.isFailure(negotiated)) {
+        // Tell the peer (A-ABORT) before the connection goes with this scope: wait until it is sent.
+        return ul
+          .submit({ _tag: "AbortRequest" })
+          .pipe(
+            Effect.andThen(ul.indications.pipe(Effect.timeout("1 second"), Effect.ignore)),
+            Effect.andThen(Effect.fail(negotiated.failure))
+          )
+      }
+      // no more outstanding operations than we proposed, whatever the acceptor granted
+      return establish(ul, ae, "requestor", Negotiation.withinProposedWindow(negotiated.success, rq))
+    }
+    case "AssociateRejected":
+      return Effect.fail(new AssociationRejected(answer.rj))
+    case "Aborted":
+      if (answer.abort.connectFailed) return Effect.fail(answer.abort.connectFailed)
+      return Effect.fail(new AssociationAborted(answer.abort))
+    default:
+      return Effect.fail(
+        new AssociationAborted({ by: "provider", source: 2, reason: 2, detail: `unexpected ${answer._tag}` })
+      )
+  }
+}
+
+// The requestor's opening, effects chained without a generator (every association's path).
 const open = (
   ae: ApplicationEntity,
   options: ConnectOptions
 ): Effect.Effect<Association, AssociationError | Negotiation.NegotiationError, Scope.Scope> =>
-  Effect.gen(function* () {
+  Effect.suspend(() => {
     const built = Negotiation.buildRequestEncoded(ae, options)
-    if (Result.isFailure(built)) return yield* Effect.fail(built.failure)
-    const rq = built.success.rq
-    const ul = yield* UpperLayer.make({
+    if (Result.isFailure(built)) return Effect.fail(built.failure)
+    const { rq, encoded } = built.success
+    const making = UpperLayer.make({
       role: "requestor",
       maxPduLength: ae.maxPduLength,
       artim: ae.timeouts.acse,
@@ -216,37 +259,23 @@ const open = (
         connectTimeout: ae.timeouts.connect
       })
     })
-    yield* ul.submit({ _tag: "AssociateRequest", rq: rq, encoded: built.success.encoded })
-    // Interrupted while the peer has not answered (Ctrl-C on a slow or frozen peer): A-ABORT (AA-1), sent before the
-    // connection goes with this scope, within a second.
-    const answer = yield* waitAcse(ul, ae, "A-ASSOCIATE-AC").pipe(
-      Effect.onInterrupt(() =>
-        Effect.andThen(ul.submit({ _tag: "AbortRequest" }), ul.closed.pipe(Effect.timeout("1 second"), Effect.ignore))
+    return Effect.flatMap(making, (ul) =>
+      ul.submit({ _tag: "AssociateRequest", rq, encoded }).pipe(
+        Effect.andThen(
+          // Interrupted while the peer has not answered (Ctrl-C on a slow or frozen peer): A-ABORT (AA-1), sent
+          // before the connection goes with this scope, within a second.
+          waitAcse(ul, ae, "A-ASSOCIATE-AC").pipe(
+            Effect.onInterrupt(() =>
+              Effect.andThen(
+                ul.submit({ _tag: "AbortRequest" }),
+                ul.closed.pipe(Effect.timeout("1 second"), Effect.ignore)
+              )
+            )
+          )
+        ),
+        Effect.flatMap((answer) => answered(ul, ae, rq, answer))
       )
     )
-    switch (answer._tag) {
-      case "AssociateAccepted": {
-        const negotiated = Negotiation.evaluateAccept(ae, rq, answer.ac)
-        if (Result.isFailure(negotiated)) {
-          // Tell the peer (A-ABORT) before the connection goes with this scope: wait until it is sent.
-          yield* ul.submit({ _tag: "AbortRequest" })
-          yield* ul.indications.pipe(Effect.timeout("1 second"), Effect.ignore)
-          return yield* Effect.fail(negotiated.failure)
-        }
-        // no more outstanding operations than we proposed, whatever the acceptor granted
-        const bounded = Negotiation.withinProposedWindow(negotiated.success, rq)
-        return yield* establish(ul, ae, "requestor", bounded)
-      }
-      case "AssociateRejected":
-        return yield* Effect.fail(new AssociationRejected(answer.rj))
-      case "Aborted":
-        if (answer.abort.connectFailed) return yield* Effect.fail(answer.abort.connectFailed)
-        return yield* Effect.fail(new AssociationAborted(answer.abort))
-      default:
-        return yield* Effect.fail(
-          new AssociationAborted({ by: "provider", source: 2, reason: 2, detail: `unexpected ${answer._tag}` })
-        )
-    }
   })
 
 /**
@@ -257,16 +286,29 @@ export const connect = (
   ae: ApplicationEntity,
   options: ConnectOptions
 ): Effect.Effect<Association, AssociationError | Negotiation.NegotiationError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const scope = yield* Effect.scope
-    const inner = yield* Scope.fork(scope)
-    // The opening stays interruptible: acquireRelease would otherwise hold an interrupt until the peer answered or
-    // the ACSE timeout passed.
-    return yield* Effect.acquireRelease(Effect.interruptible(Scope.provide(open(ae, options), inner)), (assoc, exit) =>
-      (Exit.isSuccess(exit) ? Effect.catch(assoc.release, () => assoc.abort) : assoc.abort).pipe(
-        Effect.andThen(Scope.close(inner, Exit.void))
-      )
-    ).pipe(Effect.onError(() => Scope.close(inner, Exit.void)))
+  Effect.withFiber<Association, AssociationError | Negotiation.NegotiationError, Scope.Scope>((fiber) => {
+    const scope = Context.get(fiber.context as Context.Context<Scope.Scope>, Scope.Scope)
+    // The association's own resources (its machine, its connection), closed after its release or abort, or at once
+    // when the opening fails: one finalizer on the caller's scope for all of it.
+    const inner = Scope.makeUnsafe()
+    const closeInner = Effect.suspend(() => Scope.closeUnsafe(inner, Exit.void) ?? Effect.void)
+    // The opening stays interruptible (a peer that never answers must not hold an interrupt until the ACSE timeout);
+    // once it succeeded, the finalizer is added before anything can interrupt.
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.matchCauseEffect(restore(Scope.provide(open(ae, options), inner)), {
+        onFailure: (cause) => Effect.andThen(closeInner, Effect.failCause(cause)),
+        onSuccess: (assoc) =>
+          Effect.as(
+            Scope.addFinalizerExit(scope, (exit) =>
+              Effect.andThen(
+                Exit.isSuccess(exit) ? Effect.catch(assoc.release, () => assoc.abort) : assoc.abort,
+                closeInner
+              )
+            ),
+            assoc
+          )
+      })
+    )
   }).pipe(
     Effect.withLogSpan("association"),
     Effect.annotateLogs({ peer: `${options.host}:${options.port}`, called: options.calledAeTitle })
