@@ -43,8 +43,11 @@ export interface Association {
   readonly writePData: (pdus: ReadonlyArray<Uint8Array>) => Effect.Effect<void, AssociationAborted> | undefined
   /** Installs the receiver of P-DATA (the DIMSE layer); PDUs wait until one is installed. */
   readonly receive: (handler: UpperLayer.PDataReceiver) => Effect.Effect<void>
-  /** Installs what runs before we answer a peer's A-RELEASE-RQ (e.g. finishing operations). */
-  readonly beforeRelease: (hook: Effect.Effect<void>) => Effect.Effect<void>
+  /**
+   * Installs what runs before we answer a peer's A-RELEASE-RQ (e.g. finishing operations); `idle`, when given and
+   * true as the request comes, says the hook has nothing to do: the answer then goes at once, with no fiber.
+   */
+  readonly beforeRelease: (hook: Effect.Effect<void>, idle?: () => boolean) => Effect.Effect<void>
   /** Requests release and waits for the A-RELEASE-RP (requestor). */
   readonly release: Effect.Effect<void, AcseTimeout | AssociationAborted>
   /** Aborts (A-ABORT, service-user source) and waits for the connection to close. */
@@ -80,6 +83,7 @@ const establish = (
     // The machine's: made in the same scope as this association.
     const timers = ul.timers
     let hook: Effect.Effect<void> = Effect.void
+    let hookIdle: (() => boolean) | undefined = () => true
     let endingSeen: Ending | undefined
     let lastAbort: AssociationAborted | undefined
     let releasing = false
@@ -111,6 +115,10 @@ const establish = (
           // The hook (finishing operations) runs on its own fiber, so indications keep being taken:
           // a peer that aborts or closes meanwhile still ends the association.
           if (!i.collision) {
+            if (hookIdle?.() === true) {
+              submit({ _tag: "ReleaseResponse" })
+              return undefined
+            }
             return Effect.asVoid(Effect.forkIn(Effect.andThen(hook, ul.submit({ _tag: "ReleaseResponse" })), scope))
           }
           if (role === "requestor") submit({ _tag: "ReleaseResponse" })
@@ -147,9 +155,10 @@ const establish = (
           Deferred.doneUnsafe(receiverSet, Effect.succeed(handler))
           return ul.receivePData(handler)
         }),
-      beforeRelease: (h) =>
+      beforeRelease: (h, idle) =>
         Effect.sync(() => {
           hook = h
+          hookIdle = idle
         }),
       release: Effect.suspend(() => {
         if (endingSeen) return endingSeen._tag === "Released" ? Effect.void : Effect.fail(endingSeen.error)
