@@ -339,32 +339,45 @@ export const accept = (
   transport: Transport,
   policy: AcceptorPolicy,
   admit: () => boolean
-): Effect.Effect<Accepted, never, Scope.Scope> =>
-  Effect.gen(function* () {
-    const ul = yield* UpperLayer.make({
-      role: "acceptor",
-      maxPduLength: ae.maxPduLength,
-      artim: ae.timeouts.acse,
-      idle: ae.timeouts.idle,
-      transport
-    })
-    const first = yield* ul.indications
-    if (first._tag !== "AssociateIndication") {
-      yield* ul.closed
-      return { _tag: "Failed", why: first._tag === "Aborted" ? first.abort.detail : first._tag } as const
-    }
-    if (!admit()) {
-      yield* ul.submit({ _tag: "AssociateReject", rj: { _tag: "AAssociateRj", result: 2, source: 3, reason: 2 } })
-      yield* ul.closed.pipe(Effect.timeout(Duration.sum(ae.timeouts.acse, Duration.seconds(1))), Effect.ignore)
-      return { _tag: "Rejected", why: "too many associations" } as const
-    }
-    const decision = Negotiation.evaluateRequest(ae, first.rq, policy)
-    if (decision._tag === "Reject") {
-      yield* ul.submit({ _tag: "AssociateReject", rj: decision.rj })
-      yield* ul.closed.pipe(Effect.timeout(Duration.sum(ae.timeouts.acse, Duration.seconds(1))), Effect.ignore)
-      return { _tag: "Rejected", why: decision.why } as const
-    }
-    yield* ul.submit({ _tag: "AssociateAccept", ac: decision.ac, encoded: decision.encoded })
-    const association = yield* establish(ul, ae, "acceptor", decision.negotiated)
-    return { _tag: "Established", association } as const
+): Effect.Effect<Accepted, never, Scope.Scope> => {
+  const making = UpperLayer.make({
+    role: "acceptor",
+    maxPduLength: ae.maxPduLength,
+    artim: ae.timeouts.acse,
+    idle: ae.timeouts.idle,
+    transport
   })
+  // After a rejection, the peer's close (or ARTIM) ends it.
+  const rejected = (ul: UpperLayer.UpperLayer, rj: Pdu.AAssociateRj, why: string): Effect.Effect<Accepted> =>
+    ul
+      .submit({ _tag: "AssociateReject", rj })
+      .pipe(
+        Effect.andThen(
+          ul.closed.pipe(Effect.timeout(Duration.sum(ae.timeouts.acse, Duration.seconds(1))), Effect.ignore)
+        ),
+        Effect.as<Accepted>({ _tag: "Rejected", why })
+      )
+  // Effects chained without a generator (every association's path).
+  return Effect.flatMap(making, (ul) =>
+    Effect.flatMap(ul.indications, (first): Effect.Effect<Accepted, never, Scope.Scope> => {
+      if (first._tag !== "AssociateIndication") {
+        return Effect.as(ul.closed, {
+          _tag: "Failed",
+          why: first._tag === "Aborted" ? first.abort.detail : first._tag
+        } as const)
+      }
+      if (!admit()) {
+        return rejected(ul, { _tag: "AAssociateRj", result: 2, source: 3, reason: 2 }, "too many associations")
+      }
+      const decision = Negotiation.evaluateRequest(ae, first.rq, policy)
+      if (decision._tag === "Reject") return rejected(ul, decision.rj, decision.why)
+      return Effect.andThen(
+        ul.submit({ _tag: "AssociateAccept", ac: decision.ac, encoded: decision.encoded }),
+        Effect.map(establish(ul, ae, "acceptor", decision.negotiated), (association): Accepted => ({
+          _tag: "Established",
+          association
+        }))
+      )
+    })
+  )
+}

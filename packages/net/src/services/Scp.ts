@@ -683,11 +683,6 @@ export const serve = (
       ...(options.maxAssociations !== undefined ? { maxAssociations: options.maxAssociations } : {}),
       ...(options.policy !== undefined ? { policy: options.policy } : {}),
       handler: (association) =>
-        Effect.scoped(
-          Effect.gen(function* () {
-            yield* DimseChannel.make(association, handler)
-            yield* association.ended
-          })
-        )
+        Effect.scoped(Effect.andThen(DimseChannel.make(association, handler), association.ended))
     })
   })
