@@ -108,6 +108,29 @@ describe("the upper layer's steps", () => {
     })
   )
 
+  it.effect("a requestor's connection scope is closed as the machine finishes, its scope still open", () =>
+    Effect.gen(function* () {
+      const [ours, theirs] = yield* Transport.memoryPair()
+      let closed = 0
+      const connect = Effect.as(
+        Effect.flatMap(Effect.scope, (s) =>
+          Scope.addFinalizer(
+            s,
+            Effect.sync(() => closed++)
+          )
+        ),
+        ours
+      )
+      const ul = yield* UpperLayer.make({ role: "requestor", maxPduLength: 16384, artim: "30 seconds", connect })
+      yield* ul.submit({ _tag: "AssociateRequest", rq: associateRq() })
+      yield* theirs.write([encode({ _tag: "AAssociateRj", result: 1, source: 1, reason: 1 })])
+      assert.strictEqual((yield* ul.indications)._tag, "AssociateRejected")
+      yield* ul.closed
+      assert.strictEqual(yield* ul.state, "Sta1")
+      assert.strictEqual(closed, 1)
+    })
+  )
+
   it.effect(
     "a consumer answering an A-RELEASE-RQ at once, an A-ABORT behind it in the same read: RP first, then the close",
     () =>

@@ -348,10 +348,12 @@ export const connectTcp = (
   port: number,
   options: TransportOptions & { readonly connectTimeout: Duration.Duration }
 ): Effect.Effect<Transport, ConnectFailed, Scope.Scope> =>
-  Effect.gen(function* () {
+  // In one synchronous run up to the connect (no generator): every requestor association's path.
+  Effect.withFiber((fiber) => {
+    const context = fiber.context as Context.Context<Scope.Scope>
     // The connect timeout is a timer on the Clock (no race of forked fibers), cancelled on every way out of the
     // wait (connected, failed, timed out, interrupted): no finalizer for it.
-    const timers = Timers.makeUnsafe(yield* Effect.context<never>())
+    const timers = Timers.makeUnsafe(context)
     const connectMillis = Duration.toMillis(options.connectTimeout)
     // The connect itself stays interruptible (a scope closing must be able to stop a handshake the peer never
     // answers); once it succeeded, the socket is tied to the scope before anything can interrupt.
@@ -387,9 +389,9 @@ export const connectTcp = (
         })
       }
     )
-    const scope = yield* Effect.scope
+    const scope = Context.get(context, Scope.Scope)
     // One finalizer for the socket (uncork, destroy), added as the connect succeeds, before anything can interrupt.
-    return yield* Effect.uninterruptibleMask((restore) =>
+    return Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(restore(connecting), ({ conn, reader }) => {
         const made = fromNodeSocket(conn, reader, `${host}:${port}`, options)
         return Effect.as(Scope.addFinalizer(scope, made.close), made.transport)

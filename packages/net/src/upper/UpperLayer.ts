@@ -735,7 +735,10 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       stopArtim()
       idleTimer?.()
       closeTransport()
-      spawn(Scope.close(connScope, Exit.void))
+      // The connection's scope, closed now: its finalizers (a socket's close), if any, run on a fiber of their own;
+      // an acceptor's holds none, and no fiber is started.
+      const closing = Scope.closeUnsafe(connScope, Exit.void)
+      if (closing !== undefined) spawn(closing)
       indicate(CLOSED)
       wakeClosed = true
       if (!stepping) wakeDue()
