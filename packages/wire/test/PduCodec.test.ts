@@ -156,7 +156,18 @@ describe("PduCodec", () => {
       [3, 2, 2]
     ] as const) {
       const userInfo = [0x50, 0, 0, left, ...[0x51, 0, 0].slice(0, left)]
-      const body = [0, 1, 0, 0, ...new Array(64).fill(0x20), 0, 0, 0, 0, ...new Array(28).fill(0)]
+      const body = [
+        0,
+        1,
+        0,
+        0,
+        ...Array.from({ length: 64 }, () => 0x20),
+        0,
+        0,
+        0,
+        0,
+        ...Array.from({ length: 28 }, () => 0)
+      ]
       const items = [0x10, 0, 0, appContext.length, ...appContext, ...userInfo]
       const length = body.length + items.length
       const bytes = Uint8Array.from([1, 0, 0, 0, 0, length, ...body, ...items])
