@@ -1,5 +1,6 @@
+import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Scope } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Logger, References, Scope } from "effect"
 import * as Association from "../src/association/Association.ts"
 import * as Server from "../src/association/Server.ts"
 import { IMPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
@@ -119,6 +120,94 @@ describe("Association over TCP", () => {
       const text = String(exit)
       assert.match(text, /AssociationRejected/)
       assert.match(text, /called AE title not recognized|reason: 7/)
+    })
+  )
+
+  // The association's resources are held in a scope of its own, closed at once when the opening fails (Round 12: one
+  // finalizer on the caller's scope, no child scope): interrupted while the A-ASSOCIATE-AC is awaited, the A-ABORT is
+  // sent and the connection closed within about a second, while the caller's scope is still open (ARTIM, 10 s here,
+  // would close it much later).
+  it.live("an opening that fails (interrupted) closes the connection at once, not with the caller's scope", () =>
+    Effect.gen(function* () {
+      const connected = yield* Deferred.make<void>()
+      const closed = yield* Deferred.make<void>()
+      const server = Net.createServer((socket) => {
+        socket.on("error", () => {})
+        socket.on("close", () => Deferred.doneUnsafe(closed, Exit.void))
+        socket.resume()
+        Deferred.doneUnsafe(connected, Exit.void)
+      })
+      yield* Effect.acquireRelease(
+        Effect.callback<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () => Effect.sync(() => server.close())
+      )
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      const client = yield* testAe({ aeTitle: "NETDICOM-SCU", timeouts: { acse: "10 seconds" } })
+      const scope = yield* Scope.make()
+      const opening = yield* Effect.forkChild(
+        Scope.provide(
+          Association.connect(client, {
+            host: "127.0.0.1",
+            port,
+            calledAeTitle: "SILENT",
+            contexts: [{ abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] }]
+          }),
+          scope
+        )
+      )
+      yield* Deferred.await(connected)
+      yield* Effect.sleep("50 millis")
+      yield* Fiber.interrupt(opening)
+      yield* Deferred.await(closed).pipe(Effect.timeout("4 seconds"))
+      yield* Scope.close(scope, Exit.void)
+    })
+  )
+
+  // The server's Info lines are built only when Info is enabled (its level read once, Round 12): at Info, an
+  // association's accept and release are logged with its span and annotations; at Warn, neither.
+  it.live("the server logs an association's accept and release at Info, in its span, with its annotations", () =>
+    Effect.gen(function* () {
+      for (const level of ["Info", "Warn"] as const) {
+        const lines: Array<string> = []
+        const logger = Logger.make(({ logLevel, message, fiber }) => {
+          const spans = fiber.getRef(References.CurrentLogSpans).map(([label]) => label)
+          const ann = fiber.getRef(References.CurrentLogAnnotations)
+          lines.push(`${logLevel} [${spans.join(">")}] ${[message].flat().join(" ")} ${JSON.stringify(ann)}`)
+        })
+        const ended = yield* Deferred.make<void>()
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const server = yield* Server.serve(yield* scp, {
+              port: 0,
+              handler: (a) => Effect.andThen(a.ended, Deferred.succeed(ended, undefined))
+            })
+            yield* Effect.scoped(
+              Association.connect(yield* scu, {
+                host: "127.0.0.1",
+                port: server.port,
+                calledAeTitle: "NETDICOM-SCP",
+                contexts: [{ abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] }]
+              }).pipe(Effect.provideService(References.MinimumLogLevel, "Warn"))
+            )
+            yield* Deferred.await(ended)
+            for (let i = 0; i < 100 && (yield* server.active) > 0; i++) yield* Effect.sleep("10 millis")
+          }).pipe(Effect.provide(Logger.layer([logger])), Effect.provideService(References.MinimumLogLevel, level))
+        )
+        const accepted = lines.find((l) => l.includes("association accepted from NETDICOM-SCU: 1 context(s)"))
+        const released = lines.find((l) => l.includes("association released"))
+        if (level === "Warn") {
+          assert.isUndefined(accepted, lines.join("\n"))
+          assert.isUndefined(released, lines.join("\n"))
+          continue
+        }
+        assert.isDefined(accepted, lines.join("\n"))
+        assert.isDefined(released, lines.join("\n"))
+        for (const line of [accepted!, released!]) {
+          assert.match(line, /^Info \[association\] /)
+          assert.match(line, /"peer":"127\.0\.0\.1:\d+","association":1/)
+        }
+      }
     })
   )
 

@@ -74,6 +74,19 @@ const userItems = <T extends Pdu.UserItem["_tag"]>(
 const policy = AcceptorPolicy.defaultPolicy(scp)
 
 describe("buildRequest", () => {
+  it("gives the A-ASSOCIATE-RQ with its bytes, encoded once, as evaluateRequest gives the AC", () => {
+    const built = Result.getOrThrow(
+      Negotiation.buildRequestEncoded(scu, {
+        calledAeTitle: "STORESCP",
+        contexts: [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT, IMPLICIT] }]
+      })
+    )
+    assert.deepStrictEqual(built.encoded, Result.getOrThrow(PduCodec.encodePdu(built.rq)))
+    const decision = Negotiation.evaluateRequest(scp, built.rq, AcceptorPolicy.defaultPolicy(scp))
+    if (decision._tag !== "Accept") return assert.fail(decision.why)
+    assert.deepStrictEqual(decision.encoded, Result.getOrThrow(PduCodec.encodePdu(decision.ac)))
+  })
+
   it("numbers contexts 1, 3, 5, pads AE titles and fills the user information", () => {
     const rq = okRequest({
       calledAeTitle: "STORESCP",

@@ -4,7 +4,7 @@
  * its response is the one `requestOne` gets; `takeMessageId` and `nextMessageId` take from one sequence.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Layer, Result } from "effect"
+import { Cause, Deferred, Effect, Exit, Layer, Option, Result } from "effect"
 import { Status } from "@netdicom/wire"
 import { EXPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
 import * as Scp from "../src/services/Scp.ts"
@@ -47,6 +47,21 @@ describe("requestOneNow and takeMessageId", () => {
       const other = yield* channel.requestOne(context, rq(channel.takeMessageId(), "1.2.3.2"), new Uint8Array(64))
       assert.strictEqual(other.status, rsp.status)
       assert.strictEqual(other.message._tag, rsp.message._tag)
+    })
+  )
+
+  // The channel learns of the end on the turn that ended the association; with nothing outstanding it marks itself
+  // closed there and then, without a fiber (Round 12): a request after the end fails at once, nothing written.
+  it.live("after the association ended with nothing outstanding, a request fails at once: the association ended", () =>
+    Effect.gen(function* () {
+      const { channel, context, stored } = yield* connected
+      yield* channel.association.abort
+      const ending = yield* channel.association.ended
+      assert.strictEqual(ending._tag, "Aborted")
+      const error = yield* Effect.flip(channel.requestOneNow(context, rq(channel.takeMessageId(), "1.2.3.9")))
+      assert.strictEqual(error._tag, "AssociationAborted")
+      if (error._tag === "AssociationAborted") assert.strictEqual(error.detail, "association ended")
+      assert.isTrue(Option.isNone(yield* Deferred.poll(stored)))
     })
   )
 

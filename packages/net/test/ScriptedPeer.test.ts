@@ -1,6 +1,6 @@
 /** The acceptor against a scripted peer sending raw PDUs over TCP on 127.0.0.1 (PS3.8 9.2 cases). */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Scope } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Scope } from "effect"
 import * as Net from "node:net"
 import { PduCodec } from "@netdicom/wire"
 import { Result } from "effect"
@@ -40,6 +40,49 @@ describe("acceptor against a scripted peer", () => {
       assert.deepStrictEqual(yield* promise(() => peer.next()), { _tag: "AReleaseRp" })
       peer.end()
       yield* promise(() => peer.closed)
+    })
+  )
+
+  // beforeRelease's `idle` (Round 12): when it says there is nothing to finish, the A-RELEASE-RP goes at once and the
+  // hook does not run; when it says there is, the hook runs first and the answer waits for it.
+  it.live("a peer's A-RELEASE-RQ: answered at once when idle, the hook skipped; otherwise after the hook", () =>
+    Effect.gen(function* () {
+      for (const idle of [true, false]) {
+        const ae = yield* testAe({
+          aeTitle: "NETDICOM-SCP",
+          contexts: [{ abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT_VR_LITTLE_ENDIAN] }]
+        })
+        let hookRan = 0
+        const hookGate = yield* Deferred.make<void>()
+        const server = yield* Server.serve(ae, {
+          port: 0,
+          handler: (a) =>
+            a.beforeRelease(
+              Effect.andThen(
+                Effect.sync(() => hookRan++),
+                Deferred.await(hookGate)
+              ),
+              () => idle
+            )
+        })
+        const peer = yield* promise(() => rawPeer(server.port))
+        peer.sendPdu(associateRq())
+        const ac = yield* promise(() => peer.next())
+        assert.strictEqual(ac !== "closed" && ac._tag, "AAssociateAc")
+        peer.sendPdu({ _tag: "AReleaseRq" })
+        const answer = yield* Effect.forkChild(promise(() => peer.next()))
+        if (!idle) {
+          // The hook holds the answer back.
+          yield* Effect.sleep("200 millis")
+          assert.isUndefined(answer.pollUnsafe())
+          assert.strictEqual(hookRan, 1)
+          yield* Deferred.succeed(hookGate, undefined)
+        }
+        assert.deepStrictEqual(yield* Fiber.join(answer), { _tag: "AReleaseRp" })
+        assert.strictEqual(hookRan, idle ? 0 : 1)
+        peer.end()
+        yield* promise(() => peer.closed)
+      }
     })
   )
 

@@ -59,6 +59,32 @@ describe("Timers", () => {
     })
   )
 
+  it.live("made at once (makeUnsafe): cancelAll cancels the timers still armed, on either Clock", () =>
+    Effect.gen(function* () {
+      const timers = Timers.makeUnsafe(yield* Effect.context<never>())
+      let fired = 0
+      timers.after(20, () => fired++)
+      timers.after(30, () => fired++)
+      timers.cancelAll()
+      yield* Effect.sleep("60 millis")
+      assert.strictEqual(fired, 0)
+    })
+  )
+
+  it.effect("made at once on the TestClock: cancelAll stops the sleeping timers", () =>
+    Effect.gen(function* () {
+      const timers = Timers.makeUnsafe(yield* Effect.context<never>())
+      let fired = 0
+      timers.after(1000, () => fired++)
+      timers.cancelAll()
+      yield* TestClock.adjust("2 seconds")
+      assert.strictEqual(fired, 0)
+      timers.after(1000, () => fired++)
+      yield* TestClock.adjust("2 seconds")
+      assert.strictEqual(fired, 1)
+    })
+  )
+
   it.live("with Effect's Clock: awaitWithin answers the value in time, orElse past the deadline", () =>
     Effect.scoped(
       Effect.gen(function* () {

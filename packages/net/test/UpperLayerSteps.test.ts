@@ -1,6 +1,7 @@
 /** The upper layer's machine stepped synchronously by its events: re-entrant primitives and defects of a step. */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Result } from "effect"
+import { Effect, Exit, Result, Scope } from "effect"
+import { TestClock } from "effect/testing"
 import { PduCodec, PduParser, type Pdu } from "@netdicom/wire"
 import * as Transport from "../src/upper/Transport.ts"
 import * as UpperLayer from "../src/upper/UpperLayer.ts"
@@ -42,6 +43,91 @@ describe("the upper layer's steps", () => {
       assert.strictEqual(yield* ul.state, "Sta1")
       // Nothing half-encoded went out; the peer sees the connection end.
       assert.deepStrictEqual(yield* readAll(theirs), [])
+    })
+  )
+
+  it.effect("an A-ASSOCIATE-AC submitted with its bytes goes out as those bytes, not encoded again", () =>
+    Effect.gen(function* () {
+      const [ours, theirs] = yield* Transport.memoryPair()
+      const ul = yield* UpperLayer.make({ role: "acceptor", maxPduLength: 16384, artim: "30 seconds", transport: ours })
+      yield* theirs.write([encode(associateRq())])
+      const first = yield* ul.indications
+      if (first._tag !== "AssociateIndication") return assert.fail(first._tag)
+      const ac = associateAc(first.rq)
+      // Bytes that differ from `ac` encoded (another calling AE title), to see which of the two is sent.
+      const encoded = encode({ ...ac, callingAeTitle: "ENCODED-ONCE    " })
+      yield* ul.submit({ _tag: "AssociateAccept", ac, encoded })
+      const parser = PduParser.make({ maxPduLength: 0 })
+      const sent: Array<Pdu.Pdu> = []
+      while (sent.length === 0) for (const chunk of yield* theirs.read) sent.push(...parser.push(chunk).pdus)
+      assert.strictEqual(sent[0]?._tag, "AAssociateAc")
+      if (sent[0]?._tag === "AAssociateAc") assert.strictEqual(sent[0].callingAeTitle, "ENCODED-ONCE    ")
+    })
+  )
+
+  // The machine's one finalizer (Round 12) cancels its timers as well as stopping it: an ARTIM armed when the scope
+  // closes never fires afterwards (it would step the machine to Sta1).
+  it.effect("closing the machine's scope cancels ARTIM and closes the connection's scope", () =>
+    Effect.gen(function* () {
+      const [ours] = yield* Transport.memoryPair()
+      const scope = yield* Scope.make()
+      const ul = yield* Scope.provide(
+        UpperLayer.make({ role: "acceptor", maxPduLength: 16384, artim: "30 seconds", transport: ours }),
+        scope
+      )
+      assert.strictEqual(yield* ul.state, "Sta2")
+      yield* Scope.close(scope, Exit.void)
+      yield* TestClock.adjust("31 seconds")
+      assert.strictEqual(yield* ul.state, "Sta2")
+    })
+  )
+
+  it.effect("a requestor's connection scope is closed with the machine's scope: the transport's finalizer runs", () =>
+    Effect.gen(function* () {
+      const [ours] = yield* Transport.memoryPair()
+      let closed = 0
+      const connect = Effect.as(
+        Effect.flatMap(Effect.scope, (s) =>
+          Scope.addFinalizer(
+            s,
+            Effect.sync(() => closed++)
+          )
+        ),
+        ours
+      )
+      const scope = yield* Scope.make()
+      const ul = yield* Scope.provide(
+        UpperLayer.make({ role: "requestor", maxPduLength: 16384, artim: "30 seconds", connect }),
+        scope
+      )
+      yield* ul.submit({ _tag: "AssociateRequest", rq: associateRq() })
+      assert.strictEqual(yield* ul.state, "Sta5")
+      assert.strictEqual(closed, 0)
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual(closed, 1)
+    })
+  )
+
+  it.effect("a requestor's connection scope is closed as the machine finishes, its scope still open", () =>
+    Effect.gen(function* () {
+      const [ours, theirs] = yield* Transport.memoryPair()
+      let closed = 0
+      const connect = Effect.as(
+        Effect.flatMap(Effect.scope, (s) =>
+          Scope.addFinalizer(
+            s,
+            Effect.sync(() => closed++)
+          )
+        ),
+        ours
+      )
+      const ul = yield* UpperLayer.make({ role: "requestor", maxPduLength: 16384, artim: "30 seconds", connect })
+      yield* ul.submit({ _tag: "AssociateRequest", rq: associateRq() })
+      yield* theirs.write([encode({ _tag: "AAssociateRj", result: 1, source: 1, reason: 1 })])
+      assert.strictEqual((yield* ul.indications)._tag, "AssociateRejected")
+      yield* ul.closed
+      assert.strictEqual(yield* ul.state, "Sta1")
+      assert.strictEqual(closed, 1)
     })
   )
 

@@ -66,11 +66,16 @@ interface ItemHeader {
   readonly end: number
 }
 
+// The four header bytes read in place (one bounds check, as many calls as items): a short header fails where the
+// read of each field would have.
 const readItemHeader = (r: Reader, context: string | undefined): ItemHeader => {
   const start = r.offset
-  const type = r.u8()
-  r.skip(1)
-  const length = r.u16()
+  const left = r.end - start
+  if (left < 4) throw new OutOfBounds(left < 1 ? start : left < 2 ? start + 1 : start + 2, left < 2 ? 1 : 2)
+  const bytes = r.bytes
+  const type = bytes[start]!
+  const length = (bytes[start + 2]! << 8) | bytes[start + 3]!
+  r.offset = start + 4
   if (length > r.remaining) {
     throw new Broken(
       context,

@@ -146,6 +146,50 @@ describe("PduCodec", () => {
     assert.match(e.rule, /exceeds/)
   })
 
+  // The reader checks its bounds inline and reads item headers in place (Round 12): a sub-item header cut short
+  // fails at the offset, and for the bytes, of the field that runs past its item, as the field-by-field reads did.
+  it("rejects a sub-item header cut short, naming the field that runs past the item", () => {
+    const appContext = Array.from("1.2.840.10008.3.1.1.1", (c) => c.charCodeAt(0))
+    for (const [left, offset, wanted] of [
+      [1, 1, 1],
+      [2, 2, 2],
+      [3, 2, 2]
+    ] as const) {
+      const userInfo = [0x50, 0, 0, left, ...[0x51, 0, 0].slice(0, left)]
+      const body = [
+        0,
+        1,
+        0,
+        0,
+        ...Array.from({ length: 64 }, () => 0x20),
+        0,
+        0,
+        0,
+        0,
+        ...Array.from({ length: 28 }, () => 0)
+      ]
+      const items = [0x10, 0, 0, appContext.length, ...appContext, ...userInfo]
+      const length = body.length + items.length
+      const bytes = Uint8Array.from([1, 0, 0, 0, 0, length, ...body, ...items])
+      const e = failure(bytes)
+      const subItemAt = 6 + body.length + 4 + appContext.length + 4
+      assert.strictEqual(e.offset, subItemAt + offset, `${left} byte(s) left`)
+      assert.match(e.rule, new RegExp(`needs ${wanted} more bytes`))
+    }
+  })
+
+  it("reads 32-bit fields with the top bit set as unsigned", () => {
+    const big = {
+      ...rq,
+      userInformation: rq.userInformation.map((i) =>
+        i._tag === "MaximumLength" ? { ...i, maximumLength: 0xfffffff0 } : i
+      )
+    }
+    const back = decode(encode(big)) as Pdu.AAssociateRq
+    const max = back.userInformation.find((i) => i._tag === "MaximumLength")
+    assert.deepStrictEqual(max, { _tag: "MaximumLength", maximumLength: 0xfffffff0 })
+  })
+
   it("rejects an unknown PDU type with reason 1 (unrecognized PDU)", () => {
     const e = failure(hex("09 00 00000000"))
     assert.strictEqual(e.abortReason, 1)

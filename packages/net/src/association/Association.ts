@@ -9,12 +9,14 @@
  *
  * @since 0.1.0
  */
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
+import type { Pdu } from "@netdicom/wire"
 import { connectTcp } from "../upper/Transport.ts"
 import type { Transport } from "../upper/Transport.ts"
 import * as UpperLayer from "../upper/UpperLayer.ts"
@@ -41,8 +43,11 @@ export interface Association {
   readonly writePData: (pdus: ReadonlyArray<Uint8Array>) => Effect.Effect<void, AssociationAborted> | undefined
   /** Installs the receiver of P-DATA (the DIMSE layer); PDUs wait until one is installed. */
   readonly receive: (handler: UpperLayer.PDataReceiver) => Effect.Effect<void>
-  /** Installs what runs before we answer a peer's A-RELEASE-RQ (e.g. finishing operations). */
-  readonly beforeRelease: (hook: Effect.Effect<void>) => Effect.Effect<void>
+  /**
+   * Installs what runs before we answer a peer's A-RELEASE-RQ (e.g. finishing operations); `idle`, when given and
+   * true as the request comes, says the hook has nothing to do: the answer then goes at once, with no fiber.
+   */
+  readonly beforeRelease: (hook: Effect.Effect<void>, idle?: () => boolean) => Effect.Effect<void>
   /** Requests release and waits for the A-RELEASE-RP (requestor). */
   readonly release: Effect.Effect<void, AcseTimeout | AssociationAborted>
   /** Aborts (A-ABORT, service-user source) and waits for the connection to close. */
@@ -68,8 +73,9 @@ const establish = (
   role: "requestor" | "acceptor",
   negotiated: Negotiated
 ): Effect.Effect<Association, never, Scope.Scope> =>
-  Effect.gen(function* () {
-    const scope = yield* Effect.scope
+  // In one synchronous run (no generator): every association's path.
+  Effect.withFiber((fiber) => {
+    const scope = Context.get(fiber.context as Context.Context<Scope.Scope>, Scope.Scope)
     const ended = Deferred.makeUnsafe<Ending>()
     // The receiver the DIMSE layer installs; P-DATA indicated before it is waits for it.
     let receiver: UpperLayer.PDataReceiver | undefined
@@ -77,6 +83,7 @@ const establish = (
     // The machine's: made in the same scope as this association.
     const timers = ul.timers
     let hook: Effect.Effect<void> = Effect.void
+    let hookIdle: (() => boolean) | undefined = () => true
     let endingSeen: Ending | undefined
     let lastAbort: AssociationAborted | undefined
     let releasing = false
@@ -92,7 +99,7 @@ const establish = (
 
     // The upper layer's indications, taken as they come (no fiber waits for them): P-DATA goes to the receiver,
     // release and abort settle `ended`.
-    yield* ul.consume((i, submit) => {
+    const consumer: UpperLayer.IndicationConsumer = (i, submit) => {
       switch (i._tag) {
         case "PData": {
           const handler = receiver
@@ -108,6 +115,10 @@ const establish = (
           // The hook (finishing operations) runs on its own fiber, so indications keep being taken:
           // a peer that aborts or closes meanwhile still ends the association.
           if (!i.collision) {
+            if (hookIdle?.() === true) {
+              submit({ _tag: "ReleaseResponse" })
+              return undefined
+            }
             return Effect.asVoid(Effect.forkIn(Effect.andThen(hook, ul.submit({ _tag: "ReleaseResponse" })), scope))
           }
           if (role === "requestor") submit({ _tag: "ReleaseResponse" })
@@ -127,7 +138,7 @@ const establish = (
         default:
           return undefined
       }
-    })
+    }
 
     const association: Association = {
       role,
@@ -144,32 +155,36 @@ const establish = (
           Deferred.doneUnsafe(receiverSet, Effect.succeed(handler))
           return ul.receivePData(handler)
         }),
-      beforeRelease: (h) =>
+      beforeRelease: (h, idle) =>
         Effect.sync(() => {
           hook = h
+          hookIdle = idle
         }),
-      release: Effect.gen(function* () {
-        if (endingSeen) return endingSeen._tag === "Released" ? undefined : yield* Effect.fail(endingSeen.error)
+      release: Effect.suspend(() => {
+        if (endingSeen) return endingSeen._tag === "Released" ? Effect.void : Effect.fail(endingSeen.error)
         releasing = true
-        yield* ul.submit({ _tag: "ReleaseRequest" })
         // The deadline is a timer, not a race of forked fibers.
-        const ending = yield* timers.awaitWithin(ended, ae.timeouts.acse, () =>
-          Effect.andThen(
-            ul.submit({ _tag: "AbortRequest" }),
-            Effect.fail(new AcseTimeout({ waitingFor: "A-RELEASE-RP" }))
+        return Effect.andThen(
+          ul.submit(RELEASE_REQUEST),
+          Effect.flatMap(
+            timers.awaitWithin(ended, ae.timeouts.acse, () =>
+              Effect.andThen(
+                ul.submit({ _tag: "AbortRequest" }),
+                Effect.fail(new AcseTimeout({ waitingFor: "A-RELEASE-RP" }))
+              )
+            ),
+            (ending) => (ending._tag === "Aborted" ? Effect.fail(ending.error) : Effect.void)
           )
         )
-        if (ending._tag === "Aborted") return yield* Effect.fail(ending.error)
       }),
-      abort: Effect.gen(function* () {
-        if (endingSeen) return
+      abort: Effect.suspend(() => {
+        if (endingSeen) return Effect.void
+        const waitEnd = Deferred.await(ended).pipe(Effect.timeout(ae.timeouts.acse), Effect.ignore)
         // One A-ABORT: a second request (a scope closing while a timeout's abort is under way) only waits for it
         // (the machine would answer it in Sta13 with another A-ABORT PDU).
-        if (!aborting) {
-          aborting = true
-          yield* ul.submit({ _tag: "AbortRequest" })
-        }
-        yield* Deferred.await(ended).pipe(Effect.timeout(ae.timeouts.acse), Effect.ignore)
+        if (aborting) return waitEnd
+        aborting = true
+        return Effect.andThen(ul.submit({ _tag: "AbortRequest" }), waitEnd)
       }),
       ended: Deferred.await(ended),
       whenEnded: (observer) => {
@@ -183,8 +198,10 @@ const establish = (
         }
       }
     }
-    return association
+    return Effect.as(ul.consume(consumer), association)
   })
+
+const RELEASE_REQUEST: UpperLayer.UserPrimitive = { _tag: "ReleaseRequest" }
 
 /** What a requestor proposes: the peer's address and the association request. */
 export interface ConnectOptions extends Negotiation.AssociateRequest {
@@ -198,14 +215,50 @@ const waitAcse = (ul: UpperLayer.UpperLayer, ae: ApplicationEntity, what: string
     Effect.andThen(ul.submit({ _tag: "AbortRequest" }), Effect.fail(new AcseTimeout({ waitingFor: what })))
   )
 
+// What the requestor does with the acceptor's answer: an established association, or the failure.
+const answered = (
+  ul: UpperLayer.UpperLayer,
+  ae: ApplicationEntity,
+  rq: Pdu.AAssociateRq,
+  answer: UpperLayer.Indication
+): Effect.Effect<Association, AssociationError | Negotiation.NegotiationError, Scope.Scope> => {
+  switch (answer._tag) {
+    case "AssociateAccepted": {
+      const negotiated = Negotiation.evaluateAccept(ae, rq, answer.ac)
+      if (Result.isFailure(negotiated)) {
+        // Tell the peer (A-ABORT) before the connection goes with this scope: wait until it is sent.
+        return ul
+          .submit({ _tag: "AbortRequest" })
+          .pipe(
+            Effect.andThen(ul.indications.pipe(Effect.timeout("1 second"), Effect.ignore)),
+            Effect.andThen(Effect.fail(negotiated.failure))
+          )
+      }
+      // no more outstanding operations than we proposed, whatever the acceptor granted
+      return establish(ul, ae, "requestor", Negotiation.withinProposedWindow(negotiated.success, rq))
+    }
+    case "AssociateRejected":
+      return Effect.fail(new AssociationRejected(answer.rj))
+    case "Aborted":
+      if (answer.abort.connectFailed) return Effect.fail(answer.abort.connectFailed)
+      return Effect.fail(new AssociationAborted(answer.abort))
+    default:
+      return Effect.fail(
+        new AssociationAborted({ by: "provider", source: 2, reason: 2, detail: `unexpected ${answer._tag}` })
+      )
+  }
+}
+
+// The requestor's opening, effects chained without a generator (every association's path).
 const open = (
   ae: ApplicationEntity,
   options: ConnectOptions
 ): Effect.Effect<Association, AssociationError | Negotiation.NegotiationError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const rq = Negotiation.buildRequest(ae, options)
-    if (Result.isFailure(rq)) return yield* Effect.fail(rq.failure)
-    const ul = yield* UpperLayer.make({
+  Effect.suspend(() => {
+    const built = Negotiation.buildRequestEncoded(ae, options)
+    if (Result.isFailure(built)) return Effect.fail(built.failure)
+    const { rq, encoded } = built.success
+    const making = UpperLayer.make({
       role: "requestor",
       maxPduLength: ae.maxPduLength,
       artim: ae.timeouts.acse,
@@ -215,37 +268,23 @@ const open = (
         connectTimeout: ae.timeouts.connect
       })
     })
-    yield* ul.submit({ _tag: "AssociateRequest", rq: rq.success })
-    // Interrupted while the peer has not answered (Ctrl-C on a slow or frozen peer): A-ABORT (AA-1), sent before the
-    // connection goes with this scope, within a second.
-    const answer = yield* waitAcse(ul, ae, "A-ASSOCIATE-AC").pipe(
-      Effect.onInterrupt(() =>
-        Effect.andThen(ul.submit({ _tag: "AbortRequest" }), ul.closed.pipe(Effect.timeout("1 second"), Effect.ignore))
+    return Effect.flatMap(making, (ul) =>
+      ul.submit({ _tag: "AssociateRequest", rq, encoded }).pipe(
+        Effect.andThen(
+          // Interrupted while the peer has not answered (Ctrl-C on a slow or frozen peer): A-ABORT (AA-1), sent
+          // before the connection goes with this scope, within a second.
+          waitAcse(ul, ae, "A-ASSOCIATE-AC").pipe(
+            Effect.onInterrupt(() =>
+              Effect.andThen(
+                ul.submit({ _tag: "AbortRequest" }),
+                ul.closed.pipe(Effect.timeout("1 second"), Effect.ignore)
+              )
+            )
+          )
+        ),
+        Effect.flatMap((answer) => answered(ul, ae, rq, answer))
       )
     )
-    switch (answer._tag) {
-      case "AssociateAccepted": {
-        const negotiated = Negotiation.evaluateAccept(ae, rq.success, answer.ac)
-        if (Result.isFailure(negotiated)) {
-          // Tell the peer (A-ABORT) before the connection goes with this scope: wait until it is sent.
-          yield* ul.submit({ _tag: "AbortRequest" })
-          yield* ul.indications.pipe(Effect.timeout("1 second"), Effect.ignore)
-          return yield* Effect.fail(negotiated.failure)
-        }
-        // no more outstanding operations than we proposed, whatever the acceptor granted
-        const bounded = Negotiation.withinProposedWindow(negotiated.success, rq.success)
-        return yield* establish(ul, ae, "requestor", bounded)
-      }
-      case "AssociateRejected":
-        return yield* Effect.fail(new AssociationRejected(answer.rj))
-      case "Aborted":
-        if (answer.abort.connectFailed) return yield* Effect.fail(answer.abort.connectFailed)
-        return yield* Effect.fail(new AssociationAborted(answer.abort))
-      default:
-        return yield* Effect.fail(
-          new AssociationAborted({ by: "provider", source: 2, reason: 2, detail: `unexpected ${answer._tag}` })
-        )
-    }
   })
 
 /**
@@ -256,16 +295,29 @@ export const connect = (
   ae: ApplicationEntity,
   options: ConnectOptions
 ): Effect.Effect<Association, AssociationError | Negotiation.NegotiationError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const scope = yield* Effect.scope
-    const inner = yield* Scope.fork(scope)
-    // The opening stays interruptible: acquireRelease would otherwise hold an interrupt until the peer answered or
-    // the ACSE timeout passed.
-    return yield* Effect.acquireRelease(Effect.interruptible(Scope.provide(open(ae, options), inner)), (assoc, exit) =>
-      (Exit.isSuccess(exit) ? Effect.catch(assoc.release, () => assoc.abort) : assoc.abort).pipe(
-        Effect.andThen(Scope.close(inner, Exit.void))
-      )
-    ).pipe(Effect.onError(() => Scope.close(inner, Exit.void)))
+  Effect.withFiber<Association, AssociationError | Negotiation.NegotiationError, Scope.Scope>((fiber) => {
+    const scope = Context.get(fiber.context as Context.Context<Scope.Scope>, Scope.Scope)
+    // The association's own resources (its machine, its connection), closed after its release or abort, or at once
+    // when the opening fails: one finalizer on the caller's scope for all of it.
+    const inner = Scope.makeUnsafe()
+    const closeInner = Effect.suspend(() => Scope.closeUnsafe(inner, Exit.void) ?? Effect.void)
+    // The opening stays interruptible (a peer that never answers must not hold an interrupt until the ACSE timeout);
+    // once it succeeded, the finalizer is added before anything can interrupt.
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.matchCauseEffect(restore(Scope.provide(open(ae, options), inner)), {
+        onFailure: (cause) => Effect.andThen(closeInner, Effect.failCause(cause)),
+        onSuccess: (assoc) =>
+          Effect.as(
+            Scope.addFinalizerExit(scope, (exit) =>
+              Effect.andThen(
+                Exit.isSuccess(exit) ? Effect.catch(assoc.release, () => assoc.abort) : assoc.abort,
+                closeInner
+              )
+            ),
+            assoc
+          )
+      })
+    )
   }).pipe(
     Effect.withLogSpan("association"),
     Effect.annotateLogs({ peer: `${options.host}:${options.port}`, called: options.calledAeTitle })
@@ -287,32 +339,45 @@ export const accept = (
   transport: Transport,
   policy: AcceptorPolicy,
   admit: () => boolean
-): Effect.Effect<Accepted, never, Scope.Scope> =>
-  Effect.gen(function* () {
-    const ul = yield* UpperLayer.make({
-      role: "acceptor",
-      maxPduLength: ae.maxPduLength,
-      artim: ae.timeouts.acse,
-      idle: ae.timeouts.idle,
-      transport
-    })
-    const first = yield* ul.indications
-    if (first._tag !== "AssociateIndication") {
-      yield* ul.closed
-      return { _tag: "Failed", why: first._tag === "Aborted" ? first.abort.detail : first._tag } as const
-    }
-    if (!admit()) {
-      yield* ul.submit({ _tag: "AssociateReject", rj: { _tag: "AAssociateRj", result: 2, source: 3, reason: 2 } })
-      yield* ul.closed.pipe(Effect.timeout(Duration.sum(ae.timeouts.acse, Duration.seconds(1))), Effect.ignore)
-      return { _tag: "Rejected", why: "too many associations" } as const
-    }
-    const decision = Negotiation.evaluateRequest(ae, first.rq, policy)
-    if (decision._tag === "Reject") {
-      yield* ul.submit({ _tag: "AssociateReject", rj: decision.rj })
-      yield* ul.closed.pipe(Effect.timeout(Duration.sum(ae.timeouts.acse, Duration.seconds(1))), Effect.ignore)
-      return { _tag: "Rejected", why: decision.why } as const
-    }
-    yield* ul.submit({ _tag: "AssociateAccept", ac: decision.ac })
-    const association = yield* establish(ul, ae, "acceptor", decision.negotiated)
-    return { _tag: "Established", association } as const
+): Effect.Effect<Accepted, never, Scope.Scope> => {
+  const making = UpperLayer.make({
+    role: "acceptor",
+    maxPduLength: ae.maxPduLength,
+    artim: ae.timeouts.acse,
+    idle: ae.timeouts.idle,
+    transport
   })
+  // After a rejection, the peer's close (or ARTIM) ends it.
+  const rejected = (ul: UpperLayer.UpperLayer, rj: Pdu.AAssociateRj, why: string): Effect.Effect<Accepted> =>
+    ul
+      .submit({ _tag: "AssociateReject", rj })
+      .pipe(
+        Effect.andThen(
+          ul.closed.pipe(Effect.timeout(Duration.sum(ae.timeouts.acse, Duration.seconds(1))), Effect.ignore)
+        ),
+        Effect.as<Accepted>({ _tag: "Rejected", why })
+      )
+  // Effects chained without a generator (every association's path).
+  return Effect.flatMap(making, (ul) =>
+    Effect.flatMap(ul.indications, (first): Effect.Effect<Accepted, never, Scope.Scope> => {
+      if (first._tag !== "AssociateIndication") {
+        return Effect.as(ul.closed, {
+          _tag: "Failed",
+          why: first._tag === "Aborted" ? first.abort.detail : first._tag
+        } as const)
+      }
+      if (!admit()) {
+        return rejected(ul, { _tag: "AAssociateRj", result: 2, source: 3, reason: 2 }, "too many associations")
+      }
+      const decision = Negotiation.evaluateRequest(ae, first.rq, policy)
+      if (decision._tag === "Reject") return rejected(ul, decision.rj, decision.why)
+      return Effect.andThen(
+        ul.submit({ _tag: "AssociateAccept", ac: decision.ac, encoded: decision.encoded }),
+        Effect.map(establish(ul, ae, "acceptor", decision.negotiated), (association): Accepted => ({
+          _tag: "Established",
+          association
+        }))
+      )
+    })
+  )
+}

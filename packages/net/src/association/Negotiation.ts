@@ -192,7 +192,13 @@ const isU16 = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 0xff
 export const buildRequest = (
   ae: ApplicationEntity,
   request: AssociateRequest
-): Result.Result<Pdu.AAssociateRq, NegotiationError> => {
+): Result.Result<Pdu.AAssociateRq, NegotiationError> => Result.map(buildRequestEncoded(ae, request), (b) => b.rq)
+
+/** `buildRequest`, with the A-ASSOCIATE-RQ's bytes as encoded to check it (sent as they are: encoded once). */
+export const buildRequestEncoded = (
+  ae: ApplicationEntity,
+  request: AssociateRequest
+): Result.Result<{ readonly rq: Pdu.AAssociateRq; readonly encoded: Uint8Array }, NegotiationError> => {
   const called = Identifiers.aeTitle(request.calledAeTitle)
   if (Result.isFailure(called)) {
     return Result.fail(new InvalidAssociateRequest({ reason: `called ${called.failure.message}` }))
@@ -288,7 +294,7 @@ export const buildRequest = (
   if (Result.isFailure(encodable)) {
     return Result.fail(new InvalidAssociateRequest({ reason: encodable.failure.message }))
   }
-  return Result.succeed(rq)
+  return Result.succeed({ rq, encoded: encodable.success })
 }
 
 // Requestor roles per PS3.7 D.3.3.4: without a role item on both sides, the requestor is SCU
@@ -394,9 +400,14 @@ export const withinProposedWindow = (negotiated: Negotiated, rq: Pdu.AAssociateR
 
 // ---- acceptor ----
 
-/** The acceptor's answer to an A-ASSOCIATE-RQ. */
+/** The acceptor's answer to an A-ASSOCIATE-RQ; an acceptance has its A-ASSOCIATE-AC's bytes (encoded to check it). */
 export type AcceptorDecision =
-  | { readonly _tag: "Accept"; readonly ac: Pdu.AAssociateAc; readonly negotiated: Negotiated }
+  | {
+      readonly _tag: "Accept"
+      readonly ac: Pdu.AAssociateAc
+      readonly encoded: Uint8Array
+      readonly negotiated: Negotiated
+    }
   | { readonly _tag: "Reject"; readonly rj: Pdu.AAssociateRj; readonly why: string }
 
 const reject = (source: 1 | 2 | 3, reason: number, why: string): AcceptorDecision => ({
@@ -592,5 +603,5 @@ export const evaluateRequest = (
   const encodable = PduCodec.encodePdu(ac)
   if (Result.isFailure(encodable))
     return reject(1, 1, `the A-ASSOCIATE-AC cannot be encoded: ${encodable.failure.message}`)
-  return { _tag: "Accept", ac, negotiated }
+  return { _tag: "Accept", ac, encoded: encodable.success, negotiated }
 }

@@ -9,8 +9,10 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
-import * as Scope from "effect/Scope"
+import * as References from "effect/References"
+import type * as Scope from "effect/Scope"
 import { listenTcp, type ListenFailed } from "../upper/Transport.ts"
 import type { AcceptorPolicy } from "./AcceptorPolicy.ts"
 import { AcceptorPolicyService, defaultPolicy } from "./AcceptorPolicy.ts"
@@ -56,61 +58,72 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
     let pending = 0
     let serial = 0
 
-    const onConnection = (transport: Parameters<Parameters<typeof tcp.run>[0]>[0]) =>
-      Effect.scoped(
-        Effect.gen(function* () {
-          if (pending >= maxPending) {
-            yield* Effect.logWarning(`more than ${maxPending} connections without an A-ASSOCIATE-RQ: closing one`)
-            return yield* transport.destroy
-          }
-          pending++
-          let waiting = true
-          let admitted = false
-          // On the scope itself (no context to restore for it, unlike Effect.addFinalizer: see Timers).
-          yield* Scope.addFinalizer(
-            yield* Effect.scope,
-            Effect.sync(() => {
-              if (waiting) pending--
-              if (admitted) active--
-            })
+    // Info lines are built only when they will be printed (the level is the server's, read once): these run per
+    // association.
+    const level = yield* References.MinimumLogLevel
+    const info = LogLevel.isGreaterThanOrEqualTo("Info", level)
+
+    // Serves an established association: the handler, then the wait for its end.
+    const serveAssociation = (assoc: Association): Effect.Effect<void> => {
+      const handled = options
+        .handler(assoc)
+        .pipe(
+          Effect.catchCause((cause) =>
+            Effect.andThen(Effect.logError("association handler failed", cause), assoc.abort)
           )
-          const admit = () => {
-            waiting = false
-            pending--
-            if (active >= limit) return false
-            active++
-            admitted = true
-            return true
-          }
-          const outcome = yield* accept(ae, transport, policy, admit)
-          if (outcome._tag !== "Established") {
-            yield* Effect.logDebug(`association not established: ${outcome.why}`)
-            return
-          }
-          const assoc = outcome.association
-          yield* Effect.logInfo(
-            `association accepted from ${assoc.negotiated.peerAeTitle}: ${assoc.negotiated.accepted.length} context(s)`
-          )
-          yield* Effect.gen(function* () {
-            yield* options
-              .handler(assoc)
-              .pipe(
-                Effect.catchCause((cause) =>
-                  Effect.andThen(Effect.logError("association handler failed", cause), assoc.abort)
-                )
-              )
-            const ending = yield* assoc.ended
-            yield* Effect.logInfo(ending._tag === "Released" ? "association released" : ending.error.message)
-          }).pipe(
-            // Server shutdown: tell the peer with an A-ABORT rather than just dropping the connection.
-            Effect.onInterrupt(() => assoc.abort.pipe(Effect.timeout("1 second"), Effect.ignore))
-          )
-        }).pipe(
-          Effect.onInterrupt(() => Effect.logDebug("association interrupted by server shutdown")),
-          Effect.withLogSpan("association"),
-          Effect.annotateLogs({ peer: transport.peer, association: ++serial })
         )
+      const ended = Effect.flatMap(assoc.ended, (ending) =>
+        info ? Effect.logInfo(ending._tag === "Released" ? "association released" : ending.error.message) : Effect.void
       )
+      return Effect.andThen(handled, ended).pipe(
+        // Server shutdown: tell the peer with an A-ABORT rather than just dropping the connection.
+        Effect.onInterrupt(() => assoc.abort.pipe(Effect.timeout("1 second"), Effect.ignore))
+      )
+    }
+
+    // Each connection: effects chained without a generator (every association's path).
+    const onConnection = (transport: Parameters<Parameters<typeof tcp.run>[0]>[0]): Effect.Effect<void> => {
+      if (pending >= maxPending) {
+        return Effect.andThen(
+          Effect.logWarning(`more than ${maxPending} connections without an A-ASSOCIATE-RQ: closing one`),
+          transport.destroy
+        )
+      }
+      pending++
+      let waiting = true
+      let admitted = false
+      const admit = () => {
+        waiting = false
+        pending--
+        if (active >= limit) return false
+        active++
+        admitted = true
+        return true
+      }
+      const counted = Effect.sync(() => {
+        if (waiting) pending--
+        if (admitted) active--
+      })
+      const served = Effect.flatMap(accept(ae, transport, policy, admit), (outcome) => {
+        if (outcome._tag !== "Established") return Effect.logDebug(`association not established: ${outcome.why}`)
+        const assoc = outcome.association
+        return info
+          ? Effect.andThen(
+              Effect.logInfo(
+                `association accepted from ${assoc.negotiated.peerAeTitle}: ` +
+                  `${assoc.negotiated.accepted.length} context(s)`
+              ),
+              serveAssociation(assoc)
+            )
+          : serveAssociation(assoc)
+      })
+      // The counts are given back once the association's scope has closed.
+      return Effect.ensuring(Effect.scoped(served), counted).pipe(
+        Effect.onInterrupt(() => Effect.logDebug("association interrupted by server shutdown")),
+        Effect.withLogSpan("association"),
+        Effect.annotateLogs({ peer: transport.peer, association: ++serial })
+      )
+    }
 
     yield* Effect.forkScoped(tcp.run(onConnection))
     // Run first as the scope closes (finalizers run last added first): no connection is taken while the open

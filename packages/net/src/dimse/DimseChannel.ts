@@ -265,10 +265,12 @@ export const make = (
   Effect.gen(function* () {
     const negotiated = association.negotiated
     const maxPdu = Fragmenter.effectiveMaxPduLength(negotiated.peerMaxPduLength)
-    const level = yield* References.MinimumLogLevel
+    // The services read once, from the context (a fiber step each saved: this is every association's set-up).
+    const context = yield* Effect.context<never>()
+    const level = Context.get(context, References.MinimumLogLevel)
     // Summaries are built only when they will be printed: this is the per-message hot path.
     const debug = level === "Debug" || level === "Trace" || level === "All"
-    const sendLock = yield* Semaphore.make(1)
+    const sendLock = Semaphore.makeUnsafe(1)
     // The Asynchronous Operations Window we may use: outstanding requests at once (0 = unlimited).
     const invoked = negotiated.maxOperationsInvoked
     const window = OperationsWindow.make(invoked === 0 ? 0xffff : invoked)
@@ -331,10 +333,11 @@ export const make = (
       if (turns !== undefined) for (const turn of turns) turn()
     }
     const cancels = new Map<number, Deferred.Deferred<void>>()
-    const clock = yield* Clock.Clock
+    const clock = Context.get(context, Clock.Clock)
     // The DIMSE deadlines' timer, on this fiber's Clock, cancelled with the channel's scope.
-    const timers = yield* Timers.make
-    const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    // Cancelled by the channel's own finalizer (below).
+    const timers = Timers.makeUnsafe(context)
+    const runFork = Effect.runForkWith(context)
     const reassembler = Reassembler.make()
     let messageId = 0
     // Set as the channel's scope starts closing: running handlers start no new step (`isStopping`).
@@ -990,21 +993,23 @@ export const make = (
     yield* association.receive(rx.onPData.bind(rx))
     // Before answering the peer's A-RELEASE-RQ: a data set still arriving never will, so its request
     // fails; the running handlers get the DIMSE timeout to finish, then are stopped.
-    yield* association.beforeRelease(
-      Effect.gen(function* () {
-        if (rx.target._tag === "Request") {
-          const detail = "the peer asked to release while a data set was still arriving"
-          rx.target.inflow.fail(new AssociationAborted({ by: "peer", source: 0, reason: 0, detail }))
-          startHandler(rx.target)
-          rx.target = NONE
-        }
-        // Nearly always none is running by now: then there is nothing to wait for (and no race to start).
-        if ((yield* FiberSet.size(handlers)) === 0) return
-        yield* FiberSet.awaitEmpty(handlers).pipe(
-          Effect.timeoutOrElse({ duration: association.ae.timeouts.dimse, orElse: () => FiberSet.clear(handlers) })
-        )
-      })
-    )
+    const beforeRelease = Effect.gen(function* () {
+      if (rx.target._tag === "Request") {
+        const detail = "the peer asked to release while a data set was still arriving"
+        rx.target.inflow.fail(new AssociationAborted({ by: "peer", source: 0, reason: 0, detail }))
+        startHandler(rx.target)
+        rx.target = NONE
+      }
+      // Nearly always none is running by now: then there is nothing to wait for (and no race to start).
+      if ((yield* FiberSet.size(handlers)) === 0) return
+      yield* FiberSet.awaitEmpty(handlers).pipe(
+        Effect.timeoutOrElse({ duration: association.ae.timeouts.dimse, orElse: () => FiberSet.clear(handlers) })
+      )
+    })
+    // Nothing to finish (no data set arriving, no handler running: every association's usual release): answered at once.
+    const idleForRelease = () =>
+      rx.target._tag !== "Request" && !(handlers.state._tag === "Open" && handlers.state.backing.size > 0)
+    yield* association.beforeRelease(beforeRelease, idleForRelease)
     // When the association ends, everything outstanding fails at once.
     // Fails whatever is outstanding; the error is only built (a stack trace each) when something is.
     const failOutstanding = (error: () => AssociationAborted) =>
@@ -1034,34 +1039,37 @@ export const make = (
           "the association was released before the final response to " +
           `${Dimse.commandName(request)} ${messageIdOf(request) ?? 0}`
       })
-    // Failing what is outstanding runs with the channel's services, started on the turn that ended the association.
+    // Failing what is outstanding runs with the channel's services, started on the turn that ended the association;
+    // with nothing outstanding (every association's usual end), no fiber.
     const stopWatching = association.whenEnded((ending) => {
       endedWith = ending
-      runFork(failOutstanding(goneError))
+      if (pending.size === 0 && rx.target._tag !== "Request") closed = true
+      else runFork(failOutstanding(goneError))
     })
     // Runs before the handler set is interrupted (finalizers run in reverse): when the association's
     // scope closes first, handlers still see the failure (AssociationAborted) rather than an
     // interruption, and get a moment to finish with it.
     // On the scope itself (no context to restore for it, unlike Effect.addFinalizer: see Timers); with nothing
     // outstanding and no handler running (every association's usual end), without a generator.
-    yield* Scope.addFinalizer(
-      yield* Effect.scope,
-      Effect.suspend(() => {
-        stopping = true
-        const running = handlers.state._tag === "Open" && handlers.state.backing.size > 0
-        if (!running && pending.size === 0 && rx.target._tag !== "Request") {
-          closed = true
-          stopWatching()
-          return Effect.void
+    // The channel's one finalizer also cancels its timers (Timers.makeUnsafe).
+    const finalizer = Effect.suspend(() => {
+      stopping = true
+      const running = handlers.state._tag === "Open" && handlers.state.backing.size > 0
+      if (!running && pending.size === 0 && rx.target._tag !== "Request") {
+        closed = true
+        stopWatching()
+        timers.cancelAll()
+        return Effect.void
+      }
+      return Effect.gen(function* () {
+        stopWatching()
+        yield* failOutstanding(goneError)
+        if ((yield* FiberSet.size(handlers)) > 0) {
+          yield* FiberSet.awaitEmpty(handlers).pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
         }
-        return Effect.gen(function* () {
-          stopWatching()
-          yield* failOutstanding(goneError)
-          if ((yield* FiberSet.size(handlers)) > 0) {
-            yield* FiberSet.awaitEmpty(handlers).pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
-          }
-        })
+        timers.cancelAll()
       })
-    )
+    })
+    yield* Scope.addFinalizer(Context.get(context as Context.Context<Scope.Scope>, Scope.Scope), finalizer)
     return self
   })

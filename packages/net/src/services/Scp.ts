@@ -722,11 +722,6 @@ export const serve = (
       ...(options.maxPendingConnections !== undefined ? { maxPendingConnections: options.maxPendingConnections } : {}),
       ...(options.policy !== undefined ? { policy: options.policy } : {}),
       handler: (association) =>
-        Effect.scoped(
-          Effect.gen(function* () {
-            yield* DimseChannel.make(association, handler)
-            yield* association.ended
-          })
-        )
+        Effect.scoped(Effect.andThen(DimseChannel.make(association, handler), association.ended))
     })
   })

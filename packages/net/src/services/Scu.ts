@@ -489,7 +489,6 @@ export const connect = (
   ae: ApplicationEntity,
   options: Association.ConnectOptions & { readonly onStore?: StorageHandler }
 ): Effect.Effect<DimseChannel.DimseChannel, AssociationError | NegotiationError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const association = yield* Association.connect(ae, options)
-    return yield* DimseChannel.make(association, options.onStore ? storeRequestHandler(options.onStore) : undefined)
-  })
+  Effect.flatMap(Association.connect(ae, options), (association) =>
+    DimseChannel.make(association, options.onStore ? storeRequestHandler(options.onStore) : undefined)
+  )

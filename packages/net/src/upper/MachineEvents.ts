@@ -10,13 +10,13 @@ import type { ConnectFailed, Transport } from "./Transport.ts"
 
 /** An event of the machine, with what its action needs. */
 export type Input =
-  | { readonly evt: "Evt1"; readonly rq: Pdu.AAssociateRq }
+  | { readonly evt: "Evt1"; readonly rq: Pdu.AAssociateRq; readonly encoded?: Uint8Array | undefined }
   | { readonly evt: "Evt2"; readonly transport: Transport }
   | { readonly evt: "Evt3"; readonly ac: Pdu.AAssociateAc }
   | { readonly evt: "Evt4"; readonly rj: Pdu.AAssociateRj }
   | { readonly evt: "Evt5" }
   | { readonly evt: "Evt6"; readonly rq: Pdu.AAssociateRq }
-  | { readonly evt: "Evt7"; readonly ac: Pdu.AAssociateAc }
+  | { readonly evt: "Evt7"; readonly ac: Pdu.AAssociateAc; readonly encoded?: Uint8Array | undefined }
   | { readonly evt: "Evt8"; readonly rj: Pdu.AAssociateRj }
   | { readonly evt: "Evt10"; readonly pdu: Pdu.PDataTf }
   | { readonly evt: "Evt11" }
@@ -59,9 +59,9 @@ export const ofPdu = (pdu: Pdu.Pdu): Input => {
 export const ofPrimitive = (p: UserPrimitive): Input => {
   switch (p._tag) {
     case "AssociateRequest":
-      return { evt: "Evt1", rq: p.rq }
+      return { evt: "Evt1", rq: p.rq, encoded: p.encoded }
     case "AssociateAccept":
-      return { evt: "Evt7", ac: p.ac }
+      return { evt: "Evt7", ac: p.ac, encoded: p.encoded }
     case "AssociateReject":
       return { evt: "Evt8", rj: p.rj }
     case "ReleaseRequest":

@@ -10,10 +10,14 @@ import type { Pdu } from "@netdicom/wire"
 import type * as Table from "./StateTable.ts"
 import type { ConnectFailed } from "./Transport.ts"
 
-/** Primitives the local user issues (PS3.8 section 9.2.1 events from the user). */
+/**
+ * Primitives the local user issues (PS3.8 section 9.2.1 events from the user). An A-ASSOCIATE-RQ or -AC may come with
+ * its bytes (`encoded`, which must be `PduCodec.encodePdu` of it), already encoded by its maker to check it: they are
+ * sent as they are rather than encoded again.
+ */
 export type UserPrimitive =
-  | { readonly _tag: "AssociateRequest"; readonly rq: Pdu.AAssociateRq }
-  | { readonly _tag: "AssociateAccept"; readonly ac: Pdu.AAssociateAc }
+  | { readonly _tag: "AssociateRequest"; readonly rq: Pdu.AAssociateRq; readonly encoded?: Uint8Array }
+  | { readonly _tag: "AssociateAccept"; readonly ac: Pdu.AAssociateAc; readonly encoded?: Uint8Array }
   | { readonly _tag: "AssociateReject"; readonly rj: Pdu.AAssociateRj }
   | { readonly _tag: "ReleaseRequest" }
   | { readonly _tag: "ReleaseResponse" }

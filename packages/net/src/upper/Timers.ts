@@ -52,23 +52,26 @@ const liveNow: () => number =
     ? () => Number(hrtime.bigint() / 1_000_000n)
     : () => Number(liveClock.monotonicTimeNanosUnsafe() / 1_000_000n)
 
-/** Timers on the current fiber's Clock, cancelled when the current scope closes. */
-export const make: Effect.Effect<Timers, never, Scope.Scope> = Effect.gen(function* () {
-  const clock = yield* Clock.Clock
-  const context = yield* Effect.context<never>()
+/** Timers and what cancels those still armed, for a maker that cancels them in a finalizer of its own. */
+export interface Owned extends Timers {
+  /** Cancels every timer still armed. */
+  readonly cancelAll: () => void
+}
+
+/**
+ * Timers on the Clock of `context`, whose timers that are not on Effect's own Clock run with its services; made at
+ * once, with no finalizer: the maker calls `cancelAll` as its scope closes (one finalizer for all it holds).
+ */
+export const makeUnsafe = (context: Context.Context<never>): Owned => {
+  const clock = Context.get(context, Clock.Clock)
   const live = clock === liveClock
-  // Timers armed and not yet fired or cancelled, cancelled with the scope.
+  // Timers armed and not yet fired or cancelled.
   const armed = new Set<() => void>()
-  // A finalizer on the scope itself: Effect.addFinalizer would merge the whole context into the closing fiber's
-  // to run it, a copy of every service per finalizer per association, for a callback that reads none.
-  yield* Scope.addFinalizer(
-    yield* Effect.scope,
-    Effect.sync(() => {
-      for (const cancel of armed) cancel()
-      armed.clear()
-    })
-  )
-  const runFork = Effect.runForkWith(context)
+  const cancelAll = () => {
+    for (const cancel of armed) cancel()
+    armed.clear()
+  }
+  let runFork: ((effect: Effect.Effect<void>) => Fiber.Fiber<void>) | undefined
 
   const after = (millis: number, fire: () => void): (() => void) => {
     if (!(millis < Infinity)) return NOOP
@@ -90,6 +93,7 @@ export const make: Effect.Effect<Timers, never, Scope.Scope> = Effect.gen(functi
         fiber?.interruptUnsafe()
         fiber = undefined
       }
+      runFork ??= Effect.runForkWith(context)
       fiber = runFork(Effect.andThen(clock.sleep(Duration.millis(millis)), Effect.sync(run)))
       // A sleep of nothing may already have fired.
       if (fiber.pollUnsafe() !== undefined) return NOOP
@@ -130,5 +134,19 @@ export const make: Effect.Effect<Timers, never, Scope.Scope> = Effect.gen(functi
   // (a step forward) or stretch it (a step back).
   // With Effect's own Clock, its monotonic source read directly (the idle watch reads it once per socket read).
   const now = live ? liveNow : () => Number(clock.monotonicTimeNanosUnsafe() / 1_000_000n)
-  return { now, after, awaitWithin }
+  return { now, after, awaitWithin, cancelAll }
+}
+
+/** Timers on the current fiber's Clock, cancelled when the current scope closes. */
+export const make: Effect.Effect<Timers, never, Scope.Scope> = Effect.withFiber((fiber) => {
+  const timers = makeUnsafe(fiber.context as Context.Context<never>)
+  // A finalizer on the scope itself: Effect.addFinalizer would merge the whole context into the closing fiber's
+  // to run it, a copy of every service per finalizer per association, for a callback that reads none.
+  return Effect.as(
+    Scope.addFinalizer(
+      Context.get(fiber.context as Context.Context<Scope.Scope>, Scope.Scope),
+      Effect.sync(timers.cancelAll)
+    ),
+    timers as Timers
+  )
 })

@@ -272,88 +272,83 @@ const attachReader = (conn: Net.Socket) => {
   return { read, end, pull }
 }
 
-// Builds a Transport over a Node socket whose reader is attached, inside the caller's scope (closing it destroys
-// the socket). Writes go to the socket directly, corked until the end of the tick: a write that the kernel takes
-// costs no fiber step, no timer.
+// Builds a Transport over a Node socket whose reader is attached, at once; `close` (uncork, destroy) is for the
+// caller to run as its scope closes. Writes go to the socket directly, corked until the end of the tick: a write
+// that the kernel takes costs no fiber step, no timer.
 const fromNodeSocket = (
   conn: Net.Socket,
   reader: ReturnType<typeof attachReader>,
   peer: string,
   options: TransportOptions
-): Effect.Effect<Transport, never, Scope.Scope> =>
-  Effect.gen(function* () {
-    // Writes are corked until the end of their tick; whatever is corked still goes out before a destroy.
-    let corked = false
-    const uncork = () => {
-      if (!corked) return
-      corked = false
-      conn.uncork()
-    }
-    // On the scope itself (no context to restore for it, unlike Effect.addFinalizer: see Timers).
-    yield* Scope.addFinalizer(
-      yield* Effect.scope,
-      Effect.sync(() => {
-        uncork()
-        conn.destroy()
-      })
-    )
-    // Closes at once; a read waiting, or the next, fails with `why` unless the connection had ended already.
-    const destroyFor = (why: () => TransportError) =>
-      Effect.sync(() => {
-        uncork()
-        conn.destroy()
-        reader.end(why)
-      })
-    const destroy = destroyFor(() => new TransportClosed({ abrupt: true }))
-    const writeNow = (chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, TransportError> | undefined => {
-      if (chunks.length === 0) return undefined
-      if (conn.destroyed || !conn.writable) {
-        return Effect.fail(new TransportClosed({ abrupt: true }))
-      }
-      // Lent buffers (pooled file reads) go back to their pool once Node calls back for this write: the
-      // socket has taken the bytes then (or the connection is gone and never will).
-      const written = LentBytes.holdForWrite(chunks)
-      try {
-        // Corked until the end of this tick: messages written in the same tick (handlers answering several
-        // requests that came in one read) leave in one vectored write.
-        if (!corked) {
-          corked = true
-          conn.cork()
-          process.nextTick(uncork)
-        }
-        const last = chunks.length - 1
-        for (let i = 0; i < last; i++) conn.write(chunks[i]!)
-        conn.write(chunks[last]!, written)
-      } catch (cause) {
-        return Effect.fail(new TransportFailed({ detail: String(cause) }))
-      }
-      if (conn.writableLength < WRITE_BUFFER_LIMIT) return undefined
-      // Past the deadline the connection is destroyed; the reader then fails with the same reason.
-      return awaitDrain(
-        conn,
-        options.writeTimeout,
-        destroyFor(() => new WriteTimeout({ after: options.writeTimeout }))
-      )
-    }
-    const transport: Transport = {
-      peer,
-      read: reader.read,
-      write: (chunks) => writeNow(chunks) ?? Effect.void,
-      writeNow,
-      end: Effect.sync(() => {
-        if (!conn.destroyed) conn.end()
-      }),
-      destroy
-    }
-    readsGivenAway.add(transport)
-    reader.pull.destroy = () => {
+): { readonly transport: Transport; readonly close: Effect.Effect<void> } => {
+  // Writes are corked until the end of their tick; whatever is corked still goes out before a destroy.
+  let corked = false
+  const uncork = () => {
+    if (!corked) return
+    corked = false
+    conn.uncork()
+  }
+  const close = Effect.sync(() => {
+    uncork()
+    conn.destroy()
+  })
+  // Closes at once; a read waiting, or the next, fails with `why` unless the connection had ended already.
+  const destroyFor = (why: () => TransportError) =>
+    Effect.sync(() => {
       uncork()
       conn.destroy()
-      reader.end(() => new TransportClosed({ abrupt: true }))
+      reader.end(why)
+    })
+  const destroy = destroyFor(() => new TransportClosed({ abrupt: true }))
+  const writeNow = (chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, TransportError> | undefined => {
+    if (chunks.length === 0) return undefined
+    if (conn.destroyed || !conn.writable) {
+      return Effect.fail(new TransportClosed({ abrupt: true }))
     }
-    pulls.set(transport, reader.pull)
-    return transport
-  })
+    // Lent buffers (pooled file reads) go back to their pool once Node calls back for this write: the
+    // socket has taken the bytes then (or the connection is gone and never will).
+    const written = LentBytes.holdForWrite(chunks)
+    try {
+      // Corked until the end of this tick: messages written in the same tick (handlers answering several
+      // requests that came in one read) leave in one vectored write.
+      if (!corked) {
+        corked = true
+        conn.cork()
+        process.nextTick(uncork)
+      }
+      const last = chunks.length - 1
+      for (let i = 0; i < last; i++) conn.write(chunks[i]!)
+      conn.write(chunks[last]!, written)
+    } catch (cause) {
+      return Effect.fail(new TransportFailed({ detail: String(cause) }))
+    }
+    if (conn.writableLength < WRITE_BUFFER_LIMIT) return undefined
+    // Past the deadline the connection is destroyed; the reader then fails with the same reason.
+    return awaitDrain(
+      conn,
+      options.writeTimeout,
+      destroyFor(() => new WriteTimeout({ after: options.writeTimeout }))
+    )
+  }
+  const transport: Transport = {
+    peer,
+    read: reader.read,
+    write: (chunks) => writeNow(chunks) ?? Effect.void,
+    writeNow,
+    end: Effect.sync(() => {
+      if (!conn.destroyed) conn.end()
+    }),
+    destroy
+  }
+  readsGivenAway.add(transport)
+  reader.pull.destroy = () => {
+    uncork()
+    conn.destroy()
+    reader.end(() => new TransportClosed({ abrupt: true }))
+  }
+  pulls.set(transport, reader.pull)
+  return { transport, close }
+}
 
 /** Opens a TCP connection (no-delay, keep-alive) within the current scope. */
 export const connectTcp = (
@@ -361,9 +356,12 @@ export const connectTcp = (
   port: number,
   options: TransportOptions & { readonly connectTimeout: Duration.Duration }
 ): Effect.Effect<Transport, ConnectFailed, Scope.Scope> =>
-  Effect.gen(function* () {
-    // The connect timeout is a timer on the Clock (no race of forked fibers).
-    const timers = yield* Timers.make
+  // In one synchronous run up to the connect (no generator): every requestor association's path.
+  Effect.withFiber((fiber) => {
+    const context = fiber.context as Context.Context<Scope.Scope>
+    // The connect timeout is a timer on the Clock (no race of forked fibers), cancelled on every way out of the
+    // wait (connected, failed, timed out, interrupted): no finalizer for it.
+    const timers = Timers.makeUnsafe(context)
     const connectMillis = Duration.toMillis(options.connectTimeout)
     // The connect itself stays interruptible (a scope closing must be able to stop a handshake the peer never
     // answers); once it succeeded, the socket is tied to the scope before anything can interrupt.
@@ -399,17 +397,14 @@ export const connectTcp = (
         })
       }
     )
-    const opened = yield* Effect.uninterruptibleMask((restore) =>
-      Effect.tap(restore(connecting), ({ conn }) =>
-        Effect.flatMap(Effect.scope, (scope) =>
-          Scope.addFinalizer(
-            scope,
-            Effect.sync(() => conn.destroy())
-          )
-        )
-      )
+    const scope = Context.get(context, Scope.Scope)
+    // One finalizer for the socket (uncork, destroy), added as the connect succeeds, before anything can interrupt.
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(restore(connecting), ({ conn, reader }) => {
+        const made = fromNodeSocket(conn, reader, `${host}:${port}`, options)
+        return Effect.as(Scope.addFinalizer(scope, made.close), made.transport)
+      })
     )
-    return yield* fromNodeSocket(opened.conn, opened.reader, `${host}:${port}`, options)
   })
 
 /** A listening TCP server: its bound port, and a run loop handing each connection to `handler`. */
@@ -480,12 +475,11 @@ export const listenTcp = (
             // The reader is attached at once, so that no event is missed while the fiber starts.
             conn.setNoDelay(true).setKeepAlive(true, 30_000)
             const reader = attachReader(conn)
+            const made = fromNodeSocket(conn, reader, `${conn.remoteAddress}:${conn.remotePort}`, options)
             const fiber = fork(
-              Effect.scoped(
-                Effect.flatMap(
-                  fromNodeSocket(conn, reader, `${conn.remoteAddress}:${conn.remotePort}`, options),
-                  handler
-                )
+              Effect.ensuring(
+                Effect.suspend(() => handler(made.transport)),
+                made.close
               ).pipe(
                 Effect.catchCause((cause) =>
                   Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.logError("connection failed", cause)

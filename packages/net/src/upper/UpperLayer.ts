@@ -18,6 +18,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -136,16 +137,18 @@ class Activity {
 
 /** Starts a machine in the current scope; closing the scope stops it and destroys the connection. */
 export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, never, Scope.Scope> =>
-  Effect.gen(function* () {
-    const scope = yield* Effect.scope
-    const connScope = yield* Scope.fork(scope)
+  // Made in one synchronous run (no generator, no fiber step per service read): this is every association's set-up.
+  Effect.withFiber((fiber) => {
     // Effects the machine starts (a connect, a write that must wait, a receiver's wait) run with the services of the
     // fiber that made it (its logger, log annotations and spans), and are interrupted when its scope closes.
-    const context = yield* Effect.context<never>()
+    const context = fiber.context as Context.Context<Scope.Scope>
+    const scope = Context.get(context, Scope.Scope)
+    // The connection's resources (what `connect` acquires), closed once the machine has finished, or with `scope`.
+    const connScope = Scope.makeUnsafe()
     const runFork = Effect.runForkWith(context)
     const runSync = Effect.runSyncWith(context)
-    const writeLock = yield* Semaphore.make(1)
-    const level = yield* References.MinimumLogLevel
+    const writeLock = Semaphore.makeUnsafe(1)
+    const level = Context.get(context, References.MinimumLogLevel)
     const debug = level === "Debug" || level === "Trace" || level === "All"
 
     let state: Table.State = "Sta1"
@@ -165,7 +168,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     let permits = options.pdataWindow ?? 16
     let discarding = false
     // ARTIM and the idle watch are timers on the machine's clock (the TestClock in tests), not forked sleeps.
-    const timers = yield* Timers.make
+    const timers = Timers.makeUnsafe(context)
     // Read synchronously per PDU for the idle timeout.
     const activity = new Activity(timers)
     const touch = Effect.sync(() => activity.mark())
@@ -185,15 +188,16 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         if (!stopped) then?.()
       })
     }
-    // On the scope itself (no context to restore for it, unlike Effect.addFinalizer: see Timers).
-    yield* Scope.addFinalizer(
-      scope,
+    // The machine's one finalizer, on the scope itself (no context to restore for it, unlike Effect.addFinalizer: see
+    // Timers): stops reading, cancels the timers, interrupts the fibers started, then closes the connection's scope.
+    const finalizer = (exit: Exit.Exit<unknown, unknown>) =>
       Effect.suspend(() => {
         stopped = true
         stopReading()
-        return Fiber.interruptAll(fibers)
+        timers.cancelAll()
+        const closeConn = Effect.suspend(() => Scope.closeUnsafe(connScope, exit) ?? Effect.void)
+        return fibers.size === 0 ? closeConn : Effect.andThen(Fiber.interruptAll(fibers), closeConn)
       })
-    )
 
     const log = (message: string) => runSync(Effect.logDebug(message))
     const logPdu = (dir: "sent" | "received", pdu: Pdu.Pdu) => log(`${dir} ${PduSummary.summarize(pdu)}`)
@@ -273,9 +277,12 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       const rest = writers === 0 ? t.writeNow([bytes]) : Effect.suspend(() => t.write([bytes]))
       if (rest !== undefined) spawn(locked(Effect.catch(rest, writeFailedEvent)))
     }
-    const sendPdu = (pdu: Pdu.Pdu): void => {
+    // `encoded`: the PDU's bytes, when its maker encoded it already (an A-ASSOCIATE-RQ or -AC, checked by
+    // `Negotiation`).
+    const sendPdu = (pdu: Pdu.Pdu, encoded?: Uint8Array): void => {
       if (pdu._tag === "AAbort") discarding = true
       if (debug) logPdu("sent", pdu)
+      if (encoded !== undefined) return write(encoded)
       const bytes = PduCodec.encodePdu(pdu)
       // The PDUs sent here are valid by construction, and `Negotiation` encodes an RQ or AC once before submitting
       // it: one that still cannot be encoded is a defect, raised rather than sent as nothing (the peer would wait).
@@ -575,6 +582,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     })
 
     let pendingRq: Pdu.AAssociateRq | undefined
+    let pendingRqBytes: Uint8Array | undefined
     // Set once we answered the peer's A-RELEASE-RQ (AR-4): what follows in Sta13 is only the wait for its close.
     let released = false
 
@@ -584,6 +592,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         case "AE-1": {
           if (input.evt !== "Evt1" || !options.connect) return "Sta1"
           pendingRq = input.rq
+          pendingRqBytes = input.encoded
           spawn(
             Scope.provide(options.connect, connScope).pipe(
               Effect.matchEffect({
@@ -600,7 +609,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           return "Sta4"
         }
         case "AE-2":
-          if (pendingRq) sendPdu(pendingRq)
+          if (pendingRq) sendPdu(pendingRq, pendingRqBytes)
           return "Sta5"
         case "AE-3":
           if (idleMillis !== undefined) idleWatch(idleMillis)
@@ -625,7 +634,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           return "Sta3"
         case "AE-7":
           if (idleMillis !== undefined) idleWatch(idleMillis)
-          if (input.evt === "Evt7") sendPdu(input.ac)
+          if (input.evt === "Evt7") sendPdu(input.ac, input.encoded)
           return "Sta6"
         case "AE-8":
           if (input.evt === "Evt8") sendPdu(input.rj)
@@ -728,7 +737,10 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       stopArtim()
       idleTimer?.()
       closeTransport()
-      spawn(Scope.close(connScope, Exit.void))
+      // The connection's scope, closed now: its finalizers (a socket's close), if any, run on a fiber of their own;
+      // an acceptor's holds none, and no fiber is started.
+      const closing = Scope.closeUnsafe(connScope, Exit.void)
+      if (closing !== undefined) spawn(closing)
       indicate(CLOSED)
       wakeClosed = true
       if (!stepping) wakeDue()
@@ -882,13 +894,6 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         return locked(writing).pipe(Effect.catch(writeFailed))
       })
 
-    if (options.role === "acceptor" && options.transport) {
-      // Sta1 + Evt5 before anything is read.
-      transport = options.transport
-      post({ evt: "Evt5" })
-      attach(options.transport)
-    }
-
     const closed: Effect.Effect<void> = Effect.suspend(() =>
       finished
         ? Effect.void
@@ -902,7 +907,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           })
     )
 
-    return {
+    const ul: UpperLayer = {
       state: Effect.sync(() => state),
       // Stepped at once, or, issued from within a step (a taker woken by an indication), once the events before it
       // have been: an A-ASSOCIATE-AC submitted is in effect (Sta6) when this completes.
@@ -971,4 +976,13 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           receiver = handler
         })
     }
+    return Effect.map(Scope.addFinalizerExit(scope, finalizer), () => {
+      if (options.role === "acceptor" && options.transport) {
+        // Sta1 + Evt5 before anything is read.
+        transport = options.transport
+        post({ evt: "Evt5" })
+        attach(options.transport)
+      }
+      return ul
+    })
   })

@@ -25,13 +25,13 @@ export class Reader {
   readonly bytes: Uint8Array
   readonly end: number
   offset: number
-  private readonly view: DataView
 
+  // No DataView: a reader is made per item and sub-item of an A-ASSOCIATE PDU, and big-endian integers are two or
+  // four bytes shifted together.
   constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
     this.bytes = bytes
     this.offset = start
     this.end = end
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   }
 
   get remaining(): number {
@@ -42,23 +42,26 @@ export class Reader {
     if (n < 0 || this.offset + n > this.end) throw new OutOfBounds(this.offset, n)
   }
 
+  // The fixed-size reads check their bounds inline (no call to `need`): an A-ASSOCIATE PDU is read a byte or two at
+  // a time.
   u8(): number {
-    this.need(1)
+    if (this.offset >= this.end) throw new OutOfBounds(this.offset, 1)
     return this.bytes[this.offset++]!
   }
 
   u16(): number {
-    this.need(2)
-    const v = this.view.getUint16(this.offset, false)
-    this.offset += 2
-    return v
+    const o = this.offset
+    if (o + 2 > this.end) throw new OutOfBounds(o, 2)
+    this.offset = o + 2
+    return (this.bytes[o]! << 8) | this.bytes[o + 1]!
   }
 
   u32(): number {
-    this.need(4)
-    const v = this.view.getUint32(this.offset, false)
-    this.offset += 4
-    return v
+    const o = this.offset
+    if (o + 4 > this.end) throw new OutOfBounds(o, 4)
+    this.offset = o + 4
+    const b = this.bytes
+    return b[o]! * 0x1000000 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!)
   }
 
   skip(n: number): void {
@@ -107,21 +110,22 @@ export class Writer {
     this.view = new DataView(next.buffer)
   }
 
+  // The fixed-size writes grow the buffer only when it is full (no call to `ensure` otherwise).
   u8(v: number): this {
-    this.ensure(1)
+    if (this.offset + 1 > this.buf.length) this.ensure(1)
     this.buf[this.offset++] = v
     return this
   }
 
   u16(v: number): this {
-    this.ensure(2)
+    if (this.offset + 2 > this.buf.length) this.ensure(2)
     this.view.setUint16(this.offset, v, false)
     this.offset += 2
     return this
   }
 
   u32(v: number): this {
-    this.ensure(4)
+    if (this.offset + 4 > this.buf.length) this.ensure(4)
     this.view.setUint32(this.offset, v, false)
     this.offset += 4
     return this
