@@ -70,7 +70,7 @@ interface Server {
   readonly start: (dir: string) => Promise<{ readonly proc: Procs.Proc; readonly port: number }>
 }
 
-// the Node 22 binary itself (node_modules/.bin/node is a shell script whose pid is not the server's)
+// the Node binary itself (node_modules/.bin/node is a shell script whose pid is not the server's)
 const node = process.execPath
 const nodeArgs = (label: string, tag: string): ReadonlyArray<string> => [
   ...NODE_FLAGS,

@@ -64,8 +64,9 @@ const threads = (): Record<string, number> => {
     try {
       const ns = Number(Fs.readFileSync(`/proc/self/task/${tid}/schedstat`, "utf8").split(" ")[0])
       const comm = Fs.readFileSync(`/proc/self/task/${tid}/comm`, "utf8").trim()
-      const key =
-        tid === String(process.pid) ? "main" : comm === "node" ? "v8" : comm.startsWith("libuv") ? "uv" : "other"
+      // V8's worker threads: "node" in Node 22, "V8Worker" in Node 24, "node-V8Worker" in Node 26
+      const v8 = comm === "node" || comm.endsWith("V8Worker")
+      const key = tid === String(process.pid) ? "main" : v8 ? "v8" : comm.startsWith("libuv") ? "uv" : "other"
       out[key] = (out[key] ?? 0) + ns
     } catch {
       // thread gone

@@ -24,9 +24,11 @@ const here = Path.dirname(fileURLToPath(import.meta.url))
  * them), for about the same CPU (measured in the bench: see the commit that set it). `--v8-pool-size=1` gives V8 one
  * background thread instead of one per core: its optimizing compiler and garbage collector's helpers then keep one
  * thread's malloc arena and working memory, 4-5 MiB less at the peak of a 1 GiB transfer for the same CPU
- * (docs/performance.md, Round 9).
+ * (docs/performance.md, Round 9). `--max-opt=2` makes Maglev, V8's mid tier (on by default from Node 24), the top
+ * one: no TurboFan, whose code pages and compile zones took Node 26's peaks 4-6 MiB above Node 22's, for the same
+ * cold CPU and a few per cent more main-thread CPU once warm (docs/performance.md, Round 12).
  */
-export const NODE_FLAGS: ReadonlyArray<string> = ["--max-semi-space-size=1", "--v8-pool-size=1"]
+export const NODE_FLAGS: ReadonlyArray<string> = ["--max-semi-space-size=1", "--v8-pool-size=1", "--max-opt=2"]
 
 /**
  * The environment a netdicom server (`netdicom storescp`, `qrscp`, the bench's SCP) runs with on Linux: glibc's

@@ -1,7 +1,7 @@
 /**
- * A small Effect wrapper around Node's built-in `node:sqlite` (`DatabaseSync`, Node >= 22.13 without a flag; it
- * prints an ExperimentalWarning). node:sqlite is synchronous, so every call here runs to completion on the
- * calling fiber and a transaction is one synchronous block: no other fiber can interleave with it.
+ * A small Effect wrapper around Node's built-in `node:sqlite` (`DatabaseSync`, Node >= 22.13 without a flag; Node 22
+ * prints an ExperimentalWarning, Node 26 no longer does). node:sqlite is synchronous, so every call here runs to
+ * completion on the calling fiber and a transaction is one synchronous block: no other fiber can interleave with it.
  *
  * Nothing of the DICOM standard lives here; the archive schema is in `ArchiveIndex`.
  *

@@ -1,9 +1,9 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=1 --max-opt=2
 // The `netdicom` command: runs ../dist/netdicom.mjs, the bundle `node packages/cli/build.ts` makes (`pnpm install`
 // runs it), while the content hashes of the sources and lockfile match the manifest the build wrote beside it
 // (./entry.js decides; modification times play no part); otherwise ../src/main.ts with Node's type stripping (on
 // by default from Node 22.18), which loads slower and holds about twice the memory.
-// Under an older Node it re-runs itself with the workspace's own Node 22 (node_modules/.bin/node) if there is one.
+// Under an older Node it re-runs itself with the workspace's own Node (the `node` package's binary) if there is one.
 // The shebang's Node flags are `NODE_FLAGS` of ../build.ts (pnpm's shim passes them on): keep the two the same.
 // A server (`storescp`, `qrscp`) on Linux first re-executes itself, once, with `MALLOC_TRIM_THRESHOLD_` set: see
 // `retunesMalloc` below.

@@ -1,5 +1,5 @@
 // `pnpm install` runs this (the root's `prepare` script): it builds the `netdicom` bundle (build.ts) when it can.
-// It cannot under a Node without type stripping (the repository's Node 22 missing) or without rolldown (an install
+// It cannot under a Node without type stripping (the repository's own Node missing) or without rolldown (an install
 // without devDependencies); the command then runs its TypeScript sources, and the install does not fail for it.
 import { spawnSync } from "node:child_process"
 import { createRequire } from "node:module"
