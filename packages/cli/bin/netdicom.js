@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { entryPoint } from "./entry.js"
+import { execArgvFor } from "./flags.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 
@@ -46,11 +47,15 @@ const retunesMalloc = (argv, env) => {
 }
 
 if (process.features.typescript) {
-  if (retunesMalloc(process.argv.slice(2), process.env)) {
-    process.execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
-      ...process.env,
-      [TRIM]: "131072"
-    })
+  // One re-execution at most, for both reasons: Node flags to fix (./flags.js), a server's malloc thresholds.
+  const execArgv = execArgvFor(process.versions.node, process.execArgv)
+  const retune = retunesMalloc(process.argv.slice(2), process.env)
+  if ((retune || execArgv !== undefined) && typeof process.execve === "function") {
+    process.execve(
+      process.execPath,
+      [process.execPath, ...(execArgv ?? process.execArgv), ...process.argv.slice(1)],
+      retune ? { ...process.env, [TRIM]: "131072" } : process.env
+    )
   }
   // pnpm's node_modules/.bin/node is a shell script that starts node without `exec`: a signal sent to
   // it (by a supervisor, `timeout`, `kill`) never reaches us, and we would go on as an orphan. So when

@@ -8,6 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { makeTempDir, removeDir, repoRoot, run } from "../../../tests/support/peers.ts"
 import { entryPoint, manifestPath, sourceManifest } from "../bin/entry.js"
+import { execArgvFor, MAGLEV_TOP } from "../bin/flags.js"
 import { bundle, NODE_FLAGS, SERVER_ENV } from "../build.ts"
 import { filesUnder, part10, writeFile } from "./support.ts"
 
@@ -159,7 +160,7 @@ describe("the bundled netdicom command", () => {
     const root = temp("bin")
     const bin = path.join(root, "cli", "bin")
     fs.mkdirSync(bin, { recursive: true })
-    for (const f of ["netdicom.js", "entry.js"]) {
+    for (const f of ["netdicom.js", "entry.js", "flags.js"]) {
       fs.copyFileSync(path.join(repoRoot, "packages", "cli", "bin", f), path.join(bin, f))
     }
     const main = writeFile(path.join(root, "cli", "src"), "main.ts", 'console.log("from the sources")\n')
@@ -218,5 +219,14 @@ describe("the bundled netdicom command", () => {
       assert.include(line, ` ${NODE_FLAGS.join(" ")} `)
     }
     assert.isTrue(shim.includes("netdicom.js"), shim)
+  })
+
+  it("bin/flags.js: on a Node older than 24 the command runs again without --max-opt=2 (no tier left there)", () => {
+    const argv = ["--max-semi-space-size=1", "--v8-pool-size=1", "--max-opt=2"]
+    assert.deepStrictEqual(execArgvFor("22.21.1", argv), ["--max-semi-space-size=1", "--v8-pool-size=1"])
+    assert.isUndefined(execArgvFor("24.0.0", argv))
+    assert.isUndefined(execArgvFor("26.10.0", argv))
+    assert.isUndefined(execArgvFor("22.21.1", ["--v8-pool-size=1"]))
+    assert.include(NODE_FLAGS, MAGLEV_TOP, "the flag this fixes is the command's")
   })
 })
