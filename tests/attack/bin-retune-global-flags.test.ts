@@ -22,7 +22,7 @@ const layout = (): string => {
   temps.push(root)
   const bin = path.join(root, "cli", "bin")
   fs.mkdirSync(bin, { recursive: true })
-  for (const f of ["netdicom.js", "entry.js"])
+  for (const f of ["netdicom.js", "entry.js", "flags.js"])
     fs.copyFileSync(path.join(repoRoot, "packages", "cli", "bin", f), path.join(bin, f))
   fs.mkdirSync(path.join(root, "cli", "src"), { recursive: true })
   const main = path.join(root, "cli", "src", "main.ts")
