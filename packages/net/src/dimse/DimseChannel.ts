@@ -1006,7 +1006,8 @@ export const make = (
         Effect.timeoutOrElse({ duration: association.ae.timeouts.dimse, orElse: () => FiberSet.clear(handlers) })
       )
     })
-    // Nothing to finish (no data set arriving, no handler running: every association's usual release): answered at once.
+    // Nothing to finish (no data set arriving, no handler running: every association's usual release): answered
+    // at once.
     const idleForRelease = () =>
       rx.target._tag !== "Request" && !(handlers.state._tag === "Open" && handlers.state.backing.size > 0)
     yield* association.beforeRelease(beforeRelease, idleForRelease)
