@@ -5,8 +5,9 @@
  * handles through process.getActiveResourcesInfo(), before and after.
  */
 import * as Fs from "node:fs"
+import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Effect, Exit, Fiber } from "effect"
 import { Scu } from "@netdicom/net"
 import { connectScu, scuAe } from "./hotpath-support.ts"
 import { startScp } from "./support.ts"
@@ -80,6 +81,54 @@ describe("Scu.connect interrupted at every step", () => {
         const before = sockets()
         const beforeRes = resources()
         for (let i = 0; i < 300; i++) yield* Effect.scoped(Effect.flatMap(connectScu(server.port, scuAe()), Scu.echo))
+        const after = yield* settled(before, beforeRes)
+        assert.strictEqual(after.sockets, before, `sockets: ${before} before, ${after.sockets} after`)
+        for (const [k, n] of Object.entries(after.resources))
+          assert.isAtMost(
+            n,
+            beforeRes[k] ?? 0,
+            `${k}: ${JSON.stringify(beforeRes)} before, ${JSON.stringify(after.resources)} after`
+          )
+      }),
+    60_000
+  )
+
+  it.live(
+    "refused connections and ACSE timeouts (a silent peer): no socket or timer left",
+    () =>
+      Effect.gen(function* () {
+        // a port nothing listens on: one taken by the OS, then closed
+        const closedPort = yield* Effect.promise(
+          () =>
+            new Promise<number>((resolve) => {
+              const s = Net.createServer()
+              s.listen(0, "127.0.0.1", () => {
+                const port = (s.address() as Net.AddressInfo).port
+                s.close(() => resolve(port))
+              })
+            })
+        )
+        // it reads (and drops) what comes, so it sees our close
+        const silent = Net.createServer((socket) => socket.on("error", () => {}).resume())
+        yield* Effect.promise(() => new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", () => resolve())))
+        const silentPort = (silent.address() as Net.AddressInfo).port
+        yield* Effect.addFinalizer(() => Effect.sync(() => silent.close()))
+        yield* realWait(50)
+        const before = sockets()
+        const beforeRes = resources()
+        for (let i = 0; i < 100; i++) {
+          const exit = yield* Effect.exit(Effect.scoped(connectScu(closedPort)))
+          assert.isTrue(Exit.isFailure(exit))
+        }
+        const fibers = []
+        for (let i = 0; i < 20; i++)
+          fibers.push(
+            yield* Effect.forkChild(Effect.exit(Effect.scoped(connectScu(silentPort, scuAe({ acse: "200 millis" })))))
+          )
+        for (const f of fibers) {
+          const exit = yield* Fiber.join(f)
+          assert.include(String(exit), "AcseTimeout")
+        }
         const after = yield* settled(before, beforeRes)
         assert.strictEqual(after.sockets, before, `sockets: ${before} before, ${after.sockets} after`)
         for (const [k, n] of Object.entries(after.resources))
