@@ -18,7 +18,8 @@ describe("a storage handler whose effect is not valid", () => {
       const server = yield* startScp({
         storage: {
           // `tap` given a callback that returns a number, not an effect: a defect of the handler's
-          store: () => Effect.succeed({ status: Status.SUCCESS }).pipe(Effect.tap(() => calls++ as never))
+          store: () =>
+            Effect.succeed({ status: Status.SUCCESS }).pipe(Effect.tap(() => calls++ as unknown as Effect.Effect<void>))
         }
       })
       const peer = yield* promise(() => associated(server.port))
