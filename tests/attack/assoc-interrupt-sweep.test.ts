@@ -37,6 +37,21 @@ const settled = (before: number, beforeRes: Record<string, number>) =>
     return { sockets: now, resources: resources() }
   })
 
+// No more sockets, and no more of any kind of active resource (timers among them), than before.
+const assertNoGrowth = (
+  before: number,
+  beforeRes: Record<string, number>,
+  after: { readonly sockets: number; readonly resources: Record<string, number> }
+) => {
+  assert.strictEqual(after.sockets, before, `sockets: ${before} before, ${after.sockets} after`)
+  for (const [k, n] of Object.entries(after.resources))
+    assert.isAtMost(
+      n,
+      beforeRes[k] ?? 0,
+      `${k}: ${JSON.stringify(beforeRes)} before, ${JSON.stringify(after.resources)} after`
+    )
+}
+
 describe("Scu.connect interrupted at every step", () => {
   it.live(
     "leaves no socket or timer behind, whatever tick the interrupt comes on",
@@ -60,13 +75,7 @@ describe("Scu.connect interrupted at every step", () => {
         }
         const after = yield* settled(before, beforeRes)
         assert.strictEqual(hung, 0, "interrupts that took over 1.5 s")
-        assert.strictEqual(after.sockets, before, `sockets: ${before} before, ${after.sockets} after`)
-        for (const [k, n] of Object.entries(after.resources))
-          assert.isAtMost(
-            n,
-            beforeRes[k] ?? 0,
-            `${k}: ${JSON.stringify(beforeRes)} before, ${JSON.stringify(after.resources)} after`
-          )
+        assertNoGrowth(before, beforeRes, after)
       }),
     60_000
   )
@@ -82,13 +91,7 @@ describe("Scu.connect interrupted at every step", () => {
         const beforeRes = resources()
         for (let i = 0; i < 300; i++) yield* Effect.scoped(Effect.flatMap(connectScu(server.port, scuAe()), Scu.echo))
         const after = yield* settled(before, beforeRes)
-        assert.strictEqual(after.sockets, before, `sockets: ${before} before, ${after.sockets} after`)
-        for (const [k, n] of Object.entries(after.resources))
-          assert.isAtMost(
-            n,
-            beforeRes[k] ?? 0,
-            `${k}: ${JSON.stringify(beforeRes)} before, ${JSON.stringify(after.resources)} after`
-          )
+        assertNoGrowth(before, beforeRes, after)
       }),
     60_000
   )
@@ -130,13 +133,7 @@ describe("Scu.connect interrupted at every step", () => {
           assert.include(String(exit), "AcseTimeout")
         }
         const after = yield* settled(before, beforeRes)
-        assert.strictEqual(after.sockets, before, `sockets: ${before} before, ${after.sockets} after`)
-        for (const [k, n] of Object.entries(after.resources))
-          assert.isAtMost(
-            n,
-            beforeRes[k] ?? 0,
-            `${k}: ${JSON.stringify(beforeRes)} before, ${JSON.stringify(after.resources)} after`
-          )
+        assertNoGrowth(before, beforeRes, after)
       }),
     60_000
   )
