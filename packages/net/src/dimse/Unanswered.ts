@@ -117,7 +117,8 @@ export class Unanswered {
     const gone = this.isGone()
     // Interrupted once answered, or because the association is gone (its end interrupts the handlers): nothing wrong.
     if (interrupted && (gone || !open)) return
-    const name = `${Dimse.commandName(request)} ${"messageId" in request ? request.messageId : -1}`
+    const id = "messageId" in request ? request.messageId : -1
+    const name = `${Dimse.commandName(request)} ${id}`
     const how = interrupted ? "was interrupted" : "died"
     const status = failedStatus(request)
     const line = !open
@@ -125,7 +126,11 @@ export class Unanswered {
       : gone
         ? `handler for ${request._tag} ${how} before answering ${name}; the association is gone`
         : `handler for ${request._tag} ${how} before answering ${name}: answered ${Status.format(status)}`
-    const logged = Effect.logError(line, cause)
+    // With the annotations the handler's own lines carry (this runs in the channel's context, not the handler's).
+    const logged = Effect.annotateLogs(Effect.logError(line, cause), {
+      message: Dimse.commandName(request),
+      messageId: id
+    })
     this.runFork(
       !open || gone ? logged : Effect.andThen(logged, this.answer(context, request, status, `the handler ${how}`))
     )
