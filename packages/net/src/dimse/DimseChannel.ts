@@ -37,6 +37,7 @@ import type { AcceptedContext } from "../association/Negotiated.ts"
 import { messageIdOf, NONE, Receiver, startHandler } from "./DimseReceiver.ts"
 import * as OperationsWindow from "./OperationsWindow.ts"
 import * as OwnedBytes from "./OwnedBytes.ts"
+import { Unanswered } from "./Unanswered.ts"
 import {
   DataSourceFailed,
   DimseProtocolError,
@@ -339,6 +340,12 @@ export const make = (
     const timers = Timers.makeUnsafe(context)
     const runFork = Effect.runForkWith(context)
     const reassembler = Reassembler.make()
+    // Requests our handlers have not answered yet: one a handler leaves unanswered gets a failure response.
+    const unanswered = new Unanswered(
+      (context, message) => send(context, message),
+      () => rx.gone !== undefined || endedWith !== undefined,
+      runFork
+    )
     let messageId = 0
     // Set as the channel's scope starts closing: running handlers start no new step (`isStopping`).
     let stopping = false
@@ -410,6 +417,7 @@ export const make = (
       if (Result.isFailure(command)) {
         return Effect.fail(new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` }))
       }
+      unanswered.sending(message)
       const parts = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success, padEven(dataSet))
       if (debug) {
         return Effect.andThen(
@@ -452,6 +460,7 @@ export const make = (
             new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` })
           )
         }
+        unanswered.sending(message)
         if (debug) yield* Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`)
         yield* underSendLock(
           Effect.gen(function* () {
@@ -892,7 +901,7 @@ export const make = (
       run: Effect.Effect<void>,
       message: Dimse.Message,
       id: number | undefined,
-      done: () => void
+      done: (exit: Exit.Exit<void>) => void
     ): void => {
       if (handlers.state._tag === "Closed") return
       // By key (`addUnsafe`): `Context.add` is the same through a curried wrapper, two calls more per message.
@@ -948,6 +957,7 @@ export const make = (
       runHandler,
       handlerDone,
       awaitSlot,
+      unanswered,
       channel: () => self
     })
 

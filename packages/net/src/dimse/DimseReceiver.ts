@@ -7,12 +7,14 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
+import * as Stream from "effect/Stream"
 import { CommandSet, Dimse, Reassembler, Status, type Pdu } from "@netdicom/wire"
 import type { AssociationAborted } from "../association/AssociationError.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
 import * as ReceivedBytes from "../upper/ReceivedBytes.ts"
 import type { DimseChannel, IncomingRequest, RequestHandler, Response } from "./DimseChannel.ts"
 import * as Inflow from "./Inflow.ts"
+import type { Unanswered } from "./Unanswered.ts"
 
 /** The largest data set a response may carry (an identifier, a failed UID list): larger aborts. */
 export const MAX_RESPONSE_DATA_SET_BYTES = 2 << 20
@@ -137,8 +139,10 @@ interface ReceiverDeps {
     run: Effect.Effect<void>,
     message: Dimse.Message,
     id: number | undefined,
-    done: () => void
+    done: (exit: Exit.Exit<void>) => void
   ) => void
+  // The requests not answered yet, and what answers those a handler left (or that have no handler).
+  readonly unanswered: Unanswered
   readonly handlerDone: () => void
   readonly awaitSlot: Effect.Effect<void>
   readonly channel: () => DimseChannel
@@ -214,6 +218,8 @@ export class Receiver {
     const cancelled = cancellable ? Deferred.makeUnsafe<void>() : undefined
     if (id !== undefined && cancelled !== undefined) this.deps.cancels.set(id, cancelled)
     this.running++
+    const unanswered = this.deps.unanswered
+    if (id !== undefined) unanswered.begin(id, message)
     const start = () => {
       const received = inflow.complete()
       const incoming: IncomingRequest = {
@@ -226,17 +232,22 @@ export class Receiver {
         isCancelled: () => cancelled !== undefined && Deferred.isDoneUnsafe(cancelled)
       }
       const handler = this.deps.handler
+      // A handler that fails gets its request answered with a failure if it had not answered it (`Unanswered`).
       const run = handler
         ? Effect.catchCause(handler(incoming, this.deps.channel()), (cause) =>
-            Effect.logError(`handler for ${message._tag} failed`, cause)
+            unanswered.failed(context, message, cause)
           )
-        : Effect.logWarning(`no handler for ${message._tag}`)
+        : Effect.andThen(Stream.runDrain(incoming.dataSet).pipe(Effect.ignore), unanswered.refused(context, message))
       // Once the handler's fiber has ended, however it ended (plain code: no Effect step of its own).
-      const done = () => {
+      const done = (exit: Exit.Exit<void>) => {
         // What the handler left unread is dropped, so it cannot hold the association back.
         inflow.discard()
         // Only its own: a peer that reused the id for a request still running keeps that one's C-CANCEL.
         if (id !== undefined && this.deps.cancels.get(id) === cancelled) this.deps.cancels.delete(id)
+        // Ended by what its own recovery did not see (a defect Effect's run loop reports itself, an interruption):
+        // logged, and answered here if it had not answered.
+        const open = id !== undefined && unanswered.end(id, message)
+        if (exit._tag === "Failure") unanswered.ended(context, message, exit.cause, open)
         this.deps.handlerDone()
       }
       this.deps.runHandler(run, message, id, done)

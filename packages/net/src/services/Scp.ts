@@ -44,6 +44,7 @@ import * as ContextParts from "../dimse/ContextParts.ts"
 import { DataSourceFailed, NoAcceptedContext } from "../dimse/DimseError.ts"
 import { modelOf, type Model, VERIFICATION } from "./QueryRetrieve.ts"
 import * as Scu from "./Scu.ts"
+import { isServiceRequest, refusalOf, refuse } from "./Refusal.ts"
 import { storeRequestHandler, type StorageHandler } from "./StoreHandler.ts"
 
 /** Takes the instances C-STORE brings. */
@@ -524,99 +525,6 @@ const handleRetrieve = (
       from = to
     }
     if (!finalSent) yield* finish
-  })
-
-type ServiceRequest = Dimse.CEchoRq | Dimse.CStoreRq | Dimse.CFindRq | Dimse.CGetRq | Dimse.CMoveRq
-
-const isServiceRequest = (m: Dimse.Message): m is ServiceRequest =>
-  m._tag === "CEchoRq" || m._tag === "CStoreRq" || m._tag === "CFindRq" || m._tag === "CGetRq" || m._tag === "CMoveRq"
-
-// The operation a service request asks for, in its SOP class's terms, and whether that SOP class has it: C-ECHO is
-// Verification's only, C-FIND/C-GET/C-MOVE each their own Q/R SOP classes', C-STORE any but those (PS3.4 A, B, C).
-// Plain code (no object or closure per request): every request is checked.
-const OPERATION_NAMES: Readonly<Record<ServiceRequest["_tag"], string>> = {
-  CEchoRq: "C-ECHO",
-  CStoreRq: "C-STORE",
-  CFindRq: "C-FIND",
-  CGetRq: "C-GET",
-  CMoveRq: "C-MOVE"
-}
-const hasOperation = (m: ServiceRequest): boolean => {
-  const uid = m.affectedSopClassUid
-  switch (m._tag) {
-    case "CEchoRq":
-      return uid === VERIFICATION
-    case "CStoreRq":
-      return uid !== VERIFICATION && modelOf(uid) === undefined
-    case "CFindRq":
-      return modelOf(uid)?.op === "find"
-    case "CGetRq":
-      return modelOf(uid)?.op === "get"
-    case "CMoveRq":
-      return modelOf(uid)?.op === "move"
-  }
-}
-
-// Why a request may not be served on the context it came on (PS3.7 9.1, PS3.8 7.1.1.13), or undefined: its Affected
-// SOP Class UID must be the context's abstract syntax and have the request's operation (0x0122 SOP class not
-// supported: a C-MOVE naming a FIND SOP class on that class's context is not served as one), and we must have the
-// SCP role on that context (0x0124 not authorized; a requestor that proposed the SCP role only is the SCP of it
-// itself).
-const refusalOf = (
-  m: ServiceRequest,
-  context: DimseChannel.IncomingRequest["context"]
-): { readonly status: number; readonly comment: string } | undefined => {
-  if (m.affectedSopClassUid !== context.abstractSyntax) {
-    return {
-      status: Status.SOP_CLASS_NOT_SUPPORTED,
-      comment: `not the SOP class of presentation context ${context.id}`
-    }
-  }
-  if (!hasOperation(m)) {
-    return {
-      status: Status.SOP_CLASS_NOT_SUPPORTED,
-      comment: `the SOP class has no ${OPERATION_NAMES[m._tag]} operation`
-    }
-  }
-  if (!context.weAreScp) {
-    return { status: Status.NOT_AUTHORIZED, comment: `no SCP role negotiated on presentation context ${context.id}` }
-  }
-  return undefined
-}
-
-// The failure response to a refused request: the data set that came with it is read and dropped first, so the
-// association stays in step and goes on.
-const refuse = (
-  request: DimseChannel.IncomingRequest,
-  channel: DimseChannel.DimseChannel,
-  m: ServiceRequest,
-  refusal: { readonly status: number; readonly comment: string }
-) =>
-  Effect.gen(function* () {
-    yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
-    const context = request.context
-    yield* Effect.logWarning(
-      `${Dimse.commandName(m)} ${m.messageId} for ${m.affectedSopClassUid} on presentation context ${context.id} ` +
-        `(${context.abstractSyntax}${context.weAreScp ? "" : ", we are not its SCP"}) refused: ` +
-        `${Status.format(refusal.status)}`
-    )
-    const base = {
-      messageIdBeingRespondedTo: m.messageId,
-      affectedSopClassUid: m.affectedSopClassUid,
-      status: refusal.status,
-      errorComment: Dimse.fitErrorComment(refusal.comment)
-    }
-    const response: Dimse.Message =
-      m._tag === "CEchoRq"
-        ? { _tag: "CEchoRsp", ...base }
-        : m._tag === "CStoreRq"
-          ? { _tag: "CStoreRsp", ...base, affectedSopInstanceUid: m.affectedSopInstanceUid }
-          : m._tag === "CFindRq"
-            ? { _tag: "CFindRsp", ...base, hasIdentifier: false }
-            : m._tag === "CGetRq"
-              ? { _tag: "CGetRsp", ...base, hasIdentifier: false }
-              : { _tag: "CMoveRsp", ...base, hasIdentifier: false }
-    yield* channel.send(context, response).pipe(Effect.ignore)
   })
 
 /**

@@ -35,6 +35,7 @@ import * as Part10 from "../dimse/Part10.ts"
 import * as Transcode from "../dimse/Transcode.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
 import { SOP_CLASSES, VERIFICATION, type Model } from "./QueryRetrieve.ts"
+import { notServed } from "./Refusal.ts"
 import { storeRequestHandler, type StorageHandler } from "./StoreHandler.ts"
 
 /** A final or intermediate status, with what the standard says it means. */
@@ -481,14 +482,19 @@ export const get = (
   query: RetrieveQuery
 ): Stream.Stream<RetrieveProgress, DimseFailure | DataSetError> => retrieve(channel, "get", query, "")
 
+// The requests of a peer to an SCU that takes no C-STOREs: all refused.
+const servesNothing = notServed("this SCU serves no requests")
+
 /**
  * Opens an association and DIMSE on it, in the current scope (released when the scope
- * succeeds, aborted otherwise). `onStore` receives C-STORE sub-operations of a C-GET.
+ * succeeds, aborted otherwise). `onStore` receives C-STORE sub-operations of a C-GET. Any other request the peer
+ * sends (a C-ECHO-RQ, say, or a C-STORE-RQ when no `onStore` is given) is refused with a failure response (0x0122, or
+ * 0x0124 on a context where we are not the SCP: `Refusal`), logged at Warn.
  */
 export const connect = (
   ae: ApplicationEntity,
   options: Association.ConnectOptions & { readonly onStore?: StorageHandler }
 ): Effect.Effect<DimseChannel.DimseChannel, AssociationError | NegotiationError, Scope.Scope> =>
   Effect.flatMap(Association.connect(ae, options), (association) =>
-    DimseChannel.make(association, options.onStore ? storeRequestHandler(options.onStore) : undefined)
+    DimseChannel.make(association, options.onStore ? storeRequestHandler(options.onStore) : servesNothing)
   )

@@ -5,7 +5,8 @@
  * The handler gets the data set as a stream of fragments in the negotiated transfer syntax,
  * with the SOP identifiers from the command, and returns the status to answer with. A C-STORE on
  * a context where we did not negotiate the SCP role is answered 0x0124, one whose SOP class is not the context's
- * 0x0122, each with a comment saying so, without calling the handler.
+ * 0x0122, each with a comment saying so, without calling the handler; any other request is refused the same way
+ * (`Refusal`), so that the peer does not wait for its DIMSE timeout.
  *
  * @since 0.1.0
  */
@@ -15,6 +16,7 @@ import * as Stream from "effect/Stream"
 import { Dimse, Status } from "@netdicom/wire"
 import type { AssociationAborted } from "../association/AssociationError.ts"
 import type * as DimseChannel from "../dimse/DimseChannel.ts"
+import { notServed } from "./Refusal.ts"
 
 /** One instance arriving. */
 export interface StoreRequest {
@@ -72,12 +74,18 @@ const respond = (
   return rest === undefined ? Effect.void : Effect.ignore(rest)
 }
 
-/** A request handler answering C-STORE-RQ with `handler`, and anything else with "not supported". */
+// What a C-GET SCU answers any other request (a C-ECHO-RQ from the C-GET's SCP, say): refused (`Refusal`).
+const notStore = notServed("this SCU serves only C-STORE")
+
+/**
+ * A request handler answering C-STORE-RQ with `handler`, and refusing anything else (0x0122, or 0x0124 on a context
+ * where we are not the SCP: `Refusal.notServed`).
+ */
 export const storeRequestHandler =
   (handler: StorageHandler): DimseChannel.RequestHandler =>
   (request, channel) => {
     const m = request.message
-    if (m._tag !== "CStoreRq") return Stream.runDrain(request.dataSet).pipe(Effect.ignore)
+    if (m._tag !== "CStoreRq") return notStore(request, channel)
     if (!request.context.weAreScp) {
       return Effect.gen(function* () {
         yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)

@@ -1,10 +1,13 @@
 /**
- * How `netdicom` ends on a signal. While a C-FIND, C-GET or C-MOVE is under way (`cancelOnSignal`), the first SIGINT
- * (Ctrl-C) or SIGTERM cancels it: the command sends C-CANCEL, prints the peer's final response (0xFE00 with its counts)
- * as it prints any, and releases the association. Otherwise the first signal interrupts the command: its
- * associations are released or aborted. Either way the process then exits with the signal's own code, 128 + its
- * number (SIGINT 130, SIGTERM 143), unless the command succeeded all the same. A second signal aborts at once the
- * associations the command registered (`abortOnRepeat`) and interrupts it, instead of waiting for the peer.
+ * How a program ends on a signal, for a program of C-FINDs, C-GETs and C-MOVEs that should cancel them on Ctrl-C
+ * rather than abort their associations (the `netdicom` command runs on it). Run its main with `runMain` in place of
+ * `NodeRuntime.runMain`. While a C-FIND, C-GET or C-MOVE is under way with `cancelWhen: yield* cancelOnSignal`, the
+ * first SIGINT (Ctrl-C) or SIGTERM cancels it: C-CANCEL goes out, the peer's final response (0xFE00 with its counts)
+ * still reaches the program as its last response, and the association stays, to be released. Otherwise the first
+ * signal interrupts the program: its associations are released or aborted. Either way the process then exits with
+ * the signal's own code, 128 + its number (SIGINT 130, SIGTERM 143), unless the program succeeded all the same (then
+ * as it would have). A second signal aborts at once the associations registered with `abortOnRepeat` and interrupts
+ * the program, instead of waiting for the peer (a final response after the C-CANCEL, an A-RELEASE-RP).
  *
  * @since 0.1.0
  */
@@ -13,19 +16,19 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
-import type { Association } from "@netdicom/net"
+import type * as Association from "../association/Association.ts"
 
-/** The signals that stop the command, and the exit code each gives (128 + the signal's number). */
+/** The signals that stop the program, and the exit code each gives (128 + the signal's number). */
 export const EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const
 
-/** A signal that stops the command. */
+/** A signal that stops the program. */
 export type StopSignal = keyof typeof EXIT_CODES
 
 // What a repeated signal runs: aborts of the associations open now.
 const onRepeat = new Set<() => void>()
 
 /**
- * Registers `association` to be aborted (A-ABORT) at once when a second signal comes while the command is stopping
+ * Registers `association` to be aborted (A-ABORT) at once when a second signal comes while the program is stopping
  * (waiting for a final response after its C-CANCEL, say, or for the peer's A-RELEASE-RP as the scope closes): it
  * stays registered until the association has ended, released or aborted, not only until the scope closes, since
  * its release runs after that.
@@ -42,13 +45,13 @@ export const abortOnRepeat = (association: Association.Association): Effect.Effe
     )
   })
 
-// What a first signal runs instead of interrupting the command: cancels of the operations under way.
+// What a first signal runs instead of interrupting the program: cancels of the operations under way.
 const onFirst = new Set<() => void>()
 
 /**
  * For the current scope: an effect that completes when the first SIGINT or SIGTERM comes, which then does not
- * interrupt the command. Give it to `Scu.find`/`get`/`move` as `cancelWhen`: the operation is cancelled and its
- * final response still reaches the command.
+ * interrupt the program (run by `runMain`). Give it to `Scu.find`/`get`/`move` as `cancelWhen`: the operation is
+ * cancelled and its final response still reaches the program.
  */
 export const cancelOnSignal: Effect.Effect<Effect.Effect<void>, never, Scope.Scope> = Effect.gen(function* () {
   const signalled = yield* Deferred.make<void>()
@@ -61,7 +64,7 @@ export const cancelOnSignal: Effect.Effect<Effect.Effect<void>, never, Scope.Sco
 })
 
 /**
- * The exit code of a command that ended with `exit`, stopped by `signal` if one came: the signal's code when it did
+ * The exit code of a program that ended with `exit`, stopped by `signal` if one came: the signal's code when it did
  * not succeed (interrupted, or ended after cancelling its operation), otherwise `fallback`.
  */
 export const exitCode = <A, E>(
@@ -81,7 +84,7 @@ const defaultCode = <A, E>(exit: Exit.Exit<A, E>): number => {
 // The main fiber with our signal handlers (in place of NodeRuntime's, which give every interruption 130).
 const run = Runtime.makeRunMain(({ fiber }) => {
   let signal: StopSignal | undefined
-  // Whether the first signal cancelled an operation rather than interrupting the command.
+  // Whether the first signal cancelled an operation rather than interrupting the program.
   let cancelled = false
   const on = (s: StopSignal) => () => {
     if (signal === undefined) {
@@ -106,7 +109,7 @@ const run = Runtime.makeRunMain(({ fiber }) => {
     process.removeListener("SIGINT", onSigint)
     process.removeListener("SIGTERM", onSigterm)
     const code = exitCode(exit, signal, defaultCode)
-    // As NodeRuntime: a command that succeeded unsignalled lets Node exit once nothing is left to run.
+    // As NodeRuntime: a program that succeeded unsignalled lets Node exit once nothing is left to run.
     if (signal !== undefined || code !== 0) process.exit(code)
   })
   process.on("SIGINT", onSigint)
@@ -114,8 +117,9 @@ const run = Runtime.makeRunMain(({ fiber }) => {
 })
 
 /**
- * Runs the command as the process's main fiber (as `NodeRuntime.runMain` does, errors not reported): the first
- * SIGINT or SIGTERM cancels what `cancelOnSignal` registered, or else interrupts the command, and sets the exit code;
- * a repeated one runs the aborts of `abortOnRepeat` (and interrupts a command whose operation it had cancelled).
+ * Runs the program as the process's main fiber (as `NodeRuntime.runMain` does, but errors are not reported: report
+ * them yourself): the first SIGINT or SIGTERM cancels what `cancelOnSignal` registered, or else interrupts the
+ * program, and sets the exit code; a repeated one runs the aborts of `abortOnRepeat` (and interrupts a program whose
+ * operation it had cancelled).
  */
 export const runMain = <E, A>(effect: Effect.Effect<A, E>): void => run(effect, { disableErrorReporting: true })

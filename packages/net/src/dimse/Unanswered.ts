@@ -1,0 +1,158 @@
+/**
+ * Requests whose handlers have not answered them yet (internal to `DimseChannel`). Every request gets a final response
+ * (PS3.7 9.3): the channel notes each request as its handler starts and each final response as it is sent, and a
+ * request whose handler ended without one is answered with a failure, logged at Error: a handler that died (a defect
+ * its own recovery did not catch: Effect's run loop ends a fiber that meets something other than an effect, "Not a
+ * valid effect", without running its `catchCause` or finalizers), or that was interrupted while the association was
+ * up. A request that arrives with no handler at all is refused (logged at Warn). The association goes on.
+ */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import { Dimse, Status } from "@netdicom/wire"
+import type { AcceptedContext } from "../association/Negotiated.ts"
+import type { DimseFailure } from "./DimseError.ts"
+
+type Request = Dimse.CEchoRq | Dimse.CStoreRq | Dimse.CFindRq | Dimse.CGetRq | Dimse.CMoveRq
+
+const isRequest = (m: Dimse.Message): m is Request =>
+  m._tag === "CEchoRq" || m._tag === "CStoreRq" || m._tag === "CFindRq" || m._tag === "CGetRq" || m._tag === "CMoveRq"
+
+/**
+ * The final response to a request with a failure `status` and an Error Comment (no data set, no sub-operation counts);
+ * undefined for a message that is no request.
+ */
+export const failureResponse = (request: Dimse.Message, status: number, comment: string): Dimse.Message | undefined => {
+  if (!isRequest(request)) return undefined
+  const base = {
+    messageIdBeingRespondedTo: request.messageId,
+    affectedSopClassUid: request.affectedSopClassUid,
+    status,
+    errorComment: Dimse.fitErrorComment(comment)
+  }
+  switch (request._tag) {
+    case "CEchoRq":
+      return { _tag: "CEchoRsp", ...base }
+    case "CStoreRq":
+      return { _tag: "CStoreRsp", ...base, affectedSopInstanceUid: request.affectedSopInstanceUid }
+    case "CFindRq":
+      return { _tag: "CFindRsp", ...base, hasIdentifier: false }
+    case "CGetRq":
+      return { _tag: "CGetRsp", ...base, hasIdentifier: false }
+    case "CMoveRq":
+      return { _tag: "CMoveRsp", ...base, hasIdentifier: false }
+  }
+}
+
+// What a request whose handler failed is answered: 0x0110 processing failure (a general failure status, PS3.7 Annex
+// C) for C-ECHO and C-STORE, as `StoreHandler` answers a storage handler that died; 0xC000 unable to process
+// (PS3.4 C.4.1.1.4, C.4.2.1.5, C.4.3.1.4) for C-FIND, C-GET and C-MOVE, as `Scp` answers one it cannot serve.
+const failedStatus = (request: Dimse.Message): number =>
+  request._tag === "CEchoRq" || request._tag === "CStoreRq" ? Status.PROCESSING_FAILURE : Status.UNABLE_TO_PROCESS
+
+/** The channel's record of requests not answered yet, and what answers those their handlers left. */
+export class Unanswered {
+  // By Message ID: the requests whose handlers run and have sent no final response (a peer reusing an id while its
+  // first request runs replaces it here; that one is then taken as answered).
+  private readonly open = new Map<number, Dimse.Message>()
+  private readonly send: (context: AcceptedContext, message: Dimse.Message) => Effect.Effect<void, DimseFailure>
+  // Whether the association has ended or is being aborted: nobody is left to answer.
+  private readonly isGone: () => boolean
+  private readonly runFork: (effect: Effect.Effect<void>) => unknown
+  constructor(
+    send: (context: AcceptedContext, message: Dimse.Message) => Effect.Effect<void, DimseFailure>,
+    isGone: () => boolean,
+    runFork: (effect: Effect.Effect<void>) => unknown
+  ) {
+    this.send = send
+    this.isGone = isGone
+    this.runFork = runFork
+  }
+
+  /** A request's handler starts. */
+  begin(id: number, request: Dimse.Message): void {
+    this.open.set(id, request)
+  }
+
+  /** A message is being sent: a final response closes its request. Plain code: every message sent comes here. */
+  sending(message: Dimse.Message): void {
+    if (this.open.size === 0 || !("status" in message) || !Status.isFinal(message.status)) return
+    this.open.delete(message.messageIdBeingRespondedTo)
+  }
+
+  /** A request's handler has ended: whether its request was left unanswered (it is forgotten either way). */
+  end(id: number, request: Dimse.Message): boolean {
+    if (this.open.get(id) !== request) return false
+    this.open.delete(id)
+    return true
+  }
+
+  /**
+   * A handler's failure as its recovery sees it (in its own fiber): logged at Error, and its request answered with a
+   * failure unless its final response went already. An interruption is left to `ended`.
+   */
+  failed(context: AcceptedContext, request: Dimse.Message, cause: Cause.Cause<never>): Effect.Effect<void> {
+    if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+    const id = "messageId" in request ? request.messageId : undefined
+    const open = id !== undefined && this.open.get(id) === request && !this.isGone()
+    if (!open) return Effect.logError(`handler for ${request._tag} failed`, cause)
+    this.open.delete(id)
+    const status = failedStatus(request)
+    return Effect.andThen(
+      Effect.logError(
+        `handler for ${request._tag} failed; ${Dimse.commandName(request)} ${id} answered ${Status.format(status)}`,
+        cause
+      ),
+      this.answer(context, request, status, "the request's handler failed")
+    )
+  }
+
+  /**
+   * A handler's fiber that ended by a defect or an interruption its own recovery did not see, called as the fiber ends
+   * (plain code); `open` when its request was left unanswered (`end` said so). A defect is logged at Error, as is an
+   * interruption of an unanswered request while the association is up, and an unanswered request is answered with a
+   * failure unless the association is gone.
+   */
+  ended(context: AcceptedContext, request: Dimse.Message, cause: Cause.Cause<unknown>, open: boolean): void {
+    const interrupted = Cause.hasInterruptsOnly(cause)
+    const gone = this.isGone()
+    // Interrupted once answered, or because the association is gone (its end interrupts the handlers): nothing wrong.
+    if (interrupted && (gone || !open)) return
+    const id = "messageId" in request ? request.messageId : -1
+    const name = `${Dimse.commandName(request)} ${id}`
+    const how = interrupted ? "was interrupted" : "died"
+    const status = failedStatus(request)
+    const line = !open
+      ? `handler for ${request._tag} ${how} after answering ${name}`
+      : gone
+        ? `handler for ${request._tag} ${how} before answering ${name}; the association is gone`
+        : `handler for ${request._tag} ${how} before answering ${name}: answered ${Status.format(status)}`
+    // With the annotations the handler's own lines carry (this runs in the channel's context, not the handler's).
+    const logged = Effect.annotateLogs(Effect.logError(line, cause), {
+      message: Dimse.commandName(request),
+      messageId: id
+    })
+    this.runFork(
+      !open || gone ? logged : Effect.andThen(logged, this.answer(context, request, status, `the handler ${how}`))
+    )
+  }
+
+  /** A request with no handler to take it: refused, 0x0124 where we are not its SCP, else 0x0122. */
+  refused(context: AcceptedContext, request: Dimse.Message): Effect.Effect<void> {
+    const id = "messageId" in request ? request.messageId : undefined
+    if (id === undefined || this.open.get(id) !== request) return Effect.void
+    this.open.delete(id)
+    const status = context.weAreScp ? Status.SOP_CLASS_NOT_SUPPORTED : Status.NOT_AUTHORIZED
+    return Effect.andThen(
+      Effect.logWarning(
+        `${Dimse.commandName(request)} ${id} on presentation context ${context.id} refused: ` +
+          `${Status.format(status)} (no handler for requests on this association)`
+      ),
+      this.answer(context, request, status, "no handler for requests on this association")
+    )
+  }
+
+  private answer(context: AcceptedContext, request: Dimse.Message, status: number, comment: string) {
+    const response = failureResponse(request, status, comment)
+    return response === undefined ? Effect.void : Effect.ignore(this.send(context, response))
+  }
+}
