@@ -13,7 +13,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
 import type * as Scope from "effect/Scope"
-import { listenTcp, type ListenFailed } from "../upper/Transport.ts"
+import { listenTcp, type ListenFailed, type Transport } from "../upper/Transport.ts"
 import type { AcceptorPolicy } from "./AcceptorPolicy.ts"
 import { AcceptorPolicyService, defaultPolicy } from "./AcceptorPolicy.ts"
 import { accept, type Association } from "./Association.ts"
@@ -27,7 +27,10 @@ export interface ServeOptions {
   readonly port: number
   /** Associations open at once; more are rejected transiently (default 64). */
   readonly maxAssociations?: number
-  /** Connections that have not sent their A-ASSOCIATE-RQ yet; more are closed (default 4 x maxAssociations). */
+  /**
+   * Connections that have not sent their A-ASSOCIATE-RQ yet (default 4 x maxAssociations); past it the oldest of them
+   * is closed.
+   */
   readonly maxPendingConnections?: number
   /** The acceptor policy; without it, the `AcceptorPolicyService` in context, else `defaultPolicy(ae)`. */
   readonly policy?: AcceptorPolicy
@@ -53,9 +56,10 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
     const limit = options.maxAssociations ?? 64
     const maxPending = options.maxPendingConnections ?? 4 * limit
     // `active` counts associations admitted (their A-ASSOCIATE-RQ came and was not refused for load);
-    // `pending` counts connections that have sent no A-ASSOCIATE-RQ yet, bounded by ARTIM and maxPending.
+    // `waiting` holds the connections that have sent no A-ASSOCIATE-RQ yet, oldest first, bounded by ARTIM and
+    // maxPending.
     let active = 0
-    let pending = 0
+    const waiting = new Set<Transport>()
     let serial = 0
 
     // Info lines are built only when they will be printed (the level is the server's, read once): these run per
@@ -82,26 +86,32 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
     }
 
     // Each connection: effects chained without a generator (every association's path).
-    const onConnection = (transport: Parameters<Parameters<typeof tcp.run>[0]>[0]): Effect.Effect<void> => {
-      if (pending >= maxPending) {
-        return Effect.andThen(
-          Effect.logWarning(`more than ${maxPending} connections without an A-ASSOCIATE-RQ: closing one`),
-          transport.destroy
+    const onConnection = (transport: Transport): Effect.Effect<void> => {
+      // Past the bound the oldest waiting connection makes room: closing the newest instead let a peer holding that
+      // many silent connections (reopening each one ARTIM closed) keep out every client, whose A-ASSOCIATE-RQ
+      // follows its connect at once.
+      let evicted: Effect.Effect<void> | undefined
+      const oldest = waiting.size >= maxPending ? waiting.values().next().value : undefined
+      if (oldest !== undefined) {
+        waiting.delete(oldest)
+        evicted = Effect.andThen(
+          Effect.logWarning(
+            `more than ${maxPending} connections without an A-ASSOCIATE-RQ: closing the oldest (${oldest.peer})`
+          ),
+          oldest.destroy
         )
       }
-      pending++
-      let waiting = true
+      waiting.add(transport)
       let admitted = false
       const admit = () => {
-        waiting = false
-        pending--
+        waiting.delete(transport)
         if (active >= limit) return false
         active++
         admitted = true
         return true
       }
       const counted = Effect.sync(() => {
-        if (waiting) pending--
+        waiting.delete(transport)
         if (admitted) active--
       })
       const served = Effect.flatMap(accept(ae, transport, policy, admit), (outcome) => {
@@ -118,7 +128,8 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
           : serveAssociation(assoc)
       })
       // The counts are given back once the association's scope has closed.
-      return Effect.ensuring(Effect.scoped(served), counted).pipe(
+      const run = evicted === undefined ? Effect.scoped(served) : Effect.andThen(evicted, Effect.scoped(served))
+      return Effect.ensuring(run, counted).pipe(
         Effect.onInterrupt(() => Effect.logDebug("association interrupted by server shutdown")),
         Effect.withLogSpan("association"),
         Effect.annotateLogs({ peer: transport.peer, association: ++serial })
@@ -129,5 +140,5 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
     // Run first as the scope closes (finalizers run last added first): no connection is taken while the open
     // associations are being aborted, so a peer reconnecting meanwhile is refused, not accepted and then dropped.
     yield* Effect.addFinalizer(() => tcp.stopListening)
-    return { port: tcp.port, active: Effect.sync(() => active), pending: Effect.sync(() => pending) }
+    return { port: tcp.port, active: Effect.sync(() => active), pending: Effect.sync(() => waiting.size) }
   })
