@@ -8,7 +8,16 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { associateRq, connectPeer, echoStillWorks, encode, type Peer, promise, startScp } from "./support.ts"
+import {
+  associated,
+  associateRq,
+  connectPeer,
+  echoStillWorks,
+  encode,
+  type Peer,
+  promise,
+  startScp
+} from "./support.ts"
 
 const MAX_PENDING = 16
 
@@ -104,5 +113,75 @@ describe("connections flooding the pending A-ASSOCIATE-RQ places", () => {
         assert.isAtMost(highest, MAX_PENDING, "pending connections stay within their bound")
       }),
     60_000
+  )
+})
+
+/*
+ * Connections whose A-ASSOCIATE-RQ was rejected wait for the peer to close (PS3.8 Sta13, up to ARTIM + 1 s). A peer
+ * that never closes them: one refused by the policy kept its place among `maxAssociations` all that while, so a few
+ * peers the policy refuses (an unknown called or calling AE title) kept every permitted one out; and one refused for
+ * load was counted nowhere, so connections refused while the server was full piled up without bound (a socket and a
+ * fiber each, for 31 s by default). Both now count among the connections without an association, bounded by
+ * `maxPendingConnections` (the oldest closed first), and take no association place.
+ */
+/** Sends `rq`, waits for the answer, and keeps the connection open; the answer's PDU type. */
+const answeredAndHeld = (port: number, rq: ReturnType<typeof associateRq>) =>
+  promise(async () => {
+    const peer = await connectPeer(port)
+    peer.send(encode(rq))
+    const answer = await peer.next(3000)
+    return { peer, answer: typeof answer === "string" ? answer : answer.type }
+  })
+
+describe("rejected A-ASSOCIATE-RQs whose connections stay open", () => {
+  it.live(
+    "peers refused by the policy take no association place (maxAssociations 2, ARTIM 20 s)",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* startScp({ maxAssociations: 2, timeouts: { acse: "20 seconds" } })
+        const refused = [
+          yield* answeredAndHeld(server.port, associateRq({ calledAeTitle: "NOT-OURS" })),
+          yield* answeredAndHeld(server.port, associateRq({ calledAeTitle: "NOT-OURS" })),
+          yield* answeredAndHeld(server.port, associateRq({ calledAeTitle: "NOT-OURS" }))
+        ]
+        const active = yield* server.active
+        const time = yield* timedEcho(server.port)
+        for (const r of refused) r.peer.destroy()
+        assert.deepStrictEqual(
+          refused.map((r) => r.answer),
+          [0x03, 0x03, 0x03],
+          "each is rejected"
+        )
+        assert.strictEqual(active, 0, "no association place taken")
+        assert.isTrue(time !== undefined && time < 1000, `a permitted client's echo: ${time ?? "refused"}`)
+      }),
+    30_000
+  )
+
+  it.live(
+    "connections refused for load that stay open are bounded by maxPendingConnections, oldest closed first",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* startScp({
+          maxAssociations: 1,
+          maxPendingConnections: 4,
+          timeouts: { acse: "20 seconds", idle: "20 seconds" }
+        })
+        const holder = yield* promise(() => associated(server.port))
+        const refused: Array<{ readonly peer: Peer; readonly answer: number | string }> = []
+        for (let i = 0; i < 40; i++) refused.push(yield* answeredAndHeld(server.port, associateRq()))
+        yield* Effect.sleep("300 millis")
+        const open = refused.filter((r) => !r.peer.socket.destroyed && !r.peer.socket.readableEnded).length
+        const pending = yield* server.pending
+        for (const r of refused) r.peer.destroy()
+        holder.destroy()
+        assert.isTrue(
+          refused.every((r) => r.answer === 0x03),
+          `each is rejected: ${refused.map((r) => r.answer).join(" ")}`
+        )
+        assert.isAtMost(open, 4, "connections the server still holds open")
+        assert.isAtMost(pending, 4)
+      }),
+    30_000
   )
 })

@@ -332,7 +332,7 @@ export type Accepted =
 /**
  * Runs the acceptor side on a connection that arrived: waits for the A-ASSOCIATE-RQ (ARTIM
  * bounds the wait), negotiates with `policy`, and accepts or rejects. `admit` is asked once the
- * A-ASSOCIATE-RQ has arrived; false rejects transiently with "local limit exceeded".
+ * A-ASSOCIATE-RQ has arrived and the policy would accept it; false rejects transiently with "local limit exceeded".
  */
 export const accept = (
   ae: ApplicationEntity,
@@ -366,11 +366,11 @@ export const accept = (
           why: first._tag === "Aborted" ? first.abort.detail : first._tag
         } as const)
       }
+      const decision = Negotiation.evaluateRequest(ae, first.rq, policy)
+      if (decision._tag === "Reject") return rejected(ul, decision.rj, decision.why)
       if (!admit()) {
         return rejected(ul, { _tag: "AAssociateRj", result: 2, source: 3, reason: 2 }, "too many associations")
       }
-      const decision = Negotiation.evaluateRequest(ae, first.rq, policy)
-      if (decision._tag === "Reject") return rejected(ul, decision.rj, decision.why)
       return Effect.andThen(
         ul.submit({ _tag: "AssociateAccept", ac: decision.ac, encoded: decision.encoded }),
         Effect.map(establish(ul, ae, "acceptor", decision.negotiated), (association): Accepted => ({

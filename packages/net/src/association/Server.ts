@@ -28,8 +28,8 @@ export interface ServeOptions {
   /** Associations open at once; more are rejected transiently (default 64). */
   readonly maxAssociations?: number
   /**
-   * Connections that have not sent their A-ASSOCIATE-RQ yet (default 4 x maxAssociations); past it the oldest of them
-   * is closed.
+   * Connections without an association (no A-ASSOCIATE-RQ yet, or rejected and not yet closed by the peer), default
+   * 4 x maxAssociations; past it the oldest of them is closed.
    */
   readonly maxPendingConnections?: number
   /** The acceptor policy; without it, the `AcceptorPolicyService` in context, else `defaultPolicy(ae)`. */
@@ -43,7 +43,7 @@ export interface Server {
   readonly port: number
   /** Associations open now. */
   readonly active: Effect.Effect<number>
-  /** Connections that have not sent an A-ASSOCIATE-RQ yet. */
+  /** Connections without an association: no A-ASSOCIATE-RQ yet, or rejected and not yet closed by the peer. */
   readonly pending: Effect.Effect<number>
 }
 
@@ -56,8 +56,8 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
     const limit = options.maxAssociations ?? 64
     const maxPending = options.maxPendingConnections ?? 4 * limit
     // `active` counts associations admitted (their A-ASSOCIATE-RQ came and was not refused for load);
-    // `waiting` holds the connections that have sent no A-ASSOCIATE-RQ yet, oldest first, bounded by ARTIM and
-    // maxPending.
+    // `waiting` holds the connections without an association, oldest first: no A-ASSOCIATE-RQ yet, or rejected and
+    // waiting for the peer to close; each bounded by ARTIM, all by maxPending.
     let active = 0
     const waiting = new Set<Transport>()
     let serial = 0
@@ -96,16 +96,18 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
         waiting.delete(oldest)
         evicted = Effect.andThen(
           Effect.logWarning(
-            `more than ${maxPending} connections without an A-ASSOCIATE-RQ: closing the oldest (${oldest.peer})`
+            `more than ${maxPending} connections without an association: closing the oldest (${oldest.peer})`
           ),
           oldest.destroy
         )
       }
       waiting.add(transport)
       let admitted = false
+      // Asked once the policy would accept the A-ASSOCIATE-RQ: a rejected connection, waiting for the peer to close
+      // it, takes no association place and stays among the waiting ones, where a flood of them is bounded.
       const admit = () => {
-        waiting.delete(transport)
         if (active >= limit) return false
+        waiting.delete(transport)
         active++
         admitted = true
         return true
