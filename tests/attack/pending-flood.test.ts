@@ -8,6 +8,10 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { netdicom, startServer } from "../../packages/cli/test/support.ts"
 import {
   associated,
   associateRq,
@@ -184,4 +188,27 @@ describe("rejected A-ASSOCIATE-RQs whose connections stay open", () => {
       }),
     30_000
   )
+})
+
+describe("netdicom storescp with its defaults (256 pending connections)", () => {
+  it("300 silent connections: netdicom echo still succeeds at once", async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "netdicom-pending-flood-"))
+    const server = await startServer(["storescp", "0", "--out", out])
+    const peers: Array<Peer> = []
+    try {
+      for (let i = 0; i < 300; i++) peers.push(await connectPeer(server.port))
+      await new Promise((r) => setTimeout(r, 200))
+      const started = performance.now()
+      const r = await netdicom(["echo", "127.0.0.1", String(server.port)], 20_000)
+      const took = Math.round(performance.now() - started)
+      const closed = peers.filter((p) => p.socket.destroyed || p.socket.readableEnded).length
+      assert.strictEqual(r.code, 0, r.stdout + r.stderr)
+      assert.isBelow(took, 5000, "echo time (ms), process start included")
+      assert.isAtLeast(closed, 300 - 256, "the oldest past the bound were closed")
+    } finally {
+      for (const p of peers) p.destroy()
+      await server.interrupt()
+      fs.rmSync(out, { recursive: true, force: true })
+    }
+  }, 60_000)
 })
