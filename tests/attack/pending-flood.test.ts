@@ -212,3 +212,44 @@ describe("netdicom storescp with its defaults (256 pending connections)", () => 
     }
   }, 60_000)
 })
+
+/*
+ * Each connection without an association may hold one unfinished PDU of up to 1 MiB (the parser's limit for an
+ * A-ASSOCIATE-RQ): 256 connections each sending 1 MiB - 1 of one took `netdicom storescp` from 95 to 371 MB RSS for
+ * ARTIM's 30 s. What they hold together is now bounded (`maxPendingBytes`, 16 MiB by default): past it the connection
+ * holding the most is closed, so a client's A-ASSOCIATE-RQ of some kilobytes still gets through.
+ */
+describe("connections holding large unfinished A-ASSOCIATE-RQs", () => {
+  it.live(
+    "20 x 1 MiB with maxPendingBytes 4 MiB: the bytes held stay within it, a well-behaved client is served",
+    () =>
+      Effect.gen(function* () {
+        const BUDGET = 4 * 1024 * 1024
+        const server = yield* startScp({ maxPendingBytes: BUDGET, timeouts: { acse: "20 seconds" } })
+        const length = 1024 * 1024
+        const header = Uint8Array.of(0x01, 0, 0, 0x10, 0, 0) // an A-ASSOCIATE-RQ of 1 MiB
+        const body = new Uint8Array(length - 1).fill(0x41)
+        const peers: Array<Peer> = []
+        let highest = 0
+        for (let i = 0; i < 20; i++) {
+          const peer = yield* promise(() => connectPeer(server.port))
+          peer.send(header)
+          peer.send(body)
+          peers.push(peer)
+          yield* Effect.sleep("20 millis")
+          highest = Math.max(highest, yield* server.pendingBytes)
+        }
+        for (let i = 0; i < 20; i++) {
+          yield* Effect.sleep("20 millis")
+          highest = Math.max(highest, yield* server.pendingBytes)
+        }
+        const time = yield* timedEcho(server.port)
+        const closed = peers.filter((p) => p.socket.destroyed || p.socket.readableEnded).length
+        for (const p of peers) p.destroy()
+        assert.isAtMost(highest, BUDGET, "bytes held by connections without an association")
+        assert.isAtLeast(closed, 16, "the largest were closed")
+        assert.isTrue(time !== undefined && time < 1000, `a client's echo: ${time ?? "refused"}`)
+      }),
+    30_000
+  )
+})

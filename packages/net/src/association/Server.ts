@@ -32,6 +32,11 @@ export interface ServeOptions {
    * 4 x maxAssociations; past it the oldest of them is closed.
    */
   readonly maxPendingConnections?: number
+  /**
+   * Bytes of unfinished PDUs (A-ASSOCIATE-RQs, mostly) that the connections without an association may hold
+   * together (default 16 MiB; each alone may hold one PDU of up to 1 MiB); past it the one holding the most is closed.
+   */
+  readonly maxPendingBytes?: number
   /** The acceptor policy; without it, the `AcceptorPolicyService` in context, else `defaultPolicy(ae)`. */
   readonly policy?: AcceptorPolicy
   /** Runs for each established association; when it returns, the association is waited on until it ends. */
@@ -45,6 +50,8 @@ export interface Server {
   readonly active: Effect.Effect<number>
   /** Connections without an association: no A-ASSOCIATE-RQ yet, or rejected and not yet closed by the peer. */
   readonly pending: Effect.Effect<number>
+  /** The bytes of unfinished PDUs those connections hold. */
+  readonly pendingBytes: Effect.Effect<number>
 }
 
 /** Starts a server in the current scope. */
@@ -60,6 +67,41 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
     // waiting for the peer to close; each bounded by ARTIM, all by maxPending.
     let active = 0
     const waiting = new Set<Transport>()
+    // What each of them holds of an unfinished PDU, as its reader last told, and their sum.
+    const maxPendingBytes = options.maxPendingBytes ?? 16 * 1024 * 1024
+    const held = new Map<Transport, number>()
+    let heldTotal = 0
+    const leave = (transport: Transport) => {
+      waiting.delete(transport)
+      const bytes = held.get(transport)
+      if (bytes === undefined) return
+      heldTotal -= bytes
+      held.delete(transport)
+    }
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    // Past the budget the connection holding the most is closed: a client's A-ASSOCIATE-RQ of some kilobytes outlasts
+    // a flood of large unfinished ones.
+    const closeLargest = () => {
+      let largest: Transport | undefined
+      let most = -1
+      for (const [transport, bytes] of held) {
+        if (bytes > most) {
+          most = bytes
+          largest = transport
+        }
+      }
+      if (largest === undefined) return
+      leave(largest)
+      const peer = largest.peer
+      runFork(
+        Effect.andThen(
+          Effect.logWarning(
+            `connections without an association hold more than ${maxPendingBytes} bytes: closing ${peer}'s (${most})`
+          ),
+          largest.destroy
+        )
+      )
+    }
     let serial = 0
 
     // Info lines are built only when they will be printed (the level is the server's, read once): these run per
@@ -93,7 +135,7 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
       let evicted: Effect.Effect<void> | undefined
       const oldest = waiting.size >= maxPending ? waiting.values().next().value : undefined
       if (oldest !== undefined) {
-        waiting.delete(oldest)
+        leave(oldest)
         evicted = Effect.andThen(
           Effect.logWarning(
             `more than ${maxPending} connections without an association: closing the oldest (${oldest.peer})`
@@ -107,16 +149,23 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
       // it, takes no association place and stays among the waiting ones, where a flood of them is bounded.
       const admit = () => {
         if (active >= limit) return false
-        waiting.delete(transport)
+        leave(transport)
         active++
         admitted = true
         return true
       }
       const counted = Effect.sync(() => {
-        waiting.delete(transport)
+        leave(transport)
         if (admitted) active--
       })
-      const served = Effect.flatMap(accept(ae, transport, policy, admit), (outcome) => {
+      const onHeldBytes = (bytes: number): boolean => {
+        if (!waiting.has(transport)) return false
+        heldTotal += bytes - (held.get(transport) ?? 0)
+        held.set(transport, bytes)
+        while (heldTotal > maxPendingBytes && held.size > 0) closeLargest()
+        return waiting.has(transport)
+      }
+      const served = Effect.flatMap(accept(ae, transport, policy, admit, onHeldBytes), (outcome) => {
         if (outcome._tag !== "Established") return Effect.logDebug(`association not established: ${outcome.why}`)
         const assoc = outcome.association
         return info
@@ -142,5 +191,10 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
     // Run first as the scope closes (finalizers run last added first): no connection is taken while the open
     // associations are being aborted, so a peer reconnecting meanwhile is refused, not accepted and then dropped.
     yield* Effect.addFinalizer(() => tcp.stopListening)
-    return { port: tcp.port, active: Effect.sync(() => active), pending: Effect.sync(() => waiting.size) }
+    return {
+      port: tcp.port,
+      active: Effect.sync(() => active),
+      pending: Effect.sync(() => waiting.size),
+      pendingBytes: Effect.sync(() => heldTotal)
+    }
   })
