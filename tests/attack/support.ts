@@ -139,6 +139,8 @@ export const associateRq = (overrides: Partial<Pdu.AAssociateRq> = {}): Pdu.AAss
 export interface ScpOptions {
   readonly timeouts?: { readonly [K in keyof ApplicationEntity.Timeouts]?: Duration.Input }
   readonly maxAssociations?: number
+  readonly maxPendingConnections?: number
+  readonly maxPendingBytes?: number
   readonly maxPduLength?: number
   readonly storage?: Scp.StorageService["Service"]
   readonly query?: Scp.QueryService["Service"]
@@ -176,6 +178,8 @@ export const startScp = (options: ScpOptions = {}) =>
     return yield* Scp.serve(ae, {
       port: 0,
       ...(options.maxAssociations !== undefined ? { maxAssociations: options.maxAssociations } : {}),
+      ...(options.maxPendingConnections !== undefined ? { maxPendingConnections: options.maxPendingConnections } : {}),
+      ...(options.maxPendingBytes !== undefined ? { maxPendingBytes: options.maxPendingBytes } : {}),
       ...(options.policy !== undefined ? { policy: options.policy } : {})
     }).pipe(Effect.provide(Layer.merge(storage, query)))
   })

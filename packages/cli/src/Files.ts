@@ -9,9 +9,11 @@ import * as FsSync from "node:fs"
 import type { Dirent } from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import { ContextParts, DataSetCheck, Negotiation, Part10 } from "@netdicom/net"
-import { Uids } from "@netdicom/wire"
+import { Identifiers, Uids } from "@netdicom/wire"
 
 /** A file that can be sent, with what its meta says. */
 export interface Sendable {
@@ -24,6 +26,16 @@ export interface Sendable {
   readonly fileSize: number
   readonly modifiedMs: number
   readonly changedMs?: number
+}
+
+/** A UID of a file that an A-ASSOCIATE-RQ cannot propose. */
+export class UnproposableUid extends Data.TaggedError("UnproposableUid")<{
+  readonly what: string
+  readonly invalid: Identifiers.InvalidIdentifier
+}> {
+  override get message(): string {
+    return `${this.what}: ${this.invalid.message}`
+  }
 }
 
 /** A file that cannot be sent, and why. */
@@ -127,6 +139,15 @@ const deflatedIdentifiers = (path: string, offset: number, transferSyntaxUid: st
   })
 
 /**
+ * A UID the A-ASSOCIATE-RQ proposes (as an abstract or transfer syntax): one that is no UID (PS3.5 9.1) would make
+ * the request unencodable and fail the association for every file, so it fails its own file.
+ */
+const proposable = (what: string, value: string): Effect.Effect<void, UnproposableUid> => {
+  const checked = Identifiers.uid(value)
+  return Result.isSuccess(checked) ? Effect.void : Effect.fail(new UnproposableUid({ what, invalid: checked.failure }))
+}
+
+/**
  * Reads a file's meta and checks its data set; the failure is the reason it cannot be sent. The SOP Class and
  * Instance UIDs are the data set's (0008,0016) and (0008,0018), which the C-STORE must carry, falling back to the
  * meta's Media Storage UIDs when the data set has none.
@@ -134,13 +155,16 @@ const deflatedIdentifiers = (path: string, offset: number, transferSyntaxUid: st
 export const inspect = (path: string): Effect.Effect<Sendable, Unsendable> =>
   Effect.gen(function* () {
     const meta = yield* Part10.readFileMeta(path)
+    yield* proposable("Transfer Syntax UID", meta.transferSyntaxUid)
     const found = Uids.transferSyntaxInfo(meta.transferSyntaxUid)?.deflated
       ? ((yield* deflatedIdentifiers(path, meta.dataSetOffset, meta.transferSyntaxUid)) ?? {})
       : yield* DataSetCheck.check(path, meta.dataSetOffset, meta.transferSyntaxUid)
+    // the walk looks in its first block only; `readFileMeta` scanned further (and fell back to the meta's)
+    const sopClassUid = found.sopClassUid || meta.sopClassUid
+    yield* proposable("SOP Class UID", sopClassUid)
     return {
       path,
-      // the walk looks in its first block only; `readFileMeta` scanned further (and fell back to the meta's)
-      sopClassUid: found.sopClassUid || meta.sopClassUid,
+      sopClassUid,
       sopInstanceUid: found.sopInstanceUid || meta.sopInstanceUid,
       transferSyntaxUid: meta.transferSyntaxUid,
       dataSetOffset: meta.dataSetOffset,

@@ -19,7 +19,10 @@ export class InvalidIdentifier extends Data.TaggedError("InvalidIdentifier")<{
   readonly rule: string
 }> {
   override get message(): string {
-    return `${this.kind} "${this.value}": ${this.rule}`
+    // a value read from a peer or a file may be 64 KiB long: its start is enough to tell it
+    const shown =
+      this.value.length > 80 ? `"${this.value.slice(0, 64)}..." (${this.value.length} characters)` : `"${this.value}"`
+    return `${this.kind} ${shown}: ${this.rule}`
   }
 }
 

@@ -8,7 +8,8 @@
  * Tolerances on receipt, as PS3.8 asks: reserved fields are not tested; a Presentation Context AC
  * item with a non-zero result may lack its Transfer Syntax sub-item; AE title fields keep their
  * 16 bytes (padding included) for the association layer to trim; UIDs lose trailing NUL/space
- * padding; unknown items and sub-items are kept as raw bytes. Not covered here: the rules that
+ * padding; unknown sub-items, and the first `MAX_UNKNOWN_ITEMS` unknown items, are kept as raw bytes (the other unknown
+ * items are skipped). Not covered here: the rules that
  * need association state (which PDU is expected when) — those belong to the state machine.
  *
  * @since 0.1.0
@@ -247,6 +248,17 @@ const readUserInformation = (r: Reader, h: ItemHeader): Array<P.UserItem> => {
   return items
 }
 
+// The items of an A-ASSOCIATE-RQ or -AC read here; others are unknown (PS3.8 9.3.2, 9.3.3).
+const KNOWN_ITEMS: ReadonlySet<number> = new Set([
+  P.ITEM_TYPE.ApplicationContextItem,
+  P.ITEM_TYPE.PresentationContextRq,
+  P.ITEM_TYPE.PresentationContextAc,
+  P.ITEM_TYPE.UserInformation
+])
+
+/** Unknown items of an A-ASSOCIATE-RQ or -AC kept in `unknownItems`; the others are skipped, not kept. */
+export const MAX_UNKNOWN_ITEMS = 16
+
 const readAssociate = (r: Reader, type: 1 | 2): P.AAssociateRq | P.AAssociateAc => {
   const protocolVersion = r.u16()
   r.skip(2)
@@ -260,6 +272,15 @@ const readAssociate = (r: Reader, type: 1 | 2): P.AAssociateRq | P.AAssociateAc 
   const unknownItems: Array<P.UnknownItem> = []
   while (r.remaining > 0) {
     const h = readItemHeader(r, undefined)
+    if (!KNOWN_ITEMS.has(h.type)) {
+      // skipped (PS3.8 9.3.1); the first few kept as they came, without a copy and an object each for the rest (a
+      // 1 MiB A-ASSOCIATE-RQ of empty ones held the event loop 150 ms)
+      if (unknownItems.length < MAX_UNKNOWN_ITEMS) {
+        unknownItems.push({ _tag: "UnknownItem", itemType: h.type, data: r.bytes.slice(r.offset, h.end) })
+      }
+      r.offset = h.end
+      continue
+    }
     const body = new Reader(r.bytes, r.offset, h.end)
     switch (h.type) {
       case P.ITEM_TYPE.ApplicationContextItem:
@@ -282,8 +303,6 @@ const readAssociate = (r: Reader, type: 1 | 2): P.AAssociateRq | P.AAssociateAc 
         }
         userInformation = readUserInformation(body, h)
         break
-      default:
-        unknownItems.push({ _tag: "UnknownItem", itemType: h.type, data: body.copy(h.end - body.offset) })
     }
     r.offset = h.end
   }

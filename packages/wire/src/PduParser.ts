@@ -53,6 +53,13 @@ export interface PduParser {
 }
 
 const DEFAULT_CONTROL_LIMIT = 1 << 20
+
+// Reads shorter than this that leave the PDU under way unfinished, once it spans more than MAX_VIEW_CHUNKS reads, are
+// copied into a buffer of the parser's own, grown by doubling from GATHER_MIN to GATHER_MAX (then another is begun):
+// kept as they came, a PDU dribbled one byte per read held a Buffer (~200 bytes) per byte until it was whole.
+const SMALL_CHUNK = 1024
+const GATHER_MIN = 4096
+const GATHER_MAX = 64 * 1024
 const NO_PDUS: ReadonlyArray<Pdu> = []
 
 /** Makes a parser with the given limits. */
@@ -70,6 +77,11 @@ class Parser implements PduParser {
   #head = 0
   #buffered = 0
   #failed: PduDecodeError | PduTooLarge | undefined = undefined
+  // Bytes the PDU under way still lacks once its header was read and it was found unfinished, else 0.
+  #missing = 0
+  // Small reads gathered (the first `#gatheredLength` bytes of `#gathered`), not yet in `#chunks`: they follow them.
+  #gathered: Uint8Array | undefined = undefined
+  #gatheredLength = 0
 
   constructor(options: ParserOptions) {
     this.#maxPduLength = options.maxPduLength
@@ -253,8 +265,42 @@ class Parser implements PduParser {
     return { _tag: "PDataTf", pdvs: pdvs as [Pdv, ...Array<Pdv>] }
   }
 
+  // Copies a small read into the gathering buffer, growing it (or handing it to `#chunks` once at its largest).
+  #gather(chunk: Uint8Array): void {
+    let buffer = this.#gathered
+    const used = this.#gatheredLength
+    if (buffer === undefined || used + chunk.length > buffer.length) {
+      if (buffer !== undefined && buffer.length >= GATHER_MAX) {
+        this.#chunks.push(buffer.subarray(0, used))
+        buffer = undefined
+      }
+      const kept = buffer === undefined ? 0 : used
+      let size = buffer === undefined ? GATHER_MIN : buffer.length * 2
+      while (size < kept + chunk.length) size *= 2
+      const grown = new Uint8Array(Math.min(size, GATHER_MAX))
+      if (buffer !== undefined) grown.set(buffer.subarray(0, used))
+      this.#gathered = grown
+      this.#gatheredLength = kept
+      buffer = grown
+    }
+    buffer.set(chunk, this.#gatheredLength)
+    this.#gatheredLength += chunk.length
+  }
+
   push(chunk: Uint8Array): PushResult {
     if (this.#failed !== undefined) return { pdus: NO_PDUS, error: this.#failed, buffered: this.#buffered }
+    if (chunk.length < SMALL_CHUNK && chunk.length < this.#missing) {
+      this.#gather(chunk)
+      this.#missing -= chunk.length
+      this.#buffered += chunk.length
+      return { pdus: NO_PDUS, error: undefined, buffered: this.#buffered }
+    }
+    this.#missing = 0
+    if (this.#gathered !== undefined) {
+      this.#chunks.push(this.#gathered.subarray(0, this.#gatheredLength))
+      this.#gathered = undefined
+      this.#gatheredLength = 0
+    }
     if (chunk.length > 0) {
       this.#chunks.push(chunk)
       this.#buffered += chunk.length
@@ -284,7 +330,12 @@ class Parser implements PduParser {
         this.#failed = bad
         return { pdus, error: bad, buffered: this.#buffered }
       }
-      if (this.#buffered < 6 + length) break
+      if (this.#buffered < 6 + length) {
+        // Gathered from now on only when the PDU spans more reads than it may as views: it is joined anyway, so the
+        // PDUs come out as without gathering.
+        if (this.#chunks.length - this.#head > MAX_VIEW_CHUNKS) this.#missing = 6 + length - this.#buffered
+        break
+      }
       if (type === 0x04 && this.#pdvViews) {
         const viewed = this.#takePDataViews(length)
         if (viewed !== undefined) {

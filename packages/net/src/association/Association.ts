@@ -332,20 +332,23 @@ export type Accepted =
 /**
  * Runs the acceptor side on a connection that arrived: waits for the A-ASSOCIATE-RQ (ARTIM
  * bounds the wait), negotiates with `policy`, and accepts or rejects. `admit` is asked once the
- * A-ASSOCIATE-RQ has arrived; false rejects transiently with "local limit exceeded".
+ * A-ASSOCIATE-RQ has arrived and the policy would accept it; false rejects transiently with "local limit exceeded".
+ * `onHeldBytes` is told the bytes of an unfinished PDU held after each read, for as long as it returns true.
  */
 export const accept = (
   ae: ApplicationEntity,
   transport: Transport,
   policy: AcceptorPolicy,
-  admit: () => boolean
+  admit: () => boolean,
+  onHeldBytes?: (bytes: number) => boolean
 ): Effect.Effect<Accepted, never, Scope.Scope> => {
   const making = UpperLayer.make({
     role: "acceptor",
     maxPduLength: ae.maxPduLength,
     artim: ae.timeouts.acse,
     idle: ae.timeouts.idle,
-    transport
+    transport,
+    ...(onHeldBytes === undefined ? {} : { onHeldBytes })
   })
   // After a rejection, the peer's close (or ARTIM) ends it.
   const rejected = (ul: UpperLayer.UpperLayer, rj: Pdu.AAssociateRj, why: string): Effect.Effect<Accepted> =>
@@ -366,11 +369,11 @@ export const accept = (
           why: first._tag === "Aborted" ? first.abort.detail : first._tag
         } as const)
       }
+      const decision = Negotiation.evaluateRequest(ae, first.rq, policy)
+      if (decision._tag === "Reject") return rejected(ul, decision.rj, decision.why)
       if (!admit()) {
         return rejected(ul, { _tag: "AAssociateRj", result: 2, source: 3, reason: 2 }, "too many associations")
       }
-      const decision = Negotiation.evaluateRequest(ae, first.rq, policy)
-      if (decision._tag === "Reject") return rejected(ul, decision.rj, decision.why)
       return Effect.andThen(
         ul.submit({ _tag: "AssociateAccept", ac: decision.ac, encoded: decision.encoded }),
         Effect.map(establish(ul, ae, "acceptor", decision.negotiated), (association): Accepted => ({

@@ -13,7 +13,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
 import type * as Scope from "effect/Scope"
-import { listenTcp, type ListenFailed } from "../upper/Transport.ts"
+import { listenTcp, type ListenFailed, type Transport } from "../upper/Transport.ts"
 import type { AcceptorPolicy } from "./AcceptorPolicy.ts"
 import { AcceptorPolicyService, defaultPolicy } from "./AcceptorPolicy.ts"
 import { accept, type Association } from "./Association.ts"
@@ -27,8 +27,16 @@ export interface ServeOptions {
   readonly port: number
   /** Associations open at once; more are rejected transiently (default 64). */
   readonly maxAssociations?: number
-  /** Connections that have not sent their A-ASSOCIATE-RQ yet; more are closed (default 4 x maxAssociations). */
+  /**
+   * Connections without an association (no A-ASSOCIATE-RQ yet, or rejected and not yet closed by the peer), default
+   * 4 x maxAssociations; past it the oldest of them is closed.
+   */
   readonly maxPendingConnections?: number
+  /**
+   * Bytes of unfinished PDUs (A-ASSOCIATE-RQs, mostly) that the connections without an association may hold
+   * together (default 16 MiB; each alone may hold one PDU of up to 1 MiB); past it the one holding the most is closed.
+   */
+  readonly maxPendingBytes?: number
   /** The acceptor policy; without it, the `AcceptorPolicyService` in context, else `defaultPolicy(ae)`. */
   readonly policy?: AcceptorPolicy
   /** Runs for each established association; when it returns, the association is waited on until it ends. */
@@ -40,8 +48,10 @@ export interface Server {
   readonly port: number
   /** Associations open now. */
   readonly active: Effect.Effect<number>
-  /** Connections that have not sent an A-ASSOCIATE-RQ yet. */
+  /** Connections without an association: no A-ASSOCIATE-RQ yet, or rejected and not yet closed by the peer. */
   readonly pending: Effect.Effect<number>
+  /** The bytes of unfinished PDUs those connections hold. */
+  readonly pendingBytes: Effect.Effect<number>
 }
 
 /** Starts a server in the current scope. */
@@ -53,9 +63,45 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
     const limit = options.maxAssociations ?? 64
     const maxPending = options.maxPendingConnections ?? 4 * limit
     // `active` counts associations admitted (their A-ASSOCIATE-RQ came and was not refused for load);
-    // `pending` counts connections that have sent no A-ASSOCIATE-RQ yet, bounded by ARTIM and maxPending.
+    // `waiting` holds the connections without an association, oldest first: no A-ASSOCIATE-RQ yet, or rejected and
+    // waiting for the peer to close; each bounded by ARTIM, all by maxPending.
     let active = 0
-    let pending = 0
+    const waiting = new Set<Transport>()
+    // What each of them holds of an unfinished PDU, as its reader last told, and their sum.
+    const maxPendingBytes = options.maxPendingBytes ?? 16 * 1024 * 1024
+    const held = new Map<Transport, number>()
+    let heldTotal = 0
+    const leave = (transport: Transport) => {
+      waiting.delete(transport)
+      const bytes = held.get(transport)
+      if (bytes === undefined) return
+      heldTotal -= bytes
+      held.delete(transport)
+    }
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    // Past the budget the connection holding the most is closed: a client's A-ASSOCIATE-RQ of some kilobytes outlasts
+    // a flood of large unfinished ones.
+    const closeLargest = () => {
+      let largest: Transport | undefined
+      let most = -1
+      for (const [transport, bytes] of held) {
+        if (bytes > most) {
+          most = bytes
+          largest = transport
+        }
+      }
+      if (largest === undefined) return
+      leave(largest)
+      const peer = largest.peer
+      runFork(
+        Effect.andThen(
+          Effect.logWarning(
+            `connections without an association hold more than ${maxPendingBytes} bytes: closing ${peer}'s (${most})`
+          ),
+          largest.destroy
+        )
+      )
+    }
     let serial = 0
 
     // Info lines are built only when they will be printed (the level is the server's, read once): these run per
@@ -82,29 +128,44 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
     }
 
     // Each connection: effects chained without a generator (every association's path).
-    const onConnection = (transport: Parameters<Parameters<typeof tcp.run>[0]>[0]): Effect.Effect<void> => {
-      if (pending >= maxPending) {
-        return Effect.andThen(
-          Effect.logWarning(`more than ${maxPending} connections without an A-ASSOCIATE-RQ: closing one`),
-          transport.destroy
+    const onConnection = (transport: Transport): Effect.Effect<void> => {
+      // Past the bound the oldest waiting connection makes room: closing the newest instead let a peer holding that
+      // many silent connections (reopening each one ARTIM closed) keep out every client, whose A-ASSOCIATE-RQ
+      // follows its connect at once.
+      let evicted: Effect.Effect<void> | undefined
+      const oldest = waiting.size >= maxPending ? waiting.values().next().value : undefined
+      if (oldest !== undefined) {
+        leave(oldest)
+        evicted = Effect.andThen(
+          Effect.logWarning(
+            `more than ${maxPending} connections without an association: closing the oldest (${oldest.peer})`
+          ),
+          oldest.destroy
         )
       }
-      pending++
-      let waiting = true
+      waiting.add(transport)
       let admitted = false
+      // Asked once the policy would accept the A-ASSOCIATE-RQ: a rejected connection, waiting for the peer to close
+      // it, takes no association place and stays among the waiting ones, where a flood of them is bounded.
       const admit = () => {
-        waiting = false
-        pending--
         if (active >= limit) return false
+        leave(transport)
         active++
         admitted = true
         return true
       }
       const counted = Effect.sync(() => {
-        if (waiting) pending--
+        leave(transport)
         if (admitted) active--
       })
-      const served = Effect.flatMap(accept(ae, transport, policy, admit), (outcome) => {
+      const onHeldBytes = (bytes: number): boolean => {
+        if (!waiting.has(transport)) return false
+        heldTotal += bytes - (held.get(transport) ?? 0)
+        held.set(transport, bytes)
+        while (heldTotal > maxPendingBytes && held.size > 0) closeLargest()
+        return waiting.has(transport)
+      }
+      const served = Effect.flatMap(accept(ae, transport, policy, admit, onHeldBytes), (outcome) => {
         if (outcome._tag !== "Established") return Effect.logDebug(`association not established: ${outcome.why}`)
         const assoc = outcome.association
         return info
@@ -118,7 +179,8 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
           : serveAssociation(assoc)
       })
       // The counts are given back once the association's scope has closed.
-      return Effect.ensuring(Effect.scoped(served), counted).pipe(
+      const run = evicted === undefined ? Effect.scoped(served) : Effect.andThen(evicted, Effect.scoped(served))
+      return Effect.ensuring(run, counted).pipe(
         Effect.onInterrupt(() => Effect.logDebug("association interrupted by server shutdown")),
         Effect.withLogSpan("association"),
         Effect.annotateLogs({ peer: transport.peer, association: ++serial })
@@ -129,5 +191,10 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
     // Run first as the scope closes (finalizers run last added first): no connection is taken while the open
     // associations are being aborted, so a peer reconnecting meanwhile is refused, not accepted and then dropped.
     yield* Effect.addFinalizer(() => tcp.stopListening)
-    return { port: tcp.port, active: Effect.sync(() => active), pending: Effect.sync(() => pending) }
+    return {
+      port: tcp.port,
+      active: Effect.sync(() => active),
+      pending: Effect.sync(() => waiting.size),
+      pendingBytes: Effect.sync(() => heldTotal)
+    }
   })

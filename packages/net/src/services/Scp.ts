@@ -577,6 +577,7 @@ export interface ScpOptions {
   readonly port: number
   readonly maxAssociations?: number
   readonly maxPendingConnections?: number
+  readonly maxPendingBytes?: number
   /** The acceptor policy; without it, the `AcceptorPolicyService` in context, else `defaultPolicy(ae)`. */
   readonly policy?: AcceptorPolicy
 }
@@ -628,6 +629,7 @@ export const serve = (
       ...(options.host !== undefined ? { host: options.host } : {}),
       ...(options.maxAssociations !== undefined ? { maxAssociations: options.maxAssociations } : {}),
       ...(options.maxPendingConnections !== undefined ? { maxPendingConnections: options.maxPendingConnections } : {}),
+      ...(options.maxPendingBytes !== undefined ? { maxPendingBytes: options.maxPendingBytes } : {}),
       ...(options.policy !== undefined ? { policy: options.policy } : {}),
       handler: (association) =>
         Effect.scoped(Effect.andThen(DimseChannel.make(association, handler), association.ended))

@@ -67,6 +67,11 @@ export interface UpperLayerOptions {
   readonly idle?: Duration.Input
   /** P-DATA indications that may wait untaken before the transport is no longer read (default 16). */
   readonly pdataWindow?: number
+  /**
+   * Told the bytes of an unfinished PDU held after each read, for as long as it returns true (a server bounds what
+   * its connections without an association hold together).
+   */
+  readonly onHeldBytes?: (bytes: number) => boolean
 }
 
 /** A running upper-layer machine. */
@@ -336,6 +341,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     // ---- reading: chunks from the transport, parsed into PDUs, each handed to the machine or the receiver ----
     // P-DATA spanning socket reads as views of them, not joined into a fresh buffer (DIMSE takes any fragmenting).
     const parser = PduParser.make({ maxPduLength: options.maxPduLength, pdvViews: true })
+    let onHeldBytes = options.onHeldBytes
     let received: ReturnType<typeof ReceivedBytes.tracker> | undefined
     let pull: Pull | undefined
     // The fallback reader's chunks (a transport not made by `Transport`: a memory pair, a wrapper), and its end.
@@ -460,6 +466,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             if (broken) continue
             const parsed = parser.push(chunk)
             received?.took(chunk, parsed.pdus, parsed.buffered)
+            if (onHeldBytes !== undefined && !onHeldBytes(parsed.buffered)) onHeldBytes = undefined
             pdus = parsed.pdus
             pduAt = 0
             if (parsed.error) {
