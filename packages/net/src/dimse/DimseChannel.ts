@@ -989,8 +989,8 @@ export const make = (
       isStopping: () => stopping
     }
 
-    // Bound, not wrapped in an arrow: one JavaScript call fewer per P-DATA-TF.
-    yield* association.receive(rx.onPData.bind(rx))
+    // A run receiver: the P-DATA-TFs of one socket read in one call (a small C-STORE is four).
+    yield* association.receive(rx)
     // Before answering the peer's A-RELEASE-RQ: a data set still arriving never will, so its request
     // fails; the running handlers get the DIMSE timeout to finish, then are stopped.
     const beforeRelease = Effect.gen(function* () {

@@ -158,6 +158,12 @@ export class Receiver {
   running = 0
   // Views of the fragments of a command still being gathered (a command set in several PDVs).
   commandViews: Array<Uint8Array> = []
+  // How many PDUs the last `takeRun` took (`UpperLayer.PDataRunReceiver`).
+  taken = 0
+  // Cleared once the events of the PDU being taken ran code other than the receiver's own (a handler started, a
+  // response delivered, a reader or a canceller woken), which may have changed the association: the reader then
+  // looks at it again before the next PDU is taken.
+  ownCodeOnly = true
   readonly deps: ReceiverDeps
   constructor(deps: ReceiverDeps) {
     this.deps = deps
@@ -174,7 +180,10 @@ export class Receiver {
     }
     if (message._tag === "CCancelRq") {
       const d = this.deps.cancels.get(message.messageIdBeingRespondedTo)
-      if (d) Deferred.doneUnsafe(d, Exit.void)
+      if (d) {
+        this.ownCodeOnly = false
+        Deferred.doneUnsafe(d, Exit.void)
+      }
       this.target = NONE
       return logged
     }
@@ -203,6 +212,7 @@ export class Receiver {
         return logged
       }
       this.target = NONE
+      this.ownCodeOnly = false
       const delivered = this.deps.deliver(id, { message, status: statusOf(message), dataSet: undefined })
       return logged === undefined ? delivered : delivered === undefined ? logged : Effect.andThen(logged, delivered)
     }
@@ -215,6 +225,7 @@ export class Receiver {
     if (id !== undefined && cancelled !== undefined) this.deps.cancels.set(id, cancelled)
     this.running++
     const start = () => {
+      this.ownCodeOnly = false
       const received = inflow.complete()
       const incoming: IncomingRequest = {
         context,
@@ -282,6 +293,8 @@ export class Receiver {
     const t = this.target
     switch (t._tag) {
       case "Request": {
+        // A handler already running may be woken by the fragment.
+        if (t.start === undefined) this.ownCodeOnly = false
         const wait = t.inflow.push(event.data)
         if (event.isLast) {
           t.inflow.end()
@@ -314,6 +327,7 @@ export class Receiver {
         // Copied out: the fragments still views of socket reads are given back (those merged into a copy on the way
         // were not, and are left to the collector).
         for (const chunk of t.chunks) ReceivedBytes.consumed(chunk)
+        this.ownCodeOnly = false
         return this.deps.deliver(t.id, { message: t.message, status: statusOf(t.message), dataSet })
       }
       default:
@@ -344,30 +358,46 @@ export class Receiver {
       : undefined
   }
 
-  onPData(pdu: Pdu.PDataTf): Effect.Effect<void> | undefined {
-    if (this.gone) return undefined
-    // The events of the PDVs before a protocol error still run, then the error aborts.
-    const events: Array<Reassembler.Event> = []
-    const pdvs = pdu.pdvs
-    const failure = this.deps.reassembler.pushInto(pdvs, events)
-    // A command's fragments are decoded into its command set (values copied) once its last one is in: from then on
-    // no view of them is held, and the socket reads they came from may go back (`ReceivedBytes`) once their data
-    // views are released too, rather than waiting for a collection (a read of small instances holds commands).
-    for (let i = 0; i < pdvs.length; i++) {
-      const pdv = pdvs[i]!
-      if (!pdv.isCommand) continue
-      if (!pdv.isLast) {
-        // empty ones hold no bytes (a peer may send any number of them); the others add up to the command's length,
-        // which the reassembler bounds
-        if (pdv.data.length > 0) this.commandViews.push(pdv.data)
-        continue
+  // `UpperLayer.PDataRunReceiver`: the P-DATA-TFs of pdus[at..end) in one call, each PDU's events run before the next
+  // is reassembled, stopping after a PDU whose events must be waited for or ran code other than the receiver's.
+  takeRun(pdus: ReadonlyArray<Pdu.Pdu>, at: number, end: number): Effect.Effect<void> | undefined {
+    let i = at
+    while (i < end) {
+      const pdu = pdus[i]!
+      if (pdu._tag !== "PDataTf") break
+      i++
+      // Gone: what still arrives is dropped.
+      if (this.gone) continue
+      this.ownCodeOnly = true
+      // The events of the PDVs before a protocol error still run, then the error aborts.
+      const events: Array<Reassembler.Event> = []
+      const pdvs = pdu.pdvs
+      const failure = this.deps.reassembler.pushInto(pdvs, events)
+      // A command's fragments are decoded into its command set (values copied) once its last one is in: from then on
+      // no view of them is held, and the socket reads they came from may go back (`ReceivedBytes`) once their data
+      // views are released too, rather than waiting for a collection (a read of small instances holds commands).
+      for (let j = 0; j < pdvs.length; j++) {
+        const pdv = pdvs[j]!
+        if (!pdv.isCommand) continue
+        if (!pdv.isLast) {
+          // empty ones hold no bytes (a peer may send any number of them); the others add up to the command's
+          // length, which the reassembler bounds
+          if (pdv.data.length > 0) this.commandViews.push(pdv.data)
+          continue
+        }
+        ReceivedBytes.consumed(pdv.data)
+        if (this.commandViews.length > 0) {
+          for (const view of this.commandViews) ReceivedBytes.consumed(view)
+          this.commandViews = []
+        }
       }
-      ReceivedBytes.consumed(pdv.data)
-      if (this.commandViews.length > 0) {
-        for (const view of this.commandViews) ReceivedBytes.consumed(view)
-        this.commandViews = []
+      const wait = this.runEvents(events, 0, failure)
+      if (wait !== undefined || !this.ownCodeOnly) {
+        this.taken = i - at
+        return wait
       }
     }
-    return this.runEvents(events, 0, failure)
+    this.taken = i - at
+    return undefined
   }
 }
