@@ -90,7 +90,12 @@ export interface RequestOptions {
   readonly cancelWhen?: Effect.Effect<void>
 }
 
-/** What a request handler does with each request; it answers through the channel. */
+/**
+ * What a request handler does with each request; it answers through the channel. It is called as the request is
+ * ready (on the socket's event) and its effect is run in a fiber of its own with the `dimse` log span and the
+ * message's annotations; a handler that has done its work as it was called (answered with `sendNow`) may return
+ * `Exit.void`, which runs no fiber.
+ */
 export type RequestHandler = (request: IncomingRequest, channel: DimseChannel) => Effect.Effect<void>
 
 /** DIMSE on an association. */
@@ -886,15 +891,19 @@ export const make = (
     const baseContext = yield* Effect.context<never>()
     const baseSpans = Context.get(baseContext, References.CurrentLogSpans)
     const baseAnnotations = Context.get(baseContext, References.CurrentLogAnnotations)
-    // `done` is called once the handler's fiber has ended. A handler that ran to its end within the fork (a small
-    // C-STORE answered at once: fibers run inline until they suspend) is not tracked in the handler set.
-    const runHandler = (
-      run: Effect.Effect<void>,
-      message: Dimse.Message,
-      id: number | undefined,
-      done: () => void
-    ): void => {
+    // `done` is called once the handler has ended. A handler that did its work as it was called and returned
+    // `Exit.void` (`Scp`'s C-ECHO answered at once) runs no fiber (by identity: no call to tell); one that ran to its
+    // end within the fork (a small C-STORE answered at once: fibers run inline until they suspend) is not tracked in
+    // the handler set.
+    const runHandler = (request: IncomingRequest, id: number | undefined, done: () => void): void => {
       if (handlers.state._tag === "Closed") return
+      const message = request.message
+      const handled = handler?.(request, self)
+      if (handled === Exit.void) return done()
+      const run =
+        handled !== undefined
+          ? Effect.catchCause(handled, (cause) => Effect.logError(`handler for ${message._tag} failed`, cause))
+          : Effect.logWarning(`no handler for ${message._tag}`)
       // By key (`addUnsafe`): `Context.add` is the same through a curried wrapper, two calls more per message.
       const context = Context.addUnsafe(
         Context.addUnsafe(baseContext, References.CurrentLogSpans.key, [
@@ -939,7 +948,6 @@ export const make = (
       contextById,
       pending,
       cancels,
-      handler,
       handlerCap,
       dimseTimeout: association.ae.timeouts.dimse,
       deliver,
@@ -947,8 +955,7 @@ export const make = (
       sendCommand,
       runHandler,
       handlerDone,
-      awaitSlot,
-      channel: () => self
+      awaitSlot
     })
 
     // 1..65535 in turn, skipping ids still awaiting responses (with an unlimited window, ids wrap around them).

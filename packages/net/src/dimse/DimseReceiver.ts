@@ -11,7 +11,7 @@ import { CommandSet, Dimse, Reassembler, Status, type Pdu } from "@netdicom/wire
 import type { AssociationAborted } from "../association/AssociationError.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
 import * as ReceivedBytes from "../upper/ReceivedBytes.ts"
-import type { DimseChannel, IncomingRequest, RequestHandler, Response } from "./DimseChannel.ts"
+import type { IncomingRequest, Response } from "./DimseChannel.ts"
 import * as Inflow from "./Inflow.ts"
 
 /** The largest data set a response may carry (an identifier, a failed UID list): larger aborts. */
@@ -126,22 +126,16 @@ interface ReceiverDeps {
   // The requests awaiting responses, by Message ID, with the presentation context each went on.
   readonly pending: ReadonlyMap<number, { readonly message: Dimse.Message; readonly contextId: number }>
   readonly cancels: Map<number, Deferred.Deferred<void>>
-  readonly handler: RequestHandler | undefined
   readonly handlerCap: number
   readonly dimseTimeout: Duration.Duration
   readonly deliver: (id: number, r: Response) => Effect.Effect<void> | undefined
   readonly protocolAbort: (detail: string) => Effect.Effect<void>
   // Sends a command set with no data set (an answer to a request the library does not implement).
   readonly sendCommand: (context: AcceptedContext, command: CommandSet.CommandSet) => Effect.Effect<void>
-  readonly runHandler: (
-    run: Effect.Effect<void>,
-    message: Dimse.Message,
-    id: number | undefined,
-    done: () => void
-  ) => void
+  // Runs the channel's handler of a request; `done` once it has ended.
+  readonly runHandler: (request: IncomingRequest, id: number | undefined, done: () => void) => void
   readonly handlerDone: () => void
   readonly awaitSlot: Effect.Effect<void>
-  readonly channel: () => DimseChannel
 }
 
 // The receive path (P-DATA in, commands and data sets to requests and handlers), one per channel. A class rather
@@ -236,12 +230,6 @@ export class Receiver {
         cancelled: cancelled === undefined ? Effect.never : Deferred.await(cancelled),
         isCancelled: () => cancelled !== undefined && Deferred.isDoneUnsafe(cancelled)
       }
-      const handler = this.deps.handler
-      const run = handler
-        ? Effect.catchCause(handler(incoming, this.deps.channel()), (cause) =>
-            Effect.logError(`handler for ${message._tag} failed`, cause)
-          )
-        : Effect.logWarning(`no handler for ${message._tag}`)
       // Once the handler's fiber has ended, however it ended (plain code: no Effect step of its own).
       const done = () => {
         // What the handler left unread is dropped, so it cannot hold the association back.
@@ -250,7 +238,7 @@ export class Receiver {
         if (id !== undefined && this.deps.cancels.get(id) === cancelled) this.deps.cancels.delete(id)
         this.deps.handlerDone()
       }
-      this.deps.runHandler(run, message, id, done)
+      this.deps.runHandler(incoming, id, done)
     }
     if (event.hasDataSet) {
       // The handler starts when the data set is complete (small ones: given whole) or large enough.

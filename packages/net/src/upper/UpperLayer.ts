@@ -427,7 +427,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           log(Table.describeTransition("Sta6", "Evt10", "DT-2", "Sta6"))
         }
         // One PDU a call when logging, so that each is logged as it is taken.
-        const wait = runReceiver !== undefined ? runReceiver.takeRun(pdus, at, debug ? at + 1 : pdus.length) : receiver(pdu)
+        const wait =
+          runReceiver !== undefined ? runReceiver.takeRun(pdus, at, debug ? at + 1 : pdus.length) : receiver(pdu)
         const taken = runReceiver !== undefined ? runReceiver.taken : 1
         if (wait !== undefined) {
           marked = false
