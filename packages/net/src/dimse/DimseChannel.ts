@@ -21,7 +21,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberSet from "effect/FiberSet"
+import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as References from "effect/References"
 import * as Result from "effect/Result"
@@ -279,7 +279,18 @@ export const make = (
     // The Asynchronous Operations Window we may use: outstanding requests at once (0 = unlimited).
     const invoked = negotiated.maxOperationsInvoked
     const window = OperationsWindow.make(invoked === 0 ? 0xffff : invoked)
-    const handlers = yield* FiberSet.make<void, never>()
+    // The handlers' fibers still running (one that ran to its end within its fork is never in it), and whether the
+    // channel's scope has closed (then no handler starts). A set of its own rather than a `FiberSet`: that is an
+    // `acquireRelease` in every association's set-up; the channel's one finalizer interrupts what is left.
+    const handlers = new Set<Fiber.Fiber<void>>()
+    let handlersClosed = false
+    // Completed once no handler is running, for whoever waits for that.
+    let handlersEmptied: Deferred.Deferred<void> | undefined
+    const handlersEmpty: Effect.Effect<void> = Effect.suspend(() => {
+      if (handlers.size === 0) return Effect.void
+      handlersEmptied ??= Deferred.makeUnsafe<void>()
+      return Deferred.await(handlersEmptied)
+    })
     // Requests waiting for responses, by message id: a stream's inbox, or the final response of `requestOne`.
     const pending = new Map<number, Inbox>()
     // Hands a response to its request: synchronously, or as an effect to wait on when its inbox is full.
@@ -896,7 +907,7 @@ export const make = (
     // end within the fork (a small C-STORE answered at once: fibers run inline until they suspend) is not tracked in
     // the handler set.
     const runHandler = (request: IncomingRequest, id: number | undefined, done: () => void): void => {
-      if (handlers.state._tag === "Closed") return
+      if (handlersClosed) return
       const message = request.message
       const handled = handler?.(request, self)
       if (handled === Exit.void) return done()
@@ -915,7 +926,15 @@ export const make = (
       )
       const fiber = Effect.runForkWith(context)(run)
       fiber.addObserver(done)
-      if (fiber.pollUnsafe() === undefined) FiberSet.addUnsafe(handlers, fiber)
+      if (fiber.pollUnsafe() !== undefined) return
+      handlers.add(fiber)
+      fiber.addObserver(() => {
+        handlers.delete(fiber)
+        if (handlers.size > 0 || handlersEmptied === undefined) return
+        const emptied = handlersEmptied
+        handlersEmptied = undefined
+        Deferred.doneUnsafe(emptied, Exit.void)
+      })
     }
     // Handlers running at once: past the cap the reader waits for one to finish (so a peer that sends
     // requests without reading the answers is held back by TCP, not by our memory).
@@ -1008,15 +1027,17 @@ export const make = (
         rx.target = NONE
       }
       // Nearly always none is running by now: then there is nothing to wait for (and no race to start).
-      if ((yield* FiberSet.size(handlers)) === 0) return
-      yield* FiberSet.awaitEmpty(handlers).pipe(
-        Effect.timeoutOrElse({ duration: association.ae.timeouts.dimse, orElse: () => FiberSet.clear(handlers) })
+      if (handlers.size === 0) return
+      yield* handlersEmpty.pipe(
+        Effect.timeoutOrElse({
+          duration: association.ae.timeouts.dimse,
+          orElse: () => Fiber.interruptAll(Array.from(handlers))
+        })
       )
     })
     // Nothing to finish (no data set arriving, no handler running: every association's usual release): answered
     // at once.
-    const idleForRelease = () =>
-      rx.target._tag !== "Request" && !(handlers.state._tag === "Open" && handlers.state.backing.size > 0)
+    const idleForRelease = () => rx.target._tag !== "Request" && handlers.size === 0
     yield* association.beforeRelease(beforeRelease, idleForRelease)
     // When the association ends, everything outstanding fails at once.
     // Fails whatever is outstanding; the error is only built (a stack trace each) when something is.
@@ -1054,17 +1075,16 @@ export const make = (
       if (pending.size === 0 && rx.target._tag !== "Request") closed = true
       else runFork(failOutstanding(goneError))
     })
-    // Runs before the handler set is interrupted (finalizers run in reverse): when the association's
-    // scope closes first, handlers still see the failure (AssociationAborted) rather than an
-    // interruption, and get a moment to finish with it.
+    // Before the handlers still running are interrupted: when the association's scope closes first, handlers still
+    // see the failure (AssociationAborted) rather than an interruption, and get a moment to finish with it.
     // On the scope itself (no context to restore for it, unlike Effect.addFinalizer: see Timers); with nothing
     // outstanding and no handler running (every association's usual end), without a generator.
     // The channel's one finalizer also cancels its timers (Timers.makeUnsafe).
     const finalizer = Effect.suspend(() => {
       stopping = true
-      const running = handlers.state._tag === "Open" && handlers.state.backing.size > 0
-      if (!running && pending.size === 0 && rx.target._tag !== "Request") {
+      if (handlers.size === 0 && pending.size === 0 && rx.target._tag !== "Request") {
         closed = true
+        handlersClosed = true
         stopWatching()
         timers.cancelAll()
         return Effect.void
@@ -1072,10 +1092,10 @@ export const make = (
       return Effect.gen(function* () {
         stopWatching()
         yield* failOutstanding(goneError)
-        if ((yield* FiberSet.size(handlers)) > 0) {
-          yield* FiberSet.awaitEmpty(handlers).pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
-        }
+        if (handlers.size > 0) yield* handlersEmpty.pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
         timers.cancelAll()
+        handlersClosed = true
+        if (handlers.size > 0) yield* Fiber.interruptAll(Array.from(handlers))
       })
     })
     yield* Scope.addFinalizer(Context.get(context as Context.Context<Scope.Scope>, Scope.Scope), finalizer)
