@@ -267,11 +267,12 @@ export const make = (
   association: Association,
   handler?: RequestHandler
 ): Effect.Effect<DimseChannel, never, Scope.Scope> =>
-  Effect.gen(function* () {
+  // In one synchronous run (no generator): every association's set-up.
+  Effect.withFiber((fiber) => {
     const negotiated = association.negotiated
     const maxPdu = Fragmenter.effectiveMaxPduLength(negotiated.peerMaxPduLength)
     // The services read once, from the context (a fiber step each saved: this is every association's set-up).
-    const context = yield* Effect.context<never>()
+    const context = fiber.context as Context.Context<never>
     const level = Context.get(context, References.MinimumLogLevel)
     // Summaries are built only when they will be printed: this is the per-message hot path.
     const debug = level === "Debug" || level === "Trace" || level === "All"
@@ -899,7 +900,7 @@ export const make = (
     // A handler's fiber starts with the channel's context plus its log span ("dimse") and annotations (the
     // message and its id): both set in one context, made before the fork, rather than two context updates
     // (each a fiber-context switch and an exit observer) in the handler's own fiber.
-    const baseContext = yield* Effect.context<never>()
+    const baseContext = context
     const baseSpans = Context.get(baseContext, References.CurrentLogSpans)
     const baseAnnotations = Context.get(baseContext, References.CurrentLogAnnotations)
     // `done` is called once the handler has ended. A handler that did its work as it was called and returned
@@ -1016,7 +1017,7 @@ export const make = (
     }
 
     // A run receiver: the P-DATA-TFs of one socket read in one call (a small C-STORE is four).
-    yield* association.receive(rx)
+    const receiving = association.receive(rx)
     // Before answering the peer's A-RELEASE-RQ: a data set still arriving never will, so its request
     // fails; the running handlers get the DIMSE timeout to finish, then are stopped.
     const beforeRelease = Effect.gen(function* () {
@@ -1038,7 +1039,7 @@ export const make = (
     // Nothing to finish (no data set arriving, no handler running: every association's usual release): answered
     // at once.
     const idleForRelease = () => rx.target._tag !== "Request" && handlers.size === 0
-    yield* association.beforeRelease(beforeRelease, idleForRelease)
+    const releaseHook = association.beforeRelease(beforeRelease, idleForRelease)
     // When the association ends, everything outstanding fails at once.
     // Fails whatever is outstanding; the error is only built (a stack trace each) when something is.
     const failOutstanding = (error: () => AssociationAborted) =>
@@ -1098,6 +1099,12 @@ export const make = (
         if (handlers.size > 0) yield* Fiber.interruptAll(Array.from(handlers))
       })
     })
-    yield* Scope.addFinalizer(Context.get(context as Context.Context<Scope.Scope>, Scope.Scope), finalizer)
-    return self
+    const finalized = Scope.addFinalizer(Context.get(context as Context.Context<Scope.Scope>, Scope.Scope), finalizer)
+    return Effect.andThen(
+      receiving,
+      Effect.andThen(
+        releaseHook,
+        Effect.map(finalized, () => self)
+      )
+    )
   })
