@@ -11,7 +11,7 @@ import * as Server from "../src/association/Server.ts"
 import * as DimseChannel from "../src/dimse/DimseChannel.ts"
 import * as Transport from "../src/upper/Transport.ts"
 import * as UpperLayer from "../src/upper/UpperLayer.ts"
-import { associateRq, rawPeer } from "./rawPeer.ts"
+import { associateAc, associateRq, rawPeer } from "./rawPeer.ts"
 import { VERIFICATION, testAe } from "./support.ts"
 
 const encode = (pdu: Pdu.Pdu) => Result.getOrThrow(PduCodec.encodePdu(pdu))
@@ -20,15 +20,8 @@ const pdata = (n: number) =>
     _tag: "PDataTf",
     pdvs: [{ presentationContextId: 1, isCommand: true, isLast: true, data: new Uint8Array([n, 0, 0, 0]) }]
   })
-const joined = (parts: ReadonlyArray<Uint8Array>) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
+// PDUs sent in one write (read as one chunk).
+const joined = (parts: ReadonlyArray<Uint8Array>) => new Uint8Array(Buffer.concat(parts))
 
 const settle = Effect.gen(function* () {
   for (let i = 0; i < 30; i++) yield* Effect.yieldNow
@@ -41,22 +34,7 @@ const established = Effect.gen(function* () {
   yield* theirs.write([encode(associateRq())])
   const rq = yield* ul.indications
   if (rq._tag !== "AssociateIndication") return assert.fail(rq._tag)
-  const ac: Pdu.AAssociateAc = {
-    _tag: "AAssociateAc",
-    protocolVersion: 1,
-    calledAeTitle: rq.rq.calledAeTitle,
-    callingAeTitle: rq.rq.callingAeTitle,
-    applicationContextName: rq.rq.applicationContextName,
-    presentationContexts: rq.rq.presentationContexts.map((pc) => ({
-      _tag: "PresentationContextAc" as const,
-      id: pc.id,
-      result: 0,
-      transferSyntax: pc.transferSyntaxes[0]
-    })),
-    userInformation: [{ _tag: "MaximumLength", maximumLength: 16384 }],
-    unknownItems: []
-  }
-  yield* ul.submit({ _tag: "AssociateAccept", ac })
+  yield* ul.submit({ _tag: "AssociateAccept", ac: associateAc(rq.rq) })
   yield* theirs.read
   yield* settle
   assert.strictEqual(yield* ul.state, "Sta6")
