@@ -8,7 +8,7 @@
  * 0.5) calls per operation. Counts are exact and do not depend on the load of the machine, unlike CPU time.
  * Other env passes through to run.ts (e.g. SCU_WINDOW, or SCU=dcmtk: storescu as the SCU, the SCP's counts only). Coverage files go to .tmp/calls (KEEP=1 keeps them).
  * PER=association: `small` and `big` count associations of one C-STORE each (run.ts 1 <n>), so the figures are calls
- * per association (opening, one C-STORE, release).
+ * per association (opening, one C-STORE, release); with SCU_OP=echo (run.ts), a C-ECHO instead of each C-STORE.
  */
 import { spawnSync } from "node:child_process"
 import * as Fs from "node:fs"

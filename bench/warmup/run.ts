@@ -3,7 +3,8 @@
  * netdicom SCU -> netdicom SCP (or storescp with SCP=dcmtk, or from DCMTK storescu with SCU=dcmtk: `passes`
  * runs of storescu, one association each), per-segment counters of the netdicom sides.
  * env: FLAGS (extra node flags, both sides), SCU_FLAGS, SCP_FLAGS, SEG, SCU_WINDOW, NOBUILD=1, SOURCES=1,
- * SCU_LOOP=forEach (the SCU's loop before Round 11: a fiber per C-STORE, `Scu.storeLoaded` in an Effect.gen each)
+ * SCU_LOOP=forEach (the SCU's loop before Round 11: a fiber per C-STORE, `Scu.storeLoaded` in an Effect.gen each),
+ * SCU_OP=echo (a C-ECHO per operation instead of a C-STORE)
  */
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"

@@ -4,11 +4,13 @@ import * as Effect from "effect/Effect"
 import * as References from "effect/References"
 import * as Result from "effect/Result"
 import { ApplicationEntity, Part10, Scu, type DimseError } from "@netdicom/net"
-import { SCP_AET, SCU_AET } from "../common.ts"
+import { SCP_AET, SCU_AET, VERIFICATION } from "../common.ts"
 
 // argv: port, passes, count per pass, files...
 const [port, passes, count, ...files] = process.argv.slice(2)
 const SEG = Number(process.env["SEG"] ?? 500)
+// SCU_OP=echo: a C-ECHO per operation (on Verification) instead of a C-STORE.
+const echoes = process.env["SCU_OP"] === "echo"
 const window = Number(process.env["SCU_WINDOW"] ?? 8)
 const ae = Result.getOrThrow(
   ApplicationEntity.make({
@@ -24,7 +26,11 @@ const program = Effect.gen(function* () {
   const n = Number(count)
   const paths = Array.from({ length: n }, (_, i) => files[i % files.length]!)
   const infos = Array.from({ length: n }, (_, i) => infos0[i % files.length]!)
-  const contexts = [{ abstractSyntax: infos0[0]!.sopClassUid, transferSyntaxes: [infos0[0]!.transferSyntaxUid] }]
+  const contexts = [
+    echoes
+      ? { abstractSyntax: VERIFICATION, transferSyntaxes: [infos0[0]!.transferSyntaxUid] }
+      : { abstractSyntax: infos0[0]!.sopClassUid, transferSyntaxes: [infos0[0]!.transferSyntaxUid] }
+  ]
   Probe.mark(0)
   for (let p = 0; p < Number(passes); p++) {
     yield* Effect.scoped(
@@ -35,6 +41,14 @@ const program = Effect.gen(function* () {
           calledAeTitle: SCP_AET,
           contexts
         })
+        if (echoes) {
+          for (let i = 0; i < n; i++) {
+            if ((yield* Scu.echo(channel)).category !== "Success") throw new Error("failed")
+            done++
+            if (done % SEG === 0) Probe.mark(done)
+          }
+          return
+        }
         const take = yield* Part10.readAhead(infos.map((info, i) => ({ ...info, path: paths[i]! })))
         const w = Math.max(1, channel.association.negotiated.maxOperationsInvoked)
         // As bench/scu.ts: up to `w` outstanding, each begun at once (`Scu.storeLoadedNow`), no fiber each.

@@ -41,8 +41,11 @@ export interface Association {
    * upper layer's `writePData`), otherwise the effect that does the rest and must be run.
    */
   readonly writePData: (pdus: ReadonlyArray<Uint8Array>) => Effect.Effect<void, AssociationAborted> | undefined
-  /** Installs the receiver of P-DATA (the DIMSE layer); PDUs wait until one is installed. */
-  readonly receive: (handler: UpperLayer.PDataReceiver) => Effect.Effect<void>
+  /**
+   * Installs the receiver of P-DATA (the DIMSE layer); PDUs wait until one is installed. A run receiver is handed the
+   * P-DATA-TFs of one socket read in one call.
+   */
+  readonly receive: (handler: UpperLayer.PDataReceiver | UpperLayer.PDataRunReceiver) => Effect.Effect<void>
   /**
    * Installs what runs before we answer a peer's A-RELEASE-RQ (e.g. finishing operations); `idle`, when given and
    * true as the request comes, says the hook has nothing to do: the answer then goes at once, with no fiber.
@@ -151,8 +154,10 @@ const establish = (
       },
       receive: (handler) =>
         Effect.suspend(() => {
-          receiver = handler
-          Deferred.doneUnsafe(receiverSet, Effect.succeed(handler))
+          // P-DATA queued as indications is taken one PDU at a time.
+          const one = typeof handler === "function" ? handler : UpperLayer.onePDataAtATime(handler)
+          receiver = one
+          Deferred.doneUnsafe(receiverSet, Effect.succeed(one))
           return ul.receivePData(handler)
         }),
       beforeRelease: (h, idle) =>

@@ -21,7 +21,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberSet from "effect/FiberSet"
+import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as References from "effect/References"
 import * as Result from "effect/Result"
@@ -91,7 +91,12 @@ export interface RequestOptions {
   readonly cancelWhen?: Effect.Effect<void>
 }
 
-/** What a request handler does with each request; it answers through the channel. */
+/**
+ * What a request handler does with each request; it answers through the channel. It is called as the request is
+ * ready (on the socket's event) and its effect is run in a fiber of its own with the `dimse` log span and the
+ * message's annotations; a handler that has done its work as it was called (answered with `sendNow`) may return
+ * `Exit.void`, which runs no fiber.
+ */
 export type RequestHandler = (request: IncomingRequest, channel: DimseChannel) => Effect.Effect<void>
 
 /** DIMSE on an association. */
@@ -263,11 +268,12 @@ export const make = (
   association: Association,
   handler?: RequestHandler
 ): Effect.Effect<DimseChannel, never, Scope.Scope> =>
-  Effect.gen(function* () {
+  // In one synchronous run (no generator): every association's set-up.
+  Effect.withFiber((fiber) => {
     const negotiated = association.negotiated
     const maxPdu = Fragmenter.effectiveMaxPduLength(negotiated.peerMaxPduLength)
     // The services read once, from the context (a fiber step each saved: this is every association's set-up).
-    const context = yield* Effect.context<never>()
+    const context = fiber.context as Context.Context<never>
     const level = Context.get(context, References.MinimumLogLevel)
     // Summaries are built only when they will be printed: this is the per-message hot path.
     const debug = level === "Debug" || level === "Trace" || level === "All"
@@ -275,7 +281,18 @@ export const make = (
     // The Asynchronous Operations Window we may use: outstanding requests at once (0 = unlimited).
     const invoked = negotiated.maxOperationsInvoked
     const window = OperationsWindow.make(invoked === 0 ? 0xffff : invoked)
-    const handlers = yield* FiberSet.make<void, never>()
+    // The handlers' fibers still running (one that ran to its end within its fork is never in it), and whether the
+    // channel's scope has closed (then no handler starts). A set of its own rather than a `FiberSet`: that is an
+    // `acquireRelease` in every association's set-up; the channel's one finalizer interrupts what is left.
+    const handlers = new Set<Fiber.Fiber<void>>()
+    let handlersClosed = false
+    // Completed once no handler is running, for whoever waits for that.
+    let handlersEmptied: Deferred.Deferred<void> | undefined
+    const handlersEmpty: Effect.Effect<void> = Effect.suspend(() => {
+      if (handlers.size === 0) return Effect.void
+      handlersEmptied ??= Deferred.makeUnsafe<void>()
+      return Deferred.await(handlersEmptied)
+    })
     // Requests waiting for responses, by message id: a stream's inbox, or the final response of `requestOne`.
     const pending = new Map<number, Inbox>()
     // Hands a response to its request: synchronously, or as an effect to wait on when its inbox is full.
@@ -892,18 +909,36 @@ export const make = (
     // A handler's fiber starts with the channel's context plus its log span ("dimse") and annotations (the
     // message and its id): both set in one context, made before the fork, rather than two context updates
     // (each a fiber-context switch and an exit observer) in the handler's own fiber.
-    const baseContext = yield* Effect.context<never>()
+    const baseContext = context
     const baseSpans = Context.get(baseContext, References.CurrentLogSpans)
     const baseAnnotations = Context.get(baseContext, References.CurrentLogAnnotations)
-    // `done` is called once the handler's fiber has ended. A handler that ran to its end within the fork (a small
-    // C-STORE answered at once: fibers run inline until they suspend) is not tracked in the handler set.
+    // `done` is called once the handler has ended, with how it ended. A handler that did its work as it was called and
+    // returned `Exit.void` (`Scp`'s C-ECHO answered at once) runs no fiber (by identity: no call to tell); one that ran
+    // to its end within the fork (a small C-STORE answered at once: fibers run inline until they suspend) is not
+    // tracked in the handler set. A handler that fails gets its request answered with a failure if it had not
+    // answered it, and a request with no handler is refused (`Unanswered`).
     const runHandler = (
-      run: Effect.Effect<void>,
-      message: Dimse.Message,
+      request: IncomingRequest,
       id: number | undefined,
       done: (exit: Exit.Exit<void>) => void
     ): void => {
-      if (handlers.state._tag === "Closed") return
+      if (handlersClosed) return
+      const message = request.message
+      let handled: Effect.Effect<void> | undefined
+      try {
+        handled = handler?.(request, self)
+      } catch (thrown) {
+        // A handler function that throws instead of returning an effect: a defect of that handler, answered as one.
+        handled = Effect.die(thrown)
+      }
+      if (handled === Exit.void) return done(Exit.void)
+      const run =
+        handled !== undefined
+          ? Effect.catchCause(handled, (cause) => unanswered.failed(request.context, message, cause))
+          : Effect.andThen(
+              Stream.runDrain(request.dataSet).pipe(Effect.ignore),
+              unanswered.refused(request.context, message)
+            )
       // By key (`addUnsafe`): `Context.add` is the same through a curried wrapper, two calls more per message.
       const context = Context.addUnsafe(
         Context.addUnsafe(baseContext, References.CurrentLogSpans.key, [
@@ -915,7 +950,15 @@ export const make = (
       )
       const fiber = Effect.runForkWith(context)(run)
       fiber.addObserver(done)
-      if (fiber.pollUnsafe() === undefined) FiberSet.addUnsafe(handlers, fiber)
+      if (fiber.pollUnsafe() !== undefined) return
+      handlers.add(fiber)
+      fiber.addObserver(() => {
+        handlers.delete(fiber)
+        if (handlers.size > 0 || handlersEmptied === undefined) return
+        const emptied = handlersEmptied
+        handlersEmptied = undefined
+        Deferred.doneUnsafe(emptied, Exit.void)
+      })
     }
     // Handlers running at once: past the cap the reader waits for one to finish (so a peer that sends
     // requests without reading the answers is held back by TCP, not by our memory).
@@ -948,7 +991,6 @@ export const make = (
       contextById,
       pending,
       cancels,
-      handler,
       handlerCap,
       dimseTimeout: association.ae.timeouts.dimse,
       deliver,
@@ -957,8 +999,7 @@ export const make = (
       runHandler,
       handlerDone,
       awaitSlot,
-      unanswered,
-      channel: () => self
+      unanswered
     })
 
     // 1..65535 in turn, skipping ids still awaiting responses (with an unlimited window, ids wrap around them).
@@ -999,8 +1040,8 @@ export const make = (
       isStopping: () => stopping
     }
 
-    // Bound, not wrapped in an arrow: one JavaScript call fewer per P-DATA-TF.
-    yield* association.receive(rx.onPData.bind(rx))
+    // A run receiver: the P-DATA-TFs of one socket read in one call (a small C-STORE is four).
+    const receiving = association.receive(rx)
     // Before answering the peer's A-RELEASE-RQ: a data set still arriving never will, so its request
     // fails; the running handlers get the DIMSE timeout to finish, then are stopped.
     const beforeRelease = Effect.gen(function* () {
@@ -1011,16 +1052,18 @@ export const make = (
         rx.target = NONE
       }
       // Nearly always none is running by now: then there is nothing to wait for (and no race to start).
-      if ((yield* FiberSet.size(handlers)) === 0) return
-      yield* FiberSet.awaitEmpty(handlers).pipe(
-        Effect.timeoutOrElse({ duration: association.ae.timeouts.dimse, orElse: () => FiberSet.clear(handlers) })
+      if (handlers.size === 0) return
+      yield* handlersEmpty.pipe(
+        Effect.timeoutOrElse({
+          duration: association.ae.timeouts.dimse,
+          orElse: () => Fiber.interruptAll(Array.from(handlers))
+        })
       )
     })
     // Nothing to finish (no data set arriving, no handler running: every association's usual release): answered
     // at once.
-    const idleForRelease = () =>
-      rx.target._tag !== "Request" && !(handlers.state._tag === "Open" && handlers.state.backing.size > 0)
-    yield* association.beforeRelease(beforeRelease, idleForRelease)
+    const idleForRelease = () => rx.target._tag !== "Request" && handlers.size === 0
+    const releaseHook = association.beforeRelease(beforeRelease, idleForRelease)
     // When the association ends, everything outstanding fails at once.
     // Fails whatever is outstanding; the error is only built (a stack trace each) when something is.
     const failOutstanding = (error: () => AssociationAborted) =>
@@ -1057,17 +1100,16 @@ export const make = (
       if (pending.size === 0 && rx.target._tag !== "Request") closed = true
       else runFork(failOutstanding(goneError))
     })
-    // Runs before the handler set is interrupted (finalizers run in reverse): when the association's
-    // scope closes first, handlers still see the failure (AssociationAborted) rather than an
-    // interruption, and get a moment to finish with it.
+    // Before the handlers still running are interrupted: when the association's scope closes first, handlers still
+    // see the failure (AssociationAborted) rather than an interruption, and get a moment to finish with it.
     // On the scope itself (no context to restore for it, unlike Effect.addFinalizer: see Timers); with nothing
     // outstanding and no handler running (every association's usual end), without a generator.
     // The channel's one finalizer also cancels its timers (Timers.makeUnsafe).
     const finalizer = Effect.suspend(() => {
       stopping = true
-      const running = handlers.state._tag === "Open" && handlers.state.backing.size > 0
-      if (!running && pending.size === 0 && rx.target._tag !== "Request") {
+      if (handlers.size === 0 && pending.size === 0 && rx.target._tag !== "Request") {
         closed = true
+        handlersClosed = true
         stopWatching()
         timers.cancelAll()
         return Effect.void
@@ -1075,12 +1117,18 @@ export const make = (
       return Effect.gen(function* () {
         stopWatching()
         yield* failOutstanding(goneError)
-        if ((yield* FiberSet.size(handlers)) > 0) {
-          yield* FiberSet.awaitEmpty(handlers).pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
-        }
+        if (handlers.size > 0) yield* handlersEmpty.pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
         timers.cancelAll()
+        handlersClosed = true
+        if (handlers.size > 0) yield* Fiber.interruptAll(Array.from(handlers))
       })
     })
-    yield* Scope.addFinalizer(Context.get(context as Context.Context<Scope.Scope>, Scope.Scope), finalizer)
-    return self
+    const finalized = Scope.addFinalizer(Context.get(context as Context.Context<Scope.Scope>, Scope.Scope), finalizer)
+    return Effect.andThen(
+      receiving,
+      Effect.andThen(
+        releaseHook,
+        Effect.map(finalized, () => self)
+      )
+    )
   })

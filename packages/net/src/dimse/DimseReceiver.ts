@@ -7,12 +7,11 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
-import * as Stream from "effect/Stream"
 import { CommandSet, Dimse, Reassembler, Status, type Pdu } from "@netdicom/wire"
 import type { AssociationAborted } from "../association/AssociationError.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
 import * as ReceivedBytes from "../upper/ReceivedBytes.ts"
-import type { DimseChannel, IncomingRequest, RequestHandler, Response } from "./DimseChannel.ts"
+import type { IncomingRequest, Response } from "./DimseChannel.ts"
 import * as Inflow from "./Inflow.ts"
 import type { Unanswered } from "./Unanswered.ts"
 
@@ -128,24 +127,18 @@ interface ReceiverDeps {
   // The requests awaiting responses, by Message ID, with the presentation context each went on.
   readonly pending: ReadonlyMap<number, { readonly message: Dimse.Message; readonly contextId: number }>
   readonly cancels: Map<number, Deferred.Deferred<void>>
-  readonly handler: RequestHandler | undefined
   readonly handlerCap: number
   readonly dimseTimeout: Duration.Duration
   readonly deliver: (id: number, r: Response) => Effect.Effect<void> | undefined
   readonly protocolAbort: (detail: string) => Effect.Effect<void>
   // Sends a command set with no data set (an answer to a request the library does not implement).
   readonly sendCommand: (context: AcceptedContext, command: CommandSet.CommandSet) => Effect.Effect<void>
-  readonly runHandler: (
-    run: Effect.Effect<void>,
-    message: Dimse.Message,
-    id: number | undefined,
-    done: (exit: Exit.Exit<void>) => void
-  ) => void
+  // Runs the channel's handler of a request; `done` once it has ended, with how it ended.
+  readonly runHandler: (request: IncomingRequest, id: number | undefined, done: (exit: Exit.Exit<void>) => void) => void
   // The requests not answered yet, and what answers those a handler left (or that have no handler).
   readonly unanswered: Unanswered
   readonly handlerDone: () => void
   readonly awaitSlot: Effect.Effect<void>
-  readonly channel: () => DimseChannel
 }
 
 // The receive path (P-DATA in, commands and data sets to requests and handlers), one per channel. A class rather
@@ -162,6 +155,12 @@ export class Receiver {
   running = 0
   // Views of the fragments of a command still being gathered (a command set in several PDVs).
   commandViews: Array<Uint8Array> = []
+  // How many PDUs the last `takeRun` took (`UpperLayer.PDataRunReceiver`).
+  taken = 0
+  // Cleared once the events of the PDU being taken ran code other than the receiver's own (a handler started, a
+  // response delivered, a reader or a canceller woken), which may have changed the association: the reader then
+  // looks at it again before the next PDU is taken.
+  ownCodeOnly = true
   readonly deps: ReceiverDeps
   constructor(deps: ReceiverDeps) {
     this.deps = deps
@@ -178,7 +177,10 @@ export class Receiver {
     }
     if (message._tag === "CCancelRq") {
       const d = this.deps.cancels.get(message.messageIdBeingRespondedTo)
-      if (d) Deferred.doneUnsafe(d, Exit.void)
+      if (d) {
+        this.ownCodeOnly = false
+        Deferred.doneUnsafe(d, Exit.void)
+      }
       this.target = NONE
       return logged
     }
@@ -207,6 +209,7 @@ export class Receiver {
         return logged
       }
       this.target = NONE
+      this.ownCodeOnly = false
       const delivered = this.deps.deliver(id, { message, status: statusOf(message), dataSet: undefined })
       return logged === undefined ? delivered : delivered === undefined ? logged : Effect.andThen(logged, delivered)
     }
@@ -221,6 +224,7 @@ export class Receiver {
     const unanswered = this.deps.unanswered
     if (id !== undefined) unanswered.begin(id, message)
     const start = () => {
+      this.ownCodeOnly = false
       const received = inflow.complete()
       const incoming: IncomingRequest = {
         context,
@@ -231,13 +235,6 @@ export class Receiver {
         cancelled: cancelled === undefined ? Effect.never : Deferred.await(cancelled),
         isCancelled: () => cancelled !== undefined && Deferred.isDoneUnsafe(cancelled)
       }
-      const handler = this.deps.handler
-      // A handler that fails gets its request answered with a failure if it had not answered it (`Unanswered`).
-      const run = handler
-        ? Effect.catchCause(handler(incoming, this.deps.channel()), (cause) =>
-            unanswered.failed(context, message, cause)
-          )
-        : Effect.andThen(Stream.runDrain(incoming.dataSet).pipe(Effect.ignore), unanswered.refused(context, message))
       // Once the handler's fiber has ended, however it ended (plain code: no Effect step of its own).
       const done = (exit: Exit.Exit<void>) => {
         // What the handler left unread is dropped, so it cannot hold the association back.
@@ -250,7 +247,7 @@ export class Receiver {
         if (exit._tag === "Failure") unanswered.ended(context, message, exit.cause, open)
         this.deps.handlerDone()
       }
-      this.deps.runHandler(run, message, id, done)
+      this.deps.runHandler(incoming, id, done)
     }
     if (event.hasDataSet) {
       // The handler starts when the data set is complete (small ones: given whole) or large enough.
@@ -293,6 +290,8 @@ export class Receiver {
     const t = this.target
     switch (t._tag) {
       case "Request": {
+        // A handler already running may be woken by the fragment.
+        if (t.start === undefined) this.ownCodeOnly = false
         const wait = t.inflow.push(event.data)
         if (event.isLast) {
           t.inflow.end()
@@ -325,6 +324,7 @@ export class Receiver {
         // Copied out: the fragments still views of socket reads are given back (those merged into a copy on the way
         // were not, and are left to the collector).
         for (const chunk of t.chunks) ReceivedBytes.consumed(chunk)
+        this.ownCodeOnly = false
         return this.deps.deliver(t.id, { message: t.message, status: statusOf(t.message), dataSet })
       }
       default:
@@ -355,30 +355,46 @@ export class Receiver {
       : undefined
   }
 
-  onPData(pdu: Pdu.PDataTf): Effect.Effect<void> | undefined {
-    if (this.gone) return undefined
-    // The events of the PDVs before a protocol error still run, then the error aborts.
-    const events: Array<Reassembler.Event> = []
-    const pdvs = pdu.pdvs
-    const failure = this.deps.reassembler.pushInto(pdvs, events)
-    // A command's fragments are decoded into its command set (values copied) once its last one is in: from then on
-    // no view of them is held, and the socket reads they came from may go back (`ReceivedBytes`) once their data
-    // views are released too, rather than waiting for a collection (a read of small instances holds commands).
-    for (let i = 0; i < pdvs.length; i++) {
-      const pdv = pdvs[i]!
-      if (!pdv.isCommand) continue
-      if (!pdv.isLast) {
-        // empty ones hold no bytes (a peer may send any number of them); the others add up to the command's length,
-        // which the reassembler bounds
-        if (pdv.data.length > 0) this.commandViews.push(pdv.data)
-        continue
+  // `UpperLayer.PDataRunReceiver`: the P-DATA-TFs of pdus[at..end) in one call, each PDU's events run before the next
+  // is reassembled, stopping after a PDU whose events must be waited for or ran code other than the receiver's.
+  takeRun(pdus: ReadonlyArray<Pdu.Pdu>, at: number, end: number): Effect.Effect<void> | undefined {
+    let i = at
+    while (i < end) {
+      const pdu = pdus[i]!
+      if (pdu._tag !== "PDataTf") break
+      i++
+      // Gone: what still arrives is dropped.
+      if (this.gone) continue
+      this.ownCodeOnly = true
+      // The events of the PDVs before a protocol error still run, then the error aborts.
+      const events: Array<Reassembler.Event> = []
+      const pdvs = pdu.pdvs
+      const failure = this.deps.reassembler.pushInto(pdvs, events)
+      // A command's fragments are decoded into its command set (values copied) once its last one is in: from then on
+      // no view of them is held, and the socket reads they came from may go back (`ReceivedBytes`) once their data
+      // views are released too, rather than waiting for a collection (a read of small instances holds commands).
+      for (let j = 0; j < pdvs.length; j++) {
+        const pdv = pdvs[j]!
+        if (!pdv.isCommand) continue
+        if (!pdv.isLast) {
+          // empty ones hold no bytes (a peer may send any number of them); the others add up to the command's
+          // length, which the reassembler bounds
+          if (pdv.data.length > 0) this.commandViews.push(pdv.data)
+          continue
+        }
+        ReceivedBytes.consumed(pdv.data)
+        if (this.commandViews.length > 0) {
+          for (const view of this.commandViews) ReceivedBytes.consumed(view)
+          this.commandViews = []
+        }
       }
-      ReceivedBytes.consumed(pdv.data)
-      if (this.commandViews.length > 0) {
-        for (const view of this.commandViews) ReceivedBytes.consumed(view)
-        this.commandViews = []
+      const wait = this.runEvents(events, 0, failure)
+      if (wait !== undefined || !this.ownCodeOnly) {
+        this.taken = i - at
+        return wait
       }
     }
-    return this.runEvents(events, 0, failure)
+    this.taken = i - at
+    return undefined
   }
 }

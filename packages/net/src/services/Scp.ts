@@ -544,17 +544,17 @@ export const requestHandler = (ae: ApplicationEntity, services: Services): Dimse
       if (refusal !== undefined) return refuse(request, channel, m, refusal)
     }
     switch (m._tag) {
-      case "CEchoRq":
-        // Answered as the handler's fiber starts, written at once when nothing else is being sent.
-        return Effect.suspend(() => {
-          const rest = channel.sendNow(request.context, {
-            _tag: "CEchoRsp",
-            messageIdBeingRespondedTo: m.messageId,
-            affectedSopClassUid: m.affectedSopClassUid,
-            status: Status.SUCCESS
-          })
-          return rest === undefined ? Effect.void : Effect.ignore(rest)
+      case "CEchoRq": {
+        // Answered as the handler is called, written at once when nothing else is being sent: then its effect is a
+        // success already, and the channel runs no fiber for it.
+        const rest = channel.sendNow(request.context, {
+          _tag: "CEchoRsp",
+          messageIdBeingRespondedTo: m.messageId,
+          affectedSopClassUid: m.affectedSopClassUid,
+          status: Status.SUCCESS
         })
+        return rest === undefined ? Exit.void : Effect.ignore(rest)
+      }
       case "CStoreRq":
         return store(request, channel)
       case "CFindRq":

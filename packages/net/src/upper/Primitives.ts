@@ -51,6 +51,25 @@ export interface AbortInfo {
 export type PDataReceiver = (pdu: Pdu.PDataTf) => Effect.Effect<void> | undefined
 
 /**
+ * A receiver of P-DATA that takes the P-DATA-TFs of one socket read in one call (the DIMSE layer's): `takeRun(pdus,
+ * at, end)` takes `pdus[at]`, a P-DATA-TF, and goes on with the P-DATA-TFs right behind it before `end` while what it
+ * ran for them was its own code (no handler started, no response delivered, no reader woken: nothing that could
+ * have changed the association); it then sets `taken` to how many it took and returns an effect to wait on before
+ * the next PDU is taken, or `undefined` to go straight on, as a `PDataReceiver` does for one.
+ */
+export interface PDataRunReceiver {
+  readonly takeRun: (pdus: ReadonlyArray<Pdu.Pdu>, at: number, end: number) => Effect.Effect<void> | undefined
+  /** How many PDUs the last `takeRun` took: at least one. */
+  readonly taken: number
+}
+
+/** A run receiver as a receiver of one P-DATA-TF at a time (for P-DATA that was queued as an indication). */
+export const onePDataAtATime =
+  (receiver: PDataRunReceiver): PDataReceiver =>
+  (pdu) =>
+    receiver.takeRun([pdu], 0, 1)
+
+/**
  * Takes each indication as it comes, synchronously, in place of `indications` (`UpperLayer.consume`): returns an
  * effect to wait on before the next is given (a `PData` counts as handled once it is done), or `undefined` to go
  * straight on. `submit` issues a primitive from within it.

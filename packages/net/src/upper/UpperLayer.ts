@@ -33,7 +33,9 @@ import {
   type Indication,
   type IndicationConsumer,
   NotEstablished,
+  onePDataAtATime,
   type PDataReceiver,
+  type PDataRunReceiver,
   type UserPrimitive
 } from "./Primitives.ts"
 import * as ReceivedBytes from "./ReceivedBytes.ts"
@@ -49,8 +51,15 @@ import {
   TransportFailed
 } from "./Transport.ts"
 
-export type { AbortInfo, Indication, IndicationConsumer, PDataReceiver, UserPrimitive } from "./Primitives.ts"
-export { NotEstablished } from "./Primitives.ts"
+export type {
+  AbortInfo,
+  Indication,
+  IndicationConsumer,
+  PDataReceiver,
+  PDataRunReceiver,
+  UserPrimitive
+} from "./Primitives.ts"
+export { NotEstablished, onePDataAtATime } from "./Primitives.ts"
 
 /** How to build a machine. */
 export interface UpperLayerOptions {
@@ -110,9 +119,10 @@ export interface UpperLayer {
   readonly closed: Effect.Effect<void>
   /**
    * Installs the receiver of P-DATA in Sta6: it is then called by the reader (on the socket's event), in order,
-   * instead of P-DATA indications being queued. Indications already queued still come out first.
+   * instead of P-DATA indications being queued. Indications already queued still come out first. A run receiver is
+   * handed the P-DATA-TFs of one read in one call.
    */
-  readonly receivePData: (handler: PDataReceiver) => Effect.Effect<void>
+  readonly receivePData: (handler: PDataReceiver | PDataRunReceiver) => Effect.Effect<void>
   /** The taker of a `PData` indication says it has handled it (keeps P-DATA in order with `receivePData`). */
   readonly pdataHandled: Effect.Effect<void>
   /** The machine's timers (its Clock), cancelled with its scope: for the association's own deadlines. */
@@ -164,6 +174,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     let idleTimer: (() => void) | undefined
     let finished = false
     let receiver: PDataReceiver | undefined
+    // The receiver when it takes runs of P-DATA-TFs (`receiver` is then its one-at-a-time form).
+    let runReceiver: PDataRunReceiver | undefined
     // P-DATA queued as events or indications and not yet taken: while any is, new P-DATA queues too (order).
     let queuedPData = 0
     // PDUs queued for the machine and not yet stepped: while any is (an A-ABORT, a release...), the
@@ -397,8 +409,10 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       return inboundEnd
     }
 
-    // Hands one PDU on; false when it must wait (no permit for a P-DATA indication) and be handed on again later.
-    const dispatch = (pdu: Pdu.Pdu): boolean => {
+    // Hands pdus[at] on, with the P-DATA-TFs right behind it that a run receiver takes with it; returns how many were
+    // handed on, 0 when it must wait (no permit for a P-DATA indication) and be handed on again later.
+    const dispatch = (at: number): number => {
+      const pdu = pdus[at]!
       if (idleMillis !== undefined && !marked) {
         // `activity.mark()`, inlined: once per socket read
         activity.last = timers.now()
@@ -418,7 +432,10 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           logPdu("received", pdu)
           log(Table.describeTransition("Sta6", "Evt10", "DT-2", "Sta6"))
         }
-        const wait = receiver(pdu)
+        // One PDU a call when logging, so that each is logged as it is taken.
+        const wait =
+          runReceiver !== undefined ? runReceiver.takeRun(pdus, at, debug ? at + 1 : pdus.length) : receiver(pdu)
+        const taken = runReceiver !== undefined ? runReceiver.taken : 1
         if (wait !== undefined) {
           marked = false
           waitingOnReceiver = true
@@ -427,12 +444,12 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
             pump()
           })
         }
-        return true
+        return taken
       }
       if (pdu._tag === "PDataTf") {
         if (permits === 0) {
           waitingOnPermit = true
-          return false
+          return 0
         }
         permits--
         queuedPData++
@@ -441,7 +458,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       queuedFromPeer++
       marked = false
       post(Events.ofPdu(pdu))
-      return true
+      return 1
     }
 
     // Reads and hands on what there is until it runs out or must wait; called on each read and once a wait is over.
@@ -451,7 +468,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       try {
         while (reading && !waitingOnReceiver && !waitingOnPermit) {
           if (pduAt < pdus.length) {
-            if (dispatch(pdus[pduAt]!)) pduAt++
+            pduAt += dispatch(pduAt)
             continue
           }
           if (parseError !== undefined) {
@@ -980,7 +997,13 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       }),
       receivePData: (handler) =>
         Effect.sync(() => {
-          receiver = handler
+          if (typeof handler === "function") {
+            receiver = handler
+            runReceiver = undefined
+          } else {
+            receiver = onePDataAtATime(handler)
+            runReceiver = handler
+          }
         })
     }
     return Effect.map(Scope.addFinalizerExit(scope, finalizer), () => {
