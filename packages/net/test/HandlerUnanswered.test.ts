@@ -46,6 +46,9 @@ const handler: DimseChannel.RequestHandler = (request, channel) => {
     case 5:
     case 6:
       return Effect.andThen(Stream.runDrain(request.dataSet).pipe(Effect.ignore), notAnEffect())
+    case 8:
+      // a handler function that throws instead of returning an effect
+      throw new Error("throws before returning an effect")
     default:
       return answer
   }
@@ -150,12 +153,16 @@ describe("a request handler that ends without its final response", () => {
       assert.deepStrictEqual(yield* answers(find), [[0x8020, 6, Status.UNABLE_TO_PROCESS]])
       // the association goes on
       assert.deepStrictEqual(yield* answers(echo(7)), [[0x8030, 7, Status.SUCCESS]])
+      // a handler function that throws: its defect, answered once; the association still goes on
+      assert.deepStrictEqual(yield* answers(echo(8)), [[0x8030, 8, Status.PROCESSING_FAILURE]])
+      assert.deepStrictEqual(yield* answers(echo(9)), [[0x8030, 9, Status.SUCCESS]])
 
       for (const [id, command, why] of [
         [1, "C-ECHO-RQ", "Not a valid effect"],
         [2, "C-ECHO-RQ", "dies at once"],
         [5, "C-STORE-RQ", "Not a valid effect"],
-        [6, "C-FIND-RQ", "Not a valid effect"]
+        [6, "C-FIND-RQ", "Not a valid effect"],
+        [8, "C-ECHO-RQ", "throws before returning an effect"]
       ] as const) {
         const line = errors.find((e) => new RegExp(`${command} ${id}\\b`).test(e))
         assert.isDefined(line, `no Error line for ${command} ${id}:\n${errors.join("\n")}`)
