@@ -14,7 +14,9 @@
  * for a destination that is slow to accept its association, and giving a sub-operation under way a second to finish
  * before it is counted failed); a server stopping
  * (the association's channel closing) starts no new sub-operation and sends the final response, counting those
- * not started as failed, before its associations are aborted. A service that is not provided is answered 0x0122,
+ * not started as failed, before its associations are aborted. A query or retrieve service that dies (a throw, a
+ * defect) is answered 0xC000 and logged, an instance's data set source that dies fails its sub-operation alone; a
+ * storage handler that dies is answered 0x0110 (`StoreHandler`). A service that is not provided is answered 0x0122,
  * as is a request whose SOP class is not its presentation context's abstract syntax or does not have its operation
  * (a C-MOVE naming a FIND SOP class, a C-STORE naming Verification); one on a context where we are
  * not the SCP (role selection, PS3.7 D.3.3.4) is answered 0x0124.
@@ -124,6 +126,24 @@ const destinationFailure = (destination: string, e: { readonly message: string }
 
 const clampCount = (n: number): number | undefined => (n > 0xffff ? undefined : n)
 
+// A query or retrieve service of the user's that dies (a throw, a defect) fails its request as one that cannot be
+// processed (0xC000), its defect logged, rather than ending the handler with no final response: the SCU would wait for
+// its DIMSE timeout (a storage handler's death is answered 0x0110 likewise, `StoreHandler`).
+const serviceDied = (service: "query" | "retrieve") => (defect: unknown) =>
+  Effect.andThen(
+    Effect.logError(`the ${service} service failed`, defect),
+    Effect.fail(new QueryFailed({ status: Status.UNABLE_TO_PROCESS, comment: `the ${service} service failed` }))
+  )
+
+// A retrievable instance's data set source that dies (or throws when asked for its stream) fails that sub-operation
+// alone, as a source failing with `DataSourceFailed` does.
+const dataSetOf = (instance: RetrievableInstance): Stream.Stream<Uint8Array, DataSourceFailed> =>
+  Stream.suspend(() => instance.dataSet()).pipe(
+    Stream.catchDefect((defect) =>
+      Stream.fail(new DataSourceFailed({ detail: defect instanceof Error ? defect.message : String(defect) }))
+    )
+  )
+
 const counts = (remaining: number, completed: number, failed: number, warning: number) => {
   const out: Record<string, number> = {}
   const put = (k: string, v: number) => {
@@ -223,13 +243,17 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
     let cancelled = false
     // Stopped when a C-CANCEL comes, not when the next match does: a query may take seconds to find one, longer than
     // the requester waits for its final response after cancelling.
-    const matches = services.query.value
-      .find({
+    const query = services.query.value
+    const matches = Stream.suspend(() =>
+      query.find({
         model: model.model,
         identifier: identifier.success,
         callingAeTitle: channel.association.negotiated.peerAeTitle
       })
-      .pipe(Stream.interruptWhen(request.cancelled))
+    ).pipe(
+      Stream.catchDefect((defect) => Stream.fromEffect(serviceDied("query")(defect))),
+      Stream.interruptWhen(request.cancelled)
+    )
     const outcome = yield* Stream.runForEachWhile(matches, (match) =>
       Effect.gen(function* () {
         if (request.isCancelled()) {
@@ -312,14 +336,15 @@ const handleRetrieve = (
       destination = found.value
     }
     // A C-CANCEL while the instances are being listed stops the listing: none is known, so no count is given.
+    const retrieveService = services.retrieve.value
     const listed = yield* Effect.raceFirst(
-      services.retrieve.value
-        .retrieve({
+      Effect.suspend(() =>
+        retrieveService.retrieve({
           model: model.model,
           identifier: identifier.success,
           callingAeTitle: channel.association.negotiated.peerAeTitle
         })
-        .pipe(Effect.result),
+      ).pipe(Effect.catchDefect(serviceDied("retrieve")), Effect.result),
       Effect.as(request.cancelled, undefined)
     )
     if (listed === undefined) return yield* respond(Status.CANCEL, {})
@@ -399,7 +424,7 @@ const handleRetrieve = (
             sopClassUid: inst.sopClassUid,
             sopInstanceUid: inst.sopInstanceUid,
             transferSyntax: inst.transferSyntax,
-            dataSet: inst.dataSet(),
+            dataSet: dataSetOf(inst),
             moveOriginator: { aeTitle: channel.association.negotiated.peerAeTitle, messageId: m.messageId }
           }).pipe(Effect.result)
           // A C-MOVE's destination may take its time (up to our DIMSE timeout) over a sub-operation: after a C-CANCEL
