@@ -207,6 +207,7 @@ export const identifier = (spec: QuerySpec): Result.Result<DataSet.Naturalized, 
   if (Result.isFailure(fromKeys)) return Result.fail(fromKeys.failure)
   const level =
     spec.model === "worklist" ? spec.level : (spec.level ?? fromKeys.success.level ?? levelsOf(spec.model)[0])
+  if (level !== undefined) out["QueryRetrieveLevel"] = level
   // the level's usual return keys when none is asked for (a QueryRetrieveLevel key asks for none)
   const keys =
     spec.keys.length === fromKeys.success.keys && spec.find
@@ -217,7 +218,7 @@ export const identifier = (spec: QuerySpec): Result.Result<DataSet.Naturalized, 
     const added = addKey(out, key, given)
     if (Result.isFailure(added)) return Result.fail(added.failure)
   }
-  // as parsed: `-k QueryRetrieveLevel=series` is sent SERIES
+  // as parsed (`-k QueryRetrieveLevel=series` is sent SERIES), where it stands: first
   if (level !== undefined) out["QueryRetrieveLevel"] = level
   if (spec.find && level !== undefined && spec.model !== "worklist" && !(UNIQUE_KEY[level] in out)) {
     out[UNIQUE_KEY[level]] = ""

@@ -237,6 +237,7 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
     if (Result.isFailure(identifier) || model === undefined) {
       return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, undefined, "identifier cannot be decoded")
     }
+    yield* Scu.logIdentifier(identifier.success)
     if (Option.isNone(services.query)) {
       return yield* respond(Status.SOP_CLASS_NOT_SUPPORTED, undefined, "no QueryService on this SCP")
     }
@@ -319,6 +320,7 @@ const handleRetrieve = (
     if (Result.isFailure(identifier) || model === undefined) {
       return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, {}, undefined, "identifier cannot be decoded")
     }
+    yield* Scu.logIdentifier(identifier.success)
     if (Option.isNone(services.retrieve)) {
       return yield* respond(Status.SOP_CLASS_NOT_SUPPORTED, {}, undefined, "no RetrieveService on this SCP")
     }
