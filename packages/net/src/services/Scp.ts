@@ -16,8 +16,9 @@
  * (the association's channel closing) starts no new sub-operation and sends the final response, counting those
  * not started as failed, before its associations are aborted. A query or retrieve service that dies (a throw, a
  * defect) is answered 0xC000 and logged, an instance's data set source that dies fails its sub-operation alone; a
- * storage handler that dies is answered 0x0110 (`StoreHandler`). A service that is not provided is answered 0x0122,
- * as is a request whose SOP class is not its presentation context's abstract syntax or does not have its operation
+ * storage handler that dies is answered 0x0110 (`StoreHandler`). Each C-FIND, C-GET and C-MOVE answered is logged
+ * at Info once its final response is sent (model, level, matches or counts, status). A service that is not provided
+ * is answered 0x0122, as is a request whose SOP class is not its presentation context's abstract syntax or does not have its operation
  * (a C-MOVE naming a FIND SOP class, a C-STORE naming Verification); one on a context where we are
  * not the SCP (role selection, PS3.7 D.3.3.4) is answered 0x0124.
  *
@@ -144,6 +145,28 @@ const dataSetOf = (instance: RetrievableInstance): Stream.Stream<Uint8Array, Dat
     )
   )
 
+// One line at Info per C-FIND, C-GET or C-MOVE answered, once its final response is sent: what a Q/R SCP's log is
+// read for (what was asked, how it ended; the peer and the association are the line's annotations). Before, only the
+// association's acceptance and end were logged, and a C-MOVE that sent a study elsewhere left no trace.
+const finalLine = (
+  service: "C-FIND" | "C-GET" | "C-MOVE",
+  m: { readonly affectedSopClassUid: string },
+  level: string | undefined,
+  outcome: string,
+  status: number,
+  comment: string | undefined
+): string =>
+  `${service} ${modelOf(m.affectedSopClassUid)?.model ?? "unknown"} root${level ? ` ${level}` : ""}: ` +
+  `${outcome ? `${outcome}, ` : ""}${Status.describe(status, service)} (${Status.format(status)})` +
+  (comment ? `: ${comment}` : "")
+
+// The request's level for that line, when it is one of PS3.4 C.3's: the peer's text is not quoted there.
+const LEVELS = new Set(["PATIENT", "STUDY", "SERIES", "IMAGE"])
+const levelOf = (identifier: DataSet.Naturalized): string | undefined => {
+  const level = identifier["QueryRetrieveLevel"]
+  return typeof level === "string" && LEVELS.has(level.trim()) ? level.trim() : undefined
+}
+
 const counts = (remaining: number, completed: number, failed: number, warning: number) => {
   const out: Record<string, number> = {}
   const put = (k: string, v: number) => {
@@ -206,6 +229,8 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
     // Matches the query service gave that could not be encoded: the final response then says the answer is not
     // whole (a failure), rather than a success the SCU would take for all there is.
     let unencodable = 0
+    let answered = 0
+    let level: string | undefined
     const respond = (status: number, identifier?: DataSet.Naturalized, errorComment?: string) =>
       Effect.gen(function* () {
         let bytes: Uint8Array | undefined
@@ -229,6 +254,11 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
           },
           bytes
         )
+        if (status === Status.PENDING) answered++
+        else {
+          const outcome = `${answered} match${answered === 1 ? "" : "es"}`
+          yield* Effect.logInfo(finalLine("C-FIND", m, level, outcome, status, errorComment))
+        }
       }).pipe(Effect.ignore)
     const gathered = yield* Effect.result(decodeIdentifier(request, channel))
     if (Result.isFailure(gathered)) return
@@ -237,6 +267,7 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
     if (Result.isFailure(identifier) || model === undefined) {
       return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, undefined, "identifier cannot be decoded")
     }
+    level = levelOf(identifier.success)
     yield* Scu.logIdentifier(identifier.success)
     if (Option.isNone(services.query)) {
       return yield* respond(Status.SOP_CLASS_NOT_SUPPORTED, undefined, "no QueryService on this SCP")
@@ -282,6 +313,7 @@ const handleRetrieve = (
   Effect.gen(function* () {
     const m = request.message as Dimse.CGetRq | Dimse.CMoveRq
     const isMove = m._tag === "CMoveRq"
+    let level: string | undefined
     const respond = (
       status: number,
       extra: Record<string, number>,
@@ -311,6 +343,18 @@ const handleRetrieve = (
           isMove ? { _tag: "CMoveRsp", ...base } : { _tag: "CGetRsp", ...base },
           bytes
         )
+        if (status !== Status.PENDING) {
+          // a request refused before any sub-operation (A801, A900) has no counts
+          const n = (k: string) => extra[k] ?? 0
+          const outcome =
+            Object.keys(extra).length === 0
+              ? ""
+              : `${n("numberOfCompletedSuboperations")} completed, ${n("numberOfWarningSuboperations")} warning(s), ` +
+                `${n("numberOfFailedSuboperations")} failed`
+          const service = isMove ? "C-MOVE" : "C-GET"
+          const line = finalLine(service, m, level, outcome, status, comment)
+          yield* Effect.logInfo(isMove ? line.replace("C-MOVE", `C-MOVE to ${m.moveDestination}`) : line)
+        }
       }).pipe(Effect.ignore)
 
     const gathered = yield* Effect.result(decodeIdentifier(request, channel))
@@ -320,6 +364,7 @@ const handleRetrieve = (
     if (Result.isFailure(identifier) || model === undefined) {
       return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, {}, undefined, "identifier cannot be decoded")
     }
+    level = levelOf(identifier.success)
     yield* Scu.logIdentifier(identifier.success)
     if (Option.isNone(services.retrieve)) {
       return yield* respond(Status.SOP_CLASS_NOT_SUPPORTED, {}, undefined, "no RetrieveService on this SCP")
