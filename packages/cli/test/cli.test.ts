@@ -136,6 +136,9 @@ describe("netdicom echo and store against netdicom storescp", () => {
     assert.isFalse(fs.existsSync(path.join(out, first)), filesUnder(out).join(", "))
     assert.isTrue(fs.existsSync(path.join(out, second, `${sop}.dcm`)))
     assert.match(scp.output(), new RegExp(`${sop.replaceAll(".", "\\.")} received again`))
+    // the move is said, with both files: the study folder it left and the one it went to
+    const moved = `${sop} received again under another study: stored as ${path.join(out, second, `${sop}.dcm`)}, replacing ${path.join(out, first, `${sop}.dcm`)}`
+    assert.include(scp.output(), moved)
   })
 
   it("the global --log-level sets what is logged: debug shows the PDUs, warn quiets a server", async () => {
