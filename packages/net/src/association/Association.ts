@@ -326,7 +326,7 @@ export const connect = (
 /** What `accept` decided for an incoming association. */
 export type Accepted =
   | { readonly _tag: "Established"; readonly association: Association }
-  | { readonly _tag: "Rejected"; readonly why: string }
+  | { readonly _tag: "Rejected"; readonly why: string; readonly callingAeTitle: string }
   | { readonly _tag: "Failed"; readonly why: string }
 
 /**
@@ -348,14 +348,19 @@ export const accept = (
     transport
   })
   // After a rejection, the peer's close (or ARTIM) ends it.
-  const rejected = (ul: UpperLayer.UpperLayer, rj: Pdu.AAssociateRj, why: string): Effect.Effect<Accepted> =>
+  const rejected = (
+    ul: UpperLayer.UpperLayer,
+    rq: Pdu.AAssociateRq,
+    rj: Pdu.AAssociateRj,
+    why: string
+  ): Effect.Effect<Accepted> =>
     ul
       .submit({ _tag: "AssociateReject", rj })
       .pipe(
         Effect.andThen(
           ul.closed.pipe(Effect.timeout(Duration.sum(ae.timeouts.acse, Duration.seconds(1))), Effect.ignore)
         ),
-        Effect.as<Accepted>({ _tag: "Rejected", why })
+        Effect.as<Accepted>({ _tag: "Rejected", why, callingAeTitle: rq.callingAeTitle.trim() })
       )
   // Effects chained without a generator (every association's path).
   return Effect.flatMap(making, (ul) =>
@@ -367,10 +372,15 @@ export const accept = (
         } as const)
       }
       if (!admit()) {
-        return rejected(ul, { _tag: "AAssociateRj", result: 2, source: 3, reason: 2 }, "too many associations")
+        return rejected(
+          ul,
+          first.rq,
+          { _tag: "AAssociateRj", result: 2, source: 3, reason: 2 },
+          "too many associations"
+        )
       }
       const decision = Negotiation.evaluateRequest(ae, first.rq, policy)
-      if (decision._tag === "Reject") return rejected(ul, decision.rj, decision.why)
+      if (decision._tag === "Reject") return rejected(ul, first.rq, decision.rj, decision.why)
       return Effect.andThen(
         ul.submit({ _tag: "AssociateAccept", ac: decision.ac, encoded: decision.encoded }),
         Effect.map(establish(ul, ae, "acceptor", decision.negotiated), (association): Accepted => ({
