@@ -126,6 +126,17 @@ const deflatedIdentifiers = (path: string, offset: number, transferSyntaxUid: st
     catch: (cause) => new Part10.FileReadFailed({ path, cause })
   })
 
+// A file without File Meta Information that holds a bare data set (as some exports and older tools write them) is
+// sent as DCMTK's storescu sends it, its transfer syntax guessed from its first element (`sniff`: Implicit or Explicit
+// VR, byte order); a file that is no data set either fails with the missing meta as its reason, a bare data set that
+// is cut short with that.
+const metaOf = (path: string): Effect.Effect<Part10.FileInfo, Part10.Part10Error> =>
+  Effect.catchTag(Part10.readFileMeta(path), "NoFileMeta", (noMeta) =>
+    Part10.readFileMeta(path, { sniff: true }).pipe(
+      Effect.mapError((e) => (e._tag === "UnrecognizedDataSet" ? noMeta : e))
+    )
+  )
+
 /**
  * Reads a file's meta and checks its data set; the failure is the reason it cannot be sent. The SOP Class and
  * Instance UIDs are the data set's (0008,0016) and (0008,0018), which the C-STORE must carry, falling back to the
@@ -133,7 +144,7 @@ const deflatedIdentifiers = (path: string, offset: number, transferSyntaxUid: st
  */
 export const inspect = (path: string): Effect.Effect<Sendable, Unsendable> =>
   Effect.gen(function* () {
-    const meta = yield* Part10.readFileMeta(path)
+    const meta = yield* metaOf(path)
     const found = Uids.transferSyntaxInfo(meta.transferSyntaxUid)?.deflated
       ? ((yield* deflatedIdentifiers(path, meta.dataSetOffset, meta.transferSyntaxUid)) ?? {})
       : yield* DataSetCheck.check(path, meta.dataSetOffset, meta.transferSyntaxUid)
