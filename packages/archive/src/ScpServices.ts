@@ -128,7 +128,8 @@ const handlerOn = (store: Store, options: ScpServicesOptions | undefined): Store
           : replaced.value === filePath
             ? Effect.logInfo(`${sopInstanceUid} received again: its earlier copy was replaced`)
             : Effect.logInfo(
-                `${sopInstanceUid} received again under another study: stored as ${filePath}, replacing ${replaced.value}`
+                `${sopInstanceUid} received again under another study: stored as ${filePath}, ` +
+                  `replacing ${replaced.value}`
               )
         return { status: SUCCESS }
       }

@@ -18,9 +18,9 @@
  * defect) is answered 0xC000 and logged, an instance's data set source that dies fails its sub-operation alone; a
  * storage handler that dies is answered 0x0110 (`StoreHandler`). Each C-FIND, C-GET and C-MOVE answered is logged
  * at Info once its final response is sent (model, level, matches or counts, status). A service that is not provided
- * is answered 0x0122, as is a request whose SOP class is not its presentation context's abstract syntax or does not have its operation
- * (a C-MOVE naming a FIND SOP class, a C-STORE naming Verification); one on a context where we are
- * not the SCP (role selection, PS3.7 D.3.3.4) is answered 0x0124.
+ * is answered 0x0122, as is a request whose SOP class is not its presentation context's abstract syntax or does not
+ * have its operation (a C-MOVE naming a FIND SOP class, a C-STORE naming Verification); one on a context where we
+ * are not the SCP (role selection, PS3.7 D.3.3.4) is answered 0x0124.
  *
  * @since 0.1.0
  */
@@ -150,13 +150,14 @@ const dataSetOf = (instance: RetrievableInstance): Stream.Stream<Uint8Array, Dat
 // association's acceptance and end were logged, and a C-MOVE that sent a study elsewhere left no trace.
 const finalLine = (
   service: "C-FIND" | "C-GET" | "C-MOVE",
-  m: { readonly affectedSopClassUid: string },
+  m: { readonly affectedSopClassUid: string; readonly moveDestination?: string },
   level: string | undefined,
   outcome: string,
   status: number,
   comment: string | undefined
 ): string =>
-  `${service} ${modelOf(m.affectedSopClassUid)?.model ?? "unknown"} root${level ? ` ${level}` : ""}: ` +
+  `${service}${m.moveDestination === undefined ? "" : ` to ${m.moveDestination}`} ` +
+  `${modelOf(m.affectedSopClassUid)?.model ?? "unknown"} root${level ? ` ${level}` : ""}: ` +
   `${outcome ? `${outcome}, ` : ""}${Status.describe(status, service)} (${Status.format(status)})` +
   (comment ? `: ${comment}` : "")
 
@@ -351,9 +352,7 @@ const handleRetrieve = (
               ? ""
               : `${n("numberOfCompletedSuboperations")} completed, ${n("numberOfWarningSuboperations")} warning(s), ` +
                 `${n("numberOfFailedSuboperations")} failed`
-          const service = isMove ? "C-MOVE" : "C-GET"
-          const line = finalLine(service, m, level, outcome, status, comment)
-          yield* Effect.logInfo(isMove ? line.replace("C-MOVE", `C-MOVE to ${m.moveDestination}`) : line)
+          yield* Effect.logInfo(finalLine(isMove ? "C-MOVE" : "C-GET", m, level, outcome, status, comment))
         }
       }).pipe(Effect.ignore)
 
