@@ -54,11 +54,11 @@ const statusOf = (e: ArchiveError): number =>
       ? STATUS_OUT_OF_RESOURCES
       : e.status
 
-/** What the storage handler needs of a store: where the instance went, and whether an earlier copy was replaced. */
+/** What the storage handler needs of a store: where the instance went, and the file of an earlier copy it replaced. */
 type Store = (
   bytes: InstanceBytes,
   options: StoreOptions
-) => Effect.Effect<{ readonly filePath: string; readonly replaced: boolean }, ArchiveError>
+) => Effect.Effect<{ readonly filePath: string; readonly replaced: Option.Option<string> }, ArchiveError>
 
 /** A storage handler writing each instance into the archive; exported for SCUs receiving C-GET sub-operations. */
 export const storageHandler = (
@@ -69,7 +69,7 @@ export const storageHandler = (
     (bytes, storeOptions) =>
       Effect.map(archive.store(bytes, storeOptions), (stored) => ({
         filePath: stored.record.filePath,
-        replaced: Option.isSome(stored.replaced)
+        replaced: Option.map(stored.replaced, (earlier) => earlier.filePath)
       })),
     options
   )
@@ -83,7 +83,7 @@ export const plainStorageHandler = (
     (bytes, storeOptions) =>
       Effect.map(plain.store(bytes, storeOptions), (stored) => ({
         filePath: stored.filePath,
-        replaced: Option.isSome(stored.replaced)
+        replaced: stored.replaced
       })),
     options
   )
@@ -120,9 +120,17 @@ const handlerOn = (store: Store, options: ScpServicesOptions | undefined): Store
             )
       ).pipe(Effect.result)
       if (stored._tag === "Success") {
-        yield* stored.success.replaced
-          ? Effect.logInfo(`${sopInstanceUid} received again: its earlier copy was replaced`)
-          : Effect.logDebug(`stored ${sopInstanceUid} as ${stored.success.filePath}`)
+        const { filePath, replaced } = stored.success
+        // an earlier copy in another file was under another study (the files are <study>/<instance>.dcm): say where
+        // the instance went, as a re-sent, corrected study is what this is
+        yield* Option.isNone(replaced)
+          ? Effect.logDebug(`stored ${sopInstanceUid} as ${filePath}`)
+          : replaced.value === filePath
+            ? Effect.logInfo(`${sopInstanceUid} received again: its earlier copy was replaced`)
+            : Effect.logInfo(
+                `${sopInstanceUid} received again under another study: stored as ${filePath}, ` +
+                  `replacing ${replaced.value}`
+              )
         return { status: SUCCESS }
       }
       // whatever the store did not read must still be taken off the association

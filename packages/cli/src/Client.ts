@@ -34,12 +34,16 @@ const port = Argument.Int("port").pipe(Argument.withDescription("the peer's TCP 
 const keys = Flag.String("key").pipe(
   Flag.withAlias("k"),
   Flag.withDescription(
-    "a key, Keyword=Value or gggg,eeee=Value (no value: return it; A\\B: any of several values); repeat for more"
+    "a key, Keyword=Value or gggg,eeee=Value (no value: return it; A\\B: any of several values; " +
+      "Sequence.Keyword=Value: a key inside the sequence's item); repeat for more, each key once"
   ),
   Flag.atLeast(0)
 )
 const level = Flag.String("level").pipe(
-  Flag.withDescription("Query/Retrieve Level: PATIENT, STUDY, SERIES or IMAGE (default: the model's top level)"),
+  Flag.withDescription(
+    "Query/Retrieve Level: PATIENT, STUDY, SERIES or IMAGE (default: the model's top level; -k QueryRetrieveLevel=X " +
+      "does the same)"
+  ),
   Flag.optional
 )
 

@@ -84,18 +84,35 @@ const UID_LIST = /^$|^[0-9.]+(\\[0-9.]+)*$/
 
 type Mutable = { [key: string]: unknown }
 
-/** Adds one `-k` key to an identifier under construction. */
-const addKey = (target: Mutable, spec: string): Result.Result<void, BadKey> => {
+/**
+ * Adds one `-k` key to an identifier under construction. `given` holds the value each attribute path was given so
+ * far: a second value for the same attribute is refused (`-k PatientName=DOE* -k PatientName` would otherwise ask for
+ * every patient), the same value again is not.
+ */
+const addKey = (target: Mutable, spec: string, given: Map<string, string>): Result.Result<void, BadKey> => {
   const eq = spec.indexOf("=")
   const path = (eq < 0 ? spec : spec.slice(0, eq)).split(".")
   const text = eq < 0 ? undefined : spec.slice(eq + 1)
   let scope = target
+  const keys: Array<string> = []
   for (const [i, segment] of path.entries()) {
     const resolved = resolveName(segment)
     if (Result.isFailure(resolved)) return Result.fail(new BadKey({ key: spec, reason: resolved.failure }))
     const { key, vr } = resolved.success
+    keys.push(key)
     const last = i === path.length - 1
     if (last) {
+      const before = given.get(keys.join("."))
+      if (before !== undefined && before !== (text ?? "")) {
+        const shown = (v: string) => (v === "" ? "no value" : `"${v}"`)
+        return Result.fail(
+          new BadKey({
+            key: spec,
+            reason: `${key} given twice (${shown(before)}, then ${shown(text ?? "")}): give each key once`
+          })
+        )
+      }
+      given.set(keys.join("."), text ?? "")
       if (vr === "SQ" && text !== undefined && text !== "") {
         return Result.fail(
           new BadKey({ key: spec, reason: `${key} is a sequence: give a key inside it (${key}.Keyword=...)` })
@@ -156,22 +173,53 @@ export const parseLevel = (model: QueryRetrieve.Model, text: string): Result.Res
       )
 }
 
+// The level a `-k QueryRetrieveLevel=X` key gives, as findscu takes it: the level as `--level` gives it, so that the
+// level's unique key and usual return keys follow it; a key naming another level than `--level` (or than another
+// such key) is refused rather than sent with keys for another level.
+const levelFromKeys = (spec: QuerySpec): Result.Result<{ level: Level | undefined; keys: number }, BadKey> => {
+  let found: Level | undefined
+  let keys = 0
+  for (const key of spec.keys) {
+    const eq = key.indexOf("=")
+    if (eq < 0 || key.slice(eq + 1).trim() === "") continue
+    const name = resolveName(key.slice(0, eq))
+    if (Result.isFailure(name) || name.success.key !== "QueryRetrieveLevel") continue
+    const parsed = parseLevel(spec.model, key.slice(eq + 1))
+    if (Result.isFailure(parsed)) return Result.fail(new BadKey({ key, reason: parsed.failure.reason }))
+    const before = spec.level ?? found
+    if (before !== undefined && before !== parsed.success) {
+      const by = spec.level !== undefined ? `--level ${spec.level}` : `QueryRetrieveLevel=${before}`
+      return Result.fail(new BadKey({ key, reason: `the level is already ${by}` }))
+    }
+    found = parsed.success
+    keys++
+  }
+  return Result.succeed({ level: found, keys })
+}
+
 /**
  * The identifier for a query: Query/Retrieve Level (the model's top level unless given; none for the
  * worklist), the keys, and for a C-FIND the level's unique key as a return key when it is missing.
  */
 export const identifier = (spec: QuerySpec): Result.Result<DataSet.Naturalized, BadKey> => {
   const out: Mutable = {}
-  const level = spec.model === "worklist" ? spec.level : (spec.level ?? levelsOf(spec.model)[0])
+  const fromKeys = levelFromKeys(spec)
+  if (Result.isFailure(fromKeys)) return Result.fail(fromKeys.failure)
+  const level =
+    spec.model === "worklist" ? spec.level : (spec.level ?? fromKeys.success.level ?? levelsOf(spec.model)[0])
   if (level !== undefined) out["QueryRetrieveLevel"] = level
+  // the level's usual return keys when none is asked for (a QueryRetrieveLevel key asks for none)
   const keys =
-    spec.keys.length === 0 && spec.find
-      ? DEFAULT_RETURN_KEYS[spec.model === "worklist" ? "WORKLIST" : level!]
+    spec.keys.length === fromKeys.success.keys && spec.find
+      ? [...DEFAULT_RETURN_KEYS[spec.model === "worklist" ? "WORKLIST" : level!], ...spec.keys]
       : spec.keys
+  const given = new Map<string, string>()
   for (const key of keys) {
-    const added = addKey(out, key)
+    const added = addKey(out, key, given)
     if (Result.isFailure(added)) return Result.fail(added.failure)
   }
+  // as parsed (`-k QueryRetrieveLevel=series` is sent SERIES), where it stands: first
+  if (level !== undefined) out["QueryRetrieveLevel"] = level
   if (spec.find && level !== undefined && spec.model !== "worklist" && !(UNIQUE_KEY[level] in out)) {
     out[UNIQUE_KEY[level]] = ""
   }

@@ -12,7 +12,7 @@ import * as path from "node:path"
 import * as Sqlite from "node:sqlite"
 import { corpusFile, freePort, part10Dataset, repoRoot, run } from "../../../tests/support/peers.ts"
 import { Uids } from "@netdicom/wire"
-import { ApplicationEntity, Scp } from "@netdicom/net"
+import { ApplicationEntity, Part10, Scp } from "@netdicom/net"
 import { Deferred, Effect, Exit, Fiber, Layer, References, Result, Scope } from "effect"
 import {
   BIN,
@@ -119,6 +119,38 @@ describe("netdicom echo and store against netdicom storescp", () => {
     assert.strictEqual(filesUnder(path.join(out, study)).length, 7)
   })
 
+  it("a bare data set (no preamble, DICM or meta) is sent as storescu sends it, its transfer syntax guessed", async () => {
+    const dir = temp("bare")
+    const study = "1.2.826.0.1.3680043.10.1478.96.1"
+    const bare: Record<string, { bytes: Uint8Array; syntax: string }> = {}
+    for (const [n, syntax] of [
+      [1, IMPLICIT_LE],
+      [2, EXPLICIT_LE]
+    ] as const) {
+      const sop = `${study}.1.${n}`
+      const file = part10({
+        patientId: "BARE",
+        patientName: "BARE^DATA",
+        study,
+        series: `${study}.1`,
+        sop,
+        transferSyntax: syntax
+      })
+      const offset = Result.getOrThrow(Part10.readMeta(file)).dataSetOffset
+      bare[sop] = { bytes: file.subarray(offset), syntax }
+      writeFile(dir, `${n}.raw`, file.subarray(offset))
+    }
+    const r = await netdicom(["store", "127.0.0.1", String(scp.port), dir])
+    assert.strictEqual(r.code, 0, r.stdout + r.stderr)
+    assert.include(r.stdout, "2 sent, 0 warnings, 0 failed")
+    for (const [sop, { bytes, syntax }] of Object.entries(bare)) {
+      const stored = new Uint8Array(fs.readFileSync(path.join(out, study, `${sop}.dcm`)))
+      const meta = Result.getOrThrow(Part10.readMeta(stored))
+      assert.strictEqual(meta.transferSyntaxUid, syntax)
+      assert.deepStrictEqual(stored.subarray(meta.dataSetOffset), bytes)
+    }
+  })
+
   it("an instance sent again replaces its file; sent again under another study, it moves there", async () => {
     const [first, second] = ["1.2.826.0.1.3680043.10.1478.95.1", "1.2.826.0.1.3680043.10.1478.95.2"]
     const sop = `${first}.1.1`
@@ -136,6 +168,9 @@ describe("netdicom echo and store against netdicom storescp", () => {
     assert.isFalse(fs.existsSync(path.join(out, first)), filesUnder(out).join(", "))
     assert.isTrue(fs.existsSync(path.join(out, second, `${sop}.dcm`)))
     assert.match(scp.output(), new RegExp(`${sop.replaceAll(".", "\\.")} received again`))
+    // the move is said, with both files: the study folder it left and the one it went to
+    const moved = `${sop} received again under another study: stored as ${path.join(out, second, `${sop}.dcm`)}, replacing ${path.join(out, first, `${sop}.dcm`)}`
+    assert.include(scp.output(), moved)
   })
 
   it("the global --log-level sets what is logged: debug shows the PDUs, warn quiets a server", async () => {

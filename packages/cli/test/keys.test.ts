@@ -94,6 +94,63 @@ describe("Keys", () => {
   })
 })
 
+describe("Keys given as findscu users give them", () => {
+  it("a key given twice with different values is refused rather than the first value silently dropped", () => {
+    // `-k PatientName=DOE* -k PatientName` would otherwise ask for every patient
+    const twice = id({ keys: ["PatientName=DOE*", "StudyInstanceUID", "0010,0010"] })
+    assert.isTrue(Result.isFailure(twice))
+    if (Result.isFailure(twice)) {
+      assert.include(twice.failure.message, "PatientName given twice")
+      assert.include(twice.failure.message, "DOE*")
+    }
+    const inItem = Keys.identifier({
+      model: "worklist",
+      level: undefined,
+      find: true,
+      keys: ["ScheduledProcedureStepSequence.Modality=MR", "ScheduledProcedureStepSequence.Modality=CT"]
+    })
+    assert.isTrue(Result.isFailure(inItem) && inItem.failure.message.includes("Modality given twice"))
+    // the same value twice, or a sequence as a return key beside a key inside it, is no contradiction
+    assert.deepStrictEqual(Result.getOrThrow(id({ keys: ["PatientID=7", "PatientID=7"], find: false })), {
+      QueryRetrieveLevel: "STUDY",
+      PatientID: "7"
+    })
+    const sq = Keys.identifier({
+      model: "worklist",
+      level: undefined,
+      find: true,
+      keys: ["ScheduledProcedureStepSequence", "ScheduledProcedureStepSequence.Modality=MR"]
+    })
+    assert.deepStrictEqual(Result.getOrThrow(sq), { ScheduledProcedureStepSequence: [{ Modality: "MR" }] })
+  })
+
+  it("-k QueryRetrieveLevel=X sets the level as --level does: its unique key follows, a contradiction is refused", () => {
+    const series = Result.getOrThrow(id({ keys: ["QueryRetrieveLevel=series", "StudyInstanceUID=1.2.3", "Modality"] }))
+    assert.deepStrictEqual(series, {
+      QueryRetrieveLevel: "SERIES",
+      StudyInstanceUID: "1.2.3",
+      Modality: "",
+      SeriesInstanceUID: ""
+    })
+    const byTag = Result.getOrThrow(id({ keys: ["0008,0052=IMAGE"] }))
+    assert.strictEqual(byTag["QueryRetrieveLevel"], "IMAGE")
+    assert.includeMembers(Object.keys(byTag), ["SOPInstanceUID", "SOPClassUID"])
+    const agrees = Result.getOrThrow(id({ level: "SERIES", keys: ["QueryRetrieveLevel=SERIES"], find: false }))
+    assert.deepStrictEqual(agrees, { QueryRetrieveLevel: "SERIES" })
+    const contradicts = id({ level: "SERIES", keys: ["QueryRetrieveLevel=STUDY", "StudyInstanceUID=1.2.3"] })
+    assert.isTrue(Result.isFailure(contradicts) && contradicts.failure.message.includes("--level SERIES"))
+    const notInModel = id({ keys: ["QueryRetrieveLevel=PATIENT"] })
+    assert.isTrue(Result.isFailure(notInModel) && notInModel.failure.message.includes("STUDY, SERIES, IMAGE"))
+    const worklist = Keys.identifier({
+      model: "worklist",
+      level: undefined,
+      find: true,
+      keys: ["QueryRetrieveLevel=STUDY"]
+    })
+    assert.isTrue(Result.isFailure(worklist) && worklist.failure.message.includes("no levels"))
+  })
+})
+
 describe("DicomJson", () => {
   it("PS3.18 F.2: tags in order, vr, Value arrays, Person Name groups, empty values without Value", () => {
     const json = DicomJson.fromNaturalized({

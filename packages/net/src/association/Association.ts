@@ -331,7 +331,7 @@ export const connect = (
 /** What `accept` decided for an incoming association. */
 export type Accepted =
   | { readonly _tag: "Established"; readonly association: Association }
-  | { readonly _tag: "Rejected"; readonly why: string }
+  | { readonly _tag: "Rejected"; readonly why: string; readonly callingAeTitle: string }
   | { readonly _tag: "Failed"; readonly why: string }
 
 /**
@@ -356,14 +356,19 @@ export const accept = (
     ...(onHeldBytes === undefined ? {} : { onHeldBytes })
   })
   // After a rejection, the peer's close (or ARTIM) ends it.
-  const rejected = (ul: UpperLayer.UpperLayer, rj: Pdu.AAssociateRj, why: string): Effect.Effect<Accepted> =>
+  const rejected = (
+    ul: UpperLayer.UpperLayer,
+    rq: Pdu.AAssociateRq,
+    rj: Pdu.AAssociateRj,
+    why: string
+  ): Effect.Effect<Accepted> =>
     ul
       .submit({ _tag: "AssociateReject", rj })
       .pipe(
         Effect.andThen(
           ul.closed.pipe(Effect.timeout(Duration.sum(ae.timeouts.acse, Duration.seconds(1))), Effect.ignore)
         ),
-        Effect.as<Accepted>({ _tag: "Rejected", why })
+        Effect.as<Accepted>({ _tag: "Rejected", why, callingAeTitle: rq.callingAeTitle.trim() })
       )
   // Effects chained without a generator (every association's path).
   return Effect.flatMap(making, (ul) =>
@@ -375,9 +380,14 @@ export const accept = (
         } as const)
       }
       const decision = Negotiation.evaluateRequest(ae, first.rq, policy)
-      if (decision._tag === "Reject") return rejected(ul, decision.rj, decision.why)
+      if (decision._tag === "Reject") return rejected(ul, first.rq, decision.rj, decision.why)
       if (!admit()) {
-        return rejected(ul, { _tag: "AAssociateRj", result: 2, source: 3, reason: 2 }, "too many associations")
+        return rejected(
+          ul,
+          first.rq,
+          { _tag: "AAssociateRj", result: 2, source: 3, reason: 2 },
+          "too many associations"
+        )
       }
       return Effect.andThen(
         ul.submit({ _tag: "AssociateAccept", ac: decision.ac, encoded: decision.encoded }),

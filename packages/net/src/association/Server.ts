@@ -166,6 +166,13 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
         return waiting.has(transport)
       }
       const served = Effect.flatMap(accept(ae, transport, policy, admit, onHeldBytes), (outcome) => {
+        // A rejection is logged as an acceptance is: an integrator whose modality is turned away looks for it here.
+        // A connection that never became an association (no A-ASSOCIATE-RQ, a malformed one) stays at Debug.
+        if (outcome._tag === "Rejected") {
+          return info
+            ? Effect.logInfo(`association from ${outcome.callingAeTitle} rejected: ${outcome.why}`)
+            : Effect.void
+        }
         if (outcome._tag !== "Established") return Effect.logDebug(`association not established: ${outcome.why}`)
         const assoc = outcome.association
         return info

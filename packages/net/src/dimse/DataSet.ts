@@ -90,6 +90,39 @@ export { module as dcmjsModule, setLogLevel as setDcmjsLogLevel } from "./Dcmjs.
 /** A dcmjs naturalized data set: keywords (or 8 hex digit tags) to values; see the module header for the form. */
 export type Naturalized = { readonly [keyword: string]: unknown }
 
+/**
+ * An identifier on one line for a Debug log, as findscu's `-k` keys read: `Keyword=value`, a return key (no value) as
+ * `Keyword`, several values joined by backslashes, a sequence's items in brackets; past `maxKeys` keys, how many more.
+ */
+export const summary = (identifier: Naturalized, maxKeys = 40): string => {
+  const keys = Object.keys(identifier).filter((k) => !k.startsWith("_"))
+  const shown = keys.slice(0, maxKeys).map((k) => {
+    const v = identifier[k]
+    if (Array.isArray(v) && v.length > 0 && v.every((i) => typeof i === "object" && i !== null && !Array.isArray(i)))
+      return `${k}[${v.map((i: Naturalized) => summary(i, maxKeys)).join("; ")}]`
+    const text = Array.isArray(v) ? v.map(valueText).join("\\") : valueText(v)
+    return text === "" ? k : `${k}=${text}`
+  })
+  const more = keys.length - shown.length
+  return more > 0 ? `${shown.join(" ")} (and ${more} more keys)` : shown.join(" ")
+}
+
+const valueText = (v: unknown): string => {
+  if (v === undefined || v === null) return ""
+  if (typeof v === "string" || typeof v === "number" || typeof v === "bigint" || typeof v === "boolean")
+    return String(v)
+  if (v instanceof ArrayBuffer || ArrayBuffer.isView(v)) return `(${v.byteLength} bytes)`
+  // a Person Name as its component groups
+  if (typeof v === "object" && "Alphabetic" in v) {
+    const pn = v as { Alphabetic?: unknown; Ideographic?: unknown; Phonetic?: unknown }
+    return [pn.Alphabetic, pn.Ideographic, pn.Phonetic]
+      .map((g) => (typeof g === "string" ? g : ""))
+      .join("=")
+      .replace(/=+$/, "")
+  }
+  return JSON.stringify(v)
+}
+
 /** Options of `decode`. */
 export interface DecodeOptions {
   /** Largest inflated size accepted for Deflated Explicit VR Little Endian; default 64 MiB. */

@@ -14,10 +14,13 @@
  * for a destination that is slow to accept its association, and giving a sub-operation under way a second to finish
  * before it is counted failed); a server stopping
  * (the association's channel closing) starts no new sub-operation and sends the final response, counting those
- * not started as failed, before its associations are aborted. A service that is not provided is answered 0x0122,
- * as is a request whose SOP class is not its presentation context's abstract syntax or does not have its operation
- * (a C-MOVE naming a FIND SOP class, a C-STORE naming Verification); one on a context where we are
- * not the SCP (role selection, PS3.7 D.3.3.4) is answered 0x0124.
+ * not started as failed, before its associations are aborted. A query or retrieve service that dies (a throw, a
+ * defect) is answered 0xC000 and logged, an instance's data set source that dies fails its sub-operation alone; a
+ * storage handler that dies is answered 0x0110 (`StoreHandler`). Each C-FIND, C-GET and C-MOVE answered is logged
+ * at Info once its final response is sent (model, level, matches or counts, status). A service that is not provided
+ * is answered 0x0122, as is a request whose SOP class is not its presentation context's abstract syntax or does not
+ * have its operation (a C-MOVE naming a FIND SOP class, a C-STORE naming Verification); one on a context where we
+ * are not the SCP (role selection, PS3.7 D.3.3.4) is answered 0x0124.
  *
  * @since 0.1.0
  */
@@ -125,6 +128,47 @@ const destinationFailure = (destination: string, e: { readonly message: string }
 
 const clampCount = (n: number): number | undefined => (n > 0xffff ? undefined : n)
 
+// A query or retrieve service of the user's that dies (a throw, a defect) fails its request as one that cannot be
+// processed (0xC000), its defect logged, rather than ending the handler with no final response: the SCU would wait for
+// its DIMSE timeout (a storage handler's death is answered 0x0110 likewise, `StoreHandler`).
+const serviceDied = (service: "query" | "retrieve") => (defect: unknown) =>
+  Effect.andThen(
+    Effect.logError(`the ${service} service failed`, defect),
+    Effect.fail(new QueryFailed({ status: Status.UNABLE_TO_PROCESS, comment: `the ${service} service failed` }))
+  )
+
+// A retrievable instance's data set source that dies (or throws when asked for its stream) fails that sub-operation
+// alone, as a source failing with `DataSourceFailed` does.
+const dataSetOf = (instance: RetrievableInstance): Stream.Stream<Uint8Array, DataSourceFailed> =>
+  Stream.suspend(() => instance.dataSet()).pipe(
+    Stream.catchDefect((defect) =>
+      Stream.fail(new DataSourceFailed({ detail: defect instanceof Error ? defect.message : String(defect) }))
+    )
+  )
+
+// One line at Info per C-FIND, C-GET or C-MOVE answered, once its final response is sent: what a Q/R SCP's log is
+// read for (what was asked, how it ended; the peer and the association are the line's annotations). Before, only the
+// association's acceptance and end were logged, and a C-MOVE that sent a study elsewhere left no trace.
+const finalLine = (
+  service: "C-FIND" | "C-GET" | "C-MOVE",
+  m: { readonly affectedSopClassUid: string; readonly moveDestination?: string },
+  level: string | undefined,
+  outcome: string,
+  status: number,
+  comment: string | undefined
+): string =>
+  `${service}${m.moveDestination === undefined ? "" : ` to ${m.moveDestination}`} ` +
+  `${modelOf(m.affectedSopClassUid)?.model ?? "unknown"} root${level ? ` ${level}` : ""}: ` +
+  `${outcome ? `${outcome}, ` : ""}${Status.describe(status, service)} (${Status.format(status)})` +
+  (comment ? `: ${comment}` : "")
+
+// The request's level for that line, when it is one of PS3.4 C.3's: the peer's text is not quoted there.
+const LEVELS = new Set(["PATIENT", "STUDY", "SERIES", "IMAGE"])
+const levelOf = (identifier: DataSet.Naturalized): string | undefined => {
+  const level = identifier["QueryRetrieveLevel"]
+  return typeof level === "string" && LEVELS.has(level.trim()) ? level.trim() : undefined
+}
+
 const counts = (remaining: number, completed: number, failed: number, warning: number) => {
   const out: Record<string, number> = {}
   const put = (k: string, v: number) => {
@@ -187,6 +231,8 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
     // Matches the query service gave that could not be encoded: the final response then says the answer is not
     // whole (a failure), rather than a success the SCU would take for all there is.
     let unencodable = 0
+    let answered = 0
+    let level: string | undefined
     const respond = (status: number, identifier?: DataSet.Naturalized, errorComment?: string) =>
       Effect.gen(function* () {
         let bytes: Uint8Array | undefined
@@ -210,6 +256,11 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
           },
           bytes
         )
+        if (status === Status.PENDING) answered++
+        else {
+          const outcome = `${answered} match${answered === 1 ? "" : "es"}`
+          yield* Effect.logInfo(finalLine("C-FIND", m, level, outcome, status, errorComment))
+        }
       }).pipe(Effect.ignore)
     const gathered = yield* Effect.result(decodeIdentifier(request, channel))
     if (Result.isFailure(gathered)) return
@@ -218,19 +269,25 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
     if (Result.isFailure(identifier) || model === undefined) {
       return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, undefined, "identifier cannot be decoded")
     }
+    level = levelOf(identifier.success)
+    yield* Scu.logIdentifier(identifier.success)
     if (Option.isNone(services.query)) {
       return yield* respond(Status.SOP_CLASS_NOT_SUPPORTED, undefined, "no QueryService on this SCP")
     }
     let cancelled = false
     // Stopped when a C-CANCEL comes, not when the next match does: a query may take seconds to find one, longer than
     // the requester waits for its final response after cancelling.
-    const matches = services.query.value
-      .find({
+    const query = services.query.value
+    const matches = Stream.suspend(() =>
+      query.find({
         model: model.model,
         identifier: identifier.success,
         callingAeTitle: channel.association.negotiated.peerAeTitle
       })
-      .pipe(Stream.interruptWhen(request.cancelled))
+    ).pipe(
+      Stream.catchDefect((defect) => Stream.fromEffect(serviceDied("query")(defect))),
+      Stream.interruptWhen(request.cancelled)
+    )
     const outcome = yield* Stream.runForEachWhile(matches, (match) =>
       Effect.gen(function* () {
         if (request.isCancelled()) {
@@ -258,6 +315,7 @@ const handleRetrieve = (
   Effect.gen(function* () {
     const m = request.message as Dimse.CGetRq | Dimse.CMoveRq
     const isMove = m._tag === "CMoveRq"
+    let level: string | undefined
     const respond = (
       status: number,
       extra: Record<string, number>,
@@ -287,6 +345,16 @@ const handleRetrieve = (
           isMove ? { _tag: "CMoveRsp", ...base } : { _tag: "CGetRsp", ...base },
           bytes
         )
+        if (status !== Status.PENDING) {
+          // a request refused before any sub-operation (A801, A900) has no counts
+          const n = (k: string) => extra[k] ?? 0
+          const outcome =
+            Object.keys(extra).length === 0
+              ? ""
+              : `${n("numberOfCompletedSuboperations")} completed, ${n("numberOfWarningSuboperations")} warning(s), ` +
+                `${n("numberOfFailedSuboperations")} failed`
+          yield* Effect.logInfo(finalLine(isMove ? "C-MOVE" : "C-GET", m, level, outcome, status, comment))
+        }
       }).pipe(Effect.ignore)
 
     const gathered = yield* Effect.result(decodeIdentifier(request, channel))
@@ -296,6 +364,8 @@ const handleRetrieve = (
     if (Result.isFailure(identifier) || model === undefined) {
       return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, {}, undefined, "identifier cannot be decoded")
     }
+    level = levelOf(identifier.success)
+    yield* Scu.logIdentifier(identifier.success)
     if (Option.isNone(services.retrieve)) {
       return yield* respond(Status.SOP_CLASS_NOT_SUPPORTED, {}, undefined, "no RetrieveService on this SCP")
     }
@@ -313,14 +383,15 @@ const handleRetrieve = (
       destination = found.value
     }
     // A C-CANCEL while the instances are being listed stops the listing: none is known, so no count is given.
+    const retrieveService = services.retrieve.value
     const listed = yield* Effect.raceFirst(
-      services.retrieve.value
-        .retrieve({
+      Effect.suspend(() =>
+        retrieveService.retrieve({
           model: model.model,
           identifier: identifier.success,
           callingAeTitle: channel.association.negotiated.peerAeTitle
         })
-        .pipe(Effect.result),
+      ).pipe(Effect.catchDefect(serviceDied("retrieve")), Effect.result),
       Effect.as(request.cancelled, undefined)
     )
     if (listed === undefined) return yield* respond(Status.CANCEL, {})
@@ -400,7 +471,7 @@ const handleRetrieve = (
             sopClassUid: inst.sopClassUid,
             sopInstanceUid: inst.sopInstanceUid,
             transferSyntax: inst.transferSyntax,
-            dataSet: inst.dataSet(),
+            dataSet: dataSetOf(inst),
             moveOriginator: { aeTitle: channel.association.negotiated.peerAeTitle, messageId: m.messageId }
           }).pipe(Effect.result)
           // A C-MOVE's destination may take its time (up to our DIMSE timeout) over a sub-operation: after a C-CANCEL

@@ -58,6 +58,17 @@ const info = (message: Dimse.Message, service: Status.Service): StatusInfo => {
 
 const logsDebug = (level: LogLevel.LogLevel): boolean => level === "Debug" || level === "Trace" || level === "All"
 
+/**
+ * Logs the identifier of a C-FIND, C-GET or C-MOVE at Debug (`DataSet.summary`, built only when Debug is on): what was
+ * asked, as DCMTK's and pynetdicom's debug logs show it. The SCU logs what it sends, the SCP what it received.
+ */
+export const logIdentifier = (identifier: DataSet.Naturalized): Effect.Effect<void> =>
+  Effect.withFiber((fiber) =>
+    logsDebug(fiber.getRef(References.MinimumLogLevel))
+      ? Effect.logDebug(`identifier: ${DataSet.summary(identifier)}`)
+      : Effect.void
+  )
+
 /** C-ECHO: verifies the peer answers (PS3.4 Annex A). */
 export const echo = (channel: DimseChannel.DimseChannel): Effect.Effect<StatusInfo, DimseFailure> =>
   // As `store`: no generator, the request begun within this step, its status made as the response is delivered, and
@@ -349,6 +360,7 @@ const identifierBytes = (channel: DimseChannel.DimseChannel, sopClassUid: string
     const bytes = DataSet.encode(identifier, context.transferSyntax)
     // Ours, not the peer's: nothing was sent and the association goes on.
     if (Result.isFailure(bytes)) return yield* Effect.fail(bytes.failure)
+    yield* logIdentifier(identifier)
     return { context, bytes: bytes.success }
   })
 
