@@ -74,7 +74,7 @@ describe("a PDU dribbled one byte per read", () => {
       Effect.gen(function* () {
         const server = yield* startScp({ timeouts: { acse: "20 seconds" } })
         const peer = yield* promise(() => connectPeer(server.port))
-        peer.send(Uint8Array.of(0x01, 0, 0, 0x0f, 0xff, 0xff)) // announces 1 MiB - 1
+        peer.send(Uint8Array.of(0x01, 0, 0, 0x03, 0xff, 0xff)) // announces 256 KiB - 1, the acceptor's limit
         yield* Effect.sleep("50 millis")
         const before = held()
         yield* promise(() => dribble(peer, new Uint8Array(DRIBBLED).fill(0x41)))

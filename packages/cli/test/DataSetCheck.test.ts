@@ -53,6 +53,38 @@ describe("DataSetCheck.check", () => {
     })
   }
 
+  it("a sequence of defined length in Implicit VR (told by the dictionary) is walked into: a broken one fails", async () => {
+    const le32 = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>> 24]
+    // (0040,A730) Content Sequence of 16 bytes holding an item of undefined length never delimited in them
+    const broken = [
+      0x40,
+      0,
+      0x30,
+      0xa7,
+      ...le32(16),
+      0xfe,
+      0xff,
+      0,
+      0xe0,
+      ...le32(0xffffffff),
+      0x10,
+      0,
+      0x10,
+      0,
+      0,
+      0,
+      0,
+      0
+    ]
+    const bytes = new Uint8Array([...instance(IMPLICIT_LE), ...broken])
+    const r = await check(writeFile(dir, "implicit-broken-sequence.dcm", bytes))
+    assert.isTrue(Result.isFailure(r) && r.failure._tag === "DataSetTruncated", "the file's walk")
+    if (Result.isFailure(r)) assert.match(r.failure.detail, /not delimited before the end/)
+    const meta = await Effect.runPromise(Part10.readFileMeta(writeFile(dir, "implicit-broken-sequence.dcm", bytes)))
+    const inMemory = DataSetCheck.checkBytes(bytes.subarray(meta.dataSetOffset), IMPLICIT_LE)
+    assert.isTrue(Result.isFailure(inMemory), "the walk of a file loaded whole")
+  })
+
   it("files checked one after another each give their own identifiers", async () => {
     const files = [0, 1, 2].map((i) =>
       writeFile(

@@ -6,15 +6,20 @@
  * It reads element headers only (tag, VR, length) and counts the value bytes past, so a data set of any size is
  * checked in constant memory, with no copy of what it is fed beyond a 12-byte header that spans two chunks. At the
  * end it says whether the data set was whole: a value, an item or a sequence that runs past the last byte, a
- * header cut short or a delimiter out of place is a `WalkProblem`. Nothing is decoded. Items of defined length are
- * skipped like values; items and sequences of undefined length are walked, to a depth of 64. A deflated data set
- * (PS3.5 A.5) is not walked here: inflate it and walk the result as Explicit VR Little Endian (the archive does).
+ * header cut short or a delimiter out of place is a `WalkProblem`. Nothing is decoded. Sequences and items are walked
+ * into, whatever their length, to a depth of 64 (a stack, not recursion): one of defined length must hold whole
+ * elements and items that end where it does, with no delimiter of its own and no item of undefined length left open
+ * at its end. In Explicit VR a sequence is told by its VR (SQ); in Implicit VR by the data dictionary's (`vrOf`, the
+ * caller's: wire holds no dictionary), so a private or unknown tag of defined length, or any tag without `vrOf`, is
+ * an opaque value there. A UN of defined length is opaque in every syntax. A deflated data set (PS3.5 A.5) is not
+ * walked here: inflate it and walk the result as Explicit VR Little Endian (the archive does).
  *
  * A storage SCP runs it over each data set it receives, so a truncated instance is refused instead of archived;
  * `netdicom store` over each file before sending it, seeking over the values (`skippable`, `pass`).
  *
  * @since 0.1.0
  */
+import type { VrLookup } from "./Transcoder.ts"
 import * as Uids from "./Uids.ts"
 
 /** Why a data set is not whole, with the byte offset (from the data set's first byte) where it shows. */
@@ -46,6 +51,11 @@ export interface ElementWalker {
 export interface WalkerOptions {
   /** A value longer than this makes its top-level element `bulkAt` (default: none). */
   readonly bulkValue?: number
+  /**
+   * The data dictionary's VR of a tag, to tell a sequence of defined length in Implicit VR (`SQ`) from a value; without
+   * it such a sequence is passed over as a value (`net/dimse/Transcode.vrOf` gives dcmjs's).
+   */
+  readonly vrOf?: VrLookup
 }
 
 const UNDEFINED = 0xffffffff
@@ -60,18 +70,23 @@ interface Syntax {
   readonly little: boolean
 }
 
-// Where the walk is: the elements of the top level or of an item of undefined length, or the items of a
-// sequence (or encapsulated pixel data) of undefined length.
+// Where the walk is: the elements of the top level or of an item, or the items of a sequence (or encapsulated pixel
+// data). `end` is where (from the data set's first byte) an item or sequence of defined length ends, and the walk
+// leaves it; `limit` the nearest such end at or above it (Infinity when none), which nothing inside may pass.
+interface Bounds {
+  readonly syntax: Syntax
+  readonly depth: number
+  readonly end: number | undefined
+  readonly limit: number
+}
 type Frame =
-  | { readonly kind: "elements"; readonly syntax: Syntax; readonly depth: number; readonly top: boolean }
-  | {
+  | (Bounds & { readonly kind: "elements"; readonly top: boolean })
+  | (Bounds & {
       readonly kind: "items"
-      readonly syntax: Syntax
-      readonly depth: number
       readonly owner: string
       // Encapsulated pixel data: its items are fragments, each of defined length (PS3.5 A.4).
       readonly fragments: boolean
-    }
+    })
 
 /** A walker for a data set in `transferSyntaxUid` (an unknown syntax is walked as Explicit VR Little Endian). */
 export const make = (transferSyntaxUid: string, options?: WalkerOptions): ElementWalker => {
@@ -88,9 +103,10 @@ export const make = (transferSyntaxUid: string, options?: WalkerOptions): Elemen
     }
   }
   const bulkValue = options?.bulkValue ?? Infinity
+  const vrOf = options?.vrOf
   const top: Syntax = { explicit: info?.explicitVr ?? true, little: info?.littleEndian ?? true }
 
-  const stack: Array<Frame> = [{ kind: "elements", syntax: top, depth: 0, top: true }]
+  const stack: Array<Frame> = [{ kind: "elements", syntax: top, depth: 0, top: true, end: undefined, limit: Infinity }]
   const header = new Uint8Array(12)
   const view = new DataView(header.buffer)
   let have = 0
@@ -118,12 +134,33 @@ export const make = (transferSyntaxUid: string, options?: WalkerOptions): Elemen
     return LONG_VRS.has(vr) ? 12 : 8
   }
 
-  const passValue = (length: number, what: number | string) => {
+  // The value of the header just read (at `at`): past the end of the item or sequence holding it, it is a problem.
+  const passValue = (length: number, what: number | string, at: number, limit: number) => {
+    if (pos + length > limit) {
+      const name = typeof what === "number" ? tagText(what >>> 16, what & 0xffff) : what
+      return fail(`${name} at byte ${at} (${length} bytes) runs past the end of its item or sequence at byte ${limit}`)
+    }
     if (length > bulkValue) bulk ??= topAt
     skip = length
     skipping = what
     skipStart = pos
   }
+
+  // Into a sequence or item: of undefined length up to its delimiter, of defined `length` up to its end.
+  const enter = (frame: Frame, length: number, at: number, inner: Frame) => {
+    if (frame.depth + 1 > MAX_DEPTH) return fail("sequences nested too deep")
+    if (length !== UNDEFINED) {
+      if (pos + length > frame.limit) {
+        return fail(
+          `${what(inner)} at byte ${at} (${length} bytes) runs past the end of its enclosing one at byte ${frame.limit}`
+        )
+      }
+      if (length > bulkValue) bulk ??= topAt
+    }
+    stack.push(inner)
+  }
+
+  const what = (frame: Frame): string => (frame.kind === "items" ? frame.owner : "an item")
 
   // One whole header in `header`: act on it.
   const step = (size: number) => {
@@ -132,24 +169,33 @@ export const make = (transferSyntaxUid: string, options?: WalkerOptions): Elemen
     const group = view.getUint16(0, little)
     const element = view.getUint16(2, little)
     const at = pos - size
+    if (pos > frame.limit) {
+      return fail(`the element header at byte ${at} runs past the end of its item or sequence at byte ${frame.limit}`)
+    }
+    const depth = frame.depth + 1
     if (frame.kind === "items") {
       const length = view.getUint32(4, little)
       if (group === 0xfffe && element === 0xe0dd) {
+        if (frame.end !== undefined)
+          return fail(`a sequence delimiter at byte ${at} in ${frame.owner} of defined length`)
         stack.pop()
         return
       }
       if (group !== 0xfffe || element !== 0xe000) {
         return fail(`${tagText(group, element)} at byte ${at} where an item of ${frame.owner} was expected`)
       }
-      if (length === UNDEFINED) {
-        if (frame.fragments) return fail(`a fragment of undefined length in ${frame.owner} at byte ${at}`)
-        if (frame.depth + 1 > MAX_DEPTH) return fail("sequences nested too deep")
-        stack.push({ kind: "elements", syntax: frame.syntax, depth: frame.depth + 1, top: false })
-      } else passValue(length, `an item of ${frame.owner}`)
-      return
+      if (frame.fragments) {
+        if (length === UNDEFINED) return fail(`a fragment of undefined length in ${frame.owner} at byte ${at}`)
+        return passValue(length, `an item of ${frame.owner}`, at, frame.limit)
+      }
+      if (length === 0) return
+      const end = length === UNDEFINED ? undefined : pos + length
+      const limit = end ?? frame.limit
+      return enter(frame, length, at, { kind: "elements", syntax: frame.syntax, depth, top: false, end, limit })
     }
     if (group === 0xfffe) {
       if (element === 0xe00d && !frame.top) {
+        if (frame.end !== undefined) return fail(`an item delimiter at byte ${at} in an item of defined length`)
         stack.pop()
         return
       }
@@ -165,12 +211,42 @@ export const make = (transferSyntaxUid: string, options?: WalkerOptions): Elemen
       vr = String.fromCharCode(header[4]!, header[5]!)
       length = size === 12 ? view.getUint32(8, little) : view.getUint16(6, little)
     } else length = view.getUint32(4, little)
-    if (length !== UNDEFINED) return passValue(length, group * 0x10000 + element)
+    if (length !== UNDEFINED) {
+      if (length === 0 || !isSequence(frame.syntax, vr, group, element)) {
+        return passValue(length, group * 0x10000 + element, at, frame.limit)
+      }
+      const end = pos + length
+      const owner = tagText(group, element)
+      const inner: Frame = { kind: "items", syntax: frame.syntax, depth, owner, fragments: false, end, limit: end }
+      return enter(frame, length, at, inner)
+    }
     // A sequence, encapsulated pixel data, or UN holding an implicit VR sequence (PS3.5 6.2.2).
-    if (frame.depth + 1 > MAX_DEPTH) return fail("sequences nested too deep")
-    const inner = vr === "UN" ? { explicit: false, little: true } : frame.syntax
+    const syntax = vr === "UN" ? { explicit: false, little: true } : frame.syntax
     const fragments = frame.syntax.explicit ? vr !== "SQ" && vr !== "UN" : group === 0x7fe0 && element === 0x0010
-    stack.push({ kind: "items", syntax: inner, depth: frame.depth + 1, owner: tagText(group, element), fragments })
+    const owner = tagText(group, element)
+    enter(frame, length, at, { kind: "items", syntax, depth, owner, fragments, end: undefined, limit: frame.limit })
+  }
+
+  // Whether an element of defined length is a sequence: its VR says so, or in Implicit VR the dictionary's does (a
+  // private tag never: its VR is not known).
+  const isSequence = (syntax: Syntax, vr: string, group: number, element: number): boolean => {
+    if (syntax.explicit) return vr === "SQ"
+    return vrOf !== undefined && group % 2 === 0 && vrOf(((group << 16) | element) >>> 0) === "SQ"
+  }
+
+  // Leaves the items and sequences of defined length that end here; an item or sequence of undefined length still
+  // open at the end of the one of defined length holding it is never delimited in it.
+  const closeEnded = () => {
+    for (;;) {
+      const frame = stack[stack.length - 1]!
+      if (pos < frame.limit) return
+      if (frame.end === undefined) {
+        return fail(
+          `${what(frame)} of undefined length is not delimited before the end of the one holding it, at byte ${frame.limit}`
+        )
+      }
+      stack.pop()
+    }
   }
 
   const push = (chunk: Uint8Array) => {
@@ -181,6 +257,7 @@ export const make = (transferSyntaxUid: string, options?: WalkerOptions): Elemen
         skip -= n
         i += n
         pos += n
+        if (skip === 0) closeEnded()
         continue
       }
       // Header bytes: the first 8, then 4 more if they show a long explicit VR.
@@ -193,6 +270,7 @@ export const make = (transferSyntaxUid: string, options?: WalkerOptions): Elemen
       if (have < want) return
       have = 0
       step(want)
+      if (skip === 0 && problem === undefined) closeEnded()
     }
   }
 
@@ -205,6 +283,7 @@ export const make = (transferSyntaxUid: string, options?: WalkerOptions): Elemen
     }
     if (have > 0) return { detail: `element header at byte ${pos - have} cut short` }
     const frame = stack[stack.length - 1]!
+    if (frame.end !== undefined) return { detail: `${what(frame)} ends at byte ${frame.end}, the data set at ${pos}` }
     if (frame.kind === "items") return { detail: `${frame.owner} has no sequence delimiter` }
     if (!frame.top) return { detail: "an item has no delimiter" }
     return undefined
@@ -214,6 +293,7 @@ export const make = (transferSyntaxUid: string, options?: WalkerOptions): Elemen
     const passed = Math.min(Math.max(n, 0), skip)
     skip -= passed
     pos += passed
+    if (passed > 0 && skip === 0) closeEnded()
   }
 
   const topStart = (): number => (stack.length === 1 && skip === 0 ? pos - have : topAt)

@@ -259,6 +259,20 @@ const KNOWN_ITEMS: ReadonlySet<number> = new Set([
 /** Unknown items of an A-ASSOCIATE-RQ or -AC kept in `unknownItems`; the others are skipped, not kept. */
 export const MAX_UNKNOWN_ITEMS = 16
 
+/**
+ * The most Presentation Context items an A-ASSOCIATE-RQ or -AC may hold: their ids are odd, 1-255 (PS3.8 9.3.2.2),
+ * so a 129th repeats one or is out of range. It is refused as it is read, before its sub-items are.
+ */
+export const MAX_PRESENTATION_CONTEXTS = 128
+
+const tooManyContexts = (h: ItemHeader): Broken =>
+  new Broken(
+    "Presentation Context item",
+    h.start,
+    `more than ${MAX_PRESENTATION_CONTEXTS} Presentation Context items (their ids are odd, 1-255)`,
+    6
+  )
+
 const readAssociate = (r: Reader, type: 1 | 2): P.AAssociateRq | P.AAssociateAc => {
   const protocolVersion = r.u16()
   r.skip(2)
@@ -291,10 +305,12 @@ const readAssociate = (r: Reader, type: 1 | 2): P.AAssociateRq | P.AAssociateAc 
         break
       case P.ITEM_TYPE.PresentationContextRq:
         if (type !== 1) throw new Broken("Presentation Context item", h.start, "RQ form (0x20) in an AC", 5)
+        if (presentationContextsRq.length === MAX_PRESENTATION_CONTEXTS) throw tooManyContexts(h)
         presentationContextsRq.push(readPresentationContextRq(body, h))
         break
       case P.ITEM_TYPE.PresentationContextAc:
         if (type !== 2) throw new Broken("Presentation Context item", h.start, "AC form (0x21) in an RQ", 5)
+        if (presentationContextsAc.length === MAX_PRESENTATION_CONTEXTS) throw tooManyContexts(h)
         presentationContextsAc.push(readPresentationContextAc(body, h))
         break
       case P.ITEM_TYPE.UserInformation:

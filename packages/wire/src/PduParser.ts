@@ -54,6 +54,16 @@ export interface PduParser {
 
 const DEFAULT_CONTROL_LIMIT = 1 << 20
 
+/**
+ * The control-PDU limit for an acceptor (`maxControlPduLength`), 256 KiB: the only large PDU an acceptor receives is
+ * the A-ASSOCIATE-RQ, decoded in one go once whole, at ~40-50 ms of the event loop per MiB of sub-items. PS3.8 sets
+ * no limit, and neither do DCMTK (dcmnet/libsrc/dulfsm.cc, `readPDUHead`: only a P-DATA-TF is held to the maximum
+ * length, `readPDU` allocates the length field's size for any other) nor pynetdicom (pynetdicom/dul.py,
+ * `_read_pdu_data` reads the length field's bytes whatever the type). A real one stays well under it: 128 contexts
+ * of 20 transfer syntaxes each, every UID of 64 characters, take 184 KB.
+ */
+export const ACCEPTOR_CONTROL_LIMIT = 256 * 1024
+
 // Reads shorter than this that leave the PDU under way unfinished, once it spans more than MAX_VIEW_CHUNKS reads, are
 // copied into a buffer of the parser's own, grown by doubling from GATHER_MIN to GATHER_MAX (then another is begun):
 // kept as they came, a PDU dribbled one byte per read held a Buffer (~200 bytes) per byte until it was whole.

@@ -94,8 +94,12 @@ const encoded = (syntax: string) => {
   return { bytes: cat(parts), boundaries }
 }
 
+// The dictionary's VRs of the sample's sequences, as `net/dimse/Transcode.vrOf` gives them (dcmjs's).
+const SEQUENCES = new Set([0x00081115, 0x00081199, 0x00400275, 0x0040a730])
+const vrOf = (tag: number) => (SEQUENCES.has(tag) ? "SQ" : "UI")
+
 const walk = (syntax: string, chunks: ReadonlyArray<Uint8Array>) => {
-  const w = ElementWalker.make(syntax)
+  const w = ElementWalker.make(syntax, { vrOf })
   for (const c of chunks) w.push(c)
   return w.finish()
 }
@@ -160,7 +164,7 @@ describe("ElementWalker", () => {
     const { bytes } = encoded(EXPLICIT_LE)
     for (let cut = 0; cut <= bytes.length; cut++) {
       const data = bytes.subarray(0, cut)
-      const w = ElementWalker.make(EXPLICIT_LE)
+      const w = ElementWalker.make(EXPLICIT_LE, { vrOf })
       let pos = 0
       while (pos < data.length) {
         const skip = Math.min(w.skippable(), data.length - pos)
@@ -212,6 +216,100 @@ describe("ElementWalker", () => {
       walk(EXPLICIT_LE, [pixels(item(new Uint8Array(0)), nested)])?.detail ?? "",
       /fragment of undefined length/
     )
+  })
+
+  describe("sequences and items of defined length are walked into, their ends checked", () => {
+    const pn = (explicit: boolean, value: string) =>
+      cat([encodeHeader(0x00100010, "PN", value.length, explicit, true), ascii(value)])
+    const item = (length: number, body: Uint8Array) => cat([tagBytes(0xfffee000, true), u32(length, true), body])
+    const sequence = (explicit: boolean, length: number, body: Uint8Array, tag = 0x0040a730) =>
+      cat([encodeHeader(tag, "SQ", length, explicit, true), body])
+    const ITEM_END = cat([tagBytes(0xfffee00d, true), u32(0, true)])
+    const SEQ_END = cat([tagBytes(0xfffee0dd, true), u32(0, true)])
+    // Each case: the data set, and what the problem says.
+    const hostile = (explicit: boolean): ReadonlyArray<readonly [string, Uint8Array, RegExp]> => {
+      const element = pn(explicit, "DOE^J ")
+      return [
+        [
+          "an element running past its item",
+          sequence(explicit, 8 + element.length, item(element.length - 2, element)),
+          /\(0010,0010\) at byte \d+ \(6 bytes\) runs past the end of its item or sequence at byte \d+/
+        ],
+        [
+          "an item running past its sequence",
+          sequence(explicit, 8 + element.length, item(element.length + 2, element)),
+          /an item at byte \d+ \(\d+ bytes\) runs past the end of its enclosing one/
+        ],
+        [
+          "an item of undefined length whose delimiter is past the sequence",
+          cat([sequence(explicit, 8 + element.length, item(0xffffffff, element)), ITEM_END]),
+          /an item of undefined length is not delimited before the end of the one holding it/
+        ],
+        [
+          "an item of undefined length never delimited, the data set ending with its sequence",
+          sequence(explicit, 8 + element.length, item(0xffffffff, element)),
+          /an item of undefined length is not delimited/
+        ],
+        [
+          "a sequence delimiter in a sequence of defined length",
+          sequence(explicit, 16, cat([item(0, new Uint8Array(0)), SEQ_END])),
+          /a sequence delimiter at byte \d+ in \(0040,a730\) of defined length/
+        ],
+        [
+          "an item delimiter in an item of defined length",
+          sequence(explicit, 16, item(8, ITEM_END)),
+          /an item delimiter at byte \d+ in an item of defined length/
+        ],
+        [
+          "an element header crossing the end of its item",
+          sequence(explicit, 8 + element.length, item(4, element)),
+          /element header at byte \d+ runs past the end of its item or sequence/
+        ],
+        [
+          "a sequence of undefined length in an item of defined length, never delimited there",
+          (() => {
+            const inner = sequence(explicit, 0xffffffff, item(0, new Uint8Array(0)), 0x00081115)
+            return cat([sequence(explicit, 8 + inner.length, item(inner.length, inner)), SEQ_END])
+          })(),
+          /\(0008,1115\) of undefined length is not delimited before the end of the one holding it/
+        ]
+      ]
+    }
+
+    for (const explicit of [true, false]) {
+      const syntax = explicit ? EXPLICIT_LE : IMPLICIT_LE
+      for (const [name, body, pattern] of hostile(explicit)) {
+        it(`${syntax}: ${name}`, () => {
+          assert.match(walk(syntax, [body])?.detail ?? "whole", pattern)
+          // Seen as it is pushed, byte after byte, not only at the end.
+          const w = ElementWalker.make(syntax, { vrOf })
+          for (let i = 0; i < body.length; i++) w.push(body.subarray(i, i + 1))
+          assert.match(w.finish()?.detail ?? "whole", pattern)
+        })
+      }
+    }
+
+    it("Implicit VR: without the dictionary, or for a private tag, a sequence of defined length is a value", () => {
+      const element = pn(false, "DOE^J ")
+      const broken = sequence(false, 8 + element.length, item(2, element))
+      const w = ElementWalker.make(IMPLICIT_LE)
+      w.push(broken)
+      assert.isUndefined(w.finish())
+      const privateTag = sequence(false, 8 + element.length, item(2, element), 0x00091010)
+      assert.isUndefined(walk(IMPLICIT_LE, [privateTag]))
+      assert.isDefined(walk(IMPLICIT_LE, [broken]))
+    })
+
+    it("nesting of defined length counts toward the depth of 64, with no recursion", () => {
+      let deep: Node = { tag: 0x00100010, vr: "PN", value: ascii("X ") }
+      for (let i = 0; i < 1000; i++) deep = { tag: 0x00081115, vr: "SQ", defined: true, items: [[deep]] }
+      const bytes = encode(deep, true, true)
+      assert.match(walk(EXPLICIT_LE, [bytes])?.detail ?? "", /nested too deep/)
+      let shallow: Node = { tag: 0x00100010, vr: "PN", value: ascii("X ") }
+      for (let i = 0; i < 32; i++) shallow = { tag: 0x00081115, vr: "SQ", defined: i % 2 === 0, items: [[shallow]] }
+      assert.isUndefined(walk(EXPLICIT_LE, [encode(shallow, true, true)]))
+      assert.isUndefined(walk(IMPLICIT_LE, [encode(shallow, false, true)]))
+    })
   })
 
   it("a deflated data set is not walked", () => {

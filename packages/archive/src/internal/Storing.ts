@@ -9,6 +9,7 @@ import * as Zlib from "node:zlib"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Semaphore from "effect/Semaphore"
+import { Transcode } from "@netdicom/net"
 import { ElementWalker, Uids } from "@netdicom/wire"
 import { InvalidInstance } from "../ArchiveError.ts"
 import type { LinkInStore, StoreFailed } from "../ArchiveError.ts"
@@ -73,7 +74,7 @@ export interface DataSetCheck {
 /** The check of a data set in `transferSyntaxUid`. */
 export const checkOf = (transferSyntaxUid: string): DataSetCheck => {
   if (Uids.transferSyntaxInfo(transferSyntaxUid)?.deflated !== true) {
-    const walker = ElementWalker.make(transferSyntaxUid)
+    const walker = ElementWalker.make(transferSyntaxUid, { vrOf: Transcode.vrOf })
     return { push: walker.push, end: () => {}, problem: (final) => (final ? walker.finish() : walker.seen())?.detail }
   }
   const walker = ElementWalker.make(Uids.TransferSyntax.ExplicitVRLittleEndian)

@@ -34,7 +34,8 @@ export interface ServeOptions {
   readonly maxPendingConnections?: number
   /**
    * Bytes of unfinished PDUs (A-ASSOCIATE-RQs, mostly) that the connections without an association may hold
-   * together (default 16 MiB; each alone may hold one PDU of up to 1 MiB); past it the one holding the most is closed.
+   * together (default 16 MiB; each alone may hold one A-ASSOCIATE-RQ of up to 256 KiB,
+   * `PduParser.ACCEPTOR_CONTROL_LIMIT`); past it the one holding the most is closed.
    */
   readonly maxPendingBytes?: number
   /** The acceptor policy; without it, the `AcceptorPolicyService` in context, else `defaultPolicy(ae)`. */

@@ -4,10 +4,10 @@
  * `netdicom store` checks every file before it connects, `Scu.storeFile` and `Scu.storeFiles` each before its
  * C-STORE.
  *
- * The file's element headers go through `ElementWalker` (the walk a storage SCP here makes of what it
- * receives), read through a block buffer, and the values it passes over are seeked past, not read: a
- * 1 GB file is checked in a few reads, and a truncated one is reported as such instead of being sent and
- * failing on the peer. Nothing is decoded. Deflated data sets (PS3.5 A.5) are not walked.
+ * The file's element headers go through `ElementWalker` (the walk a storage SCP here makes of what it receives, with
+ * dcmjs's data dictionary telling the sequences of defined length in Implicit VR), read through a block buffer, and
+ * the values it passes over are seeked past, not read: a 1 GB file is checked in a few reads, and a truncated one is
+ * reported as such instead of being sent and failing on the peer. Nothing is decoded. Deflated data sets (PS3.5 A.5) are not walked.
  *
  * @since 0.1.0
  */
@@ -17,6 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import { ElementWalker } from "@netdicom/wire"
 import * as Part10 from "./Part10.ts"
+import { vrOf } from "./Transcode.ts"
 
 /** The data set is not whole: an element or a sequence ends past the end of the file. */
 export class DataSetTruncated extends Data.TaggedError("DataSetTruncated")<{ readonly detail: string }> {
@@ -136,7 +137,7 @@ export const check = (path: string, offset: number, transferSyntax: string): Eff
         size,
         offset,
         transferSyntax,
-        walker: ElementWalker.make(transferSyntax),
+        walker: ElementWalker.make(transferSyntax, { vrOf }),
         pos: offset,
         found: {}
       }),
@@ -145,7 +146,7 @@ export const check = (path: string, offset: number, transferSyntax: string): Eff
 
 /** `check` of a data set already in memory (a small file loaded whole): the same walk, no file read. */
 export const checkBytes = (bytes: Uint8Array, transferSyntax: string): Result.Result<void, DataSetTruncated> => {
-  const walker = ElementWalker.make(transferSyntax)
+  const walker = ElementWalker.make(transferSyntax, { vrOf })
   walker.push(bytes)
   const problem = walker.finish()
   return problem === undefined

@@ -352,7 +352,12 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
 
     // ---- reading: chunks from the transport, parsed into PDUs, each handed to the machine or the receiver ----
     // P-DATA spanning socket reads as views of them, not joined into a fresh buffer (DIMSE takes any fragmenting).
-    const parser = PduParser.make({ maxPduLength: options.maxPduLength, pdvViews: true })
+    // An acceptor holds an A-ASSOCIATE-RQ (its only large control PDU) to a lower limit than the parser's default.
+    const parser = PduParser.make({
+      maxPduLength: options.maxPduLength,
+      pdvViews: true,
+      ...(options.role === "acceptor" ? { maxControlPduLength: PduParser.ACCEPTOR_CONTROL_LIMIT } : {})
+    })
     let onHeldBytes = options.onHeldBytes
     let received: ReturnType<typeof ReceivedBytes.tracker> | undefined
     let pull: Pull | undefined
