@@ -226,21 +226,24 @@ export class FileNotSendable extends Data.TaggedError("FileNotSendable")<{
   }
 }
 
-/** Options of `describeFile`, `storeFile` and `storeFiles`. */
+/** Options of `storeFile` and `storeFiles`. */
 export interface FileOptions {
   /**
    * Send a bare data set without File Meta Information, its transfer syntax guessed from its first element, as
    * DCMTK's storescu does (`Part10.readSendableMeta`); default true. With false such a file is `FileNotSendable`
-   * (no File Meta Information).
+   * (no File Meta Information), as storescu's `--read-file-only` makes it.
    */
   readonly sniff?: boolean
 }
 
 /**
- * What a file holds, read from its meta header (or guessed from a bare data set's first element, unless `sniff` is
- * false): enough to propose a context and send it.
+ * What a file holds, read from its meta header: enough to propose a context and send it. A bare data set without
+ * File Meta Information gets its transfer syntax guessed from its first element, as DCMTK's storescu does
+ * (`Part10.readSendableMeta`), and `sniffed` set: refuse it yourself if you want only Part 10 files.
  */
-export const describeFile = (path: string, options?: FileOptions): Effect.Effect<Part10.FileMeta, FileNotSendable> =>
+export const describeFile = (path: string): Effect.Effect<Part10.FileMeta, FileNotSendable> => described(path)
+
+const described = (path: string, options?: FileOptions): Effect.Effect<Part10.FileMeta, FileNotSendable> =>
   (options?.sniff === false ? Part10.readFileMeta(path) : Part10.readSendableMeta(path)).pipe(
     Effect.mapError((e) => new FileNotSendable({ path, reason: e.message }))
   )
@@ -255,7 +258,7 @@ export const storeFile = (
   options?: FileOptions
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure | FileNotSendable> =>
   Effect.gen(function* () {
-    const meta = yield* describeFile(path, options)
+    const meta = yield* described(path, options)
     return yield* storeDescribedFile(channel, path, meta)
   })
 
@@ -348,7 +351,7 @@ export const storeFiles = (
   }
   // One at a time: the next file is described and read while this one is sent and answered.
   const prepare = (path: string) =>
-    Effect.flatMap(describeFile(path, options), (meta) =>
+    Effect.flatMap(described(path, options), (meta) =>
       Effect.map(loadChecked(path, meta), (loaded) => ({ meta, loaded }))
     )
   return Effect.scoped(
