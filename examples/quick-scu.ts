@@ -13,7 +13,7 @@ const ae = Result.getOrThrow(ApplicationEntity.make({ aeTitle: "MY-SCU" }))
 
 const program = Effect.scoped(
   Effect.gen(function* () {
-    const meta = yield* Scu.describeFile(file) // SOP class and transfer syntax from the file's meta header
+    const meta = yield* Scu.describeFile(file) // SOP class and transfer syntax from the file's meta header (or guessed)
     // Connect and negotiate; the association is released when this scope ends.
     const channel = yield* Scu.connect(ae, {
       host: "127.0.0.1",

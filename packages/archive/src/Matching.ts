@@ -9,7 +9,7 @@
  *   value: list of UID matching (C.2.2.2.2) for UI, and the same rule for other VRs (what PS3.4 C.2.2.2.8
  *   "multiple value matching" describes).
  * - `*` alone is universal matching (C.2.2.2.3); wildcards are honoured for AE, CS, LO, LT, PN, SH, ST, UC, UR, UT
- *   (C.2.2.2.4) and refused for UI.
+ *   (C.2.2.2.4) and refused for UI (`IdentifierDoesNotMatchSopClass`, 0xA900, naming the key).
  * - Ranges are inclusive; a missing bound is open (C.2.2.2.5). Bounds and stored values are padded to full
  *   precision (a lower bound with zeros, an upper bound with the largest value), so `1300` as an upper time bound
  *   includes 13:00:59.999999. Combined date-time matching of a DA/TM pair (an extended negotiation option) is not
@@ -23,7 +23,7 @@
  */
 import * as Result from "effect/Result"
 import { Text } from "@netdicom/wire"
-import { UnableToProcess } from "./ArchiveError.ts"
+import { IdentifierDoesNotMatchSopClass, type QueryError, UnableToProcess } from "./ArchiveError.ts"
 import * as Dcmjs from "./internal/Dcmjs.ts"
 import type { Dataset } from "./internal/Dcmjs.ts"
 
@@ -288,7 +288,7 @@ const compileValue = (
   value: string,
   options: MatchOptions,
   formsOf?: (stored: string) => PersonNameForms
-): Result.Result<ValueMatch, UnableToProcess> => {
+): Result.Result<ValueMatch, QueryError> => {
   const refuse = (reason: string) => Result.fail(new UnableToProcess({ reason: `${keyword}: ${reason}`, keyword }))
   if (vr === "DA" || vr === "TM" || vr === "DT") {
     const range = splitRange(vr, value)
@@ -313,7 +313,12 @@ const compileValue = (
       }
     })
   }
-  if (vr === "UI" && hasWildcard(value)) return refuse("wildcards are not allowed in a UID key")
+  // PS3.4 C.2.2.2: a UI key allows single value and list of UID matching only (C.2.2.2.4 leaves UI out of wild card
+  // matching); DCMTK's dcmqrscp matches "1.2*" literally and finds nothing, which hides the mistake: refused 0xA900
+  if (vr === "UI" && hasWildcard(value)) {
+    const reason = `${keyword}: wildcards are not allowed in a UID key`
+    return Result.fail(new IdentifierDoesNotMatchSopClass({ reason, keyword }))
+  }
   const wildcard = hasWildcard(value) && WILDCARD.has(vr)
   if (vr === "PN") {
     return Result.succeed({
@@ -348,7 +353,7 @@ export const compileKey = (
   value: unknown,
   options: MatchOptions,
   vr: string = vrOf(keyword)
-): Result.Result<CompiledKey, UnableToProcess> => {
+): Result.Result<CompiledKey, QueryError> => {
   if (vr === "SQ") {
     const item = itemsOf(value)[0]
     const keys: Array<CompiledKey> = []

@@ -65,7 +65,8 @@ describe("Matching (PS3.4 C.2.2.2)", () => {
     assert.isTrue(k.test("1.2.4"))
     assert.isFalse(k.test("1.2.5"))
     assert.isTrue(key("SeriesInstanceUID", ["9.8", "9.9"]).test("9.9"))
-    assert.strictEqual(refused("StudyInstanceUID", "1.2.*"), "UnableToProcess")
+    // PS3.4 C.2.2.2.4 leaves UI out of wild card matching: the identifier does not match the SOP class (0xA900)
+    assert.strictEqual(refused("StudyInstanceUID", "1.2.*"), "IdentifierDoesNotMatchSopClass")
   })
 
   it("multi-valued stored attributes match when any value matches", () => {

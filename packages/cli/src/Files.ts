@@ -138,17 +138,6 @@ const deflatedIdentifiers = (path: string, offset: number, transferSyntaxUid: st
     catch: (cause) => new Part10.FileReadFailed({ path, cause })
   })
 
-// A file without File Meta Information that holds a bare data set (as some exports and older tools write them) is
-// sent as DCMTK's storescu sends it, its transfer syntax guessed from its first element (`sniff`: Implicit or Explicit
-// VR, byte order); a file that is no data set either fails with the missing meta as its reason, a bare data set that
-// is cut short with that.
-const metaOf = (path: string): Effect.Effect<Part10.FileInfo, Part10.Part10Error> =>
-  Effect.catchTag(Part10.readFileMeta(path), "NoFileMeta", (noMeta) =>
-    Part10.readFileMeta(path, { sniff: true }).pipe(
-      Effect.mapError((e) => (e._tag === "UnrecognizedDataSet" ? noMeta : e))
-    )
-  )
-
 /**
  * A UID the A-ASSOCIATE-RQ proposes (as an abstract or transfer syntax): one that is no UID (PS3.5 9.1) would make
  * the request unencodable and fail the association for every file, so it fails its own file.
@@ -165,7 +154,8 @@ const proposable = (what: string, value: string): Effect.Effect<void, Unproposab
  */
 export const inspect = (path: string): Effect.Effect<Sendable, Unsendable> =>
   Effect.gen(function* () {
-    const meta = yield* metaOf(path)
+    // a bare data set without File Meta Information is sent as DCMTK's storescu sends it (`readSendableMeta`)
+    const meta = yield* Part10.readSendableMeta(path)
     yield* proposable("Transfer Syntax UID", meta.transferSyntaxUid)
     const found = Uids.transferSyntaxInfo(meta.transferSyntaxUid)?.deflated
       ? ((yield* deflatedIdentifiers(path, meta.dataSetOffset, meta.transferSyntaxUid)) ?? {})

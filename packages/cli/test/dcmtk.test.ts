@@ -166,6 +166,33 @@ describe.runIf(dcmtk)("DCMTK SCUs against netdicom qrscp", () => {
     assert.strictEqual(r.code, 0, r.stdout + r.stderr)
     assert.deepStrictEqual([...filesUnder(destOut)], [path.join(STUDY_MR, `${STUDY_MR}.1.1.dcm`)])
   })
+
+  // PS3.4 C.2.2.2: a UID key allows single value and list of UID matching, no wildcards. The identifier's
+  // "<study prefix>*" was read as the prefix itself (dcmjs keeps only digits and dots of a UI value), so each tool got
+  // Success with nothing found or sent; now 0xA900 naming the key, and nothing reaches DEST.
+  it("movescu, getscu and findscu with a wildcard in StudyInstanceUID: refused 0xA900, naming the key", async () => {
+    const before = filesUnder(destOut).length
+    const tools = [
+      ["movescu", ["-aem", "DEST"]],
+      ["getscu", ["-od", temp("getscu-wildcard")]],
+      ["findscu", ["-k", "PatientName"]]
+    ] as const
+    for (const [tool, extra] of tools) {
+      const key = `StudyInstanceUID=${STUDY.slice(0, -2)}*`
+      const args = ["-v", "-S", "-aec", "QRSCP", ...extra, "-k", "QueryRetrieveLevel=STUDY", "-k", key]
+      const r = await run(tool, [...args, "127.0.0.1", String(qr.port)])
+      const out = r.stdout + r.stderr
+      assert.notMatch(out, /Response \(Success\)|Response: \d+ \(Pending\)/, `${tool}:\n${out}`)
+      assert.match(out, /DoesNotMatchSOPClass|Does Not Match SOP Class|a900/i, `${tool}:\n${out}`)
+    }
+    assert.strictEqual(filesUnder(destOut).length, before)
+    const refusals = qr
+      .output()
+      .split("\n")
+      .filter((l) => l.includes("wildcards are not allowed in a UID key"))
+    assert.isAtLeast(refusals.length, 3, qr.output())
+    for (const line of refusals) assert.include(line, "StudyInstanceUID")
+  })
 })
 
 describe.runIf(dcmtk)("netdicom against DCMTK SCPs", () => {

@@ -152,6 +152,22 @@ describe("encode/decode round trips", () => {
     assert.deepStrictEqual(ok(DataSet.decode(list, IMPLICIT))["StudyInstanceUID"], ["1.2.3", "1.2.4"])
   })
 
+  it("a UI value is decoded as sent: 1.2* stays 1.2*, not a query for study 1.2 (dcmjs kept digits and dots only)", () => {
+    const uid = (value: string) => explicitElement(0x0020, 0x000d, "UI", latin1(value))
+    const decoded = (value: string) => ok(DataSet.decode(uid(value), EXPLICIT))["StudyInstanceUID"]
+    assert.strictEqual(decoded("1.2*"), "1.2*")
+    assert.strictEqual(decoded("1.2.?\0"), "1.2.?")
+    assert.deepStrictEqual(decoded("1.2.3\\1.2.x\0"), ["1.2.3", "1.2.x"])
+    // valid ones as before: padding off, lists split
+    assert.strictEqual(decoded("1.2.3\0"), "1.2.3")
+    assert.deepStrictEqual(decoded("1.2.3\\1.2.4 "), ["1.2.3", "1.2.4"])
+    // in an item too, and in Implicit VR
+    const nested = ok(DataSet.encode({ ReferencedSeriesSequence: [{ SeriesInstanceUID: "1.2.3" }] }, IMPLICIT))
+    const starred = Buffer.from(nested).toString("latin1").replace("1.2.3", "1.2*\0")
+    const item = ok(DataSet.decode(new Uint8Array(Buffer.from(starred, "latin1")), IMPLICIT))
+    assert.deepStrictEqual(item["ReferencedSeriesSequence"], [{ SeriesInstanceUID: "1.2*" }])
+  })
+
   it("Explicit VR Big Endian writes tags, lengths and numbers big-endian", () => {
     const bytes = ok(DataSet.encode({ Columns: 512, PatientID: "AB" }, BIG))
     assert.strictEqual(Buffer.from(bytes).toString("hex"), "0010002" + "04c4f00024142" + "002800115553000202" + "00")

@@ -8,7 +8,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
-import { EXPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
+import { EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
 import * as DataSet from "../src/dimse/DataSet.ts"
 import * as Part10 from "../src/dimse/Part10.ts"
 import * as Scp from "../src/services/Scp.ts"
@@ -71,5 +71,61 @@ describe("Scu.storeFiles checks each file before sending it", () => {
       assert.strictEqual(alone._tag, "FileNotSendable")
       assert.strictEqual((yield* Scu.storeFile(channel, paths[3]!)).status, 0)
     })
+  )
+})
+
+// A bare data set, without preamble, "DICM" or File Meta Information, as some exports and older tools write them.
+const bare = (name: string, uid: string, transferSyntaxUid: string) => {
+  const body = Result.getOrThrow(
+    DataSet.encode({ SOPClassUID: CT, SOPInstanceUID: uid, PatientName: "DOE^JANE" }, transferSyntaxUid)
+  )
+  const where = path.join(tmp, name)
+  fs.writeFileSync(where, body)
+  return where
+}
+
+describe("Scu sends a bare data set as DCMTK's storescu does", () => {
+  it.live(
+    "its transfer syntax guessed from its first element; not DICOM at all, or sniff: false, FileNotSendable",
+    () =>
+      Effect.gen(function* () {
+        const served: Served = { stored: 0, found: 0, retrieved: 0 }
+        const syntaxes = [EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN]
+        const scpAe = yield* testAe({ aeTitle: "SCP", contexts: [{ abstractSyntax: CT, transferSyntaxes: syntaxes }] })
+        const server = yield* Scp.serve(scpAe, { port: 0 }).pipe(Effect.provide(countingServices(served)))
+        const explicit = bare("bare-explicit", "1.2.3.11", EXPLICIT_VR_LITTLE_ENDIAN)
+        const implicit = bare("bare-implicit", "1.2.3.12", IMPLICIT_VR_LITTLE_ENDIAN)
+        const text = path.join(tmp, "notes.txt")
+        fs.writeFileSync(text, "not a DICOM file at all, only some words of text")
+
+        const described = yield* Scu.describeFile(implicit)
+        assert.strictEqual(described.transferSyntaxUid, IMPLICIT_VR_LITTLE_ENDIAN)
+        assert.strictEqual(described.sopInstanceUid, "1.2.3.12")
+        assert.isTrue(described.sniffed)
+        assert.strictEqual((yield* Scu.describeFile(explicit)).transferSyntaxUid, EXPLICIT_VR_LITTLE_ENDIAN)
+
+        const channel = yield* Scu.connect(yield* testAe({ aeTitle: "SCU" }), {
+          host: "127.0.0.1",
+          port: server.port,
+          calledAeTitle: "SCP",
+          contexts: syntaxes.map((ts) => ({ abstractSyntax: CT, transferSyntaxes: [ts] }))
+        })
+        const results = yield* Scu.storeFiles(channel, [explicit, implicit, text])
+        const outcome = results.map((r) =>
+          Result.isSuccess(r.result) ? r.result.success.status : `${r.result.failure._tag} ${r.result.failure.message}`
+        )
+        assert.deepStrictEqual(outcome.slice(0, 2), [0, 0])
+        // a file that is no data set either keeps the missing meta as its reason
+        assert.match(String(outcome[2]), /^FileNotSendable .*no File Meta Information/, String(outcome[2]))
+        assert.strictEqual(served.stored, 2)
+        assert.strictEqual((yield* Scu.storeFile(channel, implicit)).status, 0)
+        assert.strictEqual(served.stored, 3)
+        const refused = yield* Effect.flip(Scu.storeFile(channel, explicit, { sniff: false }))
+        assert.strictEqual(refused._tag, "FileNotSendable")
+        assert.match(refused.message, /no File Meta Information/)
+        const none = yield* Scu.storeFiles(channel, [explicit], { sniff: false })
+        assert.isTrue(Result.isFailure(none[0]!.result))
+        assert.strictEqual(served.stored, 3)
+      })
   )
 })

@@ -191,7 +191,7 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
       return Effect.ensuring(run, counted).pipe(
         Effect.onInterrupt(() => Effect.logDebug("association interrupted by server shutdown")),
         Effect.withLogSpan("association"),
-        Effect.annotateLogs({ peer: transport.peer, association: ++serial })
+        Effect.annotateLogs({ peer: transport.peer, associationNumber: ++serial })
       )
     }
 

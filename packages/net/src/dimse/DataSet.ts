@@ -368,6 +368,13 @@ const decodeLevel = (
       out[name] = []
     } else if (node.length === 0 || values.length === 0) {
       out[name] = ""
+    } else if (element.vr === "UI") {
+      // from the bytes: dcmjs drops every character but digits and dots, so "1.2*" (a wildcard no UID key allows)
+      // read as "1.2", a query for another study
+      const uids = LATIN1.decode(bytes.subarray(node.valueOffset, node.end))
+        .split("\\")
+        .map((v) => Text.trimEnd(v, " \0"))
+      out[name] = uids.length === 1 ? uids[0] : uids
     } else {
       const plainValues = element.vr === "PN" ? values.map(personName) : values.map((v) => unpadded(element.vr, v))
       out[name] = plainValues.length === 1 ? plainValues[0] : plainValues

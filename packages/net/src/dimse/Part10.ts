@@ -10,7 +10,7 @@
  *
  * Leaves out: DICOMDIR (PS3.10 section 8), validation of the meta elements' values (UID syntax, version 00\01),
  * and decoding the data set itself (see `DataSet`). The pure parsers (`readMeta`, `sopIdentifiers`, `writeMeta`)
- * do no I/O; `readFileMeta` reads a file's first bytes with `node:fs/promises` and `streamDataSet` streams the
+ * do no I/O; `readFileMeta` (and `readSendableMeta`, which falls back to sniffing) reads a file's first bytes with `node:fs/promises` and `streamDataSet` streams the
  * rest with `node:fs`.
  *
  * @since 0.1.0
@@ -45,6 +45,7 @@ export {
   MAX_CHUNK_SIZE,
   readAhead,
   readFileMeta,
+  readSendableMeta,
   STREAM_CHUNK,
   streamDataSet,
   SYNC_READ_LIMIT,

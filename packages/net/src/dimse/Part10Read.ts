@@ -67,6 +67,23 @@ export const readFileMeta = (path: string, options?: ReadFileMetaOptions): Effec
     return readFileMetaAsync(path, options)
   })
 
+/**
+ * The meta of a file to send, as DCMTK's storescu reads one: its File Meta Information, or, for a bare data set
+ * without one (as some exports and older tools write them), its transfer syntax guessed from its first element
+ * (`sniff`: Implicit or Explicit VR, byte order) and `sniffed` set. A file that is no data set either fails with the
+ * missing meta (`NoFileMeta`) as its reason; a bare data set cut short fails with that. Used by `Scu.describeFile`
+ * and `netdicom store`.
+ */
+export const readSendableMeta = (
+  path: string,
+  options?: Omit<ReadFileMetaOptions, "sniff">
+): Effect.Effect<FileInfo, Part10Error> =>
+  Effect.catchTag(readFileMeta(path, { ...options, sniff: false }), "NoFileMeta", (noMeta) =>
+    readFileMeta(path, { ...options, sniff: true }).pipe(
+      Effect.mapError((e) => (e._tag === "UnrecognizedDataSet" ? noMeta : e))
+    )
+  )
+
 // Reads more than the first read held, asynchronously, growing the read until the meta group fits. The open does not
 // wait on what is not a regular file (the path may name a FIFO by now), which is refused.
 const readFileMetaAsync = (path: string, options?: ReadFileMetaOptions): Effect.Effect<FileInfo, Part10Error> =>

@@ -226,9 +226,27 @@ export class FileNotSendable extends Data.TaggedError("FileNotSendable")<{
   }
 }
 
-/** What a file holds, read from its meta header: enough to propose a context and send it. */
-export const describeFile = (path: string): Effect.Effect<Part10.FileMeta, FileNotSendable> =>
-  Part10.readFileMeta(path).pipe(Effect.mapError((e) => new FileNotSendable({ path, reason: e.message })))
+/** Options of `storeFile` and `storeFiles`. */
+export interface FileOptions {
+  /**
+   * Send a bare data set without File Meta Information, its transfer syntax guessed from its first element, as
+   * DCMTK's storescu does (`Part10.readSendableMeta`); default true. With false such a file is `FileNotSendable`
+   * (no File Meta Information), as storescu's `--read-file-only` makes it.
+   */
+  readonly sniff?: boolean
+}
+
+/**
+ * What a file holds, read from its meta header: enough to propose a context and send it. A bare data set without
+ * File Meta Information gets its transfer syntax guessed from its first element, as DCMTK's storescu does
+ * (`Part10.readSendableMeta`), and `sniffed` set: refuse it yourself if you want only Part 10 files.
+ */
+export const describeFile = (path: string): Effect.Effect<Part10.FileMeta, FileNotSendable> => described(path)
+
+const described = (path: string, options?: FileOptions): Effect.Effect<Part10.FileMeta, FileNotSendable> =>
+  (options?.sniff === false ? Part10.readFileMeta(path) : Part10.readSendableMeta(path)).pipe(
+    Effect.mapError((e) => new FileNotSendable({ path, reason: e.message }))
+  )
 
 /**
  * C-STORE of a Part 10 file, read from disk without decoding (small ones whole, large ones streamed): the meta
@@ -236,10 +254,11 @@ export const describeFile = (path: string): Effect.Effect<Part10.FileMeta, FileN
  */
 export const storeFile = (
   channel: DimseChannel.DimseChannel,
-  path: string
+  path: string,
+  options?: FileOptions
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure | FileNotSendable> =>
   Effect.gen(function* () {
-    const meta = yield* describeFile(path)
+    const meta = yield* described(path, options)
     return yield* storeDescribedFile(channel, path, meta)
   })
 
@@ -317,7 +336,8 @@ const loadedInput = (
  */
 export const storeFiles = (
   channel: DimseChannel.DimseChannel,
-  paths: ReadonlyArray<string>
+  paths: ReadonlyArray<string>,
+  options?: FileOptions
 ): Effect.Effect<
   ReadonlyArray<{ readonly path: string; readonly result: Result.Result<StatusInfo, DimseFailure | FileNotSendable> }>
 > => {
@@ -325,13 +345,15 @@ export const storeFiles = (
   if (window !== 1) {
     return Effect.forEach(
       paths,
-      (path) => Effect.map(Effect.result(storeFile(channel, path)), (result) => ({ path, result })),
+      (path) => Effect.map(Effect.result(storeFile(channel, path, options)), (result) => ({ path, result })),
       { concurrency: window === 0 ? 16 : window }
     )
   }
   // One at a time: the next file is described and read while this one is sent and answered.
   const prepare = (path: string) =>
-    Effect.flatMap(describeFile(path), (meta) => Effect.map(loadChecked(path, meta), (loaded) => ({ meta, loaded })))
+    Effect.flatMap(described(path, options), (meta) =>
+      Effect.map(loadChecked(path, meta), (loaded) => ({ meta, loaded }))
+    )
   return Effect.scoped(
     Effect.gen(function* () {
       const out: Array<{ path: string; result: Result.Result<StatusInfo, DimseFailure | FileNotSendable> }> = []
