@@ -49,11 +49,19 @@ export const failureResponse = (request: Dimse.Message, status: number, comment:
 const failedStatus = (request: Dimse.Message): number =>
   request._tag === "CEchoRq" || request._tag === "CStoreRq" ? Status.PROCESSING_FAILURE : Status.UNABLE_TO_PROCESS
 
+// The requests with one message id whose handlers have not been settled yet, and how many final responses with that
+// id went out meanwhile. One id holds more than one request only when a peer reuses it while its first request runs
+// (PS3.7 wants ids unique among outstanding operations): a final response cannot then be told to be this or that
+// one's, so they are counted, and each handler settled takes one; a handler settled with none left was not answered.
+interface Open {
+  readonly requests: Array<Dimse.Message>
+  answered: number
+}
+
 /** The channel's record of requests not answered yet, and what answers those their handlers left. */
 export class Unanswered {
-  // By Message ID: the requests whose handlers run and have sent no final response (a peer reusing an id while its
-  // first request runs replaces it here; that one is then taken as answered).
-  private readonly open = new Map<number, Dimse.Message>()
+  // By Message ID: the requests whose handlers run and have not been settled yet (`Open`).
+  private readonly open = new Map<number, Open>()
   private readonly send: (context: AcceptedContext, message: Dimse.Message) => Effect.Effect<void, DimseFailure>
   // Whether the association has ended or is being aborted: nobody is left to answer.
   private readonly isGone: () => boolean
@@ -70,20 +78,35 @@ export class Unanswered {
 
   /** A request's handler starts. */
   begin(id: number, request: Dimse.Message): void {
-    this.open.set(id, request)
+    const open = this.open.get(id)
+    if (open === undefined) this.open.set(id, { requests: [request], answered: 0 })
+    else open.requests.push(request)
   }
 
-  /** A message is being sent: a final response closes its request. Plain code: every message sent comes here. */
+  /** A message is being sent: a final response answers one request with its id. Plain code: every message sent. */
   sending(message: Dimse.Message): void {
     if (this.open.size === 0 || !("status" in message) || !Status.isFinal(message.status)) return
-    this.open.delete(message.messageIdBeingRespondedTo)
+    const open = this.open.get(message.messageIdBeingRespondedTo)
+    if (open === undefined) return
+    if (open.requests.length === 1) this.open.delete(message.messageIdBeingRespondedTo)
+    else if (open.answered < open.requests.length) open.answered++
+  }
+
+  // Settles a request: forgotten, and whether it was left unanswered (undefined: it was settled already).
+  private settle(id: number, request: Dimse.Message): boolean | undefined {
+    const open = this.open.get(id)
+    const at = open === undefined ? -1 : open.requests.indexOf(request)
+    if (open === undefined || at < 0) return undefined
+    open.requests.splice(at, 1)
+    const unanswered = open.answered === 0
+    if (!unanswered) open.answered--
+    if (open.requests.length === 0) this.open.delete(id)
+    return unanswered
   }
 
   /** A request's handler has ended: whether its request was left unanswered (it is forgotten either way). */
   end(id: number, request: Dimse.Message): boolean {
-    if (this.open.get(id) !== request) return false
-    this.open.delete(id)
-    return true
+    return this.settle(id, request) === true
   }
 
   /**
@@ -93,9 +116,9 @@ export class Unanswered {
   failed(context: AcceptedContext, request: Dimse.Message, cause: Cause.Cause<never>): Effect.Effect<void> {
     if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
     const id = "messageId" in request ? request.messageId : undefined
-    const open = id !== undefined && this.open.get(id) === request && !this.isGone()
+    // Once the association is gone the request is left to `end` (nobody is left to answer).
+    const open = id !== undefined && !this.isGone() && this.settle(id, request) === true
     if (!open) return Effect.logError(`handler for ${request._tag} failed`, cause)
-    this.open.delete(id)
     const status = failedStatus(request)
     return Effect.andThen(
       Effect.logError(
@@ -139,8 +162,7 @@ export class Unanswered {
   /** A request with no handler to take it: refused, 0x0124 where we are not its SCP, else 0x0122. */
   refused(context: AcceptedContext, request: Dimse.Message): Effect.Effect<void> {
     const id = "messageId" in request ? request.messageId : undefined
-    if (id === undefined || this.open.get(id) !== request) return Effect.void
-    this.open.delete(id)
+    if (id === undefined || this.settle(id, request) !== true) return Effect.void
     const status = context.weAreScp ? Status.SOP_CLASS_NOT_SUPPORTED : Status.NOT_AUTHORIZED
     return Effect.andThen(
       Effect.logWarning(
