@@ -434,7 +434,7 @@ export const make = (
       if (Result.isFailure(command)) {
         return Effect.fail(new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` }))
       }
-      unanswered.sending(message)
+      if (!unanswered.sending(message)) return Effect.logWarning(unanswered.notSent(message))
       const parts = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success, padEven(dataSet))
       if (debug) {
         return Effect.andThen(
@@ -477,7 +477,7 @@ export const make = (
             new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` })
           )
         }
-        unanswered.sending(message)
+        if (!unanswered.sending(message)) return yield* Effect.logWarning(unanswered.notSent(message))
         if (debug) yield* Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`)
         yield* underSendLock(
           Effect.gen(function* () {

@@ -62,6 +62,9 @@ interface Open {
 export class Unanswered {
   // By Message ID: the requests whose handlers run and have not been settled yet (`Open`).
   private readonly open = new Map<number, Open>()
+  // By Message ID: the failure response the channel sent for a request whose handler died unanswered, until a request
+  // with that id comes again (at most one per id).
+  private readonly answeredHere = new Map<number, Dimse.Message>()
   private readonly send: (context: AcceptedContext, message: Dimse.Message) => Effect.Effect<void, DimseFailure>
   // Whether the association has ended or is being aborted: nobody is left to answer.
   private readonly isGone: () => boolean
@@ -78,18 +81,30 @@ export class Unanswered {
 
   /** A request's handler starts. */
   begin(id: number, request: Dimse.Message): void {
+    this.answeredHere.delete(id)
     const open = this.open.get(id)
     if (open === undefined) this.open.set(id, { requests: [request], answered: 0 })
     else open.requests.push(request)
   }
 
-  /** A message is being sent: a final response answers one request with its id. Plain code: every message sent. */
-  sending(message: Dimse.Message): void {
-    if (this.open.size === 0 || !("status" in message) || !Status.isFinal(message.status)) return
-    const open = this.open.get(message.messageIdBeingRespondedTo)
-    if (open === undefined) return
-    if (open.requests.length === 1) this.open.delete(message.messageIdBeingRespondedTo)
+  /**
+   * A message is about to be sent: a final response answers one request with its id. False for a final response the
+   * channel must not send: one to a request the channel answered already on behalf of a handler that died (the
+   * handler's own answer, from a fiber of its that outlived it), so that the request has one. Plain code: every message
+   * sent comes here.
+   */
+  sending(message: Dimse.Message): boolean {
+    if (!("status" in message) || !Status.isFinal(message.status)) return true
+    if (this.open.size === 0 && this.answeredHere.size === 0) return true
+    const id = message.messageIdBeingRespondedTo
+    const open = this.open.get(id)
+    if (open === undefined) {
+      const ours = this.answeredHere.get(id)
+      return ours === undefined || ours === message
+    }
+    if (open.requests.length === 1) this.open.delete(id)
     else if (open.answered < open.requests.length) open.answered++
+    return true
   }
 
   // Settles a request: forgotten, and whether it was left unanswered (undefined: it was settled already).
@@ -175,6 +190,17 @@ export class Unanswered {
 
   private answer(context: AcceptedContext, request: Dimse.Message, status: number, comment: string) {
     const response = failureResponse(request, status, comment)
-    return response === undefined ? Effect.void : Effect.ignore(this.send(context, response))
+    if (response === undefined) return Effect.void
+    if ("messageId" in request) this.answeredHere.set(request.messageId, response)
+    return Effect.ignore(this.send(context, response))
+  }
+
+  /** Why a final response `sending` refused is not sent, for a Warn line. */
+  notSent(message: Dimse.Message): string {
+    const id = "messageIdBeingRespondedTo" in message ? message.messageIdBeingRespondedTo : -1
+    return (
+      `${Dimse.commandName(message)} ${id} not sent: the request was answered already, ` +
+      "by the channel, as its handler had died without answering"
+    )
   }
 }
