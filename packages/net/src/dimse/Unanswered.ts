@@ -58,12 +58,15 @@ interface Open {
   answered: number
 }
 
+// How many of the channel's own answers for dead handlers are remembered, to keep their late answers from going out.
+const ANSWERED_HERE_KEPT = 256
+
 /** The channel's record of requests not answered yet, and what answers those their handlers left. */
 export class Unanswered {
   // By Message ID: the requests whose handlers run and have not been settled yet (`Open`).
   private readonly open = new Map<number, Open>()
   // By Message ID: the failure response the channel sent for a request whose handler died unanswered, until a request
-  // with that id comes again (at most one per id).
+  // with that id comes again; the latest `ANSWERED_HERE_KEPT` only (a handler's fiber that outlives it answers soon).
   private readonly answeredHere = new Map<number, Dimse.Message>()
   private readonly send: (context: AcceptedContext, message: Dimse.Message) => Effect.Effect<void, DimseFailure>
   // Whether the association has ended or is being aborted: nobody is left to answer.
@@ -140,7 +143,7 @@ export class Unanswered {
         `handler for ${request._tag} failed; ${Dimse.commandName(request)} ${id} answered ${Status.format(status)}`,
         cause
       ),
-      this.answer(context, request, status, "the request's handler failed")
+      this.answer(context, request, status, "the request's handler failed", true)
     )
   }
 
@@ -170,7 +173,7 @@ export class Unanswered {
       messageId: id
     })
     this.runFork(
-      !open || gone ? logged : Effect.andThen(logged, this.answer(context, request, status, `the handler ${how}`))
+      !open || gone ? logged : Effect.andThen(logged, this.answer(context, request, status, `the handler ${how}`, true))
     )
   }
 
@@ -188,10 +191,14 @@ export class Unanswered {
     )
   }
 
-  private answer(context: AcceptedContext, request: Dimse.Message, status: number, comment: string) {
+  // `forDead`: on behalf of a handler that died, whose fibers may still answer (noted in `answeredHere`).
+  private answer(context: AcceptedContext, request: Dimse.Message, status: number, comment: string, forDead = false) {
     const response = failureResponse(request, status, comment)
     if (response === undefined) return Effect.void
-    if ("messageId" in request) this.answeredHere.set(request.messageId, response)
+    if (forDead && "messageId" in request) {
+      if (this.answeredHere.size >= ANSWERED_HERE_KEPT) this.answeredHere.delete(this.answeredHere.keys().next().value!)
+      this.answeredHere.set(request.messageId, response)
+    }
     return Effect.ignore(this.send(context, response))
   }
 
