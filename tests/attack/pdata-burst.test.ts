@@ -3,18 +3,22 @@
  * commands and data sets of several requests on several presentation contexts, a data set in many fragments, then
  * the peer's A-RELEASE-RQ or A-ABORT in the same write; and a message's fragments interleaved with another message's
  * (PS3.8 9.3.1: a message's PDVs are not interleaved with another's), which must end in a clean A-ABORT, never a
- * hang. From a raw peer on 127.0.0.1, at Info and at Debug. Guard tests (the product held).
+ * hang; and a handler that aborts the association with more requests behind it in the same read. From a raw peer on
+ * 127.0.0.1, at Info and at Debug. Guard tests (the product held).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger, References, Result } from "effect"
+import { ApplicationEntity, DimseChannel, Server } from "@netdicom/net"
 import { Dimse, Status } from "@netdicom/wire"
 import {
   associated,
+  associateRq,
   command,
   CT,
   describe as describePdu,
   echoStillWorks,
   encode,
+  IMPLICIT,
   pdata,
   pdvsOf,
   promise,
@@ -136,3 +140,45 @@ for (const level of ["Info", "Debug"] as const) {
     )
   })
 }
+
+describe("a handler that aborts the association, more requests behind it in the same read", () => {
+  for (const level of ["Info", "Debug"] as const) {
+    it.live(`at ${level}: the A-ABORT, nothing after it, no request behind it handled`, () =>
+      Effect.gen(function* () {
+        const ae = yield* Effect.fromResult(
+          ApplicationEntity.make({
+            aeTitle: "NETDICOM-SCP",
+            contexts: [{ abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT] }]
+          })
+        )
+        const handled: Array<number> = []
+        const handler: DimseChannel.RequestHandler = (request, channel) => {
+          const m = request.message
+          if (m._tag !== "CEchoRq") return Effect.void
+          handled.push(m.messageId)
+          return m.messageId === 2 ? channel.association.abort : Effect.void
+        }
+        const server = yield* Server.serve(ae, {
+          port: 0,
+          handler: (association) =>
+            Effect.scoped(Effect.andThen(DimseChannel.make(association, handler), association.ended))
+        }).pipe(Effect.provide(Logger.layer([])), Effect.provideService(References.MinimumLogLevel, level))
+        const peer = yield* promise(() =>
+          associated(
+            server.port,
+            associateRq({
+              presentationContexts: [
+                { _tag: "PresentationContextRq", id: 1, abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT] }
+              ]
+            })
+          )
+        )
+        peer.send(Buffer.concat([echo(1), echo(2), echo(3), ...storeData(), echo(4), encode({ _tag: "AReleaseRq" })]))
+        const ended = yield* promise(() => untilAbortOrClose(peer, 3000))
+        peer.destroy()
+        assert.match(ended, /^A-ABORT/)
+        assert.deepStrictEqual(handled, [1, 2])
+      })
+    )
+  }
+})
