@@ -1,10 +1,10 @@
 /**
  * Many P-DATA-TFs in one write (the run receiver takes a read's PDUs in one call at Info, one per call at Debug):
  * commands and data sets of several requests on several presentation contexts, a data set in many fragments, then
- * the peer's A-RELEASE-RQ or A-ABORT in the same write; and a message's fragments interleaved with another message's
- * (which DICOM does not allow), which must end in a clean A-ABORT, never a
- * hang; and a handler that aborts the association with more requests behind it in the same read. From a raw peer on
- * 127.0.0.1, at Info and at Debug. Guard tests (the product held).
+ * the peer's A-RELEASE-RQ or A-ABORT in the same write; a message's fragments interleaved with another message's
+ * (which DICOM does not allow), which must end in a clean A-ABORT, never a hang; and a handler that aborts the
+ * association with more requests behind it in the same read. From a raw peer on 127.0.0.1, at Info and at Debug.
+ * Guard tests (the product held).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger, References, Result } from "effect"
