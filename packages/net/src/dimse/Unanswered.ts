@@ -4,7 +4,8 @@
  * request whose handler ended without one is answered with a failure, logged at Error: a handler that died (a defect
  * its own recovery did not catch: Effect's run loop ends a fiber that meets something other than an effect, "Not a
  * valid effect", without running its `catchCause` or finalizers), or that was interrupted while the association was
- * up. A request that arrives with no handler at all is refused (logged at Warn). The association goes on.
+ * up. Only one: the final response a dead handler left to a fiber of its that outlived it is then not sent. A request
+ * that arrives with no handler at all is refused (logged at Warn). The association goes on.
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
