@@ -57,7 +57,7 @@ const responsesUntilOther = async (peer: Peer, ms: number) => {
   const deadline = Date.now() + ms
   for (;;) {
     const pdu = await peer.next(Math.max(1, deadline - Date.now()))
-    if (typeof pdu === "string" || pdu.type !== 0x04) return { responses, then: describePdu(pdu) }
+    if (typeof pdu === "string" || pdu.type !== 0x04) return { responses, next: describePdu(pdu) }
     const m = Result.getOrThrow(Dimse.decode(new Uint8Array(pdvsOf(pdu.body)[0]!.data)))
     if ("status" in m) responses.push([m._tag, m.messageIdBeingRespondedTo, m.status])
   }
@@ -88,9 +88,9 @@ for (const level of ["Info", "Debug"] as const) {
           const server = yield* startScp()
           const peer = yield* promise(() => associated(server.port))
           peer.send(Buffer.concat([...burst(), encode({ _tag: "AReleaseRq" })]))
-          const { responses, then } = yield* promise(() => responsesUntilOther(peer, 5000))
+          const { responses, next } = yield* promise(() => responsesUntilOther(peer, 5000))
           assert.deepStrictEqual(sorted(responses), expected)
-          assert.strictEqual(then, "PDU 0x06", "A-RELEASE-RP after the answers")
+          assert.strictEqual(next, "PDU 0x06", "A-RELEASE-RP after the answers")
           peer.destroy()
         })
       )
@@ -103,8 +103,8 @@ for (const level of ["Info", "Debug"] as const) {
           const peer = yield* promise(() => associated(server.port))
           peer.send(Buffer.concat([...burst(), encode({ _tag: "AAbort", source: 0, reason: 0 })]))
           // Answers may or may not go out before the abort is read; nothing after it but the close.
-          const { then } = yield* promise(() => responsesUntilOther(peer, 5000))
-          assert.strictEqual(then, "closed")
+          const { next } = yield* promise(() => responsesUntilOther(peer, 5000))
+          assert.strictEqual(next, "closed")
           assert.isTrue(yield* promise(() => echoStillWorks(server.port)))
           // Both associations' places given back (the echo's once its connection has closed).
           for (let i = 0; i < 40 && (yield* server.active) > 0; i++) yield* Effect.sleep("50 millis")

@@ -24,6 +24,7 @@ const resources = () => {
   }
 }
 
+const tsUid = (j: number) => `1.2.840.10008.1.2.${j}.${"9".repeat(40)}`
 // An A-ASSOCIATE-RQ of about 40 KiB (many presentation contexts): two held unfinished pass `MAX_BYTES`.
 const bigRq = encode(
   associateRq({
@@ -31,7 +32,7 @@ const bigRq = encode(
       _tag: "PresentationContextRq" as const,
       id: 2 * i + 1,
       abstractSyntax: `1.2.840.10008.5.1.4.1.1.${i}.${"1".repeat(30)}`,
-      transferSyntaxes: Array.from({ length: 6 }, (_, j) => `1.2.840.10008.1.2.${j}.${"9".repeat(40)}`)
+      transferSyntaxes: [tsUid(0), ...Array.from({ length: 5 }, (_, j) => tsUid(j + 1))]
     }))
   })
 )

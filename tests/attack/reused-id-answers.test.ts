@@ -75,11 +75,11 @@ const answersWithin = async (peer: Peer, ms: number) => {
   }
 }
 
-const rq = {
+const rq = associateRq({
   presentationContexts: [
-    { _tag: "PresentationContextRq" as const, id: 5, abstractSyntax: STUDY_FIND, transferSyntaxes: [IMPLICIT] }
+    { _tag: "PresentationContextRq", id: 5, abstractSyntax: STUDY_FIND, transferSyntaxes: [IMPLICIT] }
   ]
-}
+})
 
 describe("a message id reused while its first request runs, one handler dying unanswered", () => {
   for (const [name, plan, expected] of [
@@ -109,7 +109,7 @@ describe("a message id reused while its first request runs, one handler dying un
     it.live(name, () =>
       Effect.gen(function* () {
         const server = yield* serveWith(plan)
-        const peer = yield* promise(() => associated(server.port, associateRq(rq)))
+        const peer = yield* promise(() => associated(server.port, rq))
         peer.send(Buffer.concat([find(7), find(7)]))
         const answers = yield* promise(() => answersWithin(peer, 1500))
         peer.destroy()
