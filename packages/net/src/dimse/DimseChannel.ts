@@ -434,7 +434,7 @@ export const make = (
       if (Result.isFailure(command)) {
         return Effect.fail(new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` }))
       }
-      unanswered.sending(message)
+      if (!unanswered.sending(message)) return Effect.logWarning(unanswered.notSent(message))
       const parts = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success, padEven(dataSet))
       if (debug) {
         return Effect.andThen(
@@ -477,7 +477,7 @@ export const make = (
             new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` })
           )
         }
-        unanswered.sending(message)
+        if (!unanswered.sending(message)) return yield* Effect.logWarning(unanswered.notSent(message))
         if (debug) yield* Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`)
         yield* underSendLock(
           Effect.gen(function* () {
@@ -960,8 +960,9 @@ export const make = (
         Deferred.doneUnsafe(emptied, Exit.void)
       })
     }
-    // Handlers running at once: past the cap the reader waits for one to finish (so a peer that sends
-    // requests without reading the answers is held back by TCP, not by our memory).
+    // Handlers running at once: once a request beyond the cap has come the reader waits for one to finish (so a peer
+    // that sends requests without reading the answers is held back by TCP, not by our memory). Not at the cap: a peer
+    // using all of its window (the cap is at least that) must still have its C-CANCEL-RQs read.
     const handlerCap = Math.max(negotiated.maxOperationsPerformed, MIN_RUNNING_HANDLERS)
     let slotFreed: Deferred.Deferred<void> | undefined
     const handlerDone = () => {
@@ -971,7 +972,7 @@ export const make = (
       if (waiter !== undefined) Deferred.doneUnsafe(waiter, Exit.void)
     }
     const awaitSlot: Effect.Effect<void> = Effect.suspend(() => {
-      if (rx.running < handlerCap || rx.gone !== undefined) return Effect.void
+      if (rx.running <= handlerCap || rx.gone !== undefined) return Effect.void
       slotFreed ??= Deferred.makeUnsafe<void>()
       return Effect.andThen(Deferred.await(slotFreed), awaitSlot)
     })

@@ -257,7 +257,8 @@ export class Receiver {
       inflow.end()
       start()
     }
-    if (this.running < this.deps.handlerCap) return logged
+    // Up to the cap running, the reader goes on: a peer within its window may still send C-CANCEL-RQs for them.
+    if (this.running <= this.deps.handlerCap) return logged
     return logged === undefined ? this.deps.awaitSlot : Effect.andThen(logged, this.deps.awaitSlot)
   }
 

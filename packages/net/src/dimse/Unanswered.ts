@@ -4,7 +4,8 @@
  * request whose handler ended without one is answered with a failure, logged at Error: a handler that died (a defect
  * its own recovery did not catch: Effect's run loop ends a fiber that meets something other than an effect, "Not a
  * valid effect", without running its `catchCause` or finalizers), or that was interrupted while the association was
- * up. A request that arrives with no handler at all is refused (logged at Warn). The association goes on.
+ * up. Only one: the final response a dead handler left to a fiber of its that outlived it is then not sent. A request
+ * that arrives with no handler at all is refused (logged at Warn). The association goes on.
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -49,11 +50,25 @@ export const failureResponse = (request: Dimse.Message, status: number, comment:
 const failedStatus = (request: Dimse.Message): number =>
   request._tag === "CEchoRq" || request._tag === "CStoreRq" ? Status.PROCESSING_FAILURE : Status.UNABLE_TO_PROCESS
 
+// The requests with one message id whose handlers have not been settled yet, and how many final responses with that
+// id went out meanwhile. One id holds more than one request only when a peer reuses it while its first request runs
+// (PS3.7 wants ids unique among outstanding operations): a final response cannot then be told to be this or that
+// one's, so they are counted, and each handler settled takes one; a handler settled with none left was not answered.
+interface Open {
+  readonly requests: Array<Dimse.Message>
+  answered: number
+}
+
+// How many of the channel's own answers for dead handlers are remembered, to keep their late answers from going out.
+const ANSWERED_HERE_KEPT = 256
+
 /** The channel's record of requests not answered yet, and what answers those their handlers left. */
 export class Unanswered {
-  // By Message ID: the requests whose handlers run and have sent no final response (a peer reusing an id while its
-  // first request runs replaces it here; that one is then taken as answered).
-  private readonly open = new Map<number, Dimse.Message>()
+  // By Message ID: the requests whose handlers run and have not been settled yet (`Open`).
+  private readonly open = new Map<number, Open>()
+  // By Message ID: the failure response the channel sent for a request whose handler died unanswered, until a request
+  // with that id comes again; the latest `ANSWERED_HERE_KEPT` only (a handler's fiber that outlives it answers soon).
+  private readonly answeredHere = new Map<number, Dimse.Message>()
   private readonly send: (context: AcceptedContext, message: Dimse.Message) => Effect.Effect<void, DimseFailure>
   // Whether the association has ended or is being aborted: nobody is left to answer.
   private readonly isGone: () => boolean
@@ -70,20 +85,47 @@ export class Unanswered {
 
   /** A request's handler starts. */
   begin(id: number, request: Dimse.Message): void {
-    this.open.set(id, request)
+    this.answeredHere.delete(id)
+    const open = this.open.get(id)
+    if (open === undefined) this.open.set(id, { requests: [request], answered: 0 })
+    else open.requests.push(request)
   }
 
-  /** A message is being sent: a final response closes its request. Plain code: every message sent comes here. */
-  sending(message: Dimse.Message): void {
-    if (this.open.size === 0 || !("status" in message) || !Status.isFinal(message.status)) return
-    this.open.delete(message.messageIdBeingRespondedTo)
+  /**
+   * A message is about to be sent: a final response answers one request with its id. False for a final response the
+   * channel must not send: one to a request the channel answered already on behalf of a handler that died (the
+   * handler's own answer, from a fiber of its that outlived it), so that the request has one. Plain code: every message
+   * sent comes here.
+   */
+  sending(message: Dimse.Message): boolean {
+    if (!("status" in message) || !Status.isFinal(message.status)) return true
+    if (this.open.size === 0 && this.answeredHere.size === 0) return true
+    const id = message.messageIdBeingRespondedTo
+    const open = this.open.get(id)
+    if (open === undefined) {
+      const ours = this.answeredHere.get(id)
+      return ours === undefined || ours === message
+    }
+    if (open.requests.length === 1) this.open.delete(id)
+    else if (open.answered < open.requests.length) open.answered++
+    return true
+  }
+
+  // Settles a request: forgotten, and whether it was left unanswered (undefined: it was settled already).
+  private settle(id: number, request: Dimse.Message): boolean | undefined {
+    const open = this.open.get(id)
+    const at = open === undefined ? -1 : open.requests.indexOf(request)
+    if (open === undefined || at < 0) return undefined
+    open.requests.splice(at, 1)
+    const unanswered = open.answered === 0
+    if (!unanswered) open.answered--
+    if (open.requests.length === 0) this.open.delete(id)
+    return unanswered
   }
 
   /** A request's handler has ended: whether its request was left unanswered (it is forgotten either way). */
   end(id: number, request: Dimse.Message): boolean {
-    if (this.open.get(id) !== request) return false
-    this.open.delete(id)
-    return true
+    return this.settle(id, request) === true
   }
 
   /**
@@ -93,16 +135,16 @@ export class Unanswered {
   failed(context: AcceptedContext, request: Dimse.Message, cause: Cause.Cause<never>): Effect.Effect<void> {
     if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
     const id = "messageId" in request ? request.messageId : undefined
-    const open = id !== undefined && this.open.get(id) === request && !this.isGone()
+    // Once the association is gone the request is left to `end` (nobody is left to answer).
+    const open = id !== undefined && !this.isGone() && this.settle(id, request) === true
     if (!open) return Effect.logError(`handler for ${request._tag} failed`, cause)
-    this.open.delete(id)
     const status = failedStatus(request)
     return Effect.andThen(
       Effect.logError(
         `handler for ${request._tag} failed; ${Dimse.commandName(request)} ${id} answered ${Status.format(status)}`,
         cause
       ),
-      this.answer(context, request, status, "the request's handler failed")
+      this.answer(context, request, status, "the request's handler failed", true)
     )
   }
 
@@ -132,15 +174,14 @@ export class Unanswered {
       messageId: id
     })
     this.runFork(
-      !open || gone ? logged : Effect.andThen(logged, this.answer(context, request, status, `the handler ${how}`))
+      !open || gone ? logged : Effect.andThen(logged, this.answer(context, request, status, `the handler ${how}`, true))
     )
   }
 
   /** A request with no handler to take it: refused, 0x0124 where we are not its SCP, else 0x0122. */
   refused(context: AcceptedContext, request: Dimse.Message): Effect.Effect<void> {
     const id = "messageId" in request ? request.messageId : undefined
-    if (id === undefined || this.open.get(id) !== request) return Effect.void
-    this.open.delete(id)
+    if (id === undefined || this.settle(id, request) !== true) return Effect.void
     const status = context.weAreScp ? Status.SOP_CLASS_NOT_SUPPORTED : Status.NOT_AUTHORIZED
     return Effect.andThen(
       Effect.logWarning(
@@ -151,8 +192,23 @@ export class Unanswered {
     )
   }
 
-  private answer(context: AcceptedContext, request: Dimse.Message, status: number, comment: string) {
+  // `forDead`: on behalf of a handler that died, whose fibers may still answer (noted in `answeredHere`).
+  private answer(context: AcceptedContext, request: Dimse.Message, status: number, comment: string, forDead = false) {
     const response = failureResponse(request, status, comment)
-    return response === undefined ? Effect.void : Effect.ignore(this.send(context, response))
+    if (response === undefined) return Effect.void
+    if (forDead && "messageId" in request) {
+      if (this.answeredHere.size >= ANSWERED_HERE_KEPT) this.answeredHere.delete(this.answeredHere.keys().next().value!)
+      this.answeredHere.set(request.messageId, response)
+    }
+    return Effect.ignore(this.send(context, response))
+  }
+
+  /** Why a final response `sending` refused is not sent, for a Warn line. */
+  notSent(message: Dimse.Message): string {
+    const id = "messageIdBeingRespondedTo" in message ? message.messageIdBeingRespondedTo : -1
+    return (
+      `${Dimse.commandName(message)} ${id} not sent: the request was answered already, ` +
+      "by the channel, as its handler had died without answering"
+    )
   }
 }
