@@ -6,11 +6,10 @@
  * ends with its final response. A scripted SCP on 127.0.0.1. A guard test (the product held).
  */
 import { assert, describe, it } from "@effect/vitest"
-import * as Net from "node:net"
 import { Effect, Logger, Result, Stream } from "effect"
 import { ApplicationEntity, QueryRetrieve, Scu } from "@netdicom/net"
-import { CommandSet, Dimse, PduCodec, PduParser, Status } from "@netdicom/wire"
-import { associateAc } from "../../packages/net/test/rawPeer.ts"
+import { Dimse, PduCodec, Status } from "@netdicom/wire"
+import { scriptedScp } from "../../packages/net/test/rawPeer.ts"
 import { CT, EXPLICIT, IMPLICIT, VERIFICATION } from "./support.ts"
 
 const GET = QueryRetrieve.SOP_CLASSES.study.get!
@@ -27,50 +26,6 @@ const message = (pc: number, m: Dimse.Message, dataSet?: Uint8Array) =>
     pdv(pc, true, true, Result.getOrThrow(Dimse.encode(m))),
     ...(dataSet === undefined ? [] : [pdv(pc, false, true, dataSet)])
   ])
-
-// A scripted SCP: accepts every context and the roles proposed, answers A-RELEASE-RQ, and hands each command it
-// receives, with its context, to `onCommand`; it keeps every one.
-const scriptedScp = (onCommand: (socket: Net.Socket, pc: number, command: CommandSet.CommandSet) => void) =>
-  Effect.acquireRelease(
-    Effect.promise(
-      () =>
-        new Promise<{
-          readonly server: Net.Server
-          readonly port: number
-          readonly seen: Array<CommandSet.CommandSet>
-        }>((resolve) => {
-          const seen: Array<CommandSet.CommandSet> = []
-          const server = Net.createServer((socket) => {
-            socket.on("error", () => {})
-            const parser = PduParser.make({ maxPduLength: 0 })
-            socket.on("data", (chunk) => {
-              for (const pdu of parser.push(new Uint8Array(chunk)).pdus) {
-                if (pdu._tag === "AAssociateRq") {
-                  const roles = pdu.userInformation.filter((i) => i._tag === "ScpScuRoleSelection")
-                  const ac = associateAc(pdu, {
-                    userInformation: [{ _tag: "MaximumLength", maximumLength: 16384 }, ...roles]
-                  })
-                  socket.write(Result.getOrThrow(PduCodec.encodePdu(ac)))
-                } else if (pdu._tag === "AReleaseRq") {
-                  socket.write(Result.getOrThrow(PduCodec.encodePdu({ _tag: "AReleaseRp" })))
-                } else if (pdu._tag === "PDataTf") {
-                  for (const p of pdu.pdvs) {
-                    if (!p.isCommand) continue
-                    const command = Result.getOrThrow(CommandSet.decode(p.data))
-                    seen.push(command)
-                    onCommand(socket, p.presentationContextId, command)
-                  }
-                }
-              }
-            })
-          })
-          server.listen(0, "127.0.0.1", () =>
-            resolve({ server, port: (server.address() as Net.AddressInfo).port, seen })
-          )
-        })
-    ),
-    ({ server }) => Effect.sync(() => server.close())
-  )
 
 describe("requests the SCP of our C-GET sends us, in one write with its sub-operation", () => {
   it.live("each refused once, the sub-operation stored, the C-GET ends Success", () =>

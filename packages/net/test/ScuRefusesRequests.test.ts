@@ -7,13 +7,12 @@
  * a scripted SCP on 127.0.0.1 that reads every command we send.
  */
 import { assert, describe, it } from "@effect/vitest"
-import * as Net from "node:net"
 import { Effect, Logger, Result, Stream } from "effect"
-import { CommandSet, Dimse, PduCodec, PduParser, Status } from "@netdicom/wire"
+import { CommandSet, Dimse, PduCodec, Status } from "@netdicom/wire"
 import { EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
 import { SOP_CLASSES } from "../src/services/QueryRetrieve.ts"
 import * as Scu from "../src/services/Scu.ts"
-import { associateAc } from "./rawPeer.ts"
+import { scriptedScp } from "./rawPeer.ts"
 import { CT, VERIFICATION, testAe } from "./support.ts"
 
 const GET = SOP_CLASSES.study.get!
@@ -28,50 +27,6 @@ const message = (pc: number, m: Dimse.Message, dataSet?: Uint8Array) =>
     { presentationContextId: pc, isCommand: true, isLast: true, data: Result.getOrThrow(Dimse.encode(m)) },
     ...(dataSet === undefined ? [] : [{ presentationContextId: pc, isCommand: false, isLast: true, data: dataSet }])
   ])
-
-// A scripted SCP: accepts every context (and the SCP role the requestor proposes), answers A-RELEASE-RQ, and hands
-// each command it receives, with the context it came on, to `onCommand`; it keeps every one.
-const scriptedScp = (onCommand: (socket: Net.Socket, pc: number, command: CommandSet.CommandSet) => void) =>
-  Effect.acquireRelease(
-    Effect.promise(
-      () =>
-        new Promise<{
-          readonly server: Net.Server
-          readonly port: number
-          readonly seen: Array<CommandSet.CommandSet>
-        }>((resolve) => {
-          const seen: Array<CommandSet.CommandSet> = []
-          const server = Net.createServer((socket) => {
-            socket.on("error", () => {})
-            const parser = PduParser.make({ maxPduLength: 0 })
-            socket.on("data", (chunk) => {
-              for (const pdu of parser.push(new Uint8Array(chunk)).pdus) {
-                if (pdu._tag === "AAssociateRq") {
-                  const roles = pdu.userInformation.filter((i) => i._tag === "ScpScuRoleSelection")
-                  const ac = associateAc(pdu, {
-                    userInformation: [{ _tag: "MaximumLength", maximumLength: 16384 }, ...roles]
-                  })
-                  socket.write(Result.getOrThrow(PduCodec.encodePdu(ac)))
-                } else if (pdu._tag === "AReleaseRq") {
-                  socket.write(Result.getOrThrow(PduCodec.encodePdu({ _tag: "AReleaseRp" })))
-                } else if (pdu._tag === "PDataTf") {
-                  for (const pdv of pdu.pdvs) {
-                    if (!pdv.isCommand) continue
-                    const command = Result.getOrThrow(CommandSet.decode(pdv.data))
-                    seen.push(command)
-                    onCommand(socket, pdv.presentationContextId, command)
-                  }
-                }
-              }
-            })
-          })
-          server.listen(0, "127.0.0.1", () =>
-            resolve({ server, port: (server.address() as Net.AddressInfo).port, seen })
-          )
-        })
-    ),
-    ({ server }) => Effect.sync(() => server.close())
-  )
 
 const warningsLogged = () => {
   const warnings: Array<string> = []

@@ -1,7 +1,7 @@
 /** A scripted peer for tests: a raw TCP client on 127.0.0.1 that sends bytes and reads whole PDUs. */
 import * as Net from "node:net"
-import { Result } from "effect"
-import { PduCodec, PduParser, type Pdu } from "@netdicom/wire"
+import { Effect, Result } from "effect"
+import { CommandSet, PduCodec, PduParser, type Pdu } from "@netdicom/wire"
 
 export interface RawPeer {
   readonly send: (bytes: Uint8Array) => void
@@ -97,3 +97,47 @@ export const associateAc = (rq: Pdu.AAssociateRq, overrides: Partial<Pdu.AAssoci
   unknownItems: [],
   ...overrides
 })
+
+// A scripted SCP: accepts every context (and the SCP role the requestor proposes), answers A-RELEASE-RQ, and hands
+// each command it receives, with the context it came on, to `onCommand`; it keeps every one.
+export const scriptedScp = (onCommand: (socket: Net.Socket, pc: number, command: CommandSet.CommandSet) => void) =>
+  Effect.acquireRelease(
+    Effect.promise(
+      () =>
+        new Promise<{
+          readonly server: Net.Server
+          readonly port: number
+          readonly seen: Array<CommandSet.CommandSet>
+        }>((resolve) => {
+          const seen: Array<CommandSet.CommandSet> = []
+          const server = Net.createServer((socket) => {
+            socket.on("error", () => {})
+            const parser = PduParser.make({ maxPduLength: 0 })
+            socket.on("data", (chunk) => {
+              for (const pdu of parser.push(new Uint8Array(chunk)).pdus) {
+                if (pdu._tag === "AAssociateRq") {
+                  const roles = pdu.userInformation.filter((i) => i._tag === "ScpScuRoleSelection")
+                  const ac = associateAc(pdu, {
+                    userInformation: [{ _tag: "MaximumLength", maximumLength: 16384 }, ...roles]
+                  })
+                  socket.write(Result.getOrThrow(PduCodec.encodePdu(ac)))
+                } else if (pdu._tag === "AReleaseRq") {
+                  socket.write(Result.getOrThrow(PduCodec.encodePdu({ _tag: "AReleaseRp" })))
+                } else if (pdu._tag === "PDataTf") {
+                  for (const pdv of pdu.pdvs) {
+                    if (!pdv.isCommand) continue
+                    const command = Result.getOrThrow(CommandSet.decode(pdv.data))
+                    seen.push(command)
+                    onCommand(socket, pdv.presentationContextId, command)
+                  }
+                }
+              }
+            })
+          })
+          server.listen(0, "127.0.0.1", () =>
+            resolve({ server, port: (server.address() as Net.AddressInfo).port, seen })
+          )
+        })
+    ),
+    ({ server }) => Effect.sync(() => server.close())
+  )
