@@ -7,7 +7,8 @@
  * The file's element headers go through `ElementWalker` (the walk a storage SCP here makes of what it receives, with
  * dcmjs's data dictionary telling the sequences of defined length in Implicit VR), read through a block buffer, and
  * the values it passes over are seeked past, not read: a 1 GB file is checked in a few reads, and a truncated one is
- * reported as such instead of being sent and failing on the peer. Nothing is decoded. Deflated data sets (PS3.5 A.5) are not walked.
+ * reported as such instead of being sent and failing on the peer. Nothing is decoded. Deflated data sets (PS3.5 A.5)
+ * are not walked.
  *
  * @since 0.1.0
  */

@@ -10,8 +10,8 @@
  *
  * Leaves out: DICOMDIR (PS3.10 section 8), validation of the meta elements' values (UID syntax, version 00\01),
  * and decoding the data set itself (see `DataSet`). The pure parsers (`readMeta`, `sopIdentifiers`, `writeMeta`)
- * do no I/O; `readFileMeta` (and `readSendableMeta`, which falls back to sniffing) reads a file's first bytes with `node:fs/promises` and `streamDataSet` streams the
- * rest with `node:fs`.
+ * do no I/O; `readFileMeta` (and `readSendableMeta`, which falls back to sniffing) reads a file's first bytes with
+ * `node:fs/promises` and `streamDataSet` streams the rest with `node:fs`.
  *
  * @since 0.1.0
  */
