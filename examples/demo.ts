@@ -106,7 +106,8 @@ interface Sendable {
 
 const describeFile = (path: string): Effect.Effect<Sendable, Part10.Part10Error> =>
   Effect.gen(function* () {
-    const meta = yield* Part10.readFileMeta(path)
+    // As storescu reads it: its File Meta Information, or a bare data set's transfer syntax guessed.
+    const meta = yield* Part10.readSendableMeta(path)
     const prefix = yield* Effect.promise(async () => {
       const handle = await Fs.promises.open(path, "r")
       try {
