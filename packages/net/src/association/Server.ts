@@ -13,7 +13,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
 import type * as Scope from "effect/Scope"
-import { listenTcp, type ListenFailed, type Transport } from "../upper/Transport.ts"
+import { listenTcp, ListenFailed, type Transport } from "../upper/Transport.ts"
 import type { AcceptorPolicy } from "./AcceptorPolicy.ts"
 import { AcceptorPolicyService, defaultPolicy } from "./AcceptorPolicy.ts"
 import { accept, type Association } from "./Association.ts"
@@ -55,9 +55,23 @@ export interface Server {
   readonly pendingBytes: Effect.Effect<number>
 }
 
-/** Starts a server in the current scope. */
+// A limit given that is not a whole number from 1 (0, negative, fractional, NaN) would make a server that turns every
+// peer away or none: refused before listening, naming the option.
+const invalidLimit = (options: ServeOptions): ListenFailed | undefined => {
+  for (const name of ["maxAssociations", "maxPendingConnections", "maxPendingBytes"] as const) {
+    const value = options[name]
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1)) {
+      return new ListenFailed({ detail: `${name} must be a whole number from 1, not ${value}` })
+    }
+  }
+  return undefined
+}
+
+/** Starts a server in the current scope; a limit that is not a whole number from 1 fails it as `ListenFailed`. */
 export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effect<Server, ListenFailed, Scope.Scope> =>
   Effect.gen(function* () {
+    const invalid = invalidLimit(options)
+    if (invalid !== undefined) return yield* invalid
     const tcp = yield* listenTcp(options.host ?? "127.0.0.1", options.port, { writeTimeout: ae.timeouts.write })
     const policy =
       options.policy ?? Option.getOrElse(yield* Effect.serviceOption(AcceptorPolicyService), () => defaultPolicy(ae))
