@@ -7,9 +7,12 @@
  * (`DataSet.encode`), is whole.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Result } from "effect"
+import { Cause, Effect, Exit, Result } from "effect"
 import fc from "fast-check"
-import { DataSet } from "@netdicom/net"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { DataSet, DataSetCheck, Part10 } from "@netdicom/net"
 import { ElementWalker } from "@netdicom/wire"
 import { vrOf } from "../../packages/net/src/dimse/Transcode.ts"
 
@@ -71,7 +74,10 @@ const valueNode: fc.Arbitrary<Node> = fc
 
 class Writer {
   readonly parts: Array<Uint8Array> = []
-  constructor(readonly syntax: Syntax) {}
+  readonly syntax: Syntax
+  constructor(syntax: Syntax) {
+    this.syntax = syntax
+  }
   u16(n: number) {
     const b = new Uint8Array(2)
     new DataView(b.buffer).setUint16(0, n, this.syntax.little)
@@ -285,4 +291,50 @@ describe("walker-chunking-fuzz", () => {
       { numRuns: 60 }
     )
   })
+
+  it.effect("a bare data set file, sniffed and checked by seeking (DataSetCheck.check), gets the walk's verdict", () =>
+    Effect.gen(function* () {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "walker-file-fuzz-"))
+      try {
+        const cases = fc.sample(
+          fc.record({ tree: treeCase, big: fc.option(fc.integer({ min: 70_000, max: 200_000 })) }),
+          { numRuns: 60, seed: 20 }
+        )
+        let i = 0
+        for (const { tree, big } of cases) {
+          const { syntax, nodes, mutations } = tree
+          const front: ReadonlyArray<Node> = [
+            { tag: 0x00080016, vr: "UI", length: 6 },
+            { tag: 0x00080018, vr: "UI", length: 6 },
+            ...(big === null ? [] : [{ tag: 0x00420011, vr: "OB", length: big * 2 }])
+          ]
+          const bytes = mutations.reduce(
+            (b, m) => mutate(b, m, syntax.little),
+            encodeNodes([...front, ...nodes], syntax)
+          )
+          const file = Path.join(dir, `f${i++}`)
+          Fs.writeFileSync(file, bytes)
+          const meta = yield* Effect.exit(Part10.readSendableMeta(file))
+          if (Exit.isFailure(meta)) {
+            assert.isTrue(Cause.findErrorOption(meta.cause)._tag === "Some", Cause.pretty(meta.cause))
+            continue
+          }
+          const { transferSyntaxUid, dataSetOffset } = meta.value
+          const checked = yield* Effect.exit(DataSetCheck.check(file, dataSetOffset, transferSyntaxUid))
+          const inMemory = DataSetCheck.checkBytes(bytes.subarray(dataSetOffset), transferSyntaxUid)
+          if (Exit.isSuccess(checked)) assert.isTrue(Result.isSuccess(inMemory))
+          else {
+            const error = Cause.findErrorOption(checked.cause)
+            assert.isTrue(error._tag === "Some", Cause.pretty(checked.cause))
+            assert.isTrue(Result.isFailure(inMemory))
+            if (error._tag === "Some" && Result.isFailure(inMemory)) {
+              assert.strictEqual(error.value.detail, inMemory.failure.detail)
+            }
+          }
+        }
+      } finally {
+        Fs.rmSync(dir, { recursive: true, force: true })
+      }
+    })
+  )
 })
