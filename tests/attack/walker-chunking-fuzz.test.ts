@@ -245,6 +245,29 @@ describe("walker-chunking-fuzz", () => {
     )
   })
 
+  it("sequences nested past the walker's depth are refused, fed whole or a byte at a time, in any mix of lengths", () => {
+    const chain = (depth: number, defined: (level: number) => boolean): ReadonlyArray<Node> => {
+      let nodes: ReadonlyArray<Node> = [{ tag: 0x00080018, vr: "UI", length: 4 }]
+      for (let level = 0; level < depth; level++) {
+        const d = defined(level)
+        nodes = [{ tag: SEQUENCES[level % SEQUENCES.length]!, defined: d, items: [{ nodes, defined: !d }] }]
+      }
+      return nodes
+    }
+    for (const syntax of SYNTAXES) {
+      for (const defined of [() => true, () => false, (level: number) => level % 3 === 0]) {
+        const shallow = encodeNodes(chain(20, defined), syntax)
+        const deep = encodeNodes(chain(200, defined), syntax)
+        const everyByte = (bytes: Uint8Array) => [...Array(bytes.length).keys()]
+        for (const seek of [false, true]) {
+          assert.strictEqual(walk(syntax, shallow, everyByte(shallow), seek).problem, undefined)
+          assert.strictEqual(walk(syntax, deep, [], seek).problem, "sequences nested too deep")
+          assert.strictEqual(walk(syntax, deep, everyByte(deep), seek).problem, "sequences nested too deep")
+        }
+      }
+    }
+  })
+
   it("random bytes get the same verdict however they are fed", () => {
     fc.assert(
       fc.property(
