@@ -313,8 +313,13 @@ const fromMetaGroup = (
 const looksExplicit = (b: Uint8Array, at: number): boolean =>
   b.length >= at + 6 && DataSet.isKnownVr(String.fromCharCode(b[at + 4]!, b[at + 5]!))
 
-/** Guesses the encoding of a bare data set from its first element, then reads its SOP identifiers. */
-const sniffDataSet = (b: Uint8Array, start: number): Result.Result<FileMeta, Part10Error> => {
+/**
+ * Guesses the encoding of a bare data set from its first element, then reads its SOP identifiers. A guess that needs
+ * more bytes is the answer while more can be read (`growable`); once not, the next guesses are tried, and it is the
+ * verdict only when it was the first guess's. An Explicit VR element also reads as Implicit VR, the last guess, its VR
+ * and length bytes as a length: a whole file lacking (0008,0018) was reported cut short, "411997 bytes needed".
+ */
+const sniffDataSet = (b: Uint8Array, start: number, growable: boolean): Result.Result<FileMeta, Part10Error> => {
   if (b.length < start + 8) return Result.fail(new UnrecognizedDataSet({ reason: "fewer than 8 bytes" }))
   const plausible = (group: number) => group >= 0x0001 && group <= 0x0008
   const candidates: Array<string> = []
@@ -330,6 +335,8 @@ const sniffDataSet = (b: Uint8Array, start: number): Result.Result<FileMeta, Par
     return Result.fail(new UnrecognizedDataSet({ reason }))
   }
   const failures: Array<string> = []
+  // The first guess's cut, the verdict when no guess reads the data set (a bare data set cut short).
+  let firstCut: Truncated | undefined
   for (const transferSyntaxUid of candidates) {
     const found = sopIdentifiers(b.subarray(start), transferSyntaxUid)
     if (Result.isSuccess(found)) {
@@ -344,17 +351,14 @@ const sniffDataSet = (b: Uint8Array, start: number): Result.Result<FileMeta, Par
     }
     const e = found.failure
     if (e._tag === "Truncated") {
-      return Result.fail(
-        new Truncated({
-          part: e.part,
-          reason: e.reason,
-          ...(e.needed === undefined ? {} : { needed: start + e.needed })
-        })
-      )
+      const needed = e.needed === undefined ? {} : { needed: start + e.needed }
+      const cut = new Truncated({ part: e.part, reason: e.reason, ...needed })
+      if (growable) return Result.fail(cut)
+      if (failures.length === 0) firstCut = cut
     }
     failures.push(`${Uids.describeUid(transferSyntaxUid)}: ${e.message}`)
   }
-  return Result.fail(new UnrecognizedDataSet({ reason: failures.join("; ") }))
+  return Result.fail(firstCut ?? new UnrecognizedDataSet({ reason: failures.join("; ") }))
 }
 
 const hex4 = (n: number): string => n.toString(16).toUpperCase().padStart(4, "0")
@@ -377,7 +381,7 @@ export const parse = (
   if (hasMagic(bytes, PREAMBLE_LENGTH)) {
     const meta = fromMetaGroup(bytes, META_START, options, false, growable)
     if (Result.isFailure(meta) && meta.failure._tag === "NoFileMeta" && options?.sniff === true) {
-      return sniffDataSet(bytes, META_START)
+      return sniffDataSet(bytes, META_START, growable)
     }
     return meta
   }
@@ -389,7 +393,7 @@ export const parse = (
   if (bytes.length >= 8 && u16le(bytes, 0) === 0x0002 && looksExplicit(bytes, 0)) {
     return fromMetaGroup(bytes, 0, options, true, growable)
   }
-  return sniffDataSet(bytes, 0)
+  return sniffDataSet(bytes, 0, growable)
 }
 
 /** Inflates no more than a prefix of a deflated data set: growing input, partial output allowed, output bounded. */
