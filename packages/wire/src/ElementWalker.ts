@@ -242,7 +242,8 @@ export const make = (transferSyntaxUid: string, options?: WalkerOptions): Elemen
       if (pos < frame.limit) return
       if (frame.end === undefined) {
         return fail(
-          `${what(frame)} of undefined length is not delimited before the end of the one holding it, at byte ${frame.limit}`
+          `${what(frame)} of undefined length is not delimited before the end of the one holding it, ` +
+            `at byte ${frame.limit}`
         )
       }
       stack.pop()
