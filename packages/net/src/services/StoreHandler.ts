@@ -151,7 +151,7 @@ export const storeRequestHandler =
     }
     // A handler that did its work as it was called and gave its outcome (`Effect.succeed`, an `Exit`) is answered now;
     // written at once, its effect is `Exit.void`, and the channel runs no fiber for it.
-    if (Exit.isExit(outcome) && Exit.isSuccess(outcome)) {
+    if (Exit.isExit(outcome) && outcome._tag === "Success") {
       // The success of an `Effect<StoreOutcome>` (`isExit` narrows to `Exit<unknown>`).
       const given = outcome.value as StoreOutcome
       const rest = answer(request, channel, m, given.status, given.errorComment)
