@@ -476,6 +476,13 @@ export const encode = (msg: Message): Result.Result<Uint8Array, CS.CommandSetErr
   return common !== undefined ? Result.succeed(common) : CS.encode(toCommandSet(msg))
 }
 
+/**
+ * `encode`'s one-pass path alone: the command set of a common message (C-STORE, C-ECHO and their responses, with
+ * values the generic encoder writes as they are), byte for byte what `encode` gives; `undefined` for any other, which
+ * `encode` then takes. For a sender's hot path: no `Result` made per message.
+ */
+export const encodeCommon: (msg: Message) => Uint8Array | undefined = CommonCommands.encode
+
 /** The message a command set carries, checked against PS3.7 section 9.3. */
 export const fromCommandSet = (cs: CS.CommandSet): Result.Result<Message, DimseError> => {
   if (cs.commandField === undefined) {

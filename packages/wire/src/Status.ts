@@ -65,10 +65,13 @@ export const classify = (status: number): Category => {
 export const isSuccess = (status: number): boolean => status === SUCCESS
 
 /** True for FF00 and FF01: more responses follow. */
-export const isPending = (status: number): boolean => classify(status) === "Pending"
+export const isPending = (status: number): boolean => status === PENDING || status === PENDING_WARNING
 
-/** True for a status that ends a C-FIND, C-GET or C-MOVE operation (anything but Pending). */
-export const isFinal = (status: number): boolean => !isPending(status)
+/**
+ * True for a status that ends a C-FIND, C-GET or C-MOVE operation (anything but Pending). Compared directly, not
+ * through `classify`: every response sent and received is asked this.
+ */
+export const isFinal = (status: number): boolean => status !== PENDING && status !== PENDING_WARNING
 
 /** True for Warning and Failure. */
 export const isProblem = (status: number): boolean => {

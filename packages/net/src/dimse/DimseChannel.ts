@@ -248,9 +248,13 @@ const ECHOED_UIDS = ["affectedSopClassUid", "affectedSopInstanceUid"] as const
 // Encodes a message's command set. A response whose echoed UIDs cannot be written (the decoder takes any Latin-1 text
 // up to 64 characters, the encoder refuses control characters) goes without those that are not UIDs, rather than
 // leave its request unanswered.
-const encodeCommand = (message: Dimse.Message): Result.Result<Uint8Array, CommandSet.CommandSetError> => {
+// The bytes, or why not: a common message (C-STORE, C-ECHO) in one pass and no `Result` (every message sent).
+const encodeCommand = (message: Dimse.Message): Uint8Array | CommandSet.CommandSetError => {
+  const common = Dimse.encodeCommon(message)
+  if (common !== undefined) return common
   const encoded = Dimse.encode(message)
-  if (Result.isSuccess(encoded) || !("messageIdBeingRespondedTo" in message)) return encoded
+  if (Result.isSuccess(encoded)) return encoded.success
+  if (!("messageIdBeingRespondedTo" in message)) return encoded.failure
   const fields: Record<string, unknown> = { ...message }
   let dropped = false
   for (const key of ECHOED_UIDS) {
@@ -260,7 +264,9 @@ const encodeCommand = (message: Dimse.Message): Result.Result<Uint8Array, Comman
       dropped = true
     }
   }
-  return dropped ? Dimse.encode(fields as unknown as Dimse.Message) : encoded
+  if (!dropped) return encoded.failure
+  const again = Dimse.encode(fields as unknown as Dimse.Message)
+  return Result.isSuccess(again) ? again.success : again.failure
 }
 
 /** Starts DIMSE on an association in the current scope; `handler` receives the requests that arrive. */
@@ -272,6 +278,8 @@ export const make = (
   Effect.withFiber((fiber) => {
     const negotiated = association.negotiated
     const maxPdu = Fragmenter.effectiveMaxPduLength(negotiated.peerMaxPduLength)
+    // The fragment bytes one PDU to the peer carries, worked out once: every message is fragmented for it.
+    const capacity = Fragmenter.fragmentCapacity(maxPdu)
     // The services read once, from the context (a fiber step each saved: this is every association's set-up).
     const context = fiber.context as Context.Context<never>
     const level = Context.get(context, References.MinimumLogLevel)
@@ -431,11 +439,11 @@ export const make = (
       inbox?: Sent
     ): Effect.Effect<void, DimseFailure> | undefined => {
       const command = encodeCommand(message)
-      if (Result.isFailure(command)) {
-        return Effect.fail(new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` }))
+      if (!(command instanceof Uint8Array)) {
+        return Effect.fail(new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.rule}` }))
       }
       if (!unanswered.sending(message)) return Effect.logWarning(unanswered.notSent(message))
-      const parts = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success, padEven(dataSet))
+      const parts = Fragmenter.messagePartsWithin(context.id, capacity, command, padEven(dataSet))
       if (debug) {
         return Effect.andThen(
           Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`),
@@ -472,9 +480,9 @@ export const make = (
     ): Effect.Effect<void, DimseFailure> =>
       Effect.gen(function* () {
         const command = encodeCommand(message)
-        if (Result.isFailure(command)) {
+        if (!(command instanceof Uint8Array)) {
           return yield* Effect.fail(
-            new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` })
+            new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.rule}` })
           )
         }
         if (!unanswered.sending(message)) return yield* Effect.logWarning(unanswered.notSent(message))
@@ -482,7 +490,7 @@ export const make = (
         yield* underSendLock(
           Effect.gen(function* () {
             if (dataSet instanceof Uint8Array) {
-              const parts = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success, padEven(dataSet))
+              const parts = Fragmenter.messagePartsWithin(context.id, capacity, command, padEven(dataSet))
               // A large data set goes in batches, so that the write deadline sees the peer's progress.
               let at = 0
               yield* guardHalfSent(
@@ -503,10 +511,10 @@ export const make = (
             }
             // PDUs go out in batches of at least SEND_BATCH_BYTES, the command with the first: a small
             // data set is one write, a large one a write per batch instead of one per chunk read.
-            let batch: Array<Uint8Array> = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success)
+            let batch: Array<Uint8Array> = Fragmenter.messagePartsWithin(context.id, capacity, command)
             let batchBytes = 0
             // Lent chunks (pooled file reads) go back once every view of them was handed to the transport.
-            const lent = LentBytes.tracker(Fragmenter.fragmentCapacity(maxPdu))
+            const lent = LentBytes.tracker(capacity)
             const flush = Effect.suspend(() => {
               const pdus = batch
               batch = []
@@ -982,7 +990,7 @@ export const make = (
       Effect.suspend(() => {
         const bytes = CommandSet.encode(command)
         if (Result.isFailure(bytes)) return Effect.logWarning(`cannot encode a response: ${bytes.failure.rule}`)
-        const parts = Fragmenter.fragmentMessageParts(context.id, maxPdu, bytes.success)
+        const parts = Fragmenter.messagePartsWithin(context.id, capacity, bytes.success)
         return underSendLock(fail(association.sendPData(parts))).pipe(Effect.ignore)
       })
 
