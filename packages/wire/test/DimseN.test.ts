@@ -138,7 +138,8 @@ describe("DIMSE-N round trips", () => {
       ]
     )
     assert.isFalse(Dimse.isNRequest(SAMPLES[1]!))
-    assert.isFalse(Dimse.isNRequest({ _tag: "CEchoRq", messageId: 1, affectedSopClassUid: "1.2.840.10008.1.1" }))
+    const echo: Dimse.Message = { _tag: "CEchoRq", messageId: 1, affectedSopClassUid: "1.2.840.10008.1.1" }
+    assert.isFalse(Dimse.isNRequest(echo))
   })
 })
 

@@ -307,9 +307,11 @@ export const make = (
         settleOne(inbox, inbox.onResponse === undefined ? Exit.succeed(r) : applied(inbox.onResponse, r))
         return undefined
       }
-      // C-ECHO and C-STORE have no Pending status (PS3.4 A, B): such a response is a broken answer, not one to wait
-      // past until the DIMSE timeout.
-      if (inbox.message._tag !== "CEchoRq" && inbox.message._tag !== "CStoreRq") return undefined
+      // C-ECHO, C-STORE and the DIMSE-N services have no Pending status (PS3.4 A, B; PS3.7 10.1): such a response is a
+      // broken answer, not one to wait past until the DIMSE timeout.
+      if (inbox.message._tag !== "CEchoRq" && inbox.message._tag !== "CStoreRq" && !Dimse.isNRequest(inbox.message)) {
+        return undefined
+      }
       const status = `0x${r.status.toString(16).padStart(4, "0")}`
       const service = Dimse.commandName(inbox.message).replace(/-RQ$/, "")
       const detail = `${Dimse.commandName(r.message)} with status ${status} (Pending), which ${service} does not have`
@@ -977,15 +979,6 @@ export const make = (
       return Effect.andThen(Deferred.await(slotFreed), awaitSlot)
     })
 
-    // A command set of our own making (no DIMSE-C message), with no data set, under the send lock.
-    const sendCommand = (context: AcceptedContext, command: CommandSet.CommandSet): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const bytes = CommandSet.encode(command)
-        if (Result.isFailure(bytes)) return Effect.logWarning(`cannot encode a response: ${bytes.failure.rule}`)
-        const parts = Fragmenter.fragmentMessageParts(context.id, maxPdu, bytes.success)
-        return underSendLock(fail(association.sendPData(parts))).pipe(Effect.ignore)
-      })
-
     const rx: Receiver = new Receiver({
       debug,
       reassembler,
@@ -996,7 +989,6 @@ export const make = (
       dimseTimeout: association.ae.timeouts.dimse,
       deliver,
       protocolAbort,
-      sendCommand,
       runHandler,
       handlerDone,
       awaitSlot,

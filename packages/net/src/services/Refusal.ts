@@ -86,15 +86,18 @@ export const refusalOf = (
 export const refuse = (
   request: DimseChannel.IncomingRequest,
   channel: DimseChannel.DimseChannel,
-  m: ServiceRequest,
+  m: ServiceRequest | Dimse.NRequest,
   refusal: { readonly status: number; readonly comment: string }
 ) =>
   Effect.gen(function* () {
     yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
     const context = request.context
+    const sopClass = Dimse.isNRequest(m) ? Dimse.nSopClassOf(m) : m.affectedSopClassUid
+    // The role that performs the request: the SCU's for N-EVENT-REPORT (the SCP of a SOP class reports), else the SCP's.
+    const [performer, role] = m._tag === "NEventReportRq" ? [context.weAreScu, "SCU"] : [context.weAreScp, "SCP"]
     yield* Effect.logWarning(
-      `${Dimse.commandName(m)} ${m.messageId} for ${m.affectedSopClassUid} on presentation context ${context.id} ` +
-        `(${context.abstractSyntax}${context.weAreScp ? "" : ", we are not its SCP"}) refused: ` +
+      `${Dimse.commandName(m)} ${m.messageId} for ${sopClass} on presentation context ${context.id} ` +
+        `(${context.abstractSyntax}${performer ? "" : `, we are not its ${role}`}) refused: ` +
         `${Status.format(refusal.status)} (${refusal.comment})`
     )
     const response = failureResponse(m, refusal.status, refusal.comment)
@@ -111,6 +114,20 @@ export const notServed =
   (serves: string): DimseChannel.RequestHandler =>
   (request, channel) => {
     const m = request.message
+    if (Dimse.isNRequest(m)) {
+      const performer = m._tag === "NEventReportRq" ? request.context.weAreScu : request.context.weAreScp
+      return refuse(
+        request,
+        channel,
+        m,
+        performer
+          ? { status: Status.SOP_CLASS_NOT_SUPPORTED, comment: serves }
+          : {
+              status: Status.NOT_AUTHORIZED,
+              comment: `not the performer on presentation context ${request.context.id}`
+            }
+      )
+    }
     if (!isServiceRequest(m)) return Stream.runDrain(request.dataSet).pipe(Effect.ignore)
     return refuse(
       request,

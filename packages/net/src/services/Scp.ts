@@ -20,7 +20,8 @@
  * at Info once its final response is sent (model, level, matches or counts, status). A service that is not provided
  * is answered 0x0122, as is a request whose SOP class is not its presentation context's abstract syntax or does not
  * have its operation (a C-MOVE naming a FIND SOP class, a C-STORE naming Verification); one on a context where we
- * are not the SCP (role selection, PS3.7 D.3.3.4) is answered 0x0124.
+ * are not the SCP (role selection, PS3.7 D.3.3.4) is answered 0x0124. DIMSE-N requests go to the `NormalizedService`
+ * (`Normalized`), which answers those it does not serve 0x0122 or 0x0211.
  *
  * @since 0.1.0
  */
@@ -47,6 +48,7 @@ import * as ContextParts from "../dimse/ContextParts.ts"
 import { DataSourceFailed, NoAcceptedContext } from "../dimse/DimseError.ts"
 import { modelOf, type Model, VERIFICATION } from "./QueryRetrieve.ts"
 import * as Scu from "./Scu.ts"
+import * as Normalized from "./Normalized.ts"
 import { isServiceRequest, refusalOf, refuse } from "./Refusal.ts"
 import { storeRequestHandler, type StorageHandler } from "./StoreHandler.ts"
 
@@ -94,7 +96,11 @@ export class MoveDestinations extends Context.Service<
   { readonly lookup: (aeTitle: string) => Option.Option<{ readonly host: string; readonly port: number }> }
 >()("@netdicom/net/MoveDestinations") {}
 
+/** The DIMSE-N operations served per SOP class (`Normalized.layer`). */
+export const NormalizedService = Normalized.NormalizedService
+
 interface Services {
+  readonly normalized?: Option.Option<Normalized.NormalizedService["Service"]>
   readonly storage: Option.Option<StorageService["Service"]>
   readonly query: Option.Option<QueryService["Service"]>
   readonly retrieve: Option.Option<RetrieveService["Service"]>
@@ -608,8 +614,14 @@ export const requestHandler = (ae: ApplicationEntity, services: Services): Dimse
     : storeRequestHandler(() =>
         Effect.succeed({ status: Status.SOP_CLASS_NOT_SUPPORTED, errorComment: "no StorageService on this SCP" })
       )
+  const normalized = Normalized.requestHandler(
+    services.normalized !== undefined && Option.isSome(services.normalized)
+      ? services.normalized.value.handlersFor
+      : () => undefined
+  )
   return (request, channel) => {
     const m = request.message
+    if (Dimse.isNRequest(m)) return normalized(request, channel)
     if (isServiceRequest(m)) {
       const refusal = refusalOf(m, request.context)
       if (refusal !== undefined) return refuse(request, channel, m, refusal)
@@ -674,7 +686,7 @@ const missingServices = (ae: ApplicationEntity, services: Services): ReadonlyArr
 }
 
 /**
- * Serves Verification and whichever of Storage, Query and Retrieve services are in context, in
+ * Serves Verification and whichever of Storage, Query, Retrieve and Normalized (DIMSE-N) services are in context, in
  * the current scope. Each association gets its own DIMSE channel.
  */
 export const serve = (
@@ -683,6 +695,7 @@ export const serve = (
 ): Effect.Effect<Server.Server, ListenFailed, Scope.Scope> =>
   Effect.gen(function* () {
     const services: Services = {
+      normalized: yield* Effect.serviceOption(Normalized.NormalizedService),
       storage: yield* Effect.serviceOption(StorageService),
       query: yield* Effect.serviceOption(QueryService),
       retrieve: yield* Effect.serviceOption(RetrieveService),
