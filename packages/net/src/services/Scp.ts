@@ -621,7 +621,6 @@ export const requestHandler = (ae: ApplicationEntity, services: Services): Dimse
   )
   return (request, channel) => {
     const m = request.message
-    if (Dimse.isNRequest(m)) return normalized(request, channel)
     if (isServiceRequest(m)) {
       const refusal = refusalOf(m, request.context)
       if (refusal !== undefined) return refuse(request, channel, m, refusal)
@@ -646,6 +645,8 @@ export const requestHandler = (ae: ApplicationEntity, services: Services): Dimse
       case "CMoveRq":
         return handleRetrieve(ae, services, request, channel)
       default:
+        // The DIMSE-N requests here, after the DIMSE-C ones: no call of their own on a C-STORE's path.
+        if (Dimse.isNRequest(m)) return normalized(request, channel)
         return Effect.andThen(
           Stream.runDrain(request.dataSet).pipe(Effect.ignore),
           Effect.logWarning(`${Dimse.commandName(m)} is not handled by this SCP`)
