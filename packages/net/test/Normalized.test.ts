@@ -330,4 +330,22 @@ describe("DIMSE-N, SCU against SCP", () => {
       assert.strictEqual(yield* Deferred.await(answered), Status.SOP_CLASS_NOT_SUPPORTED)
     })
   )
+
+  it.live("a Pending DIMSE-N response is a protocol error at once, not a wait for the DIMSE timeout", () =>
+    Effect.gen(function* () {
+      const pending = Normalized.layer({ [MPPS]: { nCreate: () => Effect.succeed({ status: Status.PENDING }) } })
+      const server = yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(
+        Effect.provide(Layer.merge(pending, Logger.layer([])))
+      )
+      const channel = yield* connectTo(server.port)
+      const started = Date.now()
+      const r = yield* Scu.nCreate(channel, { sopClassUid: MPPS }).pipe(Effect.result, Effect.provide(Logger.layer([])))
+      assert.isTrue(Result.isFailure(r))
+      if (Result.isFailure(r)) {
+        assert.strictEqual(r.failure._tag, "DimseProtocolError")
+        assert.include(r.failure.message, "N-CREATE-RSP with status 0xff00 (Pending), which N-CREATE does not have")
+      }
+      assert.isBelow(Date.now() - started, 5000)
+    })
+  )
 })
