@@ -348,4 +348,68 @@ describe("DIMSE-N, SCU against SCP", () => {
       assert.isBelow(Date.now() - started, 5000)
     })
   )
+
+  it.live("an SCP whose AE accepts DIMSE-N SOP classes without a NormalizedService says so once at start", () =>
+    Effect.gen(function* () {
+      const warnings: Array<string> = []
+      const capture = Logger.make(({ logLevel, message }) => {
+        if (logLevel === "Warn") warnings.push((Array.isArray(message) ? message : [message]).join(" "))
+      })
+      yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(Effect.provide(Logger.layer([capture])))
+      assert.deepStrictEqual(warnings, [
+        "the AE accepts SOP classes of a service not provided: no NormalizedService (DIMSE-N) in context, " +
+          "so such requests are answered 0x0122 (SOP Class not supported)"
+      ])
+      warnings.length = 0
+      yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(
+        Effect.provide(Layer.merge(mppsService().layer, Logger.layer([capture])))
+      )
+      assert.deepStrictEqual(warnings, [])
+    })
+  )
+
+  it.live("an SCU whose onEventReport wakes a fiber that releases at once still answers the report first", () =>
+    Effect.gen(function* () {
+      const answered = yield* Deferred.make<number>()
+      const server = yield* Scp.serve(yield* scpAe, { port: 0 }).pipe(
+        Effect.provide(
+          Normalized.layer({
+            [COMMITMENT]: {
+              nAction: (rq) =>
+                Effect.succeed({
+                  status: Status.SUCCESS,
+                  afterResponse: Normalized.nEventReport(rq.channel, {
+                    sopClassUid: COMMITMENT,
+                    sopInstanceUid: rq.sopInstanceUid!,
+                    eventTypeId: 1
+                  }).pipe(
+                    Effect.flatMap((rsp) => Deferred.succeed(answered, rsp.status)),
+                    Effect.catch((e) => Deferred.succeed(answered, -1).pipe(Effect.andThen(Effect.log(e.message))))
+                  )
+                })
+            }
+          })
+        )
+      )
+      const started = Date.now()
+      // Effect resumes the waiting fiber on the handler's own stack: this scope ends (A-RELEASE-RQ) while the
+      // handler has not answered yet, unless the channel waits for it.
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const woken = yield* Deferred.make<void>()
+          const channel = yield* connectTo(server.port, {
+            onEventReport: () => Effect.as(Deferred.succeed(woken, undefined), { status: Status.SUCCESS })
+          })
+          yield* Scu.nAction(channel, {
+            sopClassUid: COMMITMENT,
+            sopInstanceUid: "1.2.840.10008.1.20.1.1",
+            actionTypeId: 1
+          })
+          yield* Deferred.await(woken)
+        })
+      )
+      assert.strictEqual(yield* Deferred.await(answered), Status.SUCCESS)
+      assert.isBelow(Date.now() - started, 5000)
+    })
+  )
 })

@@ -288,8 +288,12 @@ export const make = (
     let handlersClosed = false
     // Completed once no handler is running, for whoever waits for that.
     let handlersEmptied: Deferred.Deferred<void> | undefined
+    // Handlers whose fiber is being started: not in `handlers` yet, though they may have run code already. A fiber a
+    // handler wakes runs within that start (Effect resumes a waiter on the waker's stack): an SCU woken by its
+    // N-EVENT-REPORT handler, say, which ends its scope before the handler has answered.
+    let startingHandlers = 0
     const handlersEmpty: Effect.Effect<void> = Effect.suspend(() => {
-      if (handlers.size === 0) return Effect.void
+      if (handlers.size === 0 && startingHandlers === 0) return Effect.void
       handlersEmptied ??= Deferred.makeUnsafe<void>()
       return Deferred.await(handlersEmptied)
     })
@@ -950,13 +954,23 @@ export const make = (
         References.CurrentLogAnnotations.key,
         { ...baseAnnotations, message: Dimse.commandName(message), messageId: id ?? -1 }
       )
+      startingHandlers++
       const fiber = Effect.runForkWith(context)(run)
+      startingHandlers--
       fiber.addObserver(done)
-      if (fiber.pollUnsafe() !== undefined) return
+      if (fiber.pollUnsafe() !== undefined) {
+        // Ended as it started; a scope that closed meanwhile may be waiting for it.
+        if (handlersEmptied !== undefined && handlers.size === 0 && startingHandlers === 0) {
+          const emptied = handlersEmptied
+          handlersEmptied = undefined
+          Deferred.doneUnsafe(emptied, Exit.void)
+        }
+        return
+      }
       handlers.add(fiber)
       fiber.addObserver(() => {
         handlers.delete(fiber)
-        if (handlers.size > 0 || handlersEmptied === undefined) return
+        if (handlers.size > 0 || startingHandlers > 0 || handlersEmptied === undefined) return
         const emptied = handlersEmptied
         handlersEmptied = undefined
         Deferred.doneUnsafe(emptied, Exit.void)
@@ -1100,7 +1114,7 @@ export const make = (
     // The channel's one finalizer also cancels its timers (Timers.makeUnsafe).
     const finalizer = Effect.suspend(() => {
       stopping = true
-      if (handlers.size === 0 && pending.size === 0 && rx.target._tag !== "Request") {
+      if (handlers.size === 0 && startingHandlers === 0 && pending.size === 0 && rx.target._tag !== "Request") {
         closed = true
         handlersClosed = true
         stopWatching()
@@ -1110,7 +1124,9 @@ export const make = (
       return Effect.gen(function* () {
         stopWatching()
         yield* failOutstanding(goneError)
-        if (handlers.size > 0) yield* handlersEmpty.pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
+        if (handlers.size > 0 || startingHandlers > 0) {
+          yield* handlersEmpty.pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
+        }
         timers.cancelAll()
         handlersClosed = true
         if (handlers.size > 0) yield* Fiber.interruptAll(Array.from(handlers))

@@ -333,6 +333,19 @@ const META_SOP_CLASSES: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   ]
 ])
 
+// The DIMSE-N SOP classes this module knows by name (PS3.4 F, H, J), the Meta SOP classes among them.
+const NORMALIZED_SOP_CLASSES: ReadonlySet<string> = new Set([
+  "1.2.840.10008.1.20.1", // Storage Commitment Push Model
+  "1.2.840.10008.3.1.2.3.3", // Modality Performed Procedure Step
+  "1.2.840.10008.3.1.2.3.4", // MPPS Retrieve
+  "1.2.840.10008.3.1.2.3.5", // MPPS Notification
+  ...META_SOP_CLASSES.keys(),
+  ...[...META_SOP_CLASSES.values()].flatMap((members) => [...members])
+])
+
+/** Whether a SOP class is one of the DIMSE-N SOP classes (Storage Commitment, MPPS, Print Management) named here. */
+export const isNormalizedSopClass = (uid: string): boolean => NORMALIZED_SOP_CLASSES.has(uid)
+
 const HANDLER_OF: Readonly<Record<Operation, keyof NHandlers>> = {
   "N-EVENT-REPORT": "nEventReport",
   "N-GET": "nGet",

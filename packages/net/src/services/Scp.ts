@@ -672,14 +672,21 @@ const missingServices = (ae: ApplicationEntity, services: Services): ReadonlyArr
   let storage = false
   let query = false
   let retrieve = false
+  let normalized = false
   for (const c of ae.contexts) {
-    if (c.scp === false || c.abstractSyntax === VERIFICATION) continue
+    if (c.abstractSyntax === VERIFICATION) continue
+    // A DIMSE-N SOP class is served in either role (an SCU of Storage Commitment takes its N-EVENT-REPORTs).
+    if (Normalized.isNormalizedSopClass(c.abstractSyntax)) normalized = true
+    if (c.scp === false) continue
     const qr = modelOf(c.abstractSyntax)
-    if (qr === undefined) storage = true
+    if (qr === undefined) storage ||= !Normalized.isNormalizedSopClass(c.abstractSyntax)
     else if (qr.op === "find") query = true
     else retrieve = true
   }
   const missing: Array<string> = []
+  if (normalized && (services.normalized === undefined || Option.isNone(services.normalized))) {
+    missing.push("NormalizedService (DIMSE-N)")
+  }
   if (storage && Option.isNone(services.storage)) missing.push("StorageService (C-STORE)")
   if (query && Option.isNone(services.query)) missing.push("QueryService (C-FIND)")
   if (retrieve && Option.isNone(services.retrieve)) missing.push("RetrieveService (C-GET, C-MOVE)")
