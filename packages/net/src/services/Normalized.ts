@@ -108,6 +108,7 @@ const responseOf = (r: DimseChannel.Response, transferSyntax: string): Result.Re
 // Sends a DIMSE-N request on the context for its SOP class in `role` and waits for its response.
 const invoke = (
   channel: DimseChannel.DimseChannel,
+  operation: Operation,
   abstractSyntax: string,
   role: "SCU" | "SCP",
   make: (messageId: number, hasDataSet: boolean) => Dimse.NRequest,
@@ -125,7 +126,7 @@ const invoke = (
     const rq = make(channel.takeMessageId(), bytes !== undefined)
     const response = yield* channel.requestOne(context, rq, bytes)
     return yield* Effect.fromResult(responseOf(response, context.transferSyntax))
-  }).pipe(Effect.withLogSpan(operationOf(make(0, false))))
+  }).pipe(Effect.withLogSpan(operation))
 
 /**
  * N-EVENT-REPORT: reports an event about a SOP instance to the peer (PS3.7 10.1.1), as the SCP of its SOP class (a
@@ -137,6 +138,7 @@ export const nEventReport = (
 ): Effect.Effect<NResponse, DimseFailure | DataSetError> =>
   invoke(
     channel,
+    "N-EVENT-REPORT",
     input.abstractSyntax ?? input.sopClassUid,
     "SCP",
     (messageId, hasDataSet) => ({
@@ -157,6 +159,7 @@ export const nGet = (
 ): Effect.Effect<NResponse, DimseFailure | DataSetError> =>
   invoke(
     channel,
+    "N-GET",
     input.abstractSyntax ?? input.sopClassUid,
     "SCU",
     (messageId) => ({
@@ -178,6 +181,7 @@ export const nSet = (
 ): Effect.Effect<NResponse, DimseFailure | DataSetError> =>
   invoke(
     channel,
+    "N-SET",
     input.abstractSyntax ?? input.sopClassUid,
     "SCU",
     (messageId) => ({
@@ -196,6 +200,7 @@ export const nAction = (
 ): Effect.Effect<NResponse, DimseFailure | DataSetError> =>
   invoke(
     channel,
+    "N-ACTION",
     input.abstractSyntax ?? input.sopClassUid,
     "SCU",
     (messageId, hasDataSet) => ({
@@ -222,6 +227,7 @@ export const nCreate = (
 ): Effect.Effect<NResponse, DimseFailure | DataSetError> =>
   invoke(
     channel,
+    "N-CREATE",
     input.abstractSyntax ?? input.sopClassUid,
     "SCU",
     (messageId, hasDataSet) => ({
@@ -241,6 +247,7 @@ export const nDelete = (
 ): Effect.Effect<NResponse, DimseFailure | DataSetError> =>
   invoke(
     channel,
+    "N-DELETE",
     input.abstractSyntax ?? input.sopClassUid,
     "SCU",
     (messageId) => ({

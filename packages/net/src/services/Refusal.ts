@@ -4,8 +4,9 @@
  * does not have its operation, is answered 0x0122 "Refused: SOP Class not supported"; one on a context where we did
  * not take the SCP role (role selection, PS3.7 D.3.3.4) 0x0124 "Refused: not authorized" (both general failure
  * statuses, PS3.7 Annex C.5; 0x0122 is also C-ECHO's own, PS3.7 9.1.5.1.4). Used by `Scp` for what it may not serve,
- * and by an SCU for every request but the C-STOREs of its C-GETs (`notServed`). A C-CANCEL-RQ is no request to
- * answer (PS3.7 9.3.2.3): it never reaches a handler.
+ * and by an SCU for every request but the C-STOREs of its C-GETs (`notServed`), DIMSE-N requests too (0x0124 where we
+ * do not have the role that performs one: the SCU's for N-EVENT-REPORT; `Normalized` refuses those an SCP does not
+ * serve). A C-CANCEL-RQ is no request to answer (PS3.7 9.3.2.3): it never reaches a handler.
  *
  * @since 0.1.0
  */
