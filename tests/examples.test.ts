@@ -67,6 +67,16 @@ const ct = corpusFile("CT_small.dcm")
 if (!ct) console.warn("examples.test.ts: CT_small.dcm not in the corpus (set NETDICOM_CORPUS): skipping the store case")
 
 describe("examples", () => {
+  it("storage-commitment prints the report: one instance committed, one not held (0x0112)", async () => {
+    const r = await runExample("storage-commitment.ts", [])
+    assert.strictEqual(r.code, 0, r.out)
+    assert.match(
+      r.out,
+      /N-ACTION: Success\nN-EVENT-REPORT event 2 for transaction 2\.25\.1001\n {2}committed 1\.2\.3\.1\n {2}failed 1\.2\.3\.2 \(0x112\)/
+    )
+    assert.notMatch(r.out, /WARN/)
+  })
+
   it("pdu-roundtrip prints the decoded A-ASSOCIATE-RQ", async () => {
     const r = await runExample("pdu-roundtrip.ts", [])
     assert.strictEqual(r.code, 0, r.out)

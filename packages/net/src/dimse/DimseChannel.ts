@@ -296,8 +296,12 @@ export const make = (
     let handlersClosed = false
     // Completed once no handler is running, for whoever waits for that.
     let handlersEmptied: Deferred.Deferred<void> | undefined
+    // Handlers whose fiber is being started: not in `handlers` yet, though they may have run code already. A fiber a
+    // handler wakes runs within that start (Effect resumes a waiter on the waker's stack): an SCU woken by its
+    // N-EVENT-REPORT handler, say, which ends its scope before the handler has answered.
+    let startingHandlers = 0
     const handlersEmpty: Effect.Effect<void> = Effect.suspend(() => {
-      if (handlers.size === 0) return Effect.void
+      if (handlers.size === 0 && startingHandlers === 0) return Effect.void
       handlersEmptied ??= Deferred.makeUnsafe<void>()
       return Deferred.await(handlersEmptied)
     })
@@ -315,9 +319,11 @@ export const make = (
         settleOne(inbox, inbox.onResponse === undefined ? Exit.succeed(r) : applied(inbox.onResponse, r))
         return undefined
       }
-      // C-ECHO and C-STORE have no Pending status (PS3.4 A, B): such a response is a broken answer, not one to wait
-      // past until the DIMSE timeout.
-      if (inbox.message._tag !== "CEchoRq" && inbox.message._tag !== "CStoreRq") return undefined
+      // C-ECHO, C-STORE and the DIMSE-N services have no Pending status (PS3.4 A, B; PS3.7 10.1): such a response is a
+      // broken answer, not one to wait past until the DIMSE timeout.
+      if (inbox.message._tag !== "CEchoRq" && inbox.message._tag !== "CStoreRq" && !Dimse.isNRequest(inbox.message)) {
+        return undefined
+      }
       const status = `0x${r.status.toString(16).padStart(4, "0")}`
       const service = Dimse.commandName(inbox.message).replace(/-RQ$/, "")
       const detail = `${Dimse.commandName(r.message)} with status ${status} (Pending), which ${service} does not have`
@@ -956,13 +962,23 @@ export const make = (
         References.CurrentLogAnnotations.key,
         { ...baseAnnotations, message: Dimse.commandName(message), messageId: id ?? -1 }
       )
+      startingHandlers++
       const fiber = Effect.runForkWith(context)(run)
+      startingHandlers--
       fiber.addObserver(done)
-      if (fiber.pollUnsafe() !== undefined) return
+      if (fiber.pollUnsafe() !== undefined) {
+        // Ended as it started; a scope that closed meanwhile may be waiting for it.
+        if (handlersEmptied !== undefined && handlers.size === 0 && startingHandlers === 0) {
+          const emptied = handlersEmptied
+          handlersEmptied = undefined
+          Deferred.doneUnsafe(emptied, Exit.void)
+        }
+        return
+      }
       handlers.add(fiber)
       fiber.addObserver(() => {
         handlers.delete(fiber)
-        if (handlers.size > 0 || handlersEmptied === undefined) return
+        if (handlers.size > 0 || startingHandlers > 0 || handlersEmptied === undefined) return
         const emptied = handlersEmptied
         handlersEmptied = undefined
         Deferred.doneUnsafe(emptied, Exit.void)
@@ -985,15 +1001,6 @@ export const make = (
       return Effect.andThen(Deferred.await(slotFreed), awaitSlot)
     })
 
-    // A command set of our own making (no DIMSE-C message), with no data set, under the send lock.
-    const sendCommand = (context: AcceptedContext, command: CommandSet.CommandSet): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const bytes = CommandSet.encode(command)
-        if (Result.isFailure(bytes)) return Effect.logWarning(`cannot encode a response: ${bytes.failure.rule}`)
-        const parts = Fragmenter.messagePartsWithin(context.id, capacity, bytes.success)
-        return underSendLock(fail(association.sendPData(parts))).pipe(Effect.ignore)
-      })
-
     const rx: Receiver = new Receiver({
       debug,
       reassembler,
@@ -1004,7 +1011,6 @@ export const make = (
       dimseTimeout: association.ae.timeouts.dimse,
       deliver,
       protocolAbort,
-      sendCommand,
       runHandler,
       handlerDone,
       awaitSlot,
@@ -1116,7 +1122,7 @@ export const make = (
     // The channel's one finalizer also cancels its timers (Timers.makeUnsafe).
     const finalizer = Effect.suspend(() => {
       stopping = true
-      if (handlers.size === 0 && pending.size === 0 && rx.target._tag !== "Request") {
+      if (handlers.size === 0 && startingHandlers === 0 && pending.size === 0 && rx.target._tag !== "Request") {
         closed = true
         handlersClosed = true
         stopWatching()
@@ -1126,7 +1132,9 @@ export const make = (
       return Effect.gen(function* () {
         stopWatching()
         yield* failOutstanding(goneError)
-        if (handlers.size > 0) yield* handlersEmpty.pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
+        if (handlers.size > 0 || startingHandlers > 0) {
+          yield* handlersEmpty.pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
+        }
         timers.cancelAll()
         handlersClosed = true
         if (handlers.size > 0) yield* Fiber.interruptAll(Array.from(handlers))

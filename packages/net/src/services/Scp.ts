@@ -20,7 +20,8 @@
  * at Info once its final response is sent (model, level, matches or counts, status). A service that is not provided
  * is answered 0x0122, as is a request whose SOP class is not its presentation context's abstract syntax or does not
  * have its operation (a C-MOVE naming a FIND SOP class, a C-STORE naming Verification); one on a context where we
- * are not the SCP (role selection, PS3.7 D.3.3.4) is answered 0x0124.
+ * are not the SCP (role selection, PS3.7 D.3.3.4) is answered 0x0124. DIMSE-N requests go to the `NormalizedService`
+ * (`Normalized`), which answers those it does not serve 0x0122 or 0x0211.
  *
  * @since 0.1.0
  */
@@ -47,6 +48,7 @@ import * as ContextParts from "../dimse/ContextParts.ts"
 import { DataSourceFailed, NoAcceptedContext } from "../dimse/DimseError.ts"
 import { modelOf, type Model, VERIFICATION } from "./QueryRetrieve.ts"
 import * as Scu from "./Scu.ts"
+import * as Normalized from "./Normalized.ts"
 import { isServiceRequest, refusalOf, refuse } from "./Refusal.ts"
 import { storeRequestHandler, type StorageHandler } from "./StoreHandler.ts"
 
@@ -94,7 +96,11 @@ export class MoveDestinations extends Context.Service<
   { readonly lookup: (aeTitle: string) => Option.Option<{ readonly host: string; readonly port: number }> }
 >()("@netdicom/net/MoveDestinations") {}
 
+/** The DIMSE-N operations served per SOP class (`Normalized.layer`). */
+export const NormalizedService = Normalized.NormalizedService
+
 interface Services {
+  readonly normalized?: Option.Option<Normalized.NormalizedService["Service"]>
   readonly storage: Option.Option<StorageService["Service"]>
   readonly query: Option.Option<QueryService["Service"]>
   readonly retrieve: Option.Option<RetrieveService["Service"]>
@@ -608,6 +614,11 @@ export const requestHandler = (ae: ApplicationEntity, services: Services): Dimse
     : storeRequestHandler(() =>
         Effect.succeed({ status: Status.SOP_CLASS_NOT_SUPPORTED, errorComment: "no StorageService on this SCP" })
       )
+  const normalized = Normalized.requestHandler(
+    services.normalized !== undefined && Option.isSome(services.normalized)
+      ? services.normalized.value.handlersFor
+      : () => undefined
+  )
   return (request, channel) => {
     const m = request.message
     if (isServiceRequest(m)) {
@@ -634,6 +645,8 @@ export const requestHandler = (ae: ApplicationEntity, services: Services): Dimse
       case "CMoveRq":
         return handleRetrieve(ae, services, request, channel)
       default:
+        // The DIMSE-N requests here, after the DIMSE-C ones: no call of their own on a C-STORE's path.
+        if (Dimse.isNRequest(m)) return normalized(request, channel)
         return Effect.andThen(
           Stream.runDrain(request.dataSet).pipe(Effect.ignore),
           Effect.logWarning(`${Dimse.commandName(m)} is not handled by this SCP`)
@@ -659,14 +672,21 @@ const missingServices = (ae: ApplicationEntity, services: Services): ReadonlyArr
   let storage = false
   let query = false
   let retrieve = false
+  let normalized = false
   for (const c of ae.contexts) {
-    if (c.scp === false || c.abstractSyntax === VERIFICATION) continue
+    if (c.abstractSyntax === VERIFICATION) continue
+    // A DIMSE-N SOP class is served in either role (an SCU of Storage Commitment takes its N-EVENT-REPORTs).
+    if (Normalized.isNormalizedSopClass(c.abstractSyntax)) normalized = true
+    if (c.scp === false) continue
     const qr = modelOf(c.abstractSyntax)
-    if (qr === undefined) storage = true
+    if (qr === undefined) storage ||= !Normalized.isNormalizedSopClass(c.abstractSyntax)
     else if (qr.op === "find") query = true
     else retrieve = true
   }
   const missing: Array<string> = []
+  if (normalized && (services.normalized === undefined || Option.isNone(services.normalized))) {
+    missing.push("NormalizedService (DIMSE-N)")
+  }
   if (storage && Option.isNone(services.storage)) missing.push("StorageService (C-STORE)")
   if (query && Option.isNone(services.query)) missing.push("QueryService (C-FIND)")
   if (retrieve && Option.isNone(services.retrieve)) missing.push("RetrieveService (C-GET, C-MOVE)")
@@ -674,7 +694,7 @@ const missingServices = (ae: ApplicationEntity, services: Services): ReadonlyArr
 }
 
 /**
- * Serves Verification and whichever of Storage, Query and Retrieve services are in context, in
+ * Serves Verification and whichever of Storage, Query, Retrieve and Normalized (DIMSE-N) services are in context, in
  * the current scope. Each association gets its own DIMSE channel.
  */
 export const serve = (
@@ -683,6 +703,7 @@ export const serve = (
 ): Effect.Effect<Server.Server, ListenFailed, Scope.Scope> =>
   Effect.gen(function* () {
     const services: Services = {
+      normalized: yield* Effect.serviceOption(Normalized.NormalizedService),
       storage: yield* Effect.serviceOption(StorageService),
       query: yield* Effect.serviceOption(QueryService),
       retrieve: yield* Effect.serviceOption(RetrieveService),
