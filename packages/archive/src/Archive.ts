@@ -155,19 +155,19 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
               fileModifiedMs: file.modifiedMs
             }
             const replaced = yield* index.upsert(record).pipe(
-              // another instance's store claimed the series or study since `admit` (the lock is per SOP Instance
-              // UID): the file goes again, or the one it replaced is put back when the index still points at it
-              Effect.tapError((e) =>
-                e._tag !== "UidConflict"
-                  ? Effect.void
-                  : index.get(record.sopInstanceUid).pipe(
-                      Effect.flatMap((kept) =>
-                        Option.isSome(kept) && kept.value.filePath === file.path
-                          ? Option.match(aside, { onNone: () => Effect.void, onSome: (a) => a.restore })
-                          : store.remove(file.path)
-                      ),
-                      Effect.ignore
-                    )
+              // refused in the indexing transaction (another instance's store claimed the series or study since
+              // `admit`, the lock being per SOP Instance UID; or the index failed: a full disk): the store leaves
+              // things as they were, the new file going again, or the one it replaced put back when the index
+              // still points at it
+              Effect.tapError(() =>
+                index.get(record.sopInstanceUid).pipe(
+                  Effect.flatMap((kept) =>
+                    Option.isSome(kept) && kept.value.filePath === file.path
+                      ? Option.match(aside, { onNone: () => Effect.void, onSome: (a) => a.restore })
+                      : store.remove(file.path)
+                  ),
+                  Effect.ignore
+                )
               )
             )
             if (

@@ -47,10 +47,13 @@ export interface ScpServicesOptions {
 
 const unpad = (uid: string): string => Text.trimEnd(uid, "\0 ")
 
+// An index that fails to take an instance (a full disk, an I/O error) is a resource of ours failing, as a file that
+// cannot be written is: 0xA700, which an SCU may send again later, not the 0xC000 (cannot understand) the same error
+// answers a C-FIND with, which tells it the data set is at fault.
 const statusOf = (e: ArchiveError): number =>
   e._tag === "InvalidInstance"
     ? STATUS_UNABLE_TO_PROCESS
-    : e._tag === "StoreFailed"
+    : e._tag === "StoreFailed" || e._tag === "IndexFailed"
       ? STATUS_OUT_OF_RESOURCES
       : e.status
 
