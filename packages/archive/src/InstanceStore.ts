@@ -174,7 +174,8 @@ const mkdirs = async (dir: string): Promise<string | undefined> => {
       stat = undefined
     }
     if (stat !== undefined) {
-      if (!stat.isDirectory()) throw new Error(`${d} is not a directory`)
+      // with the code the system would give, for a message without the path (`ScpServices`' Error Comment)
+      if (!stat.isDirectory()) throw Object.assign(new Error(`${d} is not a directory`), { code: "ENOTDIR" })
       break
     }
     missing.unshift(d)
