@@ -1,7 +1,8 @@
 /**
  * `netdicom find -k Rows=70000` asked for Rows 4464: dcmjs writes a number its VR cannot hold as another number (US
  * 70000 as 4464, -1 as 65535, 1.5 as 1; an IS of 14 digits cut to its first 12; a DS of 20 digits cut to its first 16,
- * ten thousand times smaller), so a query, or any data set `DataSet.encode` wrote, said something else than it was
+ * ten thousand times smaller; the text "70000" given for a US, as 4464 too), so a query, or any data set
+ * `DataSet.encode` wrote, said something else than it was
  * given, without a word. Such a value is now refused (`InvalidValue`), as a UID with other characters than digits and
  * dots is; numbers that fit, and text (a key's range or wildcard), are written as before.
  */
@@ -25,6 +26,8 @@ describe("numbers a VR cannot hold as given", () => {
     { Rows: -1 },
     { Rows: 1.5 },
     { Rows: [1, 70000] },
+    { Rows: "70000" },
+    { Rows: ["1", "-1"] },
     { PixelPaddingValue: 40000, _vrMap: { PixelPaddingValue: "SS" } },
     { InstanceNumber: 12345678901234 },
     { InstanceNumber: 1.5 },
@@ -67,6 +70,12 @@ describe("numbers a VR cannot hold as given", () => {
       }
     })
   }
+
+  it("a US given as text that fits is written as its number", () => {
+    const out = roundTrip({ Columns: "512" })
+    assert.isTrue(Result.isSuccess(out))
+    if (Result.isSuccess(out)) assert.strictEqual(out.success["Columns"], 512)
+  })
 
   it("a DS of more digits after the point than fit loses precision only, as before", () => {
     const out = roundTrip({ WindowCenter: 1 / 3 })

@@ -515,22 +515,30 @@ const INTEGER_RANGES: Readonly<Record<string, readonly [number, number]>> = {
   IS: [-0x80000000, 0x7fffffff]
 }
 
-// The first number of a value that its VR cannot hold as given, or undefined. Numbers only: text is checked for its
-// length as text (a C-FIND key may be a range or a wildcard).
-const unwritableNumber = (vr: string, value: unknown): number | undefined => {
+// The first number of a value that its VR cannot hold as given, or undefined. Numbers, and the text dcmjs reads as a
+// number for a binary VR ("70000" as US); text of IS and DS is checked for its length as text (a C-FIND key may be a
+// range or a wildcard).
+const unwritableNumber = (vr: string, value: unknown): string | undefined => {
   const range = INTEGER_RANGES[vr]
   if (range === undefined && vr !== "DS") return undefined
+  const binary = vr !== "IS" && vr !== "DS"
   const items: ReadonlyArray<unknown> = Array.isArray(value) ? value : [value]
-  for (const n of items) {
-    if (typeof n !== "number") continue
+  for (const item of items) {
+    const n =
+      typeof item === "number"
+        ? item
+        : binary && typeof item === "string" && item.trim() !== "" && !item.includes("\\")
+          ? Number(item)
+          : undefined
+    if (n === undefined) continue
     if (range !== undefined) {
-      if (!Number.isInteger(n) || n < range[0] || n > range[1]) return n
+      if (!Number.isInteger(n) || n < range[0] || n > range[1]) return typeof item === "string" ? `"${item}"` : `${n}`
       continue
     }
     // DS: dcmjs cuts the text of a number to 16 characters, which only loses precision when the point is within them
     const text = String(n)
     const point = text.indexOf(".")
-    if (text.length > 16 && (text.includes("e") || point < 0 || point > 16)) return n
+    if (text.length > 16 && (text.includes("e") || point < 0 || point > 16)) return text
   }
   return undefined
 }
