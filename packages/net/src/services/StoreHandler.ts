@@ -24,6 +24,8 @@ export interface StoreRequest {
   readonly sopInstanceUid: string
   readonly transferSyntax: string
   readonly callingAeTitle: string
+  /** The C-STORE-RQ's Priority (PS3.7 Table 9.3-1): what a router passes on to `Scu.store` with the data set. */
+  readonly priority: Dimse.Priority
   readonly moveOriginator: { readonly aeTitle: string; readonly messageId: number } | undefined
   /** The bare data set as it arrives; consume it fully. */
   readonly dataSet: Stream.Stream<Uint8Array, AssociationAborted>
@@ -119,6 +121,7 @@ export const storeRequestHandler =
         sopInstanceUid: m.affectedSopInstanceUid,
         transferSyntax: request.context.transferSyntax,
         callingAeTitle: channel.association.negotiated.peerAeTitle,
+        priority: m.priority,
         moveOriginator:
           m.moveOriginatorApplicationEntityTitle !== undefined
             ? { aeTitle: m.moveOriginatorApplicationEntityTitle, messageId: m.moveOriginatorMessageId ?? 0 }
