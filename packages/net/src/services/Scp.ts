@@ -65,7 +65,7 @@ export interface EchoRequest {
 /** The status to answer a C-ECHO with (PS3.7 9.3.5.2: 0x0000, or a failure of PS3.7 Annex C), and a comment. */
 export interface EchoOutcome {
   readonly status: number
-  readonly errorComment?: string
+  readonly errorComment?: string | undefined
 }
 
 /**

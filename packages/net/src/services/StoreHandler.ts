@@ -48,7 +48,7 @@ export interface StoreRequest {
 /** The status to answer with, and an optional comment (PS3.7 C.4.1). */
 export interface StoreOutcome {
   readonly status: number
-  readonly errorComment?: string
+  readonly errorComment?: string | undefined
 }
 
 /** What the user provides to take instances. */
