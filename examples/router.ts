@@ -13,7 +13,7 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Exit, Layer, References, Result, Scope, Semaphore, Stream } from "effect"
-import { ApplicationEntity, type DimseChannel, DimseError, Scp, Scu, type StoreHandler } from "@netdicom/net"
+import { ApplicationEntity, type DimseChannel, DimseError, Scp, Scu } from "@netdicom/net"
 import { Uids } from "@netdicom/wire"
 import { arg, VERIFICATION } from "./common.ts"
 
@@ -81,7 +81,7 @@ const makePacs = Effect.gen(function* () {
 })
 
 // The modality's data set as it arrives (a large one), or the one piece it arrived in (a small one).
-const dataSetOf = (request: StoreHandler.StoreRequest): DimseChannel.DataSource =>
+const dataSetOf = (request: Scp.StoreRequest): DimseChannel.DataSource =>
   request.dataSetReceived?.length === 1
     ? request.dataSetReceived[0]!
     : request.dataSet.pipe(Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message })))

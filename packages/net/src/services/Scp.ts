@@ -52,6 +52,9 @@ import * as Scu from "./Scu.ts"
 import { isServiceRequest, refusalOf, refuse } from "./Refusal.ts"
 import { storeRequestHandler, type StorageHandler } from "./StoreHandler.ts"
 
+/** What a `StorageService` is given and answers, here beside it (defined in `StoreHandler`). */
+export type { StorageHandler, StoreOutcome, StoreRequest } from "./StoreHandler.ts"
+
 /** Takes the instances C-STORE brings. */
 export class StorageService extends Context.Service<StorageService, { readonly store: StorageHandler }>()(
   "@netdicom/net/StorageService"
