@@ -98,6 +98,7 @@ describe("archive: a C-STORE whose indexing fails after its file was written", (
         sopInstanceUid: header.sopInstanceUid,
         transferSyntax: header.transferSyntaxUid,
         callingAeTitle: "ATTACKER",
+        priority: 0,
         moveOriginator: undefined,
         dataSet: Stream.make(dataSet),
         dataSetLent: Stream.make(dataSet),

@@ -35,6 +35,7 @@ describe("a C-STORE the archive cannot write", () => {
         sopInstanceUid: header.sopInstanceUid,
         transferSyntax: header.transferSyntaxUid,
         callingAeTitle: "ATTACKER",
+        priority: 0,
         moveOriginator: undefined,
         dataSet: Stream.make(dataSet),
         dataSetLent: Stream.make(dataSet),

@@ -568,8 +568,19 @@ export const make = (
               ? Effect.sync(() => {
                   rx.gone ??= endedBy(exit.cause)
                 })
-              : protocolAbort(`a message failed half sent: ${Cause.pretty(exit.cause).split("\n")[0]}`)
+              : sourceFailed(exit.cause) !== undefined
+                ? protocolAbort(
+                    `our data set failed half sent: ${sourceFailed(exit.cause)!.message}`,
+                    `${sourceFailed(exit.cause)!.message}: aborting the association (a message was half sent)`
+                  )
+                : protocolAbort(`a message failed half sent: ${Cause.pretty(exit.cause).split("\n")[0]}`)
       )
+    // Our own data set source failing (a file changed while read, a router's incoming data set cut off) is no protocol
+    // error of anyone's: the association is aborted all the same, and the log says whose data set failed.
+    const sourceFailed = (cause: Cause.Cause<unknown>): DataSourceFailed | undefined => {
+      const error = Cause.findErrorOption(cause)
+      return error._tag === "Some" && error.value instanceof DataSourceFailed ? error.value : undefined
+    }
     // The peer's A-ABORT, when that is what ended the association under a message being sent: not a protocol error
     // of ours, and nothing is left to abort. (Any other failure still aborts: the association may not have ended.)
     const endedBy = (cause: Cause.Cause<unknown>): AssociationAborted | undefined => {

@@ -2,7 +2,8 @@
  * The SCP side of the DIMSE-C services, with the services the user provides as Layers
  * (PS3.4 Annexes A, B, C; PS3.7 section 9.1).
  *
- * Verification is built in. `StorageService` takes instances; `QueryService` answers C-FIND with
+ * Verification is built in: every C-ECHO is answered Success unless a `VerificationService` is given, whose status
+ * answers it instead (a router saying whether its destination answers). `StorageService` takes instances; `QueryService` answers C-FIND with
  * a Stream of identifiers (a C-CANCEL stops it and answers FE00); `RetrieveService` lists the
  * instances for C-GET and C-MOVE, and this module runs the sub-operations: on the same association
  * for C-GET, to the destination from `MoveDestinations` for C-MOVE (over several associations, one after the other,
@@ -25,6 +26,7 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -52,10 +54,34 @@ import * as Normalized from "./Normalized.ts"
 import { isServiceRequest, refusalOf, refuse } from "./Refusal.ts"
 import { storeRequestHandler, type StorageHandler } from "./StoreHandler.ts"
 
+/** What a `StorageService` is given and answers, here beside it (defined in `StoreHandler`). */
+export type { StorageHandler, StoreOutcome, StoreRequest } from "./StoreHandler.ts"
+
 /** Takes the instances C-STORE brings. */
 export class StorageService extends Context.Service<StorageService, { readonly store: StorageHandler }>()(
   "@netdicom/net/StorageService"
 ) {}
+
+/** A C-ECHO as a verification service sees it. */
+export interface EchoRequest {
+  readonly callingAeTitle: string
+}
+
+/** The status to answer a C-ECHO with (PS3.7 9.3.5.2: 0x0000, or a failure of PS3.7 Annex C), and a comment. */
+export interface EchoOutcome {
+  readonly status: number
+  readonly errorComment?: string | undefined
+}
+
+/**
+ * Answers C-ECHO with a status of its choosing, e.g. a router's failure while its destination does not answer.
+ * Without it an SCP answers every C-ECHO 0x0000 at once; a service that dies is answered 0x0110 (processing
+ * failure), logged at Error.
+ */
+export class VerificationService extends Context.Service<
+  VerificationService,
+  { readonly echo: (request: EchoRequest) => Effect.Effect<EchoOutcome> }
+>()("@netdicom/net/VerificationService") {}
 
 /** A query or retrieve refused with a status (e.g. 0xA900 identifier does not match, 0xC000 unable to process). */
 export class QueryFailed extends Data.TaggedError("QueryFailed")<{
@@ -101,6 +127,7 @@ export const NormalizedService = Normalized.NormalizedService
 
 interface Services {
   readonly normalized?: Option.Option<Normalized.NormalizedService["Service"]>
+  readonly verification?: Option.Option<VerificationService["Service"]>
   readonly storage: Option.Option<StorageService["Service"]>
   readonly query: Option.Option<QueryService["Service"]>
   readonly retrieve: Option.Option<RetrieveService["Service"]>
@@ -604,6 +631,39 @@ const handleRetrieve = (
     if (!finalSent) yield* finish
   })
 
+// A C-ECHO answered with the status of the user's `VerificationService`; one that dies is answered 0x0110 (as a
+// storage handler's death is, `StoreHandler`), not left to the peer's DIMSE timeout.
+const handleEcho = (
+  verification: VerificationService["Service"],
+  request: DimseChannel.IncomingRequest,
+  channel: DimseChannel.DimseChannel,
+  m: Dimse.CEchoRq
+): Effect.Effect<void> => {
+  const respond = (status: number, errorComment: string | undefined) =>
+    channel
+      .send(request.context, {
+        _tag: "CEchoRsp",
+        messageIdBeingRespondedTo: m.messageId,
+        affectedSopClassUid: m.affectedSopClassUid,
+        status,
+        ...(errorComment ? { errorComment: Dimse.fitErrorComment(errorComment) } : {})
+      })
+      .pipe(Effect.ignore)
+  const outcome = Effect.suspend(() =>
+    verification.echo({ callingAeTitle: channel.association.negotiated.peerAeTitle })
+  )
+  return Effect.matchCauseEffect(outcome, {
+    onFailure: (cause) =>
+      Cause.hasInterruptsOnly(cause)
+        ? Effect.failCause(cause)
+        : Effect.andThen(
+            Effect.logError("the verification service failed", cause),
+            respond(Status.PROCESSING_FAILURE, "the verification service failed")
+          ),
+    onSuccess: (o) => respond(o.status, o.errorComment)
+  })
+}
+
 /**
  * The request handler of an SCP offering the given services. A request whose SOP class is not its presentation
  * context's, or on a context where we are not the SCP, is answered with a failure (0x0122, 0x0124) and not served.
@@ -619,6 +679,7 @@ export const requestHandler = (ae: ApplicationEntity, services: Services): Dimse
       ? services.normalized.value.handlersFor
       : () => undefined
   )
+  const verification = Option.getOrUndefined(services.verification ?? Option.none())
   return (request, channel) => {
     const m = request.message
     if (isServiceRequest(m)) {
@@ -627,6 +688,7 @@ export const requestHandler = (ae: ApplicationEntity, services: Services): Dimse
     }
     switch (m._tag) {
       case "CEchoRq": {
+        if (verification !== undefined) return handleEcho(verification, request, channel, m)
         // Answered as the handler is called, written at once when nothing else is being sent: then its effect is a
         // success already, and the channel runs no fiber for it.
         const rest = channel.sendNow(request.context, {
@@ -694,8 +756,9 @@ const missingServices = (ae: ApplicationEntity, services: Services): ReadonlyArr
 }
 
 /**
- * Serves Verification and whichever of Storage, Query, Retrieve and Normalized (DIMSE-N) services are in context, in
- * the current scope. Each association gets its own DIMSE channel.
+ * Serves Verification (answered by the `VerificationService` in context, else Success) and whichever of Storage,
+ * Query, Retrieve and Normalized (DIMSE-N) services are in context, in the current scope. Each association gets its
+ * own DIMSE channel.
  */
 export const serve = (
   ae: ApplicationEntity,
@@ -704,6 +767,7 @@ export const serve = (
   Effect.gen(function* () {
     const services: Services = {
       normalized: yield* Effect.serviceOption(Normalized.NormalizedService),
+      verification: yield* Effect.serviceOption(VerificationService),
       storage: yield* Effect.serviceOption(StorageService),
       query: yield* Effect.serviceOption(QueryService),
       retrieve: yield* Effect.serviceOption(RetrieveService),

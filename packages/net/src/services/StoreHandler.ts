@@ -26,6 +26,8 @@ export interface StoreRequest {
   readonly sopInstanceUid: string
   readonly transferSyntax: string
   readonly callingAeTitle: string
+  /** The C-STORE-RQ's Priority (PS3.7 Table 9.3-1): what a router passes on to `Scu.store` with the data set. */
+  readonly priority: Dimse.Priority
   readonly moveOriginator: { readonly aeTitle: string; readonly messageId: number } | undefined
   /** The bare data set as it arrives; consume it fully. */
   readonly dataSet: Stream.Stream<Uint8Array, AssociationAborted>
@@ -48,7 +50,7 @@ export interface StoreRequest {
 /** The status to answer with, and an optional comment (PS3.7 C.4.1). */
 export interface StoreOutcome {
   readonly status: number
-  readonly errorComment?: string
+  readonly errorComment?: string | undefined
 }
 
 /**
@@ -138,6 +140,7 @@ export const storeRequestHandler =
         sopInstanceUid: m.affectedSopInstanceUid,
         transferSyntax: request.context.transferSyntax,
         callingAeTitle: channel.association.negotiated.peerAeTitle,
+        priority: m.priority,
         moveOriginator:
           m.moveOriginatorApplicationEntityTitle !== undefined
             ? { aeTitle: m.moveOriginatorApplicationEntityTitle, messageId: m.moveOriginatorMessageId ?? 0 }
