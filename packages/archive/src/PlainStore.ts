@@ -19,7 +19,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { InvalidInstance, LinkInStore, StoreFailed } from "./ArchiveError.ts"
 import { InstanceStore } from "./InstanceStore.ts"
-import type { InstanceBytes } from "./InstanceStore.ts"
+import type { Aside, InstanceBytes } from "./InstanceStore.ts"
 import * as InstanceUids from "./InstanceUids.ts"
 import * as Storing from "./internal/Storing.ts"
 import type { FileEntry, StoreOptions } from "./internal/Storing.ts"
@@ -82,11 +82,32 @@ export const make = (store: InstanceStore["Service"]): PlainStore["Service"] => 
       return yield* exclusive(
         uids.sopInstanceUid,
         Effect.gen(function* () {
-          const file = yield* store.write(
-            uids,
-            Storing.walked(peeked.bytes, uids.dataSetOffset, check, options?.release),
-            Storing.verifyOf(check)
-          )
+          // What the target is now (its inode), to tell after a failure whether the new file took its place; a file
+          // there (written by this run or an earlier one) is kept aside until the write is done, to be put back.
+          const target = store.pathFor(uids)
+          const before = Storing.inodeOf(target)
+          const aside = before === undefined ? Option.none<Aside>() : yield* store.setAside(target)
+          // A write that fails once its file was renamed into place (the study folder's fsync failing, the handler
+          // interrupted meanwhile) leaves things as they were: the copy it replaced put back, or the new file removed.
+          const undo = Effect.suspend(() =>
+            Storing.inodeOf(target) === before
+              ? Effect.void
+              : Option.isSome(aside)
+                ? aside.value.restore
+                : before === undefined
+                  ? store.remove(target)
+                  : Effect.void
+          ).pipe(Effect.ignore)
+          const file = yield* store
+            .write(
+              uids,
+              Storing.walked(peeked.bytes, uids.dataSetOffset, check, options?.release),
+              Storing.verifyOf(check)
+            )
+            .pipe(
+              Effect.onError(() => undo),
+              Effect.ensuring(Option.match(aside, { onNone: () => Effect.void, onSome: (a) => a.drop }))
+            )
           const earlier = written.get(uids.sopInstanceUid)
           written.set(uids.sopInstanceUid, {
             sopInstanceUid: uids.sopInstanceUid,

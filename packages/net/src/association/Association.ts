@@ -92,6 +92,8 @@ const establish = (
     let releasing = false
     let aborting = false
     let observers: Array<(ending: Ending) => void> = []
+    // The A-RELEASE-RP to a peer's A-RELEASE-RQ, once the hook has run; none once we have asked to abort.
+    const answerRelease = Effect.suspend(() => (aborting ? Effect.void : ul.submit({ _tag: "ReleaseResponse" })))
     const settle = (ending: Ending) => {
       endingSeen = ending
       Deferred.doneUnsafe(ended, Effect.succeed(ending))
@@ -117,12 +119,13 @@ const establish = (
           // A release collision (both sides asked) or the peer's request: answer it.
           // The hook (finishing operations) runs on its own fiber, so indications keep being taken:
           // a peer that aborts or closes meanwhile still ends the association.
+          // An association we are aborting answers none: the A-ABORT is its end.
           if (!i.collision) {
             if (hookIdle?.() === true) {
-              submit({ _tag: "ReleaseResponse" })
+              if (!aborting) submit({ _tag: "ReleaseResponse" })
               return undefined
             }
-            return Effect.asVoid(Effect.forkIn(Effect.andThen(hook, ul.submit({ _tag: "ReleaseResponse" })), scope))
+            return Effect.asVoid(Effect.forkIn(Effect.andThen(hook, answerRelease), scope))
           }
           if (role === "requestor") submit({ _tag: "ReleaseResponse" })
           return undefined

@@ -444,6 +444,9 @@ export const make = (
       dataSet: Uint8Array | undefined,
       inbox?: Sent
     ): Effect.Effect<void, DimseFailure> | undefined => {
+      // Once the channel has decided to abort (a DIMSE timeout, a protocol error), nothing more goes out: a handler
+      // that decision woke does not answer before the A-ABORT.
+      if (rx.gone !== undefined) return Effect.fail(rx.gone)
       const command = encodeCommand(message)
       if (!(command instanceof Uint8Array)) {
         return Effect.fail(new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.rule}` }))
@@ -453,10 +456,10 @@ export const make = (
       if (debug) {
         return Effect.andThen(
           Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`),
-          underSendLock(fail(sendingNow(parts, inbox)))
+          underSendLock(sendingNow(parts, inbox))
         )
       }
-      if (lockedSends > 0) return underSendLock(fail(sendingNow(parts, inbox)))
+      if (lockedSends > 0) return underSendLock(sendingNow(parts, inbox))
       // Nobody else is sending: the whole message goes to the upper layer now, without the lock.
       if (inbox !== undefined) inbox.sent = true
       const rest = association.writePData(parts)
@@ -464,14 +467,15 @@ export const make = (
       // which is free (nothing ran since it was seen free), as a message sent under it would.
       return rest === undefined ? undefined : underSendLock(fail(rest))
     }
-    // `association.sendPData`, marking a request's inbox sent as its write begins.
+    // `association.sendPData`, marking a request's inbox sent as its write begins; once the channel is gone (it may
+    // have gone while this waited for the send lock, or between a large message's batches), nothing is written and
+    // `fail` is not asked why: the channel's own reason is the answer.
     const sendingNow = (parts: ReadonlyArray<Uint8Array>, inbox: Sent | undefined) =>
-      inbox === undefined
-        ? association.sendPData(parts)
-        : Effect.suspend(() => {
-            inbox.sent = true
-            return association.sendPData(parts)
-          })
+      Effect.suspend(() => {
+        if (rx.gone !== undefined) return Effect.fail(rx.gone)
+        if (inbox !== undefined) inbox.sent = true
+        return fail(association.sendPData(parts))
+      })
     const sendWhole = (
       context: AcceptedContext,
       message: Dimse.Message,
@@ -485,6 +489,7 @@ export const make = (
       inbox?: Sent
     ): Effect.Effect<void, DimseFailure> =>
       Effect.gen(function* () {
+        if (rx.gone !== undefined) return yield* Effect.fail(rx.gone)
         const command = encodeCommand(message)
         if (!(command instanceof Uint8Array)) {
           return yield* Effect.fail(
@@ -508,7 +513,7 @@ export const make = (
                       const from = at
                       let bytes = 0
                       while (at < parts.length && bytes < SEND_BATCH_BYTES) bytes += parts[at++]!.length
-                      return fail(sendingNow(parts.slice(from, at), inbox))
+                      return sendingNow(parts.slice(from, at), inbox)
                     }),
                   step: () => {}
                 })
@@ -525,7 +530,7 @@ export const make = (
               const pdus = batch
               batch = []
               batchBytes = 0
-              return Effect.map(fail(sendingNow(pdus, inbox)), () => lent.written())
+              return Effect.map(sendingNow(pdus, inbox), () => lent.written())
             })
             const fragmenter = Fragmenter.makeDataPartFragmenter(context.id, maxPdu)
             let started = false
@@ -1078,17 +1083,21 @@ export const make = (
         rx.target = NONE
       }
       // Nearly always none is running by now: then there is nothing to wait for (and no race to start).
-      if (handlers.size === 0) return
-      yield* handlersEmpty.pipe(
-        Effect.timeoutOrElse({
-          duration: association.ae.timeouts.dimse,
-          orElse: () => Fiber.interruptAll(Array.from(handlers))
-        })
-      )
+      if (handlers.size > 0) {
+        yield* handlersEmpty.pipe(
+          Effect.timeoutOrElse({
+            duration: association.ae.timeouts.dimse,
+            orElse: () => Fiber.interruptAll(Array.from(handlers))
+          })
+        )
+      }
+      // The channel decided to abort meanwhile (a DIMSE timeout woke a handler the release waited for): the association
+      // ends aborted, not released (an association aborting answers no A-RELEASE-RQ).
+      if (rx.gone !== undefined) yield* association.abort
     })
     // Nothing to finish (no data set arriving, no handler running: every association's usual release): answered
     // at once.
-    const idleForRelease = () => rx.target._tag !== "Request" && handlers.size === 0
+    const idleForRelease = () => rx.gone === undefined && rx.target._tag !== "Request" && handlers.size === 0
     const releaseHook = association.beforeRelease(beforeRelease, idleForRelease)
     // When the association ends, everything outstanding fails at once.
     // Fails whatever is outstanding; the error is only built (a stack trace each) when something is.
