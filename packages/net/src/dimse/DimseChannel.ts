@@ -340,17 +340,22 @@ export const make = (
         return Exit.die(defect)
       }
     }
+    // `dropOne` and `nextTurn` written out: every request's response settles one.
     const settleOne = (inbox: OneInbox, exit: Exit.Exit<unknown, DimseFailure>) => {
       if (inbox.outcome !== undefined) return
       inbox.outcome = exit
-      dropOne(inbox)
+      waitingOnes.delete(inbox)
+      if (pending.get(inbox.id) === inbox) pending.delete(inbox.id)
+      window.release(inbox)
       const resume = inbox.resume
       inbox.resume = undefined
       if (resume !== undefined) resume(exit)
       const others = inbox.others
       inbox.others = undefined
       if (others !== undefined) for (const other of others) other(exit)
-      nextTurn(inbox)
+      const turns = inbox.turns
+      inbox.turns = undefined
+      if (turns !== undefined) for (const turn of turns) turn()
     }
     // Wakes the runs of a request's effect that waited for the run sending it to end.
     const nextTurn = (inbox: OneInbox) => {
@@ -380,6 +385,9 @@ export const make = (
     let closed = false
 
     const accepted = negotiated.accepted
+    // Each accepted context's `findContext` answer, made the first time it is given: every C-STORE and C-ECHO looks
+    // its context up.
+    const found: Array<Result.Result<AcceptedContext, NoAcceptedContext>> = []
     const contextById = new Map(accepted.map((c) => [c.id, c]))
 
     // Why nothing more can be sent or received: the channel's own reason, else the abort the association ended with
@@ -1042,7 +1050,8 @@ export const make = (
         for (let i = 0; i < accepted.length; i++) {
           const c = accepted[i]!
           if (c.abstractSyntax !== sopClassUid || !(role === "SCU" ? c.weAreScu : c.weAreScp)) continue
-          if (transferSyntaxes === undefined || transferSyntaxes.includes(c.transferSyntax)) return Result.succeed(c)
+          if (transferSyntaxes === undefined || transferSyntaxes.includes(c.transferSyntax))
+            return (found[i] ??= Result.succeed(c))
         }
         return Result.fail(new NoAcceptedContext({ sopClassUid, role, transferSyntax: transferSyntaxes?.join(", ") }))
       },

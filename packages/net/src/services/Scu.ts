@@ -75,7 +75,7 @@ export const echo = (channel: DimseChannel.DimseChannel): Effect.Effect<StatusIn
   // the log span only where a line inside it can be printed (a C-ECHO logs at Debug only).
   Effect.withFiber((fiber) => {
     const context = channel.findContext(VERIFICATION, "SCU")
-    if (Result.isFailure(context)) return Effect.fail(context.failure)
+    if (context._tag === "Failure") return Effect.fail(context.failure)
     const rq: Dimse.CEchoRq = { _tag: "CEchoRq", messageId: channel.takeMessageId(), affectedSopClassUid: VERIFICATION }
     const answered = channel.requestOneNow(context.success, rq, undefined, (rsp) => info(rsp.message, "C-ECHO"))
     return logsDebug(fiber.getRef(References.MinimumLogLevel)) ? Effect.withLogSpan(answered, "C-ECHO") : answered
@@ -146,7 +146,7 @@ const beginStore = (
   input: StoreInput
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> => {
   const context = channel.findContext(input.sopClassUid, "SCU", [input.transferSyntax])
-  if (Result.isFailure(context)) {
+  if (context._tag === "Failure") {
     const other =
       input.transcode === false ? undefined : transcodeContext(channel, input.sopClassUid, input.transferSyntax)
     if (other === undefined) {
