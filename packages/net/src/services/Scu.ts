@@ -17,7 +17,6 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type * as LogLevel from "effect/LogLevel"
-import * as References from "effect/References"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -64,7 +63,7 @@ const logsDebug = (level: LogLevel.LogLevel): boolean => level === "Debug" || le
  */
 export const logIdentifier = (identifier: DataSet.Naturalized): Effect.Effect<void> =>
   Effect.withFiber((fiber) =>
-    logsDebug(fiber.getRef(References.MinimumLogLevel))
+    logsDebug(fiber.cache.minimumLogLevel)
       ? Effect.logDebug(`identifier: ${DataSet.summary(identifier)}`)
       : Effect.void
   )
@@ -78,7 +77,7 @@ export const echo = (channel: DimseChannel.DimseChannel): Effect.Effect<StatusIn
     if (context._tag === "Failure") return Effect.fail(context.failure)
     const rq: Dimse.CEchoRq = { _tag: "CEchoRq", messageId: channel.takeMessageId(), affectedSopClassUid: VERIFICATION }
     const answered = channel.requestOneNow(context.success, rq, undefined, (rsp) => info(rsp.message, "C-ECHO"))
-    return logsDebug(fiber.getRef(References.MinimumLogLevel)) ? Effect.withLogSpan(answered, "C-ECHO") : answered
+    return logsDebug(fiber.cache.minimumLogLevel) ? Effect.withLogSpan(answered, "C-ECHO") : answered
   })
 
 /** What to store: the SOP identifiers, the data set's transfer syntax, and its bytes or a stream of them. */
@@ -114,7 +113,7 @@ export const store = (
   channel: DimseChannel.DimseChannel,
   input: StoreInput
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> =>
-  Effect.withFiber((fiber) => beginStore(logsDebug(fiber.getRef(References.MinimumLogLevel)), channel, input))
+  Effect.withFiber((fiber) => beginStore(logsDebug(fiber.cache.minimumLogLevel), channel, input))
 
 /**
  * `store` begun now, for a caller already running in an effect (a generator's body, `Effect.suspend`): a data set in
@@ -131,7 +130,10 @@ export const storeNow = (
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> => {
   const fiber = Fiber.getCurrent()
   if (fiber === undefined) return store(channel, input)
-  if (!logsDebug(fiber.getRef(References.MinimumLogLevel))) return beginStore(false, channel, input)
+  // `logsDebug` written out, the level read from the fiber's context cache (`getRef` is a look-up of four calls):
+  // this is every C-STORE's path.
+  const level = fiber.cache.minimumLogLevel
+  if (level !== "Debug" && level !== "Trace" && level !== "All") return beginStore(false, channel, input)
   // Runs until it waits for the response (its "send" line logged, its request written); interrupting the wait
   // interrupts it.
   const running = Effect.runForkWith(fiber.context)(store(channel, input))
