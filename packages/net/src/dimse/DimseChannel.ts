@@ -312,7 +312,14 @@ export const make = (
       }
       // requestOne is for services whose only response is the final one; a pending one is not waited for.
       if (Status.isFinal(r.status)) {
-        settleOne(inbox, inbox.onResponse === undefined ? Exit.succeed(r) : applied(inbox.onResponse, r))
+        // A caller's `onResponse` runs on the socket's event: one that throws fails its request, not the reader.
+        let exit: Exit.Exit<unknown, DimseFailure>
+        try {
+          exit = Exit.succeed(inbox.onResponse === undefined ? r : inbox.onResponse(r))
+        } catch (defect) {
+          exit = Exit.die(defect)
+        }
+        settleOne(inbox, exit)
         return undefined
       }
       // C-ECHO and C-STORE have no Pending status (PS3.4 A, B): such a response is a broken answer, not one to wait
@@ -331,14 +338,6 @@ export const make = (
       waitingOnes.delete(inbox)
       if (pending.get(inbox.id) === inbox) pending.delete(inbox.id)
       window.release(inbox)
-    }
-    // A caller's `onResponse` runs on the socket's event: one that throws fails its request, not the reader.
-    const applied = (onResponse: (response: Response) => unknown, r: Response): Exit.Exit<unknown, DimseFailure> => {
-      try {
-        return Exit.succeed(onResponse(r))
-      } catch (defect) {
-        return Exit.die(defect)
-      }
     }
     // `dropOne` and `nextTurn` written out: every request's response settles one.
     const settleOne = (inbox: OneInbox, exit: Exit.Exit<unknown, DimseFailure>) => {
@@ -451,7 +450,9 @@ export const make = (
         return Effect.fail(new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.rule}` }))
       }
       if (!unanswered.sending(message)) return Effect.logWarning(unanswered.notSent(message))
-      const parts = Fragmenter.messagePartsWithin(context.id, capacity, command, padEven(dataSet))
+      // `padEven` only for an odd data set (every message sent comes here).
+      const even = dataSet === undefined || dataSet.length % 2 === 0 ? dataSet : padEven(dataSet)
+      const parts = Fragmenter.messagePartsWithin(context.id, capacity, command, even)
       if (debug) {
         return Effect.andThen(
           Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`),
@@ -1039,12 +1040,8 @@ export const make = (
           : sendInParts(context, message, dataSet),
       request,
       requestOne,
-      requestOneNow: ((
-        context: AcceptedContext,
-        message: Dimse.Message,
-        dataSet?: DataSource,
-        onResponse?: (response: Response) => unknown
-      ) => beginOne(context, message, dataSet, onResponse)) as DimseChannel["requestOneNow"],
+      // `beginOne` itself (its optional arguments given as undefined when left out): every C-STORE and C-ECHO's path.
+      requestOneNow: beginOne as DimseChannel["requestOneNow"],
       findContext: (sopClassUid, role, transferSyntaxes) => {
         // A loop rather than `find` with a closure: every C-STORE looks its context up, among up to 128.
         for (let i = 0; i < accepted.length; i++) {
