@@ -646,20 +646,15 @@ export const make = (
       return waitSent(inbox)
     }
     // Waits for the outcome of a request sent and waited for (its deadline set): every run of its effect gets it.
+    // No canceller (it cost every C-STORE a primitive and the async finalizer the runtime pushes and pops for it): a
+    // run interrupted while waiting leaves its `resume` in the inbox, which does nothing when the request settles
+    // (Effect ignores a resume after the interruption). The request was sent, so it keeps its slot until its
+    // response, the DIMSE timeout or the association's end (`failOutstanding` settles what is pending), as it did.
     const waitSent = (inbox: OneInbox): Effect.Effect<unknown, DimseFailure> =>
       Effect.callback<unknown, DimseFailure>((resume) => {
         if (inbox.outcome !== undefined) return resume(inbox.outcome)
         if (inbox.resume === undefined) inbox.resume = resume
         else (inbox.others ??= []).push(resume)
-        return Effect.sync(() => {
-          // Interrupted: this run waits no more. Once nobody does, a request that may have reached the peer keeps its
-          // slot until its response, the DIMSE timeout or the end (see whenOneEnds); its deadline is set already.
-          if (inbox.resume === resume) inbox.resume = inbox.others?.shift()
-          else if (inbox.others !== undefined) inbox.others = inbox.others.filter((other) => other !== resume)
-          if (inbox.outcome !== undefined || inbox.resume !== undefined) return
-          if (rx.gone !== undefined || closed) settleOne(inbox, Exit.fail(goneError()))
-          else if (!inbox.sent) dropOne(inbox)
-        })
       })
 
     // A requestOne that ends without its response (interrupted, or its send failed) gives its slot back, unless its
