@@ -63,9 +63,7 @@ const logsDebug = (level: LogLevel.LogLevel): boolean => level === "Debug" || le
  */
 export const logIdentifier = (identifier: DataSet.Naturalized): Effect.Effect<void> =>
   Effect.withFiber((fiber) =>
-    logsDebug(fiber.cache.minimumLogLevel)
-      ? Effect.logDebug(`identifier: ${DataSet.summary(identifier)}`)
-      : Effect.void
+    logsDebug(fiber.cache.minimumLogLevel) ? Effect.logDebug(`identifier: ${DataSet.summary(identifier)}`) : Effect.void
   )
 
 /** C-ECHO: verifies the peer answers (PS3.4 Annex A). */
