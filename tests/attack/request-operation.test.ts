@@ -1,7 +1,7 @@
 /**
  * A request whose Affected SOP Class UID is its context's, but whose operation that SOP class does not have: a C-MOVE
  * or C-GET sent on a Study Root FIND context (naming the FIND SOP class), a C-FIND on a GET context, a C-STORE on
- * the Verification context. The SCP's check compared the SOP class with the context only, so each was served (a
+ * the Verification context (or on a Q/R context, naming its SOP class). The SCP's check compared the SOP class with the context only, so each was served (a
  * retrieve run for a peer that negotiated a query only, a "Verification" instance stored). Each must be refused
  * 0x0122 (the SOP class named does not have the operation), not reach the services, and the association go on.
  */
@@ -92,9 +92,28 @@ describe("a request for an operation its SOP class does not have", () => {
             }) as never,
           instance
         )
+        // and a C-STORE naming a Q/R SOP class on its own context (the SCP's C-STORE fast path must refuse it too)
+        const storedOnFind = yield* ask(
+          FIND,
+          (messageId) =>
+            ({
+              _tag: "CStoreRq",
+              messageId,
+              affectedSopClassUid: FIND,
+              affectedSopInstanceUid: "1.2.3.5",
+              priority: 0
+            }) as never,
+          instance
+        )
         assert.deepStrictEqual(
-          { moved, got, found, stored },
-          { moved: ["CMoveRsp 122"], got: ["CGetRsp 122"], found: ["CFindRsp 122"], stored: ["CStoreRsp 122"] }
+          { moved, got, found, stored, storedOnFind },
+          {
+            moved: ["CMoveRsp 122"],
+            got: ["CGetRsp 122"],
+            found: ["CFindRsp 122"],
+            stored: ["CStoreRsp 122"],
+            storedOnFind: ["CStoreRsp 122"]
+          }
         )
         assert.deepStrictEqual(served, { stored: 0, found: 0, retrieved: 0 })
         // the association goes on: an echo is answered

@@ -82,6 +82,28 @@ describe("Scu.storeNow's effect run twice", () => {
     )
   )
 
+  it.live(
+    "sent at once, a run interrupted while it waits: the slot stays taken until the response; a run after gets it",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const { channel, arrived, release } = yield* connected
+          const answer = Scu.storeNow(channel, input("1.2.3.1"))
+          const waiting = yield* Effect.forkChild(answer)
+          yield* Effect.sleep("50 millis")
+          yield* Effect.timeout(Fiber.interrupt(waiting), "1 second")
+          // the request reached the peer: its slot (window 1) stays taken, so the next C-STORE waits for its response
+          const next = yield* Effect.forkChild(Scu.store(channel, input("1.2.3.2")))
+          yield* Effect.sleep("100 millis")
+          assert.deepStrictEqual(arrived, ["1.2.3.1"])
+          yield* Deferred.succeed(release, undefined)
+          assert.strictEqual((yield* Effect.timeout(answer, "3 seconds")).sopInstanceUid, "1.2.3.1")
+          assert.strictEqual((yield* Effect.timeout(Fiber.join(next), "3 seconds")).sopInstanceUid, "1.2.3.2")
+          assert.deepStrictEqual(arrived, ["1.2.3.1", "1.2.3.2"])
+        })
+      )
+  )
+
   it.live("begun and never run, a C-STORE in parts (a stream, or bytes over a batch) holds no window slot", () =>
     Effect.scoped(
       Effect.gen(function* () {

@@ -112,4 +112,20 @@ describe("Scu.storeNow", () => {
       for (const line of sent) assert.strictEqual(line.spans[0], "C-STORE")
     }).pipe(Effect.provideService(References.MinimumLogLevel, "Debug"), Effect.provide(Logger.layer([capture])))
   })
+
+  it.live(
+    "findContext answers with the same result for a context each time, and still refuses what was not accepted",
+    () =>
+      Effect.gen(function* () {
+        const { channel } = yield* connected
+        const first = channel.findContext(CT, "SCU", [EXPLICIT_VR_LITTLE_ENDIAN])
+        assert.strictEqual(first._tag, "Success")
+        // made once per context (every C-STORE looks its context up), not per look-up
+        assert.strictEqual(channel.findContext(CT, "SCU", [EXPLICIT_VR_LITTLE_ENDIAN]), first)
+        assert.strictEqual(channel.findContext(CT, "SCU"), first)
+        assert.strictEqual(channel.findContext(CT, "SCP")._tag, "Failure")
+        assert.strictEqual(channel.findContext(CT, "SCU", ["1.2.840.10008.1.2"])._tag, "Failure")
+        assert.strictEqual(channel.findContext("1.2.3", "SCU")._tag, "Failure")
+      }).pipe(Effect.scoped)
+  )
 })

@@ -226,6 +226,30 @@ describe("Fragmenter properties", () => {
     )
   })
 
+  it("messagePartsWithin writes every PDU header of a message into one allocation of 12 bytes a PDU", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 300 }),
+        fc.integer({ min: 0, max: 200 }),
+        fc.option(fc.integer({ min: 0, max: 2000 })),
+        (maxPdu, c, n) => {
+          const command = bytes(c, 7)
+          const data = n === null ? undefined : bytes(n, n)
+          const parts = F.messagePartsWithin(3, F.fragmentCapacity(maxPdu), command, data)
+          const headers = parts.filter((p) => p.buffer !== command.buffer && p.buffer !== data?.buffer)
+          assert.strictEqual(headers.length, F.fragmentMessage(3, maxPdu, command, data).length)
+          const buffer = headers[0]!.buffer
+          assert.strictEqual(buffer.byteLength, 12 * headers.length)
+          headers.forEach((h, i) => {
+            assert.strictEqual(h.buffer, buffer)
+            assert.strictEqual(h.byteOffset, 12 * i)
+          })
+        }
+      ),
+      { numRuns: 300 }
+    )
+  })
+
   it("the part fragmenter, under any chunking, gives the copying fragmenter's PDUs", () => {
     fc.assert(
       fc.property(

@@ -316,7 +316,14 @@ export const make = (
       }
       // requestOne is for services whose only response is the final one; a pending one is not waited for.
       if (Status.isFinal(r.status)) {
-        settleOne(inbox, inbox.onResponse === undefined ? Exit.succeed(r) : applied(inbox.onResponse, r))
+        // A caller's `onResponse` runs on the socket's event: one that throws fails its request, not the reader.
+        let exit: Exit.Exit<unknown, DimseFailure>
+        try {
+          exit = Exit.succeed(inbox.onResponse === undefined ? r : inbox.onResponse(r))
+        } catch (defect) {
+          exit = Exit.die(defect)
+        }
+        settleOne(inbox, exit)
         return undefined
       }
       // C-ECHO, C-STORE and the DIMSE-N services have no Pending status (PS3.4 A, B; PS3.7 10.1): such a response is a
@@ -338,25 +345,22 @@ export const make = (
       if (pending.get(inbox.id) === inbox) pending.delete(inbox.id)
       window.release(inbox)
     }
-    // A caller's `onResponse` runs on the socket's event: one that throws fails its request, not the reader.
-    const applied = (onResponse: (response: Response) => unknown, r: Response): Exit.Exit<unknown, DimseFailure> => {
-      try {
-        return Exit.succeed(onResponse(r))
-      } catch (defect) {
-        return Exit.die(defect)
-      }
-    }
+    // `dropOne` and `nextTurn` written out: every request's response settles one.
     const settleOne = (inbox: OneInbox, exit: Exit.Exit<unknown, DimseFailure>) => {
       if (inbox.outcome !== undefined) return
       inbox.outcome = exit
-      dropOne(inbox)
+      waitingOnes.delete(inbox)
+      if (pending.get(inbox.id) === inbox) pending.delete(inbox.id)
+      window.release(inbox)
       const resume = inbox.resume
       inbox.resume = undefined
       if (resume !== undefined) resume(exit)
       const others = inbox.others
       inbox.others = undefined
       if (others !== undefined) for (const other of others) other(exit)
-      nextTurn(inbox)
+      const turns = inbox.turns
+      inbox.turns = undefined
+      if (turns !== undefined) for (const turn of turns) turn()
     }
     // Wakes the runs of a request's effect that waited for the run sending it to end.
     const nextTurn = (inbox: OneInbox) => {
@@ -386,6 +390,9 @@ export const make = (
     let closed = false
 
     const accepted = negotiated.accepted
+    // Each accepted context's `findContext` answer, made the first time it is given: every C-STORE and C-ECHO looks
+    // its context up.
+    const found: Array<Result.Result<AcceptedContext, NoAcceptedContext>> = []
     const contextById = new Map(accepted.map((c) => [c.id, c]))
 
     // Why nothing more can be sent or received: the channel's own reason, else the abort the association ended with
@@ -452,7 +459,9 @@ export const make = (
         return Effect.fail(new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.rule}` }))
       }
       if (!unanswered.sending(message)) return Effect.logWarning(unanswered.notSent(message))
-      const parts = Fragmenter.messagePartsWithin(context.id, capacity, command, padEven(dataSet))
+      // `padEven` only for an odd data set (every message sent comes here).
+      const even = dataSet === undefined || dataSet.length % 2 === 0 ? dataSet : padEven(dataSet)
+      const parts = Fragmenter.messagePartsWithin(context.id, capacity, command, even)
       if (debug) {
         return Effect.andThen(
           Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`),
@@ -659,20 +668,15 @@ export const make = (
       return waitSent(inbox)
     }
     // Waits for the outcome of a request sent and waited for (its deadline set): every run of its effect gets it.
+    // No canceller (it cost every C-STORE a primitive and the async finalizer the runtime pushes and pops for it): a
+    // run interrupted while waiting leaves its `resume` in the inbox, which does nothing when the request settles
+    // (Effect ignores a resume after the interruption). The request was sent, so it keeps its slot until its
+    // response, the DIMSE timeout or the association's end (`failOutstanding` settles what is pending), as it did.
     const waitSent = (inbox: OneInbox): Effect.Effect<unknown, DimseFailure> =>
       Effect.callback<unknown, DimseFailure>((resume) => {
         if (inbox.outcome !== undefined) return resume(inbox.outcome)
         if (inbox.resume === undefined) inbox.resume = resume
         else (inbox.others ??= []).push(resume)
-        return Effect.sync(() => {
-          // Interrupted: this run waits no more. Once nobody does, a request that may have reached the peer keeps its
-          // slot until its response, the DIMSE timeout or the end (see whenOneEnds); its deadline is set already.
-          if (inbox.resume === resume) inbox.resume = inbox.others?.shift()
-          else if (inbox.others !== undefined) inbox.others = inbox.others.filter((other) => other !== resume)
-          if (inbox.outcome !== undefined || inbox.resume !== undefined) return
-          if (rx.gone !== undefined || closed) settleOne(inbox, Exit.fail(goneError()))
-          else if (!inbox.sent) dropOne(inbox)
-        })
       })
 
     // A requestOne that ends without its response (interrupted, or its send failed) gives its slot back, unless its
@@ -1053,18 +1057,15 @@ export const make = (
           : sendInParts(context, message, dataSet),
       request,
       requestOne,
-      requestOneNow: ((
-        context: AcceptedContext,
-        message: Dimse.Message,
-        dataSet?: DataSource,
-        onResponse?: (response: Response) => unknown
-      ) => beginOne(context, message, dataSet, onResponse)) as DimseChannel["requestOneNow"],
+      // `beginOne` itself (its optional arguments given as undefined when left out): every C-STORE and C-ECHO's path.
+      requestOneNow: beginOne as DimseChannel["requestOneNow"],
       findContext: (sopClassUid, role, transferSyntaxes) => {
         // A loop rather than `find` with a closure: every C-STORE looks its context up, among up to 128.
         for (let i = 0; i < accepted.length; i++) {
           const c = accepted[i]!
           if (c.abstractSyntax !== sopClassUid || !(role === "SCU" ? c.weAreScu : c.weAreScp)) continue
-          if (transferSyntaxes === undefined || transferSyntaxes.includes(c.transferSyntax)) return Result.succeed(c)
+          if (transferSyntaxes === undefined || transferSyntaxes.includes(c.transferSyntax))
+            return (found[i] ??= Result.succeed(c))
         }
         return Result.fail(new NoAcceptedContext({ sopClassUid, role, transferSyntax: transferSyntaxes?.join(", ") }))
       },

@@ -6,7 +6,6 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Result from "effect/Result"
 import { Dimse, Reassembler, Status, type Pdu } from "@netdicom/wire"
 import type { AssociationAborted } from "../association/AssociationError.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
@@ -133,7 +132,8 @@ export class Receiver {
     this.deps = deps
   }
   onCommand(event: Reassembler.Command): Effect.Effect<void> | undefined {
-    if (Result.isFailure(event.message)) return this.onInvalidCommand(event.message.failure)
+    // `Result.isFailure` written out: every message received comes here.
+    if (event.message._tag === "Failure") return this.onInvalidCommand(event.message.failure)
     const message = event.message.success
     const logged = this.deps.debug
       ? Effect.logDebug(`received ${Dimse.summarize(message)} on pc ${event.presentationContextId}`)

@@ -48,7 +48,7 @@ import * as DataSet from "../dimse/DataSet.ts"
 import * as DimseChannel from "../dimse/DimseChannel.ts"
 import * as ContextParts from "../dimse/ContextParts.ts"
 import { DataSourceFailed, NoAcceptedContext } from "../dimse/DimseError.ts"
-import { modelOf, type Model, VERIFICATION } from "./QueryRetrieve.ts"
+import { ALL_QR_SOP_CLASSES, modelOf, type Model, VERIFICATION } from "./QueryRetrieve.ts"
 import * as Scu from "./Scu.ts"
 import * as Normalized from "./Normalized.ts"
 import { isServiceRequest, refusalOf, refuse } from "./Refusal.ts"
@@ -664,6 +664,9 @@ const handleEcho = (
   })
 }
 
+// The SOP classes a C-STORE is refused for besides Verification (`Refusal`'s `hasOperation`), for the handler's fast path.
+const QR_SOP_CLASSES: ReadonlySet<string> = new Set(ALL_QR_SOP_CLASSES)
+
 /**
  * The request handler of an SCP offering the given services. A request whose SOP class is not its presentation
  * context's, or on a context where we are not the SCP, is answered with a failure (0x0122, 0x0124) and not served.
@@ -682,6 +685,18 @@ export const requestHandler = (ae: ApplicationEntity, services: Services): Dimse
   const verification = Option.getOrUndefined(services.verification ?? Option.none())
   return (request, channel) => {
     const m = request.message
+    // A C-STORE that `refusalOf` lets through (its context's own SOP class, not Verification's or a Q/R one, where we
+    // are the SCP) written out: every instance received comes here.
+    const context = request.context
+    if (
+      m._tag === "CStoreRq" &&
+      m.affectedSopClassUid === context.abstractSyntax &&
+      context.weAreScp &&
+      m.affectedSopClassUid !== VERIFICATION &&
+      !QR_SOP_CLASSES.has(m.affectedSopClassUid)
+    ) {
+      return store(request, channel)
+    }
     if (isServiceRequest(m)) {
       const refusal = refusalOf(m, request.context)
       if (refusal !== undefined) return refuse(request, channel, m, refusal)

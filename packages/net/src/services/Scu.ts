@@ -17,7 +17,6 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type * as LogLevel from "effect/LogLevel"
-import * as References from "effect/References"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -65,9 +64,7 @@ const logsDebug = (level: LogLevel.LogLevel): boolean => level === "Debug" || le
  */
 export const logIdentifier = (identifier: DataSet.Naturalized): Effect.Effect<void> =>
   Effect.withFiber((fiber) =>
-    logsDebug(fiber.getRef(References.MinimumLogLevel))
-      ? Effect.logDebug(`identifier: ${DataSet.summary(identifier)}`)
-      : Effect.void
+    logsDebug(fiber.cache.minimumLogLevel) ? Effect.logDebug(`identifier: ${DataSet.summary(identifier)}`) : Effect.void
   )
 
 /** C-ECHO: verifies the peer answers (PS3.4 Annex A). */
@@ -76,10 +73,10 @@ export const echo = (channel: DimseChannel.DimseChannel): Effect.Effect<StatusIn
   // the log span only where a line inside it can be printed (a C-ECHO logs at Debug only).
   Effect.withFiber((fiber) => {
     const context = channel.findContext(VERIFICATION, "SCU")
-    if (Result.isFailure(context)) return Effect.fail(context.failure)
+    if (context._tag === "Failure") return Effect.fail(context.failure)
     const rq: Dimse.CEchoRq = { _tag: "CEchoRq", messageId: channel.takeMessageId(), affectedSopClassUid: VERIFICATION }
     const answered = channel.requestOneNow(context.success, rq, undefined, (rsp) => info(rsp.message, "C-ECHO"))
-    return logsDebug(fiber.getRef(References.MinimumLogLevel)) ? Effect.withLogSpan(answered, "C-ECHO") : answered
+    return logsDebug(fiber.cache.minimumLogLevel) ? Effect.withLogSpan(answered, "C-ECHO") : answered
   })
 
 /** What to store: the SOP identifiers, the data set's transfer syntax, and its bytes or a stream of them. */
@@ -115,7 +112,7 @@ export const store = (
   channel: DimseChannel.DimseChannel,
   input: StoreInput
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> =>
-  Effect.withFiber((fiber) => beginStore(logsDebug(fiber.getRef(References.MinimumLogLevel)), channel, input))
+  Effect.withFiber((fiber) => beginStore(logsDebug(fiber.cache.minimumLogLevel), channel, input))
 
 /**
  * `store` begun now, for a caller already running in an effect (a generator's body, `Effect.suspend`): a data set in
@@ -132,7 +129,10 @@ export const storeNow = (
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> => {
   const fiber = Fiber.getCurrent()
   if (fiber === undefined) return store(channel, input)
-  if (!logsDebug(fiber.getRef(References.MinimumLogLevel))) return beginStore(false, channel, input)
+  // `logsDebug` written out, the level read from the fiber's context cache (`getRef` is a look-up of four calls):
+  // this is every C-STORE's path.
+  const level = fiber.cache.minimumLogLevel
+  if (level !== "Debug" && level !== "Trace" && level !== "All") return beginStore(false, channel, input)
   // Runs until it waits for the response (its "send" line logged, its request written); interrupting the wait
   // interrupts it.
   const running = Effect.runForkWith(fiber.context)(store(channel, input))
@@ -147,7 +147,7 @@ const beginStore = (
   input: StoreInput
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> => {
   const context = channel.findContext(input.sopClassUid, "SCU", [input.transferSyntax])
-  if (Result.isFailure(context)) {
+  if (context._tag === "Failure") {
     const other =
       input.transcode === false ? undefined : transcodeContext(channel, input.sopClassUid, input.transferSyntax)
     if (other === undefined) {

@@ -133,8 +133,15 @@ export const encode = (msg: Message): Uint8Array | undefined => {
     case "CStoreRq": {
       const m: Fields = msg
       if (m.moveOriginatorApplicationEntityTitle !== undefined || m.moveOriginatorMessageId !== undefined) return
-      if (!isUs(msg.messageId) || !isUs(msg.priority) || !isUid(msg.affectedSopClassUid)) return
-      if (!isUid(msg.affectedSopInstanceUid)) return
+      // `isUs` and `isUid` written out: every C-STORE sent comes here.
+      const id: unknown = msg.messageId
+      const priority: unknown = msg.priority
+      const sopClass: unknown = msg.affectedSopClassUid
+      const sopInstance: unknown = msg.affectedSopInstanceUid
+      if (typeof id !== "number" || !Number.isInteger(id) || id < 0 || id > 0xffff) return
+      if (typeof priority !== "number" || !Number.isInteger(priority) || priority < 0 || priority > 0xffff) return
+      if (typeof sopClass !== "string" || !UID.test(sopClass)) return
+      if (typeof sopInstance !== "string" || !UID.test(sopInstance)) return
       return write(
         msg.affectedSopClassUid,
         C_STORE_RQ,
@@ -147,10 +154,17 @@ export const encode = (msg: Message): Uint8Array | undefined => {
       )
     }
     case "CStoreRsp": {
-      if (hasStatusDetail(msg) || !isUs(msg.messageIdBeingRespondedTo) || !isUs(msg.status)) return
+      // `hasStatusDetail`, `isUs` and `optionalUid` written out: every C-STORE answered comes here.
+      const m: Fields = msg
+      if (m.errorComment !== undefined || m.offendingElement !== undefined || m.errorId !== undefined) return
+      const id: unknown = msg.messageIdBeingRespondedTo
+      const status: unknown = msg.status
+      if (typeof id !== "number" || !Number.isInteger(id) || id < 0 || id > 0xffff) return
+      if (typeof status !== "number" || !Number.isInteger(status) || status < 0 || status > 0xffff) return
       const sopClass = msg.affectedSopClassUid
       const sopInstance = msg.affectedSopInstanceUid
-      if (!optionalUid(sopClass) || !optionalUid(sopInstance)) return
+      if (sopClass !== undefined && (typeof sopClass !== "string" || !UID.test(sopClass))) return
+      if (sopInstance !== undefined && (typeof sopInstance !== "string" || !UID.test(sopInstance))) return
       return write(
         sopClass,
         C_STORE_RSP,
