@@ -30,6 +30,7 @@ import * as DataSet from "../dimse/DataSet.ts"
 import * as DataSetCheck from "../dimse/DataSetCheck.ts"
 import type { DataSetError } from "../dimse/DataSetError.ts"
 import * as DimseChannel from "../dimse/DimseChannel.ts"
+import * as FileIo from "../dimse/FileIo.ts"
 import { DataSourceFailed, DimseProtocolError, type DimseFailure } from "../dimse/DimseError.ts"
 import * as Part10 from "../dimse/Part10.ts"
 import * as Transcode from "../dimse/Transcode.ts"
@@ -326,7 +327,7 @@ const loadedInput = (
   dataSet:
     loaded instanceof Uint8Array
       ? loaded
-      : loaded.pipe(Stream.mapError((e) => new DataSourceFailed({ detail: e.message })))
+      : FileIo.mapLentReadsError(loaded, (e) => new DataSourceFailed({ detail: e.message }))
 })
 
 /**
