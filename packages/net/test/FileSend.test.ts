@@ -132,6 +132,27 @@ describe("a large file's data set sent from its reads", () => {
     )
   )
 
+  it.effect(
+    "Part10.asDataSource (the CLI's store) keeps a streamed file sent from its reads; failures as DataSourceFailed",
+    () =>
+      Effect.gen(function* () {
+        const size = Part10.WHOLE_READ_LIMIT + 2 * Part10.STREAM_CHUNK
+        const file = randomFile("as-data-source", size)
+        const meta = yield* Scu.describeFile(file.where)
+        const loaded = yield* Part10.loadDataSet(file.where, meta)
+        assert.notInstanceOf(loaded, Uint8Array)
+        const source = Part10.asDataSource(loaded)
+        assert.notInstanceOf(source, Uint8Array)
+        if (source instanceof Uint8Array) return
+        assert.isDefined(FileIo.chunkReaderOf(source), "sent from its reads, as Scu.storeLoaded's")
+        // the file grew since its meta was read: the stream fails at its end, as a data set source does
+        fs.appendFileSync(file.where, Buffer.alloc(10))
+        const e = yield* Effect.flip(Stream.runDrain(source))
+        assert.strictEqual(e._tag, "DataSourceFailed")
+        assert.match(e.detail, /changed/)
+      })
+  )
+
   it.live("a file cut short while it is sent fails its C-STORE, and the association is aborted", () =>
     Effect.gen(function* () {
       const gate = yield* Deferred.make<void>()
