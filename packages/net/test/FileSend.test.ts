@@ -44,7 +44,7 @@ const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a.buffer, a.
 
 // A netdicom SCP keeping each data set it stores (after `gate`, when given), and the SCU's association to it, whose
 // P-DATA writes are counted: `writes` (written at once from a running effect or callback) and `sends` (effects run).
-const connected = (gate?: Deferred.Deferred<void>) =>
+const connected = (gate?: Deferred.Deferred<void>, maxPduLength?: number) =>
   Effect.gen(function* () {
     const received: Array<Uint8Array> = []
     const storage = Layer.succeed(Scp.StorageService)({
@@ -56,7 +56,11 @@ const connected = (gate?: Deferred.Deferred<void>) =>
           return { status: Status.SUCCESS }
         })
     })
-    const scpAe = yield* testAe({ aeTitle: "NETDICOM-SCP", contexts })
+    const scpAe = yield* testAe({
+      aeTitle: "NETDICOM-SCP",
+      contexts,
+      ...(maxPduLength === undefined ? {} : { maxPduLength })
+    })
     const server = yield* Scp.serve(scpAe, { port: 0 }).pipe(Effect.provide(storage))
     const scuAe = yield* testAe({ aeTitle: "NETDICOM-SCU" })
     const association = yield* Association.connect(scuAe, {
@@ -65,11 +69,13 @@ const connected = (gate?: Deferred.Deferred<void>) =>
       calledAeTitle: "NETDICOM-SCP",
       contexts
     })
-    const counts = { writes: 0, sends: 0 }
+    // pieces of each write at once: a framed read goes out as one piece (its PDUs, headers written in its gaps)
+    const counts = { writes: 0, sends: 0, pieces: [] as Array<number> }
     const counted: Association.Association = {
       ...association,
       writePData: (pdus) => {
         counts.writes++
+        counts.pieces.push(pdus.length)
         return association.writePData(pdus)
       },
       sendPData: (pdus) => {
@@ -103,6 +109,32 @@ describe("a large file's data set sent from its reads", () => {
     })
   )
 
+  // Framed reads: sizes around a PDU's capacity and a read's frames (odd ones end with a NUL), at the common PDU sizes.
+  for (const maxPduLength of [16384, 131072, 65536 + 10]) {
+    it.live(`goes out as whole PDUs read in place, a piece per write, intact (max PDU ${maxPduLength})`, () =>
+      Effect.gen(function* () {
+        const { channel, counts, received } = yield* connected(undefined, maxPduLength)
+        const capacity = maxPduLength - 12
+        const sizes = [
+          Part10.WHOLE_READ_LIMIT + 7 * Part10.STREAM_CHUNK + 1235,
+          Part10.WHOLE_READ_LIMIT + 4 * capacity,
+          Part10.WHOLE_READ_LIMIT + 1
+        ]
+        for (const [i, size] of sizes.entries()) {
+          counts.pieces.length = 0
+          const file = randomFile(`framed-${maxPduLength}-${i}`, size)
+          const r = yield* storeFile(channel, file.where)
+          assert.strictEqual(r.status, Status.SUCCESS)
+          const expected = size % 2 === 1 ? Buffer.concat([file.body, Buffer.of(0)]) : file.body
+          assert.isTrue(same(received[i]!, expected), `file ${i} (${size} bytes) as it arrived`)
+          // the first write carries the command's PDU too
+          assert.isAbove(counts.pieces.length, 3)
+          assert.deepStrictEqual(counts.pieces.slice(1), new Array(counts.pieces.length - 1).fill(1))
+        }
+      })
+    )
+  }
+
   it.effect("reads from the page cache are synchronous: a chunk is there as soon as it is asked for", () =>
     Effect.scoped(
       Effect.gen(function* () {
@@ -110,7 +142,7 @@ describe("a large file's data set sent from its reads", () => {
         const meta = yield* Part10.readFileMeta(file.where)
         const reader = FileIo.chunkReaderOf(Part10.streamDataSet(file.where, meta, { chunkSize: Part10.STREAM_CHUNK }))
         assert.isDefined(reader, "a stream of lentReads has its ChunkReader")
-        const reads = yield* reader!
+        const reads = yield* reader!()
         const taken: Array<Uint8Array> = []
         while (true) {
           const next = reads.take()

@@ -529,6 +529,27 @@ export const make = (
             // A file the library reads (`FileIo.chunkReaderOf`): its chunks go out from the reads themselves, an effect
             // run only where the fiber must wait (a read from the disk, the socket to drain, the end's check), instead
             // of a stream's pull per chunk.
+            // Framed reads (`FileIo.Frame`) come as whole PDUs once their headers are written in: one piece per write.
+            const capacity = Fragmenter.fragmentCapacity(maxPdu)
+            const frame = { gap: Fragmenter.HEADER_LENGTH, capacity }
+            // The PDUs of a framed chunk, headers written; the file's last has the "last" bit and, at an odd length,
+            // a trailing NUL (the frame's capacity is even: there is room for it).
+            const framedPdus = (bytes: Uint8Array, data: number, last: boolean): Uint8Array => {
+              const per = Fragmenter.HEADER_LENGTH + capacity
+              const count = Math.ceil(data / capacity)
+              let end = 0
+              for (let i = 0; i < count; i++) {
+                const at = i * per
+                let length = Math.min(capacity, data - i * capacity)
+                const isLast = last && i === count - 1
+                if (isLast && length % 2 === 1) bytes[at + Fragmenter.HEADER_LENGTH + length++] = 0
+                Fragmenter.writeHeader(bytes, at, length, context.id, false, isLast)
+                end = at + Fragmenter.HEADER_LENGTH + length
+              }
+              return bytes.subarray(0, end)
+            }
+            // The file's last PDUs, held until the end's check says the file is as its meta was read.
+            let lastFramed: { readonly pdus: Uint8Array; readonly bytes: Uint8Array } | undefined
             const sendReads = (reads: FileIo.ChunkReader<DataSourceFailed>) => {
               let ended = false
               // Up to the end, a failed read, or a write that must wait (its wait, then the next turn).
@@ -545,7 +566,16 @@ export const make = (
                       ended = true
                       return resume(next._tag === "End" ? Effect.void : Effect.fail(next.error))
                     }
-                    if (!add(next.bytes)) continue
+                    let release = lent.written
+                    if (reads.framed) {
+                      const framed = framedPdus(next.bytes, next.data, next.last)
+                      if (next.last) {
+                        lastFramed = { pdus: framed, bytes: next.bytes }
+                        continue
+                      }
+                      batch.push(framed)
+                      release = () => LentBytes.release(next.bytes)
+                    } else if (!add(next.bytes)) continue
                     started = true
                     const pdus = batch
                     batch = []
@@ -554,9 +584,9 @@ export const make = (
                     const rest = association.writePData(pdus)
                     if (rest !== undefined) {
                       stopped = true
-                      return resume(Effect.map(fail(rest), () => lent.written()))
+                      return resume(Effect.map(fail(rest), release))
                     }
-                    lent.written()
+                    release()
                     // The next batch on the event loop's next turn: this one leaves first (the socket is uncorked at
                     // the end of this tick), so reads from the page cache do not pile batches up until the socket
                     // must drain, and the other connections get their turn.
@@ -581,16 +611,26 @@ export const make = (
                     started = true
                     return flush
                   })
-                : Effect.scoped(Effect.flatMap(reader, sendReads))
+                : Effect.scoped(Effect.flatMap(reader(frame), sendReads))
             yield* guardHalfSent(
               () => started,
               Effect.gen(function* () {
                 yield* chunks
-                // An odd-length data set (a deflated bit stream, PS3.5 A.5) goes out with one trailing NUL.
-                if (fragmenter.bytesPushed() % 2 === 1) batch.push(...fragmenter.push(PAD))
-                batch.push(...fragmenter.end())
+                if (lastFramed !== undefined) batch.push(lastFramed.pdus)
+                else {
+                  // An odd-length data set (a deflated bit stream, PS3.5 A.5) goes out with one trailing NUL.
+                  if (fragmenter.bytesPushed() % 2 === 1) batch.push(...fragmenter.push(PAD))
+                  batch.push(...fragmenter.end())
+                }
                 yield* flush
-              }).pipe(Effect.ensuring(Effect.sync(() => lent.releaseAll())))
+              }).pipe(
+                Effect.ensuring(
+                  Effect.sync(() => {
+                    lent.releaseAll()
+                    if (lastFramed !== undefined) LentBytes.release(lastFramed.bytes)
+                  })
+                )
+              )
             )
           })
         )

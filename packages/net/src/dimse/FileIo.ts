@@ -219,13 +219,29 @@ type Step =
 
 interface Read {
   step: Step | undefined
+  // the bytes asked for
+  readonly wanted: number
 }
 
-/** What `ChunkReader.take` gives: a chunk (lent), the end of the file, or why the reads stopped. */
+/**
+ * What `ChunkReader.take` gives: a chunk (lent), the end of the file, or why the reads stopped. A chunk holds `data`
+ * bytes of the file (framed: laid out as `Frame` says, in `bytes`, which has room for every gap); `last` when they
+ * reach the end of the file as seen (whose check, `End` or `Failed`, comes next).
+ */
 export type Chunk<E> =
-  | { readonly _tag: "Chunk"; readonly bytes: Uint8Array }
+  | { readonly _tag: "Chunk"; readonly bytes: Uint8Array; readonly data: number; readonly last: boolean }
   | { readonly _tag: "End" }
   | { readonly _tag: "Failed"; readonly error: E }
+
+/**
+ * Reads laid out for a sender that puts a header before every `capacity` bytes of data: a buffer is read into as
+ * `gap` bytes left free, `capacity` bytes of the file, `gap` free, and so on (one vectored read), so that the
+ * buffer, its gaps filled, is what goes out, in one piece.
+ */
+export interface Frame {
+  readonly gap: number
+  readonly capacity: number
+}
 
 /**
  * A file's chunks read one ahead into pooled buffers, driven by callbacks: what `lentReads` streams, for a sender that
@@ -239,6 +255,8 @@ export interface ChunkReader<E> {
   readonly take: () => Chunk<E> | undefined
   /** Calls `ready` once when `take` has something (at once if it has now); `undefined` forgets the one set. */
   readonly whenReady: (ready: (() => void) | undefined) => void
+  /** Whether the chunks are framed (`Frame`): only when asked for, the file's size is known, and a frame fits a read. */
+  readonly framed: boolean
 }
 
 const END: Chunk<never> = { _tag: "End" }
@@ -265,12 +283,16 @@ export const openChunkReader = <E>(
   offset: number,
   size: number,
   onError: (cause: unknown) => E,
-  seen?: Seen
+  seen?: Seen,
+  frame?: Frame
 ): Effect.Effect<ChunkReader<E>, E, Scope.Scope> =>
   Effect.suspend(() => {
     let position = offset
     // where the reads stop: the size the file had when its meta was read, if known
     const end = seen?.fileSize
+    const framed = frame !== undefined && end !== undefined && frame.gap + frame.capacity <= size
+    const per = framed ? frame.gap + frame.capacity : 0
+    const frames = framed ? Math.floor(size / per) : 0
     const changedOf = (stat: Fs.Stats): Error | undefined => {
       const changed = seen === undefined ? undefined : changedSince(stat, seen)
       return changed === undefined ? undefined : new Error(changed)
@@ -318,22 +340,38 @@ export const openChunkReader = <E>(
         done()
       })
     return Effect.map(Effect.acquireRelease(open, close), (fd): ChunkReader<E> => {
+      // The views a framed read fills: `capacity` bytes after each gap, `length` in all.
+      const framesOf = (buffer: Uint8Array, length: number): Array<Uint8Array> => {
+        const views: Array<Uint8Array> = []
+        for (let at = 0, i = 0; at < length; at += frame!.capacity, i++) {
+          const from = i * per + frame!.gap
+          views.push(buffer.subarray(from, from + Math.min(frame!.capacity, length - at)))
+        }
+        return views
+      }
       const start = () => {
-        const buffer = takeBuffer(size)
-        const read: Read = { step: undefined }
+        const buffer = takeBuffer(framed ? frames * per : size)
+        const wanted = framed
+          ? Math.min(frames * frame!.capacity, end! - position)
+          : end === undefined
+            ? size
+            : Math.min(size, end - position)
+        const read: Read = { step: undefined, wanted }
         inFlight = read
-        const length = end === undefined ? size : Math.min(size, end - position)
+        const views = framed ? framesOf(buffer, wanted) : undefined
         if (synchronous) {
           const startedAt = performance.now()
           try {
-            read.step = { _tag: "Read", buffer, n: Fs.readSync(fd, buffer, 0, length, position) }
+            const n =
+              views === undefined ? Fs.readSync(fd, buffer, 0, wanted, position) : Fs.readvSync(fd, views, position)
+            read.step = { _tag: "Read", buffer, n }
           } catch (cause) {
             read.step = { _tag: "Failed", cause }
           }
           if (performance.now() - startedAt > SLOW_READ_MS && ++slowReads >= SLOW_READS) synchronous = false
           return
         }
-        Fs.read(fd, buffer, 0, length, position, (error, n) => {
+        const done = (error: NodeJS.ErrnoException | null, n: number) => {
           if (closing) {
             inFlight = undefined
             giveBack(buffer)()
@@ -342,7 +380,9 @@ export const openChunkReader = <E>(
           }
           read.step = error ? { _tag: "Failed", cause: error } : { _tag: "Read", buffer, n }
           wake()
-        })
+        }
+        if (views === undefined) Fs.read(fd, buffer, 0, wanted, position, done)
+        else Fs.readv(fd, views, position, done)
       }
       const atEnd = () => end !== undefined && position >= end
       // The end of the file, or of the size seen: the file must still be as seen, and not cut short.
@@ -366,7 +406,8 @@ export const openChunkReader = <E>(
           if (atEnd()) return finish()
           start()
         }
-        const step = inFlight!.step
+        const read = inFlight!
+        const step = read.step
         if (step === undefined) return undefined
         inFlight = undefined
         if (step._tag === "Failed") return (outcome = { _tag: "Failed", error: onError(step.cause) })
@@ -374,11 +415,20 @@ export const openChunkReader = <E>(
           giveBack(step.buffer)()
           return finish()
         }
+        // A framed read must fill its frames: a shorter one found the file shorter than seen.
+        if (framed && step.n < read.wanted) {
+          giveBack(step.buffer)()
+          return (outcome = {
+            _tag: "Failed",
+            error: onError(new Error(`cut short: ${position + step.n} of ${end} bytes`))
+          })
+        }
         position += step.n
-        const bytes = LentBytes.lend(step.buffer.subarray(0, step.n), giveBack(step.buffer))
+        const bytes = LentBytes.lend(framed ? step.buffer : step.buffer.subarray(0, step.n), giveBack(step.buffer))
+        const last = atEnd()
         // The next read runs while this chunk is sent.
-        if (!atEnd()) start()
-        return { _tag: "Chunk", bytes }
+        if (!last) start()
+        return { _tag: "Chunk", bytes, data: step.n, last }
       }
       const whenReady = (ready: (() => void) | undefined) => {
         waiter = ready
@@ -387,13 +437,13 @@ export const openChunkReader = <E>(
           wake()
         }
       }
-      return { take, whenReady }
+      return { take, whenReady, framed }
     })
   })
 
 // The file behind a stream that `lentReads` made (or `mapLentReadsError` mapped): a sender may read it through a
 // `ChunkReader` instead of running the stream.
-const readers = new WeakMap<object, Effect.Effect<ChunkReader<unknown>, unknown, Scope.Scope>>()
+const readers = new WeakMap<object, (frame?: Frame) => Effect.Effect<ChunkReader<unknown>, unknown, Scope.Scope>>()
 
 /**
  * The `ChunkReader` that reads what `stream` would give, if `stream` is one of `lentReads`' (or mapped by
@@ -401,8 +451,8 @@ const readers = new WeakMap<object, Effect.Effect<ChunkReader<unknown>, unknown,
  */
 export const chunkReaderOf = <E>(
   stream: Stream.Stream<Uint8Array, E>
-): Effect.Effect<ChunkReader<E>, E, Scope.Scope> | undefined =>
-  readers.get(stream) as Effect.Effect<ChunkReader<E>, E, Scope.Scope> | undefined
+): ((frame?: Frame) => Effect.Effect<ChunkReader<E>, E, Scope.Scope>) | undefined =>
+  readers.get(stream) as ((frame?: Frame) => Effect.Effect<ChunkReader<E>, E, Scope.Scope>) | undefined
 
 /** `Stream.mapError`, keeping what `chunkReaderOf` finds of a stream of `lentReads`. */
 export const mapLentReadsError = <E, E2>(
@@ -412,9 +462,8 @@ export const mapLentReadsError = <E, E2>(
   const mapped = Stream.mapError(stream, f)
   const reader = chunkReaderOf(stream)
   if (reader !== undefined) {
-    readers.set(
-      mapped,
-      Effect.map(Effect.mapError(reader, f), (r): ChunkReader<E2> => {
+    readers.set(mapped, (frame?: Frame) =>
+      Effect.map(Effect.mapError(reader(frame), f), (r): ChunkReader<E2> => {
         let failed: Chunk<E2> | undefined
         return {
           take: () => {
@@ -422,7 +471,8 @@ export const mapLentReadsError = <E, E2>(
             if (next === undefined || next._tag !== "Failed") return next
             return (failed ??= { _tag: "Failed", error: f(next.error) })
           },
-          whenReady: r.whenReady
+          whenReady: r.whenReady,
+          framed: r.framed
         }
       })
     )
@@ -464,6 +514,6 @@ export const lentReads = <E>(
       return Stream.fromPull(Effect.succeed(pull))
     })
   )
-  readers.set(stream, opening)
+  readers.set(stream, (frame?: Frame) => openChunkReader(path, offset, size, onError, seen, frame))
   return stream
 }
