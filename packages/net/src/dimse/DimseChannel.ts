@@ -584,7 +584,8 @@ export const make = (
                     const rest = association.writePData(pdus)
                     if (rest !== undefined) {
                       stopped = true
-                      return resume(Effect.map(fail(rest), release))
+                      // released however the wait ends: a framed chunk is tracked by nothing else
+                      return resume(Effect.ensuring(fail(rest), Effect.sync(release)))
                     }
                     release()
                     // The next batch on the event loop's next turn: this one leaves first (the socket is uncorked at
