@@ -50,38 +50,48 @@ const ae = Result.getOrThrow(
 
 const OUT_OF_RESOURCES = 0xa700
 
-const STORED = Effect.sync(() => {
-  stats.stored++
-  return { status: 0x0000 }
-})
+const STORED = Effect.succeed({ status: 0x0000 })
+const NOT_WRITTEN = Effect.succeed({ status: OUT_OF_RESOURCES })
 
-// A data set received whole needs no draining; a larger one is drained as it arrives.
-const discard: StoreHandler.StorageHandler = (request) =>
-  request.dataSetReceived !== undefined
-    ? STORED
-    : Stream.runDrain(request.dataSet).pipe(
-        Effect.map(() => {
-          stats.stored++
-          return { status: 0x0000 }
-        }),
-        Effect.orElseSucceed(() => ({ status: OUT_OF_RESOURCES }))
-      )
+// A data set received whole needs no draining: its work is done as the handler is called, and its outcome given as
+// `Effect.succeed` (no fiber runs for it); a larger one is drained as it arrives.
+const discard: StoreHandler.StorageHandler = (request) => {
+  if (request.dataSetReceived !== undefined) {
+    stats.stored++
+    return STORED
+  }
+  return Stream.runDrain(request.dataSet).pipe(
+    Effect.map(() => {
+      stats.stored++
+      return { status: 0x0000 }
+    }),
+    Effect.orElseSucceed(() => ({ status: OUT_OF_RESOURCES }))
+  )
+}
 
+// A data set received whole (up to `Part10.SYNC_WRITE_LIMIT`) is written as the handler is called
+// (`Part10.writeFileNow`, its outcome given as `Effect.succeed`: no fiber); a larger one is written as it arrives.
 const toDisk =
   (out: string): StoreHandler.StorageHandler =>
-  (request) =>
-    Part10.writeFile(
-      Path.join(out, `${request.sopInstanceUid}.dcm`),
-      {
-        transferSyntaxUid: request.transferSyntax,
-        sopClassUid: request.sopClassUid,
-        sopInstanceUid: request.sopInstanceUid,
-        implementationClassUid: ApplicationEntity.IMPLEMENTATION_CLASS_UID,
-        implementationVersionName: ApplicationEntity.IMPLEMENTATION_VERSION_NAME,
-        sourceAeTitle: request.callingAeTitle
-      },
-      request.dataSetReceived ?? request.dataSetLent
-    ).pipe(
+  (request) => {
+    const path = Path.join(out, `${request.sopInstanceUid}.dcm`)
+    const meta = {
+      transferSyntaxUid: request.transferSyntax,
+      sopClassUid: request.sopClassUid,
+      sopInstanceUid: request.sopInstanceUid,
+      implementationClassUid: ApplicationEntity.IMPLEMENTATION_CLASS_UID,
+      implementationVersionName: ApplicationEntity.IMPLEMENTATION_VERSION_NAME,
+      sourceAeTitle: request.callingAeTitle
+    }
+    const whole = request.dataSetReceived
+    const done = whole === undefined ? undefined : Part10.writeFileNow(path, meta, whole)
+    if (done !== undefined) {
+      if (Result.isFailure(done)) return NOT_WRITTEN
+      stats.stored++
+      stats.storedBytes += done.success
+      return STORED
+    }
+    return Part10.writeFile(path, meta, request.dataSetLent).pipe(
       Effect.map((bytes) => {
         stats.stored++
         stats.storedBytes += bytes
@@ -90,6 +100,7 @@ const toDisk =
       // whatever failed, the rest of the data set must still be taken off the association
       Effect.catch(() => Stream.runDrain(request.dataSet).pipe(Effect.ignore, Effect.as({ status: OUT_OF_RESOURCES })))
     )
+  }
 
 const services = (): Layer.Layer<never> => {
   switch (config.mode) {

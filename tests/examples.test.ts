@@ -1,7 +1,7 @@
 /**
  * Runs every program in examples/ as a user would, each as its own process on 127.0.0.1: two
- * SCPs (a Verification SCP and the custom SCP with Storage/Query/Retrieve Layers), and the
- * C-ECHO, C-STORE, C-FIND, C-MOVE and C-GET examples against them.
+ * SCPs (a Verification SCP and the custom SCP with Storage/Query/Retrieve Layers), the
+ * C-ECHO, C-STORE, C-FIND, C-MOVE and C-GET examples against them, and the router in front of a custom SCP.
  */
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { spawn, type ChildProcess } from "node:child_process"
@@ -67,6 +67,16 @@ const ct = corpusFile("CT_small.dcm")
 if (!ct) console.warn("examples.test.ts: CT_small.dcm not in the corpus (set NETDICOM_CORPUS): skipping the store case")
 
 describe("examples", () => {
+  it("storage-commitment prints the report: one instance committed, one not held (0x0112)", async () => {
+    const r = await runExample("storage-commitment.ts", [])
+    assert.strictEqual(r.code, 0, r.out)
+    assert.match(
+      r.out,
+      /N-ACTION: Success\nN-EVENT-REPORT event 2 for transaction 2\.25\.1001\n {2}committed 1\.2\.3\.1\n {2}failed 1\.2\.3\.2 \(0x112\)/
+    )
+    assert.notMatch(r.out, /WARN/)
+  })
+
   it("pdu-roundtrip prints the decoded A-ASSOCIATE-RQ", async () => {
     const r = await runExample("pdu-roundtrip.ts", [])
     assert.strictEqual(r.code, 0, r.out)
@@ -139,5 +149,38 @@ describe("examples", () => {
     } finally {
       fs.rmSync(out, { recursive: true, force: true })
     }
+  })
+
+  it.skipIf(!ct)("router forwards a CT to its PACS byte for byte, and says so when the PACS is gone", async () => {
+    const pacsPort = await startServer("custom-scp.ts", ["0", "PACS"])
+    const pacs = children.at(-1)!
+    const port = await startServer("router.ts", ["0", "127.0.0.1", String(pacsPort), "PACS"])
+    const echoed = await runExample("echo.ts", ["127.0.0.1", String(port), "ROUTER"])
+    assert.match(echoed.out, /C-ECHO: status 0x0000 \(Success\)/)
+    const stored = await runExample("store-file.ts", ["127.0.0.1", String(port), "ROUTER", ct!])
+    assert.strictEqual(stored.code, 0, stored.out)
+    assert.match(stored.out, /status 0x0000/)
+    const found = await runExample("find.ts", ["127.0.0.1", String(pacsPort), "PACS", "*"])
+    const m = /"StudyInstanceUID":"([0-9.]+)"/.exec(found.out)
+    assert.isNotNull(m, found.out)
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "netdicom-example-router-"))
+    try {
+      const got = await runExample("get.ts", ["127.0.0.1", String(pacsPort), "PACS", m![1]!, out])
+      assert.match(got.out, /completed 1, failed 0/)
+      const files = fs.readdirSync(out)
+      const dataSet = (b: Buffer) => b.subarray(144 + b.readUInt32LE(140))
+      assert.isTrue(dataSet(fs.readFileSync(path.join(out, files[0]!))).equals(dataSet(fs.readFileSync(ct!))))
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true })
+    }
+    // the PACS gone: the router's C-ECHO fails, and a C-STORE is refused as out of resources, not answered Success
+    await new Promise((resolve) => {
+      pacs.once("exit", resolve)
+      pacs.kill("SIGKILL")
+    })
+    const echoedAgain = await runExample("echo.ts", ["127.0.0.1", String(port), "ROUTER"])
+    assert.match(echoedAgain.out, /C-ECHO: status 0x0110 \(Failure\)/)
+    const refused = await runExample("store-file.ts", ["127.0.0.1", String(port), "ROUTER", ct!])
+    assert.match(refused.out, /status 0xa700/)
   })
 })

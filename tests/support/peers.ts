@@ -656,6 +656,90 @@ export const startDcmqrscp = async (options: DcmqrscpOptions): Promise<Dcmqrscp>
 // Orthanc
 // ---------------------------------------------------------------------------------------------------------
 
+/** A running DCMTK dcmprscp (Basic Grayscale Print Management SCP, PS3.4 H). */
+export interface Dcmprscp extends RunningPeer {
+  readonly host: typeof LOOPBACK
+  readonly port: number
+  readonly aet: string
+  readonly dir: string
+}
+
+/**
+ * Writes a dcmpstat.cfg with one local printer (`aet`, display formats 1,1 and 1,2, films 8INX10IN and 14INX17IN) in
+ * a fresh temp dir (removed on stop) and runs `dcmprscp -c <cfg> -p NETDICOM_PRINT`; resolves once its port accepts
+ * connections. dcmprscp binds every interface (it has no bind option).
+ */
+export const startDcmprscp = async (
+  options: { readonly aet?: string; readonly timeoutMs?: number } = {}
+): Promise<Dcmprscp> => {
+  const aet = options.aet ?? "PRINTSCP"
+  const dir = makeTempDir("netdicom-dcmprscp-")
+  ownedDirs.add(dir)
+  for (const sub of ["spool", "db", "log"]) fs.mkdirSync(path.join(dir, sub))
+  const configPath = path.join(dir, "dcmpstat.cfg")
+  const { managed, ports } = await startServer(
+    "dcmprscp",
+    1,
+    ([port]) => {
+      fs.writeFileSync(
+        configPath,
+        [
+          "[[GENERAL]]",
+          "[APPLICATION]",
+          `LogDirectory = ${path.join(dir, "log")}`,
+          "LogFile = general.log",
+          "LogLevel = INFO",
+          "[PRINT]",
+          "Spooler = dcmprscu",
+          "Server = dcmprscp",
+          `Directory = ${path.join(dir, "spool")}`,
+          "DetailedLog = false",
+          "BinaryLog = false",
+          "DeletePrintJobs = true",
+          "[DATABASE]",
+          `Directory = ${path.join(dir, "db")}`,
+          "[[COMMUNICATION]]",
+          "[NETDICOM_PRINT]",
+          `Aetitle = ${aet}`,
+          "Description = netdicom test printer",
+          "Hostname = localhost",
+          `Port = ${port}`,
+          "Type = LOCALPRINTER",
+          "DisplayFormat = 1,1\\1,2",
+          "FilmSizeID = 8INX10IN\\14INX17IN",
+          "MagnificationType = REPLICATE\\NONE",
+          "MediumType = PAPER\\BLUE FILM",
+          "MaxDensity = 320",
+          "MinDensity = 20",
+          "ImplicitOnly = false",
+          "MaxPDU = 32768",
+          "OmitSOPClassUIDFromCreateResponse = false",
+          "PresentationLUTMatchRequired = false",
+          "PresentationLUTinFilmSession = false",
+          "Supports12Bit = true",
+          "SupportsPresentationLUT = false",
+          ""
+        ].join("\n")
+      )
+      return { cmd: "dcmprscp", args: ["-c", configPath, "-p", "NETDICOM_PRINT", "-v"], cwd: dir }
+    },
+    options.timeoutMs ?? 10_000
+  )
+  return {
+    host: LOOPBACK,
+    port: ports[0] ?? 0,
+    aet,
+    dir,
+    pid: managed.pid,
+    stop: async () => {
+      await terminate(managed)
+      removeDir(dir)
+      ownedDirs.delete(dir)
+    },
+    logs: managed.logs
+  }
+}
+
 /** Options of `startOrthanc`. */
 export interface OrthancOptions {
   /** Working directory for config, storage and index; a fresh temp dir (removed on stop) when omitted. */

@@ -142,6 +142,9 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
             Option.isSome(indexed) && indexed.value.filePath === target
               ? yield* store.setAside(target)
               : Option.none<Aside>()
+          // what the target is now (its inode), to tell after a failure whether the new file took its place
+          const before = Storing.inodeOf(target)
+          let taken = false
           const written = Effect.gen(function* () {
             const file = yield* store.write(
               peeked.header,
@@ -154,22 +157,8 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
               fileSize: file.size,
               fileModifiedMs: file.modifiedMs
             }
-            const replaced = yield* index.upsert(record).pipe(
-              // another instance's store claimed the series or study since `admit` (the lock is per SOP Instance
-              // UID): the file goes again, or the one it replaced is put back when the index still points at it
-              Effect.tapError((e) =>
-                e._tag !== "UidConflict"
-                  ? Effect.void
-                  : index.get(record.sopInstanceUid).pipe(
-                      Effect.flatMap((kept) =>
-                        Option.isSome(kept) && kept.value.filePath === file.path
-                          ? Option.match(aside, { onNone: () => Effect.void, onSome: (a) => a.restore })
-                          : store.remove(file.path)
-                      ),
-                      Effect.ignore
-                    )
-              )
-            )
+            const replaced = yield* index.upsert(record)
+            taken = true
             if (
               Option.isSome(replaced) &&
               replaced.value.filePath !== file.path &&
@@ -179,9 +168,22 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
             }
             return { record, replaced }
           })
-          return yield* Effect.ensuring(
-            written,
-            Option.match(aside, { onNone: () => Effect.void, onSome: (a) => a.drop })
+          // A store that fails once its file was renamed into place, before the index took it (refused in the
+          // indexing transaction, another store having claimed the series or study since `admit`; the index failing:
+          // a full disk; the study folder's fsync failing; the handler interrupted meanwhile) leaves things as they
+          // were: the copy it replaced put back, or the new file removed (it was refused, or never answered).
+          const undo = Effect.suspend(() =>
+            taken || Storing.inodeOf(target) === before
+              ? Effect.void
+              : Option.isSome(aside)
+                ? aside.value.restore
+                : before === undefined
+                  ? store.remove(target)
+                  : Effect.void
+          ).pipe(Effect.ignore)
+          return yield* written.pipe(
+            Effect.onError(() => undo),
+            Effect.ensuring(Option.match(aside, { onNone: () => Effect.void, onSome: (a) => a.drop }))
           )
         })
       )

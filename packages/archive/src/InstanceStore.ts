@@ -170,11 +170,15 @@ const mkdirs = async (dir: string): Promise<string | undefined> => {
     let stat: FsSync.Stats | undefined
     try {
       stat = FsSync.statSync(d, { throwIfNoEntry: false })
-    } catch {
+    } catch (e) {
+      // a component above that is a file (ENOTDIR): looked for further up, where it is said not to be a folder; a
+      // link loop (ELOOP) or a folder we may not look into is no missing folder to make
+      if ((e as NodeJS.ErrnoException).code !== "ENOTDIR") throw e
       stat = undefined
     }
     if (stat !== undefined) {
-      if (!stat.isDirectory()) throw new Error(`${d} is not a directory`)
+      // with the code the system would give, for a message without the path (`ScpServices`' Error Comment)
+      if (!stat.isDirectory()) throw Object.assign(new Error(`${d} is not a directory`), { code: "ENOTDIR" })
       break
     }
     missing.unshift(d)
@@ -183,6 +187,10 @@ const mkdirs = async (dir: string): Promise<string | undefined> => {
   for (const d of missing) {
     await Fs.mkdir(d).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== "EEXIST") throw e
+      // made meanwhile by another store, or a name that is no folder (a link to nowhere, which `stat` saw missing)
+      if (!FsSync.statSync(d, { throwIfNoEntry: false })?.isDirectory()) {
+        throw Object.assign(new Error(`${d} is not a directory`), { code: "ENOTDIR" })
+      }
     })
   }
   return missing[0]

@@ -47,10 +47,13 @@ export interface ScpServicesOptions {
 
 const unpad = (uid: string): string => Text.trimEnd(uid, "\0 ")
 
+// An index that fails to take an instance (a full disk, an I/O error) is a resource of ours failing, as a file that
+// cannot be written is: 0xA700, which an SCU may send again later, not the 0xC000 (cannot understand) the same error
+// answers a C-FIND with, which tells it the data set is at fault.
 const statusOf = (e: ArchiveError): number =>
   e._tag === "InvalidInstance"
     ? STATUS_UNABLE_TO_PROCESS
-    : e._tag === "StoreFailed"
+    : e._tag === "StoreFailed" || e._tag === "IndexFailed"
       ? STATUS_OUT_OF_RESOURCES
       : e.status
 
@@ -144,7 +147,7 @@ const handlerOn = (store: Store, options: ScpServicesOptions | undefined): Store
           `C-STORE of ${sopInstanceUid} not stored: its data set did not arrive whole (${causeText(e.cause)})`
         )
       else yield* Effect.logWarning(`C-STORE of ${sopInstanceUid} refused: ${e.message}`)
-      return { status: statusOf(e), errorComment: e.message }
+      return { status: statusOf(e), errorComment: commentOf(e) }
     })
 }
 
@@ -161,6 +164,32 @@ const joined = (meta: Uint8Array, fragments: ReadonlyArray<Uint8Array>): Uint8Ar
   }
   return out
 }
+
+// A refusal's Error Comment for the peer: what failed and why, never a path of ours (the log has the whole message).
+// A file system error's message names our file after its reason, and the comment keeps only 64 characters: the
+// reason went, the path stayed.
+const commentOf = (e: ArchiveError): string => {
+  switch (e._tag) {
+    case "StoreFailed": {
+      const code = codeOf(e.cause)
+      const text = causeText(e.cause)
+      // Node's "ENOSPC: no space left on device, write": the part before the system call (and its paths)
+      const reason = code !== undefined && text.startsWith(`${code}:`) ? text.split(",")[0]! : code
+      return reason === undefined ? `${e.operation} failed` : `${e.operation} failed: ${reason}`
+    }
+    case "LinkInStore":
+      return `symbolic link below the store root, not followed (${e.operation})`
+    case "InvalidInstance":
+      return e.reason
+    default:
+      return e.message
+  }
+}
+
+const codeOf = (cause: unknown): string | undefined =>
+  typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string"
+    ? cause.code
+    : undefined
 
 /** A failure's own message, without its stack. */
 const causeText = (cause: unknown): string =>

@@ -60,14 +60,26 @@ const STORE_WINDOW = 8
 const checkListenPort = (n: number): Effect.Effect<number, CommandFailed> =>
   Number.isInteger(n) && n >= 0 && n <= 65535 ? Effect.succeed(n) : fail(`port ${n} is not a TCP port (0-65535)`)
 
-/** The outermost of `dir` and its parents that does not exist yet: what creating `dir` would add. */
+/**
+ * The outermost of `dir` and its parents that does not exist yet: what creating `dir` would add. A symbolic link is
+ * there, whatever it points to: a link to nowhere (a share not mounted) is the operator's, not ours to remove.
+ */
 const firstMissing = (dir: string): string | undefined => {
   let missing: string | undefined
-  for (let d = Path.resolve(dir); !Fs.existsSync(d); d = Path.dirname(d)) {
+  for (let d = Path.resolve(dir); !exists(d); d = Path.dirname(d)) {
     missing = d
     if (Path.dirname(d) === d) break
   }
   return missing
+}
+
+const exists = (path: string): boolean => {
+  try {
+    return Fs.lstatSync(path, { throwIfNoEntry: false }) !== undefined
+  } catch {
+    // cannot be looked at (a component that is a file, a folder we may not read): not ours to remove either
+    return true
+  }
 }
 
 /**

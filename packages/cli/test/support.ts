@@ -249,6 +249,7 @@ export const wholeRequest = (uid: string, fragments: ReadonlyArray<Uint8Array>):
     sopInstanceUid: uid,
     transferSyntax: EXPLICIT_LE,
     callingAeTitle: "PEER",
+    priority: 0,
     moveOriginator: undefined,
     dataSet: unread,
     dataSetLent: unread,
@@ -264,6 +265,7 @@ export const streamedRequest = (uid: string, size: number): StoreHandler.StoreRe
     sopInstanceUid: uid,
     transferSyntax: EXPLICIT_LE,
     callingAeTitle: "PEER",
+    priority: 0,
     moveOriginator: undefined,
     dataSet: pieces,
     dataSetLent: pieces

@@ -7,7 +7,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Logger, References, Stream } from "effect"
+import { Effect, Layer, Logger, References, Result, Stream } from "effect"
 import { Status } from "@netdicom/wire"
 import { EXPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
 import * as Part10 from "../src/dimse/Part10.ts"
@@ -108,6 +108,36 @@ describe("a storage handler given a small data set whole", () => {
       ])
       assert.strictEqual(big, 1_500_000)
       assert.strictEqual(Fs.statSync(Path.join(dir, "large.dcm")).size, Part10.writeMeta(meta).length + 1_500_000)
+    })
+  )
+
+  it.live("Part10.writeFileNow writes a data set given whole as it is called, the bytes writeFile writes", () =>
+    Effect.gen(function* () {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "netdicom-now-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
+      const meta = {
+        transferSyntaxUid: EXPLICIT_VR_LITTLE_ENDIAN,
+        sopClassUid: CT,
+        sopInstanceUid: "1.2.3.4",
+        implementationClassUid: "1.2.3"
+      }
+      const bytes = pattern(40_000)
+      const fragments = [bytes.subarray(0, 16_000), bytes.subarray(16_000, 32_000), bytes.subarray(32_000)]
+      const now = Part10.writeFileNow(Path.join(dir, "now.dcm"), meta, fragments)
+      // written as it returned: no effect run
+      assert.deepStrictEqual(now, Result.succeed(40_000))
+      const later = yield* Part10.writeFile(Path.join(dir, "later.dcm"), meta, Stream.fromIterable(fragments))
+      assert.strictEqual(later, 40_000)
+      assert.deepStrictEqual(Fs.readFileSync(Path.join(dir, "now.dcm")), Fs.readFileSync(Path.join(dir, "later.dcm")))
+      // above SYNC_WRITE_LIMIT: not written, left to writeFile
+      const large = pattern(Part10.SYNC_WRITE_LIMIT + 2)
+      assert.isUndefined(Part10.writeFileNow(Path.join(dir, "large.dcm"), meta, [large]))
+      assert.isFalse(Fs.existsSync(Path.join(dir, "large.dcm")))
+      // a folder that is not there: the failure, as writeFile gives it
+      const failed = Part10.writeFileNow(Path.join(dir, "missing", "x.dcm"), meta, fragments)
+      assert.isDefined(failed)
+      assert.isTrue(Result.isFailure(failed!))
+      if (Result.isFailure(failed!)) assert.strictEqual(failed.failure._tag, "FileWriteFailed")
     })
   )
 

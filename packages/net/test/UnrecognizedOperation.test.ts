@@ -1,7 +1,7 @@
 /**
- * DIMSE-N requests, which the library does not implement, against our SCP from a scripted peer: answered 0x0211
- * "unrecognized operation" (PS3.7 Annex C) with the request's response command, their data set drained, the
- * association going on. A command set that is neither DIMSE-C nor a DIMSE-N request still aborts.
+ * DIMSE-N requests for a SOP class that has no such operation (Verification), against our SCP from a scripted peer:
+ * answered 0x0211 "unrecognized operation" (PS3.7 Annex C) with the request's response command, their data set
+ * drained, the association going on. A command set that is no DIMSE message still aborts.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger, Result } from "effect"
@@ -92,7 +92,8 @@ describe("DIMSE-N requests to our SCP", () => {
       assert.deepStrictEqual(
         warnings.filter((w) => w.includes("refused")),
         [
-          "N-ACTION-RQ 7 for 1.2.840.10008.1.1 on presentation context 1 refused: 0x0211 (DIMSE-N services are not implemented)"
+          "N-ACTION-RQ 7 for 1.2.840.10008.1.1 on presentation context 1 (1.2.840.10008.1.1) refused: 0x0211 " +
+            "(N-ACTION is not served for this SOP class)"
         ]
       )
       peer.sendPdu({ _tag: "AReleaseRq" })

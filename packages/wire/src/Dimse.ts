@@ -1,19 +1,24 @@
 /**
- * DIMSE-C messages (PS3.7 sections 9.1 and 9.3) as Schemas, and their mapping to command sets.
+ * DIMSE-C and DIMSE-N messages (PS3.7 sections 9.3 and 10.3) as Schemas, and their mapping to command sets.
  *
  * One `Schema.TaggedStruct` per message: C-ECHO, C-STORE, C-FIND, C-GET and C-MOVE requests and
- * responses, and C-CANCEL-RQ. Fields carry the PS3.7 Annex E keywords in camelCase, as in
+ * responses, C-CANCEL-RQ, and N-EVENT-REPORT, N-GET, N-SET, N-ACTION, N-CREATE and N-DELETE requests
+ * and responses. Fields carry the PS3.7 Annex E keywords in camelCase, as in
  * `CommandSet`. The CommandField and CommandDataSetType elements are not fields: the first is the
  * tag, the second follows from the message (requests with an identifier or data set always have
- * one; C-FIND/C-GET/C-MOVE responses say so in `hasIdentifier`; the others never have one).
+ * one; C-FIND/C-GET/C-MOVE responses say so in `hasIdentifier`, the DIMSE-N messages whose data set
+ * PS3.7 10.3 makes optional or conditional in `hasDataSet`; the others never have one).
  *
- * `fromCommandSet` checks what PS3.7 tables 9.3-1 to 9.3-12 require: a missing mandatory element
- * or an element the message does not allow is a `DimseError` naming it, as is a data set where
- * none may follow (a C-ECHO with a data set, a Success C-FIND-RSP with an identifier). Retired and
+ * `fromCommandSet` checks what PS3.7 tables 9.3-1 to 9.3-12 and 10.3-1 to 10.3-12 require: a missing
+ * mandatory element or an element the message does not allow is a `DimseError` naming it, as is a data
+ * set where none may follow (a C-ECHO with a data set, a Success C-FIND-RSP with an identifier, an
+ * N-GET-RQ with one) or none where one must (an N-SET-RQ without its Modification List). Retired and
  * unknown elements are ignored here (they stay in the `CommandSet`). Status detail elements
- * (OffendingElement, ErrorComment, ErrorID; PS3.7 Annex C) are allowed on every response.
+ * (OffendingElement, ErrorComment, ErrorID; PS3.7 Annex C) are allowed on every response, and a DIMSE-N
+ * response may also carry the Attribute Identifier List of a 0x0105/0x0107 status.
  *
- * Not covered: DIMSE-N messages (PS3.7 section 10), and what a status means (see `Status`).
+ * Not covered: what a status means (see `Status`), and what the data sets of the DIMSE-N messages hold
+ * (the SOP classes of PS3.4 define them).
  *
  * @since 0.1.0
  */
@@ -25,7 +30,7 @@ import * as CS from "./CommandSet.ts"
 import * as CommonCommands from "./internal/CommonCommands.ts"
 import * as Status from "./Status.ts"
 
-/** CommandField (0000,0100) values of the DIMSE-C messages (PS3.7 section 9.3). */
+/** CommandField (0000,0100) values of the DIMSE-C and DIMSE-N messages (PS3.7 sections 9.3 and 10.3). */
 export const CommandField = {
   C_STORE_RQ: 0x0001,
   C_STORE_RSP: 0x8001,
@@ -37,7 +42,19 @@ export const CommandField = {
   C_MOVE_RSP: 0x8021,
   C_ECHO_RQ: 0x0030,
   C_ECHO_RSP: 0x8030,
-  C_CANCEL_RQ: 0x0fff
+  C_CANCEL_RQ: 0x0fff,
+  N_EVENT_REPORT_RQ: 0x0100,
+  N_EVENT_REPORT_RSP: 0x8100,
+  N_GET_RQ: 0x0110,
+  N_GET_RSP: 0x8110,
+  N_SET_RQ: 0x0120,
+  N_SET_RSP: 0x8120,
+  N_ACTION_RQ: 0x0130,
+  N_ACTION_RSP: 0x8130,
+  N_CREATE_RQ: 0x0140,
+  N_CREATE_RSP: 0x8140,
+  N_DELETE_RQ: 0x0150,
+  N_DELETE_RSP: 0x8150
 } as const
 
 /** Priority (0000,0700): 0 MEDIUM, 1 HIGH, 2 LOW. */
@@ -186,7 +203,116 @@ export const CCancelRq = Schema.TaggedStruct("CCancelRq", { messageIdBeingRespon
 /** C-CANCEL-RQ (PS3.7 Tables 9.3-9 to 9.3-11), for a C-FIND, C-GET or C-MOVE in progress. */
 export type CCancelRq = typeof CCancelRq.Type
 
-/** Any DIMSE-C message. */
+// The elements every DIMSE-N response may carry (PS3.7 10.3: Affected SOP Class and Instance UID are U(=); Annex C:
+// the status detail, with the Attribute Identifier List of 0x0105 no such attribute and 0x0107 attribute list error).
+const nResponse = {
+  ...response,
+  affectedSopInstanceUid: Schema.optionalKey(Uid),
+  attributeIdentifierList: Schema.optionalKey(Schema.Array(Tag))
+}
+
+/** N-EVENT-REPORT-RQ (PS3.7 Table 10.3-1); an Event Information data set may follow (`hasDataSet`). */
+export const NEventReportRq = Schema.TaggedStruct("NEventReportRq", {
+  messageId: US,
+  affectedSopClassUid: Uid,
+  affectedSopInstanceUid: Uid,
+  eventTypeId: US,
+  hasDataSet: Schema.Boolean
+})
+/** N-EVENT-REPORT-RQ (PS3.7 Table 10.3-1); an Event Information data set may follow (`hasDataSet`). */
+export type NEventReportRq = typeof NEventReportRq.Type
+
+/** N-EVENT-REPORT-RSP (PS3.7 Table 10.3-2); an Event Reply data set may follow (`hasDataSet`). */
+export const NEventReportRsp = Schema.TaggedStruct("NEventReportRsp", {
+  ...nResponse,
+  eventTypeId: Schema.optionalKey(US),
+  hasDataSet: Schema.Boolean
+})
+/** N-EVENT-REPORT-RSP (PS3.7 Table 10.3-2); an Event Reply data set may follow (`hasDataSet`). */
+export type NEventReportRsp = typeof NEventReportRsp.Type
+
+/** N-GET-RQ (PS3.7 Table 10.3-3); no data set. Without an Attribute Identifier List, all attributes are asked for. */
+export const NGetRq = Schema.TaggedStruct("NGetRq", {
+  messageId: US,
+  requestedSopClassUid: Uid,
+  requestedSopInstanceUid: Uid,
+  attributeIdentifierList: Schema.optionalKey(Schema.Array(Tag))
+})
+/** N-GET-RQ (PS3.7 Table 10.3-3); no data set. Without an Attribute Identifier List, all attributes are asked for. */
+export type NGetRq = typeof NGetRq.Type
+
+/** N-GET-RSP (PS3.7 Table 10.3-4); the Attribute List data set follows a success (`hasDataSet`). */
+export const NGetRsp = Schema.TaggedStruct("NGetRsp", { ...nResponse, hasDataSet: Schema.Boolean })
+/** N-GET-RSP (PS3.7 Table 10.3-4); the Attribute List data set follows a success (`hasDataSet`). */
+export type NGetRsp = typeof NGetRsp.Type
+
+/** N-SET-RQ (PS3.7 Table 10.3-5); the Modification List data set always follows. */
+export const NSetRq = Schema.TaggedStruct("NSetRq", {
+  messageId: US,
+  requestedSopClassUid: Uid,
+  requestedSopInstanceUid: Uid
+})
+/** N-SET-RQ (PS3.7 Table 10.3-5); the Modification List data set always follows. */
+export type NSetRq = typeof NSetRq.Type
+
+/** N-SET-RSP (PS3.7 Table 10.3-6); an Attribute List data set may follow (`hasDataSet`). */
+export const NSetRsp = Schema.TaggedStruct("NSetRsp", { ...nResponse, hasDataSet: Schema.Boolean })
+/** N-SET-RSP (PS3.7 Table 10.3-6); an Attribute List data set may follow (`hasDataSet`). */
+export type NSetRsp = typeof NSetRsp.Type
+
+/** N-ACTION-RQ (PS3.7 Table 10.3-7); an Action Information data set may follow (`hasDataSet`). */
+export const NActionRq = Schema.TaggedStruct("NActionRq", {
+  messageId: US,
+  requestedSopClassUid: Uid,
+  requestedSopInstanceUid: Uid,
+  actionTypeId: US,
+  hasDataSet: Schema.Boolean
+})
+/** N-ACTION-RQ (PS3.7 Table 10.3-7); an Action Information data set may follow (`hasDataSet`). */
+export type NActionRq = typeof NActionRq.Type
+
+/** N-ACTION-RSP (PS3.7 Table 10.3-8); an Action Reply data set may follow (`hasDataSet`). */
+export const NActionRsp = Schema.TaggedStruct("NActionRsp", {
+  ...nResponse,
+  actionTypeId: Schema.optionalKey(US),
+  hasDataSet: Schema.Boolean
+})
+/** N-ACTION-RSP (PS3.7 Table 10.3-8); an Action Reply data set may follow (`hasDataSet`). */
+export type NActionRsp = typeof NActionRsp.Type
+
+/**
+ * N-CREATE-RQ (PS3.7 Table 10.3-9); an Attribute List data set may follow (`hasDataSet`). Without an Affected SOP
+ * Instance UID the performer assigns one and returns it in the response.
+ */
+export const NCreateRq = Schema.TaggedStruct("NCreateRq", {
+  messageId: US,
+  affectedSopClassUid: Uid,
+  affectedSopInstanceUid: Schema.optionalKey(Uid),
+  hasDataSet: Schema.Boolean
+})
+/** N-CREATE-RQ (PS3.7 Table 10.3-9); an Attribute List data set may follow (`hasDataSet`). */
+export type NCreateRq = typeof NCreateRq.Type
+
+/** N-CREATE-RSP (PS3.7 Table 10.3-10); an Attribute List data set may follow (`hasDataSet`). */
+export const NCreateRsp = Schema.TaggedStruct("NCreateRsp", { ...nResponse, hasDataSet: Schema.Boolean })
+/** N-CREATE-RSP (PS3.7 Table 10.3-10); an Attribute List data set may follow (`hasDataSet`). */
+export type NCreateRsp = typeof NCreateRsp.Type
+
+/** N-DELETE-RQ (PS3.7 Table 10.3-11); no data set. */
+export const NDeleteRq = Schema.TaggedStruct("NDeleteRq", {
+  messageId: US,
+  requestedSopClassUid: Uid,
+  requestedSopInstanceUid: Uid
+})
+/** N-DELETE-RQ (PS3.7 Table 10.3-11); no data set. */
+export type NDeleteRq = typeof NDeleteRq.Type
+
+/** N-DELETE-RSP (PS3.7 Table 10.3-12); no data set. */
+export const NDeleteRsp = Schema.TaggedStruct("NDeleteRsp", nResponse)
+/** N-DELETE-RSP (PS3.7 Table 10.3-12); no data set. */
+export type NDeleteRsp = typeof NDeleteRsp.Type
+
+/** Any DIMSE message, C or N. */
 export const Message = Schema.Union([
   CEchoRq,
   CEchoRsp,
@@ -198,8 +324,43 @@ export const Message = Schema.Union([
   CGetRsp,
   CMoveRq,
   CMoveRsp,
-  CCancelRq
+  CCancelRq,
+  NEventReportRq,
+  NEventReportRsp,
+  NGetRq,
+  NGetRsp,
+  NSetRq,
+  NSetRsp,
+  NActionRq,
+  NActionRsp,
+  NCreateRq,
+  NCreateRsp,
+  NDeleteRq,
+  NDeleteRsp
 ])
+
+/** A DIMSE-N request. */
+export type NRequest = NEventReportRq | NGetRq | NSetRq | NActionRq | NCreateRq | NDeleteRq
+
+/** A DIMSE-N response. */
+export type NResponse = NEventReportRsp | NGetRsp | NSetRsp | NActionRsp | NCreateRsp | NDeleteRsp
+
+/** Whether a message is a DIMSE-N request. */
+export const isNRequest = (m: { readonly _tag: string }): m is NRequest =>
+  m._tag === "NEventReportRq" ||
+  m._tag === "NGetRq" ||
+  m._tag === "NSetRq" ||
+  m._tag === "NActionRq" ||
+  m._tag === "NCreateRq" ||
+  m._tag === "NDeleteRq"
+
+/** The SOP class a DIMSE-N request names: its Affected (N-EVENT-REPORT, N-CREATE) or Requested SOP Class UID. */
+export const nSopClassOf = (m: NRequest): string =>
+  m._tag === "NEventReportRq" || m._tag === "NCreateRq" ? m.affectedSopClassUid : m.requestedSopClassUid
+
+/** The SOP instance a DIMSE-N request names, if any (an N-CREATE-RQ may leave it to the performer). */
+export const nSopInstanceOf = (m: NRequest): string | undefined =>
+  m._tag === "NEventReportRq" || m._tag === "NCreateRq" ? m.affectedSopInstanceUid : m.requestedSopInstanceUid
 
 // One decoder per message type, made once: the hot path decodes a received command with its own Schema.
 const MEMBER_DECODERS: Readonly<Record<MessageTagOf, (u: unknown) => Result.Result<Message, Schema.SchemaError>>> = {
@@ -213,7 +374,19 @@ const MEMBER_DECODERS: Readonly<Record<MessageTagOf, (u: unknown) => Result.Resu
   CGetRsp: Schema.decodeUnknownResult(CGetRsp),
   CMoveRq: Schema.decodeUnknownResult(CMoveRq),
   CMoveRsp: Schema.decodeUnknownResult(CMoveRsp),
-  CCancelRq: Schema.decodeUnknownResult(CCancelRq)
+  CCancelRq: Schema.decodeUnknownResult(CCancelRq),
+  NEventReportRq: Schema.decodeUnknownResult(NEventReportRq),
+  NEventReportRsp: Schema.decodeUnknownResult(NEventReportRsp),
+  NGetRq: Schema.decodeUnknownResult(NGetRq),
+  NGetRsp: Schema.decodeUnknownResult(NGetRsp),
+  NSetRq: Schema.decodeUnknownResult(NSetRq),
+  NSetRsp: Schema.decodeUnknownResult(NSetRsp),
+  NActionRq: Schema.decodeUnknownResult(NActionRq),
+  NActionRsp: Schema.decodeUnknownResult(NActionRsp),
+  NCreateRq: Schema.decodeUnknownResult(NCreateRq),
+  NCreateRsp: Schema.decodeUnknownResult(NCreateRsp),
+  NDeleteRq: Schema.decodeUnknownResult(NDeleteRq),
+  NDeleteRsp: Schema.decodeUnknownResult(NDeleteRsp)
 }
 type MessageTagOf = (typeof Message.Type)["_tag"]
 
@@ -234,6 +407,12 @@ const FIELD_KINDS: Readonly<Record<string, Kind>> = {
   offendingElement: "Tags",
   affectedSopClassUid: "Uid",
   affectedSopInstanceUid: "Uid",
+  requestedSopClassUid: "Uid",
+  requestedSopInstanceUid: "Uid",
+  eventTypeId: "US",
+  actionTypeId: "US",
+  attributeIdentifierList: "Tags",
+  hasDataSet: "Boolean",
   errorComment: "Lo",
   moveOriginatorApplicationEntityTitle: "Ae",
   moveDestination: "Ae",
@@ -287,7 +466,19 @@ const MEMBER_FIELDS: Readonly<Record<MessageTagOf, MemberFields>> = {
   CGetRsp: fieldsOf(CGetRsp),
   CMoveRq: fieldsOf(CMoveRq),
   CMoveRsp: fieldsOf(CMoveRsp),
-  CCancelRq: fieldsOf(CCancelRq)
+  CCancelRq: fieldsOf(CCancelRq),
+  NEventReportRq: fieldsOf(NEventReportRq),
+  NEventReportRsp: fieldsOf(NEventReportRsp),
+  NGetRq: fieldsOf(NGetRq),
+  NGetRsp: fieldsOf(NGetRsp),
+  NSetRq: fieldsOf(NSetRq),
+  NSetRsp: fieldsOf(NSetRsp),
+  NActionRq: fieldsOf(NActionRq),
+  NActionRsp: fieldsOf(NActionRsp),
+  NCreateRq: fieldsOf(NCreateRq),
+  NCreateRsp: fieldsOf(NCreateRsp),
+  NDeleteRq: fieldsOf(NDeleteRq),
+  NDeleteRsp: fieldsOf(NDeleteRsp)
 }
 // True when every field of `out` (a message of `tag`, from a command set) is one its Schema has and passes its check.
 const passesSchemaChecks = (tag: MessageTagOf, out: Readonly<Record<string, unknown>>): boolean => {
@@ -300,13 +491,13 @@ const passesSchemaChecks = (tag: MessageTagOf, out: Readonly<Record<string, unkn
   }
   return true
 }
-/** Any DIMSE-C message. */
+/** Any DIMSE message, C or N. */
 export type Message = typeof Message.Type
 
 /** The tag of a message type. */
 export type MessageTag = Message["_tag"]
 
-/** A command set that is not a valid DIMSE-C message. */
+/** A command set that is not a valid DIMSE message. */
 export class DimseError extends Data.TaggedError("DimseError")<{
   readonly reason: "UnknownCommand" | "MissingField" | "ForbiddenField" | "InvalidValue"
   /** The message name (`C-STORE-RQ`), or the command field in hex when unknown. */
@@ -339,6 +530,8 @@ const SUBOPS: ReadonlyArray<CS.Field> = [
 const RSP_REQUIRED: ReadonlyArray<CS.Field> = ["messageIdBeingRespondedTo", "status"]
 const RSP_OPTIONAL: ReadonlyArray<CS.Field> = ["affectedSopClassUid", ...DETAIL]
 const QUERY_REQUIRED: ReadonlyArray<CS.Field> = ["messageId", "affectedSopClassUid", "priority"]
+const N_RSP_OPTIONAL: ReadonlyArray<CS.Field> = [...RSP_OPTIONAL, "affectedSopInstanceUid", "attributeIdentifierList"]
+const N_REQUESTED: ReadonlyArray<CS.Field> = ["messageId", "requestedSopClassUid", "requestedSopInstanceUid"]
 
 const SPECS: { readonly [K in MessageTag]: Spec } = {
   CEchoRq: {
@@ -428,6 +621,102 @@ const SPECS: { readonly [K in MessageTag]: Spec } = {
     optional: [],
     dataSet: "never",
     service: "C-FIND"
+  },
+  NEventReportRq: {
+    name: "N-EVENT-REPORT-RQ",
+    commandField: CommandField.N_EVENT_REPORT_RQ,
+    required: ["messageId", "affectedSopClassUid", "affectedSopInstanceUid", "eventTypeId"],
+    optional: [],
+    dataSet: "optional",
+    service: "N-EVENT-REPORT"
+  },
+  NEventReportRsp: {
+    name: "N-EVENT-REPORT-RSP",
+    commandField: CommandField.N_EVENT_REPORT_RSP,
+    required: RSP_REQUIRED,
+    optional: [...N_RSP_OPTIONAL, "eventTypeId"],
+    dataSet: "optional",
+    service: "N-EVENT-REPORT"
+  },
+  NGetRq: {
+    name: "N-GET-RQ",
+    commandField: CommandField.N_GET_RQ,
+    required: N_REQUESTED,
+    optional: ["attributeIdentifierList"],
+    dataSet: "never",
+    service: "N-GET"
+  },
+  NGetRsp: {
+    name: "N-GET-RSP",
+    commandField: CommandField.N_GET_RSP,
+    required: RSP_REQUIRED,
+    optional: N_RSP_OPTIONAL,
+    dataSet: "optional",
+    service: "N-GET"
+  },
+  NSetRq: {
+    name: "N-SET-RQ",
+    commandField: CommandField.N_SET_RQ,
+    required: N_REQUESTED,
+    optional: [],
+    dataSet: "always",
+    service: "N-SET"
+  },
+  NSetRsp: {
+    name: "N-SET-RSP",
+    commandField: CommandField.N_SET_RSP,
+    required: RSP_REQUIRED,
+    optional: N_RSP_OPTIONAL,
+    dataSet: "optional",
+    service: "N-SET"
+  },
+  NActionRq: {
+    name: "N-ACTION-RQ",
+    commandField: CommandField.N_ACTION_RQ,
+    required: [...N_REQUESTED, "actionTypeId"],
+    optional: [],
+    dataSet: "optional",
+    service: "N-ACTION"
+  },
+  NActionRsp: {
+    name: "N-ACTION-RSP",
+    commandField: CommandField.N_ACTION_RSP,
+    required: RSP_REQUIRED,
+    optional: [...N_RSP_OPTIONAL, "actionTypeId"],
+    dataSet: "optional",
+    service: "N-ACTION"
+  },
+  NCreateRq: {
+    name: "N-CREATE-RQ",
+    commandField: CommandField.N_CREATE_RQ,
+    required: ["messageId", "affectedSopClassUid"],
+    optional: ["affectedSopInstanceUid"],
+    dataSet: "optional",
+    service: "N-CREATE"
+  },
+  NCreateRsp: {
+    name: "N-CREATE-RSP",
+    commandField: CommandField.N_CREATE_RSP,
+    required: RSP_REQUIRED,
+    optional: N_RSP_OPTIONAL,
+    dataSet: "optional",
+    service: "N-CREATE"
+  },
+  NDeleteRq: {
+    name: "N-DELETE-RQ",
+    commandField: CommandField.N_DELETE_RQ,
+    required: N_REQUESTED,
+    optional: [],
+    dataSet: "never",
+    service: "N-DELETE"
+  },
+  NDeleteRsp: {
+    name: "N-DELETE-RSP",
+    commandField: CommandField.N_DELETE_RSP,
+    required: RSP_REQUIRED,
+    optional: N_RSP_OPTIONAL,
+    dataSet: "never",
+    service: "N-DELETE"
   }
 }
 
@@ -438,7 +727,7 @@ const BY_COMMAND_FIELD: ReadonlyMap<number, MessageTag> = new Map(
 /** The standard's name of a message (`C-STORE-RQ`). */
 export const commandName = (msg: Pick<Message, "_tag">): string => SPECS[msg._tag].name
 
-/** The standard's name for a CommandField value, or `0xNNNN` when it is not a DIMSE-C message. */
+/** The standard's name for a CommandField value, or `0xNNNN` when it is no DIMSE message. */
 export const commandFieldName = (commandField: number): string => {
   const tag = BY_COMMAND_FIELD.get(commandField)
   return tag === undefined ? Status.format(commandField) : SPECS[tag].name
@@ -450,7 +739,8 @@ export const serviceOf = (msg: Pick<Message, "_tag">): Status.Service => SPECS[m
 /** True when a data set (or identifier) follows the message's command set. */
 export const hasDataSet = (msg: Message): boolean => {
   const { dataSet } = SPECS[msg._tag]
-  return dataSet === "always" || (dataSet === "optional" && "hasIdentifier" in msg && msg.hasIdentifier)
+  if (dataSet !== "optional") return dataSet === "always"
+  return "hasIdentifier" in msg ? msg.hasIdentifier : "hasDataSet" in msg && msg.hasDataSet
 }
 
 /** The command set of a message, with CommandField and CommandDataSetType filled in. */
@@ -476,6 +766,13 @@ export const encode = (msg: Message): Result.Result<Uint8Array, CS.CommandSetErr
   return common !== undefined ? Result.succeed(common) : CS.encode(toCommandSet(msg))
 }
 
+/**
+ * `encode`'s one-pass path alone: the command set of a common message (C-STORE, C-ECHO and their responses, with
+ * values the generic encoder writes as they are), byte for byte what `encode` gives; `undefined` for any other, which
+ * `encode` then takes. For a sender's hot path: no `Result` made per message.
+ */
+export const encodeCommon: (msg: Message) => Uint8Array | undefined = CommonCommands.encode
+
 /** The message a command set carries, checked against PS3.7 section 9.3. */
 export const fromCommandSet = (cs: CS.CommandSet): Result.Result<Message, DimseError> => {
   if (cs.commandField === undefined) {
@@ -486,7 +783,7 @@ export const fromCommandSet = (cs: CS.CommandSet): Result.Result<Message, DimseE
   const tag = BY_COMMAND_FIELD.get(cs.commandField)
   if (tag === undefined) {
     const command = Status.format(cs.commandField)
-    const detail = `CommandField ${command} is not a DIMSE-C message`
+    const detail = `CommandField ${command} is not a DIMSE message`
     return Result.fail(new DimseError({ reason: "UnknownCommand", command, field: "CommandField", detail }))
   }
   const spec = SPECS[tag]
@@ -521,7 +818,7 @@ export const fromCommandSet = (cs: CS.CommandSet): Result.Result<Message, DimseE
   if (tag === "CFindRsp" && withData && cs.status === Status.SUCCESS) {
     return fail("ForbiddenField", "commandDataSetType", "a Success C-FIND-RSP carries no identifier")
   }
-  if (spec.dataSet === "optional") out["hasIdentifier"] = withData
+  if (spec.dataSet === "optional") out[tag.startsWith("N") ? "hasDataSet" : "hasIdentifier"] = withData
 
   // Values are checked as this message's own Schema checks them (lengths of UIDs, AE titles...), by hand; only a
   // message that fails a check goes through the Schema, which says what is wrong with it.
@@ -546,6 +843,14 @@ export const decode = (bytes: Uint8Array): Result.Result<Message, CS.CommandSetE
 const SOP_CLASS_NAMES: ReadonlyMap<string, string> = new Map([
   ["1.2.840.10008.1.1", "Verification"],
   ["1.2.840.10008.1.20.1", "Storage Commitment Push Model"],
+  ["1.2.840.10008.3.1.2.3.3", "Modality Performed Procedure Step"],
+  ["1.2.840.10008.3.1.2.3.4", "Modality Performed Procedure Step Retrieve"],
+  ["1.2.840.10008.3.1.2.3.5", "Modality Performed Procedure Step Notification"],
+  ["1.2.840.10008.5.1.1.1", "Basic Film Session"],
+  ["1.2.840.10008.5.1.1.2", "Basic Film Box"],
+  ["1.2.840.10008.5.1.1.4", "Basic Grayscale Image Box"],
+  ["1.2.840.10008.5.1.1.9", "Basic Grayscale Print Management Meta"],
+  ["1.2.840.10008.5.1.1.16", "Printer"],
   ["1.2.840.10008.5.1.4.1.1.1", "CR Image Storage"],
   ["1.2.840.10008.5.1.4.1.1.1.1", "Digital X-Ray Image Storage - For Presentation"],
   ["1.2.840.10008.5.1.4.1.1.1.1.1", "Digital X-Ray Image Storage - For Processing"],
@@ -602,6 +907,13 @@ export const summarize = (msg: Message): string => {
   const status = field<number>("status")
   if (status !== undefined) parts.push(`status=${Status.format(status)} ${Status.describe(status, serviceOf(msg))}`)
   parts.push(sopClass(field<string>("affectedSopClassUid")), field<string>("affectedSopInstanceUid"))
+  parts.push(sopClass(field<string>("requestedSopClassUid")), field<string>("requestedSopInstanceUid"))
+  const eventType = field<number>("eventTypeId")
+  if (eventType !== undefined) parts.push(`event=${eventType}`)
+  const actionType = field<number>("actionTypeId")
+  if (actionType !== undefined) parts.push(`action=${actionType}`)
+  const attributes = field<ReadonlyArray<number>>("attributeIdentifierList")
+  if (attributes !== undefined) parts.push(`attributes=${attributes.map(CS.formatTag).join(",")}`)
 
   const destination = field<string>("moveDestination")
   if (destination !== undefined) parts.push(`dest=${destination}`)
@@ -623,6 +935,6 @@ export const summarize = (msg: Message): string => {
   const comment = field<string>("errorComment")
   if (comment !== undefined) parts.push(`comment=${JSON.stringify(comment)}`)
 
-  if (hasDataSet(msg)) parts.push(msg._tag === "CStoreRq" ? "dataset" : "identifier")
+  if (hasDataSet(msg)) parts.push(msg._tag.startsWith("C") && msg._tag !== "CStoreRq" ? "identifier" : "dataset")
   return parts.filter((p) => p !== undefined).join(" ")
 }

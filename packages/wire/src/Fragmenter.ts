@@ -177,9 +177,19 @@ export const fragmentMessageParts = (
   maxPduLength: number,
   command: Uint8Array,
   dataSet?: Uint8Array
+): Array<Uint8Array> => messagePartsWithin(presentationContextId, fragmentCapacity(maxPduLength), command, dataSet)
+
+/**
+ * `fragmentMessageParts` for a `capacity` worked out once (`fragmentCapacity` of the maximum PDU length): for a sender
+ * that fragments every message it sends for the same peer.
+ */
+export const messagePartsWithin = (
+  presentationContextId: number,
+  capacity: number,
+  command: Uint8Array,
+  dataSet?: Uint8Array
 ): Array<Uint8Array> => {
   const out: Array<Uint8Array> = []
-  const capacity = fragmentCapacity(maxPduLength)
   partsOf(out, presentationContextId, capacity, true, command)
   if (dataSet !== undefined) partsOf(out, presentationContextId, capacity, false, dataSet)
   return out

@@ -16,8 +16,19 @@
 /** The five status types of PS3.7 Annex C. */
 export type Category = "Success" | "Pending" | "Cancel" | "Warning" | "Failure"
 
-/** The DIMSE-C services whose status codes PS3.4 defines. */
-export type Service = "C-ECHO" | "C-STORE" | "C-FIND" | "C-GET" | "C-MOVE"
+/** The DIMSE services, for `describe` (PS3.4 defines specific codes for the DIMSE-C ones). */
+export type Service =
+  | "C-ECHO"
+  | "C-STORE"
+  | "C-FIND"
+  | "C-GET"
+  | "C-MOVE"
+  | "N-EVENT-REPORT"
+  | "N-GET"
+  | "N-SET"
+  | "N-ACTION"
+  | "N-CREATE"
+  | "N-DELETE"
 
 /** 0000: Success. */
 export const SUCCESS = 0x0000
@@ -65,10 +76,13 @@ export const classify = (status: number): Category => {
 export const isSuccess = (status: number): boolean => status === SUCCESS
 
 /** True for FF00 and FF01: more responses follow. */
-export const isPending = (status: number): boolean => classify(status) === "Pending"
+export const isPending = (status: number): boolean => status === PENDING || status === PENDING_WARNING
 
-/** True for a status that ends a C-FIND, C-GET or C-MOVE operation (anything but Pending). */
-export const isFinal = (status: number): boolean => !isPending(status)
+/**
+ * True for a status that ends a C-FIND, C-GET or C-MOVE operation (anything but Pending). Compared directly, not
+ * through `classify`: every response sent and received is asked this.
+ */
+export const isFinal = (status: number): boolean => status !== PENDING && status !== PENDING_WARNING
 
 /** True for Warning and Failure. */
 export const isProblem = (status: number): boolean => {
@@ -141,7 +155,15 @@ const SPECIFIC: Readonly<Record<Service, ReadonlyMap<number, string>>> = {
     [0xff01, "Pending: matches are continuing, one or more optional keys were not supported"]
   ]),
   "C-GET": RETRIEVE,
-  "C-MOVE": new Map([...RETRIEVE, [0xa801, "Refused: Move Destination unknown"]])
+  "C-MOVE": new Map([...RETRIEVE, [0xa801, "Refused: Move Destination unknown"]]),
+  // The DIMSE-N services use the general codes of PS3.7 Annex C (a SOP class's own reasons go in Error ID, as MPPS's
+  // 0x0110 with Error ID A710, "may no longer be updated").
+  "N-EVENT-REPORT": new Map(),
+  "N-GET": new Map(),
+  "N-SET": new Map(),
+  "N-ACTION": new Map(),
+  "N-CREATE": new Map(),
+  "N-DELETE": new Map()
 }
 
 // Ranges a service assigns to a family of codes (the low bits are implementation specific).

@@ -41,6 +41,21 @@ const VALID: ReadonlyArray<Dimse.Message> = [
     status: 0xff00,
     hasIdentifier: false,
     numberOfRemainingSuboperations: 4
+  },
+  {
+    _tag: "NGetRq",
+    messageId: 3,
+    requestedSopClassUid: "1.2.840.10008.5.1.1.2",
+    requestedSopInstanceUid: "1.2.3",
+    attributeIdentifierList: [0x20100010, 0xffffffff]
+  },
+  {
+    _tag: "NActionRsp",
+    messageIdBeingRespondedTo: 3,
+    status: 0x0123,
+    actionTypeId: 65535,
+    attributeIdentifierList: [0],
+    hasDataSet: false
   }
 ]
 
@@ -65,7 +80,10 @@ describe("fromCommandSet's checks agree with the message Schemas", () => {
       { ...store, messageId: 65536 },
       { ...store, messageId: 1.5 },
       { ...Dimse.toCommandSet(VALID[3]!), errorComment: "x".repeat(65) },
-      { ...Dimse.toCommandSet(VALID[3]!), offendingElement: [-1] }
+      { ...Dimse.toCommandSet(VALID[3]!), offendingElement: [-1] },
+      { ...Dimse.toCommandSet(VALID[5]!), attributeIdentifierList: [0x1_0000_0000] },
+      { ...Dimse.toCommandSet(VALID[5]!), requestedSopClassUid: "1".repeat(65) },
+      { ...Dimse.toCommandSet(VALID[6]!), actionTypeId: -1 }
     ]
     for (const cs of cases) {
       const decoded = Dimse.fromCommandSet(cs)

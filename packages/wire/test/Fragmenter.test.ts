@@ -203,7 +203,7 @@ describe("Fragmenter properties", () => {
 
   const join = (parts: ReadonlyArray<Uint8Array>): Array<number> => parts.flatMap((p) => Array.from(p))
 
-  it("fragmentMessageParts, concatenated, are fragmentMessage's PDUs, and share the data set's bytes", () => {
+  it("fragmentMessageParts (and messagePartsWithin its capacity), concatenated, are fragmentMessage's PDUs, and share the data set's bytes", () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 300 }),
@@ -214,6 +214,8 @@ describe("Fragmenter properties", () => {
           const data = n === null ? undefined : bytes(n, n)
           const parts = F.fragmentMessageParts(3, maxPdu, command, data)
           assert.deepStrictEqual(join(parts), join(F.fragmentMessage(3, maxPdu, command, data)))
+          const within = F.messagePartsWithin(3, F.fragmentCapacity(maxPdu), command, data)
+          assert.deepStrictEqual(join(within), join(parts))
           for (const part of parts) {
             const shared = part.buffer === command.buffer || (data !== undefined && part.buffer === data.buffer)
             assert.isTrue(shared || part.length === 12, "a piece is a view of the input or a 12-byte header")

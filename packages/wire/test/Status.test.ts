@@ -72,6 +72,15 @@ describe("Status.classify", () => {
   })
 })
 
+describe("Status.isPending and isFinal", () => {
+  it("agree with classify on every 16-bit status", () => {
+    for (let s = 0; s <= 0xffff; s++) {
+      const pending = Status.classify(s) === "Pending"
+      if (Status.isPending(s) !== pending || Status.isFinal(s) === pending) assert.fail(`status ${s.toString(16)}`)
+    }
+  })
+})
+
 describe("Status.describe", () => {
   it("gives the service-specific meaning from PS3.4", () => {
     assert.strictEqual(Status.describe(0xa801, "C-MOVE"), "Refused: Move Destination unknown")

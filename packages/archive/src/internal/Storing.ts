@@ -3,6 +3,7 @@
  * the request's UIDs, the structural walk of the data set as it is written, one store at a time per SOP Instance
  * UID, and the removal of a file an instance left when it came again elsewhere.
  */
+import * as FsSync from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import * as Zlib from "node:zlib"
@@ -174,6 +175,15 @@ export const asIndexed = (entry: FileEntry): Effect.Effect<boolean> =>
       (cause: NodeJS.ErrnoException) => cause.code === "ENOENT"
     )
   )
+
+/** The inode at `path` (the entry itself, not what a link points to), or undefined when there is none. */
+export const inodeOf = (path: string): bigint | undefined => {
+  try {
+    return FsSync.lstatSync(path, { bigint: true, throwIfNoEntry: false })?.ino
+  } catch {
+    return undefined
+  }
+}
 
 /** Whether `path` is below `root`. */
 export const isUnder = (root: string, path: string): boolean => path.startsWith(root + Path.sep)

@@ -506,6 +506,43 @@ const textsOf = (v: unknown): ReadonlyArray<string> => {
   return out
 }
 
+// The integer VRs with a binary value, and their bounds (PS3.5 6.2); IS holds a 32-bit signed integer too.
+const INTEGER_RANGES: Readonly<Record<string, readonly [number, number]>> = {
+  US: [0, 0xffff],
+  SS: [-0x8000, 0x7fff],
+  UL: [0, 0xffffffff],
+  SL: [-0x80000000, 0x7fffffff],
+  IS: [-0x80000000, 0x7fffffff]
+}
+
+// The first number of a value that its VR cannot hold as given, or undefined. Numbers, and the text dcmjs reads as a
+// number for a binary VR ("70000" as US); text of IS and DS is checked for its length as text (a C-FIND key may be a
+// range or a wildcard).
+const unwritableNumber = (vr: string, value: unknown): string | undefined => {
+  const range = INTEGER_RANGES[vr]
+  if (range === undefined && vr !== "DS") return undefined
+  const binary = vr !== "IS" && vr !== "DS"
+  const items: ReadonlyArray<unknown> = Array.isArray(value) ? value : [value]
+  for (const item of items) {
+    const n =
+      typeof item === "number"
+        ? item
+        : binary && typeof item === "string" && item.trim() !== "" && !item.includes("\\")
+          ? Number(item)
+          : undefined
+    if (n === undefined) continue
+    if (range !== undefined) {
+      if (!Number.isInteger(n) || n < range[0] || n > range[1]) return typeof item === "string" ? `"${item}"` : `${n}`
+      continue
+    }
+    // DS: dcmjs cuts the text of a number to 16 characters, which only loses precision when the point is within them
+    const text = String(n)
+    const point = text.indexOf(".")
+    if (text.length > 16 && (text.includes("e") || point < 0 || point > 16)) return text
+  }
+  return undefined
+}
+
 interface Prepared {
   readonly dataset: Record<string, unknown>
   /** Non-ASCII text in this scope not covered by an item's own character set. */
@@ -599,6 +636,12 @@ const prepare = (
       if (bad !== undefined) {
         throw new Refused("InvalidValue", `${path}${key} (UI) "${bad}" holds characters other than digits and dots`)
       }
+    }
+    // A number dcmjs cannot write as given is written as another (70000 as US 4464, -1 as 65535, an IS of 14 digits
+    // cut to its first 12, a DS of 20 digits to its first 16): a query for something else, without a word.
+    const unwritable = unwritableNumber(vr, value)
+    if (unwritable !== undefined) {
+      throw new Refused("InvalidValue", `${path}${key} (${vr}) ${unwritable} cannot be written as ${vr}`)
     }
     const values = rep.isBinary() || SINGLE_VALUE_TEXT_VRS.has(vr) ? value : splitValues(value)
     out[key] = Array.isArray(values) ? values.map(toArrayBuffer) : toArrayBuffer(values)

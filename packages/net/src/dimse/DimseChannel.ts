@@ -249,9 +249,13 @@ const ECHOED_UIDS = ["affectedSopClassUid", "affectedSopInstanceUid"] as const
 // Encodes a message's command set. A response whose echoed UIDs cannot be written (the decoder takes any Latin-1 text
 // up to 64 characters, the encoder refuses control characters) goes without those that are not UIDs, rather than
 // leave its request unanswered.
-const encodeCommand = (message: Dimse.Message): Result.Result<Uint8Array, CommandSet.CommandSetError> => {
+// The bytes, or why not: a common message (C-STORE, C-ECHO) in one pass and no `Result` (every message sent).
+const encodeCommand = (message: Dimse.Message): Uint8Array | CommandSet.CommandSetError => {
+  const common = Dimse.encodeCommon(message)
+  if (common !== undefined) return common
   const encoded = Dimse.encode(message)
-  if (Result.isSuccess(encoded) || !("messageIdBeingRespondedTo" in message)) return encoded
+  if (Result.isSuccess(encoded)) return encoded.success
+  if (!("messageIdBeingRespondedTo" in message)) return encoded.failure
   const fields: Record<string, unknown> = { ...message }
   let dropped = false
   for (const key of ECHOED_UIDS) {
@@ -261,7 +265,9 @@ const encodeCommand = (message: Dimse.Message): Result.Result<Uint8Array, Comman
       dropped = true
     }
   }
-  return dropped ? Dimse.encode(fields as unknown as Dimse.Message) : encoded
+  if (!dropped) return encoded.failure
+  const again = Dimse.encode(fields as unknown as Dimse.Message)
+  return Result.isSuccess(again) ? again.success : again.failure
 }
 
 /** Starts DIMSE on an association in the current scope; `handler` receives the requests that arrive. */
@@ -273,6 +279,8 @@ export const make = (
   Effect.withFiber((fiber) => {
     const negotiated = association.negotiated
     const maxPdu = Fragmenter.effectiveMaxPduLength(negotiated.peerMaxPduLength)
+    // The fragment bytes one PDU to the peer carries, worked out once: every message is fragmented for it.
+    const capacity = Fragmenter.fragmentCapacity(maxPdu)
     // The services read once, from the context (a fiber step each saved: this is every association's set-up).
     const context = fiber.context as Context.Context<never>
     const level = Context.get(context, References.MinimumLogLevel)
@@ -289,8 +297,12 @@ export const make = (
     let handlersClosed = false
     // Completed once no handler is running, for whoever waits for that.
     let handlersEmptied: Deferred.Deferred<void> | undefined
+    // Handlers whose fiber is being started: not in `handlers` yet, though they may have run code already. A fiber a
+    // handler wakes runs within that start (Effect resumes a waiter on the waker's stack): an SCU woken by its
+    // N-EVENT-REPORT handler, say, which ends its scope before the handler has answered.
+    let startingHandlers = 0
     const handlersEmpty: Effect.Effect<void> = Effect.suspend(() => {
-      if (handlers.size === 0) return Effect.void
+      if (handlers.size === 0 && startingHandlers === 0) return Effect.void
       handlersEmptied ??= Deferred.makeUnsafe<void>()
       return Deferred.await(handlersEmptied)
     })
@@ -308,9 +320,11 @@ export const make = (
         settleOne(inbox, inbox.onResponse === undefined ? Exit.succeed(r) : applied(inbox.onResponse, r))
         return undefined
       }
-      // C-ECHO and C-STORE have no Pending status (PS3.4 A, B): such a response is a broken answer, not one to wait
-      // past until the DIMSE timeout.
-      if (inbox.message._tag !== "CEchoRq" && inbox.message._tag !== "CStoreRq") return undefined
+      // C-ECHO, C-STORE and the DIMSE-N services have no Pending status (PS3.4 A, B; PS3.7 10.1): such a response is a
+      // broken answer, not one to wait past until the DIMSE timeout.
+      if (inbox.message._tag !== "CEchoRq" && inbox.message._tag !== "CStoreRq" && !Dimse.isNRequest(inbox.message)) {
+        return undefined
+      }
       const status = `0x${r.status.toString(16).padStart(4, "0")}`
       const service = Dimse.commandName(inbox.message).replace(/-RQ$/, "")
       const detail = `${Dimse.commandName(r.message)} with status ${status} (Pending), which ${service} does not have`
@@ -432,11 +446,11 @@ export const make = (
       inbox?: Sent
     ): Effect.Effect<void, DimseFailure> | undefined => {
       const command = encodeCommand(message)
-      if (Result.isFailure(command)) {
-        return Effect.fail(new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` }))
+      if (!(command instanceof Uint8Array)) {
+        return Effect.fail(new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.rule}` }))
       }
       if (!unanswered.sending(message)) return Effect.logWarning(unanswered.notSent(message))
-      const parts = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success, padEven(dataSet))
+      const parts = Fragmenter.messagePartsWithin(context.id, capacity, command, padEven(dataSet))
       if (debug) {
         return Effect.andThen(
           Effect.logDebug(`send ${Dimse.summarize(message)} on pc ${context.id}`),
@@ -473,9 +487,9 @@ export const make = (
     ): Effect.Effect<void, DimseFailure> =>
       Effect.gen(function* () {
         const command = encodeCommand(message)
-        if (Result.isFailure(command)) {
+        if (!(command instanceof Uint8Array)) {
           return yield* Effect.fail(
-            new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.failure.rule}` })
+            new DimseProtocolError({ detail: `cannot encode ${message._tag}: ${command.rule}` })
           )
         }
         if (!unanswered.sending(message)) return yield* Effect.logWarning(unanswered.notSent(message))
@@ -483,7 +497,7 @@ export const make = (
         yield* underSendLock(
           Effect.gen(function* () {
             if (dataSet instanceof Uint8Array) {
-              const parts = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success, padEven(dataSet))
+              const parts = Fragmenter.messagePartsWithin(context.id, capacity, command, padEven(dataSet))
               // A large data set goes in batches, so that the write deadline sees the peer's progress.
               let at = 0
               yield* guardHalfSent(
@@ -504,10 +518,10 @@ export const make = (
             }
             // PDUs go out in batches of at least SEND_BATCH_BYTES, the command with the first: a small
             // data set is one write, a large one a write per batch instead of one per chunk read.
-            let batch: Array<Uint8Array> = Fragmenter.fragmentMessageParts(context.id, maxPdu, command.success)
+            let batch: Array<Uint8Array> = Fragmenter.messagePartsWithin(context.id, capacity, command)
             let batchBytes = 0
             // Lent chunks (pooled file reads) go back once every view of them was handed to the transport.
-            const lent = LentBytes.tracker(Fragmenter.fragmentCapacity(maxPdu))
+            const lent = LentBytes.tracker(capacity)
             const flush = Effect.suspend(() => {
               const pdus = batch
               batch = []
@@ -652,8 +666,19 @@ export const make = (
               ? Effect.sync(() => {
                   rx.gone ??= endedBy(exit.cause)
                 })
-              : protocolAbort(`a message failed half sent: ${Cause.pretty(exit.cause).split("\n")[0]}`)
+              : sourceFailed(exit.cause) !== undefined
+                ? protocolAbort(
+                    `our data set failed half sent: ${sourceFailed(exit.cause)!.message}`,
+                    `${sourceFailed(exit.cause)!.message}: aborting the association (a message was half sent)`
+                  )
+                : protocolAbort(`a message failed half sent: ${Cause.pretty(exit.cause).split("\n")[0]}`)
       )
+    // Our own data set source failing (a file changed while read, a router's incoming data set cut off) is no protocol
+    // error of anyone's: the association is aborted all the same, and the log says whose data set failed.
+    const sourceFailed = (cause: Cause.Cause<unknown>): DataSourceFailed | undefined => {
+      const error = Cause.findErrorOption(cause)
+      return error._tag === "Some" && error.value instanceof DataSourceFailed ? error.value : undefined
+    }
     // The peer's A-ABORT, when that is what ended the association under a message being sent: not a protocol error
     // of ours, and nothing is left to abort. (Any other failure still aborts: the association may not have ended.)
     const endedBy = (cause: Cause.Cause<unknown>): AssociationAborted | undefined => {
@@ -1046,13 +1071,23 @@ export const make = (
         References.CurrentLogAnnotations.key,
         { ...baseAnnotations, message: Dimse.commandName(message), messageId: id ?? -1 }
       )
+      startingHandlers++
       const fiber = Effect.runForkWith(context)(run)
+      startingHandlers--
       fiber.addObserver(done)
-      if (fiber.pollUnsafe() !== undefined) return
+      if (fiber.pollUnsafe() !== undefined) {
+        // Ended as it started; a scope that closed meanwhile may be waiting for it.
+        if (handlersEmptied !== undefined && handlers.size === 0 && startingHandlers === 0) {
+          const emptied = handlersEmptied
+          handlersEmptied = undefined
+          Deferred.doneUnsafe(emptied, Exit.void)
+        }
+        return
+      }
       handlers.add(fiber)
       fiber.addObserver(() => {
         handlers.delete(fiber)
-        if (handlers.size > 0 || handlersEmptied === undefined) return
+        if (handlers.size > 0 || startingHandlers > 0 || handlersEmptied === undefined) return
         const emptied = handlersEmptied
         handlersEmptied = undefined
         Deferred.doneUnsafe(emptied, Exit.void)
@@ -1075,15 +1110,6 @@ export const make = (
       return Effect.andThen(Deferred.await(slotFreed), awaitSlot)
     })
 
-    // A command set of our own making (no DIMSE-C message), with no data set, under the send lock.
-    const sendCommand = (context: AcceptedContext, command: CommandSet.CommandSet): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const bytes = CommandSet.encode(command)
-        if (Result.isFailure(bytes)) return Effect.logWarning(`cannot encode a response: ${bytes.failure.rule}`)
-        const parts = Fragmenter.fragmentMessageParts(context.id, maxPdu, bytes.success)
-        return underSendLock(fail(association.sendPData(parts))).pipe(Effect.ignore)
-      })
-
     const rx: Receiver = new Receiver({
       debug,
       reassembler,
@@ -1094,7 +1120,6 @@ export const make = (
       dimseTimeout: association.ae.timeouts.dimse,
       deliver,
       protocolAbort,
-      sendCommand,
       runHandler,
       handlerDone,
       awaitSlot,
@@ -1206,7 +1231,7 @@ export const make = (
     // The channel's one finalizer also cancels its timers (Timers.makeUnsafe).
     const finalizer = Effect.suspend(() => {
       stopping = true
-      if (handlers.size === 0 && pending.size === 0 && rx.target._tag !== "Request") {
+      if (handlers.size === 0 && startingHandlers === 0 && pending.size === 0 && rx.target._tag !== "Request") {
         closed = true
         handlersClosed = true
         stopWatching()
@@ -1216,7 +1241,9 @@ export const make = (
       return Effect.gen(function* () {
         stopWatching()
         yield* failOutstanding(goneError)
-        if (handlers.size > 0) yield* handlersEmpty.pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
+        if (handlers.size > 0 || startingHandlers > 0) {
+          yield* handlersEmpty.pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
+        }
         timers.cancelAll()
         handlersClosed = true
         if (handlers.size > 0) yield* Fiber.interruptAll(Array.from(handlers))

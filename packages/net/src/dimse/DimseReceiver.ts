@@ -7,7 +7,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
-import { CommandSet, Dimse, Reassembler, Status, type Pdu } from "@netdicom/wire"
+import { Dimse, Reassembler, Status, type Pdu } from "@netdicom/wire"
 import type { AssociationAborted } from "../association/AssociationError.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
 import * as ReceivedBytes from "../upper/ReceivedBytes.ts"
@@ -57,43 +57,6 @@ export const startHandler = (t: { start: (() => void) | undefined }): void => {
   if (start !== undefined) start()
 }
 
-// The DIMSE-N requests' Command Field values (PS3.7 10.3): N-EVENT-REPORT, N-GET, N-SET, N-ACTION, N-CREATE, N-DELETE.
-const N_REQUESTS: ReadonlyMap<number, string> = new Map([
-  [0x0100, "N-EVENT-REPORT-RQ"],
-  [0x0110, "N-GET-RQ"],
-  [0x0120, "N-SET-RQ"],
-  [0x0130, "N-ACTION-RQ"],
-  [0x0140, "N-CREATE-RQ"],
-  [0x0150, "N-DELETE-RQ"]
-])
-
-/**
- * The answer to a DIMSE-N request, which this library does not implement: its response (the request's Command Field
- * with bit 15 set) with status 0x0211 "unrecognized operation" (PS3.7 Annex C) and no data set, naming the SOP class
- * and instance the request named. Undefined for anything else (not an N request, or without a Message ID).
- */
-export const unrecognizedOperation = (
-  command: CommandSet.CommandSet
-): { readonly name: string; readonly messageId: number; readonly response: CommandSet.CommandSet } | undefined => {
-  const field = command.commandField
-  const name = field === undefined ? undefined : N_REQUESTS.get(field)
-  if (field === undefined || name === undefined || command.messageId === undefined) return undefined
-  const sopClass = command.affectedSopClassUid ?? command.requestedSopClassUid
-  const sopInstance = command.affectedSopInstanceUid ?? command.requestedSopInstanceUid
-  return {
-    name,
-    messageId: command.messageId,
-    response: {
-      commandField: field | 0x8000,
-      messageIdBeingRespondedTo: command.messageId,
-      commandDataSetType: CommandSet.NO_DATA_SET,
-      status: Status.UNRECOGNIZED_OPERATION,
-      ...(sopClass !== undefined ? { affectedSopClassUid: sopClass } : {}),
-      ...(sopInstance !== undefined ? { affectedSopInstanceUid: sopInstance } : {})
-    }
-  }
-}
-
 // The response that answers each request (PS3.7 9.3): matched by Message ID Being Responded To, a response of another
 // command is a protocol error, not an answer (a C-ECHO-RSP to a C-FIND-RQ would read as "matching complete, no match").
 const RESPONSE_OF: Readonly<Partial<Record<Dimse.MessageTag, Dimse.MessageTag>>> = {
@@ -101,7 +64,13 @@ const RESPONSE_OF: Readonly<Partial<Record<Dimse.MessageTag, Dimse.MessageTag>>>
   CStoreRq: "CStoreRsp",
   CFindRq: "CFindRsp",
   CGetRq: "CGetRsp",
-  CMoveRq: "CMoveRsp"
+  CMoveRq: "CMoveRsp",
+  NEventReportRq: "NEventReportRsp",
+  NGetRq: "NGetRsp",
+  NSetRq: "NSetRsp",
+  NActionRq: "NActionRsp",
+  NCreateRq: "NCreateRsp",
+  NDeleteRq: "NDeleteRsp"
 }
 
 const statusOf = (m: Dimse.Message): number => ("status" in m ? m.status : Status.SUCCESS)
@@ -131,8 +100,6 @@ interface ReceiverDeps {
   readonly dimseTimeout: Duration.Duration
   readonly deliver: (id: number, r: Response) => Effect.Effect<void> | undefined
   readonly protocolAbort: (detail: string) => Effect.Effect<void>
-  // Sends a command set with no data set (an answer to a request the library does not implement).
-  readonly sendCommand: (context: AcceptedContext, command: CommandSet.CommandSet) => Effect.Effect<void>
   // Runs the channel's handler of a request; `done` once it has ended, with how it ended.
   readonly runHandler: (request: IncomingRequest, id: number | undefined, done: (exit: Exit.Exit<void>) => void) => void
   // The requests not answered yet, and what answers those a handler left (or that have no handler).
@@ -166,7 +133,7 @@ export class Receiver {
     this.deps = deps
   }
   onCommand(event: Reassembler.Command): Effect.Effect<void> | undefined {
-    if (Result.isFailure(event.message)) return this.onInvalidCommand(event, event.message.failure)
+    if (Result.isFailure(event.message)) return this.onInvalidCommand(event.message.failure)
     const message = event.message.success
     const logged = this.deps.debug
       ? Effect.logDebug(`received ${Dimse.summarize(message)} on pc ${event.presentationContextId}`)
@@ -262,23 +229,9 @@ export class Receiver {
     return logged === undefined ? this.deps.awaitSlot : Effect.andThen(logged, this.deps.awaitSlot)
   }
 
-  // A command set that is no DIMSE-C message: a DIMSE-N request is answered 0x0211 (its data set, if any, drained),
-  // and the association goes on; anything else is a protocol error.
-  onInvalidCommand(event: Reassembler.Command, error: Dimse.DimseError): Effect.Effect<void> {
-    const unrecognized = error.reason === "UnknownCommand" ? unrecognizedOperation(event.command) : undefined
-    const context = this.deps.contextById.get(event.presentationContextId)
-    if (unrecognized === undefined || context === undefined) {
-      return this.deps.protocolAbort(`invalid command: ${error.detail}`)
-    }
-    this.target = event.hasDataSet ? DRAIN : NONE
-    const sopClass = unrecognized.response.affectedSopClassUid ?? "no SOP class"
-    return Effect.andThen(
-      Effect.logWarning(
-        `${unrecognized.name} ${unrecognized.messageId} for ${sopClass} on presentation context ${context.id} ` +
-          `refused: ${Status.format(Status.UNRECOGNIZED_OPERATION)} (DIMSE-N services are not implemented)`
-      ),
-      this.deps.sendCommand(context, unrecognized.response)
-    )
+  // A command set that is no DIMSE message, or one that breaks its table (PS3.7 9.3, 10.3): a protocol error.
+  onInvalidCommand(error: Dimse.DimseError): Effect.Effect<void> {
+    return this.deps.protocolAbort(`invalid command: ${error.detail}`)
   }
 
   onData(event: Reassembler.DataFragment): Effect.Effect<void> | undefined {

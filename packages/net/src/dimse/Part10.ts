@@ -52,4 +52,4 @@ export {
   SYNC_READ_LIMIT,
   WHOLE_READ_LIMIT
 } from "./Part10Read.ts"
-export { SYNC_WRITE_LIMIT, writeFile } from "./Part10Write.ts"
+export { SYNC_WRITE_LIMIT, writeFile, writeFileNow } from "./Part10Write.ts"

@@ -5,6 +5,7 @@
 import * as FsCallback from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import * as FileIo from "./FileIo.ts"
 import { FileWriteFailed } from "./Part10Error.ts"
@@ -12,7 +13,7 @@ import { type MetaInput, writeMeta } from "./Part10Meta.ts"
 import * as ReceivedBytes from "../upper/ReceivedBytes.ts"
 
 // Writes a small file in one synchronous vectored write. A path that is not a regular file is refused (and left);
-// a regular file whose write fails is removed. Throws: called only in `writeFile`'s Effect.try (FileWriteFailed).
+// a regular file whose write fails is removed. Throws: called only where `FileWriteFailed` is made of what it throws.
 const writeWholeSync = (path: string, pieces: ReadonlyArray<Uint8Array>): void => {
   const fd = FsCallback.openSync(path, FileIo.WRITE_FLAGS, 0o644)
   let regular = false
@@ -30,7 +31,7 @@ const writeWholeSync = (path: string, pieces: ReadonlyArray<Uint8Array>): void =
 
 // Writes `pieces` synchronously with `write`, the lent ones among them borrowed meanwhile (`ReceivedBytes.borrow`):
 // refused when one was freed already (its bytes are gone: a lent data set read by two consumers); given back after,
-// and released with `releasing`. Throws: called only in `writeFile`'s Effect.try (FileWriteFailed).
+// and released with `releasing`. Throws: called only where `FileWriteFailed` is made of what it throws.
 const writeBorrowed = (pieces: ReadonlyArray<Uint8Array>, releasing: boolean, write: () => void): void => {
   if (!ReceivedBytes.borrow(pieces)) throw new Error(FREED_BEFORE_WRITTEN)
   try {
@@ -53,6 +54,30 @@ const MAX_PENDING_PIECES = 8192
 export const SYNC_WRITE_LIMIT = 1 << 20
 
 /**
+ * `writeFile` of a data set given whole (its fragments in order, `StoreRequest.dataSetReceived`), done as this is
+ * called: with one synchronous vectored write when it is at most `SYNC_WRITE_LIMIT` bytes, giving the data set's length
+ * or why it failed (the file removed), as `writeFile` would; `undefined`, and nothing written, when it is larger (write
+ * it with `writeFile`). For a storage handler that does its work as it is called (`StoreHandler.StorageHandler`): its
+ * outcome then needs no fiber. The fragments stay the caller's (never released).
+ */
+export const writeFileNow = (
+  path: string,
+  meta: MetaInput,
+  dataSet: ReadonlyArray<Uint8Array>
+): Result.Result<number, FileWriteFailed> | undefined => {
+  let total = 0
+  for (const fragment of dataSet) total += fragment.length
+  if (total > SYNC_WRITE_LIMIT) return undefined
+  const pieces = [writeMeta(meta), ...dataSet]
+  try {
+    writeBorrowed(pieces, false, () => writeWholeSync(path, pieces))
+  } catch (cause) {
+    return Result.fail(new FileWriteFailed({ path, cause }))
+  }
+  return Result.succeed(total)
+}
+
+/**
  * Writes a Part 10 file: `writeMeta(meta)`, then the data set's bytes as they come, never decoded (a
  * C-STORE SCP's data set stream, say). A data set of up to `SYNC_WRITE_LIMIT` bytes (most instances) is
  * gathered, then written with one synchronous vectored write: an asynchronous open, write and close costs
@@ -72,24 +97,13 @@ export const writeFile = <E = never>(
   dataSet: Stream.Stream<Uint8Array, E> | ReadonlyArray<Uint8Array>
 ): Effect.Effect<number, E | FileWriteFailed> =>
   Effect.suspend(() => {
+    if (Array.isArray(dataSet)) {
+      const done = writeFileNow(path, meta, dataSet as ReadonlyArray<Uint8Array>)
+      if (done !== undefined) return Result.isSuccess(done) ? Effect.succeed(done.success) : Effect.fail(done.failure)
+    }
     let pending: Array<Uint8Array> = [writeMeta(meta)]
     let pendingBytes = pending[0]!.length
     let total = 0
-    if (Array.isArray(dataSet)) {
-      const fragments: ReadonlyArray<Uint8Array> = dataSet
-      for (const fragment of fragments) total += fragment.length
-      if (total <= SYNC_WRITE_LIMIT) {
-        pending.push(...fragments)
-        return Effect.try({
-          try: () => {
-            writeBorrowed(pending, false, () => writeWholeSync(path, pending))
-            return total
-          },
-          catch: (cause) => new FileWriteFailed({ path, cause })
-        })
-      }
-      total = 0
-    }
     // Fragments pulled from a stream are ours once pulled, and given back once written; an array stays its caller's
     // (who may write it again, or read it): none of it is released.
     const released = !Array.isArray(dataSet)

@@ -13,10 +13,15 @@ import { Dimse, Status } from "@netdicom/wire"
 import type { AcceptedContext } from "../association/Negotiated.ts"
 import type { DimseFailure } from "./DimseError.ts"
 
-type Request = Dimse.CEchoRq | Dimse.CStoreRq | Dimse.CFindRq | Dimse.CGetRq | Dimse.CMoveRq
+type Request = Dimse.CEchoRq | Dimse.CStoreRq | Dimse.CFindRq | Dimse.CGetRq | Dimse.CMoveRq | Dimse.NRequest
 
 const isRequest = (m: Dimse.Message): m is Request =>
-  m._tag === "CEchoRq" || m._tag === "CStoreRq" || m._tag === "CFindRq" || m._tag === "CGetRq" || m._tag === "CMoveRq"
+  m._tag === "CEchoRq" ||
+  m._tag === "CStoreRq" ||
+  m._tag === "CFindRq" ||
+  m._tag === "CGetRq" ||
+  m._tag === "CMoveRq" ||
+  Dimse.isNRequest(m)
 
 /**
  * The final response to a request with a failure `status` and an Error Comment (no data set, no sub-operation counts);
@@ -24,6 +29,7 @@ const isRequest = (m: Dimse.Message): m is Request =>
  */
 export const failureResponse = (request: Dimse.Message, status: number, comment: string): Dimse.Message | undefined => {
   if (!isRequest(request)) return undefined
+  if (Dimse.isNRequest(request)) return nFailureResponse(request, status, comment)
   const base = {
     messageIdBeingRespondedTo: request.messageId,
     affectedSopClassUid: request.affectedSopClassUid,
@@ -44,11 +50,40 @@ export const failureResponse = (request: Dimse.Message, status: number, comment:
   }
 }
 
+// A DIMSE-N request's response with a failure status, naming the SOP class and instance the request named.
+const nFailureResponse = (request: Dimse.NRequest, status: number, comment: string): Dimse.NResponse => {
+  const sopInstance = Dimse.nSopInstanceOf(request)
+  const base = {
+    messageIdBeingRespondedTo: request.messageId,
+    affectedSopClassUid: Dimse.nSopClassOf(request),
+    ...(sopInstance !== undefined ? { affectedSopInstanceUid: sopInstance } : {}),
+    status,
+    errorComment: Dimse.fitErrorComment(comment)
+  }
+  switch (request._tag) {
+    case "NEventReportRq":
+      return { _tag: "NEventReportRsp", ...base, hasDataSet: false }
+    case "NGetRq":
+      return { _tag: "NGetRsp", ...base, hasDataSet: false }
+    case "NSetRq":
+      return { _tag: "NSetRsp", ...base, hasDataSet: false }
+    case "NActionRq":
+      return { _tag: "NActionRsp", ...base, hasDataSet: false }
+    case "NCreateRq":
+      return { _tag: "NCreateRsp", ...base, hasDataSet: false }
+    case "NDeleteRq":
+      return { _tag: "NDeleteRsp", ...base }
+  }
+}
+
 // What a request whose handler failed is answered: 0x0110 processing failure (a general failure status, PS3.7 Annex
-// C) for C-ECHO and C-STORE, as `StoreHandler` answers a storage handler that died; 0xC000 unable to process
-// (PS3.4 C.4.1.1.4, C.4.2.1.5, C.4.3.1.4) for C-FIND, C-GET and C-MOVE, as `Scp` answers one it cannot serve.
+// C) for C-ECHO, C-STORE and the DIMSE-N requests, as `StoreHandler` answers a storage handler that died; 0xC000
+// unable to process (PS3.4 C.4.1.1.4, C.4.2.1.5, C.4.3.1.4) for C-FIND, C-GET and C-MOVE, as `Scp` answers one it
+// cannot serve.
 const failedStatus = (request: Dimse.Message): number =>
-  request._tag === "CEchoRq" || request._tag === "CStoreRq" ? Status.PROCESSING_FAILURE : Status.UNABLE_TO_PROCESS
+  request._tag === "CFindRq" || request._tag === "CGetRq" || request._tag === "CMoveRq"
+    ? Status.UNABLE_TO_PROCESS
+    : Status.PROCESSING_FAILURE
 
 // The requests with one message id whose handlers have not been settled yet, and how many final responses with that
 // id went out meanwhile. One id holds more than one request only when a peer reuses it while its first request runs
@@ -178,11 +213,15 @@ export class Unanswered {
     )
   }
 
-  /** A request with no handler to take it: refused, 0x0124 where we are not its SCP, else 0x0122. */
+  /**
+   * A request with no handler to take it: refused, 0x0124 where we do not have the role that performs it (the SCP's;
+   * the SCU's for N-EVENT-REPORT), else 0x0122.
+   */
   refused(context: AcceptedContext, request: Dimse.Message): Effect.Effect<void> {
     const id = "messageId" in request ? request.messageId : undefined
     if (id === undefined || this.settle(id, request) !== true) return Effect.void
-    const status = context.weAreScp ? Status.SOP_CLASS_NOT_SUPPORTED : Status.NOT_AUTHORIZED
+    const performer = request._tag === "NEventReportRq" ? context.weAreScu : context.weAreScp
+    const status = performer ? Status.SOP_CLASS_NOT_SUPPORTED : Status.NOT_AUTHORIZED
     return Effect.andThen(
       Effect.logWarning(
         `${Dimse.commandName(request)} ${id} on presentation context ${context.id} refused: ` +

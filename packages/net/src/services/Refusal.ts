@@ -4,8 +4,9 @@
  * does not have its operation, is answered 0x0122 "Refused: SOP Class not supported"; one on a context where we did
  * not take the SCP role (role selection, PS3.7 D.3.3.4) 0x0124 "Refused: not authorized" (both general failure
  * statuses, PS3.7 Annex C.5; 0x0122 is also C-ECHO's own, PS3.7 9.1.5.1.4). Used by `Scp` for what it may not serve,
- * and by an SCU for every request but the C-STOREs of its C-GETs (`notServed`). A C-CANCEL-RQ is no request to
- * answer (PS3.7 9.3.2.3): it never reaches a handler.
+ * and by an SCU for every request but the C-STOREs of its C-GETs (`notServed`), DIMSE-N requests too (0x0124 where we
+ * do not have the role that performs one: the SCU's for N-EVENT-REPORT; `Normalized` refuses those an SCP does not
+ * serve). A C-CANCEL-RQ is no request to answer (PS3.7 9.3.2.3): it never reaches a handler.
  *
  * @since 0.1.0
  */
@@ -86,15 +87,18 @@ export const refusalOf = (
 export const refuse = (
   request: DimseChannel.IncomingRequest,
   channel: DimseChannel.DimseChannel,
-  m: ServiceRequest,
+  m: ServiceRequest | Dimse.NRequest,
   refusal: { readonly status: number; readonly comment: string }
 ) =>
   Effect.gen(function* () {
     yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
     const context = request.context
+    const sopClass = Dimse.isNRequest(m) ? Dimse.nSopClassOf(m) : m.affectedSopClassUid
+    // The role that performs the request: the SCU's for N-EVENT-REPORT (the SCP of a SOP class reports), else the SCP's.
+    const [performer, role] = m._tag === "NEventReportRq" ? [context.weAreScu, "SCU"] : [context.weAreScp, "SCP"]
     yield* Effect.logWarning(
-      `${Dimse.commandName(m)} ${m.messageId} for ${m.affectedSopClassUid} on presentation context ${context.id} ` +
-        `(${context.abstractSyntax}${context.weAreScp ? "" : ", we are not its SCP"}) refused: ` +
+      `${Dimse.commandName(m)} ${m.messageId} for ${sopClass} on presentation context ${context.id} ` +
+        `(${context.abstractSyntax}${performer ? "" : `, we are not its ${role}`}) refused: ` +
         `${Status.format(refusal.status)} (${refusal.comment})`
     )
     const response = failureResponse(m, refusal.status, refusal.comment)
@@ -111,6 +115,20 @@ export const notServed =
   (serves: string): DimseChannel.RequestHandler =>
   (request, channel) => {
     const m = request.message
+    if (Dimse.isNRequest(m)) {
+      const performer = m._tag === "NEventReportRq" ? request.context.weAreScu : request.context.weAreScp
+      return refuse(
+        request,
+        channel,
+        m,
+        performer
+          ? { status: Status.SOP_CLASS_NOT_SUPPORTED, comment: serves }
+          : {
+              status: Status.NOT_AUTHORIZED,
+              comment: `not the performer on presentation context ${request.context.id}`
+            }
+      )
+    }
     if (!isServiceRequest(m)) return Stream.runDrain(request.dataSet).pipe(Effect.ignore)
     return refuse(
       request,

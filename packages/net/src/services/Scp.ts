@@ -2,7 +2,8 @@
  * The SCP side of the DIMSE-C services, with the services the user provides as Layers
  * (PS3.4 Annexes A, B, C; PS3.7 section 9.1).
  *
- * Verification is built in. `StorageService` takes instances; `QueryService` answers C-FIND with
+ * Verification is built in: every C-ECHO is answered Success unless a `VerificationService` is given, whose status
+ * answers it instead (a router saying whether its destination answers). `StorageService` takes instances; `QueryService` answers C-FIND with
  * a Stream of identifiers (a C-CANCEL stops it and answers FE00); `RetrieveService` lists the
  * instances for C-GET and C-MOVE, and this module runs the sub-operations: on the same association
  * for C-GET, to the destination from `MoveDestinations` for C-MOVE (over several associations, one after the other,
@@ -20,10 +21,12 @@
  * at Info once its final response is sent (model, level, matches or counts, status). A service that is not provided
  * is answered 0x0122, as is a request whose SOP class is not its presentation context's abstract syntax or does not
  * have its operation (a C-MOVE naming a FIND SOP class, a C-STORE naming Verification); one on a context where we
- * are not the SCP (role selection, PS3.7 D.3.3.4) is answered 0x0124.
+ * are not the SCP (role selection, PS3.7 D.3.3.4) is answered 0x0124. DIMSE-N requests go to the `NormalizedService`
+ * (`Normalized`), which answers those it does not serve 0x0122 or 0x0211.
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -47,13 +50,38 @@ import * as ContextParts from "../dimse/ContextParts.ts"
 import { DataSourceFailed, NoAcceptedContext } from "../dimse/DimseError.ts"
 import { modelOf, type Model, VERIFICATION } from "./QueryRetrieve.ts"
 import * as Scu from "./Scu.ts"
+import * as Normalized from "./Normalized.ts"
 import { isServiceRequest, refusalOf, refuse } from "./Refusal.ts"
 import { storeRequestHandler, type StorageHandler } from "./StoreHandler.ts"
+
+/** What a `StorageService` is given and answers, here beside it (defined in `StoreHandler`). */
+export type { StorageHandler, StoreOutcome, StoreRequest } from "./StoreHandler.ts"
 
 /** Takes the instances C-STORE brings. */
 export class StorageService extends Context.Service<StorageService, { readonly store: StorageHandler }>()(
   "@netdicom/net/StorageService"
 ) {}
+
+/** A C-ECHO as a verification service sees it. */
+export interface EchoRequest {
+  readonly callingAeTitle: string
+}
+
+/** The status to answer a C-ECHO with (PS3.7 9.3.5.2: 0x0000, or a failure of PS3.7 Annex C), and a comment. */
+export interface EchoOutcome {
+  readonly status: number
+  readonly errorComment?: string | undefined
+}
+
+/**
+ * Answers C-ECHO with a status of its choosing, e.g. a router's failure while its destination does not answer.
+ * Without it an SCP answers every C-ECHO 0x0000 at once; a service that dies is answered 0x0110 (processing
+ * failure), logged at Error.
+ */
+export class VerificationService extends Context.Service<
+  VerificationService,
+  { readonly echo: (request: EchoRequest) => Effect.Effect<EchoOutcome> }
+>()("@netdicom/net/VerificationService") {}
 
 /** A query or retrieve refused with a status (e.g. 0xA900 identifier does not match, 0xC000 unable to process). */
 export class QueryFailed extends Data.TaggedError("QueryFailed")<{
@@ -94,7 +122,12 @@ export class MoveDestinations extends Context.Service<
   { readonly lookup: (aeTitle: string) => Option.Option<{ readonly host: string; readonly port: number }> }
 >()("@netdicom/net/MoveDestinations") {}
 
+/** The DIMSE-N operations served per SOP class (`Normalized.layer`). */
+export const NormalizedService = Normalized.NormalizedService
+
 interface Services {
+  readonly normalized?: Option.Option<Normalized.NormalizedService["Service"]>
+  readonly verification?: Option.Option<VerificationService["Service"]>
   readonly storage: Option.Option<StorageService["Service"]>
   readonly query: Option.Option<QueryService["Service"]>
   readonly retrieve: Option.Option<RetrieveService["Service"]>
@@ -598,6 +631,39 @@ const handleRetrieve = (
     if (!finalSent) yield* finish
   })
 
+// A C-ECHO answered with the status of the user's `VerificationService`; one that dies is answered 0x0110 (as a
+// storage handler's death is, `StoreHandler`), not left to the peer's DIMSE timeout.
+const handleEcho = (
+  verification: VerificationService["Service"],
+  request: DimseChannel.IncomingRequest,
+  channel: DimseChannel.DimseChannel,
+  m: Dimse.CEchoRq
+): Effect.Effect<void> => {
+  const respond = (status: number, errorComment: string | undefined) =>
+    channel
+      .send(request.context, {
+        _tag: "CEchoRsp",
+        messageIdBeingRespondedTo: m.messageId,
+        affectedSopClassUid: m.affectedSopClassUid,
+        status,
+        ...(errorComment ? { errorComment: Dimse.fitErrorComment(errorComment) } : {})
+      })
+      .pipe(Effect.ignore)
+  const outcome = Effect.suspend(() =>
+    verification.echo({ callingAeTitle: channel.association.negotiated.peerAeTitle })
+  )
+  return Effect.matchCauseEffect(outcome, {
+    onFailure: (cause) =>
+      Cause.hasInterruptsOnly(cause)
+        ? Effect.failCause(cause)
+        : Effect.andThen(
+            Effect.logError("the verification service failed", cause),
+            respond(Status.PROCESSING_FAILURE, "the verification service failed")
+          ),
+    onSuccess: (o) => respond(o.status, o.errorComment)
+  })
+}
+
 /**
  * The request handler of an SCP offering the given services. A request whose SOP class is not its presentation
  * context's, or on a context where we are not the SCP, is answered with a failure (0x0122, 0x0124) and not served.
@@ -608,6 +674,12 @@ export const requestHandler = (ae: ApplicationEntity, services: Services): Dimse
     : storeRequestHandler(() =>
         Effect.succeed({ status: Status.SOP_CLASS_NOT_SUPPORTED, errorComment: "no StorageService on this SCP" })
       )
+  const normalized = Normalized.requestHandler(
+    services.normalized !== undefined && Option.isSome(services.normalized)
+      ? services.normalized.value.handlersFor
+      : () => undefined
+  )
+  const verification = Option.getOrUndefined(services.verification ?? Option.none())
   return (request, channel) => {
     const m = request.message
     if (isServiceRequest(m)) {
@@ -616,6 +688,7 @@ export const requestHandler = (ae: ApplicationEntity, services: Services): Dimse
     }
     switch (m._tag) {
       case "CEchoRq": {
+        if (verification !== undefined) return handleEcho(verification, request, channel, m)
         // Answered as the handler is called, written at once when nothing else is being sent: then its effect is a
         // success already, and the channel runs no fiber for it.
         const rest = channel.sendNow(request.context, {
@@ -634,6 +707,8 @@ export const requestHandler = (ae: ApplicationEntity, services: Services): Dimse
       case "CMoveRq":
         return handleRetrieve(ae, services, request, channel)
       default:
+        // The DIMSE-N requests here, after the DIMSE-C ones: no call of their own on a C-STORE's path.
+        if (Dimse.isNRequest(m)) return normalized(request, channel)
         return Effect.andThen(
           Stream.runDrain(request.dataSet).pipe(Effect.ignore),
           Effect.logWarning(`${Dimse.commandName(m)} is not handled by this SCP`)
@@ -659,14 +734,21 @@ const missingServices = (ae: ApplicationEntity, services: Services): ReadonlyArr
   let storage = false
   let query = false
   let retrieve = false
+  let normalized = false
   for (const c of ae.contexts) {
-    if (c.scp === false || c.abstractSyntax === VERIFICATION) continue
+    if (c.abstractSyntax === VERIFICATION) continue
+    // A DIMSE-N SOP class is served in either role (an SCU of Storage Commitment takes its N-EVENT-REPORTs).
+    if (Normalized.isNormalizedSopClass(c.abstractSyntax)) normalized = true
+    if (c.scp === false) continue
     const qr = modelOf(c.abstractSyntax)
-    if (qr === undefined) storage = true
+    if (qr === undefined) storage ||= !Normalized.isNormalizedSopClass(c.abstractSyntax)
     else if (qr.op === "find") query = true
     else retrieve = true
   }
   const missing: Array<string> = []
+  if (normalized && (services.normalized === undefined || Option.isNone(services.normalized))) {
+    missing.push("NormalizedService (DIMSE-N)")
+  }
   if (storage && Option.isNone(services.storage)) missing.push("StorageService (C-STORE)")
   if (query && Option.isNone(services.query)) missing.push("QueryService (C-FIND)")
   if (retrieve && Option.isNone(services.retrieve)) missing.push("RetrieveService (C-GET, C-MOVE)")
@@ -674,8 +756,9 @@ const missingServices = (ae: ApplicationEntity, services: Services): ReadonlyArr
 }
 
 /**
- * Serves Verification and whichever of Storage, Query and Retrieve services are in context, in
- * the current scope. Each association gets its own DIMSE channel.
+ * Serves Verification (answered by the `VerificationService` in context, else Success) and whichever of Storage,
+ * Query, Retrieve and Normalized (DIMSE-N) services are in context, in the current scope. Each association gets its
+ * own DIMSE channel.
  */
 export const serve = (
   ae: ApplicationEntity,
@@ -683,6 +766,8 @@ export const serve = (
 ): Effect.Effect<Server.Server, ListenFailed, Scope.Scope> =>
   Effect.gen(function* () {
     const services: Services = {
+      normalized: yield* Effect.serviceOption(Normalized.NormalizedService),
+      verification: yield* Effect.serviceOption(VerificationService),
       storage: yield* Effect.serviceOption(StorageService),
       query: yield* Effect.serviceOption(QueryService),
       retrieve: yield* Effect.serviceOption(RetrieveService),

@@ -35,6 +35,7 @@ import * as Part10 from "../dimse/Part10.ts"
 import * as Transcode from "../dimse/Transcode.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
 import { SOP_CLASSES, VERIFICATION, type Model } from "./QueryRetrieve.ts"
+import * as Normalized from "./Normalized.ts"
 import { notServed } from "./Refusal.ts"
 import { storeRequestHandler, type StorageHandler } from "./StoreHandler.ts"
 
@@ -516,16 +517,37 @@ export const get = (
 // The requests of a peer to an SCU that takes no C-STOREs: all refused.
 const servesNothing = notServed("this SCU serves no requests")
 
+/** Options of `connect`: the association's, and the requests this SCU takes from its peer. */
+export interface ConnectOptions extends Association.ConnectOptions {
+  /** Receives the C-STORE sub-operations of a C-GET. */
+  readonly onStore?: StorageHandler
+  /**
+   * Receives the N-EVENT-REPORTs the peer sends as the SCP of a SOP class we are the SCU of (a Storage Commitment
+   * SCP's result on the association of its N-ACTION, PS3.4 J.3.3).
+   */
+  readonly onEventReport?: Normalized.NHandler
+}
+
 /**
  * Opens an association and DIMSE on it, in the current scope (released when the scope
- * succeeds, aborted otherwise). `onStore` receives C-STORE sub-operations of a C-GET. Any other request the peer
- * sends (a C-ECHO-RQ, say, or a C-STORE-RQ when no `onStore` is given) is refused with a failure response (0x0122, or
- * 0x0124 on a context where we are not the SCP: `Refusal`), logged at Warn.
+ * succeeds, aborted otherwise). `onStore` receives C-STORE sub-operations of a C-GET, `onEventReport` the peer's
+ * N-EVENT-REPORTs. Any other request the peer sends (a C-ECHO-RQ, say, or a C-STORE-RQ when no `onStore` is given)
+ * is refused with a failure response (0x0122, or 0x0124 on a context where we are not the SCP: `Refusal`), logged at
+ * Warn.
  */
 export const connect = (
   ae: ApplicationEntity,
-  options: Association.ConnectOptions & { readonly onStore?: StorageHandler }
+  options: ConnectOptions
 ): Effect.Effect<DimseChannel.DimseChannel, AssociationError | NegotiationError, Scope.Scope> =>
-  Effect.flatMap(Association.connect(ae, options), (association) =>
-    DimseChannel.make(association, options.onStore ? storeRequestHandler(options.onStore) : servesNothing)
-  )
+  Effect.flatMap(Association.connect(ae, options), (association) => {
+    const served = options.onStore ? storeRequestHandler(options.onStore) : servesNothing
+    const onEventReport = options.onEventReport
+    if (onEventReport === undefined) return DimseChannel.make(association, served)
+    const reports = Normalized.requestHandler(() => ({ nEventReport: onEventReport }))
+    return DimseChannel.make(association, (request, channel) =>
+      request.message._tag === "NEventReportRq" ? reports(request, channel) : served(request, channel)
+    )
+  })
+
+/** The DIMSE-N calls (`Normalized`), as an SCU makes them. */
+export { nAction, nCreate, nDelete, nEventReport, nGet, nSet, type NResponse } from "./Normalized.ts"

@@ -12,10 +12,12 @@
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
 import { Dimse, Status } from "@netdicom/wire"
 import type { AssociationAborted } from "../association/AssociationError.ts"
 import type * as DimseChannel from "../dimse/DimseChannel.ts"
+import type { DimseFailure } from "../dimse/DimseError.ts"
 import { notServed } from "./Refusal.ts"
 
 /** One instance arriving. */
@@ -24,6 +26,8 @@ export interface StoreRequest {
   readonly sopInstanceUid: string
   readonly transferSyntax: string
   readonly callingAeTitle: string
+  /** The C-STORE-RQ's Priority (PS3.7 Table 9.3-1): what a router passes on to `Scu.store` with the data set. */
+  readonly priority: Dimse.Priority
   readonly moveOriginator: { readonly aeTitle: string; readonly messageId: number } | undefined
   /** The bare data set as it arrives; consume it fully. */
   readonly dataSet: Stream.Stream<Uint8Array, AssociationAborted>
@@ -46,10 +50,15 @@ export interface StoreRequest {
 /** The status to answer with, and an optional comment (PS3.7 C.4.1). */
 export interface StoreOutcome {
   readonly status: number
-  readonly errorComment?: string
+  readonly errorComment?: string | undefined
 }
 
-/** What the user provides to take instances. */
+/**
+ * What the user provides to take instances: called once per request, as it is handled, and its effect run at once.
+ * A handler that does its work as it is called (discarding, or a small instance written synchronously) may return its
+ * outcome as `Effect.succeed(outcome)` (an `Exit`): the response is then written as it returns, and no fiber runs for
+ * it.
+ */
 export type StorageHandler = (request: StoreRequest) => Effect.Effect<StoreOutcome>
 
 // Answers now: called from within the handler's running effect, the response is written at once when nothing else
@@ -63,7 +72,19 @@ const respond = (
   status: number,
   errorComment?: string
 ): Effect.Effect<void> => {
-  const rest = channel.sendNow(request.context, {
+  const rest = answer(request, channel, m, status, errorComment)
+  return rest === undefined ? Effect.void : Effect.ignore(rest)
+}
+
+// The response written now (`undefined`), or the effect that finishes sending it (`DimseChannel.sendNow`).
+const answer = (
+  request: DimseChannel.IncomingRequest,
+  channel: DimseChannel.DimseChannel,
+  m: Dimse.CStoreRq,
+  status: number,
+  errorComment: string | undefined
+): Effect.Effect<void, DimseFailure> | undefined =>
+  channel.sendNow(request.context, {
     _tag: "CStoreRsp",
     messageIdBeingRespondedTo: m.messageId,
     status,
@@ -71,8 +92,6 @@ const respond = (
     affectedSopInstanceUid: m.affectedSopInstanceUid,
     ...(errorComment ? { errorComment: Dimse.fitErrorComment(errorComment) } : {})
   } satisfies Dimse.CStoreRsp)
-  return rest === undefined ? Effect.void : Effect.ignore(rest)
-}
 
 // What a C-GET SCU answers any other request (a C-ECHO-RQ from the C-GET's SCP, say): refused (`Refusal`).
 const notStore = notServed("this SCU serves only C-STORE")
@@ -112,13 +131,16 @@ export const storeRequestHandler =
       })
     }
     const received = request.dataSetReceived
-    // Suspended: the user's handler is called when the effect runs, so that a throw in it is a defect there.
-    const outcome = Effect.suspend(() =>
-      handler({
+    // Called as the request is handled (the channel calls this as it is, and runs the effect at once): a throw in it is
+    // that handler's defect, answered as one below.
+    let outcome: Effect.Effect<StoreOutcome>
+    try {
+      outcome = handler({
         sopClassUid: m.affectedSopClassUid,
         sopInstanceUid: m.affectedSopInstanceUid,
         transferSyntax: request.context.transferSyntax,
         callingAeTitle: channel.association.negotiated.peerAeTitle,
+        priority: m.priority,
         moveOriginator:
           m.moveOriginatorApplicationEntityTitle !== undefined
             ? { aeTitle: m.moveOriginatorApplicationEntityTitle, messageId: m.moveOriginatorMessageId ?? 0 }
@@ -127,7 +149,17 @@ export const storeRequestHandler =
         dataSetLent: request.dataSetLent,
         ...(received !== undefined ? { dataSetReceived: received } : {})
       })
-    )
+    } catch (thrown) {
+      outcome = Effect.die(thrown)
+    }
+    // A handler that did its work as it was called and gave its outcome (`Effect.succeed`, an `Exit`) is answered now;
+    // written at once, its effect is `Exit.void`, and the channel runs no fiber for it.
+    if (Exit.isExit(outcome) && outcome._tag === "Success") {
+      // The success of an `Effect<StoreOutcome>` (`isExit` narrows to `Exit<unknown>`).
+      const given = outcome.value as StoreOutcome
+      const rest = answer(request, channel, m, given.status, given.errorComment)
+      return rest === undefined ? Exit.void : Effect.ignore(rest)
+    }
     // A handler that died (a throw, a defect) is answered 0x0110, processing failure, rather than leaving the peer
     // waiting for a response until its timeout; interrupted (the association is gone), there is no one to answer.
     // One step for both outcomes (not a catch, then a flatMap): this runs once per instance.

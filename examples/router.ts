@@ -1,0 +1,129 @@
+/**
+ * A DICOM router: `npx -y pnpm@10 exec node examples/router.ts PORT PACS_HOST PACS_PORT PACS_AE`.
+ *
+ * Each instance a modality sends is forwarded to the PACS as it arrives, its bytes unchanged (no transcoding), over
+ * one long-lived association, and the modality is answered with the PACS's status once the PACS has answered; when
+ * the PACS cannot be reached or its association fails, with 0xA700 (out of resources: try again later) and a
+ * comment saying why. That association is opened on first use and again after it ended. A C-ECHO is answered
+ * Success only when the PACS answers one within 5 s, else 0x0110.
+ *
+ * One association serves every modality: their C-STOREs take turns on it (one at a time unless the PACS grants an
+ * Asynchronous Operations Window), and a modality that aborts in the middle of an instance aborts it too (a message
+ * half sent cannot be finished), failing the C-STORE of another modality under way on it.
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Effect, Exit, Layer, References, Result, Scope, Semaphore, Stream } from "effect"
+import { ApplicationEntity, type DimseChannel, DimseError, Scp, Scu } from "@netdicom/net"
+import { Uids } from "@netdicom/wire"
+import { arg, VERIFICATION } from "./common.ts"
+
+const S = Uids.StorageSop
+const T = Uids.TransferSyntax
+const CLASSES = [S.CTImageStorage, S.MRImageStorage, S.SecondaryCaptureImageStorage, S.RTDoseStorage, S.RTPlanStorage]
+const SYNTAXES = [
+  T.ExplicitVRLittleEndian,
+  T.ImplicitVRLittleEndian,
+  T.ExplicitVRBigEndian,
+  T.DeflatedExplicitVRLittleEndian,
+  T.JPEGBaseline8Bit,
+  T.JPEGLosslessSV1,
+  T.JPEG2000Lossless,
+  T.RLELossless
+]
+
+// What modalities may send: each class in every syntax above, the syntax of their choice (`preferRequestorOrder`
+// below), so that an instance is taken in the syntax it is stored in.
+const ae = Result.getOrThrow(
+  ApplicationEntity.make({
+    aeTitle: "ROUTER",
+    contexts: [
+      { abstractSyntax: VERIFICATION, transferSyntaxes: [T.ImplicitVRLittleEndian] },
+      ...CLASSES.map((abstractSyntax) => ({ abstractSyntax, transferSyntaxes: SYNTAXES }))
+    ],
+    timeouts: { connect: "5 seconds" }
+  })
+)
+
+// What the PACS is asked for: a context per class and syntax, since a PACS accepts one syntax per context.
+const upstream = {
+  host: arg(1, "127.0.0.1"),
+  port: Number(arg(2, "11112")),
+  calledAeTitle: arg(3, "PACS"),
+  contexts: [
+    { abstractSyntax: VERIFICATION, transferSyntaxes: [T.ImplicitVRLittleEndian] },
+    ...CLASSES.flatMap((abstractSyntax) => SYNTAXES.map((ts) => ({ abstractSyntax, transferSyntaxes: [ts] })))
+  ]
+}
+
+// The association to the PACS, opened on first use and again once it has ended.
+const makePacs = Effect.gen(function* () {
+  const lock = yield* Semaphore.make(1)
+  let open: { readonly channel: DimseChannel.DimseChannel; readonly scope: Scope.Closeable } | undefined
+  yield* Effect.addFinalizer(() => (open === undefined ? Effect.void : Scope.close(open.scope, Exit.void)))
+  const connect = Effect.gen(function* () {
+    if (open !== undefined) return open.channel
+    const scope = yield* Scope.make()
+    const channel = yield* Scu.connect(ae, upstream).pipe(
+      // opened inside a modality's handler, it would carry that handler's log annotations for its whole life
+      Effect.provideService(References.CurrentLogAnnotations, {}),
+      Effect.provideService(References.CurrentLogSpans, []),
+      Scope.provide(scope),
+      Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
+    )
+    const opened = { channel, scope }
+    open = opened
+    channel.association.whenEnded(() => {
+      if (open === opened) open = undefined
+    })
+    return channel
+  })
+  return Semaphore.withPermit(lock, connect)
+})
+
+// The modality's data set as it arrives (a large one), or the one piece it arrived in (a small one).
+const dataSetOf = (request: Scp.StoreRequest): DimseChannel.DataSource =>
+  request.dataSetReceived?.length === 1
+    ? request.dataSetReceived[0]!
+    : request.dataSet.pipe(Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message })))
+
+const program = Effect.gen(function* () {
+  const pacs = yield* makePacs
+  const Storage = Layer.succeed(Scp.StorageService)({
+    store: (request) =>
+      Effect.flatMap(pacs, (channel) =>
+        Scu.store(channel, {
+          sopClassUid: request.sopClassUid,
+          sopInstanceUid: request.sopInstanceUid,
+          transferSyntax: request.transferSyntax,
+          dataSet: dataSetOf(request),
+          priority: request.priority,
+          transcode: false
+        })
+      ).pipe(
+        Effect.tap((r) =>
+          Effect.logInfo(`${request.sopInstanceUid} from ${request.callingAeTitle}: PACS ${r.meaning}`)
+        ),
+        Effect.catch((e) =>
+          Effect.as(Effect.logWarning(`${request.sopInstanceUid} not forwarded: ${e.message}`), {
+            status: e._tag === "NoAcceptedContext" ? 0x0122 : 0xa700,
+            errorComment: e.message
+          })
+        )
+      )
+  })
+  const Verification = Layer.succeed(Scp.VerificationService)({
+    echo: () =>
+      Effect.flatMap(pacs, Scu.echo).pipe(
+        Effect.timeout("5 seconds"),
+        Effect.map((r) => (r.status === 0 ? { status: 0 } : { status: 0x0110, errorComment: `PACS: ${r.meaning}` })),
+        Effect.catch((e) => Effect.succeed({ status: 0x0110, errorComment: `PACS unreachable: ${e.message}` }))
+      )
+  })
+  const server = yield* Scp.serve(ae, { port: Number(arg(0, "0")), policy: { preferRequestorOrder: true } }).pipe(
+    Effect.provide(Layer.merge(Storage, Verification))
+  )
+  yield* Effect.log(`listening on 127.0.0.1:${server.port} as ROUTER, forwarding to ${upstream.calledAeTitle}`)
+  return yield* Effect.never
+})
+
+NodeRuntime.runMain(Effect.scoped(program))
