@@ -540,11 +540,7 @@ export const make = (
               }
               return batchBytes >= SEND_BATCH_BYTES
             }
-            // A file the library reads (`FileIo.chunkReaderOf`): its chunks go out from the reads themselves, an effect
-            // run only where the fiber must wait (a read from the disk, the socket to drain, the end's check), instead
-            // of a stream's pull per chunk.
             // Framed reads (`FileIo.Frame`) come as whole PDUs once their headers are written in: one piece per write.
-            const capacity = Fragmenter.fragmentCapacity(maxPdu)
             const frame = { gap: Fragmenter.HEADER_LENGTH, capacity }
             // The PDUs of a framed chunk, headers written; the file's last has the "last" bit and, at an odd length,
             // a trailing NUL (the frame's capacity is even: there is room for it).
@@ -564,6 +560,9 @@ export const make = (
             }
             // The file's last PDUs, held until the end's check says the file is as its meta was read.
             let lastFramed: { readonly pdus: Uint8Array; readonly bytes: Uint8Array } | undefined
+            // A file the library reads (`FileIo.chunkReaderOf`): its chunks go out from the reads themselves, an effect
+            // run only where the fiber must wait (a read from the disk, the socket to drain, the end's check), instead
+            // of a stream's pull per chunk.
             const sendReads = (reads: FileIo.ChunkReader<DataSourceFailed>) => {
               let ended = false
               // Up to the end, a failed read, or a write that must wait (its wait, then the next turn).
