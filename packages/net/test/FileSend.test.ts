@@ -110,7 +110,7 @@ describe("a large file's data set sent from its reads", () => {
   )
 
   // Framed reads: sizes around a PDU's capacity and a read's frames (odd ones end with a NUL), at the common PDU sizes.
-  for (const maxPduLength of [16384, 131072, 65536 + 10]) {
+  for (const maxPduLength of [16384, 65536 - 10]) {
     it.live(`goes out as whole PDUs read in place, a piece per write, intact (max PDU ${maxPduLength})`, () =>
       Effect.gen(function* () {
         const { channel, counts, received } = yield* connected(undefined, maxPduLength)

@@ -243,6 +243,10 @@ export interface Frame {
   readonly capacity: number
 }
 
+// Reads are framed only when this many frames fit one: at two per read (max PDU 131072) framing saved no CPU that could
+// be measured and the bench's SCU peaked 2-3 MiB higher, for a cause not found (docs/performance.md Round 14, large).
+const FRAMES_AT_LEAST = 4
+
 /**
  * A file's chunks read one ahead into pooled buffers, driven by callbacks: what `lentReads` streams, for a sender that
  * takes them without an effect per chunk.
@@ -255,7 +259,7 @@ export interface ChunkReader<E> {
   readonly take: () => Chunk<E> | undefined
   /** Calls `ready` once when `take` has something (at once if it has now); `undefined` forgets the one set. */
   readonly whenReady: (ready: (() => void) | undefined) => void
-  /** Whether the chunks are framed (`Frame`): only when asked for, the file's size is known, and a frame fits a read. */
+  /** Whether the chunks are framed (`Frame`): when asked for, the file's size is known, and four frames fit a read. */
   readonly framed: boolean
 }
 
@@ -290,7 +294,7 @@ export const openChunkReader = <E>(
     let position = offset
     // where the reads stop: the size the file had when its meta was read, if known
     const end = seen?.fileSize
-    const framed = frame !== undefined && end !== undefined && frame.gap + frame.capacity <= size
+    const framed = frame !== undefined && end !== undefined && (frame.gap + frame.capacity) * FRAMES_AT_LEAST <= size
     const per = framed ? frame.gap + frame.capacity : 0
     const frames = framed ? Math.floor(size / per) : 0
     const changedOf = (stat: Fs.Stats): Error | undefined => {
