@@ -352,12 +352,7 @@ const store = Command.make(
                   sopClassUid: file.sopClassUid,
                   sopInstanceUid: file.sopInstanceUid,
                   transferSyntax: file.transferSyntaxUid,
-                  dataSet:
-                    loaded.success instanceof Uint8Array
-                      ? loaded.success
-                      : loaded.success.pipe(
-                          Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message }))
-                        )
+                  dataSet: Part10.asDataSource(loaded.success)
                 }
                 // as many outstanding as the association's window allows, each sent and answered in this fiber (a
                 // data set in bytes begun at once by `Scu.storeNow`, its answer awaited in turn); a streamed one with

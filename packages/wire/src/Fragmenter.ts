@@ -47,6 +47,39 @@ export const fragmentCapacity = (maxPduLength: number): number => {
   return n >= 2 ? n & ~1 : n
 }
 
+/**
+ * Writes at `at` in `out` the 12-byte header of a P-DATA-TF PDU holding one PDV of `dataLength` fragment bytes (the
+ * bytes themselves follow it): for PDUs laid out in a buffer their data was read into, with room left for headers.
+ */
+export const writeHeader = (
+  out: Uint8Array,
+  at: number,
+  dataLength: number,
+  presentationContextId: number,
+  isCommand: boolean,
+  isLast: boolean
+): void => {
+  const pduLength = Pdv.PDV_HEADER_LENGTH + dataLength
+  const pdvLength = 2 + dataLength
+  // big endian lengths, written byte by byte (no DataView per PDU)
+  out[at] = 0x04
+  out[at + 1] = 0
+  out[at + 2] = pduLength >>> 24
+  out[at + 3] = (pduLength >>> 16) & 0xff
+  out[at + 4] = (pduLength >>> 8) & 0xff
+  out[at + 5] = pduLength & 0xff
+  out[at + 6] = pdvLength >>> 24
+  out[at + 7] = (pdvLength >>> 16) & 0xff
+  out[at + 8] = (pdvLength >>> 8) & 0xff
+  out[at + 9] = pdvLength & 0xff
+  out[at + 10] = presentationContextId
+  // `Pdv.controlHeader`'s bits, without an object per PDU
+  out[at + 11] = (isCommand ? Pdv.CONTROL_COMMAND : 0) | (isLast ? Pdv.CONTROL_LAST : 0)
+}
+
+/** The length of the header `writeHeader` writes before each PDU's fragment. */
+export const HEADER_LENGTH = HEADER
+
 // A PDU of `size` bytes whose header announces `dataLength` fragment bytes.
 const allocate = (
   size: number,
@@ -56,21 +89,7 @@ const allocate = (
   isLast: boolean
 ): Uint8Array => {
   const out = new Uint8Array(size)
-  const pduLength = Pdv.PDV_HEADER_LENGTH + dataLength
-  const pdvLength = 2 + dataLength
-  // big endian lengths, written byte by byte (no DataView per PDU)
-  out[0] = 0x04
-  out[2] = pduLength >>> 24
-  out[3] = (pduLength >>> 16) & 0xff
-  out[4] = (pduLength >>> 8) & 0xff
-  out[5] = pduLength & 0xff
-  out[6] = pdvLength >>> 24
-  out[7] = (pdvLength >>> 16) & 0xff
-  out[8] = (pdvLength >>> 8) & 0xff
-  out[9] = pdvLength & 0xff
-  out[10] = presentationContextId
-  // `Pdv.controlHeader`'s bits, without an object per PDU
-  out[11] = (isCommand ? Pdv.CONTROL_COMMAND : 0) | (isLast ? Pdv.CONTROL_LAST : 0)
+  writeHeader(out, 0, dataLength, presentationContextId, isCommand, isLast)
   return out
 }
 

@@ -32,6 +32,7 @@ import { CommandSet, Dimse, Fragmenter, Identifiers, Reassembler, Status } from 
 import type { Association, Ending } from "../association/Association.ts"
 import { AssociationAborted } from "../association/AssociationError.ts"
 import * as LentBytes from "../upper/LentBytes.ts"
+import * as FileIo from "./FileIo.ts"
 import * as Timers from "../upper/Timers.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
 import { messageIdOf, NONE, Receiver, startHandler } from "./DimseReceiver.ts"
@@ -543,25 +544,127 @@ export const make = (
             })
             const fragmenter = Fragmenter.makeDataPartFragmenter(context.id, maxPdu)
             let started = false
+            // A chunk into the batch; whether the batch is full.
+            const add = (chunk: Uint8Array): boolean => {
+              // A borrowed chunk (the source may refill it) is copied; a handed-over or lent one is referenced.
+              const kept = lent.keep(chunk) || OwnedBytes.isHandedOver(chunk) ? chunk : new Uint8Array(chunk)
+              for (const pdu of fragmenter.push(kept)) {
+                batch.push(pdu)
+                batchBytes += pdu.length
+              }
+              return batchBytes >= SEND_BATCH_BYTES
+            }
+            // Framed reads (`FileIo.Frame`) come as whole PDUs once their headers are written in: one piece per write.
+            const frame = { gap: Fragmenter.HEADER_LENGTH, capacity }
+            // The PDUs of a framed chunk, headers written; the file's last has the "last" bit and, at an odd length,
+            // a trailing NUL (the frame's capacity is even: there is room for it).
+            const framedPdus = (bytes: Uint8Array, data: number, last: boolean): Uint8Array => {
+              const per = Fragmenter.HEADER_LENGTH + capacity
+              const count = Math.ceil(data / capacity)
+              let end = 0
+              for (let i = 0; i < count; i++) {
+                const at = i * per
+                let length = Math.min(capacity, data - i * capacity)
+                const isLast = last && i === count - 1
+                if (isLast && length % 2 === 1) bytes[at + Fragmenter.HEADER_LENGTH + length++] = 0
+                Fragmenter.writeHeader(bytes, at, length, context.id, false, isLast)
+                end = at + Fragmenter.HEADER_LENGTH + length
+              }
+              return bytes.subarray(0, end)
+            }
+            // The file's last PDUs, held until the end's check says the file is as its meta was read.
+            let lastFramed: { readonly pdus: Uint8Array; readonly bytes: Uint8Array } | undefined
+            // A file the library reads (`FileIo.chunkReaderOf`): its chunks go out from the reads themselves, an effect
+            // run only where the fiber must wait (a read from the disk, the socket to drain, the end's check), instead
+            // of a stream's pull per chunk.
+            const sendReads = (reads: FileIo.ChunkReader<DataSourceFailed>) => {
+              let ended = false
+              // Up to the end, a failed read, or a write that must wait (its wait, then the next turn).
+              const turn = Effect.callback<void, DimseFailure>((resume) => {
+                let stopped = false
+                let later: ReturnType<typeof setImmediate> | undefined
+                const run = (): void => {
+                  later = undefined
+                  while (!stopped) {
+                    // Gone between two batches (a DIMSE timeout, a protocol error): nothing more is written.
+                    if (rx.gone !== undefined) {
+                      stopped = true
+                      ended = true
+                      return resume(Effect.fail(rx.gone))
+                    }
+                    const next = reads.take()
+                    if (next === undefined) return reads.whenReady(run)
+                    if (next._tag !== "Chunk") {
+                      stopped = true
+                      ended = true
+                      return resume(next._tag === "End" ? Effect.void : Effect.fail(next.error))
+                    }
+                    let release = lent.written
+                    if (reads.framed) {
+                      const framed = framedPdus(next.bytes, next.data, next.last)
+                      if (next.last) {
+                        lastFramed = { pdus: framed, bytes: next.bytes }
+                        continue
+                      }
+                      batch.push(framed)
+                      release = () => LentBytes.release(next.bytes)
+                    } else if (!add(next.bytes)) continue
+                    started = true
+                    const pdus = batch
+                    batch = []
+                    batchBytes = 0
+                    if (inbox !== undefined) inbox.sent = true
+                    const rest = association.writePData(pdus)
+                    if (rest !== undefined) {
+                      stopped = true
+                      // released however the wait ends: a framed chunk is tracked by nothing else
+                      return resume(Effect.ensuring(fail(rest), Effect.sync(release)))
+                    }
+                    release()
+                    // The next batch on the event loop's next turn: this one leaves first (the socket is uncorked at
+                    // the end of this tick), so reads from the page cache do not pile batches up until the socket
+                    // must drain, and the other connections get their turn.
+                    later = setImmediate(run)
+                    return
+                  }
+                }
+                run()
+                return Effect.sync(() => {
+                  stopped = true
+                  if (later !== undefined) clearImmediate(later)
+                  reads.whenReady(undefined)
+                })
+              })
+              return Effect.whileLoop({ while: () => !ended, body: () => turn, step: () => {} })
+            }
+            const reader = FileIo.chunkReaderOf(dataSet)
+            const chunks =
+              reader === undefined
+                ? Stream.runForEach(dataSet, (chunk) => {
+                    if (!add(chunk)) return Effect.void
+                    started = true
+                    return flush
+                  })
+                : Effect.scoped(Effect.flatMap(reader(frame), sendReads))
             yield* guardHalfSent(
               () => started,
               Effect.gen(function* () {
-                yield* Stream.runForEach(dataSet, (chunk) => {
-                  // A borrowed chunk (the source may refill it) is copied; a handed-over or lent one is referenced.
-                  const kept = lent.keep(chunk) || OwnedBytes.isHandedOver(chunk) ? chunk : new Uint8Array(chunk)
-                  for (const pdu of fragmenter.push(kept)) {
-                    batch.push(pdu)
-                    batchBytes += pdu.length
-                  }
-                  if (batchBytes < SEND_BATCH_BYTES) return Effect.void
-                  started = true
-                  return flush
-                })
-                // An odd-length data set (a deflated bit stream, PS3.5 A.5) goes out with one trailing NUL.
-                if (fragmenter.bytesPushed() % 2 === 1) batch.push(...fragmenter.push(PAD))
-                batch.push(...fragmenter.end())
+                yield* chunks
+                if (lastFramed !== undefined) batch.push(lastFramed.pdus)
+                else {
+                  // An odd-length data set (a deflated bit stream, PS3.5 A.5) goes out with one trailing NUL.
+                  if (fragmenter.bytesPushed() % 2 === 1) batch.push(...fragmenter.push(PAD))
+                  batch.push(...fragmenter.end())
+                }
                 yield* flush
-              }).pipe(Effect.ensuring(Effect.sync(() => lent.releaseAll())))
+              }).pipe(
+                Effect.ensuring(
+                  Effect.sync(() => {
+                    lent.releaseAll()
+                    if (lastFramed !== undefined) LentBytes.release(lastFramed.bytes)
+                  })
+                )
+              )
             )
           })
         )

@@ -17,6 +17,7 @@ import * as Fs from "node:fs"
 import type * as FsPromises from "node:fs/promises"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as LentBytes from "../upper/LentBytes.ts"
 
@@ -218,7 +219,269 @@ type Step =
 
 interface Read {
   step: Step | undefined
-  waiter: ((step: Step) => void) | undefined
+  // the bytes asked for
+  readonly wanted: number
+}
+
+/**
+ * What `ChunkReader.take` gives: a chunk (lent), the end of the file, or why the reads stopped. A chunk holds `data`
+ * bytes of the file (framed: laid out as `Frame` says, in `bytes`, which has room for every gap); `last` when they
+ * reach the end of the file as seen (whose check, `End` or `Failed`, comes next).
+ */
+export type Chunk<E> =
+  | { readonly _tag: "Chunk"; readonly bytes: Uint8Array; readonly data: number; readonly last: boolean }
+  | { readonly _tag: "End" }
+  | { readonly _tag: "Failed"; readonly error: E }
+
+/**
+ * Reads laid out for a sender that puts a header before every `capacity` bytes of data: a buffer is read into as
+ * `gap` bytes left free, `capacity` bytes of the file, `gap` free, and so on (one vectored read), so that the
+ * buffer, its gaps filled, is what goes out, in one piece.
+ */
+export interface Frame {
+  readonly gap: number
+  readonly capacity: number
+}
+
+// Reads are framed only when this many frames fit one: at two per read (max PDU 131072) framing saved no CPU that could
+// be measured and the bench's SCU peaked 2-3 MiB higher, for a cause not found (docs/performance.md Round 14, large).
+const FRAMES_AT_LEAST = 4
+
+/**
+ * A file's chunks read one ahead into pooled buffers, driven by callbacks: what `lentReads` streams, for a sender that
+ * takes them without an effect per chunk.
+ */
+export interface ChunkReader<E> {
+  /**
+   * The next chunk, the end or the failure, or `undefined` while the read (or the end's check) runs. Taking a chunk
+   * starts the next read. A chunk is lent (`LentBytes`) as `lentReads`' are; the end and a failure are given again.
+   */
+  readonly take: () => Chunk<E> | undefined
+  /** Calls `ready` once when `take` has something (at once if it has now); `undefined` forgets the one set. */
+  readonly whenReady: (ready: (() => void) | undefined) => void
+  /** Whether the chunks are framed (`Frame`): when asked for, the file's size is known, and four frames fit a read. */
+  readonly framed: boolean
+}
+
+const END: Chunk<never> = { _tag: "End" }
+
+/**
+ * A chunk read synchronously that took longer than this (ms) came from the disk rather than the page cache: the
+ * file's further reads run on the thread pool. From the page cache a 256 KiB read takes tens of microseconds, about
+ * what the thread pool's round trip (a wake-up, a context switch, an eventfd and an epoll turn) costs on top of it,
+ * and the event loop is blocked no longer than by `Part10.loadDataSet`'s synchronous read of a 256 KiB file; a file
+ * read from the disk blocks it for one read at most.
+ */
+export const SLOW_READ_MS = 2
+
+/** After this many slow reads (a busy machine's scheduler can stretch one from the cache) the rest are asynchronous. */
+const SLOW_READS = 3
+
+/**
+ * Opens a file for `ChunkReader`'s reads from `offset`, in chunks of up to `size` bytes; the file is closed with the
+ * scope, once a read still running has completed. With `seen`, the reads stop at its size, and a file that differs
+ * from it (at the open, or at the end: cut short, grown, rewritten while it was read) ends the reads with a failure.
+ */
+export const openChunkReader = <E>(
+  path: string,
+  offset: number,
+  size: number,
+  onError: (cause: unknown) => E,
+  seen?: Seen,
+  frame?: Frame
+): Effect.Effect<ChunkReader<E>, E, Scope.Scope> =>
+  Effect.suspend(() => {
+    let position = offset
+    // where the reads stop: the size the file had when its meta was read, if known
+    const end = seen?.fileSize
+    const framed = frame !== undefined && end !== undefined && (frame.gap + frame.capacity) * FRAMES_AT_LEAST <= size
+    const per = framed ? frame.gap + frame.capacity : 0
+    const frames = framed ? Math.floor(size / per) : 0
+    const changedOf = (stat: Fs.Stats): Error | undefined => {
+      const changed = seen === undefined ? undefined : changedSince(stat, seen)
+      return changed === undefined ? undefined : new Error(changed)
+    }
+    // the end or the failure, once known; `finishing` while the end's fstat runs
+    let outcome: Chunk<E> | undefined
+    let finishing = false
+    let closing = false
+    let inFlight: Read | undefined
+    let waiter: (() => void) | undefined
+    // called once nothing runs on the descriptor any more (a close waiting for a read or an fstat)
+    let afterRead: (() => void) | undefined
+    // Reads are synchronous until one is slow (see SLOW_READ_MS), then asynchronous for the rest of the file.
+    let synchronous = true
+    let slowReads = 0
+    const wake = () => {
+      const ready = waiter
+      waiter = undefined
+      ready?.()
+    }
+    const open = Effect.callback<number, E>((resume) => {
+      Fs.open(path, Fs.constants.O_RDONLY | Fs.constants.O_NONBLOCK, (error, fd) => {
+        if (error) return resume(Effect.fail(onError(error)))
+        Fs.fstat(fd, (error, stat) => {
+          const problem = error ?? (stat.isFile() ? changedOf(stat) : new Error("not a regular file"))
+          if (problem === undefined) return resume(Effect.succeed(fd))
+          Fs.close(fd, () => resume(Effect.fail(onError(problem))))
+        })
+      })
+    })
+    // Closes the file, but never under a read or an fstat still running (its descriptor could be reused meanwhile);
+    // a buffer read and not taken goes back to the pool.
+    const close = (fd: number) =>
+      Effect.callback<void>((resume) => {
+        closing = true
+        waiter = undefined
+        const done = () => Fs.close(fd, () => resume(Effect.void))
+        const read = inFlight
+        if ((read !== undefined && read.step === undefined) || (finishing && outcome === undefined)) {
+          afterRead = done
+          return
+        }
+        inFlight = undefined
+        if (read?.step?._tag === "Read") giveBack(read.step.buffer)()
+        done()
+      })
+    return Effect.map(Effect.acquireRelease(open, close), (fd): ChunkReader<E> => {
+      // The views a framed read fills: `capacity` bytes after each gap, `length` in all.
+      const framesOf = (buffer: Uint8Array, length: number): Array<Uint8Array> => {
+        const views: Array<Uint8Array> = []
+        for (let at = 0, i = 0; at < length; at += frame!.capacity, i++) {
+          const from = i * per + frame!.gap
+          views.push(buffer.subarray(from, from + Math.min(frame!.capacity, length - at)))
+        }
+        return views
+      }
+      const start = () => {
+        const buffer = takeBuffer(framed ? frames * per : size)
+        const wanted = framed
+          ? Math.min(frames * frame!.capacity, end! - position)
+          : end === undefined
+            ? size
+            : Math.min(size, end - position)
+        const read: Read = { step: undefined, wanted }
+        inFlight = read
+        const views = framed ? framesOf(buffer, wanted) : undefined
+        if (synchronous) {
+          const startedAt = performance.now()
+          try {
+            const n =
+              views === undefined ? Fs.readSync(fd, buffer, 0, wanted, position) : Fs.readvSync(fd, views, position)
+            read.step = { _tag: "Read", buffer, n }
+          } catch (cause) {
+            read.step = { _tag: "Failed", cause }
+          }
+          if (performance.now() - startedAt > SLOW_READ_MS && ++slowReads >= SLOW_READS) synchronous = false
+          return
+        }
+        const done = (error: NodeJS.ErrnoException | null, n: number) => {
+          if (closing) {
+            inFlight = undefined
+            giveBack(buffer)()
+            afterRead?.()
+            return
+          }
+          read.step = error ? { _tag: "Failed", cause: error } : { _tag: "Read", buffer, n }
+          wake()
+        }
+        if (views === undefined) Fs.read(fd, buffer, 0, wanted, position, done)
+        else Fs.readv(fd, views, position, done)
+      }
+      const atEnd = () => end !== undefined && position >= end
+      // The end of the file, or of the size seen: the file must still be as seen, and not cut short.
+      const finish = (): Chunk<E> | undefined => {
+        if (finishing) return outcome
+        finishing = true
+        Fs.fstat(fd, (error, stat) => {
+          const problem =
+            error ??
+            changedOf(stat) ??
+            (end !== undefined && position < end ? new Error(`cut short: ${position} of ${end} bytes`) : undefined)
+          outcome = problem === undefined ? END : { _tag: "Failed", error: onError(problem) }
+          if (closing) return afterRead?.()
+          wake()
+        })
+        return undefined
+      }
+      const take = (): Chunk<E> | undefined => {
+        if (outcome !== undefined || finishing) return outcome
+        if (inFlight === undefined) {
+          if (atEnd()) return finish()
+          start()
+        }
+        const read = inFlight!
+        const step = read.step
+        if (step === undefined) return undefined
+        inFlight = undefined
+        if (step._tag === "Failed") return (outcome = { _tag: "Failed", error: onError(step.cause) })
+        if (step.n === 0) {
+          giveBack(step.buffer)()
+          return finish()
+        }
+        // A framed read must fill its frames: a shorter one found the file shorter than seen.
+        if (framed && step.n < read.wanted) {
+          giveBack(step.buffer)()
+          return (outcome = {
+            _tag: "Failed",
+            error: onError(new Error(`cut short: ${position + step.n} of ${end} bytes`))
+          })
+        }
+        position += step.n
+        const bytes = LentBytes.lend(framed ? step.buffer : step.buffer.subarray(0, step.n), giveBack(step.buffer))
+        const last = atEnd()
+        // The next read runs while this chunk is sent.
+        if (!last) start()
+        return { _tag: "Chunk", bytes, data: step.n, last }
+      }
+      const whenReady = (ready: (() => void) | undefined) => {
+        waiter = ready
+        // ready now: a read completed, or the end is known (a wait registered late must not miss its wake-up)
+        if (ready !== undefined && (outcome !== undefined || (inFlight !== undefined && inFlight.step !== undefined))) {
+          wake()
+        }
+      }
+      return { take, whenReady, framed }
+    })
+  })
+
+// The file behind a stream that `lentReads` made (or `mapLentReadsError` mapped): a sender may read it through a
+// `ChunkReader` instead of running the stream.
+const readers = new WeakMap<object, (frame?: Frame) => Effect.Effect<ChunkReader<unknown>, unknown, Scope.Scope>>()
+
+/**
+ * The `ChunkReader` that reads what `stream` would give, if `stream` is one of `lentReads`' (or mapped by
+ * `mapLentReadsError`): the same chunks, without an effect per chunk. Opening it reads the file anew.
+ */
+export const chunkReaderOf = <E>(
+  stream: Stream.Stream<Uint8Array, E>
+): ((frame?: Frame) => Effect.Effect<ChunkReader<E>, E, Scope.Scope>) | undefined =>
+  readers.get(stream) as ((frame?: Frame) => Effect.Effect<ChunkReader<E>, E, Scope.Scope>) | undefined
+
+/** `Stream.mapError`, keeping what `chunkReaderOf` finds of a stream of `lentReads`. */
+export const mapLentReadsError = <E, E2>(
+  stream: Stream.Stream<Uint8Array, E>,
+  f: (e: E) => E2
+): Stream.Stream<Uint8Array, E2> => {
+  const mapped = Stream.mapError(stream, f)
+  const reader = chunkReaderOf(stream)
+  if (reader !== undefined) {
+    readers.set(mapped, (frame?: Frame) =>
+      Effect.map(Effect.mapError(reader(frame), f), (r): ChunkReader<E2> => {
+        let failed: Chunk<E2> | undefined
+        return {
+          take: () => {
+            const next = r.take()
+            if (next === undefined || next._tag !== "Failed") return next
+            return (failed ??= { _tag: "Failed", error: f(next.error) })
+          },
+          whenReady: r.whenReady,
+          framed: r.framed
+        }
+      })
+    )
+  }
+  return mapped
 }
 
 /**
@@ -229,7 +492,8 @@ interface Read {
  *
  * With the `fileSize`, `modifiedMs` and `changedMs` of `seen`, the reads stop at that size, and a file that differs
  * from it (at the open, or at the end: cut short, grown, rewritten while it was read) ends the stream with an error
- * instead of passing a shorter or longer data set off as the file's.
+ * instead of passing a shorter or longer data set off as the file's. `DimseChannel` sends such a stream through its
+ * `ChunkReader` (`chunkReaderOf`): the same reads, without an effect per chunk.
  */
 export const lentReads = <E>(
   path: string,
@@ -237,108 +501,23 @@ export const lentReads = <E>(
   size: number,
   onError: (cause: unknown) => E,
   seen?: Seen
-): Stream.Stream<Uint8Array, E> =>
-  Stream.unwrap(
-    Effect.gen(function* () {
-      let position = offset
-      // where the reads stop: the size the file had when its meta was read, if known
-      const end = seen?.fileSize
-      const changedOf = (stat: Fs.Stats): Error | undefined => {
-        const changed = seen === undefined ? undefined : changedSince(stat, seen)
-        return changed === undefined ? undefined : new Error(changed)
-      }
-      let ended = false
-      let closing = false
-      let inFlight: Read | undefined
-      let afterRead: (() => void) | undefined
-      const open = Effect.callback<number, E>((resume) => {
-        Fs.open(path, Fs.constants.O_RDONLY | Fs.constants.O_NONBLOCK, (error, fd) => {
-          if (error) return resume(Effect.fail(onError(error)))
-          Fs.fstat(fd, (error, stat) => {
-            const problem = error ?? (stat.isFile() ? changedOf(stat) : new Error("not a regular file"))
-            if (problem === undefined) return resume(Effect.succeed(fd))
-            Fs.close(fd, () => resume(Effect.fail(onError(problem))))
-          })
-        })
-      })
-      // Closes the file, but never under a read still running (its descriptor could be reused meanwhile);
-      // a buffer read and not taken goes back to the pool.
-      const close = (fd: number) =>
-        Effect.callback<void>((resume) => {
-          closing = true
-          const done = () => Fs.close(fd, () => resume(Effect.void))
-          const read = inFlight
-          if (read !== undefined && read.step === undefined) {
-            afterRead = done
-            return
-          }
-          inFlight = undefined
-          if (read?.step?._tag === "Read") giveBack(read.step.buffer)()
-          done()
-        })
-      const fd = yield* Effect.acquireRelease(open, close)
-      const start = () => {
-        const buffer = takeBuffer(size)
-        const read: Read = { step: undefined, waiter: undefined }
-        inFlight = read
-        Fs.read(fd, buffer, 0, end === undefined ? size : Math.min(size, end - position), position, (error, n) => {
-          const step: Step = error ? { _tag: "Failed", cause: error } : { _tag: "Read", buffer, n }
-          if (closing) {
-            inFlight = undefined
-            giveBack(buffer)()
-            afterRead?.()
-            return
-          }
-          read.step = step
-          const waiter = read.waiter
-          read.waiter = undefined
-          waiter?.(step)
-        })
-      }
-      const next = (read: Read): Effect.Effect<Step> =>
-        read.step !== undefined
-          ? Effect.succeed(read.step)
-          : Effect.callback<Step>((resume) => {
-              read.waiter = (step) => resume(Effect.succeed(step))
-              return Effect.sync(() => {
-                read.waiter = undefined
-              })
-            })
-      const atEnd = () => end !== undefined && position >= end
-      // The end of the file, or of the size seen: the file must still be as seen, and not cut short.
-      const finish = Effect.callback<never, E | Cause.Done>((resume) => {
-        ended = true
-        Fs.fstat(fd, (error, stat) => {
-          const problem =
-            error ??
-            changedOf(stat) ??
-            (end !== undefined && position < end ? new Error(`cut short: ${position} of ${end} bytes`) : undefined)
-          resume(problem === undefined ? Cause.done() : Effect.fail(onError(problem)))
-        })
+): Stream.Stream<Uint8Array, E> => {
+  const opening = openChunkReader(path, offset, size, onError, seen)
+  const stream = Stream.unwrap(
+    Effect.map(opening, (reader) => {
+      const ready = Effect.callback<void>((resume) => {
+        reader.whenReady(() => resume(Effect.void))
+        return Effect.sync(() => reader.whenReady(undefined))
       })
       const pull: Effect.Effect<readonly [Uint8Array], E | Cause.Done> = Effect.suspend(() => {
-        if (ended) return Cause.done()
-        if (inFlight === undefined) {
-          if (atEnd()) return finish
-          start()
-        }
-        return Effect.flatMap(next(inFlight!), (step): Effect.Effect<readonly [Uint8Array], E | Cause.Done> => {
-          inFlight = undefined
-          if (step._tag === "Failed") {
-            ended = true
-            return Effect.fail(onError(step.cause))
-          }
-          if (step.n === 0) {
-            giveBack(step.buffer)()
-            return finish
-          }
-          position += step.n
-          const chunk = LentBytes.lend(step.buffer.subarray(0, step.n), giveBack(step.buffer))
-          // The next read runs while this chunk is sent.
-          if (!atEnd()) start()
-          return Effect.succeed([chunk] as const)
-        })
+        const next = reader.take()
+        if (next === undefined) return Effect.andThen(ready, pull)
+        if (next._tag === "Chunk") return Effect.succeed([next.bytes] as const)
+        return next._tag === "End" ? Cause.done() : Effect.fail(next.error)
       })
       return Stream.fromPull(Effect.succeed(pull))
     })
   )
+  readers.set(stream, (frame?: Frame) => openChunkReader(path, offset, size, onError, seen, frame))
+  return stream
+}

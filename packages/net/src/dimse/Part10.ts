@@ -41,6 +41,7 @@ export {
   writeMeta
 } from "./Part10Meta.ts"
 export {
+  asDataSource,
   loadDataSet,
   MAX_CHUNK_SIZE,
   readAhead,

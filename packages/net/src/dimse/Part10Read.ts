@@ -9,6 +9,7 @@ import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { DataSourceFailed } from "./DimseError.ts"
 import * as FileIo from "./FileIo.ts"
 import { FileReadFailed, type Part10Error, readFailed, Truncated } from "./Part10Error.ts"
 import {
@@ -190,6 +191,18 @@ export const loadDataSet = (
       bytes === undefined ? chunkedDataSet(path, meta, STREAM_CHUNK) : bytes
     )
   })
+
+/**
+ * A data set `loadDataSet` or `readAhead` gave, as the data set of a message to send (`DimseChannel.DataSource`): a
+ * failed read of a streamed file becomes `DataSourceFailed`, and the stream is still one `DimseChannel` sends from
+ * its reads, without a stream's pull per chunk (`Stream.mapError` would hide that).
+ */
+export const asDataSource = (
+  loaded: Uint8Array | Stream.Stream<Uint8Array, FileReadFailed>
+): Uint8Array | Stream.Stream<Uint8Array, DataSourceFailed> =>
+  loaded instanceof Uint8Array
+    ? loaded
+    : FileIo.mapLentReadsError(loaded, (e) => new DataSourceFailed({ detail: e.message }))
 
 /** Data sets up to this size are read synchronously by `loadDataSet`. */
 export const SYNC_READ_LIMIT = 256 << 10

@@ -29,7 +29,7 @@ import * as DataSet from "../dimse/DataSet.ts"
 import * as DataSetCheck from "../dimse/DataSetCheck.ts"
 import type { DataSetError } from "../dimse/DataSetError.ts"
 import * as DimseChannel from "../dimse/DimseChannel.ts"
-import { DataSourceFailed, DimseProtocolError, type DimseFailure } from "../dimse/DimseError.ts"
+import { DimseProtocolError, type DimseFailure } from "../dimse/DimseError.ts"
 import * as Part10 from "../dimse/Part10.ts"
 import * as Transcode from "../dimse/Transcode.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
@@ -324,10 +324,7 @@ const loadedInput = (
   sopClassUid: meta.sopClassUid,
   sopInstanceUid: meta.sopInstanceUid,
   transferSyntax: meta.transferSyntaxUid,
-  dataSet:
-    loaded instanceof Uint8Array
-      ? loaded
-      : loaded.pipe(Stream.mapError((e) => new DataSourceFailed({ detail: e.message })))
+  dataSet: Part10.asDataSource(loaded)
 })
 
 /**
