@@ -75,14 +75,25 @@ export interface NTarget {
   readonly abstractSyntax?: string
 }
 
+/**
+ * The most data elements and sequence items a DIMSE-N data set (request or response) may hold here, every level
+ * counted: one over is a data set that cannot be decoded (0x0110 for a request, `DimseProtocolError` for a response).
+ * A Storage Commitment reference is 3 (its item and two UIDs), so 50,000 instances fit; decoding costs ~10 µs an item.
+ */
+export const MAX_N_DATA_SET_ELEMENTS = 150_000
+
+// How every DIMSE-N data set is decoded: bounded in its inflated size and in what it holds.
+const N_DECODE: DataSet.DecodeOptions = {
+  maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES,
+  maxElements: MAX_N_DATA_SET_ELEMENTS
+}
+
 const responseOf = (r: DimseChannel.Response, transferSyntax: string): Result.Result<NResponse, DimseProtocolError> => {
   const m = r.message as Dimse.NResponse
   const service = Dimse.serviceOf(m)
   let dataSet: DataSet.Naturalized | undefined
   if (r.dataSet !== undefined) {
-    const decoded = DataSet.decode(r.dataSet, transferSyntax, {
-      maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES
-    })
+    const decoded = DataSet.decode(r.dataSet, transferSyntax, N_DECODE)
     if (Result.isFailure(decoded)) {
       return Result.fail(
         new DimseProtocolError({ detail: `${Dimse.commandName(m)} data set: ${decoded.failure.message}` })
@@ -490,9 +501,7 @@ export const requestHandler =
       if (bytes === undefined) return
       let dataSet: DataSet.Naturalized | undefined
       if (bytes.length > 0) {
-        const decoded = DataSet.decode(bytes, context.transferSyntax, {
-          maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES
-        })
+        const decoded = DataSet.decode(bytes, context.transferSyntax, N_DECODE)
         if (Result.isFailure(decoded)) {
           yield* Effect.logWarning(`${Dimse.commandName(m)} ${m.messageId}: data set: ${decoded.failure.message}`)
           return yield* answer(
