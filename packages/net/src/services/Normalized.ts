@@ -28,12 +28,13 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
-import { Dimse, Status, Uids } from "@netdicom/wire"
+import { Dimse, Identifiers, Reassembler, Status, Uids } from "@netdicom/wire"
 import type { AcceptedContext } from "../association/Negotiated.ts"
 import * as DataSet from "../dimse/DataSet.ts"
 import type { DataSetError } from "../dimse/DataSetError.ts"
 import * as DimseChannel from "../dimse/DimseChannel.ts"
 import { DimseProtocolError, type DimseFailure } from "../dimse/DimseError.ts"
+import { failureResponse } from "../dimse/Unanswered.ts"
 import { modelOf, VERIFICATION } from "./QueryRetrieve.ts"
 import { refuse } from "./Refusal.ts"
 
@@ -309,7 +310,11 @@ export interface NOutcome {
   readonly afterResponse?: Effect.Effect<void>
 }
 
-/** Answers one DIMSE-N operation of a SOP class. A handler that dies is answered 0x0110 (processing failure). */
+/**
+ * Answers one DIMSE-N operation of a SOP class. A handler that dies is answered 0x0110 (processing failure), as is an
+ * outcome that cannot go out as given (a status or Error ID out of US range, a `sopInstanceUid` that is no UID, more
+ * than `MAX_ATTRIBUTE_IDENTIFIERS` attribute identifiers); its `afterResponse` then does not run.
+ */
 export type NHandler = (request: NRequest) => Effect.Effect<NOutcome>
 
 /** The operations served for one SOP class. */
@@ -436,6 +441,12 @@ const gather = (request: DimseChannel.IncomingRequest, channel: DimseChannel.Dim
     return bytes
   })
 
+/**
+ * The most tags an outcome's Attribute Identifier List may hold: more would make a command set over the 64 KiB a
+ * receiver takes (`Reassembler.DEFAULT_MAX_COMMAND_LENGTH`, ours among them), so such an outcome is answered 0x0110.
+ */
+export const MAX_ATTRIBUTE_IDENTIFIERS = (Reassembler.DEFAULT_MAX_COMMAND_LENGTH - 1024) / 4
+
 // The response to `m` carrying `outcome` (its data set, if any, as encoded bytes).
 const responseTo = (m: Dimse.NRequest, outcome: NOutcome, hasDataSet: boolean): Dimse.NResponse => {
   const base = {
@@ -495,8 +506,20 @@ export const requestHandler =
       )
     }
     return Effect.gen(function* () {
-      const answer = (outcome: NOutcome, dataSet: Uint8Array | undefined) =>
-        channel.send(context, responseTo(m, outcome, dataSet !== undefined), dataSet).pipe(Effect.ignore)
+      // Sends the response carrying `outcome`; one that cannot be encoded (a status, Error ID or UID out of its VR's
+      // range) is answered 0x0110 instead, not left unanswered. True when `outcome` itself went.
+      const answer = (outcome: NOutcome, dataSet: Uint8Array | undefined): Effect.Effect<boolean> =>
+        Effect.gen(function* () {
+          const sent = yield* Effect.result(
+            channel.send(context, responseTo(m, outcome, dataSet !== undefined), dataSet)
+          )
+          if (Result.isSuccess(sent)) return true
+          if (sent.failure._tag !== "DimseProtocolError") return false
+          yield* Effect.logWarning(`${Dimse.commandName(m)} ${m.messageId}: response: ${sent.failure.detail}`)
+          const failure = failureResponse(m, Status.PROCESSING_FAILURE, "the handler's response cannot be encoded")
+          if (failure !== undefined) yield* Effect.ignore(channel.send(context, failure))
+          return false
+        })
       const bytes = yield* gather(request, channel)
       if (bytes === undefined) return
       let dataSet: DataSet.Naturalized | undefined
@@ -526,6 +549,25 @@ export const requestHandler =
           channel
         })
       )
+      // A UID of the handler's own that is no UID would be dropped from the response (`encodeCommand` drops echoed
+      // UIDs it cannot write): an N-CREATE answered Success without the instance it made.
+      if (outcome.sopInstanceUid !== undefined && Result.isFailure(Identifiers.uid(outcome.sopInstanceUid))) {
+        yield* Effect.logWarning(`${Dimse.commandName(m)} ${m.messageId}: the outcome's SOP Instance UID is no UID`)
+        return yield* answer(
+          { status: Status.PROCESSING_FAILURE, errorComment: "the handler's SOP Instance UID is no UID" },
+          undefined
+        )
+      }
+      const listed = outcome.attributeIdentifierList?.length ?? 0
+      if (listed > MAX_ATTRIBUTE_IDENTIFIERS) {
+        yield* Effect.logWarning(
+          `${Dimse.commandName(m)} ${m.messageId}: an Attribute Identifier List of ${listed} tags: answered 0x0110`
+        )
+        return yield* answer(
+          { status: Status.PROCESSING_FAILURE, errorComment: "the response's Attribute Identifier List is too long" },
+          undefined
+        )
+      }
       let reply: Uint8Array | undefined
       if (outcome.dataSet !== undefined && m._tag !== "NDeleteRq") {
         const encoded = DataSet.encode(outcome.dataSet, context.transferSyntax)
@@ -538,7 +580,7 @@ export const requestHandler =
         }
         reply = encoded.success
       }
-      yield* answer(outcome, reply)
-      if (outcome.afterResponse !== undefined) yield* outcome.afterResponse
+      const answered = yield* answer(outcome, reply)
+      if (answered && outcome.afterResponse !== undefined) yield* outcome.afterResponse
     })
   }
