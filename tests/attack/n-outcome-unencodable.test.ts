@@ -1,10 +1,11 @@
 /**
  * A DIMSE-N handler whose outcome cannot go out as given: an Error ID or a status out of US range, an Affected SOP
- * Instance UID of 100 characters, an Attribute Identifier List of 100,000 tags (a 400 KB command set, over the 64 KiB
+ * Instance UID of 150 characters (answered Success without it before), an Attribute Identifier List of 100,000 tags (a 400 KB command set, over the 64 KiB
  * any receiver of ours takes). Before, the response's encoding failed, the failure was ignored, and the request was
  * never answered: the SCU waited out its DIMSE timeout and aborted (the 100,000 tags: the SCU aborted on the command
  * set). Now each is answered 0x0110 at once, its `afterResponse` not run, and the association goes on. An
- * `afterResponse` that dies after a good response adds no second response.
+ * `afterResponse` that dies after a good response adds no second response. And our N-GET asking for 20,000
+ * attributes failed only once our own SCP had aborted the association on its command set; now it fails before sending.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger, Result } from "effect"
@@ -76,6 +77,30 @@ describe("a DIMSE-N outcome that cannot be encoded", () => {
         assert.strictEqual(set.status, Status.SUCCESS)
         const get = yield* Scu.nGet(channel as DimseChannel.DimseChannel, target)
         assert.strictEqual(get.status, Status.SUCCESS)
+      }).pipe(Effect.provide(Logger.layer([]))),
+    20_000
+  )
+
+  it.live(
+    "an N-GET asking for 20,000 attributes fails typed without sending; the association goes on",
+    () =>
+      Effect.gen(function* () {
+        let asked = 0
+        const server = yield* Scp.serve(aeOf("SCP"), { port: 0 }).pipe(
+          Effect.provide(Normalized.layer({ [MPPS]: { nGet: () => Effect.sync(() => (asked++, { status: 0 })) } }))
+        )
+        const channel = yield* Scu.connect(aeOf("SCU"), {
+          host: "127.0.0.1",
+          port: server.port,
+          calledAeTitle: "SCP",
+          contexts: [{ abstractSyntax: MPPS, transferSyntaxes: [IMPLICIT] }]
+        })
+        const attributes = Array.from({ length: 20_000 }, (_, i) => 0x00100000 + i)
+        const failed = yield* Effect.flip(Scu.nGet(channel, { ...target, attributes }))
+        assert.strictEqual(failed._tag, "DimseProtocolError")
+        const fits = Array.from({ length: Normalized.MAX_ATTRIBUTE_IDENTIFIERS }, (_, i) => 0x00100000 + i)
+        const rsp = yield* Scu.nGet(channel, { ...target, attributes: fits })
+        assert.deepStrictEqual([rsp.status, asked], [Status.SUCCESS, 1])
       }).pipe(Effect.provide(Logger.layer([]))),
     20_000
   )

@@ -44,6 +44,13 @@ export type Operation = "N-EVENT-REPORT" | "N-GET" | "N-SET" | "N-ACTION" | "N-C
 /** The operation of a DIMSE-N request. */
 export const operationOf = (m: Dimse.NRequest): Operation => Dimse.commandName(m).slice(0, -3) as Operation
 
+/**
+ * The most tags an Attribute Identifier List may hold: more would make a command set over the 64 KiB a receiver
+ * takes (`Reassembler.DEFAULT_MAX_COMMAND_LENGTH`, ours among them). `nGet` asking for more fails without sending;
+ * an outcome listing more is answered 0x0110.
+ */
+export const MAX_ATTRIBUTE_IDENTIFIERS = (Reassembler.DEFAULT_MAX_COMMAND_LENGTH - 1024) / 4
+
 // ---- SCU ----
 
 /** A DIMSE-N response: its status, what it echoes and what it carries. */
@@ -169,22 +176,29 @@ export const nGet = (
   channel: DimseChannel.DimseChannel,
   input: NTarget & { readonly attributes?: ReadonlyArray<number> }
 ): Effect.Effect<NResponse, DimseFailure | DataSetError> =>
-  invoke(
-    channel,
-    "N-GET",
-    input.abstractSyntax ?? input.sopClassUid,
-    "SCU",
-    (messageId) => ({
-      _tag: "NGetRq",
-      messageId,
-      requestedSopClassUid: input.sopClassUid,
-      requestedSopInstanceUid: input.sopInstanceUid,
-      ...(input.attributes !== undefined && input.attributes.length > 0
-        ? { attributeIdentifierList: input.attributes }
-        : {})
-    }),
-    undefined
-  )
+  (input.attributes?.length ?? 0) > MAX_ATTRIBUTE_IDENTIFIERS
+    ? // Nothing sent: a receiver takes no command set that large (ours aborts), and the association goes on.
+      Effect.fail(
+        new DimseProtocolError({
+          detail: `N-GET-RQ: ${input.attributes!.length} attribute identifiers, over ${MAX_ATTRIBUTE_IDENTIFIERS}`
+        })
+      )
+    : invoke(
+        channel,
+        "N-GET",
+        input.abstractSyntax ?? input.sopClassUid,
+        "SCU",
+        (messageId) => ({
+          _tag: "NGetRq",
+          messageId,
+          requestedSopClassUid: input.sopClassUid,
+          requestedSopInstanceUid: input.sopInstanceUid,
+          ...(input.attributes !== undefined && input.attributes.length > 0
+            ? { attributeIdentifierList: input.attributes }
+            : {})
+        }),
+        undefined
+      )
 
 /** N-SET: modifies attributes of a SOP instance with the Modification List `dataSet` (PS3.7 10.1.3). */
 export const nSet = (
@@ -440,12 +454,6 @@ const gather = (request: DimseChannel.IncomingRequest, channel: DimseChannel.Dim
     }
     return bytes
   })
-
-/**
- * The most tags an outcome's Attribute Identifier List may hold: more would make a command set over the 64 KiB a
- * receiver takes (`Reassembler.DEFAULT_MAX_COMMAND_LENGTH`, ours among them), so such an outcome is answered 0x0110.
- */
-export const MAX_ATTRIBUTE_IDENTIFIERS = (Reassembler.DEFAULT_MAX_COMMAND_LENGTH - 1024) / 4
 
 // The response to `m` carrying `outcome` (its data set, if any, as encoded bytes).
 const responseTo = (m: Dimse.NRequest, outcome: NOutcome, hasDataSet: boolean): Dimse.NResponse => {
