@@ -1125,6 +1125,13 @@ export const make = (
       endedWith = ending
       if (pending.size === 0 && rx.target._tag !== "Request") closed = true
       else runFork(failOutstanding(goneError))
+      // Aborted with handlers running: they get the grace the channel's end gives them, then are stopped, rather than
+      // run on until the scope that holds the channel closes (a requestor's, which may be long after).
+      if (ending._tag === "Aborted" && (handlers.size > 0 || startingHandlers > 0)) runFork(stopHandlersAfterGrace)
+    })
+    const stopHandlersAfterGrace = Effect.gen(function* () {
+      yield* handlersEmpty.pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
+      if (handlers.size > 0) yield* Fiber.interruptAll(Array.from(handlers))
     })
     // Before the handlers still running are interrupted: when the association's scope closes first, handlers still
     // see the failure (AssociationAborted) rather than an interruption, and get a moment to finish with it.
