@@ -36,6 +36,7 @@ import * as DimseChannel from "../dimse/DimseChannel.ts"
 import { DimseProtocolError, type DimseFailure } from "../dimse/DimseError.ts"
 import { failureResponse } from "../dimse/Unanswered.ts"
 import { modelOf, VERIFICATION } from "./QueryRetrieve.ts"
+import * as NormalizedClasses from "./NormalizedClasses.ts"
 import { refuse } from "./Refusal.ts"
 
 /** The six DIMSE-N operations. */
@@ -356,32 +357,8 @@ export const layer = (bySopClass: Readonly<Record<string, NHandlers>>): Layer.La
 /** The largest data set a DIMSE-N request may carry here; a larger one aborts the association. */
 export const MAX_N_DATA_SET_BYTES = 8 << 20
 
-// Meta SOP classes (PS3.4 H.3) and the SOP classes their presentation context carries.
-const META_SOP_CLASSES: ReadonlyMap<string, ReadonlySet<string>> = new Map([
-  // Basic Grayscale Print Management Meta: Basic Film Session, Film Box, Grayscale Image Box, Printer
-  [
-    "1.2.840.10008.5.1.1.9",
-    new Set(["1.2.840.10008.5.1.1.1", "1.2.840.10008.5.1.1.2", "1.2.840.10008.5.1.1.4", "1.2.840.10008.5.1.1.16"])
-  ],
-  // Basic Color Print Management Meta: the same with the Color Image Box
-  [
-    "1.2.840.10008.5.1.1.18",
-    new Set(["1.2.840.10008.5.1.1.1", "1.2.840.10008.5.1.1.2", "1.2.840.10008.5.1.1.4.1", "1.2.840.10008.5.1.1.16"])
-  ]
-])
-
-// The DIMSE-N SOP classes this module knows by name (PS3.4 F, H, J), the Meta SOP classes among them.
-const NORMALIZED_SOP_CLASSES: ReadonlySet<string> = new Set([
-  "1.2.840.10008.1.20.1", // Storage Commitment Push Model
-  "1.2.840.10008.3.1.2.3.3", // Modality Performed Procedure Step
-  "1.2.840.10008.3.1.2.3.4", // MPPS Retrieve
-  "1.2.840.10008.3.1.2.3.5", // MPPS Notification
-  ...META_SOP_CLASSES.keys(),
-  ...[...META_SOP_CLASSES.values()].flatMap((members) => [...members])
-])
-
 /** Whether a SOP class is one of the DIMSE-N SOP classes (Storage Commitment, MPPS, Print Management) named here. */
-export const isNormalizedSopClass = (uid: string): boolean => NORMALIZED_SOP_CLASSES.has(uid)
+export const isNormalizedSopClass = NormalizedClasses.isNormalizedSopClass
 
 const HANDLER_OF: Readonly<Record<Operation, keyof NHandlers>> = {
   "N-EVENT-REPORT": "nEventReport",
@@ -406,7 +383,10 @@ export const refusalOf = (
   context: AcceptedContext
 ): { readonly status: number; readonly comment: string } | undefined => {
   const sopClass = Dimse.nSopClassOf(m)
-  if (sopClass !== context.abstractSyntax && !META_SOP_CLASSES.get(context.abstractSyntax)?.has(sopClass)) {
+  if (
+    sopClass !== context.abstractSyntax &&
+    !NormalizedClasses.META_SOP_CLASSES.get(context.abstractSyntax)?.has(sopClass)
+  ) {
     return {
       status: Status.SOP_CLASS_NOT_SUPPORTED,
       comment: `not the SOP class of presentation context ${context.id}`
