@@ -4,12 +4,14 @@
  * items (38 KB on the wire, 15.7 MB inflated, under the 16 MiB inflation bound). Decoded whole with dcmjs they held the
  * event loop ~1.4 s and ~7 s before the handler saw them (2026-12-06, load ~3). Now the decode stops past
  * `Normalized.MAX_N_DATA_SET_ELEMENTS` elements and items: the request is answered 0x0110 without the handler, at
- * once, and the association goes on. The same bound holds for an N-EVENT-REPORT an SCU takes (`onEventReport`).
+ * once, and the association goes on. The same bound holds for an N-EVENT-REPORT an SCU takes (`onEventReport`) and
+ * for a response our SCU gets: a deflated N-GET-RSP of 560,000 items took 9 s to succeed, now a DimseProtocolError.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger, Result } from "effect"
 import { ApplicationEntity, Normalized, Scp, Scu, StorageCommitment } from "@netdicom/net"
-import { Status } from "@netdicom/wire"
+import { PduCodec, Status } from "@netdicom/wire"
+import { commandOf, pdataOf, scopedRawScp, scuAe } from "./hotpath-support.ts"
 import { deflateRawSync } from "node:zlib"
 
 const TS = [ApplicationEntity.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, ApplicationEntity.EXPLICIT_VR_LITTLE_ENDIAN]
@@ -144,6 +146,56 @@ describe("a DIMSE-N data set of many tiny items", () => {
         const r = yield* ask(ApplicationEntity.EXPLICIT_VR_LITTLE_ENDIAN, actionInformation(items))
         assert.deepStrictEqual([r.big, r.small, r.handled], [Status.SUCCESS, Status.SUCCESS, 2])
       }),
+    { timeout: 30_000 }
+  )
+
+  it.live(
+    "a deflated N-GET-RSP of 560,000 items to our SCU: a DimseProtocolError at once",
+    () =>
+      Effect.gen(function* () {
+        const deflated = new Uint8Array(deflateRawSync(actionInformation(560_000)))
+        const scp = yield* scopedRawScp({
+          onPdu: (socket, type, body) => {
+            const rq = type === 0x04 ? commandOf(body) : undefined
+            if (rq?._tag !== "NGetRq") return
+            const pc = body[4]!
+            socket.write(
+              pdataOf(pc, true, {
+                _tag: "NGetRsp",
+                messageIdBeingRespondedTo: rq.messageId,
+                affectedSopClassUid: rq.requestedSopClassUid,
+                status: Status.SUCCESS,
+                hasDataSet: true
+              })
+            )
+            for (let at = 0; at < deflated.length; at += 16_000) {
+              const data = deflated.subarray(at, at + 16_000)
+              const isLast = at + 16_000 >= deflated.length
+              socket.write(PduCodec.encodePDataTf([{ presentationContextId: pc, isCommand: false, isLast, data }]))
+            }
+          }
+        })
+        const channel = yield* Scu.connect(scuAe({ dimse: "20 seconds" }), {
+          host: "127.0.0.1",
+          port: scp.port,
+          calledAeTitle: "X",
+          contexts: [
+            {
+              abstractSyntax: StorageCommitment.SOP_CLASS,
+              transferSyntaxes: [ApplicationEntity.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN]
+            }
+          ]
+        })
+        const started = performance.now()
+        const failed = yield* Effect.flip(
+          Scu.nGet(channel, {
+            sopClassUid: StorageCommitment.SOP_CLASS,
+            sopInstanceUid: StorageCommitment.SOP_INSTANCE
+          })
+        )
+        assert.strictEqual(failed._tag, "DimseProtocolError")
+        assert.isBelow(performance.now() - started, 1000)
+      }).pipe(Effect.provide(quiet)),
     { timeout: 30_000 }
   )
 })
