@@ -320,7 +320,8 @@ export interface NOutcome {
   /**
    * Run once the response is sent, in the request's handler (the association is held until it ends: a peer's
    * A-RELEASE-RQ waits for it, up to the DIMSE timeout): a Storage Commitment SCP's N-EVENT-REPORT on the same
-   * association.
+   * association. Once that A-RELEASE-RQ has come, a request on the association fails at once (`AssociationAborted`):
+   * the peer may not answer it (PS3.8 Sta7), so report on a new association then.
    */
   readonly afterResponse?: Effect.Effect<void>
 }
