@@ -129,6 +129,20 @@ export interface ScanContext {
   readonly deep: boolean
   /** The dictionary VR of a tag, to find sequences in Implicit VR and UN (PS3.5 6.2.2). */
   readonly dictionaryVr: (tag: number) => string | undefined
+  /**
+   * Most elements and items read, all levels together (decode of a peer's whole data set: each item costs a dcmjs
+   * call); undefined: no bound. `nodes` counts them.
+   */
+  readonly maxNodes?: number | undefined
+  nodes?: number
+}
+
+// Counts one element or item against `ctx.maxNodes`. Throws `ScanStop` past it.
+const countNode = (ctx: ScanContext, at: number): void => {
+  if (ctx.maxNodes === undefined) return
+  const n = (ctx.nodes ?? 0) + 1
+  ctx.nodes = n
+  if (n > ctx.maxNodes) throw new ScanStop("Malformed", `more than ${ctx.maxNodes} elements and items`, at)
 }
 
 /**
@@ -180,6 +194,7 @@ export const readElements = (
       throw new ScanStop("Malformed", `${tagString(h.tag)} where a data element was expected`, at)
     }
     if (depth === 0 && ctx.until !== undefined && h.tag > ctx.until) return { nodes, next: at }
+    countNode(ctx, at)
     let items: ReadonlyArray<ReadonlyArray<Node>> | undefined
     let itemLayout = layout
     let end: number
@@ -243,6 +258,7 @@ const readItems = (
       return { items, next: h.valueOffset }
     }
     if (h.tag !== ITEM) throw new ScanStop("Malformed", `${tagString(h.tag)} where an item was expected`, at)
+    countNode(ctx, at)
     if (h.length === UNDEFINED_LENGTH) {
       const item = readElements(ctx, h.valueOffset, limit, layout, depth, true)
       items.push(item.nodes)

@@ -385,6 +385,8 @@ export const make = (
     let messageId = 0
     // Set as the channel's scope starts closing: running handlers start no new step (`isStopping`).
     let stopping = false
+    // Set once the peer's A-RELEASE-RQ has come while something was running: no request of ours is begun after it.
+    let peerReleasing: AssociationAborted | undefined
 
     // The association's end as the watcher (below) saw it, and whether it has ended at all.
     let endedWith: Ending | undefined
@@ -818,9 +820,9 @@ export const make = (
       inbox: OneInbox
     ): Effect.Effect<unknown, DimseFailure> => {
       pending.set(inbox.id, inbox)
-      if (rx.gone !== undefined || closed) {
+      if (rx.gone !== undefined || closed || peerReleasing !== undefined) {
         dropOne(inbox)
-        return Effect.fail(goneError())
+        return Effect.fail(peerReleasing ?? goneError())
       }
       const rest = isWhole(dataSet)
         ? beginWhole(context, message, dataSet, inbox)
@@ -886,6 +888,7 @@ export const make = (
       onResponse: ((response: Response) => unknown) | undefined
     ): Effect.Effect<unknown, DimseFailure> => {
       if (rx.gone !== undefined || closed) return Effect.fail(goneError())
+      if (peerReleasing !== undefined) return Effect.fail(peerReleasing)
       const inbox: OneInbox = {
         _tag: "One",
         id: messageIdOf(message) ?? 0,
@@ -1007,6 +1010,7 @@ export const make = (
             // waiting for a slot leaves nothing behind).
             pending.set(id, { _tag: "Stream", message, contextId: context.id, queue: inbox })
             if (rx.gone !== undefined || closed) return yield* Effect.fail(goneError())
+            if (peerReleasing !== undefined) return yield* Effect.fail(peerReleasing)
             const dataSet = options?.dataSet
             yield* isWhole(dataSet)
               ? Effect.suspend(() => beginWhole(context, message, dataSet, mark) ?? Effect.void)
@@ -1180,6 +1184,19 @@ export const make = (
     // Before answering the peer's A-RELEASE-RQ: a data set still arriving never will, so its request
     // fails; the running handlers get the DIMSE timeout to finish, then are stopped.
     const beforeRelease = Effect.gen(function* () {
+      // A requestor that has sent its A-RELEASE-RQ may send no P-DATA (PS3.8 9.2, Sta7): our requests it has not
+      // answered never will be, nor will any begun from now (a Storage Commitment SCP's report in its handler), so they
+      // fail at once rather than at the DIMSE timeout, which the release would otherwise wait for too.
+      peerReleasing ??= new AssociationAborted({
+        by: "peer",
+        source: 0,
+        reason: 0,
+        detail: "the peer asked to release: it can answer no request of ours"
+      })
+      for (const inbox of Array.from(pending.values())) {
+        if (inbox._tag === "Stream") yield* Queue.fail(inbox.queue, peerReleasing)
+        else settleOne(inbox, Exit.fail(peerReleasing))
+      }
       if (rx.target._tag === "Request") {
         const detail = "the peer asked to release while a data set was still arriving"
         rx.target.inflow.fail(new AssociationAborted({ by: "peer", source: 0, reason: 0, detail }))
@@ -1238,6 +1255,13 @@ export const make = (
       endedWith = ending
       if (pending.size === 0 && rx.target._tag !== "Request") closed = true
       else runFork(failOutstanding(goneError))
+      // Aborted with handlers running: they get the grace the channel's end gives them, then are stopped, rather than
+      // run on until the scope that holds the channel closes (a requestor's, which may be long after).
+      if (ending._tag === "Aborted" && (handlers.size > 0 || startingHandlers > 0)) runFork(stopHandlersAfterGrace)
+    })
+    const stopHandlersAfterGrace = Effect.gen(function* () {
+      yield* handlersEmpty.pipe(Effect.timeout(HANDLER_GRACE), Effect.ignore)
+      if (handlers.size > 0) yield* Fiber.interruptAll(Array.from(handlers))
     })
     // Before the handlers still running are interrupted: when the association's scope closes first, handlers still
     // see the failure (AssociationAborted) rather than an interruption, and get a moment to finish with it.

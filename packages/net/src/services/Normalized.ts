@@ -28,13 +28,15 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
-import { Dimse, Status, Uids } from "@netdicom/wire"
+import { Dimse, Identifiers, Reassembler, Status, Uids } from "@netdicom/wire"
 import type { AcceptedContext } from "../association/Negotiated.ts"
 import * as DataSet from "../dimse/DataSet.ts"
 import type { DataSetError } from "../dimse/DataSetError.ts"
 import * as DimseChannel from "../dimse/DimseChannel.ts"
 import { DimseProtocolError, type DimseFailure } from "../dimse/DimseError.ts"
+import { failureResponse } from "../dimse/Unanswered.ts"
 import { modelOf, VERIFICATION } from "./QueryRetrieve.ts"
+import * as NormalizedClasses from "./NormalizedClasses.ts"
 import { refuse } from "./Refusal.ts"
 
 /** The six DIMSE-N operations. */
@@ -42,6 +44,13 @@ export type Operation = "N-EVENT-REPORT" | "N-GET" | "N-SET" | "N-ACTION" | "N-C
 
 /** The operation of a DIMSE-N request. */
 export const operationOf = (m: Dimse.NRequest): Operation => Dimse.commandName(m).slice(0, -3) as Operation
+
+/**
+ * The most tags an Attribute Identifier List may hold: more would make a command set over the 64 KiB a receiver
+ * takes (`Reassembler.DEFAULT_MAX_COMMAND_LENGTH`, ours among them). `nGet` asking for more fails without sending;
+ * an outcome listing more is answered 0x0110.
+ */
+export const MAX_ATTRIBUTE_IDENTIFIERS = (Reassembler.DEFAULT_MAX_COMMAND_LENGTH - 1024) / 4
 
 // ---- SCU ----
 
@@ -75,14 +84,25 @@ export interface NTarget {
   readonly abstractSyntax?: string
 }
 
+/**
+ * The most data elements and sequence items a DIMSE-N data set (request or response) may hold here, every level
+ * counted: one over is a data set that cannot be decoded (0x0110 for a request, `DimseProtocolError` for a response).
+ * A Storage Commitment reference is 3 (its item and two UIDs), so 50,000 instances fit; decoding costs ~10 µs an item.
+ */
+export const MAX_N_DATA_SET_ELEMENTS = 150_000
+
+// How every DIMSE-N data set is decoded: bounded in its inflated size and in what it holds.
+const N_DECODE: DataSet.DecodeOptions = {
+  maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES,
+  maxElements: MAX_N_DATA_SET_ELEMENTS
+}
+
 const responseOf = (r: DimseChannel.Response, transferSyntax: string): Result.Result<NResponse, DimseProtocolError> => {
   const m = r.message as Dimse.NResponse
   const service = Dimse.serviceOf(m)
   let dataSet: DataSet.Naturalized | undefined
   if (r.dataSet !== undefined) {
-    const decoded = DataSet.decode(r.dataSet, transferSyntax, {
-      maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES
-    })
+    const decoded = DataSet.decode(r.dataSet, transferSyntax, N_DECODE)
     if (Result.isFailure(decoded)) {
       return Result.fail(
         new DimseProtocolError({ detail: `${Dimse.commandName(m)} data set: ${decoded.failure.message}` })
@@ -157,22 +177,29 @@ export const nGet = (
   channel: DimseChannel.DimseChannel,
   input: NTarget & { readonly attributes?: ReadonlyArray<number> }
 ): Effect.Effect<NResponse, DimseFailure | DataSetError> =>
-  invoke(
-    channel,
-    "N-GET",
-    input.abstractSyntax ?? input.sopClassUid,
-    "SCU",
-    (messageId) => ({
-      _tag: "NGetRq",
-      messageId,
-      requestedSopClassUid: input.sopClassUid,
-      requestedSopInstanceUid: input.sopInstanceUid,
-      ...(input.attributes !== undefined && input.attributes.length > 0
-        ? { attributeIdentifierList: input.attributes }
-        : {})
-    }),
-    undefined
-  )
+  (input.attributes?.length ?? 0) > MAX_ATTRIBUTE_IDENTIFIERS
+    ? // Nothing sent: a receiver takes no command set that large (ours aborts), and the association goes on.
+      Effect.fail(
+        new DimseProtocolError({
+          detail: `N-GET-RQ: ${input.attributes!.length} attribute identifiers, over ${MAX_ATTRIBUTE_IDENTIFIERS}`
+        })
+      )
+    : invoke(
+        channel,
+        "N-GET",
+        input.abstractSyntax ?? input.sopClassUid,
+        "SCU",
+        (messageId) => ({
+          _tag: "NGetRq",
+          messageId,
+          requestedSopClassUid: input.sopClassUid,
+          requestedSopInstanceUid: input.sopInstanceUid,
+          ...(input.attributes !== undefined && input.attributes.length > 0
+            ? { attributeIdentifierList: input.attributes }
+            : {})
+        }),
+        undefined
+      )
 
 /** N-SET: modifies attributes of a SOP instance with the Modification List `dataSet` (PS3.7 10.1.3). */
 export const nSet = (
@@ -293,12 +320,17 @@ export interface NOutcome {
   /**
    * Run once the response is sent, in the request's handler (the association is held until it ends: a peer's
    * A-RELEASE-RQ waits for it, up to the DIMSE timeout): a Storage Commitment SCP's N-EVENT-REPORT on the same
-   * association.
+   * association. Once that A-RELEASE-RQ has come, a request on the association fails at once (`AssociationAborted`):
+   * the peer may not answer it (PS3.8 Sta7), so report on a new association then.
    */
   readonly afterResponse?: Effect.Effect<void>
 }
 
-/** Answers one DIMSE-N operation of a SOP class. A handler that dies is answered 0x0110 (processing failure). */
+/**
+ * Answers one DIMSE-N operation of a SOP class. A handler that dies is answered 0x0110 (processing failure), as is an
+ * outcome that cannot go out as given (a status or Error ID out of US range, a `sopInstanceUid` that is no UID, more
+ * than `MAX_ATTRIBUTE_IDENTIFIERS` attribute identifiers); its `afterResponse` then does not run.
+ */
 export type NHandler = (request: NRequest) => Effect.Effect<NOutcome>
 
 /** The operations served for one SOP class. */
@@ -326,32 +358,8 @@ export const layer = (bySopClass: Readonly<Record<string, NHandlers>>): Layer.La
 /** The largest data set a DIMSE-N request may carry here; a larger one aborts the association. */
 export const MAX_N_DATA_SET_BYTES = 8 << 20
 
-// Meta SOP classes (PS3.4 H.3) and the SOP classes their presentation context carries.
-const META_SOP_CLASSES: ReadonlyMap<string, ReadonlySet<string>> = new Map([
-  // Basic Grayscale Print Management Meta: Basic Film Session, Film Box, Grayscale Image Box, Printer
-  [
-    "1.2.840.10008.5.1.1.9",
-    new Set(["1.2.840.10008.5.1.1.1", "1.2.840.10008.5.1.1.2", "1.2.840.10008.5.1.1.4", "1.2.840.10008.5.1.1.16"])
-  ],
-  // Basic Color Print Management Meta: the same with the Color Image Box
-  [
-    "1.2.840.10008.5.1.1.18",
-    new Set(["1.2.840.10008.5.1.1.1", "1.2.840.10008.5.1.1.2", "1.2.840.10008.5.1.1.4.1", "1.2.840.10008.5.1.1.16"])
-  ]
-])
-
-// The DIMSE-N SOP classes this module knows by name (PS3.4 F, H, J), the Meta SOP classes among them.
-const NORMALIZED_SOP_CLASSES: ReadonlySet<string> = new Set([
-  "1.2.840.10008.1.20.1", // Storage Commitment Push Model
-  "1.2.840.10008.3.1.2.3.3", // Modality Performed Procedure Step
-  "1.2.840.10008.3.1.2.3.4", // MPPS Retrieve
-  "1.2.840.10008.3.1.2.3.5", // MPPS Notification
-  ...META_SOP_CLASSES.keys(),
-  ...[...META_SOP_CLASSES.values()].flatMap((members) => [...members])
-])
-
 /** Whether a SOP class is one of the DIMSE-N SOP classes (Storage Commitment, MPPS, Print Management) named here. */
-export const isNormalizedSopClass = (uid: string): boolean => NORMALIZED_SOP_CLASSES.has(uid)
+export const isNormalizedSopClass = NormalizedClasses.isNormalizedSopClass
 
 const HANDLER_OF: Readonly<Record<Operation, keyof NHandlers>> = {
   "N-EVENT-REPORT": "nEventReport",
@@ -376,7 +384,10 @@ export const refusalOf = (
   context: AcceptedContext
 ): { readonly status: number; readonly comment: string } | undefined => {
   const sopClass = Dimse.nSopClassOf(m)
-  if (sopClass !== context.abstractSyntax && !META_SOP_CLASSES.get(context.abstractSyntax)?.has(sopClass)) {
+  if (
+    sopClass !== context.abstractSyntax &&
+    !NormalizedClasses.META_SOP_CLASSES.get(context.abstractSyntax)?.has(sopClass)
+  ) {
     return {
       status: Status.SOP_CLASS_NOT_SUPPORTED,
       comment: `not the SOP class of presentation context ${context.id}`
@@ -484,15 +495,25 @@ export const requestHandler =
       )
     }
     return Effect.gen(function* () {
-      const answer = (outcome: NOutcome, dataSet: Uint8Array | undefined) =>
-        channel.send(context, responseTo(m, outcome, dataSet !== undefined), dataSet).pipe(Effect.ignore)
+      // Sends the response carrying `outcome`; one that cannot be encoded (a status, Error ID or UID out of its VR's
+      // range) is answered 0x0110 instead, not left unanswered. True when `outcome` itself went.
+      const answer = (outcome: NOutcome, dataSet: Uint8Array | undefined): Effect.Effect<boolean> =>
+        Effect.gen(function* () {
+          const sent = yield* Effect.result(
+            channel.send(context, responseTo(m, outcome, dataSet !== undefined), dataSet)
+          )
+          if (Result.isSuccess(sent)) return true
+          if (sent.failure._tag !== "DimseProtocolError") return false
+          yield* Effect.logWarning(`${Dimse.commandName(m)} ${m.messageId}: response: ${sent.failure.detail}`)
+          const failure = failureResponse(m, Status.PROCESSING_FAILURE, "the handler's response cannot be encoded")
+          if (failure !== undefined) yield* Effect.ignore(channel.send(context, failure))
+          return false
+        })
       const bytes = yield* gather(request, channel)
       if (bytes === undefined) return
       let dataSet: DataSet.Naturalized | undefined
       if (bytes.length > 0) {
-        const decoded = DataSet.decode(bytes, context.transferSyntax, {
-          maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES
-        })
+        const decoded = DataSet.decode(bytes, context.transferSyntax, N_DECODE)
         if (Result.isFailure(decoded)) {
           yield* Effect.logWarning(`${Dimse.commandName(m)} ${m.messageId}: data set: ${decoded.failure.message}`)
           return yield* answer(
@@ -517,6 +538,25 @@ export const requestHandler =
           channel
         })
       )
+      // A UID of the handler's own that is no UID would be dropped from the response (`encodeCommand` drops echoed
+      // UIDs it cannot write): an N-CREATE answered Success without the instance it made.
+      if (outcome.sopInstanceUid !== undefined && Result.isFailure(Identifiers.uid(outcome.sopInstanceUid))) {
+        yield* Effect.logWarning(`${Dimse.commandName(m)} ${m.messageId}: the outcome's SOP Instance UID is no UID`)
+        return yield* answer(
+          { status: Status.PROCESSING_FAILURE, errorComment: "the handler's SOP Instance UID is no UID" },
+          undefined
+        )
+      }
+      const listed = outcome.attributeIdentifierList?.length ?? 0
+      if (listed > MAX_ATTRIBUTE_IDENTIFIERS) {
+        yield* Effect.logWarning(
+          `${Dimse.commandName(m)} ${m.messageId}: an Attribute Identifier List of ${listed} tags: answered 0x0110`
+        )
+        return yield* answer(
+          { status: Status.PROCESSING_FAILURE, errorComment: "the response's Attribute Identifier List is too long" },
+          undefined
+        )
+      }
       let reply: Uint8Array | undefined
       if (outcome.dataSet !== undefined && m._tag !== "NDeleteRq") {
         const encoded = DataSet.encode(outcome.dataSet, context.transferSyntax)
@@ -529,7 +569,7 @@ export const requestHandler =
         }
         reply = encoded.success
       }
-      yield* answer(outcome, reply)
-      if (outcome.afterResponse !== undefined) yield* outcome.afterResponse
+      const answered = yield* answer(outcome, reply)
+      if (answered && outcome.afterResponse !== undefined) yield* outcome.afterResponse
     })
   }

@@ -15,6 +15,7 @@ import * as Stream from "effect/Stream"
 import { Dimse, Status } from "@netdicom/wire"
 import type * as DimseChannel from "../dimse/DimseChannel.ts"
 import { failureResponse } from "../dimse/Unanswered.ts"
+import { isNormalizedSopClass } from "./NormalizedClasses.ts"
 import { modelOf, VERIFICATION } from "./QueryRetrieve.ts"
 
 /** A DIMSE-C request: what a peer may ask us to serve. */
@@ -25,7 +26,8 @@ export const isServiceRequest = (m: Dimse.Message): m is ServiceRequest =>
   m._tag === "CEchoRq" || m._tag === "CStoreRq" || m._tag === "CFindRq" || m._tag === "CGetRq" || m._tag === "CMoveRq"
 
 // The operation a service request asks for, in its SOP class's terms, and whether that SOP class has it: C-ECHO is
-// Verification's only, C-FIND/C-GET/C-MOVE each their own Q/R SOP classes', C-STORE any but those (PS3.4 A, B, C).
+// Verification's only, C-FIND/C-GET/C-MOVE each their own Q/R SOP classes', C-STORE any but those and the DIMSE-N
+// SOP classes (PS3.4 A, B, C, F, H, J).
 // Plain code (no object or closure per request): every request is checked.
 const OPERATION_NAMES: Readonly<Record<ServiceRequest["_tag"], string>> = {
   CEchoRq: "C-ECHO",
@@ -40,7 +42,7 @@ const hasOperation = (m: ServiceRequest): boolean => {
     case "CEchoRq":
       return uid === VERIFICATION
     case "CStoreRq":
-      return uid !== VERIFICATION && modelOf(uid) === undefined
+      return uid !== VERIFICATION && modelOf(uid) === undefined && !isNormalizedSopClass(uid)
     case "CFindRq":
       return modelOf(uid)?.op === "find"
     case "CGetRq":

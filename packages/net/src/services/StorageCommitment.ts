@@ -96,8 +96,18 @@ const text = (v: unknown): string | undefined => {
   return typeof s === "string" && s.trim().length > 0 ? s.trim() : undefined
 }
 
-const items = (v: unknown): ReadonlyArray<Readonly<Record<string, unknown>>> =>
-  Array.isArray(v) ? v.filter((x): x is Record<string, unknown> => typeof x === "object" && x !== null) : []
+const isItem = (x: unknown): x is Readonly<Record<string, unknown>> =>
+  typeof x === "object" && x !== null && !Array.isArray(x) && !ArrayBuffer.isView(x) && !(x instanceof ArrayBuffer)
+
+// A sequence's items: none when it is absent; a value that is no sequence (another VR) is an error, not an empty list.
+const items = (
+  v: unknown,
+  where: string
+): Result.Result<ReadonlyArray<Readonly<Record<string, unknown>>>, StorageCommitmentError> => {
+  if (v === undefined || v === null) return Result.succeed([])
+  if (Array.isArray(v) && v.every(isItem)) return Result.succeed(v)
+  return Result.fail(new StorageCommitmentError({ detail: `the ${where} is not a sequence` }))
+}
 
 const referencesIn = (
   v: unknown,
@@ -106,8 +116,10 @@ const referencesIn = (
   ReadonlyArray<Reference & { readonly item: Readonly<Record<string, unknown>> }>,
   StorageCommitmentError
 > => {
+  const all = items(v, where)
+  if (Result.isFailure(all)) return Result.fail(all.failure)
   const out: Array<Reference & { readonly item: Readonly<Record<string, unknown>> }> = []
-  for (const [i, item] of items(v).entries()) {
+  for (const [i, item] of all.success.entries()) {
     const sopClassUid = text(item["ReferencedSOPClassUID"])
     const sopInstanceUid = text(item["ReferencedSOPInstanceUID"])
     if (sopClassUid === undefined || sopInstanceUid === undefined) {
