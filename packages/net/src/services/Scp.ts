@@ -48,6 +48,7 @@ import * as DataSet from "../dimse/DataSet.ts"
 import * as DimseChannel from "../dimse/DimseChannel.ts"
 import * as ContextParts from "../dimse/ContextParts.ts"
 import { DataSourceFailed, NoAcceptedContext } from "../dimse/DimseError.ts"
+import { NORMALIZED_SOP_CLASSES } from "./NormalizedClasses.ts"
 import { ALL_QR_SOP_CLASSES, modelOf, type Model, VERIFICATION } from "./QueryRetrieve.ts"
 import * as Scu from "./Scu.ts"
 import * as Normalized from "./Normalized.ts"
@@ -664,8 +665,9 @@ const handleEcho = (
   })
 }
 
-// The SOP classes a C-STORE is refused for besides Verification (`Refusal`'s `hasOperation`), for the handler's fast path.
-const QR_SOP_CLASSES: ReadonlySet<string> = new Set(ALL_QR_SOP_CLASSES)
+// The SOP classes a C-STORE is refused for besides Verification (`Refusal`'s `hasOperation`: the Q/R and the DIMSE-N
+// ones), for the handler's fast path.
+const NOT_STORAGE_SOP_CLASSES: ReadonlySet<string> = new Set([...ALL_QR_SOP_CLASSES, ...NORMALIZED_SOP_CLASSES])
 
 /**
  * The request handler of an SCP offering the given services. A request whose SOP class is not its presentation
@@ -685,7 +687,7 @@ export const requestHandler = (ae: ApplicationEntity, services: Services): Dimse
   const verification = Option.getOrUndefined(services.verification ?? Option.none())
   return (request, channel) => {
     const m = request.message
-    // A C-STORE that `refusalOf` lets through (its context's own SOP class, not Verification's or a Q/R one, where we
+    // A C-STORE that `refusalOf` lets through (its context's own SOP class, not Verification's, a Q/R or DIMSE-N one, where we
     // are the SCP) written out: every instance received comes here.
     const context = request.context
     if (
@@ -693,7 +695,7 @@ export const requestHandler = (ae: ApplicationEntity, services: Services): Dimse
       m.affectedSopClassUid === context.abstractSyntax &&
       context.weAreScp &&
       m.affectedSopClassUid !== VERIFICATION &&
-      !QR_SOP_CLASSES.has(m.affectedSopClassUid)
+      !NOT_STORAGE_SOP_CLASSES.has(m.affectedSopClassUid)
     ) {
       return store(request, channel)
     }
