@@ -27,12 +27,12 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
-import * as Stream from "effect/Stream"
 import { Dimse, Identifiers, Reassembler, Status, Uids } from "@netdicom/wire"
 import type { AcceptedContext } from "../association/Negotiated.ts"
 import * as DataSet from "../dimse/DataSet.ts"
 import type { DataSetError } from "../dimse/DataSetError.ts"
 import * as DimseChannel from "../dimse/DimseChannel.ts"
+import * as GatherBounded from "../dimse/GatherBounded.ts"
 import { DimseProtocolError, type DimseFailure } from "../dimse/DimseError.ts"
 import { failureResponse } from "../dimse/Unanswered.ts"
 import { modelOf, VERIFICATION } from "./QueryRetrieve.ts"
@@ -404,38 +404,6 @@ export const refusalOf = (
   return undefined
 }
 
-// Gathers a request's data set, bounded: past the limit the association is aborted. Undefined when it did not arrive.
-const gather = (request: DimseChannel.IncomingRequest, channel: DimseChannel.DimseChannel) =>
-  Effect.gen(function* () {
-    const chunks: Array<Uint8Array> = []
-    let size = 0
-    const complete = yield* Stream.runForEachWhile(request.dataSet, (chunk) =>
-      Effect.sync(() => {
-        size += chunk.length
-        if (size > MAX_N_DATA_SET_BYTES) return false
-        chunks.push(new Uint8Array(chunk))
-        return true
-      })
-    ).pipe(
-      Effect.map(() => size <= MAX_N_DATA_SET_BYTES),
-      Effect.orElseSucceed(() => false)
-    )
-    if (!complete) {
-      if (size > MAX_N_DATA_SET_BYTES) {
-        yield* Effect.logWarning(`DIMSE-N data set over ${MAX_N_DATA_SET_BYTES} bytes: aborting the association`)
-        yield* Effect.forkDetach(channel.association.abort)
-      }
-      return undefined
-    }
-    const bytes = new Uint8Array(size)
-    let at = 0
-    for (const c of chunks) {
-      bytes.set(c, at)
-      at += c.length
-    }
-    return bytes
-  })
-
 // The response to `m` carrying `outcome` (its data set, if any, as encoded bytes).
 const responseTo = (m: Dimse.NRequest, outcome: NOutcome, hasDataSet: boolean): Dimse.NResponse => {
   const base = {
@@ -509,7 +477,7 @@ export const requestHandler =
           if (failure !== undefined) yield* Effect.ignore(channel.send(context, failure))
           return false
         })
-      const bytes = yield* gather(request, channel)
+      const bytes = yield* GatherBounded.gather(request, channel, MAX_N_DATA_SET_BYTES, "DIMSE-N data set")
       if (bytes === undefined) return
       let dataSet: DataSet.Naturalized | undefined
       if (bytes.length > 0) {

@@ -46,6 +46,7 @@ import * as Server from "../association/Server.ts"
 import type { ListenFailed } from "../upper/Transport.ts"
 import * as DataSet from "../dimse/DataSet.ts"
 import * as DimseChannel from "../dimse/DimseChannel.ts"
+import * as GatherBounded from "../dimse/GatherBounded.ts"
 import * as ContextParts from "../dimse/ContextParts.ts"
 import { DataSourceFailed, NoAcceptedContext } from "../dimse/DimseError.ts"
 import { NORMALIZED_SOP_CLASSES } from "./NormalizedClasses.ts"
@@ -222,37 +223,14 @@ const CANCELLED_SUB_OPERATION_GRACE = Duration.seconds(1)
 /** The largest C-FIND/C-GET/C-MOVE identifier an SCP gathers; a larger one aborts the association. */
 export const MAX_IDENTIFIER_BYTES = 1 << 20
 
-// Gathers a request's identifier, bounded: past the limit the association is aborted (nothing sane is
-// that large, and the rest would have to be read and thrown away for ever).
+// Gathers a request's identifier (bounded: `GatherBounded`) and decodes it.
 const decodeIdentifier = (request: DimseChannel.IncomingRequest, channel: DimseChannel.DimseChannel) =>
   Effect.gen(function* () {
-    const chunks: Array<Uint8Array> = []
-    let size = 0
-    const complete = yield* Stream.runForEachWhile(request.dataSet, (chunk) =>
-      Effect.sync(() => {
-        size += chunk.length
-        if (size > MAX_IDENTIFIER_BYTES) return false
-        chunks.push(new Uint8Array(chunk))
-        return true
-      })
-    ).pipe(
-      Effect.map(() => size <= MAX_IDENTIFIER_BYTES),
-      Effect.orElseSucceed(() => false)
-    )
-    if (!complete) {
-      if (size > MAX_IDENTIFIER_BYTES) {
-        yield* Effect.logWarning(`identifier over ${MAX_IDENTIFIER_BYTES} bytes: aborting the association`)
-        yield* Effect.forkDetach(channel.association.abort)
-      }
+    const bytes = yield* GatherBounded.gather(request, channel, MAX_IDENTIFIER_BYTES, "identifier")
+    if (bytes === undefined) {
       return yield* Effect.fail(
         new QueryFailed({ status: Status.UNABLE_TO_PROCESS, comment: "identifier not received" })
       )
-    }
-    const bytes = new Uint8Array(size)
-    let at = 0
-    for (const c of chunks) {
-      bytes.set(c, at)
-      at += c.length
     }
     return DataSet.decode(bytes, request.context.transferSyntax, {
       maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES
