@@ -1,9 +1,12 @@
 /**
- * A C-GET requester that never answers the first sub-operation's C-STORE-RQ and asks to release meanwhile: our SCP's
- * DIMSE timeout decides to abort. The handler that timeout woke still sent its pending and final C-GET-RSPs before the
- * A-ABORT, and since the A-RELEASE-RQ waited only for that handler, the association ended released (A-RELEASE-RP) with
- * "DIMSE timeout, aborting" logged. Once the channel has decided to abort, nothing more is sent: the peer gets the
- * A-ABORT and no response or A-RELEASE-RP. A raw requester on 127.0.0.1.
+ * A C-GET requester that never answers the first sub-operation's C-STORE-RQ. Our SCP's DIMSE timeout decides to
+ * abort: the handler that timeout woke once still sent its pending and final C-GET-RSPs before the A-ABORT. Once the
+ * channel has decided to abort, nothing more is sent: the peer gets the A-ABORT and no response before it.
+ *
+ * A requester that asks to release meanwhile is in Sta7 (PS3.8): it may send no more P-DATA, so it can answer no
+ * request of ours. Its A-RELEASE-RQ fails the sub-operation at once (no DIMSE timeout): the C-GET's final response
+ * counts the sub-operations failed, then the release is answered. (Before, the timeout fired while the release
+ * waited, and the association ended released with "DIMSE timeout, aborting" logged.) A raw requester on 127.0.0.1.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger, Result } from "effect"
@@ -35,7 +38,10 @@ const capturing = () => {
 
 describe("a C-GET's sub-operation unanswered past the DIMSE timeout", () => {
   const cases = [
-    { release: true, title: "the peer's A-RELEASE-RQ waiting: aborted, with no C-GET-RSP and no A-RELEASE-RP" },
+    {
+      release: true,
+      title: "the peer asks to release: the sub-operations failed at once, a final C-GET-RSP, then A-RELEASE-RP"
+    },
     { release: false, title: "no release asked for: the A-ABORT comes with no C-GET-RSP before it" }
   ]
   it.live.each(cases)("$title", ({ release }) =>
@@ -87,12 +93,20 @@ describe("a C-GET's sub-operation unanswered past the DIMSE timeout", () => {
         if (typeof p === "string") break
       }
       peer.destroy()
-      assert.isTrue(
-        log.lines.some((l) => l.startsWith("DIMSE timeout, aborting")),
-        "the timeout was logged"
-      )
-      assert.deepStrictEqual(after.slice(0, 1), ["A-ABORT 0/0"], `after the C-STORE-RQ: ${after.join(", ")}`)
-      assert.notInclude(after, "PDU 0x06", "no A-RELEASE-RP")
+      const timedOut = log.lines.some((l) => l.startsWith("DIMSE timeout, aborting"))
+      if (release) {
+        assert.isFalse(timedOut, "a peer that asked to release is not waited for")
+        assert.deepStrictEqual(after.slice(-2), ["PDU 0x06", "closed"], `released: ${after.join(", ")}`)
+        assert.include(after, "P-DATA with 1 command fragment(s) on pc 5", "the final C-GET-RSP")
+        assert.isTrue(
+          log.lines.some((l) => l.includes("0 completed") && l.includes("2 failed") && l.includes("0xA702")),
+          "both sub-operations counted failed"
+        )
+      } else {
+        assert.isTrue(timedOut, "the timeout was logged")
+        assert.deepStrictEqual(after.slice(0, 1), ["A-ABORT 0/0"], `after the C-STORE-RQ: ${after.join(", ")}`)
+        assert.notInclude(after, "PDU 0x06", "no A-RELEASE-RP")
+      }
     })
   )
 })
