@@ -96,7 +96,8 @@ export const refuse = (
     yield* Stream.runDrain(request.dataSet).pipe(Effect.ignore)
     const context = request.context
     const sopClass = Dimse.isNRequest(m) ? Dimse.nSopClassOf(m) : m.affectedSopClassUid
-    // The role that performs the request: the SCU's for N-EVENT-REPORT (the SCP of a SOP class reports), else the SCP's.
+    // The role that performs the request: the SCU's for N-EVENT-REPORT (the SCP of a SOP class reports), else the
+    // SCP's.
     const [performer, role] = m._tag === "NEventReportRq" ? [context.weAreScu, "SCU"] : [context.weAreScp, "SCP"]
     yield* Effect.logWarning(
       `${Dimse.commandName(m)} ${m.messageId} for ${sopClass} on presentation context ${context.id} ` +

@@ -3,10 +3,10 @@
  * (PS3.4 Annexes A, B, C; PS3.7 section 9.1).
  *
  * Verification is built in: every C-ECHO is answered Success unless a `VerificationService` is given, whose status
- * answers it instead (a router saying whether its destination answers). `StorageService` takes instances; `QueryService` answers C-FIND with
- * a Stream of identifiers (a C-CANCEL stops it and answers FE00); `RetrieveService` lists the
- * instances for C-GET and C-MOVE, and this module runs the sub-operations: on the same association
- * for C-GET, to the destination from `MoveDestinations` for C-MOVE (over several associations, one after the other,
+ * answers it instead (a router saying whether its destination answers). `StorageService` takes instances;
+ * `QueryService` answers C-FIND with a Stream of identifiers (a C-CANCEL stops it and answers FE00);
+ * `RetrieveService` lists the instances for C-GET and C-MOVE, and this module runs the sub-operations: on the same
+ * association for C-GET, to the destination from `MoveDestinations` for C-MOVE (over several associations, one after the other,
  * when the instances need more presentation contexts than one holds: `ContextParts`; a part whose association cannot
  * be opened fails its instances alone; the final response goes before the last one is released), with pending counts
  * and the final status (0000; B000 with the failed UIDs;
@@ -665,8 +665,8 @@ export const requestHandler = (ae: ApplicationEntity, services: Services): Dimse
   const verification = Option.getOrUndefined(services.verification ?? Option.none())
   return (request, channel) => {
     const m = request.message
-    // A C-STORE that `refusalOf` lets through (its context's own SOP class, not Verification's, a Q/R or DIMSE-N one, where we
-    // are the SCP) written out: every instance received comes here.
+    // A C-STORE that `refusalOf` lets through (its context's own SOP class, not Verification's, a Q/R or DIMSE-N one,
+    // where we are the SCP) written out: every instance received comes here.
     const context = request.context
     if (
       m._tag === "CStoreRq" &&
