@@ -6,8 +6,8 @@
  * answers it instead (a router saying whether its destination answers). `StorageService` takes instances;
  * `QueryService` answers C-FIND with a Stream of identifiers (a C-CANCEL stops it and answers FE00);
  * `RetrieveService` lists the instances for C-GET and C-MOVE, and this module runs the sub-operations: on the same
- * association for C-GET, to the destination from `MoveDestinations` for C-MOVE (over several associations, one after the other,
- * when the instances need more presentation contexts than one holds: `ContextParts`; a part whose association cannot
+ * association for C-GET, to the destination from `MoveDestinations` for C-MOVE (over several associations, one after
+ * the other, when the instances need more presentation contexts than one holds: `ContextParts`; a part whose association cannot
  * be opened fails its instances alone; the final response goes before the last one is released), with pending counts
  * and the final status (0000; B000 with the failed UIDs;
  * A702 when all failed; A801 for an unknown
