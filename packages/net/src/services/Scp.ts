@@ -4,25 +4,23 @@
  *
  * Verification is built in: every C-ECHO is answered Success unless a `VerificationService` is given, whose status
  * answers it instead (a router saying whether its destination answers). `StorageService` takes instances;
- * `QueryService` answers C-FIND with a Stream of identifiers (a C-CANCEL stops it and answers FE00);
- * `RetrieveService` lists the instances for C-GET and C-MOVE, and this module runs the sub-operations: on the same
- * association for C-GET, to the destination from `MoveDestinations` for C-MOVE (over several associations, one after
- * the other, when the instances need more presentation contexts than one holds: `ContextParts`; a part whose association cannot
- * be opened fails its instances alone; the final response goes before the last one is released), with pending counts
- * and the final status (0000; B000 with the failed UIDs;
- * A702 when all failed; A801 for an unknown
- * destination, with no association opened). A C-CANCEL ends the sub-operations with FE00 (a C-MOVE's without waiting
- * for a destination that is slow to accept its association, and giving a sub-operation under way a second to finish
- * before it is counted failed); a server stopping
- * (the association's channel closing) starts no new sub-operation and sends the final response, counting those
- * not started as failed, before its associations are aborted. A query or retrieve service that dies (a throw, a
- * defect) is answered 0xC000 and logged, an instance's data set source that dies fails its sub-operation alone; a
- * storage handler that dies is answered 0x0110 (`StoreHandler`). Each C-FIND, C-GET and C-MOVE answered is logged
- * at Info once its final response is sent (model, level, matches or counts, status). A service that is not provided
- * is answered 0x0122, as is a request whose SOP class is not its presentation context's abstract syntax or does not
- * have its operation (a C-MOVE naming a FIND SOP class, a C-STORE naming Verification); one on a context where we
- * are not the SCP (role selection, PS3.7 D.3.3.4) is answered 0x0124. DIMSE-N requests go to the `NormalizedService`
- * (`Normalized`), which answers those it does not serve 0x0122 or 0x0211.
+ * `QueryService` answers C-FIND with a Stream of identifiers (a C-CANCEL stops it and answers FE00); `RetrieveService`
+ * lists the instances for C-GET and C-MOVE, and this module runs the sub-operations: on the same association for C-GET,
+ * to the destination from `MoveDestinations` for C-MOVE (over several associations, one after the other, when the
+ * instances need more presentation contexts than one holds: `ContextParts`; a part whose association cannot be opened
+ * fails its instances alone; the final response goes before the last one is released), with pending counts and the
+ * final status (0000; B000 with the failed UIDs; A702 when all failed; A801 for an unknown destination, with no
+ * association opened). A C-CANCEL ends the sub-operations with FE00 (a C-MOVE's without waiting for a destination that
+ * is slow to accept its association, and giving a sub-operation under way a second to finish before it is counted
+ * failed); a server stopping (the association's channel closing) starts no new sub-operation and sends the final
+ * response, counting those not started as failed, before its associations are aborted. A query or retrieve service that
+ * dies (a throw, a defect) is answered 0xC000 and logged, an instance's data set source that dies fails its
+ * sub-operation alone; a storage handler that dies is answered 0x0110 (`StoreHandler`). Each C-FIND, C-GET and C-MOVE
+ * answered is logged at Info once its final response is sent (model, level, matches or counts, status). A service that
+ * is not provided is answered 0x0122, as is a request whose SOP class is not its presentation context's abstract syntax
+ * or does not have its operation (a C-MOVE naming a FIND SOP class, a C-STORE naming Verification); one on a context
+ * where we are not the SCP (role selection, PS3.7 D.3.3.4) is answered 0x0124. DIMSE-N requests go to the
+ * `NormalizedService` (`Normalized`), which answers those it does not serve 0x0122 or 0x0211.
  *
  * @since 0.1.0
  */
