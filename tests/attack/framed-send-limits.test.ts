@@ -284,3 +284,71 @@ describe("a framed file changed, or its send stopped, while it is sent", () => {
     15_000
   )
 })
+
+describe("a file sent from its reads, and the rest of the channel", () => {
+  it.live(
+    "another request's DIMSE timeout fires mid-file: both fail typed, no last fragment, every lease back",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          // answers nothing, reads 4 MiB/s, grants a window of 4
+          const { scp, seen } = yield* recordingScp({ maxPduLength: 16384, window: 4, readBytesPerSecond: 4 << 20 })
+          const file = randomFile(SIZE)
+          const before = LentBytes.outstandingLeases()
+          const started = Date.now()
+          const channel = yield* connectScu(scp.port, scuAe({ dimse: "1 second", write: "5 seconds" }))
+          const small = yield* Effect.forkChild(
+            Scu.store(channel, {
+              sopClassUid: CT,
+              sopInstanceUid: "1.2.826.0.23.0",
+              transferSyntax: EXPLICIT,
+              dataSet: new Uint8Array(100)
+            })
+          )
+          yield* Effect.sleep("20 millis")
+          const large = yield* Effect.exit(storeUnchecked(channel, file.where).pipe(Effect.timeout("8 seconds")))
+          const first = yield* Fiber.await(small)
+          const waited = Date.now() - started
+          assert.isTrue(Exit.isFailure(first), "the unanswered request failed")
+          assert.isTrue(Exit.isFailure(large), "the file's C-STORE failed")
+          if (Exit.isFailure(large)) {
+            assert.notInclude(Cause.pretty(large.cause), "TimeoutError", "no hang")
+            assert.isTrue(Cause.findErrorOption(large.cause)._tag === "Some", Cause.pretty(large.cause))
+          }
+          assert.isBelow(waited, 5000, `ended after ${waited} ms`)
+          // the small data set's last fragment came; the file's never did
+          assert.isBelow(Buffer.concat(seen.data).length, SIZE, "the file was not sent whole")
+          yield* leasesBack(before)
+        })
+      ),
+    15_000
+  )
+
+  for (const chunkSize of [1, 63, 65, 16378]) {
+    it.live(`streamDataSet at chunk size ${chunkSize}: an empty data set and an odd one, byte for byte`, () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const { scp, seen } = yield* recordingScp({ maxPduLength: 16384, answer: true })
+          const channel = yield* connectScu(scp.port)
+          for (const size of [0, 3 * 16378 + 1]) {
+            seen.data.length = 0
+            seen.last = false
+            const file = randomFile(size)
+            const meta = yield* Part10.readFileMeta(file.where)
+            const before = LentBytes.outstandingLeases()
+            const r = yield* Scu.store(channel, {
+              sopClassUid: CT,
+              sopInstanceUid: `1.2.826.0.23.9${size}`,
+              transferSyntax: EXPLICIT,
+              dataSet: Part10.streamDataSet(file.where, meta, { chunkSize })
+            })
+            assert.strictEqual(r.status, DimseStatus.SUCCESS)
+            assert.isTrue(Buffer.concat(seen.data).equals(padded(file.body)), `${size} bytes, byte for byte`)
+            assert.isTrue(seen.last && !seen.afterLast, "one last fragment, at the end")
+            yield* leasesBack(before)
+          }
+        })
+      )
+    )
+  }
+})
