@@ -88,7 +88,7 @@ const sendAt = (maxPduLength: number, size: number) =>
       assert.strictEqual(received.length, padded(file.body).length, "data set length")
       assert.isTrue(received.equals(padded(file.body)), "the data set byte for byte")
       assert.isTrue(seen.last && !seen.afterLast, "one last fragment, at the end")
-      assert.isAtMost(seen.largest, maxPduLength, "no PDU above the peer's maximum")
+      if (maxPduLength > 0) assert.isAtMost(seen.largest, maxPduLength, "no PDU above the peer's maximum")
       yield* leasesBack(before)
     })
   )
@@ -96,15 +96,18 @@ const sendAt = (maxPduLength: number, size: number) =>
 const LARGE = Part10.WHOLE_READ_LIMIT + 1
 
 describe("framed reads at the framing limits", () => {
-  for (const maxPduLength of [1024, 1025, 16384, 16385, 65530, 65531, 65532, 65536, 65546, 65547]) {
+  for (const maxPduLength of [0, 1024, 1025, 16384, 16385, 65530, 65531, 65532, 65536, 65546, 65547, 131072]) {
     it.live(`max PDU ${maxPduLength}: odd, one PDU past a read, a read's end`, () =>
       Effect.gen(function* () {
         const capacity = Fragmenter.fragmentCapacity(maxPduLength)
+        const readData = Math.floor(Part10.STREAM_CHUNK / (capacity + Fragmenter.HEADER_LENGTH)) * capacity
         for (const size of [
           LARGE + 2 * Part10.STREAM_CHUNK,
           LARGE + 4 * capacity,
           LARGE + capacity + 1,
-          LARGE - 1 + 3 * Part10.STREAM_CHUNK
+          LARGE - 1 + 3 * Part10.STREAM_CHUNK,
+          // ending at a framed read's end (frames of capacity + 12 bytes in a STREAM_CHUNK buffer)
+          Math.ceil(LARGE / readData) * readData
         ]) {
           yield* sendAt(maxPduLength, size)
         }
@@ -324,13 +327,33 @@ describe("a file sent from its reads, and the rest of the channel", () => {
     15_000
   )
 
+  it.live("cut short between its load and its send: a typed error, nothing sent, the association still serves", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { scp, seen } = yield* recordingScp({ maxPduLength: 16384, answer: true })
+        const channel = yield* connectScu(scp.port)
+        const file = randomFile(LARGE + Part10.STREAM_CHUNK)
+        const meta = yield* Scu.describeFile(file.where)
+        const loaded = yield* Part10.loadDataSet(file.where, meta)
+        fs.truncateSync(file.where, file.meta.length + 10)
+        const e = yield* Effect.flip(Scu.storeLoaded(channel, meta, loaded))
+        assert.strictEqual(e._tag, "DataSourceFailed")
+        assert.strictEqual(seen.data.length, 0, "no data set fragment went out")
+        const again = randomFile(LARGE + 5)
+        const r = yield* storeUnchecked(channel, again.where)
+        assert.strictEqual(r.status, DimseStatus.SUCCESS)
+        assert.isTrue(Buffer.concat(seen.data).equals(padded(again.body)), "the next file byte for byte")
+      })
+    )
+  )
+
   for (const chunkSize of [1, 63, 65, 16378]) {
     it.live(`streamDataSet at chunk size ${chunkSize}: an empty data set and an odd one, byte for byte`, () =>
       Effect.scoped(
         Effect.gen(function* () {
           const { scp, seen } = yield* recordingScp({ maxPduLength: 16384, answer: true })
           const channel = yield* connectScu(scp.port)
-          for (const size of [0, 3 * 16378 + 1]) {
+          for (const size of [0, 16378, 3 * 16378 + 1]) {
             seen.data.length = 0
             seen.last = false
             const file = randomFile(size)
@@ -340,7 +363,7 @@ describe("a file sent from its reads, and the rest of the channel", () => {
               sopClassUid: CT,
               sopInstanceUid: `1.2.826.0.23.9${size}`,
               transferSyntax: EXPLICIT,
-              dataSet: Part10.streamDataSet(file.where, meta, { chunkSize })
+              dataSet: Part10.asDataSource(Part10.streamDataSet(file.where, meta, { chunkSize }))
             })
             assert.strictEqual(r.status, DimseStatus.SUCCESS)
             assert.isTrue(Buffer.concat(seen.data).equals(padded(file.body)), `${size} bytes, byte for byte`)
