@@ -327,6 +327,76 @@ describe("a file sent from its reads, and the rest of the channel", () => {
     15_000
   )
 
+  it.live(
+    "another request's DIMSE timeout fires while the file waits on a peer that stopped reading: ends at once",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const { scp, seen } = yield* recordingScp({
+            maxPduLength: 16384,
+            window: 4,
+            onPdu: (socket) => {
+              if (Buffer.concat(seen.data).length > 1 << 20) socket.pause()
+            }
+          })
+          const file = randomFile(4 * SIZE)
+          const before = LentBytes.outstandingLeases()
+          const started = Date.now()
+          const channel = yield* connectScu(scp.port, scuAe({ dimse: "1 second", write: "20 seconds" }))
+          const small = yield* Effect.forkChild(
+            Scu.store(channel, {
+              sopClassUid: CT,
+              sopInstanceUid: "1.2.826.0.23.1",
+              transferSyntax: EXPLICIT,
+              dataSet: new Uint8Array(100)
+            })
+          )
+          yield* Effect.sleep("20 millis")
+          const large = yield* Effect.exit(storeUnchecked(channel, file.where).pipe(Effect.timeout("10 seconds")))
+          const first = yield* Fiber.await(small)
+          const waited = Date.now() - started
+          assert.isTrue(Exit.isFailure(first), "the unanswered request failed")
+          assert.isTrue(Exit.isFailure(large), "the file's C-STORE failed")
+          if (Exit.isFailure(large)) assert.notInclude(Cause.pretty(large.cause), "TimeoutError", "no hang")
+          assert.isBelow(waited, 4000, `ended after ${waited} ms`)
+          yield* leasesBack(before)
+        })
+      ),
+    25_000
+  )
+
+  it.live(
+    "one loaded file sent at once to three peers, framed and not, sharing the pool's 256 KiB buffers: byte for byte",
+    () =>
+      Effect.gen(function* () {
+        const file = randomFile(8 * Part10.STREAM_CHUNK + 3)
+        const meta = yield* Scu.describeFile(file.where)
+        const loaded = yield* Part10.loadDataSet(file.where, meta)
+        const before = LentBytes.outstandingLeases()
+        // 65530: frames of 65536 bytes, four to a 256 KiB buffer, the size the unframed reads take from the pool too
+        const results = yield* Effect.all(
+          [16384, 65530, 131072].map((maxPduLength) =>
+            Effect.scoped(
+              Effect.gen(function* () {
+                const { scp, seen } = yield* recordingScp({ maxPduLength, answer: true, readBytesPerSecond: 16 << 20 })
+                const channel = yield* connectScu(scp.port)
+                const r = yield* Scu.storeLoaded(channel, meta, loaded)
+                return { status: r.status, received: Buffer.concat(seen.data), last: seen.last }
+              })
+            )
+          ),
+          { concurrency: "unbounded" }
+        )
+        for (const r of results) {
+          assert.strictEqual(r.status, DimseStatus.SUCCESS)
+          assert.isTrue(r.received.equals(padded(file.body)), "byte for byte")
+          assert.isTrue(r.last)
+        }
+        yield* leasesBack(before)
+      }),
+    15_000
+  )
+
   it.live("cut short between its load and its send: a typed error, nothing sent, the association still serves", () =>
     Effect.scoped(
       Effect.gen(function* () {
