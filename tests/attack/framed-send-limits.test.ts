@@ -3,7 +3,7 @@
  * maximum PDU length, the data set checked byte for byte as it arrived: at the framing limits (the least maximum we
  * accept, 1024, odd maxima, one PDU or four a read, none above 65530), a file ending one PDU past a read, at a read's
  * end, or odd (a trailing NUL). Then the file changed while it is sent (cut short, grown, rewritten in place, renamed
- * over), the peer aborting, the peer no longer reading and the caller interrupting, at a framed maximum: each ends
+ * over; framed at 16384, and not at 131072), the peer aborting, no longer reading, the caller interrupting: each ends
  * with a typed error and no last fragment sent, or a whole send of the bytes the file had; every lease comes back.
  */
 import * as fs from "node:fs"
@@ -189,27 +189,35 @@ const failedTyped = (
 
 const SIZE = 12 << 20
 
-describe("a framed file changed, or its send stopped, while it is sent", () => {
-  it.live(
-    "cut short: a typed error, no last fragment",
-    () =>
-      Effect.gen(function* () {
-        const r = yield* changedMidSend(SIZE, (f) => fs.truncateSync(f.where, f.meta.length + SIZE / 2 + 3))
-        assert.isTrue(r.changed)
-        failedTyped(r, /DataSourceFailed|Aborted/)
-      }),
-    15_000
-  )
+describe("a file sent from its reads changed, or its send stopped, while it is sent", () => {
+  // 16384: framed; 131072: not (more than a quarter of a read a PDU), the fragmenter holding the last PDU back
+  for (const maxPduLength of [16384, 131072]) {
+    it.live(
+      `cut short (max PDU ${maxPduLength}): a typed error, no last fragment`,
+      () =>
+        Effect.gen(function* () {
+          const r = yield* changedMidSend(SIZE, (f) => fs.truncateSync(f.where, f.meta.length + SIZE / 2 + 3), {
+            scp: { maxPduLength }
+          })
+          assert.isTrue(r.changed)
+          failedTyped(r, /DataSourceFailed|Aborted/)
+        }),
+      15_000
+    )
 
-  it.live(
-    "grown: a typed error, no last fragment",
-    () =>
-      Effect.gen(function* () {
-        const r = yield* changedMidSend(SIZE, (f) => fs.appendFileSync(f.where, Buffer.alloc(2)))
-        failedTyped(r, /DataSourceFailed|Aborted/)
-      }),
-    15_000
-  )
+    it.live(
+      `grown (max PDU ${maxPduLength}): a typed error, no last fragment`,
+      () =>
+        Effect.gen(function* () {
+          const r = yield* changedMidSend(SIZE, (f) => fs.appendFileSync(f.where, Buffer.alloc(2)), {
+            scp: { maxPduLength }
+          })
+          assert.isTrue(r.changed)
+          failedTyped(r, /DataSourceFailed|Aborted/)
+        }),
+      15_000
+    )
+  }
 
   it.live(
     "rewritten in place, same size, bytes already sent: a typed error, no last fragment",
