@@ -80,6 +80,35 @@ export const writeHeader = (
 /** The length of the header `writeHeader` writes before each PDU's fragment. */
 export const HEADER_LENGTH = HEADER
 
+/**
+ * Frames in place a chunk of a data set laid out as `HEADER_LENGTH` free bytes, then `capacity` data bytes, then free
+ * bytes again, and so on, with `dataLength` data bytes in all: writes each PDU's header into its gap and gives the view
+ * of `bytes` that is those PDUs, one piece for a write. With `isLast`, the last PDU has the "last" bit and, at an odd
+ * length, a trailing NUL (`capacity` is even, so the room for it is there). Of a whole data set, the PDUs are those
+ * `fragmentDataSet` makes of the same bytes (padded to an even length) for the maximum PDU length whose
+ * `fragmentCapacity` is `capacity`.
+ */
+export const frameInPlace = (
+  bytes: Uint8Array,
+  dataLength: number,
+  capacity: number,
+  presentationContextId: number,
+  isLast: boolean
+): Uint8Array => {
+  const per = HEADER + capacity
+  const count = Math.ceil(dataLength / capacity)
+  let end = 0
+  for (let i = 0; i < count; i++) {
+    const at = i * per
+    let length = Math.min(capacity, dataLength - i * capacity)
+    const last = isLast && i === count - 1
+    if (last && length % 2 === 1) bytes[at + HEADER + length++] = 0
+    writeHeader(bytes, at, length, presentationContextId, false, last)
+    end = at + HEADER + length
+  }
+  return bytes.subarray(0, end)
+}
+
 // A PDU of `size` bytes whose header announces `dataLength` fragment bytes.
 const allocate = (
   size: number,
@@ -185,7 +214,8 @@ export const messagePartsWithin = (
     const pduLength = Pdv.PDV_HEADER_LENGTH + dataLength
     const pdvLength = 2 + dataLength
     const h = p * HEADER
-    // As `allocate` writes them.
+    // As `writeHeader` writes them, written out here: a call fewer per PDU of every message sent (Fragmenter.test
+    // checks the parts against `fragmentMessage`'s PDUs).
     headers[h] = 0x04
     headers[h + 2] = pduLength >>> 24
     headers[h + 3] = (pduLength >>> 16) & 0xff

@@ -359,3 +359,43 @@ describe("Fragmenter streams", () => {
     assert.strictEqual(pdus, Math.ceil((64 << 20) / 65530))
   })
 })
+
+describe("frameInPlace", () => {
+  const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+    let at = 0
+    for (const p of parts) {
+      out.set(p, at)
+      at += p.length
+    }
+    return out
+  }
+
+  it("frames a data set laid out with header gaps into fragmentDataSet's PDUs, read by read", () =>
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1024, max: 4096 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.uint8Array({ minLength: 1, maxLength: 20_000 }),
+        (maxPdu, framesPerRead, data) => {
+          const capacity = F.fragmentCapacity(maxPdu)
+          const per = F.HEADER_LENGTH + capacity
+          const pieces: Array<Uint8Array> = []
+          // Each read holds `framesPerRead` frames of data (the last read fewer), laid out as FileIo reads them.
+          for (let from = 0; from < data.length; from += framesPerRead * capacity) {
+            const chunk = data.subarray(from, Math.min(from + framesPerRead * capacity, data.length))
+            const bytes = new Uint8Array(per * framesPerRead)
+            for (let i = 0; i * capacity < chunk.length; i++) {
+              bytes.set(chunk.subarray(i * capacity, (i + 1) * capacity), i * per + F.HEADER_LENGTH)
+            }
+            const isLast = from + chunk.length === data.length
+            pieces.push(F.frameInPlace(bytes, chunk.length, capacity, 7, isLast))
+          }
+          const padded = data.length % 2 === 1 ? concat([data, new Uint8Array(1)]) : data
+          const expected = concat(F.fragmentDataSet(7, maxPdu, padded))
+          assert.deepStrictEqual(concat(pieces), expected)
+        }
+      ),
+      { numRuns: 200 }
+    ))
+})

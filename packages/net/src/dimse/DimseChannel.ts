@@ -558,22 +558,6 @@ export const make = (
             }
             // Framed reads (`FileIo.Frame`) come as whole PDUs once their headers are written in: one piece per write.
             const frame = { gap: Fragmenter.HEADER_LENGTH, capacity }
-            // The PDUs of a framed chunk, headers written; the file's last has the "last" bit and, at an odd length,
-            // a trailing NUL (the frame's capacity is even: there is room for it).
-            const framedPdus = (bytes: Uint8Array, data: number, last: boolean): Uint8Array => {
-              const per = Fragmenter.HEADER_LENGTH + capacity
-              const count = Math.ceil(data / capacity)
-              let end = 0
-              for (let i = 0; i < count; i++) {
-                const at = i * per
-                let length = Math.min(capacity, data - i * capacity)
-                const isLast = last && i === count - 1
-                if (isLast && length % 2 === 1) bytes[at + Fragmenter.HEADER_LENGTH + length++] = 0
-                Fragmenter.writeHeader(bytes, at, length, context.id, false, isLast)
-                end = at + Fragmenter.HEADER_LENGTH + length
-              }
-              return bytes.subarray(0, end)
-            }
             // The file's last PDUs, held until the end's check says the file is as its meta was read.
             let lastFramed: { readonly pdus: Uint8Array; readonly bytes: Uint8Array } | undefined
             // A file the library reads (`FileIo.chunkReaderOf`): its chunks go out from the reads themselves, an effect
@@ -603,7 +587,7 @@ export const make = (
                     }
                     let release = lent.written
                     if (reads.framed) {
-                      const framed = framedPdus(next.bytes, next.data, next.last)
+                      const framed = Fragmenter.frameInPlace(next.bytes, next.data, capacity, context.id, next.last)
                       if (next.last) {
                         lastFramed = { pdus: framed, bytes: next.bytes }
                         continue
