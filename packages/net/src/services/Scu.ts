@@ -104,6 +104,10 @@ const transcodeContext = (channel: DimseChannel.DimseChannel, sopClassUid: strin
   return undefined
 }
 
+// Whether the peer refused a context of `sopClassUid` with "transfer syntaxes not supported" (PS3.8 Table 9-18).
+const refusedForSyntax = (channel: DimseChannel.DimseChannel, sopClassUid: string): boolean =>
+  channel.association.negotiated.rejected.some((c) => c.abstractSyntax === sopClassUid && c.result === 4)
+
 /**
  * C-STORE: sends a data set as it is, in its own transfer syntax (PS3.4 Annex B), or re-encoded into another native
  * one the peer accepted when it accepted none with its own (see `StoreInput.transcode`).
@@ -151,9 +155,14 @@ const beginStore = (
     const other =
       input.transcode === false ? undefined : transcodeContext(channel, input.sopClassUid, input.transferSyntax)
     if (other === undefined) {
-      // No context for the SOP class at all is said so: the transfer syntax is not what was refused.
+      // No context for the SOP class at all is said so, the transfer syntax not being what was refused, unless the
+      // peer refused a context of that class for its transfer syntaxes (result 4: it takes the class, not in those).
       const anyContext = channel.findContext(input.sopClassUid, "SCU")
-      return Effect.fail(Result.isFailure(anyContext) ? anyContext.failure : context.failure)
+      return Effect.fail(
+        Result.isFailure(anyContext) && !refusedForSyntax(channel, input.sopClassUid)
+          ? anyContext.failure
+          : context.failure
+      )
     }
     return Effect.logDebug(
       `C-STORE of ${input.sopInstanceUid}: re-encoded from ${input.transferSyntax} to ${other.transferSyntax}, ` +
