@@ -22,7 +22,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Dimse, Status, Transcoder } from "@netdicom/wire"
 import * as Association from "../association/Association.ts"
-import type { ApplicationEntity } from "../association/ApplicationEntity.ts"
+import { type ApplicationEntity, IMPLICIT_VR_LITTLE_ENDIAN } from "../association/ApplicationEntity.ts"
 import type { AssociationError } from "../association/AssociationError.ts"
 import type { NegotiationError } from "../association/Negotiation.ts"
 import * as DataSet from "../dimse/DataSet.ts"
@@ -457,8 +457,10 @@ export interface RetrieveProgress extends StatusInfo {
 const progressOf = (r: DimseChannel.Response, ts: string, service: Status.Service): RetrieveProgress => {
   const m = r.message as Dimse.CGetRsp | Dimse.CMoveRsp
   let failedSopInstanceUids: ReadonlyArray<string> = []
-  if (r.dataSet) {
-    const ds = DataSet.decodeWithWarnings(r.dataSet, ts, {
+  // the list comes in the data set, or, from a DCMTK-based peer (Orthanc 1.10), in the command set's status detail
+  const detail = r.dataSet ?? r.statusDetail
+  if (detail) {
+    const ds = DataSet.decodeWithWarnings(detail, r.dataSet ? ts : IMPLICIT_VR_LITTLE_ENDIAN, {
       maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES
     })
     const list = Result.isSuccess(ds) ? ds.success.dataset["FailedSOPInstanceUIDList"] : undefined
