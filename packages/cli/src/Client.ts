@@ -498,7 +498,9 @@ const runRetrieve = (
     if (done === undefined) return yield* fail(`${what} ended without a final response`)
     for (const uid of done.failedSopInstanceUids) yield* Console.error(`FAILED ${uid}`)
     const n = (x: number | undefined) => x ?? 0
-    const counts = `${n(done.completed)} completed, ${n(done.warning)} warnings, ${n(done.failed)} failed`
+    // a final response gives its remaining sub-operations when some were never started (a Cancel, PS3.4 C.4.2.1.5)
+    const remaining = n(done.remaining) > 0 ? `, ${n(done.remaining)} remaining` : ""
+    const counts = `${n(done.completed)} completed, ${n(done.warning)} warnings, ${n(done.failed)} failed${remaining}`
     yield* Console.log(`${what} ${describeStatus(done)}: ${counts}`)
     const hint = what === "C-GET" ? Contexts.refusedSyntaxHint(done.errorComment) : undefined
     if (hint !== undefined) yield* Console.error(`hint: ${hint}`)
