@@ -179,15 +179,23 @@ export const refusal = (socket: Tls.TLSSocket, options: ServerOptions): string |
 }
 
 /**
- * `cause` of a client's failed connect in words: OpenSSL's reason for a failed handshake (its error line names
- * source files), the verification's message for a certificate refused.
+ * OpenSSL's reason for `cause` (a failed handshake, an alert from the peer: "tlsv13 alert certificate required"),
+ * rather than its error line naming source files; `undefined` for any other error.
  */
-export const describeFailure = (cause: unknown): string => {
-  if (!(cause instanceof Error)) return String(cause)
+export const openSslReason = (cause: unknown): string | undefined => {
+  if (!(cause instanceof Error)) return undefined
   const { code, reason } = cause as Error & { readonly code?: unknown; readonly reason?: unknown }
-  if (typeof reason === "string" && typeof code === "string" && code.startsWith("ERR_SSL_")) {
-    return `TLS handshake failed: ${reason}${code === "ERR_SSL_WRONG_VERSION_NUMBER" ? " (does the peer speak TLS?)" : ""}`
-  }
+  if (typeof reason !== "string" || typeof code !== "string" || !code.startsWith("ERR_SSL_")) return undefined
+  return code === "ERR_SSL_WRONG_VERSION_NUMBER" ? `${reason} (does the peer speak TLS?)` : reason
+}
+
+/** A client's failed connect in words: OpenSSL's reason for a failed handshake, or why a certificate was refused. */
+export const describeFailure = (cause: unknown): string => {
+  const reason = openSslReason(cause)
+  if (reason !== undefined) return `TLS handshake failed: ${reason}`
+  if (!(cause instanceof Error)) return String(cause)
+  const { code } = cause as Error & { readonly code?: unknown }
+  // certificate verification codes are OpenSSL's names (CERT_HAS_EXPIRED...); the host name check's is Node's
   if (typeof code === "string" && (!code.startsWith("E") || code.startsWith("ERR_TLS_CERT"))) {
     return `the server's certificate is refused: ${cause.message}`
   }

@@ -183,13 +183,11 @@ const withoutStackTrace = <E>(build: () => E): E => {
   }
 }
 
-// An error of an open connection in words: over TLS, OpenSSL's reason (an alert from the peer: "tlsv13 alert
-// certificate required") rather than its error line naming source files.
+// An error of an open connection in words: over TLS, OpenSSL's reason (an alert from the peer) rather than its error
+// line naming source files.
 const failureDetail = (cause: Error): string => {
-  const { code, reason } = cause as Error & { readonly code?: unknown; readonly reason?: unknown }
-  return typeof code === "string" && code.startsWith("ERR_SSL_") && typeof reason === "string"
-    ? `TLS: ${reason}`
-    : String(cause)
+  const reason = Tls.openSslReason(cause)
+  return reason === undefined ? String(cause) : `TLS: ${reason}`
 }
 
 /** Bytes received and not yet read past which the socket stops reading (TCP backpressure then holds the peer). */
@@ -532,7 +530,7 @@ export const listenTls = (
         const refused = conn.authorizationError as Error | string | null | undefined
         const why =
           refused === undefined || refused === null
-            ? cause.message
+            ? (Tls.openSslReason(cause) ?? cause.message)
             : `the client's certificate is refused: ${String(refused)}`
         log(`TLS handshake with ${remote(conn)} failed: ${why}`)
         conn.destroy()
