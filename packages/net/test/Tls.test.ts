@@ -120,6 +120,14 @@ describe.skipIf(!openssl)("DICOM over TLS between netdicom's SCU and SCP", () =>
       assert.strictEqual(asked?.callingAeTitle, "TLS-SCU")
       assert.strictEqual(asked?.tls?.peerCertificate?.subject, "CN=netdicom-client")
       assert.strictEqual(asked?.tls?.peerCertificate?.issuer, "CN=netdicom-test-ca")
+      assert.isTrue(
+        scp.lines.some((l) =>
+          /^association accepted from TLS-SCU: 2 context\(s\) over TLSv1\.[23] \(client certificate CN=netdicom-client\)$/.test(
+            l
+          )
+        ),
+        scp.lines.join("\n")
+      )
     })
   )
 

@@ -73,6 +73,13 @@ const invalidLimit = (options: ServeOptions): ListenFailed | undefined => {
   return undefined
 }
 
+// The accepted line's TLS part: the protocol, and the client certificate's subject when one was presented.
+const overTls = (tls: Tls.Session | undefined): string => {
+  if (tls === undefined) return ""
+  const subject = tls.peerCertificate?.subject.replaceAll("\n", ", ")
+  return ` over ${tls.protocol}${subject === undefined ? "" : ` (client certificate ${subject})`}`
+}
+
 /** Starts a server in the current scope; a limit that is not a whole number from 1 fails it as `ListenFailed`. */
 export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effect<Server, ListenFailed, Scope.Scope> =>
   Effect.gen(function* () {
@@ -207,7 +214,7 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
           ? Effect.andThen(
               Effect.logInfo(
                 `association accepted from ${assoc.negotiated.peerAeTitle}: ` +
-                  `${assoc.negotiated.accepted.length} context(s)`
+                  `${assoc.negotiated.accepted.length} context(s)${overTls(assoc.tls)}`
               ),
               serveAssociation(assoc)
             )
