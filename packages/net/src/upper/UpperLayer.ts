@@ -127,6 +127,8 @@ export interface UpperLayer {
   readonly pdataHandled: Effect.Effect<void>
   /** The machine's timers (its Clock), cancelled with its scope: for the association's own deadlines. */
   readonly timers: Timers.Timers
+  /** The connection, once there is one (a requestor's, after its connect succeeded). */
+  readonly transport: () => Transport | undefined
 }
 
 const CLOSED: Indication = { _tag: "Closed" }
@@ -395,7 +397,9 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         detail:
           e._tag === "WriteTimeout"
             ? `write deadline: no room in the socket buffer for ${Duration.format(e.after)} (peer too slow)`
-            : `connection closed (${e._tag})`
+            : e._tag === "TransportFailed"
+              ? `connection failed: ${e.detail}`
+              : `connection closed (${e._tag})`
       })
     }
     const destroyTransport = () => {
@@ -997,6 +1001,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         }),
       closed,
       timers,
+      transport: () => transport,
       pdataHandled: Effect.sync(() => {
         queuedPData--
       }),
