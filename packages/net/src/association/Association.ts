@@ -63,6 +63,11 @@ export interface Association {
   /** Completes when the association has ended, released or aborted. */
   readonly ended: Effect.Effect<Ending>
   /**
+   * Completes once the connection is closed: after an A-ABORT (ours or the provider's) the association has ended but
+   * the connection waits in Sta13 for the peer's close, ARTIM bounding the wait (PS3.8 9.1.5, Table 9-10).
+   */
+  readonly disconnected: Effect.Effect<void>
+  /**
    * Calls `observer` once the association has ended (at once if it has), on the turn that ended it, with no fiber
    * waiting meanwhile; returns what stops the call.
    */
@@ -203,6 +208,7 @@ const establish = (
         return Effect.andThen(ul.submit({ _tag: "AbortRequest" }), waitEnd)
       }),
       ended: Deferred.await(ended),
+      disconnected: ul.closed,
       whenEnded: (observer) => {
         if (endingSeen !== undefined) {
           observer(endingSeen)

@@ -3,7 +3,8 @@
  * limit (PS3.8 section 7.1; the limit answers A-ASSOCIATE-RJ transient, "local limit exceeded").
  *
  * The handler gets each established association and runs for as long as it likes; the association
- * ends when the peer releases or aborts, or when the handler's scope closes (then it is aborted).
+ * ends when the peer releases or aborts, or when the handler's scope closes (then it is aborted). Its place is given
+ * back once its connection has closed: after an A-ABORT of ours, when the peer closes it or ARTIM expires (Sta13).
  * Closing the server's scope stops listening and aborts the associations still open.
  *
  * @since 0.1.0
@@ -156,7 +157,10 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
       const ended = Effect.flatMap(assoc.ended, (ending) =>
         info ? Effect.logInfo(ending._tag === "Released" ? "association released" : ending.error.message) : Effect.void
       )
-      return Effect.andThen(handled, ended).pipe(
+      // Then the connection's close: after an A-ABORT (the peer's PDU out of place, the handler's abort, the idle
+      // timeout) the connection waits in Sta13 for the peer to close it, ARTIM bounding the wait (PS3.8 Table 9-10,
+      // AA-1/AA-8), rather than being dropped with the association's scope as soon as the association has ended.
+      return Effect.andThen(Effect.andThen(handled, ended), assoc.disconnected).pipe(
         // Server shutdown: tell the peer with an A-ABORT rather than just dropping the connection.
         Effect.onInterrupt(() => assoc.abort.pipe(Effect.timeout("1 second"), Effect.ignore))
       )
