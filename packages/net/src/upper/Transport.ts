@@ -77,6 +77,12 @@ export interface Transport {
    * drain, or fails) and must be run.
    */
   readonly writeNow: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, TransportError> | undefined
+  /**
+   * Sends at once what the writes of this tick hold back (a socket gathers them until the end of the tick, so that
+   * messages written together leave in one system call): for a write the peer must answer before anything else is
+   * sent, which would otherwise wait for the rest of the tick's work. A transport that gathers nothing has none.
+   */
+  readonly flush?: () => void
   /** Half-closes: no more writes, the peer sees EOF. */
   readonly end: Effect.Effect<void>
   /** Closes the connection at once. */
@@ -353,6 +359,7 @@ const fromNodeSocket = (
     read: reader.read,
     write: (chunks) => writeNow(chunks) ?? Effect.void,
     writeNow,
+    flush: uncork,
     end: Effect.sync(() => {
       if (!conn.destroyed) conn.end()
     }),

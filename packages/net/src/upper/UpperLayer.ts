@@ -289,11 +289,19 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       Effect.sync(() => post({ evt: "Evt17", detail: `write failed: ${e._tag}` }))
     // A PDU of the machine's own: written at once when nothing else is being written and the socket takes it,
     // otherwise in order behind the writes under way (a fiber holding the write lock): `write` is suspended until
-    // then, as a socket's `write` writes as soon as it is called (ahead of a P-DATA waiting for the lock).
+    // then, as a socket's `write` writes as soon as it is called (ahead of a P-DATA waiting for the lock). Every one
+    // of them (an A-ASSOCIATE-RQ, -AC or -RJ, an A-RELEASE-RQ or -RP, an A-ABORT) is followed by a wait for the
+    // peer or the end of the connection, so it is flushed at once rather than at the end of the tick: the work that
+    // follows it in this tick (an association's channel made after its A-ASSOCIATE-AC) then overlaps the peer's.
+    const writeFlushed = (t: Transport, bytes: Uint8Array): Effect.Effect<void, TransportError> | undefined => {
+      const rest = t.writeNow([bytes])
+      t.flush?.()
+      return rest
+    }
     const write = (bytes: Uint8Array): void => {
       const t = transport
       if (t === undefined) return
-      const rest = writers === 0 ? t.writeNow([bytes]) : Effect.suspend(() => t.write([bytes]))
+      const rest = writers === 0 ? writeFlushed(t, bytes) : Effect.suspend(() => writeFlushed(t, bytes) ?? Effect.void)
       if (rest !== undefined) spawn(locked(Effect.catch(rest, writeFailedEvent)))
     }
     // `encoded`: the PDU's bytes, when its maker encoded it already (an A-ASSOCIATE-RQ or -AC, checked by
