@@ -96,8 +96,12 @@ export interface Transport {
 export interface Pull {
   /** The chunks received and not yet taken; once none are left and the connection ended, why; `undefined` meanwhile. */
   readonly take: () => ReadonlyArray<Uint8Array> | TransportError | undefined
-  /** Calls `ready` after each chunk that arrives and when the connection ends (`undefined` stops the calls). */
-  readonly listen: (ready: (() => void) | undefined) => void
+  /**
+   * Calls `ready` after each chunk that arrives and when the connection ends (`undefined` stops the calls). With
+   * `offer`, a chunk that arrives while nothing is buffered is handed to it first, before it is buffered: true means
+   * it took the chunk (no `take` gives it, `ready` is not called for it); false leaves it to be buffered as any other.
+   */
+  readonly listen: (ready: (() => void) | undefined, offer?: (chunk: Uint8Array) => boolean) => void
   /**
    * False when `take` would answer `undefined` (nothing arrived since the last take, and no end): a field, so that a
    * reader looks without a call. True may still find nothing (`take` then says so).
@@ -215,8 +219,9 @@ const attachReader = (conn: Net.Socket) => {
   let reason: TransportError | undefined
   const ended = (build: () => TransportError): TransportError => (reason ??= withoutStackTrace(build))
   let waiter: ((outcome: Effect.Effect<ReadonlyArray<Uint8Array>, TransportError>) => void) | undefined
-  // The synchronous reader's (`Pull.listen`), told of each chunk and of the end.
+  // The synchronous reader's (`Pull.listen`), told of each chunk and of the end, and offered chunks as they come.
   let listener: (() => void) | undefined
+  let offer: ((chunk: Uint8Array) => boolean) | undefined
   const take = (): ReadonlyArray<Uint8Array> => {
     const out = chunks
     chunks = []
@@ -244,7 +249,10 @@ const attachReader = (conn: Net.Socket) => {
   }
   conn.on("data", (chunk: Buffer) => {
     // Plain Uint8Array views, so that `.slice()` downstream copies as it should (Buffer's is a view).
-    chunks.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+    const view = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    // Offered as it comes when nothing is buffered (the usual read): taken, it is parsed in this call, without a take.
+    if (offer !== undefined && chunks.length === 0 && waiter === undefined && offer(view)) return
+    chunks.push(view)
     buffered += chunk.byteLength
     pull.ready = true
     if (waiter !== undefined) wake()
@@ -286,8 +294,9 @@ const attachReader = (conn: Net.Socket) => {
     pull.ready = false
     return undefined
   }
-  const listen = (ready: (() => void) | undefined) => {
+  const listen = (ready: (() => void) | undefined, take?: (chunk: Uint8Array) => boolean) => {
     listener = ready
+    offer = ready === undefined ? undefined : take
   }
   // The synchronous read side; its `destroy` is the transport's, set once that is made.
   const pull: { -readonly [K in keyof Pull]: Pull[K] } = { take: takeNow, listen, destroy: () => {}, ready: true }

@@ -479,8 +479,27 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     }
 
     // Reads and hands on what there is until it runs out or must wait; called on each read and once a wait is over.
-    const pump = (): void => {
-      if (pumping) return
+    // A read offered as it arrives (`Pull.listen`'s `offer`: one call fewer per read than being told of it and taking
+    // it) is taken only when everything read before it has been handed on and nothing waits: true then; otherwise the
+    // transport buffers it for a take.
+    const pump = (offered?: Uint8Array): boolean => {
+      if (pumping) return false
+      if (offered !== undefined) {
+        if (
+          !reading ||
+          waitingOnReceiver ||
+          waitingOnPermit ||
+          discarding ||
+          pduAt < pdus.length ||
+          chunkAt < chunks.length ||
+          parseError !== undefined
+        ) {
+          return false
+        }
+        chunks = [offered]
+        chunkAt = 0
+        marked = false
+      }
       pumping = true
       try {
         while (reading && !waitingOnReceiver && !waitingOnPermit) {
@@ -535,6 +554,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       } finally {
         pumping = false
       }
+      return true
     }
 
     // The reader of a transport without a synchronous read side: one fiber, reading while the machine takes what it
@@ -586,7 +606,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       // `Transport`: a wrapper recording them, say), frees none.
       received = debug || !readsGivenAwayBy(t) ? undefined : ReceivedBytes.tracker()
       if (pull !== undefined) {
-        pull.listen(pump)
+        pull.listen(pump, pump)
         pump()
       } else spawn(readFallback(t))
     }
