@@ -527,12 +527,29 @@ export const listenTls = (
     // A socket the client already closed no longer has its address.
     const remote = (conn: Net.Socket) =>
       conn.remoteAddress === undefined ? "a client gone" : `${conn.remoteAddress}:${conn.remotePort}`
-    return listenWith(host, port, options, (arrived) => {
-      const server = nodeTls().createServer({
+    // The TCP connections taken, until they close: those still in their handshake as the server stops are dropped
+    // then, rather than left to the handshake timeout (and a handshake completing after the stop, to nobody).
+    const connections = new Set<Net.Socket>()
+    let stopped = false
+    let server: NodeTls.Server | undefined
+    const listening = listenWith(host, port, options, (arrived) => {
+      server = nodeTls().createServer({
         ...settings,
         handshakeTimeout: Math.max(1, Math.round(Duration.toMillis(options.handshakeTimeout)))
       })
+      server.on("connection", (raw: Net.Socket) => {
+        if (stopped) {
+          raw.destroy()
+          return
+        }
+        connections.add(raw)
+        raw.once("close", () => connections.delete(raw))
+      })
       server.on("secureConnection", (conn: NodeTls.TLSSocket) => {
+        if (stopped) {
+          conn.destroy()
+          return
+        }
         const refused = Tls.refusal(conn, options.tls)
         if (refused === undefined) return arrived(conn, Tls.sessionOf(conn))
         conn.on("error", () => {})
@@ -558,6 +575,15 @@ export const listenTls = (
         Effect.fail(new ListenFailed({ detail: `TLS: ${cause instanceof Error ? cause.message : String(cause)}` }))
       )
     )
+    // Run first as the scope closes (before `listenWith`'s own, whose close of the server waits for every connection):
+    // the connections served have ended by then (`run` stopped), those queued go with `listenWith`'s finalizer.
+    const dropHandshakes = Effect.sync(() => {
+      stopped = true
+      if (server?.listening === true) server.close()
+      for (const raw of connections) raw.destroy()
+      connections.clear()
+    })
+    return Effect.tap(listening, () => Effect.addFinalizer(() => dropHandshakes))
   })
 
 // A listening server from `make`, which calls `arrived` with each connection ready to be read (and, over TLS, its
