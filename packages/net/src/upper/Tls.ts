@@ -101,7 +101,7 @@ const readPem = (what: string, path: string): Effect.Effect<Uint8Array, TlsConfi
       })
   })
 
-/** Reads the files; a key without a certificate (or the reverse) is refused. */
+/** Reads the files; a key without a certificate (or the reverse), or a CA file without a PEM certificate, is refused. */
 export const load = (files: Files): Effect.Effect<Loaded, TlsConfigError> =>
   Effect.gen(function* () {
     if ((files.key === undefined) !== (files.cert === undefined)) {
@@ -109,12 +109,21 @@ export const load = (files: Files): Effect.Effect<Loaded, TlsConfigError> =>
     }
     const key = files.key === undefined ? undefined : yield* readPem("private key", files.key)
     const cert = files.cert === undefined ? undefined : yield* readPem("certificate", files.cert)
-    const ca =
-      files.ca === undefined || files.ca.length === 0
-        ? undefined
-        : yield* Effect.forEach(files.ca, (p) => readPem("CA file", p))
+    const ca = files.ca === undefined || files.ca.length === 0 ? undefined : yield* Effect.forEach(files.ca, readCa)
     return { key, cert, ca }
   })
+
+// A PEM certificate's opening line, as OpenSSL reads a CA list ("TRUSTED" and "X509" are older spellings).
+const PEM_CERTIFICATE = /-----BEGIN (?:TRUSTED |X509 )?CERTIFICATE-----/
+
+// A CA file without any PEM certificate (DER, a key) is refused here: Node would take it as no CA at all, without a
+// word, and every peer would then be refused for a reason that names no file.
+const readCa = (path: string): Effect.Effect<Uint8Array, TlsConfigError> =>
+  Effect.flatMap(readPem("CA file", path), (bytes) =>
+    PEM_CERTIFICATE.test(new TextDecoder("latin1").decode(bytes))
+      ? Effect.succeed(bytes)
+      : Effect.fail(new TlsConfigError({ detail: `the CA file ${path} holds no PEM certificate` }))
+  )
 
 const mutable = (ca: ReadonlyArray<Pem> | undefined): Array<Pem> | undefined => (ca === undefined ? undefined : [...ca])
 
