@@ -5,7 +5,8 @@ import * as Layer from "effect/Layer"
 import * as References from "effect/References"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
-import { ApplicationEntity, Scp, StoreHandler } from "@netdicom/net"
+import * as Path from "node:path"
+import { ApplicationEntity, Part10, Scp, StoreHandler } from "@netdicom/net"
 import { CT_IMAGE_STORAGE, EXPLICIT_VR_LE, IMPLICIT_VR_LE, SCP_AET, VERIFICATION } from "../common.ts"
 
 const SEG = Number(process.env["SEG"] ?? 500)
@@ -43,6 +44,32 @@ const discard: StoreHandler.StorageHandler = (request) => {
   )
 }
 
+// SCP_OUT=<folder>: each data set written to a file there as bench/scp.ts's disk mode does (`Part10.writeFileNow`, one
+// synchronous vectored write), for counting the writing-files path (calls.ts).
+const out = process.env["SCP_OUT"]
+const NOT_WRITTEN = Effect.succeed({ status: 0xa700 })
+const toDisk =
+  (folder: string): StoreHandler.StorageHandler =>
+  (request) => {
+    const whole = request.dataSetReceived
+    if (whole === undefined) return discard(request)
+    const done = Part10.writeFileNow(
+      Path.join(folder, `${request.sopInstanceUid}.dcm`),
+      {
+        transferSyntaxUid: request.transferSyntax,
+        sopClassUid: request.sopClassUid,
+        sopInstanceUid: request.sopInstanceUid,
+        implementationClassUid: ApplicationEntity.IMPLEMENTATION_CLASS_UID,
+        implementationVersionName: ApplicationEntity.IMPLEMENTATION_VERSION_NAME,
+        sourceAeTitle: request.callingAeTitle
+      },
+      whole
+    )
+    if (done === undefined || Result.isFailure(done)) return NOT_WRITTEN
+    count()
+    return STORED
+  }
+
 process.on("SIGTERM", () => {
   process.stdout.write(`${Probe.table("SCP")}\nSTATS ${JSON.stringify({ stored })}\n`, () => process.exit(0))
 })
@@ -54,7 +81,7 @@ const program = Effect.gen(function* () {
   return yield* Effect.never
 }).pipe(
   Effect.scoped,
-  Effect.provide(Layer.succeed(Scp.StorageService)({ store: discard })),
+  Effect.provide(Layer.succeed(Scp.StorageService)({ store: out === undefined ? discard : toDisk(out) })),
   Effect.provideService(References.MinimumLogLevel, "Warn")
 )
 Effect.runPromise(program).catch((e: unknown) => {

@@ -4,7 +4,9 @@
  * (Asynchronous Operations Window of 2). In every pending and final response the counts add up to the instances
  * (PS3.4 C.4.2.1.5), and the final response's Error Comment says why the failures failed: before, an MR refused by
  * the destination was reported "no context accepted for transfer syntax 1.2.840.10008.1.2", as if Implicit VR were
- * what it refused; now "no context accepted for <the SOP class>".
+ * what it refused; now "no context accepted for <the SOP class>". Conversely, an MR proposed only in the compressed
+ * syntax it is stored in and refused by the destination for that syntax (result 4, as DCMTK's storescp answers) is
+ * reported "no context accepted for transfer syntax <it>", not as a refused SOP class.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option, Result, Stream } from "effect"
@@ -15,12 +17,15 @@ import { STUDY_MOVE } from "./archive-support.ts"
 
 const MR = "1.2.840.10008.5.1.4.1.1.4"
 
-const instanceOf = (sopClassUid: string, n: number): Scp.RetrievableInstance => {
+const JPEG_LS_LOSSLESS = "1.2.840.10008.1.2.4.80"
+
+// An instance as stored in `transferSyntax` (its bytes are Implicit VR's: one the destination refuses is never sent).
+const instanceOf = (sopClassUid: string, n: number, transferSyntax = IMPLICIT): Scp.RetrievableInstance => {
   const sopInstanceUid = `1.2.826.0.1.3680043.10.1314.${n}`
   const bytes = Result.getOrThrow(
     DataSet.encode({ SOPClassUID: sopClassUid, SOPInstanceUID: sopInstanceUid, StudyInstanceUID: "1.2.9" }, IMPLICIT)
   )
-  return { sopClassUid, sopInstanceUid, transferSyntax: IMPLICIT, dataSet: () => Stream.make(bytes) }
+  return { sopClassUid, sopInstanceUid, transferSyntax, dataSet: () => Stream.make(bytes) }
 }
 const instances = [instanceOf(CT, 1), instanceOf(MR, 2), instanceOf(CT, 3), instanceOf(MR, 4)]
 
@@ -46,8 +51,8 @@ const destination = (classes: ReadonlyArray<string>, status: number) =>
     return { port: server.port, stored }
   })
 
-// The Q/R SCP (a window of 2) moving `instances` to DEST on `destPort`.
-const moveScp = (destPort: number) =>
+// The Q/R SCP (a window of 2) moving `moved` to DEST on `destPort`.
+const moveScp = (destPort: number, moved: ReadonlyArray<Scp.RetrievableInstance> = instances) =>
   Effect.gen(function* () {
     const ae = Result.getOrThrow(
       ApplicationEntity.make({
@@ -60,7 +65,7 @@ const moveScp = (destPort: number) =>
       })
     )
     const services = Layer.merge(
-      Layer.succeed(Scp.RetrieveService)({ retrieve: () => Effect.succeed(instances) }),
+      Layer.succeed(Scp.RetrieveService)({ retrieve: () => Effect.succeed(moved) }),
       Layer.succeed(Scp.MoveDestinations)({
         lookup: (t) => (t.trim() === "DEST" ? Option.some({ host: "127.0.0.1", port: destPort }) : Option.none())
       })
@@ -122,6 +127,25 @@ describe("a C-MOVE destination taking part of what it is sent", () => {
         ])
         assert.strictEqual(final.errorComment, `no context accepted for ${MR}`)
         assert.deepStrictEqual(dest.stored, [instances[0]!.sopInstanceUid, instances[2]!.sopInstanceUid])
+      })
+    )
+  )
+
+  // The SCP proposes MR only in JPEG-LS, the syntax its one MR instance is stored in; the destination takes MR in the
+  // uncompressed syntaxes only and refuses that context with "transfer syntaxes not supported" (as DCMTK's storescp
+  // does): the refused transfer syntax is the reason, not the SOP class, which the destination does take.
+  it.live("accepting MR but not in the syntax its instance is stored in: the comment names that syntax", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const dest = yield* destination([CT, MR], Status.SUCCESS)
+        const moved = [instanceOf(CT, 1), instanceOf(MR, 2, JPEG_LS_LOSSLESS)]
+        const scp = yield* moveScp(dest.port, moved)
+        const [responses] = yield* moves(scp.port, 1)
+        const final = responses!.at(-1)!
+        assert.deepStrictEqual([final.status, final.completed, final.failed], [Status.WARNING, 1, 1])
+        assert.deepStrictEqual(final.failedSopInstanceUids, [moved[1]!.sopInstanceUid])
+        assert.strictEqual(final.errorComment, `no context accepted for transfer syntax ${JPEG_LS_LOSSLESS}`)
+        assert.deepStrictEqual(dest.stored, [moved[0]!.sopInstanceUid])
       })
     )
   )

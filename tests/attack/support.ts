@@ -35,66 +35,70 @@ export interface Peer {
 export const connectPeer = (port: number): Promise<Peer> =>
   new Promise((resolve, reject) => {
     const socket = Net.createConnection({ host: "127.0.0.1", port, noDelay: true })
-    let buffered: Buffer = Buffer.alloc(0)
-    let isClosed = false
-    const pdus: Array<RawPdu> = []
-    let wake: (() => void) | undefined
-    socket.on("data", (chunk: Buffer) => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk])
-      while (buffered.length >= 6) {
-        const length = buffered.readUInt32BE(2)
-        if (buffered.length < 6 + length) break
-        pdus.push({ type: buffered[0]!, body: Buffer.from(buffered.subarray(6, 6 + length)) })
-        buffered = buffered.subarray(6 + length)
-      }
-      wake?.()
-    })
-    socket.on("close", () => {
-      isClosed = true
-      wake?.()
-    })
-    socket.on("error", () => {})
-    const wait = (ms: number) =>
-      new Promise<void>((r) => {
-        const t = setTimeout(() => {
-          wake = undefined
-          r()
-        }, ms)
-        wake = () => {
-          clearTimeout(t)
-          wake = undefined
-          r()
-        }
-      })
+    const peer = peerOn(socket)
     socket.once("error", reject)
-    socket.once("connect", () =>
-      resolve({
-        socket,
-        send: (bytes) => (socket.destroyed ? false : socket.write(bytes)),
-        next: async (ms = 5000) => {
-          const deadline = Date.now() + ms
-          while (true) {
-            const p = pdus.shift()
-            if (p) return p
-            if (isClosed) return "closed"
-            const left = deadline - Date.now()
-            if (left <= 0) return "timeout"
-            await wait(left)
-          }
-        },
-        closed: async (ms = 5000) => {
-          const deadline = Date.now() + ms
-          while (!isClosed) {
-            const left = deadline - Date.now()
-            if (left <= 0) return "timeout"
-            await wait(left)
-          }
-          return "closed"
-        },
-        destroy: () => socket.destroy()
-      })
-    )
+    socket.once("connect", () => resolve(peer))
   })
+
+/** A `Peer` reading and writing `socket` (one connected, or one a raw server accepted). */
+export const peerOn = (socket: Net.Socket): Peer => {
+  let buffered: Buffer = Buffer.alloc(0)
+  let isClosed = false
+  const pdus: Array<RawPdu> = []
+  let wake: (() => void) | undefined
+  socket.on("data", (chunk: Buffer) => {
+    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk])
+    while (buffered.length >= 6) {
+      const length = buffered.readUInt32BE(2)
+      if (buffered.length < 6 + length) break
+      pdus.push({ type: buffered[0]!, body: Buffer.from(buffered.subarray(6, 6 + length)) })
+      buffered = buffered.subarray(6 + length)
+    }
+    wake?.()
+  })
+  socket.on("close", () => {
+    isClosed = true
+    wake?.()
+  })
+  socket.on("error", () => {})
+  const wait = (ms: number) =>
+    new Promise<void>((r) => {
+      const t = setTimeout(() => {
+        wake = undefined
+        r()
+      }, ms)
+      wake = () => {
+        clearTimeout(t)
+        wake = undefined
+        r()
+      }
+    })
+  return {
+    socket,
+    send: (bytes) => (socket.destroyed ? false : socket.write(bytes)),
+    next: async (ms = 5000) => {
+      const deadline = Date.now() + ms
+      while (true) {
+        const p = pdus.shift()
+        if (p) return p
+        if (isClosed) return "closed"
+        const left = deadline - Date.now()
+        if (left <= 0) return "timeout"
+        await wait(left)
+      }
+    },
+    closed: async (ms = 5000) => {
+      const deadline = Date.now() + ms
+      while (!isClosed) {
+        const left = deadline - Date.now()
+        if (left <= 0) return "timeout"
+        await wait(left)
+      }
+      return "closed"
+    },
+    destroy: () => socket.destroy()
+  }
+}
 
 export const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
 

@@ -378,6 +378,9 @@ const isAscii = (value: unknown): boolean => {
   return true
 }
 
+// A key naming an element by its tag, not a keyword (a private element's, one the dictionary lacks).
+const HEX_KEY = /^[0-9A-Fa-f]{8}$/
+
 /** One row of a C-FIND page as a response identifier, or undefined when a key does not match. */
 const respond = (
   plan: FindPlan,
@@ -394,12 +397,16 @@ const respond = (
   }
   // built in place (the plan has no control key), not spread into another object: an identifier may ask for thousands
   const out: Record<string, unknown> = { QueryRetrieveLevel: plan.level }
+  let vrMap: Record<string, string> | undefined
   for (let i = 0; i < plan.keys.length; i++) {
     const { key } = plan.keys[i]!
     const stored = readers[i]!(row, attrs)
     if (!key.test(stored)) return undefined
     out[key.keyword] = key.respond(stored)
+    // a private element's key is written in the VR the request gave it (the index does not keep that VR)
+    if (key.vr !== "UN" && HEX_KEY.test(key.keyword)) (vrMap ??= {})[key.keyword] = key.vr
   }
+  if (vrMap !== undefined) out["_vrMap"] = vrMap
   return isAscii(out) ? out : { SpecificCharacterSet: "ISO_IR 192", ...out }
 }
 

@@ -30,6 +30,7 @@ import type { RetrieveItem } from "./ArchiveIndex.ts"
 import type { InstanceBytes } from "./InstanceStore.ts"
 import type { StoreOptions } from "./internal/Storing.ts"
 import { PlainStore } from "./PlainStore.ts"
+import type { Dataset } from "./Header.ts"
 import type { InformationModel } from "./Levels.ts"
 
 /** C-STORE success (PS3.4 B.2.3). */
@@ -239,11 +240,34 @@ export const queryLayer = (options?: ScpServicesOptions): Layer.Layer<Scp.QueryS
               model,
               ...(options?.retrieveAeTitle !== undefined ? { retrieveAETitle: options.retrieveAeTitle } : {})
             })
-            .pipe(Stream.mapError(queryFailed))
+            .pipe(Stream.map(writable), Stream.mapError(queryFailed))
         }
       })
     })
   )
+
+// A key naming an element by its tag (a private element's, one the dictionary lacks).
+const HEX_KEY = /^[0-9A-Fa-f]{8}$/
+
+const isBytes = (value: unknown): boolean => value instanceof ArrayBuffer || ArrayBuffer.isView(value)
+
+/**
+ * A match as the wire can carry it: the index keeps a private element's value but not its VR, and a key the request
+ * gave no VR for (UN) can carry bytes only, so such a key whose stored value is text or a number goes back
+ * zero-length, as a key the SCP does not keep does (PS3.4 C.4.1.1.3.2): written as it was, the match could not be
+ * encoded and was left out of the answer, failing the C-FIND (0xC000).
+ */
+const writable = (match: Dataset): Dataset => {
+  const vrMap = match["_vrMap"] as Readonly<Record<string, unknown>> | undefined
+  let out: Record<string, unknown> | undefined
+  for (const key of Object.keys(match)) {
+    if (!HEX_KEY.test(key) || typeof vrMap?.[key] === "string") continue
+    const value = match[key]
+    if (value === "" || value === undefined || value === null || isBytes(value)) continue
+    ;(out ??= { ...match })[key] = ""
+  }
+  return out ?? match
+}
 
 /**
  * The bare data set of a stored file: read its meta, stream the rest. The file must still hold what the index listed:

@@ -19,7 +19,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Argument, Command, Flag } from "effect/cli"
 import { DimseError, Negotiation, Part10, QueryRetrieve, Scu, Signals, Transcode, type DataSet } from "@netdicom/net"
-import type { DimseChannel, RejectedContext } from "@netdicom/net"
+import type { DimseChannel, RejectedContext, Tls } from "@netdicom/net"
 import { InstanceStore, TempFiles } from "@netdicom/archive"
 import { Status, Uids } from "@netdicom/wire"
 import * as Contexts from "./Contexts.ts"
@@ -28,6 +28,7 @@ import * as FileWriter from "./FileWriter.ts"
 import * as Files from "./Files.ts"
 import * as Keys from "./Keys.ts"
 import { applicationEntity, common, fail, peerTitle, withLogging, type CommandFailed, type Common } from "./Options.ts"
+import * as TlsFlags from "./TlsFlags.ts"
 
 const host = Argument.String("host").pipe(Argument.withDescription("the peer's host name or address"))
 const port = Argument.Int("port").pipe(Argument.withDescription("the peer's TCP port"))
@@ -73,11 +74,18 @@ interface Peer {
   readonly host: string
   readonly port: number
   readonly calledAeTitle: string
+  /** Over TLS (any `--tls-*` flag), else plain TCP. */
+  readonly tls: Tls.ClientOptions | undefined
 }
 
 const peerOf = (c: Common & { readonly host: string; readonly port: number }) =>
   Effect.gen(function* () {
-    return { host: c.host, port: yield* checkPort(c.port), calledAeTitle: yield* peerTitle(c.aec) } satisfies Peer
+    return {
+      host: c.host,
+      port: yield* checkPort(c.port),
+      calledAeTitle: yield* peerTitle(c.aec),
+      tls: yield* TlsFlags.clientTls(c).pipe(Effect.catch((e) => fail(e.message)))
+    } satisfies Peer
   })
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -498,7 +506,9 @@ const runRetrieve = (
     if (done === undefined) return yield* fail(`${what} ended without a final response`)
     for (const uid of done.failedSopInstanceUids) yield* Console.error(`FAILED ${uid}`)
     const n = (x: number | undefined) => x ?? 0
-    const counts = `${n(done.completed)} completed, ${n(done.warning)} warnings, ${n(done.failed)} failed`
+    // a final response gives its remaining sub-operations when some were never started (a Cancel, PS3.4 C.4.2.1.5)
+    const remaining = n(done.remaining) > 0 ? `, ${n(done.remaining)} remaining` : ""
+    const counts = `${n(done.completed)} completed, ${n(done.warning)} warnings, ${n(done.failed)} failed${remaining}`
     yield* Console.log(`${what} ${describeStatus(done)}: ${counts}`)
     const hint = what === "C-GET" ? Contexts.refusedSyntaxHint(done.errorComment) : undefined
     if (hint !== undefined) yield* Console.error(`hint: ${hint}`)

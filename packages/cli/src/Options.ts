@@ -17,6 +17,7 @@ import * as Runtime from "effect/Runtime"
 import { Flag, GlobalFlag } from "effect/cli"
 import { ApplicationEntity } from "@netdicom/net"
 import { Identifiers } from "@netdicom/wire"
+import * as TlsFlags from "./TlsFlags.ts"
 
 /** Ends a command: `message` (one line, unless empty) goes to stderr and the process exits with `code`. */
 export class CommandFailed extends Data.TaggedError("CommandFailed")<{
@@ -32,8 +33,8 @@ export class CommandFailed extends Data.TaggedError("CommandFailed")<{
 export const fail = (message: string, code = 1): Effect.Effect<never, CommandFailed> =>
   Effect.fail(new CommandFailed({ message, code }))
 
-/** The flags every server subcommand takes. */
-export const serverCommon = {
+// The flags of our Application Entity, which every subcommand takes.
+const aeFlags = {
   aet: Flag.String("aet").pipe(Flag.withDescription("our AE title (default NETDICOM)"), Flag.withDefault("NETDICOM")),
   maxPdu: Flag.Int("max-pdu").pipe(
     Flag.withDescription("largest PDU we receive, in bytes (default 262144; 0: no limit)"),
@@ -41,39 +42,46 @@ export const serverCommon = {
   ),
   timeout: Flag.Int("timeout").pipe(
     Flag.withDescription(
-      "seconds to wait, one value for all three waits: the connection, the association and each response " +
-        "(default: 10, 30 and 60)"
+      "seconds to wait, one value for all three waits: the connection (with its TLS handshake), the association " +
+        "and each response (default: 10, 30 and 60)"
     ),
     Flag.optional
   ),
   debug: Flag.Boolean("debug").pipe(Flag.withDescription("log PDU and DIMSE summaries"), Flag.withDefault(false))
 }
 
+/** The flags every server subcommand takes. */
+export const serverCommon = { ...aeFlags, ...TlsFlags.serverFlags }
+
 /** The flags every client subcommand takes: the server's, and the peer's AE title. */
 export const common = {
-  ...serverCommon,
+  ...aeFlags,
   aec: Flag.String("aec").pipe(
     Flag.withDescription("the peer's AE title (default ANY-SCP)"),
     Flag.withDefault("ANY-SCP")
-  )
+  ),
+  ...TlsFlags.clientFlags
 }
 
-/** The values of the server flags. */
-export interface ServerCommon {
+/** The values of the flags of our Application Entity. */
+export interface AeFlags {
   readonly aet: string
   readonly maxPdu: number
   readonly timeout: Option.Option<number>
   readonly debug: boolean
 }
 
+/** The values of the server flags. */
+export interface ServerCommon extends AeFlags, TlsFlags.ServerFlags {}
+
 /** The values of the client flags. */
-export interface Common extends ServerCommon {
+export interface Common extends AeFlags, TlsFlags.ClientFlags {
   readonly aec: string
 }
 
 /** Our Application Entity from the common flags, with the contexts we support (for an SCP). */
 export const applicationEntity = (
-  options: ServerCommon,
+  options: AeFlags,
   contexts: ReadonlyArray<ApplicationEntity.SupportedContext> = [],
   window: { readonly maxOperationsInvoked?: number; readonly maxOperationsPerformed?: number } = {}
 ): Effect.Effect<ApplicationEntity.ApplicationEntity, CommandFailed> => {

@@ -19,9 +19,10 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { Argument, Command, Flag } from "effect/cli"
-import { Scp } from "@netdicom/net"
+import { Scp, type Tls } from "@netdicom/net"
 import { Archive, ArchiveIndex, InstanceStore, PlainStore, ScpServices } from "@netdicom/archive"
 import * as Contexts from "./Contexts.ts"
+import * as TlsFlags from "./TlsFlags.ts"
 import {
   applicationEntity,
   fail,
@@ -100,20 +101,26 @@ const removingCreatedOnFailure =
       )
     })
 
-/** Serves until interrupted, after printing the listening line. */
+/** The TLS settings of the `--tls-*` flags (`undefined`: plain TCP); unusable ones end the command. */
+const serverTlsOf = (c: ServerCommon) => TlsFlags.serverTls(c).pipe(Effect.catch((e) => fail(e.message)))
+
+/** Serves until interrupted (over TLS with `tls`), after printing the listening line. */
 const serveForever = (
   c: ServerCommon & { readonly host: string; readonly port: number },
   contexts: typeof Contexts.storageScp,
-  maxOperationsPerformed = 1
+  maxOperationsPerformed: number,
+  tls: Tls.ServerOptions | undefined
 ) =>
   Effect.scoped(
     Effect.gen(function* () {
       const port = yield* checkListenPort(c.port)
       const ae = yield* applicationEntity(c, [Contexts.verification, ...contexts], { maxOperationsPerformed })
-      const server = yield* Scp.serve(ae, { host: c.host, port, policy: {} }).pipe(
+      const server = yield* Scp.serve(ae, { host: c.host, port, policy: {}, tls }).pipe(
         Effect.catchTag("ListenFailed", (e) => fail(`cannot listen on ${c.host}:${port}: ${e.detail}`))
       )
-      yield* Console.log(`listening on ${c.host}:${server.port} as ${ae.aeTitle}`)
+      yield* Console.log(
+        `listening on ${c.host}:${server.port} as ${ae.aeTitle}${tls === undefined ? "" : " over TLS"}`
+      )
       return yield* Effect.never
     })
   )
@@ -141,7 +148,9 @@ const storescp = Command.make(
   },
   (c) =>
     // C-STOREs are independent: up to STORE_WINDOW outstanding per association for a peer that asks
-    Effect.andThen(removeLeftovers, serveForever(c, Contexts.storageScp, STORE_WINDOW)).pipe(
+    Effect.flatMap(serverTlsOf(c), (tls) =>
+      Effect.andThen(removeLeftovers, serveForever(c, Contexts.storageScp, STORE_WINDOW, tls?.server))
+    ).pipe(
       Effect.provide(
         // a plain storage SCP keeps what it is sent, and answers no query: no index, nothing refused for a UID reused
         ScpServices.plainStorageLayer().pipe(
@@ -177,6 +186,8 @@ const qrscpServe = (
   filename: string
 ) =>
   Effect.gen(function* () {
+    // over TLS, C-MOVE destinations are reached over TLS too, with the server's key, certificate and CAs
+    const tls = yield* serverTlsOf(c)
     const peers = new Map<string, { readonly host: string; readonly port: number }>()
     for (const spec of c.peer) {
       const [aeTitle, address] = yield* parsePeer(spec)
@@ -189,7 +200,10 @@ const qrscpServe = (
     }
     const archive = Archive.Archive.layerFrom({ root: c.store, index: { filename }, sync: c.sync === "each" })
     const destinations = Layer.succeed(Scp.MoveDestinations)({
-      lookup: (aeTitle) => Option.fromNullishOr(peers.get(aeTitle.trim()))
+      lookup: (aeTitle) =>
+        Option.map(Option.fromNullishOr(peers.get(aeTitle.trim())), (address) =>
+          tls === undefined ? address : { ...address, tls: tls.client }
+        )
     })
     const services = Layer.mergeAll(
       ScpServices.layer({ retrieveAeTitle: c.aet }).pipe(Layer.provideMerge(archive)),
@@ -204,7 +218,7 @@ const qrscpServe = (
       // the store's files against the index (a new one adopts them all; a crash or hand edits since the last run),
       // and the temporary files of writes a killed process left: logged by `reconcile`
       yield* Archive.Archive.use((a) => a.reconcile())
-      return yield* serveForever(c, [...Contexts.storageScp, ...Contexts.queryRetrieveScp])
+      return yield* serveForever(c, [...Contexts.storageScp, ...Contexts.queryRetrieveScp], 1, tls?.server)
     }).pipe(Effect.provide(services))
   }).pipe(
     Effect.catchTags({

@@ -488,6 +488,23 @@ describe("readFileMeta reads only what it needs", () => {
 })
 
 describe("writeMeta", () => {
+  it("writes one byte per code point, its low 8 bits, and pads an odd count (characters past U+FFFF too)", () => {
+    // "A", "É" (U+00C9), "😀" (U+1F600, two UTF-16 code units: one byte, 0x3D from 0xD83D), then the pad
+    const meta = Part10.writeMeta({ ...metaInput(EXPLICIT), sourceAeTitle: "A\u00c9\u{1f600}" })
+    assert.strictEqual(
+      Buffer.from(meta.subarray(meta.length - 12)).toString("hex"),
+      "02001600" + "4145" + "0400" + "41c93d20"
+    )
+    assert.strictEqual(new DataView(meta.buffer).getUint32(140, true), meta.length - 144)
+    // An even count of code points from an odd count of code units: no pad, the element as long as its code points.
+    const even = Part10.writeMeta({ ...metaInput(EXPLICIT), sourceAeTitle: "AB\u{1f600}\u{1f600}" })
+    assert.strictEqual(
+      Buffer.from(even.subarray(even.length - 12)).toString("hex"),
+      "02001600" + "4145" + "0400" + "41423d3d"
+    )
+    assert.strictEqual(new DataView(even.buffer).getUint32(140, true), even.length - 144)
+  })
+
   it("is read back by readMeta, byte layout as PS3.10 7.1 says", () => {
     const meta = Part10.writeMeta(metaInput(EXPLICIT))
     assert.deepStrictEqual(

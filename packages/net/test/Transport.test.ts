@@ -78,6 +78,58 @@ describe("Transport over TCP", () => {
     )
   )
 
+  it.live(
+    "a chunk arriving with nothing buffered is offered first: taken, no take gives it; declined, it is buffered",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const { client, t } = yield* connected
+          const pull = Transport.pullOf(t)
+          if (pull === undefined) return assert.fail("a socket transport has a synchronous read side")
+          let told = 0
+          const offered: Array<Array<number>> = []
+          let accept = true
+          let wake: (() => void) | undefined
+          const next = Effect.callback<void>((resume) => {
+            wake = () => {
+              wake = undefined
+              resume(Effect.void)
+            }
+          })
+          pull.listen(
+            () => {
+              told++
+              setImmediate(() => wake?.())
+            },
+            (chunk) => {
+              offered.push([...chunk])
+              // Offered before it is buffered: nothing to take yet.
+              assert.isUndefined(pull.take())
+              // The test goes on once this call has returned (a wake-up here would run it inside the offer).
+              if (accept) setImmediate(() => wake?.())
+              return accept
+            }
+          )
+          client.write(Uint8Array.of(1, 2, 3))
+          yield* next
+          assert.deepStrictEqual(offered, [[1, 2, 3]])
+          assert.strictEqual(told, 0, "taken: `ready` is not told of it")
+          assert.isUndefined(pull.take(), "taken: no take gives it")
+          accept = false
+          client.write(Uint8Array.of(4, 5))
+          yield* next
+          assert.deepStrictEqual(offered, [
+            [1, 2, 3],
+            [4, 5]
+          ])
+          assert.strictEqual(told, 1, "declined: told as any chunk")
+          const got = pull.take()
+          assert.isTrue(Array.isArray(got))
+          assert.deepStrictEqual([...(got as ReadonlyArray<Uint8Array>)].map((c) => [...c]).flat(), [4, 5])
+        })
+      )
+  )
+
   it.live("bytes that arrived before the peer reset the connection are read before the error", () =>
     Effect.scoped(
       Effect.gen(function* () {

@@ -9,9 +9,12 @@
  *
  * Tolerances on receipt: a zero-length value counts as absent; the value of CommandGroupLength is
  * not checked against the bytes (peers get it wrong, and nothing depends on it); elements out of
- * order are accepted; retired and unknown group 0000 elements are kept as raw bytes. Refused: an
- * element outside group 0000, an undefined length, a value length beyond the buffer (no allocation
- * is ever made from a length field), a fixed-size value of the wrong size, a duplicate tag.
+ * order are accepted; retired and unknown group 0000 elements are kept as raw bytes; elements of
+ * other groups after the group 0000 ones, which DCMTK-based peers append as a response's status
+ * detail (Orthanc 1.10's final C-GET-RSP carries its Failed SOP Instance UID List there), are kept
+ * apart as their bytes (`appended`). Refused: an element outside group 0000 first or followed by a
+ * group 0000 one, an undefined length, a value length beyond the buffer (no allocation is ever made
+ * from a length field), a fixed-size value of the wrong size, a duplicate tag.
  *
  * Not covered: which elements a given message needs (see `Dimse`), and N-service messages beyond
  * the element definitions.
@@ -87,6 +90,11 @@ export interface CommandSet {
   readonly moveOriginatorMessageId?: number
   /** Retired or unknown group 0000 elements, in the order received. */
   readonly unknown?: ReadonlyArray<RawElement>
+  /**
+   * Elements of other groups a peer put after the group 0000 ones (a DCMTK-based peer's status detail), as received:
+   * Implicit VR Little Endian, each element whole. Never written by `encode`.
+   */
+  readonly appended?: Uint8Array
 }
 
 /** The interpreted fields of a command set. */
@@ -305,6 +313,25 @@ const readValue = (def: ElementDef, bytes: Uint8Array, view: DataView, at: numbe
   }
 }
 
+// The end of the elements from `at` on, all outside group 0000 and of defined lengths within the bytes, or why not.
+const appendedEnd = (view: DataView, at: number): number | { readonly at: number; readonly rule: string } => {
+  while (at < view.byteLength) {
+    if (view.byteLength - at < 8) return { at, rule: `element header needs 8 bytes, ${view.byteLength - at} left` }
+    const tag = ((view.getUint16(at, true) << 16) | view.getUint16(at + 2, true)) >>> 0
+    const length = view.getUint32(at + 4, true)
+    if (tag >>> 16 === 0x0000) return { at, rule: `command element ${formatTag(tag)} after elements of other groups` }
+    if (length === 0xffffffff) return { at, rule: `element ${formatTag(tag)} has undefined length` }
+    if (length > view.byteLength - at - 8) {
+      return {
+        at,
+        rule: `element ${formatTag(tag)} length ${length} exceeds the ${view.byteLength - at - 8} bytes left`
+      }
+    }
+    at += 8 + length
+  }
+  return at
+}
+
 /** Decodes a command set in Implicit VR Little Endian; `bytes` must hold exactly the command set. */
 export const decode = (bytes: Uint8Array): Result.Result<CommandSet, CommandSetError> => {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -320,7 +347,15 @@ export const decode = (bytes: Uint8Array): Result.Result<CommandSet, CommandSetE
     const element = view.getUint16(at + 2, true)
     const length = view.getUint32(at + 4, true)
     const tag = ((group << 16) | element) >>> 0
-    if (group !== 0x0000) return fail(at, `element ${formatTag(tag)} is not in command group 0000`)
+    if (group !== 0x0000) {
+      if (seen.size === 0) return fail(at, `element ${formatTag(tag)} is not in command group 0000`)
+      const end = appendedEnd(view, at)
+      if (typeof end === "object") return fail(end.at, end.rule)
+      const appended = bytes.slice(at, end)
+      return Result.succeed(
+        unknown.length > 0 ? { ...(out as CommandSet), unknown, appended } : { ...(out as CommandSet), appended }
+      )
+    }
     if (length === 0xffffffff) return fail(at, `element ${formatTag(tag)} has undefined length`)
     if (length > bytes.length - at - 8) {
       return fail(at, `element ${formatTag(tag)} length ${length} exceeds the ${bytes.length - at - 8} bytes left`)

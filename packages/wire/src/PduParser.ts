@@ -224,7 +224,11 @@ class Parser implements PduParser {
       this.#head = k
     }
     this.#buffered -= 6 + length
-    this.#compact()
+    // `#compact`'s usual cases, here: every chunk taken, or a head too short to be worth cutting off
+    if (this.#head === chunks.length) {
+      this.#chunks = []
+      this.#head = 0
+    } else if (this.#head > 64) this.#compact()
     return { _tag: "PDataTf", pdvs: pdvs as [Pdv, ...Array<Pdv>] }
   }
 
@@ -335,7 +339,11 @@ class Parser implements PduParser {
       const length = inFirst
         ? ((first[2]! << 24) >>> 0) + (first[3]! << 16) + (first[4]! << 8) + first[5]!
         : ((this.#byteAt(2) << 24) >>> 0) + (this.#byteAt(3) << 16) + (this.#byteAt(4) << 8) + this.#byteAt(5)
-      const bad = this.#check(type, length)
+      // A P-DATA-TF within our limit (the usual PDU spanning reads) needs no call to be found acceptable.
+      const bad =
+        type === 0x04 && (this.#maxPduLength === 0 || length <= this.#maxPduLength)
+          ? undefined
+          : this.#check(type, length)
       if (bad !== undefined) {
         this.#failed = bad
         return { pdus, error: bad, buffered: this.#buffered }

@@ -159,6 +159,24 @@ describe("CommandSet decode errors", () => {
     assert.include(e.rule, "(0008,0016)")
   })
 
+  it("keeps elements of other groups after the command's apart (a DCMTK-based peer's status detail)", () => {
+    // a final C-GET-RSP as Orthanc 1.10 sends it: Status C000, then (0008,0058) "1.2.3.4" in the command set
+    const detail = "0800 5800 08000000 312e322e332e3400"
+    const cs = ok(CS.decode(hex("0000 0001 02000000 1080" + "0000 0009 02000000 00c0" + detail)))
+    assert.deepStrictEqual([cs.commandField, cs.status], [0x8010, 0xc000])
+    assert.deepStrictEqual(Array.from(cs.appended!), Array.from(hex(detail)))
+    // never written back
+    assert.isUndefined(ok(CS.decode(ok(CS.encode(cs)))).appended)
+  })
+
+  it("refuses a command element after appended ones, and appended ones that do not fit", () => {
+    const head = "0000 0009 02000000 00c0"
+    assert.include(err(CS.decode(hex(head + "0800 5800 02000000 3100" + "0000 0001 02000000 1080"))).rule, "after")
+    assert.include(err(CS.decode(hex(head + "0800 5800 10000000 3100"))).rule, "exceeds")
+    assert.include(err(CS.decode(hex(head + "0800 5800 ffffffff"))).rule, "undefined length")
+    assert.include(err(CS.decode(hex(head + "0800 58"))).rule, "8 bytes")
+  })
+
   it("refuses a duplicate element", () => {
     const e = err(CS.decode(hex("0000 1001 02000000 0100 0000 1001 02000000 0200")))
     assert.strictEqual(e.offset, 10)

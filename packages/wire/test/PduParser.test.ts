@@ -183,6 +183,36 @@ describe("PduParser with pdvViews", () => {
     }
   })
 
+  it("reads as storescu's writes arrive (a PDU's 12 header bytes alone, then the rest and whole PDUs): views, none held", () => {
+    // storescu writes a data set's P-DATA-TF header and PDV header (12 bytes), then its data: the header may come in a
+    // read of its own, and the next read hold that PDU's data and the PDUs after it.
+    const data = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i + seed) & 0xff)
+    const pdvs = [data(300, 1), data(300, 2), data(101, 3)]
+    const pdus = pdvs.map((d, i) =>
+      PduCodec.encodePDataTf([{ presentationContextId: 3, isCommand: false, isLast: i === 2, data: d }])
+    )
+    const rest = new Uint8Array(pdus[0]!.length - 12 + pdus[1]!.length + pdus[2]!.length)
+    rest.set(pdus[0]!.subarray(12))
+    rest.set(pdus[1]!, pdus[0]!.length - 12)
+    rest.set(pdus[2]!, pdus[0]!.length - 12 + pdus[1]!.length)
+    const parser = PduParser.make({ maxPduLength: 16384, pdvViews: true })
+    const first = parser.push(pdus[0]!.slice(0, 12))
+    assert.deepStrictEqual([first.pdus.length, first.error, first.buffered], [0, undefined, 12])
+    const second = parser.push(rest)
+    assert.isUndefined(second.error)
+    assert.strictEqual(second.buffered, 0)
+    const got = second.pdus.flatMap((p) => (p._tag === "PDataTf" ? p.pdvs : []))
+    assert.deepStrictEqual(
+      got.map((p) => [p.isLast, [...p.data]]),
+      pdvs.map((d, i) => [i === 2, [...d]])
+    )
+    // Every PDV's data is a view of the second read, none a copy.
+    for (const p of got) assert.strictEqual(p.data.buffer, rest.buffer)
+    // The same header alone for a P-DATA-TF over the limit is refused from it.
+    const over = PduParser.make({ maxPduLength: 200, pdvViews: true }).push(pdus[0]!.slice(0, 12))
+    assert.strictEqual(over.error?._tag, "PduTooLarge")
+  })
+
   it("splits a PDV spanning two reads into two views, only the second marked last", () => {
     const data = Uint8Array.from({ length: 100 }, (_, i) => i)
     const pdu = PduCodec.encodePDataTf([{ presentationContextId: 5, isCommand: false, isLast: true, data }])

@@ -15,6 +15,7 @@
 import * as Context from "effect/Context"
 import * as Layer from "effect/Layer"
 import type { Pdu } from "@netdicom/wire"
+import type * as Tls from "../upper/Tls.ts"
 import type { ApplicationEntity, SupportedContext } from "./ApplicationEntity.ts"
 
 /** A SOP Class Extended Negotiation sub-item (PS3.7 D.3.3.5). */
@@ -29,6 +30,16 @@ export type UserIdentityRq = typeof Pdu.UserIdentityRq.Type
 /** The acceptor's answer to a User Identity sub-item. */
 export type UserIdentityDecision =
   { readonly _tag: "Accept"; readonly response?: Uint8Array } | { readonly _tag: "Reject" }
+
+/** Who asks for an association: what a policy may check beyond the A-ASSOCIATE-RQ. */
+export interface Requestor {
+  /** The calling AE title, trimmed. */
+  readonly callingAeTitle: string
+  /** The peer's address, `host:port`. */
+  readonly address: string
+  /** Over TLS: the handshake's outcome and the peer's certificate, already checked against the server's CAs. */
+  readonly tls: Tls.Session | undefined
+}
 
 /** AE titles recognised: a list (compared after trimming spaces and NULs) or a predicate on the trimmed title. */
 export type AeTitleMatcher = ReadonlyArray<string> | ((title: string) => boolean)
@@ -57,6 +68,11 @@ export interface AcceptorPolicy {
   readonly userIdentity?: (item: UserIdentityRq) => UserIdentityDecision
   /** Reject (permanent, service user, no reason given) a request without a User Identity sub-item. */
   readonly requireUserIdentity?: boolean
+  /**
+   * Decides on who asks, before negotiation (e.g. a certificate subject bound to a calling AE title); false rejects
+   * (permanent, service user, no reason given). The default accepts everyone.
+   */
+  readonly requestor?: (requestor: Requestor) => boolean
   /** Reject (permanent, service user, no reason given) instead of accepting with no usable context. */
   readonly rejectWhenNoneAccepted?: boolean
 }

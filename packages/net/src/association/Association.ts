@@ -17,8 +17,9 @@ import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import type { Pdu } from "@netdicom/wire"
-import { connectTcp } from "../upper/Transport.ts"
+import { connectTcp, connectTls } from "../upper/Transport.ts"
 import type { Transport } from "../upper/Transport.ts"
+import type * as Tls from "../upper/Tls.ts"
 import * as UpperLayer from "../upper/UpperLayer.ts"
 import type { ApplicationEntity } from "./ApplicationEntity.ts"
 import { AcseTimeout, AssociationAborted, AssociationRejected, type AssociationError } from "./AssociationError.ts"
@@ -34,6 +35,10 @@ export interface Association {
   readonly role: "requestor" | "acceptor"
   readonly ae: ApplicationEntity
   readonly negotiated: Negotiated
+  /** The peer's address, `host:port`. */
+  readonly peer: string
+  /** Over TLS: the protocol, cipher and the peer's certificate (its subject, issuer...); undefined over plain TCP. */
+  readonly tls: Tls.Session | undefined
   /** Sends encoded P-DATA-TF PDUs in order; fails at once once the association is gone. */
   readonly sendPData: (pdus: ReadonlyArray<Uint8Array>) => Effect.Effect<void, AssociationAborted>
   /**
@@ -65,6 +70,11 @@ export interface Association {
   /** Completes when the association has ended, released or aborted. */
   readonly ended: Effect.Effect<Ending>
   /**
+   * Completes once the connection is closed: after an A-ABORT (ours or the provider's) the association has ended but
+   * the connection waits in Sta13 for the peer's close, ARTIM bounding the wait (PS3.8 9.1.5, Table 9-10).
+   */
+  readonly disconnected: Effect.Effect<void>
+  /**
    * Calls `observer` once the association has ended (at once if it has), on the turn that ended it, with no fiber
    * waiting meanwhile; returns what stops the call.
    */
@@ -86,6 +96,7 @@ const establish = (
   // In one synchronous run (no generator): every association's path.
   Effect.withFiber((fiber) => {
     const scope = Context.get(fiber.context as Context.Context<Scope.Scope>, Scope.Scope)
+    const connection = ul.transport()
     const ended = Deferred.makeUnsafe<Ending>()
     // The receiver the DIMSE layer installs; P-DATA indicated before it is waits for it.
     let receiver: UpperLayer.PDataReceiver | undefined
@@ -166,6 +177,8 @@ const establish = (
       role,
       ae,
       negotiated,
+      peer: connection?.peer ?? "",
+      tls: connection?.tls,
       sendPData: (pdus) => Effect.mapError(ul.sendPData(pdus), () => goneError(endingSeen)),
       writePData: (pdus) => {
         const rest = ul.writePData(pdus)
@@ -221,6 +234,7 @@ const establish = (
         return Effect.andThen(ul.submit({ _tag: "AbortRequest" }), waitEnd)
       }),
       ended: Deferred.await(ended),
+      disconnected: ul.closed,
       whenEnded: (observer) => {
         if (endingSeen !== undefined) {
           observer(endingSeen)
@@ -249,6 +263,8 @@ const RELEASE_REQUEST: UpperLayer.UserPrimitive = { _tag: "ReleaseRequest" }
 export interface ConnectOptions extends Negotiation.AssociateRequest {
   readonly host: string
   readonly port: number
+  /** Connect over TLS with these settings (PS3.15 Annex B); plain TCP without. */
+  readonly tls?: Tls.ClientOptions | undefined
 }
 
 // The next indication within the ACSE timeout; past it, the association is aborted and the wait fails.
@@ -305,10 +321,17 @@ const open = (
       maxPduLength: ae.maxPduLength,
       artim: ae.timeouts.acse,
       idle: ae.timeouts.idle,
-      connect: connectTcp(options.host, options.port, {
-        writeTimeout: ae.timeouts.write,
-        connectTimeout: ae.timeouts.connect
-      })
+      connect:
+        options.tls === undefined
+          ? connectTcp(options.host, options.port, {
+              writeTimeout: ae.timeouts.write,
+              connectTimeout: ae.timeouts.connect
+            })
+          : connectTls(options.host, options.port, {
+              writeTimeout: ae.timeouts.write,
+              connectTimeout: ae.timeouts.connect,
+              tls: options.tls
+            })
     })
     return Effect.flatMap(making, (ul) =>
       ul.submit({ _tag: "AssociateRequest", rq, encoded }).pipe(
@@ -415,6 +438,18 @@ export const accept = (
           _tag: "Failed",
           why: first._tag === "Aborted" ? first.abort.detail : first._tag
         } as const)
+      }
+      const requestor = policy.requestor
+      if (
+        requestor !== undefined &&
+        !requestor({ callingAeTitle: first.rq.callingAeTitle.trim(), address: transport.peer, tls: transport.tls })
+      ) {
+        return rejected(
+          ul,
+          first.rq,
+          { _tag: "AAssociateRj", result: 1, source: 1, reason: 1 },
+          "requestor refused by the policy"
+        )
       }
       const decision = Negotiation.evaluateRequest(ae, first.rq, policy)
       if (decision._tag === "Reject") return rejected(ul, first.rq, decision.rj, decision.why)

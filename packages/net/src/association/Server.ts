@@ -3,7 +3,8 @@
  * limit (PS3.8 section 7.1; the limit answers A-ASSOCIATE-RJ transient, "local limit exceeded").
  *
  * The handler gets each established association and runs for as long as it likes; the association
- * ends when the peer releases or aborts, or when the handler's scope closes (then it is aborted).
+ * ends when the peer releases or aborts, or when the handler's scope closes (then it is aborted). Its place is given
+ * back once its connection has closed: after an A-ABORT of ours, when the peer closes it or ARTIM expires (Sta13).
  * Closing the server's scope stops listening and aborts the associations still open.
  *
  * @since 0.1.0
@@ -13,7 +14,8 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
 import type * as Scope from "effect/Scope"
-import { listenTcp, ListenFailed, type Transport } from "../upper/Transport.ts"
+import { listenTcp, listenTls, ListenFailed, type Transport } from "../upper/Transport.ts"
+import type * as Tls from "../upper/Tls.ts"
 import type { AcceptorPolicy } from "./AcceptorPolicy.ts"
 import { AcceptorPolicyService, defaultPolicy } from "./AcceptorPolicy.ts"
 import { accept, type Association } from "./Association.ts"
@@ -25,6 +27,11 @@ export interface ServeOptions {
   readonly host?: string
   /** 0 picks a free port. */
   readonly port: number
+  /**
+   * Serve over TLS with these settings (PS3.15 Annex B; port 2762 by convention): each connection's handshake must
+   * complete within the ACSE timeout (ARTIM's), and a failed one is logged and dropped before any association.
+   */
+  readonly tls?: Tls.ServerOptions | undefined
   /** Associations open at once; more are rejected transiently (default 64). */
   readonly maxAssociations?: number
   /**
@@ -67,12 +74,26 @@ const invalidLimit = (options: ServeOptions): ListenFailed | undefined => {
   return undefined
 }
 
+// The accepted line's TLS part: the protocol, and the client certificate's subject when one was presented.
+const overTls = (tls: Tls.Session | undefined): string => {
+  if (tls === undefined) return ""
+  const subject = tls.peerCertificate?.subject.replaceAll("\n", ", ")
+  return ` over ${tls.protocol}${subject === undefined ? "" : ` (client certificate ${subject})`}`
+}
+
 /** Starts a server in the current scope; a limit that is not a whole number from 1 fails it as `ListenFailed`. */
 export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effect<Server, ListenFailed, Scope.Scope> =>
   Effect.gen(function* () {
     const invalid = invalidLimit(options)
     if (invalid !== undefined) return yield* invalid
-    const tcp = yield* listenTcp(options.host ?? "127.0.0.1", options.port, { writeTimeout: ae.timeouts.write })
+    const host = options.host ?? "127.0.0.1"
+    const tcp = yield* options.tls === undefined
+      ? listenTcp(host, options.port, { writeTimeout: ae.timeouts.write })
+      : listenTls(host, options.port, {
+          writeTimeout: ae.timeouts.write,
+          handshakeTimeout: ae.timeouts.acse,
+          tls: options.tls
+        })
     const policy =
       options.policy ?? Option.getOrElse(yield* Effect.serviceOption(AcceptorPolicyService), () => defaultPolicy(ae))
     const limit = options.maxAssociations ?? 64
@@ -136,7 +157,10 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
       const ended = Effect.flatMap(assoc.ended, (ending) =>
         info ? Effect.logInfo(ending._tag === "Released" ? "association released" : ending.error.message) : Effect.void
       )
-      return Effect.andThen(handled, ended).pipe(
+      // Then the connection's close: after an A-ABORT (the peer's PDU out of place, the handler's abort, the idle
+      // timeout) the connection waits in Sta13 for the peer to close it, ARTIM bounding the wait (PS3.8 Table 9-10,
+      // AA-1/AA-8), rather than being dropped with the association's scope as soon as the association has ended.
+      return Effect.andThen(Effect.andThen(handled, ended), assoc.disconnected).pipe(
         // Server shutdown: tell the peer with an A-ABORT rather than just dropping the connection.
         Effect.onInterrupt(() => assoc.abort.pipe(Effect.timeout("1 second"), Effect.ignore))
       )
@@ -194,7 +218,7 @@ export const serve = (ae: ApplicationEntity, options: ServeOptions): Effect.Effe
           ? Effect.andThen(
               Effect.logInfo(
                 `association accepted from ${assoc.negotiated.peerAeTitle}: ` +
-                  `${assoc.negotiated.accepted.length} context(s)`
+                  `${assoc.negotiated.accepted.length} context(s)${overTls(assoc.tls)}`
               ),
               serveAssociation(assoc)
             )

@@ -55,6 +55,11 @@ export interface Response {
   readonly message: Dimse.Message
   readonly status: number
   readonly dataSet: Uint8Array | undefined
+  /**
+   * The elements of other groups a peer put in the command set of a response without a data set (a DCMTK-based
+   * peer's status detail: Orthanc 1.10's Failed SOP Instance UID List), in Implicit VR Little Endian.
+   */
+  readonly statusDetail?: Uint8Array
 }
 
 /** A request that arrived, for an SCP handler. */

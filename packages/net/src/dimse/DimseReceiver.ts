@@ -177,7 +177,12 @@ export class Receiver {
       }
       this.target = NONE
       this.ownCodeOnly = false
-      const delivered = this.deps.deliver(id, { message, status: statusOf(message), dataSet: undefined })
+      const appended = event.command.appended
+      const response: Response =
+        appended === undefined
+          ? { message, status: statusOf(message), dataSet: undefined }
+          : { message, status: statusOf(message), dataSet: undefined, statusDetail: appended }
+      const delivered = this.deps.deliver(id, response)
       return logged === undefined ? delivered : delivered === undefined ? logged : Effect.andThen(logged, delivered)
     }
     // A request.

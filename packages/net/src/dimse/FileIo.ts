@@ -168,9 +168,16 @@ const unwritten = (
   return i < batch.length ? [batch[i]!.subarray(written), ...batch.slice(i + 1), ...rest] : [...rest]
 }
 
+// The pieces that hold bytes, in order (a loop, not `filter`: no call per piece of each file written).
+const nonEmpty = (pieces: ReadonlyArray<Uint8Array>): Array<Uint8Array> => {
+  const out: Array<Uint8Array> = []
+  for (const piece of pieces) if (piece.length > 0) out.push(piece)
+  return out
+}
+
 /** Writes every piece at the file's position, synchronously, however the kernel splits the writes. Throws. */
 export const writeAllSync = (fd: number, pieces: ReadonlyArray<Uint8Array>): void => {
-  let queue = pieces.filter((p) => p.length > 0)
+  let queue = nonEmpty(pieces)
   while (queue.length > 0) {
     const batch = queue.slice(0, MAX_PIECES)
     queue = unwritten(batch, Fs.writevSync(fd, batch), queue.slice(MAX_PIECES))
@@ -179,7 +186,7 @@ export const writeAllSync = (fd: number, pieces: ReadonlyArray<Uint8Array>): voi
 
 /** As `writeAllSync`, asynchronously. */
 export const writeAll = async (handle: FsPromises.FileHandle, pieces: ReadonlyArray<Uint8Array>): Promise<void> => {
-  let queue = pieces.filter((p) => p.length > 0)
+  let queue = nonEmpty(pieces)
   while (queue.length > 0) {
     const batch = queue.slice(0, MAX_PIECES)
     queue = unwritten(batch, (await handle.writev(batch)).bytesWritten, queue.slice(MAX_PIECES))

@@ -469,21 +469,19 @@ export const sopIdentifiers = (
 // ---------------------------------------------------------------------------------------------------------------
 // Writing
 
-// One byte per character (code point), its low 8 bits; a plain loop, as writeMeta runs once per received instance.
-const ascii = (s: string): Uint8Array => {
-  const text = s.slice(0, 0xfffe)
-  const out = new Uint8Array(text.length)
-  let n = 0
-  for (const c of text) out[n++] = c.charCodeAt(0) & 0xff
-  return n === out.length ? out : out.slice(0, n)
-}
-
-/** One Explicit VR Little Endian element with a 16-bit length, padded to even with `pad`. */
+/**
+ * One Explicit VR Little Endian element with a 16-bit length, padded to even with `pad`: its value one byte per
+ * character (code point), its low 8 bits, written in place (writeMeta runs once per received instance).
+ */
 const shortElement = (element: number, vr: string, value: string, pad: number): Uint8Array => {
-  const raw = ascii(value)
-  const length = raw.length + (raw.length % 2)
-  const out = new Uint8Array(8 + length)
-  if (length > raw.length) out[8 + raw.length] = pad
+  const text = value.slice(0, 0xfffe)
+  let out = new Uint8Array(8 + text.length + (text.length % 2))
+  let n = 0
+  for (const c of text) out[8 + n++] = c.charCodeAt(0) & 0xff
+  const length = n + (n % 2)
+  // Fewer code points than UTF-16 code units (characters past U+FFFF): the element is shorter.
+  if (8 + length < out.length) out = out.slice(0, 8 + length)
+  if (length > n) out[8 + n] = pad
   out[0] = 0x02
   out[2] = element & 0xff
   out[3] = element >> 8
@@ -491,7 +489,6 @@ const shortElement = (element: number, vr: string, value: string, pad: number): 
   out[5] = vr.charCodeAt(1)
   out[6] = length & 0xff
   out[7] = length >> 8
-  out.set(raw, 8)
   return out
 }
 
@@ -514,7 +511,8 @@ export const writeMeta = (input: MetaInput): Uint8Array => {
       : [shortElement(0x0013, "SH", input.implementationVersionName, 0x20)]),
     ...(input.sourceAeTitle === undefined ? [] : [shortElement(0x0016, "AE", input.sourceAeTitle, 0x20)])
   ]
-  const groupLength = elements.reduce((n, e) => n + e.length, 0)
+  let groupLength = 0
+  for (const element of elements) groupLength += element.length
   const out = new Uint8Array(META_START + 12 + groupLength)
   out.set(MAGIC, PREAMBLE_LENGTH)
   out.set([0x02, 0x00, 0x00, 0x00, 0x55, 0x4c, 4, 0], META_START)

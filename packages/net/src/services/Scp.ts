@@ -50,6 +50,7 @@ import { DataSourceFailed, NoAcceptedContext } from "../dimse/DimseError.ts"
 import { NORMALIZED_SOP_CLASSES } from "./NormalizedClasses.ts"
 import { ALL_QR_SOP_CLASSES, modelOf, type Model, VERIFICATION } from "./QueryRetrieve.ts"
 import * as Scu from "./Scu.ts"
+import type * as Tls from "../upper/Tls.ts"
 import * as Normalized from "./Normalized.ts"
 import { isServiceRequest, refusalOf, refuse } from "./Refusal.ts"
 import { storeRequestHandler, type StorageHandler } from "./StoreHandler.ts"
@@ -116,10 +117,16 @@ export class RetrieveService extends Context.Service<
   { readonly retrieve: (request: QueryRequest) => Effect.Effect<ReadonlyArray<RetrievableInstance>, QueryFailed> }
 >()("@netdicom/net/RetrieveService") {}
 
-/** Where C-MOVE destinations are: AE title to host and port. */
+/** Where C-MOVE destinations are: AE title to host and port, and the TLS settings to reach it over TLS. */
 export class MoveDestinations extends Context.Service<
   MoveDestinations,
-  { readonly lookup: (aeTitle: string) => Option.Option<{ readonly host: string; readonly port: number }> }
+  {
+    readonly lookup: (aeTitle: string) => Option.Option<{
+      readonly host: string
+      readonly port: number
+      readonly tls?: Tls.ClientOptions | undefined
+    }>
+  }
 >()("@netdicom/net/MoveDestinations") {}
 
 /** The DIMSE-N operations served per SOP class (`Normalized.layer`). */
@@ -379,7 +386,8 @@ const handleRetrieve = (
     if (Option.isNone(services.retrieve)) {
       return yield* respond(Status.SOP_CLASS_NOT_SUPPORTED, {}, undefined, "no RetrieveService on this SCP")
     }
-    let destination: { readonly host: string; readonly port: number } | undefined
+    let destination:
+      { readonly host: string; readonly port: number; readonly tls?: Tls.ClientOptions | undefined } | undefined
     if (isMove) {
       const found = Option.flatMap(services.destinations, (d) => d.lookup(m.moveDestination))
       if (Option.isNone(found)) {
@@ -560,6 +568,7 @@ const handleRetrieve = (
                 Scu.connect(ae, {
                   host: destination!.host,
                   port: destination!.port,
+                  ...(destination!.tls === undefined ? {} : { tls: destination!.tls }),
                   calledAeTitle: moveDestination,
                   contexts: part.contexts
                 }),
@@ -719,6 +728,8 @@ export interface ScpOptions {
   readonly maxPendingBytes?: number
   /** The acceptor policy; without it, the `AcceptorPolicyService` in context, else `defaultPolicy(ae)`. */
   readonly policy?: AcceptorPolicy
+  /** Serve over TLS (see `Server.ServeOptions.tls`). */
+  readonly tls?: Tls.ServerOptions | undefined
 }
 
 // The services an AE's contexts call for that are not in context: each is logged once as the server starts (their
@@ -780,6 +791,7 @@ export const serve = (
       ...(options.maxPendingConnections !== undefined ? { maxPendingConnections: options.maxPendingConnections } : {}),
       ...(options.maxPendingBytes !== undefined ? { maxPendingBytes: options.maxPendingBytes } : {}),
       ...(options.policy !== undefined ? { policy: options.policy } : {}),
+      ...(options.tls !== undefined ? { tls: options.tls } : {}),
       handler: (association) =>
         Effect.scoped(Effect.andThen(DimseChannel.make(association, handler), association.ended))
     })

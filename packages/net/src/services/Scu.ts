@@ -22,7 +22,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Dimse, Status, Transcoder } from "@netdicom/wire"
 import * as Association from "../association/Association.ts"
-import type { ApplicationEntity } from "../association/ApplicationEntity.ts"
+import { type ApplicationEntity, IMPLICIT_VR_LITTLE_ENDIAN } from "../association/ApplicationEntity.ts"
 import type { AssociationError } from "../association/AssociationError.ts"
 import type { NegotiationError } from "../association/Negotiation.ts"
 import * as DataSet from "../dimse/DataSet.ts"
@@ -104,6 +104,10 @@ const transcodeContext = (channel: DimseChannel.DimseChannel, sopClassUid: strin
   return undefined
 }
 
+// Whether the peer refused a context of `sopClassUid` with "transfer syntaxes not supported" (PS3.8 Table 9-18).
+const refusedForSyntax = (channel: DimseChannel.DimseChannel, sopClassUid: string): boolean =>
+  channel.association.negotiated.rejected.some((c) => c.abstractSyntax === sopClassUid && c.result === 4)
+
 /**
  * C-STORE: sends a data set as it is, in its own transfer syntax (PS3.4 Annex B), or re-encoded into another native
  * one the peer accepted when it accepted none with its own (see `StoreInput.transcode`).
@@ -151,9 +155,14 @@ const beginStore = (
     const other =
       input.transcode === false ? undefined : transcodeContext(channel, input.sopClassUid, input.transferSyntax)
     if (other === undefined) {
-      // No context for the SOP class at all is said so: the transfer syntax is not what was refused.
+      // No context for the SOP class at all is said so, the transfer syntax not being what was refused, unless the
+      // peer refused a context of that class for its transfer syntaxes (result 4: it takes the class, not in those).
       const anyContext = channel.findContext(input.sopClassUid, "SCU")
-      return Effect.fail(Result.isFailure(anyContext) ? anyContext.failure : context.failure)
+      return Effect.fail(
+        Result.isFailure(anyContext) && !refusedForSyntax(channel, input.sopClassUid)
+          ? anyContext.failure
+          : context.failure
+      )
     }
     return Effect.logDebug(
       `C-STORE of ${input.sopInstanceUid}: re-encoded from ${input.transferSyntax} to ${other.transferSyntax}, ` +
@@ -448,8 +457,10 @@ export interface RetrieveProgress extends StatusInfo {
 const progressOf = (r: DimseChannel.Response, ts: string, service: Status.Service): RetrieveProgress => {
   const m = r.message as Dimse.CGetRsp | Dimse.CMoveRsp
   let failedSopInstanceUids: ReadonlyArray<string> = []
-  if (r.dataSet) {
-    const ds = DataSet.decodeWithWarnings(r.dataSet, ts, {
+  // the list comes in the data set, or, from a DCMTK-based peer (Orthanc 1.10), in the command set's status detail
+  const detail = r.dataSet ?? r.statusDetail
+  if (detail) {
+    const ds = DataSet.decodeWithWarnings(detail, r.dataSet ? ts : IMPLICIT_VR_LITTLE_ENDIAN, {
       maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES
     })
     const list = Result.isSuccess(ds) ? ds.success.dataset["FailedSOPInstanceUIDList"] : undefined

@@ -8,9 +8,15 @@
  * `memoryPair` gives two connected transports for tests. A write the peer does not take within the
  * deadline destroys the connection, so a peer that stops reading cannot hang us.
  *
+ * `connectTls` and `listenTls` do the same over `node:tls` (PS3.15 Annex B; settings in `Tls`): a client's transport
+ * is handed on once its handshake completed within the connect timeout, a server's connection once its handshake
+ * completed within the handshake timeout and its client's certificate passed; a failed handshake is logged and the
+ * connection dropped, before anything above sees it. `node:tls` is loaded on the first use of either.
+ *
  * @since 0.1.0
  */
 import * as Net from "node:net"
+import type * as NodeTls from "node:tls"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -21,6 +27,7 @@ import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as LentBytes from "./LentBytes.ts"
 import * as Timers from "./Timers.ts"
+import * as Tls from "./Tls.ts"
 
 /** The peer closed the connection (EOF), or we did. */
 export class TransportClosed extends Data.TaggedError("TransportClosed")<{ readonly abrupt: boolean }> {}
@@ -58,6 +65,8 @@ export type TransportError = TransportClosed | WriteTimeout | TransportFailed
 /** A byte pipe to one peer. */
 export interface Transport {
   readonly peer: string
+  /** Over TLS: what the handshake agreed on and the peer's certificate; undefined over plain TCP. */
+  readonly tls?: Tls.Session | undefined
   /** The next chunks received; fails with `TransportClosed` at EOF. */
   readonly read: Effect.Effect<ReadonlyArray<Uint8Array>, TransportError>
   /** Writes chunks in order, waiting for the socket to drain; destroys the connection past the deadline. */
@@ -68,6 +77,12 @@ export interface Transport {
    * drain, or fails) and must be run.
    */
   readonly writeNow: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, TransportError> | undefined
+  /**
+   * Sends at once what the writes of this tick hold back (a socket gathers them until the end of the tick, so that
+   * messages written together leave in one system call): for a write the peer must answer before anything else is
+   * sent, which would otherwise wait for the rest of the tick's work. A transport that gathers nothing has none.
+   */
+  readonly flush?: () => void
   /** Half-closes: no more writes, the peer sees EOF. */
   readonly end: Effect.Effect<void>
   /** Closes the connection at once. */
@@ -81,8 +96,12 @@ export interface Transport {
 export interface Pull {
   /** The chunks received and not yet taken; once none are left and the connection ended, why; `undefined` meanwhile. */
   readonly take: () => ReadonlyArray<Uint8Array> | TransportError | undefined
-  /** Calls `ready` after each chunk that arrives and when the connection ends (`undefined` stops the calls). */
-  readonly listen: (ready: (() => void) | undefined) => void
+  /**
+   * Calls `ready` after each chunk that arrives and when the connection ends (`undefined` stops the calls). With
+   * `offer`, a chunk that arrives while nothing is buffered is handed to it first, before it is buffered: true means
+   * it took the chunk (no `take` gives it, `ready` is not called for it); false leaves it to be buffered as any other.
+   */
+  readonly listen: (ready: (() => void) | undefined, offer?: (chunk: Uint8Array) => boolean) => void
   /**
    * False when `take` would answer `undefined` (nothing arrived since the last take, and no end): a field, so that a
    * reader looks without a call. True may still find nothing (`take` then says so).
@@ -174,6 +193,13 @@ const withoutStackTrace = <E>(build: () => E): E => {
   }
 }
 
+// An error of an open connection in words: over TLS, OpenSSL's reason (an alert from the peer) rather than its error
+// line naming source files.
+const failureDetail = (cause: Error): string => {
+  const reason = Tls.openSslReason(cause)
+  return reason === undefined ? String(cause) : `TLS: ${reason}`
+}
+
 /** Bytes received and not yet read past which the socket stops reading (TCP backpressure then holds the peer). */
 const READ_BUFFER_LIMIT = 1 << 20
 
@@ -193,8 +219,9 @@ const attachReader = (conn: Net.Socket) => {
   let reason: TransportError | undefined
   const ended = (build: () => TransportError): TransportError => (reason ??= withoutStackTrace(build))
   let waiter: ((outcome: Effect.Effect<ReadonlyArray<Uint8Array>, TransportError>) => void) | undefined
-  // The synchronous reader's (`Pull.listen`), told of each chunk and of the end.
+  // The synchronous reader's (`Pull.listen`), told of each chunk and of the end, and offered chunks as they come.
   let listener: (() => void) | undefined
+  let offer: ((chunk: Uint8Array) => boolean) | undefined
   const take = (): ReadonlyArray<Uint8Array> => {
     const out = chunks
     chunks = []
@@ -222,7 +249,10 @@ const attachReader = (conn: Net.Socket) => {
   }
   conn.on("data", (chunk: Buffer) => {
     // Plain Uint8Array views, so that `.slice()` downstream copies as it should (Buffer's is a view).
-    chunks.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+    const view = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    // Offered as it comes when nothing is buffered (the usual read): taken, it is parsed in this call, without a take.
+    if (offer !== undefined && chunks.length === 0 && waiter === undefined && offer(view)) return
+    chunks.push(view)
     buffered += chunk.byteLength
     pull.ready = true
     if (waiter !== undefined) wake()
@@ -233,7 +263,7 @@ const attachReader = (conn: Net.Socket) => {
     }
   })
   conn.on("end", () => end(() => new TransportClosed({ abrupt: false })))
-  conn.on("error", (cause: Error) => end(() => new TransportFailed({ detail: String(cause) })))
+  conn.on("error", (cause: Error) => end(() => new TransportFailed({ detail: failureDetail(cause) })))
   conn.on("close", () => end(() => new TransportClosed({ abrupt: true })))
   if (why === undefined) conn.resume()
   const read: Effect.Effect<ReadonlyArray<Uint8Array>, TransportError> = Effect.suspend(() => {
@@ -264,8 +294,9 @@ const attachReader = (conn: Net.Socket) => {
     pull.ready = false
     return undefined
   }
-  const listen = (ready: (() => void) | undefined) => {
+  const listen = (ready: (() => void) | undefined, take?: (chunk: Uint8Array) => boolean) => {
     listener = ready
+    offer = ready === undefined ? undefined : take
   }
   // The synchronous read side; its `destroy` is the transport's, set once that is made.
   const pull: { -readonly [K in keyof Pull]: Pull[K] } = { take: takeNow, listen, destroy: () => {}, ready: true }
@@ -279,7 +310,8 @@ const fromNodeSocket = (
   conn: Net.Socket,
   reader: ReturnType<typeof attachReader>,
   peer: string,
-  options: TransportOptions
+  options: TransportOptions,
+  tls?: Tls.Session
 ): { readonly transport: Transport; readonly close: Effect.Effect<void> } => {
   // Writes are corked until the end of their tick; whatever is corked still goes out before a destroy.
   let corked = false
@@ -332,9 +364,11 @@ const fromNodeSocket = (
   }
   const transport: Transport = {
     peer,
+    ...(tls === undefined ? {} : { tls }),
     read: reader.read,
     write: (chunks) => writeNow(chunks) ?? Effect.void,
     writeNow,
+    flush: uncork,
     end: Effect.sync(() => {
       if (!conn.destroyed) conn.end()
     }),
@@ -356,6 +390,36 @@ export const connectTcp = (
   port: number,
   options: TransportOptions & { readonly connectTimeout: Duration.Duration }
 ): Effect.Effect<Transport, ConnectFailed, Scope.Scope> =>
+  connectWith(host, port, options, "connect", () =>
+    Net.createConnection({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 })
+  )
+
+/**
+ * Opens a TLS connection (no-delay, keep-alive, TLS 1.2 or later) within the current scope: done once the handshake
+ * completed and the server's certificate passed (`Tls.ClientOptions`), all within the connect timeout; a refused
+ * certificate or a failed handshake is a `ConnectFailed` saying why.
+ */
+export const connectTls = (
+  host: string,
+  port: number,
+  options: TransportOptions & { readonly connectTimeout: Duration.Duration; readonly tls: Tls.ClientOptions }
+): Effect.Effect<Transport, ConnectFailed, Scope.Scope> =>
+  connectWith(host, port, options, "secureConnect", () => {
+    const conn = nodeTls().connect({ host, port, ...Tls.clientConnectionOptions(host, options.tls) })
+    return conn.setNoDelay(true).setKeepAlive(true, 30_000)
+  })
+
+let tlsModule: typeof NodeTls | undefined
+// `node:tls` (and OpenSSL's setup with it), loaded when first used: a command that speaks plain TCP never loads it.
+const nodeTls = (): typeof NodeTls => (tlsModule ??= process.getBuiltinModule("node:tls"))
+
+const connectWith = (
+  host: string,
+  port: number,
+  options: TransportOptions & { readonly connectTimeout: Duration.Duration },
+  ready: "connect" | "secureConnect",
+  open: () => Net.Socket
+): Effect.Effect<Transport, ConnectFailed, Scope.Scope> =>
   // In one synchronous run up to the connect (no generator): every requestor association's path.
   Effect.withFiber((fiber) => {
     const context = fiber.context as Context.Context<Scope.Scope>
@@ -369,25 +433,39 @@ export const connectTcp = (
       (resume) => {
         let conn: Net.Socket
         try {
-          conn = Net.createConnection({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 })
+          conn = open()
         } catch (cause) {
-          // Node throws at once for an impossible address (a port out of range).
+          // Node throws at once for an impossible address (a port out of range) or unusable TLS settings.
           return resume(Effect.fail(new ConnectFailed({ host, port, detail: String(cause) })))
         }
         const reader = attachReader(conn)
         const cancel = timers.after(connectMillis, () => {
           conn.off("error", onError)
+          conn.off("close", onClose)
           conn.destroy()
-          resume(Effect.fail(new ConnectFailed({ host, port, detail: "connect timed out" })))
+          const what = ready === "connect" ? "connect" : "connect and TLS handshake"
+          resume(Effect.fail(new ConnectFailed({ host, port, detail: `${what} timed out` })))
         })
         const onError = (cause: Error) => {
           cancel()
-          resume(Effect.fail(new ConnectFailed({ host, port, detail: String(cause) })))
+          conn.off("close", onClose)
+          const detail = ready === "connect" ? String(cause) : Tls.describeFailure(cause)
+          resume(Effect.fail(new ConnectFailed({ host, port, detail })))
         }
-        conn.once("error", onError)
-        conn.once("connect", () => {
+        // A TLS server that closes during the handshake (a plain TCP server that did not understand it) may end the
+        // connection without an error.
+        const onClose = () => {
           cancel()
           conn.off("error", onError)
+          const detail = ready === "connect" ? "connection closed" : "connection closed during the TLS handshake"
+          resume(Effect.fail(new ConnectFailed({ host, port, detail })))
+        }
+        conn.once("error", onError)
+        conn.once("close", onClose)
+        conn.once(ready, () => {
+          cancel()
+          conn.off("error", onError)
+          conn.off("close", onClose)
           resume(Effect.succeed({ conn, reader }))
         })
         // Interrupted (a scope closing): the half-open socket goes.
@@ -401,7 +479,8 @@ export const connectTcp = (
     // One finalizer for the socket (uncork, destroy), added as the connect succeeds, before anything can interrupt.
     return Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(restore(connecting), ({ conn, reader }) => {
-        const made = fromNodeSocket(conn, reader, `${host}:${port}`, options)
+        const session = ready === "secureConnect" ? Tls.sessionOf(conn as NodeTls.TLSSocket) : undefined
+        const made = fromNodeSocket(conn, reader, `${host}:${port}`, options, session)
         return Effect.as(Scope.addFinalizer(scope, made.close), made.transport)
       })
     )
@@ -424,24 +503,88 @@ export const listenTcp = (
   port: number,
   options: TransportOptions
 ): Effect.Effect<TcpServer, ListenFailed, Scope.Scope> =>
+  listenWith(host, port, options, (arrived) => {
+    const server = Net.createServer({ pauseOnConnect: true })
+    server.on("connection", arrived)
+    return server
+  })
+
+/**
+ * Listens for TLS connections on host:port (port 0 picks a free port) within the current scope. A connection is
+ * handed on once its handshake completed within `handshakeTimeout` and its client's certificate passed
+ * (`Tls.ServerOptions`); one that fails is logged (Warning) and dropped. Unusable TLS settings (a key that does not
+ * match its certificate, say) fail it as `ListenFailed`.
+ */
+export const listenTls = (
+  host: string,
+  port: number,
+  options: TransportOptions & { readonly handshakeTimeout: Duration.Duration; readonly tls: Tls.ServerOptions }
+): Effect.Effect<TcpServer, ListenFailed, Scope.Scope> =>
+  Effect.flatMap(Effect.context<never>(), (context) => {
+    const settings = Tls.serverOptions(options.tls)
+    if (settings instanceof Tls.TlsConfigError) return Effect.fail(new ListenFailed({ detail: settings.message }))
+    const log = (message: string) => Effect.runForkWith(context)(Effect.logWarning(message))
+    // A socket the client already closed no longer has its address.
+    const remote = (conn: Net.Socket) =>
+      conn.remoteAddress === undefined ? "a client gone" : `${conn.remoteAddress}:${conn.remotePort}`
+    return listenWith(host, port, options, (arrived) => {
+      const server = nodeTls().createServer({
+        ...settings,
+        handshakeTimeout: Math.max(1, Math.round(Duration.toMillis(options.handshakeTimeout)))
+      })
+      server.on("secureConnection", (conn: NodeTls.TLSSocket) => {
+        const refused = Tls.refusal(conn, options.tls)
+        if (refused === undefined) return arrived(conn, Tls.sessionOf(conn))
+        conn.on("error", () => {})
+        conn.destroy()
+        log(`TLS connection from ${remote(conn)} refused: ${refused}`)
+      })
+      // A handshake that failed (no TLS spoken, a certificate refused, timed out): a listener here must close the
+      // socket itself (Node leaves one that timed out open).
+      server.on("tlsClientError", (cause: Error, conn: NodeTls.TLSSocket) => {
+        // A client certificate refused (`requirePeerCertificate`) ends the handshake as a hang-up: say why.
+        const refused = conn.authorizationError as Error | string | null | undefined
+        const why =
+          refused === undefined || refused === null
+            ? (Tls.openSslReason(cause) ?? cause.message)
+            : `the client's certificate is refused: ${String(refused)}`
+        log(`TLS handshake with ${remote(conn)} failed: ${why}`)
+        conn.destroy()
+      })
+      return server
+    }).pipe(
+      // A key or certificate Node cannot use throws as the server is made.
+      Effect.catchDefect((cause) =>
+        Effect.fail(new ListenFailed({ detail: `TLS: ${cause instanceof Error ? cause.message : String(cause)}` }))
+      )
+    )
+  })
+
+// A listening server from `make`, which calls `arrived` with each connection ready to be read (and, over TLS, its
+// session).
+const listenWith = (
+  host: string,
+  port: number,
+  options: TransportOptions,
+  make: (arrived: (conn: Net.Socket, tls?: Tls.Session) => void) => Net.Server
+): Effect.Effect<TcpServer, ListenFailed, Scope.Scope> =>
   Effect.gen(function* () {
     // Connections that arrive before `run` (or after it stopped) wait here, read by nobody, until `run` takes them
     // or the scope closes them.
-    const waiting = new Set<Net.Socket>()
-    const queue = (conn: Net.Socket) => {
-      waiting.add(conn)
+    const waiting = new Map<Net.Socket, Tls.Session | undefined>()
+    const queue = (conn: Net.Socket, tls: Tls.Session | undefined) => {
+      waiting.set(conn, tls)
       conn.once("close", () => waiting.delete(conn))
     }
     let onConnection = queue
-    const server = Net.createServer({ pauseOnConnect: true })
-    server.on("connection", (conn: Net.Socket) => {
+    const server = make((conn, tls) => {
       // A socket error before its reader is attached must not go unhandled; the reader records it.
       conn.on("error", () => {})
-      onConnection(conn)
+      onConnection(conn, tls)
     })
     yield* Effect.addFinalizer(() =>
       Effect.callback<void>((resume) => {
-        for (const conn of waiting) conn.destroy()
+        for (const conn of waiting.keys()) conn.destroy()
         waiting.clear()
         if (server.listening) server.close(() => resume(Effect.void))
         else resume(Effect.void)
@@ -471,11 +614,11 @@ export const listenTcp = (
           const context = Context.omit(Scope.Scope)(yield* Effect.context<never>())
           const fork = Effect.runForkWith(context)
           const fibers = new Set<Fiber.Fiber<void>>()
-          const serveOne = (conn: Net.Socket) => {
+          const serveOne = (conn: Net.Socket, tls: Tls.Session | undefined) => {
             // The reader is attached at once, so that no event is missed while the fiber starts.
             conn.setNoDelay(true).setKeepAlive(true, 30_000)
             const reader = attachReader(conn)
-            const made = fromNodeSocket(conn, reader, `${conn.remoteAddress}:${conn.remotePort}`, options)
+            const made = fromNodeSocket(conn, reader, `${conn.remoteAddress}:${conn.remotePort}`, options, tls)
             const fiber = fork(
               Effect.ensuring(
                 Effect.suspend(() => handler(made.transport)),
@@ -491,9 +634,9 @@ export const listenTcp = (
             fiber.addObserver(() => fibers.delete(fiber))
           }
           onConnection = serveOne
-          for (const conn of waiting) {
+          for (const [conn, tls] of waiting) {
             waiting.delete(conn)
-            serveOne(conn)
+            serveOne(conn, tls)
           }
           return yield* Effect.callback<never>(() =>
             Effect.suspend(() => {

@@ -136,6 +136,8 @@ export interface UpperLayer {
    * An acceptor's idle timeout always aborts (PS3.8 gives it no release of its own).
    */
   readonly releaseWhenIdle: (quiet: () => boolean) => void
+  /** The connection, once there is one (a requestor's, after its connect succeeded). */
+  readonly transport: () => Transport | undefined
 }
 
 const CLOSED: Indication = { _tag: "Closed" }
@@ -296,11 +298,19 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       Effect.sync(() => post({ evt: "Evt17", detail: `write failed: ${e._tag}` }))
     // A PDU of the machine's own: written at once when nothing else is being written and the socket takes it,
     // otherwise in order behind the writes under way (a fiber holding the write lock): `write` is suspended until
-    // then, as a socket's `write` writes as soon as it is called (ahead of a P-DATA waiting for the lock).
+    // then, as a socket's `write` writes as soon as it is called (ahead of a P-DATA waiting for the lock). Every one
+    // of them (an A-ASSOCIATE-RQ, -AC or -RJ, an A-RELEASE-RQ or -RP, an A-ABORT) is followed by a wait for the
+    // peer or the end of the connection, so it is flushed at once rather than at the end of the tick: the work that
+    // follows it in this tick (an association's channel made after its A-ASSOCIATE-AC) then overlaps the peer's.
+    const writeFlushed = (t: Transport, bytes: Uint8Array): Effect.Effect<void, TransportError> | undefined => {
+      const rest = t.writeNow([bytes])
+      t.flush?.()
+      return rest
+    }
     const write = (bytes: Uint8Array): void => {
       const t = transport
       if (t === undefined) return
-      const rest = writers === 0 ? t.writeNow([bytes]) : Effect.suspend(() => t.write([bytes]))
+      const rest = writers === 0 ? writeFlushed(t, bytes) : Effect.suspend(() => writeFlushed(t, bytes) ?? Effect.void)
       if (rest !== undefined) spawn(locked(Effect.catch(rest, writeFailedEvent)))
     }
     // `encoded`: the PDU's bytes, when its maker encoded it already (an A-ASSOCIATE-RQ or -AC, checked by
@@ -404,7 +414,9 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         detail:
           e._tag === "WriteTimeout"
             ? `write deadline: no room in the socket buffer for ${Duration.format(e.after)} (peer too slow)`
-            : `connection closed (${e._tag})`
+            : e._tag === "TransportFailed"
+              ? `connection failed: ${e.detail}`
+              : `connection closed (${e._tag})`
       })
     }
     const destroyTransport = () => {
@@ -476,8 +488,27 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     }
 
     // Reads and hands on what there is until it runs out or must wait; called on each read and once a wait is over.
-    const pump = (): void => {
-      if (pumping) return
+    // A read offered as it arrives (`Pull.listen`'s `offer`: one call fewer per read than being told of it and taking
+    // it) is taken only when everything read before it has been handed on and nothing waits: true then; otherwise the
+    // transport buffers it for a take.
+    const pump = (offered?: Uint8Array): boolean => {
+      if (pumping) return false
+      if (offered !== undefined) {
+        if (
+          !reading ||
+          waitingOnReceiver ||
+          waitingOnPermit ||
+          discarding ||
+          pduAt < pdus.length ||
+          chunkAt < chunks.length ||
+          parseError !== undefined
+        ) {
+          return false
+        }
+        chunks = [offered]
+        chunkAt = 0
+        marked = false
+      }
       pumping = true
       try {
         while (reading && !waitingOnReceiver && !waitingOnPermit) {
@@ -532,6 +563,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       } finally {
         pumping = false
       }
+      return true
     }
 
     // The reader of a transport without a synchronous read side: one fiber, reading while the machine takes what it
@@ -583,7 +615,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       // `Transport`: a wrapper recording them, say), frees none.
       received = debug || !readsGivenAwayBy(t) ? undefined : ReceivedBytes.tracker()
       if (pull !== undefined) {
-        pull.listen(pump)
+        pull.listen(pump, pump)
         pump()
       } else spawn(readFallback(t))
     }
@@ -1026,6 +1058,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       releaseWhenIdle: (quiet) => {
         idleQuiet = quiet
       },
+      transport: () => transport,
       pdataHandled: Effect.sync(() => {
         queuedPData--
       }),

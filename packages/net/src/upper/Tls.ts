@@ -1,0 +1,234 @@
+/**
+ * TLS settings for the transport (PS3.15 Annex B.1, the Basic TLS Secure Transport Connection Profile, as DCMTK's
+ * `+tls` and pynetdicom's `tls_args` offer it): what a client and a server present and trust, read from PEM files,
+ * and what a completed handshake tells about the peer.
+ *
+ * A client checks the server's certificate against its CAs (the system's when none are given) and its name against
+ * the host connected to (an IP address must be among the certificate's IP subject alternative names), unless told
+ * not to. A server given CAs asks each client for a certificate and refuses one they do not vouch for; it refuses a
+ * client without one only when `requirePeerCertificate` says so. TLS 1.2 is the least version spoken either way.
+ *
+ * Not covered: certificate revocation (CRLs, OCSP), reloading certificates while running, private keys protected by
+ * a password, and the profiles' cipher suite lists (Node's defaults for TLS 1.2 and 1.3 are used).
+ *
+ * @since 0.1.0
+ */
+import * as Fs from "node:fs"
+import type * as Tls from "node:tls"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+
+/** PEM text or bytes, as `node:tls` takes them. */
+export type Pem = string | Uint8Array
+
+/** What a client presents and trusts. */
+export interface ClientOptions {
+  /** Our private key and certificate (chain), for a server that asks for one. */
+  readonly key?: Pem | undefined
+  readonly cert?: Pem | undefined
+  /** The CAs the server's certificate must chain to; without them, the system's. */
+  readonly ca?: ReadonlyArray<Pem> | undefined
+  /** Check the server's certificate (default true); false accepts any certificate, and any name. */
+  readonly verifyPeer?: boolean | undefined
+  /** The name the server's certificate must carry (and the SNI sent); defaults to the host connected to. */
+  readonly serverName?: string | undefined
+  /** Check the certificate's name at all (default true); false still checks that it chains to the CAs. */
+  readonly checkServerName?: boolean | undefined
+}
+
+/** What a server presents and trusts. */
+export interface ServerOptions {
+  /** Our private key and certificate (chain). */
+  readonly key: Pem
+  readonly cert: Pem
+  /** The CAs a client's certificate must chain to; given, each client is asked for a certificate. */
+  readonly ca?: ReadonlyArray<Pem> | undefined
+  /** Refuse a client that presents no certificate (needs `ca`). */
+  readonly requirePeerCertificate?: boolean | undefined
+}
+
+/** What a completed handshake tells about the peer. */
+export interface Session {
+  /** "TLSv1.2" or "TLSv1.3". */
+  readonly protocol: string
+  readonly cipher: string
+  /** The certificate the peer presented, checked against our CAs; undefined when it presented none. */
+  readonly peerCertificate: PeerCertificate | undefined
+}
+
+/** The parts of a peer's certificate a policy decides on. */
+export interface PeerCertificate {
+  /** The subject's distinguished name, one `key=value` per line as OpenSSL prints it (e.g. "CN=modality-1"). */
+  readonly subject: string
+  /** The subject's Common Name, when it has one. */
+  readonly commonName: string | undefined
+  readonly issuer: string
+  /** SHA-256 fingerprint, colon-separated hex. */
+  readonly fingerprint256: string
+  readonly validTo: string
+}
+
+/** TLS settings that cannot be used: a file unreadable, a key without a certificate... */
+export class TlsConfigError extends Data.TaggedError("TlsConfigError")<{ readonly detail: string }> {
+  override get message(): string {
+    return `TLS: ${this.detail}`
+  }
+}
+
+/** The least TLS version spoken: PS3.15 B.1 allows 1.2 and 1.3 (BCP 195). */
+export const MIN_VERSION = "TLSv1.2"
+
+/** Paths of the PEM files: key, certificate (chain) and any number of CA files (each may be a bundle). */
+export interface Files {
+  readonly key?: string | undefined
+  readonly cert?: string | undefined
+  readonly ca?: ReadonlyArray<string> | undefined
+}
+
+/** The PEM contents of `Files`, read now. */
+export interface Loaded {
+  readonly key: Pem | undefined
+  readonly cert: Pem | undefined
+  readonly ca: ReadonlyArray<Pem> | undefined
+}
+
+const readPem = (what: string, path: string): Effect.Effect<Uint8Array, TlsConfigError> =>
+  Effect.try({
+    try: () => Fs.readFileSync(path),
+    catch: (cause) =>
+      new TlsConfigError({
+        detail: `cannot read the ${what} ${path}: ${cause instanceof Error ? cause.message : cause}`
+      })
+  })
+
+/** Reads the files; a key without a certificate (or the reverse) is refused. */
+export const load = (files: Files): Effect.Effect<Loaded, TlsConfigError> =>
+  Effect.gen(function* () {
+    if ((files.key === undefined) !== (files.cert === undefined)) {
+      return yield* new TlsConfigError({ detail: "a private key and a certificate go together: give both" })
+    }
+    const key = files.key === undefined ? undefined : yield* readPem("private key", files.key)
+    const cert = files.cert === undefined ? undefined : yield* readPem("certificate", files.cert)
+    const ca =
+      files.ca === undefined || files.ca.length === 0
+        ? undefined
+        : yield* Effect.forEach(files.ca, (p) => readPem("CA file", p))
+    return { key, cert, ca }
+  })
+
+const mutable = (ca: ReadonlyArray<Pem> | undefined): Array<Pem> | undefined => (ca === undefined ? undefined : [...ca])
+
+/** The `node:tls` options of a client connecting to `host`. */
+export const clientConnectionOptions = (host: string, options: ClientOptions): Tls.ConnectionOptions => {
+  const verify = options.verifyPeer ?? true
+  const name = options.serverName ?? host
+  return {
+    minVersion: MIN_VERSION,
+    rejectUnauthorized: verify,
+    ...(options.key === undefined ? {} : { key: options.key as string | Buffer }),
+    ...(options.cert === undefined ? {} : { cert: options.cert as string | Buffer }),
+    ...(options.ca === undefined ? {} : { ca: mutable(options.ca) as Array<string | Buffer> }),
+    // SNI takes a host name only; an IP address is still checked against the certificate's IP SANs.
+    ...(isIpAddress(name) ? {} : { servername: name }),
+    ...(verify && (options.checkServerName ?? true)
+      ? options.serverName === undefined
+        ? {}
+        : { checkServerIdentity: (_host: string, cert: Tls.PeerCertificate) => checkName(name, cert) }
+      : { checkServerIdentity: () => undefined })
+  }
+}
+
+// The certificate's name against the one asked for (Node's own check, given that name rather than the host).
+let tlsModule: typeof Tls | undefined
+const checkName = (name: string, cert: Tls.PeerCertificate): Error | undefined => {
+  tlsModule ??= process.getBuiltinModule("node:tls")
+  return tlsModule.checkServerIdentity(name, cert)
+}
+
+const isIpAddress = (name: string): boolean => /^[\d.]+$/.test(name) || name.includes(":")
+
+/** The `node:tls` options of a server; `requirePeerCertificate` without CAs is refused. */
+export const serverOptions = (options: ServerOptions): Tls.TlsOptions | TlsConfigError => {
+  if (options.requirePeerCertificate === true && options.ca === undefined) {
+    return new TlsConfigError({ detail: "requiring a client certificate needs the CAs that vouch for it" })
+  }
+  const askPeer = options.ca !== undefined
+  return {
+    minVersion: MIN_VERSION,
+    key: options.key as string | Buffer,
+    cert: options.cert as string | Buffer,
+    ...(askPeer ? { ca: mutable(options.ca) as Array<string | Buffer> } : {}),
+    requestCert: askPeer,
+    // Required, a certificate missing or not vouched for fails the handshake (the client is told with an alert);
+    // otherwise one presented is checked once the handshake completed (`refusal`), so that a client may present none.
+    rejectUnauthorized: options.requirePeerCertificate === true
+  }
+}
+
+/**
+ * Why a server refuses a client whose handshake completed, or `undefined`: a certificate its CAs do not vouch for,
+ * or none when one is required.
+ */
+export const refusal = (socket: Tls.TLSSocket, options: ServerOptions): string | undefined => {
+  if (options.ca === undefined) return undefined
+  const presented = socket.getPeerCertificate()
+  const none = presented === null || Object.keys(presented).length === 0
+  if (none) return options.requirePeerCertificate === true ? "the client presented no certificate" : undefined
+  if (socket.authorized) return undefined
+  return `the client's certificate is refused: ${String(socket.authorizationError)}`
+}
+
+/**
+ * OpenSSL's reason for `cause` (a failed handshake, an alert from the peer: "tlsv13 alert certificate required"),
+ * rather than its error line naming source files; `undefined` for any other error.
+ */
+export const openSslReason = (cause: unknown): string | undefined => {
+  if (!(cause instanceof Error)) return undefined
+  const { code, reason } = cause as Error & { readonly code?: unknown; readonly reason?: unknown }
+  if (typeof reason !== "string" || typeof code !== "string" || !code.startsWith("ERR_SSL_")) return undefined
+  return code === "ERR_SSL_WRONG_VERSION_NUMBER" ? `${reason} (does the peer speak TLS?)` : reason
+}
+
+/** A client's failed connect in words: OpenSSL's reason for a failed handshake, or why a certificate was refused. */
+export const describeFailure = (cause: unknown): string => {
+  const reason = openSslReason(cause)
+  if (reason !== undefined) return `TLS handshake failed: ${reason}`
+  if (!(cause instanceof Error)) return String(cause)
+  const { code } = cause as Error & { readonly code?: unknown }
+  // certificate verification codes are OpenSSL's names (CERT_HAS_EXPIRED...); the host name check's is Node's
+  if (typeof code === "string" && (!code.startsWith("E") || code.startsWith("ERR_TLS_CERT"))) {
+    return `the server's certificate is refused: ${cause.message}`
+  }
+  return cause.message
+}
+
+/** What the handshake of `socket` agreed on, and the peer's certificate if it presented one. */
+export const sessionOf = (socket: Tls.TLSSocket): Session => {
+  const cert = socket.getPeerCertificate()
+  const presented = cert !== null && Object.keys(cert).length > 0
+  const cipher = socket.getCipher()
+  return {
+    protocol: socket.getProtocol() ?? "unknown",
+    cipher: cipher?.name ?? "unknown",
+    peerCertificate: presented
+      ? {
+          subject: distinguishedName(cert.subject),
+          commonName: firstValue(cert.subject?.CN),
+          issuer: distinguishedName(cert.issuer),
+          fingerprint256: cert.fingerprint256,
+          validTo: cert.valid_to
+        }
+      : undefined
+  }
+}
+
+const firstValue = (value: string | ReadonlyArray<string> | undefined): string | undefined =>
+  typeof value === "string" ? value : value?.[0]
+
+// Node gives the name as an object of attribute to value (or values): one `key=value` per line, in its order.
+const distinguishedName = (name: Tls.Certificate | undefined): string =>
+  name === undefined
+    ? ""
+    : Object.entries(name as unknown as Record<string, string | ReadonlyArray<string>>)
+        .flatMap(([key, value]) => (typeof value === "string" ? [`${key}=${value}`] : value.map((v) => `${key}=${v}`)))
+        .join("\n")

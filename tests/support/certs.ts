@@ -1,0 +1,146 @@
+/**
+ * Certificates for the TLS tests, made at test time with the `openssl` command in a temporary folder: a CA, a server
+ * certificate for 127.0.0.1 (IP subject alternative name), a client certificate, a server certificate from another
+ * CA, an expired server certificate from the first CA, and a certificate without the IP name. RSA 2048 keys, so that
+ * DCMTK's default TLS profile (BCP 195) takes them. `hasOpenssl()` says whether the tests can run at all.
+ */
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { makeTempDir, which } from "./peers.ts"
+
+/** A private key and its certificate, as file paths. */
+export interface KeyPair {
+  readonly key: string
+  readonly cert: string
+}
+
+/** The files `makeCertificates` wrote. */
+export interface Certificates {
+  readonly dir: string
+  /** The CA's certificate (the trust anchor of the tests). */
+  readonly ca: string
+  /** CN=netdicom-server, SAN IP:127.0.0.1 and DNS:localhost, signed by `ca`; for server and client use. */
+  readonly server: KeyPair
+  /** CN=netdicom-client, signed by `ca`. */
+  readonly client: KeyPair
+  /** Another CA's certificate. */
+  readonly otherCa: string
+  /** CN=other-server, SAN IP:127.0.0.1, signed by `otherCa`. */
+  readonly otherServer: KeyPair
+  /** CN=expired-server, SAN IP:127.0.0.1, signed by `ca`, valid in January 2020 only. */
+  readonly expired: KeyPair
+  /** CN=unnamed-server, signed by `ca`, without any subject alternative name. */
+  readonly unnamed: KeyPair
+}
+
+/** Whether the `openssl` command is there. */
+export const hasOpenssl = (): boolean => which("openssl") !== undefined
+
+const openssl = (dir: string, args: ReadonlyArray<string>): void => {
+  execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] })
+}
+
+const CA_CONFIG = `[ ca ]
+default_ca = test
+[ test ]
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = any
+[ any ]
+commonName = supplied
+`
+
+/** Makes the certificates in a new temporary folder (the caller removes it). */
+export const makeCertificates = (): Certificates => {
+  const dir = makeTempDir("netdicom-tls-")
+  const file = (name: string) => path.join(dir, name)
+  const makeCa = (name: string) =>
+    openssl(dir, [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.pem`,
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${name}`,
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign"
+    ])
+  makeCa("netdicom-test-ca")
+  makeCa("other-test-ca")
+  fs.writeFileSync(file("ca.cnf"), CA_CONFIG)
+  fs.writeFileSync(file("index.txt"), "")
+  fs.writeFileSync(file("serial"), "1000\n")
+  const sign = (
+    name: string,
+    ca: string,
+    san: string | undefined,
+    dates: readonly [string, string] = ["20200101000000Z", "20991231000000Z"]
+  ): KeyPair => {
+    openssl(dir, [
+      "req",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.csr`,
+      "-subj",
+      `/CN=${name}`
+    ])
+    fs.writeFileSync(
+      file(`${name}.ext`),
+      [
+        "basicConstraints=CA:FALSE",
+        "keyUsage=digitalSignature,keyEncipherment",
+        "extendedKeyUsage=serverAuth,clientAuth",
+        ...(san === undefined ? [] : [`subjectAltName=${san}`])
+      ].join("\n") + "\n"
+    )
+    openssl(dir, [
+      "ca",
+      "-batch",
+      "-notext",
+      "-config",
+      "ca.cnf",
+      "-cert",
+      `${ca}.pem`,
+      "-keyfile",
+      `${ca}.key`,
+      "-in",
+      `${name}.csr`,
+      "-out",
+      `${name}.pem`,
+      "-startdate",
+      dates[0],
+      "-enddate",
+      dates[1],
+      "-extfile",
+      `${name}.ext`
+    ])
+    return { key: file(`${name}.key`), cert: file(`${name}.pem`) }
+  }
+  const local = "IP:127.0.0.1,DNS:localhost"
+  return {
+    dir,
+    ca: file("netdicom-test-ca.pem"),
+    server: sign("netdicom-server", "netdicom-test-ca", local),
+    client: sign("netdicom-client", "netdicom-test-ca", undefined),
+    otherCa: file("other-test-ca.pem"),
+    otherServer: sign("other-server", "other-test-ca", local),
+    expired: sign("expired-server", "netdicom-test-ca", local, ["20200101000000Z", "20200102000000Z"]),
+    unnamed: sign("unnamed-server", "netdicom-test-ca", undefined)
+  }
+}
