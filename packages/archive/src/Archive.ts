@@ -23,9 +23,9 @@ import type { IndexFailed, InvalidInstance, QueryError, UidConflict } from "./Ar
 import { ArchiveIndex } from "./ArchiveIndex.ts"
 import type { ArchiveIndexOptions, QueryOptions, RetrieveItem } from "./ArchiveIndex.ts"
 import * as Header from "./Header.ts"
-import type { Dataset, Header as InstanceHeader, InstanceRecord } from "./Header.ts"
+import type { Dataset, InstanceRecord } from "./Header.ts"
 import { InstanceStore, linkBelow } from "./InstanceStore.ts"
-import type { Aside, InstanceBytes, Staged } from "./InstanceStore.ts"
+import type { Aside, InstanceBytes } from "./InstanceStore.ts"
 import * as Storing from "./internal/Storing.ts"
 import type { StoreOptions } from "./internal/Storing.ts"
 import * as Reconcile from "./Reconcile.ts"
@@ -128,80 +128,64 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
       yield* Effect.fromResult(Storing.expectations(peeked.header, options))
       // The data set is walked as it is written: a truncated or malformed one is refused, not archived.
       const check = Storing.checkOf(peeked.header.transferSyntaxUid)
-      // an instance that would move others' series or study is refused before its file is written (and checked
-      // again below, once the file is whole: another store may have claimed its series or study meanwhile)
-      yield* index.admit(peeked.header)
-      // The file is written to its temporary name outside the lock (a large instance arriving slowly holds up no
-      // other store of its SOP Instance UID), and taken into place under it: the checks, the rename, the indexing and
-      // the removal of the file replaced, one store at a time per SOP Instance UID. Interrupted or failed anywhere
-      // (the lock waited for included), the temporary file goes.
-      return yield* Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(
-          restore(
-            store.stage(
+      // one store (write, index, removal of the file replaced) at a time per SOP Instance UID
+      return yield* exclusive(
+        peeked.header.sopInstanceUid,
+        Effect.gen(function* () {
+          // an instance that would move others' series or study is refused before its file is written
+          yield* index.admit(peeked.header)
+          // the file this store renames over, kept until the index takes the new one: a refusal in the indexing
+          // transaction (another store claimed the series or study since `admit`) puts it back
+          const target = store.pathFor(peeked.header)
+          const indexed = yield* index.get(peeked.header.sopInstanceUid)
+          const aside =
+            Option.isSome(indexed) && indexed.value.filePath === target
+              ? yield* store.setAside(target)
+              : Option.none<Aside>()
+          // what the target is now (its inode), to tell after a failure whether the new file took its place
+          const before = Storing.inodeOf(target)
+          let taken = false
+          const written = Effect.gen(function* () {
+            const file = yield* store.write(
               peeked.header,
               Storing.walked(peeked.bytes, peeked.header.dataSetOffset, check, options?.release),
               Storing.verifyOf(check)
             )
-          ),
-          (staged) =>
-            restore(exclusive(peeked.header.sopInstanceUid, takeIntoPlace(peeked.header, staged))).pipe(
-              Effect.ensuring(staged.discard)
-            )
-        )
-      )
-    })
-
-  // Under the SOP Instance UID's lock: a staged instance checked against the index, renamed over its path, indexed.
-  const takeIntoPlace = (header: InstanceHeader, staged: Staged) =>
-    Effect.gen(function* () {
-      yield* index.admit(header)
-      // the file this store renames over, kept until the index takes the new one: a refusal in the indexing
-      // transaction (another store claimed the series or study since `admit`) puts it back
-      const target = staged.path
-      const indexed = yield* index.get(header.sopInstanceUid)
-      const aside =
-        Option.isSome(indexed) && indexed.value.filePath === target
-          ? yield* store.setAside(target)
-          : Option.none<Aside>()
-      // what the target is now (its inode), to tell after a failure whether the new file took its place
-      const before = Storing.inodeOf(target)
-      let taken = false
-      const written = Effect.gen(function* () {
-        const file = yield* staged.commit
-        const record: InstanceRecord = {
-          ...header,
-          filePath: file.path,
-          fileSize: file.size,
-          fileModifiedMs: file.modifiedMs
-        }
-        const replaced = yield* index.upsert(record)
-        taken = true
-        if (
-          Option.isSome(replaced) &&
-          replaced.value.filePath !== file.path &&
-          Storing.isUnder(store.root, replaced.value.filePath)
-        ) {
-          yield* removeIfAsIndexed(replaced.value)
-        }
-        return { record, replaced }
-      })
-      // A store that fails once its file was renamed into place, before the index took it (refused in the
-      // indexing transaction, another store having claimed the series or study since `admit`; the index failing:
-      // a full disk; the study folder's fsync failing; the handler interrupted meanwhile) leaves things as they
-      // were: the copy it replaced put back, or the new file removed (it was refused, or never answered).
-      const undo = Effect.suspend(() =>
-        taken || Storing.inodeOf(target) === before
-          ? Effect.void
-          : Option.isSome(aside)
-            ? aside.value.restore
-            : before === undefined
-              ? store.remove(target)
-              : Effect.void
-      ).pipe(Effect.ignore)
-      return yield* written.pipe(
-        Effect.onError(() => undo),
-        Effect.ensuring(Option.match(aside, { onNone: () => Effect.void, onSome: (a) => a.drop }))
+            const record: InstanceRecord = {
+              ...peeked.header,
+              filePath: file.path,
+              fileSize: file.size,
+              fileModifiedMs: file.modifiedMs
+            }
+            const replaced = yield* index.upsert(record)
+            taken = true
+            if (
+              Option.isSome(replaced) &&
+              replaced.value.filePath !== file.path &&
+              Storing.isUnder(store.root, replaced.value.filePath)
+            ) {
+              yield* removeIfAsIndexed(replaced.value)
+            }
+            return { record, replaced }
+          })
+          // A store that fails once its file was renamed into place, before the index took it (refused in the
+          // indexing transaction, another store having claimed the series or study since `admit`; the index failing:
+          // a full disk; the study folder's fsync failing; the handler interrupted meanwhile) leaves things as they
+          // were: the copy it replaced put back, or the new file removed (it was refused, or never answered).
+          const undo = Effect.suspend(() =>
+            taken || Storing.inodeOf(target) === before
+              ? Effect.void
+              : Option.isSome(aside)
+                ? aside.value.restore
+                : before === undefined
+                  ? store.remove(target)
+                  : Effect.void
+          ).pipe(Effect.ignore)
+          return yield* written.pipe(
+            Effect.onError(() => undo),
+            Effect.ensuring(Option.match(aside, { onNone: () => Effect.void, onSome: (a) => a.drop }))
+          )
+        })
       )
     })
 

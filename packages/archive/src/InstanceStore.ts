@@ -67,19 +67,6 @@ export interface StoreScan {
   readonly links: ReadonlyArray<string>
 }
 
-/**
- * An instance written to a temporary file beside its final name, whole, verified and synced, not yet in place (see
- * `stage`). One of `commit` or `discard` must follow; `discard` after `commit` does nothing.
- */
-export interface Staged {
-  /** The path the instance takes on `commit`. */
-  readonly path: string
-  /** Renames the temporary file over `path` (and syncs the folder): the instance is then stored. */
-  readonly commit: Effect.Effect<StoredFile, StoreFailed | LinkInStore>
-  /** Removes the temporary file, and the study folder made for it when nothing else is in it. */
-  readonly discard: Effect.Effect<void>
-}
-
 /** A file kept aside (see `setAside`). */
 export interface Aside {
   /** Renames the kept file back over the path it was kept from. */
@@ -123,17 +110,6 @@ export class InstanceStore extends Context.Service<
       bytes: InstanceBytes,
       verify?: Verify
     ) => Effect.Effect<StoredFile, StoreFailed | LinkInStore | InvalidInstance>
-    /**
-     * `write` up to the rename: the bytes go to a temporary file beside the final name (checked by `verify` as for
-     * `write`, synced), and the `Staged` file takes the name only when committed. Lets a caller write a large
-     * instance outside a lock and hold the lock only for the rename (`Archive`, `PlainStore`). A refusal or failure
-     * leaves nothing behind, as `write`'s does.
-     */
-    readonly stage: (
-      key: InstanceKey,
-      bytes: InstanceBytes,
-      verify?: Verify
-    ) => Effect.Effect<Staged, StoreFailed | LinkInStore | InvalidInstance>
     /** Reads a stored file whole (for small files and tests; retrieve streams files itself). */
     readonly read: (path: string) => Effect.Effect<Uint8Array, StoreFailed>
     /**
@@ -270,11 +246,7 @@ export const make = (options: InstanceStoreOptions): Effect.Effect<InstanceStore
     return InstanceStore.of({
       root,
       pathFor,
-      write: (key, bytes, verify) =>
-        Effect.flatMap(stageFile(root, pathFor(key), bytes, sync, verify), (staged) =>
-          Effect.onError(staged.commit, () => staged.discard)
-        ),
-      stage: (key, bytes, verify) => stageFile(root, pathFor(key), bytes, sync, verify),
+      write: (key, bytes, verify) => writeAtomically(root, pathFor(key), bytes, sync, verify),
       read: (path) => io("read", path, () => Fs.readFile(path)).pipe(Effect.map((b) => new Uint8Array(b))),
       remove: (path) => removeFile(root, path),
       setAside: (path) => setAside(root, path),
@@ -448,14 +420,13 @@ const notLinked = (dir: string): Effect.Effect<void, StoreFailed | LinkInStore> 
     (now) => (now.isSymbolicLink() ? refuseLink("write", dir) : Effect.void)
   )
 
-// The write of an instance up to its rename: the temporary file, whole, verified, synced and closed.
-const stageFile = (
+const writeAtomically = (
   root: string,
   target: string,
   bytes: InstanceBytes,
   sync: Sync | undefined,
   verify?: Verify
-): Effect.Effect<Staged, StoreFailed | LinkInStore | InvalidInstance> =>
+): Effect.Effect<StoredFile, StoreFailed | LinkInStore | InvalidInstance> =>
   Effect.gen(function* () {
     const dir = Path.dirname(target)
     // a study folder replaced by a link: `mkdir -p` and the open would go through it
@@ -467,18 +438,6 @@ const stageFile = (
     // into place through it (Node has no openat/renameat, so the check is by path, just before each use)
     yield* notLinked(dir)
     const tmp = Path.join(dir, TempFiles.temporaryName(Path.basename(target)))
-    // The temporary file and the folder made for it go unless committed.
-    let settled = false
-    const removeTemporary = async (): Promise<void> => {
-      await Fs.unlink(tmp).catch(() => undefined)
-      // The study folder made for this instance goes too, when nothing else is in it.
-      if (created !== undefined) await Fs.rmdir(dir).catch(() => undefined)
-    }
-    const discard = Effect.promise(async () => {
-      if (settled) return
-      settled = true
-      await removeTemporary()
-    })
     const file = yield* Effect.acquireUseRelease(
       ioSync("open", tmp, (): OpenFile => ({ fd: FsSync.openSync(tmp, CREATE_FLAGS, 0o644), pending: undefined })),
       (file) =>
@@ -489,26 +448,24 @@ const stageFile = (
           if (sync !== undefined) yield* io("fsync", tmp, () => track(file, sync(file.fd)))
           // the modification time the index records: a rename keeps it
           const stat = yield* ioSync("fstat", tmp, () => FsSync.fstatSync(file.fd))
+          yield* notLinked(dir)
           return { size: written, modifiedMs: stat.mtimeMs }
         }),
       (file, exit) =>
         Effect.promise(async () => {
           await closeFile(file)
           if (Exit.isFailure(exit)) {
-            settled = true
-            await removeTemporary()
+            await Fs.unlink(tmp).catch(() => undefined)
+            // The study folder made for this instance goes too, when nothing else is in it.
+            if (created !== undefined) await Fs.rmdir(dir).catch(() => undefined)
           }
         })
     )
-    const commit: Effect.Effect<StoredFile, StoreFailed | LinkInStore> = Effect.gen(function* () {
-      if (settled) return yield* new StoreFailed({ operation: "rename", path: tmp, cause: "discarded" })
-      yield* notLinked(dir).pipe(Effect.tapError(() => discard))
-      yield* ioSync("rename", tmp, () => FsSync.renameSync(tmp, target)).pipe(Effect.tapError(() => discard))
-      settled = true
-      if (sync !== undefined) yield* syncFolder(dir, sync)
-      return { path: target, ...file }
-    })
-    return { path: target, commit, discard }
+    yield* ioSync("rename", tmp, () => FsSync.renameSync(tmp, target)).pipe(
+      Effect.tapError(() => Effect.promise(() => Fs.unlink(tmp).catch(() => undefined)))
+    )
+    if (sync !== undefined) yield* syncFolder(dir, sync)
+    return { path: target, ...file }
   })
 
 const setAside = (root: string, path: string): Effect.Effect<Option.Option<Aside>> => {

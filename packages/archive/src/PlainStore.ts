@@ -19,7 +19,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { InvalidInstance, LinkInStore, StoreFailed } from "./ArchiveError.ts"
 import { InstanceStore } from "./InstanceStore.ts"
-import type { Aside, InstanceBytes, Staged } from "./InstanceStore.ts"
+import type { Aside, InstanceBytes } from "./InstanceStore.ts"
 import * as InstanceUids from "./InstanceUids.ts"
 import * as Storing from "./internal/Storing.ts"
 import type { FileEntry, StoreOptions } from "./internal/Storing.ts"
@@ -78,62 +78,53 @@ export const make = (store: InstanceStore["Service"]): PlainStore["Service"] => 
       const uids = peeked.uids
       yield* Effect.fromResult(Storing.expectations(uids, options))
       const check = Storing.checkOf(uids.transferSyntaxUid)
-      // The file is written to its temporary name outside the lock (a large instance arriving slowly holds up no
-      // other store of its SOP Instance UID), and renamed into place under it, with the removal of the file it moved
-      // from: one at a time per SOP Instance UID. Interrupted or failed anywhere, the temporary file goes.
-      return yield* Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(
-          restore(
-            store.stage(
+      // one store (write, then removal of the file it moved from) at a time per SOP Instance UID
+      return yield* exclusive(
+        uids.sopInstanceUid,
+        Effect.gen(function* () {
+          // What the target is now (its inode), to tell after a failure whether the new file took its place; a file
+          // there (written by this run or an earlier one) is kept aside until the write is done, to be put back.
+          const target = store.pathFor(uids)
+          const before = Storing.inodeOf(target)
+          const aside = before === undefined ? Option.none<Aside>() : yield* store.setAside(target)
+          // A write that fails once its file was renamed into place (the study folder's fsync failing, the handler
+          // interrupted meanwhile) leaves things as they were: the copy it replaced put back, or the new file removed.
+          const undo = Effect.suspend(() =>
+            Storing.inodeOf(target) === before
+              ? Effect.void
+              : Option.isSome(aside)
+                ? aside.value.restore
+                : before === undefined
+                  ? store.remove(target)
+                  : Effect.void
+          ).pipe(Effect.ignore)
+          const file = yield* store
+            .write(
               uids,
               Storing.walked(peeked.bytes, uids.dataSetOffset, check, options?.release),
               Storing.verifyOf(check)
             )
-          ),
-          (staged) =>
-            restore(exclusive(uids.sopInstanceUid, takeIntoPlace(uids, staged))).pipe(Effect.ensuring(staged.discard))
-        )
+            .pipe(
+              Effect.onError(() => undo),
+              Effect.ensuring(Option.match(aside, { onNone: () => Effect.void, onSome: (a) => a.drop }))
+            )
+          const earlier = written.get(uids.sopInstanceUid)
+          written.set(uids.sopInstanceUid, {
+            sopInstanceUid: uids.sopInstanceUid,
+            filePath: file.path,
+            fileSize: file.size,
+            fileModifiedMs: file.modifiedMs
+          })
+          if (earlier !== undefined && earlier.filePath !== file.path) {
+            yield* Storing.removeIfAsRecorded(store, earlier, "stored")
+          }
+          return {
+            uids,
+            filePath: file.path,
+            replaced: earlier === undefined ? Option.none<string>() : Option.some(earlier.filePath)
+          }
+        })
       )
-    })
-
-  // Under the SOP Instance UID's lock: a staged instance renamed over its path, and the file it moved from removed.
-  const takeIntoPlace = (uids: InstanceUids.InstanceUids, staged: Staged) =>
-    Effect.gen(function* () {
-      // What the target is now (its inode), to tell after a failure whether the new file took its place; a file
-      // there (written by this run or an earlier one) is kept aside until the rename is done, to be put back.
-      const target = staged.path
-      const before = Storing.inodeOf(target)
-      const aside = before === undefined ? Option.none<Aside>() : yield* store.setAside(target)
-      // A store that fails once its file was renamed into place (the study folder's fsync failing, the handler
-      // interrupted meanwhile) leaves things as they were: the copy it replaced put back, or the new file removed.
-      const undo = Effect.suspend(() =>
-        Storing.inodeOf(target) === before
-          ? Effect.void
-          : Option.isSome(aside)
-            ? aside.value.restore
-            : before === undefined
-              ? store.remove(target)
-              : Effect.void
-      ).pipe(Effect.ignore)
-      const file = yield* staged.commit.pipe(
-        Effect.onError(() => undo),
-        Effect.ensuring(Option.match(aside, { onNone: () => Effect.void, onSome: (a) => a.drop }))
-      )
-      const earlier = written.get(uids.sopInstanceUid)
-      written.set(uids.sopInstanceUid, {
-        sopInstanceUid: uids.sopInstanceUid,
-        filePath: file.path,
-        fileSize: file.size,
-        fileModifiedMs: file.modifiedMs
-      })
-      if (earlier !== undefined && earlier.filePath !== file.path) {
-        yield* Storing.removeIfAsRecorded(store, earlier, "stored")
-      }
-      return {
-        uids,
-        filePath: file.path,
-        replaced: earlier === undefined ? Option.none<string>() : Option.some(earlier.filePath)
-      }
     })
 
   return PlainStore.of({ store: storeInstance })

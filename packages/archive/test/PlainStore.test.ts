@@ -6,7 +6,7 @@
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
 import * as FsSync from "node:fs"
 import { InstanceStore } from "../src/InstanceStore.ts"
 import { PlainStore } from "../src/PlainStore.ts"
@@ -129,43 +129,6 @@ describe("PlainStore", () => {
           assert.strictEqual(cut._tag, "InvalidInstance", name)
         }
       })
-    )
-  )
-
-  // The SOP Instance UID's lock was held while a store's bytes were still coming: another store of it waited for them.
-  it.live("a store of an instance whose bytes are still coming holds up no other store of it; the last one stays", () =>
-    inStore((dir) =>
-      Effect.scoped(
-        Effect.gen(function* () {
-          const plain = yield* PlainStore
-          const slow = instance({ ...a, patientName: "Slow^S" })
-          const fast = instance({ ...a, patientName: "Fast^F" })
-          const reached = yield* Deferred.make<void>()
-          const gate = yield* Deferred.make<void>()
-          // opened however the test ends, so that the slow store ends too
-          yield* Effect.addFinalizer(() => Deferred.succeed(gate, undefined))
-          const source = (async function* () {
-            yield slow.subarray(0, slow.length - 8)
-            Deferred.doneUnsafe(reached, Effect.void)
-            await Effect.runPromise(Deferred.await(gate))
-            yield slow.subarray(slow.length - 8)
-          })()
-          const slowStore = yield* Effect.forkChild(plain.store(source))
-          yield* Deferred.await(reached)
-          // Before: none within 2 s (it waited for the gate).
-          const fastStored = yield* plain.store(fast).pipe(Effect.timeoutOption("2 seconds"))
-          assert.isTrue(Option.isSome(fastStored), "the second store waited for the first one's bytes")
-          const path = Path.join(dir, "files", "7.1", "7.1.1.1.dcm")
-          assert.isTrue(FsSync.readFileSync(path).equals(Buffer.from(fast)))
-          yield* Deferred.succeed(gate, undefined)
-          const slowStored = yield* Fiber.join(slowStore)
-          assert.strictEqual(slowStored.filePath, path)
-          assert.isTrue(FsSync.readFileSync(path).equals(Buffer.from(slow)))
-          assert.deepStrictEqual(yield* Effect.promise(() => listFiles(Path.join(dir, "files"))), [
-            Path.join("7.1", "7.1.1.1.dcm")
-          ])
-        })
-      )
     )
   )
 })
