@@ -1,10 +1,12 @@
 /**
- * A DICOM router: `npx -y pnpm@10 exec node examples/router.ts PORT PACS_HOST PACS_PORT PACS_AE`.
+ * A DICOM router: `npx -y pnpm@10 exec node examples/router.ts PORT PACS_HOST PACS_PORT PACS_AE [IDLE]`.
  *
  * Each instance a modality sends is forwarded to the PACS as it arrives, its bytes unchanged (no transcoding), over
  * one long-lived association, and the modality is answered with the PACS's status once the PACS has answered; when
  * the PACS cannot be reached or its association fails, with 0xA700 (out of resources: try again later) and a
- * comment saying why. That association is opened on first use and again after it ended. A C-ECHO is answered
+ * comment saying why. That association is opened on first use and again after it ended. Left unused for IDLE (default
+ * 10 minutes) it is released (an A-RELEASE-RQ, not an A-ABORT the PACS would log as a failure), and the next C-STORE
+ * opens a new one; one that meets the release under way is sent again on the new association. A C-ECHO is answered
  * Success only when the PACS answers one within 5 s, else 0x0110.
  *
  * One association serves every modality: their C-STOREs take turns on it (one at a time unless the PACS grants an
@@ -12,7 +14,7 @@
  * half sent cannot be finished), failing the C-STORE of another modality under way on it.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect, Exit, Layer, References, Result, Scope, Semaphore, Stream } from "effect"
+import { type Duration, Effect, Exit, Layer, References, Result, Scope, Semaphore, Stream } from "effect"
 import { ApplicationEntity, type DimseChannel, DimseError, Scp, Scu } from "@netdicom/net"
 import { Uids } from "@netdicom/wire"
 import { arg, VERIFICATION } from "./common.ts"
@@ -44,6 +46,14 @@ const ae = Result.getOrThrow(
   })
 )
 
+// The router's side towards the PACS: its idle timeout releases the association (nothing being outstanding then).
+const pacsAe = Result.getOrThrow(
+  ApplicationEntity.make({
+    aeTitle: "ROUTER",
+    timeouts: { connect: "5 seconds", idle: arg(4, "10 minutes") as Duration.Input }
+  })
+)
+
 // What the PACS is asked for: a context per class and syntax, since a PACS accepts one syntax per context.
 const upstream = {
   host: arg(1, "127.0.0.1"),
@@ -63,7 +73,7 @@ const makePacs = Effect.gen(function* () {
   const connect = Effect.gen(function* () {
     if (open !== undefined) return open.channel
     const scope = yield* Scope.make()
-    const channel = yield* Scu.connect(ae, upstream).pipe(
+    const channel = yield* Scu.connect(pacsAe, upstream).pipe(
       // opened inside a modality's handler, it would carry that handler's log annotations for its whole life
       Effect.provideService(References.CurrentLogAnnotations, {}),
       Effect.provideService(References.CurrentLogSpans, []),
@@ -86,20 +96,53 @@ const dataSetOf = (request: Scp.StoreRequest): DimseChannel.DataSource =>
     ? request.dataSetReceived[0]!
     : request.dataSet.pipe(Stream.mapError((e) => new DimseError.DataSourceFailed({ detail: e.message })))
 
+// One C-STORE to the PACS, the modality's bytes as they are.
+const storeOn = (channel: DimseChannel.DimseChannel, request: Scp.StoreRequest, dataSet: DimseChannel.DataSource) =>
+  Scu.store(channel, {
+    sopClassUid: request.sopClassUid,
+    sopInstanceUid: request.sopInstanceUid,
+    transferSyntax: request.transferSyntax,
+    dataSet,
+    priority: request.priority,
+    transcode: false
+  })
+
+// Forwards one instance. A C-STORE that meets the PACS association as its idle release ends it fails at once
+// (`AssociationAborted`, the association ending released), nothing of the modality's data set taken: it goes again,
+// once, on a new association. (One whose stream was begun cannot: what was taken is gone.)
+const forward = <E>(pacs: Effect.Effect<DimseChannel.DimseChannel, E>, request: Scp.StoreRequest) =>
+  Effect.suspend(() => {
+    let begun = false
+    const source = dataSetOf(request)
+    const dataSet =
+      source instanceof Uint8Array
+        ? source
+        : Stream.onStart(
+            source,
+            Effect.sync(() => {
+              begun = true
+            })
+          )
+    return Effect.flatMap(pacs, (channel) =>
+      storeOn(channel, request, dataSet).pipe(
+        Effect.catchIf(
+          (e) => e._tag === "AssociationAborted" && !begun,
+          (e) =>
+            Effect.flatMap(channel.association.ended, (ending) =>
+              ending._tag === "Released"
+                ? Effect.flatMap(pacs, (again) => storeOn(again, request, dataSet))
+                : Effect.fail(e)
+            )
+        )
+      )
+    )
+  })
+
 const program = Effect.gen(function* () {
   const pacs = yield* makePacs
   const Storage = Layer.succeed(Scp.StorageService)({
     store: (request) =>
-      Effect.flatMap(pacs, (channel) =>
-        Scu.store(channel, {
-          sopClassUid: request.sopClassUid,
-          sopInstanceUid: request.sopInstanceUid,
-          transferSyntax: request.transferSyntax,
-          dataSet: dataSetOf(request),
-          priority: request.priority,
-          transcode: false
-        })
-      ).pipe(
+      forward(pacs, request).pipe(
         Effect.tap((r) =>
           Effect.logInfo(`${request.sopInstanceUid} from ${request.callingAeTitle}: PACS ${r.meaning}`)
         ),

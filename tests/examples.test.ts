@@ -9,13 +9,14 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { corpusFile, repoRoot } from "./support/peers.ts"
+import { corpusFile, hasDcmtk, makeTempDir, removeDir, repoRoot, startStorescp, stopAll } from "./support/peers.ts"
 
 const node = process.execPath
 const example = (name: string) => path.join(repoRoot, "examples", name)
 const children: Array<ChildProcess> = []
-afterAll(() => {
+afterAll(async () => {
   for (const c of children) c.kill("SIGKILL")
+  await stopAll()
 })
 
 /** Starts a server example and resolves with the port it prints. */
@@ -183,4 +184,32 @@ describe("examples", () => {
     const refused = await runExample("store-file.ts", ["127.0.0.1", String(port), "ROUTER", ct!])
     assert.match(refused.out, /status 0xa700/)
   })
+
+  // The PACS association left unused past the router's idle timeout (its fifth argument) is released, not aborted:
+  // DCMTK storescp logs a release; the next C-STORE opens a new association and is forwarded.
+  it.skipIf(!ct || !hasDcmtk())(
+    "router: its idle PACS association is released, and the next C-STORE reconnects",
+    async () => {
+      const dir = makeTempDir("netdicom-example-router-idle-")
+      try {
+        const pacs = await startStorescp({ outDir: dir, aet: "PACS" })
+        const port = await startServer("router.ts", ["0", "127.0.0.1", String(pacs.port), "PACS", "1 second"])
+        const first = await runExample("store-file.ts", ["127.0.0.1", String(port), "ROUTER", ct!])
+        assert.match(first.out, /status 0x0000/, first.out)
+        await new Promise((resolve) => setTimeout(resolve, 2_000))
+        const idle = pacs.logs()
+        assert.include(idle, "Association Release", idle)
+        assert.notMatch(idle, /abort/i, idle)
+        const second = await runExample("store-file.ts", ["127.0.0.1", String(port), "ROUTER", ct!])
+        assert.match(second.out, /status 0x0000/, second.out)
+        const logs = pacs.logs()
+        assert.strictEqual(logs.match(/Association Acknowledged/g)?.length, 2, logs)
+        assert.strictEqual(logs.match(/Received Store Request/g)?.length, 2, logs)
+        await pacs.stop()
+      } finally {
+        removeDir(dir)
+      }
+    },
+    30_000
+  )
 })

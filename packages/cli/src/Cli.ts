@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { CliError, CliOutput, Command } from "effect/cli"
 import * as Client from "./Client.ts"
+import * as Commit from "./Commit.ts"
 import * as Dictionary from "./internal/Dictionary.ts"
 import { CommandFailed } from "./Options.ts"
 import * as Servers from "./Servers.ts"
@@ -20,8 +21,10 @@ export const VERSION = "0.1.0"
 
 /** The root command. */
 export const root = Command.make("netdicom").pipe(
-  Command.withDescription("DICOM networking: C-ECHO, C-STORE, C-FIND, C-GET, C-MOVE as SCU; storage and Q/R SCPs"),
-  Command.withSubcommands([...Client.commands, ...Servers.commands])
+  Command.withDescription(
+    "DICOM networking: C-ECHO, C-STORE, C-FIND, C-GET, C-MOVE and Storage Commitment as SCU; storage and Q/R SCPs"
+  ),
+  Command.withSubcommands([...Client.commands, ...Commit.commands, ...Servers.commands])
 )
 
 const firstLine = (text: string): string => text.split("\n")[0]!.trim()
@@ -57,7 +60,7 @@ const lineOf = (cause: Cause.Cause<unknown>): string => {
  */
 export const main = (args: ReadonlyArray<string>) => {
   Dictionary.setDcmjsLogLevel(args.includes("--debug"))
-  const known = [...Client.commands, ...Servers.commands].map((c) => c.name as string)
+  const known = [...Client.commands, ...Commit.commands, ...Servers.commands].map((c) => c.name as string)
   const prefix = args[0] !== undefined && known.includes(args[0]) ? `netdicom ${args[0]}` : "netdicom"
   return Command.runWith(root, { version: VERSION })(args).pipe(
     Effect.catchCause((cause) => {

@@ -56,7 +56,10 @@ export interface Timeouts {
    * under way: seconds, where `dimse` is sized for a peer that works on a request.
    */
   readonly cancel: Duration.Duration
-  /** An association with no PDU in either direction for this long is aborted. */
+  /**
+   * An association with no PDU in either direction for this long is aborted; one we requested, with nothing
+   * outstanding on it, is released instead (`Scu.connect`).
+   */
   readonly idle: Duration.Duration
   /** A write the peer does not take within this is abandoned and the connection destroyed. */
   readonly write: Duration.Duration

@@ -56,6 +56,13 @@ export interface Association {
    * true as the request comes, says the hook has nothing to do: the answer then goes at once, with no fiber.
    */
   readonly beforeRelease: (hook: Effect.Effect<void>, idle?: () => boolean) => Effect.Effect<void>
+  /**
+   * Requestor: at the idle timeout (`timeouts.idle`), when `quiet` says nothing is outstanding (the DIMSE layer
+   * installs it), the association is released instead of aborted: an A-RELEASE-RQ, then an A-ABORT if no
+   * A-RELEASE-RP comes within the ACSE timeout or P-DATA comes first. `quiet` returning true commits to the release.
+   * Without it, or on an acceptor, the idle timeout aborts.
+   */
+  readonly releaseWhenIdle: (quiet: () => boolean) => Effect.Effect<void>
   /** Requests release and waits for the A-RELEASE-RP (requestor). */
   readonly release: Effect.Effect<void, AcseTimeout | AssociationAborted>
   /** Aborts (A-ABORT, service-user source) and waits for the connection to close. */
@@ -101,6 +108,9 @@ const establish = (
     let endingSeen: Ending | undefined
     let lastAbort: AssociationAborted | undefined
     let releasing = false
+    // Set once the idle timeout has begun releasing (requestor, nothing outstanding).
+    let idleReleasing = false
+    let idleQuiet: (() => boolean) | undefined
     let aborting = false
     let observers: Array<(ending: Ending) => void> = []
     // The A-RELEASE-RP to a peer's A-RELEASE-RQ, once the hook has run; none once we have asked to abort.
@@ -118,6 +128,12 @@ const establish = (
     const consumer: UpperLayer.IndicationConsumer = (i, submit) => {
       switch (i._tag) {
         case "PData": {
+          // After our idle release's A-RELEASE-RQ nothing was outstanding: a peer sending P-DATA now wants what the
+          // release has ended (a request of its own), so the association is aborted rather than left half-served.
+          if (idleReleasing) {
+            submit({ _tag: "AbortRequest", detail: "P-DATA received after our A-RELEASE-RQ (idle timeout)" })
+            return undefined
+          }
           const handler = receiver
           if (handler !== undefined) return handler(i.pdu)
           // None installed yet: the P-DATA waits for one, or for the machine to finish (a handler that installs none,
@@ -181,8 +197,18 @@ const establish = (
           hook = h
           hookIdle = idle
         }),
+      releaseWhenIdle: (quiet) =>
+        Effect.sync(() => {
+          idleQuiet = quiet
+        }),
       release: Effect.suspend(() => {
         if (endingSeen) return endingSeen._tag === "Released" ? Effect.void : Effect.fail(endingSeen.error)
+        // The idle timeout's release under way (its end bounded by the machine's timer): waited for, not asked again.
+        if (idleReleasing) {
+          return Effect.flatMap(Deferred.await(ended), (ending) =>
+            ending._tag === "Aborted" ? Effect.fail(ending.error) : Effect.void
+          )
+        }
         releasing = true
         // The deadline is a timer, not a race of forked fibers.
         return Effect.andThen(
@@ -219,6 +245,14 @@ const establish = (
           observers = observers.filter((o) => o !== observer)
         }
       }
+    }
+    if (role === "requestor") {
+      ul.releaseWhenIdle(() => {
+        if (endingSeen !== undefined || releasing || aborting || idleQuiet?.() !== true) return false
+        releasing = true
+        idleReleasing = true
+        return true
+      })
     }
     return Effect.as(ul.consume(consumer), association)
   })

@@ -390,8 +390,9 @@ export const make = (
     let messageId = 0
     // Set as the channel's scope starts closing: running handlers start no new step (`isStopping`).
     let stopping = false
-    // Set once the peer's A-RELEASE-RQ has come while something was running: no request of ours is begun after it.
-    let peerReleasing: AssociationAborted | undefined
+    // Set once a release is under way: the peer's A-RELEASE-RQ came while something was running, or our idle timeout
+    // released an association with nothing outstanding. No request of ours is begun after it.
+    let releasing: AssociationAborted | undefined
 
     // The association's end as the watcher (below) saw it, and whether it has ended at all.
     let endedWith: Ending | undefined
@@ -404,12 +405,15 @@ export const make = (
     const contextById = new Map(accepted.map((c) => [c.id, c]))
 
     // Why nothing more can be sent or received: the channel's own reason, else the abort the association ended with
-    // (a request begun after the peer's A-ABORT says so, not just that the association ended).
+    // (a request begun after the peer's A-ABORT says so, not just that the association ended), or its release.
     const goneError = () =>
       rx.gone ??
       (endedWith?._tag === "Aborted"
         ? endedWith.error
-        : new AssociationAborted({ by: "provider", source: 2, reason: 0, detail: "association ended" }))
+        : endedWith?._tag === "Released"
+          ? (releasing ??
+            new AssociationAborted({ by: "provider", source: 2, reason: 0, detail: "association released" }))
+          : new AssociationAborted({ by: "provider", source: 2, reason: 0, detail: "association ended" }))
 
     // Marks the channel gone at once (nothing more is received or sent), and returns the effect that
     // logs and aborts the association. `logLine` replaces the protocol-error wording (an interruption is none).
@@ -809,9 +813,9 @@ export const make = (
       inbox: OneInbox
     ): Effect.Effect<unknown, DimseFailure> => {
       pending.set(inbox.id, inbox)
-      if (rx.gone !== undefined || closed || peerReleasing !== undefined) {
+      if (rx.gone !== undefined || closed || releasing !== undefined) {
         dropOne(inbox)
-        return Effect.fail(peerReleasing ?? goneError())
+        return Effect.fail(releasing ?? goneError())
       }
       const rest = isWhole(dataSet)
         ? beginWhole(context, message, dataSet, inbox)
@@ -877,7 +881,7 @@ export const make = (
       onResponse: ((response: Response) => unknown) | undefined
     ): Effect.Effect<unknown, DimseFailure> => {
       if (rx.gone !== undefined || closed) return Effect.fail(goneError())
-      if (peerReleasing !== undefined) return Effect.fail(peerReleasing)
+      if (releasing !== undefined) return Effect.fail(releasing)
       const inbox: OneInbox = {
         _tag: "One",
         id: messageIdOf(message) ?? 0,
@@ -999,7 +1003,7 @@ export const make = (
             // waiting for a slot leaves nothing behind).
             pending.set(id, { _tag: "Stream", message, contextId: context.id, queue: inbox })
             if (rx.gone !== undefined || closed) return yield* Effect.fail(goneError())
-            if (peerReleasing !== undefined) return yield* Effect.fail(peerReleasing)
+            if (releasing !== undefined) return yield* Effect.fail(releasing)
             const dataSet = options?.dataSet
             yield* isWhole(dataSet)
               ? Effect.suspend(() => beginWhole(context, message, dataSet, mark) ?? Effect.void)
@@ -1176,15 +1180,15 @@ export const make = (
       // A requestor that has sent its A-RELEASE-RQ may send no P-DATA (PS3.8 9.2, Sta7): our requests it has not
       // answered never will be, nor will any begun from now (a Storage Commitment SCP's report in its handler), so they
       // fail at once rather than at the DIMSE timeout, which the release would otherwise wait for too.
-      peerReleasing ??= new AssociationAborted({
+      releasing ??= new AssociationAborted({
         by: "peer",
         source: 0,
         reason: 0,
         detail: "the peer asked to release: it can answer no request of ours"
       })
       for (const inbox of Array.from(pending.values())) {
-        if (inbox._tag === "Stream") yield* Queue.fail(inbox.queue, peerReleasing)
-        else settleOne(inbox, Exit.fail(peerReleasing))
+        if (inbox._tag === "Stream") yield* Queue.fail(inbox.queue, releasing)
+        else settleOne(inbox, Exit.fail(releasing))
       }
       if (rx.target._tag === "Request") {
         const detail = "the peer asked to release while a data set was still arriving"
@@ -1209,6 +1213,24 @@ export const make = (
     // at once.
     const idleForRelease = () => rx.gone === undefined && rx.target._tag !== "Request" && handlers.size === 0
     const releaseHook = association.beforeRelease(beforeRelease, idleForRelease)
+    // At a requestor's idle timeout: nothing outstanding (no request awaiting a response, none being sent, no data set
+    // arriving, no handler running) lets the association be released rather than aborted; requests begun from then
+    // fail as on a released association.
+    const quietForIdleRelease = () => {
+      if (rx.gone !== undefined || closed || releasing !== undefined || stopping) return false
+      if (pending.size > 0 || lockedSends > 0 || rx.target._tag === "Request") return false
+      if (handlers.size > 0 || startingHandlers > 0) return false
+      const idle = Duration.format(association.ae.timeouts.idle)
+      releasing = new AssociationAborted({
+        by: "provider",
+        source: 2,
+        reason: 0,
+        detail: `association released (idle for ${idle} with nothing outstanding)`
+      })
+      runFork(Effect.logInfo(`idle for ${idle} with nothing outstanding: releasing the association`))
+      return true
+    }
+    const idleRelease = association.releaseWhenIdle(quietForIdleRelease)
     // When the association ends, everything outstanding fails at once.
     // Fails whatever is outstanding; the error is only built (a stack trace each) when something is.
     const failOutstanding = (error: () => AssociationAborted) =>
@@ -1282,7 +1304,10 @@ export const make = (
       receiving,
       Effect.andThen(
         releaseHook,
-        Effect.map(finalized, () => self)
+        Effect.andThen(
+          idleRelease,
+          Effect.map(finalized, () => self)
+        )
       )
     )
   })

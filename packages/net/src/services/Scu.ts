@@ -544,7 +544,12 @@ export interface ConnectOptions extends Association.ConnectOptions {
  * succeeds, aborted otherwise). `onStore` receives C-STORE sub-operations of a C-GET, `onEventReport` the peer's
  * N-EVENT-REPORTs. Any other request the peer sends (a C-ECHO-RQ, say, or a C-STORE-RQ when no `onStore` is given)
  * is refused with a failure response (0x0122, or 0x0124 on a context where we are not the SCP: `Refusal`), logged at
- * Warn.
+ * Warn. Left with no PDU for `timeouts.idle` while nothing is outstanding (no request awaiting its response, no data
+ * set being sent or received, no handler running), the association is released rather than aborted (an A-RELEASE-RQ;
+ * an A-ABORT if no A-RELEASE-RP comes within `timeouts.acse`): every call on the channel from then fails at once with
+ * `AssociationAborted` (by "provider", detail "association released (idle for ...)"), the error any call on a
+ * released association gets, nothing sent; open a new association for more. With something outstanding, the idle
+ * timeout aborts.
  */
 export const connect = (
   ae: ApplicationEntity,

@@ -69,6 +69,6 @@ export const ofPrimitive = (p: UserPrimitive): Input => {
     case "ReleaseResponse":
       return { evt: "Evt14" }
     case "AbortRequest":
-      return { evt: "Evt15" }
+      return p.detail === undefined ? { evt: "Evt15" } : { evt: "Evt15", detail: p.detail }
   }
 }

@@ -21,7 +21,7 @@ export type UserPrimitive =
   | { readonly _tag: "AssociateReject"; readonly rj: Pdu.AAssociateRj }
   | { readonly _tag: "ReleaseRequest" }
   | { readonly _tag: "ReleaseResponse" }
-  | { readonly _tag: "AbortRequest" }
+  | { readonly _tag: "AbortRequest"; readonly detail?: string }
 
 /** What the machine tells its user. */
 export type Indication =

@@ -72,7 +72,10 @@ export interface UpperLayerOptions {
   readonly connect?: Effect.Effect<Transport, ConnectFailed, Scope.Scope>
   /** Acceptor: the connection that arrived (Evt5). */
   readonly transport?: Transport
-  /** With no PDU in either direction for this long in Sta6, the association is aborted (default: never). */
+  /**
+   * With no PDU in either direction for this long in Sta6, the association is aborted (default: never), or released
+   * when a requestor's `releaseWhenIdle` check says so.
+   */
   readonly idle?: Duration.Input
   /** P-DATA indications that may wait untaken before the transport is no longer read (default 16). */
   readonly pdataWindow?: number
@@ -127,6 +130,12 @@ export interface UpperLayer {
   readonly pdataHandled: Effect.Effect<void>
   /** The machine's timers (its Clock), cancelled with its scope: for the association's own deadlines. */
   readonly timers: Timers.Timers
+  /**
+   * Requestor: `quiet` is asked as the idle timeout expires in Sta6; true releases the association instead of aborting
+   * it (an A-RELEASE-RQ, Evt11; an A-ABORT if it has not ended within the ARTIM time, a release collision included).
+   * An acceptor's idle timeout always aborts (PS3.8 gives it no release of its own).
+   */
+  readonly releaseWhenIdle: (quiet: () => boolean) => void
   /** The connection, once there is one (a requestor's, after its connect succeeded). */
   readonly transport: () => Transport | undefined
 }
@@ -628,13 +637,30 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         if (finished || state !== "Sta6") return
         const left = activity.last + limit - timers.now()
         if (left <= 0) {
-          post({ evt: "Evt15", detail: `no PDU for ${Duration.format(Duration.millis(limit))} (idle timeout)` })
+          const idleFor = Duration.format(Duration.millis(limit))
+          if (options.role === "requestor" && idleQuiet?.() === true) return releaseIdle(idleFor)
+          post({ evt: "Evt15", detail: `no PDU for ${idleFor} (idle timeout)` })
           return
         }
         idleTimer = timers.after(left, check)
       }
       // Armed as Sta6 is entered (the action runs before the state changes): the first check comes `limit` later.
       idleTimer = timers.after(limit, check)
+    }
+
+    // Asked at the idle timeout (requestor): true releases rather than aborts.
+    let idleQuiet: (() => boolean) | undefined
+    // The idle timeout's release: the A-RELEASE-RQ now, and the A-ABORT if the association has not ended (a peer that
+    // never answers, or a release collision left unfinished) within the ARTIM time; the watch's timer is reused for it
+    // (cancelled when the machine finishes).
+    const releaseIdle = (idleFor: string) => {
+      post({ evt: "Evt11" })
+      idleTimer = timers.after(artimMillis, () => {
+        idleTimer = undefined
+        if (finished || state === "Sta13") return
+        const waited = Duration.format(Duration.millis(artimMillis))
+        post({ evt: "Evt15", detail: `no A-RELEASE-RP within ${waited} of our A-RELEASE-RQ (idle for ${idleFor})` })
+      })
     }
 
     const providerAbort = (reason: number, detail: string): Indication => ({
@@ -1029,6 +1055,9 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         }),
       closed,
       timers,
+      releaseWhenIdle: (quiet) => {
+        idleQuiet = quiet
+      },
       transport: () => transport,
       pdataHandled: Effect.sync(() => {
         queuedPData--
