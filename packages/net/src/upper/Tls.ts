@@ -101,7 +101,9 @@ const readPem = (what: string, path: string): Effect.Effect<Uint8Array, TlsConfi
       })
   })
 
-/** Reads the files; a key without a certificate (or the reverse), or a CA file without a PEM certificate, is refused. */
+/**
+ * Reads the files; a key without a certificate (or the reverse), or a CA file without a PEM certificate, is refused.
+ */
 export const load = (files: Files): Effect.Effect<Loaded, TlsConfigError> =>
   Effect.gen(function* () {
     if ((files.key === undefined) !== (files.cert === undefined)) {
