@@ -57,6 +57,8 @@ export class Archive extends Context.Service<
       bytes: InstanceBytes,
       options?: StoreOptions
     ) => Effect.Effect<StoredInstance, StoreFailed | LinkInStore | InvalidInstance | IndexFailed | UidConflict>
+    /** The indexed entry of an instance, if any (what a Storage Commitment SCP checks). */
+    readonly get: (sopInstanceUid: string) => Effect.Effect<Option.Option<RetrieveItem>, IndexFailed>
     /** C-FIND (see `ArchiveIndex.find`). */
     readonly find: (query: Dataset, options?: QueryOptions) => Stream.Stream<Dataset, QueryError | IndexFailed>
     /** C-GET/C-MOVE instance list (see `ArchiveIndex.retrieve`). */
@@ -224,6 +226,7 @@ export const make = (store: InstanceStore["Service"], index: ArchiveIndex["Servi
 
   return Archive.of({
     store: storeInstance,
+    get: index.get,
     find: index.find,
     retrieve: index.retrieve,
     remove,

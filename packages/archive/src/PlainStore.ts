@@ -9,7 +9,8 @@
  * instance received again replaces its file, and one received again under another Study Instance UID moves (its
  * earlier file is removed once the new one is in place, while that file is as written), like the archive with
  * `uidConflicts: "move"`. Files already under the root when it starts are not looked at: an instance stored by an
- * earlier run and received again under another study keeps both files. It answers no query.
+ * earlier run and received again under another study keeps both files. It answers no query; `held` says what this run
+ * wrote (a Storage Commitment SCP's answer, `Commitment.plainLayer`).
  *
  * @since 0.1.0
  */
@@ -36,6 +37,13 @@ export interface StoredFile {
   readonly replaced: Option.Option<string>
 }
 
+/** An instance this run wrote: its SOP class and its file as written. */
+export interface HeldFile {
+  readonly sopClassUid: string
+  readonly filePath: string
+  readonly fileSize: number
+}
+
 /** The store service. */
 export class PlainStore extends Context.Service<
   PlainStore,
@@ -45,6 +53,8 @@ export class PlainStore extends Context.Service<
       bytes: InstanceBytes,
       options?: StoreOptions
     ) => Effect.Effect<StoredFile, StoreFailed | LinkInStore | InvalidInstance>
+    /** The file this run last wrote an instance to, and its SOP Class UID, if it wrote one (nothing is indexed). */
+    readonly held: (sopInstanceUid: string) => Option.Option<HeldFile>
   }
 >()("@netdicom/archive/PlainStore") {
   /** The store on the `InstanceStore` in context. */
@@ -67,7 +77,7 @@ export class PlainStore extends Context.Service<
 export const make = (store: InstanceStore["Service"]): PlainStore["Service"] => {
   const exclusive = Storing.keyedLock()
   // the file each SOP Instance UID was last written to in this run
-  const written = new Map<string, FileEntry>()
+  const written = new Map<string, FileEntry & { readonly sopClassUid: string }>()
 
   const storeInstance = (bytes: InstanceBytes, options?: StoreOptions) =>
     Effect.gen(function* () {
@@ -111,6 +121,7 @@ export const make = (store: InstanceStore["Service"]): PlainStore["Service"] => 
           const earlier = written.get(uids.sopInstanceUid)
           written.set(uids.sopInstanceUid, {
             sopInstanceUid: uids.sopInstanceUid,
+            sopClassUid: uids.sopClassUid,
             filePath: file.path,
             fileSize: file.size,
             fileModifiedMs: file.modifiedMs
@@ -127,5 +138,8 @@ export const make = (store: InstanceStore["Service"]): PlainStore["Service"] => 
       )
     })
 
-  return PlainStore.of({ store: storeInstance })
+  return PlainStore.of({
+    store: storeInstance,
+    held: (sopInstanceUid) => Option.fromNullishOr(written.get(sopInstanceUid))
+  })
 }

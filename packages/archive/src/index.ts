@@ -44,6 +44,9 @@ export * as Part10 from "./Part10.ts"
 /** ISO 2022 code extension decoding of what dcmjs leaves undecoded. */
 export * as Charset from "./Charset.ts"
 
+/** The archive as a Storage Commitment SCP: which referenced instances it holds. */
+export * as Commitment from "./Commitment.ts"
+
 /** The archive as the Storage, Query and Retrieve services of `@netdicom/net`'s SCP. */
 export * as ScpServices from "./ScpServices.ts"
 

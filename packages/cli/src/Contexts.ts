@@ -61,6 +61,14 @@ export const storageScp: ReadonlyArray<ApplicationEntity.SupportedContext> = ALL
   (abstractSyntax) => ({ abstractSyntax, transferSyntaxes: STORAGE_TRANSFER_SYNTAXES, scu: true, scp: true })
 )
 
+/** Storage Commitment Push Model, as SCP only (its reports go on the request's association or a new one of ours). */
+export const storageCommitmentScp: ApplicationEntity.SupportedContext = {
+  abstractSyntax: "1.2.840.10008.1.20.1",
+  transferSyntaxes: QUERY_TRANSFER_SYNTAXES,
+  scu: false,
+  scp: true
+}
+
 /** Patient and study root FIND, GET and MOVE, as SCP. */
 export const queryRetrieveScp: ReadonlyArray<ApplicationEntity.SupportedContext> = (
   ["patient", "study"] as const

@@ -19,8 +19,8 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { Argument, Command, Flag } from "effect/cli"
-import { Scp, type Tls } from "@netdicom/net"
-import { Archive, ArchiveIndex, InstanceStore, PlainStore, ScpServices } from "@netdicom/archive"
+import { type ApplicationEntity, Scp, type Tls } from "@netdicom/net"
+import { Archive, ArchiveIndex, Commitment, InstanceStore, PlainStore, ScpServices } from "@netdicom/archive"
 import * as Contexts from "./Contexts.ts"
 import * as TlsFlags from "./TlsFlags.ts"
 import {
@@ -107,7 +107,7 @@ const serverTlsOf = (c: ServerCommon) => TlsFlags.serverTls(c).pipe(Effect.catch
 /** Serves until interrupted (over TLS with `tls`), after printing the listening line. */
 const serveForever = (
   c: ServerCommon & { readonly host: string; readonly port: number },
-  contexts: typeof Contexts.storageScp,
+  contexts: ReadonlyArray<ApplicationEntity.SupportedContext>,
   maxOperationsPerformed: number,
   tls: Tls.ServerOptions | undefined
 ) =>
@@ -135,34 +135,6 @@ const removeLeftovers = Effect.gen(function* () {
   for (const f of report.failed) yield* Effect.logWarning(`cannot remove ${f.path}: ${f.message}`)
 })
 
-const storescp = Command.make(
-  "storescp",
-  {
-    port: listenPort,
-    out: Flag.String("out").pipe(
-      Flag.withDescription("(required) folder the instances go to, as <study>/<instance>.dcm")
-    ),
-    host: listenHost,
-    sync: serverSync(""),
-    ...serverCommon
-  },
-  (c) =>
-    // C-STOREs are independent: up to STORE_WINDOW outstanding per association for a peer that asks
-    Effect.flatMap(serverTlsOf(c), (tls) =>
-      Effect.andThen(removeLeftovers, serveForever(c, Contexts.storageScp, STORE_WINDOW, tls?.server))
-    ).pipe(
-      Effect.provide(
-        // a plain storage SCP keeps what it is sent, and answers no query: no index, nothing refused for a UID reused
-        ScpServices.plainStorageLayer().pipe(
-          Layer.provideMerge(PlainStore.PlainStore.layerFrom({ root: c.out, sync: c.sync === "each" }))
-        )
-      ),
-      Effect.catchTag("StoreFailed", (e) => fail(`--out ${c.out}: ${e.message}`)),
-      removingCreatedOnFailure([c.out]),
-      withLogging(c, "server")
-    )
-).pipe(Command.withDescription("Verification and Storage SCP: every storage SOP class, streamed to --out"))
-
 /** Parses `AET=HOST:PORT`. */
 const parsePeer = (spec: string) =>
   Effect.gen(function* () {
@@ -173,6 +145,66 @@ const parsePeer = (spec: string) =>
     if (port < 1 || port > 65535) return yield* fail(`--peer "${spec}": port ${port} is not a TCP port`)
     return [aeTitle, { host: m[2]!.replace(/^\[|\]$/g, ""), port }] as const
   })
+
+/**
+ * The `--peer AET=HOST:PORT` table as a lookup by AE title (over TLS, each reached over TLS with the server's key,
+ * certificate and CAs): C-MOVE destinations, and Storage Commitment requesters taking reports on an association of ours.
+ */
+const peerLookup = (specs: ReadonlyArray<string>, tls: { readonly client: Tls.ClientOptions } | undefined) =>
+  Effect.gen(function* () {
+    const peers = new Map<string, { readonly host: string; readonly port: number }>()
+    for (const spec of specs) {
+      const [aeTitle, address] = yield* parsePeer(spec)
+      peers.set(aeTitle, address)
+    }
+    return (aeTitle: string) =>
+      Option.map(Option.fromNullishOr(peers.get(aeTitle.trim())), (address) =>
+        tls === undefined ? address : { ...address, tls: tls.client }
+      )
+  })
+
+const peerFlag = (what: string) =>
+  Flag.String("peer").pipe(Flag.withDescription(`${what}, AET=HOST:PORT; repeat for more`), Flag.atLeast(0))
+
+const storescp = Command.make(
+  "storescp",
+  {
+    port: listenPort,
+    out: Flag.String("out").pipe(
+      Flag.withDescription("(required) folder the instances go to, as <study>/<instance>.dcm")
+    ),
+    host: listenHost,
+    peer: peerFlag("a Storage Commitment requester taking its report on an association of ours"),
+    sync: serverSync(""),
+    ...serverCommon
+  },
+  (c) =>
+    Effect.gen(function* () {
+      const tls = yield* serverTlsOf(c)
+      const lookup = yield* peerLookup(c.peer, tls)
+      // the calling AE of reports on a new association: ours, with the server's max PDU and timeouts
+      const reportAe = yield* applicationEntity(c, [Contexts.storageCommitmentScp])
+      // a plain storage SCP keeps what it is sent, and answers no query: no index, nothing refused for a UID reused;
+      // it commits what this run stored
+      const services = Layer.merge(
+        ScpServices.plainStorageLayer(),
+        Commitment.plainLayer({ ae: reportAe, destinations: lookup })
+      ).pipe(Layer.provideMerge(PlainStore.PlainStore.layerFrom({ root: c.out, sync: c.sync === "each" })))
+      // C-STOREs are independent: up to STORE_WINDOW outstanding per association for a peer that asks
+      return yield* Effect.andThen(
+        removeLeftovers,
+        serveForever(c, [...Contexts.storageScp, Contexts.storageCommitmentScp], STORE_WINDOW, tls?.server)
+      ).pipe(Effect.provide(services))
+    }).pipe(
+      Effect.catchTag("StoreFailed", (e) => fail(`--out ${c.out}: ${e.message}`)),
+      removingCreatedOnFailure([c.out]),
+      withLogging(c, "server")
+    )
+).pipe(
+  Command.withDescription(
+    "Verification and Storage SCP: every storage SOP class, streamed to --out; Storage Commitment of what it stored"
+  )
+)
 
 /** `qrscp` once its flags are read: the archive at `--store` (its index at `filename`), served until interrupted. */
 const qrscpServe = (
@@ -188,25 +220,21 @@ const qrscpServe = (
   Effect.gen(function* () {
     // over TLS, C-MOVE destinations are reached over TLS too, with the server's key, certificate and CAs
     const tls = yield* serverTlsOf(c)
-    const peers = new Map<string, { readonly host: string; readonly port: number }>()
-    for (const spec of c.peer) {
-      const [aeTitle, address] = yield* parsePeer(spec)
-      peers.set(aeTitle, address)
-    }
+    const lookup = yield* peerLookup(c.peer, tls)
     // the index may live in the store: both folders must exist before it is opened
     for (const dir of [c.store, ...(filename === ":memory:" ? [] : [Path.dirname(filename)])]) {
       const made = yield* Effect.result(InstanceStore.makeDirectories(dir))
       if (made._tag === "Failure") return yield* fail(`cannot create ${dir}: ${String(made.failure.cause)}`)
     }
     const archive = Archive.Archive.layerFrom({ root: c.store, index: { filename }, sync: c.sync === "each" })
-    const destinations = Layer.succeed(Scp.MoveDestinations)({
-      lookup: (aeTitle) =>
-        Option.map(Option.fromNullishOr(peers.get(aeTitle.trim())), (address) =>
-          tls === undefined ? address : { ...address, tls: tls.client }
-        )
-    })
+    const destinations = Layer.succeed(Scp.MoveDestinations)({ lookup })
+    // the calling AE of reports on a new association: ours, with the server's max PDU and timeouts
+    const reportAe = yield* applicationEntity(c, [Contexts.storageCommitmentScp])
     const services = Layer.mergeAll(
-      ScpServices.layer({ retrieveAeTitle: c.aet }).pipe(Layer.provideMerge(archive)),
+      Layer.merge(
+        ScpServices.layer({ retrieveAeTitle: c.aet }),
+        Commitment.layer({ ae: reportAe, destinations: lookup })
+      ).pipe(Layer.provideMerge(archive)),
       destinations
     )
     yield* Effect.gen(function* () {
@@ -218,7 +246,12 @@ const qrscpServe = (
       // the store's files against the index (a new one adopts them all; a crash or hand edits since the last run),
       // and the temporary files of writes a killed process left: logged by `reconcile`
       yield* Archive.Archive.use((a) => a.reconcile())
-      return yield* serveForever(c, [...Contexts.storageScp, ...Contexts.queryRetrieveScp], 1, tls?.server)
+      return yield* serveForever(
+        c,
+        [...Contexts.storageScp, ...Contexts.queryRetrieveScp, Contexts.storageCommitmentScp],
+        1,
+        tls?.server
+      )
     }).pipe(Effect.provide(services))
   }).pipe(
     Effect.catchTags({
@@ -236,9 +269,8 @@ const qrscp = Command.make(
       Flag.withDescription("the SQLite index (default <store>/index.sqlite; :memory: to rebuild at each start)"),
       Flag.optional
     ),
-    peer: Flag.String("peer").pipe(
-      Flag.withDescription("a C-MOVE destination, AET=HOST:PORT; repeat for more"),
-      Flag.atLeast(0)
+    peer: peerFlag(
+      "a C-MOVE destination, or a Storage Commitment requester taking its report on an association of ours"
     ),
     host: listenHost,
     sync: serverSync(" and the index's change"),
@@ -251,7 +283,11 @@ const qrscp = Command.make(
         removingCreatedOnFailure([c.store, filename === ":memory:" ? filename : Path.dirname(filename)])
       )
     }).pipe(withLogging(c, "server"))
-).pipe(Command.withDescription("Verification, Storage and Query/Retrieve SCP (patient and study root FIND, GET, MOVE)"))
+).pipe(
+  Command.withDescription(
+    "Verification, Storage, Query/Retrieve (patient and study root FIND, GET, MOVE) and Storage Commitment SCP"
+  )
+)
 
 /** The SCP subcommands. */
 export const commands = [storescp, qrscp] as const
