@@ -21,6 +21,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as References from "effect/References"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import { Status } from "@netdicom/wire"
@@ -219,7 +220,17 @@ export const handlers = (options: Options, scope: Scope.Scope): Normalized.NHand
           ? `refused on the association of the request (${Status.format(sent.success.status)})`
           : `not sent on the association of the request (${sent.failure.message})`
         yield* Effect.logDebug(`${what}: ${why}`)
-        yield* Effect.forkIn(Effect.ensuring(elsewhere(why), Effect.sync(done)), scope)
+        // its lines name the transaction and the requester, not the request's association (gone, or going)
+        yield* Effect.forkIn(
+          Effect.ensuring(elsewhere(why), Effect.sync(done)).pipe(
+            Effect.provideService(References.CurrentLogAnnotations, {
+              transaction: asked.transactionUid,
+              requester: rq.callingAeTitle
+            }),
+            Effect.provideService(References.CurrentLogSpans, [])
+          ),
+          scope
+        )
       })
       return { status: Status.SUCCESS, afterResponse: here }
     })
