@@ -21,6 +21,7 @@ import { ApplicationEntity, Normalized, Scp, Scu, StorageCommitment } from "@net
 import { Status } from "@netdicom/wire"
 import { checkPort } from "./Client.ts"
 import * as Files from "./Files.ts"
+import * as TlsFlags from "./TlsFlags.ts"
 import { applicationEntity, common, fail, peerTitle, withLogging } from "./Options.ts"
 
 const TRANSFER_SYNTAXES = [ApplicationEntity.EXPLICIT_VR_LITTLE_ENDIAN, ApplicationEntity.IMPLICIT_VR_LITTLE_ENDIAN]
@@ -60,7 +61,8 @@ const commit = Command.make(
     listen: Flag.Int("listen").pipe(
       Flag.withDescription(
         "also take the report on a new association the peer opens to us on this port (as our --aet, on " +
-          "--listen-host); without it the report must come on the association of the request"
+          "--listen-host; plain TCP, even when the request goes over TLS); without it the report must come on the " +
+          "association of the request"
       ),
       Flag.optional
     ),
@@ -77,7 +79,13 @@ const commit = Command.make(
   (c) =>
     Effect.gen(function* () {
       if (c.wait < 1) return yield* fail(`--wait must be at least 1 second, not ${c.wait}`)
-      const peer = { host: c.host, port: yield* checkPort(c.port), calledAeTitle: yield* peerTitle(c.aec) }
+      const peer = {
+        host: c.host,
+        port: yield* checkPort(c.port),
+        calledAeTitle: yield* peerTitle(c.aec),
+        // over TLS with any --tls-* flag, as every client: they were taken and left unused, the request went in clear
+        tls: yield* TlsFlags.clientTls(c).pipe(Effect.catch((e) => fail(e.message)))
+      }
       const listen = Option.isSome(c.listen) ? Option.some(yield* checkPort(c.listen.value)) : Option.none<number>()
       const ae = yield* applicationEntity(c, CONTEXTS)
       const { files, missing, skipped } = yield* Files.collect(c.paths)

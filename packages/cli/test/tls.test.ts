@@ -139,6 +139,28 @@ describe.skipIf(!openssl)("netdicom echo and store over TLS", () => {
     assert.include(storescp.stdout, "--tls-require-peer-cert")
   })
 
+  it("netdicom commit over TLS: qrscp over TLS commits what it holds (the --tls-* flags were left unused)", async () => {
+    const qr = await serve([
+      "qrscp",
+      "0",
+      "--store",
+      temp("commit"),
+      "--db",
+      ":memory:",
+      "--aet",
+      "TLS-QR",
+      ...serverFlags
+    ])
+    const client = ["--tls-ca", c.ca]
+    const dir = temp("commitfiles")
+    writeFile(dir, "a.dcm", instance(5))
+    const stored = await netdicom(["store", "127.0.0.1", String(qr.port), dir, "--aec", "TLS-QR", ...client])
+    assert.strictEqual(stored.code, 0, stored.stdout + stored.stderr)
+    const committed = await netdicom(["commit", "127.0.0.1", String(qr.port), dir, "--aec", "TLS-QR", ...client])
+    assert.strictEqual(committed.code, 0, committed.stdout + committed.stderr)
+    assert.strictEqual(lines(committed.stdout).at(-1), "1 committed, 0 failed")
+  })
+
   it("qrscp over TLS moves to a TLS destination that requires its certificate", async () => {
     const store = temp("archive")
     const qr = await serve([
