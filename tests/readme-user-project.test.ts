@@ -1,8 +1,8 @@
 /**
  * The README's set-up of a project of your own type-checks its snippets: a project outside the repository whose
- * `node_modules` links `@netdicom/net`, `@netdicom/wire`, `effect`, `@effect/platform-node` and `@types/node` as
- * `pnpm add` of a clone does, with the `tsconfig.json` that TypeScript's `tsc --init` writes and the README's
- * `compilerOptions` block applied over it. A newcomer found the README's TLS snippet (`export const program = ...`)
+ * `node_modules` links what the README's `pnpm add` lines link from the clone (`@netdicom/net`, `@netdicom/wire`,
+ * and the clone's own `effect`, `@effect/platform-node`, `typescript` and `@types/node`, one copy of each), with the
+ * `tsconfig.json` that `tsc --init` writes there and the README's `compilerOptions` block applied over it. A newcomer found the README's TLS snippet (`export const program = ...`)
  * failing there with TS2742 ("cannot be named without a reference to .../AssociationError.ts"): `tsc --init` turns on
  * `declaration`, and the packages export only their index module.
  */
@@ -26,6 +26,24 @@ const readmeOptions = (): Record<string, unknown> => {
   return parsed.compilerOptions!
 }
 
+// The arguments of the README's `npx -y pnpm@10 add` lines (continued lines joined), as paths in this repository: each
+// must be one (`/path/to/netdicom/...`), not a registry name, so that the project loads the clone's copies.
+const readmeAddPaths = (): ReadonlyArray<string> => {
+  const sh = Array.from(readme().matchAll(/```sh\n([\s\S]*?)```/g), (m) => m[1]!.replace(/\\\n/g, " "))
+  const block = sh.find((b) => b.includes("pnpm@10 add /path/to/netdicom/packages/net"))
+  assert.isDefined(block, "the README's pnpm add block")
+  const args = block!
+    .split("\n")
+    .filter((line) => line.startsWith("npx -y pnpm@10 add "))
+    .flatMap((line) => line.replace(/#.*$/, "").trim().split(/\s+/).slice(4))
+    .filter((arg) => arg !== "-D")
+  for (const arg of args) assert.match(arg, /^\/path\/to\/netdicom\//, `linked from the clone: ${arg}`)
+  for (const name of ["packages/net", "packages/wire", "node_modules/effect", "node_modules/@types/node"]) {
+    assert.include(args, `/path/to/netdicom/${name}`)
+  }
+  return args.map((arg) => fs.realpathSync(path.join(repoRoot, arg.slice("/path/to/netdicom/".length))))
+}
+
 const link = (project: string, name: string, target: string) => {
   const at = path.join(project, "node_modules", name)
   fs.mkdirSync(path.dirname(at), { recursive: true })
@@ -40,13 +58,13 @@ describe("a project of your own, set up as the README says", () => {
       const project = fs.mkdtempSync(path.join(os.tmpdir(), "netdicom-user-project-"))
       try {
         fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({ type: "module" }))
-        link(project, "@netdicom/net", path.join(repoRoot, "packages", "net"))
-        link(project, "@netdicom/wire", path.join(repoRoot, "packages", "wire"))
-        for (const name of ["effect", "@effect/platform-node", "@types/node"]) {
-          link(project, name, fs.realpathSync(path.join(repoRoot, "node_modules", name)))
+        // what the README's `pnpm add` lines link: paths in the clone, each under its package's name
+        for (const dir of readmeAddPaths()) {
+          const name = (JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as { name: string }).name
+          link(project, name, dir)
         }
         // the file `tsc --init` writes there, then the README's options over it
-        execFileSync(process.execPath, [path.join(repoRoot, "node_modules", "typescript", "bin", "tsc"), "--init"], {
+        execFileSync(process.execPath, [path.join(project, "node_modules", "typescript", "bin", "tsc"), "--init"], {
           cwd: project,
           stdio: "ignore"
         })
