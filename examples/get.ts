@@ -49,7 +49,7 @@ const program = Effect.scoped(
       port: Number(arg(1, "11112")),
       calledAeTitle: arg(2, "ANY-SCP"),
       contexts: [
-        { abstractSyntax: QueryRetrieve.SOP_CLASSES.study.get!, transferSyntaxes: ["1.2.840.10008.1.2"] },
+        { abstractSyntax: QueryRetrieve.SOP_CLASSES.study.get, transferSyntaxes: ["1.2.840.10008.1.2"] },
         ...STORAGE.flatMap((abstractSyntax) =>
           UNCOMPRESSED.map((syntax) => ({ abstractSyntax, transferSyntaxes: [syntax] }))
         )

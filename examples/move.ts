@@ -13,7 +13,7 @@ const program = Effect.scoped(
       host: arg(0, "127.0.0.1"),
       port: Number(arg(1, "11112")),
       calledAeTitle: arg(2, "ANY-SCP"),
-      contexts: [{ abstractSyntax: QueryRetrieve.SOP_CLASSES.study.move!, transferSyntaxes: ["1.2.840.10008.1.2"] }]
+      contexts: [{ abstractSyntax: QueryRetrieve.SOP_CLASSES.study.move, transferSyntaxes: ["1.2.840.10008.1.2"] }]
     })
     const progress = Scu.move(channel, {
       model: "study",

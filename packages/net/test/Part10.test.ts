@@ -7,6 +7,7 @@ import * as path from "node:path"
 import { deflateRawSync } from "node:zlib"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Result, Stream } from "effect"
+import * as ApplicationEntity from "../src/association/ApplicationEntity.ts"
 import * as DataSet from "../src/dimse/DataSet.ts"
 import * as Part10 from "../src/dimse/Part10.ts"
 import * as Scu from "../src/services/Scu.ts"
@@ -503,6 +504,27 @@ describe("writeMeta", () => {
       "02001600" + "4145" + "0400" + "41423d3d"
     )
     assert.strictEqual(new DataView(even.buffer).getUint32(140, true), even.length - 144)
+  })
+
+  it("writes netdicom's Implementation Class UID and Version Name when the caller gives none", () => {
+    // a storage handler writing what it receives need not look them up (a newcomer had to find the constant)
+    const meta = Part10.writeMeta({ transferSyntaxUid: EXPLICIT, sopClassUid: CT, sopInstanceUid: "1.2.3.4" })
+    const read = ok(Part10.readMeta(meta))
+    assert.strictEqual(read.implementationClassUid, ApplicationEntity.IMPLEMENTATION_CLASS_UID)
+    assert.strictEqual(read.implementationVersionName, ApplicationEntity.IMPLEMENTATION_VERSION_NAME)
+    // a class UID of the caller's own is not paired with netdicom's version name
+    const own = ok(
+      Part10.readMeta(
+        Part10.writeMeta({
+          transferSyntaxUid: EXPLICIT,
+          sopClassUid: CT,
+          sopInstanceUid: "1.2.3.4",
+          implementationClassUid: "1.2.826.0.1.3680043.9.7433.1.1"
+        })
+      )
+    )
+    assert.strictEqual(own.implementationClassUid, "1.2.826.0.1.3680043.9.7433.1.1")
+    assert.isUndefined(own.implementationVersionName)
   })
 
   it("is read back by readMeta, byte layout as PS3.10 7.1 says", () => {

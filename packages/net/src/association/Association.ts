@@ -115,12 +115,14 @@ const establish = (
     let observers: Array<(ending: Ending) => void> = []
     // The A-RELEASE-RP to a peer's A-RELEASE-RQ, once the hook has run; none once we have asked to abort.
     const answerRelease = Effect.suspend(() => (aborting ? Effect.void : ul.submit({ _tag: "ReleaseResponse" })))
+    // Observers first: completing `ended` can resume its waiter at once, and a waiter closing the scope that holds the
+    // DIMSE channel (an SCP's, after a peer's A-ABORT) removes the channel's observer before it would be called.
     const settle = (ending: Ending) => {
       endingSeen = ending
-      Deferred.doneUnsafe(ended, Effect.succeed(ending))
       const toCall = observers
       observers = []
       for (const observer of toCall) observer(ending)
+      Deferred.doneUnsafe(ended, Effect.succeed(ending))
     }
 
     // The upper layer's indications, taken as they come (no fiber waits for them): P-DATA goes to the receiver,

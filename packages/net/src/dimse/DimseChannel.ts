@@ -385,7 +385,8 @@ export const make = (
     const unanswered = new Unanswered(
       (context, message) => send(context, message),
       () => rx.gone !== undefined || endedWith !== undefined,
-      runFork
+      runFork,
+      () => stopping
     )
     let messageId = 0
     // Set as the channel's scope starts closing: running handlers start no new step (`isStopping`).

@@ -6,6 +6,7 @@
 import { constants as Zlib, inflateRawSync } from "node:zlib"
 import { Uids } from "@netdicom/wire"
 import * as Result from "effect/Result"
+import * as ApplicationEntity from "../association/ApplicationEntity.ts"
 import * as DataSet from "./DataSet.ts"
 import {
   MalformedDataSet,
@@ -97,7 +98,9 @@ export interface MetaInput {
   readonly sopClassUid: string
   /** Written as (0002,0003) Media Storage SOP Instance UID. */
   readonly sopInstanceUid: string
-  readonly implementationClassUid: string
+  /** Written as (0002,0012); netdicom's own (`ApplicationEntity.IMPLEMENTATION_CLASS_UID`) when left out. */
+  readonly implementationClassUid?: string
+  /** Written as (0002,0013) when given; netdicom's own when `implementationClassUid` is left out too. */
   readonly implementationVersionName?: string
   readonly sourceAeTitle?: string
 }
@@ -499,16 +502,17 @@ const shortElement = (element: number, vr: string, value: string, pad: number): 
  * it makes a Part 10 file without re-encoding the data set. Values are written as given: validate UIDs first.
  */
 export const writeMeta = (input: MetaInput): Uint8Array => {
+  const versionName =
+    input.implementationVersionName ??
+    (input.implementationClassUid === undefined ? ApplicationEntity.IMPLEMENTATION_VERSION_NAME : undefined)
   const version = Uint8Array.from([0x02, 0x00, 0x01, 0x00, 0x4f, 0x42, 0, 0, 2, 0, 0, 0, 0x00, 0x01])
   const elements = [
     version,
     shortElement(0x0002, "UI", input.sopClassUid, 0),
     shortElement(0x0003, "UI", input.sopInstanceUid, 0),
     shortElement(0x0010, "UI", input.transferSyntaxUid, 0),
-    shortElement(0x0012, "UI", input.implementationClassUid, 0),
-    ...(input.implementationVersionName === undefined
-      ? []
-      : [shortElement(0x0013, "SH", input.implementationVersionName, 0x20)]),
+    shortElement(0x0012, "UI", input.implementationClassUid ?? ApplicationEntity.IMPLEMENTATION_CLASS_UID, 0),
+    ...(versionName === undefined ? [] : [shortElement(0x0013, "SH", versionName, 0x20)]),
     ...(input.sourceAeTitle === undefined ? [] : [shortElement(0x0016, "AE", input.sourceAeTitle, 0x20)])
   ]
   let groupLength = 0

@@ -4,7 +4,7 @@
  * request whose handler ended without one is answered with a failure, logged at Error: a handler that died (a defect
  * its own recovery did not catch: Effect's run loop ends a fiber that meets something other than an effect, "Not a
  * valid effect", without running its `catchCause` or finalizers), or that was interrupted while the association was
- * up. Only one: the final response a dead handler left to a fiber of its that outlived it is then not sent. A request
+ * up (at Warn, without the cause, when the channel's own close interrupted it: a server stopping). Only one: the final response a dead handler left to a fiber of its that outlived it is then not sent. A request
  * that arrives with no handler at all is refused (logged at Warn). The association goes on.
  */
 import * as Cause from "effect/Cause"
@@ -108,14 +108,19 @@ export class Unanswered {
   // Whether the association has ended or is being aborted: nobody is left to answer.
   private readonly isGone: () => boolean
   private readonly runFork: (effect: Effect.Effect<void>) => unknown
+  // Whether the channel's own scope is closing (a server stopping, a requestor's scope ending): its handlers are
+  // interrupted by design, not by a defect.
+  private readonly isClosing: () => boolean
   constructor(
     send: (context: AcceptedContext, message: Dimse.Message) => Effect.Effect<void, DimseFailure>,
     isGone: () => boolean,
-    runFork: (effect: Effect.Effect<void>) => unknown
+    runFork: (effect: Effect.Effect<void>) => unknown,
+    isClosing: () => boolean = () => false
   ) {
     this.send = send
     this.isGone = isGone
     this.runFork = runFork
+    this.isClosing = isClosing
   }
 
   /** A request's handler starts. */
@@ -198,13 +203,19 @@ export class Unanswered {
     const name = `${Dimse.commandName(request)} ${id}`
     const how = interrupted ? "was interrupted" : "died"
     const status = failedStatus(request)
+    // Interrupted, unanswered, by the channel's own close (a server stopping): answered all the same, at Warn and
+    // without the interruption's cause, for nothing went wrong.
+    const closing = interrupted && this.isClosing()
     const line = !open
       ? `handler for ${request._tag} ${how} after answering ${name}`
       : gone
         ? `handler for ${request._tag} ${how} before answering ${name}; the association is gone`
-        : `handler for ${request._tag} ${how} before answering ${name}: answered ${Status.format(status)}`
+        : closing
+          ? `handler for ${request._tag} interrupted by the association's close before answering ${name}: ` +
+            `answered ${Status.format(status)}`
+          : `handler for ${request._tag} ${how} before answering ${name}: answered ${Status.format(status)}`
     // With the annotations the handler's own lines carry (this runs in the channel's context, not the handler's).
-    const logged = Effect.annotateLogs(Effect.logError(line, cause), {
+    const logged = Effect.annotateLogs(closing ? Effect.logWarning(line) : Effect.logError(line, cause), {
       message: Dimse.commandName(request),
       messageId: id
     })

@@ -7,10 +7,22 @@
 /** The information model a query or retrieve runs against. */
 export type Model = "patient" | "study" | "worklist"
 
-/** SOP Class UIDs per model and operation. */
-export const SOP_CLASSES: Readonly<
-  Record<Model, { readonly find: string; readonly move?: string; readonly get?: string }>
-> = {
+/** The FIND, MOVE and GET SOP Class UIDs of a model that has all three. */
+export interface RetrieveClasses {
+  readonly find: string
+  readonly move: string
+  readonly get: string
+}
+
+/**
+ * SOP Class UIDs per model and operation: `SOP_CLASSES.study.move` is a string, `SOP_CLASSES.worklist` has FIND only,
+ * and `SOP_CLASSES[model].move` for any model may be undefined.
+ */
+export const SOP_CLASSES: {
+  readonly patient: RetrieveClasses
+  readonly study: RetrieveClasses
+  readonly worklist: { readonly find: string; readonly move?: undefined; readonly get?: undefined }
+} = {
   patient: {
     find: "1.2.840.10008.5.1.4.1.2.1.1",
     move: "1.2.840.10008.5.1.4.1.2.1.2",

@@ -494,7 +494,7 @@ const retrieve = (
 ): Stream.Stream<RetrieveProgress, DimseFailure | DataSetError> =>
   Stream.unwrap(
     Effect.gen(function* () {
-      const sopClassUid = SOP_CLASSES[query.model][op]!
+      const sopClassUid = SOP_CLASSES[query.model][op]
       const { context, bytes } = yield* identifierBytes(channel, sopClassUid, query.identifier)
       const messageId = yield* channel.nextMessageId
       const priority = query.priority ?? Dimse.PRIORITY_MEDIUM
