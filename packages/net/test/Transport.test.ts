@@ -252,43 +252,6 @@ describe("Transport over TCP", () => {
     )
   )
 
-  // Node issues the connect(2) to an IP address in a `nextTick`; `connectTcp` has it issued as the socket is made, so
-  // that the peer accepts while the requestor finishes its set-up. Seen from the socket: it has its local port (bound
-  // by the connect) as `connect` returns. A host name still goes through Node's lookup, and errors name the address.
-  it.live("a connect to an IP address is issued as the socket is made; a host name is looked up as before", () =>
-    Effect.scoped(
-      Effect.gen(function* () {
-        const { port } = yield* serveOne
-        const localPorts: Array<number | undefined> = []
-        const connect = Net.Socket.prototype.connect
-        yield* Effect.acquireRelease(
-          Effect.sync(() => {
-            Net.Socket.prototype.connect = function (this: Net.Socket, ...args: Array<never>) {
-              const socket = (connect as (...a: Array<never>) => Net.Socket).apply(this, args)
-              localPorts.push(socket.localPort)
-              return socket
-            } as typeof connect
-          }),
-          () => Effect.sync(() => (Net.Socket.prototype.connect = connect))
-        )
-        const opts = { writeTimeout: FIVE_SECONDS, connectTimeout: FIVE_SECONDS }
-        const byAddress = yield* Transport.connectTcp("127.0.0.1", port, opts)
-        assert.strictEqual(byAddress.peer, `127.0.0.1:${port}`)
-        assert.isNumber(localPorts[0], "no local port as connect returned: the connect(2) was not issued yet")
-        const byName = yield* Transport.connectTcp("localhost", port, opts).pipe(Effect.option)
-        assert.strictEqual(localPorts.length, 2)
-        // Looked up by Node (asynchronously): no connect(2) yet as connect returns. "localhost" may resolve to ::1
-        // only, where nothing listens; either way the lookup was Node's.
-        assert.isUndefined(localPorts[1])
-        if (byName._tag === "Some") assert.strictEqual(byName.value.peer, `localhost:${port}`)
-        Net.Socket.prototype.connect = connect
-        const refused = yield* Effect.flip(Transport.connectTcp("127.0.0.1", 1, opts))
-        assert.include(refused.message, "ECONNREFUSED 127.0.0.1:1")
-        assert.notInclude(refused.message, "address-")
-      })
-    )
-  )
-
   // A listener that never accepts, its backlog full: the kernel drops further SYNs and a connect would wait for the
   // kernel's own retries (~2 minutes). Python makes one in a few lines; Node always accepts.
   const python = spawnSync("python3", ["-c", "print(1)"]).status === 0

@@ -394,24 +394,9 @@ export const connectTcp = (
   port: number,
   options: TransportOptions & { readonly connectTimeout: Duration.Duration }
 ): Effect.Effect<Transport, ConnectFailed, Scope.Scope> =>
-  connectWith(host, port, options, "connect", () => Net.createConnection(tcpConnectOptions(host, port)))
-
-// Node's options for a TCP connect. Given an IP address, Node issues the connect(2) in a `nextTick`, after whatever
-// else the current callback does (a requestor's set-up after it; when associations follow one another, the rest of the
-// previous one's end); through a lookup that answers at once with that same address, the connect(2) is issued inside
-// `createConnection`, and the peer's accept runs meanwhile. A host name keeps Node's own lookup.
-const tcpConnectOptions = (host: string, port: number): Net.NetConnectOpts => {
-  const options = { port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 } as const
-  const family = Net.isIP(host)
-  if (family === 0) return { ...options, host }
-  return {
-    ...options,
-    // Not an IP address, so that Node asks the lookup (it asks none for one); its errors name the address.
-    host: `address-${host}`,
-    family,
-    lookup: (_name, _options, answer) => answer(null, host, family)
-  }
-}
+  connectWith(host, port, options, "connect", () =>
+    Net.createConnection({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 })
+  )
 
 /**
  * Opens a TLS connection (no-delay, keep-alive, TLS 1.2 or later) within the current scope: done once the handshake
