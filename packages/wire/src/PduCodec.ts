@@ -566,10 +566,16 @@ const writeAssociate = (w: Writer, pdu: P.AAssociateRq | P.AAssociateAc): void =
   }
 }
 
+// The A-ASSOCIATE-RQ and -AC writer, kept between encodes (its result is copied out): one allocation each (the copy)
+// rather than three (a 1 KiB buffer, its DataView, the copy) on every association's path, both sides. Encoding is
+// synchronous, so one writer serves every association of the process.
+const associateWriter = new Writer(1024)
+
 /** Encodes any PDU. P-DATA-TF goes through `encodePDataTf`. */
 export const encodePdu = (pdu: P.Pdu): Result.Result<Uint8Array, PduEncodeError> => {
   if (pdu._tag === "PDataTf") return Result.succeed(encodePDataTf(pdu.pdvs))
-  const w = new Writer(pdu._tag === "AAssociateRq" || pdu._tag === "AAssociateAc" ? 1024 : 10)
+  const w =
+    pdu._tag === "AAssociateRq" || pdu._tag === "AAssociateAc" ? associateWriter.restart(1024, 65536) : new Writer(10)
   w.u8(P.PDU_TYPE[pdu._tag]).u8(0)
   const done = w.length32()
   try {

@@ -222,6 +222,29 @@ describe("PduCodec", () => {
     assert.isTrue(Result.isFailure(even) && even.failure._tag === "PduEncodeError")
   })
 
+  // A-ASSOCIATE PDUs are written into one writer kept between encodes (Round 18): each result is its own copy, and
+  // what an earlier encode left in the writer (a longer PDU, a failed one, a grown buffer) never shows in a later one.
+  it("an A-ASSOCIATE PDU's bytes do not depend on what was encoded before, nor change after", () => {
+    const alone = encode(rq)
+    const small = encode({ ...rq, userInformation: [], presentationContexts: rq.presentationContexts.slice(0, 1) })
+    const first = encode(ac)
+    const firstCopy = new Uint8Array(first)
+    // Grown well past the writer's 1 KiB and past what it keeps, and a failure half-way through.
+    const many = Array.from({ length: 127 }, (_, i) => ({ ...rq.presentationContexts[1]!, id: 2 * i + 1 }))
+    assert.isAbove(encode({ ...rq, presentationContexts: many }).length, 1024)
+    const filler = { _tag: "UnknownItem" as const, itemType: 0x7f, data: new Uint8Array(40000).fill(0xab) }
+    const big = encode({ ...rq, unknownItems: [filler, filler] })
+    assert.isAbove(big.length, 65536)
+    assert.isTrue(Result.isFailure(PduCodec.encodePdu({ ...rq, calledAeTitle: "A".repeat(17) })))
+    assert.deepStrictEqual(encode(rq), alone)
+    assert.deepStrictEqual(
+      encode({ ...rq, userInformation: [], presentationContexts: rq.presentationContexts.slice(0, 1) }),
+      small
+    )
+    assert.deepStrictEqual(first, firstCopy)
+    assert.deepStrictEqual(decode(alone), rq)
+  })
+
   it("is a Schema transformation from Uint8Array", () => {
     const bytes = encode(rq)
     const value = Schema.decodeUnknownSync(PduCodec.PduFromBytes)(bytes)

@@ -100,6 +100,20 @@ export class Writer {
     this.view = new DataView(this.buf.buffer)
   }
 
+  /**
+   * Starts writing again from the beginning, keeping the buffer (every byte before `offset` is written again before
+   * `finish`): for a writer kept and reused by one encoder, whose result is copied out before the next use. A buffer
+   * grown past `keep` bytes is given up for one of `initial`.
+   */
+  restart(initial: number, keep: number): this {
+    this.offset = 0
+    if (this.buf.length > keep) {
+      this.buf = new Uint8Array(initial)
+      this.view = new DataView(this.buf.buffer)
+    }
+    return this
+  }
+
   private ensure(n: number): void {
     if (this.offset + n <= this.buf.length) return
     let size = this.buf.length * 2
