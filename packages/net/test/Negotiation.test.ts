@@ -366,6 +366,15 @@ describe("evaluateAccept", () => {
     assert.strictEqual(missing._tag, "InvalidAssociateAc")
   })
 
+  it("fails with InvalidAssociateAc on a protocol version without bit 0 (PS3.8 9.3.3), takes one with more bits", () => {
+    // found by tests/attack/differential-scu.test.ts: an AC of version 0x0002 was taken, DIMSE then sent over it
+    const ac = acFor(rq, [pcAc(1, 0, IMPLICIT)])
+    const error = failure(Negotiation.evaluateAccept(scu, rq, { ...ac, protocolVersion: 2 }))
+    assert.strictEqual(error._tag, "InvalidAssociateAc")
+    assert.include((error as Negotiation.InvalidAssociateAc).reason, "protocol version 0x2")
+    assert.isTrue(Result.isSuccess(Negotiation.evaluateAccept(scu, rq, { ...ac, protocolVersion: 3 })))
+  })
+
   it("fails with InvalidAssociateAc on a context answered twice", () => {
     const error = failure(Negotiation.evaluateAccept(scu, rq, acFor(rq, [pcAc(1, 0, IMPLICIT), pcAc(1, 3, IMPLICIT)])))
     assert.strictEqual(error._tag, "InvalidAssociateAc")

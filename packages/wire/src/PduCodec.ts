@@ -9,7 +9,8 @@
  * item with a non-zero result may lack its Transfer Syntax sub-item; AE title fields keep their
  * 16 bytes (padding included) for the association layer to trim; UIDs lose trailing NUL/space
  * padding; unknown sub-items, and the first `MAX_UNKNOWN_ITEMS` unknown items, are kept as raw bytes (the other unknown
- * items are skipped). Not covered here: the rules that
+ * items are skipped), and so are an Implementation Version Name that is not 1-16 characters and an Implementation
+ * Class UID that is not a UID (empty, over 64 characters), which peers send and DCMTK takes. Not covered here: the rules that
  * need association state (which PDU is expected when) — those belong to the state machine.
  *
  * @since 0.1.0
@@ -178,8 +179,14 @@ const readUserItem = (r: Reader, h: ItemHeader): P.UserItem => {
     case P.ITEM_TYPE.MaximumLength:
       fixed("Maximum Length sub-item", 4)
       return { _tag: "MaximumLength", maximumLength: r.u32() }
-    case P.ITEM_TYPE.ImplementationClassUid:
-      return { _tag: "ImplementationClassUid", uid: readUidItem(r, h, "Implementation Class UID sub-item") }
+    case P.ITEM_TYPE.ImplementationClassUid: {
+      // Informational, and an association without it is taken: one that is not a UID (empty, over 64 characters)
+      // is kept as an unknown sub-item rather than failing the PDU, as DCMTK takes it.
+      const uid = trimUid(r.text(size))
+      if (uid.length === 0 || uid.length > 64)
+        return { _tag: "UnknownUserItem", itemType: h.type, data: r.bytes.slice(h.start + 4, h.end) }
+      return { _tag: "ImplementationClassUid", uid }
+    }
     case P.ITEM_TYPE.AsynchronousOperationsWindow:
       fixed("Asynchronous Operations Window sub-item", 4)
       return { _tag: "AsynchronousOperationsWindow", maxOperationsInvoked: r.u16(), maxOperationsPerformed: r.u16() }
@@ -190,11 +197,11 @@ const readUserItem = (r: Reader, h: ItemHeader): P.UserItem => {
       const scpRole = r.u8() === 0 ? 0 : 1
       return { _tag: "ScpScuRoleSelection", sopClassUid, scuRole, scpRole }
     }
-    case P.ITEM_TYPE.ImplementationVersionName: {
-      if (size < 1 || size > 16)
-        throw new Broken("Implementation Version Name sub-item", h.start, `length ${size} not 1-16`)
+    case P.ITEM_TYPE.ImplementationVersionName:
+      // PS3.7 D.3.3.2.3 says 1-16 characters, but peers send longer ones (and DCMTK takes them): informational only,
+      // one of another length is kept as an unknown sub-item rather than failing the association.
+      if (size < 1 || size > 16) return { _tag: "UnknownUserItem", itemType: h.type, data: r.copy(size) }
       return { _tag: "ImplementationVersionName", name: r.text(size) }
-    }
     case P.ITEM_TYPE.SopClassExtendedNegotiation: {
       const name = "SOP Class Extended Negotiation sub-item"
       const sopClassUid = readLengthPrefixedUid(r, h.end, name, "SOP Class UID")

@@ -130,6 +130,24 @@ describe("PduCodec", () => {
     })
   })
 
+  it("keeps an Implementation Version Name not 1-16 characters and a Class UID not a UID as unknown sub-items", () => {
+    // PS3.7 D.3.3.2 says 1-16 characters and a UID, but peers send other lengths and DCMTK takes them: refusing the
+    // PDU failed the association with such a PACS (tests/attack/differential-scu.test.ts)
+    const name17 = { _tag: "UnknownUserItem" as const, itemType: 0x55, data: new TextEncoder().encode("A".repeat(17)) }
+    const emptyName = { _tag: "UnknownUserItem" as const, itemType: 0x55, data: new Uint8Array() }
+    const emptyUid = { _tag: "UnknownUserItem" as const, itemType: 0x52, data: new Uint8Array() }
+    const longUid = {
+      _tag: "UnknownUserItem" as const,
+      itemType: 0x52,
+      data: new TextEncoder().encode("1.".repeat(40))
+    }
+    for (const item of [name17, emptyName, emptyUid, longUid]) {
+      const bytes = encode({ ...ac, userInformation: [{ _tag: "MaximumLength", maximumLength: 16384 }, item] })
+      const back = decode(bytes) as Pdu.AAssociateAc
+      assert.deepStrictEqual(back.userInformation, [{ _tag: "MaximumLength", maximumLength: 16384 }, item])
+    }
+  })
+
   it("rejects a PDU length that disagrees with the bytes", () => {
     const bytes = encode({ _tag: "AReleaseRq" })
     const e = failure(bytes.subarray(0, 9))

@@ -112,9 +112,12 @@ const establish = (
     let idleReleasing = false
     let idleQuiet: (() => boolean) | undefined
     let aborting = false
+    // Set once our A-RELEASE-RP answered the peer's A-RELEASE-RQ: Sta13, the peer to close the connection (AR-4).
+    let answeredRelease = false
+    // After our A-RELEASE-RP the connection is the peer's to close (ARTIM bounds the wait): closing it at once could
+    // reset it with the A-RELEASE-RP unread.
+    const peerCloses = Effect.suspend(() => (answeredRelease ? ul.closed : Effect.void))
     let observers: Array<(ending: Ending) => void> = []
-    // The A-RELEASE-RP to a peer's A-RELEASE-RQ, once the hook has run; none once we have asked to abort.
-    const answerRelease = Effect.suspend(() => (aborting ? Effect.void : ul.submit({ _tag: "ReleaseResponse" })))
     // Observers first: completing `ended` can resume its waiter at once, and a waiter closing the scope that holds the
     // DIMSE channel (an SCP's, after a peer's A-ABORT) removes the channel's observer before it would be called.
     const settle = (ending: Ending) => {
@@ -124,6 +127,19 @@ const establish = (
       for (const observer of toCall) observer(ending)
       Deferred.doneUnsafe(ended, Effect.succeed(ending))
     }
+    // Our A-RELEASE-RP to the peer's A-RELEASE-RQ releases the association (PS3.8 AR-4; only the peer's close is
+    // left, ARTIM bounding it, and no P-DATA can come in Sta13): it ends for the user now, so a request of ours still
+    // awaiting a response fails at once rather than at that close or at its DIMSE timeout, and a scope ending
+    // meanwhile neither waits for the close nor sends an A-ABORT after the A-RELEASE-RP.
+    const releaseAnswered = () => {
+      if (endingSeen) return
+      answeredRelease = true
+      settle({ _tag: "Released" })
+    }
+    // The A-RELEASE-RP to a peer's A-RELEASE-RQ, once the hook has run; none once we have asked to abort.
+    const answerRelease = Effect.suspend(() =>
+      aborting ? Effect.void : Effect.andThen(ul.submit({ _tag: "ReleaseResponse" }), Effect.sync(releaseAnswered))
+    )
 
     // The upper layer's indications, taken as they come (no fiber waits for them): P-DATA goes to the receiver,
     // release and abort settle `ended`.
@@ -151,7 +167,10 @@ const establish = (
           // An association we are aborting answers none: the A-ABORT is its end.
           if (!i.collision) {
             if (hookIdle?.() === true) {
-              if (!aborting) submit({ _tag: "ReleaseResponse" })
+              if (!aborting) {
+                submit({ _tag: "ReleaseResponse" })
+                releaseAnswered()
+              }
               return undefined
             }
             return Effect.asVoid(Effect.forkIn(Effect.andThen(hook, answerRelease), scope))
@@ -204,7 +223,7 @@ const establish = (
           idleQuiet = quiet
         }),
       release: Effect.suspend(() => {
-        if (endingSeen) return endingSeen._tag === "Released" ? Effect.void : Effect.fail(endingSeen.error)
+        if (endingSeen) return endingSeen._tag === "Released" ? peerCloses : Effect.fail(endingSeen.error)
         // The idle timeout's release under way (its end bounded by the machine's timer): waited for, not asked again.
         if (idleReleasing) {
           return Effect.flatMap(Deferred.await(ended), (ending) =>
@@ -227,7 +246,7 @@ const establish = (
         )
       }),
       abort: Effect.suspend(() => {
-        if (endingSeen) return Effect.void
+        if (endingSeen) return peerCloses
         const waitEnd = Deferred.await(ended).pipe(Effect.timeout(ae.timeouts.acse), Effect.ignore)
         // One A-ABORT: a second request (a scope closing while a timeout's abort is under way) only waits for it
         // (the machine would answer it in Sta13 with another A-ABORT PDU).

@@ -311,8 +311,8 @@ const requestorRoles = (
       }
 
 /**
- * Evaluates the A-ASSOCIATE-AC answering `rq` (the request we sent). An Application Context other
- * than DICOM's (PS3.7 A.2.1), a context id we did not propose, a duplicate answer, or an acceptance
+ * Evaluates the A-ASSOCIATE-AC answering `rq` (the request we sent). A protocol version without bit 0, an
+ * Application Context other than DICOM's (PS3.7 A.2.1), a context id we did not propose, a duplicate answer, or an acceptance
  * with a transfer syntax we did not propose for that context is an `InvalidAssociateAc`; a context
  * left unanswered counts as rejected with result 2. No accepted context is `NoAcceptableContext`.
  */
@@ -321,6 +321,11 @@ export const evaluateAccept = (
   rq: Pdu.AAssociateRq,
   ac: Pdu.AAssociateAc
 ): Result.Result<Negotiated, NegotiationError> => {
+  // PS3.8 9.3.3: the acceptor's protocol version names with bit 0 the version it supports; without it, not ours.
+  if ((ac.protocolVersion & 1) === 0) {
+    const reason = `protocol version 0x${ac.protocolVersion.toString(16)} does not have bit 0 set`
+    return Result.fail(new InvalidAssociateAc({ reason }))
+  }
   // PS3.8 7.1.1.2 lets the acceptor name another application context than proposed; DIMSE runs only in DICOM's.
   if (ac.applicationContextName !== Pdu.DICOM_APPLICATION_CONTEXT) {
     const reason = `application context ${ac.applicationContextName} is not DICOM's (${Pdu.DICOM_APPLICATION_CONTEXT})`
