@@ -22,7 +22,7 @@ import { ApplicationEntity, Normalized, Scp, Scu, StorageCommitment } from "@net
 import { Status } from "@netdicom/wire"
 import { checkPort } from "./Client.ts"
 import * as Files from "./Files.ts"
-import { applicationEntity, common, fail, peerTitle, withLogging } from "./Options.ts"
+import { applicationEntity, common, fail, peerTitle, printable, withLogging } from "./Options.ts"
 
 const TRANSFER_SYNTAXES = [ApplicationEntity.EXPLICIT_VR_LITTLE_ENDIAN, ApplicationEntity.IMPLICIT_VR_LITTLE_ENDIAN]
 
@@ -157,7 +157,7 @@ const commit = Command.make(
           yield* Console.error(
             `N-ACTION (${references.length} instance(s), transaction ${transactionUid}): ` +
               `${response.meaning} (${Status.format(response.status)})` +
-              (response.errorComment ? `: ${response.errorComment.trim()}` : "")
+              (response.errorComment ? `: ${printable(response.errorComment.trim())}` : "")
           )
           if (response.category !== "Success" && response.category !== "Warning") return "refused" as const
           // Without --listen the report can only come on this association: once it has ended (the peer aborted it),
@@ -219,7 +219,7 @@ const commit = Command.make(
           failed++
         } else if (sopClass !== r.sopClassUid) {
           yield* Console.log(
-            `FAILED ${r.sopInstanceUid} ${path}: reported committed as SOP class ${sopClass}, asked as ${r.sopClassUid}`
+            `FAILED ${r.sopInstanceUid} ${path}: reported committed as SOP class ${printable(sopClass)}, asked as ${r.sopClassUid}`
           )
           failed++
         } else {
@@ -228,7 +228,7 @@ const commit = Command.make(
         }
       }
       for (const uid of new Set([...committedAs.keys(), ...failures.keys()])) {
-        if (!asked.has(uid)) yield* Console.error(`IGNORED ${uid}: in the report, not asked for`)
+        if (!asked.has(uid)) yield* Console.error(`IGNORED ${printable(uid)}: in the report, not asked for`)
       }
       yield* Console.log(`${committed} committed, ${failed} failed`)
       if (failed > 0) return yield* fail("")
