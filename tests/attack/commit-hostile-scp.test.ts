@@ -12,16 +12,21 @@
  * - `--wait` past the requestor's idle timeout (10 min) without `--listen`: the association of the request was
  *   released while the report could still come on it; its idle timeout is now past the wait;
  * - and what held: the reporter on `--listen` gets its N-EVENT-REPORT-RSP (Success) although the command ends as soon
- *   as the report is in; junk and a report of another transaction on the listener first; the peer aborting half-way through its report on the listener.
+ *   as the report is in; junk and a report of another transaction on the listener first; the peer aborting half-way
+ *   through its report on the listener; a report on the request's association crossing our A-RELEASE-RQ after
+ *   `--wait` (not answered, as PS3.8 7.2.2 has the release's requestor send no more P-DATA; the release ends at the
+ *   ACSE timeout).
  */
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import * as net from "node:net"
 import { Deferred, Duration, Effect, Exit, Logger, Result } from "effect"
-import { ApplicationEntity, type DimseChannel, Normalized, Scp, Scu, StorageCommitment } from "@netdicom/net"
+import { ApplicationEntity, DataSet, type DimseChannel, Normalized, Scp, Scu, StorageCommitment } from "@netdicom/net"
 import { Dimse, PduCodec, Status } from "@netdicom/wire"
 import { withIdleBeyond } from "../../packages/cli/src/Commit.ts"
 import { lines, netdicom, part10, testFixtures, writeFile } from "../../packages/cli/test/support.ts"
 import { freePort, stopAll } from "../support/peers.ts"
+import { commandOf, scopedRawScp } from "./hotpath-support.ts"
+import { pdvsOf } from "./support.ts"
 
 const { temp } = testFixtures("commit-hostile")
 afterAll(() => stopAll())
@@ -270,5 +275,99 @@ describe("netdicom commit against hostile Storage Commitment SCPs", () => {
       assert.isBelow(Date.now() - started, 20_000)
       assert.match(r.stderr, /no N-EVENT-REPORT for transaction 2\.25\.\d+ within 2 s/)
     })
+  )
+
+  it.live(
+    "a report that comes as we release, after --wait: not answered (PS3.8 7.2.2), the release aborted, exit 1",
+    () =>
+      Effect.gen(function* () {
+        // a raw SCP: the N-ACTION-RSP at once; at our A-RELEASE-RQ, the report of the transaction, then its A-RELEASE-RP
+        // once the report is answered
+        let transactionUid = ""
+        let reportStatus: number | undefined
+        let actionId = 0
+        const scp = yield* scopedRawScp({
+          ignoreRelease: true,
+          onPdu: (socket, type, body) => {
+            if (type === 0x04) {
+              for (const pdv of pdvsOf(body)) {
+                if ((pdv.control & 1) === 1) {
+                  const m = commandOf(body)
+                  if (m?._tag === "NActionRq") actionId = m.messageId
+                  if (m?._tag === "NEventReportRsp") {
+                    reportStatus = m.status
+                    socket.write(Uint8Array.of(0x06, 0, 0, 0, 0, 4, 0, 0, 0, 0))
+                  }
+                } else {
+                  const ds = Result.getOrThrow(DataSet.decode(new Uint8Array(pdv.data), TS[0]!))
+                  transactionUid = String(ds["TransactionUID"])
+                  const rsp = Result.getOrThrow(
+                    Dimse.encode({
+                      _tag: "NActionRsp",
+                      messageIdBeingRespondedTo: actionId,
+                      affectedSopClassUid: REPORT.sopClassUid,
+                      affectedSopInstanceUid: REPORT.sopInstanceUid,
+                      status: 0,
+                      actionTypeId: 1,
+                      hasDataSet: false
+                    })
+                  )
+                  socket.write(
+                    PduCodec.encodePDataTf([
+                      { presentationContextId: pdv.pc, isCommand: true, isLast: true, data: rsp }
+                    ])
+                  )
+                }
+              }
+            }
+            if (type === 0x05) {
+              const command = Result.getOrThrow(
+                Dimse.encode({
+                  _tag: "NEventReportRq",
+                  messageId: 7,
+                  ...{ affectedSopClassUid: REPORT.sopClassUid, affectedSopInstanceUid: REPORT.sopInstanceUid },
+                  eventTypeId: 1,
+                  hasDataSet: true
+                })
+              )
+              const data = Result.getOrThrow(
+                DataSet.encode(
+                  {
+                    TransactionUID: transactionUid,
+                    ReferencedSOPSequence: [item(CT, "1.2.3.1"), item(CT, "1.2.3.2")]
+                  },
+                  TS[0]!
+                )
+              )
+              socket.write(
+                PduCodec.encodePDataTf([
+                  { presentationContextId: 1, isCommand: true, isLast: true, data: command },
+                  { presentationContextId: 1, isCommand: false, isLast: true, data }
+                ])
+              )
+            }
+          }
+        })
+        const started = Date.now()
+        const r = yield* run([
+          "commit",
+          "127.0.0.1",
+          String(scp.port),
+          twoFiles(),
+          "--aec",
+          "COMMIT-SCP",
+          "--wait",
+          "1",
+          "--timeout",
+          "3"
+        ])
+        assert.strictEqual(r.code, 1, r.stdout + r.stderr)
+        assert.strictEqual(lines(r.stdout).at(-1), "0 committed, 2 failed")
+        assert.match(r.stderr, /no N-EVENT-REPORT for transaction 2\.25\.\d+ within 1 s/)
+        // the requestor of a release sends no more P-DATA: the report is not answered (least of all Success), and our
+        // release, left without its A-RELEASE-RP, ends at the ACSE timeout (3 s)
+        assert.isUndefined(reportStatus, r.stdout + r.stderr)
+        assert.isBelow(Date.now() - started, 15_000)
+      })
   )
 })
