@@ -5,7 +5,8 @@
  * transfer syntax, a million elements, text; and beside them a link to nothing, a link in a loop, a FIFO and a link to
  * a device. Each is refused with a clear reason, the good files are sent, the run ends in seconds. A link to nothing or
  * in a loop, a FIFO and a device inside a folder were dropped without a word (the run could end "0 failed" with a
- * linked instance never sent); they are now reported (FAILED, and SKIPPED for what is no file at all). And the corpus
+ * linked instance never sent); they are now reported (FAILED, and SKIPPED for what is no file at all). A file name
+ * holding a line break and ESC forged a summary line and reached the terminal; its FAILED line is now escaped. And the corpus
  * (../shared/corpus), read in place: every file is sent or refused with its reason, none lost between the two.
  */
 import { afterAll, assert, describe, it } from "@effect/vitest"
@@ -95,6 +96,8 @@ describe("netdicom store fed hostile files", () => {
     fs.symlinkSync("circle.dcm", path.join(dir, "circle.dcm"))
     fs.symlinkSync("/dev/zero", path.join(dir, "zero.dcm"))
     assert.strictEqual(spawnSync("mkfifo", [path.join(dir, "pipe.dcm")]).status, 0)
+    // a file name holding a line break and ESC: its FAILED line must stay one line, escaped
+    writeFile(dir, "odd\n9 sent, 0 warnings, 0 failed\u001b[2J.dcm", "not DICOM")
 
     const started = Date.now()
     const r = await netdicom(["store", "127.0.0.1", String(port), dir, "--aec", "STORESCP"], 120_000)
@@ -116,8 +119,14 @@ describe("netdicom store fed hostile files", () => {
     )
     assert.include(lines(r.stderr), `SKIPPED ${path.join(dir, "pipe.dcm")}: not a regular file (a FIFO)`, out)
     assert.include(lines(r.stderr), `SKIPPED ${path.join(dir, "zero.dcm")}: not a regular file (a device)`, out)
-    // the ten above, the sparse file and the two links
-    assert.strictEqual(lines(r.stdout).at(-1), `2 sent, 0 warnings, ${cases.length + 3} failed`, out)
+    assert.include(
+      failed.map((l) => l.split(": ")[0]),
+      `FAILED ${path.join(dir, "odd\\x0a9 sent, 0 warnings, 0 failed\\x1b[2J.dcm")}`,
+      out
+    )
+    assert.notInclude(out, "\u001b", out)
+    // the ten above, the sparse file, the two links and the odd name
+    assert.deepStrictEqual(lines(r.stdout), [`2 sent, 0 warnings, ${cases.length + 4} failed`], out)
   }, 150_000)
 
   it.skipIf(corpusFile("CT_small.dcm") === undefined)(

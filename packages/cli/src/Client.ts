@@ -209,7 +209,7 @@ const store = Command.make(
       const peer = yield* peerOf(c)
       const ae = yield* applicationEntity(c, [], { maxOperationsInvoked: c.window })
       const { files, missing, skipped } = yield* Files.collect(c.paths)
-      for (const s of skipped) yield* Console.error(`SKIPPED ${s.path}: ${s.reason}`)
+      for (const s of skipped) yield* Console.error(`SKIPPED ${printable(s.path)}: ${printable(s.reason)}`)
       if (files.length === 0 && missing.length === 0) {
         return yield* fail(`no input files: nothing to send in ${c.paths.join(", ")}`)
       }
@@ -217,7 +217,7 @@ const store = Command.make(
       let warnings = 0
       let failed = 0
       const reportFailure = (path: string, reason: string) =>
-        Effect.andThen(clearProgress, Console.error(`FAILED ${path}: ${reason}`)).pipe(
+        Effect.andThen(clearProgress, Console.error(`FAILED ${printable(path)}: ${printable(reason)}`)).pipe(
           Effect.andThen(Effect.sync(() => void failed++))
         )
       const total = files.length + missing.length

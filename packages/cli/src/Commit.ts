@@ -94,10 +94,10 @@ const commit = Command.make(
       const listen = Option.isSome(c.listen) ? Option.some(yield* checkPort(c.listen.value)) : Option.none<number>()
       const ae = withIdleBeyond(yield* applicationEntity(c, CONTEXTS), c.wait)
       const { files, missing, skipped } = yield* Files.collect(c.paths)
-      for (const s of skipped) yield* Console.error(`SKIPPED ${s.path}: ${s.reason}`)
+      for (const s of skipped) yield* Console.error(`SKIPPED ${printable(s.path)}: ${printable(s.reason)}`)
       let failed = 0
       for (const m of missing) {
-        yield* Console.error(`FAILED ${m.path}: ${m.reason}`)
+        yield* Console.error(`FAILED ${printable(m.path)}: ${printable(m.reason)}`)
         failed++
       }
       // the instances asked for, each with the file it came from (the first, when several files hold one instance)
@@ -106,7 +106,7 @@ const commit = Command.make(
       for (const path of files) {
         const r = yield* Effect.result(Files.inspect(path))
         if (Result.isFailure(r)) {
-          yield* Console.error(`FAILED ${path}: ${r.failure.reason}`)
+          yield* Console.error(`FAILED ${printable(path)}: ${printable(r.failure.reason)}`)
           failed++
           continue
         }
@@ -207,7 +207,7 @@ const commit = Command.make(
       for (const f of report.failed) if (!failures.has(f.sopInstanceUid)) failures.set(f.sopInstanceUid, f)
       let committed = 0
       for (const r of references) {
-        const path = paths.get(r.sopInstanceUid)
+        const path = printable(paths.get(r.sopInstanceUid) ?? "")
         const failure = failures.get(r.sopInstanceUid)
         const sopClass = committedAs.get(r.sopInstanceUid)
         if (failure !== undefined) {
