@@ -325,7 +325,8 @@ describe("netdicom commit against hostile Storage Commitment SCPs", () => {
                 Dimse.encode({
                   _tag: "NEventReportRq",
                   messageId: 7,
-                  ...{ affectedSopClassUid: REPORT.sopClassUid, affectedSopInstanceUid: REPORT.sopInstanceUid },
+                  affectedSopClassUid: REPORT.sopClassUid,
+                  affectedSopInstanceUid: REPORT.sopInstanceUid,
                   eventTypeId: 1,
                   hasDataSet: true
                 })
