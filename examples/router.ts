@@ -4,7 +4,8 @@
  * Each instance a modality sends is forwarded to the PACS as it arrives, its bytes unchanged (no transcoding), over
  * one long-lived association, and the modality is answered with the PACS's status once the PACS has answered; when
  * the PACS cannot be reached or its association fails, with 0xA700 (out of resources: try again later) and a
- * comment saying why. That association is opened on first use and again after it ended. Left unused for IDLE (default
+ * comment saying why. That association is opened on first use and again after it ended; a PACS that does not answer
+ * its A-ASSOCIATE-RQ within 10 s fails every C-STORE that waited for that attempt, together. Left unused for IDLE (default
  * 10 minutes) it is released (an A-RELEASE-RQ, not an A-ABORT the PACS would log as a failure), and the next C-STORE
  * opens a new one; one that meets the release under way is sent again on the new association. A C-ECHO is answered
  * Success only when the PACS answers one within 5 s, else 0x0110.
@@ -14,7 +15,7 @@
  * half sent cannot be finished), failing the C-STORE of another modality under way on it.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { type Duration, Effect, Exit, Layer, References, Result, Scope, Semaphore, Stream } from "effect"
+import { Cause, type Duration, Effect, Exit, Layer, References, Result, Scope, Semaphore, Stream } from "effect"
 import { ApplicationEntity, type DimseChannel, DimseError, Scp, Scu } from "@netdicom/net"
 import { Uids } from "@netdicom/wire"
 import { arg, VERIFICATION } from "./common.ts"
@@ -50,7 +51,7 @@ const ae = Result.getOrThrow(
 const pacsAe = Result.getOrThrow(
   ApplicationEntity.make({
     aeTitle: "ROUTER",
-    timeouts: { connect: "5 seconds", idle: arg(4, "10 minutes") as Duration.Input }
+    timeouts: { connect: "5 seconds", acse: "10 seconds", idle: arg(4, "10 minutes") as Duration.Input }
   })
 )
 
@@ -65,29 +66,47 @@ const upstream = {
   ]
 }
 
-// The association to the PACS, opened on first use and again once it has ended.
+// The association to the PACS, opened on first use and again once it has ended. One attempt at a time; callers that
+// waited for an attempt that failed get its failure rather than each trying again in turn (a PACS that never answers
+// its A-ASSOCIATE-RQ would otherwise hold the k-th waiting modality k ACSE timeouts).
 const makePacs = Effect.gen(function* () {
   const lock = yield* Semaphore.make(1)
   let open: { readonly channel: DimseChannel.DimseChannel; readonly scope: Scope.Closeable } | undefined
+  // attempts that failed so far, and how the last one failed
+  let failures = 0
+  let lastFailure: Cause.Cause<Effect.Error<ReturnType<typeof Scu.connect>>> | undefined
   yield* Effect.addFinalizer(() => (open === undefined ? Effect.void : Scope.close(open.scope, Exit.void)))
-  const connect = Effect.gen(function* () {
-    if (open !== undefined) return open.channel
-    const scope = yield* Scope.make()
-    const channel = yield* Scu.connect(pacsAe, upstream).pipe(
-      // opened inside a modality's handler, it would carry that handler's log annotations for its whole life
-      Effect.provideService(References.CurrentLogAnnotations, {}),
-      Effect.provideService(References.CurrentLogSpans, []),
-      Scope.provide(scope),
-      Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
-    )
-    const opened = { channel, scope }
-    open = opened
-    channel.association.whenEnded(() => {
-      if (open === opened) open = undefined
+  const connect = (failuresBefore: number) =>
+    Effect.gen(function* () {
+      if (open !== undefined) return open.channel
+      if (failures > failuresBefore && lastFailure !== undefined) return yield* Effect.failCause(lastFailure)
+      const scope = yield* Scope.make()
+      const channel = yield* Scu.connect(pacsAe, upstream).pipe(
+        // opened inside a modality's handler, it would carry that handler's log annotations for its whole life
+        Effect.provideService(References.CurrentLogAnnotations, {}),
+        Effect.provideService(References.CurrentLogSpans, []),
+        Scope.provide(scope),
+        Effect.onError((cause) =>
+          Effect.andThen(
+            Effect.sync(() => {
+              // an attempt interrupted (its modality gone) tells the others nothing: the next one tries again
+              if (Cause.hasInterruptsOnly(cause)) return
+              lastFailure = cause
+              failures++
+            }),
+            Scope.close(scope, Exit.failCause(cause))
+          )
+        )
+      )
+      lastFailure = undefined
+      const opened = { channel, scope }
+      open = opened
+      channel.association.whenEnded(() => {
+        if (open === opened) open = undefined
+      })
+      return channel
     })
-    return channel
-  })
-  return Semaphore.withPermit(lock, connect)
+  return Effect.suspend(() => Semaphore.withPermit(lock, connect(failures)))
 })
 
 // The modality's data set as it arrives (a large one), or the one piece it arrived in (a small one).

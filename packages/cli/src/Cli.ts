@@ -13,7 +13,7 @@ import { CliError, CliOutput, Command } from "effect/cli"
 import * as Client from "./Client.ts"
 import * as Commit from "./Commit.ts"
 import * as Dictionary from "./internal/Dictionary.ts"
-import { CommandFailed } from "./Options.ts"
+import { CommandFailed, printable } from "./Options.ts"
 import * as Servers from "./Servers.ts"
 
 /** The version `--version` prints. */
@@ -51,7 +51,7 @@ const presenter = CliOutput.layerPresenter({
 const lineOf = (cause: Cause.Cause<unknown>): string => {
   const e = Cause.squash(cause)
   const text = e instanceof Error ? e.message || e.name : typeof e === "string" ? e : JSON.stringify(e)
-  return text.replace(/\s*\n\s*/g, "; ")
+  return printable(text.replace(/\s*\n\s*/g, "; "))
 }
 
 /**
@@ -67,7 +67,10 @@ export const main = (args: ReadonlyArray<string>) => {
       if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
       const e = Cause.squash(cause)
       if (e instanceof CommandFailed) {
-        return Effect.andThen(e.message === "" ? Effect.void : Console.error(`${prefix}: ${e.message}`), Effect.fail(e))
+        return Effect.andThen(
+          e.message === "" ? Effect.void : Console.error(`${prefix}: ${printable(e.message)}`),
+          Effect.fail(e)
+        )
       }
       // already presented: help or the one-line invalid invocation
       if (CliError.isCliError(e) && e._tag === "ShowHelp") {

@@ -27,7 +27,16 @@ import * as DicomJson from "./DicomJson.ts"
 import * as FileWriter from "./FileWriter.ts"
 import * as Files from "./Files.ts"
 import * as Keys from "./Keys.ts"
-import { applicationEntity, common, fail, peerTitle, withLogging, type CommandFailed, type Common } from "./Options.ts"
+import {
+  applicationEntity,
+  common,
+  fail,
+  peerTitle,
+  printable,
+  withLogging,
+  type CommandFailed,
+  type Common
+} from "./Options.ts"
 import * as TlsFlags from "./TlsFlags.ts"
 
 const host = Argument.String("host").pipe(Argument.withDescription("the peer's host name or address"))
@@ -56,7 +65,7 @@ export const checkPort = (n: number): Effect.Effect<number, CommandFailed> =>
 const LISTED_UNSENT = 10
 
 const describeStatus = (r: Scu.StatusInfo): string =>
-  `${r.meaning} (${Status.format(r.status)})${r.errorComment ? `: ${r.errorComment.trim()}` : ""}`
+  `${r.meaning} (${Status.format(r.status)})${r.errorComment ? `: ${printable(r.errorComment.trim())}` : ""}`
 
 const isTty = (): boolean => process.stdout.isTTY === true
 
@@ -200,7 +209,7 @@ const store = Command.make(
       const peer = yield* peerOf(c)
       const ae = yield* applicationEntity(c, [], { maxOperationsInvoked: c.window })
       const { files, missing, skipped } = yield* Files.collect(c.paths)
-      for (const s of skipped) yield* Console.error(`SKIPPED ${s.path}: ${s.reason}`)
+      for (const s of skipped) yield* Console.error(`SKIPPED ${printable(s.path)}: ${printable(s.reason)}`)
       if (files.length === 0 && missing.length === 0) {
         return yield* fail(`no input files: nothing to send in ${c.paths.join(", ")}`)
       }
@@ -208,7 +217,7 @@ const store = Command.make(
       let warnings = 0
       let failed = 0
       const reportFailure = (path: string, reason: string) =>
-        Effect.andThen(clearProgress, Console.error(`FAILED ${path}: ${reason}`)).pipe(
+        Effect.andThen(clearProgress, Console.error(`FAILED ${printable(path)}: ${printable(reason)}`)).pipe(
           Effect.andThen(Effect.sync(() => void failed++))
         )
       const total = files.length + missing.length
@@ -504,7 +513,7 @@ const runRetrieve = (
     )
     const done = final as Scu.RetrieveProgress | undefined
     if (done === undefined) return yield* fail(`${what} ended without a final response`)
-    for (const uid of done.failedSopInstanceUids) yield* Console.error(`FAILED ${uid}`)
+    for (const uid of done.failedSopInstanceUids) yield* Console.error(`FAILED ${printable(uid)}`)
     const n = (x: number | undefined) => x ?? 0
     // a final response gives its remaining sub-operations when some were never started (a Cancel, PS3.4 C.4.2.1.5)
     const remaining = n(done.remaining) > 0 ? `, ${n(done.remaining)} remaining` : ""

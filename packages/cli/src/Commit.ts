@@ -13,6 +13,7 @@
 import { randomBytes } from "node:crypto"
 import * as Console from "effect/Console"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
@@ -22,7 +23,7 @@ import { Status } from "@netdicom/wire"
 import { checkPort } from "./Client.ts"
 import * as Files from "./Files.ts"
 import * as TlsFlags from "./TlsFlags.ts"
-import { applicationEntity, common, fail, peerTitle, withLogging } from "./Options.ts"
+import { applicationEntity, common, fail, peerTitle, printable, withLogging } from "./Options.ts"
 
 const TRANSFER_SYNTAXES = [ApplicationEntity.EXPLICIT_VR_LITTLE_ENDIAN, ApplicationEntity.IMPLICIT_VR_LITTLE_ENDIAN]
 
@@ -43,6 +44,18 @@ const REASONS: Readonly<Record<number, string>> = {
   [StorageCommitment.DUPLICATE_TRANSACTION_UID]: "duplicate transaction UID",
   0x0213: "resource limitation",
   0x0214: "referenced SOP class not supported"
+}
+
+/**
+ * `ae` with an idle timeout past the wait for the report: a requestor's association idle for `timeouts.idle` is
+ * released, and the report that may still come on it with it.
+ */
+export const withIdleBeyond = (
+  ae: ApplicationEntity.ApplicationEntity,
+  waitSeconds: number
+): ApplicationEntity.ApplicationEntity => {
+  const idle = Duration.seconds(waitSeconds + 60)
+  return Duration.isGreaterThan(ae.timeouts.idle, idle) ? ae : { ...ae, timeouts: { ...ae.timeouts, idle } }
 }
 
 const reasonText = (reason: number): string => `${REASONS[reason] ?? "failure"} (${Status.format(reason)})`
@@ -87,12 +100,12 @@ const commit = Command.make(
         tls: yield* TlsFlags.clientTls(c).pipe(Effect.catch((e) => fail(e.message)))
       }
       const listen = Option.isSome(c.listen) ? Option.some(yield* checkPort(c.listen.value)) : Option.none<number>()
-      const ae = yield* applicationEntity(c, CONTEXTS)
+      const ae = withIdleBeyond(yield* applicationEntity(c, CONTEXTS), c.wait)
       const { files, missing, skipped } = yield* Files.collect(c.paths)
-      for (const s of skipped) yield* Console.error(`SKIPPED ${s.path}: ${s.reason}`)
+      for (const s of skipped) yield* Console.error(`SKIPPED ${printable(s.path)}: ${printable(s.reason)}`)
       let failed = 0
       for (const m of missing) {
-        yield* Console.error(`FAILED ${m.path}: ${m.reason}`)
+        yield* Console.error(`FAILED ${printable(m.path)}: ${printable(m.reason)}`)
         failed++
       }
       // the instances asked for, each with the file it came from (the first, when several files hold one instance)
@@ -101,7 +114,7 @@ const commit = Command.make(
       for (const path of files) {
         const r = yield* Effect.result(Files.inspect(path))
         if (Result.isFailure(r)) {
-          yield* Console.error(`FAILED ${path}: ${r.failure.reason}`)
+          yield* Console.error(`FAILED ${printable(path)}: ${printable(r.failure.reason)}`)
           failed++
           continue
         }
@@ -152,13 +165,33 @@ const commit = Command.make(
           yield* Console.error(
             `N-ACTION (${references.length} instance(s), transaction ${transactionUid}): ` +
               `${response.meaning} (${Status.format(response.status)})` +
-              (response.errorComment ? `: ${response.errorComment.trim()}` : "")
+              (response.errorComment ? `: ${printable(response.errorComment.trim())}` : "")
           )
           if (response.category !== "Success" && response.category !== "Warning") return "refused" as const
-          const report = yield* Deferred.await(reported).pipe(Effect.timeoutOption(`${c.wait} seconds`))
+          // Without --listen the report can only come on this association: once it has ended (the peer aborted it),
+          // none will, and waiting out --wait would only hide why. A report that arrived just before the end is
+          // still taken (its handler may be finishing as the abort comes).
+          const gone = Option.isSome(listen)
+            ? Effect.never
+            : Effect.flatMap(channel.association.ended, (ending) =>
+                Effect.map(Deferred.await(reported).pipe(Effect.timeoutOption("1 second")), (report) =>
+                  Option.isSome(report) ? report.value : { ended: ending }
+                )
+              )
+          const report = yield* Effect.raceFirst(Deferred.await(reported), gone).pipe(
+            Effect.timeoutOption(`${c.wait} seconds`)
+          )
           return Option.isSome(report) ? report.value : ("no report" as const)
         })
       )
+      if (typeof outcome === "object" && "ended" in outcome) {
+        yield* Console.log(`0 committed, ${references.length + failed} failed`)
+        return yield* fail(
+          `no N-EVENT-REPORT for transaction ${transactionUid}: the association ended before it came (` +
+            (outcome.ended._tag === "Aborted" ? outcome.ended.error.message : "released") +
+            ")"
+        )
+      }
       if (outcome === "refused") {
         yield* Console.log(`0 committed, ${references.length + failed} failed`)
         return yield* fail(`${references.length} instance(s) not committed: the peer refused the request`)
@@ -171,25 +204,41 @@ const commit = Command.make(
         )
       }
       const report = outcome
-      const answered = new Set<string>()
-      for (const r of report.committed) {
-        answered.add(r.sopInstanceUid)
-        yield* Console.log(`COMMITTED ${r.sopInstanceUid} ${paths.get(r.sopInstanceUid) ?? "(not asked for)"}`)
-      }
-      for (const f of report.failed) {
-        answered.add(f.sopInstanceUid)
-        yield* Console.log(
-          `FAILED ${f.sopInstanceUid} ${paths.get(f.sopInstanceUid) ?? "(not asked for)"}: ${reasonText(f.reason)}`
-        )
-        failed++
-      }
-      // an instance the report does not name was not committed
+      // One line per instance asked for, as the report answers it. A report naming an instance both committed and
+      // failed, or committed under another SOP class than asked, does not commit it; instances it names more than
+      // once count once; instances it names that were not asked for are said (stderr) and not counted.
+      const asked = new Map(references.map((r) => [r.sopInstanceUid, r.sopClassUid]))
+      const committedAs = new Map<string, string>()
+      for (const r of report.committed)
+        if (!committedAs.has(r.sopInstanceUid)) committedAs.set(r.sopInstanceUid, r.sopClassUid)
+      const failures = new Map<string, StorageCommitment.Failure>()
+      for (const f of report.failed) if (!failures.has(f.sopInstanceUid)) failures.set(f.sopInstanceUid, f)
+      let committed = 0
       for (const r of references) {
-        if (answered.has(r.sopInstanceUid)) continue
-        yield* Console.log(`FAILED ${r.sopInstanceUid} ${paths.get(r.sopInstanceUid)}: not in the report`)
-        failed++
+        const path = printable(paths.get(r.sopInstanceUid) ?? "")
+        const failure = failures.get(r.sopInstanceUid)
+        const sopClass = committedAs.get(r.sopInstanceUid)
+        if (failure !== undefined) {
+          const both = sopClass === undefined ? "" : " (the report also lists it as committed)"
+          yield* Console.log(`FAILED ${r.sopInstanceUid} ${path}: ${reasonText(failure.reason)}${both}`)
+          failed++
+        } else if (sopClass === undefined) {
+          yield* Console.log(`FAILED ${r.sopInstanceUid} ${path}: not in the report`)
+          failed++
+        } else if (sopClass !== r.sopClassUid) {
+          yield* Console.log(
+            `FAILED ${r.sopInstanceUid} ${path}: reported committed as SOP class ${printable(sopClass)}, asked as ${r.sopClassUid}`
+          )
+          failed++
+        } else {
+          yield* Console.log(`COMMITTED ${r.sopInstanceUid} ${path}`)
+          committed++
+        }
       }
-      yield* Console.log(`${report.committed.length} committed, ${failed} failed`)
+      for (const uid of new Set([...committedAs.keys(), ...failures.keys()])) {
+        if (!asked.has(uid)) yield* Console.error(`IGNORED ${printable(uid)}: in the report, not asked for`)
+      }
+      yield* Console.log(`${committed} committed, ${failed} failed`)
       if (failed > 0) return yield* fail("")
     }).pipe(withLogging(c, "client"))
 ).pipe(

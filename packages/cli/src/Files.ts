@@ -44,10 +44,19 @@ export interface Unsendable {
   readonly reason: string
 }
 
+// What a file that is neither a regular file nor a folder is.
+const special = (e: {
+  readonly isFIFO: () => boolean
+  readonly isSocket: () => boolean
+  readonly isBlockDevice: () => boolean
+}): string => (e.isFIFO() ? "a FIFO" : e.isSocket() ? "a socket" : e.isBlockDevice() ? "a block device" : "a device")
+
 /**
  * Every regular file under the given paths (folders recursively, sorted, hidden entries skipped). A path given is
  * followed wherever it leads; below it, a symbolic link to a file is sent and one to a folder is not followed (it
  * could lead anywhere, `/` included): it is listed in `skipped`, and given on the command line it would be sent.
+ * FIFOs, sockets and devices (or links to them) are listed in `skipped`; a link to nothing, or in a loop, in
+ * `missing` (the file it stood for cannot be sent).
  */
 export const collect = (
   paths: ReadonlyArray<string>
@@ -79,22 +88,33 @@ export const collect = (
         // the entry's type from the folder listing: no stat, except for links and where the file system gives none
         if (entry.isFile()) files.push(child)
         else if (entry.isDirectory()) await folder(child)
-        else if (
-          entry.isSymbolicLink() ||
-          !(entry.isFIFO() || entry.isSocket() || entry.isBlockDevice() || entry.isCharacterDevice())
-        ) {
+        else if (entry.isFIFO() || entry.isSocket() || entry.isBlockDevice() || entry.isCharacterDevice()) {
+          skipped.push({ path: child, reason: `not a regular file (${special(entry)})` })
+        } else {
           let target
           try {
             target = await Fs.stat(child)
-          } catch {
-            continue // a dangling link
+          } catch (cause) {
+            // a link to nothing (a file moved, a volume not mounted), in a loop, or not readable: an instance meant
+            // to be sent that is not, so it counts as failed, not passed over in silence
+            const code = (cause as NodeJS.ErrnoException).code
+            missing.push({
+              path: child,
+              reason:
+                code === "ENOENT"
+                  ? "a symbolic link to nothing"
+                  : code === "ELOOP"
+                    ? "a loop of symbolic links"
+                    : String(cause)
+            })
+            continue
           }
           if (target.isFile()) files.push(child)
           else if (target.isDirectory()) {
             if (entry.isSymbolicLink())
               skipped.push({ path: child, reason: "a symbolic link to a folder, not followed" })
             else await folder(child)
-          }
+          } else skipped.push({ path: child, reason: `not a regular file (${special(target)})` })
         }
       }
     }

@@ -133,6 +133,23 @@ const oneRecord = (text: string): string => {
   return from === 0 ? text : out + text.slice(from)
 }
 
+/**
+ * A peer's text (an Error Comment, a UID from a response) for one line of a command's output: every C0 and C1 control
+ * character, line breaks and ESC among them, escaped as `\xNN`, so that it can neither start a line of its own nor
+ * drive the terminal.
+ */
+export const printable = (text: string): string => {
+  let out = ""
+  let from = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if ((c >= 0x20 && c < 0x7f) || c > 0x9f) continue
+    out += `${text.slice(from, i)}\\x${c.toString(16).padStart(2, "0")}`
+    from = i + 1
+  }
+  return from === 0 ? text : out + text.slice(from)
+}
+
 /** Log lines on stderr: `HH:MM:SS.mmm LEVEL [spans] message key=value`, peer text in them made harmless. */
 const stderrLogger = Logger.make(({ date, logLevel, message, fiber }) => {
   const spans = fiber.getRef(References.CurrentLogSpans).map(([label]) => label)

@@ -42,7 +42,7 @@ export interface SupportedContext {
   readonly scp?: boolean
 }
 
-/** Timeouts, each applying to one wait. */
+/** Timeouts, each applying to one wait; each positive (`make` refuses zero or less), `Duration.infinity` for none. */
 export interface Timeouts {
   /** TCP connect. */
   readonly connect: Duration.Duration
@@ -99,6 +99,10 @@ const timeouts = (given: { readonly [K in keyof Timeouts]?: Duration.Input }): T
     }
     const d = Duration.fromInput(v)
     if (Option.isNone(d)) return `${k} timeout ${String(v)} is not a duration`
+    // A zero or negative wait would end every association, or every request, at once: none is Duration.infinity.
+    if (!Duration.isGreaterThan(d.value, Duration.zero)) {
+      return `${k} timeout ${Duration.format(d.value)} is not positive (Duration.infinity for none)`
+    }
     out[k] = d.value
   }
   return out as unknown as Timeouts
