@@ -227,7 +227,8 @@ const commit = Command.make(
           failed++
         } else if (sopClass !== r.sopClassUid) {
           yield* Console.log(
-            `FAILED ${r.sopInstanceUid} ${path}: reported committed as SOP class ${printable(sopClass)}, asked as ${r.sopClassUid}`
+            `FAILED ${r.sopInstanceUid} ${path}: reported committed as SOP class ${printable(sopClass)}, ` +
+              `asked as ${r.sopClassUid}`
           )
           failed++
         } else {

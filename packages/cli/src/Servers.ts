@@ -148,7 +148,8 @@ const parsePeer = (spec: string) =>
 
 /**
  * The `--peer AET=HOST:PORT` table as a lookup by AE title (over TLS, each reached over TLS with the server's key,
- * certificate and CAs): C-MOVE destinations, and Storage Commitment requesters taking reports on an association of ours.
+ * certificate and CAs): C-MOVE destinations, and Storage Commitment requesters taking reports on an association of
+ * ours.
  */
 const peerLookup = (specs: ReadonlyArray<string>, tls: { readonly client: Tls.ClientOptions } | undefined) =>
   Effect.gen(function* () {

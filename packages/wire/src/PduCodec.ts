@@ -5,13 +5,13 @@
  * returns the bytes or a typed error. `encodePDataTf` is the hot path for data: one allocation of
  * the exact size. `PduFromBytes` exposes the same codec as a Schema transformation.
  *
- * Tolerances on receipt, as PS3.8 asks: reserved fields are not tested; a Presentation Context AC
- * item with a non-zero result may lack its Transfer Syntax sub-item; AE title fields keep their
- * 16 bytes (padding included) for the association layer to trim; UIDs lose trailing NUL/space
- * padding; unknown sub-items, and the first `MAX_UNKNOWN_ITEMS` unknown items, are kept as raw bytes (the other unknown
- * items are skipped), and so are an Implementation Version Name that is not 1-16 characters and an Implementation
- * Class UID that is not a UID (empty, over 64 characters), which peers send and DCMTK takes. Not covered here: the rules that
- * need association state (which PDU is expected when) — those belong to the state machine.
+ * Tolerances on receipt, as PS3.8 asks: reserved fields are not tested; a Presentation Context AC item with a non-zero
+ * result may lack its Transfer Syntax sub-item; AE title fields keep their 16 bytes (padding included) for the
+ * association layer to trim; UIDs lose trailing NUL/space padding; unknown sub-items, and the first `MAX_UNKNOWN_ITEMS`
+ * unknown items, are kept as raw bytes (the other unknown items are skipped), and so are an Implementation Version Name
+ * that is not 1-16 characters and an Implementation Class UID that is not a UID (empty, over 64 characters), which
+ * peers send and DCMTK takes. Not covered here: the rules that need association state (which PDU is expected when) —
+ * those belong to the state machine.
  *
  * @since 0.1.0
  */

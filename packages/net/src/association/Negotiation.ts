@@ -311,10 +311,10 @@ const requestorRoles = (
       }
 
 /**
- * Evaluates the A-ASSOCIATE-AC answering `rq` (the request we sent). A protocol version without bit 0, an
- * Application Context other than DICOM's (PS3.7 A.2.1), a context id we did not propose, a duplicate answer, or an acceptance
- * with a transfer syntax we did not propose for that context is an `InvalidAssociateAc`; a context
- * left unanswered counts as rejected with result 2. No accepted context is `NoAcceptableContext`.
+ * Evaluates the A-ASSOCIATE-AC answering `rq` (the request we sent). A protocol version without bit 0, an Application
+ * Context other than DICOM's (PS3.7 A.2.1), a context id we did not propose, a duplicate answer, or an acceptance with
+ * a transfer syntax we did not propose for that context is an `InvalidAssociateAc`; a context left unanswered counts as
+ * rejected with result 2. No accepted context is `NoAcceptableContext`.
  */
 export const evaluateAccept = (
   ae: ApplicationEntity,

@@ -3,9 +3,10 @@
  * (PS3.7 9.3): the channel notes each request as its handler starts and each final response as it is sent, and a
  * request whose handler ended without one is answered with a failure, logged at Error: a handler that died (a defect
  * its own recovery did not catch: Effect's run loop ends a fiber that meets something other than an effect, "Not a
- * valid effect", without running its `catchCause` or finalizers), or that was interrupted while the association was
- * up (at Warn, without the cause, when the channel's own close interrupted it: a server stopping). Only one: the final response a dead handler left to a fiber of its that outlived it is then not sent. A request
- * that arrives with no handler at all is refused (logged at Warn). The association goes on.
+ * valid effect", without running its `catchCause` or finalizers), or that was interrupted while the association was up
+ * (at Warn, without the cause, when the channel's own close interrupted it: a server stopping). Only one: the final
+ * response a dead handler left to a fiber of its that outlived it is then not sent. A request that arrives with no
+ * handler at all is refused (logged at Warn). The association goes on.
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
