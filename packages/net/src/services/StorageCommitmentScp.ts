@@ -13,7 +13,10 @@
  *
  * Bounds: at most `maxReferences` instances per request and `maxOutstanding` reports under way at once; past either,
  * the N-ACTION is answered 0x0213 (resource limitation) and no report follows. A request whose Action Information is
- * not J.3.2's is answered 0x0110; one for another action type 0x0123 (no such action). A decision that dies counts
+ * not J.3.2's (or with a UID no report could carry) is answered 0x0110; one for another action type 0x0123 (no such
+ * action); one naming another SOP instance than the well-known one 0x0112 (no such SOP instance). A request whose
+ * Transaction UID is that of a report under way is answered Success and reported with every instance failed 0x0131
+ * (duplicate transaction UID). A decision that dies counts
  * every instance failed, 0x0110 (processing failure). A report that cannot be delivered is logged, not retried.
  *
  * @since 0.2.0
@@ -108,12 +111,22 @@ export const handlers = (options: Options, scope: Scope.Scope): Normalized.NHand
   const maxReferences = options.maxReferences ?? DEFAULT_MAX_REFERENCES
   const maxOutstanding = options.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING
   let outstanding = 0
+  // The Transaction UIDs of the reports under way
+  const underWay = new Set<string>()
 
   const nAction: Normalized.NHandler = (rq) =>
     Effect.gen(function* () {
       if (rq.actionTypeId !== StorageCommitment.REQUEST_COMMITMENT) {
         yield* Effect.logWarning(`Storage Commitment N-ACTION of action type ${rq.actionTypeId} refused`)
         return { status: NO_SUCH_ACTION, errorComment: `no action type ${rq.actionTypeId}` }
+      }
+      // PS3.4 J.3.1: every request names the well-known instance; another is none we have
+      if (rq.sopInstanceUid !== StorageCommitment.SOP_INSTANCE) {
+        yield* Effect.logWarning(
+          `Storage Commitment N-ACTION from ${rq.callingAeTitle} refused: SOP Instance ${rq.sopInstanceUid ?? "(none)"}, ` +
+            `not ${StorageCommitment.SOP_INSTANCE}`
+        )
+        return { status: Status.NO_SUCH_SOP_INSTANCE, errorComment: `not ${StorageCommitment.SOP_INSTANCE}` }
       }
       const read = StorageCommitment.readActionInformation(rq.dataSet)
       if (Result.isFailure(read)) {
@@ -138,13 +151,32 @@ export const handlers = (options: Options, scope: Scope.Scope): Normalized.NHand
       // Counted from here until its report is delivered or dropped; a response that never went (the association
       // gone meanwhile: then the report is not attempted either) stops counting when the association ends.
       outstanding++
+      // A Transaction UID already under way: its instances fail 0x0131 (J.3.3.1.2), undecided.
+      const duplicate = underWay.has(asked.transactionUid)
+      if (!duplicate) underWay.add(asked.transactionUid)
       let counted = true
       const done = () => {
-        if (counted) outstanding--
+        if (counted) {
+          outstanding--
+          if (!duplicate) underWay.delete(asked.transactionUid)
+        }
         counted = false
       }
       const stopWatching = rq.channel.association.whenEnded(done)
-      const decided = yield* Effect.suspend(() => options.decide(asked.references, rq)).pipe(
+      if (duplicate) {
+        yield* Effect.logWarning(
+          `Storage Commitment ${asked.transactionUid} from ${rq.callingAeTitle}: that transaction is already under ` +
+            `way; every instance failed 0x0131 (duplicate transaction UID)`
+        )
+      }
+      const decision = (): Effect.Effect<Decision> =>
+        duplicate
+          ? Effect.succeed({
+              committed: [],
+              failed: asked.references.map((r) => ({ ...r, reason: StorageCommitment.DUPLICATE_TRANSACTION_UID }))
+            })
+          : options.decide(asked.references, rq)
+      const decided = yield* Effect.suspend(decision).pipe(
         Effect.catchDefect((defect) =>
           Effect.as(Effect.logError("the Storage Commitment decision failed", defect), {
             committed: [],
