@@ -223,6 +223,13 @@ export const handlers = (options: Options, scope: Scope.Scope): Normalized.NHand
               (channel) => Normalized.nEventReport(channel, event)
             )
           ).pipe(Effect.result)
+          // answered with a failure status: the requester has it, and refused it (not retried)
+          if (Result.isSuccess(sent) && sent.success.category === "Failure") {
+            return yield* Effect.logWarning(
+              `${what} refused by ${rq.callingAeTitle} at ${d.host}:${d.port} on a new association: ` +
+                `${sent.success.meaning} (${Status.format(sent.success.status)})`
+            )
+          }
           yield* Result.isSuccess(sent)
             ? Effect.logInfo(
                 `${what} sent to ${rq.callingAeTitle} at ${d.host}:${d.port} on a new association: ` +
@@ -252,9 +259,19 @@ export const handlers = (options: Options, scope: Scope.Scope): Normalized.NHand
           ? `refused on the association of the request (${Status.format(sent.success.status)})`
           : `not sent on the association of the request (${sent.failure.message})`
         yield* Effect.logDebug(`${what}: ${why}`)
+        // A closed scope (the server stopping, or the layer provided to `Scp.serve` alone, whose scope closes as it
+        // returns) would get a fiber that never starts, its place never given back: said, and given back, here.
+        if (scope.state._tag === "Closed") {
+          done()
+          return yield* Effect.logWarning(
+            `${what} dropped: ${why}, and the Storage Commitment SCP's scope is closed (the server stopping, or its ` +
+              `layer not provided for as long as it serves)`
+          )
+        }
         // its lines name the transaction and the requester, not the request's association (gone, or going)
-        yield* Effect.forkIn(
+        const fiber = yield* Effect.forkIn(
           Effect.ensuring(elsewhere(why), Effect.sync(done)).pipe(
+            Effect.onInterrupt(() => Effect.logWarning(`${what} abandoned: the Storage Commitment SCP is stopping`)),
             Effect.provideService(References.CurrentLogAnnotations, {
               transaction: asked.transactionUid,
               requester: rq.callingAeTitle
@@ -263,6 +280,8 @@ export const handlers = (options: Options, scope: Scope.Scope): Normalized.NHand
           ),
           scope
         )
+        // one interrupted before it started (the scope closing meanwhile) runs no `ensuring`
+        fiber.addObserver(done)
       })
       return { status: Status.SUCCESS, afterResponse: here }
     })
@@ -270,7 +289,12 @@ export const handlers = (options: Options, scope: Scope.Scope): Normalized.NHand
   return { nAction }
 }
 
-/** The `NormalizedService` serving Storage Commitment Push Model as `options` says; reports end with its scope. */
+/**
+ * The `NormalizedService` serving Storage Commitment Push Model as `options` says; reports on new associations run in
+ * its scope and end with it. Provide it around the code that serves for as long as it serves (`Layer.launch`, or
+ * `Effect.provide` on the whole program): provided to `Scp.serve` alone, its scope closes as soon as the server is up,
+ * and a report that cannot go on the request's association is then dropped (a Warn line says so).
+ */
 export const layer = (options: Options): Layer.Layer<Normalized.NormalizedService> =>
   Layer.effect(
     Normalized.NormalizedService,
