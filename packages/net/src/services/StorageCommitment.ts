@@ -96,6 +96,12 @@ const text = (v: unknown): string | undefined => {
   return typeof s === "string" && s.trim().length > 0 ? s.trim() : undefined
 }
 
+// A UID a report can echo as given: 1-64 digits and dots (PS3.5 9.1). Leading zeros, seen in the wild, pass.
+const writableUid = (s: string): boolean => {
+  const bare = s.replace(/\0+$/, "")
+  return bare.length <= 64 && /^[0-9.]+$/.test(bare)
+}
+
 const isItem = (x: unknown): x is Readonly<Record<string, unknown>> =>
   typeof x === "object" && x !== null && !Array.isArray(x) && !ArrayBuffer.isView(x) && !(x instanceof ArrayBuffer)
 
@@ -132,7 +138,10 @@ const referencesIn = (
   return Result.succeed(out)
 }
 
-/** Reads an N-ACTION-RQ's Action Information: the transaction and at least one instance. */
+/**
+ * Reads an N-ACTION-RQ's Action Information: the transaction and at least one instance, every UID 1-64 digits and
+ * dots (the report echoes them all: one that is not could not be written in it, and the report would be lost).
+ */
 export const readActionInformation = (
   dataSet: DataSet.Naturalized | undefined
 ): Result.Result<CommitmentRequest, StorageCommitmentError> => {
@@ -140,14 +149,26 @@ export const readActionInformation = (
   if (dataSet === undefined || transactionUid === undefined) {
     return Result.fail(new StorageCommitmentError({ detail: "no Transaction UID" }))
   }
-  return Result.flatMap(referencesIn(dataSet["ReferencedSOPSequence"], "Referenced SOP Sequence"), (refs) =>
-    refs.length === 0
-      ? Result.fail(new StorageCommitmentError({ detail: "an empty Referenced SOP Sequence" }))
-      : Result.succeed({
-          transactionUid,
-          references: refs.map(({ sopClassUid, sopInstanceUid }) => ({ sopClassUid, sopInstanceUid }))
+  if (!writableUid(transactionUid)) {
+    return Result.fail(new StorageCommitmentError({ detail: "a Transaction UID that is no UID" }))
+  }
+  return Result.flatMap(referencesIn(dataSet["ReferencedSOPSequence"], "Referenced SOP Sequence"), (refs) => {
+    if (refs.length === 0) {
+      return Result.fail(new StorageCommitmentError({ detail: "an empty Referenced SOP Sequence" }))
+    }
+    const bad = refs.findIndex((r) => !writableUid(r.sopClassUid) || !writableUid(r.sopInstanceUid))
+    if (bad >= 0) {
+      return Result.fail(
+        new StorageCommitmentError({
+          detail: `item ${bad + 1} of Referenced SOP Sequence has a Referenced SOP Class/Instance UID that is no UID`
         })
-  )
+      )
+    }
+    return Result.succeed({
+      transactionUid,
+      references: refs.map(({ sopClassUid, sopInstanceUid }) => ({ sopClassUid, sopInstanceUid }))
+    })
+  })
 }
 
 /** Reads an N-EVENT-REPORT-RQ's Event Information: the transaction, what was committed and what failed. */

@@ -13,7 +13,10 @@
  *
  * Bounds: at most `maxReferences` instances per request and `maxOutstanding` reports under way at once; past either,
  * the N-ACTION is answered 0x0213 (resource limitation) and no report follows. A request whose Action Information is
- * not J.3.2's is answered 0x0110; one for another action type 0x0123 (no such action). A decision that dies counts
+ * not J.3.2's (or with a UID no report could carry) is answered 0x0110; one for another action type 0x0123 (no such
+ * action); one naming another SOP instance than the well-known one 0x0112 (no such SOP instance). A request whose
+ * Transaction UID is that of a report under way is answered Success and reported with every instance failed 0x0131
+ * (duplicate transaction UID). A decision that dies counts
  * every instance failed, 0x0110 (processing failure). A report that cannot be delivered is logged, not retried.
  *
  * @since 0.2.0
@@ -101,19 +104,32 @@ const resultOf = (
 }
 
 /**
- * The N-ACTION handler of a Storage Commitment SCP; its reports on new associations run in `scope` (closing it
- * interrupts those under way).
+ * The N-ACTION handler of a Storage Commitment SCP; its reports on new associations run in `within` (closing it
+ * interrupts those under way, all at once).
  */
-export const handlers = (options: Options, scope: Scope.Scope): Normalized.NHandlers => {
+export const handlers = (options: Options, within: Scope.Scope): Normalized.NHandlers => {
+  // Reports under way are interrupted together as it closes, not one after another: each interrupted mid-association
+  // waits up to a second for its socket to close, so a stop with 16 under way took 16 s.
+  const scope = Scope.forkUnsafe(within, "parallel")
   const maxReferences = options.maxReferences ?? DEFAULT_MAX_REFERENCES
   const maxOutstanding = options.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING
   let outstanding = 0
+  // The Transaction UIDs of the reports under way
+  const underWay = new Set<string>()
 
   const nAction: Normalized.NHandler = (rq) =>
     Effect.gen(function* () {
       if (rq.actionTypeId !== StorageCommitment.REQUEST_COMMITMENT) {
         yield* Effect.logWarning(`Storage Commitment N-ACTION of action type ${rq.actionTypeId} refused`)
         return { status: NO_SUCH_ACTION, errorComment: `no action type ${rq.actionTypeId}` }
+      }
+      // PS3.4 J.3.1: every request names the well-known instance; another is none we have
+      if (rq.sopInstanceUid !== StorageCommitment.SOP_INSTANCE) {
+        yield* Effect.logWarning(
+          `Storage Commitment N-ACTION from ${rq.callingAeTitle} refused: SOP Instance ${rq.sopInstanceUid ?? "(none)"}, ` +
+            `not ${StorageCommitment.SOP_INSTANCE}`
+        )
+        return { status: Status.NO_SUCH_SOP_INSTANCE, errorComment: `not ${StorageCommitment.SOP_INSTANCE}` }
       }
       const read = StorageCommitment.readActionInformation(rq.dataSet)
       if (Result.isFailure(read)) {
@@ -138,13 +154,32 @@ export const handlers = (options: Options, scope: Scope.Scope): Normalized.NHand
       // Counted from here until its report is delivered or dropped; a response that never went (the association
       // gone meanwhile: then the report is not attempted either) stops counting when the association ends.
       outstanding++
+      // A Transaction UID already under way: its instances fail 0x0131 (J.3.3.1.2), undecided.
+      const duplicate = underWay.has(asked.transactionUid)
+      if (!duplicate) underWay.add(asked.transactionUid)
       let counted = true
       const done = () => {
-        if (counted) outstanding--
+        if (counted) {
+          outstanding--
+          if (!duplicate) underWay.delete(asked.transactionUid)
+        }
         counted = false
       }
       const stopWatching = rq.channel.association.whenEnded(done)
-      const decided = yield* Effect.suspend(() => options.decide(asked.references, rq)).pipe(
+      if (duplicate) {
+        yield* Effect.logWarning(
+          `Storage Commitment ${asked.transactionUid} from ${rq.callingAeTitle}: that transaction is already under ` +
+            `way; every instance failed 0x0131 (duplicate transaction UID)`
+        )
+      }
+      const decision = (): Effect.Effect<Decision> =>
+        duplicate
+          ? Effect.succeed({
+              committed: [],
+              failed: asked.references.map((r) => ({ ...r, reason: StorageCommitment.DUPLICATE_TRANSACTION_UID }))
+            })
+          : options.decide(asked.references, rq)
+      const decided = yield* Effect.suspend(decision).pipe(
         Effect.catchDefect((defect) =>
           Effect.as(Effect.logError("the Storage Commitment decision failed", defect), {
             committed: [],
@@ -191,6 +226,13 @@ export const handlers = (options: Options, scope: Scope.Scope): Normalized.NHand
               (channel) => Normalized.nEventReport(channel, event)
             )
           ).pipe(Effect.result)
+          // answered with a failure status: the requester has it, and refused it (not retried)
+          if (Result.isSuccess(sent) && sent.success.category === "Failure") {
+            return yield* Effect.logWarning(
+              `${what} refused by ${rq.callingAeTitle} at ${d.host}:${d.port} on a new association: ` +
+                `${sent.success.meaning} (${Status.format(sent.success.status)})`
+            )
+          }
           yield* Result.isSuccess(sent)
             ? Effect.logInfo(
                 `${what} sent to ${rq.callingAeTitle} at ${d.host}:${d.port} on a new association: ` +
@@ -220,9 +262,19 @@ export const handlers = (options: Options, scope: Scope.Scope): Normalized.NHand
           ? `refused on the association of the request (${Status.format(sent.success.status)})`
           : `not sent on the association of the request (${sent.failure.message})`
         yield* Effect.logDebug(`${what}: ${why}`)
+        // A closed scope (the server stopping, or the layer provided to `Scp.serve` alone, whose scope closes as it
+        // returns) would get a fiber that never starts, its place never given back: said, and given back, here.
+        if (scope.state._tag === "Closed") {
+          done()
+          return yield* Effect.logWarning(
+            `${what} dropped: ${why}, and the Storage Commitment SCP's scope is closed (the server stopping, or its ` +
+              `layer not provided for as long as it serves)`
+          )
+        }
         // its lines name the transaction and the requester, not the request's association (gone, or going)
-        yield* Effect.forkIn(
+        const fiber = yield* Effect.forkIn(
           Effect.ensuring(elsewhere(why), Effect.sync(done)).pipe(
+            Effect.onInterrupt(() => Effect.logWarning(`${what} abandoned: the Storage Commitment SCP is stopping`)),
             Effect.provideService(References.CurrentLogAnnotations, {
               transaction: asked.transactionUid,
               requester: rq.callingAeTitle
@@ -231,6 +283,8 @@ export const handlers = (options: Options, scope: Scope.Scope): Normalized.NHand
           ),
           scope
         )
+        // one interrupted before it started (the scope closing meanwhile) runs no `ensuring`
+        fiber.addObserver(done)
       })
       return { status: Status.SUCCESS, afterResponse: here }
     })
@@ -238,7 +292,12 @@ export const handlers = (options: Options, scope: Scope.Scope): Normalized.NHand
   return { nAction }
 }
 
-/** The `NormalizedService` serving Storage Commitment Push Model as `options` says; reports end with its scope. */
+/**
+ * The `NormalizedService` serving Storage Commitment Push Model as `options` says; reports on new associations run in
+ * its scope and end with it. Provide it around the code that serves for as long as it serves (`Layer.launch`, or
+ * `Effect.provide` on the whole program): provided to `Scp.serve` alone, its scope closes as soon as the server is up,
+ * and a report that cannot go on the request's association is then dropped (a Warn line says so).
+ */
 export const layer = (options: Options): Layer.Layer<Normalized.NormalizedService> =>
   Layer.effect(
     Normalized.NormalizedService,
