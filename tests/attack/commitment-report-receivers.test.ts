@@ -3,7 +3,8 @@
  * - with its layer provided to `Scp.serve` alone (its scope closed once the server is up), a report that could not go
  *   on the request's association was forked into the closed scope: a fiber that never started, so no line said it was
  *   dropped and its place among the reports under way was never given back; after `maxOutstanding` such requests every
- *   N-ACTION was answered 0x0213 for good. Now a Warn line says it was dropped, and the place is free;
+ *   N-ACTION was answered 0x0213 for good. Now it runs in the scope of the server (`Normalized.ServingScope`) and is
+ *   sent; a report meeting a closed scope (the server stopping) is said dropped, its place freed;
  * - a report the requester's listener answers with a failure status was logged at Info as "sent"; now a Warn line says
  *   it was refused;
  * - a listener that accepts and never answers holds its place until the DIMSE timeout only, and a server stopped with
@@ -51,18 +52,6 @@ const options = (port: number, maxOutstanding: number): StorageCommitmentScp.Opt
   destinations: () => Option.some({ host: "127.0.0.1", port }),
   maxOutstanding
 })
-
-// A port nobody listens on.
-const freePort = Effect.promise(
-  () =>
-    new Promise<number>((resolve) => {
-      const s = Net.createServer()
-      s.listen(0, "127.0.0.1", () => {
-        const port = (s.address() as Net.AddressInfo).port
-        s.close(() => resolve(port))
-      })
-    })
-)
 
 // The requester's listener for reports, answering each as `answer` does.
 const listener = (answer: Normalized.NHandler) =>
@@ -123,19 +112,27 @@ const mute = Effect.acquireRelease(
 
 describe("a Storage Commitment report to a requester that misbehaves", () => {
   it.live(
-    "with the layer's scope closed, a report that cannot go on the request's association is said dropped, its place freed",
+    "with its layer provided to Scp.serve alone, a report that cannot go on the request's association goes on a new one",
     () => {
       const { lines, layer } = capture()
       return Effect.gen(function* () {
-        const port = yield* freePort
+        let taken = 0
+        const taking = yield* listener(() => Effect.sync(() => (taken++, { status: Status.SUCCESS })))
+        // the layer's own scope closes as soon as the server is up; the reports run in the server's
         const server = yield* Scp.serve(scpAe, { port: 0 }).pipe(
-          Effect.provide(StorageCommitmentScp.layer(options(port, 1)))
+          Effect.provide(StorageCommitmentScp.layer(options(taking.port, 1)))
         )
+        // one place (maxOutstanding 1): each report must have given it back for the next request to be served
         for (const uid of ["2.25.31", "2.25.32", "2.25.33"]) {
           const rsp = yield* askAndRelease(server.port, uid)
           assert.strictEqual(rsp.status, Status.SUCCESS, `${uid}:\n${lines.join("\n")}`)
-          yield* until(lines, new RegExp(`report ${uid.replaceAll(".", "\\.")} .*dropped: .*scope is closed`))
+          yield* until(lines, new RegExp(`report ${uid.replaceAll(".", "\\.")} .*sent to MODALITY .*new association`))
         }
+        assert.strictEqual(taken, 3)
+        assert.isFalse(
+          lines.some((l) => /dropped/.test(l)),
+          lines.join("\n")
+        )
       }).pipe(Effect.provide(layer))
     }
   )

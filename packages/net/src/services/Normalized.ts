@@ -27,6 +27,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
 import { Dimse, Identifiers, Reassembler, Status, Uids } from "@netdicom/wire"
 import type { AcceptedContext } from "../association/Negotiated.ts"
 import * as DataSet from "../dimse/DataSet.ts"
@@ -348,6 +349,13 @@ export class NormalizedService extends Context.Service<
   NormalizedService,
   { readonly handlersFor: (sopClassUid: string) => NHandlers | undefined }
 >()("@netdicom/net/NormalizedService") {}
+
+/**
+ * The scope an SCP serves in (`Scp.serve`'s), given to its DIMSE-N handlers: work of theirs that outlives a request
+ * (a Storage Commitment report on a new association) runs in it, so it lasts as long as the server and ends with it,
+ * wherever the handlers' Layer was provided.
+ */
+export class ServingScope extends Context.Service<ServingScope, Scope.Scope>()("@netdicom/net/ServingScope") {}
 
 /** The `NormalizedService` serving each SOP class of `bySopClass` (SOP Class UID to its handlers). */
 export const layer = (bySopClass: Readonly<Record<string, NHandlers>>): Layer.Layer<NormalizedService> => {

@@ -139,6 +139,8 @@ interface Services {
   readonly query: Option.Option<QueryService["Service"]>
   readonly retrieve: Option.Option<RetrieveService["Service"]>
   readonly destinations: Option.Option<MoveDestinations["Service"]>
+  /** The scope the SCP serves in, given to DIMSE-N handlers as `Normalized.ServingScope`. */
+  readonly serving?: Scope.Scope
 }
 
 // A sub-operation's failure, short enough for an Error Comment: the transfer syntax the SCU did not accept is what
@@ -664,11 +666,16 @@ export const requestHandler = (ae: ApplicationEntity, services: Services): Dimse
     : storeRequestHandler(() =>
         Effect.succeed({ status: Status.SOP_CLASS_NOT_SUPPORTED, errorComment: "no StorageService on this SCP" })
       )
-  const normalized = Normalized.requestHandler(
+  const nHandler = Normalized.requestHandler(
     services.normalized !== undefined && Option.isSome(services.normalized)
       ? services.normalized.value.handlersFor
       : () => undefined
   )
+  const serving = services.serving
+  const normalized: DimseChannel.RequestHandler =
+    serving === undefined
+      ? nHandler
+      : (request, channel) => Effect.provideService(nHandler(request, channel), Normalized.ServingScope, serving)
   const verification = Option.getOrUndefined(services.verification ?? Option.none())
   return (request, channel) => {
     const m = request.message
@@ -775,7 +782,8 @@ export const serve = (
       storage: yield* Effect.serviceOption(StorageService),
       query: yield* Effect.serviceOption(QueryService),
       retrieve: yield* Effect.serviceOption(RetrieveService),
-      destinations: yield* Effect.serviceOption(MoveDestinations)
+      destinations: yield* Effect.serviceOption(MoveDestinations),
+      serving: yield* Effect.scope
     }
     const handler = requestHandler(ae, services)
     for (const name of missingServices(ae, services)) {

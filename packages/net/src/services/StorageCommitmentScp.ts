@@ -104,13 +104,25 @@ const resultOf = (
 }
 
 /**
- * The N-ACTION handler of a Storage Commitment SCP; its reports on new associations run in `within` (closing it
- * interrupts those under way, all at once).
+ * The N-ACTION handler of a Storage Commitment SCP; its reports on new associations run in the scope the SCP serves
+ * in (`Normalized.ServingScope`, which `Scp.serve` gives its DIMSE-N handlers), or in `within` where there is none
+ * (closing it interrupts those under way, all at once).
  */
 export const handlers = (options: Options, within: Scope.Scope): Normalized.NHandlers => {
   // Reports under way are interrupted together as it closes, not one after another: each interrupted mid-association
   // waits up to a second for its socket to close, so a stop with 16 under way took 16 s.
   const scope = Scope.forkUnsafe(within, "parallel")
+  // The same, one per server serving these handlers (a closed server's gives a closed child: reports dropped, said)
+  const perServer = new WeakMap<Scope.Scope, Scope.Scope>()
+  const reportsScope = (serving: Option.Option<Scope.Scope>): Scope.Scope => {
+    if (Option.isNone(serving)) return scope
+    let child = perServer.get(serving.value)
+    if (child === undefined) {
+      child = Scope.forkUnsafe(serving.value, "parallel")
+      perServer.set(serving.value, child)
+    }
+    return child
+  }
   const maxReferences = options.maxReferences ?? DEFAULT_MAX_REFERENCES
   const maxOutstanding = options.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING
   let outstanding = 0
@@ -262,9 +274,10 @@ export const handlers = (options: Options, within: Scope.Scope): Normalized.NHan
           ? `refused on the association of the request (${Status.format(sent.success.status)})`
           : `not sent on the association of the request (${sent.failure.message})`
         yield* Effect.logDebug(`${what}: ${why}`)
-        // A closed scope (the server stopping, or the layer provided to `Scp.serve` alone, whose scope closes as it
-        // returns) would get a fiber that never starts, its place never given back: said, and given back, here.
-        if (scope.state._tag === "Closed") {
+        // A closed scope (the server stopping; or, handlers run outside `Scp.serve`, their layer's scope closed)
+        // would get a fiber that never starts, its place never given back: said, and given back, here.
+        const reports = reportsScope(yield* Effect.serviceOption(Normalized.ServingScope))
+        if (reports.state._tag === "Closed") {
           done()
           return yield* Effect.logWarning(
             `${what} dropped: ${why}, and the Storage Commitment SCP's scope is closed (the server stopping, or its ` +
@@ -281,7 +294,7 @@ export const handlers = (options: Options, within: Scope.Scope): Normalized.NHan
             }),
             Effect.provideService(References.CurrentLogSpans, [])
           ),
-          scope
+          reports
         )
         // one interrupted before it started (the scope closing meanwhile) runs no `ensuring`
         fiber.addObserver(done)
@@ -293,10 +306,9 @@ export const handlers = (options: Options, within: Scope.Scope): Normalized.NHan
 }
 
 /**
- * The `NormalizedService` serving Storage Commitment Push Model as `options` says; reports on new associations run in
- * its scope and end with it. Provide it around the code that serves for as long as it serves (`Layer.launch`, or
- * `Effect.provide` on the whole program): provided to `Scp.serve` alone, its scope closes as soon as the server is up,
- * and a report that cannot go on the request's association is then dropped (a Warn line says so).
+ * The `NormalizedService` serving Storage Commitment Push Model as `options` says. Its reports on new associations
+ * run in the scope of the `Scp.serve` that received their requests and end with that server, so it may be provided
+ * to `Scp.serve` alone; where its handlers run outside `Scp.serve`, in the layer's scope.
  */
 export const layer = (options: Options): Layer.Layer<Normalized.NormalizedService> =>
   Layer.effect(
