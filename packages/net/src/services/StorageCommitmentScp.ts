@@ -138,8 +138,8 @@ export const handlers = (options: Options, within: Scope.Scope): Normalized.NHan
       // PS3.4 J.3.1: every request names the well-known instance; another is none we have
       if (rq.sopInstanceUid !== StorageCommitment.SOP_INSTANCE) {
         yield* Effect.logWarning(
-          `Storage Commitment N-ACTION from ${rq.callingAeTitle} refused: SOP Instance ${rq.sopInstanceUid ?? "(none)"}, ` +
-            `not ${StorageCommitment.SOP_INSTANCE}`
+          `Storage Commitment N-ACTION from ${rq.callingAeTitle} refused: ` +
+            `SOP Instance ${rq.sopInstanceUid ?? "(none)"}, not ${StorageCommitment.SOP_INSTANCE}`
         )
         return { status: Status.NO_SUCH_SOP_INSTANCE, errorComment: `not ${StorageCommitment.SOP_INSTANCE}` }
       }
