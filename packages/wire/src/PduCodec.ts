@@ -607,7 +607,8 @@ export const encodePdu = (pdu: P.Pdu): Result.Result<Uint8Array, PduEncodeError>
     return Result.fail(new PduEncodeError({ pdu: pduTypeName(P.PDU_TYPE[pdu._tag]), rule }))
   }
   done()
-  return Result.succeed(w.finish().slice())
+  // the kept writer's bytes are copied out before its next use; a writer of its own is given as it is
+  return Result.succeed(w === associateWriter ? w.finish().slice() : w.finish())
 }
 
 /** The encoded size of a P-DATA-TF PDU holding these PDVs. */
