@@ -6,6 +6,7 @@
  * function of the big run minus the small one (the operations between), divided by big - small: calls per
  * operation, in total, in packages/wire, packages/net and effect, then each function at or above `min` (default
  * 0.5) calls per operation. Counts are exact and do not depend on the load of the machine, unlike CPU time.
+ * INTERNALS=1: Node's own JavaScript (`node:` modules: streams, net, timers) counted too, as `node` in the totals.
  * Other env passes through to run.ts (e.g. SCU_WINDOW, or SCU=dcmtk: storescu as the SCU, the SCP's counts only). Coverage files go to .tmp/calls (KEEP=1 keeps them).
  * PER=association: `small` and `big` count associations of one C-STORE each (run.ts 1 <n>), so the figures are calls
  * per association (opening, one C-STORE, release); with SCU_OP=echo (run.ts), a C-ECHO instead of each C-STORE.
