@@ -217,7 +217,7 @@ describe("Fragmenter properties", () => {
           const within = F.messagePartsWithin(3, F.fragmentCapacity(maxPdu), command, data)
           assert.deepStrictEqual(join(within), join(parts))
           // A command set of one PDU and up to COMMAND_COPY_MAX bytes is copied behind its header (the first piece).
-          const copied = command.length <= F.fragmentCapacity(maxPdu) && command.length <= F.COMMAND_COPY_MAX
+          const copied = command.length <= F.fragmentCapacity(maxPdu) && command.length <= 1024
           parts.forEach((part, i) => {
             const shared = part.buffer === command.buffer || (data !== undefined && part.buffer === data.buffer)
             if (i === 0 && copied) assert.strictEqual(part.length, 12 + command.length, "the command's whole PDU")
@@ -227,6 +227,21 @@ describe("Fragmenter properties", () => {
       ),
       { numRuns: 300 }
     )
+  })
+
+  it("a command set of one PDU is one piece: a C-STORE-RSP is one write, a C-STORE-RQ's command PDU one piece", () => {
+    assert.strictEqual(F.COMMAND_COPY_MAX, 1024)
+    const capacity = F.fragmentCapacity(16384)
+    const response = bytes(120, 3)
+    const parts = F.messagePartsWithin(1, capacity, response)
+    assert.strictEqual(parts.length, 1)
+    assert.deepStrictEqual(Array.from(parts[0]!), Array.from(F.fragmentMessage(1, 16384, response)[0]!))
+    const request = F.messagePartsWithin(1, capacity, bytes(160, 5), bytes(40000, 9))
+    // the command's PDU, then three data PDUs of a header and a view each
+    assert.strictEqual(request.length, 7)
+    assert.strictEqual(request[0]!.length, 12 + 160)
+    // a command set over 1 KiB stays a view behind its own header
+    assert.strictEqual(F.messagePartsWithin(1, capacity, bytes(1026, 1)).length, 2)
   })
 
   it("messagePartsWithin writes every PDU header of a message into one allocation of 12 bytes a PDU, a one-PDU command set behind its header", () => {
@@ -242,7 +257,7 @@ describe("Fragmenter properties", () => {
           const parts = F.messagePartsWithin(3, capacity, command, data)
           const headers = parts.filter((p) => p.buffer !== command.buffer && p.buffer !== data?.buffer)
           assert.strictEqual(headers.length, F.fragmentMessage(3, maxPdu, command, data).length)
-          const copied = command.length <= capacity && command.length <= F.COMMAND_COPY_MAX ? command.length : 0
+          const copied = command.length <= capacity && command.length <= 1024 ? command.length : 0
           const buffer = headers[0]!.buffer
           assert.strictEqual(buffer.byteLength, 12 * headers.length + copied)
           headers.forEach((h, i) => {
