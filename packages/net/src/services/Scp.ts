@@ -247,6 +247,16 @@ const decodeIdentifier = (request: DimseChannel.IncomingRequest, channel: DimseC
     })
   })
 
+// Why an identifier cannot be decoded: logged at Warn in full, and the reason (its start, 64 characters in all) as the
+// final response's comment.
+const undecodable = (decoded: Result.Result<DataSet.Naturalized, DataSet.DataSetError>): Effect.Effect<string> =>
+  Result.isFailure(decoded)
+    ? Effect.as(
+        Effect.logWarning(`identifier cannot be decoded: ${decoded.failure.message}`),
+        `identifier: ${decoded.failure.reason}`
+      )
+    : Effect.succeed("identifier cannot be decoded")
+
 const vrMapOf = (identifier: DataSet.Naturalized): Readonly<Record<string, unknown>> | undefined => {
   const vrs = identifier["_vrMap"]
   return typeof vrs === "object" && vrs !== null && Object.keys(vrs).length > 0
@@ -309,7 +319,7 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
     const identifier = gathered.success
     const model = modelOf(m.affectedSopClassUid)
     if (Result.isFailure(identifier) || model === undefined) {
-      return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, undefined, "identifier cannot be decoded")
+      return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, undefined, yield* undecodable(identifier))
     }
     level = levelOf(identifier.success)
     requestVrs = vrMapOf(identifier.success)
@@ -405,7 +415,7 @@ const handleRetrieve = (
     const identifier = gathered.success
     const model = modelOf(m.affectedSopClassUid)
     if (Result.isFailure(identifier) || model === undefined) {
-      return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, {}, undefined, "identifier cannot be decoded")
+      return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, {}, undefined, yield* undecodable(identifier))
     }
     level = levelOf(identifier.success)
     yield* Scu.logIdentifier(identifier.success)
