@@ -20,7 +20,7 @@ import type * as LogLevel from "effect/LogLevel"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Dimse, Status, Transcoder } from "@netdicom/wire"
+import { Dimse, Identifiers, Status, Transcoder } from "@netdicom/wire"
 import * as Association from "../association/Association.ts"
 import { type ApplicationEntity, IMPLICIT_VR_LITTLE_ENDIAN } from "../association/ApplicationEntity.ts"
 import type { AssociationError } from "../association/AssociationError.ts"
@@ -520,11 +520,20 @@ const retrieve = (
     })
   )
 
-/** C-MOVE: asks the peer to send matches to `destination` (an AE title it knows) (PS3.4 C.4.2). */
+/**
+ * C-MOVE: asks the peer to send matches to `destination` (an AE title it knows) (PS3.4 C.4.2). A destination that
+ * cannot be an AE title (empty or only spaces, over 16 characters, a backslash or control character) fails with
+ * `InvalidIdentifier` before anything is sent; the association goes on.
+ */
 export const move = (
   channel: DimseChannel.DimseChannel,
   query: RetrieveQuery & { readonly destination: string }
-): Stream.Stream<RetrieveProgress, DimseFailure | DataSetError> => retrieve(channel, "move", query, query.destination)
+): Stream.Stream<RetrieveProgress, DimseFailure | DataSetError | Identifiers.InvalidIdentifier> =>
+  Stream.unwrap(
+    Effect.map(Effect.fromResult(Identifiers.aeTitle(query.destination)), (destination) =>
+      retrieve(channel, "move", query, destination)
+    )
+  )
 
 /**
  * C-GET: the peer sends matches back over this association as C-STORE sub-operations, which the
