@@ -238,7 +238,7 @@ describe("Dimse required and forbidden fields", () => {
     // an optional one given empty is still left out
     const storeRsp = SAMPLES[5]! as Dimse.CStoreRsp
     const rsp = ok(Dimse.encode({ ...storeRsp, affectedSopInstanceUid: "" }))
-    assert.isUndefined(ok(Dimse.fromCommandSet(ok(CS.decode(rsp)))).affectedSopInstanceUid)
+    assert.isUndefined((ok(Dimse.fromCommandSet(ok(CS.decode(rsp)))) as Dimse.CStoreRsp).affectedSopInstanceUid)
   })
 })
 

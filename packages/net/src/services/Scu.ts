@@ -339,13 +339,21 @@ const loadedInput = (
   meta: Part10.FileMeta,
   loaded: Uint8Array | Stream.Stream<Uint8Array, Part10.FileReadFailed>,
   options: { readonly transcode?: boolean } | undefined
-): StoreInput => ({
-  sopClassUid: meta.sopClassUid,
-  sopInstanceUid: meta.sopInstanceUid,
-  transferSyntax: meta.transferSyntaxUid,
-  dataSet: Part10.asDataSource(loaded),
-  ...(options?.transcode === false ? { transcode: false } : {})
-})
+): StoreInput =>
+  options?.transcode === false
+    ? {
+        sopClassUid: meta.sopClassUid,
+        sopInstanceUid: meta.sopInstanceUid,
+        transferSyntax: meta.transferSyntaxUid,
+        dataSet: Part10.asDataSource(loaded),
+        transcode: false
+      }
+    : {
+        sopClassUid: meta.sopClassUid,
+        sopInstanceUid: meta.sopInstanceUid,
+        transferSyntax: meta.transferSyntaxUid,
+        dataSet: Part10.asDataSource(loaded)
+      }
 
 /**
  * C-STORE of many files on one association, as many outstanding at once as the negotiated
