@@ -506,6 +506,14 @@ const toArrayBuffer = (v: unknown): unknown =>
       ? { ...v }
       : v
 
+// The VRs whose value is bytes, not text or numbers (PS3.5 6.2).
+const BYTE_VRS: ReadonlySet<string> = new Set(["OB", "OD", "OF", "OL", "OV", "OW", "UN"])
+
+const isBytes = (v: unknown): boolean =>
+  v instanceof ArrayBuffer ||
+  ArrayBuffer.isView(v) ||
+  (Array.isArray(v) && v.every((x) => x instanceof ArrayBuffer || ArrayBuffer.isView(x)))
+
 /** The strings in a value, PN groups included. */
 const textsOf = (v: unknown): ReadonlyArray<string> => {
   const items: ReadonlyArray<unknown> = Array.isArray(v) ? v : [v]
@@ -627,6 +635,17 @@ const prepare = (
     if (isEmpty(value)) {
       out[key] = null
       continue
+    }
+    // Bytes only: dcmjs fails on anything else with "First argument to DataView constructor must be an ArrayBuffer".
+    if (BYTE_VRS.has(vr) && !isBytes(value)) {
+      const unknownPrivate = entry.vr === "UN" && typeof vrMap[key] !== "string" && HEX_TAG.test(key)
+      throw new Refused(
+        "InvalidValue",
+        unknownPrivate
+          ? `${path}${key}: no VR known for this tag, so its value must be bytes: give its VR in _vrMap ` +
+              `(as a request's identifier carries it) to write it as text`
+          : `${path}${key} (${vr}) takes bytes (a Uint8Array or ArrayBuffer, or an array of them), not ${typeof value}`
+      )
     }
     const texts = textsOf(value)
     if (EXTENDED_TEXT_VRS.has(vr)) {
