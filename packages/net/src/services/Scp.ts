@@ -240,7 +240,8 @@ const decodeIdentifier = (request: DimseChannel.IncomingRequest, channel: DimseC
       )
     }
     return DataSet.decode(bytes, request.context.transferSyntax, {
-      maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES
+      maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES,
+      maxElements: DimseChannel.MAX_IDENTIFIER_ELEMENTS
     })
   })
 
