@@ -245,6 +245,9 @@ const decodeIdentifier = (request: DimseChannel.IncomingRequest, channel: DimseC
     })
   })
 
+// The Error Comment of an identifier past `DimseChannel.MAX_IDENTIFIER_ELEMENTS` (answered 0xC000, as too many keys).
+const tooLarge = `identifier of more than ${DimseChannel.MAX_IDENTIFIER_ELEMENTS} elements`
+
 const handleFind = (services: Services, request: DimseChannel.IncomingRequest, channel: DimseChannel.DimseChannel) =>
   Effect.gen(function* () {
     const m = request.message as Dimse.CFindRq
@@ -286,6 +289,9 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
     if (Result.isFailure(gathered)) return
     const identifier = gathered.success
     const model = modelOf(m.affectedSopClassUid)
+    if (Result.isFailure(identifier) && identifier.failure.kind === "TooLarge") {
+      return yield* respond(Status.UNABLE_TO_PROCESS, undefined, tooLarge)
+    }
     if (Result.isFailure(identifier) || model === undefined) {
       return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, undefined, "identifier cannot be decoded")
     }
@@ -381,6 +387,9 @@ const handleRetrieve = (
     if (Result.isFailure(gathered)) return
     const identifier = gathered.success
     const model = modelOf(m.affectedSopClassUid)
+    if (Result.isFailure(identifier) && identifier.failure.kind === "TooLarge") {
+      return yield* respond(Status.UNABLE_TO_PROCESS, {}, undefined, tooLarge)
+    }
     if (Result.isFailure(identifier) || model === undefined) {
       return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, {}, undefined, "identifier cannot be decoded")
     }
