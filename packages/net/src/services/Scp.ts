@@ -243,7 +243,8 @@ const decodeIdentifier = (request: DimseChannel.IncomingRequest, channel: DimseC
       )
     }
     return DataSet.decode(bytes, request.context.transferSyntax, {
-      maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES
+      maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES,
+      maxElements: DimseChannel.MAX_IDENTIFIER_ELEMENTS
     })
   })
 
@@ -273,6 +274,9 @@ const withRequestVrs = (
   const own = vrMapOf(match)
   return { ...match, _vrMap: own === undefined ? requestVrs : { ...requestVrs, ...own } }
 }
+
+// The Error Comment of an identifier past `DimseChannel.MAX_IDENTIFIER_ELEMENTS` (answered 0xC000, as too many keys).
+const tooLarge = `identifier of more than ${DimseChannel.MAX_IDENTIFIER_ELEMENTS} elements`
 
 const handleFind = (services: Services, request: DimseChannel.IncomingRequest, channel: DimseChannel.DimseChannel) =>
   Effect.gen(function* () {
@@ -318,6 +322,9 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
     if (Result.isFailure(gathered)) return
     const identifier = gathered.success
     const model = modelOf(m.affectedSopClassUid)
+    if (Result.isFailure(identifier) && identifier.failure.kind === "TooLarge") {
+      return yield* respond(Status.UNABLE_TO_PROCESS, undefined, tooLarge)
+    }
     if (Result.isFailure(identifier) || model === undefined) {
       return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, undefined, yield* undecodable(identifier))
     }
@@ -414,6 +421,9 @@ const handleRetrieve = (
     if (Result.isFailure(gathered)) return
     const identifier = gathered.success
     const model = modelOf(m.affectedSopClassUid)
+    if (Result.isFailure(identifier) && identifier.failure.kind === "TooLarge") {
+      return yield* respond(Status.UNABLE_TO_PROCESS, {}, undefined, tooLarge)
+    }
     if (Result.isFailure(identifier) || model === undefined) {
       return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, {}, undefined, yield* undecodable(identifier))
     }

@@ -447,7 +447,8 @@ export const find = (
           // text in a character set that cannot be decoded is read as Latin-1 with a warning, not an abort (as
           // DCMTK and pynetdicom do): one odd match does not cut off the listing
           const decoded = DataSet.decodeWithWarnings(r.dataSet, context.transferSyntax, {
-            maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES
+            maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES,
+            maxElements: DimseChannel.MAX_IDENTIFIER_ELEMENTS
           })
           if (Result.isFailure(decoded)) {
             return Effect.fail(new DimseProtocolError({ detail: `C-FIND-RSP identifier: ${decoded.failure.message}` }))
@@ -480,7 +481,8 @@ const progressOf = (r: DimseChannel.Response, ts: string, service: Status.Servic
   const detail = r.dataSet ?? r.statusDetail
   if (detail) {
     const ds = DataSet.decodeWithWarnings(detail, r.dataSet ? ts : IMPLICIT_VR_LITTLE_ENDIAN, {
-      maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES
+      maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES,
+      maxElements: DimseChannel.MAX_IDENTIFIER_ELEMENTS
     })
     const list = Result.isSuccess(ds) ? ds.success.dataset["FailedSOPInstanceUIDList"] : undefined
     if (typeof list === "string") failedSopInstanceUids = list.split("\\").filter((s) => s.length > 0)
