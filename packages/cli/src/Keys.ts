@@ -225,3 +225,20 @@ export const identifier = (spec: QuerySpec): Result.Result<DataSet.Naturalized, 
   }
   return Result.succeed(out)
 }
+
+/**
+ * `base` with `-k Keyword=Value` keys set as attributes to send (an N-CREATE's or N-SET's): each as written, no value
+ * an empty attribute, a dotted path an attribute in the first item of its sequence (`base`'s, when it has one).
+ */
+export const attributes = (
+  keys: ReadonlyArray<string>,
+  base: DataSet.Naturalized = {}
+): Result.Result<DataSet.Naturalized, BadKey> => {
+  const out: Mutable = structuredClone(base) as Mutable
+  const given = new Map<string, string>()
+  for (const key of keys) {
+    const added = addKey(out, key, given)
+    if (Result.isFailure(added)) return Result.fail(added.failure)
+  }
+  return Result.succeed(out)
+}
