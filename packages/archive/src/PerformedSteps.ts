@@ -4,7 +4,7 @@
  * step:
  *
  *     sop_instance_uid TEXT PRIMARY KEY, status TEXT, calling_ae_title TEXT, created_ms INTEGER, updated_ms INTEGER,
- *     data_set BLOB   -- the step's attributes, Explicit VR Little Endian
+ *     data_set BLOB   -- the step's attributes, Explicit VR Little Endian, text in UTF-8 (ISO_IR 192)
  *
  * `layer` opens it; `scpLayer` serves the MPPS SOP class from it (`@netdicom/net`'s `MppsScp`, which holds the
  * rules). A site reads the steps with `list`, or with any SQLite client (`status` and the times are columns).
@@ -68,8 +68,13 @@ export class PerformedSteps extends Context.Service<
           ...(options.sync === undefined ? {} : { sync: options.sync })
         })
         yield* Sqlite.use("create the mpps table", () => db.exec(SCHEMA))
+        // The text was decoded from the request's character set: kept as UTF-8, whatever set it came in (our encoder
+        // writes no other, and refuses non-ASCII text under another Specific Character Set).
         const encode = (step: MppsScp.StepRecord) => {
-          const bytes = DataSet.encode(step.attributes, EXPLICIT_VR_LITTLE_ENDIAN)
+          const bytes = DataSet.encode(
+            { ...step.attributes, SpecificCharacterSet: "ISO_IR 192" },
+            EXPLICIT_VR_LITTLE_ENDIAN
+          )
           return Result.isSuccess(bytes) ? Effect.succeed(bytes.success) : Effect.fail(bytes.failure)
         }
         const write = (

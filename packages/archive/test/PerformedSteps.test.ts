@@ -41,7 +41,7 @@ describe("PerformedSteps", () => {
           assert.match(missing.message, /no MPPS 1\.2\.3\.404/)
         })
       )
-      const listed = yield* withSteps(filename, (s) => s.list())
+      const listed = (yield* withSteps(filename, (s) => s.list())).filter((s) => s.sopInstanceUid === "1.2.3.1")
       assert.strictEqual(listed.length, 1)
       assert.deepStrictEqual(
         [listed[0]!.sopInstanceUid, listed[0]!.status, listed[0]!.callingAeTitle],
@@ -52,10 +52,22 @@ describe("PerformedSteps", () => {
         (listed[0]!.attributes["PerformedSeriesSequence"] as Array<Record<string, unknown>>)[0]!["SeriesInstanceUID"],
         "1.2.3.2"
       )
+      // text that came in another character set is kept, as UTF-8
+      yield* withSteps(filename, (s) =>
+        Effect.gen(function* () {
+          const latin = {
+            ...step("IN PROGRESS"),
+            attributes: { SpecificCharacterSet: "ISO_IR 100", PatientName: "Müller^Jürgen" }
+          }
+          yield* s.create("1.2.3.2", latin)
+          const got = yield* s.get("1.2.3.2")
+          assert.strictEqual(Option.getOrThrow(got)["PatientName"], "Müller^Jürgen")
+        })
+      )
       // a site reads them with any SQLite client
       const db = new DatabaseSync(filename, { readOnly: true })
       assert.deepStrictEqual(
-        { ...db.prepare("SELECT sop_instance_uid, status FROM mpps").get() },
+        { ...db.prepare("SELECT sop_instance_uid, status FROM mpps ORDER BY sop_instance_uid").get() },
         {
           sop_instance_uid: "1.2.3.1",
           status: "COMPLETED"
