@@ -223,7 +223,7 @@ const create = Command.make(
       Flag.withDescription("the Study Instance UID of the scheduled step (default: a new 2.25. UID)"),
       Flag.optional
     ),
-    modality: Flag.String("modality").pipe(Flag.withDescription("Modality (default OT)"), Flag.withDefault("OT")),
+    modality: Flag.String("modality").pipe(Flag.withDescription("Modality (default OT)"), Flag.optional),
     stepId: Flag.String("step-id").pipe(
       Flag.withDescription("Performed Procedure Step ID (default: the start, YYYYMMDDHHMMSS)"),
       Flag.optional
@@ -268,14 +268,15 @@ const create = Command.make(
         PerformedProcedureTypeDescription: "",
         ProcedureCodeSequence: [],
         PerformedProtocolCodeSequence: [],
-        Modality: c.modality,
+        Modality: "OT",
         PerformedSeriesSequence: []
       }
       const fromFile = Option.isSome(c.file) ? yield* readDataSet(c.file.value) : {}
       const flags: Record<string, unknown> = {
         ...(Option.isSome(c.patientId) ? { PatientID: c.patientId.value } : {}),
         ...(Option.isSome(c.patientName) ? { PatientName: c.patientName.value } : {}),
-        ...(Option.isSome(c.stepId) ? { PerformedProcedureStepID: c.stepId.value } : {})
+        ...(Option.isSome(c.stepId) ? { PerformedProcedureStepID: c.stepId.value } : {}),
+        ...(Option.isSome(c.modality) ? { Modality: c.modality.value } : {})
       }
       const layered: Record<string, unknown> = { ...minimal, ...fromFile, ...flags }
       if (Option.isSome(c.studyUid)) {

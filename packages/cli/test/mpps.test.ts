@@ -2,13 +2,15 @@
  * `netdicom mpps create|set` (MPPS SCU) against `netdicom qrscp` as MPPS SCP (PS3.4 F.7): a step created, ended
  * with the Performed Series Sequence of the files given, kept in the index across a restart and written to
  * `--mpps-dir`; Annex F's refusals as the command prints them (status, Error Comment, Error ID) with exit 1; a
- * `--file` of DICOM JSON; TLS. DCMTK 3.6.7 has no MPPS tool and Orthanc no MPPS SCP: no interop test here.
+ * `--file` of DICOM JSON, or a DICOM file DCMTK's dump2dcm made; TLS. DCMTK 3.6.7 has no MPPS tool (mppsscu came in
+ * 3.6.8) and Orthanc no MPPS SCP: no network interop test here.
  */
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { hasOpenssl, makeCertificates } from "../../../tests/support/certs.ts"
-import { removeDir } from "../../../tests/support/peers.ts"
+import { removeDir, which } from "../../../tests/support/peers.ts"
 import { lines, netdicom, part10, testFixtures, writeFile } from "./support.ts"
 
 const { temp, serve } = testFixtures("mpps")
@@ -191,6 +193,53 @@ describe("netdicom mpps against netdicom qrscp", () => {
     assert.strictEqual(refused.code, 1)
     assert.match(refused.stderr, /--file .*bad\.json: "PatientID" is not a DICOM JSON attribute/)
   })
+
+  it.skipIf(which("dump2dcm") === undefined)(
+    "takes a DICOM file DCMTK's dump2dcm made as --file; flags go over it",
+    async () => {
+      const dir = path.join(temp("dcm-out"), "mpps")
+      const scp = await serve(["qrscp", "0", "--store", temp("dcm-store"), "--db", ":memory:", "--mpps-dir", dir])
+      const folder = temp("dcm")
+      const dump = writeFile(
+        folder,
+        "step.dump",
+        [
+          "(0008,0060) CS [MR]",
+          "(0010,0010) PN [DCMTK^MADE]",
+          "(0010,0020) LO [DUMP-1]",
+          "(0040,0241) AE [DCMTKMOD]",
+          "(0040,0244) DA [20261206]",
+          "(0040,0245) TM [101500]",
+          "(0040,0252) CS [IN PROGRESS]",
+          "(0040,0253) SH [DS1]",
+          "(0040,0270) SQ (Sequence with explicit length #=1)",
+          "  (fffe,e000) na (Item with explicit length #=1)",
+          `    (0020,000d) UI [${STUDY}]`,
+          "  (fffe,e00d) na (ItemDelimitationItem for re-encoding)",
+          "(fffe,e0dd) na (SequenceDelimitationItem for re-encoding)",
+          ""
+        ].join("\n")
+      )
+      const dcm = path.join(folder, "step.dcm")
+      execFileSync("dump2dcm", ["-q", "+te", dump, dcm])
+      const created = await netdicom([
+        "mpps",
+        "create",
+        "127.0.0.1",
+        String(scp.port),
+        "--file",
+        dcm,
+        "--modality",
+        "CT"
+      ])
+      assert.strictEqual(created.code, 0, created.stderr)
+      const json = readStep(dir, created.stdout.trim())
+      assert.deepStrictEqual(
+        [value(json, "00100020"), value(json, "00400241"), value(json, "00400253"), value(json, "00080060")],
+        ["DUMP-1", "DCMTKMOD", "DS1", "CT"]
+      )
+    }
+  )
 
   it.skipIf(!openssl)("creates and ends a step over TLS", async () => {
     const c = certs!
