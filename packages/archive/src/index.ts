@@ -50,6 +50,9 @@ export * as Charset from "./Charset.ts"
 /** The archive as a Storage Commitment SCP: which referenced instances it holds. */
 export * as Commitment from "./Commitment.ts"
 
+/** The archive's Modality Performed Procedure Steps (an SQLite table) and the MPPS SCP on them. */
+export * as PerformedSteps from "./PerformedSteps.ts"
+
 /** The archive as the Storage, Query and Retrieve services of `@netdicom/net`'s SCP. */
 export * as ScpServices from "./ScpServices.ts"
 

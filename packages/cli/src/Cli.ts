@@ -13,6 +13,7 @@ import { CliError, CliOutput, Command } from "effect/cli"
 import * as Client from "./Client.ts"
 import * as Commit from "./Commit.ts"
 import * as Dictionary from "./internal/Dictionary.ts"
+import * as Mpps from "./Mpps.ts"
 import { CommandFailed, printable } from "./Options.ts"
 import * as Servers from "./Servers.ts"
 
@@ -22,9 +23,9 @@ export const VERSION = "0.1.0"
 /** The root command. */
 export const root = Command.make("netdicom").pipe(
   Command.withDescription(
-    "DICOM networking: C-ECHO, C-STORE, C-FIND, C-GET, C-MOVE and Storage Commitment as SCU; storage and Q/R SCPs"
+    "DICOM networking: C-ECHO, C-STORE, C-FIND, C-GET, C-MOVE, Storage Commitment and MPPS as SCU; storage and Q/R SCPs"
   ),
-  Command.withSubcommands([...Client.commands, ...Commit.commands, ...Servers.commands])
+  Command.withSubcommands([...Client.commands, ...Commit.commands, ...Mpps.commands, ...Servers.commands])
 )
 
 const firstLine = (text: string): string => text.split("\n")[0]!.trim()
@@ -60,7 +61,9 @@ const lineOf = (cause: Cause.Cause<unknown>): string => {
  */
 export const main = (args: ReadonlyArray<string>) => {
   Dictionary.setDcmjsLogLevel(args.includes("--debug"))
-  const known = [...Client.commands, ...Commit.commands, ...Servers.commands].map((c) => c.name as string)
+  const known = [...Client.commands, ...Commit.commands, ...Mpps.commands, ...Servers.commands].map(
+    (c) => c.name as string
+  )
   const prefix = args[0] !== undefined && known.includes(args[0]) ? `netdicom ${args[0]}` : "netdicom"
   return Command.runWith(root, { version: VERSION })(args).pipe(
     Effect.catchCause((cause) => {

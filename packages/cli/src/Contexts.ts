@@ -69,6 +69,12 @@ export const storageCommitmentScp: ApplicationEntity.SupportedContext = {
   scp: true
 }
 
+/** Modality Performed Procedure Step (N-CREATE, N-SET), as SCP. */
+export const mppsScp: ApplicationEntity.SupportedContext = {
+  abstractSyntax: "1.2.840.10008.3.1.2.3.3",
+  transferSyntaxes: QUERY_TRANSFER_SYNTAXES
+}
+
 /** Patient and study root FIND, GET and MOVE, as SCP. */
 export const queryRetrieveScp: ReadonlyArray<ApplicationEntity.SupportedContext> = (
   ["patient", "study"] as const

@@ -225,3 +225,30 @@ export const identifier = (spec: QuerySpec): Result.Result<DataSet.Naturalized, 
   }
   return Result.succeed(out)
 }
+
+// A copy of a data set's objects and arrays (dcmjs's naturalized values include proxies `structuredClone` refuses);
+// binary values are shared.
+const copied = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(copied)
+  if (typeof value !== "object" || value === null || ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
+    return value
+  }
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, copied(v)]))
+}
+
+/**
+ * `base` with `-k Keyword=Value` keys set as attributes to send (an N-CREATE's or N-SET's): each as written, no value
+ * an empty attribute, a dotted path an attribute in the first item of its sequence (`base`'s, when it has one).
+ */
+export const attributes = (
+  keys: ReadonlyArray<string>,
+  base: DataSet.Naturalized = {}
+): Result.Result<DataSet.Naturalized, BadKey> => {
+  const out = copied(base) as Mutable
+  const given = new Map<string, string>()
+  for (const key of keys) {
+    const added = addKey(out, key, given)
+    if (Result.isFailure(added)) return Result.fail(added.failure)
+  }
+  return Result.succeed(out)
+}

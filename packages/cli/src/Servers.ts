@@ -19,8 +19,17 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { Argument, Command, Flag } from "effect/cli"
-import { type ApplicationEntity, Scp, type Tls } from "@netdicom/net"
-import { Archive, ArchiveIndex, Commitment, InstanceStore, PlainStore, ScpServices } from "@netdicom/archive"
+import { type ApplicationEntity, Normalized, Scp, type Tls } from "@netdicom/net"
+import {
+  Archive,
+  ArchiveIndex,
+  Commitment,
+  InstanceStore,
+  PerformedSteps,
+  PlainStore,
+  ScpServices
+} from "@netdicom/archive"
+import * as Mpps from "./Mpps.ts"
 import * as Contexts from "./Contexts.ts"
 import * as TlsFlags from "./TlsFlags.ts"
 import {
@@ -215,6 +224,7 @@ const qrscpServe = (
     readonly store: string
     readonly peer: ReadonlyArray<string>
     readonly sync: ServerSync
+    readonly mppsDir: Option.Option<string>
   },
   filename: string
 ) =>
@@ -223,7 +233,8 @@ const qrscpServe = (
     const tls = yield* serverTlsOf(c)
     const lookup = yield* peerLookup(c.peer, tls)
     // the index may live in the store: both folders must exist before it is opened
-    for (const dir of [c.store, ...(filename === ":memory:" ? [] : [Path.dirname(filename)])]) {
+    const mppsDir = Option.toArray(c.mppsDir)
+    for (const dir of [c.store, ...(filename === ":memory:" ? [] : [Path.dirname(filename)]), ...mppsDir]) {
       const made = yield* Effect.result(InstanceStore.makeDirectories(dir))
       if (made._tag === "Failure") return yield* fail(`cannot create ${dir}: ${String(made.failure.cause)}`)
     }
@@ -231,11 +242,18 @@ const qrscpServe = (
     const destinations = Layer.succeed(Scp.MoveDestinations)({ lookup })
     // the calling AE of reports on a new association: ours, with the server's max PDU and timeouts
     const reportAe = yield* applicationEntity(c, [Contexts.storageCommitmentScp])
+    // Modality Performed Procedure Steps in a table beside the index's (a line logged for each; a JSON file each in
+    // --mpps-dir)
+    const steps = PerformedSteps.PerformedSteps.layer({ filename, sync: c.sync === "each" })
+    const mpps = PerformedSteps.scpLayer(Option.isSome(c.mppsDir) ? { onChange: Mpps.dirWriter(c.mppsDir.value) } : {})
     const services = Layer.mergeAll(
       Layer.merge(
         ScpServices.layer({ retrieveAeTitle: c.aet }),
-        Commitment.layer({ ae: reportAe, destinations: lookup })
-      ).pipe(Layer.provideMerge(archive)),
+        Normalized.merge<never, Archive.Archive | PerformedSteps.PerformedSteps>(
+          Commitment.layer({ ae: reportAe, destinations: lookup }),
+          mpps
+        )
+      ).pipe(Layer.provideMerge(Layer.merge(archive, steps))),
       destinations
     )
     yield* Effect.gen(function* () {
@@ -249,7 +267,7 @@ const qrscpServe = (
       yield* Archive.Archive.use((a) => a.reconcile())
       return yield* serveForever(
         c,
-        [...Contexts.storageScp, ...Contexts.queryRetrieveScp, Contexts.storageCommitmentScp],
+        [...Contexts.storageScp, ...Contexts.queryRetrieveScp, Contexts.storageCommitmentScp, Contexts.mppsScp],
         1,
         tls?.server
       )
@@ -274,6 +292,13 @@ const qrscp = Command.make(
       "a C-MOVE destination, or a Storage Commitment requester taking its report on an association of ours"
     ),
     host: listenHost,
+    mppsDir: Flag.String("mpps-dir").pipe(
+      Flag.withDescription(
+        "also write each Performed Procedure Step, as it is created or set, to <dir>/<SOP Instance UID>.json " +
+          "(DICOM JSON); the steps are kept in the index (table mpps) either way"
+      ),
+      Flag.optional
+    ),
     sync: serverSync(" and the index's change"),
     ...serverCommon
   },
@@ -281,12 +306,16 @@ const qrscp = Command.make(
     Effect.suspend(() => {
       const filename = Option.getOrElse(c.db, () => Path.join(c.store, "index.sqlite"))
       return qrscpServe(c, filename).pipe(
-        removingCreatedOnFailure([c.store, filename === ":memory:" ? filename : Path.dirname(filename)])
+        removingCreatedOnFailure([
+          c.store,
+          filename === ":memory:" ? filename : Path.dirname(filename),
+          ...Option.toArray(c.mppsDir)
+        ])
       )
     }).pipe(withLogging(c, "server"))
 ).pipe(
   Command.withDescription(
-    "Verification, Storage, Query/Retrieve (patient and study root FIND, GET, MOVE) and Storage Commitment SCP"
+    "Verification, Storage, Query/Retrieve (patient and study root FIND, GET, MOVE), Storage Commitment and MPPS SCP"
   )
 )
 

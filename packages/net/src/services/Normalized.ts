@@ -363,6 +363,30 @@ export const layer = (bySopClass: Readonly<Record<string, NHandlers>>): Layer.La
   return Layer.succeed(NormalizedService)({ handlersFor: (uid) => handlers.get(uid) })
 }
 
+/**
+ * One `NormalizedService` of several (Storage Commitment's and MPPS's): a SOP class is served by the first that
+ * serves it. Each is built in the merged layer's scope.
+ */
+export const merge = <E, R>(
+  ...services: ReadonlyArray<Layer.Layer<NormalizedService, E, R>>
+): Layer.Layer<NormalizedService, E, R> =>
+  Layer.effect(
+    NormalizedService,
+    Effect.gen(function* () {
+      const built: Array<NormalizedService["Service"]> = []
+      for (const service of services) built.push(Context.get(yield* Layer.build(service), NormalizedService))
+      return NormalizedService.of({
+        handlersFor: (uid) => {
+          for (const service of built) {
+            const handlers = service.handlersFor(uid)
+            if (handlers !== undefined) return handlers
+          }
+          return undefined
+        }
+      })
+    })
+  )
+
 /** The largest data set a DIMSE-N request may carry here; a larger one aborts the association. */
 export const MAX_N_DATA_SET_BYTES = 8 << 20
 
