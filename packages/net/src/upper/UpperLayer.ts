@@ -43,6 +43,7 @@ import * as Table from "./StateTable.ts"
 import * as Timers from "./Timers.ts"
 import {
   type ConnectFailed,
+  type Opener,
   type Pull,
   pullOf,
   readsGivenAwayBy,
@@ -68,8 +69,13 @@ export interface UpperLayerOptions {
   readonly maxPduLength: number
   /** The ARTIM timeout (PS3.8 9.1.5). */
   readonly artim: Duration.Input
-  /** Requestor: opens the transport (AE-1). */
+  /** Requestor: opens the transport (AE-1), in a fiber of its own, its resources held by the machine's scope. */
   readonly connect?: Effect.Effect<Transport, ConnectFailed, Scope.Scope>
+  /**
+   * Requestor: opens the transport (AE-1) with no fiber (`Transport.openTcp`, `openTls`), its outcome stepped from
+   * the socket's event; used instead of `connect` when given. The connection is closed as the machine finishes.
+   */
+  readonly open?: Opener
   /** Acceptor: the connection that arrived (Evt5). */
   readonly transport?: Transport
   /**
@@ -169,8 +175,9 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     // fiber that made it (its logger, log annotations and spans), and are interrupted when its scope closes.
     const context = fiber.context as Context.Context<Scope.Scope>
     const scope = Context.get(context, Scope.Scope)
-    // The connection's resources (what `connect` acquires), closed once the machine has finished, or with `scope`.
-    const connScope = Scope.makeUnsafe()
+    // The connection's resources (what `connect` acquires), closed once the machine has finished, or with `scope`;
+    // made with the connect (an acceptor's machine, or one given `open`, has none).
+    let connScope: Scope.Closeable | undefined
     const runFork = Effect.runForkWith(context)
     const runSync = Effect.runSyncWith(context)
     const writeLock = Semaphore.makeUnsafe(1)
@@ -184,6 +191,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     // Cancels the idle watch's timer, if armed.
     let idleTimer: (() => void) | undefined
     let finished = false
+    // An `Opener`'s connect under way or connection made: abandoned (stopped, or closed) as the machine finishes.
+    let abandonOpening: (() => void) | undefined
     let receiver: PDataReceiver | undefined
     // The receiver when it takes runs of P-DATA-TFs (`receiver` is then its one-at-a-time form).
     let runReceiver: PDataRunReceiver | undefined
@@ -223,7 +232,10 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         stopped = true
         stopReading()
         timers.cancelAll()
-        const closeConn = Effect.suspend(() => Scope.closeUnsafe(connScope, exit) ?? Effect.void)
+        abandonOpening?.()
+        const conn = connScope
+        if (conn === undefined) return fibers.size === 0 ? Effect.void : Fiber.interruptAll(fibers)
+        const closeConn = Effect.suspend(() => Scope.closeUnsafe(conn, exit) ?? Effect.void)
         return fibers.size === 0 ? closeConn : Effect.andThen(Fiber.interruptAll(fibers), closeConn)
       })
 
@@ -677,9 +689,25 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     const run = (name: Table.ActionName, input: Events.Input): Table.State => {
       switch (name) {
         case "AE-1": {
-          if (input.evt !== "Evt1" || !options.connect) return "Sta1"
+          if (input.evt !== "Evt1" || (!options.open && !options.connect)) return "Sta1"
           pendingRq = input.rq
           pendingRqBytes = input.encoded
+          if (options.open !== undefined) {
+            // No fiber: the outcome is stepped from the socket's event (or at once, after this step, when Node
+            // refused the address).
+            abandonOpening = options.open(timers, (outcome) => {
+              if (outcome._tag === "ConnectFailed") {
+                post({ evt: "Evt17", detail: outcome.message, connectFailed: outcome })
+                return
+              }
+              if (finished) return outcome.close()
+              attach(outcome.transport)
+              post({ evt: "Evt2", transport: outcome.transport })
+            })
+            return "Sta4"
+          }
+          if (!options.connect) return "Sta1"
+          connScope = Scope.makeUnsafe()
           spawn(
             Scope.provide(options.connect, connScope).pipe(
               Effect.matchEffect({
@@ -824,9 +852,10 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       stopArtim()
       idleTimer?.()
       closeTransport()
+      abandonOpening?.()
       // The connection's scope, closed now: its finalizers (a socket's close), if any, run on a fiber of their own;
-      // an acceptor's holds none, and no fiber is started.
-      const closing = Scope.closeUnsafe(connScope, Exit.void)
+      // an acceptor's machine, or one given `open`, has none, and no fiber is started.
+      const closing = connScope === undefined ? undefined : Scope.closeUnsafe(connScope, Exit.void)
       if (closing !== undefined) spawn(closing)
       indicate(CLOSED)
       wakeClosed = true
