@@ -261,6 +261,32 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       let input: Events.Input | undefined
       while ((input = events.shift()) !== undefined) stepped(input)
     }
+    // Set while `post` wakes the takers due after a step: a taker woken then that submits a primitive, with nothing
+    // queued and no one else to wake or resume, has it stepped at once (`submit`), as `post` would step it next.
+    let waking = false
+    // One event stepped, then the takers it woke; a defect of the machine (a PDU built here that cannot be encoded)
+    // ends the association rather than the process, and is logged.
+    const stepOne = (next: Events.Input): void => {
+      try {
+        step(next)
+        // Takers woken once the step is over: what they do next (a P-DATA request after AssociateAccepted, say)
+        // sees the state the step led to.
+        waking = true
+        try {
+          wakeDue()
+        } finally {
+          waking = false
+        }
+      } catch (defect) {
+        runSync(Effect.logError("upper layer defect", defect))
+        dropEvents()
+        indicate(providerAbort(0, `internal error: ${String(defect)}`))
+        state = "Sta1"
+        finish()
+        wakeDue()
+      }
+      stepped(next)
+    }
     // Steps `input` now, or after the step under way when it comes from one (an action's effect, a taker woken by an
     // indication that submits a primitive).
     const post = (input: Events.Input): void => {
@@ -269,24 +295,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       stepping = true
       try {
         let next: Events.Input | undefined
-        while (!finished && (next = events.shift()) !== undefined) {
-          try {
-            step(next)
-            // Takers woken once the step is over: what they do next (a P-DATA request after AssociateAccepted, say)
-            // sees the state the step led to.
-            wakeDue()
-          } catch (defect) {
-            // A defect of the machine (a PDU built here that cannot be encoded): the association ends rather than
-            // the process, and the defect is logged.
-            runSync(Effect.logError("upper layer defect", defect))
-            dropEvents()
-            indicate(providerAbort(0, `internal error: ${String(defect)}`))
-            state = "Sta1"
-            finish()
-            wakeDue()
-          }
-          stepped(next)
-        }
+        while (!finished && (next = events.shift()) !== undefined) stepOne(next)
         dropEvents()
       } finally {
         stepping = false
@@ -1032,6 +1041,21 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           const input = Events.ofPrimitive(p)
           if (!stepping) {
             post(input)
+            return Effect.void
+          }
+          // Issued by the one taker woken after a step, with nothing queued behind that step and no one else to wake
+          // or resume (an acceptor's A-ASSOCIATE-AC, submitted as its A-ASSOCIATE-RQ is indicated): it would be
+          // stepped next, so it is stepped now, with no wait (and no fiber suspended) for the loop to come to it.
+          if (
+            waking &&
+            events.length === 0 &&
+            takers.size === 0 &&
+            submitters.size === 0 &&
+            consumer === undefined &&
+            !finished
+          ) {
+            waking = false
+            stepOne(input)
             return Effect.void
           }
           // The waiter is registered with the queueing, in one synchronous run: the fiber may yield between two
