@@ -6,6 +6,7 @@
  * function of the big run minus the small one (the operations between), divided by big - small: calls per
  * operation, in total, in packages/wire, packages/net and effect, then each function at or above `min` (default
  * 0.5) calls per operation. Counts are exact and do not depend on the load of the machine, unlike CPU time.
+ * INTERNALS=1: Node's own JavaScript (`node:` modules: streams, net, timers) counted too, as `node` in the totals.
  * Other env passes through to run.ts (e.g. SCU_WINDOW, or SCU=dcmtk: storescu as the SCU, the SCP's counts only). Coverage files go to .tmp/calls (KEEP=1 keeps them).
  * PER=association: `small` and `big` count associations of one C-STORE each (run.ts 1 <n>), so the figures are calls
  * per association (opening, one C-STORE, release); with SCU_OP=echo (run.ts), a C-ECHO instead of each C-STORE.
@@ -21,6 +22,8 @@ const small = Number(process.argv[2] ?? 1000)
 const big = Number(process.argv[3] ?? 2000)
 const min = Number(process.argv[4] ?? 0.5)
 const out = Path.join(root, ".tmp", "calls")
+// INTERNALS=1: Node's own JavaScript (node:internal/... modules: streams, net, timers) counted too, as `node`.
+const internals = process.env["INTERNALS"] === "1"
 
 interface Coverage {
   readonly result: ReadonlyArray<{
@@ -62,7 +65,11 @@ const lineOf = (url: string, offset: number): number => {
 const counts = (cov: Coverage): Map<string, number> => {
   const m = new Map<string, number>()
   for (const s of cov.result) {
-    if (!s.url.includes("/packages/") && !s.url.includes("/effect/") && !s.url.includes("/bench/")) continue
+    const internal = s.url.startsWith("node:")
+    if (
+      internal ? !internals : !s.url.includes("/packages/") && !s.url.includes("/effect/") && !s.url.includes("/bench/")
+    )
+      continue
     const short = s.url.replace(/.*\/(packages|node_modules\/.pnpm\/[^/]+\/node_modules)\//, "")
     for (const f of s.functions) {
       const r = f.ranges[0]
@@ -96,6 +103,7 @@ for (const side of process.env["SCU"] === "dcmtk" ? (["scp"] as const) : (["scu"
   let wire = 0
   let net = 0
   let eff = 0
+  let nodeOwn = 0
   for (const [k, v] of b) {
     const d = (v - (a.get(k) ?? 0)) / ops
     if (d <= 0) continue
@@ -103,11 +111,14 @@ for (const side of process.env["SCU"] === "dcmtk" ? (["scp"] as const) : (["scu"
     if (k.includes(" wire/")) wire += d
     else if (k.includes(" net/")) net += d
     else if (k.includes("effect/")) eff += d
+    else if (k.includes(" node:")) nodeOwn += d
     if (d >= min) rows.push([d, k])
   }
   rows.sort((x, y) => y[0] - x[0])
   const f = (x: number) => x.toFixed(1)
-  console.log(`${side.toUpperCase()} calls per op: total ${f(total)} wire ${f(wire)} net ${f(net)} effect ${f(eff)}`)
+  console.log(
+    `${side.toUpperCase()} calls per op: total ${f(total)} wire ${f(wire)} net ${f(net)} effect ${f(eff)}${internals ? ` node ${f(nodeOwn)}` : ""}`
+  )
   for (const [d, k] of rows) console.log(`${f(d).padStart(8)} ${k}`)
 }
 if (process.env["KEEP"] !== "1") Fs.rmSync(out, { recursive: true, force: true })

@@ -9,7 +9,7 @@ import * as Path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as FileWriter from "../../packages/cli/src/FileWriter.ts"
-import { wholeRequest } from "../../packages/cli/test/support.ts"
+import { dataSetOf, wholeRequest } from "../../packages/cli/test/support.ts"
 
 const tmp = Fs.mkdtempSync(Path.join(Os.tmpdir(), "netdicom-same-uid-"))
 afterAll(() => Fs.rmSync(tmp, { recursive: true, force: true }))
@@ -28,14 +28,14 @@ describe("netdicom get: a SOP Instance UID twice", () => {
         ["1.2.3.2", 2],
         ["1.2.3.1", 3]
       ] as const) {
-        const outcome = yield* writer.onStore(request(uid, new Uint8Array(64).fill(fill)))
+        const outcome = yield* writer.onStore(request(uid, dataSetOf(64, fill)))
         assert.strictEqual(outcome.status, 0, outcome.errorComment)
       }
       assert.sameMembers(Fs.readdirSync(dir), ["1.2.3.1.dcm", "1.2.3.2.dcm"])
       assert.strictEqual(writer.written(), 2, "the files in the folder, not the C-STOREs")
       assert.strictEqual(writer.stored(), 3, "the C-STOREs answered Success, each")
       const file = Fs.readFileSync(Path.join(dir, "1.2.3.1.dcm"))
-      assert.deepStrictEqual([...file.subarray(file.length - 64)], Array<number>(64).fill(3))
+      assert.deepStrictEqual(new Uint8Array(file.subarray(file.length - 64)), dataSetOf(64, 3))
       yield* writer.syncWritten
       assert.sameMembers(synced, [Path.join(dir, "1.2.3.1.dcm"), Path.join(dir, "1.2.3.2.dcm"), dir])
     })

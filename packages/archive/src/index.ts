@@ -29,6 +29,9 @@ export * as InstanceUids from "./InstanceUids.ts"
 /** A store of received instances without an index (`netdicom storescp`). */
 export * as PlainStore from "./PlainStore.ts"
 
+/** The structural walk of a data set as it is written (the storage SCPs' and `netdicom get`'s). */
+export * as StructureCheck from "./StructureCheck.ts"
+
 /** The atomic instance file store. */
 export * as InstanceStore from "./InstanceStore.ts"
 

@@ -21,7 +21,7 @@ import { Argument, Command, Flag } from "effect/cli"
 import { DimseError, Negotiation, Part10, QueryRetrieve, Scu, Signals, Transcode, type DataSet } from "@netdicom/net"
 import type { DimseChannel, RejectedContext, Tls } from "@netdicom/net"
 import { InstanceStore, TempFiles } from "@netdicom/archive"
-import { Status, Uids } from "@netdicom/wire"
+import { type Identifiers, Status, Uids } from "@netdicom/wire"
 import * as Contexts from "./Contexts.ts"
 import * as DicomJson from "./DicomJson.ts"
 import * as FileWriter from "./FileWriter.ts"
@@ -502,7 +502,10 @@ const progressLine = (what: string, r: Scu.RetrieveProgress): string => {
 
 const runRetrieve = (
   what: "C-GET" | "C-MOVE",
-  responses: Stream.Stream<Scu.RetrieveProgress, DimseError.DimseFailure | DataSet.DataSetError>,
+  responses: Stream.Stream<
+    Scu.RetrieveProgress,
+    DimseError.DimseFailure | DataSet.DataSetError | Identifiers.InvalidIdentifier
+  >,
   // what is wrong with a final response the peer sent, if anything (said on stderr; the command then fails)
   check?: (final: Scu.RetrieveProgress) => string | undefined
 ) =>

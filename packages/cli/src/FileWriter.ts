@@ -30,7 +30,7 @@ import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import { ApplicationEntity, Part10, ReceivedBytes } from "@netdicom/net"
 import type { StoreHandler } from "@netdicom/net"
-import { InstanceStore, TempFiles } from "@netdicom/archive"
+import { InstanceStore, StructureCheck, TempFiles } from "@netdicom/archive"
 import { Status, Text } from "@netdicom/wire"
 
 // A data set given whole up to this size is written in one synchronous call (the event loop held for its copy into
@@ -142,6 +142,25 @@ const sizeOf = (pieces: ReadonlyArray<Uint8Array>): number => {
 
 const reasonOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
+/** A data set found broken in its structure by its walk: the C-STORE is refused, its file not kept. */
+class Malformed extends Data.TaggedError("Malformed")<{ readonly detail: string }> {
+  override get message(): string {
+    return `truncated or malformed data set: ${this.detail}`
+  }
+}
+
+// What is wrong with a data set given whole, walked before it is written (synchronously but for a deflated one).
+const problemOfWhole = async (transferSyntax: string, pieces: ReadonlyArray<Uint8Array>) => {
+  const check = StructureCheck.checkOf(transferSyntax)
+  for (const piece of pieces) {
+    const pushed = check.push(piece)
+    if (pushed !== undefined) await pushed
+  }
+  const ended = check.end()
+  if (ended !== undefined) await ended
+  return check.problem(true)
+}
+
 /** A writer of each instance a C-GET brings as `<dir>/<SOPInstanceUID>.dcm`, synced as `mode` says. */
 export const make = (dir: string, mode: SyncMode): Effect.Effect<FileWriter> =>
   Effect.gen(function* () {
@@ -177,16 +196,42 @@ export const make = (dir: string, mode: SyncMode): Effect.Effect<FileWriter> =>
           ...(request.callingAeTitle.trim() !== "" ? { sourceAeTitle: request.callingAeTitle.trim() } : {})
         }
         const received = request.dataSetReceived
+        const whole = received !== undefined && sizeOf(received) <= WHOLE_WRITE_LIMIT
         const outcome = yield* (
-          received !== undefined && sizeOf(received) <= WHOLE_WRITE_LIMIT
-            ? Effect.tryPromise(() =>
-                writeWhole(tmp, target, [Part10.writeMeta(meta), ...received], syncEach).then(() => placed(target))
-              ).pipe(
+          whole
+            ? Effect.tryPromise(async () => {
+                const problem = await problemOfWhole(meta.transferSyntaxUid, received)
+                if (problem !== undefined) throw new Malformed({ detail: problem })
+                await writeWhole(tmp, target, [Part10.writeMeta(meta), ...received], syncEach)
+                return placed(target)
+              }).pipe(
                 // written (or failed): no view of the data set is kept, its socket reads go back now
                 Effect.ensuring(Effect.sync(() => ReceivedBytes.releaseWhole(received)))
               )
             : // gathered into vectored writes of 1 MiB through the thread pool, each fragment released once written
-              Part10.writeFile(tmp, meta, request.dataSetLent).pipe(
+              Effect.suspend(() => {
+                // walked as it is written: each fragment walked before the writer has it (and releases it)
+                const check = StructureCheck.checkOf(meta.transferSyntaxUid)
+                const walkedLent = Stream.mapEffect(request.dataSetLent, (chunk) => {
+                  const pushed = check.push(chunk)
+                  return pushed === undefined
+                    ? Effect.succeed(chunk)
+                    : Effect.as(
+                        Effect.promise(() => pushed),
+                        chunk
+                      )
+                })
+                return Part10.writeFile(tmp, meta, walkedLent).pipe(
+                  Effect.andThen(
+                    Effect.tryPromise(async () => {
+                      const ended = check.end()
+                      if (ended !== undefined) await ended
+                      const problem = check.problem(true)
+                      if (problem !== undefined) throw new Malformed({ detail: problem })
+                    })
+                  )
+                )
+              }).pipe(
                 Effect.andThen(
                   Effect.tryPromise(async () => {
                     if (syncEach !== undefined) await syncPath(tmp, syncEach)
@@ -202,12 +247,20 @@ export const make = (dir: string, mode: SyncMode): Effect.Effect<FileWriter> =>
           yield* Effect.logDebug(`received ${target}`)
           return { status: Status.SUCCESS }
         }
-        // the rest of the data set, read the same way: nothing keeps these fragments
-        yield* Stream.runForEach(request.dataSetLent, (chunk) => Effect.sync(() => ReceivedBytes.release(chunk))).pipe(
-          Effect.ignore
-        )
+        // the rest of a streamed data set, read the same way: nothing keeps these fragments (a whole one's were given
+        // back already, and its stream yields the same fragments)
+        if (!whole) {
+          yield* Stream.runForEach(request.dataSetLent, (chunk) =>
+            Effect.sync(() => ReceivedBytes.release(chunk))
+          ).pipe(Effect.ignore)
+        }
         yield* Effect.promise(() => Fs.unlink(tmp).catch(() => undefined))
-        const reason = String(outcome.failure.cause ?? outcome.failure)
+        const cause = outcome.failure.cause
+        if (cause instanceof Malformed) {
+          yield* Effect.logWarning(`${uid} refused: ${cause.message}`)
+          return { status: Status.UNABLE_TO_PROCESS, errorComment: cause.message }
+        }
+        const reason = String(cause ?? outcome.failure)
         yield* Effect.logWarning(`cannot write ${target}: ${reason}`)
         return { status: Status.OUT_OF_RESOURCES, errorComment: `cannot write the file: ${reason}` }
       })

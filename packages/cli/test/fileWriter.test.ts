@@ -18,7 +18,7 @@ import * as Cli from "../src/Cli.ts"
 import * as FileWriter from "../src/FileWriter.ts"
 import { CommandFailed } from "../src/Options.ts"
 import { retrieveOf } from "../../net/test/support.ts"
-import { streamedRequest, wholeRequest } from "./support.ts"
+import { dataSetOf, streamedRequest, wholeRequest } from "./support.ts"
 
 const CT = "1.2.840.10008.5.1.4.1.1.2"
 const EXPLICIT = "1.2.840.10008.1.2.1"
@@ -57,7 +57,7 @@ describe("netdicom get's file writer", () => {
     it.live(`frees the reads it has written, and writes every byte (SCU maximum PDU ${maxPduLength})`, () =>
       Effect.gen(function* () {
         const dir = Fs.mkdtempSync(Path.join(tmp, "run-"))
-        const sent = SIZES.map((n, i) => new Uint8Array(Crypto.randomBytes(n)).map((b) => b ^ i))
+        const sent = SIZES.map((n) => dataSetOf(n, (value) => Crypto.randomFillSync(value)))
         const retrieve = retrieveOf(sent)
         const contexts = [
           { abstractSyntax: CT, transferSyntaxes: [EXPLICIT] },
@@ -108,13 +108,14 @@ describe("netdicom get's file writer", () => {
   it.effect("writes a data set given whole from its fragments, without reading the stream", () =>
     Effect.gen(function* () {
       const dir = Fs.mkdtempSync(Path.join(tmp, "whole-"))
-      const fragments = [new Uint8Array([1, 2, 3, 4]), new Uint8Array(0), new Uint8Array(5000).fill(7)]
+      const whole = dataSetOf(5012, 7)
+      const fragments = [whole.subarray(0, 4), new Uint8Array(0), whole.subarray(4, 14), whole.subarray(14)]
       const writer = yield* FileWriter.make(dir, "end")
       const outcome = yield* writer.onStore(wholeRequest("1.2.3.99", fragments))
       assert.strictEqual(outcome.status, 0, outcome.errorComment)
       assert.strictEqual(writer.written(), 1)
       const file = new Uint8Array(Fs.readFileSync(Path.join(dir, "1.2.3.99.dcm")))
-      assert.deepStrictEqual(file.subarray(file.length - 5004), new Uint8Array([1, 2, 3, 4, ...Array(5000).fill(7)]))
+      assert.deepStrictEqual(file.subarray(file.length - 5012), whole)
       assert.deepStrictEqual(Fs.readdirSync(dir), ["1.2.3.99.dcm"])
     })
   )
@@ -125,9 +126,9 @@ describe("netdicom get's file writer", () => {
       const { synced, sync } = watchingSync()
       const writer = yield* FileWriter.make(dir, "end").pipe(Effect.provideService(FileWriter.FileSync, sync))
       for (const [uid, request] of [
-        ["1.2.3.1", wholeRequest("1.2.3.1", [new Uint8Array(100).fill(3)])],
+        ["1.2.3.1", wholeRequest("1.2.3.1", [dataSetOf(100, 3)])],
         ["1.2.3.2", streamedRequest("1.2.3.2", 1_500_000)],
-        ["1.2.3.3", wholeRequest("1.2.3.3", [new Uint8Array(10).fill(4)])]
+        ["1.2.3.3", wholeRequest("1.2.3.3", [dataSetOf(10, 4)])]
       ] as const) {
         const outcome = yield* writer.onStore(request)
         assert.strictEqual(outcome.status, 0, outcome.errorComment)
@@ -161,7 +162,7 @@ describe("netdicom get's file writer", () => {
         return sync(fd)
       }
       const writer = yield* FileWriter.make(dir, "each").pipe(Effect.provideService(FileWriter.FileSync, checking))
-      const small = yield* writer.onStore(wholeRequest("1.2.3.1", [new Uint8Array(100).fill(3)]))
+      const small = yield* writer.onStore(wholeRequest("1.2.3.1", [dataSetOf(100, 3)]))
       assert.strictEqual(small.status, 0, small.errorComment)
       assert.strictEqual(synced.length, 1, "the small file synced before it was answered")
       const large = yield* writer.onStore(streamedRequest("1.2.3.2", 1_500_000))
@@ -182,7 +183,7 @@ describe("netdicom get's file writer", () => {
       const dir = Fs.realpathSync(Fs.mkdtempSync(Path.join(tmp, "fails-")))
       const { synced, sync } = watchingSync((s) => /\.[13]\.dcm$/.test(s.path))
       const writer = yield* FileWriter.make(dir, "end").pipe(Effect.provideService(FileWriter.FileSync, sync))
-      for (const i of [1, 2, 3, 4]) yield* writer.onStore(wholeRequest(`1.2.3.${i}`, [new Uint8Array(8)]))
+      for (const i of [1, 2, 3, 4]) yield* writer.onStore(wholeRequest(`1.2.3.${i}`, [dataSetOf(8)]))
       const failed = yield* Effect.flip(writer.syncWritten)
       assert.strictEqual(failed._tag, "SyncFailed")
       assert.strictEqual(failed.failed, 2)
@@ -197,7 +198,7 @@ describe("netdicom get's file writer", () => {
       const dir = Fs.realpathSync(Fs.mkdtempSync(Path.join(tmp, "folder-fails-")))
       const { synced, sync } = watchingSync((s) => s.folder)
       const writer = yield* FileWriter.make(dir, "end").pipe(Effect.provideService(FileWriter.FileSync, sync))
-      for (const i of [1, 2]) yield* writer.onStore(wholeRequest(`1.2.3.${i}`, [new Uint8Array(8)]))
+      for (const i of [1, 2]) yield* writer.onStore(wholeRequest(`1.2.3.${i}`, [dataSetOf(8)]))
       const failed = yield* Effect.flip(writer.syncWritten)
       assert.strictEqual(failed._tag, "SyncFailed")
       assert.strictEqual(failed.failed, 0)
@@ -220,8 +221,8 @@ describe("netdicom get's end sync", () => {
             transferSyntax: EXPLICIT,
             dataSet: () =>
               i + 1 === stallAt
-                ? Stream.concat(Stream.make(new Uint8Array(64).fill(i)), Stream.never)
-                : Stream.make(new Uint8Array(64).fill(i))
+                ? Stream.concat(Stream.make(dataSetOf(64, i)), Stream.never)
+                : Stream.make(dataSetOf(64, i))
           }))
         )
     })

@@ -257,9 +257,30 @@ export const wholeRequest = (uid: string, fragments: ReadonlyArray<Uint8Array>):
   }
 }
 
+/**
+ * `size` bytes (even, at least 8) that are one well-formed Explicit VR Little Endian data set, as `netdicom get`
+ * takes: one private element, (0009,1010) LO under 12 bytes, else OB, its value `fill` (a byte, or a function filling
+ * the value in place).
+ */
+export const dataSetOf = (size: number, fill: number | ((value: Uint8Array) => void) = 0): Uint8Array => {
+  const bytes = new Uint8Array(size)
+  const view = new DataView(bytes.buffer)
+  view.setUint16(0, 0x0009, true)
+  view.setUint16(2, 0x1010, true)
+  const short = size < 12
+  bytes.set(short ? [0x4c, 0x4f] : [0x4f, 0x42], 4)
+  if (short) view.setUint16(6, size - 8, true)
+  else view.setUint32(8, size - 12, true)
+  const value = bytes.subarray(short ? 8 : 12)
+  if (typeof fill === "number") value.fill(fill)
+  else fill(value)
+  return bytes
+}
+
 /** A C-STORE request whose data set comes as a stream of `size` bytes (a large one, not given whole). */
 export const streamedRequest = (uid: string, size: number): StoreHandler.StoreRequest => {
-  const pieces = Stream.fromIterable([new Uint8Array(size >> 1).fill(1), new Uint8Array(size - (size >> 1)).fill(2)])
+  const all = dataSetOf(size, (value) => value.fill(1).fill(2, value.length >> 1))
+  const pieces = Stream.fromIterable([all.subarray(0, size >> 1), all.subarray(size >> 1)])
   return {
     sopClassUid: CT,
     sopInstanceUid: uid,

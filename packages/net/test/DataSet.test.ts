@@ -555,6 +555,24 @@ describe("errors are typed, never thrown", () => {
     assert.strictEqual(err(DataSet.encode({ Rows: "many" }, EXPLICIT)).kind, "InvalidValue")
   })
 
+  it("text given for a binary VR, or for a private tag of no known VR, is refused naming the key", () => {
+    // A C-FIND SCP echoing a requested private key from a stored header (no `_vrMap` entry for it) met
+    // "dcmjs cannot write the data set: First argument to DataView constructor must be an ArrayBuffer".
+    const privateKey = err(DataSet.encode({ QueryRetrieveLevel: "SERIES", "00090010": "GEMS_IDEN_01" }, EXPLICIT))
+    assert.strictEqual(privateKey.kind, "InvalidValue")
+    assert.include(privateKey.reason, "00090010")
+    assert.include(privateKey.reason, "_vrMap")
+    assert.notInclude(privateKey.reason, "DataView")
+    const binary = err(DataSet.encode({ EncapsulatedDocument: "not bytes" }, EXPLICIT))
+    assert.strictEqual(binary.kind, "InvalidValue")
+    assert.include(binary.reason, "EncapsulatedDocument (OB)")
+    // given its VR, or bytes, either encodes
+    const withVr = { "00090010": "GEMS_IDEN_01", _vrMap: { "00090010": "LO" } }
+    assert.strictEqual(ok(DataSet.decode(ok(DataSet.encode(withVr, EXPLICIT)), EXPLICIT))["00090010"], "GEMS_IDEN_01")
+    ok(DataSet.encode({ "00091001": Uint8Array.of(1, 2) }, EXPLICIT))
+    ok(DataSet.encode({ EncapsulatedDocument: Uint8Array.of(1, 2) }, EXPLICIT))
+  })
+
   it("hostile lengths and structures", () => {
     const cases: Record<string, Uint8Array> = {
       "length past the end": bytesOf("1000 2000 4c4f 1000 4142"),

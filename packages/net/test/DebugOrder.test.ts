@@ -1,6 +1,7 @@
 /**
  * The debug log of an association reads in protocol order: a state transition is logged before the PDU its action
- * sends (Sta4 + Evt2 -> AE-2 -> Sta5, then "sent A-ASSOCIATE-RQ"), as PS3.8 9.2 has AE-2 send the RQ.
+ * sends (Sta4 + Evt2 -> AE-2 -> Sta5, then "sent A-ASSOCIATE-RQ"), as PS3.8 9.2 has AE-2 send the RQ, and a response
+ * received is logged before what its requester did once it had it.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger, References } from "effect"
@@ -36,6 +37,11 @@ describe("debug log order", () => {
       const release = lines.findIndex((l) => l.startsWith("Sta6 + Evt11"))
       const sentRelease = lines.findIndex((l) => l.startsWith("sent A-RELEASE-RQ"))
       assert.isBelow(release, sentRelease, lines.join("\n"))
+      // the response is logged as received before what its arrival let the SCU do next (its release): it was logged
+      // after "sent A-RELEASE-RQ", as though the SCU had released before its answer came
+      const response = lines.findIndex((l) => l.startsWith("received C-ECHO-RSP"))
+      assert.isAtLeast(response, 0, lines.join("\n"))
+      assert.isBelow(response, release, lines.join("\n"))
     })
   )
 })

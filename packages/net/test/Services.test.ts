@@ -1,10 +1,14 @@
 /** DIMSE-C end to end on loopback: our SCU against our SCP, with services given as Layers. */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Logger, Option, Ref, Stream } from "effect"
 import { Status } from "@netdicom/wire"
 import * as AcceptorPolicy from "../src/association/AcceptorPolicy.ts"
 import { EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
 import * as DataSet from "../src/dimse/DataSet.ts"
+import * as Part10 from "../src/dimse/Part10.ts"
 import { SOP_CLASSES, VERIFICATION } from "../src/services/QueryRetrieve.ts"
 import * as Scp from "../src/services/Scp.ts"
 import * as Scu from "../src/services/Scu.ts"
@@ -169,6 +173,17 @@ describe("DIMSE-C, SCU against SCP", () => {
         }
         const off = yield* Effect.flip(Scu.store(channel, { ...input, dataSet: implicit, transcode: false }))
         assert.strictEqual(off._tag, "NoAcceptedContext")
+        // the file functions take it too (a gateway forwarding files as received): they had no way to refuse it
+        const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "nd-transcode-")), "implicit.dcm")
+        const meta = { ...input, transferSyntaxUid: IMPLICIT_VR_LITTLE_ENDIAN }
+        fs.writeFileSync(file, Buffer.concat([Part10.writeMeta(meta), implicit]))
+        const fileOff = yield* Effect.flip(Scu.storeFile(channel, file, { transcode: false }))
+        assert.strictEqual(fileOff._tag, "NoAcceptedContext")
+        const [filesOff] = yield* Scu.storeFiles(channel, [file], { transcode: false })
+        assert.isTrue(Result.isFailure(filesOff!.result))
+        assert.strictEqual(received.length, 2)
+        assert.strictEqual((yield* Scu.storeFile(channel, file)).status, 0)
+        received.pop()
         // a compressed data set is not converted
         const jpeg = yield* Effect.flip(
           Scu.store(channel, { ...input, transferSyntax: "1.2.840.10008.1.2.4.50", dataSet: implicit })

@@ -763,7 +763,16 @@ export const toCommandSet = (msg: Message): CS.CommandSet => {
  */
 export const encode = (msg: Message): Result.Result<Uint8Array, CS.CommandSetError> => {
   const common = CommonCommands.encode(msg)
-  return common !== undefined ? Result.succeed(common) : CS.encode(toCommandSet(msg))
+  if (common !== undefined) return Result.succeed(common)
+  // An empty string is written as no element: a required one given empty would go out missing (the fast path above
+  // takes no empty value).
+  const fields = msg as unknown as Readonly<Record<string, unknown>>
+  for (const field of SPECS[msg._tag].required) {
+    if (fields[field] === "") {
+      return Result.fail(new CS.CommandSetError({ offset: -1, rule: `${CS.elementOf(field).keyword} is required` }))
+    }
+  }
+  return CS.encode(toCommandSet(msg))
 }
 
 /**

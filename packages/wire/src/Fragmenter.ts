@@ -176,9 +176,10 @@ const header = (dataLength: number, presentationContextId: number, isCommand: bo
   allocate(HEADER, dataLength, presentationContextId, isCommand, isLast)
 
 /**
- * The PDUs of a whole message as the pieces of one vectored write, copying nothing: each PDU is a
- * 12-byte header followed by a view of the bytes it carries. Concatenated, the pieces are exactly the
- * PDUs `fragmentMessage` makes. The views share `command` and `dataSet`: leave them unchanged until written.
+ * The PDUs of a whole message as the pieces of one vectored write: each PDU is a 12-byte header followed by a view
+ * of the bytes it carries, except a command set that fits one PDU and `COMMAND_COPY_MAX` bytes (every common
+ * message's), which is copied behind its header into one piece. Concatenated, the pieces are exactly the PDUs
+ * `fragmentMessage` makes. The views share `command` and `dataSet`: leave them unchanged until written.
  */
 export const fragmentMessageParts = (
   presentationContextId: number,
@@ -186,6 +187,9 @@ export const fragmentMessageParts = (
   command: Uint8Array,
   dataSet?: Uint8Array
 ): Array<Uint8Array> => messagePartsWithin(presentationContextId, fragmentCapacity(maxPduLength), command, dataSet)
+
+/** The largest command set `messagePartsWithin` copies behind its PDU's header rather than giving as a view. */
+export const COMMAND_COPY_MAX = 1024
 
 /**
  * `fragmentMessageParts` for a `capacity` worked out once (`fragmentCapacity` of the maximum PDU length): for a sender
@@ -203,7 +207,10 @@ export const messagePartsWithin = (
   const commandPdus = command.length === 0 ? 1 : Math.ceil(command.length / capacity)
   const dataPdus = dataSet === undefined ? 0 : dataSet.length === 0 ? 1 : Math.ceil(dataSet.length / capacity)
   const pdus = commandPdus + dataPdus
-  const headers = new Uint8Array(HEADER * pdus)
+  // A command set of one PDU, small (every common message's), is copied behind its header: its PDU is then one piece,
+  // one write of the socket's fewer (a C-STORE-RSP is a single write), for a copy of ~100-200 bytes.
+  const copied = commandPdus === 1 && command.length <= COMMAND_COPY_MAX ? command.length : 0
+  const headers = new Uint8Array(HEADER * pdus + copied)
   const out: Array<Uint8Array> = []
   for (let p = 0; p < pdus; p++) {
     const isCommand = p < commandPdus
@@ -213,7 +220,7 @@ export const messagePartsWithin = (
     const dataLength = end - at
     const pduLength = Pdv.PDV_HEADER_LENGTH + dataLength
     const pdvLength = 2 + dataLength
-    const h = p * HEADER
+    const h = p === 0 ? 0 : p * HEADER + copied
     // As `writeHeader` writes them, written out here: a call fewer per PDU of every message sent (Fragmenter.test
     // checks the parts against `fragmentMessage`'s PDUs).
     headers[h] = 0x04
@@ -227,6 +234,11 @@ export const messagePartsWithin = (
     headers[h + 9] = pdvLength & 0xff
     headers[h + 10] = presentationContextId
     headers[h + 11] = (isCommand ? Pdv.CONTROL_COMMAND : 0) | (end === bytes.length ? Pdv.CONTROL_LAST : 0)
+    if (p === 0 && copied > 0) {
+      headers.set(command, HEADER)
+      out.push(headers.subarray(0, HEADER + copied))
+      continue
+    }
     out.push(headers.subarray(h, h + HEADER))
     if (dataLength > 0) out.push(bytes.subarray(at, end))
   }

@@ -200,8 +200,8 @@ class Parser implements PduParser {
       const isLast = (control & 0x02) !== 0
       let left = itemLength - 2
       if (left === 0) {
-        const c = chunks[k]!
-        pdvs.push({ presentationContextId, isCommand, isLast, data: c.subarray(at, at) })
+        // no view of the read (see the one-chunk path below)
+        pdvs.push({ presentationContextId, isCommand, isLast, data: new Uint8Array(0) })
         continue
       }
       while (left > 0) {
@@ -264,7 +264,9 @@ class Parser implements PduParser {
         presentationContextId: first[at]!,
         isCommand: (control & 0x01) !== 0,
         isLast: (control & 0x02) !== 0,
-        data: first.subarray(at + 2, at + itemLength)
+        // an empty PDV holds no view of the read: the read may be freed (detached) while it is still queued, and a
+        // view of a detached buffer cannot even be copied (`new Uint8Array(view)` throws)
+        data: itemLength === 2 ? new Uint8Array(0) : first.subarray(at + 2, at + itemLength)
       })
       at += itemLength
     }

@@ -227,6 +227,19 @@ describe("Dimse required and forbidden fields", () => {
     const e = err(Dimse.fromCommandSet({ ...store, priority: 3 }))
     assert.deepStrictEqual([e.reason, e.command], ["InvalidValue", "C-STORE-RQ"])
   })
+
+  // An empty string is written as no element at all: a C-STORE-RQ with an empty Affected SOP Instance UID, or a
+  // C-MOVE-RQ with an empty Move Destination, went out without the element, and the peer aborted the association.
+  it("encode refuses a required field given empty, which it would leave out", () => {
+    const storeRq = SAMPLES[3]! as Dimse.CStoreRq
+    assert.include(err(Dimse.encode({ ...storeRq, affectedSopInstanceUid: "" })).rule, "AffectedSOPInstanceUID")
+    const moveRq = SAMPLES[13]! as Dimse.CMoveRq
+    assert.include(err(Dimse.encode({ ...moveRq, moveDestination: "" })).rule, "MoveDestination is required")
+    // an optional one given empty is still left out
+    const storeRsp = SAMPLES[5]! as Dimse.CStoreRsp
+    const rsp = ok(Dimse.encode({ ...storeRsp, affectedSopInstanceUid: "" }))
+    assert.isUndefined((ok(Dimse.fromCommandSet(ok(CS.decode(rsp)))) as Dimse.CStoreRsp).affectedSopInstanceUid)
+  })
 })
 
 describe("Dimse.summarize", () => {

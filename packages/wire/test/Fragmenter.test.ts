@@ -216,34 +216,60 @@ describe("Fragmenter properties", () => {
           assert.deepStrictEqual(join(parts), join(F.fragmentMessage(3, maxPdu, command, data)))
           const within = F.messagePartsWithin(3, F.fragmentCapacity(maxPdu), command, data)
           assert.deepStrictEqual(join(within), join(parts))
-          for (const part of parts) {
+          // A command set of one PDU and up to COMMAND_COPY_MAX bytes is copied behind its header (the first piece).
+          const copied = command.length <= F.fragmentCapacity(maxPdu) && command.length <= 1024
+          parts.forEach((part, i) => {
             const shared = part.buffer === command.buffer || (data !== undefined && part.buffer === data.buffer)
-            assert.isTrue(shared || part.length === 12, "a piece is a view of the input or a 12-byte header")
-          }
+            if (i === 0 && copied) assert.strictEqual(part.length, 12 + command.length, "the command's whole PDU")
+            else assert.isTrue(shared || part.length === 12, "a piece is a view of the input or a 12-byte header")
+          })
         }
       ),
       { numRuns: 300 }
     )
   })
 
-  it("messagePartsWithin writes every PDU header of a message into one allocation of 12 bytes a PDU", () => {
+  it("a command set of one PDU is one piece: a C-STORE-RSP is one write, a C-STORE-RQ's command PDU one piece", () => {
+    assert.strictEqual(F.COMMAND_COPY_MAX, 1024)
+    const capacity = F.fragmentCapacity(16384)
+    const response = bytes(120, 3)
+    const parts = F.messagePartsWithin(1, capacity, response)
+    assert.strictEqual(parts.length, 1)
+    assert.deepStrictEqual(Array.from(parts[0]!), Array.from(F.fragmentMessage(1, 16384, response)[0]!))
+    const request = F.messagePartsWithin(1, capacity, bytes(160, 5), bytes(40000, 9))
+    // the command's PDU, then three data PDUs of a header and a view each
+    assert.strictEqual(request.length, 7)
+    assert.strictEqual(request[0]!.length, 12 + 160)
+    // a command set over 1 KiB stays a view behind its own header
+    assert.strictEqual(F.messagePartsWithin(1, capacity, bytes(1026, 1)).length, 2)
+  })
+
+  it("messagePartsWithin writes every PDU header of a message into one allocation of 12 bytes a PDU, a one-PDU command set behind its header", () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 300 }),
-        fc.integer({ min: 0, max: 200 }),
+        fc.integer({ min: 0, max: 1100 }),
         fc.option(fc.integer({ min: 0, max: 2000 })),
         (maxPdu, c, n) => {
           const command = bytes(c, 7)
           const data = n === null ? undefined : bytes(n, n)
-          const parts = F.messagePartsWithin(3, F.fragmentCapacity(maxPdu), command, data)
+          const capacity = F.fragmentCapacity(maxPdu)
+          const parts = F.messagePartsWithin(3, capacity, command, data)
           const headers = parts.filter((p) => p.buffer !== command.buffer && p.buffer !== data?.buffer)
           assert.strictEqual(headers.length, F.fragmentMessage(3, maxPdu, command, data).length)
+          const copied = command.length <= capacity && command.length <= 1024 ? command.length : 0
           const buffer = headers[0]!.buffer
-          assert.strictEqual(buffer.byteLength, 12 * headers.length)
+          assert.strictEqual(buffer.byteLength, 12 * headers.length + copied)
           headers.forEach((h, i) => {
             assert.strictEqual(h.buffer, buffer)
-            assert.strictEqual(h.byteOffset, 12 * i)
+            assert.strictEqual(h.byteOffset, i === 0 ? 0 : 12 * i + copied)
+            assert.strictEqual(h.length, i === 0 ? 12 + copied : 12)
           })
+          // Copied, the command's PDU is one piece: the message is a write of the socket fewer.
+          if (copied > 0) {
+            const first = F.fragmentMessage(3, maxPdu, command, data)[0]!
+            assert.deepStrictEqual(Array.from(parts[0]!), Array.from(first))
+          }
         }
       ),
       { numRuns: 300 }

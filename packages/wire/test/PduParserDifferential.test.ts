@@ -158,7 +158,10 @@ const cut = (stream: Uint8Array, sizes: ReadonlyArray<number>, after: number): A
 
 const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64")
 
+// An empty PDV's data is a view of nothing since it was seen to outlive its read (tests/attack/zero-byte-data-sets):
+// compared by its bytes alone.
 const describeData = (data: Uint8Array, chunks: ReadonlyArray<Uint8Array>) => {
+  if (data.byteLength === 0) return { bytes: "", origin: "none", byteOffset: -1 }
   const origin = chunks.findIndex((c) => c.buffer === data.buffer)
   return { bytes: b64(data), origin, byteOffset: origin >= 0 ? data.byteOffset : -1 }
 }

@@ -46,7 +46,15 @@ import { Text, Uids } from "@netdicom/wire"
 import * as Result from "effect/Result"
 import * as CharacterSet from "./CharacterSet.ts"
 import { DataSetError, type DataSetErrorKind } from "./DataSetError.ts"
-import { type EmptyElement, EMPTY_AS_GIVEN, emptyVr, mergeEmpties, plainTag } from "./DataSetEmpties.ts"
+import {
+  type EmptyElement,
+  EMPTY_AS_GIVEN,
+  emptyVr,
+  HAND_WRITTEN_UIDS,
+  mergeEmpties,
+  plainTag,
+  uidValueBytes
+} from "./DataSetEmpties.ts"
 import {
   dictionaryVr,
   EXPLICIT_LE,
@@ -506,6 +514,14 @@ const toArrayBuffer = (v: unknown): unknown =>
       ? { ...v }
       : v
 
+// The VRs whose value is bytes, not text or numbers (PS3.5 6.2).
+const BYTE_VRS: ReadonlySet<string> = new Set(["OB", "OD", "OF", "OL", "OV", "OW", "UN"])
+
+const isBytes = (v: unknown): boolean =>
+  v instanceof ArrayBuffer ||
+  ArrayBuffer.isView(v) ||
+  (Array.isArray(v) && v.every((x) => x instanceof ArrayBuffer || ArrayBuffer.isView(x)))
+
 /** The strings in a value, PN groups included. */
 const textsOf = (v: unknown): ReadonlyArray<string> => {
   const items: ReadonlyArray<unknown> = Array.isArray(v) ? v : [v]
@@ -628,6 +644,17 @@ const prepare = (
       out[key] = null
       continue
     }
+    // Bytes only: dcmjs fails on anything else with "First argument to DataView constructor must be an ArrayBuffer".
+    if (BYTE_VRS.has(vr) && !isBytes(value)) {
+      const unknownPrivate = entry.vr === "UN" && typeof vrMap[key] !== "string" && HEX_TAG.test(key)
+      throw new Refused(
+        "InvalidValue",
+        unknownPrivate
+          ? `${path}${key}: no VR known for this tag, so its value must be bytes: give its VR in _vrMap ` +
+              `(as a request's identifier carries it) to write it as text`
+          : `${path}${key} (${vr}) takes bytes (a Uint8Array or ArrayBuffer, or an array of them), not ${typeof value}`
+      )
+    }
     const texts = textsOf(value)
     if (EXTENDED_TEXT_VRS.has(vr)) {
       needsUtf8 ||= texts.some((t) => NON_ASCII.test(t))
@@ -643,9 +670,16 @@ const prepare = (
     // A UID is digits and dots (PS3.5 9.1): dcmjs would drop anything else as it writes, "1.2*" becoming "1.2", a
     // value other than the one given (a query for another study, a response naming an instance that is not there).
     if (vr === "UI") {
-      const bad = texts.flatMap((t) => t.split("\\")).find((t) => !UID_TEXT.test(Text.trimEnd(t, " \0")))
+      const uids = texts.flatMap((t) => t.split("\\")).map((t) => Text.trimEnd(t, " \0"))
+      const bad = uids.find((t) => !UID_TEXT.test(t))
       if (bad !== undefined) {
         throw new Refused("InvalidValue", `${path}${key} (UI) "${bad}" holds characters other than digits and dots`)
+      }
+      // many values at the top level: written here (dcmjs takes time growing with their square)
+      const tag = uids.length > HAND_WRITTEN_UIDS ? plainTag(entry.tag) : undefined
+      if (empties !== undefined && tag !== undefined) {
+        empties.push({ tag, vr, value: uidValueBytes(uids) })
+        continue
       }
     }
     // A number dcmjs cannot write as given is written as another (70000 as US 4464, -1 as 65535, an IS of 14 digits

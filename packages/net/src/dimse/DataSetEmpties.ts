@@ -28,11 +28,35 @@ export const emptyVr = (node: Node, entry: DictionaryEntry | undefined, layout: 
 /**
  * A top-level element with no value (a C-FIND return key), written by `mergeEmpties` rather than by dcmjs: dcmjs
  * spends several microseconds on every element it writes (a stream of its own, copies, dictionary look-ups), which an
- * identifier of thousands of return keys pays once per response; a zero-length element is its header only.
+ * identifier of thousands of return keys pays once per response; a zero-length element is its header only. Also a
+ * UI element of many values (`value`: its bytes, padded): dcmjs writes each value into a stream growing in pieces of
+ * 256 bytes and looks for its place from the first piece, so 60,000 UIDs (a C-GET's Failed SOP Instance UID List)
+ * took it ~4 s, time growing with the square of the values.
  */
 export interface EmptyElement {
   readonly tag: number
   readonly vr: string
+  readonly value?: Uint8Array
+}
+
+/** The values from which `DataSet.encode` writes a UI element itself (`EmptyElement.value`) rather than dcmjs. */
+export const HAND_WRITTEN_UIDS = 16
+
+/** The bytes of a UI element's values: joined by `\`, padded with a NUL to an even length (PS3.5 6.2). */
+export const uidValueBytes = (values: ReadonlyArray<string>): Uint8Array => {
+  const joined = values.join("\\")
+  const out = new Uint8Array(joined.length + (joined.length % 2))
+  for (let i = 0; i < joined.length; i++) out[i] = joined.charCodeAt(i)
+  return out
+}
+
+// The header of an element `mergeEmpties` writes: its VR as written (UN for a value too long for the 16-bit length
+// of its own VR in Explicit VR, PS3.5 6.2.2, as dcmjs writes it) and its size.
+const headerOf = (e: EmptyElement, layout: Layout): { readonly vr: string; readonly size: number } => {
+  if (!layout.explicitVr) return { vr: e.vr, size: 8 }
+  const length = e.value?.length ?? 0
+  const vr = !LONG_VRS.has(e.vr) && length > 0xffff ? "UN" : e.vr
+  return { vr, size: LONG_VRS.has(vr) ? 12 : 8 }
 }
 
 /** The VRs dcmjs writes as given (it writes OL, OV and SV as UN; SQ has items): an empty one of these is ours. */
@@ -61,7 +85,7 @@ export const mergeEmpties = (
   const ctx: ScanContext = { bytes: written, until: undefined, deep: false, dictionaryVr }
   const nodes = readElements(ctx, 0, written.length, layout, 0, false).nodes
   let size = written.length
-  for (const e of empties) size += !layout.explicitVr ? 8 : LONG_VRS.has(e.vr) ? 12 : 8
+  for (const e of empties) size += headerOf(e, layout).size + (e.value?.length ?? 0)
   const out = new Uint8Array(size)
   const view = new DataView(out.buffer)
   const le = layout.littleEndian
@@ -74,16 +98,22 @@ export const mergeEmpties = (
       n++
     }
     if (n < nodes.length && nodes[n]!.tag === e.tag) return undefined
+    const length = e.value?.length ?? 0
+    const header = headerOf(e, layout)
     view.setUint16(at, e.tag >>> 16, le)
     view.setUint16(at + 2, e.tag & 0xffff, le)
-    if (!layout.explicitVr) {
-      view.setUint32(at + 4, 0, le)
-      at += 8
-    } else {
-      out[at + 4] = e.vr.charCodeAt(0)
-      out[at + 5] = e.vr.charCodeAt(1)
-      // the length (and the reserved bytes of a long VR) are zero: `out` is zero-filled
-      at += LONG_VRS.has(e.vr) ? 12 : 8
+    if (!layout.explicitVr) view.setUint32(at + 4, length, le)
+    else {
+      out[at + 4] = header.vr.charCodeAt(0)
+      out[at + 5] = header.vr.charCodeAt(1)
+      // the reserved bytes of a long VR are zero: `out` is zero-filled
+      if (header.size === 12) view.setUint32(at + 8, length, le)
+      else view.setUint16(at + 6, length, le)
+    }
+    at += header.size
+    if (e.value !== undefined) {
+      out.set(e.value, at)
+      at += length
     }
   }
   if (n < nodes.length) out.set(written.subarray(nodes[n]!.offset), at)

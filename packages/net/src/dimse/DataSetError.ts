@@ -4,8 +4,12 @@
 import { Uids } from "@netdicom/wire"
 import * as Data from "effect/Data"
 
-/** What went wrong with a data set. */
-export type DataSetErrorKind = "UnsupportedTransferSyntax" | "Truncated" | "Malformed" | "CharacterSet" | "InvalidValue"
+/**
+ * What went wrong with a data set. `TooLarge`: more elements and items than the decoder was allowed to read
+ * (`DecodeOptions.maxElements`), a bound on work rather than a fault of the bytes.
+ */
+export type DataSetErrorKind =
+  "UnsupportedTransferSyntax" | "Truncated" | "Malformed" | "TooLarge" | "CharacterSet" | "InvalidValue"
 
 /** A data set that could not be encoded or decoded in a transfer syntax. */
 export class DataSetError extends Data.TaggedError("DataSetError")<{

@@ -70,11 +70,11 @@ export interface Node extends ElementHeader {
  * in `scan` and in `decodeWith`, the scanner's only callers, and returned as a `DataSetError`.
  */
 class ScanStop {
-  readonly kind: "Truncated" | "Malformed"
+  readonly kind: "Truncated" | "Malformed" | "TooLarge"
   readonly reason: string
   readonly offset: number
   readonly needed: number | undefined
-  constructor(kind: "Truncated" | "Malformed", reason: string, offset: number, needed?: number) {
+  constructor(kind: "Truncated" | "Malformed" | "TooLarge", reason: string, offset: number, needed?: number) {
     this.kind = kind
     this.reason = reason
     this.offset = offset
@@ -142,7 +142,7 @@ const countNode = (ctx: ScanContext, at: number): void => {
   if (ctx.maxNodes === undefined) return
   const n = (ctx.nodes ?? 0) + 1
   ctx.nodes = n
-  if (n > ctx.maxNodes) throw new ScanStop("Malformed", `more than ${ctx.maxNodes} elements and items`, at)
+  if (n > ctx.maxNodes) throw new ScanStop("TooLarge", `more than ${ctx.maxNodes} elements and items`, at)
 }
 
 /**

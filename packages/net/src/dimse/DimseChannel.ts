@@ -182,6 +182,13 @@ export { MAX_RESPONSE_DATA_SET_BYTES } from "./DimseReceiver.ts"
 /** What a data set may inflate to when it is decoded (deflated identifiers): a bound on bombs. */
 export const MAX_INFLATED_IDENTIFIER_BYTES = 16 << 20
 
+/**
+ * The most data elements and sequence items a C-FIND/C-GET/C-MOVE identifier (request or response) may hold, every
+ * level counted: one over is a data set that cannot be decoded. 16 MiB inflated of 8-byte elements is 2 million of
+ * them, ~300-700 MB and 1-4 s of decoding; 20,000 cost ~13 MB and 35-80 ms.
+ */
+export const MAX_IDENTIFIER_ELEMENTS = 20_000
+
 // Responses waiting for their consumer, per request: past this the association is not read further.
 const RESPONSE_WINDOW = 2
 

@@ -182,8 +182,13 @@ export class Receiver {
         appended === undefined
           ? { message, status: statusOf(message), dataSet: undefined }
           : { message, status: statusOf(message), dataSet: undefined, statusDetail: appended }
-      const delivered = this.deps.deliver(id, response)
-      return logged === undefined ? delivered : delivered === undefined ? logged : Effect.andThen(logged, delivered)
+      if (logged === undefined) return this.deps.deliver(id, response)
+      // At Debug, logged before it is delivered: a requester resumed by the delivery runs on at once (its release
+      // logged before the response that let it release, otherwise).
+      return Effect.andThen(
+        logged,
+        Effect.suspend(() => this.deps.deliver(id, response) ?? Effect.void)
+      )
     }
     // A request.
     const inflow = Inflow.make(INFLOW_LIMIT, FRAGMENT_COST)

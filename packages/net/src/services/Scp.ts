@@ -97,7 +97,10 @@ export interface QueryRequest {
   readonly callingAeTitle: string
 }
 
-/** Answers C-FIND: a Stream of matching identifiers (only the requested keys). */
+/**
+ * Answers C-FIND: a Stream of matching identifiers (only the requested keys). A private key of a match is written in
+ * the VR the request gave it (Explicit VR: the request's `_vrMap`) unless the match's own `_vrMap` names one.
+ */
 export class QueryService extends Context.Service<
   QueryService,
   { readonly find: (request: QueryRequest) => Stream.Stream<DataSet.Naturalized, QueryFailed> }
@@ -240,9 +243,40 @@ const decodeIdentifier = (request: DimseChannel.IncomingRequest, channel: DimseC
       )
     }
     return DataSet.decode(bytes, request.context.transferSyntax, {
-      maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES
+      maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES,
+      maxElements: DimseChannel.MAX_IDENTIFIER_ELEMENTS
     })
   })
+
+// Why an identifier cannot be decoded: logged at Warn in full, and the reason (its start, 64 characters in all) as the
+// final response's comment.
+const undecodable = (decoded: Result.Result<DataSet.Naturalized, DataSet.DataSetError>): Effect.Effect<string> =>
+  Result.isFailure(decoded)
+    ? Effect.as(
+        Effect.logWarning(`identifier cannot be decoded: ${decoded.failure.message}`),
+        `identifier: ${decoded.failure.reason}`
+      )
+    : Effect.succeed("identifier cannot be decoded")
+
+const vrMapOf = (identifier: DataSet.Naturalized): Readonly<Record<string, unknown>> | undefined => {
+  const vrs = identifier["_vrMap"]
+  return typeof vrs === "object" && vrs !== null && Object.keys(vrs).length > 0
+    ? (vrs as Readonly<Record<string, unknown>>)
+    : undefined
+}
+
+// A match with the request's VRs under its own (its own win).
+const withRequestVrs = (
+  match: DataSet.Naturalized,
+  requestVrs: Readonly<Record<string, unknown>> | undefined
+): DataSet.Naturalized => {
+  if (requestVrs === undefined) return match
+  const own = vrMapOf(match)
+  return { ...match, _vrMap: own === undefined ? requestVrs : { ...requestVrs, ...own } }
+}
+
+// The Error Comment of an identifier past `DimseChannel.MAX_IDENTIFIER_ELEMENTS` (answered 0xC000, as too many keys).
+const tooLarge = `identifier of more than ${DimseChannel.MAX_IDENTIFIER_ELEMENTS} elements`
 
 const handleFind = (services: Services, request: DimseChannel.IncomingRequest, channel: DimseChannel.DimseChannel) =>
   Effect.gen(function* () {
@@ -252,11 +286,14 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
     let unencodable = 0
     let answered = 0
     let level: string | undefined
+    // The VRs the request gave its private keys (Explicit VR): a match naming those keys without VRs of its own is
+    // written in them, as a service answering the keys asked for would expect.
+    let requestVrs: Readonly<Record<string, unknown>> | undefined
     const respond = (status: number, identifier?: DataSet.Naturalized, errorComment?: string) =>
       Effect.gen(function* () {
         let bytes: Uint8Array | undefined
         if (identifier) {
-          const encoded = DataSet.encode(identifier, request.context.transferSyntax)
+          const encoded = DataSet.encode(withRequestVrs(identifier, requestVrs), request.context.transferSyntax)
           if (Result.isFailure(encoded)) {
             unencodable++
             return yield* Effect.logWarning(`match left out, not encodable: ${encoded.failure.message}`)
@@ -285,10 +322,14 @@ const handleFind = (services: Services, request: DimseChannel.IncomingRequest, c
     if (Result.isFailure(gathered)) return
     const identifier = gathered.success
     const model = modelOf(m.affectedSopClassUid)
+    if (Result.isFailure(identifier) && identifier.failure.kind === "TooLarge") {
+      return yield* respond(Status.UNABLE_TO_PROCESS, undefined, tooLarge)
+    }
     if (Result.isFailure(identifier) || model === undefined) {
-      return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, undefined, "identifier cannot be decoded")
+      return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, undefined, yield* undecodable(identifier))
     }
     level = levelOf(identifier.success)
+    requestVrs = vrMapOf(identifier.success)
     yield* Scu.logIdentifier(identifier.success)
     if (Option.isNone(services.query)) {
       return yield* respond(Status.SOP_CLASS_NOT_SUPPORTED, undefined, "no QueryService on this SCP")
@@ -380,8 +421,11 @@ const handleRetrieve = (
     if (Result.isFailure(gathered)) return
     const identifier = gathered.success
     const model = modelOf(m.affectedSopClassUid)
+    if (Result.isFailure(identifier) && identifier.failure.kind === "TooLarge") {
+      return yield* respond(Status.UNABLE_TO_PROCESS, {}, undefined, tooLarge)
+    }
     if (Result.isFailure(identifier) || model === undefined) {
-      return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, {}, undefined, "identifier cannot be decoded")
+      return yield* respond(Status.IDENTIFIER_DOES_NOT_MATCH, {}, undefined, yield* undecodable(identifier))
     }
     level = levelOf(identifier.success)
     yield* Scu.logIdentifier(identifier.success)

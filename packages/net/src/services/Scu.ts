@@ -20,7 +20,7 @@ import type * as LogLevel from "effect/LogLevel"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Dimse, Status, Transcoder } from "@netdicom/wire"
+import { Dimse, Identifiers, Status, Transcoder } from "@netdicom/wire"
 import * as Association from "../association/Association.ts"
 import { type ApplicationEntity, IMPLICIT_VR_LITTLE_ENDIAN } from "../association/ApplicationEntity.ts"
 import type { AssociationError } from "../association/AssociationError.ts"
@@ -244,6 +244,12 @@ export interface FileOptions {
    * (no File Meta Information), as storescu's `--read-file-only` makes it.
    */
   readonly sniff?: boolean
+  /**
+   * Re-encode a native file for a peer that accepted its SOP class only in another native transfer syntax, as
+   * `StoreInput.transcode`; default true. With false the file goes as its bytes are, or fails `NoAcceptedContext`
+   * (a gateway that must forward what it received unchanged).
+   */
+  readonly transcode?: boolean
 }
 
 /**
@@ -269,7 +275,7 @@ export const storeFile = (
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure | FileNotSendable> =>
   Effect.gen(function* () {
     const meta = yield* described(path, options)
-    return yield* storeDescribedFile(channel, path, meta)
+    return yield* storeDescribedFile(channel, path, meta, options)
   })
 
 /**
@@ -279,9 +285,10 @@ export const storeFile = (
 export const storeDescribedFile = (
   channel: DimseChannel.DimseChannel,
   path: string,
-  meta: Part10.FileMeta
+  meta: Part10.FileMeta,
+  options?: { readonly transcode?: boolean }
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure | FileNotSendable> =>
-  Effect.flatMap(loadChecked(path, meta), (loaded) => storeLoaded(channel, meta, loaded))
+  Effect.flatMap(loadChecked(path, meta), (loaded) => storeLoaded(channel, meta, loaded, options))
 
 /**
  * A file's data set loaded for a C-STORE, once its structure is seen whole (`DataSetCheck`): a truncated file is
@@ -314,27 +321,39 @@ const loadChecked = (
 export const storeLoaded = (
   channel: DimseChannel.DimseChannel,
   meta: Part10.FileMeta,
-  loaded: Uint8Array | Stream.Stream<Uint8Array, Part10.FileReadFailed>
+  loaded: Uint8Array | Stream.Stream<Uint8Array, Part10.FileReadFailed>,
+  options?: { readonly transcode?: boolean }
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> =>
-  store(channel, loadedInput(meta, loaded))
+  store(channel, loadedInput(meta, loaded, options))
 
 /** `storeLoaded` begun now, as `storeNow`: several begun before the first is awaited fill the window. */
 export const storeLoadedNow = (
   channel: DimseChannel.DimseChannel,
   meta: Part10.FileMeta,
-  loaded: Uint8Array | Stream.Stream<Uint8Array, Part10.FileReadFailed>
+  loaded: Uint8Array | Stream.Stream<Uint8Array, Part10.FileReadFailed>,
+  options?: { readonly transcode?: boolean }
 ): Effect.Effect<StatusInfo & { readonly sopInstanceUid: string }, DimseFailure> =>
-  storeNow(channel, loadedInput(meta, loaded))
+  storeNow(channel, loadedInput(meta, loaded, options))
 
 const loadedInput = (
   meta: Part10.FileMeta,
-  loaded: Uint8Array | Stream.Stream<Uint8Array, Part10.FileReadFailed>
-): StoreInput => ({
-  sopClassUid: meta.sopClassUid,
-  sopInstanceUid: meta.sopInstanceUid,
-  transferSyntax: meta.transferSyntaxUid,
-  dataSet: Part10.asDataSource(loaded)
-})
+  loaded: Uint8Array | Stream.Stream<Uint8Array, Part10.FileReadFailed>,
+  options: { readonly transcode?: boolean } | undefined
+): StoreInput =>
+  options?.transcode === false
+    ? {
+        sopClassUid: meta.sopClassUid,
+        sopInstanceUid: meta.sopInstanceUid,
+        transferSyntax: meta.transferSyntaxUid,
+        dataSet: Part10.asDataSource(loaded),
+        transcode: false
+      }
+    : {
+        sopClassUid: meta.sopClassUid,
+        sopInstanceUid: meta.sopInstanceUid,
+        transferSyntax: meta.transferSyntaxUid,
+        dataSet: Part10.asDataSource(loaded)
+      }
 
 /**
  * C-STORE of many files on one association, as many outstanding at once as the negotiated
@@ -370,7 +389,7 @@ export const storeFiles = (
         next = i + 1 < paths.length ? yield* Effect.forkScoped(prepare(paths[i + 1]!)) : undefined
         const result = Result.isFailure(prepared)
           ? Result.fail(prepared.failure)
-          : yield* Effect.result(storeLoaded(channel, prepared.success.meta, prepared.success.loaded))
+          : yield* Effect.result(storeLoaded(channel, prepared.success.meta, prepared.success.loaded, options))
         out.push({ path, result })
       }
       return out
@@ -428,7 +447,8 @@ export const find = (
           // text in a character set that cannot be decoded is read as Latin-1 with a warning, not an abort (as
           // DCMTK and pynetdicom do): one odd match does not cut off the listing
           const decoded = DataSet.decodeWithWarnings(r.dataSet, context.transferSyntax, {
-            maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES
+            maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES,
+            maxElements: DimseChannel.MAX_IDENTIFIER_ELEMENTS
           })
           if (Result.isFailure(decoded)) {
             return Effect.fail(new DimseProtocolError({ detail: `C-FIND-RSP identifier: ${decoded.failure.message}` }))
@@ -461,7 +481,8 @@ const progressOf = (r: DimseChannel.Response, ts: string, service: Status.Servic
   const detail = r.dataSet ?? r.statusDetail
   if (detail) {
     const ds = DataSet.decodeWithWarnings(detail, r.dataSet ? ts : IMPLICIT_VR_LITTLE_ENDIAN, {
-      maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES
+      maxInflatedLength: DimseChannel.MAX_INFLATED_IDENTIFIER_BYTES,
+      maxElements: DimseChannel.MAX_IDENTIFIER_ELEMENTS
     })
     const list = Result.isSuccess(ds) ? ds.success.dataset["FailedSOPInstanceUIDList"] : undefined
     if (typeof list === "string") failedSopInstanceUids = list.split("\\").filter((s) => s.length > 0)
@@ -509,11 +530,20 @@ const retrieve = (
     })
   )
 
-/** C-MOVE: asks the peer to send matches to `destination` (an AE title it knows) (PS3.4 C.4.2). */
+/**
+ * C-MOVE: asks the peer to send matches to `destination` (an AE title it knows) (PS3.4 C.4.2). A destination that
+ * cannot be an AE title (empty or only spaces, over 16 characters, a backslash or control character) fails with
+ * `InvalidIdentifier` before anything is sent; the association goes on.
+ */
 export const move = (
   channel: DimseChannel.DimseChannel,
   query: RetrieveQuery & { readonly destination: string }
-): Stream.Stream<RetrieveProgress, DimseFailure | DataSetError> => retrieve(channel, "move", query, query.destination)
+): Stream.Stream<RetrieveProgress, DimseFailure | DataSetError | Identifiers.InvalidIdentifier> =>
+  Stream.unwrap(
+    Effect.map(Effect.fromResult(Identifiers.aeTitle(query.destination)), (destination) =>
+      retrieve(channel, "move", query, destination)
+    )
+  )
 
 /**
  * C-GET: the peer sends matches back over this association as C-STORE sub-operations, which the

@@ -828,8 +828,13 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           closeTransport()
           return "Sta1"
         case "AA-4": {
-          const detail = input.evt === "Evt17" ? input.detail : "connection closed"
           const connectFailed = input.evt === "Evt17" ? input.connectFailed : undefined
+          const closed = input.evt === "Evt17" ? input.detail : "connection closed"
+          // Closed while we awaited the A-ASSOCIATE-AC: most often a server that speaks TLS, or no DICOM at all.
+          const detail =
+            state === "Sta5" && connectFailed === undefined
+              ? `${closed} before any answer to the A-ASSOCIATE-RQ (is it a DICOM service? over TLS if it needs it?)`
+              : closed
           indicate({
             _tag: "Aborted",
             abort: { by: "provider", source: 2, reason: 0, detail, ...(connectFailed ? { connectFailed } : {}) }
