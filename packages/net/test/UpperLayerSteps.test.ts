@@ -1,6 +1,7 @@
 /** The upper layer's machine stepped synchronously by its events: re-entrant primitives and defects of a step. */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Result, Scope } from "effect"
+import * as Net from "node:net"
+import { Deferred, Duration, Effect, Exit, Result, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { PduCodec, PduParser, type Pdu } from "@netdicom/wire"
 import * as Transport from "../src/upper/Transport.ts"
@@ -164,5 +165,59 @@ describe("the upper layer's steps", () => {
         const sent = (yield* readAll(theirs)).map((p) => p._tag)
         assert.deepStrictEqual(sent, ["AAssociateAc", "AReleaseRp"])
       })
+  )
+
+  // Round 19: over a socket, the taker of the A-ASSOCIATE indication runs within the machine's turn, and its
+  // A-ASSOCIATE-AC, with nothing queued behind the step, is stepped at once (no suspension): it must still be in
+  // effect (Sta6, the AC sent) when `submit` completes, and a P-DATA-TF that came in the same read as the
+  // A-ASSOCIATE-RQ is stepped after it (indicated, not an unexpected PDU in Sta3).
+  it.live("an A-ASSOCIATE-AC submitted by the taker of the indication is in effect as submit completes, over TCP", () =>
+    Effect.gen(function* () {
+      const server = yield* Transport.listenTcp("127.0.0.1", 0, { writeTimeout: Duration.seconds(5) })
+      const outcome = yield* Deferred.make<{ readonly after: string; readonly next: string }>()
+      yield* Effect.forkScoped(
+        server.run((t) =>
+          Effect.scoped(
+            Effect.gen(function* () {
+              const ul = yield* UpperLayer.make({
+                role: "acceptor",
+                maxPduLength: 16384,
+                artim: "5 seconds",
+                transport: t
+              })
+              const first = yield* ul.indications
+              if (first._tag !== "AssociateIndication")
+                return yield* Deferred.succeed(outcome, { after: first._tag, next: "" })
+              yield* ul.submit({ _tag: "AssociateAccept", ac: associateAc(first.rq) })
+              const after = yield* ul.state
+              const next = yield* ul.indications
+              yield* Deferred.succeed(outcome, { after, next: next._tag })
+            })
+          )
+        )
+      )
+      const client = Net.createConnection({ host: "127.0.0.1", port: server.port })
+      client.on("error", () => {})
+      const received: Array<Buffer> = []
+      client.on("data", (b: Buffer) => received.push(b))
+      yield* Effect.callback<void>((resume) => void client.once("connect", () => resume(Effect.void)))
+      const pdata = PduCodec.encodePDataTf([
+        { presentationContextId: 1, isCommand: true, isLast: true, data: new Uint8Array([1, 2, 3, 4]) }
+      ])
+      // The A-ASSOCIATE-RQ and a P-DATA-TF in one write (one read on loopback).
+      client.write(Buffer.concat([encode(associateRq()), Buffer.from(pdata)]))
+      const { after, next } = yield* Deferred.await(outcome).pipe(Effect.timeout("5 seconds"))
+      if (received.length === 0) {
+        yield* Effect.callback<void>((resume) => void client.once("data", () => resume(Effect.void))).pipe(
+          Effect.timeout("5 seconds")
+        )
+      }
+      client.destroy()
+      assert.strictEqual(after, "Sta6")
+      assert.strictEqual(next, "PData")
+      const parser = PduParser.make({ maxPduLength: 0 })
+      const sent = received.flatMap((b) => parser.push(new Uint8Array(b)).pdus.map((p) => p._tag))
+      assert.deepStrictEqual(sent.slice(0, 1), ["AAssociateAc"])
+    }).pipe(Effect.scoped)
   )
 })

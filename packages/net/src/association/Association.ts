@@ -17,7 +17,7 @@ import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import type { Pdu } from "@netdicom/wire"
-import { connectTcp, connectTls } from "../upper/Transport.ts"
+import { openTcp, openTls } from "../upper/Transport.ts"
 import type { Transport } from "../upper/Transport.ts"
 import type * as Tls from "../upper/Tls.ts"
 import * as UpperLayer from "../upper/UpperLayer.ts"
@@ -342,13 +342,14 @@ const open = (
       maxPduLength: ae.maxPduLength,
       artim: ae.timeouts.acse,
       idle: ae.timeouts.idle,
-      connect:
+      // With no fiber for the connect: its outcome is stepped from the socket's event.
+      open:
         options.tls === undefined
-          ? connectTcp(options.host, options.port, {
+          ? openTcp(options.host, options.port, {
               writeTimeout: ae.timeouts.write,
               connectTimeout: ae.timeouts.connect
             })
-          : connectTls(options.host, options.port, {
+          : openTls(options.host, options.port, {
               writeTimeout: ae.timeouts.write,
               connectTimeout: ae.timeouts.connect,
               tls: options.tls

@@ -112,11 +112,17 @@ type UserItem = Pdu.UserItem
 type ItemOf<T extends UserItem["_tag"]> = Extract<UserItem, { readonly _tag: T }>
 type RoleSelection = ItemOf<"ScpScuRoleSelection">
 
-const findItem = <T extends UserItem["_tag"]>(items: ReadonlyArray<UserItem>, tag: T): ItemOf<T> | undefined =>
-  items.find((item): item is ItemOf<T> => item._tag === tag)
+// Plain loops rather than `find`/`filter` with a predicate: a call fewer per item, on every association's set-up.
+const findItem = <T extends UserItem["_tag"]>(items: ReadonlyArray<UserItem>, tag: T): ItemOf<T> | undefined => {
+  for (const item of items) if (item._tag === tag) return item as ItemOf<T>
+  return undefined
+}
 
-const filterItems = <T extends UserItem["_tag"]>(items: ReadonlyArray<UserItem>, tag: T): Array<ItemOf<T>> =>
-  items.filter((item): item is ItemOf<T> => item._tag === tag)
+const filterItems = <T extends UserItem["_tag"]>(items: ReadonlyArray<UserItem>, tag: T): Array<ItemOf<T>> => {
+  const found: Array<ItemOf<T>> = []
+  for (const item of items) if (item._tag === tag) found.push(item as ItemOf<T>)
+  return found
+}
 
 // The first role selection item per SOP class (PS3.7 D.3.3.4 allows one per SOP class).
 const rolesBySopClass = (items: ReadonlyArray<UserItem>): Map<string, RoleSelection> => {

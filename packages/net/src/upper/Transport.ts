@@ -316,7 +316,7 @@ const fromNodeSocket = (
   peer: string,
   options: TransportOptions,
   tls?: Tls.Session
-): { readonly transport: Transport; readonly close: Effect.Effect<void> } => {
+): { readonly transport: Transport; readonly close: () => void } => {
   // Writes are corked until the end of their tick; whatever is corked still goes out before a destroy.
   let corked = false
   const uncork = () => {
@@ -324,10 +324,10 @@ const fromNodeSocket = (
     corked = false
     conn.uncork()
   }
-  const close = Effect.sync(() => {
+  const close = () => {
     uncork()
     conn.destroy()
-  })
+  }
   // Closes at once; a read waiting, or the next, fails with `why` unless the connection had ended already.
   const destroyFor = (why: () => TransportError) =>
     Effect.sync(() => {
@@ -388,15 +388,48 @@ const fromNodeSocket = (
   return { transport, close }
 }
 
+/** A connection an `Opener` made: the transport, and what closes it (uncork, destroy) once it is no longer wanted. */
+export interface Opened {
+  readonly _tag: "Opened"
+  readonly transport: Transport
+  readonly close: () => void
+}
+
+/**
+ * A connect begun at once, with no fiber and no scope: `done` is told its outcome (the connection, or why there is
+ * none) from the socket's event, or before this returns when Node refuses the address at once; the connect timeout is
+ * a timer of `timers`. Returns what abandons it: before the outcome, the connect is stopped (the half-open socket
+ * destroyed, its timer cancelled) and `done` is never told; after it, the connection is closed. It may run twice.
+ */
+export type Opener = (timers: Timers.Timers, done: (outcome: Opened | ConnectFailed) => void) => () => void
+
+/** A TCP connection (no-delay, keep-alive), opened as an `Opener` (what `connectTcp` does in a scope). */
+export const openTcp = (
+  host: string,
+  port: number,
+  options: TransportOptions & { readonly connectTimeout: Duration.Duration }
+): Opener =>
+  openWith(host, port, options, "connect", () =>
+    Net.createConnection({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 })
+  )
+
+/** A TLS connection, opened as an `Opener` (what `connectTls` does in a scope). */
+export const openTls = (
+  host: string,
+  port: number,
+  options: TransportOptions & { readonly connectTimeout: Duration.Duration; readonly tls: Tls.ClientOptions }
+): Opener =>
+  openWith(host, port, options, "secureConnect", () => {
+    const conn = nodeTls().connect({ host, port, ...Tls.clientConnectionOptions(host, options.tls) })
+    return conn.setNoDelay(true).setKeepAlive(true, 30_000)
+  })
+
 /** Opens a TCP connection (no-delay, keep-alive) within the current scope. */
 export const connectTcp = (
   host: string,
   port: number,
   options: TransportOptions & { readonly connectTimeout: Duration.Duration }
-): Effect.Effect<Transport, ConnectFailed, Scope.Scope> =>
-  connectWith(host, port, options, "connect", () =>
-    Net.createConnection({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 })
-  )
+): Effect.Effect<Transport, ConnectFailed, Scope.Scope> => connectWith(openTcp(host, port, options))
 
 /**
  * Opens a TLS connection (no-delay, keep-alive, TLS 1.2 or later) within the current scope: done once the handshake
@@ -407,86 +440,104 @@ export const connectTls = (
   host: string,
   port: number,
   options: TransportOptions & { readonly connectTimeout: Duration.Duration; readonly tls: Tls.ClientOptions }
-): Effect.Effect<Transport, ConnectFailed, Scope.Scope> =>
-  connectWith(host, port, options, "secureConnect", () => {
-    const conn = nodeTls().connect({ host, port, ...Tls.clientConnectionOptions(host, options.tls) })
-    return conn.setNoDelay(true).setKeepAlive(true, 30_000)
-  })
+): Effect.Effect<Transport, ConnectFailed, Scope.Scope> => connectWith(openTls(host, port, options))
 
 let tlsModule: typeof NodeTls | undefined
 // `node:tls` (and OpenSSL's setup with it), loaded when first used: a command that speaks plain TCP never loads it.
 const nodeTls = (): typeof NodeTls => (tlsModule ??= process.getBuiltinModule("node:tls"))
 
-const connectWith = (
-  host: string,
-  port: number,
-  options: TransportOptions & { readonly connectTimeout: Duration.Duration },
-  ready: "connect" | "secureConnect",
-  open: () => Net.Socket
-): Effect.Effect<Transport, ConnectFailed, Scope.Scope> =>
-  // In one synchronous run up to the connect (no generator): every requestor association's path.
+const NOTHING_TO_ABANDON = () => {}
+
+const openWith =
+  (
+    host: string,
+    port: number,
+    options: TransportOptions & { readonly connectTimeout: Duration.Duration },
+    ready: "connect" | "secureConnect",
+    open: () => Net.Socket
+  ): Opener =>
+  (timers, done) => {
+    let conn: Net.Socket
+    try {
+      conn = open()
+    } catch (cause) {
+      // Node throws at once for an impossible address (a port out of range) or unusable TLS settings.
+      done(new ConnectFailed({ host, port, detail: String(cause) }))
+      return NOTHING_TO_ABANDON
+    }
+    const socket = conn
+    // Set once `done` has been told (or the connect abandoned): nothing more is told.
+    let settled = false
+    let close: (() => void) | undefined
+    const reader = attachReader(socket)
+    const fail = (detail: string) => {
+      settled = true
+      done(new ConnectFailed({ host, port, detail }))
+    }
+    // The connect timeout is a timer (no race of forked fibers), cancelled on every way out of the wait (connected,
+    // failed, timed out, abandoned).
+    const cancel = timers.after(Duration.toMillis(options.connectTimeout), () => {
+      socket.off("error", onError)
+      socket.off("close", onClose)
+      socket.destroy()
+      fail(`${ready === "connect" ? "connect" : "connect and TLS handshake"} timed out`)
+    })
+    const onError = (cause: Error) => {
+      cancel()
+      socket.off("close", onClose)
+      fail(ready === "connect" ? String(cause) : Tls.describeFailure(cause))
+    }
+    // A TLS server that closes during the handshake (a plain TCP server that did not understand it) may end the
+    // connection without an error.
+    const onClose = () => {
+      cancel()
+      socket.off("error", onError)
+      fail(ready === "connect" ? "connection closed" : "connection closed during the TLS handshake")
+    }
+    socket.once("error", onError)
+    socket.once("close", onClose)
+    socket.once(ready, () => {
+      cancel()
+      socket.off("error", onError)
+      socket.off("close", onClose)
+      settled = true
+      const session = ready === "secureConnect" ? Tls.sessionOf(socket as NodeTls.TLSSocket) : undefined
+      const made = fromNodeSocket(socket, reader, `${host}:${port}`, options, session)
+      close = made.close
+      done({ _tag: "Opened", transport: made.transport, close: made.close })
+    })
+    return () => {
+      if (close !== undefined) return close()
+      if (settled) return
+      // Abandoned while connecting: the half-open socket goes, and `done` is never told.
+      settled = true
+      cancel()
+      socket.off("error", onError)
+      socket.off("close", onClose)
+      socket.destroy()
+    }
+  }
+
+// An `Opener` as a scoped effect: the connection's close is a finalizer of the current scope.
+const connectWith = (opener: Opener): Effect.Effect<Transport, ConnectFailed, Scope.Scope> =>
   Effect.withFiber((fiber) => {
     const context = fiber.context as Context.Context<Scope.Scope>
-    // The connect timeout is a timer on the Clock (no race of forked fibers), cancelled on every way out of the
-    // wait (connected, failed, timed out, interrupted): no finalizer for it.
     const timers = Timers.makeUnsafe(context)
-    const connectMillis = Duration.toMillis(options.connectTimeout)
     // The connect itself stays interruptible (a scope closing must be able to stop a handshake the peer never
     // answers); once it succeeded, the socket is tied to the scope before anything can interrupt.
-    const connecting = Effect.callback<{ conn: Net.Socket; reader: ReturnType<typeof attachReader> }, ConnectFailed>(
-      (resume) => {
-        let conn: Net.Socket
-        try {
-          conn = open()
-        } catch (cause) {
-          // Node throws at once for an impossible address (a port out of range) or unusable TLS settings.
-          return resume(Effect.fail(new ConnectFailed({ host, port, detail: String(cause) })))
-        }
-        const reader = attachReader(conn)
-        const cancel = timers.after(connectMillis, () => {
-          conn.off("error", onError)
-          conn.off("close", onClose)
-          conn.destroy()
-          const what = ready === "connect" ? "connect" : "connect and TLS handshake"
-          resume(Effect.fail(new ConnectFailed({ host, port, detail: `${what} timed out` })))
-        })
-        const onError = (cause: Error) => {
-          cancel()
-          conn.off("close", onClose)
-          const detail = ready === "connect" ? String(cause) : Tls.describeFailure(cause)
-          resume(Effect.fail(new ConnectFailed({ host, port, detail })))
-        }
-        // A TLS server that closes during the handshake (a plain TCP server that did not understand it) may end the
-        // connection without an error.
-        const onClose = () => {
-          cancel()
-          conn.off("error", onError)
-          const detail = ready === "connect" ? "connection closed" : "connection closed during the TLS handshake"
-          resume(Effect.fail(new ConnectFailed({ host, port, detail })))
-        }
-        conn.once("error", onError)
-        conn.once("close", onClose)
-        conn.once(ready, () => {
-          cancel()
-          conn.off("error", onError)
-          conn.off("close", onClose)
-          resume(Effect.succeed({ conn, reader }))
-        })
-        // Interrupted (a scope closing): the half-open socket goes.
-        return Effect.sync(() => {
-          cancel()
-          conn.destroy()
-        })
-      }
-    )
+    const connecting = Effect.callback<Opened, ConnectFailed>((resume) => {
+      const abandon = opener(timers, (outcome) =>
+        resume(outcome._tag === "Opened" ? Effect.succeed(outcome) : Effect.fail(outcome))
+      )
+      // Interrupted (a scope closing): the half-open socket goes.
+      return Effect.sync(abandon)
+    })
     const scope = Context.get(context, Scope.Scope)
     // One finalizer for the socket (uncork, destroy), added as the connect succeeds, before anything can interrupt.
     return Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(connecting), ({ conn, reader }) => {
-        const session = ready === "secureConnect" ? Tls.sessionOf(conn as NodeTls.TLSSocket) : undefined
-        const made = fromNodeSocket(conn, reader, `${host}:${port}`, options, session)
-        return Effect.as(Scope.addFinalizer(scope, made.close), made.transport)
-      })
+      Effect.flatMap(restore(connecting), (opened) =>
+        Effect.as(Scope.addFinalizer(scope, Effect.sync(opened.close)), opened.transport)
+      )
     )
   })
 
@@ -652,7 +703,7 @@ const listenWith = (
             const fiber = fork(
               Effect.ensuring(
                 Effect.suspend(() => handler(made.transport)),
-                made.close
+                Effect.sync(made.close)
               ).pipe(
                 Effect.catchCause((cause) =>
                   Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.logError("connection failed", cause)

@@ -43,6 +43,7 @@ import * as Table from "./StateTable.ts"
 import * as Timers from "./Timers.ts"
 import {
   type ConnectFailed,
+  type Opener,
   type Pull,
   pullOf,
   readsGivenAwayBy,
@@ -68,8 +69,13 @@ export interface UpperLayerOptions {
   readonly maxPduLength: number
   /** The ARTIM timeout (PS3.8 9.1.5). */
   readonly artim: Duration.Input
-  /** Requestor: opens the transport (AE-1). */
+  /** Requestor: opens the transport (AE-1), in a fiber of its own, its resources held by the machine's scope. */
   readonly connect?: Effect.Effect<Transport, ConnectFailed, Scope.Scope>
+  /**
+   * Requestor: opens the transport (AE-1) with no fiber (`Transport.openTcp`, `openTls`), its outcome stepped from
+   * the socket's event; used instead of `connect` when given. The connection is closed as the machine finishes.
+   */
+  readonly open?: Opener
   /** Acceptor: the connection that arrived (Evt5). */
   readonly transport?: Transport
   /**
@@ -169,8 +175,9 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     // fiber that made it (its logger, log annotations and spans), and are interrupted when its scope closes.
     const context = fiber.context as Context.Context<Scope.Scope>
     const scope = Context.get(context, Scope.Scope)
-    // The connection's resources (what `connect` acquires), closed once the machine has finished, or with `scope`.
-    const connScope = Scope.makeUnsafe()
+    // The connection's resources (what `connect` acquires), closed once the machine has finished, or with `scope`;
+    // made with the connect (an acceptor's machine, or one given `open`, has none).
+    let connScope: Scope.Closeable | undefined
     const runFork = Effect.runForkWith(context)
     const runSync = Effect.runSyncWith(context)
     const writeLock = Semaphore.makeUnsafe(1)
@@ -184,6 +191,8 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     // Cancels the idle watch's timer, if armed.
     let idleTimer: (() => void) | undefined
     let finished = false
+    // An `Opener`'s connect under way or connection made: abandoned (stopped, or closed) as the machine finishes.
+    let abandonOpening: (() => void) | undefined
     let receiver: PDataReceiver | undefined
     // The receiver when it takes runs of P-DATA-TFs (`receiver` is then its one-at-a-time form).
     let runReceiver: PDataRunReceiver | undefined
@@ -223,7 +232,10 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
         stopped = true
         stopReading()
         timers.cancelAll()
-        const closeConn = Effect.suspend(() => Scope.closeUnsafe(connScope, exit) ?? Effect.void)
+        abandonOpening?.()
+        const conn = connScope
+        if (conn === undefined) return fibers.size === 0 ? Effect.void : Fiber.interruptAll(fibers)
+        const closeConn = Effect.suspend(() => Scope.closeUnsafe(conn, exit) ?? Effect.void)
         return fibers.size === 0 ? closeConn : Effect.andThen(Fiber.interruptAll(fibers), closeConn)
       })
 
@@ -249,6 +261,32 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       let input: Events.Input | undefined
       while ((input = events.shift()) !== undefined) stepped(input)
     }
+    // Set while `post` wakes the takers due after a step: a taker woken then that submits a primitive, with nothing
+    // queued and no one else to wake or resume, has it stepped at once (`submit`), as `post` would step it next.
+    let waking = false
+    // One event stepped, then the takers it woke; a defect of the machine (a PDU built here that cannot be encoded)
+    // ends the association rather than the process, and is logged.
+    const stepOne = (next: Events.Input): void => {
+      try {
+        step(next)
+        // Takers woken once the step is over: what they do next (a P-DATA request after AssociateAccepted, say)
+        // sees the state the step led to.
+        waking = true
+        try {
+          wakeDue()
+        } finally {
+          waking = false
+        }
+      } catch (defect) {
+        runSync(Effect.logError("upper layer defect", defect))
+        dropEvents()
+        indicate(providerAbort(0, `internal error: ${String(defect)}`))
+        state = "Sta1"
+        finish()
+        wakeDue()
+      }
+      stepped(next)
+    }
     // Steps `input` now, or after the step under way when it comes from one (an action's effect, a taker woken by an
     // indication that submits a primitive).
     const post = (input: Events.Input): void => {
@@ -257,24 +295,7 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       stepping = true
       try {
         let next: Events.Input | undefined
-        while (!finished && (next = events.shift()) !== undefined) {
-          try {
-            step(next)
-            // Takers woken once the step is over: what they do next (a P-DATA request after AssociateAccepted, say)
-            // sees the state the step led to.
-            wakeDue()
-          } catch (defect) {
-            // A defect of the machine (a PDU built here that cannot be encoded): the association ends rather than
-            // the process, and the defect is logged.
-            runSync(Effect.logError("upper layer defect", defect))
-            dropEvents()
-            indicate(providerAbort(0, `internal error: ${String(defect)}`))
-            state = "Sta1"
-            finish()
-            wakeDue()
-          }
-          stepped(next)
-        }
+        while (!finished && (next = events.shift()) !== undefined) stepOne(next)
         dropEvents()
       } finally {
         stepping = false
@@ -677,9 +698,25 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
     const run = (name: Table.ActionName, input: Events.Input): Table.State => {
       switch (name) {
         case "AE-1": {
-          if (input.evt !== "Evt1" || !options.connect) return "Sta1"
+          if (input.evt !== "Evt1" || (!options.open && !options.connect)) return "Sta1"
           pendingRq = input.rq
           pendingRqBytes = input.encoded
+          if (options.open !== undefined) {
+            // No fiber: the outcome is stepped from the socket's event (or at once, after this step, when Node
+            // refused the address).
+            abandonOpening = options.open(timers, (outcome) => {
+              if (outcome._tag === "ConnectFailed") {
+                post({ evt: "Evt17", detail: outcome.message, connectFailed: outcome })
+                return
+              }
+              if (finished) return outcome.close()
+              attach(outcome.transport)
+              post({ evt: "Evt2", transport: outcome.transport })
+            })
+            return "Sta4"
+          }
+          if (!options.connect) return "Sta1"
+          connScope = Scope.makeUnsafe()
           spawn(
             Scope.provide(options.connect, connScope).pipe(
               Effect.matchEffect({
@@ -829,9 +866,10 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
       stopArtim()
       idleTimer?.()
       closeTransport()
+      abandonOpening?.()
       // The connection's scope, closed now: its finalizers (a socket's close), if any, run on a fiber of their own;
-      // an acceptor's holds none, and no fiber is started.
-      const closing = Scope.closeUnsafe(connScope, Exit.void)
+      // an acceptor's machine, or one given `open`, has none, and no fiber is started.
+      const closing = connScope === undefined ? undefined : Scope.closeUnsafe(connScope, Exit.void)
       if (closing !== undefined) spawn(closing)
       indicate(CLOSED)
       wakeClosed = true
@@ -1008,6 +1046,21 @@ export const make = (options: UpperLayerOptions): Effect.Effect<UpperLayer, neve
           const input = Events.ofPrimitive(p)
           if (!stepping) {
             post(input)
+            return Effect.void
+          }
+          // Issued by the one taker woken after a step, with nothing queued behind that step and no one else to wake
+          // or resume (an acceptor's A-ASSOCIATE-AC, submitted as its A-ASSOCIATE-RQ is indicated): it would be
+          // stepped next, so it is stepped now, with no wait (and no fiber suspended) for the loop to come to it.
+          if (
+            waking &&
+            events.length === 0 &&
+            takers.size === 0 &&
+            submitters.size === 0 &&
+            consumer === undefined &&
+            !finished
+          ) {
+            waking = false
+            stepOne(input)
             return Effect.void
           }
           // The waiter is registered with the queueing, in one synchronous run: the fiber may yield between two
