@@ -15,7 +15,8 @@
  * netdicom sides instead of the benchmark; netdicom on both sides unless --pairings), --wait-quiet S (before each
  * sample wait up to S seconds for the machine's other processes to go idle), --keep (keep the temp dir), --sources (run
  * the netdicom sides from their TypeScript sources instead of bundles; --profile does, so profiles name the modules),
- * --node-flags "<flags>" (Node's flags for the netdicom sides; default: those of the `netdicom` command, `NODE_FLAGS`),
+ * --node-flags "<flags>" (Node's flags for the netdicom sides; default: those of the `netdicom` command, `NODE_FLAGS`,
+ * and for the SCP the flags the command's servers add, `SERVER_NODE_FLAGS`; given, both sides run with these alone),
  * --warm / --no-warm (warm rows for small and echo, beside the cold ones: on in a full run, off with --quick or
  * --profile unless --warm; see warmNote), --warm-passes N (unmeasured passes before a warm sample's measured one:
  * 6, 2 with --quick).
@@ -43,7 +44,7 @@ import { FIND_KEYS, SCP_AET, SCU_AET, type ScpConfig, type ScpStats, type ScuJob
 import { generateLarge, generateSmall, type Input } from "./inputs.ts"
 import * as Procs from "./procs.ts"
 import * as Profile from "./profile.ts"
-import { bundle, NODE_FLAGS, SERVER_ENV } from "../packages/cli/build.ts"
+import { bundle, NODE_FLAGS, SERVER_ENV, SERVER_NODE_FLAGS } from "../packages/cli/build.ts"
 import type { Ticks } from "./ticks.ts"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
@@ -91,6 +92,8 @@ interface Options {
   readonly waitQuiet: number
   /** Node's flags for the netdicom sides (default: those the `netdicom` command runs with). */
   readonly nodeFlags: ReadonlyArray<string>
+  /** The flags the netdicom SCP adds (default: those the command's servers add; none with `--node-flags`). */
+  readonly scpNodeFlags: ReadonlyArray<string>
   /** Warm rows (small, echo) beside the cold ones. */
   readonly warm: boolean
   /** Unmeasured passes of the job before a warm sample's measured pass. */
@@ -162,6 +165,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     sources: flags.get("sources") === "true" || flags.get("profile") === "true",
     waitQuiet: flags.has("wait-quiet") ? int("wait-quiet", 0, 0) : 0,
     nodeFlags: flags.has("node-flags") ? (flags.get("node-flags") ?? "").split(" ").filter(Boolean) : NODE_FLAGS,
+    scpNodeFlags: flags.has("node-flags") ? [] : SERVER_NODE_FLAGS,
     warm,
     warmPasses: int("warm-passes", 6, 2)
   }
@@ -259,6 +263,8 @@ interface Env {
   readonly sides: { readonly scp: string; readonly scu: string }
   /** Node's flags for the netdicom sides. */
   readonly nodeFlags: ReadonlyArray<string>
+  /** The flags the netdicom SCP adds to them, as the command's servers do. */
+  readonly scpNodeFlags: ReadonlyArray<string>
   /** `--warm-passes`. */
   readonly warmPasses: number
 }
@@ -329,7 +335,7 @@ const watchServer = (pid: number) => {
 }
 
 const startNetdicomScp = async (env: Env, config: ScpConfig, profileName: string): Promise<RunningScp> => {
-  const args = [...nodeArgs(env, profileName), env.sides.scp, JSON.stringify(config)]
+  const args = [...nodeArgs(env, profileName), ...env.scpNodeFlags, env.sides.scp, JSON.stringify(config)]
   // as the command's servers run (a variable set in our own environment wins)
   const proc = Procs.start(node, args, { env: { ...SERVER_ENV, ...nodeEnv(env) } })
   const port = Number(await proc.line("READY"))
@@ -966,7 +972,15 @@ const main = async (): Promise<void> => {
     await bundle(Path.join(here, "scp.ts"), sides.scp)
     await bundle(Path.join(here, "scu.ts"), sides.scu)
   }
-  const env: Env = { work, logConfig, profileDir, sides, nodeFlags: options.nodeFlags, warmPasses: options.warmPasses }
+  const env: Env = {
+    work,
+    logConfig,
+    profileDir,
+    sides,
+    nodeFlags: options.nodeFlags,
+    scpNodeFlags: options.scpNodeFlags,
+    warmPasses: options.warmPasses
+  }
   const t0 = performance.now()
   const workloads: Array<Workload> = []
   const run = String(startedAt.getTime())

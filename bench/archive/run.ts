@@ -1,6 +1,6 @@
 /**
  * CPU per small instance of the archive servers: `netdicom storescp` and `netdicom qrscp` (built bundles, run as
- * `node <NODE_FLAGS> <bundle>` like the `netdicom` command) against DCMTK `storescp -od`, each receiving
+ * `node <NODE_FLAGS> <SERVER_NODE_FLAGS> <bundle>` like the `netdicom` command) against DCMTK `storescp -od`, each receiving
  * the same N small CT instances (`bench/inputs.ts`, ~40 KB) from DCMTK `storescu` (TCP_NODELAY=1, one association).
  *
  * Every server is started fresh on a port the OS picked, into an empty folder under `--tmp` (default /dev/shm: tmpfs,
@@ -14,7 +14,7 @@
  *
  * `--bundle` (repeatable) compares builds: each netdicom server runs once a round per bundle (default: the
  * workspace's packages/cli/dist/netdicom.mjs). `--flags` adds Node flags to one label's servers, after the command's
- * own (`NODE_FLAGS` of packages/cli/build.ts), `--args` flags to its servers' command line (`--sync none`, say); a
+ * own (`NODE_FLAGS` and `SERVER_NODE_FLAGS` of packages/cli/build.ts), `--args` flags to its servers' command line (`--sync none`, say); a
  * label may name the same bundle as another. `--prof dir` starts the netdicom servers with `--cpu-prof` into dir.
  * Prints one line per run and a summary of medians (CPU µs per instance, wall ms for the whole association, the
  * server's peak RSS: VmHWM just after storescu exits).
@@ -23,7 +23,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { parseArgs } from "node:util"
-import { NODE_FLAGS, SERVER_ENV } from "../../packages/cli/build.ts"
+import { NODE_FLAGS, SERVER_ENV, SERVER_NODE_FLAGS } from "../../packages/cli/build.ts"
 import * as Inputs from "../inputs.ts"
 import * as Procs from "../procs.ts"
 
@@ -74,6 +74,7 @@ interface Server {
 const node = process.execPath
 const nodeArgs = (label: string, tag: string): ReadonlyArray<string> => [
   ...NODE_FLAGS,
+  ...SERVER_NODE_FLAGS,
   ...(extraFlags.get(label) ?? []),
   ...(values.prof === undefined
     ? []

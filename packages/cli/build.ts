@@ -14,6 +14,7 @@ import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { build } from "rolldown"
 import { manifestPath, sourceManifest } from "./bin/entry.js"
+import { serverExecArgv } from "./bin/flags.js"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
 
@@ -39,6 +40,13 @@ export const NODE_FLAGS: ReadonlyArray<string> = ["--max-semi-space-size=1", "--
  * which holds the same value).
  */
 export const SERVER_ENV: Readonly<Record<string, string>> = { MALLOC_TRIM_THRESHOLD_: "131072" }
+
+/**
+ * The V8 flags a netdicom server (`netdicom storescp`, `qrscp`, the bench's SCP) adds to `NODE_FLAGS` on the Node
+ * running this: `SERVER_FLAGS` of bin/flags.js (Maglev's tier-up thresholds, Node 26 and later), which the command's
+ * bin adds as it re-executes a server.
+ */
+export const SERVER_NODE_FLAGS: ReadonlyArray<string> = (serverExecArgv(process.versions.node, []) ?? []).slice()
 
 /** The bundle the `netdicom` command runs. */
 export const OUTPUT = Path.join(here, "dist", "netdicom.mjs")

@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { entryPoint } from "./entry.js"
-import { execArgvFor } from "./flags.js"
+import { execArgvFor, serverExecArgv } from "./flags.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 
@@ -39,16 +39,21 @@ const SERVERS = ["storescp", "qrscp"]
 const TRIM = "MALLOC_TRIM_THRESHOLD_"
 // The global flags that take a value as the next argument (`--log-level debug storescp ...`): skipped with it.
 const VALUED_GLOBALS = ["--log-level", "--completions"]
-const retunesMalloc = (argv, env) => {
-  if (process.platform !== "linux" || typeof process.execve !== "function" || env[TRIM] !== undefined) return false
+const isServer = (argv) => {
   let i = 0
   while (i < argv.length && argv[i].startsWith("-")) i += VALUED_GLOBALS.includes(argv[i]) ? 2 : 1
   return SERVERS.includes(argv[i] ?? "")
 }
+const retunesMalloc = (argv, env) =>
+  process.platform === "linux" && typeof process.execve === "function" && env[TRIM] === undefined && isServer(argv)
 
 if (process.features.typescript) {
-  // One re-execution at most, for both reasons: Node flags to fix (./flags.js), a server's malloc thresholds.
-  const execArgv = execArgvFor(process.versions.node, process.execArgv)
+  // One re-execution at most, for all three reasons: Node flags to fix (./flags.js), a server's V8 flags
+  // (`SERVER_FLAGS` there), a server's malloc thresholds.
+  const fixed = execArgvFor(process.versions.node, process.execArgv)
+  const server = isServer(process.argv.slice(2))
+  const withServerFlags = server ? serverExecArgv(process.versions.node, fixed ?? process.execArgv) : undefined
+  const execArgv = withServerFlags ?? fixed
   const retune = retunesMalloc(process.argv.slice(2), process.env)
   if ((retune || execArgv !== undefined) && typeof process.execve === "function") {
     process.execve(

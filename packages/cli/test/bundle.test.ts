@@ -8,8 +8,8 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { makeTempDir, removeDir, repoRoot, run } from "../../../tests/support/peers.ts"
 import { entryPoint, manifestPath, sourceManifest } from "../bin/entry.js"
-import { execArgvFor, MAGLEV_TOP } from "../bin/flags.js"
-import { bundle, NODE_FLAGS, SERVER_ENV } from "../build.ts"
+import { execArgvFor, MAGLEV_TOP, SERVER_FLAGS, serverExecArgv } from "../bin/flags.js"
+import { bundle, NODE_FLAGS, SERVER_ENV, SERVER_NODE_FLAGS } from "../build.ts"
 import { filesUnder, part10, writeFile } from "./support.ts"
 
 const temps: Array<string> = []
@@ -207,6 +207,46 @@ describe("the bundled netdicom command", () => {
     assert.strictEqual((await report(["store", "127.0.0.1", "104", "f.dcm"])).trim, "undefined")
     assert.strictEqual((await report(["echo", "127.0.0.1", "104"])).trim, "undefined")
     assert.strictEqual((await report(["storescp", "0"], { MALLOC_TRIM_THRESHOLD_: "0" })).trim, "0")
+  })
+
+  // A stand-in bundle that prints the Node flags it runs with.
+  const REPORT_FLAGS = "console.log(JSON.stringify(process.execArgv))\n"
+
+  it("a server runs with SERVER_FLAGS added (Node 26 and later), in the same one re-execution; other commands do not", async () => {
+    const bin = layout(REPORT_FLAGS)
+    const flagsOf = async (args: ReadonlyArray<string>, extra: Record<string, string> = {}) => {
+      const result = await run(process.execPath, [...NODE_FLAGS, bin, ...args], { env: { ...process.env, ...extra } })
+      assert.strictEqual(result.code, 0, result.stderr)
+      return JSON.parse(result.stdout.trim()) as Array<string>
+    }
+    const major = Number(process.versions.node.split(".")[0])
+    for (const server of [
+      ["storescp", "0"],
+      ["--log-level", "debug", "qrscp", "0"]
+    ]) {
+      const flags = await flagsOf(server)
+      for (const flag of NODE_FLAGS) assert.include(flags, flag)
+      if (major >= 26) for (const flag of SERVER_FLAGS) assert.include(flags, flag)
+      // with malloc's variable already set, the flags are still added
+      if (major >= 26) assert.includeMembers(await flagsOf(server, { MALLOC_TRIM_THRESHOLD_: "0" }), [...SERVER_FLAGS])
+    }
+    for (const other of [
+      ["echo", "127.0.0.1", "104"],
+      ["store", "127.0.0.1", "104", "f.dcm"]
+    ]) {
+      const flags = await flagsOf(other)
+      for (const flag of SERVER_FLAGS) assert.notInclude(flags, flag)
+    }
+    // the bench's SCP runs with the same
+    assert.deepStrictEqual(SERVER_NODE_FLAGS, major >= 26 ? SERVER_FLAGS : [])
+  })
+
+  it("bin/flags.js: SERVER_FLAGS are added from Node 26 on, once, after the flags already there", () => {
+    assert.deepStrictEqual(serverExecArgv("26.10.0", ["--max-opt=2"]), ["--max-opt=2", ...SERVER_FLAGS])
+    assert.isUndefined(serverExecArgv("26.10.0", ["--max-opt=2", ...SERVER_FLAGS]))
+    assert.isUndefined(serverExecArgv("24.11.0", ["--max-opt=2"]))
+    assert.isUndefined(serverExecArgv("22.21.1", []))
+    assert.deepStrictEqual(serverExecArgv("27.0.0", [SERVER_FLAGS[0]!]), [SERVER_FLAGS[0], ...SERVER_FLAGS.slice(1)])
   })
 
   it("the command runs Node with NODE_FLAGS: the bin's shebang and pnpm's shim pass them on", () => {
