@@ -8,6 +8,8 @@
  *   Error ID A710 and "Performed Procedure Step Object may no longer be updated" (Table F.7.2-2).
  * - N-CREATE naming a SOP Instance UID that is no UID: 0x0117 (invalid object instance).
  * - A store that fails: 0x0110, logged.
+ * - A step that would be over `MAX_STEP_BYTES` encoded (an N-SET adds to what the step holds: each may name new
+ *   attributes): 0x0213 (resource limitation), the step kept as it was.
  *
  * Each step created or set is logged at Info (its UID, the calling AE title, its state, ID, patient and station) and
  * handed to `onChange` once stored. Requests are applied one at a time (the check and the write of one N-SET cannot
@@ -23,7 +25,7 @@ import * as Option from "effect/Option"
 import * as Semaphore from "effect/Semaphore"
 import * as Result from "effect/Result"
 import { Identifiers, Status } from "@netdicom/wire"
-import type * as DataSet from "../dimse/DataSet.ts"
+import * as DataSet from "../dimse/DataSet.ts"
 import * as Mpps from "./Mpps.ts"
 import * as Normalized from "./Normalized.ts"
 
@@ -70,6 +72,28 @@ export const memoryStore = (): Store & { readonly steps: ReadonlyMap<string, Ste
     get: (uid) => Effect.sync(() => Option.fromNullishOr(steps.get(uid)?.attributes)),
     create: (uid, step) => Effect.sync(() => void steps.set(uid, step)),
     update: (uid, step) => Effect.sync(() => void steps.set(uid, step))
+  }
+}
+
+/**
+ * The most a step may hold, encoded in Explicit VR Little Endian: an N-SET's attributes are kept beside the step's
+ * (8 MiB a request, `Normalized.MAX_N_DATA_SET_BYTES`), and each later request reads and writes the step whole.
+ */
+export const MAX_STEP_BYTES = 16 << 20
+
+/** N-CREATE and N-SET status 0x0213: resource limitation (PS3.7 10.1.2.1.9, 10.1.5.1.6). */
+const RESOURCE_LIMITATION = 0x0213
+
+const EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+
+// The refusal of a step over MAX_STEP_BYTES, or undefined (one that cannot be encoded is the store's to refuse).
+const overLimit = (attributes: DataSet.Naturalized): Mpps.Refusal | undefined => {
+  const encoded = DataSet.encode(attributes, EXPLICIT_VR_LITTLE_ENDIAN)
+  if (Result.isFailure(encoded) || encoded.success.length <= MAX_STEP_BYTES) return undefined
+  return {
+    status: RESOURCE_LIMITATION,
+    errorComment: `the step would hold over ${MAX_STEP_BYTES >> 20} MiB`,
+    detail: `the step would hold ${encoded.success.length} bytes, over ${MAX_STEP_BYTES}`
   }
 }
 
@@ -127,6 +151,8 @@ export const handlers = (options: Options): Normalized.NHandlers => {
         SOPClassUID: Mpps.SOP_CLASS,
         SOPInstanceUID: uid
       }
+      const tooLarge = overLimit(attributes)
+      if (tooLarge !== undefined) return yield* refused(what, tooLarge)
       const held = yield* Effect.result(options.store.get(uid))
       if (held._tag === "Failure") return yield* storeFailed(what, held.failure)
       if (Option.isSome(held.success)) {
@@ -168,6 +194,8 @@ export const handlers = (options: Options): Normalized.NHandlers => {
       const refusal = Mpps.checkSet(current, modification)
       if (refusal !== undefined) return yield* refused(what, refusal)
       const attributes = Mpps.applySet(current, modification)
+      const tooLarge = overLimit(attributes)
+      if (tooLarge !== undefined) return yield* refused(what, tooLarge)
       const record = {
         attributes,
         status: Mpps.statusOf(attributes) ?? Mpps.IN_PROGRESS,
