@@ -100,14 +100,19 @@ const overLimit = (attributes: DataSet.Naturalized): Mpps.Refusal | undefined =>
 /** N-CREATE status 0x0117: invalid object instance (a SOP Instance UID that is no UID). */
 const INVALID_OBJECT_INSTANCE = 0x0117
 
-const refused = (what: string, refusal: Mpps.Refusal): Effect.Effect<Normalized.NOutcome> =>
+// The refusal as answered. Its data set (the values at fault, PS3.7 C.4.3) goes only if it can be encoded in the
+// request's transfer syntax: a value our encoder refuses (a CS status in Latin-1, "FINI\xe9") would otherwise turn
+// the status into 0x0110 "the reply data set cannot be encoded"; the Error Comment names the attribute regardless.
+const refused = (what: string, refusal: Mpps.Refusal, transferSyntax: string): Effect.Effect<Normalized.NOutcome> =>
   Effect.as(Effect.logWarning(`${what} refused: ${refusal.detail} (${Status.format(refusal.status)})`), {
     status: refusal.status,
     errorComment: refusal.errorComment,
     ...(refusal.attributeIdentifierList === undefined
       ? {}
       : { attributeIdentifierList: refusal.attributeIdentifierList }),
-    ...(refusal.dataSet === undefined ? {} : { dataSet: refusal.dataSet })
+    ...(refusal.dataSet === undefined || Result.isFailure(DataSet.encode(refusal.dataSet, transferSyntax))
+      ? {}
+      : { dataSet: refusal.dataSet })
   })
 
 const storeFailed = (what: string, failure: StoreFailure): Effect.Effect<Normalized.NOutcome> =>
@@ -141,27 +146,35 @@ export const handlers = (options: Options): Normalized.NHandlers => {
       // a store may name files by it (`qrscp --mpps-dir`): nothing but a UID
       if (Result.isFailure(Identifiers.uid(uid))) {
         const comment = "the SOP Instance UID is no UID"
-        return yield* refused(what, { status: INVALID_OBJECT_INSTANCE, errorComment: comment, detail: comment })
+        return yield* refused(
+          what,
+          { status: INVALID_OBJECT_INSTANCE, errorComment: comment, detail: comment },
+          rq.transferSyntax
+        )
       }
       const given = rq.dataSet ?? {}
       const refusal = Mpps.checkCreate(given)
-      if (refusal !== undefined) return yield* refused(what, refusal)
+      if (refusal !== undefined) return yield* refused(what, refusal, rq.transferSyntax)
       const attributes: DataSet.Naturalized = {
         ...given,
         SOPClassUID: Mpps.SOP_CLASS,
         SOPInstanceUID: uid
       }
       const tooLarge = overLimit(attributes)
-      if (tooLarge !== undefined) return yield* refused(what, tooLarge)
+      if (tooLarge !== undefined) return yield* refused(what, tooLarge, rq.transferSyntax)
       const held = yield* Effect.result(options.store.get(uid))
       if (held._tag === "Failure") return yield* storeFailed(what, held.failure)
       if (Option.isSome(held.success)) {
         const state = Mpps.statusOf(held.success.value) ?? "no status"
-        return yield* refused(what, {
-          status: Mpps.DUPLICATE_SOP_INSTANCE,
-          errorComment: `the step exists (${state.slice(0, 16)})`,
-          detail: `the step exists (${state})`
-        })
+        return yield* refused(
+          what,
+          {
+            status: Mpps.DUPLICATE_SOP_INSTANCE,
+            errorComment: `the step exists (${state.slice(0, 16)})`,
+            detail: `the step exists (${state})`
+          },
+          rq.transferSyntax
+        )
       }
       const record = { attributes, status: Mpps.IN_PROGRESS, callingAeTitle: rq.callingAeTitle }
       const stored = yield* Effect.result(options.store.create(uid, record))
@@ -178,7 +191,11 @@ export const handlers = (options: Options): Normalized.NHandlers => {
       if (held._tag === "Failure") return yield* storeFailed(what, held.failure)
       if (Option.isNone(held.success)) {
         const comment = "no such Performed Procedure Step"
-        return yield* refused(what, { status: Status.NO_SUCH_SOP_INSTANCE, errorComment: comment, detail: comment })
+        return yield* refused(
+          what,
+          { status: Status.NO_SUCH_SOP_INSTANCE, errorComment: comment, detail: comment },
+          rq.transferSyntax
+        )
       }
       const current = held.success.value
       const state = Mpps.statusOf(current) ?? ""
@@ -192,10 +209,10 @@ export const handlers = (options: Options): Normalized.NHandlers => {
       }
       const modification = rq.dataSet ?? {}
       const refusal = Mpps.checkSet(current, modification)
-      if (refusal !== undefined) return yield* refused(what, refusal)
+      if (refusal !== undefined) return yield* refused(what, refusal, rq.transferSyntax)
       const attributes = Mpps.applySet(current, modification)
       const tooLarge = overLimit(attributes)
-      if (tooLarge !== undefined) return yield* refused(what, tooLarge)
+      if (tooLarge !== undefined) return yield* refused(what, tooLarge, rq.transferSyntax)
       const record = {
         attributes,
         status: Mpps.statusOf(attributes) ?? Mpps.IN_PROGRESS,
