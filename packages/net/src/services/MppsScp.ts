@@ -9,7 +9,8 @@
  * - N-CREATE naming a SOP Instance UID that is no UID: 0x0117 (invalid object instance).
  * - A store that fails: 0x0110, logged.
  * - A step that would be over `MAX_STEP_BYTES` encoded (an N-SET adds to what the step holds: each may name new
- *   attributes): 0x0213 (resource limitation), the step kept as it was.
+ *   attributes): 0x0213 (resource limitation), the step kept as it was; one with a value that cannot be encoded
+ *   (stored): 0x0106.
  *
  * Each step created or set is logged at Info (its UID, the calling AE title, its state, ID, patient and station) and
  * handed to `onChange` once stored. Requests are applied one at a time (the check and the write of one N-SET cannot
@@ -86,10 +87,19 @@ const RESOURCE_LIMITATION = 0x0213
 
 const EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 
-// The refusal of a step over MAX_STEP_BYTES, or undefined (one that cannot be encoded is the store's to refuse).
-const overLimit = (attributes: DataSet.Naturalized): Mpps.Refusal | undefined => {
-  const encoded = DataSet.encode(attributes, EXPLICIT_VR_LITTLE_ENDIAN)
-  if (Result.isFailure(encoded) || encoded.success.length <= MAX_STEP_BYTES) return undefined
+// Why a step may not be kept as it would be, or undefined: a value that cannot be encoded (0x0106: the store would
+// fail on it, answered 0x0110 and logged as the store's fault), or over MAX_STEP_BYTES (0x0213). Encoded as a store
+// keeps it: text in UTF-8, whatever set it came in.
+const unkeepable = (attributes: DataSet.Naturalized): Mpps.Refusal | undefined => {
+  const encoded = DataSet.encode({ ...attributes, SpecificCharacterSet: "ISO_IR 192" }, EXPLICIT_VR_LITTLE_ENDIAN)
+  if (Result.isFailure(encoded)) {
+    return {
+      status: Mpps.INVALID_ATTRIBUTE_VALUE,
+      errorComment: "a value cannot be kept as given",
+      detail: `a value cannot be kept: ${encoded.failure.message}`
+    }
+  }
+  if (encoded.success.length <= MAX_STEP_BYTES) return undefined
   return {
     status: RESOURCE_LIMITATION,
     errorComment: `the step would hold over ${MAX_STEP_BYTES >> 20} MiB`,
@@ -160,8 +170,8 @@ export const handlers = (options: Options): Normalized.NHandlers => {
         SOPClassUID: Mpps.SOP_CLASS,
         SOPInstanceUID: uid
       }
-      const tooLarge = overLimit(attributes)
-      if (tooLarge !== undefined) return yield* refused(what, tooLarge, rq.transferSyntax)
+      const unfit = unkeepable(attributes)
+      if (unfit !== undefined) return yield* refused(what, unfit, rq.transferSyntax)
       const held = yield* Effect.result(options.store.get(uid))
       if (held._tag === "Failure") return yield* storeFailed(what, held.failure)
       if (Option.isSome(held.success)) {
@@ -211,8 +221,8 @@ export const handlers = (options: Options): Normalized.NHandlers => {
       const refusal = Mpps.checkSet(current, modification)
       if (refusal !== undefined) return yield* refused(what, refusal, rq.transferSyntax)
       const attributes = Mpps.applySet(current, modification)
-      const tooLarge = overLimit(attributes)
-      if (tooLarge !== undefined) return yield* refused(what, tooLarge, rq.transferSyntax)
+      const unfit = unkeepable(attributes)
+      if (unfit !== undefined) return yield* refused(what, unfit, rq.transferSyntax)
       const record = {
         attributes,
         status: Mpps.statusOf(attributes) ?? Mpps.IN_PROGRESS,
