@@ -8,8 +8,8 @@
  *   Error ID A710 and "Performed Procedure Step Object may no longer be updated" (Table F.7.2-2).
  * - N-CREATE naming a SOP Instance UID that is no UID: 0x0117 (invalid object instance).
  * - A store that fails: 0x0110, logged.
- * - A step that would be over `MAX_STEP_BYTES` encoded (an N-SET adds to what the step holds: each may name new
- *   attributes): 0x0213 (resource limitation), the step kept as it was; one with a value that cannot be encoded
+ * - A step that would be over `MAX_STEP_BYTES` encoded or `MAX_STEP_ELEMENTS` attributes and items (an N-SET adds to
+ *   what the step holds: each may name new attributes): 0x0213 (resource limitation), the step kept as it was; one with a value that cannot be encoded
  *   (stored): 0x0106.
  *
  * Each step created or set is logged at Info (its UID, the calling AE title, its state, ID, patient and station) and
@@ -82,6 +82,37 @@ export const memoryStore = (): Store & { readonly steps: ReadonlyMap<string, Ste
  */
 export const MAX_STEP_BYTES = 16 << 20
 
+/**
+ * The most attributes and sequence items a step may hold, at every level: dcmjs's encoder takes time growing with the
+ * square of a data set's items (70,000 items: 6 s of event loop, every association of the server stalled), and each
+ * N-SET encodes the step whole, twice (here and in the store): 1.4-1.7 s at this bound on a loaded 2-core machine. 30,000 holds the Performed Series
+ * Sequence of a study of some 10,000 instances.
+ */
+export const MAX_STEP_ELEMENTS = 30_000
+
+// The attributes and items of a data set, every level counted, stopping past `limit`.
+const countElements = (attributes: DataSet.Naturalized, limit: number): number => {
+  let count = 0
+  const walk = (item: DataSet.Naturalized): void => {
+    for (const [key, value] of Object.entries(item)) {
+      if (count > limit) return
+      if (key === "_vrMap") continue
+      count++
+      if (Array.isArray(value)) {
+        for (const v of value) {
+          if (typeof v === "object" && v !== null && !ArrayBuffer.isView(v) && !(v instanceof ArrayBuffer)) {
+            count++
+            walk(v as DataSet.Naturalized)
+            if (count > limit) return
+          }
+        }
+      }
+    }
+  }
+  walk(attributes)
+  return count
+}
+
 /** N-CREATE and N-SET status 0x0213: resource limitation (PS3.7 10.1.2.1.9, 10.1.5.1.6). */
 const RESOURCE_LIMITATION = 0x0213
 
@@ -91,6 +122,14 @@ const EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 // fail on it, answered 0x0110 and logged as the store's fault), or over MAX_STEP_BYTES (0x0213). Encoded as a store
 // keeps it: text in UTF-8, whatever set it came in.
 const unkeepable = (attributes: DataSet.Naturalized): Mpps.Refusal | undefined => {
+  // counted first: encoding a step of too many items is the cost the bound is for
+  if (countElements(attributes, MAX_STEP_ELEMENTS) > MAX_STEP_ELEMENTS) {
+    return {
+      status: RESOURCE_LIMITATION,
+      errorComment: `the step would hold over ${MAX_STEP_ELEMENTS} attributes and items`,
+      detail: `the step would hold over ${MAX_STEP_ELEMENTS} attributes and sequence items`
+    }
+  }
   const encoded = DataSet.encode({ ...attributes, SpecificCharacterSet: "ISO_IR 192" }, EXPLICIT_VR_LITTLE_ENDIAN)
   if (Result.isFailure(encoded)) {
     return {
