@@ -69,8 +69,7 @@ describe("an MPPS status value that cannot be written back", () => {
           _tag: "NSetRq",
           messageId: channel.takeMessageId(),
           requestedSopClassUid: Mpps.SOP_CLASS,
-          requestedSopInstanceUid: "1.2.3.4",
-          hasDataSet: true
+          requestedSopInstanceUid: "1.2.3.4"
         },
         latinStatus
       )
