@@ -290,8 +290,15 @@ const create = Command.make(
       const response = yield* exchange(c, (channel) =>
         Scu.nCreate(channel, { sopClassUid: Mpps.SOP_CLASS, sopInstanceUid: uid, dataSet: attributes })
       )
+      // the peer's text, printed only when it is a UID, and ours when we named one (PS3.7 10.1.5.1.5)
       const made = response.sopInstanceUid ?? uid
-      yield* report("N-CREATE", made, response)
+      yield* report("N-CREATE", printable(made), response)
+      if (Result.isFailure(Identifiers.uid(made))) {
+        return yield* fail(`N-CREATE: the peer's response names the step "${printable(made)}", which is no UID`)
+      }
+      if (Option.isSome(c.uid) && made !== uid) {
+        return yield* fail(`N-CREATE ${uid}: the peer's response names another step, ${made}`)
+      }
       yield* Console.log(made)
     }).pipe(withLogging(c, "client"))
 ).pipe(

@@ -8,6 +8,9 @@
  *   Error ID A710 and "Performed Procedure Step Object may no longer be updated" (Table F.7.2-2).
  * - N-CREATE naming a SOP Instance UID that is no UID: 0x0117 (invalid object instance).
  * - A store that fails: 0x0110, logged.
+ * - A step that would be over `MAX_STEP_BYTES` encoded or `MAX_STEP_ELEMENTS` attributes and items (an N-SET adds to
+ *   what the step holds: each may name new attributes): 0x0213 (resource limitation), the step kept as it was; one with a value that cannot be encoded
+ *   (stored): 0x0106.
  *
  * Each step created or set is logged at Info (its UID, the calling AE title, its state, ID, patient and station) and
  * handed to `onChange` once stored. Requests are applied one at a time (the check and the write of one N-SET cannot
@@ -23,7 +26,7 @@ import * as Option from "effect/Option"
 import * as Semaphore from "effect/Semaphore"
 import * as Result from "effect/Result"
 import { Identifiers, Status } from "@netdicom/wire"
-import type * as DataSet from "../dimse/DataSet.ts"
+import * as DataSet from "../dimse/DataSet.ts"
 import * as Mpps from "./Mpps.ts"
 import * as Normalized from "./Normalized.ts"
 
@@ -73,17 +76,92 @@ export const memoryStore = (): Store & { readonly steps: ReadonlyMap<string, Ste
   }
 }
 
+/**
+ * The most a step may hold, encoded in Explicit VR Little Endian: an N-SET's attributes are kept beside the step's
+ * (8 MiB a request, `Normalized.MAX_N_DATA_SET_BYTES`), and each later request reads and writes the step whole.
+ */
+export const MAX_STEP_BYTES = 16 << 20
+
+/**
+ * The most attributes and sequence items a step may hold, at every level: dcmjs's encoder takes time growing with the
+ * square of a data set's items (70,000 items: 6 s of event loop, every association of the server stalled), and each
+ * N-SET encodes the step whole, twice (here and in the store): 1.4-1.7 s at this bound on a loaded 2-core machine. 30,000 holds the Performed Series
+ * Sequence of a study of some 10,000 instances.
+ */
+export const MAX_STEP_ELEMENTS = 30_000
+
+// The attributes and items of a data set, every level counted, stopping past `limit`.
+const countElements = (attributes: DataSet.Naturalized, limit: number): number => {
+  let count = 0
+  const walk = (item: DataSet.Naturalized): void => {
+    for (const [key, value] of Object.entries(item)) {
+      if (count > limit) return
+      if (key === "_vrMap") continue
+      count++
+      if (Array.isArray(value)) {
+        for (const v of value) {
+          if (typeof v === "object" && v !== null && !ArrayBuffer.isView(v) && !(v instanceof ArrayBuffer)) {
+            count++
+            walk(v as DataSet.Naturalized)
+            if (count > limit) return
+          }
+        }
+      }
+    }
+  }
+  walk(attributes)
+  return count
+}
+
+/** N-CREATE and N-SET status 0x0213: resource limitation (PS3.7 10.1.2.1.9, 10.1.5.1.6). */
+const RESOURCE_LIMITATION = 0x0213
+
+const EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+
+// Why a step may not be kept as it would be, or undefined: a value that cannot be encoded (0x0106: the store would
+// fail on it, answered 0x0110 and logged as the store's fault), or over MAX_STEP_BYTES (0x0213). Encoded as a store
+// keeps it: text in UTF-8, whatever set it came in.
+const unkeepable = (attributes: DataSet.Naturalized): Mpps.Refusal | undefined => {
+  // counted first: encoding a step of too many items is the cost the bound is for
+  if (countElements(attributes, MAX_STEP_ELEMENTS) > MAX_STEP_ELEMENTS) {
+    return {
+      status: RESOURCE_LIMITATION,
+      errorComment: `the step would hold over ${MAX_STEP_ELEMENTS} attributes and items`,
+      detail: `the step would hold over ${MAX_STEP_ELEMENTS} attributes and sequence items`
+    }
+  }
+  const encoded = DataSet.encode({ ...attributes, SpecificCharacterSet: "ISO_IR 192" }, EXPLICIT_VR_LITTLE_ENDIAN)
+  if (Result.isFailure(encoded)) {
+    return {
+      status: Mpps.INVALID_ATTRIBUTE_VALUE,
+      errorComment: "a value cannot be kept as given",
+      detail: `a value cannot be kept: ${encoded.failure.message}`
+    }
+  }
+  if (encoded.success.length <= MAX_STEP_BYTES) return undefined
+  return {
+    status: RESOURCE_LIMITATION,
+    errorComment: `the step would hold over ${MAX_STEP_BYTES >> 20} MiB`,
+    detail: `the step would hold ${encoded.success.length} bytes, over ${MAX_STEP_BYTES}`
+  }
+}
+
 /** N-CREATE status 0x0117: invalid object instance (a SOP Instance UID that is no UID). */
 const INVALID_OBJECT_INSTANCE = 0x0117
 
-const refused = (what: string, refusal: Mpps.Refusal): Effect.Effect<Normalized.NOutcome> =>
+// The refusal as answered. Its data set (the values at fault, PS3.7 C.4.3) goes only if it can be encoded in the
+// request's transfer syntax: a value our encoder refuses (a CS status in Latin-1, "FINI\xe9") would otherwise turn
+// the status into 0x0110 "the reply data set cannot be encoded"; the Error Comment names the attribute regardless.
+const refused = (what: string, refusal: Mpps.Refusal, transferSyntax: string): Effect.Effect<Normalized.NOutcome> =>
   Effect.as(Effect.logWarning(`${what} refused: ${refusal.detail} (${Status.format(refusal.status)})`), {
     status: refusal.status,
     errorComment: refusal.errorComment,
     ...(refusal.attributeIdentifierList === undefined
       ? {}
       : { attributeIdentifierList: refusal.attributeIdentifierList }),
-    ...(refusal.dataSet === undefined ? {} : { dataSet: refusal.dataSet })
+    ...(refusal.dataSet === undefined || Result.isFailure(DataSet.encode(refusal.dataSet, transferSyntax))
+      ? {}
+      : { dataSet: refusal.dataSet })
   })
 
 const storeFailed = (what: string, failure: StoreFailure): Effect.Effect<Normalized.NOutcome> =>
@@ -117,25 +195,35 @@ export const handlers = (options: Options): Normalized.NHandlers => {
       // a store may name files by it (`qrscp --mpps-dir`): nothing but a UID
       if (Result.isFailure(Identifiers.uid(uid))) {
         const comment = "the SOP Instance UID is no UID"
-        return yield* refused(what, { status: INVALID_OBJECT_INSTANCE, errorComment: comment, detail: comment })
+        return yield* refused(
+          what,
+          { status: INVALID_OBJECT_INSTANCE, errorComment: comment, detail: comment },
+          rq.transferSyntax
+        )
       }
       const given = rq.dataSet ?? {}
       const refusal = Mpps.checkCreate(given)
-      if (refusal !== undefined) return yield* refused(what, refusal)
+      if (refusal !== undefined) return yield* refused(what, refusal, rq.transferSyntax)
       const attributes: DataSet.Naturalized = {
         ...given,
         SOPClassUID: Mpps.SOP_CLASS,
         SOPInstanceUID: uid
       }
+      const unfit = unkeepable(attributes)
+      if (unfit !== undefined) return yield* refused(what, unfit, rq.transferSyntax)
       const held = yield* Effect.result(options.store.get(uid))
       if (held._tag === "Failure") return yield* storeFailed(what, held.failure)
       if (Option.isSome(held.success)) {
         const state = Mpps.statusOf(held.success.value) ?? "no status"
-        return yield* refused(what, {
-          status: Mpps.DUPLICATE_SOP_INSTANCE,
-          errorComment: `the step exists (${state.slice(0, 16)})`,
-          detail: `the step exists (${state})`
-        })
+        return yield* refused(
+          what,
+          {
+            status: Mpps.DUPLICATE_SOP_INSTANCE,
+            errorComment: `the step exists (${state.slice(0, 16)})`,
+            detail: `the step exists (${state})`
+          },
+          rq.transferSyntax
+        )
       }
       const record = { attributes, status: Mpps.IN_PROGRESS, callingAeTitle: rq.callingAeTitle }
       const stored = yield* Effect.result(options.store.create(uid, record))
@@ -152,7 +240,11 @@ export const handlers = (options: Options): Normalized.NHandlers => {
       if (held._tag === "Failure") return yield* storeFailed(what, held.failure)
       if (Option.isNone(held.success)) {
         const comment = "no such Performed Procedure Step"
-        return yield* refused(what, { status: Status.NO_SUCH_SOP_INSTANCE, errorComment: comment, detail: comment })
+        return yield* refused(
+          what,
+          { status: Status.NO_SUCH_SOP_INSTANCE, errorComment: comment, detail: comment },
+          rq.transferSyntax
+        )
       }
       const current = held.success.value
       const state = Mpps.statusOf(current) ?? ""
@@ -166,8 +258,10 @@ export const handlers = (options: Options): Normalized.NHandlers => {
       }
       const modification = rq.dataSet ?? {}
       const refusal = Mpps.checkSet(current, modification)
-      if (refusal !== undefined) return yield* refused(what, refusal)
+      if (refusal !== undefined) return yield* refused(what, refusal, rq.transferSyntax)
       const attributes = Mpps.applySet(current, modification)
+      const unfit = unkeepable(attributes)
+      if (unfit !== undefined) return yield* refused(what, unfit, rq.transferSyntax)
       const record = {
         attributes,
         status: Mpps.statusOf(attributes) ?? Mpps.IN_PROGRESS,
