@@ -7,33 +7,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger, Result } from "effect"
-import { ApplicationEntity, Mpps, MppsScp, Scp, Scu } from "@netdicom/net"
+import { Mpps, MppsScp, Scu } from "@netdicom/net"
 import { Status } from "@netdicom/wire"
+import { element, inProgress, serveAndConnect } from "./mpps-support.ts"
 
-const EXPLICIT = ApplicationEntity.EXPLICIT_VR_LITTLE_ENDIAN
-const TS = [EXPLICIT]
-const scpAe = Result.getOrThrow(
-  ApplicationEntity.make({
-    aeTitle: "MPPS-SCP",
-    contexts: [{ abstractSyntax: Mpps.SOP_CLASS, transferSyntaxes: TS, scu: false, scp: true }]
-  })
-)
-const scuAe = Result.getOrThrow(ApplicationEntity.make({ aeTitle: "MODALITY" }))
-
-// An Explicit VR Little Endian element with a 2-byte length, padded with a space.
-const element = (group: number, elementNo: number, vr: string, value: Buffer): Buffer => {
-  const padded = value.length % 2 === 1 ? Buffer.concat([value, Buffer.from(" ")]) : value
-  const h = Buffer.alloc(8)
-  h.writeUInt16LE(group, 0)
-  h.writeUInt16LE(elementNo, 2)
-  h.write(vr, 4, "latin1")
-  h.writeUInt16LE(padded.length, 6)
-  return Buffer.concat([h, padded])
-}
 const latinStatus = new Uint8Array(
   Buffer.concat([
-    element(0x0008, 0x0005, "CS", Buffer.from("ISO_IR 100")),
-    element(0x0040, 0x0252, "CS", Buffer.from("FINI\xe9", "latin1"))
+    element(0x00080005, "CS", Buffer.from("ISO_IR 100")),
+    element(0x00400252, "CS", Buffer.from("FINI\xe9", "latin1"))
   ])
 )
 
@@ -41,25 +22,11 @@ describe("an MPPS status value that cannot be written back", () => {
   it.live("is refused 0x0106 on N-CREATE and N-SET, not 0x0110", () =>
     Effect.gen(function* () {
       const store = MppsScp.memoryStore()
-      const server = yield* Scp.serve(scpAe, { port: 0 }).pipe(Effect.provide(MppsScp.layer({ store })))
-      const channel = yield* Scu.connect(scuAe, {
-        host: "127.0.0.1",
-        port: server.port,
-        calledAeTitle: "MPPS-SCP",
-        contexts: [{ abstractSyntax: Mpps.SOP_CLASS, transferSyntaxes: TS }]
-      })
+      const { channel } = yield* serveAndConnect(store)
       const created = yield* Scu.nCreate(channel, {
         sopClassUid: Mpps.SOP_CLASS,
         sopInstanceUid: "1.2.3.4",
-        dataSet: {
-          PerformedProcedureStepStatus: "IN PROGRESS",
-          ScheduledStepAttributesSequence: [{ StudyInstanceUID: "1.2.3.1" }],
-          PerformedProcedureStepID: "S1",
-          PerformedStationAETitle: "MODALITY",
-          PerformedProcedureStepStartDate: "20261206",
-          PerformedProcedureStepStartTime: "101500",
-          Modality: "CT"
-        }
+        dataSet: inProgress
       })
       assert.strictEqual(created.status, Status.SUCCESS)
       const context = Result.getOrThrow(channel.findContext(Mpps.SOP_CLASS, "SCU"))

@@ -10,30 +10,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger, Result } from "effect"
-import { ApplicationEntity, DataSet, type DimseChannel, Mpps, MppsScp, Scp, Scu } from "@netdicom/net"
+import { DataSet, type DimseChannel, Mpps, MppsScp, Scu } from "@netdicom/net"
 import { Status } from "@netdicom/wire"
-
-const EXPLICIT = ApplicationEntity.EXPLICIT_VR_LITTLE_ENDIAN
-const TS = [EXPLICIT]
-const timeouts = { acse: "5 seconds", connect: "5 seconds", dimse: "60 seconds", write: "20 seconds" } as const
-const scpAe = Result.getOrThrow(
-  ApplicationEntity.make({
-    aeTitle: "MPPS-SCP",
-    contexts: [{ abstractSyntax: Mpps.SOP_CLASS, transferSyntaxes: TS, scu: false, scp: true }],
-    timeouts
-  })
-)
-const scuAe = Result.getOrThrow(ApplicationEntity.make({ aeTitle: "MODALITY", timeouts }))
-
-const inProgress = {
-  PerformedProcedureStepStatus: "IN PROGRESS",
-  ScheduledStepAttributesSequence: [{ StudyInstanceUID: "1.2.3.1" }],
-  PerformedProcedureStepID: "S1",
-  PerformedStationAETitle: "MODALITY",
-  PerformedProcedureStepStartDate: "20261206",
-  PerformedProcedureStepStartTime: "101500",
-  Modality: "CT"
-}
+import { EXPLICIT, element, inProgress, serveAndConnect } from "./mpps-support.ts"
 
 // UT attributes (unlimited length) an N-SET may set: each N-SET names a new one
 const UT = ["TextValue", "ReasonForVisit", "LabelText", "TrackingID", "AssertionComments", "PrescriptionNotes"]
@@ -42,19 +21,6 @@ const MIB = 1 << 20
 const encodedSize = (attributes: DataSet.Naturalized): number =>
   Result.getOrThrow(DataSet.encode({ ...attributes, SpecificCharacterSet: "ISO_IR 192" }, EXPLICIT)).length
 
-// Explicit VR Little Endian elements, written byte by byte (our encoder refuses Latin-1 text: the SCU under test is
-// not ours). Short form: 2-byte length; long form (UT): 2 reserved bytes and a 4-byte length.
-const element = (tag: number, vr: string, value: Buffer): Buffer => {
-  const padded = value.length % 2 === 1 ? Buffer.concat([value, Buffer.from(" ")]) : value
-  const long = vr === "UT"
-  const h = Buffer.alloc(long ? 12 : 8)
-  h.writeUInt16LE(tag >>> 16, 0)
-  h.writeUInt16LE(tag & 0xffff, 2)
-  h.write(vr, 4, "latin1")
-  if (long) h.writeUInt32LE(padded.length, 8)
-  else h.writeUInt16LE(padded.length, 6)
-  return Buffer.concat([h, padded])
-}
 const LATIN_1 = element(0x00080005, "CS", Buffer.from("ISO_IR 100"))
 const tagOf = (keyword: string): number => {
   const dcmjs = DataSet.dcmjsModule() as {
@@ -62,14 +28,6 @@ const tagOf = (keyword: string): number => {
   }
   return Number.parseInt(dcmjs.data.DicomMetaDictionary.nameMap[keyword]!.tag.replace(/[(),]/g, ""), 16)
 }
-
-const connect = (port: number) =>
-  Scu.connect(scuAe, {
-    host: "127.0.0.1",
-    port,
-    calledAeTitle: "MPPS-SCP",
-    contexts: [{ abstractSyntax: Mpps.SOP_CLASS, transferSyntaxes: TS }]
-  })
 
 // A request with a data set of our bytes; its response's status.
 const raw = (
@@ -103,8 +61,7 @@ describe("an MPPS step grown by N-SETs naming new attributes", () => {
   it.live("is held to MAX_STEP_BYTES: the N-SET that would pass it is refused 0x0213, the step kept", () =>
     Effect.gen(function* () {
       const store = MppsScp.memoryStore()
-      const server = yield* Scp.serve(scpAe, { port: 0 }).pipe(Effect.provide(MppsScp.layer({ store })))
-      const channel = yield* connect(server.port)
+      const { channel } = yield* serveAndConnect(store)
       const target = { sopClassUid: Mpps.SOP_CLASS, sopInstanceUid: "1.2.3.4" }
       const created = yield* Scu.nCreate(channel, { ...target, dataSet: inProgress })
       assert.strictEqual(created.status, Status.SUCCESS)
@@ -137,8 +94,7 @@ describe("an MPPS step grown by N-SETs naming new attributes", () => {
   it.live("in Latin-1 as well: the bound is on the step as kept, in UTF-8", () =>
     Effect.gen(function* () {
       const store = MppsScp.memoryStore()
-      const server = yield* Scp.serve(scpAe, { port: 0 }).pipe(Effect.provide(MppsScp.layer({ store })))
-      const channel = yield* connect(server.port)
+      const { channel } = yield* serveAndConnect(store)
       const created = yield* Scu.nCreate(channel, {
         sopClassUid: Mpps.SOP_CLASS,
         sopInstanceUid: "1.2.3.4",
@@ -161,8 +117,7 @@ describe("an MPPS step grown by N-SETs naming new attributes", () => {
   it.live("a value that cannot be kept (a CS in Latin-1) is 0x0106, not stored", () =>
     Effect.gen(function* () {
       const store = MppsScp.memoryStore()
-      const server = yield* Scp.serve(scpAe, { port: 0 }).pipe(Effect.provide(MppsScp.layer({ store })))
-      const channel = yield* connect(server.port)
+      const { channel } = yield* serveAndConnect(store)
       const { Modality: _m, ...rest } = inProgress
       // (0008,0005) and (0008,0060) come before every attribute of `rest`
       const dataSet = Buffer.concat([

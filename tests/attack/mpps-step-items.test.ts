@@ -7,30 +7,11 @@
  * attributes and items, counted before anything is encoded; past it the request is refused 0x0213.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Logger, Result } from "effect"
-import { ApplicationEntity, Mpps, MppsScp, Scp, Scu } from "@netdicom/net"
+import { Effect, Logger } from "effect"
+import { Mpps, MppsScp, Scu } from "@netdicom/net"
 import { Status } from "@netdicom/wire"
+import { inProgress, serveAndConnect } from "./mpps-support.ts"
 
-const EXPLICIT = ApplicationEntity.EXPLICIT_VR_LITTLE_ENDIAN
-const TS = [EXPLICIT]
-const timeouts = { acse: "5 seconds", connect: "5 seconds", dimse: "60 seconds", write: "20 seconds" } as const
-const scpAe = Result.getOrThrow(
-  ApplicationEntity.make({
-    aeTitle: "MPPS-SCP",
-    contexts: [{ abstractSyntax: Mpps.SOP_CLASS, transferSyntaxes: TS, scu: false, scp: true }],
-    timeouts
-  })
-)
-const scuAe = Result.getOrThrow(ApplicationEntity.make({ aeTitle: "MODALITY", timeouts }))
-const inProgress = {
-  PerformedProcedureStepStatus: "IN PROGRESS",
-  ScheduledStepAttributesSequence: [{ StudyInstanceUID: "1.2.3.1" }],
-  PerformedProcedureStepID: "S1",
-  PerformedStationAETitle: "MODALITY",
-  PerformedProcedureStepStartDate: "20261206",
-  PerformedProcedureStepStartTime: "101500",
-  Modality: "CT"
-}
 // `n` items of one attribute each: 2n attributes and items
 const items = (n: number, keyword: string) => Array.from({ length: n }, (_, i) => ({ [keyword]: String(i) }))
 
@@ -38,13 +19,7 @@ describe("an MPPS step of too many sequence items", () => {
   it.live("is refused 0x0213 past MAX_STEP_ELEMENTS, on N-CREATE and on the N-SET that would pass it", () =>
     Effect.gen(function* () {
       const store = MppsScp.memoryStore()
-      const server = yield* Scp.serve(scpAe, { port: 0 }).pipe(Effect.provide(MppsScp.layer({ store })))
-      const channel = yield* Scu.connect(scuAe, {
-        host: "127.0.0.1",
-        port: server.port,
-        calledAeTitle: "MPPS-SCP",
-        contexts: [{ abstractSyntax: Mpps.SOP_CLASS, transferSyntaxes: TS }]
-      })
+      const { channel } = yield* serveAndConnect(store)
       const target = { sopClassUid: Mpps.SOP_CLASS }
       const half = MppsScp.MAX_STEP_ELEMENTS / 4 // 2 elements an item: half the bound
       const big = yield* Scu.nCreate(channel, {
