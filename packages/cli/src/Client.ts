@@ -79,7 +79,7 @@ const clearProgress: Effect.Effect<void> = Effect.sync(() => {
   if (isTty()) process.stdout.write("\r\x1b[K")
 })
 
-interface Peer {
+export interface Peer {
   readonly host: string
   readonly port: number
   readonly calledAeTitle: string
@@ -87,7 +87,8 @@ interface Peer {
   readonly tls: Tls.ClientOptions | undefined
 }
 
-const peerOf = (c: Common & { readonly host: string; readonly port: number }) =>
+/** The peer a client subcommand's host, port, `--aec` and `--tls-*` flags name, checked. */
+export const peerOf = (c: Common & { readonly host: string; readonly port: number }) =>
   Effect.gen(function* () {
     return {
       host: c.host,

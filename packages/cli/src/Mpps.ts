@@ -26,13 +26,12 @@ import { DataSet, Mpps, Part10, Scu } from "@netdicom/net"
 import type { MppsScp } from "@netdicom/net"
 import { InstanceUids } from "@netdicom/archive"
 import { Identifiers, Status } from "@netdicom/wire"
-import { checkPort } from "./Client.ts"
+import { peerOf } from "./Client.ts"
 import * as Contexts from "./Contexts.ts"
 import * as DicomJson from "./DicomJson.ts"
 import * as Files from "./Files.ts"
 import * as Keys from "./Keys.ts"
-import { applicationEntity, common, fail, peerTitle, printable, withLogging, type Common } from "./Options.ts"
-import * as TlsFlags from "./TlsFlags.ts"
+import { applicationEntity, common, fail, printable, withLogging, type Common } from "./Options.ts"
 
 const CONTEXTS = [{ abstractSyntax: Mpps.SOP_CLASS, transferSyntaxes: Contexts.QUERY_TRANSFER_SYNTAXES }]
 
@@ -156,16 +155,6 @@ const performedSeries = (paths: ReadonlyArray<string>, retrieveAeTitle: string) 
       })),
       ReferencedNonImageCompositeSOPInstanceSequence: []
     }))
-  })
-
-const peerOf = (c: Common & { readonly host: string; readonly port: number }) =>
-  Effect.gen(function* () {
-    return {
-      host: c.host,
-      port: yield* checkPort(c.port),
-      calledAeTitle: yield* peerTitle(c.aec),
-      tls: yield* TlsFlags.clientTls(c).pipe(Effect.catch((e) => fail(e.message)))
-    }
   })
 
 const withKeys = (base: DataSet.Naturalized, given: ReadonlyArray<string>) => {
