@@ -107,7 +107,8 @@ export class PerformedSteps extends Context.Service<
             write(
               uid,
               step,
-              "UPDATE mpps SET status = ?, calling_ae_title = ?, updated_ms = ?, data_set = ? WHERE sop_instance_uid = ?",
+              "UPDATE mpps SET status = ?, calling_ae_title = ?, updated_ms = ?, data_set = ? " +
+                "WHERE sop_instance_uid = ?",
               (bytes) => [step.status, step.callingAeTitle, Date.now(), bytes, uid]
             ).pipe(
               Effect.flatMap((changes) =>

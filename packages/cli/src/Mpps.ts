@@ -52,8 +52,8 @@ const file = Flag.String("file").pipe(
 const keys = Flag.String("key").pipe(
   Flag.withAlias("k"),
   Flag.withDescription(
-    "an attribute, Keyword=Value or gggg,eeee=Value (no value: empty; Sequence.Keyword=Value: in the sequence's first " +
-      "item); repeat for more"
+    "an attribute, Keyword=Value or gggg,eeee=Value (no value: empty; " +
+      "Sequence.Keyword=Value: in the sequence's first item); repeat for more"
   ),
   Flag.atLeast(0)
 )

@@ -9,8 +9,8 @@
  * - N-CREATE naming a SOP Instance UID that is no UID: 0x0117 (invalid object instance).
  * - A store that fails: 0x0110, logged.
  * - A step that would be over `MAX_STEP_BYTES` encoded or `MAX_STEP_ELEMENTS` attributes and items (an N-SET adds to
- *   what the step holds: each may name new attributes): 0x0213 (resource limitation), the step kept as it was; one with a value that cannot be encoded
- *   (stored): 0x0106.
+ *   what the step holds: each may name new attributes): 0x0213 (resource limitation), the step kept as it was; one with
+ *   a value that cannot be encoded (stored): 0x0106.
  *
  * Each step created or set is logged at Info (its UID, the calling AE title, its state, ID, patient and station) and
  * handed to `onChange` once stored. Requests are applied one at a time (the check and the write of one N-SET cannot
@@ -85,8 +85,8 @@ export const MAX_STEP_BYTES = 16 << 20
 /**
  * The most attributes and sequence items a step may hold, at every level: dcmjs's encoder takes time growing with the
  * square of a data set's items (70,000 items: 6 s of event loop, every association of the server stalled), and each
- * N-SET encodes the step whole, twice (here and in the store): 1.4-1.7 s at this bound on a loaded 2-core machine. 30,000 holds the Performed Series
- * Sequence of a study of some 10,000 instances.
+ * N-SET encodes the step whole, twice (here and in the store): 1.4-1.7 s at this bound on a loaded 2-core machine.
+ * 30,000 holds the Performed Series Sequence of a study of some 10,000 instances.
  */
 export const MAX_STEP_ELEMENTS = 30_000
 
