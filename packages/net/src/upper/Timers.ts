@@ -58,29 +58,41 @@ export interface Owned extends Timers {
   readonly cancelAll: () => void
 }
 
-/**
- * Timers on the Clock of `context`, whose timers that are not on Effect's own Clock run with its services; made at
- * once, with no finalizer: the maker calls `cancelAll` as its scope closes (one finalizer for all it holds).
- */
-export const makeUnsafe = (context: Context.Context<never>): Owned => {
-  const clock = Context.get(context, Clock.Clock)
-  const live = clock === liveClock
+// Timers on one Clock: a class, so that every association's timers share its methods rather than making closures.
+class ClockTimers implements Owned {
+  readonly #context: Context.Context<never>
+  readonly #clock: Clock.Clock
+  readonly #live: boolean
   // Timers armed and not yet fired or cancelled.
-  const armed = new Set<() => void>()
-  const cancelAll = () => {
-    for (const cancel of armed) cancel()
-    armed.clear()
-  }
-  let runFork: ((effect: Effect.Effect<void>) => Fiber.Fiber<void>) | undefined
+  readonly #armed = new Set<() => void>()
+  #runFork: ((effect: Effect.Effect<void>) => Fiber.Fiber<void>) | undefined = undefined
+  // On the monotonic clock: the wall clock steps when the system time is corrected, which would end a wait early
+  // (a step forward) or stretch it (a step back).
+  // With Effect's own Clock, its monotonic source read directly (the idle watch reads it once per socket read).
+  readonly now: () => number
 
-  const after = (millis: number, fire: () => void): (() => void) => {
+  constructor(context: Context.Context<never>) {
+    const clock = Context.get(context, Clock.Clock)
+    this.#context = context
+    this.#clock = clock
+    this.#live = clock === liveClock
+    this.now = this.#live ? liveNow : () => Number(clock.monotonicTimeNanosUnsafe() / 1_000_000n)
+  }
+
+  cancelAll(): void {
+    for (const cancel of this.#armed) cancel()
+    this.#armed.clear()
+  }
+
+  after(millis: number, fire: () => void): () => void {
     if (!(millis < Infinity)) return NOOP
+    const armed = this.#armed
     let cancel: () => void
     const run = () => {
       armed.delete(cancel)
       fire()
     }
-    if (live && millis <= MAX_TIMER_MILLIS) {
+    if (this.#live && millis <= MAX_TIMER_MILLIS) {
       const handle = setTimeout(run, Math.max(millis, 0))
       cancel = () => {
         armed.delete(cancel)
@@ -93,8 +105,8 @@ export const makeUnsafe = (context: Context.Context<never>): Owned => {
         fiber?.interruptUnsafe()
         fiber = undefined
       }
-      runFork ??= Effect.runForkWith(context)
-      fiber = runFork(Effect.andThen(clock.sleep(Duration.millis(millis)), Effect.sync(run)))
+      this.#runFork ??= Effect.runForkWith(this.#context)
+      fiber = this.#runFork(Effect.andThen(this.#clock.sleep(Duration.millis(millis)), Effect.sync(run)))
       // A sleep of nothing may already have fired.
       if (fiber.pollUnsafe() !== undefined) return NOOP
     }
@@ -102,12 +114,12 @@ export const makeUnsafe = (context: Context.Context<never>): Owned => {
     return cancel
   }
 
-  const awaitWithin = <A, E, A2, E2>(
+  awaitWithin<A, E, A2, E2>(
     deferred: Deferred.Deferred<A, E>,
     duration: Duration.Duration,
     orElse: () => Effect.Effect<A2, E2>
-  ): Effect.Effect<A | A2, E | E2> =>
-    Effect.callback<A | A2, E | E2>((resume) => {
+  ): Effect.Effect<A | A2, E | E2> {
+    return Effect.callback<A | A2, E | E2>((resume) => {
       if (deferred.effect !== undefined) return resume(deferred.effect)
       const unregister = () => {
         const resumes = deferred.resumes
@@ -120,7 +132,7 @@ export const makeUnsafe = (context: Context.Context<never>): Owned => {
         resume(effect)
       }
       ;(deferred.resumes ??= []).push(onDone)
-      const cancel = after(Duration.toMillis(duration), () => {
+      const cancel = this.after(Duration.toMillis(duration), () => {
         unregister()
         resume(Effect.suspend(orElse))
       })
@@ -129,13 +141,15 @@ export const makeUnsafe = (context: Context.Context<never>): Owned => {
         unregister()
       })
     })
-
-  // On the monotonic clock: the wall clock steps when the system time is corrected, which would end a wait early
-  // (a step forward) or stretch it (a step back).
-  // With Effect's own Clock, its monotonic source read directly (the idle watch reads it once per socket read).
-  const now = live ? liveNow : () => Number(clock.monotonicTimeNanosUnsafe() / 1_000_000n)
-  return { now, after, awaitWithin, cancelAll }
+  }
 }
+
+/**
+ * Timers on the Clock of `context`, whose timers that are not on Effect's own Clock run with its services; made at
+ * once, with no finalizer: the maker calls `cancelAll` as its scope closes (one finalizer for all it holds). Their
+ * functions are methods: call them on the timers (`timers.after(...)`), not detached.
+ */
+export const makeUnsafe = (context: Context.Context<never>): Owned => new ClockTimers(context)
 
 /** Timers on the current fiber's Clock, cancelled when the current scope closes. */
 export const make: Effect.Effect<Timers, never, Scope.Scope> = Effect.withFiber((fiber) => {
@@ -145,7 +159,7 @@ export const make: Effect.Effect<Timers, never, Scope.Scope> = Effect.withFiber(
   return Effect.as(
     Scope.addFinalizer(
       Context.get(fiber.context as Context.Context<Scope.Scope>, Scope.Scope),
-      Effect.sync(timers.cancelAll)
+      Effect.sync(() => timers.cancelAll())
     ),
     timers as Timers
   )
