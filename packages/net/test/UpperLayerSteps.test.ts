@@ -23,6 +23,27 @@ const readAll = (t: Transport.Transport) =>
   })
 
 describe("the upper layer's steps", () => {
+  it.effect(
+    "every machine runs the same functions: its service and its timers are methods, not closures of its own",
+    () =>
+      Effect.gen(function* () {
+        const [a] = yield* Transport.memoryPair()
+        const [b] = yield* Transport.memoryPair()
+        const one = yield* UpperLayer.make({ role: "acceptor", maxPduLength: 16384, artim: "30 seconds", transport: a })
+        const two = yield* UpperLayer.make({ role: "acceptor", maxPduLength: 16384, artim: "30 seconds", transport: b })
+        for (const k of ["submit", "sendPData", "writePData", "indicationWithin", "consume", "receivePData"] as const) {
+          assert.strictEqual(one[k], two[k], k)
+        }
+        assert.strictEqual(one.timers.after, two.timers.after)
+        // Called as methods, they still act on their own machine.
+        assert.strictEqual(yield* one.state, "Sta2")
+        // Sta2 + Evt15: AA-1, an A-ABORT sent and ARTIM started.
+        yield* one.submit({ _tag: "AbortRequest" })
+        assert.strictEqual(yield* one.state, "Sta13")
+        assert.strictEqual(yield* two.state, "Sta2")
+      })
+  )
+
   it.effect("a primitive whose PDU cannot be encoded ends the association with a provider abort, not the process", () =>
     Effect.gen(function* () {
       const [ours, theirs] = yield* Transport.memoryPair()
