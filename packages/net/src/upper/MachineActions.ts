@@ -27,6 +27,13 @@ export abstract class MachineActions extends MachineReader {
   // Asked at the idle timeout (requestor): true releases rather than aborts.
   idleQuiet: (() => boolean) | undefined = undefined
 
+  override release(): void {
+    super.release()
+    this.pendingRq = undefined
+    this.pendingRqBytes = undefined
+    this.idleQuiet = undefined
+  }
+
   // ---- actions (PS3.8 Tables 9-6 to 9-9); each returns the next state ----
   run(name: Table.ActionName, input: Events.Input): Table.State {
     switch (name) {

@@ -216,10 +216,23 @@ export abstract class MachineCore {
     this.abandonOpening?.()
     const conn = this.connScope
     const fibers = this.fibers
+    this.release()
     const interrupt = fibers === undefined || fibers.size === 0 ? undefined : Fiber.interruptAll(fibers)
     if (conn === undefined) return interrupt ?? Effect.void
     const closeConn = Effect.suspend(() => Scope.closeUnsafe(conn, exit) ?? Effect.void)
     return interrupt === undefined ? closeConn : Effect.andThen(interrupt, closeConn)
+  }
+
+  /**
+   * Drops what the machine holds of its user's and of the connection's once its scope has closed: a finished machine
+   * may still be referenced for a while (its service kept by its user, its callbacks by the socket), and everything
+   * it points to would then survive the young generation's collections with it (Round 20 of docs/performance.md).
+   */
+  release(): void {
+    this.abandonOpening = undefined
+    this.receiver = undefined
+    this.runReceiver = undefined
+    this.consumer = undefined
   }
 
   // ---- stepping ----

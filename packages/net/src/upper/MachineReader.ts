@@ -80,6 +80,16 @@ export abstract class MachineReader extends MachineCore {
     } else this.spawn(this.readFallback(t))
   }
 
+  override release(): void {
+    super.release()
+    this.connection = undefined
+    this.pull = undefined
+    this.received = undefined
+    this.inbound = []
+    this.chunks = []
+    this.pdus = []
+  }
+
   stopReading(): void {
     this.reading = false
     this.pull?.listen(undefined)
