@@ -224,9 +224,10 @@ export abstract class MachineCore {
   }
 
   /**
-   * Drops what the machine holds of its user's and of the connection's once its scope has closed: a finished machine
-   * may still be referenced for a while (its service kept by its user, its callbacks by the socket), and everything
-   * it points to would then survive the young generation's collections with it (Round 20 of docs/performance.md).
+   * Drops what the machine holds of its user's and of the connection's once its scope has closed. A finished machine
+   * was seen to outlive two young-generation collections (promoted, then freed by the next full one: nothing live
+   * holds it), and all it pointed to with it: the association, the channel, the socket (Round 20 of
+   * docs/performance.md). What the machine still answers afterwards needs none of these.
    */
   release(): void {
     this.abandonOpening = undefined
