@@ -4,8 +4,8 @@
  * - `mpps create`: N-CREATE of a step IN PROGRESS (F.7.2.1) under `--uid` or a new `2.25.` UID, printed on stdout.
  *   Its Attribute List is built in layers, each over the one before: a minimal step (Type 1 attributes from the flags:
  *   the start now, our AE title as the station, `--modality`, a Scheduled Step Attributes Sequence item with the
- *   Study Instance UID; the Type 2 ones empty), then the data set of `--file` (DICOM JSON or a DICOM file), then
- *   the flags, then `-k` keys.
+ *   Study Instance UID; the Type 2 ones empty), then what `--worklist` maps from a Modality Worklist item (`fromWorklist`),
+ *   then the data set of `--file` (DICOM JSON or a DICOM file), then the flags, then `-k` keys.
  * - `mpps set`: N-SET of `--uid` (F.7.2.2) with `--status` (COMPLETED or DISCONTINUED; IN PROGRESS for an update),
  *   the End Date and Time now when the step ends, the Performed Series Sequence built from the DICOM files given
  *   (each series with its instances), then `--file` and `-k` as above.
@@ -44,8 +44,8 @@ const host = Argument.String("host").pipe(Argument.withDescription("the peer's h
 const port = Argument.Int("port").pipe(Argument.withDescription("the peer's TCP port"))
 const file = Flag.String("file").pipe(
   Flag.withDescription(
-    "a data set to send: DICOM JSON (PS3.18 F.2, as `netdicom find` prints and `qrscp --mpps-dir` keeps) or a " +
-      "DICOM file; the flags and -k keys go over it"
+    "a data set to send as it is: DICOM JSON (PS3.18 F.2, as `netdicom find` prints and `qrscp --mpps-dir` keeps) " +
+      "or a DICOM file; the flags and -k keys go over it (a worklist item goes in --worklist, which maps it)"
   ),
   Flag.optional
 )
@@ -110,6 +110,28 @@ export const readDataSet = (path: string) =>
     return rest
   })
 
+/**
+ * A `--worklist` item: a data set as `readDataSet` reads it, or, for `find`'s output of several matches (a DICOM JSON
+ * object a line), the only one there; several is an error naming how many.
+ */
+const readWorklistItem = (path: string) =>
+  Effect.gen(function* () {
+    const text = yield* Effect.try({
+      try: () => (Fs.statSync(path).size <= MAX_FILE_BYTES ? Fs.readFileSync(path, "utf8") : ""),
+      catch: (e) => (e instanceof Error ? e.message : String(e))
+    }).pipe(Effect.catch((why) => fail(`--worklist ${printable(path)}: ${printable(why)}`)))
+    if (text.trim() === "") return yield* fail(`--worklist ${printable(path)}: empty, no worklist item`)
+    const items = text.split("\n").filter((line) => line.trimStart().startsWith("{"))
+    if (items.length > 1 && items.every((line) => line.trimEnd().endsWith("}"))) {
+      return yield* fail(
+        `--worklist ${printable(path)}: ${items.length} worklist items (a DICOM JSON object a line); give one`
+      )
+    }
+    return yield* readDataSet(path).pipe(
+      Effect.catch((e) => fail(e.message.replace(/^--file /, "--worklist "), e.code))
+    )
+  })
+
 /** The Performed Series Sequence (PS3.4 Table F.7.2-1) of the instances in `paths`: an item a series. */
 const performedSeries = (paths: ReadonlyArray<string>, retrieveAeTitle: string) =>
   Effect.gen(function* () {
@@ -156,6 +178,72 @@ const performedSeries = (paths: ReadonlyArray<string>, retrieveAeTitle: string) 
       ReferencedNonImageCompositeSOPInstanceSequence: []
     }))
   })
+
+// Copied as they are from a worklist item to the step's top level, and into its Scheduled Step Attributes items.
+const PATIENT_KEYS = [
+  "SpecificCharacterSet",
+  "PatientName",
+  "PatientID",
+  "IssuerOfPatientID",
+  "PatientBirthDate",
+  "PatientSex",
+  "ReferencedPatientSequence"
+] as const
+const REQUESTED_KEYS = [
+  "StudyInstanceUID",
+  "ReferencedStudySequence",
+  "AccessionNumber",
+  "RequestedProcedureID",
+  "RequestedProcedureDescription"
+] as const
+const SCHEDULED_STEP_KEYS = [
+  "ScheduledProcedureStepID",
+  "ScheduledProcedureStepDescription",
+  "ScheduledProtocolCodeSequence"
+] as const
+
+/** A Scheduled Step Attributes Sequence item: the Study Instance UID (Type 1), the Type 2 attributes empty. */
+const scheduledItem = (studyUid: string): Record<string, unknown> => ({
+  StudyInstanceUID: studyUid,
+  AccessionNumber: "",
+  RequestedProcedureID: "",
+  RequestedProcedureDescription: "",
+  ScheduledProcedureStepID: "",
+  ScheduledProcedureStepDescription: "",
+  ReferencedStudySequence: []
+})
+
+const pick = (from: DataSet.Naturalized, keys: ReadonlyArray<string>): Record<string, unknown> =>
+  Object.fromEntries(keys.flatMap((k) => (from[k] === undefined || from[k] === null ? [] : [[k, from[k]]])))
+
+/**
+ * The attributes of an MPPS N-CREATE (PS3.4 Table F.7.2-1) that a Modality Worklist item (PS3.4 K.6.1, as `netdicom
+ * find --model worklist` prints it) gives: the patient's, a Scheduled Step Attributes Sequence item per Scheduled
+ * Procedure Step item (Study Instance UID, Accession Number, Requested Procedure ID and Description, the step's ID,
+ * description and protocol codes), the Procedure Code Sequence from the Requested Procedure Code Sequence, and the
+ * Modality of the first scheduled step; an item's Type 2 attributes the worklist leaves out are sent empty, and
+ * `studyUid` stands for a Study Instance UID it lacks. The worklist's own attributes (Scheduled Procedure Step
+ * Sequence...) are not sent.
+ */
+export const fromWorklist = (item: DataSet.Naturalized, studyUid: string): Record<string, unknown> => {
+  const requested = pick(item, REQUESTED_KEYS)
+  const steps = Mpps.itemsOf(item["ScheduledProcedureStepSequence"])
+  const first = steps[0]
+  return {
+    ...pick(item, PATIENT_KEYS),
+    ...(item["RequestedProcedureCodeSequence"] !== undefined
+      ? { ProcedureCodeSequence: item["RequestedProcedureCodeSequence"] }
+      : {}),
+    ...(first !== undefined && typeof first["Modality"] === "string" && first["Modality"] !== ""
+      ? { Modality: first["Modality"] }
+      : {}),
+    ScheduledStepAttributesSequence: (steps.length > 0 ? steps : [{}]).map((step) => ({
+      ...scheduledItem(studyUid),
+      ...requested,
+      ...pick(step, SCHEDULED_STEP_KEYS)
+    }))
+  }
+}
 
 const withKeys = (base: DataSet.Naturalized, given: ReadonlyArray<string>) => {
   const built = Keys.attributes(given, base)
@@ -217,6 +305,15 @@ const create = Command.make(
       Flag.withDescription("Performed Procedure Step ID (default: the start, YYYYMMDDHHMMSS)"),
       Flag.optional
     ),
+    worklist: Flag.String("worklist").pipe(
+      Flag.withDescription(
+        "a Modality Worklist item the step performs, as `netdicom find --model worklist` prints it (one line of " +
+          "DICOM JSON, or a DICOM file): its patient, Study Instance UID, Accession Number, requested procedure and " +
+          "scheduled step go where the step keeps them (Scheduled Step Attributes Sequence); --file, the flags and " +
+          "-k go over them"
+      ),
+      Flag.optional
+    ),
     file,
     keys,
     ...common
@@ -228,17 +325,7 @@ const create = Command.make(
       const start = dateTime(new Date())
       const minimal: DataSet.Naturalized = {
         PerformedProcedureStepStatus: Mpps.IN_PROGRESS,
-        ScheduledStepAttributesSequence: [
-          {
-            StudyInstanceUID: studyUid,
-            AccessionNumber: "",
-            RequestedProcedureID: "",
-            RequestedProcedureDescription: "",
-            ScheduledProcedureStepID: "",
-            ScheduledProcedureStepDescription: "",
-            ReferencedStudySequence: []
-          }
-        ],
+        ScheduledStepAttributesSequence: [scheduledItem(studyUid)],
         PatientName: "",
         PatientID: "",
         PatientBirthDate: "",
@@ -260,6 +347,9 @@ const create = Command.make(
         Modality: "OT",
         PerformedSeriesSequence: []
       }
+      const fromItem = Option.isSome(c.worklist)
+        ? fromWorklist(yield* readWorklistItem(c.worklist.value), studyUid)
+        : {}
       const fromFile = Option.isSome(c.file) ? yield* readDataSet(c.file.value) : {}
       const flags: Record<string, unknown> = {
         ...(Option.isSome(c.patientId) ? { PatientID: c.patientId.value } : {}),
@@ -267,7 +357,7 @@ const create = Command.make(
         ...(Option.isSome(c.stepId) ? { PerformedProcedureStepID: c.stepId.value } : {}),
         ...(Option.isSome(c.modality) ? { Modality: c.modality.value } : {})
       }
-      const layered: Record<string, unknown> = { ...minimal, ...fromFile, ...flags }
+      const layered: Record<string, unknown> = { ...minimal, ...fromItem, ...fromFile, ...flags }
       if (Option.isSome(c.studyUid)) {
         const items = Mpps.itemsOf(layered["ScheduledStepAttributesSequence"])
         layered["ScheduledStepAttributesSequence"] = (items.length > 0 ? items : [{}]).map((item) => ({

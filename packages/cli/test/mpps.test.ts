@@ -2,8 +2,8 @@
  * `netdicom mpps create|set` (MPPS SCU) against `netdicom qrscp` as MPPS SCP (PS3.4 F.7): a step created, ended
  * with the Performed Series Sequence of the files given, kept in the index across a restart and written to
  * `--mpps-dir`; Annex F's refusals as the command prints them (status, Error Comment, Error ID) with exit 1; a
- * `--file` of DICOM JSON, or a DICOM file DCMTK's dump2dcm made; TLS. DCMTK 3.6.7 has no MPPS tool (mppsscu came in
- * 3.6.8) and Orthanc no MPPS SCP: no network interop test here.
+ * `--file` of DICOM JSON, or a DICOM file DCMTK's dump2dcm made; a `--worklist` item mapped into the step; TLS.
+ * DCMTK 3.6.7 has no MPPS tool (mppsscu came in 3.6.8) and Orthanc no MPPS SCP: no network interop test here.
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -192,6 +192,62 @@ describe("netdicom mpps against netdicom qrscp", () => {
     const refused = await netdicom(["mpps", "create", ...at, "--file", badFile])
     assert.strictEqual(refused.code, 1)
     assert.match(refused.stderr, /--file .*bad\.json: "PatientID" is not a DICOM JSON attribute/)
+  })
+
+  it("maps a worklist item (--worklist, as find prints it) into the step: study, accession, scheduled step", async () => {
+    const dir = path.join(temp("wl-out"), "mpps")
+    const scp = await serve(["qrscp", "0", "--store", temp("wl-store"), "--db", ":memory:", "--mpps-dir", dir])
+    // one line of `netdicom find --model worklist` against DCMTK's wlmscpfs
+    const item = {
+      "00080005": { vr: "CS", Value: ["ISO_IR 192"] },
+      "00080050": { vr: "SH", Value: ["A002"] },
+      "00100010": { vr: "PN", Value: [{ Alphabetic: "Müller^Jürgen" }] },
+      "00100020": { vr: "LO", Value: ["P002"] },
+      "0020000D": { vr: "UI", Value: [STUDY] },
+      "00321060": { vr: "LO", Value: ["CHEST CT"] },
+      "00400100": {
+        vr: "SQ",
+        Value: [
+          {
+            "00080060": { vr: "CS", Value: ["MR"] },
+            "00400001": { vr: "AE", Value: ["MR1"] },
+            "00400007": { vr: "LO", Value: ["CT THORAX"] },
+            "00400009": { vr: "SH", Value: ["SPS2"] }
+          }
+        ]
+      },
+      "00401001": { vr: "SH", Value: ["RP2"] }
+    }
+    const folder = temp("wl")
+    const file = writeFile(folder, "item.json", `${JSON.stringify(item)}\n`)
+    const at = ["127.0.0.1", String(scp.port), "--aet", "MR1"]
+    const created = await netdicom(["mpps", "create", ...at, "--worklist", file])
+    assert.strictEqual(created.code, 0, created.stderr)
+    const json = readStep(dir, created.stdout.trim())
+    assert.deepStrictEqual(
+      [value(json, "00100010"), value(json, "00100020"), value(json, "00080060"), value(json, "00400241")],
+      [{ Alphabetic: "Müller^Jürgen" }, "P002", "MR", "MR1"]
+    )
+    // the worklist's own attributes stay out of the step
+    for (const tag of ["00400100", "00080050", "0020000D", "00401001", "00321060"]) {
+      assert.isUndefined(json[tag], tag)
+    }
+    const scheduled = value(json, "00400270") as Json
+    assert.deepStrictEqual(
+      ["0020000D", "00080050", "00401001", "00321060", "00400009", "00400007"].map((t) => value(scheduled, t)),
+      [STUDY, "A002", "RP2", "CHEST CT", "SPS2", "CT THORAX"]
+    )
+    assert.deepStrictEqual(scheduled["00081110"], { vr: "SQ" }) // Type 2, left out by the worklist: sent empty
+
+    // find's output of several items is refused, naming how many
+    const two = writeFile(folder, "two.json", `${JSON.stringify(item)}\n${JSON.stringify(item)}\n`)
+    const refused = await netdicom(["mpps", "create", ...at, "--worklist", two])
+    assert.strictEqual(refused.code, 1)
+    assert.match(refused.stderr, /--worklist .*two\.json: 2 worklist items \(a DICOM JSON object a line\); give one/)
+    // and so is find's output of none
+    const none = await netdicom(["mpps", "create", ...at, "--worklist", writeFile(folder, "none.json", "")])
+    assert.strictEqual(none.code, 1)
+    assert.match(none.stderr, /--worklist .*none\.json: empty, no worklist item/)
   })
 
   it.skipIf(which("dump2dcm") === undefined)(
