@@ -45,7 +45,8 @@ const keys = Flag.String("key").pipe(
   Flag.withAlias("k"),
   Flag.withDescription(
     "a key, Keyword=Value or gggg,eeee=Value (no value: return it; A\\B: any of several values; " +
-      "Sequence.Keyword=Value: a key inside the sequence's item); repeat for more, each key once"
+      "Sequence.Keyword=Value: a key inside the sequence's item, Sequence[1].Keyword=Value in its second); repeat " +
+      "for more, each key once"
   ),
   Flag.atLeast(0)
 )

@@ -53,7 +53,7 @@ const keys = Flag.String("key").pipe(
   Flag.withAlias("k"),
   Flag.withDescription(
     "an attribute, Keyword=Value or gggg,eeee=Value (no value: empty; " +
-      "Sequence.Keyword=Value: in the sequence's first item); repeat for more"
+      "Sequence.Keyword=Value: in the sequence's first item, Sequence[1].Keyword=Value in its second); repeat for more"
   ),
   Flag.atLeast(0)
 )
