@@ -24,7 +24,7 @@ import * as Result from "effect/Result"
 import { Argument, Command, Flag } from "effect/cli"
 import { DataSet, Mpps, Part10, Scu } from "@netdicom/net"
 import type { MppsScp } from "@netdicom/net"
-import { InstanceUids } from "@netdicom/archive"
+import { Header } from "@netdicom/archive"
 import { Identifiers, Status } from "@netdicom/wire"
 import { peerOf } from "./Client.ts"
 import * as Contexts from "./Contexts.ts"
@@ -132,50 +132,46 @@ const readWorklistItem = (path: string) =>
     )
   })
 
-/** The Performed Series Sequence (PS3.4 Table F.7.2-1) of the instances in `paths`: an item a series. */
+/**
+ * The Performed Series Sequence (PS3.4 Table F.7.2-1) of the instances in `paths`: an item a series, its images
+ * (instances with Rows, the Image Pixel module's) in the Referenced Image Sequence, the others (SR, RT Plan,
+ * presentation states, waveforms...) in the Referenced Non-Image Composite SOP Instance Sequence. Each file's header
+ * is read as the archive reads it (`Header`: deflated data sets too).
+ */
 const performedSeries = (paths: ReadonlyArray<string>, retrieveAeTitle: string) =>
   Effect.gen(function* () {
     const { files, missing, skipped } = yield* Files.collect(paths)
     for (const s of skipped) yield* Console.error(`SKIPPED ${printable(s.path)}: ${printable(s.reason)}`)
     if (missing.length > 0) return yield* fail(`${printable(missing[0]!.path)}: ${printable(missing[0]!.reason)}`)
-    const series = new Map<string, Array<{ sopClassUid: string; sopInstanceUid: string }>>()
+    type Reference = { readonly sopClassUid: string; readonly sopInstanceUid: string }
+    const series = new Map<string, { images: Array<Reference>; others: Array<Reference> }>()
     for (const path of files) {
-      const uids = yield* Effect.try({
-        try: () => {
-          const fd = Fs.openSync(path, "r")
-          try {
-            const size = Fs.fstatSync(fd).size
-            const buffer = Buffer.alloc(Math.min(size, MAX_HEADER_BYTES))
-            const read = Fs.readSync(fd, buffer, 0, buffer.length, 0)
-            const step = InstanceUids.read(buffer.subarray(0, read), read === size)
-            if (step._tag === "Read") return step.uids
-            throw new Error(
-              step._tag === "Invalid" ? step.reason : step._tag === "Deflated" ? "deflated" : "its header is too long"
-            )
-          } finally {
-            Fs.closeSync(fd)
-          }
-        },
-        catch: (e) => (e instanceof Error ? e.message : String(e))
-      }).pipe(Effect.catch((why) => fail(`${printable(path)}: not an instance whose UIDs can be read (${why})`)))
-      const list = series.get(uids.seriesInstanceUid) ?? []
-      if (!list.some((i) => i.sopInstanceUid === uids.sopInstanceUid)) {
-        list.push({ sopClassUid: uids.sopClassUid, sopInstanceUid: uids.sopInstanceUid })
+      const header = yield* Header.fromFile(path, MAX_HEADER_BYTES).pipe(
+        Effect.catch((e) =>
+          fail(
+            `${printable(path)}: not an instance whose UIDs can be read (${e._tag === "InvalidInstance" ? e.reason : e.message})`
+          )
+        )
+      )
+      const entry = series.get(header.seriesInstanceUid) ?? { images: [], others: [] }
+      const rows = header.dataset["Rows"]
+      const list = rows !== undefined && rows !== "" ? entry.images : entry.others
+      if (![...entry.images, ...entry.others].some((i) => i.sopInstanceUid === header.sopInstanceUid)) {
+        list.push({ sopClassUid: header.sopClassUid, sopInstanceUid: header.sopInstanceUid })
       }
-      series.set(uids.seriesInstanceUid, list)
+      series.set(header.seriesInstanceUid, entry)
     }
-    return [...series].map(([seriesInstanceUid, instances]) => ({
+    const items = (references: ReadonlyArray<Reference>) =>
+      references.map((i) => ({ ReferencedSOPClassUID: i.sopClassUid, ReferencedSOPInstanceUID: i.sopInstanceUid }))
+    return [...series].map(([seriesInstanceUid, { images, others }]) => ({
       SeriesInstanceUID: seriesInstanceUid,
       RetrieveAETitle: retrieveAeTitle,
       SeriesDescription: "",
       PerformingPhysicianName: "",
       OperatorsName: "",
       ProtocolName: "",
-      ReferencedImageSequence: instances.map((i) => ({
-        ReferencedSOPClassUID: i.sopClassUid,
-        ReferencedSOPInstanceUID: i.sopInstanceUid
-      })),
-      ReferencedNonImageCompositeSOPInstanceSequence: []
+      ReferencedImageSequence: items(images),
+      ReferencedNonImageCompositeSOPInstanceSequence: items(others)
     }))
   })
 

@@ -10,7 +10,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { hasOpenssl, makeCertificates } from "../../../tests/support/certs.ts"
-import { removeDir, which } from "../../../tests/support/peers.ts"
+import { corpusFile, removeDir, which } from "../../../tests/support/peers.ts"
 import { lines, netdicom, part10, testFixtures, writeFile } from "./support.ts"
 
 const { temp, serve } = testFixtures("mpps")
@@ -249,6 +249,36 @@ describe("netdicom mpps against netdicom qrscp", () => {
     assert.strictEqual(none.code, 1)
     assert.match(none.stderr, /--worklist .*none\.json: empty, no worklist item/)
   })
+
+  const corpus = ["CT_small.dcm", "image_dfl.dcm", "rtplan.dcm", "reportsi_with_empty_number_tags.dcm"].map(corpusFile)
+  it.skipIf(corpus.includes(undefined))(
+    "ends a step with images, a deflated one too, and non-images (SR, RT Plan) in their own sequence",
+    async () => {
+      const dir = path.join(temp("kinds-out"), "mpps")
+      const scp = await serve(["qrscp", "0", "--store", temp("kinds-store"), "--db", ":memory:", "--mpps-dir", dir])
+      const folder = temp("kinds")
+      for (const file of corpus) fs.copyFileSync(file!, path.join(folder, path.basename(file!)))
+      const at = ["127.0.0.1", String(scp.port)]
+      const created = await netdicom(["mpps", "create", ...at])
+      assert.strictEqual(created.code, 0, created.stderr)
+      const uid = created.stdout.trim()
+      const done = await netdicom(["mpps", "set", ...at, "--uid", uid, "--status", "COMPLETED", folder])
+      assert.strictEqual(done.code, 0, done.stderr)
+      const referenced = (json: Json, tag: string) =>
+        ((json[tag]?.Value ?? []) as ReadonlyArray<Json>).map((i) => [value(i, "00081150"), value(i, "00081155")])
+      const series = readStep(dir, uid)["00400340"]!.Value as ReadonlyArray<Json>
+      const images = series.flatMap((s) => referenced(s, "00081140"))
+      const others = series.flatMap((s) => referenced(s, "00400220"))
+      assert.sameDeepMembers(images, [
+        ["1.2.840.10008.5.1.4.1.1.2", "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"],
+        ["1.2.840.10008.5.1.4.1.1.7", "1.3.6.1.4.1.5962.1.1.0.0.0.977067309.6001.0"]
+      ])
+      assert.sameDeepMembers(others, [
+        ["1.2.840.10008.5.1.4.1.1.481.5", "1.2.777.777.77.7.7777.7777.20030903150023"],
+        ["1.2.840.10008.5.1.4.1.1.88.11", "1.2.276.0.7230010.3.1.4.1787205428.166.1117461927.10"]
+      ])
+    }
+  )
 
   it.skipIf(which("dump2dcm") === undefined)(
     "takes a DICOM file DCMTK's dump2dcm made as --file; flags go over it",
