@@ -10,7 +10,7 @@ import { Dimse, Reassembler, Status, type Pdu } from "@netdicom/wire"
 import type { AssociationAborted } from "../association/AssociationError.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
 import * as ReceivedBytes from "../upper/ReceivedBytes.ts"
-import type { IncomingRequest, Response } from "./DimseChannel.ts"
+import type { IncomingRequest, Response } from "./ChannelApi.ts"
 import * as Inflow from "./Inflow.ts"
 import type { Unanswered } from "./Unanswered.ts"
 
@@ -87,8 +87,8 @@ const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => 
   return out
 }
 
-// What the receive path needs from its channel.
-interface ReceiverDeps {
+/** What the receive path needs from its channel (`ChannelState`). */
+export interface ReceiverDeps {
   readonly debug: boolean
   readonly reassembler: Reassembler.Reassembler
   readonly contextById: ReadonlyMap<number, AcceptedContext>
@@ -104,7 +104,8 @@ interface ReceiverDeps {
   // The requests not answered yet, and what answers those a handler left (or that have no handler).
   readonly unanswered: Unanswered
   readonly handlerDone: () => void
-  readonly awaitSlot: Effect.Effect<void>
+  // What the reader waits on once more handlers than the cap are running.
+  readonly awaitSlot: () => Effect.Effect<void>
 }
 
 // The receive path (P-DATA in, commands and data sets to requests and handlers), one per channel. A class rather
@@ -236,7 +237,7 @@ export class Receiver {
     }
     // Up to the cap running, the reader goes on: a peer within its window may still send C-CANCEL-RQs for them.
     if (this.running <= this.deps.handlerCap) return logged
-    return logged === undefined ? this.deps.awaitSlot : Effect.andThen(logged, this.deps.awaitSlot)
+    return logged === undefined ? this.deps.awaitSlot() : Effect.andThen(logged, this.deps.awaitSlot())
   }
 
   // A command set that is no DIMSE message, or one that breaks its table (PS3.7 9.3, 10.3): a protocol error.
