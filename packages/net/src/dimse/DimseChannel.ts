@@ -13,7 +13,7 @@
  * every outstanding request fails at once with the reason.
  *
  * This module makes the channel; its parts are modules of their own, functions shared by every association over
- * one state record per channel (`ChannelState`): the send path (`DimseSend`), the requests we send and their
+ * one state record per channel (`ChannelState`), opened by `ChannelOpen`: the send path (`DimseSend`), the requests we send and their
  * responses (`Requests`, and `RequestStream` for those with several), the receive path (`DimseReceiver`), the
  * handlers of the requests we receive (`RequestHandlers`) and the channel's end (`ChannelEnd`).
  *
@@ -24,12 +24,7 @@ import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
 import type { Association } from "../association/Association.ts"
 import type { DimseChannel, RequestHandler } from "./ChannelApi.ts"
-import * as ChannelEnd from "./ChannelEnd.ts"
-import { ChannelState, type ChannelHooks } from "./ChannelState.ts"
-import * as DimseSend from "./DimseSend.ts"
-import * as RequestHandlers from "./RequestHandlers.ts"
-import * as Requests from "./Requests.ts"
-import * as RequestStream from "./RequestStream.ts"
+import * as ChannelOpen from "./ChannelOpen.ts"
 
 export type {
   DataSource,
@@ -52,15 +47,6 @@ export const MAX_INFLATED_IDENTIFIER_BYTES = 16 << 20
  */
 export const MAX_IDENTIFIER_ELEMENTS = 20_000
 
-// What the receiver and `Unanswered` reach above the state through: one table for every channel.
-const HOOKS: ChannelHooks = {
-  send: (ch, context, message) => DimseSend.send(ch, context, message),
-  deliver: Requests.deliver,
-  runHandler: RequestHandlers.runHandler,
-  handlerDone: RequestHandlers.handlerDone,
-  awaitSlot: RequestHandlers.awaitSlot
-}
-
 /** Starts DIMSE on an association in the current scope; `handler` receives the requests that arrive. */
 export const make = (
   association: Association,
@@ -70,42 +56,14 @@ export const make = (
   Effect.withFiber((fiber) => {
     // The services read once, from the context (a fiber step each saved: this is every association's set-up).
     const context = fiber.context as Context.Context<never>
-    const ch = new ChannelState(association, handler, context, HOOKS)
-    const self: DimseChannel = {
-      association,
-      nextMessageId: Effect.sync(() => Requests.takeMessageId(ch)),
-      takeMessageId: () => Requests.takeMessageId(ch),
-      send: (context, message, dataSet) => DimseSend.send(ch, context, message, dataSet),
-      sendNow: (context, message, dataSet) => DimseSend.sendNow(ch, context, message, dataSet),
-      request: (context, message, options) => RequestStream.request(ch, context, message, options),
-      requestOne: (context, message, dataSet) => Requests.requestOne(ch, context, message, dataSet),
-      // `beginOne` itself: every C-STORE and C-ECHO's path.
-      requestOneNow: ((context, message, dataSet, onResponse) =>
-        Requests.beginOne(ch, context, message, dataSet, onResponse)) as DimseChannel["requestOneNow"],
-      findContext: (sopClassUid, role, transferSyntaxes) =>
-        Requests.findContext(ch, sopClassUid, role, transferSyntaxes),
-      isStopping: () => ch.stopping
-    }
-    ch.self = self
-
-    // A run receiver: the P-DATA-TFs of one socket read in one call (a small C-STORE is four).
-    const receiving = association.receive(ch.rx)
-    const releaseHook = association.beforeRelease(ChannelEnd.beforeRelease(ch), () => ChannelEnd.idleForRelease(ch))
-    const idleRelease = association.releaseWhenIdle(() => ChannelEnd.quietForIdleRelease(ch))
-    const stopWatching = association.whenEnded((ending) => ChannelEnd.associationEnded(ch, ending))
+    const opened = ChannelOpen.open(association, handler, context)
     // On the scope itself (no context to restore for it, unlike Effect.addFinalizer: see Timers).
     const finalized = Scope.addFinalizer(
       Context.get(context as Context.Context<Scope.Scope>, Scope.Scope),
-      Effect.suspend(() => ChannelEnd.finalize(ch, stopWatching))
+      opened.finalizer
     )
     return Effect.andThen(
-      receiving,
-      Effect.andThen(
-        releaseHook,
-        Effect.andThen(
-          idleRelease,
-          Effect.map(finalized, () => self)
-        )
-      )
+      opened.attach,
+      Effect.map(finalized, () => opened.channel)
     )
   })
