@@ -17,7 +17,7 @@ import * as RequestStream from "./RequestStream.ts"
 
 // What the receiver and `Unanswered` reach above the state through: one table for every channel.
 const HOOKS: ChannelHooks = {
-  send: (ch, context, message) => DimseSend.send(ch, context, message),
+  send: DimseSend.send,
   deliver: Requests.deliver,
   runHandler: RequestHandlers.runHandler,
   handlerDone: RequestHandlers.handlerDone,
@@ -43,18 +43,18 @@ export const open = (
   context: Context.Context<never>
 ): Opened => {
   const ch = new ChannelState(association, handler, context, HOOKS)
+  // The module functions bound to this channel's state (a bound function is called without a frame of its own, unlike
+  // a closure calling them): every C-STORE and C-ECHO's path.
   const channel: DimseChannel = {
     association,
     nextMessageId: Effect.sync(() => Requests.takeMessageId(ch)),
-    takeMessageId: () => Requests.takeMessageId(ch),
-    send: (context, message, dataSet) => DimseSend.send(ch, context, message, dataSet),
-    sendNow: (context, message, dataSet) => DimseSend.sendNow(ch, context, message, dataSet),
-    request: (context, message, options) => RequestStream.request(ch, context, message, options),
-    requestOne: (context, message, dataSet) => Requests.requestOne(ch, context, message, dataSet),
-    // `beginOne` itself: every C-STORE and C-ECHO's path.
-    requestOneNow: ((context, message, dataSet, onResponse) =>
-      Requests.beginOne(ch, context, message, dataSet, onResponse)) as DimseChannel["requestOneNow"],
-    findContext: (sopClassUid, role, transferSyntaxes) => Requests.findContext(ch, sopClassUid, role, transferSyntaxes),
+    takeMessageId: Requests.takeMessageId.bind(undefined, ch),
+    send: DimseSend.send.bind(undefined, ch),
+    sendNow: DimseSend.sendNow.bind(undefined, ch),
+    request: RequestStream.request.bind(undefined, ch),
+    requestOne: Requests.requestOne.bind(undefined, ch),
+    requestOneNow: Requests.beginOne.bind(undefined, ch) as DimseChannel["requestOneNow"],
+    findContext: Requests.findContext.bind(undefined, ch),
     isStopping: () => ch.stopping
   }
   ch.self = channel

@@ -23,9 +23,9 @@ import type { Association, Ending } from "../association/Association.ts"
 import { AssociationAborted } from "../association/AssociationError.ts"
 import type { AcceptedContext, Negotiated } from "../association/Negotiated.ts"
 import * as Timers from "../upper/Timers.ts"
-import type { DimseChannel, IncomingRequest, RequestHandler, Response } from "./ChannelApi.ts"
+import type { DimseChannel, RequestHandler, Response } from "./ChannelApi.ts"
 import type { DimseFailure, NoAcceptedContext } from "./DimseError.ts"
-import { Receiver, type ReceiverDeps } from "./DimseReceiver.ts"
+import { Receiver, type ReceiverDeps, type ReceiverHooks } from "./DimseReceiver.ts"
 import * as OperationsWindow from "./OperationsWindow.ts"
 import { Unanswered } from "./Unanswered.ts"
 
@@ -78,24 +78,15 @@ export type Inbox =
  * What the modules above the state do for the receiver and for `Unanswered`, given once for every channel (a table of
  * shared functions, not closures per association).
  */
-export interface ChannelHooks {
+export interface ChannelHooks extends ReceiverHooks<ChannelState> {
   readonly send: (
     ch: ChannelState,
     context: AcceptedContext,
     message: Dimse.Message
   ) => Effect.Effect<void, DimseFailure>
-  readonly deliver: (ch: ChannelState, id: number, r: Response) => Effect.Effect<void> | undefined
-  readonly runHandler: (
-    ch: ChannelState,
-    request: IncomingRequest,
-    id: number | undefined,
-    done: (exit: Exit.Exit<void>) => void
-  ) => void
-  readonly handlerDone: (ch: ChannelState) => void
-  readonly awaitSlot: (ch: ChannelState) => Effect.Effect<void>
 }
 
-/** One channel's state; its methods are what the receiver asks of its channel (`ReceiverDeps`). */
+/** One channel's state: what the receiver reads of its channel (`ReceiverDeps`) among it. */
 export class ChannelState implements ReceiverDeps {
   readonly association: Association
   readonly negotiated: Negotiated
@@ -202,20 +193,6 @@ export class ChannelState implements ReceiverDeps {
       () => this.stopping
     )
     this.rx = new Receiver(this)
-  }
-
-  // ---- what the receiver asks of its channel (`ReceiverDeps`) ----
-  deliver(id: number, r: Response): Effect.Effect<void> | undefined {
-    return this.hooks.deliver(this, id, r)
-  }
-  runHandler(request: IncomingRequest, id: number | undefined, done: (exit: Exit.Exit<void>) => void): void {
-    this.hooks.runHandler(this, request, id, done)
-  }
-  handlerDone(): void {
-    this.hooks.handlerDone(this)
-  }
-  awaitSlot(): Effect.Effect<void> {
-    return this.hooks.awaitSlot(this)
   }
 
   /**

@@ -189,7 +189,13 @@ const startDeadline = (ch: ChannelState, inbox: OneInbox): void => {
 // Interrupted while waiting, it does what `whenOneEnds` does (so that a request sent at once needs no `onExit`).
 const awaitOne = (ch: ChannelState, inbox: OneInbox): Effect.Effect<unknown, DimseFailure> => {
   if (inbox.outcome !== undefined) return inbox.outcome
-  startDeadline(ch, inbox)
+  // `startDeadline` written out: every request's path.
+  inbox.deadline = ch.timers.now() + ch.dimseMillis
+  ch.waitingOnes.add(inbox)
+  if (!ch.watching) {
+    ch.watching = true
+    watchdog(ch)
+  }
   return waitSent(inbox)
 }
 
