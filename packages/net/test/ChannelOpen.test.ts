@@ -51,12 +51,14 @@ describe("an SCP's channel (serveUntilEnded)", () => {
       const { scope, server, peer } = yield* start((request, channel) => {
         seen = channel
         context = request.context
-        return channel.send(request.context, {
-          _tag: "CEchoRsp",
-          messageIdBeingRespondedTo: 1,
-          affectedSopClassUid: VERIFICATION,
-          status: Status.SUCCESS
-        })
+        return channel
+          .send(request.context, {
+            _tag: "CEchoRsp",
+            messageIdBeingRespondedTo: 1,
+            affectedSopClassUid: VERIFICATION,
+            status: Status.SUCCESS
+          })
+          .pipe(Effect.orDie)
       })
       peer.send(echoRq)
       const rsp = yield* Effect.promise(() => peer.next())
