@@ -43,6 +43,7 @@ import type { ApplicationEntity } from "../association/ApplicationEntity.ts"
 import * as Server from "../association/Server.ts"
 import type { ListenFailed } from "../upper/Transport.ts"
 import * as DataSet from "../dimse/DataSet.ts"
+import * as ChannelOpen from "../dimse/ChannelOpen.ts"
 import * as DimseChannel from "../dimse/DimseChannel.ts"
 import * as GatherBounded from "../dimse/GatherBounded.ts"
 import * as ContextParts from "../dimse/ContextParts.ts"
@@ -844,7 +845,7 @@ export const serve = (
       ...(options.maxPendingBytes !== undefined ? { maxPendingBytes: options.maxPendingBytes } : {}),
       ...(options.policy !== undefined ? { policy: options.policy } : {}),
       ...(options.tls !== undefined ? { tls: options.tls } : {}),
-      handler: (association) =>
-        Effect.scoped(Effect.andThen(DimseChannel.make(association, handler), association.ended))
+      // The channel ends with the association (not the connection's close), without a scope of its own.
+      handler: (association) => ChannelOpen.serveUntilEnded(association, handler)
     })
   })
