@@ -204,6 +204,12 @@ const HANDLER_GRACE = Duration.seconds(1)
 // A streamed data set is written in batches of PDUs of at least this many bytes.
 const SEND_BATCH_BYTES = 256 << 10
 
+// A file sent from its reads writes this many bytes of it (three reads of `Part10.STREAM_CHUNK`) in one turn of the
+// event loop before it yields the turn: a turn and a vectored write per 256 KiB cost ~20% of the SCU's instructions
+// per 32 MiB instance (docs/performance.md, Round 20 (large)). Below the transport's 1 MiB write buffer limit, so that
+// the corked batches of one turn do not make the sender wait for a drain.
+const SEND_TURN_BYTES = 768 << 10
+
 // The final response of a `requestOne`: its outcome once known, and the waiting fiber's resume once it waits.
 interface OneInbox {
   readonly _tag: "One"
@@ -588,6 +594,8 @@ export const make = (
                 let later: ReturnType<typeof setImmediate> | undefined
                 const run = (): void => {
                   later = undefined
+                  // the file's data bytes written in this turn of the event loop
+                  let turnBytes = 0
                   while (!stopped) {
                     // Gone between two batches (a DIMSE timeout, a protocol error): nothing more is written.
                     if (rx.gone !== undefined) {
@@ -624,9 +632,11 @@ export const make = (
                       return resume(Effect.ensuring(fail(rest), Effect.sync(release)))
                     }
                     release()
-                    // The next batch on the event loop's next turn: this one leaves first (the socket is uncorked at
-                    // the end of this tick), so reads from the page cache do not pile batches up until the socket
-                    // must drain, and the other connections get their turn.
+                    turnBytes += next.data
+                    if (turnBytes < SEND_TURN_BYTES) continue
+                    // The next batches on the event loop's next turn: these leave first (the socket is uncorked at
+                    // the end of this tick, one vectored write), so reads from the page cache do not pile batches up
+                    // until the socket must drain, and the other connections get their turn.
                     later = setImmediate(run)
                     return
                   }
