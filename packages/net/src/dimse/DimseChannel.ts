@@ -204,10 +204,12 @@ const HANDLER_GRACE = Duration.seconds(1)
 // A streamed data set is written in batches of PDUs of at least this many bytes.
 const SEND_BATCH_BYTES = 256 << 10
 
-// A file sent from its reads writes this many bytes of it (three reads of `Part10.STREAM_CHUNK`) in one turn of the
-// event loop before it yields the turn: a turn and a vectored write per 256 KiB cost ~20% of the SCU's instructions
-// per 32 MiB instance (docs/performance.md, Round 20 (large)). Below the transport's 1 MiB write buffer limit, so that
-// the corked batches of one turn do not make the sender wait for a drain.
+// A file sent from its reads in batches of PDUs (not framed: a peer's max PDU over ~64 KiB) writes this many bytes of
+// it (three reads of `Part10.STREAM_CHUNK`) in one turn of the event loop before it yields the turn: a turn and a
+// vectored write of five or six pieces per 256 KiB cost ~20% of the SCU's instructions per 32 MiB instance
+// (docs/performance.md, Round 20 (large)). Below the transport's 1 MiB write buffer limit, so that the corked batches
+// of one turn do not make the sender wait for a drain. Framed reads (one piece per write) keep a read per turn: three
+// took the bench's SCU peak at max PDU 16384 from 62 to 67 MiB, two to 64-65.
 const SEND_TURN_BYTES = 768 << 10
 
 // The final response of a `requestOne`: its outcome once known, and the waiting fiber's resume once it waits.
@@ -633,7 +635,7 @@ export const make = (
                     }
                     release()
                     turnBytes += next.data
-                    if (turnBytes < SEND_TURN_BYTES) continue
+                    if (!reads.framed && turnBytes < SEND_TURN_BYTES) continue
                     // The next batches on the event loop's next turn: these leave first (the socket is uncorked at
                     // the end of this tick, one vectored write), so reads from the page cache do not pile batches up
                     // until the socket must drain, and the other connections get their turn.
