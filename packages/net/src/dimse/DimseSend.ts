@@ -28,6 +28,14 @@ const ENDING_WAIT = Duration.millis(200)
 /** A streamed data set is written in batches of PDUs of at least this many bytes (and a whole one is one write). */
 export const SEND_BATCH_BYTES = 256 << 10
 
+// A file sent from its reads in batches of PDUs (not framed: a peer's max PDU over ~64 KiB) writes this many bytes of
+// it (three reads of `Part10.STREAM_CHUNK`) in one turn of the event loop before it yields the turn: a turn and a
+// vectored write of five or six pieces per 256 KiB cost ~20% of the SCU's instructions per 32 MiB instance
+// (docs/performance.md, Round 20 (large)). Below the transport's 1 MiB write buffer limit, so that the corked batches
+// of one turn do not make the sender wait for a drain. Framed reads (one piece per write) keep a read per turn: three
+// took the bench's SCU peak at max PDU 16384 from 62 to 67 MiB, two to 64-65.
+const SEND_TURN_BYTES = 768 << 10
+
 const PAD = Uint8Array.of(0)
 
 // Data set fragments must have even lengths (PS3.5 7.1, A.5): an odd data set gets a trailing NUL.
@@ -256,6 +264,8 @@ export const sendInParts = (
             let later: ReturnType<typeof setImmediate> | undefined
             const run = (): void => {
               later = undefined
+              // the file's data bytes written in this turn of the event loop
+              let turnBytes = 0
               while (!stopped) {
                 // Gone between two batches (a DIMSE timeout, a protocol error): nothing more is written.
                 if (rx.gone !== undefined) {
@@ -292,9 +302,11 @@ export const sendInParts = (
                   return resume(Effect.ensuring(fail(rest), Effect.sync(release)))
                 }
                 release()
-                // The next batch on the event loop's next turn: this one leaves first (the socket is uncorked at
-                // the end of this tick), so reads from the page cache do not pile batches up until the socket
-                // must drain, and the other connections get their turn.
+                turnBytes += next.data
+                if (!reads.framed && turnBytes < SEND_TURN_BYTES) continue
+                // The next batches on the event loop's next turn: these leave first (the socket is uncorked at the
+                // end of this tick, one vectored write), so reads from the page cache do not pile batches up until
+                // the socket must drain, and the other connections get their turn.
                 later = setImmediate(run)
                 return
               }
