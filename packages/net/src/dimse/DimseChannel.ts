@@ -721,15 +721,19 @@ export const make = (
     const withinDimseTimeout = <A, E>(waiting: Effect.Effect<A, E>, id: number, message: Dimse.Message) =>
       Effect.timeoutOrElse(waiting, { duration: association.ae.timeouts.dimse, orElse: dimseTimedOut(id, message) })
 
-    // The next response from a request's inbox.
+    // The next response from a request's inbox, within the DIMSE timeout of the peer's last sign of life: a C-GET
+    // SCP need send no Pending response (PS3.4 C.4.3.3), only its C-STORE sub-operations, which may take longer.
     const nextResponse = (
       inbox: Queue.Queue<Response, DimseFailure | Cause.Done>,
       id: number,
       message: Dimse.Message
-    ) =>
-      withinDimseTimeout(Queue.take(inbox), id, message).pipe(
-        Effect.catchIf(Cause.isDone, () => Effect.fail(goneError()))
-      )
+    ): Effect.Effect<Response, DimseFailure> => {
+      const arrived = rx.requestsArrived
+      return Effect.timeoutOrElse(Queue.take(inbox), {
+        duration: association.ae.timeouts.dimse,
+        orElse: () => (rx.requestsArrived !== arrived ? nextResponse(inbox, id, message) : dimseTimedOut(id, message)())
+      }).pipe(Effect.catchIf(Cause.isDone, () => Effect.fail(goneError())))
+    }
 
     // One timer for all of requestOne's deadlines instead of a race per request: a timer (no fiber) armed until the
     // oldest waiting request is due, armed when the first one waits, left unarmed when none does.

@@ -119,6 +119,9 @@ export class Receiver {
   gone: AssociationAborted | undefined = undefined
   // Handlers running.
   running = 0
+  // Requests and data set fragments of requests received so far: the peer's progress on sub-operations (a C-GET's
+  // C-STOREs), which a C-GET's wait for its next response counts as a sign of life.
+  requestsArrived = 0
   // Views of the fragments of a command still being gathered (a command set in several PDVs).
   commandViews: Array<Uint8Array> = []
   // How many PDUs the last `takeRun` took (`UpperLayer.PDataRunReceiver`).
@@ -191,6 +194,7 @@ export class Receiver {
       )
     }
     // A request.
+    this.requestsArrived++
     const inflow = Inflow.make(INFLOW_LIMIT, FRAGMENT_COST)
     const id = messageIdOf(message)
     // Only C-FIND, C-GET and C-MOVE can be cancelled (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3).
@@ -254,6 +258,7 @@ export class Receiver {
     const t = this.target
     switch (t._tag) {
       case "Request": {
+        this.requestsArrived++
         // A handler already running may be woken by the fragment.
         if (t.start === undefined) this.ownCodeOnly = false
         const wait = t.inflow.push(event.data)
