@@ -946,8 +946,6 @@ export const make = (
             let finished = false
             // Set once a C-CANCEL-RQ went out for it (`cancelWhen`), so that it goes once.
             let cancelSent = false
-            // Responses taken from the inbox so far (by the stream's consumer).
-            let taken = 0
             const { cancel: cancelTimeout, dimse } = association.ae.timeouts
             const cancelWithin = Duration.min(cancelTimeout, dimse)
             const noFinalAfterCancel = () =>
@@ -1033,19 +1031,16 @@ export const make = (
                   cancelSent = true
                   yield* send(context, { _tag: "CCancelRq", messageIdBeingRespondedTo: id }).pipe(Effect.ignore)
                   // Only the peer's silence counts: while responses wait for a slow consumer (the reader holding back
-                  // those behind them, the final one perhaps), or were taken during the last wait, it waits again.
-                  let seen = -1
-                  while (!finished && (taken !== seen || Queue.sizeUnsafe(inbox) > 0)) {
-                    seen = taken
-                    yield* Effect.sleep(cancelWithin)
-                  }
+                  // those behind them, the final one perhaps), it waits again. A prompt consumer leaves the inbox
+                  // empty, so a peer flooding Pending responses after the C-CANCEL is still aborted.
+                  yield* Effect.sleep(cancelWithin)
+                  while (!finished && Queue.sizeUnsafe(inbox) > 0) yield* Effect.sleep(cancelWithin)
                   if (!finished) yield* noFinalAfterCancel()
                 })
               )
             }
             while (true) {
               const r = yield* nextResponse(inbox, id, message)
-              taken++
               if (Status.isFinal(r.status)) {
                 finished = true
                 yield* Queue.offer(out, r)
