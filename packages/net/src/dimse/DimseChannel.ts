@@ -728,10 +728,13 @@ export const make = (
       id: number,
       message: Dimse.Message
     ): Effect.Effect<Response, DimseFailure> => {
-      const arrived = rx.requestsArrived
+      const arrived = rx.requestsArrived + rx.requestFragmentsArrived
       return Effect.timeoutOrElse(Queue.take(inbox), {
         duration: association.ae.timeouts.dimse,
-        orElse: () => (rx.requestsArrived !== arrived ? nextResponse(inbox, id, message) : dimseTimedOut(id, message)())
+        orElse: () =>
+          rx.requestsArrived + rx.requestFragmentsArrived !== arrived
+            ? nextResponse(inbox, id, message)
+            : dimseTimedOut(id, message)()
       }).pipe(Effect.catchIf(Cause.isDone, () => Effect.fail(goneError())))
     }
 
@@ -1031,10 +1034,19 @@ export const make = (
                   cancelSent = true
                   yield* send(context, { _tag: "CCancelRq", messageIdBeingRespondedTo: id }).pipe(Effect.ignore)
                   // Only the peer's silence counts: while responses wait for a slow consumer (the reader holding back
-                  // those behind them, the final one perhaps), it waits again. A prompt consumer leaves the inbox
-                  // empty, so a peer flooding Pending responses after the C-CANCEL is still aborted.
+                  // those behind them, the final one perhaps), or the data set of the sub-operation under way at the
+                  // C-CANCEL (a C-GET's C-STORE) still arrives, it waits again. A prompt consumer leaves the inbox
+                  // empty, and a new sub-operation after the C-CANCEL counts for nothing, so a peer flooding Pending
+                  // responses or sub-operations after the C-CANCEL is still aborted.
+                  const requests = rx.requestsArrived
+                  let fragments = rx.requestFragmentsArrived
                   yield* Effect.sleep(cancelWithin)
-                  while (!finished && Queue.sizeUnsafe(inbox) > 0) yield* Effect.sleep(cancelWithin)
+                  while (!finished) {
+                    const arriving = rx.requestsArrived === requests && rx.requestFragmentsArrived !== fragments
+                    if (Queue.sizeUnsafe(inbox) === 0 && !arriving) break
+                    fragments = rx.requestFragmentsArrived
+                    yield* Effect.sleep(cancelWithin)
+                  }
                   if (!finished) yield* noFinalAfterCancel()
                 })
               )
