@@ -131,6 +131,11 @@ export class Receiver {
   gone: AssociationAborted | undefined = undefined
   // Handlers running.
   running = 0
+  // Requests, and data set fragments of requests, received so far: the peer's progress on sub-operations (a C-GET's
+  // C-STOREs), which a C-GET's wait for its next response counts as a sign of life, and a cancelled one's wait for
+  // its final response too while the sub-operation under way at the C-CANCEL still arrives.
+  requestsArrived = 0
+  requestFragmentsArrived = 0
   // Views of the fragments of a command still being gathered (a command set in several PDVs).
   commandViews: Array<Uint8Array> = []
   // How many PDUs the last `takeRun` took (`UpperLayer.PDataRunReceiver`).
@@ -203,6 +208,7 @@ export class Receiver {
       )
     }
     // A request.
+    this.requestsArrived++
     const inflow = Inflow.make(INFLOW_LIMIT, FRAGMENT_COST)
     const id = messageIdOf(message)
     // Only C-FIND, C-GET and C-MOVE can be cancelled (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3).
@@ -268,6 +274,7 @@ export class Receiver {
     const t = this.target
     switch (t._tag) {
       case "Request": {
+        this.requestFragmentsArrived++
         // A handler already running may be woken by the fragment.
         if (t.start === undefined) this.ownCodeOnly = false
         const wait = t.inflow.push(event.data)

@@ -122,7 +122,20 @@ export const request = (
               if (finished || cancelSent || ch.rx.gone !== undefined) return
               cancelSent = true
               yield* send(ch, context, { _tag: "CCancelRq", messageIdBeingRespondedTo: id }).pipe(Effect.ignore)
+              // Only the peer's silence counts: while responses wait for a slow consumer (the reader holding back
+              // those behind them, the final one perhaps), or the data set of the sub-operation under way at the
+              // C-CANCEL (a C-GET's C-STORE) still arrives, it waits again. A prompt consumer leaves the inbox
+              // empty, and a new sub-operation after the C-CANCEL counts for nothing, so a peer flooding Pending
+              // responses or sub-operations after the C-CANCEL is still aborted.
+              const requests = ch.rx.requestsArrived
+              let fragments = ch.rx.requestFragmentsArrived
               yield* Effect.sleep(cancelWithin)
+              while (!finished) {
+                const arriving = ch.rx.requestsArrived === requests && ch.rx.requestFragmentsArrived !== fragments
+                if (Queue.sizeUnsafe(inbox) === 0 && !arriving) break
+                fragments = ch.rx.requestFragmentsArrived
+                yield* Effect.sleep(cancelWithin)
+              }
               if (!finished) yield* noFinalAfterCancel()
             })
           )

@@ -134,16 +134,25 @@ export const withinDimseTimeout = <A, E>(
     orElse: dimseTimedOut(ch, id, message)
   })
 
-/** The next response from a request's inbox, within the DIMSE timeout. */
+/**
+ * The next response from a request's inbox, within the DIMSE timeout of the peer's last sign of life: a C-GET SCP need
+ * send no Pending response (PS3.4 C.4.3.3), only its C-STORE sub-operations, which may take longer.
+ */
 export const nextResponse = (
   ch: ChannelState,
   inbox: Queue.Queue<Response, DimseFailure | Cause.Done>,
   id: number,
   message: Dimse.Message
-): Effect.Effect<Response, DimseFailure> =>
-  withinDimseTimeout(ch, Queue.take(inbox), id, message).pipe(
-    Effect.catchIf(Cause.isDone, () => Effect.fail(ch.goneError()))
-  )
+): Effect.Effect<Response, DimseFailure> => {
+  const arrived = ch.rx.requestsArrived + ch.rx.requestFragmentsArrived
+  return Effect.timeoutOrElse(Queue.take(inbox), {
+    duration: ch.association.ae.timeouts.dimse,
+    orElse: () =>
+      ch.rx.requestsArrived + ch.rx.requestFragmentsArrived !== arrived
+        ? nextResponse(ch, inbox, id, message)
+        : dimseTimedOut(ch, id, message)()
+  }).pipe(Effect.catchIf(Cause.isDone, () => Effect.fail(ch.goneError())))
+}
 
 // One timer for all of requestOne's deadlines instead of a race per request: a timer (no fiber) armed until the
 // oldest waiting request is due, armed when the first one waits, left unarmed when none does (`ch.watching`).
