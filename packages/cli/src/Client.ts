@@ -45,7 +45,8 @@ const keys = Flag.String("key").pipe(
   Flag.withAlias("k"),
   Flag.withDescription(
     "a key, Keyword=Value or gggg,eeee=Value (no value: return it; A\\B: any of several values; " +
-      "Sequence.Keyword=Value: a key inside the sequence's item); repeat for more, each key once"
+      "Sequence.Keyword=Value: a key inside the sequence's item, Sequence[1].Keyword=Value in its second); repeat " +
+      "for more, each key once"
   ),
   Flag.atLeast(0)
 )
@@ -506,9 +507,7 @@ const runRetrieve = (
   responses: Stream.Stream<
     Scu.RetrieveProgress,
     DimseError.DimseFailure | DataSet.DataSetError | Identifiers.InvalidIdentifier
-  >,
-  // what is wrong with a final response the peer sent, if anything (said on stderr; the command then fails)
-  check?: (final: Scu.RetrieveProgress) => string | undefined
+  >
 ) =>
   Effect.gen(function* () {
     let final: Scu.RetrieveProgress | undefined
@@ -525,12 +524,7 @@ const runRetrieve = (
     yield* Console.log(`${what} ${describeStatus(done)}: ${counts}`)
     const hint = what === "C-GET" ? Contexts.refusedSyntaxHint(done.errorComment) : undefined
     if (hint !== undefined) yield* Console.error(`hint: ${hint}`)
-    const wrong = check?.(done)
-    if (wrong !== undefined) {
-      yield* Console.error(`netdicom ${what === "C-GET" ? "get" : "move"}: ${wrong}`)
-      return false
-    }
-    return done.category === "Success"
+    return { ok: done.category === "Success", final: done }
   })
 
 const retrieveModel = Flag.Literals("model", ["patient", "study"]).pipe(
@@ -619,16 +613,7 @@ const get = Command.make(
           })
           yield* Signals.abortOnRepeat(channel.association)
           const cancelWhen = yield* Signals.cancelOnSignal
-          // the peer counts the sub-operations; the instances are ours to count: a peer claiming more completed than
-          // it sent (a C-GET answered "Success, 5 completed" with nothing sent) must not end in exit 0
-          return yield* runRetrieve("C-GET", Scu.get(channel, { model: c.model, identifier, cancelWhen }), (done) => {
-            const claimed = (done.completed ?? 0) + (done.warning ?? 0)
-            const received = writer.stored()
-            return claimed > received
-              ? `the peer counted ${claimed} sub-operation${claimed === 1 ? "" : "s"} completed, but only ` +
-                  `${received} instance${received === 1 ? " was" : "s were"} received and stored`
-              : undefined
-          })
+          return yield* runRetrieve("C-GET", Scu.get(channel, { model: c.model, identifier, cancelWhen }))
         })
       ).pipe(
         // stopped by a failure or a second Ctrl-C (the association aborted): what was written is synced all the
@@ -656,7 +641,19 @@ const get = Command.make(
         })
       )
       if (Result.isFailure(synced)) return yield* fail(synced.failure.message)
-      if (!ok) return yield* fail("")
+      // the peer counts the sub-operations; the instances are ours to count: a peer claiming more completed than
+      // it sent (a C-GET answered "Success, 5 completed" with nothing sent) must not end in exit 0. Counted once the
+      // association has ended: a sub-operation a peer sent just before its final response may still have been
+      // arriving then (its handler gets the association's end to finish).
+      const claimed = (ok.final.completed ?? 0) + (ok.final.warning ?? 0)
+      const received = writer.stored()
+      if (claimed > received) {
+        return yield* fail(
+          `the peer counted ${claimed} sub-operation${claimed === 1 ? "" : "s"} completed, but only ` +
+            `${received} instance${received === 1 ? " was" : "s were"} received and stored`
+        )
+      }
+      if (!ok.ok) return yield* fail("")
     }).pipe(withLogging(c, "client"))
 ).pipe(
   Command.withDescription(
@@ -706,7 +703,7 @@ const move = Command.make(
           )
         )
       )
-      if (!ok) return yield* fail("")
+      if (!ok.ok) return yield* fail("")
     }).pipe(withLogging(c, "client"))
 ).pipe(Command.withDescription("C-MOVE: have the peer send matching instances to another AE (--dest)"))
 

@@ -4,7 +4,8 @@
  * K.6.1.2 worklist keys inside Scheduled Procedure Step Sequence).
  *
  * A key names an attribute by keyword or tag (`PatientName`, `0010,0010`, `(0010,0010)`,
- * `00100010`); a dotted path reaches into a sequence item (`ScheduledProcedureStepSequence.Modality=MR`).
+ * `00100010`); a dotted path reaches into a sequence item (`ScheduledProcedureStepSequence.Modality=MR`), the first
+ * unless an index says which, as DCMTK's findscu writes it (`(0040,0100)[0].(0008,0060)=MR`, items from 0 to 99).
  * No `=` or an empty value asks for the attribute back (universal matching). Values are passed as
  * written, with numbers for numeric VRs; a backslash separates several values.
  *
@@ -55,6 +56,8 @@ const DEFAULT_RETURN_KEYS: Readonly<Record<Level | "WORKLIST", ReadonlyArray<str
 }
 
 const HEX8 = /^[0-9A-Fa-f]{8}$/
+// A path segment's item index, as findscu takes it: `Sequence[2]`.
+const ITEM_INDEX = /^(.*?)\s*\[(\d{1,2})\]\s*$/
 const NUMERIC_VRS = new Set(["FL", "FD", "SL", "SS", "UL", "US", "SV", "UV", "IS", "DS"])
 
 /** The dictionary keyword of a key name, or its 8 hex digit tag when the dictionary does not know it. */
@@ -95,12 +98,23 @@ const addKey = (target: Mutable, spec: string, given: Map<string, string>): Resu
   const text = eq < 0 ? undefined : spec.slice(eq + 1)
   let scope = target
   const keys: Array<string> = []
-  for (const [i, segment] of path.entries()) {
+  for (const [i, written] of path.entries()) {
+    const indexed = ITEM_INDEX.exec(written)
+    const segment = indexed === null ? written : indexed[1]!
+    const index = indexed === null ? 0 : Number(indexed[2])
     const resolved = resolveName(segment)
     if (Result.isFailure(resolved)) return Result.fail(new BadKey({ key: spec, reason: resolved.failure }))
     const { key, vr } = resolved.success
-    keys.push(key)
     const last = i === path.length - 1
+    keys.push(last ? key : `${key}[${index}]`)
+    if (last && indexed !== null) {
+      return Result.fail(
+        new BadKey({
+          key: spec,
+          reason: `${key}[${index}] is an item: give a key inside it (${key}[${index}].Keyword=...)`
+        })
+      )
+    }
     if (last) {
       const before = given.get(keys.join("."))
       if (before !== undefined && before !== (text ?? "")) {
@@ -132,13 +146,10 @@ const addKey = (target: Mutable, spec: string, given: Map<string, string>): Resu
     }
     if (vr !== "SQ") return Result.fail(new BadKey({ key: spec, reason: `${key} is not a sequence` }))
     const existing = scope[key]
-    let item: Mutable
-    if (Array.isArray(existing) && existing.length > 0) item = existing[0] as Mutable
-    else {
-      item = {}
-      scope[key] = [item]
-    }
-    scope = item
+    const items: Array<Mutable> = Array.isArray(existing) ? (existing as Array<Mutable>) : []
+    scope[key] = items
+    while (items.length <= index) items.push({})
+    scope = items[index]!
   }
   return Result.void
 }

@@ -4,8 +4,8 @@
  * - `mpps create`: N-CREATE of a step IN PROGRESS (F.7.2.1) under `--uid` or a new `2.25.` UID, printed on stdout.
  *   Its Attribute List is built in layers, each over the one before: a minimal step (Type 1 attributes from the flags:
  *   the start now, our AE title as the station, `--modality`, a Scheduled Step Attributes Sequence item with the
- *   Study Instance UID; the Type 2 ones empty), then the data set of `--file` (DICOM JSON or a DICOM file), then
- *   the flags, then `-k` keys.
+ *   Study Instance UID; the Type 2 ones empty), then what `--worklist` maps from a Modality Worklist item (`fromWorklist`),
+ *   then the data set of `--file` (DICOM JSON or a DICOM file), then the flags, then `-k` keys.
  * - `mpps set`: N-SET of `--uid` (F.7.2.2) with `--status` (COMPLETED or DISCONTINUED; IN PROGRESS for an update),
  *   the End Date and Time now when the step ends, the Performed Series Sequence built from the DICOM files given
  *   (each series with its instances), then `--file` and `-k` as above.
@@ -24,7 +24,7 @@ import * as Result from "effect/Result"
 import { Argument, Command, Flag } from "effect/cli"
 import { DataSet, Mpps, Part10, Scu } from "@netdicom/net"
 import type { MppsScp } from "@netdicom/net"
-import { InstanceUids } from "@netdicom/archive"
+import { Header } from "@netdicom/archive"
 import { Identifiers, Status } from "@netdicom/wire"
 import { peerOf } from "./Client.ts"
 import * as Contexts from "./Contexts.ts"
@@ -44,8 +44,8 @@ const host = Argument.String("host").pipe(Argument.withDescription("the peer's h
 const port = Argument.Int("port").pipe(Argument.withDescription("the peer's TCP port"))
 const file = Flag.String("file").pipe(
   Flag.withDescription(
-    "a data set to send: DICOM JSON (PS3.18 F.2, as `netdicom find` prints and `qrscp --mpps-dir` keeps) or a " +
-      "DICOM file; the flags and -k keys go over it"
+    "a data set to send as it is: DICOM JSON (PS3.18 F.2, as `netdicom find` prints and `qrscp --mpps-dir` keeps) " +
+      "or a DICOM file; the flags and -k keys go over it (a worklist item goes in --worklist, which maps it)"
   ),
   Flag.optional
 )
@@ -53,7 +53,7 @@ const keys = Flag.String("key").pipe(
   Flag.withAlias("k"),
   Flag.withDescription(
     "an attribute, Keyword=Value or gggg,eeee=Value (no value: empty; " +
-      "Sequence.Keyword=Value: in the sequence's first item); repeat for more"
+      "Sequence.Keyword=Value: in the sequence's first item, Sequence[1].Keyword=Value in its second); repeat for more"
   ),
   Flag.atLeast(0)
 )
@@ -110,52 +110,136 @@ export const readDataSet = (path: string) =>
     return rest
   })
 
-/** The Performed Series Sequence (PS3.4 Table F.7.2-1) of the instances in `paths`: an item a series. */
+/**
+ * A `--worklist` item: a data set as `readDataSet` reads it, or, for `find`'s output of several matches (a DICOM JSON
+ * object a line), the only one there; several is an error naming how many.
+ */
+const readWorklistItem = (path: string) =>
+  Effect.gen(function* () {
+    const text = yield* Effect.try({
+      try: () => (Fs.statSync(path).size <= MAX_FILE_BYTES ? Fs.readFileSync(path, "utf8") : ""),
+      catch: (e) => (e instanceof Error ? e.message : String(e))
+    }).pipe(Effect.catch((why) => fail(`--worklist ${printable(path)}: ${printable(why)}`)))
+    if (text.trim() === "") return yield* fail(`--worklist ${printable(path)}: empty, no worklist item`)
+    const items = text.split("\n").filter((line) => line.trimStart().startsWith("{"))
+    if (items.length > 1 && items.every((line) => line.trimEnd().endsWith("}"))) {
+      return yield* fail(
+        `--worklist ${printable(path)}: ${items.length} worklist items (a DICOM JSON object a line); give one`
+      )
+    }
+    return yield* readDataSet(path).pipe(
+      Effect.catch((e) => fail(e.message.replace(/^--file /, "--worklist "), e.code))
+    )
+  })
+
+/**
+ * The Performed Series Sequence (PS3.4 Table F.7.2-1) of the instances in `paths`: an item a series, its images
+ * (instances with Rows, the Image Pixel module's) in the Referenced Image Sequence, the others (SR, RT Plan,
+ * presentation states, waveforms...) in the Referenced Non-Image Composite SOP Instance Sequence. Each file's header
+ * is read as the archive reads it (`Header`: deflated data sets too).
+ */
 const performedSeries = (paths: ReadonlyArray<string>, retrieveAeTitle: string) =>
   Effect.gen(function* () {
     const { files, missing, skipped } = yield* Files.collect(paths)
     for (const s of skipped) yield* Console.error(`SKIPPED ${printable(s.path)}: ${printable(s.reason)}`)
     if (missing.length > 0) return yield* fail(`${printable(missing[0]!.path)}: ${printable(missing[0]!.reason)}`)
-    const series = new Map<string, Array<{ sopClassUid: string; sopInstanceUid: string }>>()
+    type Reference = { readonly sopClassUid: string; readonly sopInstanceUid: string }
+    const series = new Map<string, { images: Array<Reference>; others: Array<Reference> }>()
     for (const path of files) {
-      const uids = yield* Effect.try({
-        try: () => {
-          const fd = Fs.openSync(path, "r")
-          try {
-            const size = Fs.fstatSync(fd).size
-            const buffer = Buffer.alloc(Math.min(size, MAX_HEADER_BYTES))
-            const read = Fs.readSync(fd, buffer, 0, buffer.length, 0)
-            const step = InstanceUids.read(buffer.subarray(0, read), read === size)
-            if (step._tag === "Read") return step.uids
-            throw new Error(
-              step._tag === "Invalid" ? step.reason : step._tag === "Deflated" ? "deflated" : "its header is too long"
-            )
-          } finally {
-            Fs.closeSync(fd)
-          }
-        },
-        catch: (e) => (e instanceof Error ? e.message : String(e))
-      }).pipe(Effect.catch((why) => fail(`${printable(path)}: not an instance whose UIDs can be read (${why})`)))
-      const list = series.get(uids.seriesInstanceUid) ?? []
-      if (!list.some((i) => i.sopInstanceUid === uids.sopInstanceUid)) {
-        list.push({ sopClassUid: uids.sopClassUid, sopInstanceUid: uids.sopInstanceUid })
+      const header = yield* Header.fromFile(path, MAX_HEADER_BYTES).pipe(
+        Effect.catch((e) =>
+          fail(
+            `${printable(path)}: not an instance whose UIDs can be read (${e._tag === "InvalidInstance" ? e.reason : e.message})`
+          )
+        )
+      )
+      const entry = series.get(header.seriesInstanceUid) ?? { images: [], others: [] }
+      const rows = header.dataset["Rows"]
+      const list = rows !== undefined && rows !== "" ? entry.images : entry.others
+      if (![...entry.images, ...entry.others].some((i) => i.sopInstanceUid === header.sopInstanceUid)) {
+        list.push({ sopClassUid: header.sopClassUid, sopInstanceUid: header.sopInstanceUid })
       }
-      series.set(uids.seriesInstanceUid, list)
+      series.set(header.seriesInstanceUid, entry)
     }
-    return [...series].map(([seriesInstanceUid, instances]) => ({
+    const items = (references: ReadonlyArray<Reference>) =>
+      references.map((i) => ({ ReferencedSOPClassUID: i.sopClassUid, ReferencedSOPInstanceUID: i.sopInstanceUid }))
+    return [...series].map(([seriesInstanceUid, { images, others }]) => ({
       SeriesInstanceUID: seriesInstanceUid,
       RetrieveAETitle: retrieveAeTitle,
       SeriesDescription: "",
       PerformingPhysicianName: "",
       OperatorsName: "",
       ProtocolName: "",
-      ReferencedImageSequence: instances.map((i) => ({
-        ReferencedSOPClassUID: i.sopClassUid,
-        ReferencedSOPInstanceUID: i.sopInstanceUid
-      })),
-      ReferencedNonImageCompositeSOPInstanceSequence: []
+      ReferencedImageSequence: items(images),
+      ReferencedNonImageCompositeSOPInstanceSequence: items(others)
     }))
   })
+
+// Copied as they are from a worklist item to the step's top level, and into its Scheduled Step Attributes items.
+const PATIENT_KEYS = [
+  "SpecificCharacterSet",
+  "PatientName",
+  "PatientID",
+  "IssuerOfPatientID",
+  "PatientBirthDate",
+  "PatientSex",
+  "ReferencedPatientSequence"
+] as const
+const REQUESTED_KEYS = [
+  "StudyInstanceUID",
+  "ReferencedStudySequence",
+  "AccessionNumber",
+  "RequestedProcedureID",
+  "RequestedProcedureDescription"
+] as const
+const SCHEDULED_STEP_KEYS = [
+  "ScheduledProcedureStepID",
+  "ScheduledProcedureStepDescription",
+  "ScheduledProtocolCodeSequence"
+] as const
+
+/** A Scheduled Step Attributes Sequence item: the Study Instance UID (Type 1), the Type 2 attributes empty. */
+const scheduledItem = (studyUid: string): Record<string, unknown> => ({
+  StudyInstanceUID: studyUid,
+  AccessionNumber: "",
+  RequestedProcedureID: "",
+  RequestedProcedureDescription: "",
+  ScheduledProcedureStepID: "",
+  ScheduledProcedureStepDescription: "",
+  ReferencedStudySequence: []
+})
+
+const pick = (from: DataSet.Naturalized, keys: ReadonlyArray<string>): Record<string, unknown> =>
+  Object.fromEntries(keys.flatMap((k) => (from[k] === undefined || from[k] === null ? [] : [[k, from[k]]])))
+
+/**
+ * The attributes of an MPPS N-CREATE (PS3.4 Table F.7.2-1) that a Modality Worklist item (PS3.4 K.6.1, as `netdicom
+ * find --model worklist` prints it) gives: the patient's, a Scheduled Step Attributes Sequence item per Scheduled
+ * Procedure Step item (Study Instance UID, Accession Number, Requested Procedure ID and Description, the step's ID,
+ * description and protocol codes), the Procedure Code Sequence from the Requested Procedure Code Sequence, and the
+ * Modality of the first scheduled step; an item's Type 2 attributes the worklist leaves out are sent empty, and
+ * `studyUid` stands for a Study Instance UID it lacks. The worklist's own attributes (Scheduled Procedure Step
+ * Sequence...) are not sent.
+ */
+export const fromWorklist = (item: DataSet.Naturalized, studyUid: string): Record<string, unknown> => {
+  const requested = pick(item, REQUESTED_KEYS)
+  const steps = Mpps.itemsOf(item["ScheduledProcedureStepSequence"])
+  const first = steps[0]
+  return {
+    ...pick(item, PATIENT_KEYS),
+    ...(item["RequestedProcedureCodeSequence"] !== undefined
+      ? { ProcedureCodeSequence: item["RequestedProcedureCodeSequence"] }
+      : {}),
+    ...(first !== undefined && typeof first["Modality"] === "string" && first["Modality"] !== ""
+      ? { Modality: first["Modality"] }
+      : {}),
+    ScheduledStepAttributesSequence: (steps.length > 0 ? steps : [{}]).map((step) => ({
+      ...scheduledItem(studyUid),
+      ...requested,
+      ...pick(step, SCHEDULED_STEP_KEYS)
+    }))
+  }
+}
 
 const withKeys = (base: DataSet.Naturalized, given: ReadonlyArray<string>) => {
   const built = Keys.attributes(given, base)
@@ -217,6 +301,15 @@ const create = Command.make(
       Flag.withDescription("Performed Procedure Step ID (default: the start, YYYYMMDDHHMMSS)"),
       Flag.optional
     ),
+    worklist: Flag.String("worklist").pipe(
+      Flag.withDescription(
+        "a Modality Worklist item the step performs, as `netdicom find --model worklist` prints it (one line of " +
+          "DICOM JSON, or a DICOM file): its patient, Study Instance UID, Accession Number, requested procedure and " +
+          "scheduled step go where the step keeps them (Scheduled Step Attributes Sequence); --file, the flags and " +
+          "-k go over them"
+      ),
+      Flag.optional
+    ),
     file,
     keys,
     ...common
@@ -228,17 +321,7 @@ const create = Command.make(
       const start = dateTime(new Date())
       const minimal: DataSet.Naturalized = {
         PerformedProcedureStepStatus: Mpps.IN_PROGRESS,
-        ScheduledStepAttributesSequence: [
-          {
-            StudyInstanceUID: studyUid,
-            AccessionNumber: "",
-            RequestedProcedureID: "",
-            RequestedProcedureDescription: "",
-            ScheduledProcedureStepID: "",
-            ScheduledProcedureStepDescription: "",
-            ReferencedStudySequence: []
-          }
-        ],
+        ScheduledStepAttributesSequence: [scheduledItem(studyUid)],
         PatientName: "",
         PatientID: "",
         PatientBirthDate: "",
@@ -260,6 +343,9 @@ const create = Command.make(
         Modality: "OT",
         PerformedSeriesSequence: []
       }
+      const fromItem = Option.isSome(c.worklist)
+        ? fromWorklist(yield* readWorklistItem(c.worklist.value), studyUid)
+        : {}
       const fromFile = Option.isSome(c.file) ? yield* readDataSet(c.file.value) : {}
       const flags: Record<string, unknown> = {
         ...(Option.isSome(c.patientId) ? { PatientID: c.patientId.value } : {}),
@@ -267,7 +353,7 @@ const create = Command.make(
         ...(Option.isSome(c.stepId) ? { PerformedProcedureStepID: c.stepId.value } : {}),
         ...(Option.isSome(c.modality) ? { Modality: c.modality.value } : {})
       }
-      const layered: Record<string, unknown> = { ...minimal, ...fromFile, ...flags }
+      const layered: Record<string, unknown> = { ...minimal, ...fromItem, ...fromFile, ...flags }
       if (Option.isSome(c.studyUid)) {
         const items = Mpps.itemsOf(layered["ScheduledStepAttributesSequence"])
         layered["ScheduledStepAttributesSequence"] = (items.length > 0 ? items : [{}]).map((item) => ({

@@ -124,6 +124,32 @@ describe("Keys given as findscu users give them", () => {
     assert.deepStrictEqual(Result.getOrThrow(sq), { ScheduledProcedureStepSequence: [{ Modality: "MR" }] })
   })
 
+  it("findscu's item index: (0040,0100)[0].(0008,0060)=CT is a key inside the first item, [1] the second", () => {
+    const worklist = (keys: ReadonlyArray<string>) =>
+      Keys.identifier({ model: "worklist", level: undefined, find: true, keys })
+    assert.deepStrictEqual(
+      Result.getOrThrow(
+        worklist([
+          "PatientID",
+          "(0040,0100)[0].(0008,0060)=CT",
+          "ScheduledProcedureStepSequence[0].ScheduledStationAETitle"
+        ])
+      ),
+      { PatientID: "", ScheduledProcedureStepSequence: [{ Modality: "CT", ScheduledStationAETitle: "" }] }
+    )
+    assert.deepStrictEqual(Result.getOrThrow(worklist(["PatientID", "OtherPatientIDsSequence[1].PatientID=B"])), {
+      PatientID: "",
+      OtherPatientIDsSequence: [{}, { PatientID: "B" }]
+    })
+    // [0] and no index name the same item: two values for one key there are still refused
+    const twice = worklist(["(0040,0100)[0].Modality=CT", "ScheduledProcedureStepSequence.Modality=MR"])
+    assert.isTrue(Result.isFailure(twice) && twice.failure.message.includes("Modality given twice"))
+    const item = worklist(["ScheduledProcedureStepSequence[0]"])
+    assert.isTrue(Result.isFailure(item) && item.failure.message.includes("is an item: give a key inside it"))
+    const far = worklist(["ScheduledProcedureStepSequence[100].Modality=CT"])
+    assert.isTrue(Result.isFailure(far))
+  })
+
   it("-k QueryRetrieveLevel=X sets the level as --level does: its unique key follows, a contradiction is refused", () => {
     const series = Result.getOrThrow(id({ keys: ["QueryRetrieveLevel=series", "StudyInstanceUID=1.2.3", "Modality"] }))
     assert.deepStrictEqual(series, {

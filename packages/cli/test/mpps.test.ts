@@ -2,15 +2,15 @@
  * `netdicom mpps create|set` (MPPS SCU) against `netdicom qrscp` as MPPS SCP (PS3.4 F.7): a step created, ended
  * with the Performed Series Sequence of the files given, kept in the index across a restart and written to
  * `--mpps-dir`; Annex F's refusals as the command prints them (status, Error Comment, Error ID) with exit 1; a
- * `--file` of DICOM JSON, or a DICOM file DCMTK's dump2dcm made; TLS. DCMTK 3.6.7 has no MPPS tool (mppsscu came in
- * 3.6.8) and Orthanc no MPPS SCP: no network interop test here.
+ * `--file` of DICOM JSON, or a DICOM file DCMTK's dump2dcm made; a `--worklist` item mapped into the step; TLS.
+ * DCMTK 3.6.7 has no MPPS tool (mppsscu came in 3.6.8) and Orthanc no MPPS SCP: no network interop test here.
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { hasOpenssl, makeCertificates } from "../../../tests/support/certs.ts"
-import { removeDir, which } from "../../../tests/support/peers.ts"
+import { corpusFile, removeDir, which } from "../../../tests/support/peers.ts"
 import { lines, netdicom, part10, testFixtures, writeFile } from "./support.ts"
 
 const { temp, serve } = testFixtures("mpps")
@@ -193,6 +193,92 @@ describe("netdicom mpps against netdicom qrscp", () => {
     assert.strictEqual(refused.code, 1)
     assert.match(refused.stderr, /--file .*bad\.json: "PatientID" is not a DICOM JSON attribute/)
   })
+
+  it("maps a worklist item (--worklist, as find prints it) into the step: study, accession, scheduled step", async () => {
+    const dir = path.join(temp("wl-out"), "mpps")
+    const scp = await serve(["qrscp", "0", "--store", temp("wl-store"), "--db", ":memory:", "--mpps-dir", dir])
+    // one line of `netdicom find --model worklist` against DCMTK's wlmscpfs
+    const item = {
+      "00080005": { vr: "CS", Value: ["ISO_IR 192"] },
+      "00080050": { vr: "SH", Value: ["A002"] },
+      "00100010": { vr: "PN", Value: [{ Alphabetic: "Müller^Jürgen" }] },
+      "00100020": { vr: "LO", Value: ["P002"] },
+      "0020000D": { vr: "UI", Value: [STUDY] },
+      "00321060": { vr: "LO", Value: ["CHEST CT"] },
+      "00400100": {
+        vr: "SQ",
+        Value: [
+          {
+            "00080060": { vr: "CS", Value: ["MR"] },
+            "00400001": { vr: "AE", Value: ["MR1"] },
+            "00400007": { vr: "LO", Value: ["CT THORAX"] },
+            "00400009": { vr: "SH", Value: ["SPS2"] }
+          }
+        ]
+      },
+      "00401001": { vr: "SH", Value: ["RP2"] }
+    }
+    const folder = temp("wl")
+    const file = writeFile(folder, "item.json", `${JSON.stringify(item)}\n`)
+    const at = ["127.0.0.1", String(scp.port), "--aet", "MR1"]
+    const created = await netdicom(["mpps", "create", ...at, "--worklist", file])
+    assert.strictEqual(created.code, 0, created.stderr)
+    const json = readStep(dir, created.stdout.trim())
+    assert.deepStrictEqual(
+      [value(json, "00100010"), value(json, "00100020"), value(json, "00080060"), value(json, "00400241")],
+      [{ Alphabetic: "Müller^Jürgen" }, "P002", "MR", "MR1"]
+    )
+    // the worklist's own attributes stay out of the step
+    for (const tag of ["00400100", "00080050", "0020000D", "00401001", "00321060"]) {
+      assert.isUndefined(json[tag], tag)
+    }
+    const scheduled = value(json, "00400270") as Json
+    assert.deepStrictEqual(
+      ["0020000D", "00080050", "00401001", "00321060", "00400009", "00400007"].map((t) => value(scheduled, t)),
+      [STUDY, "A002", "RP2", "CHEST CT", "SPS2", "CT THORAX"]
+    )
+    assert.deepStrictEqual(scheduled["00081110"], { vr: "SQ" }) // Type 2, left out by the worklist: sent empty
+
+    // find's output of several items is refused, naming how many
+    const two = writeFile(folder, "two.json", `${JSON.stringify(item)}\n${JSON.stringify(item)}\n`)
+    const refused = await netdicom(["mpps", "create", ...at, "--worklist", two])
+    assert.strictEqual(refused.code, 1)
+    assert.match(refused.stderr, /--worklist .*two\.json: 2 worklist items \(a DICOM JSON object a line\); give one/)
+    // and so is find's output of none
+    const none = await netdicom(["mpps", "create", ...at, "--worklist", writeFile(folder, "none.json", "")])
+    assert.strictEqual(none.code, 1)
+    assert.match(none.stderr, /--worklist .*none\.json: empty, no worklist item/)
+  })
+
+  const corpus = ["CT_small.dcm", "image_dfl.dcm", "rtplan.dcm", "reportsi_with_empty_number_tags.dcm"].map(corpusFile)
+  it.skipIf(corpus.includes(undefined))(
+    "ends a step with images, a deflated one too, and non-images (SR, RT Plan) in their own sequence",
+    async () => {
+      const dir = path.join(temp("kinds-out"), "mpps")
+      const scp = await serve(["qrscp", "0", "--store", temp("kinds-store"), "--db", ":memory:", "--mpps-dir", dir])
+      const folder = temp("kinds")
+      for (const file of corpus) fs.copyFileSync(file!, path.join(folder, path.basename(file!)))
+      const at = ["127.0.0.1", String(scp.port)]
+      const created = await netdicom(["mpps", "create", ...at])
+      assert.strictEqual(created.code, 0, created.stderr)
+      const uid = created.stdout.trim()
+      const done = await netdicom(["mpps", "set", ...at, "--uid", uid, "--status", "COMPLETED", folder])
+      assert.strictEqual(done.code, 0, done.stderr)
+      const referenced = (json: Json, tag: string) =>
+        ((json[tag]?.Value ?? []) as ReadonlyArray<Json>).map((i) => [value(i, "00081150"), value(i, "00081155")])
+      const series = readStep(dir, uid)["00400340"]!.Value as ReadonlyArray<Json>
+      const images = series.flatMap((s) => referenced(s, "00081140"))
+      const others = series.flatMap((s) => referenced(s, "00400220"))
+      assert.sameDeepMembers(images, [
+        ["1.2.840.10008.5.1.4.1.1.2", "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"],
+        ["1.2.840.10008.5.1.4.1.1.7", "1.3.6.1.4.1.5962.1.1.0.0.0.977067309.6001.0"]
+      ])
+      assert.sameDeepMembers(others, [
+        ["1.2.840.10008.5.1.4.1.1.481.5", "1.2.777.777.77.7.7777.7777.20030903150023"],
+        ["1.2.840.10008.5.1.4.1.1.88.11", "1.2.276.0.7230010.3.1.4.1787205428.166.1117461927.10"]
+      ])
+    }
+  )
 
   it.skipIf(which("dump2dcm") === undefined)(
     "takes a DICOM file DCMTK's dump2dcm made as --file; flags go over it",

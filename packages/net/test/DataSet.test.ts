@@ -438,6 +438,38 @@ describe("character sets", () => {
     assert.include(lenient.warnings[0], "ISO_IR 999")
   })
 
+  it("text over 7FH with no (0008,0005) is Latin-1, with one warning from decodeWithWarnings (UTF-8 hinted)", () => {
+    // as DCMTK's wlmscpfs answers by default from a worklist file in UTF-8: the bytes, no Specific Character Set
+    const müller = utf8("M\u00fcller^J\u00fcrgen")
+    const bytes = concat(
+      explicitElement(0x0010, 0x0010, "PN", müller),
+      explicitElement(0x0010, 0x0020, "LO", latin1("P\u00e9 "))
+    )
+    const strict = ok(DataSet.decode(bytes, EXPLICIT))
+    assert.strictEqual(name(strict), "M\u00c3\u00bcller^J\u00c3\u00bcrgen")
+    const lenient = ok(DataSet.decodeWithWarnings(bytes, EXPLICIT))
+    assert.strictEqual(name(lenient.dataset), "M\u00c3\u00bcller^J\u00c3\u00bcrgen")
+    assert.strictEqual(lenient.dataset["PatientID"], "P\u00e9")
+    assert.deepStrictEqual(lenient.warnings, [
+      '"M\u00c3\u00bcller^J\u00c3\u00bcrgen" has bytes over 7FH but no Specific Character Set (0008,0005) declares ' +
+        'them: read as Latin-1 (as UTF-8, undeclared, it would read "M\u00fcller^J\u00fcrgen")'
+    ])
+    // Latin-1 bytes are no UTF-8: no hint; ASCII, or a declared character set, no warning at all
+    const latin = ok(DataSet.decodeWithWarnings(explicitElement(0x0010, 0x0020, "LO", latin1("P\u00e9 ")), EXPLICIT))
+    assert.deepStrictEqual(latin.warnings, [
+      '"P\u00e9" has bytes over 7FH but no Specific Character Set (0008,0005) declares them: read as Latin-1'
+    ])
+    const ascii = ok(DataSet.decodeWithWarnings(explicitElement(0x0010, 0x0020, "LO", latin1("P1")), EXPLICIT))
+    assert.deepStrictEqual(ascii.warnings, [])
+    const declared = concat(
+      explicitElement(0x0008, 0x0005, "CS", latin1("ISO_IR 192")),
+      explicitElement(0x0010, 0x0010, "PN", müller)
+    )
+    const ok192 = ok(DataSet.decodeWithWarnings(declared, EXPLICIT))
+    assert.strictEqual(name(ok192.dataset), "M\u00fcller^J\u00fcrgen")
+    assert.deepStrictEqual(ok192.warnings, [])
+  })
+
   it("an escape sequence to a set the character set does not name: Latin-1 with a warning, or a typed error", () => {
     // ESC $ ( C is KS X 1001 into G0, not part of \ISO 2022 IR 87
     const value = concat(raw("Yamada="), bytesOf("1b242843 3021"), bytesOf("1b2842 20"))

@@ -40,6 +40,20 @@ const randomFile = (name: string, size: number) => {
   return { where, body }
 }
 
+// Turns of the event loop, counted by `tickTurns` where the sender's own next turn runs (`setImmediate`).
+let loopTurn = 0
+const tickTurns = (): (() => void) => {
+  let ticking = true
+  const tick = () => {
+    loopTurn++
+    if (ticking) setImmediate(tick)
+  }
+  setImmediate(tick)
+  return () => {
+    ticking = false
+  }
+}
+
 const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b)
 
 // A netdicom SCP keeping each data set it stores (after `gate`, when given), and the SCU's association to it, whose
@@ -70,12 +84,14 @@ const connected = (gate?: Deferred.Deferred<void>, maxPduLength?: number) =>
       contexts
     })
     // pieces of each write at once: a framed read goes out as one piece (its PDUs, headers written in its gaps)
-    const counts = { writes: 0, sends: 0, pieces: [] as Array<number> }
+    // and the turn of the event loop each write came in (`loopTurn`, counted while a test ticks it)
+    const counts = { writes: 0, sends: 0, pieces: [] as Array<number>, turns: [] as Array<number> }
     const counted: Association.Association = {
       ...association,
       writePData: (pdus) => {
         counts.writes++
         counts.pieces.push(pdus.length)
+        counts.turns.push(loopTurn)
         return association.writePData(pdus)
       },
       sendPData: (pdus) => {
@@ -106,6 +122,25 @@ describe("a large file's data set sent from its reads", () => {
       // effect run (`sendPData`) and none was written at once.
       assert.isAtLeast(counts.writes, batches)
       assert.isAtMost(counts.sends, 1, "the last batch (with the last PDU) only")
+    })
+  )
+
+  it.live("writes three reads' batches in a turn of the event loop, then yields the turn (not framed)", () =>
+    Effect.gen(function* () {
+      // at max PDU 131072 two PDUs and a bit fill a read: not framed
+      const { channel, counts, received } = yield* connected(undefined, 131072)
+      const reads = 24
+      const file = randomFile("turns", Part10.WHOLE_READ_LIMIT + reads * Part10.STREAM_CHUNK)
+      const stop = tickTurns()
+      const r = yield* Effect.ensuring(storeFile(channel, file.where), Effect.sync(stop))
+      assert.strictEqual(r.status, Status.SUCCESS)
+      assert.isTrue(same(received[0]!, file.body), "the data set as it arrived")
+      // writes per turn: before, one batch a turn (two where a drain's wake-up and a turn met)
+      const perTurn = new Map<number, number>()
+      for (const t of counts.turns) perTurn.set(t, (perTurn.get(t) ?? 0) + 1)
+      const most = Math.max(...perTurn.values())
+      assert.isAtLeast(most, 3, `writes per turn: ${[...perTurn.values()].join(",")}`)
+      assert.isAtMost(perTurn.size * 3, counts.writes + 6, `writes per turn: ${[...perTurn.values()].join(",")}`)
     })
   )
 

@@ -1,13 +1,14 @@
 /**
  * Well-known DICOM UIDs as data: transfer syntaxes, the service SOP classes an association names
- * (Verification, Query/Retrieve, Modality Worklist, Storage Commitment) and the Storage SOP classes.
+ * (Verification, Query/Retrieve, Modality Worklist, Storage Commitment, MPPS, the Basic Grayscale Print Management
+ * classes) and the Storage SOP classes.
  *
  * Covers PS3.6 Annex A (Table A-1, the UID registry) for those UIDs; PS3.5 section 10 and Annex A
  * for what each transfer syntax means for the encoding (VR, byte order, deflate, encapsulation);
  * PS3.4 Annex B.5 (Table B.5-1) for the Storage SOP classes, plus a few retired ones still seen.
  * Leaves out: Non-Patient Object Storage classes (PS3.4 Annex GG: hanging protocols, color
  * palettes, implant templates, defined protocols, inventories), DICOS and DICONDE classes,
- * Standalone and Trial storage classes, print management, coding schemes, frames of reference, and
+ * Standalone and Trial storage classes, print management beyond Basic Grayscale, coding schemes, frames of reference, and
  * the retired RFC 2557 and XML "transfer syntaxes" (not data set encodings).
  * Retired entries carry "(Retired)" in their name, as PS3.6 writes them.
  *
@@ -325,6 +326,22 @@ const SERVICE_SOP_CLASSES = [
   ["Verification", "1.2.840.10008.1.1", "Verification SOP Class"],
   ["StorageCommitmentPushModel", "1.2.840.10008.1.20.1", "Storage Commitment Push Model SOP Class"],
   ["StorageCommitmentPushModelInstance", "1.2.840.10008.1.20.1.1", "Storage Commitment Push Model SOP Instance"],
+  ["ModalityPerformedProcedureStep", "1.2.840.10008.3.1.2.3.3", "Modality Performed Procedure Step SOP Class"],
+  [
+    "ModalityPerformedProcedureStepRetrieve",
+    "1.2.840.10008.3.1.2.3.4",
+    "Modality Performed Procedure Step Retrieve SOP Class"
+  ],
+  [
+    "ModalityPerformedProcedureStepNotification",
+    "1.2.840.10008.3.1.2.3.5",
+    "Modality Performed Procedure Step Notification SOP Class"
+  ],
+  ["BasicFilmSession", "1.2.840.10008.5.1.1.1", "Basic Film Session SOP Class"],
+  ["BasicFilmBox", "1.2.840.10008.5.1.1.2", "Basic Film Box SOP Class"],
+  ["BasicGrayscaleImageBox", "1.2.840.10008.5.1.1.4", "Basic Grayscale Image Box SOP Class"],
+  ["BasicGrayscalePrintManagementMeta", "1.2.840.10008.5.1.1.9", "Basic Grayscale Print Management Meta SOP Class"],
+  ["Printer", "1.2.840.10008.5.1.1.16", "Printer SOP Class"],
   [
     "PatientRootQueryRetrieveInformationModelFind",
     "1.2.840.10008.5.1.4.1.2.1.1",
@@ -382,7 +399,8 @@ const SERVICE_SOP_CLASSES = [
 
 /**
  * The non-storage SOP classes an association proposes (Verification, Query/Retrieve, Modality
- * Worklist, Storage Commitment), plus the Storage Commitment Push Model well-known SOP instance.
+ * Worklist, Storage Commitment, MPPS, Basic Grayscale Print Management), plus the Storage Commitment Push Model
+ * well-known SOP instance.
  */
 export const Sop = constantsOf(SERVICE_SOP_CLASSES)
 

@@ -173,4 +173,19 @@ describe("Uids", () => {
     assert.strictEqual(Uids.describeUid("1.2.3.4\0"), "1.2.3.4")
     for (const uid of Uids.KNOWN_UIDS) assert.isNotEmpty(Uids.uidName(uid), uid)
   })
+
+  it("names the MPPS and Basic Grayscale Print classes, so logs and errors about them do not show bare UIDs", () => {
+    const named: ReadonlyArray<readonly [string, string]> = [
+      ["1.2.840.10008.3.1.2.3.3", "Modality Performed Procedure Step SOP Class"],
+      ["1.2.840.10008.3.1.2.3.4", "Modality Performed Procedure Step Retrieve SOP Class"],
+      ["1.2.840.10008.3.1.2.3.5", "Modality Performed Procedure Step Notification SOP Class"],
+      ["1.2.840.10008.5.1.1.1", "Basic Film Session SOP Class"],
+      ["1.2.840.10008.5.1.1.2", "Basic Film Box SOP Class"],
+      ["1.2.840.10008.5.1.1.4", "Basic Grayscale Image Box SOP Class"],
+      ["1.2.840.10008.5.1.1.9", "Basic Grayscale Print Management Meta SOP Class"],
+      ["1.2.840.10008.5.1.1.16", "Printer SOP Class"]
+    ]
+    for (const [uid, name] of named) assert.strictEqual(Uids.describeUid(uid), name)
+    assert.strictEqual(Uids.Sop.ModalityPerformedProcedureStep, "1.2.840.10008.3.1.2.3.3")
+  })
 })

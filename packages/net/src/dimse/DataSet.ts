@@ -197,6 +197,39 @@ const textDecoderOf = (decode: CharacterSet.Decode, failed: Array<string>, chars
   }
 })
 
+const UTF8_STRICT = new TextDecoder("utf-8", { fatal: true })
+
+/**
+ * The decoder of text under no declared character set (the default repertoire, ISO-IR 6), reading any byte over 7FH
+ * as Latin-1 (see the module's doc) and noting the first value that had one: a peer left out (0008,0005) for text
+ * that needs one (DCMTK's wlmscpfs does so by default, for worklist files in UTF-8 as in any other).
+ */
+const undeclaredDecoder = (): TextDecoderLike & { readonly found: () => string | undefined } => {
+  let found: string | undefined
+  return {
+    decode: (view) => {
+      const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
+      const text = LATIN1.decode(bytes)
+      if (found === undefined && bytes.some((b) => b > 0x7f)) {
+        let utf8: string | undefined
+        try {
+          utf8 = UTF8_STRICT.decode(bytes)
+        } catch {
+          utf8 = undefined
+        }
+        found =
+          `${CharacterSet.quote(Text.trimEnd(text, " \0"))} has bytes over 7FH but no Specific Character Set (0008,0005) declares them: ` +
+          `read as Latin-1` +
+          (utf8 === undefined
+            ? ""
+            : ` (as UTF-8, undeclared, it would read ${CharacterSet.quote(Text.trimEnd(utf8, " \0"))})`)
+      }
+      return text
+    },
+    found: () => found
+  }
+}
+
 const charsetValues = (bytes: Uint8Array, node: Node): ReadonlyArray<string> =>
   Text.trimEnd(LATIN1.decode(bytes.subarray(node.valueOffset, node.end)), "\0")
     .split("\\")
@@ -431,7 +464,11 @@ const decodeWith = (
     }
     const nodes = readElements(ctx, 0, plain.length, how.layout, 0, false).nodes
     const charsets: Charsets = { lenient, warnings: [], dropped: 0 }
-    const dataset = decodeLevel(plain, nodes, how.layout, LATIN1, charsets)
+    // only a lenient decoding has warnings to give: the strict one reads undeclared text as Latin-1 unchecked
+    const undeclared = lenient ? undeclaredDecoder() : undefined
+    const dataset = decodeLevel(plain, nodes, how.layout, undeclared ?? LATIN1, charsets)
+    const found = undeclared?.found()
+    if (found !== undefined) warn(charsets, found)
     if (charsets.dropped > 0) charsets.warnings.push(`${charsets.dropped} more warnings like these`)
     return Result.succeed({ dataset, warnings: charsets.warnings })
   } catch (cause) {
@@ -455,7 +492,8 @@ export const decode = (
 /**
  * Decodes like `decode`, but text in a character set that cannot be decoded is read as ISO-IR 6 / Latin-1 (bytes
  * to the code points of the same value, escape sequences kept) and listed in `warnings`, as DCMTK and pynetdicom
- * keep such a C-FIND match. Malformed and truncated data sets still fail.
+ * keep such a C-FIND match; so is (once) text with bytes over 7FH where no (0008,0005) declares a character set,
+ * read as Latin-1 by both functions. Malformed and truncated data sets still fail.
  */
 export const decodeWithWarnings = (
   bytes: Uint8Array,

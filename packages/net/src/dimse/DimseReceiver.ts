@@ -10,7 +10,7 @@ import { Dimse, Reassembler, Status, type Pdu } from "@netdicom/wire"
 import type { AssociationAborted } from "../association/AssociationError.ts"
 import type { AcceptedContext } from "../association/Negotiated.ts"
 import * as ReceivedBytes from "../upper/ReceivedBytes.ts"
-import type { IncomingRequest, Response } from "./DimseChannel.ts"
+import type { IncomingRequest, Response } from "./ChannelApi.ts"
 import * as Inflow from "./Inflow.ts"
 import type { Unanswered } from "./Unanswered.ts"
 
@@ -87,8 +87,8 @@ const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => 
   return out
 }
 
-// What the receive path needs from its channel.
-interface ReceiverDeps {
+/** What the receive path needs from its channel (`ChannelState`). */
+export interface ReceiverDeps {
   readonly debug: boolean
   readonly reassembler: Reassembler.Reassembler
   readonly contextById: ReadonlyMap<number, AcceptedContext>
@@ -97,14 +97,26 @@ interface ReceiverDeps {
   readonly cancels: Map<number, Deferred.Deferred<void>>
   readonly handlerCap: number
   readonly dimseTimeout: Duration.Duration
-  readonly deliver: (id: number, r: Response) => Effect.Effect<void> | undefined
   readonly protocolAbort: (detail: string) => Effect.Effect<void>
-  // Runs the channel's handler of a request; `done` once it has ended, with how it ended.
-  readonly runHandler: (request: IncomingRequest, id: number | undefined, done: (exit: Exit.Exit<void>) => void) => void
   // The requests not answered yet, and what answers those a handler left (or that have no handler).
   readonly unanswered: Unanswered
-  readonly handlerDone: () => void
-  readonly awaitSlot: Effect.Effect<void>
+  // What the receiver calls above its channel: functions shared by every channel, given the channel.
+  readonly hooks: ReceiverHooks<this>
+}
+
+/**
+ * What the receive path calls on its channel (`D`), with it. Methods, so that a channel's own hooks (taking its whole
+ * state) fit the receiver's view of it.
+ */
+export interface ReceiverHooks<D> {
+  // Hands a response to the request waiting for it: an effect to wait on when its inbox is full.
+  deliver(deps: D, id: number, r: Response): Effect.Effect<void> | undefined
+  // Runs the channel's handler of a request; `done` once it has ended, with how it ended.
+  runHandler(deps: D, request: IncomingRequest, id: number | undefined, done: (exit: Exit.Exit<void>) => void): void
+  // A handler has ended.
+  handlerDone(deps: D): void
+  // What the reader waits on once more handlers than the cap are running.
+  awaitSlot(deps: D): Effect.Effect<void>
 }
 
 // The receive path (P-DATA in, commands and data sets to requests and handlers), one per channel. A class rather
@@ -119,6 +131,11 @@ export class Receiver {
   gone: AssociationAborted | undefined = undefined
   // Handlers running.
   running = 0
+  // Requests, and data set fragments of requests, received so far: the peer's progress on sub-operations (a C-GET's
+  // C-STOREs), which a C-GET's wait for its next response counts as a sign of life, and a cancelled one's wait for
+  // its final response too while the sub-operation under way at the C-CANCEL still arrives.
+  requestsArrived = 0
+  requestFragmentsArrived = 0
   // Views of the fragments of a command still being gathered (a command set in several PDVs).
   commandViews: Array<Uint8Array> = []
   // How many PDUs the last `takeRun` took (`UpperLayer.PDataRunReceiver`).
@@ -182,15 +199,16 @@ export class Receiver {
         appended === undefined
           ? { message, status: statusOf(message), dataSet: undefined }
           : { message, status: statusOf(message), dataSet: undefined, statusDetail: appended }
-      if (logged === undefined) return this.deps.deliver(id, response)
+      if (logged === undefined) return this.deps.hooks.deliver(this.deps, id, response)
       // At Debug, logged before it is delivered: a requester resumed by the delivery runs on at once (its release
       // logged before the response that let it release, otherwise).
       return Effect.andThen(
         logged,
-        Effect.suspend(() => this.deps.deliver(id, response) ?? Effect.void)
+        Effect.suspend(() => this.deps.hooks.deliver(this.deps, id, response) ?? Effect.void)
       )
     }
     // A request.
+    this.requestsArrived++
     const inflow = Inflow.make(INFLOW_LIMIT, FRAGMENT_COST)
     const id = messageIdOf(message)
     // Only C-FIND, C-GET and C-MOVE can be cancelled (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3).
@@ -222,9 +240,9 @@ export class Receiver {
         // logged, and answered here if it had not answered.
         const open = id !== undefined && unanswered.end(id, message)
         if (exit._tag === "Failure") unanswered.ended(context, message, exit.cause, open)
-        this.deps.handlerDone()
+        this.deps.hooks.handlerDone(this.deps)
       }
-      this.deps.runHandler(incoming, id, done)
+      this.deps.hooks.runHandler(this.deps, incoming, id, done)
     }
     if (event.hasDataSet) {
       // The handler starts when the data set is complete (small ones: given whole) or large enough.
@@ -236,7 +254,9 @@ export class Receiver {
     }
     // Up to the cap running, the reader goes on: a peer within its window may still send C-CANCEL-RQs for them.
     if (this.running <= this.deps.handlerCap) return logged
-    return logged === undefined ? this.deps.awaitSlot : Effect.andThen(logged, this.deps.awaitSlot)
+    return logged === undefined
+      ? this.deps.hooks.awaitSlot(this.deps)
+      : Effect.andThen(logged, this.deps.hooks.awaitSlot(this.deps))
   }
 
   // A command set that is no DIMSE message, or one that breaks its table (PS3.7 9.3, 10.3): a protocol error.
@@ -254,6 +274,7 @@ export class Receiver {
     const t = this.target
     switch (t._tag) {
       case "Request": {
+        this.requestFragmentsArrived++
         // A handler already running may be woken by the fragment.
         if (t.start === undefined) this.ownCodeOnly = false
         const wait = t.inflow.push(event.data)
@@ -289,7 +310,7 @@ export class Receiver {
         // were not, and are left to the collector).
         for (const chunk of t.chunks) ReceivedBytes.consumed(chunk)
         this.ownCodeOnly = false
-        return this.deps.deliver(t.id, { message: t.message, status: statusOf(t.message), dataSet })
+        return this.deps.hooks.deliver(this.deps, t.id, { message: t.message, status: statusOf(t.message), dataSet })
       }
       default:
         if (event.isLast) this.target = NONE

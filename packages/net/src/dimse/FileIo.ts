@@ -98,13 +98,22 @@ export const readHeadSync = (
  * Throws, also when the file changed since `seen` or is cut short while it is read.
  */
 export const readTailSync = (path: string, seen: Seen, limit: number): Uint8Array | undefined => {
+  const tail = readTailOrSizeSync(path, seen, limit)
+  return tail instanceof Uint8Array ? tail : undefined
+}
+
+/**
+ * As `readTailSync`, but a tail over `limit` gives its size (bytes from the data set's offset to the file's end, as
+ * the file is now), so that the caller can choose how to read it without opening the file again. Throws.
+ */
+export const readTailOrSizeSync = (path: string, seen: Seen, limit: number): Uint8Array | { readonly size: number } => {
   const { fd, stat } = openRegularSync(path)
   try {
     const changed = changedSince(stat, seen)
     if (changed !== undefined) throw new Error(changed)
     const offset = seen.dataSetOffset
     const size = Math.max(0, stat.size - offset)
-    if (size > limit) return undefined
+    if (size > limit) return { size }
     const bytes = new Uint8Array(size)
     let at = 0
     while (at < size) {
@@ -277,12 +286,17 @@ const END: Chunk<never> = { _tag: "End" }
  * file's further reads run on the thread pool. From the page cache a 256 KiB read takes tens of microseconds, about
  * what the thread pool's round trip (a wake-up, a context switch, an eventfd and an epoll turn) costs on top of it,
  * and the event loop is blocked no longer than by `Part10.loadDataSet`'s synchronous read of a 256 KiB file; a file
- * read from the disk blocks it for one read at most.
+ * read from the disk blocks it for `SLOW_READS` reads at most.
  */
 export const SLOW_READ_MS = 2
 
-/** After this many slow reads (a busy machine's scheduler can stretch one from the cache) the rest are asynchronous. */
-const SLOW_READS = 3
+/**
+ * After this many slow reads in a row the rest are asynchronous. In a row: on a busy machine the scheduler stretches a
+ * read from the cache now and then (the process preempted during it), which said nothing of the disk; counted
+ * wherever they came, three such reads in a file of 128 chunks moved nearly every large send at load 6-9 onto the
+ * thread pool (docs/performance.md, Round 20 (large)). A file read from the disk is slow read after read.
+ */
+export const SLOW_READS = 3
 
 /**
  * Opens a file for `ChunkReader`'s reads from `offset`, in chunks of up to `size` bytes; the file is closed with the
@@ -316,7 +330,8 @@ export const openChunkReader = <E>(
     let waiter: (() => void) | undefined
     // called once nothing runs on the descriptor any more (a close waiting for a read or an fstat)
     let afterRead: (() => void) | undefined
-    // Reads are synchronous until one is slow (see SLOW_READ_MS), then asynchronous for the rest of the file.
+    // Reads are synchronous until SLOW_READS in a row are slow (see SLOW_READ_MS), then asynchronous for the rest of
+    // the file; `slowReads` counts the slow ones since the last fast one.
     let synchronous = true
     let slowReads = 0
     const wake = () => {
@@ -324,15 +339,20 @@ export const openChunkReader = <E>(
       waiter = undefined
       ready?.()
     }
-    const open = Effect.callback<number, E>((resume) => {
-      Fs.open(path, Fs.constants.O_RDONLY | Fs.constants.O_NONBLOCK, (error, fd) => {
-        if (error) return resume(Effect.fail(onError(error)))
-        Fs.fstat(fd, (error, stat) => {
-          const problem = error ?? (stat.isFile() ? changedOf(stat) : new Error("not a regular file"))
-          if (problem === undefined) return resume(Effect.succeed(fd))
-          Fs.close(fd, () => resume(Effect.fail(onError(problem))))
-        })
-      })
+    // Opened synchronously, as the reads from the page cache are: the open and its fstat on the thread pool were two
+    // round trips (a wake-up and a context switch each) between a C-STORE's response and the next data set's first
+    // write (docs/performance.md, Round 20 (large)). The open does not wait on what is not a regular file.
+    const open = Effect.suspend(() => {
+      let opened: ReturnType<typeof openRegularSync>
+      try {
+        opened = openRegularSync(path)
+      } catch (cause) {
+        return Effect.fail(onError(cause))
+      }
+      const problem = changedOf(opened.stat)
+      if (problem === undefined) return Effect.succeed(opened.fd)
+      Fs.closeSync(opened.fd)
+      return Effect.fail(onError(problem))
     })
     // Closes the file, but never under a read or an fstat still running (its descriptor could be reused meanwhile);
     // a buffer read and not taken goes back to the pool.
@@ -379,7 +399,8 @@ export const openChunkReader = <E>(
           } catch (cause) {
             read.step = { _tag: "Failed", cause }
           }
-          if (performance.now() - startedAt > SLOW_READ_MS && ++slowReads >= SLOW_READS) synchronous = false
+          if (performance.now() - startedAt <= SLOW_READ_MS) slowReads = 0
+          else if (++slowReads >= SLOW_READS) synchronous = false
           return
         }
         const done = (error: NodeJS.ErrnoException | null, n: number) => {

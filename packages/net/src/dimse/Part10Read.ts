@@ -180,13 +180,15 @@ export const loadDataSet = (
   meta: DataSetLocation
 ): Effect.Effect<Uint8Array | Stream.Stream<Uint8Array, FileReadFailed>, FileReadFailed> =>
   Effect.suspend(() => {
-    let small: Uint8Array | undefined
+    let small: Uint8Array | { readonly size: number }
     try {
-      small = FileIo.readTailSync(path, meta, SYNC_READ_LIMIT)
+      small = FileIo.readTailOrSizeSync(path, meta, SYNC_READ_LIMIT)
     } catch (cause) {
       return Effect.fail(new FileReadFailed({ path, cause }))
     }
-    if (small !== undefined) return Effect.succeed(small)
+    if (small instanceof Uint8Array) return Effect.succeed(small)
+    // Streamed: its reads open the file again (and check it then); no read of its size on the thread pool first.
+    if (small.size > WHOLE_READ_LIMIT) return Effect.succeed(chunkedDataSet(path, meta, STREAM_CHUNK))
     return Effect.map(FileIo.readTail(path, meta, WHOLE_READ_LIMIT, readFailed(path)), (bytes) =>
       bytes === undefined ? chunkedDataSet(path, meta, STREAM_CHUNK) : bytes
     )

@@ -43,6 +43,7 @@ import type { ApplicationEntity } from "../association/ApplicationEntity.ts"
 import * as Server from "../association/Server.ts"
 import type { ListenFailed } from "../upper/Transport.ts"
 import * as DataSet from "../dimse/DataSet.ts"
+import * as ChannelOpen from "../dimse/ChannelOpen.ts"
 import * as DimseChannel from "../dimse/DimseChannel.ts"
 import * as GatherBounded from "../dimse/GatherBounded.ts"
 import * as ContextParts from "../dimse/ContextParts.ts"
@@ -172,6 +173,23 @@ const destinationFailure = (destination: string, e: { readonly message: string }
       : `cannot reach ${destination}: ${e.message}`
 
 const clampCount = (n: number): number | undefined => (n > 0xffff ? undefined : n)
+
+/**
+ * The most bytes of UIDs (each with its separator) a C-GET/C-MOVE final response's Failed SOP Instance UID List
+ * holds: what an SCU of ours takes in a response's data set (`DimseChannel.MAX_RESPONSE_DATA_SET_BYTES`, 2 MiB) less
+ * room for the element's header, some 32,000 UIDs of 64 characters or 55,000 of 37. Past it the list holds the first
+ * ones that fit (the counts still count them all) and a warning is logged: a longer list made our SCU abort the
+ * association and lose the final response.
+ */
+export const MAX_FAILED_UID_LIST_BYTES = DimseChannel.MAX_RESPONSE_DATA_SET_BYTES - 4096
+
+// The first of `uids` that fit in MAX_FAILED_UID_LIST_BYTES.
+const boundedUidList = (uids: ReadonlyArray<string>): Array<string> => {
+  let bytes = 0
+  let n = 0
+  while (n < uids.length && bytes + uids[n]!.length + 1 <= MAX_FAILED_UID_LIST_BYTES) bytes += uids[n++]!.length + 1
+  return uids.slice(0, n)
+}
 
 // A query or retrieve service of the user's that dies (a throw, a defect) fails its request as one that cannot be
 // processed (0xC000), its defect logged, rather than ending the handler with no final response: the SCU would wait for
@@ -376,6 +394,10 @@ const handleRetrieve = (
     const m = request.message as Dimse.CGetRq | Dimse.CMoveRq
     const isMove = m._tag === "CMoveRq"
     let level: string | undefined
+    // Sub-operations failed, by the reason the Error Comment would give: the first of each is logged at Warn, the
+    // others at Debug and counted in one line with the final response (a C-GET of a large study whose SOP class the
+    // SCU did not propose logged a line per instance).
+    const failures = new Map<string, number>()
     const respond = (
       status: number,
       extra: Record<string, number>,
@@ -385,9 +407,16 @@ const handleRetrieve = (
       Effect.gen(function* () {
         let bytes: Uint8Array | undefined
         if (failedUids && failedUids.length > 0) {
+          const listed = boundedUidList(failedUids)
+          if (listed.length < failedUids.length) {
+            yield* Effect.logWarning(
+              `${isMove ? "C-MOVE" : "C-GET"} ${m.messageId}: the Failed SOP Instance UID List holds the first ` +
+                `${listed.length} of the ${failedUids.length} failed (${MAX_FAILED_UID_LIST_BYTES} bytes at most)`
+            )
+          }
           const encoded = DataSet.encode(
             // an array: one joined string would be cut to the 64 characters of one UI value
-            { FailedSOPInstanceUIDList: [...failedUids] },
+            { FailedSOPInstanceUIDList: listed },
             request.context.transferSyntax
           )
           if (Result.isSuccess(encoded)) bytes = encoded.success
@@ -406,6 +435,12 @@ const handleRetrieve = (
           bytes
         )
         if (status !== Status.PENDING) {
+          for (const [reason, count] of failures) {
+            if (count > 1)
+              yield* Effect.logWarning(
+                `${isMove ? "C-MOVE" : "C-GET"} ${m.messageId}: ${count} sub-operations failed: ${reason}`
+              )
+          }
           // a request refused before any sub-operation (A801, A900) has no counts
           const n = (k: string) => extra[k] ?? 0
           const outcome =
@@ -572,8 +607,12 @@ const handleRetrieve = (
             return true
           }
           if (Result.isFailure(r)) {
-            yield* Effect.logWarning(`sub-operation for ${inst.sopInstanceUid}: ${r.failure.message}`)
-            firstFailure ??= subOperationFailure(r.failure, target)
+            const reason = subOperationFailure(r.failure, target)
+            const before = failures.get(reason) ?? 0
+            failures.set(reason, before + 1)
+            const line = `sub-operation for ${inst.sopInstanceUid}: ${r.failure.message}`
+            yield* before === 0 ? Effect.logWarning(line) : Effect.logDebug(line)
+            firstFailure ??= reason
           } else if (Status.classify(r.success.status) === "Failure") {
             firstFailure ??= `the store SCP answered 0x${r.success.status.toString(16).padStart(4, "0")}`
           }
@@ -844,7 +883,7 @@ export const serve = (
       ...(options.maxPendingBytes !== undefined ? { maxPendingBytes: options.maxPendingBytes } : {}),
       ...(options.policy !== undefined ? { policy: options.policy } : {}),
       ...(options.tls !== undefined ? { tls: options.tls } : {}),
-      handler: (association) =>
-        Effect.scoped(Effect.andThen(DimseChannel.make(association, handler), association.ended))
+      // The channel ends with the association (not the connection's close), without a scope of its own.
+      handler: (association) => ChannelOpen.serveUntilEnded(association, handler)
     })
   })

@@ -1,0 +1,81 @@
+/**
+ * A DIMSE channel opened on an association (internal): its state record (`ChannelState`), the `DimseChannel` its users
+ * and handlers are given, and its place on the association (the receiver of its P-DATA, the hook before a release is
+ * answered, the idle release, the watch of its end). `DimseChannel.make` ties the channel's end to the current scope;
+ * `serveUntilEnded` (an SCP's association, `Scp.serve`) to the association's end, without a scope of its own.
+ */
+import type * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type { Association } from "../association/Association.ts"
+import type { DimseChannel, RequestHandler } from "./ChannelApi.ts"
+import * as ChannelEnd from "./ChannelEnd.ts"
+import { ChannelState, type ChannelHooks } from "./ChannelState.ts"
+import * as DimseSend from "./DimseSend.ts"
+import * as RequestHandlers from "./RequestHandlers.ts"
+import * as Requests from "./Requests.ts"
+import * as RequestStream from "./RequestStream.ts"
+
+// What the receiver and `Unanswered` reach above the state through: one table for every channel.
+const HOOKS: ChannelHooks = {
+  send: DimseSend.send,
+  deliver: Requests.deliver,
+  runHandler: RequestHandlers.runHandler,
+  handlerDone: RequestHandlers.handlerDone,
+  awaitSlot: RequestHandlers.awaitSlot
+}
+
+/** A channel made, not yet attached to its association. */
+export interface Opened {
+  readonly channel: DimseChannel
+  /** Attaches the channel to its association: its receiver, its hook before a release, its idle release. */
+  readonly attach: Effect.Effect<void>
+  /** What ends the channel: run once, as its scope closes (or the association it serves has ended). */
+  readonly finalizer: Effect.Effect<void>
+}
+
+/**
+ * Makes a channel on `association`, at once, with the services of `context` (the fiber's that opens it: its handlers
+ * run with them).
+ */
+export const open = (
+  association: Association,
+  handler: RequestHandler | undefined,
+  context: Context.Context<never>
+): Opened => {
+  const ch = new ChannelState(association, handler, context, HOOKS)
+  // The module functions bound to this channel's state (a bound function is called without a frame of its own, unlike
+  // a closure calling them): every C-STORE and C-ECHO's path.
+  const channel: DimseChannel = {
+    association,
+    nextMessageId: Effect.sync(() => Requests.takeMessageId(ch)),
+    takeMessageId: Requests.takeMessageId.bind(undefined, ch),
+    send: DimseSend.send.bind(undefined, ch),
+    sendNow: DimseSend.sendNow.bind(undefined, ch),
+    request: RequestStream.request.bind(undefined, ch),
+    requestOne: Requests.requestOne.bind(undefined, ch),
+    requestOneNow: Requests.beginOne.bind(undefined, ch) as DimseChannel["requestOneNow"],
+    findContext: Requests.findContext.bind(undefined, ch),
+    isStopping: () => ch.stopping
+  }
+  ch.self = channel
+  // A run receiver: the P-DATA-TFs of one socket read in one call (a small C-STORE is four).
+  const attach = Effect.andThen(
+    association.receive(ch.rx),
+    Effect.andThen(
+      association.beforeRelease(ChannelEnd.beforeRelease(ch), () => ChannelEnd.idleForRelease(ch)),
+      association.releaseWhenIdle(() => ChannelEnd.quietForIdleRelease(ch))
+    )
+  )
+  const stopWatching = association.whenEnded((ending) => ChannelEnd.associationEnded(ch, ending))
+  return { channel, attach, finalizer: Effect.suspend(() => ChannelEnd.finalize(ch, stopWatching)) }
+}
+
+/**
+ * An SCP's channel on an association it serves, from its set-up to the association's end, then ended (its finalizer
+ * run however this ends): what `Effect.scoped` of `DimseChannel.make` and `association.ended` did, without the scope.
+ */
+export const serveUntilEnded = (association: Association, handler: RequestHandler): Effect.Effect<void> =>
+  Effect.withFiber((fiber) => {
+    const opened = open(association, handler, fiber.context as Context.Context<never>)
+    return Effect.onExit(Effect.andThen(opened.attach, association.ended), () => opened.finalizer)
+  })
