@@ -182,11 +182,16 @@ describe("CharacterSet: hostile values and bytes", () => {
       for (let i = 0; i < n; i++) out[i] = unit[i % unit.length]!
       return out
     }
+    // The fastest of three decodes each: a garbage collection or another process on the machine inflates one.
     const time = (bytes: Uint8Array) => {
-      const started = performance.now()
-      const s = d(bytes)
-      assert.isString(s)
-      return performance.now() - started
+      let best = Infinity
+      for (let pass = 0; pass < 3; pass++) {
+        const started = performance.now()
+        const s = d(bytes)
+        assert.isString(s)
+        best = Math.min(best, performance.now() - started)
+      }
+      return best
     }
     time(make(1 << 16))
     const small = time(make(1 << 20))
@@ -398,9 +403,13 @@ describe("CharacterSet: 16 MiB that change set on every byte", () => {
         assert.isString(latin1(bytes))
         baseline = Math.min(baseline, performance.now() - t)
       }
-      const started = performance.now()
-      assert.isString(d(bytes))
-      const took = performance.now() - started
+      // The faster of two decodes: a garbage collection or another process on the machine inflates one.
+      let took = Infinity
+      for (let pass = 0; pass < 2; pass++) {
+        const started = performance.now()
+        assert.isString(d(bytes))
+        took = Math.min(took, performance.now() - started)
+      }
       assert.isBelow(
         took,
         Math.max(1500, 5 * baseline),
