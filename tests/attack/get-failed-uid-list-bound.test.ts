@@ -7,15 +7,12 @@
  * logged at Warn once, the others at Debug, with one line counting them at the final response.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Logger, Result, Stream } from "effect"
-import { ApplicationEntity, QueryRetrieve, Scp, Scu } from "@netdicom/net"
+import { Effect, Logger, Stream } from "effect"
+import { Scp, Scu } from "@netdicom/net"
 import { Status } from "@netdicom/wire"
-import { CT, EXPLICIT } from "./support.ts"
+import { connectFailingGet, MR, uidOf } from "./failing-get-support.ts"
 
-const GET = QueryRetrieve.SOP_CLASSES.study.get!
-const MR = "1.2.840.10008.5.1.4.1.1.4"
 const COUNT = 60_000
-const uidOf = (i: number) => `1.2.826.0.1.3680043.8.498.${1_000_000_000 + i}`
 
 // The SCP's and the SCU's Warn lines (one process).
 const lines: Array<string> = []
@@ -30,46 +27,7 @@ describe("a C-GET failing 60,000 sub-operations", () => {
     "the SCU gets the final response, its list cut to fit; one Warn line for the reason, one counting",
     () =>
       Effect.gen(function* () {
-        const retrieve = Layer.succeed(Scp.RetrieveService)({
-          retrieve: () =>
-            Effect.succeed(
-              Array.from({ length: COUNT }, (_, i) => ({
-                sopClassUid: MR,
-                sopInstanceUid: uidOf(i),
-                transferSyntax: EXPLICIT,
-                dataSet: () => Stream.make(new Uint8Array(8))
-              }))
-            )
-        })
-        const contexts = [
-          { abstractSyntax: CT, transferSyntaxes: [EXPLICIT] },
-          { abstractSyntax: MR, transferSyntaxes: [EXPLICIT] },
-          { abstractSyntax: GET, transferSyntaxes: [EXPLICIT] }
-        ]
-        const server = yield* Scp.serve(
-          Result.getOrThrow(ApplicationEntity.make({ aeTitle: "NETDICOM-SCP", contexts })),
-          { port: 0 }
-        ).pipe(Effect.provide(retrieve))
-        const channel = yield* Scu.connect(
-          Result.getOrThrow(
-            ApplicationEntity.make({
-              aeTitle: "GET-SCU",
-              contexts: [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT], scu: true, scp: true }],
-              timeouts: { dimse: "60 seconds" }
-            })
-          ),
-          {
-            host: "127.0.0.1",
-            port: server.port,
-            calledAeTitle: "NETDICOM-SCP",
-            contexts: [
-              { abstractSyntax: CT, transferSyntaxes: [EXPLICIT] },
-              { abstractSyntax: GET, transferSyntaxes: [EXPLICIT] }
-            ],
-            roles: [{ sopClassUid: CT, scu: true, scp: true }],
-            onStore: () => Effect.succeed({ status: Status.SUCCESS })
-          }
-        )
+        const channel = yield* connectFailingGet(COUNT)
         const all = yield* Stream.runCollect(
           Scu.get(channel, { model: "study", identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2.3" } })
         )

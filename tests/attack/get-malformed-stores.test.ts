@@ -7,27 +7,12 @@
  * naming them; a well-formed one beside them is kept. A raw SCP on 127.0.0.1.
  */
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Result } from "effect"
-import { CommandSet, Dimse, type Pdu, PduCodec, PduParser } from "@netdicom/wire"
 import { spawnCommand } from "../../packages/cli/test/support.ts"
-import { CT, EXPLICIT } from "./support.ts"
-
-const el = (group: number, element: number, vr: string, value: Uint8Array | string, explicit = true): Buffer => {
-  let bytes = typeof value === "string" ? Buffer.from(value, "latin1") : Buffer.from(value)
-  if (bytes.length % 2 === 1) bytes = Buffer.concat([bytes, Buffer.from(vr === "UI" ? [0] : [0x20])])
-  const head = Buffer.alloc(8)
-  head.writeUInt16LE(group, 0)
-  head.writeUInt16LE(element, 2)
-  if (explicit) {
-    head.write(vr, 4, "latin1")
-    head.writeUInt16LE(bytes.length, 6)
-  } else head.writeUInt32LE(bytes.length, 4)
-  return Buffer.concat([head, bytes])
-}
+import { el, hostileGetScp } from "./hostile-get-support.ts"
+import { CT } from "./support.ts"
 
 const ids = (uid: string, explicit = true): Buffer =>
   Buffer.concat([el(0x0008, 0x0016, "UI", CT, explicit), el(0x0008, 0x0018, "UI", uid, explicit)])
@@ -80,112 +65,9 @@ const SENT: ReadonlyArray<readonly [string, Buffer]> = [
   ["1.2.9.1.6", bigGood]
 ]
 
-const pdv = (pc: number, isCommand: boolean, data: Uint8Array) =>
-  PduCodec.encodePDataTf([{ presentationContextId: pc, isCommand, isLast: true, data }])
-/** A data set in PDVs of at most 16000 bytes (the SCU takes PDUs of 16 KiB). */
-const pdvs = (pc: number, data: Uint8Array): Array<Uint8Array> => {
-  const out: Array<Uint8Array> = []
-  for (let at = 0; at < data.length; at += 16000) {
-    const end = Math.min(at + 16000, data.length)
-    out.push(
-      PduCodec.encodePDataTf([
-        { presentationContextId: pc, isCommand: false, isLast: end === data.length, data: data.subarray(at, end) }
-      ])
-    )
-  }
-  return out
-}
-const message = (pc: number, m: Dimse.Message) => pdv(pc, true, Result.getOrThrow(Dimse.encode(m)))
-
-/** A C-GET SCP that answers the first C-GET-RQ with SENT's C-STOREs on CT in Explicit VR LE, then its final response. */
-const hostileGetScp = (): Promise<{ port: number; answers: Map<string, number>; close: () => void }> =>
-  new Promise((resolve) => {
-    const answers = new Map<string, number>()
-    const server = Net.createServer((socket) => {
-      socket.on("error", () => {})
-      const parser = PduParser.make({ maxPduLength: 0 })
-      let ctPc = 0
-      let getPc = 0
-      let getId = 0
-      const byMessage = new Map<number, string>()
-      socket.on("data", (chunk) => {
-        for (const pdu of parser.push(new Uint8Array(chunk)).pdus) {
-          if (pdu._tag === "AAssociateRq") {
-            const contexts = pdu.presentationContexts.map((pc) => {
-              const ts = pc.abstractSyntax === CT && pc.transferSyntaxes.includes(EXPLICIT) ? EXPLICIT : undefined
-              if (ts !== undefined && ctPc === 0) ctPc = pc.id
-              return {
-                _tag: "PresentationContextAc" as const,
-                id: pc.id,
-                result: 0 as const,
-                transferSyntax: ts ?? pc.transferSyntaxes[0]!
-              }
-            })
-            const roles = pdu.userInformation.filter((i) => i._tag === "ScpScuRoleSelection")
-            const ac: Pdu.Pdu = {
-              _tag: "AAssociateAc",
-              protocolVersion: 1,
-              calledAeTitle: pdu.calledAeTitle,
-              callingAeTitle: pdu.callingAeTitle,
-              applicationContextName: pdu.applicationContextName,
-              presentationContexts: contexts,
-              userInformation: [{ _tag: "MaximumLength", maximumLength: 16384 }, ...roles],
-              unknownItems: []
-            }
-            socket.write(Result.getOrThrow(PduCodec.encodePdu(ac)))
-          } else if (pdu._tag === "AReleaseRq") {
-            socket.write(Result.getOrThrow(PduCodec.encodePdu({ _tag: "AReleaseRp" })))
-          } else if (pdu._tag === "PDataTf") {
-            for (const p of pdu.pdvs) {
-              if (!p.isCommand) continue
-              const command = Result.getOrThrow(CommandSet.decode(p.data))
-              if (command.commandField === 0x0010 && getId === 0) {
-                getId = command.messageId!
-                getPc = p.presentationContextId
-                SENT.forEach(([uid, data], i) => {
-                  byMessage.set(300 + i, uid)
-                  socket.write(
-                    message(ctPc, {
-                      _tag: "CStoreRq",
-                      messageId: 300 + i,
-                      affectedSopClassUid: CT,
-                      affectedSopInstanceUid: uid,
-                      priority: 0
-                    })
-                  )
-                  for (const p of pdvs(ctPc, data)) socket.write(p)
-                })
-              } else if (command.commandField === 0x8001) {
-                answers.set(byMessage.get(command.messageIdBeingRespondedTo!) ?? "?", command.status!)
-                if (answers.size === SENT.length) {
-                  const failed = [...answers.values()].filter((s) => s !== 0).length
-                  socket.write(
-                    message(getPc, {
-                      _tag: "CGetRsp",
-                      messageIdBeingRespondedTo: getId,
-                      affectedSopClassUid: command.affectedSopClassUid ?? "",
-                      status: failed === 0 ? 0 : 0xb000,
-                      numberOfCompletedSuboperations: SENT.length - failed,
-                      numberOfFailedSuboperations: failed,
-                      numberOfWarningSuboperations: 0,
-                      hasIdentifier: false
-                    })
-                  )
-                }
-              }
-            }
-          }
-        }
-      })
-    })
-    server.listen(0, "127.0.0.1", () =>
-      resolve({ port: (server.address() as Net.AddressInfo).port, answers, close: () => server.close() })
-    )
-  })
-
 describe("netdicom get: C-STOREs whose data set is broken in its structure", () => {
   it("each answered a failure, no file kept for it, the well-formed one kept, the command fails", async () => {
-    const scp = await hostileGetScp()
+    const scp = await hostileGetScp(SENT, "afterAnswers")
     const out = Fs.mkdtempSync(Path.join(Os.tmpdir(), "get-malformed-"))
     try {
       const { code, output } = await spawnCommand(

@@ -9,59 +9,17 @@
  */
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Result, Stream } from "effect"
-import { ApplicationEntity, DataSet, QueryRetrieve, Scp, Scu } from "@netdicom/net"
-import { Status } from "@netdicom/wire"
-import { CT, DEFLATED, EXPLICIT, IMPLICIT } from "./support.ts"
+import { Effect, Result, Stream } from "effect"
+import { DataSet, Scu } from "@netdicom/net"
+import { connectFailingGet, uidOf } from "./failing-get-support.ts"
+import { DEFLATED, EXPLICIT, IMPLICIT } from "./support.ts"
 
-const GET = QueryRetrieve.SOP_CLASSES.study.get!
-const MR = "1.2.840.10008.5.1.4.1.1.4"
 const COUNT = 30_000
-const uidOf = (i: number) => `1.2.826.0.1.3680043.8.498.${1_000_000_000 + i}`
 
 describe("a C-GET failing 30,000 sub-operations at once", () => {
   it.live("the final response lists them all, the event loop never held 1 s", () =>
     Effect.gen(function* () {
-      const retrieve = Layer.succeed(Scp.RetrieveService)({
-        retrieve: () =>
-          Effect.succeed(
-            Array.from({ length: COUNT }, (_, i) => ({
-              sopClassUid: MR,
-              sopInstanceUid: uidOf(i),
-              transferSyntax: EXPLICIT,
-              dataSet: () => Stream.make(new Uint8Array(8))
-            }))
-          )
-      })
-      const contexts = [
-        { abstractSyntax: CT, transferSyntaxes: [EXPLICIT] },
-        { abstractSyntax: MR, transferSyntaxes: [EXPLICIT] },
-        { abstractSyntax: GET, transferSyntaxes: [EXPLICIT] }
-      ]
-      const server = yield* Scp.serve(
-        Result.getOrThrow(ApplicationEntity.make({ aeTitle: "NETDICOM-SCP", contexts })),
-        { port: 0 }
-      ).pipe(Effect.provide(retrieve))
-      const channel = yield* Scu.connect(
-        Result.getOrThrow(
-          ApplicationEntity.make({
-            aeTitle: "GET-SCU",
-            contexts: [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT], scu: true, scp: true }],
-            timeouts: { dimse: "60 seconds" }
-          })
-        ),
-        {
-          host: "127.0.0.1",
-          port: server.port,
-          calledAeTitle: "NETDICOM-SCP",
-          contexts: [
-            { abstractSyntax: CT, transferSyntaxes: [EXPLICIT] },
-            { abstractSyntax: GET, transferSyntaxes: [EXPLICIT] }
-          ],
-          roles: [{ sopClassUid: CT, scu: true, scp: true }],
-          onStore: () => Effect.succeed({ status: Status.SUCCESS })
-        }
-      )
+      const channel = yield* connectFailingGet(COUNT)
       // the longest the event loop (the SCP's and the SCU's, one process) was held
       const delay = monitorEventLoopDelay({ resolution: 10 })
       delay.enable()
