@@ -7,26 +7,10 @@
  */
 import type * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Logger, Result, Stream } from "effect"
-import { ApplicationEntity, QueryRetrieve, Scu } from "@netdicom/net"
-import { Dimse, PduCodec, Status } from "@netdicom/wire"
+import { Effect, Exit } from "effect"
+import { Status } from "@netdicom/wire"
 import { scriptedScp } from "../../packages/net/test/rawPeer.ts"
-import { CT, EXPLICIT, IMPLICIT, VERIFICATION } from "./support.ts"
-
-const GET = QueryRetrieve.SOP_CLASSES.study.get!
-// (0008,0018) UI "1.2.3" in Explicit VR Little Endian
-const DATA = Uint8Array.of(0x08, 0, 0x18, 0, 0x55, 0x49, 6, 0, 0x31, 0x2e, 0x32, 0x2e, 0x33, 0)
-
-const pdv = (pc: number, isCommand: boolean, isLast: boolean, data: Uint8Array) =>
-  PduCodec.encodePDataTf([{ presentationContextId: pc, isCommand, isLast, data }])
-const commandPdu = (pc: number, m: Dimse.Message) => pdv(pc, true, true, Result.getOrThrow(Dimse.encode(m)))
-const storeRq = (n: number): Dimse.Message => ({
-  _tag: "CStoreRq",
-  messageId: 100 + n,
-  affectedSopClassUid: CT,
-  affectedSopInstanceUid: `1.2.3.${n}`,
-  priority: 0
-})
+import { commandPdu, DATA, GET, pdv, storeRq, storingGet } from "./scripted-get-support.ts"
 
 type Script = (socket: Net.Socket, getId: number, answered: number) => void
 
@@ -42,44 +26,7 @@ const retrieve = (onGet: Script, onAnswer: Script) =>
         onGet(socket, getId, 0)
       } else if (command.commandField === 0x8001) onAnswer(socket, getId, ++answered)
     })
-    const ae = Result.getOrThrow(
-      ApplicationEntity.make({
-        aeTitle: "NETDICOM-SCU",
-        contexts: [{ abstractSyntax: CT, transferSyntaxes: [EXPLICIT], scu: true, scp: true }],
-        timeouts: { dimse: "1 second" }
-      })
-    )
-    const stored: Array<string> = []
-    const started = Date.now()
-    const exit = yield* Effect.scoped(
-      Effect.gen(function* () {
-        const channel = yield* Scu.connect(ae, {
-          host: "127.0.0.1",
-          port: scp.port,
-          calledAeTitle: "NETDICOM-SCP",
-          contexts: [
-            { abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT] },
-            { abstractSyntax: CT, transferSyntaxes: [EXPLICIT] },
-            { abstractSyntax: GET, transferSyntaxes: [IMPLICIT] }
-          ],
-          roles: [{ sopClassUid: CT, scu: true, scp: true }],
-          onStore: (request) =>
-            Effect.as(
-              Effect.andThen(
-                Stream.runDrain(request.dataSet).pipe(Effect.ignore),
-                Effect.sync(() => stored.push(request.sopInstanceUid))
-              ),
-              { status: Status.SUCCESS }
-            )
-        })
-        return yield* Effect.exit(
-          Stream.runCollect(
-            Scu.get(channel, { model: "study", identifier: { QueryRetrieveLevel: "STUDY", StudyInstanceUID: "1.2" } })
-          )
-        )
-      })
-    ).pipe(Effect.timeout("20 seconds"), Effect.provide(Logger.layer([])))
-    return { exit, stored, ms: Date.now() - started }
+    return yield* storingGet(scp.port, { dimse: "1 second" })
   })
 
 const finalRsp = (getId: number, completed: number) =>
