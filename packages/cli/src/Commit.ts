@@ -118,7 +118,14 @@ const commit = Command.make(
           failed++
           continue
         }
-        if (paths.has(r.success.sopInstanceUid)) continue
+        const first = paths.get(r.success.sopInstanceUid)
+        if (first !== undefined) {
+          yield* Console.error(
+            `SKIPPED ${printable(path)}: the same instance (${printable(r.success.sopInstanceUid)}) as ` +
+              `${printable(first)}, asked for once`
+          )
+          continue
+        }
         paths.set(r.success.sopInstanceUid, path)
         references.push({ sopClassUid: r.success.sopClassUid, sopInstanceUid: r.success.sopInstanceUid })
       }

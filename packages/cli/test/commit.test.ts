@@ -107,6 +107,25 @@ describe("netdicom commit", () => {
     })
   )
 
+  it.live("a file holding an instance another file holds: asked for once, and said so", () =>
+    Effect.gen(function* () {
+      const scp = yield* commitScp(new Set(["1.2.3.1", "1.2.3.2"]), "same association")
+      const dir = twoFiles()
+      writeFile(
+        dir,
+        "c.dcm",
+        part10({ patientId: "P1", patientName: "Doe^J", study: "1.2.3", series: "1.2.3.9", sop: "1.2.3.1" })
+      )
+      const r = yield* run(["commit", "127.0.0.1", String(scp.port), dir, "--aec", "COMMIT-SCP"])
+      assert.strictEqual(r.code, 0, r.stdout + r.stderr)
+      assert.strictEqual(lines(r.stdout).at(-1), "2 committed, 0 failed")
+      assert.include(
+        lines(r.stderr),
+        `SKIPPED ${dir}/c.dcm: the same instance (1.2.3.1) as ${dir}/a.dcm, asked for once`
+      )
+    })
+  )
+
   it.live("the report on a new association to --listen", () =>
     Effect.gen(function* () {
       const listen = yield* Effect.promise(() => freePort())
