@@ -4,8 +4,8 @@
  * - `mpps create`: N-CREATE of a step IN PROGRESS (F.7.2.1) under `--uid` or a new `2.25.` UID, printed on stdout.
  *   Its Attribute List is built in layers, each over the one before: a minimal step (Type 1 attributes from the flags:
  *   the start now, our AE title as the station, `--modality`, a Scheduled Step Attributes Sequence item with the
- *   Study Instance UID; the Type 2 ones empty), then what `--worklist` maps from a Modality Worklist item (`fromWorklist`),
- *   then the data set of `--file` (DICOM JSON or a DICOM file), then the flags, then `-k` keys.
+ *   Study Instance UID; the Type 2 ones empty), then what `--worklist` maps from a Modality Worklist item
+ *   (`fromWorklist`), then the data set of `--file` (DICOM JSON or a DICOM file), then the flags, then `-k` keys.
  * - `mpps set`: N-SET of `--uid` (F.7.2.2) with `--status` (COMPLETED or DISCONTINUED; IN PROGRESS for an update),
  *   the End Date and Time now when the step ends, the Performed Series Sequence built from the DICOM files given
  *   (each series with its instances), then `--file` and `-k` as above.
@@ -149,7 +149,8 @@ const performedSeries = (paths: ReadonlyArray<string>, retrieveAeTitle: string) 
       const header = yield* Header.fromFile(path, MAX_HEADER_BYTES).pipe(
         Effect.catch((e) =>
           fail(
-            `${printable(path)}: not an instance whose UIDs can be read (${e._tag === "InvalidInstance" ? e.reason : e.message})`
+            `${printable(path)}: not an instance whose UIDs can be read ` +
+              `(${e._tag === "InvalidInstance" ? e.reason : e.message})`
           )
         )
       )

@@ -8,8 +8,8 @@
  * PS3.4 Annex B.5 (Table B.5-1) for the Storage SOP classes, plus a few retired ones still seen.
  * Leaves out: Non-Patient Object Storage classes (PS3.4 Annex GG: hanging protocols, color
  * palettes, implant templates, defined protocols, inventories), DICOS and DICONDE classes,
- * Standalone and Trial storage classes, print management beyond Basic Grayscale, coding schemes, frames of reference, and
- * the retired RFC 2557 and XML "transfer syntaxes" (not data set encodings).
+ * Standalone and Trial storage classes, print management beyond Basic Grayscale, coding schemes, frames of
+ * reference, and the retired RFC 2557 and XML "transfer syntaxes" (not data set encodings).
  * Retired entries carry "(Retired)" in their name, as PS3.6 writes them.
  *
  * @since 0.1.0

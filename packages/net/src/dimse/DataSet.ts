@@ -218,8 +218,8 @@ const undeclaredDecoder = (): TextDecoderLike & { readonly found: () => string |
           utf8 = undefined
         }
         found =
-          `${CharacterSet.quote(Text.trimEnd(text, " \0"))} has bytes over 7FH but no Specific Character Set (0008,0005) declares them: ` +
-          `read as Latin-1` +
+          `${CharacterSet.quote(Text.trimEnd(text, " \0"))} has bytes over 7FH but no Specific Character Set ` +
+          `(0008,0005) declares them: read as Latin-1` +
           (utf8 === undefined
             ? ""
             : ` (as UTF-8, undeclared, it would read ${CharacterSet.quote(Text.trimEnd(utf8, " \0"))})`)

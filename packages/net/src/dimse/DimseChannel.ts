@@ -13,9 +13,9 @@
  * every outstanding request fails at once with the reason.
  *
  * This module makes the channel; its parts are modules of their own, functions shared by every association over
- * one state record per channel (`ChannelState`), opened by `ChannelOpen`: the send path (`DimseSend`), the requests we send and their
- * responses (`Requests`, and `RequestStream` for those with several), the receive path (`DimseReceiver`), the
- * handlers of the requests we receive (`RequestHandlers`) and the channel's end (`ChannelEnd`).
+ * one state record per channel (`ChannelState`), opened by `ChannelOpen`: the send path (`DimseSend`), the requests
+ * we send and their responses (`Requests`, and `RequestStream` for those with several), the receive path
+ * (`DimseReceiver`), the handlers of the requests we receive (`RequestHandlers`) and the channel's end (`ChannelEnd`).
  *
  * @since 0.1.0
  */
