@@ -1,7 +1,7 @@
 /**
  * The debug log of an association reads in protocol order: a state transition is logged before the PDU its action
  * sends (Sta4 + Evt2 -> AE-2 -> Sta5, then "sent A-ASSOCIATE-RQ"), as PS3.8 9.2 has AE-2 send the RQ, and a response
- * received is logged before what its requester did once it had it.
+ * received is logged before what its requester did once it had it, and a P-DATA-TF sent after its Evt9 transition.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger, References } from "effect"
@@ -42,6 +42,13 @@ describe("debug log order", () => {
       const response = lines.findIndex((l) => l.startsWith("received C-ECHO-RSP"))
       assert.isAtLeast(response, 0, lines.join("\n"))
       assert.isBelow(response, release, lines.join("\n"))
+      // a P-DATA-TF sent is logged with its transition (Evt9, DT-1) as a received one is with Evt10 and DT-2: only
+      // the received side had one
+      const pdata = lines.findIndex((l) => l === "Sta6 + Evt9 (P-DATA request primitive) -> DT-1 -> Sta6")
+      const sentPData = lines.findIndex((l) => l.startsWith("sent P-DATA-TF"))
+      assert.isAtLeast(pdata, 0, lines.join("\n"))
+      assert.isAtLeast(sentPData, 0, lines.join("\n"))
+      assert.isBelow(pdata, sentPData, lines.join("\n"))
     })
   )
 })

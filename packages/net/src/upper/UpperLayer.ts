@@ -39,7 +39,7 @@ import {
   type PDataRunReceiver,
   type UserPrimitive
 } from "./Primitives.ts"
-import type * as Table from "./StateTable.ts"
+import * as Table from "./StateTable.ts"
 import type * as Timers from "./Timers.ts"
 import type { Transport } from "./Transport.ts"
 
@@ -189,9 +189,16 @@ class Machine extends MachineActions implements UpperLayer {
       const writing = this.debug
         ? Effect.andThen(
             Effect.sync(() => {
-              // The pieces of a vectored write: parse them back into PDUs to summarize them.
+              // The pieces of a vectored write: parse them back into PDUs to summarize them, each after its transition
+              // (the self-loop DT-1 in Sta6, AR-7 in Sta8), as a received one is logged with DT-2.
               const parser = PduParser.make({ maxPduLength: 0 })
-              for (const piece of pdus) for (const pdu of parser.push(piece).pdus) this.logPdu("sent", pdu)
+              const state = this.current
+              const action = state === "Sta6" ? "DT-1" : "AR-7"
+              for (const piece of pdus)
+                for (const pdu of parser.push(piece).pdus) {
+                  this.log(Table.describeTransition(state, "Evt9", action, state))
+                  this.logPdu("sent", pdu)
+                }
             }),
             this.touched(write)
           )
