@@ -5,23 +5,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Result, Scope } from "effect"
-import { CommandSet, Dimse, PduCodec, Status } from "@netdicom/wire"
+import { CommandSet, Status } from "@netdicom/wire"
 import * as Server from "../src/association/Server.ts"
 import * as ChannelOpen from "../src/dimse/ChannelOpen.ts"
 import type * as DimseChannel from "../src/dimse/DimseChannel.ts"
-import { associateRq, rawPeer } from "./rawPeer.ts"
+import { associateRq, echoRqPdu, rawPeer } from "./rawPeer.ts"
 import { VERIFICATION, testAe } from "./support.ts"
 
 const contexts = [{ abstractSyntax: VERIFICATION, transferSyntaxes: ["1.2.840.10008.1.2"] }]
-
-const echoRq = PduCodec.encodePDataTf([
-  {
-    presentationContextId: 1,
-    isCommand: true,
-    isLast: true,
-    data: Result.getOrThrow(Dimse.encode({ _tag: "CEchoRq", messageId: 1, affectedSopClassUid: VERIFICATION }))
-  }
-])
 
 // A server running `serveUntilEnded` with `handler` in a scope of its own, and a peer whose association is open.
 const start = (handler: DimseChannel.RequestHandler) =>
@@ -60,7 +51,7 @@ describe("an SCP's channel (serveUntilEnded)", () => {
           })
           .pipe(Effect.orDie)
       })
-      peer.send(echoRq)
+      peer.send(echoRqPdu)
       const rsp = yield* Effect.promise(() => peer.next())
       assert.isTrue(rsp !== "closed" && rsp._tag === "PDataTf")
       assert.isDefined(seen)
@@ -97,7 +88,7 @@ describe("an SCP's channel (serveUntilEnded)", () => {
           )
         })
       )
-      peer.send(echoRq)
+      peer.send(echoRqPdu)
       while (handler.started === 0) yield* Effect.sleep("5 millis")
       const stopping = Date.now()
       yield* Scope.close(scope, Exit.void)

@@ -6,22 +6,13 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type Duration, Effect, Exit, Result, Scope } from "effect"
-import { CommandSet, Dimse, PduCodec, Status, type Pdu } from "@netdicom/wire"
+import { CommandSet, Status, type Pdu } from "@netdicom/wire"
 import * as Server from "../src/association/Server.ts"
 import * as DimseChannel from "../src/dimse/DimseChannel.ts"
-import { associateRq, rawPeer } from "./rawPeer.ts"
+import { associateRq, echoRqPdu, rawPeer } from "./rawPeer.ts"
 import { VERIFICATION, testAe } from "./support.ts"
 
 const contexts = [{ abstractSyntax: VERIFICATION, transferSyntaxes: ["1.2.840.10008.1.2"] }]
-
-const echoRq = PduCodec.encodePDataTf([
-  {
-    presentationContextId: 1,
-    isCommand: true,
-    isLast: true,
-    data: Result.getOrThrow(Dimse.encode({ _tag: "CEchoRq", messageId: 1, affectedSopClassUid: VERIFICATION }))
-  }
-])
 
 // A server whose handler never ends until interrupted, in its own scope, and a peer with a C-ECHO-RQ outstanding.
 const start = (dimse: Duration.Input) =>
@@ -51,7 +42,7 @@ const start = (dimse: Duration.Input) =>
     peer.sendPdu(associateRq())
     const ac = yield* Effect.promise(() => peer.next())
     assert.strictEqual(ac !== "closed" && ac._tag, "AAssociateAc")
-    peer.send(echoRq)
+    peer.send(echoRqPdu)
     while (handler.started === 0) yield* Effect.sleep("5 millis")
     return { scope, handler, peer }
   })

@@ -1,7 +1,17 @@
 /** A scripted peer for tests: a raw TCP client on 127.0.0.1 that sends bytes and reads whole PDUs. */
 import * as Net from "node:net"
 import { Effect, Result } from "effect"
-import { CommandSet, PduCodec, PduParser, type Pdu } from "@netdicom/wire"
+import { CommandSet, Dimse, PduCodec, PduParser, type Pdu } from "@netdicom/wire"
+
+/** A C-ECHO-RQ (message id 1) in one P-DATA-TF on presentation context 1, for a raw peer to send. */
+export const echoRqPdu = PduCodec.encodePDataTf([
+  {
+    presentationContextId: 1,
+    isCommand: true,
+    isLast: true,
+    data: Result.getOrThrow(Dimse.encode({ _tag: "CEchoRq", messageId: 1, affectedSopClassUid: "1.2.840.10008.1.1" }))
+  }
+])
 
 export interface RawPeer {
   readonly send: (bytes: Uint8Array) => void
