@@ -27,6 +27,7 @@ import * as DicomJson from "./DicomJson.ts"
 import * as FileWriter from "./FileWriter.ts"
 import * as Files from "./Files.ts"
 import * as Keys from "./Keys.ts"
+import * as MoveReceiver from "./MoveReceiver.ts"
 import {
   applicationEntity,
   common,
@@ -669,17 +670,71 @@ const move = Command.make(
     model: retrieveModel,
     keys,
     level,
-    dest: Flag.String("dest").pipe(Flag.withDescription("(required) the AE title the peer sends the instances to")),
+    dest: Flag.String("dest").pipe(
+      Flag.withDescription(
+        "the AE title the peer sends the instances to (required without --listen; with it, default --aet)"
+      ),
+      Flag.optional
+    ),
+    listen: Flag.Int("listen").pipe(
+      Flag.withDescription(
+        "take the instances here: a storage SCP on this port (on --listen-host) for the move's duration, writing " +
+          "them to --out; the peer must map --dest to this address"
+      ),
+      Flag.optional
+    ),
+    listenHost: Flag.String("listen-host").pipe(
+      Flag.withDescription("the address --listen listens on (default 127.0.0.1; 0.0.0.0: every interface)"),
+      Flag.withDefault("127.0.0.1")
+    ),
+    out: Flag.String("out").pipe(
+      Flag.withDescription("with --listen: the folder the instances are written to, as <SOPInstanceUID>.dcm"),
+      Flag.optional
+    ),
+    sync: Flag.Literals("sync", FileWriter.SYNC_MODES).pipe(
+      Flag.withDescription("with --listen: when files reach the disk, as for get (default end)"),
+      Flag.withDefault<FileWriter.SyncMode>("end")
+    ),
     ...common
   },
   (c) =>
     Effect.gen(function* () {
       const peer = yield* peerOf(c)
-      const destination = yield* peerTitle(c.dest, "--dest")
+      if (Option.isNone(c.listen) && Option.isSome(c.out)) return yield* fail("--out is for --listen PORT")
+      if (Option.isSome(c.listen) && Option.isNone(c.out)) return yield* fail("--listen needs --out FOLDER")
+      if (Option.isNone(c.dest) && Option.isNone(c.listen)) {
+        return yield* fail("--dest is required (or --listen PORT --out FOLDER to take the instances here)")
+      }
+      const destination = yield* peerTitle(
+        Option.getOrElse(c.dest, () => c.aet),
+        "--dest"
+      )
       const identifier = yield* identifierOf(c.model, c, false)
       const ae = yield* applicationEntity(c)
+      const listen = Option.isSome(c.listen) ? Option.some(yield* checkPort(c.listen.value)) : Option.none<number>()
+      const receiving = Option.isSome(c.out)
+        ? Option.some({ out: c.out.value, writer: yield* FileWriter.make(c.out.value, c.sync) })
+        : Option.none<{ readonly out: string; readonly writer: FileWriter.FileWriter }>()
       const ok = yield* Effect.scoped(
         Effect.gen(function* () {
+          let settled: Effect.Effect<void> = Effect.void
+          if (Option.isSome(listen) && Option.isSome(receiving)) {
+            const { out } = receiving.value
+            const made = yield* Effect.result(InstanceStore.makeDirectories(out))
+            if (Result.isFailure(made)) return yield* fail(`--out ${out}: ${String(made.failure.cause)}`)
+            yield* removeLeftovers(out)
+            const receiver = yield* MoveReceiver.listen({
+              flags: c,
+              destination,
+              host: c.listenHost,
+              port: listen.value,
+              writer: receiving.value.writer
+            })
+            settled = receiver.settled
+            yield* Console.error(
+              `listening on ${c.listenHost}:${receiver.port} as ${destination} for the sub-operations`
+            )
+          }
           const channel = yield* Scu.connect(ae, {
             ...peer,
             contexts: [
@@ -691,21 +746,67 @@ const move = Command.make(
           })
           yield* Signals.abortOnRepeat(channel.association)
           const cancelWhen = yield* Signals.cancelOnSignal
-          return yield* runRetrieve(
+          const done = yield* runRetrieve(
             "C-MOVE",
             Scu.move(channel, { model: c.model, destination, identifier, cancelWhen })
           )
+          // the peer's storage associations end after its final response: their release is let through
+          yield* settled
+          return done
         })
       ).pipe(
-        Effect.onInterrupt(() =>
-          Console.error(
-            "netdicom move: interrupted: the association was aborted (the peer may stop or finish its sub-operations)"
-          )
+        Effect.onExit((exit) =>
+          Exit.isSuccess(exit)
+            ? Effect.void
+            : Effect.gen(function* () {
+                if (Option.isSome(receiving)) {
+                  const { out, writer } = receiving.value
+                  const synced = yield* Effect.result(writer.syncWritten)
+                  if (Result.isFailure(synced)) yield* Console.error(`netdicom move: ${synced.failure.message}`)
+                  if (Exit.hasInterrupts(exit)) {
+                    const note = Result.isFailure(synced) ? unsyncedNote(synced.failure) : ""
+                    yield* Console.log(`${writtenLine(writer.written(), out)}${note}`)
+                  }
+                }
+                if (Exit.hasInterrupts(exit)) {
+                  yield* Console.error(
+                    "netdicom move: interrupted: the association was aborted (the peer may stop or finish its " +
+                      "sub-operations)"
+                  )
+                }
+              })
         )
       )
+      if (Option.isSome(receiving)) {
+        const { out, writer: w } = receiving.value
+        const synced = yield* Effect.uninterruptible(
+          Effect.gen(function* () {
+            const synced = yield* Effect.result(w.syncWritten)
+            const note = Result.isFailure(synced) ? unsyncedNote(synced.failure) : ""
+            yield* Console.log(`${writtenLine(w.written(), out)}${note}`)
+            return synced
+          })
+        )
+        if (Result.isFailure(synced)) return yield* fail(synced.failure.message)
+        // the peer counts what it sent to the destination; what reached this listener is ours to count: fewer means
+        // the peer sent them elsewhere (its address for the destination is not this one) or they failed here
+        const claimed = (ok.final.completed ?? 0) + (ok.final.warning ?? 0)
+        const received = w.stored()
+        if (claimed > received) {
+          return yield* fail(
+            `the peer counted ${claimed} sub-operation${claimed === 1 ? "" : "s"} completed, but only ` +
+              `${received} instance${received === 1 ? " was" : "s were"} received here (does the peer map ` +
+              `${destination} to ${c.listenHost}:${Option.getOrElse(listen, () => 0)}?)`
+          )
+        }
+      }
       if (!ok.ok) return yield* fail("")
     }).pipe(withLogging(c, "client"))
-).pipe(Command.withDescription("C-MOVE: have the peer send matching instances to another AE (--dest)"))
+).pipe(
+  Command.withDescription(
+    "C-MOVE: have the peer send matching instances to another AE (--dest), or here (--listen PORT --out FOLDER)"
+  )
+)
 
 /** The SCU subcommands. */
 export const commands = [echo, store, find, get, move] as const

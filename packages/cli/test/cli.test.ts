@@ -311,12 +311,29 @@ describe("netdicom find, get and move against netdicom qrscp", () => {
   let dest: Server
   let destOut: string
   let store: string
+  // the port `move --listen` takes the instances on, as the archive knows it (title MOVER)
+  let moverPort: number
+  let good: Record<string, Uint8Array>
   beforeAll(async () => {
     destOut = temp("dest")
     dest = await serve(["storescp", "0", "--out", destOut, "--aet", "DEST"])
     store = temp("archive")
-    qr = await serve(["qrscp", "0", "--store", store, "--aet", "QRSCP", "--peer", `DEST=127.0.0.1:${dest.port}`])
-    const { dir } = sampleFolder()
+    moverPort = await freePort()
+    qr = await serve([
+      "qrscp",
+      "0",
+      "--store",
+      store,
+      "--aet",
+      "QRSCP",
+      "--peer",
+      `DEST=127.0.0.1:${dest.port}`,
+      "--peer",
+      `MOVER=127.0.0.1:${moverPort}`
+    ])
+    const sample = sampleFolder()
+    const dir = sample.dir
+    good = sample.good
     const r = await netdicom(["store", "127.0.0.1", String(qr.port), dir, "--aec", "QRSCP"])
     assert.include(r.stdout, "3 sent, 0 warnings, 2 failed")
   })
@@ -440,6 +457,83 @@ describe("netdicom find, get and move against netdicom qrscp", () => {
     assert.include(r.stdout, "C-MOVE Success")
     assert.include(r.stdout, "1 completed, 0 warnings, 0 failed")
     assert.deepStrictEqual([...filesUnder(destOut)], [path.join(STUDY_B, `${STUDY_B}.1.1.dcm`)])
+  })
+
+  it("move --listen takes the instances itself: a storage SCP for the move's duration writes them to --out", async () => {
+    const out = temp("move-listen")
+    const r = await netdicom([
+      "move",
+      "127.0.0.1",
+      String(qr.port),
+      "--aec",
+      "QRSCP",
+      "--aet",
+      "MOVER",
+      "--listen",
+      String(moverPort),
+      "--out",
+      out,
+      "-k",
+      `StudyInstanceUID=${STUDY_A}`
+    ])
+    assert.strictEqual(r.code, 0, r.stdout + r.stderr)
+    assert.include(r.stderr, `listening on 127.0.0.1:${moverPort} as MOVER`)
+    assert.include(r.stdout, "C-MOVE Success")
+    assert.include(r.stdout, "2 completed, 0 warnings, 0 failed")
+    assert.include(r.stdout, `2 files written to ${out}`)
+    // the bytes as the archive sent them: the data sets as stored (the archive keeps what it received)
+    for (const sop of [`${STUDY_A}.1.1`, `${STUDY_A}.1.2`]) {
+      const written = Part10.readMeta(new Uint8Array(fs.readFileSync(path.join(out, `${sop}.dcm`))))
+      assert.isTrue(Result.isSuccess(written), sop)
+      const sent = Result.getOrThrow(Part10.readMeta(good[sop]!))
+      const kept = new Uint8Array(fs.readFileSync(path.join(out, `${sop}.dcm`)))
+      assert.deepStrictEqual(
+        kept.subarray(Result.getOrThrow(written).dataSetOffset),
+        good[sop]!.subarray(sent.dataSetOffset),
+        sop
+      )
+    }
+    // the listener closed with the command: nothing listens on the port any more
+    const again = await netdicom(["echo", "127.0.0.1", String(moverPort)])
+    assert.strictEqual(again.code, 1)
+  })
+
+  it("move --listen exits 1 when the peer sends the instances elsewhere (its --dest address is not ours)", async () => {
+    const out = temp("move-listen-elsewhere")
+    const port = await freePort()
+    const r = await netdicom([
+      "move",
+      "127.0.0.1",
+      String(qr.port),
+      "--aec",
+      "QRSCP",
+      "--dest",
+      "DEST",
+      "--listen",
+      String(port),
+      "--out",
+      out,
+      "-k",
+      `StudyInstanceUID=${STUDY_B}`
+    ])
+    assert.strictEqual(r.code, 1, r.stdout + r.stderr)
+    assert.include(r.stdout, "C-MOVE Success")
+    assert.include(r.stdout, `0 files written to ${out}`)
+    assert.include(r.stderr, "the peer counted 1 sub-operation completed, but only 0 instances were received here")
+    assert.include(r.stderr, `does the peer map DEST to 127.0.0.1:${port}?`)
+  })
+
+  it("move: --dest or --listen, and --listen with --out", async () => {
+    const k = ["-k", `StudyInstanceUID=${STUDY_B}`]
+    const none = await netdicom(["move", "127.0.0.1", String(qr.port), ...k])
+    assert.strictEqual(none.code, 1)
+    assert.include(none.stderr, "--dest is required (or --listen PORT --out FOLDER")
+    const noOut = await netdicom(["move", "127.0.0.1", String(qr.port), "--listen", String(moverPort), ...k])
+    assert.strictEqual(noOut.code, 1)
+    assert.include(noOut.stderr, "--listen needs --out FOLDER")
+    const outOnly = await netdicom(["move", "127.0.0.1", String(qr.port), "--dest", "DEST", "--out", temp("o"), ...k])
+    assert.strictEqual(outOnly.code, 1)
+    assert.include(outOnly.stderr, "--out is for --listen PORT")
   })
 
   it("C-MOVE to an unknown destination reports A801 and exits 1", async () => {
@@ -582,8 +676,7 @@ describe("invocation details", () => {
     for (const [command, flag] of [
       ["storescp", "--out"],
       ["qrscp", "--store"],
-      ["get", "--out"],
-      ["move", "--dest"]
+      ["get", "--out"]
     ] as const) {
       const r = await netdicom([command, "--help"])
       const line = lines(r.stdout).find((l) => l.trim().startsWith(`${flag} `))

@@ -9,6 +9,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import {
   corpusFile,
+  freePort,
   hasDcmtk,
   makeTempDir,
   missingDcmtkTools,
@@ -264,6 +265,46 @@ describe.runIf(dcmtk)("netdicom against DCMTK SCPs", () => {
       assert.match(lines(r.stderr)[0] ?? "", /FAILED .*the peer did not accept .* transfer syntax not supported/)
     }
     await scp.stop()
+  })
+})
+
+const CT_SMALL = corpusFile("CT_small.dcm")
+if (dcmtk && CT_SMALL === undefined) {
+  console.warn("dcmtk.test.ts: corpus CT_small.dcm not found (set NETDICOM_CORPUS): skipping move --listen")
+}
+
+describe.runIf(dcmtk && CT_SMALL !== undefined)("netdicom move --listen against DCMTK dcmqrscp", () => {
+  it("dcmqrscp sends the study to the command's own listener, which writes what it was sent", async () => {
+    const port = await freePort()
+    const qr = await startDcmqrscp({ aet: "MOVEQR", peers: [{ aet: "MOVER", port }], preload: [CT_SMALL!] })
+    const out = temp("move-listen")
+    const study = "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322"
+    const sop = "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"
+    const r = await netdicom([
+      "move",
+      "127.0.0.1",
+      String(qr.port),
+      "--aec",
+      "MOVEQR",
+      "--aet",
+      "MOVER",
+      "--listen",
+      String(port),
+      "--out",
+      out,
+      "-k",
+      `StudyInstanceUID=${study}`
+    ])
+    assert.strictEqual(r.code, 0, r.stdout + r.stderr)
+    assert.include(r.stdout, "1 completed, 0 warnings, 0 failed")
+    assert.include(r.stdout, `1 file written to ${out}`)
+    const written = fs.readFileSync(path.join(out, `${sop}.dcm`))
+    // dcmqrscp sends the data set of the copy it holds, without the corpus file's trailing padding (fffc,fffc: 126
+    // bytes and a 12-byte header): the pixel data's last 4 KiB as in the corpus file
+    const original = fs.readFileSync(CT_SMALL!)
+    const pixelsEnd = original.length - 126 - 12
+    assert.isTrue(written.includes(original.subarray(pixelsEnd - 4096, pixelsEnd)), "the pixel data as sent")
+    assert.strictEqual((await run("dcmdump", ["-q", path.join(out, `${sop}.dcm`)])).code, 0)
   })
 })
 
