@@ -718,6 +718,7 @@ const move = Command.make(
       const ok = yield* Effect.scoped(
         Effect.gen(function* () {
           let settled: Effect.Effect<void> = Effect.void
+          let progress: (() => number) | undefined
           if (Option.isSome(listen) && Option.isSome(receiving)) {
             const { out } = receiving.value
             const made = yield* Effect.result(InstanceStore.makeDirectories(out))
@@ -731,6 +732,7 @@ const move = Command.make(
               writer: receiving.value.writer
             })
             settled = receiver.settled
+            progress = receiver.progress
             yield* Console.error(
               `listening on ${c.listenHost}:${receiver.port} as ${destination} for the sub-operations`
             )
@@ -748,7 +750,13 @@ const move = Command.make(
           const cancelWhen = yield* Signals.cancelOnSignal
           const done = yield* runRetrieve(
             "C-MOVE",
-            Scu.move(channel, { model: c.model, destination, identifier, cancelWhen })
+            Scu.move(channel, {
+              model: c.model,
+              destination,
+              identifier,
+              cancelWhen,
+              ...(progress === undefined ? {} : { progress })
+            })
           )
           // the peer's storage associations end after its final response: their release is let through
           yield* settled

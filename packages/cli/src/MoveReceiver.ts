@@ -4,6 +4,9 @@
  * destination's address, which it must already know: the title `--dest` names (our `--aet` by default), mapped at the
  * peer to the host and port given here.
  *
+ * Its C-STOREs are the move's progress: while they go on, our wait for the next C-MOVE-RSP restarts (a peer need send
+ * no Pending responses, PS3.4 C.4.2.3).
+ *
  * Each instance goes to `<out>/<SOPInstanceUID>.dcm` through the same writer as `netdicom get` (`FileWriter`): bytes
  * as received, never decoded and re-encoded, each answered once written. The listener serves any calling and called
  * AE title (the peer decides what it sends), over plain TCP, Verification and every storage SOP class the `storescp`
@@ -35,6 +38,8 @@ export interface Receiver {
    * listener before would abort that release.
    */
   readonly settled: Effect.Effect<void>
+  /** C-STOREs begun and ended here so far: the move's progress (`Scu.MoveQuery.progress`). */
+  readonly progress: () => number
 }
 
 /** The listener's AE: the destination's title, Verification and storage (any title called is answered). */
@@ -54,8 +59,17 @@ export const listen = (options: {
 }): Effect.Effect<Receiver, CommandFailed, Scope.Scope> =>
   Effect.gen(function* () {
     const ae = yield* receiverAe(options.flags, options.destination)
+    // each C-STORE counts as it begins (its data set may take long) and as it ends
+    let steps = 0
+    const store: Scp.StorageHandler = (request) => {
+      steps++
+      return Effect.ensuring(
+        options.writer.onStore(request),
+        Effect.sync(() => void steps++)
+      )
+    }
     const server = yield* Scp.serve(ae, { host: options.host, port: options.port, policy: {} }).pipe(
-      Effect.provide(Layer.succeed(Scp.StorageService)({ store: options.writer.onStore })),
+      Effect.provide(Layer.succeed(Scp.StorageService)({ store })),
       Effect.catchTag("ListenFailed", (e) => fail(`cannot listen on ${options.host}:${options.port}: ${e.detail}`))
     )
     const open = Effect.map(Effect.all([server.active, server.pending]), ([a, p]) => a + p)
@@ -64,5 +78,5 @@ export const listen = (options: {
       Effect.timeoutOption(SETTLE_LIMIT),
       Effect.asVoid
     )
-    return { port: server.port, settled }
+    return { port: server.port, settled, progress: () => steps }
   })

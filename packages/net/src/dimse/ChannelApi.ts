@@ -61,6 +61,12 @@ export interface RequestOptions {
    * `timeouts.dimse`) aborts the association, as for `cancel`.
    */
   readonly cancelWhen?: Effect.Effect<void>
+  /**
+   * A count that grows as the request makes progress where this association does not see it (a C-MOVE's
+   * sub-operations arriving at a storage SCP of ours): while it changes, the wait for the next response restarts at
+   * the DIMSE timeout, as it does while the peer's own requests arrive (a C-GET's C-STORE sub-operations).
+   */
+  readonly progress?: () => number
 }
 
 /**

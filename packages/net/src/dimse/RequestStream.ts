@@ -141,7 +141,7 @@ export const request = (
           )
         }
         while (true) {
-          const r = yield* nextResponse(ch, inbox, id, message)
+          const r = yield* nextResponse(ch, inbox, id, message, options?.progress)
           if (Status.isFinal(r.status)) {
             finished = true
             yield* Queue.offer(out, r)

@@ -136,23 +136,29 @@ export const withinDimseTimeout = <A, E>(
 
 /**
  * The next response from a request's inbox, within the DIMSE timeout of the peer's last sign of life: a C-GET SCP need
- * send no Pending response (PS3.4 C.4.3.3), only its C-STORE sub-operations, which may take longer.
+ * send no Pending response (PS3.4 C.4.3.3), only its C-STORE sub-operations, which may take longer; a C-MOVE SCP
+ * neither (C.4.2.3), its sub-operations seen, if at all, by the caller's `progress`.
  */
 export const nextResponse = (
   ch: ChannelState,
   inbox: Queue.Queue<Response, DimseFailure | Cause.Done>,
   id: number,
-  message: Dimse.Message
+  message: Dimse.Message,
+  progress?: () => number
 ): Effect.Effect<Response, DimseFailure> => {
-  const arrived = ch.rx.requestsArrived + ch.rx.requestFragmentsArrived
+  const arrived = signsOfLife(ch, progress)
   return Effect.timeoutOrElse(Queue.take(inbox), {
     duration: ch.association.ae.timeouts.dimse,
     orElse: () =>
-      ch.rx.requestsArrived + ch.rx.requestFragmentsArrived !== arrived
-        ? nextResponse(ch, inbox, id, message)
+      signsOfLife(ch, progress) !== arrived
+        ? nextResponse(ch, inbox, id, message, progress)
         : dimseTimedOut(ch, id, message)()
   }).pipe(Effect.catchIf(Cause.isDone, () => Effect.fail(ch.goneError())))
 }
+
+// The peer's requests and their fragments arrived so far, and the caller's count of progress seen elsewhere.
+const signsOfLife = (ch: ChannelState, progress: (() => number) | undefined): number =>
+  ch.rx.requestsArrived + ch.rx.requestFragmentsArrived + (progress === undefined ? 0 : progress())
 
 // One timer for all of requestOne's deadlines instead of a race per request: a timer (no fiber) armed until the
 // oldest waiting request is due, armed when the first one waits, left unarmed when none does (`ch.watching`).

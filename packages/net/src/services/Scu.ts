@@ -415,9 +415,14 @@ const identifierBytes = (channel: DimseChannel.DimseChannel, sopClassUid: string
 // A C-FIND, C-GET or C-MOVE: cancelled when its stream is stopped early, or once `cancelWhen` completes.
 const requestOptions = (
   dataSet: Uint8Array,
-  cancelWhen: Effect.Effect<void> | undefined
-): DimseChannel.RequestOptions =>
-  cancelWhen === undefined ? { dataSet, cancel: true } : { dataSet, cancel: true, cancelWhen }
+  cancelWhen: Effect.Effect<void> | undefined,
+  progress?: () => number
+): DimseChannel.RequestOptions => ({
+  dataSet,
+  cancel: true,
+  ...(cancelWhen === undefined ? {} : { cancelWhen }),
+  ...(progress === undefined ? {} : { progress })
+})
 
 /** C-FIND: the matches as a Stream, ending with the final status (PS3.4 C.4.1). */
 export const find = (
@@ -506,11 +511,23 @@ interface RetrieveQuery {
   readonly cancelWhen?: Effect.Effect<void>
 }
 
+/** A C-MOVE's query: its destination, and what shows its sub-operations' progress when the destination is ours. */
+export interface MoveQuery extends RetrieveQuery {
+  readonly destination: string
+  /**
+   * A count that grows as sub-operations arrive at the destination, when it is a storage SCP of the caller's (C-STOREs
+   * begun and ended there, say): while it changes, the wait for the next C-MOVE-RSP restarts at the DIMSE timeout,
+   * so a peer sending no Pending responses (PS3.4 C.4.2.3) may take longer than that as long as its sub-operations go
+   * on. Without it the whole move between two responses is bound by the DIMSE timeout.
+   */
+  readonly progress?: () => number
+}
+
 // C-GET and C-MOVE differ only in their SOP class and command; the exchange is the same.
 const retrieve = (
   channel: DimseChannel.DimseChannel,
   op: "get" | "move",
-  query: RetrieveQuery,
+  query: RetrieveQuery & { readonly progress?: () => number },
   destination: string
 ): Stream.Stream<RetrieveProgress, DimseFailure | DataSetError> =>
   Stream.unwrap(
@@ -525,7 +542,7 @@ const retrieve = (
           : { _tag: "CMoveRq", messageId, affectedSopClassUid: sopClassUid, priority, moveDestination: destination }
       const service = op === "get" ? "C-GET" : "C-MOVE"
       return channel
-        .request(context, rq, requestOptions(bytes, query.cancelWhen))
+        .request(context, rq, requestOptions(bytes, query.cancelWhen, query.progress))
         .pipe(Stream.map((r) => progressOf(r, context.transferSyntax, service)))
     })
   )
@@ -537,7 +554,7 @@ const retrieve = (
  */
 export const move = (
   channel: DimseChannel.DimseChannel,
-  query: RetrieveQuery & { readonly destination: string }
+  query: MoveQuery
 ): Stream.Stream<RetrieveProgress, DimseFailure | DataSetError | Identifiers.InvalidIdentifier> =>
   Stream.unwrap(
     Effect.map(Effect.fromResult(Identifiers.aeTitle(query.destination)), (destination) =>
