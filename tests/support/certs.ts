@@ -1,7 +1,8 @@
 /**
  * Certificates for the TLS tests, made at test time with the `openssl` command in a temporary folder: a CA, a server
  * certificate for 127.0.0.1 (IP subject alternative name), a client certificate, a server certificate from another
- * CA, an expired server certificate from the first CA, and a certificate without the IP name. RSA 2048 keys, so that
+ * CA, an expired server certificate from the first CA, a certificate without the IP name, and a revoked certificate
+ * with the first CA's revocation list. RSA 2048 keys, so that
  * DCMTK's default TLS profile (BCP 195) takes them. `hasOpenssl()` says whether the tests can run at all.
  */
 import { execFileSync } from "node:child_process"
@@ -32,6 +33,10 @@ export interface Certificates {
   readonly expired: KeyPair
   /** CN=unnamed-server, signed by `ca`, without any subject alternative name. */
   readonly unnamed: KeyPair
+  /** CN=revoked-peer, SAN IP:127.0.0.1 and DNS:localhost, signed by `ca`, then revoked: listed in `crl`. */
+  readonly revoked: KeyPair
+  /** `ca`'s certificate revocation list (PEM), listing `revoked` only. */
+  readonly crl: string
 }
 
 /** Whether the `openssl` command is there. */
@@ -133,6 +138,10 @@ export const makeCertificates = (): Certificates => {
     return { key: file(`${name}.key`), cert: file(`${name}.pem`) }
   }
   const local = "IP:127.0.0.1,DNS:localhost"
+  const revoked = sign("revoked-peer", "netdicom-test-ca", local)
+  const caFiles = ["-config", "ca.cnf", "-cert", "netdicom-test-ca.pem", "-keyfile", "netdicom-test-ca.key"]
+  openssl(dir, ["ca", "-batch", ...caFiles, "-revoke", "revoked-peer.pem"])
+  openssl(dir, ["ca", "-batch", ...caFiles, "-gencrl", "-crldays", "2", "-out", "netdicom-test-ca.crl"])
   return {
     dir,
     ca: file("netdicom-test-ca.pem"),
@@ -141,6 +150,8 @@ export const makeCertificates = (): Certificates => {
     otherCa: file("other-test-ca.pem"),
     otherServer: sign("other-server", "other-test-ca", local),
     expired: sign("expired-server", "netdicom-test-ca", local, ["20200101000000Z", "20200102000000Z"]),
-    unnamed: sign("unnamed-server", "netdicom-test-ca", undefined)
+    unnamed: sign("unnamed-server", "netdicom-test-ca", undefined),
+    revoked,
+    crl: file("netdicom-test-ca.crl")
   }
 }

@@ -18,6 +18,14 @@ const tlsCert = Flag.String("tls-cert").pipe(
   Flag.withDescription("TLS: our certificate (chain), a PEM file (with --tls-key)"),
   Flag.optional
 )
+const tlsCrl = (whose: string) =>
+  Flag.String("tls-crl").pipe(
+    Flag.withDescription(
+      `TLS: a certificate revocation list (PEM): ${whose} it lists is refused; give one for each CA of the chain ` +
+        "(OpenSSL then checks them all); repeat for more"
+    ),
+    Flag.atLeast(0)
+  )
 
 /** The flags every client subcommand takes for TLS. */
 export const clientFlags = {
@@ -43,7 +51,8 @@ export const clientFlags = {
       "TLS: INSECURE, accept any server certificate, unchecked (encrypts, but anyone may pose as the server)"
     ),
     Flag.withDefault(false)
-  )
+  ),
+  tlsCrl: tlsCrl("a server certificate")
 }
 
 /** The flags every server subcommand takes for TLS. */
@@ -60,7 +69,8 @@ export const serverFlags = {
   tlsRequirePeerCert: Flag.Boolean("tls-require-peer-cert").pipe(
     Flag.withDescription("TLS: refuse a client that presents no certificate (needs --tls-ca)"),
     Flag.withDefault(false)
-  )
+  ),
+  tlsCrl: tlsCrl("a client certificate (needs --tls-ca), or a C-MOVE destination's,")
 }
 
 /** The values of the client TLS flags. */
@@ -71,6 +81,7 @@ export interface ClientFlags {
   readonly tlsCa: ReadonlyArray<string>
   readonly tlsServerName: Option.Option<string>
   readonly tlsNoVerify: boolean
+  readonly tlsCrl: ReadonlyArray<string>
 }
 
 /** The values of the server TLS flags. */
@@ -79,17 +90,20 @@ export interface ServerFlags {
   readonly tlsCert: Option.Option<string>
   readonly tlsCa: ReadonlyArray<string>
   readonly tlsRequirePeerCert: boolean
+  readonly tlsCrl: ReadonlyArray<string>
 }
 
 const files = (flags: {
   readonly tlsKey: Option.Option<string>
   readonly tlsCert: Option.Option<string>
   readonly tlsCa: ReadonlyArray<string>
+  readonly tlsCrl: ReadonlyArray<string>
 }) =>
   Tls.load({
     key: Option.getOrUndefined(flags.tlsKey),
     cert: Option.getOrUndefined(flags.tlsCert),
-    ca: flags.tlsCa
+    ca: flags.tlsCa,
+    crl: flags.tlsCrl
   })
 
 /** A client's TLS settings, read from the files; `undefined` when no TLS flag was given (plain TCP). */
@@ -100,12 +114,14 @@ export const clientTls = (flags: ClientFlags): Effect.Effect<Tls.ClientOptions |
     Option.isSome(flags.tlsKey) ||
     Option.isSome(flags.tlsCert) ||
     flags.tlsCa.length > 0 ||
+    flags.tlsCrl.length > 0 ||
     Option.isSome(flags.tlsServerName)
   if (!wanted) return Effect.succeed(undefined)
   return Effect.map(files(flags), (loaded) => ({
     key: loaded.key,
     cert: loaded.cert,
     ca: loaded.ca,
+    crl: loaded.crl,
     verifyPeer: !flags.tlsNoVerify,
     serverName: Option.getOrUndefined(flags.tlsServerName)
   }))
@@ -123,9 +139,9 @@ export const serverTls = (
 > =>
   Effect.gen(function* () {
     if (Option.isNone(flags.tlsKey) && Option.isNone(flags.tlsCert)) {
-      if (flags.tlsCa.length > 0 || flags.tlsRequirePeerCert) {
+      if (flags.tlsCa.length > 0 || flags.tlsRequirePeerCert || flags.tlsCrl.length > 0) {
         return yield* new Tls.TlsConfigError({
-          detail: "--tls-ca and --tls-require-peer-cert need --tls-key and --tls-cert (the server's own)"
+          detail: "--tls-ca, --tls-crl and --tls-require-peer-cert need --tls-key and --tls-cert (the server's own)"
         })
       }
       return undefined
@@ -136,11 +152,14 @@ export const serverTls = (
         detail: "--tls-require-peer-cert needs --tls-ca (the CAs of the clients)"
       })
     }
+    if (loaded.crl !== undefined && loaded.ca === undefined) {
+      return yield* new Tls.TlsConfigError({ detail: "--tls-crl needs --tls-ca (the CAs of the clients)" })
+    }
     const { key, cert } = loaded
     // `load` refuses a key without a certificate, or the reverse
     if (key === undefined || cert === undefined) return undefined
     return {
-      server: { key, cert, ca: loaded.ca, requirePeerCertificate: flags.tlsRequirePeerCert },
-      client: { key, cert, ca: loaded.ca }
+      server: { key, cert, ca: loaded.ca, crl: loaded.crl, requirePeerCertificate: flags.tlsRequirePeerCert },
+      client: { key, cert, ca: loaded.ca, crl: loaded.crl }
     }
   })

@@ -129,9 +129,59 @@ describe.skipIf(!openssl)("netdicom echo and store over TLS", () => {
     assert.match(noCa.stderr, /--tls-require-peer-cert needs --tls-ca/)
   })
 
+  it("--tls-crl: a revoked certificate is refused, either way; a file without a PEM CRL, before anything is sent", async () => {
+    const revokedFlags = ["--tls-key", c.revoked.key, "--tls-cert", c.revoked.cert]
+    const revokedScp = await serve(["storescp", "0", "--out", temp("revoked"), "--aet", "REVOKED", ...revokedFlags])
+    const port = String(revokedScp.port)
+    const trusting = await netdicom(["echo", "127.0.0.1", port, "--aec", "REVOKED", "--tls-ca", c.ca])
+    assert.strictEqual(trusting.code, 0, trusting.stderr)
+    const checking = await netdicom([
+      "echo",
+      "127.0.0.1",
+      port,
+      "--aec",
+      "REVOKED",
+      "--tls-ca",
+      c.ca,
+      "--tls-crl",
+      c.crl
+    ])
+    assert.strictEqual(checking.code, 1)
+    assert.strictEqual(lines(checking.stderr).length, 1, checking.stderr)
+    assert.match(checking.stderr, /cannot connect to 127\.0\.0\.1:\d+: .*revoked/)
+    // a server given the CRL refuses the revoked client certificate and serves another
+    const crlScp = await serve([
+      "storescp",
+      "0",
+      "--out",
+      temp("crl-scp"),
+      "--aet",
+      "CRL-SCP",
+      ...serverFlags,
+      "--tls-ca",
+      c.ca,
+      "--tls-crl",
+      c.crl
+    ])
+    const asRevoked = ["--tls-ca", c.ca, ...revokedFlags]
+    const refused = await netdicom(["echo", "127.0.0.1", String(crlScp.port), "--aec", "CRL-SCP", ...asRevoked])
+    assert.strictEqual(refused.code, 1)
+    assert.match(crlScp.output(), /the client's certificate is refused: CERT_REVOKED/)
+    const client = ["--tls-ca", c.ca, "--tls-key", c.client.key, "--tls-cert", c.client.cert]
+    const served = await netdicom(["echo", "127.0.0.1", String(crlScp.port), "--aec", "CRL-SCP", ...client])
+    assert.strictEqual(served.code, 0, served.stderr)
+    // a CRL file that is not one: named, before any connection
+    const notCrl = await netdicom(["echo", "127.0.0.1", port, "--tls-ca", c.ca, "--tls-crl", c.ca])
+    assert.strictEqual(notCrl.code, 1)
+    assert.match(notCrl.stderr, /the CRL file .*netdicom-test-ca\.pem holds no PEM certificate revocation list/)
+    const noCa = await netdicom(["storescp", "0", "--out", temp("refused3"), ...serverFlags, "--tls-crl", c.crl])
+    assert.strictEqual(noCa.code, 1)
+    assert.match(noCa.stderr, /--tls-crl needs --tls-ca/)
+  })
+
   it("--help says what each TLS flag does", async () => {
     const echo = await netdicom(["echo", "--help"])
-    for (const flag of ["--tls-key", "--tls-cert", "--tls-ca", "--tls-no-verify", "--tls-server-name"]) {
+    for (const flag of ["--tls-key", "--tls-cert", "--tls-ca", "--tls-crl", "--tls-no-verify", "--tls-server-name"]) {
       assert.include(echo.stdout, flag)
     }
     assert.match(echo.stdout, /INSECURE/)

@@ -272,6 +272,44 @@ describe.skipIf(!openssl)("DICOM over TLS between netdicom's SCU and SCP", () =>
     })
   )
 
+  it.live("a revoked server certificate is refused by a client given the CA's CRL, and served without it", () =>
+    Effect.gen(function* () {
+      const scp = yield* tlsScp({ key: pem(c.revoked.key), cert: pem(c.revoked.cert) })
+      const revoked = yield* refusedWith(scp.port, { ca: [pem(c.ca)], crl: [pem(c.crl)] })
+      assert.strictEqual(revoked.tag, "ConnectFailed")
+      assert.match(revoked.message, /revoked/)
+      // without the list the certificate is as good as any other of the CA's
+      assert.strictEqual((yield* echoAndStore(scp.port, { ca: [pem(c.ca)] })).echo, Status.SUCCESS)
+      // and the CRL refuses only what it lists
+      const good = yield* tlsScp(serverTls(c))
+      assert.strictEqual((yield* echoAndStore(good.port, { ca: [pem(c.ca)], crl: [pem(c.crl)] })).echo, Status.SUCCESS)
+      // a CA without a CRL among those given: its certificates cannot be checked, and are refused (OpenSSL's rule)
+      const other = yield* tlsScp({ key: pem(c.otherServer.key), cert: pem(c.otherServer.cert) })
+      const unlisted = yield* refusedWith(other.port, { ca: [pem(c.ca), pem(c.otherCa)], crl: [pem(c.crl)] })
+      assert.strictEqual(unlisted.tag, "ConnectFailed")
+      assert.match(unlisted.message, /unable to get certificate CRL/)
+    })
+  )
+
+  it.live("a revoked client certificate is refused by a server given the CA's CRL; another is served", () =>
+    Effect.gen(function* () {
+      const scp = yield* tlsScp(serverTls(c, { ca: [pem(c.ca)], crl: [pem(c.crl)] }))
+      const revoked = yield* refusedWith(scp.port, {
+        ca: [pem(c.ca)],
+        key: pem(c.revoked.key),
+        cert: pem(c.revoked.cert)
+      })
+      assert.include(["AssociationAborted", "ConnectFailed"], revoked.tag)
+      assert.isTrue(
+        scp.lines.some((l) => /the client's certificate is refused: CERT_REVOKED/.test(l)),
+        scp.lines.join("\n")
+      )
+      assert.strictEqual(scp.requestors.length, 0)
+      const good = yield* echoAndStore(scp.port, { ca: [pem(c.ca)], key: pem(c.client.key), cert: pem(c.client.cert) })
+      assert.deepStrictEqual([good.echo, good.store], [Status.SUCCESS, Status.SUCCESS])
+    })
+  )
+
   it.live("a client that never starts its handshake is dropped at the ACSE timeout", () =>
     Effect.gen(function* () {
       const scp = yield* tlsScp(serverTls(c))

@@ -34,6 +34,11 @@ export interface ClientOptions {
   readonly serverName?: string | undefined
   /** Check the certificate's name at all (default true); false still checks that it chains to the CAs. */
   readonly checkServerName?: boolean | undefined
+  /**
+   * Certificate revocation lists (PEM): a server certificate they list is refused. Given, OpenSSL checks every
+   * certificate of the chain against a CRL of its issuer, so each CA's CRL must be among them.
+   */
+  readonly crl?: ReadonlyArray<Pem> | undefined
 }
 
 /** What a server presents and trusts. */
@@ -45,6 +50,11 @@ export interface ServerOptions {
   readonly ca?: ReadonlyArray<Pem> | undefined
   /** Refuse a client that presents no certificate (needs `ca`). */
   readonly requirePeerCertificate?: boolean | undefined
+  /**
+   * Certificate revocation lists (PEM): a client certificate they list is refused (needs `ca`). Given, OpenSSL checks
+   * every certificate of the chain against a CRL of its issuer, so each CA's CRL must be among them.
+   */
+  readonly crl?: ReadonlyArray<Pem> | undefined
 }
 
 /** What a completed handshake tells about the peer. */
@@ -78,11 +88,15 @@ export class TlsConfigError extends Data.TaggedError("TlsConfigError")<{ readonl
 /** The least TLS version spoken: PS3.15 B.1 allows 1.2 and 1.3 (BCP 195). */
 export const MIN_VERSION = "TLSv1.2"
 
-/** Paths of the PEM files: key, certificate (chain) and any number of CA files (each may be a bundle). */
+/**
+ * Paths of the PEM files: key, certificate (chain), any number of CA files (each may be a bundle) and of certificate
+ * revocation lists (each may hold several).
+ */
 export interface Files {
   readonly key?: string | undefined
   readonly cert?: string | undefined
   readonly ca?: ReadonlyArray<string> | undefined
+  readonly crl?: ReadonlyArray<string> | undefined
 }
 
 /** The PEM contents of `Files`, read now. */
@@ -90,6 +104,7 @@ export interface Loaded {
   readonly key: Pem | undefined
   readonly cert: Pem | undefined
   readonly ca: ReadonlyArray<Pem> | undefined
+  readonly crl: ReadonlyArray<Pem> | undefined
 }
 
 const readPem = (what: string, path: string): Effect.Effect<Uint8Array, TlsConfigError> =>
@@ -102,7 +117,8 @@ const readPem = (what: string, path: string): Effect.Effect<Uint8Array, TlsConfi
   })
 
 /**
- * Reads the files; a key without a certificate (or the reverse), or a CA file without a PEM certificate, is refused.
+ * Reads the files; a key without a certificate (or the reverse), a CA file without a PEM certificate, or a CRL file
+ * without a PEM CRL, is refused.
  */
 export const load = (files: Files): Effect.Effect<Loaded, TlsConfigError> =>
   Effect.gen(function* () {
@@ -112,7 +128,9 @@ export const load = (files: Files): Effect.Effect<Loaded, TlsConfigError> =>
     const key = files.key === undefined ? undefined : yield* readPem("private key", files.key)
     const cert = files.cert === undefined ? undefined : yield* readPem("certificate", files.cert)
     const ca = files.ca === undefined || files.ca.length === 0 ? undefined : yield* Effect.forEach(files.ca, readCa)
-    return { key, cert, ca }
+    const crl =
+      files.crl === undefined || files.crl.length === 0 ? undefined : yield* Effect.forEach(files.crl, readCrl)
+    return { key, cert, ca, crl }
   })
 
 // A PEM certificate's opening line, as OpenSSL reads a CA list ("TRUSTED" and "X509" are older spellings).
@@ -127,6 +145,18 @@ const readCa = (path: string): Effect.Effect<Uint8Array, TlsConfigError> =>
       : Effect.fail(new TlsConfigError({ detail: `the CA file ${path} holds no PEM certificate` }))
   )
 
+// A PEM CRL's opening line.
+const PEM_CRL = /-----BEGIN X509 CRL-----/
+
+// As for CA files: a CRL file Node could not read as PEM (DER, a certificate) is refused here, naming it, rather than
+// failing every handshake later.
+const readCrl = (path: string): Effect.Effect<Uint8Array, TlsConfigError> =>
+  Effect.flatMap(readPem("CRL file", path), (bytes) =>
+    PEM_CRL.test(new TextDecoder("latin1").decode(bytes))
+      ? Effect.succeed(bytes)
+      : Effect.fail(new TlsConfigError({ detail: `the CRL file ${path} holds no PEM certificate revocation list` }))
+  )
+
 const mutable = (ca: ReadonlyArray<Pem> | undefined): Array<Pem> | undefined => (ca === undefined ? undefined : [...ca])
 
 /** The `node:tls` options of a client connecting to `host`. */
@@ -139,6 +169,7 @@ export const clientConnectionOptions = (host: string, options: ClientOptions): T
     ...(options.key === undefined ? {} : { key: options.key as string | Buffer }),
     ...(options.cert === undefined ? {} : { cert: options.cert as string | Buffer }),
     ...(options.ca === undefined ? {} : { ca: mutable(options.ca) as Array<string | Buffer> }),
+    ...(options.crl === undefined ? {} : { crl: mutable(options.crl) as Array<string | Buffer> }),
     // SNI takes a host name only; an IP address is still checked against the certificate's IP SANs.
     ...(isIpAddress(name) ? {} : { servername: name }),
     ...(verify && (options.checkServerName ?? true)
@@ -163,12 +194,16 @@ export const serverOptions = (options: ServerOptions): Tls.TlsOptions | TlsConfi
   if (options.requirePeerCertificate === true && options.ca === undefined) {
     return new TlsConfigError({ detail: "requiring a client certificate needs the CAs that vouch for it" })
   }
+  if (options.crl !== undefined && options.ca === undefined) {
+    return new TlsConfigError({ detail: "revocation lists for client certificates need the CAs that vouch for them" })
+  }
   const askPeer = options.ca !== undefined
   return {
     minVersion: MIN_VERSION,
     key: options.key as string | Buffer,
     cert: options.cert as string | Buffer,
     ...(askPeer ? { ca: mutable(options.ca) as Array<string | Buffer> } : {}),
+    ...(options.crl === undefined ? {} : { crl: mutable(options.crl) as Array<string | Buffer> }),
     requestCert: askPeer,
     // Required, a certificate missing or not vouched for fails the handshake (the client is told with an alert);
     // otherwise one presented is checked once the handshake completed (`refusal`), so that a client may present none.
