@@ -1,8 +1,8 @@
 /**
  * Certificates for the TLS tests, made at test time with the `openssl` command in a temporary folder: a CA, a server
  * certificate for 127.0.0.1 (IP subject alternative name), a client certificate, a server certificate from another
- * CA, an expired server certificate from the first CA, a certificate without the IP name, and a revoked certificate
- * with the first CA's revocation list. RSA 2048 keys, so that
+ * CA, an expired server certificate from the first CA, a certificate without the IP name, a revoked certificate
+ * with the first CA's revocation list, and the server's key encrypted with a passphrase. RSA 2048 keys, so that
  * DCMTK's default TLS profile (BCP 195) takes them. `hasOpenssl()` says whether the tests can run at all.
  */
 import { execFileSync } from "node:child_process"
@@ -37,6 +37,10 @@ export interface Certificates {
   readonly revoked: KeyPair
   /** `ca`'s certificate revocation list (PEM), listing `revoked` only. */
   readonly crl: string
+  /** `server`'s key encrypted (AES-256, PKCS#8 PEM) with the passphrase on the first line of `passphrase`. */
+  readonly encryptedServerKey: string
+  /** A file holding the passphrase of `encryptedServerKey`, then a line end. */
+  readonly passphrase: string
 }
 
 /** Whether the `openssl` command is there. */
@@ -142,16 +146,30 @@ export const makeCertificates = (): Certificates => {
   const caFiles = ["-config", "ca.cnf", "-cert", "netdicom-test-ca.pem", "-keyfile", "netdicom-test-ca.key"]
   openssl(dir, ["ca", "-batch", ...caFiles, "-revoke", "revoked-peer.pem"])
   openssl(dir, ["ca", "-batch", ...caFiles, "-gencrl", "-crldays", "2", "-out", "netdicom-test-ca.crl"])
+  const server = sign("netdicom-server", "netdicom-test-ca", local)
+  fs.writeFileSync(file("passphrase.txt"), "netdicom test passphrase\n")
+  openssl(dir, [
+    "pkey",
+    "-in",
+    "netdicom-server.key",
+    "-aes256",
+    "-passout",
+    "file:passphrase.txt",
+    "-out",
+    "netdicom-server-encrypted.key"
+  ])
   return {
     dir,
     ca: file("netdicom-test-ca.pem"),
-    server: sign("netdicom-server", "netdicom-test-ca", local),
+    server,
     client: sign("netdicom-client", "netdicom-test-ca", undefined),
     otherCa: file("other-test-ca.pem"),
     otherServer: sign("other-server", "other-test-ca", local),
     expired: sign("expired-server", "netdicom-test-ca", local, ["20200101000000Z", "20200102000000Z"]),
     unnamed: sign("unnamed-server", "netdicom-test-ca", undefined),
     revoked,
-    crl: file("netdicom-test-ca.crl")
+    crl: file("netdicom-test-ca.crl"),
+    encryptedServerKey: file("netdicom-server-encrypted.key"),
+    passphrase: file("passphrase.txt")
   }
 }

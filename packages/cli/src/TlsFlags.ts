@@ -18,6 +18,10 @@ const tlsCert = Flag.String("tls-cert").pipe(
   Flag.withDescription("TLS: our certificate (chain), a PEM file (with --tls-key)"),
   Flag.optional
 )
+const tlsKeyPassword = Flag.String("tls-key-password-file").pipe(
+  Flag.withDescription("TLS: a file whose first line is the passphrase of an encrypted --tls-key"),
+  Flag.optional
+)
 const tlsCrl = (whose: string) =>
   Flag.String("tls-crl").pipe(
     Flag.withDescription(
@@ -35,6 +39,7 @@ export const clientFlags = {
   ),
   tlsKey,
   tlsCert,
+  tlsKeyPassword,
   tlsCa: Flag.String("tls-ca").pipe(
     Flag.withDescription(
       "TLS: a CA certificate (PEM, may be a bundle) the server's certificate must chain to, instead of the " +
@@ -59,6 +64,7 @@ export const clientFlags = {
 export const serverFlags = {
   tlsKey,
   tlsCert,
+  tlsKeyPassword,
   tlsCa: Flag.String("tls-ca").pipe(
     Flag.withDescription(
       "TLS: a CA certificate (PEM, may be a bundle): clients are asked for a certificate, and one presented must " +
@@ -78,6 +84,7 @@ export interface ClientFlags {
   readonly tls: boolean
   readonly tlsKey: Option.Option<string>
   readonly tlsCert: Option.Option<string>
+  readonly tlsKeyPassword: Option.Option<string>
   readonly tlsCa: ReadonlyArray<string>
   readonly tlsServerName: Option.Option<string>
   readonly tlsNoVerify: boolean
@@ -88,6 +95,7 @@ export interface ClientFlags {
 export interface ServerFlags {
   readonly tlsKey: Option.Option<string>
   readonly tlsCert: Option.Option<string>
+  readonly tlsKeyPassword: Option.Option<string>
   readonly tlsCa: ReadonlyArray<string>
   readonly tlsRequirePeerCert: boolean
   readonly tlsCrl: ReadonlyArray<string>
@@ -96,12 +104,14 @@ export interface ServerFlags {
 const files = (flags: {
   readonly tlsKey: Option.Option<string>
   readonly tlsCert: Option.Option<string>
+  readonly tlsKeyPassword: Option.Option<string>
   readonly tlsCa: ReadonlyArray<string>
   readonly tlsCrl: ReadonlyArray<string>
 }) =>
   Tls.load({
     key: Option.getOrUndefined(flags.tlsKey),
     cert: Option.getOrUndefined(flags.tlsCert),
+    passphrase: Option.getOrUndefined(flags.tlsKeyPassword),
     ca: flags.tlsCa,
     crl: flags.tlsCrl
   })
@@ -113,6 +123,7 @@ export const clientTls = (flags: ClientFlags): Effect.Effect<Tls.ClientOptions |
     flags.tlsNoVerify ||
     Option.isSome(flags.tlsKey) ||
     Option.isSome(flags.tlsCert) ||
+    Option.isSome(flags.tlsKeyPassword) ||
     flags.tlsCa.length > 0 ||
     flags.tlsCrl.length > 0 ||
     Option.isSome(flags.tlsServerName)
@@ -120,6 +131,7 @@ export const clientTls = (flags: ClientFlags): Effect.Effect<Tls.ClientOptions |
   return Effect.map(files(flags), (loaded) => ({
     key: loaded.key,
     cert: loaded.cert,
+    passphrase: loaded.passphrase,
     ca: loaded.ca,
     crl: loaded.crl,
     verifyPeer: !flags.tlsNoVerify,
@@ -139,9 +151,12 @@ export const serverTls = (
 > =>
   Effect.gen(function* () {
     if (Option.isNone(flags.tlsKey) && Option.isNone(flags.tlsCert)) {
-      if (flags.tlsCa.length > 0 || flags.tlsRequirePeerCert || flags.tlsCrl.length > 0) {
+      const others = flags.tlsCa.length > 0 || flags.tlsCrl.length > 0 || Option.isSome(flags.tlsKeyPassword)
+      if (others || flags.tlsRequirePeerCert) {
         return yield* new Tls.TlsConfigError({
-          detail: "--tls-ca, --tls-crl and --tls-require-peer-cert need --tls-key and --tls-cert (the server's own)"
+          detail:
+            "--tls-ca, --tls-crl, --tls-key-password-file and --tls-require-peer-cert need --tls-key and --tls-cert " +
+            "(the server's own)"
         })
       }
       return undefined
@@ -159,7 +174,14 @@ export const serverTls = (
     // `load` refuses a key without a certificate, or the reverse
     if (key === undefined || cert === undefined) return undefined
     return {
-      server: { key, cert, ca: loaded.ca, crl: loaded.crl, requirePeerCertificate: flags.tlsRequirePeerCert },
-      client: { key, cert, ca: loaded.ca, crl: loaded.crl }
+      server: {
+        key,
+        cert,
+        passphrase: loaded.passphrase,
+        ca: loaded.ca,
+        crl: loaded.crl,
+        requirePeerCertificate: flags.tlsRequirePeerCert
+      },
+      client: { key, cert, passphrase: loaded.passphrase, ca: loaded.ca, crl: loaded.crl }
     }
   })

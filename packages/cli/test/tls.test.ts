@@ -179,6 +179,41 @@ describe.skipIf(!openssl)("netdicom echo and store over TLS", () => {
     assert.match(noCa.stderr, /--tls-crl needs --tls-ca/)
   })
 
+  it("--tls-key-password-file: a server with an encrypted key serves; without the passphrase, one line naming the key", async () => {
+    const encrypted = ["--tls-key", c.encryptedServerKey, "--tls-cert", c.server.cert]
+    const locked = await serve([
+      "storescp",
+      "0",
+      "--out",
+      temp("encrypted"),
+      "--aet",
+      "LOCKED",
+      ...encrypted,
+      "--tls-key-password-file",
+      c.passphrase
+    ])
+    const echo = await netdicom(["echo", "127.0.0.1", String(locked.port), "--aec", "LOCKED", "--tls-ca", c.ca])
+    assert.strictEqual(echo.code, 0, echo.stderr)
+    const without = await netdicom(["storescp", "0", "--out", temp("encrypted2"), ...encrypted])
+    assert.strictEqual(without.code, 1)
+    assert.strictEqual(lines(without.stderr).length, 1, without.stderr)
+    assert.match(without.stderr, /the private key .*netdicom-server-encrypted\.key is encrypted: give its passphrase/)
+    // a client presenting a certificate whose key is encrypted
+    const asClient = await netdicom([
+      "echo",
+      "127.0.0.1",
+      String(locked.port),
+      "--aec",
+      "LOCKED",
+      "--tls-ca",
+      c.ca,
+      ...encrypted,
+      "--tls-key-password-file",
+      c.passphrase
+    ])
+    assert.strictEqual(asClient.code, 0, asClient.stderr)
+  })
+
   it("--help says what each TLS flag does", async () => {
     const echo = await netdicom(["echo", "--help"])
     for (const flag of ["--tls-key", "--tls-cert", "--tls-ca", "--tls-crl", "--tls-no-verify", "--tls-server-name"]) {

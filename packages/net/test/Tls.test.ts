@@ -16,7 +16,7 @@ import type { Requestor } from "../src/association/AcceptorPolicy.ts"
 import { EXPLICIT_VR_LITTLE_ENDIAN } from "../src/association/ApplicationEntity.ts"
 import * as Scp from "../src/services/Scp.ts"
 import * as Scu from "../src/services/Scu.ts"
-import type * as Tls from "../src/upper/Tls.ts"
+import * as Tls from "../src/upper/Tls.ts"
 import * as Transport from "../src/upper/Transport.ts"
 import { CT, VERIFICATION, testAe } from "./support.ts"
 
@@ -307,6 +307,33 @@ describe.skipIf(!openssl)("DICOM over TLS between netdicom's SCU and SCP", () =>
       assert.strictEqual(scp.requestors.length, 0)
       const good = yield* echoAndStore(scp.port, { ca: [pem(c.ca)], key: pem(c.client.key), cert: pem(c.client.cert) })
       assert.deepStrictEqual([good.echo, good.store], [Status.SUCCESS, Status.SUCCESS])
+    })
+  )
+
+  it.live("an encrypted private key: served with its passphrase; without it or with a wrong one, load names it", () =>
+    Effect.gen(function* () {
+      const loaded = yield* Tls.load({
+        key: c.encryptedServerKey,
+        cert: c.server.cert,
+        passphrase: c.passphrase
+      })
+      assert.strictEqual(loaded.passphrase, "netdicom test passphrase")
+      const scp = yield* tlsScp({ key: loaded.key!, cert: loaded.cert!, passphrase: loaded.passphrase })
+      assert.strictEqual((yield* echoAndStore(scp.port, { ca: [pem(c.ca)] })).echo, Status.SUCCESS)
+      const without = yield* Effect.flip(Tls.load({ key: c.encryptedServerKey, cert: c.server.cert }))
+      assert.match(
+        without.message,
+        /the private key .*netdicom-server-encrypted\.key is encrypted: give its passphrase/
+      )
+      const wrongFile = `${c.dir}/wrong-passphrase.txt`
+      Fs.writeFileSync(wrongFile, "not it\n")
+      const wrong = yield* Effect.flip(
+        Tls.load({ key: c.encryptedServerKey, cert: c.server.cert, passphrase: wrongFile })
+      )
+      assert.match(wrong.message, /cannot decrypt the private key .* with the passphrase given/)
+      // a plain key with a passphrase given is read as it is
+      const plain = yield* Tls.load({ key: c.server.key, cert: c.server.cert, passphrase: c.passphrase })
+      assert.isDefined(plain.key)
     })
   )
 

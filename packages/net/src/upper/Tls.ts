@@ -8,11 +8,15 @@
  * not to. A server given CAs asks each client for a certificate and refuses one they do not vouch for; it refuses a
  * client without one only when `requirePeerCertificate` says so. TLS 1.2 is the least version spoken either way.
  *
- * Not covered: certificate revocation (CRLs, OCSP), reloading certificates while running, private keys protected by
- * a password, and the profiles' cipher suite lists (Node's defaults for TLS 1.2 and 1.3 are used).
+ * Certificate revocation lists, given, are checked by OpenSSL for every certificate of a chain; a private key may be
+ * encrypted, with its passphrase given beside it.
+ *
+ * Not covered: OCSP, reloading certificates or lists while running, and the profiles' cipher suite lists (Node's
+ * defaults for TLS 1.2 and 1.3 are used).
  *
  * @since 0.1.0
  */
+import type * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import type * as Tls from "node:tls"
 import * as Data from "effect/Data"
@@ -26,6 +30,8 @@ export interface ClientOptions {
   /** Our private key and certificate (chain), for a server that asks for one. */
   readonly key?: Pem | undefined
   readonly cert?: Pem | undefined
+  /** The passphrase of an encrypted private key. */
+  readonly passphrase?: string | undefined
   /** The CAs the server's certificate must chain to; without them, the system's. */
   readonly ca?: ReadonlyArray<Pem> | undefined
   /** Check the server's certificate (default true); false accepts any certificate, and any name. */
@@ -46,6 +52,8 @@ export interface ServerOptions {
   /** Our private key and certificate (chain). */
   readonly key: Pem
   readonly cert: Pem
+  /** The passphrase of an encrypted private key. */
+  readonly passphrase?: string | undefined
   /** The CAs a client's certificate must chain to; given, each client is asked for a certificate. */
   readonly ca?: ReadonlyArray<Pem> | undefined
   /** Refuse a client that presents no certificate (needs `ca`). */
@@ -97,6 +105,8 @@ export interface Files {
   readonly cert?: string | undefined
   readonly ca?: ReadonlyArray<string> | undefined
   readonly crl?: ReadonlyArray<string> | undefined
+  /** A file whose first line is the private key's passphrase (an encrypted key). */
+  readonly passphrase?: string | undefined
 }
 
 /** The PEM contents of `Files`, read now. */
@@ -105,6 +115,7 @@ export interface Loaded {
   readonly cert: Pem | undefined
   readonly ca: ReadonlyArray<Pem> | undefined
   readonly crl: ReadonlyArray<Pem> | undefined
+  readonly passphrase: string | undefined
 }
 
 const readPem = (what: string, path: string): Effect.Effect<Uint8Array, TlsConfigError> =>
@@ -117,20 +128,53 @@ const readPem = (what: string, path: string): Effect.Effect<Uint8Array, TlsConfi
   })
 
 /**
- * Reads the files; a key without a certificate (or the reverse), a CA file without a PEM certificate, or a CRL file
- * without a PEM CRL, is refused.
+ * Reads the files; a key without a certificate (or the reverse), a key that cannot be read with the passphrase given
+ * (none for an encrypted key, a wrong one), a CA file without a PEM certificate, or a CRL file without a PEM CRL, is
+ * refused.
  */
 export const load = (files: Files): Effect.Effect<Loaded, TlsConfigError> =>
   Effect.gen(function* () {
     if ((files.key === undefined) !== (files.cert === undefined)) {
       return yield* new TlsConfigError({ detail: "a private key and a certificate go together: give both" })
     }
+    if (files.passphrase !== undefined && files.key === undefined) {
+      return yield* new TlsConfigError({ detail: "a passphrase is for a private key: give the key" })
+    }
     const key = files.key === undefined ? undefined : yield* readPem("private key", files.key)
+    const passphrase = files.passphrase === undefined ? undefined : yield* readPassphrase(files.passphrase)
+    if (key !== undefined && files.key !== undefined) yield* checkKey(files.key, key, passphrase)
     const cert = files.cert === undefined ? undefined : yield* readPem("certificate", files.cert)
     const ca = files.ca === undefined || files.ca.length === 0 ? undefined : yield* Effect.forEach(files.ca, readCa)
     const crl =
       files.crl === undefined || files.crl.length === 0 ? undefined : yield* Effect.forEach(files.crl, readCrl)
-    return { key, cert, ca, crl }
+    return { key, cert, ca, crl, passphrase }
+  })
+
+// `node:crypto`, loaded on first use (as `node:tls` is): a process speaking plain TCP never loads it.
+let cryptoModule: typeof Crypto | undefined
+const crypto = (): typeof Crypto => (cryptoModule ??= process.getBuiltinModule("node:crypto"))
+
+// The passphrase file's first line, without its line end.
+const readPassphrase = (path: string): Effect.Effect<string, TlsConfigError> =>
+  Effect.map(readPem("passphrase file", path), (bytes) => new TextDecoder().decode(bytes).split(/\r?\n/)[0]!)
+
+// The key read now, as OpenSSL will at the first handshake: an encrypted one without its passphrase, or with a wrong
+// one, is named here (Node says "bad decrypt" later, naming no file).
+const checkKey = (path: string, key: Uint8Array, passphrase: string | undefined): Effect.Effect<void, TlsConfigError> =>
+  Effect.try({
+    try: () =>
+      void crypto().createPrivateKey({ key: Buffer.from(key), ...(passphrase === undefined ? {} : { passphrase }) }),
+    catch: (cause) => {
+      const encrypted = /ENCRYPTED/.test(new TextDecoder("latin1").decode(key.subarray(0, 4096)))
+      const why = cause instanceof Error ? cause.message : String(cause)
+      return new TlsConfigError({
+        detail: encrypted
+          ? passphrase === undefined
+            ? `the private key ${path} is encrypted: give its passphrase`
+            : `cannot decrypt the private key ${path} with the passphrase given (${why})`
+          : `cannot read the private key ${path}: ${why}`
+      })
+    }
   })
 
 // A PEM certificate's opening line, as OpenSSL reads a CA list ("TRUSTED" and "X509" are older spellings).
@@ -167,6 +211,7 @@ export const clientConnectionOptions = (host: string, options: ClientOptions): T
     minVersion: MIN_VERSION,
     rejectUnauthorized: verify,
     ...(options.key === undefined ? {} : { key: options.key as string | Buffer }),
+    ...(options.passphrase === undefined ? {} : { passphrase: options.passphrase }),
     ...(options.cert === undefined ? {} : { cert: options.cert as string | Buffer }),
     ...(options.ca === undefined ? {} : { ca: mutable(options.ca) as Array<string | Buffer> }),
     ...(options.crl === undefined ? {} : { crl: mutable(options.crl) as Array<string | Buffer> }),
@@ -201,6 +246,7 @@ export const serverOptions = (options: ServerOptions): Tls.TlsOptions | TlsConfi
   return {
     minVersion: MIN_VERSION,
     key: options.key as string | Buffer,
+    ...(options.passphrase === undefined ? {} : { passphrase: options.passphrase }),
     cert: options.cert as string | Buffer,
     ...(askPeer ? { ca: mutable(options.ca) as Array<string | Buffer> } : {}),
     ...(options.crl === undefined ? {} : { crl: mutable(options.crl) as Array<string | Buffer> }),
