@@ -22,6 +22,13 @@ const tlsKeyPassword = Flag.String("tls-key-password-file").pipe(
   Flag.withDescription("TLS: a file whose first line is the passphrase of an encrypted --tls-key"),
   Flag.optional
 )
+const tlsCiphers = Flag.String("tls-ciphers").pipe(
+  Flag.withDescription(
+    "TLS: the cipher suites offered, OpenSSL's names separated by ':' (bcp195: RFC 7525's AES-GCM suites for TLS 1.2); " +
+      "TLS 1.3 names set TLS 1.3's, a kind left out keeps Node's defaults"
+  ),
+  Flag.optional
+)
 const tlsCrl = (whose: string) =>
   Flag.String("tls-crl").pipe(
     Flag.withDescription(
@@ -40,6 +47,7 @@ export const clientFlags = {
   tlsKey,
   tlsCert,
   tlsKeyPassword,
+  tlsCiphers,
   tlsCa: Flag.String("tls-ca").pipe(
     Flag.withDescription(
       "TLS: a CA certificate (PEM, may be a bundle) the server's certificate must chain to, instead of the " +
@@ -65,6 +73,7 @@ export const serverFlags = {
   tlsKey,
   tlsCert,
   tlsKeyPassword,
+  tlsCiphers,
   tlsCa: Flag.String("tls-ca").pipe(
     Flag.withDescription(
       "TLS: a CA certificate (PEM, may be a bundle): clients are asked for a certificate, and one presented must " +
@@ -85,6 +94,7 @@ export interface ClientFlags {
   readonly tlsKey: Option.Option<string>
   readonly tlsCert: Option.Option<string>
   readonly tlsKeyPassword: Option.Option<string>
+  readonly tlsCiphers: Option.Option<string>
   readonly tlsCa: ReadonlyArray<string>
   readonly tlsServerName: Option.Option<string>
   readonly tlsNoVerify: boolean
@@ -96,6 +106,7 @@ export interface ServerFlags {
   readonly tlsKey: Option.Option<string>
   readonly tlsCert: Option.Option<string>
   readonly tlsKeyPassword: Option.Option<string>
+  readonly tlsCiphers: Option.Option<string>
   readonly tlsCa: ReadonlyArray<string>
   readonly tlsRequirePeerCert: boolean
   readonly tlsCrl: ReadonlyArray<string>
@@ -105,6 +116,7 @@ const files = (flags: {
   readonly tlsKey: Option.Option<string>
   readonly tlsCert: Option.Option<string>
   readonly tlsKeyPassword: Option.Option<string>
+  readonly tlsCiphers: Option.Option<string>
   readonly tlsCa: ReadonlyArray<string>
   readonly tlsCrl: ReadonlyArray<string>
 }) =>
@@ -116,6 +128,14 @@ const files = (flags: {
     crl: flags.tlsCrl
   })
 
+/** `--tls-ciphers`: `bcp195` named, anything else as OpenSSL takes it, checked now. */
+const ciphersOf = (flags: { readonly tlsCiphers: Option.Option<string> }) => {
+  if (Option.isNone(flags.tlsCiphers)) return Effect.succeed(undefined)
+  const ciphers = flags.tlsCiphers.value === "bcp195" ? Tls.BCP195_CIPHERS : flags.tlsCiphers.value
+  const refused = Tls.checkCiphers(ciphers)
+  return refused === undefined ? Effect.succeed(ciphers) : Effect.fail(refused)
+}
+
 /** A client's TLS settings, read from the files; `undefined` when no TLS flag was given (plain TCP). */
 export const clientTls = (flags: ClientFlags): Effect.Effect<Tls.ClientOptions | undefined, Tls.TlsConfigError> => {
   const wanted =
@@ -124,11 +144,13 @@ export const clientTls = (flags: ClientFlags): Effect.Effect<Tls.ClientOptions |
     Option.isSome(flags.tlsKey) ||
     Option.isSome(flags.tlsCert) ||
     Option.isSome(flags.tlsKeyPassword) ||
+    Option.isSome(flags.tlsCiphers) ||
     flags.tlsCa.length > 0 ||
     flags.tlsCrl.length > 0 ||
     Option.isSome(flags.tlsServerName)
   if (!wanted) return Effect.succeed(undefined)
-  return Effect.map(files(flags), (loaded) => ({
+  return Effect.zipWith(files(flags), ciphersOf(flags), (loaded, ciphers) => ({
+    ciphers,
     key: loaded.key,
     cert: loaded.cert,
     passphrase: loaded.passphrase,
@@ -151,17 +173,22 @@ export const serverTls = (
 > =>
   Effect.gen(function* () {
     if (Option.isNone(flags.tlsKey) && Option.isNone(flags.tlsCert)) {
-      const others = flags.tlsCa.length > 0 || flags.tlsCrl.length > 0 || Option.isSome(flags.tlsKeyPassword)
+      const others =
+        flags.tlsCa.length > 0 ||
+        flags.tlsCrl.length > 0 ||
+        Option.isSome(flags.tlsKeyPassword) ||
+        Option.isSome(flags.tlsCiphers)
       if (others || flags.tlsRequirePeerCert) {
         return yield* new Tls.TlsConfigError({
           detail:
-            "--tls-ca, --tls-crl, --tls-key-password-file and --tls-require-peer-cert need --tls-key and --tls-cert " +
-            "(the server's own)"
+            "--tls-ca, --tls-crl, --tls-ciphers, --tls-key-password-file and --tls-require-peer-cert need --tls-key " +
+            "and --tls-cert (the server's own)"
         })
       }
       return undefined
     }
     const loaded = yield* files(flags)
+    const ciphers = yield* ciphersOf(flags)
     if (flags.tlsRequirePeerCert && loaded.ca === undefined) {
       return yield* new Tls.TlsConfigError({
         detail: "--tls-require-peer-cert needs --tls-ca (the CAs of the clients)"
@@ -178,10 +205,11 @@ export const serverTls = (
         key,
         cert,
         passphrase: loaded.passphrase,
+        ciphers,
         ca: loaded.ca,
         crl: loaded.crl,
         requirePeerCertificate: flags.tlsRequirePeerCert
       },
-      client: { key, cert, passphrase: loaded.passphrase, ca: loaded.ca, crl: loaded.crl }
+      client: { key, cert, passphrase: loaded.passphrase, ciphers, ca: loaded.ca, crl: loaded.crl }
     }
   })

@@ -214,6 +214,29 @@ describe.skipIf(!openssl)("netdicom echo and store over TLS", () => {
     assert.strictEqual(asClient.code, 0, asClient.stderr)
   })
 
+  it("--tls-ciphers: bcp195 connects; a list OpenSSL cannot use is one line before anything is sent", async () => {
+    const port = String(scp.port)
+    const bcp = await netdicom([
+      "echo",
+      "127.0.0.1",
+      port,
+      "--aec",
+      "TLS-SCP",
+      "--tls-ca",
+      c.ca,
+      "--tls-ciphers",
+      "bcp195"
+    ])
+    assert.strictEqual(bcp.code, 0, bcp.stderr)
+    const bad = await netdicom(["echo", "127.0.0.1", port, "--tls-ca", c.ca, "--tls-ciphers", "NO-SUCH-CIPHER"])
+    assert.strictEqual(bad.code, 1)
+    assert.strictEqual(lines(bad.stderr).length, 1, bad.stderr)
+    assert.match(bad.stderr, /the cipher suites "NO-SUCH-CIPHER" cannot be used/)
+    const server = await netdicom(["storescp", "0", "--out", temp("bad-ciphers"), ...serverFlags, "--tls-ciphers", "X"])
+    assert.strictEqual(server.code, 1)
+    assert.match(server.stderr, /the cipher suites "X" cannot be used/)
+  })
+
   it("--help says what each TLS flag does", async () => {
     const echo = await netdicom(["echo", "--help"])
     for (const flag of ["--tls-key", "--tls-cert", "--tls-ca", "--tls-crl", "--tls-no-verify", "--tls-server-name"]) {

@@ -337,6 +337,20 @@ describe.skipIf(!openssl)("DICOM over TLS between netdicom's SCU and SCP", () =>
     })
   )
 
+  it.live("cipher suites: a server and a client sharing none fail the handshake; the one they share is used", () =>
+    Effect.gen(function* () {
+      const scp = yield* tlsScp(serverTls(c, { ciphers: `TLS_AES_128_GCM_SHA256:${Tls.BCP195_CIPHERS}` }))
+      const none = yield* refusedWith(scp.port, { ca: [pem(c.ca)], ciphers: "TLS_CHACHA20_POLY1305_SHA256" })
+      assert.strictEqual(none.tag, "ConnectFailed")
+      assert.match(none.message, /handshake failure/)
+      const shared = yield* echoAndStore(scp.port, { ca: [pem(c.ca)], ciphers: "TLS_AES_128_GCM_SHA256" })
+      assert.strictEqual(shared.echo, Status.SUCCESS)
+      assert.strictEqual(shared.session?.cipher, "TLS_AES_128_GCM_SHA256")
+      assert.isUndefined(Tls.checkCiphers(Tls.BCP195_CIPHERS))
+      assert.match(Tls.checkCiphers("NO-SUCH-CIPHER")?.message ?? "", /"NO-SUCH-CIPHER" cannot be used/)
+    })
+  )
+
   it.live("a client that never starts its handshake is dropped at the ACSE timeout", () =>
     Effect.gen(function* () {
       const scp = yield* tlsScp(serverTls(c))

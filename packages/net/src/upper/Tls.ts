@@ -11,8 +11,9 @@
  * Certificate revocation lists, given, are checked by OpenSSL for every certificate of a chain; a private key may be
  * encrypted, with its passphrase given beside it.
  *
- * Not covered: OCSP, reloading certificates or lists while running, and the profiles' cipher suite lists (Node's
- * defaults for TLS 1.2 and 1.3 are used).
+ * The cipher suites are Node's defaults unless `ciphers` names others (`BCP195_CIPHERS`: RFC 7525's for TLS 1.2).
+ *
+ * Not covered: OCSP, and reloading certificates or lists while running.
  *
  * @since 0.1.0
  */
@@ -32,6 +33,11 @@ export interface ClientOptions {
   readonly cert?: Pem | undefined
   /** The passphrase of an encrypted private key. */
   readonly passphrase?: string | undefined
+  /**
+   * The cipher suites offered, in OpenSSL's syntax (`node:tls`'s `ciphers`): TLS 1.2 names (ECDHE-RSA-AES128-GCM-SHA256)
+   * set TLS 1.2's, TLS 1.3 names (TLS_AES_128_GCM_SHA256) TLS 1.3's; a kind left out keeps Node's defaults.
+   */
+  readonly ciphers?: string | undefined
   /** The CAs the server's certificate must chain to; without them, the system's. */
   readonly ca?: ReadonlyArray<Pem> | undefined
   /** Check the server's certificate (default true); false accepts any certificate, and any name. */
@@ -54,6 +60,11 @@ export interface ServerOptions {
   readonly cert: Pem
   /** The passphrase of an encrypted private key. */
   readonly passphrase?: string | undefined
+  /**
+   * The cipher suites offered, in OpenSSL's syntax (`node:tls`'s `ciphers`): TLS 1.2 names (ECDHE-RSA-AES128-GCM-SHA256)
+   * set TLS 1.2's, TLS 1.3 names (TLS_AES_128_GCM_SHA256) TLS 1.3's; a kind left out keeps Node's defaults.
+   */
+  readonly ciphers?: string | undefined
   /** The CAs a client's certificate must chain to; given, each client is asked for a certificate. */
   readonly ca?: ReadonlyArray<Pem> | undefined
   /** Refuse a client that presents no certificate (needs `ca`). */
@@ -90,6 +101,31 @@ export interface PeerCertificate {
 export class TlsConfigError extends Data.TaggedError("TlsConfigError")<{ readonly detail: string }> {
   override get message(): string {
     return `TLS: ${this.detail}`
+  }
+}
+
+/**
+ * The TLS 1.2 cipher suites RFC 7525 (BCP 195) recommends (its 4.2: AES-GCM with ECDHE or DHE), which PS3.15 Annex B's
+ * BCP 195 profiles take, with their ECDSA forms, in OpenSSL's names, for `ciphers`; TLS 1.3's suites stay Node's.
+ */
+export const BCP195_CIPHERS = [
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "DHE-RSA-AES128-GCM-SHA256",
+  "DHE-RSA-AES256-GCM-SHA384"
+].join(":")
+
+/** A `ciphers` list OpenSSL cannot use (no suite it knows, a name misspelt) as a `TlsConfigError`, else `undefined`. */
+export const checkCiphers = (ciphers: string): TlsConfigError | undefined => {
+  tlsModule ??= process.getBuiltinModule("node:tls")
+  try {
+    tlsModule.createSecureContext({ ciphers, minVersion: MIN_VERSION })
+    return undefined
+  } catch (cause) {
+    const why = openSslReason(cause) ?? (cause instanceof Error ? cause.message : String(cause))
+    return new TlsConfigError({ detail: `the cipher suites "${ciphers}" cannot be used: ${why}` })
   }
 }
 
@@ -212,6 +248,7 @@ export const clientConnectionOptions = (host: string, options: ClientOptions): T
     rejectUnauthorized: verify,
     ...(options.key === undefined ? {} : { key: options.key as string | Buffer }),
     ...(options.passphrase === undefined ? {} : { passphrase: options.passphrase }),
+    ...(options.ciphers === undefined ? {} : { ciphers: options.ciphers }),
     ...(options.cert === undefined ? {} : { cert: options.cert as string | Buffer }),
     ...(options.ca === undefined ? {} : { ca: mutable(options.ca) as Array<string | Buffer> }),
     ...(options.crl === undefined ? {} : { crl: mutable(options.crl) as Array<string | Buffer> }),
@@ -247,6 +284,7 @@ export const serverOptions = (options: ServerOptions): Tls.TlsOptions | TlsConfi
     minVersion: MIN_VERSION,
     key: options.key as string | Buffer,
     ...(options.passphrase === undefined ? {} : { passphrase: options.passphrase }),
+    ...(options.ciphers === undefined ? {} : { ciphers: options.ciphers }),
     cert: options.cert as string | Buffer,
     ...(askPeer ? { ca: mutable(options.ca) as Array<string | Buffer> } : {}),
     ...(options.crl === undefined ? {} : { crl: mutable(options.crl) as Array<string | Buffer> }),
