@@ -687,6 +687,7 @@ const move = Command.make(
       Flag.withDescription("the address --listen listens on (default 127.0.0.1; 0.0.0.0: every interface)"),
       Flag.withDefault("127.0.0.1")
     ),
+    listenTls: TlsFlags.listenTls,
     out: Flag.String("out").pipe(
       Flag.withDescription("with --listen: the folder the instances are written to, as <SOPInstanceUID>.dcm"),
       Flag.optional
@@ -712,6 +713,8 @@ const move = Command.make(
       const identifier = yield* identifierOf(c.model, c, false)
       const ae = yield* applicationEntity(c)
       const listen = Option.isSome(c.listen) ? Option.some(yield* checkPort(c.listen.value)) : Option.none<number>()
+      if (Option.isNone(listen) && c.listenTls) return yield* fail("--listen-tls is for --listen PORT")
+      const listenerTls = yield* TlsFlags.listenerTls(c).pipe(Effect.catch((e) => fail(e.message)))
       const receiving = Option.isSome(c.out)
         ? Option.some({ out: c.out.value, writer: yield* FileWriter.make(c.out.value, c.sync) })
         : Option.none<{ readonly out: string; readonly writer: FileWriter.FileWriter }>()
@@ -729,12 +732,14 @@ const move = Command.make(
               destination,
               host: c.listenHost,
               port: listen.value,
-              writer: receiving.value.writer
+              writer: receiving.value.writer,
+              tls: listenerTls
             })
             settled = receiver.settled
             progress = receiver.progress
+            const over = listenerTls === undefined ? "" : " over TLS"
             yield* Console.error(
-              `listening on ${c.listenHost}:${receiver.port} as ${destination} for the sub-operations`
+              `listening on ${c.listenHost}:${receiver.port} as ${destination}${over} for the sub-operations`
             )
           }
           const channel = yield* Scu.connect(ae, {

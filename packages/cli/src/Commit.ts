@@ -74,8 +74,8 @@ const commit = Command.make(
     listen: Flag.Int("listen").pipe(
       Flag.withDescription(
         "also take the report on a new association the peer opens to us on this port (as our --aet, on " +
-          "--listen-host; plain TCP, even when the request goes over TLS); without it the report must come on the " +
-          "association of the request"
+          "--listen-host; plain TCP unless --listen-tls); without it the report must come on the association of " +
+          "the request"
       ),
       Flag.optional
     ),
@@ -83,6 +83,7 @@ const commit = Command.make(
       Flag.withDescription("the address --listen listens on (default 127.0.0.1; 0.0.0.0: every interface)"),
       Flag.withDefault("127.0.0.1")
     ),
+    listenTls: TlsFlags.listenTls,
     wait: Flag.Int("wait").pipe(
       Flag.withDescription("seconds to wait for the report after the peer answered the request (default 60)"),
       Flag.withDefault(60)
@@ -100,6 +101,8 @@ const commit = Command.make(
         tls: yield* TlsFlags.clientTls(c).pipe(Effect.catch((e) => fail(e.message)))
       }
       const listen = Option.isSome(c.listen) ? Option.some(yield* checkPort(c.listen.value)) : Option.none<number>()
+      if (Option.isNone(listen) && c.listenTls) return yield* fail("--listen-tls is for --listen PORT")
+      const listenerTls = yield* TlsFlags.listenerTls(c).pipe(Effect.catch((e) => fail(e.message)))
       const ae = withIdleBeyond(yield* applicationEntity(c, CONTEXTS), c.wait)
       const { files, missing, skipped } = yield* Files.collect(c.paths)
       for (const s of skipped) yield* Console.error(`SKIPPED ${printable(s.path)}: ${printable(s.reason)}`)
@@ -155,7 +158,8 @@ const commit = Command.make(
       const outcome = yield* Effect.scoped(
         Effect.gen(function* () {
           if (Option.isSome(listen)) {
-            yield* Scp.serve(ae, { host: c.listenHost, port: listen.value, policy: {} }).pipe(
+            const tls = listenerTls === undefined ? {} : { tls: listenerTls }
+            yield* Scp.serve(ae, { host: c.listenHost, port: listen.value, policy: {}, ...tls }).pipe(
               Effect.provide(Normalized.layer({ [StorageCommitment.SOP_CLASS]: { nEventReport: onReport } })),
               Effect.catchTag("ListenFailed", (e) =>
                 fail(`cannot listen on ${c.listenHost}:${listen.value}: ${e.detail}`)

@@ -9,8 +9,8 @@
  *
  * Each instance goes to `<out>/<SOPInstanceUID>.dcm` through the same writer as `netdicom get` (`FileWriter`): bytes
  * as received, never decoded and re-encoded, each answered once written. The listener serves any calling and called
- * AE title (the peer decides what it sends), over plain TCP, Verification and every storage SOP class the `storescp`
- * command takes.
+ * AE title (the peer decides what it sends), over plain TCP or, with `--listen-tls`, over TLS, Verification and every
+ * storage SOP class the `storescp` command takes.
  *
  * @since 0.3.0
  */
@@ -19,7 +19,7 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { Scp } from "@netdicom/net"
-import type { ApplicationEntity } from "@netdicom/net"
+import type { ApplicationEntity, Tls } from "@netdicom/net"
 import * as Contexts from "./Contexts.ts"
 import type * as FileWriter from "./FileWriter.ts"
 import { applicationEntity, fail, type AeFlags, type CommandFailed } from "./Options.ts"
@@ -56,6 +56,8 @@ export const listen = (options: {
   readonly host: string
   readonly port: number
   readonly writer: FileWriter.FileWriter
+  /** Over TLS (`--listen-tls`), else plain TCP. */
+  readonly tls: Tls.ServerOptions | undefined
 }): Effect.Effect<Receiver, CommandFailed, Scope.Scope> =>
   Effect.gen(function* () {
     const ae = yield* receiverAe(options.flags, options.destination)
@@ -68,7 +70,8 @@ export const listen = (options: {
         Effect.sync(() => void steps++)
       )
     }
-    const server = yield* Scp.serve(ae, { host: options.host, port: options.port, policy: {} }).pipe(
+    const tls = options.tls === undefined ? {} : { tls: options.tls }
+    const server = yield* Scp.serve(ae, { host: options.host, port: options.port, policy: {}, ...tls }).pipe(
       Effect.provide(Layer.succeed(Scp.StorageService)({ store })),
       Effect.catchTag("ListenFailed", (e) => fail(`cannot listen on ${options.host}:${options.port}: ${e.detail}`))
     )

@@ -213,3 +213,33 @@ export const serverTls = (
       client: { key, cert, passphrase: loaded.passphrase, ciphers, ca: loaded.ca, crl: loaded.crl }
     }
   })
+
+/** `--listen-tls` of the subcommands that listen for the peer's own associations (`move`, `commit`). */
+export const listenTls = Flag.Boolean("listen-tls").pipe(
+  Flag.withDescription(
+    "serve --listen over TLS, with --tls-key and --tls-cert (and its passphrase, --tls-ciphers); with --tls-ca a " +
+      "peer's certificate is asked for and must chain to them (and pass --tls-crl)"
+  ),
+  Flag.withDefault(false)
+)
+
+/**
+ * The TLS settings of a client subcommand's listener (`--listen-tls`): our key and certificate as the server's, our
+ * CAs and CRLs for the peer's certificate; `undefined` without the flag (plain TCP).
+ */
+export const listenerTls = (
+  flags: ClientFlags & { readonly listenTls: boolean }
+): Effect.Effect<Tls.ServerOptions | undefined, Tls.TlsConfigError> =>
+  Effect.gen(function* () {
+    if (!flags.listenTls) return undefined
+    if (Option.isNone(flags.tlsKey) || Option.isNone(flags.tlsCert)) {
+      return yield* new Tls.TlsConfigError({
+        detail: "--listen-tls needs --tls-key and --tls-cert (the certificate the listener presents)"
+      })
+    }
+    const loaded = yield* files(flags)
+    const ciphers = yield* ciphersOf(flags)
+    const { key, cert } = loaded
+    if (key === undefined || cert === undefined) return undefined
+    return { key, cert, passphrase: loaded.passphrase, ciphers, ca: loaded.ca, crl: loaded.crl }
+  })

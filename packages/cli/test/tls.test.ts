@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { hasOpenssl, makeCertificates, type Certificates } from "../../../tests/support/certs.ts"
-import { removeDir, run, startStorescp, stopAll, which } from "../../../tests/support/peers.ts"
+import { freePort, removeDir, run, startStorescp, stopAll, which } from "../../../tests/support/peers.ts"
 import { filesUnder, lines, netdicom, part10, testFixtures, writeFile, type Server } from "./support.ts"
 
 const openssl = hasOpenssl()
@@ -305,6 +305,64 @@ describe.skipIf(!openssl)("netdicom echo and store over TLS", () => {
     ])
     assert.strictEqual(moved.code, 0, moved.stdout + moved.stderr)
     assert.match(moved.stdout, /1 completed/)
+  })
+
+  it("move --listen --listen-tls takes a TLS qrscp's sub-operations over TLS; without it they fail", async () => {
+    const port = await freePort()
+    const qr = await serve([
+      "qrscp",
+      "0",
+      "--store",
+      temp("archive-listen"),
+      "--db",
+      ":memory:",
+      "--aet",
+      "TLS-QR2",
+      ...serverFlags,
+      "--tls-ca",
+      c.ca,
+      "--peer",
+      `MOVER=127.0.0.1:${port}`
+    ])
+    const dir = temp("qrfiles-listen")
+    writeFile(dir, "a.dcm", instance(4))
+    const trust = ["--tls-ca", c.ca]
+    const stored = await netdicom(["store", "127.0.0.1", String(qr.port), dir, "--aec", "TLS-QR2", ...trust])
+    assert.strictEqual(stored.code, 0, stored.stdout + stored.stderr)
+    const move = (out: string, extra: ReadonlyArray<string>) =>
+      netdicom([
+        "move",
+        "127.0.0.1",
+        String(qr.port),
+        "--aec",
+        "TLS-QR2",
+        "--aet",
+        "MOVER",
+        "--listen",
+        String(port),
+        "--out",
+        out,
+        "-k",
+        `StudyInstanceUID=${STUDY}`,
+        ...trust,
+        ...extra
+      ])
+    // our listener presents the client certificate pair (serverAuth too) and asks qrscp for its own
+    const out = temp("moved-tls")
+    const overTls = await move(out, ["--tls-key", c.server.key, "--tls-cert", c.server.cert, "--listen-tls"])
+    assert.strictEqual(overTls.code, 0, overTls.stdout + overTls.stderr)
+    assert.include(overTls.stderr, `listening on 127.0.0.1:${port} as MOVER over TLS`)
+    assert.deepStrictEqual(filesUnder(out), [`${STUDY}.1.4.dcm`])
+    // a plain listener: qrscp's TLS handshake fails, the sub-operation with it
+    const plain = await move(temp("moved-plain"), [])
+    assert.strictEqual(plain.code, 1, plain.stdout + plain.stderr)
+    assert.match(plain.stdout, /0 completed, 0 warnings, 1 failed/)
+    const noKey = await move(temp("moved-nokey"), ["--listen-tls"])
+    assert.strictEqual(noKey.code, 1)
+    assert.match(noKey.stderr, /--listen-tls needs --tls-key and --tls-cert/)
+    const commitNoListen = await netdicom(["commit", "127.0.0.1", String(qr.port), dir, ...trust, "--listen-tls"])
+    assert.strictEqual(commitNoListen.code, 1)
+    assert.match(commitNoListen.stderr, /--listen-tls is for --listen PORT/)
   })
 })
 
