@@ -211,9 +211,10 @@ const failureDetail = (cause: Error): string => {
 const READ_BUFFER_LIMIT = 1 << 20
 
 // The read side of a Node socket, attached at once (before the connection opens, for a client) so that no
-// event is missed: 'data' chunks are kept until read, as views of Node's own buffers; EOF, an error or a close
-// becomes the reason the next read fails, after every chunk received before it has been read.
-const attachReader = (conn: Net.Socket) => {
+// event is missed: chunks are kept until read, as views of Node's own buffers; EOF, an error or a close becomes the
+// reason the next read fails, after every chunk received before it has been read. `direct` (plain TCP): reads are
+// taken from the socket's `push` while it flows (`takeReadsFromPush`).
+const attachReader = (conn: Net.Socket, direct: boolean) => {
   let chunks: Array<Uint8Array> = []
   let buffered = 0
   // Why the connection ended; the error itself is built only when a read is there to fail with it.
@@ -251,7 +252,7 @@ const attachReader = (conn: Net.Socket) => {
     wake()
     listener?.()
   }
-  conn.on("data", (chunk: Buffer) => {
+  const onData = (chunk: Buffer) => {
     // Plain Uint8Array views, so that `.slice()` downstream copies as it should (Buffer's is a view).
     const view = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
     // Offered as it comes when nothing is buffered (the usual read): taken, it is parsed in this call, without a take.
@@ -265,7 +266,9 @@ const attachReader = (conn: Net.Socket) => {
       // Not taken (the reader is waiting on something else): past the limit, TCP holds the peer.
       if (buffered >= READ_BUFFER_LIMIT) conn.pause()
     }
-  })
+  }
+  conn.on("data", onData)
+  if (direct) takeReadsFromPush(conn, onData)
   conn.on("end", () => end(peerClosed))
   conn.on("error", (cause: Error) => end(() => new TransportFailed({ detail: failureDetail(cause) })))
   conn.on("close", () => end(closed))
@@ -305,6 +308,28 @@ const attachReader = (conn: Net.Socket) => {
   // The synchronous read side; its `destroy` is the transport's, set once that is made.
   const pull: { -readonly [K in keyof Pull]: Pull[K] } = { take: takeNow, listen, destroy: () => {}, ready: true }
   return { read, end, pull }
+}
+
+/**
+ * Node hands each read of a socket to the socket's `push` (`onStreamRead` in its stream_base_commons), and `push`
+ * runs the Readable's machinery around the 'data' event: ~12 calls of Node's JavaScript per read, and a `nextTick`
+ * that asks for a read already under way (`maybeReadMore`); taken here, ~10 fewer calls per read, ~8% of those of a
+ * small C-STORE read whole (docs/performance.md, Round 21 (small)). On this socket, a chunk that arrives while it flows with nothing held
+ * in its Readable buffer goes to `onData` from `push` itself; any other (the socket paused by the reader, chunks
+ * held), and the end (`null`), takes the Readable's path, and so reaches `onData` as a 'data' event as before. A
+ * Node that stopped reading through `push` would only leave every read to that path.
+ */
+const takeReadsFromPush = (conn: Net.Socket, onData: (chunk: Buffer) => void): void => {
+  const push = conn.push
+  conn.push = function (this: Net.Socket, chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk instanceof Uint8Array && this.readableFlowing === true && this.readableLength === 0) {
+      onData(chunk as Buffer)
+      // Reading goes on: a reader that paused the socket (too much unread) has the next chunks held in the Readable
+      // buffer, whose `push` stops the reads once it is full and whose `resume` starts them again.
+      return true
+    }
+    return push.call(this, chunk, encoding)
+  }
 }
 
 // Builds a Transport over a Node socket whose reader is attached, at once; `close` (uncork, destroy) is for the
@@ -469,7 +494,7 @@ const openWith =
     // Set once `done` has been told (or the connect abandoned): nothing more is told.
     let settled = false
     let close: (() => void) | undefined
-    const reader = attachReader(socket)
+    const reader = attachReader(socket, ready === "connect")
     const fail = (detail: string) => {
       settled = true
       done(new ConnectFailed({ host, port, detail }))
@@ -698,7 +723,7 @@ const listenWith = (
           const serveOne = (conn: Net.Socket, tls: Tls.Session | undefined) => {
             // The reader is attached at once, so that no event is missed while the fiber starts.
             conn.setNoDelay(true).setKeepAlive(true, 30_000)
-            const reader = attachReader(conn)
+            const reader = attachReader(conn, tls === undefined)
             const made = fromNodeSocket(conn, reader, `${conn.remoteAddress}:${conn.remotePort}`, options, tls)
             const fiber = fork(
               Effect.ensuring(
