@@ -3,7 +3,7 @@
  * Readable machinery and a 'data' event (docs/performance.md, Round 21 (small)): on both a server's connection and a
  * client's, every byte arrives once and in order with no 'data' event emitted, and a reader that lets reads pile up
  * past its limit (the socket paused, later chunks held in the Readable buffer and handed on as 'data' events once it
- * reads again) still gets every byte in order.
+ * reads again) still gets every byte in order, and its later reads come from `push` again.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Net from "node:net"
@@ -127,6 +127,14 @@ describe("Transport reads taken from the socket's push", () => {
         const got = yield* readExactly(t, data.length)
         assert.strictEqual(got.length, data.length)
         assert.isTrue(got.equals(data), "the bytes read are the bytes written, in order")
+        // Once the held reads are read, reads come from `push` again.
+        const { seen } = yield* countDataEvents
+        const more = pattern(100 * 1000, data.length)
+        const [, gotMore] = yield* Effect.all([writeInPieces(client, more, 1000), readExactly(t, more.length)], {
+          concurrency: 2
+        })
+        assert.isTrue(gotMore.equals(more), "the bytes read after the pause are the bytes written")
+        assert.strictEqual(seen.data, 0, "reads after the pause are taken from push again")
         client.end()
         const eof = yield* Effect.flip(t.read)
         assert.strictEqual(eof._tag, "TransportClosed")

@@ -217,6 +217,8 @@ const READ_BUFFER_LIMIT = 1 << 20
 const attachReader = (conn: Net.Socket, direct: boolean) => {
   let chunks: Array<Uint8Array> = []
   let buffered = 0
+  // Set when the reader pauses the socket (`takeReadsFromPush`).
+  const pushed = { held: false }
   // Why the connection ended; the error itself is built only when a read is there to fail with it.
   let why: (() => TransportError) | undefined =
     conn.destroyed || conn.closed ? closed : conn.readableEnded ? peerClosed : undefined
@@ -264,11 +266,14 @@ const attachReader = (conn: Net.Socket, direct: boolean) => {
     else {
       listener?.()
       // Not taken (the reader is waiting on something else): past the limit, TCP holds the peer.
-      if (buffered >= READ_BUFFER_LIMIT) conn.pause()
+      if (buffered >= READ_BUFFER_LIMIT) {
+        pushed.held = true
+        conn.pause()
+      }
     }
   }
   conn.on("data", onData)
-  if (direct) takeReadsFromPush(conn, onData)
+  if (direct) takeReadsFromPush(conn, onData, pushed)
   conn.on("end", () => end(peerClosed))
   conn.on("error", (cause: Error) => end(() => new TransportFailed({ detail: failureDetail(cause) })))
   conn.on("close", () => end(closed))
@@ -313,19 +318,21 @@ const attachReader = (conn: Net.Socket, direct: boolean) => {
 /**
  * Node hands each read of a socket to the socket's `push` (`onStreamRead` in its stream_base_commons), and `push`
  * runs the Readable's machinery around the 'data' event: ~12 calls of Node's JavaScript per read, and a `nextTick`
- * that asks for a read already under way (`maybeReadMore`); taken here, ~10 fewer calls per read, ~8% of those of a
- * small C-STORE read whole (docs/performance.md, Round 21 (small)). On this socket, a chunk that arrives while it flows with nothing held
- * in its Readable buffer goes to `onData` from `push` itself; any other (the socket paused by the reader, chunks
- * held), and the end (`null`), takes the Readable's path, and so reaches `onData` as a 'data' event as before. A
- * Node that stopped reading through `push` would only leave every read to that path.
+ * that asks for a read already under way (`maybeReadMore`). On this socket a read goes to `onData` from `push`
+ * itself (docs/performance.md, Round 21 (small)), unless the reader paused the socket (`held`: too much unread) and
+ * the Readable buffer may hold chunks since: those reads take the Readable's path, and so reach `onData` as 'data'
+ * events once the reader resumes it, in order; the first read that finds the socket flowing and that buffer empty
+ * comes here again. The end (`null`) always takes the Readable's path. Only the reader pauses its socket. A Node that
+ * stopped reading through `push` would leave every read to the 'data' path.
  */
-const takeReadsFromPush = (conn: Net.Socket, onData: (chunk: Buffer) => void): void => {
+const takeReadsFromPush = (conn: Net.Socket, onData: (chunk: Buffer) => void, state: { held: boolean }): void => {
   const push = conn.push
   conn.push = function (this: Net.Socket, chunk: unknown, encoding?: BufferEncoding): boolean {
-    if (chunk instanceof Uint8Array && this.readableFlowing === true && this.readableLength === 0) {
+    if (chunk instanceof Uint8Array && (!state.held || (this.readableFlowing === true && this.readableLength === 0))) {
+      state.held = false
       onData(chunk as Buffer)
-      // Reading goes on: a reader that paused the socket (too much unread) has the next chunks held in the Readable
-      // buffer, whose `push` stops the reads once it is full and whose `resume` starts them again.
+      // Reading goes on: if the reader paused the socket now, the next reads are held in the Readable buffer, whose
+      // `push` stops the reads once it is full and whose `resume` starts them again.
       return true
     }
     return push.call(this, chunk, encoding)
