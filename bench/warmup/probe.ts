@@ -1,7 +1,8 @@
 /**
  * Per-segment counters for a warm-up diagnosis: CPU of each thread (schedstat, ns), event-loop turns and events
  * (libuv metrics), socket 'data' events, socket writes (_writev/_write), setImmediate/setTimeout/nextTick calls,
- * GC count and time by kind. `mark(n)` closes a segment.
+ * GC count and time by kind. `mark(n)` closes a segment. Since Round 21 a plain TCP transport takes its reads from
+ * the socket's `push`, so 'data' counts only the reads it did not (a TLS socket's, a paused socket's): 0 over TCP.
  */
 import * as Fs from "node:fs"
 import * as Net from "node:net"

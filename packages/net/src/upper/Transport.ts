@@ -211,11 +211,14 @@ const failureDetail = (cause: Error): string => {
 const READ_BUFFER_LIMIT = 1 << 20
 
 // The read side of a Node socket, attached at once (before the connection opens, for a client) so that no
-// event is missed: 'data' chunks are kept until read, as views of Node's own buffers; EOF, an error or a close
-// becomes the reason the next read fails, after every chunk received before it has been read.
-const attachReader = (conn: Net.Socket) => {
+// event is missed: chunks are kept until read, as views of Node's own buffers; EOF, an error or a close becomes the
+// reason the next read fails, after every chunk received before it has been read. `direct` (plain TCP): reads are
+// taken from the socket's `push` while it flows (`takeReadsFromPush`).
+const attachReader = (conn: Net.Socket, direct: boolean) => {
   let chunks: Array<Uint8Array> = []
   let buffered = 0
+  // Set when the reader pauses the socket (`takeReadsFromPush`).
+  const pushed = { held: false }
   // Why the connection ended; the error itself is built only when a read is there to fail with it.
   let why: (() => TransportError) | undefined =
     conn.destroyed || conn.closed ? closed : conn.readableEnded ? peerClosed : undefined
@@ -251,7 +254,7 @@ const attachReader = (conn: Net.Socket) => {
     wake()
     listener?.()
   }
-  conn.on("data", (chunk: Buffer) => {
+  const onData = (chunk: Buffer) => {
     // Plain Uint8Array views, so that `.slice()` downstream copies as it should (Buffer's is a view).
     const view = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
     // Offered as it comes when nothing is buffered (the usual read): taken, it is parsed in this call, without a take.
@@ -263,9 +266,14 @@ const attachReader = (conn: Net.Socket) => {
     else {
       listener?.()
       // Not taken (the reader is waiting on something else): past the limit, TCP holds the peer.
-      if (buffered >= READ_BUFFER_LIMIT) conn.pause()
+      if (buffered >= READ_BUFFER_LIMIT) {
+        pushed.held = true
+        conn.pause()
+      }
     }
-  })
+  }
+  conn.on("data", onData)
+  if (direct) takeReadsFromPush(conn, onData, pushed)
   conn.on("end", () => end(peerClosed))
   conn.on("error", (cause: Error) => end(() => new TransportFailed({ detail: failureDetail(cause) })))
   conn.on("close", () => end(closed))
@@ -305,6 +313,30 @@ const attachReader = (conn: Net.Socket) => {
   // The synchronous read side; its `destroy` is the transport's, set once that is made.
   const pull: { -readonly [K in keyof Pull]: Pull[K] } = { take: takeNow, listen, destroy: () => {}, ready: true }
   return { read, end, pull }
+}
+
+/**
+ * Node hands each read of a socket to the socket's `push` (`onStreamRead` in its stream_base_commons), and `push`
+ * runs the Readable's machinery around the 'data' event: ~12 calls of Node's JavaScript per read, and a `nextTick`
+ * that asks for a read already under way (`maybeReadMore`). On this socket a read goes to `onData` from `push`
+ * itself (docs/performance.md, Round 21 (small)), unless the reader paused the socket (`held`: too much unread) and
+ * the Readable buffer may hold chunks since: those reads take the Readable's path, and so reach `onData` as 'data'
+ * events once the reader resumes it, in order; the first read that finds the socket flowing and that buffer empty
+ * comes here again. The end (`null`) always takes the Readable's path. Only the reader pauses its socket. A Node that
+ * stopped reading through `push` would leave every read to the 'data' path.
+ */
+const takeReadsFromPush = (conn: Net.Socket, onData: (chunk: Buffer) => void, state: { held: boolean }): void => {
+  const push = conn.push
+  conn.push = function (this: Net.Socket, chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk instanceof Uint8Array && (!state.held || (this.readableFlowing === true && this.readableLength === 0))) {
+      state.held = false
+      onData(chunk as Buffer)
+      // Reading goes on: if the reader paused the socket now, the next reads are held in the Readable buffer, whose
+      // `push` stops the reads once it is full and whose `resume` starts them again.
+      return true
+    }
+    return push.call(this, chunk, encoding)
+  }
 }
 
 // Builds a Transport over a Node socket whose reader is attached, at once; `close` (uncork, destroy) is for the
@@ -469,7 +501,7 @@ const openWith =
     // Set once `done` has been told (or the connect abandoned): nothing more is told.
     let settled = false
     let close: (() => void) | undefined
-    const reader = attachReader(socket)
+    const reader = attachReader(socket, ready === "connect")
     const fail = (detail: string) => {
       settled = true
       done(new ConnectFailed({ host, port, detail }))
@@ -698,7 +730,7 @@ const listenWith = (
           const serveOne = (conn: Net.Socket, tls: Tls.Session | undefined) => {
             // The reader is attached at once, so that no event is missed while the fiber starts.
             conn.setNoDelay(true).setKeepAlive(true, 30_000)
-            const reader = attachReader(conn)
+            const reader = attachReader(conn, tls === undefined)
             const made = fromNodeSocket(conn, reader, `${conn.remoteAddress}:${conn.remotePort}`, options, tls)
             const fiber = fork(
               Effect.ensuring(
