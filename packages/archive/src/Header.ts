@@ -16,7 +16,6 @@
  */
 import { constants as FsConstants } from "node:fs"
 import * as Fs from "node:fs/promises"
-import * as Zlib from "node:zlib"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
@@ -27,6 +26,7 @@ import * as Charset from "./Charset.ts"
 import * as Dcmjs from "./internal/Dcmjs.ts"
 import * as HeaderScan from "./internal/HeaderScan.ts"
 import { stripBinary } from "./internal/StripBinary.ts"
+import { zlib } from "./internal/Zlib.ts"
 import * as Part10 from "./Part10.ts"
 import { opened, resume } from "./internal/Storing.ts"
 import type { Dataset } from "./internal/Dcmjs.ts"
@@ -234,8 +234,8 @@ export const INFLATED_HEADER_FACTOR = 4
 // than `limit` bytes; a corrupt stream gives nothing (dcmjs says why).
 const inflateUpTo = (deflated: Uint8Array, length: number, limit: number): Uint8Array | "past" => {
   try {
-    return Zlib.inflateRawSync(deflated.subarray(0, length), {
-      finishFlush: Zlib.constants.Z_SYNC_FLUSH,
+    return zlib().inflateRawSync(deflated.subarray(0, length), {
+      finishFlush: zlib().constants.Z_SYNC_FLUSH,
       maxOutputLength: limit
     })
   } catch (cause) {
@@ -327,7 +327,7 @@ const reader = (maxHeaderBytes: number) => {
     const end = walked.bulkAt() ?? (inflated.length > maxHeaderBytes ? walked.topStart() : undefined)
     if (end !== undefined && end + 4 <= inflated.length) {
       const view = new DataView(inflated.buffer, inflated.byteOffset + end, 4)
-      const header = Zlib.deflateRawSync(inflated.subarray(0, end + 4), { level: 1 })
+      const header = zlib().deflateRawSync(inflated.subarray(0, end + 4), { level: 1 })
       const again = new Uint8Array(offset + header.length)
       again.set(bytes.subarray(0, offset))
       again.set(header, offset)

@@ -6,7 +6,6 @@
 import * as FsSync from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Path from "node:path"
-import * as Zlib from "node:zlib"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Semaphore from "effect/Semaphore"
@@ -16,6 +15,7 @@ import { InvalidInstance } from "../ArchiveError.ts"
 import type { LinkInStore, StoreFailed } from "../ArchiveError.ts"
 import type { InstanceBytes, InstanceStore } from "../InstanceStore.ts"
 import { linkBelow } from "../InstanceStore.ts"
+import { zlib } from "./Zlib.ts"
 
 /** Options of one store operation. */
 export interface StoreOptions {
@@ -79,7 +79,7 @@ export const checkOf = (transferSyntaxUid: string): DataSetCheck => {
     return { push: walker.push, end: () => {}, problem: (final) => (final ? walker.finish() : walker.seen())?.detail }
   }
   const walker = ElementWalker.make(Uids.TransferSyntax.ExplicitVRLittleEndian)
-  const inflater = Zlib.createInflateRaw()
+  const inflater = zlib().createInflateRaw()
   let inflated = 0
   let failed: string | undefined
   const done = new Promise<void>((resolve) => {

@@ -41,11 +41,11 @@
  *
  * @since 0.1.0
  */
-import { deflateRawSync, inflateRawSync } from "node:zlib"
 import { Text, Uids } from "@netdicom/wire"
 import * as Result from "effect/Result"
 import * as CharacterSet from "./CharacterSet.ts"
 import { DataSetError, type DataSetErrorKind } from "./DataSetError.ts"
+import { zlib } from "./Zlib.ts"
 import {
   type EmptyElement,
   EMPTY_AS_GIVEN,
@@ -450,7 +450,7 @@ const decodeWith = (
     if (unpad(transferSyntaxUid) === TS.DeflatedExplicitVRLittleEndian) {
       const maxOutputLength = options?.maxInflatedLength ?? DEFAULT_MAX_INFLATED
       try {
-        plain = inflateRawSync(bytes, { maxOutputLength }) // a Buffer is a Uint8Array: no copy
+        plain = zlib().inflateRawSync(bytes, { maxOutputLength }) // a Buffer is a Uint8Array: no copy
       } catch (cause) {
         return fail(transferSyntaxUid, "Malformed", `cannot inflate the data set: ${String(cause)}`, cause)
       }
@@ -801,7 +801,7 @@ export const encode = (dataset: Naturalized, transferSyntaxUid: string): Result.
   }
   if (unpad(transferSyntaxUid) !== TS.DeflatedExplicitVRLittleEndian) return Result.succeed(bytes)
   try {
-    const deflated = deflateRawSync(bytes)
+    const deflated = zlib().deflateRawSync(bytes)
     const out = new Uint8Array(deflated.length + (deflated.length % 2))
     out.set(deflated)
     return Result.succeed(out)

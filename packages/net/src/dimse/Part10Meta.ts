@@ -3,11 +3,11 @@
  * the File Meta Information read by hand, the SOP identifiers found by a scan of the data set's first elements, a
  * guess for a bare data set), `sopIdentifiers` of a bare data set, and `writeMeta`. No I/O.
  */
-import { constants as Zlib, inflateRawSync } from "node:zlib"
 import { Uids } from "@netdicom/wire"
 import * as Result from "effect/Result"
 import * as ApplicationEntity from "../association/ApplicationEntity.ts"
 import * as DataSet from "./DataSet.ts"
+import { zlib } from "./Zlib.ts"
 import {
   MalformedDataSet,
   MalformedFileMeta,
@@ -448,8 +448,8 @@ export const sopIdentifiers = (
   while (true) {
     let inflated: Uint8Array
     try {
-      inflated = inflateRawSync(dataSetBytes.subarray(0, input), {
-        finishFlush: Zlib.Z_SYNC_FLUSH,
+      inflated = zlib().inflateRawSync(dataSetBytes.subarray(0, input), {
+        finishFlush: zlib().constants.Z_SYNC_FLUSH,
         maxOutputLength: MAX_INFLATED_PREFIX
       })
     } catch (cause) {
