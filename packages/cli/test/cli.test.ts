@@ -608,6 +608,15 @@ describe("invocation details", () => {
     }
   })
 
+  it("--help of each server says --tls-ca covers the --peer servers it connects to, not only qrscp's", async () => {
+    for (const command of ["storescp", "qrscp"]) {
+      const r = await netdicom([command, "--help"])
+      const line = lines(r.stdout).find((l) => l.trim().startsWith("--tls-ca "))
+      // storescp has no C-MOVE destinations: its --peer requesters are what its CAs check besides clients
+      assert.include(line ?? "", "the servers this one connects to (--peer", `${command}: ${r.stdout}`)
+    }
+  })
+
   it("echo HOST:PORT: the error says host and port are two arguments", async () => {
     const r = await netdicom(["echo", "127.0.0.1:104"])
     assert.notStrictEqual(r.code, 0)
