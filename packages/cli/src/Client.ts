@@ -182,6 +182,14 @@ const rejectedByKey = (
   return out
 }
 
+// Why a peer may have refused a file whose data set names no SOP instance: what was sent in its place. DCMTK's
+// storescu does not send such a file; a peer checking the data set against the request (ours, DCMTK's storescp,
+// Orthanc) refuses it, often without a comment.
+const sopFromMetaNote = (file: Files.Sendable): string =>
+  file.sopFromMeta === true
+    ? " (the data set names no SOP Class/Instance UID, (0008,0016)/(0008,0018): the request carried its meta's)"
+    : ""
+
 const store = Command.make(
   "store",
   {
@@ -301,7 +309,7 @@ const store = Command.make(
                     warnings++
                     yield* clearProgress
                     yield* Console.error(`WARNING ${file.path}: ${describeStatus(s)}`)
-                  } else yield* reportFailure(file.path, `C-STORE: ${describeStatus(s)}`)
+                  } else yield* reportFailure(file.path, `C-STORE: ${describeStatus(s)}${sopFromMetaNote(file)}`)
                   return
                 }
                 const e = r.failure

@@ -26,6 +26,8 @@ export interface Sendable {
   readonly fileSize: number
   readonly modifiedMs: number
   readonly changedMs?: number
+  /** The data set has no (0008,0016)/(0008,0018) of its own: the UIDs above are its File Meta Information's. */
+  readonly sopFromMeta?: true
 }
 
 /** A UID of a file that an A-ASSOCIATE-RQ cannot propose. */
@@ -191,7 +193,8 @@ export const inspect = (path: string): Effect.Effect<Sendable, Unsendable> =>
       dataSetOffset: meta.dataSetOffset,
       fileSize: meta.fileSize,
       modifiedMs: meta.modifiedMs,
-      ...(meta.changedMs === undefined ? {} : { changedMs: meta.changedMs })
+      ...(meta.changedMs === undefined ? {} : { changedMs: meta.changedMs }),
+      ...(meta.sopFromMeta === true && !found.sopInstanceUid ? { sopFromMeta: true as const } : {})
     }
   }).pipe(Effect.mapError((e) => ({ path, reason: e.message })))
 

@@ -151,6 +151,25 @@ describe("netdicom echo and store against netdicom storescp", () => {
     }
   })
 
+  it("a refused file whose data set names no SOP instance says the request named its meta's UIDs", async () => {
+    const dir = temp("no-sop-uids")
+    const study = "1.2.826.0.1.3680043.10.1478.96.2"
+    const spec = { patientId: "NOSOP", patientName: "NO^SOP", study, series: `${study}.1`, sop: `${study}.1.1` }
+    writeFile(dir, "no-sop.dcm", part10({ ...spec, noSopUidsInDataSet: true }))
+    writeFile(dir, "good.dcm", part10({ ...spec, sop: `${study}.1.2` }))
+    const r = await netdicom(["store", "127.0.0.1", String(scp.port), dir])
+    assert.strictEqual(r.code, 1, r.stdout + r.stderr)
+    assert.include(r.stdout, "1 sent, 0 warnings, 1 failed")
+    const failed = lines(r.stderr).filter((l) => l.startsWith("FAILED "))
+    assert.strictEqual(failed.length, 1, r.stderr)
+    // storescp refuses it, saying what the data set lacks (it stored it, answering Success, before)
+    assert.include(failed[0]!, "no-sop.dcm: C-STORE: Error: cannot understand (0xC000): ")
+    assert.include(failed[0]!, "no SOP Class UID and SOP Instance UID in the data set")
+    // and the client says what it sent instead, for peers that refuse without a comment (DCMTK's storescp, Orthanc)
+    assert.include(failed[0]!, "(the data set names no SOP Class/Instance UID, (0008,0016)/(0008,0018): the request")
+    assert.isFalse(fs.existsSync(path.join(out, study, `${study}.1.1.dcm`)))
+  })
+
   it("an instance sent again replaces its file; sent again under another study, it moves there", async () => {
     const [first, second] = ["1.2.826.0.1.3680043.10.1478.95.1", "1.2.826.0.1.3680043.10.1478.95.2"]
     const sop = `${first}.1.1`

@@ -572,7 +572,9 @@ describe("writeMeta", () => {
       implementationVersionName: "NETDICOM_010",
       sourceAeTitle: "STORESCU",
       dataSetOffset: meta.length,
-      sniffed: false
+      sniffed: false,
+      // no data set follows, so the SOP UIDs are the meta's
+      sopFromMeta: true
     })
     const minimal = Part10.writeMeta({
       transferSyntaxUid: IMPLICIT,
