@@ -29,6 +29,7 @@ import * as Files from "./Files.ts"
 import * as Keys from "./Keys.ts"
 import {
   applicationEntity,
+  causeText,
   common,
   fail,
   peerTitle,
@@ -606,7 +607,7 @@ const get = Command.make(
       const ok = yield* Effect.scoped(
         Effect.gen(function* () {
           const made = yield* Effect.result(InstanceStore.makeDirectories(c.out))
-          if (Result.isFailure(made)) return yield* fail(`--out ${c.out}: ${String(made.failure.cause)}`)
+          if (Result.isFailure(made)) return yield* fail(`--out ${c.out}: ${causeText(made.failure.cause)}`)
           yield* removeLeftovers(c.out)
           const getClass = QueryRetrieve.SOP_CLASSES[c.model].get!
           const proposal = Contexts.getProposal(Negotiation.MAX_PRESENTATION_CONTEXTS - 1, classes)

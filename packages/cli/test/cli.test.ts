@@ -636,6 +636,21 @@ describe("invocation details", () => {
     }
   })
 
+  it("a folder that cannot be made or a path that cannot be read is said without JavaScript's 'Error: '", async () => {
+    const dir = temp("not-a-folder")
+    const file = writeFile(dir, "plain.txt", "a file, not a folder\n")
+    const got = await netdicom(["get", "127.0.0.1", "1", "-k", "StudyInstanceUID=1.2.3", "--out", file])
+    assert.strictEqual(got.code, 1)
+    assert.strictEqual(got.stderr.trim(), `netdicom get: --out ${file}: ${file} is not a directory`)
+    const below = path.join(file, "x.dcm")
+    const stored = await netdicom(["store", "127.0.0.1", "1", below])
+    assert.match(stored.stderr, new RegExp(`FAILED ${below.replace(/[.]/g, "\\.")}: ENOTDIR: `), stored.stderr)
+    const qr = await netdicom(["qrscp", "0", "--store", path.join(file, "store")])
+    assert.strictEqual(qr.code, 1)
+    assert.notInclude(qr.stderr, "Error: ", qr.stderr)
+    assert.include(qr.stderr, `cannot create ${path.join(file, "store")}: `)
+  })
+
   it("echo HOST:PORT: the error says host and port are two arguments", async () => {
     const r = await netdicom(["echo", "127.0.0.1:104"])
     assert.notStrictEqual(r.code, 0)
