@@ -261,6 +261,8 @@ const store = Command.make(
         )
       }
       let started = 0
+      // whether a window smaller than --window was said (once for the command, not per association)
+      let windowSaid = false
       const sendBatch =
         (contexts: ReadonlyArray<Negotiation.ProposedContext>, batches: number) =>
         (batch: ReadonlyArray<Files.Sendable>) =>
@@ -275,6 +277,16 @@ const store = Command.make(
               )
               rejected = rejectedByKey(contexts, channel.association.negotiated.rejected)
               session = { scope, channel }
+              const granted = Math.max(1, channel.association.negotiated.maxOperationsInvoked)
+              if (granted < c.window && !windowSaid) {
+                // said once: a peer granting less (most grant none) makes the flag do less, or nothing
+                windowSaid = true
+                yield* clearProgress
+                yield* Console.error(
+                  `--window ${c.window}: the peer granted ${granted}` +
+                    (granted === 1 ? " (no window: one C-STORE at a time)" : "")
+                )
+              }
               return channel
             })
             const close = (exit: Exit.Exit<unknown, unknown>) =>

@@ -153,7 +153,7 @@ describe("netdicom echo and store against netdicom storescp", () => {
 
   it("a refused file whose data set names no SOP instance says the request named its meta's UIDs", async () => {
     const dir = temp("no-sop-uids")
-    const study = "1.2.826.0.1.3680043.10.1478.96.2"
+    const study = "1.2.826.0.1.3680043.10.1478.96.7"
     const spec = { patientId: "NOSOP", patientName: "NO^SOP", study, series: `${study}.1`, sop: `${study}.1.1` }
     writeFile(dir, "no-sop.dcm", part10({ ...spec, noSopUidsInDataSet: true }))
     writeFile(dir, "good.dcm", part10({ ...spec, sop: `${study}.1.2` }))
@@ -208,7 +208,7 @@ describe("netdicom echo and store against netdicom storescp", () => {
     assert.notMatch(quiet.output(), /INFO/, quiet.output())
   })
 
-  it("--window 4: the window is negotiated (storescp grants up to 8), C-STOREs overlap, every file arrives", async () => {
+  it("--window 4: the window is negotiated (storescp grants up to 8), C-STOREs overlap, every file arrives; less granted is said", async () => {
     const dir = temp("window")
     const study = "1.2.826.0.1.3680043.10.1478.96.2"
     for (let i = 1; i <= 12; i++) {
@@ -232,6 +232,19 @@ describe("netdicom echo and store against netdicom storescp", () => {
     const events = lines(log).filter((l) => /send C-STORE-RQ|received C-STORE-RSP/.test(l))
     const firstAnswer = events.findIndex((l) => l.includes("received C-STORE-RSP"))
     assert.isAbove(firstAnswer, 1, events.slice(0, 6).join("\n"))
+    // granted all it asked: nothing said about the window
+    assert.notInclude(r.stderr, "the peer granted")
+    // asked more than storescp's 8, or of a peer granting none (qrscp): said once, on stderr
+    const more = await netdicom(["store", "127.0.0.1", String(scp.port), dir, "--window", "16", "--associations", "2"])
+    assert.strictEqual(more.code, 0, more.stdout + more.stderr)
+    assert.deepStrictEqual(
+      lines(more.stderr).filter((l) => l.includes("granted")),
+      ["--window 16: the peer granted 8"]
+    )
+    const qr = await serve(["qrscp", "0", "--store", temp("window-qr"), "--db", ":memory:"])
+    const none = await netdicom(["store", "127.0.0.1", String(qr.port), dir, "--window", "4"])
+    assert.strictEqual(none.code, 0, none.stdout + none.stderr)
+    assert.include(none.stderr, "--window 4: the peer granted 1 (no window: one C-STORE at a time)")
     const bad = await netdicom(["store", "127.0.0.1", String(scp.port), dir, "--window", "0"])
     assert.strictEqual(bad.code, 1)
     assert.match(bad.stderr, /--window must be 1-65535/)
