@@ -50,6 +50,25 @@ export interface Header {
   readonly seriesInstanceUid: string
   /** Things dcmjs could only partly honour (multi-valued character sets). */
   readonly warnings: ReadonlyArray<string>
+  /**
+   * Present when the data set lacks (0008,0016) or (0008,0018) of its own: which of them `sopClassUid` and
+   * `sopInstanceUid` took from the File Meta Information instead (a C-STORE of such a data set is refused).
+   */
+  readonly sopUidsFromMeta?: ReadonlyArray<SopUidName>
+}
+
+/** The SOP UIDs of a data set, by name, as `sopUidsFromMeta` lists them. */
+export type SopUidName = "SOP Class UID" | "SOP Instance UID"
+
+/** Which of a data set's own SOP Class and Instance UIDs are empty (their meta's stand in), when any is. */
+export const sopUidsFromMeta = (
+  sopClassUid: string,
+  sopInstanceUid: string
+): { readonly sopUidsFromMeta?: ReadonlyArray<SopUidName> } => {
+  const missing: Array<SopUidName> = []
+  if (sopClassUid === "") missing.push("SOP Class UID")
+  if (sopInstanceUid === "") missing.push("SOP Instance UID")
+  return missing.length === 0 ? {} : { sopUidsFromMeta: missing }
 }
 
 /** What the index keeps about a stored instance. */
@@ -197,7 +216,8 @@ const described = (
     sopInstanceUid: firstString(dataset["SOPInstanceUID"]) || firstString(meta["MediaStorageSOPInstanceUID"]),
     studyInstanceUid: firstString(dataset["StudyInstanceUID"]),
     seriesInstanceUid: firstString(dataset["SeriesInstanceUID"]),
-    warnings
+    warnings,
+    ...sopUidsFromMeta(firstString(dataset["SOPClassUID"]), firstString(dataset["SOPInstanceUID"]))
   }
   for (const [name, value] of [
     ["Transfer Syntax UID", header.transferSyntaxUid],

@@ -31,6 +31,8 @@ export interface InstanceUids {
   readonly sopInstanceUid: string
   readonly studyInstanceUid: string
   readonly seriesInstanceUid: string
+  /** Present when the data set lacks its own (0008,0016) or (0008,0018): the meta's stand in (`Header`). */
+  readonly sopUidsFromMeta?: ReadonlyArray<Header.SopUidName>
 }
 
 /** One attempt at reading a prefix. */
@@ -61,7 +63,8 @@ const fromHeader = (header: Header.Header): InstanceUids => ({
   sopClassUid: header.sopClassUid,
   sopInstanceUid: header.sopInstanceUid,
   studyInstanceUid: header.studyInstanceUid,
-  seriesInstanceUid: header.seriesInstanceUid
+  seriesInstanceUid: header.seriesInstanceUid,
+  ...(header.sopUidsFromMeta === undefined ? {} : { sopUidsFromMeta: header.sopUidsFromMeta })
 })
 
 /**
@@ -112,7 +115,8 @@ export const read = (bytes: Uint8Array, complete: boolean): ReadStep => {
     sopClassUid: value(SOP_CLASS_UID) || meta.success.mediaStorageSopClassUid,
     sopInstanceUid: value(SOP_INSTANCE_UID) || meta.success.mediaStorageSopInstanceUid,
     studyInstanceUid: value(STUDY_INSTANCE_UID),
-    seriesInstanceUid
+    seriesInstanceUid,
+    ...Header.sopUidsFromMeta(value(SOP_CLASS_UID), value(SOP_INSTANCE_UID))
   }
   for (const [name, v] of [
     ["SOP Class UID", uids.sopClassUid],

@@ -18,7 +18,8 @@ import {
   part10,
   patch,
   tempDir,
-  withArchive
+  withArchive,
+  withoutSopUids
 } from "./fixtures.ts"
 
 /** P1 has two studies (CT+MR, CT), P2 one MR study, P3 one OT study. */
@@ -904,5 +905,21 @@ describe("character sets", () => {
         { caseInsensitivePersonName: false }
       )
     })
+  )
+})
+
+describe("an instance whose data set names no SOP instance of its own", () => {
+  it.effect("a C-STORE of it is refused as invalid, saying so, not failed by the index (0xA700 to the peer)", () =>
+    inFreshArchive(
+      Effect.gen(function* () {
+        const archive = yield* Archive
+        const spec = { patientId: "P9", patientName: "No^Sop", study: "9.1", series: "9.1.1", sop: "9.1.1.1" }
+        const bytes = withoutSopUids(instance(spec))
+        const refused = yield* Effect.flip(archive.store(bytes, { sopInstanceUid: "9.1.1.1", sopClassUid: CT }))
+        assert.strictEqual(refused._tag, "InvalidInstance")
+        assert.strictEqual(refused.message, "no SOP Class UID and SOP Instance UID in the data set")
+        assert.deepStrictEqual(yield* find({ QueryRetrieveLevel: "STUDY", StudyInstanceUID: "9.1" }), [])
+      })
+    )
   )
 })

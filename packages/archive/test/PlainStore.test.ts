@@ -12,7 +12,7 @@ import { InstanceStore } from "../src/InstanceStore.ts"
 import { PlainStore } from "../src/PlainStore.ts"
 import * as Part10 from "../src/Part10.ts"
 import { corpusFile } from "../../../tests/support/peers.ts"
-import { instance, listFiles, tempDir } from "./fixtures.ts"
+import { instance, listFiles, tempDir, withoutSopUids } from "./fixtures.ts"
 
 const a = { patientId: "P1", patientName: "Doe^Jane", study: "7.1", series: "7.1.1", sop: "7.1.1.1" }
 
@@ -107,6 +107,20 @@ describe("PlainStore", () => {
         const link = yield* Effect.flip(plain.store(bytes))
         assert.strictEqual(link._tag, "LinkInStore")
         assert.deepStrictEqual(FsSync.readdirSync(outside), [])
+      })
+    )
+  )
+
+  it.effect("refuses, for a C-STORE, a data set naming no SOP instance of its own (the meta alone has it)", () =>
+    inStore((dir) =>
+      Effect.gen(function* () {
+        const plain = yield* PlainStore
+        const bytes = withoutSopUids(instance(a))
+        const options = { sopInstanceUid: "7.1.1.1", sopClassUid: "1.2.840.10008.5.1.4.1.1.2" }
+        const refused = yield* Effect.flip(plain.store(bytes, options))
+        assert.strictEqual(refused._tag, "InvalidInstance")
+        assert.strictEqual(refused.message, "no SOP Class UID and SOP Instance UID in the data set")
+        assert.deepStrictEqual(yield* Effect.promise(() => listFiles(Path.join(dir, "files"))), [])
       })
     )
   )

@@ -62,6 +62,13 @@ export const patch = (bytes: Uint8Array, placeholder: string, replacement: Uint8
   return out
 }
 
+/**
+ * The instance with its data set's (0008,0016) and (0008,0018) renamed (0008,0017) and (0008,0019) (Explicit VR
+ * Little Endian): its File Meta Information alone names its SOP class and instance, as some exports have it.
+ */
+export const withoutSopUids = (bytes: Uint8Array): Uint8Array =>
+  patch(patch(bytes, "\x08\x00\x16\x00UI", "\x08\x00\x17\x00UI"), "\x08\x00\x18\x00UI", "\x08\x00\x19\x00UI")
+
 /** Options of `instance`. */
 export interface InstanceSpec {
   readonly patientId: string

@@ -30,6 +30,7 @@ import * as Keys from "./Keys.ts"
 import * as MoveReceiver from "./MoveReceiver.ts"
 import {
   applicationEntity,
+  causeText,
   common,
   fail,
   peerTitle,
@@ -183,6 +184,14 @@ const rejectedByKey = (
   return out
 }
 
+// Why a peer may have refused a file whose data set names no SOP instance: what was sent in its place. DCMTK's
+// storescu does not send such a file; a peer checking the data set against the request (ours, DCMTK's storescp,
+// Orthanc) refuses it, often without a comment.
+const sopFromMetaNote = (file: Files.Sendable): string =>
+  file.sopFromMeta === true
+    ? " (the data set names no SOP Class/Instance UID, (0008,0016)/(0008,0018): the request carried its meta's)"
+    : ""
+
 const store = Command.make(
   "store",
   {
@@ -253,6 +262,8 @@ const store = Command.make(
         )
       }
       let started = 0
+      // whether a window smaller than --window was said (once for the command, not per association)
+      let windowSaid = false
       const sendBatch =
         (contexts: ReadonlyArray<Negotiation.ProposedContext>, batches: number) =>
         (batch: ReadonlyArray<Files.Sendable>) =>
@@ -267,6 +278,16 @@ const store = Command.make(
               )
               rejected = rejectedByKey(contexts, channel.association.negotiated.rejected)
               session = { scope, channel }
+              const granted = Math.max(1, channel.association.negotiated.maxOperationsInvoked)
+              if (granted < c.window && !windowSaid) {
+                // said once: a peer granting less (most grant none) makes the flag do less, or nothing
+                windowSaid = true
+                yield* clearProgress
+                yield* Console.error(
+                  `--window ${c.window}: the peer granted ${granted}` +
+                    (granted === 1 ? " (no window: one C-STORE at a time)" : "")
+                )
+              }
               return channel
             })
             const close = (exit: Exit.Exit<unknown, unknown>) =>
@@ -302,7 +323,7 @@ const store = Command.make(
                     warnings++
                     yield* clearProgress
                     yield* Console.error(`WARNING ${file.path}: ${describeStatus(s)}`)
-                  } else yield* reportFailure(file.path, `C-STORE: ${describeStatus(s)}`)
+                  } else yield* reportFailure(file.path, `C-STORE: ${describeStatus(s)}${sopFromMetaNote(file)}`)
                   return
                 }
                 const e = r.failure
@@ -599,7 +620,7 @@ const get = Command.make(
       const ok = yield* Effect.scoped(
         Effect.gen(function* () {
           const made = yield* Effect.result(InstanceStore.makeDirectories(c.out))
-          if (Result.isFailure(made)) return yield* fail(`--out ${c.out}: ${String(made.failure.cause)}`)
+          if (Result.isFailure(made)) return yield* fail(`--out ${c.out}: ${causeText(made.failure.cause)}`)
           yield* removeLeftovers(c.out)
           const getClass = QueryRetrieve.SOP_CLASSES[c.model].get!
           const proposal = Contexts.getProposal(Negotiation.MAX_PRESENTATION_CONTEXTS - 1, classes)

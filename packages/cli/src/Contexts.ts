@@ -153,17 +153,32 @@ export const getProposal = (room: number, sopClasses?: ReadonlyArray<string>): G
   return { contexts, roles: proposed.map((sopClassUid) => ({ sopClassUid, scu: false, scp: true })) }
 }
 
+const KEYWORD_BY_STORAGE: ReadonlyMap<string, string> = new Map(
+  [...Object.entries(Uids.StorageSop), ...Object.entries(Uids.RetiredStorageSop)].map(([k, uid]) => [uid, k])
+)
+
 /**
  * What to do about a C-GET final response whose Error Comment says an instance came in a transfer syntax no
  * accepted context had (the reason the SCP gives, e.g. netdicom's own "no context accepted for transfer syntax
- * 1.2.840.10008.1.2.5"): the syntax named, and the flag that proposes it. Undefined for any other comment.
+ * 1.2.840.10008.1.2.5"), or of a SOP class none had ("no context accepted for 1.2.840.10008.5.1.4.1.1.481.8"): what
+ * is missing, and the flag that proposes it (which replaces the default classes, so it says so). Undefined for any
+ * other comment.
  */
 export const refusedSyntaxHint = (errorComment: string | undefined): string | undefined => {
-  const uid = errorComment?.match(/no context accepted for transfer syntax ([0-9.]+)/)?.[1]
-  if (uid === undefined) return undefined
+  const syntax = errorComment?.match(/no context accepted for transfer syntax ([0-9.]+)/)?.[1]
+  if (syntax !== undefined) {
+    return (
+      `an instance is stored in ${Uids.describeUid(syntax)} (${syntax}), which was not proposed for its SOP class: ` +
+      "--sop-class <its class> (e.g. RTDoseStorage) proposes a class in every transfer syntax"
+    )
+  }
+  const sopClass = errorComment?.match(/no context accepted for ([0-9.]+)/)?.[1]
+  if (sopClass === undefined) return undefined
+  const named = KEYWORD_BY_STORAGE.get(sopClass)
   return (
-    `an instance is stored in ${Uids.describeUid(uid)} (${uid}), which was not proposed for its SOP class: ` +
-    "--sop-class <its class> (e.g. RTDoseStorage) proposes a class in every transfer syntax"
+    `an instance is of ${Uids.describeUid(sopClass)} (${sopClass}), which was not proposed: ` +
+    `--sop-class ${named ?? sopClass} proposes it in every transfer syntax, in place of the default classes ` +
+    "(repeat --sop-class for each class the study holds)"
   )
 }
 

@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import { ContextParts, DataSetCheck, Negotiation, Part10 } from "@netdicom/net"
 import { Identifiers, Uids } from "@netdicom/wire"
+import { causeText } from "./Options.ts"
 
 /** A file that can be sent, with what its meta says. */
 export interface Sendable {
@@ -26,6 +27,8 @@ export interface Sendable {
   readonly fileSize: number
   readonly modifiedMs: number
   readonly changedMs?: number
+  /** The data set has no (0008,0016)/(0008,0018) of its own: the UIDs above are its File Meta Information's. */
+  readonly sopFromMeta?: true
 }
 
 /** A UID of a file that an A-ASSOCIATE-RQ cannot propose. */
@@ -79,7 +82,7 @@ export const collect = (
         seen.add(real)
         entries = (await Fs.readdir(path, { withFileTypes: true })).filter((e) => !e.name.startsWith("."))
       } catch (cause) {
-        missing.push({ path, reason: `cannot list the folder: ${String(cause)}` })
+        missing.push({ path, reason: `cannot list the folder: ${causeText(cause)}` })
         return
       }
       entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
@@ -105,7 +108,7 @@ export const collect = (
                   ? "a symbolic link to nothing"
                   : code === "ELOOP"
                     ? "a loop of symbolic links"
-                    : String(cause)
+                    : causeText(cause)
             })
             continue
           }
@@ -124,7 +127,7 @@ export const collect = (
         stat = await Fs.stat(path)
       } catch (cause) {
         const code = (cause as NodeJS.ErrnoException).code
-        missing.push({ path, reason: code === "ENOENT" ? "no such file or folder" : String(cause) })
+        missing.push({ path, reason: code === "ENOENT" ? "no such file or folder" : causeText(cause) })
         continue
       }
       if (stat.isFile()) files.push(path)
@@ -191,7 +194,8 @@ export const inspect = (path: string): Effect.Effect<Sendable, Unsendable> =>
       dataSetOffset: meta.dataSetOffset,
       fileSize: meta.fileSize,
       modifiedMs: meta.modifiedMs,
-      ...(meta.changedMs === undefined ? {} : { changedMs: meta.changedMs })
+      ...(meta.changedMs === undefined ? {} : { changedMs: meta.changedMs }),
+      ...(meta.sopFromMeta === true && !found.sopInstanceUid ? { sopFromMeta: true as const } : {})
     }
   }).pipe(Effect.mapError((e) => ({ path, reason: e.message })))
 

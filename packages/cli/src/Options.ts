@@ -29,6 +29,9 @@ export class CommandFailed extends Data.TaggedError("CommandFailed")<{
   }
 }
 
+/** A caught failure as a line's reason: an `Error`'s message (Node's "ENOTDIR: ..."), not "Error: " before it. */
+export const causeText = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
+
 /** Fails the command with one line and exit code 1. */
 export const fail = (message: string, code = 1): Effect.Effect<never, CommandFailed> =>
   Effect.fail(new CommandFailed({ message, code }))

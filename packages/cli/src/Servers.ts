@@ -34,6 +34,7 @@ import * as Contexts from "./Contexts.ts"
 import * as TlsFlags from "./TlsFlags.ts"
 import {
   applicationEntity,
+  causeText,
   fail,
   peerTitle,
   serverCommon,
@@ -236,7 +237,7 @@ const qrscpServe = (
     const mppsDir = Option.toArray(c.mppsDir)
     for (const dir of [c.store, ...(filename === ":memory:" ? [] : [Path.dirname(filename)]), ...mppsDir]) {
       const made = yield* Effect.result(InstanceStore.makeDirectories(dir))
-      if (made._tag === "Failure") return yield* fail(`cannot create ${dir}: ${String(made.failure.cause)}`)
+      if (made._tag === "Failure") return yield* fail(`cannot create ${dir}: ${causeText(made.failure.cause)}`)
     }
     const archive = Archive.Archive.layerFrom({ root: c.store, index: { filename }, sync: c.sync === "each" })
     const destinations = Layer.succeed(Scp.MoveDestinations)({ lookup })

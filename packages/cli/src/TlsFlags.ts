@@ -77,7 +77,8 @@ export const serverFlags = {
   tlsCa: Flag.String("tls-ca").pipe(
     Flag.withDescription(
       "TLS: a CA certificate (PEM, may be a bundle): clients are asked for a certificate, and one presented must " +
-        "chain to these; qrscp's C-MOVE destinations too; repeat for more"
+        "chain to these, as must the servers this one connects to (--peer: Storage Commitment reports, qrscp's " +
+        "C-MOVE destinations); repeat for more"
     ),
     Flag.atLeast(0)
   ),

@@ -151,6 +151,25 @@ describe("netdicom echo and store against netdicom storescp", () => {
     }
   })
 
+  it("a refused file whose data set names no SOP instance says the request named its meta's UIDs", async () => {
+    const dir = temp("no-sop-uids")
+    const study = "1.2.826.0.1.3680043.10.1478.96.7"
+    const spec = { patientId: "NOSOP", patientName: "NO^SOP", study, series: `${study}.1`, sop: `${study}.1.1` }
+    writeFile(dir, "no-sop.dcm", part10({ ...spec, noSopUidsInDataSet: true }))
+    writeFile(dir, "good.dcm", part10({ ...spec, sop: `${study}.1.2` }))
+    const r = await netdicom(["store", "127.0.0.1", String(scp.port), dir])
+    assert.strictEqual(r.code, 1, r.stdout + r.stderr)
+    assert.include(r.stdout, "1 sent, 0 warnings, 1 failed")
+    const failed = lines(r.stderr).filter((l) => l.startsWith("FAILED "))
+    assert.strictEqual(failed.length, 1, r.stderr)
+    // storescp refuses it, saying what the data set lacks (it stored it, answering Success, before)
+    assert.include(failed[0]!, "no-sop.dcm: C-STORE: Error: cannot understand (0xC000): ")
+    assert.include(failed[0]!, "no SOP Class UID and SOP Instance UID in the data set")
+    // and the client says what it sent instead, for peers that refuse without a comment (DCMTK's storescp, Orthanc)
+    assert.include(failed[0]!, "(the data set names no SOP Class/Instance UID, (0008,0016)/(0008,0018): the request")
+    assert.isFalse(fs.existsSync(path.join(out, study, `${study}.1.1.dcm`)))
+  })
+
   it("an instance sent again replaces its file; sent again under another study, it moves there", async () => {
     const [first, second] = ["1.2.826.0.1.3680043.10.1478.95.1", "1.2.826.0.1.3680043.10.1478.95.2"]
     const sop = `${first}.1.1`
@@ -189,7 +208,7 @@ describe("netdicom echo and store against netdicom storescp", () => {
     assert.notMatch(quiet.output(), /INFO/, quiet.output())
   })
 
-  it("--window 4: the window is negotiated (storescp grants up to 8), C-STOREs overlap, every file arrives", async () => {
+  it("--window 4: the window is negotiated (storescp grants up to 8), C-STOREs overlap, every file arrives; less granted is said", async () => {
     const dir = temp("window")
     const study = "1.2.826.0.1.3680043.10.1478.96.2"
     for (let i = 1; i <= 12; i++) {
@@ -213,6 +232,19 @@ describe("netdicom echo and store against netdicom storescp", () => {
     const events = lines(log).filter((l) => /send C-STORE-RQ|received C-STORE-RSP/.test(l))
     const firstAnswer = events.findIndex((l) => l.includes("received C-STORE-RSP"))
     assert.isAbove(firstAnswer, 1, events.slice(0, 6).join("\n"))
+    // granted all it asked: nothing said about the window
+    assert.notInclude(r.stderr, "the peer granted")
+    // asked more than storescp's 8, or of a peer granting none (qrscp): said once, on stderr
+    const more = await netdicom(["store", "127.0.0.1", String(scp.port), dir, "--window", "16", "--associations", "2"])
+    assert.strictEqual(more.code, 0, more.stdout + more.stderr)
+    assert.deepStrictEqual(
+      lines(more.stderr).filter((l) => l.includes("granted")),
+      ["--window 16: the peer granted 8"]
+    )
+    const qr = await serve(["qrscp", "0", "--store", temp("window-qr"), "--db", ":memory:"])
+    const none = await netdicom(["store", "127.0.0.1", String(qr.port), dir, "--window", "4"])
+    assert.strictEqual(none.code, 0, none.stdout + none.stderr)
+    assert.include(none.stderr, "--window 4: the peer granted 1 (no window: one C-STORE at a time)")
     const bad = await netdicom(["store", "127.0.0.1", String(scp.port), dir, "--window", "0"])
     assert.strictEqual(bad.code, 1)
     assert.match(bad.stderr, /--window must be 1-65535/)
@@ -699,6 +731,30 @@ describe("invocation details", () => {
       const line = lines(r.stdout).find((l) => l.trim().startsWith(`${flag} `))
       assert.include(line ?? "", `(default ${value}`, `${command}: ${r.stdout}`)
     }
+  })
+
+  it("--help of each server says --tls-ca covers the --peer servers it connects to, not only qrscp's", async () => {
+    for (const command of ["storescp", "qrscp"]) {
+      const r = await netdicom([command, "--help"])
+      const line = lines(r.stdout).find((l) => l.trim().startsWith("--tls-ca "))
+      // storescp has no C-MOVE destinations: its --peer requesters are what its CAs check besides clients
+      assert.include(line ?? "", "the servers this one connects to (--peer", `${command}: ${r.stdout}`)
+    }
+  })
+
+  it("a folder that cannot be made or a path that cannot be read is said without JavaScript's 'Error: '", async () => {
+    const dir = temp("not-a-folder")
+    const file = writeFile(dir, "plain.txt", "a file, not a folder\n")
+    const got = await netdicom(["get", "127.0.0.1", "1", "-k", "StudyInstanceUID=1.2.3", "--out", file])
+    assert.strictEqual(got.code, 1)
+    assert.strictEqual(got.stderr.trim(), `netdicom get: --out ${file}: ${file} is not a directory`)
+    const below = path.join(file, "x.dcm")
+    const stored = await netdicom(["store", "127.0.0.1", "1", below])
+    assert.match(stored.stderr, new RegExp(`FAILED ${below.replace(/[.]/g, "\\.")}: ENOTDIR: `), stored.stderr)
+    const qr = await netdicom(["qrscp", "0", "--store", path.join(file, "store")])
+    assert.strictEqual(qr.code, 1)
+    assert.notInclude(qr.stderr, "Error: ", qr.stderr)
+    assert.include(qr.stderr, `cannot create ${path.join(file, "store")}: `)
   })
 
   it("echo HOST:PORT: the error says host and port are two arguments", async () => {

@@ -217,8 +217,17 @@ describe("Contexts", () => {
     const hint = Contexts.refusedSyntaxHint("no context accepted for transfer syntax 1.2.840.10008.1.2.5")
     assert.include(hint ?? "", "RLE Lossless (1.2.840.10008.1.2.5)")
     assert.include(hint ?? "", "--sop-class")
-    assert.isUndefined(Contexts.refusedSyntaxHint("no context accepted for 1.2.840.10008.5.1.4.1.1.2"))
+    assert.isUndefined(Contexts.refusedSyntaxHint("SCU took no SCP role for 1.2.840.10008.5.1.4.1.1.2"))
     assert.isUndefined(Contexts.refusedSyntaxHint(undefined))
+  })
+
+  it("a C-GET refused for a SOP class not proposed gets a hint naming its --sop-class keyword", () => {
+    const hint = Contexts.refusedSyntaxHint("no context accepted for 1.2.840.10008.5.1.4.1.1.481.8")
+    assert.include(hint ?? "", "RT Ion Plan Storage (1.2.840.10008.5.1.4.1.1.481.8)")
+    assert.include(hint ?? "", "--sop-class RTIonPlanStorage")
+    assert.include(hint ?? "", "in place of the default classes")
+    // a class no table names is given by its UID, which --sop-class takes as well
+    assert.include(Contexts.refusedSyntaxHint("no context accepted for 1.2.3.4") ?? "", "--sop-class 1.2.3.4 ")
   })
 
   it("a C-GET proposal fits 128 contexts with the C-GET one, one transfer syntax each", () => {

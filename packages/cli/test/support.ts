@@ -125,6 +125,8 @@ export interface Spec {
   readonly specificCharacterSet?: string
   /** Rows and Columns of the 16-bit image (default 4). */
   readonly side?: number
+  /** Leave (0008,0016) and (0008,0018) out of the data set (the meta still names them), as some exports do. */
+  readonly noSopUidsInDataSet?: boolean
 }
 
 /** A small Part 10 file written by dcmjs: a 4x4 16-bit image with the given identifiers. */
@@ -140,8 +142,7 @@ export const part10 = (spec: Spec): Uint8Array => {
   }
   const dataset = {
     ...(spec.specificCharacterSet === undefined ? {} : { SpecificCharacterSet: spec.specificCharacterSet }),
-    SOPClassUID: sopClass,
-    SOPInstanceUID: spec.sop,
+    ...(spec.noSopUidsInDataSet === true ? {} : { SOPClassUID: sopClass, SOPInstanceUID: spec.sop }),
     PatientID: spec.patientId,
     PatientName: spec.patientName,
     StudyInstanceUID: spec.study,

@@ -238,6 +238,28 @@ describe.skipIf(!haveCorpus)("readMeta on the corpus", () => {
   )
 })
 
+describe("readSendableMeta", () => {
+  it.effect("a file that is neither Part 10 nor a bare data set says both, with the tag its first bytes read as", () =>
+    Effect.gen(function* () {
+      // a bare data set one stray byte off (as the corpus's no_meta.dcm): (0008,0005) CS "ISO_IR 100" after a space
+      const element = Buffer.from([0x08, 0x00, 0x05, 0x00, 0x43, 0x53, 0x0a, 0x00, ...Buffer.from("ISO_IR 100")])
+      const file = path.join(tmp, "stray-byte.dcm")
+      fs.writeFileSync(file, Buffer.concat([Buffer.from(" "), element, Buffer.alloc(200, 0x20)]))
+      const refused = yield* Effect.flip(Part10.readSendableMeta(file))
+      assert.strictEqual(refused._tag, "NoFileMeta")
+      assert.strictEqual(
+        refused.message,
+        'no File Meta Information: no "DICM" after the 128-byte preamble, and it is not a bare data set either: ' +
+          "the first tag reads as (0820,…) or (2008,…), not a group 0001-0008 a data set starts with"
+      )
+      // without the stray byte it reads as a bare data set, and what it lacks for one is said
+      fs.writeFileSync(file, element)
+      const bare = yield* Effect.flip(Part10.readSendableMeta(file))
+      assert.include(bare.message, "not a bare data set either: Explicit VR Little Endian: no SOP identifiers")
+    })
+  )
+})
+
 describe("readFileMeta reads only what it needs", () => {
   it.effect("a 4 GiB sparse file: the meta is found from its first bytes", () =>
     Effect.gen(function* () {
@@ -550,7 +572,9 @@ describe("writeMeta", () => {
       implementationVersionName: "NETDICOM_010",
       sourceAeTitle: "STORESCU",
       dataSetOffset: meta.length,
-      sniffed: false
+      sniffed: false,
+      // no data set follows, so the SOP UIDs are the meta's
+      sopFromMeta: true
     })
     const minimal = Part10.writeMeta({
       transferSyntaxUid: IMPLICIT,

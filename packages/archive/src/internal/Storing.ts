@@ -41,11 +41,23 @@ export interface FileEntry {
   readonly fileModifiedMs?: number | undefined
 }
 
-/** Refuses an instance whose SOP Class or Instance UID is not the one the request named. */
+/**
+ * Refuses an instance whose SOP Class or Instance UID is not the one the request named, or, for a request (a
+ * C-STORE), whose data set has none of its own: the File Meta Information written for it from the request would
+ * stand in, and the index would hold an instance its data set does not name (DCMTK's storescp and Orthanc refuse it).
+ */
 export const expectations = (
-  header: { readonly sopClassUid: string; readonly sopInstanceUid: string },
+  header: {
+    readonly sopClassUid: string
+    readonly sopInstanceUid: string
+    readonly sopUidsFromMeta?: ReadonlyArray<string> | undefined
+  },
   options: StoreOptions | undefined
 ): Result.Result<void, InvalidInstance> => {
+  const fromMeta = header.sopUidsFromMeta
+  if ((options?.sopInstanceUid !== undefined || options?.sopClassUid !== undefined) && fromMeta !== undefined) {
+    return Result.fail(new InvalidInstance({ reason: `no ${fromMeta.join(" and ")} in the data set` }))
+  }
   const want = options?.sopInstanceUid
   if (want !== undefined && want !== header.sopInstanceUid) {
     return Result.fail(

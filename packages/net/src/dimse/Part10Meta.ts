@@ -48,6 +48,11 @@ export interface FileMeta {
   readonly dataSetOffset: number
   /** The file lacked the standard preamble, "DICM" or meta group; the above was guessed (`sniff: true`). */
   readonly sniffed: boolean
+  /**
+   * Set when the data set's first bytes gave no (0008,0016)/(0008,0018) (absent, empty or unreadable), so that
+   * `sopClassUid` and `sopInstanceUid` are the meta's: a peer checking the data set is likely to refuse it.
+   */
+  readonly sopFromMeta?: true
 }
 
 /** A file's meta, with its size: the data set is the bytes from `dataSetOffset` to `fileSize`. */
@@ -290,6 +295,7 @@ const fromMetaGroup = (
   // the data set's own UIDs are what a C-STORE must name; the meta's stand in when the data set lacks them
   const found = sopIdentifiers(b.subarray(end), transferSyntaxUid)
   let sop: SopIdentifiers
+  let sopFromMeta = false
   if (Result.isSuccess(found)) sop = found.success
   else if (found.failure._tag === "Truncated" && (growable || !metaComplete)) {
     const e = found.failure
@@ -299,7 +305,10 @@ const fromMetaGroup = (
   } else if (!metaComplete) {
     const reason = `(0002,0002) or (0002,0003) is empty, and the data set does not help: ${found.failure.message}`
     return Result.fail(new MissingSopIdentifiers({ reason }))
-  } else sop = { sopClassUid: mediaClass, sopInstanceUid: mediaInstance }
+  } else {
+    sop = { sopClassUid: mediaClass, sopInstanceUid: mediaInstance }
+    sopFromMeta = true
+  }
   return Result.succeed({
     transferSyntaxUid,
     mediaStorageSopClassUid: mediaClass || sop.sopClassUid,
@@ -309,7 +318,8 @@ const fromMetaGroup = (
     ...optional("implementationVersionName", value(IMPLEMENTATION_VERSION_NAME)),
     ...optional("sourceAeTitle", value(SOURCE_AE_TITLE)),
     dataSetOffset: end,
-    sniffed
+    sniffed,
+    ...(sopFromMeta ? { sopFromMeta: true as const } : {})
   })
 }
 

@@ -11,7 +11,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { DataSourceFailed } from "./DimseError.ts"
 import * as FileIo from "./FileIo.ts"
-import { FileReadFailed, type Part10Error, readFailed, Truncated } from "./Part10Error.ts"
+import { FileReadFailed, NoFileMeta, type Part10Error, readFailed, Truncated } from "./Part10Error.ts"
 import {
   type DataSetLocation,
   DEFAULT_MAX_READ,
@@ -72,8 +72,9 @@ export const readFileMeta = (path: string, options?: ReadFileMetaOptions): Effec
  * The meta of a file to send, as DCMTK's storescu reads one: its File Meta Information, or, for a bare data set
  * without one (as some exports and older tools write them), its transfer syntax guessed from its first element
  * (`sniff`: Implicit or Explicit VR, byte order) and `sniffed` set. A file that is no data set either fails with the
- * missing meta (`NoFileMeta`) as its reason; a bare data set cut short fails with that. Used by `Scu.describeFile`
- * and `netdicom store`.
+ * missing meta (`NoFileMeta`) as its reason, saying why it is not a bare data set (its first tag: a data set one stray
+ * byte off reads as nonsense); a bare data set cut short fails with that. Used by `Scu.describeFile` and
+ * `netdicom store`.
  */
 export const readSendableMeta = (
   path: string,
@@ -81,7 +82,11 @@ export const readSendableMeta = (
 ): Effect.Effect<FileInfo, Part10Error> =>
   Effect.catchTag(readFileMeta(path, { ...options, sniff: false }), "NoFileMeta", (noMeta) =>
     readFileMeta(path, { ...options, sniff: true }).pipe(
-      Effect.mapError((e) => (e._tag === "UnrecognizedDataSet" ? noMeta : e))
+      Effect.mapError((e) =>
+        e._tag === "UnrecognizedDataSet"
+          ? new NoFileMeta({ reason: `${noMeta.reason}, and it is not a bare data set either: ${e.reason}` })
+          : e
+      )
     )
   )
 
