@@ -13,6 +13,7 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
 import * as Tls from "node:tls"
+import { Part10 } from "@netdicom/net"
 import { Dimse, PduCodec, type Pdu } from "@netdicom/wire"
 import { Result } from "effect"
 
@@ -35,7 +36,13 @@ const targets = args
   })
 const seconds = Number(flag("--seconds", "60"))
 const concurrency = Number(flag("--concurrency", "20"))
-const filesDir = flag("--files", "/tmp/a32/hostile")
+const filesDir = flag("--files", "")
+if (filesDir === "" || targets.length === 0) {
+  process.stderr.write(
+    "usage: hostile.ts PORT[:tls][:AET] ... --files DIR [--seconds S] [--concurrency C] [--count N]\n"
+  )
+  process.exit(2)
+}
 
 const encode = (pdu: Pdu.Pdu): Buffer => Buffer.from(Result.getOrThrow(PduCodec.encodePdu(pdu)))
 const command = (m: Dimse.Message): Uint8Array => Result.getOrThrow(Dimse.encode(m))
@@ -72,9 +79,8 @@ const instances: Array<Instance> = Fs.readdirSync(filesDir)
     const bytes = Fs.readFileSync(Path.join(filesDir, f))
     const groupLength = bytes.readUInt32LE(128 + 4 + 8)
     const start = 128 + 4 + 12 + groupLength
-    const meta = bytes.subarray(0, start).toString("latin1")
-    const uid = /1\.2\.276\.0\.7230010\.3\.1\.4\.[0-9.]+/.exec(meta)?.[0] ?? ""
-    return { uid, dataSet: bytes.subarray(start) }
+    const meta = Result.getOrThrow(Part10.readMeta(new Uint8Array(bytes)))
+    return { uid: meta.mediaStorageSopInstanceUid, dataSet: bytes.subarray(start) }
   })
 
 const rand = (n: number): number => Math.floor(Math.random() * n)
