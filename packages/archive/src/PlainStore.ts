@@ -5,12 +5,14 @@
  * checked against the request's, as `Archive.store` does; but only the UIDs that name the file are read
  * (`InstanceUids`, no dcmjs), and nothing is indexed.
  *
- * What the store remembers is the file of each SOP Instance UID it wrote, in memory, for as long as it runs: an
- * instance received again replaces its file, and one received again under another Study Instance UID moves (its
- * earlier file is removed once the new one is in place, while that file is as written), like the archive with
- * `uidConflicts: "move"`. Files already under the root when it starts are not looked at: an instance stored by an
- * earlier run and received again under another study keeps both files. It answers no query; `held` says what this run
- * wrote (a Storage Commitment SCP's answer, `Commitment.plainLayer`).
+ * What the store remembers is the file of each SOP Instance UID it wrote, in memory, for the latest `REMEMBERED`
+ * instances (100,000, ~35 MiB; `remember` sets it): an instance received again replaces its file, and one received
+ * again under another Study Instance UID moves (its earlier file is removed once the new one is in place, while that
+ * file is as written), like the archive with `uidConflicts: "move"`. Files already under the root when it starts are
+ * not looked at, nor are those of instances forgotten since: an instance stored by an earlier run (or too long ago)
+ * and received again under another study keeps both files. It answers no query; `held` says what it remembers of
+ * what this run wrote (a Storage Commitment SCP's answer, `Commitment.plainLayer`). Remembering every instance let a
+ * server's heap grow by ~330 bytes per instance for as long as it ran.
  *
  * @since 0.1.0
  */
@@ -65,18 +67,38 @@ export class PlainStore extends Context.Service<
     })
   )
 
-  /** A store with files under `root`; `sync` as `InstanceStoreOptions.sync` (default true). */
+  /**
+   * A store with files under `root`; `sync` as `InstanceStoreOptions.sync` (default true); `remember`, how many of
+   * the instances written last it remembers (default `REMEMBERED`).
+   */
   static readonly layerFrom = (options: {
     readonly root: string
     readonly sync?: boolean
+    readonly remember?: number
   }): Layer.Layer<PlainStore | InstanceStore, StoreFailed> =>
-    Layer.provideMerge(PlainStore.layer, InstanceStore.layer({ root: options.root, sync: options.sync ?? true }))
+    Layer.provideMerge(
+      Layer.effect(
+        PlainStore,
+        Effect.gen(function* () {
+          return make(yield* InstanceStore, { remember: options.remember })
+        })
+      ),
+      InstanceStore.layer({ root: options.root, sync: options.sync ?? true })
+    )
 }
 
-/** A store on the given file store. */
-export const make = (store: InstanceStore["Service"]): PlainStore["Service"] => {
+/** How many of the instances written last a store remembers by default. */
+export const REMEMBERED = 100_000
+
+/** A store on the given file store, remembering the latest `options.remember` instances (default `REMEMBERED`). */
+export const make = (
+  store: InstanceStore["Service"],
+  options?: { readonly remember?: number | undefined }
+): PlainStore["Service"] => {
+  const remember = Math.max(1, options?.remember ?? REMEMBERED)
   const exclusive = Storing.keyedLock()
-  // the file each SOP Instance UID was last written to in this run
+  // the file each SOP Instance UID was last written to in this run, the latest written last: past `remember`, the
+  // earliest is forgotten
   const written = new Map<string, FileEntry & { readonly sopClassUid: string }>()
 
   const storeInstance = (bytes: InstanceBytes, options?: StoreOptions) =>
@@ -119,6 +141,8 @@ export const make = (store: InstanceStore["Service"]): PlainStore["Service"] => 
               Effect.ensuring(Option.match(aside, { onNone: () => Effect.void, onSome: (a) => a.drop }))
             )
           const earlier = written.get(uids.sopInstanceUid)
+          written.delete(uids.sopInstanceUid)
+          if (written.size >= remember) written.delete(written.keys().next().value!)
           written.set(uids.sopInstanceUid, {
             sopInstanceUid: uids.sopInstanceUid,
             sopClassUid: uids.sopClassUid,

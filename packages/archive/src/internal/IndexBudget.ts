@@ -28,6 +28,12 @@ const IDENTITY = new Set(["PatientID", "StudyInstanceUID", "SeriesInstanceUID", 
  */
 export type Sizes = Map<string, { readonly value: unknown; readonly length: number; readonly limit: number }>
 
+// A private or unknown attribute's key: its tag (dcmjs names the attributes its dictionary knows by keyword).
+const TAG_KEY = /^[0-9A-F]{8}$/
+
+// The limits of the keywords the dictionary names, as looked up: a few thousand at most. An attribute keyed by its tag
+// (private or unknown) is looked up each time, not kept: a peer sending instances of distinct private tags (30,000
+// in one instance of 300 KB) grew this map for as long as the server ran.
 const limits = new Map<string, number>()
 /** The longest JSON the index keeps of an attribute: `INDEX_SEQUENCE_LIMIT` for a sequence, else `INDEX_VALUE_LIMIT`.
  */
@@ -35,10 +41,13 @@ const limitOf = (keyword: string): number => {
   let limit = limits.get(keyword)
   if (limit === undefined) {
     limit = Dcmjs.lookup(keyword)?.vr === "SQ" ? INDEX_SEQUENCE_LIMIT : INDEX_VALUE_LIMIT
-    limits.set(keyword, limit)
+    if (!TAG_KEY.test(keyword)) limits.set(keyword, limit)
   }
   return limit
 }
+
+/** How many attributes' limits are kept (for the tests: it must not grow with the private tags a peer sends). */
+export const limitsKept = (): number => limits.size
 
 /**
  * An upper bound of the length of a value's JSON, without writing it, for the values that have a quick one (text,
@@ -84,9 +93,6 @@ export const indexable = (dataset: Dataset, sizes: Sizes = new Map()): Dataset =
   }
   return out
 }
-
-// A private or unknown attribute's key: its tag (dcmjs names the attributes its dictionary knows by keyword).
-const TAG_KEY = /^[0-9A-F]{8}$/
 
 /**
  * `indexable` with every length measured (the JSON of each value written). The attributes the dictionary names
