@@ -8,6 +8,7 @@
  *
  * @since 0.1.0
  */
+import * as FsSync from "node:fs"
 import * as Path from "node:path"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -212,6 +213,13 @@ const store = Command.make(
       ),
       Flag.withDefault(1)
     ),
+    failedList: Flag.String("failed-list").pipe(
+      Flag.withDescription(
+        "write the path of every file not stored (failed, refused or never sent), one per line, to this file at " +
+          "the end, also after Ctrl-C; stderr names at most 10 of those a lost association left unsent"
+      ),
+      Flag.optional
+    ),
     ...common
   },
   (c) =>
@@ -228,6 +236,19 @@ const store = Command.make(
       let sent = 0
       let warnings = 0
       let failed = 0
+      // the files the peer answered Success or Warning for: every other is not stored (`--failed-list`)
+      const stored = new Set<string>()
+      const writeFailedList = Effect.suspend(() => {
+        if (Option.isNone(c.failedList)) return Effect.void
+        const list = c.failedList.value
+        const unstored = [...missing.map((m) => m.path), ...files].filter((path) => !stored.has(path))
+        return Effect.try({
+          try: () => FsSync.writeFileSync(list, unstored.map((path) => `${path}\n`).join("")),
+          catch: (cause) => (cause instanceof Error ? cause.message : String(cause))
+        }).pipe(
+          Effect.catch((why) => Console.error(`netdicom store: cannot write --failed-list ${list}: ${printable(why)}`))
+        )
+      })
       const reportFailure = (path: string, reason: string) =>
         Effect.andThen(clearProgress, Console.error(`FAILED ${printable(path)}: ${printable(reason)}`)).pipe(
           Effect.andThen(Effect.sync(() => void failed++))
@@ -240,6 +261,7 @@ const store = Command.make(
           const notSent = Math.max(0, total - sent - failed)
           yield* clearProgress
           yield* Console.error(`netdicom store: interrupted: ${notSent} file(s) not sent`)
+          yield* writeFailedList
           yield* Console.log(`${sent} sent, ${warnings} warnings, ${failed + notSent} failed`)
         })
       )
@@ -313,6 +335,7 @@ const store = Command.make(
               // nearly every file: counted, nothing to say (no generator made for it)
               if (Result.isSuccess(r) && r.success.category === "Success") {
                 sent++
+                stored.add(file.path)
                 return Effect.void
               }
               return Effect.gen(function* () {
@@ -321,6 +344,7 @@ const store = Command.make(
                   if (s.category === "Warning") {
                     sent++
                     warnings++
+                    stored.add(file.path)
                     yield* clearProgress
                     yield* Console.error(`WARNING ${file.path}: ${describeStatus(s)}`)
                   } else yield* reportFailure(file.path, `C-STORE: ${describeStatus(s)}${sopFromMetaNote(file)}`)
@@ -425,6 +449,7 @@ const store = Command.make(
       }
       yield* Effect.forEach(parts, sendPart, { discard: true }).pipe(onInterrupt)
       yield* clearProgress
+      yield* writeFailedList
       yield* Console.log(`${sent} sent, ${warnings} warnings, ${failed} failed`)
       if (failed > 0) return yield* fail("")
     }).pipe(withLogging(c, "client"))

@@ -644,8 +644,9 @@ describe("failures are one line, never a stack trace", () => {
     assert.deepStrictEqual(lines(r.stdout), ["0 sent, 0 warnings, 2 failed"], r.stdout)
   })
 
-  it("a server gone mid-batch: the files left are named up to 10, then one line for the rest", async () => {
+  it("a server gone mid-batch: the files left are named up to 10, then one line for the rest; --failed-list names all", async () => {
     const dir = temp("gone-mid-batch")
+    const failedList = path.join(temp("gone-mid-batch-list"), "failed.txt")
     const count = 60
     for (let n = 1; n <= count; n++) {
       const sop = `1.2.826.0.1.3680043.10.1478.96.${n}`
@@ -669,7 +670,7 @@ describe("failures are one line, never a stack trace", () => {
         })
         const scope = yield* Scope.make()
         const server = yield* Scp.serve(scpAe, { port: 0 }).pipe(Effect.provide(storage), Scope.provide(scope))
-        const store = ["store", "127.0.0.1", String(server.port), dir, "--aec", "GONE"]
+        const store = ["store", "127.0.0.1", String(server.port), dir, "--aec", "GONE", "--failed-list", failedList]
         const run = yield* Effect.forkChild(Effect.promise(() => netdicom(store)))
         yield* Deferred.await(stop)
         yield* Scope.close(scope, Exit.void)
@@ -691,6 +692,15 @@ describe("failures are one line, never a stack trace", () => {
     const others = err.filter((l) => !named.includes(l) && !more.includes(l))
     assert.isAtMost(others.length, 2, r.stderr)
     assert.strictEqual(named.length + Number(/^FAILED (\d+)/.exec(more[0]!)![1]) + others.length, failed, r.stderr)
+    // every file not stored by path, the unnamed ones too: as many as failed, each a file given, none twice
+    const listed = fs
+      .readFileSync(failedList, "utf8")
+      .split("\n")
+      .filter((l) => l !== "")
+    assert.strictEqual(listed.length, failed)
+    assert.strictEqual(new Set(listed).size, listed.length)
+    for (const l of listed) assert.isTrue(l.startsWith(dir) && fs.existsSync(l), l)
+    for (const l of named) assert.include(listed, /^FAILED (\S+\.dcm):/.exec(l)![1])
   })
 
   it("store with no input files is an error, not 0 sent", async () => {
