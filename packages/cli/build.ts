@@ -28,18 +28,8 @@ const here = Path.dirname(fileURLToPath(import.meta.url))
  * (docs/performance.md, Round 9). `--max-opt=2` makes Maglev, V8's mid tier (on by default from Node 24), the top
  * one: no TurboFan, whose code pages and compile zones took Node 26's peaks 4-6 MiB above Node 22's, for the same
  * cold CPU and a few per cent more main-thread CPU once warm (docs/performance.md, Round 12).
- * `--no-concurrent-recompilation` has Maglev compile on the main thread, as a function gets hot, rather than on the
- * background thread: a finished compile no longer waits there, holding its memory, for a busy main thread to take it,
- * which took a large transfer's peak 3-9 MiB higher the busier the machine (the SCP's 65-70 MiB at 32 MiB: 61-63), and
- * a server facing echoscu 12 MiB higher; the compiles cost the same CPU on either thread (docs/performance.md,
- * Round 21).
  */
-export const NODE_FLAGS: ReadonlyArray<string> = [
-  "--max-semi-space-size=1",
-  "--v8-pool-size=1",
-  "--max-opt=2",
-  "--no-concurrent-recompilation"
-]
+export const NODE_FLAGS: ReadonlyArray<string> = ["--max-semi-space-size=1", "--v8-pool-size=1", "--max-opt=2"]
 
 /**
  * The environment a netdicom server (`netdicom storescp`, `qrscp`, the bench's SCP) runs with on Linux: glibc's

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=1 --max-opt=2 --no-concurrent-recompilation
+#!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=1 --max-opt=2
 // The `netdicom` command: runs ../dist/netdicom.mjs, the bundle `node packages/cli/build.ts` makes (`pnpm install`
 // runs it), while the content hashes of the sources and lockfile match the manifest the build wrote beside it
 // (./entry.js decides; modification times play no part); otherwise ../src/main.ts with Node's type stripping (on

@@ -261,15 +261,6 @@ describe("the bundled netdicom command", () => {
     assert.isTrue(shim.includes("netdicom.js"), shim)
   })
 
-  it("under NODE_FLAGS V8 optimizes a hot function on the main thread, not on its background thread", async () => {
-    // a compile finished on the background thread waited there, with its memory, for the main thread to install it
-    const hot = "function f(x) { return x * 2 + 1 }; let s = 0; for (let i = 0; i < 1e6; i++) s += f(i); console.log(s)"
-    const result = await run(process.execPath, [...NODE_FLAGS, "--trace-opt", "-e", hot])
-    const modes = result.stdout.split("\n").filter((line) => line.startsWith("[compiling method"))
-    assert.isAbove(modes.length, 0, result.stdout)
-    for (const line of modes) assert.include(line, "mode: ConcurrencyMode::kSynchronous")
-  })
-
   it("bin/flags.js: on a Node older than 24 the command runs again without --max-opt=2 (no tier left there)", () => {
     const argv = ["--max-semi-space-size=1", "--v8-pool-size=1", "--max-opt=2"]
     assert.deepStrictEqual(execArgvFor("22.21.1", argv), ["--max-semi-space-size=1", "--v8-pool-size=1"])
