@@ -47,12 +47,12 @@ export const open = (
   const ch = made.ch
   return {
     channel: made.channel,
-    attach: made.attach,
+    attach: Effect.sync(() => attachNow(ch)),
     finalizer: Effect.suspend(() => ChannelEnd.finalize(ch, made.stopWatching))
   }
 }
 
-// A channel made over `ch`, attached by `attach`; `stopWatching` ends its watch of the association's end.
+// A channel made over `ch`, not yet attached; `stopWatching` ends its watch of the association's end.
 const openState = (ch: ChannelState) => {
   const association = ch.association
   // The module functions bound to this channel's state (a bound function is called without a frame of its own, unlike
@@ -70,17 +70,19 @@ const openState = (ch: ChannelState) => {
     isStopping: () => ch.stopping
   }
   ch.self = channel
-  // A run receiver: the P-DATA-TFs of one socket read in one call (a small C-STORE is four).
-  const attach = Effect.andThen(
-    association.receive(ch.rx),
-    Effect.andThen(
-      association.beforeRelease(ChannelEnd.beforeRelease(ch), () => ChannelEnd.idleForRelease(ch)),
-      association.releaseWhenIdle(() => ChannelEnd.quietForIdleRelease(ch))
-    )
-  )
   const stopWatching = association.whenEnded((ending) => ChannelEnd.associationEnded(ch, ending))
-  return { ch, channel, attach, stopWatching }
+  return { ch, channel, stopWatching }
 }
+
+// Attaches the channel to its association, as a plain call: its receiver (a run receiver: the P-DATA-TFs of one
+// socket read in one call; a small C-STORE is four), its hook before a release is answered, its idle release.
+const attachNow = (ch: ChannelState): void =>
+  ch.association.attachNow(
+    ch.rx,
+    ChannelEnd.beforeRelease(ch),
+    () => ChannelEnd.idleForRelease(ch),
+    () => ChannelEnd.quietForIdleRelease(ch)
+  )
 
 /**
  * An SCP's channel on an association it serves, from its set-up to the association's end, then ended (its finalizer
@@ -104,7 +106,8 @@ export const serveUntilEnded = (association: Association, handler: RequestHandle
       const more = ChannelEnd.finalize(ch, opened.stopWatching)
       if (more !== Effect.void) rest = ch.runFork(more)
     })
-    return Effect.onExit(Effect.andThen(opened.attach, association.disconnected), () => {
+    attachNow(ch)
+    return Effect.onExit(association.disconnected, () => {
       stopWatching()
       if (!begun) return ChannelEnd.finalize(ch, opened.stopWatching)
       return rest === undefined ? Effect.void : Fiber.join(rest)
