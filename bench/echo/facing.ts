@@ -3,7 +3,7 @@
  * `ab.ts build <dir>`, run with the servers' flags and environment as `pnpm bench` runs it) facing requestors of
  * different kinds, one fresh SCP process per sample, the modes taking turns. Prints the SCP's CPU per association
  * (all threads and the main thread, from `/proc/<pid>/task/<tid>/schedstat`, nanoseconds) over `count`
- * associations of one C-ECHO each. Modes (comma-separated, default all):
+ * associations of one C-ECHO each. Modes (comma-separated, default echoscu,scu,gap5):
  * - `echoscu`: one DCMTK echoscu process per association, as the bench's echoscu → netdicom SCP row;
  * - `scu`: the bench's netdicom SCU (`<dir>/scu.mjs`), all associations back to back in one process;
  * - `gap<ms>`: the same SCU, one association per job, `<ms>` milliseconds of nothing between associations (what the
