@@ -63,6 +63,16 @@ export interface Association {
    * Without it, or on an acceptor, the idle timeout aborts.
    */
   readonly releaseWhenIdle: (quiet: () => boolean) => Effect.Effect<void>
+  /**
+   * `receive(receiver)`, `beforeRelease(hook, idle)` and `releaseWhenIdle(quiet)` done at once as a plain call, from
+   * within a running effect: how the DIMSE layer attaches its channel (every association's set-up).
+   */
+  readonly attachNow: (
+    receiver: UpperLayer.PDataRunReceiver,
+    hook: Effect.Effect<void>,
+    idle: () => boolean,
+    quiet: () => boolean
+  ) => void
   /** Requests release and waits for the A-RELEASE-RP (requestor). */
   readonly release: Effect.Effect<void, AcseTimeout | AssociationAborted>
   /** Aborts (A-ABORT, service-user source) and waits for the connection to close. */
@@ -194,6 +204,14 @@ const establish = (
       }
     }
 
+    const receiveNow = (handler: UpperLayer.PDataReceiver | UpperLayer.PDataRunReceiver) => {
+      // P-DATA queued as indications is taken one PDU at a time.
+      const one = typeof handler === "function" ? handler : UpperLayer.onePDataAtATime(handler)
+      receiver = one
+      Deferred.doneUnsafe(receiverSet, Effect.succeed(one))
+      ul.receivePDataNow(handler)
+    }
+
     const association: Association = {
       role,
       ae,
@@ -205,14 +223,7 @@ const establish = (
         const rest = ul.writePData(pdus)
         return rest === undefined ? undefined : Effect.mapError(rest, () => goneError(endingSeen))
       },
-      receive: (handler) =>
-        Effect.suspend(() => {
-          // P-DATA queued as indications is taken one PDU at a time.
-          const one = typeof handler === "function" ? handler : UpperLayer.onePDataAtATime(handler)
-          receiver = one
-          Deferred.doneUnsafe(receiverSet, Effect.succeed(one))
-          return ul.receivePData(handler)
-        }),
+      receive: (handler) => Effect.sync(() => receiveNow(handler)),
       beforeRelease: (h, idle) =>
         Effect.sync(() => {
           hook = h
@@ -222,6 +233,12 @@ const establish = (
         Effect.sync(() => {
           idleQuiet = quiet
         }),
+      attachNow: (handler, h, idle, quiet) => {
+        receiveNow(handler)
+        hook = h
+        hookIdle = idle
+        idleQuiet = quiet
+      },
       release: Effect.suspend(() => {
         if (endingSeen) return endingSeen._tag === "Released" ? peerCloses : Effect.fail(endingSeen.error)
         // The idle timeout's release under way (its end bounded by the machine's timer): waited for, not asked again.

@@ -6,6 +6,7 @@
  */
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import type { Association } from "../association/Association.ts"
 import type { DimseChannel, RequestHandler } from "./ChannelApi.ts"
 import * as ChannelEnd from "./ChannelEnd.ts"
@@ -42,7 +43,18 @@ export const open = (
   handler: RequestHandler | undefined,
   context: Context.Context<never>
 ): Opened => {
-  const ch = new ChannelState(association, handler, context, HOOKS)
+  const made = openState(new ChannelState(association, handler, context, HOOKS))
+  const ch = made.ch
+  return {
+    channel: made.channel,
+    attach: Effect.sync(() => attachNow(ch)),
+    finalizer: Effect.suspend(() => ChannelEnd.finalize(ch, made.stopWatching))
+  }
+}
+
+// A channel made over `ch`, not yet attached; `stopWatching` ends its watch of the association's end.
+const openState = (ch: ChannelState) => {
+  const association = ch.association
   // The module functions bound to this channel's state (a bound function is called without a frame of its own, unlike
   // a closure calling them): every C-STORE and C-ECHO's path.
   const channel: DimseChannel = {
@@ -58,24 +70,46 @@ export const open = (
     isStopping: () => ch.stopping
   }
   ch.self = channel
-  // A run receiver: the P-DATA-TFs of one socket read in one call (a small C-STORE is four).
-  const attach = Effect.andThen(
-    association.receive(ch.rx),
-    Effect.andThen(
-      association.beforeRelease(ChannelEnd.beforeRelease(ch), () => ChannelEnd.idleForRelease(ch)),
-      association.releaseWhenIdle(() => ChannelEnd.quietForIdleRelease(ch))
-    )
-  )
   const stopWatching = association.whenEnded((ending) => ChannelEnd.associationEnded(ch, ending))
-  return { channel, attach, finalizer: Effect.suspend(() => ChannelEnd.finalize(ch, stopWatching)) }
+  return { ch, channel, stopWatching }
 }
+
+// Attaches the channel to its association, as a plain call: its receiver (a run receiver: the P-DATA-TFs of one
+// socket read in one call; a small C-STORE is four), its hook before a release is answered, its idle release.
+const attachNow = (ch: ChannelState): void =>
+  ch.association.attachNow(
+    ch.rx,
+    ChannelEnd.beforeRelease(ch),
+    () => ChannelEnd.idleForRelease(ch),
+    () => ChannelEnd.quietForIdleRelease(ch)
+  )
 
 /**
  * An SCP's channel on an association it serves, from its set-up to the association's end, then ended (its finalizer
  * run however this ends): what `Effect.scoped` of `DimseChannel.make` and `association.ended` did, without the scope.
+ * The channel ends as the association does, in the turn that ended it, but this returns once the connection has closed
+ * too (`association.disconnected`: the peer's close after our A-RELEASE-RP, ARTIM bounding it), so that the server's
+ * own waits for the end and the close find both done: one fiber suspension per association rather than two.
  */
 export const serveUntilEnded = (association: Association, handler: RequestHandler): Effect.Effect<void> =>
   Effect.withFiber((fiber) => {
-    const opened = open(association, handler, fiber.context as Context.Context<never>)
-    return Effect.onExit(Effect.andThen(opened.attach, association.ended), () => opened.finalizer)
+    const context = fiber.context as Context.Context<never>
+    const ch = new ChannelState(association, handler, context, HOOKS)
+    const opened = openState(ch)
+    // The channel's end, begun once: as the association ends or, first, as this ends (interrupted by a server
+    // stopping: the handlers then get their grace before the server's A-ABORT). With nothing outstanding (every
+    // association's usual end) it is done within the call; otherwise its rest runs on a fiber, which this joins.
+    let begun = false
+    let rest: Fiber.Fiber<void> | undefined
+    const stopWatching = association.whenEnded(() => {
+      begun = true
+      const more = ChannelEnd.finalize(ch, opened.stopWatching)
+      if (more !== Effect.void) rest = ch.runFork(more)
+    })
+    attachNow(ch)
+    return Effect.onExit(association.disconnected, () => {
+      stopWatching()
+      if (!begun) return ChannelEnd.finalize(ch, opened.stopWatching)
+      return rest === undefined ? Effect.void : Fiber.join(rest)
+    })
   })

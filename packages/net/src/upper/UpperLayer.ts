@@ -94,6 +94,8 @@ export interface UpperLayer {
    * handed the P-DATA-TFs of one read in one call.
    */
   readonly receivePData: (handler: PDataReceiver | PDataRunReceiver) => Effect.Effect<void>
+  /** `receivePData` as a plain call. */
+  readonly receivePDataNow: (handler: PDataReceiver | PDataRunReceiver) => void
   /** The taker of a `PData` indication says it has handled it (keeps P-DATA in order with `receivePData`). */
   readonly pdataHandled: Effect.Effect<void>
   /** The machine's timers (its Clock), cancelled with its scope: for the association's own deadlines. */
@@ -299,15 +301,17 @@ class Machine extends MachineActions implements UpperLayer {
   }
 
   receivePData(handler: PDataReceiver | PDataRunReceiver): Effect.Effect<void> {
-    return Effect.sync(() => {
-      if (typeof handler === "function") {
-        this.receiver = handler
-        this.runReceiver = undefined
-      } else {
-        this.receiver = onePDataAtATime(handler)
-        this.runReceiver = handler
-      }
-    })
+    return Effect.sync(() => this.receivePDataNow(handler))
+  }
+
+  receivePDataNow(handler: PDataReceiver | PDataRunReceiver): void {
+    if (typeof handler === "function") {
+      this.receiver = handler
+      this.runReceiver = undefined
+    } else {
+      this.receiver = onePDataAtATime(handler)
+      this.runReceiver = handler
+    }
   }
 }
 
