@@ -225,6 +225,22 @@ export const cpuMs = (pid: number): number | undefined => {
   }
 }
 
+// Nanoseconds a thread has run, from its schedstat (0 for a thread gone meanwhile).
+const threadNs = (pid: number, tid: string): number => {
+  try {
+    return Number(Fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0])
+  } catch {
+    return 0
+  }
+}
+
+/** Nanoseconds a process has run, all its threads and its main thread alone (schedstat: finer than 10 ms ticks). */
+export const schedCpuNs = (pid: number): { readonly all: number; readonly main: number } => {
+  let all = 0
+  for (const tid of Fs.readdirSync(`/proc/${pid}/task`)) all += threadNs(pid, tid)
+  return { all, main: threadNs(pid, String(pid)) }
+}
+
 /** CPU time all processes on the machine have used so far (/proc/stat, all CPUs), ms, with the monotonic time. */
 export const machineCpu = (): { readonly busyMs: number; readonly at: number } | undefined => {
   try {

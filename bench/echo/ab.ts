@@ -20,21 +20,6 @@ import * as Procs from "../procs.ts"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
 
-// Nanoseconds a thread has run, from its schedstat (0 for a thread gone meanwhile).
-const threadNs = (pid: number, tid: string): number => {
-  try {
-    return Number(Fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0])
-  } catch {
-    return 0
-  }
-}
-
-const cpuNs = (pid: number): { readonly all: number; readonly main: number } => {
-  let all = 0
-  for (const tid of Fs.readdirSync(`/proc/${pid}/task`)) all += threadNs(pid, tid)
-  return { all, main: threadNs(pid, String(pid)) }
-}
-
 interface Sample {
   readonly scu: number
   readonly scp: number
@@ -59,10 +44,10 @@ const sample = async (dir: string, count: number): Promise<Sample> => {
   const scu = Procs.start(process.execPath, [...flags, Path.join(dir, "scu.mjs")], { stdin: true })
   await scu.line("READY")
   const job: ScuJob = { kind: "echo", host: Procs.LOOPBACK, port, pdu: 16384, count }
-  const before = cpuNs(scp.pid)
+  const before = Procs.schedCpuNs(scp.pid)
   scu.write(`${JSON.stringify(job)}\n`)
   const result = JSON.parse(await scu.line("RESULT", 600_000)) as { cpuMs: number; elapsedMs: number; error?: string }
-  const after = cpuNs(scp.pid)
+  const after = Procs.schedCpuNs(scp.pid)
   await Procs.stop(scp)
   await Procs.stop(scu)
   if (result.error !== undefined) throw new Error(`${dir}: ${result.error}`)

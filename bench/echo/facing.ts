@@ -18,20 +18,6 @@ import { NODE_FLAGS, SERVER_ENV, SERVER_NODE_FLAGS } from "../../packages/cli/bu
 import { SCP_AET, SCU_AET, type ScuJob } from "../common.ts"
 import * as Procs from "../procs.ts"
 
-const threadNs = (pid: number, tid: string): number => {
-  try {
-    return Number(Fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0])
-  } catch {
-    return 0
-  }
-}
-
-const cpuNs = (pid: number): { readonly all: number; readonly main: number } => {
-  let all = 0
-  for (const tid of Fs.readdirSync(`/proc/${pid}/task`)) all += threadNs(pid, tid)
-  return { all, main: threadNs(pid, String(pid)) }
-}
-
 // SCP_FLAGS: more Node flags for the SCP (a trace, say); SCP_LOG: a file the SCP's output is appended to.
 const scpFlags = (process.env["SCP_FLAGS"] ?? "").split(" ").filter((f) => f !== "")
 
@@ -69,7 +55,7 @@ const runMode = async (dir: string, mode: string, count: number): Promise<Sample
       ? undefined
       : Procs.start("strace", ["-f", ...process.env["SCP_STRACE"].split(" "), "-p", String(scp.pid)])
   await sleep(strace === undefined ? 200 : 1000)
-  const before = cpuNs(scp.pid)
+  const before = Procs.schedCpuNs(scp.pid)
   const t0 = performance.now()
   if (mode === "echoscu") {
     for (let i = 0; i < count; i++) {
@@ -92,7 +78,7 @@ const runMode = async (dir: string, mode: string, count: number): Promise<Sample
     }
   }
   const wallMs = performance.now() - t0
-  const after = cpuNs(scp.pid)
+  const after = Procs.schedCpuNs(scp.pid)
   if (strace !== undefined) {
     strace.signal("SIGINT")
     await strace.exited

@@ -28,21 +28,6 @@ const here = Path.dirname(fileURLToPath(import.meta.url))
 type Row = "dcmtk-discard" | "dcmtk-disk" | "netdicom-discard"
 const ROWS: ReadonlyArray<Row> = ["dcmtk-discard", "dcmtk-disk", "netdicom-discard"]
 
-// Nanoseconds a thread has run, from its schedstat (0 for a thread gone meanwhile).
-const threadNs = (pid: number, tid: string): number => {
-  try {
-    return Number(Fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0])
-  } catch {
-    return 0
-  }
-}
-
-const cpuNs = (pid: number): { readonly all: number; readonly main: number } => {
-  let all = 0
-  for (const tid of Fs.readdirSync(`/proc/${pid}/task`)) all += threadNs(pid, tid)
-  return { all, main: threadNs(pid, String(pid)) }
-}
-
 const flagsOf = (file: string): Array<string> =>
   Fs.existsSync(file)
     ? Fs.readFileSync(file, "utf8")
@@ -93,7 +78,7 @@ const sample = async (dir: string, row: Row, files: ReadonlyArray<string>): Prom
   })
   const port = Number(await scp.line("READY"))
   let rate: number
-  const before = cpuNs(scp.pid)
+  const before = Procs.schedCpuNs(scp.pid)
   if (row === "netdicom-discard") {
     const scuArgs = [...NODE_FLAGS, ...flagsOf(Path.join(dir, "scu-flags")), Path.join(dir, "scu.mjs")]
     const scu = Procs.start(process.execPath, scuArgs, { stdin: true })
@@ -105,7 +90,7 @@ const sample = async (dir: string, row: Row, files: ReadonlyArray<string>): Prom
     if (result.error !== undefined) throw new Error(`${dir}: ${result.error}`)
     rate = files.length / (result.elapsedMs / 1000)
   } else rate = await storescu(port, files)
-  const after = cpuNs(scp.pid)
+  const after = Procs.schedCpuNs(scp.pid)
   await Procs.stop(scp)
   Fs.rmSync(out, { recursive: true, force: true })
   return {

@@ -10,7 +10,7 @@ import { Effect, Exit, Logger, Result, Stream } from "effect"
 import { ApplicationEntity, QueryRetrieve, Scu } from "@netdicom/net"
 import { Status } from "@netdicom/wire"
 import { scriptedScp } from "../../packages/net/test/rawPeer.ts"
-import { commandPdu } from "./scripted-get-support.ts"
+import { moveFinalRsp } from "./scripted-get-support.ts"
 import { IMPLICIT } from "./support.ts"
 
 const MOVE = QueryRetrieve.SOP_CLASSES.study.move!
@@ -21,18 +21,7 @@ const lateFinal = (afterMs: number) =>
     if (command.commandField !== 0x0021) return
     setTimeout(() => {
       if (socket.destroyed) return
-      socket.write(
-        commandPdu(pc, {
-          _tag: "CMoveRsp",
-          messageIdBeingRespondedTo: command.messageId!,
-          affectedSopClassUid: MOVE,
-          status: 0,
-          numberOfCompletedSuboperations: 3,
-          numberOfFailedSuboperations: 0,
-          numberOfWarningSuboperations: 0,
-          hasIdentifier: false
-        })
-      )
+      socket.write(moveFinalRsp(pc, command.messageId!, 3))
     }, afterMs)
   })
 

@@ -20,6 +20,19 @@ export const pdv = (pc: number, isCommand: boolean, isLast: boolean, data: Uint8
 /** A command set in one P-DATA-TF. */
 export const commandPdu = (pc: number, m: Dimse.Message) => pdv(pc, true, true, Result.getOrThrow(Dimse.encode(m)))
 
+/** A final C-MOVE-RSP (Success, `completed` sub-operations, none failed), on presentation context `pc`. */
+export const moveFinalRsp = (pc: number, messageId: number, completed: number) =>
+  commandPdu(pc, {
+    _tag: "CMoveRsp",
+    messageIdBeingRespondedTo: messageId,
+    affectedSopClassUid: QueryRetrieve.SOP_CLASSES.study.move!,
+    status: 0,
+    numberOfCompletedSuboperations: completed,
+    numberOfFailedSuboperations: 0,
+    numberOfWarningSuboperations: 0,
+    hasIdentifier: false
+  })
+
 /** The C-STORE-RQ of sub-operation `n` (message id 100 + n, SOP Instance UID 1.2.3.n). */
 export const storeRq = (n: number): Dimse.Message => ({
   _tag: "CStoreRq",

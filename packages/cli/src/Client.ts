@@ -34,6 +34,7 @@ import {
   causeText,
   common,
   fail,
+  listenHostFlag,
   peerTitle,
   printable,
   withLogging,
@@ -603,6 +604,33 @@ const removeLeftovers = (dir: string) =>
 const unsyncedNote = (e: FileWriter.SyncFailed): string =>
   e.failed > 0 ? ` (${e.failed} not synced to disk)` : " (the folder not synced to disk)"
 
+/**
+ * Syncs what `writer` wrote and prints the summary line (uninterruptible: a Ctrl-C now waits for it, so that every
+ * file the line names is on disk), then checks the peer's count of sub-operations completed against the instances
+ * received: a peer claiming more (a C-GET answered "Success, 5 completed" with nothing sent, a C-MOVE to another
+ * address) must not end in exit 0. `where` ends the complaint.
+ */
+const syncAndCount = (writer: FileWriter.FileWriter, out: string, final: Scu.RetrieveProgress, where: string) =>
+  Effect.gen(function* () {
+    const synced = yield* Effect.uninterruptible(
+      Effect.gen(function* () {
+        const synced = yield* Effect.result(writer.syncWritten)
+        const note = Result.isFailure(synced) ? unsyncedNote(synced.failure) : ""
+        yield* Console.log(`${writtenLine(writer.written(), out)}${note}`)
+        return synced
+      })
+    )
+    if (Result.isFailure(synced)) return yield* fail(synced.failure.message)
+    const claimed = (final.completed ?? 0) + (final.warning ?? 0)
+    const received = writer.stored()
+    if (claimed > received) {
+      return yield* fail(
+        `the peer counted ${claimed} sub-operation${claimed === 1 ? "" : "s"} completed, but only ` +
+          `${received} instance${received === 1 ? " was" : "s were"} ${where}`
+      )
+    }
+  })
+
 const get = Command.make(
   "get",
   {
@@ -678,28 +706,9 @@ const get = Command.make(
               })
         )
       )
-      // every file written on disk before the summary names them (a Ctrl-C now waits for it)
-      const synced = yield* Effect.uninterruptible(
-        Effect.gen(function* () {
-          const synced = yield* Effect.result(writer.syncWritten)
-          const note = Result.isFailure(synced) ? unsyncedNote(synced.failure) : ""
-          yield* Console.log(`${writtenLine(writer.written(), c.out)}${note}`)
-          return synced
-        })
-      )
-      if (Result.isFailure(synced)) return yield* fail(synced.failure.message)
-      // the peer counts the sub-operations; the instances are ours to count: a peer claiming more completed than
-      // it sent (a C-GET answered "Success, 5 completed" with nothing sent) must not end in exit 0. Counted once the
-      // association has ended: a sub-operation a peer sent just before its final response may still have been
-      // arriving then (its handler gets the association's end to finish).
-      const claimed = (ok.final.completed ?? 0) + (ok.final.warning ?? 0)
-      const received = writer.stored()
-      if (claimed > received) {
-        return yield* fail(
-          `the peer counted ${claimed} sub-operation${claimed === 1 ? "" : "s"} completed, but only ` +
-            `${received} instance${received === 1 ? " was" : "s were"} received and stored`
-        )
-      }
+      // the instances are counted once the association has ended: a sub-operation a peer sent just before its final
+      // response may still have been arriving then (its handler gets the association's end to finish)
+      yield* syncAndCount(writer, c.out, ok.final, "received and stored")
       if (!ok.ok) return yield* fail("")
     }).pipe(withLogging(c, "client"))
 ).pipe(
@@ -729,10 +738,7 @@ const move = Command.make(
       ),
       Flag.optional
     ),
-    listenHost: Flag.String("listen-host").pipe(
-      Flag.withDescription("the address --listen listens on (default 127.0.0.1; 0.0.0.0: every interface)"),
-      Flag.withDefault("127.0.0.1")
-    ),
+    listenHost: listenHostFlag,
     listenTls: TlsFlags.listenTls,
     out: Flag.String("out").pipe(
       Flag.withDescription("with --listen: the folder the instances are written to, as <SOPInstanceUID>.dcm"),
@@ -837,27 +843,11 @@ const move = Command.make(
         )
       )
       if (Option.isSome(receiving)) {
-        const { out, writer: w } = receiving.value
-        const synced = yield* Effect.uninterruptible(
-          Effect.gen(function* () {
-            const synced = yield* Effect.result(w.syncWritten)
-            const note = Result.isFailure(synced) ? unsyncedNote(synced.failure) : ""
-            yield* Console.log(`${writtenLine(w.written(), out)}${note}`)
-            return synced
-          })
-        )
-        if (Result.isFailure(synced)) return yield* fail(synced.failure.message)
-        // the peer counts what it sent to the destination; what reached this listener is ours to count: fewer means
-        // the peer sent them elsewhere (its address for the destination is not this one) or they failed here
-        const claimed = (ok.final.completed ?? 0) + (ok.final.warning ?? 0)
-        const received = w.stored()
-        if (claimed > received) {
-          return yield* fail(
-            `the peer counted ${claimed} sub-operation${claimed === 1 ? "" : "s"} completed, but only ` +
-              `${received} instance${received === 1 ? " was" : "s were"} received here (does the peer map ` +
-              `${destination} to ${c.listenHost}:${Option.getOrElse(listen, () => 0)}?)`
-          )
-        }
+        // fewer than the peer counted: it sent them elsewhere (its address for the destination is not this one), or
+        // they failed here
+        const port = Option.getOrElse(listen, () => 0)
+        const where = `received here (does the peer map ${destination} to ${c.listenHost}:${port}?)`
+        yield* syncAndCount(receiving.value.writer, receiving.value.out, ok.final, where)
       }
       if (!ok.ok) return yield* fail("")
     }).pipe(withLogging(c, "client"))

@@ -23,7 +23,7 @@ import { Status } from "@netdicom/wire"
 import { checkPort } from "./Client.ts"
 import * as Files from "./Files.ts"
 import * as TlsFlags from "./TlsFlags.ts"
-import { applicationEntity, common, fail, peerTitle, printable, withLogging } from "./Options.ts"
+import { applicationEntity, common, fail, listenHostFlag, peerTitle, printable, withLogging } from "./Options.ts"
 
 const TRANSFER_SYNTAXES = [ApplicationEntity.EXPLICIT_VR_LITTLE_ENDIAN, ApplicationEntity.IMPLICIT_VR_LITTLE_ENDIAN]
 
@@ -79,10 +79,7 @@ const commit = Command.make(
       ),
       Flag.optional
     ),
-    listenHost: Flag.String("listen-host").pipe(
-      Flag.withDescription("the address --listen listens on (default 127.0.0.1; 0.0.0.0: every interface)"),
-      Flag.withDefault("127.0.0.1")
-    ),
+    listenHost: listenHostFlag,
     listenTls: TlsFlags.listenTls,
     wait: Flag.Int("wait").pipe(
       Flag.withDescription("seconds to wait for the report after the peer answered the request (default 60)"),

@@ -56,6 +56,12 @@ const aeFlags = {
 /** The flags every server subcommand takes. */
 export const serverCommon = { ...aeFlags, ...TlsFlags.serverFlags }
 
+/** `--listen-host` of the client subcommands that listen for the peer's own associations (`move`, `commit`). */
+export const listenHostFlag = Flag.String("listen-host").pipe(
+  Flag.withDescription("the address --listen listens on (default 127.0.0.1; 0.0.0.0: every interface)"),
+  Flag.withDefault("127.0.0.1")
+)
+
 /** The flags every client subcommand takes: the server's, and the peer's AE title. */
 export const common = {
   ...aeFlags,

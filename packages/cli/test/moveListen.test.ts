@@ -6,14 +6,13 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
-import { ApplicationEntity, QueryRetrieve, Scu } from "@netdicom/net"
+import { ApplicationEntity, Scu } from "@netdicom/net"
 import { freePort } from "../../../tests/support/peers.ts"
 import { scriptedScp } from "../../net/test/rawPeer.ts"
-import { commandPdu } from "../../../tests/attack/scripted-get-support.ts"
+import { moveFinalRsp } from "../../../tests/attack/scripted-get-support.ts"
 import { CT, EXPLICIT_LE, filesUnder, netdicom, part10, testFixtures, writeFile } from "./support.ts"
 
 const { temp } = testFixtures("move-listen")
-const MOVE = QueryRetrieve.SOP_CLASSES.study.move!
 const STUDY = "1.2.826.0.1.3680043.10.1478.97.1"
 const subAe = Result.getOrThrow(ApplicationEntity.make({ aeTitle: "SCRIPTED" }))
 
@@ -48,20 +47,7 @@ describe("netdicom move --listen, the peer sending no Pending responses", () => 
         )
         const scp = yield* scriptedScp((socket, pc, command) => {
           if (command.commandField !== 0x0021) return
-          void Effect.runPromise(subOperations).then(() =>
-            socket.write(
-              commandPdu(pc, {
-                _tag: "CMoveRsp",
-                messageIdBeingRespondedTo: command.messageId!,
-                affectedSopClassUid: MOVE,
-                status: 0,
-                numberOfCompletedSuboperations: 3,
-                numberOfFailedSuboperations: 0,
-                numberOfWarningSuboperations: 0,
-                hasIdentifier: false
-              })
-            )
-          )
+          void Effect.runPromise(subOperations).then(() => socket.write(moveFinalRsp(pc, command.messageId!, 3)))
         })
         const out = temp("out")
         const r = yield* Effect.promise(() =>
