@@ -24,8 +24,8 @@ const tlsKeyPassword = Flag.String("tls-key-password-file").pipe(
 )
 const tlsCiphers = Flag.String("tls-ciphers").pipe(
   Flag.withDescription(
-    "TLS: the cipher suites offered, OpenSSL's names separated by ':' (bcp195: RFC 7525's AES-GCM suites for TLS 1.2); " +
-      "TLS 1.3 names set TLS 1.3's, a kind left out keeps Node's defaults"
+    "TLS: the cipher suites offered, OpenSSL's names separated by ':' (bcp195: RFC 7525's AES-GCM suites for " +
+      "TLS 1.2); TLS 1.3 names set TLS 1.3's, a kind left out keeps Node's defaults"
   ),
   Flag.optional
 )

@@ -34,8 +34,9 @@ export interface ClientOptions {
   /** The passphrase of an encrypted private key. */
   readonly passphrase?: string | undefined
   /**
-   * The cipher suites offered, in OpenSSL's syntax (`node:tls`'s `ciphers`): TLS 1.2 names (ECDHE-RSA-AES128-GCM-SHA256)
-   * set TLS 1.2's, TLS 1.3 names (TLS_AES_128_GCM_SHA256) TLS 1.3's; a kind left out keeps Node's defaults.
+   * The cipher suites offered, in OpenSSL's syntax (`node:tls`'s `ciphers`): TLS 1.2 names
+   * (ECDHE-RSA-AES128-GCM-SHA256) set TLS 1.2's, TLS 1.3 names (TLS_AES_128_GCM_SHA256) TLS 1.3's; a kind left out
+   * keeps Node's defaults.
    */
   readonly ciphers?: string | undefined
   /** The CAs the server's certificate must chain to; without them, the system's. */
@@ -61,8 +62,9 @@ export interface ServerOptions {
   /** The passphrase of an encrypted private key. */
   readonly passphrase?: string | undefined
   /**
-   * The cipher suites offered, in OpenSSL's syntax (`node:tls`'s `ciphers`): TLS 1.2 names (ECDHE-RSA-AES128-GCM-SHA256)
-   * set TLS 1.2's, TLS 1.3 names (TLS_AES_128_GCM_SHA256) TLS 1.3's; a kind left out keeps Node's defaults.
+   * The cipher suites offered, in OpenSSL's syntax (`node:tls`'s `ciphers`): TLS 1.2 names
+   * (ECDHE-RSA-AES128-GCM-SHA256) set TLS 1.2's, TLS 1.3 names (TLS_AES_128_GCM_SHA256) TLS 1.3's; a kind left out
+   * keeps Node's defaults.
    */
   readonly ciphers?: string | undefined
   /** The CAs a client's certificate must chain to; given, each client is asked for a certificate. */
