@@ -245,7 +245,7 @@ const store = Command.make(
         const unstored = [...missing.map((m) => m.path), ...files].filter((path) => !stored.has(path))
         return Effect.try({
           try: () => FsSync.writeFileSync(list, unstored.map((path) => `${path}\n`).join("")),
-          catch: (cause) => (cause instanceof Error ? cause.message : String(cause))
+          catch: causeText
         }).pipe(
           Effect.catch((why) => Console.error(`netdicom store: cannot write --failed-list ${list}: ${printable(why)}`))
         )
@@ -777,7 +777,7 @@ const move = Command.make(
           if (Option.isSome(listen) && Option.isSome(receiving)) {
             const { out } = receiving.value
             const made = yield* Effect.result(InstanceStore.makeDirectories(out))
-            if (Result.isFailure(made)) return yield* fail(`--out ${out}: ${String(made.failure.cause)}`)
+            if (Result.isFailure(made)) return yield* fail(`--out ${out}: ${causeText(made.failure.cause)}`)
             yield* removeLeftovers(out)
             const receiver = yield* MoveReceiver.listen({
               flags: c,
