@@ -12,7 +12,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import { Status } from "@netdicom/wire"
 import { scriptedScp } from "../../packages/net/test/rawPeer.ts"
-import { commandPdu, DATA, GET, pdv, storeRq, storingGet } from "./scripted-get-support.ts"
+import { commandPdu, DATA, dribbleStore, GET, pdv, storeRq, storingGet } from "./scripted-get-support.ts"
 
 // A C-GET against a scripted SCP: `onGet` when the C-GET-RQ comes, `onAnswer` at each of our C-STORE-RSPs; the
 // C-CANCEL goes out 200 ms after the C-GET-RQ, and the final response is awaited 1 s from it.
@@ -39,16 +39,7 @@ describe("a C-GET cancelled while a sub-operation's data set arrives", () => {
     () =>
       Effect.gen(function* () {
         const { exit, stored } = yield* cancelledGet(
-          (socket) => {
-            socket.write(commandPdu(3, storeRq(1)))
-            let at = 0
-            const tick = setInterval(() => {
-              if (socket.destroyed) return clearInterval(tick)
-              at += 2
-              socket.write(pdv(3, false, at === DATA.length, DATA.subarray(at - 2, at)))
-              if (at === DATA.length) clearInterval(tick)
-            }, 300)
-          },
+          (socket) => dribbleStore(socket, 300),
           (socket, getId, cancelled) => {
             if (!cancelled) return
             socket.write(

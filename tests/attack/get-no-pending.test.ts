@@ -10,7 +10,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import { Status } from "@netdicom/wire"
 import { scriptedScp } from "../../packages/net/test/rawPeer.ts"
-import { commandPdu, DATA, GET, pdv, storeRq, storingGet } from "./scripted-get-support.ts"
+import { commandPdu, DATA, dribbleStore, GET, pdv, storeRq, storingGet } from "./scripted-get-support.ts"
 
 type Script = (socket: Net.Socket, getId: number, answered: number) => void
 
@@ -66,16 +66,7 @@ describe("a C-GET SCP sending no Pending responses", () => {
     () =>
       Effect.gen(function* () {
         const { exit, stored } = yield* retrieve(
-          (socket) => {
-            socket.write(commandPdu(3, storeRq(1)))
-            let at = 0
-            const tick = setInterval(() => {
-              if (socket.destroyed) return clearInterval(tick)
-              at += 2
-              socket.write(pdv(3, false, at === DATA.length, DATA.subarray(at - 2, at)))
-              if (at === DATA.length) clearInterval(tick)
-            }, 400)
-          },
+          (socket) => dribbleStore(socket, 400),
           (socket, getId) => socket.write(finalRsp(getId, 1))
         )
         assert.deepStrictEqual(stored, ["1.2.3.1"])

@@ -3,6 +3,7 @@
  * the PDUs such an SCP writes (its C-STOREs of one small CT data set on presentation context 3, its C-GET-RSPs on 5)
  * and the SCU's side, which stores what arrives and collects the responses.
  */
+import type * as Net from "node:net"
 import { type Duration, Effect, Logger, Result, Stream } from "effect"
 import { ApplicationEntity, QueryRetrieve, Scu } from "@netdicom/net"
 import { Dimse, PduCodec, Status } from "@netdicom/wire"
@@ -19,6 +20,21 @@ export const pdv = (pc: number, isCommand: boolean, isLast: boolean, data: Uint8
 
 /** A command set in one P-DATA-TF. */
 export const commandPdu = (pc: number, m: Dimse.Message) => pdv(pc, true, true, Result.getOrThrow(Dimse.encode(m)))
+
+/**
+ * Sub-operation 1's C-STORE-RQ now, then its data set in 2-byte PDVs `everyMs` apart (a slow link: the data set keeps
+ * arriving for `DATA.length / 2 * everyMs`).
+ */
+export const dribbleStore = (socket: Net.Socket, everyMs: number): void => {
+  socket.write(commandPdu(3, storeRq(1)))
+  let at = 0
+  const tick = setInterval(() => {
+    if (socket.destroyed) return clearInterval(tick)
+    at += 2
+    socket.write(pdv(3, false, at === DATA.length, DATA.subarray(at - 2, at)))
+    if (at === DATA.length) clearInterval(tick)
+  }, everyMs)
+}
 
 /** A final C-MOVE-RSP (Success, `completed` sub-operations, none failed), on presentation context `pc`. */
 export const moveFinalRsp = (pc: number, messageId: number, completed: number) =>

@@ -566,6 +566,20 @@ describe("netdicom find, get and move against netdicom qrscp", () => {
     const outOnly = await netdicom(["move", "127.0.0.1", String(qr.port), "--dest", "DEST", "--out", temp("o"), ...k])
     assert.strictEqual(outOnly.code, 1)
     assert.include(outOnly.stderr, "--out is for --listen PORT")
+    // a port in use (the archive's own): one line, before any C-MOVE is sent
+    const taken = await netdicom([
+      "move",
+      "127.0.0.1",
+      String(qr.port),
+      "--listen",
+      String(qr.port),
+      "--out",
+      temp("t"),
+      ...k
+    ])
+    assert.strictEqual(taken.code, 1)
+    assert.strictEqual(lines(taken.stderr).length, 1, taken.stderr)
+    assert.match(taken.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${qr.port}`))
   })
 
   it("C-MOVE to an unknown destination reports A801 and exits 1", async () => {
